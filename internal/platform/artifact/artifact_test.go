@@ -1,0 +1,29 @@
+package artifact
+
+import (
+	"errors"
+	"testing"
+)
+
+func TestCleanPath(t *testing.T) {
+	ok := []struct{ in, want string }{
+		{"", ""}, {".", ""}, {"a", "a"}, {"a/b/c.txt", "a/b/c.txt"}, {"a//b/", "a/b"}, {"./a/./b", "a/b"},
+		{"model/MLmodel", "model/MLmodel"}, {"dir with space/f", "dir with space/f"},
+	}
+	for _, tt := range ok {
+		got, err := CleanPath(tt.in)
+		if err != nil || got != tt.want {
+			t.Errorf("CleanPath(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+	}
+	bad := []string{
+		"..", "../etc/passwd", "a/../../b", "a/..", "/etc/passwd", "//host/share",
+		"%2e%2e/etc", "a/%2e%2e/b", "%2E%2E%2Fetc", "a%2fb", "%00", "a\x00b", "a\nb",
+		`..\windows`, `a\b`, "file:///etc/passwd", "file:x", "s3://bucket/k", "C:/x", "http://h/p",
+	}
+	for _, in := range bad {
+		if got, err := CleanPath(in); !errors.Is(err, ErrInvalidPath) {
+			t.Errorf("CleanPath(%q) = %q, %v; want ErrInvalidPath", in, got, err)
+		}
+	}
+}

@@ -1,0 +1,272 @@
+// Package meta is Atrium's metadata database: one schema, versioned migrations,
+// the same SQL on SQLite (the embedded default) and PostgreSQL (scale-out).
+//
+// Components (feature registry, tracking, model registry, ...) register their
+// migrations with Register from an init function; Open applies every pending
+// migration before it returns, so a *DB handed out is always at the newest schema.
+//
+// Queries are written once with '?' placeholders and the portable subset of SQL
+// both engines share (TEXT, BIGINT, DOUBLE PRECISION, INSERT ... ON CONFLICT).
+// DB.Rebind turns '?' into '$n' for PostgreSQL; the Exec/Query helpers do it for you.
+package meta
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	sqlite3 "github.com/mattn/go-sqlite3"
+)
+
+// Dialect names the SQL engine behind a DB.
+type Dialect string
+
+const (
+	SQLite   Dialect = "sqlite"
+	Postgres Dialect = "postgres"
+)
+
+// Sentinel errors. Callers check them with errors.Is.
+var (
+	// ErrUnsupportedURL is returned by Open for a URL whose scheme names no metadata engine.
+	ErrUnsupportedURL = errors.New("unsupported metadata store URL")
+	// ErrConflict reports a unique-constraint violation (the row already exists).
+	ErrConflict = errors.New("already exists")
+)
+
+// DB is a metadata database. It is safe for concurrent use; it embeds *sql.DB for
+// callers that need the raw handle, but queries should go through the methods
+// below so placeholders are rebound for the dialect.
+type DB struct {
+	*sql.DB
+	Dialect Dialect
+	// URL is the URL the DB was opened with, with any password redacted.
+	URL string
+}
+
+// Open connects to the metadata store named by rawURL and applies pending migrations.
+//
+//	sqlite://relative/or/absolute/path.db  (sqlite:///abs/path.db also works; parent dirs are created)
+//	sqlite://:memory:                      (a private in-memory DB, for tests)
+//	postgres://user:pass@host:5432/db?sslmode=disable  (postgresql:// too)
+func Open(ctx context.Context, rawURL string) (*DB, error) {
+	db, err := open(ctx, rawURL)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func open(ctx context.Context, rawURL string) (*DB, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("metadata store URL %q: %w", rawURL, err)
+	}
+	var db *DB
+	switch u.Scheme {
+	case "sqlite", "sqlite3":
+		path := strings.TrimPrefix(rawURL, u.Scheme+"://")
+		if i := strings.IndexByte(path, '?'); i >= 0 {
+			path = path[:i]
+		}
+		if path == "" {
+			return nil, fmt.Errorf("metadata store URL %q: empty SQLite path", rawURL)
+		}
+		dsn := "file:" + path
+		if path == ":memory:" {
+			// A shared cache keeps one in-memory DB across the pool's connections.
+			dsn = fmt.Sprintf("file:memdb%d?mode=memory&cache=shared", time.Now().UnixNano())
+		} else if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return nil, fmt.Errorf("metadata store %s: %w", path, err)
+		}
+		sep := "?"
+		if strings.Contains(dsn, "?") {
+			sep = "&"
+		}
+		// WAL lets readers run beside the single writer; _txlock=immediate takes the
+		// write lock at BEGIN so two writers queue on busy_timeout instead of
+		// deadlocking on a read->write lock upgrade.
+		dsn += sep + "_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=on&_synchronous=NORMAL&_txlock=immediate"
+		raw, err := sql.Open("sqlite3", dsn)
+		if err != nil {
+			return nil, fmt.Errorf("open metadata store %s: %w", path, err)
+		}
+		db = &DB{DB: raw, Dialect: SQLite, URL: rawURL}
+	case "postgres", "postgresql":
+		raw, err := sql.Open("pgx", rawURL)
+		if err != nil {
+			return nil, fmt.Errorf("open metadata store %s: %w", u.Redacted(), err)
+		}
+		raw.SetMaxOpenConns(32)
+		raw.SetMaxIdleConns(32)
+		db = &DB{DB: raw, Dialect: Postgres, URL: u.Redacted()}
+	default:
+		return nil, fmt.Errorf("%w %q: expected sqlite:// or postgres://", ErrUnsupportedURL, rawURL)
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect to metadata store %s: %w", db.URL, err)
+	}
+	return db, nil
+}
+
+// Rebind rewrites '?' placeholders for the DB's dialect ('$1', '$2', ... on PostgreSQL).
+// Question marks inside single-quoted string literals are left alone.
+func (db *DB) Rebind(query string) string {
+	if db.Dialect != Postgres || !strings.Contains(query, "?") {
+		return query
+	}
+	var b strings.Builder
+	b.Grow(len(query) + 8)
+	n, inQuote := 0, false
+	for i := 0; i < len(query); i++ {
+		c := query[i]
+		switch {
+		case c == '\'':
+			inQuote = !inQuote
+			b.WriteByte(c)
+		case c == '?' && !inQuote:
+			n++
+			fmt.Fprintf(&b, "$%d", n)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// Exec runs a statement written with '?' placeholders.
+func (db *DB) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	res, err := db.ExecContext(ctx, db.Rebind(query), args...)
+	return res, db.mapErr(err)
+}
+
+// Query runs a query written with '?' placeholders.
+func (db *DB) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return db.QueryContext(ctx, db.Rebind(query), args...)
+}
+
+// QueryRow runs a query written with '?' placeholders that returns at most one row.
+func (db *DB) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	return db.QueryRowContext(ctx, db.Rebind(query), args...)
+}
+
+// Tx is a transaction whose helpers rebind placeholders like DB's.
+type Tx struct {
+	*sql.Tx
+	db *DB
+}
+
+// Exec runs a statement written with '?' placeholders inside the transaction.
+func (tx *Tx) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	res, err := tx.ExecContext(ctx, tx.db.Rebind(query), args...)
+	return res, tx.db.mapErr(err)
+}
+
+// Query runs a query written with '?' placeholders inside the transaction.
+func (tx *Tx) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return tx.QueryContext(ctx, tx.db.Rebind(query), args...)
+}
+
+// QueryRow runs a single-row query written with '?' placeholders inside the transaction.
+func (tx *Tx) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	return tx.QueryRowContext(ctx, tx.db.Rebind(query), args...)
+}
+
+// Prepare prepares a statement written with '?' placeholders inside the transaction.
+func (tx *Tx) Prepare(ctx context.Context, query string) (*sql.Stmt, error) {
+	return tx.PrepareContext(ctx, tx.db.Rebind(query))
+}
+
+// Dialect is the dialect of the DB the transaction runs on.
+func (tx *Tx) Dialect() Dialect { return tx.db.Dialect }
+
+// InTx runs fn in a transaction, committing if fn returns nil and rolling back otherwise.
+// A transaction that fails on a serialization conflict or a busy database is retried
+// (fn must therefore be safe to run more than once); other errors are returned as is.
+func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) error {
+	const maxAttempts = 8
+	backoff := 5 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := db.inTxOnce(ctx, fn)
+		if err == nil || attempt == maxAttempts || !retryable(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff *= 2
+	}
+}
+
+func (db *DB) inTxOnce(ctx context.Context, fn func(tx *Tx) error) (err error) {
+	raw, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return db.mapErr(err)
+	}
+	defer func() {
+		if err != nil {
+			_ = raw.Rollback()
+		}
+	}()
+	if err = fn(&Tx{Tx: raw, db: db}); err != nil {
+		return err
+	}
+	return db.mapErr(raw.Commit())
+}
+
+// retryable reports errors that a fresh attempt of the same transaction may not hit.
+func retryable(err error) bool {
+	var se sqlite3.Error
+	if errors.As(err, &se) {
+		return se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		// serialization_failure, deadlock_detected
+		return pe.Code == "40001" || pe.Code == "40P01"
+	}
+	return false
+}
+
+// IsConflict reports whether err is a unique-constraint violation.
+func IsConflict(err error) bool {
+	if errors.Is(err, ErrConflict) {
+		return true
+	}
+	var se sqlite3.Error
+	if errors.As(err, &se) {
+		return se.ExtendedCode == sqlite3.ErrConstraintUnique || se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code == "23505"
+	}
+	return false
+}
+
+// mapErr wraps unique-constraint violations so errors.Is(err, ErrConflict) holds,
+// keeping the driver error in the chain.
+func (db *DB) mapErr(err error) error {
+	if err == nil || errors.Is(err, ErrConflict) {
+		return err
+	}
+	if IsConflict(err) {
+		return fmt.Errorf("%w: %w", ErrConflict, err)
+	}
+	return err
+}

@@ -1,0 +1,115 @@
+package meta_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+
+	"github.com/atrium-ml/atrium/internal/platform/meta"
+	"github.com/atrium-ml/atrium/internal/platform/meta/metatest"
+)
+
+func init() {
+	meta.Register("metatest_widgets",
+		meta.Migration{Version: 1, Name: "create widgets", Statements: []string{
+			`CREATE TABLE widgets (name TEXT PRIMARY KEY, size BIGINT NOT NULL, note TEXT)`,
+		}},
+		meta.Migration{Version: 2, Name: "add weight", Statements: []string{
+			`ALTER TABLE widgets ADD COLUMN weight DOUBLE PRECISION`,
+		}},
+	)
+}
+
+func TestRebind(t *testing.T) {
+	pg := &meta.DB{Dialect: meta.Postgres}
+	lite := &meta.DB{Dialect: meta.SQLite}
+	tests := []struct{ in, pg, lite string }{
+		{"SELECT 1", "SELECT 1", "SELECT 1"},
+		{"a = ? AND b = ?", "a = $1 AND b = $2", "a = ? AND b = ?"},
+		{"x = '?' AND y = ?", "x = '?' AND y = $1", "x = '?' AND y = ?"},
+		{"x = 'it''s?' AND y IN (?, ?)", "x = 'it''s?' AND y IN ($1, $2)", "x = 'it''s?' AND y IN (?, ?)"},
+	}
+	for _, tt := range tests {
+		if got := pg.Rebind(tt.in); got != tt.pg {
+			t.Errorf("postgres Rebind(%q) = %q, want %q", tt.in, got, tt.pg)
+		}
+		if got := lite.Rebind(tt.in); got != tt.lite {
+			t.Errorf("sqlite Rebind(%q) = %q, want %q", tt.in, got, tt.lite)
+		}
+	}
+}
+
+func TestOpenRejectsUnknownScheme(t *testing.T) {
+	for _, u := range []string{"mysql://x", "redis://localhost", "sqlite://"} {
+		if db, err := meta.Open(context.Background(), u); err == nil {
+			db.Close()
+			t.Errorf("Open(%q) succeeded, want an error", u)
+		}
+	}
+	_, err := meta.Open(context.Background(), "mysql://x")
+	if !errors.Is(err, meta.ErrUnsupportedURL) {
+		t.Errorf("Open(mysql://x) error = %v, want ErrUnsupportedURL", err)
+	}
+}
+
+func TestConformance(t *testing.T) {
+	metatest.ForEach(t, func(t *testing.T, db *meta.DB) {
+		ctx := context.Background()
+		if v, err := db.SchemaVersion(ctx, "metatest_widgets"); err != nil || v != 2 {
+			t.Fatalf("SchemaVersion = %d, %v; want 2", v, err)
+		}
+		// Migrating again is a no-op.
+		if err := db.Migrate(ctx); err != nil {
+			t.Fatalf("second Migrate: %v", err)
+		}
+		if _, err := db.Exec(ctx, `INSERT INTO widgets (name, size, weight) VALUES (?, ?, ?)`, "a", 1, 0.5); err != nil {
+			t.Fatalf("insert: %v", err)
+		}
+		_, err := db.Exec(ctx, `INSERT INTO widgets (name, size) VALUES (?, ?)`, "a", 2)
+		if !errors.Is(err, meta.ErrConflict) {
+			t.Fatalf("duplicate insert error = %v, want ErrConflict", err)
+		}
+		// A failed transaction leaves nothing behind.
+		boom := errors.New("boom")
+		err = db.InTx(ctx, func(tx *meta.Tx) error {
+			if _, err := tx.Exec(ctx, `INSERT INTO widgets (name, size) VALUES (?, ?)`, "b", 3); err != nil {
+				return err
+			}
+			return boom
+		})
+		if !errors.Is(err, boom) {
+			t.Fatalf("InTx error = %v, want boom", err)
+		}
+		// Upsert syntax shared by both engines.
+		if _, err := db.Exec(ctx, `INSERT INTO widgets (name, size) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET size = excluded.size`, "a", 7); err != nil {
+			t.Fatalf("upsert: %v", err)
+		}
+		var n, size int
+		if err := db.QueryRow(ctx, `SELECT COUNT(*), MAX(size) FROM widgets`).Scan(&n, &size); err != nil {
+			t.Fatal(err)
+		}
+		if n != 1 || size != 7 {
+			t.Fatalf("widgets: count=%d max(size)=%d, want 1 and 7", n, size)
+		}
+	})
+}
+
+func TestSchemaTooNewIsRefused(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "meta.db")
+	db, err := meta.Open(ctx, "sqlite://"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(ctx, `INSERT INTO schema_migrations (component, version, name, applied_at) VALUES ('metatest_widgets', 99, 'future', 0)`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if db, err := meta.Open(ctx, "sqlite://"+path); !errors.Is(err, meta.ErrSchemaTooNew) {
+		if db != nil {
+			db.Close()
+		}
+		t.Fatalf("reopen error = %v, want ErrSchemaTooNew", err)
+	}
+}

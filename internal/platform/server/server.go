@@ -1,0 +1,216 @@
+// Package server is the one HTTP server of `atrium serve`: it composes every API
+// (online features, tracking, registry, inference, ...) on one net/http ServeMux
+// and adds what all of them share: /healthz, /readyz, /metrics, request metrics,
+// access logs, panic recovery and graceful shutdown.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// API is one group of routes. Mount registers its handlers on mux with Go 1.22
+// patterns ("POST /get-online-features"). Patterns must not collide across APIs.
+type API interface {
+	Mount(mux *http.ServeMux)
+}
+
+// Readier is an optional interface of an API: Ready reports whether it can serve
+// (its stores answer). /readyz fails while any API is not ready.
+type Readier interface {
+	Ready(ctx context.Context) error
+}
+
+// Options configure a Server.
+type Options struct {
+	// Addr to listen on. Default "127.0.0.1:8080".
+	Addr string
+	// Logger for access and error logs. Default slog.Default().
+	Logger *slog.Logger
+	// Registry receives the server's metrics and is served on /metrics.
+	// Default: a new registry with Go and process collectors.
+	Registry *prometheus.Registry
+	// ShutdownTimeout bounds how long Run waits for in-flight requests. Default 10s.
+	ShutdownTimeout time.Duration
+	// AccessLog logs every request at debug level when true (off by default: the hot
+	// paths serve thousands of requests a second).
+	AccessLog bool
+}
+
+func (o *Options) ensureDefaults() {
+	if o.Addr == "" {
+		o.Addr = "127.0.0.1:8080"
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Registry == nil {
+		o.Registry = prometheus.NewRegistry()
+		o.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	if o.ShutdownTimeout == 0 {
+		o.ShutdownTimeout = 10 * time.Second
+	}
+}
+
+// Server serves a set of APIs.
+type Server struct {
+	opts     Options
+	apis     []API
+	mux      *http.ServeMux
+	handler  http.Handler
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+// New builds a server for apis. It registers the request metrics on opts.Registry.
+func New(opts Options, apis ...API) *Server {
+	opts.ensureDefaults()
+	s := &Server{opts: opts, apis: apis, mux: http.NewServeMux()}
+	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "atrium_http_requests_total",
+		Help: "HTTP requests by route pattern and status code.",
+	}, []string{"route", "code"})
+	s.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "atrium_http_request_duration_seconds",
+		Help:    "HTTP request latency by route pattern.",
+		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10},
+	}, []string{"route"})
+	opts.Registry.MustRegister(s.requests, s.latency)
+
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{Registry: opts.Registry}))
+	for _, api := range apis {
+		api.Mount(s.mux)
+	}
+	s.handler = s.instrument(s.mux)
+	return s
+}
+
+// Handler returns the composed handler (for httptest servers).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	for _, api := range s.apis {
+		if rd, ok := api.(Readier); ok {
+			if err := rd.Ready(r.Context()); err != nil {
+				WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "error": err.Error()})
+				return
+			}
+		}
+	}
+	WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// statusWriter records the status code written by a handler.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer (Flush, deadlines).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (s *Server) instrument(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				s.opts.Logger.Error("handler panic", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(p))
+				if sw.code == 0 {
+					WriteJSON(sw, http.StatusInternalServerError, map[string]string{"error": "internal error"})
+				}
+			}
+			// The mux stores the matched pattern on the request; unmatched requests
+			// share one label so scanners cannot blow up the metric's cardinality.
+			route := r.Pattern
+			if route == "" {
+				route = "unmatched"
+			}
+			code := sw.code
+			if code == 0 {
+				code = http.StatusOK
+			}
+			s.requests.WithLabelValues(route, strconv.Itoa(code)).Inc()
+			s.latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
+			if s.opts.AccessLog {
+				s.opts.Logger.Debug("request", "method", r.Method, "path", r.URL.Path, "code", code, "duration", time.Since(start))
+			}
+		}()
+		next.ServeHTTP(sw, r)
+	})
+}
+
+// Run listens on opts.Addr and serves until ctx is cancelled, then shuts down
+// gracefully (in-flight requests get ShutdownTimeout to finish). ready, if not nil,
+// receives the bound address once the listener is open (useful with port 0).
+func (s *Server) Run(ctx context.Context, ready func(addr net.Addr)) error {
+	ln, err := net.Listen("tcp", s.opts.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.opts.Addr, err)
+	}
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.opts.Logger.Handler(), slog.LevelWarn),
+	}
+	if ready != nil {
+		ready(ln.Addr())
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve on %s: %w", s.opts.Addr, err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// WriteJSON writes v as a JSON response with the given status.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,92 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+type pingAPI struct{ readyErr error }
+
+func (p *pingAPI) Mount(mux *http.ServeMux) {
+	mux.HandleFunc("GET /ping/{name}", func(w http.ResponseWriter, r *http.Request) {
+		WriteJSON(w, http.StatusOK, map[string]string{"pong": r.PathValue("name")})
+	})
+	mux.HandleFunc("GET /boom", func(w http.ResponseWriter, r *http.Request) { panic("boom") })
+}
+
+func (p *pingAPI) Ready(ctx context.Context) error { return p.readyErr }
+
+func get(t *testing.T, h http.Handler, path string) (int, string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	return rec.Code, rec.Body.String()
+}
+
+func TestRoutesHealthAndMetrics(t *testing.T) {
+	api := &pingAPI{}
+	s := New(Options{}, api)
+	h := s.Handler()
+	tests := []struct {
+		path     string
+		code     int
+		contains string
+	}{
+		{"/healthz", 200, `"ok"`},
+		{"/readyz", 200, `"ready"`},
+		{"/ping/abc", 200, `"pong":"abc"`},
+		{"/boom", 500, "internal error"},
+		{"/nope", 404, ""},
+		{"/metrics", 200, `atrium_http_requests_total{code="200",route="GET /ping/{name}"} 1`},
+	}
+	for _, tt := range tests {
+		code, body := get(t, h, tt.path)
+		if code != tt.code || !strings.Contains(body, tt.contains) {
+			t.Errorf("GET %s = %d %q, want %d containing %q", tt.path, code, body, tt.code, tt.contains)
+		}
+	}
+	_, metrics := get(t, h, "/metrics")
+	for _, want := range []string{`route="GET /boom"} 1`, `route="unmatched"} 1`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	api.readyErr = errors.New("online store down")
+	if code, body := get(t, h, "/readyz"); code != 503 || !strings.Contains(body, "online store down") {
+		t.Errorf("readyz when not ready = %d %s", code, body)
+	}
+}
+
+func TestRunShutsDownOnCancel(t *testing.T) {
+	s := New(Options{Addr: "127.0.0.1:0"}, &pingAPI{})
+	ctx, cancel := context.WithCancel(context.Background())
+	addrc := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx, func(a net.Addr) { addrc <- a }) }()
+	addr := <-addrc
+	resp, err := http.Get("http://" + addr.String() + "/ping/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `"pong":"x"`) {
+		t.Fatalf("body %q", body)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run returned %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+}

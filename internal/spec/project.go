@@ -1,0 +1,156 @@
+// Package spec reads Atrium's project files (atrium.yaml, features/*.yaml, ...) into
+// typed, validated specs. Decoding is strict (unknown fields are errors) and every
+// problem is reported with its file and line, all at once.
+package spec
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/goccy/go-yaml"
+)
+
+// ProjectFile is the name of the project file at the root of a repository.
+const ProjectFile = "atrium.yaml"
+
+// Project is atrium.yaml: the project name, where data lives and which engines hold it.
+type Project struct {
+	// Name of the project. Default: the repository directory's name.
+	Name string `yaml:"project"`
+	// DataDir holds every embedded store, relative to the repository. Default ".atrium".
+	DataDir string `yaml:"data_dir"`
+	Stores  Stores `yaml:"stores"`
+	Server  Server `yaml:"server"`
+
+	// Dir is the absolute repository directory (not read from YAML).
+	Dir string `yaml:"-"`
+}
+
+// Stores names the engine of each store by URL. Relative paths in embedded-store URLs
+// (sqlite://, duckdb://, pebble://, file://) are resolved against the repository directory.
+type Stores struct {
+	// Offline is the historical store and compute engine. Default duckdb://<data_dir>/offline.
+	// Env override: ATRIUM_OFFLINE.
+	Offline string `yaml:"offline"`
+	// Online is the latest-value store. Default pebble://<data_dir>/online. Env: ATRIUM_ONLINE.
+	Online string `yaml:"online"`
+	// Meta is the metadata database. Default sqlite://<data_dir>/atrium.db. Env: ATRIUM_META.
+	Meta string `yaml:"meta"`
+	// Artifacts is the artifact store. Default file://<data_dir>/artifacts. Env: ATRIUM_ARTIFACTS.
+	Artifacts string `yaml:"artifacts"`
+}
+
+// Server configures `atrium serve`.
+type Server struct {
+	// Addr is the listen address. Default 127.0.0.1:8080. Env: ATRIUM_ADDR.
+	Addr string `yaml:"addr"`
+}
+
+// envOverrides maps environment variables to the fields they override.
+func (p *Project) envOverrides() map[string]*string {
+	return map[string]*string{
+		"ATRIUM_DATA_DIR":  &p.DataDir,
+		"ATRIUM_OFFLINE":   &p.Stores.Offline,
+		"ATRIUM_ONLINE":    &p.Stores.Online,
+		"ATRIUM_META":      &p.Stores.Meta,
+		"ATRIUM_ARTIFACTS": &p.Stores.Artifacts,
+		"ATRIUM_ADDR":      &p.Server.Addr,
+	}
+}
+
+// LoadProject reads <dir>/atrium.yaml. A missing file is not an error: the project
+// then runs on the embedded defaults under <dir>/.atrium. Environment variables
+// (ATRIUM_META, ATRIUM_ONLINE, ...) override the file.
+func LoadProject(dir string) (*Project, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("repository %s: %w", dir, err)
+	}
+	p := &Project{}
+	path := filepath.Join(abs, ProjectFile)
+	data, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	default:
+		// An empty file decodes as io.EOF: it is an empty project, all defaults.
+		if err := yaml.NewDecoder(bytes.NewReader(data), yaml.Strict()).Decode(p); err != nil && !errors.Is(err, io.EOF) {
+			return nil, Problems{yamlProblem(path, err)}
+		}
+	}
+	p.Dir = abs
+	for env, field := range p.envOverrides() {
+		if v := os.Getenv(env); v != "" {
+			*field = v
+		}
+	}
+	p.ensureDefaults()
+	if err := p.Validate(path); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *Project) ensureDefaults() {
+	if p.Name == "" {
+		p.Name = filepath.Base(p.Dir)
+	}
+	if p.DataDir == "" {
+		p.DataDir = ".atrium"
+	}
+	dataDir := p.DataDir
+	if !filepath.IsAbs(dataDir) {
+		dataDir = filepath.Join(p.Dir, dataDir)
+	}
+	p.DataDir = dataDir
+	def := func(field *string, v string) {
+		if *field == "" {
+			*field = v
+		}
+	}
+	def(&p.Stores.Offline, "duckdb://"+filepath.Join(dataDir, "offline"))
+	def(&p.Stores.Online, "pebble://"+filepath.Join(dataDir, "online"))
+	def(&p.Stores.Meta, "sqlite://"+filepath.Join(dataDir, "atrium.db"))
+	def(&p.Stores.Artifacts, "file://"+filepath.Join(dataDir, "artifacts"))
+	def(&p.Server.Addr, "127.0.0.1:8080")
+	for _, field := range []*string{&p.Stores.Offline, &p.Stores.Online, &p.Stores.Meta, &p.Stores.Artifacts} {
+		*field = p.resolveLocal(*field)
+	}
+}
+
+// resolveLocal makes the path of an embedded-store URL absolute against the repository.
+func (p *Project) resolveLocal(u string) string {
+	for _, scheme := range []string{"sqlite://", "duckdb://", "pebble://", "file://"} {
+		if rest, ok := strings.CutPrefix(u, scheme); ok {
+			if rest == "" || filepath.IsAbs(rest) || strings.HasPrefix(rest, ":memory:") {
+				return u
+			}
+			return scheme + filepath.Join(p.Dir, rest)
+		}
+	}
+	return u
+}
+
+// Validate reports every problem of the project settings at once.
+func (p *Project) Validate(file string) error {
+	var ps Problems
+	for _, s := range []struct{ field, val string }{
+		{"stores.offline", p.Stores.Offline}, {"stores.online", p.Stores.Online},
+		{"stores.meta", p.Stores.Meta}, {"stores.artifacts", p.Stores.Artifacts},
+	} {
+		if !strings.Contains(s.val, "://") {
+			ps.Add(file, 0, "%s: %q is not a URL, expected scheme://... (e.g. sqlite://, postgres://, pebble://, redis://)", s.field, s.val)
+		}
+	}
+	if !strings.Contains(p.Server.Addr, ":") {
+		ps.Add(file, 0, "server.addr: %q, expected host:port", p.Server.Addr)
+	}
+	return ps.Err()
+}

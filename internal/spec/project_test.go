@@ -1,0 +1,93 @@
+package spec
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestLoadProjectDefaults(t *testing.T) {
+	dir := t.TempDir()
+	p, err := LoadProject(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"offline":   "duckdb://" + filepath.Join(dir, ".atrium", "offline"),
+		"online":    "pebble://" + filepath.Join(dir, ".atrium", "online"),
+		"meta":      "sqlite://" + filepath.Join(dir, ".atrium", "atrium.db"),
+		"artifacts": "file://" + filepath.Join(dir, ".atrium", "artifacts"),
+	}
+	got := map[string]string{"offline": p.Stores.Offline, "online": p.Stores.Online, "meta": p.Stores.Meta, "artifacts": p.Stores.Artifacts}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("stores.%s = %q, want %q", k, got[k], v)
+		}
+	}
+	if p.Name != filepath.Base(dir) || p.Server.Addr != "127.0.0.1:8080" {
+		t.Errorf("name=%q addr=%q", p.Name, p.Server.Addr)
+	}
+}
+
+func TestLoadProjectFileAndEnv(t *testing.T) {
+	tests := []struct {
+		name    string
+		yaml    string
+		env     map[string]string
+		check   func(t *testing.T, p *Project)
+		wantErr string
+	}{
+		{
+			name: "file values, relative paths resolved",
+			yaml: "project: rentals\ndata_dir: state\nstores:\n  online: redis://127.0.0.1:6379/0\n  meta: sqlite://meta/a.db\n",
+			check: func(t *testing.T, p *Project) {
+				if p.Name != "rentals" || p.Stores.Online != "redis://127.0.0.1:6379/0" {
+					t.Errorf("got %+v", p)
+				}
+				if !strings.HasSuffix(p.Stores.Meta, "/meta/a.db") || !filepath.IsAbs(strings.TrimPrefix(p.Stores.Meta, "sqlite://")) {
+					t.Errorf("meta = %q, want an absolute path ending in meta/a.db", p.Stores.Meta)
+				}
+				if !strings.HasSuffix(p.Stores.Offline, "/state/offline") {
+					t.Errorf("offline = %q, want under data_dir state/", p.Stores.Offline)
+				}
+			},
+		},
+		{
+			name: "env overrides file",
+			yaml: "stores:\n  meta: sqlite://a.db\n",
+			env:  map[string]string{"ATRIUM_META": "postgres://u@h/db", "ATRIUM_ADDR": "0.0.0.0:9000"},
+			check: func(t *testing.T, p *Project) {
+				if p.Stores.Meta != "postgres://u@h/db" || p.Server.Addr != "0.0.0.0:9000" {
+					t.Errorf("got meta=%q addr=%q", p.Stores.Meta, p.Server.Addr)
+				}
+			},
+		},
+		{name: "empty file", yaml: "", check: func(t *testing.T, p *Project) {}},
+		{name: "unknown field names its line", yaml: "project: x\nstorez:\n  meta: a\n", wantErr: "atrium.yaml:2:"},
+		{name: "bad url", yaml: "stores:\n  online: localhost:6379\n", wantErr: "stores.online: \"localhost:6379\" is not a URL"},
+		{name: "malformed yaml", yaml: "project: [\n", wantErr: "atrium.yaml:"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, ProjectFile), []byte(tt.yaml), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			p, err := LoadProject(dir)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error = %v, want it to contain %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, p)
+		})
+	}
+}
