@@ -1,0 +1,106 @@
+package gbdt
+
+import (
+	"github.com/atrium-ml/atrium/internal/modeling/ml"
+)
+
+// binFeature is one usable feature of the binned training data.
+type binFeature struct {
+	col int // index of the column in the Dataset
+	m   *binMapper
+	// bins holds each row's bin when the feature has at most 256 bins,
+	// bins16 otherwise.
+	bins   []uint8
+	bins16 []uint16
+	// histLen is the length of the feature's histogram segment: 256 for
+	// uint8 bins (so that indexing by a uint8 needs no bounds check), numBins
+	// otherwise; offset is where the segment starts in a leaf's histogram.
+	histLen, offset int
+}
+
+// binnedData is the training data as bins, feature by feature.
+type binnedData struct {
+	n     int
+	feats []binFeature
+	// mappers has one entry per Dataset column (nil for columns that cannot
+	// be split: a single bin).
+	mappers   []*binMapper
+	totalHist int
+}
+
+// binDataset finds the bins of every column (on a sample of rows) and bins all
+// rows, in parallel over columns.
+func binDataset(ds *ml.Dataset, p *Params, nt int) *binnedData {
+	n := ds.NumRows()
+	rows := sampleRows(n, p)
+	mappers := make([]*binMapper, len(ds.Columns))
+	parallelFor(nt, len(ds.Columns), func(c int) {
+		mappers[c] = newBinMapper(&ds.Columns[c], rows, p)
+	})
+	bd := &binnedData{n: n, mappers: mappers}
+	for c, m := range mappers {
+		if m.numBins <= 1 || (m.categorical && m.numBins <= 2 && m.missingType == missingNone) {
+			mappers[c] = nil
+			continue
+		}
+		f := binFeature{col: c, m: m}
+		if m.numBins <= 256 {
+			f.histLen = 256
+		} else {
+			f.histLen = m.numBins
+		}
+		f.offset = bd.totalHist
+		bd.totalHist += f.histLen
+		bd.feats = append(bd.feats, f)
+	}
+	parallelFor(nt, len(bd.feats), func(i int) {
+		f := &bd.feats[i]
+		vals := ds.Columns[f.col].Values
+		if f.m.numBins <= 256 {
+			f.bins = make([]uint8, n)
+			if f.m.categorical {
+				for r, v := range vals {
+					f.bins[r] = uint8(f.m.catValueBin(v))
+				}
+			} else {
+				binNumeric(f.m, vals, f.bins)
+			}
+			return
+		}
+		f.bins16 = make([]uint16, n)
+		for r, v := range vals {
+			if f.m.categorical {
+				f.bins16[r] = uint16(f.m.catValueBin(v))
+			} else {
+				f.bins16[r] = uint16(f.m.valueBin(float64(v)))
+			}
+		}
+	})
+	return bd
+}
+
+// binNumeric bins a numeric column. Runs of equal values are common (zeros,
+// small integers), so the previous value's bin is tried before searching.
+func binNumeric(m *binMapper, vals []float32, out []uint8) {
+	prev := float32(0)
+	prevBin := uint8(m.valueBin(0))
+	for r, v := range vals {
+		if v == prev {
+			out[r] = prevBin
+			continue
+		}
+		b := uint8(m.valueBin(float64(v)))
+		out[r] = b
+		if v == v {
+			prev, prevBin = v, b
+		}
+	}
+}
+
+// bin returns row r's bin of feature f.
+func (f *binFeature) bin(r int32) int {
+	if f.bins != nil {
+		return int(f.bins[r])
+	}
+	return int(f.bins16[r])
+}

@@ -1,0 +1,328 @@
+package gbdt
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"sync/atomic"
+
+	"github.com/atrium-ml/atrium/internal/modeling/ml"
+)
+
+// ModelVersion is the version of Model's JSON form. Readers reject other
+// versions.
+const ModelVersion = 1
+
+// Feature describes one input column of a model, in the training dataset's
+// column order.
+type Feature struct {
+	Name        string `json:"name"`
+	Categorical bool   `json:"categorical,omitempty"`
+	// Unused marks a column no split can use (a single value in training).
+	Unused bool `json:"unused,omitempty"`
+	// Min and Max are the range of a numeric column's training values.
+	Min float64 `json:"min"`
+	Max float64 `json:"max"`
+	// Categories are the codes of a categorical column that got a bin of
+	// their own in training, most frequent first (LightGBM's feature_infos).
+	Categories []int `json:"categories,omitempty"`
+}
+
+// Model is a trained gradient-boosted tree ensemble. Its exported fields are
+// its JSON form (embedded in Atrium model files); call Validate after
+// decoding one from an untrusted source (Predict does it too).
+//
+// Prediction takes a Dataset whose columns are the model's Features, in the
+// same order; categorical columns hold the codes the model was trained on.
+type Model struct {
+	Version   int    `json:"version"`
+	Objective string `json:"objective"`
+	// NumClass is the number of outputs per row: K for multiclass, else 1.
+	NumClass int `json:"num_class"`
+	// Sigmoid is the slope of the logistic link (binary).
+	Sigmoid  float64   `json:"sigmoid,omitempty"`
+	Features []Feature `json:"features"`
+	// Trees are in iteration order, NumClass trees per iteration (class k of
+	// iteration i is Trees[i*NumClass+k]). The initial score is folded into
+	// the first iteration's trees, as in LightGBM.
+	Trees []Tree `json:"trees"`
+	// BestIteration is the iteration early stopping chose (1-based; 0 when
+	// training ran to the end). The model keeps only the trees up to it.
+	BestIteration int `json:"best_iteration"`
+	// Params are the parameters the model was trained with (nil for models
+	// read from other formats).
+	Params *Params `json:"params,omitempty"`
+
+	compiled atomic.Pointer[predictor]
+}
+
+// NumOutputs is the number of values Predict returns per row.
+func (m *Model) NumOutputs() int {
+	if m.NumClass < 1 {
+		return 1
+	}
+	return m.NumClass
+}
+
+// NumIterations is the number of boosting iterations in the model.
+func (m *Model) NumIterations() int { return len(m.Trees) / m.NumOutputs() }
+
+// Validate checks the model's consistency: version, objective, tree count,
+// and each tree's arrays, indices and structure.
+func (m *Model) Validate() error {
+	if m.Version != ModelVersion {
+		return fmt.Errorf("%w: version %d, want %d", ErrModel, m.Version, ModelVersion)
+	}
+	switch m.Objective {
+	case ObjBinary, ObjRegression, ObjRegressionL1, ObjHuber, ObjLambdarank:
+		if m.NumClass != 1 {
+			return fmt.Errorf("%w: num_class %d, want 1 for %s", ErrModel, m.NumClass, m.Objective)
+		}
+	case ObjMulticlass:
+		if m.NumClass < 2 {
+			return fmt.Errorf("%w: num_class %d, want >= 2 for multiclass", ErrModel, m.NumClass)
+		}
+	default:
+		return fmt.Errorf("%w: unknown objective %q", ErrModel, m.Objective)
+	}
+	if m.Objective == ObjBinary && !(m.Sigmoid > 0) {
+		return fmt.Errorf("%w: sigmoid %v, want > 0 for binary", ErrModel, m.Sigmoid)
+	}
+	if len(m.Trees)%m.NumClass != 0 {
+		return fmt.Errorf("%w: %d trees, want a multiple of num_class %d", ErrModel, len(m.Trees), m.NumClass)
+	}
+	for i := range m.Trees {
+		if err := m.Trees[i].validate(len(m.Features)); err != nil {
+			return fmt.Errorf("%w: tree %d: %v", ErrModel, i, err)
+		}
+	}
+	return nil
+}
+
+// PredictRaw returns the raw scores (before the link function), row-major:
+// rows x NumOutputs.
+func (m *Model) PredictRaw(ds *ml.Dataset) ([]float64, error) {
+	pr, err := m.predictor()
+	if err != nil {
+		return nil, err
+	}
+	if err := m.checkData(ds); err != nil {
+		return nil, err
+	}
+	return pr.predict(ds, 0), nil
+}
+
+// Predict returns the model's outputs, row-major rows x NumOutputs:
+// probabilities for binary (of class 1) and multiclass, raw scores otherwise.
+func (m *Model) Predict(ds *ml.Dataset) ([]float64, error) {
+	out, err := m.PredictRaw(ds)
+	if err != nil {
+		return nil, err
+	}
+	m.transform(out)
+	return out, nil
+}
+
+// transform applies the link function to raw scores in place.
+func (m *Model) transform(out []float64) {
+	switch m.Objective {
+	case ObjBinary:
+		for i, v := range out {
+			out[i] = sigmoid(v, m.Sigmoid)
+		}
+	case ObjMulticlass:
+		k := m.NumClass
+		for i := 0; i+k <= len(out); i += k {
+			softmax(out[i:i+k], out[i:i+k])
+		}
+	}
+}
+
+func (m *Model) checkData(ds *ml.Dataset) error {
+	if ds == nil {
+		return fmt.Errorf("%w: no dataset", ErrData)
+	}
+	if ds.NumFeatures() != len(m.Features) {
+		return fmt.Errorf("%w: dataset has %d feature columns, the model wants %d", ErrData, ds.NumFeatures(), len(m.Features))
+	}
+	n := ds.NumRows()
+	for i := range ds.Columns {
+		if len(ds.Columns[i].Values) != n {
+			return fmt.Errorf("%w: column %q has %d rows, want %d", ErrData, ds.Columns[i].Name, len(ds.Columns[i].Values), n)
+		}
+	}
+	return nil
+}
+
+func (m *Model) predictor() (*predictor, error) {
+	if p := m.compiled.Load(); p != nil {
+		return p, nil
+	}
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	p := compile(m)
+	m.compiled.Store(p)
+	return p, nil
+}
+
+// invalidate drops the compiled form after the trees changed.
+func (m *Model) invalidate() { m.compiled.Store(nil) }
+
+// predictor is the model compiled for fast prediction: each tree's nodes
+// flattened into one array of small structs.
+type predictor struct {
+	k     int
+	trees []flatTree
+}
+
+// Node kinds of flatNode.
+const (
+	kindNumeric   = iota // NaN compares as 0
+	kindNaNRight         // NaN goes right
+	kindNaNLeft          // NaN goes left
+	kindZeroRight        // 0 and NaN go right
+	kindZeroLeft         // 0 and NaN go left
+	kindCatRight         // categorical; NaN and negatives go right
+	kindCatLeft          // categorical; NaN and negatives go left
+)
+
+type flatNode struct {
+	thr         float64
+	feat        int32
+	left, right int32 // >= 0: node; < 0: ^leaf
+	kind        uint8
+	catLo       int32 // categorical bitset: cats[catLo:catHi]
+	catHi       int32
+}
+
+type flatTree struct {
+	nodes  []flatNode
+	leaves []float64
+	cats   []uint32
+}
+
+func compile(m *Model) *predictor {
+	p := &predictor{k: m.NumOutputs(), trees: make([]flatTree, len(m.Trees))}
+	for ti := range m.Trees {
+		t := &m.Trees[ti]
+		ft := flatTree{leaves: t.LeafValue, cats: t.CatThreshold}
+		for i := 0; i < t.NumLeaves-1; i++ {
+			n := flatNode{thr: t.Threshold[i], feat: int32(t.SplitFeature[i]),
+				left: int32(t.LeftChild[i]), right: int32(t.RightChild[i])}
+			left := t.DefaultLeft(i)
+			switch {
+			case t.IsCategorical(i):
+				c := int(t.Threshold[i])
+				n.catLo, n.catHi = int32(t.CatBoundaries[c]), int32(t.CatBoundaries[c+1])
+				n.kind = kindCatRight
+				if left {
+					n.kind = kindCatLeft
+				}
+			case t.MissingType(i) == missingNaN:
+				n.kind = kindNaNRight
+				if left {
+					n.kind = kindNaNLeft
+				}
+			case t.MissingType(i) == missingZero:
+				n.kind = kindZeroRight
+				if left {
+					n.kind = kindZeroLeft
+				}
+			default:
+				n.kind = kindNumeric
+			}
+			ft.nodes = append(ft.nodes, n)
+		}
+		p.trees[ti] = ft
+	}
+	return p
+}
+
+// leaf returns the leaf row r of cols reaches.
+func (t *flatTree) leaf(cols []ml.Column, r int) int {
+	if len(t.nodes) == 0 {
+		return 0
+	}
+	i := int32(0)
+	for {
+		n := &t.nodes[i]
+		v := float64(cols[n.feat].Values[r])
+		var goLeft bool
+		switch n.kind {
+		case kindNumeric:
+			if v != v {
+				v = 0
+			}
+			goLeft = v <= n.thr
+		case kindNaNRight:
+			goLeft = v <= n.thr // false for NaN
+		case kindNaNLeft:
+			goLeft = v != v || v <= n.thr
+		case kindZeroRight, kindZeroLeft:
+			if v != v || (v >= -kZeroThreshold && v <= kZeroThreshold) {
+				goLeft = n.kind == kindZeroLeft
+			} else {
+				goLeft = v <= n.thr
+			}
+		default: // categorical
+			if v != v || v < 0 {
+				goLeft = n.kind == kindCatLeft
+			} else if v < 1<<31 {
+				c := int32(v)
+				w := n.catLo + c/32
+				goLeft = w < n.catHi && t.cats[w]>>(uint32(c)%32)&1 != 0
+			}
+		}
+		c := n.right
+		if goLeft {
+			c = n.left
+		}
+		if c < 0 {
+			return int(^c)
+		}
+		i = c
+	}
+}
+
+// predict returns raw scores, row-major, using the first iterations trees
+// (0: all), in parallel over blocks of rows.
+func (p *predictor) predict(ds *ml.Dataset, iterations int) []float64 {
+	n := ds.NumRows()
+	k := p.k
+	trees := p.trees
+	if iterations > 0 && iterations*k < len(trees) {
+		trees = trees[:iterations*k]
+	}
+	out := make([]float64, n*k)
+	cols := ds.Columns
+	const block = 256
+	nb := (n + block - 1) / block
+	parallelFor(runtime.GOMAXPROCS(0), nb, func(b int) {
+		lo, hi := b*block, min(n, (b+1)*block)
+		for ti := range trees {
+			t := &trees[ti]
+			c := ti % k
+			for r := lo; r < hi; r++ {
+				out[r*k+c] += t.leaves[t.leaf(cols, r)]
+			}
+		}
+	})
+	return out
+}
+
+// leafRange returns the smallest and largest leaf value of the model's trees
+// summed per output (bounds on any raw prediction).
+func (m *Model) leafRange() (lo, hi []float64) {
+	k := m.NumOutputs()
+	lo, hi = make([]float64, k), make([]float64, k)
+	for i := range m.Trees {
+		mn, mx := math.Inf(1), math.Inf(-1)
+		for _, v := range m.Trees[i].LeafValue {
+			mn, mx = min(mn, v), max(mx, v)
+		}
+		lo[i%k] += mn
+		hi[i%k] += mx
+	}
+	return lo, hi
+}

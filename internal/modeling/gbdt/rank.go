@@ -1,0 +1,127 @@
+package gbdt
+
+import (
+	"math"
+	"sort"
+)
+
+// lambdarankObjective is LambdaRank optimising NDCG, with LightGBM's
+// conventions: gain label_gain[label] (2^label - 1 by default), discount
+// 1/log2(2+rank), pairs formed with the top lambdarank_truncation_level
+// documents, delta-NDCG normalised by the score distance and the lambdas of a
+// query rescaled by log2(1+sum)/sum (lambdarank_norm).
+type lambdarankObjective struct {
+	label, weight []float64
+	bounds        []int // query q is rows bounds[q]..bounds[q+1]-1
+	gain          []float64
+	sigmoid       float64
+	truncation    int
+	norm          bool
+	invMaxDCG     []float64
+}
+
+func newLambdarank(p *Params, label, weight []float64, groups []int) *lambdarankObjective {
+	o := &lambdarankObjective{label: label, weight: weight, gain: p.labelGain(), sigmoid: p.Sigmoid,
+		truncation: p.LambdarankTruncationLevel, norm: p.LambdarankNorm}
+	o.bounds = groupBounds(groups)
+	o.invMaxDCG = make([]float64, len(groups))
+	for q := range groups {
+		m := maxDCGAtK(o.truncation, label[o.bounds[q]:o.bounds[q+1]], o.gain)
+		if m > 0 {
+			o.invMaxDCG[q] = 1 / m
+		}
+	}
+	return o
+}
+
+// groupBounds turns group sizes into row boundaries.
+func groupBounds(groups []int) []int {
+	b := make([]int, len(groups)+1)
+	for i, g := range groups {
+		b[i+1] = b[i] + g
+	}
+	return b
+}
+
+// discount is the DCG position discount of rank i (0-based).
+func discount(i int) float64 { return 1 / math.Log2(2+float64(i)) }
+
+// maxDCGAtK is the DCG@k of the ideal ordering of labels.
+func maxDCGAtK(k int, labels []float64, gain []float64) float64 {
+	s := make([]float64, len(labels))
+	copy(s, labels)
+	sort.Sort(sort.Reverse(sort.Float64Slice(s)))
+	var dcg float64
+	for i := 0; i < k && i < len(s); i++ {
+		dcg += gain[int(s[i])] * discount(i)
+	}
+	return dcg
+}
+
+func (o *lambdarankObjective) gradients(score []float64, g, h []float32, nt int) {
+	parallelFor(nt, len(o.bounds)-1, func(q int) {
+		lo, hi := o.bounds[q], o.bounds[q+1]
+		o.query(q, o.label[lo:hi], score[lo:hi], g[lo:hi], h[lo:hi])
+		if o.weight != nil {
+			for i := lo; i < hi; i++ {
+				g[i] = float32(float64(g[i]) * o.weight[i])
+				h[i] = float32(float64(h[i]) * o.weight[i])
+			}
+		}
+	})
+}
+
+func (o *lambdarankObjective) query(q int, label, score []float64, g, h []float32) {
+	cnt := len(label)
+	lambdas := make([]float64, cnt)
+	hess := make([]float64, cnt)
+	invMax := o.invMaxDCG[q]
+	sorted := make([]int, cnt)
+	for i := range sorted {
+		sorted[i] = i
+	}
+	sort.SliceStable(sorted, func(a, b int) bool { return score[sorted[a]] > score[sorted[b]] })
+	best := score[sorted[0]]
+	worst := score[sorted[cnt-1]]
+	var sumLambdas float64
+	for i := 0; i < cnt-1 && i < o.truncation; i++ {
+		for j := i + 1; j < cnt; j++ {
+			li, lj := label[sorted[i]], label[sorted[j]]
+			if li == lj {
+				continue
+			}
+			highRank, lowRank := i, j
+			if li < lj {
+				highRank, lowRank = j, i
+			}
+			high, low := sorted[highRank], sorted[lowRank]
+			deltaScore := score[high] - score[low]
+			dcgGap := o.gain[int(label[high])] - o.gain[int(label[low])]
+			pairedDiscount := math.Abs(discount(highRank) - discount(lowRank))
+			deltaNDCG := dcgGap * pairedDiscount * invMax
+			if o.norm && best != worst {
+				deltaNDCG /= 0.01 + math.Abs(deltaScore)
+			}
+			pLambda := 1 / (1 + math.Exp(o.sigmoid*deltaScore))
+			pHess := pLambda * (1 - pLambda)
+			pLambda *= -o.sigmoid * deltaNDCG
+			pHess *= o.sigmoid * o.sigmoid * deltaNDCG
+			lambdas[low] -= pLambda
+			hess[low] += pHess
+			lambdas[high] += pLambda
+			hess[high] += pHess
+			sumLambdas -= 2 * pLambda
+		}
+	}
+	factor := 1.0
+	if o.norm && sumLambdas > 0 {
+		factor = math.Log2(1+sumLambdas) / sumLambdas
+	}
+	for i := range lambdas {
+		g[i] = float32(lambdas[i] * factor)
+		h[i] = float32(hess[i] * factor)
+	}
+}
+
+func (o *lambdarankObjective) boostFromScore(int) float64 { return 0 }
+func (o *lambdarankObjective) classNeedTrain(int) bool    { return true }
