@@ -79,31 +79,30 @@ func AUC(label, score, weight []float64) (float64, error) {
 const probEps = 2.220446049250313e-16
 
 // LogLoss is the binary cross-entropy of probabilities prob of the positive
-// class (label > 0), clipped to [eps, 1-eps]: scikit-learn's log_loss.
+// class (label > 0): scikit-learn's log_loss, which clips the probability of
+// the true class to [eps, 1-eps] (eps = float64 machine epsilon).
 func LogLoss(label, prob, weight []float64) (float64, error) {
 	if err := checkLens("logloss", label, prob, weight); err != nil {
 		return 0, err
 	}
 	var s, sw float64
 	for i, y := range label {
-		p := min(max(prob[i], probEps), 1-probEps)
-		w := wAt(weight, i)
-		// scikit-learn renormalises the two columns (1-p, p) to sum to 1.
-		p1, p0 := p, 1-p
-		z := p0 + p1
-		if y > 0 {
-			s -= w * math.Log(p1/z)
-		} else {
-			s -= w * math.Log(p0/z)
+		p := prob[i]
+		if y <= 0 {
+			p = 1 - p
 		}
+		w := wAt(weight, i)
+		s -= w * math.Log(clipProb(p))
 		sw += w
 	}
 	return s / sw, nil
 }
 
+func clipProb(p float64) float64 { return min(max(p, probEps), 1-probEps) }
+
 // MultiLogLoss is the multiclass cross-entropy of prob, row-major rows x k
-// class probabilities (each row renormalised to sum to 1 after clipping, as
-// scikit-learn's log_loss does); labels are class indices.
+// class probabilities, labels being class indices: scikit-learn's log_loss
+// (the true class's probability clipped to [eps, 1-eps]).
 func MultiLogLoss(label, prob []float64, k int, weight []float64) (float64, error) {
 	if k < 2 || len(prob) != len(label)*k {
 		return 0, fmt.Errorf("%w multi_logloss: %d probabilities for %d labels x %d classes", ErrMetric, len(prob), len(label), k)
@@ -117,14 +116,8 @@ func MultiLogLoss(label, prob []float64, k int, weight []float64) (float64, erro
 		if float64(c) != y || c < 0 || c >= k {
 			return 0, fmt.Errorf("%w multi_logloss: label of row %d is %v, want a class 0..%d", ErrMetric, i, y, k-1)
 		}
-		row := prob[i*k : (i+1)*k]
-		var z float64
-		for _, p := range row {
-			z += min(max(p, probEps), 1-probEps)
-		}
-		p := min(max(row[c], probEps), 1-probEps) / z
 		w := wAt(weight, i)
-		s -= w * math.Log(p)
+		s -= w * math.Log(clipProb(prob[i*k+c]))
 		sw += w
 	}
 	return s / sw, nil
