@@ -2,6 +2,7 @@ package gbdt
 
 import (
 	"context"
+	"github.com/atrium-ml/atrium/internal/modeling/gbdt/gbdttest"
 	"testing"
 
 	"github.com/atrium-ml/atrium/internal/modeling/ml"
@@ -17,8 +18,8 @@ func mustParams(t testing.TB, kv map[string]string) Params {
 }
 
 func TestTrainBinaryLearns(t *testing.T) {
-	train := synth(ObjBinary, 4000, 1)
-	valid := synth(ObjBinary, 2000, 2)
+	train := gbdttest.Synth(ObjBinary, 4000, 1)
+	valid := gbdttest.Synth(ObjBinary, 2000, 2)
 	p := mustParams(t, map[string]string{"objective": "binary", "metric": "auc,binary_logloss", "num_iterations": "60"})
 	var last []Eval
 	m, err := Train(context.Background(), train, valid, p, TrainOptions{OnIteration: func(_ int, e []Eval) { last = e }})

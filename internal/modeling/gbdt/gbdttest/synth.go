@@ -1,4 +1,6 @@
-package gbdt
+// Package gbdttest generates datasets with a known structure for the tests
+// and benchmarks of gradient-boosted trees.
+package gbdttest
 
 import (
 	"math"
@@ -7,9 +9,9 @@ import (
 	"github.com/atrium-ml/atrium/internal/modeling/ml"
 )
 
-// synth builds a small dataset with numeric, noise, categorical and missing
+// Synth builds a small dataset with numeric, noise, categorical and missing
 // values, and a label of the given task drawn from a known function.
-func synth(task string, n int, seed uint64) *ml.Dataset {
+func Synth(task string, n int, seed uint64) *ml.Dataset {
 	r := rand.New(rand.NewPCG(seed, 7))
 	const numNum, numCat = 6, 2
 	ds := &ml.Dataset{}
@@ -47,13 +49,13 @@ func synth(task string, n int, seed uint64) *ml.Dataset {
 	}
 	ds.Label = make([]float64, n)
 	switch task {
-	case ObjBinary:
+	case "binary":
 		for i := range f {
 			if r.Float64() < 1/(1+math.Exp(-f[i])) {
 				ds.Label[i] = 1
 			}
 		}
-	case ObjMulticlass:
+	case "multiclass":
 		for i := range f {
 			switch {
 			case f[i]+0.5*r.NormFloat64() < -0.5:
@@ -64,7 +66,7 @@ func synth(task string, n int, seed uint64) *ml.Dataset {
 				ds.Label[i] = 2
 			}
 		}
-	case ObjLambdarank:
+	case "lambdarank":
 		for i := 0; i < n; {
 			g := min(n-i, 5+r.IntN(20))
 			ds.Groups = append(ds.Groups, g)
