@@ -12,7 +12,9 @@ script:
   2. trains LightGBM on the same rows with the same parameters, saves the
      model (CASE.lightgbm.txt) and its predictions (CASE.lightgbm.pred) for
      the Go side to read back;
-  3. scores both models' validation predictions with the case's metric.
+  3. saves LightGBM's SHAP values (pred_contrib) for the same rows
+     (CASE.lightgbm.contrib);
+  4. scores both models' validation predictions with the case's metric.
 Results go to results.json.
 """
 import json
@@ -82,6 +84,8 @@ def main(d):
         booster.save_model(os.path.join(d, name + ".lightgbm.txt"))
         p_lgb = booster.predict(Xv.to_numpy())
         np.savetxt(os.path.join(d, name + ".lightgbm.pred"), p_lgb.ravel(), fmt="%.17g")
+        contrib = booster.predict(Xv.to_numpy(), pred_contrib=True)
+        np.savetxt(os.path.join(d, name + ".lightgbm.contrib"), np.ravel(contrib), fmt="%.17g")
 
         results[name] = {
             "load_max_diff": float(np.abs(p_loaded - ours).max()),

@@ -214,8 +214,24 @@ func TestLightGBMInterop(t *testing.T) {
 			if maxDiff > 1e-6 {
 				t.Errorf("Atrium predicting with LightGBM's model differs by up to %g, want <= 1e-6", maxDiff)
 			}
-			// 3. Same parameters, same data: models of the same quality.
-			t.Logf("%s: atrium %.5f, lightgbm %.5f; cross-load diffs %.2g, %.2g", c.Metric, r.AtriumMetric, r.LightGBMMetric, r.LoadMaxDiff, maxDiff)
+			// 3. TreeSHAP contributions equal LightGBM's pred_contrib.
+			phi, err := m.Contributions(valid[c.Name])
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantPhi := readFloats(t, filepath.Join(dir, c.Name+".lightgbm.contrib"))
+			if len(phi) != len(wantPhi) {
+				t.Fatalf("%d contributions, LightGBM made %d", len(phi), len(wantPhi))
+			}
+			phiDiff := 0.0
+			for i := range phi {
+				phiDiff = math.Max(phiDiff, math.Abs(phi[i]-wantPhi[i]))
+			}
+			if phiDiff > 1e-6 {
+				t.Errorf("SHAP contributions differ from LightGBM's pred_contrib by up to %g", phiDiff)
+			}
+			// 4. Same parameters, same data: models of the same quality.
+			t.Logf("%s: atrium %.5f, lightgbm %.5f; cross-load diffs %.2g, %.2g; SHAP diff %.2g", c.Metric, r.AtriumMetric, r.LightGBMMetric, r.LoadMaxDiff, maxDiff, phiDiff)
 			d := math.Abs(r.AtriumMetric - r.LightGBMMetric)
 			if c.Metric == "l2" || c.Metric == "l1" || c.Metric == "multi_logloss" {
 				d /= r.LightGBMMetric
