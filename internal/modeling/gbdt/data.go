@@ -16,6 +16,9 @@ type binFeature struct {
 	// uint8 bins (so that indexing by a uint8 needs no bounds check), numBins
 	// otherwise; offset is where the segment starts in a leaf's histogram.
 	histLen, offset int
+	// rowCol is the feature's column in binnedData.rowMat (uint8 features),
+	// -1 otherwise. Its histogram segment starts at rowCol*256.
+	rowCol int
 }
 
 // binnedData is the training data as bins, feature by feature.
@@ -26,6 +29,11 @@ type binnedData struct {
 	// be split: a single bin).
 	mappers   []*binMapper
 	totalHist int
+	// rowMat holds the bins of the uint8 features row by row (rowWidth
+	// bytes a row), for building all their histograms in one pass over a
+	// leaf's rows; their segments come first in a histogram.
+	rowMat   []uint8
+	rowWidth int
 }
 
 // binDataset finds the bins of every column (on a sample of rows) and bins all
@@ -43,15 +51,23 @@ func binDataset(ds *ml.Dataset, p *Params, nt int) *binnedData {
 			mappers[c] = nil
 			continue
 		}
-		f := binFeature{col: c, m: m}
+		f := binFeature{col: c, m: m, rowCol: -1}
 		if m.numBins <= 256 {
 			f.histLen = 256
+			f.rowCol = bd.rowWidth
+			f.offset = bd.rowWidth * 256
+			bd.rowWidth++
 		} else {
 			f.histLen = m.numBins
 		}
-		f.offset = bd.totalHist
-		bd.totalHist += f.histLen
 		bd.feats = append(bd.feats, f)
+	}
+	bd.totalHist = bd.rowWidth * 256
+	for i := range bd.feats {
+		if f := &bd.feats[i]; f.rowCol < 0 {
+			f.offset = bd.totalHist
+			bd.totalHist += f.histLen
+		}
 	}
 	parallelFor(nt, len(bd.feats), func(i int) {
 		f := &bd.feats[i]
@@ -76,6 +92,21 @@ func binDataset(ds *ml.Dataset, p *Params, nt int) *binnedData {
 			}
 		}
 	})
+	if bd.rowWidth > 0 {
+		w := bd.rowWidth
+		bd.rowMat = make([]uint8, n*w)
+		parallelRange(nt, n, 1<<14, func(_, lo, hi int) {
+			for i := range bd.feats {
+				f := &bd.feats[i]
+				if f.rowCol < 0 {
+					continue
+				}
+				for r := lo; r < hi; r++ {
+					bd.rowMat[r*w+f.rowCol] = f.bins[r]
+				}
+			}
+		})
+	}
 	return bd
 }
 
