@@ -34,6 +34,9 @@ type binnedData struct {
 	// leaf's rows; their segments come first in a histogram.
 	rowMat   []uint8
 	rowWidth int
+	// rowStride is rowWidth rounded up to whole 64-byte cache lines, so that
+	// reading a row touches as few lines as possible.
+	rowStride int
 }
 
 // binDataset finds the bins of every column (on a sample of rows) and bins all
@@ -93,8 +96,10 @@ func binDataset(ds *ml.Dataset, p *Params, nt int) *binnedData {
 		}
 	})
 	if bd.rowWidth > 0 {
-		w := bd.rowWidth
+		w := (bd.rowWidth + 63) / 64 * 64
+		bd.rowStride = w
 		bd.rowMat = make([]uint8, n*w)
+		adviseHugePages(bd.rowMat)
 		parallelRange(nt, n, 1<<14, func(_, lo, hi int) {
 			for i := range bd.feats {
 				f := &bd.feats[i]

@@ -88,7 +88,7 @@ type learner struct {
 }
 
 func newLearner(p *Params, d *binnedData, nt int) *learner {
-	return &learner{
+	l := &learner{
 		p:        p,
 		d:        d,
 		nt:       nt,
@@ -101,6 +101,8 @@ func newLearner(p *Params, d *binnedData, nt int) *learner {
 		treeRand: newRand(uint64(p.FeatureFractionSeed)),
 		nodeRand: newRand(uint64(p.FeatureFractionSeed) + 1),
 	}
+	adviseHugePages(l.gh)
+	return l
 }
 
 func (l *learner) getHist() []histBin {
@@ -312,20 +314,28 @@ func (l *learner) buildRowWise(hist []histBin, rows []int32, direct bool) {
 }
 
 func (l *learner) histChunk(hist []histBin, rows []int32, lo, hi int, direct bool) {
-	w := l.d.rowWidth
+	w, s := l.d.rowWidth, l.d.rowStride
 	if direct {
-		histRowsDirect(hist, l.d.rowMat, w, l.gh, lo, hi)
+		histRowsDirect(hist, l.d.rowMat, w, s, l.gh, lo, hi)
 	} else {
-		histRows(hist, l.d.rowMat, w, l.gh, rows[lo:hi])
+		histRows(hist, l.d.rowMat, w, s, l.gh, rows[lo:hi])
 	}
 }
 
+// prefetchDistance is how many rows ahead histRows prefetches.
+const prefetchDistance = 12
+
 // histRows adds rows to the histograms (width uint8 features, 256 bins each)
-// from the row-major bin matrix.
-func histRows(hist []histBin, mat []uint8, width int, gh []gradPair, rows []int32) {
+// from the row-major bin matrix (stride bytes a row).
+func histRows(hist []histBin, mat []uint8, width, stride int, gh []gradPair, rows []int32) {
 	hs := unsafe.Slice((*[256]histBin)(unsafe.Pointer(&hist[0])), width)
-	for _, r := range rows {
-		off := int(r) * width
+	for i, r := range rows {
+		if j := i + prefetchDistance; j < len(rows) {
+			next := int(rows[j])
+			prefetch(unsafe.Pointer(&mat[next*stride]))
+			prefetch(unsafe.Pointer(&gh[next]))
+		}
+		off := int(r) * stride
 		row := mat[off : off+width : off+width]
 		p := gh[r]
 		g, h := float64(p.g), float64(p.h)
@@ -339,11 +349,11 @@ func histRows(hist []histBin, mat []uint8, width int, gh []gradPair, rows []int3
 }
 
 // histRowsDirect is histRows for the rows lo..hi-1 in order.
-func histRowsDirect(hist []histBin, mat []uint8, width int, gh []gradPair, lo, hi int) {
+func histRowsDirect(hist []histBin, mat []uint8, width, stride int, gh []gradPair, lo, hi int) {
 	hs := unsafe.Slice((*[256]histBin)(unsafe.Pointer(&hist[0])), width)
 	gh = gh[lo:hi]
 	for i := range gh {
-		off := (lo + i) * width
+		off := (lo + i) * stride
 		row := mat[off : off+width : off+width]
 		g, h := float64(gh[i].g), float64(gh[i].h)
 		hs := hs[:len(row)]
