@@ -33,7 +33,8 @@ type binMapper struct {
 	numBins     int
 	missingType int
 	// upper are the numeric bins' upper bounds (without the NaN bin).
-	upper []float64
+	upper  []float64
+	search *boundSearch
 	// binCat maps categorical bins to category codes (binCat[0] = -1).
 	binCat []int
 	// catBin maps category codes to bins (0 for rare or unseen codes).
@@ -59,8 +60,61 @@ func (m *binMapper) valueBin(v float64) int {
 		}
 		v = 0
 	}
-	// First bound >= v.
-	return sort.SearchFloat64s(m.upper, v)
+	if m.search != nil {
+		return m.search.find(v)
+	}
+	return searchUpper(m.upper, v)
+}
+
+// boundSearch finds bins with a branch-free binary search over the bounds
+// padded with +Inf to a power of two: binning searches every value of the
+// training data, and the branches of an ordinary search mispredict on half
+// of its steps.
+type boundSearch struct {
+	padded []float64
+	n      int // real bounds
+}
+
+func newBoundSearch(upper []float64) *boundSearch {
+	size := 1
+	for size < len(upper) {
+		size *= 2
+	}
+	p := make([]float64, size)
+	copy(p, upper)
+	for i := len(upper); i < size; i++ {
+		p[i] = math.Inf(1)
+	}
+	return &boundSearch{padded: p, n: len(upper)}
+}
+
+func (s *boundSearch) find(v float64) int {
+	p := s.padded
+	i := 0
+	for step := len(p) / 2; step > 0; step /= 2 {
+		// i moves past the first half when its last bound is below v.
+		i += step & -b2int(p[i+step-1] < v)
+	}
+	if p[i] < v { // only when v exceeds every bound (NaN never does)
+		i++
+	}
+	return min(i, s.n)
+}
+
+// searchUpper returns the index of the first bound >= v (len(upper) if none):
+// a binary search without the closure calls of sort.Search, since binning
+// runs it for every value of the training data.
+func searchUpper(upper []float64, v float64) int {
+	lo, hi := 0, len(upper)
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if upper[mid] < v {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	return lo
 }
 
 // catValueBin returns the bin of a category code.
@@ -146,6 +200,7 @@ func newBinMapper(col *ml.Column, rows []int, p *Params) *binMapper {
 		m.minVal, m.maxVal = distinct[0], distinct[len(distinct)-1]
 	}
 	m.upper = findBinWithZeroAsOneBin(distinct, counts, maxBin, len(vals), p.MinDataInBin)
+	m.search = newBoundSearch(m.upper)
 	m.numBins = len(m.upper)
 	if m.missingType == missingNaN {
 		m.numBins++
@@ -326,6 +381,36 @@ func findBinWithZeroAsOneBin(distinct []float64, counts []int, maxBin, total, mi
 		bounds = append(bounds, math.Inf(1))
 	}
 	return bounds
+}
+
+// b2int is 1 for true, 0 for false; the compiler turns it into a flag
+// move instead of a branch.
+func b2int(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// find4 is find for four values at once: the four searches are independent,
+// so the processor overlaps their load latencies.
+func (s *boundSearch) find4(v *[4]float64) [4]int {
+	p := s.padded
+	var i0, i1, i2, i3 int
+	for step := len(p) / 2; step > 0; step /= 2 {
+		i0 += step & -b2int(p[i0+step-1] < v[0])
+		i1 += step & -b2int(p[i1+step-1] < v[1])
+		i2 += step & -b2int(p[i2+step-1] < v[2])
+		i3 += step & -b2int(p[i3+step-1] < v[3])
+	}
+	out := [4]int{i0, i1, i2, i3}
+	for k, i := range out {
+		if p[i] < v[k] {
+			i++
+		}
+		out[k] = min(i, s.n)
+	}
+	return out
 }
 
 // upperBound returns the next double above v, so that v itself falls in the

@@ -100,14 +100,18 @@ func binDataset(ds *ml.Dataset, p *Params, nt int) *binnedData {
 		bd.rowStride = w
 		bd.rowMat = make([]uint8, n*w)
 		adviseHugePages(bd.rowMat)
+		// Transpose in blocks of rows small enough to stay in the L1 cache.
 		parallelRange(nt, n, 1<<14, func(_, lo, hi int) {
-			for i := range bd.feats {
-				f := &bd.feats[i]
-				if f.rowCol < 0 {
-					continue
-				}
-				for r := lo; r < hi; r++ {
-					bd.rowMat[r*w+f.rowCol] = f.bins[r]
+			for b := lo; b < hi; b += 256 {
+				e := min(hi, b+256)
+				for i := range bd.feats {
+					f := &bd.feats[i]
+					if f.rowCol < 0 {
+						continue
+					}
+					for r, v := range f.bins[b:e] {
+						bd.rowMat[(b+r)*w+f.rowCol] = v
+					}
 				}
 			}
 		})
@@ -115,21 +119,24 @@ func binDataset(ds *ml.Dataset, p *Params, nt int) *binnedData {
 	return bd
 }
 
-// binNumeric bins a numeric column. Runs of equal values are common (zeros,
-// small integers), so the previous value's bin is tried before searching.
+// binNumeric bins a numeric column, four values at a time.
 func binNumeric(m *binMapper, vals []float32, out []uint8) {
-	prev := float32(0)
-	prevBin := uint8(m.valueBin(0))
-	for r, v := range vals {
-		if v == prev {
-			out[r] = prevBin
-			continue
+	if m.missingType == missingNaN || m.search == nil {
+		for r, v := range vals {
+			out[r] = uint8(m.valueBin(float64(v)))
 		}
-		b := uint8(m.valueBin(float64(v)))
-		out[r] = b
-		if v == v {
-			prev, prevBin = v, b
-		}
+		return
+	}
+	// No NaN in the column (else the missing type would be NaN).
+	n := len(vals) &^ 3
+	var v [4]float64
+	for r := 0; r < n; r += 4 {
+		v[0], v[1], v[2], v[3] = float64(vals[r]), float64(vals[r+1]), float64(vals[r+2]), float64(vals[r+3])
+		b := m.search.find4(&v)
+		out[r], out[r+1], out[r+2], out[r+3] = uint8(b[0]), uint8(b[1]), uint8(b[2]), uint8(b[3])
+	}
+	for r := n; r < len(vals); r++ {
+		out[r] = uint8(m.valueBin(float64(vals[r])))
 	}
 }
 
