@@ -2,9 +2,9 @@ package gbdt
 
 import (
 	"math"
-	"unsafe"
 	"math/rand/v2"
 	"sort"
+	"unsafe"
 )
 
 // histBin accumulates the gradients and hessians of one bin. Row counts are
