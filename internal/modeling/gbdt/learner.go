@@ -80,11 +80,10 @@ type learner struct {
 	leaves   []leafState
 	freeHist [][]histBin
 
-	featUsed   []bool // features sampled for the current tree
-	nodeRand   *rand.Rand
-	treeRand   *rand.Rand
-	usedList   []int
-	splitFeats []int // scratch for per-node sampling
+	featUsed []bool // features sampled for the current tree
+	nodeRand *rand.Rand
+	treeRand *rand.Rand
+	usedList []int
 }
 
 func newLearner(p *Params, d *binnedData, nt int) *learner {
@@ -177,9 +176,10 @@ func (l *learner) grow(g, h []float32, bag []int32) *Tree {
 	tree.LeafWeight[0] = root.sumH
 	tree.LeafCount[0] = n
 	root.hist = l.getHist()
-	l.buildHist(root.hist, g, h, 0, n, bag == nil)
 	l.leaves = append(l.leaves, root)
-	l.findBest(0)
+	rp := &l.leaves[0]
+	nch := l.buildSmall(rp, g, h, bag == nil)
+	l.histsAndSplits(rp, nil, nch, g, h, bag == nil)
 
 	for tree.NumLeaves < p.NumLeaves {
 		bestLeaf := -1
@@ -234,86 +234,17 @@ func (l *learner) sums(g, h []float32, rows []int32, all bool) (float64, float64
 	return tg, th
 }
 
-// buildHist fills hist for rows indices[begin:begin+count] over the features
-// of the current tree. When direct, the rows are 0..count-1 in order (the
-// root without bagging).
-func (l *learner) buildHist(hist []histBin, g, h []float32, begin, count int, direct bool) {
-	rows := l.indices[begin : begin+count]
-	if l.d.rowWidth > 0 {
-		l.buildRowWise(hist[:l.d.rowWidth*256], rows, direct)
-	}
-	if len(l.d.feats) == l.d.rowWidth {
-		return
-	}
-	// Features with more than 256 bins, one at a time.
-	og, oh := g, h
-	if !direct {
-		og, oh = l.og[begin:begin+count], l.oh[begin:begin+count]
-		for i, r := range rows {
-			og[i], oh[i] = g[r], h[r]
-		}
-	}
-	parallelFor(l.nt, len(l.usedList), func(k int) {
-		f := &l.d.feats[l.usedList[k]]
-		if f.rowCol >= 0 {
-			return
-		}
-		seg := hist[f.offset : f.offset+f.histLen]
-		clear(seg)
-		if direct {
-			for i, b := range f.bins16[:count] {
-				seg[b].g += float64(og[i])
-				seg[b].h += float64(oh[i])
-			}
-			return
-		}
-		for i, r := range rows {
-			e := &seg[f.bins16[r]]
-			e.g += float64(og[i])
-			e.h += float64(oh[i])
-		}
-	})
-}
-
 // rowChunks is how many chunks the rows of a histogram are split into: a
 // function of the row count only, so that the chunk sums, added in chunk
 // order, do not depend on the number of threads.
 func rowChunks(count int) int { return min(16, max(1, count/4096)) }
 
-// buildRowWise builds the histograms of all uint8 features in one pass over
-// the rows, reading each row's bins from the row-major matrix: every chunk
-// of rows into its own buffer, then the buffers added up bin by bin.
-func (l *learner) buildRowWise(hist []histBin, rows []int32, direct bool) {
-	count := len(rows)
-	nch := rowChunks(count)
-	size := (count + nch - 1) / nch
-	if nch == 1 {
+// histChunk builds (clearing first when clearFirst) the row-wise histograms
+// of rows[lo:hi] into hist.
+func (l *learner) histChunk(hist []histBin, rows []int32, lo, hi int, direct, clearFirst bool) {
+	if clearFirst {
 		clear(hist)
-		l.histChunk(hist, rows, 0, count, direct)
-		return
 	}
-	for len(l.chunks) < nch {
-		l.chunks = append(l.chunks, make([]histBin, len(hist)))
-	}
-	parallelFor(l.nt, nch, func(c int) {
-		buf := l.chunks[c]
-		clear(buf)
-		l.histChunk(buf, rows, c*size, min(count, (c+1)*size), direct)
-	})
-	parallelRange(l.nt, len(hist), 4096, func(_, lo, hi int) {
-		copy(hist[lo:hi], l.chunks[0][lo:hi])
-		for c := 1; c < nch; c++ {
-			src := l.chunks[c][lo:hi]
-			dst := hist[lo:hi]
-			for i := range dst {
-				dst[i].g += src[i].g
-				dst[i].h += src[i].h
-			}
-		}
-	})
-}
-
-func (l *learner) histChunk(hist []histBin, rows []int32, lo, hi int, direct bool) {
 	w, s := l.d.rowWidth, l.d.rowStride
 	if direct {
 		histRowsDirect(hist, l.d.rowMat, w, s, l.gh, lo, hi)
@@ -365,33 +296,6 @@ func histRowsDirect(hist []histBin, mat []uint8, width, stride int, gh []gradPai
 	}
 }
 
-// subtractHist sets small to parent - small (histogram subtraction: the
-// larger child's histogram without a pass over its rows), for the features of
-// the current tree.
-func (l *learner) subtractHist(parent, small []histBin) {
-	if w := l.d.rowWidth * 256; w > 0 {
-		parallelRange(l.nt, w, 4096, func(_, lo, hi int) {
-			ps, ss := parent[lo:hi], small[lo:hi]
-			for i := range ps {
-				ps[i].g -= ss[i].g
-				ps[i].h -= ss[i].h
-			}
-		})
-	}
-	parallelFor(l.nt, len(l.usedList), func(k int) {
-		f := &l.d.feats[l.usedList[k]]
-		if f.rowCol >= 0 {
-			return
-		}
-		ps := parent[f.offset : f.offset+f.histLen]
-		ss := small[f.offset : f.offset+f.histLen]
-		for i := range ps {
-			ps[i].g -= ss[i].g
-			ps[i].h -= ss[i].h
-		}
-	})
-}
-
 // canSplit reports whether a leaf may be split further at all.
 func (l *learner) canSplit(lf *leafState) bool {
 	p := l.p
@@ -404,41 +308,147 @@ func (l *learner) canSplit(lf *leafState) bool {
 	return true
 }
 
-// findBest finds the best split of leaf i over the tree's features (or a
-// per-node sample of them, feature_fraction_bynode).
-func (l *learner) findBest(i int) {
-	lf := &l.leaves[i]
-	lf.best.reset()
-	if !l.canSplit(lf) {
-		return
-	}
-	feats := l.usedList
-	if l.p.FeatureFractionByNode < 1 {
-		k := max(1, int(math.Round(float64(len(feats))*l.p.FeatureFractionByNode)))
-		l.splitFeats = l.splitFeats[:0]
-		for _, j := range l.nodeRand.Perm(len(feats))[:min(k, len(feats))] {
-			l.splitFeats = append(l.splitFeats, feats[j])
+// buildSmall builds the row-wise histograms of leaf lf's rows, into
+// l.chunks[0:nch] when the rows are split into chunks (nch > 1) or straight
+// into lf.hist, and gathers the leaf's gradients in row order for the
+// features with more than 256 bins. It returns nch; histsAndSplits finishes
+// the histograms.
+func (l *learner) buildSmall(lf *leafState, g, h []float32, direct bool) int {
+	rows := l.indices[lf.begin : lf.begin+lf.count]
+	count := len(rows)
+	nch := rowChunks(count)
+	if l.d.rowWidth > 0 {
+		size := (count + nch - 1) / nch
+		if nch == 1 {
+			l.histChunk(lf.hist[:l.d.rowWidth*256], rows, 0, count, direct, true)
+		} else {
+			for len(l.chunks) < nch {
+				l.chunks = append(l.chunks, make([]histBin, l.d.rowWidth*256))
+			}
+			parallelFor(l.nt, nch, func(c int) {
+				l.histChunk(l.chunks[c], rows, c*size, min(count, (c+1)*size), direct, true)
+			})
 		}
-		sort.Ints(l.splitFeats)
-		feats = l.splitFeats
 	}
-	results := make([]splitInfo, len(feats))
+	if len(l.d.feats) > l.d.rowWidth && !direct {
+		og, oh := l.og[lf.begin:lf.begin+count], l.oh[lf.begin:lf.begin+count]
+		for i, r := range rows {
+			og[i], oh[i] = g[r], h[r]
+		}
+	}
+	return nch
+}
+
+// histsAndSplits finishes the histograms of a new leaf (small, built by
+// buildSmall) and of its sibling (large, whose hist holds the parent's
+// histogram and becomes its own by subtraction: histogram subtraction), and
+// finds both leaves' best splits, in one parallel pass over the features of
+// the tree. large is nil at the root.
+func (l *learner) histsAndSplits(small, large *leafState, nch int, g, h []float32, direct bool) {
+	feats := l.usedList
+	smallFeats := l.nodeSample(small)
+	var largeFeats []bool
+	if large != nil {
+		largeFeats = l.nodeSample(large)
+	}
+	resSmall := make([]splitInfo, len(feats))
+	resLarge := make([]splitInfo, len(feats))
+	rows := l.indices[small.begin : small.begin+small.count]
 	parallelFor(l.nt, len(feats), func(k int) {
 		fi := feats[k]
 		f := &l.d.feats[fi]
-		seg := lf.hist[f.offset : f.offset+f.m.numBins]
-		s := &results[k]
-		s.reset()
-		if f.m.categorical {
-			l.bestCategorical(fi, seg, lf, s)
-		} else {
-			l.bestNumeric(fi, seg, lf, s)
+		nb := f.m.numBins
+		seg := small.hist[f.offset : f.offset+nb]
+		switch {
+		case f.rowCol >= 0 && nch > 1:
+			copy(seg, l.chunks[0][f.offset:f.offset+nb])
+			for c := 1; c < nch; c++ {
+				src := l.chunks[c][f.offset : f.offset+nb]
+				for i := range seg {
+					seg[i].g += src[i].g
+					seg[i].h += src[i].h
+				}
+			}
+		case f.rowCol < 0:
+			histColumn16(seg, f.bins16, rows, l.og[small.begin:], l.oh[small.begin:], g, h, direct)
+		}
+		resSmall[k].reset()
+		if smallFeats == nil || smallFeats[fi] {
+			l.bestSplit(fi, seg, small, &resSmall[k])
+		}
+		if large == nil {
+			return
+		}
+		lseg := large.hist[f.offset : f.offset+nb]
+		for i := range lseg {
+			lseg[i].g -= seg[i].g
+			lseg[i].h -= seg[i].h
+		}
+		resLarge[k].reset()
+		if largeFeats == nil || largeFeats[fi] {
+			l.bestSplit(fi, lseg, large, &resLarge[k])
 		}
 	})
-	for k := range results {
-		if results[k].better(&lf.best) {
-			lf.best = results[k]
+	small.best.reset()
+	for k := range resSmall {
+		if resSmall[k].better(&small.best) {
+			small.best = resSmall[k]
 		}
+	}
+	if large != nil {
+		large.best.reset()
+		for k := range resLarge {
+			if resLarge[k].better(&large.best) {
+				large.best = resLarge[k]
+			}
+		}
+	}
+}
+
+// histColumn16 builds the histogram of a feature with more than 256 bins
+// over rows, one feature at a time, from gradients gathered in row order
+// (og, oh) or, when direct, read in place.
+func histColumn16(seg []histBin, bins []uint16, rows []int32, og, oh []float32, g, h []float32, direct bool) {
+	clear(seg)
+	if direct {
+		for i, b := range bins[:len(rows)] {
+			seg[b].g += float64(g[i])
+			seg[b].h += float64(h[i])
+		}
+		return
+	}
+	for i, r := range rows {
+		e := &seg[bins[r]]
+		e.g += float64(og[i])
+		e.h += float64(oh[i])
+	}
+}
+
+// nodeSample returns the features a leaf's split may use when
+// feature_fraction_bynode samples them (nil: all of the tree's features),
+// or an empty set for a leaf that cannot split.
+func (l *learner) nodeSample(lf *leafState) []bool {
+	if !l.canSplit(lf) {
+		return make([]bool, len(l.d.feats))
+	}
+	if l.p.FeatureFractionByNode >= 1 {
+		return nil
+	}
+	feats := l.usedList
+	k := max(1, int(math.Round(float64(len(feats))*l.p.FeatureFractionByNode)))
+	in := make([]bool, len(l.d.feats))
+	for _, j := range l.nodeRand.Perm(len(feats))[:min(k, len(feats))] {
+		in[feats[j]] = true
+	}
+	return in
+}
+
+// bestSplit finds the best split of one feature for a leaf.
+func (l *learner) bestSplit(fi int, seg []histBin, lf *leafState, out *splitInfo) {
+	if l.d.feats[fi].m.categorical {
+		l.bestCategorical(fi, seg, lf, out)
+	} else {
+		l.bestNumeric(fi, seg, lf, out)
 	}
 }
 
@@ -733,16 +743,17 @@ func (l *learner) split(tree *Tree, i int, g, h []float32) {
 	right := leafState{begin: lf.begin + leftCount, count: lf.count - leftCount, sumG: s.rightG, sumH: s.rightH,
 		output: s.rightOut, depth: lf.depth + 1, parent: node}
 	parentHist := lf.hist
-
+	left.best.reset()
+	right.best.reset()
 	if l.canSplit(&left) || l.canSplit(&right) {
 		small, large := &left, &right
 		if right.count < left.count {
 			small, large = &right, &left
 		}
 		small.hist = l.getHist()
-		l.buildHist(small.hist, g, h, small.begin, small.count, false)
-		l.subtractHist(parentHist, small.hist)
 		large.hist = parentHist
+		nch := l.buildSmall(small, g, h, false)
+		l.histsAndSplits(small, large, nch, g, h, false)
 	} else {
 		l.putHist(parentHist)
 	}
@@ -751,8 +762,6 @@ func (l *learner) split(tree *Tree, i int, g, h []float32) {
 		panic("gbdt: leaf numbering out of step with the tree")
 	}
 	l.leaves = append(l.leaves, right)
-	l.findBest(i)
-	l.findBest(rightLeaf)
 }
 
 // partition reorders indices[begin:begin+count] so that the rows going left
