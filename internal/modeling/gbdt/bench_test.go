@@ -68,3 +68,20 @@ func BenchmarkHistRowsDirect(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n*width), "ns/update")
 }
+
+// BenchmarkPredict predicts 100k rows with a 100-tree binary model.
+func BenchmarkPredict(b *testing.B) {
+	p, _ := ParseParams(map[string]string{"objective": "binary", "num_iterations": "100"})
+	m, err := Train(context.Background(), gbdttest.BenchBinary(50_000, 1), nil, p, TrainOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	test := gbdttest.BenchBinary(100_000, 2)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := m.Predict(test); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*test.NumRows())/b.Elapsed().Seconds(), "rows/s")
+}

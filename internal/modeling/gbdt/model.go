@@ -170,7 +170,7 @@ func (m *Model) predictor() (*predictor, error) {
 func (m *Model) invalidate() { m.compiled.Store(nil) }
 
 // predictor is the model compiled for fast prediction: each tree's nodes
-// flattened into one array of small structs.
+// flattened into one array of small structs, thresholds in float32.
 type predictor struct {
 	k     int
 	trees []flatTree
@@ -178,115 +178,169 @@ type predictor struct {
 
 // Node kinds of flatNode.
 const (
-	kindNumeric   = iota // NaN compares as 0
-	kindNaNRight         // NaN goes right
-	kindNaNLeft          // NaN goes left
-	kindZeroRight        // 0 and NaN go right
-	kindZeroLeft         // 0 and NaN go left
-	kindCatRight         // categorical; NaN and negatives go right
-	kindCatLeft          // categorical; NaN and negatives go left
+	kindNumeric  = iota // value <= thr goes left; NaN goes to child[nanDir]
+	kindZero            // zero and NaN are missing and go to child[nanDir]
+	kindCategory        // category in cats[catLo:catHi] goes left; NaN and negatives to child[nanDir]
 )
 
+// flatNode is one internal node. Thresholds are stored as the largest
+// float32 not above the tree's float64 threshold: for the float32 values of a
+// Dataset, v <= thr32 exactly when float64(v) <= thr, so the comparison stays
+// exact while the node shrinks to 20 bytes.
 type flatNode struct {
-	thr         float64
-	feat        int32
-	left, right int32 // >= 0: node; < 0: ^leaf
-	kind        uint8
-	catLo       int32 // categorical bitset: cats[catLo:catHi]
-	catHi       int32
+	thr    float32
+	feat   int32
+	child  [2]int32 // [left, right]; >= 0: node; < 0: ^leaf
+	kind   uint8
+	nanDir uint8 // 0: missing values go left, 1: right
+	// Categorical nodes: the bitset of left-going categories is
+	// flatTree.cats[catLo : catLo+catLen].
+	catLo, catLen uint16
 }
 
 type flatTree struct {
-	nodes  []flatNode
-	leaves []float64
-	cats   []uint32
+	// nodes holds the internal nodes, then one pseudo-node per leaf that
+	// sends every row to itself, so that walking depth levels from the root
+	// ends on leaf l's pseudo-node, numInternal+l, whatever the path.
+	nodes       []flatNode
+	numInternal int
+	depth       int
+	leaves      []float64
+	cats        []uint32
+	// slow marks trees the compact nodes cannot express (zero as missing,
+	// very long category bitsets): they take the general path.
+	slow bool
+	tree *Tree
+}
+
+// float32Below returns the largest float32 <= v.
+func float32Below(v float64) float32 {
+	f := float32(v)
+	if float64(f) > v {
+		f = math.Nextafter32(f, float32(math.Inf(-1)))
+	}
+	return f
 }
 
 func compile(m *Model) *predictor {
 	p := &predictor{k: m.NumOutputs(), trees: make([]flatTree, len(m.Trees))}
 	for ti := range m.Trees {
 		t := &m.Trees[ti]
-		ft := flatTree{leaves: t.LeafValue, cats: t.CatThreshold}
-		for i := 0; i < t.NumLeaves-1; i++ {
-			n := flatNode{thr: t.Threshold[i], feat: int32(t.SplitFeature[i]),
-				left: int32(t.LeftChild[i]), right: int32(t.RightChild[i])}
+		ni := t.NumLeaves - 1
+		ft := flatTree{leaves: t.LeafValue, tree: t, numInternal: ni, depth: t.maxDepth(), cats: t.CatThreshold}
+		node := func(c int) int32 {
+			if c < 0 {
+				return int32(ni + ^c)
+			}
+			return int32(c)
+		}
+		for i := 0; i < ni; i++ {
+			n := flatNode{thr: float32Below(t.Threshold[i]), feat: int32(t.SplitFeature[i]),
+				child: [2]int32{node(t.LeftChild[i]), node(t.RightChild[i])}}
 			left := t.DefaultLeft(i)
+			if !left {
+				n.nanDir = 1
+			}
 			switch {
 			case t.IsCategorical(i):
+				n.kind = kindCategory
 				c := int(t.Threshold[i])
-				n.catLo, n.catHi = int32(t.CatBoundaries[c]), int32(t.CatBoundaries[c+1])
-				n.kind = kindCatRight
-				if left {
-					n.kind = kindCatLeft
+				lo, hi := t.CatBoundaries[c], t.CatBoundaries[c+1]
+				if hi > math.MaxUint16 {
+					ft.slow = true
 				}
-			case t.MissingType(i) == missingNaN:
-				n.kind = kindNaNRight
-				if left {
-					n.kind = kindNaNLeft
-				}
+				n.catLo, n.catLen = uint16(lo), uint16(hi-lo)
 			case t.MissingType(i) == missingZero:
-				n.kind = kindZeroRight
-				if left {
-					n.kind = kindZeroLeft
-				}
-			default:
+				n.kind = kindZero
+				ft.slow = true
+			case t.MissingType(i) == missingNaN:
 				n.kind = kindNumeric
+			default:
+				// Missing type None: NaN is predicted as 0.
+				n.kind = kindNumeric
+				n.nanDir = uint8(b2int(!(0 <= t.Threshold[i])))
 			}
 			ft.nodes = append(ft.nodes, n)
+		}
+		for l := 0; l < t.NumLeaves; l++ {
+			self := int32(ni + l)
+			ft.nodes = append(ft.nodes, flatNode{thr: float32(math.Inf(1)), child: [2]int32{self, self}})
 		}
 		p.trees[ti] = ft
 	}
 	return p
 }
 
-// leaf returns the leaf row r of cols reaches.
-func (t *flatTree) leaf(cols []ml.Column, r int) int {
-	if len(t.nodes) == 0 {
-		return 0
+// leaves4 finds the leaves of four rows (x0..x3 their feature values) in a
+// tree of numeric nodes: depth levels of one load, one comparison and one
+// branch-free child choice each, the four walks interleaved so that the
+// processor overlaps them.
+func (t *flatTree) leaves4(x0, x1, x2, x3 []float32) (int, int, int, int) {
+	nodes := t.nodes
+	var i0, i1, i2, i3 int32
+	for d := 0; d < t.depth; d++ {
+		n0, n1, n2, n3 := &nodes[i0], &nodes[i1], &nodes[i2], &nodes[i3]
+		i0 = n0.child[t.dir(n0, x0[n0.feat])]
+		i1 = n1.child[t.dir(n1, x1[n1.feat])]
+		i2 = n2.child[t.dir(n2, x2[n2.feat])]
+		i3 = n3.child[t.dir(n3, x3[n3.feat])]
 	}
-	i := int32(0)
-	for {
-		n := &t.nodes[i]
-		v := float64(cols[n.feat].Values[r])
-		var goLeft bool
-		switch n.kind {
-		case kindNumeric:
-			if v != v {
-				v = 0
-			}
-			goLeft = v <= n.thr
-		case kindNaNRight:
-			goLeft = v <= n.thr // false for NaN
-		case kindNaNLeft:
-			goLeft = v != v || v <= n.thr
-		case kindZeroRight, kindZeroLeft:
-			if v != v || (v >= -kZeroThreshold && v <= kZeroThreshold) {
-				goLeft = n.kind == kindZeroLeft
-			} else {
-				goLeft = v <= n.thr
-			}
-		default: // categorical
-			if v != v || v < 0 {
-				goLeft = n.kind == kindCatLeft
-			} else if v < 1<<31 {
-				c := int32(v)
-				w := n.catLo + c/32
-				goLeft = w < n.catHi && t.cats[w]>>(uint32(c)%32)&1 != 0
-			}
-		}
-		c := n.right
-		if goLeft {
-			c = n.left
-		}
-		if c < 0 {
-			return int(^c)
-		}
-		i = c
-	}
+	ni := int32(t.numInternal)
+	return int(i0 - ni), int(i1 - ni), int(i2 - ni), int(i3 - ni)
 }
 
+// leaf1 is leaves4 for one row.
+func (t *flatTree) leaf1(x []float32) int {
+	nodes := t.nodes
+	var i int32
+	for d := 0; d < t.depth; d++ {
+		n := &nodes[i]
+		i = n.child[t.dir(n, x[n.feat])]
+	}
+	return int(i) - t.numInternal
+}
+
+// dir is 0 (left) or 1 (right) for value v at node n.
+func (t *flatTree) dir(n *flatNode, v float32) int {
+	if n.kind == kindNumeric {
+		return nodeDir(n, v)
+	}
+	// Categorical: NaN and negative codes go the missing way, codes in the
+	// bitset left, others right.
+	if !(v >= 0) {
+		return int(n.nanDir)
+	}
+	if v >= 1<<24 {
+		return 1
+	}
+	c := uint32(v)
+	w := c >> 5
+	if w >= uint32(n.catLen) {
+		return 1
+	}
+	return 1 - int(t.cats[uint32(n.catLo)+w]>>(c&31)&1)
+}
+
+// nodeDir is 0 (left) or 1 (right) for value v at a numeric node: right when
+// v > thr, the node's missing direction for NaN. No branches.
+func nodeDir(n *flatNode, v float32) int {
+	gt := b2int(!(v <= n.thr)) // 1 for NaN too
+	nan := b2int(v != v)
+	return gt ^ (nan & (gt ^ int(n.nanDir)))
+}
+
+// leafSlow returns the leaf for trees with categorical or zero-missing
+// nodes, with the tree's general decision rule.
+func (t *flatTree) leafSlow(x []float32) int {
+	return t.tree.leafOf(func(f int) float64 { return float64(x[f]) })
+}
+
+// predictBlockRows is how many rows predict transposes at a time.
+const predictBlockRows = 128
+
 // predict returns raw scores, row-major, using the first iterations trees
-// (0: all), in parallel over blocks of rows.
+// (0: all), in parallel over blocks of rows. Each block is first copied
+// row-major so that a row's features sit together.
 func (p *predictor) predict(ds *ml.Dataset, iterations int) []float64 {
 	n := ds.NumRows()
 	k := p.k
@@ -296,15 +350,37 @@ func (p *predictor) predict(ds *ml.Dataset, iterations int) []float64 {
 	}
 	out := make([]float64, n*k)
 	cols := ds.Columns
-	const block = 256
-	nb := (n + block - 1) / block
+	nf := len(cols)
+	nb := (n + predictBlockRows - 1) / predictBlockRows
 	parallelFor(runtime.GOMAXPROCS(0), nb, func(b int) {
-		lo, hi := b*block, min(n, (b+1)*block)
+		lo, hi := b*predictBlockRows, min(n, (b+1)*predictBlockRows)
+		rows := hi - lo
+		x := make([]float32, rows*max(nf, 1))
+		for f := range cols {
+			for r, v := range cols[f].Values[lo:hi] {
+				x[r*nf+f] = v
+			}
+		}
+		o := out[lo*k : hi*k]
 		for ti := range trees {
 			t := &trees[ti]
 			c := ti % k
-			for r := lo; r < hi; r++ {
-				out[r*k+c] += t.leaves[t.leaf(cols, r)]
+			if t.slow {
+				for r := 0; r < rows; r++ {
+					o[r*k+c] += t.leaves[t.leafSlow(x[r*nf:(r+1)*nf])]
+				}
+				continue
+			}
+			r := 0
+			for ; r+4 <= rows; r += 4 {
+				l0, l1, l2, l3 := t.leaves4(x[r*nf:(r+1)*nf], x[(r+1)*nf:(r+2)*nf], x[(r+2)*nf:(r+3)*nf], x[(r+3)*nf:(r+4)*nf])
+				o[r*k+c] += t.leaves[l0]
+				o[(r+1)*k+c] += t.leaves[l1]
+				o[(r+2)*k+c] += t.leaves[l2]
+				o[(r+3)*k+c] += t.leaves[l3]
+			}
+			for ; r < rows; r++ {
+				o[r*k+c] += t.leaves[t.leaf1(x[r*nf:(r+1)*nf])]
 			}
 		}
 	})

@@ -307,3 +307,39 @@ func TestModelJSONRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// The compiled predictor finds the same leaf as the tree's own decision
+// rule, for every tree and row, NaN and extreme values included.
+func TestPredictorMatchesTree(t *testing.T) {
+	m := trainOrFatal(t, gbdttest.Synth(ObjRegression, 2000, 3), nil, map[string]string{"objective": "regression", "num_iterations": "20", "num_leaves": "40"})
+	probe := gbdttest.Synth(ObjRegression, 301, 4)
+	r := rand.New(rand.NewPCG(5, 5))
+	specials := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), 0, -0}
+	for c := range probe.Columns {
+		for i := range probe.Columns[c].Values {
+			if r.Float64() < 0.15 {
+				probe.Columns[c].Values[i] = specials[r.IntN(len(specials))]
+			}
+		}
+	}
+	// Also hit thresholds exactly.
+	for i := range m.Trees[0].Threshold {
+		if !m.Trees[0].IsCategorical(i) {
+			probe.Columns[m.Trees[0].SplitFeature[i]].Values[i] = float32(m.Trees[0].Threshold[i])
+		}
+	}
+	raw, err := m.PredictRaw(probe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for row := 0; row < probe.NumRows(); row++ {
+		var want float64
+		for ti := range m.Trees {
+			tr := &m.Trees[ti]
+			want += tr.LeafValue[tr.leafOf(func(f int) float64 { return float64(probe.Columns[f].Values[row]) })]
+		}
+		if raw[row] != want {
+			t.Fatalf("row %d: predictor %v, trees %v", row, raw[row], want)
+		}
+	}
+}
