@@ -263,8 +263,7 @@ func histRows(hist []histBin, mat []uint8, width, stride int, gh []gradPair, row
 	for i, r := range rows {
 		if j := i + prefetchDistance; j < len(rows) {
 			next := int(rows[j])
-			prefetch(unsafe.Pointer(&mat[next*stride]))
-			prefetch(unsafe.Pointer(&gh[next]))
+			prefetch2(unsafe.Pointer(&mat[next*stride]), unsafe.Pointer(&gh[next]))
 		}
 		off := int(r) * stride
 		row := mat[off : off+width : off+width]

@@ -10,3 +10,8 @@ import "unsafe"
 //
 //go:noescape
 func prefetch(addr unsafe.Pointer)
+
+// prefetch2 prefetches two cache lines in one call.
+//
+//go:noescape
+func prefetch2(a, b unsafe.Pointer)

@@ -2,6 +2,7 @@ package gbdt
 
 import (
 	"math"
+	"slices"
 	"sort"
 )
 
@@ -18,12 +19,57 @@ type lambdarankObjective struct {
 	truncation    int
 	norm          bool
 	invMaxDCG     []float64
+	// discounts[i] is discount(i), for every rank a query can have.
+	discounts []float64
+	sigTable  sigmoidTable
+}
+
+// sigmoidTable tabulates 1/(1+exp(sigmoid*x)) as LightGBM's lambdarank does
+// (2^20 steps over [-25/sigmoid, 25/sigmoid], clamped outside): an exp per
+// document pair would otherwise dominate the gradient computation.
+type sigmoidTable struct {
+	values   []float64
+	min, max float64
+	factor   float64
+}
+
+const sigmoidBins = 1 << 20
+
+func newSigmoidTable(sigmoid float64) sigmoidTable {
+	t := sigmoidTable{min: -50 / sigmoid / 2}
+	t.max = -t.min
+	t.factor = sigmoidBins / (t.max - t.min)
+	t.values = make([]float64, sigmoidBins)
+	for i := range t.values {
+		x := float64(i)/t.factor + t.min
+		t.values[i] = 1 / (1 + math.Exp(x*sigmoid))
+	}
+	return t
+}
+
+func (t *sigmoidTable) get(x float64) float64 {
+	switch {
+	case x <= t.min:
+		return t.values[0]
+	case x >= t.max:
+		return t.values[sigmoidBins-1]
+	}
+	return t.values[min(sigmoidBins-1, int((x-t.min)*t.factor))]
 }
 
 func newLambdarank(p *Params, label, weight []float64, groups []int) *lambdarankObjective {
 	o := &lambdarankObjective{label: label, weight: weight, gain: p.labelGain(), sigmoid: p.Sigmoid,
 		truncation: p.LambdarankTruncationLevel, norm: p.LambdarankNorm}
 	o.bounds = groupBounds(groups)
+	o.sigTable = newSigmoidTable(o.sigmoid)
+	maxSize := 0
+	for _, g := range groups {
+		maxSize = max(maxSize, g)
+	}
+	o.discounts = make([]float64, maxSize)
+	for i := range o.discounts {
+		o.discounts[i] = discount(i)
+	}
 	o.invMaxDCG = make([]float64, len(groups))
 	for q := range groups {
 		m := maxDCGAtK(o.truncation, label[o.bounds[q]:o.bounds[q+1]], o.gain)
@@ -80,7 +126,16 @@ func (o *lambdarankObjective) query(q int, label, score []float64, g, h []float3
 	for i := range sorted {
 		sorted[i] = i
 	}
-	sort.SliceStable(sorted, func(a, b int) bool { return score[sorted[a]] > score[sorted[b]] })
+	slices.SortStableFunc(sorted, func(a, b int) int {
+		switch {
+		case score[a] > score[b]:
+			return -1
+		case score[a] < score[b]:
+			return 1
+		}
+		return 0
+	})
+	disc := o.discounts
 	best := score[sorted[0]]
 	worst := score[sorted[cnt-1]]
 	var sumLambdas float64
@@ -97,12 +152,12 @@ func (o *lambdarankObjective) query(q int, label, score []float64, g, h []float3
 			high, low := sorted[highRank], sorted[lowRank]
 			deltaScore := score[high] - score[low]
 			dcgGap := o.gain[int(label[high])] - o.gain[int(label[low])]
-			pairedDiscount := math.Abs(discount(highRank) - discount(lowRank))
+			pairedDiscount := math.Abs(disc[highRank] - disc[lowRank])
 			deltaNDCG := dcgGap * pairedDiscount * invMax
 			if o.norm && best != worst {
 				deltaNDCG /= 0.01 + math.Abs(deltaScore)
 			}
-			pLambda := 1 / (1 + math.Exp(o.sigmoid*deltaScore))
+			pLambda := o.sigTable.get(deltaScore)
 			pHess := pLambda * (1 - pLambda)
 			pLambda *= -o.sigmoid * deltaNDCG
 			pHess *= o.sigmoid * o.sigmoid * deltaNDCG
