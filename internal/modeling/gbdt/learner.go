@@ -353,7 +353,13 @@ func (l *learner) histsAndSplits(small, large *leafState, nch int, g, h []float3
 	resSmall := make([]splitInfo, len(feats))
 	resLarge := make([]splitInfo, len(feats))
 	rows := l.indices[small.begin : small.begin+small.count]
-	parallelFor(l.nt, len(feats), func(k int) {
+	// Per feature: nch chunk segments to add, a subtraction and two scans
+	// over the bins. Threads only pay off for enough of that work.
+	nt := l.nt
+	if len(feats)*(nch+6)*256 < 1<<17 && l.d.rowWidth == len(l.d.feats) {
+		nt = 1
+	}
+	parallelFor(nt, len(feats), func(k int) {
 		fi := feats[k]
 		f := &l.d.feats[fi]
 		nb := f.m.numBins

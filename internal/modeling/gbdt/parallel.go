@@ -8,6 +8,10 @@ import (
 // parallelFor runs fn(i) for i in [0, n) on up to nt goroutines, handing out
 // indices one at a time (for uneven work such as one feature's histogram).
 // Results must not depend on which goroutine runs which i.
+//
+// The calling goroutine works too, and waits only for indices other
+// goroutines have claimed, never for a helper to start: on a busy machine
+// a helper may be scheduled late, and the caller then simply does its share.
 func parallelFor(nt, n int, fn func(i int)) {
 	if nt <= 1 || n <= 1 {
 		for i := 0; i < n; i++ {
@@ -17,19 +21,21 @@ func parallelFor(nt, n int, fn func(i int)) {
 	}
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	for w := 0; w < min(nt, n); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				fn(i)
+	wg.Add(n)
+	work := func() {
+		for {
+			i := int(next.Add(1) - 1)
+			if i >= n {
+				return
 			}
-		}()
+			fn(i)
+			wg.Done()
+		}
 	}
+	for w := 1; w < min(nt, n); w++ {
+		go work()
+	}
+	work()
 	wg.Wait()
 }
 

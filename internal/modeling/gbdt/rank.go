@@ -105,24 +105,41 @@ func maxDCGAtK(k int, labels []float64, gain []float64) float64 {
 }
 
 func (o *lambdarankObjective) gradients(score []float64, g, h []float32, nt int) {
-	parallelFor(nt, len(o.bounds)-1, func(q int) {
-		lo, hi := o.bounds[q], o.bounds[q+1]
-		o.query(q, o.label[lo:hi], score[lo:hi], g[lo:hi], h[lo:hi])
-		if o.weight != nil {
-			for i := lo; i < hi; i++ {
-				g[i] = float32(float64(g[i]) * o.weight[i])
-				h[i] = float32(float64(h[i]) * o.weight[i])
+	maxSize := len(o.discounts)
+	// Blocks of queries share scratch buffers: no allocation per query.
+	parallelRange(nt, len(o.bounds)-1, 256, func(_, qlo, qhi int) {
+		buf := &rankScratch{
+			lambdas: make([]float64, maxSize),
+			hess:    make([]float64, maxSize),
+			sorted:  make([]int, maxSize),
+		}
+		for q := qlo; q < qhi; q++ {
+			lo, hi := o.bounds[q], o.bounds[q+1]
+			o.query(q, o.label[lo:hi], score[lo:hi], g[lo:hi], h[lo:hi], buf)
+			if o.weight != nil {
+				for i := lo; i < hi; i++ {
+					g[i] = float32(float64(g[i]) * o.weight[i])
+					h[i] = float32(float64(h[i]) * o.weight[i])
+				}
 			}
 		}
 	})
 }
 
-func (o *lambdarankObjective) query(q int, label, score []float64, g, h []float32) {
+// rankScratch holds one worker's buffers for query.
+type rankScratch struct {
+	lambdas, hess []float64
+	sorted        []int
+}
+
+func (o *lambdarankObjective) query(q int, label, score []float64, g, h []float32, buf *rankScratch) {
 	cnt := len(label)
-	lambdas := make([]float64, cnt)
-	hess := make([]float64, cnt)
+	lambdas := buf.lambdas[:cnt]
+	hess := buf.hess[:cnt]
+	clear(lambdas)
+	clear(hess)
 	invMax := o.invMaxDCG[q]
-	sorted := make([]int, cnt)
+	sorted := buf.sorted[:cnt]
 	for i := range sorted {
 		sorted[i] = i
 	}
