@@ -343,3 +343,71 @@ func TestPredictorMatchesTree(t *testing.T) {
 		}
 	}
 }
+
+// Features with more than 256 bins take the uint16 path; categorical
+// columns with hundreds of categories too.
+func TestManyBins(t *testing.T) {
+	n := 3000
+	r := rand.New(rand.NewPCG(8, 8))
+	x := make([]float32, n)
+	c := make([]float32, n)
+	y := make([]float64, n)
+	cats := make([]string, 400)
+	for i := range x {
+		x[i] = float32(r.NormFloat64())
+		k := r.IntN(400)
+		c[i] = float32(k)
+		y[i] = math.Sin(3*float64(x[i])) + float64(k%7)/3 + 0.1*r.NormFloat64()
+	}
+	ds := &ml.Dataset{Columns: []ml.Column{{Name: "x", Values: x}, {Name: "c", Kind: ml.Categorical, Values: c, Categories: cats}}, Label: y}
+	kv := map[string]string{"objective": "regression", "max_bin": "1000", "num_iterations": "15", "min_data_per_group": "5", "cat_smooth": "1", "min_data_in_bin": "1"}
+	m := trainOrFatal(t, ds, nil, kv)
+	if !slices.ContainsFunc(m.Trees, func(tr Tree) bool { return tr.NumCat > 0 }) {
+		t.Error("no categorical split on the 400-category column")
+	}
+	pred, _ := m.Predict(ds)
+	mse, _ := ml.MSE(y, pred, nil)
+	if mse > 0.1 {
+		t.Errorf("training MSE %v with 1000 bins, want < 0.1", mse)
+	}
+	kv["num_threads"] = "1"
+	a := trainOrFatal(t, ds, nil, kv)
+	kv["num_threads"] = "3"
+	b := trainOrFatal(t, ds, nil, kv)
+	a.Params, b.Params = nil, nil
+	if modelJSON(t, a) != modelJSON(t, b) {
+		t.Error("uint16 bins: different models for different thread counts")
+	}
+}
+
+// A row of weight 2 counts as two copies of the row (L2 regression; values
+// with few distinct levels so that the bins do not depend on the copies).
+func TestWeightsActAsCopies(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	n := 1500
+	var x, xd []float32
+	var y, yd, w []float64
+	for i := 0; i < n; i++ {
+		v := float32(r.IntN(20))
+		label := float64(v)*0.5 + r.NormFloat64()
+		copies := 1 + r.IntN(2)
+		x = append(x, v)
+		y = append(y, label)
+		w = append(w, float64(copies))
+		for k := 0; k < copies; k++ {
+			xd = append(xd, v)
+			yd = append(yd, label)
+		}
+	}
+	kv := map[string]string{"objective": "regression", "num_iterations": "5", "min_data_in_leaf": "1", "min_data_in_bin": "1"}
+	weighted := trainOrFatal(t, &ml.Dataset{Columns: []ml.Column{{Name: "x", Values: x}}, Label: y, Weight: w}, nil, kv)
+	copied := trainOrFatal(t, &ml.Dataset{Columns: []ml.Column{{Name: "x", Values: xd}}, Label: yd}, nil, kv)
+	probe := &ml.Dataset{Columns: []ml.Column{{Name: "x", Values: []float32{0, 3, 7, 11, 19}}}}
+	a, _ := weighted.Predict(probe)
+	b, _ := copied.Predict(probe)
+	for i := range a {
+		if math.Abs(a[i]-b[i]) > 1e-9 {
+			t.Errorf("x=%v: weighted model %v, copied rows %v", probe.Columns[0].Values[i], a[i], b[i])
+		}
+	}
+}

@@ -14,7 +14,10 @@ script:
      the Go side to read back;
   3. saves LightGBM's SHAP values (pred_contrib) for the same rows
      (CASE.lightgbm.contrib);
-  4. scores both models' validation predictions with the case's metric.
+  4. scores both models' validation predictions with the case's metric;
+  5. for cases marked "xgboost", trains XGBoost too and saves its model as
+     JSON and UBJSON (CASE.xgboost.json/.ubj) with its predictions
+     (CASE.xgboost.pred) for the Go side to read back.
 Results go to results.json.
 """
 import json
@@ -86,6 +89,23 @@ def main(d):
         np.savetxt(os.path.join(d, name + ".lightgbm.pred"), p_lgb.ravel(), fmt="%.17g")
         contrib = booster.predict(Xv.to_numpy(), pred_contrib=True)
         np.savetxt(os.path.join(d, name + ".lightgbm.contrib"), np.ravel(contrib), fmt="%.17g")
+
+        xgb_objective = {"binary": "binary:logistic", "regression": "reg:squarederror",
+                         "multiclass": "multi:softprob"}.get(case["params"]["objective"])
+        if xgb_objective and case.get("xgboost"):
+            import xgboost as xgb
+
+            cols = list(X.columns)
+            types = ["c" if c in cat else "q" for c in cols]
+            xp = {"objective": xgb_objective, "tree_method": "hist", "max_depth": 4, "seed": 1, "max_cat_to_onehot": 1}
+            if xgb_objective == "multi:softprob":
+                xp["num_class"] = case["num_class"]
+            dx = xgb.DMatrix(X.to_numpy(), y, feature_names=cols, feature_types=types, enable_categorical=True)
+            xb = xgb.train(xp, dx, 20)
+            xb.save_model(os.path.join(d, name + ".xgboost.json"))
+            xb.save_model(os.path.join(d, name + ".xgboost.ubj"))
+            dv = xgb.DMatrix(Xv.to_numpy(), feature_names=cols, feature_types=types, enable_categorical=True)
+            np.savetxt(os.path.join(d, name + ".xgboost.pred"), xb.predict(dv).ravel(), fmt="%.17g")
 
         results[name] = {
             "load_max_diff": float(np.abs(p_loaded - ours).max()),

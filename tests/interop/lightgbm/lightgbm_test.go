@@ -29,6 +29,8 @@ type interopCase struct {
 	Categorical []string          `json:"categorical"`
 	Metric      string            `json:"metric"`
 	NumClass    int               `json:"num_class"`
+	// XGBoost also trains the case; Atrium reads its model back.
+	XGBoost bool `json:"xgboost"`
 	// Quality tolerance: |atrium - lightgbm| on the metric.
 	Tolerance float64 `json:"-"`
 	task      string
@@ -41,17 +43,17 @@ type caseResult struct {
 }
 
 var cases = []interopCase{
-	{Name: "binary", task: "binary", Metric: "auc", Tolerance: 0.01,
+	{Name: "binary", task: "binary", Metric: "auc", Tolerance: 0.01, XGBoost: true,
 		Params: map[string]string{"objective": "binary", "num_iterations": "50", "num_leaves": "15"}},
 	{Name: "binary_bagging", task: "binary", Metric: "auc", Tolerance: 0.01,
 		Params: map[string]string{"objective": "binary", "num_iterations": "50", "bagging_fraction": "0.7", "bagging_freq": "1", "feature_fraction": "0.8", "lambda_l2": "1"}},
-	{Name: "regression", task: "regression", Metric: "l2", Tolerance: 0.05,
+	{Name: "regression", task: "regression", Metric: "l2", Tolerance: 0.05, XGBoost: true,
 		Params: map[string]string{"objective": "regression", "num_iterations": "50"}},
 	{Name: "regression_l1", task: "regression", Metric: "l1", Tolerance: 0.05,
 		Params: map[string]string{"objective": "regression_l1", "num_iterations": "50"}},
 	{Name: "huber", task: "regression", Metric: "l2", Tolerance: 0.05,
 		Params: map[string]string{"objective": "huber", "alpha": "2", "num_iterations": "50"}},
-	{Name: "multiclass", task: "multiclass", Metric: "multi_logloss", NumClass: 3, Tolerance: 0.02,
+	{Name: "multiclass", task: "multiclass", Metric: "multi_logloss", NumClass: 3, Tolerance: 0.02, XGBoost: true,
 		Params: map[string]string{"objective": "multiclass", "num_class": "3", "num_iterations": "40"}},
 	{Name: "lambdarank", task: "lambdarank", Metric: "ndcg@10", Tolerance: 0.01,
 		Params: map[string]string{"objective": "lambdarank", "num_iterations": "40", "min_data_in_leaf": "10"}},
@@ -230,7 +232,36 @@ func TestLightGBMInterop(t *testing.T) {
 			if phiDiff > 1e-6 {
 				t.Errorf("SHAP contributions differ from LightGBM's pred_contrib by up to %g", phiDiff)
 			}
-			// 4. Same parameters, same data: models of the same quality.
+			// 4. XGBoost's models (JSON and UBJSON) predict the same in Atrium,
+			// to float32 rounding (XGBoost sums in float32).
+			if c.XGBoost {
+				want := readFloats(t, filepath.Join(dir, c.Name+".xgboost.pred"))
+				for _, ext := range []string{".json", ".ubj"} {
+					f, err := os.Open(filepath.Join(dir, c.Name+".xgboost"+ext))
+					if err != nil {
+						t.Fatal(err)
+					}
+					xm, err := modelfile.ReadXGBoost(f)
+					f.Close()
+					if err != nil {
+						t.Fatalf("xgboost%s: %v", ext, err)
+					}
+					got, err := xm.Predict(valid[c.Name])
+					if err != nil {
+						t.Fatal(err)
+					}
+					if len(got) != len(want) {
+						t.Fatalf("xgboost%s: %d predictions, XGBoost made %d", ext, len(got), len(want))
+					}
+					for i := range got {
+						if d := math.Abs(got[i] - want[i]); d > 1e-6*math.Max(1, math.Abs(want[i])) {
+							t.Errorf("xgboost%s: prediction %d is %v, XGBoost's %v", ext, i, got[i], want[i])
+							break
+						}
+					}
+				}
+			}
+			// 5. Same parameters, same data: models of the same quality.
 			t.Logf("%s: atrium %.5f, lightgbm %.5f; cross-load diffs %.2g, %.2g; SHAP diff %.2g", c.Metric, r.AtriumMetric, r.LightGBMMetric, r.LoadMaxDiff, maxDiff, phiDiff)
 			d := math.Abs(r.AtriumMetric - r.LightGBMMetric)
 			if c.Metric == "l2" || c.Metric == "l1" || c.Metric == "multi_logloss" {
