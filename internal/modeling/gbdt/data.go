@@ -139,11 +139,3 @@ func binNumeric(m *binMapper, vals []float32, out []uint8) {
 		out[r] = uint8(m.valueBin(float64(vals[r])))
 	}
 }
-
-// bin returns row r's bin of feature f.
-func (f *binFeature) bin(r int32) int {
-	if f.bins != nil {
-		return int(f.bins[r])
-	}
-	return int(f.bins16[r])
-}

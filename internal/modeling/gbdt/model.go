@@ -166,9 +166,6 @@ func (m *Model) predictor() (*predictor, error) {
 	return p, nil
 }
 
-// invalidate drops the compiled form after the trees changed.
-func (m *Model) invalidate() { m.compiled.Store(nil) }
-
 // predictor is the model compiled for fast prediction: each tree's nodes
 // flattened into one array of small structs, thresholds in float32.
 type predictor struct {

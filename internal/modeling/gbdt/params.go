@@ -553,13 +553,3 @@ func (p *Params) labelGain() []float64 {
 	}
 	return g
 }
-
-func b2i(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
-// fmtFloat prints a float64 with the fewest digits that read back exactly.
-func fmtFloat(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }

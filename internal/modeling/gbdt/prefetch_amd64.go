@@ -2,16 +2,11 @@ package gbdt
 
 import "unsafe"
 
-// prefetch asks the CPU to bring the cache line at addr into the cache
-// without waiting for it (PREFETCHT0): the histogram loops read rows and
-// gradients in a random order that the hardware prefetcher cannot predict, so
-// they announce the rows they will read a few iterations ahead. It never
-// faults, whatever the address.
-//
-//go:noescape
-func prefetch(addr unsafe.Pointer)
-
-// prefetch2 prefetches two cache lines in one call.
+// prefetch2 asks the CPU to bring the cache lines at a and b into the cache
+// without waiting for them (PREFETCHT0): the histogram loop reads rows and
+// gradients in an order the hardware prefetcher cannot predict, so it
+// announces the row it will read a few iterations ahead. It never faults,
+// whatever the addresses.
 //
 //go:noescape
 func prefetch2(a, b unsafe.Pointer)

@@ -1,11 +1,5 @@
 #include "textflag.h"
 
-// func prefetch(addr unsafe.Pointer)
-TEXT ·prefetch(SB), NOSPLIT|NOFRAME, $0-8
-	MOVQ addr+0(FP), AX
-	PREFETCHT0 (AX)
-	RET
-
 // func prefetch2(a, b unsafe.Pointer)
 TEXT ·prefetch2(SB), NOSPLIT|NOFRAME, $0-16
 	MOVQ a+0(FP), AX

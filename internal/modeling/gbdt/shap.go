@@ -58,10 +58,9 @@ func (m *Model) Contributions(ds *ml.Dataset) ([]float64, error) {
 
 // shapTree is a tree with the node weights TreeSHAP needs.
 type shapTree struct {
-	t                   *Tree
-	nodeW, leafW        []float64
-	expected            float64
-	useCount, hasWeight bool
+	t            *Tree
+	nodeW, leafW []float64
+	expected     float64
 }
 
 func newShapTree(t *Tree) shapTree {
