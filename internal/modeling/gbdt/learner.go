@@ -723,7 +723,7 @@ func (l *learner) split(tree *Tree, i int, g, h []float32) {
 			cats[k] = f.m.binCat[b]
 		}
 		sort.Ints(cats)
-		threshold = float64(tree.addCatBitset(cats))
+		threshold = float64(tree.AddCatBitset(cats))
 		dtype = dtCategorical | uint8(f.m.missingType)<<2
 	} else {
 		for b := 0; b <= s.threshold; b++ {

@@ -93,9 +93,9 @@ func (t *Tree) split(leaf, parent, feature int, threshold float64, dtype uint8, 
 	return t.NumLeaves - 1
 }
 
-// addCatBitset appends a category bitset and returns its index (the
-// categorical node's Threshold).
-func (t *Tree) addCatBitset(cats []int) int {
+// AddCatBitset appends the bitset of categories cats (codes >= 0) and
+// returns its index, the Threshold of a categorical node using it.
+func (t *Tree) AddCatBitset(cats []int) int {
 	if len(t.CatBoundaries) == 0 {
 		t.CatBoundaries = []int{0}
 	}

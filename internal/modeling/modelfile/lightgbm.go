@@ -524,30 +524,32 @@ func parseFeatureInfo(s string, f *gbdt.Feature) error {
 	return nil
 }
 
-func parseFloats(key, s string) ([]float64, error) {
+// parseList parses a space-separated array of a tree block.
+func parseList[T any](key, s, want string, parse func(string) (T, bool)) ([]T, error) {
 	fs := strings.Fields(s)
-	out := make([]float64, len(fs))
+	out := make([]T, len(fs))
 	for i, f := range fs {
-		v, err := strconv.ParseFloat(f, 64)
-		if err != nil && !errors.Is(err, strconv.ErrRange) {
-			return nil, fmt.Errorf("%s entry %d is %q, want a number", key, i, clip(f))
+		v, ok := parse(f)
+		if !ok {
+			return nil, fmt.Errorf("%s entry %d is %q, want %s", key, i, clip(f), want)
 		}
 		out[i] = v
 	}
 	return out, nil
 }
 
+func parseFloats(key, s string) ([]float64, error) {
+	return parseList(key, s, "a number", func(f string) (float64, bool) {
+		v, err := strconv.ParseFloat(f, 64)
+		return v, err == nil || errors.Is(err, strconv.ErrRange)
+	})
+}
+
 func parseInts(key, s string) ([]int, error) {
-	fs := strings.Fields(s)
-	out := make([]int, len(fs))
-	for i, f := range fs {
+	return parseList(key, s, "an integer", func(f string) (int, bool) {
 		v, err := strconv.Atoi(f)
-		if err != nil || v > math.MaxInt32 || v < math.MinInt32 {
-			return nil, fmt.Errorf("%s entry %d is %q, want an integer", key, i, clip(f))
-		}
-		out[i] = v
-	}
-	return out, nil
+		return v, err == nil && v <= math.MaxInt32 && v >= math.MinInt32
+	})
 }
 
 func lightgbmParseTree(f map[string]string) (*gbdt.Tree, error) {
@@ -606,12 +608,12 @@ func lightgbmParseTree(f map[string]string) (*gbdt.Tree, error) {
 		}
 		t.DecisionType[i] = uint8(d)
 	}
-	for i, w := range strings.Fields(f["cat_threshold"]) {
+	t.CatThreshold, err = parseList("cat_threshold", f["cat_threshold"], "an unsigned 32-bit integer", func(w string) (uint32, bool) {
 		v, err := strconv.ParseUint(w, 10, 32)
-		if err != nil {
-			return nil, fmt.Errorf("cat_threshold entry %d is %q, want an unsigned 32-bit integer", i, clip(w))
-		}
-		t.CatThreshold = append(t.CatThreshold, uint32(v))
+		return uint32(v), err == nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if t.NumLeaves == 1 {
 		// A constant tree lists only its value (and count).

@@ -230,14 +230,24 @@ func FuzzReadLightGBM(f *testing.F) {
 		if err != nil {
 			return
 		}
-		ds := &ml.Dataset{}
-		for i := range m.Features {
-			ds.Columns = append(ds.Columns, ml.Column{Name: m.Features[i].Name,
-				Values: []float32{0, float32(math.NaN()), -1, 3, 1e30}})
-		}
-		if _, err := m.Predict(ds); err != nil {
-			t.Fatalf("accepted model fails to predict: %v", err)
-		}
+		checkAccepted(t, m)
 		_ = WriteLightGBM(&bytes.Buffer{}, m)
 	})
+}
+
+// checkAccepted: a model a reader accepted predicts (NaN, negative and huge
+// values included) and explains its predictions without error.
+func checkAccepted(t *testing.T, m *gbdt.Model) {
+	t.Helper()
+	ds := &ml.Dataset{}
+	for i := range m.Features {
+		ds.Columns = append(ds.Columns, ml.Column{Name: m.Features[i].Name,
+			Values: []float32{0, float32(math.NaN()), -1, 3, 1e30}})
+	}
+	if _, err := m.Predict(ds); err != nil {
+		t.Fatalf("accepted model fails to predict: %v", err)
+	}
+	if _, err := m.Contributions(ds); err != nil {
+		t.Fatalf("accepted model fails to explain: %v", err)
+	}
 }

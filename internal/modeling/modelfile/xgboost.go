@@ -415,7 +415,7 @@ func convertXGBTree(x *xgbTree, weight float64, numFeature int) (*gbdt.Tree, err
 			}
 			// Listed categories go right in XGBoost: make them Atrium's left.
 			t.LeftChild[id], t.RightChild[id] = right, left
-			t.Threshold[id] = float64(addBitset(t, cs))
+			t.Threshold[id] = float64(t.AddCatBitset(cs))
 			t.DecisionType[id] = 1 | 2<<2 // categorical, missing NaN
 			if !defaultLeft {
 				t.DecisionType[id] |= 2 // NaN to XGBoost's right = Atrium's left
@@ -434,23 +434,4 @@ func convertXGBTree(x *xgbTree, weight float64, numFeature int) (*gbdt.Tree, err
 		}
 	}
 	return t, nil
-}
-
-// addBitset appends a category bitset to t and returns its index.
-func addBitset(t *gbdt.Tree, cats []int) int {
-	if len(t.CatBoundaries) == 0 {
-		t.CatBoundaries = []int{0}
-	}
-	maxCat := 0
-	for _, c := range cats {
-		maxCat = max(maxCat, c)
-	}
-	words := make([]uint32, maxCat/32+1)
-	for _, c := range cats {
-		words[c/32] |= 1 << (c % 32)
-	}
-	t.CatThreshold = append(t.CatThreshold, words...)
-	t.CatBoundaries = append(t.CatBoundaries, len(t.CatThreshold))
-	t.NumCat++
-	return t.NumCat - 1
 }

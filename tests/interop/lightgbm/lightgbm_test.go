@@ -117,6 +117,14 @@ func readFloats(t *testing.T, path string) []float64 {
 	return out
 }
 
+func maxAbsDiff(a, b []float64) float64 {
+	d := 0.0
+	for i := range a {
+		d = math.Max(d, math.Abs(a[i]-b[i]))
+	}
+	return d
+}
+
 func python(t *testing.T) string {
 	py := os.Getenv("ATRIUM_TEST_PYTHON")
 	if py == "" {
@@ -209,10 +217,7 @@ func TestLightGBMInterop(t *testing.T) {
 			if len(got) != len(want) {
 				t.Fatalf("%d predictions, LightGBM made %d", len(got), len(want))
 			}
-			maxDiff := 0.0
-			for i := range got {
-				maxDiff = math.Max(maxDiff, math.Abs(got[i]-want[i]))
-			}
+			maxDiff := maxAbsDiff(got, want)
 			if maxDiff > 1e-6 {
 				t.Errorf("Atrium predicting with LightGBM's model differs by up to %g, want <= 1e-6", maxDiff)
 			}
@@ -225,10 +230,7 @@ func TestLightGBMInterop(t *testing.T) {
 			if len(phi) != len(wantPhi) {
 				t.Fatalf("%d contributions, LightGBM made %d", len(phi), len(wantPhi))
 			}
-			phiDiff := 0.0
-			for i := range phi {
-				phiDiff = math.Max(phiDiff, math.Abs(phi[i]-wantPhi[i]))
-			}
+			phiDiff := maxAbsDiff(phi, wantPhi)
 			if phiDiff > 1e-6 {
 				t.Errorf("SHAP contributions differ from LightGBM's pred_contrib by up to %g", phiDiff)
 			}
