@@ -439,7 +439,7 @@ func lightgbmHeader(h map[string]string) (*gbdt.Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	if maxFeat < 0 || maxFeat > 1<<24 {
+	if maxFeat < 0 || maxFeat >= maxFeatures {
 		return nil, fmt.Errorf("%w: max_feature_idx=%d out of range", errFormat, maxFeat)
 	}
 	m := &gbdt.Model{Version: gbdt.ModelVersion, NumClass: numClass}

@@ -239,6 +239,9 @@ func FuzzReadLightGBM(f *testing.F) {
 // values included) and explains its predictions without error.
 func checkAccepted(t *testing.T, m *gbdt.Model) {
 	t.Helper()
+	if len(m.Features) > 1000 {
+		return // a legal but huge header; predicting would only be slow
+	}
 	ds := &ml.Dataset{}
 	for i := range m.Features {
 		ds.Columns = append(ds.Columns, ml.Column{Name: m.Features[i].Name,

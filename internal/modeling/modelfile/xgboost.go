@@ -23,6 +23,10 @@ import (
 // maxXGBoostNodes bounds the nodes of one tree read from a file.
 const maxXGBoostNodes = 1 << 24
 
+// maxFeatures bounds the features of a model read from a file, which a
+// corrupt header could otherwise set to billions.
+const maxFeatures = 1 << 20
+
 type xgbFile struct {
 	Version []int `json:"version"`
 	Learner *struct {
@@ -118,8 +122,8 @@ func parseXGBoost(data []byte) (*gbdt.Model, error) {
 	}
 	l := f.Learner
 	numFeature, err := strconv.Atoi(l.LearnerModelParam.NumFeature)
-	if err != nil || numFeature < 0 || numFeature > 1<<24 {
-		return nil, fmt.Errorf("%w: num_feature %q, want a count", errFormat, l.LearnerModelParam.NumFeature)
+	if err != nil || numFeature < 0 || numFeature > maxFeatures {
+		return nil, fmt.Errorf("%w: num_feature %q, want a count up to %d", errFormat, l.LearnerModelParam.NumFeature, maxFeatures)
 	}
 	if t := l.LearnerModelParam.NumTarget; t != "" && t != "0" && t != "1" {
 		return nil, fmt.Errorf("%w: multi-target models (num_target=%s) are not supported", errFormat, t)
