@@ -13,6 +13,9 @@ import (
 // versions.
 const ModelVersion = 1
 
+// MaxClasses bounds num_class (of training and of models read from files).
+const MaxClasses = 1 << 16
+
 // Feature describes one input column of a model, in the training dataset's
 // column order.
 type Feature struct {
@@ -79,8 +82,8 @@ func (m *Model) Validate() error {
 			return fmt.Errorf("%w: num_class %d, want 1 for %s", ErrModel, m.NumClass, m.Objective)
 		}
 	case ObjMulticlass:
-		if m.NumClass < 2 {
-			return fmt.Errorf("%w: num_class %d, want >= 2 for multiclass", ErrModel, m.NumClass)
+		if m.NumClass < 2 || m.NumClass > MaxClasses {
+			return fmt.Errorf("%w: num_class %d, want 2..%d for multiclass", ErrModel, m.NumClass, MaxClasses)
 		}
 	default:
 		return fmt.Errorf("%w: unknown objective %q", ErrModel, m.Objective)

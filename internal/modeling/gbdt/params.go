@@ -503,8 +503,8 @@ func (p *Params) problems() []string {
 		bad("min_data_per_group", "%d, want >= 1", p.MinDataPerGroup)
 	}
 	switch {
-	case p.Objective == ObjMulticlass && p.NumClass < 2:
-		bad("num_class", "%d, want >= 2 for multiclass", p.NumClass)
+	case p.Objective == ObjMulticlass && (p.NumClass < 2 || p.NumClass > MaxClasses):
+		bad("num_class", "%d, want 2..%d for multiclass", p.NumClass, MaxClasses)
 	case p.Objective != ObjMulticlass && p.NumClass != 1:
 		bad("num_class", "%d, want 1 for %s (only multiclass has classes)", p.NumClass, p.Objective)
 	}

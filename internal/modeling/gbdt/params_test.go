@@ -68,7 +68,7 @@ func TestParseParamsErrors(t *testing.T) {
 		{map[string]string{"colour": "blue"}, []string{`parameter "colour": unknown`}},
 		{map[string]string{"objective": "poisson"}, []string{`parameter "objective": unsupported objective "poisson"`}},
 		{map[string]string{"eta": "0.1", "learning_rate": "0.2"}, []string{`parameter "learning_rate": set twice`}},
-		{map[string]string{"objective": "multiclass"}, []string{`parameter "num_class": 1, want >= 2`}},
+		{map[string]string{"objective": "multiclass"}, []string{`parameter "num_class": 1, want 2..65536`}},
 		{map[string]string{"bagging_fraction": "1.5", "feature_fraction": "0", "metric": "bleu"},
 			[]string{`"bagging_fraction": 1.5`, `"feature_fraction": 0`, `unsupported metric "bleu"`}},
 		{map[string]string{"zero_as_missing": "true"}, []string{`zero_as_missing=true is not supported`}},

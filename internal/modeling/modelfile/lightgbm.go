@@ -431,6 +431,9 @@ func lightgbmHeader(h map[string]string) (*gbdt.Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	if numClass < 1 || numClass > gbdt.MaxClasses {
+		return nil, fmt.Errorf("%w: num_class=%d, want 1..%d", errFormat, numClass, gbdt.MaxClasses)
+	}
 	perIter, err := atoi("num_tree_per_iteration")
 	if err != nil {
 		return nil, err

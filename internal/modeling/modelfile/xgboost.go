@@ -243,6 +243,10 @@ func parseXGBoost(data []byte) (*gbdt.Model, error) {
 	for _, ts := range perClass {
 		iters = max(iters, len(ts))
 	}
+	if pad := iters*k - len(tm.Trees); pad > len(tm.Trees)+k {
+		return nil, fmt.Errorf("%w: tree_info gives the %d classes very uneven tree counts (%d trees, up to %d for one class)",
+			errFormat, k, len(tm.Trees), iters)
+	}
 	for it := 0; it < iters; it++ {
 		for c := 0; c < k; c++ {
 			var t gbdt.Tree
