@@ -280,10 +280,12 @@ func (t *flatTree) leaves4(x0, x1, x2, x3 []float32) (int, int, int, int) {
 	var i0, i1, i2, i3 int32
 	for d := 0; d < t.depth; d++ {
 		n0, n1, n2, n3 := &nodes[i0], &nodes[i1], &nodes[i2], &nodes[i3]
-		i0 = n0.child[t.dir(n0, x0[n0.feat])]
-		i1 = n1.child[t.dir(n1, x1[n1.feat])]
-		i2 = n2.child[t.dir(n2, x2[n2.feat])]
-		i3 = n3.child[t.dir(n3, x3[n3.feat])]
+		v0, v1, v2, v3 := x0[n0.feat], x1[n1.feat], x2[n2.feat], x3[n3.feat]
+		d0, d1, d2, d3 := nodeDir(n0, v0), nodeDir(n1, v1), nodeDir(n2, v2), nodeDir(n3, v3)
+		if n0.kind|n1.kind|n2.kind|n3.kind != kindNumeric {
+			d0, d1, d2, d3 = t.catDir(n0, v0, d0), t.catDir(n1, v1, d1), t.catDir(n2, v2, d2), t.catDir(n3, v3, d3)
+		}
+		i0, i1, i2, i3 = n0.child[d0], n1.child[d1], n2.child[d2], n3.child[d3]
 	}
 	ni := int32(t.numInternal)
 	return int(i0 - ni), int(i1 - ni), int(i2 - ni), int(i3 - ni)
@@ -295,15 +297,17 @@ func (t *flatTree) leaf1(x []float32) int {
 	var i int32
 	for d := 0; d < t.depth; d++ {
 		n := &nodes[i]
-		i = n.child[t.dir(n, x[n.feat])]
+		v := x[n.feat]
+		i = n.child[t.catDir(n, v, nodeDir(n, v))]
 	}
 	return int(i) - t.numInternal
 }
 
-// dir is 0 (left) or 1 (right) for value v at node n.
-func (t *flatTree) dir(n *flatNode, v float32) int {
+// catDir is 0 (left) or 1 (right) for value v at a categorical node; at a
+// numeric node it returns numDir, the direction nodeDir found.
+func (t *flatTree) catDir(n *flatNode, v float32, numDir int) int {
 	if n.kind == kindNumeric {
-		return nodeDir(n, v)
+		return numDir
 	}
 	// Categorical: NaN and negative codes go the missing way, codes in the
 	// bitset left, others right.
