@@ -228,3 +228,36 @@ func CheckRead(queries []Query, results []Result) error {
 	}
 	return nil
 }
+
+// Gate makes a backend's Close safe: calls Enter before using the connection
+// and Leave after; Close waits for calls in flight, closes once, and makes
+// later Enters fail with ErrClosed. The zero Gate is open.
+type Gate struct {
+	mu     sync.RWMutex
+	closed bool
+}
+
+// Enter admits a call, or returns ErrClosed. Pair it with Leave.
+func (g *Gate) Enter() error {
+	g.mu.RLock()
+	if g.closed {
+		g.mu.RUnlock()
+		return ErrClosed
+	}
+	return nil
+}
+
+// Leave ends a call admitted by Enter.
+func (g *Gate) Leave() { g.mu.RUnlock() }
+
+// Close runs release once, after the calls in flight, and returns its error;
+// later Closes return nil.
+func (g *Gate) Close(release func() error) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return nil
+	}
+	g.closed = true
+	return release()
+}

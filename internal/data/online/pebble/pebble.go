@@ -83,10 +83,8 @@ func (o *Options) ensureDefaults() {
 type Store struct {
 	db *pebble.DB
 
-	// closeMu guards closed: operations hold it shared, Close exclusively, so
-	// Close waits for in-flight calls and nothing touches db after it.
-	closeMu sync.RWMutex
-	closed  bool
+	// gate keeps db from being used after Close.
+	gate online.Gate
 
 	// writeMu serializes writers: the event-time guard reads the stored row and
 	// then replaces it, which must not interleave with another writer's.
@@ -190,13 +188,7 @@ func (s *Store) init() error {
 
 // Close flushes and closes the store.
 func (s *Store) Close() error {
-	s.closeMu.Lock()
-	defer s.closeMu.Unlock()
-	if s.closed {
-		return nil
-	}
-	s.closed = true
-	return s.db.Close()
+	return s.gate.Close(s.db.Close)
 }
 
 func rowKey(dst []byte, set string, k online.Key) []byte {
@@ -273,11 +265,10 @@ func (s *Store) Write(ctx context.Context, set string, features []string, rows [
 	if err := online.CheckWrite(set, features, rows); err != nil {
 		return err
 	}
-	s.closeMu.RLock()
-	defer s.closeMu.RUnlock()
-	if s.closed {
-		return online.ErrClosed
+	if err := s.gate.Enter(); err != nil {
+		return err
 	}
+	defer s.gate.Leave()
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 
@@ -394,11 +385,10 @@ func (s *Store) Read(ctx context.Context, queries []online.Query, results []onli
 	if err := online.CheckRead(queries, results); err != nil {
 		return err
 	}
-	s.closeMu.RLock()
-	defer s.closeMu.RUnlock()
-	if s.closed {
-		return online.ErrClosed
+	if err := s.gate.Enter(); err != nil {
+		return err
 	}
+	defer s.gate.Leave()
 	st := readStates.Get().(*readState)
 	defer readStates.Put(st)
 	for qi := range queries {
