@@ -100,21 +100,14 @@ func (r *Result) Row(j int) []Value {
 // Reset sizes r for n keys of f features each, all not found, reusing its memory.
 // Backends call it at the start of Read.
 func (r *Result) Reset(n, f int) {
-	r.Found = resize(r.Found, n)
-	r.TS = resize(r.TS, n)
-	r.Values = resize(r.Values, n*f)
+	r.Found = slices.Grow(r.Found[:0], n)[:n]
+	r.TS = slices.Grow(r.TS[:0], n)[:n]
+	r.Values = slices.Grow(r.Values[:0], n*f)[:n*f]
 	clear(r.Found)
 	clear(r.TS)
 	for i := range r.Values {
 		r.Values[i] = Missing
 	}
-}
-
-func resize[T any](s []T, n int) []T {
-	if cap(s) < n {
-		return make([]T, n)
-	}
-	return s[:n]
 }
 
 // Opener opens a store from its parsed URL. The context bounds the opening only.

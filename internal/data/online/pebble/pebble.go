@@ -28,6 +28,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -474,8 +475,8 @@ func (st *readState) projection(ls *layouts, id uint32, features []string) *proj
 	}
 	p := &st.projs[len(st.projs)-1]
 	p.layout = id
-	p.pos = resize(p.pos, len(features))
-	p.need = resize(p.need, len(layout))
+	p.pos = slices.Grow(p.pos[:0], len(features))[:len(features)]
+	p.need = slices.Grow(p.need[:0], len(layout))[:len(layout)]
 	clear(p.need)
 	for f, name := range features {
 		p.pos[f] = -1
@@ -490,13 +491,6 @@ func (st *readState) projection(ls *layouts, id uint32, features []string) *proj
 		}
 	}
 	return p
-}
-
-func resize[T any](s []T, n int) []T {
-	if cap(s) < n {
-		return make([]T, n)
-	}
-	return s[:n]
 }
 
 // slogLogger routes Pebble's log lines to slog: info at debug level (Pebble is

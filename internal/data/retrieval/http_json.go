@@ -1,0 +1,453 @@
+package retrieval
+
+// JSON of the online API, written by hand on the hot path: entity columns are
+// parsed straight into typed key columns and responses are appended into a
+// pooled buffer, so serving a request allocates little beyond its strings.
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/atrium-ml/atrium/internal/data/online"
+)
+
+// getRequestJSON is the body of POST /get-online-features (Feast's).
+type getRequestJSON struct {
+	Features         []string                   `json:"features"`
+	FeatureService   *string                    `json:"feature_service"`
+	Entities         map[string]json.RawMessage `json:"entities"`
+	FullFeatureNames bool                       `json:"full_feature_names"`
+	// RequestContext feeds Feast's on-demand transformations, which Atrium
+	// does not have; it is accepted and ignored.
+	RequestContext map[string]json.RawMessage `json:"request_context"`
+}
+
+// jsonError describes a JSON decoding error with where it happened.
+func jsonError(what string, body []byte, err error) error {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case len(bytes.TrimSpace(body)) == 0:
+		return fmt.Errorf("%w: %s: empty body, want a JSON object", ErrInvalidRequest, what)
+	case errors.As(err, &se):
+		return fmt.Errorf("%w: %s: malformed JSON at byte %d: %v", ErrInvalidRequest, what, se.Offset, se)
+	case errors.As(err, &te):
+		field := te.Field
+		if field == "" {
+			field = "body"
+		}
+		return fmt.Errorf("%w: %s: %s: want %s, got JSON %s", ErrInvalidRequest, what, field, jsonTypeName(te.Type.String()), te.Value)
+	}
+	return fmt.Errorf("%w: %s: %v", ErrInvalidRequest, what, err)
+}
+
+func jsonTypeName(goType string) string {
+	switch goType {
+	case "[]string":
+		return "a list of strings"
+	case "string", "*string":
+		return "a string"
+	case "bool":
+		return "true or false"
+	case "map[string]json.RawMessage":
+		return "an object"
+	}
+	return goType
+}
+
+// jsonScanner reads the elements of one JSON array (an entity or df column).
+type jsonScanner struct {
+	b    []byte
+	i    int
+	path string // "entities.listing_id", for errors
+	n    int    // index of the element being read
+}
+
+func (s *jsonScanner) skipSpace() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+func (s *jsonScanner) errorf(format string, args ...any) error {
+	return fmt.Errorf("%w: %s[%d]: %s", ErrInvalidRequest, s.path, s.n, fmt.Sprintf(format, args...))
+}
+
+// open consumes '['.
+func (s *jsonScanner) open() error {
+	s.skipSpace()
+	if s.i >= len(s.b) || s.b[s.i] != '[' {
+		return fmt.Errorf("%w: %s: want a list of values, got %s", ErrInvalidRequest, s.path, describe(s.b))
+	}
+	s.i++
+	s.n = 0
+	return nil
+}
+
+// next reports whether another element follows, consuming the ',' or ']'.
+func (s *jsonScanner) next() (bool, error) {
+	s.skipSpace()
+	if s.i >= len(s.b) {
+		return false, fmt.Errorf("%w: %s: unterminated list", ErrInvalidRequest, s.path)
+	}
+	if s.n == 0 {
+		if s.b[s.i] == ']' {
+			s.i++
+			return false, nil
+		}
+		return true, nil
+	}
+	switch s.b[s.i] {
+	case ']':
+		s.i++
+		return false, nil
+	case ',':
+		s.i++
+		return true, nil
+	}
+	return false, fmt.Errorf("%w: %s: malformed list after element %d", ErrInvalidRequest, s.path, s.n-1)
+}
+
+// token returns the raw text of the next scalar (number, string with quotes,
+// true, false, null) and its first byte.
+func (s *jsonScanner) token() ([]byte, byte, error) {
+	s.skipSpace()
+	if s.i >= len(s.b) {
+		return nil, 0, s.errorf("missing value")
+	}
+	start := s.i
+	c := s.b[s.i]
+	switch {
+	case c == '"':
+		s.i++
+		for s.i < len(s.b) {
+			switch s.b[s.i] {
+			case '\\':
+				s.i += 2
+				continue
+			case '"':
+				s.i++
+				return s.b[start:s.i], c, nil
+			}
+			s.i++
+		}
+		return nil, 0, s.errorf("unterminated string")
+	case c == '[' || c == '{':
+		return nil, 0, s.errorf("want a single value, got a nested %s", map[byte]string{'[': "list", '{': "object"}[c])
+	}
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ',', ']', ' ', '\t', '\n', '\r':
+			return s.b[start:s.i], c, nil
+		}
+		s.i++
+	}
+	return s.b[start:s.i], c, nil
+}
+
+// str decodes a JSON string token (with its quotes).
+func (s *jsonScanner) str(tok []byte) (string, error) {
+	inner := tok[1 : len(tok)-1]
+	plain := utf8.Valid(inner)
+	for _, c := range inner {
+		if c == '\\' || c < 0x20 {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return string(inner), nil
+	}
+	var out string
+	if err := json.Unmarshal(tok, &out); err != nil {
+		return "", s.errorf("malformed string %s", tok)
+	}
+	return out, nil
+}
+
+// integer decodes a JSON number token that holds an integer (1, -7, 3.0, 1e3).
+func (s *jsonScanner) integer(tok []byte) (int64, error) {
+	if v, err := strconv.ParseInt(string(tok), 10, 64); err == nil {
+		return v, nil
+	}
+	f, err := strconv.ParseFloat(string(tok), 64)
+	if err != nil || f != math.Trunc(f) || f < -(1<<63) || f >= 1<<63 {
+		return 0, s.errorf("want an integer, got %s", tok)
+	}
+	return int64(f), nil
+}
+
+func describe(b []byte) string {
+	for _, c := range b {
+		switch c {
+		case ' ', '\t', '\n', '\r':
+			continue
+		case '{':
+			return "an object"
+		case '"':
+			return "a string"
+		case 'n':
+			return "null"
+		case 't', 'f':
+			return "a boolean"
+		}
+		return "a number"
+	}
+	return "nothing"
+}
+
+// parseKeyColumn parses an entity column of join-key type typ into c.
+func parseKeyColumn(path string, raw []byte, typ KeyType, c *entityCol) error {
+	s := jsonScanner{b: raw, path: path}
+	if err := s.open(); err != nil {
+		return err
+	}
+	c.typ = typ
+	for {
+		more, err := s.next()
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
+		tok, first, err := s.token()
+		if err != nil {
+			return err
+		}
+		switch {
+		case first == 'n':
+			return s.errorf("null join key: every entity row needs a %s value", typ)
+		case typ == KeyInt64 && first == '"':
+			return s.errorf("want an integer (%s is an int64 join key), got the string %s", c.name, tok)
+		case typ == KeyInt64:
+			v, err := s.integer(tok)
+			if err != nil {
+				return err
+			}
+			c.ints = append(c.ints, v)
+		case first != '"':
+			return s.errorf("want a string (%s is a string join key), got %s", c.name, tok)
+		default:
+			v, err := s.str(tok)
+			if err != nil {
+				return err
+			}
+			c.strs = append(c.strs, v)
+		}
+		s.n++
+	}
+	s.skipSpace()
+	if s.i != len(s.b) {
+		return fmt.Errorf("%w: %s: unexpected data after the list", ErrInvalidRequest, path)
+	}
+	return nil
+}
+
+var (
+	statusJSON = func() [5][]byte {
+		var out [5][]byte
+		for i, n := range statusNames {
+			out[i] = []byte(`"` + n + `"`)
+		}
+		return out
+	}()
+	epochJSON = []byte(`"1970-01-01T00:00:00Z"`)
+)
+
+// appendHeader encodes the response up to its first result.
+func appendHeader(dst []byte, names []string) []byte {
+	dst = append(dst, `{"metadata":{"feature_names":[`...)
+	for i, n := range names {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = strconv.AppendQuote(dst, n)
+	}
+	return append(dst, `]},"results":[`...)
+}
+
+// appendTimestamp writes t the way protobuf's JSON mapping writes a Timestamp
+// (what Feast's server returns): RFC 3339 in UTC, with 0, 3, 6 or 9 fractional digits.
+func appendTimestamp(dst []byte, t time.Time) []byte {
+	if t.IsZero() {
+		return append(dst, epochJSON...)
+	}
+	t = t.UTC()
+	dst = append(dst, '"')
+	dst = t.AppendFormat(dst, "2006-01-02T15:04:05")
+	if ns := t.Nanosecond(); ns != 0 {
+		switch {
+		case ns%1_000_000 == 0:
+			dst = appendFrac(dst, ns/1_000_000, 3)
+		case ns%1000 == 0:
+			dst = appendFrac(dst, ns/1000, 6)
+		default:
+			dst = appendFrac(dst, ns, 9)
+		}
+	}
+	return append(dst, 'Z', '"')
+}
+
+func appendFrac(dst []byte, v, digits int) []byte {
+	dst = append(dst, '.')
+	var buf [9]byte
+	for i := digits - 1; i >= 0; i-- {
+		buf[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return append(dst, buf[:digits]...)
+}
+
+// appendValue writes a value as a JSON scalar: numbers, strings, booleans,
+// timestamps as RFC 3339 strings; null for Null, Missing, NaN and infinities
+// (JSON has no literal for those).
+func appendValue(dst []byte, v online.Value) []byte {
+	switch v.Kind() {
+	case online.KindInt64:
+		return strconv.AppendInt(dst, v.Int64(), 10)
+	case online.KindFloat64:
+		f := v.Float64()
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return append(dst, "null"...)
+		}
+		return strconv.AppendFloat(dst, f, 'g', -1, 64)
+	case online.KindString:
+		return appendString(dst, v.Str())
+	case online.KindBool:
+		return strconv.AppendBool(dst, v.Bool())
+	case online.KindTime:
+		return appendTimestamp(dst, v.Time())
+	}
+	return append(dst, "null"...)
+}
+
+// appendString writes s as a JSON string (strconv.AppendQuote is Go syntax,
+// whose \x escapes JSON lacks).
+func appendString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		if c < utf8.RuneSelf {
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigit[c>>4], hexDigit[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+const hexDigit = "0123456789abcdef"
+
+// appendResponse encodes v as Feast's column-major response. Row-level facts
+// (event time as JSON, max-age check) are computed once per set and row, not
+// once per feature: a 100 x 50 response has 5,000 cells but at most 100 rows per set.
+func appendResponse(dst []byte, v *Vectors) []byte {
+	p := v.plan
+	v.prepareRows()
+	dst = append(dst, p.header...)
+	for c := range p.joinKeys {
+		if c > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `{"values":[`...)
+		col := v.keyCols[c]
+		for r := range v.rows {
+			if r > 0 {
+				dst = append(dst, ',')
+			}
+			if col.typ == KeyInt64 {
+				dst = strconv.AppendInt(dst, col.ints[r], 10)
+			} else {
+				dst = appendString(dst, col.strs[r])
+			}
+		}
+		dst = appendRepeated(append(dst, `],"statuses":[`...), statusJSON[StatusPresent], v.rows)
+		dst = appendRepeated(append(dst, `],"event_timestamps":[`...), epochJSON, v.rows)
+		dst = append(dst, "]}"...)
+	}
+	for i, out := range p.outputs {
+		if i > 0 || len(p.joinKeys) > 0 {
+			dst = append(dst, ',')
+		}
+		res := &v.results[out.query]
+		nf := len(p.queries[out.query].Features)
+		meta := v.rowMeta[out.query*v.rows : (out.query+1)*v.rows]
+		dst = append(dst, `{"values":[`...)
+		for r := range v.rows {
+			if r > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendValue(dst, res.Values[r*nf+out.feature])
+		}
+		dst = append(dst, `],"statuses":[`...)
+		for r := range v.rows {
+			if r > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, statusJSON[cellStatus(res.Values[r*nf+out.feature], meta[r].stale)]...)
+		}
+		dst = append(dst, `],"event_timestamps":[`...)
+		for r := range v.rows {
+			if r > 0 {
+				dst = append(dst, ',')
+			}
+			if res.Values[r*nf+out.feature].IsMissing() {
+				dst = append(dst, epochJSON...)
+			} else {
+				dst = append(dst, v.tsJSON[meta[r].start:meta[r].end]...)
+			}
+		}
+		dst = append(dst, "]}"...)
+	}
+	return append(dst, "]}\n"...)
+}
+
+func appendRepeated(dst, item []byte, n int) []byte {
+	for r := range n {
+		if r > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, item...)
+	}
+	return dst
+}
