@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Online serving benchmark: Atrium's feature server against Feast's own
+# (`feast serve`, Python, SQLite online store: Feast's default), on the same
+# data, driven by the same Go load generator, on the same machine, in one run.
+#
+#   bench/online/run.sh                 # KEYS=10000 DURATION=20s BENCH_DIR=/tmp/atrium-bench
+#
+# It installs Feast with pip into $BENCH_DIR/venv, generates the data and Feast's
+# feature repo (gen_data.py), materializes it into Feast, loads the same rows into
+# Atrium's Pebble store, starts both servers on loopback, checks that they give
+# the same answers, then measures:
+#   - 1 entity x 50 features, open loop at 1000 req/s and at 100 req/s
+#   - 100 entities x 50 features, open loop at 100 req/s and at 10 req/s
+#   - both sizes closed loop with 8 clients (throughput)
+# and prints a Markdown table (results also in $BENCH_DIR/results.jsonl).
+# Load generator and servers share the machine's cores: run it on a quiet machine.
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+BENCH_DIR=${BENCH_DIR:-/tmp/atrium-bench}
+KEYS=${KEYS:-10000}
+DURATION=${DURATION:-20s}
+FEAST_VERSION=0.67.0
+ATRIUM_ADDR=127.0.0.1:18081
+FEAST_PORT=16566
+mkdir -p "$BENCH_DIR"
+
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+wait_for() { # url
+	for _ in $(seq 120); do
+		curl -sf -o /dev/null "$1" && return 0
+		sleep 0.5
+	done
+	echo "bench: $1 did not come up" >&2
+	return 1
+}
+
+venv="$BENCH_DIR/venv"
+if ! "$venv/bin/feast" version 2>/dev/null | grep -q "$FEAST_VERSION"; then
+	echo "bench: installing feast==$FEAST_VERSION into $venv"
+	python3 -m venv "$venv"
+	"$venv/bin/pip" install -q --disable-pip-version-check "feast==$FEAST_VERSION"
+fi
+
+data="$BENCH_DIR/data"
+rm -rf "$data"
+"$venv/bin/python" "$repo/bench/online/gen_data.py" --keys "$KEYS" --out "$data"
+
+echo "bench: feast apply + materialize ($KEYS keys)"
+start=$(date +%s%N)
+(cd "$data/feast" && "$venv/bin/feast" apply >/dev/null &&
+	"$venv/bin/feast" materialize 2020-01-01T00:00:00 "$(date -u +%Y-%m-%dT%H:%M:%S)" >/dev/null)
+echo "bench: feast materialized $KEYS keys in $((($(date +%s%N) - start) / 1000000)) ms"
+
+(cd "$repo" && go build -o "$BENCH_DIR/online" ./bench/online)
+"$BENCH_DIR/online" load -csv "$data/data.csv" -store "pebble://$data/atrium-online"
+
+"$BENCH_DIR/online" serve -store "pebble://$data/atrium-online" -addr "$ATRIUM_ADDR" 2>"$BENCH_DIR/atrium.log" &
+pids+=($!)
+(cd "$data/feast" && exec "$venv/bin/feast" serve -p "$FEAST_PORT" -w 2 --no-access-log --max-requests 0) >"$BENCH_DIR/feast.log" 2>&1 &
+pids+=($!)
+atrium="http://$ATRIUM_ADDR"
+feast="http://127.0.0.1:$FEAST_PORT"
+wait_for "$atrium/health"
+wait_for "$feast/health"
+
+"$BENCH_DIR/online" compare -a "$atrium" -b "$feast" -keys "$KEYS"
+
+results="$BENCH_DIR/results.jsonl"
+: >"$results"
+run() { # name url flags...
+	local name=$1 url=$2
+	shift 2
+	"$BENCH_DIR/online" run -name "$name" -url "$url" -keys "$KEYS" -duration "$DURATION" -out "$results" "$@" >/dev/null
+}
+for server in atrium feast; do
+	url=$atrium
+	[ "$server" = feast ] && url=$feast
+	run "$server" "$url" -entities 1 -rate 1000
+	run "$server" "$url" -entities 1 -rate 100
+	run "$server" "$url" -entities 100 -rate 100
+	run "$server" "$url" -entities 100 -rate 10
+	run "$server" "$url" -entities 1 -concurrency 8
+	run "$server" "$url" -entities 100 -concurrency 8
+done
+"$BENCH_DIR/online" report -in "$results"
