@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/atrium-ml/atrium/internal/data/online"
+	"github.com/atrium-ml/atrium/internal/platform/meta"
 	"github.com/atrium-ml/atrium/internal/platform/server"
 )
 
@@ -31,6 +32,9 @@ type APIOptions struct {
 	// Offline receives rows pushed with "to": "offline" or "online_and_offline".
 	// Nil: such pushes are refused with 501.
 	Offline OfflineAppender
+	// Meta, when set, records the join-key types pushed rows reveal for sets
+	// whose key types are not known yet (see LoadKeyTypes).
+	Meta *meta.DB
 	// Metrics are the API's metrics (the API registers them as a
 	// prometheus.Collector). Default: NewMetrics(), also used by the Online
 	// when its own Options.Metrics is nil.
@@ -216,13 +220,13 @@ func (a *API) decodeAndRead(w http.ResponseWriter, r *http.Request, st *getState
 		return nil, fmt.Errorf("%w: entities: empty; want one list of values per join key (%s)", ErrInvalidRequest, p.joinKeyList())
 	}
 	for name, raw := range d.Entities {
-		typ := KeyType(0)
+		typ, known := KeyAny, false
 		for _, k := range p.joinKeys {
 			if k.Name == name {
-				typ = k.Type
+				typ, known = k.Type, true
 			}
 		}
-		if typ == 0 {
+		if !known {
 			v.Release()
 			return nil, fmt.Errorf("%w: entities: %q is not a join key of the requested features (want %s)", ErrInvalidRequest, name, p.joinKeyList())
 		}

@@ -207,13 +207,15 @@ func describe(b []byte) string {
 	return "nothing"
 }
 
-// parseKeyColumn parses an entity column of join-key type typ into c.
+// parseKeyColumn parses an entity column of join-key type typ into c. With
+// KeyAny the first value decides the column's type.
 func parseKeyColumn(path string, raw []byte, typ KeyType, c *entityCol) error {
 	s := jsonScanner{b: raw, path: path}
 	if err := s.open(); err != nil {
 		return err
 	}
 	c.typ = typ
+	inferred := typ == KeyAny
 	for {
 		more, err := s.next()
 		if err != nil {
@@ -226,11 +228,23 @@ func parseKeyColumn(path string, raw []byte, typ KeyType, c *entityCol) error {
 		if err != nil {
 			return err
 		}
-		switch {
-		case first == 'n':
+		if first == 'n' {
 			return s.errorf("null join key: every entity row needs a %s value", typ)
+		}
+		if typ == KeyAny {
+			typ = KeyString
+			if first != '"' {
+				typ = KeyInt64
+			}
+			c.typ = typ
+		}
+		why := map[KeyType]string{KeyString: "is a string join key", KeyInt64: "is an int64 join key"}[typ]
+		if inferred {
+			why = fmt.Sprintf("holds %s values", typ)
+		}
+		switch {
 		case typ == KeyInt64 && first == '"':
-			return s.errorf("want an integer (%s is an int64 join key), got the string %s", c.name, tok)
+			return s.errorf("want an integer (%s %s), got the string %s", c.name, why, tok)
 		case typ == KeyInt64:
 			v, err := s.integer(tok)
 			if err != nil {
@@ -238,7 +252,7 @@ func parseKeyColumn(path string, raw []byte, typ KeyType, c *entityCol) error {
 			}
 			c.ints = append(c.ints, v)
 		case first != '"':
-			return s.errorf("want a string (%s is a string join key), got %s", c.name, tok)
+			return s.errorf("want a string (%s %s), got %s", c.name, why, tok)
 		default:
 			v, err := s.str(tok)
 			if err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -94,7 +95,7 @@ func (a *API) decodeAndPush(w http.ResponseWriter, r *http.Request, buf *bytes.B
 	if req.To == "" {
 		req.To = "online"
 	}
-	rows, err := parsePushFrame(set, req.DF)
+	rows, keyTypes, err := parsePushFrame(set, req.DF)
 	if err != nil {
 		return 0, "", err
 	}
@@ -121,7 +122,20 @@ func (a *API) decodeAndPush(w http.ResponseWriter, r *http.Request, buf *bytes.B
 		}
 		a.metrics.pushed.WithLabelValues(set.Name, "online").Add(float64(len(rows)))
 	}
+	if a.opts.Meta != nil && len(rows) > 0 && slices.Contains(set.keyTypes(), KeyAny) {
+		if err := SaveKeyTypes(r.Context(), a.opts.Meta, set.Name, keyTypes); err != nil {
+			a.opts.Logger.Warn("push: recording join-key types", "set", set.Name, "error", err)
+		}
+	}
 	return len(rows), req.To, nil
+}
+
+func (s *setInfo) keyTypes() []KeyType {
+	out := make([]KeyType, len(s.JoinKeys))
+	for i, k := range s.JoinKeys {
+		out[i] = k.Type
+	}
+	return out
 }
 
 func (s *setInfo) featureNames() []string {
@@ -133,10 +147,11 @@ func (s *setInfo) featureNames() []string {
 }
 
 // parsePushFrame turns df's columns into rows of set: every join key, the
-// event time and every feature must be there, and nothing else.
-func parsePushFrame(set *setInfo, df map[string]json.RawMessage) ([]online.Row, error) {
+// event time and every feature must be there, and nothing else. It also
+// returns the join-key types of the columns.
+func parsePushFrame(set *setInfo, df map[string]json.RawMessage) ([]online.Row, []KeyType, error) {
 	if len(df) == 0 {
-		return nil, fmt.Errorf("%w: df: empty; want one list per column: %s", ErrInvalidRequest, set.pushColumns())
+		return nil, nil, fmt.Errorf("%w: df: empty; want one list per column: %s", ErrInvalidRequest, set.pushColumns())
 	}
 	n := -1
 	first := ""
@@ -154,14 +169,14 @@ func parsePushFrame(set *setInfo, df map[string]json.RawMessage) ([]online.Row, 
 		known[k.Name] = true
 		raw, ok := df[k.Name]
 		if !ok {
-			return nil, fmt.Errorf("%w: df: missing join key column %s", ErrInvalidRequest, k.Name)
+			return nil, nil, fmt.Errorf("%w: df: missing join key column %s", ErrInvalidRequest, k.Name)
 		}
 		keys[i].name = k.Name
 		if err := parseKeyColumn("df."+k.Name, raw, k.Type, &keys[i]); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if err := checkLen(k.Name, keys[i].len()); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 
@@ -171,26 +186,26 @@ func parsePushFrame(set *setInfo, df map[string]json.RawMessage) ([]online.Row, 
 		known[c] = true
 		if raw, ok := df[c]; ok {
 			if tsCol != "" {
-				return nil, fmt.Errorf("%w: df: both %s and %s given: name the event time once", ErrInvalidRequest, tsCol, c)
+				return nil, nil, fmt.Errorf("%w: df: both %s and %s given: name the event time once", ErrInvalidRequest, tsCol, c)
 			}
 			tsCol = c
 			vals, err := parseValueColumn("df."+c, raw, online.KindTime)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			for i, v := range vals {
 				if v.IsNull() {
-					return nil, fmt.Errorf("%w: df.%s[%d]: null event time", ErrInvalidRequest, c, i)
+					return nil, nil, fmt.Errorf("%w: df.%s[%d]: null event time", ErrInvalidRequest, c, i)
 				}
 				times = append(times, v.Time())
 			}
 			if err := checkLen(c, len(times)); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
 	}
 	if tsCol == "" {
-		return nil, fmt.Errorf("%w: df: missing the event-time column (timestamp or event_timestamp)", ErrInvalidRequest)
+		return nil, nil, fmt.Errorf("%w: df: missing the event-time column (timestamp or event_timestamp)", ErrInvalidRequest)
 	}
 
 	values := make([][]online.Value, len(set.Features))
@@ -198,21 +213,21 @@ func parsePushFrame(set *setInfo, df map[string]json.RawMessage) ([]online.Row, 
 		known[feat.Name] = true
 		raw, ok := df[feat.Name]
 		if !ok {
-			return nil, fmt.Errorf("%w: df: missing column %s: a push writes whole rows, so it needs every feature of %s (%s)",
+			return nil, nil, fmt.Errorf("%w: df: missing column %s: a push writes whole rows, so it needs every feature of %s (%s)",
 				ErrInvalidRequest, feat.Name, set.Name, set.pushColumns())
 		}
 		vals, err := parseValueColumn("df."+feat.Name, raw, feat.Type)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if err := checkLen(feat.Name, len(vals)); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		values[f] = vals
 	}
 	for c := range df {
 		if !known[c] {
-			return nil, fmt.Errorf("%w: df: unknown column %q: feature set %s has %s", ErrInvalidRequest, c, set.Name, set.pushColumns())
+			return nil, nil, fmt.Errorf("%w: df: unknown column %q: feature set %s has %s", ErrInvalidRequest, c, set.Name, set.pushColumns())
 		}
 	}
 
@@ -234,7 +249,11 @@ func parsePushFrame(set *setInfo, df map[string]json.RawMessage) ([]online.Row, 
 		}
 		rows[r] = online.Row{Key: online.Key(kb), TS: times[r], Values: vals}
 	}
-	return rows, nil
+	types := make([]KeyType, len(keys))
+	for i := range keys {
+		types[i] = keys[i].typ
+	}
+	return rows, types, nil
 }
 
 func (s *setInfo) pushColumns() string {

@@ -2,6 +2,7 @@ package retrieval
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"flag"
 	"io"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/atrium-ml/atrium/internal/platform/meta/metatest"
 	"github.com/atrium-ml/atrium/internal/platform/server"
 )
 
@@ -151,6 +153,7 @@ func TestGetOnlineFeaturesBadRequests(t *testing.T) {
 		{"missing key", `{"features": ["user_listing:views"], "entities": {"user_id": ["u1"]}}`, 400, "entities: missing join key listing_id"},
 		{"unknown entity", `{"features": ["listing_profile:rent"], "entities": {"listing_id": [1], "listing": [1]}}`, 400, `entities: "listing" is not a join key`},
 		{"collision", `{"features": ["listing_profile:rent", "listing_engagement:rent"], "entities": {"listing_id": [1]}}`, 400, "set full_feature_names"},
+		{"mixed untyped key", `{"features": ["city_stats:listings"], "entities": {"city": ["paris", 7]}}`, 400, `entities.city[1]: want a string (city holds string values), got 7`},
 		{"too large", `{"features": ["listing_profile:rent"], "entities": {"listing_id": [` + strings.Repeat("1,", 3000) + `1]}}`, 413, "larger than 4096 bytes"},
 	}
 	for _, tt := range tests {
@@ -266,5 +269,30 @@ func TestMetricsAndHealth(t *testing.T) {
 		if resp.StatusCode != 200 {
 			t.Errorf("GET %s: %d", path, resp.StatusCode)
 		}
+	}
+}
+
+func TestUntypedKeysAndKeyTypeRecording(t *testing.T) {
+	db := metatest.SQLite(t)
+	srv, _ := testServer(t, APIOptions{Meta: db})
+	code, body := post(t, srv, "/push", `{"feature_set": "city_stats", "df": {"city": ["paris"], "timestamp": ["2026-11-20T00:00:00Z"], "listings": [12]}}`)
+	if code != 200 {
+		t.Fatalf("push: %d %s", code, body)
+	}
+	types, err := LoadKeyTypes(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := types["city_stats"]; len(got) != 1 || got[0] != KeyString {
+		t.Errorf("recorded key types %v, want [string]", got)
+	}
+	code, body = post(t, srv, "/get-online-features", `{"features": ["city_stats:listings"], "entities": {"city": ["paris"]}}`)
+	if code != 200 || !strings.Contains(string(body), `"values":[12]`) {
+		t.Errorf("get by untyped key: %d %s", code, body)
+	}
+	// An integer key is a different key, not an error, while the type is unknown.
+	code, body = post(t, srv, "/get-online-features", `{"features": ["city_stats:listings"], "entities": {"city": [7]}}`)
+	if code != 200 || !strings.Contains(string(body), `"NOT_FOUND"`) {
+		t.Errorf("get by an integer untyped key: %d %s", code, body)
 	}
 }

@@ -31,15 +31,21 @@ var (
 )
 
 // KeyType is the type of a join key: online keys are strings or int64s.
+// Feature definitions do not declare join-key types (they come from the
+// source data), so a key's type may be unknown until rows were materialized
+// or pushed; a request may then send either, each column typed by its values.
 type KeyType uint8
 
 const (
-	KeyString KeyType = iota + 1
+	KeyAny KeyType = iota
+	KeyString
 	KeyInt64
 )
 
 func (t KeyType) String() string {
 	switch t {
+	case KeyAny:
+		return "string or int64"
 	case KeyString:
 		return "string"
 	case KeyInt64:
@@ -152,7 +158,7 @@ func newCatalog(defs Definitions) (*catalog, error) {
 			bad("feature set %s: no join keys", s.Name)
 		}
 		for _, k := range s.JoinKeys {
-			if k.Type != KeyString && k.Type != KeyInt64 {
+			if k.Type > KeyInt64 {
 				bad("feature set %s: join key %s has type %s, want string or int64", s.Name, k.Name, k.Type)
 			}
 		}
@@ -283,9 +289,11 @@ func (c *catalog) newPlan(features []string, service string, fullNames bool) (*p
 					i = len(p.joinKeys)
 					keyIndex[k.Name] = i
 					p.joinKeys = append(p.joinKeys, k)
-				} else if p.joinKeys[i].Type != k.Type {
+				} else if have := p.joinKeys[i].Type; have == KeyAny {
+					p.joinKeys[i].Type = k.Type
+				} else if k.Type != KeyAny && k.Type != have {
 					return nil, fmt.Errorf("%w: join key %s is %s in feature set %s but %s in another requested set",
-						ErrInvalidRequest, k.Name, k.Type, r.set.Name, p.joinKeys[i].Type)
+						ErrInvalidRequest, k.Name, k.Type, r.set.Name, have)
 				}
 				idx = append(idx, i)
 			}
@@ -638,7 +646,7 @@ func (o *Online) read(ctx context.Context, p *plan, req *Request, v *Vectors) er
 		if k < 0 {
 			return fmt.Errorf("%w: entities: %q is not a join key of the requested features (want %s)", ErrInvalidRequest, c.name, p.joinKeyList())
 		}
-		if c.typ != p.joinKeys[k].Type {
+		if want := p.joinKeys[k].Type; want != KeyAny && c.typ != want {
 			return fmt.Errorf("%w: entities: %s: want %s values, got %s", ErrInvalidRequest, c.name, p.joinKeys[k].Type, c.typ)
 		}
 		if rows >= 0 && c.len() != rows {

@@ -26,6 +26,9 @@ func testDefs() Definitions {
 				Features: []FeatureDef{{"clicks_sum_1d", online.KindInt64}, {"ctr_7d", online.KindFloat64}, {"rent", online.KindFloat64}}},
 			{Name: "user_profile", JoinKeys: []JoinKeyDef{{"user_id", KeyString}},
 				Features: []FeatureDef{{"budget", online.KindFloat64}, {"active", online.KindBool}, {"signup", online.KindTime}}},
+			// Join-key type not known yet (never materialized): requests type it.
+			{Name: "city_stats", JoinKeys: []JoinKeyDef{{"city", KeyAny}},
+				Features: []FeatureDef{{"listings", online.KindInt64}}},
 			{Name: "user_listing", JoinKeys: []JoinKeyDef{{"user_id", KeyString}, {"listing_id", KeyInt64}}, TTL: time.Hour,
 				Features: []FeatureDef{{"views", online.KindInt64}}},
 		},
