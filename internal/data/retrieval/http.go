@@ -9,7 +9,6 @@ package retrieval
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -165,7 +164,7 @@ func (a *API) readBody(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer
 type getState struct {
 	body    bytes.Buffer
 	out     []byte
-	decoded getRequestJSON
+	decoded getRequest
 	req     Request
 }
 
@@ -193,52 +192,47 @@ func (a *API) decodeAndRead(w http.ResponseWriter, r *http.Request, st *getState
 		return nil, err
 	}
 	d := &st.decoded
-	d.Features, d.FeatureService, d.FullFeatureNames = d.Features[:0], nil, false
-	clear(d.Entities)
-	clear(d.RequestContext)
-	if err := json.Unmarshal(body, d); err != nil {
-		return nil, jsonError("get-online-features", body, err)
+	if err := decodeGetRequest(body, d); err != nil {
+		return nil, err
 	}
-	req := &st.req
-	req.Entities.reset()
-	req.Features, req.FullFeatureNames, req.FeatureService = d.Features, d.FullFeatureNames, ""
-	if d.FeatureService != nil {
-		req.FeatureService = *d.FeatureService
-		if req.FeatureService == "" {
-			return nil, fmt.Errorf("%w: feature_service: empty name", ErrInvalidRequest)
-		}
+	if d.hasService && d.service == "" {
+		return nil, fmt.Errorf("%w: feature_service: empty name", ErrInvalidRequest)
 	}
 	v := vectorsPool.Get().(*Vectors)
-	p, scratch, err := a.online.plan(req.Features, req.FeatureService, req.FullFeatureNames, v.scratch)
+	p, scratch, err := a.online.planJSON(d.features, d.service, d.fullNames, v.scratch)
 	v.scratch = scratch
 	if err != nil {
 		v.Release()
 		return nil, err
 	}
-	if len(d.Entities) == 0 {
-		v.Release()
-		return nil, fmt.Errorf("%w: entities: empty; want one list of values per join key (%s)", ErrInvalidRequest, p.joinKeyList())
-	}
-	for name, raw := range d.Entities {
-		typ, known := KeyAny, false
-		for _, k := range p.joinKeys {
-			if k.Name == name {
-				typ, known = k.Type, true
-			}
-		}
-		if !known {
-			v.Release()
-			return nil, fmt.Errorf("%w: entities: %q is not a join key of the requested features (want %s)", ErrInvalidRequest, name, p.joinKeyList())
-		}
-		c := req.Entities.col(name)
-		if err := parseKeyColumn("entities."+name, raw, typ, c); err != nil {
-			v.Release()
-			return nil, err
-		}
-	}
-	if err := a.online.read(r.Context(), p, req, v); err != nil {
+	if err := a.readEntities(r.Context(), p, d, &st.req, v); err != nil {
 		v.Release()
 		return nil, err
 	}
 	return v, nil
+}
+
+// readEntities parses the entity columns the plan needs, typed by its join
+// keys, and reads the features.
+func (a *API) readEntities(ctx context.Context, p *plan, d *getRequest, req *Request, v *Vectors) error {
+	if len(d.entities) == 0 {
+		return fmt.Errorf("%w: entities: empty; want one list of values per join key (%s)", ErrInvalidRequest, p.joinKeyList())
+	}
+	req.Entities.reset()
+	for _, col := range d.entities {
+		typ, known := KeyAny, false
+		for _, k := range p.joinKeys {
+			if k.Name == col.name {
+				typ, known = k.Type, true
+			}
+		}
+		if !known {
+			return fmt.Errorf("%w: entities: %q is not a join key of the requested features (want %s)", ErrInvalidRequest, col.name, p.joinKeyList())
+		}
+		c := req.Entities.col(col.name)
+		if err := parseKeyColumn("entities."+col.name, col.raw, typ, c); err != nil {
+			return err
+		}
+	}
+	return a.online.read(ctx, p, req, v)
 }

@@ -11,21 +11,191 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/atrium-ml/atrium/internal/data/online"
 )
 
-// getRequestJSON is the body of POST /get-online-features (Feast's).
-type getRequestJSON struct {
-	Features         []string                   `json:"features"`
-	FeatureService   *string                    `json:"feature_service"`
-	Entities         map[string]json.RawMessage `json:"entities"`
-	FullFeatureNames bool                       `json:"full_feature_names"`
-	// RequestContext feeds Feast's on-demand transformations, which Atrium
-	// does not have; it is accepted and ignored.
-	RequestContext map[string]json.RawMessage `json:"request_context"`
+// getRequest is the body of POST /get-online-features (Feast's), as spans of
+// the request body:
+//
+//	{"features": ["set:feature", ...], "feature_service": "name",
+//	 "entities": {"join_key": [values...], ...}, "full_feature_names": false,
+//	 "request_context": {...}}
+//
+// request_context feeds Feast's on-demand transformations, which Atrium does
+// not have; it is accepted and ignored, like any other member.
+type getRequest struct {
+	features   []byte // the raw "features" list; nil when absent or null
+	service    string
+	hasService bool
+	entities   []rawColumn
+	fullNames  bool
+}
+
+type rawColumn struct {
+	name string
+	raw  []byte
+}
+
+// decodeGetRequest reads body into d, reusing d's memory. The body is checked
+// to be valid JSON first (encoding/json reports where it is not), so the walk
+// below only has to check types.
+func decodeGetRequest(body []byte, d *getRequest) error {
+	*d = getRequest{entities: d.entities[:0]}
+	if !json.Valid(body) {
+		var v any
+		return jsonError("get-online-features", body, json.Unmarshal(body, &v))
+	}
+	w := jsonWalker{b: body}
+	if w.space(); w.peek() != '{' {
+		return fmt.Errorf("%w: get-online-features: want a JSON object, got %s", ErrInvalidRequest, describe(body))
+	}
+	return w.object(func(key []byte) error {
+		c := w.peek()
+		start := w.i
+		w.skip()
+		raw := body[start:w.i]
+		switch string(key) {
+		case "features":
+			switch c {
+			case 'n':
+			case '[':
+				d.features = raw
+			default:
+				return fmt.Errorf("%w: features: want a list of strings (\"set:feature\"), got %s", ErrInvalidRequest, describe(raw))
+			}
+		case "feature_service":
+			switch c {
+			case 'n':
+			case '"':
+				d.service, d.hasService = jsonString(raw), true
+			default:
+				return fmt.Errorf("%w: feature_service: want a string, got %s", ErrInvalidRequest, describe(raw))
+			}
+		case "full_feature_names":
+			switch c {
+			case 'n', 'f':
+			case 't':
+				d.fullNames = true
+			default:
+				return fmt.Errorf("%w: full_feature_names: want true or false, got %s", ErrInvalidRequest, describe(raw))
+			}
+		case "entities":
+			switch c {
+			case 'n':
+			case '{':
+				cols := jsonWalker{b: raw}
+				return cols.object(func(name []byte) error {
+					start := cols.i
+					cols.skip()
+					d.entities = append(d.entities, rawColumn{name: string(name), raw: raw[start:cols.i]})
+					return nil
+				})
+			default:
+				return fmt.Errorf("%w: entities: want an object of join key lists, got %s", ErrInvalidRequest, describe(raw))
+			}
+		}
+		return nil
+	})
+}
+
+// jsonString decodes a JSON string token of a valid document.
+func jsonString(tok []byte) string {
+	if bytes.IndexByte(tok, '\\') < 0 {
+		return string(tok[1 : len(tok)-1])
+	}
+	var s string
+	_ = json.Unmarshal(tok, &s)
+	return s
+}
+
+// jsonWalker steps through a document already known to be valid JSON.
+type jsonWalker struct {
+	b []byte
+	i int
+}
+
+func (w *jsonWalker) space() {
+	for w.i < len(w.b) && (w.b[w.i] == ' ' || w.b[w.i] == '\t' || w.b[w.i] == '\n' || w.b[w.i] == '\r') {
+		w.i++
+	}
+}
+
+func (w *jsonWalker) peek() byte {
+	if w.i < len(w.b) {
+		return w.b[w.i]
+	}
+	return 0
+}
+
+// skip steps over one value.
+func (w *jsonWalker) skip() {
+	depth := 0
+	for w.i < len(w.b) {
+		switch c := w.b[w.i]; c {
+		case '"':
+			w.i++
+			for w.i < len(w.b) && w.b[w.i] != '"' {
+				if w.b[w.i] == '\\' {
+					w.i++
+				}
+				w.i++
+			}
+			w.i++
+		case '[', '{':
+			depth++
+			w.i++
+			continue
+		case ']', '}':
+			depth--
+			w.i++
+		case ',', ':', ' ', '\t', '\n', '\r':
+			if depth == 0 {
+				return
+			}
+			w.i++
+			continue
+		default: // a number or literal
+			for w.i < len(w.b) && !strings.ContainsRune(",]} \t\n\r", rune(w.b[w.i])) {
+				w.i++
+			}
+		}
+		if depth == 0 {
+			return
+		}
+	}
+}
+
+// object walks the members of the object at w.i, calling fn with each key
+// (unquoted) and w on its value, which fn must step over.
+func (w *jsonWalker) object(fn func(key []byte) error) error {
+	w.i++ // '{'
+	for {
+		w.space()
+		if w.peek() == '}' {
+			w.i++
+			return nil
+		}
+		start := w.i
+		w.skip()
+		key := w.b[start+1 : w.i-1]
+		if bytes.IndexByte(key, '\\') >= 0 {
+			key = []byte(jsonString(w.b[start:w.i]))
+		}
+		w.space()
+		w.i++ // ':'
+		w.space()
+		if err := fn(key); err != nil {
+			return err
+		}
+		w.space()
+		if w.peek() == ',' {
+			w.i++
+		}
+	}
 }
 
 // jsonError describes a JSON decoding error with where it happened.
@@ -214,7 +384,7 @@ func parseKeyColumn(path string, raw []byte, typ KeyType, c *entityCol) error {
 	if err := s.open(); err != nil {
 		return err
 	}
-	c.typ = typ
+	c.typ, c.ints, c.strs = typ, c.ints[:0], c.strs[:0]
 	inferred := typ == KeyAny
 	for {
 		more, err := s.next()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"io"
 	"log/slog"
@@ -295,4 +296,78 @@ func TestUntypedKeysAndKeyTypeRecording(t *testing.T) {
 	if code != 200 || !strings.Contains(string(body), `"NOT_FOUND"`) {
 		t.Errorf("get by an integer untyped key: %d %s", code, body)
 	}
+}
+
+func TestDecodeGetRequest(t *testing.T) {
+	tests := []struct {
+		body     string
+		features string
+		service  string
+		full     bool
+		entities string // name=raw;...
+	}{
+		{`{"features":["a:b"],"entities":{"id":[1,2]}}`, `["a:b"]`, "", false, `id=[1,2];`},
+		{" {\n \"request_context\": {\"x\": [1, {\"y\": \"}\"}]}, \"full_feature_names\" : true ,\n \"entities\": {\"k\\u0065y\": [\"a\\\"b\"], \"other\": []}, \"feature_service\": \"s\\u00e9\"}",
+			"", "sé", true, `key=["a\"b"];other=[];`},
+		{`{"features": null, "feature_service": null, "entities": null, "full_feature_names": null}`, "", "", false, ""},
+		{`{"unknown": {"features": ["x:y"]}, "features": [ "p:q" , "r:s" ]}`, `[ "p:q" , "r:s" ]`, "", false, ""},
+	}
+	for _, tt := range tests {
+		var d getRequest
+		if err := decodeGetRequest([]byte(tt.body), &d); err != nil {
+			t.Errorf("decode %s: %v", tt.body, err)
+			continue
+		}
+		var ents strings.Builder
+		for _, e := range d.entities {
+			ents.WriteString(e.name + "=" + string(e.raw) + ";")
+		}
+		if string(d.features) != tt.features || d.service != tt.service || d.fullNames != tt.full || ents.String() != tt.entities {
+			t.Errorf("decode %s:\n got features %s service %q full %v entities %s\nwant features %s service %q full %v entities %s",
+				tt.body, d.features, d.service, d.fullNames, ents.String(), tt.features, tt.service, tt.full, tt.entities)
+		}
+	}
+	for _, bad := range []string{`{"features": ["a:b"]`, `{"a": 1,}`, `{"features": "a:b"}`, `{"feature_service": 3}`, `{"full_feature_names": "yes"}`, `{"entities": [1]}`, `"x"`, `nul`} {
+		var d getRequest
+		if err := decodeGetRequest([]byte(bad), &d); !errors.Is(err, ErrInvalidRequest) {
+			t.Errorf("decode %s: %v, want ErrInvalidRequest", bad, err)
+		}
+	}
+}
+
+func TestDuplicateEntityColumnLastWins(t *testing.T) {
+	srv, _ := testServer(t, APIOptions{})
+	code, body := post(t, srv, "/get-online-features", `{"features": ["listing_profile:rent"], "entities": {"listing_id": [1, 2], "listing_id": [2]}}`)
+	if code != 200 || !strings.Contains(string(body), `{"values":[2],`) {
+		t.Errorf("duplicate entity column: %d %s", code, body)
+	}
+}
+
+// FuzzRequests checks that no body makes either route panic or answer 5xx:
+// whatever a client sends is its mistake or a valid request.
+// go test -run - -fuzz FuzzRequests ./internal/data/retrieval/
+func FuzzRequests(f *testing.F) {
+	o := testOnline(f)
+	api := NewAPI(o, APIOptions{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	mux := http.NewServeMux()
+	api.Mount(mux)
+	files, _ := filepath.Glob("testdata/get/*.request.json")
+	for _, file := range files {
+		b, _ := os.ReadFile(file)
+		f.Add("/get-online-features", string(b))
+	}
+	f.Add("/get-online-features", `{"features": ["city_stats:listings"], "entities": {"city": ["a", 1]}}`)
+	f.Add("/get-online-features", `{"features": ["user_listing:views"], "entities": {"user_id": ["\ud800"], "listing_id": [1e400]}}`)
+	f.Add("/push", `{"feature_set": "user_profile", "df": {"user_id": ["u"], "timestamp": [1e300], "budget": [1], "active": [true], "signup": ["2026-01-01"]}}`)
+	f.Add("/push", `{"feature_set": "listing_profile", "df": {"listing_id": [1], "event_timestamp": ["2026-01-01T00:00:00Z"], "rent": [-0.0], "price_per_m2": [null], "neighborhood": ["\u0000"]}}`)
+	f.Fuzz(func(t *testing.T, path, body string) {
+		if path != "/push" {
+			path = "/get-online-features"
+		}
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, httptest.NewRequest("POST", path, strings.NewReader(body)))
+		if rec.Code >= 500 {
+			t.Fatalf("POST %s %q: %d %s", path, body, rec.Code, rec.Body)
+		}
+	})
 }

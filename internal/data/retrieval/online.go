@@ -7,6 +7,7 @@ package retrieval
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -403,33 +404,59 @@ func (o *Online) Store() online.Store { return o.store }
 // plan returns the cached plan of a feature list, building it on first use.
 // key is scratch memory for the cache key, returned for reuse.
 func (o *Online) plan(features []string, service string, fullNames bool, key []byte) (*plan, []byte, error) {
-	key = key[:0]
+	key = planKeyPrefix(key[:0], 'l', service, fullNames)
+	for _, f := range features {
+		key = append(key, 0)
+		key = append(key, f...)
+	}
+	p, err := o.cachedPlan(key, func() (*plan, error) { return o.cat.newPlan(features, service, fullNames) })
+	return p, key, err
+}
+
+// planJSON is plan for the raw JSON of a request's "features" list: a cached
+// plan is found by the bytes alone, without decoding the list.
+func (o *Online) planJSON(rawFeatures []byte, service string, fullNames bool, key []byte) (*plan, []byte, error) {
+	key = append(planKeyPrefix(key[:0], 'j', service, fullNames), rawFeatures...)
+	p, err := o.cachedPlan(key, func() (*plan, error) {
+		var features []string
+		if len(rawFeatures) > 0 {
+			if err := json.Unmarshal(rawFeatures, &features); err != nil {
+				return nil, fmt.Errorf("%w: features: want a list of strings (\"set:feature\")", ErrInvalidRequest)
+			}
+		}
+		return o.cat.newPlan(features, service, fullNames)
+	})
+	return p, key, err
+}
+
+func planKeyPrefix(key []byte, kind byte, service string, fullNames bool) []byte {
+	key = append(key, kind)
 	if fullNames {
 		key = append(key, 'F')
 	} else {
 		key = append(key, 'f')
 	}
 	key = append(key, service...)
-	for _, f := range features {
-		key = append(key, 0)
-		key = append(key, f...)
-	}
+	return append(key, 0)
+}
+
+func (o *Online) cachedPlan(key []byte, build func() (*plan, error)) (*plan, error) {
 	o.plansMu.RLock()
 	p := o.plans[string(key)] // no allocation: the compiler converts for the lookup only
 	o.plansMu.RUnlock()
 	if p != nil {
-		return p, key, nil
+		return p, nil
 	}
-	p, err := o.cat.newPlan(features, service, fullNames)
+	p, err := build()
 	if err != nil {
-		return nil, key, err
+		return nil, err
 	}
 	o.plansMu.Lock()
 	if len(o.plans) < o.opts.MaxPlans {
 		o.plans[string(key)] = p
 	}
 	o.plansMu.Unlock()
-	return p, key, nil
+	return p, nil
 }
 
 // Entities are the entity columns of a request: one column per join key, all

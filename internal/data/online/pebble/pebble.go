@@ -102,7 +102,18 @@ var _ online.Store = (*Store)(nil)
 // layouts are the feature lists rows of one set were written with.
 type layouts struct {
 	byID   [][]string
+	index  []map[string]int  // per id: feature name -> position
 	byList map[string]uint32 // features joined by NUL -> id
+}
+
+func (ls *layouts) add(features []string) {
+	idx := make(map[string]int, len(features))
+	for i, f := range features {
+		idx[f] = i
+	}
+	ls.byList[strings.Join(features, "\x00")] = uint32(len(ls.byID))
+	ls.byID = append(ls.byID, features)
+	ls.index = append(ls.index, idx)
 }
 
 var formatKey = []byte("\x00format")
@@ -181,8 +192,7 @@ func (s *Store) init() error {
 		if int(id) != len(ls.byID) {
 			return fmt.Errorf("%w: set %s: layout %d follows %d layouts", online.ErrFormat, set, id, len(ls.byID))
 		}
-		ls.byID = append(ls.byID, features)
-		ls.byList[strings.Join(features, "\x00")] = id
+		ls.add(features)
 	}
 	return it.Error()
 }
@@ -339,23 +349,23 @@ func (s *Store) layoutID(set string, features []string) (uint32, error) {
 	if err := s.db.Set(layoutKey(set, id), encodeLayout(features), pebble.Sync); err != nil {
 		return 0, err
 	}
-	s.publishLayout(set, features, joined)
+	s.publishLayout(set, features)
 	return id, nil
 }
 
 // publishLayout adds a stored layout to memory (copy on write; see Store.layouts).
-func (s *Store) publishLayout(set string, features []string, joined string) {
+func (s *Store) publishLayout(set string, features []string) {
 	s.layoutsMu.Lock()
 	defer s.layoutsMu.Unlock()
 	next := &layouts{byList: map[string]uint32{}}
 	if old := s.layouts[set]; old != nil {
 		next.byID = append(next.byID, old.byID...)
+		next.index = append(next.index, old.index...)
 		for k, v := range old.byList {
 			next.byList[k] = v
 		}
 	}
-	next.byList[joined] = uint32(len(next.byID))
-	next.byID = append(next.byID, append([]string(nil), features...))
+	next.add(append([]string(nil), features...))
 	m := make(map[string]*layouts, len(s.layouts)+1)
 	for k, v := range s.layouts {
 		m[k] = v
@@ -478,17 +488,15 @@ func (st *readState) projection(ls *layouts, id uint32, features []string) *proj
 	p.pos = slices.Grow(p.pos[:0], len(features))[:len(features)]
 	p.need = slices.Grow(p.need[:0], len(layout))[:len(layout)]
 	clear(p.need)
+	index := ls.index[id]
 	for f, name := range features {
-		p.pos[f] = -1
-		// Layouts are short (tens of features) and this runs once per query, so a
-		// scan beats building a map.
-		for i, have := range layout {
-			if have == name {
-				p.pos[f] = i
-				p.need[i] = true
-				break
-			}
+		i, ok := index[name]
+		if !ok {
+			p.pos[f] = -1
+			continue
 		}
+		p.pos[f] = i
+		p.need[i] = true
 	}
 	return p
 }
