@@ -4,6 +4,7 @@ package retrieval
 //
 //	POST /get-online-features  feature vectors (column-major response)
 //	POST /push                 fresh rows into the online (and offline) store
+//	POST /write-to-online-store  Feast's remote online store writing rows
 //	GET  /health               Feast's liveness route (the server also has /healthz)
 
 import (
@@ -78,6 +79,7 @@ func NewAPI(o *Online, opts APIOptions) *API {
 func (a *API) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("POST /get-online-features", a.getOnlineFeatures)
 	mux.HandleFunc("POST /push", a.push)
+	mux.HandleFunc("POST /write-to-online-store", a.writeToOnlineStore)
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
 		server.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -39,16 +39,29 @@ type pushRequestJSON struct {
 	FeatureSet     string                     `json:"feature_set"`
 	DF             map[string]json.RawMessage `json:"df"`
 	To             string                     `json:"to"`
+	// FeatureViewName is POST /write-to-online-store's name of the set (what
+	// Feast's remote online store sends when it materializes or pushes).
+	FeatureViewName string `json:"feature_view_name"`
 }
+
+// feastCreatedColumn is the created-timestamp column Feast's remote online
+// store adds to a frame; Atrium orders rows by event time only and ignores it.
+const feastCreatedColumn = "created"
 
 // pushTimestampColumns are the names the event-time column may have in df:
 // Atrium's and the usual Feast one.
 var pushTimestampColumns = []string{"timestamp", "event_timestamp"}
 
-func (a *API) push(w http.ResponseWriter, r *http.Request) {
+// push serves POST /push; writeToOnlineStore serves Feast's
+// POST /write-to-online-store, a push of a feature view's rows to the online store.
+func (a *API) push(w http.ResponseWriter, r *http.Request) { a.servePush(w, r, false) }
+
+func (a *API) writeToOnlineStore(w http.ResponseWriter, r *http.Request) { a.servePush(w, r, true) }
+
+func (a *API) servePush(w http.ResponseWriter, r *http.Request, feastWrite bool) {
 	buf := buffers.Get().(*bytes.Buffer)
 	defer buffers.Put(buf)
-	n, to, err := a.decodeAndPush(w, r, buf)
+	n, to, err := a.decodeAndPush(w, r, buf, feastWrite)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -56,14 +69,25 @@ func (a *API) push(w http.ResponseWriter, r *http.Request) {
 	server.WriteJSON(w, http.StatusOK, map[string]any{"rows": n, "to": to})
 }
 
-func (a *API) decodeAndPush(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer) (int, string, error) {
+func (a *API) decodeAndPush(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer, feastWrite bool) (int, string, error) {
+	what := "push"
+	if feastWrite {
+		what = "write-to-online-store"
+	}
 	body, err := a.readBody(w, r, buf)
 	if err != nil {
 		return 0, "", err
 	}
 	var req pushRequestJSON
 	if err := json.Unmarshal(body, &req); err != nil {
-		return 0, "", jsonError("push", body, err)
+		return 0, "", jsonError(what, body, err)
+	}
+	if feastWrite {
+		if req.FeatureViewName == "" {
+			return 0, "", fmt.Errorf("%w: feature_view_name: missing", ErrInvalidRequest)
+		}
+		req.FeatureSet, req.PushSourceName, req.To = req.FeatureViewName, "", "online"
+		delete(req.DF, feastCreatedColumn)
 	}
 	name := req.FeatureSet
 	switch {

@@ -371,3 +371,21 @@ func FuzzRequests(f *testing.F) {
 		}
 	})
 }
+
+// TestWriteToOnlineStore posts what Feast's remote online store sends when it
+// materializes into a feature server.
+func TestWriteToOnlineStore(t *testing.T) {
+	srv, _ := testServer(t, APIOptions{})
+	code, body := post(t, srv, "/write-to-online-store", `{"feature_view_name": "user_profile", "allow_registry_cache": false,
+		"df": {"user_id": ["u7"], "budget": [950.5], "active": [false], "signup": [null],
+		       "event_timestamp": ["2026-11-20T10:00:00"], "created": [null]}}`)
+	if code != 200 {
+		t.Fatalf("write-to-online-store: %d %s", code, body)
+	}
+	code, body = post(t, srv, "/get-online-features", `{"features": ["user_profile:budget", "user_profile:signup"], "entities": {"user_id": ["u7"]}}`)
+	if code != 200 || !strings.Contains(string(body), `"values":[950.5],"statuses":["PRESENT"],"event_timestamps":["2026-11-20T10:00:00Z"]`) ||
+		!strings.Contains(string(body), `"statuses":["NULL_VALUE"]`) {
+		t.Errorf("after write-to-online-store: %d %s", code, body)
+	}
+	checkError(t, srv, "/write-to-online-store", `{"df": {}}`, 400, "feature_view_name: missing")
+}
