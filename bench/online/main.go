@@ -8,6 +8,7 @@
 //	online compare -a URL -b URL                               same answers from two servers?
 //	online run     -url URL -entities 1 -rate 1000 -duration 20s -out results.jsonl
 //	online report  -in results.jsonl                          Markdown table, Atrium vs Feast
+//	online redis-clear -url redis://... -prefix P             delete the keys a run left
 package main
 
 import (
@@ -32,6 +33,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/redis/rueidis"
 
 	"github.com/atrium-ml/atrium/internal/data/online"
 	_ "github.com/atrium-ml/atrium/internal/data/online/pebble"
@@ -73,6 +76,8 @@ func main() {
 		err = runLoad(ctx, os.Args[2:])
 	case "report":
 		err = report(os.Args[2:])
+	case "redis-clear":
+		err = redisClear(ctx, os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
@@ -461,8 +466,8 @@ func runLoad(ctx context.Context, args []string) error {
 	return nil
 }
 
-// report prints the runs of results.jsonl as a Markdown table, Atrium next to
-// Feast for each scenario, with the ratios.
+// report prints the runs of results.jsonl as a Markdown table: one row per
+// scenario and server, with the ratios of Feast's figures to each server's.
 func report(args []string) error {
 	fs := flag.NewFlagSet("report", flag.ExitOnError)
 	in := fs.String("in", "", "results file (JSON lines of run)")
@@ -472,50 +477,94 @@ func report(args []string) error {
 		return err
 	}
 	type key struct {
-		entities, concurrency int
-		mode                  string
-		rate                  float64
+		entities, features, concurrency int
+		mode                            string
+		rate                            float64
 	}
 	var order []key
+	var servers []string
 	runs := map[key]map[string]result{}
 	for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
 		var r result
 		if err := json.Unmarshal([]byte(line), &r); err != nil {
 			return fmt.Errorf("%s: %w", *in, err)
 		}
-		k := key{r.Entities, r.Concurrency, r.Mode, r.TargetRate}
+		k := key{r.Entities, r.Features, r.Concurrency, r.Mode, r.TargetRate}
 		if runs[k] == nil {
 			runs[k] = map[string]result{}
 			order = append(order, k)
 		}
+		if !slices.Contains(servers, r.Server) {
+			servers = append(servers, r.Server)
+		}
 		runs[k][r.Server] = r
 	}
-	ms := func(r result) string {
-		if r.Requests == 0 {
+	ratio := func(x, y float64) string {
+		if y == 0 || math.IsNaN(x) || math.IsNaN(y) {
 			return "-"
 		}
-		s := fmt.Sprintf("%.2f / %.2f / %.2f", r.P50, r.P99, r.Max)
-		if r.Errors > 0 {
-			s += fmt.Sprintf(" (%d errors)", r.Errors)
-		}
-		return s
+		return fmt.Sprintf("%.1fx", x/y)
 	}
-	fmt.Println("| request | load | Atrium p50 / p99 / max ms | Atrium req/s | Feast p50 / p99 / max ms | Feast req/s | Feast / Atrium p99 | Atrium / Feast req/s |")
-	fmt.Println("|---|---|---|---|---|---|---|---|")
+	fmt.Println("| request | load | server | p50 ms | p99 ms | max ms | req/s | errors | Feast p99 / this p99 | this req/s / Feast req/s |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|")
 	for _, k := range order {
-		a, f := runs[k]["atrium"], runs[k]["feast"]
 		load := fmt.Sprintf("open loop, %g req/s", k.rate)
 		if k.mode == "closed" {
 			load = fmt.Sprintf("closed loop, %d clients", k.concurrency)
 		}
-		ratio := func(x, y float64) string {
-			if y == 0 || math.IsNaN(x) || math.IsNaN(y) {
-				return "-"
+		feast, hasFeast := runs[k]["feast"]
+		for _, name := range servers {
+			r, ok := runs[k][name]
+			if !ok {
+				continue
 			}
-			return fmt.Sprintf("%.1fx", x/y)
+			p99r, rater := "-", "-"
+			if hasFeast && name != "feast" {
+				p99r, rater = ratio(feast.P99, r.P99), ratio(r.Rate, feast.Rate)
+			}
+			fmt.Printf("| %d x %d | %s | %s | %.2f | %.2f | %.2f | %.0f | %d | %s | %s |\n",
+				k.entities, k.features, load, name, r.P50, r.P99, r.Max, r.Rate, r.Errors, p99r, rater)
 		}
-		fmt.Printf("| %d x %d | %s | %s | %.0f | %s | %.0f | %s | %s |\n", k.entities, a.Features, load,
-			ms(a), a.Rate, ms(f), f.Rate, ratio(f.P99, a.P99), ratio(a.Rate, f.Rate))
 	}
+	return nil
+}
+
+// redisClear deletes the keys under a prefix (what a Redis run loaded).
+func redisClear(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("redis-clear", flag.ExitOnError)
+	rawURL := fs.String("url", "", "Redis URL")
+	prefix := fs.String("prefix", "", "key prefix to delete")
+	_ = fs.Parse(args)
+	if *prefix == "" {
+		return errors.New("redis-clear: -prefix is required")
+	}
+	opt, err := rueidis.ParseURL(*rawURL)
+	if err != nil {
+		return err
+	}
+	opt.DisableCache = true
+	c, err := rueidis.NewClient(opt)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	var cursor uint64
+	deleted := 0
+	for {
+		e, err := c.Do(ctx, c.B().Scan().Cursor(cursor).Match(*prefix+"*").Count(1000).Build()).AsScanEntry()
+		if err != nil {
+			return err
+		}
+		if len(e.Elements) > 0 {
+			if err := c.Do(ctx, c.B().Del().Key(e.Elements...).Build()).Error(); err != nil {
+				return err
+			}
+			deleted += len(e.Elements)
+		}
+		if cursor = e.Cursor; cursor == 0 {
+			break
+		}
+	}
+	fmt.Printf("deleted %d keys under %q\n", deleted, *prefix)
 	return nil
 }

@@ -5,6 +5,9 @@
 #
 #   bench/online/run.sh                 # KEYS=10000 DURATION=20s BENCH_DIR=/tmp/atrium-bench
 #
+# With ATRIUM_BENCH_REDIS=redis://host:port/db (a Redis to scribble on, e.g.
+# $ATRIUM_TEST_REDIS from .ci/services.sh) Atrium is measured on Redis too.
+#
 # It installs Feast with pip into $BENCH_DIR/venv, generates the data and Feast's
 # feature repo (gen_data.py), materializes it into Feast, loads the same rows into
 # Atrium's Pebble store, starts both servers on loopback, checks that they give
@@ -22,6 +25,7 @@ KEYS=${KEYS:-10000}
 DURATION=${DURATION:-20s}
 FEAST_VERSION=0.67.0
 ATRIUM_ADDR=127.0.0.1:18081
+ATRIUM_REDIS_ADDR=127.0.0.1:18082
 FEAST_PORT=16566
 mkdir -p "$BENCH_DIR"
 
@@ -69,8 +73,23 @@ atrium="http://$ATRIUM_ADDR"
 feast="http://127.0.0.1:$FEAST_PORT"
 wait_for "$atrium/health"
 wait_for "$feast/health"
-
 "$BENCH_DIR/online" compare -a "$atrium" -b "$feast" -keys "$KEYS"
+
+servers="atrium feast"
+if [ -n "${ATRIUM_BENCH_REDIS:-}" ]; then
+	sep='?'
+	case $ATRIUM_BENCH_REDIS in *\?*) sep='&' ;; esac
+	redis_prefix="atrium-bench-$$:"
+	redis_url="${ATRIUM_BENCH_REDIS}${sep}prefix=$redis_prefix"
+	trap 'cleanup; "$BENCH_DIR/online" redis-clear -url "$ATRIUM_BENCH_REDIS" -prefix "$redis_prefix"' EXIT
+	"$BENCH_DIR/online" load -csv "$data/data.csv" -store "$redis_url"
+	"$BENCH_DIR/online" serve -store "$redis_url" -addr "$ATRIUM_REDIS_ADDR" 2>"$BENCH_DIR/atrium-redis.log" &
+	pids+=($!)
+	atrium_redis="http://$ATRIUM_REDIS_ADDR"
+	wait_for "$atrium_redis/health"
+	"$BENCH_DIR/online" compare -a "$atrium_redis" -b "$feast" -keys "$KEYS"
+	servers="atrium atrium-redis feast"
+fi
 
 results="$BENCH_DIR/results.jsonl"
 : >"$results"
@@ -79,9 +98,12 @@ run() { # name url flags...
 	shift 2
 	"$BENCH_DIR/online" run -name "$name" -url "$url" -keys "$KEYS" -duration "$DURATION" -out "$results" "$@" >/dev/null
 }
-for server in atrium feast; do
-	url=$atrium
-	[ "$server" = feast ] && url=$feast
+for server in $servers; do
+	case $server in
+	atrium) url=$atrium ;;
+	atrium-redis) url=$atrium_redis ;;
+	feast) url=$feast ;;
+	esac
 	run "$server" "$url" -entities 1 -rate 1000
 	run "$server" "$url" -entities 1 -rate 100
 	run "$server" "$url" -entities 100 -rate 100
