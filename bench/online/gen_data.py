@@ -15,12 +15,14 @@ import csv
 import os
 from datetime import datetime, timedelta, timezone
 
+import numpy as np
 import pandas as pd
 
 p = argparse.ArgumentParser()
 p.add_argument("--keys", type=int, default=10_000)
 p.add_argument("--features", type=int, default=50)
 p.add_argument("--out", required=True)
+p.add_argument("--no-csv", action="store_true", help="skip data.csv (only Atrium's direct loader reads it)")
 args = p.parse_args()
 
 os.makedirs(os.path.join(args.out, "feast", "data"), exist_ok=True)
@@ -34,19 +36,24 @@ def value(i, f):
     return ((i * 31 + f * 17) % 1000) / 10.0 + i / 1e4
 
 
-cols = {"listing_id": list(range(args.keys)), "event_timestamp": [ts] * args.keys}
+ids = np.arange(args.keys, dtype="int64")
+cols = {"listing_id": ids, "event_timestamp": pd.Series([ts] * args.keys)}
 for f, n in enumerate(names):
-    cols[n] = [value(i, f) for i in range(args.keys)]
+    if f % 5 == 4:
+        cols[n] = np.char.add("cat-", ((ids + f) % 17).astype(str)).astype(object)
+    else:
+        cols[n] = ((ids * 31 + f * 17) % 1000) / 10.0 + ids / 1e4
 df = pd.DataFrame(cols)
 df["listing_id"] = df["listing_id"].astype("int64")
 df.to_parquet(os.path.join(args.out, "data.parquet"), index=False)
 
-with open(os.path.join(args.out, "data.csv"), "w", newline="") as fh:
-    w = csv.writer(fh)
-    w.writerow(["listing_id", "event_timestamp"] + names)
-    stamp = ts.strftime("%Y-%m-%dT%H:%M:%SZ")
-    for i in range(args.keys):
-        w.writerow([i, stamp] + [repr(value(i, f)) if f % 5 != 4 else value(i, f) for f in range(args.features)])
+if not args.no_csv:
+    with open(os.path.join(args.out, "data.csv"), "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["listing_id", "event_timestamp"] + names)
+        stamp = ts.strftime("%Y-%m-%dT%H:%M:%SZ")
+        for i in range(args.keys):
+            w.writerow([i, stamp] + [repr(value(i, f)) if f % 5 != 4 else value(i, f) for f in range(args.features)])
 
 repo = os.path.join(args.out, "feast")
 with open(os.path.join(repo, "feature_store.yaml"), "w") as fh:
