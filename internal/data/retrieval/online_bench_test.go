@@ -3,6 +3,7 @@ package retrieval
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -79,3 +80,28 @@ func benchmarkGet(b *testing.B, entities int) {
 // go test -run - -bench GetOnlineFeatures ./internal/data/retrieval/
 func BenchmarkGetOnlineFeatures1x50(b *testing.B)   { benchmarkGet(b, 1) }
 func BenchmarkGetOnlineFeatures100x50(b *testing.B) { benchmarkGet(b, 100) }
+
+// BenchmarkGetOnlineFeaturesLoopback1x50 goes through a real loopback HTTP
+// server and client: what a request costs end to end on one machine.
+func BenchmarkGetOnlineFeaturesLoopback1x50(b *testing.B) {
+	api, refs := benchAPI(b)
+	mux := http.NewServeMux()
+	api.Mount(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	body := `{"features": [` + strings.Join(refs, ",") + `], "entities": {"listing_id": [42]}}`
+	client := srv.Client()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		resp, err := client.Post(srv.URL+"/get-online-features", "application/json", strings.NewReader(body))
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			b.Fatal(resp.Status)
+		}
+	}
+}
