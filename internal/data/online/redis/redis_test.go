@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/url"
 	"os"
 	"strings"
@@ -45,7 +46,7 @@ func testURL(t *testing.T) func(id string, params ...string) string {
 	}
 }
 
-func rawClient(t *testing.T, base string) rueidis.Client {
+func rawClient(t testing.TB, base string) rueidis.Client {
 	t.Helper()
 	opt, err := rueidis.ParseURL(base)
 	if err != nil {
@@ -59,7 +60,7 @@ func rawClient(t *testing.T, base string) rueidis.Client {
 	return c
 }
 
-func deleteKeys(t *testing.T, base, prefix string) {
+func deleteKeys(t testing.TB, base, prefix string) {
 	c := rawClient(t, base)
 	defer c.Close()
 	ctx := context.Background()
@@ -149,4 +150,52 @@ func TestBadURL(t *testing.T) {
 			t.Errorf("Open(%q) succeeded, want an error", u)
 		}
 	}
+}
+
+// BenchmarkRead100x50 reads 100 keys x 50 features (one pipelined round trip).
+func BenchmarkRead100x50(b *testing.B) {
+	base := os.Getenv("ATRIUM_TEST_REDIS")
+	if base == "" {
+		b.Skip("ATRIUM_TEST_REDIS is not set")
+	}
+	prefix := "atrium-bench-read:"
+	u, _ := url.Parse(base)
+	q := u.Query()
+	q.Set("prefix", prefix)
+	u.RawQuery = q.Encode()
+	ctx := context.Background()
+	s, err := online.Open(ctx, u.String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	features := make([]string, 50)
+	for f := range features {
+		features[f] = fmt.Sprintf("f%02d", f)
+	}
+	rows := make([]online.Row, 1000)
+	for i := range rows {
+		vals := make([]online.Value, 50)
+		for f := range vals {
+			vals[f] = online.Float64(float64(i * f))
+		}
+		rows[i] = online.Row{Key: online.MustKey(int64(i)), TS: time.Now(), Values: vals}
+	}
+	if err := s.Write(ctx, "s", features, rows); err != nil {
+		b.Fatal(err)
+	}
+	keys := make([]online.Key, 100)
+	for i := range keys {
+		keys[i] = online.MustKey(int64(i * 7))
+	}
+	res := make([]online.Result, 1)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if err := s.Read(ctx, []online.Query{{Set: "s", Features: features, Keys: keys}}, res); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	deleteKeys(b, base, prefix)
 }
