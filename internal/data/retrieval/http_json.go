@@ -506,7 +506,15 @@ func appendValue(dst []byte, v online.Value) []byte {
 		if math.IsNaN(f) || math.IsInf(f, 0) {
 			return append(dst, "null"...)
 		}
-		return strconv.AppendFloat(dst, f, 'g', -1, 64)
+		n := len(dst)
+		dst = strconv.AppendFloat(dst, f, 'g', -1, 64)
+		// Keep floats recognizable as floats ("1300.0", as Python's json writes
+		// Feast's doubles): clients that type numbers by their text then decode a
+		// float64 feature as a float even when it holds a whole number.
+		if bytes.IndexAny(dst[n:], ".e") < 0 {
+			dst = append(dst, '.', '0')
+		}
+		return dst
 	case online.KindString:
 		return appendString(dst, v.Str())
 	case online.KindBool:

@@ -240,6 +240,8 @@ func TestAppendValue(t *testing.T) {
 		{online.Int64(math.MinInt64), "-9223372036854775808"},
 		{online.Float64(0.1), "0.1"},
 		{online.Float64(1e21), "1e+21"},
+		{online.Float64(1300), "1300.0"},
+		{online.Float64(-2), "-2.0"},
 		{online.Float64(math.NaN()), "null"},
 		{online.Float64(math.Inf(1)), "null"},
 		{online.Bool(false), "false"},
