@@ -19,6 +19,7 @@
 package pebble
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -287,34 +288,58 @@ func (s *Store) Write(ctx context.Context, set string, features []string, rows [
 	if err != nil {
 		return fmt.Errorf("write %s: %w", set, err)
 	}
-	// The batch is indexed so the guard sees rows written earlier in this call.
-	b := s.db.NewIndexedBatch()
+
+	// The guard reads the stored row of every key. Keys are visited in sorted
+	// order through one iterator, so successive seeks move forward instead of
+	// starting over, and each is a prefix seek (the whole key is the prefix), so
+	// bloom filters skip tables that cannot hold it. Rows of the same key in this
+	// call are settled in memory: the newest wins, the later one on a tie, as if
+	// they had been written one after the other.
+	order := make([]int, len(rows))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(string(rows[a].Key), string(rows[b].Key)) })
+	lower := rowKey(nil, set, "")
+	upper := append(append([]byte(nil), lower[:len(lower)-1]...), 1)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return fmt.Errorf("write %s: %w", set, err)
+	}
+	defer it.Close()
+	b := s.db.NewBatch()
 	defer b.Close()
 
 	var key, rec []byte
-	for i := range rows {
+	for i := 0; i < len(order); {
 		if i%1024 == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
 		}
-		r := &rows[i]
+		best := order[i]
+		for i++; i < len(order) && rows[order[i]].Key == rows[best].Key; i++ {
+			if !rows[order[i]].TS.Before(rows[best].TS) {
+				best = order[i]
+			}
+		}
+		r := &rows[best]
 		key = rowKey(key[:0], set, r.Key)
 		ts := r.TS.UnixNano()
-		old, closer, err := b.Get(key)
-		switch {
-		case errors.Is(err, pebble.ErrNotFound):
-		case err != nil:
-			return fmt.Errorf("write %s %s: %w", set, r.Key, err)
-		default:
+		if it.SeekPrefixGE(key) && bytes.Equal(it.Key(), key) {
+			old, err := it.ValueAndErr()
+			if err != nil {
+				return fmt.Errorf("write %s %s: %w", set, r.Key, err)
+			}
 			_, oldTS, _, herr := header(old)
-			closer.Close()
 			if herr != nil {
 				return fmt.Errorf("write %s %s: stored row: %w", set, r.Key, herr)
 			}
 			if oldTS > ts {
 				continue // the stored row is newer: keep it
 			}
+		} else if err := it.Error(); err != nil {
+			return fmt.Errorf("write %s %s: %w", set, r.Key, err)
 		}
 		rec = append(rec[:0], online.FormatVersion)
 		rec = binary.AppendUvarint(rec, uint64(id))
