@@ -511,7 +511,7 @@ func appendValue(dst []byte, v online.Value) []byte {
 		// Keep floats recognizable as floats ("1300.0", as Python's json writes
 		// Feast's doubles): clients that type numbers by their text then decode a
 		// float64 feature as a float even when it holds a whole number.
-		if bytes.IndexAny(dst[n:], ".e") < 0 {
+		if !bytes.ContainsAny(dst[n:], ".e") {
 			dst = append(dst, '.', '0')
 		}
 		return dst
