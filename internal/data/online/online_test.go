@@ -2,6 +2,7 @@ package online
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -102,6 +103,33 @@ func TestValueOf(t *testing.T) {
 	for _, bad := range []any{uint64(1), []int{1}, time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)} {
 		if _, err := ValueOf(bad); !errors.Is(err, ErrInvalid) {
 			t.Errorf("ValueOf(%v) = %v, want ErrInvalid", bad, err)
+		}
+	}
+}
+
+func TestInternedStringsStayCorrect(t *testing.T) {
+	// More distinct strings than cache slots, read twice and concurrently: every
+	// decoded string must be the one encoded, whatever the slots hold.
+	var enc [][]byte
+	for i := range 3 * internSlots {
+		enc = append(enc, AppendValue(nil, String(fmt.Sprintf("v%d", i%(internSlots+7)))))
+	}
+	done := make(chan error, 2)
+	for range 2 {
+		go func() {
+			for i, b := range enc {
+				v, _, err := DecodeValue(b, false)
+				if want := fmt.Sprintf("v%d", i%(internSlots+7)); err != nil || v.Str() != want {
+					done <- fmt.Errorf("value %d: %q (%v), want %q", i, v.Str(), err, want)
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
 		}
 	}
 }

@@ -3,8 +3,10 @@ package online
 import (
 	"encoding/binary"
 	"fmt"
+	"hash/maphash"
 	"math"
 	"strconv"
+	"sync/atomic"
 	"time"
 )
 
@@ -258,7 +260,37 @@ func DecodeValue(b []byte, skip bool) (Value, int, error) {
 		if skip {
 			return Null, end, nil
 		}
-		return Value{kind: k, s: string(b[1+w : end])}, end, nil
+		return Value{kind: k, s: intern(b[1+w : end])}, end, nil
 	}
 	return Null, 0, fmt.Errorf("%w: unknown value tag %d", ErrFormat, b[0])
+}
+
+// Short strings are mostly categories ("Mitte", "apartment") that repeat across
+// keys and requests. intern returns them from a small direct-mapped cache
+// instead of allocating each time: a slot holds the last string hashed to it,
+// so memory is bounded and a miss only costs the allocation it would anyway.
+const (
+	internSlots  = 1 << 12
+	internMaxLen = 48
+)
+
+var (
+	internSeed  = maphash.MakeSeed()
+	internCache [internSlots]atomic.Pointer[string]
+)
+
+func intern(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if len(b) > internMaxLen {
+		return string(b)
+	}
+	slot := &internCache[maphash.Bytes(internSeed, b)&(internSlots-1)]
+	if p := slot.Load(); p != nil && *p == string(b) {
+		return *p
+	}
+	s := string(b)
+	slot.Store(&s)
+	return s
 }
