@@ -228,8 +228,9 @@ type response struct {
 		FeatureNames []string `json:"feature_names"`
 	} `json:"metadata"`
 	Results []struct {
-		Values   []any    `json:"values"`
-		Statuses []string `json:"statuses"`
+		Values          []any    `json:"values"`
+		Statuses        []string `json:"statuses"`
+		EventTimestamps []string `json:"event_timestamps"`
 	} `json:"results"`
 }
 
@@ -255,7 +256,7 @@ func post(ctx context.Context, c *http.Client, url string, body []byte) ([]byte,
 }
 
 // compare sends the same requests to two servers and checks their answers
-// agree: names, values (floats to 1e-9) and statuses.
+// agree: names, values (floats to 1e-9), statuses and event timestamps.
 func compare(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("compare", flag.ExitOnError)
 	a := fs.String("a", "", "first server URL")
@@ -287,15 +288,16 @@ func compare(ctx context.Context, args []string) error {
 		for col, name := range ra.Metadata.FeatureNames {
 			va, vb := ra.Results[col], rb.Results[slices.Index(rb.Metadata.FeatureNames, name)]
 			for row := range va.Values {
-				if !sameValue(va.Values[row], vb.Values[row]) || va.Statuses[row] != vb.Statuses[row] {
-					return fmt.Errorf("request %d, %s row %d: %v %s vs %v %s", i, name, row,
-						va.Values[row], va.Statuses[row], vb.Values[row], vb.Statuses[row])
+				if !sameValue(va.Values[row], vb.Values[row]) || va.Statuses[row] != vb.Statuses[row] ||
+					va.EventTimestamps[row] != vb.EventTimestamps[row] {
+					return fmt.Errorf("request %d, %s row %d: %v %s %s vs %v %s %s", i, name, row,
+						va.Values[row], va.Statuses[row], va.EventTimestamps[row], vb.Values[row], vb.Statuses[row], vb.EventTimestamps[row])
 				}
 				cells++
 			}
 		}
 	}
-	fmt.Printf("compare: %s and %s agree on %d cells (values and statuses)\n", *a, *b, cells)
+	fmt.Printf("compare: %s and %s agree on %d cells (values, statuses, event timestamps)\n", *a, *b, cells)
 	return nil
 }
 
