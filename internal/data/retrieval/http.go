@@ -5,6 +5,7 @@ package retrieval
 //	POST /get-online-features  feature vectors (column-major response)
 //	POST /push                 fresh rows into the online (and offline) store
 //	POST /write-to-online-store  Feast's remote online store writing rows
+//	POST /materialize-incremental  materialize inside the server (Feast's route)
 //	GET  /health               Feast's liveness route (the server also has /healthz)
 
 import (
@@ -32,6 +33,9 @@ type APIOptions struct {
 	// Offline receives rows pushed with "to": "offline" or "online_and_offline".
 	// Nil: such pushes are refused with 501.
 	Offline OfflineAppender
+	// Materializer, when set, serves POST /materialize-incremental (Store and
+	// Meta must be the API's). Nil: the route answers 501.
+	Materializer *Materializer
 	// Meta, when set, records the join-key types pushed rows reveal for sets
 	// whose key types are not known yet (see LoadKeyTypes).
 	Meta *meta.DB
@@ -80,6 +84,7 @@ func (a *API) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("POST /get-online-features", a.getOnlineFeatures)
 	mux.HandleFunc("POST /push", a.push)
 	mux.HandleFunc("POST /write-to-online-store", a.writeToOnlineStore)
+	mux.HandleFunc("POST /materialize-incremental", a.materialize)
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
 		server.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

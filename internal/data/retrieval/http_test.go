@@ -389,3 +389,16 @@ func TestWriteToOnlineStore(t *testing.T) {
 	}
 	checkError(t, srv, "/write-to-online-store", `{"df": {}}`, 400, "feature_view_name: missing")
 }
+
+func TestMaterializeRouteErrors(t *testing.T) {
+	srv, _ := testServer(t, APIOptions{})
+	checkError(t, srv, "/materialize-incremental", `{"end_ts": "now"}`, 501, "no offline store to materialize from")
+
+	o := testOnline(t)
+	api := NewAPI(o, APIOptions{Materializer: &Materializer{Store: o.Store(), Meta: metatest.SQLite(t)}})
+	srv2 := httptest.NewServer(server.New(server.Options{}, api).Handler())
+	defer srv2.Close()
+	checkError(t, srv2, "/materialize-incremental", `{"end_ts": "soon"}`, 400, `end_ts: "soon": want an RFC 3339 time`)
+	checkError(t, srv2, "/materialize-incremental", `{"end_ts": "now", "feature_views": ["listing_profile", "nope"]}`, 404, `feature_views[1]: feature set "nope" is not defined`)
+	checkError(t, srv2, "/materialize-incremental", `{"end_ts": 5}`, 400, "end_ts")
+}

@@ -127,6 +127,7 @@ func ParseStatus(name string) (Status, error) {
 // catalog is Definitions indexed for lookups.
 type catalog struct {
 	sets     map[string]*setInfo
+	order    []*setInfo // sets in definition order
 	services map[string][]ref
 }
 
@@ -178,6 +179,7 @@ func newCatalog(defs Definitions) (*catalog, error) {
 			si.features[f.Name] = i
 		}
 		c.sets[s.Name] = si
+		c.order = append(c.order, si)
 	}
 	for _, svc := range defs.Services {
 		if _, dup := c.services[svc.Name]; dup {

@@ -7,6 +7,7 @@ package retrieval
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -67,6 +68,10 @@ type Materializer struct {
 	Store online.Store
 	Meta  *meta.DB
 	Scan  ScanLatest
+	// Full ignores where each set was materialized up to and reads from
+	// end - ttl (everything without a ttl): to pick up late rows a backfill put
+	// before the previous end. The event-time guard makes it safe to repeat.
+	Full bool
 	// Progress, when a terminal, shows a bar per set.
 	Progress io.Writer
 	Logger   *slog.Logger
@@ -83,6 +88,23 @@ type MaterializeResult struct {
 	// Skipped is set when the set was already materialized up to End.
 	Skipped  bool
 	Duration time.Duration
+}
+
+// MarshalJSON writes r for `atrium materialize -o json` and the HTTP API:
+// times in RFC 3339 (from is null when unbounded), the duration in seconds.
+func (r MaterializeResult) MarshalJSON() ([]byte, error) {
+	var from *time.Time
+	if !r.From.IsZero() {
+		from = &r.From
+	}
+	return json.Marshal(struct {
+		Set      string     `json:"set"`
+		From     *time.Time `json:"from"`
+		End      time.Time  `json:"end"`
+		Rows     int64      `json:"rows"`
+		Skipped  bool       `json:"skipped"`
+		Duration float64    `json:"duration_seconds"`
+	}{r.Set, from, r.End, r.Rows, r.Skipped, r.Duration.Seconds()})
 }
 
 // Materialize brings each set up to end: the latest row per key with
@@ -129,6 +151,9 @@ func (m *Materializer) materializeSet(ctx context.Context, s SetDef, end time.Ti
 	// incremental window starts at the previous end, else at end - ttl.
 	if s.TTL > 0 {
 		res.From = end.Add(-s.TTL)
+	}
+	if m.Full {
+		last = time.Time{}
 	}
 	if last.After(res.From) {
 		res.From = last
