@@ -327,3 +327,43 @@ func (c *Client) Push(ctx context.Context, req PushRequest) (int, error) {
 	}
 	return out.Rows, nil
 }
+
+// MaterializeRequest asks the server to materialize feature sets into its
+// online store (what `atrium materialize` does in-process).
+type MaterializeRequest struct {
+	// End is the time to materialize up to.
+	End time.Time
+	// Sets to materialize; none means all.
+	Sets []string
+	// Full reads each set from End - ttl instead of from its previous end.
+	Full bool
+}
+
+// MaterializeResult is what the server did for one set.
+type MaterializeResult struct {
+	Set string `json:"set"`
+	// From is the start of the window read (exclusive); nil when unbounded.
+	From            *time.Time `json:"from"`
+	End             time.Time  `json:"end"`
+	Rows            int64      `json:"rows"`
+	Skipped         bool       `json:"skipped"`
+	DurationSeconds float64    `json:"duration_seconds"`
+}
+
+// MaterializeIncremental calls POST /materialize-incremental. It can take as
+// long as the materialization: give the client no overall timeout (or a long
+// one) and bound it with ctx.
+func (c *Client) MaterializeIncremental(ctx context.Context, req MaterializeRequest) ([]MaterializeResult, error) {
+	body := struct {
+		EndTS        string   `json:"end_ts"`
+		FeatureViews []string `json:"feature_views,omitempty"`
+		Full         bool     `json:"full"`
+	}{req.End.UTC().Format(time.RFC3339Nano), req.Sets, req.Full}
+	var out struct {
+		Results []MaterializeResult `json:"results"`
+	}
+	if err := c.do(ctx, "/materialize-incremental", body, &out); err != nil {
+		return nil, err
+	}
+	return out.Results, nil
+}
