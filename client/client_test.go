@@ -119,6 +119,10 @@ func TestErrors(t *testing.T) {
 	if !client.IsClientError(err) {
 		t.Errorf("bad push: %v", err)
 	}
+	_, err = c.MaterializeIncremental(ctx, client.MaterializeRequest{End: t0})
+	if !errors.As(err, &e) || e.StatusCode != 501 || client.IsClientError(err) {
+		t.Errorf("materialize on a server without an offline store: %v", err)
+	}
 	if _, err := client.New("localhost:8080"); err == nil {
 		t.Error("New accepted a URL without a scheme")
 	}
