@@ -98,9 +98,9 @@ run() { # name url flags...
 	shift 2
 	"$BENCH_DIR/online" run -name "$name" -url "$url" -keys "$KEYS" -duration "$DURATION" -out "$results" "$@" >/dev/null
 }
-# Scenario by scenario, every server in turn, so slow and quiet moments of a
-# shared machine fall on all of them alike; a pause after each run lets a
-# saturated server drain before the next one is measured.
+# Server by server, Feast last: Feast saturates at the higher rates and keeps
+# working off its backlog after a run, which would weigh on whatever ran next.
+# A pause after each run lets a server drain before the next one is measured.
 scenarios=(
 	"-entities 1 -rate 1000"
 	"-entities 1 -rate 100"
@@ -109,18 +109,18 @@ scenarios=(
 	"-entities 1 -concurrency 8"
 	"-entities 100 -concurrency 8"
 )
-echo "bench: load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-for scenario in "${scenarios[@]}"; do
-	for server in $servers; do
-		case $server in
-		atrium) url=$atrium ;;
-		atrium-redis) url=$atrium_redis ;;
-		feast) url=$feast ;;
-		esac
+for server in $servers; do
+	case $server in
+	atrium) url=$atrium ;;
+	atrium-redis) url=$atrium_redis ;;
+	feast) url=$feast ;;
+	esac
+	echo "bench: $server, machine load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+	for scenario in "${scenarios[@]}"; do
 		# shellcheck disable=SC2086 # the scenario is a list of flags
 		run "$server" "$url" $scenario
-		sleep 3
+		sleep 5
 	done
 done
-echo "bench: load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "bench: machine load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 "$BENCH_DIR/online" report -in "$results"
