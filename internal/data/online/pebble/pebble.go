@@ -311,8 +311,8 @@ func (s *Store) Write(ctx context.Context, set string, features []string, rows [
 	defer b.Close()
 
 	var key, rec []byte
-	for i := 0; i < len(order); {
-		if i%1024 == 0 {
+	for i, n := 0, 0; i < len(order); n++ {
+		if n%1024 == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
