@@ -112,9 +112,6 @@ func (r MaterializeResult) MarshalJSON() ([]byte, error) {
 // Sets run one after the other; on an error the sets done so far are recorded
 // and returned with it.
 func (m *Materializer) Materialize(ctx context.Context, sets []SetDef, end time.Time) ([]MaterializeResult, error) {
-	if m.Logger == nil {
-		m.Logger = slog.Default()
-	}
 	var out []MaterializeResult
 	for _, s := range sets {
 		r, err := m.materializeSet(ctx, s, end.UTC())
@@ -124,6 +121,13 @@ func (m *Materializer) Materialize(ctx context.Context, sets []SetDef, end time.
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+func (m *Materializer) logger() *slog.Logger {
+	if m.Logger == nil {
+		return slog.Default()
+	}
+	return m.Logger
 }
 
 // LastMaterialized returns the end the set was last materialized up to (the
@@ -160,7 +164,7 @@ func (m *Materializer) materializeSet(ctx context.Context, s SetDef, end time.Ti
 	}
 	if !last.IsZero() && !end.After(last) {
 		res.Skipped = true
-		m.Logger.Info("materialize: already up to date", "set", s.Name, "materialized_until", last, "end", end)
+		m.logger().Info("materialize: already up to date", "set", s.Name, "materialized_until", last, "end", end)
 		return res, nil
 	}
 
@@ -172,9 +176,9 @@ func (m *Materializer) materializeSet(ctx context.Context, s SetDef, end time.Ti
 	bar := progress.New(m.Progress, -1, "materialize "+s.Name, "keys")
 	defer bar.Finish()
 
-	// The scan and the writes overlap: one batch is converted and written while
-	// the engine produces the next. Batches are handed over, never accumulated,
-	// so memory is bounded by two batches whatever the number of keys.
+	// The scan and the writes overlap: one batch is written while the engine
+	// produces and converts the next. Batches are handed over, never
+	// accumulated, so memory holds at most three whatever the number of keys.
 	batches := make(chan []online.Row, 1)
 	failed := make(chan struct{}) // closed when a write fails
 	done := make(chan struct{})
