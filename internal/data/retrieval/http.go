@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -189,6 +190,8 @@ func (a *API) getOnlineFeatures(w http.ResponseWriter, r *http.Request) {
 	v.Release()
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
+	// The whole body is in hand: a length spares the client chunked decoding.
+	h.Set("Content-Length", strconv.Itoa(len(st.out)))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(st.out)
 }
