@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 
 	"github.com/goccy/go-yaml/ast"
@@ -129,40 +130,28 @@ func (fs *FeatureSet) LargestWindow() Duration {
 
 // Entity returns the entity named name, or nil.
 func (f *Features) Entity(name string) *Entity {
-	for _, e := range f.Entities {
-		if e.Name == name {
-			return e
-		}
-	}
-	return nil
+	return find(f.Entities, func(v *Entity) bool { return v.Name == name })
 }
 
 // Source returns the source named name, or nil.
 func (f *Features) Source(name string) *Source {
-	for _, s := range f.Sources {
-		if s.Name == name {
-			return s
-		}
-	}
-	return nil
+	return find(f.Sources, func(v *Source) bool { return v.Name == name })
 }
 
 // Set returns the feature set named name, or nil.
 func (f *Features) Set(name string) *FeatureSet {
-	for _, s := range f.FeatureSets {
-		if s.Name == name {
-			return s
-		}
-	}
-	return nil
+	return find(f.FeatureSets, func(v *FeatureSet) bool { return v.Name == name })
 }
 
 // Service returns the feature service named name, or nil.
 func (f *Features) Service(name string) *FeatureService {
-	for _, s := range f.Services {
-		if s.Name == name {
-			return s
-		}
+	return find(f.Services, func(v *FeatureService) bool { return v.Name == name })
+}
+
+// find returns the first element that matches, or nil.
+func find[T any](list []*T, match func(*T) bool) *T {
+	if i := slices.IndexFunc(list, match); i >= 0 {
+		return list[i]
 	}
 	return nil
 }

@@ -117,19 +117,11 @@ func (f *Features) resolveRef(ref string, allowService bool) ([]ResolvedFeature,
 }
 
 func (f *Features) setNameList() []string {
-	s := make([]string, len(f.FeatureSets))
-	for i, fs := range f.FeatureSets {
-		s[i] = fs.Name
-	}
-	return s
+	return namesOf(f.FeatureSets, func(s *FeatureSet) string { return s.Name })
 }
 
 func (f *Features) serviceNameList() []string {
-	s := make([]string, len(f.Services))
-	for i, fs := range f.Services {
-		s[i] = fs.Name
-	}
-	return s
+	return namesOf(f.Services, func(s *FeatureService) string { return s.Name })
 }
 
 func (f *Features) setNames() string     { return orNone(f.setNameList()) }

@@ -2,6 +2,7 @@ package spec
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -24,14 +25,7 @@ const (
 var Types = []Type{Int64, Float64, String, Bool, Timestamp}
 
 // Valid reports whether t is a known type.
-func (t Type) Valid() bool {
-	for _, k := range Types {
-		if t == k {
-			return true
-		}
-	}
-	return false
-}
+func (t Type) Valid() bool { return slices.Contains(Types, t) }
 
 // Numeric reports int64 and float64.
 func (t Type) Numeric() bool { return t == Int64 || t == Float64 }
@@ -53,13 +47,7 @@ func (t Type) SQL() string {
 	return ""
 }
 
-func typeList() string {
-	s := make([]string, len(Types))
-	for i, t := range Types {
-		s[i] = string(t)
-	}
-	return strings.Join(s, ", ")
-}
+func typeList() string { return joinNames(Types) }
 
 // Agg is an aggregation of an aggregated feature set.
 type Agg string
@@ -82,14 +70,7 @@ const (
 var Aggs = []Agg{Sum, Count, Avg, Min, Max, StddevPop, StddevSamp, CountDistinct, Last}
 
 // Valid reports whether a is a known aggregation.
-func (a Agg) Valid() bool {
-	for _, k := range Aggs {
-		if a == k {
-			return true
-		}
-	}
-	return false
-}
+func (a Agg) Valid() bool { return slices.Contains(Aggs, a) }
 
 // NeedsNumeric reports aggregations defined only on numbers.
 func (a Agg) NeedsNumeric() bool {
@@ -113,10 +94,12 @@ func (a Agg) OutputType(t Type) Type {
 	return t
 }
 
-func aggList() string {
-	s := make([]string, len(Aggs))
-	for i, a := range Aggs {
-		s[i] = string(a)
+func aggList() string { return joinNames(Aggs) }
+
+func joinNames[T ~string](list []T) string {
+	s := make([]string, len(list))
+	for i, v := range list {
+		s[i] = string(v)
 	}
 	return strings.Join(s, ", ")
 }

@@ -256,19 +256,19 @@ func (v *validator) columnChecks(fs *FeatureSet, ft *Feature, cols []Column) {
 }
 
 func (v *validator) entityNames() string {
-	var s []string
-	for _, e := range v.f.Entities {
-		s = append(s, e.Name)
-	}
-	return orNone(s)
+	return orNone(namesOf(v.f.Entities, func(e *Entity) string { return e.Name }))
 }
 
 func (v *validator) sourceNames() string {
-	var s []string
-	for _, e := range v.f.Sources {
-		s = append(s, e.Name)
+	return orNone(namesOf(v.f.Sources, func(s *Source) string { return s.Name }))
+}
+
+func namesOf[T any](list []*T, name func(*T) string) []string {
+	s := make([]string, len(list))
+	for i, v := range list {
+		s[i] = name(v)
 	}
-	return orNone(s)
+	return s
 }
 
 func orNone(s []string) string {
