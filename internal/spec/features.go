@@ -181,11 +181,25 @@ func (f *Features) ensureDefaults() {
 // repository at dir, in file-name order. File names in problems are relative to dir.
 // A repository without a features directory has no features (not an error).
 func LoadFeatures(dir string) (*Features, error) {
+	f, ps, err := LoadFeaturesWithProblems(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := ps.Err(); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// LoadFeaturesWithProblems is LoadFeatures for callers that go on checking a
+// catalog with problems (apply binds SQL too, to report everything at once): it
+// returns what could be decoded along with the problems. Only I/O failures are errors.
+func LoadFeaturesWithProblems(dir string) (*Features, Problems, error) {
 	var files []string
 	for _, pat := range []string{"*.yaml", "*.yml"} {
 		m, err := filepath.Glob(filepath.Join(dir, FeaturesDir, pat))
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		files = append(files, m...)
 	}
@@ -195,7 +209,7 @@ func LoadFeatures(dir string) (*Features, error) {
 	for _, path := range files {
 		data, err := os.ReadFile(path)
 		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", path, err)
+			return nil, nil, fmt.Errorf("read %s: %w", path, err)
 		}
 		rel, err := filepath.Rel(dir, path)
 		if err != nil {
@@ -204,16 +218,21 @@ func LoadFeatures(dir string) (*Features, error) {
 		srcs[rel] = data
 		names = append(names, rel)
 	}
-	return parseFiles(names, srcs)
+	f, ps := parseFiles(names, srcs)
+	return f, ps, nil
 }
 
 // ParseFeatures parses and validates one feature file's content (file names the
 // file in problems).
 func ParseFeatures(file string, data []byte) (*Features, error) {
-	return parseFiles([]string{file}, map[string][]byte{file: data})
+	f, ps := parseFiles([]string{file}, map[string][]byte{file: data})
+	if err := ps.Err(); err != nil {
+		return nil, err
+	}
+	return f, nil
 }
 
-func parseFiles(names []string, srcs map[string][]byte) (*Features, error) {
+func parseFiles(names []string, srcs map[string][]byte) (*Features, Problems) {
 	f := &Features{}
 	var ps Problems
 	for _, name := range names {
@@ -221,10 +240,7 @@ func parseFiles(names []string, srcs map[string][]byte) (*Features, error) {
 	}
 	f.ensureDefaults()
 	ps = append(ps, f.Validate()...)
-	if err := ps.Err(); err != nil {
-		return nil, err
-	}
-	return f, nil
+	return f, ps
 }
 
 func decodeFile(f *Features, file string, data []byte, ps *Problems) {

@@ -1,0 +1,247 @@
+package duckdb
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/atrium-ml/atrium/internal/data/offline"
+	"github.com/atrium-ml/atrium/internal/data/pipeline"
+	"github.com/atrium-ml/atrium/internal/data/quality"
+	"github.com/atrium-ml/atrium/internal/spec"
+)
+
+// fileFormat returns the DuckDB format of a data file by extension.
+func fileFormat(path string) (string, bool) {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".csv":
+		return "csv", true
+	case ".parquet", ".pq":
+		return "parquet", true
+	}
+	return "", false
+}
+
+// PointInTime implements offline.Engine with DuckDB's ASOF join: for each spine
+// row at t and each set, the stored row of the same keys with the greatest
+// timestamp <= t, kept only when it is newer than t - ttl. Rows of one set with the
+// same keys and timestamp are reduced to the last written before the join, so the
+// result does not depend on the order DuckDB happens to read files in.
+func (e *Engine) PointInTime(ctx context.Context, req offline.PointInTimeRequest) (*offline.PointInTimeResult, error) {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("point-in-time join: %w: %s", offline.ErrInvalid, fmt.Sprintf(format, args...))
+	}
+	inFormat, ok := fileFormat(req.Spine)
+	if !ok {
+		return nil, bad("spine %s: expected a .csv or .parquet file", req.Spine)
+	}
+	outFormat, ok := fileFormat(req.Out)
+	if !ok {
+		return nil, bad("output %s: expected a .csv or .parquet file name", req.Out)
+	}
+	if _, err := os.Stat(req.Spine); err != nil {
+		return nil, bad("spine %s: %v", req.Spine, err)
+	}
+	if len(req.Features) == 0 || len(req.Names) != len(req.Features) {
+		return nil, bad("%d features and %d output names, expected the same non-zero number", len(req.Features), len(req.Names))
+	}
+	conn, err := e.db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	read := "read_csv"
+	if inFormat == "parquet" {
+		read = "read_parquet"
+	}
+	spineRel := fmt.Sprintf("%s('%s')", read, sqlString(req.Spine))
+	spineCols, err := describe(ctx, conn, "SELECT * FROM "+spineRel)
+	if err != nil {
+		return nil, bad("spine %s: %v", req.Spine, err)
+	}
+	spineTypes := map[string]string{}
+	for _, c := range spineCols {
+		spineTypes[c.Name] = c.Type
+	}
+	tt, ok := spineTypes[req.TimeColumn]
+	if !ok {
+		return nil, bad("spine %s has no time column %q, expected one of: %s", req.Spine, req.TimeColumn, colNames(spineCols))
+	}
+	if !pipeline.TimestampCompatible(tt) {
+		return nil, bad("spine time column %q has type %s, expected a timestamp, date or ISO-8601 text", req.TimeColumn, tt)
+	}
+	for _, n := range req.Names {
+		if _, clash := spineTypes[n]; clash {
+			return nil, bad("feature column %q has the name of a spine column; rename the spine column or use full feature names", n)
+		}
+	}
+
+	var tables []string
+	defer func() {
+		for _, t := range tables {
+			_, _ = conn.ExecContext(context.Background(), "DROP TABLE IF EXISTS "+t)
+		}
+	}()
+	tables = append(tables, "atrium_spine")
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf(
+		`CREATE OR REPLACE TEMP TABLE atrium_spine AS SELECT *, CAST(%s AS TIMESTAMP) AS atrium_t, row_number() OVER () AS atrium_row FROM %s`,
+		quality.Quote(req.TimeColumn), spineRel)); err != nil {
+		return nil, bad("spine %s: time column %q: %v", req.Spine, req.TimeColumn, err)
+	}
+	var n int64
+	var minT, maxT sql.NullTime
+	if err := conn.QueryRowContext(ctx, `SELECT count(*), min(atrium_t), max(atrium_t) FROM atrium_spine`).Scan(&n, &minT, &maxT); err != nil {
+		return nil, err
+	}
+
+	sel := []string{"sp.* EXCLUDE (atrium_t, atrium_row)"}
+	var joins []string
+	for gi, g := range spec.GroupBySet(req.Features) {
+		fs, keys, err := e.set(g.Set)
+		if err != nil {
+			return nil, fmt.Errorf("point-in-time join: %w", err)
+		}
+		for _, k := range keys {
+			if _, ok := spineTypes[k]; !ok {
+				return nil, bad("spine %s has no column %q, the join key of feature set %s (expected columns: %s)", req.Spine, k, g.Set, strings.Join(keys, ", "))
+			}
+		}
+		table := fmt.Sprintf("atrium_set%d", gi)
+		tables = append(tables, table)
+		emptyKeyTypes := make([]string, len(keys))
+		for ki, k := range keys {
+			emptyKeyTypes[ki] = "VARCHAR"
+			if pipeline.IntegerType(spineTypes[k]) {
+				emptyKeyTypes[ki] = "BIGINT"
+			}
+		}
+		if err := e.pointInTimeTable(ctx, conn, table, fs, keys, emptyKeyTypes, minT, maxT); err != nil {
+			return nil, fmt.Errorf("point-in-time join: %w", err)
+		}
+		setCols, err := describe(ctx, conn, "SELECT * FROM "+table)
+		if err != nil {
+			return nil, err
+		}
+		alias := fmt.Sprintf("s%d", gi)
+		on := make([]string, 0, len(keys)+1)
+		for ki, k := range keys {
+			st, kt := spineTypes[k], setCols[ki].Type
+			switch {
+			case kt == "VARCHAR" && st == "VARCHAR", kt == "BIGINT" && pipeline.IntegerType(st):
+			case kt == "VARCHAR" && pipeline.IntegerType(st), kt == "BIGINT" && st == "VARCHAR":
+				return nil, bad("spine column %s has type %s but feature set %s stores it as %s", k, st, g.Set, kt)
+			default:
+				return nil, bad("spine column %s has type %s, expected an integer or text key", k, st)
+			}
+			on = append(on, fmt.Sprintf("sp.%s = %s.%s", quality.Quote(k), alias, quality.Quote(k)))
+		}
+		on = append(on, fmt.Sprintf("sp.atrium_t >= %s.atrium_ts", alias))
+		joins = append(joins, fmt.Sprintf("ASOF LEFT JOIN %s %s ON %s", table, alias, strings.Join(on, " AND ")))
+		fresh := "true"
+		if fs.TTL > 0 {
+			fresh = fmt.Sprintf("%s.atrium_ts > sp.atrium_t - INTERVAL '%d microseconds'", alias, fs.TTL.D().Microseconds())
+		}
+		for _, f := range g.Features {
+			name := req.Names[indexOf(req.Features, f.Ref)]
+			sel = append(sel, fmt.Sprintf("CASE WHEN %s THEN %s.%s END AS %s", fresh, alias, quality.Quote(f.Name), quality.Quote(name)))
+		}
+	}
+	query := fmt.Sprintf("SELECT %s FROM atrium_spine sp %s ORDER BY sp.atrium_row", strings.Join(sel, ", "), strings.Join(joins, " "))
+	if err := os.MkdirAll(filepath.Dir(req.Out), 0o755); err != nil {
+		return nil, err
+	}
+	tmp := filepath.Join(filepath.Dir(req.Out), "."+filepath.Base(req.Out)+"."+newID()+".tmp")
+	opts := "FORMAT parquet, COMPRESSION zstd"
+	if outFormat == "csv" {
+		opts = "FORMAT csv, HEADER true"
+	}
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("COPY (%s) TO '%s' (%s)", query, sqlString(tmp), opts)); err != nil {
+		os.Remove(tmp)
+		return nil, fmt.Errorf("point-in-time join: %w", err)
+	}
+	if err := os.Rename(tmp, req.Out); err != nil {
+		os.Remove(tmp)
+		return nil, err
+	}
+	outCols := make([]string, 0, len(spineCols)+len(req.Names))
+	for _, c := range spineCols {
+		outCols = append(outCols, c.Name)
+	}
+	return &offline.PointInTimeResult{Rows: n, Columns: append(outCols, req.Names...)}, nil
+}
+
+// pointInTimeTable loads the rows of a set that can match the spine (timestamps in
+// (min - ttl, max]) into a temp table with one row per (keys, timestamp).
+// emptyKeyTypes are the key types of the empty table used when the set has no
+// stored rows in range (the spine's, so the join binds; no row can match).
+func (e *Engine) pointInTimeTable(ctx context.Context, conn *sql.Conn, table string, fs *spec.FeatureSet, keys, emptyKeyTypes []string, minT, maxT sql.NullTime) error {
+	var from, to time.Time
+	if minT.Valid && fs.TTL > 0 {
+		from = minT.Time.Add(-fs.TTL.D())
+	}
+	if maxT.Valid {
+		to = maxT.Time
+	}
+	var files []string
+	var err error
+	if maxT.Valid {
+		files, err = e.partitions(fs.Name, from, to)
+		if err != nil {
+			return err
+		}
+	}
+	cols := fs.Columns()
+	sel := quoteNames(keys)
+	sel = append(sel, `"timestamp" AS atrium_ts`)
+	for _, c := range cols {
+		sel = append(sel, quality.Quote(c.Name))
+	}
+	if len(files) == 0 {
+		defs := make([]string, 0, len(sel))
+		for i, k := range keys {
+			defs = append(defs, fmt.Sprintf("CAST(NULL AS %s) AS %s", emptyKeyTypes[i], quality.Quote(k)))
+		}
+		defs = append(defs, "CAST(NULL AS TIMESTAMP) AS atrium_ts")
+		for _, c := range cols {
+			defs = append(defs, fmt.Sprintf("CAST(NULL AS %s) AS %s", c.Type.SQL(), quality.Quote(c.Name)))
+		}
+		_, err := conn.ExecContext(ctx, fmt.Sprintf("CREATE OR REPLACE TEMP TABLE %s AS SELECT %s WHERE false", table, strings.Join(defs, ", ")))
+		return err
+	}
+	rel, err := storedRelation(ctx, conn, fs, keys, files)
+	if err != nil {
+		return err
+	}
+	cond := `"timestamp" <= ` + tsLiteral(to)
+	if !from.IsZero() {
+		cond += ` AND "timestamp" > ` + tsLiteral(from)
+	}
+	_, err = conn.ExecContext(ctx, fmt.Sprintf(`CREATE OR REPLACE TEMP TABLE %s AS SELECT %s FROM %s WHERE %s
+		QUALIFY row_number() OVER (PARTITION BY %s, "timestamp" ORDER BY atrium_file DESC, file_row_number DESC) = 1`,
+		table, strings.Join(sel, ", "), rel, cond, strings.Join(quoteNames(keys), ", ")))
+	if err != nil {
+		return fmt.Errorf("read feature set %s: %w", fs.Name, err)
+	}
+	return nil
+}
+
+func indexOf(fs []spec.ResolvedFeature, ref string) int {
+	for i, f := range fs {
+		if f.Ref == ref {
+			return i
+		}
+	}
+	return -1
+}
+
+func colNames(cols []pipeline.SourceColumn) string {
+	names := make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = c.Name
+	}
+	return strings.Join(names, ", ")
+}
