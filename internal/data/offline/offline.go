@@ -185,3 +185,14 @@ func ParseDate(s string) (time.Time, error) {
 	}
 	return t, nil
 }
+
+// Schema returns what LatestRow holds for a set of the catalog: the join keys (the
+// order of LatestRow.Key) and the feature columns with their types (the order of
+// LatestRow.Values).
+func Schema(f *spec.Features, set string) (keys []string, cols []spec.Column, err error) {
+	fs := f.Set(set)
+	if fs == nil {
+		return nil, nil, fmt.Errorf("%w %q", ErrUnknownSet, set)
+	}
+	return f.JoinKeys(set), fs.Columns(), nil
+}
