@@ -59,10 +59,10 @@ func TestApplyRunRuns(t *testing.T) {
 	}
 	code, out, errOut = atrium(t, "--repo", dir, "-o", "json", "runs")
 	var runs []struct {
-		Set, Status     string
-		RowsIn, RowsOut int64 `json:"rows_in"`
+		Set, Status string
+		RowsOut     int64 `json:"rows_out"`
 	}
-	if code != exitOK || json.Unmarshal([]byte(out), &runs) != nil || len(runs) != 1 || runs[0].Set != "listing_engagement" || runs[0].Status != "succeeded" {
+	if code != exitOK || json.Unmarshal([]byte(out), &runs) != nil || len(runs) != 1 || runs[0].Set != "listing_engagement" || runs[0].Status != "succeeded" || runs[0].RowsOut != 9 {
 		t.Fatalf("runs -o json = %d, %q, %q", code, out, errOut)
 	}
 	code, out, _ = atrium(t, "--repo", dir, "runs", "listing_profile")
@@ -135,6 +135,57 @@ func TestRunUsage(t *testing.T) {
 		{"runs", "a", "b"},
 	} {
 		if code, _, errOut := atrium(t, append([]string{"--repo", t.TempDir()}, args...)...); code != exitUsage {
+			t.Errorf("atrium %v = %d (%s), want usage error", args, code, errOut)
+		}
+	}
+}
+
+func TestHistoricalCLI(t *testing.T) {
+	dir := exampleRepo(t)
+	for _, args := range [][]string{
+		{"apply"},
+		{"run", "listing_profile", "--start", "2024-01-01", "--end", "2024-01-05"},
+		{"run", "listing_engagement", "--start", "2024-01-01", "--end", "2024-01-05"},
+	} {
+		if code, out, errOut := atrium(t, append([]string{"--repo", dir}, args...)...); code != exitOK {
+			t.Fatalf("atrium %v = %d, %q, %q", args, code, out, errOut)
+		}
+	}
+	spine := filepath.Join(dir, "spine.csv")
+	if err := os.WriteFile(spine, []byte("listing_id,ts,label\n1,2024-01-03 12:00:00,1\n2,2024-01-04 00:00:00,0\n9,2024-01-04 00:00:00,0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "train.csv")
+	code, stdout, errOut := atrium(t, "--repo", dir, "historical", "--spine", spine, "--service", "ranker", "--out", out)
+	if code != exitOK || !strings.Contains(stdout, "wrote 3 rows x 8 columns (5 features)") {
+		t.Fatalf("historical = %d, %q, %q", code, stdout, errOut)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Listing 1 at Jan 3 12:00: profile row of Jan 3 09:00 (rent 1300, no price per
+	// m2 since area is 0), engagement row of Jan 3 (ctr 0.5, clicks 0 that day).
+	// Listing 2 at Jan 4: profile row of Jan 2 within 90d; engagement row of Jan 4
+	// (ctr null: no impressions). Listing 9: nothing.
+	want := `listing_id,ts,label,rent,price_per_m2,neighborhood,ctr_7d,clicks_sum_1d
+1,2024-01-03 12:00:00,1,1300.0,,centro,0.5,0
+2,2024-01-04 00:00:00,0,900.5,30.016666666666666,norte,,0
+9,2024-01-04 00:00:00,0,,,,,
+`
+	if string(b) != want {
+		t.Errorf("train.csv:\n%s\nwant\n%s", b, want)
+	}
+	code, _, errOut = atrium(t, "--repo", dir, "historical", "--spine", spine, "--features", "listing_profile:rent,nope", "--out", out)
+	if code != exitFailure || !strings.Contains(errOut, `unknown feature set or service "nope"`) {
+		t.Errorf("historical with a bad ref = %d, %q", code, errOut)
+	}
+	for _, args := range [][]string{
+		{"historical", "--spine", spine, "--out", out},
+		{"historical", "--spine", spine, "--service", "ranker", "--features", "listing_profile", "--out", out},
+		{"historical", "--service", "ranker", "--out", out},
+	} {
+		if code, _, errOut := atrium(t, append([]string{"--repo", dir}, args...)...); code != exitUsage {
 			t.Errorf("atrium %v = %d (%s), want usage error", args, code, errOut)
 		}
 	}

@@ -93,7 +93,8 @@ type PointInTimeRequest struct {
 	// Spine is a CSV or Parquet file holding the join keys of every set involved,
 	// the time column and any other columns (labels), which pass through.
 	Spine string
-	// TimeColumn names the spine's time column.
+	// TimeColumn names the spine's time column; "" picks the only timestamp or
+	// date column, or else a column named timestamp, event_timestamp or ts.
 	TimeColumn string
 	Features   []spec.ResolvedFeature
 	// Names are the output column names of Features (same length and order).

@@ -67,6 +67,11 @@ func (e *Engine) PointInTime(ctx context.Context, req offline.PointInTimeRequest
 	for _, c := range spineCols {
 		spineTypes[c.Name] = c.Type
 	}
+	if req.TimeColumn == "" {
+		if req.TimeColumn, err = pickTimeColumn(spineCols); err != nil {
+			return nil, bad("spine %s: %v", req.Spine, err)
+		}
+	}
 	tt, ok := spineTypes[req.TimeColumn]
 	if !ok {
 		return nil, bad("spine %s has no time column %q, expected one of: %s", req.Spine, req.TimeColumn, colNames(spineCols))
@@ -227,6 +232,28 @@ func (e *Engine) pointInTimeTable(ctx context.Context, conn *sql.Conn, table str
 		return fmt.Errorf("read feature set %s: %w", fs.Name, err)
 	}
 	return nil
+}
+
+// pickTimeColumn chooses a spine's time column: the only timestamp or date
+// column, else the first of timestamp, event_timestamp and ts that exists.
+func pickTimeColumn(cols []pipeline.SourceColumn) (string, error) {
+	var typed []string
+	for _, c := range cols {
+		if strings.HasPrefix(c.Type, "TIMESTAMP") || c.Type == "DATE" {
+			typed = append(typed, c.Name)
+		}
+	}
+	if len(typed) == 1 {
+		return typed[0], nil
+	}
+	for _, name := range []string{"timestamp", "event_timestamp", "ts"} {
+		for _, c := range cols {
+			if c.Name == name {
+				return name, nil
+			}
+		}
+	}
+	return "", fmt.Errorf("cannot tell which column is the time (timestamp columns: %v); name it explicitly", typed)
 }
 
 func indexOf(fs []spec.ResolvedFeature, ref string) int {
