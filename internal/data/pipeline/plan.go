@@ -196,40 +196,69 @@ func has(ft *spec.Feature, aggs ...spec.Agg) bool {
 // aggregateSQL is the body of an aggregated set's output query. CTEs:
 //
 //	part    one row per (key, bucket) with partial aggregates per feature
-//	grid    each part row repeated for every step whose largest window holds it
-//	agg     per (key, step): each window combines the partials of its buckets
-//	cd<i>   count_distinct of feature i: for each distinct value, the steps at
-//	        which its latest earlier occurrence is inside the window, as +1/-1
-//	        deltas summed over steps and joined to agg with ASOF
+//	grid    every step of each key, dense, from its first bucket to its last
+//	        bucket + the largest window (capped at the run's last step)
+//	cdo<i>  for count_distinct of feature i, each distinct (key, value, bucket)
+//	        with the value's next bucket; cdd<i> turns them into +1/-1 deltas
+//	g       grid rows with the partials and deltas of their step (NULL if none)
+//	c       running sums per key of the additive partials and deltas
+//	w       per step T and window w of k steps, additive aggregates as differences
+//	        of running sums, lag(1) - lag(k + 1) (the buckets T - w <= b < T);
+//	        min, max and last over the frame of the k previous rows
+//
+// Everything is linear in the grid's size (plus sorts), whatever the windows'
+// lengths; joining each bucket to each step of its windows would multiply the
+// rows by the number of steps in the largest window.
 func aggregateSQL(p *Plan) string {
 	fs := p.Set
 	slide := us(fs.Slide.D())
+	maxW := us(fs.LargestWindow().D())
+	last := p.LastStep.UnixMicro()
 	keys := quoteAll(p.Keys)
 	keyList := strings.Join(keys, ", ")
 	bucket := fmt.Sprintf("atrium_us - (((atrium_us %% %d) + %d) %% %d)", slide, slide, slide)
 
-	partSel := []string{keyList, "atrium_b", "count(*) AS atrium_rows"}
+	// additive partials are combined through running sums; the others through frames.
+	additive := []string{"atrium_rows"}
+	partSel := []string{keyList, "atrium_b AS atrium_s", "count(*) AS atrium_rows"}
+	var framed []string
 	needStd := false
 	for i, ft := range fs.Features {
 		x := fmt.Sprintf("x%d", i)
-		partSel = append(partSel, fmt.Sprintf("count(%s) AS p%d_n", x, i))
+		add := func(expr, name string) {
+			partSel = append(partSel, expr+" AS "+name)
+			additive = append(additive, name)
+		}
+		if has(ft, spec.Count, spec.Avg, spec.StddevPop, spec.StddevSamp) {
+			add(fmt.Sprintf("count(%s)", x), fmt.Sprintf("p%d_n", i))
+		}
 		if has(ft, spec.Sum, spec.Avg) {
-			partSel = append(partSel, fmt.Sprintf("sum(%s) AS p%d_s", x, i))
+			// Integer sums stay BIGINT (DuckDB widens them to HUGEINT, whose running
+			// sums are several times slower); an overflow fails the run.
+			sumExpr := fmt.Sprintf("sum(%s)", x)
+			if ft.Type == spec.Int64 {
+				sumExpr = fmt.Sprintf("CAST(sum(%s) AS BIGINT)", x)
+			}
+			add(sumExpr, fmt.Sprintf("p%d_s", i))
 		}
 		if has(ft, spec.Min) {
 			partSel = append(partSel, fmt.Sprintf("min(%s) AS p%d_mn", x, i))
+			framed = append(framed, fmt.Sprintf("p%d_mn", i))
 		}
 		if has(ft, spec.Max) {
 			partSel = append(partSel, fmt.Sprintf("max(%s) AS p%d_mx", x, i))
+			framed = append(framed, fmt.Sprintf("p%d_mx", i))
 		}
 		if has(ft, spec.Last) {
 			partSel = append(partSel, fmt.Sprintf("arg_max(%s, atrium_us) AS p%d_lv", x, i),
 				fmt.Sprintf("max(atrium_us) FILTER (WHERE %s IS NOT NULL) AS p%d_lt", x, i))
+			framed = append(framed, fmt.Sprintf("p%d_lv", i), fmt.Sprintf("p%d_lt", i))
 		}
 		if has(ft, spec.StddevPop, spec.StddevSamp) {
 			needStd = true
-			partSel = append(partSel, fmt.Sprintf("avg(CAST(%s AS DOUBLE)) AS p%d_mean", x, i),
-				fmt.Sprintf("COALESCE(var_pop(CAST(%s AS DOUBLE)) * count(%s), 0) AS p%d_m2", x, x, i))
+			partSel = append(partSel, fmt.Sprintf("avg(CAST(%s AS DOUBLE)) AS p%d_mean", x, i))
+			add(fmt.Sprintf("COALESCE(var_pop(CAST(%s AS DOUBLE)) * count(%s), 0)", x, x), fmt.Sprintf("p%d_m2", i))
+			additive = append(additive, fmt.Sprintf("p%d_nd", i), fmt.Sprintf("p%d_nd2", i))
 		}
 	}
 	var b strings.Builder
@@ -250,43 +279,63 @@ func aggregateSQL(p *Plan) string {
 		fmt.Fprintf(&b, ", part2 AS (SELECT %s FROM part)", strings.Join(sel, ", "))
 		partRel = "part2"
 	}
-	steps := us(fs.LargestWindow().D()) / slide
-	fmt.Fprintf(&b, ", grid AS (SELECT p.*, p.atrium_b + o.i * %d AS atrium_t FROM %s p CROSS JOIN range(1, %d) o(i) WHERE p.atrium_b + o.i * %d BETWEEN %d AND %d)",
-		slide, partRel, steps+1, slide, us(sinceEpoch(p.FirstStep)), us(sinceEpoch(p.LastStep)))
-
-	aggSel := []string{keyList, "atrium_t"}
-	var outSel []string
-	for _, k := range keys {
-		outSel = append(outSel, "a."+k)
+	fmt.Fprintf(&b, ", grid AS (SELECT %s, unnest(range(lo, least(hi + %d, %d) + %d, %d)) AS atrium_s"+
+		" FROM (SELECT %s, min(atrium_s) AS lo, max(atrium_s) AS hi FROM part GROUP BY %s) WHERE lo < %d)",
+		keyList, maxW, last, slide, slide, keyList, keyList, last)
+	using := "USING (" + keyList + ", atrium_s)"
+	joins := fmt.Sprintf("grid LEFT JOIN %s %s", partRel, using)
+	var running []string // running sums: additive partials and count_distinct deltas
+	for _, a := range additive {
+		running = append(running, fmt.Sprintf("sum(COALESCE(%s, 0)) OVER wc AS c_%s", a, a))
 	}
-	outSel = append(outSel, "make_timestamp(a.atrium_t) AS "+quality.Quote(spec.TimestampColumn))
-	var joins []string
+	for i, ft := range fs.Features {
+		if !has(ft, spec.CountDistinct) {
+			continue
+		}
+		b.WriteString(countDistinctCTEs(fs, i, keyList, bucket, slide))
+		joins += fmt.Sprintf(" LEFT JOIN cdd%d %s", i, using)
+		for wi := range fs.Windows {
+			running = append(running, fmt.Sprintf("sum(COALESCE(cd%d_d%d, 0)) OVER wc AS c_cd%d_d%d", i, wi, i, wi))
+		}
+	}
+	fmt.Fprintf(&b, ", g AS (SELECT * FROM %s)", joins)
+	fmt.Fprintf(&b, ", c AS (SELECT %s, atrium_s, %s FROM g WINDOW wc AS (PARTITION BY %s ORDER BY atrium_s ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW))",
+		keyList, strings.Join(append(append([]string(nil), framed...), running...), ", "), keyList)
+
+	sel := append([]string(nil), keys...)
+	sel = append(sel, "atrium_s")
+	windowSum := func(col string, steps int64) string {
+		return fmt.Sprintf("(lag(c_%s, 1, 0) OVER wl - lag(c_%s, %d, 0) OVER wl)", col, col, steps+1)
+	}
+	sel = append(sel, windowSum("atrium_rows", maxW/slide)+" AS atrium_n")
+	windows := []string{fmt.Sprintf("wl AS (PARTITION BY %s ORDER BY atrium_s)", keyList)}
+	for wi, w := range fs.Windows {
+		windows = append(windows, fmt.Sprintf("w%d AS (PARTITION BY %s ORDER BY atrium_s ROWS BETWEEN %d PRECEDING AND 1 PRECEDING)",
+			wi, keyList, us(w.D())/slide))
+	}
 	for _, col := range fs.Columns() {
 		if col.Derived {
 			continue
 		}
 		i := featureIndex(fs, col.Feature)
-		if col.Agg == spec.CountDistinct {
-			wi := windowIndex(fs, col.Window)
-			outSel = append(outSel, fmt.Sprintf("CAST(COALESCE(cd%d.c%d, 0) AS BIGINT) AS %s", i, wi, quality.Quote(col.Name)))
-			continue
-		}
-		filter := fmt.Sprintf(" FILTER (WHERE atrium_b >= atrium_t - %d)", us(col.Window.D()))
-		sum := func(c string) string { return fmt.Sprintf("sum(p%d_%s)%s", i, c, filter) }
+		wi := windowIndex(fs, col.Window)
+		k := us(col.Window.D()) / slide
+		sum := func(c string) string { return windowSum(fmt.Sprintf("p%d_%s", i, c), k) }
+		frame := func(agg string) string { return fmt.Sprintf("%s OVER w%d", agg, wi) }
 		var e string
 		switch col.Agg {
 		case spec.Sum:
-			e = "COALESCE(" + sum("s") + ", 0)"
+			e = sum("s")
 		case spec.Count:
-			e = "COALESCE(" + sum("n") + ", 0)"
+			e = sum("n")
 		case spec.Avg:
 			e = fmt.Sprintf("CAST(%s AS DOUBLE) / NULLIF(%s, 0)", sum("s"), sum("n"))
 		case spec.Min:
-			e = fmt.Sprintf("min(p%d_mn)%s", i, filter)
+			e = frame(fmt.Sprintf("min(p%d_mn)", i))
 		case spec.Max:
-			e = fmt.Sprintf("max(p%d_mx)%s", i, filter)
+			e = frame(fmt.Sprintf("max(p%d_mx)", i))
 		case spec.Last:
-			e = fmt.Sprintf("arg_max(p%d_lv, p%d_lt)%s", i, i, filter)
+			e = frame(fmt.Sprintf("arg_max(p%d_lv, p%d_lt)", i, i))
 		case spec.StddevPop, spec.StddevSamp:
 			m2 := fmt.Sprintf("greatest(%s + %s - %s * %s / NULLIF(%s, 0), 0)", sum("m2"), sum("nd2"), sum("nd"), sum("nd"), sum("n"))
 			div, min := sum("n"), "0"
@@ -294,31 +343,24 @@ func aggregateSQL(p *Plan) string {
 				div, min = sum("n")+" - 1", "1"
 			}
 			e = fmt.Sprintf("CASE WHEN %s > %s THEN sqrt(%s / (%s)) END", sum("n"), min, m2, div)
+		case spec.CountDistinct:
+			e = fmt.Sprintf("c_cd%d_d%d", i, wi)
 		}
-		aggSel = append(aggSel, fmt.Sprintf("CAST(%s AS %s) AS %s", e, col.Type.SQL(), quality.Quote(col.Name)))
-		outSel = append(outSel, "a."+quality.Quote(col.Name))
+		sel = append(sel, fmt.Sprintf("CAST(%s AS %s) AS %s", e, col.Type.SQL(), quality.Quote(col.Name)))
 	}
-	fmt.Fprintf(&b, ", agg AS (SELECT %s FROM grid GROUP BY %s, atrium_t)", strings.Join(aggSel, ", "), keyList)
-	for i, ft := range fs.Features {
-		if !has(ft, spec.CountDistinct) {
-			continue
-		}
-		b.WriteString(countDistinctCTEs(fs, i, keyList, bucket, slide))
-		on := []string{}
-		for _, k := range keys {
-			on = append(on, fmt.Sprintf("a.%s = cd%d.%s", k, i, k))
-		}
-		joins = append(joins, fmt.Sprintf(" ASOF LEFT JOIN cd%d ON %s AND a.atrium_t >= cd%d.atrium_step", i, strings.Join(on, " AND "), i))
-	}
-	fmt.Fprintf(&b, " SELECT %s FROM agg a%s", strings.Join(outSel, ", "), strings.Join(joins, ""))
+	fmt.Fprintf(&b, ", w AS (SELECT %s FROM c WINDOW %s)", strings.Join(sel, ", "), strings.Join(windows, ", "))
+	outSel := append([]string(nil), keys...)
+	outSel = append(outSel, "make_timestamp(atrium_s) AS "+quality.Quote(spec.TimestampColumn))
+	fmt.Fprintf(&b, " SELECT %s, * EXCLUDE (%s, atrium_s, atrium_n) FROM w WHERE atrium_n > 0 AND atrium_s BETWEEN %d AND %d",
+		strings.Join(outSel, ", "), keyList, p.FirstStep.UnixMicro(), last)
 	return b.String()
 }
 
-// countDistinctCTEs computes the running distinct counts of feature i per window.
+// countDistinctCTEs computes the distinct-count deltas of feature i per window.
 // A distinct (key, value, bucket) occurrence b with the value's next occurrence
 // nb is the latest one before step T for T in (b, nb]; it is inside window w
 // when T <= b + w. So it contributes +1 at step b + slide and -1 after
-// min(nb, b + w); summing deltas over steps gives the count at every step.
+// min(nb, b + w); a running sum of the deltas over steps is the count.
 func countDistinctCTEs(fs *spec.FeatureSet, i int, keyList, bucket string, slide int64) string {
 	n := len(fs.Windows)
 	deltas := func(v func(wi int) string) string {
@@ -328,9 +370,9 @@ func countDistinctCTEs(fs *spec.FeatureSet, i int, keyList, bucket string, slide
 		}
 		return strings.Join(d, ", ")
 	}
-	// The first branch names the delta columns d0, d1, ...; UNION ALL keeps them.
-	parts := []string{fmt.Sprintf("SELECT %s, atrium_b + %d AS atrium_step, %s FROM cdo%d", keyList, slide,
-		deltas(func(wi int) string { return fmt.Sprintf("1 AS d%d", wi) }), i)}
+	// The first branch names the delta columns; UNION ALL keeps the names.
+	parts := []string{fmt.Sprintf("SELECT %s, atrium_b + %d AS atrium_s, %s FROM cdo%d", keyList, slide,
+		deltas(func(wi int) string { return fmt.Sprintf("1 AS cd%d_d%d", i, wi) }), i)}
 	for wi, w := range fs.Windows {
 		end := fmt.Sprintf("least(COALESCE(atrium_nb, atrium_b + %d), atrium_b + %d) + %d", us(w.D()), us(w.D()), slide)
 		parts = append(parts, fmt.Sprintf("SELECT %s, %s, %s FROM cdo%d", keyList, end, deltas(func(x int) string {
@@ -340,15 +382,12 @@ func countDistinctCTEs(fs *spec.FeatureSet, i int, keyList, bucket string, slide
 			return "0"
 		}), i))
 	}
-	sums := deltas(func(wi int) string { return fmt.Sprintf("sum(d%d) AS d%d", wi, wi) })
-	runs := deltas(func(wi int) string { return fmt.Sprintf("sum(d%d) OVER w AS c%d", wi, wi) })
+	sums := deltas(func(wi int) string { return fmt.Sprintf("CAST(sum(cd%d_d%d) AS BIGINT) AS cd%d_d%d", i, wi, i, wi) })
 	return fmt.Sprintf(", cdo%d AS (SELECT %s, atrium_b, lead(atrium_b) OVER (PARTITION BY %s, atrium_x ORDER BY atrium_b) AS atrium_nb"+
 		" FROM (SELECT DISTINCT %s, x%d AS atrium_x, %s AS atrium_b FROM %s WHERE x%d IS NOT NULL))"+
-		", cdd%d AS (SELECT %s, atrium_step, %s FROM (%s) GROUP BY %s, atrium_step)"+
-		", cd%d AS (SELECT %s, atrium_step, %s FROM cdd%d WINDOW w AS (PARTITION BY %s ORDER BY atrium_step ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW))",
+		", cdd%d AS (SELECT %s, atrium_s, %s FROM (%s) GROUP BY %s, atrium_s)",
 		i, keyList, keyList, keyList, i, bucket, EventsTable, i,
-		i, keyList, sums, strings.Join(parts, " UNION ALL "), keyList,
-		i, keyList, runs, i, keyList)
+		i, keyList, sums, strings.Join(parts, " UNION ALL "), keyList)
 }
 
 func featureIndex(fs *spec.FeatureSet, name string) int {
@@ -386,8 +425,6 @@ func columnNames(cols []SourceColumn) string {
 }
 
 func us(d time.Duration) int64 { return int64(d / time.Microsecond) }
-
-func sinceEpoch(t time.Time) time.Duration { return time.Duration(t.UnixMicro()) * time.Microsecond }
 
 // ceilTo rounds t up to a multiple of d since the Unix epoch.
 func ceilTo(t time.Time, d time.Duration) time.Time {

@@ -55,13 +55,17 @@ func (e *Engine) Run(ctx context.Context, req offline.RunRequest) (*offline.RunR
 			_, _ = conn.ExecContext(context.Background(), "DROP TABLE IF EXISTS "+t)
 		}
 	}()
-	e.log.Debug("run: read source", "set", req.Set, "from", plan.ReadFrom, "to", plan.ReadTo, "files", len(files))
+	stage := time.Now()
 	if _, err := conn.ExecContext(ctx, plan.Events); err != nil {
 		return nil, fmt.Errorf("run %s: %w: reading source %s: %v", req.Set, offline.ErrSource, src.Name, err)
 	}
+	e.log.Debug("run: read source", "set", req.Set, "from", plan.ReadFrom, "to", plan.ReadTo, "files", len(files), "took", time.Since(stage))
+	stage = time.Now()
 	if _, err := conn.ExecContext(ctx, plan.Output); err != nil {
 		return nil, fmt.Errorf("run %s: compute features: %w", req.Set, err)
 	}
+	e.log.Debug("run: computed features", "set", req.Set, "took", time.Since(stage))
+	stage = time.Now()
 	if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM "+pipeline.EventsTable).Scan(&res.RowsIn); err != nil {
 		return nil, fmt.Errorf("run %s: %w", req.Set, err)
 	}
@@ -72,6 +76,8 @@ func (e *Engine) Run(ctx context.Context, req offline.RunRequest) (*offline.RunR
 	if err != nil {
 		return nil, fmt.Errorf("run %s: checks: %w", req.Set, err)
 	}
+	e.log.Debug("run: checks", "set", req.Set, "checks", len(res.Checks), "took", time.Since(stage))
+	stage = time.Now()
 	if failed := quality.Blocking(res.Checks); len(failed) > 0 {
 		res.Duration = time.Since(began)
 		msgs := make([]string, len(failed))
@@ -83,6 +89,7 @@ func (e *Engine) Run(ctx context.Context, req offline.RunRequest) (*offline.RunR
 	if err := e.publish(ctx, conn, req.Set, plan.Dates); err != nil {
 		return nil, fmt.Errorf("run %s: publish: %w", req.Set, err)
 	}
+	e.log.Debug("run: published", "set", req.Set, "partitions", len(plan.Dates), "took", time.Since(stage))
 	res.Published = true
 	res.Duration = time.Since(began)
 	return res, nil
@@ -110,7 +117,7 @@ func (e *Engine) publish(ctx context.Context, conn *sql.Conn, set string, dates 
 	// DuckDB names hive partitions column=value; the column is atrium_date and the
 	// directories are renamed to date=... below.
 	copySQL := fmt.Sprintf(`COPY (SELECT *, strftime("timestamp", '%%Y-%%m-%%d') AS atrium_date FROM %s)
-		TO '%s' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (atrium_date), FILENAME_PATTERN '%s-run-{i}')`,
+		TO '%s' (FORMAT parquet, PARTITION_BY (atrium_date), FILENAME_PATTERN '%s-run-{i}')`,
 		pipeline.OutputTable, sqlString(staging), id)
 	if _, err := conn.ExecContext(ctx, copySQL); err != nil {
 		return fmt.Errorf("write parquet: %w", err)

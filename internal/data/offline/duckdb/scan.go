@@ -248,7 +248,7 @@ func (e *Engine) Append(ctx context.Context, set string, rows []offline.LatestRo
 	}
 	defer os.RemoveAll(staging)
 	if _, err := conn.ExecContext(ctx, fmt.Sprintf(`COPY (SELECT *, strftime("timestamp", '%%Y-%%m-%%d') AS atrium_date FROM %s)
-		TO '%s' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (atrium_date), FILENAME_PATTERN '%s-push-{i}')`,
+		TO '%s' (FORMAT parquet, PARTITION_BY (atrium_date), FILENAME_PATTERN '%s-push-{i}')`,
 		table, sqlString(staging), id)); err != nil {
 		return fmt.Errorf("append %s: write parquet: %w", set, err)
 	}
