@@ -171,7 +171,7 @@ func run(ctx context.Context, c config) error {
 	}
 	if c.want("pit") {
 		spine := filepath.Join(c.dir, "data", fmt.Sprintf("spine-%d.parquet", c.spine))
-		out := filepath.Join(c.dir, "train.parquet")
+		out := filepath.Join(c.dir, fmt.Sprintf("train-%d.parquet", c.spine))
 		t0 := time.Now()
 		res, err := retrieval.Historical(ctx, eng, f, retrieval.HistoricalRequest{Spine: spine, Service: "ranker", Out: out})
 		if err != nil {
@@ -200,7 +200,7 @@ func run(ctx context.Context, c config) error {
 		add(result{Name: "atrium ScanLatest user_profile", Seconds: time.Since(t0).Seconds(), Rows: n, Note: "latest row per key, streamed to Go"})
 	}
 	b, _ := json.MarshalIndent(results, "", "  ")
-	return os.WriteFile(filepath.Join(c.dir, "results-go.json"), b, 0o644)
+	return os.WriteFile(filepath.Join(c.dir, fmt.Sprintf("results-go-%d.json", c.spine)), b, 0o644)
 }
 
 // generate writes the sources and the spine with DuckDB, deterministically (hash

@@ -12,6 +12,7 @@ import (
 	"github.com/atrium-ml/atrium/internal/data/offline"
 	_ "github.com/atrium-ml/atrium/internal/data/offline/duckdb" // duckdb:// offline engine
 	"github.com/atrium-ml/atrium/internal/data/pipeline"
+	"github.com/atrium-ml/atrium/internal/platform/progress"
 	"github.com/atrium-ml/atrium/internal/spec"
 )
 
@@ -57,7 +58,10 @@ source row, window w covering T - w <= ts < T. The run is recorded (atrium runs)
 				if err != nil {
 					return err
 				}
-				r, runErr := pipeline.Execute(e.ctx, db, eng, offline.RunRequest{Set: args[0], Start: s, End: en}, l.Version)
+				bar := progress.New(e.stderr, int64(len(offline.RunStages)), "run "+args[0], "stages")
+				req := offline.RunRequest{Set: args[0], Start: s, End: en, Progress: func(string) { bar.Add(1) }}
+				r, runErr := pipeline.Execute(e.ctx, db, eng, req, l.Version)
+				bar.Finish()
 				if r == nil {
 					return runErr
 				}

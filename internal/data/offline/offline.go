@@ -73,7 +73,12 @@ type RunRequest struct {
 	Set string
 	// Start and End are dates (UTC midnight); both days are included.
 	Start, End time.Time
+	// Progress, when set, is called as each of the RunStages completes.
+	Progress func(stage string)
 }
+
+// RunStages are the stages of a run, in order, as reported to RunRequest.Progress.
+var RunStages = []string{"read source", "compute features", "check", "publish"}
 
 // RunResult is what a run did.
 type RunResult struct {

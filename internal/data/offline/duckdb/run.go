@@ -55,15 +55,22 @@ func (e *Engine) Run(ctx context.Context, req offline.RunRequest) (*offline.RunR
 			_, _ = conn.ExecContext(context.Background(), "DROP TABLE IF EXISTS "+t)
 		}
 	}()
+	progress := func(stage int) {
+		if req.Progress != nil {
+			req.Progress(offline.RunStages[stage])
+		}
+	}
 	stage := time.Now()
 	if _, err := conn.ExecContext(ctx, plan.Events); err != nil {
 		return nil, fmt.Errorf("run %s: %w: reading source %s: %v", req.Set, offline.ErrSource, src.Name, err)
 	}
+	progress(0)
 	e.log.Debug("run: read source", "set", req.Set, "from", plan.ReadFrom, "to", plan.ReadTo, "files", len(files), "took", time.Since(stage))
 	stage = time.Now()
 	if _, err := conn.ExecContext(ctx, plan.Output); err != nil {
 		return nil, fmt.Errorf("run %s: compute features: %w", req.Set, err)
 	}
+	progress(1)
 	e.log.Debug("run: computed features", "set", req.Set, "took", time.Since(stage))
 	stage = time.Now()
 	if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM "+pipeline.EventsTable).Scan(&res.RowsIn); err != nil {
@@ -76,6 +83,7 @@ func (e *Engine) Run(ctx context.Context, req offline.RunRequest) (*offline.RunR
 	if err != nil {
 		return nil, fmt.Errorf("run %s: checks: %w", req.Set, err)
 	}
+	progress(2)
 	e.log.Debug("run: checks", "set", req.Set, "checks", len(res.Checks), "took", time.Since(stage))
 	stage = time.Now()
 	if failed := quality.Blocking(res.Checks); len(failed) > 0 {
@@ -89,6 +97,7 @@ func (e *Engine) Run(ctx context.Context, req offline.RunRequest) (*offline.RunR
 	if err := e.publish(ctx, conn, req.Set, plan.Dates); err != nil {
 		return nil, fmt.Errorf("run %s: publish: %w", req.Set, err)
 	}
+	progress(3)
 	e.log.Debug("run: published", "set", req.Set, "partitions", len(plan.Dates), "took", time.Since(stage))
 	res.Published = true
 	res.Duration = time.Since(began)
