@@ -91,6 +91,7 @@ u1,1,2024-01-04 09:59:00,0
 u1,1,2024-01-01 09:00:00,1
 u2,1,2024-01-10 00:00:00,0
 u1,3,2024-01-05 00:00:00,1
+u1,1,,0
 `
 
 // want: per spine row (in spine order), the features, with the reason.
@@ -103,6 +104,7 @@ var wantHistorical = []string{
 	"u1,1,2024-01-01 09:00:00,1,NULL,NULL,100",  // user rows all come after t: never a future value
 	"u2,1,2024-01-10 00:00:00,0,NULL,NULL,110",  // u2 missing from user_stats; listing_stats has no ttl
 	"u1,3,2024-01-05 00:00:00,1,5,e,NULL",       // the row at exactly t is used
+	"u1,1,NULL,0,NULL,NULL,NULL",                // no time: nothing
 }
 
 func readOut(t *testing.T, path string) []string {
@@ -162,7 +164,7 @@ func TestHistoricalPointInTime(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res.Rows != 7 || strings.Join(res.Columns, ",") != wantHistorical[0] {
+		if res.Rows != 8 || strings.Join(res.Columns, ",") != wantHistorical[0] {
 			t.Errorf("result = %+v", res)
 		}
 		if got := readOut(t, out); strings.Join(got, "\n") != strings.Join(wantHistorical, "\n") {

@@ -85,15 +85,15 @@ func (e *Engine) PointInTime(ctx context.Context, req offline.PointInTimeRequest
 		}
 	}
 
-	var tables []string
+	var views []string
 	defer func() {
-		for _, t := range tables {
-			_, _ = conn.ExecContext(context.Background(), "DROP TABLE IF EXISTS "+t)
+		_, _ = conn.ExecContext(context.Background(), "DROP TABLE IF EXISTS atrium_spine")
+		for _, v := range views {
+			_, _ = conn.ExecContext(context.Background(), "DROP VIEW IF EXISTS "+v)
 		}
 	}()
-	tables = append(tables, "atrium_spine")
 	if _, err := conn.ExecContext(ctx, fmt.Sprintf(
-		`CREATE OR REPLACE TEMP TABLE atrium_spine AS SELECT *, CAST(%s AS TIMESTAMP) AS atrium_t, row_number() OVER () AS atrium_row FROM %s`,
+		`CREATE OR REPLACE TEMP TABLE atrium_spine AS SELECT *, row_number() OVER () AS atrium_row FROM (SELECT *, CAST(%s AS TIMESTAMP) AS atrium_t FROM %s)`,
 		quality.Quote(req.TimeColumn), spineRel)); err != nil {
 		return nil, bad("spine %s: time column %q: %v", req.Spine, req.TimeColumn, err)
 	}
@@ -103,7 +103,7 @@ func (e *Engine) PointInTime(ctx context.Context, req offline.PointInTimeRequest
 		return nil, err
 	}
 
-	sel := []string{"sp.* EXCLUDE (atrium_t, atrium_row)"}
+	sel := []string{"sp.* EXCLUDE (atrium_t, atrium_row, atrium_st)"}
 	var joins []string
 	for gi, g := range spec.GroupBySet(req.Features) {
 		fs, keys, err := e.set(g.Set)
@@ -116,7 +116,7 @@ func (e *Engine) PointInTime(ctx context.Context, req offline.PointInTimeRequest
 			}
 		}
 		table := fmt.Sprintf("atrium_set%d", gi)
-		tables = append(tables, table)
+		views = append(views, table)
 		emptyKeyTypes := make([]string, len(keys))
 		for ki, k := range keys {
 			emptyKeyTypes[ki] = "VARCHAR"
@@ -144,23 +144,30 @@ func (e *Engine) PointInTime(ctx context.Context, req offline.PointInTimeRequest
 			}
 			on = append(on, fmt.Sprintf("sp.%s = %s.%s", quality.Quote(k), alias, quality.Quote(k)))
 		}
-		on = append(on, fmt.Sprintf("sp.atrium_t >= %s.atrium_ts", alias))
+		on = append(on, fmt.Sprintf("sp.atrium_st >= %s.atrium_st", alias))
 		joins = append(joins, fmt.Sprintf("ASOF LEFT JOIN %s %s ON %s", table, alias, strings.Join(on, " AND ")))
-		fresh := "true"
+		// Checked again here, not only by the ASOF inequality: a value is used only
+		// when it is not after t (a NULL t matches nothing) and within the ttl.
+		fresh := fmt.Sprintf("%s.atrium_st.t <= sp.atrium_t", alias)
 		if fs.TTL > 0 {
-			fresh = fmt.Sprintf("%s.atrium_ts > sp.atrium_t - INTERVAL '%d microseconds'", alias, fs.TTL.D().Microseconds())
+			fresh += fmt.Sprintf(" AND %s.atrium_st.t > sp.atrium_t - INTERVAL '%d microseconds'", alias, fs.TTL.D().Microseconds())
 		}
 		for _, f := range g.Features {
 			name := req.Names[indexOf(req.Features, f.Ref)]
 			sel = append(sel, fmt.Sprintf("CASE WHEN %s THEN %s.%s END AS %s", fresh, alias, quality.Quote(f.Name), quality.Quote(name)))
 		}
 	}
-	query := fmt.Sprintf("SELECT %s FROM atrium_spine sp %s ORDER BY sp.atrium_row", strings.Join(sel, ", "), strings.Join(joins, " "))
+	// The spine's side of the ASOF inequality is (t, max): it matches the row with
+	// the greatest (timestamp, write order) not after t, so among rows with the
+	// same keys and timestamp the last written wins, without a de-duplication
+	// pass. A NULL time matches nothing.
+	spine := `(SELECT *, CASE WHEN atrium_t IS NOT NULL THEN {'t': atrium_t, 'o': 9223372036854775807} END AS atrium_st FROM atrium_spine)`
+	query := fmt.Sprintf("SELECT %s FROM %s sp %s ORDER BY sp.atrium_row", strings.Join(sel, ", "), spine, strings.Join(joins, " "))
 	if err := os.MkdirAll(filepath.Dir(req.Out), 0o755); err != nil {
 		return nil, err
 	}
 	tmp := filepath.Join(filepath.Dir(req.Out), "."+filepath.Base(req.Out)+"."+newID()+".tmp")
-	opts := "FORMAT parquet, COMPRESSION zstd"
+	opts := "FORMAT parquet"
 	if outFormat == "csv" {
 		opts = "FORMAT csv, HEADER true"
 	}
@@ -179,10 +186,11 @@ func (e *Engine) PointInTime(ctx context.Context, req offline.PointInTimeRequest
 	return &offline.PointInTimeResult{Rows: n, Columns: append(outCols, req.Names...)}, nil
 }
 
-// pointInTimeTable loads the rows of a set that can match the spine (timestamps in
-// (min - ttl, max]) into a temp table with one row per (keys, timestamp).
-// emptyKeyTypes are the key types of the empty table used when the set has no
-// stored rows in range (the spine's, so the join binds; no row can match).
+// pointInTimeTable defines a temp view of the rows of a set that can match the
+// spine (timestamps in (min - ttl, max]) with the keys, atrium_st = (timestamp,
+// write order) and the set's columns. emptyKeyTypes are the key types of the
+// empty view used when the set has no stored rows in range (the spine's, so the
+// join binds; no row can match).
 func (e *Engine) pointInTimeTable(ctx context.Context, conn *sql.Conn, table string, fs *spec.FeatureSet, keys, emptyKeyTypes []string, minT, maxT sql.NullTime) error {
 	var from, to time.Time
 	if minT.Valid && fs.TTL > 0 {
@@ -201,7 +209,7 @@ func (e *Engine) pointInTimeTable(ctx context.Context, conn *sql.Conn, table str
 	}
 	cols := fs.Columns()
 	sel := quoteNames(keys)
-	sel = append(sel, `"timestamp" AS atrium_ts`)
+	sel = append(sel, `{'t': "timestamp", 'o': atrium_ord} AS atrium_st`)
 	for _, c := range cols {
 		sel = append(sel, quality.Quote(c.Name))
 	}
@@ -210,11 +218,11 @@ func (e *Engine) pointInTimeTable(ctx context.Context, conn *sql.Conn, table str
 		for i, k := range keys {
 			defs = append(defs, fmt.Sprintf("CAST(NULL AS %s) AS %s", emptyKeyTypes[i], quality.Quote(k)))
 		}
-		defs = append(defs, "CAST(NULL AS TIMESTAMP) AS atrium_ts")
+		defs = append(defs, "CAST(NULL AS STRUCT(t TIMESTAMP, o BIGINT)) AS atrium_st")
 		for _, c := range cols {
 			defs = append(defs, fmt.Sprintf("CAST(NULL AS %s) AS %s", c.Type.SQL(), quality.Quote(c.Name)))
 		}
-		_, err := conn.ExecContext(ctx, fmt.Sprintf("CREATE OR REPLACE TEMP TABLE %s AS SELECT %s WHERE false", table, strings.Join(defs, ", ")))
+		_, err := conn.ExecContext(ctx, fmt.Sprintf("CREATE OR REPLACE TEMP VIEW %s AS SELECT %s WHERE false", table, strings.Join(defs, ", ")))
 		return err
 	}
 	rel, err := storedRelation(ctx, conn, fs, keys, files)
@@ -225,9 +233,8 @@ func (e *Engine) pointInTimeTable(ctx context.Context, conn *sql.Conn, table str
 	if !from.IsZero() {
 		cond += ` AND "timestamp" > ` + tsLiteral(from)
 	}
-	_, err = conn.ExecContext(ctx, fmt.Sprintf(`CREATE OR REPLACE TEMP TABLE %s AS SELECT %s FROM %s WHERE %s
-		QUALIFY row_number() OVER (PARTITION BY %s, "timestamp" ORDER BY atrium_file DESC, file_row_number DESC) = 1`,
-		table, strings.Join(sel, ", "), rel, cond, strings.Join(quoteNames(keys), ", ")))
+	_, err = conn.ExecContext(ctx, fmt.Sprintf(`CREATE OR REPLACE TEMP VIEW %s AS SELECT %s FROM %s WHERE %s`,
+		table, strings.Join(sel, ", "), rel, cond))
 	if err != nil {
 		return fmt.Errorf("read feature set %s: %w", fs.Name, err)
 	}

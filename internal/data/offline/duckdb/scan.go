@@ -26,12 +26,13 @@ type queryer interface {
 }
 
 // storedRelation is a subquery over a set's stored files with the join keys,
-// "timestamp", the set's current columns and two tie-breakers: atrium_file (the
-// file name, in write order) and file_row_number. Files written before a column
-// was added read it as NULL; a column whose type changed is converted with
-// TRY_CAST (NULL where it does not convert).
+// "timestamp", the set's current columns and atrium_ord, the row's position in
+// write order (files are listed in name order, which is write order; 2^32 rows
+// per file at most). Files written before a column was added read it as NULL; a
+// column whose type changed is converted with TRY_CAST (NULL where it does not
+// convert).
 func storedRelation(ctx context.Context, q queryer, fs *spec.FeatureSet, keys []string, files []string) (string, error) {
-	src := fmt.Sprintf("read_parquet(%s, union_by_name = true, hive_partitioning = false, filename = 'atrium_file', file_row_number = true)", fileList(files))
+	src := fmt.Sprintf("read_parquet(%s, union_by_name = true, hive_partitioning = false, file_row_number = true)", fileList(files))
 	have, err := describe(ctx, q, "SELECT * FROM "+src)
 	if err != nil {
 		return "", fmt.Errorf("read stored rows of %s: %w", fs.Name, err)
@@ -59,7 +60,7 @@ func storedRelation(ctx context.Context, q queryer, fs *spec.FeatureSet, keys []
 			sel = append(sel, fmt.Sprintf("TRY_CAST(%s AS %s) AS %s", qc, c.Type.SQL(), qc))
 		}
 	}
-	sel = append(sel, "atrium_file", "file_row_number")
+	sel = append(sel, "file_index * 4294967296 + file_row_number AS atrium_ord")
 	return fmt.Sprintf("(SELECT %s FROM %s)", strings.Join(sel, ", "), src), nil
 }
 
@@ -91,7 +92,7 @@ func (e *Engine) ScanLatest(ctx context.Context, set string, from, to time.Time,
 		out = append(out, quality.Quote(c.Name))
 	}
 	query := fmt.Sprintf(`SELECT %s FROM %s WHERE %s
-		QUALIFY row_number() OVER (PARTITION BY %s ORDER BY "timestamp" DESC, atrium_file DESC, file_row_number DESC) = 1`,
+		QUALIFY row_number() OVER (PARTITION BY %s ORDER BY "timestamp" DESC, atrium_ord DESC) = 1`,
 		strings.Join(out, ", "), rel, cond, keyList)
 	rows, err := e.db.QueryContext(ctx, query)
 	if err != nil {
