@@ -207,9 +207,12 @@ func run(ctx context.Context, c config) error {
 // of the row number), once per size.
 func generate(db *sql.DB, c config) error {
 	stamp := filepath.Join(c.dir, "data", "params")
-	params := fmt.Sprintf("%d %d %d %d %d", c.events, c.listings, c.users, c.spine, c.days)
+	params := fmt.Sprintf("%d %d %d %d", c.events, c.listings, c.users, c.days)
+	spinePath := filepath.Join(c.dir, "data", fmt.Sprintf("spine-%d.parquet", c.spine))
 	if b, err := os.ReadFile(stamp); err == nil && string(b) == params {
-		return nil
+		if _, err := os.Stat(spinePath); err == nil {
+			return nil
+		}
 	}
 	span := int64(c.days) * 86400_000_000
 	d := filepath.Join(c.dir, "data")
@@ -237,6 +240,9 @@ func generate(db *sql.DB, c config) error {
 			TIMESTAMP '%s' + to_microseconds(CAST(floor(%s * %d) AS BIGINT)) AS ts, CAST(%s < 0.1 AS INTEGER) AS label
 			FROM range(%d) r(i)) TO '%s/spine-%d.parquet' (FORMAT parquet)`,
 			c.listings, u(12), u(12), c.users, u(13), start, u(14), span, u(15), c.spine, d, c.spine),
+	}
+	if b, err := os.ReadFile(stamp); err == nil && string(b) == params {
+		stmts = stmts[3:] // the sources exist: only the spine is missing
 	}
 	for _, s := range stmts {
 		if _, err := db.Exec(s); err != nil {

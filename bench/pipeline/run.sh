@@ -33,7 +33,7 @@ fi
 
 if [ ! -x "$BENCH_DIR/venv/bin/python" ]; then
 	python3 -m venv "$BENCH_DIR/venv"
-	"$BENCH_DIR/venv/bin/pip" install -q "feast==$FEAST_VERSION" "pandas==3.1.1" "pyarrow==26.0.1"
+	"$BENCH_DIR/venv/bin/pip" install -q "feast==$FEAST_VERSION" # brings the pandas and pyarrow it supports
 fi
 echo "== load average $(cut -d' ' -f1-3 /proc/loadavg)"
 "$BENCH_DIR/venv/bin/python" bench/pipeline/peers.py --dir "$BENCH_DIR" --spine "$SPINE" --feast-spine "$FEAST_SPINE"
