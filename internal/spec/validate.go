@@ -99,10 +99,17 @@ func (v *validator) name(p Pos, kind, name string) {
 }
 
 func (v *validator) ident(file string, line int, what, name string) {
-	if !identRE.MatchString(name) {
+	switch {
+	case !identRE.MatchString(name):
 		v.ps.Add(file, line, "%s %q: expected an identifier (letters, digits and _, not starting with a digit)", what, name)
+	case strings.HasPrefix(strings.ToLower(name), ReservedPrefix):
+		v.ps.Add(file, line, "%s %q: names starting with %q are reserved for Atrium's own columns, expected another name", what, name, ReservedPrefix)
 	}
 }
+
+// ReservedPrefix starts the names of the internal columns of Atrium's SQL plans;
+// no entity, key, set or feature may use it.
+const ReservedPrefix = "atrium_"
 
 func (v *validator) featureSet(fs *FeatureSet) {
 	ps := v.ps

@@ -120,7 +120,7 @@ func Build(f *spec.Features, set string, start, end time.Time, source string, sc
 			if !countOnly(ft) {
 				expr = "CAST(" + expr + " AS " + ft.Type.SQL() + ")"
 			}
-			sel = append(sel, fmt.Sprintf("%s AS x%d", expr, i))
+			sel = append(sel, fmt.Sprintf("%s AS atrium_x%d", expr, i))
 		}
 	} else {
 		sel = append(sel, ts+" AS "+quality.Quote(spec.TimestampColumn))
@@ -224,13 +224,13 @@ func aggregateSQL(p *Plan) string {
 	var framed []string
 	needStd := false
 	for i, ft := range fs.Features {
-		x := fmt.Sprintf("x%d", i)
+		x := fmt.Sprintf("atrium_x%d", i)
 		add := func(expr, name string) {
 			partSel = append(partSel, expr+" AS "+name)
 			additive = append(additive, name)
 		}
 		if has(ft, spec.Count, spec.Avg, spec.StddevPop, spec.StddevSamp) {
-			add(fmt.Sprintf("count(%s)", x), fmt.Sprintf("p%d_n", i))
+			add(fmt.Sprintf("count(%s)", x), fmt.Sprintf("atrium_p%d_n", i))
 		}
 		if has(ft, spec.Sum, spec.Avg) {
 			// Integer sums stay BIGINT (DuckDB widens them to HUGEINT, whose running
@@ -239,26 +239,26 @@ func aggregateSQL(p *Plan) string {
 			if ft.Type == spec.Int64 {
 				sumExpr = fmt.Sprintf("CAST(sum(%s) AS BIGINT)", x)
 			}
-			add(sumExpr, fmt.Sprintf("p%d_s", i))
+			add(sumExpr, fmt.Sprintf("atrium_p%d_s", i))
 		}
 		if has(ft, spec.Min) {
-			partSel = append(partSel, fmt.Sprintf("min(%s) AS p%d_mn", x, i))
-			framed = append(framed, fmt.Sprintf("p%d_mn", i))
+			partSel = append(partSel, fmt.Sprintf("min(%s) AS atrium_p%d_mn", x, i))
+			framed = append(framed, fmt.Sprintf("atrium_p%d_mn", i))
 		}
 		if has(ft, spec.Max) {
-			partSel = append(partSel, fmt.Sprintf("max(%s) AS p%d_mx", x, i))
-			framed = append(framed, fmt.Sprintf("p%d_mx", i))
+			partSel = append(partSel, fmt.Sprintf("max(%s) AS atrium_p%d_mx", x, i))
+			framed = append(framed, fmt.Sprintf("atrium_p%d_mx", i))
 		}
 		if has(ft, spec.Last) {
-			partSel = append(partSel, fmt.Sprintf("arg_max(%s, atrium_us) AS p%d_lv", x, i),
-				fmt.Sprintf("max(atrium_us) FILTER (WHERE %s IS NOT NULL) AS p%d_lt", x, i))
-			framed = append(framed, fmt.Sprintf("p%d_lv", i), fmt.Sprintf("p%d_lt", i))
+			partSel = append(partSel, fmt.Sprintf("arg_max(%s, atrium_us) AS atrium_p%d_lv", x, i),
+				fmt.Sprintf("max(atrium_us) FILTER (WHERE %s IS NOT NULL) AS atrium_p%d_lt", x, i))
+			framed = append(framed, fmt.Sprintf("atrium_p%d_lv", i), fmt.Sprintf("atrium_p%d_lt", i))
 		}
 		if has(ft, spec.StddevPop, spec.StddevSamp) {
 			needStd = true
-			partSel = append(partSel, fmt.Sprintf("avg(CAST(%s AS DOUBLE)) AS p%d_mean", x, i))
-			add(fmt.Sprintf("COALESCE(var_pop(CAST(%s AS DOUBLE)) * count(%s), 0)", x, x), fmt.Sprintf("p%d_m2", i))
-			additive = append(additive, fmt.Sprintf("p%d_nd", i), fmt.Sprintf("p%d_nd2", i))
+			partSel = append(partSel, fmt.Sprintf("avg(CAST(%s AS DOUBLE)) AS atrium_p%d_mean", x, i))
+			add(fmt.Sprintf("COALESCE(var_pop(CAST(%s AS DOUBLE)) * count(%s), 0)", x, x), fmt.Sprintf("atrium_p%d_m2", i))
+			additive = append(additive, fmt.Sprintf("atrium_p%d_nd", i), fmt.Sprintf("atrium_p%d_nd2", i))
 		}
 	}
 	var b strings.Builder
@@ -272,21 +272,21 @@ func aggregateSQL(p *Plan) string {
 		sel := []string{"*"}
 		for i, ft := range fs.Features {
 			if has(ft, spec.StddevPop, spec.StddevSamp) {
-				d := fmt.Sprintf("COALESCE(p%d_mean - avg(p%d_mean) OVER (PARTITION BY %s), 0)", i, i, keyList)
-				sel = append(sel, fmt.Sprintf("p%d_n * %s AS p%d_nd", i, d, i), fmt.Sprintf("p%d_n * %s * %s AS p%d_nd2", i, d, d, i))
+				d := fmt.Sprintf("COALESCE(atrium_p%d_mean - avg(atrium_p%d_mean) OVER (PARTITION BY %s), 0)", i, i, keyList)
+				sel = append(sel, fmt.Sprintf("atrium_p%d_n * %s AS atrium_p%d_nd", i, d, i), fmt.Sprintf("atrium_p%d_n * %s * %s AS atrium_p%d_nd2", i, d, d, i))
 			}
 		}
 		fmt.Fprintf(&b, ", part2 AS (SELECT %s FROM part)", strings.Join(sel, ", "))
 		partRel = "part2"
 	}
-	fmt.Fprintf(&b, ", grid AS (SELECT %s, unnest(range(lo, least(hi + %d, %d) + %d, %d)) AS atrium_s"+
-		" FROM (SELECT %s, min(atrium_s) AS lo, max(atrium_s) AS hi FROM part GROUP BY %s) WHERE lo < %d)",
+	fmt.Fprintf(&b, ", grid AS (SELECT %s, unnest(range(atrium_lo, least(atrium_hi + %d, %d) + %d, %d)) AS atrium_s"+
+		" FROM (SELECT %s, min(atrium_s) AS atrium_lo, max(atrium_s) AS atrium_hi FROM part GROUP BY %s) WHERE atrium_lo < %d)",
 		keyList, maxW, last, slide, slide, keyList, keyList, last)
 	using := "USING (" + keyList + ", atrium_s)"
 	joins := fmt.Sprintf("grid LEFT JOIN %s %s", partRel, using)
 	var running []string // running sums: additive partials and count_distinct deltas
 	for _, a := range additive {
-		running = append(running, fmt.Sprintf("sum(COALESCE(%s, 0)) OVER wc AS c_%s", a, a))
+		running = append(running, fmt.Sprintf("sum(COALESCE(%s, 0)) OVER wc AS atrium_c_%s", a, a))
 	}
 	for i, ft := range fs.Features {
 		if !has(ft, spec.CountDistinct) {
@@ -295,7 +295,7 @@ func aggregateSQL(p *Plan) string {
 		b.WriteString(countDistinctCTEs(fs, i, keyList, bucket, slide))
 		joins += fmt.Sprintf(" LEFT JOIN cdd%d %s", i, using)
 		for wi := range fs.Windows {
-			running = append(running, fmt.Sprintf("sum(COALESCE(cd%d_d%d, 0)) OVER wc AS c_cd%d_d%d", i, wi, i, wi))
+			running = append(running, fmt.Sprintf("sum(COALESCE(atrium_cd%d_d%d, 0)) OVER wc AS atrium_c_atrium_cd%d_d%d", i, wi, i, wi))
 		}
 	}
 	fmt.Fprintf(&b, ", g AS (SELECT * FROM %s)", joins)
@@ -305,7 +305,7 @@ func aggregateSQL(p *Plan) string {
 	sel := append([]string(nil), keys...)
 	sel = append(sel, "atrium_s")
 	windowSum := func(col string, steps int64) string {
-		return fmt.Sprintf("(lag(c_%s, 1, 0) OVER wl - lag(c_%s, %d, 0) OVER wl)", col, col, steps+1)
+		return fmt.Sprintf("(lag(atrium_c_%s, 1, 0) OVER wl - lag(atrium_c_%s, %d, 0) OVER wl)", col, col, steps+1)
 	}
 	sel = append(sel, windowSum("atrium_rows", maxW/slide)+" AS atrium_n")
 	windows := []string{fmt.Sprintf("wl AS (PARTITION BY %s ORDER BY atrium_s)", keyList)}
@@ -320,7 +320,7 @@ func aggregateSQL(p *Plan) string {
 		i := featureIndex(fs, col.Feature)
 		wi := windowIndex(fs, col.Window)
 		k := us(col.Window.D()) / slide
-		sum := func(c string) string { return windowSum(fmt.Sprintf("p%d_%s", i, c), k) }
+		sum := func(c string) string { return windowSum(fmt.Sprintf("atrium_p%d_%s", i, c), k) }
 		frame := func(agg string) string { return fmt.Sprintf("%s OVER w%d", agg, wi) }
 		var e string
 		switch col.Agg {
@@ -331,11 +331,11 @@ func aggregateSQL(p *Plan) string {
 		case spec.Avg:
 			e = fmt.Sprintf("CAST(%s AS DOUBLE) / NULLIF(%s, 0)", sum("s"), sum("n"))
 		case spec.Min:
-			e = frame(fmt.Sprintf("min(p%d_mn)", i))
+			e = frame(fmt.Sprintf("min(atrium_p%d_mn)", i))
 		case spec.Max:
-			e = frame(fmt.Sprintf("max(p%d_mx)", i))
+			e = frame(fmt.Sprintf("max(atrium_p%d_mx)", i))
 		case spec.Last:
-			e = frame(fmt.Sprintf("arg_max(p%d_lv, p%d_lt)", i, i))
+			e = frame(fmt.Sprintf("arg_max(atrium_p%d_lv, atrium_p%d_lt)", i, i))
 		case spec.StddevPop, spec.StddevSamp:
 			m2 := fmt.Sprintf("greatest(%s + %s - %s * %s / NULLIF(%s, 0), 0)", sum("m2"), sum("nd2"), sum("nd"), sum("nd"), sum("n"))
 			div, min := sum("n"), "0"
@@ -344,7 +344,7 @@ func aggregateSQL(p *Plan) string {
 			}
 			e = fmt.Sprintf("CASE WHEN %s > %s THEN sqrt(%s / (%s)) END", sum("n"), min, m2, div)
 		case spec.CountDistinct:
-			e = fmt.Sprintf("c_cd%d_d%d", i, wi)
+			e = fmt.Sprintf("atrium_c_atrium_cd%d_d%d", i, wi)
 		}
 		sel = append(sel, fmt.Sprintf("CAST(%s AS %s) AS %s", e, col.Type.SQL(), quality.Quote(col.Name)))
 	}
@@ -372,7 +372,7 @@ func countDistinctCTEs(fs *spec.FeatureSet, i int, keyList, bucket string, slide
 	}
 	// The first branch names the delta columns; UNION ALL keeps the names.
 	parts := []string{fmt.Sprintf("SELECT %s, atrium_b + %d AS atrium_s, %s FROM cdo%d", keyList, slide,
-		deltas(func(wi int) string { return fmt.Sprintf("1 AS cd%d_d%d", i, wi) }), i)}
+		deltas(func(wi int) string { return fmt.Sprintf("1 AS atrium_cd%d_d%d", i, wi) }), i)}
 	for wi, w := range fs.Windows {
 		end := fmt.Sprintf("least(COALESCE(atrium_nb, atrium_b + %d), atrium_b + %d) + %d", us(w.D()), us(w.D()), slide)
 		parts = append(parts, fmt.Sprintf("SELECT %s, %s, %s FROM cdo%d", keyList, end, deltas(func(x int) string {
@@ -382,9 +382,9 @@ func countDistinctCTEs(fs *spec.FeatureSet, i int, keyList, bucket string, slide
 			return "0"
 		}), i))
 	}
-	sums := deltas(func(wi int) string { return fmt.Sprintf("CAST(sum(cd%d_d%d) AS BIGINT) AS cd%d_d%d", i, wi, i, wi) })
+	sums := deltas(func(wi int) string { return fmt.Sprintf("CAST(sum(atrium_cd%d_d%d) AS BIGINT) AS atrium_cd%d_d%d", i, wi, i, wi) })
 	return fmt.Sprintf(", cdo%d AS (SELECT %s, atrium_b, lead(atrium_b) OVER (PARTITION BY %s, atrium_x ORDER BY atrium_b) AS atrium_nb"+
-		" FROM (SELECT DISTINCT %s, x%d AS atrium_x, %s AS atrium_b FROM %s WHERE x%d IS NOT NULL))"+
+		" FROM (SELECT DISTINCT %s, atrium_x%d AS atrium_x, %s AS atrium_b FROM %s WHERE atrium_x%d IS NOT NULL))"+
 		", cdd%d AS (SELECT %s, atrium_s, %s FROM (%s) GROUP BY %s, atrium_s)",
 		i, keyList, keyList, keyList, i, bucket, EventsTable, i,
 		i, keyList, sums, strings.Join(parts, " UNION ALL "), keyList)

@@ -66,6 +66,9 @@ func (e *Engine) PointInTime(ctx context.Context, req offline.PointInTimeRequest
 	spineTypes := map[string]string{}
 	for _, c := range spineCols {
 		spineTypes[c.Name] = c.Type
+		if strings.HasPrefix(strings.ToLower(c.Name), spec.ReservedPrefix) {
+			return nil, bad("spine column %q: names starting with %q are reserved, expected another name", c.Name, spec.ReservedPrefix)
+		}
 	}
 	if req.TimeColumn == "" {
 		if req.TimeColumn, err = pickTimeColumn(spineCols); err != nil {
