@@ -23,11 +23,8 @@ import (
 	"github.com/atrium-ml/atrium/internal/spec"
 )
 
-// Relations a plan creates (temporary tables of the connection running it).
-const (
-	EventsTable = "atrium_events"
-	OutputTable = "atrium_output"
-)
+// EventsTable is the temporary table a plan creates (on the connection running it).
+const EventsTable = "atrium_events"
 
 // Day is the length of a date partition.
 const Day = 24 * time.Hour
@@ -50,7 +47,8 @@ type Plan struct {
 	// Dates are the partitions the run replaces (YYYY-MM-DD), Start to End.
 	Dates []string
 	// Events creates EventsTable from the source (one row per source row read);
-	// Output creates OutputTable (keys, timestamp, the set's columns) from it.
+	// Output is the query of the feature rows (keys, timestamp, the set's
+	// columns) over it.
 	Events, Output string
 }
 
@@ -136,7 +134,7 @@ func Build(f *spec.Features, set string, start, end time.Time, source string, sc
 	} else {
 		body = "SELECT * FROM " + EventsTable
 	}
-	p.Output = fmt.Sprintf("CREATE OR REPLACE TEMP TABLE %s AS %s", OutputTable, withDerived(fs, body))
+	p.Output = withDerived(fs, body)
 	return p, nil
 }
 

@@ -112,6 +112,7 @@ func Open(ctx context.Context, dir string, opts offline.Options) (*Engine, error
 		connector.Close()
 		return nil, fmt.Errorf("open duckdb: %w", err)
 	}
+	cleanStaging(root)
 	return &Engine{root: root, feats: opts.Features, baseDir: base, log: opts.Logger, connector: connector, db: db, setLocks: map[string]*sync.Mutex{}}, nil
 }
 

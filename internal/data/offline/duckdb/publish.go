@@ -7,18 +7,51 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
 
-// Staging directory prefixes inside a set directory. Readers only look at
-// "date=" directories, so neither is ever read.
-const (
-	stagingPrefix = ".staging-"
-	// oldSuffix marks a previous partition moved aside by exchangeByRenames; if a
-	// writer dies before the new one is in place, recoverSet moves it back.
-	oldSuffix = ".old"
-)
+// oldSuffix marks a previous partition moved aside by exchangeByRenames; if a
+// writer dies before the new one is in place, recoverSet moves it back. Readers
+// only look at "date=YYYY-MM-DD" directories, so it is never read.
+const oldSuffix = ".old"
+
+// stagingPrefix starts the staging directories under <root>/.tmp: staging-<pid>-<id>.
+// They live on the store's filesystem so that staged partitions can be renamed
+// into place, and carry the writer's pid so that a later process can tell the
+// debris of a dead writer from a live writer's work.
+const stagingPrefix = "staging-"
+
+// newStaging creates a fresh staging directory and returns it with its id (see
+// newID), which names the files written there.
+func (e *Engine) newStaging() (dir, id string, err error) {
+	id = newID()
+	dir = filepath.Join(e.root, ".tmp", fmt.Sprintf("%s%d-%s", stagingPrefix, os.Getpid(), id))
+	return dir, id, os.MkdirAll(dir, 0o755)
+}
+
+// cleanStaging removes the staging directories of processes that no longer run
+// (a killed run or push). It is safe to call at any time: live writers' staging
+// directories are left alone.
+func cleanStaging(root string) {
+	entries, err := os.ReadDir(filepath.Join(root, ".tmp"))
+	if err != nil {
+		return
+	}
+	for _, ent := range entries {
+		rest, ok := strings.CutPrefix(ent.Name(), stagingPrefix)
+		if !ok {
+			continue
+		}
+		pidText, _, _ := strings.Cut(rest, "-")
+		pid, err := strconv.Atoi(pidText)
+		if err != nil || processAlive(pid) {
+			continue
+		}
+		_ = os.RemoveAll(filepath.Join(root, ".tmp", ent.Name()))
+	}
+}
 
 // exchangeByRenames is the portable fallback of exchange: move target aside, move
 // staged in, and move the old one to staged. A crash between the first two
@@ -43,9 +76,9 @@ func exchangeByRenames(staged, target string) error {
 	return nil
 }
 
-// recoverSet undoes what a killed writer left behind in a set directory: staging
-// directories are deleted, partitions moved aside and not replaced are restored.
-// The caller holds the set's lock.
+// recoverSet undoes what a killed writer left behind in a set directory:
+// partitions moved aside and not replaced are restored. The caller holds the
+// set's lock.
 func recoverSet(dir string) error {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
@@ -57,10 +90,6 @@ func recoverSet(dir string) error {
 	for _, ent := range entries {
 		name := ent.Name()
 		switch {
-		case strings.HasPrefix(name, stagingPrefix):
-			if err := os.RemoveAll(filepath.Join(dir, name)); err != nil {
-				return err
-			}
 		case strings.HasPrefix(name, "date=") && strings.HasSuffix(name, oldSuffix):
 			target := filepath.Join(dir, strings.TrimSuffix(name, oldSuffix))
 			if _, err := os.Stat(target); errors.Is(err, os.ErrNotExist) {

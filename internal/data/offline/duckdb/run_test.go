@@ -3,6 +3,7 @@ package duckdb_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -231,8 +232,14 @@ func TestKilledRunLeavesGoodPartitions(t *testing.T) {
 	}
 	good := storedRows(t, e, "profile")
 	setDir := filepath.Join(e.Root(), "set=profile")
-	// Killed while writing: a half-written staging directory.
-	junk := filepath.Join(setDir, ".staging-0000000000000000001-deadbeef", "date=2024-01-01")
+	// Killed while writing: a half-written staging directory of a process that is
+	// gone (no pid is that large), and one of a live process (this one).
+	dead := filepath.Join(e.Root(), ".tmp", "staging-999999999-0000000000000000001-deadbeef")
+	live := filepath.Join(e.Root(), ".tmp", fmt.Sprintf("staging-%d-0000000000000000002-beefdead", os.Getpid()))
+	if err := os.MkdirAll(live, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	junk := filepath.Join(dead, "date=2024-01-01")
 	if err := os.MkdirAll(junk, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -266,8 +273,20 @@ func TestKilledRunLeavesGoodPartitions(t *testing.T) {
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("rows after recovery:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	left, _ := filepath.Glob(filepath.Join(setDir, ".*-*"))
+	left, _ := filepath.Glob(filepath.Join(setDir, "*.old"))
 	if len(left) != 0 {
 		t.Errorf("debris left: %v", left)
+	}
+	// Staging directories of dead writers are collected when an engine opens.
+	e2, err := duckdb.Open(ctx, e.Root(), offline.Options{Features: loadFeatures(t, dir), BaseDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e2.Close()
+	if _, err := os.Stat(dead); !os.IsNotExist(err) {
+		t.Errorf("dead writer's staging directory is still there: %v", err)
+	}
+	if _, err := os.Stat(live); err != nil {
+		t.Errorf("live writer's staging directory was removed: %v", err)
 	}
 }

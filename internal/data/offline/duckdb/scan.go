@@ -201,8 +201,7 @@ func (e *Engine) Append(ctx context.Context, set string, rows []offline.LatestRo
 		return fmt.Errorf("append %s: %w", set, err)
 	}
 	defer conn.Close()
-	id := newID()
-	table := "atrium_push_" + strings.ReplaceAll(id, "-", "_")
+	table := "atrium_push_" + strings.ReplaceAll(newID(), "-", "_")
 	defs := make([]string, 0, len(keys)+1+len(cols))
 	for i, k := range keys {
 		defs = append(defs, quality.Quote(k)+" "+keyTypes[i])
@@ -243,8 +242,8 @@ func (e *Engine) Append(ctx context.Context, set string, rows []offline.LatestRo
 	if err != nil {
 		return fmt.Errorf("append %s: %w", set, err)
 	}
-	staging := filepath.Join(dir, stagingPrefix+id)
-	if err := os.MkdirAll(staging, 0o755); err != nil {
+	staging, id, err := e.newStaging()
+	if err != nil {
 		return fmt.Errorf("append %s: %w", set, err)
 	}
 	defer os.RemoveAll(staging)
