@@ -380,7 +380,9 @@ func countDistinctCTEs(fs *spec.FeatureSet, i int, keyList, bucket string, slide
 			return "0"
 		}), i))
 	}
-	sums := deltas(func(wi int) string { return fmt.Sprintf("CAST(sum(atrium_cd%d_d%d) AS BIGINT) AS atrium_cd%d_d%d", i, wi, i, wi) })
+	sums := deltas(func(wi int) string {
+		return fmt.Sprintf("CAST(sum(atrium_cd%d_d%d) AS BIGINT) AS atrium_cd%d_d%d", i, wi, i, wi)
+	})
 	return fmt.Sprintf(", cdo%d AS (SELECT %s, atrium_b, lead(atrium_b) OVER (PARTITION BY %s, atrium_x ORDER BY atrium_b) AS atrium_nb"+
 		" FROM (SELECT DISTINCT %s, atrium_x%d AS atrium_x, %s AS atrium_b FROM %s WHERE atrium_x%d IS NOT NULL))"+
 		", cdd%d AS (SELECT %s, atrium_s, %s FROM (%s) GROUP BY %s, atrium_s)",
