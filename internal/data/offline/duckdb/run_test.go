@@ -2,6 +2,7 @@ package duckdb_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -288,5 +289,52 @@ func TestKilledRunLeavesGoodPartitions(t *testing.T) {
 	}
 	if _, err := os.Stat(live); err != nil {
 		t.Errorf("live writer's staging directory was removed: %v", err)
+	}
+}
+
+// TestSourceFormatsAndTimeZones reads the same rows from Parquet, CSV with UTC
+// offsets, and JSON, and checks the stored timestamps are the UTC instants.
+func TestSourceFormatsAndTimeZones(t *testing.T) {
+	ctx := context.Background()
+	yaml := strings.NewReplacer("format: csv, path: listings.csv", "format: FORMAT, path: PATH").Replace(profileYAML)
+	want := []string{
+		"listing_id,timestamp,rent,city",
+		"1,2024-01-01 08:00:00,1000,rome",
+		"2,2024-01-01 23:30:00,2000,milan",
+	}
+	csvRows := "listing_id,updated_at,rent,city\n1,2024-01-01T10:00:00+02:00,1000,rome\n2,2024-01-02T01:30:00+02:00,2000,milan\n3,2024-01-02T02:30:00+02:00,3000,rome\n"
+	jsonRows := `[{"listing_id": 1, "updated_at": "2024-01-01T08:00:00Z", "rent": 1000.0, "city": "rome"},
+		{"listing_id": 2, "updated_at": "2024-01-01T23:30:00Z", "rent": 2000.0, "city": "milan"}]`
+	for _, tt := range []struct{ format, path, content string }{
+		{"csv", "listings.csv", csvRows},
+		{"json", "listings.json", jsonRows},
+		{"parquet", "listings.parquet", ""},
+	} {
+		t.Run(tt.format, func(t *testing.T) {
+			files := map[string]string{"features.yaml": strings.NewReplacer("FORMAT", tt.format, "PATH", tt.path).Replace(yaml)}
+			if tt.content != "" {
+				files[tt.path] = tt.content
+			}
+			dir := repo(t, files)
+			if tt.format == "parquet" {
+				db, err := sql.Open("duckdb", "")
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, err = db.Exec(`COPY (SELECT * FROM (VALUES (1, TIMESTAMP '2024-01-01 08:00:00', 1000.0, 'rome'),
+					(2, TIMESTAMP '2024-01-01 23:30:00', 2000.0, 'milan')) t(listing_id, updated_at, rent, city)) TO '` + filepath.Join(dir, tt.path) + `' (FORMAT parquet)`)
+				db.Close()
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			e, _ := openEngine(t, dir)
+			if _, err := e.Run(ctx, offline.RunRequest{Set: "profile", Start: date(t, "2024-01-01"), End: date(t, "2024-01-01")}); err != nil {
+				t.Fatal(err)
+			}
+			if got := storedRows(t, e, "profile"); strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Errorf("rows:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+		})
 	}
 }
