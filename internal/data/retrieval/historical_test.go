@@ -2,18 +2,16 @@ package retrieval_test
 
 import (
 	"context"
-	"database/sql"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/atrium-ml/atrium/internal/data/offline"
 	"github.com/atrium-ml/atrium/internal/data/offline/duckdb"
+	"github.com/atrium-ml/atrium/internal/data/offline/offlinetest"
 	"github.com/atrium-ml/atrium/internal/data/retrieval"
 	"github.com/atrium-ml/atrium/internal/spec"
 )
@@ -109,47 +107,11 @@ var wantHistorical = []string{
 
 func readOut(t *testing.T, path string) []string {
 	t.Helper()
-	db, err := sql.Open("duckdb", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	read := "read_csv"
 	if strings.HasSuffix(path, ".parquet") {
 		read = "read_parquet"
 	}
-	rows, err := db.Query("SELECT * FROM " + read + "('" + path + "')")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	cols, _ := rows.Columns()
-	out := []string{strings.Join(cols, ",")}
-	vals := make([]any, len(cols))
-	ptrs := make([]any, len(cols))
-	for i := range vals {
-		ptrs[i] = &vals[i]
-	}
-	for rows.Next() {
-		if err := rows.Scan(ptrs...); err != nil {
-			t.Fatal(err)
-		}
-		cells := make([]string, len(vals))
-		for i, v := range vals {
-			switch x := v.(type) {
-			case nil:
-				cells[i] = "NULL"
-			case time.Time:
-				cells[i] = x.UTC().Format(time.DateTime)
-			case float64:
-				cells[i] = strconv.FormatFloat(x, 'g', -1, 64)
-			default:
-				cells[i] = fmt.Sprint(x)
-			}
-		}
-		out = append(out, strings.Join(cells, ","))
-	}
-	return out
+	return offlinetest.Lines(t, "SELECT * FROM "+read+"('"+path+"')")
 }
 
 func TestHistoricalPointInTime(t *testing.T) {
