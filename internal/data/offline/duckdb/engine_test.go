@@ -2,7 +2,7 @@ package duckdb_test
 
 import (
 	"context"
-		"fmt"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
