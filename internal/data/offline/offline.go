@@ -36,7 +36,7 @@ type Engine interface {
 	// the spine's columns plus the features to a CSV or Parquet file.
 	PointInTime(ctx context.Context, req PointInTimeRequest) (*PointInTimeResult, error)
 	// ScanLatest streams, for each key of a set, its latest row with from < ts <= to
-	// (a zero from means no lower bound), in batches, in no particular key order.
+	// (a zero from or to means no bound), in batches, in no particular key order.
 	// Among rows with the same key and timestamp the one written last wins. fn must
 	// not keep the batch slice after it returns; an error from fn stops the scan and
 	// is returned.

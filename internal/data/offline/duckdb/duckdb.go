@@ -58,7 +58,7 @@ type Engine struct {
 	db        *sql.DB
 
 	mu       sync.Mutex
-	setLocks map[string]*sync.Mutex
+	setLocks map[string]*sync.RWMutex
 	closed   bool
 }
 
@@ -113,7 +113,7 @@ func Open(ctx context.Context, dir string, opts offline.Options) (*Engine, error
 		return nil, fmt.Errorf("open duckdb: %w", err)
 	}
 	cleanStaging(root)
-	return &Engine{root: root, feats: opts.Features, baseDir: base, log: opts.Logger, connector: connector, db: db, setLocks: map[string]*sync.Mutex{}}, nil
+	return &Engine{root: root, feats: opts.Features, baseDir: base, log: opts.Logger, connector: connector, db: db, setLocks: map[string]*sync.RWMutex{}}, nil
 }
 
 // Close releases DuckDB. Closing twice is not an error.
@@ -141,28 +141,60 @@ func (e *Engine) set(name string) (*spec.FeatureSet, []string, error) {
 
 func (e *Engine) setDir(set string) string { return filepath.Join(e.root, "set="+set) }
 
-// lockSet serialises writers of a set: in this process with a mutex, across
-// processes with an advisory lock file. The returned function releases both.
-func (e *Engine) lockSet(set string) (func(), error) {
+// lockSet locks a set: exclusive for writers (publishing partitions, appending
+// files), shared for readers (scans and joins, from listing the files until the
+// query is done, so that no file they listed is swapped away under them). It
+// holds an in-process RWMutex and an advisory lock on <set>/.lock, which
+// serialises other processes too. The returned function releases both.
+func (e *Engine) lockSet(set string, exclusive bool) (func(), error) {
 	e.mu.Lock()
 	m := e.setLocks[set]
 	if m == nil {
-		m = &sync.Mutex{}
+		m = &sync.RWMutex{}
 		e.setLocks[set] = m
 	}
 	e.mu.Unlock()
-	m.Lock()
+	lock, unlockMu := m.RLock, m.RUnlock
+	if exclusive {
+		lock, unlockMu = m.Lock, m.Unlock
+	}
+	lock()
 	dir := e.setDir(set)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		m.Unlock()
+		unlockMu()
 		return nil, err
 	}
-	unlock, err := lockFile(filepath.Join(dir, ".lock"))
+	unlock, err := lockFile(filepath.Join(dir, ".lock"), exclusive)
 	if err != nil {
-		m.Unlock()
+		unlockMu()
 		return nil, fmt.Errorf("lock set %s: %w", set, err)
 	}
-	return func() { unlock(); m.Unlock() }, nil
+	return func() { unlock(); unlockMu() }, nil
+}
+
+// lockSets takes shared locks on several sets, in name order (writers hold one
+// set at a time, so readers of several cannot deadlock with them).
+func (e *Engine) lockSets(sets []string) (func(), error) {
+	sorted := append([]string(nil), sets...)
+	sort.Strings(sorted)
+	var unlocks []func()
+	release := func() {
+		for i := len(unlocks) - 1; i >= 0; i-- {
+			unlocks[i]()
+		}
+	}
+	for i, s := range sorted {
+		if i > 0 && s == sorted[i-1] {
+			continue
+		}
+		u, err := e.lockSet(s, false)
+		if err != nil {
+			release()
+			return nil, err
+		}
+		unlocks = append(unlocks, u)
+	}
+	return release, nil
 }
 
 // partitions lists the date partitions of a set in [from, to] (inclusive dates;

@@ -2,9 +2,9 @@
 
 package duckdb
 
-// lockFile is a no-op where advisory file locks are unavailable: writers are then
-// serialised within one process only.
-func lockFile(string) (func(), error) { return func() {}, nil }
+// lockFile is a no-op where advisory file locks are unavailable: readers and
+// writers are then coordinated within one process only.
+func lockFile(string, bool) (func(), error) { return func() {}, nil }
 
 // processAlive cannot tell here: staging directories are then never collected
 // automatically.

@@ -7,14 +7,19 @@ import (
 	"syscall"
 )
 
-// lockFile takes an exclusive advisory lock on path (created if needed), waiting
-// for other processes to release theirs. The lock dies with the process.
-func lockFile(path string) (func(), error) {
+// lockFile takes an advisory lock on path (created if needed), exclusive or
+// shared, waiting for conflicting holders to release theirs. The lock dies with
+// the process.
+func lockFile(path string, exclusive bool) (func(), error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+	how := syscall.LOCK_SH
+	if exclusive {
+		how = syscall.LOCK_EX
+	}
+	if err := syscall.Flock(int(f.Fd()), how); err != nil {
 		f.Close()
 		return nil, err
 	}

@@ -106,9 +106,19 @@ func (e *Engine) PointInTime(ctx context.Context, req offline.PointInTimeRequest
 		return nil, err
 	}
 
+	groups := spec.GroupBySet(req.Features)
+	setNames := make([]string, len(groups))
+	for i, g := range groups {
+		setNames[i] = g.Set
+	}
+	unlock, err := e.lockSets(setNames)
+	if err != nil {
+		return nil, fmt.Errorf("point-in-time join: %w", err)
+	}
+	defer unlock()
 	sel := []string{"sp.* EXCLUDE (atrium_t, atrium_row, atrium_st)"}
 	var joins []string
-	for gi, g := range spec.GroupBySet(req.Features) {
+	for gi, g := range groups {
 		fs, keys, err := e.set(g.Set)
 		if err != nil {
 			return nil, fmt.Errorf("point-in-time join: %w", err)

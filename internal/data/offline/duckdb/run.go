@@ -170,7 +170,7 @@ func (e *Engine) stage(ctx context.Context, conn *sql.Conn, plan *pipeline.Plan,
 
 // publish exchanges each staged day into place, under the set's lock.
 func (e *Engine) publish(ctx context.Context, set, staging string, dates []string) error {
-	unlock, err := e.lockSet(set)
+	unlock, err := e.lockSet(set, true)
 	if err != nil {
 		return err
 	}

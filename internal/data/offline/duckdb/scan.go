@@ -70,9 +70,14 @@ func (e *Engine) ScanLatest(ctx context.Context, set string, from, to time.Time,
 	if err != nil {
 		return fmt.Errorf("scan latest: %w", err)
 	}
-	if !from.IsZero() && !to.After(from) {
+	if !from.IsZero() && !to.IsZero() && !to.After(from) {
 		return nil
 	}
+	unlock, err := e.lockSet(set, false)
+	if err != nil {
+		return fmt.Errorf("scan latest %s: %w", set, err)
+	}
+	defer unlock()
 	files, err := e.partitions(set, from, to)
 	if err != nil || len(files) == 0 {
 		return err
@@ -81,7 +86,10 @@ func (e *Engine) ScanLatest(ctx context.Context, set string, from, to time.Time,
 	if err != nil {
 		return fmt.Errorf("scan latest %s: %w", set, err)
 	}
-	cond := quality.Quote(spec.TimestampColumn) + " <= " + tsLiteral(to)
+	cond := "true"
+	if !to.IsZero() {
+		cond = quality.Quote(spec.TimestampColumn) + " <= " + tsLiteral(to)
+	}
 	if !from.IsZero() {
 		cond += " AND " + quality.Quote(spec.TimestampColumn) + " > " + tsLiteral(from)
 	}
@@ -184,7 +192,7 @@ func (e *Engine) Append(ctx context.Context, set string, rows []offline.LatestRo
 	if err != nil {
 		return err
 	}
-	unlock, err := e.lockSet(set)
+	unlock, err := e.lockSet(set, true)
 	if err != nil {
 		return fmt.Errorf("append %s: %w", set, err)
 	}
