@@ -38,8 +38,9 @@ type Engine interface {
 	// ScanLatest streams, for each key of a set, its latest row with from < ts <= to
 	// (a zero from or to means no bound), in batches, in no particular key order.
 	// Among rows with the same key and timestamp the one written last wins. fn must
-	// not keep the batch slice after it returns; an error from fn stops the scan and
-	// is returned.
+	// not keep the batch slice after it returns (the rows in it may be kept); an
+	// error from fn stops the scan and is returned. The scan holds the set's read
+	// lock until it returns: writes to the set wait, so fn must not write to it.
 	ScanLatest(ctx context.Context, set string, from, to time.Time, fn func([]LatestRow) error) error
 	// Append adds rows to a set (pushed rows): one new file per date partition
 	// touched, each appearing whole or not at all. Values follow the set's column
