@@ -93,7 +93,7 @@ func Build(f *spec.Features, set string, start, end time.Time, source string, sc
 		p.Dates = append(p.Dates, d.Format(time.DateOnly))
 	}
 	endExcl := end.Add(Day)
-	ts := fmt.Sprintf("CAST(%s AS TIMESTAMP)", quality.Quote(p.Source.Timestamp))
+	ts := TimestampExpr(quality.Quote(p.Source.Timestamp), tsType)
 	if fs.Aggregated() {
 		slide := fs.Slide.D()
 		first := ceilTo(start, slide)
@@ -448,6 +448,16 @@ func IntegerType(t string) bool {
 		return true
 	}
 	return false
+}
+
+// TimestampExpr converts a column of SQL type sqlType (one TimestampCompatible
+// accepts) to a UTC TIMESTAMP. Text goes through TIMESTAMPTZ so that an offset
+// ("2024-01-01T10:00:00+02:00") is honoured; text without one is taken as UTC.
+func TimestampExpr(col, sqlType string) string {
+	if sqlType == "VARCHAR" {
+		return fmt.Sprintf("CAST(CAST(%s AS TIMESTAMPTZ) AS TIMESTAMP)", col)
+	}
+	return fmt.Sprintf("CAST(%s AS TIMESTAMP)", col)
 }
 
 // TimestampCompatible reports SQL types a timestamp column may have.

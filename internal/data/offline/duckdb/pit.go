@@ -96,8 +96,8 @@ func (e *Engine) PointInTime(ctx context.Context, req offline.PointInTimeRequest
 		}
 	}()
 	if _, err := conn.ExecContext(ctx, fmt.Sprintf(
-		`CREATE OR REPLACE TEMP TABLE atrium_spine AS SELECT *, row_number() OVER () AS atrium_row FROM (SELECT *, CAST(%s AS TIMESTAMP) AS atrium_t FROM %s)`,
-		quality.Quote(req.TimeColumn), spineRel)); err != nil {
+		`CREATE OR REPLACE TEMP TABLE atrium_spine AS SELECT *, row_number() OVER () AS atrium_row FROM (SELECT *, %s AS atrium_t FROM %s)`,
+		pipeline.TimestampExpr(quality.Quote(req.TimeColumn), tt), spineRel)); err != nil {
 		return nil, bad("spine %s: time column %q: %v", req.Spine, req.TimeColumn, err)
 	}
 	var n int64

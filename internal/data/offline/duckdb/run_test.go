@@ -338,3 +338,28 @@ func TestSourceFormatsAndTimeZones(t *testing.T) {
 		})
 	}
 }
+
+// TestTextTimestamps reads a timestamp column DuckDB leaves as text (mixed
+// spellings): offsets are honoured, text without one is UTC, and text that is no
+// time fails the run naming the source.
+func TestTextTimestamps(t *testing.T) {
+	ctx := context.Background()
+	yaml := strings.Replace(profileYAML, "format: csv, path: listings.csv", "format: json, path: listings.json", 1)
+	rows := `[{"listing_id": 1, "updated_at": "2024-01-01 10:00:00+02", "rent": 1000.0, "city": "rome"},
+		{"listing_id": 2, "updated_at": "2024-01-01T23:30:00", "rent": 2000.0, "city": "milan"},
+		{"listing_id": 3, "updated_at": "soon", "rent": 3000.0, "city": "rome"}]`
+	dir := repo(t, map[string]string{"features.yaml": yaml, "listings.json": rows})
+	e, _ := openEngine(t, dir)
+	_, err := e.Run(ctx, offline.RunRequest{Set: "profile", Start: date(t, "2024-01-01"), End: date(t, "2024-01-01")})
+	if !errors.Is(err, offline.ErrSource) || !strings.Contains(err.Error(), "soon") {
+		t.Errorf("a non-time in the timestamp column: %v, want ErrSource naming the value", err)
+	}
+	write(t, filepath.Join(dir, "listings.json"), strings.Replace(rows, `"soon"`, `"2024-01-02 00:00:00"`, 1))
+	if _, err := e.Run(ctx, offline.RunRequest{Set: "profile", Start: date(t, "2024-01-01"), End: date(t, "2024-01-01")}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"listing_id,timestamp,rent,city", "1,2024-01-01 08:00:00,1000,rome", "2,2024-01-01 23:30:00,2000,milan"}
+	if got := storedRows(t, e, "profile"); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("rows:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
