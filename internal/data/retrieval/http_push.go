@@ -12,24 +12,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/atrium-ml/atrium/internal/data/offline"
 	"github.com/atrium-ml/atrium/internal/data/online"
 	"github.com/atrium-ml/atrium/internal/platform/server"
 )
 
-// OfflineRow is a pushed row for the offline store: join-key values in
-// join_keys order (string or int64), the event time, and the set's feature
-// values in its feature order (nil for NULL; int64, float64, string, bool or
-// time.Time).
-type OfflineRow struct {
-	Key    []any
-	TS     time.Time
-	Values []any
-}
-
 // OfflineAppender appends pushed rows to the historical (offline) store, so
-// training sets see the values serving saw.
+// training sets see the values serving saw (offline.Engine implements it).
 type OfflineAppender interface {
-	Append(ctx context.Context, set string, rows []OfflineRow) error
+	Append(ctx context.Context, set string, rows []offline.LatestRow) error
 }
 
 // pushRequestJSON is the body of POST /push: Feast's, with our feature sets in
@@ -126,14 +117,14 @@ func (a *API) decodeAndPush(w http.ResponseWriter, r *http.Request, buf *bytes.B
 	// Offline first: a row that reached serving but not training would make the
 	// two disagree; the reverse is repaired by the next materialization.
 	if toOffline {
-		off := make([]OfflineRow, len(rows))
+		off := make([]offline.LatestRow, len(rows))
 		for i, row := range rows {
 			parts, _ := row.Key.Parts()
 			vals := make([]any, len(row.Values))
 			for f, v := range row.Values {
 				vals[f] = v.Any()
 			}
-			off[i] = OfflineRow{Key: parts, TS: row.TS, Values: vals}
+			off[i] = offline.LatestRow{Key: parts, TS: row.TS, Values: vals}
 		}
 		if err := a.opts.Offline.Append(r.Context(), set.Name, off); err != nil {
 			return 0, "", fmt.Errorf("push %s to the offline store: %w", set.Name, err)

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/atrium-ml/atrium/internal/data/offline"
 	"github.com/atrium-ml/atrium/internal/data/online"
 	"github.com/atrium-ml/atrium/internal/platform/meta"
 	"github.com/atrium-ml/atrium/internal/platform/progress"
@@ -48,26 +49,18 @@ func init() {
 	})
 }
 
-// LatestRow is the latest row of one key, as the offline engine streams it:
-// join-key values in join_keys order (string or int64), the event time, and
-// the set's feature values in its feature order (nil for NULL; int64, float64,
-// string, bool or time.Time).
-type LatestRow struct {
-	Key    []any
-	TS     time.Time
-	Values []any
+// LatestScanner is what materialization needs of the offline engine
+// (offline.Engine implements it): the latest row per key of a set with
+// from < ts <= to, streamed in batches.
+type LatestScanner interface {
+	ScanLatest(ctx context.Context, set string, from, to time.Time, fn func([]offline.LatestRow) error) error
 }
-
-// ScanLatest streams, in batches, the latest row per key of set among rows
-// with from <= ts <= to (the offline engine's Engine.ScanLatest). fn's batch
-// is only valid during the call.
-type ScanLatest func(ctx context.Context, set string, from, to time.Time, fn func([]LatestRow) error) error
 
 // Materializer copies offline rows into the online store.
 type Materializer struct {
-	Store online.Store
-	Meta  *meta.DB
-	Scan  ScanLatest
+	Store  online.Store
+	Meta   *meta.DB
+	Engine LatestScanner
 	// Full ignores where each set was materialized up to and reads from
 	// end - ttl (everything without a ttl): to pick up late rows a backfill put
 	// before the previous end. The event-time guard makes it safe to repeat.
@@ -198,7 +191,7 @@ func (m *Materializer) materializeSet(ctx context.Context, s SetDef, end time.Ti
 		}
 	}()
 	errStopped := errors.New("stopped: an online write failed")
-	scanErr := m.Scan(ctx, s.Name, res.From, end, func(batch []LatestRow) error {
+	scanErr := m.Engine.ScanLatest(ctx, s.Name, res.From, end, func(batch []offline.LatestRow) error {
 		rows, err := convertLatest(s, batch)
 		if err != nil {
 			return err
@@ -260,7 +253,7 @@ func unixNanoOrZero(t time.Time) int64 {
 // convertLatest turns offline rows into online rows of s, checking that they
 // have the set's shape: an engine that disagrees with the catalog is a bug
 // worth stopping for, not data to store.
-func convertLatest(s SetDef, batch []LatestRow) ([]online.Row, error) {
+func convertLatest(s SetDef, batch []offline.LatestRow) ([]online.Row, error) {
 	rows := make([]online.Row, len(batch))
 	vals := make([]online.Value, len(batch)*len(s.Features))
 	var kb []byte

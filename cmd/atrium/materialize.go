@@ -78,7 +78,7 @@ UTC) or "now".`,
 				case errors.Is(err, pebble.ErrLocked):
 					// `atrium serve` holds the embedded store: materialize through it.
 					e.log.Info("online store in use by a server; materializing through it", "server", p.Server.Addr)
-					results, runErr = materializeViaServer(e, p.Server.Addr, endTS, names(sets), full)
+					results, runErr = materializeViaServer(e, p.Server.Addr, endTS, setNamesOf(sets), full)
 				case err != nil:
 					return err
 				default:
@@ -150,7 +150,7 @@ func printMaterialized(e *env, r retrieval.MaterializeResult) {
 		r.Set, r.Rows, from, r.End.Format(time.RFC3339), r.Duration.Round(time.Millisecond))
 }
 
-func names(sets []retrieval.SetDef) []string {
+func setNamesOf(sets []retrieval.SetDef) []string {
 	out := make([]string, len(sets))
 	for i, s := range sets {
 		out[i] = s.Name

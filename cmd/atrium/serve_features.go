@@ -28,7 +28,7 @@ func featureAPI(e *env) (server.API, error) {
 		return nil, err
 	}
 	features := &spec.Features{}
-	l, err := catalog.Load(e.ctx, db)
+	l, err := loadCatalog(e)
 	switch {
 	case errors.Is(err, catalog.ErrNotApplied):
 		e.log.Warn("no feature definitions applied: the online feature API serves none until `atrium apply` and a restart")
