@@ -8,6 +8,8 @@
 // Queries are written once with '?' placeholders and the portable subset of SQL
 // both engines share (TEXT, BIGINT, DOUBLE PRECISION, INSERT ... ON CONFLICT).
 // DB.Rebind turns '?' into '$n' for PostgreSQL; the Exec/Query helpers do it for you.
+// LIKE is case-sensitive on both engines; write LOWER(x) LIKE LOWER(?) for the
+// case-insensitive match (PostgreSQL's ILIKE does not exist on SQLite).
 package meta
 
 import (
@@ -97,8 +99,9 @@ func open(ctx context.Context, rawURL string) (*DB, error) {
 		}
 		// WAL lets readers run beside the single writer; _txlock=immediate takes the
 		// write lock at BEGIN so two writers queue on busy_timeout instead of
-		// deadlocking on a read->write lock upgrade.
-		dsn += sep + "_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=on&_synchronous=NORMAL&_txlock=immediate"
+		// deadlocking on a read->write lock upgrade. _cslike makes LIKE case-sensitive,
+		// as it is on PostgreSQL, so a query means the same on both engines.
+		dsn += sep + "_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=on&_synchronous=NORMAL&_txlock=immediate&_cslike=1"
 		raw, err := sql.Open("sqlite3", dsn)
 		if err != nil {
 			return nil, fmt.Errorf("open metadata store %s: %w", path, err)

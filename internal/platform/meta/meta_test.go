@@ -95,6 +95,21 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// TestLikeIsCaseSensitive: LIKE means the same on both engines (SQLite's is
+// case-insensitive unless told otherwise).
+func TestLikeIsCaseSensitive(t *testing.T) {
+	metatest.ForEach(t, func(t *testing.T, db *meta.DB) {
+		ctx := context.Background()
+		var plain, lower int
+		if err := db.QueryRow(ctx, `SELECT CASE WHEN 'Abc' LIKE 'a%' THEN 1 ELSE 0 END, CASE WHEN LOWER('Abc') LIKE LOWER('a%') THEN 1 ELSE 0 END`).Scan(&plain, &lower); err != nil {
+			t.Fatal(err)
+		}
+		if plain != 0 || lower != 1 {
+			t.Fatalf("'Abc' LIKE 'a%%' = %d (want 0), lower-cased = %d (want 1)", plain, lower)
+		}
+	})
+}
+
 func TestSchemaTooNewIsRefused(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "meta.db")

@@ -1,0 +1,172 @@
+package tracking
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/atrium-ml/atrium/internal/tracking/search"
+	"github.com/atrium-ml/atrium/internal/tracking/wire"
+)
+
+// RunQuery is a search_runs request.
+type RunQuery struct {
+	ExperimentIDs []string
+	Filter        string
+	RunViewType   wire.Enum // ACTIVE_ONLY (default), DELETED_ONLY, ALL
+	MaxResults    int64     // default 1000, at most 50000
+	OrderBy       []string
+	PageToken     string
+}
+
+// runAttrColumn maps run attributes of the filter grammar to columns.
+var runAttrColumn = map[string]string{
+	"run_id": "r.run_uuid", "run_name": "r.name", "status": "r.status", "user_id": "r.user_id",
+	"artifact_uri": "r.artifact_uri", "start_time": "r.start_time", "end_time": "r.end_time",
+}
+
+// SearchRuns returns a page of runs matching the filter in the given experiments,
+// ordered by order_by then start_time DESC and run_id, and the next page token.
+// Filtering and ordering run in one SQL query on latest_metrics, params and tags;
+// the page's data is then loaded in a fixed number of queries.
+func (s *Store) SearchRuns(ctx context.Context, q RunQuery) ([]Run, string, error) {
+	limit, offset, err := page(q.MaxResults, 1000, MaxSearchRunsResults, q.PageToken)
+	if err != nil {
+		return nil, "", err
+	}
+	stages, err := viewStages(q.RunViewType)
+	if err != nil {
+		return nil, "", err
+	}
+	clauses, err := search.Parse(search.Runs, q.Filter)
+	if err != nil {
+		return nil, "", err
+	}
+	if len(q.ExperimentIDs) == 0 {
+		return nil, "", nil
+	}
+	expIDs := make([]any, len(q.ExperimentIDs))
+	for i, id := range q.ExperimentIDs {
+		if expIDs[i], err = parseExperimentID(id); err != nil {
+			return nil, "", err
+		}
+	}
+	var w Where
+	w.Add("r.experiment_id IN ("+Placeholders(len(expIDs))+")", expIDs...)
+	w.Add("r.lifecycle_stage IN ("+Placeholders(len(stages))+")", stages...)
+	for _, c := range clauses {
+		runFilter(&w, c)
+	}
+
+	var joins []string
+	var joinArgs []any
+	var order []string
+	seen := map[string]bool{}
+	for i, o := range q.OrderBy {
+		ob, err := search.ParseOrderBy(search.Runs, o)
+		if err != nil {
+			return nil, "", err
+		}
+		id := ob.Entity + "." + ob.Key
+		if seen[id] {
+			return nil, "", wire.Invalidf("`order_by` contains duplicate fields: %s", pyStrList(q.OrderBy))
+		}
+		seen[id] = true
+		dir := " ASC"
+		if !ob.Asc {
+			dir = " DESC"
+		}
+		alias := fmt.Sprintf("o%d", i)
+		switch ob.Entity {
+		case search.Attribute:
+			col := runAttrColumn[ob.Key]
+			order = append(order, "CASE WHEN "+col+" IS NULL THEN 1 ELSE 0 END", col+dir)
+		case search.Metric:
+			joins = append(joins, "LEFT JOIN latest_metrics "+alias+" ON "+alias+".run_uuid = r.run_uuid AND "+alias+".key = ?")
+			joinArgs = append(joinArgs, ob.Key)
+			order = append(order, "CASE WHEN "+alias+".run_uuid IS NULL THEN 2 WHEN "+alias+".is_nan = 1 THEN 1 ELSE 0 END", alias+".value"+dir)
+		case search.Param, search.Tag:
+			table := "params"
+			if ob.Entity == search.Tag {
+				table = "tags"
+			}
+			joins = append(joins, "LEFT JOIN "+table+" "+alias+" ON "+alias+".run_uuid = r.run_uuid AND "+alias+".key = ?")
+			joinArgs = append(joinArgs, ob.Key)
+			order = append(order, "CASE WHEN "+alias+".value IS NULL THEN 1 ELSE 0 END", alias+".value"+dir)
+		}
+	}
+	if !seen[search.Attribute+".start_time"] {
+		order = append(order, "r.start_time DESC")
+	}
+	order = append(order, "r.run_uuid ASC")
+
+	query := `SELECT ` + prefixed("r.", runColumns) + ` FROM runs r ` + strings.Join(joins, " ") +
+		` WHERE ` + w.SQL() + ` ORDER BY ` + joinComma(order) + ` LIMIT ? OFFSET ?`
+	args := append(append(joinArgs, w.Args...), limit+1, offset)
+	var runs []Run
+	err = s.eachRow(ctx, query, args, func(sc func(...any) error) error {
+		ri, err := scanRunInfo(scanFunc(sc))
+		runs = append(runs, Run{Info: ri})
+		return err
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("search runs: %w", err)
+	}
+	runs, next := trimPage(runs, limit, offset)
+	if err := s.loadRunData(ctx, runs); err != nil {
+		return nil, "", err
+	}
+	return runs, next, nil
+}
+
+// runFilter adds the SQL condition of one filter clause. Every value is a bound
+// argument; keys too.
+func runFilter(w *Where, c search.Clause) {
+	switch c.Entity {
+	case search.Attribute:
+		cond, args := Compare(runAttrColumn[c.Key], c)
+		w.Add(cond, args...)
+	case search.Metric:
+		cond, args := Compare("m.value", c)
+		nan := " AND m.is_nan = 0"
+		if c.Op == "!=" {
+			// NaN is stored as 0: it must never match a comparison, and always "!=".
+			cond, nan = "("+cond+" OR m.is_nan = 1)", ""
+		}
+		w.Add("EXISTS (SELECT 1 FROM latest_metrics m WHERE m.run_uuid = r.run_uuid AND m.key = ? AND "+cond+nan+")",
+			append([]any{c.Key}, args...)...)
+	case search.Param, search.Tag:
+		table := "params"
+		if c.Entity == search.Tag {
+			table = "tags"
+		}
+		switch c.Op {
+		case "IS NULL":
+			w.Add("NOT EXISTS (SELECT 1 FROM "+table+" p WHERE p.run_uuid = r.run_uuid AND p.key = ?)", c.Key)
+		case "IS NOT NULL":
+			w.Add("EXISTS (SELECT 1 FROM "+table+" p WHERE p.run_uuid = r.run_uuid AND p.key = ?)", c.Key)
+		default:
+			cond, args := Compare("p.value", c)
+			w.Add("EXISTS (SELECT 1 FROM "+table+" p WHERE p.run_uuid = r.run_uuid AND p.key = ? AND "+cond+")",
+				append([]any{c.Key}, args...)...)
+		}
+	case search.Dataset:
+		if c.Key == "context" {
+			cond, args := Compare("t.value", c)
+			w.Add("EXISTS (SELECT 1 FROM run_input_tags t WHERE t.run_uuid = r.run_uuid AND t.key = ? AND "+cond+")",
+				append([]any{TagDatasetCtx}, args...)...)
+			return
+		}
+		cond, args := Compare("d."+c.Key, c) // name or digest, checked by the grammar
+		w.Add("EXISTS (SELECT 1 FROM run_inputs i JOIN datasets d ON d.dataset_uuid = i.dataset_uuid WHERE i.run_uuid = r.run_uuid AND "+cond+")", args...)
+	}
+}
+
+// pyStrList renders a list the way Python prints a list of strings.
+func pyStrList(ss []string) string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = "'" + s + "'"
+	}
+	return "[" + strings.Join(q, ", ") + "]"
+}
