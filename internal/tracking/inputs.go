@@ -3,7 +3,10 @@ package tracking
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/atrium-ml/atrium/internal/platform/meta"
 	"github.com/atrium-ml/atrium/internal/tracking/wire"
@@ -163,4 +166,87 @@ func (s *Store) loadRunInputs(ctx context.Context, runs []Run, idx map[string]in
 		return fmt.Errorf("load run model outputs: %w", err)
 	}
 	return nil
+}
+
+// DatasetSummary is one (experiment, dataset, context) the UI lists.
+type DatasetSummary struct {
+	ExperimentID string `json:"experiment_id"`
+	Name         string `json:"name"`
+	Digest       string `json:"digest"`
+	Context      string `json:"context,omitempty"`
+}
+
+// SearchDatasets lists the distinct datasets used by runs of the experiments,
+// with their mlflow.data.context input tag.
+func (s *Store) SearchDatasets(ctx context.Context, experimentIDs []string) ([]DatasetSummary, error) {
+	ids := make([]any, len(experimentIDs))
+	for i, id := range experimentIDs {
+		n, err := parseExperimentID(id)
+		if err != nil {
+			return nil, err
+		}
+		ids[i] = n
+	}
+	var out []DatasetSummary
+	err := s.eachRow(ctx, `SELECT DISTINCT d.experiment_id, d.name, d.digest, COALESCE(t.value, '')
+		FROM datasets d
+		JOIN run_inputs i ON i.dataset_uuid = d.dataset_uuid
+		LEFT JOIN run_input_tags t ON t.run_uuid = i.run_uuid AND t.dataset_uuid = i.dataset_uuid AND t.key = ?
+		WHERE d.experiment_id IN (`+Placeholders(len(ids))+`)
+		ORDER BY d.experiment_id, d.name, d.digest LIMIT 1000`, append([]any{TagDatasetCtx}, ids...), func(sc func(...any) error) error {
+		var ds DatasetSummary
+		var exp int64
+		if err := sc(&exp, &ds.Name, &ds.Digest, &ds.Context); err != nil {
+			return err
+		}
+		ds.ExperimentID = wire.Itoa(exp)
+		out = append(out, ds)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("search datasets: %w", err)
+	}
+	return out, nil
+}
+
+// TagLoggedModels is the run tag holding the MLflow 2 log_model history.
+const TagLoggedModels = "mlflow.log-model.history"
+
+// RecordLoggedModel appends an MLflow 2 model description (log_model's
+// model_json) to the run's mlflow.log-model.history tag.
+func (s *Store) RecordLoggedModel(ctx context.Context, runID, modelJSON string) error {
+	var model map[string]any
+	if err := json.Unmarshal([]byte(modelJSON), &model); err != nil || model == nil {
+		return wire.Invalidf("Malformed model info. \n %s \n is not a valid JSON.", modelJSON)
+	}
+	var missing []string
+	for _, k := range []string{"artifact_path", "flavors", "run_id", "utc_time_created"} {
+		if _, ok := model[k]; !ok {
+			missing = append(missing, "'"+k+"'")
+		}
+	}
+	if len(missing) > 0 {
+		return wire.Invalidf("Model json is missing mandatory fields: {%s}", strings.Join(missing, ", "))
+	}
+	err := s.db.InTx(ctx, func(tx *meta.Tx) error {
+		if _, err := activeRun(ctx, tx, runID); err != nil {
+			return err
+		}
+		var history []any
+		var cur string
+		err := tx.QueryRow(ctx, `SELECT value FROM tags WHERE run_uuid = ? AND key = ?`, runID, TagLoggedModels).Scan(&cur)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return err
+		default:
+			_ = json.Unmarshal([]byte(cur), &history)
+		}
+		b, err := json.Marshal(append(history, model))
+		if err != nil {
+			return err
+		}
+		return upsertKVs(ctx, tx, "tags", runID, []KV{{Key: TagLoggedModels, Value: string(b)}})
+	})
+	return wrap(err, "record logged model of run %s", runID)
 }

@@ -92,9 +92,10 @@ func locate(data []byte, dst any) string {
 	if json.Unmarshal(data, &raw) != nil {
 		return "request"
 	}
-	t := reflect.TypeOf(dst).Elem()
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
+	for _, f := range reflect.VisibleFields(reflect.TypeOf(dst).Elem()) {
+		if f.Anonymous {
+			continue
+		}
 		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
 		v, ok := raw[name]
 		if !ok {
@@ -130,8 +131,12 @@ func sliceFields(t reflect.Type) map[string]bool {
 		return m.(map[string]bool)
 	}
 	m := map[string]bool{}
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
+	// VisibleFields includes the fields of embedded structs, which encoding/json
+	// promotes too.
+	for _, f := range reflect.VisibleFields(t) {
+		if f.Anonymous {
+			continue
+		}
 		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
 		if name == "" || name == "-" {
 			continue

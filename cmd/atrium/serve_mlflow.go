@@ -1,0 +1,50 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/atrium-ml/atrium/internal/platform/artifact"
+	"github.com/atrium-ml/atrium/internal/platform/server"
+	"github.com/atrium-ml/atrium/internal/tracking"
+)
+
+// The MLflow tracking API (and the model registry API, which shares its store)
+// on `atrium serve`: point MLFLOW_TRACKING_URI at the server.
+func init() {
+	registerAPI(func(e *env) (server.API, error) {
+		db, err := e.Meta()
+		if err != nil {
+			return nil, err
+		}
+		store, err := tracking.New(e.ctx, db, tracking.Options{})
+		if err != nil {
+			return nil, err
+		}
+		arts, err := mlflowArtifacts(e)
+		if err != nil {
+			return nil, err
+		}
+		return tracking.NewAPI(store, arts, e.log), nil
+	})
+}
+
+// mlflowArtifacts opens the project's artifact store for server-side listings
+// of run and logged-model artifacts. A scheme no backend handles leaves listing
+// unavailable (the API answers NOT_IMPLEMENTED) rather than failing serve.
+func mlflowArtifacts(e *env) (artifact.Store, error) {
+	p, err := e.Project()
+	if err != nil {
+		return nil, err
+	}
+	arts, err := artifact.Open(e.ctx, p.Stores.Artifacts)
+	if errors.Is(err, artifact.ErrUnsupportedURL) {
+		e.log.Warn("mlflow api: artifact listing disabled", "err", err)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open artifact store for the MLflow API: %w", err)
+	}
+	e.onClose(arts.Close)
+	return arts, nil
+}
