@@ -1,11 +1,14 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net/http"
 
 	"github.com/atrium-ml/atrium/internal/platform/artifact"
 	"github.com/atrium-ml/atrium/internal/platform/server"
+	"github.com/atrium-ml/atrium/internal/registry"
 	"github.com/atrium-ml/atrium/internal/tracking"
 )
 
@@ -25,8 +28,26 @@ func init() {
 		if err != nil {
 			return nil, err
 		}
-		return tracking.NewAPI(store, arts, e.log), nil
+		return mlflowAPIs{
+			tracking.NewAPI(store, arts, e.log),
+			registry.NewAPI(registry.New(store), e.log),
+		}, nil
 	})
+}
+
+// mlflowAPIs mounts the tracking and registry APIs as one server.API; they
+// share the /api/2.0/mlflow prefix and its ENDPOINT_NOT_FOUND fallback.
+type mlflowAPIs []server.API
+
+func (m mlflowAPIs) Mount(mux *http.ServeMux) {
+	for _, api := range m {
+		api.Mount(mux)
+	}
+}
+
+// Ready reports whether the metadata database answers.
+func (m mlflowAPIs) Ready(ctx context.Context) error {
+	return m[0].(server.Readier).Ready(ctx)
 }
 
 // mlflowArtifacts opens the project's artifact store for server-side listings

@@ -88,12 +88,6 @@ func (a *API) Routes() []wire.Route {
 	}
 }
 
-// decode reads a request into a new T (see wire.Decode).
-func decode[T any](r *http.Request) (*T, error) {
-	v := new(T)
-	return v, wire.Decode(r, v)
-}
-
 // Required reports a missing required field the way MLflow words it.
 func Required(field, value string) error {
 	if value == "" {
@@ -115,7 +109,7 @@ type experimentResponse struct {
 }
 
 func (a *API) createExperiment(r *http.Request) (any, error) {
-	req, err := decode[struct {
+	req, err := wire.Request[struct {
 		Name             string `json:"name"`
 		ArtifactLocation string `json:"artifact_location"`
 		Tags             []KV   `json:"tags"`
@@ -143,7 +137,7 @@ type experimentIDRequest struct {
 }
 
 func (a *API) experimentID(r *http.Request) (string, error) {
-	req, err := decode[experimentIDRequest](r)
+	req, err := wire.Request[experimentIDRequest](r)
 	if err != nil {
 		return "", err
 	}
@@ -175,7 +169,7 @@ func (a *API) getExperiment(r *http.Request) (any, error) {
 }
 
 func (a *API) getExperimentByName(r *http.Request) (any, error) {
-	req, err := decode[struct {
+	req, err := wire.Request[struct {
 		Name string `json:"experiment_name"`
 	}](r)
 	if err != nil {
@@ -192,7 +186,7 @@ func (a *API) getExperimentByName(r *http.Request) (any, error) {
 }
 
 func (a *API) searchExperiments(r *http.Request) (any, error) {
-	req, err := decode[struct {
+	req, err := wire.Request[struct {
 		MaxResults wire.Int64 `json:"max_results"`
 		PageToken  string     `json:"page_token"`
 		Filter     string     `json:"filter"`
@@ -222,7 +216,7 @@ func nonNil[T any](s []T) []T {
 }
 
 func (a *API) updateExperiment(r *http.Request) (any, error) {
-	req, err := decode[struct {
+	req, err := wire.Request[struct {
 		ExperimentID string `json:"experiment_id"`
 		NewName      string `json:"new_name"`
 	}](r)
@@ -245,7 +239,7 @@ type experimentTagRequest struct {
 }
 
 func (a *API) experimentTag(r *http.Request) (*experimentTagRequest, error) {
-	req, err := decode[experimentTagRequest](r)
+	req, err := wire.Request[experimentTagRequest](r)
 	if err != nil {
 		return nil, err
 	}
@@ -276,7 +270,7 @@ type runResponse struct {
 }
 
 func (a *API) createRun(r *http.Request) (any, error) {
-	req, err := decode[struct {
+	req, err := wire.Request[struct {
 		ExperimentID string     `json:"experiment_id"`
 		UserID       string     `json:"user_id"`
 		RunName      string     `json:"run_name"`
@@ -302,7 +296,7 @@ type runRef struct {
 }
 
 func (a *API) runID(r *http.Request) (string, error) {
-	req, err := decode[runRef](r)
+	req, err := wire.Request[runRef](r)
 	if err != nil {
 		return "", err
 	}
@@ -322,7 +316,7 @@ func (a *API) getRun(r *http.Request) (any, error) {
 }
 
 func (a *API) updateRun(r *http.Request) (any, error) {
-	req, err := decode[struct {
+	req, err := wire.Request[struct {
 		runRef
 		Status  *wire.Enum  `json:"status"`
 		EndTime *wire.Int64 `json:"end_time"`
@@ -364,7 +358,7 @@ type keyValueRequest struct {
 }
 
 func (a *API) keyValue(r *http.Request) (string, KV, error) {
-	req, err := decode[keyValueRequest](r)
+	req, err := wire.Request[keyValueRequest](r)
 	if err != nil {
 		return "", KV{}, err
 	}
@@ -427,7 +421,7 @@ func (m metricRequest) metric(prefix string) (Metric, error) {
 }
 
 func (a *API) logMetric(r *http.Request) (any, error) {
-	req, err := decode[struct {
+	req, err := wire.Request[struct {
 		runRef
 		metricRequest
 	}](r)
@@ -446,7 +440,7 @@ func (a *API) logMetric(r *http.Request) (any, error) {
 }
 
 func (a *API) logBatch(r *http.Request) (any, error) {
-	req, err := decode[struct {
+	req, err := wire.Request[struct {
 		runRef
 		Metrics []metricRequest `json:"metrics"`
 		Params  []KV            `json:"params"`
@@ -487,7 +481,7 @@ func (a *API) logBatch(r *http.Request) (any, error) {
 // logModel records the MLflow 2 model JSON of log_model on the run's
 // mlflow.log-model.history tag, as MLflow does.
 func (a *API) logModel(r *http.Request) (any, error) {
-	req, err := decode[struct {
+	req, err := wire.Request[struct {
 		runRef
 		ModelJSON string `json:"model_json"`
 	}](r)
@@ -505,7 +499,7 @@ func (a *API) logModel(r *http.Request) (any, error) {
 }
 
 func (a *API) logInputs(r *http.Request) (any, error) {
-	req, err := decode[struct {
+	req, err := wire.Request[struct {
 		runRef
 		Datasets []DatasetInput `json:"datasets"`
 		Models   []ModelInput   `json:"models"`
@@ -521,7 +515,7 @@ func (a *API) logInputs(r *http.Request) (any, error) {
 }
 
 func (a *API) logOutputs(r *http.Request) (any, error) {
-	req, err := decode[struct {
+	req, err := wire.Request[struct {
 		runRef
 		Models []struct {
 			ModelID string     `json:"model_id"`
@@ -546,7 +540,7 @@ func (a *API) logOutputs(r *http.Request) (any, error) {
 }
 
 func (a *API) searchRuns(r *http.Request) (any, error) {
-	req, err := decode[struct {
+	req, err := wire.Request[struct {
 		ExperimentIDs []string    `json:"experiment_ids"`
 		Filter        string      `json:"filter"`
 		RunViewType   wire.Enum   `json:"run_view_type"`
@@ -581,7 +575,7 @@ type metricsResponse struct {
 }
 
 func (a *API) getMetricHistory(r *http.Request) (any, error) {
-	req, err := decode[struct {
+	req, err := wire.Request[struct {
 		runRef
 		MetricKey  string      `json:"metric_key"`
 		PageToken  string      `json:"page_token"`
@@ -611,7 +605,7 @@ func (a *API) getMetricHistory(r *http.Request) (any, error) {
 
 // getMetricHistoryBulk is the UI's older bulk endpoint (repeated run_id).
 func (a *API) getMetricHistoryBulk(r *http.Request) (any, error) {
-	req, err := decode[struct {
+	req, err := wire.Request[struct {
 		RunIDs     []string    `json:"run_id"`
 		MetricKey  string      `json:"metric_key"`
 		MaxResults *wire.Int64 `json:"max_results"`
@@ -640,7 +634,7 @@ func (a *API) getMetricHistoryBulk(r *http.Request) (any, error) {
 }
 
 func (a *API) getMetricHistoryBulkInterval(r *http.Request) (any, error) {
-	req, err := decode[struct {
+	req, err := wire.Request[struct {
 		RunIDs     []string    `json:"run_ids"`
 		MetricKey  string      `json:"metric_key"`
 		StartStep  *wire.Int64 `json:"start_step"`
@@ -732,7 +726,7 @@ func (a *API) listUnder(ctx context.Context, rootURI, rel, field string) (any, e
 }
 
 func (a *API) listArtifacts(r *http.Request) (any, error) {
-	req, err := decode[struct {
+	req, err := wire.Request[struct {
 		runRef
 		Path      string `json:"path"`
 		PageToken string `json:"page_token"`
@@ -752,7 +746,7 @@ func (a *API) listArtifacts(r *http.Request) (any, error) {
 }
 
 func (a *API) searchDatasets(r *http.Request) (any, error) {
-	req, err := decode[struct {
+	req, err := wire.Request[struct {
 		ExperimentIDs []string `json:"experiment_ids"`
 	}](r)
 	if err != nil {
@@ -778,7 +772,7 @@ type loggedModelResponse struct {
 }
 
 func (a *API) createLoggedModel(r *http.Request) (any, error) {
-	req, err := decode[struct {
+	req, err := wire.Request[struct {
 		ExperimentID string `json:"experiment_id"`
 		Name         string `json:"name"`
 		ModelType    string `json:"model_type"`
@@ -801,7 +795,7 @@ func (a *API) createLoggedModel(r *http.Request) (any, error) {
 }
 
 func (a *API) getLoggedModel(r *http.Request) (any, error) {
-	req, err := decode[struct {
+	req, err := wire.Request[struct {
 		AllowDeleted wire.Bool `json:"allow_deleted"`
 	}](r)
 	if err != nil {
@@ -815,7 +809,7 @@ func (a *API) getLoggedModel(r *http.Request) (any, error) {
 }
 
 func (a *API) finalizeLoggedModel(r *http.Request) (any, error) {
-	req, err := decode[struct {
+	req, err := wire.Request[struct {
 		Status wire.Enum `json:"status"`
 	}](r)
 	if err != nil {
@@ -840,7 +834,7 @@ func (a *API) deleteLoggedModel(r *http.Request) (any, error) {
 }
 
 func (a *API) setLoggedModelTags(r *http.Request) (any, error) {
-	req, err := decode[struct {
+	req, err := wire.Request[struct {
 		Tags []KV `json:"tags"`
 	}](r)
 	if err != nil {
@@ -862,7 +856,7 @@ func (a *API) deleteLoggedModelTag(r *http.Request) (any, error) {
 }
 
 func (a *API) logLoggedModelParams(r *http.Request) (any, error) {
-	req, err := decode[struct {
+	req, err := wire.Request[struct {
 		Params []KV `json:"params"`
 	}](r)
 	if err != nil {
@@ -872,7 +866,7 @@ func (a *API) logLoggedModelParams(r *http.Request) (any, error) {
 }
 
 func (a *API) searchLoggedModels(r *http.Request) (any, error) {
-	req, err := decode[struct {
+	req, err := wire.Request[struct {
 		ExperimentIDs []string `json:"experiment_ids"`
 		Filter        string   `json:"filter"`
 		Datasets      []struct {
@@ -910,7 +904,7 @@ func (a *API) searchLoggedModels(r *http.Request) (any, error) {
 }
 
 func (a *API) listLoggedModelArtifacts(r *http.Request) (any, error) {
-	req, err := decode[struct {
+	req, err := wire.Request[struct {
 		Dir       string `json:"artifact_directory_path"`
 		PageToken string `json:"page_token"`
 	}](r)

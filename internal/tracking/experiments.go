@@ -13,7 +13,7 @@ import (
 
 const experimentColumns = `experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time`
 
-func scanExperiment(sc interface{ Scan(...any) error }) (Experiment, error) {
+func scanExperiment(sc meta.Scanner) (Experiment, error) {
 	var e Experiment
 	var id int64
 	err := sc.Scan(&id, &e.Name, &e.ArtifactLocation, &e.LifecycleStage, &e.CreationTime, &e.LastUpdateTime)
@@ -61,19 +61,9 @@ func (s *Store) CreateExperiment(ctx context.Context, name, artifactLocation str
 		return nil
 	})
 	if err != nil {
-		return "", wrap(err, "create experiment %q", name)
+		return "", wire.Wrap(err, "create experiment %q", name)
 	}
 	return wire.Itoa(id), nil
-}
-
-// wrap adds context to internal errors and passes *wire.Error values through
-// untouched, so the client sees MLflow's message.
-func wrap(err error, format string, args ...any) error {
-	var we *wire.Error
-	if err == nil || errors.As(err, &we) {
-		return err
-	}
-	return fmt.Errorf(format+": %w", append(args, err)...)
 }
 
 // dedupKV keeps the last value of each key, in first-seen key order.
@@ -91,7 +81,7 @@ func dedupKV(kvs []KV) []KV {
 	return out
 }
 
-func (s *Store) experiment(ctx context.Context, q querier, id string) (Experiment, error) {
+func (s *Store) experiment(ctx context.Context, q meta.Querier, id string) (Experiment, error) {
 	n, err := parseExperimentID(id)
 	if err != nil {
 		return Experiment{}, err
@@ -105,7 +95,7 @@ func (s *Store) experiment(ctx context.Context, q querier, id string) (Experimen
 
 // activeExperiment returns an experiment and its numeric id, failing unless it
 // exists and is active.
-func (s *Store) activeExperiment(ctx context.Context, q querier, id string) (Experiment, int64, error) {
+func (s *Store) activeExperiment(ctx context.Context, q meta.Querier, id string) (Experiment, int64, error) {
 	e, err := s.experiment(ctx, q, id)
 	if err != nil {
 		return e, 0, err
@@ -121,7 +111,7 @@ func (s *Store) activeExperiment(ctx context.Context, q querier, id string) (Exp
 func (s *Store) GetExperiment(ctx context.Context, id string) (*Experiment, error) {
 	e, err := s.experiment(ctx, s.db, id)
 	if err != nil {
-		return nil, wrap(err, "get experiment %s", id)
+		return nil, wire.Wrap(err, "get experiment %s", id)
 	}
 	exps := []Experiment{e}
 	if err := s.loadExperimentTags(ctx, exps); err != nil {
@@ -161,10 +151,10 @@ func (s *Store) loadExperimentTags(ctx context.Context, exps []Experiment) error
 		for i, id := range chunk {
 			args[i], _ = parseExperimentID(id)
 		}
-		err := s.eachRow(ctx, `SELECT experiment_id, key, value FROM experiment_tags WHERE experiment_id IN (`+Placeholders(len(chunk))+`) ORDER BY experiment_id, key`, args, func(sc func(...any) error) error {
+		err := meta.EachRow(ctx, s.db, `SELECT experiment_id, key, value FROM experiment_tags WHERE experiment_id IN (`+search.Placeholders(len(chunk))+`) ORDER BY experiment_id, key`, args, func(rows *sql.Rows) error {
 			var id int64
 			var kv KV
-			if err := sc(&id, &kv.Key, &kv.Value); err != nil {
+			if err := rows.Scan(&id, &kv.Key, &kv.Value); err != nil {
 				return err
 			}
 			i := idx[wire.Itoa(id)]
@@ -204,7 +194,7 @@ func (s *Store) setExperimentStage(ctx context.Context, id, from, to string) err
 		_, err = tx.Exec(ctx, `UPDATE runs SET lifecycle_stage = ?, deleted_time = ? WHERE experiment_id = ? AND lifecycle_stage = ?`, to, deletedTime, n, from)
 		return err
 	})
-	return wrap(err, "set experiment %s %s", id, to)
+	return wire.Wrap(err, "set experiment %s %s", id, to)
 }
 
 // DeleteExperiment marks an experiment and its runs deleted.
@@ -240,7 +230,7 @@ func (s *Store) RenameExperiment(ctx context.Context, id, newName string) error 
 		}
 		return err
 	})
-	return wrap(err, "rename experiment %s", id)
+	return wire.Wrap(err, "rename experiment %s", id)
 }
 
 // SetExperimentTag sets (or overwrites) a tag on an active experiment.
@@ -257,7 +247,7 @@ func (s *Store) SetExperimentTag(ctx context.Context, id string, tag KV) error {
 			ON CONFLICT (experiment_id, key) DO UPDATE SET value = excluded.value`, n, tag.Key, tag.Value)
 		return err
 	})
-	return wrap(err, "set experiment %s tag %q", id, tag.Key)
+	return wire.Wrap(err, "set experiment %s tag %q", id, tag.Key)
 }
 
 // DeleteExperimentTag removes a tag from an active experiment.
@@ -276,7 +266,7 @@ func (s *Store) DeleteExperimentTag(ctx context.Context, id, key string) error {
 		}
 		return nil
 	})
-	return wrap(err, "delete experiment %s tag %q", id, key)
+	return wire.Wrap(err, "delete experiment %s tag %q", id, key)
 }
 
 // ExperimentQuery is a search_experiments request.
@@ -290,7 +280,7 @@ type ExperimentQuery struct {
 
 // SearchExperiments returns a page of experiments and the next page token ("" at the end).
 func (s *Store) SearchExperiments(ctx context.Context, q ExperimentQuery) ([]Experiment, string, error) {
-	limit, offset, err := page(q.MaxResults, 1000, MaxExperimentsPerPage, q.PageToken)
+	limit, offset, err := search.Page(q.MaxResults, 1000, MaxExperimentsPerPage, q.PageToken)
 	if err != nil {
 		return nil, "", err
 	}
@@ -302,8 +292,8 @@ func (s *Store) SearchExperiments(ctx context.Context, q ExperimentQuery) ([]Exp
 	if err != nil {
 		return nil, "", err
 	}
-	var w Where
-	w.Add("e.lifecycle_stage IN ("+Placeholders(len(stages))+")", stages...)
+	var w search.Where
+	w.Add("e.lifecycle_stage IN ("+search.Placeholders(len(stages))+")", stages...)
 	for _, c := range clauses {
 		switch {
 		case c.Entity == search.Tag && c.Op == "IS NULL":
@@ -311,7 +301,7 @@ func (s *Store) SearchExperiments(ctx context.Context, q ExperimentQuery) ([]Exp
 		case c.Entity == search.Tag && c.Op == "IS NOT NULL":
 			w.Add("EXISTS (SELECT 1 FROM experiment_tags t WHERE t.experiment_id = e.experiment_id AND t.key = ?)", c.Key)
 		case c.Entity == search.Tag:
-			cond, args := Compare("t.value", c)
+			cond, args := search.Compare("t.value", c)
 			w.Add("EXISTS (SELECT 1 FROM experiment_tags t WHERE t.experiment_id = e.experiment_id AND t.key = ? AND "+cond+")", append([]any{c.Key}, args...)...)
 		case c.Key == "experiment_id":
 			if c.Op != "=" && c.Op != "!=" && c.Op != "IN" && c.Op != "NOT IN" {
@@ -333,9 +323,9 @@ func (s *Store) SearchExperiments(ctx context.Context, q ExperimentQuery) ([]Exp
 			} else if op == "!=" {
 				op = "NOT IN"
 			}
-			w.Add("e.experiment_id "+op+" ("+Placeholders(len(ids))+")", ids...)
+			w.Add("e.experiment_id "+op+" ("+search.Placeholders(len(ids))+")", ids...)
 		default: // name, creation_time, last_update_time
-			cond, args := Compare("e."+c.Key, c)
+			cond, args := search.Compare("e."+c.Key, c)
 			w.Add(cond, args...)
 		}
 	}
@@ -363,18 +353,13 @@ func (s *Store) SearchExperiments(ctx context.Context, q ExperimentQuery) ([]Exp
 	if !seen["experiment_id"] {
 		order = append(order, "e.experiment_id ASC")
 	}
-	query := `SELECT ` + prefixed("e.", experimentColumns) + ` FROM experiments e WHERE ` + w.SQL() +
+	query := `SELECT ` + search.Qualify("e.", experimentColumns) + ` FROM experiments e WHERE ` + w.SQL() +
 		` ORDER BY ` + joinComma(order) + ` LIMIT ? OFFSET ?`
-	var exps []Experiment
-	err = s.eachRow(ctx, query, append(w.Args, limit+1, offset), func(sc func(...any) error) error {
-		e, err := scanExperiment(scanFunc(sc))
-		exps = append(exps, e)
-		return err
-	})
+	exps, err := meta.Collect(ctx, s.db, query, append(w.Args, limit+1, offset), scanExperiment)
 	if err != nil {
 		return nil, "", fmt.Errorf("search experiments: %w", err)
 	}
-	exps, next := trimPage(exps, limit, offset)
+	exps, next := search.TrimPage(exps, limit, offset)
 	if err := s.loadExperimentTags(ctx, exps); err != nil {
 		return nil, "", err
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/atrium-ml/atrium/internal/platform/meta"
+	"github.com/atrium-ml/atrium/internal/tracking/search"
 	"github.com/atrium-ml/atrium/internal/tracking/wire"
 )
 
@@ -66,7 +67,7 @@ func (s *Store) LogInputs(ctx context.Context, runID string, datasets []DatasetI
 		}
 		return nil
 	})
-	return wrap(err, "log inputs to run %s", runID)
+	return wire.Wrap(err, "log inputs to run %s", runID)
 }
 
 func nullIfEmpty(s string) any {
@@ -93,7 +94,7 @@ func (s *Store) LogOutputs(ctx context.Context, runID string, models []ModelOutp
 		}
 		return nil
 	})
-	return wrap(err, "log outputs of run %s", runID)
+	return wire.Wrap(err, "log outputs of run %s", runID)
 }
 
 // loadRunInputs fills dataset inputs, model inputs and model outputs of the runs
@@ -101,13 +102,13 @@ func (s *Store) LogOutputs(ctx context.Context, runID string, models []ModelOutp
 func (s *Store) loadRunInputs(ctx context.Context, runs []Run, idx map[string]int, in string, args []any) error {
 	type key struct{ run, ds string }
 	pos := map[key]int{}
-	err := s.eachRow(ctx, `SELECT i.run_uuid, d.dataset_uuid, d.name, d.digest, d.source_type, d.source, d.schema, d.profile
+	err := meta.EachRow(ctx, s.db, `SELECT i.run_uuid, d.dataset_uuid, d.name, d.digest, d.source_type, d.source, d.schema, d.profile
 		FROM run_inputs i JOIN datasets d ON d.dataset_uuid = i.dataset_uuid
-		WHERE i.run_uuid IN `+in+` ORDER BY i.run_uuid, d.name, d.digest`, args, func(sc func(...any) error) error {
+		WHERE i.run_uuid IN `+in+` ORDER BY i.run_uuid, d.name, d.digest`, args, func(rows *sql.Rows) error {
 		var run, ds string
 		var d Dataset
 		var schema, profile sql.NullString
-		if err := sc(&run, &ds, &d.Name, &d.Digest, &d.SourceType, &d.Source, &schema, &profile); err != nil {
+		if err := rows.Scan(&run, &ds, &d.Name, &d.Digest, &d.SourceType, &d.Source, &schema, &profile); err != nil {
 			return err
 		}
 		d.Schema, d.Profile = schema.String, profile.String
@@ -120,11 +121,11 @@ func (s *Store) loadRunInputs(ctx context.Context, runs []Run, idx map[string]in
 		return fmt.Errorf("load run dataset inputs: %w", err)
 	}
 	if len(pos) > 0 {
-		err = s.eachRow(ctx, `SELECT run_uuid, dataset_uuid, key, value FROM run_input_tags WHERE run_uuid IN `+in+` ORDER BY run_uuid, key`,
-			args, func(sc func(...any) error) error {
+		err = meta.EachRow(ctx, s.db, `SELECT run_uuid, dataset_uuid, key, value FROM run_input_tags WHERE run_uuid IN `+in+` ORDER BY run_uuid, key`,
+			args, func(rows *sql.Rows) error {
 				var run, ds string
 				var kv KV
-				if err := sc(&run, &ds, &kv.Key, &kv.Value); err != nil {
+				if err := rows.Scan(&run, &ds, &kv.Key, &kv.Value); err != nil {
 					return err
 				}
 				if p, ok := pos[key{run, ds}]; ok {
@@ -137,11 +138,11 @@ func (s *Store) loadRunInputs(ctx context.Context, runs []Run, idx map[string]in
 			return fmt.Errorf("load run input tags: %w", err)
 		}
 	}
-	err = s.eachRow(ctx, `SELECT run_uuid, model_id FROM run_model_inputs WHERE run_uuid IN `+in+` ORDER BY run_uuid, model_id`, args,
-		func(sc func(...any) error) error {
+	err = meta.EachRow(ctx, s.db, `SELECT run_uuid, model_id FROM run_model_inputs WHERE run_uuid IN `+in+` ORDER BY run_uuid, model_id`, args,
+		func(rows *sql.Rows) error {
 			var run string
 			var m ModelInput
-			if err := sc(&run, &m.ModelID); err != nil {
+			if err := rows.Scan(&run, &m.ModelID); err != nil {
 				return err
 			}
 			r := &runs[idx[run]]
@@ -151,11 +152,11 @@ func (s *Store) loadRunInputs(ctx context.Context, runs []Run, idx map[string]in
 	if err != nil {
 		return fmt.Errorf("load run model inputs: %w", err)
 	}
-	err = s.eachRow(ctx, `SELECT run_uuid, model_id, step FROM run_model_outputs WHERE run_uuid IN `+in+` ORDER BY run_uuid, step, model_id`, args,
-		func(sc func(...any) error) error {
+	err = meta.EachRow(ctx, s.db, `SELECT run_uuid, model_id, step FROM run_model_outputs WHERE run_uuid IN `+in+` ORDER BY run_uuid, step, model_id`, args,
+		func(rows *sql.Rows) error {
 			var run string
 			var m ModelOutput
-			if err := sc(&run, &m.ModelID, &m.Step); err != nil {
+			if err := rows.Scan(&run, &m.ModelID, &m.Step); err != nil {
 				return err
 			}
 			r := &runs[idx[run]]
@@ -188,15 +189,15 @@ func (s *Store) SearchDatasets(ctx context.Context, experimentIDs []string) ([]D
 		ids[i] = n
 	}
 	var out []DatasetSummary
-	err := s.eachRow(ctx, `SELECT DISTINCT d.experiment_id, d.name, d.digest, COALESCE(t.value, '')
+	err := meta.EachRow(ctx, s.db, `SELECT DISTINCT d.experiment_id, d.name, d.digest, COALESCE(t.value, '')
 		FROM datasets d
 		JOIN run_inputs i ON i.dataset_uuid = d.dataset_uuid
 		LEFT JOIN run_input_tags t ON t.run_uuid = i.run_uuid AND t.dataset_uuid = i.dataset_uuid AND t.key = ?
-		WHERE d.experiment_id IN (`+Placeholders(len(ids))+`)
-		ORDER BY d.experiment_id, d.name, d.digest LIMIT 1000`, append([]any{TagDatasetCtx}, ids...), func(sc func(...any) error) error {
+		WHERE d.experiment_id IN (`+search.Placeholders(len(ids))+`)
+		ORDER BY d.experiment_id, d.name, d.digest LIMIT 1000`, append([]any{TagDatasetCtx}, ids...), func(rows *sql.Rows) error {
 		var ds DatasetSummary
 		var exp int64
-		if err := sc(&exp, &ds.Name, &ds.Digest, &ds.Context); err != nil {
+		if err := rows.Scan(&exp, &ds.Name, &ds.Digest, &ds.Context); err != nil {
 			return err
 		}
 		ds.ExperimentID = wire.Itoa(exp)
@@ -248,5 +249,5 @@ func (s *Store) RecordLoggedModel(ctx context.Context, runID, modelJSON string) 
 		}
 		return upsertKVs(ctx, tx, "tags", runID, []KV{{Key: TagLoggedModels, Value: string(b)}})
 	})
-	return wrap(err, "record logged model of run %s", runID)
+	return wire.Wrap(err, "record logged model of run %s", runID)
 }

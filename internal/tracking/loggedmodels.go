@@ -55,7 +55,7 @@ type LoggedModelData struct {
 
 const loggedModelColumns = `model_id, experiment_id, name, artifact_location, creation_timestamp_ms, last_updated_timestamp_ms, status, lifecycle_stage, model_type, source_run_id, status_message`
 
-func scanLoggedModel(sc interface{ Scan(...any) error }) (LoggedModel, error) {
+func scanLoggedModel(sc meta.Scanner) (LoggedModel, error) {
 	var m LoggedModel
 	var exp int64
 	var status int
@@ -110,12 +110,12 @@ func (s *Store) CreateLoggedModel(ctx context.Context, c LoggedModelCreate) (*Lo
 		return upsertModelKVs(ctx, tx, "logged_model_tags", id, c.Tags)
 	})
 	if err != nil {
-		return nil, wrap(err, "create logged model in experiment %s", c.ExperimentID)
+		return nil, wire.Wrap(err, "create logged model in experiment %s", c.ExperimentID)
 	}
 	return s.GetLoggedModel(ctx, id, false)
 }
 
-func upsertModelKVs(ctx context.Context, q querier, table, modelID string, kvs []KV) error {
+func upsertModelKVs(ctx context.Context, q meta.Querier, table, modelID string, kvs []KV) error {
 	for _, kv := range dedupKV(kvs) {
 		if kv.Key == "" {
 			return wire.Invalidf("Missing value for required parameter 'key'.")
@@ -128,7 +128,7 @@ func upsertModelKVs(ctx context.Context, q querier, table, modelID string, kvs [
 	return nil
 }
 
-func (s *Store) loggedModel(ctx context.Context, q querier, id string, allowDeleted bool) (LoggedModel, error) {
+func (s *Store) loggedModel(ctx context.Context, q meta.Querier, id string, allowDeleted bool) (LoggedModel, error) {
 	m, err := scanLoggedModel(q.QueryRow(ctx, `SELECT `+loggedModelColumns+` FROM logged_models WHERE model_id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && !allowDeleted && m.Info.lifecycleStage == StageDeleted) {
 		return m, wire.NotFoundf("Logged model with ID '%s' not found.", id)
@@ -140,7 +140,7 @@ func (s *Store) loggedModel(ctx context.Context, q querier, id string, allowDele
 func (s *Store) GetLoggedModel(ctx context.Context, id string, allowDeleted bool) (*LoggedModel, error) {
 	m, err := s.loggedModel(ctx, s.db, id, allowDeleted)
 	if err != nil {
-		return nil, wrap(err, "get logged model %s", id)
+		return nil, wire.Wrap(err, "get logged model %s", id)
 	}
 	models := []LoggedModel{m}
 	if err := s.loadLoggedModelData(ctx, models); err != nil {
@@ -160,14 +160,14 @@ func (s *Store) loadLoggedModelData(ctx context.Context, models []LoggedModel) e
 		ids[i] = m.Info.ModelID
 	}
 	for _, chunk := range chunks(ids, 500) {
-		in := "(" + Placeholders(len(chunk)) + ")"
+		in := "(" + search.Placeholders(len(chunk)) + ")"
 		args := anys(chunk)
 		for _, table := range []string{"logged_model_params", "logged_model_tags"} {
-			err := s.eachRow(ctx, `SELECT model_id, key, value FROM `+table+` WHERE model_id IN `+in+` ORDER BY model_id, key`, args,
-				func(sc func(...any) error) error {
+			err := meta.EachRow(ctx, s.db, `SELECT model_id, key, value FROM `+table+` WHERE model_id IN `+in+` ORDER BY model_id, key`, args,
+				func(rows *sql.Rows) error {
 					var id string
 					var kv KV
-					if err := sc(&id, &kv.Key, &kv.Value); err != nil {
+					if err := rows.Scan(&id, &kv.Key, &kv.Value); err != nil {
 						return err
 					}
 					m := &models[idx[id]]
@@ -182,13 +182,13 @@ func (s *Store) loadLoggedModelData(ctx context.Context, models []LoggedModel) e
 				return fmt.Errorf("load %s: %w", table, err)
 			}
 		}
-		err := s.eachRow(ctx, `SELECT model_id, key, value, is_nan, timestamp, step, run_uuid, dataset_name, dataset_digest
+		err := meta.EachRow(ctx, s.db, `SELECT model_id, key, value, is_nan, timestamp, step, run_uuid, dataset_name, dataset_digest
 			FROM logged_model_metrics WHERE model_id IN `+in+` ORDER BY model_id, key, step, timestamp`, args,
-			func(sc func(...any) error) error {
+			func(rows *sql.Rows) error {
 				var mt Metric
 				var v float64
 				var nan int
-				if err := sc(&mt.ModelID, &mt.Key, &v, &nan, &mt.Timestamp, &mt.Step, &mt.RunID, &mt.DatasetName, &mt.DatasetDigest); err != nil {
+				if err := rows.Scan(&mt.ModelID, &mt.Key, &v, &nan, &mt.Timestamp, &mt.Step, &mt.RunID, &mt.DatasetName, &mt.DatasetDigest); err != nil {
 					return err
 				}
 				mt.Value = restore(v, nan != 0)
@@ -234,7 +234,7 @@ func (s *Store) FinalizeLoggedModel(ctx context.Context, id string, status int) 
 		return err
 	})
 	if err != nil {
-		return nil, wrap(err, "finalize logged model %s", id)
+		return nil, wire.Wrap(err, "finalize logged model %s", id)
 	}
 	return s.GetLoggedModel(ctx, id, false)
 }
@@ -248,7 +248,7 @@ func (s *Store) DeleteLoggedModel(ctx context.Context, id string) error {
 		_, err := tx.Exec(ctx, `UPDATE logged_models SET lifecycle_stage = ?, last_updated_timestamp_ms = ? WHERE model_id = ?`, StageDeleted, s.nowMillis(), id)
 		return err
 	})
-	return wrap(err, "delete logged model %s", id)
+	return wire.Wrap(err, "delete logged model %s", id)
 }
 
 // SetLoggedModelTags sets tags on a logged model (last write wins).
@@ -259,7 +259,7 @@ func (s *Store) SetLoggedModelTags(ctx context.Context, id string, tags []KV) er
 		}
 		return upsertModelKVs(ctx, tx, "logged_model_tags", id, tags)
 	})
-	return wrap(err, "set tags on logged model %s", id)
+	return wire.Wrap(err, "set tags on logged model %s", id)
 }
 
 // DeleteLoggedModelTag removes a tag from a logged model.
@@ -277,7 +277,7 @@ func (s *Store) DeleteLoggedModelTag(ctx context.Context, id, key string) error 
 		}
 		return nil
 	})
-	return wrap(err, "delete tag %q of logged model %s", key, id)
+	return wire.Wrap(err, "delete tag %q of logged model %s", key, id)
 }
 
 // LogLoggedModelParams adds params to a logged model.
@@ -288,7 +288,7 @@ func (s *Store) LogLoggedModelParams(ctx context.Context, id string, params []KV
 		}
 		return upsertModelKVs(ctx, tx, "logged_model_params", id, params)
 	})
-	return wrap(err, "log params to logged model %s", id)
+	return wire.Wrap(err, "log params to logged model %s", id)
 }
 
 // AddModelVersionRegistration records on a logged model that it was registered
@@ -317,7 +317,7 @@ func (s *Store) AddModelVersionRegistration(ctx context.Context, modelID, name, 
 		b, _ := json.Marshal(regs)
 		return upsertModelKVs(ctx, tx, "logged_model_tags", modelID, []KV{{Key: TagModelVersions, Value: string(b)}})
 	})
-	return wrap(err, "record registration of logged model %s", modelID)
+	return wire.Wrap(err, "record registration of logged model %s", modelID)
 }
 
 // LoggedModelOrder is one order_by entry of search_logged_models.
@@ -353,7 +353,7 @@ var loggedModelAttr = map[string]string{
 
 // SearchLoggedModels returns a page of the active logged models of experiments.
 func (s *Store) SearchLoggedModels(ctx context.Context, q LoggedModelQuery) ([]LoggedModel, string, error) {
-	limit, offset, err := page(q.MaxResults, 50, MaxSearchRunsResults, q.PageToken)
+	limit, offset, err := search.Page(q.MaxResults, 50, MaxSearchRunsResults, q.PageToken)
 	if err != nil {
 		return nil, "", err
 	}
@@ -375,8 +375,8 @@ func (s *Store) SearchLoggedModels(ctx context.Context, q LoggedModelQuery) ([]L
 			return nil, "", err
 		}
 	}
-	var w Where
-	w.Add("lm.experiment_id IN ("+Placeholders(len(expIDs))+")", expIDs...)
+	var w search.Where
+	w.Add("lm.experiment_id IN ("+search.Placeholders(len(expIDs))+")", expIDs...)
 	w.Add("lm.lifecycle_stage = ?", StageActive)
 	dsCond, dsArgs := datasetCondition(q.Datasets)
 	hasMetricFilter := false
@@ -394,11 +394,11 @@ func (s *Store) SearchLoggedModels(ctx context.Context, q LoggedModelQuery) ([]L
 					c.Str, c.Num, c.IsNum, c.Int = "", float64(n), true, true
 				}
 			}
-			cond, args := Compare(loggedModelAttr[c.Key], c)
+			cond, args := search.Compare(loggedModelAttr[c.Key], c)
 			w.Add(cond, args...)
 		case search.Metric:
 			hasMetricFilter = true
-			cond, args := Compare("mm.value", c)
+			cond, args := search.Compare("mm.value", c)
 			w.Add("EXISTS (SELECT 1 FROM logged_model_metrics mm WHERE mm.model_id = lm.model_id AND mm.key = ? AND "+cond+dsCond+")",
 				append(append([]any{c.Key}, args...), dsArgs...)...)
 		case search.Param, search.Tag:
@@ -406,7 +406,7 @@ func (s *Store) SearchLoggedModels(ctx context.Context, q LoggedModelQuery) ([]L
 			if c.Entity == search.Tag {
 				table = "logged_model_tags"
 			}
-			cond, args := Compare("p.value", c)
+			cond, args := search.Compare("p.value", c)
 			w.Add("EXISTS (SELECT 1 FROM "+table+" p WHERE p.model_id = lm.model_id AND p.key = ? AND "+cond+")",
 				append([]any{c.Key}, args...)...)
 		}
@@ -461,18 +461,13 @@ func (s *Store) SearchLoggedModels(ctx context.Context, q LoggedModelQuery) ([]L
 	if !hasID {
 		order = append(order, "lm.model_id ASC")
 	}
-	query := `SELECT ` + prefixed("lm.", loggedModelColumns) + ` FROM logged_models lm ` + strings.Join(joins, " ") +
+	query := `SELECT ` + search.Qualify("lm.", loggedModelColumns) + ` FROM logged_models lm ` + strings.Join(joins, " ") +
 		` WHERE ` + w.SQL() + ` ORDER BY ` + joinComma(order) + ` LIMIT ? OFFSET ?`
-	var models []LoggedModel
-	err = s.eachRow(ctx, query, append(append(joinArgs, w.Args...), limit+1, offset), func(sc func(...any) error) error {
-		m, err := scanLoggedModel(scanFunc(sc))
-		models = append(models, m)
-		return err
-	})
+	models, err := meta.Collect(ctx, s.db, query, append(append(joinArgs, w.Args...), limit+1, offset), scanLoggedModel)
 	if err != nil {
 		return nil, "", fmt.Errorf("search logged models: %w", err)
 	}
-	models, next := trimPage(models, limit, offset)
+	models, next := search.TrimPage(models, limit, offset)
 	if err := s.loadLoggedModelData(ctx, models); err != nil {
 		return nil, "", err
 	}

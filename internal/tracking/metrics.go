@@ -2,12 +2,14 @@ package tracking
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"math"
 	"sort"
 	"strings"
 
 	"github.com/atrium-ml/atrium/internal/platform/meta"
+	"github.com/atrium-ml/atrium/internal/tracking/search"
 	"github.com/atrium-ml/atrium/internal/tracking/wire"
 )
 
@@ -23,7 +25,7 @@ func (s *Store) LogMetric(ctx context.Context, runID string, m Metric) error {
 		}
 		return insertMetrics(ctx, tx, runID, []Metric{m})
 	})
-	return wrap(err, "log metric %q to run %s", m.Key, runID)
+	return wire.Wrap(err, "log metric %q to run %s", m.Key, runID)
 }
 
 // LogBatch logs metrics, params and tags to a run in one transaction, with
@@ -95,7 +97,7 @@ func (s *Store) LogBatch(ctx context.Context, runID string, metrics []Metric, pa
 		}
 		return upsertKVs(ctx, tx, "tags", runID, plain)
 	})
-	return wrap(err, "log batch to run %s", runID)
+	return wire.Wrap(err, "log batch to run %s", runID)
 }
 
 func checkBatchLimits(metrics, params, tags int) error {
@@ -218,7 +220,7 @@ func insertModelMetrics(ctx context.Context, tx *meta.Tx, runID string, metrics 
 // page and the next page token.
 func (s *Store) GetMetricHistory(ctx context.Context, runID, key string, maxResults *int64, pageToken string) ([]Metric, string, error) {
 	if _, _, err := runState(ctx, s.db, runID); err != nil {
-		return nil, "", wrap(err, "metric history of run %s", runID)
+		return nil, "", wire.Wrap(err, "metric history of run %s", runID)
 	}
 	offset, err := wire.DecodeOffset(pageToken)
 	if err != nil {
@@ -240,11 +242,11 @@ func (s *Store) GetMetricHistory(ctx context.Context, runID, key string, maxResu
 		args = append(args, int64(math.MaxInt64), offset)
 	}
 	var out []Metric
-	err = s.eachRow(ctx, query, args, func(sc func(...any) error) error {
+	err = meta.EachRow(ctx, s.db, query, args, func(rows *sql.Rows) error {
 		m := Metric{Key: key}
 		var v float64
 		var nan int
-		if err := sc(&v, &nan, &m.Timestamp, &m.Step); err != nil {
+		if err := rows.Scan(&v, &nan, &m.Timestamp, &m.Step); err != nil {
 			return err
 		}
 		m.Value = restore(v, nan != 0)
@@ -270,13 +272,13 @@ func (s *Store) MetricHistoryBulk(ctx context.Context, runIDs []string, key stri
 		return nil, nil
 	}
 	var out []Metric
-	err := s.eachRow(ctx, `SELECT run_uuid, value, is_nan, timestamp, step FROM metrics WHERE key = ? AND run_uuid IN (`+
-		Placeholders(len(runIDs))+`) ORDER BY run_uuid, timestamp, step, value LIMIT ?`,
-		append(append([]any{key}, anys(runIDs)...), maxResults), func(sc func(...any) error) error {
+	err := meta.EachRow(ctx, s.db, `SELECT run_uuid, value, is_nan, timestamp, step FROM metrics WHERE key = ? AND run_uuid IN (`+
+		search.Placeholders(len(runIDs))+`) ORDER BY run_uuid, timestamp, step, value LIMIT ?`,
+		append(append([]any{key}, anys(runIDs)...), maxResults), func(rows *sql.Rows) error {
 			m := Metric{Key: key}
 			var v float64
 			var nan int
-			if err := sc(&m.RunID, &v, &nan, &m.Timestamp, &m.Step); err != nil {
+			if err := rows.Scan(&m.RunID, &v, &nan, &m.Timestamp, &m.Step); err != nil {
 				return err
 			}
 			m.Value = restore(v, nan != 0)
@@ -315,11 +317,11 @@ func (s *Store) MetricHistoryBulkInterval(ctx context.Context, runIDs []string, 
 			filter += ` AND step >= ? AND step <= ?`
 			args = append(args, *startStep, *endStep)
 		}
-		scan := func(sc func(...any) error) error {
+		scan := func(rows *sql.Rows) error {
 			m := Metric{Key: key, RunID: id}
 			var v float64
 			var nan int
-			if err := sc(&m.Step, &m.Timestamp, &v, &nan); err != nil {
+			if err := rows.Scan(&m.Step, &m.Timestamp, &v, &nan); err != nil {
 				return err
 			}
 			m.Value = restore(v, nan != 0)
@@ -327,7 +329,7 @@ func (s *Store) MetricHistoryBulkInterval(ctx context.Context, runIDs []string, 
 			return nil
 		}
 		first := len(out)
-		err := s.eachRow(ctx, `WITH b AS (
+		err := meta.EachRow(ctx, s.db, `WITH b AS (
 				SELECT step, timestamp, value, is_nan,
 					NTILE(?) OVER (ORDER BY step, timestamp, value, is_nan) AS bucket
 				FROM metrics WHERE `+filter+`
@@ -348,10 +350,10 @@ func (s *Store) MetricHistoryBulkInterval(ctx context.Context, runIDs []string, 
 		sampled := append([]Metric(nil), out[first:]...)
 		out = out[:first]
 		var last []Metric
-		err = s.eachRow(ctx, `SELECT step, timestamp, value, is_nan FROM metrics WHERE `+filter+
-			` ORDER BY step DESC, timestamp DESC, value DESC, is_nan DESC LIMIT 1`, args, func(sc func(...any) error) error {
+		err = meta.EachRow(ctx, s.db, `SELECT step, timestamp, value, is_nan FROM metrics WHERE `+filter+
+			` ORDER BY step DESC, timestamp DESC, value DESC, is_nan DESC LIMIT 1`, args, func(rows *sql.Rows) error {
 			before := len(out)
-			if err := scan(sc); err != nil {
+			if err := scan(rows); err != nil {
 				return err
 			}
 			last = append(last, out[before:]...)

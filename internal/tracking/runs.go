@@ -11,12 +11,13 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/atrium-ml/atrium/internal/platform/meta"
+	"github.com/atrium-ml/atrium/internal/tracking/search"
 	"github.com/atrium-ml/atrium/internal/tracking/wire"
 )
 
 const runColumns = `run_uuid, experiment_id, name, user_id, status, start_time, end_time, artifact_uri, lifecycle_stage`
 
-func scanRunInfo(sc interface{ Scan(...any) error }) (RunInfo, error) {
+func scanRunInfo(sc meta.Scanner) (RunInfo, error) {
 	var ri RunInfo
 	var exp int64
 	var end sql.NullInt64
@@ -92,7 +93,7 @@ func (s *Store) CreateRun(ctx context.Context, rc RunCreate) (*Run, error) {
 		return upsertKVs(ctx, tx, "tags", run.Info.RunID, tags)
 	})
 	if err != nil {
-		return nil, wrap(err, "create run in experiment %s", rc.ExperimentID)
+		return nil, wire.Wrap(err, "create run in experiment %s", rc.ExperimentID)
 	}
 	sortKV(run.Data.Tags)
 	return run, nil
@@ -121,7 +122,7 @@ func upsertKVs(ctx context.Context, tx *meta.Tx, table, runID string, kvs []KV) 
 }
 
 // runState returns a run's experiment id and lifecycle stage.
-func runState(ctx context.Context, q querier, runID string) (expID int64, stage string, err error) {
+func runState(ctx context.Context, q meta.Querier, runID string) (expID int64, stage string, err error) {
 	err = q.QueryRow(ctx, `SELECT experiment_id, lifecycle_stage FROM runs WHERE run_uuid = ?`, runID).Scan(&expID, &stage)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, "", wire.NotFoundf("Run with id=%s not found", runID)
@@ -130,7 +131,7 @@ func runState(ctx context.Context, q querier, runID string) (expID int64, stage 
 }
 
 // activeRun fails unless the run exists and is active.
-func activeRun(ctx context.Context, q querier, runID string) (int64, error) {
+func activeRun(ctx context.Context, q meta.Querier, runID string) (int64, error) {
 	expID, stage, err := runState(ctx, q, runID)
 	if err != nil {
 		return 0, err
@@ -182,12 +183,12 @@ func (s *Store) loadRunData(ctx context.Context, runs []Run) error {
 		ids[i] = r.Info.RunID
 	}
 	for _, chunk := range chunks(ids, 500) {
-		in := "(" + Placeholders(len(chunk)) + ")"
+		in := "(" + search.Placeholders(len(chunk)) + ")"
 		args := anys(chunk)
-		err := s.eachRow(ctx, `SELECT run_uuid, key, value FROM params WHERE run_uuid IN `+in+` ORDER BY run_uuid, key`, args, func(sc func(...any) error) error {
+		err := meta.EachRow(ctx, s.db, `SELECT run_uuid, key, value FROM params WHERE run_uuid IN `+in+` ORDER BY run_uuid, key`, args, func(rows *sql.Rows) error {
 			var id string
 			var kv KV
-			if err := sc(&id, &kv.Key, &kv.Value); err != nil {
+			if err := rows.Scan(&id, &kv.Key, &kv.Value); err != nil {
 				return err
 			}
 			r := &runs[idx[id]]
@@ -197,10 +198,10 @@ func (s *Store) loadRunData(ctx context.Context, runs []Run) error {
 		if err != nil {
 			return fmt.Errorf("load run params: %w", err)
 		}
-		err = s.eachRow(ctx, `SELECT run_uuid, key, value FROM tags WHERE run_uuid IN `+in+` ORDER BY run_uuid, key`, args, func(sc func(...any) error) error {
+		err = meta.EachRow(ctx, s.db, `SELECT run_uuid, key, value FROM tags WHERE run_uuid IN `+in+` ORDER BY run_uuid, key`, args, func(rows *sql.Rows) error {
 			var id string
 			var kv KV
-			if err := sc(&id, &kv.Key, &kv.Value); err != nil {
+			if err := rows.Scan(&id, &kv.Key, &kv.Value); err != nil {
 				return err
 			}
 			r := &runs[idx[id]]
@@ -210,12 +211,12 @@ func (s *Store) loadRunData(ctx context.Context, runs []Run) error {
 		if err != nil {
 			return fmt.Errorf("load run tags: %w", err)
 		}
-		err = s.eachRow(ctx, `SELECT run_uuid, key, value, is_nan, timestamp, step FROM latest_metrics WHERE run_uuid IN `+in+` ORDER BY run_uuid, key`, args, func(sc func(...any) error) error {
+		err = meta.EachRow(ctx, s.db, `SELECT run_uuid, key, value, is_nan, timestamp, step FROM latest_metrics WHERE run_uuid IN `+in+` ORDER BY run_uuid, key`, args, func(rows *sql.Rows) error {
 			var id string
 			var m Metric
 			var v float64
 			var isNaN int
-			if err := sc(&id, &m.Key, &v, &isNaN, &m.Timestamp, &m.Step); err != nil {
+			if err := rows.Scan(&id, &m.Key, &v, &isNaN, &m.Timestamp, &m.Step); err != nil {
 				return err
 			}
 			m.Value = restore(v, isNaN != 0)
@@ -231,21 +232,6 @@ func (s *Store) loadRunData(ctx context.Context, runs []Run) error {
 		}
 	}
 	return nil
-}
-
-// eachRow runs a query and calls fn with a scanner for each row.
-func (s *Store) eachRow(ctx context.Context, query string, args []any, fn func(scan func(...any) error) error) error {
-	rows, err := s.db.Query(ctx, query, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		if err := fn(rows.Scan); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
 }
 
 // RunUpdate is an update_run request; nil fields are left as they are.
@@ -291,7 +277,7 @@ func (s *Store) UpdateRun(ctx context.Context, runID string, u RunUpdate) (*RunI
 		return err
 	})
 	if err != nil {
-		return nil, wrap(err, "update run %s", runID)
+		return nil, wire.Wrap(err, "update run %s", runID)
 	}
 	return &ri, nil
 }
@@ -349,7 +335,7 @@ func (s *Store) LogParam(ctx context.Context, runID string, p KV) error {
 		}
 		return nil
 	})
-	return wrap(err, "log param %q to run %s", p.Key, runID)
+	return wire.Wrap(err, "log param %q to run %s", p.Key, runID)
 }
 
 type paramConflict struct{ key, old, new string }
@@ -375,7 +361,7 @@ func insertParams(ctx context.Context, tx *meta.Tx, runID string, params []KV) (
 		` ON CONFLICT (run_uuid, key) DO NOTHING`, args...); err != nil {
 		return nil, err
 	}
-	rows, err := tx.Query(ctx, `SELECT key, value FROM params WHERE run_uuid = ? AND key IN (`+Placeholders(len(keys))+`)`, append([]any{runID}, keys...)...)
+	rows, err := tx.Query(ctx, `SELECT key, value FROM params WHERE run_uuid = ? AND key IN (`+search.Placeholders(len(keys))+`)`, append([]any{runID}, keys...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -408,7 +394,7 @@ func (s *Store) SetTag(ctx context.Context, runID string, t KV) error {
 		}
 		return upsertKVs(ctx, tx, "tags", runID, []KV{t})
 	})
-	return wrap(err, "set tag %q on run %s", t.Key, runID)
+	return wire.Wrap(err, "set tag %q on run %s", t.Key, runID)
 }
 
 // DeleteTag removes a run tag.
@@ -426,5 +412,5 @@ func (s *Store) DeleteTag(ctx context.Context, runID, key string) error {
 		}
 		return nil
 	})
-	return wrap(err, "delete tag %q of run %s", key, runID)
+	return wire.Wrap(err, "delete tag %q of run %s", key, runID)
 }

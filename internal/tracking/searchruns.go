@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/atrium-ml/atrium/internal/platform/meta"
 	"github.com/atrium-ml/atrium/internal/tracking/search"
 	"github.com/atrium-ml/atrium/internal/tracking/wire"
 )
@@ -30,7 +31,7 @@ var runAttrColumn = map[string]string{
 // Filtering and ordering run in one SQL query on latest_metrics, params and tags;
 // the page's data is then loaded in a fixed number of queries.
 func (s *Store) SearchRuns(ctx context.Context, q RunQuery) ([]Run, string, error) {
-	limit, offset, err := page(q.MaxResults, 1000, MaxSearchRunsResults, q.PageToken)
+	limit, offset, err := search.Page(q.MaxResults, 1000, MaxSearchRunsResults, q.PageToken)
 	if err != nil {
 		return nil, "", err
 	}
@@ -51,9 +52,9 @@ func (s *Store) SearchRuns(ctx context.Context, q RunQuery) ([]Run, string, erro
 			return nil, "", err
 		}
 	}
-	var w Where
-	w.Add("r.experiment_id IN ("+Placeholders(len(expIDs))+")", expIDs...)
-	w.Add("r.lifecycle_stage IN ("+Placeholders(len(stages))+")", stages...)
+	var w search.Where
+	w.Add("r.experiment_id IN ("+search.Placeholders(len(expIDs))+")", expIDs...)
+	w.Add("r.lifecycle_stage IN ("+search.Placeholders(len(stages))+")", stages...)
 	for _, c := range clauses {
 		runFilter(&w, c)
 	}
@@ -100,19 +101,17 @@ func (s *Store) SearchRuns(ctx context.Context, q RunQuery) ([]Run, string, erro
 	}
 	order = append(order, "r.run_uuid ASC")
 
-	query := `SELECT ` + prefixed("r.", runColumns) + ` FROM runs r ` + strings.Join(joins, " ") +
+	query := `SELECT ` + search.Qualify("r.", runColumns) + ` FROM runs r ` + strings.Join(joins, " ") +
 		` WHERE ` + w.SQL() + ` ORDER BY ` + joinComma(order) + ` LIMIT ? OFFSET ?`
 	args := append(append(joinArgs, w.Args...), limit+1, offset)
-	var runs []Run
-	err = s.eachRow(ctx, query, args, func(sc func(...any) error) error {
-		ri, err := scanRunInfo(scanFunc(sc))
-		runs = append(runs, Run{Info: ri})
-		return err
+	runs, err := meta.Collect(ctx, s.db, query, args, func(row meta.Scanner) (Run, error) {
+		ri, err := scanRunInfo(row)
+		return Run{Info: ri}, err
 	})
 	if err != nil {
 		return nil, "", fmt.Errorf("search runs: %w", err)
 	}
-	runs, next := trimPage(runs, limit, offset)
+	runs, next := search.TrimPage(runs, limit, offset)
 	if err := s.loadRunData(ctx, runs); err != nil {
 		return nil, "", err
 	}
@@ -121,13 +120,13 @@ func (s *Store) SearchRuns(ctx context.Context, q RunQuery) ([]Run, string, erro
 
 // runFilter adds the SQL condition of one filter clause. Every value is a bound
 // argument; keys too.
-func runFilter(w *Where, c search.Clause) {
+func runFilter(w *search.Where, c search.Clause) {
 	switch c.Entity {
 	case search.Attribute:
-		cond, args := Compare(runAttrColumn[c.Key], c)
+		cond, args := search.Compare(runAttrColumn[c.Key], c)
 		w.Add(cond, args...)
 	case search.Metric:
-		cond, args := Compare("m.value", c)
+		cond, args := search.Compare("m.value", c)
 		nan := " AND m.is_nan = 0"
 		if c.Op == "!=" {
 			// NaN is stored as 0: it must never match a comparison, and always "!=".
@@ -146,18 +145,18 @@ func runFilter(w *Where, c search.Clause) {
 		case "IS NOT NULL":
 			w.Add("EXISTS (SELECT 1 FROM "+table+" p WHERE p.run_uuid = r.run_uuid AND p.key = ?)", c.Key)
 		default:
-			cond, args := Compare("p.value", c)
+			cond, args := search.Compare("p.value", c)
 			w.Add("EXISTS (SELECT 1 FROM "+table+" p WHERE p.run_uuid = r.run_uuid AND p.key = ? AND "+cond+")",
 				append([]any{c.Key}, args...)...)
 		}
 	case search.Dataset:
 		if c.Key == "context" {
-			cond, args := Compare("t.value", c)
+			cond, args := search.Compare("t.value", c)
 			w.Add("EXISTS (SELECT 1 FROM run_input_tags t WHERE t.run_uuid = r.run_uuid AND t.key = ? AND "+cond+")",
 				append([]any{TagDatasetCtx}, args...)...)
 			return
 		}
-		cond, args := Compare("d."+c.Key, c) // name or digest, checked by the grammar
+		cond, args := search.Compare("d."+c.Key, c) // name or digest, checked by the grammar
 		w.Add("EXISTS (SELECT 1 FROM run_inputs i JOIN datasets d ON d.dataset_uuid = i.dataset_uuid WHERE i.run_uuid = r.run_uuid AND "+cond+")", args...)
 	}
 }

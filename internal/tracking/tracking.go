@@ -14,7 +14,6 @@ package tracking
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"math"
 	"strings"
@@ -208,16 +207,3 @@ func restore(v float64, isNaN bool) wire.Float {
 	}
 	return wire.Float(v)
 }
-
-// querier is what helpers need from a *meta.DB or a *meta.Tx, so one helper
-// serves both plain reads and reads inside a write transaction.
-type querier interface {
-	Query(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRow(ctx context.Context, query string, args ...any) *sql.Row
-	Exec(ctx context.Context, query string, args ...any) (sql.Result, error)
-}
-
-var (
-	_ querier = (*meta.DB)(nil)
-	_ querier = (*meta.Tx)(nil)
-)

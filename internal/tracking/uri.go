@@ -142,3 +142,24 @@ func ProxiedPath(uri string) (p string, ok bool) {
 	}
 	return strings.TrimLeft(rest, "/"), true
 }
+
+// CheckSource applies CheckURI to a model version source: models:/, runs:/ and
+// mlflow-artifacts:/ URIs, and locations under the store's own artifact root
+// when that root is not the proxied scheme.
+func (s *Store) CheckSource(src string) error {
+	if !strings.HasPrefix(s.root, "mlflow-artifacts:") && strings.HasPrefix(src, s.root+"/") {
+		return checkTraversal(src, "source")
+	}
+	return CheckURI(src, "source", "models", "runs", "mlflow-artifacts")
+}
+
+// WithinRoot reports whether uri lies inside root (both proxied or both under
+// the same scheme), comparing whole path segments.
+func WithinRoot(uri, root string) bool {
+	if p, ok := ProxiedPath(uri); ok {
+		r, ok := ProxiedPath(root)
+		return ok && r != "" && (p == r || strings.HasPrefix(p, r+"/"))
+	}
+	root = strings.TrimRight(root, "/")
+	return root != "" && (uri == root || strings.HasPrefix(uri, root+"/"))
+}

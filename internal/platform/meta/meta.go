@@ -273,3 +273,51 @@ func (db *DB) mapErr(err error) error {
 	}
 	return err
 }
+
+// Querier is what *DB and *Tx share, so one helper serves plain reads and
+// reads inside a write transaction.
+type Querier interface {
+	Exec(ctx context.Context, query string, args ...any) (sql.Result, error)
+	Query(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRow(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+var (
+	_ Querier = (*DB)(nil)
+	_ Querier = (*Tx)(nil)
+)
+
+// EachRow runs a query written with '?' placeholders and calls fn for each row
+// (fn scans it). It stops at fn's first error and reports iteration errors.
+func EachRow(ctx context.Context, q Querier, query string, args []any, fn func(rows *sql.Rows) error) error {
+	rows, err := q.Query(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := fn(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// Scanner is a row: *sql.Row or *sql.Rows.
+type Scanner interface {
+	Scan(dest ...any) error
+}
+
+// Collect runs a query and returns one value per row, made by scan.
+func Collect[T any](ctx context.Context, q Querier, query string, args []any, scan func(row Scanner) (T, error)) ([]T, error) {
+	var out []T
+	err := EachRow(ctx, q, query, args, func(rows *sql.Rows) error {
+		v, err := scan(rows)
+		if err != nil {
+			return err
+		}
+		out = append(out, v)
+		return nil
+	})
+	return out, err
+}

@@ -296,3 +296,9 @@ func (v Enum) Name(names []string) (name string, ok bool) {
 	}
 	return "", false
 }
+
+// Request decodes a request into a new T with Decode.
+func Request[T any](r *http.Request) (*T, error) {
+	v := new(T)
+	return v, Decode(r, v)
+}

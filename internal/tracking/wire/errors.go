@@ -111,3 +111,13 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	}
 	server.WriteJSON(w, Status(we.Code), body{ErrorCode: we.Code, Message: we.Message})
 }
+
+// Wrap adds context to an internal error and passes *Error values through
+// untouched, so the client sees MLflow's message rather than a wrapped one.
+func Wrap(err error, format string, args ...any) error {
+	var we *Error
+	if err == nil || errors.As(err, &we) {
+		return err
+	}
+	return fmt.Errorf(format+": %w", append(args, err)...)
+}
