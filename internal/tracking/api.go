@@ -40,6 +40,27 @@ func (a *API) Mount(mux *http.ServeMux) {
 	for _, p := range wire.Prefixes {
 		mux.HandleFunc(p+"/", wire.NotFound)
 	}
+	// MLflow 3 clients ask /api/3.0/mlflow/server-info how the server is set up
+	// (store type for telemetry, multipart artifact transfers).
+	info := wire.Serve(a.log, wire.Route{Handler: a.serverInfo})
+	for _, p := range []string{"/api/3.0/mlflow/server-info", "/ajax-api/3.0/mlflow/server-info"} {
+		mux.Handle("GET "+p, info)
+	}
+}
+
+// serverInfo answers /server-info. Atrium's store is SQL; workspaces, trace
+// archival and multipart transfers through this endpoint are not offered.
+func (a *API) serverInfo(*http.Request) (any, error) {
+	return map[string]any{
+		"store_type":                          "SqlStore",
+		"workspaces_enabled":                  false,
+		"trace_archival_enabled":              false,
+		"multipart_uploads_enabled":           false,
+		"multipart_downloads_enabled":         false,
+		"presigned_upload_run_id_supported":   false,
+		"presigned_upload_model_id_supported": false,
+		"features_enabled":                    map[string]bool{"gateway": false},
+	}, nil
 }
 
 // Routes lists the tracking RPCs.

@@ -106,6 +106,9 @@ type body struct {
 func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	var we *Error
 	if !errors.As(err, &we) {
+		if log == nil {
+			log = slog.Default()
+		}
 		log.Error("mlflow api: internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 		we = Errorf(InternalError, "internal error: %v", err)
 	}
