@@ -2,10 +2,12 @@ package tracking
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
 	"path"
+	"strconv"
 	"strings"
 
 	"github.com/atrium-ml/atrium/internal/platform/artifact"
@@ -593,6 +595,52 @@ func (a *API) searchRuns(r *http.Request) (any, error) {
 type metricsResponse struct {
 	Metrics       []Metric `json:"metrics"`
 	NextPageToken string   `json:"next_page_token,omitempty"`
+}
+
+// MarshalJSON writes metric lists (up to 100,000 points of history) with
+// appends instead of reflection: several times faster than encoding/json's
+// default, for the same bytes.
+func (m metricsResponse) MarshalJSON() ([]byte, error) {
+	quoted := map[string][]byte{} // keys, run ids: few distinct values, quoted once
+	quote := func(s string) []byte {
+		q, ok := quoted[s]
+		if !ok {
+			q, _ = json.Marshal(s)
+			quoted[s] = q
+		}
+		return q
+	}
+	b := make([]byte, 0, 64+80*len(m.Metrics))
+	b = append(b, `{"metrics":[`...)
+	for i, mt := range m.Metrics {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"key":`...)
+		b = append(b, quote(mt.Key)...)
+		b = append(b, `,"value":`...)
+		v, _ := mt.Value.MarshalJSON()
+		b = append(b, v...)
+		b = append(b, `,"timestamp":`...)
+		b = strconv.AppendInt(b, mt.Timestamp, 10)
+		b = append(b, `,"step":`...)
+		b = strconv.AppendInt(b, mt.Step, 10)
+		for _, f := range []struct{ name, v string }{
+			{"dataset_name", mt.DatasetName}, {"dataset_digest", mt.DatasetDigest}, {"model_id", mt.ModelID}, {"run_id", mt.RunID},
+		} {
+			if f.v != "" {
+				b = append(b, `,"`+f.name+`":`...)
+				b = append(b, quote(f.v)...)
+			}
+		}
+		b = append(b, '}')
+	}
+	b = append(b, ']')
+	if m.NextPageToken != "" {
+		b = append(b, `,"next_page_token":`...)
+		b = append(b, quote(m.NextPageToken)...)
+	}
+	return append(b, '}'), nil
 }
 
 func (a *API) getMetricHistory(r *http.Request) (any, error) {

@@ -55,12 +55,23 @@ func (s *Store) SearchRuns(ctx context.Context, q RunQuery) ([]Run, string, erro
 	var w search.Where
 	w.Add("r.experiment_id IN ("+search.Placeholders(len(expIDs))+")", expIDs...)
 	w.Add("r.lifecycle_stage IN ("+search.Placeholders(len(stages))+")", stages...)
-	for _, c := range clauses {
+	var joins []string
+	var joinArgs []any
+	// filtered maps a metric key to the alias of a filter join that guarantees a
+	// non-NaN value: ordering by that metric reuses it instead of joining again.
+	filtered := map[string]string{}
+	for i, c := range clauses {
+		if join, args := filterJoin(i, c); join != "" {
+			joins = append(joins, join)
+			joinArgs = append(joinArgs, args...)
+			if c.Entity == search.Metric && c.Op != "!=" {
+				filtered[c.Key] = fmt.Sprintf("f%d", i)
+			}
+			continue
+		}
 		runFilter(&w, c)
 	}
 
-	var joins []string
-	var joinArgs []any
 	var order []string
 	seen := map[string]bool{}
 	for i, o := range q.OrderBy {
@@ -83,6 +94,10 @@ func (s *Store) SearchRuns(ctx context.Context, q RunQuery) ([]Run, string, erro
 			col := runAttrColumn[ob.Key]
 			order = append(order, "CASE WHEN "+col+" IS NULL THEN 1 ELSE 0 END", col+dir)
 		case search.Metric:
+			if f, ok := filtered[ob.Key]; ok {
+				order = append(order, f+".value"+dir)
+				continue
+			}
 			joins = append(joins, "LEFT JOIN latest_metrics "+alias+" ON "+alias+".run_uuid = r.run_uuid AND "+alias+".key = ?")
 			joinArgs = append(joinArgs, ob.Key)
 			order = append(order, "CASE WHEN "+alias+".run_uuid IS NULL THEN 2 WHEN "+alias+".is_nan = 1 THEN 1 ELSE 0 END", alias+".value"+dir)
@@ -118,6 +133,33 @@ func (s *Store) SearchRuns(ctx context.Context, q RunQuery) ([]Run, string, erro
 	return runs, next, nil
 }
 
+// filterJoin turns a comparison on a metric, param or tag into an inner join
+// (each run has at most one row per key, so a join never repeats a run). Joins,
+// unlike correlated EXISTS, let the planner start from the narrowest index,
+// e.g. latest_metrics (key, value) for "metrics.acc > 0.5". It returns "" for
+// clauses that stay in WHERE.
+func filterJoin(i int, c search.Clause) (string, []any) {
+	if c.Op == "IS NULL" || c.Op == "IS NOT NULL" {
+		return "", nil
+	}
+	alias := fmt.Sprintf("f%d", i)
+	table := map[string]string{search.Metric: "latest_metrics", search.Param: "params", search.Tag: "tags"}[c.Entity]
+	if table == "" {
+		return "", nil
+	}
+	cond, args := search.Compare(alias+".value", c)
+	if c.Entity == search.Metric {
+		// NaN is stored as 0: it must never match a comparison, and always "!=".
+		if c.Op == "!=" {
+			cond = "(" + cond + " OR " + alias + ".is_nan = 1)"
+		} else {
+			cond += " AND " + alias + ".is_nan = 0"
+		}
+	}
+	return "JOIN " + table + " " + alias + " ON " + alias + ".run_uuid = r.run_uuid AND " + alias + ".key = ? AND " + cond,
+		append([]any{c.Key}, args...)
+}
+
 // runFilter adds the SQL condition of one filter clause. Every value is a bound
 // argument; keys too.
 func runFilter(w *search.Where, c search.Clause) {
@@ -134,21 +176,16 @@ func runFilter(w *search.Where, c search.Clause) {
 		}
 		w.Add("EXISTS (SELECT 1 FROM latest_metrics m WHERE m.run_uuid = r.run_uuid AND m.key = ? AND "+cond+nan+")",
 			append([]any{c.Key}, args...)...)
-	case search.Param, search.Tag:
+	case search.Param, search.Tag: // IS NULL, IS NOT NULL; comparisons are joins
 		table := "params"
 		if c.Entity == search.Tag {
 			table = "tags"
 		}
-		switch c.Op {
-		case "IS NULL":
-			w.Add("NOT EXISTS (SELECT 1 FROM "+table+" p WHERE p.run_uuid = r.run_uuid AND p.key = ?)", c.Key)
-		case "IS NOT NULL":
-			w.Add("EXISTS (SELECT 1 FROM "+table+" p WHERE p.run_uuid = r.run_uuid AND p.key = ?)", c.Key)
-		default:
-			cond, args := search.Compare("p.value", c)
-			w.Add("EXISTS (SELECT 1 FROM "+table+" p WHERE p.run_uuid = r.run_uuid AND p.key = ? AND "+cond+")",
-				append([]any{c.Key}, args...)...)
+		not := ""
+		if c.Op == "IS NULL" {
+			not = "NOT "
 		}
+		w.Add(not+"EXISTS (SELECT 1 FROM "+table+" p WHERE p.run_uuid = r.run_uuid AND p.key = ?)", c.Key)
 	case search.Dataset:
 		if c.Key == "context" {
 			cond, args := search.Compare("t.value", c)
