@@ -221,7 +221,9 @@ func (s *Store) RenameExperiment(ctx context.Context, id, newName string) error 
 			return err
 		}
 		if e.LifecycleStage != StageActive {
-			return wire.Errorf(wire.InvalidState, "Cannot rename a non-active experiment.")
+			// MLflow says INVALID_STATE (a 500, which clients retry); renaming a
+			// deleted experiment is the caller's mistake, so it is a 400 here.
+			return wire.Invalidf("Cannot rename a non-active experiment.")
 		}
 		n, _ := parseExperimentID(id)
 		_, err = tx.Exec(ctx, `UPDATE experiments SET name = ?, last_update_time = ? WHERE experiment_id = ?`, newName, s.nowMillis(), n)

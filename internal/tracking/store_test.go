@@ -110,7 +110,7 @@ func TestExperiments(t *testing.T) {
 		}
 		_, err = s.CreateRun(ctx, tracking.RunCreate{ExperimentID: id2})
 		wantCode(t, err, wire.ErrInvalid, "must be in the 'active' state")
-		wantCode(t, s.RenameExperiment(ctx, id2, "x"), wire.ErrInvalidState, "Cannot rename a non-active experiment")
+		wantCode(t, s.RenameExperiment(ctx, id2, "x"), wire.ErrInvalid, "Cannot rename a non-active experiment")
 		wantCode(t, s.DeleteExperiment(ctx, "0"), wire.ErrInvalid, "Cannot delete the default experiment")
 		if err := s.RestoreExperiment(ctx, id2); err != nil {
 			t.Fatal(err)

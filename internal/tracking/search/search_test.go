@@ -181,3 +181,33 @@ func TestParseOrderBy(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParse: no filter string makes the parser panic, and every accepted clause
+// names an entity and an operator of the grammar.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{
+		"metrics.rmse < 1 and params.model = 'LR'", `tags."a b" != 'x'`, "attributes.run_id IN ('a','b',)",
+		"params.a IS NOT NULL", "datasets.context = 'train'", "x = ", "'", "`", `"`, "((", "a.b.c = -1e9",
+		"metrics.m = 1; drop", "and and", "IN ()", "run_id NOT IN ('a')", "\x00", "é.ü = 'ß'",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, filter string) {
+		for _, g := range []*Grammar{Runs, Experiments, RegisteredModels, ModelVersions, LoggedModels} {
+			clauses, err := Parse(g, filter)
+			if err != nil {
+				continue
+			}
+			for _, c := range clauses {
+				kind := c.Entity
+				if kind == Attribute && contains(g.NumericAttributes, c.Key) {
+					kind = NumericAttribute
+				}
+				if !contains(g.Comparators[kind], c.Op) {
+					t.Fatalf("Parse(%q) accepted %v: operator %s not in the grammar", filter, c, c.Op)
+				}
+			}
+			_, _ = ParseOrderBy(g, filter)
+		}
+	})
+}
