@@ -100,8 +100,10 @@ func open(ctx context.Context, rawURL string) (*DB, error) {
 		// WAL lets readers run beside the single writer; _txlock=immediate takes the
 		// write lock at BEGIN so two writers queue on busy_timeout instead of
 		// deadlocking on a read->write lock upgrade. _cslike makes LIKE case-sensitive,
-		// as it is on PostgreSQL, so a query means the same on both engines.
-		dsn += sep + "_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=on&_synchronous=NORMAL&_txlock=immediate&_cslike=1"
+		// as it is on PostgreSQL, so a query means the same on both engines. The
+		// statement cache keeps each connection's recent prepared statements: hot
+		// queries (a 500-row insert is a long statement) are parsed once.
+		dsn += sep + "_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=on&_synchronous=NORMAL&_txlock=immediate&_cslike=1&_stmt_cache_size=128"
 		raw, err := sql.Open("sqlite3", dsn)
 		if err != nil {
 			return nil, fmt.Errorf("open metadata store %s: %w", path, err)
