@@ -95,6 +95,7 @@ func (s *Store) CreateRun(ctx context.Context, rc RunCreate) (*Run, error) {
 	if err != nil {
 		return nil, wire.Wrap(err, "create run in experiment %s", rc.ExperimentID)
 	}
+	s.maybeAnalyze(ctx)
 	sortKV(run.Data.Tags)
 	return run, nil
 }
@@ -182,50 +183,37 @@ func (s *Store) loadRunData(ctx context.Context, runs []Run) error {
 		idx[r.Info.RunID] = i
 		ids[i] = r.Info.RunID
 	}
-	for _, chunk := range chunks(ids, 500) {
+	// 300 runs a chunk: the union below binds each id three times, well under
+	// SQLite's and PostgreSQL's parameter limits.
+	for _, chunk := range chunks(ids, 300) {
 		in := "(" + search.Placeholders(len(chunk)) + ")"
 		args := anys(chunk)
-		err := meta.EachRow(ctx, s.db, `SELECT run_uuid, key, value FROM params WHERE run_uuid IN `+in+` ORDER BY run_uuid, key`, args, func(rows *sql.Rows) error {
-			var id string
-			var kv KV
-			if err := rows.Scan(&id, &kv.Key, &kv.Value); err != nil {
+		// Params, tags and latest metrics in one round trip.
+		q := `SELECT 0, run_uuid, key, value, CAST(NULL AS DOUBLE PRECISION), 0, 0, 0 FROM params WHERE run_uuid IN ` + in +
+			` UNION ALL SELECT 1, run_uuid, key, value, CAST(NULL AS DOUBLE PRECISION), 0, 0, 0 FROM tags WHERE run_uuid IN ` + in +
+			` UNION ALL SELECT 2, run_uuid, key, '', value, is_nan, timestamp, step FROM latest_metrics WHERE run_uuid IN ` + in +
+			` ORDER BY 2, 1, 3`
+		err := meta.EachRow(ctx, s.db, q, append(append(append([]any{}, args...), args...), args...), func(rows *sql.Rows) error {
+			var kind, isNaN int
+			var id, key, text string
+			var num sql.NullFloat64
+			var ts, step int64
+			if err := rows.Scan(&kind, &id, &key, &text, &num, &isNaN, &ts, &step); err != nil {
 				return err
 			}
-			r := &runs[idx[id]]
-			r.Data.Params = append(r.Data.Params, kv)
+			d := &runs[idx[id]].Data
+			switch kind {
+			case 0:
+				d.Params = append(d.Params, KV{Key: key, Value: text})
+			case 1:
+				d.Tags = append(d.Tags, KV{Key: key, Value: text})
+			default:
+				d.Metrics = append(d.Metrics, Metric{Key: key, Value: restore(num.Float64, isNaN != 0), Timestamp: ts, Step: step})
+			}
 			return nil
 		})
 		if err != nil {
-			return fmt.Errorf("load run params: %w", err)
-		}
-		err = meta.EachRow(ctx, s.db, `SELECT run_uuid, key, value FROM tags WHERE run_uuid IN `+in+` ORDER BY run_uuid, key`, args, func(rows *sql.Rows) error {
-			var id string
-			var kv KV
-			if err := rows.Scan(&id, &kv.Key, &kv.Value); err != nil {
-				return err
-			}
-			r := &runs[idx[id]]
-			r.Data.Tags = append(r.Data.Tags, kv)
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("load run tags: %w", err)
-		}
-		err = meta.EachRow(ctx, s.db, `SELECT run_uuid, key, value, is_nan, timestamp, step FROM latest_metrics WHERE run_uuid IN `+in+` ORDER BY run_uuid, key`, args, func(rows *sql.Rows) error {
-			var id string
-			var m Metric
-			var v float64
-			var isNaN int
-			if err := rows.Scan(&id, &m.Key, &v, &isNaN, &m.Timestamp, &m.Step); err != nil {
-				return err
-			}
-			m.Value = restore(v, isNaN != 0)
-			r := &runs[idx[id]]
-			r.Data.Metrics = append(r.Data.Metrics, m)
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("load run metrics: %w", err)
+			return fmt.Errorf("load run params, tags and metrics: %w", err)
 		}
 		if err := s.loadRunInputs(ctx, runs, idx, in, args); err != nil {
 			return err

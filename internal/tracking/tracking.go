@@ -15,8 +15,10 @@ package tracking
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/atrium-ml/atrium/internal/platform/meta"
@@ -155,6 +157,29 @@ type Store struct {
 	db   *meta.DB
 	root string
 	now  func() time.Time
+	// created counts runs created by this process, to refresh PostgreSQL's
+	// planner statistics as a fresh database grows (see maybeAnalyze).
+	created atomic.Int64
+}
+
+// maybeAnalyze refreshes PostgreSQL's planner statistics when this process has
+// created 1,000, 10,000, 100,000, ... runs. Autovacuum does it too, but only
+// after its nap: a database filled in the last minute would otherwise be planned
+// as if empty, and search_runs sorts every match instead of walking an index
+// (80 ms instead of 1 ms over 10,000 runs). It runs once per decade, inline.
+func (s *Store) maybeAnalyze(ctx context.Context) {
+	if s.db.Dialect != meta.Postgres {
+		return
+	}
+	n := s.created.Add(1)
+	for d := int64(1000); d <= n; d *= 10 {
+		if d == n {
+			if _, err := s.db.Exec(ctx, `ANALYZE runs, params, tags, latest_metrics, experiments`); err != nil {
+				slog.Warn("tracking: refresh planner statistics", "err", err)
+			}
+			return
+		}
+	}
 }
 
 // New returns a store on db (already migrated by meta.Open) and makes sure the
