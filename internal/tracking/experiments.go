@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/atrium-ml/atrium/internal/platform/meta"
 	"github.com/atrium-ml/atrium/internal/tracking/search"
@@ -146,7 +147,7 @@ func (s *Store) loadExperimentTags(ctx context.Context, exps []Experiment) error
 		idx[e.ExperimentID] = i
 		ids[i] = e.ExperimentID
 	}
-	for _, chunk := range chunks(ids, 500) {
+	for chunk := range slices.Chunk(ids, 500) {
 		args := make([]any, len(chunk))
 		for i, id := range chunk {
 			args[i], _ = parseExperimentID(id)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/atrium-ml/atrium/internal/platform/meta"
@@ -159,7 +160,7 @@ func (s *Store) loadLoggedModelData(ctx context.Context, models []LoggedModel) e
 		idx[m.Info.ModelID] = i
 		ids[i] = m.Info.ModelID
 	}
-	for _, chunk := range chunks(ids, 500) {
+	for chunk := range slices.Chunk(ids, 500) {
 		in := "(" + search.Placeholders(len(chunk)) + ")"
 		args := anys(chunk)
 		for _, table := range []string{"logged_model_params", "logged_model_tags"} {

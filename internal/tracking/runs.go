@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -185,7 +186,7 @@ func (s *Store) loadRunData(ctx context.Context, runs []Run) error {
 	}
 	// 300 runs a chunk: the union below binds each id three times, well under
 	// SQLite's and PostgreSQL's parameter limits.
-	for _, chunk := range chunks(ids, 300) {
+	for chunk := range slices.Chunk(ids, 300) {
 		in := "(" + search.Placeholders(len(chunk)) + ")"
 		args := anys(chunk)
 		// Params, tags and latest metrics in one round trip.

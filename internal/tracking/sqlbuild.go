@@ -24,20 +24,6 @@ func viewStages(v wire.Enum) ([]any, error) {
 	return []any{StageActive}, nil
 }
 
-// chunks splits ids into slices of at most n, keeping IN lists under both
-// engines' bound-parameter limits.
-func chunks(ids []string, n int) [][]string {
-	var out [][]string
-	for len(ids) > n {
-		out = append(out, ids[:n])
-		ids = ids[n:]
-	}
-	if len(ids) > 0 {
-		out = append(out, ids)
-	}
-	return out
-}
-
 func anys(ss []string) []any {
 	out := make([]any, len(ss))
 	for i, s := range ss {
