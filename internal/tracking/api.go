@@ -87,9 +87,11 @@ func (a *API) Routes() []wire.Route {
 		{Method: "POST", Path: "/runs/log-metric", Handler: a.logMetric},
 		{Method: "POST", Path: "/runs/set-tag", Handler: a.byRunKV(a.store.SetTag)},
 		{Method: "POST", Path: "/runs/delete-tag", Handler: a.deleteTag},
-		// The body limit is checked against MLflow's 1 MB with its message; the
-		// reader limit sits just above so the check can run.
-		{Method: "POST", Path: "/runs/log-batch", Handler: a.logBatch, MaxBody: MaxBatchRequestBytes + 1},
+		// MLflow documents 1 MB per batch but its check measures the parsed
+		// request's key count, so real clients send more: 100 params of 6000
+		// characters and 100 tags of 8000 are within its limits. The body limit
+		// admits every batch that passes the count and length limits.
+		{Method: "POST", Path: "/runs/log-batch", Handler: a.logBatch, MaxBody: MaxBatchRequestBytes},
 		{Method: "POST", Path: "/runs/log-model", Handler: a.logModel},
 		{Method: "POST", Path: "/runs/log-inputs", Handler: a.logInputs, MaxBody: 64 << 20},
 		{Method: "POST", Path: "/runs/outputs", Handler: a.logOutputs},
@@ -471,12 +473,9 @@ func (a *API) logBatch(r *http.Request) (any, error) {
 	}](r)
 	if err != nil {
 		if errors.Is(err, wire.ErrInvalid) && strings.Contains(err.Error(), "larger than the limit") {
-			return nil, wire.Invalidf("Batched logging API requests must be at most %d bytes, got a request of size > %d.", MaxBatchRequestBytes, MaxBatchRequestBytes)
+			return nil, wire.Invalidf("Batched logging API requests must be at most %d bytes.", MaxBatchRequestBytes)
 		}
 		return nil, err
-	}
-	if r.ContentLength > MaxBatchRequestBytes {
-		return nil, wire.Invalidf("Batched logging API requests must be at most %d bytes, got a request of size %d.", MaxBatchRequestBytes, r.ContentLength)
 	}
 	id, err := runIDOf(req.RunID, req.RunUUID)
 	if err != nil {

@@ -17,7 +17,7 @@ const (
 	MaxParamsTagsPerBatch  = 100
 	MaxMetricsPerBatch     = 1000
 	MaxEntitiesPerBatch    = 1000
-	MaxBatchRequestBytes   = 1_000_000
+	MaxBatchRequestBytes   = 8 << 20 // see the log-batch route in api.go
 	MaxParamValueLength    = 6000
 	MaxTagValueLength      = 8000
 	MaxExperimentNameLen   = 500
