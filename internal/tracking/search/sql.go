@@ -1,5 +1,9 @@
 package search
 
+// The SQL side of searches, shared by tracking and registry: clauses become
+// conditions whose values are bound arguments (Where, Compare), and results are
+// paged with MLflow's offset tokens (Page, TrimPage).
+
 import (
 	"strings"
 
