@@ -28,6 +28,9 @@ import (
 	sqlite3 "github.com/mattn/go-sqlite3"
 )
 
+// sqliteBusyTimeout bounds how long a SQLite writer waits for the write lock.
+const sqliteBusyTimeout = 10 * time.Second
+
 // Dialect names the SQL engine behind a DB.
 type Dialect string
 
@@ -42,6 +45,8 @@ var (
 	ErrUnsupportedURL = errors.New("unsupported metadata store URL")
 	// ErrConflict reports a unique-constraint violation (the row already exists).
 	ErrConflict = errors.New("already exists")
+	// ErrBusy reports that a SQLite write transaction could not start in time.
+	ErrBusy = errors.New("database is busy")
 )
 
 // DB is a metadata database. It is safe for concurrent use; it embeds *sql.DB for
@@ -52,6 +57,13 @@ type DB struct {
 	Dialect Dialect
 	// URL is the URL the DB was opened with, with any password redacted.
 	URL string
+
+	// writers, on SQLite, admits one transaction at a time in this process.
+	// SQLite allows one writer anyway (every InTx begins IMMEDIATE); queueing
+	// here wakes the next writer as soon as the previous one commits, where
+	// SQLite's busy handler would have it sleep and poll (tens of milliseconds
+	// of tail latency under concurrent writers). nil means no queue.
+	writers chan struct{}
 }
 
 // Open connects to the metadata store named by rawURL and applies pending migrations.
@@ -103,12 +115,12 @@ func open(ctx context.Context, rawURL string) (*DB, error) {
 		// as it is on PostgreSQL, so a query means the same on both engines. The
 		// statement cache keeps each connection's recent prepared statements: hot
 		// queries (a 500-row insert is a long statement) are parsed once.
-		dsn += sep + "_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=on&_synchronous=NORMAL&_txlock=immediate&_cslike=1&_stmt_cache_size=128"
+		dsn += sep + fmt.Sprintf("_journal_mode=WAL&_busy_timeout=%d&", sqliteBusyTimeout.Milliseconds()) + "_foreign_keys=on&_synchronous=NORMAL&_txlock=immediate&_cslike=1&_stmt_cache_size=128"
 		raw, err := sql.Open("sqlite3", dsn)
 		if err != nil {
 			return nil, fmt.Errorf("open metadata store %s: %w", path, err)
 		}
-		db = &DB{DB: raw, Dialect: SQLite, URL: rawURL}
+		db = &DB{DB: raw, Dialect: SQLite, URL: rawURL, writers: make(chan struct{}, 1)}
 	case "postgres", "postgresql":
 		raw, err := sql.Open("pgx", rawURL)
 		if err != nil {
@@ -219,6 +231,20 @@ func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 }
 
 func (db *DB) inTxOnce(ctx context.Context, fn func(tx *Tx) error) (err error) {
+	if db.writers != nil {
+		// Wait as long as SQLite's busy timeout would have: a transaction that
+		// never ends (or one nested in another) fails as SQLite would, not hangs.
+		wait := time.NewTimer(sqliteBusyTimeout)
+		defer wait.Stop()
+		select {
+		case db.writers <- struct{}{}:
+			defer func() { <-db.writers }()
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-wait.C:
+			return fmt.Errorf("metadata store %s: %w: another transaction of this process held the write lock for %v", db.URL, ErrBusy, sqliteBusyTimeout)
+		}
+	}
 	raw, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return db.mapErr(err)
