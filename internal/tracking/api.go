@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -599,7 +600,10 @@ type metricsResponse struct {
 // MarshalJSON writes metric lists (up to 100,000 points of history) with
 // appends instead of reflection: several times faster than encoding/json's
 // default, for the same bytes.
-func (m metricsResponse) MarshalJSON() ([]byte, error) {
+func (m metricsResponse) MarshalJSON() ([]byte, error) { return m.AppendJSON(nil), nil }
+
+// AppendJSON appends the response's JSON to b (wire.RawJSON).
+func (m metricsResponse) AppendJSON(b []byte) []byte {
 	quoted := map[string][]byte{} // keys, run ids: few distinct values, quoted once
 	quote := func(s string) []byte {
 		q, ok := quoted[s]
@@ -609,7 +613,7 @@ func (m metricsResponse) MarshalJSON() ([]byte, error) {
 		}
 		return q
 	}
-	b := make([]byte, 0, 64+80*len(m.Metrics))
+	b = slices.Grow(b, 64+80*len(m.Metrics))
 	b = append(b, `{"metrics":[`...)
 	for i, mt := range m.Metrics {
 		if i > 0 {
@@ -639,7 +643,7 @@ func (m metricsResponse) MarshalJSON() ([]byte, error) {
 		b = append(b, `,"next_page_token":`...)
 		b = append(b, quote(m.NextPageToken)...)
 	}
-	return append(b, '}'), nil
+	return append(b, '}')
 }
 
 func (a *API) getMetricHistory(r *http.Request) (any, error) {

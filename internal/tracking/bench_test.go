@@ -3,10 +3,14 @@ package tracking_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/atrium-ml/atrium/internal/platform/meta"
 	"github.com/atrium-ml/atrium/internal/platform/meta/metatest"
+	"github.com/atrium-ml/atrium/internal/platform/server"
 	"github.com/atrium-ml/atrium/internal/tracking"
 )
 
@@ -108,4 +112,41 @@ func BenchmarkMetricHistory100k(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkHTTPMetricHistory100k: GET metrics/get-history of 100,000 points
+// through the HTTP handler (store, JSON, transport), SQLite.
+func BenchmarkHTTPMetricHistory100k(b *testing.B) {
+	db := metatest.SQLite(b)
+	s := benchStore(b, db)
+	ctx := context.Background()
+	r, err := s.CreateRun(ctx, tracking.RunCreate{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < 100; i++ {
+		ms := make([]tracking.Metric, 1000)
+		for j := range ms {
+			step := int64(i*1000 + j)
+			ms[j] = metric("loss", 1/float64(step+1), 1_700_000_000_000+step, step)
+		}
+		if err := s.LogBatch(ctx, r.Info.RunID, ms, nil, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	srv := httptest.NewServer(server.New(server.Options{}, tracking.NewAPI(s, nil, nil)).Handler())
+	defer srv.Close()
+	url := srv.URL + "/api/2.0/mlflow/metrics/get-history?run_id=" + r.Info.RunID + "&metric_key=loss"
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		resp, err := http.Get(url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, _ := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || n < 5_000_000 {
+			b.Fatalf("status %d, %d bytes", resp.StatusCode, n)
+		}
+	}
 }

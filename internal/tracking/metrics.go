@@ -242,6 +242,14 @@ func (s *Store) GetMetricHistory(ctx context.Context, runID, key string, maxResu
 		args = append(args, int64(math.MaxInt64), offset)
 	}
 	var out []Metric
+	if maxResults == nil {
+		// Size the result once: a whole history can be 100,000s of points.
+		var n int
+		if err := s.db.QueryRow(ctx, `SELECT COUNT(*) FROM metrics WHERE run_uuid = ? AND key = ?`, runID, key).Scan(&n); err != nil {
+			return nil, "", fmt.Errorf("metric history of run %s: %w", runID, err)
+		}
+		out = make([]Metric, 0, max(0, n-offset))
+	}
 	err = meta.EachRow(ctx, s.db, query, args, func(rows *sql.Rows) error {
 		m := Metric{Key: key}
 		var v float64

@@ -18,6 +18,14 @@ var Prefixes = []string{"/api/2.0/mlflow", "/ajax-api/2.0/mlflow"}
 // status 200; nil means {}) or an error (written by WriteError).
 type Handler func(r *http.Request) (any, error)
 
+// RawJSON is a response that writes its own JSON. Serve sends its bytes as they
+// are, skipping encoding/json's re-validation of Marshaler output (for a
+// 100,000-point metric history that pass costs three times the encoding).
+// AppendJSON must append valid JSON.
+type RawJSON interface {
+	AppendJSON(b []byte) []byte
+}
+
 // Route is one RPC endpoint. Path is relative to the prefixes ("/runs/get") and may
 // hold {wildcards}.
 type Route struct {
@@ -50,6 +58,12 @@ func Serve(log *slog.Logger, rt Route) http.Handler {
 		resp, err := rt.Handler(r)
 		if err != nil {
 			WriteError(w, r, log, err)
+			return
+		}
+		if rj, ok := resp.(RawJSON); ok {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusOK)
+			_, _ = w.Write(rj.AppendJSON(nil))
 			return
 		}
 		if resp == nil {
