@@ -312,77 +312,88 @@ func (s *Store) MetricHistoryBulkInterval(ctx context.Context, runIDs []string, 
 		return nil, wire.Invalidf("end_step must be greater than start_step. Found start_step=%d and end_step=%d.", *startStep, *endStep)
 	}
 	maxResults = max(1, maxResults)
+	if len(runIDs) == 0 {
+		return nil, nil
+	}
+	in := "(" + search.Placeholders(len(runIDs)) + ")"
+	found := map[string]bool{}
+	err := meta.EachRow(ctx, s.db, `SELECT run_uuid FROM runs WHERE run_uuid IN `+in, anys(runIDs), func(rows *sql.Rows) error {
+		var id string
+		err := rows.Scan(&id)
+		found[id] = true
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sample metric %q: %w", key, err)
+	}
 	for _, id := range runIDs {
-		if _, _, err := runState(ctx, s.db, id); err != nil {
-			return nil, err
+		if !found[id] {
+			return nil, wire.NotFoundf("Run with id=%s not found", id)
 		}
+	}
+	filter := `key = ? AND run_uuid IN ` + in
+	args := append([]any{key}, anys(runIDs)...)
+	if startStep != nil {
+		filter += ` AND step >= ? AND step <= ?`
+		args = append(args, *startStep, *endStep)
+	}
+	// One query for every run: NTILE splits each run's points into maxResults
+	// buckets and the first point of each bucket is kept (rn = 1), plus each
+	// run's last point (from_end = 1), which NTILE alone would drop.
+	type sampled struct {
+		m    Metric
+		rn   int64
+		last bool
+	}
+	byRun := map[string][]sampled{}
+	err = meta.EachRow(ctx, s.db, `WITH b AS (
+			SELECT run_uuid, step, timestamp, value, is_nan,
+				NTILE(?) OVER (PARTITION BY run_uuid ORDER BY step, timestamp, value, is_nan) AS bucket,
+				ROW_NUMBER() OVER (PARTITION BY run_uuid ORDER BY step DESC, timestamp DESC, value DESC, is_nan DESC) AS from_end
+			FROM metrics WHERE `+filter+`
+		), r AS (
+			SELECT run_uuid, step, timestamp, value, is_nan, from_end,
+				ROW_NUMBER() OVER (PARTITION BY run_uuid, bucket ORDER BY step, timestamp, value, is_nan) AS rn
+			FROM b
+		)
+		SELECT run_uuid, step, timestamp, value, is_nan, rn, from_end FROM r WHERE rn = 1 OR from_end = 1
+		ORDER BY run_uuid, step, timestamp, value, is_nan`,
+		append([]any{maxResults}, args...), func(rows *sql.Rows) error {
+			var p sampled
+			var v float64
+			var nan int
+			var fromEnd int64
+			if err := rows.Scan(&p.m.RunID, &p.m.Step, &p.m.Timestamp, &v, &nan, &p.rn, &fromEnd); err != nil {
+				return err
+			}
+			p.m.Key, p.m.Value, p.last = key, restore(v, nan != 0), fromEnd == 1
+			byRun[p.m.RunID] = append(byRun[p.m.RunID], p)
+			return nil
+		})
+	if err != nil {
+		return nil, fmt.Errorf("sample metric %q: %w", key, err)
 	}
 	var out []Metric
 	for _, id := range runIDs {
-		filter := `run_uuid = ? AND key = ?`
-		args := []any{id, key}
-		if startStep != nil {
-			filter += ` AND step >= ? AND step <= ?`
-			args = append(args, *startStep, *endStep)
-		}
-		scan := func(rows *sql.Rows) error {
-			m := Metric{Key: key, RunID: id}
-			var v float64
-			var nan int
-			if err := rows.Scan(&m.Step, &m.Timestamp, &v, &nan); err != nil {
-				return err
+		points := byRun[id]
+		var keep []Metric
+		var last *Metric
+		for i := range points {
+			if points[i].rn == 1 {
+				keep = append(keep, points[i].m)
 			}
-			m.Value = restore(v, nan != 0)
-			out = append(out, m)
-			return nil
-		}
-		first := len(out)
-		err := meta.EachRow(ctx, s.db, `WITH b AS (
-				SELECT step, timestamp, value, is_nan,
-					NTILE(?) OVER (ORDER BY step, timestamp, value, is_nan) AS bucket
-				FROM metrics WHERE `+filter+`
-			), r AS (
-				SELECT step, timestamp, value, is_nan,
-					ROW_NUMBER() OVER (PARTITION BY bucket ORDER BY step, timestamp, value, is_nan) AS rn
-				FROM b
-			)
-			SELECT step, timestamp, value, is_nan FROM r WHERE rn = 1 ORDER BY step, timestamp, value, is_nan`,
-			append([]any{maxResults}, args...), scan)
-		if err != nil {
-			return nil, fmt.Errorf("sample metric %q of run %s: %w", key, id, err)
-		}
-		if len(out) == first {
-			continue
-		}
-		// Keep the end of the range: NTILE keeps each bucket's first point only.
-		sampled := append([]Metric(nil), out[first:]...)
-		out = out[:first]
-		var last []Metric
-		err = meta.EachRow(ctx, s.db, `SELECT step, timestamp, value, is_nan FROM metrics WHERE `+filter+
-			` ORDER BY step DESC, timestamp DESC, value DESC, is_nan DESC LIMIT 1`, args, func(rows *sql.Rows) error {
-			before := len(out)
-			if err := scan(rows); err != nil {
-				return err
+			if points[i].last && points[i].rn != 1 {
+				last = &points[i].m
 			}
-			last = append(last, out[before:]...)
-			out = out[:before]
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("last point of metric %q of run %s: %w", key, id, err)
 		}
-		if len(last) == 1 && !samePoint(sampled[len(sampled)-1], last[0]) {
-			if len(sampled) >= maxResults {
-				sampled[len(sampled)-1] = last[0]
+		if last != nil {
+			if len(keep) >= maxResults {
+				keep[len(keep)-1] = *last
 			} else {
-				sampled = append(sampled, last[0])
+				keep = append(keep, *last)
 			}
 		}
-		out = append(out, sampled...)
+		out = append(out, keep...)
 	}
 	return out, nil
-}
-
-func samePoint(a, b Metric) bool {
-	return a.Step == b.Step && a.Timestamp == b.Timestamp && (a.Value == b.Value || (a.Value != a.Value && b.Value != b.Value))
 }
