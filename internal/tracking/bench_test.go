@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/atrium-ml/atrium/internal/platform/meta"
@@ -146,6 +147,46 @@ func BenchmarkHTTPMetricHistory100k(b *testing.B) {
 		n, _ := io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode != 200 || n < 5_000_000 {
+			b.Fatalf("status %d, %d bytes", resp.StatusCode, n)
+		}
+	}
+}
+
+// BenchmarkHTTPSearchRuns10k: POST runs/search over 10,000 runs (a metric and a
+// param filter, ordered by the metric, 100 results) through the HTTP handler, SQLite.
+func BenchmarkHTTPSearchRuns10k(b *testing.B) {
+	s := benchStore(b, metatest.SQLite(b))
+	ctx := context.Background()
+	exp, err := s.CreateExperiment(ctx, "bench", "", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < 10000; i++ {
+		r, err := s.CreateRun(ctx, tracking.RunCreate{ExperimentID: exp, StartTime: int64(i + 1)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		model := "lr"
+		if i%2 == 0 {
+			model = "gbdt"
+		}
+		if err := s.LogBatch(ctx, r.Info.RunID, []tracking.Metric{metric("acc", float64(i%1000)/1000, 1, 0)},
+			[]tracking.KV{{Key: "model", Value: model}}, []tracking.KV{{Key: "t", Value: "x"}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	srv := httptest.NewServer(server.New(server.Options{}, tracking.NewAPI(s, nil, nil)).Handler())
+	defer srv.Close()
+	body := `{"experiment_ids":["` + exp + `"],"filter":"metrics.acc > 0.5 and params.model = 'gbdt'","order_by":["metrics.acc DESC"],"max_results":100}`
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		resp, err := http.Post(srv.URL+"/api/2.0/mlflow/runs/search", "application/json", strings.NewReader(body))
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, _ := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || n < 10_000 {
 			b.Fatalf("status %d, %d bytes", resp.StatusCode, n)
 		}
 	}

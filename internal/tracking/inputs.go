@@ -138,26 +138,33 @@ func (s *Store) loadRunInputs(ctx context.Context, runs []Run, idx map[string]in
 			return fmt.Errorf("load run input tags: %w", err)
 		}
 	}
-	// Model inputs (kind 0) and outputs (kind 1) in one round trip.
-	err = meta.EachRow(ctx, s.db, `SELECT 0, run_uuid, model_id, 0 FROM run_model_inputs WHERE run_uuid IN `+in+
-		` UNION ALL SELECT 1, run_uuid, model_id, step FROM run_model_outputs WHERE run_uuid IN `+in+` ORDER BY 2, 1, 4, 3`,
-		append(append([]any{}, args...), args...), func(rows *sql.Rows) error {
-			var kind int
-			var run, model string
-			var step int64
-			if err := rows.Scan(&kind, &run, &model, &step); err != nil {
+	err = meta.EachRow(ctx, s.db, `SELECT run_uuid, model_id FROM run_model_inputs WHERE run_uuid IN `+in+` ORDER BY run_uuid, model_id`, args,
+		func(rows *sql.Rows) error {
+			var run string
+			var m ModelInput
+			if err := rows.Scan(&run, &m.ModelID); err != nil {
 				return err
 			}
 			r := &runs[idx[run]]
-			if kind == 0 {
-				r.Inputs.ModelInputs = append(r.Inputs.ModelInputs, ModelInput{ModelID: model})
-			} else {
-				r.Outputs.ModelOutputs = append(r.Outputs.ModelOutputs, ModelOutput{ModelID: model, Step: step})
-			}
+			r.Inputs.ModelInputs = append(r.Inputs.ModelInputs, m)
 			return nil
 		})
 	if err != nil {
-		return fmt.Errorf("load run model inputs and outputs: %w", err)
+		return fmt.Errorf("load run model inputs: %w", err)
+	}
+	err = meta.EachRow(ctx, s.db, `SELECT run_uuid, model_id, step FROM run_model_outputs WHERE run_uuid IN `+in+` ORDER BY run_uuid, model_id, step`, args,
+		func(rows *sql.Rows) error {
+			var run string
+			var m ModelOutput
+			if err := rows.Scan(&run, &m.ModelID, &m.Step); err != nil {
+				return err
+			}
+			r := &runs[idx[run]]
+			r.Outputs.ModelOutputs = append(r.Outputs.ModelOutputs, m)
+			return nil
+		})
+	if err != nil {
+		return fmt.Errorf("load run model outputs: %w", err)
 	}
 	return nil
 }

@@ -184,37 +184,48 @@ func (s *Store) loadRunData(ctx context.Context, runs []Run) error {
 		idx[r.Info.RunID] = i
 		ids[i] = r.Info.RunID
 	}
-	// 300 runs a chunk: the union below binds each id three times, well under
-	// SQLite's and PostgreSQL's parameter limits.
-	for chunk := range slices.Chunk(ids, 300) {
+	// 500 runs a chunk keeps IN lists well under both engines' parameter limits.
+	for chunk := range slices.Chunk(ids, 500) {
 		in := "(" + search.Placeholders(len(chunk)) + ")"
 		args := anys(chunk)
-		// Params, tags and latest metrics in one round trip.
-		q := `SELECT 0, run_uuid, key, value, CAST(NULL AS DOUBLE PRECISION), 0, 0, 0 FROM params WHERE run_uuid IN ` + in +
-			` UNION ALL SELECT 1, run_uuid, key, value, CAST(NULL AS DOUBLE PRECISION), 0, 0, 0 FROM tags WHERE run_uuid IN ` + in +
-			` UNION ALL SELECT 2, run_uuid, key, '', value, is_nan, timestamp, step FROM latest_metrics WHERE run_uuid IN ` + in +
-			` ORDER BY 2, 1, 3`
-		err := meta.EachRow(ctx, s.db, q, append(append(append([]any{}, args...), args...), args...), func(rows *sql.Rows) error {
-			var kind, isNaN int
-			var id, key, text string
-			var num sql.NullFloat64
-			var ts, step int64
-			if err := rows.Scan(&kind, &id, &key, &text, &num, &isNaN, &ts, &step); err != nil {
-				return err
+		// Three plain queries: each is a primary-key range per run in index
+		// order. (A UNION ALL of them is several times slower on SQLite.)
+		for _, table := range []string{"params", "tags"} {
+			err := meta.EachRow(ctx, s.db, `SELECT run_uuid, key, value FROM `+table+` WHERE run_uuid IN `+in+` ORDER BY run_uuid, key`, args,
+				func(rows *sql.Rows) error {
+					var id string
+					var kv KV
+					if err := rows.Scan(&id, &kv.Key, &kv.Value); err != nil {
+						return err
+					}
+					d := &runs[idx[id]].Data
+					if table == "params" {
+						d.Params = append(d.Params, kv)
+					} else {
+						d.Tags = append(d.Tags, kv)
+					}
+					return nil
+				})
+			if err != nil {
+				return fmt.Errorf("load run %s: %w", table, err)
 			}
-			d := &runs[idx[id]].Data
-			switch kind {
-			case 0:
-				d.Params = append(d.Params, KV{Key: key, Value: text})
-			case 1:
-				d.Tags = append(d.Tags, KV{Key: key, Value: text})
-			default:
-				d.Metrics = append(d.Metrics, Metric{Key: key, Value: restore(num.Float64, isNaN != 0), Timestamp: ts, Step: step})
-			}
-			return nil
-		})
+		}
+		err := meta.EachRow(ctx, s.db, `SELECT run_uuid, key, value, is_nan, timestamp, step FROM latest_metrics WHERE run_uuid IN `+in+` ORDER BY run_uuid, key`, args,
+			func(rows *sql.Rows) error {
+				var id string
+				var m Metric
+				var v float64
+				var isNaN int
+				if err := rows.Scan(&id, &m.Key, &v, &isNaN, &m.Timestamp, &m.Step); err != nil {
+					return err
+				}
+				m.Value = restore(v, isNaN != 0)
+				d := &runs[idx[id]].Data
+				d.Metrics = append(d.Metrics, m)
+				return nil
+			})
 		if err != nil {
-			return fmt.Errorf("load run params, tags and metrics: %w", err)
+			return fmt.Errorf("load run metrics: %w", err)
 		}
 		if err := s.loadRunInputs(ctx, runs, idx, in, args); err != nil {
 			return err
