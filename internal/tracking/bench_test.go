@@ -191,3 +191,36 @@ func BenchmarkHTTPSearchRuns10k(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkHTTPLogBatch500: POST runs/log-batch of 500 metrics through the HTTP
+// handler, SQLite.
+func BenchmarkHTTPLogBatch500(b *testing.B) {
+	s := benchStore(b, metatest.SQLite(b))
+	r, err := s.CreateRun(context.Background(), tracking.RunCreate{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := httptest.NewServer(server.New(server.Options{}, tracking.NewAPI(s, nil, nil)).Handler())
+	defer srv.Close()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		var sb strings.Builder
+		fmt.Fprintf(&sb, `{"run_id":%q,"metrics":[`, r.Info.RunID)
+		for j := 0; j < 500; j++ {
+			if j > 0 {
+				sb.WriteByte(',')
+			}
+			fmt.Fprintf(&sb, `{"key":"m%d","value":%g,"timestamp":%d,"step":%d}`, j%10, float64(j)/7, 1_700_000_000_000+i, i*50+j/10)
+		}
+		sb.WriteString("]}")
+		resp, err := http.Post(srv.URL+"/api/2.0/mlflow/runs/log-batch", "application/json", strings.NewReader(sb.String()))
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			b.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+}
