@@ -723,3 +723,53 @@ func TestConcurrentWriters(t *testing.T) {
 		}
 	})
 }
+
+// TestSearchRunsNaNAndNulls: MLflow's ordering puts NaN metrics after every
+// number and runs without the metric last, in both directions; a NaN never
+// matches a comparison except "!=".
+func TestSearchRunsNaNAndNulls(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *tracking.Store) {
+		ctx := context.Background()
+		exp, _ := s.CreateExperiment(ctx, "nan", "", nil)
+		for i, v := range []float64{2, math.NaN(), 1, -1} {
+			r, err := s.CreateRun(ctx, tracking.RunCreate{ExperimentID: exp, RunName: fmt.Sprintf("r%d", i), StartTime: int64(i + 1)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.LogMetric(ctx, r.Info.RunID, metric("m", v, 1, 0)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := s.CreateRun(ctx, tracking.RunCreate{ExperimentID: exp, RunName: "none", StartTime: 9}); err != nil {
+			t.Fatal(err)
+		}
+		names := func(filter string, order ...string) string {
+			runs, _, err := s.SearchRuns(ctx, tracking.RunQuery{ExperimentIDs: []string{exp}, Filter: filter, OrderBy: order})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []string
+			for _, r := range runs {
+				out = append(out, r.Info.RunName)
+			}
+			return strings.Join(out, ",")
+		}
+		for _, tt := range []struct {
+			filter, order, want string
+		}{
+			{"", "metrics.m ASC", "r3,r2,r0,r1,none"},
+			{"", "metrics.m DESC", "r0,r2,r3,r1,none"},
+			{"metrics.m > -10", "metrics.m ASC", "r3,r2,r0"},
+			{"metrics.m != 1", "metrics.m ASC", "r3,r0,r1"},
+			{"attributes.end_time > 0", "", ""},
+		} {
+			var order []string
+			if tt.order != "" {
+				order = []string{tt.order}
+			}
+			if got := names(tt.filter, order...); got != tt.want {
+				t.Errorf("SearchRuns(%q, %q) = %s, want %s", tt.filter, tt.order, got, tt.want)
+			}
+		}
+	})
+}
