@@ -361,6 +361,9 @@ func (s *Store) SearchLoggedModels(ctx context.Context, q LoggedModelQuery) ([]L
 	if len(q.ExperimentIDs) == 0 {
 		return nil, "", wire.Invalidf("Missing value for required parameter 'experiment_ids'.")
 	}
+	if len(q.ExperimentIDs) > search.MaxListValues || len(q.OrderBy) > maxOrderJoins || len(q.Datasets) > 100 {
+		return nil, "", wire.Invalidf("A logged model search may name at most %d experiment_ids, %d order_by fields and 100 datasets.", search.MaxListValues, maxOrderJoins)
+	}
 	for _, d := range q.Datasets {
 		if d.Name == "" {
 			return nil, "", wire.Invalidf("`dataset_name` in the `datasets` clause must be specified.")

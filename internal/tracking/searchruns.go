@@ -46,6 +46,9 @@ func (s *Store) SearchRuns(ctx context.Context, q RunQuery) ([]Run, string, erro
 	if len(q.ExperimentIDs) == 0 {
 		return nil, "", nil
 	}
+	if len(q.ExperimentIDs) > search.MaxListValues {
+		return nil, "", wire.Invalidf("A search may name at most %d experiment_ids, got %d.", search.MaxListValues, len(q.ExperimentIDs))
+	}
 	expIDs := make([]any, len(q.ExperimentIDs))
 	for i, id := range q.ExperimentIDs {
 		if expIDs[i], err = parseExperimentID(id); err != nil {
@@ -61,6 +64,10 @@ func (s *Store) SearchRuns(ctx context.Context, q RunQuery) ([]Run, string, erro
 	// non-NaN value: ordering by that metric reuses it instead of joining again.
 	filtered := map[string]string{}
 	for i, c := range clauses {
+		if len(joins) >= maxFilterJoins {
+			runFilter(&w, c) // correlated EXISTS: no limit on their number
+			continue
+		}
 		if join, args := filterJoin(i, c); join != "" {
 			joins = append(joins, join)
 			joinArgs = append(joinArgs, args...)
@@ -74,6 +81,7 @@ func (s *Store) SearchRuns(ctx context.Context, q RunQuery) ([]Run, string, erro
 
 	var order []string
 	seen := map[string]bool{}
+	orderJoins := 0
 	for i, o := range q.OrderBy {
 		ob, err := search.ParseOrderBy(search.Runs, o)
 		if err != nil {
@@ -89,6 +97,11 @@ func (s *Store) SearchRuns(ctx context.Context, q RunQuery) ([]Run, string, erro
 			dir = " DESC"
 		}
 		alias := fmt.Sprintf("o%d", i)
+		if ob.Entity != search.Attribute {
+			if orderJoins++; orderJoins > maxOrderJoins {
+				return nil, "", wire.Invalidf("`order_by` has more than %d metric, param and tag fields: %s", maxOrderJoins, pyStrList(q.OrderBy))
+			}
+		}
 		switch ob.Entity {
 		case search.Attribute:
 			col := runAttrColumn[ob.Key]
@@ -133,6 +146,14 @@ func (s *Store) SearchRuns(ctx context.Context, q RunQuery) ([]Run, string, erro
 	return runs, next, nil
 }
 
+// maxFilterJoins bounds the joins of one search (SQLite allows 64 tables in a
+// join). Further metric, param and tag clauses become correlated EXISTS.
+const maxFilterJoins = 16
+
+// maxOrderJoins bounds the order_by entries that need a join (metrics, params,
+// tags); more is refused as a client mistake rather than failing in SQL.
+const maxOrderJoins = 16
+
 // filterJoin turns a comparison on a metric, param or tag into an inner join
 // (each run has at most one row per key, so a join never repeats a run). Joins,
 // unlike correlated EXISTS, let the planner start from the narrowest index,
@@ -176,16 +197,21 @@ func runFilter(w *search.Where, c search.Clause) {
 		}
 		w.Add("EXISTS (SELECT 1 FROM latest_metrics m WHERE m.run_uuid = r.run_uuid AND m.key = ? AND "+cond+nan+")",
 			append([]any{c.Key}, args...)...)
-	case search.Param, search.Tag: // IS NULL, IS NOT NULL; comparisons are joins
+	case search.Param, search.Tag:
 		table := "params"
 		if c.Entity == search.Tag {
 			table = "tags"
 		}
-		not := ""
-		if c.Op == "IS NULL" {
-			not = "NOT "
+		switch c.Op {
+		case "IS NULL":
+			w.Add("NOT EXISTS (SELECT 1 FROM "+table+" p WHERE p.run_uuid = r.run_uuid AND p.key = ?)", c.Key)
+		case "IS NOT NULL":
+			w.Add("EXISTS (SELECT 1 FROM "+table+" p WHERE p.run_uuid = r.run_uuid AND p.key = ?)", c.Key)
+		default:
+			cond, args := search.Compare("p.value", c)
+			w.Add("EXISTS (SELECT 1 FROM "+table+" p WHERE p.run_uuid = r.run_uuid AND p.key = ? AND "+cond+")",
+				append([]any{c.Key}, args...)...)
 		}
-		w.Add(not+"EXISTS (SELECT 1 FROM "+table+" p WHERE p.run_uuid = r.run_uuid AND p.key = ?)", c.Key)
 	case search.Dataset:
 		if c.Key == "context" {
 			cond, args := search.Compare("t.value", c)

@@ -773,3 +773,41 @@ func TestSearchRunsNaNAndNulls(t *testing.T) {
 		}
 	})
 }
+
+// TestSearchRunsManyClauses: filters and orderings with many keys stay client
+// errors or work; they never reach an engine limit (a 500).
+func TestSearchRunsManyClauses(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *tracking.Store) {
+		ctx := context.Background()
+		r := mustRun(t, s, "0")
+		var ms []tracking.Metric
+		var ps, filter, order []string
+		for i := 0; i < 80; i++ {
+			ms = append(ms, metric(fmt.Sprintf("m%d", i), float64(i), 1, 0))
+			ps = append(ps, fmt.Sprintf("metrics.m%d >= %d", i, i))
+		}
+		if err := s.LogBatch(ctx, r.Info.RunID, ms, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		filter = append(filter, strings.Join(ps, " and "))
+		runs, _, err := s.SearchRuns(ctx, tracking.RunQuery{ExperimentIDs: []string{"0"}, Filter: filter[0]})
+		if err != nil || len(runs) != 1 {
+			t.Fatalf("80 metric clauses: %d runs, %v", len(runs), err)
+		}
+		for i := 0; i < 17; i++ {
+			order = append(order, fmt.Sprintf("metrics.m%d", i))
+		}
+		_, _, err = s.SearchRuns(ctx, tracking.RunQuery{ExperimentIDs: []string{"0"}, OrderBy: order})
+		wantCode(t, err, wire.ErrInvalid, "`order_by` has more than 16 metric, param and tag fields")
+		ids := make([]string, 10001)
+		for i := range ids {
+			ids[i] = fmt.Sprintf("'%032d'", i)
+		}
+		_, _, err = s.SearchRuns(ctx, tracking.RunQuery{ExperimentIDs: []string{"0"}, Filter: "attributes.run_id IN (" + strings.Join(ids, ",") + ")"})
+		wantCode(t, err, wire.ErrInvalid, "got more than 10000 values")
+		runs, _, err = s.SearchRuns(ctx, tracking.RunQuery{ExperimentIDs: []string{"0"}, Filter: "attributes.run_id IN (" + strings.Join(ids[:9999], ",") + ",'" + r.Info.RunID + "')"})
+		if err != nil || len(runs) != 1 {
+			t.Fatalf("10000-value IN list: %d runs, %v", len(runs), err)
+		}
+	})
+}

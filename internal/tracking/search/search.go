@@ -420,10 +420,16 @@ func (p *parser) value(c *Clause) error {
 	return nil
 }
 
+// MaxListValues bounds an IN list: every value is a bound SQL parameter, and
+// the engines cap those (SQLite at 32,766).
+const MaxListValues = 10000
+
 func (p *parser) list(c *Clause) error {
 	for {
 		v := p.next()
 		switch {
+		case v.kind == tString && len(c.List) == MaxListValues:
+			return wire.Invalidf("While parsing a list in the query, got more than %d values.", MaxListValues)
 		case v.kind == tString:
 			c.List = append(c.List, v.text)
 		case v.kind == tRParen && len(c.List) == 0:
