@@ -267,3 +267,25 @@ func TestAPILargestBatch(t *testing.T) {
 		t.Fatalf("stored %d params, %d tags", len(run["params"].([]any)), len(run["tags"].([]any)))
 	}
 }
+
+// TestAPIValuesTheEngineRefuses: a NUL byte is valid JSON; PostgreSQL refuses it
+// in text. Either engine stores it or answers 400, never a (retried) 500.
+func TestAPIValuesTheEngineRefuses(t *testing.T) {
+	metatest.ForEach(t, func(t *testing.T, db *meta.DB) {
+		c := newClient(t, db)
+		id := c.ok("POST", api+"/runs/create", map[string]any{})["run"].(map[string]any)["info"].(map[string]any)["run_id"].(string)
+		for _, req := range []struct {
+			path string
+			body any
+		}{
+			{"/runs/set-tag", map[string]any{"run_id": id, "key": "t", "value": "a\x00b"}},
+			{"/runs/log-parameter", map[string]any{"run_id": id, "key": "p", "value": "a\x00b"}},
+			{"/experiments/create", map[string]any{"name": "e\x00"}},
+		} {
+			code, out := c.do("POST", api+req.path, req.body)
+			if code != 200 && (code != 400 || out["error_code"] != "INVALID_PARAMETER_VALUE") {
+				t.Errorf("%s with a NUL byte = %d %v, want 200 or 400 INVALID_PARAMETER_VALUE", req.path, code, out)
+			}
+		}
+	})
+}

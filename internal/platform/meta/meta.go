@@ -47,6 +47,10 @@ var (
 	ErrConflict = errors.New("already exists")
 	// ErrBusy reports that a SQLite write transaction could not start in time.
 	ErrBusy = errors.New("database is busy")
+	// ErrInvalidData reports a value the engine refuses to store (PostgreSQL's
+	// data exceptions, SQLSTATE class 22: a NUL byte in text, a number out of
+	// range): the caller's input, not a server fault.
+	ErrInvalidData = errors.New("invalid data")
 )
 
 // DB is a metadata database. It is safe for concurrent use; it embeds *sql.DB for
@@ -290,14 +294,28 @@ func IsConflict(err error) bool {
 	return false
 }
 
-// mapErr wraps unique-constraint violations so errors.Is(err, ErrConflict) holds,
-// keeping the driver error in the chain.
+// IsInvalidData reports whether err is ErrInvalidData or a PostgreSQL data
+// exception (SQLSTATE class 22), whether or not it went through mapErr.
+func IsInvalidData(err error) bool {
+	if errors.Is(err, ErrInvalidData) {
+		return true
+	}
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && strings.HasPrefix(pe.Code, "22")
+}
+
+// mapErr wraps unique-constraint violations and data exceptions so
+// errors.Is(err, ErrConflict) and errors.Is(err, ErrInvalidData) hold, keeping
+// the driver error in the chain.
 func (db *DB) mapErr(err error) error {
-	if err == nil || errors.Is(err, ErrConflict) {
+	if err == nil || errors.Is(err, ErrConflict) || errors.Is(err, ErrInvalidData) {
 		return err
 	}
 	if IsConflict(err) {
 		return fmt.Errorf("%w: %w", ErrConflict, err)
+	}
+	if IsInvalidData(err) {
+		return fmt.Errorf("%w: %w", ErrInvalidData, err)
 	}
 	return err
 }

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/atrium-ml/atrium/internal/platform/meta"
 	"github.com/atrium-ml/atrium/internal/platform/server"
 )
 
@@ -105,7 +106,11 @@ type body struct {
 // internal: they are logged and answered with a generic INTERNAL_ERROR.
 func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	var we *Error
-	if !errors.As(err, &we) {
+	if !errors.As(err, &we) && meta.IsInvalidData(err) {
+		// The engine refused a value of the request (e.g. a NUL byte in text).
+		we = Invalidf("Invalid value in the request: %v", errors.Unwrap(err))
+	}
+	if we == nil {
 		if log == nil {
 			log = slog.Default()
 		}
