@@ -88,6 +88,7 @@ var allStages = []string{StageNone, StageStaging, StageProduction, StageArchived
 
 // Limits of MLflow's registry (mlflow/utils/validation.py and the SQL store).
 const (
+	MaxNameLength             = 256 // MLflow's registered model name column
 	MaxTagKeyLength           = 250
 	MaxTagValueLength         = 100_000
 	MaxAliasLength            = 255
@@ -162,6 +163,9 @@ func ValidateName(name, field string) error {
 	}
 	if strings.ContainsAny(name, "/:") {
 		return wire.Invalidf("Invalid model name '%s'. Names cannot contain '/' or ':'.", name)
+	}
+	if len([]rune(name)) > MaxNameLength {
+		return wire.Invalidf("'%s' exceeds the maximum length of %d characters", field, MaxNameLength)
 	}
 	if c := cleanName(name); c != name {
 		return wire.Invalidf("Invalid value \"%s\" for parameter '%s' supplied: Names may be treated as files in certain cases, and must not resolve to other names when treated as such. This name would resolve to '%s'", name, field, c)

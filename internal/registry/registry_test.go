@@ -453,3 +453,23 @@ func TestRegistryAPI(t *testing.T) {
 		}
 	})
 }
+
+// TestLongNames: names and keys past their limits are 400s on both engines
+// (PostgreSQL would refuse the index entry with a 500 otherwise).
+func TestLongNames(t *testing.T) {
+	metatest.ForEach(t, func(t *testing.T, db *meta.DB) {
+		ts, s := stores(t, db)
+		ctx := context.Background()
+		_, err := s.CreateRegisteredModel(ctx, strings.Repeat("n", 10000), nil, "")
+		wantErr(t, err, wire.ErrInvalid, "'name' exceeds the maximum length of 256 characters")
+		lm, err := ts.CreateLoggedModel(ctx, tracking.LoggedModelCreate{ExperimentID: "0"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = ts.SetLoggedModelTags(ctx, lm.Info.ModelID, []tracking.KV{{Key: strings.Repeat("k", 10000), Value: "v"}})
+		wantErr(t, err, wire.ErrInvalid, "'key' exceeds the maximum length of 250 characters")
+		run, _ := ts.CreateRun(ctx, tracking.RunCreate{})
+		err = ts.LogBatch(ctx, run.Info.RunID, []tracking.Metric{{Key: "m", Timestamp: 1, ModelID: lm.Info.ModelID, DatasetName: strings.Repeat("d", 10000)}}, nil, nil)
+		wantErr(t, err, wire.ErrInvalid, "'metrics[0].dataset_name' exceeds the maximum length of 500 characters")
+	})
+}

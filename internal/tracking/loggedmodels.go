@@ -121,6 +121,9 @@ func upsertModelKVs(ctx context.Context, q meta.Querier, table, modelID string, 
 		if kv.Key == "" {
 			return wire.Invalidf("Missing value for required parameter 'key'.")
 		}
+		if err := checkLen(kv.Key, "key", MaxEntityKeyLength); err != nil {
+			return err
+		}
 		if _, err := q.Exec(ctx, `INSERT INTO `+table+` (model_id, key, value) VALUES (?, ?, ?)
 			ON CONFLICT (model_id, key) DO UPDATE SET value = excluded.value`, modelID, kv.Key, kv.Value); err != nil {
 			return err

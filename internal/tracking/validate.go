@@ -144,6 +144,15 @@ func validateMetric(m Metric, prefix string) error {
 		return invalidValue(joinPath(prefix, "timestamp"), m.Timestamp,
 			fmt.Sprintf("metric '%s' (value=%v). Timestamp must be a nonnegative long (64-bit integer) ", m.Key, float64(m.Value)))
 	}
+	if err := checkLen(m.DatasetName, joinPath(prefix, "dataset_name"), MaxDatasetNameSize); err != nil {
+		return err
+	}
+	if err := checkLen(m.DatasetDigest, joinPath(prefix, "dataset_digest"), MaxDatasetDigestSize); err != nil {
+		return err
+	}
+	if err := checkLen(m.ModelID, joinPath(prefix, "model_id"), MaxEntityKeyLength); err != nil {
+		return err
+	}
 	return checkLen(m.Key, "Metric name", MaxEntityKeyLength)
 }
 

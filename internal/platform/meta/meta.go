@@ -47,9 +47,10 @@ var (
 	ErrConflict = errors.New("already exists")
 	// ErrBusy reports that a SQLite write transaction could not start in time.
 	ErrBusy = errors.New("database is busy")
-	// ErrInvalidData reports a value the engine refuses to store (PostgreSQL's
-	// data exceptions, SQLSTATE class 22: a NUL byte in text, a number out of
-	// range): the caller's input, not a server fault.
+	// ErrInvalidData reports a value the engine refuses to store: PostgreSQL's
+	// data exceptions (SQLSTATE class 22: a NUL byte in text, a number out of
+	// range) and program limits (class 54: an index entry over ~2.7 kB). The
+	// caller's input, not a server fault.
 	ErrInvalidData = errors.New("invalid data")
 )
 
@@ -294,14 +295,14 @@ func IsConflict(err error) bool {
 	return false
 }
 
-// IsInvalidData reports whether err is ErrInvalidData or a PostgreSQL data
-// exception (SQLSTATE class 22), whether or not it went through mapErr.
+// IsInvalidData reports whether err is ErrInvalidData or a PostgreSQL error of
+// SQLSTATE class 22 or 54, whether or not it went through mapErr.
 func IsInvalidData(err error) bool {
 	if errors.Is(err, ErrInvalidData) {
 		return true
 	}
 	var pe *pgconn.PgError
-	return errors.As(err, &pe) && strings.HasPrefix(pe.Code, "22")
+	return errors.As(err, &pe) && (strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "54"))
 }
 
 // mapErr wraps unique-constraint violations and data exceptions so
