@@ -138,6 +138,11 @@ func (s *Store) CreateModelVersion(ctx context.Context, c VersionCreate) (*Model
 	if err := tracking.Required("source", c.Source); err != nil {
 		return nil, err
 	}
+	if c.RunID != "" {
+		if err := tracking.ValidateRunID(c.RunID, "run_id"); err != nil {
+			return nil, err
+		}
+	}
 	for _, t := range c.Tags {
 		if err := validateTag(t); err != nil {
 			return nil, err
