@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"unicode/utf8"
 )
 
 // Store holds artifacts under slash-separated relative paths ("1/abc/artifacts/model.pkl").
@@ -48,15 +49,24 @@ var (
 	ErrNotFound       = errors.New("artifact not found")
 	ErrInvalidPath    = errors.New("invalid artifact path")
 	ErrUnsupportedURL = errors.New("unsupported artifact store URL")
+	// ErrConflict: the path cannot hold an object because of what is already stored
+	// (on a filesystem, a Put under a path whose parent is a file, or onto a
+	// directory). What is stored is left untouched.
+	ErrConflict = errors.New("artifact path conflicts with a stored file or directory")
 )
 
 // CleanPath validates a relative artifact path and returns its canonical form.
 // It rejects, with ErrInvalidPath: absolute paths, any ".." element, NUL and other
-// control bytes, backslashes, URL schemes ("file:", "s3:"), and percent-encoded
-// sequences that decode to one of these. "" and "." mean the root and return "".
+// control bytes, backslashes, URL schemes ("file:", "s3:"), '#' (MLflow's
+// fragment trick, CVE-2023-6909 and CVE-2024-3848), bytes that are not UTF-8, and
+// any '%' escape (so %2e%2e, %2f and double encodings like %252e never reach a
+// backend). "" and "." mean the root and return "".
 func CleanPath(p string) (string, error) {
 	bad := func(why string) (string, error) {
 		return "", fmt.Errorf("%w %q: %s", ErrInvalidPath, p, why)
+	}
+	if !utf8.ValidString(p) {
+		return bad("not valid UTF-8")
 	}
 	// Reject encodings outright: a path is already decoded once by the HTTP layer,
 	// so a remaining '%' escape is an attempt to smuggle '..' or '/' past checks.
@@ -69,6 +79,9 @@ func CleanPath(p string) (string, error) {
 		}
 		if c == '\\' {
 			return bad("backslashes are not allowed")
+		}
+		if c == '#' {
+			return bad("'#' is not allowed")
 		}
 	}
 	if strings.HasPrefix(p, "/") {
