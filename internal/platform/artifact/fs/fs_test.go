@@ -68,11 +68,11 @@ func TestSymlinksNotFollowed(t *testing.T) {
 		t.Fatal(err)
 	}
 	links := map[string]string{
-		"linkdir":         outside,                                   // directory outside
-		"linkfile":        secret,                                    // file outside
-		"inner/rel":       "../../" + filepath.Base(outside),         // relative escape
-		"inner/dotdot":    "..",                                      // the root's parent by way of ".."
-		"inner/abs":       "/etc",                                    // absolute
+		"linkdir":         outside,                                  // directory outside
+		"linkfile":        secret,                                   // file outside
+		"inner/rel":       "../../" + filepath.Base(outside),        // relative escape
+		"inner/dotdot":    "..",                                     // the root's parent by way of ".."
+		"inner/abs":       "/etc",                                   // absolute
 		"inner/in":        filepath.Join(s.Dir(), "inner/real.txt"), // inside, but still a link
 		"dangling":        filepath.Join(outside, "not-yet-created"),
 		"inner/loop":      "loop",
