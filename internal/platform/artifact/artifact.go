@@ -37,6 +37,37 @@ type Store interface {
 	Close() error
 }
 
+// Multipart is an optional capability of a Store (found by type assertion): an
+// object uploaded in numbered parts, which may arrive in any order, in parallel
+// and more than once, and become visible at once when the upload completes. A
+// Store without it takes large objects through Put only.
+type Multipart interface {
+	// CreateMultipart starts an upload that will commit to path and returns its
+	// id: an opaque token that is hard to guess (part URLs carry it as their only
+	// credential).
+	CreateMultipart(ctx context.Context, path string) (uploadID string, err error)
+	// PutPart stores part number n (1 to MaxParts) of an upload, replacing an
+	// earlier try of the same part, and returns the part's ETag. An unknown upload
+	// id is ErrNotFound.
+	PutPart(ctx context.Context, uploadID string, n int, r io.Reader) (etag string, err error)
+	// CompleteMultipart commits the listed parts, concatenated in ascending order,
+	// as the object at path, atomically like Put, and ends the upload. path must be
+	// the one the upload was created for, and every part must have been stored with
+	// the given ETag; otherwise it fails with ErrInvalidPath and nothing changes.
+	CompleteMultipart(ctx context.Context, path, uploadID string, parts []Part) error
+	// AbortMultipart discards an upload and its parts. An unknown id is not an error.
+	AbortMultipart(ctx context.Context, path, uploadID string) error
+}
+
+// MaxParts bounds the number of parts of one multipart upload (S3's limit).
+const MaxParts = 10000
+
+// Part names one uploaded part of a multipart upload.
+type Part struct {
+	Number int
+	ETag   string
+}
+
 // FileInfo describes one entry of a listing.
 type FileInfo struct {
 	Path  string // relative to the store root, slash-separated

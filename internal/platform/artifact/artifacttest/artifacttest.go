@@ -98,6 +98,7 @@ func Run(t *testing.T, open Opener) {
 		{"FileDirectoryConflict", testConflict},
 		{"TraversalPayloadsRejected", testTraversal},
 		{"CanonicalPaths", testCanonical},
+		{"Multipart", testMultipart},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -437,4 +438,105 @@ func testCanonical(t *testing.T, s artifact.Store) {
 	mustGet(t, s, "a/b/c.txt", "c")
 	mustGet(t, s, "a/b//c.txt", "c")
 	assertListing(t, s, "a/./b/", []string{"a/b/c.txt"})
+}
+
+// testMultipart runs when the store implements artifact.Multipart.
+func testMultipart(t *testing.T, s artifact.Store) {
+	mp, ok := s.(artifact.Multipart)
+	if !ok {
+		t.Skip("the store does not implement artifact.Multipart")
+	}
+	ctx := context.Background()
+	put(t, s, "m/model.bin", "old model")
+	id, err := mp.CreateMultipart(ctx, "m/model.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := []string{strings.Repeat("a", 300<<10), strings.Repeat("b", 300<<10), "tail"}
+	etags := make([]string, len(parts))
+	var wg sync.WaitGroup
+	errs := make([]error, len(parts))
+	for i := len(parts) - 1; i >= 0; i-- { // in parallel, in reverse order
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			etags[i], errs[i] = mp.PutPart(ctx, id, i+1, strings.NewReader(parts[i]))
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("PutPart %d: %v", i+1, err)
+		}
+	}
+	// A retried part with other bytes gets another ETag; the listed one wins.
+	retried, err := mp.PutPart(ctx, id, 2, strings.NewReader("garbage from a broken try"))
+	if err != nil || retried == etags[1] {
+		t.Fatalf("retried PutPart = %q, %v; want a new ETag", retried, err)
+	}
+	list := func(ets ...string) []artifact.Part {
+		out := make([]artifact.Part, len(ets))
+		for i, e := range ets {
+			out[i] = artifact.Part{Number: i + 1, ETag: e}
+		}
+		return out
+	}
+	mustGet(t, s, "m/model.bin", "old model") // nothing visible before Complete
+	assertListing(t, s, "m", []string{"m/model.bin"})
+
+	bad := []struct {
+		name  string
+		path  string
+		parts []artifact.Part
+	}{
+		{"unknown ETag", "m/model.bin", list(etags[0], "0000", etags[2])},
+		{"other path", "m/other.bin", list(etags...)},
+		{"traversal path", "../m/model.bin", list(etags...)},
+		{"no parts", "m/model.bin", nil},
+		{"descending", "m/model.bin", []artifact.Part{{Number: 2, ETag: etags[1]}, {Number: 1, ETag: etags[0]}}},
+	}
+	for _, tt := range bad {
+		if err := mp.CompleteMultipart(ctx, tt.path, id, tt.parts); !errors.Is(err, artifact.ErrInvalidPath) {
+			t.Errorf("CompleteMultipart with %s = %v, want ErrInvalidPath", tt.name, err)
+		}
+	}
+	mustGet(t, s, "m/model.bin", "old model")
+	if err := mp.CompleteMultipart(ctx, "m/model.bin", id, list(etags...)); err != nil {
+		t.Fatalf("CompleteMultipart: %v", err)
+	}
+	mustGet(t, s, "m/model.bin", strings.Join(parts, ""))
+	if _, err := mp.PutPart(ctx, id, 1, strings.NewReader("late")); !errors.Is(err, artifact.ErrNotFound) {
+		t.Errorf("PutPart after Complete = %v, want ErrNotFound", err)
+	}
+
+	// Abort discards; unknown or malformed ids are not found and reach no path.
+	id2, err := mp.CreateMultipart(ctx, "m/aborted.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mp.PutPart(ctx, id2, 1, strings.NewReader("x")); err != nil {
+		t.Fatal(err)
+	}
+	if err := mp.AbortMultipart(ctx, "m/aborted.bin", id2); err != nil {
+		t.Fatalf("AbortMultipart: %v", err)
+	}
+	if _, err := get(t, s, "m/aborted.bin"); !errors.Is(err, artifact.ErrNotFound) {
+		t.Errorf("Get after Abort = %v, want ErrNotFound", err)
+	}
+	for _, id := range []string{id2, "../../etc", "", strings.Repeat("z", 32)} {
+		if _, err := mp.PutPart(ctx, id, 1, strings.NewReader("x")); !errors.Is(err, artifact.ErrNotFound) {
+			t.Errorf("PutPart(%q) = %v, want ErrNotFound", id, err)
+		}
+	}
+	for _, n := range []int{0, -1, artifact.MaxParts + 1} {
+		if _, err := mp.PutPart(ctx, id2, n, strings.NewReader("x")); err == nil {
+			t.Errorf("PutPart number %d succeeded", n)
+		}
+	}
+	for _, p := range TraversalPayloads {
+		if _, err := mp.CreateMultipart(ctx, p); !errors.Is(err, artifact.ErrInvalidPath) {
+			t.Errorf("CreateMultipart(%q) = %v, want ErrInvalidPath", p, err)
+		}
+	}
+	assertListing(t, s, "m", []string{"m/model.bin"})
 }

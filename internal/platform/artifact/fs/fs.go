@@ -193,15 +193,34 @@ func (c ctxReader) Read(p []byte) (int, error) {
 	return c.r.Read(p)
 }
 
+// objectPath resolves p, which must name an object (not the root).
+func (s *Store) objectPath(p string) (string, error) {
+	clean, err := s.resolve(p)
+	if err != nil {
+		return "", err
+	}
+	if clean == "" {
+		return "", fmt.Errorf("%w %q: the store root is a directory, not an object", artifact.ErrInvalidPath, p)
+	}
+	return clean, nil
+}
+
 // Put writes r to p atomically (see the package invariants).
 func (s *Store) Put(ctx context.Context, p string, r io.Reader) error {
-	clean, err := s.resolve(p)
+	clean, err := s.objectPath(p)
 	if err != nil {
 		return err
 	}
-	if clean == "" {
-		return fmt.Errorf("%w %q: the store root is a directory, not an object", artifact.ErrInvalidPath, p)
-	}
+	return s.writeObject(ctx, clean, p, func(w io.Writer) error {
+		_, err := io.Copy(w, ctxReader{ctx, r})
+		return err
+	})
+}
+
+// writeObject fills a temporary file with fill, makes it durable and commits
+// it as clean. On any failure the temporary file is removed and clean is as
+// it was.
+func (s *Store) writeObject(ctx context.Context, clean, p string, fill func(io.Writer) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -217,7 +236,7 @@ func (s *Store) Put(ctx context.Context, p string, r io.Reader) error {
 			_ = s.root.Remove(tmp)
 		}
 	}()
-	if _, err := io.Copy(f, ctxReader{ctx, r}); err != nil {
+	if err := fill(f); err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return fmt.Errorf("put %s: %w", p, ctxErr)
 		}
@@ -275,12 +294,9 @@ func (s *Store) syncDir(dir string) error {
 
 // Get opens the regular file at p for streaming.
 func (s *Store) Get(ctx context.Context, p string) (io.ReadCloser, error) {
-	clean, err := s.resolve(p)
+	clean, err := s.objectPath(p)
 	if err != nil {
 		return nil, err
-	}
-	if clean == "" {
-		return nil, fmt.Errorf("%w %q: the store root is a directory, not an object", artifact.ErrInvalidPath, p)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
