@@ -13,8 +13,10 @@
 //	log_batch_1000  100 batches of 1,000 metrics into one run from 4 clients
 //	metric_history  the full history of those 100,000 points, paged as the
 //	                client does (max_results=25000), from 1 client
-//	log_batch_500_c20   latency of log-batch with 500 metrics, 20 clients
-//	search_runs_c20     latency of the search above, 20 clients
+//	search_runs_1000_c20  latency of a search without filter returning 1,000
+//	                of the N runs, 20 clients (mlflow-go's SearchRuns)
+//	log_batch_500_c20   latency of log-batch with 500 metrics into one shared
+//	                run, 20 clients (mlflow-go's LogMetricBatch500)
 //
 // Every answer is checked (status 200, the expected counts and order) so a
 // fast but wrong server cannot win.
@@ -28,6 +30,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
@@ -457,12 +460,24 @@ func benchRunsAndSearch(c *client, o options) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	warmUp(c, 20, search)
-	tm = newTimer()
-	if err := forDuration(20, o.duration, 40, func(int) error { return tm.do(search) }); err != nil {
-		return nil, fmt.Errorf("search_runs c20: %w", err)
+	// mlflow-go's SearchRuns (k6, 20 virtual users): every run of a big
+	// experiment, no filter, max_results 1000, the default order.
+	searchAll := func() error {
+		var resp struct {
+			Runs []json.RawMessage `json:"runs"`
+		}
+		err := c.call(http.MethodPost, "runs/search", map[string]any{"experiment_ids": []string{expID}, "max_results": 1000}, &resp)
+		if err == nil && len(resp.Runs) != min(1000, o.runs) {
+			err = fmt.Errorf("search_runs without filter returned %d runs, want %d", len(resp.Runs), min(1000, o.runs))
+		}
+		return err
 	}
-	searchC20, err := tm.result(c, "search_runs_c20", "queries", 20, 100)
+	warmUp(c, 20, searchAll)
+	tm = newTimer()
+	if err := forDuration(20, o.duration, 40, func(int) error { return tm.do(searchAll) }); err != nil {
+		return nil, fmt.Errorf("search_runs_1000_c20: %w", err)
+	}
+	searchC20, err := tm.result(c, "search_runs_1000_c20", "queries", 20, 1000)
 	if err != nil {
 		return nil, err
 	}
@@ -532,33 +547,30 @@ func benchLogBatchAndHistory(c *client, o options) ([]Result, error) {
 	return []Result{batchRes, histRes}, nil
 }
 
-// benchConcurrentLatency: 20 clients, each logging batches of 500 metrics to its
-// own run, as mlflow-go's LogMetricBatch500 (k6, 20 virtual users).
+// benchConcurrentLatency: mlflow-go's LogMetricBatch500 (k6, 20 virtual users):
+// 20 clients log batches of 500 metrics (metric_0..metric_499, step 0, the
+// current time, random values) into one shared run.
 func benchConcurrentLatency(c *client, o options) ([]Result, error) {
 	const clients, perBatch = 20, 500
 	expID, err := c.createExperiment("bench-latency-" + suffix())
 	if err != nil {
 		return nil, err
 	}
-	runs := make([]string, clients)
-	steps := make([]int64, clients)
-	for i := range runs {
-		if runs[i], err = c.createRun(expID, fmt.Sprintf("c%02d", i), time.Now().UnixMilli()); err != nil {
-			return nil, err
-		}
+	runID, err := c.createRun(expID, "shared", time.Now().UnixMilli())
+	if err != nil {
+		return nil, err
 	}
-	warmUp(c, clients, func() error { return c.logBatch(runs[0], nil, nil, []kv{{Key: "warm", Value: "up"}}) })
-	tm := newTimer()
-	err = forDuration(clients, o.duration, 2*clients, func(w int) error {
+	batch := func(w int) error {
 		ms := make([]metric, perBatch)
 		ts := time.Now().UnixMilli()
 		for i := range ms {
-			ms[i] = metric{Key: fmt.Sprintf("m%d", i%10), Value: float64(i), Timestamp: ts, Step: steps[w]}
-			steps[w]++
+			ms[i] = metric{Key: fmt.Sprintf("metric_%d", i), Value: float64(i) * rand.Float64(), Timestamp: ts, Step: 0}
 		}
-		return tm.do(func() error { return c.logBatch(runs[w], ms, nil, nil) })
-	})
-	if err != nil {
+		return c.logBatch(runID, ms, nil, nil)
+	}
+	warmUp(c, clients, func() error { return batch(0) })
+	tm := newTimer()
+	if err := forDuration(clients, o.duration, 2*clients, func(w int) error { return tm.do(func() error { return batch(w) }) }); err != nil {
 		return nil, fmt.Errorf("log_batch_500_c20: %w", err)
 	}
 	r, err := tm.result(c, "log_batch_500_c20", "batches", clients, perBatch)

@@ -32,8 +32,8 @@ type Opener func(t *testing.T) artifact.Store
 
 // TraversalPayloads are paths every Store method must reject with
 // artifact.ErrInvalidPath. They come from MLflow's path-traversal advisories
-// (CVE-2023-1177, -2356, -2780, -6015, -6730, -6831, -6909, -6974, CVE-2024-1483,
-// -1558, -1560, -1594, -3848, -4263) and their bypasses: plain and nested '..',
+// (CVE-2023-1177, -2356, -2780, -6730, -6831, -6909; CVE-2024-1483, -1558, -1560,
+// -3848) and their bypasses: plain and nested '..',
 // single and double percent-encoding, absolute and UNC paths, file:// and other
 // schemes, Windows separators and drive letters, NUL and control bytes, '#'
 // fragments, and overlong UTF-8 dots.
