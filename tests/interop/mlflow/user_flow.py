@@ -122,6 +122,13 @@ def main():
     client.set_registered_model_alias(MODEL, "champion", version)
     mv = client.get_model_version_by_alias(MODEL, "champion")
     check(mv.version == version and mv.run_id == best_id, f"alias champion -> version {mv.version}")
+    # Lineage: version -> logged model -> run, and the model's files in the store.
+    # (The client's ModelVersion.from_proto drops model_id, so lineage is read via source.)
+    check(mv.source == info.model_uri == f"models:/{info.model_id}", f"version source {mv.source}")
+    lm = client.get_logged_model(info.model_id)
+    check(lm.source_run_id == best_id and lm.status == "READY", f"logged model {lm.model_id} from run {lm.source_run_id}, {lm.status}")
+    files = {f.path for f in client.list_logged_model_artifacts(info.model_id)}
+    check({"MLmodel", "model.pkl"} <= files, f"logged model files {sorted(files)}")
     check(client.get_registered_model(MODEL).aliases == {"champion": version}, "registered model lists the alias")
     loaded = mlflow.pyfunc.load_model(f"models:/{MODEL}@champion")
     pred = np.asarray(loaded.predict(X_test))
