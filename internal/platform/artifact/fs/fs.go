@@ -138,7 +138,7 @@ func (s *Store) resolve(p string) (string, error) {
 		return "", nil
 	}
 	elems := strings.Split(clean, "/")
-	if elems[0] == TempDir {
+	if strings.EqualFold(elems[0], TempDir) { // EqualFold: case-insensitive filesystems
 		return "", fmt.Errorf("%w %q: %s is reserved for uploads in flight", artifact.ErrInvalidPath, p, TempDir)
 	}
 	for i := range elems {
