@@ -159,7 +159,7 @@ func TestTempFilesInvisibleAndSwept(t *testing.T) {
 	if err != nil || len(fis) != 1 || fis[0].Path != "a" {
 		t.Fatalf("List(root) = %+v, %v; want only a", fis, err)
 	}
-	for _, p := range []string{TempDir, TempDir + "/put-fresh", "./" + TempDir + "/put-stale"} {
+	for _, p := range []string{TempDir, TempDir + "/put-fresh", "./" + TempDir + "/put-stale", strings.ToUpper(TempDir) + "/x"} {
 		if _, err := s.Get(ctx, p); !errors.Is(err, artifact.ErrInvalidPath) {
 			t.Errorf("Get(%q) = %v, want ErrInvalidPath", p, err)
 		}
