@@ -24,8 +24,9 @@ mkdir -p "$OUT"
 mlflow_bin="$(dirname "$ATRIUM_TEST_PYTHON")/mlflow"
 
 echo "bench: building atrium and the load generator"
-go build -o "$OUT/atrium" ./cmd/atrium
-go build -o "$OUT/loadgen" ./bench/tracking/loadgen
+mkdir -p "$OUT/bin"
+go build -o "$OUT/bin/atrium" ./cmd/atrium
+go build -o "$OUT/bin/loadgen" ./bench/tracking/loadgen
 
 pids=()
 cleanup() {
@@ -54,13 +55,13 @@ nice "$mlflow_bin" server --backend-store-uri "sqlite:///$OUT/mlflow/mlflow.db" 
 	>"$OUT/mlflow/server.log" 2>&1 &
 pids+=($!)
 wait_http "http://127.0.0.1:$MLFLOW_PORT/health"
-nice "$OUT/loadgen" -url "http://127.0.0.1:$MLFLOW_PORT" -label mlflow -runs "$RUNS" -duration "$DURATION" -out "$OUT/mlflow.json"
+nice "$OUT/bin/loadgen" -url "http://127.0.0.1:$MLFLOW_PORT" -label mlflow -runs "$RUNS" -duration "$DURATION" -out "$OUT/mlflow.json"
 kill "${pids[-1]}"
 wait "${pids[-1]}" 2>/dev/null || true
 
 # 2. Atrium, on a fresh project directory (SQLite metadata, file artifacts).
 mkdir -p "$OUT/atrium"
-nice "$OUT/atrium" serve --repo "$OUT/atrium" --addr 127.0.0.1:0 2>"$OUT/atrium/server.log" &
+nice "$OUT/bin/atrium" serve --repo "$OUT/atrium" --addr 127.0.0.1:0 2>"$OUT/atrium/server.log" &
 pids+=($!)
 for _ in $(seq 100); do
 	addr=$(sed -n 's/^atrium serving on //p' "$OUT/atrium/server.log")
@@ -68,9 +69,9 @@ for _ in $(seq 100); do
 	sleep 0.1
 done
 wait_http "$addr/readyz"
-nice "$OUT/loadgen" -url "$addr" -label atrium -runs "$RUNS" -duration "$DURATION" -out "$OUT/atrium.json"
+nice "$OUT/bin/loadgen" -url "$addr" -label atrium -runs "$RUNS" -duration "$DURATION" -out "$OUT/atrium.json"
 
 echo
 echo "Machine: $machine. Reports: $OUT/mlflow.json, $OUT/atrium.json"
 echo
-"$OUT/loadgen" -compare "$OUT/mlflow.json" "$OUT/atrium.json"
+"$OUT/bin/loadgen" -compare "$OUT/mlflow.json" "$OUT/atrium.json"

@@ -113,7 +113,7 @@ func run(o options) error {
 			return err
 		}
 		for _, r := range rs {
-			fmt.Fprintf(os.Stderr, "%s %-18s %8.1f %s/s  mean %8.2f ms  p50 %8.2f  p95 %8.2f  (%d ops, %d clients, %d retries)\n",
+			fmt.Fprintf(os.Stderr, "%s %-20s %9.3g %s/s  mean %8.2f ms  p50 %8.2f  p95 %8.2f  (%d ops, %d clients, %d retries)\n",
 				o.label, r.Name, r.OpsPerSec, r.Unit, r.MeanMs, r.P50Ms, r.P95Ms, r.Ops, r.Clients, r.Retries)
 		}
 		rep.Results = append(rep.Results, rs...)
@@ -293,7 +293,7 @@ func (t *timer) result(c *client, name, unit string, clients, items int) (Result
 		P50Ms: pct(0.50), P95Ms: pct(0.95), P99Ms: pct(0.99), ItemsPerOp: items, Retries: c.takeRetries()}
 	if len(lat) > 0 {
 		r.MeanMs = ms(sum / time.Duration(len(lat)))
-		r.OpsPerSec = math.Round(float64(len(lat))/elapsed.Seconds()*10) / 10
+		r.OpsPerSec = float64(len(lat)) / elapsed.Seconds()
 	}
 	return r, nil
 }
@@ -519,9 +519,11 @@ func benchLogBatchAndHistory(c *client, o options) ([]Result, error) {
 			if token != "" {
 				q.Set("page_token", token)
 			}
+			// Count the points without decoding their fields: the load
+			// generator shares the machine and must not cost more than the server.
 			var resp struct {
-				Metrics       []metric `json:"metrics"`
-				NextPageToken string   `json:"next_page_token"`
+				Metrics       []struct{} `json:"metrics"`
+				NextPageToken string     `json:"next_page_token"`
 			}
 			if err := c.call(http.MethodGet, "metrics/get-history", q, &resp); err != nil {
 				return err
@@ -619,7 +621,7 @@ func compareReports(args []string) error {
 		if p.OpsPerSec > 0 {
 			ratio = o.OpsPerSec / p.OpsPerSec
 		}
-		fmt.Printf("| %s (%d clients) | %.1f %s/s | %.1f %s/s | **%.1fx** | %.1f / %.1f ms | %.1f / %.1f ms |\n",
+		fmt.Printf("| %s (%d clients) | %.3g %s/s | %.4g %s/s | **%.0fx** | %.4g / %.4g ms | %.3g / %.3g ms |\n",
 			o.Name, o.Clients, p.OpsPerSec, p.Unit, o.OpsPerSec, o.Unit, ratio, p.MeanMs, p.P95Ms, o.MeanMs, o.P95Ms)
 	}
 	return nil
