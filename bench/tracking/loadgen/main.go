@@ -17,6 +17,9 @@
 //	                of the N runs, 20 clients (mlflow-go's SearchRuns)
 //	log_batch_500_c20   latency of log-batch with 500 metrics into one shared
 //	                run, 20 clients (mlflow-go's LogMetricBatch500)
+//	artifact_upload_32MiB, artifact_download_32MiB  through the artifact proxy
+//	                (/api/2.0/mlflow-artifacts), 1 client
+//	artifact_list_500   listing a directory of 500 artifacts, 1 client
 //
 // Every answer is checked (status 200, the expected counts and order) so a
 // fast but wrong server cannot win.
@@ -48,6 +51,7 @@ type options struct {
 	runs     int
 	clients  int
 	duration time.Duration
+	only     string
 }
 
 // Result is one workload's figures.
@@ -84,6 +88,7 @@ func main() {
 	flag.IntVar(&o.runs, "runs", 10000, "runs to create and search over")
 	flag.IntVar(&o.clients, "clients", 8, "concurrent clients for create_run")
 	flag.DurationVar(&o.duration, "duration", 20*time.Second, "time budget of each repeated workload")
+	flag.StringVar(&o.only, "only", "", "run only these workload groups (comma-separated: runs, history, latency, artifacts)")
 	flag.BoolVar(&compare, "compare", false, "print a markdown comparison of two reports: loadgen -compare peer.json ours.json")
 	flag.Parse()
 	var err error
@@ -102,13 +107,23 @@ func run(o options) error {
 	if o.url == "" || o.label == "" {
 		return errors.New("-url and -label are required")
 	}
-	c := &client{base: strings.TrimSuffix(o.url, "/") + "/api/2.0/mlflow/", http: &http.Client{
+	c := &client{root: strings.TrimSuffix(o.url, "/"), base: strings.TrimSuffix(o.url, "/") + "/api/2.0/mlflow/", http: &http.Client{
 		Transport: &http.Transport{MaxIdleConnsPerHost: 64},
 		Timeout:   5 * time.Minute,
 	}}
 	rep := Report{Label: o.label, URL: o.url, Runs: o.runs, Started: time.Now().UTC()}
-	for _, w := range []func(*client, options) ([]Result, error){benchRunsAndSearch, benchLogBatchAndHistory, benchConcurrentLatency} {
-		rs, err := w(c, o)
+	groups := []struct {
+		name string
+		fn   func(*client, options) ([]Result, error)
+	}{
+		{"runs", benchRunsAndSearch}, {"history", benchLogBatchAndHistory},
+		{"latency", benchConcurrentLatency}, {"artifacts", benchArtifacts},
+	}
+	for _, g := range groups {
+		if o.only != "" && !slices.Contains(strings.Split(o.only, ","), g.name) {
+			continue
+		}
+		rs, err := g.fn(c, o)
 		if err != nil {
 			return err
 		}
@@ -131,7 +146,8 @@ func run(o options) error {
 
 // client calls the MLflow REST API.
 type client struct {
-	base    string
+	root    string // the server's base URL
+	base    string // root + /api/2.0/mlflow/
 	http    *http.Client
 	mu      sync.Mutex
 	retries int
@@ -580,6 +596,94 @@ func benchConcurrentLatency(c *client, o options) ([]Result, error) {
 		return nil, err
 	}
 	return []Result{r}, nil
+}
+
+// benchArtifacts moves artifacts through the proxy (/api/2.0/mlflow-artifacts)
+// as the client's log_artifact, download_artifacts and list_artifacts do.
+func benchArtifacts(c *client, o options) ([]Result, error) {
+	const size, listed = 32 << 20, 500
+	api := c.root + "/api/2.0/mlflow-artifacts/artifacts/bench-" + suffix()
+	payload := make([]byte, size)
+	for i := range payload {
+		payload[i] = byte(i * 7919 >> 8)
+	}
+	raw := func(method, url string, body []byte) ([]byte, error) {
+		req, err := http.NewRequest(method, url, bytes.NewReader(body))
+		if err != nil {
+			return nil, err
+		}
+		if body == nil {
+			req.Body = nil
+		}
+		resp, err := c.http.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err == nil && resp.StatusCode != http.StatusOK {
+			err = fmt.Errorf("%s %s: %d %.200s", method, url, resp.StatusCode, b)
+		}
+		return b, err
+	}
+	var results []Result
+	tm := newTimer()
+	for i := 0; i < 3 || time.Since(tm.from) < o.duration/2; i++ {
+		if err := tm.do(func() error { _, err := raw(http.MethodPut, api+"/big.bin", payload); return err }); err != nil {
+			return nil, fmt.Errorf("artifact upload: %w", err)
+		}
+	}
+	r, err := tm.result(c, "artifact_upload_32MiB", "files", 1, size)
+	if err != nil {
+		return nil, err
+	}
+	results = append(results, r)
+	tm = newTimer()
+	for i := 0; i < 3 || time.Since(tm.from) < o.duration/2; i++ {
+		err := tm.do(func() error {
+			b, err := raw(http.MethodGet, api+"/big.bin", nil)
+			if err == nil && !bytes.Equal(b, payload) {
+				err = fmt.Errorf("artifact download returned %d bytes that differ from the upload", len(b))
+			}
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("artifact download: %w", err)
+		}
+	}
+	if r, err = tm.result(c, "artifact_download_32MiB", "files", 1, size); err != nil {
+		return nil, err
+	}
+	results = append(results, r)
+	if err := parallel(8, listed, func(_, i int) error {
+		_, err := raw(http.MethodPut, fmt.Sprintf("%s/many/f%04d.txt", api, i), []byte("x"))
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("artifact list setup: %w", err)
+	}
+	dir := strings.TrimPrefix(api, c.root+"/api/2.0/mlflow-artifacts/artifacts/") + "/many"
+	tm = newTimer()
+	if err := forDuration(1, o.duration/2, 3, func(int) error {
+		return tm.do(func() error {
+			b, err := raw(http.MethodGet, c.root+"/api/2.0/mlflow-artifacts/artifacts?path="+url.QueryEscape(dir), nil)
+			if err != nil {
+				return err
+			}
+			var resp struct {
+				Files []struct{} `json:"files"`
+			}
+			if err := json.Unmarshal(b, &resp); err != nil || len(resp.Files) != listed {
+				return fmt.Errorf("artifact list: %d entries, want %d (%v)", len(resp.Files), listed, err)
+			}
+			return nil
+		})
+	}); err != nil {
+		return nil, err
+	}
+	if r, err = tm.result(c, "artifact_list_500", "listings", 1, listed); err != nil {
+		return nil, err
+	}
+	return append(results, r), nil
 }
 
 func readReport(path string) (*Report, error) {
