@@ -2,8 +2,8 @@
 
 Experiments, runs with params, metrics over steps and tags, file and directory
 artifacts, a scikit-learn model logged and registered, searches with filters,
-ordering and paging, metric history, an alias, and the model loaded back by
-alias predicting exactly what the trained model predicts. Run by
+ordering and paging, metric history, an alias, the model loaded back by alias
+predicting exactly what the trained model predicts, and autologging. Run by
 interop_test.go with MLFLOW_TRACKING_URI pointing at `atrium serve`; any
 mismatch raises, and the script exits non-zero.
 """
@@ -135,6 +135,19 @@ def main():
     check(np.array_equal(pred, best_model.predict(X_test)), f"models:/{MODEL}@champion predicts like the trained model on {len(X_test)} rows")
     again = mlflow.sklearn.load_model(f"models:/{MODEL}/{version}")
     check(np.array_equal(again.predict_proba(X_test), best_model.predict_proba(X_test)), "sklearn flavor by version gives identical probabilities")
+
+    # Autologging: the same client paths, driven by scikit-learn's fit.
+    mlflow.sklearn.autolog(log_input_examples=False, silent=True)
+    with mlflow.start_run(run_name="autolog") as run:
+        auto = LogisticRegression(C=0.5, max_iter=300).fit(X_train, y_train)
+    mlflow.sklearn.autolog(disable=True)
+    r = client.get_run(run.info.run_id)
+    check(r.data.params.get("C") == "0.5" and r.data.params.get("max_iter") == "300", "autolog logged the estimator's params")
+    check(abs(r.data.metrics["training_accuracy_score"] - auto.score(X_train, y_train)) < 1e-9, "autolog logged the training score")
+    models = client.search_logged_models(experiment_ids=ids, filter_string=f"source_run_id = '{run.info.run_id}'")
+    check(len(models) == 1, f"autolog logged {len(models)} model for the run")
+    reloaded = mlflow.sklearn.load_model(f"models:/{models[0].model_id}")
+    check(np.array_equal(reloaded.predict(X_test), auto.predict(X_test)), "the autologged model predicts like the fitted one")
     print("user flow: all checks passed")
 
 
