@@ -1,6 +1,7 @@
 package fs
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -227,5 +228,52 @@ func TestRootEscapeMapsToInvalidPath(t *testing.T) {
 	}
 	if got := s.pathErr("out/x", err); !errors.Is(got, artifact.ErrInvalidPath) {
 		t.Fatalf("pathErr(%v) = %v, want ErrInvalidPath", err, got)
+	}
+}
+
+func benchPayload() []byte {
+	b := make([]byte, 32<<20)
+	for i := range b {
+		b[i] = byte(i * 7919 >> 8)
+	}
+	return b
+}
+
+// BenchmarkPut32MiB: one durable, atomic upload (write, fsync, rename, fsync dir).
+func BenchmarkPut32MiB(b *testing.B) {
+	s, err := Open(context.Background(), b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	data := benchPayload()
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if err := s.Put(context.Background(), "bench/big.bin", bytes.NewReader(data)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkGet32MiB(b *testing.B) {
+	s, err := Open(context.Background(), b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	data := benchPayload()
+	if err := s.Put(context.Background(), "bench/big.bin", bytes.NewReader(data)); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		rc, err := s.Get(context.Background(), "bench/big.bin")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.Copy(io.Discard, rc); err != nil {
+			b.Fatal(err)
+		}
+		rc.Close()
 	}
 }
