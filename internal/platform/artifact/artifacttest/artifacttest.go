@@ -95,6 +95,7 @@ func Run(t *testing.T, open Opener) {
 		{"FailedPutLeavesNothing", testFailedPut},
 		{"CancelledPut", testCancelledPut},
 		{"ConcurrentPuts", testConcurrentPuts},
+		{"PutDuringDelete", testPutDuringDelete},
 		{"FileDirectoryConflict", testConflict},
 		{"TraversalPayloadsRejected", testTraversal},
 		{"CanonicalPaths", testCanonical},
@@ -390,6 +391,41 @@ func testConcurrentPuts(t *testing.T, s artifact.Store) {
 		t.Fatalf("final content: %d bytes, %v; want one writer's whole payload", len(got), err)
 	}
 	assertListing(t, s, "race", []string{"race/f"})
+}
+
+// testPutDuringDelete: uploads into a tree that another client keeps deleting
+// never fail because of it, and whatever survives is whole.
+func testPutDuringDelete(t *testing.T, s artifact.Store) {
+	ctx := context.Background()
+	stop := make(chan struct{})
+	deleted := make(chan error, 1)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				deleted <- nil
+				return
+			default:
+			}
+			if err := s.Delete(ctx, "tree"); err != nil {
+				deleted <- err
+				return
+			}
+		}
+	}()
+	for i := range 100 {
+		p := fmt.Sprintf("tree/a/b/f%03d", i)
+		if err := s.Put(ctx, p, strings.NewReader("content "+p)); err != nil {
+			t.Errorf("Put(%q) during deletes: %v", p, err)
+		}
+	}
+	close(stop)
+	if err := <-deleted; err != nil {
+		t.Fatalf("Delete during uploads: %v", err)
+	}
+	for _, fi := range list(t, s, "tree/a/b") {
+		mustGet(t, s, fi.Path, "content "+fi.Path)
+	}
 }
 
 // testConflict: a path cannot be both a file and a directory on every backend.

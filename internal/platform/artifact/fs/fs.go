@@ -254,34 +254,51 @@ func (s *Store) writeObject(ctx context.Context, clean, p string, fill func(io.W
 // commit renames the finished temporary file tmp over clean and makes the rename
 // durable. It sets *done once tmp no longer needs removing.
 func (s *Store) commit(ctx context.Context, tmp, clean, p string, done *bool) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
 	parent := path.Dir(clean)
-	if parent != "." {
-		if err := s.root.MkdirAll(parent, 0o755); err != nil {
+	// A Delete of an ancestor may remove the parent while MkdirAll builds it or
+	// before Rename; the upload then simply recreates it (a few times at most).
+	const maxCommitAttempts = 10
+	for attempt := 1; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if parent != "." {
+			if err := s.root.MkdirAll(parent, 0o755); err != nil {
+				if errors.Is(err, iofs.ErrNotExist) && attempt < maxCommitAttempts {
+					continue
+				}
+				return s.pathErr(p, err)
+			}
+		}
+		// Check again just before the rename: a link planted while the body
+		// streamed in must not be followed (os.Root would refuse one leading
+		// outside anyway, and the rename replaces a link in the last component
+		// rather than following it).
+		if _, err := s.resolve(clean); err != nil {
+			return err
+		}
+		if fi, err := s.root.Lstat(clean); err == nil && fi.IsDir() {
+			return fmt.Errorf("%w: %s is a directory", artifact.ErrConflict, p)
+		}
+		err := s.root.Rename(tmp, clean)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, iofs.ErrNotExist) || attempt == maxCommitAttempts {
 			return s.pathErr(p, err)
 		}
-	}
-	// Check again just before the rename: a link planted while the body streamed
-	// in must not be followed (os.Root would refuse one leading outside anyway, and
-	// the rename replaces a link in the last component rather than following it).
-	if _, err := s.resolve(clean); err != nil {
-		return err
-	}
-	if fi, err := s.root.Lstat(clean); err == nil && fi.IsDir() {
-		return fmt.Errorf("%w: %s is a directory", artifact.ErrConflict, p)
-	}
-	if err := s.root.Rename(tmp, clean); err != nil {
-		return s.pathErr(p, err)
 	}
 	*done = true
 	return s.syncDir(parent)
 }
 
-// syncDir fsyncs a directory so a rename into it survives a crash.
+// syncDir fsyncs a directory so a rename into it survives a crash. A directory
+// that is gone (deleted by a concurrent Delete) has nothing left to sync.
 func (s *Store) syncDir(dir string) error {
 	d, err := s.root.Open(dir)
+	if errors.Is(err, iofs.ErrNotExist) {
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("artifact store %s: open %s: %w", s.dir, dir, err)
 	}
