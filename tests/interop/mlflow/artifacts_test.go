@@ -3,6 +3,10 @@ package mlflow_test
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -41,9 +45,10 @@ func httpDo(t *testing.T, method, url string, body io.Reader) (int, []byte) {
 }
 
 // TestKilledMidUpload kills the server (SIGKILL) while it streams two uploads,
-// one replacing a stored artifact and one new, then restarts it: the stored
-// artifact is intact, the new one does not exist, listings show no partial or
-// temporary file, and the server works again.
+// one replacing a stored artifact and one new, and while a multipart upload is
+// half done, then restarts it: the stored artifact is intact, the new one does
+// not exist, listings show no partial or temporary file, the multipart upload
+// completes on the restarted server, and the server works again.
 func TestKilledMidUpload(t *testing.T) {
 	python(t) // an interop test: runs where the interop suite runs
 	repo := t.TempDir()
@@ -52,6 +57,23 @@ func TestKilledMidUpload(t *testing.T) {
 	rand.Read(v1)
 	if code, body := httpDo(t, "PUT", srv.URL+artifactsAPI+"1/run/artifacts/model.bin", bytes.NewReader(v1)); code != 200 {
 		t.Fatalf("upload v1: %d %s", code, body)
+	}
+
+	// A multipart upload with one of its two parts stored before the kill.
+	var created struct {
+		UploadID    string `json:"upload_id"`
+		Credentials []struct {
+			URL string `json:"url"`
+		} `json:"credentials"`
+	}
+	mpuAPI := srv.URL + "/api/2.0/mlflow-artifacts/mpu/"
+	code, body := httpDo(t, "POST", mpuAPI+"create/1/run/artifacts", strings.NewReader(`{"path":"/home/me/big.bin","num_parts":2}`))
+	if code != 200 || json.Unmarshal(body, &created) != nil || len(created.Credentials) != 2 {
+		t.Fatalf("multipart create: %d %s", code, body)
+	}
+	part1, part2 := bytes.Repeat([]byte("1"), 3<<20), []byte("the end")
+	if code, body := httpDo(t, "PUT", created.Credentials[0].URL, bytes.NewReader(part1)); code != 200 {
+		t.Fatalf("part 1: %d %s", code, body)
 	}
 
 	tmpDir := filepath.Join(repo, ".atrium", "artifacts", ".atrium-tmp")
@@ -77,7 +99,7 @@ func TestKilledMidUpload(t *testing.T) {
 		var onDisk int
 		entries, _ := os.ReadDir(tmpDir)
 		for _, e := range entries {
-			if fi, err := e.Info(); err == nil && fi.Size() > 0 {
+			if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() && fi.Size() > 0 {
 				onDisk++
 			}
 		}
@@ -109,6 +131,25 @@ func TestKilledMidUpload(t *testing.T) {
 	if want := `{"files":[{"path":"1","is_dir":true}]}`; code != 200 || strings.TrimSpace(string(list)) != want {
 		t.Fatalf("root listing after the kill = %d %s, want %s", code, list, want)
 	}
+	// The multipart upload survived the kill: it is invisible until completed,
+	// and completes on the restarted server (on its new port).
+	if code, _ := httpDo(t, "GET", srv.URL+artifactsAPI+"1/run/artifacts/big.bin", nil); code != 404 {
+		t.Fatalf("unfinished multipart upload visible after the kill: %d", code)
+	}
+	etag := func(b []byte) string { h := sha256.Sum256(b); return hex.EncodeToString(h[:]) }
+	partURL := srv.URL + "/api/2.0/mlflow-artifacts/mpu/parts/" + created.UploadID + "/2"
+	if code, body := httpDo(t, "PUT", partURL, bytes.NewReader(part2)); code != 200 {
+		t.Fatalf("part 2 after restart: %d %s", code, body)
+	}
+	complete := fmt.Sprintf(`{"path":"/home/me/big.bin","upload_id":%q,"parts":[{"part_number":1,"etag":%q},{"part_number":2,"etag":%q}]}`,
+		created.UploadID, etag(part1), etag(part2))
+	if code, body := httpDo(t, "POST", srv.URL+"/api/2.0/mlflow-artifacts/mpu/complete/1/run/artifacts", strings.NewReader(complete)); code != 200 {
+		t.Fatalf("multipart complete after restart: %d %s", code, body)
+	}
+	if code, got := httpDo(t, "GET", srv.URL+artifactsAPI+"1/run/artifacts/big.bin", nil); code != 200 || !bytes.Equal(got, append(part1, part2...)) {
+		t.Fatalf("big.bin after completing across a restart = %d, %d bytes", code, len(got))
+	}
+
 	if code, body := httpDo(t, "PUT", srv.URL+artifactsAPI+"1/run/artifacts/new.bin", strings.NewReader("after restart")); code != 200 {
 		t.Fatalf("upload after restart: %d %s", code, body)
 	}
