@@ -9,27 +9,16 @@ Run by interop_test.go with MLFLOW_TRACKING_URI pointing at `atrium serve`.
 import filecmp
 import os
 import random
-import sys
 import tempfile
 
 import requests
 from mlflow.exceptions import MlflowException
 from mlflow.store.artifact.mlflow_artifacts_repo import MlflowArtifactsRepository
 
+from checks import check, run, write
+
 URI = os.environ["MLFLOW_TRACKING_URI"]
 ROOT = f"mlflow-artifacts:/interop-{random.randrange(1 << 30)}/run/artifacts"
-
-
-def check(cond, what):
-    if not cond:
-        raise AssertionError(what)
-    print("ok:", what)
-
-
-def write(path, data):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "wb") as f:
-        f.write(data)
 
 
 def main():
@@ -99,8 +88,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception as e:  # one clear line for the Go test's log
-        print(f"FAILED: {type(e).__name__}: {e}", file=sys.stderr)
-        raise
+    run(main)

@@ -11,7 +11,6 @@ mismatch raises, and the script exits non-zero.
 import filecmp
 import os
 import random
-import sys
 import tempfile
 
 import mlflow
@@ -21,23 +20,13 @@ from mlflow import MlflowClient
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 
+from checks import check, run, write
+
 SUFFIX = f"{random.randrange(1 << 30):x}"
 EXPERIMENT = f"interop-{SUFFIX}"
 MODEL = f"churn-{SUFFIX}"
 CS = [0.01, 0.3, 10.0]
 STEPS = 20
-
-
-def check(cond, what):
-    if not cond:
-        raise AssertionError(what)
-    print("ok:", what)
-
-
-def write(path, data):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        f.write(data)
 
 
 def loss_at(c, step):
@@ -152,8 +141,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception as e:
-        print(f"FAILED: {type(e).__name__}: {e}", file=sys.stderr)
-        raise
+    run(main)
