@@ -197,6 +197,7 @@ func runPython(t *testing.T, srv *atriumServer, script string, args ...string) s
 		"MLFLOW_TRACKING_URI="+srv.URL,
 		"MLFLOW_HTTP_REQUEST_MAX_RETRIES=0", // a 5xx must fail the test, not be retried away
 		"PYTHONUNBUFFERED=1",
+		"PYTHONDONTWRITEBYTECODE=1", // no __pycache__ in the source tree
 		"GIT_PYTHON_REFRESH=quiet",
 	)
 	out, err := cmd.CombinedOutput()
