@@ -270,17 +270,19 @@ func (d *Design) Row(i int, dst []float64) {
 // moving on, so that the rows' outputs stay in cache across columns.
 const tileRows = 2048
 
-// rowBlocks is the number of row blocks (goroutines) for n rows: one per core,
-// at least 4*tileRows rows each, so small designs run on one goroutine.
-func rowBlocks(n int) int {
+// RowBlocks is the number of row blocks (goroutines) ParallelRows uses for n
+// rows: one per core, at least 4*tileRows rows each, so that small data runs on
+// one goroutine.
+func RowBlocks(n int) int {
 	return max(1, min(runtime.GOMAXPROCS(0), n/(4*tileRows)))
 }
 
-// parallelRows runs fn over rowBlocks(n) consecutive blocks of [0, n), each on
+// ParallelRows runs fn over RowBlocks(n) consecutive blocks of [0, n), each on
 // its own goroutine, and waits. Block boundaries depend only on n and
-// GOMAXPROCS.
-func parallelRows(n int, fn func(block, lo, hi int)) {
-	blocks := rowBlocks(n)
+// GOMAXPROCS, so sums kept per block and added in block order are
+// deterministic.
+func ParallelRows(n int, fn func(block, lo, hi int)) {
+	blocks := RowBlocks(n)
 	if blocks == 1 {
 		fn(0, 0, n)
 		return
@@ -299,7 +301,7 @@ func parallelRows(n int, fn func(block, lo, hi int)) {
 
 // Mul sets out = X·W, where W is p x k and out n x k, both row-major.
 func (d *Design) Mul(w []float64, k int, out []float64) {
-	parallelRows(d.n, func(_, lo, hi int) {
+	ParallelRows(d.n, func(_, lo, hi int) {
 		for t0 := lo; t0 < hi; t0 += tileRows {
 			d.mulTile(w, k, out, t0, min(t0+tileRows, hi))
 		}
@@ -343,8 +345,8 @@ func (d *Design) mulTile(w []float64, k int, out []float64, lo, hi int) {
 // row block sums into its own buffer; the buffers are added in block order,
 // so the result does not depend on goroutine timing.
 func (d *Design) MulT(r []float64, k int, out []float64) {
-	partial := make([][]float64, rowBlocks(d.n))
-	parallelRows(d.n, func(b, lo, hi int) {
+	partial := make([][]float64, RowBlocks(d.n))
+	ParallelRows(d.n, func(b, lo, hi int) {
 		acc := out
 		if len(partial) > 1 {
 			acc = make([]float64, d.p*k)
