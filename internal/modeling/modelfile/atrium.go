@@ -13,9 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"os"
-	"path/filepath"
 	"strconv"
 	"time"
 
@@ -71,16 +69,8 @@ const (
 	AlgorithmGBDT   = "gbdt"
 )
 
-// Feature is one input column of a model.
-type Feature struct {
-	Name string  `json:"name"`
-	Kind ml.Kind `json:"kind"`
-	// Categories are the categories of a categorical feature in training-code
-	// order: the model saw category Categories[i] as code i. Nil for a
-	// categorical feature whose codes are the data's own integer values (models
-	// imported from LightGBM or XGBoost).
-	Categories []string `json:"categories,omitempty"`
-}
+// Feature is one input column of a model: name, kind and training categories.
+type Feature = ml.Feature
 
 // Training records how a model was trained.
 type Training struct {
@@ -165,90 +155,8 @@ func (m *Model) OutputNames() []string {
 }
 
 // Align returns ds's columns in the model's feature order with categories
-// recoded to the training codes: a category the model never saw becomes
-// missing (NaN). A missing column or a column of the wrong kind is an
-// ml.ErrBadData error naming it. Values are shared with ds where no recoding
-// is needed.
-func (m *Model) Align(ds *ml.Dataset) (*ml.Dataset, error) {
-	out := &ml.Dataset{Columns: make([]ml.Column, len(m.Features))}
-	n := ds.NumRows()
-	for i, f := range m.Features {
-		j := ds.ColumnIndex(f.Name)
-		if j < 0 {
-			return nil, fmt.Errorf("%w: column %q, a feature of the model, is missing", ml.ErrBadData, f.Name)
-		}
-		c := ds.Columns[j]
-		col := ml.Column{Name: f.Name, Kind: f.Kind, Values: c.Values, Categories: f.Categories}
-		switch {
-		case f.Kind == ml.Numeric && c.Kind != ml.Numeric:
-			return nil, fmt.Errorf("%w: column %q holds text; the model uses it as a number", ml.ErrBadData, f.Name)
-		case f.Kind == ml.Categorical && f.Categories == nil:
-			// Codes are the data's integers: take numbers as they are.
-			if c.Kind != ml.Numeric {
-				col.Values = codesFromText(c)
-			}
-		case f.Kind == ml.Categorical:
-			col.Values = recode(c, f.Categories, n)
-		}
-		out.Columns[i] = col
-	}
-	return out, nil
-}
-
-// recode maps a data column onto training category codes, by text. A numeric
-// column's values are formatted as text first ("7" for 7), so an integer
-// column read as numbers matches integer categories.
-func recode(c ml.Column, categories []string, n int) []float32 {
-	index := make(map[string]float32, len(categories))
-	for code, cat := range categories {
-		index[cat] = float32(code)
-	}
-	nan := float32(math.NaN())
-	out := make([]float32, n)
-	if c.Kind == ml.Categorical {
-		dataToModel := make([]float32, len(c.Categories))
-		for code, cat := range c.Categories {
-			v, ok := index[cat]
-			if !ok {
-				v = nan
-			}
-			dataToModel[code] = v
-		}
-		for r, v := range c.Values {
-			out[r] = nan
-			if v == v {
-				out[r] = dataToModel[int(v)]
-			}
-		}
-		return out
-	}
-	for r, v := range c.Values {
-		out[r] = nan
-		if v == v {
-			if code, ok := index[strconv.FormatFloat(float64(v), 'f', -1, 32)]; ok {
-				out[r] = code
-			}
-		}
-	}
-	return out
-}
-
-// codesFromText turns a text column into integer codes for a model whose
-// categorical codes are integers: a category that is not a whole number >= 0
-// becomes missing.
-func codesFromText(c ml.Column) []float32 {
-	nan := float32(math.NaN())
-	out := make([]float32, len(c.Values))
-	for r, v := range c.Values {
-		out[r] = nan
-		if v == v {
-			if x, err := strconv.ParseFloat(c.Categories[int(v)], 64); err == nil && x >= 0 && x == math.Trunc(x) && x < 1<<24 {
-				out[r] = float32(x)
-			}
-		}
-	}
-	return out
-}
+// recoded to the training codes (see ml.Align).
+func (m *Model) Align(ds *ml.Dataset) (*ml.Dataset, error) { return ml.Align(ds, m.Features) }
 
 // Validate checks a model's envelope and body for consistency.
 func (m *Model) Validate() error {
@@ -303,22 +211,7 @@ func (m *Model) Validate() error {
 // NewLinear wraps a trained linear model, taking the features from the
 // training dataset.
 func NewLinear(task string, m *linear.Model, train *ml.Dataset) *Model {
-	return &Model{Task: task, Algorithm: AlgorithmLinear, Features: FeaturesOf(train), Preprocessing: m.Pre, Body: m}
-}
-
-// FeaturesOf describes a dataset's columns as model features.
-func FeaturesOf(ds *ml.Dataset) []Feature {
-	fs := make([]Feature, len(ds.Columns))
-	for i, c := range ds.Columns {
-		fs[i] = Feature{Name: c.Name, Kind: c.Kind}
-		if c.Kind == ml.Categorical {
-			fs[i].Categories = c.Categories
-			if fs[i].Categories == nil {
-				fs[i].Categories = []string{}
-			}
-		}
-	}
-	return fs
+	return &Model{Task: task, Algorithm: AlgorithmLinear, Features: ml.FeaturesOf(train), Preprocessing: m.Pre, Body: m}
 }
 
 // Marshal encodes the model in Atrium's format.
@@ -350,29 +243,25 @@ func (m *Model) Save(path string) error {
 	return WriteFileAtomic(path, data)
 }
 
-// WriteFileAtomic writes data to a temporary file in path's directory, syncs
-// it and renames it to path.
+// WriteFileAtomic writes data to a temporary file beside path, syncs it and
+// renames it to path (see ml.WriteAtomic).
 func WriteFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	err := ml.WriteAtomic(path, func(tmp string) error {
+		f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_TRUNC, 0)
+		if err != nil {
+			return err
+		}
+		if _, err := f.Write(data); err != nil {
+			f.Close()
+			return err
+		}
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return err
+		}
+		return f.Close()
+	})
 	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name()) // after a successful rename there is nothing to remove
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
