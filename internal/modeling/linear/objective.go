@@ -76,10 +76,15 @@ func (pr *problem) eval(theta, grad []float64) float64 {
 				s.loss += scale * 0.5 * r * r
 				m[0] = scale * r
 			case Binary:
+				// log(1 + e^x) - y·x and sigmoid(x) from one exp(-|x|), without overflow.
 				x := m[0]
-				// log(1 + e^x) - y·x, computed without overflow.
-				s.loss += scale * (max(x, 0) + math.Log1p(math.Exp(-math.Abs(x))) - y*x)
-				m[0] = scale * (sigmoid(x) - y)
+				e := math.Exp(-math.Abs(x))
+				s.loss += scale * (max(x, 0) + math.Log1p(e) - y*x)
+				p := 1 / (1 + e)
+				if x < 0 {
+					p = e / (1 + e)
+				}
+				m[0] = scale * (p - y)
 			case Multiclass:
 				yc := int(y)
 				my := m[yc]
