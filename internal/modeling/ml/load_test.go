@@ -108,6 +108,23 @@ func TestLoadCSVAndParquet(t *testing.T) {
 	}
 }
 
+func TestLoadQuotedPath(t *testing.T) {
+	path := writeFile(t, "o'brien, \"quoted\".csv", "x,y\n1,0\n2,1\n")
+	ds, err := Load(context.Background(), path, LoadOptions{Label: "y"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkColumn(t, ds, "x", Numeric, []float32{1, 2}, nil)
+	// Quotes in column names.
+	path = writeFile(t, "names.csv", "\"it's\",\"say \"\"hi\"\"\",y\n1,a,0\n2,b,1\n")
+	ds, err = Load(context.Background(), path, LoadOptions{Label: "y"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkColumn(t, ds, "it's", Numeric, []float32{1, 2}, nil)
+	checkColumn(t, ds, `say "hi"`, Categorical, []float32{0, 1}, []string{"a", "b"})
+}
+
 func TestLoadFeaturesAndPassthrough(t *testing.T) {
 	path := writeFile(t, "p.csv", "id,a,b,c\n10,1,x,5\n11,2,y,6\n12,,x,7\n")
 	tab, err := LoadTable(context.Background(), path, LoadOptions{
