@@ -17,7 +17,7 @@ import (
 	"github.com/atrium-ml/atrium/internal/modeling/ml"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden model files in testdata")
+var updateAtrium = flag.Bool("update-atrium", false, "rewrite the golden Atrium model files in testdata")
 
 // trainLinear fits a multiclass linear model on testdata/multiclass.csv.
 func trainLinear(t testing.TB) (*Model, *ml.Dataset) {
@@ -50,7 +50,7 @@ func TestGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden := "testdata/linear_multiclass.atrium.json"
-	if *update {
+	if *updateAtrium {
 		if err := os.WriteFile(golden, got, 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -60,7 +60,7 @@ func TestGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Errorf("Marshal differs from %s (run go test -update after a deliberate format change, and bump FormatVersion if old readers would misread it)", golden)
+		t.Errorf("Marshal differs from %s (run go test -update-atrium after a deliberate format change, and bump FormatVersion if old readers would misread it)", golden)
 	}
 	loaded, err := Load(golden)
 	if err != nil {
