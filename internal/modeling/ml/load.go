@@ -8,9 +8,11 @@ import (
 	"math"
 	"os"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // ErrBadData marks a problem with a user's data: a missing column, a value of
@@ -566,110 +568,138 @@ func (l *loader) read(ctx context.Context, d *duck, sql string) error {
 	}
 }
 
-// chunk appends one result chunk.
+// chunk appends one result chunk. The slots fill separate slices, so they
+// are read in parallel (text columns, looked up in a map value by value, are
+// the slow ones); only the row-number slot goes first, since the others name
+// rows by it in their errors.
 func (l *loader) chunk(ch *duckChunk) error {
 	base := l.n
-	nan32 := float32(math.NaN())
 	for j, s := range l.slots {
-		mask := ch.valid(j)
-		switch s.role {
-		case roleFeature:
-			f := &l.features[s.target]
-			if s.read == readFloat32 {
-				vals := data[float32](ch, j)
-				start := len(f.Values)
-				f.Values = append(f.Values, vals...)
-				if mask != nil {
-					for i := range vals {
-						if !isValid(mask, i) {
-							f.Values[start+i] = nan32
-						}
+		if s.role == roleRowNumber {
+			l.rowNumbers = append(l.rowNumbers, data[int64](ch, j)...)
+		}
+	}
+	errs := make([]error, len(l.slots))
+	workers := min(runtime.GOMAXPROCS(0), len(l.slots))
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for j := w; j < len(l.slots); j += workers {
+				errs[j] = l.slot(ch, j, base)
+			}
+		})
+	}
+	wg.Wait()
+	l.n += ch.n
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// slot appends slot j of a chunk whose first row is row base of the result.
+func (l *loader) slot(ch *duckChunk, j, base int) error {
+	nan32 := float32(math.NaN())
+	s := l.slots[j]
+	mask := ch.valid(j)
+	switch s.role {
+	case roleFeature:
+		f := &l.features[s.target]
+		if s.read == readFloat32 {
+			vals := data[float32](ch, j)
+			start := len(f.Values)
+			f.Values = append(f.Values, vals...)
+			if mask != nil {
+				for i := range vals {
+					if !isValid(mask, i) {
+						f.Values[start+i] = nan32
 					}
 				}
-				continue
 			}
-			f.Values = slices.Grow(f.Values, ch.n)[:base+ch.n]
-			for i := base; i < base+ch.n; i++ {
-				f.Values[i] = nan32
+			return nil
+		}
+		f.Values = slices.Grow(f.Values, ch.n)[:base+ch.n]
+		for i := base; i < base+ch.n; i++ {
+			f.Values[i] = nan32
+		}
+		if cb := l.cats[s.target]; cb != nil {
+			ch.strings(j, func(i int, v string) { f.Values[base+i] = cb.code(v, base+i) })
+			return nil
+		}
+		var bad error
+		ch.strings(j, func(i int, v string) {
+			x, err := strconv.ParseFloat(strings.TrimSpace(v), 32)
+			if err != nil && bad == nil {
+				bad = &DataError{File: l.path, Column: s.name, Row: l.rowNumber(base + i), Msg: fmt.Sprintf("value %q is not a number", v)}
 			}
-			if cb := l.cats[s.target]; cb != nil {
-				ch.strings(j, func(i int, v string) { f.Values[base+i] = cb.code(v, base+i) })
-				continue
-			}
+			f.Values[base+i] = float32(x)
+		})
+		if bad != nil {
+			return bad
+		}
+	case roleLabel, roleWeight:
+		dst := &l.label
+		if s.role == roleWeight {
+			dst = &l.weight
+		}
+		start := len(*dst)
+		if s.read == readFloat64 {
+			*dst = append(*dst, data[float64](ch, j)...)
+		} else {
+			*dst = slices.Grow(*dst, ch.n)[:start+ch.n]
 			var bad error
 			ch.strings(j, func(i int, v string) {
-				x, err := strconv.ParseFloat(strings.TrimSpace(v), 32)
+				x, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
 				if err != nil && bad == nil {
 					bad = &DataError{File: l.path, Column: s.name, Row: l.rowNumber(base + i), Msg: fmt.Sprintf("value %q is not a number", v)}
 				}
-				f.Values[base+i] = float32(x)
+				(*dst)[start+i] = x
 			})
 			if bad != nil {
 				return bad
 			}
-		case roleLabel, roleWeight:
-			dst := &l.label
-			if s.role == roleWeight {
-				dst = &l.weight
-			}
-			start := len(*dst)
-			if s.read == readFloat64 {
-				*dst = append(*dst, data[float64](ch, j)...)
-			} else {
-				*dst = slices.Grow(*dst, ch.n)[:start+ch.n]
-				var bad error
-				ch.strings(j, func(i int, v string) {
-					x, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-					if err != nil && bad == nil {
-						bad = &DataError{File: l.path, Column: s.name, Row: l.rowNumber(base + i), Msg: fmt.Sprintf("value %q is not a number", v)}
-					}
-					(*dst)[start+i] = x
-				})
-				if bad != nil {
-					return bad
-				}
-			}
-			what := "label"
-			if s.role == roleWeight {
-				what = "weight"
-			}
-			for i := 0; i < ch.n; i++ {
-				v := (*dst)[start+i]
-				switch {
-				case !isValid(mask, i):
-					return &DataError{File: l.path, Column: s.name, Row: l.rowNumber(base + i), Msg: "missing " + what}
-				case math.IsNaN(v) || math.IsInf(v, 0):
-					return &DataError{File: l.path, Column: s.name, Row: l.rowNumber(base + i), Msg: fmt.Sprintf("%s is %v, want a finite number", what, v)}
-				case s.role == roleWeight && v < 0:
-					return &DataError{File: l.path, Column: s.name, Row: l.rowNumber(base + i), Msg: fmt.Sprintf("weight is %v, want >= 0", v)}
-				}
-			}
-		case roleGroup:
-			for i := 0; i < ch.n; i++ {
-				if !isValid(mask, i) {
-					return &DataError{File: l.path, Column: s.name, Row: l.rowNumber(base + i), Msg: "missing group (query) id"}
-				}
-			}
-			if s.read == readInt64 {
-				l.groupInt = append(l.groupInt, data[int64](ch, j)...)
-			} else {
-				ch.strings(j, func(_ int, v string) { l.groupText = append(l.groupText, strings.Clone(v)) })
-			}
-		case roleRowNumber:
-			l.rowNumbers = append(l.rowNumbers, data[int64](ch, j)...)
-		case rolePassthrough:
-			p := &l.passthrough[s.target]
-			p.Value = slices.Grow(p.Value, ch.n)[:base+ch.n]
-			p.Valid = slices.Grow(p.Valid, ch.n)[:base+ch.n]
-			clear(p.Value[base:])
-			clear(p.Valid[base:])
-			ch.strings(j, func(i int, v string) {
-				p.Value[base+i] = strings.Clone(v)
-				p.Valid[base+i] = true
-			})
 		}
+		what := "label"
+		if s.role == roleWeight {
+			what = "weight"
+		}
+		for i := 0; i < ch.n; i++ {
+			v := (*dst)[start+i]
+			switch {
+			case !isValid(mask, i):
+				return &DataError{File: l.path, Column: s.name, Row: l.rowNumber(base + i), Msg: "missing " + what}
+			case math.IsNaN(v) || math.IsInf(v, 0):
+				return &DataError{File: l.path, Column: s.name, Row: l.rowNumber(base + i), Msg: fmt.Sprintf("%s is %v, want a finite number", what, v)}
+			case s.role == roleWeight && v < 0:
+				return &DataError{File: l.path, Column: s.name, Row: l.rowNumber(base + i), Msg: fmt.Sprintf("weight is %v, want >= 0", v)}
+			}
+		}
+	case roleGroup:
+		for i := 0; i < ch.n; i++ {
+			if !isValid(mask, i) {
+				return &DataError{File: l.path, Column: s.name, Row: l.rowNumber(base + i), Msg: "missing group (query) id"}
+			}
+		}
+		if s.read == readInt64 {
+			l.groupInt = append(l.groupInt, data[int64](ch, j)...)
+		} else {
+			ch.strings(j, func(_ int, v string) { l.groupText = append(l.groupText, strings.Clone(v)) })
+		}
+	case roleRowNumber:
+		// Read by chunk before the other slots.
+	case rolePassthrough:
+		p := &l.passthrough[s.target]
+		p.Value = slices.Grow(p.Value, ch.n)[:base+ch.n]
+		p.Valid = slices.Grow(p.Valid, ch.n)[:base+ch.n]
+		clear(p.Value[base:])
+		clear(p.Valid[base:])
+		ch.strings(j, func(i int, v string) {
+			p.Value[base+i] = strings.Clone(v)
+			p.Valid[base+i] = true
+		})
 	}
-	l.n += ch.n
 	return nil
 }
 
