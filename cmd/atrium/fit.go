@@ -169,6 +169,7 @@ func runFit(e *env, o fitOptions) error {
 	if err != nil {
 		return err
 	}
+	warnIDColumns(e, train)
 	f := &fitter{e: e, o: o, start: start}
 	var m *modelfile.Model
 	switch o.algorithm {
@@ -263,6 +264,17 @@ func loadTrainValid(e *env, o fitOptions) (train, valid *ml.Dataset, err error) 
 		return nil, nil, usagef("--valid-fraction %v leaves %d training and %d validation rows", o.validFraction, tr.NumRows(), va.NumRows())
 	}
 	return tr, va, nil
+}
+
+// warnIDColumns warns about text columns with a category for nearly every
+// row: ids and free text, which a model can only memorise.
+func warnIDColumns(e *env, ds *ml.Dataset) {
+	n := ds.NumRows()
+	for _, c := range ds.Columns {
+		if c.Kind == ml.Categorical && n >= 100 && len(c.Categories) > n/2 {
+			e.log.Warn("categorical column with a category for most rows: an id? leave it out with --ignore", "column", c.Name, "categories", len(c.Categories), "rows", n)
+		}
+	}
 }
 
 // fitter trains one model and reports its progress.
