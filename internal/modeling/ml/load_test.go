@@ -240,3 +240,26 @@ func TestLoadCanceled(t *testing.T) {
 		t.Fatalf("Load() on a canceled context = %v", err)
 	}
 }
+
+// FuzzLoadCSV: no CSV content makes Load panic, and what it accepts is a
+// valid dataset.
+func FuzzLoadCSV(f *testing.F) {
+	f.Add([]byte(basicCSV), "y", "w", "")
+	f.Add([]byte("qid,x,rel\nq1,1,2\nq2,2,0\nq1,3,1\n"), "rel", "", "qid")
+	f.Add([]byte("a,b\n\"x,y\",1\n,\n"), "b", "", "")
+	f.Add([]byte("x\n1e400\n-0\nnan\n"), "", "", "")
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, content []byte, label, weight, group string) {
+		path := filepath.Join(dir, "f.csv")
+		if err := os.WriteFile(path, content, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		tab, err := LoadTable(context.Background(), path, LoadOptions{Label: label, Weight: weight, Group: group, Passthrough: []string{}})
+		if err != nil {
+			return
+		}
+		if err := tab.Validate(); err != nil {
+			t.Fatalf("Load accepted an invalid dataset: %v", err)
+		}
+	})
+}
