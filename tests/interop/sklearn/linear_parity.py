@@ -5,8 +5,9 @@ Usage: python linear_parity.py OUT_DIR [SEED]
 Writes OUT_DIR/<case>.csv (the data, float32-exact values so both sides read the
 same numbers) and OUT_DIR/expected.json: per case the data file, label and weight
 columns, the Atrium parameters equivalent to the scikit-learn estimator (see
-internal/modeling/linear: lambda = 1/(C*W) for LogisticRegression, alpha/W for
-Ridge, alpha for Lasso), and scikit-learn's coefficients by Atrium input name,
+internal/modeling/linear: lambda = 1/(C*W) for LogisticRegression, split by
+l1_ratio for the elastic net; alpha/W for Ridge, alpha for Lasso, alpha*l1_ratio
+and alpha*(1-l1_ratio) for ElasticNet), and scikit-learn's coefficients by Atrium input name,
 intercepts and predictions (rows x outputs).
 
 Preprocessing is Atrium's: numeric columns standardised with the population
@@ -22,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
-from sklearn.linear_model import Lasso, LinearRegression, LogisticRegression, Ridge
+from sklearn.linear_model import ElasticNet, Lasso, LinearRegression, LogisticRegression, Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
@@ -83,6 +84,12 @@ CASES = [
                                             {"objective": "binary", "lambda_l1": repr(float(1 / (0.05 * W))), "lambda_l2": "0", "tol": "1e-10"}), False),
     # Without a penalty the one-hot columns and the intercept are collinear: the
     # coefficients are not unique, the predictions are (compare those only).
+    ("binary_elasticnet", "binary", 400, lambda W: (LogisticRegression(C=0.1, l1_ratio=0.5, solver="saga", tol=1e-13, max_iter=1000000),
+                                                    {"objective": "binary", "lambda_l1": repr(float(0.5 / (0.1 * W))),
+                                                     "lambda_l2": repr(float(0.5 / (0.1 * W))), "tol": "1e-10"}), False),
+    ("regression_elasticnet", "regression", 300, lambda W: (ElasticNet(alpha=0.3, l1_ratio=0.7, tol=1e-14, max_iter=1000000),
+                                                            {"objective": "regression", "lambda_l1": repr(0.3 * 0.7),
+                                                             "lambda_l2": repr(0.3 * 0.3), "tol": "1e-10"}), False),
     ("regression_ols", "regression", 300, lambda W: (LinearRegression(), {"objective": "regression"}), False),
     ("regression_ridge", "regression", 300, lambda W: (Ridge(alpha=30.0, tol=1e-12),
                                                        {"objective": "regression", "lambda_l2": repr(float(30.0 / W))}), True),
