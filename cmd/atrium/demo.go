@@ -1,0 +1,383 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/atrium-ml/atrium/internal/demo"
+	"github.com/atrium-ml/atrium/internal/platform/progress"
+)
+
+// demoSize holds the flags that size and seed generated data (demo, demo
+// generate, demo ranking, init).
+type demoSize struct {
+	name    string
+	seed    uint64
+	events  int
+	workers int
+}
+
+func (s *demoSize) flags(cmd *cobra.Command, def string) {
+	f := cmd.Flags()
+	f.StringVar(&s.name, "size", def, "data size: "+strings.Join(demo.PresetNames(), ", "))
+	f.Uint64Var(&s.seed, "seed", 1, "random seed: the same seed and size give the same data")
+	f.IntVar(&s.events, "events", 0, "scale the data to about this many events (overrides the size's count)")
+	f.IntVar(&s.workers, "workers", 0, "goroutines generating days in parallel (default: one per core)")
+}
+
+func (s *demoSize) config() (demo.Config, error) {
+	cfg, err := demo.Preset(s.name)
+	if err != nil {
+		return cfg, usagef("--size: %v", err)
+	}
+	if s.events < 0 || s.workers < 0 {
+		return cfg, usagef("--events %d, --workers %d: want >= 0", s.events, s.workers)
+	}
+	cfg.Seed = s.seed
+	if s.events > 0 {
+		cfg = cfg.WithEvents(s.events)
+	}
+	cfg.Workers = s.workers
+	if err := cfg.Validate(); err != nil {
+		return cfg, usagef("%v", err)
+	}
+	return cfg, nil
+}
+
+// describeData says what a generation wrote, in one line.
+func describeData(s *demo.Summary) string {
+	return fmt.Sprintf("%s listings (%s price versions), %s users, %s sessions: %s impressions, %s clicks, %s visit requests = %s events in %d files",
+		count(s.Listings), count(s.ListingRows), count(s.Users), count(s.Sessions),
+		count(s.Impressions), count(s.Clicks), count(s.Visits), count(s.Events()), len(s.Files))
+}
+
+// count formats n with thousands separators.
+func count(n int64) string {
+	s := fmt.Sprint(n)
+	if n < 0 {
+		return "-" + count(-n)
+	}
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+// generateData writes the project files and the data of cfg under dir, showing
+// progress on a terminal.
+func generateData(e *env, dir string, cfg demo.Config, overwrite bool) (demo.Summary, error) {
+	if _, err := demo.WriteProject(dir, overwrite); err != nil {
+		if errors.Is(err, demo.ErrExists) {
+			return demo.Summary{}, fmt.Errorf("%w\n(use --force to overwrite)", err)
+		}
+		return demo.Summary{}, err
+	}
+	m, err := demo.NewMarket(cfg)
+	if err != nil {
+		return demo.Summary{}, err
+	}
+	bar := progress.New(e.stderr, 0, "generating", "events")
+	defer bar.Finish()
+	return m.WriteData(e.ctx, dir, bar.Add)
+}
+
+func init() {
+	register(newDemoCmd)
+}
+
+func newDemoCmd(e *env) *cobra.Command {
+	var dir string
+	var force bool
+	var size demoSize
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Run the platform end to end on a generated rental marketplace",
+		Long: `Generate a rental marketplace (listings, users, search sessions with clicks and
+visit requests drawn from a known utility function) into a fresh project, then
+run the platform on it step by step, printing what each step did: apply the
+feature definitions, compute every feature set over the date range, materialize
+the latest values online, build a point-in-time training set, read online feature
+vectors from an in-process server, and train a ranking model and compare it with
+the true-utility ranking and a random one.
+
+Steps whose commands are not part of this build are listed as not available.`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := size.config()
+			if err != nil {
+				return err
+			}
+			if dir == "" {
+				if dir, err = os.MkdirTemp("", "atrium-demo-*"); err != nil {
+					return fmt.Errorf("demo: %w", err)
+				}
+			} else if err := os.MkdirAll(dir, 0o755); err != nil {
+				return fmt.Errorf("demo: %w", err)
+			}
+			if dir, err = filepath.Abs(dir); err != nil {
+				return fmt.Errorf("demo: %w", err)
+			}
+			d := &demoRun{e: e, dir: dir, cfg: cfg, size: size.name, force: force}
+			return d.runAll()
+		},
+	}
+	cmd.Flags().StringVar(&dir, "dir", "", "project directory to create (default: a new directory under the OS temp dir)")
+	cmd.Flags().BoolVar(&force, "force", false, "overwrite the project files if --dir already holds a project")
+	size.flags(cmd, "small")
+	cmd.AddCommand(newDemoGenerateCmd(e), newDemoRankingCmd(e))
+	return cmd
+}
+
+func newDemoGenerateCmd(e *env) *cobra.Command {
+	var force bool
+	var size demoSize
+	cmd := &cobra.Command{
+		Use:   "generate DIR",
+		Short: "Write the demo project and generated data into DIR (no other step)",
+		Long: `Write atrium.yaml, features/*.yaml and the generated data (data/listings.csv,
+data/users.csv, data/events-YYYY-MM-DD.csv) into DIR. With --size large or
+--events 10000000 it writes benchmark-sized data, streaming, on every core.`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := size.config()
+			if err != nil {
+				return err
+			}
+			if err := os.MkdirAll(args[0], 0o755); err != nil {
+				return fmt.Errorf("demo generate: %w", err)
+			}
+			start := time.Now()
+			sum, err := generateData(e, args[0], cfg, force)
+			if err != nil {
+				return fmt.Errorf("demo generate: %w", err)
+			}
+			fmt.Fprintf(e.stdout, "wrote %s to %s in %s\n", describeData(&sum), args[0], since(start))
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&force, "force", false, "overwrite the project files if DIR already holds a project")
+	size.flags(cmd, "small")
+	return cmd
+}
+
+func newDemoRankingCmd(e *env) *cobra.Command {
+	var out, testOut string
+	var testDays int
+	var truth bool
+	var size demoSize
+	cmd := &cobra.Command{
+		Use:   "ranking --out FILE",
+		Short: "Write a learning-to-rank training set from generated sessions",
+		Long: `Write one row per (session, listing impression): session_id (the query id),
+label (0 shown, 1 clicked, 2 visit requested) and the features a ranker can see
+at search time (listing, user and user-listing features; not the position).
+CSV or Parquet by the file's extension. Train on it with
+  atrium fit --data FILE --label label --group session_id --task lambdarank
+--test-out and --test-days put the last days' sessions in a second file;
+--truth adds the true utility as a last column (the answer: drop it to train).`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if out == "" {
+				return usagef("--out is required")
+			}
+			if (testOut == "") != (testDays == 0) {
+				return usagef("--test-out and --test-days go together")
+			}
+			cfg, err := size.config()
+			if err != nil {
+				return err
+			}
+			m, err := demo.NewMarket(cfg)
+			if err != nil {
+				return err
+			}
+			start := time.Now()
+			bar := progress.New(e.stderr, 0, "ranking set", "rows")
+			sum, err := m.WriteRanking(e.ctx, out, demo.RankingOptions{TestPath: testOut, TestDays: testDays, Truth: truth, Progress: bar.Add})
+			bar.Finish()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "wrote %s rows of %s sessions to %s", count(sum.Rows), count(sum.Sessions), out)
+			if testOut != "" {
+				fmt.Fprintf(e.stdout, ", %s rows of %s sessions to %s", count(sum.TestRows), count(sum.TestSessions), testOut)
+			}
+			fmt.Fprintf(e.stdout, " in %s\n", since(start))
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&out, "out", "", "output file, .csv or .parquet (required)")
+	f.StringVar(&testOut, "test-out", "", "file for the sessions of the last --test-days days")
+	f.IntVar(&testDays, "test-days", 0, "days of sessions, at the end of the range, for --test-out")
+	f.BoolVar(&truth, "truth", false, "add the true_utility column")
+	size.flags(cmd, "small")
+	return cmd
+}
+
+// since formats the time elapsed since t for humans.
+func since(t time.Time) string {
+	d := time.Since(t)
+	if d < time.Second {
+		return d.Round(time.Millisecond).String()
+	}
+	return d.Round(100 * time.Millisecond).String()
+}
+
+// demoRun is one run of `atrium demo`: the project directory, the generated
+// market, and what the steps learned for later steps.
+type demoRun struct {
+	e     *env
+	dir   string
+	cfg   demo.Config
+	size  string
+	force bool
+	out   io.Writer // e.stdout
+
+	market *demo.Market
+}
+
+// demoStep is one step of the demo. It is not available when one of the CLI
+// commands it drives is not part of this build, or when a step it needs did not
+// run; it then prints why and the demo goes on.
+type demoStep struct {
+	name  string
+	what  string
+	needs []string // CLI commands the step drives
+	after []string // earlier steps whose results it uses
+	run   func(d *demoRun) error
+}
+
+func (d *demoRun) steps() []demoStep {
+	return []demoStep{
+		{name: "generate", what: "a rental marketplace with a known utility function", run: (*demoRun).generate},
+		{name: "apply", what: "validate features/*.yaml and register the definitions", needs: []string{"apply"}, after: []string{"generate"}, run: (*demoRun).apply},
+		{name: "run", what: "compute every feature set over the data's date range into the offline store", needs: []string{"run", "runs"}, after: []string{"apply"}, run: (*demoRun).runSets},
+		{name: "materialize", what: "publish the latest value of every key to the online store", needs: []string{"materialize"}, after: []string{"run"}},
+		{name: "historical", what: "build a point-in-time training set for the last days' impressions", needs: []string{"historical"}, after: []string{"run"}},
+		{name: "online", what: "read online feature vectors from an in-process server", needs: []string{"serve"}, after: []string{"materialize"}},
+		{name: "fit", what: "train a lambdarank model and compare its NDCG@10 with the truth and random", needs: []string{"fit", "predict"}, after: []string{"historical"}},
+	}
+}
+
+// runAll runs every step in order and ends with a summary line.
+func (d *demoRun) runAll() error {
+	d.out = d.e.stdout
+	start := time.Now()
+	fmt.Fprintf(d.out, "atrium demo: size %s, seed %d, project in %s\n\n", d.size, d.cfg.Seed, d.dir)
+	steps := d.steps()
+	done := map[string]bool{}
+	var ran, unavailable []string
+	for i, s := range steps {
+		fmt.Fprintf(d.out, "[%d/%d] %s: %s\n", i+1, len(steps), s.name, s.what)
+		if why := d.unavailable(s, done); why != "" {
+			fmt.Fprintf(d.out, "      not available yet: %s\n\n", why)
+			unavailable = append(unavailable, s.name)
+			continue
+		}
+		t := time.Now()
+		if err := s.run(d); err != nil {
+			return fmt.Errorf("demo step %s: %w", s.name, err)
+		}
+		fmt.Fprintf(d.out, "      done in %s\n\n", since(t))
+		done[s.name] = true
+		ran = append(ran, s.name)
+	}
+	fmt.Fprintf(d.out, "demo finished in %s: %d steps ran (%s)", since(start), len(ran), strings.Join(ran, ", "))
+	if len(unavailable) > 0 {
+		fmt.Fprintf(d.out, "; not available yet: %s", strings.Join(unavailable, ", "))
+	}
+	fmt.Fprintf(d.out, "\nproject: %s (try: atrium --repo %s apply)\n", d.dir, d.dir)
+	return nil
+}
+
+// unavailable says why step s cannot run, or "" when it can.
+func (d *demoRun) unavailable(s demoStep, done map[string]bool) string {
+	var missing []string
+	for _, c := range s.needs {
+		if !hasCommand(c) {
+			missing = append(missing, "`atrium "+c+"`")
+		}
+	}
+	if len(missing) > 0 {
+		return strings.Join(missing, " and ") + " not in this build"
+	}
+	for _, a := range s.after {
+		if !done[a] {
+			return "needs the " + a + " step"
+		}
+	}
+	if s.run == nil {
+		return "not wired into the demo yet"
+	}
+	return ""
+}
+
+// hasCommand reports whether the CLI has the (sub)command path, e.g. "apply".
+func hasCommand(path string) bool {
+	root := newRootCmd(&env{stdout: io.Discard, stderr: io.Discard})
+	c, _, err := root.Find(strings.Fields(path))
+	return err == nil && c != root && c.CommandPath() == "atrium "+path
+}
+
+// atrium runs a CLI command in-process against the demo project, prints its
+// output indented, and returns its stdout.
+func (d *demoRun) atrium(args ...string) (string, error) {
+	var stdout, stderr bytes.Buffer
+	full := append([]string{"--repo", d.dir}, args...)
+	fmt.Fprintf(d.out, "      $ atrium %s\n", strings.Join(args, " "))
+	code := run(d.e.ctx, full, &stdout, &stderr)
+	d.printIndented(stdout.String())
+	if code != exitOK {
+		return stdout.String(), fmt.Errorf("atrium %s: exit code %d: %s", strings.Join(args, " "), code, strings.TrimSpace(stderr.String()))
+	}
+	return stdout.String(), nil
+}
+
+func (d *demoRun) printIndented(s string) {
+	for _, line := range strings.Split(strings.TrimRight(s, "\n"), "\n") {
+		if line != "" {
+			fmt.Fprintf(d.out, "        %s\n", line)
+		}
+	}
+}
+
+func (d *demoRun) generate() error {
+	sum, err := generateData(d.e, d.dir, d.cfg, d.force)
+	if err != nil {
+		return err
+	}
+	m, err := demo.NewMarket(d.cfg)
+	if err != nil {
+		return err
+	}
+	d.market = m
+	fmt.Fprintf(d.out, "      wrote %s\n", describeData(&sum))
+	fmt.Fprintf(d.out, "      sessions from %s to %s; project files: %s\n",
+		d.cfg.Start.Format(time.DateOnly), d.cfg.End().AddDate(0, 0, -1).Format(time.DateOnly), strings.Join(demo.ProjectFiles(), ", "))
+	return nil
+}
+
+func (d *demoRun) apply() error {
+	_, err := d.atrium("apply")
+	return err
+}
+
+// runSets computes each feature set over its range, then lists the runs.
+func (d *demoRun) runSets() error {
+	for _, r := range d.cfg.FeatureSetRanges() {
+		if _, err := d.atrium("run", r.Set, "--start", r.Start.Format(time.DateOnly), "--end", r.End.Format(time.DateOnly)); err != nil {
+			return err
+		}
+	}
+	_, err := d.atrium("runs")
+	return err
+}
