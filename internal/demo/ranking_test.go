@@ -3,6 +3,7 @@ package demo
 import (
 	"context"
 	"database/sql"
+	"maps"
 	"math"
 	"path/filepath"
 	"strconv"
@@ -143,6 +144,47 @@ func TestRankingBadOptions(t *testing.T) {
 	for _, tt := range tests {
 		if _, err := m.WriteRanking(context.Background(), tt.path, tt.opt); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("WriteRanking(%s, %+v) = %v, want an error with %q", tt.path, tt.opt, err, tt.want)
+		}
+	}
+}
+
+// TestDuckDBReadsDataTypes checks that DuckDB's CSV sniffer, which the offline
+// store reads sources with, infers the intended types from the generated files.
+func TestDuckDBReadsDataTypes(t *testing.T) {
+	dir, sum := generate(t, tinyMarket(t, nil))
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	tests := []struct {
+		glob  string
+		rows  int64
+		types map[string]string
+	}{
+		{"data/listings.csv", sum.ListingRows, map[string]string{"listing_id": "BIGINT", "neighborhood": "VARCHAR", "rent": "DOUBLE", "area_m2": "DOUBLE", "bedrooms": "BIGINT", "updated_at": "TIMESTAMP"}},
+		{"data/users.csv", sum.Users, map[string]string{"user_id": "BIGINT", "budget": "DOUBLE", "preferred_neighborhoods": "VARCHAR", "preferred_bedrooms": "BIGINT", "created_at": "TIMESTAMP"}},
+		{"data/events*.csv", sum.Events(), map[string]string{"ts": "TIMESTAMP", "event": "VARCHAR", "listing_id": "BIGINT", "user_id": "BIGINT", "session_id": "BIGINT", "position": "BIGINT"}},
+	}
+	for _, tt := range tests {
+		path := filepath.Join(dir, tt.glob)
+		rows, err := db.Query(`SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_csv(?))`, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for rows.Next() {
+			var name, typ string
+			rows.Scan(&name, &typ)
+			got[name] = typ
+		}
+		rows.Close()
+		if !maps.Equal(got, tt.types) {
+			t.Errorf("%s: DuckDB reads %v, want %v", tt.glob, got, tt.types)
+		}
+		var n int64
+		if err := db.QueryRow(`SELECT count(*) FROM read_csv(?)`, path).Scan(&n); err != nil || n != tt.rows {
+			t.Errorf("%s: DuckDB counts %d rows (%v), want %d", tt.glob, n, err, tt.rows)
 		}
 	}
 }
