@@ -188,3 +188,30 @@ func TestDuckDBReadsDataTypes(t *testing.T) {
 		}
 	}
 }
+
+func TestWriteSpine(t *testing.T) {
+	m := tinyMarket(t, nil)
+	path := filepath.Join(t.TempDir(), "spine.csv")
+	sum, err := m.WriteSpine(context.Background(), path, 1, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want int64
+	for d := 1; d < 3; d++ {
+		m.Day(context.Background(), d, func(s *Session) error { want += int64(len(s.Impressions)); return nil })
+	}
+	rows := readCSV(t, path)
+	if int64(len(rows)) != want || sum.Rows != want {
+		t.Fatalf("spine has %d rows (summary %d), want the %d impressions of days 1 and 2", len(rows), sum.Rows, want)
+	}
+	from, to := m.Config.Start.AddDate(0, 0, 1), m.Config.Start.AddDate(0, 0, 3)
+	for _, r := range rows {
+		ts := parseTime(t, r[SpineTimeColumn])
+		if ts.Before(from) || !ts.Before(to) || r["listing_id"] == "" || r["user_id"] == "" || r["position"] == "" {
+			t.Fatalf("spine row %v outside days 1-2 or incomplete", r)
+		}
+	}
+	if _, err := m.WriteSpine(context.Background(), path, 2, 9); err == nil || !strings.Contains(err.Error(), "days [2, 9)") {
+		t.Errorf("WriteSpine past the last day = %v", err)
+	}
+}
