@@ -2,11 +2,13 @@ package main
 
 import (
 	"bytes"
+	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -243,7 +245,14 @@ type demoRun struct {
 	out   io.Writer // e.stdout
 
 	market *demo.Market
+	// trainSet and testSet are the historical step's outputs: the impressions
+	// of the training days and of the test days with their features.
+	trainSet, testSet string
+	testFrom          int // first test day
 }
+
+// demoService is the feature service the demo trains on.
+const demoService = "personalized_ranker"
 
 // demoStep is one step of the demo. It is not available when one of the CLI
 // commands it drives is not part of this build, or when a step it needs did not
@@ -262,7 +271,7 @@ func (d *demoRun) steps() []demoStep {
 		{name: "apply", what: "validate features/*.yaml and register the definitions", needs: []string{"apply"}, after: []string{"generate"}, run: (*demoRun).apply},
 		{name: "run", what: "compute every feature set over the data's date range into the offline store", needs: []string{"run", "runs"}, after: []string{"apply"}, run: (*demoRun).runSets},
 		{name: "materialize", what: "publish the latest value of every key to the online store", needs: []string{"materialize"}, after: []string{"run"}},
-		{name: "historical", what: "build a point-in-time training set for the last days' impressions", needs: []string{"historical"}, after: []string{"run"}},
+		{name: "historical", what: "build point-in-time training and test sets from the impressions", needs: []string{"historical"}, after: []string{"run"}, run: (*demoRun).historical},
 		{name: "online", what: "read online feature vectors from an in-process server", needs: []string{"serve"}, after: []string{"materialize"}},
 		{name: "fit", what: "train a lambdarank model and compare its NDCG@10 with the truth and random", needs: []string{"fit", "predict"}, after: []string{"historical"}},
 	}
@@ -380,4 +389,141 @@ func (d *demoRun) runSets() error {
 	}
 	_, err := d.atrium("runs")
 	return err
+}
+
+// historical writes spines of impressions (training days, then the last test
+// days), joins them with the feature service at each impression's time, and
+// checks a point-in-time join against the generated truth.
+func (d *demoRun) historical() error {
+	days := d.cfg.Days
+	// Day 0 has no engagement history yet; the last quarter of the days (at
+	// least one) is held out for testing.
+	d.testFrom = days - max(1, days/4)
+	if d.testFrom <= 1 {
+		return fmt.Errorf("%d days of data: want at least 3 to train and test", days)
+	}
+	dir := filepath.Join(d.dir, "training")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, part := range []struct {
+		name     string
+		from, to int
+		out      *string
+	}{{"train", 1, d.testFrom, &d.trainSet}, {"test", d.testFrom, days, &d.testSet}} {
+		spine := filepath.Join(dir, part.name+"-spine.csv")
+		sum, err := d.market.WriteSpine(d.e.ctx, spine, part.from, part.to)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(d.out, "      %s spine: %s impressions of %s sessions, %s to %s (%s)\n", part.name, count(sum.Rows), count(sum.Sessions),
+			d.day(part.from), d.day(part.to-1), d.rel(spine))
+		*part.out = filepath.Join(dir, part.name+".parquet")
+		if _, err := d.atrium("historical", "--spine", spine, "--service", demoService, "--out", *part.out); err != nil {
+			return err
+		}
+	}
+	return d.pointInTimeProbe(dir)
+}
+
+// pointInTimeProbe joins listing_profile:rent for one listing at three times:
+// just before it was published (no row yet: null), when it was published (its
+// first rent) and after its first price change (the new rent), and compares
+// with the generated truth.
+func (d *demoRun) pointInTimeProbe(dir string) error {
+	l := d.market.ProbeListing()
+	if l == nil {
+		fmt.Fprintf(d.out, "      point-in-time probe: no listing was published and repriced during the sessions at this size\n")
+		return nil
+	}
+	probes := []struct {
+		at   time.Time
+		want string
+	}{
+		{l.Prices[0].At.Add(-time.Second), ""},
+		{l.Prices[0].At, fmt.Sprint(l.Prices[0].Rent)},
+		{l.Prices[1].At.Add(time.Minute), fmt.Sprint(l.Prices[1].Rent)},
+	}
+	spine := filepath.Join(dir, "probe-spine.csv")
+	var b strings.Builder
+	b.WriteString("listing_id,ts\n")
+	for _, p := range probes {
+		fmt.Fprintf(&b, "%d,%s\n", l.ID, p.at.Format(demo.TimeLayout))
+	}
+	if err := os.WriteFile(spine, []byte(b.String()), 0o644); err != nil {
+		return err
+	}
+	out := filepath.Join(dir, "probe.csv")
+	fmt.Fprintf(d.out, "      point-in-time probe: listing %d, published %s at %v, repriced %s to %v\n",
+		l.ID, l.Prices[0].At.Format(demo.TimeLayout), l.Prices[0].Rent, l.Prices[1].At.Format(demo.TimeLayout), l.Prices[1].Rent)
+	if _, err := d.atrium("historical", "--spine", spine, "--features", "listing_profile:rent", "--out", out); err != nil {
+		return err
+	}
+	rows, err := readCSVRows(out)
+	if err != nil {
+		return err
+	}
+	if len(rows) != len(probes) {
+		return fmt.Errorf("point-in-time probe: %d rows back, want %d", len(rows), len(probes))
+	}
+	for i, p := range probes {
+		got := rows[i]["rent"]
+		if got != "" {
+			if v, err := strconv.ParseFloat(got, 64); err == nil {
+				got = fmt.Sprint(v)
+			}
+		}
+		verdict := "ok"
+		if got != p.want {
+			verdict = "WRONG"
+		}
+		fmt.Fprintf(d.out, "        at %s  rent %-6s (truth %-6s) %s\n", p.at.Format(demo.TimeLayout), orNull(got), orNull(p.want), verdict)
+		if got != p.want {
+			return fmt.Errorf("point-in-time probe: listing %d at %s: rent %s, truth %s", l.ID, p.at.Format(demo.TimeLayout), orNull(got), orNull(p.want))
+		}
+	}
+	return nil
+}
+
+func orNull(s string) string {
+	if s == "" {
+		return "null"
+	}
+	return s
+}
+
+// readCSVRows reads a small CSV file into rows of named fields.
+func readCSVRows(path string) ([]map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(recs) == 0 {
+		return nil, fmt.Errorf("%s: empty file, want a header", path)
+	}
+	rows := make([]map[string]string, 0, len(recs)-1)
+	for _, rec := range recs[1:] {
+		row := make(map[string]string, len(rec))
+		for i, name := range recs[0] {
+			row[name] = rec[i]
+		}
+		rows = append(rows, row)
+	}
+	return rows, nil
+}
+
+// day formats session day i.
+func (d *demoRun) day(i int) string { return d.cfg.Start.AddDate(0, 0, i).Format(time.DateOnly) }
+
+// rel shows path relative to the project directory.
+func (d *demoRun) rel(path string) string {
+	if r, err := filepath.Rel(d.dir, path); err == nil {
+		return r
+	}
+	return path
 }

@@ -2,32 +2,25 @@ package main
 
 import (
 	"bytes"
-	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
+	"strconv"
 	"testing"
+	"time"
+
+	"github.com/atrium-ml/atrium/internal/demo"
 )
 
 // readCSVFile reads a CSV file into rows of named fields.
 func readCSVFile(t *testing.T, path string) []map[string]string {
 	t.Helper()
-	f, err := os.Open(path)
+	rows, err := readCSVRows(path)
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer f.Close()
-	recs, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	var rows []map[string]string
-	for _, rec := range recs[1:] {
-		row := map[string]string{}
-		for i, name := range recs[0] {
-			row[name] = rec[i]
-		}
-		rows = append(rows, row)
 	}
 	return rows
 }
@@ -121,7 +114,9 @@ func TestHasCommand(t *testing.T) {
 }
 
 // TestDemoEndToEnd runs `atrium demo` on the tiny preset and checks what each
-// step that is part of this build really did.
+// step that is part of this build really did, against values computed here by
+// hand from the generated files. A step whose commands are not in the build
+// must say so.
 func TestDemoEndToEnd(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "demo")
 	code, out, errOut := atrium(t, "demo", "--dir", dir, "--size", "tiny")
@@ -135,8 +130,184 @@ func TestDemoEndToEnd(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "features", "rentals.yaml")); err != nil {
 		t.Error(err)
 	}
-	// A second demo into the same directory refuses to overwrite the project...
+	// A second demo into the same directory refuses to overwrite the project.
 	if code, _, errOut := atrium(t, "demo", "--dir", dir, "--size", "tiny"); code != exitFailure || !strings.Contains(errOut, "already exists") {
 		t.Errorf("demo into an existing project = %d, %s", code, errOut)
 	}
+	// A step runs exactly when its commands and those of the steps it needs are
+	// in the build.
+	for _, step := range []struct {
+		name     string
+		commands []string
+	}{
+		{"apply", []string{"apply"}},
+		{"run", []string{"apply", "run", "runs"}},
+		{"materialize", []string{"apply", "run", "runs", "materialize"}},
+		{"historical", []string{"apply", "run", "runs", "historical"}},
+		{"online", []string{"apply", "run", "runs", "materialize", "serve"}},
+		{"fit", []string{"apply", "run", "runs", "historical", "fit", "predict"}},
+	} {
+		inBuild := true
+		for _, c := range step.commands {
+			inBuild = inBuild && hasCommand(c)
+		}
+		p := stepOutput(out, step.name)
+		if p == "" || strings.Contains(p, "not available yet") == inBuild {
+			t.Errorf("step %s: commands %v in build = %v, but the demo printed:\n%s", step.name, step.commands, inBuild, p)
+		}
+	}
+	ev := readEvents(t, dir)
+	if hasCommand("run") {
+		checkRunOutcomes(t, dir, ev)
+	}
+	if hasCommand("historical") {
+		checkHistoricalOutcomes(t, dir, ev, out)
+	}
+}
+
+// stepOutput returns the lines the demo printed for the named step.
+func stepOutput(out, name string) string {
+	i := strings.Index(out, "] "+name+": ")
+	if i < 0 {
+		return ""
+	}
+	rest := out[i:]
+	if j := strings.Index(rest, "\n\n"); j >= 0 {
+		rest = rest[:j]
+	}
+	return rest
+}
+
+// event is one row of the generated events files.
+type event struct {
+	ts      time.Time
+	name    string
+	listing int64
+}
+
+func readEvents(t *testing.T, dir string) []event {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "data", "events*.csv"))
+	var evs []event
+	for _, f := range files {
+		for _, r := range readCSVFile(t, f) {
+			ts, err := time.Parse(demo.TimeLayout, r["ts"])
+			if err != nil {
+				t.Fatal(err)
+			}
+			id, _ := strconv.ParseInt(r["listing_id"], 10, 64)
+			evs = append(evs, event{ts, r["event"], id})
+		}
+	}
+	return evs
+}
+
+// countEvents counts the events of listing (any listing when 0) named name (any
+// when "") in [from, to).
+func countEvents(evs []event, listing int64, name string, from, to time.Time) int {
+	n := 0
+	for _, e := range evs {
+		if (listing == 0 || e.listing == listing) && (name == "" || e.name == name) && !e.ts.Before(from) && e.ts.Before(to) {
+			n++
+		}
+	}
+	return n
+}
+
+// checkRunOutcomes checks the rows of listing_engagement against the issue's
+// window semantics: a row per listing at each midnight T of the run whose 7-day
+// window [T-7d, T) holds an event.
+func checkRunOutcomes(t *testing.T, dir string, evs []event) {
+	cfg, _ := demo.Preset("tiny")
+	var r demo.SetRange
+	for _, s := range cfg.FeatureSetRanges() {
+		if s.Set == "listing_engagement" {
+			r = s
+		}
+	}
+	want := 0
+	for T := r.Start; !T.After(r.End); T = T.AddDate(0, 0, 1) {
+		seen := map[int64]bool{}
+		for _, e := range evs {
+			if !e.ts.Before(T.AddDate(0, 0, -7)) && e.ts.Before(T) {
+				seen[e.listing] = true
+			}
+		}
+		want += len(seen)
+	}
+	code, out, errOut := atrium(t, "--repo", dir, "-o", "json", "runs", "listing_engagement")
+	var runs []struct {
+		Status  string
+		RowsOut int64 `json:"rows_out"`
+	}
+	if code != exitOK || json.Unmarshal([]byte(out), &runs) != nil || len(runs) != 1 {
+		t.Fatalf("runs listing_engagement = %d, %q, %q", code, out, errOut)
+	}
+	if runs[0].Status != "succeeded" || runs[0].RowsOut != int64(want) {
+		t.Errorf("listing_engagement run: %s, %d rows out; by hand %d rows", runs[0].Status, runs[0].RowsOut, want)
+	}
+}
+
+// checkHistoricalOutcomes joins engagement features of the busiest listing at a
+// midnight T and one second before it, and compares them with counts made here
+// from the events: the row at T covers [T-1d, T); one second earlier the join
+// must fall back to the row of T-1d and never see day T-1d's events.
+func checkHistoricalOutcomes(t *testing.T, dir string, evs []event, demoOut string) {
+	cfg, _ := demo.Preset("tiny")
+	T := cfg.Start.AddDate(0, 0, 3)
+	imps := map[int64]int{}
+	for _, e := range evs {
+		if e.name == demo.EventImpression && e.ts.Before(T) {
+			imps[e.listing]++
+		}
+	}
+	var busiest int64
+	for l, n := range imps {
+		if n > imps[busiest] || (n == imps[busiest] && l < busiest) {
+			busiest = l
+		}
+	}
+	spine := filepath.Join(dir, "e2e-spine.csv")
+	before := T.Add(-time.Second)
+	content := fmt.Sprintf("listing_id,ts\n%d,%s\n%d,%s\n%d,%s\n", busiest, T.Format(demo.TimeLayout), busiest, before.Format(demo.TimeLayout), 999999, T.Format(demo.TimeLayout))
+	if err := os.WriteFile(spine, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	outPath := filepath.Join(dir, "e2e.csv")
+	code, out, errOut := atrium(t, "--repo", dir, "historical", "--spine", spine, "--features",
+		"listing_engagement:clicks_sum_1d,listing_engagement:impressions_sum_1d,listing_engagement:ctr_7d", "--out", outPath)
+	if code != exitOK {
+		t.Fatalf("historical = %d, %q, %q", code, out, errOut)
+	}
+	rows := readCSVFile(t, outPath)
+	if len(rows) != 3 {
+		t.Fatalf("historical wrote %d rows, want 3", len(rows))
+	}
+	day := 24 * time.Hour
+	for i, at := range []time.Time{T, T.Add(-day)} { // the row stamped at (T, then T-1d)
+		clicks := countEvents(evs, busiest, demo.EventClick, at.Add(-day), at)
+		impressions := countEvents(evs, busiest, demo.EventImpression, at.Add(-day), at)
+		ctr := float64(countEvents(evs, busiest, demo.EventClick, at.Add(-7*day), at)) / float64(countEvents(evs, busiest, demo.EventImpression, at.Add(-7*day), at))
+		r := rows[i]
+		if num(t, r["clicks_sum_1d"]) != float64(clicks) || num(t, r["impressions_sum_1d"]) != float64(impressions) || math.Abs(num(t, r["ctr_7d"])-ctr) > 1e-12 {
+			t.Errorf("listing %d at %s: historical %v; by hand clicks_sum_1d %d, impressions_sum_1d %d, ctr_7d %v", busiest, r["ts"], r, clicks, impressions, ctr)
+		}
+	}
+	if r := rows[2]; r["clicks_sum_1d"] != "" || r["ctr_7d"] != "" {
+		t.Errorf("an unknown listing got features %v, want nulls", r)
+	}
+	// The demo's own probe: null before the listing existed, then its rents.
+	if p := stepOutput(demoOut, "historical"); strings.Contains(p, "point-in-time probe: listing") &&
+		(strings.Count(p, ") ok") != 3 || !strings.Contains(p, "rent null   (truth null  ) ok")) {
+		t.Errorf("point-in-time probe did not check out:\n%s", p)
+	}
+}
+
+func num(t *testing.T, s string) float64 {
+	t.Helper()
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		t.Fatalf("%q is not a number", s)
+	}
+	return v
 }

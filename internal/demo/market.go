@@ -265,3 +265,18 @@ func pickShares(r *rand.Rand, shares []float64) int {
 	}
 	return len(shares) - 1
 }
+
+// ProbeListing returns a listing published during the session range whose rent
+// changed afterwards, also during the range: the demo's point-in-time example
+// (before publication a join must find nothing; then the first rent; after the
+// change the new one). nil when there is none.
+func (m *Market) ProbeListing() *Listing {
+	end := m.Config.End()
+	for i := range m.Listings {
+		l := &m.Listings[i]
+		if len(l.Prices) >= 2 && !l.Prices[0].At.Before(m.Config.Start) && l.Prices[1].At.Add(time.Minute).Before(end) {
+			return l
+		}
+	}
+	return nil
+}
