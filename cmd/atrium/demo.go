@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -273,7 +274,7 @@ func (d *demoRun) steps() []demoStep {
 		{name: "materialize", what: "publish the latest value of every key to the online store", needs: []string{"materialize"}, after: []string{"run"}},
 		{name: "historical", what: "build point-in-time training and test sets from the impressions", needs: []string{"historical"}, after: []string{"run"}, run: (*demoRun).historical},
 		{name: "online", what: "read online feature vectors from an in-process server", needs: []string{"serve"}, after: []string{"materialize"}},
-		{name: "fit", what: "train a lambdarank model and compare its NDCG@10 with the truth and random", needs: []string{"fit", "predict"}, after: []string{"historical"}},
+		{name: "fit", what: "train a ranking model on the training set and compare it with the truth", needs: []string{"fit", "predict"}, after: []string{"historical"}, run: (*demoRun).fit},
 	}
 }
 
@@ -526,4 +527,83 @@ func (d *demoRun) rel(path string) string {
 		return r
 	}
 	return path
+}
+
+// fit adds the user × listing features to the training and test sets, trains
+// a lambdarank model (a pointwise linear model when gradient-boosted trees are
+// not in the build), scores the test impressions, and compares the model's
+// NDCG@10 with the true-utility, logged and random rankings of the same sessions.
+func (d *demoRun) fit() error {
+	dir := filepath.Dir(d.trainSet)
+	train, test := filepath.Join(dir, "train-x.parquet"), filepath.Join(dir, "test-x.parquet")
+	for _, f := range [][2]string{{d.trainSet, train}, {d.testSet, test}} {
+		if err := demo.WithCrossFeatures(d.e.ctx, f[0], f[1]); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(d.out, "      added %s (user x listing, from the joined features) to %s and %s\n",
+		strings.Join(demo.CrossFeatures, ", "), d.rel(train), d.rel(test))
+	ignore := strings.Join(slices.DeleteFunc(slices.Clone(demo.NonFeatureColumns), func(c string) bool { return c == "label" || c == "session_id" }), ",")
+	model := filepath.Join(dir, "ranker.txt")
+	kind := "lambdarank, gradient-boosted trees"
+	_, err := d.atrium("fit", "--data", train, "--label", "label", "--group", "session_id", "--task", "lambdarank", "--algorithm", "gbdt",
+		"--ignore", ignore, "--valid-fraction", "0.2", "--seed", "1", "--out", model)
+	if err != nil && strings.Contains(err.Error(), "not available in this build") {
+		fmt.Fprintf(d.out, "      gradient-boosted trees are not in this build yet: fitting a pointwise linear model of the label instead\n")
+		model, kind = filepath.Join(dir, "ranker.json"), "pointwise linear regression"
+		_, err = d.atrium("fit", "--data", train, "--label", "label", "--task", "regression", "--algorithm", "linear",
+			"--ignore", ignore+",session_id", "--valid-fraction", "0.2", "--seed", "1", "--out", model)
+	}
+	if err != nil {
+		return err
+	}
+	scoresPath := filepath.Join(dir, "test-scores.csv")
+	if _, err := d.atrium("predict", "--model", model, "--data", test, "--passthrough", "session_id,listing_id", "--out", scoresPath); err != nil {
+		return err
+	}
+	scores, err := readScores(scoresPath)
+	if err != nil {
+		return err
+	}
+	rankers := append([]demo.NamedRanker{{Name: "model (" + kind + ")", Ranker: demo.ScoreRanker(scores)}}, demo.BaselineRankers(d.cfg.Seed)...)
+	ev, err := d.market.Evaluate(d.e.ctx, d.testFrom, d.cfg.Days, 10, rankers)
+	if err != nil {
+		return err
+	}
+	d.printEvaluation(ev)
+	return nil
+}
+
+// printEvaluation prints the NDCG@K table of the test sessions.
+func (d *demoRun) printEvaluation(ev demo.Evaluation) {
+	fmt.Fprintf(d.out, "      NDCG@%d on the %s test sessions (%s to %s):\n", ev.K, count(ev.Sessions), d.day(d.testFrom), d.day(d.cfg.Days-1))
+	width := 0
+	for _, name := range ev.Rankers {
+		width = max(width, len(name))
+	}
+	fmt.Fprintf(d.out, "        %-*s  %8s  %9s\n", width, "ranking by", "observed", "attentive")
+	for i, name := range ev.Rankers {
+		fmt.Fprintf(d.out, "        %-*s  %8.4f  %9.4f\n", width, name, ev.Observed[i], ev.Attentive[i])
+	}
+	fmt.Fprintf(d.out, "      observed: the logged clicks and visits (position-biased, so the logged order looks good);\n")
+	fmt.Fprintf(d.out, "      attentive: labels redrawn from the true utility as if every listing had been examined.\n")
+}
+
+// readScores reads predict's output (session_id, listing_id, prediction).
+func readScores(path string) (map[[2]int64]float64, error) {
+	rows, err := readCSVRows(path)
+	if err != nil {
+		return nil, err
+	}
+	scores := make(map[[2]int64]float64, len(rows))
+	for i, r := range rows {
+		s, err1 := strconv.ParseInt(r["session_id"], 10, 64)
+		l, err2 := strconv.ParseInt(r["listing_id"], 10, 64)
+		p, err3 := strconv.ParseFloat(r["prediction"], 64)
+		if err := errors.Join(err1, err2, err3); err != nil {
+			return nil, fmt.Errorf("%s row %d: %w", path, i+2, err)
+		}
+		scores[[2]int64{s, l}] = p
+	}
+	return scores, nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -162,6 +163,45 @@ func TestDemoEndToEnd(t *testing.T) {
 	}
 	if hasCommand("historical") {
 		checkHistoricalOutcomes(t, dir, ev, out)
+	}
+	if p := stepOutput(out, "fit"); !strings.Contains(p, "not available yet") {
+		checkFitOutcomes(t, dir, p)
+	}
+}
+
+// checkFitOutcomes checks that the model scored every test impression and that
+// the printed NDCG@10 of each ranking is what Evaluate computes again from the
+// written scores.
+func checkFitOutcomes(t *testing.T, dir, out string) {
+	spine := readCSVFile(t, filepath.Join(dir, "training", "test-spine.csv"))
+	scores, err := readScores(filepath.Join(dir, "training", "test-scores.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(scores) != len(spine) || len(spine) == 0 {
+		t.Fatalf("the model scored %d impressions, the test spine has %d", len(scores), len(spine))
+	}
+	cfg, _ := demo.Preset("tiny")
+	m, err := demo.NewMarket(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rankers := append([]demo.NamedRanker{{Name: "model", Ranker: demo.ScoreRanker(scores)}}, demo.BaselineRankers(cfg.Seed)...)
+	ev, err := m.Evaluate(context.Background(), cfg.Days-1, cfg.Days, 10, rankers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, name := range ev.Rankers {
+		want := fmt.Sprintf("%8.4f  %9.4f", ev.Observed[i], ev.Attentive[i])
+		line := ""
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(strings.TrimSpace(l), name+" ") {
+				line = l
+			}
+		}
+		if !strings.HasSuffix(line, want) {
+			t.Errorf("NDCG line of %q is %q, want it to end with %q", name, line, want)
+		}
 	}
 }
 
