@@ -2,10 +2,7 @@ package demo
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
-	"os"
-	"path/filepath"
 )
 
 // CrossFeatures are the user × listing features WithCrossFeatures adds to a
@@ -26,7 +23,7 @@ var NonFeatureColumns = []string{"session_id", "listing_id", "user_id", SpineTim
 // (Parquet), in the same row order, adding rent_to_budget (rent / budget) and
 // neighborhood_match (1 when the listing's neighborhood is one of the user's
 // preferred, 0 when not, null when either is unknown).
-func WithCrossFeatures(ctx context.Context, in, out string) (err error) {
+func WithCrossFeatures(ctx context.Context, in, out string) error {
 	var read string
 	switch tableFormat(in) {
 	case "csv":
@@ -39,25 +36,11 @@ func WithCrossFeatures(ctx context.Context, in, out string) (err error) {
 	if tableFormat(out) != "parquet" {
 		return fmt.Errorf("cross features: %s: want a .parquet file", out)
 	}
-	tmp := filepath.Join(filepath.Dir(out), "."+filepath.Base(out)+".tmp.parquet")
-	defer func() {
-		if err != nil {
-			os.Remove(tmp)
-		}
-	}()
-	db, err := sql.Open("duckdb", "")
-	if err != nil {
-		return fmt.Errorf("cross features: %w", err)
-	}
-	defer db.Close()
-	query := fmt.Sprintf(`COPY (SELECT *,
+	query := fmt.Sprintf(`SELECT *,
 			rent / NULLIF(budget, 0) AS rent_to_budget,
 			CAST(list_contains(string_split(preferred_neighborhoods, '|'), neighborhood) AS INTEGER) AS neighborhood_match
-		FROM %s) TO %s (FORMAT parquet)`, read, sqlString(tmp))
-	if _, err := db.ExecContext(ctx, query); err != nil {
-		return fmt.Errorf("cross features %s: %w", in, err)
-	}
-	if err := os.Rename(tmp, out); err != nil {
+		FROM %s`, read)
+	if err := copyToParquet(ctx, query, out); err != nil {
 		return fmt.Errorf("cross features: %w", err)
 	}
 	return nil

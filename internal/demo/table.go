@@ -137,21 +137,8 @@ func appendFile(w io.Writer, path string) error {
 	return err
 }
 
-// writeParquet converts the CSV parts to one Parquet file with DuckDB, keeping
-// the row order (DuckDB preserves insertion order by default), through a
-// temporary file renamed into place.
-func (t impressionTable) writeParquet(ctx context.Context, path string, parts []string) (err error) {
-	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp.parquet")
-	defer func() {
-		if err != nil {
-			os.Remove(tmp)
-		}
-	}()
-	db, err := sql.Open("duckdb", "")
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", t.what, path, err)
-	}
-	defer db.Close()
+// writeParquet converts the CSV parts to one Parquet file, keeping the row order.
+func (t impressionTable) writeParquet(ctx context.Context, path string, parts []string) error {
 	cols := make([]string, len(t.columns))
 	for i, c := range t.columns {
 		cols[i] = fmt.Sprintf("'%s': '%s'", c.name, c.typ)
@@ -160,13 +147,34 @@ func (t impressionTable) writeParquet(ctx context.Context, path string, parts []
 	for i, p := range parts {
 		files[i] = sqlString(p)
 	}
-	query := fmt.Sprintf(`COPY (SELECT * FROM read_csv([%s], header = false, delim = ',', quote = '', columns = {%s}))
-		TO %s (FORMAT parquet, COMPRESSION zstd)`, strings.Join(files, ", "), strings.Join(cols, ", "), sqlString(tmp))
-	if _, err := db.ExecContext(ctx, query); err != nil {
-		return fmt.Errorf("%s %s: %w", t.what, path, err)
+	query := fmt.Sprintf(`SELECT * FROM read_csv([%s], header = false, delim = ',', quote = '', columns = {%s})`,
+		strings.Join(files, ", "), strings.Join(cols, ", "))
+	if err := copyToParquet(ctx, query, path); err != nil {
+		return fmt.Errorf("%s: %w", t.what, err)
+	}
+	return nil
+}
+
+// copyToParquet writes the result of a DuckDB query to path as Parquet, through
+// a temporary file renamed into place. Row order is the query's (DuckDB
+// preserves insertion order by default).
+func copyToParquet(ctx context.Context, query, path string) (err error) {
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp.parquet")
+	defer func() {
+		if err != nil {
+			os.Remove(tmp)
+		}
+	}()
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, fmt.Sprintf("COPY (%s) TO %s (FORMAT parquet, COMPRESSION zstd)", query, sqlString(tmp))); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("%s %s: %w", t.what, path, err)
+		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
 }
