@@ -26,11 +26,20 @@ type demoSize struct {
 	seed    uint64
 	events  int
 	workers int
+	start   string
+	// recent makes the default start recent: the sessions end at the last
+	// midnight, so that served values are fresh (within their ttl) now.
+	recent bool
 }
 
 func (s *demoSize) flags(cmd *cobra.Command, def string) {
 	f := cmd.Flags()
 	f.StringVar(&s.name, "size", def, "data size: "+strings.Join(demo.PresetNames(), ", "))
+	startDefault := demo.DefaultStart.Format(time.DateOnly)
+	if s.recent {
+		startDefault = "the size's days before today"
+	}
+	f.StringVar(&s.start, "start", "", "first day of sessions, YYYY-MM-DD (default: "+startDefault+")")
 	f.Uint64Var(&s.seed, "seed", 1, "random seed: the same seed and size give the same data")
 	f.IntVar(&s.events, "events", 0, "scale the data to about this many events (overrides the size's count)")
 	f.IntVar(&s.workers, "workers", 0, "goroutines generating days in parallel (default: one per core)")
@@ -48,11 +57,27 @@ func (s *demoSize) config() (demo.Config, error) {
 	if s.events > 0 {
 		cfg = cfg.WithEvents(s.events)
 	}
+	switch {
+	case s.start != "":
+		t, err := time.Parse(time.DateOnly, s.start)
+		if err != nil {
+			return cfg, usagef("--start %q: want a date YYYY-MM-DD", s.start)
+		}
+		cfg.Start = t
+	case s.recent:
+		cfg.Start = recentStart(time.Now(), cfg.Days)
+	}
 	cfg.Workers = s.workers
 	if err := cfg.Validate(); err != nil {
 		return cfg, usagef("%v", err)
 	}
 	return cfg, nil
+}
+
+// recentStart is the start of days of sessions that end at the last midnight
+// (UTC) before now.
+func recentStart(now time.Time, days int) time.Time {
+	return now.UTC().Truncate(24*time.Hour).AddDate(0, 0, -days)
 }
 
 // describeData says what a generation wrote, in one line.
@@ -99,7 +124,7 @@ func init() {
 func newDemoCmd(e *env) *cobra.Command {
 	var dir string
 	var force bool
-	var size demoSize
+	size := demoSize{recent: true}
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Run the platform end to end on a generated rental marketplace",

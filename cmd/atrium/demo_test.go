@@ -120,13 +120,18 @@ func TestHasCommand(t *testing.T) {
 // must say so.
 func TestDemoEndToEnd(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "demo")
-	code, out, errOut := atrium(t, "demo", "--dir", dir, "--size", "tiny")
+	// The demo's default: sessions up to the last midnight, so that values
+	// served online are within their ttl now.
+	cfg, _ := demo.Preset("tiny")
+	cfg.Start = recentStart(time.Now(), cfg.Days)
+	code, out, errOut := atrium(t, "demo", "--dir", dir, "--size", "tiny", "--start", cfg.Start.Format(time.DateOnly))
 	if code != exitOK {
 		t.Fatalf("demo = %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
 	t.Log(out)
-	if !strings.Contains(out, "[1/") || !strings.Contains(out, "296 events in 6 files") {
-		t.Errorf("demo output does not report the generated data:\n%s", out)
+	ev := readEvents(t, dir)
+	if !strings.Contains(out, "[1/") || !strings.Contains(out, count(int64(len(ev)))+" events in 6 files") {
+		t.Errorf("demo output does not report the %d generated events:\n%s", len(ev), out)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "features", "rentals.yaml")); err != nil {
 		t.Error(err)
@@ -157,22 +162,21 @@ func TestDemoEndToEnd(t *testing.T) {
 			t.Errorf("step %s: commands %v in build = %v, but the demo printed:\n%s", step.name, step.commands, inBuild, p)
 		}
 	}
-	ev := readEvents(t, dir)
 	if hasCommand("run") {
-		checkRunOutcomes(t, dir, ev)
+		checkRunOutcomes(t, dir, cfg, ev)
 	}
 	if hasCommand("historical") {
-		checkHistoricalOutcomes(t, dir, ev, out)
+		checkHistoricalOutcomes(t, dir, cfg, ev, out)
 	}
 	if p := stepOutput(out, "fit"); !strings.Contains(p, "not available yet") {
-		checkFitOutcomes(t, dir, p)
+		checkFitOutcomes(t, dir, cfg, p)
 	}
 }
 
 // checkFitOutcomes checks that the model scored every test impression and that
 // the printed NDCG@10 of each ranking is what Evaluate computes again from the
 // written scores.
-func checkFitOutcomes(t *testing.T, dir, out string) {
+func checkFitOutcomes(t *testing.T, dir string, cfg demo.Config, out string) {
 	spine := readCSVFile(t, filepath.Join(dir, "training", "test-spine.csv"))
 	scores, err := readScores(filepath.Join(dir, "training", "test-scores.csv"))
 	if err != nil {
@@ -181,7 +185,6 @@ func checkFitOutcomes(t *testing.T, dir, out string) {
 	if len(scores) != len(spine) || len(spine) == 0 {
 		t.Fatalf("the model scored %d impressions, the test spine has %d", len(scores), len(spine))
 	}
-	cfg, _ := demo.Preset("tiny")
 	m, err := demo.NewMarket(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -257,8 +260,7 @@ func countEvents(evs []event, listing int64, name string, from, to time.Time) in
 // checkRunOutcomes checks the rows of listing_engagement against the issue's
 // window semantics: a row per listing at each midnight T of the run whose 7-day
 // window [T-7d, T) holds an event.
-func checkRunOutcomes(t *testing.T, dir string, evs []event) {
-	cfg, _ := demo.Preset("tiny")
+func checkRunOutcomes(t *testing.T, dir string, cfg demo.Config, evs []event) {
 	var r demo.SetRange
 	for _, s := range cfg.FeatureSetRanges() {
 		if s.Set == "listing_engagement" {
@@ -292,8 +294,7 @@ func checkRunOutcomes(t *testing.T, dir string, evs []event) {
 // midnight T and one second before it, and compares them with counts made here
 // from the events: the row at T covers [T-1d, T); one second earlier the join
 // must fall back to the row of T-1d and never see day T-1d's events.
-func checkHistoricalOutcomes(t *testing.T, dir string, evs []event, demoOut string) {
-	cfg, _ := demo.Preset("tiny")
+func checkHistoricalOutcomes(t *testing.T, dir string, cfg demo.Config, evs []event, demoOut string) {
 	T := cfg.Start.AddDate(0, 0, 3)
 	imps := map[int64]int{}
 	for _, e := range evs {
