@@ -307,7 +307,8 @@ func (d *demoRun) steps() []demoStep {
 func (d *demoRun) runAll() error {
 	d.out = d.e.stdout
 	start := time.Now()
-	fmt.Fprintf(d.out, "atrium demo: size %s, seed %d, project in %s\n\n", d.size, d.cfg.Seed, d.dir)
+	fmt.Fprintf(d.out, "atrium demo: size %s, seed %d, project in %s\n", d.size, d.cfg.Seed, d.dir)
+	fmt.Fprintf(d.out, "(each step runs atrium commands in-process; they are shown as you would type them in that directory)\n\n")
 	steps := d.steps()
 	done := map[string]bool{}
 	var ran, unavailable []string
@@ -330,7 +331,7 @@ func (d *demoRun) runAll() error {
 	if len(unavailable) > 0 {
 		fmt.Fprintf(d.out, "; not available yet: %s", strings.Join(unavailable, ", "))
 	}
-	fmt.Fprintf(d.out, "\nproject: %s (try: atrium --repo %s apply)\n", d.dir, d.dir)
+	fmt.Fprintf(d.out, "\nthe project is in %s; the commands above run there as shown (cd %s)\n", d.dir, d.dir)
 	return nil
 }
 
@@ -368,7 +369,12 @@ func hasCommand(path string) bool {
 func (d *demoRun) atrium(args ...string) (string, error) {
 	var stdout, stderr bytes.Buffer
 	full := append([]string{"--repo", d.dir}, args...)
-	fmt.Fprintf(d.out, "      $ atrium %s\n", strings.Join(args, " "))
+	// Show the command as typed inside the project directory.
+	shown := make([]string, len(args))
+	for i, a := range args {
+		shown[i] = strings.ReplaceAll(a, d.dir+string(filepath.Separator), "")
+	}
+	fmt.Fprintf(d.out, "      $ atrium %s\n", strings.Join(shown, " "))
 	code := run(d.e.ctx, full, &stdout, &stderr)
 	d.printIndented(stdout.String())
 	if code != exitOK {
