@@ -296,7 +296,7 @@ func (d *demoRun) steps() []demoStep {
 		{name: "generate", what: "a rental marketplace with a known utility function", run: (*demoRun).generate},
 		{name: "apply", what: "validate features/*.yaml and register the definitions", needs: []string{"apply"}, after: []string{"generate"}, run: (*demoRun).apply},
 		{name: "run", what: "compute every feature set over the data's date range into the offline store", needs: []string{"run", "runs"}, after: []string{"apply"}, run: (*demoRun).runSets},
-		{name: "materialize", what: "publish the latest value of every key to the online store", needs: []string{"materialize"}, after: []string{"run"}},
+		{name: "materialize", what: "publish the latest value of every key to the online store", needs: []string{"materialize"}, after: []string{"run"}, run: (*demoRun).materialize},
 		{name: "historical", what: "build point-in-time training and test sets from the impressions", needs: []string{"historical"}, after: []string{"run"}, run: (*demoRun).historical},
 		{name: "online", what: "read online feature vectors from an in-process server", needs: []string{"serve"}, after: []string{"materialize"}},
 		{name: "fit", what: "train a ranking model on the training set and compare it with the truth", needs: []string{"fit", "predict"}, after: []string{"historical"}, run: (*demoRun).fit},
@@ -637,4 +637,10 @@ func readScores(path string) (map[[2]int64]float64, error) {
 		scores[[2]int64{s, l}] = p
 	}
 	return scores, nil
+}
+
+// materialize publishes every set's latest rows as of the end of the data.
+func (d *demoRun) materialize() error {
+	_, err := d.atrium("materialize", "--end", d.cfg.End().Format(time.RFC3339))
+	return err
 }
