@@ -202,3 +202,24 @@ func (b byScore) Swap(i, j int) {
 	b.ims[i], b.ims[j] = b.ims[j], b.ims[i]
 	b.score[i], b.score[j] = b.score[j], b.score[i]
 }
+
+// LastSession returns a copy of the last session of the last day: what the
+// demo asks the online store about, as a search-ranking service would.
+func (m *Market) LastSession(ctx context.Context) (*Session, error) {
+	for d := m.Config.Days - 1; d >= 0; d-- {
+		var last *Session
+		err := m.Day(ctx, d, func(s *Session) error {
+			c := *s
+			c.Impressions = slices.Clone(s.Impressions)
+			last = &c
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		if last != nil {
+			return last, nil
+		}
+	}
+	return nil, fmt.Errorf("no session in %d days", m.Config.Days)
+}
