@@ -104,13 +104,20 @@ func (d *demoRun) printVectors(resp *client.OnlineFeaturesResponse, numKeys int)
 			widths[i] = max(widths[i], len([]rune(c)))
 		}
 	}
-	for _, row := range cells {
+	shown := cells
+	if len(cells) > 7 {
+		shown = cells[:6]
+	}
+	for _, row := range shown {
 		var b strings.Builder
 		for i, c := range row {
 			b.WriteString(c)
 			b.WriteString(strings.Repeat(" ", widths[i]-len([]rune(c))+2))
 		}
 		fmt.Fprintf(d.out, "        %s\n", strings.TrimRight(b.String(), " "))
+	}
+	if len(shown) < len(cells) {
+		fmt.Fprintf(d.out, "        ... %d more rows\n", len(cells)-len(shown))
 	}
 	var parts []string
 	for _, st := range []client.Status{client.StatusPresent, client.StatusNullValue, client.StatusNotFound, client.StatusOutsideMaxAge} {
