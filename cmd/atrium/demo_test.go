@@ -37,8 +37,8 @@ func TestInit(t *testing.T) {
 			t.Errorf("init did not write %s: %v", f, err)
 		}
 	}
-	if !strings.Contains(out, "296 events") {
-		t.Errorf("init output does not count the tiny sample's 296 events:\n%s", out)
+	if !strings.Contains(out, "events in 6 files") || !strings.Contains(out, "atrium run listing_engagement --start") {
+		t.Errorf("init output does not describe the tiny sample and the next commands:\n%s", out)
 	}
 
 	// A second init refuses, names the files, and changes nothing.

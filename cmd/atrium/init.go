@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -14,7 +15,7 @@ import (
 func init() {
 	register(func(e *env) *cobra.Command {
 		var force, noData bool
-		var size demoSize
+		size := demoSize{recent: true} // fresh data: served values within their ttl
 		cmd := &cobra.Command{
 			Use:   "init [DIR]",
 			Short: "Create a project: atrium.yaml, features/*.yaml and a small data sample",
@@ -64,7 +65,13 @@ sample in data/ that they read. Existing files are never overwritten unless
 					}
 					fmt.Fprintf(e.stdout, "  data/: %s\n", describeData(&sum))
 				}
-				fmt.Fprintf(e.stdout, "next: atrium --repo %s apply   (see docs/quickstart.md)\n", dir)
+				fmt.Fprintf(e.stdout, "next, inside %s (docs/quickstart.md explains each step):\n  atrium apply\n", dir)
+				if !noData {
+					for _, r := range cfg.FeatureSetRanges() {
+						fmt.Fprintf(e.stdout, "  atrium run %s --start %s --end %s\n", r.Set, r.Start.Format(time.DateOnly), r.End.Format(time.DateOnly))
+					}
+					fmt.Fprintf(e.stdout, "  atrium materialize --end %s\n  atrium serve\n", cfg.End().Format(time.RFC3339))
+				}
 				return nil
 			},
 		}
