@@ -32,10 +32,15 @@ func TestInit(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("init = %d, %s", code, errOut)
 	}
-	for _, f := range []string{"atrium.yaml", "features/rentals.yaml", "features/users.yaml", "data/listings.csv", "data/users.csv", "data/events-2026-09-01.csv"} {
+	for _, f := range []string{"atrium.yaml", "features/rentals.yaml", "features/users.yaml", "data/listings.csv", "data/users.csv"} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Errorf("init did not write %s: %v", f, err)
 		}
+	}
+	// The tiny sample's 4 days, ending at the last midnight.
+	last := recentStart(time.Now(), 1).Format(time.DateOnly)
+	if events, _ := filepath.Glob(filepath.Join(dir, "data", "events-*.csv")); len(events) != 4 || !strings.HasSuffix(events[3], last+".csv") {
+		t.Errorf("init wrote events files %v, want 4 days up to %s", events, last)
 	}
 	if !strings.Contains(out, "events in 6 files") || !strings.Contains(out, "atrium run listing_engagement --start") {
 		t.Errorf("init output does not describe the tiny sample and the next commands:\n%s", out)
