@@ -354,6 +354,42 @@ func checkHistoricalOutcomes(t *testing.T, dir string, cfg demo.Config, evs []ev
 		(strings.Count(p, ") ok") != 3 || !strings.Contains(p, "rent null   (truth null  ) ok")) {
 		t.Errorf("point-in-time probe did not check out:\n%s", p)
 	}
+	checkFutureIsNull(t, dir, cfg)
+}
+
+// checkFutureIsNull joins a listing's rent one second before it was published
+// (its first row is in the future: null) and at publication (its first rent),
+// whatever the probe found.
+func checkFutureIsNull(t *testing.T, dir string, cfg demo.Config) {
+	m, err := demo.NewMarket(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var l *demo.Listing
+	for i := range m.Listings {
+		// Within the days listing_profile was computed for.
+		if m.Listings[i].CreatedAt().After(cfg.Start.AddDate(0, 0, -89)) {
+			l = &m.Listings[i]
+			break
+		}
+	}
+	if l == nil {
+		t.Fatal("no listing published in the 89 days before the sessions")
+	}
+	at := l.CreatedAt()
+	spine := filepath.Join(dir, "future-spine.csv")
+	content := fmt.Sprintf("listing_id,ts\n%d,%s\n%d,%s\n", l.ID, at.Add(-time.Second).Format(demo.TimeLayout), l.ID, at.Format(demo.TimeLayout))
+	if err := os.WriteFile(spine, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "future.csv")
+	if code, stdout, errOut := atrium(t, "--repo", dir, "historical", "--spine", spine, "--features", "listing_profile:rent", "--out", out); code != exitOK {
+		t.Fatalf("historical = %d, %s %s", code, stdout, errOut)
+	}
+	rows := readCSVFile(t, out)
+	if len(rows) != 2 || rows[0]["rent"] != "" || rows[1]["rent"] == "" || num(t, rows[1]["rent"]) != l.Prices[0].Rent {
+		t.Errorf("listing %d published %s at %v: joined rents %v, want null then %v", l.ID, at, l.Prices[0].Rent, rows, l.Prices[0].Rent)
+	}
 }
 
 func num(t *testing.T, s string) float64 {
