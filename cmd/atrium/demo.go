@@ -298,7 +298,7 @@ func (d *demoRun) steps() []demoStep {
 		{name: "run", what: "compute every feature set over the data's date range into the offline store", needs: []string{"run", "runs"}, after: []string{"apply"}, run: (*demoRun).runSets},
 		{name: "materialize", what: "publish the latest value of every key to the online store", needs: []string{"materialize"}, after: []string{"run"}, run: (*demoRun).materialize},
 		{name: "historical", what: "build point-in-time training and test sets from the impressions", needs: []string{"historical"}, after: []string{"run"}, run: (*demoRun).historical},
-		{name: "online", what: "read online feature vectors from an in-process server", needs: []string{"serve"}, after: []string{"materialize"}, run: demoOnlineStep},
+		{name: "online", what: "read online feature vectors from an in-process server", needs: []string{"serve"}, after: []string{"materialize"}, run: (*demoRun).online},
 		{name: "fit", what: "train a ranking model on the training set and compare it with the truth", needs: []string{"fit", "predict"}, after: []string{"historical"}, run: (*demoRun).fit},
 	}
 }
@@ -638,10 +638,6 @@ func readScores(path string) (map[[2]int64]float64, error) {
 	}
 	return scores, nil
 }
-
-// demoOnlineStep is the online step; nil until the online feature API and its
-// Go client are in the build (demo_online.go sets it).
-var demoOnlineStep func(d *demoRun) error
 
 // materialize publishes every set's latest rows as of the end of the data.
 func (d *demoRun) materialize() error {

@@ -1,8 +1,3 @@
-//go:build atrium_online_client
-
-// Built once the online feature API and its Go client (client/) are merged into
-// main; until then `go build -tags atrium_online_client` does not compile here.
-
 package main
 
 import (
@@ -12,18 +7,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/atrium-ml/atrium/client"
 )
 
 // unknownListing is a listing id the generator never uses (ids run from 1).
 const unknownListing = 999_999_999
 
 // online starts `atrium serve` in this process on a free loopback port and
-// asks it, through the Go client, for what a search-ranking service asks: the
+// asks it what a search-ranking service asks, in Feast's wire format: the
 // personalized_ranker vector of one user and the listings of their last search;
 // then the ranker vector of a known and an unknown listing.
 func (d *demoRun) online() error {
@@ -37,31 +32,27 @@ func (d *demoRun) online() error {
 	}
 	defer stop()
 	fmt.Fprintf(d.out, "      $ atrium serve --addr 127.0.0.1:0      (in-process, listening on %s)\n", url)
-	c, err := client.New(url)
-	if err != nil {
-		return err
-	}
 	users, listings := make([]int64, len(s.Impressions)), make([]int64, len(s.Impressions))
 	for i, im := range s.Impressions {
 		users[i], listings[i] = s.User.ID, im.Listing.ID
 	}
 	requests := []struct {
 		what    string
-		service string
-		keys    *client.Columns
+		req     onlineRequest
 		numKeys int
 	}{
-		{fmt.Sprintf("user %d and the %d listings of their last search", s.User.ID, len(listings)), demoService,
-			new(client.Columns).Int64("user_id", users...).Int64("listing_id", listings...), 2},
-		{"a listing and one that does not exist", "ranker", new(client.Columns).Int64("listing_id", listings[0], unknownListing), 1},
+		{fmt.Sprintf("user %d and the %d listings of their last search", s.User.ID, len(listings)),
+			onlineRequest{FeatureService: demoService, Entities: map[string][]int64{"user_id": users, "listing_id": listings}}, 2},
+		{"a listing and one that does not exist",
+			onlineRequest{FeatureService: "ranker", Entities: map[string][]int64{"listing_id": {listings[0], unknownListing}}}, 1},
 	}
 	for _, r := range requests {
-		keys, err := json.Marshal(r.keys)
+		body, err := json.Marshal(r.req)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(d.out, "      %s:\n      POST %s/get-online-features {\"feature_service\": %q, \"entities\": %s}\n", r.what, url, r.service, keys)
-		resp, err := c.GetOnlineFeatures(d.e.ctx, client.OnlineFeaturesRequest{FeatureService: r.service, Entities: r.keys})
+		fmt.Fprintf(d.out, "      %s:\n      POST %s/get-online-features %s\n", r.what, url, body)
+		resp, err := getOnlineFeatures(d.e.ctx, url, r.req)
 		if err != nil {
 			return err
 		}
@@ -70,25 +61,100 @@ func (d *demoRun) online() error {
 	return stop()
 }
 
+// onlineRequest is the body of Feast's POST /get-online-features.
+type onlineRequest struct {
+	FeatureService string             `json:"feature_service,omitempty"`
+	Features       []string           `json:"features,omitempty"`
+	Entities       map[string][]int64 `json:"entities"`
+}
+
+// onlineResponse is Feast's column-major answer: Results[i] is the column
+// Metadata.FeatureNames[i], join keys first.
+type onlineResponse struct {
+	Metadata struct {
+		FeatureNames []string `json:"feature_names"`
+	} `json:"metadata"`
+	Results []struct {
+		Values          []any       `json:"values"` // json.Number, string, bool or nil
+		Statuses        []string    `json:"statuses"`
+		EventTimestamps []time.Time `json:"event_timestamps"`
+	} `json:"results"`
+}
+
+// Feast's field statuses.
+const (
+	statusPresent       = "PRESENT"
+	statusNullValue     = "NULL_VALUE"
+	statusNotFound      = "NOT_FOUND"
+	statusOutsideMaxAge = "OUTSIDE_MAX_AGE"
+)
+
+// getOnlineFeatures posts req to the server at url.
+func getOnlineFeatures(ctx context.Context, url string, req onlineRequest) (*onlineResponse, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, url+"/get-online-features", bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	hresp, err := http.DefaultClient.Do(hreq)
+	if err != nil {
+		return nil, fmt.Errorf("get-online-features: %w", err)
+	}
+	defer hresp.Body.Close()
+	raw, err := io.ReadAll(hresp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("get-online-features: %w", err)
+	}
+	if hresp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("get-online-features: %s: %s", hresp.Status, bytes.TrimSpace(raw))
+	}
+	var resp onlineResponse
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&resp); err != nil {
+		return nil, fmt.Errorf("get-online-features: decode the response: %w", err)
+	}
+	if len(resp.Results) != len(resp.Metadata.FeatureNames) {
+		return nil, fmt.Errorf("get-online-features: %d result columns for %d feature names", len(resp.Results), len(resp.Metadata.FeatureNames))
+	}
+	for i, r := range resp.Results {
+		if len(r.Values) != len(resp.Results[0].Values) || len(r.Statuses) != len(r.Values) {
+			return nil, fmt.Errorf("get-online-features: column %s has %d values and %d statuses, want %d", resp.Metadata.FeatureNames[i], len(r.Values), len(r.Statuses), len(resp.Results[0].Values))
+		}
+	}
+	return &resp, nil
+}
+
 // printVectors prints a column-major response as rows (a value that is not
 // PRESENT shows its status), then counts the statuses of the feature columns,
 // which follow the numKeys join-key columns.
-func (d *demoRun) printVectors(resp *client.OnlineFeaturesResponse, numKeys int) {
-	cells := make([][]string, resp.Rows()+1)
-	statuses := map[client.Status]int{}
-	for c, v := range resp.Vectors {
-		cells[0] = append(cells[0], v.Name)
+func (d *demoRun) printVectors(resp *onlineResponse, numKeys int) {
+	rows := 0
+	if len(resp.Results) > 0 {
+		rows = len(resp.Results[0].Values)
+	}
+	cells := make([][]string, rows+1)
+	statuses := map[string]int{}
+	for c, v := range resp.Results {
+		cells[0] = append(cells[0], resp.Metadata.FeatureNames[c])
 		for r, val := range v.Values {
 			text := "null"
 			switch x := val.(type) {
 			case nil:
-			case float64:
-				text = fmt.Sprintf("%.4g", x)
+			case json.Number:
+				text = x.String()
+				if f, err := strconv.ParseFloat(text, 64); err == nil && strings.ContainsAny(text, ".eE") {
+					text = strconv.FormatFloat(f, 'g', 4, 64)
+				}
 			default:
 				text = fmt.Sprint(x)
 			}
-			if r < len(v.Statuses) && v.Statuses[r] != client.StatusPresent {
-				text = string(v.Statuses[r])
+			if v.Statuses[r] != statusPresent {
+				text = v.Statuses[r]
 			}
 			cells[r+1] = append(cells[r+1], text)
 		}
@@ -120,7 +186,7 @@ func (d *demoRun) printVectors(resp *client.OnlineFeaturesResponse, numKeys int)
 		fmt.Fprintf(d.out, "        ... %d more rows\n", len(cells)-len(shown))
 	}
 	var parts []string
-	for _, st := range []client.Status{client.StatusPresent, client.StatusNullValue, client.StatusNotFound, client.StatusOutsideMaxAge} {
+	for _, st := range []string{statusPresent, statusNullValue, statusNotFound, statusOutsideMaxAge} {
 		if statuses[st] > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", statuses[st], st))
 		}
@@ -199,5 +265,3 @@ func (w *lineWatcher) text() string {
 	defer w.mu.Unlock()
 	return w.buf.String()
 }
-
-func init() { demoOnlineStep = (*demoRun).online }

@@ -173,8 +173,8 @@ func TestDemoEndToEnd(t *testing.T) {
 	if hasCommand("historical") {
 		checkHistoricalOutcomes(t, dir, cfg, ev, out)
 	}
-	if checkOnline != nil && !strings.Contains(stepOutput(out, "online"), "not available yet") {
-		checkOnline(t, dir, cfg)
+	if !strings.Contains(stepOutput(out, "online"), "not available yet") {
+		checkOnlineOutcomes(t, dir, cfg)
 	}
 	if p := stepOutput(out, "fit"); !strings.Contains(p, "not available yet") {
 		checkFitOutcomes(t, dir, cfg, p)
@@ -215,10 +215,6 @@ func checkFitOutcomes(t *testing.T, dir string, cfg demo.Config, out string) {
 		}
 	}
 }
-
-// checkOnline checks the online step's outcomes; set by demo_online_test.go,
-// which is part of the build with the online feature API's Go client.
-var checkOnline func(t *testing.T, dir string, cfg demo.Config)
 
 // stepOutput returns the lines the demo printed for the named step.
 func stepOutput(out, name string) string {
