@@ -56,13 +56,6 @@ var hourShares = func() []float64 {
 	return w
 }()
 
-// Days returns the number of session days.
-func (m *Market) Days() int { return m.Config.Days }
-
-// DaySessions returns the number of sessions planned on day d (0-based); a few
-// may be dropped when no user had signed up yet at the drawn time.
-func (m *Market) DaySessions(d int) int { return m.daySessions[d] }
-
 // Day generates the sessions of day d (0-based) in time order and calls fn with
 // each. The *Session and its Impressions are reused after fn returns: copy what you
 // keep. The sessions of a day depend only on the seed, the market and d, so days
