@@ -239,6 +239,18 @@ CSV or Parquet by the file's extension. Train on it with
 				fmt.Fprintf(e.stdout, ", %s rows of %s sessions to %s", count(sum.TestRows), count(sum.TestSessions), testOut)
 			}
 			fmt.Fprintf(e.stdout, " in %s\n", since(start))
+			if testOut == "" {
+				return nil
+			}
+			ev, err := m.Evaluate(e.ctx, cfg.Days-testDays, cfg.Days, 10, demo.BaselineRankers(cfg.Seed))
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "reference NDCG@10 on the test sessions (observed labels / attentive labels):")
+			for i, name := range ev.Rankers {
+				fmt.Fprintf(e.stdout, " %s %.4f / %.4f;", name, ev.Observed[i], ev.Attentive[i])
+			}
+			fmt.Fprintln(e.stdout)
 			return nil
 		},
 	}

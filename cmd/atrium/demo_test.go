@@ -84,7 +84,7 @@ func TestDemoRankingCommand(t *testing.T) {
 	if len(trainRows)+len(testRows) != 256 || len(testRows) == 0 {
 		t.Errorf("ranking files have %d + %d rows, want 256 in all", len(trainRows), len(testRows))
 	}
-	if !strings.Contains(out, "rows of") || trainRows[0]["session_id"] != "1" {
+	if !strings.Contains(out, "rows of") || !strings.Contains(out, "reference NDCG@10") || trainRows[0]["session_id"] != "1" {
 		t.Errorf("output %q, first row %v", out, trainRows[0])
 	}
 	if code, _, errOut = atrium(t, "demo", "ranking", "--size", "tiny"); code != exitUsage || !strings.Contains(errOut, "--out") {
