@@ -167,6 +167,10 @@ func (s *Store) pathErr(p string, err error) error {
 		return fmt.Errorf("%w: %s", artifact.ErrNotFound, p)
 	case errors.Is(err, syscall.ELOOP), errors.As(err, &pe) && strings.Contains(pe.Err.Error(), "escapes"):
 		return fmt.Errorf("%w %q: it leads through a symbolic link", artifact.ErrInvalidPath, p)
+	case errors.Is(err, syscall.ENAMETOOLONG):
+		// CleanPath bounds names by Linux's limits; some filesystems (eCryptfs,
+		// network mounts) have lower ones. Either way the name is the client's.
+		return fmt.Errorf("%w %q: a name is too long for the store's filesystem", artifact.ErrInvalidPath, p)
 	case errors.Is(err, syscall.ENOTDIR), errors.Is(err, syscall.EISDIR), errors.Is(err, syscall.EEXIST), errors.Is(err, syscall.ENOTEMPTY):
 		return fmt.Errorf("%w: %s: %v", artifact.ErrConflict, p, err)
 	}
