@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,9 +49,22 @@ func date(t *testing.T, s string) time.Time {
 // by keys and timestamp.
 func storedRows(t *testing.T, e *duckdb.Engine, set string) []string {
 	t.Helper()
-	glob := filepath.Join(e.Root(), "set="+set, "date=*", "*.parquet")
+	glob := filepath.Join(globEscape(e.Root()), "set="+set, "date=*", "*.parquet")
 	if matches, _ := filepath.Glob(glob); len(matches) == 0 {
 		return nil
 	}
 	return offlinetest.Lines(t, fmt.Sprintf("SELECT * FROM read_parquet('%s', union_by_name = true, hive_partitioning = false) ORDER BY 1, 2", glob))
+}
+
+// assertStored fails the test unless storedRows of set are want.
+func assertStored(t *testing.T, e *duckdb.Engine, set, what string, want []string) {
+	t.Helper()
+	if got := storedRows(t, e, set); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("%s:\n%s\nwant\n%s", what, strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// globEscape makes a path match itself only, as a Go or DuckDB glob pattern.
+func globEscape(path string) string {
+	return strings.NewReplacer("[", "[[]", "*", "[*]", "?", "[?]").Replace(path)
 }
