@@ -41,9 +41,15 @@ import (
 
 func init() {
 	offline.Register("duckdb", func(ctx context.Context, u *url.URL, opts offline.Options) (offline.Engine, error) {
-		dir := strings.TrimPrefix(u.String(), "duckdb://")
-		if i := strings.IndexByte(dir, '?'); i >= 0 {
-			dir = dir[:i]
+		// The directory is the URL's path, decoded like every store URL's
+		// (spec.LocalStoreURL escapes it): duckdb:///abs/a%25b is /abs/a%b,
+		// duckdb://rel/dir is rel/dir. A raw '#' would cut the path short.
+		if u.Fragment != "" {
+			return nil, fmt.Errorf("%w %q: '#' starts a URL fragment; write it %%23 in a path", offline.ErrUnsupportedURL, u.Redacted())
+		}
+		dir := u.Host + u.Path
+		if u.Opaque != "" {
+			dir = u.Opaque
 		}
 		return Open(ctx, dir, opts)
 	})

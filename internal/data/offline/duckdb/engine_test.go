@@ -2,6 +2,7 @@ package duckdb_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -67,4 +68,27 @@ func assertStored(t *testing.T, e *duckdb.Engine, set, what string, want []strin
 // globEscape makes a path match itself only, as a Go or DuckDB glob pattern.
 func globEscape(path string) string {
 	return strings.NewReplacer("[", "[[]", "*", "[*]", "?", "[?]").Replace(path)
+}
+
+// TestOpenURLDecodesPath opens duckdb:// URLs the way spec.LocalStoreURL
+// writes them: the store's directory is the URL's decoded path, so '%', '#',
+// '?' and spaces in it name that directory; a raw '#' is refused rather than
+// cutting the path short.
+func TestOpenURLDecodesPath(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "q%41 #x?[1]")
+	e, err := offline.Open(ctx, spec.LocalStoreURL("duckdb", dir, ""), offline.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if root := e.(*duckdb.Engine).Root(); root != dir {
+		t.Errorf("store at %q, want %q", root, dir)
+	}
+	if e, err := offline.Open(ctx, "duckdb://"+dir, offline.Options{}); !errors.Is(err, offline.ErrUnsupportedURL) || !strings.Contains(err.Error(), "%23") {
+		if err == nil {
+			e.Close()
+		}
+		t.Errorf("a raw '#' in the path: %v, want ErrUnsupportedURL saying to write %%23", err)
+	}
 }
