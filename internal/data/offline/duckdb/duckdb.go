@@ -8,7 +8,9 @@
 //
 // Invariants: a date directory is only ever replaced whole, by exchanging it with
 // a fully written staging directory (renameat2 RENAME_EXCHANGE on Linux), so a
-// reader or a killed writer always sees the old or the new partition, never a mix.
+// reader or a killed writer always sees the old or the new partition, never a mix
+// (where the exchange is two renames, readers read a partition moved aside by a
+// killed writer until the next writer restores it).
 // Files are never modified; file names sort in write order, which breaks ties
 // between rows with the same key and timestamp (the last written wins). Staging
 // directories start with "." and are ignored by readers; leftovers of a killed
@@ -224,16 +226,27 @@ func (e *Engine) partitions(set string, from, to time.Time) ([]string, error) {
 	if !to.IsZero() {
 		hi = to.UTC().Format(time.DateOnly)
 	}
-	var files []string
+	// The directory read for each date: date=D, or else date=D.old, a partition
+	// the portable swap moved aside before a writer was killed, which stays the
+	// last good data until the next writer restores it (recoverSet). When both
+	// exist the swap had put the new partition in place: date=D is read.
+	dirs := map[string]string{}
 	for _, ent := range entries {
-		date, ok := strings.CutPrefix(ent.Name(), "date=")
-		if !ok || !ent.IsDir() || date < lo || date > hi {
+		name, ok := strings.CutPrefix(ent.Name(), "date=")
+		if !ok || !ent.IsDir() {
 			continue
 		}
-		if _, err := time.Parse(time.DateOnly, date); err != nil {
-			continue // a partition moved aside by an interrupted swap ("date=...old")
+		date, movedAside := strings.CutSuffix(name, oldSuffix)
+		if _, err := time.Parse(time.DateOnly, date); err != nil || date < lo || date > hi {
+			continue
 		}
-		fs, err := parquetFiles(filepath.Join(e.setDir(set), ent.Name()))
+		if _, seen := dirs[date]; !seen || !movedAside {
+			dirs[date] = ent.Name()
+		}
+	}
+	var files []string
+	for _, dir := range dirs {
+		fs, err := parquetFiles(filepath.Join(e.setDir(set), dir))
 		if err != nil {
 			return nil, fmt.Errorf("list set %s: %w", set, err)
 		}
