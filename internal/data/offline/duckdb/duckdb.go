@@ -21,7 +21,6 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -413,25 +412,6 @@ func (e *Engine) SourceSchema(ctx context.Context, src *spec.Source) ([]pipeline
 // Describe implements pipeline.Binder.
 func (e *Engine) Describe(ctx context.Context, query string) ([]pipeline.SourceColumn, error) {
 	return describe(ctx, e.db, query)
-}
-
-// Parse implements pipeline.Binder with DuckDB's json_serialize_sql, which parses
-// without binding (no tables needed) and accepts exactly one SELECT.
-func (e *Engine) Parse(ctx context.Context, query string) error {
-	var out string
-	if err := e.db.QueryRowContext(ctx, "SELECT CAST(json_serialize_sql("+sqlQuote(query)+") AS VARCHAR)").Scan(&out); err != nil {
-		return err
-	}
-	if strings.Contains(out, `"error":true`) {
-		var msg struct {
-			Message string `json:"error_message"`
-		}
-		if err := json.Unmarshal([]byte(out), &msg); err == nil && msg.Message != "" {
-			return errors.New(msg.Message)
-		}
-		return errors.New(out)
-	}
-	return nil
 }
 
 // ValidateSQL implements offline.Validator.

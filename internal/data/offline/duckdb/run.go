@@ -25,6 +25,9 @@ func (e *Engine) Run(ctx context.Context, req offline.RunRequest) (*offline.RunR
 	if err != nil {
 		return nil, fmt.Errorf("run: %w", err)
 	}
+	if err := pipeline.ParseSet(ctx, e, fs); err != nil {
+		return nil, fmt.Errorf("run %s: %w: %v", req.Set, offline.ErrInvalid, err)
+	}
 	src := e.feats.Source(fs.Source)
 	files, err := e.sourceFiles(src)
 	if err != nil {
