@@ -8,6 +8,8 @@
 // Queries are written once with '?' placeholders and the portable subset of SQL
 // both engines share (TEXT, BIGINT, DOUBLE PRECISION, INSERT ... ON CONFLICT).
 // DB.Rebind turns '?' into '$n' for PostgreSQL; the Exec/Query helpers do it for you.
+// LIKE is case-sensitive on both engines; write LOWER(x) LIKE LOWER(?) for the
+// case-insensitive match (PostgreSQL's ILIKE does not exist on SQLite).
 package meta
 
 import (
@@ -26,6 +28,9 @@ import (
 	sqlite3 "github.com/mattn/go-sqlite3"
 )
 
+// sqliteBusyTimeout bounds how long a SQLite writer waits for the write lock.
+const sqliteBusyTimeout = 10 * time.Second
+
 // Dialect names the SQL engine behind a DB.
 type Dialect string
 
@@ -40,6 +45,13 @@ var (
 	ErrUnsupportedURL = errors.New("unsupported metadata store URL")
 	// ErrConflict reports a unique-constraint violation (the row already exists).
 	ErrConflict = errors.New("already exists")
+	// ErrBusy reports that a SQLite write transaction could not start in time.
+	ErrBusy = errors.New("database is busy")
+	// ErrInvalidData reports a value the engine refuses to store: PostgreSQL's
+	// data exceptions (SQLSTATE class 22: a NUL byte in text, a number out of
+	// range) and program limits (class 54: an index entry over ~2.7 kB). The
+	// caller's input, not a server fault.
+	ErrInvalidData = errors.New("invalid data")
 )
 
 // DB is a metadata database. It is safe for concurrent use; it embeds *sql.DB for
@@ -50,6 +62,13 @@ type DB struct {
 	Dialect Dialect
 	// URL is the URL the DB was opened with, with any password redacted.
 	URL string
+
+	// writers, on SQLite, admits one transaction at a time in this process.
+	// SQLite allows one writer anyway (every InTx begins IMMEDIATE); queueing
+	// here wakes the next writer as soon as the previous one commits, where
+	// SQLite's busy handler would have it sleep and poll (tens of milliseconds
+	// of tail latency under concurrent writers). nil means no queue.
+	writers chan struct{}
 }
 
 // Open connects to the metadata store named by rawURL and applies pending migrations.
@@ -97,13 +116,16 @@ func open(ctx context.Context, rawURL string) (*DB, error) {
 		}
 		// WAL lets readers run beside the single writer; _txlock=immediate takes the
 		// write lock at BEGIN so two writers queue on busy_timeout instead of
-		// deadlocking on a read->write lock upgrade.
-		dsn += sep + "_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=on&_synchronous=NORMAL&_txlock=immediate"
+		// deadlocking on a read->write lock upgrade. _cslike makes LIKE case-sensitive,
+		// as it is on PostgreSQL, so a query means the same on both engines. The
+		// statement cache keeps each connection's recent prepared statements: hot
+		// queries (a 500-row insert is a long statement) are parsed once.
+		dsn += sep + fmt.Sprintf("_journal_mode=WAL&_busy_timeout=%d&", sqliteBusyTimeout.Milliseconds()) + "_foreign_keys=on&_synchronous=NORMAL&_txlock=immediate&_cslike=1&_stmt_cache_size=128"
 		raw, err := sql.Open("sqlite3", dsn)
 		if err != nil {
 			return nil, fmt.Errorf("open metadata store %s: %w", path, err)
 		}
-		db = &DB{DB: raw, Dialect: SQLite, URL: rawURL}
+		db = &DB{DB: raw, Dialect: SQLite, URL: rawURL, writers: make(chan struct{}, 1)}
 	case "postgres", "postgresql":
 		raw, err := sql.Open("pgx", rawURL)
 		if err != nil {
@@ -214,6 +236,20 @@ func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 }
 
 func (db *DB) inTxOnce(ctx context.Context, fn func(tx *Tx) error) (err error) {
+	if db.writers != nil {
+		// Wait as long as SQLite's busy timeout would have: a transaction that
+		// never ends (or one nested in another) fails as SQLite would, not hangs.
+		wait := time.NewTimer(sqliteBusyTimeout)
+		defer wait.Stop()
+		select {
+		case db.writers <- struct{}{}:
+			defer func() { <-db.writers }()
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-wait.C:
+			return fmt.Errorf("metadata store %s: %w: another transaction of this process held the write lock for %v", db.URL, ErrBusy, sqliteBusyTimeout)
+		}
+	}
 	raw, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return db.mapErr(err)
@@ -259,14 +295,76 @@ func IsConflict(err error) bool {
 	return false
 }
 
-// mapErr wraps unique-constraint violations so errors.Is(err, ErrConflict) holds,
-// keeping the driver error in the chain.
+// IsInvalidData reports whether err is ErrInvalidData or a PostgreSQL error of
+// SQLSTATE class 22 or 54, whether or not it went through mapErr.
+func IsInvalidData(err error) bool {
+	if errors.Is(err, ErrInvalidData) {
+		return true
+	}
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "54"))
+}
+
+// mapErr wraps unique-constraint violations and data exceptions so
+// errors.Is(err, ErrConflict) and errors.Is(err, ErrInvalidData) hold, keeping
+// the driver error in the chain.
 func (db *DB) mapErr(err error) error {
-	if err == nil || errors.Is(err, ErrConflict) {
+	if err == nil || errors.Is(err, ErrConflict) || errors.Is(err, ErrInvalidData) {
 		return err
 	}
 	if IsConflict(err) {
 		return fmt.Errorf("%w: %w", ErrConflict, err)
 	}
+	if IsInvalidData(err) {
+		return fmt.Errorf("%w: %w", ErrInvalidData, err)
+	}
 	return err
+}
+
+// Querier is what *DB and *Tx share, so one helper serves plain reads and
+// reads inside a write transaction.
+type Querier interface {
+	Exec(ctx context.Context, query string, args ...any) (sql.Result, error)
+	Query(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRow(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+var (
+	_ Querier = (*DB)(nil)
+	_ Querier = (*Tx)(nil)
+)
+
+// EachRow runs a query written with '?' placeholders and calls fn for each row
+// (fn scans it). It stops at fn's first error and reports iteration errors.
+func EachRow(ctx context.Context, q Querier, query string, args []any, fn func(rows *sql.Rows) error) error {
+	rows, err := q.Query(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := fn(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// Scanner is a row: *sql.Row or *sql.Rows.
+type Scanner interface {
+	Scan(dest ...any) error
+}
+
+// Collect runs a query and returns one value per row, made by scan.
+func Collect[T any](ctx context.Context, q Querier, query string, args []any, scan func(row Scanner) (T, error)) ([]T, error) {
+	var out []T
+	err := EachRow(ctx, q, query, args, func(rows *sql.Rows) error {
+		v, err := scan(rows)
+		if err != nil {
+			return err
+		}
+		out = append(out, v)
+		return nil
+	})
+	return out, err
 }

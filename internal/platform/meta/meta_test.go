@@ -3,8 +3,10 @@ package meta_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/atrium-ml/atrium/internal/platform/meta"
 	"github.com/atrium-ml/atrium/internal/platform/meta/metatest"
@@ -95,6 +97,21 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// TestLikeIsCaseSensitive: LIKE means the same on both engines (SQLite's is
+// case-insensitive unless told otherwise).
+func TestLikeIsCaseSensitive(t *testing.T) {
+	metatest.ForEach(t, func(t *testing.T, db *meta.DB) {
+		ctx := context.Background()
+		var plain, lower int
+		if err := db.QueryRow(ctx, `SELECT CASE WHEN 'Abc' LIKE 'a%' THEN 1 ELSE 0 END, CASE WHEN LOWER('Abc') LIKE LOWER('a%') THEN 1 ELSE 0 END`).Scan(&plain, &lower); err != nil {
+			t.Fatal(err)
+		}
+		if plain != 0 || lower != 1 {
+			t.Fatalf("'Abc' LIKE 'a%%' = %d (want 0), lower-cased = %d (want 1)", plain, lower)
+		}
+	})
+}
+
 func TestSchemaTooNewIsRefused(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "meta.db")
@@ -112,4 +129,52 @@ func TestSchemaTooNewIsRefused(t *testing.T) {
 		}
 		t.Fatalf("reopen error = %v, want ErrSchemaTooNew", err)
 	}
+}
+
+// TestConcurrentTransactions: many concurrent writers all commit (SQLite queues
+// them in-process, PostgreSQL runs them side by side), and a writer whose
+// context ends while it waits gives up with the context's error.
+func TestConcurrentTransactions(t *testing.T) {
+	metatest.ForEach(t, func(t *testing.T, db *meta.DB) {
+		ctx := context.Background()
+		const writers = 16
+		errs := make(chan error, writers)
+		for i := 0; i < writers; i++ {
+			go func(i int) {
+				errs <- db.InTx(ctx, func(tx *meta.Tx) error {
+					_, err := tx.Exec(ctx, `INSERT INTO widgets (name, size) VALUES (?, ?)`, fmt.Sprintf("c%d", i), i)
+					return err
+				})
+			}(i)
+		}
+		for i := 0; i < writers; i++ {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		var n int
+		if err := db.QueryRow(ctx, `SELECT COUNT(*) FROM widgets WHERE name LIKE 'c%'`).Scan(&n); err != nil || n != writers {
+			t.Fatalf("committed rows = %d, %v; want %d", n, err, writers)
+		}
+		if db.Dialect != meta.SQLite {
+			return
+		}
+		hold := make(chan struct{})
+		held := make(chan struct{})
+		go func() {
+			_ = db.InTx(ctx, func(tx *meta.Tx) error {
+				close(held)
+				<-hold
+				return nil
+			})
+		}()
+		<-held
+		short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		defer cancel()
+		err := db.InTx(short, func(tx *meta.Tx) error { return nil })
+		close(hold)
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("waiting writer error = %v, want context.DeadlineExceeded", err)
+		}
+	})
 }

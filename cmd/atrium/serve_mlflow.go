@@ -1,0 +1,71 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/atrium-ml/atrium/internal/platform/artifact"
+	"github.com/atrium-ml/atrium/internal/platform/server"
+	"github.com/atrium-ml/atrium/internal/registry"
+	"github.com/atrium-ml/atrium/internal/tracking"
+)
+
+// The MLflow tracking API (and the model registry API, which shares its store)
+// on `atrium serve`: point MLFLOW_TRACKING_URI at the server.
+func init() {
+	registerAPI(func(e *env) (server.API, error) {
+		db, err := e.Meta()
+		if err != nil {
+			return nil, err
+		}
+		store, err := tracking.New(e.ctx, db, tracking.Options{})
+		if err != nil {
+			return nil, err
+		}
+		arts, err := mlflowArtifacts(e)
+		if err != nil {
+			return nil, err
+		}
+		return mlflowAPIs{
+			tracking.NewAPI(store, arts, e.log),
+			registry.NewAPI(registry.New(store), e.log),
+		}, nil
+	})
+}
+
+// mlflowAPIs mounts the tracking and registry APIs as one server.API; they
+// share the /api/2.0/mlflow prefix and its ENDPOINT_NOT_FOUND fallback.
+type mlflowAPIs []server.API
+
+func (m mlflowAPIs) Mount(mux *http.ServeMux) {
+	for _, api := range m {
+		api.Mount(mux)
+	}
+}
+
+// Ready reports whether the metadata database answers.
+func (m mlflowAPIs) Ready(ctx context.Context) error {
+	return m[0].(server.Readier).Ready(ctx)
+}
+
+// mlflowArtifacts opens the project's artifact store for server-side listings
+// of run and logged-model artifacts. A scheme no backend handles leaves listing
+// unavailable (the API answers NOT_IMPLEMENTED) rather than failing serve.
+func mlflowArtifacts(e *env) (artifact.Store, error) {
+	p, err := e.Project()
+	if err != nil {
+		return nil, err
+	}
+	arts, err := artifact.Open(e.ctx, p.Stores.Artifacts)
+	if errors.Is(err, artifact.ErrUnsupportedURL) {
+		e.log.Warn("mlflow api: artifact listing disabled", "err", err)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open artifact store for the MLflow API: %w", err)
+	}
+	e.onClose(arts.Close)
+	return arts, nil
+}

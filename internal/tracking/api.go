@@ -1,0 +1,125 @@
+package tracking
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"github.com/atrium-ml/atrium/internal/platform/artifact"
+	"github.com/atrium-ml/atrium/internal/tracking/wire"
+)
+
+// API serves MLflow's tracking REST API (/api/2.0/mlflow/... and
+// /ajax-api/2.0/mlflow/...) over a Store. It implements server.API and
+// server.Readier.
+type API struct {
+	store     *Store
+	artifacts artifact.Store // may be nil: artifact listing then answers NOT_IMPLEMENTED
+	log       *slog.Logger
+}
+
+// NewAPI returns the tracking API. artifacts serves run and logged-model
+// artifact listings (mlflow-artifacts:/ locations resolve to its paths).
+func NewAPI(store *Store, artifacts artifact.Store, log *slog.Logger) *API {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &API{store: store, artifacts: artifacts, log: log}
+}
+
+// Ready reports whether the metadata database answers.
+func (a *API) Ready(ctx context.Context) error { return a.store.Ready(ctx) }
+
+// Mount registers every route under both prefixes, plus ENDPOINT_NOT_FOUND for
+// unknown paths below them.
+func (a *API) Mount(mux *http.ServeMux) {
+	wire.Mount(mux, a.log, a.Routes())
+	for _, p := range wire.Prefixes {
+		mux.HandleFunc(p+"/", wire.NotFound)
+	}
+	// MLflow 3 clients ask /api/3.0/mlflow/server-info how the server is set up
+	// (store type for telemetry, multipart artifact transfers).
+	info := wire.Serve(a.log, wire.Route{Handler: a.serverInfo})
+	for _, p := range []string{"/api/3.0/mlflow/server-info", "/ajax-api/3.0/mlflow/server-info"} {
+		mux.Handle("GET "+p, info)
+	}
+}
+
+// serverInfo answers /server-info. Atrium's store is SQL; workspaces, trace
+// archival and multipart transfers through this endpoint are not offered.
+func (a *API) serverInfo(*http.Request) (any, error) {
+	return map[string]any{
+		"store_type":                          "SqlStore",
+		"workspaces_enabled":                  false,
+		"trace_archival_enabled":              false,
+		"multipart_uploads_enabled":           false,
+		"multipart_downloads_enabled":         false,
+		"presigned_upload_run_id_supported":   false,
+		"presigned_upload_model_id_supported": false,
+		"features_enabled":                    map[string]bool{"gateway": false},
+	}, nil
+}
+
+// Routes lists the tracking RPCs.
+func (a *API) Routes() []wire.Route {
+	return []wire.Route{
+		{Method: "POST", Path: "/experiments/create", Handler: a.createExperiment},
+		{Method: "GET", Path: "/experiments/get", Handler: a.getExperiment},
+		{Method: "GET", Path: "/experiments/get-by-name", Handler: a.getExperimentByName},
+		{Method: "POST", Path: "/experiments/search", Handler: a.searchExperiments},
+		{Method: "GET", Path: "/experiments/search", Handler: a.searchExperiments},
+		{Method: "POST", Path: "/experiments/update", Handler: a.updateExperiment},
+		{Method: "POST", Path: "/experiments/delete", Handler: byID(a.experimentID, a.store.DeleteExperiment)},
+		{Method: "POST", Path: "/experiments/restore", Handler: byID(a.experimentID, a.store.RestoreExperiment)},
+		{Method: "POST", Path: "/experiments/set-experiment-tag", Handler: a.setExperimentTag},
+		{Method: "POST", Path: "/experiments/delete-experiment-tag", Handler: a.deleteExperimentTag},
+		{Method: "POST", Path: "/runs/create", Handler: a.createRun},
+		{Method: "GET", Path: "/runs/get", Handler: a.getRun},
+		{Method: "POST", Path: "/runs/update", Handler: a.updateRun},
+		{Method: "POST", Path: "/runs/delete", Handler: byID(a.runID, a.store.DeleteRun)},
+		{Method: "POST", Path: "/runs/restore", Handler: byID(a.runID, a.store.RestoreRun)},
+		{Method: "POST", Path: "/runs/log-parameter", Handler: a.byRunKV(a.store.LogParam)},
+		{Method: "POST", Path: "/runs/log-metric", Handler: a.logMetric},
+		{Method: "POST", Path: "/runs/set-tag", Handler: a.byRunKV(a.store.SetTag)},
+		{Method: "POST", Path: "/runs/delete-tag", Handler: a.deleteTag},
+		// MLflow documents 1 MB per batch but its check measures the parsed
+		// request's key count, so real clients send more: 100 params of 6000
+		// characters and 100 tags of 8000 are within its limits. The body limit
+		// admits every batch that passes the count and length limits.
+		{Method: "POST", Path: "/runs/log-batch", Handler: a.logBatch, MaxBody: MaxBatchRequestBytes},
+		{Method: "POST", Path: "/runs/log-model", Handler: a.logModel},
+		{Method: "POST", Path: "/runs/log-inputs", Handler: a.logInputs, MaxBody: 64 << 20},
+		{Method: "POST", Path: "/runs/outputs", Handler: a.logOutputs},
+		{Method: "POST", Path: "/runs/search", Handler: a.searchRuns},
+		{Method: "GET", Path: "/metrics/get-history", Handler: a.getMetricHistory},
+		{Method: "GET", Path: "/metrics/get-history-bulk", Handler: a.getMetricHistoryBulk},
+		{Method: "GET", Path: "/metrics/get-history-bulk-interval", Handler: a.getMetricHistoryBulkInterval},
+		{Method: "GET", Path: "/artifacts/list", Handler: a.listArtifacts},
+		{Method: "POST", Path: "/experiments/search-datasets", Handler: a.searchDatasets},
+		{Method: "POST", Path: "/logged-models", Handler: a.createLoggedModel},
+		{Method: "POST", Path: "/logged-models/search", Handler: a.searchLoggedModels},
+		{Method: "GET", Path: "/logged-models/{model_id}", Handler: a.getLoggedModel},
+		{Method: "PATCH", Path: "/logged-models/{model_id}", Handler: a.finalizeLoggedModel},
+		{Method: "DELETE", Path: "/logged-models/{model_id}", Handler: a.deleteLoggedModel},
+		{Method: "PATCH", Path: "/logged-models/{model_id}/tags", Handler: a.setLoggedModelTags},
+		{Method: "DELETE", Path: "/logged-models/{model_id}/tags/{tag_key}", Handler: a.deleteLoggedModelTag},
+		{Method: "POST", Path: "/logged-models/{model_id}/params", Handler: a.logLoggedModelParams},
+		{Method: "GET", Path: "/logged-models/{model_id}/artifacts/directories", Handler: a.listLoggedModelArtifacts},
+	}
+}
+
+// Required reports a missing required field the way MLflow words it.
+func Required(field, value string) error {
+	if value == "" {
+		return wire.Invalidf("Missing value for required parameter '%s'. See the API docs for more information about request parameters.", field)
+	}
+	return nil
+}
+
+// runIDOf picks run_id, falling back to the deprecated run_uuid clients still send.
+func runIDOf(runID, runUUID string) (string, error) {
+	if runID == "" {
+		runID = runUUID
+	}
+	return runID, Required("run_id", runID)
+}

@@ -1,0 +1,313 @@
+package tracking
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/atrium-ml/atrium/internal/tracking/wire"
+)
+
+// Handlers of the run RPCs: lifecycle, params, tags, metrics, batches, inputs, search.
+
+type runResponse struct {
+	Run *Run `json:"run"`
+}
+
+func (a *API) createRun(r *http.Request) (any, error) {
+	req, err := wire.Request[struct {
+		ExperimentID string     `json:"experiment_id"`
+		UserID       string     `json:"user_id"`
+		RunName      string     `json:"run_name"`
+		StartTime    wire.Int64 `json:"start_time"`
+		Tags         []KV       `json:"tags"`
+	}](r)
+	if err != nil {
+		return nil, err
+	}
+	run, err := a.store.CreateRun(r.Context(), RunCreate{
+		ExperimentID: req.ExperimentID, UserID: req.UserID, RunName: req.RunName, StartTime: int64(req.StartTime), Tags: req.Tags,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return runResponse{run}, nil
+}
+
+// runRef is the run_id/run_uuid pair most run RPCs carry.
+type runRef struct {
+	RunID   string `json:"run_id"`
+	RunUUID string `json:"run_uuid"`
+}
+
+func (a *API) runID(r *http.Request) (string, error) {
+	req, err := wire.Request[runRef](r)
+	if err != nil {
+		return "", err
+	}
+	return runIDOf(req.RunID, req.RunUUID)
+}
+
+func (a *API) getRun(r *http.Request) (any, error) {
+	id, err := a.runID(r)
+	if err != nil {
+		return nil, err
+	}
+	run, err := a.store.GetRun(r.Context(), id)
+	if err != nil {
+		return nil, err
+	}
+	return runResponse{run}, nil
+}
+
+func (a *API) updateRun(r *http.Request) (any, error) {
+	req, err := wire.Request[struct {
+		runRef
+		Status  *wire.Enum  `json:"status"`
+		EndTime *wire.Int64 `json:"end_time"`
+		RunName *string     `json:"run_name"`
+	}](r)
+	if err != nil {
+		return nil, err
+	}
+	id, err := runIDOf(req.RunID, req.RunUUID)
+	if err != nil {
+		return nil, err
+	}
+	var u RunUpdate
+	if req.Status != nil {
+		st, err := ParseRunStatus(*req.Status)
+		if err != nil {
+			return nil, err
+		}
+		u.Status = &st
+	}
+	if req.EndTime != nil {
+		end := int64(*req.EndTime)
+		u.EndTime = &end
+	}
+	u.RunName = req.RunName
+	info, err := a.store.UpdateRun(r.Context(), id, u)
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		RunInfo *RunInfo `json:"run_info"`
+	}{info}, nil
+}
+
+type keyValueRequest struct {
+	runRef
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+func (a *API) keyValue(r *http.Request) (string, KV, error) {
+	req, err := wire.Request[keyValueRequest](r)
+	if err != nil {
+		return "", KV{}, err
+	}
+	id, err := runIDOf(req.RunID, req.RunUUID)
+	if err != nil {
+		return "", KV{}, err
+	}
+	return id, KV{Key: req.Key, Value: req.Value}, Required("key", req.Key)
+}
+
+// byRunKV serves an RPC taking a run id, key and value (log-parameter, set-tag).
+func (a *API) byRunKV(fn func(ctx context.Context, id string, kv KV) error) wire.Handler {
+	return func(r *http.Request) (any, error) {
+		id, kv, err := a.keyValue(r)
+		if err != nil {
+			return nil, err
+		}
+		return nil, fn(r.Context(), id, kv)
+	}
+}
+
+func (a *API) deleteTag(r *http.Request) (any, error) {
+	id, kv, err := a.keyValue(r)
+	if err != nil {
+		return nil, err
+	}
+	return nil, a.store.DeleteTag(r.Context(), id, kv.Key)
+}
+
+// metricRequest is a metric as the wire carries it: value and timestamp must be
+// present (an absent value is not 0).
+type metricRequest struct {
+	Key           string      `json:"key"`
+	Value         *wire.Float `json:"value"`
+	Timestamp     *wire.Int64 `json:"timestamp"`
+	Step          wire.Int64  `json:"step"`
+	ModelID       string      `json:"model_id"`
+	DatasetName   string      `json:"dataset_name"`
+	DatasetDigest string      `json:"dataset_digest"`
+}
+
+func (m metricRequest) metric(prefix string) (Metric, error) {
+	field := func(f string) string {
+		if prefix == "" {
+			return f
+		}
+		return prefix + "." + f
+	}
+	if err := Required(field("key"), m.Key); err != nil {
+		return Metric{}, err
+	}
+	if m.Value == nil {
+		return Metric{}, Required(field("value"), "")
+	}
+	if m.Timestamp == nil {
+		return Metric{}, Required(field("timestamp"), "")
+	}
+	return Metric{Key: m.Key, Value: *m.Value, Timestamp: int64(*m.Timestamp), Step: int64(m.Step),
+		ModelID: m.ModelID, DatasetName: m.DatasetName, DatasetDigest: m.DatasetDigest}, nil
+}
+
+func (a *API) logMetric(r *http.Request) (any, error) {
+	req, err := wire.Request[struct {
+		runRef
+		metricRequest
+	}](r)
+	if err != nil {
+		return nil, err
+	}
+	id, err := runIDOf(req.RunID, req.RunUUID)
+	if err != nil {
+		return nil, err
+	}
+	m, err := req.metric("")
+	if err != nil {
+		return nil, err
+	}
+	return nil, a.store.LogMetric(r.Context(), id, m)
+}
+
+func (a *API) logBatch(r *http.Request) (any, error) {
+	req, err := wire.Request[struct {
+		runRef
+		Metrics []metricRequest `json:"metrics"`
+		Params  []KV            `json:"params"`
+		Tags    []KV            `json:"tags"`
+	}](r)
+	if err != nil {
+		if errors.Is(err, wire.ErrInvalid) && strings.Contains(err.Error(), "larger than the limit") {
+			return nil, wire.Invalidf("Batched logging API requests must be at most %d bytes.", MaxBatchRequestBytes)
+		}
+		return nil, err
+	}
+	id, err := runIDOf(req.RunID, req.RunUUID)
+	if err != nil {
+		return nil, err
+	}
+	metrics := make([]Metric, len(req.Metrics))
+	for i, m := range req.Metrics {
+		if metrics[i], err = m.metric("metrics[" + wire.Itoa(int64(i)) + "]"); err != nil {
+			return nil, err
+		}
+	}
+	for i, p := range req.Params {
+		if err := Required("params["+wire.Itoa(int64(i))+"].key", p.Key); err != nil {
+			return nil, err
+		}
+	}
+	for i, t := range req.Tags {
+		if err := Required("tags["+wire.Itoa(int64(i))+"].key", t.Key); err != nil {
+			return nil, err
+		}
+	}
+	return nil, a.store.LogBatch(r.Context(), id, metrics, req.Params, req.Tags)
+}
+
+// logModel records the MLflow 2 model JSON of log_model on the run's
+// mlflow.log-model.history tag, as MLflow does.
+func (a *API) logModel(r *http.Request) (any, error) {
+	req, err := wire.Request[struct {
+		runRef
+		ModelJSON string `json:"model_json"`
+	}](r)
+	if err != nil {
+		return nil, err
+	}
+	id, err := runIDOf(req.RunID, req.RunUUID)
+	if err != nil {
+		return nil, err
+	}
+	if err := Required("model_json", req.ModelJSON); err != nil {
+		return nil, err
+	}
+	return nil, a.store.RecordLoggedModel(r.Context(), id, req.ModelJSON)
+}
+
+func (a *API) logInputs(r *http.Request) (any, error) {
+	req, err := wire.Request[struct {
+		runRef
+		Datasets []DatasetInput `json:"datasets"`
+		Models   []ModelInput   `json:"models"`
+	}](r)
+	if err != nil {
+		return nil, err
+	}
+	id, err := runIDOf(req.RunID, req.RunUUID)
+	if err != nil {
+		return nil, err
+	}
+	return nil, a.store.LogInputs(r.Context(), id, req.Datasets, req.Models)
+}
+
+func (a *API) logOutputs(r *http.Request) (any, error) {
+	req, err := wire.Request[struct {
+		runRef
+		Models []struct {
+			ModelID string     `json:"model_id"`
+			Step    wire.Int64 `json:"step"`
+		} `json:"models"`
+	}](r)
+	if err != nil {
+		return nil, err
+	}
+	id, err := runIDOf(req.RunID, req.RunUUID)
+	if err != nil {
+		return nil, err
+	}
+	if len(req.Models) == 0 {
+		return nil, Required("models", "")
+	}
+	outs := make([]ModelOutput, len(req.Models))
+	for i, m := range req.Models {
+		outs[i] = ModelOutput{ModelID: m.ModelID, Step: int64(m.Step)}
+	}
+	return nil, a.store.LogOutputs(r.Context(), id, outs)
+}
+
+func (a *API) searchRuns(r *http.Request) (any, error) {
+	req, err := wire.Request[struct {
+		ExperimentIDs []string    `json:"experiment_ids"`
+		Filter        string      `json:"filter"`
+		RunViewType   wire.Enum   `json:"run_view_type"`
+		MaxResults    *wire.Int64 `json:"max_results"`
+		OrderBy       []string    `json:"order_by"`
+		PageToken     string      `json:"page_token"`
+	}](r)
+	if err != nil {
+		return nil, err
+	}
+	q := RunQuery{ExperimentIDs: req.ExperimentIDs, Filter: req.Filter, RunViewType: req.RunViewType,
+		MaxResults: 1000, OrderBy: req.OrderBy, PageToken: req.PageToken}
+	if req.MaxResults != nil {
+		q.MaxResults = int64(*req.MaxResults)
+		if q.MaxResults <= 0 {
+			return nil, wire.Invalidf("Invalid value %d for parameter 'max_results' supplied. It must be a positive integer", q.MaxResults)
+		}
+	}
+	runs, next, err := a.store.SearchRuns(r.Context(), q)
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		Runs          []Run  `json:"runs"`
+		NextPageToken string `json:"next_page_token,omitempty"`
+	}{nonNil(runs), next}, nil
+}

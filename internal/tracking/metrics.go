@@ -1,0 +1,399 @@
+package tracking
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+
+	"github.com/atrium-ml/atrium/internal/platform/meta"
+	"github.com/atrium-ml/atrium/internal/tracking/search"
+	"github.com/atrium-ml/atrium/internal/tracking/wire"
+)
+
+// LogMetric appends one metric point to a run (and to its logged model when
+// ModelID is set).
+func (s *Store) LogMetric(ctx context.Context, runID string, m Metric) error {
+	if err := validateMetric(m, ""); err != nil {
+		return err
+	}
+	err := s.db.InTx(ctx, func(tx *meta.Tx) error {
+		if _, err := activeRun(ctx, tx, runID); err != nil {
+			return err
+		}
+		return insertMetrics(ctx, tx, runID, []Metric{m})
+	})
+	return wire.Wrap(err, "log metric %q to run %s", m.Key, runID)
+}
+
+// LogBatch logs metrics, params and tags to a run in one transaction, with
+// MLflow's semantics and limits: at most 1000 metrics, 100 params, 100 tags and
+// 1000 items in all; params are immutable unless logged again with the same
+// value; tags are last-write-wins; metrics append (an identical point is stored
+// once). Either everything is stored or nothing is.
+func (s *Store) LogBatch(ctx context.Context, runID string, metrics []Metric, params, tags []KV) error {
+	if err := ValidateRunID(runID, "run_id"); err != nil {
+		return err
+	}
+	for i, m := range metrics {
+		if err := validateMetric(m, fmt.Sprintf("metrics[%d]", i)); err != nil {
+			return err
+		}
+	}
+	for i := range params {
+		if err := validateParam(&params[i], fmt.Sprintf("params[%d]", i)); err != nil {
+			return err
+		}
+	}
+	for i := range tags {
+		if err := validateTag(&tags[i], fmt.Sprintf("tags[%d]", i)); err != nil {
+			return err
+		}
+	}
+	if err := checkBatchLimits(len(metrics), len(params), len(tags)); err != nil {
+		return err
+	}
+	seen := make(map[string]bool, len(params))
+	var dupes []string
+	for _, p := range params {
+		if seen[p.Key] {
+			dupes = append(dupes, "'"+p.Key+"'")
+		}
+		seen[p.Key] = true
+	}
+	if len(dupes) > 0 {
+		return wire.Invalidf("Duplicate parameter keys have been submitted: [%s]. Please ensure the request contains only one param value per param key.", strings.Join(dupes, ", "))
+	}
+	tags = dedupKV(tags)
+	err := s.db.InTx(ctx, func(tx *meta.Tx) error {
+		if _, err := activeRun(ctx, tx, runID); err != nil {
+			return err
+		}
+		conflicts, err := insertParams(ctx, tx, runID, params)
+		if err != nil {
+			return err
+		}
+		if len(conflicts) > 0 {
+			parts := make([]string, len(conflicts))
+			for i, c := range conflicts {
+				parts[i] = fmt.Sprintf("{'key': '%s', 'old_value': '%s', 'new_value': '%s'}", c.key, c.old, c.new)
+			}
+			return wire.Invalidf("Changing param values is not allowed. Params were already logged='[%s]' for run ID='%s'.", strings.Join(parts, ", "), runID)
+		}
+		if err := insertMetrics(ctx, tx, runID, metrics); err != nil {
+			return err
+		}
+		plain := tags[:0:0]
+		for _, t := range tags {
+			if t.Key == TagRunName {
+				if err := setRunName(ctx, tx, runID, t.Value); err != nil {
+					return err
+				}
+				continue
+			}
+			plain = append(plain, t)
+		}
+		return upsertKVs(ctx, tx, "tags", runID, plain)
+	})
+	return wire.Wrap(err, "log batch to run %s", runID)
+}
+
+func checkBatchLimits(metrics, params, tags int) error {
+	for _, c := range []struct {
+		name     string
+		limit, n int
+	}{
+		{"metrics", MaxMetricsPerBatch, metrics},
+		{"params", MaxParamsTagsPerBatch, params},
+		{"tags", MaxParamsTagsPerBatch, tags},
+		{"metrics, params, and tags", MaxEntitiesPerBatch, metrics + params + tags},
+	} {
+		if c.n > c.limit {
+			return wire.Invalidf("A batch logging request can contain at most %d %s. Got %d %s. Please split up %s across multiple requests and try again.",
+				c.limit, c.name, c.n, c.name, c.name)
+		}
+	}
+	return nil
+}
+
+// metricRowsPerStmt bounds multi-row INSERTs (6 bound values a row) well under
+// both engines' parameter limits.
+const metricRowsPerStmt = 500
+
+// insertMetrics appends metric points to the history, keeps latest_metrics up to
+// date, and copies points carrying a model_id to that logged model's metrics.
+func insertMetrics(ctx context.Context, tx *meta.Tx, runID string, metrics []Metric) error {
+	if len(metrics) == 0 {
+		return nil
+	}
+	type point struct {
+		step, ts int64
+		v        float64
+		nan      int
+	}
+	latest := make(map[string]point)
+	for start := 0; start < len(metrics); start += metricRowsPerStmt {
+		part := metrics[start:min(start+metricRowsPerStmt, len(metrics))]
+		vals := make([]string, len(part))
+		args := make([]any, 0, 6*len(part))
+		for i, m := range part {
+			v, isNaN := sanitize(float64(m.Value))
+			nan := 0
+			if isNaN {
+				nan = 1
+			}
+			vals[i] = "(?, ?, ?, ?, ?, ?)"
+			args = append(args, runID, m.Key, m.Step, m.Timestamp, v, nan)
+			p := point{m.Step, m.Timestamp, v, nan}
+			if old, ok := latest[m.Key]; !ok || newer(p.step, p.ts, p.v, old.step, old.ts, old.v) {
+				latest[m.Key] = p
+			}
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO metrics (run_uuid, key, step, timestamp, value, is_nan) VALUES `+
+			strings.Join(vals, ", ")+` ON CONFLICT DO NOTHING`, args...); err != nil {
+			return err
+		}
+	}
+	// Keys in sorted order: concurrent batches lock latest_metrics rows in the
+	// same order, so they queue instead of deadlocking on PostgreSQL.
+	keys := make([]string, 0, len(latest))
+	for k := range latest {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for start := 0; start < len(keys); start += metricRowsPerStmt {
+		part := keys[start:min(start+metricRowsPerStmt, len(keys))]
+		vals := make([]string, len(part))
+		args := make([]any, 0, 6*len(part))
+		for i, k := range part {
+			p := latest[k]
+			vals[i] = "(?, ?, ?, ?, ?, ?)"
+			args = append(args, runID, k, p.step, p.ts, p.v, p.nan)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO latest_metrics (run_uuid, key, step, timestamp, value, is_nan) VALUES `+
+			strings.Join(vals, ", ")+` ON CONFLICT (run_uuid, key) DO UPDATE SET
+				step = excluded.step, timestamp = excluded.timestamp, value = excluded.value, is_nan = excluded.is_nan
+			WHERE excluded.step > latest_metrics.step
+				OR (excluded.step = latest_metrics.step AND (excluded.timestamp > latest_metrics.timestamp
+					OR (excluded.timestamp = latest_metrics.timestamp AND excluded.value > latest_metrics.value)))`, args...); err != nil {
+			return err
+		}
+	}
+	return insertModelMetrics(ctx, tx, runID, metrics)
+}
+
+// newer orders metric points by (step, timestamp, value), MLflow's rule for
+// which point is a run's latest.
+func newer(step, ts int64, v float64, oStep, oTS int64, oV float64) bool {
+	if step != oStep {
+		return step > oStep
+	}
+	if ts != oTS {
+		return ts > oTS
+	}
+	return v > oV
+}
+
+func insertModelMetrics(ctx context.Context, tx *meta.Tx, runID string, metrics []Metric) error {
+	for _, m := range metrics {
+		if m.ModelID == "" {
+			continue
+		}
+		v, isNaN := sanitize(float64(m.Value))
+		nan := 0
+		if isNaN {
+			nan = 1
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO logged_model_metrics (model_id, key, step, timestamp, value, is_nan, run_uuid, dataset_name, dataset_digest)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+			m.ModelID, m.Key, m.Step, m.Timestamp, v, nan, runID, m.DatasetName, m.DatasetDigest); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// GetMetricHistory returns the points of one metric of a run ordered by step,
+// timestamp and value. With maxResults nil every point is returned; otherwise a
+// page and the next page token.
+func (s *Store) GetMetricHistory(ctx context.Context, runID, key string, maxResults *int64, pageToken string) ([]Metric, string, error) {
+	if _, _, err := runState(ctx, s.db, runID); err != nil {
+		return nil, "", wire.Wrap(err, "metric history of run %s", runID)
+	}
+	offset, err := wire.DecodeOffset(pageToken)
+	if err != nil {
+		return nil, "", err
+	}
+	query := `SELECT value, is_nan, timestamp, step FROM metrics WHERE run_uuid = ? AND key = ? ORDER BY step, timestamp, value`
+	args := []any{runID, key}
+	var limit int64 = -1
+	if maxResults != nil {
+		if *maxResults <= 0 {
+			return nil, "", wire.Invalidf("Invalid value %d for parameter 'max_results' supplied. It must be a positive integer.", *maxResults)
+		}
+		limit = *maxResults
+		query += ` LIMIT ? OFFSET ?`
+		args = append(args, limit+1, offset)
+	} else if offset > 0 {
+		// SQLite needs a LIMIT before OFFSET; the largest int64 means none.
+		query += ` LIMIT ? OFFSET ?`
+		args = append(args, int64(math.MaxInt64), offset)
+	}
+	var out []Metric
+	if maxResults == nil {
+		// Size the result once: a whole history can be 100,000s of points.
+		var n int
+		if err := s.db.QueryRow(ctx, `SELECT COUNT(*) FROM metrics WHERE run_uuid = ? AND key = ?`, runID, key).Scan(&n); err != nil {
+			return nil, "", fmt.Errorf("metric history of run %s: %w", runID, err)
+		}
+		out = make([]Metric, 0, max(0, n-offset))
+	}
+	err = meta.EachRow(ctx, s.db, query, args, func(rows *sql.Rows) error {
+		m := Metric{Key: key}
+		var v float64
+		var nan int
+		if err := rows.Scan(&v, &nan, &m.Timestamp, &m.Step); err != nil {
+			return err
+		}
+		m.Value = restore(v, nan != 0)
+		out = append(out, m)
+		return nil
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("metric history of run %s: %w", runID, err)
+	}
+	next := ""
+	if limit >= 0 && int64(len(out)) > limit {
+		out = out[:limit]
+		next = wire.EncodeOffset(offset + int(limit))
+	}
+	return out, next, nil
+}
+
+// MetricHistoryBulk returns the history of one metric for several runs, ordered
+// by run id, then timestamp, step and value, at most maxResults points in all
+// (the UI's get-history-bulk).
+func (s *Store) MetricHistoryBulk(ctx context.Context, runIDs []string, key string, maxResults int) ([]Metric, error) {
+	if len(runIDs) == 0 {
+		return nil, nil
+	}
+	var out []Metric
+	err := meta.EachRow(ctx, s.db, `SELECT run_uuid, value, is_nan, timestamp, step FROM metrics WHERE key = ? AND run_uuid IN (`+
+		search.Placeholders(len(runIDs))+`) ORDER BY run_uuid, timestamp, step, value LIMIT ?`,
+		append(append([]any{key}, anys(runIDs)...), maxResults), func(rows *sql.Rows) error {
+			m := Metric{Key: key}
+			var v float64
+			var nan int
+			if err := rows.Scan(&m.RunID, &v, &nan, &m.Timestamp, &m.Step); err != nil {
+				return err
+			}
+			m.Value = restore(v, nan != 0)
+			out = append(out, m)
+			return nil
+		})
+	if err != nil {
+		return nil, fmt.Errorf("bulk metric history: %w", err)
+	}
+	return out, nil
+}
+
+// MetricHistoryBulkInterval samples the history of one metric for each run:
+// at most maxResults points per run, evenly spread over the points in
+// [startStep, endStep] (all steps when both are nil), always keeping the last
+// point. The sampling runs in SQL (NTILE buckets, first row of each), so the
+// server reads at most about maxResults rows per run whatever the history length.
+func (s *Store) MetricHistoryBulkInterval(ctx context.Context, runIDs []string, key string, startStep, endStep *int64, maxResults int) ([]Metric, error) {
+	if (startStep == nil) != (endStep == nil) {
+		return nil, wire.Invalidf("If either start step or end step are specified, both must be specified.")
+	}
+	if startStep != nil && *startStep > *endStep {
+		return nil, wire.Invalidf("end_step must be greater than start_step. Found start_step=%d and end_step=%d.", *startStep, *endStep)
+	}
+	maxResults = max(1, maxResults)
+	if len(runIDs) == 0 {
+		return nil, nil
+	}
+	in := "(" + search.Placeholders(len(runIDs)) + ")"
+	found := map[string]bool{}
+	err := meta.EachRow(ctx, s.db, `SELECT run_uuid FROM runs WHERE run_uuid IN `+in, anys(runIDs), func(rows *sql.Rows) error {
+		var id string
+		err := rows.Scan(&id)
+		found[id] = true
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sample metric %q: %w", key, err)
+	}
+	for _, id := range runIDs {
+		if !found[id] {
+			return nil, wire.NotFoundf("Run with id=%s not found", id)
+		}
+	}
+	filter := `key = ? AND run_uuid IN ` + in
+	args := append([]any{key}, anys(runIDs)...)
+	if startStep != nil {
+		filter += ` AND step >= ? AND step <= ?`
+		args = append(args, *startStep, *endStep)
+	}
+	// One query for every run: NTILE splits each run's points into maxResults
+	// buckets and the first point of each bucket is kept (rn = 1), plus each
+	// run's last point (from_end = 1), which NTILE alone would drop.
+	type sampled struct {
+		m    Metric
+		rn   int64
+		last bool
+	}
+	byRun := map[string][]sampled{}
+	err = meta.EachRow(ctx, s.db, `WITH b AS (
+			SELECT run_uuid, step, timestamp, value, is_nan,
+				NTILE(?) OVER (PARTITION BY run_uuid ORDER BY step, timestamp, value, is_nan) AS bucket,
+				ROW_NUMBER() OVER (PARTITION BY run_uuid ORDER BY step DESC, timestamp DESC, value DESC, is_nan DESC) AS from_end
+			FROM metrics WHERE `+filter+`
+		), r AS (
+			SELECT run_uuid, step, timestamp, value, is_nan, from_end,
+				ROW_NUMBER() OVER (PARTITION BY run_uuid, bucket ORDER BY step, timestamp, value, is_nan) AS rn
+			FROM b
+		)
+		SELECT run_uuid, step, timestamp, value, is_nan, rn, from_end FROM r WHERE rn = 1 OR from_end = 1
+		ORDER BY run_uuid, step, timestamp, value, is_nan`,
+		append([]any{maxResults}, args...), func(rows *sql.Rows) error {
+			var p sampled
+			var v float64
+			var nan int
+			var fromEnd int64
+			if err := rows.Scan(&p.m.RunID, &p.m.Step, &p.m.Timestamp, &v, &nan, &p.rn, &fromEnd); err != nil {
+				return err
+			}
+			p.m.Key, p.m.Value, p.last = key, restore(v, nan != 0), fromEnd == 1
+			byRun[p.m.RunID] = append(byRun[p.m.RunID], p)
+			return nil
+		})
+	if err != nil {
+		return nil, fmt.Errorf("sample metric %q: %w", key, err)
+	}
+	var out []Metric
+	for _, id := range runIDs {
+		points := byRun[id]
+		var keep []Metric
+		var last *Metric
+		for i := range points {
+			if points[i].rn == 1 {
+				keep = append(keep, points[i].m)
+			}
+			if points[i].last && points[i].rn != 1 {
+				last = &points[i].m
+			}
+		}
+		if last != nil {
+			if len(keep) >= maxResults {
+				keep[len(keep)-1] = *last
+			} else {
+				keep = append(keep, *last)
+			}
+		}
+		out = append(out, keep...)
+	}
+	return out, nil
+}

@@ -1,0 +1,234 @@
+package tracking
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/atrium-ml/atrium/internal/platform/meta"
+	"github.com/atrium-ml/atrium/internal/tracking/search"
+	"github.com/atrium-ml/atrium/internal/tracking/wire"
+)
+
+// RunQuery is a search_runs request.
+type RunQuery struct {
+	ExperimentIDs []string
+	Filter        string
+	RunViewType   wire.Enum // ACTIVE_ONLY (default), DELETED_ONLY, ALL
+	MaxResults    int64     // default 1000, at most 50000
+	OrderBy       []string
+	PageToken     string
+}
+
+// runAttrColumn maps run attributes of the filter grammar to columns.
+var runAttrColumn = map[string]string{
+	"run_id": "r.run_uuid", "run_name": "r.name", "status": "r.status", "user_id": "r.user_id",
+	"artifact_uri": "r.artifact_uri", "start_time": "r.start_time", "end_time": "r.end_time",
+}
+
+// SearchRuns returns a page of runs matching the filter in the given experiments,
+// ordered by order_by then start_time DESC and run_id, and the next page token.
+// Filtering and ordering run in one SQL query on latest_metrics, params and tags;
+// the page's data is then loaded in a fixed number of queries.
+func (s *Store) SearchRuns(ctx context.Context, q RunQuery) ([]Run, string, error) {
+	limit, offset, err := search.Page(q.MaxResults, 1000, MaxSearchRunsResults, q.PageToken)
+	if err != nil {
+		return nil, "", err
+	}
+	stages, err := viewStages(q.RunViewType)
+	if err != nil {
+		return nil, "", err
+	}
+	clauses, err := search.Parse(search.Runs, q.Filter)
+	if err != nil {
+		return nil, "", err
+	}
+	if len(q.ExperimentIDs) == 0 {
+		return nil, "", nil
+	}
+	if len(q.ExperimentIDs) > search.MaxListValues {
+		return nil, "", wire.Invalidf("A search may name at most %d experiment_ids, got %d.", search.MaxListValues, len(q.ExperimentIDs))
+	}
+	expIDs := make([]any, len(q.ExperimentIDs))
+	for i, id := range q.ExperimentIDs {
+		if expIDs[i], err = parseExperimentID(id); err != nil {
+			return nil, "", err
+		}
+	}
+	var w search.Where
+	w.Add("r.experiment_id IN ("+search.Placeholders(len(expIDs))+")", expIDs...)
+	w.Add("r.lifecycle_stage IN ("+search.Placeholders(len(stages))+")", stages...)
+	var joins []string
+	var joinArgs []any
+	// filtered maps a metric key to the alias of a filter join that guarantees a
+	// non-NaN value: ordering by that metric reuses it instead of joining again.
+	filtered := map[string]string{}
+	for i, c := range clauses {
+		if len(joins) >= maxFilterJoins {
+			runFilter(&w, c) // correlated EXISTS: no limit on their number
+			continue
+		}
+		if join, args := filterJoin(i, c); join != "" {
+			joins = append(joins, join)
+			joinArgs = append(joinArgs, args...)
+			if c.Entity == search.Metric && c.Op != "!=" {
+				filtered[c.Key] = fmt.Sprintf("f%d", i)
+			}
+			continue
+		}
+		runFilter(&w, c)
+	}
+
+	var order []string
+	seen := map[string]bool{}
+	orderJoins := 0
+	for i, o := range q.OrderBy {
+		ob, err := search.ParseOrderBy(search.Runs, o)
+		if err != nil {
+			return nil, "", err
+		}
+		id := ob.Entity + "." + ob.Key
+		if seen[id] {
+			return nil, "", wire.Invalidf("`order_by` contains duplicate fields: %s", pyStrList(q.OrderBy))
+		}
+		seen[id] = true
+		dir := " ASC"
+		if !ob.Asc {
+			dir = " DESC"
+		}
+		alias := fmt.Sprintf("o%d", i)
+		if ob.Entity != search.Attribute {
+			if orderJoins++; orderJoins > maxOrderJoins {
+				return nil, "", wire.Invalidf("`order_by` has more than %d metric, param and tag fields: %s", maxOrderJoins, pyStrList(q.OrderBy))
+			}
+		}
+		switch ob.Entity {
+		case search.Attribute:
+			col := runAttrColumn[ob.Key]
+			order = append(order, "CASE WHEN "+col+" IS NULL THEN 1 ELSE 0 END", col+dir)
+		case search.Metric:
+			if f, ok := filtered[ob.Key]; ok {
+				order = append(order, f+".value"+dir)
+				continue
+			}
+			joins = append(joins, "LEFT JOIN latest_metrics "+alias+" ON "+alias+".run_uuid = r.run_uuid AND "+alias+".key = ?")
+			joinArgs = append(joinArgs, ob.Key)
+			order = append(order, "CASE WHEN "+alias+".run_uuid IS NULL THEN 2 WHEN "+alias+".is_nan = 1 THEN 1 ELSE 0 END", alias+".value"+dir)
+		case search.Param, search.Tag:
+			table := "params"
+			if ob.Entity == search.Tag {
+				table = "tags"
+			}
+			joins = append(joins, "LEFT JOIN "+table+" "+alias+" ON "+alias+".run_uuid = r.run_uuid AND "+alias+".key = ?")
+			joinArgs = append(joinArgs, ob.Key)
+			order = append(order, "CASE WHEN "+alias+".value IS NULL THEN 1 ELSE 0 END", alias+".value"+dir)
+		}
+	}
+	if !seen[search.Attribute+".start_time"] {
+		order = append(order, "r.start_time DESC")
+	}
+	order = append(order, "r.run_uuid ASC")
+
+	query := `SELECT ` + search.Qualify("r.", runColumns) + ` FROM runs r ` + strings.Join(joins, " ") +
+		` WHERE ` + w.SQL() + ` ORDER BY ` + joinComma(order) + ` LIMIT ? OFFSET ?`
+	args := append(append(joinArgs, w.Args...), limit+1, offset)
+	runs, err := meta.Collect(ctx, s.db, query, args, func(row meta.Scanner) (Run, error) {
+		ri, err := scanRunInfo(row)
+		return Run{Info: ri}, err
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("search runs: %w", err)
+	}
+	runs, next := search.TrimPage(runs, limit, offset)
+	if err := s.loadRunData(ctx, runs); err != nil {
+		return nil, "", err
+	}
+	return runs, next, nil
+}
+
+// maxFilterJoins bounds the joins of one search (SQLite allows 64 tables in a
+// join). Further metric, param and tag clauses become correlated EXISTS.
+const maxFilterJoins = 16
+
+// maxOrderJoins bounds the order_by entries that need a join (metrics, params,
+// tags); more is refused as a client mistake rather than failing in SQL.
+const maxOrderJoins = 16
+
+// filterJoin turns a comparison on a metric, param or tag into an inner join
+// (each run has at most one row per key, so a join never repeats a run). Joins,
+// unlike correlated EXISTS, let the planner start from the narrowest index,
+// e.g. latest_metrics (key, value) for "metrics.acc > 0.5". It returns "" for
+// clauses that stay in WHERE.
+func filterJoin(i int, c search.Clause) (string, []any) {
+	if c.Op == "IS NULL" || c.Op == "IS NOT NULL" {
+		return "", nil
+	}
+	alias := fmt.Sprintf("f%d", i)
+	table := map[string]string{search.Metric: "latest_metrics", search.Param: "params", search.Tag: "tags"}[c.Entity]
+	if table == "" {
+		return "", nil
+	}
+	cond, args := search.Compare(alias+".value", c)
+	if c.Entity == search.Metric {
+		// NaN is stored as 0: it must never match a comparison, and always "!=".
+		if c.Op == "!=" {
+			cond = "(" + cond + " OR " + alias + ".is_nan = 1)"
+		} else {
+			cond += " AND " + alias + ".is_nan = 0"
+		}
+	}
+	return "JOIN " + table + " " + alias + " ON " + alias + ".run_uuid = r.run_uuid AND " + alias + ".key = ? AND " + cond,
+		append([]any{c.Key}, args...)
+}
+
+// runFilter adds the SQL condition of one filter clause. Every value is a bound
+// argument; keys too.
+func runFilter(w *search.Where, c search.Clause) {
+	switch c.Entity {
+	case search.Attribute:
+		cond, args := search.Compare(runAttrColumn[c.Key], c)
+		w.Add(cond, args...)
+	case search.Metric:
+		cond, args := search.Compare("m.value", c)
+		nan := " AND m.is_nan = 0"
+		if c.Op == "!=" {
+			// NaN is stored as 0: it must never match a comparison, and always "!=".
+			cond, nan = "("+cond+" OR m.is_nan = 1)", ""
+		}
+		w.Add("EXISTS (SELECT 1 FROM latest_metrics m WHERE m.run_uuid = r.run_uuid AND m.key = ? AND "+cond+nan+")",
+			append([]any{c.Key}, args...)...)
+	case search.Param, search.Tag:
+		table := "params"
+		if c.Entity == search.Tag {
+			table = "tags"
+		}
+		switch c.Op {
+		case "IS NULL":
+			w.Add("NOT EXISTS (SELECT 1 FROM "+table+" p WHERE p.run_uuid = r.run_uuid AND p.key = ?)", c.Key)
+		case "IS NOT NULL":
+			w.Add("EXISTS (SELECT 1 FROM "+table+" p WHERE p.run_uuid = r.run_uuid AND p.key = ?)", c.Key)
+		default:
+			cond, args := search.Compare("p.value", c)
+			w.Add("EXISTS (SELECT 1 FROM "+table+" p WHERE p.run_uuid = r.run_uuid AND p.key = ? AND "+cond+")",
+				append([]any{c.Key}, args...)...)
+		}
+	case search.Dataset:
+		if c.Key == "context" {
+			cond, args := search.Compare("t.value", c)
+			w.Add("EXISTS (SELECT 1 FROM run_input_tags t WHERE t.run_uuid = r.run_uuid AND t.key = ? AND "+cond+")",
+				append([]any{TagDatasetCtx}, args...)...)
+			return
+		}
+		cond, args := search.Compare("d."+c.Key, c) // name or digest, checked by the grammar
+		w.Add("EXISTS (SELECT 1 FROM run_inputs i JOIN datasets d ON d.dataset_uuid = i.dataset_uuid WHERE i.run_uuid = r.run_uuid AND "+cond+")", args...)
+	}
+}
+
+// pyStrList renders a list the way Python prints a list of strings.
+func pyStrList(ss []string) string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = "'" + s + "'"
+	}
+	return "[" + strings.Join(q, ", ") + "]"
+}

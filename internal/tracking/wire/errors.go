@@ -1,0 +1,131 @@
+// Package wire is MLflow's REST wire format as Atrium serves it, shared by the
+// tracking and registry APIs: the error body {"error_code","message"} and the one
+// mapping from error code to HTTP status, request decoding (GET fields from the
+// query string with repeated keys, POST/PATCH/DELETE fields from a JSON body,
+// int64 as numbers or strings, unknown fields ignored), page tokens, and routing.
+//
+// Store code returns *Error values built with Errorf (or the helpers) so the
+// message a user sees is MLflow's; anything else that reaches a handler is an
+// internal error (500, which the client retries).
+package wire
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/atrium-ml/atrium/internal/platform/meta"
+	"github.com/atrium-ml/atrium/internal/platform/server"
+)
+
+// Code is an MLflow error code (databricks_pb2.ErrorCode name). The Python client
+// branches on it, not on the HTTP status.
+type Code string
+
+// The MLflow error codes Atrium returns.
+const (
+	InvalidParameterValue Code = "INVALID_PARAMETER_VALUE"
+	BadRequest            Code = "BAD_REQUEST"
+	ResourceDoesNotExist  Code = "RESOURCE_DOES_NOT_EXIST"
+	ResourceAlreadyExists Code = "RESOURCE_ALREADY_EXISTS"
+	EndpointNotFound      Code = "ENDPOINT_NOT_FOUND"
+	InvalidState          Code = "INVALID_STATE"
+	InternalError         Code = "INTERNAL_ERROR"
+	NotImplemented        Code = "NOT_IMPLEMENTED"
+)
+
+// Status is the HTTP status MLflow's server answers for a code. It is the only
+// place the tracking and registry APIs map errors to statuses. Client mistakes
+// are 4xx: the client retries 429 and 5xx with backoff, so a deterministic error
+// must never be one of those.
+func Status(c Code) int {
+	switch c {
+	case InvalidParameterValue, BadRequest, ResourceAlreadyExists:
+		return http.StatusBadRequest
+	case ResourceDoesNotExist, EndpointNotFound:
+		return http.StatusNotFound
+	case NotImplemented:
+		return http.StatusNotImplemented
+	default:
+		// INVALID_STATE is a 500 in MLflow too (a broken invariant in stored data).
+		return http.StatusInternalServerError
+	}
+}
+
+// Error is an error with an MLflow code and the message the client shows.
+type Error struct {
+	Code    Code
+	Message string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Is makes errors.Is(err, ErrNotFound) true for every *Error with that code:
+// the sentinels below have an empty Message and match by code.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Message == "" && t.Code == e.Code
+}
+
+// Sentinels for errors.Is checks by code.
+var (
+	ErrInvalid       = &Error{Code: InvalidParameterValue}
+	ErrNotFound      = &Error{Code: ResourceDoesNotExist}
+	ErrAlreadyExists = &Error{Code: ResourceAlreadyExists}
+	ErrInvalidState  = &Error{Code: InvalidState}
+)
+
+// Errorf builds an *Error with a formatted message.
+func Errorf(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Invalidf is an INVALID_PARAMETER_VALUE error (400).
+func Invalidf(format string, args ...any) *Error {
+	return Errorf(InvalidParameterValue, format, args...)
+}
+
+// NotFoundf is a RESOURCE_DOES_NOT_EXIST error (404).
+func NotFoundf(format string, args ...any) *Error {
+	return Errorf(ResourceDoesNotExist, format, args...)
+}
+
+// Existsf is a RESOURCE_ALREADY_EXISTS error (400).
+func Existsf(format string, args ...any) *Error {
+	return Errorf(ResourceAlreadyExists, format, args...)
+}
+
+// body is MLflow's error response.
+type body struct {
+	ErrorCode Code   `json:"error_code"`
+	Message   string `json:"message"`
+}
+
+// WriteError writes err in MLflow's format. Errors that are not *Error are
+// internal: they are logged and answered with a generic INTERNAL_ERROR.
+func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	var we *Error
+	if !errors.As(err, &we) && meta.IsInvalidData(err) {
+		// The engine refused a value of the request (e.g. a NUL byte in text).
+		we = Invalidf("Invalid value in the request: %v", errors.Unwrap(err))
+	}
+	if we == nil {
+		if log == nil {
+			log = slog.Default()
+		}
+		log.Error("mlflow api: internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+		we = Errorf(InternalError, "internal error: %v", err)
+	}
+	server.WriteJSON(w, Status(we.Code), body{ErrorCode: we.Code, Message: we.Message})
+}
+
+// Wrap adds context to an internal error and passes *Error values through
+// untouched, so the client sees MLflow's message rather than a wrapped one.
+func Wrap(err error, format string, args ...any) error {
+	var we *Error
+	if err == nil || errors.As(err, &we) {
+		return err
+	}
+	return fmt.Errorf(format+": %w", append(args, err)...)
+}

@@ -1,0 +1,128 @@
+package wire
+
+import (
+	"encoding/json"
+	"errors"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+type sample struct {
+	Name   string   `json:"name"`
+	IDs    []string `json:"ids"`
+	N      Int64    `json:"n"`
+	Opt    *Int64   `json:"opt"`
+	F      Float    `json:"f"`
+	B      Bool     `json:"b"`
+	E      Enum     `json:"e"`
+	Nested struct {
+		K string `json:"k"`
+	} `json:"nested"`
+}
+
+func TestDecodeQuery(t *testing.T) {
+	r := httptest.NewRequest("GET", "/x?name=a&ids=1&ids=2&n=42&f=NaN&b=true&e=FINISHED&unknown=1", nil)
+	var s sample
+	if err := Decode(r, &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Name != "a" || len(s.IDs) != 2 || s.N != 42 || !math.IsNaN(float64(s.F)) || !bool(s.B) || s.E != "FINISHED" || s.Opt != nil {
+		t.Fatalf("decoded %+v", s)
+	}
+}
+
+func TestDecodeBody(t *testing.T) {
+	tests := []struct {
+		body string
+		ok   func(s sample) bool
+	}{
+		{`{"name":"a","n":"12","opt":0,"f":1.5,"e":3,"extra":{"x":1}}`, func(s sample) bool {
+			return s.N == 12 && s.Opt != nil && *s.Opt == 0 && s.F == 1.5 && s.E == "3"
+		}},
+		{`{"n":1e3,"f":"-Infinity","b":"false"}`, func(s sample) bool { return s.N == 1000 && math.IsInf(float64(s.F), -1) && !bool(s.B) }},
+		{`"{\"name\":\"double\"}"`, func(s sample) bool { return s.Name == "double" }},
+		{``, func(s sample) bool { return s.Name == "" }},
+	}
+	for _, tt := range tests {
+		var s sample
+		r := httptest.NewRequest("POST", "/x", strings.NewReader(tt.body))
+		if err := Decode(r, &s); err != nil || !tt.ok(s) {
+			t.Errorf("Decode(%s) = %+v, %v", tt.body, s, err)
+		}
+	}
+	// DELETE carries a body too.
+	var s sample
+	if err := Decode(httptest.NewRequest("DELETE", "/x", strings.NewReader(`{"name":"d"}`)), &s); err != nil || s.Name != "d" {
+		t.Fatalf("DELETE body: %+v, %v", s, err)
+	}
+}
+
+func TestDecodeErrors(t *testing.T) {
+	tests := []struct{ body, code, msg string }{
+		{`{"n":"x"}`, "INVALID_PARAMETER_VALUE", "Invalid value \"x\" for parameter 'n' supplied: expected a 64-bit integer"},
+		{`{"n":1.5}`, "INVALID_PARAMETER_VALUE", "for parameter 'n'"},
+		{`{"f":"abc"}`, "INVALID_PARAMETER_VALUE", "for parameter 'f' supplied: expected a number"},
+		{`{"b":"maybe"}`, "INVALID_PARAMETER_VALUE", "expected 'true' or 'false'"},
+		{`{"name":1}`, "INVALID_PARAMETER_VALUE", "Invalid value for parameter 'name' supplied: expected a string"},
+		{`{"ids":"a"}`, "INVALID_PARAMETER_VALUE", "for parameter 'ids' supplied: expected an array"},
+		{`{"name":`, "BAD_REQUEST", "Malformed JSON"},
+		{`[1]`, "BAD_REQUEST", "expected a JSON object"},
+	}
+	for _, tt := range tests {
+		var s sample
+		err := Decode(httptest.NewRequest("POST", "/x", strings.NewReader(tt.body)), &s)
+		var we *Error
+		if !errors.As(err, &we) || string(we.Code) != tt.code || !strings.Contains(we.Message, tt.msg) {
+			t.Errorf("Decode(%s) error = %v, want %s containing %q", tt.body, err, tt.code, tt.msg)
+		}
+	}
+}
+
+func TestStatusMapping(t *testing.T) {
+	for code, status := range map[Code]int{
+		InvalidParameterValue: 400, BadRequest: 400, ResourceAlreadyExists: 400,
+		ResourceDoesNotExist: 404, EndpointNotFound: 404, NotImplemented: 501, InternalError: 500, InvalidState: 500,
+	} {
+		if got := Status(code); got != status {
+			t.Errorf("Status(%s) = %d, want %d", code, got, status)
+		}
+	}
+	if !errors.Is(Invalidf("x"), ErrInvalid) || errors.Is(Invalidf("x"), ErrNotFound) {
+		t.Fatal("errors.Is by code is wrong")
+	}
+}
+
+func TestWriteErrorHidesNothingButCodes(t *testing.T) {
+	w := httptest.NewRecorder()
+	r := httptest.NewRequest("GET", "/x", nil)
+	WriteError(w, r, nil, NotFoundf("Run with id=%s not found", "abc"))
+	var body map[string]string
+	_ = json.Unmarshal(w.Body.Bytes(), &body)
+	if w.Code != http.StatusNotFound || body["error_code"] != "RESOURCE_DOES_NOT_EXIST" || body["message"] != "Run with id=abc not found" {
+		t.Fatalf("WriteError = %d %v", w.Code, body)
+	}
+}
+
+func TestPageTokens(t *testing.T) {
+	for _, n := range []int{0, 1, 50000} {
+		got, err := DecodeOffset(EncodeOffset(n))
+		if err != nil || got != n {
+			t.Errorf("round trip %d = %d, %v", n, got, err)
+		}
+	}
+	for _, bad := range []string{"!!", "bm90IGpzb24=", "e30=", "eyJvZmZzZXQiOiAtMX0="} { // not base64, not JSON, {}, offset -1
+		if _, err := DecodeOffset(bad); !errors.Is(err, ErrInvalid) {
+			t.Errorf("DecodeOffset(%q) error = %v, want INVALID_PARAMETER_VALUE", bad, err)
+		}
+	}
+}
+
+func TestFloatJSON(t *testing.T) {
+	b, _ := json.Marshal([]Float{Float(math.NaN()), Float(math.Inf(1)), Float(math.Inf(-1)), 0.25})
+	if string(b) != `["NaN","Infinity","-Infinity",0.25]` {
+		t.Fatalf("Float JSON = %s", b)
+	}
+}
