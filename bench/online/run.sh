@@ -25,9 +25,11 @@ BENCH_DIR=${BENCH_DIR:-/tmp/atrium-bench}
 KEYS=${KEYS:-10000}
 DURATION=${DURATION:-20s}
 FEAST_VERSION=0.67.0
-ATRIUM_ADDR=127.0.0.1:18081
-ATRIUM_REDIS_ADDR=127.0.0.1:18082
-FEAST_PORT=16566
+# Free loopback ports, picked now: fixed ones collide with whatever else runs here.
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+ATRIUM_ADDR=127.0.0.1:$(free_port)
+ATRIUM_REDIS_ADDR=127.0.0.1:$(free_port)
+FEAST_PORT=$(free_port)
 mkdir -p "$BENCH_DIR"
 
 pids=()
