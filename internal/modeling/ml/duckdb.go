@@ -60,8 +60,9 @@ type duckResult struct {
 // The result streams: materialising it first (duckdb_query) made DuckDB
 // copy a 1M x 50 Parquet file into a result buffer before handing out the
 // first chunk, 3 to 4 times slower than streaming it (bench/linear). The C
-// API's streaming call is marked deprecated without a replacement for
-// streaming; if it goes, this falls back to mapping.PendingPrepared.
+// API's streaming call is marked deprecated, with no streaming replacement
+// yet; should a later duckdb-go-bindings drop it, mapping.PendingPrepared
+// (materialising) is the drop-in substitute.
 func (d *duck) query(ctx context.Context, sql string) (*duckResult, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
