@@ -9,6 +9,12 @@ import (
 	"github.com/goccy/go-yaml"
 )
 
+// Sentinel errors. Callers check them with errors.Is.
+var (
+	// ErrUnknownFeature reports a reference to a feature, set or service that is not defined.
+	ErrUnknownFeature = errors.New("unknown feature")
+)
+
 // Problem is one thing wrong in a project file, located by file and line.
 type Problem struct {
 	File string

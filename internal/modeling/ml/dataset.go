@@ -27,6 +27,27 @@ func (k Kind) String() string {
 	return fmt.Sprintf("Kind(%d)", k)
 }
 
+// MarshalText writes the kind as "numeric" or "categorical" (model files).
+func (k Kind) MarshalText() ([]byte, error) {
+	if k != Numeric && k != Categorical {
+		return nil, fmt.Errorf("unknown column kind %d", k)
+	}
+	return []byte(k.String()), nil
+}
+
+// UnmarshalText reads "numeric" or "categorical".
+func (k *Kind) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "numeric":
+		*k = Numeric
+	case "categorical":
+		*k = Categorical
+	default:
+		return fmt.Errorf("column kind %q: want numeric or categorical", b)
+	}
+	return nil
+}
+
 // Column is one feature column of a Dataset.
 type Column struct {
 	Name string

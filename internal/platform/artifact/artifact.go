@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"unicode/utf8"
 )
 
 // Store holds artifacts under slash-separated relative paths ("1/abc/artifacts/model.pkl").
@@ -36,6 +37,37 @@ type Store interface {
 	Close() error
 }
 
+// Multipart is an optional capability of a Store (found by type assertion): an
+// object uploaded in numbered parts, which may arrive in any order, in parallel
+// and more than once, and become visible at once when the upload completes. A
+// Store without it takes large objects through Put only.
+type Multipart interface {
+	// CreateMultipart starts an upload that will commit to path and returns its
+	// id: an opaque token that is hard to guess (part URLs carry it as their only
+	// credential).
+	CreateMultipart(ctx context.Context, path string) (uploadID string, err error)
+	// PutPart stores part number n (1 to MaxParts) of an upload, replacing an
+	// earlier try of the same part, and returns the part's ETag. An unknown upload
+	// id is ErrNotFound.
+	PutPart(ctx context.Context, uploadID string, n int, r io.Reader) (etag string, err error)
+	// CompleteMultipart commits the listed parts, concatenated in ascending order,
+	// as the object at path, atomically like Put, and ends the upload. path must be
+	// the one the upload was created for, and every part must have been stored with
+	// the given ETag; otherwise it fails with ErrInvalidPath and nothing changes.
+	CompleteMultipart(ctx context.Context, path, uploadID string, parts []Part) error
+	// AbortMultipart discards an upload and its parts. An unknown id is not an error.
+	AbortMultipart(ctx context.Context, path, uploadID string) error
+}
+
+// MaxParts bounds the number of parts of one multipart upload (S3's limit).
+const MaxParts = 10000
+
+// Part names one uploaded part of a multipart upload.
+type Part struct {
+	Number int
+	ETag   string
+}
+
 // FileInfo describes one entry of a listing.
 type FileInfo struct {
 	Path  string // relative to the store root, slash-separated
@@ -48,15 +80,24 @@ var (
 	ErrNotFound       = errors.New("artifact not found")
 	ErrInvalidPath    = errors.New("invalid artifact path")
 	ErrUnsupportedURL = errors.New("unsupported artifact store URL")
+	// ErrConflict: the path cannot hold an object because of what is already stored
+	// (on a filesystem, a Put under a path whose parent is a file, or onto a
+	// directory). What is stored is left untouched.
+	ErrConflict = errors.New("artifact path conflicts with a stored file or directory")
 )
 
 // CleanPath validates a relative artifact path and returns its canonical form.
 // It rejects, with ErrInvalidPath: absolute paths, any ".." element, NUL and other
-// control bytes, backslashes, URL schemes ("file:", "s3:"), and percent-encoded
-// sequences that decode to one of these. "" and "." mean the root and return "".
+// control bytes, backslashes, URL schemes ("file:", "s3:"), '#' (MLflow's
+// fragment trick, CVE-2023-6909 and CVE-2024-3848), bytes that are not UTF-8, and
+// any '%' escape (so %2e%2e, %2f and double encodings like %252e never reach a
+// backend). "" and "." mean the root and return "".
 func CleanPath(p string) (string, error) {
 	bad := func(why string) (string, error) {
 		return "", fmt.Errorf("%w %q: %s", ErrInvalidPath, p, why)
+	}
+	if !utf8.ValidString(p) {
+		return bad("not valid UTF-8")
 	}
 	// Reject encodings outright: a path is already decoded once by the HTTP layer,
 	// so a remaining '%' escape is an attempt to smuggle '..' or '/' past checks.
@@ -69,6 +110,9 @@ func CleanPath(p string) (string, error) {
 		}
 		if c == '\\' {
 			return bad("backslashes are not allowed")
+		}
+		if c == '#' {
+			return bad("'#' is not allowed")
 		}
 	}
 	if strings.HasPrefix(p, "/") {

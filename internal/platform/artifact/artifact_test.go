@@ -20,6 +20,8 @@ func TestCleanPath(t *testing.T) {
 		"..", "../etc/passwd", "a/../../b", "a/..", "/etc/passwd", "//host/share",
 		"%2e%2e/etc", "a/%2e%2e/b", "%2E%2E%2Fetc", "a%2fb", "%00", "a\x00b", "a\nb",
 		`..\windows`, `a\b`, "file:///etc/passwd", "file:x", "s3://bucket/k", "C:/x", "http://h/p",
+		"%252e%252e/etc", "a/%252e%252e%252fb", "100%", "a#/../../etc", "#frag", "a\x7fb", "\xc0\xae\xc0\xae/x",
+		"mlflow-artifacts:/1/../../etc", "..%2f..%2fetc", "a/..%00/b",
 	}
 	for _, in := range bad {
 		if got, err := CleanPath(in); !errors.Is(err, ErrInvalidPath) {

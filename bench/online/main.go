@@ -1,0 +1,572 @@
+// Command online is the online-serving benchmark harness: it loads a CSV of
+// feature rows into an online store, serves them, and generates HTTP load in
+// Feast's wire format against any feature server (Atrium's or Feast's own),
+// so both are measured by the same load generator. bench/online/run.sh drives it.
+//
+//	online load    -csv data.csv -store pebble:///tmp/x        write rows into a store
+//	online serve   -store pebble:///tmp/x -addr 127.0.0.1:8081 serve them (retrieval.API)
+//	online compare -a URL -b URL                               same answers from two servers?
+//	online run     -url URL -entities 1 -rate 1000 -duration 20s -out results.jsonl
+//	online report  -in results.jsonl                          Markdown table, Atrium vs Feast
+//	online redis-clear -url redis://... -prefix P             delete the keys a run left
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/atrium-ml/atrium/internal/data/online"
+	_ "github.com/atrium-ml/atrium/internal/data/online/pebble"
+	_ "github.com/atrium-ml/atrium/internal/data/online/redis"
+	"github.com/atrium-ml/atrium/internal/data/retrieval"
+	"github.com/atrium-ml/atrium/internal/platform/server"
+)
+
+// The benchmark's feature set: listing_stats keyed by listing_id (int64),
+// features f00..f49, every fifth a string, the others float64. gen_data.py
+// writes the same schema for Feast.
+const setName = "listing_stats"
+
+func featureName(f int) string { return fmt.Sprintf("f%02d", f) }
+
+func featureKind(f int) online.Kind {
+	if f%5 == 4 {
+		return online.KindString
+	}
+	return online.KindFloat64
+}
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: online load|serve|compare|run [flags]")
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch os.Args[1] {
+	case "load":
+		err = load(ctx, os.Args[2:])
+	case "serve":
+		err = serve(ctx, os.Args[2:])
+	case "compare":
+		err = compare(ctx, os.Args[2:])
+	case "run":
+		err = runLoad(ctx, os.Args[2:])
+	case "report":
+		err = report(os.Args[2:])
+	case "redis-clear":
+		err = redisClear(ctx, os.Args[2:])
+	default:
+		err = fmt.Errorf("unknown command %q", os.Args[1])
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(1)
+	}
+}
+
+// load writes data.csv (listing_id, event_timestamp, f00..f49) into the store.
+func load(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("load", flag.ExitOnError)
+	path := fs.String("csv", "", "CSV written by gen_data.py")
+	storeURL := fs.String("store", "", "online store URL")
+	_ = fs.Parse(args)
+	store, err := online.Open(ctx, *storeURL)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	f, err := os.Open(*path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	r := csv.NewReader(bufio.NewReaderSize(f, 1<<20))
+	header, err := r.Read()
+	if err != nil {
+		return err
+	}
+	nf := len(header) - 2
+	names := header[2:]
+	start := time.Now()
+	var rows []online.Row
+	total := 0
+	flush := func() error {
+		if err := store.Write(ctx, setName, names, rows); err != nil {
+			return err
+		}
+		total += len(rows)
+		rows = rows[:0]
+		return nil
+	}
+	for {
+		rec, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		id, err := strconv.ParseInt(rec[0], 10, 64)
+		if err != nil {
+			return fmt.Errorf("listing_id %q: %w", rec[0], err)
+		}
+		ts, err := time.Parse(time.RFC3339, rec[1])
+		if err != nil {
+			return err
+		}
+		vals := make([]online.Value, nf)
+		for i := range nf {
+			if featureKind(i) == online.KindString {
+				vals[i] = online.String(rec[2+i])
+			} else {
+				v, err := strconv.ParseFloat(rec[2+i], 64)
+				if err != nil {
+					return err
+				}
+				vals[i] = online.Float64(v)
+			}
+		}
+		rows = append(rows, online.Row{Key: online.MustKey(id), TS: ts, Values: vals})
+		if len(rows) == 10_000 {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	fmt.Printf("loaded %d rows x %d features into %s in %s\n", total, nf, *storeURL, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// serve runs the feature server on the benchmark set.
+func serve(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ExitOnError)
+	storeURL := fs.String("store", "", "online store URL")
+	addr := fs.String("addr", "127.0.0.1:8081", "listen address")
+	features := fs.Int("features", 50, "features of the set")
+	_ = fs.Parse(args)
+	store, err := online.Open(ctx, *storeURL)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	set := retrieval.SetDef{Name: setName, JoinKeys: []retrieval.JoinKeyDef{{Name: "listing_id", Type: retrieval.KeyInt64}}}
+	for f := range *features {
+		set.Features = append(set.Features, retrieval.FeatureDef{Name: featureName(f), Type: featureKind(f)})
+	}
+	o, err := retrieval.NewOnline(store, retrieval.Definitions{Sets: []retrieval.SetDef{set}}, retrieval.Options{})
+	if err != nil {
+		return err
+	}
+	srv := server.New(server.Options{Addr: *addr}, retrieval.NewAPI(o, retrieval.APIOptions{}))
+	return srv.Run(ctx, func(a net.Addr) { fmt.Fprintf(os.Stderr, "serving on http://%s\n", a) })
+}
+
+// requestBody is a get-online-features body for entity ids.
+func requestBody(ids []int64, features int) []byte {
+	var b bytes.Buffer
+	b.WriteString(`{"features":[`)
+	for f := range features {
+		if f > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `"%s:%s"`, setName, featureName(f))
+	}
+	b.WriteString(`],"entities":{"listing_id":[`)
+	for i, id := range ids {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.FormatInt(id, 10))
+	}
+	b.WriteString(`]}}`)
+	return b.Bytes()
+}
+
+// bodies pre-builds n request bodies of random ids in [0, keys) plus a few
+// (one in 50) that do not exist.
+func bodies(n, entities, features, keys int, seed uint64) [][]byte {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	out := make([][]byte, n)
+	for i := range out {
+		ids := make([]int64, entities)
+		for j := range ids {
+			ids[j] = int64(rng.IntN(keys + keys/50))
+		}
+		out[i] = requestBody(ids, features)
+	}
+	return out
+}
+
+type response struct {
+	Metadata struct {
+		FeatureNames []string `json:"feature_names"`
+	} `json:"metadata"`
+	Results []struct {
+		Values          []any    `json:"values"`
+		Statuses        []string `json:"statuses"`
+		EventTimestamps []string `json:"event_timestamps"`
+	} `json:"results"`
+}
+
+func post(ctx context.Context, c *http.Client, url string, body []byte) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+"/get-online-features", bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("status %d: %.300s", resp.StatusCode, b)
+	}
+	return b, nil
+}
+
+// compare sends the same requests to two servers and checks their answers
+// agree: names, values (floats to 1e-9), statuses and event timestamps.
+func compare(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("compare", flag.ExitOnError)
+	a := fs.String("a", "", "first server URL")
+	b := fs.String("b", "", "second server URL")
+	keys := fs.Int("keys", 10_000, "keys loaded")
+	features := fs.Int("features", 50, "features per request")
+	_ = fs.Parse(args)
+	c := &http.Client{Timeout: 30 * time.Second}
+	cells := 0
+	for i, body := range bodies(20, 20, *features, *keys, 99) {
+		var ra, rb response
+		for _, x := range []struct {
+			url string
+			out *response
+		}{{*a, &ra}, {*b, &rb}} {
+			raw, err := post(ctx, c, x.url, body)
+			if err != nil {
+				return fmt.Errorf("%s: %w", x.url, err)
+			}
+			if err := json.Unmarshal(raw, x.out); err != nil {
+				return fmt.Errorf("%s: %w", x.url, err)
+			}
+		}
+		// Feast does not keep the requested feature order: match columns by name.
+		na, nb := slices.Sorted(slices.Values(ra.Metadata.FeatureNames)), slices.Sorted(slices.Values(rb.Metadata.FeatureNames))
+		if !slices.Equal(na, nb) {
+			return fmt.Errorf("request %d: feature names differ:\n%v\n%v", i, ra.Metadata.FeatureNames, rb.Metadata.FeatureNames)
+		}
+		for col, name := range ra.Metadata.FeatureNames {
+			va, vb := ra.Results[col], rb.Results[slices.Index(rb.Metadata.FeatureNames, name)]
+			for row := range va.Values {
+				if !sameValue(va.Values[row], vb.Values[row]) || va.Statuses[row] != vb.Statuses[row] ||
+					va.EventTimestamps[row] != vb.EventTimestamps[row] {
+					return fmt.Errorf("request %d, %s row %d: %v %s %s vs %v %s %s", i, name, row,
+						va.Values[row], va.Statuses[row], va.EventTimestamps[row], vb.Values[row], vb.Statuses[row], vb.EventTimestamps[row])
+				}
+				cells++
+			}
+		}
+	}
+	fmt.Printf("compare: %s and %s agree on %d cells (values, statuses, event timestamps)\n", *a, *b, cells)
+	return nil
+}
+
+func sameValue(x, y any) bool {
+	fx, okx := x.(float64)
+	fy, oky := y.(float64)
+	if okx && oky {
+		return math.Abs(fx-fy) <= 1e-9*math.Max(1, math.Abs(fx))
+	}
+	return x == y
+}
+
+// result is one load run's outcome.
+type result struct {
+	Server      string  `json:"server"`
+	Entities    int     `json:"entities"`
+	Features    int     `json:"features"`
+	Mode        string  `json:"mode"`
+	TargetRate  float64 `json:"target_rate,omitempty"`
+	Concurrency int     `json:"concurrency,omitempty"`
+	Requests    int     `json:"requests"`
+	Errors      int     `json:"errors"`
+	Rate        float64 `json:"achieved_rate"`
+	P50         float64 `json:"p50_ms"`
+	P90         float64 `json:"p90_ms"`
+	P99         float64 `json:"p99_ms"`
+	P999        float64 `json:"p999_ms"`
+	Max         float64 `json:"max_ms"`
+	FirstError  string  `json:"first_error,omitempty"`
+}
+
+// runLoad measures latency, open-loop at a fixed rate (latency counts from
+// when a request was dispatched, so a stalled server cannot hide its queue), or
+// closed-loop throughput with a fixed number of clients.
+func runLoad(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("run", flag.ExitOnError)
+	url := fs.String("url", "", "server URL")
+	name := fs.String("name", "", "server name for the report")
+	entities := fs.Int("entities", 1, "entities per request")
+	features := fs.Int("features", 50, "features per request")
+	keys := fs.Int("keys", 10_000, "keys loaded")
+	rate := fs.Float64("rate", 1000, "requests per second (open loop)")
+	concurrency := fs.Int("concurrency", 0, "closed loop with this many clients instead of a fixed rate")
+	duration := fs.Duration("duration", 20*time.Second, "measured duration")
+	warmup := fs.Duration("warmup", 3*time.Second, "unmeasured warm-up")
+	out := fs.String("out", "", "append the result as a JSON line to this file")
+	_ = fs.Parse(args)
+
+	reqs := bodies(2000, *entities, *features, *keys, 1)
+	workers := *concurrency
+	if workers == 0 {
+		workers = 256
+	}
+	client := &http.Client{
+		Timeout: 30 * time.Second,
+		Transport: &http.Transport{
+			MaxIdleConns: workers, MaxIdleConnsPerHost: workers, IdleConnTimeout: time.Minute,
+			DialContext: (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		},
+	}
+	// A request must answer before measuring starts (and the connection is warm).
+	if _, err := post(ctx, client, *url, reqs[0]); err != nil {
+		return fmt.Errorf("%s: %w", *url, err)
+	}
+
+	res := result{Server: *name, Entities: *entities, Features: *features}
+	var (
+		mu        sync.Mutex
+		latencies []time.Duration
+	)
+	record := func(measured bool, d time.Duration, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !measured {
+			return
+		}
+		res.Requests++
+		if err != nil {
+			res.Errors++
+			if res.FirstError == "" {
+				res.FirstError = err.Error()
+			}
+			return
+		}
+		latencies = append(latencies, d)
+	}
+
+	start := time.Now()
+	measureFrom, end := start.Add(*warmup), start.Add(*warmup+*duration)
+	runCtx, cancel := context.WithDeadline(ctx, end.Add(10*time.Second))
+	defer cancel()
+	var wg sync.WaitGroup
+	if *concurrency > 0 {
+		res.Mode, res.Concurrency = "closed", *concurrency
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := w; ; i += workers {
+					t := time.Now()
+					if t.After(end) {
+						return
+					}
+					_, err := post(runCtx, client, *url, reqs[i%len(reqs)])
+					record(t.After(measureFrom), time.Since(t), err)
+				}
+			}()
+		}
+	} else {
+		res.Mode, res.TargetRate = "open", *rate
+		due := make(chan time.Time, 1<<16)
+		for range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				i := 0
+				for t := range due {
+					i++
+					_, err := post(runCtx, client, *url, reqs[(int(t.UnixNano())+i)%len(reqs)])
+					record(t.After(measureFrom), time.Since(t), err)
+				}
+			}()
+		}
+		interval := time.Duration(float64(time.Second) / *rate)
+		for next := start; next.Before(end); next = next.Add(interval) {
+			if d := time.Until(next); d > 0 {
+				time.Sleep(d)
+			}
+			// Latency counts from dispatch: a request waiting for a free worker
+			// (all busy on a slow server) is the server's delay; the pacing
+			// timer's own jitter is not.
+			now := time.Now()
+			select {
+			case due <- now:
+			default: // the queue is full: count the request as failed, not silently skipped
+				record(now.After(measureFrom), 0, errors.New("load generator queue full"))
+			}
+		}
+		close(due)
+	}
+	wg.Wait()
+	elapsed := *duration
+	res.Rate = float64(res.Requests) / elapsed.Seconds()
+	slices.Sort(latencies)
+	pct := func(p float64) float64 {
+		if len(latencies) == 0 {
+			return math.NaN()
+		}
+		i := min(len(latencies)-1, int(math.Ceil(p*float64(len(latencies))))-1)
+		return float64(latencies[max(i, 0)].Microseconds()) / 1000
+	}
+	res.P50, res.P90, res.P99, res.P999, res.Max = pct(0.50), pct(0.90), pct(0.99), pct(0.999), pct(1)
+	line, _ := json.Marshal(res)
+	fmt.Println(string(line))
+	if *out != "" {
+		f, err := os.OpenFile(*out, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if _, err := f.Write(append(line, '\n')); err != nil {
+			return err
+		}
+	}
+	if res.Errors > 0 {
+		fmt.Fprintf(os.Stderr, "%s: %d of %d requests failed, first: %s\n", *name, res.Errors, res.Requests, strings.TrimSpace(res.FirstError))
+	}
+	return nil
+}
+
+// report prints the runs of results.jsonl as a Markdown table: one row per
+// scenario and server, with the ratios of Feast's figures to each server's.
+func report(args []string) error {
+	fs := flag.NewFlagSet("report", flag.ExitOnError)
+	in := fs.String("in", "", "results file (JSON lines of run)")
+	_ = fs.Parse(args)
+	raw, err := os.ReadFile(*in)
+	if err != nil {
+		return err
+	}
+	type key struct {
+		entities, features, concurrency int
+		mode                            string
+		rate                            float64
+	}
+	var order []key
+	var servers []string
+	runs := map[key]map[string]result{}
+	for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		var r result
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			return fmt.Errorf("%s: %w", *in, err)
+		}
+		k := key{r.Entities, r.Features, r.Concurrency, r.Mode, r.TargetRate}
+		if runs[k] == nil {
+			runs[k] = map[string]result{}
+			order = append(order, k)
+		}
+		if !slices.Contains(servers, r.Server) {
+			servers = append(servers, r.Server)
+		}
+		runs[k][r.Server] = r
+	}
+	ratio := func(x, y float64) string {
+		if y == 0 || math.IsNaN(x) || math.IsNaN(y) {
+			return "-"
+		}
+		return fmt.Sprintf("%.1fx", x/y)
+	}
+	fmt.Println("| request | load | server | p50 ms | p99 ms | max ms | req/s | errors | Feast p99 / this p99 | this req/s / Feast req/s |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|")
+	for _, k := range order {
+		load := fmt.Sprintf("open loop, %g req/s", k.rate)
+		if k.mode == "closed" {
+			load = fmt.Sprintf("closed loop, %d clients", k.concurrency)
+		}
+		feast, hasFeast := runs[k]["feast"]
+		for _, name := range servers {
+			r, ok := runs[k][name]
+			if !ok {
+				continue
+			}
+			p99r, rater := "-", "-"
+			if hasFeast && name != "feast" {
+				p99r, rater = ratio(feast.P99, r.P99), ratio(r.Rate, feast.Rate)
+			}
+			fmt.Printf("| %d x %d | %s | %s | %.2f | %.2f | %.2f | %.0f | %d | %s | %s |\n",
+				k.entities, k.features, load, name, r.P50, r.P99, r.Max, r.Rate, r.Errors, p99r, rater)
+		}
+	}
+	return nil
+}
+
+// redisClear deletes the keys under a prefix (what a Redis run loaded).
+func redisClear(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("redis-clear", flag.ExitOnError)
+	rawURL := fs.String("url", "", "Redis URL")
+	prefix := fs.String("prefix", "", "key prefix to delete")
+	_ = fs.Parse(args)
+	if *prefix == "" {
+		return errors.New("redis-clear: -prefix is required")
+	}
+	opt, err := rueidis.ParseURL(*rawURL)
+	if err != nil {
+		return err
+	}
+	opt.DisableCache = true
+	c, err := rueidis.NewClient(opt)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	var cursor uint64
+	deleted := 0
+	for {
+		e, err := c.Do(ctx, c.B().Scan().Cursor(cursor).Match(*prefix+"*").Count(1000).Build()).AsScanEntry()
+		if err != nil {
+			return err
+		}
+		if len(e.Elements) > 0 {
+			if err := c.Do(ctx, c.B().Del().Key(e.Elements...).Build()).Error(); err != nil {
+				return err
+			}
+			deleted += len(e.Elements)
+		}
+		if cursor = e.Cursor; cursor == 0 {
+			break
+		}
+	}
+	fmt.Printf("deleted %d keys under %q\n", deleted, *prefix)
+	return nil
+}

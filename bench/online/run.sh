@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# Online serving benchmark: Atrium's feature server against Feast's own
+# (`feast serve`, Python, SQLite online store: Feast's default), on the same
+# data, driven by the same Go load generator, on the same machine, in one run.
+#
+#   bench/online/run.sh                 # KEYS=10000 DURATION=20s BENCH_DIR=/tmp/atrium-bench
+#
+# With ATRIUM_BENCH_REDIS=redis://host:port/db (a Redis to scribble on, e.g.
+# $ATRIUM_TEST_REDIS from .ci/services.sh) Atrium is measured on Redis too.
+#
+# It installs Feast with pip into $BENCH_DIR/venv, generates the data and Feast's
+# feature repo (gen_data.py), materializes it into Feast, loads the same rows into
+# Atrium's Pebble store, starts both servers on loopback, checks that they give
+# the same answers, then measures:
+#   - 1 entity x 50 features, open loop at 100 req/s and 1000 req/s
+#   - 100 entities x 50 features, open loop at 10 req/s and 100 req/s
+#   - both sizes closed loop with 8 clients (throughput)
+# and prints a Markdown table (results also in $BENCH_DIR/results.jsonl).
+# Load generator and servers share the machine's cores: run it on a quiet machine.
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+BENCH_DIR=${BENCH_DIR:-/tmp/atrium-bench}
+KEYS=${KEYS:-10000}
+DURATION=${DURATION:-20s}
+FEAST_VERSION=0.67.0
+ATRIUM_ADDR=127.0.0.1:18081
+ATRIUM_REDIS_ADDR=127.0.0.1:18082
+FEAST_PORT=16566
+mkdir -p "$BENCH_DIR"
+
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+wait_for() { # url
+	for _ in $(seq 120); do
+		curl -sf -o /dev/null "$1" && return 0
+		sleep 0.5
+	done
+	echo "bench: $1 did not come up" >&2
+	return 1
+}
+
+venv="$BENCH_DIR/venv"
+if ! "$venv/bin/feast" version 2>/dev/null | grep -q "$FEAST_VERSION"; then
+	echo "bench: installing feast==$FEAST_VERSION into $venv"
+	python3 -m venv "$venv"
+	"$venv/bin/pip" install -q --disable-pip-version-check "feast==$FEAST_VERSION"
+fi
+
+data="$BENCH_DIR/data"
+rm -rf "$data"
+"$venv/bin/python" "$repo/bench/online/gen_data.py" --keys "$KEYS" --out "$data"
+
+echo "bench: feast apply + materialize ($KEYS keys)"
+start=$(date +%s%N)
+(cd "$data/feast" && "$venv/bin/feast" apply >/dev/null &&
+	"$venv/bin/feast" materialize 2020-01-01T00:00:00 "$(date -u +%Y-%m-%dT%H:%M:%S)" >/dev/null)
+echo "bench: feast materialized $KEYS keys in $((($(date +%s%N) - start) / 1000000)) ms"
+
+(cd "$repo" && go build -o "$BENCH_DIR/online" ./bench/online)
+"$BENCH_DIR/online" load -csv "$data/data.csv" -store "pebble://$data/atrium-online"
+
+"$BENCH_DIR/online" serve -store "pebble://$data/atrium-online" -addr "$ATRIUM_ADDR" 2>"$BENCH_DIR/atrium.log" &
+pids+=($!)
+(cd "$data/feast" && exec "$venv/bin/feast" serve -p "$FEAST_PORT" -w 2 --no-access-log --max-requests 0) >"$BENCH_DIR/feast.log" 2>&1 &
+pids+=($!)
+atrium="http://$ATRIUM_ADDR"
+feast="http://127.0.0.1:$FEAST_PORT"
+wait_for "$atrium/health"
+wait_for "$feast/health"
+"$BENCH_DIR/online" compare -a "$atrium" -b "$feast" -keys "$KEYS"
+
+servers="atrium feast"
+if [ -n "${ATRIUM_BENCH_REDIS:-}" ]; then
+	sep='?'
+	case $ATRIUM_BENCH_REDIS in *\?*) sep='&' ;; esac
+	redis_prefix="atrium-bench-$$:"
+	redis_url="${ATRIUM_BENCH_REDIS}${sep}prefix=$redis_prefix"
+	trap 'cleanup; "$BENCH_DIR/online" redis-clear -url "$ATRIUM_BENCH_REDIS" -prefix "$redis_prefix"' EXIT
+	"$BENCH_DIR/online" load -csv "$data/data.csv" -store "$redis_url"
+	"$BENCH_DIR/online" serve -store "$redis_url" -addr "$ATRIUM_REDIS_ADDR" 2>"$BENCH_DIR/atrium-redis.log" &
+	pids+=($!)
+	atrium_redis="http://$ATRIUM_REDIS_ADDR"
+	wait_for "$atrium_redis/health"
+	"$BENCH_DIR/online" compare -a "$atrium_redis" -b "$feast" -keys "$KEYS"
+	servers="atrium atrium-redis feast"
+fi
+
+results="$BENCH_DIR/results.jsonl"
+: >"$results"
+run() { # name url flags...
+	local name=$1 url=$2
+	shift 2
+	"$BENCH_DIR/online" run -name "$name" -url "$url" -keys "$KEYS" -duration "$DURATION" -out "$results" "$@" >/dev/null
+}
+url_of() {
+	case $1 in
+	atrium) echo "$atrium" ;;
+	atrium-redis) echo "$atrium_redis" ;;
+	feast) echo "$feast" ;;
+	esac
+}
+# wait_idle lets a server finish what a run left queued: its /health must
+# answer within 200 ms (a saturated Feast keeps working off its backlog for a
+# while after the load stops, which would weigh on whatever runs next).
+wait_idle() {
+	for _ in $(seq 120); do
+		curl -sf -m 0.2 -o /dev/null "$1/health" && return 0
+		sleep 1
+	done
+}
+measure() { # server flags...
+	local server=$1
+	shift
+	run "$server" "$(url_of "$server")" "$@"
+	wait_idle "$(url_of "$server")"
+	sleep 2
+}
+echo "bench: machine load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+# 1. Loads every server sustains, scenario by scenario, servers in turn, so the
+#    shared machine's quiet and busy moments fall on all of them alike.
+for scenario in "-entities 1 -rate 100" "-entities 100 -rate 10" "-entities 1 -concurrency 8" "-entities 100 -concurrency 8"; do
+	for server in $servers; do
+		# shellcheck disable=SC2086 # the scenario is a list of flags
+		measure "$server" $scenario
+	done
+done
+# 2. The goals' rates (1 x 50 at 1000 req/s, 100 x 50 at 100 req/s), beyond
+#    what Feast sustains (see the closed-loop rows): Feast runs them last.
+for server in $servers; do
+	measure "$server" -entities 1 -rate 1000
+	measure "$server" -entities 100 -rate 100
+done
+echo "bench: machine load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+"$BENCH_DIR/online" report -in "$results"

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Tracking benchmark: the real `mlflow server` (SQLite backend, its default
+# uvicorn with 4 workers) and `atrium serve` (SQLite), one after the other on
+# this machine, each driven by the same Go load generator (bench/tracking/loadgen)
+# over HTTP. Prints the markdown table for docs/benchmarks.md and leaves the
+# JSON reports in $OUT.
+#
+#   bench/tracking/run.sh                 # full size: 10,000 runs, 20 s per timed phase
+#   RUNS=500 DURATION=5s bench/tracking/run.sh   # a quick look
+#
+# Installs nothing beyond the interop virtualenv (.ci/python.sh: mlflow includes
+# `mlflow server`). Runs niced; expect about 40 minutes at full size on 2 cores,
+# nearly all of it spent seeding MLflow.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+RUNS=${RUNS:-10000}
+DURATION=${DURATION:-20s}
+OUT=${OUT:-$(mktemp -d /tmp/atrium-bench-tracking.XXXXXX)}
+MLFLOW_PORT=${MLFLOW_PORT:-15987}
+mkdir -p "$OUT"
+
+. .ci/python.sh >/dev/null
+mlflow_bin="$(dirname "$ATRIUM_TEST_PYTHON")/mlflow"
+
+echo "bench: building atrium and the load generator"
+mkdir -p "$OUT/bin"
+go build -o "$OUT/bin/atrium" ./cmd/atrium
+go build -o "$OUT/bin/loadgen" ./bench/tracking/loadgen
+
+pids=()
+cleanup() {
+	for pid in "${pids[@]}"; do
+		kill "$pid" 2>/dev/null || true
+	done
+}
+trap cleanup EXIT
+
+wait_http() { # url
+	for _ in $(seq 120); do
+		curl -sf "$1" >/dev/null 2>&1 && return 0
+		sleep 1
+	done
+	echo "bench: $1 did not answer within 120 s" >&2
+	return 1
+}
+
+machine="$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr)"
+echo "bench: $machine; mlflow $("$ATRIUM_TEST_PYTHON" -c 'import mlflow; print(mlflow.__version__)'); runs=$RUNS duration=$DURATION"
+
+# 1. MLflow.
+mkdir -p "$OUT/mlflow"
+nice "$mlflow_bin" server --backend-store-uri "sqlite:///$OUT/mlflow/mlflow.db" \
+	--artifacts-destination "$OUT/mlflow/artifacts" --host 127.0.0.1 --port "$MLFLOW_PORT" \
+	>"$OUT/mlflow/server.log" 2>&1 &
+pids+=($!)
+wait_http "http://127.0.0.1:$MLFLOW_PORT/health"
+nice "$OUT/bin/loadgen" -url "http://127.0.0.1:$MLFLOW_PORT" -label mlflow -runs "$RUNS" -duration "$DURATION" -out "$OUT/mlflow.json"
+kill "${pids[-1]}"
+wait "${pids[-1]}" 2>/dev/null || true
+
+# 2. Atrium, on a fresh project directory (SQLite metadata, file artifacts).
+mkdir -p "$OUT/atrium"
+nice "$OUT/bin/atrium" serve --repo "$OUT/atrium" --addr 127.0.0.1:0 2>"$OUT/atrium/server.log" &
+pids+=($!)
+for _ in $(seq 100); do
+	addr=$(sed -n 's/^atrium serving on //p' "$OUT/atrium/server.log")
+	[ -n "$addr" ] && break
+	sleep 0.1
+done
+wait_http "$addr/readyz"
+nice "$OUT/bin/loadgen" -url "$addr" -label atrium -runs "$RUNS" -duration "$DURATION" -out "$OUT/atrium.json"
+
+echo
+echo "Machine: $machine. Reports: $OUT/mlflow.json, $OUT/atrium.json"
+echo
+"$OUT/bin/loadgen" -compare "$OUT/mlflow.json" "$OUT/atrium.json"

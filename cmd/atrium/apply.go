@@ -1,0 +1,136 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/atrium-ml/atrium/internal/data/catalog"
+	"github.com/atrium-ml/atrium/internal/data/offline"
+	"github.com/atrium-ml/atrium/internal/spec"
+)
+
+func init() {
+	register(func(e *env) *cobra.Command {
+		var dryRun bool
+		cmd := &cobra.Command{
+			Use:   "apply",
+			Short: "Validate features/*.yaml, show the diff against the registry and store a new catalog version",
+			Long: `apply reads every features/*.yaml file of the repository, validates it (structure,
+references, types, and every SQL expression bound by DuckDB against the sources'
+schemas) and reports every problem at once as file:line. When all is valid it
+prints what is added, changed and removed compared with the registered definitions
+and stores them as a new catalog version in the metadata database.`,
+			Args: exactArgs(0),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				feats, err := validateFeatures(e)
+				if err != nil {
+					return err
+				}
+				db, err := e.Meta()
+				if err != nil {
+					return err
+				}
+				var diff *catalog.Diff
+				if dryRun {
+					diff, err = catalog.Plan(e.ctx, db, feats)
+				} else {
+					diff, err = catalog.Apply(e.ctx, db, feats)
+				}
+				if err != nil {
+					return err
+				}
+				if e.output == "json" {
+					return json.NewEncoder(e.stdout).Encode(diff)
+				}
+				return printDiff(e, diff, dryRun)
+			},
+		}
+		cmd.Flags().BoolVar(&dryRun, "dry-run", false, "validate and show the diff without storing anything")
+		return cmd
+	})
+}
+
+// validateFeatures loads and fully validates the repository's feature files,
+// returning every problem (structural and SQL) in one error.
+func validateFeatures(e *env) (*spec.Features, error) {
+	p, err := e.Project()
+	if err != nil {
+		return nil, err
+	}
+	feats, problems, err := spec.LoadFeaturesWithProblems(p.Dir)
+	if err != nil {
+		return nil, err
+	}
+	if len(feats.Entities)+len(feats.Sources)+len(feats.FeatureSets)+len(feats.Services) == 0 && len(problems) == 0 {
+		return nil, fmt.Errorf("no definitions in %s/*.yaml: expected entities, sources, feature_sets or feature_services", spec.FeaturesDir)
+	}
+	eng, err := openOfflineEngine(e, feats)
+	if err != nil {
+		return nil, err
+	}
+	if v, ok := eng.(offline.Validator); ok {
+		sqlProblems, notes := v.ValidateSQL(e.ctx, feats)
+		problems = append(problems, sqlProblems...)
+		for _, n := range notes {
+			fmt.Fprintln(e.stderr, "note: "+n)
+		}
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("%d problem(s) in the feature definitions:\n%w", len(problems), problems)
+	}
+	return feats, nil
+}
+
+func printDiff(e *env, d *catalog.Diff, dryRun bool) error {
+	var b strings.Builder
+	sign := map[catalog.Op]string{catalog.Added: "+", catalog.Changed: "~", catalog.Removed: "-"}
+	for _, c := range d.Changes {
+		fmt.Fprintf(&b, "%s %s %s (v%d)", sign[c.Op], c.Kind, c.Name, c.Version)
+		if len(c.Details) > 0 {
+			fmt.Fprintf(&b, ": %s", strings.Join(c.Details, "; "))
+		}
+		b.WriteByte('\n')
+	}
+	switch {
+	case d.Empty():
+		fmt.Fprintf(&b, "no changes (catalog version %d)\n", d.From)
+	case dryRun:
+		fmt.Fprintf(&b, "dry run: would store catalog version %d (%s)\n", d.From+1, d.Summary())
+	default:
+		fmt.Fprintf(&b, "applied catalog version %d (%s)\n", d.To, d.Summary())
+	}
+	_, err := fmt.Fprint(e.stdout, b.String())
+	return err
+}
+
+// loadCatalog loads the latest applied feature definitions. It warns when the
+// files under features/ no longer match them (edited but not applied).
+func loadCatalog(e *env) (*catalog.Loaded, error) {
+	p, err := e.Project()
+	if err != nil {
+		return nil, err
+	}
+	db, err := e.Meta()
+	if err != nil {
+		return nil, err
+	}
+	l, err := catalog.Load(e.ctx, db)
+	if errors.Is(err, catalog.ErrNotApplied) {
+		return nil, fmt.Errorf("%w (in %s)", err, db.URL)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if files, err := spec.LoadFeatures(p.Dir); err == nil {
+		a, _ := json.Marshal(files)
+		b, _ := json.Marshal(l.Features)
+		if string(a) != string(b) {
+			e.log.Warn("features/*.yaml differ from the applied catalog; using the applied version (run atrium apply to update it)", "catalog_version", l.Version)
+		}
+	}
+	return l, nil
+}

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/atrium-ml/atrium/internal/demo"
+)
+
+// checkOnlineOutcomes serves the demo project in-process and checks that the
+// online vectors of the last search's listings are the offline store's latest
+// rows (a point-in-time join at the end of the data), with their statuses, and
+// that an unknown listing is NOT_FOUND.
+func checkOnlineOutcomes(t *testing.T, dir string, cfg demo.Config) {
+	ctx := context.Background()
+	m, err := demo.NewMarket(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := m.LastSession(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := []int64{unknownListing}
+	spine := "listing_id,ts\n"
+	for _, im := range s.Impressions {
+		ids = append(ids, im.Listing.ID)
+		spine += fmt.Sprintf("%d,%s\n", im.Listing.ID, cfg.End().Format(demo.TimeLayout))
+	}
+	spine = fmt.Sprintf("listing_id,ts\n%d,%s\n", unknownListing, cfg.End().Format(demo.TimeLayout)) + spine[len("listing_id,ts\n"):]
+	spinePath, outPath := filepath.Join(dir, "online-spine.csv"), filepath.Join(dir, "online-offline.csv")
+	if err := os.WriteFile(spinePath, []byte(spine), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := atrium(t, "--repo", dir, "historical", "--spine", spinePath, "--service", "ranker", "--out", outPath); code != exitOK {
+		t.Fatalf("historical = %d, %s %s", code, out, errOut)
+	}
+	offline := readCSVFile(t, outPath)
+
+	url, stop, err := serveInProcess(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	resp, err := getOnlineFeatures(ctx, url, onlineRequest{FeatureService: "ranker", Entities: map[string][]int64{"listing_id": ids}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Results) != 6 || len(resp.Results[0].Values) != len(ids) {
+		t.Fatalf("response has %d columns of %d rows, want 6 of %d", len(resp.Results), len(resp.Results[0].Values), len(ids))
+	}
+	ttl := map[string]time.Duration{"rent": 90 * 24 * time.Hour, "price_per_m2": 90 * 24 * time.Hour, "neighborhood": 90 * 24 * time.Hour,
+		"ctr_7d": 2 * 24 * time.Hour, "clicks_sum_1d": 2 * 24 * time.Hour}
+	present := 0
+	for c, v := range resp.Results[1:] {
+		name := resp.Metadata.FeatureNames[c+1]
+		for r := range ids {
+			st, got, want := v.Statuses[r], v.Values[r], offline[r][name]
+			switch {
+			case r == 0:
+				if st != statusNotFound {
+					t.Errorf("unknown listing %s: %s, want NOT_FOUND", name, st)
+				}
+			case st == statusOutsideMaxAge:
+				if age := time.Since(v.EventTimestamps[r]); age <= ttl[name] {
+					t.Errorf("listing %d %s: OUTSIDE_MAX_AGE at age %s, ttl %s", ids[r], name, age, ttl[name])
+				}
+			case want == "":
+				if st != statusNotFound && st != statusNullValue {
+					t.Errorf("listing %d %s: %s %v, but the offline store has no value at %s", ids[r], name, st, got, cfg.End())
+				}
+			case st != statusPresent || fmt.Sprint(got) != want && !sameNumber(got, want):
+				t.Errorf("listing %d %s: online %s %v, offline %s", ids[r], name, st, got, want)
+			default:
+				present++
+			}
+		}
+	}
+	if present == 0 {
+		t.Error("no online value was PRESENT and equal to the offline one")
+	}
+	if err := stop(); err != nil {
+		t.Errorf("serve ended with %v", err)
+	}
+}
+
+// sameNumber reports whether a JSON number and a CSV field hold the same value.
+func sameNumber(got any, want string) bool {
+	n, ok := got.(json.Number)
+	if !ok {
+		return false
+	}
+	g, err1 := n.Float64()
+	w, err2 := strconv.ParseFloat(want, 64)
+	return err1 == nil && err2 == nil && math.Abs(g-w) <= 1e-9*math.Max(1, math.Abs(w))
+}
+
+// TestDemoOnlineOutsideMaxAge serves data that ended long ago: engagement rows
+// (ttl 2d) are older than their ttl now and must be served as OUTSIDE_MAX_AGE.
+func TestDemoOnlineOutsideMaxAge(t *testing.T) {
+	if !hasCommand("materialize") {
+		t.Skip("atrium materialize is not in this build: nothing is served online")
+	}
+	dir := filepath.Join(t.TempDir(), "old")
+	if code, out, errOut := atrium(t, "demo", "--dir", dir, "--size", "tiny", "--start", "2026-09-01"); code != exitOK {
+		t.Fatalf("demo = %d\n%s\n%s", code, out, errOut)
+	}
+	ctx := context.Background()
+	url, stop, err := serveInProcess(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	resp, err := getOnlineFeatures(ctx, url, onlineRequest{Features: []string{"listing_engagement:clicks_sum_1d"}, Entities: map[string][]int64{"listing_id": {1, 2, 3}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Results) != 2 || resp.Metadata.FeatureNames[1] != "clicks_sum_1d" {
+		t.Fatalf("response columns %v, want listing_id, clicks_sum_1d", resp.Metadata.FeatureNames)
+	}
+	v := resp.Results[1]
+	outside := 0
+	for r, st := range v.Statuses {
+		switch st {
+		case statusOutsideMaxAge:
+			outside++
+		case statusNotFound:
+		default:
+			t.Errorf("listing %d: %s %v, want OUTSIDE_MAX_AGE (or NOT_FOUND) for data of September 2026", r+1, st, v.Values[r])
+		}
+	}
+	if outside == 0 {
+		t.Errorf("no listing served OUTSIDE_MAX_AGE: %v", v.Statuses)
+	}
+}

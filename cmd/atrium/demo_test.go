@@ -1,0 +1,398 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/atrium-ml/atrium/internal/demo"
+)
+
+// readCSVFile reads a CSV file into rows of named fields.
+func readCSVFile(t *testing.T, path string) []map[string]string {
+	t.Helper()
+	rows, err := readCSVRows(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}
+
+func TestInit(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "proj")
+	code, out, errOut := atrium(t, "init", dir)
+	if code != exitOK {
+		t.Fatalf("init = %d, %s", code, errOut)
+	}
+	for _, f := range []string{"atrium.yaml", "features/rentals.yaml", "features/users.yaml", "data/listings.csv", "data/users.csv"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("init did not write %s: %v", f, err)
+		}
+	}
+	// The tiny sample's 4 days, ending at the last midnight.
+	last := recentStart(time.Now(), 1).Format(time.DateOnly)
+	if events, _ := filepath.Glob(filepath.Join(dir, "data", "events-*.csv")); len(events) != 4 || !strings.HasSuffix(events[3], last+".csv") {
+		t.Errorf("init wrote events files %v, want 4 days up to %s", events, last)
+	}
+	if !strings.Contains(out, "events in 6 files") || !strings.Contains(out, "atrium run listing_engagement --start") {
+		t.Errorf("init output does not describe the tiny sample and the next commands:\n%s", out)
+	}
+
+	// A second init refuses, names the files, and changes nothing.
+	custom := []byte("project: mine\n")
+	os.WriteFile(filepath.Join(dir, "atrium.yaml"), custom, 0o644)
+	code, _, errOut = atrium(t, "init", dir)
+	if code != exitFailure || !strings.Contains(errOut, "atrium.yaml: already exists") || !strings.Contains(errOut, "listings.csv: already exists") {
+		t.Errorf("second init = %d, %q; want a failure naming the files", code, errOut)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "atrium.yaml")); !bytes.Equal(got, custom) {
+		t.Error("refused init changed atrium.yaml")
+	}
+	// --no-data still refuses over project files, but not over data.
+	code, _, errOut = atrium(t, "init", "--no-data", dir)
+	if code != exitFailure || strings.Contains(errOut, "listings.csv") {
+		t.Errorf("init --no-data = %d, %q; want a failure naming project files only", code, errOut)
+	}
+	if code, _, errOut = atrium(t, "init", "--force", dir); code != exitOK {
+		t.Errorf("init --force = %d, %s", code, errOut)
+	}
+	if code, _, errOut = atrium(t, "init", "a", "b"); code != exitUsage {
+		t.Errorf("init a b = %d, %s; want a usage error", code, errOut)
+	}
+	if code, _, errOut = atrium(t, "init", "--size", "huge", t.TempDir()); code != exitUsage || !strings.Contains(errOut, "tiny") {
+		t.Errorf("init --size huge = %d, %s; want a usage error listing sizes", code, errOut)
+	}
+}
+
+func TestDemoRankingCommand(t *testing.T) {
+	dir := t.TempDir()
+	train, test := filepath.Join(dir, "train.csv"), filepath.Join(dir, "test.csv")
+	code, out, errOut := atrium(t, "demo", "ranking", "--size", "tiny", "--out", train, "--test-out", test, "--test-days", "1")
+	if code != exitOK {
+		t.Fatalf("demo ranking = %d, %s", code, errOut)
+	}
+	trainRows, testRows := readCSVFile(t, train), readCSVFile(t, test)
+	// The tiny preset shows 256 listings in 32 sessions over 4 days.
+	if len(trainRows)+len(testRows) != 256 || len(testRows) == 0 {
+		t.Errorf("ranking files have %d + %d rows, want 256 in all", len(trainRows), len(testRows))
+	}
+	if !strings.Contains(out, "rows of") || !strings.Contains(out, "reference NDCG@10") || trainRows[0]["session_id"] != "1" {
+		t.Errorf("output %q, first row %v", out, trainRows[0])
+	}
+	if code, _, errOut = atrium(t, "demo", "ranking", "--size", "tiny"); code != exitUsage || !strings.Contains(errOut, "--out") {
+		t.Errorf("demo ranking without --out = %d, %s", code, errOut)
+	}
+	if code, _, errOut = atrium(t, "demo", "ranking", "--out", filepath.Join(dir, "x.txt"), "--size", "tiny"); code != exitFailure || !strings.Contains(errOut, "want a .csv or .parquet") {
+		t.Errorf("demo ranking --out x.txt = %d, %s", code, errOut)
+	}
+}
+
+func TestDemoGenerateCommand(t *testing.T) {
+	dir := t.TempDir()
+	code, out, errOut := atrium(t, "demo", "generate", "--size", "tiny", "--events", "600", dir)
+	if code != exitOK {
+		t.Fatalf("demo generate = %d, %s", code, errOut)
+	}
+	events, _ := filepath.Glob(filepath.Join(dir, "data", "events*.csv"))
+	n := 0
+	for _, f := range events {
+		n += len(readCSVFile(t, f))
+	}
+	if n < 450 || n > 750 || !strings.Contains(out, count(int64(n))+" events") {
+		t.Errorf("--events 600 wrote %d events; output %q", n, out)
+	}
+}
+
+func TestHasCommand(t *testing.T) {
+	for path, want := range map[string]bool{"version": true, "demo ranking": true, "demo": true, "no-such": false, "demo no-such": false} {
+		if got := hasCommand(path); got != want {
+			t.Errorf("hasCommand(%q) = %v, want %v", path, got, want)
+		}
+	}
+}
+
+// TestDemoEndToEnd runs `atrium demo` on the tiny preset and checks what each
+// step that is part of this build really did, against values computed here by
+// hand from the generated files. A step whose commands are not in the build
+// must say so.
+func TestDemoEndToEnd(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "demo")
+	// The demo's default: sessions up to the last midnight, so that values
+	// served online are within their ttl now.
+	cfg, _ := demo.Preset("tiny")
+	cfg.Start = recentStart(time.Now(), cfg.Days)
+	code, out, errOut := atrium(t, "demo", "--dir", dir, "--size", "tiny", "--start", cfg.Start.Format(time.DateOnly))
+	if code != exitOK {
+		t.Fatalf("demo = %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	t.Log(out)
+	ev := readEvents(t, dir)
+	if !strings.Contains(out, "[1/") || !strings.Contains(out, count(int64(len(ev)))+" events in 6 files") {
+		t.Errorf("demo output does not report the %d generated events:\n%s", len(ev), out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "features", "rentals.yaml")); err != nil {
+		t.Error(err)
+	}
+	// A second demo into the same directory refuses to overwrite the project.
+	if code, _, errOut := atrium(t, "demo", "--dir", dir, "--size", "tiny"); code != exitFailure || !strings.Contains(errOut, "already exists") {
+		t.Errorf("demo into an existing project = %d, %s", code, errOut)
+	}
+	// A step runs exactly when its commands and those of the steps it needs are
+	// in the build.
+	for _, step := range []struct {
+		name     string
+		commands []string
+	}{
+		{"apply", []string{"apply"}},
+		{"run", []string{"apply", "run", "runs"}},
+		{"materialize", []string{"apply", "run", "runs", "materialize"}},
+		{"historical", []string{"apply", "run", "runs", "historical"}},
+		{"online", []string{"apply", "run", "runs", "materialize", "serve"}},
+		{"fit", []string{"apply", "run", "runs", "historical", "fit", "predict"}},
+	} {
+		inBuild := true
+		for _, c := range step.commands {
+			inBuild = inBuild && hasCommand(c)
+		}
+		p := stepOutput(out, step.name)
+		if p == "" || strings.Contains(p, "not available yet") == inBuild {
+			t.Errorf("step %s: commands %v in build = %v, but the demo printed:\n%s", step.name, step.commands, inBuild, p)
+		}
+	}
+	if hasCommand("run") {
+		checkRunOutcomes(t, dir, cfg, ev)
+	}
+	if hasCommand("historical") {
+		checkHistoricalOutcomes(t, dir, cfg, ev, out)
+	}
+	if !strings.Contains(stepOutput(out, "online"), "not available yet") {
+		checkOnlineOutcomes(t, dir, cfg)
+	}
+	if p := stepOutput(out, "fit"); !strings.Contains(p, "not available yet") {
+		checkFitOutcomes(t, dir, cfg, p)
+	}
+}
+
+// checkFitOutcomes checks that the model scored every test impression and that
+// the printed NDCG@10 of each ranking is what Evaluate computes again from the
+// written scores.
+func checkFitOutcomes(t *testing.T, dir string, cfg demo.Config, out string) {
+	spine := readCSVFile(t, filepath.Join(dir, "training", "test-spine.csv"))
+	scores, err := readScores(filepath.Join(dir, "training", "test-scores.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(scores) != len(spine) || len(spine) == 0 {
+		t.Fatalf("the model scored %d impressions, the test spine has %d", len(scores), len(spine))
+	}
+	m, err := demo.NewMarket(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rankers := append([]demo.NamedRanker{{Name: "model", Ranker: demo.ScoreRanker(scores)}}, demo.BaselineRankers(cfg.Seed)...)
+	ev, err := m.Evaluate(context.Background(), cfg.Days-1, cfg.Days, 10, rankers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, name := range ev.Rankers {
+		want := fmt.Sprintf("%8.4f  %9.4f", ev.Observed[i], ev.Attentive[i])
+		line := ""
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(strings.TrimSpace(l), name+" ") {
+				line = l
+			}
+		}
+		if !strings.HasSuffix(line, want) {
+			t.Errorf("NDCG line of %q is %q, want it to end with %q", name, line, want)
+		}
+	}
+}
+
+// stepOutput returns the lines the demo printed for the named step.
+func stepOutput(out, name string) string {
+	i := strings.Index(out, "] "+name+": ")
+	if i < 0 {
+		return ""
+	}
+	rest := out[i:]
+	if j := strings.Index(rest, "\n\n"); j >= 0 {
+		rest = rest[:j]
+	}
+	return rest
+}
+
+// event is one row of the generated events files.
+type event struct {
+	ts      time.Time
+	name    string
+	listing int64
+}
+
+func readEvents(t *testing.T, dir string) []event {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "data", "events*.csv"))
+	var evs []event
+	for _, f := range files {
+		for _, r := range readCSVFile(t, f) {
+			ts, err := time.Parse(demo.TimeLayout, r["ts"])
+			if err != nil {
+				t.Fatal(err)
+			}
+			id, _ := strconv.ParseInt(r["listing_id"], 10, 64)
+			evs = append(evs, event{ts, r["event"], id})
+		}
+	}
+	return evs
+}
+
+// countEvents counts the events of listing (any listing when 0) named name (any
+// when "") in [from, to).
+func countEvents(evs []event, listing int64, name string, from, to time.Time) int {
+	n := 0
+	for _, e := range evs {
+		if (listing == 0 || e.listing == listing) && (name == "" || e.name == name) && !e.ts.Before(from) && e.ts.Before(to) {
+			n++
+		}
+	}
+	return n
+}
+
+// checkRunOutcomes checks the rows of listing_engagement against the issue's
+// window semantics: a row per listing at each midnight T of the run whose 7-day
+// window [T-7d, T) holds an event.
+func checkRunOutcomes(t *testing.T, dir string, cfg demo.Config, evs []event) {
+	var r demo.SetRange
+	for _, s := range cfg.FeatureSetRanges() {
+		if s.Set == "listing_engagement" {
+			r = s
+		}
+	}
+	want := 0
+	for T := r.Start; !T.After(r.End); T = T.AddDate(0, 0, 1) {
+		seen := map[int64]bool{}
+		for _, e := range evs {
+			if !e.ts.Before(T.AddDate(0, 0, -7)) && e.ts.Before(T) {
+				seen[e.listing] = true
+			}
+		}
+		want += len(seen)
+	}
+	code, out, errOut := atrium(t, "--repo", dir, "-o", "json", "runs", "listing_engagement")
+	var runs []struct {
+		Status  string
+		RowsOut int64 `json:"rows_out"`
+	}
+	if code != exitOK || json.Unmarshal([]byte(out), &runs) != nil || len(runs) != 1 {
+		t.Fatalf("runs listing_engagement = %d, %q, %q", code, out, errOut)
+	}
+	if runs[0].Status != "succeeded" || runs[0].RowsOut != int64(want) {
+		t.Errorf("listing_engagement run: %s, %d rows out; by hand %d rows", runs[0].Status, runs[0].RowsOut, want)
+	}
+}
+
+// checkHistoricalOutcomes joins engagement features of the busiest listing at a
+// midnight T and one second before it, and compares them with counts made here
+// from the events: the row at T covers [T-1d, T); one second earlier the join
+// must fall back to the row of T-1d and never see day T-1d's events.
+func checkHistoricalOutcomes(t *testing.T, dir string, cfg demo.Config, evs []event, demoOut string) {
+	T := cfg.Start.AddDate(0, 0, 3)
+	imps := map[int64]int{}
+	for _, e := range evs {
+		if e.name == demo.EventImpression && e.ts.Before(T) {
+			imps[e.listing]++
+		}
+	}
+	var busiest int64
+	for l, n := range imps {
+		if n > imps[busiest] || (n == imps[busiest] && l < busiest) {
+			busiest = l
+		}
+	}
+	spine := filepath.Join(dir, "e2e-spine.csv")
+	before := T.Add(-time.Second)
+	content := fmt.Sprintf("listing_id,ts\n%d,%s\n%d,%s\n%d,%s\n", busiest, T.Format(demo.TimeLayout), busiest, before.Format(demo.TimeLayout), 999999, T.Format(demo.TimeLayout))
+	if err := os.WriteFile(spine, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	outPath := filepath.Join(dir, "e2e.csv")
+	code, out, errOut := atrium(t, "--repo", dir, "historical", "--spine", spine, "--features",
+		"listing_engagement:clicks_sum_1d,listing_engagement:impressions_sum_1d,listing_engagement:ctr_7d", "--out", outPath)
+	if code != exitOK {
+		t.Fatalf("historical = %d, %q, %q", code, out, errOut)
+	}
+	rows := readCSVFile(t, outPath)
+	if len(rows) != 3 {
+		t.Fatalf("historical wrote %d rows, want 3", len(rows))
+	}
+	day := 24 * time.Hour
+	for i, at := range []time.Time{T, T.Add(-day)} { // the row stamped at (T, then T-1d)
+		clicks := countEvents(evs, busiest, demo.EventClick, at.Add(-day), at)
+		impressions := countEvents(evs, busiest, demo.EventImpression, at.Add(-day), at)
+		ctr := float64(countEvents(evs, busiest, demo.EventClick, at.Add(-7*day), at)) / float64(countEvents(evs, busiest, demo.EventImpression, at.Add(-7*day), at))
+		r := rows[i]
+		if num(t, r["clicks_sum_1d"]) != float64(clicks) || num(t, r["impressions_sum_1d"]) != float64(impressions) || math.Abs(num(t, r["ctr_7d"])-ctr) > 1e-12 {
+			t.Errorf("listing %d at %s: historical %v; by hand clicks_sum_1d %d, impressions_sum_1d %d, ctr_7d %v", busiest, r["ts"], r, clicks, impressions, ctr)
+		}
+	}
+	if r := rows[2]; r["clicks_sum_1d"] != "" || r["ctr_7d"] != "" {
+		t.Errorf("an unknown listing got features %v, want nulls", r)
+	}
+	// The demo's own probe: null before the listing existed, then its rents.
+	if p := stepOutput(demoOut, "historical"); strings.Contains(p, "point-in-time probe: listing") &&
+		(strings.Count(p, ") ok") != 3 || !strings.Contains(p, "rent null   (truth null  ) ok")) {
+		t.Errorf("point-in-time probe did not check out:\n%s", p)
+	}
+	checkFutureIsNull(t, dir, cfg)
+}
+
+// checkFutureIsNull joins a listing's rent one second before it was published
+// (its first row is in the future: null) and at publication (its first rent),
+// whatever the probe found.
+func checkFutureIsNull(t *testing.T, dir string, cfg demo.Config) {
+	m, err := demo.NewMarket(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var l *demo.Listing
+	for i := range m.Listings {
+		// Within the days listing_profile was computed for.
+		if m.Listings[i].CreatedAt().After(cfg.Start.AddDate(0, 0, -89)) {
+			l = &m.Listings[i]
+			break
+		}
+	}
+	if l == nil {
+		t.Fatal("no listing published in the 89 days before the sessions")
+	}
+	at := l.CreatedAt()
+	spine := filepath.Join(dir, "future-spine.csv")
+	content := fmt.Sprintf("listing_id,ts\n%d,%s\n%d,%s\n", l.ID, at.Add(-time.Second).Format(demo.TimeLayout), l.ID, at.Format(demo.TimeLayout))
+	if err := os.WriteFile(spine, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "future.csv")
+	if code, stdout, errOut := atrium(t, "--repo", dir, "historical", "--spine", spine, "--features", "listing_profile:rent", "--out", out); code != exitOK {
+		t.Fatalf("historical = %d, %s %s", code, stdout, errOut)
+	}
+	rows := readCSVFile(t, out)
+	if len(rows) != 2 || rows[0]["rent"] != "" || rows[1]["rent"] == "" || num(t, rows[1]["rent"]) != l.Prices[0].Rent {
+		t.Errorf("listing %d published %s at %v: joined rents %v, want null then %v", l.ID, at, l.Prices[0].Rent, rows, l.Prices[0].Rent)
+	}
+}
+
+func num(t *testing.T, s string) float64 {
+	t.Helper()
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		t.Fatalf("%q is not a number", s)
+	}
+	return v
+}

@@ -1,0 +1,355 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/atrium-ml/atrium/internal/modeling/linear"
+	"github.com/atrium-ml/atrium/internal/modeling/ml"
+	"github.com/atrium-ml/atrium/internal/modeling/modelfile"
+	"github.com/atrium-ml/atrium/internal/platform/progress"
+)
+
+// fitOptions are the flags of atrium fit.
+type fitOptions struct {
+	data, valid, out           string
+	label, weight, group, time string
+	task, algorithm            string
+	params                     []string
+	categorical, ignore        []string
+	validFraction              float64
+	split                      string
+	seed                       uint64
+	logEvery                   int
+}
+
+func init() {
+	register(func(e *env) *cobra.Command {
+		var o fitOptions
+		cmd := &cobra.Command{
+			Use:   "fit --data FILE --label COL --task TASK --algorithm ALGO --out MODEL",
+			Short: "Train a model on a CSV or Parquet file",
+			Long: `Train a gradient-boosted tree or linear model on a CSV or Parquet file.
+
+Every column other than the label, weight, group, time and --ignore columns is a
+feature: text columns are categorical, numbers numeric (--categorical makes an
+integer column categorical). The model is written atomically to --out: a .txt
+path gets LightGBM's text format (tree models), any other Atrium's own format.
+Parameters use LightGBM's names (--param num_leaves=63 --param learning_rate=0.05;
+linear: lambda_l2, lambda_l1, max_iter, tol, standardize).
+
+Validation data comes from --valid, or is split off the training file with
+--valid-fraction (stratified for classification, by query for ranking, by row
+order with --time, random otherwise). With validation data, a metric line is
+printed every --log-every iterations.`,
+			Example: `  atrium fit --data train.parquet --label churned --task binary --algorithm gbdt --valid-fraction 0.2 --out churn.json
+  atrium fit --data train.csv --label price --task regression --algorithm linear --param lambda_l2=0.01 --out price.json
+  atrium fit --data sessions.parquet --label relevance --group session_id --task lambdarank --algorithm gbdt --out rank.txt`,
+			Args: exactArgs(0),
+			RunE: func(cmd *cobra.Command, args []string) error { return runFit(e, o) },
+		}
+		f := cmd.Flags()
+		f.StringVar(&o.data, "data", "", "training data: a .csv, .tsv or .parquet file (required)")
+		f.StringVar(&o.valid, "valid", "", "validation data file with the same columns")
+		f.StringVar(&o.out, "out", "", "model file to write; .txt writes LightGBM text (required)")
+		f.StringVar(&o.label, "label", "", "label (target) column (required)")
+		f.StringVar(&o.weight, "weight", "", "per-row weight column")
+		f.StringVar(&o.group, "group", "", "query (group) column, for lambdarank")
+		f.StringVar(&o.time, "time", "", "column to order rows by (not a feature); makes --valid-fraction split by time")
+		f.StringVar(&o.task, "task", "", "binary, regression, multiclass or lambdarank (required)")
+		f.StringVar(&o.algorithm, "algorithm", "gbdt", "gbdt or linear")
+		f.StringArrayVar(&o.params, "param", nil, "model parameter k=v, repeatable (LightGBM names)")
+		f.StringSliceVar(&o.categorical, "categorical", nil, "integer columns to treat as categorical (comma-separated or repeated)")
+		f.StringSliceVar(&o.ignore, "ignore", nil, "columns that are not features, e.g. ids (comma-separated or repeated)")
+		f.Float64Var(&o.validFraction, "valid-fraction", 0, "share of the training file to hold out for validation when --valid is not given")
+		f.StringVar(&o.split, "split", "", "how --valid-fraction splits: random, stratified, group or time (default: by task)")
+		f.Uint64Var(&o.seed, "seed", 0, "random seed for the split and for training")
+		f.IntVar(&o.logEvery, "log-every", 10, "print validation metrics every N iterations (0: never)")
+		return cmd
+	})
+}
+
+// parseParams reads --param k=v flags.
+func parseParams(kvs []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		k = strings.TrimSpace(k)
+		if !ok || k == "" {
+			return nil, usagef("--param %q: want key=value", kv)
+		}
+		if prev, dup := out[k]; dup && prev != strings.TrimSpace(v) {
+			return nil, usagef("--param %s given twice", k)
+		}
+		out[k] = strings.TrimSpace(v)
+	}
+	return out, nil
+}
+
+func (o *fitOptions) validate() error {
+	if err := requireFlags("--data", o.data, "--label", o.label, "--task", o.task, "--out", o.out); err != nil {
+		return err
+	}
+	switch o.task {
+	case modelfile.TaskBinary, modelfile.TaskRegression, modelfile.TaskMulticlass, modelfile.TaskLambdarank:
+	default:
+		return usagef("--task %q: want binary, regression, multiclass or lambdarank", o.task)
+	}
+	switch o.algorithm {
+	case modelfile.AlgorithmGBDT, modelfile.AlgorithmLinear:
+	default:
+		return usagef("--algorithm %q: want gbdt or linear", o.algorithm)
+	}
+	if o.task == modelfile.TaskLambdarank && o.group == "" {
+		return usagef("--task lambdarank needs --group (the query column)")
+	}
+	if o.algorithm == modelfile.AlgorithmLinear && o.task == modelfile.TaskLambdarank {
+		return usagef("linear models do not rank: use --algorithm gbdt for lambdarank")
+	}
+	if o.algorithm == modelfile.AlgorithmLinear && strings.HasSuffix(strings.ToLower(o.out), ".txt") {
+		return usagef("--out %s: LightGBM text holds tree models only; write a linear model to a .json path", o.out)
+	}
+	if o.validFraction < 0 || o.validFraction >= 1 || o.valid != "" && o.validFraction > 0 {
+		return usagef("--valid-fraction %v: want a share in [0, 1), and not together with --valid", o.validFraction)
+	}
+	if o.logEvery < 0 {
+		return usagef("--log-every %d: want >= 0", o.logEvery)
+	}
+	return nil
+}
+
+// requireFlags takes flag names and values in pairs and reports every flag
+// left empty, as a usage error.
+func requireFlags(nameValues ...string) error {
+	var missing []string
+	for i := 0; i+1 < len(nameValues); i += 2 {
+		if nameValues[i+1] == "" {
+			missing = append(missing, nameValues[i])
+		}
+	}
+	if len(missing) > 0 {
+		return usagef("missing required flag(s): %s", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// fitSummary is what atrium fit reports.
+type fitSummary struct {
+	Model      string             `json:"model"`
+	Format     string             `json:"format"`
+	Task       string             `json:"task"`
+	Algorithm  string             `json:"algorithm"`
+	Rows       int                `json:"rows"`
+	ValidRows  int                `json:"valid_rows"`
+	Features   int                `json:"features"`
+	Categories int                `json:"categorical_features"`
+	Iterations int                `json:"iterations"`
+	Metrics    map[string]float64 `json:"metrics,omitempty"`
+	Seconds    float64            `json:"seconds"`
+}
+
+func runFit(e *env, o fitOptions) error {
+	start := time.Now()
+	if err := o.validate(); err != nil {
+		return err
+	}
+	kv, err := parseParams(o.params)
+	if err != nil {
+		return err
+	}
+	train, valid, err := loadTrainValid(e, o)
+	if err != nil {
+		return err
+	}
+	warnIDColumns(e, train)
+	f := &fitter{e: e, o: o, start: start}
+	var m *modelfile.Model
+	switch o.algorithm {
+	case modelfile.AlgorithmLinear:
+		m, err = f.linear(train, valid, kv)
+	default:
+		err = fmt.Errorf("--algorithm %s: not available in this build", o.algorithm)
+	}
+	if err != nil {
+		return err
+	}
+	m.Training.Data, m.Training.Valid = o.data, o.valid
+	m.Training.Label, m.Training.Weight, m.Training.Group = o.label, o.weight, o.group
+	m.Training.Rows, m.Training.Seed, m.Training.StartedAt = train.NumRows(), o.seed, start.UTC()
+	if valid != nil {
+		m.Training.ValidRows = valid.NumRows()
+	}
+	m.Training.Seconds = time.Since(start).Seconds()
+	format := "atrium"
+	if err := m.Save(o.out); err != nil {
+		return err
+	}
+	s := fitSummary{Model: o.out, Format: format, Task: o.task, Algorithm: o.algorithm, Rows: train.NumRows(),
+		Features: train.NumFeatures(), Iterations: m.Training.Iterations, Metrics: m.Training.Metrics,
+		Seconds: time.Since(start).Seconds()}
+	if valid != nil {
+		s.ValidRows = valid.NumRows()
+	}
+	for _, c := range train.Columns {
+		if c.Kind == ml.Categorical {
+			s.Categories++
+		}
+	}
+	return writeFitSummary(e, s)
+}
+
+// loadTrainValid loads the training file and the validation data (a file
+// aligned to the training columns, or a split of the training file).
+func loadTrainValid(e *env, o fitOptions) (train, valid *ml.Dataset, err error) {
+	opts := ml.LoadOptions{Label: o.label, Weight: o.weight, Group: o.group, Time: o.time, Categorical: o.categorical, Ignore: o.ignore}
+	bar := progress.New(e.stderr, 0, "loading "+o.data, "files")
+	train, err = ml.Load(e.ctx, o.data, opts)
+	bar.Finish()
+	if err != nil {
+		return nil, nil, err
+	}
+	if o.valid != "" {
+		features := ml.FeaturesOf(train)
+		vopts := opts
+		vopts.Ignore = nil
+		vopts.Categorical, vopts.Numeric = nil, nil
+		for _, f := range features {
+			vopts.Features = append(vopts.Features, f.Name)
+			if f.Kind == ml.Categorical {
+				vopts.Categorical = append(vopts.Categorical, f.Name)
+			} else {
+				vopts.Numeric = append(vopts.Numeric, f.Name)
+			}
+		}
+		v, err := ml.Load(e.ctx, o.valid, vopts)
+		if err != nil {
+			return nil, nil, err
+		}
+		// Validation categories take the training codes; unseen ones are missing.
+		valid, err = ml.Align(v, features)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", o.valid, err)
+		}
+		return train, valid, nil
+	}
+	if o.validFraction == 0 {
+		return train, nil, nil
+	}
+	method := ml.SplitMethod(o.split)
+	if method == "" {
+		switch {
+		case o.time != "":
+			method = ml.SplitTime
+		case o.group != "":
+			method = ml.SplitGroup
+		case o.task == modelfile.TaskBinary || o.task == modelfile.TaskMulticlass:
+			method = ml.SplitStratified
+		default:
+			method = ml.SplitRandom
+		}
+	}
+	tr, va, _, err := train.Split(method, ml.Fractions{Train: 1 - o.validFraction, Valid: o.validFraction}, o.seed)
+	if err != nil {
+		return nil, nil, usagef("--valid-fraction: %v", err)
+	}
+	if tr.NumRows() == 0 || va.NumRows() == 0 {
+		return nil, nil, usagef("--valid-fraction %v leaves %d training and %d validation rows", o.validFraction, tr.NumRows(), va.NumRows())
+	}
+	return tr, va, nil
+}
+
+// warnIDColumns warns about text columns with a category for nearly every
+// row: ids and free text, which a model can only memorise.
+func warnIDColumns(e *env, ds *ml.Dataset) {
+	n := ds.NumRows()
+	for _, c := range ds.Columns {
+		if c.Kind == ml.Categorical && n >= 100 && len(c.Categories) > n/2 {
+			e.log.Warn("categorical column with a category for most rows: an id? leave it out with --ignore", "column", c.Name, "categories", len(c.Categories), "rows", n)
+		}
+	}
+}
+
+// fitter trains one model and reports its progress.
+type fitter struct {
+	e     *env
+	o     fitOptions
+	start time.Time
+	bar   *progress.Bar
+}
+
+// logLine prints an iteration's metrics: every --log-every iterations and at
+// the last one. On a terminal the line clears the progress bar first.
+func (f *fitter) logLine(iter int, last bool, metrics map[string]float64) {
+	if f.o.logEvery == 0 || (iter%f.o.logEvery != 0 && !last) || len(metrics) == 0 {
+		return
+	}
+	var b strings.Builder
+	if f.bar != nil {
+		b.WriteString("\r\x1b[K")
+	}
+	fmt.Fprintf(&b, "[%d]", iter)
+	for _, name := range slices.Sorted(maps.Keys(metrics)) {
+		fmt.Fprintf(&b, "  %s: %.6g", name, metrics[name])
+	}
+	fmt.Fprintf(&b, "  (%.1fs)\n", time.Since(f.start).Seconds())
+	_, _ = io.WriteString(f.e.stderr, b.String())
+}
+
+// linear fits a linear model.
+func (f *fitter) linear(train, valid *ml.Dataset, kv map[string]string) (*modelfile.Model, error) {
+	if obj, ok := kv["objective"]; ok && obj != f.o.task {
+		return nil, usagef("--param objective=%s contradicts --task %s", obj, f.o.task)
+	}
+	kv = maps.Clone(kv)
+	kv["objective"] = f.o.task
+	p, err := linear.ParseParams(kv)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	f.bar = progress.New(f.e.stderr, int64(p.MaxIter), "fit linear", "iterations")
+	lm, err := linear.Train(f.e.ctx, train, p, linear.TrainOptions{OnIteration: func(iter int, objective float64, m *linear.Model) error {
+		f.bar.Add(1)
+		f.logLine(iter, false, map[string]float64{"train_objective": objective})
+		return nil
+	}})
+	f.bar.Finish()
+	if err != nil {
+		return nil, err
+	}
+	if !lm.Converged {
+		f.e.log.Warn("linear fit stopped before converging", "iterations", lm.Iterations, "max_iter", p.MaxIter)
+	}
+	m := modelfile.NewLinear(f.o.task, lm, train)
+	m.Training = &modelfile.Training{Params: p.Map(), Iterations: lm.Iterations}
+	return m, nil
+}
+
+func writeFitSummary(e *env, s fitSummary) error {
+	if e.output == "json" {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(s)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "model       %s (%s, %s, %s format)\n", s.Model, s.Algorithm, s.Task, s.Format)
+	fmt.Fprintf(&b, "rows        %d train", s.Rows)
+	if s.ValidRows > 0 {
+		fmt.Fprintf(&b, ", %d valid", s.ValidRows)
+	}
+	fmt.Fprintf(&b, "\nfeatures    %d (%d categorical)\n", s.Features, s.Categories)
+	fmt.Fprintf(&b, "iterations  %d\n", s.Iterations)
+	for _, name := range slices.Sorted(maps.Keys(s.Metrics)) {
+		fmt.Fprintf(&b, "%-11s %s\n", name, strconv.FormatFloat(s.Metrics[name], 'g', 6, 64))
+	}
+	fmt.Fprintf(&b, "time        %.2fs\n", s.Seconds)
+	_, err := io.WriteString(e.stdout, b.String())
+	return err
+}

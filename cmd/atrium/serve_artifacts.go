@@ -1,0 +1,25 @@
+package main
+
+import (
+	"github.com/atrium-ml/atrium/internal/platform/artifact"
+	_ "github.com/atrium-ml/atrium/internal/platform/artifact/fs" // file:// artifact stores
+	"github.com/atrium-ml/atrium/internal/platform/artifact/proxy"
+	"github.com/atrium-ml/atrium/internal/platform/server"
+)
+
+// The MLflow artifact proxy (/api/2.0/mlflow-artifacts/...) over the project's
+// artifact store (stores.artifacts, default file://<data_dir>/artifacts).
+func init() {
+	registerAPI(func(e *env) (server.API, error) {
+		p, err := e.Project()
+		if err != nil {
+			return nil, err
+		}
+		store, err := artifact.Open(e.ctx, p.Stores.Artifacts)
+		if err != nil {
+			return nil, err
+		}
+		e.onClose(store.Close)
+		return proxy.New(store, proxy.Options{Logger: e.log}), nil
+	})
+}

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"errors"
+
+	"github.com/atrium-ml/atrium/internal/data/catalog"
+	"github.com/atrium-ml/atrium/internal/data/online"
+	"github.com/atrium-ml/atrium/internal/data/retrieval"
+	"github.com/atrium-ml/atrium/internal/platform/server"
+	"github.com/atrium-ml/atrium/internal/spec"
+)
+
+// The online feature API of `atrium serve`: POST /get-online-features,
+// POST /push, POST /write-to-online-store and POST /materialize-incremental
+// (Feast's wire format).
+func init() { registerAPI(featureAPI) }
+
+// featureAPI loads the applied feature definitions once (the server restarts to
+// see a new apply), opens the online store and, for pushes to the offline
+// store, the offline engine, and returns the online feature API.
+func featureAPI(e *env) (server.API, error) {
+	p, err := e.Project()
+	if err != nil {
+		return nil, err
+	}
+	db, err := e.Meta()
+	if err != nil {
+		return nil, err
+	}
+	features := &spec.Features{}
+	l, err := loadCatalog(e)
+	switch {
+	case errors.Is(err, catalog.ErrNotApplied):
+		e.log.Warn("no feature definitions applied: the online feature API serves none until `atrium apply` and a restart")
+	case err != nil:
+		return nil, err
+	default:
+		features = l.Features
+	}
+	keyTypes, err := retrieval.LoadKeyTypes(e.ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	defs, err := retrieval.DefinitionsFromSpec(features, keyTypes)
+	if err != nil {
+		return nil, err
+	}
+	store, err := online.Open(e.ctx, p.Stores.Online)
+	if err != nil {
+		return nil, err
+	}
+	e.onClose(store.Close)
+	o, err := retrieval.NewOnline(store, defs, retrieval.Options{})
+	if err != nil {
+		return nil, err
+	}
+	opts := retrieval.APIOptions{Logger: e.log, Meta: db}
+	if l != nil {
+		// Pushes to the offline store, and materialization inside the server
+		// (the way to fill an embedded store the server holds open).
+		eng, err := openOfflineEngine(e, features)
+		if err != nil {
+			return nil, err
+		}
+		opts.Offline = eng
+		opts.Materializer = &retrieval.Materializer{Store: store, Meta: db, Engine: eng, Logger: e.log}
+	}
+	return retrieval.NewAPI(o, opts), nil
+}

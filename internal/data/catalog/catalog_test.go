@@ -1,0 +1,115 @@
+package catalog_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/atrium-ml/atrium/internal/data/catalog"
+	"github.com/atrium-ml/atrium/internal/platform/meta"
+	"github.com/atrium-ml/atrium/internal/platform/meta/metatest"
+	"github.com/atrium-ml/atrium/internal/spec"
+)
+
+func example(t *testing.T, edit func(string) string) *spec.Features {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "..", "spec", "testdata", "features", "issue_example.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := string(data)
+	if edit != nil {
+		src = edit(src)
+	}
+	f, err := spec.ParseFeatures("features/example.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func changes(d *catalog.Diff) []string {
+	var out []string
+	for _, c := range d.Changes {
+		s := string(c.Op) + " " + c.Kind + " " + c.Name
+		if len(c.Details) > 0 {
+			s += " (" + strings.Join(c.Details, "; ") + ")"
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func TestApplyDiffLoad(t *testing.T) {
+	metatest.ForEach(t, func(t *testing.T, db *meta.DB) {
+		ctx := context.Background()
+		if _, err := catalog.Load(ctx, db); !errors.Is(err, catalog.ErrNotApplied) {
+			t.Fatalf("Load on an empty catalog = %v, want ErrNotApplied", err)
+		}
+		d, err := catalog.Apply(ctx, db, example(t, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.From != 0 || d.To != 1 || len(d.Changes) != 7 {
+			t.Fatalf("first apply = %+v", d)
+		}
+		// The same definitions again: nothing stored.
+		d, err = catalog.Apply(ctx, db, example(t, nil))
+		if err != nil || !d.Empty() || d.To != 1 {
+			t.Fatalf("second apply = %+v, %v; want no changes", d, err)
+		}
+		edited := example(t, func(s string) string {
+			s = strings.Replace(s, "ttl: 2d", "ttl: 3d", 1)
+			s = strings.Replace(s, `{name: viewers, type: int64, expr: user_id, aggs: [count_distinct]}`,
+				`{name: viewers, type: int64, expr: user_id, aggs: [count_distinct, count]}
+      - {name: visits, type: int64, expr: "CAST(event = 'visit' AS INTEGER)", aggs: [sum]}`, 1)
+			s = strings.Replace(s, "  - {name: user, join_keys: [user_id]}\n", "", 1)
+			return s
+		})
+		planned, err := catalog.Plan(ctx, db, edited)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []string{
+			"removed entity user",
+			"changed feature_set listing_engagement (features: ~viewers +visits; ttl)",
+		}
+		if !reflect.DeepEqual(changes(planned), want) {
+			t.Errorf("plan = %q, want %q", changes(planned), want)
+		}
+		if l, _ := catalog.Load(ctx, db); l.Version != 1 {
+			t.Errorf("Plan stored a version: %d", l.Version)
+		}
+		d, err = catalog.Apply(ctx, db, edited)
+		if err != nil || d.From != 1 || d.To != 2 || !reflect.DeepEqual(changes(d), want) {
+			t.Fatalf("apply edited = %+v, %v", d, err)
+		}
+		if d.Changes[1].Version != 2 || d.Changes[0].Version != 2 {
+			t.Errorf("object versions = %d, %d; want 2, 2", d.Changes[0].Version, d.Changes[1].Version)
+		}
+		l, err := catalog.Load(ctx, db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.Version != 2 || l.Features.Set("listing_engagement").TTL.String() != "3d" || l.Features.Entity("user") != nil {
+			t.Errorf("loaded v%d ttl=%s", l.Version, l.Features.Set("listing_engagement").TTL)
+		}
+		if _, ok := l.Features.Set("listing_engagement").Column("visits_sum_7d"); !ok {
+			t.Error("loaded definitions lack visits_sum_7d")
+		}
+		// Re-adding a removed object gives it the next version of its history.
+		d, err = catalog.Apply(ctx, db, example(t, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range d.Changes {
+			if c.Kind == catalog.KindEntity && (c.Op != catalog.Added || c.Version != 3) {
+				t.Errorf("re-added entity = %+v, want added v3", c)
+			}
+		}
+	})
+}

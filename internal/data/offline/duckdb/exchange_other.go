@@ -1,0 +1,5 @@
+//go:build !linux
+
+package duckdb
+
+func exchange(staged, target string) error { return exchangeByRenames(staged, target) }

@@ -1,0 +1,294 @@
+package duckdb
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/atrium-ml/atrium/internal/data/offline"
+	"github.com/atrium-ml/atrium/internal/data/pipeline"
+	"github.com/atrium-ml/atrium/internal/data/quality"
+	"github.com/atrium-ml/atrium/internal/spec"
+)
+
+// fileFormat returns the DuckDB format of a data file by extension.
+func fileFormat(path string) (string, bool) {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".csv":
+		return "csv", true
+	case ".parquet", ".pq":
+		return "parquet", true
+	}
+	return "", false
+}
+
+// PointInTime implements offline.Engine with DuckDB's ASOF join: for each spine
+// row at t and each set, the stored row of the same keys with the greatest
+// timestamp <= t, kept only when it is newer than t - ttl. Rows of one set with the
+// same keys and timestamp are reduced to the last written before the join, so the
+// result does not depend on the order DuckDB happens to read files in.
+func (e *Engine) PointInTime(ctx context.Context, req offline.PointInTimeRequest) (*offline.PointInTimeResult, error) {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("point-in-time join: %w: %s", offline.ErrInvalid, fmt.Sprintf(format, args...))
+	}
+	inFormat, ok := fileFormat(req.Spine)
+	if !ok {
+		return nil, bad("spine %s: expected a .csv or .parquet file", req.Spine)
+	}
+	outFormat, ok := fileFormat(req.Out)
+	if !ok {
+		return nil, bad("output %s: expected a .csv or .parquet file name", req.Out)
+	}
+	if _, err := os.Stat(req.Spine); err != nil {
+		return nil, bad("spine %s: %v", req.Spine, err)
+	}
+	if len(req.Features) == 0 || len(req.Names) != len(req.Features) {
+		return nil, bad("%d features and %d output names, expected the same non-zero number", len(req.Features), len(req.Names))
+	}
+	conn, err := e.db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	read := "read_csv"
+	if inFormat == "parquet" {
+		read = "read_parquet"
+	}
+	spineRel := fmt.Sprintf("%s('%s')", read, sqlString(req.Spine))
+	spineCols, err := describe(ctx, conn, "SELECT * FROM "+spineRel)
+	if err != nil {
+		return nil, bad("spine %s: %v", req.Spine, err)
+	}
+	spineTypes := map[string]string{}
+	for _, c := range spineCols {
+		spineTypes[c.Name] = c.Type
+		if strings.HasPrefix(strings.ToLower(c.Name), spec.ReservedPrefix) {
+			return nil, bad("spine column %q: names starting with %q are reserved, expected another name", c.Name, spec.ReservedPrefix)
+		}
+	}
+	if req.TimeColumn == "" {
+		if req.TimeColumn, err = pickTimeColumn(spineCols); err != nil {
+			return nil, bad("spine %s: %v", req.Spine, err)
+		}
+	}
+	tt, ok := spineTypes[req.TimeColumn]
+	if !ok {
+		return nil, bad("spine %s has no time column %q, expected one of: %s", req.Spine, req.TimeColumn, colNames(spineCols))
+	}
+	if !pipeline.TimestampCompatible(tt) {
+		return nil, bad("spine time column %q has type %s, expected a timestamp, date or ISO-8601 text", req.TimeColumn, tt)
+	}
+	for _, n := range req.Names {
+		if _, clash := spineTypes[n]; clash {
+			return nil, bad("feature column %q has the name of a spine column; rename the spine column or use full feature names", n)
+		}
+	}
+
+	var views []string
+	defer func() {
+		_, _ = conn.ExecContext(context.Background(), "DROP TABLE IF EXISTS atrium_spine")
+		for _, v := range views {
+			_, _ = conn.ExecContext(context.Background(), "DROP VIEW IF EXISTS "+v)
+		}
+	}()
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf(
+		`CREATE OR REPLACE TEMP TABLE atrium_spine AS SELECT *, row_number() OVER () AS atrium_row FROM (SELECT *, %s AS atrium_t FROM %s)`,
+		pipeline.TimestampExpr(quality.Quote(req.TimeColumn), tt), spineRel)); err != nil {
+		return nil, bad("spine %s: time column %q: %v", req.Spine, req.TimeColumn, err)
+	}
+	var n int64
+	var minT, maxT sql.NullTime
+	if err := conn.QueryRowContext(ctx, `SELECT count(*), min(atrium_t), max(atrium_t) FROM atrium_spine`).Scan(&n, &minT, &maxT); err != nil {
+		return nil, err
+	}
+
+	groups := spec.GroupBySet(req.Features)
+	setNames := make([]string, len(groups))
+	for i, g := range groups {
+		setNames[i] = g.Set
+	}
+	unlock, err := e.lockSets(setNames)
+	if err != nil {
+		return nil, fmt.Errorf("point-in-time join: %w", err)
+	}
+	defer unlock()
+	sel := []string{"sp.* EXCLUDE (atrium_t, atrium_row, atrium_st)"}
+	var joins []string
+	for gi, g := range groups {
+		fs, keys, err := e.set(g.Set)
+		if err != nil {
+			return nil, fmt.Errorf("point-in-time join: %w", err)
+		}
+		for _, k := range keys {
+			if _, ok := spineTypes[k]; !ok {
+				return nil, bad("spine %s has no column %q, the join key of feature set %s (expected columns: %s)", req.Spine, k, g.Set, strings.Join(keys, ", "))
+			}
+		}
+		table := fmt.Sprintf("atrium_set%d", gi)
+		views = append(views, table)
+		emptyKeyTypes := make([]string, len(keys))
+		for ki, k := range keys {
+			emptyKeyTypes[ki] = "VARCHAR"
+			if pipeline.IntegerType(spineTypes[k]) {
+				emptyKeyTypes[ki] = "BIGINT"
+			}
+		}
+		if err := e.pointInTimeTable(ctx, conn, table, fs, keys, emptyKeyTypes, minT, maxT); err != nil {
+			return nil, fmt.Errorf("point-in-time join: %w", err)
+		}
+		setCols, err := describe(ctx, conn, "SELECT * FROM "+table)
+		if err != nil {
+			return nil, err
+		}
+		alias := fmt.Sprintf("s%d", gi)
+		on := make([]string, 0, len(keys)+1)
+		for ki, k := range keys {
+			st, kt := spineTypes[k], setCols[ki].Type
+			switch {
+			case kt == "VARCHAR" && st == "VARCHAR", kt == "BIGINT" && pipeline.IntegerType(st):
+			case kt == "VARCHAR" && pipeline.IntegerType(st), kt == "BIGINT" && st == "VARCHAR":
+				return nil, bad("spine column %s has type %s but feature set %s stores it as %s", k, st, g.Set, kt)
+			default:
+				return nil, bad("spine column %s has type %s, expected an integer or text key", k, st)
+			}
+			on = append(on, fmt.Sprintf("sp.%s = %s.%s", quality.Quote(k), alias, quality.Quote(k)))
+		}
+		on = append(on, fmt.Sprintf("sp.atrium_st >= %s.atrium_st", alias))
+		joins = append(joins, fmt.Sprintf("ASOF LEFT JOIN %s %s ON %s", table, alias, strings.Join(on, " AND ")))
+		// Checked again here, not only by the ASOF inequality: a value is used only
+		// when it is not after t (a NULL t matches nothing) and within the ttl.
+		fresh := fmt.Sprintf("%s.atrium_st.t <= sp.atrium_t", alias)
+		if fs.TTL > 0 {
+			fresh += fmt.Sprintf(" AND %s.atrium_st.t > sp.atrium_t - INTERVAL '%d microseconds'", alias, fs.TTL.D().Microseconds())
+		}
+		for _, f := range g.Features {
+			name := req.Names[indexOf(req.Features, f.Ref)]
+			sel = append(sel, fmt.Sprintf("CASE WHEN %s THEN %s.%s END AS %s", fresh, alias, quality.Quote(f.Name), quality.Quote(name)))
+		}
+	}
+	// The spine's side of the ASOF inequality is (t, max): it matches the row with
+	// the greatest (timestamp, write order) not after t, so among rows with the
+	// same keys and timestamp the last written wins, without a de-duplication
+	// pass. A NULL time matches nothing.
+	spine := `(SELECT *, CASE WHEN atrium_t IS NOT NULL THEN {'t': atrium_t, 'o': 9223372036854775807} END AS atrium_st FROM atrium_spine)`
+	query := fmt.Sprintf("SELECT %s FROM %s sp %s ORDER BY sp.atrium_row", strings.Join(sel, ", "), spine, strings.Join(joins, " "))
+	if err := os.MkdirAll(filepath.Dir(req.Out), 0o755); err != nil {
+		return nil, err
+	}
+	tmp := filepath.Join(filepath.Dir(req.Out), "."+filepath.Base(req.Out)+"."+newID()+".tmp")
+	opts := "FORMAT parquet"
+	if outFormat == "csv" {
+		opts = "FORMAT csv, HEADER true"
+	}
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("COPY (%s) TO '%s' (%s)", query, sqlString(tmp), opts)); err != nil {
+		os.Remove(tmp)
+		return nil, fmt.Errorf("point-in-time join: %w", err)
+	}
+	if err := os.Rename(tmp, req.Out); err != nil {
+		os.Remove(tmp)
+		return nil, err
+	}
+	outCols := make([]string, 0, len(spineCols)+len(req.Names))
+	for _, c := range spineCols {
+		outCols = append(outCols, c.Name)
+	}
+	return &offline.PointInTimeResult{Rows: n, Columns: append(outCols, req.Names...)}, nil
+}
+
+// pointInTimeTable defines a temp view of the rows of a set that can match the
+// spine (timestamps in (min - ttl, max]) with the keys, atrium_st = (timestamp,
+// write order) and the set's columns. emptyKeyTypes are the key types of the
+// empty view used when the set has no stored rows in range (the spine's, so the
+// join binds; no row can match).
+func (e *Engine) pointInTimeTable(ctx context.Context, conn *sql.Conn, table string, fs *spec.FeatureSet, keys, emptyKeyTypes []string, minT, maxT sql.NullTime) error {
+	var from, to time.Time
+	if minT.Valid && fs.TTL > 0 {
+		from = minT.Time.Add(-fs.TTL.D())
+	}
+	if maxT.Valid {
+		to = maxT.Time
+	}
+	var files []string
+	var err error
+	if maxT.Valid {
+		files, err = e.partitions(fs.Name, from, to)
+		if err != nil {
+			return err
+		}
+	}
+	cols := fs.Columns()
+	sel := quoteNames(keys)
+	sel = append(sel, `{'t': "timestamp", 'o': atrium_ord} AS atrium_st`)
+	for _, c := range cols {
+		sel = append(sel, quality.Quote(c.Name))
+	}
+	if len(files) == 0 {
+		defs := make([]string, 0, len(sel))
+		for i, k := range keys {
+			defs = append(defs, fmt.Sprintf("CAST(NULL AS %s) AS %s", emptyKeyTypes[i], quality.Quote(k)))
+		}
+		defs = append(defs, "CAST(NULL AS STRUCT(t TIMESTAMP, o BIGINT)) AS atrium_st")
+		for _, c := range cols {
+			defs = append(defs, fmt.Sprintf("CAST(NULL AS %s) AS %s", c.Type.SQL(), quality.Quote(c.Name)))
+		}
+		_, err := conn.ExecContext(ctx, fmt.Sprintf("CREATE OR REPLACE TEMP VIEW %s AS SELECT %s WHERE false", table, strings.Join(defs, ", ")))
+		return err
+	}
+	rel, err := storedRelation(ctx, conn, fs, keys, files)
+	if err != nil {
+		return err
+	}
+	cond := `"timestamp" <= ` + tsLiteral(to)
+	if !from.IsZero() {
+		cond += ` AND "timestamp" > ` + tsLiteral(from)
+	}
+	_, err = conn.ExecContext(ctx, fmt.Sprintf(`CREATE OR REPLACE TEMP VIEW %s AS SELECT %s FROM %s WHERE %s`,
+		table, strings.Join(sel, ", "), rel, cond))
+	if err != nil {
+		return fmt.Errorf("read feature set %s: %w", fs.Name, err)
+	}
+	return nil
+}
+
+// pickTimeColumn chooses a spine's time column: the only timestamp or date
+// column, else the first of timestamp, event_timestamp and ts that exists.
+func pickTimeColumn(cols []pipeline.SourceColumn) (string, error) {
+	var typed []string
+	for _, c := range cols {
+		if strings.HasPrefix(c.Type, "TIMESTAMP") || c.Type == "DATE" {
+			typed = append(typed, c.Name)
+		}
+	}
+	if len(typed) == 1 {
+		return typed[0], nil
+	}
+	for _, name := range []string{"timestamp", "event_timestamp", "ts"} {
+		for _, c := range cols {
+			if c.Name == name {
+				return name, nil
+			}
+		}
+	}
+	return "", fmt.Errorf("cannot tell which column is the time (timestamp columns: %v); name it explicitly", typed)
+}
+
+func indexOf(fs []spec.ResolvedFeature, ref string) int {
+	for i, f := range fs {
+		if f.Ref == ref {
+			return i
+		}
+	}
+	return -1
+}
+
+func colNames(cols []pipeline.SourceColumn) string {
+	names := make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = c.Name
+	}
+	return strings.Join(names, ", ")
+}

@@ -1,0 +1,219 @@
+package duckdb
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/atrium-ml/atrium/internal/data/offline"
+	"github.com/atrium-ml/atrium/internal/data/pipeline"
+	"github.com/atrium-ml/atrium/internal/data/quality"
+)
+
+// Run implements offline.Engine.
+func (e *Engine) Run(ctx context.Context, req offline.RunRequest) (*offline.RunResult, error) {
+	began := time.Now()
+	if req.Start.IsZero() || req.End.IsZero() {
+		return nil, fmt.Errorf("run %s: %w: start and end dates are required", req.Set, offline.ErrInvalid)
+	}
+	fs, keys, err := e.set(req.Set)
+	if err != nil {
+		return nil, fmt.Errorf("run: %w", err)
+	}
+	src := e.feats.Source(fs.Source)
+	files, err := e.sourceFiles(src)
+	if err != nil {
+		return nil, fmt.Errorf("run %s: %w", req.Set, err)
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("run %s: %w: source %s: no file matches %s (relative to %s)", req.Set, offline.ErrSource, src.Name, src.Path, e.baseDir)
+	}
+	conn, err := e.db.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("run %s: %w", req.Set, err)
+	}
+	defer conn.Close()
+	rel := sourceRelation(src, files)
+	schema, err := describe(ctx, conn, "SELECT * FROM "+rel)
+	if err != nil {
+		return nil, fmt.Errorf("run %s: %w: source %s (%s): %v", req.Set, offline.ErrSource, src.Name, src.Path, err)
+	}
+	plan, err := pipeline.Build(e.feats, req.Set, req.Start, req.End, rel, schema)
+	if err != nil {
+		return nil, fmt.Errorf("run %s: %w: %v", req.Set, offline.ErrSource, err)
+	}
+	res := &offline.RunResult{Set: req.Set, Start: plan.Start, End: plan.End, Partitions: plan.Dates}
+	// Temp tables and views are private to this connection; drop them so a
+	// pooled connection does not hold the data after the run.
+	defer func() {
+		_, _ = conn.ExecContext(context.Background(), "DROP VIEW IF EXISTS "+outputView)
+		_, _ = conn.ExecContext(context.Background(), "DROP TABLE IF EXISTS "+pipeline.EventsTable)
+	}()
+	progress := func(stage int) {
+		if req.Progress != nil {
+			req.Progress(offline.RunStages[stage])
+		}
+	}
+	stage := time.Now()
+	if _, err := conn.ExecContext(ctx, plan.Events); err != nil {
+		return nil, fmt.Errorf("run %s: %w: reading source %s: %v", req.Set, offline.ErrSource, src.Name, err)
+	}
+	if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM "+pipeline.EventsTable).Scan(&res.RowsIn); err != nil {
+		return nil, fmt.Errorf("run %s: %w", req.Set, err)
+	}
+	progress(0)
+	e.log.Debug("run: read source", "set", req.Set, "from", plan.ReadFrom, "to", plan.ReadTo, "files", len(files), "rows", res.RowsIn, "took", time.Since(stage))
+
+	// The features are computed straight into Parquet files in a staging
+	// directory, one sub-directory per day of the run; checks then read them
+	// there, and only a passing run moves them into the store.
+	stage = time.Now()
+	staging, id, err := e.newStaging()
+	if err != nil {
+		return nil, fmt.Errorf("run %s: %w", req.Set, err)
+	}
+	defer os.RemoveAll(staging)
+	if err := e.stage(ctx, conn, plan, staging, id); err != nil {
+		return nil, fmt.Errorf("run %s: compute features: %w", req.Set, err)
+	}
+	progress(1)
+	e.log.Debug("run: computed features", "set", req.Set, "took", time.Since(stage))
+
+	stage = time.Now()
+	if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM "+outputView).Scan(&res.RowsOut); err != nil {
+		return nil, fmt.Errorf("run %s: %w", req.Set, err)
+	}
+	res.Checks, err = quality.Run(ctx, conn, quality.Target{Set: fs, Keys: keys, Relation: outputView, AsOf: plan.AsOf})
+	if err != nil {
+		return nil, fmt.Errorf("run %s: checks: %w", req.Set, err)
+	}
+	progress(2)
+	e.log.Debug("run: checks", "set", req.Set, "checks", len(res.Checks), "took", time.Since(stage))
+	if failed := quality.Blocking(res.Checks); len(failed) > 0 {
+		res.Duration = time.Since(began)
+		msgs := make([]string, len(failed))
+		for i, f := range failed {
+			msgs[i] = f.Check + ": " + f.Message
+		}
+		return res, fmt.Errorf("run %s: %w, nothing published: %s", req.Set, offline.ErrChecksFailed, strings.Join(msgs, "; "))
+	}
+	stage = time.Now()
+	if err := e.publish(ctx, req.Set, staging, plan.Dates); err != nil {
+		return nil, fmt.Errorf("run %s: publish: %w", req.Set, err)
+	}
+	progress(3)
+	e.log.Debug("run: published", "set", req.Set, "partitions", len(plan.Dates), "took", time.Since(stage))
+	res.Published = true
+	res.Duration = time.Since(began)
+	return res, nil
+}
+
+// outputView is the temp view of a run's staged feature rows.
+const outputView = "atrium_output"
+
+// stage writes the plan's output into staging/date=YYYY-MM-DD/ directories, one
+// per day of the run (empty when a day has no rows), fsynced, and defines
+// outputView over them.
+func (e *Engine) stage(ctx context.Context, conn *sql.Conn, plan *pipeline.Plan, staging, id string) error {
+	// DuckDB names hive partitions column=value; the column is atrium_date and the
+	// directories are renamed to date=... below.
+	copySQL := fmt.Sprintf(`COPY (SELECT *, strftime("timestamp", '%%Y-%%m-%%d') AS atrium_date FROM (%s))
+		TO '%s' (FORMAT parquet, PARTITION_BY (atrium_date), FILENAME_PATTERN '%s-run-{i}')`,
+		plan.Output, sqlString(staging), id)
+	if _, err := conn.ExecContext(ctx, copySQL); err != nil {
+		return err
+	}
+	want := map[string]bool{}
+	for _, d := range plan.Dates {
+		want[d] = true
+	}
+	written, err := os.ReadDir(staging)
+	if err != nil {
+		return err
+	}
+	for _, ent := range written {
+		date, ok := strings.CutPrefix(ent.Name(), "atrium_date=")
+		if !ok || !want[date] {
+			// Every output row lies on a day of the run: anything else is a bug.
+			return fmt.Errorf("unexpected output partition %s", ent.Name())
+		}
+		if err := os.Rename(filepath.Join(staging, ent.Name()), filepath.Join(staging, "date="+date)); err != nil {
+			return err
+		}
+	}
+	for _, d := range plan.Dates {
+		p := filepath.Join(staging, "date="+d)
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			return err
+		}
+		if err := syncTree(p); err != nil {
+			return err
+		}
+	}
+	files, err := filepath.Glob(filepath.Join(staging, "date=*", "*.parquet"))
+	if err != nil {
+		return err
+	}
+	rel := fmt.Sprintf("read_parquet(%s, hive_partitioning = false)", fileList(files))
+	if len(files) == 0 {
+		// No rows at all: an empty relation with the output's columns.
+		rel = "(SELECT * FROM (" + plan.Output + ") LIMIT 0)"
+	}
+	_, err = conn.ExecContext(ctx, fmt.Sprintf("CREATE OR REPLACE TEMP VIEW %s AS SELECT * FROM %s", outputView, rel))
+	return err
+}
+
+// publish exchanges each staged day into place, under the set's lock.
+func (e *Engine) publish(ctx context.Context, set, staging string, dates []string) error {
+	unlock, err := e.lockSet(set, true)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	dir := e.setDir(set)
+	if err := recoverSet(dir); err != nil {
+		return fmt.Errorf("recover %s: %w", dir, err)
+	}
+	cleanStaging(e.root)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	// Each exchange is atomic; a run killed half-way has replaced some of its days
+	// with complete new partitions and left the others as they were. The old
+	// partitions end up in the staging directory, which the caller removes.
+	for _, d := range dates {
+		staged, target := filepath.Join(staging, "date="+d), filepath.Join(dir, "date="+d)
+		if err := exchange(staged, target); err != nil {
+			return fmt.Errorf("replace partition %s: %w", d, err)
+		}
+	}
+	return syncDir(dir)
+}
+
+// syncTree fsyncs the files of a directory and the directory itself, so a
+// partition is on disk before it becomes visible.
+func syncTree(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, ent := range entries {
+		f, err := os.Open(filepath.Join(dir, ent.Name()))
+		if err != nil {
+			return err
+		}
+		err = f.Sync()
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil && !errors.Is(err, os.ErrInvalid) {
+			return err
+		}
+	}
+	return syncDir(dir)
+}

@@ -1,0 +1,365 @@
+package duckdb_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/atrium-ml/atrium/internal/data/offline"
+	"github.com/atrium-ml/atrium/internal/data/offline/duckdb"
+)
+
+const profileYAML = `entities:
+  - {name: listing, join_keys: [listing_id]}
+sources:
+  - {name: listings, format: csv, path: listings.csv, timestamp: updated_at}
+feature_sets:
+  - name: profile
+    entity: listing
+    source: listings
+    ttl: 30d
+    checks: [{row_count: {min: 1}}, {freshness: 10d, level: warn}]
+    features:
+      - {name: rent, type: float64, expr: rent, checks: [not_null, {between: [100, 100000]}]}
+      - {name: city, type: string, expr: city, checks: [{in_set: [rome, milan], mostly: 0.5, level: warn}]}
+`
+
+// repo writes a project directory with features.yaml and the given files.
+func repo(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range files {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func write(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// partitionFiles maps each date partition of a set to its file names.
+func partitionFiles(t *testing.T, e *duckdb.Engine, set string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	dirs, _ := filepath.Glob(filepath.Join(e.Root(), "set="+set, "date=*"))
+	for _, d := range dirs {
+		files, _ := filepath.Glob(filepath.Join(d, "*.parquet"))
+		var names []string
+		for _, f := range files {
+			names = append(names, filepath.Base(f))
+		}
+		sort.Strings(names)
+		out[strings.TrimPrefix(filepath.Base(d), "date=")] = strings.Join(names, ",")
+	}
+	return out
+}
+
+func TestRerunReplacesExactlyItsPartitions(t *testing.T) {
+	ctx := context.Background()
+	dir := repo(t, map[string]string{"features.yaml": profileYAML, "listings.csv": `listing_id,updated_at,rent,city
+1,2024-01-01 10:00:00,1000,rome
+1,2024-01-02 10:00:00,1100,rome
+2,2024-01-03 10:00:00,2000,milan
+2,2024-01-04 10:00:00,2100,milan
+`})
+	e, _ := openEngine(t, dir)
+	res, err := e.Run(ctx, offline.RunRequest{Set: "profile", Start: date(t, "2024-01-01"), End: date(t, "2024-01-04")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.RowsIn != 4 || res.RowsOut != 4 || len(res.Partitions) != 4 || !res.Published {
+		t.Fatalf("first run = %+v", res)
+	}
+	before := partitionFiles(t, e, "profile")
+	// The source changes: day 2 gets a new value, day 3 loses its row.
+	write(t, filepath.Join(dir, "listings.csv"), `listing_id,updated_at,rent,city
+1,2024-01-01 10:00:00,999999,rome
+1,2024-01-02 10:00:00,1200,rome
+2,2024-01-04 10:00:00,9999,milan
+`)
+	if _, err := e.Run(ctx, offline.RunRequest{Set: "profile", Start: date(t, "2024-01-02"), End: date(t, "2024-01-03")}); err != nil {
+		t.Fatal(err)
+	}
+	after := partitionFiles(t, e, "profile")
+	if after["2024-01-01"] != before["2024-01-01"] || after["2024-01-04"] != before["2024-01-04"] {
+		t.Errorf("partitions outside the rerun changed: before %v, after %v", before, after)
+	}
+	if after["2024-01-02"] == before["2024-01-02"] || after["2024-01-03"] != "" {
+		t.Errorf("rerun partitions not replaced: before %v, after %v", before, after)
+	}
+	want := []string{
+		"listing_id,timestamp,rent,city",
+		"1,2024-01-01 10:00:00,1000,rome",
+		"1,2024-01-02 10:00:00,1200,rome",
+		"2,2024-01-04 10:00:00,2100,milan",
+	}
+	if got := storedRows(t, e, "profile"); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("rows after rerun:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// Running the same range twice gives the same rows, no duplicates.
+	if _, err := e.Run(ctx, offline.RunRequest{Set: "profile", Start: date(t, "2024-01-02"), End: date(t, "2024-01-03")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := storedRows(t, e, "profile"); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("rows after a second rerun:\n%s", strings.Join(got, "\n"))
+	}
+}
+
+func TestChecksGatePublish(t *testing.T) {
+	ctx := context.Background()
+	dir := repo(t, map[string]string{"features.yaml": profileYAML, "listings.csv": `listing_id,updated_at,rent,city
+1,2024-01-01 10:00:00,1000,rome
+2,2024-01-01 11:00:00,2000,paris
+`})
+	e, _ := openEngine(t, dir)
+	res, err := e.Run(ctx, offline.RunRequest{Set: "profile", Start: date(t, "2024-01-01"), End: date(t, "2024-01-01")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// paris is outside in_set, but mostly 0.5 passes; freshness (10d before the
+	// end of Jan 1) passes too.
+	for _, c := range res.Checks {
+		if !c.Passed {
+			t.Errorf("check %s failed: %+v", c.Check, c)
+		}
+	}
+	good := storedRows(t, e, "profile")
+
+	// An error-level failure (rent below 100, a NULL rent) publishes nothing.
+	write(t, filepath.Join(dir, "listings.csv"), `listing_id,updated_at,rent,city
+1,2024-01-01 10:00:00,50,rome
+2,2024-01-01 11:00:00,,paris
+3,2024-01-01 12:00:00,500,paris
+`)
+	res, err = e.Run(ctx, offline.RunRequest{Set: "profile", Start: date(t, "2024-01-01"), End: date(t, "2024-01-01")})
+	if !errors.Is(err, offline.ErrChecksFailed) || res == nil || res.Published {
+		t.Fatalf("run = %+v, %v; want ErrChecksFailed and nothing published", res, err)
+	}
+	for _, want := range []string{"rent: not_null: 1 of 3 rows fail", "rent: between [100, 100000]: 1 of 2 rows fail"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	var warned bool
+	for _, c := range res.Checks {
+		if c.Check == "city: in_set [rome milan] mostly 0.5" && !c.Passed && c.Level == "warn" && c.Failed == 2 && c.Total == 3 {
+			warned = true
+		}
+	}
+	if !warned {
+		t.Errorf("warn-level in_set failure not recorded: %+v", res.Checks)
+	}
+	if got := storedRows(t, e, "profile"); strings.Join(got, "\n") != strings.Join(good, "\n") {
+		t.Errorf("a failed check changed stored rows:\n%s", strings.Join(got, "\n"))
+	}
+
+	// A warn-level failure alone publishes, and is reported.
+	write(t, filepath.Join(dir, "listings.csv"), `listing_id,updated_at,rent,city
+1,2024-01-01 10:00:00,500,paris
+`)
+	res, err = e.Run(ctx, offline.RunRequest{Set: "profile", Start: date(t, "2024-01-01"), End: date(t, "2024-01-20")})
+	if err != nil || !res.Published {
+		t.Fatalf("warn-only run = %+v, %v", res, err)
+	}
+	failed := map[string]bool{}
+	for _, c := range res.Checks {
+		if !c.Passed {
+			failed[strings.Fields(c.Check)[0]] = true
+		}
+	}
+	if !failed["city:"] || !failed["freshness"] || len(failed) != 2 {
+		t.Errorf("failed checks = %v, want city in_set and freshness", failed)
+	}
+}
+
+func TestBadSourceErrors(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name, csv, want string
+	}{
+		{"missing file", "", "no file matches listings.csv"},
+		{"no timestamp column", "listing_id,rent,city\n1,100,rome\n", `no timestamp column "updated_at"`},
+		{"numeric timestamp", "listing_id,updated_at,rent,city\n1,5,100,rome\n", `timestamp column "updated_at" has type BIGINT`},
+		{"no key column", "id,updated_at,rent,city\n1,2024-01-01,100,rome\n", `no join key column "listing_id"`},
+		{"float key", "listing_id,updated_at,rent,city\n1.5,2024-01-01,100,rome\n", `join key "listing_id" has type DOUBLE`},
+		{"text in a numeric feature", "listing_id,updated_at,rent,city\n1,2024-01-01,cheap,rome\n", `reading source listings`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			files := map[string]string{"features.yaml": profileYAML}
+			if tt.csv != "" {
+				files["listings.csv"] = tt.csv
+			}
+			e, _ := openEngine(t, repo(t, files))
+			_, err := e.Run(ctx, offline.RunRequest{Set: "profile", Start: date(t, "2024-01-01"), End: date(t, "2024-01-01")})
+			if !errors.Is(err, offline.ErrSource) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error = %v, want ErrSource containing %q", err, tt.want)
+			}
+		})
+	}
+	e, _ := openEngine(t, repo(t, map[string]string{"features.yaml": profileYAML}))
+	if _, err := e.Run(ctx, offline.RunRequest{Set: "nope", Start: date(t, "2024-01-01"), End: date(t, "2024-01-01")}); !errors.Is(err, offline.ErrUnknownSet) {
+		t.Errorf("unknown set error = %v", err)
+	}
+}
+
+// TestKilledRunLeavesGoodPartitions simulates what a writer killed at each point
+// of a publish leaves behind and checks readers and the next writer.
+func TestKilledRunLeavesGoodPartitions(t *testing.T) {
+	ctx := context.Background()
+	dir := repo(t, map[string]string{"features.yaml": profileYAML, "listings.csv": `listing_id,updated_at,rent,city
+1,2024-01-01 10:00:00,1000,rome
+2,2024-01-02 10:00:00,2000,milan
+`})
+	e, _ := openEngine(t, dir)
+	if _, err := e.Run(ctx, offline.RunRequest{Set: "profile", Start: date(t, "2024-01-01"), End: date(t, "2024-01-02")}); err != nil {
+		t.Fatal(err)
+	}
+	good := storedRows(t, e, "profile")
+	setDir := filepath.Join(e.Root(), "set=profile")
+	// Killed while writing: a half-written staging directory of a process that is
+	// gone (no pid is that large), and one of a live process (this one).
+	dead := filepath.Join(e.Root(), ".tmp", "staging-999999999-0000000000000000001-deadbeef")
+	live := filepath.Join(e.Root(), ".tmp", fmt.Sprintf("staging-%d-0000000000000000002-beefdead", os.Getpid()))
+	if err := os.MkdirAll(live, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	junk := filepath.Join(dead, "date=2024-01-01")
+	if err := os.MkdirAll(junk, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(junk, "partial.parquet"), "not parquet")
+	// Killed by the portable two-rename swap between its renames: the old
+	// partition moved aside, the new one not in place.
+	if err := os.Rename(filepath.Join(setDir, "date=2024-01-02"), filepath.Join(setDir, "date=2024-01-02.old")); err != nil {
+		t.Fatal(err)
+	}
+	// A cancelled run publishes nothing.
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := e.Run(cctx, offline.RunRequest{Set: "profile", Start: date(t, "2024-01-01"), End: date(t, "2024-01-02")}); err == nil {
+		t.Fatal("cancelled run succeeded")
+	}
+	// Readers never look at staging directories.
+	var n int
+	if err := e.ScanLatest(ctx, "profile", time.Time{}, date(t, "2024-02-01"), func(rows []offline.LatestRow) error { n += len(rows); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Errorf("scan saw %d keys with the 2024-01-02 partition moved aside, want 1", n)
+	}
+	// The next writer restores the moved partition and removes the debris.
+	write(t, filepath.Join(dir, "listings.csv"), "listing_id,updated_at,rent,city\n3,2024-01-03 10:00:00,3000,rome\n")
+	if _, err := e.Run(ctx, offline.RunRequest{Set: "profile", Start: date(t, "2024-01-03"), End: date(t, "2024-01-03")}); err != nil {
+		t.Fatal(err)
+	}
+	got := storedRows(t, e, "profile")
+	want := append(append([]string(nil), good...), "3,2024-01-03 10:00:00,3000,rome")
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("rows after recovery:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	left, _ := filepath.Glob(filepath.Join(setDir, "*.old"))
+	if len(left) != 0 {
+		t.Errorf("debris left: %v", left)
+	}
+	// Staging directories of dead writers are collected when an engine opens.
+	e2, err := duckdb.Open(ctx, e.Root(), offline.Options{Features: loadFeatures(t, dir), BaseDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e2.Close()
+	if _, err := os.Stat(dead); !os.IsNotExist(err) {
+		t.Errorf("dead writer's staging directory is still there: %v", err)
+	}
+	if _, err := os.Stat(live); err != nil {
+		t.Errorf("live writer's staging directory was removed: %v", err)
+	}
+}
+
+// TestSourceFormatsAndTimeZones reads the same rows from Parquet, CSV with UTC
+// offsets, and JSON, and checks the stored timestamps are the UTC instants.
+func TestSourceFormatsAndTimeZones(t *testing.T) {
+	ctx := context.Background()
+	yaml := strings.NewReplacer("format: csv, path: listings.csv", "format: FORMAT, path: PATH").Replace(profileYAML)
+	want := []string{
+		"listing_id,timestamp,rent,city",
+		"1,2024-01-01 08:00:00,1000,rome",
+		"2,2024-01-01 23:30:00,2000,milan",
+	}
+	csvRows := "listing_id,updated_at,rent,city\n1,2024-01-01T10:00:00+02:00,1000,rome\n2,2024-01-02T01:30:00+02:00,2000,milan\n3,2024-01-02T02:30:00+02:00,3000,rome\n"
+	jsonRows := `[{"listing_id": 1, "updated_at": "2024-01-01T08:00:00Z", "rent": 1000.0, "city": "rome"},
+		{"listing_id": 2, "updated_at": "2024-01-01T23:30:00Z", "rent": 2000.0, "city": "milan"}]`
+	for _, tt := range []struct{ format, path, content string }{
+		{"csv", "listings.csv", csvRows},
+		{"json", "listings.json", jsonRows},
+		{"parquet", "listings.parquet", ""},
+	} {
+		t.Run(tt.format, func(t *testing.T) {
+			files := map[string]string{"features.yaml": strings.NewReplacer("FORMAT", tt.format, "PATH", tt.path).Replace(yaml)}
+			if tt.content != "" {
+				files[tt.path] = tt.content
+			}
+			dir := repo(t, files)
+			if tt.format == "parquet" {
+				db, err := sql.Open("duckdb", "")
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, err = db.Exec(`COPY (SELECT * FROM (VALUES (1, TIMESTAMP '2024-01-01 08:00:00', 1000.0, 'rome'),
+					(2, TIMESTAMP '2024-01-01 23:30:00', 2000.0, 'milan')) t(listing_id, updated_at, rent, city)) TO '` + filepath.Join(dir, tt.path) + `' (FORMAT parquet)`)
+				db.Close()
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			e, _ := openEngine(t, dir)
+			if _, err := e.Run(ctx, offline.RunRequest{Set: "profile", Start: date(t, "2024-01-01"), End: date(t, "2024-01-01")}); err != nil {
+				t.Fatal(err)
+			}
+			if got := storedRows(t, e, "profile"); strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Errorf("rows:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+		})
+	}
+}
+
+// TestTextTimestamps reads a timestamp column DuckDB leaves as text (mixed
+// spellings): offsets are honoured, text without one is UTC, and text that is no
+// time fails the run naming the source.
+func TestTextTimestamps(t *testing.T) {
+	ctx := context.Background()
+	yaml := strings.Replace(profileYAML, "format: csv, path: listings.csv", "format: json, path: listings.json", 1)
+	rows := `[{"listing_id": 1, "updated_at": "2024-01-01 10:00:00+02", "rent": 1000.0, "city": "rome"},
+		{"listing_id": 2, "updated_at": "2024-01-01T23:30:00", "rent": 2000.0, "city": "milan"},
+		{"listing_id": 3, "updated_at": "soon", "rent": 3000.0, "city": "rome"}]`
+	dir := repo(t, map[string]string{"features.yaml": yaml, "listings.json": rows})
+	e, _ := openEngine(t, dir)
+	_, err := e.Run(ctx, offline.RunRequest{Set: "profile", Start: date(t, "2024-01-01"), End: date(t, "2024-01-01")})
+	if !errors.Is(err, offline.ErrSource) || !strings.Contains(err.Error(), "soon") {
+		t.Errorf("a non-time in the timestamp column: %v, want ErrSource naming the value", err)
+	}
+	write(t, filepath.Join(dir, "listings.json"), strings.Replace(rows, `"soon"`, `"2024-01-02 00:00:00"`, 1))
+	if _, err := e.Run(ctx, offline.RunRequest{Set: "profile", Start: date(t, "2024-01-01"), End: date(t, "2024-01-01")}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"listing_id,timestamp,rent,city", "1,2024-01-01 08:00:00,1000,rome", "2,2024-01-01 23:30:00,2000,milan"}
+	if got := storedRows(t, e, "profile"); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("rows:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

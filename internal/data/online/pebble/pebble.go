@@ -1,0 +1,547 @@
+// Package pebble is the embedded online store, on Pebble (CockroachDB's LSM
+// key-value store). It is the default backend: pebble://<dir>.
+//
+// Layout (all keys in one keyspace):
+//
+//	"\x00format"                    -> [FormatVersion]
+//	'l' set 0x00 id(uint32 BE)       -> layout: the feature names of rows written with it
+//	'r' set 0x00 encoded-entity-key  -> row record
+//
+// A row record is [online.FormatVersion][layout id uvarint][event time unix ns
+// varint][values...], each value in online.AppendValue's encoding, in its
+// layout's order. Layouts let a set gain or lose features without rewriting
+// rows: a row keeps the layout it was written with, and a feature its layout
+// lacks reads as online.Missing.
+//
+// A Pebble directory is locked by one process at a time: while `atrium serve`
+// holds it, other processes (materialize) get ErrLocked; use a shared backend
+// (redis://) to write from several processes.
+package pebble
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
+
+	"github.com/atrium-ml/atrium/internal/data/online"
+)
+
+// ErrLocked is returned by Open when another process has the directory open.
+var ErrLocked = errors.New("pebble online store is in use by another process (atrium serve?); stop it, or use a shared store such as redis://")
+
+func init() {
+	online.Register("pebble", func(ctx context.Context, u *url.URL) (online.Store, error) {
+		opts := Options{}
+		q := u.Query()
+		if v := q.Get("cache_mb"); v != "" {
+			mb, err := strconv.Atoi(v)
+			if err != nil || mb <= 0 {
+				return nil, fmt.Errorf("%w: cache_mb=%q: want a positive number of MiB", online.ErrInvalid, v)
+			}
+			opts.CacheSize = int64(mb) << 20
+		}
+		dir := u.Host + u.Path
+		if u.Opaque != "" {
+			dir = u.Opaque
+		}
+		return Open(dir, opts)
+	})
+}
+
+// Options configure a Store.
+type Options struct {
+	// CacheSize is the block cache size in bytes. Default 64 MiB
+	// (URL: pebble://dir?cache_mb=64).
+	CacheSize int64
+	// Logger receives Pebble's messages. Default slog.Default(), info at debug level.
+	Logger *slog.Logger
+}
+
+func (o *Options) ensureDefaults() {
+	if o.CacheSize <= 0 {
+		o.CacheSize = 64 << 20
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// Store is an online.Store on a Pebble directory.
+type Store struct {
+	db *pebble.DB
+
+	// gate keeps db from being used after Close.
+	gate online.Gate
+
+	// writeMu serializes writers: the event-time guard reads the stored row and
+	// then replaces it, which must not interleave with another writer's.
+	writeMu sync.Mutex
+
+	// layouts holds every set's layouts; the map and each *layouts are replaced,
+	// never mutated, so readers use a pointer taken under layoutsMu freely.
+	layoutsMu sync.RWMutex
+	layouts   map[string]*layouts
+}
+
+var _ online.Store = (*Store)(nil)
+
+// layouts are the feature lists rows of one set were written with.
+type layouts struct {
+	byID   [][]string
+	index  []map[string]int  // per id: feature name -> position
+	byList map[string]uint32 // features joined by NUL -> id
+}
+
+func (ls *layouts) add(features []string) {
+	idx := make(map[string]int, len(features))
+	for i, f := range features {
+		idx[f] = i
+	}
+	ls.byList[strings.Join(features, "\x00")] = uint32(len(ls.byID))
+	ls.byID = append(ls.byID, features)
+	ls.index = append(ls.index, idx)
+}
+
+var formatKey = []byte("\x00format")
+
+// Open opens (creating if needed) the store in dir.
+func Open(dir string, opts Options) (*Store, error) {
+	if dir == "" {
+		return nil, fmt.Errorf("%w: empty directory (want pebble://path/to/dir)", online.ErrInvalid)
+	}
+	opts.ensureDefaults()
+	if err := os.MkdirAll(filepath.Dir(filepath.Clean(dir)), 0o755); err != nil {
+		return nil, err
+	}
+	cache := pebble.NewCache(opts.CacheSize)
+	defer cache.Unref()
+	popts := &pebble.Options{Cache: cache, Logger: slogLogger{opts.Logger}}
+	// Bloom filters let a Get of an absent key (a cold entity, a first write)
+	// skip every table that cannot hold it.
+	for i := range popts.Levels {
+		popts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	db, err := pebble.Open(dir, popts)
+	if err != nil {
+		if strings.Contains(err.Error(), "lock") {
+			return nil, fmt.Errorf("%s: %w (%v)", dir, ErrLocked, err)
+		}
+		return nil, fmt.Errorf("%s: %w", dir, err)
+	}
+	s := &Store{db: db, layouts: map[string]*layouts{}}
+	if err := s.init(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("%s: %w", dir, err)
+	}
+	return s, nil
+}
+
+// init checks the stored format version (writing it into a new store) and loads layouts.
+func (s *Store) init() error {
+	v, closer, err := s.db.Get(formatKey)
+	switch {
+	case errors.Is(err, pebble.ErrNotFound):
+		if err := s.db.Set(formatKey, []byte{online.FormatVersion}, pebble.Sync); err != nil {
+			return err
+		}
+	case err != nil:
+		return err
+	default:
+		ok := len(v) == 1 && v[0] == online.FormatVersion
+		got := fmt.Sprintf("%x", v)
+		closer.Close()
+		if !ok {
+			return fmt.Errorf("%w: store format %s, this binary reads version %d", online.ErrFormat, got, online.FormatVersion)
+		}
+	}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{'l'}, UpperBound: []byte{'l' + 1}})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for it.First(); it.Valid(); it.Next() {
+		k := it.Key()
+		i := len(k) - 5
+		if i < 1 || k[i] != 0 {
+			return fmt.Errorf("%w: malformed layout key %q", online.ErrFormat, k)
+		}
+		set, id := string(k[1:i]), binary.BigEndian.Uint32(k[i+1:])
+		features, err := decodeLayout(it.Value())
+		if err != nil {
+			return fmt.Errorf("set %s layout %d: %w", set, id, err)
+		}
+		ls := s.layouts[set]
+		if ls == nil {
+			ls = &layouts{byList: map[string]uint32{}}
+			s.layouts[set] = ls
+		}
+		if int(id) != len(ls.byID) {
+			return fmt.Errorf("%w: set %s: layout %d follows %d layouts", online.ErrFormat, set, id, len(ls.byID))
+		}
+		ls.add(features)
+	}
+	return it.Error()
+}
+
+// Close flushes and closes the store.
+func (s *Store) Close() error {
+	return s.gate.Close(s.db.Close)
+}
+
+func rowKey(dst []byte, set string, k online.Key) []byte {
+	dst = append(dst, 'r')
+	dst = append(dst, set...)
+	dst = append(dst, 0)
+	return append(dst, k...)
+}
+
+func layoutKey(set string, id uint32) []byte {
+	k := append([]byte{'l'}, set...)
+	k = append(k, 0)
+	return binary.BigEndian.AppendUint32(k, id)
+}
+
+func encodeLayout(features []string) []byte {
+	b := []byte{online.FormatVersion}
+	b = binary.AppendUvarint(b, uint64(len(features)))
+	for _, f := range features {
+		b = binary.AppendUvarint(b, uint64(len(f)))
+		b = append(b, f...)
+	}
+	return b
+}
+
+func decodeLayout(b []byte) ([]string, error) {
+	if len(b) == 0 || b[0] != online.FormatVersion {
+		return nil, fmt.Errorf("%w: layout format %x", online.ErrFormat, b[:min(len(b), 1)])
+	}
+	b = b[1:]
+	n, w := binary.Uvarint(b)
+	if w <= 0 || n > uint64(len(b)) {
+		return nil, fmt.Errorf("%w: truncated layout", online.ErrFormat)
+	}
+	b = b[w:]
+	out := make([]string, n)
+	for i := range out {
+		l, w := binary.Uvarint(b)
+		if w <= 0 || uint64(len(b)-w) < l {
+			return nil, fmt.Errorf("%w: truncated layout", online.ErrFormat)
+		}
+		out[i] = string(b[w : w+int(l)])
+		b = b[w+int(l):]
+	}
+	return out, nil
+}
+
+// header decodes a row record's version, layout id and event time, and returns
+// the values' bytes.
+func header(rec []byte) (layout uint32, ts int64, values []byte, err error) {
+	if len(rec) == 0 || rec[0] != online.FormatVersion {
+		return 0, 0, nil, fmt.Errorf("%w: row format %x, this binary reads version %d", online.ErrFormat, rec[:min(len(rec), 1)], online.FormatVersion)
+	}
+	id, w := binary.Uvarint(rec[1:])
+	if w <= 0 || id > 1<<32-1 {
+		return 0, 0, nil, fmt.Errorf("%w: truncated row", online.ErrFormat)
+	}
+	rest := rec[1+w:]
+	ts, w = binary.Varint(rest)
+	if w <= 0 {
+		return 0, 0, nil, fmt.Errorf("%w: truncated row", online.ErrFormat)
+	}
+	return uint32(id), ts, rest[w:], nil
+}
+
+func (s *Store) setLayouts(set string) *layouts {
+	s.layoutsMu.RLock()
+	defer s.layoutsMu.RUnlock()
+	return s.layouts[set]
+}
+
+// Write implements online.Store.
+func (s *Store) Write(ctx context.Context, set string, features []string, rows []online.Row) error {
+	if err := online.CheckWrite(set, features, rows); err != nil {
+		return err
+	}
+	if err := s.gate.Enter(); err != nil {
+		return err
+	}
+	defer s.gate.Leave()
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+
+	id, err := s.layoutID(set, features)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", set, err)
+	}
+
+	// The guard reads the stored row of every key. Keys are visited in sorted
+	// order through one iterator, so successive seeks move forward instead of
+	// starting over, and each is a prefix seek (the whole key is the prefix), so
+	// bloom filters skip tables that cannot hold it. Rows of the same key in this
+	// call are settled in memory: the newest wins, the later one on a tie, as if
+	// they had been written one after the other.
+	order := make([]int, len(rows))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(string(rows[a].Key), string(rows[b].Key)) })
+	lower := rowKey(nil, set, "")
+	upper := append(append([]byte(nil), lower[:len(lower)-1]...), 1)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return fmt.Errorf("write %s: %w", set, err)
+	}
+	defer it.Close()
+	b := s.db.NewBatch()
+	defer b.Close()
+
+	var key, rec []byte
+	for i, n := 0, 0; i < len(order); n++ {
+		if n%1024 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		best := order[i]
+		for i++; i < len(order) && rows[order[i]].Key == rows[best].Key; i++ {
+			if !rows[order[i]].TS.Before(rows[best].TS) {
+				best = order[i]
+			}
+		}
+		r := &rows[best]
+		key = rowKey(key[:0], set, r.Key)
+		ts := r.TS.UnixNano()
+		if it.SeekPrefixGE(key) && bytes.Equal(it.Key(), key) {
+			old, err := it.ValueAndErr()
+			if err != nil {
+				return fmt.Errorf("write %s %s: %w", set, r.Key, err)
+			}
+			_, oldTS, _, herr := header(old)
+			if herr != nil {
+				return fmt.Errorf("write %s %s: stored row: %w", set, r.Key, herr)
+			}
+			if oldTS > ts {
+				continue // the stored row is newer: keep it
+			}
+		} else if err := it.Error(); err != nil {
+			return fmt.Errorf("write %s %s: %w", set, r.Key, err)
+		}
+		rec = append(rec[:0], online.FormatVersion)
+		rec = binary.AppendUvarint(rec, uint64(id))
+		rec = binary.AppendVarint(rec, ts)
+		for _, v := range r.Values {
+			rec = online.AppendValue(rec, v)
+		}
+		if err := b.Set(key, rec, nil); err != nil {
+			return err
+		}
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("write %s: %w", set, err)
+	}
+	return nil
+}
+
+// layoutID returns the id of the layout of features in set, storing a new layout
+// first when there is none. The layout is durable and published before any row
+// uses it, so a reader never meets a row whose layout it cannot find; a layout
+// whose rows then fail to commit is harmless. Callers hold writeMu.
+func (s *Store) layoutID(set string, features []string) (uint32, error) {
+	joined := strings.Join(features, "\x00")
+	ls := s.setLayouts(set)
+	var id uint32
+	if ls != nil {
+		if id, ok := ls.byList[joined]; ok {
+			return id, nil
+		}
+		id = uint32(len(ls.byID))
+	}
+	if err := s.db.Set(layoutKey(set, id), encodeLayout(features), pebble.Sync); err != nil {
+		return 0, err
+	}
+	s.publishLayout(set, features)
+	return id, nil
+}
+
+// publishLayout adds a stored layout to memory (copy on write; see Store.layouts).
+func (s *Store) publishLayout(set string, features []string) {
+	s.layoutsMu.Lock()
+	defer s.layoutsMu.Unlock()
+	next := &layouts{byList: map[string]uint32{}}
+	if old := s.layouts[set]; old != nil {
+		next.byID = append(next.byID, old.byID...)
+		next.index = append(next.index, old.index...)
+		for k, v := range old.byList {
+			next.byList[k] = v
+		}
+	}
+	next.add(append([]string(nil), features...))
+	m := make(map[string]*layouts, len(s.layouts)+1)
+	for k, v := range s.layouts {
+		m[k] = v
+	}
+	m[set] = next
+	s.layouts = m
+}
+
+// projection maps a layout's positions to a query's features.
+type projection struct {
+	layout uint32
+	pos    []int  // query feature f -> layout position, -1 when the layout lacks it
+	need   []bool // layout position -> some feature reads it
+}
+
+// readState is the scratch memory of one Read call, pooled.
+type readState struct {
+	key     []byte
+	scratch []online.Value
+	projs   []projection
+}
+
+var readStates = sync.Pool{New: func() any { return new(readState) }}
+
+// Read implements online.Store. Every key is one Get on the local LSM: there is
+// no network round trip to batch.
+func (s *Store) Read(ctx context.Context, queries []online.Query, results []online.Result) error {
+	if err := online.CheckRead(queries, results); err != nil {
+		return err
+	}
+	if err := s.gate.Enter(); err != nil {
+		return err
+	}
+	defer s.gate.Leave()
+	st := readStates.Get().(*readState)
+	defer readStates.Put(st)
+	for qi := range queries {
+		q, res := &queries[qi], &results[qi]
+		res.Reset(len(q.Keys), len(q.Features))
+		ls := s.setLayouts(q.Set)
+		st.projs = st.projs[:0]
+		for j, k := range q.Keys {
+			if j%256 == 255 {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+			}
+			st.key = rowKey(st.key[:0], q.Set, k)
+			rec, closer, err := s.db.Get(st.key)
+			if errors.Is(err, pebble.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("read %s %s: %w", q.Set, k, err)
+			}
+			err = s.decode(st, &ls, q, rec, res, j)
+			closer.Close()
+			if err != nil {
+				return fmt.Errorf("read %s %s: %w", q.Set, k, err)
+			}
+		}
+	}
+	return nil
+}
+
+// decode fills key j of res from a row record.
+// *lsp is the set's layouts as the Read call saw them; a row written since with a
+// newer layout makes decode look them up again.
+func (s *Store) decode(st *readState, lsp **layouts, q *online.Query, rec []byte, res *online.Result, j int) error {
+	id, ts, vals, err := header(rec)
+	if err != nil {
+		return err
+	}
+	ls := *lsp
+	if ls == nil || int(id) >= len(ls.byID) {
+		ls = s.setLayouts(q.Set)
+		*lsp = ls
+		if ls == nil || int(id) >= len(ls.byID) {
+			return fmt.Errorf("%w: row has unknown layout %d", online.ErrFormat, id)
+		}
+	}
+	p := st.projection(ls, id, q.Features)
+	layout := ls.byID[id]
+	st.scratch = st.scratch[:0]
+	for i := range layout {
+		v, n, err := online.DecodeValue(vals, !p.need[i])
+		if err != nil {
+			return fmt.Errorf("feature %s: %w", layout[i], err)
+		}
+		st.scratch = append(st.scratch, v)
+		vals = vals[n:]
+	}
+	res.Found[j] = true
+	res.TS[j] = time.Unix(0, ts).UTC()
+	out := res.Values[j*len(q.Features) : (j+1)*len(q.Features)]
+	for f, pos := range p.pos {
+		if pos >= 0 {
+			out[f] = st.scratch[pos]
+		}
+	}
+	return nil
+}
+
+// projection returns (building once per query and layout) how layout id maps
+// onto features. Rows of a set nearly always share one layout, so the list is short.
+func (st *readState) projection(ls *layouts, id uint32, features []string) *projection {
+	for i := range st.projs {
+		if st.projs[i].layout == id {
+			return &st.projs[i]
+		}
+	}
+	layout := ls.byID[id]
+	if len(st.projs) < cap(st.projs) {
+		st.projs = st.projs[:len(st.projs)+1]
+	} else {
+		st.projs = append(st.projs, projection{})
+	}
+	p := &st.projs[len(st.projs)-1]
+	p.layout = id
+	p.pos = slices.Grow(p.pos[:0], len(features))[:len(features)]
+	p.need = slices.Grow(p.need[:0], len(layout))[:len(layout)]
+	clear(p.need)
+	index := ls.index[id]
+	for f, name := range features {
+		i, ok := index[name]
+		if !ok {
+			p.pos[f] = -1
+			continue
+		}
+		p.pos[f] = i
+		p.need[i] = true
+	}
+	return p
+}
+
+// slogLogger routes Pebble's log lines to slog: info at debug level (Pebble is
+// chatty about compactions), errors at error level.
+type slogLogger struct{ l *slog.Logger }
+
+func (l slogLogger) Infof(format string, args ...any) {
+	l.l.Debug("pebble: " + fmt.Sprintf(format, args...))
+}
+
+func (l slogLogger) Errorf(format string, args ...any) {
+	l.l.Error("pebble: " + fmt.Sprintf(format, args...))
+}
+
+// Fatalf is called by Pebble on unrecoverable corruption; Pebble expects it not
+// to return, so it logs and exits like Pebble's own default logger.
+func (l slogLogger) Fatalf(format string, args ...any) {
+	l.l.Error("pebble: fatal: " + fmt.Sprintf(format, args...))
+	_, _ = io.WriteString(os.Stderr, "pebble: fatal: "+fmt.Sprintf(format, args...)+"\n")
+	os.Exit(1)
+}

@@ -1,0 +1,201 @@
+package redis_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/atrium-ml/atrium/internal/data/online"
+	"github.com/atrium-ml/atrium/internal/data/online/onlinetest"
+	"github.com/atrium-ml/atrium/internal/data/online/redis"
+)
+
+// testURL returns the test server's URL with a prefix unique to this run and
+// id, and removes the run's keys when the test ends.
+func testURL(t *testing.T) func(id string, params ...string) string {
+	t.Helper()
+	base := os.Getenv("ATRIUM_TEST_REDIS")
+	if base == "" {
+		t.Skip("ATRIUM_TEST_REDIS is not set: skipping the Redis online store tests (. .ci/services.sh starts a server and sets it)")
+	}
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	run := "atrium-test-" + hex.EncodeToString(b[:]) + ":"
+	t.Cleanup(func() { deleteKeys(t, base, run) })
+	return func(id string, params ...string) string {
+		u, err := url.Parse(base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := u.Query()
+		q.Set("prefix", run+id+":")
+		for i := 0; i+1 < len(params); i += 2 {
+			q.Set(params[i], params[i+1])
+		}
+		u.RawQuery = q.Encode()
+		return u.String()
+	}
+}
+
+func rawClient(t testing.TB, base string) rueidis.Client {
+	t.Helper()
+	opt, err := rueidis.ParseURL(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt.DisableCache = true
+	c, err := rueidis.NewClient(opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func deleteKeys(t testing.TB, base, prefix string) {
+	c := rawClient(t, base)
+	defer c.Close()
+	ctx := context.Background()
+	var cursor uint64
+	for {
+		e, err := c.Do(ctx, c.B().Scan().Cursor(cursor).Match(prefix+"*").Count(1000).Build()).AsScanEntry()
+		if err != nil {
+			t.Logf("cleaning up %s*: %v", prefix, err)
+			return
+		}
+		if len(e.Elements) > 0 {
+			c.Do(ctx, c.B().Del().Key(e.Elements...).Build())
+		}
+		if cursor = e.Cursor; cursor == 0 {
+			return
+		}
+	}
+}
+
+func TestConformance(t *testing.T) {
+	urlFor := testURL(t)
+	onlinetest.Run(t, func(t *testing.T, id string) online.Store {
+		s, err := online.Open(context.Background(), urlFor(t.Name()+"/"+id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
+
+func TestKeyTTL(t *testing.T) {
+	urlFor := testURL(t)
+	ctx := context.Background()
+	s, err := online.Open(ctx, urlFor("ttl", "key_ttl", "1h"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	k := online.MustKey("k")
+	if err := s.Write(ctx, "s", []string{"a"}, []online.Row{{Key: k, TS: time.Now(), Values: []online.Value{online.Int64(1)}}}); err != nil {
+		t.Fatal(err)
+	}
+	c := rawClient(t, os.Getenv("ATRIUM_TEST_REDIS"))
+	defer c.Close()
+	u, _ := url.Parse(urlFor("ttl"))
+	ms, err := c.Do(ctx, c.B().Pttl().Key(u.Query().Get("prefix")+"s\x00"+string(k)).Build()).AsInt64()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ms <= 0 || ms > time.Hour.Milliseconds() {
+		t.Errorf("PTTL of a row written with key_ttl=1h: %d ms", ms)
+	}
+}
+
+func TestMalformedStoredData(t *testing.T) {
+	urlFor := testURL(t)
+	ctx := context.Background()
+	s, err := redis.Open(ctx, urlFor("bad"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c := rawClient(t, os.Getenv("ATRIUM_TEST_REDIS"))
+	defer c.Close()
+	u, _ := url.Parse(urlFor("bad"))
+	prefix := u.Query().Get("prefix")
+	k := online.MustKey("k")
+	// A value from a future format version.
+	c.Do(ctx, c.B().Hset().Key(prefix+"s\x00"+string(k)).FieldValue().FieldValue("\x00ts", "09223372036854775808").FieldValue("a", "\x09zz").Build())
+	res := make([]online.Result, 1)
+	err = s.Read(ctx, []online.Query{{Set: "s", Features: []string{"a"}, Keys: []online.Key{k}}}, res)
+	if !errors.Is(err, online.ErrFormat) {
+		t.Errorf("Read of a value in format 9: %v, want ErrFormat", err)
+	}
+	// A malformed event time is refused by the write guard, not overwritten.
+	c.Do(ctx, c.B().Hset().Key(prefix+"s\x00"+string(k)).FieldValue().FieldValue("\x00ts", "yesterday").Build())
+	err = s.Write(ctx, "s", []string{"a"}, []online.Row{{Key: k, TS: time.Now(), Values: []online.Value{online.Int64(1)}}})
+	if err == nil || !strings.Contains(err.Error(), "malformed") {
+		t.Errorf("Write over a malformed event time: %v, want an error", err)
+	}
+}
+
+func TestBadURL(t *testing.T) {
+	for _, u := range []string{"redis://127.0.0.1:1/0?key_ttl=soon", "redis://127.0.0.1:1/x/y"} {
+		if s, err := online.Open(context.Background(), u); err == nil {
+			s.Close()
+			t.Errorf("Open(%q) succeeded, want an error", u)
+		}
+	}
+}
+
+// BenchmarkRead100x50 reads 100 keys x 50 features (one pipelined round trip).
+func BenchmarkRead100x50(b *testing.B) {
+	base := os.Getenv("ATRIUM_TEST_REDIS")
+	if base == "" {
+		b.Skip("ATRIUM_TEST_REDIS is not set")
+	}
+	prefix := "atrium-bench-read:"
+	u, _ := url.Parse(base)
+	q := u.Query()
+	q.Set("prefix", prefix)
+	u.RawQuery = q.Encode()
+	ctx := context.Background()
+	s, err := online.Open(ctx, u.String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	features := make([]string, 50)
+	for f := range features {
+		features[f] = fmt.Sprintf("f%02d", f)
+	}
+	rows := make([]online.Row, 1000)
+	for i := range rows {
+		vals := make([]online.Value, 50)
+		for f := range vals {
+			vals[f] = online.Float64(float64(i * f))
+		}
+		rows[i] = online.Row{Key: online.MustKey(int64(i)), TS: time.Now(), Values: vals}
+	}
+	if err := s.Write(ctx, "s", features, rows); err != nil {
+		b.Fatal(err)
+	}
+	keys := make([]online.Key, 100)
+	for i := range keys {
+		keys[i] = online.MustKey(int64(i * 7))
+	}
+	res := make([]online.Result, 1)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if err := s.Read(ctx, []online.Query{{Set: "s", Features: features, Keys: keys}}, res); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	deleteKeys(b, base, prefix)
+}

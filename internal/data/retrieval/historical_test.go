@@ -1,0 +1,196 @@
+package retrieval_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/atrium-ml/atrium/internal/data/offline"
+	"github.com/atrium-ml/atrium/internal/data/offline/duckdb"
+	"github.com/atrium-ml/atrium/internal/data/offline/offlinetest"
+	"github.com/atrium-ml/atrium/internal/data/retrieval"
+	"github.com/atrium-ml/atrium/internal/spec"
+)
+
+const historicalFeatures = `entities:
+  - {name: user, join_keys: [user_id]}
+  - {name: listing, join_keys: [listing_id]}
+sources:
+  - {name: s, format: csv, path: s.csv, timestamp: ts}
+feature_sets:
+  - name: user_stats
+    entity: user
+    source: s
+    ttl: 2d
+    features:
+      - {name: v, type: int64, expr: v}
+      - {name: tag, type: string, expr: tag}
+  - name: listing_stats
+    entity: listing
+    source: s
+    features:
+      - {name: price, type: float64, expr: price}
+  - name: user_more
+    entity: user
+    source: s
+    ttl: 1h
+    features:
+      - {name: v, type: int64, expr: v}
+feature_services:
+  - {name: model, features: [user_stats, "listing_stats:price"]}
+`
+
+func at(day, hour, min, sec int) time.Time {
+	return time.Date(2024, 1, day, hour, min, sec, 0, time.UTC)
+}
+
+// historicalEngine stores adversarial rows: two rows of a key with the same
+// timestamp written one after the other, a late row (earlier event time, written
+// last), a row from the future of most spine rows, and keys missing from a set.
+func historicalEngine(t *testing.T) (offline.Engine, *spec.Features) {
+	t.Helper()
+	ctx := context.Background()
+	f, err := spec.ParseFeatures("features.yaml", []byte(historicalFeatures))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := duckdb.Open(ctx, t.TempDir(), offline.Options{Features: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng.Close() })
+	row := func(key any, ts time.Time, vals ...any) offline.LatestRow {
+		return offline.LatestRow{Key: []any{key}, TS: ts, Values: vals}
+	}
+	for _, batch := range [][]offline.LatestRow{
+		{row("u1", at(1, 10, 0, 0), 1, "a"), row("u1", at(2, 10, 0, 0), 2, "b"), row("u1", at(5, 0, 0, 0), 5, "e")},
+		{row("u1", at(2, 10, 0, 0), 3, "c")},
+		{row("u1", at(1, 12, 0, 0), 9, "late")},
+	} {
+		if err := eng.Append(ctx, "user_stats", batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := eng.Append(ctx, "listing_stats", []offline.LatestRow{row(int64(1), at(1, 0, 0, 0), 100.0), row(int64(1), at(3, 0, 0, 0), 110.0)}); err != nil {
+		t.Fatal(err)
+	}
+	return eng, f
+}
+
+const spineCSV = `user_id,listing_id,ts,label
+u1,1,2024-01-02 10:00:00,1
+u1,1,2024-01-02 09:59:59,0
+u1,2,2024-01-04 10:00:00,1
+u1,1,2024-01-04 09:59:00,0
+u1,1,2024-01-01 09:00:00,1
+u2,1,2024-01-10 00:00:00,0
+u1,3,2024-01-05 00:00:00,1
+u1,1,,0
+`
+
+// want: per spine row (in spine order), the features, with the reason.
+var wantHistorical = []string{
+	"user_id,listing_id,ts,label,v,tag,price",
+	"u1,1,2024-01-02 10:00:00,1,3,c,100",        // equal timestamp counts; of two rows at the same ts the last written wins; price of Jan 3 is in the future
+	"u1,1,2024-01-02 09:59:59,0,9,late,100",     // the late row (Jan 1 12:00, written last) is the latest before t
+	"u1,2,2024-01-04 10:00:00,1,NULL,NULL,NULL", // latest row at exactly t - ttl is too old (t - ttl < ts is strict); listing 2 has no rows
+	"u1,1,2024-01-04 09:59:00,0,3,c,110",        // one minute younger than the ttl bound
+	"u1,1,2024-01-01 09:00:00,1,NULL,NULL,100",  // user rows all come after t: never a future value
+	"u2,1,2024-01-10 00:00:00,0,NULL,NULL,110",  // u2 missing from user_stats; listing_stats has no ttl
+	"u1,3,2024-01-05 00:00:00,1,5,e,NULL",       // the row at exactly t is used
+	"u1,1,NULL,0,NULL,NULL,NULL",                // no time: nothing
+}
+
+func readOut(t *testing.T, path string) []string {
+	t.Helper()
+	read := "read_csv"
+	if strings.HasSuffix(path, ".parquet") {
+		read = "read_parquet"
+	}
+	return offlinetest.Lines(t, "SELECT * FROM "+read+"('"+path+"')")
+}
+
+func TestHistoricalPointInTime(t *testing.T) {
+	eng, f := historicalEngine(t)
+	dir := t.TempDir()
+	spine := filepath.Join(dir, "spine.csv")
+	if err := os.WriteFile(spine, []byte(spineCSV), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, out := range []string{filepath.Join(dir, "train.csv"), filepath.Join(dir, "sub", "train.parquet")} {
+		res, err := retrieval.Historical(context.Background(), eng, f, retrieval.HistoricalRequest{Spine: spine, Service: "model", Out: out})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Rows != 8 || strings.Join(res.Columns, ",") != wantHistorical[0] {
+			t.Errorf("result = %+v", res)
+		}
+		if got := readOut(t, out); strings.Join(got, "\n") != strings.Join(wantHistorical, "\n") {
+			t.Errorf("%s:\n%s\nwant\n%s", filepath.Base(out), strings.Join(got, "\n"), strings.Join(wantHistorical, "\n"))
+		}
+	}
+	left, _ := filepath.Glob(filepath.Join(dir, ".*tmp"))
+	if len(left) != 0 {
+		t.Errorf("temporary files left: %v", left)
+	}
+}
+
+func TestHistoricalNamesAndErrors(t *testing.T) {
+	ctx := context.Background()
+	eng, f := historicalEngine(t)
+	dir := t.TempDir()
+	spine := filepath.Join(dir, "spine.csv")
+	if err := os.WriteFile(spine, []byte(spineCSV), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "o.csv")
+	if _, err := retrieval.Historical(ctx, eng, f, retrieval.HistoricalRequest{Spine: spine, TimeColumn: "ts", Features: []string{"user_stats:v", "user_more:v"}, Out: out, FullNames: true}); err != nil {
+		t.Fatal(err)
+	}
+	got := readOut(t, out)
+	if got[0] != "user_id,listing_id,ts,label,user_stats__v,user_more__v" || got[1] != "u1,1,2024-01-02 10:00:00,1,3,NULL" {
+		t.Errorf("full names:\n%s", strings.Join(got, "\n"))
+	}
+	badSpine := filepath.Join(dir, "bad.csv")
+	if err := os.WriteFile(badSpine, []byte("user,ts\nu1,2024-01-01\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	twoTimes := filepath.Join(dir, "two.csv")
+	if err := os.WriteFile(twoTimes, []byte("user_id,a,b\nu1,2024-01-01,2024-01-02\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	labelClash := filepath.Join(dir, "clash.csv")
+	if err := os.WriteFile(labelClash, []byte("user_id,ts,v\nu1,2024-01-01,1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	intKeys := filepath.Join(dir, "ints.csv")
+	if err := os.WriteFile(intKeys, []byte("user_id,ts\n1,2024-01-01\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		req  retrieval.HistoricalRequest
+		want string
+		is   error
+	}{
+		{retrieval.HistoricalRequest{Spine: spine, Features: []string{"user_stats:v", "user_more:v"}, Out: out}, "share an output name (user_stats:v and user_more:v); use full feature names", offline.ErrInvalid},
+		{retrieval.HistoricalRequest{Spine: spine, Service: "model", Features: []string{"user_stats"}, Out: out}, "not both or neither", offline.ErrInvalid},
+		{retrieval.HistoricalRequest{Spine: spine, Features: []string{"user_stats:nope"}, Out: out}, `unknown feature "nope"`, spec.ErrUnknownFeature},
+		{retrieval.HistoricalRequest{Spine: badSpine, Service: "model", Out: out}, `has no column "user_id", the join key of feature set user_stats`, offline.ErrInvalid},
+		{retrieval.HistoricalRequest{Spine: twoTimes, Features: []string{"user_stats:v"}, Out: out}, "cannot tell which column is the time", offline.ErrInvalid},
+		{retrieval.HistoricalRequest{Spine: spine, TimeColumn: "when", Service: "model", Out: out}, `no time column "when"`, offline.ErrInvalid},
+		{retrieval.HistoricalRequest{Spine: labelClash, Features: []string{"user_stats:v"}, Out: out}, `feature column "v" has the name of a spine column`, offline.ErrInvalid},
+		{retrieval.HistoricalRequest{Spine: intKeys, Features: []string{"user_stats:v"}, Out: out}, "spine column user_id has type BIGINT but feature set user_stats stores it as VARCHAR", offline.ErrInvalid},
+		{retrieval.HistoricalRequest{Spine: filepath.Join(dir, "missing.csv"), Service: "model", Out: out}, "missing.csv", offline.ErrInvalid},
+		{retrieval.HistoricalRequest{Spine: spine, Service: "model", Out: filepath.Join(dir, "o.xlsx")}, "expected a .csv or .parquet file name", offline.ErrInvalid},
+	}
+	for _, tt := range tests {
+		_, err := retrieval.Historical(ctx, eng, f, tt.req)
+		if !errors.Is(err, tt.is) || err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Historical(%+v) error = %v, want %v containing %q", tt.req, err, tt.is, tt.want)
+		}
+	}
+}

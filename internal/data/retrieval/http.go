@@ -1,0 +1,248 @@
+package retrieval
+
+// The online feature server's HTTP API, Feast's wire format:
+//
+//	POST /get-online-features  feature vectors (column-major response)
+//	POST /push                 fresh rows into the online (and offline) store
+//	POST /write-to-online-store  Feast's remote online store writing rows
+//	POST /materialize-incremental  materialize inside the server (Feast's route)
+//	GET  /health               Feast's liveness route (the server also has /healthz)
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/atrium-ml/atrium/internal/data/online"
+	"github.com/atrium-ml/atrium/internal/platform/meta"
+	"github.com/atrium-ml/atrium/internal/platform/server"
+)
+
+// APIOptions configure the HTTP API.
+type APIOptions struct {
+	// Logger receives server-side errors. Default slog.Default().
+	Logger *slog.Logger
+	// MaxBodyBytes bounds a request body. Default 32 MiB.
+	MaxBodyBytes int64
+	// Offline receives rows pushed with "to": "offline" or "online_and_offline".
+	// Nil: such pushes are refused with 501.
+	Offline OfflineAppender
+	// Materializer, when set, serves POST /materialize-incremental (Store and
+	// Meta must be the API's). Nil: the route answers 501.
+	Materializer *Materializer
+	// Meta, when set, records the join-key types pushed rows reveal for sets
+	// whose key types are not known yet (see LoadKeyTypes).
+	Meta *meta.DB
+	// Metrics are the API's metrics (the API registers them as a
+	// prometheus.Collector). Default: NewMetrics(), also used by the Online
+	// when its own Options.Metrics is nil.
+	Metrics *Metrics
+}
+
+// API serves online features over HTTP. It implements server.API,
+// server.Readier and prometheus.Collector.
+type API struct {
+	online  *Online
+	opts    APIOptions
+	metrics *Metrics
+}
+
+var (
+	_ server.API           = (*API)(nil)
+	_ server.Readier       = (*API)(nil)
+	_ prometheus.Collector = (*API)(nil)
+)
+
+// NewAPI returns the HTTP API of o.
+func NewAPI(o *Online, opts APIOptions) *API {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = 32 << 20
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = o.opts.Metrics
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = NewMetrics()
+	}
+	if o.opts.Metrics == nil {
+		o.opts.Metrics = opts.Metrics
+	}
+	return &API{online: o, opts: opts, metrics: opts.Metrics}
+}
+
+// Mount implements server.API.
+func (a *API) Mount(mux *http.ServeMux) {
+	mux.HandleFunc("POST /get-online-features", a.getOnlineFeatures)
+	mux.HandleFunc("POST /push", a.push)
+	mux.HandleFunc("POST /write-to-online-store", a.writeToOnlineStore)
+	mux.HandleFunc("POST /materialize-incremental", a.materialize)
+	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
+		server.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+}
+
+// readyKey is looked up by Ready: any answer, found or not, means the store
+// is reachable.
+var readyKey = online.MustKey("readyz")
+
+// Ready implements server.Readier: the online store answers a read.
+func (a *API) Ready(ctx context.Context) error {
+	res := make([]online.Result, 1)
+	err := a.online.store.Read(ctx, []online.Query{{Set: "atrium-readyz", Keys: []online.Key{readyKey}}}, res)
+	if err != nil {
+		return fmt.Errorf("online store: %w", err)
+	}
+	return nil
+}
+
+// Describe implements prometheus.Collector.
+func (a *API) Describe(ch chan<- *prometheus.Desc) {
+	for _, c := range a.metrics.Collectors() {
+		c.Describe(ch)
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (a *API) Collect(ch chan<- prometheus.Metric) {
+	for _, c := range a.metrics.Collectors() {
+		c.Collect(ch)
+	}
+}
+
+// httpStatus is the one place errors become HTTP status codes.
+func httpStatus(err error) int {
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, ErrInvalidRequest), errors.Is(err, online.ErrInvalid):
+		return http.StatusBadRequest
+	case errors.Is(err, ErrUnknownFeature):
+		return http.StatusNotFound
+	case errors.Is(err, ErrNotSupported):
+		return http.StatusNotImplemented
+	case errors.Is(err, context.Canceled):
+		return 499 // the client went away (nginx's code); nobody reads the answer
+	case errors.Is(err, context.DeadlineExceeded):
+		return http.StatusGatewayTimeout
+	case errors.Is(err, online.ErrClosed):
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	code := httpStatus(err)
+	msg := err.Error()
+	if code >= 500 && code != http.StatusNotImplemented {
+		a.opts.Logger.Error("online API", "path", r.URL.Path, "error", err)
+		if code == http.StatusInternalServerError {
+			msg = "internal error: " + msg
+		}
+	}
+	server.WriteJSON(w, code, map[string]string{"error": msg})
+}
+
+// buffers pools request bodies and responses.
+var buffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func (a *API) readBody(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer) ([]byte, error) {
+	buf.Reset()
+	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, a.opts.MaxBodyBytes)); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, fmt.Errorf("%w: body larger than %d bytes", tooBig, a.opts.MaxBodyBytes)
+		}
+		return nil, fmt.Errorf("%w: reading body: %v", ErrInvalidRequest, err)
+	}
+	return buf.Bytes(), nil
+}
+
+// getState is the pooled memory of one get-online-features request.
+type getState struct {
+	body    bytes.Buffer
+	out     []byte
+	decoded getRequest
+	req     Request
+}
+
+var getStates = sync.Pool{New: func() any { return new(getState) }}
+
+func (a *API) getOnlineFeatures(w http.ResponseWriter, r *http.Request) {
+	st := getStates.Get().(*getState)
+	defer getStates.Put(st)
+	v, err := a.decodeAndRead(w, r, st)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	st.out = appendResponse(st.out[:0], v)
+	v.Release()
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	// The whole body is in hand: a length spares the client chunked decoding.
+	h.Set("Content-Length", strconv.Itoa(len(st.out)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(st.out)
+}
+
+func (a *API) decodeAndRead(w http.ResponseWriter, r *http.Request, st *getState) (*Vectors, error) {
+	body, err := a.readBody(w, r, &st.body)
+	if err != nil {
+		return nil, err
+	}
+	d := &st.decoded
+	if err := decodeGetRequest(body, d); err != nil {
+		return nil, err
+	}
+	if d.hasService && d.service == "" {
+		return nil, fmt.Errorf("%w: feature_service: empty name", ErrInvalidRequest)
+	}
+	v := vectorsPool.Get().(*Vectors)
+	p, scratch, err := a.online.planJSON(d.features, d.service, d.fullNames, v.scratch)
+	v.scratch = scratch
+	if err != nil {
+		v.Release()
+		return nil, err
+	}
+	if err := a.readEntities(r.Context(), p, d, &st.req, v); err != nil {
+		v.Release()
+		return nil, err
+	}
+	return v, nil
+}
+
+// readEntities parses the entity columns the plan needs, typed by its join
+// keys, and reads the features.
+func (a *API) readEntities(ctx context.Context, p *plan, d *getRequest, req *Request, v *Vectors) error {
+	if len(d.entities) == 0 {
+		return fmt.Errorf("%w: entities: empty; want one list of values per join key (%s)", ErrInvalidRequest, p.joinKeyList())
+	}
+	req.Entities.reset()
+	for _, col := range d.entities {
+		typ, known := KeyAny, false
+		for _, k := range p.joinKeys {
+			if k.Name == col.name {
+				typ, known = k.Type, true
+			}
+		}
+		if !known {
+			return fmt.Errorf("%w: entities: %q is not a join key of the requested features (want %s)", ErrInvalidRequest, col.name, p.joinKeyList())
+		}
+		c := req.Entities.col(col.name)
+		if err := parseKeyColumn("entities."+col.name, col.raw, typ, c); err != nil {
+			return err
+		}
+	}
+	return a.online.read(ctx, p, req, v)
+}

@@ -1,0 +1,645 @@
+package retrieval
+
+// JSON of the online API, written by hand on the hot path: entity columns are
+// parsed straight into typed key columns and responses are appended into a
+// pooled buffer, so serving a request allocates little beyond its strings.
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/atrium-ml/atrium/internal/data/online"
+)
+
+// getRequest is the body of POST /get-online-features (Feast's), as spans of
+// the request body:
+//
+//	{"features": ["set:feature", ...], "feature_service": "name",
+//	 "entities": {"join_key": [values...], ...}, "full_feature_names": false,
+//	 "request_context": {...}}
+//
+// request_context feeds Feast's on-demand transformations, which Atrium does
+// not have; it is accepted and ignored, like any other member.
+type getRequest struct {
+	features   []byte // the raw "features" list; nil when absent or null
+	service    string
+	hasService bool
+	entities   []rawColumn
+	fullNames  bool
+}
+
+type rawColumn struct {
+	name string
+	raw  []byte
+}
+
+// decodeGetRequest reads body into d, reusing d's memory. The body is checked
+// to be valid JSON first (encoding/json reports where it is not), so the walk
+// below only has to check types.
+func decodeGetRequest(body []byte, d *getRequest) error {
+	*d = getRequest{entities: d.entities[:0]}
+	if !json.Valid(body) {
+		var v any
+		return jsonError("get-online-features", body, json.Unmarshal(body, &v))
+	}
+	w := jsonWalker{b: body}
+	if w.space(); w.peek() != '{' {
+		return fmt.Errorf("%w: get-online-features: want a JSON object, got %s", ErrInvalidRequest, describe(body))
+	}
+	return w.object(func(key []byte) error {
+		c := w.peek()
+		start := w.i
+		w.skip()
+		raw := body[start:w.i]
+		switch string(key) {
+		case "features":
+			switch c {
+			case 'n':
+			case '[':
+				d.features = raw
+			default:
+				return fmt.Errorf("%w: features: want a list of strings (\"set:feature\"), got %s", ErrInvalidRequest, describe(raw))
+			}
+		case "feature_service":
+			switch c {
+			case 'n':
+			case '"':
+				d.service, d.hasService = jsonString(raw), true
+			default:
+				return fmt.Errorf("%w: feature_service: want a string, got %s", ErrInvalidRequest, describe(raw))
+			}
+		case "full_feature_names":
+			switch c {
+			case 'n', 'f':
+			case 't':
+				d.fullNames = true
+			default:
+				return fmt.Errorf("%w: full_feature_names: want true or false, got %s", ErrInvalidRequest, describe(raw))
+			}
+		case "entities":
+			switch c {
+			case 'n':
+			case '{':
+				cols := jsonWalker{b: raw}
+				return cols.object(func(name []byte) error {
+					start := cols.i
+					cols.skip()
+					d.entities = append(d.entities, rawColumn{name: string(name), raw: raw[start:cols.i]})
+					return nil
+				})
+			default:
+				return fmt.Errorf("%w: entities: want an object of join key lists, got %s", ErrInvalidRequest, describe(raw))
+			}
+		}
+		return nil
+	})
+}
+
+// jsonString decodes a JSON string token of a valid document.
+func jsonString(tok []byte) string {
+	if bytes.IndexByte(tok, '\\') < 0 {
+		return string(tok[1 : len(tok)-1])
+	}
+	var s string
+	_ = json.Unmarshal(tok, &s)
+	return s
+}
+
+// jsonWalker steps through a document already known to be valid JSON.
+type jsonWalker struct {
+	b []byte
+	i int
+}
+
+func (w *jsonWalker) space() {
+	for w.i < len(w.b) && (w.b[w.i] == ' ' || w.b[w.i] == '\t' || w.b[w.i] == '\n' || w.b[w.i] == '\r') {
+		w.i++
+	}
+}
+
+func (w *jsonWalker) peek() byte {
+	if w.i < len(w.b) {
+		return w.b[w.i]
+	}
+	return 0
+}
+
+// skip steps over one value.
+func (w *jsonWalker) skip() {
+	depth := 0
+	for w.i < len(w.b) {
+		switch c := w.b[w.i]; c {
+		case '"':
+			w.i++
+			for w.i < len(w.b) && w.b[w.i] != '"' {
+				if w.b[w.i] == '\\' {
+					w.i++
+				}
+				w.i++
+			}
+			w.i++
+		case '[', '{':
+			depth++
+			w.i++
+			continue
+		case ']', '}':
+			depth--
+			w.i++
+		case ',', ':', ' ', '\t', '\n', '\r':
+			if depth == 0 {
+				return
+			}
+			w.i++
+			continue
+		default: // a number or literal
+			for w.i < len(w.b) && !strings.ContainsRune(",]} \t\n\r", rune(w.b[w.i])) {
+				w.i++
+			}
+		}
+		if depth == 0 {
+			return
+		}
+	}
+}
+
+// object walks the members of the object at w.i, calling fn with each key
+// (unquoted) and w on its value, which fn must step over.
+func (w *jsonWalker) object(fn func(key []byte) error) error {
+	w.i++ // '{'
+	for {
+		w.space()
+		if w.peek() == '}' {
+			w.i++
+			return nil
+		}
+		start := w.i
+		w.skip()
+		key := w.b[start+1 : w.i-1]
+		if bytes.IndexByte(key, '\\') >= 0 {
+			key = []byte(jsonString(w.b[start:w.i]))
+		}
+		w.space()
+		w.i++ // ':'
+		w.space()
+		if err := fn(key); err != nil {
+			return err
+		}
+		w.space()
+		if w.peek() == ',' {
+			w.i++
+		}
+	}
+}
+
+// jsonError describes a JSON decoding error with where it happened.
+func jsonError(what string, body []byte, err error) error {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case len(bytes.TrimSpace(body)) == 0:
+		return fmt.Errorf("%w: %s: empty body, want a JSON object", ErrInvalidRequest, what)
+	case errors.As(err, &se):
+		return fmt.Errorf("%w: %s: malformed JSON at byte %d: %v", ErrInvalidRequest, what, se.Offset, se)
+	case errors.As(err, &te):
+		field := te.Field
+		if field == "" {
+			field = "body"
+		}
+		return fmt.Errorf("%w: %s: %s: want %s, got JSON %s", ErrInvalidRequest, what, field, jsonTypeName(te.Type.String()), te.Value)
+	}
+	return fmt.Errorf("%w: %s: %v", ErrInvalidRequest, what, err)
+}
+
+func jsonTypeName(goType string) string {
+	switch goType {
+	case "[]string":
+		return "a list of strings"
+	case "string", "*string":
+		return "a string"
+	case "bool":
+		return "true or false"
+	case "map[string]json.RawMessage":
+		return "an object"
+	}
+	return goType
+}
+
+// jsonScanner reads the elements of one JSON array (an entity or df column).
+type jsonScanner struct {
+	b    []byte
+	i    int
+	path string // "entities.listing_id", for errors
+	n    int    // index of the element being read
+}
+
+func (s *jsonScanner) skipSpace() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+func (s *jsonScanner) errorf(format string, args ...any) error {
+	return fmt.Errorf("%w: %s[%d]: %s", ErrInvalidRequest, s.path, s.n, fmt.Sprintf(format, args...))
+}
+
+// open consumes '['.
+func (s *jsonScanner) open() error {
+	s.skipSpace()
+	if s.i >= len(s.b) || s.b[s.i] != '[' {
+		return fmt.Errorf("%w: %s: want a list of values, got %s", ErrInvalidRequest, s.path, describe(s.b))
+	}
+	s.i++
+	s.n = 0
+	return nil
+}
+
+// next reports whether another element follows, consuming the ',' or ']'.
+func (s *jsonScanner) next() (bool, error) {
+	s.skipSpace()
+	if s.i >= len(s.b) {
+		return false, fmt.Errorf("%w: %s: unterminated list", ErrInvalidRequest, s.path)
+	}
+	if s.n == 0 {
+		if s.b[s.i] == ']' {
+			s.i++
+			return false, nil
+		}
+		return true, nil
+	}
+	switch s.b[s.i] {
+	case ']':
+		s.i++
+		return false, nil
+	case ',':
+		s.i++
+		return true, nil
+	}
+	return false, fmt.Errorf("%w: %s: malformed list after element %d", ErrInvalidRequest, s.path, s.n-1)
+}
+
+// token returns the raw text of the next scalar (number, string with quotes,
+// true, false, null) and its first byte.
+func (s *jsonScanner) token() ([]byte, byte, error) {
+	s.skipSpace()
+	if s.i >= len(s.b) {
+		return nil, 0, s.errorf("missing value")
+	}
+	start := s.i
+	c := s.b[s.i]
+	switch {
+	case c == '"':
+		s.i++
+		for s.i < len(s.b) {
+			switch s.b[s.i] {
+			case '\\':
+				s.i += 2
+				continue
+			case '"':
+				s.i++
+				return s.b[start:s.i], c, nil
+			}
+			s.i++
+		}
+		return nil, 0, s.errorf("unterminated string")
+	case c == '[' || c == '{':
+		return nil, 0, s.errorf("want a single value, got a nested %s", map[byte]string{'[': "list", '{': "object"}[c])
+	}
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ',', ']', ' ', '\t', '\n', '\r':
+			return s.b[start:s.i], c, nil
+		}
+		s.i++
+	}
+	return s.b[start:s.i], c, nil
+}
+
+// str decodes a JSON string token (with its quotes).
+func (s *jsonScanner) str(tok []byte) (string, error) {
+	inner := tok[1 : len(tok)-1]
+	plain := utf8.Valid(inner)
+	for _, c := range inner {
+		if c == '\\' || c < 0x20 {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return string(inner), nil
+	}
+	var out string
+	if err := json.Unmarshal(tok, &out); err != nil {
+		return "", s.errorf("malformed string %s", tok)
+	}
+	return out, nil
+}
+
+// integer decodes a JSON number token that holds an integer (1, -7, 3.0, 1e3).
+func (s *jsonScanner) integer(tok []byte) (int64, error) {
+	if v, err := strconv.ParseInt(string(tok), 10, 64); err == nil {
+		return v, nil
+	}
+	f, err := strconv.ParseFloat(string(tok), 64)
+	if err != nil || f != math.Trunc(f) || f < -(1<<63) || f >= 1<<63 {
+		return 0, s.errorf("want an integer, got %s", tok)
+	}
+	return int64(f), nil
+}
+
+func describe(b []byte) string {
+	for _, c := range b {
+		switch c {
+		case ' ', '\t', '\n', '\r':
+			continue
+		case '{':
+			return "an object"
+		case '"':
+			return "a string"
+		case 'n':
+			return "null"
+		case 't', 'f':
+			return "a boolean"
+		}
+		return "a number"
+	}
+	return "nothing"
+}
+
+// parseKeyColumn parses an entity column of join-key type typ into c. With
+// KeyAny the first value decides the column's type.
+func parseKeyColumn(path string, raw []byte, typ KeyType, c *entityCol) error {
+	s := jsonScanner{b: raw, path: path}
+	if err := s.open(); err != nil {
+		return err
+	}
+	c.typ, c.ints, c.strs = typ, c.ints[:0], c.strs[:0]
+	inferred := typ == KeyAny
+	for {
+		more, err := s.next()
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
+		tok, first, err := s.token()
+		if err != nil {
+			return err
+		}
+		if first == 'n' {
+			return s.errorf("null join key: every entity row needs a %s value", typ)
+		}
+		if typ == KeyAny {
+			typ = KeyString
+			if first != '"' {
+				typ = KeyInt64
+			}
+			c.typ = typ
+		}
+		why := map[KeyType]string{KeyString: "is a string join key", KeyInt64: "is an int64 join key"}[typ]
+		if inferred {
+			why = fmt.Sprintf("holds %s values", typ)
+		}
+		switch {
+		case typ == KeyInt64 && first == '"':
+			return s.errorf("want an integer (%s %s), got the string %s", c.name, why, tok)
+		case typ == KeyInt64:
+			v, err := s.integer(tok)
+			if err != nil {
+				return err
+			}
+			c.ints = append(c.ints, v)
+		case first != '"':
+			return s.errorf("want a string (%s %s), got %s", c.name, why, tok)
+		default:
+			v, err := s.str(tok)
+			if err != nil {
+				return err
+			}
+			c.strs = append(c.strs, v)
+		}
+		s.n++
+	}
+	s.skipSpace()
+	if s.i != len(s.b) {
+		return fmt.Errorf("%w: %s: unexpected data after the list", ErrInvalidRequest, path)
+	}
+	return nil
+}
+
+var (
+	statusJSON = func() [5][]byte {
+		var out [5][]byte
+		for i, n := range statusNames {
+			out[i] = []byte(`"` + n + `"`)
+		}
+		return out
+	}()
+	epochJSON = []byte(`"1970-01-01T00:00:00Z"`)
+)
+
+// appendHeader encodes the response up to its first result.
+func appendHeader(dst []byte, names []string) []byte {
+	dst = append(dst, `{"metadata":{"feature_names":[`...)
+	for i, n := range names {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = strconv.AppendQuote(dst, n)
+	}
+	return append(dst, `]},"results":[`...)
+}
+
+// appendTimestamp writes t the way protobuf's JSON mapping writes a Timestamp
+// (what Feast's server returns): RFC 3339 in UTC, with 0, 3, 6 or 9 fractional digits.
+func appendTimestamp(dst []byte, t time.Time) []byte {
+	if t.IsZero() {
+		return append(dst, epochJSON...)
+	}
+	t = t.UTC()
+	dst = append(dst, '"')
+	dst = t.AppendFormat(dst, "2006-01-02T15:04:05")
+	if ns := t.Nanosecond(); ns != 0 {
+		switch {
+		case ns%1_000_000 == 0:
+			dst = appendFrac(dst, ns/1_000_000, 3)
+		case ns%1000 == 0:
+			dst = appendFrac(dst, ns/1000, 6)
+		default:
+			dst = appendFrac(dst, ns, 9)
+		}
+	}
+	return append(dst, 'Z', '"')
+}
+
+func appendFrac(dst []byte, v, digits int) []byte {
+	dst = append(dst, '.')
+	var buf [9]byte
+	for i := digits - 1; i >= 0; i-- {
+		buf[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return append(dst, buf[:digits]...)
+}
+
+// appendValue writes a value as a JSON scalar: numbers, strings, booleans,
+// timestamps as RFC 3339 strings; null for Null, Missing, NaN and infinities
+// (JSON has no literal for those).
+func appendValue(dst []byte, v online.Value) []byte {
+	switch v.Kind() {
+	case online.KindInt64:
+		return strconv.AppendInt(dst, v.Int64(), 10)
+	case online.KindFloat64:
+		f := v.Float64()
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return append(dst, "null"...)
+		}
+		n := len(dst)
+		dst = strconv.AppendFloat(dst, f, 'g', -1, 64)
+		// Keep floats recognizable as floats ("1300.0", as Python's json writes
+		// Feast's doubles): clients that type numbers by their text then decode a
+		// float64 feature as a float even when it holds a whole number.
+		if !bytes.ContainsAny(dst[n:], ".e") {
+			dst = append(dst, '.', '0')
+		}
+		return dst
+	case online.KindString:
+		return appendString(dst, v.Str())
+	case online.KindBool:
+		return strconv.AppendBool(dst, v.Bool())
+	case online.KindTime:
+		return appendTimestamp(dst, v.Time())
+	}
+	return append(dst, "null"...)
+}
+
+// appendString writes s as a JSON string (strconv.AppendQuote is Go syntax,
+// whose \x escapes JSON lacks).
+func appendString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		if c < utf8.RuneSelf {
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigit[c>>4], hexDigit[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+const hexDigit = "0123456789abcdef"
+
+// appendResponse encodes v as Feast's column-major response. Row-level facts
+// (event time as JSON, max-age check) are computed once per set and row, not
+// once per feature: a 100 x 50 response has 5,000 cells but at most 100 rows per set.
+func appendResponse(dst []byte, v *Vectors) []byte {
+	p := v.plan
+	v.prepareRows()
+	dst = append(dst, p.header...)
+	for c := range p.joinKeys {
+		if c > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `{"values":[`...)
+		col := v.keyCols[c]
+		for r := range v.rows {
+			if r > 0 {
+				dst = append(dst, ',')
+			}
+			if col.typ == KeyInt64 {
+				dst = strconv.AppendInt(dst, col.ints[r], 10)
+			} else {
+				dst = appendString(dst, col.strs[r])
+			}
+		}
+		dst = appendRepeated(append(dst, `],"statuses":[`...), statusJSON[StatusPresent], v.rows)
+		dst = appendRepeated(append(dst, `],"event_timestamps":[`...), epochJSON, v.rows)
+		dst = append(dst, "]}"...)
+	}
+	for i, out := range p.outputs {
+		if i > 0 || len(p.joinKeys) > 0 {
+			dst = append(dst, ',')
+		}
+		res := &v.results[out.query]
+		nf := len(p.queries[out.query].Features)
+		meta := v.rowMeta[out.query*v.rows : (out.query+1)*v.rows]
+		dst = append(dst, `{"values":[`...)
+		for r := range v.rows {
+			if r > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendValue(dst, res.Values[r*nf+out.feature])
+		}
+		dst = append(dst, `],"statuses":[`...)
+		for r := range v.rows {
+			if r > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, statusJSON[cellStatus(res.Values[r*nf+out.feature], meta[r].stale)]...)
+		}
+		dst = append(dst, `],"event_timestamps":[`...)
+		for r := range v.rows {
+			if r > 0 {
+				dst = append(dst, ',')
+			}
+			if res.Values[r*nf+out.feature].IsMissing() {
+				dst = append(dst, epochJSON...)
+			} else {
+				dst = append(dst, v.tsJSON[meta[r].start:meta[r].end]...)
+			}
+		}
+		dst = append(dst, "]}"...)
+	}
+	return append(dst, "]}\n"...)
+}
+
+func appendRepeated(dst, item []byte, n int) []byte {
+	for r := range n {
+		if r > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, item...)
+	}
+	return dst
+}

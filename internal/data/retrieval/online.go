@@ -1,0 +1,743 @@
+package retrieval
+
+// Online feature vectors: the latest feature values of a batch of entities,
+// read from the online store for serving. Definitions are resolved once into
+// plans (one per distinct feature list, cached), so a request costs a JSON
+// decode, one online.Store.Read and a JSON encode, with pooled buffers.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/atrium-ml/atrium/internal/data/online"
+)
+
+// Sentinel errors of online retrieval; the HTTP API maps them to status codes
+// in one place (httpStatus).
+var (
+	// ErrInvalidRequest: the request is malformed (bad JSON, ragged entity
+	// columns, a key of the wrong type, a missing join key, ...).
+	ErrInvalidRequest = errors.New("invalid request")
+	// ErrUnknownFeature: a feature, feature set or feature service is not defined.
+	ErrUnknownFeature = errors.New("unknown feature")
+	// ErrNotSupported: the request is well-formed but this server cannot do it
+	// (a push to the offline store when it has none).
+	ErrNotSupported = errors.New("not supported")
+)
+
+// KeyType is the type of a join key: online keys are strings or int64s.
+// Feature definitions do not declare join-key types (they come from the
+// source data), so a key's type may be unknown until rows were materialized
+// or pushed; a request may then send either, each column typed by its values.
+type KeyType uint8
+
+const (
+	KeyAny KeyType = iota
+	KeyString
+	KeyInt64
+)
+
+func (t KeyType) String() string {
+	switch t {
+	case KeyAny:
+		return "string or int64"
+	case KeyString:
+		return "string"
+	case KeyInt64:
+		return "int64"
+	}
+	return "invalid"
+}
+
+// Definitions are the feature sets and services online retrieval serves. They
+// are loaded once when the server starts (from the catalog `atrium apply`
+// writes) and never looked up per request.
+type Definitions struct {
+	Sets     []SetDef
+	Services []ServiceDef
+}
+
+// SetDef is a feature set as online retrieval sees it.
+type SetDef struct {
+	Name     string
+	JoinKeys []JoinKeyDef
+	// TTL bounds how old a served row may be: an older one is reported as
+	// OUTSIDE_MAX_AGE. 0 means no bound.
+	TTL      time.Duration
+	Features []FeatureDef
+}
+
+// JoinKeyDef is one join key of a set.
+type JoinKeyDef struct {
+	Name string
+	Type KeyType
+}
+
+// FeatureDef is one output column of a set. Type is the kind of its values
+// (online.KindInt64, KindFloat64, KindString, KindBool or KindTime).
+type FeatureDef struct {
+	Name string
+	Type online.Kind
+}
+
+// ServiceDef is a named list of feature references ("set" for all of a set's
+// features, or "set:feature").
+type ServiceDef struct {
+	Name     string
+	Features []string
+}
+
+// Status is the status of one served value, with Feast's numbering
+// (feast.serving.FieldStatus).
+type Status uint8
+
+const (
+	StatusInvalid       Status = 0
+	StatusPresent       Status = 1
+	StatusNullValue     Status = 2
+	StatusNotFound      Status = 3
+	StatusOutsideMaxAge Status = 4
+)
+
+var statusNames = [...]string{"INVALID", "PRESENT", "NULL_VALUE", "NOT_FOUND", "OUTSIDE_MAX_AGE"}
+
+func (s Status) String() string {
+	if int(s) < len(statusNames) {
+		return statusNames[s]
+	}
+	return "INVALID"
+}
+
+// ParseStatus parses a status name.
+func ParseStatus(name string) (Status, error) {
+	for i, n := range statusNames {
+		if n == name {
+			return Status(i), nil
+		}
+	}
+	return StatusInvalid, fmt.Errorf("unknown field status %q", name)
+}
+
+// catalog is Definitions indexed for lookups.
+type catalog struct {
+	sets     map[string]*setInfo
+	order    []*setInfo // sets in definition order
+	services map[string][]ref
+}
+
+type setInfo struct {
+	SetDef
+	features map[string]int // name -> index in Features
+}
+
+// ref is a resolved feature reference.
+type ref struct {
+	set     *setInfo
+	feature int
+}
+
+func newCatalog(defs Definitions) (*catalog, error) {
+	c := &catalog{sets: map[string]*setInfo{}, services: map[string][]ref{}}
+	var problems []string
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	for _, s := range defs.Sets {
+		if s.Name == "" || strings.ContainsAny(s.Name, ":\x00") {
+			bad("feature set %q: want a non-empty name without ':'", s.Name)
+			continue
+		}
+		if c.sets[s.Name] != nil {
+			bad("feature set %s: defined twice", s.Name)
+			continue
+		}
+		si := &setInfo{SetDef: s, features: map[string]int{}}
+		if len(s.JoinKeys) == 0 {
+			bad("feature set %s: no join keys", s.Name)
+		}
+		for _, k := range s.JoinKeys {
+			if k.Type > KeyInt64 {
+				bad("feature set %s: join key %s has type %s, want string or int64", s.Name, k.Name, k.Type)
+			}
+		}
+		if s.TTL < 0 {
+			bad("feature set %s: negative ttl %s", s.Name, s.TTL)
+		}
+		for i, f := range s.Features {
+			if _, dup := si.features[f.Name]; dup {
+				bad("feature set %s: feature %s defined twice", s.Name, f.Name)
+			}
+			switch f.Type {
+			case online.KindInt64, online.KindFloat64, online.KindString, online.KindBool, online.KindTime:
+			default:
+				bad("feature set %s: feature %s has type %s", s.Name, f.Name, f.Type)
+			}
+			si.features[f.Name] = i
+		}
+		c.sets[s.Name] = si
+		c.order = append(c.order, si)
+	}
+	for _, svc := range defs.Services {
+		if _, dup := c.services[svc.Name]; dup {
+			bad("feature service %s: defined twice", svc.Name)
+			continue
+		}
+		var refs []ref
+		for _, r := range svc.Features {
+			rs, err := c.resolve(r, true)
+			if err != nil {
+				bad("feature service %s: %v", svc.Name, err)
+				continue
+			}
+			refs = append(refs, rs...)
+		}
+		c.services[svc.Name] = refs
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("online feature definitions:\n  %s", strings.Join(problems, "\n  "))
+	}
+	return c, nil
+}
+
+// resolve turns "set:feature" (or, with wholeSets, "set") into refs.
+func (c *catalog) resolve(r string, wholeSets bool) ([]ref, error) {
+	setName, feature, hasFeature := strings.Cut(r, ":")
+	s := c.sets[setName]
+	if s == nil {
+		return nil, fmt.Errorf("%w: %q: no feature set %q", ErrUnknownFeature, r, setName)
+	}
+	if !hasFeature {
+		if !wholeSets {
+			return nil, fmt.Errorf("%w: feature reference %q: want set:feature", ErrInvalidRequest, r)
+		}
+		out := make([]ref, len(s.Features))
+		for i := range s.Features {
+			out[i] = ref{s, i}
+		}
+		return out, nil
+	}
+	i, ok := s.features[feature]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q: feature set %s has no feature %q", ErrUnknownFeature, r, setName, feature)
+	}
+	return []ref{{s, i}}, nil
+}
+
+// plan is everything a request for one feature list needs, resolved once.
+type plan struct {
+	// joinKeys are the entity columns the request must hold, in output order:
+	// the join keys of the sets in the order the sets are first referenced.
+	joinKeys []JoinKeyDef
+	// queries are the online reads, one per set, Keys left empty.
+	queries []online.Query
+	sets    []*setInfo
+	// setKeys[q] are the indexes into joinKeys of query q's set's join keys.
+	setKeys [][]int
+	// keyGroup[q] is the first query whose keys query q shares (same join keys).
+	keyGroup []int
+	// outputs are the feature columns after the join keys.
+	outputs []output
+	// names are the response's feature_names: join keys, then outputs.
+	names []string
+	// header is the JSON response up to the first result, pre-encoded.
+	header []byte
+}
+
+type output struct {
+	query, feature int
+}
+
+func (c *catalog) newPlan(features []string, service string, fullNames bool) (*plan, error) {
+	var refs []ref
+	switch {
+	case service != "" && len(features) > 0:
+		return nil, fmt.Errorf("%w: features and feature_service are both set: name one", ErrInvalidRequest)
+	case service != "":
+		rs, ok := c.services[service]
+		if !ok {
+			return nil, fmt.Errorf("%w: feature_service %q is not defined", ErrUnknownFeature, service)
+		}
+		refs = rs
+	case len(features) == 0:
+		return nil, fmt.Errorf("%w: features: empty; name features as \"set:feature\" or a feature_service", ErrInvalidRequest)
+	default:
+		for i, f := range features {
+			rs, err := c.resolve(f, false)
+			if err != nil {
+				return nil, fmt.Errorf("features[%d]: %w", i, err)
+			}
+			refs = append(refs, rs...)
+		}
+	}
+
+	p := &plan{}
+	querySet := map[*setInfo]int{}
+	keyIndex := map[string]int{}
+	seen := map[string]string{} // output name -> reference, to report collisions
+	for _, r := range refs {
+		q, ok := querySet[r.set]
+		if !ok {
+			q = len(p.queries)
+			querySet[r.set] = q
+			p.queries = append(p.queries, online.Query{Set: r.set.Name})
+			p.sets = append(p.sets, r.set)
+			var idx []int
+			for _, k := range r.set.JoinKeys {
+				i, ok := keyIndex[k.Name]
+				if !ok {
+					i = len(p.joinKeys)
+					keyIndex[k.Name] = i
+					p.joinKeys = append(p.joinKeys, k)
+				} else if have := p.joinKeys[i].Type; have == KeyAny {
+					p.joinKeys[i].Type = k.Type
+				} else if k.Type != KeyAny && k.Type != have {
+					return nil, fmt.Errorf("%w: join key %s is %s in feature set %s but %s in another requested set",
+						ErrInvalidRequest, k.Name, k.Type, r.set.Name, have)
+				}
+				idx = append(idx, i)
+			}
+			p.setKeys = append(p.setKeys, idx)
+			group := q
+			for prev := range q {
+				if equalInts(p.setKeys[prev], idx) {
+					group = prev
+					break
+				}
+			}
+			p.keyGroup = append(p.keyGroup, group)
+		}
+		fname := r.set.Features[r.feature].Name
+		name := fname
+		if fullNames {
+			name = r.set.Name + "__" + fname
+		}
+		refName := r.set.Name + ":" + fname
+		if prev, dup := seen[name]; dup {
+			if prev == refName {
+				return nil, fmt.Errorf("%w: feature %s is requested twice", ErrInvalidRequest, refName)
+			}
+			return nil, fmt.Errorf("%w: features %s and %s are both named %s in the response: set full_feature_names to tell them apart",
+				ErrInvalidRequest, prev, refName, name)
+		}
+		seen[name] = refName
+		p.queries[q].Features = append(p.queries[q].Features, fname)
+		p.outputs = append(p.outputs, output{query: q, feature: len(p.queries[q].Features) - 1})
+		p.names = append(p.names, name)
+	}
+	for _, k := range p.joinKeys {
+		if _, clash := seen[k.Name]; clash {
+			return nil, fmt.Errorf("%w: feature %s has the name of join key %s: set full_feature_names", ErrInvalidRequest, seen[k.Name], k.Name)
+		}
+	}
+	names := make([]string, 0, len(p.joinKeys)+len(p.names))
+	for _, k := range p.joinKeys {
+		names = append(names, k.Name)
+	}
+	p.names = append(names, p.names...)
+	p.header = appendHeader(nil, p.names)
+	return p, nil
+}
+
+func equalInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Options configure an Online.
+type Options struct {
+	// MaxEntities bounds the entity rows of one request. Default 10,000.
+	MaxEntities int
+	// MaxPlans bounds the cache of resolved feature lists; distinct lists past
+	// it are resolved per request. Default 4096.
+	MaxPlans int
+	// Now returns the current time, for max-age checks. Default time.Now.
+	Now func() time.Time
+	// Metrics, when set, receives per-set lookup counts and row ages.
+	Metrics *Metrics
+}
+
+func (o *Options) ensureDefaults() {
+	if o.MaxEntities <= 0 {
+		o.MaxEntities = 10_000
+	}
+	if o.MaxPlans <= 0 {
+		o.MaxPlans = 4096
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// Online serves feature vectors from an online store. It is safe for
+// concurrent use.
+type Online struct {
+	store online.Store
+	cat   *catalog
+	opts  Options
+
+	plansMu sync.RWMutex
+	plans   map[string]*plan
+}
+
+// NewOnline checks defs and returns an Online reading from store.
+func NewOnline(store online.Store, defs Definitions, opts Options) (*Online, error) {
+	cat, err := newCatalog(defs)
+	if err != nil {
+		return nil, err
+	}
+	opts.ensureDefaults()
+	return &Online{store: store, cat: cat, opts: opts, plans: map[string]*plan{}}, nil
+}
+
+// Store is the online store o reads from.
+func (o *Online) Store() online.Store { return o.store }
+
+// plan returns the cached plan of a feature list, building it on first use.
+// key is scratch memory for the cache key, returned for reuse.
+func (o *Online) plan(features []string, service string, fullNames bool, key []byte) (*plan, []byte, error) {
+	key = planKeyPrefix(key[:0], 'l', service, fullNames)
+	for _, f := range features {
+		key = append(key, 0)
+		key = append(key, f...)
+	}
+	p, err := o.cachedPlan(key, func() (*plan, error) { return o.cat.newPlan(features, service, fullNames) })
+	return p, key, err
+}
+
+// planJSON is plan for the raw JSON of a request's "features" list: a cached
+// plan is found by the bytes alone, without decoding the list.
+func (o *Online) planJSON(rawFeatures []byte, service string, fullNames bool, key []byte) (*plan, []byte, error) {
+	key = append(planKeyPrefix(key[:0], 'j', service, fullNames), rawFeatures...)
+	p, err := o.cachedPlan(key, func() (*plan, error) {
+		var features []string
+		if len(rawFeatures) > 0 {
+			if err := json.Unmarshal(rawFeatures, &features); err != nil {
+				return nil, fmt.Errorf("%w: features: want a list of strings (\"set:feature\")", ErrInvalidRequest)
+			}
+		}
+		return o.cat.newPlan(features, service, fullNames)
+	})
+	return p, key, err
+}
+
+func planKeyPrefix(key []byte, kind byte, service string, fullNames bool) []byte {
+	key = append(key, kind)
+	if fullNames {
+		key = append(key, 'F')
+	} else {
+		key = append(key, 'f')
+	}
+	key = append(key, service...)
+	return append(key, 0)
+}
+
+func (o *Online) cachedPlan(key []byte, build func() (*plan, error)) (*plan, error) {
+	o.plansMu.RLock()
+	p := o.plans[string(key)] // no allocation: the compiler converts for the lookup only
+	o.plansMu.RUnlock()
+	if p != nil {
+		return p, nil
+	}
+	p, err := build()
+	if err != nil {
+		return nil, err
+	}
+	o.plansMu.Lock()
+	if len(o.plans) < o.opts.MaxPlans {
+		o.plans[string(key)] = p
+	}
+	o.plansMu.Unlock()
+	return p, nil
+}
+
+// Entities are the entity columns of a request: one column per join key, all
+// of the same length.
+type Entities struct {
+	cols []entityCol
+}
+
+type entityCol struct {
+	name string
+	typ  KeyType
+	ints []int64
+	strs []string
+}
+
+// Int64 adds (or replaces) an int64 join-key column.
+func (e *Entities) Int64(name string, values ...int64) {
+	c := e.col(name)
+	c.typ, c.ints, c.strs = KeyInt64, append(c.ints[:0], values...), c.strs[:0]
+}
+
+// String adds (or replaces) a string join-key column.
+func (e *Entities) String(name string, values ...string) {
+	c := e.col(name)
+	c.typ, c.strs, c.ints = KeyString, append(c.strs[:0], values...), c.ints[:0]
+}
+
+func (e *Entities) col(name string) *entityCol {
+	for i := range e.cols {
+		if e.cols[i].name == name {
+			return &e.cols[i]
+		}
+	}
+	if len(e.cols) < cap(e.cols) {
+		e.cols = e.cols[:len(e.cols)+1]
+	} else {
+		e.cols = append(e.cols, entityCol{})
+	}
+	c := &e.cols[len(e.cols)-1]
+	c.name = name
+	return c
+}
+
+// reset empties e, keeping its memory.
+func (e *Entities) reset() {
+	for i := range e.cols {
+		e.cols[i].ints = e.cols[i].ints[:0]
+		e.cols[i].strs = e.cols[i].strs[:0]
+	}
+	e.cols = e.cols[:0]
+}
+
+func (c *entityCol) len() int {
+	if c.typ == KeyInt64 {
+		return len(c.ints)
+	}
+	return len(c.strs)
+}
+
+// Request asks for features of entities.
+type Request struct {
+	// Features are "set:feature" references; or name a FeatureService instead.
+	Features       []string
+	FeatureService string
+	Entities       Entities
+	// FullFeatureNames names features "set__feature" in the response.
+	FullFeatureNames bool
+}
+
+// Vectors are the answer to a Request, column-major like Feast's response:
+// column c is Names()[c] (join keys first), row r is the request's entity row r.
+// Release returns a Vectors' memory to a pool once it is not used any more.
+type Vectors struct {
+	plan    *plan
+	rows    int
+	now     time.Time
+	keyCols []*entityCol // the request's column of each plan join key
+	keys    [][]online.Key
+	queries []online.Query
+	results []online.Result
+	scratch []byte
+	// rowMeta[q*rows+r] and tsJSON: see prepareRows.
+	rowMeta []rowMeta
+	tsJSON  []byte
+}
+
+// rowMeta is what a response needs of one set's row: whether it is older than
+// the set's ttl, and its event time as JSON (tsJSON[start:end]).
+type rowMeta struct {
+	stale      bool
+	start, end int32
+}
+
+// prepareRows fills rowMeta and tsJSON. Rows materialized together share an
+// event time, so consecutive equal times are formatted once.
+func (v *Vectors) prepareRows() {
+	nq := len(v.plan.queries)
+	v.rowMeta = slices.Grow(v.rowMeta[:0], nq*v.rows)[:nq*v.rows]
+	v.tsJSON = v.tsJSON[:0]
+	for q := range nq {
+		res := &v.results[q]
+		ttl := v.plan.sets[q].TTL
+		var last time.Time
+		var lastStart, lastEnd int32 = 0, -1
+		for r := range v.rows {
+			m := &v.rowMeta[q*v.rows+r]
+			if !res.Found[r] {
+				*m = rowMeta{}
+				continue
+			}
+			ts := res.TS[r]
+			m.stale = ttl > 0 && v.now.Sub(ts) > ttl
+			if lastEnd < 0 || !ts.Equal(last) {
+				lastStart = int32(len(v.tsJSON))
+				v.tsJSON = appendTimestamp(v.tsJSON, ts)
+				lastEnd, last = int32(len(v.tsJSON)), ts
+			}
+			m.start, m.end = lastStart, lastEnd
+		}
+	}
+}
+
+// cellStatus is the status of a value of a found or missing row.
+func cellStatus(val online.Value, stale bool) Status {
+	switch {
+	case val.IsMissing():
+		return StatusNotFound
+	case stale:
+		return StatusOutsideMaxAge
+	case val.IsNull():
+		return StatusNullValue
+	}
+	return StatusPresent
+}
+
+var vectorsPool = sync.Pool{New: func() any { return new(Vectors) }}
+
+// Release returns v's memory for reuse; v must not be used afterwards.
+func (v *Vectors) Release() {
+	v.plan = nil
+	clear(v.keyCols)
+	vectorsPool.Put(v)
+}
+
+// Names are the column names: join keys, then features.
+func (v *Vectors) Names() []string { return v.plan.names }
+
+// Rows is the number of entity rows.
+func (v *Vectors) Rows() int { return v.rows }
+
+// Get returns the value, status and event time of column c, row r. Join-key
+// columns are PRESENT with the zero time; a feature that is not found has a
+// Missing value and the zero time.
+func (v *Vectors) Get(c, r int) (online.Value, Status, time.Time) {
+	nk := len(v.plan.joinKeys)
+	if c < nk {
+		col := v.keyCols[c]
+		if col.typ == KeyInt64 {
+			return online.Int64(col.ints[r]), StatusPresent, time.Time{}
+		}
+		return online.String(col.strs[r]), StatusPresent, time.Time{}
+	}
+	out := v.plan.outputs[c-nk]
+	res := &v.results[out.query]
+	if !res.Found[r] {
+		return online.Missing, StatusNotFound, time.Time{}
+	}
+	val := res.Values[r*len(v.plan.queries[out.query].Features)+out.feature]
+	ttl := v.plan.sets[out.query].TTL
+	st := cellStatus(val, ttl > 0 && v.now.Sub(res.TS[r]) > ttl)
+	if st == StatusNotFound {
+		return val, st, time.Time{}
+	}
+	return val, st, res.TS[r]
+}
+
+// Get reads the features of req's entities. Errors wrap ErrInvalidRequest or
+// ErrUnknownFeature for a request's mistakes; others come from the store.
+func (o *Online) Get(ctx context.Context, req *Request) (*Vectors, error) {
+	v := vectorsPool.Get().(*Vectors)
+	if err := o.get(ctx, req, v); err != nil {
+		v.Release()
+		return nil, err
+	}
+	return v, nil
+}
+
+func (o *Online) get(ctx context.Context, req *Request, v *Vectors) error {
+	p, scratch, err := o.plan(req.Features, req.FeatureService, req.FullFeatureNames, v.scratch)
+	v.scratch = scratch
+	if err != nil {
+		return err
+	}
+	return o.read(ctx, p, req, v)
+}
+
+// read answers req, whose features p resolves, into v.
+func (o *Online) read(ctx context.Context, p *plan, req *Request, v *Vectors) error {
+	v.plan, v.now = p, o.opts.Now()
+
+	// Match the request's columns to the plan's join keys.
+	v.keyCols = slices.Grow(v.keyCols[:0], len(p.joinKeys))[:len(p.joinKeys)]
+	clear(v.keyCols)
+	rows := -1
+	for i := range req.Entities.cols {
+		c := &req.Entities.cols[i]
+		k := -1
+		for j := range p.joinKeys {
+			if p.joinKeys[j].Name == c.name {
+				k = j
+				break
+			}
+		}
+		if k < 0 {
+			return fmt.Errorf("%w: entities: %q is not a join key of the requested features (want %s)", ErrInvalidRequest, c.name, p.joinKeyList())
+		}
+		if want := p.joinKeys[k].Type; want != KeyAny && c.typ != want {
+			return fmt.Errorf("%w: entities: %s: want %s values, got %s", ErrInvalidRequest, c.name, p.joinKeys[k].Type, c.typ)
+		}
+		if rows >= 0 && c.len() != rows {
+			return fmt.Errorf("%w: entities: %s has %d values but %s has %d: every entity column needs one value per row",
+				ErrInvalidRequest, c.name, c.len(), req.Entities.cols[0].name, rows)
+		}
+		rows = c.len()
+		v.keyCols[k] = c
+	}
+	for k, c := range v.keyCols {
+		if c == nil {
+			return fmt.Errorf("%w: entities: missing join key %s (the requested features need %s)", ErrInvalidRequest, p.joinKeys[k].Name, p.joinKeyList())
+		}
+	}
+	if rows > o.opts.MaxEntities {
+		return fmt.Errorf("%w: entities: %d rows, at most %d per request", ErrInvalidRequest, rows, o.opts.MaxEntities)
+	}
+	v.rows = max(rows, 0)
+
+	// Encode each distinct key tuple once; sets with the same join keys share it.
+	nq := len(p.queries)
+	v.keys = slices.Grow(v.keys[:0], nq)[:nq]
+	queries := slices.Grow(v.queries[:0], nq)[:nq]
+	v.queries = queries
+	for q := range nq {
+		queries[q] = p.queries[q]
+		if g := p.keyGroup[q]; g != q {
+			v.keys[q] = v.keys[g]
+		} else {
+			keys := slices.Grow(v.keys[q][:0], v.rows)[:v.rows]
+			for r := range keys {
+				b := v.scratch[:0]
+				for _, k := range p.setKeys[q] {
+					if c := v.keyCols[k]; c.typ == KeyInt64 {
+						b = online.AppendIntKey(b, c.ints[r])
+					} else {
+						b = online.AppendStringKey(b, c.strs[r])
+					}
+				}
+				v.scratch = b
+				keys[r] = online.Key(b)
+			}
+			v.keys[q] = keys
+		}
+		queries[q].Keys = v.keys[q]
+	}
+	v.results = slices.Grow(v.results[:0], nq)[:nq]
+	if err := o.store.Read(ctx, queries, v.results); err != nil {
+		return fmt.Errorf("read online store: %w", err)
+	}
+	if m := o.opts.Metrics; m != nil {
+		for q, s := range p.sets {
+			m.observe(s.Name, s.TTL, &v.results[q], v.now)
+		}
+	}
+	return nil
+}
+
+func (p *plan) joinKeyList() string {
+	names := make([]string, len(p.joinKeys))
+	for i, k := range p.joinKeys {
+		names[i] = k.Name + " (" + k.Type.String() + ")"
+	}
+	return strings.Join(names, ", ")
+}

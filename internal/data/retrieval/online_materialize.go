@@ -1,0 +1,345 @@
+package retrieval
+
+// Materialization: copy the latest row per key of each feature set from the
+// offline store into the online store, incrementally, and record how far each
+// set got in the metadata DB.
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/atrium-ml/atrium/internal/data/offline"
+	"github.com/atrium-ml/atrium/internal/data/online"
+	"github.com/atrium-ml/atrium/internal/platform/meta"
+	"github.com/atrium-ml/atrium/internal/platform/progress"
+)
+
+func init() {
+	meta.Register("online", meta.Migration{
+		Version: 1,
+		Name:    "create online materialization state and history",
+		Statements: []string{
+			// The newest end each set is materialized up to: the next run starts there.
+			`CREATE TABLE online_materialized (
+				set_name TEXT PRIMARY KEY,
+				end_ts BIGINT NOT NULL,
+				updated_at BIGINT NOT NULL)`,
+			// Join-key types learned from materialized or pushed rows: feature
+			// definitions do not declare them, serving checks requests against them.
+			`CREATE TABLE online_key_types (
+				set_name TEXT PRIMARY KEY,
+				key_types TEXT NOT NULL,
+				updated_at BIGINT NOT NULL)`,
+			`CREATE TABLE online_materializations (
+				set_name TEXT NOT NULL,
+				started_at BIGINT NOT NULL,
+				from_ts BIGINT NOT NULL,
+				end_ts BIGINT NOT NULL,
+				rows_written BIGINT NOT NULL,
+				duration_ms BIGINT NOT NULL,
+				PRIMARY KEY (set_name, started_at))`,
+		},
+	})
+}
+
+// LatestScanner is what materialization needs of the offline engine
+// (offline.Engine implements it): the latest row per key of a set with
+// from < ts <= to, streamed in batches.
+type LatestScanner interface {
+	ScanLatest(ctx context.Context, set string, from, to time.Time, fn func([]offline.LatestRow) error) error
+}
+
+// Materializer copies offline rows into the online store.
+type Materializer struct {
+	Store  online.Store
+	Meta   *meta.DB
+	Engine LatestScanner
+	// Full ignores where each set was materialized up to and reads from
+	// end - ttl (everything without a ttl): to pick up late rows a backfill put
+	// before the previous end. The event-time guard makes it safe to repeat.
+	Full bool
+	// Progress, when a terminal, shows a bar per set.
+	Progress io.Writer
+	Logger   *slog.Logger
+}
+
+// MaterializeResult reports what happened to one set.
+type MaterializeResult struct {
+	Set string
+	// From and End bound the event times read (From is the previous end, or
+	// End - ttl for the first run; the zero time without a ttl).
+	From, End time.Time
+	// Rows written to the online store; the store keeps a newer row it holds.
+	Rows int64
+	// Skipped is set when the set was already materialized up to End.
+	Skipped  bool
+	Duration time.Duration
+}
+
+// MarshalJSON writes r for `atrium materialize -o json` and the HTTP API:
+// times in RFC 3339 (from is null when unbounded), the duration in seconds.
+func (r MaterializeResult) MarshalJSON() ([]byte, error) {
+	var from *time.Time
+	if !r.From.IsZero() {
+		from = &r.From
+	}
+	return json.Marshal(struct {
+		Set      string     `json:"set"`
+		From     *time.Time `json:"from"`
+		End      time.Time  `json:"end"`
+		Rows     int64      `json:"rows"`
+		Skipped  bool       `json:"skipped"`
+		Duration float64    `json:"duration_seconds"`
+	}{r.Set, from, r.End, r.Rows, r.Skipped, r.Duration.Seconds()})
+}
+
+// Materialize brings each set up to end: the latest row per key with
+// ts <= end and within the set's ttl of end is in the online store afterwards.
+// Sets run one after the other; on an error the sets done so far are recorded
+// and returned with it.
+func (m *Materializer) Materialize(ctx context.Context, sets []SetDef, end time.Time) ([]MaterializeResult, error) {
+	var out []MaterializeResult
+	for _, s := range sets {
+		r, err := m.materializeSet(ctx, s, end.UTC())
+		if err != nil {
+			return out, fmt.Errorf("materialize %s: %w", s.Name, err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func (m *Materializer) logger() *slog.Logger {
+	if m.Logger == nil {
+		return slog.Default()
+	}
+	return m.Logger
+}
+
+// LastMaterialized returns the end the set was last materialized up to (the
+// zero time if never).
+func LastMaterialized(ctx context.Context, db *meta.DB, set string) (time.Time, error) {
+	var end int64
+	err := db.QueryRow(ctx, `SELECT end_ts FROM online_materialized WHERE set_name = ?`, set).Scan(&end)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("read materialization state of %s: %w", set, err)
+	}
+	return time.Unix(0, end).UTC(), nil
+}
+
+func (m *Materializer) materializeSet(ctx context.Context, s SetDef, end time.Time) (MaterializeResult, error) {
+	started := time.Now()
+	res := MaterializeResult{Set: s.Name, End: end}
+	last, err := LastMaterialized(ctx, m.Meta, s.Name)
+	if err != nil {
+		return res, err
+	}
+	// Rows older than end - ttl are expired at end: never read them. Feast's
+	// incremental window starts at the previous end, else at end - ttl.
+	if s.TTL > 0 {
+		res.From = end.Add(-s.TTL)
+	}
+	if m.Full {
+		last = time.Time{}
+	}
+	if last.After(res.From) {
+		res.From = last
+	}
+	if !last.IsZero() && !end.After(last) {
+		res.Skipped = true
+		m.logger().Info("materialize: already up to date", "set", s.Name, "materialized_until", last, "end", end)
+		return res, nil
+	}
+
+	var keyTypes []KeyType
+	features := make([]string, len(s.Features))
+	for i, f := range s.Features {
+		features[i] = f.Name
+	}
+	bar := progress.New(m.Progress, -1, "materialize "+s.Name, "keys")
+	defer bar.Finish()
+
+	// The scan and the writes overlap: one batch is written while the engine
+	// produces and converts the next. Batches are handed over, never
+	// accumulated, so memory holds at most three whatever the number of keys.
+	batches := make(chan []online.Row, 1)
+	failed := make(chan struct{}) // closed when a write fails
+	done := make(chan struct{})
+	var werr error
+	go func() {
+		defer close(done)
+		for rows := range batches {
+			if werr != nil {
+				continue // drain: the scan stops at its next batch
+			}
+			if werr = m.Store.Write(ctx, s.Name, features, rows); werr != nil {
+				close(failed)
+				continue
+			}
+			res.Rows += int64(len(rows))
+			bar.Add(int64(len(rows)))
+		}
+	}()
+	errStopped := errors.New("stopped: an online write failed")
+	scanErr := m.Engine.ScanLatest(ctx, s.Name, res.From, end, func(batch []offline.LatestRow) error {
+		rows, err := convertLatest(s, batch)
+		if err != nil {
+			return err
+		}
+		if keyTypes == nil && len(batch) > 0 {
+			keyTypes = keyTypesOf(batch[0].Key)
+		}
+		select {
+		case batches <- rows:
+			return nil
+		case <-failed:
+			return errStopped
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	close(batches)
+	<-done
+	if werr != nil {
+		return res, fmt.Errorf("write online store: %w", werr)
+	}
+	if scanErr != nil {
+		return res, fmt.Errorf("scan offline store: %w", scanErr)
+	}
+	res.Duration = time.Since(started)
+
+	err = m.Meta.InTx(ctx, func(tx *meta.Tx) error {
+		// The recorded end only moves forward, even if runs race.
+		if _, err := tx.Exec(ctx, `INSERT INTO online_materialized (set_name, end_ts, updated_at) VALUES (?, ?, ?)
+			ON CONFLICT (set_name) DO UPDATE SET
+				end_ts = CASE WHEN excluded.end_ts > online_materialized.end_ts THEN excluded.end_ts ELSE online_materialized.end_ts END,
+				updated_at = excluded.updated_at`,
+			s.Name, end.UnixNano(), time.Now().UnixMilli()); err != nil {
+			return err
+		}
+		if keyTypes != nil {
+			if err := saveKeyTypes(ctx, tx, s.Name, keyTypes); err != nil {
+				return err
+			}
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO online_materializations (set_name, started_at, from_ts, end_ts, rows_written, duration_ms)
+			VALUES (?, ?, ?, ?, ?, ?)`,
+			s.Name, started.UnixNano(), unixNanoOrZero(res.From), end.UnixNano(), res.Rows, res.Duration.Milliseconds())
+		return err
+	})
+	if err != nil {
+		return res, fmt.Errorf("record materialization: %w", err)
+	}
+	return res, nil
+}
+
+func unixNanoOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// convertLatest turns offline rows into online rows of s, checking that they
+// have the set's shape: an engine that disagrees with the catalog is a bug
+// worth stopping for, not data to store.
+func convertLatest(s SetDef, batch []offline.LatestRow) ([]online.Row, error) {
+	rows := make([]online.Row, len(batch))
+	vals := make([]online.Value, len(batch)*len(s.Features))
+	var kb []byte
+	for i := range batch {
+		lr := &batch[i]
+		if len(lr.Key) != len(s.JoinKeys) || len(lr.Values) != len(s.Features) {
+			return nil, fmt.Errorf("offline row with %d keys and %d values, want %d join keys and %d features",
+				len(lr.Key), len(lr.Values), len(s.JoinKeys), len(s.Features))
+		}
+		kb = kb[:0]
+		for k, part := range lr.Key {
+			switch v := part.(type) {
+			case string:
+				kb = online.AppendStringKey(kb, v)
+			case int64:
+				kb = online.AppendIntKey(kb, v)
+			default:
+				return nil, fmt.Errorf("join key %s is %T (%v), want string or int64", s.JoinKeys[k].Name, part, part)
+			}
+		}
+		rv := vals[i*len(s.Features) : (i+1)*len(s.Features)]
+		for f, x := range lr.Values {
+			v, err := online.ValueOf(x)
+			if err != nil {
+				return nil, fmt.Errorf("key %v: feature %s: %w", lr.Key, s.Features[f].Name, err)
+			}
+			rv[f] = v
+		}
+		rows[i] = online.Row{Key: online.Key(kb), TS: lr.TS, Values: rv}
+	}
+	return rows, nil
+}
+
+func keyTypesOf(key []any) []KeyType {
+	out := make([]KeyType, len(key))
+	for i, k := range key {
+		if _, ok := k.(int64); ok {
+			out[i] = KeyInt64
+		} else {
+			out[i] = KeyString
+		}
+	}
+	return out
+}
+
+func saveKeyTypes(ctx context.Context, tx *meta.Tx, set string, types []KeyType) error {
+	names := make([]string, len(types))
+	for i, t := range types {
+		names[i] = t.String()
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO online_key_types (set_name, key_types, updated_at) VALUES (?, ?, ?)
+		ON CONFLICT (set_name) DO UPDATE SET key_types = excluded.key_types, updated_at = excluded.updated_at`,
+		set, strings.Join(names, ","), time.Now().UnixMilli())
+	return err
+}
+
+// SaveKeyTypes records the join-key types of a set (see LoadKeyTypes).
+func SaveKeyTypes(ctx context.Context, db *meta.DB, set string, types []KeyType) error {
+	return db.InTx(ctx, func(tx *meta.Tx) error { return saveKeyTypes(ctx, tx, set, types) })
+}
+
+// LoadKeyTypes returns the join-key types learned per set, in join_keys order.
+func LoadKeyTypes(ctx context.Context, db *meta.DB) (map[string][]KeyType, error) {
+	rows, err := db.Query(ctx, `SELECT set_name, key_types FROM online_key_types`)
+	if err != nil {
+		return nil, fmt.Errorf("load join-key types: %w", err)
+	}
+	defer rows.Close()
+	out := map[string][]KeyType{}
+	for rows.Next() {
+		var set, list string
+		if err := rows.Scan(&set, &list); err != nil {
+			return nil, err
+		}
+		var types []KeyType
+		for _, name := range strings.Split(list, ",") {
+			switch name {
+			case "int64":
+				types = append(types, KeyInt64)
+			case "string":
+				types = append(types, KeyString)
+			default:
+				types = append(types, KeyAny)
+			}
+		}
+		out[set] = types
+	}
+	return out, rows.Err()
+}

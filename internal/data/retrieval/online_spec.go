@@ -1,0 +1,66 @@
+package retrieval
+
+import (
+	"fmt"
+
+	"github.com/atrium-ml/atrium/internal/data/online"
+	"github.com/atrium-ml/atrium/internal/spec"
+)
+
+// DefinitionsFromSpec builds online serving definitions from the applied
+// feature catalog. keyTypes are the join-key types learned from data
+// (LoadKeyTypes); a set without them accepts either type until they are known.
+// Services are resolved with the catalog's own rules (spec.Features.Resolve),
+// so a service may name whole sets or an aggregated feature's columns.
+func DefinitionsFromSpec(f *spec.Features, keyTypes map[string][]KeyType) (Definitions, error) {
+	var d Definitions
+	for _, fs := range f.FeatureSets {
+		set := SetDef{Name: fs.Name, TTL: fs.TTL.D()}
+		keys := f.JoinKeys(fs.Name)
+		types := keyTypes[fs.Name]
+		for i, k := range keys {
+			t := KeyAny
+			if len(types) == len(keys) {
+				t = types[i]
+			}
+			set.JoinKeys = append(set.JoinKeys, JoinKeyDef{Name: k, Type: t})
+		}
+		for _, c := range fs.Columns() {
+			kind, err := kindOf(c.Type)
+			if err != nil {
+				return d, fmt.Errorf("feature set %s: column %s: %w", fs.Name, c.Name, err)
+			}
+			set.Features = append(set.Features, FeatureDef{Name: c.Name, Type: kind})
+		}
+		d.Sets = append(d.Sets, set)
+	}
+	for _, s := range f.Services {
+		resolved, err := f.ResolveService(s.Name)
+		if err != nil {
+			return d, err
+		}
+		svc := ServiceDef{Name: s.Name}
+		for _, r := range resolved {
+			svc.Features = append(svc.Features, r.Ref)
+		}
+		d.Services = append(d.Services, svc)
+	}
+	return d, nil
+}
+
+// kindOf maps a feature type to the online value kind that stores it.
+func kindOf(t spec.Type) (online.Kind, error) {
+	switch t {
+	case spec.Int64:
+		return online.KindInt64, nil
+	case spec.Float64:
+		return online.KindFloat64, nil
+	case spec.String:
+		return online.KindString, nil
+	case spec.Bool:
+		return online.KindBool, nil
+	case spec.Timestamp:
+		return online.KindTime, nil
+	}
+	return online.KindNull, fmt.Errorf("type %q has no online representation", t)
+}

@@ -1,0 +1,255 @@
+package retrieval
+
+import (
+	"context"
+	"errors"
+	"math"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/atrium-ml/atrium/internal/data/online"
+	"github.com/atrium-ml/atrium/internal/data/online/pebble"
+)
+
+// now is the serving time of the tests.
+var now = time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+
+// testDefs follow the issue's rental-marketplace example.
+func testDefs() Definitions {
+	return Definitions{
+		Sets: []SetDef{
+			{Name: "listing_profile", JoinKeys: []JoinKeyDef{{"listing_id", KeyInt64}}, TTL: 90 * 24 * time.Hour,
+				Features: []FeatureDef{{"rent", online.KindFloat64}, {"price_per_m2", online.KindFloat64}, {"neighborhood", online.KindString}}},
+			{Name: "listing_engagement", JoinKeys: []JoinKeyDef{{"listing_id", KeyInt64}}, TTL: 48 * time.Hour,
+				Features: []FeatureDef{{"clicks_sum_1d", online.KindInt64}, {"ctr_7d", online.KindFloat64}, {"rent", online.KindFloat64}}},
+			{Name: "user_profile", JoinKeys: []JoinKeyDef{{"user_id", KeyString}},
+				Features: []FeatureDef{{"budget", online.KindFloat64}, {"active", online.KindBool}, {"signup", online.KindTime}}},
+			// Join-key type not known yet (never materialized): requests type it.
+			{Name: "city_stats", JoinKeys: []JoinKeyDef{{"city", KeyAny}},
+				Features: []FeatureDef{{"listings", online.KindInt64}}},
+			{Name: "user_listing", JoinKeys: []JoinKeyDef{{"user_id", KeyString}, {"listing_id", KeyInt64}}, TTL: time.Hour,
+				Features: []FeatureDef{{"views", online.KindInt64}}},
+		},
+		Services: []ServiceDef{
+			{Name: "ranker", Features: []string{"listing_profile", "listing_engagement:ctr_7d", "listing_engagement:clicks_sum_1d"}},
+		},
+	}
+}
+
+// testOnline returns an Online over a fresh Pebble store holding:
+//
+//	listing 1: profile (fresh), engagement (fresh)
+//	listing 2: profile with a NULL price, engagement 3 days old (ttl 2d)
+//	listing 3: nothing
+//	user "u1": profile; (u1, 1): views
+func testOnline(t testing.TB) *Online {
+	t.Helper()
+	store, err := pebble.Open(filepath.Join(t.TempDir(), "online"), pebble.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	ctx := context.Background()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	fresh := now.Add(-time.Hour)
+	must(store.Write(ctx, "listing_profile", []string{"rent", "price_per_m2", "neighborhood"}, []online.Row{
+		{Key: online.MustKey(1), TS: fresh, Values: []online.Value{online.Float64(1500), online.Float64(25.5), online.String("Mitte")}},
+		{Key: online.MustKey(2), TS: fresh, Values: []online.Value{online.Float64(900), online.Null, online.String("Neukölln \"Nord\"")}},
+	}))
+	must(store.Write(ctx, "listing_engagement", []string{"clicks_sum_1d", "ctr_7d", "rent"}, []online.Row{
+		{Key: online.MustKey(1), TS: fresh, Values: []online.Value{online.Int64(12), online.Float64(0.125), online.Float64(1)}},
+		{Key: online.MustKey(2), TS: now.Add(-72 * time.Hour), Values: []online.Value{online.Int64(3), online.Float64(0.5), online.Float64(2)}},
+	}))
+	must(store.Write(ctx, "user_profile", []string{"budget", "active", "signup"}, []online.Row{
+		{Key: online.MustKey("u1"), TS: fresh, Values: []online.Value{online.Float64(2000), online.Bool(true), online.Time(time.Date(2024, 5, 1, 8, 30, 0, 500_000_000, time.UTC))}},
+	}))
+	must(store.Write(ctx, "user_listing", []string{"views"}, []online.Row{
+		{Key: online.MustKey("u1", 1), TS: fresh, Values: []online.Value{online.Int64(4)}},
+	}))
+	o, err := NewOnline(store, testDefs(), Options{Now: func() time.Time { return now }, Metrics: NewMetrics()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+type cell struct {
+	v  any
+	st Status
+}
+
+func TestGetStatuses(t *testing.T) {
+	o := testOnline(t)
+	req := &Request{Features: []string{"listing_profile:rent", "listing_profile:price_per_m2", "listing_engagement:ctr_7d", "user_profile:active", "user_listing:views"}}
+	req.Entities.Int64("listing_id", 1, 2, 3, 1)
+	req.Entities.String("user_id", "u1", "u1", "u2", "u2")
+	v, err := o.Get(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Release()
+	wantNames := []string{"listing_id", "user_id", "rent", "price_per_m2", "ctr_7d", "active", "views"}
+	if strings.Join(v.Names(), ",") != strings.Join(wantNames, ",") {
+		t.Fatalf("names %v, want %v", v.Names(), wantNames)
+	}
+	P, N, NF, OLD := StatusPresent, StatusNullValue, StatusNotFound, StatusOutsideMaxAge
+	want := [][]cell{ // [row][column]
+		{{int64(1), P}, {"u1", P}, {1500.0, P}, {25.5, P}, {0.125, P}, {true, P}, {int64(4), P}},
+		{{int64(2), P}, {"u1", P}, {900.0, P}, {nil, N}, {0.5, OLD}, {true, P}, {nil, NF}},
+		{{int64(3), P}, {"u2", P}, {nil, NF}, {nil, NF}, {nil, NF}, {nil, NF}, {nil, NF}},
+		{{int64(1), P}, {"u2", P}, {1500.0, P}, {25.5, P}, {0.125, P}, {nil, NF}, {nil, NF}},
+	}
+	if v.Rows() != len(want) {
+		t.Fatalf("%d rows, want %d", v.Rows(), len(want))
+	}
+	for r, row := range want {
+		for c, w := range row {
+			val, st, ts := v.Get(c, r)
+			if val.Any() != w.v || st != w.st {
+				t.Errorf("row %d %s: %v %s, want %v %s", r, wantNames[c], val.Any(), st, w.v, w.st)
+			}
+			if (st == StatusNotFound || c < 2) != ts.IsZero() {
+				t.Errorf("row %d %s: event time %s with status %s", r, wantNames[c], ts, st)
+			}
+		}
+	}
+}
+
+func TestGetServiceAndFullNames(t *testing.T) {
+	o := testOnline(t)
+	req := &Request{FeatureService: "ranker", FullFeatureNames: true}
+	req.Entities.Int64("listing_id", 2)
+	v, err := o.Get(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Release()
+	want := "listing_id,listing_profile__rent,listing_profile__price_per_m2,listing_profile__neighborhood,listing_engagement__ctr_7d,listing_engagement__clicks_sum_1d"
+	if got := strings.Join(v.Names(), ","); got != want {
+		t.Errorf("names %s, want %s", got, want)
+	}
+	if val, st, _ := v.Get(3, 0); val.Str() != "Neukölln \"Nord\"" || st != StatusPresent {
+		t.Errorf("neighborhood: %v %s", val, st)
+	}
+}
+
+func TestGetRequestErrors(t *testing.T) {
+	o := testOnline(t)
+	tests := []struct {
+		name     string
+		req      func() *Request
+		sentinel error
+		msg      string
+	}{
+		{"no features", func() *Request { return &Request{} }, ErrInvalidRequest, "features: empty"},
+		{"unknown set", func() *Request { return &Request{Features: []string{"nope:x"}} }, ErrUnknownFeature, `features[0]: unknown feature: "nope:x": no feature set "nope"`},
+		{"unknown feature", func() *Request { return &Request{Features: []string{"listing_profile:rent", "listing_profile:area"}} }, ErrUnknownFeature, `features[1]`},
+		{"whole set ref", func() *Request { return &Request{Features: []string{"listing_profile"}} }, ErrInvalidRequest, "want set:feature"},
+		{"unknown service", func() *Request { return &Request{FeatureService: "nope"} }, ErrUnknownFeature, `feature_service "nope"`},
+		{"both", func() *Request { return &Request{FeatureService: "ranker", Features: []string{"listing_profile:rent"}} }, ErrInvalidRequest, "both set"},
+		{"collision", func() *Request {
+			return &Request{Features: []string{"listing_profile:rent", "listing_engagement:rent"}}
+		}, ErrInvalidRequest, "full_feature_names"},
+		{"twice", func() *Request { return &Request{Features: []string{"listing_profile:rent", "listing_profile:rent"}} }, ErrInvalidRequest, "requested twice"},
+		{"missing key", func() *Request { return &Request{Features: []string{"user_listing:views"}} }, ErrInvalidRequest, "missing join key"},
+		{"wrong key type", func() *Request {
+			r := &Request{Features: []string{"listing_profile:rent"}}
+			r.Entities.String("listing_id", "1")
+			return r
+		}, ErrInvalidRequest, "listing_id: want int64 values, got string"},
+		{"ragged", func() *Request {
+			r := &Request{Features: []string{"user_listing:views"}}
+			r.Entities.Int64("listing_id", 1, 2)
+			r.Entities.String("user_id", "u1")
+			return r
+		}, ErrInvalidRequest, "one value per row"},
+		{"extra column", func() *Request {
+			r := &Request{Features: []string{"listing_profile:rent"}}
+			r.Entities.Int64("listing_id", 1)
+			r.Entities.Int64("user", 1)
+			return r
+		}, ErrInvalidRequest, `"user" is not a join key`},
+		{"too many", func() *Request {
+			r := &Request{Features: []string{"listing_profile:rent"}}
+			r.Entities.Int64("listing_id", make([]int64, 10_001)...)
+			return r
+		}, ErrInvalidRequest, "at most 10000"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := o.Get(context.Background(), tt.req())
+			if !errors.Is(err, tt.sentinel) || !strings.Contains(err.Error(), tt.msg) {
+				t.Errorf("error %v, want %v containing %q", err, tt.sentinel, tt.msg)
+			}
+		})
+	}
+}
+
+func TestDefinitionErrors(t *testing.T) {
+	defs := Definitions{
+		Sets: []SetDef{
+			{Name: "a", JoinKeys: []JoinKeyDef{{"id", KeyInt64}}, Features: []FeatureDef{{"x", online.KindInt64}, {"x", online.KindFloat64}}},
+			{Name: "a", JoinKeys: []JoinKeyDef{{"id", KeyInt64}}},
+			{Name: "b", Features: []FeatureDef{{"y", online.KindMissing}}, TTL: -time.Second},
+		},
+		Services: []ServiceDef{{Name: "s", Features: []string{"a:nope", "zzz"}}},
+	}
+	_, err := NewOnline(nil, defs, Options{})
+	if err == nil {
+		t.Fatal("NewOnline accepted broken definitions")
+	}
+	for _, want := range []string{"a: feature x defined twice", "a: defined twice", "b: no join keys", "b: negative ttl", "feature y has type missing", `"a:nope"`, `"zzz"`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %q:\n%v", want, err)
+		}
+	}
+}
+
+func TestAppendTimestamp(t *testing.T) {
+	tests := []struct {
+		t    time.Time
+		want string
+	}{
+		{time.Time{}, `"1970-01-01T00:00:00Z"`},
+		{time.Date(2021, 12, 31, 23, 0, 0, 0, time.UTC), `"2021-12-31T23:00:00Z"`},
+		{time.Date(2021, 12, 31, 23, 0, 0, 5e8, time.FixedZone("x", 3600)), `"2021-12-31T22:00:00.500Z"`},
+		{time.Date(2021, 1, 1, 0, 0, 0, 1000, time.UTC), `"2021-01-01T00:00:00.000001Z"`},
+		{time.Date(2021, 1, 1, 0, 0, 0, 7, time.UTC), `"2021-01-01T00:00:00.000000007Z"`},
+	}
+	for _, tt := range tests {
+		if got := string(appendTimestamp(nil, tt.t)); got != tt.want {
+			t.Errorf("appendTimestamp(%s) = %s, want %s", tt.t, got, tt.want)
+		}
+	}
+}
+
+func TestAppendValue(t *testing.T) {
+	tests := []struct {
+		v    online.Value
+		want string
+	}{
+		{online.Null, "null"},
+		{online.Missing, "null"},
+		{online.Int64(math.MinInt64), "-9223372036854775808"},
+		{online.Float64(0.1), "0.1"},
+		{online.Float64(1e21), "1e+21"},
+		{online.Float64(1300), "1300.0"},
+		{online.Float64(-2), "-2.0"},
+		{online.Float64(math.NaN()), "null"},
+		{online.Float64(math.Inf(1)), "null"},
+		{online.Bool(false), "false"},
+		{online.String("a\"b\\c\n\x01é\xff<"), `"a\"b\\c\n\u0001é\ufffd<"`},
+	}
+	for _, tt := range tests {
+		if got := string(appendValue(nil, tt.v)); got != tt.want {
+			t.Errorf("appendValue(%v) = %s, want %s", tt.v, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,87 @@
+package gbdt
+
+import (
+	"context"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/atrium-ml/atrium/internal/modeling/gbdt/gbdttest"
+)
+
+// BenchmarkTrainBinary trains on 200k rows of the benchmark data (see
+// bench/gbdt for the comparison with LightGBM).
+func BenchmarkTrainBinary(b *testing.B) {
+	ds := gbdttest.BenchBinary(200_000, 1)
+	p, _ := ParseParams(map[string]string{"objective": "binary", "num_iterations": "20"})
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := Train(context.Background(), ds, nil, p, TrainOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkHistRows builds the histograms of a leaf holding a random 10% of
+// 1M rows (sorted, as the partition keeps them), one thread; the reported
+// ns/op divided by rows*features is the cost of one bin update.
+func BenchmarkHistRows(b *testing.B) {
+	const n, width = 1_000_000, 50
+	r := rand.New(rand.NewPCG(1, 1))
+	mat := make([]uint8, n*64)
+	adviseHugePages(mat)
+	for i := range mat {
+		mat[i] = uint8(r.IntN(255))
+	}
+	gh := make([]gradPair, n)
+	adviseHugePages(gh)
+	var rows []int32
+	for i := 0; i < n; i++ {
+		if r.Float64() < 0.1 {
+			rows = append(rows, int32(i))
+		}
+	}
+	slices.Sort(rows)
+	hist := make([]histBin, width*256)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		clear(hist)
+		histRows(hist, mat, width, 64, gh, rows)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(rows)*width), "ns/update")
+}
+
+// BenchmarkHistRowsDirect: the same update count over consecutive rows.
+func BenchmarkHistRowsDirect(b *testing.B) {
+	const n, width = 100_000, 50
+	r := rand.New(rand.NewPCG(1, 1))
+	mat := make([]uint8, n*64)
+	for i := range mat {
+		mat[i] = uint8(r.IntN(255))
+	}
+	gh := make([]gradPair, n)
+	hist := make([]histBin, width*256)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		clear(hist)
+		histRowsDirect(hist, mat, width, 64, gh, 0, n)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n*width), "ns/update")
+}
+
+// BenchmarkPredict predicts 100k rows with a 100-tree binary model.
+func BenchmarkPredict(b *testing.B) {
+	p, _ := ParseParams(map[string]string{"objective": "binary", "num_iterations": "100"})
+	m, err := Train(context.Background(), gbdttest.BenchBinary(50_000, 1), nil, p, TrainOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	test := gbdttest.BenchBinary(100_000, 2)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := m.Predict(test); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*test.NumRows())/b.Elapsed().Seconds(), "rows/s")
+}

@@ -1,0 +1,262 @@
+// Package proxy serves an artifact.Store over MLflow's artifact proxy API
+// (mlflow_artifacts.proto), so the official mlflow client uploads, downloads,
+// lists and deletes artifacts through `atrium serve` with mlflow-artifacts:/ URIs.
+//
+// Routes, each under /api/2.0/mlflow-artifacts and /ajax-api/2.0/mlflow-artifacts:
+//
+//	PUT    /artifacts/{path...}       upload the request body (streamed, size-limited) -> {}
+//	GET    /artifacts/{path...}       download (streamed; Range requests when the store can seek)
+//	GET    /artifacts?path=<dir>      list direct children -> {"files":[{path (basename), is_dir, file_size}]}
+//	DELETE /artifacts/{path...}       delete a file or tree -> {}
+//	POST   /mpu/create/{path...}      multipart upload: create, upload parts, complete, abort
+//	POST   /mpu/complete/{path...}
+//	POST   /mpu/abort/{path...}
+//	PUT    /mpu/parts/{upload_id}/{part_number}   (Atrium's part URL, handed out by create)
+//	GET    /presigned/{path...}       501: downloads always stream through the server
+//
+// Errors use MLflow's body {"error_code", "message"}: an invalid path is 400
+// INVALID_PARAMETER_VALUE, a missing artifact 404 RESOURCE_DOES_NOT_EXIST, a body
+// over the limit 413; a client's mistake is never a 5xx (the client retries those).
+package proxy
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/atrium-ml/atrium/internal/platform/artifact"
+	"github.com/atrium-ml/atrium/internal/platform/server"
+)
+
+// Prefixes under which the API is mounted: the client's and the web UI's.
+var Prefixes = []string{"/api/2.0/mlflow-artifacts", "/ajax-api/2.0/mlflow-artifacts"}
+
+// Options configure the API.
+type Options struct {
+	// MaxUploadBytes bounds one uploaded artifact (or one multipart part). Default 16 GiB.
+	MaxUploadBytes int64
+	// MaxJSONBytes bounds JSON request bodies (multipart create/complete/abort). Default 1 MiB.
+	MaxJSONBytes int64
+	// Logger receives internal errors. Default slog.Default().
+	Logger *slog.Logger
+}
+
+func (o *Options) ensureDefaults() {
+	if o.MaxUploadBytes == 0 {
+		o.MaxUploadBytes = 16 << 30
+	}
+	if o.MaxJSONBytes == 0 {
+		o.MaxJSONBytes = 1 << 20
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// API is the artifact proxy over one store. It implements server.API.
+type API struct {
+	store artifact.Store
+	opts  Options
+}
+
+var _ server.API = (*API)(nil)
+
+// New returns the proxy API over store. The caller keeps ownership of store.
+func New(store artifact.Store, opts Options) *API {
+	opts.ensureDefaults()
+	return &API{store: store, opts: opts}
+}
+
+// Mount registers the routes under every prefix.
+func (a *API) Mount(mux *http.ServeMux) {
+	for _, p := range Prefixes {
+		mux.HandleFunc("PUT "+p+"/artifacts/{path...}", a.upload)
+		mux.HandleFunc("GET "+p+"/artifacts/{path...}", a.download)
+		mux.HandleFunc("GET "+p+"/artifacts", a.list)
+		mux.HandleFunc("DELETE "+p+"/artifacts/{path...}", a.delete)
+		mux.HandleFunc("POST "+p+"/mpu/create/{path...}", a.mpuCreate)
+		mux.HandleFunc("POST "+p+"/mpu/complete/{path...}", a.mpuComplete)
+		mux.HandleFunc("POST "+p+"/mpu/abort/{path...}", a.mpuAbort)
+		mux.HandleFunc("PUT "+p+"/mpu/parts/{upload_id}/{part_number}", a.mpuPart)
+		mux.HandleFunc("GET "+p+"/presigned/{path...}", a.presigned)
+	}
+}
+
+// Errors of the API beyond the store's sentinels.
+var (
+	errTooLarge       = errors.New("request body too large")
+	errBadRequest     = errors.New("malformed request")
+	errNotImplemented = errors.New("not implemented")
+)
+
+// apiError is an error with the MLflow error code and HTTP status it maps to.
+type apiError struct {
+	status int
+	code   string
+}
+
+// classify maps an error to its HTTP status and MLflow error code. It is the one
+// place where errors become statuses.
+func classify(err error) apiError {
+	var maxBytes *http.MaxBytesError
+	switch {
+	case errors.Is(err, artifact.ErrInvalidPath), errors.Is(err, artifact.ErrConflict):
+		return apiError{http.StatusBadRequest, "INVALID_PARAMETER_VALUE"}
+	case errors.Is(err, errBadRequest):
+		return apiError{http.StatusBadRequest, "BAD_REQUEST"}
+	case errors.Is(err, artifact.ErrNotFound):
+		return apiError{http.StatusNotFound, "RESOURCE_DOES_NOT_EXIST"}
+	case errors.As(err, &maxBytes), errors.Is(err, errTooLarge):
+		return apiError{http.StatusRequestEntityTooLarge, "INVALID_PARAMETER_VALUE"}
+	case errors.Is(err, errNotImplemented):
+		return apiError{http.StatusNotImplemented, "NOT_IMPLEMENTED"}
+	}
+	return apiError{http.StatusInternalServerError, "INTERNAL_ERROR"}
+}
+
+func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	e := classify(err)
+	msg := err.Error()
+	if e.status == http.StatusInternalServerError {
+		if r.Context().Err() != nil {
+			return // the client went away; nobody reads the answer
+		}
+		a.opts.Logger.Error("artifact proxy", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	server.WriteJSON(w, e.status, map[string]string{"error_code": e.code, "message": msg})
+}
+
+// pathValue returns the artifact path of the request's {path...} wildcard. The
+// mux has decoded it once; CleanPath (in the store) rejects anything still encoded.
+func pathValue(r *http.Request) string { return r.PathValue("path") }
+
+func (a *API) upload(w http.ResponseWriter, r *http.Request) {
+	p := pathValue(r)
+	if _, err := artifact.CleanPath(p); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if r.ContentLength > a.opts.MaxUploadBytes {
+		a.writeError(w, r, fmt.Errorf("%w: upload of %s is %d bytes, the limit is %d", errTooLarge, p, r.ContentLength, a.opts.MaxUploadBytes))
+		return
+	}
+	body := http.MaxBytesReader(w, r.Body, a.opts.MaxUploadBytes)
+	if err := a.store.Put(r.Context(), p, body); err != nil {
+		a.writeError(w, r, fmt.Errorf("upload %s: %w", p, err))
+		return
+	}
+	server.WriteJSON(w, http.StatusOK, struct{}{})
+}
+
+// textTypes are served as text/plain, as MLflow does: anything a browser could
+// run (HTML, SVG, JavaScript) is never served with its own type.
+var textTypes = map[string]bool{
+	".txt": true, ".log": true, ".yaml": true, ".yml": true, ".json": true, ".md": true, ".csv": true,
+	".tsv": true, ".py": true, ".js": true, ".html": true, ".htm": true, ".svg": true, ".xml": true,
+	".toml": true, ".ini": true, ".cfg": true, ".conf": true, ".properties": true, ".sh": true,
+}
+
+// contentType guesses a download's type from its name. Names without an
+// extension (MLmodel, MLproject, requirements) are text.
+func contentType(name string) string {
+	ext := strings.ToLower(path.Ext(name))
+	if ext == "" || textTypes[ext] {
+		return "text/plain; charset=utf-8"
+	}
+	if t := mime.TypeByExtension(ext); t != "" && !strings.Contains(t, "html") && !strings.Contains(t, "script") && !strings.Contains(t, "svg") {
+		return t
+	}
+	return "application/octet-stream"
+}
+
+func (a *API) download(w http.ResponseWriter, r *http.Request) {
+	p := pathValue(r)
+	rc, err := a.store.Get(r.Context(), p)
+	if err != nil {
+		a.writeError(w, r, fmt.Errorf("download %s: %w", p, err))
+		return
+	}
+	defer rc.Close()
+	name := path.Base(p)
+	h := w.Header()
+	h.Set("Content-Type", contentType(name))
+	// Always an attachment, never rendered on the server's origin (stored XSS).
+	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
+	if rs, ok := rc.(io.ReadSeeker); ok {
+		// Seekable objects get Content-Length, Range and conditional requests.
+		http.ServeContent(w, r, name, time.Time{}, rs) // no Last-Modified: backends differ
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+	if _, err := io.Copy(w, rc); err != nil && r.Context().Err() == nil {
+		a.opts.Logger.Warn("artifact download interrupted", "path", p, "err", err)
+	}
+}
+
+// fileInfo is MLflow's FileInfo message. file_size is absent for directories.
+type fileInfo struct {
+	Path     string `json:"path"`
+	IsDir    bool   `json:"is_dir"`
+	FileSize *int64 `json:"file_size,omitempty"`
+}
+
+type listResponse struct {
+	Files []fileInfo `json:"files,omitempty"`
+}
+
+func (a *API) list(w http.ResponseWriter, r *http.Request) {
+	dir := r.URL.Query().Get("path")
+	fis, err := a.store.List(r.Context(), dir)
+	if err != nil {
+		a.writeError(w, r, fmt.Errorf("list %s: %w", dir, err))
+		return
+	}
+	resp := listResponse{Files: make([]fileInfo, 0, len(fis))}
+	for _, fi := range fis {
+		// MLflow answers basenames; the client joins them to the path it asked for.
+		f := fileInfo{Path: path.Base(fi.Path), IsDir: fi.IsDir}
+		if !fi.IsDir {
+			size := fi.Size
+			f.FileSize = &size
+		}
+		resp.Files = append(resp.Files, f)
+	}
+	server.WriteJSON(w, http.StatusOK, resp)
+}
+
+func (a *API) delete(w http.ResponseWriter, r *http.Request) {
+	p := pathValue(r)
+	if err := a.store.Delete(r.Context(), p); err != nil {
+		a.writeError(w, r, fmt.Errorf("delete %s: %w", p, err))
+		return
+	}
+	server.WriteJSON(w, http.StatusOK, struct{}{})
+}
+
+// decodeJSON reads a size-limited JSON body into v. Unknown fields are ignored:
+// newer clients send fields older servers do not know.
+func (a *API) decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	body := http.MaxBytesReader(w, r.Body, a.opts.MaxJSONBytes)
+	if err := json.NewDecoder(body).Decode(v); err != nil {
+		var maxBytes *http.MaxBytesError
+		if errors.As(err, &maxBytes) {
+			return fmt.Errorf("%w: JSON body over %d bytes", errTooLarge, a.opts.MaxJSONBytes)
+		}
+		return fmt.Errorf("%w: JSON body: %v", errBadRequest, err)
+	}
+	return nil
+}
+
+func (a *API) presigned(w http.ResponseWriter, r *http.Request) {
+	// MLflow's exact message: its client falls back to streaming on a 501.
+	a.writeError(w, r, fmt.Errorf("%w: Multipart download is not supported for the current artifact repository", errNotImplemented))
+}

@@ -1,0 +1,89 @@
+package interop
+
+import (
+	"context"
+	"encoding/json"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"github.com/atrium-ml/atrium/internal/data/online"
+	"github.com/atrium-ml/atrium/internal/data/online/pebble"
+	"github.com/atrium-ml/atrium/internal/data/retrieval"
+	"github.com/atrium-ml/atrium/internal/platform/server"
+)
+
+// feastPython returns the interop interpreter if it has Feast, else skips.
+func feastPython(t *testing.T) string {
+	t.Helper()
+	py := os.Getenv("ATRIUM_TEST_PYTHON")
+	if py == "" {
+		t.Skip("ATRIUM_TEST_PYTHON is not set: skipping the Feast client test (. .ci/python.sh creates the interop virtualenv)")
+	}
+	if out, err := exec.Command(py, "-c", "import feast").CombinedOutput(); err != nil {
+		t.Skipf("%s cannot import feast (tests/interop/requirements.txt installs it): %v\n%s", py, err, out)
+	}
+	return py
+}
+
+// TestFeastSDKAgainstFeatureServer runs Feast's Python SDK, with Feast's
+// remote online store pointed at Atrium's feature server: Feast writes rows
+// through POST /write-to-online-store and reads them with
+// POST /get-online-features, decoding our responses with its own code.
+func TestFeastSDKAgainstFeatureServer(t *testing.T) {
+	py := feastPython(t)
+	dir := t.TempDir()
+	store, err := pebble.Open(filepath.Join(dir, "online"), pebble.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	defs := retrieval.Definitions{Sets: []retrieval.SetDef{{
+		Name:     "driver_stats",
+		JoinKeys: []retrieval.JoinKeyDef{{Name: "driver_id", Type: retrieval.KeyInt64}},
+		Features: []retrieval.FeatureDef{
+			{Name: "conv_rate", Type: online.KindFloat64},
+			{Name: "trips", Type: online.KindInt64},
+			{Name: "city", Type: online.KindString},
+		},
+	}}}
+	o, err := retrieval.NewOnline(store, defs, retrieval.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(server.New(server.Options{}, retrieval.NewAPI(o, retrieval.APIOptions{})).Handler())
+	defer srv.Close()
+
+	cmd := exec.CommandContext(context.Background(), py, "feast_online.py", srv.URL, filepath.Join(dir, "feast"))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("feast_online.py: %v", err)
+	}
+	var got map[string][]any
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("feast_online.py printed %q: %v", out, err)
+	}
+	want := map[string][]any{
+		"driver_id": {1001.0, 1002.0, 9.0},
+		"conv_rate": {0.25, 0.75, nil},
+		"trips":     {12.0, 7.0, nil},
+		"city":      {"Lyon", "Nice", nil},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Feast's get_online_features through Atrium:\n got %v\nwant %v", got, want)
+	}
+
+	// What Feast wrote is in Atrium's store, typed.
+	res := make([]online.Result, 1)
+	q := online.Query{Set: "driver_stats", Features: []string{"trips", "city"}, Keys: []online.Key{online.MustKey(int64(1002))}}
+	if err := store.Read(context.Background(), []online.Query{q}, res); err != nil {
+		t.Fatal(err)
+	}
+	if v := res[0].Row(0); !res[0].Found[0] || v[0] != online.Int64(7) || v[1] != online.String("Nice") {
+		t.Errorf("row Feast wrote: found %v, %v", res[0].Found[0], v)
+	}
+}
