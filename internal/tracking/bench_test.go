@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/atrium-ml/atrium/internal/platform/meta"
@@ -259,4 +260,33 @@ func BenchmarkHTTPSearchRuns1000(b *testing.B) {
 			b.Fatalf("status %d, %d bytes", resp.StatusCode, n)
 		}
 	}
+}
+
+// BenchmarkLogBatch500Keys20Writers: mlflow-go's LogMetricBatch500 on the store:
+// 20 writers log batches of 500 distinct metric keys into one shared run.
+func BenchmarkLogBatch500Keys20Writers(b *testing.B) {
+	benchStores(b, func(b *testing.B, s *tracking.Store) {
+		ctx := context.Background()
+		r, err := s.CreateRun(ctx, tracking.RunCreate{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		var n atomic.Int64
+		b.SetParallelism(10) // 20 goroutines on 2 cores
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				ts := n.Add(1)
+				ms := make([]tracking.Metric, 500)
+				for j := range ms {
+					ms[j] = metric(fmt.Sprintf("metric_%d", j), float64(j)*float64(ts%7), ts, 0)
+				}
+				if err := s.LogBatch(ctx, r.Info.RunID, ms, nil, nil); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "batches/s")
+	})
 }
