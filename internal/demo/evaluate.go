@@ -2,9 +2,10 @@ package demo
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"math"
-	"sort"
+
+	"github.com/atrium-ml/atrium/internal/modeling/ml"
 )
 
 // streamAttentive seeds the attentive labels of Evaluate, one stream per day.
@@ -65,7 +66,8 @@ func BaselineRankers(seed uint64) []NamedRanker {
 }
 
 // Evaluation is the mean NDCG@K of each ranker over a range of sessions, with
-// LightGBM's conventions (see NDCG), against two sets of graded labels (0 shown,
+// LightGBM's conventions (ml.NDCG: gain 2^label - 1, discount 1/log2(2+rank),
+// ties in shown order, a session without clicks scores 1), against two sets of graded labels (0 shown,
 // 1 clicked, 2 visit requested):
 //
 //   - Observed: the labels in the generated files. Clicks there depend on the
@@ -122,8 +124,14 @@ func (m *Market) Evaluate(ctx context.Context, from, to, k int, rankers []NamedR
 				if err := rk.Ranker(s, scores); err != nil {
 					return fmt.Errorf("ranker %s, session %d: %w", rk.Name, s.ID, err)
 				}
-				day.Observed[j] += NDCG(observed, scores, k)
-				day.Attentive[j] += NDCG(attentive, scores, k)
+				group := []int{len(scores)}
+				o, err1 := ml.NDCG(observed, scores, group, k, nil)
+				a, err2 := ml.NDCG(attentive, scores, group, k, nil)
+				if err := errors.Join(err1, err2); err != nil {
+					return fmt.Errorf("session %d: %w", s.ID, err)
+				}
+				day.Observed[j] += o
+				day.Attentive[j] += a
 			}
 			day.Sessions++
 			return nil
@@ -147,30 +155,4 @@ func (m *Market) Evaluate(ctx context.Context, from, to, k int, rankers []NamedR
 		}
 	}
 	return ev, nil
-}
-
-// NDCG is NDCG@k of one query ranked by scores (higher first) against graded
-// labels, with LightGBM's conventions: gain 2^label − 1, discount 1/log2(2+i) at
-// 0-based rank i, ties in score kept in input order, and 1 for a query whose labels
-// are all 0.
-func NDCG(labels, scores []float64, k int) float64 {
-	order := make([]int, len(scores))
-	for i := range order {
-		order[i] = i
-	}
-	sort.SliceStable(order, func(a, b int) bool { return scores[order[a]] > scores[order[b]] })
-	dcg := 0.0
-	for i := 0; i < k && i < len(order); i++ {
-		dcg += (math.Exp2(labels[order[i]]) - 1) / math.Log2(float64(2+i))
-	}
-	ideal := append([]float64(nil), labels...)
-	sort.Sort(sort.Reverse(sort.Float64Slice(ideal)))
-	idcg := 0.0
-	for i := 0; i < k && i < len(ideal); i++ {
-		idcg += (math.Exp2(ideal[i]) - 1) / math.Log2(float64(2+i))
-	}
-	if idcg == 0 {
-		return 1
-	}
-	return dcg / idcg
 }

@@ -154,28 +154,6 @@ func TestClicksFollowTheTruth(t *testing.T) {
 	}
 }
 
-func TestNDCG(t *testing.T) {
-	tests := []struct {
-		name           string
-		labels, scores []float64
-		k              int
-		want           float64
-	}{
-		{"perfect", []float64{2, 1, 0}, []float64{3, 2, 1}, 10, 1},
-		// Shown order: labels 1, 0, 2. DCG = 1/log2(2) + 3/log2(4); IDCG = 3 + 1/log2(3)
-		{"swapped", []float64{2, 1, 0}, []float64{1, 3, 2}, 10, (1 + 1.5) / (3 + 1/math.Log2(3))},
-		{"cut at k=1", []float64{0, 1}, []float64{2, 1}, 1, 0},
-		{"all zero scores 1", []float64{0, 0, 0}, []float64{1, 2, 3}, 10, 1},
-		// A tie keeps input order: the 0 label stays first.
-		{"ties in input order", []float64{0, 1}, []float64{5, 5}, 1, 0},
-	}
-	for _, tt := range tests {
-		if got := NDCG(tt.labels, tt.scores, tt.k); math.Abs(got-tt.want) > 1e-12 {
-			t.Errorf("%s: NDCG = %v, want %v", tt.name, got, tt.want)
-		}
-	}
-}
-
 func TestEvaluateBaselines(t *testing.T) {
 	cfg, _ := Preset("small")
 	m, err := NewMarket(cfg)

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/atrium-ml/atrium/internal/data/offline"
@@ -37,6 +38,10 @@ func init() {
 			`CREATE INDEX pipeline_runs_set_started ON pipeline_runs (set_name, started_at)`,
 			`CREATE INDEX pipeline_runs_started ON pipeline_runs (started_at)`,
 		}},
+		meta.Migration{Version: 2, Name: "record the process of a run", Statements: []string{
+			`ALTER TABLE pipeline_runs ADD COLUMN host TEXT`,
+			`ALTER TABLE pipeline_runs ADD COLUMN pid BIGINT`,
+		}},
 	)
 }
 
@@ -46,6 +51,9 @@ const (
 	StatusSucceeded    = "succeeded"
 	StatusChecksFailed = "checks_failed"
 	StatusFailed       = "failed"
+	// StatusInterrupted is never stored: ListRuns reports it for a "running" run
+	// whose process, on this host, no longer exists (it was killed).
+	StatusInterrupted = "interrupted"
 )
 
 // Run is a recorded pipeline run.
@@ -72,8 +80,10 @@ type Run struct {
 func Execute(ctx context.Context, db *meta.DB, eng offline.Engine, req offline.RunRequest, catalogVersion int) (*Run, error) {
 	r := &Run{ID: runID(), Set: req.Set, Start: req.Start.UTC().Format(time.DateOnly), End: req.End.UTC().Format(time.DateOnly),
 		Status: StatusRunning, StartedAt: time.Now().UTC(), CatalogVersion: catalogVersion}
-	if _, err := db.Exec(ctx, `INSERT INTO pipeline_runs (id, set_name, start_date, end_date, status, started_at, catalog_version)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`, r.ID, r.Set, r.Start, r.End, r.Status, r.StartedAt.UnixMilli(), r.CatalogVersion); err != nil {
+	host, _ := os.Hostname()
+	if _, err := db.Exec(ctx, `INSERT INTO pipeline_runs (id, set_name, start_date, end_date, status, started_at, catalog_version, host, pid)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, r.ID, r.Set, r.Start, r.End, r.Status, r.StartedAt.UnixMilli(), r.CatalogVersion,
+		host, os.Getpid()); err != nil {
 		return nil, fmt.Errorf("record run of %s: %w", req.Set, err)
 	}
 	res, runErr := eng.Run(ctx, req)
@@ -116,7 +126,7 @@ func ListRuns(ctx context.Context, db *meta.DB, f RunFilter) ([]Run, error) {
 		f.Limit = 50
 	}
 	q := `SELECT id, set_name, start_date, end_date, status, started_at, finished_at, rows_in, rows_out, duration_ms,
-		partitions, checks, error, catalog_version FROM pipeline_runs`
+		partitions, checks, error, catalog_version, host, pid FROM pipeline_runs`
 	var args []any
 	if f.Set != "" {
 		q += ` WHERE set_name = ?`
@@ -130,14 +140,18 @@ func ListRuns(ctx context.Context, db *meta.DB, f RunFilter) ([]Run, error) {
 	}
 	defer rows.Close()
 	var out []Run
+	thisHost, _ := os.Hostname()
 	for rows.Next() {
 		var r Run
 		var started int64
-		var finished, in, outRows, dur sql.NullInt64
-		var parts, checks, errText sql.NullString
+		var finished, in, outRows, dur, pid sql.NullInt64
+		var parts, checks, errText, host sql.NullString
 		if err := rows.Scan(&r.ID, &r.Set, &r.Start, &r.End, &r.Status, &started, &finished, &in, &outRows, &dur,
-			&parts, &checks, &errText, &r.CatalogVersion); err != nil {
+			&parts, &checks, &errText, &r.CatalogVersion, &host, &pid); err != nil {
 			return nil, fmt.Errorf("list runs: %w", err)
+		}
+		if r.Status == StatusRunning && host.Valid && host.String == thisHost && pid.Valid && !processAlive(int(pid.Int64)) {
+			r.Status = StatusInterrupted
 		}
 		r.StartedAt = time.UnixMilli(started).UTC()
 		if finished.Valid {

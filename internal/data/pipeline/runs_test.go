@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -82,6 +83,31 @@ func TestExecuteRecordsRuns(t *testing.T) {
 		}
 		if runs, _ := pipeline.ListRuns(ctx, db, pipeline.RunFilter{Limit: 1}); len(runs) != 1 {
 			t.Errorf("limit 1 returned %d runs", len(runs))
+		}
+
+		// A run whose process was killed stays "running" in the table; listing
+		// reports it interrupted. One of a live process stays running.
+		dead := exec.Command("true")
+		if err := dead.Run(); err != nil {
+			t.Fatal(err)
+		}
+		host, _ := os.Hostname()
+		for _, r := range []struct {
+			id  string
+			pid int
+		}{{"killed", dead.Process.Pid}, {"live", os.Getpid()}} {
+			if _, err := db.Exec(ctx, `INSERT INTO pipeline_runs (id, set_name, start_date, end_date, status, started_at, catalog_version, host, pid)
+				VALUES (?, 'zombies', '2024-01-01', '2024-01-01', 'running', 0, 1, ?, ?)`, r.id, host, r.pid); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got := map[string]string{}
+		runs, _ = pipeline.ListRuns(ctx, db, pipeline.RunFilter{Set: "zombies"})
+		for _, r := range runs {
+			got[r.ID] = r.Status
+		}
+		if got["killed"] != pipeline.StatusInterrupted || got["live"] != pipeline.StatusRunning {
+			t.Errorf("statuses of running runs = %v, want killed interrupted and live running", got)
 		}
 	})
 }

@@ -12,7 +12,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -169,8 +171,31 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 				s.opts.Logger.Debug("request", "method", r.Method, "path", r.URL.Path, "code", code, "duration", time.Since(start))
 			}
 		}()
+		if !canonicalPath(r.URL.Path) {
+			// ServeMux would answer 307 to the cleaned path; a path with "."/".."
+			// segments or empty segments is never legitimate here, and callers such
+			// as MLflow's artifact client must see a plain client error, not a redirect.
+			WriteJSON(sw, http.StatusBadRequest, map[string]string{
+				"error_code": "INVALID_PARAMETER_VALUE",
+				"message":    fmt.Sprintf("invalid request path %q: '.', '..' and empty path segments are not allowed", r.URL.Path),
+			})
+			return
+		}
 		next.ServeHTTP(sw, r)
 	})
+}
+
+// canonicalPath reports whether p (already percent-decoded) is its own cleaned form,
+// allowing one trailing slash.
+func canonicalPath(p string) bool {
+	if p == "" || p == "/" {
+		return true
+	}
+	c := path.Clean(p)
+	if strings.HasSuffix(p, "/") {
+		c += "/"
+	}
+	return c == p
 }
 
 // Run listens on opts.Addr and serves until ctx is cancelled, then shuts down

@@ -44,6 +44,11 @@ func TestRoutesHealthAndMetrics(t *testing.T) {
 		{"/ping/abc", 200, `"pong":"abc"`},
 		{"/boom", 500, "internal error"},
 		{"/nope", 404, ""},
+		{"/ping/../healthz", 400, "INVALID_PARAMETER_VALUE"},
+		{"/ping/%2e%2e/healthz", 400, "empty path segments are not allowed"},
+		{"/ping/./abc", 400, "INVALID_PARAMETER_VALUE"},
+		{"/ping//abc", 400, "INVALID_PARAMETER_VALUE"},
+		{"/ping/abc/", 404, ""},
 		{"/metrics", 200, `atrium_http_requests_total{code="200",route="GET /ping/{name}"} 1`},
 	}
 	for _, tt := range tests {
@@ -53,7 +58,7 @@ func TestRoutesHealthAndMetrics(t *testing.T) {
 		}
 	}
 	_, metrics := get(t, h, "/metrics")
-	for _, want := range []string{`route="GET /boom"} 1`, `route="unmatched"} 1`} {
+	for _, want := range []string{`route="GET /boom"} 1`, `route="unmatched"} 6`} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %s", want)
 		}

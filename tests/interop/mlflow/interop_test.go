@@ -21,12 +21,10 @@ func TestUserFlow(t *testing.T) {
 	python(t)
 	t.Run("sqlite", func(t *testing.T) {
 		srv := startAtrium(t, t.TempDir())
-		requireTracking(t, srv)
 		runPython(t, srv, "user_flow.py")
 	})
 	t.Run("postgres", func(t *testing.T) {
 		srv := startAtrium(t, t.TempDir(), "ATRIUM_META="+metatest.PostgresURL(t))
-		requireTracking(t, srv)
 		runPython(t, srv, "user_flow.py")
 	})
 }
@@ -93,7 +91,6 @@ type metric struct {
 func TestConcurrentMetricLogging(t *testing.T) {
 	python(t)
 	srv := startAtrium(t, t.TempDir())
-	requireTracking(t, srv)
 	var exp struct {
 		ExperimentID string `json:"experiment_id"`
 	}

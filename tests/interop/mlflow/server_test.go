@@ -207,18 +207,3 @@ func runPython(t *testing.T, srv *atriumServer, script string, args ...string) s
 	t.Logf("%s:\n%s", script, out)
 	return string(out)
 }
-
-// requireTracking skips the test while the binary serves no MLflow tracking API
-// (the route is missing altogether: a plain-text 404 from the mux, not MLflow's
-// JSON error). It bridges the time until internal/tracking lands on main.
-func requireTracking(t *testing.T, srv *atriumServer) {
-	t.Helper()
-	resp, err := http.Get(srv.URL + "/api/2.0/mlflow/experiments/get?experiment_id=0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusNotFound && !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
-		t.Skip("this atrium build serves no /api/2.0/mlflow tracking API yet")
-	}
-}
