@@ -32,3 +32,34 @@ func TestMetricsResponseJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestRunsResponseJSON: the hand-written encoder of search results writes what
+// encoding/json writes.
+func TestRunsResponseJSON(t *testing.T) {
+	end := int64(99)
+	runs := []Run{
+		{Info: RunInfo{RunID: "a", RunUUID: "a", RunName: "n", ExperimentID: "1", Status: "RUNNING", StartTime: 5, ArtifactURI: "mlflow-artifacts:/1/a/artifacts", LifecycleStage: "active"}},
+		{
+			Info: RunInfo{RunID: "b", RunUUID: "b", RunName: `we"ird <n> & ü`, ExperimentID: "2", UserID: "u\n", Status: "FINISHED", StartTime: 1, EndTime: &end, LifecycleStage: "deleted"},
+			Data: RunData{
+				Metrics: []Metric{{Key: "m", Value: wire.Float(math.NaN()), Timestamp: 1, Step: 2}},
+				Params:  []KV{{Key: "p", Value: "1"}},
+				Tags:    []KV{{Key: "mlflow.runName", Value: `x\y`}},
+			},
+			Inputs: RunInputs{
+				DatasetInputs: []DatasetInput{{Tags: []KV{{Key: "mlflow.data.context", Value: "train"}}, Dataset: Dataset{Name: "d", Digest: "1", SourceType: "local", Source: "{}", Schema: "s"}}},
+				ModelInputs:   []ModelInput{{ModelID: "m-1"}},
+			},
+			Outputs: RunOutputs{ModelOutputs: []ModelOutput{{ModelID: "m-2", Step: 3}}},
+		},
+		{Info: RunInfo{RunID: "c"}, Data: RunData{Tags: []KV{{Key: "t", Value: ""}}}},
+	}
+	for _, resp := range []runsResponse{{Runs: []Run{}}, {Runs: runs, NextPageToken: "tok"}} {
+		got := resp.AppendJSON(nil)
+		type plain runsResponse
+		want, _ := json.Marshal(plain(resp))
+		if !bytes.Equal(got, want) {
+			t.Errorf("AppendJSON =\n%s\nwant\n%s", got, want)
+		}
+	}
+}

@@ -237,7 +237,7 @@ func (l *learner) sums(g, h []float32, rows []int32, all bool) (float64, float64
 // rowChunks is how many chunks the rows of a histogram are split into: a
 // function of the row count only, so that the chunk sums, added in chunk
 // order, do not depend on the number of threads.
-func rowChunks(count int) int { return min(16, max(1, count/4096)) }
+func rowChunks(count int) int { return min(16, max(1, count/2048)) }
 
 // histChunk builds (clearing first when clearFirst) the row-wise histograms
 // of rows[lo:hi] into hist.
@@ -812,19 +812,27 @@ func (l *learner) partition(f *binFeature, goLeft []bool, begin, count int) int 
 	for _, n := range nLeft {
 		total += n
 	}
+	// Each block's rows land at the offsets the blocks before it leave: the
+	// copies are independent.
+	lstart := make([]int, blocks)
+	rstart := make([]int, blocks)
 	lpos, rpos := 0, total
 	for b := 0; b < blocks; b++ {
+		lstart[b], rstart[b] = lpos, rpos
+		lpos += nLeft[b]
+		rpos += min(count, (b+1)*size) - b*size - nLeft[b]
+	}
+	parallelFor(l.nt, blocks, func(b int) {
 		lo := b * size
 		hi := min(count, lo+size)
 		nl := nLeft[b]
-		copy(rows[lpos:], tmp[lo:lo+nl])
-		lpos += nl
+		copy(rows[lstart[b]:], tmp[lo:lo+nl])
 		// Right rows were written backwards.
 		seg := tmp[lo+nl : hi]
-		for k := len(seg) - 1; k >= 0; k-- {
-			rows[rpos] = seg[k]
-			rpos++
+		dst := rows[rstart[b] : rstart[b]+len(seg)]
+		for k := range seg {
+			dst[k] = seg[len(seg)-1-k]
 		}
-	}
+	})
 	return total
 }

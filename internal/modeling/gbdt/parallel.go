@@ -54,11 +54,12 @@ func parallelRange(nt, n, minBlock int, fn func(block, lo, hi int)) int {
 	return blocks
 }
 
-// numBlocks is the number of blocks parallelRange uses.
+// numBlocks is the number of blocks parallelRange uses: up to four per
+// thread, so that a thread the machine schedules late leaves blocks to the
+// others instead of holding up the loop.
 func numBlocks(nt, n, minBlock int) int {
-	if n <= 0 {
+	if n <= 0 || nt <= 1 {
 		return 1
 	}
-	b := max(1, min(nt, (n+minBlock-1)/minBlock))
-	return b
+	return max(1, min(4*nt, (n+minBlock-1)/minBlock))
 }

@@ -134,7 +134,11 @@ func sniffCSV(ctx context.Context, d *duck, path, src string) (string, error) {
 	}
 	defer r.close()
 	var prompt string
-	if ch, ok := r.next(); ok {
+	ch, ok, err := r.next()
+	if err != nil {
+		return "", readError(path, err)
+	}
+	if ok {
 		ch.strings(0, func(_ int, s string) { prompt = strings.Clone(s) })
 		ch.destroy()
 	}
@@ -187,7 +191,10 @@ func describe(ctx context.Context, d *duck, path, src string) ([]fileColumn, err
 	defer r.close()
 	var cols []fileColumn
 	for {
-		ch, ok := r.next()
+		ch, ok, err := r.next()
+		if err != nil {
+			return nil, readError(path, err)
+		}
 		if !ok {
 			break
 		}
@@ -309,10 +316,32 @@ func LoadTable(ctx context.Context, path string, opts LoadOptions) (*Table, erro
 	for i, name := range opts.Passthrough {
 		l.passthrough[i] = RawColumn{Name: name, Type: columnByName(cols, name).typ}
 	}
-	if err := l.read(ctx, d, selectSQL(src, slots, opts.Time)); err != nil {
+	if err := l.read(ctx, d, selectSQL(src, slots, opts.Time), rowCount(ctx, d, src)); err != nil {
 		return nil, err
 	}
 	return l.finish()
+}
+
+// rowCount returns the number of rows of a Parquet file (from its footer,
+// without reading the data), or 0 when it is not cheap to know.
+func rowCount(ctx context.Context, d *duck, src string) int {
+	if !strings.HasPrefix(src, "read_parquet(") {
+		return 0
+	}
+	r, err := d.query(ctx, "SELECT count(*) FROM "+src)
+	if err != nil {
+		return 0
+	}
+	defer r.close()
+	ch, ok, err := r.next()
+	if err != nil || !ok {
+		return 0
+	}
+	defer ch.destroy()
+	if n := data[int64](&ch, 0); len(n) == 1 && n[0] > 0 && n[0] < 1<<40 {
+		return int(n[0])
+	}
+	return 0
 }
 
 func columnByName(cols []fileColumn, name string) *fileColumn {
@@ -529,14 +558,15 @@ type loader struct {
 	n           int
 }
 
-func (l *loader) read(ctx context.Context, d *duck, sql string) error {
+// read runs the SELECT and appends its chunks. capacity, when known, is the
+// number of rows, so that the columns are allocated once.
+func (l *loader) read(ctx context.Context, d *duck, sql string, capacity int) error {
 	r, err := d.query(ctx, sql)
 	if err != nil {
 		return readError(l.path, err)
 	}
 	defer r.close()
 	l.cats = make([]*catBuilder, len(l.features))
-	capacity := r.maxRows()
 	for i := range l.features {
 		f := &l.features[i]
 		f.Values = make([]float32, 0, capacity)
@@ -556,11 +586,14 @@ func (l *loader) read(ctx context.Context, d *duck, sql string) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		ch, ok := r.next()
+		ch, ok, err := r.next()
+		if err != nil {
+			return readError(l.path, err)
+		}
 		if !ok {
 			return nil
 		}
-		err := l.chunk(&ch)
+		err = l.chunk(&ch)
 		ch.destroy()
 		if err != nil {
 			return err
