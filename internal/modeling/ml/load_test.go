@@ -183,6 +183,13 @@ func TestLoadErrors(t *testing.T) {
 		fmt.Fprintf(&late, "%d,%d\n", i, i%2)
 	}
 	late.WriteString("abc,1\n")
+	// The same with a float column, which Load has DuckDB parse as float32.
+	var lateFloat strings.Builder
+	lateFloat.WriteString("x,y\n")
+	for i := range 21000 {
+		fmt.Fprintf(&lateFloat, "%d.5,%d\n", i, i%2)
+	}
+	lateFloat.WriteString("n/a?,1\n")
 	// A numeric column with a word in the sampled rows: inferred as text, caught by Load.
 	var early strings.Builder
 	early.WriteString("x,y\n")
@@ -207,6 +214,7 @@ func TestLoadErrors(t *testing.T) {
 		{"negative weight", "a.csv", "x,y,w\n1,0,1\n2,1,-2\n", LoadOptions{Label: "y", Weight: "w"}, `column "w" row 2: weight is -2, want >= 0`},
 		{"word in numeric column (sampled)", "a.csv", early.String(), LoadOptions{Label: "y"}, `a.csv: column "x" row 18: value "oops" is not a number, but 39 of the column's 40 distinct values are`},
 		{"word in numeric column (after sample)", "a.csv", late.String(), LoadOptions{Label: "y"}, `a.csv: column "x" row 21001: value "abc" is not a BIGINT`},
+		{"word in float column (after sample)", "a.csv", lateFloat.String(), LoadOptions{Label: "y"}, `a.csv: column "x" row 21001: value "n/a?" is not a number (the column holds numbers in the first rows)`},
 		{"word in forced numeric column", "a.csv", "x,y\na,1\nb,0\n", LoadOptions{Label: "y", Numeric: []string{"x"}}, `column "x" row 1: value "a" is not a number`},
 		{"date feature", "a.csv", "d,y\n2024-01-01,1\n2024-01-02,0\n", LoadOptions{Label: "y"}, `column "d": type DATE cannot be a feature`},
 		{"no rows", "a.csv", "x,y\n", LoadOptions{Label: "y"}, `a.csv: no data rows`},
