@@ -77,6 +77,9 @@ type LoadOptions struct {
 	// Passthrough lists columns to return as text in Table.Passthrough, such as
 	// ids to copy into a prediction file. They may be features too.
 	Passthrough []string
+	// Progress, when set, is called after each chunk of rows is read with the
+	// rows read so far and the file's row count (0 when unknown: CSV).
+	Progress func(rows, total int)
 }
 
 // Table is a loaded data file: the Dataset plus the passthrough columns.
@@ -624,6 +627,9 @@ func (l *loader) read(ctx context.Context, d *duck, sql string, capacity int) er
 		ch.destroy()
 		if err != nil {
 			return err
+		}
+		if l.opts.Progress != nil {
+			l.opts.Progress(l.n, capacity)
 		}
 	}
 }

@@ -89,9 +89,18 @@ func TestLoadCSVAndParquet(t *testing.T) {
 	pqPath := toParquet(t, csvPath, "CAST(rent AS DOUBLE) AS rent, CAST(rooms AS INTEGER) AS rooms, hood, CAST(store AS BIGINT) AS store, CAST(y AS BOOLEAN) AS y, w")
 	for _, path := range []string{csvPath, pqPath} {
 		t.Run(filepath.Ext(path), func(t *testing.T) {
-			ds, err := Load(context.Background(), path, LoadOptions{Label: "y", Weight: "w", Categorical: []string{"store"}})
+			var progress [][2]int
+			ds, err := Load(context.Background(), path, LoadOptions{Label: "y", Weight: "w", Categorical: []string{"store"},
+				Progress: func(rows, total int) { progress = append(progress, [2]int{rows, total}) }})
 			if err != nil {
 				t.Fatal(err)
+			}
+			total := 0 // unknown for CSV
+			if strings.HasSuffix(path, ".parquet") {
+				total = 4
+			}
+			if !reflect.DeepEqual(progress, [][2]int{{4, total}}) {
+				t.Errorf("progress %v", progress)
 			}
 			if got := columnNames(ds); !reflect.DeepEqual(got, []string{"rent", "rooms", "hood", "store"}) {
 				t.Fatalf("features %v", got)
