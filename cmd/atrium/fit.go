@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -217,9 +218,11 @@ func runFit(e *env, o fitOptions) error {
 // aligned to the training columns, or a split of the training file).
 func loadTrainValid(e *env, o fitOptions) (train, valid *ml.Dataset, err error) {
 	opts := ml.LoadOptions{Label: o.label, Weight: o.weight, Group: o.group, Time: o.time, Categorical: o.categorical, Ignore: o.ignore}
-	bar := progress.New(e.stderr, 0, "loading "+o.data, "files")
+	var bar *progress.Bar
+	opts.Progress = loadProgress(e, o.data, &bar)
 	train, err = ml.Load(e.ctx, o.data, opts)
 	bar.Finish()
+	opts.Progress = nil
 	if err != nil {
 		return nil, nil, err
 	}
@@ -281,6 +284,20 @@ func warnIDColumns(e *env, ds *ml.Dataset) {
 		if c.Kind == ml.Categorical && n >= 100 && len(c.Categories) > n/2 {
 			e.log.Warn("categorical column with a category for most rows: an id? leave it out with --ignore", "column", c.Name, "categories", len(c.Categories), "rows", n)
 		}
+	}
+}
+
+// loadProgress returns an ml.LoadOptions.Progress that shows a progress bar
+// of the rows read on a terminal (a running count when the total is unknown).
+// The caller finishes *bar.
+func loadProgress(e *env, path string, bar **progress.Bar) func(rows, total int) {
+	shown := 0
+	return func(rows, total int) {
+		if shown == 0 {
+			*bar = progress.New(e.stderr, int64(total), "loading "+filepath.Base(path), "rows")
+		}
+		(*bar).Add(int64(rows - shown))
+		shown = rows
 	}
 }
 

@@ -77,6 +77,9 @@ type LoadOptions struct {
 	// Passthrough lists columns to return as text in Table.Passthrough, such as
 	// ids to copy into a prediction file. They may be features too.
 	Passthrough []string
+	// Progress, when set, is called after each chunk of rows is read with the
+	// rows read so far and the file's row count (0 when unknown: CSV).
+	Progress func(rows, total int)
 }
 
 // Table is a loaded data file: the Dataset plus the passthrough columns.
@@ -152,6 +155,29 @@ func sniffCSV(ctx context.Context, d *duck, path, src string) (string, error) {
 	return "read_csv(" + quoteString(path) + rest, nil
 }
 
+// parseCSVAsFloat32 makes DuckDB parse numeric CSV features that its sniffer
+// typed DOUBLE straight into FLOAT, the type they are read as: about a third
+// faster than parsing doubles and casting, and correctly rounded (no double
+// rounding through float64). A number beyond float32's range becomes ±Inf, as
+// LightGBM would take it (a Parquet DOUBLE column holding one is an error of
+// DuckDB's cast instead). It edits the column types of the sniffer's read_csv
+// call (sniffCSV), when the column's entry is found exactly once.
+func parseCSVAsFloat32(src string, slots []slot) string {
+	if !strings.HasPrefix(src, "read_csv(") || !strings.Contains(src, "columns={") {
+		return src
+	}
+	for _, s := range slots {
+		if s.role != roleFeature || s.read != readFloat32 {
+			continue
+		}
+		entry := "'" + s.name + "': 'DOUBLE'"
+		if strings.Count(src, entry) == 1 {
+			src = strings.Replace(src, entry, "'"+s.name+"': 'FLOAT'", 1)
+		}
+	}
+	return src
+}
+
 // typeClass is how Load treats a DuckDB column type.
 type typeClass uint8
 
@@ -220,8 +246,11 @@ func readError(path string, err error) error {
 	}
 	if m := csvConversion.FindStringSubmatch(err.Error()); m != nil {
 		line, _ := strconv.Atoi(m[1])
-		return &DataError{File: path, Column: m[2], Row: line - 1,
-			Msg: fmt.Sprintf("value %q is not a %s (the type DuckDB inferred from the first rows); fix the value, or list the column as categorical if it holds codes", m[4], m[5])}
+		msg := fmt.Sprintf("value %q is not a %s (the type DuckDB inferred from the first rows); fix the value, or list the column as categorical if it holds codes", m[4], m[5])
+		if m[5] == "FLOAT" || m[5] == "DOUBLE" {
+			msg = fmt.Sprintf("value %q is not a number (the column holds numbers in the first rows); fix the value", m[4])
+		}
+		return &DataError{File: path, Column: m[2], Row: line - 1, Msg: msg}
 	}
 	return &DataError{File: path, Msg: "cannot read: " + duckMessage(err)}
 }
@@ -311,6 +340,7 @@ func LoadTable(ctx context.Context, path string, opts LoadOptions) (*Table, erro
 	if err != nil {
 		return nil, err
 	}
+	src = parseCSVAsFloat32(src, slots)
 	l := &loader{path: path, opts: opts, slots: slots, features: features,
 		passthrough: make([]RawColumn, len(opts.Passthrough))}
 	for i, name := range opts.Passthrough {
@@ -597,6 +627,9 @@ func (l *loader) read(ctx context.Context, d *duck, sql string, capacity int) er
 		ch.destroy()
 		if err != nil {
 			return err
+		}
+		if l.opts.Progress != nil {
+			l.opts.Progress(l.n, capacity)
 		}
 	}
 }
