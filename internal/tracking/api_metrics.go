@@ -95,12 +95,22 @@ func (a *API) getMetricHistory(r *http.Request) (any, error) {
 		v := int64(*req.MaxResults)
 		max = &v
 	}
-	ms, next, err := a.store.GetMetricHistory(r.Context(), id, req.MetricKey, max, req.PageToken)
+	b := append(make([]byte, 0, 4096), `{"metrics":`...)
+	b, next, err := a.store.AppendMetricHistoryJSON(r.Context(), b, id, req.MetricKey, max, req.PageToken)
 	if err != nil {
 		return nil, err
 	}
-	return metricsResponse{nonNil(ms), next}, nil
+	if next != "" {
+		b = append(b, `,"next_page_token":`...)
+		b = wire.AppendString(b, next)
+	}
+	return rawJSON(append(b, '}')), nil
 }
+
+// rawJSON is a response already encoded.
+type rawJSON []byte
+
+func (r rawJSON) AppendJSON(b []byte) []byte { return append(b, r...) }
 
 // getMetricHistoryBulk is the UI's older bulk endpoint (repeated run_id).
 func (a *API) getMetricHistoryBulk(r *http.Request) (any, error) {

@@ -113,6 +113,26 @@ func BenchmarkMetricHistory100k(b *testing.B) {
 				b.Fatalf("%d points, %v", len(h), err)
 			}
 		}
+		b.StopTimer()
+		b.Run("paged-25000", func(b *testing.B) {
+			page := int64(25000)
+			for i := 0; i < b.N; i++ {
+				n, tok := 0, ""
+				for {
+					h, next, err := s.GetMetricHistory(ctx, r.Info.RunID, "loss", &page, tok)
+					if err != nil {
+						b.Fatal(err)
+					}
+					n += len(h)
+					if tok = next; tok == "" {
+						break
+					}
+				}
+				if n != 100000 {
+					b.Fatalf("%d points", n)
+				}
+			}
+		})
 	})
 }
 
