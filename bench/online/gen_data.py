@@ -1,17 +1,15 @@
 """Generate the online benchmark's data and Feast feature repository.
 
 Writes, under --out:
-  data.parquet          listing_id, event_timestamp, f00..f49 (Feast's FileSource)
-  data.csv              the same rows for Atrium's loader (bench/online load)
+  data.parquet          listing_id, event_timestamp, f00..f49: Feast's FileSource
+                        and the source of Atrium's feature set (project.sh)
   feast/                feature_store.yaml (SQLite online store, Feast's default)
                         and features.py (entity listing, feature view listing_stats)
 
-Every fifth feature is a string, the others float64: the schema of
-bench/online/main.go. Values are a fixed function of (listing, feature), so both
-stores hold the same data.
+Every fifth feature is a string, the others float64. Values are a fixed
+function of (listing, feature).
 """
 import argparse
-import csv
 import os
 from datetime import datetime, timedelta, timezone
 
@@ -22,18 +20,12 @@ p = argparse.ArgumentParser()
 p.add_argument("--keys", type=int, default=10_000)
 p.add_argument("--features", type=int, default=50)
 p.add_argument("--out", required=True)
-p.add_argument("--no-csv", action="store_true", help="skip data.csv (only Atrium's direct loader reads it)")
+
 args = p.parse_args()
 
 os.makedirs(os.path.join(args.out, "feast", "data"), exist_ok=True)
 ts = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
 names = [f"f{f:02d}" for f in range(args.features)]
-
-
-def value(i, f):
-    if f % 5 == 4:
-        return f"cat-{(i + f) % 17}"
-    return ((i * 31 + f * 17) % 1000) / 10.0 + i / 1e4
 
 
 ids = np.arange(args.keys, dtype="int64")
@@ -46,14 +38,6 @@ for f, n in enumerate(names):
 df = pd.DataFrame(cols)
 df["listing_id"] = df["listing_id"].astype("int64")
 df.to_parquet(os.path.join(args.out, "data.parquet"), index=False)
-
-if not args.no_csv:
-    with open(os.path.join(args.out, "data.csv"), "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["listing_id", "event_timestamp"] + names)
-        stamp = ts.strftime("%Y-%m-%dT%H:%M:%SZ")
-        for i in range(args.keys):
-            w.writerow([i, stamp] + [repr(value(i, f)) if f % 5 != 4 else value(i, f) for f in range(args.features)])
 
 repo = os.path.join(args.out, "feast")
 with open(os.path.join(repo, "feature_store.yaml"), "w") as fh:

@@ -1,10 +1,8 @@
-// Command online is the online-serving benchmark harness: it loads a CSV of
-// feature rows into an online store, serves them, and generates HTTP load in
-// Feast's wire format against any feature server (Atrium's or Feast's own),
-// so both are measured by the same load generator. bench/online/run.sh drives it.
+// Command online is the online-serving benchmark harness: it generates HTTP
+// load in Feast's wire format against any feature server (atrium serve or
+// feast serve), so both are measured by the same load generator, and checks
+// that they give the same answers. bench/online/run.sh drives it.
 //
-//	online load    -csv data.csv -store pebble:///tmp/x        write rows into a store
-//	online serve   -store pebble:///tmp/x -addr 127.0.0.1:8081 serve them (retrieval.API)
 //	online compare -a URL -b URL                               same answers from two servers?
 //	online run     -url URL -entities 1 -rate 1000 -duration 20s -out results.jsonl
 //	online report  -in results.jsonl                          Markdown table, Atrium vs Feast
@@ -12,10 +10,8 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -35,41 +31,23 @@ import (
 	"time"
 
 	"github.com/redis/rueidis"
-
-	"github.com/atrium-ml/atrium/internal/data/online"
-	_ "github.com/atrium-ml/atrium/internal/data/online/pebble"
-	_ "github.com/atrium-ml/atrium/internal/data/online/redis"
-	"github.com/atrium-ml/atrium/internal/data/retrieval"
-	"github.com/atrium-ml/atrium/internal/platform/server"
 )
 
 // The benchmark's feature set: listing_stats keyed by listing_id (int64),
-// features f00..f49, every fifth a string, the others float64. gen_data.py
-// writes the same schema for Feast.
+// features f00..f49 (gen_data.py and project.sh define it for Feast and Atrium).
 const setName = "listing_stats"
 
 func featureName(f int) string { return fmt.Sprintf("f%02d", f) }
 
-func featureKind(f int) online.Kind {
-	if f%5 == 4 {
-		return online.KindString
-	}
-	return online.KindFloat64
-}
-
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: online load|serve|compare|run [flags]")
+		fmt.Fprintln(os.Stderr, "usage: online compare|run|report|redis-clear [flags]")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var err error
 	switch os.Args[1] {
-	case "load":
-		err = load(ctx, os.Args[2:])
-	case "serve":
-		err = serve(ctx, os.Args[2:])
 	case "compare":
 		err = compare(ctx, os.Args[2:])
 	case "run":
@@ -85,106 +63,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(1)
 	}
-}
-
-// load writes data.csv (listing_id, event_timestamp, f00..f49) into the store.
-func load(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("load", flag.ExitOnError)
-	path := fs.String("csv", "", "CSV written by gen_data.py")
-	storeURL := fs.String("store", "", "online store URL")
-	_ = fs.Parse(args)
-	store, err := online.Open(ctx, *storeURL)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	f, err := os.Open(*path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	r := csv.NewReader(bufio.NewReaderSize(f, 1<<20))
-	header, err := r.Read()
-	if err != nil {
-		return err
-	}
-	nf := len(header) - 2
-	names := header[2:]
-	start := time.Now()
-	var rows []online.Row
-	total := 0
-	flush := func() error {
-		if err := store.Write(ctx, setName, names, rows); err != nil {
-			return err
-		}
-		total += len(rows)
-		rows = rows[:0]
-		return nil
-	}
-	for {
-		rec, err := r.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		id, err := strconv.ParseInt(rec[0], 10, 64)
-		if err != nil {
-			return fmt.Errorf("listing_id %q: %w", rec[0], err)
-		}
-		ts, err := time.Parse(time.RFC3339, rec[1])
-		if err != nil {
-			return err
-		}
-		vals := make([]online.Value, nf)
-		for i := range nf {
-			if featureKind(i) == online.KindString {
-				vals[i] = online.String(rec[2+i])
-			} else {
-				v, err := strconv.ParseFloat(rec[2+i], 64)
-				if err != nil {
-					return err
-				}
-				vals[i] = online.Float64(v)
-			}
-		}
-		rows = append(rows, online.Row{Key: online.MustKey(id), TS: ts, Values: vals})
-		if len(rows) == 10_000 {
-			if err := flush(); err != nil {
-				return err
-			}
-		}
-	}
-	if err := flush(); err != nil {
-		return err
-	}
-	fmt.Printf("loaded %d rows x %d features into %s in %s\n", total, nf, *storeURL, time.Since(start).Round(time.Millisecond))
-	return nil
-}
-
-// serve runs the feature server on the benchmark set.
-func serve(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("serve", flag.ExitOnError)
-	storeURL := fs.String("store", "", "online store URL")
-	addr := fs.String("addr", "127.0.0.1:8081", "listen address")
-	features := fs.Int("features", 50, "features of the set")
-	_ = fs.Parse(args)
-	store, err := online.Open(ctx, *storeURL)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	set := retrieval.SetDef{Name: setName, JoinKeys: []retrieval.JoinKeyDef{{Name: "listing_id", Type: retrieval.KeyInt64}}}
-	for f := range *features {
-		set.Features = append(set.Features, retrieval.FeatureDef{Name: featureName(f), Type: featureKind(f)})
-	}
-	o, err := retrieval.NewOnline(store, retrieval.Definitions{Sets: []retrieval.SetDef{set}}, retrieval.Options{})
-	if err != nil {
-		return err
-	}
-	srv := server.New(server.Options{Addr: *addr}, retrieval.NewAPI(o, retrieval.APIOptions{}))
-	return srv.Run(ctx, func(a net.Addr) { fmt.Fprintf(os.Stderr, "serving on http://%s\n", a) })
 }
 
 // requestBody is a get-online-features body for entity ids.

@@ -31,9 +31,9 @@ fi
 
 data="$BENCH_DIR/data"
 rm -rf "$data"
-"$venv/bin/python" "$repo/bench/online/gen_data.py" --keys "$KEYS" --features "$FEATURES" --out "$data" --no-csv
+"$venv/bin/python" "$repo/bench/online/gen_data.py" --keys "$KEYS" --features "$FEATURES" --out "$data"
 if [ "$FEAST_KEYS" != "$KEYS" ]; then
-	"$venv/bin/python" "$repo/bench/online/gen_data.py" --keys "$FEAST_KEYS" --features "$FEATURES" --out "$data/feast-only" --no-csv
+	"$venv/bin/python" "$repo/bench/online/gen_data.py" --keys "$FEAST_KEYS" --features "$FEATURES" --out "$data/feast-only"
 	feast_repo="$data/feast-only/feast"
 else
 	feast_repo="$data/feast"
@@ -42,24 +42,8 @@ fi
 # Atrium: a project over the same Parquet file.
 (cd "$repo" && go build -o "$BENCH_DIR/atrium" ./cmd/atrium)
 proj="$data/atrium"
-mkdir -p "$proj/features"
-{
-	echo "entities:"
-	echo "  - {name: listing, join_keys: [listing_id]}"
-	echo "sources:"
-	echo "  - {name: stats, format: parquet, path: $data/data.parquet, timestamp: event_timestamp}"
-	echo "feature_sets:"
-	echo "  - name: listing_stats"
-	echo "    entity: listing"
-	echo "    source: stats"
-	echo "    ttl: 30d"
-	echo "    features:"
-	for f in $(seq 0 $((FEATURES - 1))); do
-		name=$(printf 'f%02d' "$f")
-		if [ $((f % 5)) -eq 4 ]; then type=string; else type=float64; fi
-		echo "      - {name: $name, type: $type, expr: $name}"
-	done
-} >"$proj/features/bench.yaml"
+. "$repo/bench/online/project.sh"
+atrium_project "$proj" "$data/data.parquet" "$FEATURES"
 atrium() { "$BENCH_DIR/atrium" --repo "$proj" "$@"; }
 atrium apply >/dev/null
 day=$(date -u +%Y-%m-%d)

@@ -9,9 +9,10 @@
 # $ATRIUM_TEST_REDIS from .ci/services.sh) Atrium is measured on Redis too.
 #
 # It installs Feast with pip into $BENCH_DIR/venv, generates the data and Feast's
-# feature repo (gen_data.py), materializes it into Feast, loads the same rows into
-# Atrium's Pebble store, starts both servers on loopback, checks that they give
-# the same answers, then measures:
+# feature repo (gen_data.py) and materializes it into Feast; builds atrium and
+# takes the same Parquet file through atrium apply, run and materialize (Pebble);
+# starts `atrium serve` and `feast serve` on loopback, checks that they give the
+# same answers, then measures:
 #   - 1 entity x 50 features, open loop at 100 req/s and 1000 req/s
 #   - 100 entities x 50 features, open loop at 10 req/s and 100 req/s
 #   - both sizes closed loop with 8 clients (throughput)
@@ -24,9 +25,11 @@ BENCH_DIR=${BENCH_DIR:-/tmp/atrium-bench}
 KEYS=${KEYS:-10000}
 DURATION=${DURATION:-20s}
 FEAST_VERSION=0.67.0
-ATRIUM_ADDR=127.0.0.1:18081
-ATRIUM_REDIS_ADDR=127.0.0.1:18082
-FEAST_PORT=16566
+# Free loopback ports, picked now: fixed ones collide with whatever else runs here.
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+ATRIUM_ADDR=127.0.0.1:$(free_port)
+ATRIUM_REDIS_ADDR=127.0.0.1:$(free_port)
+FEAST_PORT=$(free_port)
 mkdir -p "$BENCH_DIR"
 
 pids=()
@@ -62,10 +65,17 @@ start=$(date +%s%N)
 	"$venv/bin/feast" materialize 2020-01-01T00:00:00 "$(date -u +%Y-%m-%dT%H:%M:%S)" >/dev/null)
 echo "bench: feast materialized $KEYS keys in $((($(date +%s%N) - start) / 1000000)) ms"
 
-(cd "$repo" && go build -o "$BENCH_DIR/online" ./bench/online)
-"$BENCH_DIR/online" load -csv "$data/data.csv" -store "pebble://$data/atrium-online"
-
-"$BENCH_DIR/online" serve -store "pebble://$data/atrium-online" -addr "$ATRIUM_ADDR" 2>"$BENCH_DIR/atrium.log" &
+# Atrium, the product's path: a project over the same Parquet file, atrium
+# apply, run (offline store), materialize (Pebble), serve.
+(cd "$repo" && go build -o "$BENCH_DIR/online" ./bench/online && go build -o "$BENCH_DIR/atrium" ./cmd/atrium)
+. "$repo/bench/online/project.sh"
+proj="$data/atrium"
+atrium_project "$proj" "$data/data.parquet" 50
+atrium_cli() { "$BENCH_DIR/atrium" --repo "$proj" "$@"; }
+atrium_cli apply >/dev/null
+atrium_cli run listing_stats --start "$(date -u -d yesterday +%Y-%m-%d)" --end "$(date -u +%Y-%m-%d)" >/dev/null
+atrium_cli materialize --end now
+"$BENCH_DIR/atrium" --repo "$proj" serve --addr "$ATRIUM_ADDR" 2>"$BENCH_DIR/atrium.log" &
 pids+=($!)
 (cd "$data/feast" && exec "$venv/bin/feast" serve -p "$FEAST_PORT" -w 2 --no-access-log --max-requests 0) >"$BENCH_DIR/feast.log" 2>&1 &
 pids+=($!)
@@ -77,13 +87,15 @@ wait_for "$feast/health"
 
 servers="atrium feast"
 if [ -n "${ATRIUM_BENCH_REDIS:-}" ]; then
+	# The same project served from Redis: materialize --full (the metadata DB
+	# already records the Pebble run), then a second server.
 	sep='?'
 	case $ATRIUM_BENCH_REDIS in *\?*) sep='&' ;; esac
 	redis_prefix="atrium-bench-$$:"
 	redis_url="${ATRIUM_BENCH_REDIS}${sep}prefix=$redis_prefix"
 	trap 'cleanup; "$BENCH_DIR/online" redis-clear -url "$ATRIUM_BENCH_REDIS" -prefix "$redis_prefix"' EXIT
-	"$BENCH_DIR/online" load -csv "$data/data.csv" -store "$redis_url"
-	"$BENCH_DIR/online" serve -store "$redis_url" -addr "$ATRIUM_REDIS_ADDR" 2>"$BENCH_DIR/atrium-redis.log" &
+	ATRIUM_ONLINE=$redis_url atrium_cli materialize --end now --full
+	ATRIUM_ONLINE=$redis_url "$BENCH_DIR/atrium" --repo "$proj" serve --addr "$ATRIUM_REDIS_ADDR" 2>"$BENCH_DIR/atrium-redis.log" &
 	pids+=($!)
 	atrium_redis="http://$ATRIUM_REDIS_ADDR"
 	wait_for "$atrium_redis/health"

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/atrium-ml/atrium/internal/modeling/gbdt"
 	"github.com/atrium-ml/atrium/internal/modeling/linear"
 	"github.com/atrium-ml/atrium/internal/modeling/ml"
 	"github.com/atrium-ml/atrium/internal/modeling/modelfile"
@@ -176,7 +178,7 @@ func runFit(e *env, o fitOptions) error {
 	case modelfile.AlgorithmLinear:
 		m, err = f.linear(train, valid, kv)
 	default:
-		err = fmt.Errorf("--algorithm %s: not available in this build", o.algorithm)
+		m, err = f.gbdt(train, valid, kv)
 	}
 	if err != nil {
 		return err
@@ -189,7 +191,13 @@ func runFit(e *env, o fitOptions) error {
 	}
 	m.Training.Seconds = time.Since(start).Seconds()
 	format := "atrium"
-	if err := m.Save(o.out); err != nil {
+	if strings.HasSuffix(strings.ToLower(o.out), ".txt") {
+		format = "lightgbm"
+		err = m.SaveLightGBM(o.out)
+	} else {
+		err = m.Save(o.out)
+	}
+	if err != nil {
 		return err
 	}
 	s := fitSummary{Model: o.out, Format: format, Task: o.task, Algorithm: o.algorithm, Rows: train.NumRows(),
@@ -210,9 +218,11 @@ func runFit(e *env, o fitOptions) error {
 // aligned to the training columns, or a split of the training file).
 func loadTrainValid(e *env, o fitOptions) (train, valid *ml.Dataset, err error) {
 	opts := ml.LoadOptions{Label: o.label, Weight: o.weight, Group: o.group, Time: o.time, Categorical: o.categorical, Ignore: o.ignore}
-	bar := progress.New(e.stderr, 0, "loading "+o.data, "files")
+	var bar *progress.Bar
+	opts.Progress = loadProgress(e, o.data, &bar)
 	train, err = ml.Load(e.ctx, o.data, opts)
 	bar.Finish()
+	opts.Progress = nil
 	if err != nil {
 		return nil, nil, err
 	}
@@ -277,6 +287,20 @@ func warnIDColumns(e *env, ds *ml.Dataset) {
 	}
 }
 
+// loadProgress returns an ml.LoadOptions.Progress that shows a progress bar
+// of the rows read on a terminal (a running count when the total is unknown).
+// The caller finishes *bar.
+func loadProgress(e *env, path string, bar **progress.Bar) func(rows, total int) {
+	shown := 0
+	return func(rows, total int) {
+		if shown == 0 {
+			*bar = progress.New(e.stderr, int64(total), "loading "+filepath.Base(path), "rows")
+		}
+		(*bar).Add(int64(rows - shown))
+		shown = rows
+	}
+}
+
 // fitter trains one model and reports its progress.
 type fitter struct {
 	e     *env
@@ -285,10 +309,10 @@ type fitter struct {
 	bar   *progress.Bar
 }
 
-// logLine prints an iteration's metrics: every --log-every iterations and at
-// the last one. On a terminal the line clears the progress bar first.
-func (f *fitter) logLine(iter int, last bool, metrics map[string]float64) {
-	if f.o.logEvery == 0 || (iter%f.o.logEvery != 0 && !last) || len(metrics) == 0 {
+// logLine prints an iteration's metrics to stderr. On a terminal the line
+// clears the progress bar first.
+func (f *fitter) logLine(iter int, metrics map[string]float64) {
+	if len(metrics) == 0 {
 		return
 	}
 	var b strings.Builder
@@ -317,7 +341,14 @@ func (f *fitter) linear(train, valid *ml.Dataset, kv map[string]string) (*modelf
 	f.bar = progress.New(f.e.stderr, int64(p.MaxIter), "fit linear", "iterations")
 	lm, err := linear.Train(f.e.ctx, train, p, linear.TrainOptions{OnIteration: func(iter int, objective float64, m *linear.Model) error {
 		f.bar.Add(1)
-		f.logLine(iter, false, map[string]float64{"train_objective": objective})
+		if f.o.logEvery == 0 || iter%f.o.logEvery != 0 {
+			return nil
+		}
+		metrics := map[string]float64{"train_objective": objective}
+		if err := addLinearMetrics(metrics, f.o.task, m, valid); err != nil {
+			return err
+		}
+		f.logLine(iter, metrics)
 		return nil
 	}})
 	f.bar.Finish()
@@ -327,8 +358,118 @@ func (f *fitter) linear(train, valid *ml.Dataset, kv map[string]string) (*modelf
 	if !lm.Converged {
 		f.e.log.Warn("linear fit stopped before converging", "iterations", lm.Iterations, "max_iter", p.MaxIter)
 	}
+	final := map[string]float64{}
+	if err := addLinearMetrics(final, f.o.task, lm, valid); err != nil {
+		return nil, err
+	}
 	m := modelfile.NewLinear(f.o.task, lm, train)
-	m.Training = &modelfile.Training{Params: p.Map(), Iterations: lm.Iterations}
+	m.Training = &modelfile.Training{Params: p.Map(), Iterations: lm.Iterations, Metrics: final}
+	return m, nil
+}
+
+// addLinearMetrics adds LightGBM's default metrics of the task on the
+// validation data (when there is some), named valid_<metric>: binary_logloss
+// and auc, l2 for regression, multi_logloss for multiclass.
+func addLinearMetrics(metrics map[string]float64, task string, m *linear.Model, valid *ml.Dataset) error {
+	if valid == nil {
+		return nil
+	}
+	pred, err := m.Predict(valid)
+	if err != nil {
+		return fmt.Errorf("validation data: %w", err)
+	}
+	type metric struct {
+		name string
+		fn   func() (float64, error)
+	}
+	var ms []metric
+	switch task {
+	case modelfile.TaskBinary:
+		ms = []metric{
+			{"binary_logloss", func() (float64, error) { return ml.LogLoss(valid.Label, pred, valid.Weight) }},
+			{"auc", func() (float64, error) { return ml.AUC(valid.Label, pred, valid.Weight) }},
+		}
+	case modelfile.TaskMulticlass:
+		ms = []metric{{"multi_logloss", func() (float64, error) {
+			return ml.MultiLogLoss(valid.Label, pred, m.NumOutputs(), valid.Weight)
+		}}}
+	default:
+		ms = []metric{{"l2", func() (float64, error) { return ml.MSE(valid.Label, pred, valid.Weight) }}}
+	}
+	for _, mt := range ms {
+		v, err := mt.fn()
+		if err != nil {
+			return fmt.Errorf("validation %s: %w", mt.name, err)
+		}
+		metrics["valid_"+mt.name] = v
+	}
+	return nil
+}
+
+// objectiveAliases are LightGBM's names for the objective parameter.
+var objectiveAliases = []string{"objective", "objective_type", "app", "application", "loss"}
+
+// gbdtObjectives are the tree objectives each task accepts.
+var gbdtObjectives = map[string][]string{
+	modelfile.TaskBinary:     {gbdt.ObjBinary},
+	modelfile.TaskRegression: {gbdt.ObjRegression, gbdt.ObjRegressionL1, gbdt.ObjHuber},
+	modelfile.TaskMulticlass: {gbdt.ObjMulticlass},
+	modelfile.TaskLambdarank: {gbdt.ObjLambdarank},
+}
+
+// gbdt fits gradient-boosted trees.
+func (f *fitter) gbdt(train, valid *ml.Dataset, kv map[string]string) (*modelfile.Model, error) {
+	kv = maps.Clone(kv)
+	if !slices.ContainsFunc(objectiveAliases, func(a string) bool { _, ok := kv[a]; return ok }) {
+		kv["objective"] = f.o.task
+	}
+	if _, ok := kv["seed"]; !ok && f.o.seed != 0 {
+		kv["seed"] = strconv.FormatUint(f.o.seed, 10)
+	}
+	if f.o.task == modelfile.TaskMulticlass && !slices.ContainsFunc([]string{"num_class", "num_classes"}, func(a string) bool { _, ok := kv[a]; return ok }) {
+		top := 0.0
+		for _, y := range train.Label {
+			top = max(top, y)
+		}
+		kv["num_class"] = strconv.Itoa(int(top) + 1)
+	}
+	p, err := gbdt.ParseParams(kv)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	if !slices.Contains(gbdtObjectives[f.o.task], p.Objective) {
+		return nil, usagef("objective %s does not fit --task %s (want %s)", p.Objective, f.o.task, strings.Join(gbdtObjectives[f.o.task], " or "))
+	}
+	f.bar = progress.New(f.e.stderr, int64(p.NumIterations), "fit gbdt", "iterations")
+	var history []map[string]float64 // validation metrics per iteration
+	gm, err := gbdt.Train(f.e.ctx, train, valid, p, gbdt.TrainOptions{OnIteration: func(iter int, evals []gbdt.Eval) {
+		f.bar.Add(1)
+		metrics := map[string]float64{}
+		for _, e := range evals {
+			metrics["valid_"+e.Name] = e.Value
+		}
+		history = append(history, metrics)
+		if f.o.logEvery > 0 && iter%f.o.logEvery == 0 {
+			f.logLine(iter, metrics)
+		}
+	}})
+	f.bar.Finish()
+	if err != nil {
+		return nil, err
+	}
+	m, err := modelfile.NewGBDT(gm, train)
+	if err != nil {
+		return nil, err
+	}
+	// The model keeps the trees up to the best iteration (early stopping).
+	var final map[string]float64
+	if n := gm.NumIterations(); n > 0 && n <= len(history) {
+		final = history[n-1]
+	}
+	if gm.BestIteration > 0 {
+		f.e.log.Info("early stopping", "best_iteration", gm.BestIteration)
+	}
+	m.Training = &modelfile.Training{Params: kv, Iterations: gm.NumIterations(), Metrics: final}
 	return m, nil
 }
 
@@ -346,8 +487,12 @@ func writeFitSummary(e *env, s fitSummary) error {
 	}
 	fmt.Fprintf(&b, "\nfeatures    %d (%d categorical)\n", s.Features, s.Categories)
 	fmt.Fprintf(&b, "iterations  %d\n", s.Iterations)
-	for _, name := range slices.Sorted(maps.Keys(s.Metrics)) {
-		fmt.Fprintf(&b, "%-11s %s\n", name, strconv.FormatFloat(s.Metrics[name], 'g', 6, 64))
+	if len(s.Metrics) > 0 {
+		b.WriteString("metrics    ")
+		for _, name := range slices.Sorted(maps.Keys(s.Metrics)) {
+			fmt.Fprintf(&b, " %s=%s", name, strconv.FormatFloat(s.Metrics[name], 'g', 6, 64))
+		}
+		b.WriteString("\n")
 	}
 	fmt.Fprintf(&b, "time        %.2fs\n", s.Seconds)
 	_, err := io.WriteString(e.stdout, b.String())

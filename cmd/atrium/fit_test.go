@@ -159,3 +159,32 @@ func TestFitPredictErrors(t *testing.T) {
 		t.Errorf("failed predictions left %s", out)
 	}
 }
+
+// TestFitTimeAndWeight: --time orders the rows and splits by it (the last
+// rows validate), --weight weighs them; neither is a feature.
+func TestFitTimeAndWeight(t *testing.T) {
+	dir := t.TempDir()
+	var b strings.Builder
+	b.WriteString("day,x,w,y\n")
+	for i := range 100 {
+		// Days run backwards in the file: the rows of days 80-99 come first.
+		fmt.Fprintf(&b, "2026-01-%02d %02d:00:00,%d,%d,%d\n", 1+(99-i)/24, (99-i)%24, i%7, 1+i%3, (i%7)%2)
+	}
+	data := filepath.Join(dir, "t.csv")
+	os.WriteFile(data, []byte(b.String()), 0o644)
+	model := filepath.Join(dir, "m.json")
+	code, out, errOut := atrium(t, "--output", "json", "fit", "--data", data, "--label", "y", "--time", "day", "--weight", "w",
+		"--task", "binary", "--algorithm", "linear", "--valid-fraction", "0.2", "--out", model)
+	if code != exitOK {
+		t.Fatalf("fit: exit %d\n%s", code, errOut)
+	}
+	var s fitSummary
+	json.Unmarshal([]byte(out), &s)
+	m, err := modelfile.Load(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Features != 1 || s.Rows != 80 || s.ValidRows != 20 || m.Training.Weight != "w" || m.Features[0].Name != "x" {
+		t.Errorf("summary %+v, features %+v", s, m.Features)
+	}
+}

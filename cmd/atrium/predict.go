@@ -11,6 +11,7 @@ import (
 
 	"github.com/atrium-ml/atrium/internal/modeling/ml"
 	"github.com/atrium-ml/atrium/internal/modeling/modelfile"
+	"github.com/atrium-ml/atrium/internal/platform/progress"
 )
 
 // predictOptions are the flags of atrium predict.
@@ -78,7 +79,10 @@ func runPredict(e *env, o predictOptions) error {
 			opts.Categorical = append(opts.Categorical, f.Name)
 		}
 	}
+	var bar *progress.Bar
+	opts.Progress = loadProgress(e, o.data, &bar)
 	tab, err := ml.LoadTable(e.ctx, o.data, opts)
+	bar.Finish()
 	if err != nil {
 		return err
 	}

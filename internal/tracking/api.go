@@ -45,14 +45,17 @@ func (a *API) Mount(mux *http.ServeMux) {
 	}
 }
 
-// serverInfo answers /server-info. Atrium's store is SQL; workspaces, trace
-// archival and multipart transfers through this endpoint are not offered.
+// serverInfo answers /server-info. Atrium's store is SQL; workspaces and trace
+// archival are not offered. Multipart uploads through the artifact proxy are
+// advertised when the artifact store supports them (the client then uploads
+// big files in parts).
 func (a *API) serverInfo(*http.Request) (any, error) {
+	_, multipart := a.artifacts.(artifact.Multipart)
 	return map[string]any{
 		"store_type":                          "SqlStore",
 		"workspaces_enabled":                  false,
 		"trace_archival_enabled":              false,
-		"multipart_uploads_enabled":           false,
+		"multipart_uploads_enabled":           multipart,
 		"multipart_downloads_enabled":         false,
 		"presigned_upload_run_id_supported":   false,
 		"presigned_upload_model_id_supported": false,

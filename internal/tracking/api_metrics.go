@@ -2,7 +2,6 @@ package tracking
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"path"
@@ -28,23 +27,25 @@ func (m metricsResponse) MarshalJSON() ([]byte, error) { return m.AppendJSON(nil
 
 // AppendJSON appends the response's JSON to b (wire.RawJSON).
 func (m metricsResponse) AppendJSON(b []byte) []byte {
-	quoted := map[string][]byte{} // keys, run ids: few distinct values, quoted once
-	quote := func(s string) []byte {
-		q, ok := quoted[s]
-		if !ok {
-			q, _ = json.Marshal(s)
-			quoted[s] = q
-		}
-		return q
-	}
 	b = slices.Grow(b, 64+80*len(m.Metrics))
-	b = append(b, `{"metrics":[`...)
-	for i, mt := range m.Metrics {
+	b = append(b, `{"metrics":`...)
+	b = appendMetrics(b, m.Metrics)
+	if m.NextPageToken != "" {
+		b = append(b, `,"next_page_token":`...)
+		b = wire.AppendString(b, m.NextPageToken)
+	}
+	return append(b, '}')
+}
+
+// appendMetrics appends a JSON array of metrics, as encoding/json writes it.
+func appendMetrics(b []byte, ms []Metric) []byte {
+	b = append(b, '[')
+	for i, mt := range ms {
 		if i > 0 {
 			b = append(b, ',')
 		}
 		b = append(b, `{"key":`...)
-		b = append(b, quote(mt.Key)...)
+		b = wire.AppendString(b, mt.Key)
 		b = append(b, `,"value":`...)
 		v, _ := mt.Value.MarshalJSON()
 		b = append(b, v...)
@@ -52,22 +53,24 @@ func (m metricsResponse) AppendJSON(b []byte) []byte {
 		b = strconv.AppendInt(b, mt.Timestamp, 10)
 		b = append(b, `,"step":`...)
 		b = strconv.AppendInt(b, mt.Step, 10)
-		for _, f := range []struct{ name, v string }{
-			{"dataset_name", mt.DatasetName}, {"dataset_digest", mt.DatasetDigest}, {"model_id", mt.ModelID}, {"run_id", mt.RunID},
-		} {
-			if f.v != "" {
-				b = append(b, `,"`+f.name+`":`...)
-				b = append(b, quote(f.v)...)
-			}
-		}
+		b = appendOptional(b, "dataset_name", mt.DatasetName)
+		b = appendOptional(b, "dataset_digest", mt.DatasetDigest)
+		b = appendOptional(b, "model_id", mt.ModelID)
+		b = appendOptional(b, "run_id", mt.RunID)
 		b = append(b, '}')
 	}
-	b = append(b, ']')
-	if m.NextPageToken != "" {
-		b = append(b, `,"next_page_token":`...)
-		b = append(b, quote(m.NextPageToken)...)
+	return append(b, ']')
+}
+
+// appendOptional appends ,"name":"v" unless v is empty (omitempty).
+func appendOptional(b []byte, name, v string) []byte {
+	if v == "" {
+		return b
 	}
-	return append(b, '}')
+	b = append(b, ',', '"')
+	b = append(b, name...)
+	b = append(b, '"', ':')
+	return wire.AppendString(b, v)
 }
 
 func (a *API) getMetricHistory(r *http.Request) (any, error) {
@@ -92,12 +95,22 @@ func (a *API) getMetricHistory(r *http.Request) (any, error) {
 		v := int64(*req.MaxResults)
 		max = &v
 	}
-	ms, next, err := a.store.GetMetricHistory(r.Context(), id, req.MetricKey, max, req.PageToken)
+	b := append(make([]byte, 0, 4096), `{"metrics":`...)
+	b, next, err := a.store.AppendMetricHistoryJSON(r.Context(), b, id, req.MetricKey, max, req.PageToken)
 	if err != nil {
 		return nil, err
 	}
-	return metricsResponse{nonNil(ms), next}, nil
+	if next != "" {
+		b = append(b, `,"next_page_token":`...)
+		b = wire.AppendString(b, next)
+	}
+	return rawJSON(append(b, '}')), nil
 }
+
+// rawJSON is a response already encoded.
+type rawJSON []byte
+
+func (r rawJSON) AppendJSON(b []byte) []byte { return append(b, r...) }
 
 // getMetricHistoryBulk is the UI's older bulk endpoint (repeated run_id).
 func (a *API) getMetricHistoryBulk(r *http.Request) (any, error) {

@@ -2,8 +2,11 @@ package tracking
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/atrium-ml/atrium/internal/tracking/wire"
@@ -306,8 +309,111 @@ func (a *API) searchRuns(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return struct {
-		Runs          []Run  `json:"runs"`
-		NextPageToken string `json:"next_page_token,omitempty"`
-	}{nonNil(runs), next}, nil
+	return runsResponse{nonNil(runs), next}, nil
+}
+
+// runsResponse is search_runs' answer. Up to 50,000 runs: it writes its JSON
+// with appends (wire.RawJSON), the same bytes encoding/json would.
+type runsResponse struct {
+	Runs          []Run  `json:"runs"`
+	NextPageToken string `json:"next_page_token,omitempty"`
+}
+
+func (r runsResponse) MarshalJSON() ([]byte, error) { return r.AppendJSON(nil), nil }
+
+// AppendJSON appends the response's JSON to b (wire.RawJSON).
+func (r runsResponse) AppendJSON(b []byte) []byte {
+	b = slices.Grow(b, 64+700*len(r.Runs))
+	b = append(b, `{"runs":[`...)
+	for i := range r.Runs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendRun(b, &r.Runs[i])
+	}
+	b = append(b, ']')
+	if r.NextPageToken != "" {
+		b = append(b, `,"next_page_token":`...)
+		b = wire.AppendString(b, r.NextPageToken)
+	}
+	return append(b, '}')
+}
+
+func appendRun(b []byte, r *Run) []byte {
+	in := &r.Info
+	b = append(b, `{"info":{"run_id":`...)
+	b = wire.AppendString(b, in.RunID)
+	b = append(b, `,"run_uuid":`...)
+	b = wire.AppendString(b, in.RunUUID)
+	b = append(b, `,"run_name":`...)
+	b = wire.AppendString(b, in.RunName)
+	b = append(b, `,"experiment_id":`...)
+	b = wire.AppendString(b, in.ExperimentID)
+	b = append(b, `,"user_id":`...)
+	b = wire.AppendString(b, in.UserID)
+	b = append(b, `,"status":`...)
+	b = wire.AppendString(b, in.Status)
+	b = append(b, `,"start_time":`...)
+	b = strconv.AppendInt(b, in.StartTime, 10)
+	if in.EndTime != nil {
+		b = append(b, `,"end_time":`...)
+		b = strconv.AppendInt(b, *in.EndTime, 10)
+	}
+	b = append(b, `,"artifact_uri":`...)
+	b = wire.AppendString(b, in.ArtifactURI)
+	b = append(b, `,"lifecycle_stage":`...)
+	b = wire.AppendString(b, in.LifecycleStage)
+	b = append(b, `},"data":{`...)
+	sep := false
+	if len(r.Data.Metrics) > 0 {
+		b = append(b, `"metrics":`...)
+		b = appendMetrics(b, r.Data.Metrics)
+		sep = true
+	}
+	for _, f := range []struct {
+		name string
+		kvs  []KV
+	}{{"params", r.Data.Params}, {"tags", r.Data.Tags}} {
+		if len(f.kvs) == 0 {
+			continue
+		}
+		if sep {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		b = append(b, f.name...)
+		b = append(b, `":`...)
+		b = appendKVs(b, f.kvs)
+		sep = true
+	}
+	b = append(b, `},"inputs":`...)
+	b = appendReflected(b, &r.Inputs, len(r.Inputs.DatasetInputs)+len(r.Inputs.ModelInputs) == 0)
+	b = append(b, `,"outputs":`...)
+	b = appendReflected(b, &r.Outputs, len(r.Outputs.ModelOutputs) == 0)
+	return append(b, '}')
+}
+
+func appendKVs(b []byte, kvs []KV) []byte {
+	b = append(b, '[')
+	for i, kv := range kvs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"key":`...)
+		b = wire.AppendString(b, kv.Key)
+		b = append(b, `,"value":`...)
+		b = wire.AppendString(b, kv.Value)
+		b = append(b, '}')
+	}
+	return append(b, ']')
+}
+
+// appendReflected appends v with encoding/json, or {} when it is empty (the
+// common case for run inputs and outputs, kept off the slow path).
+func appendReflected(b []byte, v any, empty bool) []byte {
+	if empty {
+		return append(b, '{', '}')
+	}
+	j, _ := json.Marshal(v)
+	return append(b, j...)
 }

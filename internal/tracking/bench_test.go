@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/atrium-ml/atrium/internal/platform/meta"
@@ -112,6 +113,26 @@ func BenchmarkMetricHistory100k(b *testing.B) {
 				b.Fatalf("%d points, %v", len(h), err)
 			}
 		}
+		b.StopTimer()
+		b.Run("paged-25000", func(b *testing.B) {
+			page := int64(25000)
+			for i := 0; i < b.N; i++ {
+				n, tok := 0, ""
+				for {
+					h, next, err := s.GetMetricHistory(ctx, r.Info.RunID, "loss", &page, tok)
+					if err != nil {
+						b.Fatal(err)
+					}
+					n += len(h)
+					if tok = next; tok == "" {
+						break
+					}
+				}
+				if n != 100000 {
+					b.Fatalf("%d points", n)
+				}
+			}
+		})
 	})
 }
 
@@ -223,4 +244,69 @@ func BenchmarkHTTPLogBatch500(b *testing.B) {
 			b.Fatalf("status %d", resp.StatusCode)
 		}
 	}
+}
+
+// BenchmarkHTTPSearchRuns1000: POST runs/search without filter returning 1,000 of
+// 10,000 runs in the default order (mlflow-go's SearchRuns), SQLite.
+func BenchmarkHTTPSearchRuns1000(b *testing.B) {
+	s := benchStore(b, metatest.SQLite(b))
+	ctx := context.Background()
+	exp, err := s.CreateExperiment(ctx, "bench", "", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < 10000; i++ {
+		r, err := s.CreateRun(ctx, tracking.RunCreate{ExperimentID: exp, StartTime: int64(i/3 + 1)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := s.LogBatch(ctx, r.Info.RunID, []tracking.Metric{metric("acc", float64(i%1000)/1000, 1, 0)},
+			[]tracking.KV{{Key: "model", Value: "gbdt"}}, []tracking.KV{{Key: "t", Value: "x"}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	srv := httptest.NewServer(server.New(server.Options{}, tracking.NewAPI(s, nil, nil)).Handler())
+	defer srv.Close()
+	body := `{"experiment_ids":["` + exp + `"],"max_results":1000}`
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		resp, err := http.Post(srv.URL+"/api/2.0/mlflow/runs/search", "application/json", strings.NewReader(body))
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, _ := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || n < 100_000 {
+			b.Fatalf("status %d, %d bytes", resp.StatusCode, n)
+		}
+	}
+}
+
+// BenchmarkLogBatch500Keys20Writers: mlflow-go's LogMetricBatch500 on the store:
+// 20 writers log batches of 500 distinct metric keys into one shared run.
+func BenchmarkLogBatch500Keys20Writers(b *testing.B) {
+	benchStores(b, func(b *testing.B, s *tracking.Store) {
+		ctx := context.Background()
+		r, err := s.CreateRun(ctx, tracking.RunCreate{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		var n atomic.Int64
+		b.SetParallelism(10) // 20 goroutines on 2 cores
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				ts := n.Add(1)
+				ms := make([]tracking.Metric, 500)
+				for j := range ms {
+					ms[j] = metric(fmt.Sprintf("metric_%d", j), float64(j)*float64(ts%7), ts, 0)
+				}
+				if err := s.LogBatch(ctx, r.Info.RunID, ms, nil, nil); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "batches/s")
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/atrium-ml/atrium/internal/platform/meta"
@@ -97,74 +98,72 @@ func (s *Store) LogOutputs(ctx context.Context, runID string, models []ModelOutp
 	return wire.Wrap(err, "log outputs of run %s", runID)
 }
 
-// loadRunInputs fills dataset inputs, model inputs and model outputs of the runs
-// named by the IN list in (with args).
-func (s *Store) loadRunInputs(ctx context.Context, runs []Run, idx map[string]int, in string, args []any) error {
-	type key struct{ run, ds string }
-	pos := map[key]int{}
-	err := meta.EachRow(ctx, s.db, `SELECT i.run_uuid, d.dataset_uuid, d.name, d.digest, d.source_type, d.source, d.schema, d.profile
-		FROM run_inputs i JOIN datasets d ON d.dataset_uuid = i.dataset_uuid
-		WHERE i.run_uuid IN `+in+` ORDER BY i.run_uuid, d.name, d.digest`, args, func(rows *sql.Rows) error {
-		var run, ds string
-		var d Dataset
-		var schema, profile sql.NullString
-		if err := rows.Scan(&run, &ds, &d.Name, &d.Digest, &d.SourceType, &d.Source, &schema, &profile); err != nil {
-			return err
-		}
-		d.Schema, d.Profile = schema.String, profile.String
-		r := &runs[idx[run]]
-		pos[key{run, ds}] = len(r.Inputs.DatasetInputs)
-		r.Inputs.DatasetInputs = append(r.Inputs.DatasetInputs, DatasetInput{Dataset: d})
+// runDataset names a dataset input of a run.
+type runDataset struct{ run, dataset string }
+
+// loadDatasetInputs fills the dataset inputs (with their input tags) of runs,
+// given the (run, dataset) pairs loadRunData found.
+func (s *Store) loadDatasetInputs(ctx context.Context, runs []Run, idx map[string]int, pairs []runDataset) error {
+	if len(pairs) == 0 {
 		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("load run dataset inputs: %w", err)
 	}
-	if len(pos) > 0 {
-		err = meta.EachRow(ctx, s.db, `SELECT run_uuid, dataset_uuid, key, value FROM run_input_tags WHERE run_uuid IN `+in+` ORDER BY run_uuid, key`,
-			args, func(rows *sql.Rows) error {
-				var run, ds string
-				var kv KV
-				if err := rows.Scan(&run, &ds, &kv.Key, &kv.Value); err != nil {
-					return err
-				}
-				if p, ok := pos[key{run, ds}]; ok {
-					di := &runs[idx[run]].Inputs.DatasetInputs[p]
-					di.Tags = append(di.Tags, kv)
-				}
-				return nil
-			})
+	datasets := map[string]Dataset{}
+	var dsIDs, runIDs []string
+	seenRun := map[string]bool{}
+	for _, p := range pairs {
+		if _, ok := datasets[p.dataset]; !ok {
+			datasets[p.dataset] = Dataset{}
+			dsIDs = append(dsIDs, p.dataset)
+		}
+		if !seenRun[p.run] {
+			seenRun[p.run] = true
+			runIDs = append(runIDs, p.run)
+		}
+	}
+	for chunk := range slices.Chunk(dsIDs, 1000) {
+		err := meta.EachRow(ctx, s.db, `SELECT dataset_uuid, name, digest, source_type, source, schema, profile FROM datasets WHERE dataset_uuid IN (`+
+			search.Placeholders(len(chunk))+`)`, anys(chunk), func(rows *sql.Rows) error {
+			var id string
+			var d Dataset
+			var schema, profile sql.NullString
+			if err := rows.Scan(&id, &d.Name, &d.Digest, &d.SourceType, &d.Source, &schema, &profile); err != nil {
+				return err
+			}
+			d.Schema, d.Profile = schema.String, profile.String
+			datasets[id] = d
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("load datasets: %w", err)
+		}
+	}
+	tags := map[runDataset][]KV{}
+	for chunk := range slices.Chunk(runIDs, 1000) {
+		err := meta.EachRow(ctx, s.db, `SELECT run_uuid, dataset_uuid, key, value FROM run_input_tags WHERE run_uuid IN (`+
+			search.Placeholders(len(chunk))+`) ORDER BY run_uuid, dataset_uuid, key`, anys(chunk), func(rows *sql.Rows) error {
+			var p runDataset
+			var kv KV
+			if err := rows.Scan(&p.run, &p.dataset, &kv.Key, &kv.Value); err != nil {
+				return err
+			}
+			tags[p] = append(tags[p], kv)
+			return nil
+		})
 		if err != nil {
 			return fmt.Errorf("load run input tags: %w", err)
 		}
 	}
-	err = meta.EachRow(ctx, s.db, `SELECT run_uuid, model_id FROM run_model_inputs WHERE run_uuid IN `+in+` ORDER BY run_uuid, model_id`, args,
-		func(rows *sql.Rows) error {
-			var run string
-			var m ModelInput
-			if err := rows.Scan(&run, &m.ModelID); err != nil {
-				return err
-			}
-			r := &runs[idx[run]]
-			r.Inputs.ModelInputs = append(r.Inputs.ModelInputs, m)
-			return nil
-		})
-	if err != nil {
-		return fmt.Errorf("load run model inputs: %w", err)
+	for _, p := range pairs {
+		r := &runs[idx[p.run]]
+		r.Inputs.DatasetInputs = append(r.Inputs.DatasetInputs, DatasetInput{Tags: tags[p], Dataset: datasets[p.dataset]})
 	}
-	err = meta.EachRow(ctx, s.db, `SELECT run_uuid, model_id, step FROM run_model_outputs WHERE run_uuid IN `+in+` ORDER BY run_uuid, model_id, step`, args,
-		func(rows *sql.Rows) error {
-			var run string
-			var m ModelOutput
-			if err := rows.Scan(&run, &m.ModelID, &m.Step); err != nil {
-				return err
+	for i := range runs {
+		slices.SortFunc(runs[i].Inputs.DatasetInputs, func(a, b DatasetInput) int {
+			if c := strings.Compare(a.Dataset.Name, b.Dataset.Name); c != 0 {
+				return c
 			}
-			r := &runs[idx[run]]
-			r.Outputs.ModelOutputs = append(r.Outputs.ModelOutputs, m)
-			return nil
+			return strings.Compare(a.Dataset.Digest, b.Dataset.Digest)
 		})
-	if err != nil {
-		return fmt.Errorf("load run model outputs: %w", err)
 	}
 	return nil
 }

@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/atrium-ml/atrium/internal/platform/meta"
@@ -219,57 +221,113 @@ func insertModelMetrics(ctx context.Context, tx *meta.Tx, runID string, metrics 
 // timestamp and value. With maxResults nil every point is returned; otherwise a
 // page and the next page token.
 func (s *Store) GetMetricHistory(ctx context.Context, runID, key string, maxResults *int64, pageToken string) ([]Metric, string, error) {
+	var out []Metric
+	next, err := s.scanHistory(ctx, runID, key, maxResults, pageToken, func(n int) { out = make([]Metric, 0, n) },
+		func(v float64, nan int, ts, step int64) {
+			out = append(out, Metric{Key: key, Value: restore(v, nan != 0), Timestamp: ts, Step: step})
+		})
+	if err != nil {
+		return nil, "", err
+	}
+	if out == nil {
+		out = []Metric{}
+	}
+	return out, next, nil
+}
+
+// AppendMetricHistoryJSON is GetMetricHistory writing the points straight into
+// a JSON array appended to b (the bytes appendMetrics would write), with no
+// Metric values in between: a 100,000-point history is the API's largest answer.
+func (s *Store) AppendMetricHistoryJSON(ctx context.Context, b []byte, runID, key string, maxResults *int64, pageToken string) ([]byte, string, error) {
+	start := len(b)
+	qkey := wire.AppendString(nil, key)
+	first := true
+	b = append(b, '[')
+	next, err := s.scanHistory(ctx, runID, key, maxResults, pageToken, func(n int) { b = slices.Grow(b, 80*n) },
+		func(v float64, nan int, ts, step int64) {
+			if !first {
+				b = append(b, ',')
+			}
+			first = false
+			b = append(b, `{"key":`...)
+			b = append(b, qkey...)
+			b = append(b, `,"value":`...)
+			if nan != 0 {
+				b = append(b, `"NaN"`...)
+			} else {
+				b = strconv.AppendFloat(b, v, 'g', -1, 64)
+			}
+			b = append(b, `,"timestamp":`...)
+			b = strconv.AppendInt(b, ts, 10)
+			b = append(b, `,"step":`...)
+			b = strconv.AppendInt(b, step, 10)
+			b = append(b, '}')
+		})
+	if err != nil {
+		return b[:start], "", err
+	}
+	return append(b, ']'), next, nil
+}
+
+// scanHistory runs a history query: size is called once with the expected
+// number of points, point for each point in order (at most maxResults).
+func (s *Store) scanHistory(ctx context.Context, runID, key string, maxResults *int64, pageToken string,
+	size func(n int), point func(v float64, nan int, ts, step int64)) (string, error) {
 	if _, _, err := runState(ctx, s.db, runID); err != nil {
-		return nil, "", wire.Wrap(err, "metric history of run %s", runID)
+		return "", wire.Wrap(err, "metric history of run %s", runID)
 	}
 	offset, err := wire.DecodeOffset(pageToken)
 	if err != nil {
-		return nil, "", err
+		return "", err
 	}
 	query := `SELECT value, is_nan, timestamp, step FROM metrics WHERE run_uuid = ? AND key = ? ORDER BY step, timestamp, value`
 	args := []any{runID, key}
 	var limit int64 = -1
 	if maxResults != nil {
 		if *maxResults <= 0 {
-			return nil, "", wire.Invalidf("Invalid value %d for parameter 'max_results' supplied. It must be a positive integer.", *maxResults)
+			return "", wire.Invalidf("Invalid value %d for parameter 'max_results' supplied. It must be a positive integer.", *maxResults)
 		}
 		limit = *maxResults
 		query += ` LIMIT ? OFFSET ?`
 		args = append(args, limit+1, offset)
-	} else if offset > 0 {
-		// SQLite needs a LIMIT before OFFSET; the largest int64 means none.
-		query += ` LIMIT ? OFFSET ?`
-		args = append(args, int64(math.MaxInt64), offset)
-	}
-	var out []Metric
-	if maxResults == nil {
+		size(int(min(limit, 100_000)))
+	} else {
 		// Size the result once: a whole history can be 100,000s of points.
 		var n int
 		if err := s.db.QueryRow(ctx, `SELECT COUNT(*) FROM metrics WHERE run_uuid = ? AND key = ?`, runID, key).Scan(&n); err != nil {
-			return nil, "", fmt.Errorf("metric history of run %s: %w", runID, err)
+			return "", fmt.Errorf("metric history of run %s: %w", runID, err)
 		}
-		out = make([]Metric, 0, max(0, n-offset))
+		size(max(0, n-offset))
+		if offset > 0 {
+			// SQLite needs a LIMIT before OFFSET; the largest int64 means none.
+			query += ` LIMIT ? OFFSET ?`
+			args = append(args, int64(math.MaxInt64), offset)
+		}
 	}
+	var n int64
+	more := false
 	err = meta.EachRow(ctx, s.db, query, args, func(rows *sql.Rows) error {
-		m := Metric{Key: key}
 		var v float64
 		var nan int
-		if err := rows.Scan(&v, &nan, &m.Timestamp, &m.Step); err != nil {
+		var ts, step int64
+		if err := rows.Scan(&v, &nan, &ts, &step); err != nil {
 			return err
 		}
-		m.Value = restore(v, nan != 0)
-		out = append(out, m)
+		if limit >= 0 && n == limit {
+			more = true // the one row past the page
+			return nil
+		}
+		n++
+		point(v, nan, ts, step)
 		return nil
 	})
 	if err != nil {
-		return nil, "", fmt.Errorf("metric history of run %s: %w", runID, err)
+		return "", fmt.Errorf("metric history of run %s: %w", runID, err)
 	}
-	next := ""
-	if limit >= 0 && int64(len(out)) > limit {
-		out = out[:limit]
-		next = wire.EncodeOffset(offset + int(limit))
+	if more {
+		return wire.EncodeOffset(offset + int(limit)), nil
 	}
-	return out, next, nil
+	return "", nil
 }
 
 // MetricHistoryBulk returns the history of one metric for several runs, ordered

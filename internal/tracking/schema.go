@@ -80,7 +80,7 @@ var commonSchema = []string{
 		artifact_uri TEXT NOT NULL,
 		lifecycle_stage TEXT NOT NULL,
 		deleted_time BIGINT){{without_rowid}}`,
-	`CREATE INDEX runs_experiment ON runs (experiment_id, start_time, run_uuid)`,
+	`CREATE INDEX runs_experiment ON runs (experiment_id, lifecycle_stage, start_time DESC, run_uuid)`,
 	`CREATE TABLE params (
 		run_uuid TEXT NOT NULL,
 		key TEXT NOT NULL,

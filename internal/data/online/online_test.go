@@ -133,3 +133,35 @@ func TestInternedStringsStayCorrect(t *testing.T) {
 		}
 	}
 }
+
+func TestLayouts(t *testing.T) {
+	features := []string{"a", "b", "c"}
+	l, err := DecodeLayout(AppendLayout(nil, features))
+	if err != nil || fmt.Sprint(l.Features()) != "[a b c]" {
+		t.Fatalf("layout round trip: %v, %v", l, err)
+	}
+	for _, bad := range [][]byte{nil, {9, 1, 1, 'a'}, {FormatVersion, 2, 1, 'a'}, append(AppendLayout(nil, features), 0)} {
+		if _, err := DecodeLayout(bad); !errors.Is(err, ErrFormat) {
+			t.Errorf("DecodeLayout(%v) = %v, want ErrFormat", bad, err)
+		}
+	}
+	var row []byte
+	for _, v := range []Value{Int64(1), String("skipped"), Float64(2.5)} {
+		row = AppendValue(row, v)
+	}
+	var p Projection
+	p.Project(l, []string{"c", "zz", "a"})
+	out := []Value{Missing, Missing, Missing}
+	if _, err := DecodeValues(row, l, &p, out, nil); err != nil {
+		t.Fatal(err)
+	}
+	if out[0] != Float64(2.5) || !out[1].IsMissing() || out[2] != Int64(1) {
+		t.Errorf("projected values %v", out)
+	}
+	if _, err := DecodeValues(row[:len(row)-1], l, &p, out, nil); !errors.Is(err, ErrFormat) {
+		t.Errorf("truncated row: %v, want ErrFormat", err)
+	}
+	if _, err := DecodeValues(append(row, 0), l, &p, out, nil); !errors.Is(err, ErrFormat) {
+		t.Errorf("row with trailing bytes: %v, want ErrFormat", err)
+	}
+}

@@ -77,6 +77,9 @@ type LoadOptions struct {
 	// Passthrough lists columns to return as text in Table.Passthrough, such as
 	// ids to copy into a prediction file. They may be features too.
 	Passthrough []string
+	// Progress, when set, is called after each chunk of rows is read with the
+	// rows read so far and the file's row count (0 when unknown: CSV).
+	Progress func(rows, total int)
 }
 
 // Table is a loaded data file: the Dataset plus the passthrough columns.
@@ -134,7 +137,11 @@ func sniffCSV(ctx context.Context, d *duck, path, src string) (string, error) {
 	}
 	defer r.close()
 	var prompt string
-	if ch, ok := r.next(); ok {
+	ch, ok, err := r.next()
+	if err != nil {
+		return "", readError(path, err)
+	}
+	if ok {
 		ch.strings(0, func(_ int, s string) { prompt = strings.Clone(s) })
 		ch.destroy()
 	}
@@ -146,6 +153,29 @@ func sniffCSV(ctx context.Context, d *duck, path, src string) (string, error) {
 		return src, nil // an unexpected form: let read_csv sniff again
 	}
 	return "read_csv(" + quoteString(path) + rest, nil
+}
+
+// parseCSVAsFloat32 makes DuckDB parse numeric CSV features that its sniffer
+// typed DOUBLE straight into FLOAT, the type they are read as: about a third
+// faster than parsing doubles and casting, and correctly rounded (no double
+// rounding through float64). A number beyond float32's range becomes ±Inf, as
+// LightGBM would take it (a Parquet DOUBLE column holding one is an error of
+// DuckDB's cast instead). It edits the column types of the sniffer's read_csv
+// call (sniffCSV), when the column's entry is found exactly once.
+func parseCSVAsFloat32(src string, slots []slot) string {
+	if !strings.HasPrefix(src, "read_csv(") || !strings.Contains(src, "columns={") {
+		return src
+	}
+	for _, s := range slots {
+		if s.role != roleFeature || s.read != readFloat32 {
+			continue
+		}
+		entry := "'" + s.name + "': 'DOUBLE'"
+		if strings.Count(src, entry) == 1 {
+			src = strings.Replace(src, entry, "'"+s.name+"': 'FLOAT'", 1)
+		}
+	}
+	return src
 }
 
 // typeClass is how Load treats a DuckDB column type.
@@ -187,7 +217,10 @@ func describe(ctx context.Context, d *duck, path, src string) ([]fileColumn, err
 	defer r.close()
 	var cols []fileColumn
 	for {
-		ch, ok := r.next()
+		ch, ok, err := r.next()
+		if err != nil {
+			return nil, readError(path, err)
+		}
 		if !ok {
 			break
 		}
@@ -213,8 +246,11 @@ func readError(path string, err error) error {
 	}
 	if m := csvConversion.FindStringSubmatch(err.Error()); m != nil {
 		line, _ := strconv.Atoi(m[1])
-		return &DataError{File: path, Column: m[2], Row: line - 1,
-			Msg: fmt.Sprintf("value %q is not a %s (the type DuckDB inferred from the first rows); fix the value, or list the column as categorical if it holds codes", m[4], m[5])}
+		msg := fmt.Sprintf("value %q is not a %s (the type DuckDB inferred from the first rows); fix the value, or list the column as categorical if it holds codes", m[4], m[5])
+		if m[5] == "FLOAT" || m[5] == "DOUBLE" {
+			msg = fmt.Sprintf("value %q is not a number (the column holds numbers in the first rows); fix the value", m[4])
+		}
+		return &DataError{File: path, Column: m[2], Row: line - 1, Msg: msg}
 	}
 	return &DataError{File: path, Msg: "cannot read: " + duckMessage(err)}
 }
@@ -304,15 +340,38 @@ func LoadTable(ctx context.Context, path string, opts LoadOptions) (*Table, erro
 	if err != nil {
 		return nil, err
 	}
+	src = parseCSVAsFloat32(src, slots)
 	l := &loader{path: path, opts: opts, slots: slots, features: features,
 		passthrough: make([]RawColumn, len(opts.Passthrough))}
 	for i, name := range opts.Passthrough {
 		l.passthrough[i] = RawColumn{Name: name, Type: columnByName(cols, name).typ}
 	}
-	if err := l.read(ctx, d, selectSQL(src, slots, opts.Time)); err != nil {
+	if err := l.read(ctx, d, selectSQL(src, slots, opts.Time), rowCount(ctx, d, src)); err != nil {
 		return nil, err
 	}
 	return l.finish()
+}
+
+// rowCount returns the number of rows of a Parquet file (from its footer,
+// without reading the data), or 0 when it is not cheap to know.
+func rowCount(ctx context.Context, d *duck, src string) int {
+	if !strings.HasPrefix(src, "read_parquet(") {
+		return 0
+	}
+	r, err := d.query(ctx, "SELECT count(*) FROM "+src)
+	if err != nil {
+		return 0
+	}
+	defer r.close()
+	ch, ok, err := r.next()
+	if err != nil || !ok {
+		return 0
+	}
+	defer ch.destroy()
+	if n := data[int64](&ch, 0); len(n) == 1 && n[0] > 0 && n[0] < 1<<40 {
+		return int(n[0])
+	}
+	return 0
 }
 
 func columnByName(cols []fileColumn, name string) *fileColumn {
@@ -529,14 +588,15 @@ type loader struct {
 	n           int
 }
 
-func (l *loader) read(ctx context.Context, d *duck, sql string) error {
+// read runs the SELECT and appends its chunks. capacity, when known, is the
+// number of rows, so that the columns are allocated once.
+func (l *loader) read(ctx context.Context, d *duck, sql string, capacity int) error {
 	r, err := d.query(ctx, sql)
 	if err != nil {
 		return readError(l.path, err)
 	}
 	defer r.close()
 	l.cats = make([]*catBuilder, len(l.features))
-	capacity := r.maxRows()
 	for i := range l.features {
 		f := &l.features[i]
 		f.Values = make([]float32, 0, capacity)
@@ -556,14 +616,20 @@ func (l *loader) read(ctx context.Context, d *duck, sql string) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		ch, ok := r.next()
+		ch, ok, err := r.next()
+		if err != nil {
+			return readError(l.path, err)
+		}
 		if !ok {
 			return nil
 		}
-		err := l.chunk(&ch)
+		err = l.chunk(&ch)
 		ch.destroy()
 		if err != nil {
 			return err
+		}
+		if l.opts.Progress != nil {
+			l.opts.Progress(l.n, capacity)
 		}
 	}
 }

@@ -89,9 +89,18 @@ func TestLoadCSVAndParquet(t *testing.T) {
 	pqPath := toParquet(t, csvPath, "CAST(rent AS DOUBLE) AS rent, CAST(rooms AS INTEGER) AS rooms, hood, CAST(store AS BIGINT) AS store, CAST(y AS BOOLEAN) AS y, w")
 	for _, path := range []string{csvPath, pqPath} {
 		t.Run(filepath.Ext(path), func(t *testing.T) {
-			ds, err := Load(context.Background(), path, LoadOptions{Label: "y", Weight: "w", Categorical: []string{"store"}})
+			var progress [][2]int
+			ds, err := Load(context.Background(), path, LoadOptions{Label: "y", Weight: "w", Categorical: []string{"store"},
+				Progress: func(rows, total int) { progress = append(progress, [2]int{rows, total}) }})
 			if err != nil {
 				t.Fatal(err)
+			}
+			total := 0 // unknown for CSV
+			if strings.HasSuffix(path, ".parquet") {
+				total = 4
+			}
+			if !reflect.DeepEqual(progress, [][2]int{{4, total}}) {
+				t.Errorf("progress %v", progress)
 			}
 			if got := columnNames(ds); !reflect.DeepEqual(got, []string{"rent", "rooms", "hood", "store"}) {
 				t.Fatalf("features %v", got)
@@ -183,6 +192,13 @@ func TestLoadErrors(t *testing.T) {
 		fmt.Fprintf(&late, "%d,%d\n", i, i%2)
 	}
 	late.WriteString("abc,1\n")
+	// The same with a float column, which Load has DuckDB parse as float32.
+	var lateFloat strings.Builder
+	lateFloat.WriteString("x,y\n")
+	for i := range 21000 {
+		fmt.Fprintf(&lateFloat, "%d.5,%d\n", i, i%2)
+	}
+	lateFloat.WriteString("n/a?,1\n")
 	// A numeric column with a word in the sampled rows: inferred as text, caught by Load.
 	var early strings.Builder
 	early.WriteString("x,y\n")
@@ -207,6 +223,7 @@ func TestLoadErrors(t *testing.T) {
 		{"negative weight", "a.csv", "x,y,w\n1,0,1\n2,1,-2\n", LoadOptions{Label: "y", Weight: "w"}, `column "w" row 2: weight is -2, want >= 0`},
 		{"word in numeric column (sampled)", "a.csv", early.String(), LoadOptions{Label: "y"}, `a.csv: column "x" row 18: value "oops" is not a number, but 39 of the column's 40 distinct values are`},
 		{"word in numeric column (after sample)", "a.csv", late.String(), LoadOptions{Label: "y"}, `a.csv: column "x" row 21001: value "abc" is not a BIGINT`},
+		{"word in float column (after sample)", "a.csv", lateFloat.String(), LoadOptions{Label: "y"}, `a.csv: column "x" row 21001: value "n/a?" is not a number (the column holds numbers in the first rows)`},
 		{"word in forced numeric column", "a.csv", "x,y\na,1\nb,0\n", LoadOptions{Label: "y", Numeric: []string{"x"}}, `column "x" row 1: value "a" is not a number`},
 		{"date feature", "a.csv", "d,y\n2024-01-01,1\n2024-01-02,0\n", LoadOptions{Label: "y"}, `column "d": type DATE cannot be a feature`},
 		{"no rows", "a.csv", "x,y\n", LoadOptions{Label: "y"}, `a.csv: no data rows`},

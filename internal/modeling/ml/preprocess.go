@@ -31,8 +31,8 @@ type PreprocessOptions struct {
 }
 
 // Preprocessor turns a Dataset's columns into the numeric inputs of a linear
-// model: numeric columns standardised (missing values imputed with the
-// training mean), categorical columns one-hot encoded (one output per category
+// model: numeric columns standardised (missing values, and ±Inf, imputed with
+// the training mean), categorical columns one-hot encoded (one output per category
 // seen in training; missing and, by default, unseen categories are all zeros).
 // It is fitted on the training set and saved with the model, so prediction
 // applies exactly the training transformation. Categories are matched by their
@@ -96,12 +96,15 @@ func FitPreprocessor(ds *Dataset, opts PreprocessOptions) (*Preprocessor, error)
 	return p, nil
 }
 
-// meanStd returns the mean and population standard deviation of the
-// non-missing values (0 and 0 when all are missing). Two passes for accuracy.
+// finite reports whether x is neither NaN nor ±Inf (x-x is NaN for both).
+func finite(x float64) bool { return x-x == 0 }
+
+// meanStd returns the mean and population standard deviation of the finite
+// values (0 and 0 when there are none). Two passes for accuracy.
 func meanStd(values []float32) (float64, float64) {
 	sum, n := 0.0, 0
 	for _, v := range values {
-		if v == v {
+		if finite(float64(v)) {
 			sum += float64(v)
 			n++
 		}
@@ -112,7 +115,7 @@ func meanStd(values []float32) (float64, float64) {
 	mean := sum / float64(n)
 	ss := 0.0
 	for _, v := range values {
-		if v == v {
+		if finite(float64(v)) {
 			d := float64(v) - mean
 			ss += d * d
 		}
@@ -227,7 +230,7 @@ type numericView struct {
 
 func (v *numericView) at(i int) float64 {
 	x := float64(v.values[i])
-	if x != x {
+	if !finite(x) {
 		x = v.fill
 	}
 	return (x - v.center) * v.inv

@@ -175,3 +175,24 @@ func TestDesignProducts(t *testing.T) {
 		}
 	}
 }
+
+// TestPreprocessorInfinities: ±Inf (a CSV number beyond float32's range) is
+// imputed like a missing value, so a linear model never sees it.
+func TestPreprocessorInfinities(t *testing.T) {
+	inf := float32(math.Inf(1))
+	ds := &Dataset{Columns: []Column{{Name: "x", Kind: Numeric, Values: []float32{1, inf, 3, -inf}}}}
+	p, err := FitPreprocessor(ds, PreprocessOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in := p.Inputs[0]; in.Center != 2 || in.Scale != 1 || in.Fill != 2 {
+		t.Fatalf("fitted %+v, want mean 2 and deviation 1 of the finite values", in)
+	}
+	d, _ := p.Transform(ds)
+	row := make([]float64, 1)
+	for i, want := range []float64{-1, 0, 1, 0} {
+		if d.Row(i, row); row[0] != want {
+			t.Errorf("row %d = %v, want %v", i, row[0], want)
+		}
+	}
+}

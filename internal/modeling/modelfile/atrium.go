@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/atrium-ml/atrium/internal/modeling/gbdt"
 	"github.com/atrium-ml/atrium/internal/modeling/linear"
 	"github.com/atrium-ml/atrium/internal/modeling/ml"
 )
@@ -202,6 +203,8 @@ func (m *Model) Validate() error {
 		if want := map[string]string{TaskRegression: linear.Regression, TaskBinary: linear.Binary, TaskMulticlass: linear.Multiclass}[m.Task]; want != b.Objective {
 			return fmt.Errorf("%w: task %q with a linear %s model", ErrCorrupt, m.Task, b.Objective)
 		}
+	case *gbdt.Model:
+		return validateGBDT(m, b)
 	default:
 		return fmt.Errorf("%w: algorithm %q with a %T body", ErrCorrupt, m.Algorithm, m.Body)
 	}
@@ -309,20 +312,24 @@ var formats = []format{{name: "atrium", sniff: isAtrium, parse: parseAtrium}}
 // isAtrium reports a JSON object with a top-level "format" member: Atrium
 // files always have one (written first, so that even a truncated file is
 // recognised and reported as corrupt), other JSON models (XGBoost) do not.
-func isAtrium(trimmed []byte) bool {
-	if len(trimmed) == 0 || trimmed[0] != '{' {
+func isAtrium(trimmed []byte) bool { return hasTopLevelKey(trimmed, "format") }
+
+// hasTopLevelKey reports whether the JSON object in data has the member key
+// before the first syntax error (data may be truncated).
+func hasTopLevelKey(data []byte, key string) bool {
+	if len(data) == 0 || data[0] != '{' {
 		return false
 	}
-	dec := json.NewDecoder(bytes.NewReader(trimmed))
+	dec := json.NewDecoder(bytes.NewReader(data))
 	if _, err := dec.Token(); err != nil { // the opening brace
 		return false
 	}
 	for dec.More() {
-		key, err := dec.Token()
+		k, err := dec.Token()
 		if err != nil {
 			return false
 		}
-		if key == "format" {
+		if k == key {
 			return true
 		}
 		var skip json.RawMessage
@@ -360,8 +367,10 @@ func parseAtrium(data []byte) (*Model, error) {
 			b.Pre = m.Preprocessing
 			m.Body = &b
 		}
+	case AlgorithmGBDT:
+		m.Body, err = decodeGBDT(f.Body)
 	default:
-		err = fmt.Errorf("unknown algorithm, want %s", AlgorithmLinear)
+		err = fmt.Errorf("unknown algorithm, want %s or %s", AlgorithmLinear, AlgorithmGBDT)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s model: %v", ErrCorrupt, m.Algorithm, err)

@@ -169,7 +169,7 @@ func TestParseErrors(t *testing.T) {
 		{"newer version", edit(`"version":1`, `"version":2`), ErrVersion, "version 2, this atrium reads versions 1 to 1: the file was written by a newer atrium"},
 		{"version zero", edit(`"version":1`, `"version":0`), ErrVersion, "version 0"},
 		{"truncated", string(golden[:len(golden)/2]), ErrCorrupt, ""},
-		{"unknown algorithm", edit(`"algorithm":"linear"`, `"algorithm":"svm"`), ErrCorrupt, `svm model: unknown algorithm`},
+		{"unknown algorithm", edit(`"algorithm":"linear"`, `"algorithm":"svm"`), ErrCorrupt, `svm model: unknown algorithm, want linear or gbdt`},
 		{"unknown task", edit(`"task":"multiclass"`, `"task":"survival"`), ErrCorrupt, `task "survival"`},
 		{"task mismatch", edit(`"task":"multiclass"`, `"task":"binary"`), ErrCorrupt, `task "binary" with a linear multiclass model`},
 		{"no body", edit(`"model":{`, `"other":{`), ErrCorrupt, `no "model" member`},
@@ -226,6 +226,11 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(`{"format":"atrium-model","version":1,"task":"regression","algorithm":"linear","features":[{"name":"x","kind":"numeric"}],"preprocessing":{"inputs":[{"name":"x","kind":"numeric","fill":1,"center":1,"scale":2}],"unknown_category":"ignore"},"model":{"objective":"regression","num_class":1,"inputs":["x"],"coef":[[2]],"intercept":[1]}}`))
 	f.Add([]byte(`{"format":"atrium-model","version":1}`))
 	f.Add([]byte("tree\nversion=v4\n"))
+	for _, name := range []string{"lightgbm_binary.txt", "xgboost_binary.json", "xgboost_multiclass.ubj", "atrium_binary.lightgbm.txt"} {
+		if b, err := os.ReadFile(filepath.Join("testdata", name)); err == nil {
+			f.Add(b)
+		}
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := Parse(data)
 		if err != nil {

@@ -302,3 +302,18 @@ func Request[T any](r *http.Request) (*T, error) {
 	v := new(T)
 	return v, Decode(r, v)
 }
+
+// AppendString appends s as a JSON string, byte for byte what encoding/json
+// writes (it falls back to encoding/json for anything but plain printable ASCII).
+func AppendString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c >= 0x80 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}

@@ -91,7 +91,7 @@ func TestRefusesUnknownFormat(t *testing.T) {
 
 func TestURL(t *testing.T) {
 	ctx := context.Background()
-	for _, bad := range []string{"pebble://", "pebble:///x?cache_mb=lots", "nosuch://x"} {
+	for _, bad := range []string{"pebble://", "pebble:///x?cache_mb=lots", "pebble:///x?memtable_mb=0", "nosuch://x"} {
 		if s, err := online.Open(ctx, bad); err == nil {
 			s.Close()
 			t.Errorf("Open(%q) succeeded, want an error", bad)

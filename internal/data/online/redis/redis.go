@@ -4,23 +4,39 @@
 //	redis://[user:password@]host:port/db[?prefix=atrium:&key_ttl=720h]
 //	rediss://...  (TLS)
 //
-// Layout, after Feast's: one hash per (set, entity key), named
-// <prefix><set>\x00<encoded key>, with one field per feature holding
-// [online.FormatVersion][value in online.AppendValue's encoding], and a field
-// "\x00ts" holding the row's event time as 20 decimal digits (unix nanoseconds
-// plus 2^63, so it is never negative and compares in Lua without float rounding).
+// Layout: one hash per (set, entity key), named <prefix><set>\x00<encoded key>,
+// with two fields:
+//
+//	"\x00ts"   the row's event time as 20 decimal digits (unix nanoseconds plus
+//	           2^63: never negative, compared in Lua without float rounding)
+//	"\x00row"  [online.FormatVersion][layout id, 8 bytes][the values, in
+//	           online.AppendValue's encoding, in the layout's order]
+//
+// and one hash per set, <prefix><set>\x00L, from layout id to layout
+// (online.AppendLayout). A layout id is the FNV-64a hash of the feature names,
+// so every writer process derives the same id without coordinating; a writer
+// checks the stored layout of an id it uses once, which also catches a hash
+// collision. One field per row, not per feature (Feast's layout), makes Redis
+// do two field lookups per key instead of one per feature: a read of 100 keys x
+// 50 features is 200 lookups, not 5,100.
 //
 // Writes run a Lua script per row that compares event times and replaces the
-// hash only when the new row is not older, atomically on the server. Reads
+// row only when the new one is not older, atomically on the server. Reads
 // pipeline one HMGET per (set, key) through rueidis, which sends them in one
-// round trip per Redis node.
+// round trip per Redis node (plus one more, rarely, for a layout this process
+// has not seen yet).
 package redis
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
+	"hash/fnv"
 	"net/url"
+	"slices"
 	"strconv"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -40,11 +56,14 @@ func init() {
 // DefaultPrefix starts every key the store writes, so a Redis can be shared.
 const DefaultPrefix = "atrium:"
 
-const tsField = "\x00ts"
+const (
+	tsField  = "\x00ts"
+	rowField = "\x00row"
+)
 
 // writeScript replaces a row unless the stored one is newer.
 // KEYS[1]: the row's hash. ARGV[1]: event time (20 digits). ARGV[2]: expiry in
-// milliseconds, 0 for none. ARGV[3...]: field, value pairs.
+// milliseconds, 0 for none. ARGV[3]: the row.
 var writeScript = rueidis.NewLuaScript(`
 local cur = redis.call('HGET', KEYS[1], '\0ts')
 if cur then
@@ -56,13 +75,8 @@ if cur then
   if c1 > n1 or (c1 == n1 and c2 > n2) then
     return 0
   end
-  redis.call('DEL', KEYS[1])
 end
-redis.call('HSET', KEYS[1], '\0ts', ARGV[1])
--- unpack has a stack limit: set fields in slices of 100 pairs.
-for i = 3, #ARGV, 200 do
-  redis.call('HSET', KEYS[1], unpack(ARGV, i, math.min(i + 199, #ARGV)))
-end
+redis.call('HSET', KEYS[1], '\0ts', ARGV[1], '\0row', ARGV[3])
 local ttl = tonumber(ARGV[2])
 if ttl > 0 then
   redis.call('PEXPIRE', KEYS[1], ttl)
@@ -77,6 +91,16 @@ type Store struct {
 	keyTTL time.Duration
 
 	gate online.Gate
+
+	// layouts caches the layouts this process wrote (checked against Redis)
+	// or read, by set and id. Layouts never change once stored.
+	layoutsMu sync.RWMutex
+	layouts   map[layoutKey]*online.Layout
+}
+
+type layoutKey struct {
+	set string
+	id  uint64
 }
 
 var _ online.Store = (*Store)(nil)
@@ -91,7 +115,7 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 		return nil, err
 	}
 	q := u.Query()
-	s := &Store{prefix: DefaultPrefix}
+	s := &Store{prefix: DefaultPrefix, layouts: map[layoutKey]*online.Layout{}}
 	if q.Has("prefix") {
 		s.prefix = q.Get("prefix")
 	}
@@ -134,6 +158,65 @@ func (s *Store) hashKey(dst []byte, set string, k online.Key) []byte {
 	return append(dst, k...)
 }
 
+// layoutsKey names the hash of a set's layouts. Entity keys start with a type
+// tag ('s' or 'i'), so it cannot be a row's key.
+func (s *Store) layoutsKey(set string) string { return s.prefix + set + "\x00L" }
+
+// layoutID is the id of a feature list: FNV-64a of the names, NUL-separated.
+func layoutID(features []string) uint64 {
+	h := fnv.New64a()
+	for _, f := range features {
+		h.Write([]byte(f))
+		h.Write([]byte{0})
+	}
+	return h.Sum64()
+}
+
+func (s *Store) cachedLayout(set string, id uint64) *online.Layout {
+	s.layoutsMu.RLock()
+	defer s.layoutsMu.RUnlock()
+	return s.layouts[layoutKey{set, id}]
+}
+
+func (s *Store) cacheLayout(set string, id uint64, l *online.Layout) {
+	s.layoutsMu.Lock()
+	defer s.layoutsMu.Unlock()
+	s.layouts[layoutKey{set, id}] = l
+}
+
+// storeLayout makes sure Redis holds the layout of features under its id
+// before rows use it, and that an id already there means the same features.
+func (s *Store) storeLayout(ctx context.Context, set string, features []string) (uint64, error) {
+	id := layoutID(features)
+	if l := s.cachedLayout(set, id); l != nil {
+		if !slices.Equal(l.Features(), features) {
+			return 0, fmt.Errorf("%w: layout id %016x of set %s names other features (hash collision)", online.ErrFormat, id, set)
+		}
+		return id, nil
+	}
+	field := idField(id)
+	enc := online.AppendLayout(nil, features)
+	key := s.layoutsKey(set)
+	if err := s.client.Do(ctx, s.client.B().Hsetnx().Key(key).Field(field).Value(string(enc)).Build()).Error(); err != nil {
+		return 0, err
+	}
+	stored, err := s.client.Do(ctx, s.client.B().Hget().Key(key).Field(field).Build()).AsBytes()
+	if err != nil {
+		return 0, err
+	}
+	if !bytes.Equal(stored, enc) {
+		return 0, fmt.Errorf("%w: layout id %016x of set %s names other features (hash collision)", online.ErrFormat, id, set)
+	}
+	s.cacheLayout(set, id, online.NewLayout(features))
+	return id, nil
+}
+
+func idField(id uint64) string {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], id)
+	return string(b[:])
+}
+
 // formatTS renders an event time as the 20 digits the write script compares.
 func formatTS(t time.Time) string {
 	b := make([]byte, 0, 20)
@@ -165,21 +248,23 @@ func (s *Store) Write(ctx context.Context, set string, features []string, rows [
 		return err
 	}
 	defer s.gate.Leave()
+	id, err := s.storeLayout(ctx, set, features)
+	if err != nil {
+		return fmt.Errorf("write %s: layout: %w", set, err)
+	}
 	ttl := strconv.FormatInt(s.keyTTL.Milliseconds(), 10)
-	var key, val []byte
+	var key, row []byte
 	for start := 0; start < len(rows); start += writeChunk {
 		chunk := rows[start:min(start+writeChunk, len(rows))]
 		execs := make([]rueidis.LuaExec, len(chunk))
 		for i := range chunk {
 			r := &chunk[i]
 			key = s.hashKey(key[:0], set, r.Key)
-			args := make([]string, 0, 2+2*len(features))
-			args = append(args, formatTS(r.TS), ttl)
-			for f, v := range r.Values {
-				val = online.AppendValue(append(val[:0], online.FormatVersion), v)
-				args = append(args, features[f], string(val))
+			row = binary.BigEndian.AppendUint64(append(row[:0], online.FormatVersion), id)
+			for _, v := range r.Values {
+				row = online.AppendValue(row, v)
 			}
-			execs[i] = rueidis.LuaExec{Keys: []string{string(key)}, Args: args}
+			execs[i] = rueidis.LuaExec{Keys: []string{string(key)}, Args: []string{formatTS(r.TS), ttl, string(row)}}
 		}
 		for i, res := range writeScript.ExecMulti(ctx, s.client, execs...) {
 			if err := res.Error(); err != nil {
@@ -188,6 +273,30 @@ func (s *Store) Write(ctx context.Context, set string, features []string, rows [
 		}
 	}
 	return nil
+}
+
+// readState is the scratch memory of one Read call.
+type readState struct {
+	scratch []online.Value
+	projs   []projection
+}
+
+type projection struct {
+	query int
+	id    uint64
+	online.Projection
+}
+
+func (st *readState) projection(q int, id uint64, l *online.Layout, features []string) *projection {
+	for i := range st.projs {
+		if st.projs[i].query == q && st.projs[i].id == id {
+			return &st.projs[i]
+		}
+	}
+	st.projs = append(st.projs, projection{query: q, id: id})
+	p := &st.projs[len(st.projs)-1]
+	p.Project(l, features)
+	return p
 }
 
 // Read implements online.Store: one pipelined HMGET per (query, key).
@@ -202,83 +311,144 @@ func (s *Store) Read(ctx context.Context, queries []online.Query, results []onli
 	n := 0
 	for i := range queries {
 		n += len(queries[i].Keys)
+		results[i].Reset(len(queries[i].Keys), len(queries[i].Features))
 	}
 	if n == 0 {
-		for i := range queries {
-			results[i].Reset(0, len(queries[i].Features))
-		}
 		return nil
 	}
 	cmds := make(rueidis.Commands, 0, n)
 	var key []byte
 	for i := range queries {
 		q := &queries[i]
-		fields := make([]string, 0, 1+len(q.Features))
-		fields = append(fields, tsField)
-		fields = append(fields, q.Features...)
 		for _, k := range q.Keys {
 			key = s.hashKey(key[:0], q.Set, k)
-			cmds = append(cmds, s.client.B().Hmget().Key(string(key)).Field(fields...).Build())
+			cmds = append(cmds, s.client.B().Hmget().Key(string(key)).Field(tsField, rowField).Build())
 		}
 	}
 	replies := s.client.DoMulti(ctx, cmds...)
+
+	// Rows name their layout; fetch, in one more round trip, the few this
+	// process has not seen yet.
+	rows := make([]rawRow, n)
+	var missing []layoutKey
 	c := 0
 	for i := range queries {
-		q, res := &queries[i], &results[i]
-		res.Reset(len(q.Keys), len(q.Features))
+		q := &queries[i]
 		for j, k := range q.Keys {
-			if err := decodeReply(replies[c], res, j, len(q.Features)); err != nil {
+			r, err := splitReply(replies[c])
+			if err != nil {
 				return fmt.Errorf("read %s %s: %w", q.Set, k, err)
 			}
+			rows[c] = r
 			c++
+			if !r.found {
+				continue
+			}
+			results[i].Found[j] = true
+			results[i].TS[j] = r.ts
+			if s.cachedLayout(q.Set, r.layout) == nil && !containsKey(missing, layoutKey{q.Set, r.layout}) {
+				missing = append(missing, layoutKey{q.Set, r.layout})
+			}
+		}
+	}
+	if err := s.fetchLayouts(ctx, missing); err != nil {
+		return err
+	}
+	var st readState
+	c = 0
+	for i := range queries {
+		q, res := &queries[i], &results[i]
+		nf := len(q.Features)
+		for j, k := range q.Keys {
+			r := rows[c]
+			c++
+			if !r.found {
+				continue
+			}
+			l := s.cachedLayout(q.Set, r.layout)
+			p := st.projection(i, r.layout, l, q.Features)
+			var err error
+			if st.scratch, err = online.DecodeValues(r.values, l, &p.Projection, res.Values[j*nf:(j+1)*nf], st.scratch); err != nil {
+				return fmt.Errorf("read %s %s: %w", q.Set, k, err)
+			}
 		}
 	}
 	return nil
 }
 
-// decodeReply fills key j of res from an HMGET reply [ts, feature values...].
-func decodeReply(reply rueidis.RedisResult, res *online.Result, j, nf int) error {
-	arr, err := reply.ToArray()
-	if err != nil {
-		return err
-	}
-	if len(arr) != 1+nf {
-		return fmt.Errorf("%w: HMGET returned %d fields, want %d", online.ErrFormat, len(arr), 1+nf)
-	}
-	if arr[0].IsNil() {
-		return nil // no row
-	}
-	raw, err := arr[0].ToString()
-	if err != nil {
-		return err
-	}
-	if res.TS[j], err = parseTS(raw); err != nil {
-		return err
-	}
-	res.Found[j] = true
-	out := res.Values[j*nf : (j+1)*nf]
-	for f := range out {
-		m := &arr[1+f]
-		if m.IsNil() {
-			continue // stays Missing: the row does not hold this feature
+func containsKey(list []layoutKey, k layoutKey) bool {
+	for _, x := range list {
+		if x == k {
+			return true
 		}
-		raw, err := m.ToString()
+	}
+	return false
+}
+
+// fetchLayouts loads layouts into the cache, in one pipeline.
+func (s *Store) fetchLayouts(ctx context.Context, keys []layoutKey) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	cmds := make(rueidis.Commands, len(keys))
+	for i, k := range keys {
+		cmds[i] = s.client.B().Hget().Key(s.layoutsKey(k.set)).Field(idField(k.id)).Build()
+	}
+	for i, reply := range s.client.DoMulti(ctx, cmds...) {
+		b, err := reply.AsBytes()
+		if rueidis.IsRedisNil(err) {
+			return fmt.Errorf("%w: set %s: rows name layout %016x, which is not stored", online.ErrFormat, keys[i].set, keys[i].id)
+		}
 		if err != nil {
-			return err
+			return fmt.Errorf("read layout of %s: %w", keys[i].set, err)
 		}
-		if len(raw) == 0 || raw[0] != online.FormatVersion {
-			return fmt.Errorf("%w: value format %q, this binary reads version %d", online.ErrFormat, raw[:min(len(raw), 1)], online.FormatVersion)
-		}
-		// A read-only view of the reply's string: DecodeValue copies what it keeps.
-		b := unsafe.Slice(unsafe.StringData(raw), len(raw))
-		v, n, err := online.DecodeValue(b[1:], false)
+		l, err := online.DecodeLayout(b)
 		if err != nil {
-			return err
+			return fmt.Errorf("set %s layout %016x: %w", keys[i].set, keys[i].id, err)
 		}
-		if 1+n != len(raw) {
-			return fmt.Errorf("%w: %d trailing bytes after a value", online.ErrFormat, len(raw)-1-n)
-		}
-		out[f] = v
+		s.cacheLayout(keys[i].set, keys[i].id, l)
 	}
 	return nil
+}
+
+// rawRow is an HMGET reply [ts, row] split into its parts.
+type rawRow struct {
+	found  bool
+	ts     time.Time
+	layout uint64
+	values []byte // read-only view of the reply
+}
+
+func splitReply(reply rueidis.RedisResult) (rawRow, error) {
+	arr, err := reply.ToArray()
+	if err != nil {
+		return rawRow{}, err
+	}
+	if len(arr) != 2 {
+		return rawRow{}, fmt.Errorf("%w: HMGET returned %d fields, want 2", online.ErrFormat, len(arr))
+	}
+	if arr[0].IsNil() {
+		return rawRow{}, nil
+	}
+	rawTS, err := arr[0].ToString()
+	if err != nil {
+		return rawRow{}, err
+	}
+	ts, err := parseTS(rawTS)
+	if err != nil {
+		return rawRow{}, err
+	}
+	if arr[1].IsNil() {
+		return rawRow{}, fmt.Errorf("%w: a row with an event time but no values", online.ErrFormat)
+	}
+	raw, err := arr[1].ToString()
+	if err != nil {
+		return rawRow{}, err
+	}
+	if len(raw) < 9 || raw[0] != online.FormatVersion {
+		return rawRow{}, fmt.Errorf("%w: row format %q, this binary reads version %d", online.ErrFormat, raw[:min(len(raw), 1)], online.FormatVersion)
+	}
+	// A read-only view of the reply's string: DecodeValue copies what it keeps.
+	b := unsafe.Slice(unsafe.StringData(raw), len(raw))
+	return rawRow{found: true, ts: ts, layout: binary.BigEndian.Uint64(b[1:9]), values: b[9:]}, nil
 }

@@ -3,9 +3,11 @@ package redis_test
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"net/url"
 	"os"
 	"strings"
@@ -128,19 +130,50 @@ func TestMalformedStoredData(t *testing.T) {
 	u, _ := url.Parse(urlFor("bad"))
 	prefix := u.Query().Get("prefix")
 	k := online.MustKey("k")
-	// A value from a future format version.
-	c.Do(ctx, c.B().Hset().Key(prefix+"s\x00"+string(k)).FieldValue().FieldValue("\x00ts", "09223372036854775808").FieldValue("a", "\x09zz").Build())
-	res := make([]online.Result, 1)
-	err = s.Read(ctx, []online.Query{{Set: "s", Features: []string{"a"}, Keys: []online.Key{k}}}, res)
-	if !errors.Is(err, online.ErrFormat) {
-		t.Errorf("Read of a value in format 9: %v, want ErrFormat", err)
+	rowKey := prefix + "s\x00" + string(k)
+	read := func() error {
+		return s.Read(ctx, []online.Query{{Set: "s", Features: []string{"a"}, Keys: []online.Key{k}}}, make([]online.Result, 1))
+	}
+	// A row from a future format version.
+	c.Do(ctx, c.B().Hset().Key(rowKey).FieldValue().FieldValue("\x00ts", "09223372036854775808").FieldValue("\x00row", "\x09zzzzzzzzz").Build())
+	if err := read(); !errors.Is(err, online.ErrFormat) {
+		t.Errorf("Read of a row in format 9: %v, want ErrFormat", err)
+	}
+	// A row naming a layout nobody stored.
+	c.Do(ctx, c.B().Hset().Key(rowKey).FieldValue().FieldValue("\x00row", "\x01\x00\x00\x00\x00\x00\x00\x00\x07").Build())
+	if err := read(); !errors.Is(err, online.ErrFormat) || !strings.Contains(err.Error(), "not stored") {
+		t.Errorf("Read of a row with an unknown layout: %v, want ErrFormat", err)
 	}
 	// A malformed event time is refused by the write guard, not overwritten.
-	c.Do(ctx, c.B().Hset().Key(prefix+"s\x00"+string(k)).FieldValue().FieldValue("\x00ts", "yesterday").Build())
+	c.Do(ctx, c.B().Hset().Key(rowKey).FieldValue().FieldValue("\x00ts", "yesterday").Build())
 	err = s.Write(ctx, "s", []string{"a"}, []online.Row{{Key: k, TS: time.Now(), Values: []online.Value{online.Int64(1)}}})
 	if err == nil || !strings.Contains(err.Error(), "malformed") {
 		t.Errorf("Write over a malformed event time: %v, want an error", err)
 	}
+	// Another feature list stored under the id of ours (what a hash collision
+	// would look like) is detected, not mixed up.
+	s2, err := redis.Open(ctx, urlFor("collision"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	u2, _ := url.Parse(urlFor("collision"))
+	p2 := u2.Query().Get("prefix")
+	id := fnv64a("x\x00")
+	c.Do(ctx, c.B().Hset().Key(p2+"s\x00L").FieldValue().FieldValue(id, string(online.AppendLayout(nil, []string{"y"}))).Build())
+	err = s2.Write(ctx, "s", []string{"x"}, []online.Row{{Key: k, TS: time.Now(), Values: []online.Value{online.Int64(1)}}})
+	if !errors.Is(err, online.ErrFormat) || !strings.Contains(err.Error(), "collision") {
+		t.Errorf("Write with a colliding layout id: %v, want ErrFormat", err)
+	}
+}
+
+// fnv64a is the layout id of the NUL-terminated names in s, as 8 big-endian bytes.
+func fnv64a(s string) string {
+	h := fnv.New64a()
+	h.Write([]byte(s))
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], h.Sum64())
+	return string(b[:])
 }
 
 func TestBadURL(t *testing.T) {

@@ -1,4 +1,4 @@
-package interop
+package feast_test
 
 import (
 	"context"
