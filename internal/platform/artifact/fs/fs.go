@@ -260,11 +260,16 @@ func (s *Store) writeObject(ctx context.Context, clean, p string, fill func(io.W
 func (s *Store) commit(ctx context.Context, tmp, clean, p string, done *bool) error {
 	parent := path.Dir(clean)
 	// A Delete of an ancestor may remove the parent while MkdirAll builds it or
-	// before Rename; the upload then simply recreates it (a few times at most).
-	const maxCommitAttempts = 10
+	// before Rename; the upload then recreates it. A client deleting the tree in
+	// a tight loop can win several rounds in a row (ten were seen lost under the
+	// race detector on 2 busy cores), so retries are many and back off a little.
+	const maxCommitAttempts = 100
 	for attempt := 1; ; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		if attempt > 5 {
+			time.Sleep(time.Duration(min(attempt, 20)) * 50 * time.Microsecond)
 		}
 		if parent != "." {
 			if err := s.root.MkdirAll(parent, 0o755); err != nil {
