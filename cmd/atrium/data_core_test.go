@@ -140,8 +140,24 @@ func TestRunUsage(t *testing.T) {
 	}
 }
 
-func TestHistoricalCLI(t *testing.T) {
-	dir := exampleRepo(t)
+// historicalWant is the training set of historicalSpine in exampleRepo for the
+// service ranker. Listing 1 at Jan 3 12:00: profile row of Jan 3 09:00 (rent
+// 1300, no price per m2 since area is 0), engagement row of Jan 3 (ctr 0.5,
+// clicks 0 that day). Listing 2 at Jan 4: profile row of Jan 2 within 90d;
+// engagement row of Jan 4 (ctr null: no impressions). Listing 9: nothing.
+const (
+	historicalSpine = "listing_id,ts,label\n1,2024-01-03 12:00:00,1\n2,2024-01-04 00:00:00,0\n9,2024-01-04 00:00:00,0\n"
+	historicalWant  = `listing_id,ts,label,rent,price_per_m2,neighborhood,ctr_7d,clicks_sum_1d
+1,2024-01-03 12:00:00,1,1300.0,,centro,0.5,0
+2,2024-01-04 00:00:00,0,900.5,30.016666666666666,norte,,0
+9,2024-01-04 00:00:00,0,,,,,
+`
+)
+
+// historicalFlow applies exampleRepo's definitions in dir, runs both sets, and
+// writes the training set of the spine file spine to out.
+func historicalFlow(t *testing.T, dir, spine, out string) {
+	t.Helper()
 	for _, args := range [][]string{
 		{"apply"},
 		{"run", "listing_profile", "--start", "2024-01-01", "--end", "2024-01-05"},
@@ -151,11 +167,9 @@ func TestHistoricalCLI(t *testing.T) {
 			t.Fatalf("atrium %v = %d, %q, %q", args, code, out, errOut)
 		}
 	}
-	spine := filepath.Join(dir, "spine.csv")
-	if err := os.WriteFile(spine, []byte("listing_id,ts,label\n1,2024-01-03 12:00:00,1\n2,2024-01-04 00:00:00,0\n9,2024-01-04 00:00:00,0\n"), 0o644); err != nil {
+	if err := os.WriteFile(spine, []byte(historicalSpine), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out := filepath.Join(dir, "train.csv")
 	code, stdout, errOut := atrium(t, "--repo", dir, "historical", "--spine", spine, "--service", "ranker", "--out", out)
 	if code != exitOK || !strings.Contains(stdout, "wrote 3 rows x 8 columns (5 features)") {
 		t.Fatalf("historical = %d, %q, %q", code, stdout, errOut)
@@ -164,19 +178,16 @@ func TestHistoricalCLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Listing 1 at Jan 3 12:00: profile row of Jan 3 09:00 (rent 1300, no price per
-	// m2 since area is 0), engagement row of Jan 3 (ctr 0.5, clicks 0 that day).
-	// Listing 2 at Jan 4: profile row of Jan 2 within 90d; engagement row of Jan 4
-	// (ctr null: no impressions). Listing 9: nothing.
-	want := `listing_id,ts,label,rent,price_per_m2,neighborhood,ctr_7d,clicks_sum_1d
-1,2024-01-03 12:00:00,1,1300.0,,centro,0.5,0
-2,2024-01-04 00:00:00,0,900.5,30.016666666666666,norte,,0
-9,2024-01-04 00:00:00,0,,,,,
-`
-	if string(b) != want {
-		t.Errorf("train.csv:\n%s\nwant\n%s", b, want)
+	if string(b) != historicalWant {
+		t.Errorf("%s:\n%s\nwant\n%s", out, b, historicalWant)
 	}
-	code, _, errOut = atrium(t, "--repo", dir, "historical", "--spine", spine, "--features", "listing_profile:rent,nope", "--out", out)
+}
+
+func TestHistoricalCLI(t *testing.T) {
+	dir := exampleRepo(t)
+	spine, out := filepath.Join(dir, "spine.csv"), filepath.Join(dir, "train.csv")
+	historicalFlow(t, dir, spine, out)
+	code, _, errOut := atrium(t, "--repo", dir, "historical", "--spine", spine, "--features", "listing_profile:rent,nope", "--out", out)
 	if code != exitFailure || !strings.Contains(errOut, `unknown feature set or service "nope"`) {
 		t.Errorf("historical with a bad ref = %d, %q", code, errOut)
 	}
@@ -188,5 +199,32 @@ func TestHistoricalCLI(t *testing.T) {
 		if code, _, errOut := atrium(t, append([]string{"--repo", dir}, args...)...); code != exitUsage {
 			t.Errorf("atrium %v = %d (%s), want usage error", args, code, errOut)
 		}
+	}
+}
+
+// TestRepositoryPathWithURLAndGlobCharacters runs apply, run and historical in
+// a repository whose path holds URL syntax ('%41', ' #', '?') and glob
+// characters ('[1]'), with the spine in a directory named like a pattern. The
+// metadata DB and the offline store live under the repository's own .atrium,
+// and nothing is written where the path leads once URL-decoded or matched as a
+// pattern.
+func TestRepositoryPathWithURLAndGlobCharacters(t *testing.T) {
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "q%41 #x?[1]")
+	if err := os.CopyFS(dir, os.DirFS(exampleRepo(t))); err != nil {
+		t.Fatal(err)
+	}
+	spineDir := filepath.Join(dir, "sp[1]")
+	if err := os.MkdirAll(spineDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	historicalFlow(t, dir, filepath.Join(spineDir, "spine.csv"), filepath.Join(spineDir, "train.csv"))
+	for _, p := range []string{".atrium/atrium.db", ".atrium/offline/set=listing_profile", ".atrium/offline/set=listing_engagement"} {
+		if _, err := os.Stat(filepath.Join(dir, p)); err != nil {
+			t.Errorf("%s: %v", p, err)
+		}
+	}
+	if entries, _ := os.ReadDir(parent); len(entries) != 1 {
+		t.Errorf("entries beside the repository: %v, want none", entries)
 	}
 }

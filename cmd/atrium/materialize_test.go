@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -147,5 +149,41 @@ func TestMaterializeAndServe(t *testing.T) {
 	}
 	if rent, _ := resp.Column("rent"); rent.Values[0] != 777.0 || rent.Statuses[0] != client.StatusPresent {
 		t.Errorf("after push: rent %v %v", rent.Values, rent.Statuses)
+	}
+
+	// A push to the offline store only: training data has it, serving does not.
+	if _, err := c.Push(ctx, client.PushRequest{
+		FeatureSet: "listing_profile",
+		To:         client.PushOffline,
+		Rows: new(client.Columns).Int64("listing_id", 4).Time("timestamp", now).
+			Float64("rent", 444).Float64("price_per_m2", 11).String("neighborhood", "norte"),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err = c.GetOnlineFeatures(ctx, client.OnlineFeaturesRequest{
+		Features: []string{"listing_profile:rent"},
+		Entities: new(client.Columns).Int64("listing_id", 4),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rent, _ := resp.Column("rent"); rent.Statuses[0] != client.StatusNotFound {
+		t.Errorf("after an offline-only push: rent %v %v, want NOT_FOUND online", rent.Values, rent.Statuses)
+	}
+	spine := filepath.Join(dir, "spine.csv")
+	at := now.Add(time.Second).Format(time.RFC3339)
+	if err := os.WriteFile(spine, []byte("listing_id,ts\n3,"+at+"\n4,"+at+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	train := filepath.Join(dir, "train.csv")
+	mustRun("historical", "--spine", spine, "--features", "listing_profile:rent,listing_profile:neighborhood", "--out", train)
+	got, err := os.ReadFile(train)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{",777,sul", ",444,norte"} {
+		if !strings.Contains(strings.ReplaceAll(string(got), ".0,", ","), want) {
+			t.Errorf("training set after pushes to the offline store lacks %q:\n%s", want, got)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package spec
 import (
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -195,13 +196,18 @@ func LoadFeatures(dir string) (*Features, error) {
 // catalog with problems (apply binds SQL too, to report everything at once): it
 // returns what could be decoded along with the problems. Only I/O failures are errors.
 func LoadFeaturesWithProblems(dir string) (*Features, Problems, error) {
+	// Glob only the file names, within the features directory: the repository's
+	// path is literal even when it holds glob characters ("/work/p[3]").
+	featDir := filepath.Join(dir, FeaturesDir)
 	var files []string
 	for _, pat := range []string{"*.yaml", "*.yml"} {
-		m, err := filepath.Glob(filepath.Join(dir, FeaturesDir, pat))
+		m, err := fs.Glob(os.DirFS(featDir), pat)
 		if err != nil {
 			return nil, nil, err
 		}
-		files = append(files, m...)
+		for _, name := range m {
+			files = append(files, filepath.Join(featDir, name))
+		}
 	}
 	sort.Strings(files)
 	srcs := make(map[string][]byte, len(files))

@@ -253,3 +253,30 @@ func TestJSONRoundTrip(t *testing.T) {
 		t.Error("invalid stored definitions decoded without an error")
 	}
 }
+
+// TestLoadFeaturesGlobCharacters loads a repository whose path holds glob
+// characters: its own features/*.yaml are read, not those of a sibling the path
+// matches as a pattern.
+func TestLoadFeaturesGlobCharacters(t *testing.T) {
+	parent := t.TempDir()
+	for dir, entity := range map[string]string{"p[3]*?": "mine", "p3xy": "decoy"} {
+		if err := os.MkdirAll(filepath.Join(parent, dir, FeaturesDir), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		yaml := "entities:\n  - {name: " + entity + ", join_keys: [id]}\n"
+		if err := os.WriteFile(filepath.Join(parent, dir, FeaturesDir, "a.yaml"), []byte(yaml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, err := LoadFeatures(filepath.Join(parent, "p[3]*?"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range f.Entities {
+		got = append(got, e.File+":"+e.Name)
+	}
+	if want := filepath.Join(FeaturesDir, "a.yaml") + ":mine"; strings.Join(got, ",") != want {
+		t.Errorf("entities = %v, want %s", got, want)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,7 +34,9 @@ type Project struct {
 }
 
 // Stores names the engine of each store by URL. Relative paths in embedded-store URLs
-// (sqlite://, duckdb://, pebble://, file://) are resolved against the repository directory.
+// (sqlite://, duckdb://, pebble://, file://) are resolved against the repository
+// directory. Paths in these URLs are URL paths: '%', '#', '?' and spaces in them are
+// written escaped (%25, %23, %3F, %20), and the stores open the decoded path.
 type Stores struct {
 	// Offline is the historical store and compute engine. Default duckdb://<data_dir>/offline.
 	// Env override: ATRIUM_OFFLINE.
@@ -115,27 +118,46 @@ func (p *Project) ensureDefaults() {
 			*field = v
 		}
 	}
-	def(&p.Stores.Offline, "duckdb://"+filepath.Join(dataDir, "offline"))
-	def(&p.Stores.Online, "pebble://"+filepath.Join(dataDir, "online"))
-	def(&p.Stores.Meta, "sqlite://"+filepath.Join(dataDir, "atrium.db"))
-	def(&p.Stores.Artifacts, "file://"+filepath.Join(dataDir, "artifacts"))
+	def(&p.Stores.Offline, LocalStoreURL("duckdb", filepath.Join(dataDir, "offline"), ""))
+	def(&p.Stores.Online, LocalStoreURL("pebble", filepath.Join(dataDir, "online"), ""))
+	def(&p.Stores.Meta, LocalStoreURL("sqlite", filepath.Join(dataDir, "atrium.db"), ""))
+	def(&p.Stores.Artifacts, LocalStoreURL("file", filepath.Join(dataDir, "artifacts"), ""))
 	def(&p.Server.Addr, "127.0.0.1:8080")
 	for _, field := range []*string{&p.Stores.Offline, &p.Stores.Online, &p.Stores.Meta, &p.Stores.Artifacts} {
 		*field = p.resolveLocal(*field)
 	}
 }
 
-// resolveLocal makes the path of an embedded-store URL absolute against the repository.
-func (p *Project) resolveLocal(u string) string {
-	for _, scheme := range []string{"sqlite://", "duckdb://", "pebble://", "file://"} {
-		if rest, ok := strings.CutPrefix(u, scheme); ok {
-			if rest == "" || filepath.IsAbs(rest) || strings.HasPrefix(rest, ":memory:") {
-				return u
-			}
-			return scheme + filepath.Join(p.Dir, rest)
+// LocalStoreURL is the URL of an embedded store at the absolute path dir, with
+// the path escaped: '%', '#', '?' and spaces in a directory name survive the
+// openers, which take the path from url.Parse (decoded).
+func LocalStoreURL(scheme, dir, rawQuery string) string {
+	return (&url.URL{Scheme: scheme, Path: filepath.ToSlash(dir), RawQuery: rawQuery}).String()
+}
+
+// resolveLocal makes the path of an embedded-store URL absolute against the
+// repository. A relative path ("sqlite://meta/a%20b.db") is everything between
+// "://" and '?', decoded as a URL path (meta/a b.db); url.Parse would take its
+// first element for a host, where escapes are not allowed. A URL with a '#' or
+// a bad escape is left for its opener to report.
+func (p *Project) resolveLocal(raw string) string {
+	for _, scheme := range []string{"sqlite", "duckdb", "pebble", "file"} {
+		rest, ok := strings.CutPrefix(raw, scheme+"://")
+		if !ok {
+			continue
 		}
+		pathPart, query, _ := strings.Cut(rest, "?")
+		if pathPart == "" || strings.HasPrefix(pathPart, "/") || strings.HasPrefix(pathPart, ":memory:") ||
+			strings.ContainsRune(rest, '#') || (scheme == "file" && strings.HasPrefix(pathPart, "localhost/")) {
+			return raw
+		}
+		rel, err := url.PathUnescape(pathPart)
+		if err != nil {
+			return raw
+		}
+		return LocalStoreURL(scheme, filepath.Join(p.Dir, filepath.FromSlash(rel)), query)
 	}
-	return u
+	return raw
 }
 
 // Validate reports every problem of the project settings at once.

@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -88,6 +89,48 @@ func TestLoadProjectFileAndEnv(t *testing.T) {
 				t.Fatal(err)
 			}
 			tt.check(t, p)
+		})
+	}
+}
+
+// TestStoreURLsEscapePaths checks that the store URLs of a repository whose path
+// holds URL syntax ('%', '#', '?', spaces) name that repository's data
+// directory once decoded the way the stores' openers decode them (host and path
+// of url.Parse), for the defaults and for relative paths in atrium.yaml.
+func TestStoreURLsEscapePaths(t *testing.T) {
+	for _, name := range []string{"q%41", "a#b", "c?d=1", "e f", "g[1]*", "h%2e%2e"} {
+		t.Run(name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), name)
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			yaml := "stores:\n  online: pebble://on%20line?cache_mb=8\n  artifacts: file://localhost/srv/a%23rt\n"
+			if err := os.WriteFile(filepath.Join(dir, ProjectFile), []byte(yaml), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			p, err := LoadProject(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, tt := range []struct{ url, path, query string }{
+				{p.Stores.Offline, filepath.Join(dir, ".atrium", "offline"), ""},
+				{p.Stores.Meta, filepath.Join(dir, ".atrium", "atrium.db"), ""},
+				{p.Stores.Online, filepath.Join(dir, "on line"), "cache_mb=8"},
+				{p.Stores.Artifacts, "/srv/a#rt", ""},
+			} {
+				u, err := url.Parse(tt.url)
+				if err != nil {
+					t.Errorf("%s: %v", tt.url, err)
+					continue
+				}
+				host := u.Host
+				if host == "localhost" {
+					host = ""
+				}
+				if got := host + u.Path; got != tt.path || u.RawQuery != tt.query || u.Fragment != "" {
+					t.Errorf("%s names %q ?%s #%s, want %q ?%s", tt.url, got, u.RawQuery, u.Fragment, tt.path, tt.query)
+				}
+			}
 		})
 	}
 }

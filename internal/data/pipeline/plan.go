@@ -8,8 +8,8 @@
 // the Unix epoch, so midnight UTC for 1d) that falls on the run's days, for every
 // key whose largest window holds at least one source row. Window w of the row at T
 // aggregates the source rows with T - w <= ts < T: never a row at T or later. Over
-// an empty window sum, count and count_distinct are 0 and the other aggregates
-// null. Because every window is a multiple of the slide, a source row belongs to
+// an empty window (or one whose values are all NULL) sum, count and
+// count_distinct are 0 and the other aggregates null. Because every window is a multiple of the slide, a source row belongs to
 // window w of step T exactly when its slide bucket does, so the plan aggregates
 // each (key, bucket) once and combines buckets per step and window.
 package pipeline
@@ -198,14 +198,30 @@ func has(ft *spec.Feature, aggs ...spec.Agg) bool {
 //	        bucket + the largest window (capped at the run's last step)
 //	cdo<i>  for count_distinct of feature i, each distinct (key, value, bucket)
 //	        with the value's next bucket; cdd<i> turns them into +1/-1 deltas
+//	sd      for standard deviations, DuckDB's windowed stddev over the source
+//	        rows themselves, read at a marker row per grid step
 //	g       grid rows with the partials and deltas of their step (NULL if none)
-//	c       running sums per key of the additive partials and deltas
-//	w       per step T and window w of k steps, additive aggregates as differences
-//	        of running sums, lag(1) - lag(k + 1) (the buckets T - w <= b < T);
-//	        min, max and last over the frame of the k previous rows
+//	c       running sums per key of the integer partials and deltas
+//	w       per step T and window w of k steps, the aggregates over the
+//	        buckets T - w <= b < T
 //
-// Everything is linear in the grid's size (plus sorts), whatever the windows'
-// lengths; joining each bucket to each step of its windows would multiply the
+// How each aggregate combines buckets, and why:
+//
+//   - counts and integer sums: differences of running sums, lag(1) - lag(k + 1).
+//     Integer arithmetic is exact, and the cost does not depend on k.
+//   - float sums and averages: sum over the frame of the k previous rows (a
+//     window frame, which DuckDB evaluates with a segment tree). A difference of
+//     running totals would carry the rounding of every earlier row: 1.5 after
+//     1e17 would come out 0. A frame sum adds only the window's own buckets.
+//   - min, max, last: the same frames.
+//   - standard deviations: over the source rows, a RANGE frame of
+//     [T - w, T - 1] microseconds, so DuckDB merges only the window's own values
+//     (Welford states combined by Chan's formula). Merging per-bucket
+//     partials needs a per-row reference; a per-key one loses the result to
+//     cancellation whenever the key's values elsewhere are far larger.
+//
+// Everything but the standard deviations is linear in the grid's size (plus
+// sorts); joining each bucket to each step of its windows would multiply the
 // rows by the number of steps in the largest window.
 func aggregateSQL(p *Plan) string {
 	fs := p.Set
@@ -219,69 +235,71 @@ func aggregateSQL(p *Plan) string {
 	// additive partials are combined through running sums; the others through frames.
 	additive := []string{"atrium_rows"}
 	partSel := []string{keyList, "atrium_b AS atrium_s", "count(*) AS atrium_rows"}
-	var framed []string
-	needStd := false
+	var framed, stddevs, stddevInputs []string
 	for i, ft := range fs.Features {
 		x := fmt.Sprintf("atrium_x%d", i)
 		add := func(expr, name string) {
 			partSel = append(partSel, expr+" AS "+name)
 			additive = append(additive, name)
 		}
-		if has(ft, spec.Count, spec.Avg, spec.StddevPop, spec.StddevSamp) {
+		frame := func(expr, name string) {
+			partSel = append(partSel, expr+" AS "+name)
+			framed = append(framed, name)
+		}
+		if has(ft, spec.Count, spec.Avg) {
 			add(fmt.Sprintf("count(%s)", x), fmt.Sprintf("atrium_p%d_n", i))
 		}
 		if has(ft, spec.Sum, spec.Avg) {
-			// Integer sums stay BIGINT (DuckDB widens them to HUGEINT, whose running
-			// sums are several times slower); an overflow fails the run.
-			sumExpr := fmt.Sprintf("sum(%s)", x)
 			if ft.Type == spec.Int64 {
-				sumExpr = fmt.Sprintf("CAST(sum(%s) AS BIGINT)", x)
+				// Integer sums stay BIGINT (DuckDB widens them to HUGEINT, whose
+				// running sums are several times slower); an overflow fails the run.
+				add(fmt.Sprintf("CAST(sum(%s) AS BIGINT)", x), fmt.Sprintf("atrium_p%d_s", i))
+			} else {
+				frame(fmt.Sprintf("sum(%s)", x), fmt.Sprintf("atrium_p%d_s", i))
 			}
-			add(sumExpr, fmt.Sprintf("atrium_p%d_s", i))
 		}
 		if has(ft, spec.Min) {
-			partSel = append(partSel, fmt.Sprintf("min(%s) AS atrium_p%d_mn", x, i))
-			framed = append(framed, fmt.Sprintf("atrium_p%d_mn", i))
+			frame(fmt.Sprintf("min(%s)", x), fmt.Sprintf("atrium_p%d_mn", i))
 		}
 		if has(ft, spec.Max) {
-			partSel = append(partSel, fmt.Sprintf("max(%s) AS atrium_p%d_mx", x, i))
-			framed = append(framed, fmt.Sprintf("atrium_p%d_mx", i))
+			frame(fmt.Sprintf("max(%s)", x), fmt.Sprintf("atrium_p%d_mx", i))
 		}
 		if has(ft, spec.Last) {
-			partSel = append(partSel, fmt.Sprintf("arg_max(%s, atrium_us) AS atrium_p%d_lv", x, i),
-				fmt.Sprintf("max(atrium_us) FILTER (WHERE %s IS NOT NULL) AS atrium_p%d_lt", x, i))
-			framed = append(framed, fmt.Sprintf("atrium_p%d_lv", i), fmt.Sprintf("atrium_p%d_lt", i))
+			frame(fmt.Sprintf("arg_max(%s, atrium_us)", x), fmt.Sprintf("atrium_p%d_lv", i))
+			frame(fmt.Sprintf("max(atrium_us) FILTER (WHERE %s IS NOT NULL)", x), fmt.Sprintf("atrium_p%d_lt", i))
 		}
 		if has(ft, spec.StddevPop, spec.StddevSamp) {
-			needStd = true
-			partSel = append(partSel, fmt.Sprintf("avg(CAST(%s AS DOUBLE)) AS atrium_p%d_mean", x, i))
-			add(fmt.Sprintf("COALESCE(var_pop(CAST(%s AS DOUBLE)) * count(%s), 0)", x, x), fmt.Sprintf("atrium_p%d_m2", i))
-			additive = append(additive, fmt.Sprintf("atrium_p%d_nd", i), fmt.Sprintf("atrium_p%d_nd2", i))
+			stddevInputs = append(stddevInputs, x)
+		}
+		for _, agg := range []spec.Agg{spec.StddevPop, spec.StddevSamp} {
+			if !has(ft, agg) {
+				continue
+			}
+			for wi, w := range fs.Windows {
+				name := stddevColumn(i, wi, agg)
+				stddevs = append(stddevs, fmt.Sprintf("%s(CAST(%s AS DOUBLE)) OVER (PARTITION BY %s ORDER BY atrium_us RANGE BETWEEN %d PRECEDING AND 1 PRECEDING) AS %s",
+					agg, x, keyList, us(w.D()), name))
+				framed = append(framed, name)
+			}
 		}
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "WITH part AS (SELECT %s FROM (SELECT *, %s AS atrium_b FROM %s) GROUP BY %s, atrium_b)",
 		strings.Join(partSel, ", "), bucket, EventsTable, keyList)
-	partRel := "part"
-	if needStd {
-		// Variances combine across buckets by Chan's formula around a per-key
-		// reference (the mean of the key's bucket means), which keeps the sums of
-		// squared deviations small and the result accurate when values are large.
-		sel := []string{"*"}
-		for i, ft := range fs.Features {
-			if has(ft, spec.StddevPop, spec.StddevSamp) {
-				d := fmt.Sprintf("COALESCE(atrium_p%d_mean - avg(atrium_p%d_mean) OVER (PARTITION BY %s), 0)", i, i, keyList)
-				sel = append(sel, fmt.Sprintf("atrium_p%d_n * %s AS atrium_p%d_nd", i, d, i), fmt.Sprintf("atrium_p%d_n * %s * %s AS atrium_p%d_nd2", i, d, d, i))
-			}
-		}
-		fmt.Fprintf(&b, ", part2 AS (SELECT %s FROM part)", strings.Join(sel, ", "))
-		partRel = "part2"
-	}
 	fmt.Fprintf(&b, ", grid AS (SELECT %s, unnest(range(atrium_lo, least(atrium_hi + %d, %d) + %d, %d)) AS atrium_s"+
 		" FROM (SELECT %s, min(atrium_s) AS atrium_lo, max(atrium_s) AS atrium_hi FROM part GROUP BY %s) WHERE atrium_lo < %d)",
 		keyList, maxW, last, slide, slide, keyList, keyList, last)
 	using := "USING (" + keyList + ", atrium_s)"
-	joins := fmt.Sprintf("grid LEFT JOIN %s %s", partRel, using)
+	joins := fmt.Sprintf("grid LEFT JOIN part %s", using)
+	if len(stddevs) > 0 {
+		// The source rows and a marker row (no values, atrium_m) at each grid step,
+		// in one frame order; the values are read at the markers. A marker at T
+		// ends its frames at T - 1 microsecond: a row at T is not in them.
+		fmt.Fprintf(&b, ", sd AS (SELECT %s, atrium_us AS atrium_s, %s FROM"+
+			" (SELECT %s, atrium_us, %s, false AS atrium_m FROM %s UNION ALL BY NAME SELECT %s, atrium_s AS atrium_us, true AS atrium_m FROM grid)"+
+			" QUALIFY atrium_m)", keyList, strings.Join(stddevs, ", "), keyList, strings.Join(stddevInputs, ", "), EventsTable, keyList)
+		joins += " LEFT JOIN sd " + using
+	}
 	var running []string // running sums: additive partials and count_distinct deltas
 	for _, a := range additive {
 		running = append(running, fmt.Sprintf("sum(COALESCE(%s, 0)) OVER wc AS atrium_c_%s", a, a))
@@ -320,14 +338,22 @@ func aggregateSQL(p *Plan) string {
 		k := us(col.Window.D()) / slide
 		sum := func(c string) string { return windowSum(fmt.Sprintf("atrium_p%d_%s", i, c), k) }
 		frame := func(agg string) string { return fmt.Sprintf("%s OVER w%d", agg, wi) }
+		integer := fs.Features[i].Type == spec.Int64
 		var e string
 		switch col.Agg {
 		case spec.Sum:
 			e = sum("s")
+			if !integer {
+				// A window without values (no rows, or only NULLs) sums to 0.
+				e = fmt.Sprintf("COALESCE(%s, 0)", frame(fmt.Sprintf("sum(atrium_p%d_s)", i)))
+			}
 		case spec.Count:
 			e = sum("n")
 		case spec.Avg:
 			e = fmt.Sprintf("CAST(%s AS DOUBLE) / NULLIF(%s, 0)", sum("s"), sum("n"))
+			if !integer {
+				e = fmt.Sprintf("%s / NULLIF(%s, 0)", frame(fmt.Sprintf("sum(atrium_p%d_s)", i)), sum("n"))
+			}
 		case spec.Min:
 			e = frame(fmt.Sprintf("min(atrium_p%d_mn)", i))
 		case spec.Max:
@@ -335,12 +361,7 @@ func aggregateSQL(p *Plan) string {
 		case spec.Last:
 			e = frame(fmt.Sprintf("arg_max(atrium_p%d_lv, atrium_p%d_lt)", i, i))
 		case spec.StddevPop, spec.StddevSamp:
-			m2 := fmt.Sprintf("greatest(%s + %s - %s * %s / NULLIF(%s, 0), 0)", sum("m2"), sum("nd2"), sum("nd"), sum("nd"), sum("n"))
-			div, min := sum("n"), "0"
-			if col.Agg == spec.StddevSamp {
-				div, min = sum("n")+" - 1", "1"
-			}
-			e = fmt.Sprintf("CASE WHEN %s > %s THEN sqrt(%s / (%s)) END", sum("n"), min, m2, div)
+			e = stddevColumn(i, wi, col.Agg)
 		case spec.CountDistinct:
 			e = fmt.Sprintf("atrium_c_atrium_cd%d_d%d", i, wi)
 		}
@@ -352,6 +373,12 @@ func aggregateSQL(p *Plan) string {
 	fmt.Fprintf(&b, " SELECT %s, * EXCLUDE (%s, atrium_s, atrium_n) FROM w WHERE atrium_n > 0 AND atrium_s BETWEEN %d AND %d",
 		strings.Join(outSel, ", "), keyList, p.FirstStep.UnixMicro(), last)
 	return b.String()
+}
+
+// stddevColumn names the column of the sd CTE holding a standard deviation of
+// feature i over window wi.
+func stddevColumn(i, wi int, agg spec.Agg) string {
+	return fmt.Sprintf("atrium_sd%d_%d_%s", i, wi, agg)
 }
 
 // countDistinctCTEs computes the distinct-count deltas of feature i per window.

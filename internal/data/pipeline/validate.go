@@ -16,8 +16,12 @@ type Binder interface {
 	SourceSchema(ctx context.Context, src *spec.Source) (cols []SourceColumn, found bool, err error)
 	// Describe binds a query without running it and returns its output columns.
 	Describe(ctx context.Context, query string) ([]SourceColumn, error)
-	// Parse checks the syntax of a SELECT statement only.
-	Parse(ctx context.Context, query string) error
+	// ParseExpr checks, without binding, that expr is one SQL expression that
+	// stays one when pasted in parentheses into a query: it closes every
+	// parenthesis it opens and no other, has no top-level ',' or alias, no query
+	// clause, and no subquery or window function. The error says what was
+	// expected.
+	ParseExpr(ctx context.Context, expr string) error
 }
 
 // Validate checks every SQL expression of the catalog the way the plan uses it:
@@ -65,13 +69,10 @@ func Validate(ctx context.Context, b Binder, f *spec.Features) (problems spec.Pr
 		}
 		rel := emptyRelation(cols)
 		check := func(line int, what, expr string, want spec.Type, anyType bool) {
-			// Parse first: the expression must be one expression, not statements.
-			if err := b.Parse(ctx, "SELECT ("+expr+") AS atrium_x"); err != nil {
-				msg := oneLine(err)
-				if strings.Contains(msg, "Only SELECT statements") {
-					msg = "expected one SQL expression, got several statements"
-				}
-				ps.Add(fs.File, line, "feature set %q: %s: bad SQL expression %q: %s", fs.Name, what, expr, msg)
+			// Parse first: the plan pastes the text in parentheses, so it must be
+			// one expression that cannot reach past them.
+			if err := b.ParseExpr(ctx, expr); err != nil {
+				ps.Add(fs.File, line, "feature set %q: %s: bad SQL expression %q: %s", fs.Name, what, expr, oneLine(err))
 				return
 			}
 			if !typed {
@@ -108,6 +109,36 @@ func Validate(ctx context.Context, b Binder, f *spec.Features) (problems spec.Pr
 	return ps, notes
 }
 
+// ParseSet checks every expression of a set with ParseExpr, for an engine about
+// to paste them into a plan: a catalog registered by an older Atrium may hold
+// expressions that its apply did not check as strictly.
+func ParseSet(ctx context.Context, b interface {
+	ParseExpr(ctx context.Context, expr string) error
+}, fs *spec.FeatureSet) error {
+	check := func(what, expr string) error {
+		if err := b.ParseExpr(ctx, expr); err != nil {
+			return fmt.Errorf("feature set %s: %s: bad SQL expression %q: %s (rerun atrium apply)", fs.Name, what, expr, oneLine(err))
+		}
+		return nil
+	}
+	if fs.Where != "" {
+		if err := check("where", fs.Where); err != nil {
+			return err
+		}
+	}
+	for _, ft := range fs.Features {
+		if err := check("feature "+ft.Name, ft.Expr); err != nil {
+			return err
+		}
+	}
+	for _, d := range fs.Derived {
+		if err := check("derived feature "+d.Name, d.Expr); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // validateDerived binds derived expressions against the set's computed columns.
 func validateDerived(ctx context.Context, b Binder, fs *spec.FeatureSet, keys []string, ps *spec.Problems) {
 	if len(fs.Derived) == 0 {
@@ -128,7 +159,7 @@ func validateDerived(ctx context.Context, b Binder, fs *spec.FeatureSet, keys []
 		if d.Expr == "" || !d.Type.Valid() {
 			continue
 		}
-		err := b.Parse(ctx, "SELECT ("+d.Expr+") AS atrium_x")
+		err := b.ParseExpr(ctx, d.Expr)
 		var out []SourceColumn
 		if err == nil {
 			out, err = b.Describe(ctx, fmt.Sprintf("SELECT (%s) AS atrium_x FROM %s", d.Expr, rel))

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"math"
 	"strconv"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -41,65 +40,78 @@ type rawColumn struct {
 }
 
 // decodeGetRequest reads body into d, reusing d's memory. The body is checked
-// to be valid JSON first (encoding/json reports where it is not), so the walk
-// below only has to check types.
+// to be valid JSON as strictly as encoding/json checks it, in the same pass
+// that finds the members (a malformed body is then decoded again by
+// encoding/json only to say where it is wrong). Type errors are reported only
+// for a well-formed body, so a syntax error always wins.
 func decodeGetRequest(body []byte, d *getRequest) error {
 	*d = getRequest{entities: d.entities[:0]}
-	if !json.Valid(body) {
+	w := jsonWalker{b: body}
+	var err error
+	if w.space(); w.peek() == '{' {
+		err = w.object(func(key []byte) error { return d.member(&w, body, key) })
+	} else {
+		w.value()
+		err = fmt.Errorf("%w: get-online-features: want a JSON object, got %s", ErrInvalidRequest, describe(body))
+	}
+	if !w.end() {
 		var v any
 		return jsonError("get-online-features", body, json.Unmarshal(body, &v))
 	}
-	w := jsonWalker{b: body}
-	if w.space(); w.peek() != '{' {
-		return fmt.Errorf("%w: get-online-features: want a JSON object, got %s", ErrInvalidRequest, describe(body))
+	return err
+}
+
+// member reads the value of the request's member key, at w.
+func (d *getRequest) member(w *jsonWalker, body, key []byte) error {
+	c := w.peek()
+	start := w.i
+	w.value()
+	if w.bad {
+		return nil // decodeGetRequest reports the syntax error
 	}
-	return w.object(func(key []byte) error {
-		c := w.peek()
-		start := w.i
-		w.skip()
-		raw := body[start:w.i]
-		switch string(key) {
-		case "features":
-			switch c {
-			case 'n':
-			case '[':
-				d.features = raw
-			default:
-				return fmt.Errorf("%w: features: want a list of strings (\"set:feature\"), got %s", ErrInvalidRequest, describe(raw))
-			}
-		case "feature_service":
-			switch c {
-			case 'n':
-			case '"':
-				d.service, d.hasService = jsonString(raw), true
-			default:
-				return fmt.Errorf("%w: feature_service: want a string, got %s", ErrInvalidRequest, describe(raw))
-			}
-		case "full_feature_names":
-			switch c {
-			case 'n', 'f':
-			case 't':
-				d.fullNames = true
-			default:
-				return fmt.Errorf("%w: full_feature_names: want true or false, got %s", ErrInvalidRequest, describe(raw))
-			}
-		case "entities":
-			switch c {
-			case 'n':
-			case '{':
-				cols := jsonWalker{b: raw}
-				return cols.object(func(name []byte) error {
-					start := cols.i
-					cols.skip()
-					d.entities = append(d.entities, rawColumn{name: string(name), raw: raw[start:cols.i]})
-					return nil
-				})
-			default:
-				return fmt.Errorf("%w: entities: want an object of join key lists, got %s", ErrInvalidRequest, describe(raw))
-			}
+	raw := body[start:w.i]
+	switch string(key) {
+	case "features":
+		switch c {
+		case 'n':
+		case '[':
+			d.features = raw
+		default:
+			return fmt.Errorf("%w: features: want a list of strings (\"set:feature\"), got %s", ErrInvalidRequest, describe(raw))
 		}
-		return nil
-	})
+	case "feature_service":
+		switch c {
+		case 'n':
+		case '"':
+			d.service, d.hasService = jsonString(raw), true
+		default:
+			return fmt.Errorf("%w: feature_service: want a string, got %s", ErrInvalidRequest, describe(raw))
+		}
+	case "full_feature_names":
+		switch c {
+		case 'n', 'f':
+		case 't':
+			d.fullNames = true
+		default:
+			return fmt.Errorf("%w: full_feature_names: want true or false, got %s", ErrInvalidRequest, describe(raw))
+		}
+	case "entities":
+		switch c {
+		case 'n':
+		case '{':
+			// raw is well-formed: walking it again cannot fail.
+			cols := jsonWalker{b: raw}
+			return cols.object(func(name []byte) error {
+				start := cols.i
+				cols.value()
+				d.entities = append(d.entities, rawColumn{name: string(name), raw: raw[start:cols.i]})
+				return nil
+			})
+		default:
+			return fmt.Errorf("%w: entities: want an object of join key lists, got %s", ErrInvalidRequest, describe(raw))
+		}
+	}
+	return nil
 }
 
 // jsonString decodes a JSON string token of a valid document.
@@ -112,10 +124,23 @@ func jsonString(tok []byte) string {
 	return s
 }
 
-// jsonWalker steps through a document already known to be valid JSON.
+// maxJSONDepth is encoding/json's limit on nesting.
+const maxJSONDepth = 10000
+
+// jsonWalker steps through a JSON document, checking the grammar as it goes
+// exactly as json.Valid does (strings may hold any byte but control
+// characters; escapes, numbers and literals are checked; nesting is bounded).
+// On the first violation it sets bad and stops: every later step is a no-op.
 type jsonWalker struct {
-	b []byte
-	i int
+	b     []byte
+	i     int
+	depth int
+	bad   bool
+}
+
+func (w *jsonWalker) fail() {
+	w.bad = true
+	w.i = len(w.b)
 }
 
 func (w *jsonWalker) space() {
@@ -131,72 +156,208 @@ func (w *jsonWalker) peek() byte {
 	return 0
 }
 
-// skip steps over one value.
-func (w *jsonWalker) skip() {
-	depth := 0
-	for w.i < len(w.b) {
-		switch c := w.b[w.i]; c {
-		case '"':
-			w.i++
-			for w.i < len(w.b) && w.b[w.i] != '"' {
-				if w.b[w.i] == '\\' {
-					w.i++
-				}
-				w.i++
-			}
-			w.i++
-		case '[', '{':
-			depth++
-			w.i++
-			continue
-		case ']', '}':
-			depth--
-			w.i++
-		case ',', ':', ' ', '\t', '\n', '\r':
-			if depth == 0 {
-				return
-			}
-			w.i++
-			continue
-		default: // a number or literal
-			for w.i < len(w.b) && !strings.ContainsRune(",]} \t\n\r", rune(w.b[w.i])) {
-				w.i++
-			}
-		}
-		if depth == 0 {
-			return
-		}
+// end reports whether the document was well-formed, with nothing but
+// whitespace after its value.
+func (w *jsonWalker) end() bool {
+	w.space()
+	return !w.bad && w.i == len(w.b)
+}
+
+// value steps over one value (after any whitespace before it).
+func (w *jsonWalker) value() {
+	w.space()
+	switch c := w.peek(); {
+	case c == '{':
+		_ = w.object(func([]byte) error { w.value(); return nil })
+	case c == '[':
+		w.array()
+	case c == '"':
+		w.str()
+	case c == 't':
+		w.literal("true")
+	case c == 'f':
+		w.literal("false")
+	case c == 'n':
+		w.literal("null")
+	case c == '-' || isDigit(c):
+		w.number()
+	default:
+		w.fail()
 	}
 }
 
+// open consumes '{' or '[' and counts the depth.
+func (w *jsonWalker) open() bool {
+	w.i++
+	if w.depth++; w.depth > maxJSONDepth {
+		w.fail()
+	}
+	return !w.bad
+}
+
 // object walks the members of the object at w.i, calling fn with each key
-// (unquoted) and w on its value, which fn must step over.
+// (unescaped) and w at its value, which fn must step over with w.value. It
+// returns fn's first error, after walking the whole object.
 func (w *jsonWalker) object(fn func(key []byte) error) error {
-	w.i++ // '{'
-	for {
+	if !w.open() {
+		return nil
+	}
+	defer func() { w.depth-- }()
+	if w.space(); w.peek() == '}' {
+		w.i++
+		return nil
+	}
+	var first error
+	for !w.bad {
 		w.space()
-		if w.peek() == '}' {
-			w.i++
-			return nil
-		}
 		start := w.i
-		w.skip()
+		if w.peek() != '"' {
+			w.fail()
+			break
+		}
+		if w.str(); w.bad {
+			break
+		}
 		key := w.b[start+1 : w.i-1]
 		if bytes.IndexByte(key, '\\') >= 0 {
 			key = []byte(jsonString(w.b[start:w.i]))
 		}
+		if w.space(); w.peek() != ':' {
+			w.fail()
+			break
+		}
+		w.i++
 		w.space()
-		w.i++ // ':'
-		w.space()
-		if err := fn(key); err != nil {
-			return err
+		if err := fn(key); err != nil && first == nil {
+			first = err
 		}
 		w.space()
-		if w.peek() == ',' {
+		switch w.peek() {
+		case ',':
 			w.i++
+		case '}':
+			w.i++
+			return first
+		default:
+			w.fail()
+		}
+	}
+	return first
+}
+
+func (w *jsonWalker) array() {
+	if !w.open() {
+		return
+	}
+	defer func() { w.depth-- }()
+	if w.space(); w.peek() == ']' {
+		w.i++
+		return
+	}
+	for !w.bad {
+		w.value()
+		w.space()
+		switch w.peek() {
+		case ',':
+			w.i++
+		case ']':
+			w.i++
+			return
+		default:
+			w.fail()
 		}
 	}
 }
+
+// str steps over the string at w.i.
+func (w *jsonWalker) str() {
+	b := w.b
+	for i := w.i + 1; i < len(b); {
+		switch c := b[i]; {
+		case c == '"':
+			w.i = i + 1
+			return
+		case c == '\\':
+			if i+1 >= len(b) {
+				w.fail()
+				return
+			}
+			switch b[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if i+6 > len(b) || !isHex(b[i+2]) || !isHex(b[i+3]) || !isHex(b[i+4]) || !isHex(b[i+5]) {
+					w.fail()
+					return
+				}
+				i += 6
+			default:
+				w.fail()
+				return
+			}
+		case c < 0x20:
+			w.fail()
+			return
+		default:
+			i++
+		}
+	}
+	w.fail()
+}
+
+// number steps over the number at w.i: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+func (w *jsonWalker) number() {
+	b, i := w.b, w.i
+	if b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && b[i] >= '1' && b[i] <= '9':
+		i = digits(b, i)
+	default:
+		w.fail()
+		return
+	}
+	if i < len(b) && b[i] == '.' {
+		if i++; i >= len(b) || !isDigit(b[i]) {
+			w.fail()
+			return
+		}
+		i = digits(b, i)
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		if i++; i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if i >= len(b) || !isDigit(b[i]) {
+			w.fail()
+			return
+		}
+		i = digits(b, i)
+	}
+	w.i = i
+}
+
+func (w *jsonWalker) literal(lit string) {
+	if len(w.b)-w.i < len(lit) || string(w.b[w.i:w.i+len(lit)]) != lit {
+		w.fail()
+		return
+	}
+	w.i += len(lit)
+}
+
+func digits(b []byte, i int) int {
+	for i < len(b) && isDigit(b[i]) {
+		i++
+	}
+	return i
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+func isHex(c byte) bool { return isDigit(c) || (c|0x20 >= 'a' && c|0x20 <= 'f') }
 
 // jsonError describes a JSON decoding error with where it happened.
 func jsonError(what string, body []byte, err error) error {
@@ -511,10 +672,12 @@ func appendValue(dst []byte, v online.Value) []byte {
 		// Keep floats recognizable as floats ("1300.0", as Python's json writes
 		// Feast's doubles): clients that type numbers by their text then decode a
 		// float64 feature as a float even when it holds a whole number.
-		if !bytes.ContainsAny(dst[n:], ".e") {
-			dst = append(dst, '.', '0')
+		for _, c := range dst[n:] {
+			if c == '.' || c == 'e' {
+				return dst
+			}
 		}
-		return dst
+		return append(dst, '.', '0')
 	case online.KindString:
 		return appendString(dst, v.Str())
 	case online.KindBool:

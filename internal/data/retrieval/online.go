@@ -537,6 +537,7 @@ type Vectors struct {
 	now     time.Time
 	keyCols []*entityCol // the request's column of each plan join key
 	keys    [][]online.Key
+	keyEnds []int // scratch: where each encoded key ends
 	queries []online.Query
 	results []online.Result
 	scratch []byte
@@ -705,9 +706,12 @@ func (o *Online) read(ctx context.Context, p *plan, req *Request, v *Vectors) er
 		if g := p.keyGroup[q]; g != q {
 			v.keys[q] = v.keys[g]
 		} else {
+			// All keys are encoded into one buffer and made one string, which
+			// the keys are slices of: one allocation per set, not per key.
 			keys := slices.Grow(v.keys[q][:0], v.rows)[:v.rows]
+			ends := slices.Grow(v.keyEnds[:0], v.rows)[:v.rows]
+			b := v.scratch[:0]
 			for r := range keys {
-				b := v.scratch[:0]
 				for _, k := range p.setKeys[q] {
 					if c := v.keyCols[k]; c.typ == KeyInt64 {
 						b = online.AppendIntKey(b, c.ints[r])
@@ -715,8 +719,13 @@ func (o *Online) read(ctx context.Context, p *plan, req *Request, v *Vectors) er
 						b = online.AppendStringKey(b, c.strs[r])
 					}
 				}
-				v.scratch = b
-				keys[r] = online.Key(b)
+				ends[r] = len(b)
+			}
+			v.scratch, v.keyEnds = b, ends
+			all, start := string(b), 0
+			for r := range keys {
+				keys[r] = online.Key(all[start:ends[r]])
+				start = ends[r]
 			}
 			v.keys[q] = keys
 		}

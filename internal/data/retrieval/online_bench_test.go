@@ -105,3 +105,19 @@ func BenchmarkGetOnlineFeaturesLoopback1x50(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDecodeGetRequest1x50 is the request decoding alone.
+func BenchmarkDecodeGetRequest1x50(b *testing.B) {
+	refs := make([]string, 50)
+	for f := range refs {
+		refs[f] = fmt.Sprintf(`"listing_stats:f%02d"`, f)
+	}
+	body := []byte(`{"features":[` + strings.Join(refs, ",") + `],"entities":{"listing_id":[4242]},"full_feature_names":false}`)
+	var d getRequest
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if err := decodeGetRequest(body, &d); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

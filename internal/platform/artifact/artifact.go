@@ -86,15 +86,27 @@ var (
 	ErrConflict = errors.New("artifact path conflicts with a stored file or directory")
 )
 
+// Length limits of CleanPath: those of Linux filesystems (NAME_MAX, PATH_MAX),
+// and under S3's 1,024-byte keys for most paths. A longer name is the client's
+// mistake, refused up front rather than failing deep in a backend.
+const (
+	MaxSegmentBytes = 255
+	MaxPathBytes    = 4096
+)
+
 // CleanPath validates a relative artifact path and returns its canonical form.
 // It rejects, with ErrInvalidPath: absolute paths, any ".." element, NUL and other
 // control bytes, backslashes, URL schemes ("file:", "s3:"), '#' (MLflow's
-// fragment trick, CVE-2023-6909 and CVE-2024-3848), bytes that are not UTF-8, and
+// fragment trick, CVE-2023-6909 and CVE-2024-3848), bytes that are not UTF-8,
 // any '%' escape (so %2e%2e, %2f and double encodings like %252e never reach a
-// backend). "" and "." mean the root and return "".
+// backend), a path longer than MaxPathBytes and a segment longer than
+// MaxSegmentBytes. "" and "." mean the root and return "".
 func CleanPath(p string) (string, error) {
 	bad := func(why string) (string, error) {
-		return "", fmt.Errorf("%w %q: %s", ErrInvalidPath, p, why)
+		return "", fmt.Errorf("%w %q: %s", ErrInvalidPath, abbreviate(p), why)
+	}
+	if len(p) > MaxPathBytes {
+		return bad(fmt.Sprintf("%d bytes long, expected at most %d", len(p), MaxPathBytes))
 	}
 	if !utf8.ValidString(p) {
 		return bad("not valid UTF-8")
@@ -125,12 +137,24 @@ func CleanPath(p string) (string, error) {
 		if elem == ".." {
 			return bad("'..' is not allowed")
 		}
+		if len(elem) > MaxSegmentBytes {
+			return bad(fmt.Sprintf("segment %q is %d bytes long, expected at most %d", abbreviate(elem), len(elem), MaxSegmentBytes))
+		}
 	}
 	c := path.Clean(p)
 	if c == "." {
 		return "", nil
 	}
 	return c, nil
+}
+
+// abbreviate shortens an over-long path for an error message.
+func abbreviate(p string) string {
+	const keep = 64
+	if len(p) <= keep {
+		return p
+	}
+	return strings.ToValidUTF8(p[:keep], "") + "..."
 }
 
 // Opener opens a store from its parsed URL.

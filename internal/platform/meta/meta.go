@@ -133,14 +133,22 @@ func open(ctx context.Context, rawURL string) (*DB, error) {
 	var db *DB
 	switch u.Scheme {
 	case "sqlite", "sqlite3":
-		path := strings.TrimPrefix(rawURL, u.Scheme+"://")
-		if i := strings.IndexByte(path, '?'); i >= 0 {
-			path = path[:i]
+		// The path is the URL's, decoded: sqlite:///abs/a%25b.db is /abs/a%b.db
+		// (spec.LocalStoreURL escapes paths so), sqlite://rel/a.db is rel/a.db. A
+		// raw '#' would silently cut the path short: refuse it.
+		if u.Fragment != "" || strings.HasSuffix(rawURL, "#") {
+			return nil, fmt.Errorf("metadata store URL %q: '#' starts a URL fragment; write it %%23 in a path", rawURL)
+		}
+		path := u.Host + u.Path
+		if u.Opaque != "" {
+			path = u.Opaque
 		}
 		if path == "" {
 			return nil, fmt.Errorf("metadata store URL %q: empty SQLite path", rawURL)
 		}
-		dsn := "file:" + path
+		// SQLite reads "file:" names as URIs, decoding %XX and stopping at '?' and
+		// '#': the path is escaped again for it.
+		dsn := "file:" + (&url.URL{Path: path}).EscapedPath()
 		if path == ":memory:" {
 			// A shared cache keeps one in-memory DB across the pool's connections.
 			dsn = fmt.Sprintf("file:memdb%d?mode=memory&cache=shared", time.Now().UnixNano())

@@ -8,7 +8,9 @@
 //
 // Invariants: a date directory is only ever replaced whole, by exchanging it with
 // a fully written staging directory (renameat2 RENAME_EXCHANGE on Linux), so a
-// reader or a killed writer always sees the old or the new partition, never a mix.
+// reader or a killed writer always sees the old or the new partition, never a mix
+// (where the exchange is two renames, readers read a partition moved aside by a
+// killed writer until the next writer restores it).
 // Files are never modified; file names sort in write order, which breaks ties
 // between rows with the same key and timestamp (the last written wins). Staging
 // directories start with "." and are ignored by readers; leftovers of a killed
@@ -19,9 +21,9 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/url"
 	"os"
@@ -40,9 +42,15 @@ import (
 
 func init() {
 	offline.Register("duckdb", func(ctx context.Context, u *url.URL, opts offline.Options) (offline.Engine, error) {
-		dir := strings.TrimPrefix(u.String(), "duckdb://")
-		if i := strings.IndexByte(dir, '?'); i >= 0 {
-			dir = dir[:i]
+		// The directory is the URL's path, decoded like every store URL's
+		// (spec.LocalStoreURL escapes it): duckdb:///abs/a%25b is /abs/a%b,
+		// duckdb://rel/dir is rel/dir. A raw '#' would cut the path short.
+		if u.Fragment != "" {
+			return nil, fmt.Errorf("%w %q: '#' starts a URL fragment; write it %%23 in a path", offline.ErrUnsupportedURL, u.Redacted())
+		}
+		dir := u.Host + u.Path
+		if u.Opaque != "" {
+			dir = u.Opaque
 		}
 		return Open(ctx, dir, opts)
 	})
@@ -76,6 +84,9 @@ func Open(ctx context.Context, dir string, opts offline.Options) (*Engine, error
 	if err != nil {
 		return nil, fmt.Errorf("offline store %s: %w", dir, err)
 	}
+	if strings.ContainsRune(root, '\\') {
+		return nil, fmt.Errorf("%w: offline store %s: %v", offline.ErrUnsupportedURL, root, errBackslash)
+	}
 	tmp := filepath.Join(root, ".tmp")
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
 		return nil, fmt.Errorf("offline store %s: %w", root, err)
@@ -94,7 +105,7 @@ func Open(ctx context.Context, dir string, opts offline.Options) (*Engine, error
 		for _, s := range []string{
 			// All times are UTC: TIMESTAMPTZ values convert to UTC wall time.
 			`SET TimeZone = 'UTC'`,
-			`SET temp_directory = '` + sqlString(tmp) + `'`,
+			`SET temp_directory = ` + sqlQuote(tmp),
 			`SET enable_progress_bar = false`,
 		} {
 			if _, err := execer.ExecContext(context.Background(), s, nil); err != nil {
@@ -214,18 +225,29 @@ func (e *Engine) partitions(set string, from, to time.Time) ([]string, error) {
 	if !to.IsZero() {
 		hi = to.UTC().Format(time.DateOnly)
 	}
-	var files []string
+	// The directory read for each date: date=D, or else date=D.old, a partition
+	// the portable swap moved aside before a writer was killed, which stays the
+	// last good data until the next writer restores it (recoverSet). When both
+	// exist the swap had put the new partition in place: date=D is read.
+	dirs := map[string]string{}
 	for _, ent := range entries {
-		date, ok := strings.CutPrefix(ent.Name(), "date=")
-		if !ok || !ent.IsDir() || date < lo || date > hi {
+		name, ok := strings.CutPrefix(ent.Name(), "date=")
+		if !ok || !ent.IsDir() {
 			continue
 		}
-		if _, err := time.Parse(time.DateOnly, date); err != nil {
-			continue // a partition moved aside by an interrupted swap ("date=...old")
+		date, movedAside := strings.CutSuffix(name, oldSuffix)
+		if _, err := time.Parse(time.DateOnly, date); err != nil || date < lo || date > hi {
+			continue
 		}
-		fs, err := filepath.Glob(filepath.Join(e.setDir(set), ent.Name(), "*.parquet"))
+		if _, seen := dirs[date]; !seen || !movedAside {
+			dirs[date] = ent.Name()
+		}
+	}
+	var files []string
+	for _, dir := range dirs {
+		fs, err := parquetFiles(filepath.Join(e.setDir(set), dir))
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("list set %s: %w", set, err)
 		}
 		files = append(files, fs...)
 	}
@@ -233,43 +255,121 @@ func (e *Engine) partitions(set string, from, to time.Time) ([]string, error) {
 	return files, nil
 }
 
-// sourceFiles expands a source's path or glob (relative to the repository).
-func (e *Engine) sourceFiles(src *spec.Source) ([]string, error) {
-	pattern := src.Path
-	if !filepath.IsAbs(pattern) {
-		pattern = filepath.Join(e.baseDir, pattern)
+// parquetFiles lists the Parquet files of a directory by name (never by glob:
+// the store's own path may hold glob characters), sorted.
+func parquetFiles(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
 	}
-	files, err := filepath.Glob(pattern)
+	var files []string
+	for _, ent := range entries {
+		if !ent.IsDir() && strings.HasSuffix(ent.Name(), ".parquet") {
+			files = append(files, filepath.Join(dir, ent.Name()))
+		}
+	}
+	return files, nil
+}
+
+// sourceFiles expands a source's path or glob (relative to the repository).
+// Only the source's path is a pattern: the repository directory, and the
+// leading directories of the path that hold no glob character, are taken
+// literally, so a repository in "/work/p[3]" reads its own files.
+func (e *Engine) sourceFiles(src *spec.Source) ([]string, error) {
+	pattern := filepath.Clean(src.Path)
+	base := e.baseDir
+	if filepath.IsAbs(pattern) {
+		base = ""
+	}
+	fixed, rest := splitPattern(pattern)
+	dir := filepath.Join(base, fixed)
+	if base == "" && fixed == "" {
+		dir = string(filepath.Separator)
+	}
+	names, err := fs.Glob(os.DirFS(dir), filepath.ToSlash(rest))
 	if err != nil {
 		return nil, fmt.Errorf("%w: source %s: bad path pattern %q: %v", offline.ErrSource, src.Name, src.Path, err)
+	}
+	files := make([]string, 0, len(names))
+	for _, n := range names {
+		files = append(files, filepath.Join(dir, filepath.FromSlash(n)))
 	}
 	sort.Strings(files)
 	return files, nil
 }
 
+// splitPattern splits a clean path pattern into its leading directories free of
+// glob characters and the rest, which holds at least the last element.
+func splitPattern(pattern string) (fixed, rest string) {
+	elems := strings.Split(pattern, string(filepath.Separator))
+	i := 0
+	for i < len(elems)-1 && !strings.ContainsAny(elems[i], globChars) {
+		i++
+	}
+	return strings.Join(elems[:i], string(filepath.Separator)), strings.Join(elems[i:], "/")
+}
+
+// globChars are the characters path/filepath.Match (and DuckDB) treat as
+// pattern syntax.
+const globChars = `*?[\`
+
 // sourceRelation is the table function reading a source's files.
-func sourceRelation(src *spec.Source, files []string) string {
-	list := fileList(files)
+func sourceRelation(src *spec.Source, files []string) (string, error) {
+	list, err := fileList(files)
+	if err != nil {
+		return "", fmt.Errorf("%w: source %s: %v", offline.ErrSource, src.Name, err)
+	}
 	switch src.Format {
 	case spec.FormatParquet:
-		return fmt.Sprintf("read_parquet(%s, union_by_name = true)", list)
+		return fmt.Sprintf("read_parquet(%s, union_by_name = true)", list), nil
 	case spec.FormatJSON:
-		return fmt.Sprintf("read_json(%s, format = 'auto', union_by_name = true)", list)
+		return fmt.Sprintf("read_json(%s, format = 'auto', union_by_name = true)", list), nil
 	default:
-		return fmt.Sprintf("read_csv(%s, union_by_name = true)", list)
+		return fmt.Sprintf("read_csv(%s, union_by_name = true)", list), nil
 	}
 }
 
-// fileList is a DuckDB list literal of file paths.
-func fileList(files []string) string {
+// errBackslash explains why a path with a backslash cannot be read.
+var errBackslash = errors.New(`its path contains '\', which DuckDB reads as a path separator and cannot escape; expected a path without '\'`)
+
+// fileLiteral is the SQL string literal naming exactly one file for DuckDB's
+// readers, which expand glob characters in every path they are given: '*', '?'
+// and '[' become one-character classes ("[*]"), so "/data/p[3]/a.csv" cannot
+// read "/data/p3/a.csv" instead. A path with a backslash is refused (errBackslash).
+func fileLiteral(path string) (string, error) {
+	if strings.ContainsRune(path, '\\') {
+		return "", fmt.Errorf("file %s: %w", path, errBackslash)
+	}
+	var b strings.Builder
+	for _, c := range path {
+		switch c {
+		case '*', '?', '[':
+			b.WriteByte('[')
+			b.WriteRune(c)
+			b.WriteByte(']')
+		default:
+			b.WriteRune(c)
+		}
+	}
+	return sqlQuote(b.String()), nil
+}
+
+// fileList is a DuckDB list literal of file paths (see fileLiteral).
+func fileList(files []string) (string, error) {
 	q := make([]string, len(files))
 	for i, f := range files {
-		q[i] = "'" + sqlString(f) + "'"
+		lit, err := fileLiteral(f)
+		if err != nil {
+			return "", err
+		}
+		q[i] = lit
 	}
-	return "[" + strings.Join(q, ", ") + "]"
+	return "[" + strings.Join(q, ", ") + "]", nil
 }
 
-func sqlString(s string) string { return strings.ReplaceAll(s, "'", "''") }
+// sqlQuote is s as an SQL string literal (DuckDB's strings have no backslash
+// escapes: doubling quotes is the whole quoting).
+func sqlQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 // describe returns the columns of a query without running it.
 func describe(ctx context.Context, q interface {
@@ -298,7 +398,11 @@ func (e *Engine) SourceSchema(ctx context.Context, src *spec.Source) ([]pipeline
 	if err != nil || len(files) == 0 {
 		return nil, false, err
 	}
-	cols, err := describe(ctx, e.db, "SELECT * FROM "+sourceRelation(src, files))
+	rel, err := sourceRelation(src, files)
+	if err != nil {
+		return nil, true, err
+	}
+	cols, err := describe(ctx, e.db, "SELECT * FROM "+rel)
 	if err != nil {
 		return nil, true, err
 	}
@@ -308,25 +412,6 @@ func (e *Engine) SourceSchema(ctx context.Context, src *spec.Source) ([]pipeline
 // Describe implements pipeline.Binder.
 func (e *Engine) Describe(ctx context.Context, query string) ([]pipeline.SourceColumn, error) {
 	return describe(ctx, e.db, query)
-}
-
-// Parse implements pipeline.Binder with DuckDB's json_serialize_sql, which parses
-// without binding (no tables needed) and accepts exactly one SELECT.
-func (e *Engine) Parse(ctx context.Context, query string) error {
-	var out string
-	if err := e.db.QueryRowContext(ctx, "SELECT CAST(json_serialize_sql('"+sqlString(query)+"') AS VARCHAR)").Scan(&out); err != nil {
-		return err
-	}
-	if strings.Contains(out, `"error":true`) {
-		var msg struct {
-			Message string `json:"error_message"`
-		}
-		if err := json.Unmarshal([]byte(out), &msg); err == nil && msg.Message != "" {
-			return errors.New(msg.Message)
-		}
-		return errors.New(out)
-	}
-	return nil
 }
 
 // ValidateSQL implements offline.Validator.

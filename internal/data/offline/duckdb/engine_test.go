@@ -2,8 +2,10 @@ package duckdb_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,9 +50,45 @@ func date(t *testing.T, s string) time.Time {
 // by keys and timestamp.
 func storedRows(t *testing.T, e *duckdb.Engine, set string) []string {
 	t.Helper()
-	glob := filepath.Join(e.Root(), "set="+set, "date=*", "*.parquet")
+	glob := filepath.Join(globEscape(e.Root()), "set="+set, "date=*", "*.parquet")
 	if matches, _ := filepath.Glob(glob); len(matches) == 0 {
 		return nil
 	}
 	return offlinetest.Lines(t, fmt.Sprintf("SELECT * FROM read_parquet('%s', union_by_name = true, hive_partitioning = false) ORDER BY 1, 2", glob))
+}
+
+// assertStored fails the test unless storedRows of set are want.
+func assertStored(t *testing.T, e *duckdb.Engine, set, what string, want []string) {
+	t.Helper()
+	if got := storedRows(t, e, set); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("%s:\n%s\nwant\n%s", what, strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// globEscape makes a path match itself only, as a Go or DuckDB glob pattern.
+func globEscape(path string) string {
+	return strings.NewReplacer("[", "[[]", "*", "[*]", "?", "[?]").Replace(path)
+}
+
+// TestOpenURLDecodesPath opens duckdb:// URLs the way spec.LocalStoreURL
+// writes them: the store's directory is the URL's decoded path, so '%', '#',
+// '?' and spaces in it name that directory; a raw '#' is refused rather than
+// cutting the path short.
+func TestOpenURLDecodesPath(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "q%41 #x?[1]")
+	e, err := offline.Open(ctx, spec.LocalStoreURL("duckdb", dir, ""), offline.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if root := e.(*duckdb.Engine).Root(); root != dir {
+		t.Errorf("store at %q, want %q", root, dir)
+	}
+	if e, err := offline.Open(ctx, "duckdb://"+dir, offline.Options{}); !errors.Is(err, offline.ErrUnsupportedURL) || !strings.Contains(err.Error(), "%23") {
+		if err == nil {
+			e.Close()
+		}
+		t.Errorf("a raw '#' in the path: %v, want ErrUnsupportedURL saying to write %%23", err)
+	}
 }

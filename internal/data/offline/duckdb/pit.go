@@ -58,7 +58,11 @@ func (e *Engine) PointInTime(ctx context.Context, req offline.PointInTimeRequest
 	if inFormat == "parquet" {
 		read = "read_parquet"
 	}
-	spineRel := fmt.Sprintf("%s('%s')", read, sqlString(req.Spine))
+	spineFile, err := fileLiteral(req.Spine)
+	if err != nil {
+		return nil, bad("spine %v", err)
+	}
+	spineRel := fmt.Sprintf("%s(%s)", read, spineFile)
 	spineCols, err := describe(ctx, conn, "SELECT * FROM "+spineRel)
 	if err != nil {
 		return nil, bad("spine %s: %v", req.Spine, err)
@@ -184,7 +188,7 @@ func (e *Engine) PointInTime(ctx context.Context, req offline.PointInTimeRequest
 	if outFormat == "csv" {
 		opts = "FORMAT csv, HEADER true"
 	}
-	if _, err := conn.ExecContext(ctx, fmt.Sprintf("COPY (%s) TO '%s' (%s)", query, sqlString(tmp), opts)); err != nil {
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("COPY (%s) TO %s (%s)", query, sqlQuote(tmp), opts)); err != nil {
 		os.Remove(tmp)
 		return nil, fmt.Errorf("point-in-time join: %w", err)
 	}

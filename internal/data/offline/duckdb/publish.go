@@ -13,8 +13,9 @@ import (
 )
 
 // oldSuffix marks a previous partition moved aside by exchangeByRenames; if a
-// writer dies before the new one is in place, recoverSet moves it back. Readers
-// only look at "date=YYYY-MM-DD" directories, so it is never read.
+// writer dies before the new one is in place, recoverSet moves it back, and
+// until then readers read it in place of the missing "date=YYYY-MM-DD"
+// (Engine.partitions), so the last good data stays readable.
 const oldSuffix = ".old"
 
 // stagingPrefix starts the staging directories under <root>/.tmp: staging-<pid>-<id>.

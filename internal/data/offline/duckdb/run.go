@@ -25,6 +25,9 @@ func (e *Engine) Run(ctx context.Context, req offline.RunRequest) (*offline.RunR
 	if err != nil {
 		return nil, fmt.Errorf("run: %w", err)
 	}
+	if err := pipeline.ParseSet(ctx, e, fs); err != nil {
+		return nil, fmt.Errorf("run %s: %w: %v", req.Set, offline.ErrInvalid, err)
+	}
 	src := e.feats.Source(fs.Source)
 	files, err := e.sourceFiles(src)
 	if err != nil {
@@ -38,7 +41,10 @@ func (e *Engine) Run(ctx context.Context, req offline.RunRequest) (*offline.RunR
 		return nil, fmt.Errorf("run %s: %w", req.Set, err)
 	}
 	defer conn.Close()
-	rel := sourceRelation(src, files)
+	rel, err := sourceRelation(src, files)
+	if err != nil {
+		return nil, fmt.Errorf("run %s: %w", req.Set, err)
+	}
 	schema, err := describe(ctx, conn, "SELECT * FROM "+rel)
 	if err != nil {
 		return nil, fmt.Errorf("run %s: %w: source %s (%s): %v", req.Set, offline.ErrSource, src.Name, src.Path, err)
@@ -123,8 +129,8 @@ func (e *Engine) stage(ctx context.Context, conn *sql.Conn, plan *pipeline.Plan,
 	// DuckDB names hive partitions column=value; the column is atrium_date and the
 	// directories are renamed to date=... below.
 	copySQL := fmt.Sprintf(`COPY (SELECT *, strftime("timestamp", '%%Y-%%m-%%d') AS atrium_date FROM (%s))
-		TO '%s' (FORMAT parquet, PARTITION_BY (atrium_date), FILENAME_PATTERN '%s-run-{i}')`,
-		plan.Output, sqlString(staging), id)
+		TO %s (FORMAT parquet, PARTITION_BY (atrium_date), FILENAME_PATTERN '%s-run-{i}')`,
+		plan.Output, sqlQuote(staging), id)
 	if _, err := conn.ExecContext(ctx, copySQL); err != nil {
 		return err
 	}
@@ -146,6 +152,10 @@ func (e *Engine) stage(ctx context.Context, conn *sql.Conn, plan *pipeline.Plan,
 			return err
 		}
 	}
+	// The staged files are listed by name, never globbed: the store's path may
+	// hold glob characters, and a glob matching nothing would let the checks
+	// pass on no rows.
+	var files []string
 	for _, d := range plan.Dates {
 		p := filepath.Join(staging, "date="+d)
 		if err := os.MkdirAll(p, 0o755); err != nil {
@@ -154,12 +164,17 @@ func (e *Engine) stage(ctx context.Context, conn *sql.Conn, plan *pipeline.Plan,
 		if err := syncTree(p); err != nil {
 			return err
 		}
+		fs, err := parquetFiles(p)
+		if err != nil {
+			return err
+		}
+		files = append(files, fs...)
 	}
-	files, err := filepath.Glob(filepath.Join(staging, "date=*", "*.parquet"))
+	list, err := fileList(files)
 	if err != nil {
 		return err
 	}
-	rel := fmt.Sprintf("read_parquet(%s, hive_partitioning = false)", fileList(files))
+	rel := fmt.Sprintf("read_parquet(%s, hive_partitioning = false)", list)
 	if len(files) == 0 {
 		// No rows at all: an empty relation with the output's columns.
 		rel = "(SELECT * FROM (" + plan.Output + ") LIMIT 0)"

@@ -224,15 +224,29 @@ func TestBadSourceErrors(t *testing.T) {
 func TestKilledRunLeavesGoodPartitions(t *testing.T) {
 	ctx := context.Background()
 	dir := repo(t, map[string]string{"features.yaml": profileYAML, "listings.csv": `listing_id,updated_at,rent,city
-1,2024-01-01 10:00:00,1000,rome
-2,2024-01-02 10:00:00,2000,milan
+1,2024-01-01 23:00:00,1111,rome
 `})
 	e, _ := openEngine(t, dir)
-	if _, err := e.Run(ctx, offline.RunRequest{Set: "profile", Start: date(t, "2024-01-01"), End: date(t, "2024-01-02")}); err != nil {
+	days := offline.RunRequest{Set: "profile", Start: date(t, "2024-01-01"), End: date(t, "2024-01-02")}
+	if _, err := e.Run(ctx, days); err != nil {
+		t.Fatal(err)
+	}
+	setDir := filepath.Join(e.Root(), "set=profile")
+	// An older version of the 2024-01-01 partition, kept to play the one the
+	// portable swap leaves beside the new partition when killed before its last
+	// rename.
+	stale := filepath.Join(t.TempDir(), "stale")
+	if err := os.Rename(filepath.Join(setDir, "date=2024-01-01"), stale); err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(dir, "listings.csv"), `listing_id,updated_at,rent,city
+1,2024-01-01 10:00:00,1000,rome
+2,2024-01-02 10:00:00,2000,milan
+`)
+	if _, err := e.Run(ctx, days); err != nil {
 		t.Fatal(err)
 	}
 	good := storedRows(t, e, "profile")
-	setDir := filepath.Join(e.Root(), "set=profile")
 	// Killed while writing: a half-written staging directory of a process that is
 	// gone (no pid is that large), and one of a live process (this one).
 	dead := filepath.Join(e.Root(), ".tmp", "staging-999999999-0000000000000000001-deadbeef")
@@ -245,10 +259,48 @@ func TestKilledRunLeavesGoodPartitions(t *testing.T) {
 		t.Fatal(err)
 	}
 	write(t, filepath.Join(junk, "partial.parquet"), "not parquet")
-	// Killed by the portable two-rename swap between its renames: the old
-	// partition moved aside, the new one not in place.
+	// Killed by the portable two-rename swap (exchangeByRenames) between its
+	// first two renames: 2024-01-02 moved aside, its replacement not in place.
 	if err := os.Rename(filepath.Join(setDir, "date=2024-01-02"), filepath.Join(setDir, "date=2024-01-02.old")); err != nil {
 		t.Fatal(err)
+	}
+	// Killed between its last two: 2024-01-01 in place, the previous version
+	// still beside it.
+	if err := os.Rename(stale, filepath.Join(setDir, "date=2024-01-01.old")); err != nil {
+		t.Fatal(err)
+	}
+	// Readers see the last good partitions: the moved-aside one, and not the
+	// previous version beside a replaced one.
+	scanned := func() string {
+		t.Helper()
+		var lines []string
+		if err := e.ScanLatest(ctx, "profile", time.Time{}, date(t, "2024-02-01"), func(rows []offline.LatestRow) error {
+			for _, r := range rows {
+				lines = append(lines, fmt.Sprintf("%v,%s,%v", r.Key[0], r.TS.Format(time.DateTime), r.Values[0]))
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		sort.Strings(lines)
+		return strings.Join(lines, "\n")
+	}
+	const wantScan = "1,2024-01-01 10:00:00,1000\n2,2024-01-02 10:00:00,2000"
+	if got := scanned(); got != wantScan {
+		t.Errorf("scan after a killed swap:\n%s\nwant\n%s", got, wantScan)
+	}
+	f := loadFeatures(t, dir)
+	feats, err := f.Resolve("profile:rent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spine, out := filepath.Join(dir, "spine.csv"), filepath.Join(dir, "out.csv")
+	write(t, spine, "listing_id,ts\n1,2024-01-02 00:00:00\n2,2024-01-03 00:00:00\n")
+	if _, err := e.PointInTime(ctx, offline.PointInTimeRequest{Spine: spine, Features: feats, Names: []string{"rent"}, Out: out}); err != nil {
+		t.Fatal(err)
+	}
+	if b := string(mustRead(t, out)); b != "listing_id,ts,rent\n1,2024-01-02 00:00:00,1000.0\n2,2024-01-03 00:00:00,2000.0\n" {
+		t.Errorf("point-in-time join after a killed swap:\n%s", b)
 	}
 	// A cancelled run publishes nothing.
 	cctx, cancel := context.WithCancel(ctx)
@@ -257,12 +309,8 @@ func TestKilledRunLeavesGoodPartitions(t *testing.T) {
 		t.Fatal("cancelled run succeeded")
 	}
 	// Readers never look at staging directories.
-	var n int
-	if err := e.ScanLatest(ctx, "profile", time.Time{}, date(t, "2024-02-01"), func(rows []offline.LatestRow) error { n += len(rows); return nil }); err != nil {
-		t.Fatal(err)
-	}
-	if n != 1 {
-		t.Errorf("scan saw %d keys with the 2024-01-02 partition moved aside, want 1", n)
+	if got := scanned(); got != wantScan {
+		t.Errorf("scan after a cancelled run:\n%s\nwant\n%s", got, wantScan)
 	}
 	// The next writer restores the moved partition and removes the debris.
 	write(t, filepath.Join(dir, "listings.csv"), "listing_id,updated_at,rent,city\n3,2024-01-03 10:00:00,3000,rome\n")
@@ -361,5 +409,113 @@ func TestTextTimestamps(t *testing.T) {
 	want := []string{"listing_id,timestamp,rent,city", "1,2024-01-01 08:00:00,1000,rome", "2,2024-01-01 23:30:00,2000,milan"}
 	if got := storedRows(t, e, "profile"); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("rows:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestGlobCharactersInPaths puts '[', '*' and '?' in the repository's, the
+// store's, source files' and the spine's paths. Each is literal: a run reads
+// exactly its source files, never a sibling's the characters would match as a
+// pattern; checks see every row; readers find the stored partitions; the spine
+// read is the one named. A source file with a backslash is refused by name.
+func TestGlobCharactersInPaths(t *testing.T) {
+	ctx := context.Background()
+	parent := t.TempDir()
+	yaml := strings.Replace(profileYAML, "path: listings.csv", "path: data/*.csv", 1)
+	header := "listing_id,updated_at,rent,city\n"
+	mk := func(dir string, files map[string]string) string {
+		t.Helper()
+		for name, content := range files {
+			p := filepath.Join(dir, name)
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			write(t, p, content)
+		}
+		return dir
+	}
+	// Decoys: what each path matches when read as a pattern.
+	decoy := mk(filepath.Join(parent, "p3xy"), map[string]string{
+		"features.yaml": yaml,
+		"data/a1.csv":   header + "9,2024-01-01 10:00:00,9000,rome\n",
+		"spine1.csv":    "listing_id,ts\n9,2024-01-02 00:00:00\n",
+	})
+	dir := mk(filepath.Join(parent, "p[3]*?"), map[string]string{
+		"features.yaml": yaml,
+		"data/a[1].csv": header + "1,2024-01-01 10:00:00,1000,rome\n",
+		"data/a1.csv":   header + "2,2024-01-01 11:00:00,2000,milan\n",
+		"data/b*?.csv":  header + "3,2024-01-01 12:00:00,3000,rome\n",
+		"data/bxy.csv":  header + "4,2024-01-01 13:00:00,4000,milan\n",
+		"spine[1].csv":  "listing_id,ts\n1,2024-01-02 00:00:00\n4,2024-01-02 00:00:00\n",
+		"spine1.csv":    "listing_id,ts\n8,2024-01-02 00:00:00\n",
+	})
+	open := func(store, base string) *duckdb.Engine {
+		t.Helper()
+		e, err := duckdb.Open(ctx, store, offline.Options{Features: loadFeatures(t, base), BaseDir: base})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { e.Close() })
+		return e
+	}
+	day := offline.RunRequest{Set: "profile", Start: date(t, "2024-01-01"), End: date(t, "2024-01-01")}
+	if _, err := open(filepath.Join(parent, "off1"), decoy).Run(ctx, day); err != nil {
+		t.Fatal(err)
+	}
+	e := open(filepath.Join(parent, "off[1]"), dir)
+	res, err := e.Run(ctx, day)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.RowsIn != 4 || res.RowsOut != 4 {
+		t.Errorf("run read %d rows and wrote %d, want the 4 rows of the 4 source files", res.RowsIn, res.RowsOut)
+	}
+	want := []string{
+		"listing_id,timestamp,rent,city",
+		"1,2024-01-01 10:00:00,1000,rome",
+		"2,2024-01-01 11:00:00,2000,milan",
+		"3,2024-01-01 12:00:00,3000,rome",
+		"4,2024-01-01 13:00:00,4000,milan",
+	}
+	assertStored(t, e, "profile", "stored rows", want)
+	var keys []any
+	if err := e.ScanLatest(ctx, "profile", time.Time{}, date(t, "2024-02-01"), func(rows []offline.LatestRow) error {
+		for _, r := range rows {
+			keys = append(keys, r.Key[0])
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 4 {
+		t.Errorf("scan found keys %v, want 1 to 4", keys)
+	}
+	f := loadFeatures(t, dir)
+	feats, err := f.Resolve("profile:rent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out[1].csv")
+	if _, err := e.PointInTime(ctx, offline.PointInTimeRequest{Spine: filepath.Join(dir, "spine[1].csv"), Features: feats, Names: []string{"rent"}, Out: out}); err != nil {
+		t.Fatal(err)
+	}
+	if b := string(mustRead(t, out)); b != "listing_id,ts,rent\n1,2024-01-02 00:00:00,1000.0\n4,2024-01-02 00:00:00,4000.0\n" {
+		t.Errorf("point-in-time output:\n%s", b)
+	}
+
+	// An error-level check failing in one file stops the run: the checks read the
+	// staged rows, not an empty listing.
+	write(t, filepath.Join(dir, "data", "a[1].csv"), header+"1,2024-01-01 10:00:00,50,rome\n")
+	if _, err := e.Run(ctx, day); !errors.Is(err, offline.ErrChecksFailed) {
+		t.Errorf("run with rent 50 = %v, want ErrChecksFailed", err)
+	}
+	assertStored(t, e, "profile", "rows after a failed run", want)
+
+	write(t, filepath.Join(dir, "data", `c\d.csv`), header)
+	_, err = e.Run(ctx, day)
+	if !errors.Is(err, offline.ErrSource) || !strings.Contains(err.Error(), `c\d.csv`) || !strings.Contains(err.Error(), `'\'`) {
+		t.Errorf("a source file with a backslash: %v, want ErrSource naming the file and the character", err)
+	}
+	if _, err := duckdb.Open(ctx, filepath.Join(parent, `off\2`), offline.Options{}); !errors.Is(err, offline.ErrUnsupportedURL) || !strings.Contains(err.Error(), `'\'`) {
+		t.Errorf("a store directory with a backslash: %v, want ErrUnsupportedURL naming the character", err)
 	}
 }

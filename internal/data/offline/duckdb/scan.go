@@ -32,7 +32,11 @@ type queryer interface {
 // column whose type changed is converted with TRY_CAST (NULL where it does not
 // convert).
 func storedRelation(ctx context.Context, q queryer, fs *spec.FeatureSet, keys []string, files []string) (string, error) {
-	src := fmt.Sprintf("read_parquet(%s, union_by_name = true, hive_partitioning = false, file_row_number = true)", fileList(files))
+	list, err := fileList(files)
+	if err != nil {
+		return "", fmt.Errorf("read stored rows of %s: %w", fs.Name, err)
+	}
+	src := fmt.Sprintf("read_parquet(%s, union_by_name = true, hive_partitioning = false, file_row_number = true)", list)
 	have, err := describe(ctx, q, "SELECT * FROM "+src)
 	if err != nil {
 		return "", fmt.Errorf("read stored rows of %s: %w", fs.Name, err)
@@ -256,8 +260,8 @@ func (e *Engine) Append(ctx context.Context, set string, rows []offline.LatestRo
 	}
 	defer os.RemoveAll(staging)
 	if _, err := conn.ExecContext(ctx, fmt.Sprintf(`COPY (SELECT *, strftime("timestamp", '%%Y-%%m-%%d') AS atrium_date FROM %s)
-		TO '%s' (FORMAT parquet, PARTITION_BY (atrium_date), FILENAME_PATTERN '%s-push-{i}')`,
-		table, sqlString(staging), id)); err != nil {
+		TO %s (FORMAT parquet, PARTITION_BY (atrium_date), FILENAME_PATTERN '%s-push-{i}')`,
+		table, sqlQuote(staging), id)); err != nil {
 		return fmt.Errorf("append %s: write parquet: %w", set, err)
 	}
 	parts, err := os.ReadDir(staging)
@@ -386,7 +390,11 @@ func (e *Engine) checkStoredKeyTypes(ctx context.Context, fs *spec.FeatureSet, k
 	if err != nil || len(files) == 0 {
 		return err
 	}
-	have, err := describe(ctx, e.db, fmt.Sprintf("SELECT * FROM read_parquet('%s')", sqlString(files[len(files)-1])))
+	list, err := fileList(files[len(files)-1:])
+	if err != nil {
+		return fmt.Errorf("append %s: %w", fs.Name, err)
+	}
+	have, err := describe(ctx, e.db, "SELECT * FROM read_parquet("+list+")")
 	if err != nil {
 		return fmt.Errorf("append %s: %w", fs.Name, err)
 	}

@@ -21,7 +21,9 @@
 // 50 features is 200 lookups, not 5,100.
 //
 // Writes run a Lua script per row that compares event times and replaces the
-// row only when the new one is not older, atomically on the server. Reads
+// row only when the new one is not older, atomically on the server (so writers
+// in any number of processes never put an older row over a newer one); a
+// Write's rows go in pipelined batches, a one-row Write is one EVALSHA. Reads
 // pipeline one HMGET per (set, key) through rueidis, which sends them in one
 // round trip per Redis node (plus one more, rarely, for a layout this process
 // has not seen yet).
@@ -63,7 +65,9 @@ const (
 
 // writeScript replaces a row unless the stored one is newer.
 // KEYS[1]: the row's hash. ARGV[1]: event time (20 digits). ARGV[2]: expiry in
-// milliseconds, 0 for none. ARGV[3]: the row.
+// milliseconds, 0 for none (an expiry a previous write set is removed: the
+// row's lifetime is that of the store's key_ttl when it was written). ARGV[3]:
+// the row.
 var writeScript = rueidis.NewLuaScript(`
 local cur = redis.call('HGET', KEYS[1], '\0ts')
 if cur then
@@ -80,6 +84,8 @@ redis.call('HSET', KEYS[1], '\0ts', ARGV[1], '\0row', ARGV[3])
 local ttl = tonumber(ARGV[2])
 if ttl > 0 then
   redis.call('PEXPIRE', KEYS[1], ttl)
+else
+  redis.call('PERSIST', KEYS[1])
 end
 return 1
 `)
@@ -254,17 +260,28 @@ func (s *Store) Write(ctx context.Context, set string, features []string, rows [
 	}
 	ttl := strconv.FormatInt(s.keyTTL.Milliseconds(), 10)
 	var key, row []byte
+	exec := func(r *online.Row) rueidis.LuaExec {
+		key = s.hashKey(key[:0], set, r.Key)
+		row = binary.BigEndian.AppendUint64(append(row[:0], online.FormatVersion), id)
+		for _, v := range r.Values {
+			row = online.AppendValue(row, v)
+		}
+		return rueidis.LuaExec{Keys: []string{string(key)}, Args: []string{formatTS(r.TS), ttl, string(row)}}
+	}
+	if len(rows) == 1 {
+		// One row (a push): EVALSHA, one round trip. ExecMulti would first
+		// load the script on every node, a second one.
+		e := exec(&rows[0])
+		if err := writeScript.Exec(ctx, s.client, e.Keys, e.Args).Error(); err != nil {
+			return fmt.Errorf("write %s %s: %w", set, rows[0].Key, err)
+		}
+		return nil
+	}
 	for start := 0; start < len(rows); start += writeChunk {
 		chunk := rows[start:min(start+writeChunk, len(rows))]
 		execs := make([]rueidis.LuaExec, len(chunk))
 		for i := range chunk {
-			r := &chunk[i]
-			key = s.hashKey(key[:0], set, r.Key)
-			row = binary.BigEndian.AppendUint64(append(row[:0], online.FormatVersion), id)
-			for _, v := range r.Values {
-				row = online.AppendValue(row, v)
-			}
-			execs[i] = rueidis.LuaExec{Keys: []string{string(key)}, Args: []string{formatTS(r.TS), ttl, string(row)}}
+			execs[i] = exec(&chunk[i])
 		}
 		for i, res := range writeScript.ExecMulti(ctx, s.client, execs...) {
 			if err := res.Error(); err != nil {
@@ -275,26 +292,47 @@ func (s *Store) Write(ctx context.Context, set string, features []string, rows [
 	return nil
 }
 
-// readState is the scratch memory of one Read call.
+// readState is the scratch memory of one Read call, pooled.
 type readState struct {
+	key     []byte
+	cmds    rueidis.Commands
+	rows    []rawRow
+	missing []layoutKey
 	scratch []online.Value
 	projs   []projection
 }
 
+var readStates = sync.Pool{New: func() any { return new(readState) }}
+
+// projection is how one layout maps onto one query's features.
 type projection struct {
-	query int
-	id    uint64
+	query  int
+	id     uint64
+	layout *online.Layout
 	online.Projection
 }
 
-func (st *readState) projection(q int, id uint64, l *online.Layout, features []string) *projection {
+// projection returns how layout id maps onto query q's features, building it
+// on first use in this Read; nil when the layout is not in the cache. Rows of
+// a set nearly always share one layout, so the list is short and the shared
+// cache is consulted once per query, not once per key.
+func (s *Store) projection(st *readState, q int, set string, id uint64, features []string) *projection {
 	for i := range st.projs {
 		if st.projs[i].query == q && st.projs[i].id == id {
 			return &st.projs[i]
 		}
 	}
-	st.projs = append(st.projs, projection{query: q, id: id})
+	l := s.cachedLayout(set, id)
+	if l == nil {
+		return nil
+	}
+	if len(st.projs) < cap(st.projs) {
+		st.projs = st.projs[:len(st.projs)+1]
+	} else {
+		st.projs = append(st.projs, projection{})
+	}
 	p := &st.projs[len(st.projs)-1]
+	p.query, p.id, p.layout = q, id, l
 	p.Project(l, features)
 	return p
 }
@@ -316,21 +354,25 @@ func (s *Store) Read(ctx context.Context, queries []online.Query, results []onli
 	if n == 0 {
 		return nil
 	}
-	cmds := make(rueidis.Commands, 0, n)
-	var key []byte
+	st := readStates.Get().(*readState)
+	defer func() {
+		clear(st.cmds) // the commands are not reused: drop them for the GC
+		clear(st.rows) // views of replies
+		st.cmds, st.rows, st.missing, st.projs = st.cmds[:0], st.rows[:0], st.missing[:0], st.projs[:0]
+		readStates.Put(st)
+	}()
 	for i := range queries {
 		q := &queries[i]
 		for _, k := range q.Keys {
-			key = s.hashKey(key[:0], q.Set, k)
-			cmds = append(cmds, s.client.B().Hmget().Key(string(key)).Field(tsField, rowField).Build())
+			st.key = s.hashKey(st.key[:0], q.Set, k)
+			st.cmds = append(st.cmds, s.client.B().Hmget().Key(string(st.key)).Field(tsField, rowField).Build())
 		}
 	}
-	replies := s.client.DoMulti(ctx, cmds...)
+	replies := s.client.DoMulti(ctx, st.cmds...)
 
 	// Rows name their layout; fetch, in one more round trip, the few this
 	// process has not seen yet.
-	rows := make([]rawRow, n)
-	var missing []layoutKey
+	st.rows = slices.Grow(st.rows[:0], n)[:n]
 	c := 0
 	for i := range queries {
 		q := &queries[i]
@@ -339,50 +381,42 @@ func (s *Store) Read(ctx context.Context, queries []online.Query, results []onli
 			if err != nil {
 				return fmt.Errorf("read %s %s: %w", q.Set, k, err)
 			}
-			rows[c] = r
+			st.rows[c] = r
 			c++
 			if !r.found {
 				continue
 			}
 			results[i].Found[j] = true
 			results[i].TS[j] = r.ts
-			if s.cachedLayout(q.Set, r.layout) == nil && !containsKey(missing, layoutKey{q.Set, r.layout}) {
-				missing = append(missing, layoutKey{q.Set, r.layout})
+			if s.projection(st, i, q.Set, r.layout, q.Features) == nil && !slices.Contains(st.missing, layoutKey{q.Set, r.layout}) {
+				st.missing = append(st.missing, layoutKey{q.Set, r.layout})
 			}
 		}
 	}
-	if err := s.fetchLayouts(ctx, missing); err != nil {
+	if err := s.fetchLayouts(ctx, st.missing); err != nil {
 		return err
 	}
-	var st readState
 	c = 0
 	for i := range queries {
 		q, res := &queries[i], &results[i]
 		nf := len(q.Features)
 		for j, k := range q.Keys {
-			r := rows[c]
+			r := &st.rows[c]
 			c++
 			if !r.found {
 				continue
 			}
-			l := s.cachedLayout(q.Set, r.layout)
-			p := st.projection(i, r.layout, l, q.Features)
+			p := s.projection(st, i, q.Set, r.layout, q.Features)
+			if p == nil { // fetchLayouts cached every layout it did not fail on
+				return fmt.Errorf("read %s %s: %w: layout %016x vanished from the cache", q.Set, k, online.ErrFormat, r.layout)
+			}
 			var err error
-			if st.scratch, err = online.DecodeValues(r.values, l, &p.Projection, res.Values[j*nf:(j+1)*nf], st.scratch); err != nil {
+			if st.scratch, err = online.DecodeValues(r.values, p.layout, &p.Projection, res.Values[j*nf:(j+1)*nf], st.scratch); err != nil {
 				return fmt.Errorf("read %s %s: %w", q.Set, k, err)
 			}
 		}
 	}
 	return nil
-}
-
-func containsKey(list []layoutKey, k layoutKey) bool {
-	for _, x := range list {
-		if x == k {
-			return true
-		}
-	}
-	return false
 }
 
 // fetchLayouts loads layouts into the cache, in one pipeline.

@@ -10,6 +10,7 @@ import (
 	"hash/fnv"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -96,24 +97,102 @@ func TestConformance(t *testing.T) {
 func TestKeyTTL(t *testing.T) {
 	urlFor := testURL(t)
 	ctx := context.Background()
-	s, err := online.Open(ctx, urlFor("ttl", "key_ttl", "1h"))
+	c := rawClient(t, os.Getenv("ATRIUM_TEST_REDIS"))
+	defer c.Close()
+	u, _ := url.Parse(urlFor("ttl"))
+	k := online.MustKey("k")
+	rowKey := u.Query().Get("prefix") + "s\x00" + string(k)
+	write := func(params ...string) {
+		t.Helper()
+		s, err := online.Open(ctx, urlFor("ttl", params...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if err := s.Write(ctx, "s", []string{"a"}, []online.Row{{Key: k, TS: time.Now(), Values: []online.Value{online.Int64(1)}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pttl := func() int64 {
+		t.Helper()
+		ms, err := c.Do(ctx, c.B().Pttl().Key(rowKey).Build()).AsInt64()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ms
+	}
+	write("key_ttl", "1h")
+	if ms := pttl(); ms <= 0 || ms > time.Hour.Milliseconds() {
+		t.Errorf("PTTL of a row written with key_ttl=1h: %d ms", ms)
+	}
+	// Written again by a store without key_ttl: the row no longer expires.
+	write()
+	if ms := pttl(); ms != -1 {
+		t.Errorf("PTTL of a row rewritten without key_ttl: %d ms, want -1 (no expiry)", ms)
+	}
+}
+
+// TestWritersInSeveralProcesses: stores opened separately (what writers in
+// different processes are: their own connections, their own layout caches)
+// write the same keys at once; the newest row of each key wins, because the
+// event-time guard runs on the server, atomically per row.
+func TestWritersInSeveralProcesses(t *testing.T) {
+	urlFor := testURL(t)
+	ctx := context.Background()
+	const writers, keys, rounds = 4, 50, 10
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	want := make([][writers]int64, keys) // per key, each writer's newest event time
+	errs := make(chan error, writers)
+	done := make(chan struct{})
+	for w := range writers {
+		s, err := online.Open(ctx, urlFor("shared"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for r := range rounds {
+				rows := make([]online.Row, keys)
+				for k := range rows {
+					// Event times interleave across writers and go back and
+					// forth across rounds; the value is the event time.
+					ns := int64((r*7919+k*104729)%1000)*int64(time.Millisecond) + int64(w)
+					rows[k] = online.Row{Key: online.MustKey(int64(k)), TS: t0.Add(time.Duration(ns)), Values: []online.Value{online.Int64(ns)}}
+					want[k][w] = max(want[k][w], ns)
+				}
+				if err := s.Write(ctx, "c", []string{"ns"}, rows); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	for range writers {
+		<-done
+	}
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	s, err := online.Open(ctx, urlFor("shared"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	k := online.MustKey("k")
-	if err := s.Write(ctx, "s", []string{"a"}, []online.Row{{Key: k, TS: time.Now(), Values: []online.Value{online.Int64(1)}}}); err != nil {
+	q := online.Query{Set: "c", Features: []string{"ns"}}
+	for k := range keys {
+		q.Keys = append(q.Keys, online.MustKey(int64(k)))
+	}
+	res := make([]online.Result, 1)
+	if err := s.Read(ctx, []online.Query{q}, res); err != nil {
 		t.Fatal(err)
 	}
-	c := rawClient(t, os.Getenv("ATRIUM_TEST_REDIS"))
-	defer c.Close()
-	u, _ := url.Parse(urlFor("ttl"))
-	ms, err := c.Do(ctx, c.B().Pttl().Key(u.Query().Get("prefix")+"s\x00"+string(k)).Build()).AsInt64()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ms <= 0 || ms > time.Hour.Milliseconds() {
-		t.Errorf("PTTL of a row written with key_ttl=1h: %d ms", ms)
+	for k := range keys {
+		newest := slices.Max(want[k][:])
+		if got := res[0].Values[k].Int64(); !res[0].Found[k] || got != newest || !res[0].TS[k].Equal(t0.Add(time.Duration(newest))) {
+			t.Errorf("key %d: found %v, value %d at %s; want the newest, %d", k, res[0].Found[k], got, res[0].TS[k], newest)
+		}
 	}
 }
 

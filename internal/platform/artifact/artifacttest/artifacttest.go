@@ -36,7 +36,9 @@ type Opener func(t *testing.T) artifact.Store
 // -3848) and their bypasses: plain and nested '..',
 // single and double percent-encoding, absolute and UNC paths, file:// and other
 // schemes, Windows separators and drive letters, NUL and control bytes, '#'
-// fragments, and overlong UTF-8 dots.
+// fragments, and overlong UTF-8 dots; and names longer than a filesystem takes
+// (a segment over 255 bytes, a path over 4,096 bytes), which must be the
+// client's error, never the server's.
 var TraversalPayloads = []string{
 	"..",
 	"../secret",
@@ -78,6 +80,9 @@ var TraversalPayloads = []string{
 	"a/b#frag",
 	"\xc0\xae\xc0\xae/etc",
 	"\xff",
+	strings.Repeat("n", artifact.MaxSegmentBytes+1),
+	"a/" + strings.Repeat("\u00e9", 128) + "/b",
+	strings.Repeat("deep/", artifact.MaxPathBytes/5+1) + "x",
 }
 
 // Run runs the conformance suite against the stores open makes.

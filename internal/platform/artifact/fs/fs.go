@@ -167,6 +167,10 @@ func (s *Store) pathErr(p string, err error) error {
 		return fmt.Errorf("%w: %s", artifact.ErrNotFound, p)
 	case errors.Is(err, syscall.ELOOP), errors.As(err, &pe) && strings.Contains(pe.Err.Error(), "escapes"):
 		return fmt.Errorf("%w %q: it leads through a symbolic link", artifact.ErrInvalidPath, p)
+	case errors.Is(err, syscall.ENAMETOOLONG):
+		// CleanPath bounds names by Linux's limits; some filesystems (eCryptfs,
+		// network mounts) have lower ones. Either way the name is the client's.
+		return fmt.Errorf("%w %q: a name is too long for the store's filesystem", artifact.ErrInvalidPath, p)
 	case errors.Is(err, syscall.ENOTDIR), errors.Is(err, syscall.EISDIR), errors.Is(err, syscall.EEXIST), errors.Is(err, syscall.ENOTEMPTY):
 		return fmt.Errorf("%w: %s: %v", artifact.ErrConflict, p, err)
 	}
@@ -256,11 +260,16 @@ func (s *Store) writeObject(ctx context.Context, clean, p string, fill func(io.W
 func (s *Store) commit(ctx context.Context, tmp, clean, p string, done *bool) error {
 	parent := path.Dir(clean)
 	// A Delete of an ancestor may remove the parent while MkdirAll builds it or
-	// before Rename; the upload then simply recreates it (a few times at most).
-	const maxCommitAttempts = 10
+	// before Rename; the upload then recreates it. A client deleting the tree in
+	// a tight loop can win several rounds in a row (ten were seen lost under the
+	// race detector on 2 busy cores), so retries are many and back off a little.
+	const maxCommitAttempts = 100
 	for attempt := 1; ; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		if attempt > 5 {
+			time.Sleep(time.Duration(min(attempt, 20)) * 50 * time.Microsecond)
 		}
 		if parent != "." {
 			if err := s.root.MkdirAll(parent, 0o755); err != nil {

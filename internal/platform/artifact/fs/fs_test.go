@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -275,5 +276,32 @@ func BenchmarkGet32MiB(b *testing.B) {
 			b.Fatal(err)
 		}
 		rc.Close()
+	}
+}
+
+// TestLongNames stores a path near the longest CleanPath accepts, and maps a
+// name the filesystem refuses as too long (some have limits below Linux's) to
+// ErrInvalidPath, not to an internal error.
+func TestLongNames(t *testing.T) {
+	s := openTemp(t)
+	defer s.Close()
+	ctx := context.Background()
+	seg := strings.Repeat("s", artifact.MaxSegmentBytes)
+	long := strings.Repeat(seg+"/", 15) + "f" // 3,841 bytes, 16 segments
+	if err := s.Put(ctx, long, strings.NewReader("deep")); err != nil {
+		t.Fatalf("Put of a %d-byte path: %v", len(long), err)
+	}
+	rc, err := s.Get(ctx, long)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(rc)
+	rc.Close()
+	if string(b) != "deep" {
+		t.Fatalf("Get = %q", b)
+	}
+	err = s.pathErr("x", &os.PathError{Op: "openat", Path: "x", Err: syscall.ENAMETOOLONG})
+	if !errors.Is(err, artifact.ErrInvalidPath) {
+		t.Errorf("ENAMETOOLONG maps to %v, want ErrInvalidPath", err)
 	}
 }

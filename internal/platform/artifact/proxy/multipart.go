@@ -64,7 +64,7 @@ func (a *API) mpuTarget(w http.ResponseWriter, r *http.Request) (artifact.Multip
 	// on both separators so a Windows client's C:\dir\model.pkl names model.pkl.
 	name := req.Path[strings.LastIndexAny(req.Path, `/\`)+1:]
 	if name == "" {
-		return nil, nil, "", fmt.Errorf("%w: field path: want the uploaded file's name, got %q", errBadRequest, req.Path)
+		return nil, nil, "", fmt.Errorf("%w: field path: want the uploaded file's name, got %q", errInvalidParam, req.Path)
 	}
 	if _, err := artifact.CleanPath(name); err != nil || name == "." {
 		return nil, nil, "", fmt.Errorf("%w: field path: file name %q", artifact.ErrInvalidPath, name)
@@ -75,7 +75,7 @@ func (a *API) mpuTarget(w http.ResponseWriter, r *http.Request) (artifact.Multip
 func (a *API) mpuCreate(w http.ResponseWriter, r *http.Request) {
 	mp, req, dest, err := a.mpuTarget(w, r)
 	if err == nil && (req.NumParts < 1 || req.NumParts > artifact.MaxParts) {
-		err = fmt.Errorf("%w: field num_parts: %d, want 1 to %d", errBadRequest, req.NumParts, artifact.MaxParts)
+		err = fmt.Errorf("%w: field num_parts: %d, want 1 to %d", errInvalidParam, req.NumParts, artifact.MaxParts)
 	}
 	var id string
 	if err == nil {
@@ -114,8 +114,8 @@ func (a *API) mpuPart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n, err := strconv.Atoi(r.PathValue("part_number"))
-	if err != nil {
-		a.writeError(w, r, fmt.Errorf("%w: part number %q is not an integer", errBadRequest, r.PathValue("part_number")))
+	if err != nil || n < 1 || n > artifact.MaxParts {
+		a.writeError(w, r, fmt.Errorf("%w: part number %q, want an integer from 1 to %d", errInvalidParam, r.PathValue("part_number"), artifact.MaxParts))
 		return
 	}
 	if r.ContentLength > a.opts.MaxUploadBytes {

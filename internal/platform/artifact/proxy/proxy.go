@@ -91,8 +91,12 @@ func (a *API) Mount(mux *http.ServeMux) {
 
 // Errors of the API beyond the store's sentinels.
 var (
-	errTooLarge       = errors.New("request body too large")
-	errBadRequest     = errors.New("malformed request")
+	errTooLarge   = errors.New("request body too large")
+	errBadRequest = errors.New("malformed request")
+	// errInvalidParam: a well-formed request with a missing or out-of-range field
+	// (num_parts, a part number, the multipart path), INVALID_PARAMETER_VALUE as
+	// MLflow's request-schema checks answer.
+	errInvalidParam   = errors.New("invalid parameter value")
 	errNotImplemented = errors.New("not implemented")
 )
 
@@ -107,7 +111,7 @@ type apiError struct {
 func classify(err error) apiError {
 	var maxBytes *http.MaxBytesError
 	switch {
-	case errors.Is(err, artifact.ErrInvalidPath), errors.Is(err, artifact.ErrConflict):
+	case errors.Is(err, artifact.ErrInvalidPath), errors.Is(err, artifact.ErrConflict), errors.Is(err, errInvalidParam):
 		return apiError{http.StatusBadRequest, "INVALID_PARAMETER_VALUE"}
 	case errors.Is(err, errBadRequest):
 		return apiError{http.StatusBadRequest, "BAD_REQUEST"}

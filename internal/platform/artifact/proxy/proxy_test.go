@@ -196,12 +196,21 @@ func TestErrors(t *testing.T) {
 		{"PUT", base + "/artifacts/big-chunked", io.MultiReader(strings.NewReader(strings.Repeat("x", 1001))), 413, "INVALID_PARAMETER_VALUE"},
 		{"POST", base + "/mpu/create/a", strings.NewReader(`{"path":"f","num_parts":1,"x":"` + strings.Repeat("y", 200) + `"}`), 413, "INVALID_PARAMETER_VALUE"},
 		{"POST", base + "/mpu/create/a", strings.NewReader(`{not json`), 400, "BAD_REQUEST"},
-		{"POST", base + "/mpu/create/a", strings.NewReader(`{"path":"f","num_parts":0}`), 400, "BAD_REQUEST"},
-		{"POST", base + "/mpu/create/a", strings.NewReader(`{"path":"","num_parts":1}`), 400, "BAD_REQUEST"},
+		{"POST", base + "/mpu/create/a", strings.NewReader(`[1]`), 400, "BAD_REQUEST"},
+		// Bad field values are INVALID_PARAMETER_VALUE, as MLflow's request-schema
+		// checks answer them (docs/artifacts.md lists them so).
+		{"POST", base + "/mpu/create/a", strings.NewReader(`{"path":"f","num_parts":0}`), 400, "INVALID_PARAMETER_VALUE"},
+		{"POST", base + "/mpu/create/a", strings.NewReader(`{"path":"f","num_parts":10001}`), 400, "INVALID_PARAMETER_VALUE"},
+		{"POST", base + "/mpu/create/a", strings.NewReader(`{"path":"f"}`), 400, "INVALID_PARAMETER_VALUE"},
+		{"POST", base + "/mpu/create/a", strings.NewReader(`{"path":"","num_parts":1}`), 400, "INVALID_PARAMETER_VALUE"},
+		{"POST", base + "/mpu/create/a", strings.NewReader(`{"num_parts":1}`), 400, "INVALID_PARAMETER_VALUE"},
 		{"POST", base + "/mpu/create/a", strings.NewReader(`{"path":"/tmp/..","num_parts":1}`), 400, "INVALID_PARAMETER_VALUE"},
 		{"POST", base + "/mpu/complete/a", strings.NewReader(`{"path":"f","upload_id":"nope","parts":[]}`), 404, "RESOURCE_DOES_NOT_EXIST"},
 		{"PUT", base + "/mpu/parts/0123/1", strings.NewReader("x"), 404, "RESOURCE_DOES_NOT_EXIST"},
-		{"PUT", base + "/mpu/parts/0123/one", strings.NewReader("x"), 400, "BAD_REQUEST"},
+		{"PUT", base + "/mpu/parts/0123/one", strings.NewReader("x"), 400, "INVALID_PARAMETER_VALUE"},
+		{"PUT", base + "/mpu/parts/0123/0", strings.NewReader("x"), 400, "INVALID_PARAMETER_VALUE"},
+		{"PUT", base + "/mpu/parts/0123/10001", strings.NewReader("x"), 400, "INVALID_PARAMETER_VALUE"},
+		{"PUT", base + "/mpu/parts/0123/-1", strings.NewReader("x"), 400, "INVALID_PARAMETER_VALUE"},
 		{"GET", base + "/presigned/a/file", nil, 501, "NOT_IMPLEMENTED"},
 	}
 	for _, tt := range tests {
