@@ -3,6 +3,7 @@ package meta
 import (
 	"context"
 	"fmt"
+	"runtime/debug"
 	"slices"
 	"time"
 )
@@ -50,15 +51,17 @@ func (db *DB) inGroup(ctx context.Context, fn func(tx *Tx) error) error {
 	for {
 		select {
 		case err := <-req.done:
-			return err
+			return rethrow(err)
 		case db.writers <- struct{}{}:
 			// Leader. Results are sent before the lock is released, so a
 			// request taken by an earlier leader is already done.
-			db.runQueue()
-			<-db.writers
+			func() {
+				defer func() { <-db.writers }()
+				db.runQueue()
+			}()
 			select {
 			case err := <-req.done:
-				return err
+				return rethrow(err)
 			default:
 				// Queued after this leader took the queue: wait for the next
 				// group (or lead it).
@@ -67,12 +70,12 @@ func (db *DB) inGroup(ctx context.Context, fn func(tx *Tx) error) error {
 			if db.withdraw(req) {
 				return ctx.Err()
 			}
-			return <-req.done // a leader is running it
+			return rethrow(<-req.done) // a leader is running it
 		case <-wait.C:
 			if db.withdraw(req) {
 				return fmt.Errorf("metadata store %s: %w: other transactions of this process held the write lock for %v", db.URL, ErrBusy, sqliteBusyTimeout)
 			}
-			return <-req.done
+			return rethrow(<-req.done)
 		}
 	}
 }
@@ -135,7 +138,7 @@ func (db *DB) commitGroup(group []*txRequest) (results []error, err error) {
 		if _, err := raw.Exec(`SAVEPOINT atrium_group`); err != nil {
 			return nil, err
 		}
-		if results[i] = r.fn(&Tx{Tx: raw, db: db}); results[i] != nil {
+		if results[i] = call(r.fn, &Tx{Tx: raw, db: db}); results[i] != nil {
 			if retryable(results[i]) {
 				return nil, results[i] // run alone, with retries
 			}
@@ -151,4 +154,38 @@ func (db *DB) commitGroup(group []*txRequest) (results []error, err error) {
 		return nil, err
 	}
 	return results, nil
+}
+
+// panicError is a panic of a transaction's function, caught where the function
+// ran (a leader may run other goroutines' functions) and raised again in the
+// goroutine that called InTx. Catching it lets the leader roll back, release
+// the write lock and give every other member its outcome: otherwise one panic
+// would leave the write connection in a transaction and every later writer
+// waiting for the lock.
+type panicError struct {
+	value any
+	stack []byte // where fn panicked
+}
+
+func (p *panicError) Error() string {
+	return fmt.Sprintf("panic in a metadata store transaction: %v\n\n%s", p.value, p.stack)
+}
+
+// call runs fn, returning a panic as a *panicError.
+func call(fn func(tx *Tx) error, tx *Tx) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = &panicError{value: p, stack: debug.Stack()}
+		}
+	}()
+	return fn(tx)
+}
+
+// rethrow panics, in the caller's goroutine, with a transaction function's
+// panic, and returns any other outcome.
+func rethrow(err error) error {
+	if p, ok := err.(*panicError); ok {
+		panic(p)
+	}
+	return err
 }

@@ -289,7 +289,7 @@ func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 	if db.writers != nil {
 		return db.inGroup(ctx, fn)
 	}
-	return db.retry(ctx, func() error { return db.inTxOnce(ctx, fn) })
+	return rethrow(db.retry(ctx, func() error { return db.inTxOnce(ctx, fn) }))
 }
 
 // retry runs attempt until it succeeds, fails for good, or 8 attempts failed
@@ -323,7 +323,9 @@ func (db *DB) inTxOnce(ctx context.Context, fn func(tx *Tx) error) (err error) {
 			_ = raw.Rollback()
 		}
 	}()
-	if err = fn(&Tx{Tx: raw, db: db}); err != nil {
+	// A panic is returned as an error (and raised again by InTx): the
+	// transaction is rolled back now, not left holding the connection.
+	if err = call(fn, &Tx{Tx: raw, db: db}); err != nil {
 		return err
 	}
 	return db.mapErr(raw.Commit())
