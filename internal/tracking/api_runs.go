@@ -305,11 +305,11 @@ func (a *API) searchRuns(r *http.Request) (any, error) {
 			return nil, wire.Invalidf("Invalid value %d for parameter 'max_results' supplied. It must be a positive integer", q.MaxResults)
 		}
 	}
-	b, err := a.store.AppendSearchRunsJSON(r.Context(), nil, q)
+	page, err := a.store.searchRunsPage(r.Context(), q)
 	if err != nil {
 		return nil, err
 	}
-	return rawJSON(b), nil
+	return page, nil
 }
 
 // runsResponse is search_runs' answer. Up to 50,000 runs: it writes its JSON

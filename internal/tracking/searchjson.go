@@ -12,8 +12,9 @@ import (
 	"github.com/atrium-ml/atrium/internal/tracking/wire"
 )
 
-// AppendSearchRunsJSON appends search_runs' answer for q to b:
-// {"runs":[...],"next_page_token":"..."}, the runs SearchRuns returns.
+// runsPage is one page of search_runs' answer, loaded and ready to be written
+// by AppendJSON (wire.RawJSON): {"runs":[...],"next_page_token":"..."}, the
+// runs SearchRuns returns.
 //
 // A page can hold 50,000 runs, and reading their params, tags and latest
 // metrics row by row into Go values costs more than everything else in the
@@ -21,59 +22,72 @@ import (
 // again). On SQLite the engine writes each run's param, tag and metric lists
 // as JSON itself (json_group_array), so a run's data crosses as three strings
 // that go into the answer as they are. The JSON means the same as
-// encoding/json's but is not byte-identical: SQLite does not escape <, > and &,
-// and writes doubles with 17 significant digits (0.1 is 0.10000000000000001,
-// the same double) and integral doubles with a fraction (1.0). PostgreSQL
-// takes the SearchRuns path.
-func (s *Store) AppendSearchRunsJSON(ctx context.Context, b []byte, q RunQuery) ([]byte, error) {
+// encoding/json's, and decodes in the mlflow client to the same runs
+// (TestSearchRunsJSON), but is not byte-identical: SQLite does not escape <, >
+// and &, and writes doubles with 17 significant digits (0.1 is
+// 0.10000000000000001, the same double) and integral doubles with a fraction
+// (1.0, as MLflow's own server does). PostgreSQL takes the SearchRuns path.
+type runsPage struct {
+	runs []Run
+	// lists holds runs[i]'s data as JSON arrays written by SQLite; nil means
+	// runs[i].Data is loaded instead (PostgreSQL, or text that is not UTF-8).
+	lists []runDataLists
+	next  string
+}
+
+// searchRunsPage loads the page of runs q asks for (see runsPage).
+func (s *Store) searchRunsPage(ctx context.Context, q RunQuery) (runsPage, error) {
 	if s.db.Dialect != meta.SQLite {
 		runs, next, err := s.SearchRuns(ctx, q)
-		if err != nil {
-			return b, err
-		}
-		return runsResponse{nonNil(runs), next}.AppendJSON(b), nil
+		return runsPage{runs: nonNil(runs), next: next}, err
 	}
 	p, err := planRunSearch(q, search.Qualify("r.", runColumns))
-	if err != nil {
-		return b, err
-	}
-	if p == nil {
-		return append(b, `{"runs":[]}`...), nil
+	if err != nil || p == nil {
+		return runsPage{runs: []Run{}}, err
 	}
 	runs, err := meta.Collect(ctx, s.db, p.query, p.args, func(row meta.Scanner) (Run, error) {
 		ri, err := scanRunInfo(row)
 		return Run{Info: ri}, err
 	})
 	if err != nil {
-		return b, fmt.Errorf("search runs: %w", err)
+		return runsPage{}, fmt.Errorf("search runs: %w", err)
 	}
 	runs, next := search.TrimPage(runs, p.limit, p.offset)
-	data, err := s.runDataJSON(ctx, runs)
+	lists, err := s.runDataJSON(ctx, runs)
 	if err != nil {
-		return b, err
+		return runsPage{}, err
 	}
-	if data == nil { // text SQLite cannot quote validly: the Go path
+	if lists == nil { // text SQLite cannot quote validly: the Go path
 		if err := s.loadRunData(ctx, runs); err != nil {
-			return b, err
+			return runsPage{}, err
 		}
-		return runsResponse{runs, next}.AppendJSON(b), nil
+	}
+	return runsPage{runs: nonNil(runs), lists: lists, next: next}, nil
+}
+
+// AppendJSON appends the page's JSON to b (wire.RawJSON).
+func (p runsPage) AppendJSON(b []byte) []byte {
+	if p.lists == nil {
+		return runsResponse{p.runs, p.next}.AppendJSON(b)
 	}
 	size := 64
-	for i := range data {
-		size += 400 + len(data[i].params) + len(data[i].tags) + len(data[i].metrics)
+	for i := range p.lists {
+		size += 400 + len(p.lists[i].params) + len(p.lists[i].tags) + len(p.lists[i].metrics)
 	}
 	b = slices.Grow(b, size)
 	b = append(b, `{"runs":[`...)
-	for i := range runs {
+	for i := range p.runs {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendRunInfo(b, &runs[i].Info)
+		b = appendRunInfo(b, &p.runs[i].Info)
 		b = append(b, `,"data":{`...)
+		// The order and omitted empty lists of runsResponse (omitempty).
 		sep := false
-		for _, f := range []struct{ name, list string }{
-			{`"metrics":`, data[i].metrics}, {`"params":`, data[i].params}, {`"tags":`, data[i].tags},
+		for _, f := range [...]struct{ name, list string }{
+			{`"metrics":`, p.lists[i].metrics}, {`"params":`, p.lists[i].params}, {`"tags":`, p.lists[i].tags},
 		} {
+			// Every page id gets its row ("[]" when empty); "" would break the JSON.
 			if f.list == "" || f.list == "[]" {
 				continue
 			}
@@ -84,14 +98,14 @@ func (s *Store) AppendSearchRunsJSON(ctx context.Context, b []byte, q RunQuery) 
 			b = append(b, f.list...)
 			sep = true
 		}
-		b = appendRunIO(append(b, '}'), &runs[i])
+		b = appendRunIO(append(b, '}'), &p.runs[i])
 	}
 	b = append(b, ']')
-	if next != "" {
+	if p.next != "" {
 		b = append(b, `,"next_page_token":`...)
-		b = wire.AppendString(b, next)
+		b = wire.AppendString(b, p.next)
 	}
-	return append(b, '}'), nil
+	return append(b, '}')
 }
 
 // runDataLists are one run's params, tags and latest metrics as JSON arrays.
@@ -115,7 +129,9 @@ func (s *Store) runDataJSON(ctx context.Context, runs []Run) ([]runDataLists, er
 	for chunk := range slices.Chunk(ids, 1000) {
 		// One correlated subquery per list: each is a range scan of the table's
 		// primary key (run_uuid, key), so the lists come in key order, as the
-		// SearchRuns path sorts them (TestSearchRunsJSON checks it).
+		// SearchRuns path sorts them (TestSearchRunsJSON checks it; an ORDER BY
+		// inside json_group_array would sort again: 25% slower). The client
+		// does not depend on the order: it reads the lists into dicts.
 		q := pageCTE(len(chunk)) + `
 			SELECT id,
 				(SELECT json_group_array(json_object('key', key, 'value', value)) FROM params WHERE run_uuid = id),

@@ -15,7 +15,7 @@ import (
 // the default order (mlflow-go's SearchRuns), on SQLite, read and encoded as
 // the API answers it: "go" reads the page's data into Go values and encodes
 // them (SearchRuns, runsResponse), "sqljson" has SQLite write each run's lists
-// as JSON (AppendSearchRunsJSON). "c20" runs 20 searches at a time.
+// as JSON (searchRunsPage). "c20" runs 20 searches at a time.
 //
 //	go test -run XXX -bench SearchRunsPage1000 -count 5 ./internal/tracking/
 //
@@ -33,7 +33,10 @@ func BenchmarkSearchRunsPage1000(b *testing.B) {
 			runs, next, err := s.SearchRuns(ctx, q)
 			return runsResponse{nonNil(runs), next}.AppendJSON(b), err
 		}},
-		{"sqljson", func(b []byte) ([]byte, error) { return s.AppendSearchRunsJSON(ctx, b, q) }},
+		{"sqljson", func(b []byte) ([]byte, error) {
+			page, err := s.searchRunsPage(ctx, q)
+			return page.AppendJSON(b), err
+		}},
 	}
 	for _, p := range paths {
 		check := func(b *testing.B, out []byte, err error) {
