@@ -24,9 +24,10 @@ import (
 // that go into the answer as they are. The JSON means the same as
 // encoding/json's, and decodes in the mlflow client to the same runs
 // (TestSearchRunsJSON), but is not byte-identical: SQLite does not escape <, >
-// and &, and writes doubles with 17 significant digits (0.1 is
-// 0.10000000000000001, the same double) and integral doubles with a fraction
-// (1.0, as MLflow's own server does). PostgreSQL takes the SearchRuns path.
+// and &, writes a double with 17 significant digits when 15 do not read back
+// as the same double (1/3 is 0.33333333333333332 where Go writes the shortest,
+// 0.3333333333333333) and integral doubles with a fraction (5.0, 1.0e+21, as
+// MLflow's own server does). PostgreSQL takes the SearchRuns path.
 type runsPage struct {
 	runs []Run
 	// lists holds runs[i]'s data as JSON arrays written by SQLite; nil means
