@@ -5,7 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
+	"math/rand/v2"
+	"reflect"
+	"slices"
+	"strconv"
 	"testing"
 
 	"github.com/atrium-ml/atrium/internal/platform/meta"
@@ -117,4 +122,206 @@ func TestAppendMetricHistoryJSON(t *testing.T) {
 			t.Fatalf("missing run error = %v", err)
 		}
 	})
+}
+
+// TestSearchRunsJSON: the search answer written by runsPage (on
+// SQLite, lists written by the engine) decodes, as the mlflow client decodes
+// it, to the same runs as SearchRuns' runs encoded by runsResponse (the Go
+// path), on both engines: strings that need escaping, NaN, infinities and
+// extreme or integral doubles, 10,000 random doubles, sorted lists, runs
+// without data, inputs and outputs, ended runs, paging, and text that is not
+// valid UTF-8 (which takes the Go path).
+func TestSearchRunsJSON(t *testing.T) {
+	metatest.ForEach(t, func(t *testing.T, db *meta.DB) {
+		ctx := context.Background()
+		s, err := New(ctx, db, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		exp, err := s.CreateExperiment(ctx, "json", "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		weird := []string{`q"uote\back/slash`, "ctl\x01\x1f\x7f\t\n\r\b\f", "<html>&amp;</html>", "üñí €", "line\u2028sep\u2029",
+			"emoji 🎉", "", " ", "\ufeffbom", `{"json":[1,2]}`, "NaN", "1e999"}
+		if db.Dialect == meta.SQLite { // PostgreSQL refuses NUL in text
+			weird = append(weird, "nul\x00byte")
+		}
+		doubles := []float64{0.1, 0.1 + 0.2, 1.0 / 3, 5, -0.25, 0, math.Copysign(0, -1), 1e15, 1e16, 1e17, 1e21, 1e-7,
+			123456789.123456789, 1 << 53, 1<<53 + 2, math.MaxFloat64, -math.MaxFloat64, math.SmallestNonzeroFloat64,
+			-math.SmallestNonzeroFloat64, 2.2250738585072014e-308, 1e300, -1e-300, math.NaN(), math.Inf(1), math.Inf(-1)}
+		rng := rand.New(rand.NewPCG(1, 2))
+		var random []Metric // finite doubles of every magnitude
+		for len(random) < 10_000 {
+			if f := math.Float64frombits(rng.Uint64()); !math.IsNaN(f) && !math.IsInf(f, 0) {
+				random = append(random, Metric{Key: fmt.Sprintf("r%05d", len(random)), Value: wire.Float(f), Timestamp: rng.Int64(), Step: -rng.Int64()})
+			}
+		}
+		type runSpec struct {
+			name           string
+			params, tags   []KV
+			metrics        []Metric
+			ended, withIO  bool
+			invalidUTF8Tag bool // SQLite only: PostgreSQL refuses it
+		}
+		var specs []runSpec
+		for i := range weird {
+			rs := runSpec{name: weird[i], ended: i%2 == 0}
+			for j, k := range []string{"zeta", "alpha", "Mid", "m/ü " + strconv.Itoa(i), "k:-_. " + strconv.Itoa(i)} {
+				rs.tags = append(rs.tags, KV{Key: k, Value: weird[(i+j)%len(weird)]})
+				rs.params = append(rs.params, KV{Key: "p" + k, Value: weird[(i+2*j)%len(weird)]})
+			}
+			for j, k := range []string{"b", "a", "ü", "z z"} {
+				rs.metrics = append(rs.metrics, Metric{Key: k, Value: wire.Float(doubles[(3*i+j)%len(doubles)]), Timestamp: int64(7 + j), Step: int64(j - 1)})
+			}
+			specs = append(specs, rs)
+		}
+		for i, f := range doubles {
+			specs = append(specs, runSpec{name: fmt.Sprint("double ", i), metrics: []Metric{{Key: "v", Value: wire.Float(f), Timestamp: math.MaxInt64, Step: math.MinInt64}}})
+		}
+		specs = append(specs,
+			runSpec{name: "no data"},
+			runSpec{name: "io", withIO: true, params: []KV{{Key: "p", Value: "1"}}},
+			runSpec{name: "random doubles", metrics: random},
+			runSpec{name: "bad utf-8", invalidUTF8Tag: true, params: []KV{{Key: "p", Value: "1"}}},
+		)
+		ids := map[string]string{} // run name -> id
+		for i, rs := range specs {
+			if rs.invalidUTF8Tag && db.Dialect != meta.SQLite {
+				continue
+			}
+			r, err := s.CreateRun(ctx, RunCreate{ExperimentID: exp, StartTime: int64(100 + i%5), RunName: rs.name})
+			if err != nil {
+				t.Fatal(err)
+			}
+			id := r.Info.RunID
+			ids[rs.name] = id
+			for ms := range slices.Chunk(rs.metrics, 1000) {
+				if err := s.LogBatch(ctx, id, ms, nil, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := s.LogBatch(ctx, id, nil, rs.params, rs.tags); err != nil {
+				t.Fatal(err)
+			}
+			if rs.ended {
+				end := int64(1000 + i)
+				if _, err := s.UpdateRun(ctx, id, RunUpdate{EndTime: &end}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if rs.withIO {
+				err := s.LogInputs(ctx, id, []DatasetInput{{Tags: []KV{{Key: TagDatasetCtx, Value: "train"}},
+					Dataset: Dataset{Name: "d", Digest: "1", SourceType: "local", Source: `{"uri": "x"}`}}}, []ModelInput{{ModelID: "m-2"}, {ModelID: "m-1"}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := s.LogOutputs(ctx, id, []ModelOutput{{ModelID: "m-3", Step: 2}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if rs.invalidUTF8Tag {
+				if err := s.SetTag(ctx, id, KV{Key: "bad", Value: "x\xffy"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+
+		if db.Dialect == meta.SQLite { // the engine's JSON is used unless some text is not UTF-8
+			for _, tc := range []struct {
+				names []string
+				json  bool
+			}{{[]string{"no data", "io", weird[1], "random doubles"}, true}, {[]string{"io", "bad utf-8"}, false}} {
+				runs := make([]Run, len(tc.names))
+				for i, n := range tc.names {
+					runs[i].Info.RunID = ids[n]
+				}
+				lists, err := s.runDataJSON(ctx, runs)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if (lists != nil) != tc.json {
+					t.Errorf("runs %q: SQLite's JSON used = %v, want %v", tc.names, lists != nil, tc.json)
+				}
+			}
+		}
+
+		for _, q := range []RunQuery{
+			{ExperimentIDs: []string{exp}},
+			{ExperimentIDs: []string{exp}, MaxResults: 7},
+			{ExperimentIDs: []string{exp}, MaxResults: 2, OrderBy: []string{"metrics.b DESC"}, Filter: "params.palpha != 'none'"},
+			{ExperimentIDs: []string{exp}, Filter: "attributes.run_name = 'random doubles'"},
+			{ExperimentIDs: []string{exp}, Filter: "attributes.run_name = 'bad utf-8'"},
+			{ExperimentIDs: []string{"424242"}},
+			{},
+		} {
+			for page := 0; ; page++ {
+				runs, next, err := s.SearchRuns(ctx, q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := runsResponse{nonNil(runs), next}.AppendJSON(nil)
+				sp, err := s.searchRunsPage(ctx, q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := sp.AppendJSON([]byte("x"))
+				if got[0] != 'x' {
+					t.Fatalf("AppendJSON did not append: %.100s", got)
+				}
+				if g, w := decodeAsClient(t, got[1:]), decodeAsClient(t, want); !reflect.DeepEqual(g, w) {
+					t.Fatalf("query %+v page %d:\n%.3000s\nwant\n%.3000s", q, page, got[1:], want)
+				}
+				if q.PageToken = next; next == "" {
+					break
+				}
+			}
+		}
+	})
+}
+
+// decodeAsClient decodes a JSON answer to the values the mlflow client sees:
+// Python's json.loads, then protobuf's ParseDict into double and int64 fields,
+// where 5, 5.0 and 5e0 are all the number five and "NaN", "Infinity" stay
+// strings that protobuf reads as such. Numbers become int64 when integral and
+// in range (exact for any int64 timestamp or step), float64 otherwise; a
+// number no double holds (1e999) fails the test, as protobuf refuses it.
+func decodeAsClient(t *testing.T, b []byte) any {
+	t.Helper()
+	if !json.Valid(b) {
+		t.Fatalf("invalid JSON: %.300s", b)
+	}
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		t.Fatal(err)
+	}
+	var canon func(v any) any
+	canon = func(v any) any {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, e := range v {
+				v[k] = canon(e)
+			}
+		case []any:
+			for i, e := range v {
+				v[i] = canon(e)
+			}
+		case json.Number:
+			if n, err := v.Int64(); err == nil {
+				return n
+			}
+			f, err := v.Float64()
+			if err != nil {
+				t.Fatalf("number %s: %v", v, err)
+			}
+			if f == math.Trunc(f) && f >= math.MinInt64 && f < math.MaxInt64 {
+				return int64(f)
+			}
+			return f
+		}
+		return v
+	}
+	return canon(v)
 }

@@ -104,13 +104,8 @@ func (a *API) getMetricHistory(r *http.Request) (any, error) {
 		b = append(b, `,"next_page_token":`...)
 		b = wire.AppendString(b, next)
 	}
-	return rawJSON(append(b, '}')), nil
+	return wire.JSON(append(b, '}')), nil
 }
-
-// rawJSON is a response already encoded.
-type rawJSON []byte
-
-func (r rawJSON) AppendJSON(b []byte) []byte { return append(b, r...) }
 
 // getMetricHistoryBulk is the UI's older bulk endpoint (repeated run_id).
 func (a *API) getMetricHistoryBulk(r *http.Request) (any, error) {

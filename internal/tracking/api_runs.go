@@ -305,11 +305,11 @@ func (a *API) searchRuns(r *http.Request) (any, error) {
 			return nil, wire.Invalidf("Invalid value %d for parameter 'max_results' supplied. It must be a positive integer", q.MaxResults)
 		}
 	}
-	runs, next, err := a.store.SearchRuns(r.Context(), q)
+	page, err := a.store.searchRunsPage(r.Context(), q)
 	if err != nil {
 		return nil, err
 	}
-	return runsResponse{nonNil(runs), next}, nil
+	return page, nil
 }
 
 // runsResponse is search_runs' answer. Up to 50,000 runs: it writes its JSON
@@ -340,30 +340,8 @@ func (r runsResponse) AppendJSON(b []byte) []byte {
 }
 
 func appendRun(b []byte, r *Run) []byte {
-	in := &r.Info
-	b = append(b, `{"info":{"run_id":`...)
-	b = wire.AppendString(b, in.RunID)
-	b = append(b, `,"run_uuid":`...)
-	b = wire.AppendString(b, in.RunUUID)
-	b = append(b, `,"run_name":`...)
-	b = wire.AppendString(b, in.RunName)
-	b = append(b, `,"experiment_id":`...)
-	b = wire.AppendString(b, in.ExperimentID)
-	b = append(b, `,"user_id":`...)
-	b = wire.AppendString(b, in.UserID)
-	b = append(b, `,"status":`...)
-	b = wire.AppendString(b, in.Status)
-	b = append(b, `,"start_time":`...)
-	b = strconv.AppendInt(b, in.StartTime, 10)
-	if in.EndTime != nil {
-		b = append(b, `,"end_time":`...)
-		b = strconv.AppendInt(b, *in.EndTime, 10)
-	}
-	b = append(b, `,"artifact_uri":`...)
-	b = wire.AppendString(b, in.ArtifactURI)
-	b = append(b, `,"lifecycle_stage":`...)
-	b = wire.AppendString(b, in.LifecycleStage)
-	b = append(b, `},"data":{`...)
+	b = appendRunInfo(b, &r.Info)
+	b = append(b, `,"data":{`...)
 	sep := false
 	if len(r.Data.Metrics) > 0 {
 		b = append(b, `"metrics":`...)
@@ -386,7 +364,39 @@ func appendRun(b []byte, r *Run) []byte {
 		b = appendKVs(b, f.kvs)
 		sep = true
 	}
-	b = append(b, `},"inputs":`...)
+	return appendRunIO(append(b, '}'), r)
+}
+
+// appendRunInfo opens a run's JSON object and writes its info: {"info":{...}
+func appendRunInfo(b []byte, in *RunInfo) []byte {
+	b = append(b, `{"info":{"run_id":`...)
+	b = wire.AppendString(b, in.RunID)
+	b = append(b, `,"run_uuid":`...)
+	b = wire.AppendString(b, in.RunUUID)
+	b = append(b, `,"run_name":`...)
+	b = wire.AppendString(b, in.RunName)
+	b = append(b, `,"experiment_id":`...)
+	b = wire.AppendString(b, in.ExperimentID)
+	b = append(b, `,"user_id":`...)
+	b = wire.AppendString(b, in.UserID)
+	b = append(b, `,"status":`...)
+	b = wire.AppendString(b, in.Status)
+	b = append(b, `,"start_time":`...)
+	b = strconv.AppendInt(b, in.StartTime, 10)
+	if in.EndTime != nil {
+		b = append(b, `,"end_time":`...)
+		b = strconv.AppendInt(b, *in.EndTime, 10)
+	}
+	b = append(b, `,"artifact_uri":`...)
+	b = wire.AppendString(b, in.ArtifactURI)
+	b = append(b, `,"lifecycle_stage":`...)
+	b = wire.AppendString(b, in.LifecycleStage)
+	return append(b, '}')
+}
+
+// appendRunIO writes a run's inputs and outputs and closes its object.
+func appendRunIO(b []byte, r *Run) []byte {
+	b = append(b, `,"inputs":`...)
 	b = appendReflected(b, &r.Inputs, len(r.Inputs.DatasetInputs)+len(r.Inputs.ModelInputs) == 0)
 	b = append(b, `,"outputs":`...)
 	b = appendReflected(b, &r.Outputs, len(r.Outputs.ModelOutputs) == 0)

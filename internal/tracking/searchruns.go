@@ -31,28 +31,58 @@ var runAttrColumn = map[string]string{
 // Filtering and ordering run in one SQL query on latest_metrics, params and tags;
 // the page's data is then loaded in a fixed number of queries.
 func (s *Store) SearchRuns(ctx context.Context, q RunQuery) ([]Run, string, error) {
+	p, err := planRunSearch(q, search.Qualify("r.", runColumns))
+	if err != nil || p == nil {
+		return nil, "", err
+	}
+	runs, err := meta.Collect(ctx, s.db, p.query, p.args, func(row meta.Scanner) (Run, error) {
+		ri, err := scanRunInfo(row)
+		return Run{Info: ri}, err
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("search runs: %w", err)
+	}
+	runs, next := search.TrimPage(runs, p.limit, p.offset)
+	if err := s.loadRunData(ctx, runs); err != nil {
+		return nil, "", err
+	}
+	return runs, next, nil
+}
+
+// runSearch is the SQL of one search_runs page: query selects the page's rows
+// (one past the page, to tell whether another follows) in order.
+type runSearch struct {
+	query  string
+	args   []any
+	limit  int64
+	offset int
+}
+
+// planRunSearch validates a search and writes its page query selecting cols
+// of runs r. It returns nil (and no error) when no experiment is searched.
+func planRunSearch(q RunQuery, cols string) (*runSearch, error) {
 	limit, offset, err := search.Page(q.MaxResults, 1000, MaxSearchRunsResults, q.PageToken)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	stages, err := viewStages(q.RunViewType)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	clauses, err := search.Parse(search.Runs, q.Filter)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	if len(q.ExperimentIDs) == 0 {
-		return nil, "", nil
+		return nil, nil
 	}
 	if len(q.ExperimentIDs) > search.MaxListValues {
-		return nil, "", wire.Invalidf("A search may name at most %d experiment_ids, got %d.", search.MaxListValues, len(q.ExperimentIDs))
+		return nil, wire.Invalidf("A search may name at most %d experiment_ids, got %d.", search.MaxListValues, len(q.ExperimentIDs))
 	}
 	expIDs := make([]any, len(q.ExperimentIDs))
 	for i, id := range q.ExperimentIDs {
 		if expIDs[i], err = parseExperimentID(id); err != nil {
-			return nil, "", err
+			return nil, err
 		}
 	}
 	var w search.Where
@@ -85,11 +115,11 @@ func (s *Store) SearchRuns(ctx context.Context, q RunQuery) ([]Run, string, erro
 	for i, o := range q.OrderBy {
 		ob, err := search.ParseOrderBy(search.Runs, o)
 		if err != nil {
-			return nil, "", err
+			return nil, err
 		}
 		id := ob.Entity + "." + ob.Key
 		if seen[id] {
-			return nil, "", wire.Invalidf("`order_by` contains duplicate fields: %s", pyStrList(q.OrderBy))
+			return nil, wire.Invalidf("`order_by` contains duplicate fields: %s", pyStrList(q.OrderBy))
 		}
 		seen[id] = true
 		dir := " ASC"
@@ -99,7 +129,7 @@ func (s *Store) SearchRuns(ctx context.Context, q RunQuery) ([]Run, string, erro
 		alias := fmt.Sprintf("o%d", i)
 		if ob.Entity != search.Attribute {
 			if orderJoins++; orderJoins > maxOrderJoins {
-				return nil, "", wire.Invalidf("`order_by` has more than %d metric, param and tag fields: %s", maxOrderJoins, pyStrList(q.OrderBy))
+				return nil, wire.Invalidf("`order_by` has more than %d metric, param and tag fields: %s", maxOrderJoins, pyStrList(q.OrderBy))
 			}
 		}
 		switch ob.Entity {
@@ -129,21 +159,12 @@ func (s *Store) SearchRuns(ctx context.Context, q RunQuery) ([]Run, string, erro
 	}
 	order = append(order, "r.run_uuid ASC")
 
-	query := `SELECT ` + search.Qualify("r.", runColumns) + ` FROM runs r ` + strings.Join(joins, " ") +
-		` WHERE ` + w.SQL() + ` ORDER BY ` + joinComma(order) + ` LIMIT ? OFFSET ?`
-	args := append(append(joinArgs, w.Args...), limit+1, offset)
-	runs, err := meta.Collect(ctx, s.db, query, args, func(row meta.Scanner) (Run, error) {
-		ri, err := scanRunInfo(row)
-		return Run{Info: ri}, err
-	})
-	if err != nil {
-		return nil, "", fmt.Errorf("search runs: %w", err)
-	}
-	runs, next := search.TrimPage(runs, limit, offset)
-	if err := s.loadRunData(ctx, runs); err != nil {
-		return nil, "", err
-	}
-	return runs, next, nil
+	return &runSearch{
+		query: `SELECT ` + cols + ` FROM runs r ` + strings.Join(joins, " ") +
+			` WHERE ` + w.SQL() + ` ORDER BY ` + joinComma(order) + ` LIMIT ? OFFSET ?`,
+		args:  append(append(joinArgs, w.Args...), limit+1, offset),
+		limit: limit, offset: offset,
+	}, nil
 }
 
 // maxFilterJoins bounds the joins of one search (SQLite allows 64 tables in a

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 
 	"github.com/atrium-ml/atrium/internal/platform/server"
 )
@@ -21,9 +22,42 @@ type Handler func(r *http.Request) (any, error)
 // RawJSON is a response that writes its own JSON. Serve sends its bytes as they
 // are, skipping encoding/json's re-validation of Marshaler output (for a
 // 100,000-point metric history that pass costs three times the encoding).
-// AppendJSON must append valid JSON.
+// AppendJSON must append valid JSON, and must not keep b: Serve appends into a
+// pooled buffer.
 type RawJSON interface {
 	AppendJSON(b []byte) []byte
+}
+
+// JSON is a response already encoded, written as it is (valid JSON).
+type JSON []byte
+
+// AppendJSON appends j to b (RawJSON).
+func (j JSON) AppendJSON(b []byte) []byte { return append(b, j...) }
+
+// respBufs holds the buffers RawJSON responses are appended to. A search_runs
+// page of 1,000 runs is about 700 kB: allocated afresh, every request would
+// have the runtime zero 700 kB and the GC collect it.
+var respBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledResp bounds the buffers kept in respBufs, so a rare 50,000-run page
+// (35 MB) is not kept alive for the next small answer.
+const maxPooledResp = 4 << 20
+
+// writeRawJSON writes a RawJSON response with status 200.
+func writeRawJSON(w http.ResponseWriter, rj RawJSON) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	if j, ok := rj.(JSON); ok {
+		_, _ = w.Write(j)
+		return
+	}
+	bp := respBufs.Get().(*[]byte)
+	b := rj.AppendJSON((*bp)[:0])
+	_, _ = w.Write(b) // a Writer does not keep b
+	if cap(b) <= maxPooledResp {
+		*bp = b[:0]
+		respBufs.Put(bp)
+	}
 }
 
 // Route is one RPC endpoint. Path is relative to the prefixes ("/runs/get") and may
@@ -61,9 +95,7 @@ func Serve(log *slog.Logger, rt Route) http.Handler {
 			return
 		}
 		if rj, ok := resp.(RawJSON); ok {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusOK)
-			_, _ = w.Write(rj.AppendJSON(nil))
+			writeRawJSON(w, rj)
 			return
 		}
 		if resp == nil {

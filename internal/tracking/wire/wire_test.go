@@ -3,6 +3,7 @@ package wire
 import (
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -124,5 +125,28 @@ func TestFloatJSON(t *testing.T) {
 	b, _ := json.Marshal([]Float{Float(math.NaN()), Float(math.Inf(1)), Float(math.Inf(-1)), 0.25})
 	if string(b) != `["NaN","Infinity","-Infinity",0.25]` {
 		t.Fatalf("Float JSON = %s", b)
+	}
+}
+
+// appendFunc is a RawJSON written by a function.
+type appendFunc func(b []byte) []byte
+
+func (f appendFunc) AppendJSON(b []byte) []byte { return f(b) }
+
+// TestServeRawJSON: RawJSON answers, appended to pooled buffers, and JSON
+// answers, written as they are, each arrive whole and unmixed, however the
+// sizes of consecutive answers differ (a buffer is reused after a larger or a
+// smaller answer, or dropped when too large to keep).
+func TestServeRawJSON(t *testing.T) {
+	for i, n := range []int{10, 100_000, 3, maxPooledResp + 1, 7, 50_000, 0} {
+		want := `{"v":"` + strings.Repeat(string(rune('a'+i)), n) + `"}`
+		for _, resp := range []any{appendFunc(func(b []byte) []byte { return append(b, want...) }), JSON(want)} {
+			h := Serve(slog.Default(), Route{Method: "GET", Path: "/x", Handler: func(*http.Request) (any, error) { return resp, nil }})
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest("GET", "/x", nil))
+			if rec.Code != http.StatusOK || rec.Header().Get("Content-Type") != "application/json" || rec.Body.String() != want {
+				t.Fatalf("answer %d (%T): status %d, type %q, %d bytes, want %d", i, resp, rec.Code, rec.Header().Get("Content-Type"), rec.Body.Len(), len(want))
+			}
+		}
 	}
 }
