@@ -81,7 +81,7 @@ func checkMetrics(p *Params, ds *ml.Dataset) error {
 			if ds != nil {
 				for i, y := range ds.Label {
 					if y != 0 && y != 1 {
-						return fmt.Errorf("%w: metric %s needs labels 0 or 1; label of row %d is %v", ErrData, m, i, y)
+						return fmt.Errorf("%w: metric %s needs labels 0 or 1; label of row %d is %v", ErrData, m, i+1, y)
 					}
 				}
 			}

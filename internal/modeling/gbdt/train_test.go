@@ -253,6 +253,8 @@ func TestTrainBadInput(t *testing.T) {
 		{"valid columns", good, &ml.Dataset{Columns: good.Columns[:3], Label: good.Label}, map[string]string{"objective": "binary"}, "validation data has 3 feature columns"},
 		{"early stopping without valid", good, nil, map[string]string{"objective": "binary", "early_stopping_round": "3"}, "needs a validation set"},
 		{"metric for objective", good, good, map[string]string{"objective": "binary", "metric": "multi_logloss"}, "does not apply to objective binary"},
+		{"binary label named by 1-based row", &ml.Dataset{Columns: []ml.Column{{Name: "x", Values: []float32{1, 2}}}, Label: []float64{0, 2}}, nil, map[string]string{"objective": "binary"}, "label of row 2 is 2"},
+		{"weights sum to 0", &ml.Dataset{Columns: good.Columns, Label: good.Label, Weight: make([]float64, good.NumRows())}, nil, map[string]string{"objective": "binary"}, "the weights sum to 0"},
 		{"short column", &ml.Dataset{Columns: []ml.Column{{Name: "x", Values: []float32{1}}}, Label: []float64{0, 1}}, nil, map[string]string{"objective": "binary"}, "label has 2 rows, want 1"},
 	}
 	for _, tc := range tests {
