@@ -2,9 +2,12 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
+	"math"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -125,6 +128,16 @@ func (o *fitOptions) validate() error {
 	if o.logEvery < 0 {
 		return usagef("--log-every %d: want >= 0", o.logEvery)
 	}
+	return checkOutDir(o.out)
+}
+
+// checkOutDir refuses an --out path whose directory does not exist before any
+// work is done, rather than after training or predicting.
+func checkOutDir(out string) error {
+	dir := filepath.Dir(out)
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return usagef("--out %s: directory %s does not exist", out, dir)
+	}
 	return nil
 }
 
@@ -167,7 +180,7 @@ func runFit(e *env, o fitOptions) error {
 	if err != nil {
 		return err
 	}
-	train, valid, err := loadTrainValid(e, o)
+	train, valid, err := loadTrainValid(e, o, kv)
 	if err != nil {
 		return err
 	}
@@ -216,8 +229,9 @@ func runFit(e *env, o fitOptions) error {
 
 // loadTrainValid loads the training file and the validation data (a file
 // aligned to the training columns, or a split of the training file).
-func loadTrainValid(e *env, o fitOptions) (train, valid *ml.Dataset, err error) {
-	opts := ml.LoadOptions{Label: o.label, Weight: o.weight, Group: o.group, Time: o.time, Categorical: o.categorical, Ignore: o.ignore}
+func loadTrainValid(e *env, o fitOptions, kv map[string]string) (train, valid *ml.Dataset, err error) {
+	opts := ml.LoadOptions{Label: o.label, Weight: o.weight, Group: o.group, Time: o.time, Categorical: o.categorical, Ignore: o.ignore,
+		CheckLabel: labelCheck(o.task, kv)}
 	var bar *progress.Bar
 	opts.Progress = loadProgress(e, o.data, &bar)
 	train, err = ml.Load(e.ctx, o.data, opts)
@@ -274,6 +288,51 @@ func loadTrainValid(e *env, o fitOptions) (train, valid *ml.Dataset, err error) 
 		return nil, nil, usagef("--valid-fraction %v leaves %d training and %d validation rows", o.validFraction, tr.NumRows(), va.NumRows())
 	}
 	return tr, va, nil
+}
+
+// labelCheck returns the ml.LoadOptions.CheckLabel for the task: the labels
+// its objectives accept, checked while loading so that a bad one is reported
+// with its file, column and row rather than as a row index of the training
+// set. The parameters give num_class and label_gain; malformed ones are left
+// for the model's own parameter checks to report.
+func labelCheck(task string, kv map[string]string) func(y float64) string {
+	switch task {
+	case modelfile.TaskBinary:
+		return func(y float64) string {
+			if y != 0 && y != 1 {
+				return fmt.Sprintf("label is %v, want 0 or 1 for --task binary", y)
+			}
+			return ""
+		}
+	case modelfile.TaskMulticlass:
+		k := 0
+		for _, name := range []string{"num_class", "num_classes"} {
+			if n, err := strconv.Atoi(kv[name]); err == nil && n > 0 {
+				k = n
+			}
+		}
+		return func(y float64) string {
+			switch {
+			case k > 0 && (y != math.Trunc(y) || y < 0 || y >= float64(k)):
+				return fmt.Sprintf("label is %v, want a class index 0..%d (num_class=%d)", y, k-1, k)
+			case y != math.Trunc(y) || y < 0:
+				return fmt.Sprintf("label is %v, want a class index 0, 1, 2, ...", y)
+			}
+			return ""
+		}
+	case modelfile.TaskLambdarank:
+		gains := len(ml.DefaultLabelGain())
+		if g, ok := kv["label_gain"]; ok {
+			gains = len(strings.Split(g, ","))
+		}
+		return func(y float64) string {
+			if y != math.Trunc(y) || y < 0 || y >= float64(gains) {
+				return fmt.Sprintf("label is %v, want a whole-number relevance 0..%d (one per label_gain entry)", y, gains-1)
+			}
+			return ""
+		}
+	}
+	return nil
 }
 
 // warnIDColumns warns about text columns with a category for nearly every
@@ -387,7 +446,12 @@ func addLinearMetrics(metrics map[string]float64, task string, m *linear.Model, 
 	case modelfile.TaskBinary:
 		ms = []metric{
 			{"binary_logloss", func() (float64, error) { return ml.LogLoss(valid.Label, pred, valid.Weight) }},
-			{"auc", func() (float64, error) { return ml.AUC(valid.Label, pred, valid.Weight) }},
+			{"auc", func() (float64, error) {
+				if !slices.Contains(valid.Label, 0) || !slices.Contains(valid.Label, 1) {
+					return 1, nil // LightGBM's value where AUC is undefined, as trees report
+				}
+				return ml.AUC(valid.Label, pred, valid.Weight)
+			}},
 		}
 	case modelfile.TaskMulticlass:
 		ms = []metric{{"multi_logloss", func() (float64, error) {
@@ -454,6 +518,11 @@ func (f *fitter) gbdt(train, valid *ml.Dataset, kv map[string]string) (*modelfil
 		}
 	}})
 	f.bar.Finish()
+	if errors.Is(err, gbdt.ErrParams) {
+		// Parameters that do not fit the data (a metric of another
+		// objective, early stopping without validation data).
+		return nil, usageError{err}
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -62,6 +62,12 @@ func runPredict(e *env, o predictOptions) error {
 	if err := requireFlags("--model", o.model, "--data", o.data, "--out", o.out); err != nil {
 		return err
 	}
+	if err := ml.CheckTablePath(o.out); err != nil {
+		return usagef("--out %s: %v", o.out, err)
+	}
+	if err := checkOutDir(o.out); err != nil {
+		return err
+	}
 	m, err := modelfile.Load(o.model)
 	if err != nil {
 		return err
