@@ -116,3 +116,22 @@ func TestFitPredictWhitespaceNames(t *testing.T) {
 		t.Errorf("the .txt model predicts differently from the .json model")
 	}
 }
+
+// TestPredictAllMissingTrainingColumn: a column empty in training is a
+// categorical feature without categories; numbers in it at predict time are
+// unseen categories (no panic), for linear and tree models.
+func TestPredictAllMissingTrainingColumn(t *testing.T) {
+	td := filepath.Join("testdata", "fit")
+	dir := t.TempDir()
+	for _, algo := range []string{"linear", "gbdt"} {
+		model := filepath.Join(dir, algo+".json")
+		if code, _, errOut := atrium(t, "fit", "--data", filepath.Join(td, "all_missing.csv"), "--label", "y", "--task", "binary",
+			"--algorithm", algo, "--param", "min_data_in_leaf=1", "--out", model); code != exitOK {
+			t.Fatalf("fit %s: %s", algo, errOut)
+		}
+		code, _, errOut := atrium(t, "predict", "--model", model, "--data", filepath.Join(td, "all_missing_predict.csv"), "--out", filepath.Join(dir, algo+".csv"))
+		if code != exitOK {
+			t.Errorf("predict %s: exit %d, %s", algo, code, errOut)
+		}
+	}
+}
