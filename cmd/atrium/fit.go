@@ -82,6 +82,17 @@ printed every --log-every iterations.`,
 	})
 }
 
+// columnParams are LightGBM's parameters (and aliases) that name data
+// columns; atrium fit takes columns by name in its own flags.
+var columnParams = map[string]string{
+	"categorical_feature": "--categorical", "cat_feature": "--categorical", "categorical_column": "--categorical",
+	"cat_column": "--categorical", "categorical_features": "--categorical",
+	"label_column": "--label", "label": "--label",
+	"weight_column": "--weight", "weight": "--weight",
+	"group_column": "--group", "group": "--group", "group_id": "--group", "query_column": "--group", "query": "--group", "query_id": "--group",
+	"ignore_column": "--ignore", "ignore_feature": "--ignore", "blacklist": "--ignore",
+}
+
 // parseParams reads --param k=v flags.
 func parseParams(kvs []string) (map[string]string, error) {
 	out := map[string]string{}
@@ -90,6 +101,9 @@ func parseParams(kvs []string) (map[string]string, error) {
 		k = strings.TrimSpace(k)
 		if !ok || k == "" {
 			return nil, usagef("--param %q: want key=value", kv)
+		}
+		if flag, ok := columnParams[k]; ok {
+			return nil, usagef("--param %s: atrium fit takes columns by name with %s COL", k, flag)
 		}
 		if prev, dup := out[k]; dup && prev != strings.TrimSpace(v) {
 			return nil, usagef("--param %s given twice", k)
