@@ -413,3 +413,41 @@ func TestWeightsActAsCopies(t *testing.T) {
 		}
 	}
 }
+
+// TestEvalRankingWeighted: with row weights, ndcg and map on validation data
+// are LightGBM's weighted values (queries weighed by their rows' mean
+// weight), not the unweighted means.
+func TestEvalRankingWeighted(t *testing.T) {
+	train := gbdttest.Synth(ObjLambdarank, 600, 1)
+	valid := gbdttest.Synth(ObjLambdarank, 300, 2)
+	valid.Weight = make([]float64, valid.NumRows())
+	for i := range valid.Weight {
+		valid.Weight[i] = float64(1 + i%4)
+	}
+	var last []Eval
+	m, err := Train(context.Background(), train, valid, mustParams(t, map[string]string{
+		"objective": "lambdarank", "num_iterations": "3", "metric": "ndcg,map", "eval_at": "3"}),
+		TrainOptions{OnIteration: func(_ int, evals []Eval) { last = evals }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := m.PredictRaw(valid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ndcg, _ := ml.NDCGWeighted(valid.Label, raw, valid.Groups, 3, nil, valid.Weight)
+	mapw, _ := ml.MAPWeighted(valid.Label, raw, valid.Groups, 3, valid.Weight)
+	unweighted, _ := ml.NDCG(valid.Label, raw, valid.Groups, 3, nil)
+	if ndcg == unweighted {
+		t.Fatal("test data: weighted and unweighted NDCG coincide")
+	}
+	want := map[string]float64{"ndcg@3": ndcg, "map@3": mapw}
+	if len(last) != 2 {
+		t.Fatalf("evals %+v", last)
+	}
+	for _, e := range last {
+		if math.Abs(e.Value-want[e.Name]) > 1e-12 {
+			t.Errorf("%s = %v, want the weighted %v", e.Name, e.Value, want[e.Name])
+		}
+	}
+}
