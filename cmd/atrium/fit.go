@@ -199,6 +199,9 @@ func runFit(e *env, o fitOptions) error {
 		return err
 	}
 	warnIDColumns(e, train)
+	if err := checkDerivedClasses(o, train, kv); err != nil {
+		return err
+	}
 	f := &fitter{e: e, o: o, start: start}
 	var m *modelfile.Model
 	switch o.algorithm {
@@ -495,6 +498,39 @@ var gbdtObjectives = map[string][]string{
 	modelfile.TaskLambdarank: {gbdt.ObjLambdarank},
 }
 
+// derivedClasses returns the class count of a multiclass fit without
+// num_class: the largest training label + 1 (checked by checkDerivedClasses);
+// 0 when num_class is given or the task is another.
+func derivedClasses(o fitOptions, train *ml.Dataset, kv map[string]string) int {
+	if o.task != modelfile.TaskMulticlass || slices.ContainsFunc([]string{"num_class", "num_classes"}, func(a string) bool { _, ok := kv[a]; return ok }) {
+		return 0
+	}
+	top := 0.0
+	for _, y := range train.Label {
+		top = max(top, y)
+	}
+	return int(min(top, maxDerivedClasses)) + 1
+}
+
+// checkDerivedClasses reports a class count taken from the labels that no
+// model can use, naming the file and column rather than blaming num_class,
+// and before a linear model allocates a coefficient row per class.
+func checkDerivedClasses(o fitOptions, train *ml.Dataset, kv map[string]string) error {
+	switch n := derivedClasses(o, train, kv); {
+	case n == 1:
+		return fmt.Errorf("%s: --task multiclass: every label of column %q is 0; want at least two classes (or set num_class)", o.data, o.label)
+	case n > maxDerivedClasses:
+		return fmt.Errorf("%s: --task multiclass: the largest label of column %q is %v, more than %d classes; labels are class indexes 0..k-1 (set num_class if you mean it)",
+			o.data, o.label, slices.Max(train.Label), maxDerivedClasses)
+	}
+	return nil
+}
+
+// maxDerivedClasses bounds the class count atrium fit takes from the labels
+// when num_class is not given: a larger label is far more likely a label
+// column that is not class indexes (a price, an id) than 10,000 classes.
+const maxDerivedClasses = 10000
+
 // gbdt fits gradient-boosted trees.
 func (f *fitter) gbdt(train, valid *ml.Dataset, kv map[string]string) (*modelfile.Model, error) {
 	kv = maps.Clone(kv)
@@ -504,12 +540,8 @@ func (f *fitter) gbdt(train, valid *ml.Dataset, kv map[string]string) (*modelfil
 	if _, ok := kv["seed"]; !ok && f.o.seed != 0 {
 		kv["seed"] = strconv.FormatUint(f.o.seed, 10)
 	}
-	if f.o.task == modelfile.TaskMulticlass && !slices.ContainsFunc([]string{"num_class", "num_classes"}, func(a string) bool { _, ok := kv[a]; return ok }) {
-		top := 0.0
-		for _, y := range train.Label {
-			top = max(top, y)
-		}
-		kv["num_class"] = strconv.Itoa(int(top) + 1)
+	if n := derivedClasses(f.o, train, kv); n > 0 {
+		kv["num_class"] = strconv.Itoa(n)
 	}
 	p, err := gbdt.ParseParams(kv)
 	if err != nil {
