@@ -194,6 +194,9 @@ func runFit(e *env, o fitOptions) error {
 	if err != nil {
 		return err
 	}
+	if err := o.checkParams(kv); err != nil {
+		return err
+	}
 	train, valid, err := loadTrainValid(e, o, kv)
 	if err != nil {
 		return err
@@ -405,14 +408,9 @@ func (f *fitter) logLine(iter int, metrics map[string]float64) {
 
 // linear fits a linear model.
 func (f *fitter) linear(train, valid *ml.Dataset, kv map[string]string) (*modelfile.Model, error) {
-	if obj, ok := kv["objective"]; ok && obj != f.o.task {
-		return nil, usagef("--param objective=%s contradicts --task %s", obj, f.o.task)
-	}
-	kv = maps.Clone(kv)
-	kv["objective"] = f.o.task
-	p, err := linear.ParseParams(kv)
+	p, err := f.o.linearParams(kv)
 	if err != nil {
-		return nil, usageError{err}
+		return nil, err
 	}
 	f.bar = progress.New(f.e.stderr, int64(p.MaxIter), "fit linear", "iterations")
 	lm, err := linear.Train(f.e.ctx, train, p, linear.TrainOptions{OnIteration: func(iter int, objective float64, m *linear.Model) error {
@@ -498,11 +496,18 @@ var gbdtObjectives = map[string][]string{
 	modelfile.TaskLambdarank: {gbdt.ObjLambdarank},
 }
 
+// hasNumClass reports whether the --param values set num_class.
+func hasNumClass(kv map[string]string) bool {
+	_, a := kv["num_class"]
+	_, b := kv["num_classes"]
+	return a || b
+}
+
 // derivedClasses returns the class count of a multiclass fit without
 // num_class: the largest training label + 1 (checked by checkDerivedClasses);
 // 0 when num_class is given or the task is another.
 func derivedClasses(o fitOptions, train *ml.Dataset, kv map[string]string) int {
-	if o.task != modelfile.TaskMulticlass || slices.ContainsFunc([]string{"num_class", "num_classes"}, func(a string) bool { _, ok := kv[a]; return ok }) {
+	if o.task != modelfile.TaskMulticlass || hasNumClass(kv) {
 		return 0
 	}
 	top := 0.0
@@ -531,24 +536,65 @@ func checkDerivedClasses(o fitOptions, train *ml.Dataset, kv map[string]string) 
 // column that is not class indexes (a price, an id) than 10,000 classes.
 const maxDerivedClasses = 10000
 
-// gbdt fits gradient-boosted trees.
-func (f *fitter) gbdt(train, valid *ml.Dataset, kv map[string]string) (*modelfile.Model, error) {
+// gbdtParams turns the --param values into tree parameters for the task,
+// returning them and the values as completed (objective, seed, num_class);
+// numClass is the class count taken from the labels (0: none).
+func (o fitOptions) gbdtParams(kv map[string]string, numClass int) (gbdt.Params, map[string]string, error) {
 	kv = maps.Clone(kv)
 	if !slices.ContainsFunc(objectiveAliases, func(a string) bool { _, ok := kv[a]; return ok }) {
-		kv["objective"] = f.o.task
+		kv["objective"] = o.task
 	}
-	if _, ok := kv["seed"]; !ok && f.o.seed != 0 {
-		kv["seed"] = strconv.FormatUint(f.o.seed, 10)
+	if _, ok := kv["seed"]; !ok && o.seed != 0 {
+		kv["seed"] = strconv.FormatUint(o.seed, 10)
 	}
-	if n := derivedClasses(f.o, train, kv); n > 0 {
-		kv["num_class"] = strconv.Itoa(n)
+	if numClass > 0 {
+		kv["num_class"] = strconv.Itoa(numClass)
 	}
 	p, err := gbdt.ParseParams(kv)
 	if err != nil {
-		return nil, usageError{err}
+		return p, nil, usageError{err}
 	}
-	if !slices.Contains(gbdtObjectives[f.o.task], p.Objective) {
-		return nil, usagef("objective %s does not fit --task %s (want %s)", p.Objective, f.o.task, strings.Join(gbdtObjectives[f.o.task], " or "))
+	if !slices.Contains(gbdtObjectives[o.task], p.Objective) {
+		return p, nil, usagef("objective %s does not fit --task %s (want %s)", p.Objective, o.task, strings.Join(gbdtObjectives[o.task], " or "))
+	}
+	return p, kv, nil
+}
+
+// linearParams turns the --param values into linear-model parameters.
+func (o fitOptions) linearParams(kv map[string]string) (linear.Params, error) {
+	if obj, ok := kv["objective"]; ok && obj != o.task {
+		return linear.Params{}, usagef("--param objective=%s contradicts --task %s", obj, o.task)
+	}
+	kv = maps.Clone(kv)
+	kv["objective"] = o.task
+	p, err := linear.ParseParams(kv)
+	if err != nil {
+		return p, usageError{err}
+	}
+	return p, nil
+}
+
+// checkParams checks the --param values before any data is read, so that a
+// typo does not wait for a large file to load. A class count the labels will
+// give stands in as 2.
+func (o fitOptions) checkParams(kv map[string]string) error {
+	if o.algorithm == modelfile.AlgorithmLinear {
+		_, err := o.linearParams(kv)
+		return err
+	}
+	numClass := 0
+	if o.task == modelfile.TaskMulticlass && !hasNumClass(kv) {
+		numClass = 2
+	}
+	_, _, err := o.gbdtParams(kv, numClass)
+	return err
+}
+
+// gbdt fits gradient-boosted trees.
+func (f *fitter) gbdt(train, valid *ml.Dataset, kv map[string]string) (*modelfile.Model, error) {
+	p, kv, err := f.o.gbdtParams(kv, derivedClasses(f.o, train, kv))
+	if err != nil {
+		return nil, err
 	}
 	f.bar = progress.New(f.e.stderr, int64(p.NumIterations), "fit gbdt", "iterations")
 	var history []map[string]float64 // validation metrics per iteration
