@@ -202,8 +202,12 @@ func runFit(e *env, o fitOptions) error {
 		return err
 	}
 	warnIDColumns(e, train)
-	if err := checkDerivedClasses(o, train, kv); err != nil {
+	numClass, err := derivedClasses(o, kv, train, valid)
+	if err != nil {
 		return err
+	}
+	if numClass > 0 {
+		kv["num_class"] = strconv.Itoa(numClass)
 	}
 	f := &fitter{e: e, o: o, start: start}
 	var m *modelfile.Model
@@ -504,31 +508,33 @@ func hasNumClass(kv map[string]string) bool {
 }
 
 // derivedClasses returns the class count of a multiclass fit without
-// num_class: the largest training label + 1 (checked by checkDerivedClasses);
-// 0 when num_class is given or the task is another.
-func derivedClasses(o fitOptions, train *ml.Dataset, kv map[string]string) int {
+// num_class: the largest label of the training and validation data + 1, so
+// that a class seen only in validation is a class of the model (LightGBM
+// users set num_class; this is what they would set). 0 when num_class is
+// given or the task is another. A count no model can use is an error naming
+// the file and column, rather than blaming num_class, and comes before a
+// linear model allocates a coefficient row per class.
+func derivedClasses(o fitOptions, kv map[string]string, train, valid *ml.Dataset) (int, error) {
 	if o.task != modelfile.TaskMulticlass || hasNumClass(kv) {
-		return 0
+		return 0, nil
 	}
-	top := 0.0
-	for _, y := range train.Label {
-		top = max(top, y)
+	top, file := slices.Max(train.Label), o.data
+	if valid != nil {
+		if v := slices.Max(valid.Label); v > top {
+			top = v
+			if o.valid != "" {
+				file = o.valid
+			}
+		}
 	}
-	return int(min(top, maxDerivedClasses)) + 1
-}
-
-// checkDerivedClasses reports a class count taken from the labels that no
-// model can use, naming the file and column rather than blaming num_class,
-// and before a linear model allocates a coefficient row per class.
-func checkDerivedClasses(o fitOptions, train *ml.Dataset, kv map[string]string) error {
-	switch n := derivedClasses(o, train, kv); {
-	case n == 1:
-		return fmt.Errorf("%s: --task multiclass: every label of column %q is 0; want at least two classes (or set num_class)", o.data, o.label)
-	case n > maxDerivedClasses:
-		return fmt.Errorf("%s: --task multiclass: the largest label of column %q is %v, more than %d classes; labels are class indexes 0..k-1 (set num_class if you mean it)",
-			o.data, o.label, slices.Max(train.Label), maxDerivedClasses)
+	switch {
+	case top < 1:
+		return 0, fmt.Errorf("%s: --task multiclass: every label of column %q is 0; want at least two classes (or set num_class)", o.data, o.label)
+	case top >= maxDerivedClasses:
+		return 0, fmt.Errorf("%s: --task multiclass: the largest label of column %q is %v, more than %d classes; labels are class indexes 0..k-1 (set num_class if you mean it)",
+			file, o.label, top, maxDerivedClasses)
 	}
-	return nil
+	return int(top) + 1, nil
 }
 
 // maxDerivedClasses bounds the class count atrium fit takes from the labels
@@ -592,7 +598,7 @@ func (o fitOptions) checkParams(kv map[string]string) error {
 
 // gbdt fits gradient-boosted trees.
 func (f *fitter) gbdt(train, valid *ml.Dataset, kv map[string]string) (*modelfile.Model, error) {
-	p, kv, err := f.o.gbdtParams(kv, derivedClasses(f.o, train, kv))
+	p, kv, err := f.o.gbdtParams(kv, 0)
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/atrium-ml/atrium/internal/modeling/modelfile"
 )
 
 // TestFitBadInputs: every bad input a LightGBM user is likely to try gets an
@@ -153,6 +155,30 @@ func TestPredictAllMissingTrainingColumn(t *testing.T) {
 		code, _, errOut := atrium(t, "predict", "--model", model, "--data", filepath.Join(td, "all_missing_predict.csv"), "--out", filepath.Join(dir, algo+".csv"))
 		if code != exitOK {
 			t.Errorf("predict %s: exit %d, %s", algo, code, errOut)
+		}
+	}
+}
+
+// TestFitClassOnlyInValidation: without num_class, a class that only the
+// validation file has is a class of the model (the count comes from both
+// files), not an error about a row of the validation set.
+func TestFitClassOnlyInValidation(t *testing.T) {
+	td := filepath.Join("testdata", "fit")
+	dir := t.TempDir()
+	for _, algo := range []string{"gbdt", "linear"} {
+		model := filepath.Join(dir, algo+".json")
+		code, out, errOut := atrium(t, "fit", "--data", filepath.Join(td, "multi_train.csv"), "--valid", filepath.Join(td, "multi_valid.csv"),
+			"--label", "y", "--task", "multiclass", "--algorithm", algo, "--out", model)
+		if code != exitOK || !strings.Contains(out, "valid_multi_logloss=") {
+			t.Errorf("%s: exit %d, summary %q, stderr %q", algo, code, out, errOut)
+			continue
+		}
+		m, err := modelfile.Load(model)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.NumOutputs() != 3 {
+			t.Errorf("%s: %d classes, want 3", algo, m.NumOutputs())
 		}
 	}
 }
