@@ -124,6 +124,9 @@ func (o *binaryObjective) gradients(score []float64, g, h []float32, nt int) {
 	})
 }
 
+// boostFromScore is the log-odds of the weighted share of positive rows. As
+// in LightGBM, the class weights (is_unbalance, scale_pos_weight) do not
+// enter it: they reweigh the gradients only.
 func (o *binaryObjective) boostFromScore(int) float64 {
 	if !o.boost {
 		return 0
@@ -135,11 +138,9 @@ func (o *binaryObjective) boostFromScore(int) float64 {
 			w = o.weight[i]
 		}
 		if y > 0 {
-			sumY += w * o.posW
-			sumW += w * o.posW
-		} else {
-			sumW += w * o.negW
+			sumY += w
 		}
+		sumW += w
 	}
 	pavg := sumY / sumW
 	pavg = min(max(pavg, kEpsilon), 1-kEpsilon)

@@ -451,3 +451,25 @@ func TestEvalRankingWeighted(t *testing.T) {
 		}
 	}
 }
+
+// TestBinaryInitScoreIgnoresClassWeights: LightGBM's initial score is the
+// log-odds of the (sample-weighted) share of positives; is_unbalance and
+// scale_pos_weight reweigh the gradients only. (Counting them in the initial
+// score made every prediction differ from LightGBM's on the same data.)
+func TestBinaryInitScoreIgnoresClassWeights(t *testing.T) {
+	label := []float64{1, 0, 0, 0, 1, 0, 0, 0, 0, 0} // 2 positives of 10
+	weight := []float64{2, 1, 1, 1, 2, 1, 1, 1, 1, 1}
+	for _, kv := range []map[string]string{
+		{"objective": "binary"},
+		{"objective": "binary", "scale_pos_weight": "3"},
+		{"objective": "binary", "is_unbalance": "true"},
+	} {
+		p := mustParams(t, kv)
+		if got, want := newBinaryObjective(&p, label, nil).boostFromScore(0), math.Log(2.0/8); math.Abs(got-want) > 1e-12 {
+			t.Errorf("%v: initial score %v, want log(2/8) = %v", kv, got, want)
+		}
+		if got, want := newBinaryObjective(&p, label, weight).boostFromScore(0), math.Log(4.0/8); math.Abs(got-want) > 1e-12 {
+			t.Errorf("%v, weighted: initial score %v, want log(4/8) = %v", kv, got, want)
+		}
+	}
+}
