@@ -66,6 +66,8 @@ func TestFitBadInputs(t *testing.T) {
 			exitUsage, `unknown parameter "num_leaves"`},
 		{"--out in a missing directory", []string{"fit", "--data", in("train.csv"), "--label", "y", "--task", "binary", "--out", filepath.Join(dir, "no", "m.json")},
 			exitUsage, "--out " + filepath.Join(dir, "no", "m.json") + ": directory " + filepath.Join(dir, "no") + " does not exist"},
+		{"predict --passthrough of an output column, before reading data", []string{"predict", "--model", filepath.Join("testdata", "fit", "model.txt"), "--data", in("no-such-file.csv"), "--passthrough", "prediction", "--out", filepath.Join(dir, "p.csv")},
+			exitUsage, `--passthrough prediction: the output already has a column "prediction"`},
 		{"predict --out of unknown type", []string{"predict", "--model", in("label2.csv"), "--data", in("train.csv"), "--out", filepath.Join(dir, "p.xlsx")},
 			exitUsage, "--out " + filepath.Join(dir, "p.xlsx") + ": unknown file type: want .csv, .tsv or .parquet"},
 	}

@@ -72,6 +72,11 @@ func runPredict(e *env, o predictOptions) error {
 	if err != nil {
 		return err
 	}
+	for _, name := range m.OutputNames() {
+		if slices.Contains(o.passthrough, name) {
+			return usagef("--passthrough %s: the output already has a column %q", name, name)
+		}
+	}
 	// Read exactly the model's features, with the model's kinds: a text value
 	// in a numeric feature is reported with its row, and integer categories
 	// are read as categories.
@@ -107,9 +112,6 @@ func runPredict(e *env, o predictOptions) error {
 		cols = append(cols, ml.OutputColumn{Name: tab.Passthrough[i].Name, Raw: &tab.Passthrough[i]})
 	}
 	for c, name := range m.OutputNames() {
-		if slices.Contains(o.passthrough, name) {
-			return usagef("--passthrough %s: the output already has a column %q", name, name)
-		}
 		values := make([]float64, n)
 		for r := range n {
 			values[r] = pred[r*k+c]
