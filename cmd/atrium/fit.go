@@ -2,9 +2,12 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
+	"math"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -79,6 +82,17 @@ printed every --log-every iterations.`,
 	})
 }
 
+// columnParams are LightGBM's parameters (and aliases) that name data
+// columns; atrium fit takes columns by name in its own flags.
+var columnParams = map[string]string{
+	"categorical_feature": "--categorical", "cat_feature": "--categorical", "categorical_column": "--categorical",
+	"cat_column": "--categorical", "categorical_features": "--categorical",
+	"label_column": "--label", "label": "--label",
+	"weight_column": "--weight", "weight": "--weight",
+	"group_column": "--group", "group": "--group", "group_id": "--group", "query_column": "--group", "query": "--group", "query_id": "--group",
+	"ignore_column": "--ignore", "ignore_feature": "--ignore", "blacklist": "--ignore",
+}
+
 // parseParams reads --param k=v flags.
 func parseParams(kvs []string) (map[string]string, error) {
 	out := map[string]string{}
@@ -87,6 +101,9 @@ func parseParams(kvs []string) (map[string]string, error) {
 		k = strings.TrimSpace(k)
 		if !ok || k == "" {
 			return nil, usagef("--param %q: want key=value", kv)
+		}
+		if flag, ok := columnParams[k]; ok {
+			return nil, usagef("--param %s: atrium fit takes columns by name with %s COL", k, flag)
 		}
 		if prev, dup := out[k]; dup && prev != strings.TrimSpace(v) {
 			return nil, usagef("--param %s given twice", k)
@@ -124,6 +141,16 @@ func (o *fitOptions) validate() error {
 	}
 	if o.logEvery < 0 {
 		return usagef("--log-every %d: want >= 0", o.logEvery)
+	}
+	return checkOutDir(o.out)
+}
+
+// checkOutDir refuses an --out path whose directory does not exist before any
+// work is done, rather than after training or predicting.
+func checkOutDir(out string) error {
+	dir := filepath.Dir(out)
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return usagef("--out %s: directory %s does not exist", out, dir)
 	}
 	return nil
 }
@@ -167,11 +194,21 @@ func runFit(e *env, o fitOptions) error {
 	if err != nil {
 		return err
 	}
-	train, valid, err := loadTrainValid(e, o)
+	if err := o.checkParams(kv); err != nil {
+		return err
+	}
+	train, valid, err := loadTrainValid(e, o, kv)
 	if err != nil {
 		return err
 	}
 	warnIDColumns(e, train)
+	numClass, err := derivedClasses(o, kv, train, valid)
+	if err != nil {
+		return err
+	}
+	if numClass > 0 {
+		kv["num_class"] = strconv.Itoa(numClass)
+	}
 	f := &fitter{e: e, o: o, start: start}
 	var m *modelfile.Model
 	switch o.algorithm {
@@ -216,8 +253,9 @@ func runFit(e *env, o fitOptions) error {
 
 // loadTrainValid loads the training file and the validation data (a file
 // aligned to the training columns, or a split of the training file).
-func loadTrainValid(e *env, o fitOptions) (train, valid *ml.Dataset, err error) {
-	opts := ml.LoadOptions{Label: o.label, Weight: o.weight, Group: o.group, Time: o.time, Categorical: o.categorical, Ignore: o.ignore}
+func loadTrainValid(e *env, o fitOptions, kv map[string]string) (train, valid *ml.Dataset, err error) {
+	opts := ml.LoadOptions{Label: o.label, Weight: o.weight, Group: o.group, Time: o.time, Categorical: o.categorical, Ignore: o.ignore,
+		CheckLabel: labelCheck(o.task, kv)}
 	var bar *progress.Bar
 	opts.Progress = loadProgress(e, o.data, &bar)
 	train, err = ml.Load(e.ctx, o.data, opts)
@@ -276,6 +314,51 @@ func loadTrainValid(e *env, o fitOptions) (train, valid *ml.Dataset, err error) 
 	return tr, va, nil
 }
 
+// labelCheck returns the ml.LoadOptions.CheckLabel for the task: the labels
+// its objectives accept, checked while loading so that a bad one is reported
+// with its file, column and row rather than as a row index of the training
+// set. The parameters give num_class and label_gain; malformed ones are left
+// for the model's own parameter checks to report.
+func labelCheck(task string, kv map[string]string) func(y float64) string {
+	switch task {
+	case modelfile.TaskBinary:
+		return func(y float64) string {
+			if y != 0 && y != 1 {
+				return fmt.Sprintf("label is %v, want 0 or 1 for --task binary", y)
+			}
+			return ""
+		}
+	case modelfile.TaskMulticlass:
+		k := 0
+		for _, name := range []string{"num_class", "num_classes"} {
+			if n, err := strconv.Atoi(kv[name]); err == nil && n > 0 {
+				k = n
+			}
+		}
+		return func(y float64) string {
+			switch {
+			case k > 0 && (y != math.Trunc(y) || y < 0 || y >= float64(k)):
+				return fmt.Sprintf("label is %v, want a class index 0..%d (num_class=%d)", y, k-1, k)
+			case y != math.Trunc(y) || y < 0:
+				return fmt.Sprintf("label is %v, want a class index 0, 1, 2, ...", y)
+			}
+			return ""
+		}
+	case modelfile.TaskLambdarank:
+		gains := len(ml.DefaultLabelGain())
+		if g, ok := kv["label_gain"]; ok {
+			gains = len(strings.Split(g, ","))
+		}
+		return func(y float64) string {
+			if y != math.Trunc(y) || y < 0 || y >= float64(gains) {
+				return fmt.Sprintf("label is %v, want a whole-number relevance 0..%d (one per label_gain entry)", y, gains-1)
+			}
+			return ""
+		}
+	}
+	return nil
+}
+
 // warnIDColumns warns about text columns with a category for nearly every
 // row: ids and free text, which a model can only memorise.
 func warnIDColumns(e *env, ds *ml.Dataset) {
@@ -329,14 +412,9 @@ func (f *fitter) logLine(iter int, metrics map[string]float64) {
 
 // linear fits a linear model.
 func (f *fitter) linear(train, valid *ml.Dataset, kv map[string]string) (*modelfile.Model, error) {
-	if obj, ok := kv["objective"]; ok && obj != f.o.task {
-		return nil, usagef("--param objective=%s contradicts --task %s", obj, f.o.task)
-	}
-	kv = maps.Clone(kv)
-	kv["objective"] = f.o.task
-	p, err := linear.ParseParams(kv)
+	p, err := f.o.linearParams(kv)
 	if err != nil {
-		return nil, usageError{err}
+		return nil, err
 	}
 	f.bar = progress.New(f.e.stderr, int64(p.MaxIter), "fit linear", "iterations")
 	lm, err := linear.Train(f.e.ctx, train, p, linear.TrainOptions{OnIteration: func(iter int, objective float64, m *linear.Model) error {
@@ -387,7 +465,12 @@ func addLinearMetrics(metrics map[string]float64, task string, m *linear.Model, 
 	case modelfile.TaskBinary:
 		ms = []metric{
 			{"binary_logloss", func() (float64, error) { return ml.LogLoss(valid.Label, pred, valid.Weight) }},
-			{"auc", func() (float64, error) { return ml.AUC(valid.Label, pred, valid.Weight) }},
+			{"auc", func() (float64, error) {
+				if !slices.Contains(valid.Label, 0) || !slices.Contains(valid.Label, 1) {
+					return 1, nil // LightGBM's value where AUC is undefined, as trees report
+				}
+				return ml.AUC(valid.Label, pred, valid.Weight)
+			}},
 		}
 	case modelfile.TaskMulticlass:
 		ms = []metric{{"multi_logloss", func() (float64, error) {
@@ -417,28 +500,107 @@ var gbdtObjectives = map[string][]string{
 	modelfile.TaskLambdarank: {gbdt.ObjLambdarank},
 }
 
-// gbdt fits gradient-boosted trees.
-func (f *fitter) gbdt(train, valid *ml.Dataset, kv map[string]string) (*modelfile.Model, error) {
+// hasNumClass reports whether the --param values set num_class.
+func hasNumClass(kv map[string]string) bool {
+	_, a := kv["num_class"]
+	_, b := kv["num_classes"]
+	return a || b
+}
+
+// derivedClasses returns the class count of a multiclass fit without
+// num_class: the largest label of the training and validation data + 1, so
+// that a class seen only in validation is a class of the model (LightGBM
+// users set num_class; this is what they would set). 0 when num_class is
+// given or the task is another. A count no model can use is an error naming
+// the file and column, rather than blaming num_class, and comes before a
+// linear model allocates a coefficient row per class.
+func derivedClasses(o fitOptions, kv map[string]string, train, valid *ml.Dataset) (int, error) {
+	if o.task != modelfile.TaskMulticlass || hasNumClass(kv) {
+		return 0, nil
+	}
+	top, file := slices.Max(train.Label), o.data
+	if valid != nil {
+		if v := slices.Max(valid.Label); v > top {
+			top = v
+			if o.valid != "" {
+				file = o.valid
+			}
+		}
+	}
+	switch {
+	case top < 1:
+		return 0, fmt.Errorf("%s: --task multiclass: every label of column %q is 0; want at least two classes (or set num_class)", o.data, o.label)
+	case top >= maxDerivedClasses:
+		return 0, fmt.Errorf("%s: --task multiclass: the largest label of column %q is %v, more than %d classes; labels are class indexes 0..k-1 (set num_class if you mean it)",
+			file, o.label, top, maxDerivedClasses)
+	}
+	return int(top) + 1, nil
+}
+
+// maxDerivedClasses bounds the class count atrium fit takes from the labels
+// when num_class is not given: a larger label is far more likely a label
+// column that is not class indexes (a price, an id) than 10,000 classes.
+const maxDerivedClasses = 10000
+
+// gbdtParams turns the --param values into tree parameters for the task,
+// returning them and the values as completed (objective, seed, num_class);
+// numClass is the class count taken from the labels (0: none).
+func (o fitOptions) gbdtParams(kv map[string]string, numClass int) (gbdt.Params, map[string]string, error) {
 	kv = maps.Clone(kv)
 	if !slices.ContainsFunc(objectiveAliases, func(a string) bool { _, ok := kv[a]; return ok }) {
-		kv["objective"] = f.o.task
+		kv["objective"] = o.task
 	}
-	if _, ok := kv["seed"]; !ok && f.o.seed != 0 {
-		kv["seed"] = strconv.FormatUint(f.o.seed, 10)
+	if _, ok := kv["seed"]; !ok && o.seed != 0 {
+		kv["seed"] = strconv.FormatUint(o.seed, 10)
 	}
-	if f.o.task == modelfile.TaskMulticlass && !slices.ContainsFunc([]string{"num_class", "num_classes"}, func(a string) bool { _, ok := kv[a]; return ok }) {
-		top := 0.0
-		for _, y := range train.Label {
-			top = max(top, y)
-		}
-		kv["num_class"] = strconv.Itoa(int(top) + 1)
+	if numClass > 0 {
+		kv["num_class"] = strconv.Itoa(numClass)
 	}
 	p, err := gbdt.ParseParams(kv)
 	if err != nil {
-		return nil, usageError{err}
+		return p, nil, usageError{err}
 	}
-	if !slices.Contains(gbdtObjectives[f.o.task], p.Objective) {
-		return nil, usagef("objective %s does not fit --task %s (want %s)", p.Objective, f.o.task, strings.Join(gbdtObjectives[f.o.task], " or "))
+	if !slices.Contains(gbdtObjectives[o.task], p.Objective) {
+		return p, nil, usagef("objective %s does not fit --task %s (want %s)", p.Objective, o.task, strings.Join(gbdtObjectives[o.task], " or "))
+	}
+	return p, kv, nil
+}
+
+// linearParams turns the --param values into linear-model parameters.
+func (o fitOptions) linearParams(kv map[string]string) (linear.Params, error) {
+	if obj, ok := kv["objective"]; ok && obj != o.task {
+		return linear.Params{}, usagef("--param objective=%s contradicts --task %s", obj, o.task)
+	}
+	kv = maps.Clone(kv)
+	kv["objective"] = o.task
+	p, err := linear.ParseParams(kv)
+	if err != nil {
+		return p, usageError{err}
+	}
+	return p, nil
+}
+
+// checkParams checks the --param values before any data is read, so that a
+// typo does not wait for a large file to load. A class count the labels will
+// give stands in as 2.
+func (o fitOptions) checkParams(kv map[string]string) error {
+	if o.algorithm == modelfile.AlgorithmLinear {
+		_, err := o.linearParams(kv)
+		return err
+	}
+	numClass := 0
+	if o.task == modelfile.TaskMulticlass && !hasNumClass(kv) {
+		numClass = 2
+	}
+	_, _, err := o.gbdtParams(kv, numClass)
+	return err
+}
+
+// gbdt fits gradient-boosted trees.
+func (f *fitter) gbdt(train, valid *ml.Dataset, kv map[string]string) (*modelfile.Model, error) {
+	p, kv, err := f.o.gbdtParams(kv, 0)
+	if err != nil {
+		return nil, err
 	}
 	f.bar = progress.New(f.e.stderr, int64(p.NumIterations), "fit gbdt", "iterations")
 	var history []map[string]float64 // validation metrics per iteration
@@ -454,6 +616,11 @@ func (f *fitter) gbdt(train, valid *ml.Dataset, kv map[string]string) (*modelfil
 		}
 	}})
 	f.bar.Finish()
+	if errors.Is(err, gbdt.ErrParams) {
+		// Parameters that do not fit the data (a metric of another
+		// objective, early stopping without validation data).
+		return nil, usageError{err}
+	}
 	if err != nil {
 		return nil, err
 	}

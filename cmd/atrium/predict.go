@@ -62,9 +62,20 @@ func runPredict(e *env, o predictOptions) error {
 	if err := requireFlags("--model", o.model, "--data", o.data, "--out", o.out); err != nil {
 		return err
 	}
+	if err := ml.CheckTablePath(o.out); err != nil {
+		return usagef("--out %s: %v", o.out, err)
+	}
+	if err := checkOutDir(o.out); err != nil {
+		return err
+	}
 	m, err := modelfile.Load(o.model)
 	if err != nil {
 		return err
+	}
+	for _, name := range m.OutputNames() {
+		if slices.Contains(o.passthrough, name) {
+			return usagef("--passthrough %s: the output already has a column %q", name, name)
+		}
 	}
 	// Read exactly the model's features, with the model's kinds: a text value
 	// in a numeric feature is reported with its row, and integer categories
@@ -101,9 +112,6 @@ func runPredict(e *env, o predictOptions) error {
 		cols = append(cols, ml.OutputColumn{Name: tab.Passthrough[i].Name, Raw: &tab.Passthrough[i]})
 	}
 	for c, name := range m.OutputNames() {
-		if slices.Contains(o.passthrough, name) {
-			return usagef("--passthrough %s: the output already has a column %q", name, name)
-		}
 		values := make([]float64, n)
 		for r := range n {
 			values[r] = pred[r*k+c]

@@ -81,7 +81,7 @@ func checkMetrics(p *Params, ds *ml.Dataset) error {
 			if ds != nil {
 				for i, y := range ds.Label {
 					if y != 0 && y != 1 {
-						return fmt.Errorf("%w: metric %s needs labels 0 or 1; label of row %d is %v", ErrData, m, i, y)
+						return fmt.Errorf("%w: metric %s needs labels 0 or 1; label of row %d is %v", ErrData, m, i+1, y)
 					}
 				}
 			}
@@ -182,9 +182,9 @@ func evaluate(p *Params, ds *ml.Dataset, raw []float64, k int) ([]Eval, error) {
 			for _, at := range p.EvalAt {
 				var r float64
 				if m == "ndcg" {
-					r, err = ml.NDCG(label, raw[:n], ds.Groups, at, p.labelGain())
+					r, err = ml.NDCGWeighted(label, raw[:n], ds.Groups, at, p.labelGain(), weight)
 				} else {
-					r, err = ml.MAP(label, raw[:n], ds.Groups, at)
+					r, err = ml.MAPWeighted(label, raw[:n], ds.Groups, at, weight)
 				}
 				if err != nil {
 					return nil, fmt.Errorf("%w: %v", ErrData, err)

@@ -63,6 +63,10 @@ type leafState struct {
 	parent       int // parent node in the tree, -1 for the root
 	hist         []histBin
 	best         splitInfo
+	// blocked marks the features on which no valid split of this leaf was
+	// found (nil: none). As in LightGBM (a histogram's is_splittable flag),
+	// the leaf's children do not look at them again.
+	blocked []bool
 }
 
 // learner grows one tree at a time, leaf-wise (best-first), on binned data.
@@ -352,6 +356,17 @@ func (l *learner) histsAndSplits(small, large *leafState, nch int, g, h []float3
 	}
 	resSmall := make([]splitInfo, len(feats))
 	resLarge := make([]splitInfo, len(feats))
+	// The parent's blocked features (the large leaf still holds them) stay
+	// blocked; a feature evaluated without a valid split becomes blocked.
+	parentBlocked := small.blocked
+	if large != nil {
+		parentBlocked = large.blocked
+	}
+	smallBlocked := make([]bool, len(l.d.feats))
+	var largeBlocked []bool
+	if large != nil {
+		largeBlocked = make([]bool, len(l.d.feats))
+	}
 	rows := l.indices[small.begin : small.begin+small.count]
 	// Per feature: nch chunk segments to add, a subtraction and two scans
 	// over the bins. Threads only pay off for enough of that work.
@@ -377,9 +392,14 @@ func (l *learner) histsAndSplits(small, large *leafState, nch int, g, h []float3
 		case f.rowCol < 0:
 			histColumn16(seg, f.bins16, rows, l.og[small.begin:], l.oh[small.begin:], g, h, direct)
 		}
+		blocked := parentBlocked != nil && parentBlocked[fi]
 		resSmall[k].reset()
-		if smallFeats == nil || smallFeats[fi] {
+		switch {
+		case blocked:
+			smallBlocked[fi] = true
+		case smallFeats == nil || smallFeats[fi]:
 			l.bestSplit(fi, seg, small, &resSmall[k])
+			smallBlocked[fi] = resSmall[k].feat < 0
 		}
 		if large == nil {
 			return
@@ -390,10 +410,18 @@ func (l *learner) histsAndSplits(small, large *leafState, nch int, g, h []float3
 			lseg[i].h -= seg[i].h
 		}
 		resLarge[k].reset()
-		if largeFeats == nil || largeFeats[fi] {
+		switch {
+		case blocked:
+			largeBlocked[fi] = true
+		case largeFeats == nil || largeFeats[fi]:
 			l.bestSplit(fi, lseg, large, &resLarge[k])
+			largeBlocked[fi] = resLarge[k].feat < 0
 		}
 	})
+	small.blocked = smallBlocked
+	if large != nil {
+		large.blocked = largeBlocked
+	}
 	small.best.reset()
 	for k := range resSmall {
 		if resSmall[k].better(&small.best) {
@@ -480,10 +508,13 @@ func leafGain(g, h, l1, l2 float64) float64 {
 	return t * t / (h + l2)
 }
 
-// leafGainGivenOutput is the loss reduction of a leaf at output out.
-func leafGainGivenOutput(g, h, l1, l2, out float64) float64 {
-	t := thresholdL1(g, l1)
-	return -(2*t*out + (h+l2)*out*out)
+// gainShift is what a split's gain must exceed: the leaf's own gain at
+// its optimal output with lambda_l2 (LightGBM's GetLeafGain without path
+// smoothing), plus min_gain_to_split. It is not the gain at the leaf's
+// actual output, which differs for a leaf made by a many-vs-many categorical
+// split (output computed with cat_l2 added).
+func gainShift(p *Params, lf *leafState) float64 {
+	return leafGain(lf.sumG, lf.sumH, p.LambdaL1, p.LambdaL2) + p.MinGainToSplit
 }
 
 func (l *learner) bestNumeric(fi int, hs []histBin, lf *leafState, out *splitInfo) {
@@ -493,7 +524,7 @@ func (l *learner) bestNumeric(fi int, hs []histBin, lf *leafState, out *splitInf
 	minData, minHess := p.MinDataInLeaf, p.MinSumHessianInLeaf
 	G, H, N := lf.sumG, lf.sumH, lf.count
 	cnt := countEstimator(N, H)
-	minGainShift := leafGainGivenOutput(G, H, l1, l2, lf.output) + p.MinGainToSplit
+	minGainShift := gainShift(p, lf)
 	nanBin := f.m.nanBin()
 	last := len(hs) - 1 // last bin holding numbers
 	if nanBin >= 0 {
@@ -598,7 +629,7 @@ func (l *learner) bestCategorical(fi int, hs []histBin, lf *leafState, out *spli
 	minData, minHess := p.MinDataInLeaf, p.MinSumHessianInLeaf
 	G, H, N := lf.sumG, lf.sumH, lf.count
 	cnt := countEstimator(N, H)
-	minGainShift := leafGainGivenOutput(G, H, l1, p.LambdaL2, lf.output) + p.MinGainToSplit
+	minGainShift := gainShift(p, lf)
 	bestGain := math.Inf(-1)
 	numBins := len(hs)
 	if numBins <= p.MaxCatToOnehot {
@@ -744,9 +775,9 @@ func (l *learner) split(tree *Tree, i int, g, h []float32) {
 	node := tree.NumLeaves - 2
 
 	left := leafState{begin: lf.begin, count: leftCount, sumG: s.leftG, sumH: s.leftH,
-		output: s.leftOut, depth: lf.depth + 1, parent: node}
+		output: s.leftOut, depth: lf.depth + 1, parent: node, blocked: lf.blocked}
 	right := leafState{begin: lf.begin + leftCount, count: lf.count - leftCount, sumG: s.rightG, sumH: s.rightH,
-		output: s.rightOut, depth: lf.depth + 1, parent: node}
+		output: s.rightOut, depth: lf.depth + 1, parent: node, blocked: lf.blocked}
 	parentHist := lf.hist
 	left.best.reset()
 	right.best.reset()

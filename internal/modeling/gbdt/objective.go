@@ -43,7 +43,7 @@ func newObjective(p *Params, ds *ml.Dataset) (objective, error) {
 	case ObjBinary:
 		for i, y := range label {
 			if y != 0 && y != 1 {
-				return nil, fmt.Errorf("%w: label of row %d is %v, want 0 or 1 for binary", ErrData, i, y)
+				return nil, fmt.Errorf("%w: label of row %d is %v, want 0 or 1 for binary", ErrData, i+1, y)
 			}
 		}
 		return newBinaryObjective(p, label, weight), nil
@@ -53,7 +53,7 @@ func newObjective(p *Params, ds *ml.Dataset) (objective, error) {
 	case ObjMulticlass:
 		for i, y := range label {
 			if y != math.Trunc(y) || y < 0 || int(y) >= p.NumClass {
-				return nil, fmt.Errorf("%w: label of row %d is %v, want a class 0..%d (num_class=%d)", ErrData, i, y, p.NumClass-1, p.NumClass)
+				return nil, fmt.Errorf("%w: label of row %d is %v, want a class 0..%d (num_class=%d)", ErrData, i+1, y, p.NumClass-1, p.NumClass)
 			}
 		}
 		return newMulticlassObjective(p, label, weight), nil
@@ -64,7 +64,7 @@ func newObjective(p *Params, ds *ml.Dataset) (objective, error) {
 		gains := p.labelGain()
 		for i, y := range label {
 			if y != math.Trunc(y) || y < 0 || int(y) >= len(gains) {
-				return nil, fmt.Errorf("%w: label of row %d is %v, want a relevance 0..%d (the label_gain entries)", ErrData, i, y, len(gains)-1)
+				return nil, fmt.Errorf("%w: label of row %d is %v, want a relevance 0..%d (the label_gain entries)", ErrData, i+1, y, len(gains)-1)
 			}
 		}
 		return newLambdarank(p, label, weight, ds.Groups), nil
@@ -124,6 +124,9 @@ func (o *binaryObjective) gradients(score []float64, g, h []float32, nt int) {
 	})
 }
 
+// boostFromScore is the log-odds of the weighted share of positive rows. As
+// in LightGBM, the class weights (is_unbalance, scale_pos_weight) do not
+// enter it: they reweigh the gradients only.
 func (o *binaryObjective) boostFromScore(int) float64 {
 	if !o.boost {
 		return 0
@@ -135,11 +138,9 @@ func (o *binaryObjective) boostFromScore(int) float64 {
 			w = o.weight[i]
 		}
 		if y > 0 {
-			sumY += w * o.posW
-			sumW += w * o.posW
-		} else {
-			sumW += w * o.negW
+			sumY += w
 		}
+		sumW += w
 	}
 	pavg := sumY / sumW
 	pavg = min(max(pavg, kEpsilon), 1-kEpsilon)

@@ -35,7 +35,8 @@ type Params struct {
 	// MaxDepth bounds the depth of a tree; <= 0 means no limit. Default -1.
 	MaxDepth int `json:"max_depth"`
 	// NumThreads is the number of goroutines used for training and prediction;
-	// 0 means GOMAXPROCS. Results do not depend on it. Default 0.
+	// 0 or less means GOMAXPROCS, as LightGBM takes num_threads <= 0 (and
+	// scikit-learn users write n_jobs=-1). Results do not depend on it. Default 0.
 	NumThreads int `json:"num_threads"`
 	// Seed, when set (non-nil in ParseParams, Seeded here), derives the other
 	// seeds as LightGBM does: bagging, feature fraction and data sampling.
@@ -441,9 +442,6 @@ func (p *Params) problems() []string {
 	}
 	if p.NumLeaves < 2 || p.NumLeaves > 131072 {
 		bad("num_leaves", "%d, want 2..131072", p.NumLeaves)
-	}
-	if p.NumThreads < 0 {
-		bad("num_threads", "%d, want >= 0", p.NumThreads)
 	}
 	if p.MinDataInLeaf < 0 {
 		bad("min_data_in_leaf", "%d, want >= 0", p.MinDataInLeaf)

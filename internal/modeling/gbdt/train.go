@@ -37,6 +37,9 @@ func Train(ctx context.Context, train, valid *ml.Dataset, p Params, opts TrainOp
 	if n == 0 {
 		return nil, fmt.Errorf("%w: training data has no rows", ErrData)
 	}
+	if err := checkWeightSum("training", train); err != nil {
+		return nil, err
+	}
 	obj, err := newObjective(&p, train)
 	if err != nil {
 		return nil, fmt.Errorf("training data: %w", err)
@@ -73,9 +76,26 @@ func Train(ctx context.Context, train, valid *ml.Dataset, p Params, opts TrainOp
 	return model, nil
 }
 
+// checkWeightSum rejects weights that are all zero: every gradient and
+// hessian would be 0, leaf values 0/0 and weighted metrics undefined.
+func checkWeightSum(what string, ds *ml.Dataset) error {
+	if ds.Weight == nil {
+		return nil
+	}
+	for _, w := range ds.Weight {
+		if w > 0 {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: %s data: the weights sum to 0, want > 0", ErrData, what)
+}
+
 func checkValid(p *Params, train, valid *ml.Dataset) error {
 	if err := valid.Validate(); err != nil {
 		return fmt.Errorf("%w: validation data: %v", ErrData, err)
+	}
+	if err := checkWeightSum("validation", valid); err != nil {
+		return err
 	}
 	if valid.NumFeatures() != train.NumFeatures() {
 		return fmt.Errorf("%w: validation data has %d feature columns, training data %d", ErrData, valid.NumFeatures(), train.NumFeatures())

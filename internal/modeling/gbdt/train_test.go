@@ -253,6 +253,8 @@ func TestTrainBadInput(t *testing.T) {
 		{"valid columns", good, &ml.Dataset{Columns: good.Columns[:3], Label: good.Label}, map[string]string{"objective": "binary"}, "validation data has 3 feature columns"},
 		{"early stopping without valid", good, nil, map[string]string{"objective": "binary", "early_stopping_round": "3"}, "needs a validation set"},
 		{"metric for objective", good, good, map[string]string{"objective": "binary", "metric": "multi_logloss"}, "does not apply to objective binary"},
+		{"binary label named by 1-based row", &ml.Dataset{Columns: []ml.Column{{Name: "x", Values: []float32{1, 2}}}, Label: []float64{0, 2}}, nil, map[string]string{"objective": "binary"}, "label of row 2 is 2"},
+		{"weights sum to 0", &ml.Dataset{Columns: good.Columns, Label: good.Label, Weight: make([]float64, good.NumRows())}, nil, map[string]string{"objective": "binary"}, "the weights sum to 0"},
 		{"short column", &ml.Dataset{Columns: []ml.Column{{Name: "x", Values: []float32{1}}}, Label: []float64{0, 1}}, nil, map[string]string{"objective": "binary"}, "label has 2 rows, want 1"},
 	}
 	for _, tc := range tests {
@@ -408,6 +410,66 @@ func TestWeightsActAsCopies(t *testing.T) {
 	for i := range a {
 		if math.Abs(a[i]-b[i]) > 1e-9 {
 			t.Errorf("x=%v: weighted model %v, copied rows %v", probe.Columns[0].Values[i], a[i], b[i])
+		}
+	}
+}
+
+// TestEvalRankingWeighted: with row weights, ndcg and map on validation data
+// are LightGBM's weighted values (queries weighed by their rows' mean
+// weight), not the unweighted means.
+func TestEvalRankingWeighted(t *testing.T) {
+	train := gbdttest.Synth(ObjLambdarank, 600, 1)
+	valid := gbdttest.Synth(ObjLambdarank, 300, 2)
+	valid.Weight = make([]float64, valid.NumRows())
+	for i := range valid.Weight {
+		valid.Weight[i] = float64(1 + i%4)
+	}
+	var last []Eval
+	m, err := Train(context.Background(), train, valid, mustParams(t, map[string]string{
+		"objective": "lambdarank", "num_iterations": "3", "metric": "ndcg,map", "eval_at": "3"}),
+		TrainOptions{OnIteration: func(_ int, evals []Eval) { last = evals }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := m.PredictRaw(valid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ndcg, _ := ml.NDCGWeighted(valid.Label, raw, valid.Groups, 3, nil, valid.Weight)
+	mapw, _ := ml.MAPWeighted(valid.Label, raw, valid.Groups, 3, valid.Weight)
+	unweighted, _ := ml.NDCG(valid.Label, raw, valid.Groups, 3, nil)
+	if ndcg == unweighted {
+		t.Fatal("test data: weighted and unweighted NDCG coincide")
+	}
+	want := map[string]float64{"ndcg@3": ndcg, "map@3": mapw}
+	if len(last) != 2 {
+		t.Fatalf("evals %+v", last)
+	}
+	for _, e := range last {
+		if math.Abs(e.Value-want[e.Name]) > 1e-12 {
+			t.Errorf("%s = %v, want the weighted %v", e.Name, e.Value, want[e.Name])
+		}
+	}
+}
+
+// TestBinaryInitScoreIgnoresClassWeights: LightGBM's initial score is the
+// log-odds of the (sample-weighted) share of positives; is_unbalance and
+// scale_pos_weight reweigh the gradients only. (Counting them in the initial
+// score made every prediction differ from LightGBM's on the same data.)
+func TestBinaryInitScoreIgnoresClassWeights(t *testing.T) {
+	label := []float64{1, 0, 0, 0, 1, 0, 0, 0, 0, 0} // 2 positives of 10
+	weight := []float64{2, 1, 1, 1, 2, 1, 1, 1, 1, 1}
+	for _, kv := range []map[string]string{
+		{"objective": "binary"},
+		{"objective": "binary", "scale_pos_weight": "3"},
+		{"objective": "binary", "is_unbalance": "true"},
+	} {
+		p := mustParams(t, kv)
+		if got, want := newBinaryObjective(&p, label, nil).boostFromScore(0), math.Log(2.0/8); math.Abs(got-want) > 1e-12 {
+			t.Errorf("%v: initial score %v, want log(2/8) = %v", kv, got, want)
+		}
+		if got, want := newBinaryObjective(&p, label, weight).boostFromScore(0), math.Log(4.0/8); math.Abs(got-want) > 1e-12 {
+			t.Errorf("%v, weighted: initial score %v, want log(4/8) = %v", kv, got, want)
 		}
 	}
 }

@@ -63,7 +63,10 @@ type LoadOptions struct {
 	Time string
 	// Features, when set, lists exactly the feature columns to read, in this
 	// order; other columns are ignored. A listed column missing from the file is
-	// an error. Used at predict time with the model's features.
+	// an error, unless exactly one file column has the name once its
+	// whitespace is replaced by "_" (LightGBM's text format cannot hold
+	// whitespace in feature names); the feature then has the listed name. Used
+	// at predict time with the model's features.
 	Features []string
 	// Categorical lists columns to read as categorical even though the file
 	// stores numbers (integer codes such as a store id). Text columns are always
@@ -77,6 +80,10 @@ type LoadOptions struct {
 	// Passthrough lists columns to return as text in Table.Passthrough, such as
 	// ids to copy into a prediction file. They may be features too.
 	Passthrough []string
+	// CheckLabel, when set, is called with every label (after the missing and
+	// non-finite checks); a non-empty answer is the problem with that row,
+	// reported with the file, column and row ("label is 2, want 0 or 1").
+	CheckLabel func(y float64) string
 	// Progress, when set, is called after each chunk of rows is read with the
 	// rows read so far and the file's row count (0 when unknown: CSV).
 	Progress func(rows, total int)
@@ -383,6 +390,31 @@ func columnByName(cols []fileColumn, name string) *fileColumn {
 	return nil
 }
 
+// columnByUnderscoredName finds the one column whose name, with whitespace
+// replaced by "_", is name: the name LightGBM's text format (and so a model
+// read from it) has for the column. Nil when no column or several match.
+func columnByUnderscoredName(cols []fileColumn, name string) *fileColumn {
+	var found *fileColumn
+	for i := range cols {
+		if strings.Map(underscoreSpace, cols[i].name) == name {
+			if found != nil {
+				return nil
+			}
+			found = &cols[i]
+		}
+	}
+	return found
+}
+
+// underscoreSpace maps the whitespace the LightGBM writer replaces
+// (modelfile.lightgbmName) to "_".
+func underscoreSpace(r rune) rune {
+	if r == ' ' || r == '\t' || r == '\n' || r == '\r' {
+		return '_'
+	}
+	return r
+}
+
 // missingColumn reports a column the options name that the file lacks.
 func missingColumn(path, name, what string, cols []fileColumn) error {
 	names := make([]string, 0, len(cols))
@@ -475,18 +507,24 @@ func plan(path string, cols []fileColumn, opts LoadOptions) ([]slot, []Column, e
 		}
 	}
 	var featureCols []*fileColumn
+	var featureNames []string // the features' names: the file's, or the ones opts.Features asks for
 	if opts.Features != nil {
 		for _, name := range opts.Features {
-			c, err := need(name, "feature")
-			if err != nil {
-				return nil, nil, err
+			c := columnByName(cols, name)
+			if c == nil {
+				c = columnByUnderscoredName(cols, name)
+			}
+			if c == nil {
+				return nil, nil, missingColumn(path, name, "feature", cols)
 			}
 			featureCols = append(featureCols, c)
+			featureNames = append(featureNames, name)
 		}
 	} else {
 		for i := range cols {
 			if !notFeature[cols[i].name] {
 				featureCols = append(featureCols, &cols[i])
+				featureNames = append(featureNames, cols[i].name)
 			}
 		}
 		for _, name := range append(slices.Clone(opts.Categorical), opts.Numeric...) {
@@ -500,19 +538,20 @@ func plan(path string, cols []fileColumn, opts LoadOptions) ([]slot, []Column, e
 	}
 	features := make([]Column, len(featureCols))
 	for i, c := range featureCols {
-		features[i].Name = c.name
+		name := featureNames[i]
+		features[i].Name = name
 		q := quoteIdent(c.name)
 		s := slot{role: roleFeature, name: c.name, target: i}
 		switch {
 		case c.class == classOther:
 			return nil, nil, &DataError{File: path, Column: c.name, Msg: fmt.Sprintf("type %s cannot be a feature (want numbers, booleans or text); derive a numeric column from it or ignore it", c.typ)}
-		case forceCat[c.name] && c.class == classFloat:
+		case forceCat[name] && c.class == classFloat:
 			// Whole numbers print without a fraction so that 3.0 in one file
 			// and 3 in another are the same category.
 			features[i].Kind = Categorical
 			s.read = readText
 			s.expr = fmt.Sprintf("CASE WHEN %[1]s = trunc(%[1]s) AND abs(%[1]s) < 9e15 THEN CAST(CAST(%[1]s AS BIGINT) AS VARCHAR) ELSE CAST(%[1]s AS VARCHAR) END", q)
-		case forceCat[c.name] || c.class == classText && !forceNum[c.name]:
+		case forceCat[name] || c.class == classText && !forceNum[name]:
 			features[i].Kind = Categorical
 			s.read = readText
 			s.expr = "CAST(" + q + " AS VARCHAR)"
@@ -740,6 +779,10 @@ func (l *loader) slot(ch *duckChunk, j, base int) error {
 				return &DataError{File: l.path, Column: s.name, Row: l.rowNumber(base + i), Msg: fmt.Sprintf("%s is %v, want a finite number", what, v)}
 			case s.role == roleWeight && v < 0:
 				return &DataError{File: l.path, Column: s.name, Row: l.rowNumber(base + i), Msg: fmt.Sprintf("weight is %v, want >= 0", v)}
+			case s.role == roleLabel && l.opts.CheckLabel != nil:
+				if msg := l.opts.CheckLabel(v); msg != "" {
+					return &DataError{File: l.path, Column: s.name, Row: l.rowNumber(base + i), Msg: msg}
+				}
 			}
 		}
 	case roleGroup:

@@ -152,6 +152,23 @@ func TestLoadFeaturesAndPassthrough(t *testing.T) {
 	}
 }
 
+// TestLoadFeaturesUnderscored: a model read from LightGBM text names the
+// feature "rent per m2" as "rent_per_m2"; it still finds its column, unless
+// two columns would fit.
+func TestLoadFeaturesUnderscored(t *testing.T) {
+	path := writeFile(t, "p.csv", "rent per m2,hood name,x\n1,a,5\n2,b,6\n")
+	ds, err := Load(context.Background(), path, LoadOptions{Features: []string{"rent_per_m2", "hood_name"}, Categorical: []string{"hood_name"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkColumn(t, ds, "rent_per_m2", Numeric, []float32{1, 2}, nil)
+	checkColumn(t, ds, "hood_name", Categorical, []float32{0, 1}, []string{"a", "b"})
+	path = writeFile(t, "p.csv", "a b,a\tb\n1,2\n")
+	if _, err := Load(context.Background(), path, LoadOptions{Features: []string{"a_b"}}); err == nil || !strings.Contains(err.Error(), `column "a_b": feature column not found`) {
+		t.Errorf("two columns fit a_b: error %v, want feature column not found", err)
+	}
+}
+
 func TestLoadGroupsAndTime(t *testing.T) {
 	// Queries q1 and q2 interleave; Load moves each query's rows together.
 	path := writeFile(t, "rank.csv", "qid,ts,x,rel\nq1,5,1,2\nq2,3,2,0\nq1,4,3,1\nq3,1,4,0\nq2,2,5,1\n")
@@ -230,6 +247,8 @@ func TestLoadErrors(t *testing.T) {
 		{"unknown extension", "a.json", "{}", LoadOptions{}, `a.json: unknown file type`},
 		{"not parquet", "a.parquet", "x,y\n1,2\n", LoadOptions{}, `a.parquet: cannot read: Invalid Input Error`},
 		{"label is also weight", "a.csv", "x,y\n1,2\n", LoadOptions{Label: "y", Weight: "y"}, `column "y": used for two roles`},
+		{"label refused by CheckLabel", "a.csv", "x,y\n1,0\n2,1\n3,2\n", LoadOptions{Label: "y", CheckLabel: binaryLabel}, `a.csv: column "y" row 3: label is 2, want 0 or 1`},
+		{"label refused by CheckLabel, rows ordered by time", "a.csv", "t,x,y\n3,1,2\n1,2,0\n2,3,1\n", LoadOptions{Label: "y", Time: "t", CheckLabel: binaryLabel}, `a.csv: column "y" row 1: label is 2, want 0 or 1`},
 		{"missing group id", "a.csv", "q,x,y\n1,1,0\n,2,1\n", LoadOptions{Label: "y", Group: "q"}, `column "q" row 2: missing group (query) id`},
 	}
 	for _, tt := range tests {
@@ -247,6 +266,14 @@ func TestLoadErrors(t *testing.T) {
 	if _, err := Load(context.Background(), filepath.Join(t.TempDir(), "none.csv"), LoadOptions{}); err == nil || !strings.Contains(err.Error(), "none.csv: cannot open: no such file") {
 		t.Errorf("missing file: %v", err)
 	}
+}
+
+// binaryLabel is a LoadOptions.CheckLabel accepting 0 and 1.
+func binaryLabel(y float64) string {
+	if y != 0 && y != 1 {
+		return fmt.Sprintf("label is %v, want 0 or 1", y)
+	}
+	return ""
 }
 
 func TestLoadCanceled(t *testing.T) {

@@ -51,11 +51,84 @@ func rankQuery(score []float64) []int {
 
 func dcgDiscount(i int) float64 { return 1 / math.Log2(2+float64(i)) }
 
+// queryMean averages per-query values, weighing each query by the mean
+// weight of its rows when weight is not nil: LightGBM's query weights,
+// computed in float32 as LightGBM stores them.
+type queryMean struct {
+	weight    []float64
+	sum, sumW float64
+	start     int
+}
+
+// next returns the weight of the query of the next rows rows.
+func (m *queryMean) next(rows int) float64 {
+	if m.weight == nil {
+		m.start += rows
+		return 1
+	}
+	var w float32
+	for _, x := range m.weight[m.start : m.start+rows] {
+		w += float32(x)
+	}
+	m.start += rows
+	return float64(w / float32(rows))
+}
+
+// add adds the value of the query of the next rows rows.
+func (m *queryMean) add(v float64, rows int) {
+	w := m.next(rows)
+	m.sum += w * v
+	m.sumW += w
+}
+
+// addUnweighted adds the value of the query of the next rows rows without its
+// weight in the numerator (its weight still counts in the denominator):
+// LightGBM's weighted NDCG scores a query without relevant rows so.
+func (m *queryMean) addUnweighted(v float64, rows int) {
+	m.sumW += m.next(rows)
+	m.sum += v
+}
+
+func (m *queryMean) value() float64 { return m.sum / m.sumW }
+
+// checkQueryWeights checks per-row weights for a weighted ranking metric.
+func checkQueryWeights(name string, n int, weight []float64) error {
+	if weight == nil {
+		return nil
+	}
+	if len(weight) != n {
+		return fmt.Errorf("%w %s: %d weights for %d rows", ErrMetric, name, len(weight), n)
+	}
+	var sum float64
+	for _, w := range weight {
+		if !(w >= 0) {
+			return fmt.Errorf("%w %s: weight %v, want >= 0", ErrMetric, name, w)
+		}
+		sum += w
+	}
+	if sum <= 0 {
+		return fmt.Errorf("%w %s: the weights sum to 0", ErrMetric, name)
+	}
+	return nil
+}
+
 // NDCG is NDCG@k with LightGBM's conventions: gain[label] (nil: 2^label - 1),
 // discount 1/log2(2+rank), and a query whose ideal DCG is 0 (no relevant
 // rows) scores 1. Labels must be whole numbers indexing gain.
 func NDCG(label, score []float64, groups []int, k int, gain []float64) (float64, error) {
+	return NDCGWeighted(label, score, groups, k, gain, nil)
+}
+
+// NDCGWeighted is NDCG with per-row weights (nil: unweighted), as LightGBM's
+// ndcg metric computes it on a weighted dataset: the sum over queries of
+// NDCG times the query's weight (the mean weight of its rows), divided by the
+// sum of the query weights; a query without relevant rows adds 1 to the sum,
+// not its weight (LightGBM's rule, kept so that early stopping agrees).
+func NDCGWeighted(label, score []float64, groups []int, k int, gain, weight []float64) (float64, error) {
 	if err := checkGroups("ndcg", label, score, groups); err != nil {
+		return 0, err
+	}
+	if err := checkQueryWeights("ndcg", len(label), weight); err != nil {
 		return 0, err
 	}
 	if k <= 0 {
@@ -69,7 +142,7 @@ func NDCG(label, score []float64, groups []int, k int, gain []float64) (float64,
 			return 0, fmt.Errorf("%w ndcg: label of row %d is %v, want a relevance 0..%d", ErrMetric, i, y, len(gain)-1)
 		}
 	}
-	var total float64
+	mean := queryMean{weight: weight}
 	start := 0
 	for _, g := range groups {
 		lab, sc := label[start:start+g], score[start:start+g]
@@ -82,16 +155,16 @@ func NDCG(label, score []float64, groups []int, k int, gain []float64) (float64,
 			maxDCG += gain[int(ideal[i])] * dcgDiscount(i)
 		}
 		if maxDCG <= 0 {
-			total++
+			mean.addUnweighted(1, g)
 			continue
 		}
 		var dcg float64
 		for i, r := range rankQuery(sc)[:kk] {
 			dcg += gain[int(lab[r])] * dcgDiscount(i)
 		}
-		total += dcg / maxDCG
+		mean.add(dcg/maxDCG, g)
 	}
-	return total / float64(len(groups)), nil
+	return mean.value(), nil
 }
 
 // MAP is mean average precision at k with LightGBM's conventions: a row is
@@ -99,13 +172,22 @@ func NDCG(label, score []float64, groups []int, k int, gain []float64) (float64,
 // over the relevant rows in the top k, divided by min(relevant rows, k); a
 // query without relevant rows scores 1.
 func MAP(label, score []float64, groups []int, k int) (float64, error) {
+	return MAPWeighted(label, score, groups, k, nil)
+}
+
+// MAPWeighted is MAP with per-row weights (nil: unweighted), each query
+// weighing the mean weight of its rows, as LightGBM's map metric does.
+func MAPWeighted(label, score []float64, groups []int, k int, weight []float64) (float64, error) {
 	if err := checkGroups("map", label, score, groups); err != nil {
+		return 0, err
+	}
+	if err := checkQueryWeights("map", len(label), weight); err != nil {
 		return 0, err
 	}
 	if k <= 0 {
 		return 0, fmt.Errorf("%w map: k=%d, want > 0", ErrMetric, k)
 	}
-	var total float64
+	mean := queryMean{weight: weight}
 	start := 0
 	for _, g := range groups {
 		lab, sc := label[start:start+g], score[start:start+g]
@@ -117,7 +199,7 @@ func MAP(label, score []float64, groups []int, k int) (float64, error) {
 			}
 		}
 		if npos == 0 {
-			total++
+			mean.add(1, g)
 			continue
 		}
 		kk := min(k, g)
@@ -129,9 +211,9 @@ func MAP(label, score []float64, groups []int, k int) (float64, error) {
 				ap += float64(hits) / float64(i+1)
 			}
 		}
-		total += ap / float64(min(npos, kk))
+		mean.add(ap/float64(min(npos, kk)), g)
 	}
-	return total / float64(len(groups)), nil
+	return mean.value(), nil
 }
 
 // MRR is the mean reciprocal rank of the first relevant row (label > 0) of

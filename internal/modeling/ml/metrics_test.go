@@ -67,9 +67,9 @@ func computeMetric(c parityCase) (float64, error) {
 	case "r2":
 		return R2(c.Label, c.Score, c.Weight)
 	case "ndcg":
-		return NDCG(c.Label, c.Score, c.Groups, c.K, nil)
+		return NDCGWeighted(c.Label, c.Score, c.Groups, c.K, nil, c.Weight)
 	case "map":
-		return MAP(c.Label, c.Score, c.Groups, c.K)
+		return MAPWeighted(c.Label, c.Score, c.Groups, c.K, c.Weight)
 	case "mrr":
 		return MRR(c.Label, c.Score, c.Groups)
 	}

@@ -202,7 +202,13 @@ func (p *Preprocessor) Transform(ds *Dataset) (*Design, error) {
 		}
 		if p.Unknown == UnknownError {
 			for r, v := range c.Values {
-				if v == v && index[int(v)] < 0 {
+				switch {
+				case v != v:
+				case v < 0 || int(v) >= len(index):
+					// A code without a category name: a column aligned to a
+					// model that takes integer codes (ml.Align).
+					return nil, fmt.Errorf("%w: column %q row %d: category code %v was not seen in training", ErrBadData, in.Name, r+1, v)
+				case index[int(v)] < 0:
 					return nil, fmt.Errorf("%w: column %q row %d: category %q was not seen in training", ErrBadData, in.Name, r+1, c.Categories[int(v)])
 				}
 			}
@@ -241,10 +247,11 @@ type categoricalView struct {
 	index []int32
 }
 
-// column returns the output column of row i, or -1 for all zeros.
+// column returns the output column of row i, or -1 for all zeros: missing,
+// or a code outside the column's categories (unseen, like an unknown name).
 func (v *categoricalView) column(i int) int {
 	c := v.codes[i]
-	if c != c {
+	if !(c >= 0 && c < float32(len(v.index))) {
 		return -1
 	}
 	return int(v.index[int(c)])

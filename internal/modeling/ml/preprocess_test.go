@@ -78,6 +78,39 @@ func TestPreprocessorFitTransform(t *testing.T) {
 	}
 }
 
+// TestPreprocessorCodesWithoutNames: a categorical column aligned to features
+// without category names (an all-missing training column, whose empty list
+// an Atrium model file does not keep) holds the data's integers as codes;
+// codes outside the column's categories are unseen, never an index panic.
+func TestPreprocessorCodesWithoutNames(t *testing.T) {
+	p, err := FitPreprocessor(preprocessData(), PreprocessOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	aligned, err := Align(&Dataset{Columns: []Column{
+		{Name: "x", Kind: Numeric, Values: []float32{1, 2}},
+		{Name: "const", Kind: Numeric, Values: []float32{3, 3}},
+		{Name: "hood", Kind: Numeric, Values: []float32{3, -1}},
+	}}, []Feature{{Name: "x"}, {Name: "const"}, {Name: "hood", Kind: Categorical}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := p.Transform(aligned)
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := make([]float64, 4)
+	for i := range 2 {
+		if d.Row(i, row); row[2] != 0 || row[3] != 0 {
+			t.Errorf("row %d = %v, want no category set", i, row)
+		}
+	}
+	p.Unknown = UnknownError
+	if _, err := p.Transform(aligned); err == nil || !strings.Contains(err.Error(), `column "hood" row 1: category code 3 was not seen in training`) {
+		t.Errorf("code without a name, policy error: %v", err)
+	}
+}
+
 func TestPreprocessorNoStandardizeAndJSON(t *testing.T) {
 	p, err := FitPreprocessor(preprocessData(), PreprocessOptions{NoStandardize: true, Unknown: UnknownError})
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -25,17 +26,9 @@ type OutputColumn struct {
 // atomically: it is written beside path and renamed over it, so a failure
 // leaves any previous file intact.
 func WriteTable(ctx context.Context, path string, cols []OutputColumn) error {
-	lower := strings.ToLower(path)
-	var options string
-	switch {
-	case strings.HasSuffix(lower, ".csv"):
-		options = "FORMAT csv, HEADER true"
-	case strings.HasSuffix(lower, ".tsv"):
-		options = "FORMAT csv, HEADER true, DELIMITER '\t'"
-	case strings.HasSuffix(lower, ".parquet"), strings.HasSuffix(lower, ".pq"):
-		options = "FORMAT parquet"
-	default:
-		return fmt.Errorf("write %s: unknown file type: want .csv, .tsv or .parquet", path)
+	options, err := copyOptions(path)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
 	}
 	n := -1
 	for _, c := range cols {
@@ -48,11 +41,33 @@ func WriteTable(ctx context.Context, path string, cols []OutputColumn) error {
 		}
 		n = rows
 	}
-	err := WriteAtomic(path, func(tmp string) error { return copyTo(ctx, tmp, options, cols) })
+	err = WriteAtomic(path, func(tmp string) error { return copyTo(ctx, tmp, options, cols) })
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
+}
+
+// copyOptions returns DuckDB's COPY options for the table file type of path,
+// chosen by its extension.
+func copyOptions(path string) (string, error) {
+	lower := strings.ToLower(path)
+	switch {
+	case strings.HasSuffix(lower, ".csv"):
+		return "FORMAT csv, HEADER true", nil
+	case strings.HasSuffix(lower, ".tsv"):
+		return "FORMAT csv, HEADER true, DELIMITER '\t'", nil
+	case strings.HasSuffix(lower, ".parquet"), strings.HasSuffix(lower, ".pq"):
+		return "FORMAT parquet", nil
+	}
+	return "", errors.New("unknown file type: want .csv, .tsv or .parquet")
+}
+
+// CheckTablePath reports an output path WriteTable would refuse (an unknown
+// extension), so that a command can refuse it before doing the work.
+func CheckTablePath(path string) error {
+	_, err := copyOptions(path)
+	return err
 }
 
 // WriteAtomic makes a file appear at path whole or not at all: write fills a

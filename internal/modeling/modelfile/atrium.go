@@ -45,6 +45,10 @@ var (
 	ErrVersion = errors.New("unsupported model file version")
 	// ErrCorrupt: the file has a known format but invalid content.
 	ErrCorrupt = errors.New("corrupt model file")
+	// ErrUnsupported: a valid LightGBM or XGBoost model of a version,
+	// objective or kind (linear trees, random forests, gblinear) this build
+	// does not predict with.
+	ErrUnsupported = errors.New("unsupported model")
 )
 
 // Atrium model file format: one JSON document.

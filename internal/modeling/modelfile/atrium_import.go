@@ -3,6 +3,7 @@ package modelfile
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -38,7 +39,7 @@ func isXGBoost(trimmed []byte) bool {
 func importLightGBM(data []byte) (*Model, error) {
 	gm, err := ReadLightGBM(bytes.NewReader(data))
 	if err != nil {
-		return nil, fmt.Errorf("%w: lightgbm model: %v", ErrCorrupt, err)
+		return nil, importError(err)
 	}
 	m, err := NewGBDT(gm, nil)
 	if err != nil {
@@ -53,9 +54,19 @@ func importLightGBM(data []byte) (*Model, error) {
 func importXGBoost(data []byte) (*Model, error) {
 	gm, err := ReadXGBoost(bytes.NewReader(data))
 	if err != nil {
-		return nil, fmt.Errorf("%w: xgboost model: %v", ErrCorrupt, err)
+		return nil, importError(err)
 	}
 	return NewGBDT(gm, nil)
+}
+
+// importError wraps an error of ReadLightGBM or ReadXGBoost (which say which
+// reader failed): a model this build does not support is ErrUnsupported,
+// not a corrupt file.
+func importError(err error) error {
+	if errors.Is(err, ErrUnsupported) {
+		return err
+	}
+	return fmt.Errorf("%w: %v", ErrCorrupt, err)
 }
 
 // taskOf maps a tree objective to a task.

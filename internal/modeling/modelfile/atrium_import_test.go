@@ -69,8 +69,31 @@ func TestLoadRecognisesFormats(t *testing.T) {
 			t.Errorf("Parse(%q) = %v, want ErrUnknownFormat", content, err)
 		}
 	}
-	if _, err := Parse([]byte("tree\nversion=v9\n")); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "lightgbm model") {
+	if _, err := Parse([]byte("tree\nversion=v4\nnum_class=x\n")); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "lightgbm model") {
 		t.Errorf("bad LightGBM file: %v", err)
+	}
+	// Valid models of kinds Atrium does not predict with are unsupported, not
+	// corrupt.
+	lgbGood, err := os.ReadFile(filepath.Join("testdata", "lightgbm_binary.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	xgbGood, err := os.ReadFile(filepath.Join("testdata", "xgboost_binary.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lg, xg := string(lgbGood), string(xgbGood)
+	for _, tt := range []struct{ name, content, want string }{
+		{"LightGBM version", strings.Replace(lg, "version=v4", "version=v9", 1), `version "v9", want v3 or v4`},
+		{"LightGBM objective", strings.Replace(lg, "objective=binary sigmoid:1", "objective=quantile", 1), `objective "quantile" is not supported`},
+		{"LightGBM linear tree", strings.Replace(lg, "is_linear=0", "is_linear=1", 1), "linear trees (is_linear=1) are not supported"},
+		{"XGBoost objective", strings.Replace(xg, `"binary:logistic"`, `"reg:gamma"`, 1), `objective "reg:gamma" is not supported`},
+		{"XGBoost version", strings.Replace(xg, `"version":[3,`, `"version":[9,`, 1), "XGBoost version [9"},
+	} {
+		_, err := Parse([]byte(tt.content))
+		if !errors.Is(err, ErrUnsupported) || errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: %v, want ErrUnsupported (not ErrCorrupt) containing %q", tt.name, err, tt.want)
+		}
 	}
 }
 

@@ -372,7 +372,7 @@ func readLightGBM(r io.Reader) (*gbdt.Model, error) {
 		}
 		t, err := lightgbmParseTree(fields)
 		if err != nil {
-			return nil, fmt.Errorf("%w: tree %d: %v", errFormat, idx, err)
+			return nil, fmt.Errorf("%w: tree %d: %w", errFormat, idx, err)
 		}
 		m.Trees = append(m.Trees, *t)
 	}
@@ -411,10 +411,10 @@ func lightgbmHeader(h map[string]string) (*gbdt.Model, error) {
 	case "":
 		return nil, fmt.Errorf("%w: header has no version", errFormat)
 	default:
-		return nil, fmt.Errorf("%w: version %q, want v3 or v4", errFormat, clip(v))
+		return nil, fmt.Errorf("%w: version %q, want v3 or v4", ErrUnsupported, clip(v))
 	}
 	if _, ok := h["average_output"]; ok {
-		return nil, fmt.Errorf("%w: random-forest models (average_output) are not supported", errFormat)
+		return nil, fmt.Errorf("%w: random-forest models (average_output) are not supported", ErrUnsupported)
 	}
 	atoi := func(key string) (int, error) {
 		v, ok := h[key]
@@ -466,11 +466,11 @@ func lightgbmHeader(h map[string]string) (*gbdt.Model, error) {
 	case gbdt.ObjRegression, gbdt.ObjRegressionL1, gbdt.ObjHuber, gbdt.ObjLambdarank, gbdt.ObjMulticlass:
 		for _, o := range obj[1:] {
 			if o == "sqrt" {
-				return nil, fmt.Errorf("%w: objective %q: reg_sqrt is not supported", errFormat, clip(h["objective"]))
+				return nil, fmt.Errorf("%w: objective %q: reg_sqrt is not supported", ErrUnsupported, clip(h["objective"]))
 			}
 		}
 	default:
-		return nil, fmt.Errorf("%w: objective %q is not supported (want binary, regression, regression_l1, huber, multiclass or lambdarank)", errFormat, clip(obj[0]))
+		return nil, fmt.Errorf("%w: objective %q is not supported (want binary, regression, regression_l1, huber, multiclass or lambdarank)", ErrUnsupported, clip(obj[0]))
 	}
 	if perIter != numClass {
 		return nil, fmt.Errorf("%w: num_tree_per_iteration=%d, want num_class=%d", errFormat, perIter, numClass)
@@ -568,7 +568,7 @@ func lightgbmParseTree(f map[string]string) (*gbdt.Tree, error) {
 		}
 	}
 	if v := f["is_linear"]; v != "" && v != "0" {
-		return nil, errors.New("linear trees (is_linear=1) are not supported")
+		return nil, fmt.Errorf("%w: linear trees (is_linear=1) are not supported", ErrUnsupported)
 	}
 	t.Shrinkage = 1
 	if v, ok := f["shrinkage"]; ok {

@@ -118,7 +118,7 @@ func parseXGBoost(data []byte) (*gbdt.Model, error) {
 		return nil, fmt.Errorf("%w: no \"learner\" or \"version\": not an XGBoost model", errFormat)
 	}
 	if f.Version[0] < 1 || f.Version[0] > 3 {
-		return nil, fmt.Errorf("%w: XGBoost version %v, want 1.x to 3.x", errFormat, f.Version)
+		return nil, fmt.Errorf("%w: XGBoost version %v, want 1.x to 3.x", ErrUnsupported, f.Version)
 	}
 	l := f.Learner
 	numFeature, err := strconv.Atoi(l.LearnerModelParam.NumFeature)
@@ -126,7 +126,7 @@ func parseXGBoost(data []byte) (*gbdt.Model, error) {
 		return nil, fmt.Errorf("%w: num_feature %q, want a count up to %d", errFormat, l.LearnerModelParam.NumFeature, maxFeatures)
 	}
 	if t := l.LearnerModelParam.NumTarget; t != "" && t != "0" && t != "1" {
-		return nil, fmt.Errorf("%w: multi-target models (num_target=%s) are not supported", errFormat, t)
+		return nil, fmt.Errorf("%w: multi-target models (num_target=%s) are not supported", ErrUnsupported, t)
 	}
 	numClass := 0
 	if s := l.LearnerModelParam.NumClass; s != "" {
@@ -157,7 +157,7 @@ func parseXGBoost(data []byte) (*gbdt.Model, error) {
 	case "rank:ndcg", "rank:pairwise", "rank:map":
 		m.Objective = gbdt.ObjLambdarank
 	default:
-		return nil, fmt.Errorf("%w: objective %q is not supported", errFormat, objective)
+		return nil, fmt.Errorf("%w: objective %q is not supported", ErrUnsupported, objective)
 	}
 	k := m.NumClass
 	base, err := parseBaseScore(l.LearnerModelParam.BaseScore, k)
@@ -189,7 +189,7 @@ func parseXGBoost(data []byte) (*gbdt.Model, error) {
 		}
 		weights = gb.WeightDrop
 	case "gblinear":
-		return nil, fmt.Errorf("%w: linear boosters (gblinear) are not supported", errFormat)
+		return nil, fmt.Errorf("%w: linear boosters (gblinear) are not supported", ErrUnsupported)
 	default:
 		return nil, fmt.Errorf("%w: booster %q, want gbtree or dart", errFormat, gb.Name)
 	}
@@ -235,7 +235,7 @@ func parseXGBoost(data []byte) (*gbdt.Model, error) {
 		}
 		t, err := convertXGBTree(&tm.Trees[i], w, numFeature)
 		if err != nil {
-			return nil, fmt.Errorf("%w: tree %d: %v", errFormat, i, err)
+			return nil, fmt.Errorf("%w: tree %d: %w", errFormat, i, err)
 		}
 		perClass[c] = append(perClass[c], *t)
 	}
@@ -315,7 +315,7 @@ func convertXGBTree(x *xgbTree, weight float64, numFeature int) (*gbdt.Tree, err
 		return nil, fmt.Errorf("%d nodes", n)
 	}
 	if s := x.TreeParam.SizeLeafVector; s != "" && s != "0" && s != "1" {
-		return nil, fmt.Errorf("vector leaves (size_leaf_vector=%s) are not supported", s)
+		return nil, fmt.Errorf("%w: vector leaves (size_leaf_vector=%s) are not supported", ErrUnsupported, s)
 	}
 	for _, a := range []struct {
 		name string

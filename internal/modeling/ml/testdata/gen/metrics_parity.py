@@ -121,6 +121,14 @@ for g in groups:
     rr.append(1.0 / (hits[0] + 1) if len(hits) else 0.0)
 add("mrr", "mrr", float(np.mean(rr)), "definition (numpy)", label=rel, score=rscore, groups=groups)
 
+# Weighted ranking: LightGBM weighs each query's NDCG/MAP by the mean weight of
+# its rows (weights vary within queries here, so a first-row or sum rule fails).
+rweight = rng.integers(1, 5, size=m).astype(float)
+lg = lgb_eval(rel, rscore, {"objective": "lambdarank", "metric": ["ndcg", "map"], "eval_at": ks}, group=groups, weight=rweight)
+for kk in (3, 10):
+    add(f"ndcg@{kk} weighted", "ndcg", lg[f"ndcg@{kk}"], LG, label=rel, score=rscore, groups=groups, k=kk, weight=rweight)
+    add(f"map@{kk} weighted", "map", lg[f"map@{kk}"], LG, label=rel, score=rscore, groups=groups, k=kk, weight=rweight)
+
 with open(sys.argv[1], "w") as f:
     json.dump({"generated_by": "internal/modeling/ml/testdata/gen/metrics_parity.py", "cases": cases}, f, indent=1)
     f.write("\n")
