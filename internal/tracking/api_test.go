@@ -289,3 +289,49 @@ func TestAPIValuesTheEngineRefuses(t *testing.T) {
 		}
 	})
 }
+
+// TestSearchFilterLimits sends the largest filters the parser admits to the
+// real engines (they must run), and larger ones (they must be a 400, not the
+// engine's error as a 500, which the client would retry).
+func TestSearchFilterLimits(t *testing.T) {
+	conds := func(n int, format string) []string {
+		cs := make([]string, n)
+		for i := range cs {
+			cs[i] = fmt.Sprintf(format, i)
+		}
+		return cs
+	}
+	in := func(key string, values []string) string {
+		return key + " IN ('" + strings.Join(values, "','") + "')"
+	}
+	metatest.ForEach(t, func(t *testing.T, db *meta.DB) {
+		c := newClient(t, db)
+		exp := c.ok("POST", api+"/experiments/create", map[string]any{"name": "limits"})["experiment_id"].(string)
+		run := c.ok("POST", api+"/runs/create", map[string]any{"experiment_id": exp})["run"].(map[string]any)["info"].(map[string]any)["run_id"].(string)
+		c.ok("POST", api+"/runs/log-metric", map[string]any{"run_id": run, "key": "m0", "value": 1, "timestamp": 1})
+		// Every experiment id and list value is a bound parameter.
+		expIDs := append(conds(9999, "%d"), exp)
+		for _, tt := range []struct {
+			name, filter string
+			expIDs       []string
+			msg          string // "" when the search must succeed and find run
+		}{
+			{"most values", in("attributes.run_id", append(conds(9999, "r%d"), run)), expIDs, ""},
+			{"most conditions", strings.Join(append(conds(199, "metrics.m0 > -%d"), "attributes.run_id = '"+run+"'"), " and "), expIDs, ""},
+			{"too many values", strings.Repeat(in("attributes.run_id", conds(9000, "r%d"))+" and ", 4) + in("datasets.name", conds(9000, "d%d")), []string{exp}, "got more than 10000 values"},
+			{"too many conditions", strings.Join(conds(2000, "metrics.m0 > -%d"), " and "), []string{exp}, "at most 200 conditions"},
+		} {
+			body := map[string]any{"experiment_ids": tt.expIDs, "filter": tt.filter}
+			if tt.msg != "" {
+				c.fails("POST", api+"/runs/search", body, 400, "INVALID_PARAMETER_VALUE", tt.msg)
+				continue
+			}
+			runs, _ := c.ok("POST", api+"/runs/search", body)["runs"].([]any)
+			if len(runs) != 1 {
+				t.Errorf("%s: found %d runs, want 1", tt.name, len(runs))
+			}
+		}
+		c.fails("POST", api+"/experiments/search", map[string]any{"filter": strings.Join(conds(2000, "name != '%d'"), " and ")},
+			400, "INVALID_PARAMETER_VALUE", "at most 200 conditions")
+	})
+}
