@@ -376,6 +376,14 @@ func TestPathTraversalPayloads(t *testing.T) {
 			"local:/etc/passwd",
 			"javascript:alert(1)",
 			"\x00",
+			// The opaque form (no '/' after the scheme) hides a leading '..'
+			// from a segment split on '/'.
+			"mlflow-artifacts:..",
+			"mlflow-artifacts:../../etc",
+			"mlflow-artifacts:%2e%2e/etc",
+			"mlflow-artifacts:..%2f..%2fetc",
+			"runs:../" + rid + "/model",
+			"models:..",
 		}
 		for _, p := range payloads {
 			code, out := call(t, srv.URL, "POST", api+"/model-versions/create", map[string]any{"name": "sec", "source": p, "run_id": rid})
