@@ -160,6 +160,14 @@ func TestModelVersions(t *testing.T) {
 		if err != nil || cp.ModelID != lm.Info.ModelID || cp.Source != "models:/m/2" {
 			t.Fatalf("copy = %+v, %v", cp, err)
 		}
+		// models:/<name>/latest is the newest version whatever its stage, as MLflow
+		// resolves it (any case).
+		for _, src := range []string{"models:/m/latest", "models:/m/Latest"} {
+			lt, err := s.CreateModelVersion(ctx, registry.VersionCreate{Name: "copy", Source: src})
+			if err != nil || lt.Source != "models:/m/3" || lt.RunID != rid {
+				t.Fatalf("copy of %s = %+v, %v; want source models:/m/3", src, lt, err)
+			}
+		}
 		// Lineage must match.
 		other, _ := ts.CreateRun(ctx, tracking.RunCreate{})
 		for _, bad := range []registry.VersionCreate{

@@ -105,8 +105,9 @@ func (s *Store) resolveSource(ctx context.Context, c VersionCreate) (lineage, er
 	return l, nil
 }
 
-// resolveModelURI resolves "<name>/<version>", "<name>@<alias>" or
-// "<name>/<stage>" (the newest version in that stage).
+// resolveModelURI resolves "<name>/<version>", "<name>@<alias>",
+// "<name>/latest" (the newest version) or "<name>/<stage>" (the newest version
+// in that stage).
 func (s *Store) resolveModelURI(ctx context.Context, ref string) (*ModelVersion, error) {
 	if name, alias, ok := strings.Cut(ref, "@"); ok {
 		return s.GetVersionByAlias(ctx, name, alias)
@@ -119,6 +120,23 @@ func (s *Store) resolveModelURI(ctx context.Context, ref string) (*ModelVersion,
 	if _, err := strconv.ParseInt(which, 10, 64); err == nil {
 		return s.GetModelVersion(ctx, name, which)
 	}
+	if strings.EqualFold(which, "latest") {
+		// MLflow's models:/<name>/latest: the newest version of any stage.
+		vs, err := s.GetLatestVersions(ctx, name, nil)
+		if err != nil {
+			return nil, err
+		}
+		var newest *ModelVersion
+		for i := range vs {
+			if newest == nil || versionNumber(vs[i]) > versionNumber(*newest) {
+				newest = &vs[i]
+			}
+		}
+		if newest == nil {
+			return nil, wire.NotFoundf("No versions of model with name '%s' found", name)
+		}
+		return newest, nil
+	}
 	vs, err := s.GetLatestVersions(ctx, name, []string{which})
 	if err != nil {
 		return nil, err
@@ -127,6 +145,12 @@ func (s *Store) resolveModelURI(ctx context.Context, ref string) (*ModelVersion,
 		return nil, wire.NotFoundf("No versions of model with name '%s' and stage '%s' found", name, which)
 	}
 	return &vs[0], nil
+}
+
+// versionNumber is v's version as a number (versions are stored as integers).
+func versionNumber(v ModelVersion) int64 {
+	n, _ := strconv.ParseInt(v.Version, 10, 64)
+	return n
 }
 
 // CreateModelVersion registers a new version (READY at once: the files stay where
