@@ -335,3 +335,28 @@ func TestSearchFilterLimits(t *testing.T) {
 			400, "INVALID_PARAMETER_VALUE", "at most 200 conditions")
 	})
 }
+
+// TestNULAndBadUTF8 checks that text PostgreSQL cannot store is refused the
+// same way on both engines (SQLite would store it), wherever it arrives.
+func TestNULAndBadUTF8(t *testing.T) {
+	metatest.ForEach(t, func(t *testing.T, db *meta.DB) {
+		c := newClient(t, db)
+		for _, tt := range []struct {
+			method, path string
+			body         any
+		}{
+			{"POST", api + "/experiments/create", `{"name":"a\u0000b"}`},
+			{"GET", api + "/experiments/get-by-name?experiment_name=a%00b", nil},
+			{"POST", api + "/runs/create", `{"experiment_id":"0","tags":[{"key":"k","value":"\u0000"}]}`},
+			{"POST", api + "/runs/search", `{"experiment_ids":["0"],"filter":"params.a = '\u0000'"}`},
+			{"GET", api + "/logged-models/a%00b", nil},
+		} {
+			c.fails(tt.method, tt.path, tt.body, 400, "INVALID_PARAMETER_VALUE", "NUL characters")
+		}
+		c.fails("GET", api+"/logged-models/%FF", nil, 400, "INVALID_PARAMETER_VALUE", "not valid UTF-8")
+		// Nothing was stored.
+		if exps := c.ok("POST", api+"/experiments/search", map[string]any{})["experiments"].([]any); len(exps) != 1 {
+			t.Fatalf("experiments = %v, want only Default", exps)
+		}
+	})
+}

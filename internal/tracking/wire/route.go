@@ -89,6 +89,10 @@ func Serve(log *slog.Logger, rt Route) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		if err := CheckPath(r); err != nil {
+			WriteError(w, r, log, err)
+			return
+		}
 		resp, err := rt.Handler(r)
 		if err != nil {
 			WriteError(w, r, log, err)

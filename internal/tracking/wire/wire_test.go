@@ -150,3 +150,61 @@ func TestServeRawJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeRefusesNUL checks that U+0000 is refused wherever text arrives (the
+// engines disagree on it), and that an escaped backslash before "u0000" is
+// ordinary text.
+func TestDecodeRefusesNUL(t *testing.T) {
+	tests := []struct {
+		method, target, body string
+		refused              bool
+	}{
+		{"POST", "/x", `{"name":"a\u0000b"}`, true},
+		{"POST", "/x", `{"ids":["ok","\u0000"]}`, true},
+		{"POST", "/x", `{"nested":{"k":"\u0000"}}`, true},
+		{"POST", "/x", `{"name":"a\\\u0000"}`, true},     // backslash, then NUL
+		{"POST", "/x", `"{\"name\":\"\\u0000\"}"`, true}, // double-encoded body
+		{"POST", "/x", `{"name":"a\\u0000"}`, false},     // backslash, then "u0000"
+		{"POST", "/x", `{"name":"\\\\u0000"}`, false},    // two backslashes, then "u0000"
+		{"POST", "/x", `{"name":"\u00000"}`, true},       // NUL then '0'
+		{"POST", "/x", `{"name":"u0000 \u0001"}`, false}, // other control characters pass
+		{"GET", "/x?name=a%00b", "", true},
+		{"GET", "/x?ids=a&ids=%00", "", true},
+		{"GET", "/x?unknown=%00", "", false}, // unknown fields are ignored
+		{"DELETE", "/x?name=%00", "", true},
+	}
+	for _, tt := range tests {
+		var s sample
+		err := Decode(httptest.NewRequest(tt.method, tt.target, strings.NewReader(tt.body)), &s)
+		switch {
+		case tt.refused && (!errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "NUL")):
+			t.Errorf("%s %s %s: err = %v, want INVALID_PARAMETER_VALUE about NUL", tt.method, tt.target, tt.body, err)
+		case !tt.refused && err != nil:
+			t.Errorf("%s %s %s: %v", tt.method, tt.target, tt.body, err)
+		}
+	}
+}
+
+// TestServeRefusesBadPaths checks path wildcards: a NUL or bytes that are not
+// UTF-8 never reach a handler.
+func TestServeRefusesBadPaths(t *testing.T) {
+	mux := http.NewServeMux()
+	Mount(mux, slog.Default(), []Route{{Method: "GET", Path: "/things/{id}", Handler: func(r *http.Request) (any, error) {
+		return map[string]string{"id": r.PathValue("id")}, nil
+	}}})
+	for _, tt := range []struct {
+		path string
+		code int
+	}{
+		{"/api/2.0/mlflow/things/abc", 200},
+		{"/api/2.0/mlflow/things/a%00b", 400},
+		{"/api/2.0/mlflow/things/%FF", 400},
+		{"/ajax-api/2.0/mlflow/things/%C3%28", 400},
+	} {
+		w := httptest.NewRecorder()
+		mux.ServeHTTP(w, httptest.NewRequest("GET", tt.path, nil))
+		if w.Code != tt.code || (tt.code == 400 && !strings.Contains(w.Body.String(), `"INVALID_PARAMETER_VALUE"`)) {
+			t.Errorf("GET %s = %d %s, want %d", tt.path, w.Code, w.Body, tt.code)
+		}
+	}
+}
