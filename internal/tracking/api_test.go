@@ -200,6 +200,7 @@ func TestAPIErrors(t *testing.T) {
 			{"POST", api + "/experiments/create", map[string]any{"name": "bad", "artifact_location": "/etc"}, 400, "INVALID_PARAMETER_VALUE", "local paths are not allowed"},
 			{"GET", api + "/artifacts/list?run_id=" + id, nil, 501, "NOT_IMPLEMENTED", "no artifact store"},
 			{"GET", api + "/no/such/endpoint", nil, 404, "ENDPOINT_NOT_FOUND", "No API endpoint found for GET"},
+			{"GET", api + "/runs/create", nil, 405, "ENDPOINT_NOT_FOUND", "Method GET is not allowed for /api/2.0/mlflow/runs/create; use POST"},
 			{"PATCH", api + "/logged-models/m-nope", map[string]any{"status": "LOGGED_MODEL_READY"}, 404, "RESOURCE_DOES_NOT_EXIST", "Logged model with ID 'm-nope' not found."},
 			{"PATCH", api + "/logged-models/m-nope", map[string]any{"status": "WHATEVER"}, 400, "INVALID_PARAMETER_VALUE", "'status'"},
 			{"POST", api + "/runs/outputs", map[string]any{"run_id": id}, 400, "INVALID_PARAMETER_VALUE", "Missing value for required parameter 'models'"},

@@ -208,3 +208,38 @@ func TestServeRefusesBadPaths(t *testing.T) {
 		}
 	}
 }
+
+// TestNotFoundAndWrongMethod checks the answers for paths no route serves: 404
+// for an unknown path, 405 with Allow for a known path under another method.
+func TestNotFoundAndWrongMethod(t *testing.T) {
+	mux := http.NewServeMux()
+	ok := func(*http.Request) (any, error) { return nil, nil }
+	Mount(mux, slog.Default(), []Route{
+		{Method: "POST", Path: "/runs/create", Handler: ok},
+		{Method: "GET", Path: "/things/{id}", Handler: ok},
+		{Method: "PATCH", Path: "/things/{id}", Handler: ok},
+	})
+	for _, p := range Prefixes {
+		mux.HandleFunc(p+"/", NotFound(mux))
+	}
+	for _, tt := range []struct {
+		method, path string
+		code         int
+		allow        string
+	}{
+		{"POST", "/api/2.0/mlflow/runs/create", 200, ""},
+		{"GET", "/api/2.0/mlflow/runs/create", 405, "POST"},
+		{"DELETE", "/ajax-api/2.0/mlflow/things/7", 405, "GET, PATCH"},
+		{"GET", "/api/2.0/mlflow/nope", 404, ""},
+		{"POST", "/api/2.0/mlflow/things", 404, ""},
+	} {
+		w := httptest.NewRecorder()
+		mux.ServeHTTP(w, httptest.NewRequest(tt.method, tt.path, strings.NewReader("{}")))
+		if w.Code != tt.code || w.Header().Get("Allow") != tt.allow {
+			t.Errorf("%s %s = %d (Allow %q) %s, want %d (Allow %q)", tt.method, tt.path, w.Code, w.Header().Get("Allow"), w.Body, tt.code, tt.allow)
+		}
+		if tt.code != 200 && !strings.Contains(w.Body.String(), `"error_code":"ENDPOINT_NOT_FOUND"`) {
+			t.Errorf("%s %s: body %s, want ENDPOINT_NOT_FOUND", tt.method, tt.path, w.Body)
+		}
+	}
+}
