@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"sort"
 	"strings"
 	"testing"
 
@@ -358,6 +359,42 @@ func TestNULAndBadUTF8(t *testing.T) {
 		// Nothing was stored.
 		if exps := c.ok("POST", api+"/experiments/search", map[string]any{})["experiments"].([]any); len(exps) != 1 {
 			t.Fatalf("experiments = %v, want only Default", exps)
+		}
+	})
+}
+
+// TestLikeEscapes checks that LIKE and ILIKE patterns mean the same on both
+// engines: '\' escapes '%', '_' and itself (PostgreSQL's default, which SQLite
+// only follows with an ESCAPE clause).
+func TestLikeEscapes(t *testing.T) {
+	metatest.ForEach(t, func(t *testing.T, db *meta.DB) {
+		c := newClient(t, db)
+		exp := c.ok("POST", api+"/experiments/create", map[string]any{"name": "like"})["experiment_id"].(string)
+		for _, v := range []string{"a_b", "axb", `a\b`, "a%b", "A_B", `a\xb`} {
+			id := c.ok("POST", api+"/runs/create", map[string]any{"experiment_id": exp})["run"].(map[string]any)["info"].(map[string]any)["run_id"].(string)
+			c.ok("POST", api+"/runs/log-parameter", map[string]any{"run_id": id, "key": "p", "value": v})
+		}
+		for _, tt := range []struct {
+			filter string
+			want   string // the matching values, sorted, joined by spaces
+		}{
+			{`params.p LIKE 'a_b'`, `a%b a\b a_b axb`},
+			{`params.p LIKE 'a\_b'`, `a_b`},
+			{`params.p LIKE 'a\%b'`, `a%b`},
+			{`params.p LIKE 'a\\b'`, `a\b`},
+			{`params.p LIKE 'a\\_b'`, `a\xb`},
+			{`params.p ILIKE 'a\_b'`, `A_B a_b`},
+			{`params.p LIKE 'a\xb'`, `axb`}, // an escaped ordinary character is itself
+		} {
+			runs, _ := c.ok("POST", api+"/runs/search", map[string]any{"experiment_ids": []string{exp}, "filter": tt.filter})["runs"].([]any)
+			var got []string
+			for _, r := range runs {
+				got = append(got, r.(map[string]any)["data"].(map[string]any)["params"].([]any)[0].(map[string]any)["value"].(string))
+			}
+			sort.Strings(got)
+			if strings.Join(got, " ") != tt.want {
+				t.Errorf("%s matched %q, want %q", tt.filter, got, tt.want)
+			}
 		}
 	})
 }
