@@ -489,3 +489,43 @@ func TestLongNames(t *testing.T) {
 		wantErr(t, err, wire.ErrInvalid, "'metrics[0].dataset_name' exceeds the maximum length of 500 characters")
 	})
 }
+
+// TestRunLink checks that a model version's run_link is an http(s) URL: web
+// UIs render it as a link, so a javascript: URL would be stored script.
+func TestRunLink(t *testing.T) {
+	metatest.ForEach(t, func(t *testing.T, db *meta.DB) {
+		ctx := context.Background()
+		ts, s := stores(t, db)
+		run, err := ts.CreateRun(ctx, tracking.RunCreate{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.CreateRegisteredModel(ctx, "links", nil, ""); err != nil {
+			t.Fatal(err)
+		}
+		for _, tt := range []struct {
+			link string
+			ok   bool
+		}{
+			{"", true},
+			{"https://databricks.example/#/experiments/1/runs/abc", true},
+			{"HTTP://host:5000/x", true},
+			{"javascript:alert(document.cookie)", false},
+			{"JavaScript:alert(1)", false},
+			{" javascript:alert(1)", false},
+			{"data:text/html,<script>alert(1)</script>", false},
+			{"vbscript:msgbox(1)", false},
+			{"//evil.example/x", false},
+			{"/relative/path", false},
+			{"http://", false},
+		} {
+			v, err := s.CreateModelVersion(ctx, registry.VersionCreate{Name: "links", Source: "runs:/" + run.Info.RunID + "/m", RunID: run.Info.RunID, RunLink: tt.link})
+			switch {
+			case tt.ok && (err != nil || v.RunLink != tt.link):
+				t.Errorf("run_link %q: %+v, %v", tt.link, v, err)
+			case !tt.ok:
+				wantErr(t, err, wire.ErrInvalid, "parameter 'run_link'")
+			}
+		}
+	})
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -105,6 +106,20 @@ func (s *Store) resolveSource(ctx context.Context, c VersionCreate) (lineage, er
 	return l, nil
 }
 
+// checkRunLink accepts an empty run_link or an absolute http(s) URL. Web UIs
+// render it as a link: a javascript: or data: URL stored here would run
+// script in the browser of whoever clicks it.
+func checkRunLink(link string) error {
+	if link == "" {
+		return nil
+	}
+	u, err := url.Parse(link)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return wire.Invalidf("Invalid value '%s' for parameter 'run_link' supplied: expected an http:// or https:// URL", link)
+	}
+	return nil
+}
+
 // resolveModelURI resolves "<name>/<version>", "<name>@<alias>",
 // "<name>/latest" (the newest version) or "<name>/<stage>" (the newest version
 // in that stage).
@@ -166,6 +181,9 @@ func (s *Store) CreateModelVersion(ctx context.Context, c VersionCreate) (*Model
 		if err := tracking.ValidateRunID(c.RunID, "run_id"); err != nil {
 			return nil, err
 		}
+	}
+	if err := checkRunLink(c.RunLink); err != nil {
+		return nil, err
 	}
 	for _, t := range c.Tags {
 		if err := validateTag(t); err != nil {
