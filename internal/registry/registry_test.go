@@ -30,6 +30,19 @@ func stores(t *testing.T, db *meta.DB) (*tracking.Store, *registry.Store) {
 	return ts, registry.New(ts)
 }
 
+// runAndModel creates a run and a registered model named model.
+func runAndModel(t *testing.T, ts *tracking.Store, s *registry.Store, model string) *tracking.Run {
+	t.Helper()
+	run, err := ts.CreateRun(context.Background(), tracking.RunCreate{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateRegisteredModel(context.Background(), model, nil, ""); err != nil {
+		t.Fatal(err)
+	}
+	return run
+}
+
 func wantErr(t *testing.T, err, sentinel error, contains string) {
 	t.Helper()
 	if err == nil || !errors.Is(err, sentinel) || !strings.Contains(err.Error(), contains) {
@@ -118,14 +131,8 @@ func TestModelVersions(t *testing.T) {
 	metatest.ForEach(t, func(t *testing.T, db *meta.DB) {
 		ctx := context.Background()
 		ts, s := stores(t, db)
-		run, err := ts.CreateRun(ctx, tracking.RunCreate{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		run := runAndModel(t, ts, s, "m")
 		rid := run.Info.RunID
-		if _, err := s.CreateRegisteredModel(ctx, "m", nil, ""); err != nil {
-			t.Fatal(err)
-		}
 		v1, err := s.CreateModelVersion(ctx, registry.VersionCreate{Name: "m", Source: "runs:/" + rid + "/model", RunID: rid, Tags: []tracking.KV{{Key: "k", Value: "v"}}, RunLink: "http://x"})
 		if err != nil || v1.Version != "1" || v1.Status != "READY" || v1.CurrentStage != "None" || v1.RunID != rid || len(v1.Tags) != 1 {
 			t.Fatalf("v1 = %+v, %v", v1, err)
@@ -496,13 +503,7 @@ func TestRunLink(t *testing.T) {
 	metatest.ForEach(t, func(t *testing.T, db *meta.DB) {
 		ctx := context.Background()
 		ts, s := stores(t, db)
-		run, err := ts.CreateRun(ctx, tracking.RunCreate{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s.CreateRegisteredModel(ctx, "links", nil, ""); err != nil {
-			t.Fatal(err)
-		}
+		run := runAndModel(t, ts, s, "links")
 		for _, tt := range []struct {
 			link string
 			ok   bool
