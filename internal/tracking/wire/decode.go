@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"net/url"
 	"reflect"
 	"strconv"
 	"strings"
@@ -199,7 +200,13 @@ func queryJSON(r *http.Request, dst any) ([]byte, error) {
 		return nil, fmt.Errorf("wire.Decode: dst must be a pointer to a struct, got %s", t)
 	}
 	fields := sliceFields(t.Elem())
-	q := r.URL.Query()
+	// r.URL.Query() drops what it cannot parse (a bad %-escape, a ';', every
+	// pair past net/url's 10,000-parameter limit) and the request would then
+	// fail as if fields were missing: name the real problem instead.
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, Invalidf("Invalid query string: %v", err)
+	}
 	obj := make(map[string]any, len(q))
 	for k, vs := range q {
 		isSlice, known := fields[k]

@@ -243,3 +243,24 @@ func TestNotFoundAndWrongMethod(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeBadQuery checks that a query string net/url cannot parse whole is
+// refused by name, not decoded partly into a request missing its fields.
+func TestDecodeBadQuery(t *testing.T) {
+	many := "name=a" + strings.Repeat("&x=1", 10000)
+	for _, tt := range []struct{ query, msg string }{
+		{"name=a&ids=%zz", "invalid URL escape"},
+		{"name=a;ids=1", "semicolon"},
+		{many, "exceeded limit"},
+	} {
+		var s sample
+		err := Decode(httptest.NewRequest("GET", "/x?"+tt.query, nil), &s)
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "Invalid query string") || !strings.Contains(err.Error(), tt.msg) {
+			t.Errorf("query %.40s...: err = %v, want INVALID_PARAMETER_VALUE naming %q", tt.query, err, tt.msg)
+		}
+	}
+	var s sample
+	if err := Decode(httptest.NewRequest("GET", "/x?name=a"+strings.Repeat("&x=1", 9998), nil), &s); err != nil || s.Name != "a" {
+		t.Fatalf("9,999 parameters: %+v, %v", s, err)
+	}
+}
