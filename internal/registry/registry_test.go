@@ -18,6 +18,7 @@ import (
 	"github.com/atrium-ml/atrium/internal/platform/server"
 	"github.com/atrium-ml/atrium/internal/registry"
 	"github.com/atrium-ml/atrium/internal/tracking"
+	"github.com/atrium-ml/atrium/internal/tracking/search"
 	"github.com/atrium-ml/atrium/internal/tracking/wire"
 )
 
@@ -112,6 +113,13 @@ func TestRegisteredModels(t *testing.T) {
 		if len(ms) != 2 {
 			t.Fatalf("ILIKE and IN = %v", ms)
 		}
+		// PostgreSQL's planning time grows steeply with conditions: searches take
+		// at most search.MaxRequestClauses.
+		tooMany := strings.TrimSuffix(strings.Repeat("tags.t != 'x' and ", search.MaxRequestClauses+1), " and ")
+		_, _, err = s.SearchRegisteredModels(ctx, registry.ModelQuery{Filter: tooMany})
+		wantErr(t, err, wire.ErrInvalid, "this one has 33")
+		_, _, err = s.SearchModelVersions(ctx, registry.VersionQuery{Filter: tooMany})
+		wantErr(t, err, wire.ErrInvalid, "this one has 33")
 		_, _, err = s.SearchRegisteredModels(ctx, registry.ModelQuery{MaxResults: 1001})
 		wantErr(t, err, wire.ErrInvalid, "It must be at most 1000")
 		_, _, err = s.SearchRegisteredModels(ctx, registry.ModelQuery{OrderBy: []string{"description"}})

@@ -442,6 +442,9 @@ func (s *Store) SearchModelVersions(ctx context.Context, q VersionQuery) ([]Mode
 	if err != nil {
 		return nil, "", err
 	}
+	if err := search.CheckRequestClauses(clauses); err != nil {
+		return nil, "", err
+	}
 	clauses, prompts := promptFilter(clauses)
 	var w search.Where
 	w.Add("v.current_stage != ?", deletedStage)

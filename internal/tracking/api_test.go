@@ -17,6 +17,7 @@ import (
 	"github.com/atrium-ml/atrium/internal/platform/meta/metatest"
 	"github.com/atrium-ml/atrium/internal/platform/server"
 	"github.com/atrium-ml/atrium/internal/tracking"
+	"github.com/atrium-ml/atrium/internal/tracking/search"
 )
 
 // client calls an httptest server running the tracking API over a real store.
@@ -319,9 +320,10 @@ func TestSearchFilterLimits(t *testing.T) {
 			msg          string // "" when the search must succeed and find run
 		}{
 			{"most values", in("attributes.run_id", append(conds(9999, "r%d"), run)), expIDs, ""},
-			{"most conditions", strings.Join(append(conds(199, "metrics.m0 > -%d"), "attributes.run_id = '"+run+"'"), " and "), expIDs, ""},
+			{"most conditions", strings.Join(append(conds(search.MaxRequestClauses-1, "metrics.m0 > -%d"), "attributes.run_id = '"+run+"'"), " and "), expIDs, ""},
+			{"one condition too many", strings.Join(conds(search.MaxRequestClauses+1, "tags.t%d != 'x'"), " and "), []string{exp}, "at most 32 conditions; this one has 33"},
 			{"too many values", strings.Repeat(in("attributes.run_id", conds(9000, "r%d"))+" and ", 4) + in("datasets.name", conds(9000, "d%d")), []string{exp}, "got more than 10000 values"},
-			{"too many conditions", strings.Join(conds(2000, "metrics.m0 > -%d"), " and "), []string{exp}, "at most 200 conditions"},
+			{"too many conditions", strings.Join(conds(2000, "metrics.m0 > -%d"), " and "), []string{exp}, "at most 32 conditions; this one has more than 200"},
 		} {
 			body := map[string]any{"experiment_ids": tt.expIDs, "filter": tt.filter}
 			if tt.msg != "" {
@@ -334,7 +336,11 @@ func TestSearchFilterLimits(t *testing.T) {
 			}
 		}
 		c.fails("POST", api+"/experiments/search", map[string]any{"filter": strings.Join(conds(2000, "name != '%d'"), " and ")},
-			400, "INVALID_PARAMETER_VALUE", "at most 200 conditions")
+			400, "INVALID_PARAMETER_VALUE", "at most 32 conditions")
+		c.fails("POST", api+"/experiments/search", map[string]any{"filter": strings.Join(conds(search.MaxRequestClauses+1, "tags.t%d = 'x'"), " and ")},
+			400, "INVALID_PARAMETER_VALUE", "this one has 33")
+		c.fails("POST", api+"/logged-models/search", map[string]any{"experiment_ids": []string{exp}, "filter": strings.Join(conds(search.MaxRequestClauses+1, "metrics.m%d > 0"), " and ")},
+			400, "INVALID_PARAMETER_VALUE", "this one has 33")
 	})
 }
 
