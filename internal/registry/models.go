@@ -343,6 +343,9 @@ func (s *Store) SearchRegisteredModels(ctx context.Context, q ModelQuery) ([]Reg
 	if err != nil {
 		return nil, "", err
 	}
+	if err := search.CheckRequestClauses(clauses); err != nil {
+		return nil, "", err
+	}
 	clauses, prompts := promptFilter(clauses)
 	var w search.Where
 	for _, c := range clauses {

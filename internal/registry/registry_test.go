@@ -18,6 +18,7 @@ import (
 	"github.com/atrium-ml/atrium/internal/platform/server"
 	"github.com/atrium-ml/atrium/internal/registry"
 	"github.com/atrium-ml/atrium/internal/tracking"
+	"github.com/atrium-ml/atrium/internal/tracking/search"
 	"github.com/atrium-ml/atrium/internal/tracking/wire"
 )
 
@@ -28,6 +29,19 @@ func stores(t *testing.T, db *meta.DB) (*tracking.Store, *registry.Store) {
 		t.Fatal(err)
 	}
 	return ts, registry.New(ts)
+}
+
+// runAndModel creates a run and a registered model named model.
+func runAndModel(t *testing.T, ts *tracking.Store, s *registry.Store, model string) *tracking.Run {
+	t.Helper()
+	run, err := ts.CreateRun(context.Background(), tracking.RunCreate{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateRegisteredModel(context.Background(), model, nil, ""); err != nil {
+		t.Fatal(err)
+	}
+	return run
 }
 
 func wantErr(t *testing.T, err, sentinel error, contains string) {
@@ -99,6 +113,13 @@ func TestRegisteredModels(t *testing.T) {
 		if len(ms) != 2 {
 			t.Fatalf("ILIKE and IN = %v", ms)
 		}
+		// PostgreSQL's planning time grows steeply with conditions: searches take
+		// at most search.MaxRequestClauses.
+		tooMany := strings.TrimSuffix(strings.Repeat("tags.t != 'x' and ", search.MaxRequestClauses+1), " and ")
+		_, _, err = s.SearchRegisteredModels(ctx, registry.ModelQuery{Filter: tooMany})
+		wantErr(t, err, wire.ErrInvalid, "this one has 33")
+		_, _, err = s.SearchModelVersions(ctx, registry.VersionQuery{Filter: tooMany})
+		wantErr(t, err, wire.ErrInvalid, "this one has 33")
 		_, _, err = s.SearchRegisteredModels(ctx, registry.ModelQuery{MaxResults: 1001})
 		wantErr(t, err, wire.ErrInvalid, "It must be at most 1000")
 		_, _, err = s.SearchRegisteredModels(ctx, registry.ModelQuery{OrderBy: []string{"description"}})
@@ -118,14 +139,8 @@ func TestModelVersions(t *testing.T) {
 	metatest.ForEach(t, func(t *testing.T, db *meta.DB) {
 		ctx := context.Background()
 		ts, s := stores(t, db)
-		run, err := ts.CreateRun(ctx, tracking.RunCreate{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		run := runAndModel(t, ts, s, "m")
 		rid := run.Info.RunID
-		if _, err := s.CreateRegisteredModel(ctx, "m", nil, ""); err != nil {
-			t.Fatal(err)
-		}
 		v1, err := s.CreateModelVersion(ctx, registry.VersionCreate{Name: "m", Source: "runs:/" + rid + "/model", RunID: rid, Tags: []tracking.KV{{Key: "k", Value: "v"}}, RunLink: "http://x"})
 		if err != nil || v1.Version != "1" || v1.Status != "READY" || v1.CurrentStage != "None" || v1.RunID != rid || len(v1.Tags) != 1 {
 			t.Fatalf("v1 = %+v, %v", v1, err)
@@ -159,6 +174,14 @@ func TestModelVersions(t *testing.T) {
 		cp, err := s.CreateModelVersion(ctx, registry.VersionCreate{Name: "copy", Source: "models:/m/2"})
 		if err != nil || cp.ModelID != lm.Info.ModelID || cp.Source != "models:/m/2" {
 			t.Fatalf("copy = %+v, %v", cp, err)
+		}
+		// models:/<name>/latest is the newest version whatever its stage, as MLflow
+		// resolves it (any case).
+		for _, src := range []string{"models:/m/latest", "models:/m/Latest"} {
+			lt, err := s.CreateModelVersion(ctx, registry.VersionCreate{Name: "copy", Source: src})
+			if err != nil || lt.Source != "models:/m/3" || lt.RunID != rid {
+				t.Fatalf("copy of %s = %+v, %v; want source models:/m/3", src, lt, err)
+			}
 		}
 		// Lineage must match.
 		other, _ := ts.CreateRun(ctx, tracking.RunCreate{})
@@ -376,6 +399,14 @@ func TestPathTraversalPayloads(t *testing.T) {
 			"local:/etc/passwd",
 			"javascript:alert(1)",
 			"\x00",
+			// The opaque form (no '/' after the scheme) hides a leading '..'
+			// from a segment split on '/'.
+			"mlflow-artifacts:..",
+			"mlflow-artifacts:../../etc",
+			"mlflow-artifacts:%2e%2e/etc",
+			"mlflow-artifacts:..%2f..%2fetc",
+			"runs:../" + rid + "/model",
+			"models:..",
 		}
 		for _, p := range payloads {
 			code, out := call(t, srv.URL, "POST", api+"/model-versions/create", map[string]any{"name": "sec", "source": p, "run_id": rid})
@@ -471,5 +502,39 @@ func TestLongNames(t *testing.T) {
 		run, _ := ts.CreateRun(ctx, tracking.RunCreate{})
 		err = ts.LogBatch(ctx, run.Info.RunID, []tracking.Metric{{Key: "m", Timestamp: 1, ModelID: lm.Info.ModelID, DatasetName: strings.Repeat("d", 10000)}}, nil, nil)
 		wantErr(t, err, wire.ErrInvalid, "'metrics[0].dataset_name' exceeds the maximum length of 500 characters")
+	})
+}
+
+// TestRunLink checks that a model version's run_link is an http(s) URL: web
+// UIs render it as a link, so a javascript: URL would be stored script.
+func TestRunLink(t *testing.T) {
+	metatest.ForEach(t, func(t *testing.T, db *meta.DB) {
+		ctx := context.Background()
+		ts, s := stores(t, db)
+		run := runAndModel(t, ts, s, "links")
+		for _, tt := range []struct {
+			link string
+			ok   bool
+		}{
+			{"", true},
+			{"https://databricks.example/#/experiments/1/runs/abc", true},
+			{"HTTP://host:5000/x", true},
+			{"javascript:alert(document.cookie)", false},
+			{"JavaScript:alert(1)", false},
+			{" javascript:alert(1)", false},
+			{"data:text/html,<script>alert(1)</script>", false},
+			{"vbscript:msgbox(1)", false},
+			{"//evil.example/x", false},
+			{"/relative/path", false},
+			{"http://", false},
+		} {
+			v, err := s.CreateModelVersion(ctx, registry.VersionCreate{Name: "links", Source: "runs:/" + run.Info.RunID + "/m", RunID: run.Info.RunID, RunLink: tt.link})
+			switch {
+			case tt.ok && (err != nil || v.RunLink != tt.link):
+				t.Errorf("run_link %q: %+v, %v", tt.link, v, err)
+			case !tt.ok:
+				wantErr(t, err, wire.ErrInvalid, "parameter 'run_link'")
+			}
+		}
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -105,8 +106,23 @@ func (s *Store) resolveSource(ctx context.Context, c VersionCreate) (lineage, er
 	return l, nil
 }
 
-// resolveModelURI resolves "<name>/<version>", "<name>@<alias>" or
-// "<name>/<stage>" (the newest version in that stage).
+// checkRunLink accepts an empty run_link or an absolute http(s) URL. Web UIs
+// render it as a link: a javascript: or data: URL stored here would run
+// script in the browser of whoever clicks it.
+func checkRunLink(link string) error {
+	if link == "" {
+		return nil
+	}
+	u, err := url.Parse(link)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return wire.Invalidf("Invalid value '%s' for parameter 'run_link' supplied: expected an http:// or https:// URL", link)
+	}
+	return nil
+}
+
+// resolveModelURI resolves "<name>/<version>", "<name>@<alias>",
+// "<name>/latest" (the newest version) or "<name>/<stage>" (the newest version
+// in that stage).
 func (s *Store) resolveModelURI(ctx context.Context, ref string) (*ModelVersion, error) {
 	if name, alias, ok := strings.Cut(ref, "@"); ok {
 		return s.GetVersionByAlias(ctx, name, alias)
@@ -119,6 +135,23 @@ func (s *Store) resolveModelURI(ctx context.Context, ref string) (*ModelVersion,
 	if _, err := strconv.ParseInt(which, 10, 64); err == nil {
 		return s.GetModelVersion(ctx, name, which)
 	}
+	if strings.EqualFold(which, "latest") {
+		// MLflow's models:/<name>/latest: the newest version of any stage.
+		vs, err := s.GetLatestVersions(ctx, name, nil)
+		if err != nil {
+			return nil, err
+		}
+		var newest *ModelVersion
+		for i := range vs {
+			if newest == nil || versionNumber(vs[i]) > versionNumber(*newest) {
+				newest = &vs[i]
+			}
+		}
+		if newest == nil {
+			return nil, wire.NotFoundf("No versions of model with name '%s' found", name)
+		}
+		return newest, nil
+	}
 	vs, err := s.GetLatestVersions(ctx, name, []string{which})
 	if err != nil {
 		return nil, err
@@ -127,6 +160,12 @@ func (s *Store) resolveModelURI(ctx context.Context, ref string) (*ModelVersion,
 		return nil, wire.NotFoundf("No versions of model with name '%s' and stage '%s' found", name, which)
 	}
 	return &vs[0], nil
+}
+
+// versionNumber is v's version as a number (versions are stored as integers).
+func versionNumber(v ModelVersion) int64 {
+	n, _ := strconv.ParseInt(v.Version, 10, 64)
+	return n
 }
 
 // CreateModelVersion registers a new version (READY at once: the files stay where
@@ -142,6 +181,9 @@ func (s *Store) CreateModelVersion(ctx context.Context, c VersionCreate) (*Model
 		if err := tracking.ValidateRunID(c.RunID, "run_id"); err != nil {
 			return nil, err
 		}
+	}
+	if err := checkRunLink(c.RunLink); err != nil {
+		return nil, err
 	}
 	for _, t := range c.Tags {
 		if err := validateTag(t); err != nil {
@@ -398,6 +440,9 @@ func (s *Store) SearchModelVersions(ctx context.Context, q VersionQuery) ([]Mode
 	}
 	clauses, err := search.Parse(search.ModelVersions, q.Filter)
 	if err != nil {
+		return nil, "", err
+	}
+	if err := search.CheckRequestClauses(clauses); err != nil {
 		return nil, "", err
 	}
 	clauses, prompts := promptFilter(clauses)

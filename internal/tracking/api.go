@@ -31,11 +31,11 @@ func NewAPI(store *Store, artifacts artifact.Store, log *slog.Logger) *API {
 func (a *API) Ready(ctx context.Context) error { return a.store.Ready(ctx) }
 
 // Mount registers every route under both prefixes, plus ENDPOINT_NOT_FOUND for
-// unknown paths below them.
+// unknown paths below them (405 for a known path under the wrong method).
 func (a *API) Mount(mux *http.ServeMux) {
 	wire.Mount(mux, a.log, a.Routes())
 	for _, p := range wire.Prefixes {
-		mux.HandleFunc(p+"/", wire.NotFound)
+		mux.HandleFunc(p+"/", wire.NotFound(mux))
 	}
 	// MLflow 3 clients ask /api/3.0/mlflow/server-info how the server is set up
 	// (store type for telemetry, multipart artifact transfers).

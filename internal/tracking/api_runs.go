@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/atrium-ml/atrium/internal/tracking/search"
 	"github.com/atrium-ml/atrium/internal/tracking/wire"
 )
 
@@ -303,6 +304,13 @@ func (a *API) searchRuns(r *http.Request) (any, error) {
 		q.MaxResults = int64(*req.MaxResults)
 		if q.MaxResults <= 0 {
 			return nil, wire.Invalidf("Invalid value %d for parameter 'max_results' supplied. It must be a positive integer", q.MaxResults)
+		}
+	}
+	// The store admits up to search.MaxClauses conditions; a request, fewer
+	// (a filter the search cannot parse is refused by the search, same message).
+	if clauses, err := search.Parse(search.Runs, q.Filter); err == nil {
+		if err := search.CheckRequestClauses(clauses); err != nil {
+			return nil, err
 		}
 	}
 	page, err := a.store.searchRunsPage(r.Context(), q)

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"sort"
 	"strings"
 	"testing"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/atrium-ml/atrium/internal/platform/meta/metatest"
 	"github.com/atrium-ml/atrium/internal/platform/server"
 	"github.com/atrium-ml/atrium/internal/tracking"
+	"github.com/atrium-ml/atrium/internal/tracking/search"
 )
 
 // client calls an httptest server running the tracking API over a real store.
@@ -200,6 +202,7 @@ func TestAPIErrors(t *testing.T) {
 			{"POST", api + "/experiments/create", map[string]any{"name": "bad", "artifact_location": "/etc"}, 400, "INVALID_PARAMETER_VALUE", "local paths are not allowed"},
 			{"GET", api + "/artifacts/list?run_id=" + id, nil, 501, "NOT_IMPLEMENTED", "no artifact store"},
 			{"GET", api + "/no/such/endpoint", nil, 404, "ENDPOINT_NOT_FOUND", "No API endpoint found for GET"},
+			{"GET", api + "/runs/create", nil, 405, "ENDPOINT_NOT_FOUND", "Method GET is not allowed for /api/2.0/mlflow/runs/create; use POST"},
 			{"PATCH", api + "/logged-models/m-nope", map[string]any{"status": "LOGGED_MODEL_READY"}, 404, "RESOURCE_DOES_NOT_EXIST", "Logged model with ID 'm-nope' not found."},
 			{"PATCH", api + "/logged-models/m-nope", map[string]any{"status": "WHATEVER"}, 400, "INVALID_PARAMETER_VALUE", "'status'"},
 			{"POST", api + "/runs/outputs", map[string]any{"run_id": id}, 400, "INVALID_PARAMETER_VALUE", "Missing value for required parameter 'models'"},
@@ -285,6 +288,118 @@ func TestAPIValuesTheEngineRefuses(t *testing.T) {
 			code, out := c.do("POST", api+req.path, req.body)
 			if code != 200 && (code != 400 || out["error_code"] != "INVALID_PARAMETER_VALUE") {
 				t.Errorf("%s with a NUL byte = %d %v, want 200 or 400 INVALID_PARAMETER_VALUE", req.path, code, out)
+			}
+		}
+	})
+}
+
+// TestSearchFilterLimits sends the largest filters the parser admits to the
+// real engines (they must run), and larger ones (they must be a 400, not the
+// engine's error as a 500, which the client would retry).
+func TestSearchFilterLimits(t *testing.T) {
+	conds := func(n int, format string) []string {
+		cs := make([]string, n)
+		for i := range cs {
+			cs[i] = fmt.Sprintf(format, i)
+		}
+		return cs
+	}
+	in := func(key string, values []string) string {
+		return key + " IN ('" + strings.Join(values, "','") + "')"
+	}
+	metatest.ForEach(t, func(t *testing.T, db *meta.DB) {
+		c := newClient(t, db)
+		exp := c.ok("POST", api+"/experiments/create", map[string]any{"name": "limits"})["experiment_id"].(string)
+		run := c.ok("POST", api+"/runs/create", map[string]any{"experiment_id": exp})["run"].(map[string]any)["info"].(map[string]any)["run_id"].(string)
+		c.ok("POST", api+"/runs/log-metric", map[string]any{"run_id": run, "key": "m0", "value": 1, "timestamp": 1})
+		// Every experiment id and list value is a bound parameter.
+		expIDs := append(conds(9999, "%d"), exp)
+		for _, tt := range []struct {
+			name, filter string
+			expIDs       []string
+			msg          string // "" when the search must succeed and find run
+		}{
+			{"most values", in("attributes.run_id", append(conds(9999, "r%d"), run)), expIDs, ""},
+			{"most conditions", strings.Join(append(conds(search.MaxRequestClauses-1, "metrics.m0 > -%d"), "attributes.run_id = '"+run+"'"), " and "), expIDs, ""},
+			{"one condition too many", strings.Join(conds(search.MaxRequestClauses+1, "tags.t%d != 'x'"), " and "), []string{exp}, "at most 32 conditions; this one has 33"},
+			{"too many values", strings.Repeat(in("attributes.run_id", conds(9000, "r%d"))+" and ", 4) + in("datasets.name", conds(9000, "d%d")), []string{exp}, "got more than 10000 values"},
+			{"too many conditions", strings.Join(conds(2000, "metrics.m0 > -%d"), " and "), []string{exp}, "at most 32 conditions; this one has more than 200"},
+		} {
+			body := map[string]any{"experiment_ids": tt.expIDs, "filter": tt.filter}
+			if tt.msg != "" {
+				c.fails("POST", api+"/runs/search", body, 400, "INVALID_PARAMETER_VALUE", tt.msg)
+				continue
+			}
+			runs, _ := c.ok("POST", api+"/runs/search", body)["runs"].([]any)
+			if len(runs) != 1 {
+				t.Errorf("%s: found %d runs, want 1", tt.name, len(runs))
+			}
+		}
+		c.fails("POST", api+"/experiments/search", map[string]any{"filter": strings.Join(conds(2000, "name != '%d'"), " and ")},
+			400, "INVALID_PARAMETER_VALUE", "at most 32 conditions")
+		c.fails("POST", api+"/experiments/search", map[string]any{"filter": strings.Join(conds(search.MaxRequestClauses+1, "tags.t%d = 'x'"), " and ")},
+			400, "INVALID_PARAMETER_VALUE", "this one has 33")
+		c.fails("POST", api+"/logged-models/search", map[string]any{"experiment_ids": []string{exp}, "filter": strings.Join(conds(search.MaxRequestClauses+1, "metrics.m%d > 0"), " and ")},
+			400, "INVALID_PARAMETER_VALUE", "this one has 33")
+	})
+}
+
+// TestNULAndBadUTF8 checks that text PostgreSQL cannot store is refused the
+// same way on both engines (SQLite would store it), wherever it arrives.
+func TestNULAndBadUTF8(t *testing.T) {
+	metatest.ForEach(t, func(t *testing.T, db *meta.DB) {
+		c := newClient(t, db)
+		for _, tt := range []struct {
+			method, path string
+			body         any
+		}{
+			{"POST", api + "/experiments/create", `{"name":"a\u0000b"}`},
+			{"GET", api + "/experiments/get-by-name?experiment_name=a%00b", nil},
+			{"POST", api + "/runs/create", `{"experiment_id":"0","tags":[{"key":"k","value":"\u0000"}]}`},
+			{"POST", api + "/runs/search", `{"experiment_ids":["0"],"filter":"params.a = '\u0000'"}`},
+			{"GET", api + "/logged-models/a%00b", nil},
+		} {
+			c.fails(tt.method, tt.path, tt.body, 400, "INVALID_PARAMETER_VALUE", "NUL characters")
+		}
+		c.fails("GET", api+"/logged-models/%FF", nil, 400, "INVALID_PARAMETER_VALUE", "not valid UTF-8")
+		// Nothing was stored.
+		if exps := c.ok("POST", api+"/experiments/search", map[string]any{})["experiments"].([]any); len(exps) != 1 {
+			t.Fatalf("experiments = %v, want only Default", exps)
+		}
+	})
+}
+
+// TestLikeEscapes checks that LIKE and ILIKE patterns mean the same on both
+// engines: '\' escapes '%', '_' and itself (PostgreSQL's default, which SQLite
+// only follows with an ESCAPE clause).
+func TestLikeEscapes(t *testing.T) {
+	metatest.ForEach(t, func(t *testing.T, db *meta.DB) {
+		c := newClient(t, db)
+		exp := c.ok("POST", api+"/experiments/create", map[string]any{"name": "like"})["experiment_id"].(string)
+		for _, v := range []string{"a_b", "axb", `a\b`, "a%b", "A_B", `a\xb`} {
+			id := c.ok("POST", api+"/runs/create", map[string]any{"experiment_id": exp})["run"].(map[string]any)["info"].(map[string]any)["run_id"].(string)
+			c.ok("POST", api+"/runs/log-parameter", map[string]any{"run_id": id, "key": "p", "value": v})
+		}
+		for _, tt := range []struct {
+			filter string
+			want   string // the matching values, sorted, joined by spaces
+		}{
+			{`params.p LIKE 'a_b'`, `a%b a\b a_b axb`},
+			{`params.p LIKE 'a\_b'`, `a_b`},
+			{`params.p LIKE 'a\%b'`, `a%b`},
+			{`params.p LIKE 'a\\b'`, `a\b`},
+			{`params.p LIKE 'a\\_b'`, `a\xb`},
+			{`params.p ILIKE 'a\_b'`, `A_B a_b`},
+			{`params.p LIKE 'a\xb'`, `axb`}, // an escaped ordinary character is itself
+		} {
+			runs, _ := c.ok("POST", api+"/runs/search", map[string]any{"experiment_ids": []string{exp}, "filter": tt.filter})["runs"].([]any)
+			var got []string
+			for _, r := range runs {
+				got = append(got, r.(map[string]any)["data"].(map[string]any)["params"].([]any)[0].(map[string]any)["value"].(string))
+			}
+			sort.Strings(got)
+			if strings.Join(got, " ") != tt.want {
+				t.Errorf("%s matched %q, want %q", tt.filter, got, tt.want)
 			}
 		}
 	})

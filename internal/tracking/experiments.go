@@ -295,6 +295,9 @@ func (s *Store) SearchExperiments(ctx context.Context, q ExperimentQuery) ([]Exp
 	if err != nil {
 		return nil, "", err
 	}
+	if err := search.CheckRequestClauses(clauses); err != nil {
+		return nil, "", err
+	}
 	var w search.Where
 	w.Add("e.lifecycle_stage IN ("+search.Placeholders(len(stages))+")", stages...)
 	for _, c := range clauses {

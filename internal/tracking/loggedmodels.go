@@ -376,6 +376,9 @@ func (s *Store) SearchLoggedModels(ctx context.Context, q LoggedModelQuery) ([]L
 	if err != nil {
 		return nil, "", err
 	}
+	if err := search.CheckRequestClauses(clauses); err != nil {
+		return nil, "", err
+	}
 	expIDs := make([]any, len(q.ExperimentIDs))
 	for i, id := range q.ExperimentIDs {
 		if expIDs[i], err = parseExperimentID(id); err != nil {

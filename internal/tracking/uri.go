@@ -17,7 +17,9 @@ import (
 //     reads or writes its own filesystem on a client's say-so);
 //   - schemes outside allowed, and host-addressed forms of allowed ones
 //     (mlflow-artifacts://other-host/..., models://profile@host/...), which
-//     would point the server or its clients at another host.
+//     would point the server or its clients at another host;
+//   - the opaque form of allowed schemes (mlflow-artifacts:../x, with no '/'
+//     after the colon), whose first path element hides from the '..' check.
 //
 // These are the path-traversal and scheme payloads of MLflow's published
 // advisories (CVE-2023-1177, CVE-2023-2780, CVE-2023-6831, CVE-2024-1483 and kin).
@@ -55,6 +57,12 @@ func CheckURI(raw, field string, allowed ...string) error {
 	}
 	if u.Host != "" || u.User != nil {
 		return bad("the '" + scheme + "' scheme may not name a host; write " + scheme + ":/<path>")
+	}
+	if u.Opaque != "" {
+		// scheme:rest without a '/': its first segment is "scheme:rest", so a
+		// '..' there ("mlflow-artifacts:..") escapes the segment check, and
+		// the server would resolve the location outside its root.
+		return bad("the path must start with '/'; write " + scheme + ":/<path>")
 	}
 	if u.RawQuery != "" || u.ForceQuery {
 		return bad("query strings are not allowed")

@@ -2,6 +2,7 @@ package search
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -210,4 +211,54 @@ func FuzzParse(f *testing.F) {
 			_, _ = ParseOrderBy(g, filter)
 		}
 	})
+}
+
+// TestParseLimits checks the bounds that keep a filter within what the SQL
+// engines accept: past them the engine's error would be a 500 the client retries.
+func TestParseLimits(t *testing.T) {
+	clauses := func(n int) string {
+		cs := make([]string, n)
+		for i := range cs {
+			cs[i] = fmt.Sprintf("metrics.m%d > 0", i)
+		}
+		return strings.Join(cs, " and ")
+	}
+	list := func(n int) string {
+		vs := make([]string, n)
+		for i := range vs {
+			vs[i] = fmt.Sprintf("'%d'", i)
+		}
+		return "attributes.run_id IN (" + strings.Join(vs, ",") + ")"
+	}
+	tests := []struct {
+		name, filter string
+		msg          string // "" when the filter must parse
+	}{
+		{"clauses at the limit", clauses(MaxClauses), ""},
+		{"one clause too many", clauses(MaxClauses + 1), "at most 32 conditions; this one has more than 200"},
+		{"2000 clauses", clauses(2000), "at most 32 conditions; this one has more than 200"},
+		{"one list at the limit", list(MaxListValues), ""},
+		{"one list over the limit", list(MaxListValues + 1), "got more than 10000 values"},
+		{"lists at the limit together", list(MaxListValues/2) + " and " + list(MaxListValues/2), ""},
+		{"lists over the limit together", list(MaxListValues/2) + " and " + list(MaxListValues/2+1), "got more than 10000 values"},
+		{"five lists of 9000", strings.Repeat(list(9000)+" and ", 4) + list(9000), "got more than 10000 values"},
+	}
+	for _, n := range []int{MaxRequestClauses, MaxRequestClauses + 1} {
+		cs, err := Parse(Runs, clauses(n))
+		if err == nil {
+			err = CheckRequestClauses(cs)
+		}
+		if ok := n <= MaxRequestClauses; ok != (err == nil) || (!ok && !strings.Contains(err.Error(), "at most 32 conditions; this one has 33")) {
+			t.Errorf("CheckRequestClauses of %d conditions: %v", n, err)
+		}
+	}
+	for _, tt := range tests {
+		_, err := Parse(Runs, tt.filter)
+		switch {
+		case tt.msg == "" && err != nil:
+			t.Errorf("%s: %v", tt.name, err)
+		case tt.msg != "" && (!errors.Is(err, wire.ErrInvalid) || !strings.Contains(err.Error(), tt.msg)):
+			t.Errorf("%s: err = %.200v, want INVALID_PARAMETER_VALUE containing %q", tt.name, err, tt.msg)
+		}
+	}
 }

@@ -31,9 +31,16 @@ func (w *Where) SQL() string {
 	return strings.Join(w.conds, " AND ")
 }
 
+// likeEscape makes '\' escape '%', '_' and itself in LIKE patterns on both
+// engines: PostgreSQL does so by default, SQLite only when told, and without
+// the clause one filter would match different runs on each. (A pattern cannot
+// end with a lone '\': the filter lexer reads "\'" as a quote.)
+const likeEscape = `ESCAPE '\'`
+
 // Compare returns the condition "col <op> value" for a parsed search clause and
 // its arguments. col is a trusted column expression. LIKE is case-sensitive on
-// both engines; ILIKE compares lower-cased text.
+// both engines; ILIKE compares lower-cased text; in both '\' escapes '%', '_'
+// and itself.
 func Compare(col string, c Clause) (string, []any) {
 	var v any = c.Str
 	if c.IsNum {
@@ -44,9 +51,9 @@ func Compare(col string, c Clause) (string, []any) {
 	}
 	switch c.Op {
 	case "LIKE":
-		return col + " LIKE ?", []any{v}
+		return col + " LIKE ? " + likeEscape, []any{v}
 	case "ILIKE":
-		return "LOWER(" + col + ") LIKE LOWER(?)", []any{v}
+		return "LOWER(" + col + ") LIKE LOWER(?) " + likeEscape, []any{v}
 	case "IN", "NOT IN":
 		args := make([]any, len(c.List))
 		for i, s := range c.List {

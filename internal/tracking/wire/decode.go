@@ -8,10 +8,12 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"net/url"
 	"reflect"
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 )
 
 // DefaultMaxBody bounds request bodies of endpoints that do not set their own limit.
@@ -49,6 +51,46 @@ func Decode(r *http.Request, dst any) error {
 	return unmarshal(data, dst)
 }
 
+// errNUL refuses text holding U+0000. PostgreSQL cannot store it in text
+// columns and SQLite would, so without this rule a request's fate would depend
+// on the engine; a NUL also truncates names in C-based tools and file systems.
+var errNUL = Invalidf("Invalid value in the request: text may not contain NUL characters (\\u0000).")
+
+// hasEscapedNUL reports whether JSON text holds the escape \u0000 (a raw NUL
+// byte is not valid JSON, and the query-string path writes NUL as that escape
+// too). An escape counts only after an even run of backslashes: in "\\u0000"
+// the backslash is itself escaped.
+func hasEscapedNUL(data []byte) bool {
+	for off := 0; ; {
+		i := bytes.Index(data[off:], []byte(`\u0000`))
+		if i < 0 {
+			return false
+		}
+		i += off
+		n := 0
+		for j := i - 1; j >= 0 && data[j] == '\\'; j-- {
+			n++
+		}
+		if n%2 == 0 {
+			return true
+		}
+		off = i + 1
+	}
+}
+
+// CheckPath refuses a request path (after percent-decoding) that holds a NUL
+// or bytes that are not UTF-8: path wildcards ({model_id}) reach the store as
+// they are, and the engines disagree on such text (see errNUL).
+func CheckPath(r *http.Request) error {
+	if strings.IndexByte(r.URL.Path, 0) >= 0 {
+		return errNUL
+	}
+	if !utf8.ValidString(r.URL.Path) {
+		return Invalidf("Invalid request path %q: it is not valid UTF-8 once percent-decoded.", r.URL.EscapedPath())
+	}
+	return nil
+}
+
 func unmarshal(data []byte, dst any) error {
 	if len(data) == 0 {
 		return nil
@@ -65,6 +107,9 @@ func unmarshal(data []byte, dst any) error {
 	}
 	if data[0] != '{' {
 		return Errorf(BadRequest, "Malformed JSON request body: expected a JSON object")
+	}
+	if hasEscapedNUL(data) {
+		return errNUL
 	}
 	if err := json.Unmarshal(data, dst); err != nil {
 		var te *json.UnmarshalTypeError
@@ -155,7 +200,13 @@ func queryJSON(r *http.Request, dst any) ([]byte, error) {
 		return nil, fmt.Errorf("wire.Decode: dst must be a pointer to a struct, got %s", t)
 	}
 	fields := sliceFields(t.Elem())
-	q := r.URL.Query()
+	// r.URL.Query() drops what it cannot parse (a bad %-escape, a ';', every
+	// pair past net/url's 10,000-parameter limit) and the request would then
+	// fail as if fields were missing: name the real problem instead.
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, Invalidf("Invalid query string: %v", err)
+	}
 	obj := make(map[string]any, len(q))
 	for k, vs := range q {
 		isSlice, known := fields[k]

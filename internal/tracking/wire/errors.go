@@ -15,6 +15,8 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/atrium-ml/atrium/internal/platform/meta"
 	"github.com/atrium-ml/atrium/internal/platform/server"
 )
@@ -107,8 +109,9 @@ type body struct {
 func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	var we *Error
 	if !errors.As(err, &we) && meta.IsInvalidData(err) {
-		// The engine refused a value of the request (e.g. a NUL byte in text).
-		we = Invalidf("Invalid value in the request: %v", errors.Unwrap(err))
+		// The engine refused a value of the request (a number out of range,
+		// text too long for an index).
+		we = Invalidf("Invalid value in the request: %s", engineMessage(err))
 	}
 	if we == nil {
 		if log == nil {
@@ -118,6 +121,17 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		we = Errorf(InternalError, "internal error: %v", err)
 	}
 	server.WriteJSON(w, Status(we.Code), body{ErrorCode: we.Code, Message: we.Message})
+}
+
+// engineMessage is what the engine said about a value it refused: PostgreSQL's
+// message without its "ERROR:" and SQLSTATE decorations, else the whole error.
+// (meta wraps engine errors with two %w verbs, so errors.Unwrap finds nothing.)
+func engineMessage(err error) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Message
+	}
+	return err.Error()
 }
 
 // Wrap adds context to an internal error and passes *Error values through

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/atrium-ml/atrium/internal/platform/server"
@@ -89,6 +90,10 @@ func Serve(log *slog.Logger, rt Route) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		if err := CheckPath(r); err != nil {
+			WriteError(w, r, log, err)
+			return
+		}
 		resp, err := rt.Handler(r)
 		if err != nil {
 			WriteError(w, r, log, err)
@@ -105,13 +110,35 @@ func Serve(log *slog.Logger, rt Route) http.Handler {
 	})
 }
 
-// NotFound answers ENDPOINT_NOT_FOUND for any path under the prefixes that no
-// route matches (mount it on "<prefix>/").
-func NotFound(w http.ResponseWriter, r *http.Request) {
-	server.WriteJSON(w, http.StatusNotFound, body{
-		ErrorCode: EndpointNotFound,
-		Message:   "No API endpoint found for " + r.Method + " " + r.URL.Path,
-	})
+// NotFound returns the handler for paths under the prefixes that no route
+// matches (mount it on "<prefix>/" of mux): ENDPOINT_NOT_FOUND with 404, or
+// with 405 and an Allow header when mux serves the path under other methods
+// (MLflow's server answers 405 there too).
+func NotFound(mux *http.ServeMux) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var allow []string
+		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+			if m == r.Method {
+				continue
+			}
+			// Route patterns carry their method; the catch-all does not.
+			if _, pattern := mux.Handler(&http.Request{Method: m, URL: r.URL, Host: r.Host}); strings.HasPrefix(pattern, m+" ") {
+				allow = append(allow, m)
+			}
+		}
+		if len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			server.WriteJSON(w, http.StatusMethodNotAllowed, body{
+				ErrorCode: EndpointNotFound,
+				Message:   "Method " + r.Method + " is not allowed for " + r.URL.Path + "; use " + strings.Join(allow, " or "),
+			})
+			return
+		}
+		server.WriteJSON(w, http.StatusNotFound, body{
+			ErrorCode: EndpointNotFound,
+			Message:   "No API endpoint found for " + r.Method + " " + r.URL.Path,
+		})
+	}
 }
 
 // EncodeOffset returns MLflow's page token for a result offset: base64 of {"offset": n}.

@@ -150,3 +150,117 @@ func TestServeRawJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeRefusesNUL checks that U+0000 is refused wherever text arrives (the
+// engines disagree on it), and that an escaped backslash before "u0000" is
+// ordinary text.
+func TestDecodeRefusesNUL(t *testing.T) {
+	tests := []struct {
+		method, target, body string
+		refused              bool
+	}{
+		{"POST", "/x", `{"name":"a\u0000b"}`, true},
+		{"POST", "/x", `{"ids":["ok","\u0000"]}`, true},
+		{"POST", "/x", `{"nested":{"k":"\u0000"}}`, true},
+		{"POST", "/x", `{"name":"a\\\u0000"}`, true},     // backslash, then NUL
+		{"POST", "/x", `"{\"name\":\"\\u0000\"}"`, true}, // double-encoded body
+		{"POST", "/x", `{"name":"a\\u0000"}`, false},     // backslash, then "u0000"
+		{"POST", "/x", `{"name":"\\\\u0000"}`, false},    // two backslashes, then "u0000"
+		{"POST", "/x", `{"name":"\u00000"}`, true},       // NUL then '0'
+		{"POST", "/x", `{"name":"u0000 \u0001"}`, false}, // other control characters pass
+		{"GET", "/x?name=a%00b", "", true},
+		{"GET", "/x?ids=a&ids=%00", "", true},
+		{"GET", "/x?unknown=%00", "", false}, // unknown fields are ignored
+		{"DELETE", "/x?name=%00", "", true},
+	}
+	for _, tt := range tests {
+		var s sample
+		err := Decode(httptest.NewRequest(tt.method, tt.target, strings.NewReader(tt.body)), &s)
+		switch {
+		case tt.refused && (!errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "NUL")):
+			t.Errorf("%s %s %s: err = %v, want INVALID_PARAMETER_VALUE about NUL", tt.method, tt.target, tt.body, err)
+		case !tt.refused && err != nil:
+			t.Errorf("%s %s %s: %v", tt.method, tt.target, tt.body, err)
+		}
+	}
+}
+
+// TestServeRefusesBadPaths checks path wildcards: a NUL or bytes that are not
+// UTF-8 never reach a handler.
+func TestServeRefusesBadPaths(t *testing.T) {
+	mux := http.NewServeMux()
+	Mount(mux, slog.Default(), []Route{{Method: "GET", Path: "/things/{id}", Handler: func(r *http.Request) (any, error) {
+		return map[string]string{"id": r.PathValue("id")}, nil
+	}}})
+	for _, tt := range []struct {
+		path string
+		code int
+	}{
+		{"/api/2.0/mlflow/things/abc", 200},
+		{"/api/2.0/mlflow/things/a%00b", 400},
+		{"/api/2.0/mlflow/things/%FF", 400},
+		{"/ajax-api/2.0/mlflow/things/%C3%28", 400},
+	} {
+		w := httptest.NewRecorder()
+		mux.ServeHTTP(w, httptest.NewRequest("GET", tt.path, nil))
+		if w.Code != tt.code || (tt.code == 400 && !strings.Contains(w.Body.String(), `"INVALID_PARAMETER_VALUE"`)) {
+			t.Errorf("GET %s = %d %s, want %d", tt.path, w.Code, w.Body, tt.code)
+		}
+	}
+}
+
+// TestNotFoundAndWrongMethod checks the answers for paths no route serves: 404
+// for an unknown path, 405 with Allow for a known path under another method.
+func TestNotFoundAndWrongMethod(t *testing.T) {
+	mux := http.NewServeMux()
+	ok := func(*http.Request) (any, error) { return nil, nil }
+	Mount(mux, slog.Default(), []Route{
+		{Method: "POST", Path: "/runs/create", Handler: ok},
+		{Method: "GET", Path: "/things/{id}", Handler: ok},
+		{Method: "PATCH", Path: "/things/{id}", Handler: ok},
+	})
+	for _, p := range Prefixes {
+		mux.HandleFunc(p+"/", NotFound(mux))
+	}
+	for _, tt := range []struct {
+		method, path string
+		code         int
+		allow        string
+	}{
+		{"POST", "/api/2.0/mlflow/runs/create", 200, ""},
+		{"GET", "/api/2.0/mlflow/runs/create", 405, "POST"},
+		{"DELETE", "/ajax-api/2.0/mlflow/things/7", 405, "GET, PATCH"},
+		{"GET", "/api/2.0/mlflow/nope", 404, ""},
+		{"POST", "/api/2.0/mlflow/things", 404, ""},
+	} {
+		w := httptest.NewRecorder()
+		mux.ServeHTTP(w, httptest.NewRequest(tt.method, tt.path, strings.NewReader("{}")))
+		if w.Code != tt.code || w.Header().Get("Allow") != tt.allow {
+			t.Errorf("%s %s = %d (Allow %q) %s, want %d (Allow %q)", tt.method, tt.path, w.Code, w.Header().Get("Allow"), w.Body, tt.code, tt.allow)
+		}
+		if tt.code != 200 && !strings.Contains(w.Body.String(), `"error_code":"ENDPOINT_NOT_FOUND"`) {
+			t.Errorf("%s %s: body %s, want ENDPOINT_NOT_FOUND", tt.method, tt.path, w.Body)
+		}
+	}
+}
+
+// TestDecodeBadQuery checks that a query string net/url cannot parse whole is
+// refused by name, not decoded partly into a request missing its fields.
+func TestDecodeBadQuery(t *testing.T) {
+	many := "name=a" + strings.Repeat("&x=1", 10000)
+	for _, tt := range []struct{ query, msg string }{
+		{"name=a&ids=%zz", "invalid URL escape"},
+		{"name=a;ids=1", "semicolon"},
+		{many, "exceeded limit"},
+	} {
+		var s sample
+		err := Decode(httptest.NewRequest("GET", "/x?"+tt.query, nil), &s)
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "Invalid query string") || !strings.Contains(err.Error(), tt.msg) {
+			t.Errorf("query %.40s...: err = %v, want INVALID_PARAMETER_VALUE naming %q", tt.query, err, tt.msg)
+		}
+	}
+	var s sample
+	if err := Decode(httptest.NewRequest("GET", "/x?name=a"+strings.Repeat("&x=1", 9998), nil), &s); err != nil || s.Name != "a" {
+		t.Fatalf("9,999 parameters: %+v, %v", s, err)
+	}
+}

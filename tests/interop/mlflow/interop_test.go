@@ -29,6 +29,20 @@ func TestUserFlow(t *testing.T) {
 	})
 }
 
+// TestClientMistakes runs client_mistakes.py: client mistakes sent by the real
+// client come back as 4xx with MLflow's error codes (never a 5xx, which the
+// client would retry), on SQLite and on PostgreSQL, where the engines' limits
+// and text rules differ.
+func TestClientMistakes(t *testing.T) {
+	python(t)
+	t.Run("sqlite", func(t *testing.T) {
+		runPython(t, startAtrium(t, t.TempDir()), "client_mistakes.py")
+	})
+	t.Run("postgres", func(t *testing.T) {
+		runPython(t, startAtrium(t, t.TempDir(), "ATRIUM_META="+metatest.PostgresURL(t)), "client_mistakes.py")
+	})
+}
+
 // call POSTs (or GETs, with body as the query) a tracking API method and
 // decodes the answer; any status but 200 fails the test.
 func call(t *testing.T, srv *atriumServer, method, endpoint string, body any, out any) {

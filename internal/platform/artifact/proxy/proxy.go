@@ -27,6 +27,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/url"
 	"path"
 	"strings"
 	"time"
@@ -218,7 +219,14 @@ type listResponse struct {
 }
 
 func (a *API) list(w http.ResponseWriter, r *http.Request) {
-	dir := r.URL.Query().Get("path")
+	// r.URL.Query() drops pairs it cannot parse ("path=a;b", a bad %-escape),
+	// and an absent path lists the root: the client would get the wrong listing.
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		a.writeError(w, r, fmt.Errorf("%w: query string: %v", errInvalidParam, err))
+		return
+	}
+	dir := q.Get("path")
 	fis, err := a.store.List(r.Context(), dir)
 	if err != nil {
 		a.writeError(w, r, fmt.Errorf("list %s: %w", dir, err))

@@ -212,6 +212,11 @@ func TestErrors(t *testing.T) {
 		{"PUT", base + "/mpu/parts/0123/10001", strings.NewReader("x"), 400, "INVALID_PARAMETER_VALUE"},
 		{"PUT", base + "/mpu/parts/0123/-1", strings.NewReader("x"), 400, "INVALID_PARAMETER_VALUE"},
 		{"GET", base + "/presigned/a/file", nil, 501, "NOT_IMPLEMENTED"},
+		// A query string net/url cannot parse whole would lose its path and
+		// list the root.
+		{"GET", base + "/artifacts?path=a;x", nil, 400, "INVALID_PARAMETER_VALUE"},
+		{"GET", base + "/artifacts?x=1;path=a", nil, 400, "INVALID_PARAMETER_VALUE"},
+		{"GET", base + "/artifacts?path=%zza", nil, 400, "INVALID_PARAMETER_VALUE"},
 	}
 	for _, tt := range tests {
 		code, _, body := f.do(tt.method, tt.target, tt.body)
