@@ -14,8 +14,8 @@ import (
 // BenchmarkSearchRunsPage1000: one page of 1,000 of 10,000 runs, no filter,
 // the default order (mlflow-go's SearchRuns), on SQLite, read and encoded as
 // the API answers it: "go" reads the page's data into Go values and encodes
-// them (SearchRuns, runsResponse), "sqljson" has SQLite write each run's lists
-// as JSON (searchRunsPage). "c20" runs 20 searches at a time.
+// them (SearchRuns, runsResponse), "sqljson" has SQLite write the page's runs
+// as JSON (searchRunsPage, pageJSON). "c20" runs 20 searches at a time.
 //
 //	go test -run XXX -bench SearchRunsPage1000 -count 5 ./internal/tracking/
 //

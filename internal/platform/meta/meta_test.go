@@ -178,3 +178,33 @@ func TestConcurrentTransactions(t *testing.T) {
 		}
 	})
 }
+
+// TestSQLiteKeepsReadConnections: read connections that were in use at the
+// same time stay open for the next queries instead of being closed as they
+// are released (each reopened connection parses the schema again and starts
+// with an empty page cache).
+func TestSQLiteKeepsReadConnections(t *testing.T) {
+	ctx := context.Background()
+	db, err := meta.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "m.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	const concurrent = 20
+	// Open rows hold their connection: 20 of them need 20 connections.
+	var held []interface{ Close() error }
+	for range concurrent {
+		rows, err := db.Query(ctx, `SELECT name FROM widgets`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, rows)
+	}
+	for _, r := range held {
+		r.Close()
+	}
+	st := db.Stats()
+	if st.Idle != concurrent || st.MaxIdleClosed != 0 {
+		t.Fatalf("after %d concurrent reads: %d idle connections, %d closed as surplus; want %d and 0", concurrent, st.Idle, st.MaxIdleClosed, concurrent)
+	}
+}
