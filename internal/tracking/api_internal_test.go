@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strconv"
@@ -436,4 +437,88 @@ func TestRunCacheSeesEveryChange(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestRevisionMigration: a database made before runs.revision (tracking
+// schema 1, with runs) is migrated when opened, and its runs are searched,
+// cached and invalidated as new ones are.
+func TestRevisionMigration(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		url  func(t *testing.T) string
+	}{
+		{"sqlite", func(t *testing.T) string { return "sqlite://" + filepath.Join(t.TempDir(), "meta.db") }},
+		{"postgres", func(t *testing.T) string { return metatest.PostgresURL(t) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			url := tc.url(t)
+			db, err := meta.Open(ctx, url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := New(ctx, db, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			exp, err := s.CreateExperiment(ctx, "old", "", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			run, err := s.CreateRun(ctx, RunCreate{ExperimentID: exp, StartTime: 5, RunName: "before"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.LogParam(ctx, run.Info.RunID, KV{Key: "p", Value: "1"}); err != nil {
+				t.Fatal(err)
+			}
+			// Back to schema 1: the index and table as migration 1 made them.
+			for _, stmt := range []string{
+				`DROP INDEX runs_experiment`,
+				`ALTER TABLE runs DROP COLUMN revision`,
+				`CREATE INDEX runs_experiment ON runs (experiment_id, lifecycle_stage, start_time DESC, run_uuid)`,
+				`DELETE FROM schema_migrations WHERE component = 'tracking' AND version = 2`,
+			} {
+				if _, err := db.Exec(ctx, stmt); err != nil {
+					t.Fatalf("%s: %v", stmt, err)
+				}
+			}
+			db.Close()
+
+			db, err = meta.Open(ctx, url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if v, err := db.SchemaVersion(ctx, "tracking"); err != nil || v != 2 {
+				t.Fatalf("tracking schema version %d (%v), want 2", v, err)
+			}
+			s, err = New(ctx, db, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, change := range []func() error{
+				func() error { return nil },
+				func() error { return s.SetTag(ctx, run.Info.RunID, KV{Key: "t", Value: "after"}) },
+			} {
+				if err := change(); err != nil {
+					t.Fatal(err)
+				}
+				q := RunQuery{ExperimentIDs: []string{exp}}
+				page, err := s.searchRunsPage(ctx, q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				runs, next, err := s.SearchRuns(ctx, q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, want := page.AppendJSON(nil), runsResponse{runs, next}.AppendJSON(nil)
+				if len(runs) != 1 || len(runs[0].Data.Params) != 1 || len(runs[0].Data.Tags) != i+1 ||
+					!reflect.DeepEqual(decodeAsClient(t, got), decodeAsClient(t, want)) {
+					t.Fatalf("step %d: search answered\n%s\nwant\n%s", i, got, want)
+				}
+			}
+		})
+	}
 }
