@@ -54,8 +54,7 @@ type Server struct {
 	// Addr is the listen address. Default 127.0.0.1:8080. Env: ATRIUM_ADDR.
 	Addr string `yaml:"addr"`
 	// RunCacheMiB is the memory, in MiB, of the tracking server's cache of
-	// runs as search_runs answers them (SQLite metadata only). Default 64;
-	// 0 turns the cache off.
+	// runs as search_runs answers them. Default 64; 0 turns the cache off.
 	RunCacheMiB *int `yaml:"run_cache_mib"`
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/maypok86/otter/v2"
 
+	"github.com/atrium-ml/atrium/internal/platform/meta"
 	"github.com/atrium-ml/atrium/internal/tracking/search"
 )
 
@@ -47,43 +48,24 @@ func newRunCache(bytes int64) *otter.Cache[string, cachedRun] {
 	})
 }
 
-// cachedPage answers a search on SQLite with the run cache: one query picks the
-// page's runs and their revisions, cached runs whose revision is current are
-// copied as they are, and the others are written by SQLite (renderRuns) and
-// cached. A search that the UI or a dashboard repeats over runs that did not
-// change writes no JSON at all. ok is false, with nothing loaded, when some
-// text is not valid UTF-8 (searchRunsPage then takes the Go path).
+// cachedPage answers a search with the run cache: one query picks the page's
+// runs and their revisions, cached runs whose revision is current are copied
+// as they are, and the others are written (renderRuns on SQLite, encodeRuns
+// on PostgreSQL) and cached. A search that the UI or a dashboard repeats over
+// runs that did not change writes no JSON at all. ok is false, with nothing
+// loaded, when some text is not valid UTF-8 (SQLite only; searchRunsPage
+// then takes the Go path).
 //
 // The page's runs and order come from the first query; the JSON of a run that
-// changed between the two queries is its newer state (read committed, as the
-// PostgreSQL path is).
+// changed between the two queries is its newer state (read committed).
 func (s *Store) cachedPage(ctx context.Context, q RunQuery) (page runsPage, ok bool, err error) {
 	p, err := planRunSearch(q, "r.run_uuid, r.revision")
 	if err != nil || p == nil {
 		return runsPage{runs: []Run{}}, true, err
 	}
-	// One row, one string: "id revision id revision ...", in the page's
-	// order (a materialized CTE is scanned in the order it was stored, see
-	// pageJSON), with the look-ahead run last. Crossing into Go row by row
-	// cost as much as the query.
-	var list sql.NullString
-	err = s.db.QueryRow(ctx, `WITH page AS MATERIALIZED (`+p.query+`)
-		SELECT group_concat(run_uuid || ' ' || revision, ' ') FROM page`, p.args...).Scan(&list)
+	picks, err := s.pagePicks(ctx, p)
 	if err != nil {
 		return runsPage{}, false, fmt.Errorf("search runs: %w", err)
-	}
-	type pick struct {
-		id       string
-		revision int64
-	}
-	fields := strings.Fields(list.String)
-	picks := make([]pick, 0, len(fields)/2)
-	for i := 0; i+1 < len(fields); i += 2 {
-		rev, err := strconv.ParseInt(fields[i+1], 10, 64)
-		if err != nil {
-			return runsPage{}, false, fmt.Errorf("search runs: run %s has revision %q", fields[i], fields[i+1])
-		}
-		picks = append(picks, pick{fields[i], rev})
 	}
 	picks, page.next = search.TrimPage(picks, p.limit, p.offset)
 	if len(picks) == 0 {
@@ -91,18 +73,24 @@ func (s *Store) cachedPage(ctx context.Context, q RunQuery) (page runsPage, ok b
 		return page, true, nil
 	}
 	page.parts = make([]string, len(picks))
-	var missing []string
+	var missing []runPick
 	for i, r := range picks {
 		if c, hit := s.runCache.GetIfPresent(r.id); hit && c.revision == r.revision {
 			page.parts[i] = c.json
 		} else {
-			missing = append(missing, r.id)
+			missing = append(missing, r)
 		}
 	}
 	if len(missing) == 0 {
 		return page, true, nil
 	}
-	fresh, ok, err := s.renderRuns(ctx, missing)
+	var fresh map[string]cachedRun
+	ok = true
+	if s.db.Dialect == meta.SQLite {
+		fresh, ok, err = s.renderRuns(ctx, missing)
+	} else {
+		fresh, err = s.encodeRuns(ctx, missing)
+	}
 	if err != nil || !ok {
 		return runsPage{}, ok, err
 	}
@@ -118,6 +106,78 @@ func (s *Store) cachedPage(ctx context.Context, q RunQuery) (page runsPage, ok b
 	return page, true, nil
 }
 
+// runPick is a run of a search page and its revision when the page was picked.
+type runPick struct {
+	id       string
+	revision int64
+}
+
+// pagePicks runs p's query (selecting run ids and revisions) in order, the
+// look-ahead run last.
+func (s *Store) pagePicks(ctx context.Context, p *runSearch) ([]runPick, error) {
+	if s.db.Dialect != meta.SQLite {
+		return meta.Collect(ctx, s.db, p.query, p.args, func(row meta.Scanner) (runPick, error) {
+			var r runPick
+			err := row.Scan(&r.id, &r.revision)
+			return r, err
+		})
+	}
+	// On SQLite one row, one string: "id revision id revision ...", in the
+	// page's order (a materialized CTE is scanned in the order it was stored,
+	// see pageJSON). Crossing into Go row by row cost as much as the query.
+	var list sql.NullString
+	err := s.db.QueryRow(ctx, `WITH page AS MATERIALIZED (`+p.query+`)
+		SELECT group_concat(run_uuid || ' ' || revision, ' ') FROM page`, p.args...).Scan(&list)
+	if err != nil {
+		return nil, err
+	}
+	fields := strings.Fields(list.String)
+	picks := make([]runPick, 0, len(fields)/2)
+	for i := 0; i+1 < len(fields); i += 2 {
+		rev, err := strconv.ParseInt(fields[i+1], 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("run %s has revision %q", fields[i], fields[i+1])
+		}
+		picks = append(picks, runPick{fields[i], rev})
+	}
+	return picks, nil
+}
+
+// encodeRuns loads the runs picks names (PostgreSQL), encodes each as
+// runsResponse does, and caches it with the revision it was picked at. The
+// data is read after that revision, so it holds every change up to it (and
+// maybe later ones, whose revision then misses the entry): the invariant of
+// cachedRun holds without one snapshot for both.
+func (s *Store) encodeRuns(ctx context.Context, picks []runPick) (map[string]cachedRun, error) {
+	fresh := make(map[string]cachedRun, len(picks))
+	for chunk := range slices.Chunk(picks, 1000) {
+		ids := make([]any, len(chunk))
+		rev := make(map[string]int64, len(chunk))
+		for i, r := range chunk {
+			ids[i] = r.id
+			rev[r.id] = r.revision
+		}
+		runs, err := meta.Collect(ctx, s.db, `SELECT `+runColumns+` FROM runs WHERE run_uuid IN (`+search.Placeholders(len(ids))+`)`, ids,
+			func(row meta.Scanner) (Run, error) {
+				ri, err := scanRunInfo(row)
+				return Run{Info: ri}, err
+			})
+		if err != nil {
+			return nil, fmt.Errorf("search runs: %w", err)
+		}
+		if err := s.loadRunData(ctx, runs); err != nil {
+			return nil, err
+		}
+		for i := range runs {
+			id := runs[i].Info.RunID
+			c := cachedRun{revision: rev[id], json: string(appendRun(nil, &runs[i]))}
+			fresh[id] = c
+			s.runCache.Set(id, c)
+		}
+	}
+	return fresh, nil
+}
+
 // Separators of renderRuns' rows: SQLite's JSON writes control characters in
 // strings escaped, and ids and revisions are hex and decimal digits.
 const (
@@ -129,7 +189,11 @@ const (
 // one string per 1,000 runs, and caches each with its revision. ok is false
 // when the text of some run is not valid UTF-8 (SQLite copies it into its
 // JSON as it is); the others are cached all the same.
-func (s *Store) renderRuns(ctx context.Context, ids []string) (fresh map[string]cachedRun, ok bool, err error) {
+func (s *Store) renderRuns(ctx context.Context, picks []runPick) (fresh map[string]cachedRun, ok bool, err error) {
+	ids := make([]string, len(picks))
+	for i, r := range picks {
+		ids[i] = r.id
+	}
 	fresh = make(map[string]cachedRun, len(ids))
 	ok = true
 	q := `SELECT group_concat(shown.run_uuid || char(2) || shown.revision || char(2) || ` + runJSONSQL() + `, char(3))

@@ -38,8 +38,8 @@ func init() {
 			// Every existing run starts at 0: no process has cached any yet. On
 			// SQLite the search index covers the revision, so a search finds
 			// its page's runs and revisions without a lookup per run (the
-			// cache's hit path); PostgreSQL has no run cache, and keeps its
-			// index as it was, so bumping a revision stays a HOT update.
+			// cache's hit path). PostgreSQL keeps its index as it was, so
+			// bumping a revision stays a HOT update (no index entry changes).
 			Statements: []string{
 				`ALTER TABLE runs ADD COLUMN revision BIGINT NOT NULL DEFAULT 0`,
 				`DROP INDEX runs_experiment`,

@@ -48,14 +48,14 @@ type runsPage struct {
 
 // searchRunsPage loads the page of runs q asks for (see runsPage).
 func (s *Store) searchRunsPage(ctx context.Context, q RunQuery) (runsPage, error) {
-	if s.db.Dialect != meta.SQLite {
-		runs, next, err := s.SearchRuns(ctx, q)
-		return runsPage{runs: nonNil(runs), next: next}, err
-	}
 	if s.runCache != nil {
 		if page, ok, err := s.cachedPage(ctx, q); err != nil || ok {
 			return page, err
 		}
+	}
+	if s.db.Dialect != meta.SQLite {
+		runs, next, err := s.SearchRuns(ctx, q)
+		return runsPage{runs: nonNil(runs), next: next}, err
 	}
 	p, err := planRunSearch(q, search.Qualify("r.", runColumns))
 	if err != nil || p == nil {

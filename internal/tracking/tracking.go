@@ -152,9 +152,9 @@ type Options struct {
 	ArtifactRoot string
 	// Now returns the current time. Default time.Now.
 	Now func() time.Time
-	// RunCacheBytes bounds the memory of search_runs' cache of runs' JSON on
-	// SQLite (cachedRun). Default DefaultRunCacheBytes; negative turns the
-	// cache off (each search has SQLite write its whole page, pageJSON).
+	// RunCacheBytes bounds the memory of search_runs' cache of runs' JSON
+	// (cachedRun). Default DefaultRunCacheBytes; negative turns the cache off
+	// (each search writes its whole page: pageJSON on SQLite).
 	RunCacheBytes int64
 }
 
@@ -163,8 +163,7 @@ type Store struct {
 	db   *meta.DB
 	root string
 	now  func() time.Time
-	// runCache holds runs' search_runs JSON by run id (SQLite only; nil when
-	// off).
+	// runCache holds runs' search_runs JSON by run id (nil when off).
 	runCache *otter.Cache[string, cachedRun]
 	// created counts runs created by this process, to refresh PostgreSQL's
 	// planner statistics as a fresh database grows (see maybeAnalyze).
@@ -201,12 +200,10 @@ func New(ctx context.Context, db *meta.DB, opts Options) (*Store, error) {
 		opts.Now = time.Now
 	}
 	s := &Store{db: db, root: strings.TrimRight(opts.ArtifactRoot, "/"), now: opts.Now}
-	if db.Dialect == meta.SQLite {
-		if opts.RunCacheBytes == 0 {
-			opts.RunCacheBytes = DefaultRunCacheBytes
-		}
-		s.runCache = newRunCache(opts.RunCacheBytes)
+	if opts.RunCacheBytes == 0 {
+		opts.RunCacheBytes = DefaultRunCacheBytes
 	}
+	s.runCache = newRunCache(opts.RunCacheBytes)
 	now := s.nowMillis()
 	_, err := db.Exec(ctx, `INSERT INTO experiments (experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time)
 		VALUES (0, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, defaultExpName, s.root+"/0", StageActive, now, now)
