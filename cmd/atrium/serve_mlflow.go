@@ -20,7 +20,18 @@ func init() {
 		if err != nil {
 			return nil, err
 		}
-		store, err := tracking.New(e.ctx, db, tracking.Options{})
+		p, err := e.Project()
+		if err != nil {
+			return nil, err
+		}
+		var opts tracking.Options
+		if c := p.Server.RunCacheMiB; c != nil {
+			opts.RunCacheBytes = int64(*c) << 20
+			if *c == 0 {
+				opts.RunCacheBytes = -1 // off
+			}
+		}
+		store, err := tracking.New(e.ctx, db, opts)
 		if err != nil {
 			return nil, err
 		}

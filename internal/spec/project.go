@@ -53,6 +53,9 @@ type Stores struct {
 type Server struct {
 	// Addr is the listen address. Default 127.0.0.1:8080. Env: ATRIUM_ADDR.
 	Addr string `yaml:"addr"`
+	// RunCacheMiB is the memory, in MiB, of the tracking server's cache of
+	// runs as search_runs answers them. Default 64; 0 turns the cache off.
+	RunCacheMiB *int `yaml:"run_cache_mib"`
 }
 
 // envOverrides maps environment variables to the fields they override.
@@ -173,6 +176,9 @@ func (p *Project) Validate(file string) error {
 	}
 	if !strings.Contains(p.Server.Addr, ":") {
 		ps.Add(file, 0, "server.addr: %q, expected host:port", p.Server.Addr)
+	}
+	if c := p.Server.RunCacheMiB; c != nil && (*c < 0 || *c > 1<<20) {
+		ps.Add(file, 0, "server.run_cache_mib: %d, expected a size in MiB from 0 (no cache) to 1048576", *c)
 	}
 	return ps.Err()
 }

@@ -68,6 +68,12 @@ func TestLoadProjectFileAndEnv(t *testing.T) {
 		{name: "unknown field names its line", yaml: "project: x\nstorez:\n  meta: a\n", wantErr: "atrium.yaml:2:"},
 		{name: "bad url", yaml: "stores:\n  online: localhost:6379\n", wantErr: "stores.online: \"localhost:6379\" is not a URL"},
 		{name: "malformed yaml", yaml: "project: [\n", wantErr: "atrium.yaml:"},
+		{name: "run cache size", yaml: "server:\n  run_cache_mib: 0\n", check: func(t *testing.T, p *Project) {
+			if p.Server.RunCacheMiB == nil || *p.Server.RunCacheMiB != 0 {
+				t.Errorf("run_cache_mib = %v, want 0 (set, off)", p.Server.RunCacheMiB)
+			}
+		}},
+		{name: "negative run cache size", yaml: "server:\n  run_cache_mib: -1\n", wantErr: "server.run_cache_mib: -1, expected a size in MiB from 0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

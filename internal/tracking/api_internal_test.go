@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strconv"
@@ -246,38 +247,67 @@ func TestSearchRunsJSON(t *testing.T) {
 			}
 		}
 
-		for _, q := range []RunQuery{
-			{ExperimentIDs: []string{exp}},
-			{ExperimentIDs: []string{exp}, MaxResults: 7},
-			{ExperimentIDs: []string{exp}, MaxResults: 2, OrderBy: []string{"metrics.b DESC"}, Filter: "params.palpha != 'none'"},
-			{ExperimentIDs: []string{exp}, Filter: "attributes.run_name = 'random doubles'"},
-			{ExperimentIDs: []string{exp}, Filter: "attributes.run_name = 'bad utf-8'"},
-			{ExperimentIDs: []string{"424242"}},
-			{},
-		} {
-			for page := 0; ; page++ {
-				runs, next, err := s.SearchRuns(ctx, q)
-				if err != nil {
-					t.Fatal(err)
-				}
-				want := runsResponse{nonNil(runs), next}.AppendJSON(nil)
-				sp, err := s.searchRunsPage(ctx, q)
-				if err != nil {
-					t.Fatal(err)
-				}
-				got := sp.AppendJSON([]byte("x"))
-				if got[0] != 'x' {
-					t.Fatalf("AppendJSON did not append: %.100s", got)
-				}
-				if g, w := decodeAsClient(t, got[1:]), decodeAsClient(t, want); !reflect.DeepEqual(g, w) {
-					t.Fatalf("query %+v page %d:\n%.3000s\nwant\n%.3000s", q, page, got[1:], want)
-				}
-				if q.PageToken = next; next == "" {
-					break
-				}
-			}
+		// The cache off (pageJSON), then on: cold (renderRuns), then warm (every
+		// run cached; MaxResults 7 pages copy runs cached by the first query).
+		uncached, err := New(ctx, db, Options{RunCacheBytes: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.runCache == nil || uncached.runCache != nil {
+			t.Fatalf("run cache on = %v, off = %v", s.runCache != nil, uncached.runCache == nil)
+		}
+		for _, pass := range []struct {
+			name  string
+			store *Store
+		}{{"cache off", uncached}, {"cold cache", s}, {"warm cache", s}} {
+			t.Run(pass.name, func(t *testing.T) { checkSearchJSON(t, s, pass.store, exp) })
+		}
+		want := len(ids) // every run the searches answered, but the one with bad UTF-8 on SQLite (never cached)
+		if db.Dialect == meta.SQLite {
+			want--
+		}
+		if n := s.runCache.EstimatedSize(); n != want {
+			t.Errorf("the run cache holds %d runs after searching all %d, want %d", n, len(ids), want)
 		}
 	})
+}
+
+// checkSearchJSON compares the answers of store's runsPage with those of
+// ref's SearchRuns for a set of queries over experiment exp, every page.
+func checkSearchJSON(t *testing.T, ref, store *Store, exp string) {
+	t.Helper()
+	ctx := context.Background()
+	for _, q := range []RunQuery{
+		{ExperimentIDs: []string{exp}},
+		{ExperimentIDs: []string{exp}, MaxResults: 7},
+		{ExperimentIDs: []string{exp}, MaxResults: 2, OrderBy: []string{"metrics.b DESC"}, Filter: "params.palpha != 'none'"},
+		{ExperimentIDs: []string{exp}, Filter: "attributes.run_name = 'random doubles'"},
+		{ExperimentIDs: []string{exp}, Filter: "attributes.run_name = 'bad utf-8'"},
+		{ExperimentIDs: []string{"424242"}},
+		{},
+	} {
+		for page := 0; ; page++ {
+			runs, next, err := ref.SearchRuns(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := runsResponse{nonNil(runs), next}.AppendJSON(nil)
+			sp, err := store.searchRunsPage(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := sp.AppendJSON([]byte("x"))
+			if got[0] != 'x' {
+				t.Fatalf("AppendJSON did not append: %.100s", got)
+			}
+			if g, w := decodeAsClient(t, got[1:]), decodeAsClient(t, want); !reflect.DeepEqual(g, w) {
+				t.Fatalf("query %+v page %d:\n%.3000s\nwant\n%.3000s", q, page, got[1:], want)
+			}
+			if q.PageToken = next; next == "" {
+				break
+			}
+		}
+	}
 }
 
 // decodeAsClient decodes a JSON answer to the values the mlflow client sees:
@@ -324,4 +354,175 @@ func decodeAsClient(t *testing.T, b []byte) any {
 		return v
 	}
 	return canon(v)
+}
+
+// TestRunCacheSeesEveryChange: after each kind of change to a run, made
+// through another Store on the same database (as another process would), the
+// searching store's answer (its run cache warm) equals SearchRuns', and shows
+// the change.
+func TestRunCacheSeesEveryChange(t *testing.T) {
+	metatest.ForEach(t, func(t *testing.T, db *meta.DB) {
+		ctx := context.Background()
+		reader, err := New(ctx, db, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		writer, err := New(ctx, db, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		exp, err := writer.CreateExperiment(ctx, "cache", "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		run, err := writer.CreateRun(ctx, RunCreate{ExperimentID: exp, StartTime: 1, RunName: "r"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := run.Info.RunID
+		end := int64(99)
+		finished := "FINISHED"
+		renamed := "renamed"
+		for _, tc := range []struct {
+			name   string
+			change func() error
+		}{
+			{"log_metric", func() error { return writer.LogMetric(ctx, id, Metric{Key: "m", Value: 1, Timestamp: 1}) }},
+			{"log_metric newer", func() error { return writer.LogMetric(ctx, id, Metric{Key: "m", Value: 2, Timestamp: 2, Step: 1}) }},
+			{"log_param", func() error { return writer.LogParam(ctx, id, KV{Key: "p", Value: "v"}) }},
+			{"log_batch", func() error {
+				return writer.LogBatch(ctx, id, []Metric{{Key: "b", Value: 3, Timestamp: 3}}, []KV{{Key: "q", Value: "w"}}, []KV{{Key: "t", Value: "1"}})
+			}},
+			{"set_tag", func() error { return writer.SetTag(ctx, id, KV{Key: "t", Value: "2"}) }},
+			{"set_tag mlflow.runName", func() error { return writer.SetTag(ctx, id, KV{Key: TagRunName, Value: "named by tag"}) }},
+			{"delete_tag", func() error { return writer.DeleteTag(ctx, id, "t") }},
+			{"update_run", func() error {
+				_, err := writer.UpdateRun(ctx, id, RunUpdate{Status: &finished, EndTime: &end, RunName: &renamed})
+				return err
+			}},
+			{"log_inputs", func() error {
+				return writer.LogInputs(ctx, id, []DatasetInput{{Dataset: Dataset{Name: "d", Digest: "1", SourceType: "local", Source: "s"}}}, nil)
+			}},
+			{"log_outputs", func() error { return writer.LogOutputs(ctx, id, []ModelOutput{{ModelID: "m-1", Step: 1}}) }},
+			{"record logged model", func() error {
+				return writer.RecordLoggedModel(ctx, id,
+					`{"artifact_path": "model", "run_id": "`+id+`", "utc_time_created": "2026-11-26 04:00:00.000000", "flavors": {}}`)
+			}},
+			{"delete_run", func() error { return writer.DeleteRun(ctx, id) }},
+			{"restore_run", func() error { return writer.RestoreRun(ctx, id) }},
+			{"delete_experiment", func() error { return writer.DeleteExperiment(ctx, exp) }},
+			{"restore_experiment", func() error { return writer.RestoreExperiment(ctx, exp) }},
+		} {
+			q := RunQuery{ExperimentIDs: []string{exp}, RunViewType: "ALL"}
+			before, err := reader.searchRunsPage(ctx, q) // warms the cache
+			if err != nil {
+				t.Fatal(err)
+			}
+			if reader.runCache.EstimatedSize() != 1 {
+				t.Fatalf("%s: the run cache holds %d runs, want 1", tc.name, reader.runCache.EstimatedSize())
+			}
+			if err := tc.change(); err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+			after, err := reader.searchRunsPage(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			runs, next, err := reader.SearchRuns(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, want := after.AppendJSON(nil), runsResponse{runs, next}.AppendJSON(nil)
+			if !reflect.DeepEqual(decodeAsClient(t, got), decodeAsClient(t, want)) {
+				t.Errorf("%s: search answered\n%s\nwant\n%s", tc.name, got, want)
+			}
+			if bytes.Equal(got, before.AppendJSON(nil)) {
+				t.Errorf("%s: the answer did not change: %s", tc.name, got)
+			}
+		}
+	})
+}
+
+// TestRevisionMigration: a database made before runs.revision (tracking
+// schema 1, with runs) is migrated when opened, and its runs are searched,
+// cached and invalidated as new ones are.
+func TestRevisionMigration(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		url  func(t *testing.T) string
+	}{
+		{"sqlite", func(t *testing.T) string { return "sqlite://" + filepath.Join(t.TempDir(), "meta.db") }},
+		{"postgres", func(t *testing.T) string { return metatest.PostgresURL(t) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			url := tc.url(t)
+			db, err := meta.Open(ctx, url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := New(ctx, db, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			exp, err := s.CreateExperiment(ctx, "old", "", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			run, err := s.CreateRun(ctx, RunCreate{ExperimentID: exp, StartTime: 5, RunName: "before"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.LogParam(ctx, run.Info.RunID, KV{Key: "p", Value: "1"}); err != nil {
+				t.Fatal(err)
+			}
+			// Back to schema 1: the index and table as migration 1 made them.
+			for _, stmt := range []string{
+				`DROP INDEX runs_experiment`,
+				`ALTER TABLE runs DROP COLUMN revision`,
+				`CREATE INDEX runs_experiment ON runs (experiment_id, lifecycle_stage, start_time DESC, run_uuid)`,
+				`DELETE FROM schema_migrations WHERE component = 'tracking' AND version = 2`,
+			} {
+				if _, err := db.Exec(ctx, stmt); err != nil {
+					t.Fatalf("%s: %v", stmt, err)
+				}
+			}
+			db.Close()
+
+			db, err = meta.Open(ctx, url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if v, err := db.SchemaVersion(ctx, "tracking"); err != nil || v != 2 {
+				t.Fatalf("tracking schema version %d (%v), want 2", v, err)
+			}
+			s, err = New(ctx, db, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, change := range []func() error{
+				func() error { return nil },
+				func() error { return s.SetTag(ctx, run.Info.RunID, KV{Key: "t", Value: "after"}) },
+			} {
+				if err := change(); err != nil {
+					t.Fatal(err)
+				}
+				q := RunQuery{ExperimentIDs: []string{exp}}
+				page, err := s.searchRunsPage(ctx, q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				runs, next, err := s.SearchRuns(ctx, q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, want := page.AppendJSON(nil), runsResponse{runs, next}.AppendJSON(nil)
+				if len(runs) != 1 || len(runs[0].Data.Params) != 1 || len(runs[0].Data.Tags) != i+1 ||
+					!reflect.DeepEqual(decodeAsClient(t, got), decodeAsClient(t, want)) {
+					t.Fatalf("step %d: search answered\n%s\nwant\n%s", i, got, want)
+				}
+			}
+		})
+	}
 }

@@ -192,7 +192,8 @@ func (s *Store) setExperimentStage(ctx context.Context, id, from, to string) err
 		if to == StageDeleted {
 			deletedTime = now
 		}
-		_, err = tx.Exec(ctx, `UPDATE runs SET lifecycle_stage = ?, deleted_time = ? WHERE experiment_id = ? AND lifecycle_stage = ?`, to, deletedTime, n, from)
+		_, err = tx.Exec(ctx, `UPDATE runs SET lifecycle_stage = ?, deleted_time = ?, revision = revision + 1
+			WHERE experiment_id = ? AND lifecycle_stage = ?`, to, deletedTime, n, from)
 		return err
 	})
 	return wire.Wrap(err, "set experiment %s %s", id, to)

@@ -133,16 +133,23 @@ func runState(ctx context.Context, q meta.Querier, runID string) (expID int64, s
 	return expID, stage, err
 }
 
-// activeRun fails unless the run exists and is active.
-func activeRun(ctx context.Context, q meta.Querier, runID string) (int64, error) {
-	expID, stage, err := runState(ctx, q, runID)
+// activeRun fails unless the run exists and is active. Every writer of a
+// run's params, tags, metrics, info, inputs or outputs calls it first, in its
+// transaction: it bumps the run's revision there (the invariant runCache relies
+// on), and on PostgreSQL it locks the run's row, so the writers of one run
+// queue on it before taking any other lock.
+func activeRun(ctx context.Context, tx *meta.Tx, runID string) (int64, error) {
+	var expID int64
+	err := tx.QueryRow(ctx, `UPDATE runs SET revision = revision + 1 WHERE run_uuid = ? AND lifecycle_stage = ?
+		RETURNING experiment_id`, runID, StageActive).Scan(&expID)
+	if !errors.Is(err, sql.ErrNoRows) {
+		return expID, err
+	}
+	_, stage, err := runState(ctx, tx, runID)
 	if err != nil {
 		return 0, err
 	}
-	if stage != StageActive {
-		return 0, wire.Invalidf("The run %s must be in the 'active' state. Current state is %s.", runID, stage)
-	}
-	return expID, nil
+	return 0, wire.Invalidf("The run %s must be in the 'active' state. Current state is %s.", runID, stage)
 }
 
 // GetRun returns a run with its params, tags, latest metrics, inputs and outputs.
@@ -348,7 +355,7 @@ func (s *Store) setRunStage(ctx context.Context, runID, stage string) error {
 	if stage == StageDeleted {
 		deletedTime = s.nowMillis()
 	}
-	res, err := s.db.Exec(ctx, `UPDATE runs SET lifecycle_stage = ?, deleted_time = ? WHERE run_uuid = ?`, stage, deletedTime, runID)
+	res, err := s.db.Exec(ctx, `UPDATE runs SET lifecycle_stage = ?, deleted_time = ?, revision = revision + 1 WHERE run_uuid = ?`, stage, deletedTime, runID)
 	if err != nil {
 		return fmt.Errorf("set run %s %s: %w", runID, stage, err)
 	}

@@ -16,6 +16,11 @@ import (
 //     they never scan history. It is kept up to date in the same transaction.
 //   - NaN is stored as value 0 with is_nan = 1 (SQLite turns NaN into NULL);
 //     infinities are stored as +/-MaxFloat64, as MLflow does.
+//   - runs.revision (migration 2) grows by one in every transaction that changes
+//     what search_runs returns of the run: its info, params, tags, latest
+//     metrics, inputs or outputs (see touchActiveRun). A run's answer is cached
+//     by (run id, revision) (runCache), so a change made through any process
+//     sharing the database invalidates it.
 //   - run, param and tag rows are keyed by the run's 32-hex id; every per-run
 //     query is an index range scan. Long text values (tags up to 8000 characters)
 //     are never indexed: PostgreSQL rejects b-tree entries over ~2.7 kB.
@@ -26,6 +31,21 @@ func init() {
 			Name:       "experiments, runs, params, tags, metrics, datasets, logged models",
 			Statements: schemaFor(meta.SQLite),
 			Postgres:   schemaFor(meta.Postgres),
+		},
+		meta.Migration{
+			Version: 2,
+			Name:    "runs.revision: counts the changes to what search_runs returns of a run",
+			// Every existing run starts at 0: no process has cached any yet. On
+			// SQLite the search index covers the revision, so a search finds
+			// its page's runs and revisions without a lookup per run (the
+			// cache's hit path). PostgreSQL keeps its index as it was, so
+			// bumping a revision stays a HOT update (no index entry changes).
+			Statements: []string{
+				`ALTER TABLE runs ADD COLUMN revision BIGINT NOT NULL DEFAULT 0`,
+				`DROP INDEX runs_experiment`,
+				`CREATE INDEX runs_experiment ON runs (experiment_id, lifecycle_stage, start_time DESC, run_uuid, revision)`,
+			},
+			Postgres: []string{`ALTER TABLE runs ADD COLUMN revision BIGINT NOT NULL DEFAULT 0`},
 		},
 	)
 }

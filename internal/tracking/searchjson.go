@@ -35,6 +35,9 @@ type runsPage struct {
 	// inputs and outputs go where body has their marker.
 	body string
 	io   map[string]*Run
+	// parts, when not nil, are the page's runs as JSON, each as runJSONSQL
+	// wrote it with its inputs and outputs (cachedPage); the rest is unused.
+	parts []string
 
 	runs []Run
 	// lists holds runs[i]'s data as JSON arrays written by SQLite; nil means
@@ -45,6 +48,11 @@ type runsPage struct {
 
 // searchRunsPage loads the page of runs q asks for (see runsPage).
 func (s *Store) searchRunsPage(ctx context.Context, q RunQuery) (runsPage, error) {
+	if s.runCache != nil {
+		if page, ok, err := s.cachedPage(ctx, q); err != nil || ok {
+			return page, err
+		}
+	}
 	if s.db.Dialect != meta.SQLite {
 		runs, next, err := s.SearchRuns(ctx, q)
 		return runsPage{runs: nonNil(runs), next: next}, err
@@ -53,8 +61,10 @@ func (s *Store) searchRunsPage(ctx context.Context, q RunQuery) (runsPage, error
 	if err != nil || p == nil {
 		return runsPage{runs: []Run{}}, err
 	}
-	if page, ok, err := s.pageJSON(ctx, p); err != nil || ok {
-		return page, err
+	if s.runCache == nil {
+		if page, ok, err := s.pageJSON(ctx, p); err != nil || ok {
+			return page, err
+		}
 	}
 	// Some text is not valid UTF-8: the page's runs are read, and their data
 	// written as JSON by SQLite run by run, or by Go if that text is in it.
@@ -80,6 +90,9 @@ func (s *Store) searchRunsPage(ctx context.Context, q RunQuery) (runsPage, error
 
 // AppendJSON appends the page's JSON to b (wire.RawJSON).
 func (p runsPage) AppendJSON(b []byte) []byte {
+	if p.parts != nil {
+		return p.appendParts(b)
+	}
 	if p.body != "" {
 		return p.appendBody(b)
 	}
@@ -182,6 +195,29 @@ func runListsSQL(id string) (params, tags, metrics string) {
 			'timestamp', timestamp, 'step', step)) FROM latest_metrics WHERE latest_metrics.run_uuid = ` + id + `)`
 }
 
+// runJSONSQL is the SQL expression that writes one run of search_runs' answer
+// as JSON (see pageJSON) from the columns of runs aliased shown; a run with
+// inputs or outputs gets ioMark, id, ioMark in their place.
+func runJSONSQL() string {
+	params, tags, metrics := runListsSQL("shown.run_uuid")
+	info := func(withEnd bool) string {
+		end := ""
+		if withEnd {
+			end = `'end_time', end_time, `
+		}
+		return `json_object('run_id', run_uuid, 'run_uuid', run_uuid, 'run_name', name, 'experiment_id', CAST(experiment_id AS TEXT),
+			'user_id', user_id, 'status', status, 'start_time', start_time, ` + end + `'artifact_uri', artifact_uri, 'lifecycle_stage', lifecycle_stage)`
+	}
+	// The data's lists in runsResponse's order; concat_ws skips the NULL of an empty one.
+	return `'{"info":' || CASE WHEN end_time IS NULL THEN ` + info(false) + ` ELSE ` + info(true) + ` END
+		|| ',"data":{' || concat_ws(',', '"metrics":' || nullif(` + metrics + `, '[]'),
+			'"params":' || nullif(` + params + `, '[]'), '"tags":' || nullif(` + tags + `, '[]')) || '}'
+		|| CASE WHEN EXISTS (SELECT 1 FROM run_inputs i WHERE i.run_uuid = shown.run_uuid)
+			OR EXISTS (SELECT 1 FROM run_model_inputs i WHERE i.run_uuid = shown.run_uuid)
+			OR EXISTS (SELECT 1 FROM run_model_outputs o WHERE o.run_uuid = shown.run_uuid)
+			THEN char(1) || run_uuid || char(1) ELSE ',"inputs":{},"outputs":{}}' END`
+}
+
 // ioMark brackets, in a pageJSON body, the id of a run whose inputs and
 // outputs Go writes. Neither SQLite's JSON (it writes control characters in
 // strings as \u0001) nor a run id (32 hex digits, NewID) holds the byte.
@@ -208,23 +244,7 @@ const ioMark = '\x01'
 // loads and writes those. ok is false, with nothing loaded, when some text
 // is not valid UTF-8.
 func (s *Store) pageJSON(ctx context.Context, p *runSearch) (page runsPage, ok bool, err error) {
-	params, tags, metrics := runListsSQL("shown.run_uuid")
-	info := func(withEnd bool) string {
-		end := ""
-		if withEnd {
-			end = `'end_time', end_time, `
-		}
-		return `json_object('run_id', run_uuid, 'run_uuid', run_uuid, 'run_name', name, 'experiment_id', CAST(experiment_id AS TEXT),
-			'user_id', user_id, 'status', status, 'start_time', start_time, ` + end + `'artifact_uri', artifact_uri, 'lifecycle_stage', lifecycle_stage)`
-	}
-	// The data's lists in runsResponse's order; concat_ws skips the NULL of an empty one.
-	run := `'{"info":' || CASE WHEN end_time IS NULL THEN ` + info(false) + ` ELSE ` + info(true) + ` END
-		|| ',"data":{' || concat_ws(',', '"metrics":' || nullif(` + metrics + `, '[]'),
-			'"params":' || nullif(` + params + `, '[]'), '"tags":' || nullif(` + tags + `, '[]')) || '}'
-		|| CASE WHEN EXISTS (SELECT 1 FROM run_inputs i WHERE i.run_uuid = shown.run_uuid)
-			OR EXISTS (SELECT 1 FROM run_model_inputs i WHERE i.run_uuid = shown.run_uuid)
-			OR EXISTS (SELECT 1 FROM run_model_outputs o WHERE o.run_uuid = shown.run_uuid)
-			THEN char(1) || run_uuid || char(1) ELSE ',"inputs":{},"outputs":{}}' END`
+	run := runJSONSQL()
 	q := `WITH page AS MATERIALIZED (` + p.query + `),
 		shown AS (SELECT * FROM page LIMIT ?)
 		SELECT (SELECT count(*) FROM page), group_concat(` + run + `, ',') FROM shown`
@@ -244,56 +264,91 @@ func (s *Store) pageJSON(ctx context.Context, p *runSearch) (page runsPage, ok b
 		return page, true, nil
 	}
 	page.body = body.String
+	if page.io, err = s.markedRunIO(ctx, page.body); err != nil {
+		return runsPage{}, false, err
+	}
+	return page, true, nil
+}
+
+// markedRunIO loads the inputs and outputs of the runs whose ids body marks
+// (ioMark, id, ioMark), by id; nil when none is marked.
+func (s *Store) markedRunIO(ctx context.Context, body string) (map[string]*Run, error) {
 	var withIO []Run
-	for rest := page.body; ; {
+	for rest := body; ; {
 		i := strings.IndexByte(rest, ioMark)
 		if i < 0 {
 			break
 		}
 		j := strings.IndexByte(rest[i+1:], ioMark)
 		if j < 0 {
-			return runsPage{}, false, fmt.Errorf("search runs: unterminated run id in the page's JSON")
+			return nil, fmt.Errorf("search runs: unterminated run id in the page's JSON")
 		}
 		withIO = append(withIO, Run{Info: RunInfo{RunID: rest[i+1 : i+1+j]}})
 		rest = rest[i+2+j:]
 	}
-	if len(withIO) > 0 {
-		idx := make(map[string]int, len(withIO))
-		ids := make([]string, len(withIO))
-		for i, r := range withIO {
-			idx[r.Info.RunID] = i
-			ids[i] = r.Info.RunID
-		}
-		if err := s.loadRunIO(ctx, withIO, idx, ids); err != nil {
-			return runsPage{}, false, err
-		}
-		page.io = make(map[string]*Run, len(withIO))
-		for i := range withIO {
-			page.io[withIO[i].Info.RunID] = &withIO[i]
-		}
+	if len(withIO) == 0 {
+		return nil, nil
 	}
-	return page, true, nil
+	idx := make(map[string]int, len(withIO))
+	ids := make([]string, len(withIO))
+	for i, r := range withIO {
+		idx[r.Info.RunID] = i
+		ids[i] = r.Info.RunID
+	}
+	if err := s.loadRunIO(ctx, withIO, idx, ids); err != nil {
+		return nil, err
+	}
+	out := make(map[string]*Run, len(withIO))
+	for i := range withIO {
+		out[withIO[i].Info.RunID] = &withIO[i]
+	}
+	return out, nil
 }
 
-// appendBody appends the answer of a page SQLite wrote (pageJSON), each
-// marked run's inputs and outputs written in place of its marker.
+// appendBody appends the answer of a page SQLite wrote (pageJSON).
 func (p runsPage) appendBody(b []byte) []byte {
 	b = slices.Grow(b, len(p.body)+len(p.io)*200+64)
-	b = append(b, `{"runs":[`...)
-	rest := p.body
-	for {
-		i := strings.IndexByte(rest, ioMark)
-		if i < 0 {
-			break
-		}
-		j := strings.IndexByte(rest[i+1:], ioMark) // pageJSON checked the pairs
-		b = appendRunIO(append(b, rest[:i]...), p.io[rest[i+1:i+1+j]])
-		rest = rest[i+2+j:]
-	}
-	b = append(append(b, rest...), ']')
+	b = appendMarked(append(b, `{"runs":[`...), p.body, p.io)
+	b = append(b, ']')
 	if p.next != "" {
 		b = append(b, `,"next_page_token":`...)
 		b = wire.AppendString(b, p.next)
 	}
 	return append(b, '}')
+}
+
+// appendParts appends the answer of a page cachedPage loaded.
+func (p runsPage) appendParts(b []byte) []byte {
+	size := 64
+	for _, r := range p.parts {
+		size += len(r) + 1
+	}
+	b = append(slices.Grow(b, size), `{"runs":[`...)
+	for i, r := range p.parts {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, r...)
+	}
+	b = append(b, ']')
+	if p.next != "" {
+		b = append(b, `,"next_page_token":`...)
+		b = wire.AppendString(b, p.next)
+	}
+	return append(b, '}')
+}
+
+// appendMarked appends body, runs' JSON SQLite wrote (runJSONSQL), with each
+// marked run's inputs and outputs, from io (markedRunIO), in place of its
+// marker.
+func appendMarked(b []byte, body string, io map[string]*Run) []byte {
+	for {
+		i := strings.IndexByte(body, ioMark)
+		if i < 0 {
+			return append(b, body...)
+		}
+		j := strings.IndexByte(body[i+1:], ioMark) // markedRunIO checked the pairs
+		b = appendRunIO(append(b, body[:i]...), io[body[i+1:i+1+j]])
+		body = body[i+2+j:]
+	}
 }

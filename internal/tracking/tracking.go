@@ -21,6 +21,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/maypok86/otter/v2"
+
 	"github.com/atrium-ml/atrium/internal/platform/meta"
 	"github.com/atrium-ml/atrium/internal/tracking/wire"
 )
@@ -150,6 +152,10 @@ type Options struct {
 	ArtifactRoot string
 	// Now returns the current time. Default time.Now.
 	Now func() time.Time
+	// RunCacheBytes bounds the memory of search_runs' cache of runs' JSON
+	// (cachedRun). Default DefaultRunCacheBytes; negative turns the cache off
+	// (each search writes its whole page: pageJSON on SQLite).
+	RunCacheBytes int64
 }
 
 // Store is the tracking store. It is safe for concurrent use.
@@ -157,6 +163,8 @@ type Store struct {
 	db   *meta.DB
 	root string
 	now  func() time.Time
+	// runCache holds runs' search_runs JSON by run id (nil when off).
+	runCache *otter.Cache[string, cachedRun]
 	// created counts runs created by this process, to refresh PostgreSQL's
 	// planner statistics as a fresh database grows (see maybeAnalyze).
 	created atomic.Int64
@@ -192,6 +200,10 @@ func New(ctx context.Context, db *meta.DB, opts Options) (*Store, error) {
 		opts.Now = time.Now
 	}
 	s := &Store{db: db, root: strings.TrimRight(opts.ArtifactRoot, "/"), now: opts.Now}
+	if opts.RunCacheBytes == 0 {
+		opts.RunCacheBytes = DefaultRunCacheBytes
+	}
+	s.runCache = newRunCache(opts.RunCacheBytes)
 	now := s.nowMillis()
 	_, err := db.Exec(ctx, `INSERT INTO experiments (experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time)
 		VALUES (0, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, defaultExpName, s.root+"/0", StageActive, now, now)
