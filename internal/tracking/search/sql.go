@@ -70,6 +70,9 @@ type KeyValues struct {
 // compared with a count is never turned into a join: each is planned once and
 // run per candidate row, reading only the rows of the keys named.
 func (w *Where) AddKeyValues(t KeyValues, clauses []Clause) {
+	if len(clauses) == 0 {
+		return
+	}
 	const a = "kv"
 	value := t.Value
 	if value == nil {
