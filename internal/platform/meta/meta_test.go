@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -206,5 +208,32 @@ func TestSQLiteKeepsReadConnections(t *testing.T) {
 	st := db.Stats()
 	if st.Idle != concurrent || st.MaxIdleClosed != 0 {
 		t.Fatalf("after %d concurrent reads: %d idle connections, %d closed as surplus; want %d and 0", concurrent, st.Idle, st.MaxIdleClosed, concurrent)
+	}
+}
+
+// TestPostgresJITOffByDefault: connections run with jit=off unless the URL
+// sets jit itself.
+func TestPostgresJITOffByDefault(t *testing.T) {
+	base := metatest.PostgresURL(t)
+	for _, tc := range []struct{ query, want string }{{"", "off"}, {"jit=on", "on"}, {"jit=off", "off"}} {
+		u, err := url.Parse(base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := u.Query()
+		if tc.query != "" {
+			q.Set("jit", strings.TrimPrefix(tc.query, "jit="))
+		}
+		u.RawQuery = q.Encode()
+		db, err := meta.Open(context.Background(), u.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got string
+		err = db.QueryRow(context.Background(), `SHOW jit`).Scan(&got)
+		db.Close()
+		if err != nil || got != tc.want {
+			t.Errorf("URL query %q: jit = %q (%v), want %q", tc.query, got, err, tc.want)
+		}
 	}
 }
