@@ -772,11 +772,11 @@ func compareReports(args []string) error {
 		if !ok {
 			continue
 		}
-		ratio := 0.0
+		ratio := "–"
 		if p.OpsPerSec > 0 {
-			ratio = o.OpsPerSec / p.OpsPerSec
+			ratio = formatRatio(o.OpsPerSec / p.OpsPerSec)
 		}
-		fmt.Printf("| %s (%d clients) | %.3g %s/s | %.4g %s/s | **%.0fx** | %.4g / %.4g ms | %.3g / %.3g ms |\n",
+		fmt.Printf("| %s (%d clients) | %.3g %s/s | %.4g %s/s | **%s** | %.4g / %.4g ms | %.3g / %.3g ms |\n",
 			o.Name, o.Clients, p.OpsPerSec, p.Unit, o.OpsPerSec, o.Unit, ratio, p.MeanMs, p.P95Ms, o.MeanMs, o.P95Ms)
 	}
 	return nil
@@ -817,11 +817,20 @@ func tabulateReports(paths []string) error {
 			res := r.Results[i]
 			vs := "–"
 			if b, ok := base[name]; ok && b.OpsPerSec > 0 {
-				vs = fmt.Sprintf("%.2fx", res.OpsPerSec/b.OpsPerSec)
+				vs = formatRatio(res.OpsPerSec / b.OpsPerSec)
 			}
 			fmt.Printf("| %s (%d clients) | %s | %.4g %s/s | %.4g ms | %.4g ms | %.4g ms | %.4g ms | %d | %s |\n",
 				name, res.Clients, r.Label, res.OpsPerSec, res.Unit, res.MeanMs, res.P50Ms, res.P95Ms, res.P99Ms, res.Retries, vs)
 		}
 	}
 	return nil
+}
+
+// formatRatio writes a throughput ratio with one decimal below 10 (1.3x is
+// not 1x) and none above.
+func formatRatio(r float64) string {
+	if r < 10 {
+		return fmt.Sprintf("%.1fx", r)
+	}
+	return fmt.Sprintf("%.0fx", r)
 }
