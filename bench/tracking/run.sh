@@ -23,10 +23,8 @@ mkdir -p "$OUT"
 . .ci/python.sh >/dev/null
 mlflow_bin="$(dirname "$ATRIUM_TEST_PYTHON")/mlflow"
 
-echo "bench: building atrium and the load generator"
-mkdir -p "$OUT/bin"
-go build -o "$OUT/bin/atrium" ./cmd/atrium
-go build -o "$OUT/bin/loadgen" ./bench/tracking/loadgen
+. bench/tracking/lib.sh
+build_bench_tools "$OUT"
 
 pids=()
 cleanup() {
@@ -36,16 +34,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-wait_http() { # url
-	for _ in $(seq 120); do
-		curl -sf "$1" >/dev/null 2>&1 && return 0
-		sleep 1
-	done
-	echo "bench: $1 did not answer within 120 s" >&2
-	return 1
-}
-
-machine="$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr)"
 echo "bench: $machine; mlflow $("$ATRIUM_TEST_PYTHON" -c 'import mlflow; print(mlflow.__version__)'); runs=$RUNS duration=$DURATION"
 
 # 1. MLflow.
@@ -63,11 +51,7 @@ wait "${pids[-1]}" 2>/dev/null || true
 mkdir -p "$OUT/atrium"
 nice "$OUT/bin/atrium" serve --repo "$OUT/atrium" --addr 127.0.0.1:0 2>"$OUT/atrium/server.log" &
 pids+=($!)
-for _ in $(seq 100); do
-	addr=$(sed -n 's/^atrium serving on //p' "$OUT/atrium/server.log")
-	[ -n "$addr" ] && break
-	sleep 0.1
-done
+addr=$(atrium_addr "$OUT/atrium/server.log")
 wait_http "$addr/readyz"
 nice "$OUT/bin/loadgen" -url "$addr" -label atrium -runs "$RUNS" -duration "$DURATION" -out "$OUT/atrium.json"
 

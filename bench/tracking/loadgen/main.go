@@ -3,6 +3,9 @@
 // requests for every server, and writes the figures as JSON. bench/tracking/run.sh
 // runs it against the real `mlflow server` and `atrium serve` on one machine;
 // `loadgen -compare mlflow.json atrium.json` prints the markdown table.
+// bench/tracking/mlflow-go.sh does the same for mlflow-go and Atrium on
+// PostgreSQL and SQLite; `loadgen -compare a.json b.json c.json ...` (three
+// or more reports) prints one row per workload and server, with percentiles.
 //
 // Workloads (in this order, each in a fresh experiment of its own):
 //
@@ -744,8 +747,11 @@ func readReport(path string) (*Report, error) {
 }
 
 func compareReports(args []string) error {
+	if len(args) > 2 {
+		return tabulateReports(args)
+	}
 	if len(args) != 2 {
-		return errors.New("-compare takes two reports: the peer's, then ours")
+		return errors.New("-compare takes two reports (the peer's, then ours), or more for a per-server table")
 	}
 	peer, err := readReport(args[0])
 	if err != nil {
@@ -766,12 +772,65 @@ func compareReports(args []string) error {
 		if !ok {
 			continue
 		}
-		ratio := 0.0
+		ratio := "–"
 		if p.OpsPerSec > 0 {
-			ratio = o.OpsPerSec / p.OpsPerSec
+			ratio = formatRatio(o.OpsPerSec / p.OpsPerSec)
 		}
-		fmt.Printf("| %s (%d clients) | %.3g %s/s | %.4g %s/s | **%.0fx** | %.4g / %.4g ms | %.3g / %.3g ms |\n",
+		fmt.Printf("| %s (%d clients) | %.3g %s/s | %.4g %s/s | **%s** | %.4g / %.4g ms | %.3g / %.3g ms |\n",
 			o.Name, o.Clients, p.OpsPerSec, p.Unit, o.OpsPerSec, o.Unit, ratio, p.MeanMs, p.P95Ms, o.MeanMs, o.P95Ms)
 	}
 	return nil
+}
+
+// tabulateReports prints one row per workload and server for three or more
+// reports (e.g. several servers on several backends), with the percentiles and
+// each server's throughput relative to the first report's.
+func tabulateReports(paths []string) error {
+	reps := make([]*Report, len(paths))
+	for i, p := range paths {
+		r, err := readReport(p)
+		if err != nil {
+			return err
+		}
+		reps[i] = r
+	}
+	var names []string
+	for _, r := range reps {
+		for _, res := range r.Results {
+			if !slices.Contains(names, res.Name) {
+				names = append(names, res.Name)
+			}
+		}
+	}
+	base := map[string]Result{}
+	for _, res := range reps[0].Results {
+		base[res.Name] = res
+	}
+	fmt.Printf("| workload | server | throughput | mean | p50 | p95 | p99 | retries | vs %s |\n", reps[0].Label)
+	fmt.Println("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+	for _, name := range names {
+		for _, r := range reps {
+			i := slices.IndexFunc(r.Results, func(res Result) bool { return res.Name == name })
+			if i < 0 {
+				continue
+			}
+			res := r.Results[i]
+			vs := "–"
+			if b, ok := base[name]; ok && b.OpsPerSec > 0 {
+				vs = formatRatio(res.OpsPerSec / b.OpsPerSec)
+			}
+			fmt.Printf("| %s (%d clients) | %s | %.4g %s/s | %.4g ms | %.4g ms | %.4g ms | %.4g ms | %d | %s |\n",
+				name, res.Clients, r.Label, res.OpsPerSec, res.Unit, res.MeanMs, res.P50Ms, res.P95Ms, res.P99Ms, res.Retries, vs)
+		}
+	}
+	return nil
+}
+
+// formatRatio writes a throughput ratio with one decimal below 10 (1.3x is
+// not 1x) and none above.
+func formatRatio(r float64) string {
+	if r < 10 {
+		return fmt.Sprintf("%.1fx", r)
+	}
+	return fmt.Sprintf("%.0fx", r)
 }
