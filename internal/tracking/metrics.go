@@ -120,9 +120,26 @@ func checkBatchLimits(metrics, params, tags int) error {
 	return nil
 }
 
-// metricRowsPerStmt bounds multi-row INSERTs (6 bound values a row) well under
-// both engines' parameter limits.
+// metricRowsPerStmt bounds SQLite's multi-row INSERTs (6 bound values a row)
+// well under its parameter limit.
 const metricRowsPerStmt = 500
+
+// metricPoint is one sanitized metric point as stored: NaN is value 0 with
+// isNaN 1, +/-Inf is +/-MaxFloat64 (see sanitize).
+type metricPoint struct {
+	key      string
+	step, ts int64
+	v        float64
+	isNaN    int32
+}
+
+// latestUpsertTail ends both engines' latest_metrics upserts: a row only moves
+// forward by (step, timestamp, value), MLflow's rule (see newer).
+const latestUpsertTail = ` ON CONFLICT (run_uuid, key) DO UPDATE SET
+		step = excluded.step, timestamp = excluded.timestamp, value = excluded.value, is_nan = excluded.is_nan
+	WHERE excluded.step > latest_metrics.step
+		OR (excluded.step = latest_metrics.step AND (excluded.timestamp > latest_metrics.timestamp
+			OR (excluded.timestamp = latest_metrics.timestamp AND excluded.value > latest_metrics.value)))`
 
 // insertMetrics appends metric points to the history, keeps latest_metrics up to
 // date, and copies points carrying a model_id to that logged model's metrics.
@@ -130,32 +147,17 @@ func insertMetrics(ctx context.Context, tx *meta.Tx, runID string, metrics []Met
 	if len(metrics) == 0 {
 		return nil
 	}
-	type point struct {
-		step, ts int64
-		v        float64
-		nan      int
-	}
-	latest := make(map[string]point)
-	for start := 0; start < len(metrics); start += metricRowsPerStmt {
-		part := metrics[start:min(start+metricRowsPerStmt, len(metrics))]
-		vals := make([]string, len(part))
-		args := make([]any, 0, 6*len(part))
-		for i, m := range part {
-			v, isNaN := sanitize(float64(m.Value))
-			nan := 0
-			if isNaN {
-				nan = 1
-			}
-			vals[i] = "(?, ?, ?, ?, ?, ?)"
-			args = append(args, runID, m.Key, m.Step, m.Timestamp, v, nan)
-			p := point{m.Step, m.Timestamp, v, nan}
-			if old, ok := latest[m.Key]; !ok || newer(p.step, p.ts, p.v, old.step, old.ts, old.v) {
-				latest[m.Key] = p
-			}
+	points := make([]metricPoint, len(metrics))
+	latest := make(map[string]metricPoint)
+	for i, m := range metrics {
+		v, isNaN := sanitize(float64(m.Value))
+		p := metricPoint{key: m.Key, step: m.Step, ts: m.Timestamp, v: v}
+		if isNaN {
+			p.isNaN = 1
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO metrics (run_uuid, key, step, timestamp, value, is_nan) VALUES `+
-			strings.Join(vals, ", ")+` ON CONFLICT DO NOTHING`, args...); err != nil {
-			return err
+		points[i] = p
+		if old, ok := latest[m.Key]; !ok || newer(p.step, p.ts, p.v, old.step, old.ts, old.v) {
+			latest[m.Key] = p
 		}
 	}
 	// Keys in sorted order: concurrent batches lock latest_metrics rows in the
@@ -165,25 +167,78 @@ func insertMetrics(ctx context.Context, tx *meta.Tx, runID string, metrics []Met
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	for start := 0; start < len(keys); start += metricRowsPerStmt {
-		part := keys[start:min(start+metricRowsPerStmt, len(keys))]
-		vals := make([]string, len(part))
-		args := make([]any, 0, 6*len(part))
-		for i, k := range part {
-			p := latest[k]
-			vals[i] = "(?, ?, ?, ?, ?, ?)"
-			args = append(args, runID, k, p.step, p.ts, p.v, p.nan)
+	tops := make([]metricPoint, len(keys))
+	for i, k := range keys {
+		tops[i] = latest[k]
+	}
+	write := insertMetricRows
+	if tx.Dialect() == meta.Postgres {
+		write = insertMetricArrays
+	}
+	if err := write(ctx, tx, runID, points, tops); err != nil {
+		return err
+	}
+	return insertModelMetrics(ctx, tx, runID, metrics)
+}
+
+// metricStmt is one of the two writes of a metrics batch: rows, and the text
+// around the engine's VALUES list or unnest.
+type metricStmt struct {
+	rows       []metricPoint
+	head, tail string
+}
+
+// metricStmts: points append to the history (an identical point is stored
+// once); tops, one per key, upsert latest_metrics.
+func metricStmts(points, tops []metricPoint) [2]metricStmt {
+	return [2]metricStmt{
+		{points, `INSERT INTO metrics`, ` ON CONFLICT DO NOTHING`},
+		{tops, `INSERT INTO latest_metrics`, latestUpsertTail},
+	}
+}
+
+// insertMetricRows writes points to the history and tops (one per key, in key
+// order) to latest_metrics with multi-row VALUES statements: SQLite's
+// statement cache keeps their few distinct texts prepared.
+func insertMetricRows(ctx context.Context, tx *meta.Tx, runID string, points, tops []metricPoint) error {
+	for _, stmt := range metricStmts(points, tops) {
+		for start := 0; start < len(stmt.rows); start += metricRowsPerStmt {
+			part := stmt.rows[start:min(start+metricRowsPerStmt, len(stmt.rows))]
+			vals := make([]string, len(part))
+			args := make([]any, 0, 6*len(part))
+			for i, p := range part {
+				vals[i] = "(?, ?, ?, ?, ?, ?)"
+				args = append(args, runID, p.key, p.step, p.ts, p.v, p.isNaN)
+			}
+			if _, err := tx.Exec(ctx, stmt.head+` (run_uuid, key, step, timestamp, value, is_nan) VALUES `+
+				strings.Join(vals, ", ")+stmt.tail, args...); err != nil {
+				return err
+			}
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO latest_metrics (run_uuid, key, step, timestamp, value, is_nan) VALUES `+
-			strings.Join(vals, ", ")+` ON CONFLICT (run_uuid, key) DO UPDATE SET
-				step = excluded.step, timestamp = excluded.timestamp, value = excluded.value, is_nan = excluded.is_nan
-			WHERE excluded.step > latest_metrics.step
-				OR (excluded.step = latest_metrics.step AND (excluded.timestamp > latest_metrics.timestamp
-					OR (excluded.timestamp = latest_metrics.timestamp AND excluded.value > latest_metrics.value)))`, args...); err != nil {
+	}
+	return nil
+}
+
+// insertMetricArrays is insertMetricRows for PostgreSQL: each statement has a
+// fixed text and takes its rows as one array per column, unnested in order (so
+// latest_metrics rows are still locked in key order). PostgreSQL plans a
+// 500-row VALUES list of 3,000 parameters on every execution (2.5-5.7 ms, kept
+// as a custom plan), the unnest form in about 0.6 ms; the run's row lock
+// (activeRun) is held meanwhile, so that time was serialized across writers.
+func insertMetricArrays(ctx context.Context, tx *meta.Tx, runID string, points, tops []metricPoint) error {
+	for _, stmt := range metricStmts(points, tops) {
+		n := len(stmt.rows)
+		keys, steps, tss, vals, nans := make([]string, n), make([]int64, n), make([]int64, n), make([]float64, n), make([]int32, n)
+		for i, p := range stmt.rows {
+			keys[i], steps[i], tss[i], vals[i], nans[i] = p.key, p.step, p.ts, p.v, p.isNaN
+		}
+		if _, err := tx.Exec(ctx, stmt.head+` (run_uuid, key, step, timestamp, value, is_nan)
+			SELECT ?::text, * FROM unnest(?::text[], ?::bigint[], ?::bigint[], ?::double precision[], ?::integer[])`+stmt.tail,
+			runID, keys, steps, tss, vals, nans); err != nil {
 			return err
 		}
 	}
-	return insertModelMetrics(ctx, tx, runID, metrics)
+	return nil
 }
 
 // newer orders metric points by (step, timestamp, value), MLflow's rule for
