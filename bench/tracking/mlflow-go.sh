@@ -16,6 +16,8 @@
 #   mlflow-go 0.2.0 (the newest release before MLflow 3's logged models; with
 #                    mlflow 2.20.0) on PostgreSQL and SQLite
 #   atrium serve on PostgreSQL (ATRIUM_META) and on its default SQLite
+#   atrium serve again on both, its run cache off (server.run_cache_mib: 0),
+#                    so every search writes its whole page
 # A server whose answers fail the load generator's checks is reported as failed
 # (with the server's own error) and the script goes on with the next one.
 #
@@ -136,10 +138,13 @@ run_mlflow_go() {
 	grep -m 1 'level=error msg="Error encountered' "$OUT/$label/server.log" | cut -c 1-400 || true
 }
 
-# run_atrium LABEL [META_URL]
+# run_atrium LABEL [META_URL [RUN_CACHE_MIB]]
 run_atrium() {
-	local label=$1 meta=${2:-}
+	local label=$1 meta=${2:-} cache=${3:-}
 	mkdir -p "$OUT/$label"
+	if [ -n "$cache" ]; then
+		printf 'server:\n  run_cache_mib: %s\n' "$cache" >"$OUT/$label/atrium.yaml"
+	fi
 	(
 		[ -n "$meta" ] && export ATRIUM_META="$meta"
 		exec setsid nice "$OUT/bin/atrium" serve --repo "$OUT/$label" --addr 127.0.0.1:0 2>"$OUT/$label/server.log"
@@ -170,13 +175,17 @@ run_mlflow_go mlflow-go-0.2.0-sqlite "$venv020" "sqlite:///$OUT/mlflow-go-0.2.0-
 fresh_db "${db}_c"
 run_atrium atrium-pg "$pg_base/${db}_c?sslmode=disable"
 run_atrium atrium-sqlite
+# Atrium with its run cache off: every search writes its whole page.
+fresh_db "${db}_d"
+run_atrium atrium-pg-nocache "$pg_base/${db}_d?sslmode=disable" 0
+run_atrium atrium-sqlite-nocache "" 0
 
 echo
 echo "Machine: $machine; PostgreSQL $pgversion. Reports and server logs: $OUT"
 echo
 # All servers, the peer on mlflow-go's own backend (PostgreSQL) first.
 reports=()
-for label in mlflow-go-0.2.0-pg atrium-pg mlflow-go-0.2.0-sqlite mlflow-go-0.2.2-sqlite atrium-sqlite; do
+for label in mlflow-go-0.2.0-pg atrium-pg atrium-pg-nocache mlflow-go-0.2.0-sqlite mlflow-go-0.2.2-sqlite atrium-sqlite atrium-sqlite-nocache; do
 	if [ -f "$OUT/$label.json" ]; then
 		reports+=("$OUT/$label.json")
 	fi
@@ -184,7 +193,8 @@ done
 if [ ${#reports[@]} -ge 3 ]; then
 	"$OUT/bin/loadgen" -compare "${reports[@]}"
 fi
-for pair in "mlflow-go-0.2.0-pg atrium-pg" "mlflow-go-0.2.0-sqlite atrium-sqlite" "mlflow-go-0.2.2-sqlite atrium-sqlite"; do
+for pair in "mlflow-go-0.2.0-pg atrium-pg" "mlflow-go-0.2.0-pg atrium-pg-nocache" "mlflow-go-0.2.0-sqlite atrium-sqlite" \
+	"mlflow-go-0.2.0-sqlite atrium-sqlite-nocache" "mlflow-go-0.2.2-sqlite atrium-sqlite"; do
 	set -- $pair
 	if [ -f "$OUT/$1.json" ] && [ -f "$OUT/$2.json" ]; then
 		echo

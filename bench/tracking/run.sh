@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Tracking benchmark: the real `mlflow server` (SQLite backend, its default
-# uvicorn with 4 workers) and `atrium serve` (SQLite), one after the other on
-# this machine, each driven by the same Go load generator (bench/tracking/loadgen)
+# uvicorn with 4 workers) and `atrium serve` (SQLite; then again with its run
+# cache off, for the `runs` workloads), one after the other on this machine, each driven by the same Go load generator (bench/tracking/loadgen)
 # over HTTP. Prints the markdown table for docs/benchmarks.md and leaves the
 # JSON reports in $OUT.
 #
@@ -47,15 +47,32 @@ nice "$OUT/bin/loadgen" -url "http://127.0.0.1:$MLFLOW_PORT" -label mlflow -runs
 kill "${pids[-1]}"
 wait "${pids[-1]}" 2>/dev/null || true
 
-# 2. Atrium, on a fresh project directory (SQLite metadata, file artifacts).
-mkdir -p "$OUT/atrium"
-nice "$OUT/bin/atrium" serve --repo "$OUT/atrium" --addr 127.0.0.1:0 2>"$OUT/atrium/server.log" &
-pids+=($!)
-addr=$(atrium_addr "$OUT/atrium/server.log")
-wait_http "$addr/readyz"
+# 2. Atrium, on a fresh project directory (SQLite metadata, file artifacts),
+# with its defaults (the run cache on).
+start_atrium() { # LABEL [RUN_CACHE_MIB]
+	mkdir -p "$OUT/$1"
+	if [ -n "${2:-}" ]; then
+		printf 'server:\n  run_cache_mib: %s\n' "$2" >"$OUT/$1/atrium.yaml"
+	fi
+	nice "$OUT/bin/atrium" serve --repo "$OUT/$1" --addr 127.0.0.1:0 2>"$OUT/$1/server.log" &
+	pids+=($!)
+	addr=$(atrium_addr "$OUT/$1/server.log")
+	wait_http "$addr/readyz"
+}
+start_atrium atrium
 nice "$OUT/bin/loadgen" -url "$addr" -label atrium -runs "$RUNS" -duration "$DURATION" -out "$OUT/atrium.json"
+kill "${pids[-1]}"
+wait "${pids[-1]}" 2>/dev/null || true
+
+# 3. Atrium with its run cache off (server.run_cache_mib: 0): every search
+# writes its whole page, as on a first search or after every run changed.
+start_atrium atrium-nocache 0
+nice "$OUT/bin/loadgen" -url "$addr" -label atrium-nocache -runs "$RUNS" -duration "$DURATION" -only runs -out "$OUT/atrium-nocache.json"
 
 echo
-echo "Machine: $machine. Reports: $OUT/mlflow.json, $OUT/atrium.json"
+echo "Machine: $machine. Reports: $OUT/mlflow.json, $OUT/atrium.json, $OUT/atrium-nocache.json"
 echo
 "$OUT/bin/loadgen" -compare "$OUT/mlflow.json" "$OUT/atrium.json"
+echo
+echo "Run cache off:"
+"$OUT/bin/loadgen" -compare "$OUT/mlflow.json" "$OUT/atrium-nocache.json"
