@@ -31,11 +31,7 @@ func (s *Store) LogInputs(ctx context.Context, runID string, datasets []DatasetI
 			}
 		}
 	}
-	err := s.db.InTx(ctx, func(tx *meta.Tx) error {
-		expID, err := activeRun(ctx, tx, runID)
-		if err != nil {
-			return err
-		}
+	err := s.inRunTx(ctx, runID, func(tx *meta.Tx, expID int64) error {
 		for _, di := range datasets {
 			d := di.Dataset
 			if _, err := tx.Exec(ctx, `INSERT INTO datasets (dataset_uuid, experiment_id, name, digest, source_type, source, schema, profile)
@@ -80,10 +76,7 @@ func nullIfEmpty(s string) any {
 
 // LogOutputs records logged models a run produced (MLflow 3 runs/outputs).
 func (s *Store) LogOutputs(ctx context.Context, runID string, models []ModelOutput) error {
-	err := s.db.InTx(ctx, func(tx *meta.Tx) error {
-		if _, err := activeRun(ctx, tx, runID); err != nil {
-			return err
-		}
+	err := s.inRunTx(ctx, runID, func(tx *meta.Tx, _ int64) error {
 		for _, m := range models {
 			if m.ModelID == "" {
 				return wire.Invalidf("Missing value for required parameter 'models.model_id'.")
@@ -228,10 +221,7 @@ func (s *Store) RecordLoggedModel(ctx context.Context, runID, modelJSON string) 
 	if len(missing) > 0 {
 		return wire.Invalidf("Model json is missing mandatory fields: {%s}", strings.Join(missing, ", "))
 	}
-	err := s.db.InTx(ctx, func(tx *meta.Tx) error {
-		if _, err := activeRun(ctx, tx, runID); err != nil {
-			return err
-		}
+	err := s.inRunTx(ctx, runID, func(tx *meta.Tx, _ int64) error {
 		var history []any
 		var cur string
 		err := tx.QueryRow(ctx, `SELECT value FROM tags WHERE run_uuid = ? AND key = ?`, runID, TagLoggedModels).Scan(&cur)

@@ -21,10 +21,7 @@ func (s *Store) LogMetric(ctx context.Context, runID string, m Metric) error {
 	if err := validateMetric(m, ""); err != nil {
 		return err
 	}
-	err := s.db.InTx(ctx, func(tx *meta.Tx) error {
-		if _, err := activeRun(ctx, tx, runID); err != nil {
-			return err
-		}
+	err := s.inRunTx(ctx, runID, func(tx *meta.Tx, _ int64) error {
 		return insertMetrics(ctx, tx, runID, []Metric{m})
 	})
 	return wire.Wrap(err, "log metric %q to run %s", m.Key, runID)
@@ -69,10 +66,7 @@ func (s *Store) LogBatch(ctx context.Context, runID string, metrics []Metric, pa
 		return wire.Invalidf("Duplicate parameter keys have been submitted: [%s]. Please ensure the request contains only one param value per param key.", strings.Join(dupes, ", "))
 	}
 	tags = dedupKV(tags)
-	err := s.db.InTx(ctx, func(tx *meta.Tx) error {
-		if _, err := activeRun(ctx, tx, runID); err != nil {
-			return err
-		}
+	err := s.inRunTx(ctx, runID, func(tx *meta.Tx, _ int64) error {
 		conflicts, err := insertParams(ctx, tx, runID, params)
 		if err != nil {
 			return err
@@ -223,8 +217,9 @@ func insertMetricRows(ctx context.Context, tx *meta.Tx, runID string, points, to
 // fixed text and takes its rows as one array per column, unnested in order (so
 // latest_metrics rows are still locked in key order). PostgreSQL plans a
 // 500-row VALUES list of 3,000 parameters on every execution (2.5-5.7 ms, kept
-// as a custom plan), the unnest form in about 0.6 ms; the run's row lock
-// (activeRun) is held meanwhile, so that time was serialized across writers.
+// as a custom plan), the unnest form in about 0.6 ms; with the latest_metrics
+// rows of a run's keys locked meanwhile, that time was serialized across the
+// run's writers.
 func insertMetricArrays(ctx context.Context, tx *meta.Tx, runID string, points, tops []metricPoint) error {
 	for _, stmt := range metricStmts(points, tops) {
 		n := len(stmt.rows)

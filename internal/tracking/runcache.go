@@ -25,7 +25,7 @@ const DefaultRunCacheBytes = 64 << 20
 //
 // Invariant: json was written in the same statement, so the same snapshot, as
 // revision was read. Every transaction that changes what json holds bumps
-// runs.revision (activeRun, setRunStage, setExperimentStage), and revisions
+// runs.revision (inRunTx, setRunStage, setExperimentStage), and revisions
 // only grow, so an entry whose revision equals the run's current one is the
 // run's current answer, whichever process sharing the database wrote the
 // change.

@@ -133,23 +133,50 @@ func runState(ctx context.Context, q meta.Querier, runID string) (expID int64, s
 	return expID, stage, err
 }
 
-// activeRun fails unless the run exists and is active. Every writer of a
-// run's params, tags, metrics, info, inputs or outputs calls it first, in its
-// transaction: it bumps the run's revision there (the invariant runCache relies
-// on), and on PostgreSQL it locks the run's row, so the writers of one run
-// queue on it before taking any other lock.
-func activeRun(ctx context.Context, tx *meta.Tx, runID string) (int64, error) {
-	var expID int64
-	err := tx.QueryRow(ctx, `UPDATE runs SET revision = revision + 1 WHERE run_uuid = ? AND lifecycle_stage = ?
-		RETURNING experiment_id`, runID, StageActive).Scan(&expID)
-	if !errors.Is(err, sql.ErrNoRows) {
-		return expID, err
-	}
-	_, stage, err := runState(ctx, tx, runID)
+// activeRun fails unless the run exists and is active.
+func activeRun(ctx context.Context, q meta.Querier, runID string) (int64, error) {
+	expID, stage, err := runState(ctx, q, runID)
 	if err != nil {
 		return 0, err
 	}
-	return 0, wire.Invalidf("The run %s must be in the 'active' state. Current state is %s.", runID, stage)
+	if stage != StageActive {
+		return 0, wire.Invalidf("The run %s must be in the 'active' state. Current state is %s.", runID, stage)
+	}
+	return expID, nil
+}
+
+// inRunTx runs fn, a change to an active run's params, tags, metrics, info,
+// inputs or outputs, in a write transaction, then raises the run's revision in
+// that transaction: the invariant the run cache relies on (cachedRun). Every
+// such change goes through it.
+//
+// The revision is raised last because on PostgreSQL it locks the run's row
+// until the commit: concurrent writers of one run then overlap all their work
+// but that, instead of queueing from their first statement (20 writers of 500
+// metrics into one run, BenchmarkLogBatch500Keys20Writers: 65 batches/s with
+// the row locked first, 81 to 103 with it locked last). The row is
+// locked after every other row a writer locks, so it adds no deadlock between
+// writers; the update checks the run is still active, so a run deleted while fn
+// ran is not written to.
+func (s *Store) inRunTx(ctx context.Context, runID string, fn func(tx *meta.Tx, expID int64) error) error {
+	return s.db.InTx(ctx, func(tx *meta.Tx) error {
+		expID, err := activeRun(ctx, tx, runID)
+		if err != nil {
+			return err
+		}
+		if err := fn(tx, expID); err != nil {
+			return err
+		}
+		res, err := tx.Exec(ctx, `UPDATE runs SET revision = revision + 1 WHERE run_uuid = ? AND lifecycle_stage = ?`, runID, StageActive)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err == nil && n != 1 {
+			err = wire.Invalidf("The run %s must be in the 'active' state. It was deleted during this request.", runID)
+		}
+		return err
+	})
 }
 
 // GetRun returns a run with its params, tags, latest metrics, inputs and outputs.
@@ -303,10 +330,7 @@ func ParseRunStatus(v wire.Enum) (string, error) {
 // UpdateRun changes an active run's status, end time or name and returns its info.
 func (s *Store) UpdateRun(ctx context.Context, runID string, u RunUpdate) (*RunInfo, error) {
 	var ri RunInfo
-	err := s.db.InTx(ctx, func(tx *meta.Tx) error {
-		if _, err := activeRun(ctx, tx, runID); err != nil {
-			return err
-		}
+	err := s.inRunTx(ctx, runID, func(tx *meta.Tx, _ int64) error {
 		if u.Status != nil {
 			if _, err := tx.Exec(ctx, `UPDATE runs SET status = ? WHERE run_uuid = ?`, *u.Status, runID); err != nil {
 				return err
@@ -371,10 +395,7 @@ func (s *Store) LogParam(ctx context.Context, runID string, p KV) error {
 	if err := validateParam(&p, ""); err != nil {
 		return err
 	}
-	err := s.db.InTx(ctx, func(tx *meta.Tx) error {
-		if _, err := activeRun(ctx, tx, runID); err != nil {
-			return err
-		}
+	err := s.inRunTx(ctx, runID, func(tx *meta.Tx, _ int64) error {
 		conflicts, err := insertParams(ctx, tx, runID, []KV{p})
 		if err != nil {
 			return err
@@ -435,10 +456,7 @@ func (s *Store) SetTag(ctx context.Context, runID string, t KV) error {
 	if err := validateTag(&t, ""); err != nil {
 		return err
 	}
-	err := s.db.InTx(ctx, func(tx *meta.Tx) error {
-		if _, err := activeRun(ctx, tx, runID); err != nil {
-			return err
-		}
+	err := s.inRunTx(ctx, runID, func(tx *meta.Tx, _ int64) error {
 		if t.Key == TagRunName {
 			return setRunName(ctx, tx, runID, t.Value)
 		}
@@ -449,10 +467,7 @@ func (s *Store) SetTag(ctx context.Context, runID string, t KV) error {
 
 // DeleteTag removes a run tag.
 func (s *Store) DeleteTag(ctx context.Context, runID, key string) error {
-	err := s.db.InTx(ctx, func(tx *meta.Tx) error {
-		if _, err := activeRun(ctx, tx, runID); err != nil {
-			return err
-		}
+	err := s.inRunTx(ctx, runID, func(tx *meta.Tx, _ int64) error {
 		res, err := tx.Exec(ctx, `DELETE FROM tags WHERE run_uuid = ? AND key = ?`, runID, key)
 		if err != nil {
 			return err

@@ -18,7 +18,7 @@ import (
 //     infinities are stored as +/-MaxFloat64, as MLflow does.
 //   - runs.revision (migration 2) grows by one in every transaction that changes
 //     what search_runs returns of the run: its info, params, tags, latest
-//     metrics, inputs or outputs (see touchActiveRun). A run's answer is cached
+//     metrics, inputs or outputs (see inRunTx). A run's answer is cached
 //     by (run id, revision) (runCache), so a change made through any process
 //     sharing the database invalidates it.
 //   - run, param and tag rows are keyed by the run's 32-hex id; every per-run
