@@ -97,7 +97,7 @@ func (s *Store) CreateRun(ctx context.Context, rc RunCreate) (*Run, error) {
 	if err != nil {
 		return nil, wire.Wrap(err, "create run in experiment %s", rc.ExperimentID)
 	}
-	s.maybeAnalyze(ctx)
+	s.maybeAnalyze(ctx, &s.created)
 	sortKV(run.Data.Tags)
 	return run, nil
 }
@@ -159,6 +159,7 @@ func activeRun(ctx context.Context, q meta.Querier, runID string) (int64, error)
 // writers; the update checks the run is still active, so a run deleted while fn
 // ran is not written to.
 func (s *Store) inRunTx(ctx context.Context, runID string, fn func(tx *meta.Tx, expID int64) error) error {
+	defer s.maybeAnalyze(ctx, &s.written)
 	return s.db.InTx(ctx, func(tx *meta.Tx) error {
 		expID, err := activeRun(ctx, tx, runID)
 		if err != nil {
