@@ -154,10 +154,11 @@ func activeRun(ctx context.Context, q meta.Querier, runID string) (int64, error)
 // until the commit: concurrent writers of one run then overlap all their work
 // but that, instead of queueing from their first statement (20 writers of 500
 // metrics into one run, BenchmarkLogBatch500Keys20Writers: 65 batches/s with
-// the row locked first, 81 to 103 with it locked last). The row is
-// locked after every other row a writer locks, so it adds no deadlock between
-// writers; the update checks the run is still active, so a run deleted while fn
-// ran is not written to.
+// the row locked first, 81 to 103 with it locked last). For most writers it
+// is the last row locked; those that change the row itself (update_run, a
+// rename) lock it earlier, and a deadlock that order allows is detected by
+// PostgreSQL and the transaction retried (meta). The update checks the run is
+// still active, so a run deleted while fn ran is not written to.
 func (s *Store) inRunTx(ctx context.Context, runID string, fn func(tx *meta.Tx, expID int64) error) error {
 	defer s.maybeAnalyze(ctx, &s.written)
 	return s.db.InTx(ctx, func(tx *meta.Tx) error {
