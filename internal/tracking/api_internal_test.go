@@ -424,15 +424,7 @@ func TestRunCacheSeesEveryChange(t *testing.T) {
 			if err := tc.change(); err != nil {
 				t.Fatalf("%s: %v", tc.name, err)
 			}
-			after, err := reader.searchRunsPage(ctx, q)
-			if err != nil {
-				t.Fatal(err)
-			}
-			runs, next, err := reader.SearchRuns(ctx, q)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, want := after.AppendJSON(nil), runsResponse{runs, next}.AppendJSON(nil)
+			got, want, _ := searchBothWays(t, reader, q)
 			if !reflect.DeepEqual(decodeAsClient(t, got), decodeAsClient(t, want)) {
 				t.Errorf("%s: search answered\n%s\nwant\n%s", tc.name, got, want)
 			}
@@ -441,6 +433,22 @@ func TestRunCacheSeesEveryChange(t *testing.T) {
 			}
 		}
 	})
+}
+
+// searchBothWays answers q as the API does (searchRunsPage) and as the Go
+// path does (SearchRuns' runs encoded by runsResponse), returning both
+// answers and SearchRuns' runs.
+func searchBothWays(t *testing.T, s *Store, q RunQuery) (got, want []byte, runs []Run) {
+	t.Helper()
+	page, err := s.searchRunsPage(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs, next, err := s.SearchRuns(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return page.AppendJSON(nil), runsResponse{runs, next}.AppendJSON(nil), runs
 }
 
 // TestRevisionMigration: a database made before runs.revision (tracking
@@ -509,15 +517,7 @@ func TestRevisionMigration(t *testing.T) {
 					t.Fatal(err)
 				}
 				q := RunQuery{ExperimentIDs: []string{exp}}
-				page, err := s.searchRunsPage(ctx, q)
-				if err != nil {
-					t.Fatal(err)
-				}
-				runs, next, err := s.SearchRuns(ctx, q)
-				if err != nil {
-					t.Fatal(err)
-				}
-				got, want := page.AppendJSON(nil), runsResponse{runs, next}.AppendJSON(nil)
+				got, want, runs := searchBothWays(t, s, q)
 				if len(runs) != 1 || len(runs[0].Data.Params) != 1 || len(runs[0].Data.Tags) != i+1 ||
 					!reflect.DeepEqual(decodeAsClient(t, got), decodeAsClient(t, want)) {
 					t.Fatalf("step %d: search answered\n%s\nwant\n%s", i, got, want)

@@ -209,18 +209,24 @@ func (s *Store) RunInfoOf(ctx context.Context, runID string) (*RunInfo, error) {
 	return &ri, nil
 }
 
-// loadRunData fills Data, Inputs and Outputs of runs in a fixed number of
-// queries per 1,000 runs (never one query per run).
-func (s *Store) loadRunData(ctx context.Context, runs []Run) error {
-	if len(runs) == 0 {
-		return nil
-	}
+// indexRuns returns the ids of runs, in order, and each id's index in runs.
+func indexRuns(runs []Run) (map[string]int, []string) {
 	idx := make(map[string]int, len(runs))
 	ids := make([]string, len(runs))
 	for i, r := range runs {
 		idx[r.Info.RunID] = i
 		ids[i] = r.Info.RunID
 	}
+	return idx, ids
+}
+
+// loadRunData fills Data, Inputs and Outputs of runs in a fixed number of
+// queries per 1,000 runs (never one query per run).
+func (s *Store) loadRunData(ctx context.Context, runs []Run) error {
+	if len(runs) == 0 {
+		return nil
+	}
+	idx, ids := indexRuns(runs)
 	// One statement per 1,000 runs: the page's ids are materialized once and
 	// joined to each per-run table (measured on SQLite: 3x faster than one
 	// IN-list query per table, which builds the IN index each time).

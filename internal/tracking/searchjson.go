@@ -148,12 +148,7 @@ func (s *Store) runDataJSON(ctx context.Context, runs []Run) ([]runDataLists, er
 	if len(runs) == 0 {
 		return out, nil
 	}
-	idx := make(map[string]int, len(runs))
-	ids := make([]string, len(runs))
-	for i, r := range runs {
-		idx[r.Info.RunID] = i
-		ids[i] = r.Info.RunID
-	}
+	idx, ids := indexRuns(runs)
 	valid := true
 	for chunk := range slices.Chunk(ids, 1000) {
 		params, tags, metrics := runListsSQL("id")
@@ -289,12 +284,7 @@ func (s *Store) markedRunIO(ctx context.Context, body string) (map[string]*Run, 
 	if len(withIO) == 0 {
 		return nil, nil
 	}
-	idx := make(map[string]int, len(withIO))
-	ids := make([]string, len(withIO))
-	for i, r := range withIO {
-		idx[r.Info.RunID] = i
-		ids[i] = r.Info.RunID
-	}
+	idx, ids := indexRuns(withIO)
 	if err := s.loadRunIO(ctx, withIO, idx, ids); err != nil {
 		return nil, err
 	}
