@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -105,32 +104,4 @@ func printDiff(e *env, d *catalog.Diff, dryRun bool) error {
 	}
 	_, err := fmt.Fprint(e.stdout, b.String())
 	return err
-}
-
-// loadCatalog loads the latest applied feature definitions. It warns when the
-// files under features/ no longer match them (edited but not applied).
-func loadCatalog(e *env) (*catalog.Loaded, error) {
-	p, err := e.Project()
-	if err != nil {
-		return nil, err
-	}
-	db, err := e.Meta()
-	if err != nil {
-		return nil, err
-	}
-	l, err := catalog.Load(e.ctx, db)
-	if errors.Is(err, catalog.ErrNotApplied) {
-		return nil, fmt.Errorf("%w (in %s)", err, db.URL)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if files, err := spec.LoadFeatures(p.Dir); err == nil {
-		a, _ := json.Marshal(files)
-		b, _ := json.Marshal(l.Features)
-		if string(a) != string(b) {
-			e.log.Warn("features/*.yaml differ from the applied catalog; using the applied version (run atrium apply to update it)", "catalog_version", l.Version)
-		}
-	}
-	return l, nil
 }

@@ -12,8 +12,6 @@ import (
 
 	"github.com/atrium-ml/atrium/client"
 	"github.com/atrium-ml/atrium/internal/data/online"
-	"github.com/atrium-ml/atrium/internal/data/online/pebble"
-	_ "github.com/atrium-ml/atrium/internal/data/online/redis" // redis:// online store
 	"github.com/atrium-ml/atrium/internal/data/retrieval"
 )
 
@@ -73,16 +71,15 @@ UTC) or "now".`,
 				}
 				var results []retrieval.MaterializeResult
 				var runErr error
-				store, err := online.Open(e.ctx, p.Stores.Online)
+				store, err := e.Online()
 				switch {
-				case errors.Is(err, pebble.ErrLocked):
+				case errors.Is(err, online.ErrInUse):
 					// `atrium serve` holds the embedded store: materialize through it.
 					e.log.Info("online store in use by a server; materializing through it", "server", p.Server.Addr)
 					results, runErr = materializeViaServer(e, p.Server.Addr, endTS, setNamesOf(sets), full)
 				case err != nil:
 					return err
 				default:
-					e.onClose(store.Close)
 					m := retrieval.Materializer{Store: store, Meta: db, Engine: eng, Full: full, Progress: e.stderr, Logger: e.log}
 					results, runErr = m.Materialize(e.ctx, sets, endTS)
 				}

@@ -10,6 +10,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/atrium-ml/atrium/internal/data/catalog"
+	"github.com/atrium-ml/atrium/internal/data/offline"
+	"github.com/atrium-ml/atrium/internal/data/online"
+	"github.com/atrium-ml/atrium/internal/platform/artifact"
 	"github.com/atrium-ml/atrium/internal/platform/meta"
 	"github.com/atrium-ml/atrium/internal/spec"
 )
@@ -60,39 +64,14 @@ type env struct {
 	logLevel       string
 	log            *slog.Logger
 
-	project *spec.Project
-	meta    *meta.DB
-	closers []func() error
-}
-
-// Project loads atrium.yaml from --repo (defaults when there is none).
-func (e *env) Project() (*spec.Project, error) {
-	if e.project == nil {
-		p, err := spec.LoadProject(e.repo)
-		if err != nil {
-			return nil, err
-		}
-		e.project = p
-	}
-	return e.project, nil
-}
-
-// Meta opens the project's metadata database (migrated to the newest schema).
-func (e *env) Meta() (*meta.DB, error) {
-	if e.meta != nil {
-		return e.meta, nil
-	}
-	p, err := e.Project()
-	if err != nil {
-		return nil, err
-	}
-	db, err := meta.Open(e.ctx, p.Stores.Meta)
-	if err != nil {
-		return nil, err
-	}
-	e.meta = db
-	e.onClose(db.Close)
-	return db, nil
+	// The project's stores, each opened at most once per process (stores.go).
+	project   *spec.Project
+	meta      *meta.DB
+	catalog   *catalog.Loaded
+	offline   offline.Engine
+	online    online.Store
+	artifacts artifact.Store
+	closers   []func() error
 }
 
 // onClose schedules fn to run when the command ends, in reverse order of registration.
@@ -124,7 +103,6 @@ Start with:  atrium demo`,
 				return usagef("--log-level %q: want debug, info, warn or error", e.logLevel)
 			}
 			e.log = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
-			slog.SetDefault(e.log)
 			if e.output != "text" && e.output != "json" {
 				return usagef("--output %q: want text or json", e.output)
 			}

@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/atrium-ml/atrium/internal/data/offline"
-	_ "github.com/atrium-ml/atrium/internal/data/offline/duckdb" // duckdb:// offline engine
 	"github.com/atrium-ml/atrium/internal/data/pipeline"
 	"github.com/atrium-ml/atrium/internal/platform/progress"
 	"github.com/atrium-ml/atrium/internal/spec"
@@ -104,19 +103,4 @@ func printRun(e *env, r *pipeline.Run) {
 		b.WriteByte('\n')
 	}
 	fmt.Fprint(e.stdout, b.String())
-}
-
-// openOfflineEngine opens the project's offline store with the given catalog;
-// it is closed when the command ends.
-func openOfflineEngine(e *env, feats *spec.Features) (offline.Engine, error) {
-	p, err := e.Project()
-	if err != nil {
-		return nil, err
-	}
-	eng, err := offline.Open(e.ctx, p.Stores.Offline, offline.Options{Features: feats, BaseDir: p.Dir, Logger: e.log})
-	if err != nil {
-		return nil, err
-	}
-	e.onClose(eng.Close)
-	return eng, nil
 }

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"github.com/atrium-ml/atrium/internal/platform/artifact"
-	_ "github.com/atrium-ml/atrium/internal/platform/artifact/fs" // file:// artifact stores
 	"github.com/atrium-ml/atrium/internal/platform/artifact/proxy"
 	"github.com/atrium-ml/atrium/internal/platform/server"
 )
@@ -11,15 +9,10 @@ import (
 // artifact store (stores.artifacts, default file://<data_dir>/artifacts).
 func init() {
 	registerAPI(func(e *env) (server.API, error) {
-		p, err := e.Project()
+		store, err := e.Artifacts()
 		if err != nil {
 			return nil, err
 		}
-		store, err := artifact.Open(e.ctx, p.Stores.Artifacts)
-		if err != nil {
-			return nil, err
-		}
-		e.onClose(store.Close)
 		return proxy.New(store, proxy.Options{Logger: e.log}), nil
 	})
 }

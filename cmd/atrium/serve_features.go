@@ -4,7 +4,6 @@ import (
 	"errors"
 
 	"github.com/atrium-ml/atrium/internal/data/catalog"
-	"github.com/atrium-ml/atrium/internal/data/online"
 	"github.com/atrium-ml/atrium/internal/data/retrieval"
 	"github.com/atrium-ml/atrium/internal/platform/server"
 	"github.com/atrium-ml/atrium/internal/spec"
@@ -19,10 +18,6 @@ func init() { registerAPI(featureAPI) }
 // see a new apply), opens the online store and, for pushes to the offline
 // store, the offline engine, and returns the online feature API.
 func featureAPI(e *env) (server.API, error) {
-	p, err := e.Project()
-	if err != nil {
-		return nil, err
-	}
 	db, err := e.Meta()
 	if err != nil {
 		return nil, err
@@ -45,11 +40,10 @@ func featureAPI(e *env) (server.API, error) {
 	if err != nil {
 		return nil, err
 	}
-	store, err := online.Open(e.ctx, p.Stores.Online)
+	store, err := e.Online()
 	if err != nil {
 		return nil, err
 	}
-	e.onClose(store.Close)
 	o, err := retrieval.NewOnline(store, defs, retrieval.Options{})
 	if err != nil {
 		return nil, err

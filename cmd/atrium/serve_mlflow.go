@@ -65,11 +65,7 @@ func (m mlflowAPIs) Ready(ctx context.Context) error {
 // of run and logged-model artifacts. A scheme no backend handles leaves listing
 // unavailable (the API answers NOT_IMPLEMENTED) rather than failing serve.
 func mlflowArtifacts(e *env) (artifact.Store, error) {
-	p, err := e.Project()
-	if err != nil {
-		return nil, err
-	}
-	arts, err := artifact.Open(e.ctx, p.Stores.Artifacts)
+	arts, err := e.Artifacts()
 	if errors.Is(err, artifact.ErrUnsupportedURL) {
 		e.log.Warn("mlflow api: artifact listing disabled", "err", err)
 		return nil, nil
@@ -77,6 +73,5 @@ func mlflowArtifacts(e *env) (artifact.Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open artifact store for the MLflow API: %w", err)
 	}
-	e.onClose(arts.Close)
 	return arts, nil
 }

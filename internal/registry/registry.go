@@ -23,27 +23,29 @@ import (
 	"github.com/atrium-ml/atrium/internal/tracking/wire"
 )
 
-// Schema notes: versions are never renumbered: a deleted version keeps its row
+// Schema is the model registry's tables; they sit beside tracking.Schema's,
+// which the registry reads too (open the database with both).
+//
+// Versions are never renumbered: a deleted version keeps its row
 // with the internal stage Deleted_Internal (hidden everywhere), so the next
 // version number is always max+1, as in MLflow. Renames update every table in
 // one transaction.
-func init() {
-	meta.Register("registry", meta.Migration{
-		Version: 1,
-		Name:    "registered models, versions, tags, aliases",
-		Statements: []string{
-			`CREATE TABLE registered_models (
+var Schema = meta.Schema{Component: "registry", Migrations: []meta.Migration{{
+	Version: 1,
+	Name:    "registered models, versions, tags, aliases",
+	Statements: []string{
+		`CREATE TABLE registered_models (
 				name TEXT PRIMARY KEY,
 				creation_timestamp BIGINT NOT NULL,
 				last_updated_timestamp BIGINT NOT NULL,
 				description TEXT NOT NULL,
 				user_id TEXT NOT NULL)`,
-			`CREATE TABLE registered_model_tags (
+		`CREATE TABLE registered_model_tags (
 				name TEXT NOT NULL,
 				key TEXT NOT NULL,
 				value TEXT NOT NULL,
 				PRIMARY KEY (name, key))`,
-			`CREATE TABLE model_versions (
+		`CREATE TABLE model_versions (
 				name TEXT NOT NULL,
 				version BIGINT NOT NULL,
 				creation_timestamp BIGINT NOT NULL,
@@ -59,21 +61,21 @@ func init() {
 				status_message TEXT NOT NULL,
 				model_id TEXT NOT NULL,
 				PRIMARY KEY (name, version))`,
-			`CREATE INDEX model_versions_run ON model_versions (run_id)`,
-			`CREATE TABLE model_version_tags (
+		`CREATE INDEX model_versions_run ON model_versions (run_id)`,
+		`CREATE TABLE model_version_tags (
 				name TEXT NOT NULL,
 				version BIGINT NOT NULL,
 				key TEXT NOT NULL,
 				value TEXT NOT NULL,
 				PRIMARY KEY (name, version, key))`,
-			`CREATE TABLE registered_model_aliases (
+		`CREATE TABLE registered_model_aliases (
 				name TEXT NOT NULL,
 				alias TEXT NOT NULL,
 				version BIGINT NOT NULL,
 				PRIMARY KEY (name, alias))`,
-		},
-	})
-}
+	},
+},
+}}
 
 // Stages of model versions. deletedStage marks deleted versions internally.
 const (
@@ -154,7 +156,7 @@ func New(ts *tracking.Store) *Store {
 func (s *Store) nowMillis() int64 { return s.now().UnixMilli() }
 
 // Ready reports whether the database answers.
-func (s *Store) Ready(ctx context.Context) error { return s.db.PingContext(ctx) }
+func (s *Store) Ready(ctx context.Context) error { return s.db.Ping(ctx) }
 
 // ValidateName is MLflow's rule for registered model names.
 func ValidateName(name, field string) error {

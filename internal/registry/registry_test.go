@@ -138,7 +138,7 @@ func TestRegisteredModels(t *testing.T) {
 		}
 		_, err = s.GetRegisteredModel(ctx, "model-0")
 		wantErr(t, err, wire.ErrNotFound, "not found")
-	})
+	}, tracking.Schema, registry.Schema)
 }
 
 func TestModelVersions(t *testing.T) {
@@ -305,7 +305,7 @@ func TestModelVersions(t *testing.T) {
 		if v, err := s.GetVersionByAlias(ctx, "m2", "prod"); err != nil || v.Name != "m2" || v.Version != "4" {
 			t.Fatalf("alias after rename = %+v, %v", v, err)
 		}
-	})
+	}, tracking.Schema, registry.Schema)
 }
 
 // TestConcurrentVersionCreation: versions created at once get distinct numbers.
@@ -338,7 +338,7 @@ func TestConcurrentVersionCreation(t *testing.T) {
 		if len(seen) != 8 {
 			t.Fatalf("distinct versions = %v", seen)
 		}
-	})
+	}, tracking.Schema, registry.Schema)
 }
 
 // call sends a JSON request to the server and decodes the reply.
@@ -437,7 +437,7 @@ func TestPathTraversalPayloads(t *testing.T) {
 		if code, out := call(t, srv.URL, "POST", api+"/experiments/create", map[string]any{"name": "ok", "artifact_location": "mlflow-artifacts:/custom/place"}); code != 200 {
 			t.Errorf("proxied artifact location = %d %v", code, out)
 		}
-	})
+	}, tracking.Schema, registry.Schema)
 }
 
 func TestRegistryAPI(t *testing.T) {
@@ -488,7 +488,7 @@ func TestRegistryAPI(t *testing.T) {
 				t.Fatalf("%s %s = %d %s; want %d containing %s", st.method, st.path, code, raw, st.status, st.check)
 			}
 		}
-	})
+	}, tracking.Schema, registry.Schema)
 }
 
 // TestLongNames: names and keys past their limits are 400s on both engines
@@ -508,7 +508,7 @@ func TestLongNames(t *testing.T) {
 		run, _ := ts.CreateRun(ctx, tracking.RunCreate{})
 		err = ts.LogBatch(ctx, run.Info.RunID, []tracking.Metric{{Key: "m", Timestamp: 1, ModelID: lm.Info.ModelID, DatasetName: strings.Repeat("d", 10000)}}, nil, nil)
 		wantErr(t, err, wire.ErrInvalid, "'metrics[0].dataset_name' exceeds the maximum length of 500 characters")
-	})
+	}, tracking.Schema, registry.Schema)
 }
 
 // TestRunLink checks that a model version's run_link is an http(s) URL: web
@@ -542,5 +542,5 @@ func TestRunLink(t *testing.T) {
 				wantErr(t, err, wire.ErrInvalid, "parameter 'run_link'")
 			}
 		}
-	})
+	}, tracking.Schema, registry.Schema)
 }

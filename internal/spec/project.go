@@ -9,12 +9,13 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/goccy/go-yaml"
+
+	"github.com/atrium-ml/atrium/internal/platform/storeurl"
 )
 
 // ProjectFile is the name of the project file at the root of a repository.
@@ -121,46 +122,14 @@ func (p *Project) ensureDefaults() {
 			*field = v
 		}
 	}
-	def(&p.Stores.Offline, LocalStoreURL("duckdb", filepath.Join(dataDir, "offline"), ""))
-	def(&p.Stores.Online, LocalStoreURL("pebble", filepath.Join(dataDir, "online"), ""))
-	def(&p.Stores.Meta, LocalStoreURL("sqlite", filepath.Join(dataDir, "atrium.db"), ""))
-	def(&p.Stores.Artifacts, LocalStoreURL("file", filepath.Join(dataDir, "artifacts"), ""))
+	def(&p.Stores.Offline, storeurl.Format("duckdb", filepath.Join(dataDir, "offline"), ""))
+	def(&p.Stores.Online, storeurl.Format("pebble", filepath.Join(dataDir, "online"), ""))
+	def(&p.Stores.Meta, storeurl.Format("sqlite", filepath.Join(dataDir, "atrium.db"), ""))
+	def(&p.Stores.Artifacts, storeurl.Format("file", filepath.Join(dataDir, "artifacts"), ""))
 	def(&p.Server.Addr, "127.0.0.1:8080")
 	for _, field := range []*string{&p.Stores.Offline, &p.Stores.Online, &p.Stores.Meta, &p.Stores.Artifacts} {
-		*field = p.resolveLocal(*field)
+		*field = storeurl.Resolve(*field, p.Dir)
 	}
-}
-
-// LocalStoreURL is the URL of an embedded store at the absolute path dir, with
-// the path escaped: '%', '#', '?' and spaces in a directory name survive the
-// openers, which take the path from url.Parse (decoded).
-func LocalStoreURL(scheme, dir, rawQuery string) string {
-	return (&url.URL{Scheme: scheme, Path: filepath.ToSlash(dir), RawQuery: rawQuery}).String()
-}
-
-// resolveLocal makes the path of an embedded-store URL absolute against the
-// repository. A relative path ("sqlite://meta/a%20b.db") is everything between
-// "://" and '?', decoded as a URL path (meta/a b.db); url.Parse would take its
-// first element for a host, where escapes are not allowed. A URL with a '#' or
-// a bad escape is left for its opener to report.
-func (p *Project) resolveLocal(raw string) string {
-	for _, scheme := range []string{"sqlite", "duckdb", "pebble", "file"} {
-		rest, ok := strings.CutPrefix(raw, scheme+"://")
-		if !ok {
-			continue
-		}
-		pathPart, query, _ := strings.Cut(rest, "?")
-		if pathPart == "" || strings.HasPrefix(pathPart, "/") || strings.HasPrefix(pathPart, ":memory:") ||
-			strings.ContainsRune(rest, '#') || (scheme == "file" && strings.HasPrefix(pathPart, "localhost/")) {
-			return raw
-		}
-		rel, err := url.PathUnescape(pathPart)
-		if err != nil {
-			return raw
-		}
-		return LocalStoreURL(scheme, filepath.Join(p.Dir, filepath.FromSlash(rel)), query)
-	}
-	return raw
 }
 
 // Validate reports every problem of the project settings at once.

@@ -122,7 +122,7 @@ func TestAppendMetricHistoryJSON(t *testing.T) {
 		if !errors.Is(err, wire.ErrNotFound) {
 			t.Fatalf("missing run error = %v", err)
 		}
-	})
+	}, Schema)
 }
 
 // TestSearchRunsJSON: the search answer written by runsPage (on
@@ -269,7 +269,7 @@ func TestSearchRunsJSON(t *testing.T) {
 		if n := s.runCache.EstimatedSize(); n != want {
 			t.Errorf("the run cache holds %d runs after searching all %d, want %d", n, len(ids), want)
 		}
-	})
+	}, Schema)
 }
 
 // checkSearchJSON compares the answers of store's runsPage with those of
@@ -432,7 +432,7 @@ func TestRunCacheSeesEveryChange(t *testing.T) {
 				t.Errorf("%s: the answer did not change: %s", tc.name, got)
 			}
 		}
-	})
+	}, Schema)
 }
 
 // searchBothWays answers q as the API does (searchRunsPage) and as the Go
@@ -465,7 +465,7 @@ func TestRevisionMigration(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			url := tc.url(t)
-			db, err := meta.Open(ctx, url)
+			db, err := meta.Open(ctx, url, Schema)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -497,7 +497,7 @@ func TestRevisionMigration(t *testing.T) {
 			}
 			db.Close()
 
-			db, err = meta.Open(ctx, url)
+			db, err = meta.Open(ctx, url, Schema)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -165,7 +165,7 @@ func TestAPIRunFlow(t *testing.T) {
 		// Older clients double-encode the JSON body.
 		dbl, _ := json.Marshal(`{"experiment_id":"` + exp + `","key":"dbl","value":"1"}`)
 		c.ok("POST", api+"/experiments/set-experiment-tag", string(dbl))
-	})
+	}, tracking.Schema)
 }
 
 func TestAPIErrors(t *testing.T) {
@@ -213,7 +213,7 @@ func TestAPIErrors(t *testing.T) {
 		}
 		// A body over the default limit is refused as a client error, not a 5xx.
 		c.fails("POST", api+"/experiments/create", `{"name":"`+strings.Repeat("n", 9<<20)+`"}`, 400, "INVALID_PARAMETER_VALUE", "larger than the limit")
-	})
+	}, tracking.Schema)
 }
 
 func TestAPILoggedModels(t *testing.T) {
@@ -248,13 +248,13 @@ func TestAPILoggedModels(t *testing.T) {
 		c.ok("DELETE", api+"/logged-models/"+id, nil)
 		c.fails("GET", api+"/logged-models/"+id, nil, 404, "RESOURCE_DOES_NOT_EXIST", "not found")
 		c.ok("GET", api+"/logged-models/"+id+"?allow_deleted=true", nil)
-	})
+	}, tracking.Schema)
 }
 
 // TestAPILargestBatch: a batch at every count and length limit is accepted
 // (it is well over the 1 MB MLflow documents but does not enforce).
 func TestAPILargestBatch(t *testing.T) {
-	c := newClient(t, metatest.SQLite(t))
+	c := newClient(t, metatest.SQLite(t, tracking.Schema))
 	id := c.ok("POST", api+"/runs/create", map[string]any{})["run"].(map[string]any)["info"].(map[string]any)["run_id"].(string)
 	var params, tags, metrics []map[string]any
 	for i := 0; i < 100; i++ {
@@ -290,7 +290,7 @@ func TestAPIValuesTheEngineRefuses(t *testing.T) {
 				t.Errorf("%s with a NUL byte = %d %v, want 200 or 400 INVALID_PARAMETER_VALUE", req.path, code, out)
 			}
 		}
-	})
+	}, tracking.Schema)
 }
 
 // TestSearchFilterLimits sends the largest filters the parser admits to the
@@ -353,7 +353,7 @@ func TestSearchFilterLimits(t *testing.T) {
 			t.Errorf("experiments search of %d conditions on missing tags found %d experiments, want 0", search.MaxRequestClauses, len(exps))
 		}
 		c.ok("POST", api+"/logged-models/search", map[string]any{"experiment_ids": []string{exp}, "filter": strings.Join(conds(search.MaxRequestClauses, "metrics.m%d > 0"), " and ")})
-	})
+	}, tracking.Schema)
 }
 
 // TestNULAndBadUTF8 checks that text PostgreSQL cannot store is refused the
@@ -378,7 +378,7 @@ func TestNULAndBadUTF8(t *testing.T) {
 		if exps := c.ok("POST", api+"/experiments/search", map[string]any{})["experiments"].([]any); len(exps) != 1 {
 			t.Fatalf("experiments = %v, want only Default", exps)
 		}
-	})
+	}, tracking.Schema)
 }
 
 // TestLikeEscapes checks that LIKE and ILIKE patterns mean the same on both
@@ -414,5 +414,5 @@ func TestLikeEscapes(t *testing.T) {
 				t.Errorf("%s matched %q, want %q", tt.filter, got, tt.want)
 			}
 		}
-	})
+	}, tracking.Schema)
 }

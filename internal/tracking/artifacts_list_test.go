@@ -65,5 +65,5 @@ func TestAPIListArtifacts(t *testing.T) {
 		if info := c.ok("GET", "/api/3.0/mlflow/server-info", nil); info["multipart_uploads_enabled"] != true {
 			t.Fatalf("server-info = %v", info)
 		}
-	})
+	}, tracking.Schema)
 }

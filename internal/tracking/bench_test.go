@@ -23,8 +23,8 @@ import (
 // The HTTP benchmark against the real mlflow server lives in bench/tracking.
 
 func benchStores(b *testing.B, fn func(b *testing.B, s *tracking.Store)) {
-	b.Run("sqlite", func(b *testing.B) { fn(b, benchStore(b, metatest.SQLite(b))) })
-	b.Run("postgres", func(b *testing.B) { fn(b, benchStore(b, metatest.Postgres(b))) })
+	b.Run("sqlite", func(b *testing.B) { fn(b, benchStore(b, metatest.SQLite(b, tracking.Schema))) })
+	b.Run("postgres", func(b *testing.B) { fn(b, benchStore(b, metatest.Postgres(b, tracking.Schema))) })
 }
 
 func benchStore(b *testing.B, db *meta.DB) *tracking.Store {
@@ -139,7 +139,7 @@ func BenchmarkMetricHistory100k(b *testing.B) {
 // BenchmarkHTTPMetricHistory100k: GET metrics/get-history of 100,000 points
 // through the HTTP handler (store, JSON, transport), SQLite.
 func BenchmarkHTTPMetricHistory100k(b *testing.B) {
-	db := metatest.SQLite(b)
+	db := metatest.SQLite(b, tracking.Schema)
 	s := benchStore(b, db)
 	ctx := context.Background()
 	r, err := s.CreateRun(ctx, tracking.RunCreate{})
@@ -176,7 +176,7 @@ func BenchmarkHTTPMetricHistory100k(b *testing.B) {
 // BenchmarkHTTPSearchRuns10k: POST runs/search over 10,000 runs (a metric and a
 // param filter, ordered by the metric, 100 results) through the HTTP handler, SQLite.
 func BenchmarkHTTPSearchRuns10k(b *testing.B) {
-	s := benchStore(b, metatest.SQLite(b))
+	s := benchStore(b, metatest.SQLite(b, tracking.Schema))
 	ctx := context.Background()
 	exp, err := s.CreateExperiment(ctx, "bench", "", nil)
 	if err != nil {
@@ -216,7 +216,7 @@ func BenchmarkHTTPSearchRuns10k(b *testing.B) {
 // BenchmarkHTTPLogBatch500: POST runs/log-batch of 500 metrics through the HTTP
 // handler, SQLite.
 func BenchmarkHTTPLogBatch500(b *testing.B) {
-	s := benchStore(b, metatest.SQLite(b))
+	s := benchStore(b, metatest.SQLite(b, tracking.Schema))
 	r, err := s.CreateRun(context.Background(), tracking.RunCreate{})
 	if err != nil {
 		b.Fatal(err)
@@ -249,7 +249,7 @@ func BenchmarkHTTPLogBatch500(b *testing.B) {
 // BenchmarkHTTPSearchRuns1000: POST runs/search without filter returning 1,000 of
 // 10,000 runs in the default order (mlflow-go's SearchRuns), SQLite.
 func BenchmarkHTTPSearchRuns1000(b *testing.B) {
-	s := benchStore(b, metatest.SQLite(b))
+	s := benchStore(b, metatest.SQLite(b, tracking.Schema))
 	ctx := context.Background()
 	exp, err := s.CreateExperiment(ctx, "bench", "", nil)
 	if err != nil {

@@ -6,7 +6,9 @@ import (
 	"github.com/atrium-ml/atrium/internal/platform/meta"
 )
 
-// Schema notes (the reasons behind the layout):
+// Schema is the tracking tables: experiments, runs and what is logged to them.
+//
+// Notes on the layout (the reasons behind it):
 //   - metrics is append-only history keyed by (run, key, step, timestamp, value):
 //     the key serves both dedup (logging the identical point twice is a no-op, as
 //     in MLflow, so a retried log-batch adds nothing) and history reads. On SQLite
@@ -24,31 +26,29 @@ import (
 //   - run, param and tag rows are keyed by the run's 32-hex id; every per-run
 //     query is an index range scan. Long text values (tags up to 8000 characters)
 //     are never indexed: PostgreSQL rejects b-tree entries over ~2.7 kB.
-func init() {
-	meta.Register("tracking",
-		meta.Migration{
-			Version:    1,
-			Name:       "experiments, runs, params, tags, metrics, datasets, logged models",
-			Statements: schemaFor(meta.SQLite),
-			Postgres:   schemaFor(meta.Postgres),
+var Schema = meta.Schema{Component: "tracking", Migrations: []meta.Migration{
+	{
+		Version:    1,
+		Name:       "experiments, runs, params, tags, metrics, datasets, logged models",
+		Statements: schemaFor(meta.SQLite),
+		Postgres:   schemaFor(meta.Postgres),
+	},
+	{
+		Version: 2,
+		Name:    "runs.revision: counts the changes to what search_runs returns of a run",
+		// Every existing run starts at 0: no process has cached any yet. On
+		// SQLite the search index covers the revision, so a search finds
+		// its page's runs and revisions without a lookup per run (the
+		// cache's hit path). PostgreSQL keeps its index as it was, so
+		// bumping a revision stays a HOT update (no index entry changes).
+		Statements: []string{
+			`ALTER TABLE runs ADD COLUMN revision BIGINT NOT NULL DEFAULT 0`,
+			`DROP INDEX runs_experiment`,
+			`CREATE INDEX runs_experiment ON runs (experiment_id, lifecycle_stage, start_time DESC, run_uuid, revision)`,
 		},
-		meta.Migration{
-			Version: 2,
-			Name:    "runs.revision: counts the changes to what search_runs returns of a run",
-			// Every existing run starts at 0: no process has cached any yet. On
-			// SQLite the search index covers the revision, so a search finds
-			// its page's runs and revisions without a lookup per run (the
-			// cache's hit path). PostgreSQL keeps its index as it was, so
-			// bumping a revision stays a HOT update (no index entry changes).
-			Statements: []string{
-				`ALTER TABLE runs ADD COLUMN revision BIGINT NOT NULL DEFAULT 0`,
-				`DROP INDEX runs_experiment`,
-				`CREATE INDEX runs_experiment ON runs (experiment_id, lifecycle_stage, start_time DESC, run_uuid, revision)`,
-			},
-			Postgres: []string{`ALTER TABLE runs ADD COLUMN revision BIGINT NOT NULL DEFAULT 0`},
-		},
-	)
-}
+		Postgres: []string{`ALTER TABLE runs ADD COLUMN revision BIGINT NOT NULL DEFAULT 0`},
+	},
+}}
 
 // schemaFor spells the schema for one engine. Two things differ: the
 // experiments id (SQLite AUTOINCREMENT, PostgreSQL identity column), and on

@@ -90,7 +90,7 @@ func pageBenchStore(b *testing.B) (*Store, string) {
 		if pb.dir, pb.err = os.MkdirTemp("", "atrium-bench-"); pb.err != nil {
 			return
 		}
-		db, err := meta.Open(ctx, "sqlite://"+filepath.Join(pb.dir, "meta.db"))
+		db, err := meta.Open(ctx, "sqlite://"+filepath.Join(pb.dir, "meta.db"), Schema)
 		if err != nil {
 			pb.err = err
 			return

@@ -26,7 +26,7 @@ func forEachStore(t *testing.T, fn func(t *testing.T, s *tracking.Store)) {
 			t.Fatal(err)
 		}
 		fn(t, s)
-	})
+	}, tracking.Schema)
 }
 
 func wantCode(t *testing.T, err error, sentinel error, contains string) {

@@ -226,7 +226,7 @@ func (s *Store) DB() *meta.DB { return s.db }
 func (s *Store) ArtifactRoot() string { return s.root }
 
 // Ready reports whether the database answers.
-func (s *Store) Ready(ctx context.Context) error { return s.db.PingContext(ctx) }
+func (s *Store) Ready(ctx context.Context) error { return s.db.Ping(ctx) }
 
 func (s *Store) nowMillis() int64 { return s.now().UnixMilli() }
 

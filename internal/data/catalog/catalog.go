@@ -25,17 +25,17 @@ import (
 // refuses rows written by a newer format.
 const formatVersion = 1
 
-func init() {
-	meta.Register("features",
-		meta.Migration{Version: 1, Name: "create feature catalog", Statements: []string{
-			`CREATE TABLE feature_applies (
+// Schema is the feature catalog's tables: every applied version of the definitions.
+var Schema = meta.Schema{Component: "features", Migrations: []meta.Migration{
+	{Version: 1, Name: "create feature catalog", Statements: []string{
+		`CREATE TABLE feature_applies (
 				version BIGINT PRIMARY KEY,
 				applied_at BIGINT NOT NULL,
 				format_version BIGINT NOT NULL,
 				definitions TEXT NOT NULL,
 				summary TEXT NOT NULL
 			)`,
-			`CREATE TABLE feature_objects (
+		`CREATE TABLE feature_objects (
 				kind TEXT NOT NULL,
 				name TEXT NOT NULL,
 				version BIGINT NOT NULL,
@@ -44,9 +44,8 @@ func init() {
 				definition TEXT,
 				PRIMARY KEY (kind, name, version)
 			)`,
-		}},
-	)
-}
+	}},
+}}
 
 // Sentinel errors.
 var (

@@ -111,5 +111,5 @@ func TestApplyDiffLoad(t *testing.T) {
 				t.Errorf("re-added entity = %+v, want added v3", c)
 			}
 		}
-	})
+	}, catalog.Schema)
 }

@@ -34,6 +34,9 @@ var (
 	ErrFormat = errors.New("unreadable online store data")
 	// ErrClosed: the store was used after Close.
 	ErrClosed = errors.New("online store is closed")
+	// ErrInUse: Open found an embedded store held open by another process
+	// (`atrium serve`), which then is the way to reach it.
+	ErrInUse = errors.New("online store is in use")
 )
 
 // Store holds the latest row of each (feature set, entity key).

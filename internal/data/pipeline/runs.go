@@ -16,10 +16,10 @@ import (
 	"github.com/atrium-ml/atrium/internal/platform/meta"
 )
 
-func init() {
-	meta.Register("pipelines",
-		meta.Migration{Version: 1, Name: "create pipeline_runs", Statements: []string{
-			`CREATE TABLE pipeline_runs (
+// Schema is the pipeline run history's tables.
+var Schema = meta.Schema{Component: "pipelines", Migrations: []meta.Migration{
+	{Version: 1, Name: "create pipeline_runs", Statements: []string{
+		`CREATE TABLE pipeline_runs (
 				id TEXT PRIMARY KEY,
 				set_name TEXT NOT NULL,
 				start_date TEXT NOT NULL,
@@ -35,15 +35,14 @@ func init() {
 				error TEXT,
 				catalog_version BIGINT NOT NULL
 			)`,
-			`CREATE INDEX pipeline_runs_set_started ON pipeline_runs (set_name, started_at)`,
-			`CREATE INDEX pipeline_runs_started ON pipeline_runs (started_at)`,
-		}},
-		meta.Migration{Version: 2, Name: "record the process of a run", Statements: []string{
-			`ALTER TABLE pipeline_runs ADD COLUMN host TEXT`,
-			`ALTER TABLE pipeline_runs ADD COLUMN pid BIGINT`,
-		}},
-	)
-}
+		`CREATE INDEX pipeline_runs_set_started ON pipeline_runs (set_name, started_at)`,
+		`CREATE INDEX pipeline_runs_started ON pipeline_runs (started_at)`,
+	}},
+	{Version: 2, Name: "record the process of a run", Statements: []string{
+		`ALTER TABLE pipeline_runs ADD COLUMN host TEXT`,
+		`ALTER TABLE pipeline_runs ADD COLUMN pid BIGINT`,
+	}},
+}}
 
 // Run statuses.
 const (

@@ -109,5 +109,5 @@ func TestExecuteRecordsRuns(t *testing.T) {
 		if got["killed"] != pipeline.StatusInterrupted || got["live"] != pipeline.StatusRunning {
 			t.Errorf("statuses of running runs = %v, want killed interrupted and live running", got)
 		}
-	})
+	}, pipeline.Schema)
 }

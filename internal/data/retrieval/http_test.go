@@ -274,7 +274,7 @@ func TestMetricsAndHealth(t *testing.T) {
 }
 
 func TestUntypedKeysAndKeyTypeRecording(t *testing.T) {
-	db := metatest.SQLite(t)
+	db := metatest.SQLite(t, Schema)
 	srv, _ := testServer(t, APIOptions{Meta: db})
 	code, body := post(t, srv, "/push", `{"feature_set": "city_stats", "df": {"city": ["paris"], "timestamp": ["2026-11-20T00:00:00Z"], "listings": [12]}}`)
 	if code != 200 {
@@ -395,7 +395,7 @@ func TestMaterializeRouteErrors(t *testing.T) {
 	checkError(t, srv, "/materialize-incremental", `{"end_ts": "now"}`, 501, "no offline store to materialize from")
 
 	o := testOnline(t)
-	api := NewAPI(o, APIOptions{Materializer: &Materializer{Store: o.Store(), Meta: metatest.SQLite(t)}})
+	api := NewAPI(o, APIOptions{Materializer: &Materializer{Store: o.Store(), Meta: metatest.SQLite(t, Schema)}})
 	srv2 := httptest.NewServer(server.New(server.Options{}, api).Handler())
 	defer srv2.Close()
 	checkError(t, srv2, "/materialize-incremental", `{"end_ts": "soon"}`, 400, `end_ts: "soon": want an RFC 3339 time`)

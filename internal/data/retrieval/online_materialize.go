@@ -21,23 +21,23 @@ import (
 	"github.com/atrium-ml/atrium/internal/platform/progress"
 )
 
-func init() {
-	meta.Register("online", meta.Migration{
-		Version: 1,
-		Name:    "create online materialization state and history",
-		Statements: []string{
-			// The newest end each set is materialized up to: the next run starts there.
-			`CREATE TABLE online_materialized (
+// Schema is the online materialization state's tables.
+var Schema = meta.Schema{Component: "online", Migrations: []meta.Migration{{
+	Version: 1,
+	Name:    "create online materialization state and history",
+	Statements: []string{
+		// The newest end each set is materialized up to: the next run starts there.
+		`CREATE TABLE online_materialized (
 				set_name TEXT PRIMARY KEY,
 				end_ts BIGINT NOT NULL,
 				updated_at BIGINT NOT NULL)`,
-			// Join-key types learned from materialized or pushed rows: feature
-			// definitions do not declare them, serving checks requests against them.
-			`CREATE TABLE online_key_types (
+		// Join-key types learned from materialized or pushed rows: feature
+		// definitions do not declare them, serving checks requests against them.
+		`CREATE TABLE online_key_types (
 				set_name TEXT PRIMARY KEY,
 				key_types TEXT NOT NULL,
 				updated_at BIGINT NOT NULL)`,
-			`CREATE TABLE online_materializations (
+		`CREATE TABLE online_materializations (
 				set_name TEXT NOT NULL,
 				started_at BIGINT NOT NULL,
 				from_ts BIGINT NOT NULL,
@@ -45,9 +45,9 @@ func init() {
 				rows_written BIGINT NOT NULL,
 				duration_ms BIGINT NOT NULL,
 				PRIMARY KEY (set_name, started_at))`,
-		},
-	})
-}
+	},
+},
+}}
 
 // LatestScanner is what materialization needs of the offline engine
 // (offline.Engine implements it): the latest row per key of a set with

@@ -13,7 +13,7 @@ import (
 func BenchmarkMaterialize200k(b *testing.B) {
 	for b.Loop() {
 		b.StopTimer()
-		f := newMaterializeFixture(b, metatest.SQLite(b))
+		f := newMaterializeFixture(b, metatest.SQLite(b, Schema))
 		rows := make([]offline.LatestRow, 0, 200_000)
 		for i := range 200_000 {
 			rows = append(rows, row(int64(i), day(4, 0), float64(i)))

@@ -158,11 +158,11 @@ func TestMaterializeIncremental(t *testing.T) {
 		if err != nil || len(types["profile"]) != 1 || types["profile"][0] != KeyInt64 {
 			t.Errorf("learned key types %v (%v), want [int64]", types, err)
 		}
-	})
+	}, Schema)
 }
 
 func TestMaterializeFull(t *testing.T) {
-	f := newMaterializeFixture(t, metatest.SQLite(t))
+	f := newMaterializeFixture(t, metatest.SQLite(t, Schema))
 	f.append(t, row(1, day(4, 0), 10))
 	f.materialize(t, day(5, 0))
 	// A late row within the last window (a backfill): incremental runs skip it,

@@ -138,7 +138,7 @@ func (db *DB) commitGroup(group []*txRequest) (results []error, err error) {
 		if _, err := raw.Exec(`SAVEPOINT atrium_group`); err != nil {
 			return nil, err
 		}
-		if results[i] = call(r.fn, &Tx{Tx: raw, db: db}); results[i] != nil {
+		if results[i] = call(r.fn, &Tx{tx: raw, db: db}); results[i] != nil {
 			if retryable(results[i]) {
 				return nil, results[i] // run alone, with retries
 			}

@@ -1,9 +1,10 @@
 // Package meta is Atrium's metadata database: one schema, versioned migrations,
 // the same SQL on SQLite (the embedded default) and PostgreSQL (scale-out).
 //
-// Components (feature registry, tracking, model registry, ...) register their
-// migrations with Register from an init function; Open applies every pending
-// migration before it returns, so a *DB handed out is always at the newest schema.
+// Components (feature registry, tracking, model registry, ...) export their
+// migrations as a Schema; Open applies every pending migration of the schemas
+// it is given before it returns, so a *DB handed out is at the newest version
+// of each.
 //
 // Queries are written once with '?' placeholders and the portable subset of SQL
 // both engines share (TEXT, BIGINT, DOUBLE PRECISION, INSERT ... ON CONFLICT).
@@ -28,6 +29,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 	sqlite3 "github.com/mattn/go-sqlite3"
+
+	"github.com/atrium-ml/atrium/internal/platform/storeurl"
 )
 
 // sqliteDriver is mattn/go-sqlite3 with per-connection settings its DSN cannot
@@ -88,11 +91,12 @@ var (
 	ErrInvalidData = errors.New("invalid data")
 )
 
-// DB is a metadata database. It is safe for concurrent use; it embeds *sql.DB for
-// callers that need the raw handle, but queries should go through the methods
-// below so placeholders are rebound for the dialect.
+// DB is a metadata database. It is safe for concurrent use. Queries go through
+// its methods, which rebind '?' placeholders for the dialect and classify
+// driver errors (ErrConflict, ErrInvalidData).
 type DB struct {
-	*sql.DB
+	// sql is the pool for reads (and, on PostgreSQL, for transactions too).
+	sql     *sql.DB
 	Dialect Dialect
 	// URL is the URL the DB was opened with, with any password redacted.
 	URL string
@@ -117,17 +121,21 @@ type DB struct {
 	queue   []*txRequest
 }
 
-// Open connects to the metadata store named by rawURL and applies pending migrations.
+// Open connects to the metadata store named by rawURL and applies the pending
+// migrations of schemas, in the order given.
 //
 //	sqlite://relative/or/absolute/path.db  (sqlite:///abs/path.db also works; parent dirs are created)
 //	sqlite://:memory:                      (a private in-memory DB, for tests)
 //	postgres://user:pass@host:5432/db?sslmode=disable  (postgresql:// too)
-func Open(ctx context.Context, rawURL string) (*DB, error) {
+func Open(ctx context.Context, rawURL string, schemas ...Schema) (*DB, error) {
+	if err := validateSchemas(schemas); err != nil {
+		return nil, err
+	}
 	db, err := open(ctx, rawURL)
 	if err != nil {
 		return nil, err
 	}
-	if err := db.Migrate(ctx); err != nil {
+	if err := db.Migrate(ctx, schemas...); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -142,22 +150,18 @@ func open(ctx context.Context, rawURL string) (*DB, error) {
 	var db *DB
 	switch u.Scheme {
 	case "sqlite", "sqlite3":
-		// The path is the URL's, decoded: sqlite:///abs/a%25b.db is /abs/a%b.db
-		// (spec.LocalStoreURL escapes paths so), sqlite://rel/a.db is rel/a.db. A
-		// raw '#' would silently cut the path short: refuse it.
-		if u.Fragment != "" || strings.HasSuffix(rawURL, "#") {
+		// A raw '#' would silently cut the path short: refuse it (storeurl
+		// catches a fragment; a trailing '#' leaves none to see).
+		if strings.HasSuffix(rawURL, "#") {
 			return nil, fmt.Errorf("metadata store URL %q: '#' starts a URL fragment; write it %%23 in a path", rawURL)
 		}
-		path := u.Host + u.Path
-		if u.Opaque != "" {
-			path = u.Opaque
-		}
-		if path == "" {
-			return nil, fmt.Errorf("metadata store URL %q: empty SQLite path", rawURL)
+		path, err := storeurl.LocalPath(u)
+		if err != nil {
+			return nil, fmt.Errorf("metadata store URL %q: %w", rawURL, err)
 		}
 		// SQLite reads "file:" names as URIs, decoding %XX and stopping at '?' and
 		// '#': the path is escaped again for it.
-		dsn := "file:" + (&url.URL{Path: path}).EscapedPath()
+		dsn := "file:" + (&url.URL{Path: filepath.ToSlash(path)}).EscapedPath()
 		if path == ":memory:" {
 			// A shared cache keeps one in-memory DB across the pool's connections.
 			dsn = fmt.Sprintf("file:memdb%d?mode=memory&cache=shared", time.Now().UnixNano())
@@ -196,7 +200,7 @@ func open(ctx context.Context, rawURL string) (*DB, error) {
 		raw.SetConnMaxIdleTime(sqliteIdleTime)
 		w.SetMaxOpenConns(1)
 		w.SetMaxIdleConns(1)
-		db = &DB{DB: raw, Dialect: SQLite, URL: rawURL, writers: make(chan struct{}, 1), tx: w}
+		db = &DB{sql: raw, Dialect: SQLite, URL: rawURL, writers: make(chan struct{}, 1), tx: w}
 	case "postgres", "postgresql":
 		// JIT off unless the URL says otherwise: metadata statements are
 		// short, and PostgreSQL compiles a plan whose estimated cost passes
@@ -216,11 +220,11 @@ func open(ctx context.Context, rawURL string) (*DB, error) {
 		}
 		raw.SetMaxOpenConns(32)
 		raw.SetMaxIdleConns(32)
-		db = &DB{DB: raw, Dialect: Postgres, URL: u.Redacted(), tx: raw}
+		db = &DB{sql: raw, Dialect: Postgres, URL: u.Redacted(), tx: raw}
 	default:
 		return nil, fmt.Errorf("%w %q: expected sqlite:// or postgres://", ErrUnsupportedURL, rawURL)
 	}
-	if err := db.PingContext(ctx); err != nil {
+	if err := db.Ping(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("connect to metadata store %s: %w", db.URL, err)
 	}
@@ -229,12 +233,20 @@ func open(ctx context.Context, rawURL string) (*DB, error) {
 
 // Close closes the database's connections.
 func (db *DB) Close() error {
-	err := db.DB.Close()
-	if db.tx != nil && db.tx != db.DB {
+	err := db.sql.Close()
+	if db.tx != nil && db.tx != db.sql {
 		err = errors.Join(err, db.tx.Close())
 	}
 	return err
 }
+
+// Ping checks that the database answers within ctx.
+func (db *DB) Ping(ctx context.Context) error {
+	return db.sql.PingContext(ctx)
+}
+
+// Stats reports the read pool's connection statistics.
+func (db *DB) Stats() sql.DBStats { return db.sql.Stats() }
 
 // Rebind rewrites '?' placeholders for the DB's dialect ('$1', '$2', ... on PostgreSQL).
 // Question marks inside single-quoted string literals are left alone.
@@ -263,45 +275,46 @@ func (db *DB) Rebind(query string) string {
 
 // Exec runs a statement written with '?' placeholders.
 func (db *DB) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	res, err := db.ExecContext(ctx, db.Rebind(query), args...)
+	res, err := db.sql.ExecContext(ctx, db.Rebind(query), args...)
 	return res, db.mapErr(err)
 }
 
 // Query runs a query written with '?' placeholders.
 func (db *DB) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return db.QueryContext(ctx, db.Rebind(query), args...)
+	return db.sql.QueryContext(ctx, db.Rebind(query), args...)
 }
 
 // QueryRow runs a query written with '?' placeholders that returns at most one row.
 func (db *DB) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
-	return db.QueryRowContext(ctx, db.Rebind(query), args...)
+	return db.sql.QueryRowContext(ctx, db.Rebind(query), args...)
 }
 
-// Tx is a transaction whose helpers rebind placeholders like DB's.
+// Tx is a transaction whose helpers rebind placeholders like DB's. It is
+// valid only inside the function InTx runs.
 type Tx struct {
-	*sql.Tx
+	tx *sql.Tx
 	db *DB
 }
 
 // Exec runs a statement written with '?' placeholders inside the transaction.
 func (tx *Tx) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	res, err := tx.ExecContext(ctx, tx.db.Rebind(query), args...)
+	res, err := tx.tx.ExecContext(ctx, tx.db.Rebind(query), args...)
 	return res, tx.db.mapErr(err)
 }
 
 // Query runs a query written with '?' placeholders inside the transaction.
 func (tx *Tx) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return tx.QueryContext(ctx, tx.db.Rebind(query), args...)
+	return tx.tx.QueryContext(ctx, tx.db.Rebind(query), args...)
 }
 
 // QueryRow runs a single-row query written with '?' placeholders inside the transaction.
 func (tx *Tx) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
-	return tx.QueryRowContext(ctx, tx.db.Rebind(query), args...)
+	return tx.tx.QueryRowContext(ctx, tx.db.Rebind(query), args...)
 }
 
 // Prepare prepares a statement written with '?' placeholders inside the transaction.
 func (tx *Tx) Prepare(ctx context.Context, query string) (*sql.Stmt, error) {
-	return tx.PrepareContext(ctx, tx.db.Rebind(query))
+	return tx.tx.PrepareContext(ctx, tx.db.Rebind(query))
 }
 
 // Dialect is the dialect of the DB the transaction runs on.
@@ -356,7 +369,7 @@ func (db *DB) inTxOnce(ctx context.Context, fn func(tx *Tx) error) (err error) {
 	}()
 	// A panic is returned as an error (and raised again by InTx): the
 	// transaction is rolled back now, not left holding the connection.
-	if err = call(fn, &Tx{Tx: raw, db: db}); err != nil {
+	if err = call(fn, &Tx{tx: raw, db: db}); err != nil {
 		return err
 	}
 	return db.mapErr(raw.Commit())

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,15 +15,46 @@ import (
 	"github.com/atrium-ml/atrium/internal/platform/meta/metatest"
 )
 
-func init() {
-	meta.Register("metatest_widgets",
-		meta.Migration{Version: 1, Name: "create widgets", Statements: []string{
-			`CREATE TABLE widgets (name TEXT PRIMARY KEY, size BIGINT NOT NULL, note TEXT)`,
-		}},
-		meta.Migration{Version: 2, Name: "add weight", Statements: []string{
-			`ALTER TABLE widgets ADD COLUMN weight DOUBLE PRECISION`,
-		}},
-	)
+// widgets is the schema of the tests' component.
+var widgets = meta.Schema{Component: "metatest_widgets", Migrations: []meta.Migration{
+	{Version: 1, Name: "create widgets", Statements: []string{
+		`CREATE TABLE widgets (name TEXT PRIMARY KEY, size BIGINT NOT NULL, note TEXT)`,
+	}},
+	{Version: 2, Name: "add weight", Statements: []string{
+		`ALTER TABLE widgets ADD COLUMN weight DOUBLE PRECISION`,
+	}},
+}}
+
+// TestOpenRejectsBadSchemas: schemas that would corrupt the bookkeeping are
+// refused before the database is touched, every problem named.
+func TestOpenRejectsBadSchemas(t *testing.T) {
+	gap := meta.Schema{Component: "gap", Migrations: []meta.Migration{{Version: 1, Name: "a"}, {Version: 3, Name: "c"}}}
+	for _, tc := range []struct {
+		name    string
+		schemas []meta.Schema
+		want    []string
+	}{
+		{"twice", []meta.Schema{widgets, widgets}, []string{`component "metatest_widgets" is passed twice`}},
+		{"gap", []meta.Schema{gap}, []string{`component "gap" migration "c" has version 3, want 2`}},
+		{"unnamed and gap", []meta.Schema{{}, gap}, []string{"no component name", `"gap" migration "c"`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "meta.db")
+			db, err := meta.Open(context.Background(), "sqlite://"+path, tc.schemas...)
+			if err == nil {
+				db.Close()
+				t.Fatal("Open succeeded")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+			if _, statErr := os.Stat(path); !errors.Is(statErr, os.ErrNotExist) {
+				t.Errorf("the database file was created (%v)", statErr)
+			}
+		})
+	}
 }
 
 func TestRebind(t *testing.T) {
@@ -64,7 +96,7 @@ func TestConformance(t *testing.T) {
 			t.Fatalf("SchemaVersion = %d, %v; want 2", v, err)
 		}
 		// Migrating again is a no-op.
-		if err := db.Migrate(ctx); err != nil {
+		if err := db.Migrate(ctx, widgets); err != nil {
 			t.Fatalf("second Migrate: %v", err)
 		}
 		if _, err := db.Exec(ctx, `INSERT INTO widgets (name, size, weight) VALUES (?, ?, ?)`, "a", 1, 0.5); err != nil {
@@ -96,7 +128,7 @@ func TestConformance(t *testing.T) {
 		if n != 1 || size != 7 {
 			t.Fatalf("widgets: count=%d max(size)=%d, want 1 and 7", n, size)
 		}
-	})
+	}, widgets)
 }
 
 // TestLikeIsCaseSensitive: LIKE means the same on both engines (SQLite's is
@@ -111,13 +143,13 @@ func TestLikeIsCaseSensitive(t *testing.T) {
 		if plain != 0 || lower != 1 {
 			t.Fatalf("'Abc' LIKE 'a%%' = %d (want 0), lower-cased = %d (want 1)", plain, lower)
 		}
-	})
+	}, widgets)
 }
 
 func TestSchemaTooNewIsRefused(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "meta.db")
-	db, err := meta.Open(ctx, "sqlite://"+path)
+	db, err := meta.Open(ctx, "sqlite://"+path, widgets)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +157,7 @@ func TestSchemaTooNewIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.Close()
-	if db, err := meta.Open(ctx, "sqlite://"+path); !errors.Is(err, meta.ErrSchemaTooNew) {
+	if db, err := meta.Open(ctx, "sqlite://"+path, widgets); !errors.Is(err, meta.ErrSchemaTooNew) {
 		if db != nil {
 			db.Close()
 		}
@@ -178,7 +210,7 @@ func TestConcurrentTransactions(t *testing.T) {
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("waiting writer error = %v, want context.DeadlineExceeded", err)
 		}
-	})
+	}, widgets)
 }
 
 // TestSQLiteKeepsReadConnections: read connections that were in use at the
@@ -187,7 +219,7 @@ func TestConcurrentTransactions(t *testing.T) {
 // with an empty page cache).
 func TestSQLiteKeepsReadConnections(t *testing.T) {
 	ctx := context.Background()
-	db, err := meta.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "m.db"))
+	db, err := meta.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "m.db"), widgets)
 	if err != nil {
 		t.Fatal(err)
 	}

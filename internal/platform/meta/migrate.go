@@ -3,8 +3,7 @@ package meta
 import (
 	"context"
 	"fmt"
-	"sort"
-	"sync"
+	"strings"
 	"time"
 )
 
@@ -21,32 +20,53 @@ type Migration struct {
 	Postgres []string
 }
 
-var (
-	registryMu sync.Mutex
-	registry   = map[string][]Migration{}
-)
+// Schema is the migrations of one component ("tracking", "features", ...):
+// the tables it owns. Components export theirs (tracking.Schema, ...) and the
+// program that opens the database passes every schema it uses to Open.
+type Schema struct {
+	// Component names the schema in schema_migrations; it never changes once released.
+	Component string
+	// Migrations in order: Migrations[i].Version is i+1.
+	Migrations []Migration
+}
 
-// Register adds the migrations of a component (e.g. "tracking"). Call it from an init
-// function. It panics on a duplicate or non-increasing version, a programming error.
-func Register(component string, migrations ...Migration) {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	list := append(registry[component], migrations...)
-	for i := range list {
-		if list[i].Version != i+1 {
-			panic(fmt.Sprintf("meta: component %q migration %q has version %d, want %d", component, list[i].Name, list[i].Version, i+1))
+// validate reports schemas that would break the bookkeeping: a missing or
+// repeated component name, versions out of order.
+func validateSchemas(schemas []Schema) error {
+	var problems []string
+	seen := make(map[string]bool, len(schemas))
+	for _, s := range schemas {
+		if s.Component == "" {
+			problems = append(problems, "a schema has no component name")
+			continue
+		}
+		if seen[s.Component] {
+			problems = append(problems, fmt.Sprintf("component %q is passed twice", s.Component))
+		}
+		seen[s.Component] = true
+		for i, m := range s.Migrations {
+			if m.Version != i+1 {
+				problems = append(problems, fmt.Sprintf("component %q migration %q has version %d, want %d", s.Component, m.Name, m.Version, i+1))
+			}
 		}
 	}
-	registry[component] = list
+	if len(problems) > 0 {
+		return fmt.Errorf("meta: invalid schemas:\n%s", strings.Join(problems, "\n"))
+	}
+	return nil
 }
 
 // ErrSchemaTooNew is returned when the database holds migrations this binary does not know.
 var ErrSchemaTooNew = fmt.Errorf("metadata schema is newer than this atrium binary")
 
-// Migrate applies every registered migration the database has not seen yet.
+// Migrate applies every migration of schemas the database has not seen yet,
+// schema by schema in the order given.
 // Each migration commits atomically with its bookkeeping row; concurrent callers
 // (two processes starting at once) serialize on a lock and skip applied versions.
-func (db *DB) Migrate(ctx context.Context) error {
+func (db *DB) Migrate(ctx context.Context, schemas ...Schema) error {
+	if err := validateSchemas(schemas); err != nil {
+		return err
+	}
 	if _, err := db.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		component TEXT NOT NULL,
 		version BIGINT NOT NULL,
@@ -59,20 +79,8 @@ func (db *DB) Migrate(ctx context.Context) error {
 			return fmt.Errorf("migrate %s: create schema_migrations: %w", db.URL, err)
 		}
 	}
-	registryMu.Lock()
-	components := make([]string, 0, len(registry))
-	for c := range registry {
-		components = append(components, c)
-	}
-	sort.Strings(components)
-	plan := make(map[string][]Migration, len(registry))
-	for _, c := range components {
-		plan[c] = append([]Migration(nil), registry[c]...)
-	}
-	registryMu.Unlock()
-
-	for _, c := range components {
-		if err := db.migrateComponent(ctx, c, plan[c]); err != nil {
+	for _, sc := range schemas {
+		if err := db.migrateComponent(ctx, sc.Component, sc.Migrations); err != nil {
 			return err
 		}
 	}

@@ -37,20 +37,15 @@ import (
 
 	"github.com/atrium-ml/atrium/internal/data/offline"
 	"github.com/atrium-ml/atrium/internal/data/pipeline"
+	"github.com/atrium-ml/atrium/internal/platform/storeurl"
 	"github.com/atrium-ml/atrium/internal/spec"
 )
 
 func init() {
 	offline.Register("duckdb", func(ctx context.Context, u *url.URL, opts offline.Options) (offline.Engine, error) {
-		// The directory is the URL's path, decoded like every store URL's
-		// (spec.LocalStoreURL escapes it): duckdb:///abs/a%25b is /abs/a%b,
-		// duckdb://rel/dir is rel/dir. A raw '#' would cut the path short.
-		if u.Fragment != "" {
-			return nil, fmt.Errorf("%w %q: '#' starts a URL fragment; write it %%23 in a path", offline.ErrUnsupportedURL, u.Redacted())
-		}
-		dir := u.Host + u.Path
-		if u.Opaque != "" {
-			dir = u.Opaque
+		dir, err := storeurl.LocalPath(u)
+		if err != nil {
+			return nil, fmt.Errorf("%w %q: %w", offline.ErrUnsupportedURL, u.Redacted(), err)
 		}
 		return Open(ctx, dir, opts)
 	})

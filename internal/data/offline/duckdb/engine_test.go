@@ -12,6 +12,7 @@ import (
 	"github.com/atrium-ml/atrium/internal/data/offline"
 	"github.com/atrium-ml/atrium/internal/data/offline/duckdb"
 	"github.com/atrium-ml/atrium/internal/data/offline/offlinetest"
+	"github.com/atrium-ml/atrium/internal/platform/storeurl"
 	"github.com/atrium-ml/atrium/internal/spec"
 )
 
@@ -70,14 +71,14 @@ func globEscape(path string) string {
 	return strings.NewReplacer("[", "[[]", "*", "[*]", "?", "[?]").Replace(path)
 }
 
-// TestOpenURLDecodesPath opens duckdb:// URLs the way spec.LocalStoreURL
+// TestOpenURLDecodesPath opens duckdb:// URLs the way storeurl.Format
 // writes them: the store's directory is the URL's decoded path, so '%', '#',
 // '?' and spaces in it name that directory; a raw '#' is refused rather than
 // cutting the path short.
 func TestOpenURLDecodesPath(t *testing.T) {
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "q%41 #x?[1]")
-	e, err := offline.Open(ctx, spec.LocalStoreURL("duckdb", dir, ""), offline.Options{})
+	e, err := offline.Open(ctx, storeurl.Format("duckdb", dir, ""), offline.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

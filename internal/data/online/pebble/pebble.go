@@ -13,9 +13,10 @@
 // rows: a row keeps the layout it was written with, and a feature its layout
 // lacks reads as online.Missing.
 //
-// A Pebble directory is locked by one process at a time: while `atrium serve`
-// holds it, other processes (materialize) get ErrLocked; use a shared backend
-// (redis://) to write from several processes.
+// A Pebble directory is open in one Store at a time: while `atrium serve`
+// holds it, other processes (materialize) get ErrLocked, which wraps
+// online.ErrInUse; use a shared backend (redis://) to write from several
+// processes.
 package pebble
 
 import (
@@ -28,7 +29,6 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -39,10 +39,12 @@ import (
 	"github.com/cockroachdb/pebble/v2/bloom"
 
 	"github.com/atrium-ml/atrium/internal/data/online"
+	"github.com/atrium-ml/atrium/internal/platform/storeurl"
 )
 
-// ErrLocked is returned by Open when another process has the directory open.
-var ErrLocked = errors.New("pebble online store is in use by another process (atrium serve?); stop it, or use a shared store such as redis://")
+// ErrLocked is returned by Open when the directory is open elsewhere: in
+// another process, or another Store of this one.
+var ErrLocked = fmt.Errorf("%w: the pebble directory is open elsewhere (atrium serve?); stop it, or use a shared store such as redis://", online.ErrInUse)
 
 func init() {
 	online.Register("pebble", func(ctx context.Context, u *url.URL) (online.Store, error) {
@@ -62,9 +64,9 @@ func init() {
 			}
 			opts.CacheSize = int64(mb) << 20
 		}
-		dir := u.Host + u.Path
-		if u.Opaque != "" {
-			dir = u.Opaque
+		dir, err := storeurl.LocalPath(u)
+		if err != nil {
+			return nil, fmt.Errorf("%w %q: %w", online.ErrUnsupportedURL, u.Redacted(), err)
 		}
 		return Open(dir, opts)
 	})
@@ -99,6 +101,9 @@ func (o *Options) ensureDefaults() {
 // Store is an online.Store on a Pebble directory.
 type Store struct {
 	db *pebble.DB
+	// unlock releases the directory's lock (lockDir); Close calls it after
+	// Pebble's own close.
+	unlock func() error
 
 	// gate keeps db from being used after Close.
 	gate online.Gate
@@ -134,8 +139,12 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("%w: empty directory (want pebble://path/to/dir)", online.ErrInvalid)
 	}
 	opts.ensureDefaults()
-	if err := os.MkdirAll(filepath.Dir(filepath.Clean(dir)), 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
+	}
+	unlock, err := lockDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
 	cache := pebble.NewCache(opts.CacheSize)
 	defer cache.Unref()
@@ -147,14 +156,13 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	db, err := pebble.Open(dir, popts)
 	if err != nil {
-		if strings.Contains(err.Error(), "lock") {
-			return nil, fmt.Errorf("%s: %w (%v)", dir, ErrLocked, err)
-		}
+		unlock()
 		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
-	s := &Store{db: db, layouts: map[string]*layouts{}}
+	s := &Store{db: db, unlock: unlock, layouts: map[string]*layouts{}}
 	if err := s.init(); err != nil {
 		db.Close()
+		unlock()
 		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
 	return s, nil
@@ -209,7 +217,9 @@ func (s *Store) init() error {
 
 // Close flushes and closes the store.
 func (s *Store) Close() error {
-	return s.gate.Close(s.db.Close)
+	return s.gate.Close(func() error {
+		return errors.Join(s.db.Close(), s.unlock())
+	})
 }
 
 func rowKey(dst []byte, set string, k online.Key) []byte {

@@ -1,8 +1,13 @@
 package pebble_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -36,6 +41,66 @@ func TestSecondProcessIsLockedOut(t *testing.T) {
 	if _, err := pebble.Open(dir, pebble.Options{}); !errors.Is(err, pebble.ErrLocked) {
 		t.Fatalf("second Open of a held directory: %v, want ErrLocked", err)
 	}
+}
+
+// holdEnv names the directory a re-executed test binary holds open
+// (TestHoldStoreHelper), for TestOtherProcessIsLockedOut.
+const holdEnv = "ATRIUM_PEBBLE_HOLD_DIR"
+
+// TestHoldStoreHelper is not a test: run by TestOtherProcessIsLockedOut in a
+// child process, it opens the store, says so on stdout and holds it until
+// stdin closes.
+func TestHoldStoreHelper(t *testing.T) {
+	dir := os.Getenv(holdEnv)
+	if dir == "" {
+		t.Skip("helper process of TestOtherProcessIsLockedOut")
+	}
+	s, err := pebble.Open(dir, pebble.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Println("holding")
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	s.Close()
+}
+
+// TestOtherProcessIsLockedOut: while another process holds the directory,
+// Open fails with ErrLocked, which is online.ErrInUse; when that process is
+// killed, its lock goes with it.
+func TestOtherProcessIsLockedOut(t *testing.T) {
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHoldStoreHelper$")
+	cmd.Env = append(os.Environ(), holdEnv+"="+dir)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdin.Close()
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || line != "holding\n" {
+		cmd.Process.Kill()
+		t.Fatalf("helper process: %q, %v", line, err)
+	}
+	_, err = online.Open(context.Background(), "pebble://"+dir)
+	if !errors.Is(err, pebble.ErrLocked) || !errors.Is(err, online.ErrInUse) {
+		t.Errorf("Open while another process holds the store: %v, want ErrLocked and online.ErrInUse", err)
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	s, err := pebble.Open(dir, pebble.Options{})
+	if err != nil {
+		t.Fatalf("Open after the holder was killed: %v", err)
+	}
+	s.Close()
 }
 
 func TestRefusesUnknownFormat(t *testing.T) {

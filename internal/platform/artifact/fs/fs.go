@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/atrium-ml/atrium/internal/platform/artifact"
+	"github.com/atrium-ml/atrium/internal/platform/storeurl"
 )
 
 // TempDir is the directory under the store root that holds uploads in flight and
@@ -60,15 +61,14 @@ var _ artifact.Store = (*Store)(nil)
 // OpenURL opens the store named by a file:// URL: file:///abs/dir, or
 // file://localhost/abs/dir. The directory is created if missing.
 func OpenURL(ctx context.Context, u *url.URL) (*Store, error) {
-	switch {
-	case u.Host != "" && u.Host != "localhost":
-		return nil, fmt.Errorf("%w %q: want file:///absolute/dir (host %q is not allowed; a relative path in atrium.yaml is resolved against the repository)", artifact.ErrUnsupportedURL, u.String(), u.Host)
-	case u.Opaque != "" || !path.IsAbs(u.Path):
-		return nil, fmt.Errorf("%w %q: want file:///absolute/dir", artifact.ErrUnsupportedURL, u.String())
-	case u.RawQuery != "" || u.Fragment != "":
-		return nil, fmt.Errorf("%w %q: file:// store URLs take no query or fragment", artifact.ErrUnsupportedURL, u.String())
+	if u.RawQuery != "" {
+		return nil, fmt.Errorf("%w %q: file:// store URLs take no query", artifact.ErrUnsupportedURL, u.String())
 	}
-	return Open(ctx, u.Path)
+	dir, err := storeurl.LocalPath(u)
+	if err != nil {
+		return nil, fmt.Errorf("%w %q: %w", artifact.ErrUnsupportedURL, u.String(), err)
+	}
+	return Open(ctx, dir)
 }
 
 // Open opens (creating if missing) the store rooted at the absolute directory dir

@@ -21,18 +21,18 @@ import (
 const PostgresEnv = "ATRIUM_TEST_POSTGRES"
 
 // ForEach runs fn as a subtest once per available engine ("sqlite", "postgres"),
-// each with a fresh, migrated database. Locally, without ATRIUM_TEST_POSTGRES,
+// each with a fresh database migrated to schemas. Locally, without ATRIUM_TEST_POSTGRES,
 // the postgres subtest is skipped with a message.
-func ForEach(t *testing.T, fn func(t *testing.T, db *meta.DB)) {
+func ForEach(t *testing.T, fn func(t *testing.T, db *meta.DB), schemas ...meta.Schema) {
 	t.Helper()
-	t.Run("sqlite", func(t *testing.T) { fn(t, SQLite(t)) })
-	t.Run("postgres", func(t *testing.T) { fn(t, Postgres(t)) })
+	t.Run("sqlite", func(t *testing.T) { fn(t, SQLite(t, schemas...)) })
+	t.Run("postgres", func(t *testing.T) { fn(t, Postgres(t, schemas...)) })
 }
 
-// SQLite returns a fresh, migrated SQLite database in a temporary directory.
-func SQLite(t testing.TB) *meta.DB {
+// SQLite returns a fresh SQLite database in a temporary directory, migrated to schemas.
+func SQLite(t testing.TB, schemas ...meta.Schema) *meta.DB {
 	t.Helper()
-	db, err := meta.Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "meta.db"))
+	db, err := meta.Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "meta.db"), schemas...)
 	if err != nil {
 		t.Fatalf("open sqlite: %v", err)
 	}
@@ -75,10 +75,10 @@ func PostgresURL(t testing.TB) string {
 	return u.String()
 }
 
-// Postgres returns a fresh, migrated PostgreSQL database (see PostgresURL).
-func Postgres(t testing.TB) *meta.DB {
+// Postgres returns a fresh PostgreSQL database migrated to schemas (see PostgresURL).
+func Postgres(t testing.TB, schemas ...meta.Schema) *meta.DB {
 	t.Helper()
-	db, err := meta.Open(context.Background(), PostgresURL(t))
+	db, err := meta.Open(context.Background(), PostgresURL(t), schemas...)
 	if err != nil {
 		t.Fatalf("open postgres: %v", err)
 	}

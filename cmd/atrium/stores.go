@@ -1,0 +1,139 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/atrium-ml/atrium/internal/data/catalog"
+	"github.com/atrium-ml/atrium/internal/data/offline"
+	"github.com/atrium-ml/atrium/internal/data/online"
+	"github.com/atrium-ml/atrium/internal/platform/artifact"
+	"github.com/atrium-ml/atrium/internal/platform/meta"
+	"github.com/atrium-ml/atrium/internal/spec"
+)
+
+// The project's stores, opened on first use and at most once per process:
+// commands and the APIs of `atrium serve` share one handle of each, closed
+// when the command ends (env.close, in reverse order of opening).
+
+// Project loads atrium.yaml from --repo (defaults when there is none).
+func (e *env) Project() (*spec.Project, error) {
+	if e.project == nil {
+		p, err := spec.LoadProject(e.repo)
+		if err != nil {
+			return nil, err
+		}
+		e.project = p
+	}
+	return e.project, nil
+}
+
+// Meta opens the project's metadata database, migrated to the newest schema
+// of every component (metaSchemas).
+func (e *env) Meta() (*meta.DB, error) {
+	if e.meta != nil {
+		return e.meta, nil
+	}
+	p, err := e.Project()
+	if err != nil {
+		return nil, err
+	}
+	db, err := meta.Open(e.ctx, p.Stores.Meta, metaSchemas...)
+	if err != nil {
+		return nil, err
+	}
+	e.meta = db
+	e.onClose(db.Close)
+	return db, nil
+}
+
+// loadCatalog loads the latest applied feature definitions. It warns when the
+// repository's features/*.yaml differ from them.
+func loadCatalog(e *env) (*catalog.Loaded, error) {
+	if e.catalog != nil {
+		return e.catalog, nil
+	}
+	p, err := e.Project()
+	if err != nil {
+		return nil, err
+	}
+	db, err := e.Meta()
+	if err != nil {
+		return nil, err
+	}
+	l, err := catalog.Load(e.ctx, db)
+	if errors.Is(err, catalog.ErrNotApplied) {
+		return nil, fmt.Errorf("%w (in %s)", err, db.URL)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if files, err := spec.LoadFeatures(p.Dir); err == nil {
+		a, _ := json.Marshal(files)
+		b, _ := json.Marshal(l.Features)
+		if string(a) != string(b) {
+			e.log.Warn("features/*.yaml differ from the applied catalog; using the applied version (run atrium apply to update it)", "catalog_version", l.Version)
+		}
+	}
+	e.catalog = l
+	return l, nil
+}
+
+// openOfflineEngine opens the project's offline store computing and reading
+// feats: the applied catalog, or for apply the definitions being validated.
+// A command works on one catalog, so the engine opened first is the one
+// every later call returns.
+func openOfflineEngine(e *env, feats *spec.Features) (offline.Engine, error) {
+	if e.offline != nil {
+		return e.offline, nil
+	}
+	p, err := e.Project()
+	if err != nil {
+		return nil, err
+	}
+	eng, err := offline.Open(e.ctx, p.Stores.Offline, offline.Options{Features: feats, BaseDir: p.Dir, Logger: e.log})
+	if err != nil {
+		return nil, err
+	}
+	e.offline = eng
+	e.onClose(eng.Close)
+	return eng, nil
+}
+
+// Online opens the project's online store. With an embedded store another
+// process holds open (`atrium serve`), the error wraps online.ErrInUse.
+func (e *env) Online() (online.Store, error) {
+	if e.online != nil {
+		return e.online, nil
+	}
+	p, err := e.Project()
+	if err != nil {
+		return nil, err
+	}
+	store, err := online.Open(e.ctx, p.Stores.Online)
+	if err != nil {
+		return nil, err
+	}
+	e.online = store
+	e.onClose(store.Close)
+	return store, nil
+}
+
+// Artifacts opens the project's artifact store.
+func (e *env) Artifacts() (artifact.Store, error) {
+	if e.artifacts != nil {
+		return e.artifacts, nil
+	}
+	p, err := e.Project()
+	if err != nil {
+		return nil, err
+	}
+	store, err := artifact.Open(e.ctx, p.Stores.Artifacts)
+	if err != nil {
+		return nil, err
+	}
+	e.artifacts = store
+	e.onClose(store.Close)
+	return store, nil
+}
