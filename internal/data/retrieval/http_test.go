@@ -28,9 +28,8 @@ func testServer(t testing.TB, opts APIOptions) (*httptest.Server, *Online) {
 	o := testOnline(t)
 	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	api := NewAPI(o, opts)
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(api)
-	srv := httptest.NewServer(server.New(server.Options{Logger: opts.Logger, Registry: reg}, api).Handler())
+	// The server registers the API's metrics (it is a prometheus.Collector).
+	srv := httptest.NewServer(server.New(server.Options{Logger: opts.Logger, Registry: prometheus.NewRegistry()}, api).Handler())
 	t.Cleanup(srv.Close)
 	return srv, o
 }

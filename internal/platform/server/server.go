@@ -28,6 +28,9 @@ type API interface {
 	Mount(mux *http.ServeMux)
 }
 
+// An API that is also a prometheus.Collector has its metrics registered on the
+// server's registry by New, and served on /metrics.
+
 // Readier is an optional interface of an API: Ready reports whether it can serve
 // (its stores answer). /readyz fails while any API is not ready.
 type Readier interface {
@@ -98,6 +101,9 @@ func New(opts Options, apis ...API) *Server {
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{Registry: opts.Registry}))
 	for _, api := range apis {
 		api.Mount(s.mux)
+		if c, ok := api.(prometheus.Collector); ok {
+			opts.Registry.MustRegister(c)
+		}
 	}
 	s.handler = s.instrument(s.mux)
 	return s

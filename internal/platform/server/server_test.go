@@ -10,12 +10,26 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
-type pingAPI struct{ readyErr error }
+// pingAPI is an API with metrics of its own (a prometheus.Collector).
+type pingAPI struct {
+	readyErr error
+	pings    prometheus.Counter
+}
+
+func newPingAPI() *pingAPI {
+	return &pingAPI{pings: prometheus.NewCounter(prometheus.CounterOpts{Name: "atrium_test_pings_total", Help: "Pings answered."})}
+}
+
+func (p *pingAPI) Describe(ch chan<- *prometheus.Desc) { p.pings.Describe(ch) }
+func (p *pingAPI) Collect(ch chan<- prometheus.Metric) { p.pings.Collect(ch) }
 
 func (p *pingAPI) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("GET /ping/{name}", func(w http.ResponseWriter, r *http.Request) {
+		p.pings.Inc()
 		WriteJSON(w, http.StatusOK, map[string]string{"pong": r.PathValue("name")})
 	})
 	mux.HandleFunc("GET /boom", func(w http.ResponseWriter, r *http.Request) { panic("boom") })
@@ -31,7 +45,7 @@ func get(t *testing.T, h http.Handler, path string) (int, string) {
 }
 
 func TestRoutesHealthAndMetrics(t *testing.T) {
-	api := &pingAPI{}
+	api := newPingAPI()
 	s := New(Options{}, api)
 	h := s.Handler()
 	tests := []struct {
@@ -58,7 +72,7 @@ func TestRoutesHealthAndMetrics(t *testing.T) {
 		}
 	}
 	_, metrics := get(t, h, "/metrics")
-	for _, want := range []string{`route="GET /boom"} 1`, `route="unmatched"} 6`} {
+	for _, want := range []string{`route="GET /boom"} 1`, `route="unmatched"} 6`, "atrium_test_pings_total 1"} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %s", want)
 		}
@@ -70,7 +84,7 @@ func TestRoutesHealthAndMetrics(t *testing.T) {
 }
 
 func TestRunShutsDownOnCancel(t *testing.T) {
-	s := New(Options{Addr: "127.0.0.1:0"}, &pingAPI{})
+	s := New(Options{Addr: "127.0.0.1:0"}, newPingAPI())
 	ctx, cancel := context.WithCancel(context.Background())
 	addrc := make(chan net.Addr, 1)
 	done := make(chan error, 1)
