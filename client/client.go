@@ -343,11 +343,14 @@ type MaterializeRequest struct {
 type MaterializeResult struct {
 	Set string `json:"set"`
 	// From is the start of the window read (exclusive); nil when unbounded.
-	From            *time.Time `json:"from"`
-	End             time.Time  `json:"end"`
-	Rows            int64      `json:"rows"`
-	Skipped         bool       `json:"skipped"`
-	DurationSeconds float64    `json:"duration_seconds"`
+	From    *time.Time `json:"from"`
+	End     time.Time  `json:"end"`
+	Rows    int64      `json:"rows"`
+	Skipped bool       `json:"skipped"`
+	// NoData: the offline store holds nothing of the set up to End; nothing
+	// was written and no resume point recorded.
+	NoData          bool    `json:"no_data"`
+	DurationSeconds float64 `json:"duration_seconds"`
 }
 
 // MaterializeIncremental calls POST /materialize-incremental. It can take as

@@ -139,6 +139,10 @@ func printMaterialized(e *env, r retrieval.MaterializeResult) {
 		fmt.Fprintf(e.stdout, "%s: already materialized up to %s\n", r.Set, r.End.Format(time.RFC3339))
 		return
 	}
+	if r.NoData {
+		fmt.Fprintf(e.stdout, "%s: no offline data up to %s: nothing written (run `atrium run %s` for those days first)\n", r.Set, r.End.Format(time.RFC3339), r.Set)
+		return
+	}
 	from := "the beginning"
 	if !r.From.IsZero() {
 		from = r.From.Format(time.RFC3339)
@@ -166,7 +170,7 @@ func materializeViaServer(e *env, addr string, end time.Time, sets []string, ful
 	got, err := c.MaterializeIncremental(e.ctx, client.MaterializeRequest{End: end, Sets: sets, Full: full})
 	out := make([]retrieval.MaterializeResult, len(got))
 	for i, r := range got {
-		out[i] = retrieval.MaterializeResult{Set: r.Set, End: r.End, Rows: r.Rows, Skipped: r.Skipped,
+		out[i] = retrieval.MaterializeResult{Set: r.Set, End: r.End, Rows: r.Rows, Skipped: r.Skipped, NoData: r.NoData,
 			Duration: time.Duration(r.DurationSeconds * float64(time.Second))}
 		if r.From != nil {
 			out[i].From = *r.From

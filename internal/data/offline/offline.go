@@ -37,6 +37,9 @@ type Engine interface {
 	PointInTime(ctx context.Context, req PointInTimeRequest) (*PointInTimeResult, error)
 	// ScanLatest streams, for each key of a set, its latest row with from < ts <= to
 	// (a zero from or to means no bound), in batches, in no particular key order.
+	// When the set has no stored partition dated on or before to (it was never
+	// run, or only for later days) the error wraps ErrNoData: a caller keeping
+	// a resume point must not move it past data that does not exist yet.
 	// Among rows with the same key and timestamp the one written last wins. fn must
 	// not keep the batch slice after it returns (the rows in it may be kept); an
 	// error from fn stops the scan and is returned. The scan holds the set's read
@@ -124,6 +127,8 @@ var (
 	ErrUnknownSet = errors.New("unknown feature set")
 	// ErrInvalid reports a bad request (bad dates, malformed rows, a bad spine).
 	ErrInvalid = errors.New("invalid request")
+	// ErrNoData reports a set with no stored rows up to the time asked for.
+	ErrNoData = errors.New("no offline data")
 	// ErrSource reports source files that are missing or do not match the definition.
 	ErrSource = errors.New("bad source data")
 )

@@ -79,7 +79,11 @@ type MaterializeResult struct {
 	// Rows written to the online store; the store keeps a newer row it holds.
 	Rows int64
 	// Skipped is set when the set was already materialized up to End.
-	Skipped  bool
+	Skipped bool
+	// NoData is set when the offline store holds nothing of the set up to End
+	// (it was never run for those days): nothing was written, and no resume
+	// point recorded, so a materialization after the set is run reads it all.
+	NoData   bool
 	Duration time.Duration
 }
 
@@ -96,8 +100,9 @@ func (r MaterializeResult) MarshalJSON() ([]byte, error) {
 		End      time.Time  `json:"end"`
 		Rows     int64      `json:"rows"`
 		Skipped  bool       `json:"skipped"`
+		NoData   bool       `json:"no_data"`
 		Duration float64    `json:"duration_seconds"`
-	}{r.Set, from, r.End, r.Rows, r.Skipped, r.Duration.Seconds()})
+	}{r.Set, from, r.End, r.Rows, r.Skipped, r.NoData, r.Duration.Seconds()})
 }
 
 // Materialize brings each set up to end: the latest row per key with
@@ -212,6 +217,13 @@ func (m *Materializer) materializeSet(ctx context.Context, s SetDef, end time.Ti
 	<-done
 	if werr != nil {
 		return res, fmt.Errorf("write online store: %w", werr)
+	}
+	if errors.Is(scanErr, offline.ErrNoData) {
+		res.NoData = true
+		res.Duration = time.Since(started)
+		m.logger().Warn("materialize: the offline store has no data of this set up to the end; nothing written or recorded (run the set first)",
+			"set", s.Name, "end", end)
+		return res, nil
 	}
 	if scanErr != nil {
 		return res, fmt.Errorf("scan offline store: %w", scanErr)

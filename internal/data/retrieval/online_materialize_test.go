@@ -180,3 +180,25 @@ func TestMaterializeFull(t *testing.T) {
 		t.Errorf("backfilled listing after a full run: %v", rent)
 	}
 }
+
+// TestMaterializeWithoutOfflineData: materializing a set the offline store
+// has nothing of (it was never run) writes nothing and records no resume
+// point, so that once it is run, a materialization to the same end reads it
+// instead of skipping it as done.
+func TestMaterializeWithoutOfflineData(t *testing.T) {
+	db := metatest.SQLite(t, Schema)
+	f := newMaterializeFixture(t, db)
+	if r := f.materialize(t, day(5, 0)); !r.NoData || r.Skipped || r.Rows != 0 {
+		t.Fatalf("materialize with no offline data: %+v, want NoData", r)
+	}
+	if last, err := LastMaterialized(context.Background(), db, "profile"); err != nil || !last.IsZero() {
+		t.Fatalf("LastMaterialized = %s, %v; want none recorded", last, err)
+	}
+	f.append(t, row(1, day(4, 0), 10))
+	if r := f.materialize(t, day(5, 0)); r.NoData || r.Skipped || r.Rows != 1 {
+		t.Errorf("materialize once the set has data: %+v, want 1 row", r)
+	}
+	if rent, _ := f.online(t, 1); rent != 10.0 {
+		t.Errorf("listing 1 online: %v, want 10", rent)
+	}
+}

@@ -83,8 +83,21 @@ func (e *Engine) ScanLatest(ctx context.Context, set string, from, to time.Time,
 	}
 	defer unlock()
 	files, err := e.partitions(set, from, to)
-	if err != nil || len(files) == 0 {
+	if err != nil {
 		return err
+	}
+	if len(files) == 0 {
+		// Nothing in (from, to]: is there anything at all up to to?
+		if !from.IsZero() {
+			files, err = e.partitions(set, time.Time{}, to)
+			if err != nil {
+				return err
+			}
+		}
+		if len(files) == 0 {
+			return fmt.Errorf("scan latest %s: %w up to %s", set, offline.ErrNoData, to.UTC().Format(time.DateOnly))
+		}
+		return nil
 	}
 	rel, err := storedRelation(ctx, e.db, fs, keys, files)
 	if err != nil {
