@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/atrium-ml/atrium/internal/modeling/fit"
 	"github.com/atrium-ml/atrium/internal/modeling/ml"
 	"github.com/atrium-ml/atrium/internal/modeling/modelfile"
 )
@@ -80,7 +81,7 @@ func TestFitLambdarank(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("fit: exit %d\n%s", code, errOut)
 	}
-	var s fitSummary
+	var s fit.Summary
 	if err := json.Unmarshal([]byte(out), &s); err != nil {
 		t.Fatal(err)
 	}

@@ -60,6 +60,14 @@ func TestFitBadInputs(t *testing.T) {
 			exitUsage, "--param categorical_feature: atrium fit takes columns by name with --categorical COL"},
 		{"LightGBM's query alias", append(bin, "--param", "query=0"),
 			exitUsage, "--param query: atrium fit takes columns by name with --group COL"},
+		{"LightGBM's label alias, any case", append(bin, "--param", "Label=y"),
+			exitUsage, "--param Label: atrium fit takes columns by name with --label COL"},
+		{"unknown split, before reading data", []string{"fit", "--data", in("no-such-file.csv"), "--label", "y", "--task", "binary", "--valid-fraction", "0.2", "--split", "by-day", "--out", model},
+			exitUsage, `--split "by-day": want random, stratified, group or time`},
+		{"every problem at once", []string{"fit", "--data", in("train.csv"), "--label", "y", "--task", "lambdarank", "--valid-fraction", "2", "--out", model},
+			exitUsage, "--task lambdarank needs --group (the query column)\n--valid-fraction 2: want a share in [0, 1), and not together with --valid"},
+		{"a split that cuts queries", []string{"fit", "--data", in("rel31.csv"), "--label", "rel", "--group", "q", "--task", "lambdarank", "--param", "label_gain=" + strings.Repeat("1,", 31) + "1", "--valid-fraction", "0.5", "--split", "random", "--out", model},
+			exitUsage, "--valid-fraction: random split of a dataset with query groups would cut queries"},
 		{"bad parameter reported before reading data", []string{"fit", "--data", in("no-such-file.csv"), "--label", "y", "--task", "multiclass", "--param", "num_leaves=1", "--out", model},
 			exitUsage, `parameter "num_leaves": 1, want 2..131072`},
 		{"bad linear parameter reported before reading data", []string{"fit", "--data", in("no-such-file.csv"), "--label", "y", "--task", "binary", "--algorithm", "linear", "--param", "num_leaves=3", "--out", model},
@@ -99,6 +107,9 @@ func TestFitInputsLightGBMAccepts(t *testing.T) {
 		// A validation file of one class: AUC is undefined and scores 1, as in
 		// LightGBM; it must not fail the fit.
 		{"one-class validation (linear)", []string{"--task", "binary", "--algorithm", "linear", "--valid", filepath.Join(td, "valid_one_class.csv")}, "valid_auc=1 "},
+		// The seed under one of LightGBM's aliases and --seed: the parameter
+		// seeds training, --seed the split; not "seed set twice".
+		{"random_state with --seed", []string{"--task", "binary", "--seed", "5", "--valid-fraction", "0.2", "--param", "random_state=3", "--param", "num_iterations=2"}, "iterations  2"},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

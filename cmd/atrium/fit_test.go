@@ -11,8 +11,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/atrium-ml/atrium/internal/modeling/fit"
 	"github.com/atrium-ml/atrium/internal/modeling/ml"
 	"github.com/atrium-ml/atrium/internal/modeling/modelfile"
+	"github.com/atrium-ml/atrium/internal/modeling/predict"
 )
 
 // writeRentals writes n rows of a small binary-classification data set: an
@@ -102,11 +104,33 @@ func TestFitValidFractionAndJSON(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("fit: exit %d\n%s", code, errOut)
 	}
-	var s fitSummary
+	var s fit.Summary
 	if err := json.Unmarshal([]byte(out), &s); err != nil {
 		t.Fatalf("summary is not JSON: %v\n%s", err, out)
 	}
 	if s.Rows != 150 || s.ValidRows != 50 || s.Iterations == 0 || s.Format != "atrium" {
+		t.Errorf("summary %+v", s)
+	}
+}
+
+// TestPredictJSON: --output json gives predict's summary as JSON.
+func TestPredictJSON(t *testing.T) {
+	dir := t.TempDir()
+	data := writeRentals(t, dir, "data.csv", 50, 6)
+	model := filepath.Join(dir, "m.json")
+	if code, _, errOut := atrium(t, "fit", "--data", data, "--label", "booked", "--ignore", "listing_id", "--task", "binary", "--algorithm", "linear", "--out", model); code != exitOK {
+		t.Fatalf("fit: %s", errOut)
+	}
+	preds := filepath.Join(dir, "p.parquet")
+	code, out, errOut := atrium(t, "--output", "json", "predict", "--model", model, "--data", data, "--out", preds)
+	if code != exitOK {
+		t.Fatalf("predict: exit %d\n%s", code, errOut)
+	}
+	var s predict.Summary
+	if err := json.Unmarshal([]byte(out), &s); err != nil {
+		t.Fatalf("summary is not JSON: %v\n%s", err, out)
+	}
+	if s.Out != preds || s.Rows != 50 || s.Outputs != 1 {
 		t.Errorf("summary %+v", s)
 	}
 }
@@ -178,7 +202,7 @@ func TestFitTimeAndWeight(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("fit: exit %d\n%s", code, errOut)
 	}
-	var s fitSummary
+	var s fit.Summary
 	json.Unmarshal([]byte(out), &s)
 	m, err := modelfile.Load(model)
 	if err != nil {

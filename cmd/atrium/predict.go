@@ -2,28 +2,17 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
-	"slices"
-	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/atrium-ml/atrium/internal/modeling/ml"
-	"github.com/atrium-ml/atrium/internal/modeling/modelfile"
-	"github.com/atrium-ml/atrium/internal/platform/progress"
+	"github.com/atrium-ml/atrium/internal/modeling/predict"
 )
-
-// predictOptions are the flags of atrium predict.
-type predictOptions struct {
-	model, data, out string
-	passthrough      []string
-	raw              bool
-}
 
 func init() {
 	register(func(e *env) *cobra.Command {
-		var o predictOptions
+		var o predict.Options
 		cmd := &cobra.Command{
 			Use:   "predict --model MODEL --data FILE --out FILE",
 			Short: "Predict with a model on a CSV or Parquet file",
@@ -40,93 +29,32 @@ ranking score) or "prediction_<k>" per class for multiclass.`,
 			RunE:    func(cmd *cobra.Command, args []string) error { return runPredict(e, o) },
 		}
 		f := cmd.Flags()
-		f.StringVar(&o.model, "model", "", "model file (required)")
-		f.StringVar(&o.data, "data", "", "data file: .csv, .tsv or .parquet (required)")
-		f.StringVar(&o.out, "out", "", "predictions file: .csv, .tsv or .parquet (required)")
-		f.StringSliceVar(&o.passthrough, "passthrough", nil, "columns to copy from the data into the output, e.g. ids")
-		f.BoolVar(&o.raw, "raw", false, "write raw margins instead of probabilities")
+		f.StringVar(&o.Model, "model", "", "model file (required)")
+		f.StringVar(&o.Data, "data", "", "data file: .csv, .tsv or .parquet (required)")
+		f.StringVar(&o.Out, "out", "", "predictions file: .csv, .tsv or .parquet (required)")
+		f.StringSliceVar(&o.Passthrough, "passthrough", nil, "columns to copy from the data into the output, e.g. ids")
+		f.BoolVar(&o.Raw, "raw", false, "write raw margins instead of probabilities")
 		return cmd
 	})
 }
 
-// predictSummary is what atrium predict reports.
-type predictSummary struct {
-	Out     string  `json:"out"`
-	Rows    int     `json:"rows"`
-	Outputs int     `json:"outputs"`
-	Seconds float64 `json:"seconds"`
-}
-
-func runPredict(e *env, o predictOptions) error {
-	start := time.Now()
-	if err := requireFlags("--model", o.model, "--data", o.data, "--out", o.out); err != nil {
+func runPredict(e *env, o predict.Options) error {
+	if err := requireFlags("--model", o.Model, "--data", o.Data, "--out", o.Out); err != nil {
 		return err
 	}
-	if err := ml.CheckTablePath(o.out); err != nil {
-		return usagef("--out %s: %v", o.out, err)
+	o.Progress, o.Name = &terminalProgress{w: e.stderr}, flagName
+	s, err := predict.Run(e.ctx, o)
+	if errors.Is(err, predict.ErrOptions) {
+		return usageError{err}
 	}
-	if err := checkOutDir(o.out); err != nil {
-		return err
-	}
-	m, err := modelfile.Load(o.model)
 	if err != nil {
 		return err
 	}
-	for _, name := range m.OutputNames() {
-		if slices.Contains(o.passthrough, name) {
-			return usagef("--passthrough %s: the output already has a column %q", name, name)
-		}
-	}
-	// Read exactly the model's features, with the model's kinds: a text value
-	// in a numeric feature is reported with its row, and integer categories
-	// are read as categories.
-	opts := ml.LoadOptions{Passthrough: o.passthrough}
-	for _, f := range m.Features {
-		opts.Features = append(opts.Features, f.Name)
-		switch {
-		case f.Kind == ml.Numeric:
-			opts.Numeric = append(opts.Numeric, f.Name)
-		case f.Categories != nil:
-			opts.Categorical = append(opts.Categorical, f.Name)
-		}
-	}
-	var bar *progress.Bar
-	opts.Progress = loadProgress(e, o.data, &bar)
-	tab, err := ml.LoadTable(e.ctx, o.data, opts)
-	bar.Finish()
-	if err != nil {
-		return err
-	}
-	var pred []float64
-	if o.raw {
-		pred, err = m.PredictRaw(tab.Dataset)
-	} else {
-		pred, err = m.Predict(tab.Dataset)
-	}
-	if err != nil {
-		return fmt.Errorf("predict on %s: %w", o.data, err)
-	}
-	k, n := m.NumOutputs(), tab.NumRows()
-	var cols []ml.OutputColumn
-	for i := range tab.Passthrough {
-		cols = append(cols, ml.OutputColumn{Name: tab.Passthrough[i].Name, Raw: &tab.Passthrough[i]})
-	}
-	for c, name := range m.OutputNames() {
-		values := make([]float64, n)
-		for r := range n {
-			values[r] = pred[r*k+c]
-		}
-		cols = append(cols, ml.OutputColumn{Name: name, Floats: values})
-	}
-	if err := ml.WriteTable(e.ctx, o.out, cols); err != nil {
-		return err
-	}
-	s := predictSummary{Out: o.out, Rows: n, Outputs: k, Seconds: time.Since(start).Seconds()}
 	if e.output == "json" {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(s)
 	}
-	_, err = io.WriteString(e.stdout, fmt.Sprintf("wrote %d predictions to %s in %.2fs\n", n, o.out, s.Seconds))
+	_, err = fmt.Fprintf(e.stdout, "wrote %d predictions to %s in %.2fs\n", s.Rows, s.Out, s.Seconds)
 	return err
 }

@@ -1,6 +1,7 @@
 package gbdt
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"sort"
@@ -16,6 +17,27 @@ const (
 	ObjHuber        = "huber"
 	ObjMulticlass   = "multiclass"
 	ObjLambdarank   = "lambdarank"
+)
+
+// Canonical names of parameters that callers look up in a key=value map
+// whose keys may be any alias (see ParamName).
+const (
+	ParamObjective = "objective"
+	ParamNumClass  = "num_class"
+	ParamSeed      = "seed"
+	ParamLabelGain = "label_gain"
+)
+
+// Canonical names of LightGBM's parameters that name data columns. Atrium
+// takes columns by name where the data is loaded (ml.LoadOptions), never as a
+// training parameter: ParseParams refuses these and their aliases, and callers
+// map them to their own column options with ParamName and IsColumnParam.
+const (
+	ParamCategoricalFeature = "categorical_feature"
+	ParamLabelColumn        = "label_column"
+	ParamWeightColumn       = "weight_column"
+	ParamGroupColumn        = "group_column"
+	ParamIgnoreColumn       = "ignore_column"
 )
 
 // Params are the training parameters, named and defaulted as LightGBM names
@@ -133,12 +155,18 @@ func DefaultParams() Params {
 	}
 }
 
-// paramKind says how a parameter's value is parsed and stored.
+// paramSpec is one LightGBM parameter: its canonical name, its aliases and
+// how its value is parsed and stored.
 type paramSpec struct {
 	name    string
 	aliases []string
-	set     func(p *Params, v string) error
+	// set parses and stores a value; nil for the parameters that name data
+	// columns, which ParseParams refuses with errColumnParam.
+	set func(p *Params, v string) error
 }
+
+// errColumnParam is the problem with a parameter that names data columns.
+var errColumnParam = errors.New("names data columns; give the columns by name where the data is loaded, not as a parameter")
 
 func intParam(dst func(*Params) *int) func(*Params, string) error {
 	return func(p *Params, v string) error {
@@ -233,7 +261,12 @@ var objectiveAliases = map[string]string{
 }
 
 var paramSpecs = []paramSpec{
-	{"objective", []string{"objective_type", "app", "application", "loss"}, func(p *Params, v string) error {
+	{ParamCategoricalFeature, []string{"cat_feature", "categorical_column", "cat_column", "categorical_features"}, nil},
+	{ParamLabelColumn, []string{"label"}, nil},
+	{ParamWeightColumn, []string{"weight"}, nil},
+	{ParamGroupColumn, []string{"group", "group_id", "query_column", "query", "query_id"}, nil},
+	{ParamIgnoreColumn, []string{"ignore_feature", "blacklist"}, nil},
+	{ParamObjective, []string{"objective_type", "app", "application", "loss"}, func(p *Params, v string) error {
 		o, ok := objectiveAliases[strings.ToLower(v)]
 		if !ok {
 			return fmt.Errorf("unsupported objective %q (want binary, regression, regression_l1, huber, multiclass or lambdarank)", v)
@@ -257,7 +290,7 @@ var paramSpecs = []paramSpec{
 	{"learning_rate", []string{"shrinkage_rate", "eta"}, floatParam(func(p *Params) *float64 { return &p.LearningRate })},
 	{"num_leaves", []string{"num_leaf", "max_leaves", "max_leaf", "max_leaf_nodes"}, intParam(func(p *Params) *int { return &p.NumLeaves })},
 	{"num_threads", []string{"num_thread", "nthread", "nthreads", "n_jobs"}, intParam(func(p *Params) *int { return &p.NumThreads })},
-	{"seed", []string{"random_seed", "random_state"}, func(p *Params, v string) error {
+	{ParamSeed, []string{"random_seed", "random_state"}, func(p *Params, v string) error {
 		if err := int64Param(func(p *Params) *int64 { return &p.Seed })(p, v); err != nil {
 			return err
 		}
@@ -303,7 +336,7 @@ var paramSpecs = []paramSpec{
 	{"cat_smooth", nil, floatParam(func(p *Params) *float64 { return &p.CatSmooth })},
 	{"cat_l2", nil, floatParam(func(p *Params) *float64 { return &p.CatL2 })},
 	{"min_data_per_group", nil, intParam(func(p *Params) *int { return &p.MinDataPerGroup })},
-	{"num_class", []string{"num_classes"}, intParam(func(p *Params) *int { return &p.NumClass })},
+	{ParamNumClass, []string{"num_classes"}, intParam(func(p *Params) *int { return &p.NumClass })},
 	{"sigmoid", nil, floatParam(func(p *Params) *float64 { return &p.Sigmoid })},
 	{"is_unbalance", []string{"unbalance", "unbalanced_sets"}, boolParam(func(p *Params) *bool { return &p.IsUnbalance })},
 	{"scale_pos_weight", nil, floatParam(func(p *Params) *float64 { return &p.ScalePosWeight })},
@@ -311,7 +344,7 @@ var paramSpecs = []paramSpec{
 	{"alpha", nil, floatParam(func(p *Params) *float64 { return &p.Alpha })},
 	{"lambdarank_truncation_level", nil, intParam(func(p *Params) *int { return &p.LambdarankTruncationLevel })},
 	{"lambdarank_norm", nil, boolParam(func(p *Params) *bool { return &p.LambdarankNorm })},
-	{"label_gain", nil, func(p *Params, v string) error {
+	{ParamLabelGain, nil, func(p *Params, v string) error {
 		var gains []float64
 		for _, s := range splitList(v) {
 			f, err := strconv.ParseFloat(s, 64)
@@ -370,6 +403,24 @@ var paramIndex = func() map[string]*paramSpec {
 	return m
 }()
 
+// ParamName returns the canonical name of the LightGBM parameter key names
+// (the name itself or any alias, case and surrounding space ignored), and
+// false for a key that is no parameter ParseParams knows.
+func ParamName(key string) (string, bool) {
+	spec, ok := paramIndex[strings.ToLower(strings.TrimSpace(key))]
+	if !ok {
+		return "", false
+	}
+	return spec.name, true
+}
+
+// IsColumnParam reports whether the canonical parameter name names data
+// columns (ParamCategoricalFeature, ParamLabelColumn, ...).
+func IsColumnParam(name string) bool {
+	spec, ok := paramIndex[name]
+	return ok && spec.name == name && spec.set == nil
+}
+
 // ParseParams reads LightGBM-style settings (names or aliases, as in
 // LightGBM's docs/Parameters.rst) over DefaultParams and validates the
 // result. Every problem is reported, one per line, naming the parameter.
@@ -394,6 +445,10 @@ func ParseParams(kv map[string]string) (Params, error) {
 			continue
 		}
 		seen[spec.name] = k
+		if spec.set == nil {
+			problems = append(problems, fmt.Sprintf("parameter %q: %v", k, errColumnParam))
+			continue
+		}
 		if err := spec.set(&p, strings.TrimSpace(kv[k])); err != nil {
 			problems = append(problems, fmt.Sprintf("parameter %q: %v", k, err))
 		}
