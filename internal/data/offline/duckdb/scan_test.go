@@ -35,7 +35,7 @@ func scanAll(t *testing.T, e offline.Engine, set string, from, to time.Time) map
 
 func engagementEngine(t *testing.T) offline.Engine {
 	t.Helper()
-	dir, _ := filepath.Abs(filepath.Join("testdata", "windows", "issue_example"))
+	dir, _ := filepath.Abs(filepath.Join("..", "offlinetest", "testdata", "windows", "issue_example"))
 	e, _ := openEngine(t, dir)
 	if _, err := e.Run(context.Background(), offline.RunRequest{Set: "listing_engagement", Start: date(t, "2024-01-01"), End: date(t, "2024-01-05")}); err != nil {
 		t.Fatal(err)

@@ -58,7 +58,8 @@ func Lines(t testing.TB, query string) []string {
 }
 
 // Format spells a value the way golden files do: NULL, floats to 12 significant
-// digits (100, 0.333333333333), times as "2006-01-02 15:04:05" in UTC.
+// digits (100, 0.333333333333), times as "2006-01-02 15:04:05" in UTC, with the
+// fraction of a second when there is one ("2006-01-02 15:04:05.25").
 func Format(v any) string {
 	switch x := v.(type) {
 	case nil:
@@ -68,7 +69,7 @@ func Format(v any) string {
 	case float32:
 		return strconv.FormatFloat(float64(x), 'g', 12, 64)
 	case time.Time:
-		return x.UTC().Format(time.DateTime)
+		return x.UTC().Format("2006-01-02 15:04:05.999999999")
 	}
 	return fmt.Sprint(v)
 }
