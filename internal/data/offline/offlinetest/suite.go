@@ -600,6 +600,9 @@ func compareKey(a, b any) int {
 // contract does not allow there.
 func cell(v any, typ spec.Type) string {
 	s := Format(v)
+	if v == "NULL" {
+		s = "'NULL'" // the string, not a missing value
+	}
 	var ok bool
 	switch v.(type) {
 	case nil:
