@@ -1,6 +1,34 @@
-// Package offlinetest helps tests of the offline store compare stored rows with
-// golden text: it runs a query on a fresh in-memory DuckDB and prints the result
-// one line per row.
+// Package offlinetest is the conformance suite of offline engines: every
+// engine's tests call
+//
+//	offlinetest.Run(t, func(t *testing.T, dir string, opts offline.Options) offline.Engine { ... })
+//
+// and so run the same cases: the window semantics of aggregated sets, Feast's
+// point-in-time rules, and the rest of the contract of offline.Engine (atomic,
+// check-gated publishing; reruns; ScanLatest's bounds and ties; Append; Close).
+// The suite reads and writes through offline.Engine only, so an engine passes
+// or fails on what users see, not on how it stores rows.
+//
+// A case is a directory testdata/<group>/<case>/ (embedded in the package):
+// features.yaml, the source files its sets read, and a script, so that a new case
+// is a text edit. A script is a list of commands separated by blank lines, each
+// a command line, input lines, a line "----" and the expected output; lines
+// starting with "#" between commands are comments:
+//
+//	run SET START END [progress]   runs the days START..END: error class, published or not, partitions, rows, checks
+//	append SET                     appends the input rows (keys, timestamp, values; NULL; 'text' is a string): ok or error class
+//	rows SET                       every stored row (one per key and timestamp: the one written last), sorted
+//	scan SET [from=T] [to=T] [stop]  what ScanLatest returns, sorted; stop: the callback fails
+//	pit (features=REFS | service=S) [time=COL] [full-names] [spine=parquet]
+//	                               joins the input spine, to CSV and to Parquet, and prints the rows read back
+//	write PATH                     writes the input to a file of the case (to change a source)
+//	close, reopen                  closes the engine; opens a new one on the same store
+//
+// Errors print as the sentinels of package offline they wrap ("error:
+// ErrChecksFailed"), never as messages, which differ between engines.
+//
+// Lines and Format spell query results the way the cases' expected output does,
+// for engine-specific tests that read stored files directly.
 package offlinetest
 
 import (

@@ -45,12 +45,12 @@ func parseScript(file, text string) ([]command, error) {
 		i++
 		for ; i < len(lines) && lines[i] != separator; i++ {
 			if strings.TrimSpace(lines[i]) == "" {
-				return nil, fmt.Errorf("%s: %q: a blank line before %s (every command needs one, even with no expected output)", c.pos, line, separator)
+				break
 			}
 			c.input = append(c.input, lines[i])
 		}
-		if i == len(lines) {
-			return nil, fmt.Errorf("%s: %q: no %s line", c.pos, line, separator)
+		if i == len(lines) || lines[i] != separator {
+			return nil, fmt.Errorf("%s: %q: no %s line before the next blank line or the end (every command needs one, even with no expected output)", c.pos, line, separator)
 		}
 		var want []string
 		for i++; i < len(lines) && strings.TrimSpace(lines[i]) != ""; i++ {
