@@ -21,7 +21,7 @@
 //	scan SET [from=T] [to=T] [stop]  what ScanLatest returns, sorted; stop: the callback fails
 //	pit (features=REFS | service=S) [time=COL] [full-names] [spine=parquet]
 //	                               joins the input spine, to CSV and to Parquet, and prints the rows read back
-//	write PATH                     writes the input to a file of the case (to change a source)
+//	write PATH                     writes the input to a file of the case (to change a source); a CSV as Parquet to PATH.parquet
 //	close, reopen                  closes the engine; opens a new one on the same store
 //
 // Errors print as the sentinels of package offline they wrap ("error:

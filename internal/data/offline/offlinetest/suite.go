@@ -663,7 +663,7 @@ func (h *harness) pit(c command) (string, error) {
 	switch opts["spine"] {
 	case "parquet":
 		pq := filepath.Join(h.work, "spine.parquet")
-		if err := execDuckDB(fmt.Sprintf("COPY (SELECT * FROM read_csv(%s)) TO %s (FORMAT parquet)", literal(spine), literal(pq))); err != nil {
+		if err := toParquet(spine, pq); err != nil {
 			return "", err
 		}
 		spine = pq
@@ -714,7 +714,9 @@ func execDuckDB(query string) error {
 }
 
 // write PATH: writes the input lines to PATH under the case's directory (to
-// change a source between runs).
+// change a source between runs). A PATH ending in .parquet gets the input, a
+// CSV file, as Parquet (column types as DuckDB reads them from the CSV), so
+// that Parquet sources are text in the case too.
 func (h *harness) write(c command) (string, error) {
 	if len(c.args) != 1 || !filepath.IsLocal(c.args[0]) {
 		return "", errors.New("usage: write PATH (relative, inside the case), the content as input")
@@ -723,5 +725,18 @@ func (h *harness) write(c command) (string, error) {
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return "", err
 	}
-	return "", os.WriteFile(p, []byte(strings.Join(c.input, "\n")+"\n"), 0o644)
+	content := []byte(strings.Join(c.input, "\n") + "\n")
+	if !strings.HasSuffix(p, ".parquet") {
+		return "", os.WriteFile(p, content, 0o644)
+	}
+	csvFile := filepath.Join(h.t.TempDir(), "input.csv")
+	if err := os.WriteFile(csvFile, content, 0o644); err != nil {
+		return "", err
+	}
+	return "", toParquet(csvFile, p)
+}
+
+// toParquet writes a CSV file as Parquet.
+func toParquet(csvFile, parquetFile string) error {
+	return execDuckDB(fmt.Sprintf("COPY (SELECT * FROM read_csv(%s)) TO %s (FORMAT parquet)", literal(csvFile), literal(parquetFile)))
 }
