@@ -35,10 +35,12 @@ var cases embed.FS
 // directory the suite owns when it is first passed. Passing the same dir again
 // (after closing the first engine) must open the same store: the suite checks
 // that published rows are still there. opts carries the case's catalog, the
-// directory its relative source paths resolve against, and a logger writing to
-// the test's log. OpenFunc fails the test itself when the engine cannot open;
-// an engine that keeps its data elsewhere (object storage, a cluster) maps dir
-// to a location of its own that no other test uses.
+// directory its relative source paths resolve against (a local copy of the
+// case's files, which scripts may rewrite between runs), and a logger writing
+// to the test's log. OpenFunc fails the test itself when the engine cannot
+// open; an engine that keeps its data elsewhere (object storage, a cluster)
+// maps dir to a location of its own that no other test uses, and one whose
+// compute cannot see local files makes opts.BaseDir visible to it.
 type OpenFunc func(t *testing.T, dir string, opts offline.Options) offline.Engine
 
 // Run runs every case of the suite against engines from open, each as a subtest
