@@ -21,6 +21,10 @@ func (e *Engine) Run(ctx context.Context, req offline.RunRequest) (*offline.RunR
 	if req.Start.IsZero() || req.End.IsZero() {
 		return nil, fmt.Errorf("run %s: %w: start and end dates are required", req.Set, offline.ErrInvalid)
 	}
+	// Checked here, not left to pipeline.Build, whose errors are the source's.
+	if req.End.Before(req.Start) {
+		return nil, fmt.Errorf("run %s: %w: end %s is before start %s", req.Set, offline.ErrInvalid, req.End.Format(time.DateOnly), req.Start.Format(time.DateOnly))
+	}
 	fs, keys, err := e.set(req.Set)
 	if err != nil {
 		return nil, fmt.Errorf("run: %w", err)

@@ -1,6 +1,34 @@
-// Package offlinetest helps tests of the offline store compare stored rows with
-// golden text: it runs a query on a fresh in-memory DuckDB and prints the result
-// one line per row.
+// Package offlinetest is the conformance suite of offline engines: every
+// engine's tests call
+//
+//	offlinetest.Run(t, func(t *testing.T, dir string, opts offline.Options) offline.Engine { ... })
+//
+// and so run the same cases: the window semantics of aggregated sets, Feast's
+// point-in-time rules, and the rest of the contract of offline.Engine (atomic,
+// check-gated publishing; reruns; ScanLatest's bounds and ties; Append; Close).
+// The suite reads and writes through offline.Engine only, so an engine passes
+// or fails on what users see, not on how it stores rows.
+//
+// A case is a directory testdata/<group>/<case>/ (embedded in the package):
+// features.yaml, the source files its sets read, and a script, so that a new case
+// is a text edit. A script is a list of commands separated by blank lines, each
+// a command line, input lines, a line "----" and the expected output; lines
+// starting with "#" between commands are comments:
+//
+//	run SET START END [progress]   runs the days START..END: error class, published or not, partitions, rows, checks
+//	append SET                     appends the input rows (keys, timestamp, values; NULL; 'text' is a string): ok or error class
+//	rows SET                       every stored row (one per key and timestamp: the one written last), sorted
+//	scan SET [from=T] [to=T] [stop]  what ScanLatest returns, sorted; stop: the callback fails
+//	pit (features=REFS | service=S) [time=COL] [full-names] [spine=parquet]
+//	                               joins the input spine, to CSV and to Parquet, and prints the rows read back
+//	write PATH                     writes the input to a file of the case (to change a source); a CSV as Parquet to PATH.parquet
+//	close, reopen                  closes the engine; opens a new one on the same store
+//
+// Errors print as the sentinels of package offline they wrap ("error:
+// ErrChecksFailed"), never as messages, which differ between engines.
+//
+// Lines and Format spell query results the way the cases' expected output does,
+// for engine-specific tests that read stored files directly.
 package offlinetest
 
 import (
@@ -58,7 +86,8 @@ func Lines(t testing.TB, query string) []string {
 }
 
 // Format spells a value the way golden files do: NULL, floats to 12 significant
-// digits (100, 0.333333333333), times as "2006-01-02 15:04:05" in UTC.
+// digits (100, 0.333333333333), times as "2006-01-02 15:04:05" in UTC, with the
+// fraction of a second when there is one ("2006-01-02 15:04:05.25").
 func Format(v any) string {
 	switch x := v.(type) {
 	case nil:
@@ -68,7 +97,7 @@ func Format(v any) string {
 	case float32:
 		return strconv.FormatFloat(float64(x), 'g', 12, 64)
 	case time.Time:
-		return x.UTC().Format(time.DateTime)
+		return x.UTC().Format("2006-01-02 15:04:05.999999999")
 	}
 	return fmt.Sprint(v)
 }
