@@ -23,25 +23,29 @@ func TestSyntaxErrorsDoNotCascade(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := ps.Error() + "\n"
-			golden := repo + ".golden"
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got != string(want) {
-				t.Errorf("problems differ from %s:\n--- got\n%s--- want\n%s", golden, got, want)
-			}
+			checkGolden(t, repo+".golden", ps.Error()+"\n")
 			for _, p := range ps {
 				if strings.HasPrefix(p.Msg, "YAML syntax error") && (p.Line == 0 || p.Column == 0) {
 					t.Errorf("syntax error without line and column: %s", p)
 				}
 			}
 		})
+	}
+}
+
+// checkGolden compares got with the golden file (go test -update rewrites it).
+func checkGolden(t *testing.T, golden, got string) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) {
+		t.Errorf("problems differ from %s:\n--- got\n%s--- want\n%s", golden, got, want)
 	}
 }

@@ -46,6 +46,21 @@ func leaksSQL(msg string) bool {
 	return false
 }
 
+// wantExplained checks that a read error (if any) wraps kind and shows none of
+// the engine's internals.
+func wantExplained(t *testing.T, err, kind error) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	if !errors.Is(err, kind) {
+		t.Errorf("error %v: want %v", err, kind)
+	}
+	if leaksSQL(err.Error()) {
+		t.Errorf("error shows engine internals: %v", err)
+	}
+}
+
 // wantShape checks err is a located *csvfile.FieldCountError.
 func wantShape(t *testing.T, err error, file string, line, fields, want int) {
 	t.Helper()
@@ -100,15 +115,7 @@ func TestRunExplainsBrokenSourceFiles(t *testing.T) {
 		t.Run(tc.set, func(t *testing.T) {
 			_, err := e.Run(context.Background(), offline.RunRequest{Set: tc.set, Start: day("2026-12-01"), End: day("2026-12-03")})
 			tc.check(t, err)
-			if err == nil {
-				return
-			}
-			if !errors.Is(err, offline.ErrSource) {
-				t.Errorf("error %v: want offline.ErrSource", err)
-			}
-			if leaksSQL(err.Error()) {
-				t.Errorf("error shows engine internals: %v", err)
-			}
+			wantExplained(t, err, offline.ErrSource)
 		})
 	}
 
@@ -158,9 +165,7 @@ func TestRunExplainsShortRowPastTheSniffedRows(t *testing.T) {
 	d := time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)
 	_, err = e.Run(context.Background(), offline.RunRequest{Set: "short_row", Start: d, End: d})
 	wantShape(t, err, "short_row.csv", rows+2, 2, 3)
-	if leaksSQL(err.Error()) {
-		t.Errorf("error shows engine internals: %v", err)
-	}
+	wantExplained(t, err, offline.ErrSource)
 }
 
 func TestPointInTimeExplainsBrokenSpines(t *testing.T) {
@@ -212,15 +217,7 @@ func TestPointInTimeExplainsBrokenSpines(t *testing.T) {
 				Spine: filepath.Join(dir, tc.spine), TimeColumn: tc.timeColumn, Features: feats, Names: []string{"v"},
 				Out: filepath.Join(t.TempDir(), "out.csv")})
 			tc.check(t, err)
-			if err == nil {
-				return
-			}
-			if !errors.Is(err, offline.ErrInvalid) {
-				t.Errorf("error %v: want offline.ErrInvalid", err)
-			}
-			if leaksSQL(err.Error()) {
-				t.Errorf("error shows engine internals: %v", err)
-			}
+			wantExplained(t, err, offline.ErrInvalid)
 		})
 	}
 }
