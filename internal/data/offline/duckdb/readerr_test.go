@@ -2,6 +2,7 @@ package duckdb_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -220,4 +221,38 @@ func TestPointInTimeExplainsBrokenSpines(t *testing.T) {
 			wantExplained(t, err, offline.ErrInvalid)
 		})
 	}
+}
+
+// A Parquet spine's bad timestamp is located by its row (Parquet has no lines).
+func TestPointInTimeLocatesBadParquetTimestamp(t *testing.T) {
+	dir, err := filepath.Abs(filepath.Join("testdata", "readerr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, f := readErrEngine(t, dir)
+	d := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	if _, err := e.Run(context.Background(), offline.RunRequest{Set: "good", Start: d, End: d.AddDate(0, 0, 2)}); err != nil {
+		t.Fatal(err)
+	}
+	spine := filepath.Join(t.TempDir(), "spine.parquet")
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`COPY (SELECT * FROM (VALUES (1, '2026-12-03 06:00:00'), (2, '2026-12-03 07:00:00'), (3, 'soon')) AS s(id, ts))
+		TO '` + spine + `' (FORMAT parquet)`); err != nil {
+		t.Fatal(err)
+	}
+	feats, err := f.Resolve("good")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.PointInTime(context.Background(), offline.PointInTimeRequest{Spine: spine, TimeColumn: "ts", Features: feats,
+		Names: []string{"v"}, Out: filepath.Join(t.TempDir(), "out.csv")})
+	var bv *duckdb.BadValueError
+	if !errors.As(err, &bv) || bv.Row != 3 || bv.Line != 0 || bv.Value != "soon" || !strings.Contains(err.Error(), `spine.parquet row 3: column ts: "soon" is not a timestamp`) {
+		t.Fatalf("error %v: want a BadValueError at row 3", err)
+	}
+	wantExplained(t, err, offline.ErrInvalid)
 }
