@@ -169,7 +169,10 @@ func TestRunExplainsShortRowPastTheSniffedRows(t *testing.T) {
 	wantExplained(t, err, offline.ErrSource)
 }
 
-func TestPointInTimeExplainsBrokenSpines(t *testing.T) {
+// spineEngine opens an engine over testdata/readerr (by absolute path) with
+// the set "good" computed; it returns the directory and the set's features.
+func spineEngine(t *testing.T) (string, *duckdb.Engine, []spec.ResolvedFeature) {
+	t.Helper()
 	dir, err := filepath.Abs(filepath.Join("testdata", "readerr"))
 	if err != nil {
 		t.Fatal(err)
@@ -183,6 +186,11 @@ func TestPointInTimeExplainsBrokenSpines(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return dir, e, feats
+}
+
+func TestPointInTimeExplainsBrokenSpines(t *testing.T) {
+	dir, e, feats := spineEngine(t)
 	tests := []struct {
 		spine, timeColumn string
 		check             func(t *testing.T, err error)
@@ -225,15 +233,7 @@ func TestPointInTimeExplainsBrokenSpines(t *testing.T) {
 
 // A Parquet spine's bad timestamp is located by its row (Parquet has no lines).
 func TestPointInTimeLocatesBadParquetTimestamp(t *testing.T) {
-	dir, err := filepath.Abs(filepath.Join("testdata", "readerr"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, f := readErrEngine(t, dir)
-	d := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
-	if _, err := e.Run(context.Background(), offline.RunRequest{Set: "good", Start: d, End: d.AddDate(0, 0, 2)}); err != nil {
-		t.Fatal(err)
-	}
+	_, e, feats := spineEngine(t)
 	spine := filepath.Join(t.TempDir(), "spine.parquet")
 	db, err := sql.Open("duckdb", "")
 	if err != nil {
@@ -242,10 +242,6 @@ func TestPointInTimeLocatesBadParquetTimestamp(t *testing.T) {
 	defer db.Close()
 	if _, err := db.Exec(`COPY (SELECT * FROM (VALUES (1, '2026-12-03 06:00:00'), (2, '2026-12-03 07:00:00'), (3, 'soon')) AS s(id, ts))
 		TO '` + spine + `' (FORMAT parquet)`); err != nil {
-		t.Fatal(err)
-	}
-	feats, err := f.Resolve("good")
-	if err != nil {
 		t.Fatal(err)
 	}
 	_, err = e.PointInTime(context.Background(), offline.PointInTimeRequest{Spine: spine, TimeColumn: "ts", Features: feats,
