@@ -43,6 +43,9 @@ and stores them as a new catalog version in the metadata database.`,
 					return err
 				}
 				if e.output == "json" {
+					if diff.Changes == nil {
+						diff.Changes = []catalog.Change{} // [] when nothing changed, not null
+					}
 					return json.NewEncoder(e.stdout).Encode(diff)
 				}
 				return printDiff(e, diff, dryRun)

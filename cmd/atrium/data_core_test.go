@@ -15,7 +15,7 @@ func exampleRepo(t *testing.T) string {
 	dir := t.TempDir()
 	copyFile(t, filepath.Join("..", "..", "internal", "spec", "testdata", "features", "issue_example.yaml"), filepath.Join(dir, "features", "example.yaml"))
 	for _, f := range []string{"listings.csv", "events1.csv", "events2.csv"} {
-		copyFile(t, filepath.Join("..", "..", "internal", "data", "offline", "duckdb", "testdata", "windows", "issue_example", "data", f), filepath.Join(dir, "data", f))
+		copyFile(t, filepath.Join("..", "..", "internal", "data", "offline", "offlinetest", "testdata", "windows", "issue_example", "data", f), filepath.Join(dir, "data", f))
 	}
 	return dir
 }

@@ -2,11 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
 
+	"github.com/atrium-ml/atrium/internal/data/offline"
 	"github.com/atrium-ml/atrium/internal/data/retrieval"
 )
 
@@ -48,6 +50,9 @@ comma-separated): a set, set:feature, or a service name.`,
 					return err
 				}
 				res, err := retrieval.Historical(e.ctx, eng, l.Features, req)
+				if errors.Is(err, offline.ErrNoTimeColumn) {
+					return fmt.Errorf("%w; --spine-time COLUMN names the spine's time column", err)
+				}
 				if err != nil {
 					return err
 				}

@@ -23,7 +23,7 @@ func TestExitCodes(t *testing.T) {
 		stderrPart string
 	}{
 		{[]string{"version"}, exitOK, "atrium ", ""},
-		{[]string{"version", "extra"}, exitUsage, "", "accepts 0 arg(s)"},
+		{[]string{"version", "extra"}, exitUsage, "", `version takes no arguments, got "extra"`},
 		{[]string{"no-such-command"}, exitUsage, "", "unknown command"},
 		{[]string{"version", "--no-such-flag"}, exitUsage, "", "unknown flag"},
 		{[]string{"--output", "xml", "version"}, exitUsage, "", "--output \"xml\""},

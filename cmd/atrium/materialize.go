@@ -13,6 +13,7 @@ import (
 	"github.com/atrium-ml/atrium/client"
 	"github.com/atrium-ml/atrium/internal/data/online"
 	"github.com/atrium-ml/atrium/internal/data/retrieval"
+	"github.com/atrium-ml/atrium/internal/spec"
 )
 
 func init() {
@@ -31,13 +32,13 @@ it was last materialized up to (kept in the metadata DB), and a row never
 replaces a newer one already in the store. --full reads each set from end - ttl
 again, to pick up rows a backfill added before the previous end.
 
---end is an RFC 3339 time (2026-11-25T06:00:00Z), a date (2026-11-25, midnight
-UTC) or "now".`,
+--end is an RFC 3339 time (2026-11-25T06:00:00Z), 2026-11-25 06:00:00 or
+2026-11-25T06:00:00 (UTC), a date (2026-11-25, midnight UTC) or "now".`,
 			RunE: func(cmd *cobra.Command, args []string) error {
 				if end == "" {
-					return usagef("--end is required (an RFC 3339 time, YYYY-MM-DD or now)")
+					return usagef("--end is required: %s", spec.TimeFormats)
 				}
-				endTS, err := retrieval.ParseEndTime(end, time.Now())
+				endTS, err := spec.ParseTime(end, time.Now())
 				if err != nil {
 					return usagef("--end: %v", err)
 				}
@@ -98,7 +99,7 @@ UTC) or "now".`,
 				return runErr
 			},
 		}
-		cmd.Flags().StringVar(&end, "end", "", "materialize rows up to this time (RFC 3339, YYYY-MM-DD or now)")
+		cmd.Flags().StringVar(&end, "end", "", "materialize rows up to this time (2026-11-25T06:00:00Z, 2026-11-25 06:00:00 (UTC), 2026-11-25 or now)")
 		cmd.Flags().BoolVar(&full, "full", false, "ignore where each set was materialized up to; read from end - ttl")
 		return cmd
 	})

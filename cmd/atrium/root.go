@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -44,14 +45,48 @@ func usagef(format string, args ...any) error {
 	return usageError{fmt.Errorf(format, args...)}
 }
 
-// exactArgs is cobra.ExactArgs reporting a usage error.
+// exactArgs accepts exactly n positional arguments, reporting a usage error
+// that says how many the command takes and what it got.
 func exactArgs(n int) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
-		if err := cobra.ExactArgs(n)(cmd, args); err != nil {
-			return usageError{err}
+		switch {
+		case len(args) == n:
+			return nil
+		case n == 0:
+			return usagef("%s takes no arguments, got %s", cmd.Name(), quoteArgs(args))
+		case len(args) < n:
+			return usagef("%s takes %d argument(s), got %d", cmd.Name(), n, len(args))
 		}
-		return nil
+		return usagef("%s takes %d argument(s), got %d: %s", cmd.Name(), n, len(args), quoteArgs(args))
 	}
+}
+
+func quoteArgs(args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		q[i] = strconv.Quote(a)
+	}
+	return strings.Join(q, " ")
+}
+
+// rejectUnknownCommands makes an unknown subcommand a usage error of root
+// (cobra reports it as a plain error, told apart only by its text): root
+// takes no arguments of its own, and without any it prints its help.
+func rejectUnknownCommands(root *cobra.Command) {
+	if root.SuggestionsMinimumDistance <= 0 {
+		root.SuggestionsMinimumDistance = 2 // cobra's own default, which SuggestionsFor does not apply
+	}
+	root.Args = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return nil
+		}
+		msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+		if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+			msg += "; did you mean " + strings.Join(s, " or ") + "?"
+		}
+		return usageError{errors.New(msg)}
+	}
+	root.RunE = func(cmd *cobra.Command, args []string) error { return cmd.Help() }
 }
 
 // env is what every command shares: global flags, output streams, and the
@@ -127,8 +162,9 @@ Start with:  atrium demo`,
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	e := &env{ctx: ctx, stdout: stdout, stderr: stderr, log: slog.New(slog.NewTextHandler(stderr, nil))}
 	root := newRootCmd(e)
+	rejectUnknownCommands(root)
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	if cerr := e.close(); err == nil {
 		err = cerr
 	}
@@ -137,9 +173,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stderr, "error: "+strings.TrimSpace(err.Error()))
 	var ue usageError
-	if errors.As(err, &ue) || strings.HasPrefix(err.Error(), "unknown command") || strings.HasPrefix(err.Error(), "unknown flag") {
-		fmt.Fprintln(stderr, "run 'atrium --help' for usage")
-		return exitUsage
+	if !errors.As(err, &ue) {
+		return exitFailure
 	}
-	return exitFailure
+	// Point to the help of the command that was misused, not the whole CLI's.
+	if cmd == nil {
+		cmd = root
+	}
+	if cmd != root && cmd.Runnable() {
+		fmt.Fprintln(stderr, "usage: "+cmd.UseLine())
+	}
+	fmt.Fprintf(stderr, "run '%s --help' for details\n", cmd.CommandPath())
+	return exitUsage
 }

@@ -29,16 +29,19 @@ source row, window w covering T - w <= ts < T. The run is recorded (atrium runs)
 			Args: exactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
 				if start == "" || end == "" {
-					return usagef("--start and --end are required (YYYY-MM-DD)")
+					return usagef("--start and --end are required (days, e.g. --start 2026-12-01 --end 2026-12-04)")
 				}
-				s, err := offline.ParseDate(start)
+				// A run replaces whole UTC days: a time selects the day it falls on.
+				now := time.Now()
+				s, err := spec.ParseTime(start, now)
 				if err != nil {
 					return usagef("--start: %v", err)
 				}
-				en, err := offline.ParseDate(end)
+				en, err := spec.ParseTime(end, now)
 				if err != nil {
 					return usagef("--end: %v", err)
 				}
+				s, en = s.Truncate(pipeline.Day), en.Truncate(pipeline.Day)
 				if en.Before(s) {
 					return usagef("--end %s is before --start %s", end, start)
 				}
@@ -47,7 +50,7 @@ source row, window w covering T - w <= ts < T. The run is recorded (atrium runs)
 					return err
 				}
 				if l.Features.Set(args[0]) == nil {
-					return fmt.Errorf("%w %q in catalog version %d", offline.ErrUnknownSet, args[0], l.Version)
+					return fmt.Errorf("%w %q in catalog version %d: the catalog has %s", offline.ErrUnknownSet, args[0], l.Version, setNames(l.Features))
 				}
 				eng, err := openOfflineEngine(e, l.Features)
 				if err != nil {
@@ -57,8 +60,12 @@ source row, window w covering T - w <= ts < T. The run is recorded (atrium runs)
 				if err != nil {
 					return err
 				}
+				req := offline.RunRequest{Set: args[0], Start: s, End: en}
+				if tail := pipeline.FarEnd(e.ctx, eng, l.Features, req, now); tail != nil {
+					e.log.Warn(tail.String())
+				}
 				bar := progress.New(e.stderr, int64(len(offline.RunStages)), "run "+args[0], "stages")
-				req := offline.RunRequest{Set: args[0], Start: s, End: en, Progress: func(string) { bar.Add(1) }}
+				req.Progress = func(string) { bar.Add(1) }
 				r, runErr := pipeline.Execute(e.ctx, db, eng, req, l.Version)
 				bar.Finish()
 				if r == nil {
@@ -77,8 +84,8 @@ source row, window w covering T - w <= ts < T. The run is recorded (atrium runs)
 				return runErr
 			},
 		}
-		cmd.Flags().StringVar(&start, "start", "", "first day (YYYY-MM-DD, UTC)")
-		cmd.Flags().StringVar(&end, "end", "", "last day, included (YYYY-MM-DD, UTC)")
+		cmd.Flags().StringVar(&start, "start", "", "first UTC day (2026-12-01; a time selects its day)")
+		cmd.Flags().StringVar(&end, "end", "", "last UTC day, included (2026-12-04; a time selects its day)")
 		return cmd
 	})
 }
@@ -103,4 +110,16 @@ func printRun(e *env, r *pipeline.Run) {
 		b.WriteByte('\n')
 	}
 	fmt.Fprint(e.stdout, b.String())
+}
+
+// setNames lists the catalog's feature sets for an error message.
+func setNames(f *spec.Features) string {
+	if len(f.FeatureSets) == 0 {
+		return "no feature sets (define them in features/*.yaml and run atrium apply)"
+	}
+	names := make([]string, len(f.FeatureSets))
+	for i, fs := range f.FeatureSets {
+		names[i] = fs.Name
+	}
+	return strings.Join(names, ", ")
 }

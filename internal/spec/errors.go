@@ -13,17 +13,27 @@ import (
 var (
 	// ErrUnknownFeature reports a reference to a feature, set or service that is not defined.
 	ErrUnknownFeature = errors.New("unknown feature")
+	// ErrBadTime reports a time that ParseTime does not accept.
+	ErrBadTime = errors.New("bad time")
 )
 
 // Problem is one thing wrong in a project file, located by file and line.
 type Problem struct {
-	File string
-	Line int // 0 when the problem has no single line (a missing file, say)
-	Msg  string
+	File   string
+	Line   int // 0 when the problem has no single line (a missing file, say)
+	Column int // 1-based; set for YAML syntax errors, 0 otherwise
+	Msg    string
+	// dangling marks a reference to a name no file defines. When a file could
+	// not be parsed, the name may be defined there: such problems are dropped
+	// rather than reported as false errors (see parseFiles).
+	dangling bool
 }
 
 func (p Problem) String() string {
-	if p.Line > 0 {
+	switch {
+	case p.Line > 0 && p.Column > 0:
+		return fmt.Sprintf("%s:%d:%d: %s", p.File, p.Line, p.Column, p.Msg)
+	case p.Line > 0:
 		return fmt.Sprintf("%s:%d: %s", p.File, p.Line, p.Msg)
 	}
 	return fmt.Sprintf("%s: %s", p.File, p.Msg)
@@ -54,6 +64,11 @@ func (ps *Problems) Add(file string, line int, format string, args ...any) {
 	*ps = append(*ps, Problem{File: file, Line: line, Msg: fmt.Sprintf(format, args...)})
 }
 
+// addDangling records a problem with a reference to an undefined name.
+func (ps *Problems) addDangling(file string, line int, format string, args ...any) {
+	*ps = append(*ps, Problem{File: file, Line: line, Msg: fmt.Sprintf(format, args...), dangling: true})
+}
+
 // Err returns the problems as an error, or nil when there are none.
 func (ps Problems) Err() error {
 	if len(ps) == 0 {
@@ -62,15 +77,20 @@ func (ps Problems) Err() error {
 	return ps
 }
 
-// yamlProblem turns a goccy/go-yaml decoding error into a located Problem.
+// yamlProblem turns a goccy/go-yaml parsing or decoding error into a Problem
+// located by line and column.
 func yamlProblem(file string, err error) Problem {
 	var ye yaml.Error
 	if errors.As(err, &ye) {
-		line := 0
-		if tok := ye.GetToken(); tok != nil && tok.Position != nil {
-			line = tok.Position.Line
+		p := Problem{File: file, Msg: ye.GetMessage()}
+		var se *yaml.SyntaxError
+		if errors.As(err, &se) {
+			p.Msg = "YAML syntax error: " + p.Msg
 		}
-		return Problem{File: file, Line: line, Msg: ye.GetMessage()}
+		if tok := ye.GetToken(); tok != nil && tok.Position != nil {
+			p.Line, p.Column = tok.Position.Line, tok.Position.Column
+		}
+		return p
 	}
 	return Problem{File: file, Msg: err.Error()}
 }

@@ -238,22 +238,33 @@ func ParseFeatures(file string, data []byte) (*Features, error) {
 	return f, nil
 }
 
+// parseFiles decodes and validates the files. A file with a YAML syntax error
+// contributes no definitions, so references to names it may define are not
+// reported: they would be false errors in the other files, hiding the one
+// that matters.
 func parseFiles(names []string, srcs map[string][]byte) (*Features, Problems) {
 	f := &Features{}
 	var ps Problems
+	parsed := true
 	for _, name := range names {
-		decodeFile(f, name, srcs[name], &ps)
+		parsed = decodeFile(f, name, srcs[name], &ps) && parsed
 	}
 	f.ensureDefaults()
-	ps = append(ps, f.Validate()...)
+	for _, p := range f.Validate() {
+		if parsed || !p.dangling {
+			ps = append(ps, p)
+		}
+	}
 	return f, ps
 }
 
-func decodeFile(f *Features, file string, data []byte, ps *Problems) {
+// decodeFile adds the definitions of one file to f; it returns false when the
+// file is not valid YAML (one problem, with line and column, is recorded).
+func decodeFile(f *Features, file string, data []byte, ps *Problems) bool {
 	parsed, err := parser.ParseBytes(data, 0)
 	if err != nil {
 		*ps = append(*ps, yamlProblem(file, err))
-		return
+		return false
 	}
 	d := &nodeDecoder{file: file, ps: ps}
 	for _, doc := range parsed.Docs {
@@ -275,6 +286,7 @@ func decodeFile(f *Features, file string, data []byte, ps *Problems) {
 			},
 		})
 	}
+	return true
 }
 
 func (d *nodeDecoder) pos(n ast.Node, lines map[string]int) Pos {

@@ -118,20 +118,7 @@ func TestEveryProblemReported(t *testing.T) {
 	if !errors.As(err, &ps) {
 		t.Fatalf("error = %v, want Problems", err)
 	}
-	got := err.Error() + "\n"
-	golden := strings.TrimSuffix(path, ".yaml") + ".golden"
-	if *update {
-		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got != string(want) {
-		t.Errorf("problems differ from %s:\n--- got\n%s--- want\n%s", golden, got, want)
-	}
+	checkGolden(t, strings.TrimSuffix(path, ".yaml")+".golden", err.Error()+"\n")
 	for _, p := range ps {
 		if p.Line == 0 {
 			t.Errorf("problem without a line: %s", p)

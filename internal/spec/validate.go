@@ -78,7 +78,11 @@ func (f *Features) Validate() Problems {
 				continue
 			}
 			if _, err := f.resolveRef(ref, false); err != nil {
-				ps.Add(s.File, s.At("features"), "feature service %q: %s", s.Name, err.Error())
+				add := ps.Add
+				if set, _, _ := strings.Cut(strings.TrimSpace(ref), ":"); f.Set(set) == nil {
+					add = ps.addDangling
+				}
+				add(s.File, s.At("features"), "feature service %q: %s", s.Name, err.Error())
 			}
 		}
 	}
@@ -119,7 +123,7 @@ func (v *validator) featureSet(fs *FeatureSet) {
 	case fs.Entity == "":
 		ps.Add(fs.File, fs.Line, "feature set %q: no entity, expected one of the entities (%s)", fs.Name, v.entityNames())
 	case e == nil:
-		ps.Add(fs.File, where("entity"), "feature set %q: unknown entity %q, expected one of: %s", fs.Name, fs.Entity, v.entityNames())
+		ps.addDangling(fs.File, where("entity"), "feature set %q: unknown entity %q, expected one of: %s", fs.Name, fs.Entity, v.entityNames())
 	default:
 		keys = e.JoinKeys
 	}
@@ -127,7 +131,7 @@ func (v *validator) featureSet(fs *FeatureSet) {
 	case fs.Source == "":
 		ps.Add(fs.File, fs.Line, "feature set %q: no source, expected one of the sources (%s)", fs.Name, v.sourceNames())
 	case v.f.Source(fs.Source) == nil:
-		ps.Add(fs.File, where("source"), "feature set %q: unknown source %q, expected one of: %s", fs.Name, fs.Source, v.sourceNames())
+		ps.addDangling(fs.File, where("source"), "feature set %q: unknown source %q, expected one of: %s", fs.Name, fs.Source, v.sourceNames())
 	}
 	if fs.TTL < 0 {
 		ps.Add(fs.File, where("ttl"), "feature set %q: negative ttl, expected a duration (0 = no limit)", fs.Name)

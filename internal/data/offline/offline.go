@@ -131,6 +131,10 @@ var (
 	ErrNoData = errors.New("no offline data")
 	// ErrSource reports source files that are missing or do not match the definition.
 	ErrSource = errors.New("bad source data")
+	// ErrNoTimeColumn reports a spine whose time column is not named and cannot be
+	// told from its columns, or is named but missing. Errors wrapping it wrap
+	// ErrInvalid too.
+	ErrNoTimeColumn = errors.New("no time column")
 )
 
 // Options configure an engine.

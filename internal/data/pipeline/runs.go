@@ -99,6 +99,7 @@ func Execute(ctx context.Context, db *meta.DB, eng offline.Engine, req offline.R
 	default:
 		r.Status, r.Error = StatusFailed, runErr.Error()
 	}
+	r.listsNotNull()
 	parts, _ := json.Marshal(r.Partitions)
 	checks, _ := json.Marshal(r.Checks)
 	// Record the outcome even when ctx was cancelled (an interrupted run).
@@ -163,9 +164,22 @@ func ListRuns(ctx context.Context, db *meta.DB, f RunFilter) ([]Run, error) {
 		if checks.Valid {
 			_ = json.Unmarshal([]byte(checks.String), &r.Checks)
 		}
+		r.listsNotNull()
 		out = append(out, r)
 	}
 	return out, rows.Err()
+}
+
+// listsNotNull makes the run's lists empty rather than nil, so that JSON shows
+// [] where a list is meant (a failed run replaced no partitions and ran no
+// checks), never null.
+func (r *Run) listsNotNull() {
+	if r.Partitions == nil {
+		r.Partitions = []string{}
+	}
+	if r.Checks == nil {
+		r.Checks = []quality.Result{}
+	}
 }
 
 // runID is unique and sorts by creation time.

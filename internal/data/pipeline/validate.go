@@ -2,9 +2,11 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
+	"github.com/atrium-ml/atrium/internal/data/offline"
 	"github.com/atrium-ml/atrium/internal/data/quality"
 	"github.com/atrium-ml/atrium/internal/spec"
 )
@@ -36,6 +38,10 @@ func Validate(ctx context.Context, b Binder, f *spec.Features) (problems spec.Pr
 	for _, src := range f.Sources {
 		cols, found, err := b.SourceSchema(ctx, src)
 		switch {
+		case errors.Is(err, offline.ErrSource):
+			// The engine explained what is wrong with the files, naming them.
+			ps.Add(src.File, src.At("path"), "source %q: %s", src.Name, oneLine(err))
+			continue
 		case err != nil:
 			ps.Add(src.File, src.At("path"), "source %q: cannot read %s: %s", src.Name, src.Path, oneLine(err))
 			continue

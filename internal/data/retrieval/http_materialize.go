@@ -9,11 +9,12 @@ import (
 	"time"
 
 	"github.com/atrium-ml/atrium/internal/platform/server"
+	"github.com/atrium-ml/atrium/internal/spec"
 )
 
 // materializeRequestJSON is the body of POST /materialize-incremental, Feast's
 // shape: {"end_ts": "2026-11-25T06:00:00Z", "feature_views": ["set", ...]},
-// plus "full" (see Materializer.Full). end_ts may also be a date or "now";
+// plus "full" (see Materializer.Full). end_ts is any form spec.ParseTime reads;
 // no feature_views means every set.
 type materializeRequestJSON struct {
 	EndTS        string   `json:"end_ts"`
@@ -60,7 +61,7 @@ func (a *API) decodeAndMaterialize(w http.ResponseWriter, r *http.Request) ([]Ma
 	if err := json.Unmarshal(body, &req); err != nil {
 		return nil, jsonError("materialize-incremental", body, err)
 	}
-	end, err := ParseEndTime(req.EndTS, time.Now())
+	end, err := spec.ParseTime(req.EndTS, time.Now())
 	if err != nil {
 		return nil, fmt.Errorf("%w: end_ts: %v", ErrInvalidRequest, err)
 	}
@@ -83,18 +84,4 @@ func (a *API) decodeAndMaterialize(w http.ResponseWriter, r *http.Request) ([]Ma
 	m.Full = req.Full
 	m.Progress = nil
 	return m.Materialize(r.Context(), sets, end)
-}
-
-// ParseEndTime reads the end of a materialization: an RFC 3339 time, a date
-// (midnight UTC) or "now".
-func ParseEndTime(s string, now time.Time) (time.Time, error) {
-	if s == "now" {
-		return now.UTC(), nil
-	}
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02"} {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t.UTC(), nil
-		}
-	}
-	return time.Time{}, fmt.Errorf("%q: want an RFC 3339 time (2026-11-25T06:00:00Z), a date (2026-11-25) or now", s)
 }

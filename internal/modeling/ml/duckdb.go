@@ -97,7 +97,13 @@ func (d *duck) query(ctx context.Context, sql string) (*duckResult, error) {
 		return fail(mapping.PendingError(r.pending))
 	}
 	if mapping.ExecutePending(r.pending, &r.res) == mapping.StateError {
-		return fail(mapping.ResultError(&r.res))
+		typ := mapping.ResultErrorType(&r.res)
+		msg := mapping.ResultError(&r.res)
+		r.close()
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		return nil, &duckError{typ: typ, msg: msg}
 	}
 	return r, nil
 }
@@ -123,12 +129,21 @@ func (r *duckResult) next() (c duckChunk, ok bool, err error) {
 			if err := r.ctx.Err(); err != nil {
 				return duckChunk{}, false, err
 			}
-			return duckChunk{}, false, errors.New(msg)
+			return duckChunk{}, false, &duckError{typ: mapping.ResultErrorType(&r.res), msg: msg}
 		}
 		return duckChunk{}, false, nil
 	}
 	return duckChunk{ch: ch, n: int(mapping.DataChunkGetSize(ch))}, true, nil
 }
+
+// duckError is a failure DuckDB reported on a result, with its error type, so
+// that callers classify it by type rather than by its text.
+type duckError struct {
+	typ mapping.ErrorType
+	msg string
+}
+
+func (e *duckError) Error() string { return e.msg }
 
 // duckChunk is one chunk of a result: up to 2048 rows of every column. Slices
 // returned by its methods point into DuckDB memory and are valid until destroy.

@@ -13,6 +13,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/duckdb/duckdb-go/v2/mapping"
+
+	"github.com/atrium-ml/atrium/internal/platform/csvfile"
 )
 
 // ErrBadData marks a problem with a user's data: a missing column, a value of
@@ -251,6 +255,14 @@ func readError(path string, err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
+	// DuckDB's CSV reader reports a row with the wrong number of fields as
+	// either type, depending on the column where it stops.
+	var de *duckError
+	if errors.As(err, &de) && (de.typ == mapping.ErrorTypeInvalidInput || de.typ == mapping.ErrorTypeConversion) {
+		if shape := csvShape(path); shape != nil {
+			return shape
+		}
+	}
 	if m := csvConversion.FindStringSubmatch(err.Error()); m != nil {
 		line, _ := strconv.Atoi(m[1])
 		msg := fmt.Sprintf("value %q is not a %s (the type DuckDB inferred from the first rows); fix the value, or list the column as categorical if it holds codes", m[4], m[5])
@@ -260,6 +272,39 @@ func readError(path string, err error) error {
 		return &DataError{File: path, Column: m[2], Row: line - 1, Msg: msg}
 	}
 	return &DataError{File: path, Msg: "cannot read: " + duckMessage(err)}
+}
+
+// misread reports columns that DuckDB's CSV sniffer got wrong: it reads a file
+// whose rows have different numbers of fields as one column per line, named
+// after the whole header, so a column name holding a delimiter is the sign.
+func misread(cols []fileColumn) bool {
+	for _, c := range cols {
+		if strings.ContainsAny(c.name, csvfile.Delimiters) {
+			return true
+		}
+	}
+	return false
+}
+
+// csvShape returns a DataError for the first line of a CSV file whose number
+// of fields differs from its header's; nil when there is none (or path is not
+// a CSV file).
+func csvShape(path string) error {
+	if !strings.HasPrefix(mustSourceSQL(path), "read_csv(") {
+		return nil
+	}
+	var fe *csvfile.FieldCountError
+	if !errors.As(csvfile.Check(path), &fe) {
+		return nil
+	}
+	return &DataError{File: path, Msg: fmt.Sprintf("line %d has %d fields, but the header has %d; every row needs one value per column (an empty field for a missing value)",
+		fe.Line, fe.Fields, fe.Want)}
+}
+
+// mustSourceSQL is sourceSQL's table function, "" for an unknown file type.
+func mustSourceSQL(path string) string {
+	src, _ := sourceSQL(path)
+	return src
 }
 
 // role is what a selected column is used for.
@@ -341,6 +386,11 @@ func LoadTable(ctx context.Context, path string, opts LoadOptions) (*Table, erro
 	if cols == nil {
 		if cols, err = describe(ctx, d, path, src); err != nil {
 			return nil, err
+		}
+	}
+	if misread(cols) {
+		if shape := csvShape(path); shape != nil {
+			return nil, shape
 		}
 	}
 	slots, features, err := plan(path, cols, opts)

@@ -397,7 +397,7 @@ func (e *Engine) SourceSchema(ctx context.Context, src *spec.Source) ([]pipeline
 	if err != nil {
 		return nil, true, err
 	}
-	cols, err := describe(ctx, e.db, "SELECT * FROM "+rel)
+	cols, err := e.sourceSchema(ctx, e.db, src, files, rel)
 	if err != nil {
 		return nil, true, err
 	}

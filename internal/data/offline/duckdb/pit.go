@@ -63,9 +63,18 @@ func (e *Engine) PointInTime(ctx context.Context, req offline.PointInTimeRequest
 		return nil, bad("spine %v", err)
 	}
 	spineRel := fmt.Sprintf("%s(%s)", read, spineFile)
+	spineFiles := []string{req.Spine}
+	spineErr := func(err error) error {
+		return fmt.Errorf("point-in-time join: spine: %w", e.readError(ctx, conn, "spine", inFormat, spineFiles, req.TimeColumn, offline.ErrInvalid, err))
+	}
 	spineCols, err := describe(ctx, conn, "SELECT * FROM "+spineRel)
 	if err != nil {
-		return nil, bad("spine %s: %v", req.Spine, err)
+		return nil, spineErr(err)
+	}
+	if inFormat == "csv" && misread(spineCols) {
+		if shape := e.csvShape(spineFiles); shape != nil {
+			return nil, fmt.Errorf("point-in-time join: spine: %w", &explained{kind: offline.ErrInvalid, err: shape})
+		}
 	}
 	spineTypes := map[string]string{}
 	for _, c := range spineCols {
@@ -76,12 +85,13 @@ func (e *Engine) PointInTime(ctx context.Context, req offline.PointInTimeRequest
 	}
 	if req.TimeColumn == "" {
 		if req.TimeColumn, err = pickTimeColumn(spineCols); err != nil {
-			return nil, bad("spine %s: %v", req.Spine, err)
+			return nil, fmt.Errorf("point-in-time join: spine %s: %w", e.display(req.Spine), noTimeColumn(err))
 		}
 	}
 	tt, ok := spineTypes[req.TimeColumn]
 	if !ok {
-		return nil, bad("spine %s has no time column %q, expected one of: %s", req.Spine, req.TimeColumn, colNames(spineCols))
+		return nil, fmt.Errorf("point-in-time join: spine %s: %w", e.display(req.Spine),
+			noTimeColumn(fmt.Errorf("no time column %q, expected one of: %s", req.TimeColumn, colNames(spineCols))))
 	}
 	if !pipeline.TimestampCompatible(tt) {
 		return nil, bad("spine time column %q has type %s, expected a timestamp, date or ISO-8601 text", req.TimeColumn, tt)
@@ -102,7 +112,7 @@ func (e *Engine) PointInTime(ctx context.Context, req offline.PointInTimeRequest
 	if _, err := conn.ExecContext(ctx, fmt.Sprintf(
 		`CREATE OR REPLACE TEMP TABLE atrium_spine AS SELECT *, row_number() OVER () AS atrium_row FROM (SELECT *, %s AS atrium_t FROM %s)`,
 		pipeline.TimestampExpr(quality.Quote(req.TimeColumn), tt), spineRel)); err != nil {
-		return nil, bad("spine %s: time column %q: %v", req.Spine, req.TimeColumn, err)
+		return nil, spineErr(err)
 	}
 	var n int64
 	var minT, maxT sql.NullTime
@@ -258,6 +268,12 @@ func (e *Engine) pointInTimeTable(ctx context.Context, conn *sql.Conn, table str
 	return nil
 }
 
+// noTimeColumn marks why a spine has no time column: the error wraps
+// offline.ErrNoTimeColumn and offline.ErrInvalid, and reads as why alone.
+func noTimeColumn(why error) error {
+	return &explained{kind: offline.ErrInvalid, err: &explained{kind: offline.ErrNoTimeColumn, err: why}}
+}
+
 // pickTimeColumn chooses a spine's time column: the only timestamp or date
 // column, else the first of timestamp, event_timestamp and ts that exists.
 func pickTimeColumn(cols []pipeline.SourceColumn) (string, error) {
@@ -277,7 +293,11 @@ func pickTimeColumn(cols []pipeline.SourceColumn) (string, error) {
 			}
 		}
 	}
-	return "", fmt.Errorf("cannot tell which column is the time (timestamp columns: %v); name it explicitly", typed)
+	if len(typed) > 1 {
+		return "", fmt.Errorf("cannot tell which column is the time: %s are all timestamp columns", strings.Join(typed, ", "))
+	}
+	return "", fmt.Errorf("cannot tell which column is the time: none is a timestamp or named timestamp, event_timestamp or ts (columns: %s)",
+		colNames(cols))
 }
 
 func indexOf(fs []spec.ResolvedFeature, ref string) int {

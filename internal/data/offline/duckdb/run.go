@@ -49,9 +49,9 @@ func (e *Engine) Run(ctx context.Context, req offline.RunRequest) (*offline.RunR
 	if err != nil {
 		return nil, fmt.Errorf("run %s: %w", req.Set, err)
 	}
-	schema, err := describe(ctx, conn, "SELECT * FROM "+rel)
+	schema, err := e.sourceSchema(ctx, conn, src, files, rel)
 	if err != nil {
-		return nil, fmt.Errorf("run %s: %w: source %s (%s): %v", req.Set, offline.ErrSource, src.Name, src.Path, err)
+		return nil, fmt.Errorf("run %s: source %s: %w", req.Set, src.Name, err)
 	}
 	plan, err := pipeline.Build(e.feats, req.Set, req.Start, req.End, rel, schema)
 	if err != nil {
@@ -71,7 +71,7 @@ func (e *Engine) Run(ctx context.Context, req offline.RunRequest) (*offline.RunR
 	}
 	stage := time.Now()
 	if _, err := conn.ExecContext(ctx, plan.Events); err != nil {
-		return nil, fmt.Errorf("run %s: %w: reading source %s: %v", req.Set, offline.ErrSource, src.Name, err)
+		return nil, fmt.Errorf("run %s: reading source %s: %w", req.Set, src.Name, e.readError(ctx, conn, "source "+src.Name, src.Format, files, src.Timestamp, offline.ErrSource, err))
 	}
 	if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM "+pipeline.EventsTable).Scan(&res.RowsIn); err != nil {
 		return nil, fmt.Errorf("run %s: %w", req.Set, err)
