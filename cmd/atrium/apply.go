@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -46,7 +45,7 @@ and stores them as a new catalog version in the metadata database.`,
 				if e.output == "json" {
 					return json.NewEncoder(e.stdout).Encode(diff)
 				}
-				return printDiff(e, diff, dryRun)
+				return diff.WriteText(e.stdout, dryRun)
 			},
 		}
 		cmd.Flags().BoolVar(&dryRun, "dry-run", false, "validate and show the diff without storing anything")
@@ -83,28 +82,6 @@ func validateFeatures(e *env) (*spec.Features, error) {
 		return nil, fmt.Errorf("%d problem(s) in the feature definitions:\n%w", len(problems), problems)
 	}
 	return feats, nil
-}
-
-func printDiff(e *env, d *catalog.Diff, dryRun bool) error {
-	var b strings.Builder
-	sign := map[catalog.Op]string{catalog.Added: "+", catalog.Changed: "~", catalog.Removed: "-"}
-	for _, c := range d.Changes {
-		fmt.Fprintf(&b, "%s %s %s (v%d)", sign[c.Op], c.Kind, c.Name, c.Version)
-		if len(c.Details) > 0 {
-			fmt.Fprintf(&b, ": %s", strings.Join(c.Details, "; "))
-		}
-		b.WriteByte('\n')
-	}
-	switch {
-	case d.Empty():
-		fmt.Fprintf(&b, "no changes (catalog version %d)\n", d.From)
-	case dryRun:
-		fmt.Fprintf(&b, "dry run: would store catalog version %d (%s)\n", d.From+1, d.Summary())
-	default:
-		fmt.Fprintf(&b, "applied catalog version %d (%s)\n", d.To, d.Summary())
-	}
-	_, err := fmt.Fprint(e.stdout, b.String())
-	return err
 }
 
 // loadCatalog loads the latest applied feature definitions. It warns when the

@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -69,8 +67,8 @@ source row, window w covering T - w <= ts < T. The run is recorded (atrium runs)
 					if err := json.NewEncoder(e.stdout).Encode(r); err != nil {
 						return err
 					}
-				} else {
-					printRun(e, r)
+				} else if err := r.WriteText(e.stdout); err != nil {
+					return err
 				}
 				if runErr != nil && errors.Is(runErr, offline.ErrChecksFailed) {
 					return fmt.Errorf("run %s: %w; the previous partitions are unchanged", r.ID, offline.ErrChecksFailed)
@@ -82,28 +80,6 @@ source row, window w covering T - w <= ts < T. The run is recorded (atrium runs)
 		cmd.Flags().StringVar(&end, "end", "", "last day, included (YYYY-MM-DD, UTC)")
 		return cmd
 	})
-}
-
-func printRun(e *env, r *pipeline.Run) {
-	var b strings.Builder
-	fmt.Fprintf(&b, "run %s: %s %s..%s %s: %d rows in, %d rows out, %d partitions, %s\n",
-		r.ID, r.Set, r.Start, r.End, r.Status, r.RowsIn, r.RowsOut, len(r.Partitions),
-		(time.Duration(r.DurationMS) * time.Millisecond).String())
-	for _, c := range r.Checks {
-		state := "ok"
-		if !c.Passed {
-			state = "FAILED"
-			if c.Level == spec.LevelWarn {
-				state = "WARN"
-			}
-		}
-		fmt.Fprintf(&b, "  check %-6s %s", state, c.Check)
-		if c.Message != "" {
-			fmt.Fprintf(&b, ": %s", c.Message)
-		}
-		b.WriteByte('\n')
-	}
-	fmt.Fprint(e.stdout, b.String())
 }
 
 // openOfflineEngine opens the project's offline store with the given catalog;
