@@ -1,5 +1,6 @@
 // Package client is the Go client of Atrium's HTTP APIs. It speaks the online
-// feature server's API (Feast's wire format): GetOnlineFeatures and Push.
+// feature server's API (Feast's wire format): GetOnlineFeatures, Push and
+// MaterializeIncremental; and asks whether the server is Ready.
 //
 //	c, err := client.New("http://127.0.0.1:8080")
 //	resp, err := c.GetOnlineFeatures(ctx, client.OnlineFeaturesRequest{
@@ -16,6 +17,7 @@ package client
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -80,29 +82,9 @@ func (c *Client) do(ctx context.Context, path string, body, out any) error {
 	if err != nil {
 		return fmt.Errorf("atrium %s: encode request: %w", path, err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(b))
+	raw, err := c.send(ctx, http.MethodPost, path, bytes.NewReader(b))
 	if err != nil {
-		return fmt.Errorf("atrium %s: %w", path, err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("atrium %s: %w", path, err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return fmt.Errorf("atrium %s: read response: %w", path, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		var e struct {
-			Error string `json:"error"`
-		}
-		msg := strings.TrimSpace(string(raw))
-		if json.Unmarshal(raw, &e) == nil && e.Error != "" {
-			msg = e.Error
-		}
-		return &Error{StatusCode: resp.StatusCode, Message: msg, Path: path}
+		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
@@ -110,6 +92,49 @@ func (c *Client) do(ctx context.Context, path string, body, out any) error {
 		return fmt.Errorf("atrium %s: decode response: %w", path, err)
 	}
 	return nil
+}
+
+// send makes one request and returns the body of a 200 answer; any other
+// status is an *Error carrying the server's message.
+func (c *Client) send(ctx context.Context, method, path string, body io.Reader) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return nil, fmt.Errorf("atrium %s: %w", path, err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("atrium %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("atrium %s: read response: %w", path, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		// The feature API answers {"error": ...}, MLflow's routes and the
+		// platform's {"error_code": ..., "message": ...}.
+		var e struct {
+			Error   string `json:"error"`
+			Message string `json:"message"`
+		}
+		msg := strings.TrimSpace(string(raw))
+		if json.Unmarshal(raw, &e) == nil {
+			msg = cmp.Or(e.Error, e.Message, msg)
+		}
+		return nil, &Error{StatusCode: resp.StatusCode, Message: msg, Path: path}
+	}
+	return raw, nil
+}
+
+// Ready calls GET /readyz: nil when the server is up and every API it serves
+// can reach its stores; an *Error with status 503 while one cannot; the
+// transport's error while nothing answers at the address.
+func (c *Client) Ready(ctx context.Context) error {
+	_, err := c.send(ctx, http.MethodGet, "/readyz", nil)
+	return err
 }
 
 // Columns are named lists of values of equal length, in the order added:

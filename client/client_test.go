@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -133,3 +134,30 @@ func TestErrors(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// notReady is an API whose stores do not answer.
+type notReady struct{}
+
+func (notReady) Mount(*http.ServeMux)        {}
+func (notReady) Ready(context.Context) error { return errors.New("online store down") }
+
+func TestReady(t *testing.T) {
+	ctx := context.Background()
+	if err := testServer(t).Ready(ctx); err != nil {
+		t.Errorf("Ready of a serving server: %v", err)
+	}
+	srv := httptest.NewServer(server.New(server.Options{}, notReady{}).Handler())
+	defer srv.Close()
+	c, err := client.New(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e *client.Error
+	if err := c.Ready(ctx); !errors.As(err, &e) || e.StatusCode != 503 || e.Message != "online store down" || client.IsClientError(err) {
+		t.Errorf("Ready of a server whose store is down: %v", err)
+	}
+	down, _ := client.New("http://127.0.0.1:1")
+	if err := down.Ready(ctx); err == nil || errors.As(err, &e) {
+		t.Errorf("Ready with nothing listening: %v, want a transport error", err)
+	}
+}

@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -48,7 +47,7 @@ and stores them as a new catalog version in the metadata database.`,
 					}
 					return json.NewEncoder(e.stdout).Encode(diff)
 				}
-				return printDiff(e, diff, dryRun)
+				return diff.WriteText(e.stdout, dryRun)
 			},
 		}
 		cmd.Flags().BoolVar(&dryRun, "dry-run", false, "validate and show the diff without storing anything")
@@ -70,7 +69,7 @@ func validateFeatures(e *env) (*spec.Features, error) {
 	if len(feats.Entities)+len(feats.Sources)+len(feats.FeatureSets)+len(feats.Services) == 0 && len(problems) == 0 {
 		return nil, fmt.Errorf("no definitions in %s/*.yaml: expected entities, sources, feature_sets or feature_services", spec.FeaturesDir)
 	}
-	eng, err := openOfflineEngine(e, feats)
+	eng, err := e.Offline(feats)
 	if err != nil {
 		return nil, err
 	}
@@ -85,26 +84,4 @@ func validateFeatures(e *env) (*spec.Features, error) {
 		return nil, fmt.Errorf("%d problem(s) in the feature definitions:\n%w", len(problems), problems)
 	}
 	return feats, nil
-}
-
-func printDiff(e *env, d *catalog.Diff, dryRun bool) error {
-	var b strings.Builder
-	sign := map[catalog.Op]string{catalog.Added: "+", catalog.Changed: "~", catalog.Removed: "-"}
-	for _, c := range d.Changes {
-		fmt.Fprintf(&b, "%s %s %s (v%d)", sign[c.Op], c.Kind, c.Name, c.Version)
-		if len(c.Details) > 0 {
-			fmt.Fprintf(&b, ": %s", strings.Join(c.Details, "; "))
-		}
-		b.WriteByte('\n')
-	}
-	switch {
-	case d.Empty():
-		fmt.Fprintf(&b, "no changes (catalog version %d)\n", d.From)
-	case dryRun:
-		fmt.Fprintf(&b, "dry run: would store catalog version %d (%s)\n", d.From+1, d.Summary())
-	default:
-		fmt.Fprintf(&b, "applied catalog version %d (%s)\n", d.To, d.Summary())
-	}
-	_, err := fmt.Fprint(e.stdout, b.String())
-	return err
 }

@@ -2,8 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
@@ -11,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/atrium-ml/atrium/client"
 	"github.com/atrium-ml/atrium/internal/demo"
+	"github.com/atrium-ml/atrium/internal/demo/steps"
 )
 
 // checkOnlineOutcomes serves the demo project in-process and checks that the
@@ -28,13 +31,13 @@ func checkOnlineOutcomes(t *testing.T, dir string, cfg demo.Config) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ids := []int64{unknownListing}
+	ids := []int64{steps.UnknownListing}
 	spine := "listing_id,ts\n"
 	for _, im := range s.Impressions {
 		ids = append(ids, im.Listing.ID)
 		spine += fmt.Sprintf("%d,%s\n", im.Listing.ID, cfg.End().Format(demo.TimeLayout))
 	}
-	spine = fmt.Sprintf("listing_id,ts\n%d,%s\n", unknownListing, cfg.End().Format(demo.TimeLayout)) + spine[len("listing_id,ts\n"):]
+	spine = fmt.Sprintf("listing_id,ts\n%d,%s\n", steps.UnknownListing, cfg.End().Format(demo.TimeLayout)) + spine[len("listing_id,ts\n"):]
 	spinePath, outPath := filepath.Join(dir, "online-spine.csv"), filepath.Join(dir, "online-offline.csv")
 	if err := os.WriteFile(spinePath, []byte(spine), 0o644); err != nil {
 		t.Fatal(err)
@@ -44,39 +47,35 @@ func checkOnlineOutcomes(t *testing.T, dir string, cfg demo.Config) {
 	}
 	offline := readCSVFile(t, outPath)
 
-	url, stop, err := serveInProcess(ctx, dir)
+	srv := serveDemo(t, dir)
+	resp, err := srv.Client.GetOnlineFeatures(ctx, client.OnlineFeaturesRequest{FeatureService: "ranker", Entities: new(client.Columns).Int64("listing_id", ids...)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer stop()
-	resp, err := getOnlineFeatures(ctx, url, onlineRequest{FeatureService: "ranker", Entities: map[string][]int64{"listing_id": ids}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(resp.Results) != 6 || len(resp.Results[0].Values) != len(ids) {
-		t.Fatalf("response has %d columns of %d rows, want 6 of %d", len(resp.Results), len(resp.Results[0].Values), len(ids))
+	if len(resp.Vectors) != 6 || resp.Rows() != len(ids) {
+		t.Fatalf("response has %d columns of %d rows, want 6 of %d", len(resp.Vectors), resp.Rows(), len(ids))
 	}
 	ttl := map[string]time.Duration{"rent": 90 * 24 * time.Hour, "price_per_m2": 90 * 24 * time.Hour, "neighborhood": 90 * 24 * time.Hour,
 		"ctr_7d": 2 * 24 * time.Hour, "clicks_sum_1d": 2 * 24 * time.Hour}
 	present := 0
-	for c, v := range resp.Results[1:] {
-		name := resp.Metadata.FeatureNames[c+1]
+	for _, v := range resp.Vectors[1:] {
+		name := v.Name
 		for r := range ids {
 			st, got, want := v.Statuses[r], v.Values[r], offline[r][name]
 			switch {
 			case r == 0:
-				if st != statusNotFound {
+				if st != client.StatusNotFound {
 					t.Errorf("unknown listing %s: %s, want NOT_FOUND", name, st)
 				}
-			case st == statusOutsideMaxAge:
+			case st == client.StatusOutsideMaxAge:
 				if age := time.Since(v.EventTimestamps[r]); age <= ttl[name] {
 					t.Errorf("listing %d %s: OUTSIDE_MAX_AGE at age %s, ttl %s", ids[r], name, age, ttl[name])
 				}
 			case want == "":
-				if st != statusNotFound && st != statusNullValue {
+				if st != client.StatusNotFound && st != client.StatusNullValue {
 					t.Errorf("listing %d %s: %s %v, but the offline store has no value at %s", ids[r], name, st, got, cfg.End())
 				}
-			case st != statusPresent || fmt.Sprint(got) != want && !sameNumber(got, want):
+			case st != client.StatusPresent || fmt.Sprint(got) != want && !sameNumber(got, want):
 				t.Errorf("listing %d %s: online %s %v, offline %s", ids[r], name, st, got, want)
 			default:
 				present++
@@ -86,52 +85,68 @@ func checkOnlineOutcomes(t *testing.T, dir string, cfg demo.Config) {
 	if present == 0 {
 		t.Error("no online value was PRESENT and equal to the offline one")
 	}
-	if err := stop(); err != nil {
+	if err := srv.Close(); err != nil {
 		t.Errorf("serve ended with %v", err)
 	}
 }
 
-// sameNumber reports whether a JSON number and a CSV field hold the same value.
+// serveDemo serves the online feature API of the demo project in dir in this
+// process, on the project's stores, until the test ends.
+func serveDemo(t *testing.T, dir string) *steps.Server {
+	t.Helper()
+	st := (&env{ctx: context.Background(), stdout: io.Discard, stderr: io.Discard, log: slog.New(slog.DiscardHandler)}).forRepo(dir)
+	t.Cleanup(func() {
+		if err := st.close(); err != nil {
+			t.Error(err)
+		}
+	})
+	srv, err := steps.ServeFeatures(context.Background(), st, st.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return srv
+}
+
+// sameNumber reports whether a served number (int64 or float64) and a CSV
+// field hold the same value.
 func sameNumber(got any, want string) bool {
-	n, ok := got.(json.Number)
-	if !ok {
+	var g float64
+	switch x := got.(type) {
+	case int64:
+		g = float64(x)
+	case float64:
+		g = x
+	default:
 		return false
 	}
-	g, err1 := n.Float64()
-	w, err2 := strconv.ParseFloat(want, 64)
-	return err1 == nil && err2 == nil && math.Abs(g-w) <= 1e-9*math.Max(1, math.Abs(w))
+	w, err := strconv.ParseFloat(want, 64)
+	return err == nil && math.Abs(g-w) <= 1e-9*math.Max(1, math.Abs(w))
 }
 
 // TestDemoOnlineOutsideMaxAge serves data that ended long ago: engagement rows
 // (ttl 2d) are older than their ttl now and must be served as OUTSIDE_MAX_AGE.
 func TestDemoOnlineOutsideMaxAge(t *testing.T) {
-	if !hasCommand("materialize") {
-		t.Skip("atrium materialize is not in this build: nothing is served online")
-	}
 	dir := filepath.Join(t.TempDir(), "old")
 	if code, out, errOut := atrium(t, "demo", "--dir", dir, "--size", "tiny", "--start", "2026-09-01"); code != exitOK {
 		t.Fatalf("demo = %d\n%s\n%s", code, out, errOut)
 	}
-	ctx := context.Background()
-	url, stop, err := serveInProcess(ctx, dir)
+	srv := serveDemo(t, dir)
+	resp, err := srv.Client.GetOnlineFeatures(context.Background(), client.OnlineFeaturesRequest{Features: []string{"listing_engagement:clicks_sum_1d"},
+		Entities: new(client.Columns).Int64("listing_id", 1, 2, 3)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer stop()
-	resp, err := getOnlineFeatures(ctx, url, onlineRequest{Features: []string{"listing_engagement:clicks_sum_1d"}, Entities: map[string][]int64{"listing_id": {1, 2, 3}}})
-	if err != nil {
-		t.Fatal(err)
+	if len(resp.Vectors) != 2 || resp.FeatureNames[1] != "clicks_sum_1d" {
+		t.Fatalf("response columns %v, want listing_id, clicks_sum_1d", resp.FeatureNames)
 	}
-	if len(resp.Results) != 2 || resp.Metadata.FeatureNames[1] != "clicks_sum_1d" {
-		t.Fatalf("response columns %v, want listing_id, clicks_sum_1d", resp.Metadata.FeatureNames)
-	}
-	v := resp.Results[1]
+	v := resp.Vectors[1]
 	outside := 0
 	for r, st := range v.Statuses {
 		switch st {
-		case statusOutsideMaxAge:
+		case client.StatusOutsideMaxAge:
 			outside++
-		case statusNotFound:
+		case client.StatusNotFound:
 		default:
 			t.Errorf("listing %d: %s %v, want OUTSIDE_MAX_AGE (or NOT_FOUND) for data of September 2026", r+1, st, v.Values[r])
 		}

@@ -14,12 +14,13 @@ import (
 	"time"
 
 	"github.com/atrium-ml/atrium/internal/demo"
+	"github.com/atrium-ml/atrium/internal/demo/steps"
 )
 
 // readCSVFile reads a CSV file into rows of named fields.
 func readCSVFile(t *testing.T, path string) []map[string]string {
 	t.Helper()
-	rows, err := readCSVRows(path)
+	rows, err := steps.ReadCSV(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,13 +38,29 @@ func TestInit(t *testing.T) {
 			t.Errorf("init did not write %s: %v", f, err)
 		}
 	}
-	// The tiny sample's 4 days, ending at the last midnight.
-	last := recentStart(time.Now(), 1).Format(time.DateOnly)
-	if events, _ := filepath.Glob(filepath.Join(dir, "data", "events-*.csv")); len(events) != 4 || !strings.HasSuffix(events[3], last+".csv") {
-		t.Errorf("init wrote events files %v, want 4 days up to %s", events, last)
+	// The tiny sample's 4 days from the fixed default start, whatever today is.
+	cfg, _ := demo.Preset("tiny")
+	if events, _ := filepath.Glob(filepath.Join(dir, "data", "events-*.csv")); len(events) != 4 ||
+		!strings.HasSuffix(events[0], "2026-09-01.csv") || !strings.HasSuffix(events[3], "2026-09-04.csv") {
+		t.Errorf("init wrote events files %v, want the 4 days 2026-09-01 to 2026-09-04", events)
 	}
-	if !strings.Contains(out, "events in 6 files") || !strings.Contains(out, "atrium run listing_engagement --start") {
-		t.Errorf("init output does not describe the tiny sample and the next commands:\n%s", out)
+	train, test := readCSVFile(t, filepath.Join(dir, "data", demo.TrainSpineFile)), readCSVFile(t, filepath.Join(dir, "data", demo.TestSpineFile))
+	if len(train) == 0 || len(test) == 0 || train[0]["label"] == "" || test[0]["session_id"] == "" {
+		t.Errorf("init's spines: %d train rows (first %v), %d test rows", len(train), train[0], len(test))
+	}
+	if !strings.Contains(out, "events in 6 files") {
+		t.Errorf("init output does not describe the tiny sample:\n%s", out)
+	}
+	// It prints every step of the tour, through fit, predict and train.py.
+	for _, line := range cfg.Tour() {
+		if !strings.Contains(out, "\n  "+line+"\n") {
+			t.Errorf("init output lacks the step %q:\n%s", line, out)
+		}
+	}
+	for _, want := range []string{"atrium run listing_engagement --start 2026-09-02 --end 2026-09-05", "atrium fit --data train.parquet", "atrium predict --model ranker.txt", "python train.py"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("init output lacks %q:\n%s", want, out)
+		}
 	}
 
 	// A second init refuses, names the files, and changes nothing.
@@ -106,16 +123,8 @@ func TestDemoGenerateCommand(t *testing.T) {
 	for _, f := range events {
 		n += len(readCSVFile(t, f))
 	}
-	if n < 450 || n > 750 || !strings.Contains(out, count(int64(n))+" events") {
+	if n < 450 || n > 750 || !strings.Contains(out, demo.Count(int64(n))+" events") {
 		t.Errorf("--events 600 wrote %d events; output %q", n, out)
-	}
-}
-
-func TestHasCommand(t *testing.T) {
-	for path, want := range map[string]bool{"version": true, "demo ranking": true, "demo": true, "no-such": false, "demo no-such": false} {
-		if got := hasCommand(path); got != want {
-			t.Errorf("hasCommand(%q) = %v, want %v", path, got, want)
-		}
 	}
 }
 
@@ -135,7 +144,7 @@ func TestDemoEndToEnd(t *testing.T) {
 	}
 	t.Log(out)
 	ev := readEvents(t, dir)
-	if !strings.Contains(out, "[1/") || !strings.Contains(out, count(int64(len(ev)))+" events in 6 files") {
+	if !strings.Contains(out, "[1/") || !strings.Contains(out, demo.Count(int64(len(ev)))+" events in 6 files") {
 		t.Errorf("demo output does not report the %d generated events:\n%s", len(ev), out)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "features", "rentals.yaml")); err != nil {
@@ -145,40 +154,19 @@ func TestDemoEndToEnd(t *testing.T) {
 	if code, _, errOut := atrium(t, "demo", "--dir", dir, "--size", "tiny"); code != exitFailure || !strings.Contains(errOut, "already exists") {
 		t.Errorf("demo into an existing project = %d, %s", code, errOut)
 	}
-	// A step runs exactly when its commands and those of the steps it needs are
-	// in the build.
-	for _, step := range []struct {
-		name     string
-		commands []string
-	}{
-		{"apply", []string{"apply"}},
-		{"run", []string{"apply", "run", "runs"}},
-		{"materialize", []string{"apply", "run", "runs", "materialize"}},
-		{"historical", []string{"apply", "run", "runs", "historical"}},
-		{"online", []string{"apply", "run", "runs", "materialize", "serve"}},
-		{"fit", []string{"apply", "run", "runs", "historical", "fit", "predict"}},
-	} {
-		inBuild := true
-		for _, c := range step.commands {
-			inBuild = inBuild && hasCommand(c)
-		}
-		p := stepOutput(out, step.name)
-		if p == "" || strings.Contains(p, "not available yet") == inBuild {
-			t.Errorf("step %s: commands %v in build = %v, but the demo printed:\n%s", step.name, step.commands, inBuild, p)
+	// Every step runs in this build, and the demo ends with how to get a binary.
+	for _, step := range []string{"generate", "apply", "run", "materialize", "historical", "online", "fit"} {
+		if p := stepOutput(out, step); p == "" || strings.Contains(p, "not available yet") || !strings.Contains(p, "done in") {
+			t.Errorf("step %s did not run:\n%s", step, p)
 		}
 	}
-	if hasCommand("run") {
-		checkRunOutcomes(t, dir, cfg, ev)
+	if !strings.Contains(out, "go install ./cmd/atrium") || !strings.Contains(out, "go build -o") {
+		t.Errorf("the demo does not end with how to get an atrium binary on the PATH:\n%s", out)
 	}
-	if hasCommand("historical") {
-		checkHistoricalOutcomes(t, dir, cfg, ev, out)
-	}
-	if !strings.Contains(stepOutput(out, "online"), "not available yet") {
-		checkOnlineOutcomes(t, dir, cfg)
-	}
-	if p := stepOutput(out, "fit"); !strings.Contains(p, "not available yet") {
-		checkFitOutcomes(t, dir, cfg, p)
-	}
+	checkRunOutcomes(t, dir, cfg, ev)
+	checkHistoricalOutcomes(t, dir, cfg, ev, out)
+	checkOnlineOutcomes(t, dir, cfg)
+	checkFitOutcomes(t, dir, cfg, stepOutput(out, "fit"))
 }
 
 // checkFitOutcomes checks that the model scored every test impression and that
@@ -186,7 +174,7 @@ func TestDemoEndToEnd(t *testing.T) {
 // written scores.
 func checkFitOutcomes(t *testing.T, dir string, cfg demo.Config, out string) {
 	spine := readCSVFile(t, filepath.Join(dir, "training", "test-spine.csv"))
-	scores, err := readScores(filepath.Join(dir, "training", "test-scores.csv"))
+	scores, err := steps.ReadScores(filepath.Join(dir, "training", "test-scores.csv"))
 	if err != nil {
 		t.Fatal(err)
 	}

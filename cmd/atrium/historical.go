@@ -38,7 +38,7 @@ comma-separated): a set, set:feature, or a service name.`,
 				if err != nil {
 					return err
 				}
-				eng, err := openOfflineEngine(e, l.Features)
+				eng, err := e.Offline(l.Features)
 				if err != nil {
 					return err
 				}

@@ -15,14 +15,19 @@ import (
 func init() {
 	register(func(e *env) *cobra.Command {
 		var force, noData bool
-		size := demoSize{recent: true} // fresh data: served values within their ttl
+		// A fixed start by default: the commands init prints, and the tour of
+		// the README, hold the data's dates and are true on any day.
+		var size demoSize
 		cmd := &cobra.Command{
 			Use:   "init [DIR]",
 			Short: "Create a project: atrium.yaml, features/*.yaml and a small data sample",
 			Long: `Create a project directory (default: --repo) with atrium.yaml, the rental
-marketplace's feature definitions in features/, and a small generated data
-sample in data/ that they read. Existing files are never overwritten unless
---force is given.`,
+marketplace's feature definitions in features/, train.py (records a model in
+MLflow tracking), and a small generated data sample in data/ that they read,
+with spines of labelled impressions for training and testing. The sample's
+sessions start on --start (default ` + demo.DefaultStart.Format(time.DateOnly) + `), so the commands init prints
+(the README's tour) hold the same dates on any day. Existing files are never
+overwritten unless --force is given.`,
 			Args: func(cmd *cobra.Command, args []string) error {
 				if len(args) > 1 {
 					return usagef("init takes at most one directory, got %d arguments", len(args))
@@ -54,23 +59,28 @@ sample in data/ that they read. Existing files are never overwritten unless
 				for _, f := range files {
 					fmt.Fprintf(e.stdout, "  %s\n", f)
 				}
-				if !noData {
-					m, err := demo.NewMarket(cfg)
-					if err != nil {
-						return err
-					}
-					sum, err := m.WriteData(e.ctx, dir, nil)
-					if err != nil {
-						return fmt.Errorf("init: %w", err)
-					}
-					fmt.Fprintf(e.stdout, "  data/: %s\n", describeData(&sum))
+				if noData {
+					fmt.Fprintf(e.stdout, "next: put your data where features/*.yaml's sources point, then atrium apply (docs/quickstart.md)\n")
+					return nil
 				}
-				fmt.Fprintf(e.stdout, "next, inside %s (docs/quickstart.md explains each step):\n  atrium apply\n", dir)
-				if !noData {
-					for _, r := range cfg.FeatureSetRanges() {
-						fmt.Fprintf(e.stdout, "  atrium run %s --start %s --end %s\n", r.Set, r.Start.Format(time.DateOnly), r.End.Format(time.DateOnly))
-					}
-					fmt.Fprintf(e.stdout, "  atrium materialize --end %s\n  atrium serve\n", cfg.End().Format(time.RFC3339))
+				m, err := demo.NewMarket(cfg)
+				if err != nil {
+					return err
+				}
+				sum, err := m.WriteData(e.ctx, dir, nil)
+				if err != nil {
+					return fmt.Errorf("init: %w", err)
+				}
+				fmt.Fprintf(e.stdout, "  data/: %s\n", sum.Describe())
+				train, test, err := m.WriteSpines(e.ctx, dir)
+				if err != nil {
+					return fmt.Errorf("init: %w", err)
+				}
+				fmt.Fprintf(e.stdout, "  data/%s, data/%s: %s and %s labelled impressions to train and test on\n",
+					demo.TrainSpineFile, demo.TestSpineFile, demo.Count(train.Rows), demo.Count(test.Rows))
+				fmt.Fprintf(e.stdout, "next, inside %s, every step through fit, predict and MLflow tracking (docs/quickstart.md explains each):\n", dir)
+				for _, line := range cfg.Tour() {
+					fmt.Fprintf(e.stdout, "  %s\n", line)
 				}
 				return nil
 			},
@@ -87,7 +97,8 @@ sample in data/ that they read. Existing files are never overwritten unless
 func checkInitConflicts(dir string, withData bool) error {
 	paths := demo.ProjectFiles()
 	if withData {
-		paths = append(paths, filepath.Join("data", demo.ListingsFile), filepath.Join("data", demo.UsersFile))
+		paths = append(paths, filepath.Join("data", demo.ListingsFile), filepath.Join("data", demo.UsersFile),
+			filepath.Join("data", demo.TrainSpineFile), filepath.Join("data", demo.TestSpineFile))
 		events, _ := filepath.Glob(filepath.Join(dir, "data", "events*.csv"))
 		for _, f := range events {
 			paths = append(paths, filepath.Join("data", filepath.Base(f)))

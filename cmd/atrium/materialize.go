@@ -62,7 +62,7 @@ again, to pick up rows a backfill added before the previous end.
 				if err != nil {
 					return err
 				}
-				eng, err := openOfflineEngine(e, l.Features)
+				eng, err := e.Offline(l.Features)
 				if err != nil {
 					return err
 				}
@@ -136,20 +136,7 @@ func pickSets(all []retrieval.SetDef, names []string) ([]retrieval.SetDef, error
 }
 
 func printMaterialized(e *env, r retrieval.MaterializeResult) {
-	if r.Skipped {
-		fmt.Fprintf(e.stdout, "%s: already materialized up to %s\n", r.Set, r.End.Format(time.RFC3339))
-		return
-	}
-	if r.NoData {
-		fmt.Fprintf(e.stdout, "%s: no offline data up to %s: nothing written (run `atrium run %s` for those days first)\n", r.Set, r.End.Format(time.RFC3339), r.Set)
-		return
-	}
-	from := "the beginning"
-	if !r.From.IsZero() {
-		from = r.From.Format(time.RFC3339)
-	}
-	fmt.Fprintf(e.stdout, "%s: %d keys written (rows after %s up to %s) in %s\n",
-		r.Set, r.Rows, from, r.End.Format(time.RFC3339), r.Duration.Round(time.Millisecond))
+	fmt.Fprintln(e.stdout, r.String())
 }
 
 func setNamesOf(sets []retrieval.SetDef) []string {

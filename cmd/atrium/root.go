@@ -109,6 +109,12 @@ type env struct {
 	closers   []func() error
 }
 
+// forRepo returns an env like e (context, streams, output, logger) for the
+// project in dir, with stores of its own: the caller closes it.
+func (e *env) forRepo(dir string) *env {
+	return &env{ctx: e.ctx, stdout: e.stdout, stderr: e.stderr, repo: dir, output: e.output, logLevel: e.logLevel, log: e.log}
+}
+
 // onClose schedules fn to run when the command ends, in reverse order of registration.
 func (e *env) onClose(fn func() error) { e.closers = append(e.closers, fn) }
 

@@ -52,7 +52,7 @@ source row, window w covering T - w <= ts < T. The run is recorded (atrium runs)
 				if l.Features.Set(args[0]) == nil {
 					return fmt.Errorf("%w %q in catalog version %d: the catalog has %s", offline.ErrUnknownSet, args[0], l.Version, setNames(l.Features))
 				}
-				eng, err := openOfflineEngine(e, l.Features)
+				eng, err := e.Offline(l.Features)
 				if err != nil {
 					return err
 				}
@@ -75,8 +75,8 @@ source row, window w covering T - w <= ts < T. The run is recorded (atrium runs)
 					if err := json.NewEncoder(e.stdout).Encode(r); err != nil {
 						return err
 					}
-				} else {
-					printRun(e, r)
+				} else if err := r.WriteText(e.stdout); err != nil {
+					return err
 				}
 				if runErr != nil && errors.Is(runErr, offline.ErrChecksFailed) {
 					return fmt.Errorf("run %s: %w; the previous partitions are unchanged", r.ID, offline.ErrChecksFailed)
@@ -88,28 +88,6 @@ source row, window w covering T - w <= ts < T. The run is recorded (atrium runs)
 		cmd.Flags().StringVar(&end, "end", "", "last UTC day, included (2026-12-04; a time selects its day)")
 		return cmd
 	})
-}
-
-func printRun(e *env, r *pipeline.Run) {
-	var b strings.Builder
-	fmt.Fprintf(&b, "run %s: %s %s..%s %s: %d rows in, %d rows out, %d partitions, %s\n",
-		r.ID, r.Set, r.Start, r.End, r.Status, r.RowsIn, r.RowsOut, len(r.Partitions),
-		(time.Duration(r.DurationMS) * time.Millisecond).String())
-	for _, c := range r.Checks {
-		state := "ok"
-		if !c.Passed {
-			state = "FAILED"
-			if c.Level == spec.LevelWarn {
-				state = "WARN"
-			}
-		}
-		fmt.Fprintf(&b, "  check %-6s %s", state, c.Check)
-		if c.Message != "" {
-			fmt.Fprintf(&b, ": %s", c.Message)
-		}
-		b.WriteByte('\n')
-	}
-	fmt.Fprint(e.stdout, b.String())
 }
 
 // setNames lists the catalog's feature sets for an error message.

@@ -2,9 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
-	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -42,25 +39,7 @@ func init() {
 					}
 					return json.NewEncoder(e.stdout).Encode(runs)
 				}
-				tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "ID\tSET\tDAYS\tSTATUS\tROWS IN\tROWS OUT\tDURATION\tCHECKS")
-				for _, r := range runs {
-					passed, warned := 0, 0
-					for _, c := range r.Checks {
-						if c.Passed {
-							passed++
-						} else if c.Level == "warn" {
-							warned++
-						}
-					}
-					checks := fmt.Sprintf("%d/%d passed", passed, len(r.Checks))
-					if warned > 0 {
-						checks += fmt.Sprintf(", %d warn", warned)
-					}
-					fmt.Fprintf(tw, "%s\t%s\t%s..%s\t%s\t%d\t%d\t%s\t%s\n", r.ID, r.Set, r.Start, r.End, r.Status,
-						r.RowsIn, r.RowsOut, (time.Duration(r.DurationMS) * time.Millisecond).String(), checks)
-				}
-				return tw.Flush()
+				return pipeline.WriteRunsTable(e.stdout, runs)
 			},
 		}
 		cmd.Flags().IntVar(&limit, "limit", 50, "show at most this many runs")

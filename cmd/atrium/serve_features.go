@@ -52,7 +52,7 @@ func featureAPI(e *env) (server.API, error) {
 	if l != nil {
 		// Pushes to the offline store, and materialization inside the server
 		// (the way to fill an embedded store the server holds open).
-		eng, err := openOfflineEngine(e, features)
+		eng, err := e.Offline(features)
 		if err != nil {
 			return nil, err
 		}

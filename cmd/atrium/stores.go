@@ -8,14 +8,18 @@ import (
 	"github.com/atrium-ml/atrium/internal/data/catalog"
 	"github.com/atrium-ml/atrium/internal/data/offline"
 	"github.com/atrium-ml/atrium/internal/data/online"
+	"github.com/atrium-ml/atrium/internal/demo/steps"
 	"github.com/atrium-ml/atrium/internal/platform/artifact"
 	"github.com/atrium-ml/atrium/internal/platform/meta"
 	"github.com/atrium-ml/atrium/internal/spec"
 )
 
 // The project's stores, opened on first use and at most once per process:
-// commands and the APIs of `atrium serve` share one handle of each, closed
-// when the command ends (env.close, in reverse order of opening).
+// commands, the APIs of `atrium serve` and the demo's steps share one handle
+// of each, closed when the command ends (env.close, in reverse order of
+// opening).
+
+var _ steps.Stores = (*env)(nil)
 
 // Project loads atrium.yaml from --repo (defaults when there is none).
 func (e *env) Project() (*spec.Project, error) {
@@ -80,11 +84,11 @@ func loadCatalog(e *env) (*catalog.Loaded, error) {
 	return l, nil
 }
 
-// openOfflineEngine opens the project's offline store computing and reading
-// feats: the applied catalog, or for apply the definitions being validated.
-// A command works on one catalog, so the engine opened first is the one
-// every later call returns.
-func openOfflineEngine(e *env, feats *spec.Features) (offline.Engine, error) {
+// Offline opens the project's offline store computing and reading feats: the
+// applied catalog, or for apply the definitions being validated. A command
+// works on one catalog, so the engine opened first is the one every later
+// call returns.
+func (e *env) Offline(feats *spec.Features) (offline.Engine, error) {
 	if e.offline != nil {
 		return e.offline, nil
 	}

@@ -363,7 +363,7 @@ func TestProjectIsIssueExampleVerbatim(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Error("features/rentals.yaml differs from the issue's example")
 	}
-	if files := ProjectFiles(); !slices.Equal(files, []string{"atrium.yaml", "features/rentals.yaml", "features/users.yaml"}) {
+	if files := ProjectFiles(); !slices.Equal(files, []string{"atrium.yaml", "features/rentals.yaml", "features/users.yaml", "train.py"}) {
 		t.Errorf("ProjectFiles() = %v", files)
 	}
 }

@@ -109,3 +109,35 @@ func TestRunShutsDownOnCancel(t *testing.T) {
 		t.Fatal("Run did not return after cancel")
 	}
 }
+
+// TestServeOnCallersListener serves on a listener the caller opened: the
+// address is known before Serve runs, requests made before Serve starts
+// accepting wait in the listen backlog, and Serve closes the listener when it
+// returns.
+func TestServeOnCallersListener(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Addr is ignored by Serve: an address nothing listens on proves it.
+	s := New(Options{Addr: "192.0.2.1:1"}, newPingAPI())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, ln) }()
+	resp, err := http.Get("http://" + ln.Addr().String() + "/ping/y")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `"pong":"y"`) {
+		t.Fatalf("body %q", body)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Serve returned %v", err)
+	}
+	if _, err := net.Dial("tcp", ln.Addr().String()); err == nil {
+		t.Error("the listener is still open after Serve returned")
+	}
+}
