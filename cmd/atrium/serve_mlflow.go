@@ -24,7 +24,7 @@ func init() {
 		if err != nil {
 			return nil, err
 		}
-		var opts tracking.Options
+		opts := tracking.Options{Logger: e.log}
 		if c := p.Server.RunCacheMiB; c != nil {
 			opts.RunCacheBytes = int64(*c) << 20
 			if *c == 0 {

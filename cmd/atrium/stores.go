@@ -115,7 +115,7 @@ func (e *env) Online() (online.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	store, err := online.Open(e.ctx, p.Stores.Online)
+	store, err := online.Open(e.ctx, p.Stores.Online, online.OpenOptions{Logger: e.log})
 	if err != nil {
 		return nil, err
 	}

@@ -19,7 +19,7 @@ type API struct {
 // NewAPI returns the registry API over store.
 func NewAPI(store *Store, log *slog.Logger) *API {
 	if log == nil {
-		log = slog.Default()
+		log = slog.New(slog.DiscardHandler)
 	}
 	return &API{store: store, log: log}
 }

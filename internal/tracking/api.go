@@ -22,7 +22,7 @@ type API struct {
 // artifact listings (mlflow-artifacts:/ locations resolve to its paths).
 func NewAPI(store *Store, artifacts artifact.Store, log *slog.Logger) *API {
 	if log == nil {
-		log = slog.Default()
+		log = slog.New(slog.DiscardHandler)
 	}
 	return &API{store: store, artifacts: artifacts, log: log}
 }

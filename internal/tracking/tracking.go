@@ -156,6 +156,9 @@ type Options struct {
 	// (cachedRun). Default DefaultRunCacheBytes; negative turns the cache off
 	// (each search writes its whole page: pageJSON on SQLite).
 	RunCacheBytes int64
+	// Logger receives what the store does not return to a caller (a failed
+	// refresh of PostgreSQL's statistics). Default: discard.
+	Logger *slog.Logger
 }
 
 // Store is the tracking store. It is safe for concurrent use.
@@ -163,6 +166,7 @@ type Store struct {
 	db   *meta.DB
 	root string
 	now  func() time.Time
+	log  *slog.Logger
 	// runCache holds runs' search_runs JSON by run id (nil when off).
 	runCache *otter.Cache[string, cachedRun]
 	// created and written count the runs this process created and the write
@@ -189,7 +193,7 @@ func (s *Store) maybeAnalyze(ctx context.Context, counter *atomic.Int64) {
 	for d := int64(1000); d <= n; d *= 10 {
 		if d == n {
 			if _, err := s.db.Exec(ctx, `ANALYZE runs, params, tags, latest_metrics, experiments`); err != nil {
-				slog.Warn("tracking: refresh planner statistics", "err", err)
+				s.log.Warn("tracking: refresh planner statistics", "err", err)
 			}
 			return
 		}
@@ -205,7 +209,10 @@ func New(ctx context.Context, db *meta.DB, opts Options) (*Store, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Store{db: db, root: strings.TrimRight(opts.ArtifactRoot, "/"), now: opts.Now}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Store{db: db, root: strings.TrimRight(opts.ArtifactRoot, "/"), now: opts.Now, log: opts.Logger}
 	if opts.RunCacheBytes == 0 {
 		opts.RunCacheBytes = DefaultRunCacheBytes
 	}

@@ -144,7 +144,7 @@ type Options struct {
 	// BaseDir resolves relative source paths (the repository). Default: the
 	// working directory.
 	BaseDir string
-	// Logger receives progress and warnings. Default slog.Default().
+	// Logger receives progress and warnings. Default: discard.
 	Logger *slog.Logger
 }
 
@@ -188,7 +188,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (Engine, error) {
 		opts.Features = &spec.Features{}
 	}
 	if opts.Logger == nil {
-		opts.Logger = slog.Default()
+		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	return open(ctx, u, opts)
 }

@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"slices"
 	"strings"
@@ -113,8 +114,17 @@ func (r *Result) Reset(n, f int) {
 	}
 }
 
-// Opener opens a store from its parsed URL. The context bounds the opening only.
-type Opener func(ctx context.Context, u *url.URL) (Store, error)
+// OpenOptions are what a program gives every store it opens, whatever the
+// backend; the URL carries the backend's own settings.
+type OpenOptions struct {
+	// Logger receives the backend's own messages (Pebble's background
+	// errors and, at debug level, its compactions). Nil: discard.
+	Logger *slog.Logger
+}
+
+// Opener opens a store from its parsed URL. The context bounds the opening
+// only. opts.Logger is never nil.
+type Opener func(ctx context.Context, u *url.URL, opts OpenOptions) (Store, error)
 
 var (
 	driversMu sync.RWMutex
@@ -145,7 +155,7 @@ func Schemes() []string {
 }
 
 // Open opens the store named by rawURL with the backend registered for its scheme.
-func Open(ctx context.Context, rawURL string) (Store, error) {
+func Open(ctx context.Context, rawURL string, opts OpenOptions) (Store, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("online store URL %q: %w", rawURL, err)
@@ -156,7 +166,10 @@ func Open(ctx context.Context, rawURL string) (Store, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w %q: expected one of %s://", ErrUnsupportedURL, u.Redacted(), strings.Join(Schemes(), "://, "))
 	}
-	s, err := open(ctx, u)
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	s, err := open(ctx, u, opts)
 	if err != nil {
 		return nil, fmt.Errorf("open online store %s: %w", u.Redacted(), err)
 	}

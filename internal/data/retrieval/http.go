@@ -27,7 +27,7 @@ import (
 
 // APIOptions configure the HTTP API.
 type APIOptions struct {
-	// Logger receives server-side errors. Default slog.Default().
+	// Logger receives server-side errors. Default: discard.
 	Logger *slog.Logger
 	// MaxBodyBytes bounds a request body. Default 32 MiB.
 	MaxBodyBytes int64
@@ -63,7 +63,7 @@ var (
 // NewAPI returns the HTTP API of o.
 func NewAPI(o *Online, opts APIOptions) *API {
 	if opts.Logger == nil {
-		opts.Logger = slog.Default()
+		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = 32 << 20
@@ -145,10 +145,9 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	code := httpStatus(err)
 	msg := err.Error()
 	if code >= 500 && code != http.StatusNotImplemented {
-		a.opts.Logger.Error("online API", "path", r.URL.Path, "error", err)
-		if code == http.StatusInternalServerError {
-			msg = "internal error: " + msg
-		}
+		// A store's or the engine's words stay in the log.
+		a.opts.Logger.Error("online API", "path", r.URL.Path, "request_id", server.RequestID(r.Context()), "error", err)
+		msg = server.InternalErrorMessage(r.Context())
 	}
 	server.WriteJSON(w, code, map[string]string{"error": msg})
 }

@@ -41,8 +41,12 @@ func (a *API) materialize(w http.ResponseWriter, r *http.Request) {
 	body := map[string]any{"results": results}
 	code := http.StatusOK
 	if err != nil { // some sets done, then a failure: report both
-		body["error"] = err.Error()
 		code = httpStatus(err)
+		body["error"] = err.Error()
+		if code >= 500 {
+			a.opts.Logger.Error("online API", "path", r.URL.Path, "request_id", server.RequestID(r.Context()), "error", err)
+			body["error"] = server.InternalErrorMessage(r.Context())
+		}
 	}
 	server.WriteJSON(w, code, body)
 }

@@ -401,3 +401,31 @@ func TestMaterializeRouteErrors(t *testing.T) {
 	checkError(t, srv2, "/materialize-incremental", `{"end_ts": "now", "feature_views": ["listing_profile", "nope"]}`, 404, `feature_views[1]: feature set "nope" is not defined`)
 	checkError(t, srv2, "/materialize-incremental", `{"end_ts": 5}`, 400, "end_ts")
 }
+
+// TestServerErrorsHideTheirCause: a 5xx answer names the request id, never
+// the store's error text, which goes to the log.
+func TestServerErrorsHideTheirCause(t *testing.T) {
+	srv, o := testServer(t, APIOptions{})
+	if err := o.Store().Close(); err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequest(http.MethodPost, srv.URL+"/get-online-features",
+		strings.NewReader(`{"features": ["listing_profile:rent"], "entities": {"listing_id": [1]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Request-Id", "probe-1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "request id probe-1") ||
+		strings.Contains(string(body), "closed") {
+		t.Errorf("read of a closed store = %d %s; want 503 naming the request id, not the cause", resp.StatusCode, body)
+	}
+}

@@ -123,7 +123,7 @@ func (m *Materializer) Materialize(ctx context.Context, sets []SetDef, end time.
 
 func (m *Materializer) logger() *slog.Logger {
 	if m.Logger == nil {
-		return slog.Default()
+		return slog.New(slog.DiscardHandler)
 	}
 	return m.Logger
 }

@@ -38,7 +38,7 @@ func (s *Server) Close() error { return s.stop() }
 // listener is open when it returns, so the server is reachable at once.
 func ServeFeatures(ctx context.Context, st Stores, log *slog.Logger) (*Server, error) {
 	if log == nil {
-		log = slog.Default()
+		log = slog.New(slog.DiscardHandler)
 	}
 	db, err := st.Meta()
 	if err != nil {

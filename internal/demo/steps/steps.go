@@ -40,7 +40,7 @@ type Options struct {
 	Out io.Writer
 	// Progress shows progress bars when it is a terminal. Default: none.
 	Progress io.Writer
-	// Logger receives the stores' warnings. Default slog.Default().
+	// Logger receives the steps' warnings. Default: discard.
 	Logger *slog.Logger
 	// Stores are the project's stores, bound to Dir (required); the caller
 	// closes them.

@@ -41,7 +41,7 @@ type Readier interface {
 type Options struct {
 	// Addr to listen on. Default "127.0.0.1:8080".
 	Addr string
-	// Logger for access and error logs. Default slog.Default().
+	// Logger for access and error logs. Default: discard.
 	Logger *slog.Logger
 	// Registry receives the server's metrics and is served on /metrics.
 	// Default: a new registry with Go and process collectors.
@@ -58,7 +58,7 @@ func (o *Options) ensureDefaults() {
 		o.Addr = "127.0.0.1:8080"
 	}
 	if o.Logger == nil {
-		o.Logger = slog.Default()
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.Registry == nil {
 		o.Registry = prometheus.NewRegistry()
@@ -77,12 +77,13 @@ type Server struct {
 	handler  http.Handler
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	ids      *requestIDs
 }
 
 // New builds a server for apis. It registers the request metrics on opts.Registry.
 func New(opts Options, apis ...API) *Server {
 	opts.ensureDefaults()
-	s := &Server{opts: opts, apis: apis, mux: http.NewServeMux()}
+	s := &Server{opts: opts, apis: apis, mux: http.NewServeMux(), ids: newRequestIDs()}
 	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "atrium_http_requests_total",
 		Help: "HTTP requests by route pattern and status code.",
@@ -116,7 +117,11 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	for _, api := range s.apis {
 		if rd, ok := api.(Readier); ok {
 			if err := rd.Ready(r.Context()); err != nil {
-				WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "error": err.Error()})
+				// The cause (a backend's address, its driver's words) is for
+				// the log, not for whoever can reach the port.
+				s.opts.Logger.Warn("not ready", "request_id", RequestID(r.Context()), "err", err)
+				WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready",
+					"error": "a backend is not ready (request id " + RequestID(r.Context()) + "); the server log has the cause"})
 				return
 			}
 		}
@@ -150,15 +155,16 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 func (s *Server) instrument(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		r = s.ids.withRequestID(w, r)
 		sw := &statusWriter{ResponseWriter: w}
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				s.opts.Logger.Error("handler panic", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(p))
+				s.opts.Logger.Error("handler panic", "method", r.Method, "path", r.URL.Path, "request_id", RequestID(r.Context()), "panic", fmt.Sprint(p))
 				if sw.code == 0 {
-					WriteJSON(sw, http.StatusInternalServerError, map[string]string{"error": "internal error"})
+					WriteJSON(sw, http.StatusInternalServerError, map[string]string{"error": InternalErrorMessage(r.Context())})
 				}
 			}
 			// The mux stores the matched pattern on the request; unmatched requests

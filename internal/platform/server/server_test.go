@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -78,8 +79,55 @@ func TestRoutesHealthAndMetrics(t *testing.T) {
 		}
 	}
 	api.readyErr = errors.New("online store down")
-	if code, body := get(t, h, "/readyz"); code != 503 || !strings.Contains(body, "online store down") {
-		t.Errorf("readyz when not ready = %d %s", code, body)
+	if code, body := get(t, h, "/readyz"); code != 503 || !strings.Contains(body, `"not ready"`) || strings.Contains(body, "online store down") {
+		t.Errorf("readyz when not ready = %d %s, want 503 without the cause", code, body)
+	}
+}
+
+// TestRequestIDs: every answer carries a request id, the client's when it
+// sent a usable one; a 5xx names it instead of the internal error, which the
+// log has under the same id.
+func TestRequestIDs(t *testing.T) {
+	var log strings.Builder
+	api := newPingAPI()
+	h := New(Options{Logger: slog.New(slog.NewTextHandler(&log, nil))}, api).Handler()
+	do := func(path, id string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodGet, path, nil)
+		if id != "" {
+			req.Header.Set(RequestIDHeader, id)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	for _, tc := range []struct{ sent, want string }{
+		{"abc-123", "abc-123"},
+		{"has space", ""},
+		{strings.Repeat("x", 129), ""},
+		{"", ""},
+	} {
+		got := do("/ping/a", tc.sent).Header().Get(RequestIDHeader)
+		if tc.want != "" && got != tc.want || tc.want == "" && (got == "" || got == tc.sent) {
+			t.Errorf("sent %q: answer's request id %q", tc.sent, got)
+		}
+	}
+	if a, b := do("/ping/a", "").Header().Get(RequestIDHeader), do("/ping/a", "").Header().Get(RequestIDHeader); a == b {
+		t.Errorf("two requests got the same id %q", a)
+	}
+
+	rec := do("/boom", "req-42")
+	if rec.Code != 500 || !strings.Contains(rec.Body.String(), "request id req-42") || strings.Contains(rec.Body.String(), "boom") {
+		t.Errorf("panic answer = %d %s, want 500 naming the request id, not the panic", rec.Code, rec.Body)
+	}
+	api.readyErr = errors.New("dial tcp 10.0.0.7:6379: connection refused")
+	rec = do("/readyz", "req-43")
+	if rec.Code != 503 || !strings.Contains(rec.Body.String(), "req-43") || strings.Contains(rec.Body.String(), "10.0.0.7") {
+		t.Errorf("readyz = %d %s, want 503 naming the request id, not the backend", rec.Code, rec.Body)
+	}
+	for _, want := range []string{"request_id=req-42 panic=boom", "request_id=req-43 err=\"dial tcp 10.0.0.7:6379"} {
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("log lacks %s:\n%s", want, log.String())
+		}
 	}
 }
 

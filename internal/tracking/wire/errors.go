@@ -114,11 +114,11 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		we = Invalidf("Invalid value in the request: %s", engineMessage(err))
 	}
 	if we == nil {
-		if log == nil {
-			log = slog.Default()
+		// The database's words stay in the log.
+		if log != nil {
+			log.Error("mlflow api: internal error", "method", r.Method, "path", r.URL.Path, "request_id", server.RequestID(r.Context()), "err", err)
 		}
-		log.Error("mlflow api: internal error", "method", r.Method, "path", r.URL.Path, "err", err)
-		we = Errorf(InternalError, "internal error: %v", err)
+		we = Errorf(InternalError, "%s", server.InternalErrorMessage(r.Context()))
 	}
 	server.WriteJSON(w, Status(we.Code), body{ErrorCode: we.Code, Message: we.Message})
 }

@@ -90,7 +90,7 @@ func Open(ctx context.Context, dir string, opts offline.Options) (*Engine, error
 		opts.Features = &spec.Features{}
 	}
 	if opts.Logger == nil {
-		opts.Logger = slog.Default()
+		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	base := opts.BaseDir
 	if base == "" {

@@ -47,8 +47,8 @@ import (
 var ErrLocked = fmt.Errorf("%w: the pebble directory is open elsewhere (atrium serve?); stop it, or use a shared store such as redis://", online.ErrInUse)
 
 func init() {
-	online.Register("pebble", func(ctx context.Context, u *url.URL) (online.Store, error) {
-		opts := Options{}
+	online.Register("pebble", func(ctx context.Context, u *url.URL, oo online.OpenOptions) (online.Store, error) {
+		opts := Options{Logger: oo.Logger}
 		q := u.Query()
 		if v := q.Get("memtable_mb"); v != "" {
 			mb, err := strconv.Atoi(v)
@@ -82,7 +82,7 @@ type Options struct {
 	// mean fewer, larger flushes and less compaction work per row (it halved
 	// the time to materialize 1M keys x 50 features). URL: memtable_mb=64.
 	MemTableSize int64
-	// Logger receives Pebble's messages. Default slog.Default(), info at debug level.
+	// Logger receives Pebble's messages, info at debug level. Default: discard.
 	Logger *slog.Logger
 }
 
@@ -94,7 +94,7 @@ func (o *Options) ensureDefaults() {
 		o.MemTableSize = 64 << 20
 	}
 	if o.Logger == nil {
-		o.Logger = slog.Default()
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 }
 

@@ -23,7 +23,7 @@ func TestConformance(t *testing.T) {
 	base := t.TempDir()
 	onlinetest.Run(t, func(t *testing.T, id string) online.Store {
 		// Through the registry, as atrium opens it.
-		s, err := online.Open(context.Background(), "pebble://"+filepath.Join(base, t.Name(), id))
+		s, err := online.Open(context.Background(), "pebble://"+filepath.Join(base, t.Name(), id), online.OpenOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -88,7 +88,7 @@ func TestOtherProcessIsLockedOut(t *testing.T) {
 		cmd.Process.Kill()
 		t.Fatalf("helper process: %q, %v", line, err)
 	}
-	_, err = online.Open(context.Background(), "pebble://"+dir)
+	_, err = online.Open(context.Background(), "pebble://"+dir, online.OpenOptions{})
 	if !errors.Is(err, pebble.ErrLocked) || !errors.Is(err, online.ErrInUse) {
 		t.Errorf("Open while another process holds the store: %v, want ErrLocked and online.ErrInUse", err)
 	}
@@ -157,12 +157,12 @@ func TestRefusesUnknownFormat(t *testing.T) {
 func TestURL(t *testing.T) {
 	ctx := context.Background()
 	for _, bad := range []string{"pebble://", "pebble:///x?cache_mb=lots", "pebble:///x?memtable_mb=0", "nosuch://x"} {
-		if s, err := online.Open(ctx, bad); err == nil {
+		if s, err := online.Open(ctx, bad, online.OpenOptions{}); err == nil {
 			s.Close()
 			t.Errorf("Open(%q) succeeded, want an error", bad)
 		}
 	}
-	if _, err := online.Open(ctx, "nosuch://x"); !errors.Is(err, online.ErrUnsupportedURL) {
+	if _, err := online.Open(ctx, "nosuch://x", online.OpenOptions{}); !errors.Is(err, online.ErrUnsupportedURL) {
 		t.Errorf("Open(nosuch://x): %v, want ErrUnsupportedURL", err)
 	}
 }

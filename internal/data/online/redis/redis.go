@@ -49,7 +49,7 @@ import (
 
 func init() {
 	for _, scheme := range []string{"redis", "rediss"} {
-		online.Register(scheme, func(ctx context.Context, u *url.URL) (online.Store, error) {
+		online.Register(scheme, func(ctx context.Context, u *url.URL, _ online.OpenOptions) (online.Store, error) {
 			return Open(ctx, u.String())
 		})
 	}

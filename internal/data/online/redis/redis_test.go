@@ -86,7 +86,7 @@ func deleteKeys(t testing.TB, base, prefix string) {
 func TestConformance(t *testing.T) {
 	urlFor := testURL(t)
 	onlinetest.Run(t, func(t *testing.T, id string) online.Store {
-		s, err := online.Open(context.Background(), urlFor(t.Name()+"/"+id))
+		s, err := online.Open(context.Background(), urlFor(t.Name()+"/"+id), online.OpenOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -104,7 +104,7 @@ func TestKeyTTL(t *testing.T) {
 	rowKey := u.Query().Get("prefix") + "s\x00" + string(k)
 	write := func(params ...string) {
 		t.Helper()
-		s, err := online.Open(ctx, urlFor("ttl", params...))
+		s, err := online.Open(ctx, urlFor("ttl", params...), online.OpenOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -145,7 +145,7 @@ func TestWritersInSeveralProcesses(t *testing.T) {
 	errs := make(chan error, writers)
 	done := make(chan struct{})
 	for w := range writers {
-		s, err := online.Open(ctx, urlFor("shared"))
+		s, err := online.Open(ctx, urlFor("shared"), online.OpenOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -175,7 +175,7 @@ func TestWritersInSeveralProcesses(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	s, err := online.Open(ctx, urlFor("shared"))
+	s, err := online.Open(ctx, urlFor("shared"), online.OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +257,7 @@ func fnv64a(s string) string {
 
 func TestBadURL(t *testing.T) {
 	for _, u := range []string{"redis://127.0.0.1:1/0?key_ttl=soon", "redis://127.0.0.1:1/x/y"} {
-		if s, err := online.Open(context.Background(), u); err == nil {
+		if s, err := online.Open(context.Background(), u, online.OpenOptions{}); err == nil {
 			s.Close()
 			t.Errorf("Open(%q) succeeded, want an error", u)
 		}
@@ -276,7 +276,7 @@ func BenchmarkRead100x50(b *testing.B) {
 	q.Set("prefix", prefix)
 	u.RawQuery = q.Encode()
 	ctx := context.Background()
-	s, err := online.Open(ctx, u.String())
+	s, err := online.Open(ctx, u.String(), online.OpenOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -45,7 +45,7 @@ type Options struct {
 	MaxUploadBytes int64
 	// MaxJSONBytes bounds JSON request bodies (multipart create/complete/abort). Default 1 MiB.
 	MaxJSONBytes int64
-	// Logger receives internal errors. Default slog.Default().
+	// Logger receives internal errors. Default: discard.
 	Logger *slog.Logger
 }
 
@@ -57,7 +57,7 @@ func (o *Options) ensureDefaults() {
 		o.MaxJSONBytes = 1 << 20
 	}
 	if o.Logger == nil {
-		o.Logger = slog.Default()
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 }
 
@@ -133,7 +133,9 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		if r.Context().Err() != nil {
 			return // the client went away; nobody reads the answer
 		}
-		a.opts.Logger.Error("artifact proxy", "method", r.Method, "path", r.URL.Path, "err", err)
+		// The filesystem's words (paths, errnos) stay in the log.
+		a.opts.Logger.Error("artifact proxy", "method", r.Method, "path", r.URL.Path, "request_id", server.RequestID(r.Context()), "err", err)
+		msg = server.InternalErrorMessage(r.Context())
 	}
 	server.WriteJSON(w, e.status, map[string]string{"error_code": e.code, "message": msg})
 }
