@@ -8,6 +8,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/atrium-ml/atrium/internal/platform/jsonw"
 	"github.com/atrium-ml/atrium/internal/platform/meta"
 	"github.com/atrium-ml/atrium/internal/tracking/search"
 	"github.com/atrium-ml/atrium/internal/tracking/wire"
@@ -132,7 +133,7 @@ func (p runsPage) AppendJSON(b []byte) []byte {
 	b = append(b, ']')
 	if p.next != "" {
 		b = append(b, `,"next_page_token":`...)
-		b = wire.AppendString(b, p.next)
+		b = jsonw.AppendString(b, p.next)
 	}
 	return append(b, '}')
 }
@@ -302,7 +303,7 @@ func (p runsPage) appendBody(b []byte) []byte {
 	b = append(b, ']')
 	if p.next != "" {
 		b = append(b, `,"next_page_token":`...)
-		b = wire.AppendString(b, p.next)
+		b = jsonw.AppendString(b, p.next)
 	}
 	return append(b, '}')
 }
@@ -323,7 +324,7 @@ func (p runsPage) appendParts(b []byte) []byte {
 	b = append(b, ']')
 	if p.next != "" {
 		b = append(b, `,"next_page_token":`...)
-		b = wire.AppendString(b, p.next)
+		b = jsonw.AppendString(b, p.next)
 	}
 	return append(b, '}')
 }
