@@ -93,8 +93,10 @@ var plain = func() (t [utf8.RuneSelf]bool) {
 // as null: a reader sees a missing value, which is what Feast's clients get
 // for a NaN feature.
 func AppendFloat(dst []byte, f float64) []byte {
-	dst, _ = appendFinite(dst, f)
-	return dst
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return append(dst, "null"...)
+	}
+	return appendNumber(dst, f)
 }
 
 // AppendFloatPoint is AppendFloat, except that a whole number written without
@@ -103,8 +105,10 @@ func AppendFloat(dst []byte, f float64) []byte {
 // then decode a float64 as a float even when it holds a whole number. The
 // number is the same as encoding/json's (equal once decoded), not its bytes.
 func AppendFloatPoint(dst []byte, f float64) []byte {
-	dst, whole := appendFinite(dst, f)
-	if whole {
+	dst = AppendFloat(dst, f)
+	// Whole and below 1e21: written in plain notation, as digits only. False
+	// for NaN (NaN != NaN) and infinities.
+	if f == math.Trunc(f) && math.Abs(f) < 1e21 {
 		dst = append(dst, '.', '0')
 	}
 	return dst
@@ -123,20 +127,13 @@ func AppendProtoFloat(dst []byte, f float64) []byte {
 	case math.IsInf(f, -1):
 		return append(dst, `"-Infinity"`...)
 	}
-	dst, _ = appendFinite(dst, f)
-	return dst
+	return appendNumber(dst, f)
 }
 
-// appendFinite writes f as encoding/json does (null for NaN and infinities)
-// and reports whether it wrote a whole number without an exponent (the text
-// is then digits only: 'f' with the shortest precision writes no point).
-func appendFinite(dst []byte, f float64) (out []byte, whole bool) {
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return append(dst, "null"...), false
-	}
-	abs := math.Abs(f)
-	if abs == 0 || abs >= 1e-6 && abs < 1e21 {
-		return strconv.AppendFloat(dst, f, 'f', -1, 64), f == math.Trunc(f)
+// appendNumber writes the finite f as encoding/json writes a float64.
+func appendNumber(dst []byte, f float64) []byte {
+	if abs := math.Abs(f); abs < 1e21 && (abs >= 1e-6 || abs == 0) {
+		return strconv.AppendFloat(dst, f, 'f', -1, 64)
 	}
 	dst = strconv.AppendFloat(dst, f, 'e', -1, 64)
 	// A one-digit negative exponent comes padded (1e-07): encoding/json drops
@@ -145,7 +142,7 @@ func appendFinite(dst []byte, f float64) (out []byte, whole bool) {
 		dst[n-2] = dst[n-1]
 		dst = dst[:n-1]
 	}
-	return dst, false
+	return dst
 }
 
 // AppendInt appends v as a JSON number (as encoding/json writes an int64).
