@@ -30,11 +30,7 @@ func (m metricsResponse) AppendJSON(b []byte) []byte {
 	b = slices.Grow(b, 64+80*len(m.Metrics))
 	b = append(b, `{"metrics":`...)
 	b = appendMetrics(b, m.Metrics)
-	if m.NextPageToken != "" {
-		b = append(b, `,"next_page_token":`...)
-		b = jsonw.AppendString(b, m.NextPageToken)
-	}
-	return append(b, '}')
+	return closePage(b, m.NextPageToken)
 }
 
 // appendMetrics appends a JSON array of metrics, as encoding/json writes it.
@@ -99,11 +95,7 @@ func (a *API) getMetricHistory(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if next != "" {
-		b = append(b, `,"next_page_token":`...)
-		b = jsonw.AppendString(b, next)
-	}
-	return wire.JSON(append(b, '}')), nil
+	return wire.JSON(closePage(b, next)), nil
 }
 
 // getMetricHistoryBulk is the UI's older bulk endpoint (repeated run_id).

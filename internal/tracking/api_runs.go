@@ -340,9 +340,15 @@ func (r runsResponse) AppendJSON(b []byte) []byte {
 		b = appendRun(b, &r.Runs[i])
 	}
 	b = append(b, ']')
-	if r.NextPageToken != "" {
+	return closePage(b, r.NextPageToken)
+}
+
+// closePage ends a paged answer: its "next_page_token" member, omitted when
+// there is no next page (encoding/json's omitempty), and the object's brace.
+func closePage(b []byte, next string) []byte {
+	if next != "" {
 		b = append(b, `,"next_page_token":`...)
-		b = jsonw.AppendString(b, r.NextPageToken)
+		b = jsonw.AppendString(b, next)
 	}
 	return append(b, '}')
 }
