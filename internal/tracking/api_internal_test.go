@@ -313,9 +313,12 @@ func checkSearchJSON(t *testing.T, ref, store *Store, exp string) {
 // decodeAsClient decodes a JSON answer to the values the mlflow client sees:
 // Python's json.loads, then protobuf's ParseDict into double and int64 fields,
 // where 5, 5.0 and 5e0 are all the number five and "NaN", "Infinity" stay
-// strings that protobuf reads as such. Numbers become int64 when integral and
-// in range (exact for any int64 timestamp or step), float64 otherwise; a
-// number no double holds (1e999) fails the test, as protobuf refuses it.
+// strings that protobuf reads as such. A number under "value" (a metric's, the
+// answer's only double field) becomes the float64 a double field holds: the
+// digits 1234567890123456700 and 1.2345678901234568e+18 are the same double.
+// Other numbers become int64 when integral and in range (exact for any int64
+// timestamp or step), float64 otherwise; a number no double holds (1e999)
+// fails the test, as protobuf refuses it.
 func decodeAsClient(t *testing.T, b []byte) any {
 	t.Helper()
 	if !json.Valid(b) {
@@ -327,18 +330,25 @@ func decodeAsClient(t *testing.T, b []byte) any {
 	if err := d.Decode(&v); err != nil {
 		t.Fatal(err)
 	}
-	var canon func(v any) any
-	canon = func(v any) any {
+	var canon func(v any, double bool) any
+	canon = func(v any, double bool) any {
 		switch v := v.(type) {
 		case map[string]any:
 			for k, e := range v {
-				v[k] = canon(e)
+				v[k] = canon(e, k == "value")
 			}
 		case []any:
 			for i, e := range v {
-				v[i] = canon(e)
+				v[i] = canon(e, false)
 			}
 		case json.Number:
+			if double {
+				f, err := v.Float64()
+				if err != nil {
+					t.Fatalf("number %s: %v", v, err)
+				}
+				return f
+			}
 			if n, err := v.Int64(); err == nil {
 				return n
 			}
@@ -353,7 +363,7 @@ func decodeAsClient(t *testing.T, b []byte) any {
 		}
 		return v
 	}
-	return canon(v)
+	return canon(v, false)
 }
 
 // TestRunCacheSeesEveryChange: after each kind of change to a run, made

@@ -6,9 +6,9 @@ import (
 	"net/http"
 	"path"
 	"slices"
-	"strconv"
 
 	"github.com/atrium-ml/atrium/internal/platform/artifact"
+	"github.com/atrium-ml/atrium/internal/platform/jsonw"
 	"github.com/atrium-ml/atrium/internal/tracking/wire"
 )
 
@@ -30,11 +30,7 @@ func (m metricsResponse) AppendJSON(b []byte) []byte {
 	b = slices.Grow(b, 64+80*len(m.Metrics))
 	b = append(b, `{"metrics":`...)
 	b = appendMetrics(b, m.Metrics)
-	if m.NextPageToken != "" {
-		b = append(b, `,"next_page_token":`...)
-		b = wire.AppendString(b, m.NextPageToken)
-	}
-	return append(b, '}')
+	return closePage(b, m.NextPageToken)
 }
 
 // appendMetrics appends a JSON array of metrics, as encoding/json writes it.
@@ -45,14 +41,13 @@ func appendMetrics(b []byte, ms []Metric) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `{"key":`...)
-		b = wire.AppendString(b, mt.Key)
+		b = jsonw.AppendString(b, mt.Key)
 		b = append(b, `,"value":`...)
-		v, _ := mt.Value.MarshalJSON()
-		b = append(b, v...)
+		b = jsonw.AppendProtoFloat(b, float64(mt.Value)) // wire.Float's MarshalJSON, without its allocation
 		b = append(b, `,"timestamp":`...)
-		b = strconv.AppendInt(b, mt.Timestamp, 10)
+		b = jsonw.AppendInt(b, mt.Timestamp)
 		b = append(b, `,"step":`...)
-		b = strconv.AppendInt(b, mt.Step, 10)
+		b = jsonw.AppendInt(b, mt.Step)
 		b = appendOptional(b, "dataset_name", mt.DatasetName)
 		b = appendOptional(b, "dataset_digest", mt.DatasetDigest)
 		b = appendOptional(b, "model_id", mt.ModelID)
@@ -70,7 +65,7 @@ func appendOptional(b []byte, name, v string) []byte {
 	b = append(b, ',', '"')
 	b = append(b, name...)
 	b = append(b, '"', ':')
-	return wire.AppendString(b, v)
+	return jsonw.AppendString(b, v)
 }
 
 func (a *API) getMetricHistory(r *http.Request) (any, error) {
@@ -100,11 +95,7 @@ func (a *API) getMetricHistory(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if next != "" {
-		b = append(b, `,"next_page_token":`...)
-		b = wire.AppendString(b, next)
-	}
-	return wire.JSON(append(b, '}')), nil
+	return wire.JSON(closePage(b, next)), nil
 }
 
 // getMetricHistoryBulk is the UI's older bulk endpoint (repeated run_id).

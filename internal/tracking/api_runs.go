@@ -6,9 +6,9 @@ import (
 	"errors"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 
+	"github.com/atrium-ml/atrium/internal/platform/jsonw"
 	"github.com/atrium-ml/atrium/internal/tracking/search"
 	"github.com/atrium-ml/atrium/internal/tracking/wire"
 )
@@ -340,9 +340,15 @@ func (r runsResponse) AppendJSON(b []byte) []byte {
 		b = appendRun(b, &r.Runs[i])
 	}
 	b = append(b, ']')
-	if r.NextPageToken != "" {
+	return closePage(b, r.NextPageToken)
+}
+
+// closePage ends a paged answer: its "next_page_token" member, omitted when
+// there is no next page (encoding/json's omitempty), and the object's brace.
+func closePage(b []byte, next string) []byte {
+	if next != "" {
 		b = append(b, `,"next_page_token":`...)
-		b = wire.AppendString(b, r.NextPageToken)
+		b = jsonw.AppendString(b, next)
 	}
 	return append(b, '}')
 }
@@ -378,27 +384,27 @@ func appendRun(b []byte, r *Run) []byte {
 // appendRunInfo opens a run's JSON object and writes its info: {"info":{...}
 func appendRunInfo(b []byte, in *RunInfo) []byte {
 	b = append(b, `{"info":{"run_id":`...)
-	b = wire.AppendString(b, in.RunID)
+	b = jsonw.AppendString(b, in.RunID)
 	b = append(b, `,"run_uuid":`...)
-	b = wire.AppendString(b, in.RunUUID)
+	b = jsonw.AppendString(b, in.RunUUID)
 	b = append(b, `,"run_name":`...)
-	b = wire.AppendString(b, in.RunName)
+	b = jsonw.AppendString(b, in.RunName)
 	b = append(b, `,"experiment_id":`...)
-	b = wire.AppendString(b, in.ExperimentID)
+	b = jsonw.AppendString(b, in.ExperimentID)
 	b = append(b, `,"user_id":`...)
-	b = wire.AppendString(b, in.UserID)
+	b = jsonw.AppendString(b, in.UserID)
 	b = append(b, `,"status":`...)
-	b = wire.AppendString(b, in.Status)
+	b = jsonw.AppendString(b, in.Status)
 	b = append(b, `,"start_time":`...)
-	b = strconv.AppendInt(b, in.StartTime, 10)
+	b = jsonw.AppendInt(b, in.StartTime)
 	if in.EndTime != nil {
 		b = append(b, `,"end_time":`...)
-		b = strconv.AppendInt(b, *in.EndTime, 10)
+		b = jsonw.AppendInt(b, *in.EndTime)
 	}
 	b = append(b, `,"artifact_uri":`...)
-	b = wire.AppendString(b, in.ArtifactURI)
+	b = jsonw.AppendString(b, in.ArtifactURI)
 	b = append(b, `,"lifecycle_stage":`...)
-	b = wire.AppendString(b, in.LifecycleStage)
+	b = jsonw.AppendString(b, in.LifecycleStage)
 	return append(b, '}')
 }
 
@@ -418,9 +424,9 @@ func appendKVs(b []byte, kvs []KV) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `{"key":`...)
-		b = wire.AppendString(b, kv.Key)
+		b = jsonw.AppendString(b, kv.Key)
 		b = append(b, `,"value":`...)
-		b = wire.AppendString(b, kv.Value)
+		b = jsonw.AppendString(b, kv.Value)
 		b = append(b, '}')
 	}
 	return append(b, ']')

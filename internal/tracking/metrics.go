@@ -7,9 +7,9 @@ import (
 	"math"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 
+	"github.com/atrium-ml/atrium/internal/platform/jsonw"
 	"github.com/atrium-ml/atrium/internal/platform/meta"
 	"github.com/atrium-ml/atrium/internal/tracking/search"
 	"github.com/atrium-ml/atrium/internal/tracking/wire"
@@ -290,7 +290,7 @@ func (s *Store) GetMetricHistory(ctx context.Context, runID, key string, maxResu
 // Metric values in between: a 100,000-point history is the API's largest answer.
 func (s *Store) AppendMetricHistoryJSON(ctx context.Context, b []byte, runID, key string, maxResults *int64, pageToken string) ([]byte, string, error) {
 	start := len(b)
-	qkey := wire.AppendString(nil, key)
+	qkey := jsonw.AppendString(nil, key)
 	first := true
 	b = append(b, '[')
 	next, err := s.scanHistory(ctx, runID, key, maxResults, pageToken, func(n int) { b = slices.Grow(b, 80*n) },
@@ -302,15 +302,11 @@ func (s *Store) AppendMetricHistoryJSON(ctx context.Context, b []byte, runID, ke
 			b = append(b, `{"key":`...)
 			b = append(b, qkey...)
 			b = append(b, `,"value":`...)
-			if nan != 0 {
-				b = append(b, `"NaN"`...)
-			} else {
-				b = strconv.AppendFloat(b, v, 'g', -1, 64)
-			}
+			b = jsonw.AppendProtoFloat(b, float64(restore(v, nan != 0)))
 			b = append(b, `,"timestamp":`...)
-			b = strconv.AppendInt(b, ts, 10)
+			b = jsonw.AppendInt(b, ts)
 			b = append(b, `,"step":`...)
-			b = strconv.AppendInt(b, step, 10)
+			b = jsonw.AppendInt(b, step)
 			b = append(b, '}')
 		})
 	if err != nil {

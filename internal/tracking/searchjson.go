@@ -130,11 +130,7 @@ func (p runsPage) AppendJSON(b []byte) []byte {
 		b = appendRunIO(append(b, '}'), &p.runs[i])
 	}
 	b = append(b, ']')
-	if p.next != "" {
-		b = append(b, `,"next_page_token":`...)
-		b = wire.AppendString(b, p.next)
-	}
-	return append(b, '}')
+	return closePage(b, p.next)
 }
 
 // runDataLists are one run's params, tags and latest metrics as JSON arrays.
@@ -300,11 +296,7 @@ func (p runsPage) appendBody(b []byte) []byte {
 	b = slices.Grow(b, len(p.body)+len(p.io)*200+64)
 	b = appendMarked(append(b, `{"runs":[`...), p.body, p.io)
 	b = append(b, ']')
-	if p.next != "" {
-		b = append(b, `,"next_page_token":`...)
-		b = wire.AppendString(b, p.next)
-	}
-	return append(b, '}')
+	return closePage(b, p.next)
 }
 
 // appendParts appends the answer of a page cachedPage loaded.
@@ -321,11 +313,7 @@ func (p runsPage) appendParts(b []byte) []byte {
 		b = append(b, r...)
 	}
 	b = append(b, ']')
-	if p.next != "" {
-		b = append(b, `,"next_page_token":`...)
-		b = wire.AppendString(b, p.next)
-	}
-	return append(b, '}')
+	return closePage(b, p.next)
 }
 
 // appendMarked appends body, runs' JSON SQLite wrote (runJSONSQL), with each

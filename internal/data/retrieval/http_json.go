@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/atrium-ml/atrium/internal/data/online"
+	"github.com/atrium-ml/atrium/internal/platform/jsonw"
 )
 
 // getRequest is the body of POST /get-online-features (Feast's), as spans of
@@ -116,12 +117,31 @@ func (d *getRequest) member(w *jsonWalker, body, key []byte) error {
 
 // jsonString decodes a JSON string token of a valid document.
 func jsonString(tok []byte) string {
-	if bytes.IndexByte(tok, '\\') < 0 {
-		return string(tok[1 : len(tok)-1])
-	}
-	var s string
-	_ = json.Unmarshal(tok, &s)
+	s, _ := unquote(tok)
 	return s
+}
+
+// unquote decodes tok, a JSON string token with its quotes, to what
+// encoding/json decodes it to (escapes resolved, each byte that is not valid
+// UTF-8 read as U+FFFD); ok is false when tok is not a valid string token.
+// Text without escapes, control characters or invalid UTF-8, the usual case,
+// is copied without encoding/json.
+func unquote(tok []byte) (s string, ok bool) {
+	inner := tok[1 : len(tok)-1]
+	plain := utf8.Valid(inner)
+	for _, c := range inner {
+		if c == '\\' || c < 0x20 {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return string(inner), true
+	}
+	if err := json.Unmarshal(tok, &s); err != nil {
+		return "", false
+	}
+	return s, true
 }
 
 // maxJSONDepth is encoding/json's limit on nesting.
@@ -489,19 +509,8 @@ func (s *jsonScanner) token() ([]byte, byte, error) {
 
 // str decodes a JSON string token (with its quotes).
 func (s *jsonScanner) str(tok []byte) (string, error) {
-	inner := tok[1 : len(tok)-1]
-	plain := utf8.Valid(inner)
-	for _, c := range inner {
-		if c == '\\' || c < 0x20 {
-			plain = false
-			break
-		}
-	}
-	if plain {
-		return string(inner), nil
-	}
-	var out string
-	if err := json.Unmarshal(tok, &out); err != nil {
+	out, ok := unquote(tok)
+	if !ok {
 		return "", s.errorf("malformed string %s", tok)
 	}
 	return out, nil
@@ -608,7 +617,9 @@ var (
 		}
 		return out
 	}()
-	epochJSON = []byte(`"1970-01-01T00:00:00Z"`)
+	// epochJSON is the event time of a cell without one (key columns, missing
+	// rows): protobuf's default Timestamp, as Feast's server writes it.
+	epochJSON = jsonw.AppendTimestamp(nil, time.Time{})
 )
 
 // appendHeader encodes the response up to its first result.
@@ -618,120 +629,32 @@ func appendHeader(dst []byte, names []string) []byte {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = strconv.AppendQuote(dst, n)
+		dst = jsonw.AppendString(dst, n)
 	}
 	return append(dst, `]},"results":[`...)
 }
 
-// appendTimestamp writes t the way protobuf's JSON mapping writes a Timestamp
-// (what Feast's server returns): RFC 3339 in UTC, with 0, 3, 6 or 9 fractional digits.
-func appendTimestamp(dst []byte, t time.Time) []byte {
-	if t.IsZero() {
-		return append(dst, epochJSON...)
-	}
-	t = t.UTC()
-	dst = append(dst, '"')
-	dst = t.AppendFormat(dst, "2006-01-02T15:04:05")
-	if ns := t.Nanosecond(); ns != 0 {
-		switch {
-		case ns%1_000_000 == 0:
-			dst = appendFrac(dst, ns/1_000_000, 3)
-		case ns%1000 == 0:
-			dst = appendFrac(dst, ns/1000, 6)
-		default:
-			dst = appendFrac(dst, ns, 9)
-		}
-	}
-	return append(dst, 'Z', '"')
-}
-
-func appendFrac(dst []byte, v, digits int) []byte {
-	dst = append(dst, '.')
-	var buf [9]byte
-	for i := digits - 1; i >= 0; i-- {
-		buf[i] = byte('0' + v%10)
-		v /= 10
-	}
-	return append(dst, buf[:digits]...)
-}
-
 // appendValue writes a value as a JSON scalar: numbers, strings, booleans,
 // timestamps as RFC 3339 strings; null for Null, Missing, NaN and infinities
-// (JSON has no literal for those).
+// (JSON has no literal for those). Doubles keep a fraction when whole
+// ("1300.0", as Python's json writes Feast's doubles): clients that type
+// numbers by their text then decode a float64 feature as a float even when it
+// holds a whole number.
 func appendValue(dst []byte, v online.Value) []byte {
 	switch v.Kind() {
 	case online.KindInt64:
-		return strconv.AppendInt(dst, v.Int64(), 10)
+		return jsonw.AppendInt(dst, v.Int64())
 	case online.KindFloat64:
-		f := v.Float64()
-		if math.IsNaN(f) || math.IsInf(f, 0) {
-			return append(dst, "null"...)
-		}
-		n := len(dst)
-		dst = strconv.AppendFloat(dst, f, 'g', -1, 64)
-		// Keep floats recognizable as floats ("1300.0", as Python's json writes
-		// Feast's doubles): clients that type numbers by their text then decode a
-		// float64 feature as a float even when it holds a whole number.
-		for _, c := range dst[n:] {
-			if c == '.' || c == 'e' {
-				return dst
-			}
-		}
-		return append(dst, '.', '0')
+		return jsonw.AppendFloatPoint(dst, v.Float64())
 	case online.KindString:
-		return appendString(dst, v.Str())
+		return jsonw.AppendString(dst, v.Str())
 	case online.KindBool:
-		return strconv.AppendBool(dst, v.Bool())
+		return jsonw.AppendBool(dst, v.Bool())
 	case online.KindTime:
-		return appendTimestamp(dst, v.Time())
+		return jsonw.AppendTimestamp(dst, v.Time())
 	}
 	return append(dst, "null"...)
 }
-
-// appendString writes s as a JSON string (strconv.AppendQuote is Go syntax,
-// whose \x escapes JSON lacks).
-func appendString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
-			i++
-			continue
-		}
-		if c < utf8.RuneSelf {
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigit[c>>4], hexDigit[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
-}
-
-const hexDigit = "0123456789abcdef"
 
 // appendResponse encodes v as Feast's column-major response. Row-level facts
 // (event time as JSON, max-age check) are computed once per set and row, not
@@ -751,9 +674,9 @@ func appendResponse(dst []byte, v *Vectors) []byte {
 				dst = append(dst, ',')
 			}
 			if col.typ == KeyInt64 {
-				dst = strconv.AppendInt(dst, col.ints[r], 10)
+				dst = jsonw.AppendInt(dst, col.ints[r])
 			} else {
-				dst = appendString(dst, col.strs[r])
+				dst = jsonw.AppendString(dst, col.strs[r])
 			}
 		}
 		dst = appendRepeated(append(dst, `],"statuses":[`...), statusJSON[StatusPresent], v.rows)

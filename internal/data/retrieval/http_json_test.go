@@ -44,3 +44,34 @@ func FuzzJSONWalker(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, doc string) { checkWalker(t, []byte(doc)) })
 }
+
+// checkUnquote: whenever encoding/json decodes the string token `"` + inner +
+// `"`, unquote decodes it to the same string; when encoding/json refuses it
+// and inner holds no quote (so the token's bounds are the scanners'), unquote
+// refuses it too.
+func checkUnquote(t *testing.T, inner string) {
+	t.Helper()
+	tok := []byte(`"` + inner + `"`)
+	got, ok := unquote(tok)
+	var want string
+	if err := json.Unmarshal(tok, &want); err != nil {
+		if ok && !strings.Contains(inner, `"`) {
+			t.Errorf("unquote(%q) = %q, encoding/json refuses it: %v", tok, got, err)
+		}
+		return
+	}
+	if !ok || got != want {
+		t.Errorf("unquote(%q) = %q, %v; encoding/json decodes %q", tok, got, ok, want)
+	}
+}
+
+// FuzzUnquote: see checkUnquote. The decoded string keys and values of both
+// request decoders (get-online-features, push) go through unquote.
+// go test -run - -fuzz FuzzUnquote ./internal/data/retrieval/
+func FuzzUnquote(f *testing.F) {
+	for _, c := range []string{``, `a`, `\"`, `\\`, `\u00e9`, `\u00g9`, `\ud83d\ude00`, `\ud83d`, `\x`, `\/`, "a\tb",
+		"\xff\xfe", "é", `a\nb`, `\u0000`, "\x7f", `\`, `k\u0065y`} {
+		f.Add(c)
+	}
+	f.Fuzz(checkUnquote)
+}

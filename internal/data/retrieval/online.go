@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/atrium-ml/atrium/internal/data/online"
+	"github.com/atrium-ml/atrium/internal/platform/jsonw"
 )
 
 // Sentinel errors of online retrieval; the HTTP API maps them to status codes
@@ -574,7 +575,7 @@ func (v *Vectors) prepareRows() {
 			m.stale = ttl > 0 && v.now.Sub(ts) > ttl
 			if lastEnd < 0 || !ts.Equal(last) {
 				lastStart = int32(len(v.tsJSON))
-				v.tsJSON = appendTimestamp(v.tsJSON, ts)
+				v.tsJSON = jsonw.AppendTimestamp(v.tsJSON, ts)
 				lastEnd, last = int32(len(v.tsJSON)), ts
 			}
 			m.start, m.end = lastStart, lastEnd

@@ -212,24 +212,6 @@ func TestDefinitionErrors(t *testing.T) {
 	}
 }
 
-func TestAppendTimestamp(t *testing.T) {
-	tests := []struct {
-		t    time.Time
-		want string
-	}{
-		{time.Time{}, `"1970-01-01T00:00:00Z"`},
-		{time.Date(2021, 12, 31, 23, 0, 0, 0, time.UTC), `"2021-12-31T23:00:00Z"`},
-		{time.Date(2021, 12, 31, 23, 0, 0, 5e8, time.FixedZone("x", 3600)), `"2021-12-31T22:00:00.500Z"`},
-		{time.Date(2021, 1, 1, 0, 0, 0, 1000, time.UTC), `"2021-01-01T00:00:00.000001Z"`},
-		{time.Date(2021, 1, 1, 0, 0, 0, 7, time.UTC), `"2021-01-01T00:00:00.000000007Z"`},
-	}
-	for _, tt := range tests {
-		if got := string(appendTimestamp(nil, tt.t)); got != tt.want {
-			t.Errorf("appendTimestamp(%s) = %s, want %s", tt.t, got, tt.want)
-		}
-	}
-}
-
 func TestAppendValue(t *testing.T) {
 	tests := []struct {
 		v    online.Value
@@ -242,10 +224,14 @@ func TestAppendValue(t *testing.T) {
 		{online.Float64(1e21), "1e+21"},
 		{online.Float64(1300), "1300.0"},
 		{online.Float64(-2), "-2.0"},
+		{online.Float64(1e6), "1000000.0"},
+		{online.Float64(1e-7), "1e-7"},
 		{online.Float64(math.NaN()), "null"},
 		{online.Float64(math.Inf(1)), "null"},
 		{online.Bool(false), "false"},
-		{online.String("a\"b\\c\n\x01é\xff<"), `"a\"b\\c\n\u0001é\ufffd<"`},
+		// As encoding/json escapes: HTML-sensitive <>& and U+2028 too, \b and \f short.
+		{online.String("a\"b\\c\n\x01é\xff<&>\u2028\b"), `"a\"b\\c\n\u0001é\ufffd\u003c\u0026\u003e\u2028\b"`},
+		{online.Time(time.Date(2021, 12, 31, 23, 0, 0, 5e8, time.FixedZone("x", 3600))), `"2021-12-31T22:00:00.500Z"`},
 	}
 	for _, tt := range tests {
 		if got := string(appendValue(nil, tt.v)); got != tt.want {

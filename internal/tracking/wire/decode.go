@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"unicode/utf8"
+
+	"github.com/atrium-ml/atrium/internal/platform/jsonw"
 )
 
 // DefaultMaxBody bounds request bodies of endpoints that do not set their own limit.
@@ -280,18 +282,9 @@ func (v *Float) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-func (v Float) MarshalJSON() ([]byte, error) {
-	f := float64(v)
-	switch {
-	case math.IsNaN(f):
-		return []byte(`"NaN"`), nil
-	case math.IsInf(f, 1):
-		return []byte(`"Infinity"`), nil
-	case math.IsInf(f, -1):
-		return []byte(`"-Infinity"`), nil
-	}
-	return strconv.AppendFloat(nil, f, 'g', -1, 64), nil
-}
+// MarshalJSON writes v as encoding/json writes a float64, and NaN and
+// infinities as protobuf's JSON strings (jsonw.AppendProtoFloat).
+func (v Float) MarshalJSON() ([]byte, error) { return jsonw.AppendProtoFloat(nil, float64(v)), nil }
 
 // Bool decodes from a JSON boolean or the strings "true"/"false" (query strings).
 type Bool bool
@@ -352,19 +345,4 @@ func (v Enum) Name(names []string) (name string, ok bool) {
 func Request[T any](r *http.Request) (*T, error) {
 	v := new(T)
 	return v, Decode(r, v)
-}
-
-// AppendString appends s as a JSON string, byte for byte what encoding/json
-// writes (it falls back to encoding/json for anything but plain printable ASCII).
-func AppendString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c >= 0x80 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			q, _ := json.Marshal(s)
-			return append(b, q...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
 }

@@ -121,10 +121,22 @@ func TestPageTokens(t *testing.T) {
 	}
 }
 
+// TestFloatJSON: NaN and infinities as protobuf's JSON strings, finite
+// values as encoding/json writes a float64 (1000000, not 1e+06).
 func TestFloatJSON(t *testing.T) {
 	b, _ := json.Marshal([]Float{Float(math.NaN()), Float(math.Inf(1)), Float(math.Inf(-1)), 0.25})
 	if string(b) != `["NaN","Infinity","-Infinity",0.25]` {
 		t.Fatalf("Float JSON = %s", b)
+	}
+	finite := []float64{0, 0.25, 1.0 / 3, 1e6, 1e20, 1e21, 1e-6, 1e-7, -math.MaxFloat64}
+	fs := make([]Float, len(finite))
+	for i, f := range finite {
+		fs[i] = Float(f)
+	}
+	got, _ := json.Marshal(fs)
+	want, _ := json.Marshal(finite)
+	if string(got) != string(want) || string(got) != `[0,0.25,0.3333333333333333,1000000,100000000000000000000,1e+21,0.000001,1e-7,-1.7976931348623157e+308]` {
+		t.Fatalf("Float JSON = %s, encoding/json writes %s", got, want)
 	}
 }
 

@@ -25,9 +25,11 @@ frame = pd.DataFrame(
     {
         "driver_id": pd.Series([1001, 1002], dtype="int64"),
         "event_timestamp": [when, when],
-        "conv_rate": [0.25, 0.75],
+        # A whole double (written 1000000.0) and text Go's JSON escapes
+        # (\u003c, \u0026, \u2028) must come back as they went in.
+        "conv_rate": [0.25, 1e6],
         "trips": pd.Series([12, 7], dtype="int64"),
-        "city": ["Lyon", "Nice"],
+        "city": ["Lyon", "Nice <&> \u2028 ü"],
     }
 )
 frame.to_parquet(source_path, index=False)
@@ -63,4 +65,5 @@ store.write_to_online_store("driver_stats", frame)
 features = ["driver_stats:conv_rate", "driver_stats:trips", "driver_stats:city"]
 rows = [{"driver_id": 1001}, {"driver_id": 1002}, {"driver_id": 9}]
 out = store.get_online_features(features=features, entity_rows=rows).to_dict()
+out["conv_rate_types"] = [type(v).__name__ for v in out["conv_rate"]]
 print(json.dumps(out, default=str))

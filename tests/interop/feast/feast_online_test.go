@@ -69,9 +69,11 @@ func TestFeastSDKAgainstFeatureServer(t *testing.T) {
 	}
 	want := map[string][]any{
 		"driver_id": {1001.0, 1002.0, 9.0},
-		"conv_rate": {0.25, 0.75, nil},
+		"conv_rate": {0.25, 1e6, nil},
 		"trips":     {12.0, 7.0, nil},
-		"city":      {"Lyon", "Nice", nil},
+		"city":      {"Lyon", "Nice <&> \u2028 ü", nil},
+		// Python types: the whole double decodes as a float.
+		"conv_rate_types": {"float", "float", "NoneType"},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Feast's get_online_features through Atrium:\n got %v\nwant %v", got, want)
@@ -83,7 +85,7 @@ func TestFeastSDKAgainstFeatureServer(t *testing.T) {
 	if err := store.Read(context.Background(), []online.Query{q}, res); err != nil {
 		t.Fatal(err)
 	}
-	if v := res[0].Row(0); !res[0].Found[0] || v[0] != online.Int64(7) || v[1] != online.String("Nice") {
+	if v := res[0].Row(0); !res[0].Found[0] || v[0] != online.Int64(7) || v[1] != online.String("Nice <&> \u2028 ü") {
 		t.Errorf("row Feast wrote: found %v, %v", res[0].Found[0], v)
 	}
 }

@@ -9,6 +9,7 @@ mismatch raises, and the script exits non-zero.
 """
 
 import filecmp
+import math
 import os
 import random
 import tempfile
@@ -106,6 +107,26 @@ def main():
     # Metric history, every step.
     hist = client.get_metric_history(best_id, "loss")
     check(sorted((m.step, m.value) for m in hist) == [(s, loss_at(best_c, s)) for s in range(STEPS)], f"metric history of {len(hist)} points")
+
+    # Doubles in each notation the server writes (1000000, 1e-7, 1e+21, the
+    # shortest digits of 1/3), NaN, and a name with text JSON escapes
+    # (\u003c, \u0026, \u2028) come back exactly through get_run, search_runs
+    # and get_metric_history.
+    doubles = {"whole": 1e6, "tiny": 1e-7, "huge": 1e21, "third": 1 / 3, "nan": float("nan")}
+    name = "doubles <&> \u2028 ü"
+    with mlflow.start_run(run_name=name) as odd:
+        mlflow.log_metrics(doubles)
+
+    def same(got):
+        return got.keys() == doubles.keys() and all(
+            math.isnan(got[k]) if math.isnan(v) else got[k] == v for k, v in doubles.items())
+
+    got = client.get_run(odd.info.run_id)
+    check(got.info.run_name == name and same(got.data.metrics), f"get_run of odd doubles {got.data.metrics}")
+    found = client.search_runs(ids, "metrics.huge > 0")
+    check([x.info.run_id for x in found] == [odd.info.run_id] and found[0].info.run_name == name and same(found[0].data.metrics),
+          "search_runs of odd doubles")
+    check(same({k: client.get_metric_history(odd.info.run_id, k)[0].value for k in doubles}), "metric history of odd doubles")
 
     # Registry: alias, and the model loaded back by alias.
     client.set_registered_model_alias(MODEL, "champion", version)
