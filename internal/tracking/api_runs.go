@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net/http"
 	"slices"
-	"strings"
 
 	"github.com/atrium-ml/atrium/internal/platform/jsonw"
 	"github.com/atrium-ml/atrium/internal/tracking/search"
@@ -197,7 +196,7 @@ func (a *API) logBatch(r *http.Request) (any, error) {
 		Tags    []KV            `json:"tags"`
 	}](r)
 	if err != nil {
-		if errors.Is(err, wire.ErrInvalid) && strings.Contains(err.Error(), "larger than the limit") {
+		if _, tooBig := errors.AsType[*http.MaxBytesError](err); tooBig {
 			return nil, wire.Invalidf("Batched logging API requests must be at most %d bytes.", MaxBatchRequestBytes)
 		}
 		return nil, err

@@ -90,7 +90,10 @@ func Validate(ctx context.Context, b Binder, f *spec.Features) (problems spec.Pr
 			out, err := b.Describe(ctx, fmt.Sprintf("SELECT %s FROM %s", strings.Join(sel, ", "), rel))
 			if err != nil {
 				msg := oneLine(err)
-				if strings.Contains(msg, "must appear in the GROUP BY clause") || strings.Contains(msg, "aggregate function") {
+				// An expression that binds alone but not beside the keys
+				// aggregates rows (told apart by binding, not by the
+				// engine's wording).
+				if _, aloneErr := b.Describe(ctx, fmt.Sprintf("SELECT (%s) AS atrium_x FROM %s", expr, rel)); aloneErr == nil {
 					msg = "aggregate functions are not allowed in a feature expression, expected a per-row expression (aggregations go in aggs: [...])"
 				}
 				ps.Add(fs.File, line, "feature set %q: %s: bad SQL expression %q: %s", fs.Name, what, expr, msg)

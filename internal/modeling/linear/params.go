@@ -172,9 +172,7 @@ func ParseParams(kv map[string]string) (Params, error) {
 	if v, ok := canonical["unknown_category"]; ok {
 		p.UnknownCategory = ml.UnknownCategory(v)
 	}
-	if err := p.Validate(); err != nil {
-		problems = append(problems, strings.Split(strings.TrimPrefix(err.Error(), ErrParams.Error()+": "), "\n")...)
-	}
+	problems = append(problems, p.problems()...)
 	if len(problems) > 0 {
 		slices.Sort(problems)
 		problems = slices.Compact(problems)
@@ -185,6 +183,14 @@ func ParseParams(kv map[string]string) (Params, error) {
 
 // Validate reports every problem, one per line.
 func (p Params) Validate() error {
+	if problems := p.problems(); len(problems) > 0 {
+		return fmt.Errorf("%w: %s", ErrParams, strings.Join(problems, "\n"))
+	}
+	return nil
+}
+
+// problems lists what Validate reports, one line each.
+func (p Params) problems() []string {
 	var problems []string
 	if p.Objective != Regression && p.Objective != Binary && p.Objective != Multiclass {
 		problems = append(problems, fmt.Sprintf("objective %q: want regression, binary or multiclass", p.Objective))
@@ -201,10 +207,7 @@ func (p Params) Validate() error {
 	if p.UnknownCategory != ml.UnknownIgnore && p.UnknownCategory != ml.UnknownError {
 		problems = append(problems, fmt.Sprintf("unknown_category=%q: want ignore or error", p.UnknownCategory))
 	}
-	if len(problems) > 0 {
-		return fmt.Errorf("%w: %s", ErrParams, strings.Join(problems, "\n"))
-	}
-	return nil
+	return problems
 }
 
 // Map returns the parameters as text, with their canonical names (for training

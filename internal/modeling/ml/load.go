@@ -246,6 +246,9 @@ func describe(ctx context.Context, d *duck, path, src string) ([]fileColumn, err
 	return cols, nil
 }
 
+// csvConversion reads the line, column, value and type out of the message of
+// a DuckDB conversion error of its CSV reader: the error is classified by its
+// type (duckError), and DuckDB's C API gives these details in no other form.
 var csvConversion = regexp.MustCompile(`(?s)CSV Error on Line: (\d+).*Error when converting column "(.*?)"\. (Could not convert string "(.*?)" to '(\w+)')`)
 
 // readError turns a DuckDB read failure into a DataError naming the file (and,
@@ -258,12 +261,13 @@ func readError(path string, err error) error {
 	// DuckDB's CSV reader reports a row with the wrong number of fields as
 	// either type, depending on the column where it stops.
 	var de *duckError
-	if errors.As(err, &de) && (de.typ == mapping.ErrorTypeInvalidInput || de.typ == mapping.ErrorTypeConversion) {
-		if shape := csvShape(path); shape != nil {
-			return shape
-		}
+	if !errors.As(err, &de) || (de.typ != mapping.ErrorTypeInvalidInput && de.typ != mapping.ErrorTypeConversion) {
+		return &DataError{File: path, Msg: "cannot read: " + duckMessage(err)}
 	}
-	if m := csvConversion.FindStringSubmatch(err.Error()); m != nil {
+	if shape := csvShape(path); shape != nil {
+		return shape
+	}
+	if m := csvConversion.FindStringSubmatch(err.Error()); de.typ == mapping.ErrorTypeConversion && m != nil {
 		line, _ := strconv.Atoi(m[1])
 		msg := fmt.Sprintf("value %q is not a %s (the type DuckDB inferred from the first rows); fix the value, or list the column as categorical if it holds codes", m[4], m[5])
 		if m[5] == "FLOAT" || m[5] == "DOUBLE" {

@@ -39,7 +39,9 @@ func Decode(r *http.Request, dst any) error {
 		if err != nil {
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
-				return Invalidf("Request body is larger than the limit of %d bytes for %s.", mbe.Limit, r.URL.Path)
+				e := Invalidf("Request body is larger than the limit of %d bytes for %s.", mbe.Limit, r.URL.Path)
+				e.cause = mbe
+				return e
 			}
 			return Errorf(BadRequest, "read request body: %v", err)
 		}

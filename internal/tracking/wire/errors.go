@@ -59,9 +59,16 @@ func Status(c Code) int {
 type Error struct {
 	Code    Code
 	Message string
+	// cause, when set, is the error behind this one (see Unwrap).
+	cause error
 }
 
 func (e *Error) Error() string { return e.Message }
+
+// Unwrap returns the error the answer was made from, if any, so that callers
+// can tell causes apart with errors.As (a request body over its limit is an
+// *http.MaxBytesError).
+func (e *Error) Unwrap() error { return e.cause }
 
 // Is makes errors.Is(err, ErrNotFound) true for every *Error with that code:
 // the sentinels below have an empty Message and match by code.
