@@ -11,48 +11,46 @@ import (
 	"github.com/atrium-ml/atrium/internal/spec"
 )
 
-func init() {
-	register(func(e *env) *cobra.Command {
-		var dryRun bool
-		cmd := &cobra.Command{
-			Use:   "apply",
-			Short: "Validate features/*.yaml, show the diff against the registry and store a new catalog version",
-			Long: `apply reads every features/*.yaml file of the repository, validates it (structure,
+func newApplyCmd(e *env) *cobra.Command {
+	var dryRun bool
+	cmd := &cobra.Command{
+		Use:   "apply",
+		Short: "Validate features/*.yaml, show the diff against the registry and store a new catalog version",
+		Long: `apply reads every features/*.yaml file of the repository, validates it (structure,
 references, types, and every SQL expression bound by DuckDB against the sources'
 schemas) and reports every problem at once as file:line. When all is valid it
 prints what is added, changed and removed compared with the registered definitions
 and stores them as a new catalog version in the metadata database.`,
-			Args: exactArgs(0),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				feats, err := validateFeatures(e)
-				if err != nil {
-					return err
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			feats, err := validateFeatures(e)
+			if err != nil {
+				return err
+			}
+			db, err := e.Meta()
+			if err != nil {
+				return err
+			}
+			var diff *catalog.Diff
+			if dryRun {
+				diff, err = catalog.Plan(e.ctx, db, feats)
+			} else {
+				diff, err = catalog.Apply(e.ctx, db, feats)
+			}
+			if err != nil {
+				return err
+			}
+			if e.output == "json" {
+				if diff.Changes == nil {
+					diff.Changes = []catalog.Change{} // [] when nothing changed, not null
 				}
-				db, err := e.Meta()
-				if err != nil {
-					return err
-				}
-				var diff *catalog.Diff
-				if dryRun {
-					diff, err = catalog.Plan(e.ctx, db, feats)
-				} else {
-					diff, err = catalog.Apply(e.ctx, db, feats)
-				}
-				if err != nil {
-					return err
-				}
-				if e.output == "json" {
-					if diff.Changes == nil {
-						diff.Changes = []catalog.Change{} // [] when nothing changed, not null
-					}
-					return json.NewEncoder(e.stdout).Encode(diff)
-				}
-				return diff.WriteText(e.stdout, dryRun)
-			},
-		}
-		cmd.Flags().BoolVar(&dryRun, "dry-run", false, "validate and show the diff without storing anything")
-		return cmd
-	})
+				return json.NewEncoder(e.stdout).Encode(diff)
+			}
+			return diff.WriteText(e.stdout, dryRun)
+		},
+	}
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "validate and show the diff without storing anything")
+	return cmd
 }
 
 // validateFeatures loads and fully validates the repository's feature files,

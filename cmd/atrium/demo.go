@@ -88,10 +88,6 @@ func withForceHint(err error) error {
 	return err
 }
 
-func init() {
-	register(newDemoCmd)
-}
-
 func newDemoCmd(e *env) *cobra.Command {
 	var dir string
 	var force bool

@@ -19,14 +19,13 @@ import (
 	"github.com/atrium-ml/atrium/internal/platform/progress"
 )
 
-func init() {
-	register(func(e *env) *cobra.Command {
-		var o fit.Options
-		var params []string // --param k=v, parsed into o.Params
-		cmd := &cobra.Command{
-			Use:   "fit --data FILE --label COL --task TASK --algorithm ALGO --out MODEL",
-			Short: "Train a model on a CSV or Parquet file",
-			Long: `Train a gradient-boosted tree or linear model on a CSV or Parquet file.
+func newFitCmd(e *env) *cobra.Command {
+	var o fit.Options
+	var params []string // --param k=v, parsed into o.Params
+	cmd := &cobra.Command{
+		Use:   "fit --data FILE --label COL --task TASK --algorithm ALGO --out MODEL",
+		Short: "Train a model on a CSV or Parquet file",
+		Long: `Train a gradient-boosted tree or linear model on a CSV or Parquet file.
 
 Every column other than the label, weight, group, time and --ignore columns is a
 feature: text columns are categorical, numbers numeric (--categorical makes an
@@ -39,31 +38,30 @@ Validation data comes from --valid, or is split off the training file with
 --valid-fraction (stratified for classification, by query for ranking, by row
 order with --time, random otherwise). With validation data, a metric line is
 printed every --log-every iterations.`,
-			Example: `  atrium fit --data train.parquet --label churned --task binary --algorithm gbdt --valid-fraction 0.2 --out churn.json
+		Example: `  atrium fit --data train.parquet --label churned --task binary --algorithm gbdt --valid-fraction 0.2 --out churn.json
   atrium fit --data train.csv --label price --task regression --algorithm linear --param lambda_l2=0.01 --out price.json
   atrium fit --data sessions.parquet --label relevance --group session_id --task lambdarank --algorithm gbdt --out rank.txt`,
-			Args: exactArgs(0),
-			RunE: func(cmd *cobra.Command, args []string) error { return runFit(e, o, params) },
-		}
-		f := cmd.Flags()
-		f.StringVar(&o.Data, "data", "", "training data: a .csv, .tsv or .parquet file (required)")
-		f.StringVar(&o.Valid, "valid", "", "validation data file with the same columns")
-		f.StringVar(&o.Out, "out", "", "model file to write; .txt writes LightGBM text (required)")
-		f.StringVar(&o.Label, "label", "", "label (target) column (required)")
-		f.StringVar(&o.Weight, "weight", "", "per-row weight column")
-		f.StringVar(&o.Group, "group", "", "query (group) column, for lambdarank")
-		f.StringVar(&o.Time, "time", "", "column to order rows by (not a feature); makes --valid-fraction split by time")
-		f.StringVar(&o.Task, "task", "", "binary, regression, multiclass or lambdarank (required)")
-		f.StringVar(&o.Algorithm, "algorithm", "gbdt", "gbdt or linear")
-		f.StringArrayVar(&params, "param", nil, "model parameter k=v, repeatable (LightGBM names)")
-		f.StringSliceVar(&o.Categorical, "categorical", nil, "integer columns to treat as categorical (comma-separated or repeated)")
-		f.StringSliceVar(&o.Ignore, "ignore", nil, "columns that are not features, e.g. ids (comma-separated or repeated)")
-		f.Float64Var(&o.ValidFraction, "valid-fraction", 0, "share of the training file to hold out for validation when --valid is not given")
-		f.StringVar((*string)(&o.Split), "split", "", "how --valid-fraction splits: random, stratified, group or time (default: by task)")
-		f.Uint64Var(&o.Seed, "seed", 0, "random seed for the split and for training")
-		f.IntVar(&o.LogEvery, "log-every", 10, "print validation metrics every N iterations (0: never)")
-		return cmd
-	})
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error { return runFit(e, o, params) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Data, "data", "", "training data: a .csv, .tsv or .parquet file (required)")
+	f.StringVar(&o.Valid, "valid", "", "validation data file with the same columns")
+	f.StringVar(&o.Out, "out", "", "model file to write; .txt writes LightGBM text (required)")
+	f.StringVar(&o.Label, "label", "", "label (target) column (required)")
+	f.StringVar(&o.Weight, "weight", "", "per-row weight column")
+	f.StringVar(&o.Group, "group", "", "query (group) column, for lambdarank")
+	f.StringVar(&o.Time, "time", "", "column to order rows by (not a feature); makes --valid-fraction split by time")
+	f.StringVar(&o.Task, "task", "", "binary, regression, multiclass or lambdarank (required)")
+	f.StringVar(&o.Algorithm, "algorithm", "gbdt", "gbdt or linear")
+	f.StringArrayVar(&params, "param", nil, "model parameter k=v, repeatable (LightGBM names)")
+	f.StringSliceVar(&o.Categorical, "categorical", nil, "integer columns to treat as categorical (comma-separated or repeated)")
+	f.StringSliceVar(&o.Ignore, "ignore", nil, "columns that are not features, e.g. ids (comma-separated or repeated)")
+	f.Float64Var(&o.ValidFraction, "valid-fraction", 0, "share of the training file to hold out for validation when --valid is not given")
+	f.StringVar((*string)(&o.Split), "split", "", "how --valid-fraction splits: random, stratified, group or time (default: by task)")
+	f.Uint64Var(&o.Seed, "seed", 0, "random seed for the split and for training")
+	f.IntVar(&o.LogEvery, "log-every", 10, "print validation metrics every N iterations (0: never)")
+	return cmd
 }
 
 // flagName is the flag that sets the fit.Options or predict.Options field

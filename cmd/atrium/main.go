@@ -1,7 +1,7 @@
 // Command atrium is the Atrium machine-learning platform: feature pipelines and
 // stores, model training, experiment tracking and registry, serving and monitoring,
 // in one binary. main only wires the CLI; each subcommand lives in its own file
-// and registers itself with register.
+// and is listed in commands (root.go).
 package main
 
 import (

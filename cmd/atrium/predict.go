@@ -10,13 +10,12 @@ import (
 	"github.com/atrium-ml/atrium/internal/modeling/predict"
 )
 
-func init() {
-	register(func(e *env) *cobra.Command {
-		var o predict.Options
-		cmd := &cobra.Command{
-			Use:   "predict --model MODEL --data FILE --out FILE",
-			Short: "Predict with a model on a CSV or Parquet file",
-			Long: `Predict with a model file (Atrium's format, LightGBM text or XGBoost JSON) on a
+func newPredictCmd(e *env) *cobra.Command {
+	var o predict.Options
+	cmd := &cobra.Command{
+		Use:   "predict --model MODEL --data FILE --out FILE",
+		Short: "Predict with a model on a CSV or Parquet file",
+		Long: `Predict with a model file (Atrium's format, LightGBM text or XGBoost JSON) on a
 CSV or Parquet file, writing a CSV or Parquet file (by the --out extension).
 
 The data's columns are matched to the model's features by name (order and extra
@@ -24,18 +23,17 @@ columns do not matter); categories are matched by their text, and a category the
 model never saw counts as missing. The output has the --passthrough columns
 (e.g. ids), then "prediction" (the value, the probability of class 1, or the
 ranking score) or "prediction_<k>" per class for multiclass.`,
-			Example: `  atrium predict --model churn.json --data customers.parquet --passthrough customer_id --out scores.parquet`,
-			Args:    exactArgs(0),
-			RunE:    func(cmd *cobra.Command, args []string) error { return runPredict(e, o) },
-		}
-		f := cmd.Flags()
-		f.StringVar(&o.Model, "model", "", "model file (required)")
-		f.StringVar(&o.Data, "data", "", "data file: .csv, .tsv or .parquet (required)")
-		f.StringVar(&o.Out, "out", "", "predictions file: .csv, .tsv or .parquet (required)")
-		f.StringSliceVar(&o.Passthrough, "passthrough", nil, "columns to copy from the data into the output, e.g. ids")
-		f.BoolVar(&o.Raw, "raw", false, "write raw margins instead of probabilities")
-		return cmd
-	})
+		Example: `  atrium predict --model churn.json --data customers.parquet --passthrough customer_id --out scores.parquet`,
+		Args:    exactArgs(0),
+		RunE:    func(cmd *cobra.Command, args []string) error { return runPredict(e, o) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Model, "model", "", "model file (required)")
+	f.StringVar(&o.Data, "data", "", "data file: .csv, .tsv or .parquet (required)")
+	f.StringVar(&o.Out, "out", "", "predictions file: .csv, .tsv or .parquet (required)")
+	f.StringSliceVar(&o.Passthrough, "passthrough", nil, "columns to copy from the data into the output, e.g. ids")
+	f.BoolVar(&o.Raw, "raw", false, "write raw margins instead of probabilities")
+	return cmd
 }
 
 func runPredict(e *env, o predict.Options) error {

@@ -26,12 +26,13 @@ const (
 	exitUsage   = 2
 )
 
-// commandBuilders holds every subcommand; files add theirs from init with register.
-var commandBuilders []func(e *env) *cobra.Command
-
-// register adds a subcommand. Call it from an init function of the command's file.
-func register(build func(e *env) *cobra.Command) {
-	commandBuilders = append(commandBuilders, build)
+// commands builds every subcommand, each in a file of its own (--help lists
+// them sorted by name).
+var commands = []func(e *env) *cobra.Command{
+	newDemoCmd, newInitCmd,
+	newApplyCmd, newRunCmd, newRunsCmd, newMaterializeCmd, newHistoricalCmd,
+	newFitCmd, newPredictCmd,
+	newServeCmd, newVersionCmd,
 }
 
 // usageError marks a mistake in how the command was called (exit code 2).
@@ -157,7 +158,7 @@ Start with:  atrium demo`,
 	pf.StringVar(&e.repo, "repo", ".", "project directory (holds atrium.yaml and features/)")
 	pf.StringVarP(&e.output, "output", "o", "text", "output format for tabular results: text or json")
 	pf.StringVar(&e.logLevel, "log-level", "warn", "log level: debug, info, warn or error")
-	for _, build := range commandBuilders {
+	for _, build := range commands {
 		root.AddCommand(build(e))
 	}
 	return root

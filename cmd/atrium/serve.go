@@ -9,46 +9,43 @@ import (
 	"github.com/atrium-ml/atrium/internal/platform/server"
 )
 
-// apiBuilders build the APIs `atrium serve` composes; each layer's file adds its
-// builder from init with registerAPI. A builder opens what its API needs through
-// env (closed when serve returns) and must not start goroutines that outlive it.
-var apiBuilders []func(e *env) (server.API, error)
-
-// registerAPI adds an API to `atrium serve`. Call it from an init function.
-func registerAPI(build func(e *env) (server.API, error)) {
-	apiBuilders = append(apiBuilders, build)
+// serveAPIs builds the APIs `atrium serve` composes, one per layer (each in
+// its serve_*.go file). A builder opens what its API needs through env
+// (closed when serve returns) and must not start goroutines that outlive it.
+var serveAPIs = []func(e *env) (server.API, error){
+	featureAPI,  // online features: Feast's wire format
+	mlflowAPI,   // MLflow tracking and model registry
+	artifactAPI, // MLflow's artifact proxy
 }
 
-func init() {
-	register(func(e *env) *cobra.Command {
-		var addr string
-		cmd := &cobra.Command{
-			Use:   "serve",
-			Short: "Serve every API (online features, MLflow tracking and registry, inference) on one address",
-			Args:  exactArgs(0),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				p, err := e.Project()
+func newServeCmd(e *env) *cobra.Command {
+	var addr string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve every API (online features, MLflow tracking and registry, inference) on one address",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := e.Project()
+			if err != nil {
+				return err
+			}
+			if addr != "" {
+				p.Server.Addr = addr
+			}
+			apis := make([]server.API, 0, len(serveAPIs))
+			for _, build := range serveAPIs {
+				api, err := build(e)
 				if err != nil {
 					return err
 				}
-				if addr != "" {
-					p.Server.Addr = addr
-				}
-				apis := make([]server.API, 0, len(apiBuilders))
-				for _, build := range apiBuilders {
-					api, err := build(e)
-					if err != nil {
-						return err
-					}
-					apis = append(apis, api)
-				}
-				srv := server.New(server.Options{Addr: p.Server.Addr, Logger: e.log}, apis...)
-				return srv.Run(e.ctx, func(a net.Addr) {
-					fmt.Fprintf(e.stderr, "atrium serving on http://%s\n", a)
-				})
-			},
-		}
-		cmd.Flags().StringVar(&addr, "addr", "", "listen address (default: server.addr of atrium.yaml, or 127.0.0.1:8080)")
-		return cmd
-	})
+				apis = append(apis, api)
+			}
+			srv := server.New(server.Options{Addr: p.Server.Addr, Logger: e.log}, apis...)
+			return srv.Run(e.ctx, func(a net.Addr) {
+				fmt.Fprintf(e.stderr, "atrium serving on http://%s\n", a)
+			})
+		},
+	}
+	cmd.Flags().StringVar(&addr, "addr", "", "listen address (default: server.addr of atrium.yaml, or 127.0.0.1:8080)")
+	return cmd
 }

@@ -12,8 +12,6 @@ import (
 // The online feature API of `atrium serve`: POST /get-online-features,
 // POST /push, POST /write-to-online-store and POST /materialize-incremental
 // (Feast's wire format).
-func init() { registerAPI(featureAPI) }
-
 // featureAPI loads the applied feature definitions once (the server restarts to
 // see a new apply), opens the online store and, for pushes to the offline
 // store, the offline engine, and returns the online feature API.

@@ -14,36 +14,34 @@ import (
 
 // The MLflow tracking API (and the model registry API, which shares its store)
 // on `atrium serve`: point MLFLOW_TRACKING_URI at the server.
-func init() {
-	registerAPI(func(e *env) (server.API, error) {
-		db, err := e.Meta()
-		if err != nil {
-			return nil, err
+func mlflowAPI(e *env) (server.API, error) {
+	db, err := e.Meta()
+	if err != nil {
+		return nil, err
+	}
+	p, err := e.Project()
+	if err != nil {
+		return nil, err
+	}
+	opts := tracking.Options{Logger: e.log}
+	if c := p.Server.RunCacheMiB; c != nil {
+		opts.RunCacheBytes = int64(*c) << 20
+		if *c == 0 {
+			opts.RunCacheBytes = -1 // off
 		}
-		p, err := e.Project()
-		if err != nil {
-			return nil, err
-		}
-		opts := tracking.Options{Logger: e.log}
-		if c := p.Server.RunCacheMiB; c != nil {
-			opts.RunCacheBytes = int64(*c) << 20
-			if *c == 0 {
-				opts.RunCacheBytes = -1 // off
-			}
-		}
-		store, err := tracking.New(e.ctx, db, opts)
-		if err != nil {
-			return nil, err
-		}
-		arts, err := mlflowArtifacts(e)
-		if err != nil {
-			return nil, err
-		}
-		return mlflowAPIs{
-			tracking.NewAPI(store, arts, e.log),
-			registry.NewAPI(registry.New(store), e.log),
-		}, nil
-	})
+	}
+	store, err := tracking.New(e.ctx, db, opts)
+	if err != nil {
+		return nil, err
+	}
+	arts, err := mlflowArtifacts(e)
+	if err != nil {
+		return nil, err
+	}
+	return mlflowAPIs{
+		tracking.NewAPI(store, arts, e.log),
+		registry.NewAPI(registry.New(store), e.log),
+	}, nil
 }
 
 // mlflowAPIs mounts the tracking and registry APIs as one server.API; they

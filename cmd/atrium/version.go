@@ -8,20 +8,18 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() {
-	register(func(e *env) *cobra.Command {
-		return &cobra.Command{
-			Use:   "version",
-			Short: "Print the atrium version",
-			Args:  exactArgs(0),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				version := "(devel)"
-				if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-					version = bi.Main.Version
-				}
-				_, err := fmt.Fprintf(e.stdout, "atrium %s %s %s/%s\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-				return err
-			},
-		}
-	})
+func newVersionCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the atrium version",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			version := "(devel)"
+			if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+				version = bi.Main.Version
+			}
+			_, err := fmt.Fprintf(e.stdout, "atrium %s %s %s/%s\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			return err
+		},
+	}
 }

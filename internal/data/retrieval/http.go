@@ -52,6 +52,10 @@ type API struct {
 	online  *Online
 	opts    APIOptions
 	metrics *Metrics
+	// materializing runs one materialization at a time: they are long and
+	// heavy, and a second one of the same sets would only redo the first's
+	// work.
+	materializing sync.Mutex
 }
 
 var (

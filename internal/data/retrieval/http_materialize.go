@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/atrium-ml/atrium/internal/platform/server"
@@ -21,10 +20,6 @@ type materializeRequestJSON struct {
 	FeatureViews []string `json:"feature_views"`
 	Full         bool     `json:"full"`
 }
-
-// materializeMu runs one materialization at a time per process: they are long
-// and heavy, and a second one of the same sets would only redo the first's work.
-var materializeMu sync.Mutex
 
 // materialize serves POST /materialize-incremental: materialization inside the
 // server, which is how to materialize into an embedded store (Pebble) the
@@ -82,8 +77,8 @@ func (a *API) decodeAndMaterialize(w http.ResponseWriter, r *http.Request) ([]Ma
 		}
 		sets = append(sets, s.SetDef)
 	}
-	materializeMu.Lock()
-	defer materializeMu.Unlock()
+	a.materializing.Lock()
+	defer a.materializing.Unlock()
 	m := *a.opts.Materializer
 	m.Full = req.Full
 	m.Progress = nil
