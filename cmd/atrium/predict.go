@@ -80,7 +80,9 @@ func runPredict(e *env, o predictOptions) error {
 	// Read exactly the model's features, with the model's kinds: a text value
 	// in a numeric feature is reported with its row, and integer categories
 	// are read as categories.
-	opts := ml.LoadOptions{Passthrough: o.passthrough}
+	// Float64: tree models compare the values as their library would (doubles
+	// for LightGBM), not their float32 roundings.
+	opts := ml.LoadOptions{Passthrough: o.passthrough, Float64: true}
 	for _, f := range m.Features {
 		opts.Features = append(opts.Features, f.Name)
 		switch {
