@@ -77,21 +77,10 @@ func runPredict(e *env, o predictOptions) error {
 			return usagef("--passthrough %s: the output already has a column %q", name, name)
 		}
 	}
-	// Read exactly the model's features, with the model's kinds: a text value
-	// in a numeric feature is reported with its row, and integer categories
-	// are read as categories.
-	// Float64: tree models compare the values as their library would (doubles
-	// for LightGBM), not their float32 roundings.
-	opts := ml.LoadOptions{Passthrough: o.passthrough, Float64: true}
-	for _, f := range m.Features {
-		opts.Features = append(opts.Features, f.Name)
-		switch {
-		case f.Kind == ml.Numeric:
-			opts.Numeric = append(opts.Numeric, f.Name)
-		case f.Categories != nil:
-			opts.Categorical = append(opts.Categorical, f.Name)
-		}
-	}
+	// Exactly the model's features, with its kinds, numbers as doubles (tree
+	// models compare what their library would, not float32 roundings).
+	opts := m.LoadOptions()
+	opts.Passthrough = o.passthrough
 	var bar *progress.Bar
 	opts.Progress = loadProgress(e, o.data, &bar)
 	tab, err := ml.LoadTable(e.ctx, o.data, opts)

@@ -47,8 +47,8 @@ func Align(ds *Dataset, features []Feature) (*Dataset, error) {
 		}
 		c := ds.Columns[j]
 		col := Column{Name: f.Name, Kind: f.Kind, Values: c.Values, Categories: f.Categories}
-		if f.Kind == Numeric {
-			col.Float64 = c.Float64
+		if c.Kind == Numeric && (f.Kind == Numeric || f.Categories == nil) {
+			col.Float64 = c.Float64 // numbers taken as they are, codes included
 		}
 		switch {
 		case f.Kind == Numeric && c.Kind != Numeric:

@@ -293,7 +293,7 @@ func parseBaseScore(s string, k int) ([]float64, error) {
 		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
 			return nil, fmt.Errorf("%w: base_score %q, want numbers", errFormat, clip(s))
 		}
-		vals = append(vals, v)
+		vals = append(vals, float64(float32(v))) // a float32 in XGBoost, printed as a decimal
 	}
 	switch len(vals) {
 	case k:
@@ -391,7 +391,9 @@ func convertXGBTree(x *xgbTree, weight float64, numFeature int) (*gbdt.Tree, err
 		id := internalID[i]
 		if id < 0 {
 			leaf := ^id
-			v := x.SplitConditions[i] * weight
+			// XGBoost's leaf values are float32: JSON prints them as the
+			// shortest decimal, which is not the float32 value itself.
+			v := float64(float32(x.SplitConditions[i])) * weight
 			if math.IsNaN(v) || math.IsInf(v, 0) {
 				return nil, fmt.Errorf("leaf node %d has value %v", i, v)
 			}
