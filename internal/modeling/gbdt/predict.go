@@ -135,9 +135,12 @@ const (
 	kindCategory        // category in the node's bitset goes left; NaN to child[nanDir]
 )
 
-// flatNode is one internal node (24 bytes). thr is the node's threshold
-// moved by numericThreshold, so that "x <= thr" on the unrounded double is
-// the model's own decision.
+// flatNode is one internal node (24 bytes). At a numeric node, thr is the
+// node's threshold moved by numericThreshold, so that "x <= thr" on the
+// unrounded double is the model's own decision. A categorical node has no
+// threshold: thr's bits hold where its bitset of left-going categories is
+// in flatTree.cats (see catBits), which keeps the node in one cache line
+// (nodeDir's answer on those bits is ignored).
 type flatNode struct {
 	thr    float64
 	feat   int32
@@ -146,9 +149,8 @@ type flatNode struct {
 	nanDir uint8 // 0: missing values go left, 1: right
 }
 
-// catRef locates a categorical node's bitset of left-going categories in
-// flatTree.cats.
-type catRef struct{ lo, n uint32 }
+// catBits packs the bitset cats[lo:lo+n] of a categorical node into its thr.
+func catBits(lo, n uint32) float64 { return math.Float64frombits(uint64(lo)<<32 | uint64(n)) }
 
 type flatTree struct {
 	// nodes holds the internal nodes, then one pseudo-node per leaf that
@@ -159,8 +161,7 @@ type flatTree struct {
 	depth       int
 	leaves      []float64
 	cats        []uint32
-	catRefs     []catRef // per internal node; nil without categorical nodes
-	f32         bool     // Model.Float32Inputs
+	f32         bool // Model.Float32Inputs
 	// slow marks trees the compact nodes cannot express (zero as missing):
 	// they take the general path.
 	slow bool
@@ -188,12 +189,9 @@ func compile(m *Model) *predictor {
 			switch {
 			case t.IsCategorical(i):
 				n.kind = kindCategory
-				if ft.catRefs == nil {
-					ft.catRefs = make([]catRef, ni)
-				}
 				c := int(t.Threshold[i])
 				lo, hi := t.CatBoundaries[c], t.CatBoundaries[c+1]
-				ft.catRefs[i] = catRef{lo: uint32(lo), n: uint32(hi - lo)}
+				n.thr = catBits(uint32(lo), uint32(hi-lo))
 			case t.MissingType(i) == missingZero:
 				n.kind = kindZero
 				ft.slow = true
@@ -229,7 +227,7 @@ func (t *flatTree) leaves4(x0, x1, x2, x3 []float64) (int, int, int, int) {
 		v0, v1, v2, v3 := x0[n0.feat], x1[n1.feat], x2[n2.feat], x3[n3.feat]
 		d0, d1, d2, d3 := nodeDir(n0, v0), nodeDir(n1, v1), nodeDir(n2, v2), nodeDir(n3, v3)
 		if n0.kind|n1.kind|n2.kind|n3.kind != kindNumeric {
-			d0, d1, d2, d3 = t.catDir(i0, n0, v0, d0), t.catDir(i1, n1, v1, d1), t.catDir(i2, n2, v2, d2), t.catDir(i3, n3, v3, d3)
+			d0, d1, d2, d3 = t.catDir(n0, v0, d0), t.catDir(n1, v1, d1), t.catDir(n2, v2, d2), t.catDir(n3, v3, d3)
 		}
 		i0, i1, i2, i3 = n0.child[d0], n1.child[d1], n2.child[d2], n3.child[d3]
 	}
@@ -244,15 +242,15 @@ func (t *flatTree) leaf1(x []float64) int {
 	for d := 0; d < t.depth; d++ {
 		n := &nodes[i]
 		v := x[n.feat]
-		i = n.child[t.catDir(i, n, v, nodeDir(n, v))]
+		i = n.child[t.catDir(n, v, nodeDir(n, v))]
 	}
 	return int(i) - t.numInternal
 }
 
-// catDir is 0 (left) or 1 (right) for value v at categorical node i (node
-// n); at a numeric node it returns numDir, the direction nodeDir found. It
-// is Tree.decide for categorical nodes.
-func (t *flatTree) catDir(i int32, n *flatNode, v float64, numDir int) int {
+// catDir is 0 (left) or 1 (right) for value v at a categorical node; at a
+// numeric node it returns numDir, the direction nodeDir found. It is
+// Tree.decide for categorical nodes.
+func (t *flatTree) catDir(n *flatNode, v float64, numDir int) int {
 	if n.kind == kindNumeric {
 		return numDir
 	}
@@ -271,11 +269,11 @@ func (t *flatTree) catDir(i int32, n *flatNode, v float64, numDir int) int {
 	}
 	c := uint32(int32(v))
 	w := c >> 5
-	ref := t.catRefs[i]
-	if w >= ref.n {
+	bits := math.Float64bits(n.thr)
+	if w >= uint32(bits) {
 		return 1
 	}
-	return 1 - int(t.cats[ref.lo+w]>>(c&31)&1)
+	return 1 - int(t.cats[uint32(bits>>32)+w]>>(c&31)&1)
 }
 
 // nodeDir is 0 (left) or 1 (right) for value v at a numeric node: right when
@@ -292,8 +290,10 @@ func (t *flatTree) leafSlow(x []float64) int {
 	return t.tree.leafFor(func(f int) float64 { return x[f] }, t.f32)
 }
 
-// predictBlockRows is how many rows predict transposes at a time.
-const predictBlockRows = 128
+// predictBlockRows is how many rows predict transposes at a time: 64 rows
+// of doubles take the L1 cache footprint 128 rows of float32 took, for the
+// tens of features models usually have.
+const predictBlockRows = 64
 
 // predict returns raw scores, row-major, using the first iterations trees
 // (0: all), in parallel over blocks of rows. Each block is first copied
