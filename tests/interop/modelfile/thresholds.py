@@ -116,115 +116,38 @@ for name, obj, y in [("lgb_binary", "binary", y_bin), ("lgb_regression", "regres
 # A hand-written LightGBM model with the nodes training rarely makes:
 # thresholds inside LightGBM's zero band, zero as missing, -kZeroThreshold
 # exactly, and a categorical split (negative and fractional codes).
-hand = """tree
-version=v4
-num_class=1
-num_tree_per_iteration=1
-label_index=0
-max_feature_idx=1
-objective=regression
-feature_names=a c
-feature_infos=[-1:1] -1:0:3
-
-Tree=0
+def hand_tree(i, feature, threshold, decision_type, value, cat=""):
+    """One two-leaf tree block of LightGBM's text format."""
+    return f"""Tree={i}
 num_leaves=2
-num_cat=0
-split_feature=0
+num_cat={1 if cat else 0}
+split_feature={feature}
 split_gain=1
-threshold=5.0000000000000002e-36
-decision_type=0
+threshold={threshold}
+decision_type={decision_type}
 left_child=-1
 right_child=-2
-leaf_value=1 2
+leaf_value={value} {2 * value}
 leaf_weight=1 1
 leaf_count=1 1
 internal_value=0
 internal_weight=0
 internal_count=2
-is_linear=0
+{cat}is_linear=0
 shrinkage=1
 
-
-Tree=1
-num_leaves=2
-num_cat=0
-split_feature=0
-split_gain=1
-threshold=-5.0000000000000002e-36
-decision_type=2
-left_child=-1
-right_child=-2
-leaf_value=10 20
-leaf_weight=1 1
-leaf_count=1 1
-internal_value=0
-internal_weight=0
-internal_count=2
-is_linear=0
-shrinkage=1
-
-
-Tree=2
-num_leaves=2
-num_cat=0
-split_feature=0
-split_gain=1
-threshold=0.10000000000000001
-decision_type=6
-left_child=-1
-right_child=-2
-leaf_value=100 200
-leaf_weight=1 1
-leaf_count=1 1
-internal_value=0
-internal_weight=0
-internal_count=2
-is_linear=0
-shrinkage=1
-
-
-Tree=3
-num_leaves=2
-num_cat=0
-split_feature=0
-split_gain=1
-threshold=-1.0000000180025095e-35
-decision_type=8
-left_child=-1
-right_child=-2
-leaf_value=1000 2000
-leaf_weight=1 1
-leaf_count=1 1
-internal_value=0
-internal_weight=0
-internal_count=2
-is_linear=0
-shrinkage=1
-
-
-Tree=4
-num_leaves=2
-num_cat=1
-split_feature=1
-split_gain=1
-threshold=0
-decision_type=9
-left_child=-1
-right_child=-2
-leaf_value=10000 20000
-leaf_weight=1 1
-leaf_count=1 1
-internal_value=0
-internal_weight=0
-internal_count=2
-cat_boundaries=0 1
-cat_threshold=9
-is_linear=0
-shrinkage=1
-
-
-end of trees
 """
+
+
+# decision_type bits: 1 categorical, 2 default left, 4 missing Zero, 8 missing NaN.
+hand = "tree\nversion=v4\nnum_class=1\nnum_tree_per_iteration=1\nlabel_index=0\nmax_feature_idx=1\n" \
+    "objective=regression\nfeature_names=a c\nfeature_infos=[-1:1] -1:0:3\n\n" + "".join([
+        hand_tree(0, 0, "5.0000000000000002e-36", 0, 1),
+        hand_tree(1, 0, "-5.0000000000000002e-36", 2, 10),
+        hand_tree(2, 0, "0.10000000000000001", 6, 100),
+        hand_tree(3, 0, "-1.0000000180025095e-35", 8, 1000),
+        hand_tree(4, 1, "0", 9, 10000, cat="cat_boundaries=0 1\ncat_threshold=9\n"),  # categories 0 and 3
+    ]) + "end of trees\n"
 b = lgb.Booster(model_str=hand)
 b.save_model(os.path.join(out, "lgb_hand.txt"))
 vals = zero_band + around(0.1) + around(-KZ) + around(KZ) + around(5e-36) + [np.inf, -np.inf]

@@ -45,6 +45,28 @@ func TestThresholdParityFresh(t *testing.T) {
 	}
 }
 
+// trainFile trains Atrium's trees on a CSV file with label column y.
+func trainFile(t *testing.T, path string, params map[string]string) (*ml.Dataset, *gbdt.Model, *modelfile.Model) {
+	t.Helper()
+	ds, err := ml.Load(context.Background(), path, ml.LoadOptions{Label: "y"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := gbdt.ParseParams(params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gm, err := gbdt.Train(context.Background(), ds, nil, p, gbdt.TrainOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := modelfile.NewGBDT(gm, ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ds, gm, m
+}
+
 // around returns th, the doubles next to it, its float32 neighbours and a
 // double between th and its float32 rounding.
 func around(th float64) []float64 {
@@ -86,22 +108,7 @@ func TestAtriumThresholdsInLightGBM(t *testing.T) {
 	if err := os.WriteFile(trainPath, []byte(train.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ds, err := ml.Load(context.Background(), trainPath, ml.LoadOptions{Label: "y"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := gbdt.ParseParams(map[string]string{"objective": "binary", "num_iterations": "8", "num_leaves": "8"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	gm, err := gbdt.Train(context.Background(), ds, nil, p, gbdt.TrainOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := modelfile.NewGBDT(gm, ds)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ds, gm, m := trainFile(t, trainPath, map[string]string{"objective": "binary", "num_iterations": "8", "num_leaves": "8"})
 	own, text := filepath.Join(dir, "model.json"), filepath.Join(dir, "model.txt")
 	if err := m.Save(own); err != nil {
 		t.Fatal(err)
