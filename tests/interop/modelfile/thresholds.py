@@ -185,4 +185,33 @@ for name, obj, y in [("xgb_binary", "binary:logistic", y_bin), ("xgb_regression"
     own = b.predict(dm, output_margin=True)
     assert np.allclose(own, raw, rtol=1e-5, atol=1e-5), "leaf sums disagree with XGBoost's margins"
     dump(name, raw, leaf, XG)
+# XGBoost categorical splits: the code is the float32 rounding of the value
+# (4.9999999 is category 5), negative values are "not in the set".
+types = ["q", "q", "q", "c"]
+y_cat = (2.0 * np.isin(X[:, 3], [2, 5]) + 0.3 * X[:, 1] + rng.normal(size=n) > 1).astype(float)
+d = xgb.DMatrix(X, y_cat, feature_names=names, feature_types=types, enable_categorical=True)
+b = xgb.train({"objective": "binary:logistic", "max_depth": 3, "tree_method": "hist", "max_cat_to_onehot": 1,
+               "seed": 1}, d, 6)
+b.save_model(os.path.join(out, "xgb_categorical.json"))
+b.save_model(os.path.join(out, "xgb_categorical.ubj"))
+model = json.loads(b.save_raw("json"))
+trees = model["learner"]["gradient_booster"]["model"]["trees"]
+splits = []
+for t in trees:
+    for i, left in enumerate(t["left_children"]):
+        if left != -1 and t["split_type"][i] == 0:
+            splits.append((t["split_indices"][i], t["split_conditions"][i]))
+P = probes(X, splits, [float("nan")])
+cats = [0, 1.9999999, 2, 2.5, 4.9999999999, 5, 6.9999, 7, -0.5, -1e-46, -1, float("nan")]
+Pc = np.repeat(X[:40], len(cats), axis=0)
+Pc[:, 3] = cats * 40
+P = np.vstack([P, Pc])
+write_csv(os.path.join(out, "xgb_categorical.data.csv"), names, P)
+dm = xgb.DMatrix(P, feature_names=names, feature_types=types, enable_categorical=True)
+leaf = b.predict(dm, pred_leaf=True).astype(int)
+base = float(np.float32(model["learner"]["learner_model_param"]["base_score"].strip("[]")))
+raw = [math.log(base / (1 - base)) + sum(float(np.float32(trees[j]["split_conditions"][leaf[r, j]]))
+                                          for j in range(len(trees))) for r in range(len(P))]
+assert np.allclose(b.predict(dm, output_margin=True), raw, rtol=1e-5, atol=1e-5)
+dump("xgb_categorical", raw, leaf, XG)
 print("wrote", out)
