@@ -112,5 +112,22 @@ func BenchmarkPredictSmall(b *testing.B) {
 				}
 			}
 		})
+		// As `atrium predict` loads data: numeric columns with doubles.
+		exact := &ml.Dataset{Columns: slices.Clone(test.Columns)}
+		for i := range exact.Columns {
+			if c := &exact.Columns[i]; c.Kind == ml.Numeric {
+				c.Float64 = make([]float64, len(c.Values))
+				for r, v := range c.Values {
+					c.Float64[r] = float64(v)
+				}
+			}
+		}
+		b.Run(fmt.Sprintf("rows=%d/float64", rows), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := m.Predict(exact); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
