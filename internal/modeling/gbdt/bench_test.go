@@ -2,11 +2,13 @@ package gbdt
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"testing"
 
 	"github.com/atrium-ml/atrium/internal/modeling/gbdt/gbdttest"
+	"github.com/atrium-ml/atrium/internal/modeling/ml"
 )
 
 // BenchmarkTrainBinary trains on 200k rows of the benchmark data (see
@@ -84,4 +86,48 @@ func BenchmarkPredict(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N*test.NumRows())/b.Elapsed().Seconds(), "rows/s")
+}
+
+// BenchmarkPredictSmall is the serving hot path: one row, and a batch of 200
+// rows, with a 100-tree binary model (ns/op per call).
+func BenchmarkPredictSmall(b *testing.B) {
+	p, _ := ParseParams(map[string]string{"objective": "binary", "num_iterations": "100"})
+	m, err := Train(context.Background(), gbdttest.BenchBinary(50_000, 1), nil, p, TrainOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	all := gbdttest.BenchBinary(200, 2)
+	for _, rows := range []int{1, 200} {
+		test := all
+		if rows < all.NumRows() {
+			test = &ml.Dataset{Columns: slices.Clone(all.Columns)}
+			for i := range test.Columns {
+				test.Columns[i].Values = test.Columns[i].Values[:rows]
+			}
+		}
+		b.Run(fmt.Sprintf("rows=%d", rows), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := m.Predict(test); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		// As `atrium predict` loads data: numeric columns with doubles.
+		exact := &ml.Dataset{Columns: slices.Clone(test.Columns)}
+		for i := range exact.Columns {
+			if c := &exact.Columns[i]; c.Kind == ml.Numeric {
+				c.Float64 = make([]float64, len(c.Values))
+				for r, v := range c.Values {
+					c.Float64[r] = float64(v)
+				}
+			}
+		}
+		b.Run(fmt.Sprintf("rows=%d/float64", rows), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := m.Predict(exact); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

@@ -9,8 +9,11 @@ import (
 )
 
 // kZeroThreshold: values within it of 0 count as zero when binning, as in
-// LightGBM, which gives zero a bin of its own.
-const kZeroThreshold = 1e-35
+// LightGBM, which gives zero a bin of its own, and when predicting (LightGBM
+// drops them from the rows it predicts on). LightGBM's is the float literal
+// 1e-35f, so it is 1e-35 rounded to float32 (1.0000000180025095e-35), the
+// bound its models print.
+const kZeroThreshold = float64(float32(1e-35))
 
 // Missing types of a split, as LightGBM encodes them in decision_type bits 2-3.
 const (

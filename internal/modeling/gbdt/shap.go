@@ -39,7 +39,12 @@ func (m *Model) Contributions(ds *ml.Dataset) ([]float64, error) {
 	parallelFor(runtime.GOMAXPROCS(0), nb, func(b int) {
 		path := make([]pathElem, (maxDepth+2)*(maxDepth+3)/2)
 		for r := b * block; r < min(n, (b+1)*block); r++ {
-			value := func(f int) float64 { return float64(ds.Columns[f].Values[r]) }
+			value := func(f int) float64 {
+				if x := ds.Columns[f].Float64; x != nil {
+					return x[r]
+				}
+				return float64(ds.Columns[f].Values[r])
+			}
 			row := out[r*width : (r+1)*width]
 			for ti := range trees {
 				c := ti % k
@@ -49,7 +54,7 @@ func (m *Model) Contributions(ds *ml.Dataset) ([]float64, error) {
 				if st.t.NumLeaves <= 1 {
 					continue
 				}
-				st.recurse(value, phi, 0, 0, path, 1, 1, -1)
+				st.recurse(value, phi, 0, 0, path, 1, 1, -1, m.Float32Inputs)
 			}
 		}
 	})
@@ -176,7 +181,7 @@ func unwoundPathSum(path []pathElem, depth, index int) float64 {
 // recurse walks node with the path of features split on so far
 // (parent[:depth]), extending it with the parent split's fractions.
 func (s *shapTree) recurse(value func(int) float64, phi []float64, node, depth int, parent []pathElem,
-	zero, one float64, feature int) {
+	zero, one float64, feature int, f32 bool) {
 	// This call's path lives after the parent's in the buffer.
 	path := parent[depth:]
 	copy(path[:depth], parent[:depth])
@@ -192,7 +197,7 @@ func (s *shapTree) recurse(value func(int) float64, phi []float64, node, depth i
 		return
 	}
 	f := t.SplitFeature[node]
-	hot := t.next(node, value(f))
+	hot := t.decide(node, value(f), f32)
 	cold := t.LeftChild[node]
 	if hot == cold {
 		cold = t.RightChild[node]
@@ -215,6 +220,6 @@ func (s *shapTree) recurse(value func(int) float64, phi []float64, node, depth i
 		unwindPath(path, depth, idx)
 		depth--
 	}
-	s.recurse(value, phi, hot, depth+1, path, hotZero*inZero, inOne, f)
-	s.recurse(value, phi, cold, depth+1, path, coldZero*inZero, 0, f)
+	s.recurse(value, phi, hot, depth+1, path, hotZero*inZero, inOne, f, f32)
+	s.recurse(value, phi, cold, depth+1, path, coldZero*inZero, 0, f, f32)
 }

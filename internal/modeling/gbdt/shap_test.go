@@ -75,7 +75,7 @@ func TestContributionsMatchShapleyDefinition(t *testing.T) {
 					}
 					f := tr.SplitFeature[n]
 					if mask&(1<<f) != 0 {
-						return walk(tr.next(n, x(f)))
+						return walk(tr.decide(n, x(f), false))
 					}
 					l, rr := tr.LeftChild[n], tr.RightChild[n]
 					return (st.weight(l)*walk(l) + st.weight(rr)*walk(rr)) / st.nodeW[n]

@@ -333,7 +333,7 @@ func (b *booster) updateTrainScore(t *Tree, c int) {
 	parallelRange(b.nt, b.n, 1<<14, func(_, lo, hi int) {
 		for r := lo; r < hi; r++ {
 			if !b.inBag[r] {
-				score[r] += t.LeafValue[t.leafOf(func(f int) float64 { return float64(cols[f].Values[r]) })]
+				score[r] += t.LeafValue[t.leafFor(func(f int) float64 { return float64(cols[f].Values[r]) }, false)]
 			}
 		}
 	})
@@ -350,7 +350,7 @@ func (b *booster) addValidScore(t *Tree, c int, first bool) {
 	cols := b.valid.Columns
 	parallelRange(b.nt, nv, 1<<12, func(_, lo, hi int) {
 		for r := lo; r < hi; r++ {
-			score[r] += t.LeafValue[t.leafOf(func(f int) float64 { return float64(cols[f].Values[r]) })] - bias
+			score[r] += t.LeafValue[t.leafFor(func(f int) float64 { return float64(cols[f].Values[r]) }, false)] - bias
 		}
 	})
 }

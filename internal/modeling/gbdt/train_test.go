@@ -338,7 +338,7 @@ func TestPredictorMatchesTree(t *testing.T) {
 		var want float64
 		for ti := range m.Trees {
 			tr := &m.Trees[ti]
-			want += tr.LeafValue[tr.leafOf(func(f int) float64 { return float64(probe.Columns[f].Values[row]) })]
+			want += tr.LeafValue[tr.leafFor(func(f int) float64 { return float64(probe.Columns[f].Values[row]) }, false)]
 		}
 		if raw[row] != want {
 			t.Fatalf("row %d: predictor %v, trees %v", row, raw[row], want)

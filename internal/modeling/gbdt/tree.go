@@ -21,9 +21,11 @@ const (
 // value (NaN, when the missing type is NaN; zero, when it is Zero) goes to the
 // default side; with missing type None a NaN is treated as 0. A categorical
 // node's Threshold indexes CatBoundaries: the row goes left when its category
-// code is in the bitset CatThreshold[CatBoundaries[i]:CatBoundaries[i+1]];
-// NaN and negative codes go right (left when the node's default-left bit is
-// set, which only models read from XGBoost use).
+// code (truncated toward zero) is in the bitset
+// CatThreshold[CatBoundaries[i]:CatBoundaries[i+1]]; NaN goes right (left
+// when the node's default-left bit is set, which only models read from
+// XGBoost use), codes <= -1 right. Values are compared as the model's
+// library sees them (Model.Float32Inputs; see predict.go).
 type Tree struct {
 	NumLeaves      int       `json:"num_leaves"`
 	NumCat         int       `json:"num_cat"`
@@ -136,7 +138,8 @@ func (t *Tree) addBias(v float64) {
 	t.Shrinkage = 1
 }
 
-// catIn reports whether category code v is in bitset i of the tree.
+// catIn reports whether category code v (> -1, truncated) is in bitset i
+// of the tree.
 func (t *Tree) catIn(i int, v float64) bool {
 	if v >= 1<<31 {
 		return false
@@ -150,17 +153,22 @@ func (t *Tree) catIn(i int, v float64) bool {
 	return t.CatThreshold[lo+w]>>(c%32)&1 != 0
 }
 
-// next returns the child of node i for feature value v.
+// next returns the child of node i for feature value v, by LightGBM's
+// Tree::NumericalDecision and CategoricalDecision (v as LightGBM sees it:
+// see decide, which callers use). A categorical node truncates v toward
+// zero, as LightGBM's cast to int does, so (-1, 0) is category 0, and sends
+// NaN to the default side (right, except in models read from XGBoost) and
+// values <= -1 or >= 2^31 right.
 func (t *Tree) next(i int, v float64) int {
 	dt := t.DecisionType[i]
 	if dt&dtCategorical != 0 {
-		if math.IsNaN(v) || v < 0 {
+		if math.IsNaN(v) {
 			if dt&dtDefaultLeft != 0 {
 				return t.LeftChild[i]
 			}
 			return t.RightChild[i]
 		}
-		if t.catIn(int(t.Threshold[i]), v) {
+		if v > -1 && t.catIn(int(t.Threshold[i]), v) {
 			return t.LeftChild[i]
 		}
 		return t.RightChild[i]
@@ -179,18 +187,6 @@ func (t *Tree) next(i int, v float64) int {
 		return t.LeftChild[i]
 	}
 	return t.RightChild[i]
-}
-
-// leafOf returns the leaf a row reaches; value(f) is the row's feature f.
-func (t *Tree) leafOf(value func(f int) float64) int {
-	if t.NumLeaves <= 1 {
-		return 0
-	}
-	n := 0
-	for n >= 0 {
-		n = t.next(n, value(t.SplitFeature[n]))
-	}
-	return ^n
 }
 
 // maxDepth returns the depth of the deepest leaf (0 for a one-leaf tree).

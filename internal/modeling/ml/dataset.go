@@ -55,6 +55,13 @@ type Column struct {
 	// Values has one entry per row. NaN means missing. In a Categorical column a
 	// value is a category code: a whole number in [0, len(Categories)).
 	Values []float32
+	// Float64, when set (Numeric columns loaded with LoadOptions.Float64 for
+	// prediction), holds the values as read, before rounding to float32:
+	// LightGBM compares its inputs as doubles, so a value between a split
+	// threshold and its float32 rounding needs them to take the same branch.
+	// Values then holds float32(Float64[i]). Training never sets it, so a
+	// training set costs 4 bytes per value.
+	Float64 []float64
 	// Categories maps category codes to the original values (Categorical only).
 	Categories []string
 }
@@ -106,6 +113,9 @@ func (d *Dataset) Validate() error {
 		seen[c.Name] = true
 		if len(c.Values) != n {
 			return fmt.Errorf("dataset: column %q has %d rows, want %d", c.Name, len(c.Values), n)
+		}
+		if c.Float64 != nil && len(c.Float64) != n {
+			return fmt.Errorf("dataset: column %q has %d float64 rows, want %d", c.Name, len(c.Float64), n)
 		}
 		if c.Kind == Categorical {
 			for r, v := range c.Values {

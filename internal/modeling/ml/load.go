@@ -88,6 +88,11 @@ type LoadOptions struct {
 	// non-finite checks); a non-empty answer is the problem with that row,
 	// reported with the file, column and row ("label is 2, want 0 or 1").
 	CheckLabel func(y float64) string
+	// Float64 reads numeric features as doubles, kept in Column.Float64 as
+	// well as rounded in Column.Values: for prediction, where a tree model
+	// must see the value its library would (LightGBM compares doubles).
+	// Training leaves it off: float32 columns take half the memory.
+	Float64 bool
 	// Progress, when set, is called after each chunk of rows is read with the
 	// rows read so far and the file's row count (0 when unknown: CSV).
 	Progress func(rows, total int)
@@ -613,6 +618,10 @@ func plan(path string, cols []fileColumn, opts LoadOptions) ([]slot, []Column, e
 			features[i].Kind = Numeric
 			s.read = readText
 			s.expr = q
+		case opts.Float64:
+			features[i].Kind = Numeric
+			s.read = readFloat64
+			s.expr = "CAST(" + q + " AS DOUBLE)"
 		default:
 			features[i].Kind = Numeric
 			s.read = readFloat32
@@ -693,6 +702,9 @@ func (l *loader) read(ctx context.Context, d *duck, sql string, capacity int) er
 	for i := range l.features {
 		f := &l.features[i]
 		f.Values = make([]float32, 0, capacity)
+		if f.Kind == Numeric && l.opts.Float64 {
+			f.Float64 = make([]float64, 0, capacity)
+		}
 		if f.Kind == Categorical {
 			l.cats[i] = &catBuilder{codes: map[string]int32{}}
 		}
@@ -779,6 +791,19 @@ func (l *loader) slot(ch *duckChunk, j, base int) error {
 			}
 			return nil
 		}
+		if s.read == readFloat64 {
+			vals := data[float64](ch, j)
+			start := len(f.Float64)
+			f.Float64 = append(f.Float64, vals...)
+			f.Values = slices.Grow(f.Values, ch.n)[:base+ch.n]
+			for i := range vals {
+				if mask != nil && !isValid(mask, i) {
+					f.Float64[start+i] = math.NaN()
+				}
+				f.Values[base+i] = float32(f.Float64[start+i])
+			}
+			return nil
+		}
 		f.Values = slices.Grow(f.Values, ch.n)[:base+ch.n]
 		for i := base; i < base+ch.n; i++ {
 			f.Values[i] = nan32
@@ -787,13 +812,26 @@ func (l *loader) slot(ch *duckChunk, j, base int) error {
 			ch.strings(j, func(i int, v string) { f.Values[base+i] = cb.code(v, base+i) })
 			return nil
 		}
+		if f.Float64 != nil {
+			f.Float64 = slices.Grow(f.Float64, ch.n)[:base+ch.n]
+			for i := base; i < base+ch.n; i++ {
+				f.Float64[i] = math.NaN()
+			}
+		}
 		var bad error
 		ch.strings(j, func(i int, v string) {
-			x, err := strconv.ParseFloat(strings.TrimSpace(v), 32)
+			bits := 32
+			if f.Float64 != nil {
+				bits = 64
+			}
+			x, err := strconv.ParseFloat(strings.TrimSpace(v), bits)
 			if err != nil && bad == nil {
 				bad = &DataError{File: l.path, Column: s.name, Row: l.rowNumber(base + i), Msg: fmt.Sprintf("value %q is not a number", v)}
 			}
 			f.Values[base+i] = float32(x)
+			if f.Float64 != nil {
+				f.Float64[base+i] = x
+			}
 		})
 		if bad != nil {
 			return bad
@@ -1017,6 +1055,7 @@ func firstAppearance[K comparable](keys []K) (id, counts []int) {
 func (t *Table) permute(perm []int) {
 	for i := range t.Columns {
 		t.Columns[i].Values = gather(t.Columns[i].Values, perm)
+		t.Columns[i].Float64 = gather(t.Columns[i].Float64, perm)
 	}
 	t.Label = gather(t.Label, perm)
 	t.Weight = gather(t.Weight, perm)

@@ -307,3 +307,46 @@ func FuzzLoadCSV(f *testing.F) {
 		}
 	})
 }
+
+// LoadOptions.Float64 keeps numeric features as read (CSV text, Parquet
+// DOUBLE, a text column forced numeric), with Values their float32
+// roundings: the prediction path needs the doubles LightGBM would compare.
+func TestLoadFloat64(t *testing.T) {
+	csv := writeFile(t, "d.csv", "x,s,y\n0.30000000000000004,0.1000000000000000055,1\n,NA,0\n1e-40,word7,1\n")
+	want := []float64{0.30000000000000004, math.NaN(), 1e-40}
+	for _, path := range []string{csv, toParquet(t, csv, "CAST(x AS DOUBLE) AS x, s, y")} {
+		ds, err := Load(context.Background(), path, LoadOptions{Label: "y", Float64: true, Features: []string{"x"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := ds.Columns[0]
+		for i, w := range want {
+			if got := c.Float64[i]; !(got == w || got != got && w != w) || !(c.Values[i] == float32(w) || w != w && c.Values[i] != c.Values[i]) {
+				t.Errorf("%s row %d: %v (float32 %v), want %v", filepath.Ext(path), i, got, c.Values[i], w)
+			}
+		}
+		if err := ds.Validate(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A text column forced numeric parses to float64 too; a bad value is
+	// reported with its row.
+	_, err := Load(context.Background(), csv, LoadOptions{Label: "y", Float64: true, Numeric: []string{"s"}})
+	var de *DataError
+	if !errors.As(err, &de) || de.Row != 3 || de.Column != "s" {
+		t.Fatalf("forced numeric with a word: %v, want a DataError at row 3 of s", err)
+	}
+	csv2 := writeFile(t, "e.csv", "s,y\n0.1000000000000000055,1\n0.5,0\n")
+	ds, err := Load(context.Background(), csv2, LoadOptions{Label: "y", Float64: true, Numeric: []string{"s"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := ds.Columns[0]; c.Float64[0] != 0.1000000000000000055 || c.Float64[1] != 0.5 || c.Values[0] != float32(0.1) {
+		t.Fatalf("forced numeric: %v %v", c.Float64, c.Values)
+	}
+	// Without the option, no doubles are kept.
+	ds, err = Load(context.Background(), csv, LoadOptions{Label: "y", Features: []string{"x"}})
+	if err != nil || ds.Columns[0].Float64 != nil {
+		t.Fatalf("default load kept doubles: %v %v", err, ds)
+	}
+}

@@ -47,6 +47,9 @@ func Align(ds *Dataset, features []Feature) (*Dataset, error) {
 		}
 		c := ds.Columns[j]
 		col := Column{Name: f.Name, Kind: f.Kind, Values: c.Values, Categories: f.Categories}
+		if c.Kind == Numeric && (f.Kind == Numeric || f.Categories == nil) {
+			col.Float64 = c.Float64 // numbers taken as they are, codes included
+		}
 		switch {
 		case f.Kind == Numeric && c.Kind != Numeric:
 			return nil, fmt.Errorf("%w: column %q holds text; the model uses it as a number", ErrBadData, f.Name)

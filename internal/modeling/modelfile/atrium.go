@@ -163,6 +163,25 @@ func (m *Model) OutputNames() []string {
 // recoded to the training codes (see ml.Align).
 func (m *Model) Align(ds *ml.Dataset) (*ml.Dataset, error) { return ml.Align(ds, m.Features) }
 
+// LoadOptions returns the options that read a data file to predict on:
+// exactly the model's features, with its kinds (a text value in a numeric
+// feature is an error naming its row; integer categories are read as
+// categories), and the numeric values as doubles (LoadOptions.Float64), so
+// that tree models compare what their library would.
+func (m *Model) LoadOptions() ml.LoadOptions {
+	opts := ml.LoadOptions{Float64: true}
+	for _, f := range m.Features {
+		opts.Features = append(opts.Features, f.Name)
+		switch {
+		case f.Kind == ml.Numeric:
+			opts.Numeric = append(opts.Numeric, f.Name)
+		case f.Categories != nil:
+			opts.Categorical = append(opts.Categorical, f.Name)
+		}
+	}
+	return opts
+}
+
 // Validate checks a model's envelope and body for consistency.
 func (m *Model) Validate() error {
 	switch m.Task {

@@ -85,9 +85,17 @@ func lightgbmName(s string) string {
 	}, s)
 }
 
-// WriteLightGBM writes m as a LightGBM v4 text model.
+// WriteLightGBM writes m as a LightGBM v4 text model. LightGBM compares
+// doubles, so a model read from XGBoost (which rounds inputs to float32)
+// gets the exact double form of its thresholds (gbdt's WithFloat64Inputs),
+// or an error when it has none: the file must predict in LightGBM what m
+// predicts in Atrium.
 func WriteLightGBM(w io.Writer, m *gbdt.Model) error {
 	if err := m.Validate(); err != nil {
+		return fmt.Errorf("write lightgbm model: %w", err)
+	}
+	m, err := m.WithFloat64Inputs()
+	if err != nil {
 		return fmt.Errorf("write lightgbm model: %w", err)
 	}
 	k := m.NumOutputs()

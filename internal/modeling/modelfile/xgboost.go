@@ -14,11 +14,14 @@ import (
 
 // XGBoost models (dmlc/xgboost doc/model.schema), saved as JSON or UBJSON
 // (XGBoost's default since 2.1), read into gbdt models that predict the
-// same. XGBoost sends a row left when value < split_condition; Atrium's trees
-// (LightGBM's layout) when value <= threshold, so a threshold becomes the
-// largest float32 below the condition, exact for Atrium's float32 inputs.
-// XGBoost accumulates predictions in float32; Atrium in float64, so the two
-// agree to float32 rounding (about 1e-7 relative).
+// same. XGBoost rounds every input to float32 and sends a row left when
+// float32(value) < split_condition (a float32). The gbdt model keeps those
+// semantics (Float32Inputs): a threshold becomes the largest float32 below
+// the condition, and the predictor compares the unrounded double with the
+// exact double boundary of that rounding (gbdt's float32Boundary), so a
+// value between two float32 numbers takes XGBoost's branch. XGBoost
+// accumulates predictions in float32, Atrium in float64, so the two agree
+// to float32 rounding (about 1e-7 relative) with the same leaves.
 
 // maxXGBoostNodes bounds the nodes of one tree read from a file.
 const maxXGBoostNodes = 1 << 24
@@ -134,7 +137,7 @@ func parseXGBoost(data []byte) (*gbdt.Model, error) {
 			return nil, fmt.Errorf("%w: num_class %q, want a count", errFormat, s)
 		}
 	}
-	m := &gbdt.Model{Version: gbdt.ModelVersion, NumClass: 1}
+	m := &gbdt.Model{Version: gbdt.ModelVersion, NumClass: 1, Float32Inputs: true}
 	objective := l.Objective.Name
 	probLink := false // base_score is a probability: margin = logit(base_score)
 	switch objective {
@@ -290,7 +293,7 @@ func parseBaseScore(s string, k int) ([]float64, error) {
 		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
 			return nil, fmt.Errorf("%w: base_score %q, want numbers", errFormat, clip(s))
 		}
-		vals = append(vals, v)
+		vals = append(vals, float64(float32(v))) // a float32 in XGBoost, printed as a decimal
 	}
 	switch len(vals) {
 	case k:
@@ -388,7 +391,9 @@ func convertXGBTree(x *xgbTree, weight float64, numFeature int) (*gbdt.Tree, err
 		id := internalID[i]
 		if id < 0 {
 			leaf := ^id
-			v := x.SplitConditions[i] * weight
+			// XGBoost's leaf values are float32: JSON prints them as the
+			// shortest decimal, which is not the float32 value itself.
+			v := float64(float32(x.SplitConditions[i])) * weight
 			if math.IsNaN(v) || math.IsInf(v, 0) {
 				return nil, fmt.Errorf("leaf node %d has value %v", i, v)
 			}
@@ -434,7 +439,13 @@ func convertXGBTree(x *xgbTree, weight float64, numFeature int) (*gbdt.Tree, err
 		if math.IsNaN(c) {
 			return nil, fmt.Errorf("node %d has split condition NaN", i)
 		}
+		if math.IsInf(float64(float32(c)), -1) {
+			// Nothing is below -Inf: no "<=" threshold expresses it.
+			return nil, fmt.Errorf("node %d has split condition %v: no value is below it", i, c)
+		}
 		t.LeftChild[id], t.RightChild[id] = left, right
+		// value < c for float32 values is value <= the float32 before c.
+		// (c is a float32 number: XGBoost writes float32 values.)
 		t.Threshold[id] = float64(math.Nextafter32(float32(c), float32(math.Inf(-1))))
 		t.DecisionType[id] = 2 << 2 // missing NaN
 		if defaultLeft {

@@ -116,7 +116,9 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 			return Summary{}, optionsError(fmt.Sprintf("%s %s: the output already has a column %q", o.name("passthrough"), name, name))
 		}
 	}
-	opts := ReadOptions(m)
+	// Exactly the model's features, with its kinds, numbers as doubles (tree
+	// models compare what their library would, not float32 roundings).
+	opts := m.LoadOptions()
 	opts.Passthrough = o.Passthrough
 	var finish func()
 	opts.Progress, finish = ml.LoadProgress(o.Progress, o.Data)
@@ -150,22 +152,4 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 		return Summary{}, err
 	}
 	return Summary{Out: o.Out, Rows: n, Outputs: k, Seconds: time.Since(start).Seconds()}, nil
-}
-
-// ReadOptions are the ml.LoadOptions that read exactly the model's features
-// from a data file, with the model's kinds: numeric features must hold
-// numbers, and categorical features with categories are read as categories
-// even when the file stores integers.
-func ReadOptions(m *modelfile.Model) ml.LoadOptions {
-	var opts ml.LoadOptions
-	for _, f := range m.Features {
-		opts.Features = append(opts.Features, f.Name)
-		switch {
-		case f.Kind == ml.Numeric:
-			opts.Numeric = append(opts.Numeric, f.Name)
-		case f.Categories != nil:
-			opts.Categorical = append(opts.Categorical, f.Name)
-		}
-	}
-	return opts
 }

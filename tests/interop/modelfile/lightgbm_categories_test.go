@@ -3,7 +3,6 @@
 package modelfile
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -13,10 +12,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/atrium-ml/atrium/internal/modeling/gbdt"
-	"github.com/atrium-ml/atrium/internal/modeling/ml"
-	"github.com/atrium-ml/atrium/internal/modeling/modelfile"
 )
 
 // TestLightGBMTextKeepsCategoryNames trains trees on text categories, writes
@@ -24,10 +19,7 @@ import (
 // pandas DataFrame with those categories: the same predictions show that the
 // pandas_categorical line maps the names to the codes Atrium trained with.
 func TestLightGBMTextKeepsCategoryNames(t *testing.T) {
-	py := os.Getenv("ATRIUM_TEST_PYTHON")
-	if py == "" {
-		t.Skip("ATRIUM_TEST_PYTHON is not set (source .ci/python.sh): skipping the LightGBM interop test")
-	}
+	py := python(t)
 	dir := t.TempDir()
 	r := rand.New(rand.NewPCG(3, 3))
 	var b strings.Builder
@@ -46,23 +38,8 @@ func TestLightGBMTextKeepsCategoryNames(t *testing.T) {
 	if err := os.WriteFile(data, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ds, err := ml.Load(context.Background(), data, ml.LoadOptions{Label: "y"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := gbdt.ParseParams(map[string]string{"objective": "binary", "num_iterations": "20", "num_leaves": "8",
+	ds, _, m := trainFile(t, data, map[string]string{"objective": "binary", "num_iterations": "20", "num_leaves": "8",
 		"min_data_per_group": "5", "cat_smooth": "1", "max_cat_to_onehot": "8"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	gm, err := gbdt.Train(context.Background(), ds, nil, p, gbdt.TrainOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := modelfile.NewGBDT(gm, ds)
-	if err != nil {
-		t.Fatal(err)
-	}
 	model := filepath.Join(dir, "model.txt")
 	if err := m.SaveLightGBM(model); err != nil {
 		t.Fatal(err)
