@@ -163,9 +163,7 @@ func historicalFlow(t *testing.T, dir, spine, out string) {
 		{"run", "listing_profile", "--start", "2024-01-01", "--end", "2024-01-05"},
 		{"run", "listing_engagement", "--start", "2024-01-01", "--end", "2024-01-05"},
 	} {
-		if code, out, errOut := atrium(t, append([]string{"--repo", dir}, args...)...); code != exitOK {
-			t.Fatalf("atrium %v = %d, %q, %q", args, code, out, errOut)
-		}
+		mustAtrium(t, dir, args...)
 	}
 	if err := os.WriteFile(spine, []byte(historicalSpine), 0o644); err != nil {
 		t.Fatal(err)

@@ -15,6 +15,17 @@ func atrium(t *testing.T, args ...string) (int, string, string) {
 	return code, stdout.String(), stderr.String()
 }
 
+// mustAtrium runs the CLI in-process on the project in dir and returns its
+// stdout; the test fails when the command does.
+func mustAtrium(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	code, out, errOut := atrium(t, append([]string{"--repo", dir}, args...)...)
+	if code != exitOK {
+		t.Fatalf("atrium %v = %d\nstdout: %s\nstderr: %s", args, code, out, errOut)
+	}
+	return out
+}
+
 func TestExitCodes(t *testing.T) {
 	tests := []struct {
 		args       []string

@@ -22,21 +22,13 @@ import (
 // `atrium serve` mounts, through the Go client.
 func TestMaterializeAndServe(t *testing.T) {
 	dir := exampleRepo(t)
-	mustRun := func(args ...string) string {
-		t.Helper()
-		code, out, errOut := atrium(t, append([]string{"--repo", dir}, args...)...)
-		if code != exitOK {
-			t.Fatalf("atrium %v = %d\nstdout: %s\nstderr: %s", args, code, out, errOut)
-		}
-		return out
-	}
 	code, _, errOut := atrium(t, "--repo", dir, "materialize", "--end", "2024-01-04")
 	if code != exitFailure || !strings.Contains(errOut, "no feature definitions applied") {
 		t.Fatalf("materialize before apply = %d, %q", code, errOut)
 	}
-	mustRun("apply")
-	mustRun("run", "listing_profile", "--start", "2024-01-01", "--end", "2024-01-05")
-	mustRun("run", "listing_engagement", "--start", "2024-01-01", "--end", "2024-01-05")
+	mustAtrium(t, dir, "apply")
+	mustAtrium(t, dir, "run", "listing_profile", "--start", "2024-01-01", "--end", "2024-01-05")
+	mustAtrium(t, dir, "run", "listing_engagement", "--start", "2024-01-01", "--end", "2024-01-05")
 
 	for _, tt := range []struct {
 		args []string
@@ -53,16 +45,16 @@ func TestMaterializeAndServe(t *testing.T) {
 		}
 	}
 
-	out := mustRun("materialize", "--end", "2024-01-04T00:00:00Z", "listing_profile")
+	out := mustAtrium(t, dir, "materialize", "--end", "2024-01-04T00:00:00Z", "listing_profile")
 	if !strings.Contains(out, "listing_profile: 2 keys written (rows after 2023-10-06T00:00:00Z up to 2024-01-04T00:00:00Z)") {
 		t.Errorf("first materialize: %q", out)
 	}
-	out = mustRun("materialize", "--end", "2024-01-04T00:00:00Z")
+	out = mustAtrium(t, dir, "materialize", "--end", "2024-01-04T00:00:00Z")
 	if !strings.Contains(out, "listing_profile: already materialized up to 2024-01-04T00:00:00Z") ||
 		!strings.Contains(out, "listing_engagement: ") {
 		t.Errorf("second materialize: %q", out)
 	}
-	out = mustRun("-o", "json", "materialize", "--end", "2024-01-05")
+	out = mustAtrium(t, dir, "-o", "json", "materialize", "--end", "2024-01-05")
 	var results []struct {
 		Set     string
 		Rows    int64
@@ -124,7 +116,7 @@ func TestMaterializeAndServe(t *testing.T) {
 	// While the server holds the embedded store, `atrium materialize` runs
 	// through the server's /materialize-incremental.
 	t.Setenv("ATRIUM_ADDR", srv.Listener.Addr().String())
-	out = mustRun("materialize", "--end", "2024-01-06", "--full", "listing_profile")
+	out = mustAtrium(t, dir, "materialize", "--end", "2024-01-06", "--full", "listing_profile")
 	if !strings.Contains(out, "listing_profile: 2 keys written (rows after 2023-10-08T00:00:00Z up to 2024-01-06T00:00:00Z)") {
 		t.Errorf("materialize through the server: %q", out)
 	}
@@ -176,7 +168,7 @@ func TestMaterializeAndServe(t *testing.T) {
 		t.Fatal(err)
 	}
 	train := filepath.Join(dir, "train.csv")
-	mustRun("historical", "--spine", spine, "--features", "listing_profile:rent,listing_profile:neighborhood", "--out", train)
+	mustAtrium(t, dir, "historical", "--spine", spine, "--features", "listing_profile:rent,listing_profile:neighborhood", "--out", train)
 	got, err := os.ReadFile(train)
 	if err != nil {
 		t.Fatal(err)

@@ -68,26 +68,18 @@ func startServer(t *testing.T, dir string) string {
 // server's /metrics carries the online store's metrics.
 func TestMaterializeThroughServerProcess(t *testing.T) {
 	dir := exampleRepo(t)
-	mustRun := func(args ...string) string {
-		t.Helper()
-		code, out, errOut := atrium(t, append([]string{"--repo", dir}, args...)...)
-		if code != exitOK {
-			t.Fatalf("atrium %v = %d\nstdout: %s\nstderr: %s", args, code, out, errOut)
-		}
-		return out
-	}
-	mustRun("apply")
+	mustAtrium(t, dir, "apply")
 	// Materialized before it is run: said so, and no resume point recorded
 	// (the materialization through the server below writes its rows).
-	out := mustRun("materialize", "--end", "2024-01-04", "listing_profile")
+	out := mustAtrium(t, dir, "materialize", "--end", "2024-01-04", "listing_profile")
 	if !strings.Contains(out, "listing_profile: no offline data up to 2024-01-04T00:00:00Z") {
 		t.Errorf("materialize before run: %q", out)
 	}
-	mustRun("run", "listing_profile", "--start", "2024-01-01", "--end", "2024-01-05")
+	mustAtrium(t, dir, "run", "listing_profile", "--start", "2024-01-01", "--end", "2024-01-05")
 
 	url := startServer(t, dir)
 	t.Setenv("ATRIUM_ADDR", strings.TrimPrefix(url, "http://"))
-	out = mustRun("materialize", "--end", "2024-01-04", "listing_profile")
+	out = mustAtrium(t, dir, "materialize", "--end", "2024-01-04", "listing_profile")
 	if !strings.Contains(out, "listing_profile: 2 keys written") {
 		t.Fatalf("materialize while the server holds the store: %q", out)
 	}

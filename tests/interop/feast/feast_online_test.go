@@ -14,27 +14,15 @@ import (
 	"github.com/atrium-ml/atrium/internal/data/online/pebble"
 	"github.com/atrium-ml/atrium/internal/data/retrieval"
 	"github.com/atrium-ml/atrium/internal/platform/server"
+	"github.com/atrium-ml/atrium/tests/interop/interoptest"
 )
-
-// feastPython returns the interop interpreter if it has Feast, else skips.
-func feastPython(t *testing.T) string {
-	t.Helper()
-	py := os.Getenv("ATRIUM_TEST_PYTHON")
-	if py == "" {
-		t.Skip("ATRIUM_TEST_PYTHON is not set: skipping the Feast client test (. .ci/python.sh creates the interop virtualenv)")
-	}
-	if out, err := exec.Command(py, "-c", "import feast").CombinedOutput(); err != nil {
-		t.Skipf("%s cannot import feast (tests/interop/requirements.txt installs it): %v\n%s", py, err, out)
-	}
-	return py
-}
 
 // TestFeastSDKAgainstFeatureServer runs Feast's Python SDK, with Feast's
 // remote online store pointed at Atrium's feature server: Feast writes rows
 // through POST /write-to-online-store and reads them with
 // POST /get-online-features, decoding our responses with its own code.
 func TestFeastSDKAgainstFeatureServer(t *testing.T) {
-	py := feastPython(t)
+	py := interoptest.Python(t, "the Feast client test", "feast")
 	dir := t.TempDir()
 	store, err := pebble.Open(filepath.Join(dir, "online"), pebble.Options{})
 	if err != nil {

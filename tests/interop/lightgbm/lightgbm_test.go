@@ -21,6 +21,7 @@ import (
 	"github.com/atrium-ml/atrium/internal/modeling/gbdt/gbdttest"
 	"github.com/atrium-ml/atrium/internal/modeling/ml"
 	"github.com/atrium-ml/atrium/internal/modeling/modelfile"
+	"github.com/atrium-ml/atrium/tests/interop/interoptest"
 )
 
 type interopCase struct {
@@ -150,16 +151,8 @@ func maxAbsDiff(a, b []float64) float64 {
 	return d
 }
 
-func python(t *testing.T) string {
-	py := os.Getenv("ATRIUM_TEST_PYTHON")
-	if py == "" {
-		t.Skip("ATRIUM_TEST_PYTHON is unset (source .ci/python.sh): skipping the LightGBM interop test")
-	}
-	return py
-}
-
 func TestLightGBMInterop(t *testing.T) {
-	py := python(t)
+	py := interoptest.Python(t, "the LightGBM interop test")
 	dir := t.TempDir()
 	valid := map[string]*ml.Dataset{}
 	ours := map[string][]float64{}

@@ -14,12 +14,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/atrium-ml/atrium/tests/interop/interoptest"
 )
 
 // TestArtifactsWithMLflowClient runs the mlflow client's artifact repository
 // (uploads, trees, listings, downloads, deletes, multipart) against the proxy.
 func TestArtifactsWithMLflowClient(t *testing.T) {
-	python(t)
+	interoptest.Python(t, "the real-mlflow-client test")
 	srv := startAtrium(t, t.TempDir())
 	runPython(t, srv, "artifacts_flow.py")
 }
@@ -50,7 +52,7 @@ func httpDo(t *testing.T, method, url string, body io.Reader) (int, []byte) {
 // not exist, listings show no partial or temporary file, the multipart upload
 // completes on the restarted server, and the server works again.
 func TestKilledMidUpload(t *testing.T) {
-	python(t) // an interop test: runs where the interop suite runs
+	interoptest.Python(t, "the real-mlflow-client test") // an interop test: runs where the interop suite runs
 	repo := t.TempDir()
 	srv := startAtrium(t, repo)
 	v1 := make([]byte, 1<<20)

@@ -12,13 +12,14 @@ import (
 	"time"
 
 	"github.com/atrium-ml/atrium/internal/platform/meta/metatest"
+	"github.com/atrium-ml/atrium/tests/interop/interoptest"
 )
 
 // TestUserFlow runs user_flow.py (issue 4, item 5) against atrium serve with
 // SQLite metadata, and with PostgreSQL metadata (a fresh database) when
 // ATRIUM_TEST_POSTGRES is set.
 func TestUserFlow(t *testing.T) {
-	python(t)
+	interoptest.Python(t, "the real-mlflow-client test")
 	t.Run("sqlite", func(t *testing.T) {
 		srv := startAtrium(t, t.TempDir())
 		runPython(t, srv, "user_flow.py")
@@ -34,7 +35,7 @@ func TestUserFlow(t *testing.T) {
 // client would retry), on SQLite and on PostgreSQL, where the engines' limits
 // and text rules differ.
 func TestClientMistakes(t *testing.T) {
-	python(t)
+	interoptest.Python(t, "the real-mlflow-client test")
 	t.Run("sqlite", func(t *testing.T) {
 		runPython(t, startAtrium(t, t.TempDir()), "client_mistakes.py")
 	})
@@ -103,7 +104,7 @@ type metric struct {
 // (Plain HTTP clients: 80,000 points through the Python client would only make
 // the test slower, not the server's side of it different.)
 func TestConcurrentMetricLogging(t *testing.T) {
-	python(t)
+	interoptest.Python(t, "the real-mlflow-client test")
 	srv := startAtrium(t, t.TempDir())
 	var exp struct {
 		ExperimentID string `json:"experiment_id"`

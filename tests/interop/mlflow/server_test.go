@@ -19,19 +19,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/atrium-ml/atrium/tests/interop/interoptest"
 )
-
-// PythonEnv names the interpreter with mlflow and scikit-learn installed.
-const PythonEnv = "ATRIUM_TEST_PYTHON"
-
-func python(t *testing.T) string {
-	t.Helper()
-	py := os.Getenv(PythonEnv)
-	if py == "" {
-		t.Skipf("%s is not set: skipping the real-mlflow-client test (`. .ci/python.sh` sets it)", PythonEnv)
-	}
-	return py
-}
 
 var (
 	buildOnce sync.Once
@@ -192,7 +182,7 @@ func runPython(t *testing.T, srv *atriumServer, script string, args ...string) s
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, python(t), append([]string{script}, args...)...)
+	cmd := exec.CommandContext(ctx, interoptest.Python(t, "the real-mlflow-client test"), append([]string{script}, args...)...)
 	cmd.Env = append(os.Environ(),
 		"MLFLOW_TRACKING_URI="+srv.URL,
 		"MLFLOW_HTTP_REQUEST_MAX_RETRIES=0", // a 5xx must fail the test, not be retried away

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/atrium-ml/atrium/tests/interop/interoptest"
 )
 
 // TestLightGBMTextKeepsCategoryNames trains trees on text categories, writes
@@ -19,7 +21,7 @@ import (
 // pandas DataFrame with those categories: the same predictions show that the
 // pandas_categorical line maps the names to the codes Atrium trained with.
 func TestLightGBMTextKeepsCategoryNames(t *testing.T) {
-	py := python(t)
+	py := interoptest.Python(t, "the model-file parity test")
 	dir := t.TempDir()
 	r := rand.New(rand.NewPCG(3, 3))
 	var b strings.Builder

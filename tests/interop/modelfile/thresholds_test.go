@@ -16,16 +16,8 @@ import (
 	"github.com/atrium-ml/atrium/internal/modeling/ml"
 	"github.com/atrium-ml/atrium/internal/modeling/modelfile"
 	"github.com/atrium-ml/atrium/internal/modeling/modelfile/modelfiletest"
+	"github.com/atrium-ml/atrium/tests/interop/interoptest"
 )
-
-func python(t *testing.T) string {
-	t.Helper()
-	py := os.Getenv("ATRIUM_TEST_PYTHON")
-	if py == "" {
-		t.Skip("ATRIUM_TEST_PYTHON is not set (source .ci/python.sh): skipping the model-file parity test")
-	}
-	return py
-}
 
 // The installed LightGBM and XGBoost train fresh models and predict rows at,
 // around and between every threshold and its float32 rounding
@@ -34,7 +26,7 @@ func python(t *testing.T) string {
 // cases (internal/modeling/modelfile/testdata/thresholds) keeps the unit
 // tests honest without Python; this run catches a newer library.
 func TestThresholdParityFresh(t *testing.T) {
-	py := python(t)
+	py := interoptest.Python(t, "the model-file parity test")
 	dir := t.TempDir()
 	cmd := exec.Command(py, "thresholds.py", dir)
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -81,7 +73,7 @@ func around(th float64) []float64 {
 // around every threshold: Atrium's trees have LightGBM's semantics
 // (doubles compared with double thresholds).
 func TestAtriumThresholdsInLightGBM(t *testing.T) {
-	py := python(t)
+	py := interoptest.Python(t, "the model-file parity test")
 	dir := t.TempDir()
 	r := rand.New(rand.NewPCG(9, 9))
 	const n = 3000
