@@ -189,7 +189,7 @@ func settleRuns(ctx context.Context, db *meta.DB, set string) error {
 		return fmt.Errorf("settle interrupted runs: %w", err)
 	}
 	for _, p := range runs {
-		if p.pid.Valid && processAlive(int(p.pid.Int64)) {
+		if p.pid.Valid && ProcessAlive(int(p.pid.Int64)) {
 			continue
 		}
 		if !p.markersJS.Valid || p.markersJS.String == "null" || p.markersJS.String == "[]" {
@@ -270,7 +270,7 @@ func ListRuns(ctx context.Context, db *meta.DB, f RunFilter) ([]Run, error) {
 			&parts, &checks, &errText, &r.CatalogVersion, &host, &pid); err != nil {
 			return nil, fmt.Errorf("list runs: %w", err)
 		}
-		if (r.Status == StatusRunning || r.Status == StatusPublishing) && host.Valid && host.String == thisHost && pid.Valid && !processAlive(int(pid.Int64)) {
+		if (r.Status == StatusRunning || r.Status == StatusPublishing) && host.Valid && host.String == thisHost && pid.Valid && !ProcessAlive(int(pid.Int64)) {
 			r.Status = StatusInterrupted
 		}
 		r.StartedAt = time.UnixMilli(started).UTC()
