@@ -353,6 +353,42 @@ func (c *Client) Push(ctx context.Context, req PushRequest) (int, error) {
 	return out.Rows, nil
 }
 
+// DeleteRequest deletes entity keys of a feature set from the online store.
+type DeleteRequest struct {
+	FeatureSet string
+	// Keys hold the set's join keys, one column each.
+	Keys *Columns
+	// At is the deletion's time: a row stamped at or before it cannot bring a
+	// key back (a replayed push, an old materialization); a later row does.
+	// Zero: the server's clock. It may not be later than the server's clock
+	// plus its push skew.
+	At time.Time
+}
+
+// DeleteOnline calls POST /delete-online and returns the number of keys
+// deleted. A key is deleted whatever its stored row's event time (the way to
+// undo a row stamped in the future); the offline store is not changed.
+func (c *Client) DeleteOnline(ctx context.Context, req DeleteRequest) (int, error) {
+	if req.Keys == nil {
+		req.Keys = &Columns{}
+	}
+	body := struct {
+		FeatureSet string   `json:"feature_set"`
+		Entities   *Columns `json:"entities"`
+		Timestamp  string   `json:"timestamp,omitempty"`
+	}{FeatureSet: req.FeatureSet, Entities: req.Keys}
+	if !req.At.IsZero() {
+		body.Timestamp = req.At.UTC().Format(time.RFC3339Nano)
+	}
+	var out struct {
+		Deleted int `json:"deleted"`
+	}
+	if err := c.do(ctx, "/delete-online", body, &out); err != nil {
+		return 0, err
+	}
+	return out.Deleted, nil
+}
+
 // MaterializeRequest asks the server to materialize feature sets into its
 // online store (what `atrium materialize` does in-process).
 type MaterializeRequest struct {

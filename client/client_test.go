@@ -102,6 +102,42 @@ func TestPushThenGet(t *testing.T) {
 	}
 }
 
+func TestDeleteOnline(t *testing.T) {
+	c := testServer(t)
+	ctx := context.Background()
+	n, err := c.DeleteOnline(ctx, client.DeleteRequest{FeatureSet: "listing_profile", Keys: new(client.Columns).Int64("listing_id", 17), At: t0})
+	if err != nil || n != 1 {
+		t.Fatalf("DeleteOnline: %d, %v", n, err)
+	}
+	get := func() client.Status {
+		t.Helper()
+		resp, err := c.GetOnlineFeatures(ctx, client.OnlineFeaturesRequest{
+			Features: []string{"listing_profile:city"},
+			Entities: new(client.Columns).Int64("listing_id", 17),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Vectors[1].Statuses[0]
+	}
+	if s := get(); s != client.StatusNotFound {
+		t.Fatalf("after delete: %v, want NOT_FOUND", s)
+	}
+	// A push stamped at the delete's time does not bring the key back.
+	if _, err := c.Push(ctx, client.PushRequest{FeatureSet: "listing_profile",
+		Rows: new(client.Columns).Int64("listing_id", 17).Time("timestamp", t0).
+			Float64("rent", 1).Values("rooms", nil).String("city", "Lyon")}); err != nil {
+		t.Fatal(err)
+	}
+	if s := get(); s != client.StatusNotFound {
+		t.Errorf("after an equal-time push: %v, want NOT_FOUND", s)
+	}
+	_, err = c.DeleteOnline(ctx, client.DeleteRequest{FeatureSet: "nope", Keys: new(client.Columns).Int64("listing_id", 17)})
+	if !client.IsClientError(err) {
+		t.Errorf("delete from an unknown set: %v", err)
+	}
+}
+
 func TestErrors(t *testing.T) {
 	c := testServer(t)
 	ctx := context.Background()

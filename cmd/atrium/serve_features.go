@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/atrium-ml/atrium/internal/data/catalog"
 	"github.com/atrium-ml/atrium/internal/data/retrieval"
@@ -47,6 +48,20 @@ func featureAPI(e *env) (server.API, error) {
 		return nil, err
 	}
 	opts := retrieval.APIOptions{Logger: e.log, Meta: db}
+	p, err := e.Project()
+	if err != nil {
+		return nil, err
+	}
+	if s := p.Server.PushMaxSkew; s != "" {
+		skew, err := spec.ParseDuration(s) // validated when the project loaded
+		if err != nil {
+			return nil, fmt.Errorf("server.push_max_skew: %w", err)
+		}
+		opts.PushMaxSkew = skew.D()
+		if skew == 0 {
+			opts.PushMaxSkew = -1 // "0": nothing later than the clock
+		}
+	}
 	if l != nil {
 		// Pushes to the offline store, and materialization inside the server
 		// (the way to fill an embedded store the server holds open).

@@ -57,6 +57,10 @@ type Server struct {
 	// RunCacheMiB is the memory, in MiB, of the tracking server's cache of
 	// runs as search_runs answers them. Default 64; 0 turns the cache off.
 	RunCacheMiB *int `yaml:"run_cache_mib"`
+	// PushMaxSkew is how far past the server's clock a pushed row's event time
+	// may be ("5m", "1h", "0" for none at all): a row stamped later is refused,
+	// so no client can pin a key with a far-future time. Default 5m.
+	PushMaxSkew string `yaml:"push_max_skew"`
 }
 
 // envOverrides maps environment variables to the fields they override.
@@ -148,6 +152,11 @@ func (p *Project) Validate(file string) error {
 	}
 	if c := p.Server.RunCacheMiB; c != nil && (*c < 0 || *c > 1<<20) {
 		ps.Add(file, 0, "server.run_cache_mib: %d, expected a size in MiB from 0 (no cache) to 1048576", *c)
+	}
+	if s := p.Server.PushMaxSkew; s != "" {
+		if _, err := ParseDuration(s); err != nil {
+			ps.Add(file, 0, "server.push_max_skew: %v", err)
+		}
 	}
 	return ps.Err()
 }

@@ -74,6 +74,12 @@ func TestLoadProjectFileAndEnv(t *testing.T) {
 			}
 		}},
 		{name: "negative run cache size", yaml: "server:\n  run_cache_mib: -1\n", wantErr: "server.run_cache_mib: -1, expected a size in MiB from 0"},
+		{name: "push skew", yaml: "server:\n  push_max_skew: 1h\n", check: func(t *testing.T, p *Project) {
+			if p.Server.PushMaxSkew != "1h" {
+				t.Errorf("push_max_skew = %q, want 1h", p.Server.PushMaxSkew)
+			}
+		}},
+		{name: "bad push skew", yaml: "server:\n  push_max_skew: soon\n", wantErr: `server.push_max_skew: duration "soon": expected a whole number and a unit`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -79,6 +79,13 @@ type RunRequest struct {
 	Start, End time.Time
 	// Progress, when set, is called as each of the RunStages completes.
 	Progress func(stage string)
+	// BeforePublish, when set, is called once the checks passed, right before
+	// the partitions are swapped in, with the result so far (rows, partitions,
+	// checks, PublishMarkers). An error stops the run with nothing published.
+	// Callers record the run as publishing there, so that a process killed
+	// during or right after the swap leaves a record that says so, and the
+	// markers to tell afterwards whether the swap completed.
+	BeforePublish func(ctx context.Context, res *RunResult) error
 }
 
 // RunStages are the stages of a run, in order, as reported to RunRequest.Progress.
@@ -95,6 +102,12 @@ type RunResult struct {
 	Checks     []quality.Result
 	Published  bool
 	Duration   time.Duration
+	// PublishMarkers, set by engines on a local filesystem, are files that
+	// exist once the run's partitions are all live (one in each partition
+	// the run replaces), and until a later run replaces those partitions:
+	// whoever finds a run's process gone mid-publish checks them instead of
+	// guessing. Empty: the engine cannot tell.
+	PublishMarkers []string
 }
 
 // PointInTimeRequest is a point-in-time join. Features come from spec.Resolve.

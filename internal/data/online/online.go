@@ -65,6 +65,41 @@ type Store interface {
 	Close() error
 }
 
+// Deleter is the optional capability of a Store to delete keys; every
+// backend in this repository has it (found by type assertion, like
+// database/sql's optional driver interfaces; a Store without it cannot delete,
+// and callers report that as unsupported).
+//
+// Delete semantics (a tombstone): Delete(ctx, set, keys, at) removes the
+// stored row of every key, whatever its event time: a delete is an operator's
+// override, the one way to undo a row stamped far in the future. It leaves a
+// tombstone stamped at, so the event-time guard keeps holding: a later Write
+// of a row whose event time is at or before at is dropped (a replayed push or
+// a materialization of old data does not resurrect the key), a row after at
+// is stored as usual. Deleting a key that has no row still leaves the
+// tombstone. A deleted key reads as not found. A second Delete replaces the
+// tombstone with its own time. at must not be zero; Delete is atomic per key
+// and durable when it returns.
+type Deleter interface {
+	Delete(ctx context.Context, set string, keys []Key, at time.Time) error
+}
+
+// CheckDelete validates Delete's arguments; backends call it first.
+func CheckDelete(set string, keys []Key, at time.Time) error {
+	if err := CheckSet(set); err != nil {
+		return err
+	}
+	if at.IsZero() {
+		return fmt.Errorf("%w: set %s: a delete needs a time", ErrInvalid, set)
+	}
+	for i, k := range keys {
+		if err := k.Check(); err != nil {
+			return fmt.Errorf("set %s: key %d: %w", set, i, err)
+		}
+	}
+	return nil
+}
+
 // Row is one feature row of an entity key.
 type Row struct {
 	// Key is the encoded entity key (see Key).

@@ -7,9 +7,9 @@ import (
 	"syscall"
 )
 
-// processAlive reports whether a process with this pid exists on this host.
+// ProcessAlive reports whether a process with this pid exists on this host.
 // (A reused pid makes a killed run look alive: it then shows "running", as before.)
-func processAlive(pid int) bool {
+func ProcessAlive(pid int) bool {
 	if pid <= 0 {
 		return false
 	}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/atrium-ml/atrium/internal/data/offline"
@@ -42,6 +43,9 @@ var Schema = meta.Schema{Component: "pipelines", Migrations: []meta.Migration{
 		`ALTER TABLE pipeline_runs ADD COLUMN host TEXT`,
 		`ALTER TABLE pipeline_runs ADD COLUMN pid BIGINT`,
 	}},
+	{Version: 3, Name: "record a run's publish before it happens", Statements: []string{
+		`ALTER TABLE pipeline_runs ADD COLUMN publish_markers TEXT`,
+	}},
 }}
 
 // Run statuses.
@@ -50,6 +54,12 @@ const (
 	StatusSucceeded    = "succeeded"
 	StatusChecksFailed = "checks_failed"
 	StatusFailed       = "failed"
+	// StatusPublishing: the checks passed and the partitions are being swapped
+	// in; rows, partitions and checks are recorded. A publishing run whose
+	// process is gone is settled by the next ListRuns or Execute: succeeded
+	// when all its partitions are live (its publish markers exist), failed
+	// otherwise, naming the partitions it did replace.
+	StatusPublishing = "publishing"
 	// StatusInterrupted is never stored: ListRuns reports it for a "running" run
 	// whose process, on this host, no longer exists (it was killed).
 	StatusInterrupted = "interrupted"
@@ -75,8 +85,14 @@ type Run struct {
 }
 
 // Execute runs a feature set on an engine and records the run: a "running" row
-// first (so a run killed mid-way remains visible), then its outcome.
+// first (so a run killed mid-way remains visible), "publishing" with its rows,
+// partitions and checks right before the engine swaps the partitions in (so a
+// run killed during or after the swap is never shown with nothing done), then
+// its outcome. Runs of dead processes left publishing are settled first.
 func Execute(ctx context.Context, db *meta.DB, eng offline.Engine, req offline.RunRequest, catalogVersion int) (*Run, error) {
+	if err := settleRuns(ctx, db, req.Set); err != nil {
+		return nil, err
+	}
 	r := &Run{ID: runID(), Set: req.Set, Start: req.Start.UTC().Format(time.DateOnly), End: req.End.UTC().Format(time.DateOnly),
 		Status: StatusRunning, StartedAt: time.Now().UTC(), CatalogVersion: catalogVersion}
 	host, _ := os.Hostname()
@@ -84,6 +100,25 @@ func Execute(ctx context.Context, db *meta.DB, eng offline.Engine, req offline.R
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, r.ID, r.Set, r.Start, r.End, r.Status, r.StartedAt.UnixMilli(), r.CatalogVersion,
 		host, os.Getpid()); err != nil {
 		return nil, fmt.Errorf("record run of %s: %w", req.Set, err)
+	}
+	callerHook := req.BeforePublish
+	req.BeforePublish = func(ctx context.Context, res *offline.RunResult) error {
+		if callerHook != nil {
+			if err := callerHook(ctx, res); err != nil {
+				return err
+			}
+		}
+		rec := Run{RowsIn: res.RowsIn, RowsOut: res.RowsOut, Partitions: res.Partitions, Checks: res.Checks}
+		rec.listsNotNull()
+		parts, _ := json.Marshal(rec.Partitions)
+		checks, _ := json.Marshal(rec.Checks)
+		markers, _ := json.Marshal(res.PublishMarkers)
+		if _, err := db.Exec(ctx, `UPDATE pipeline_runs SET status = ?, rows_in = ?, rows_out = ?, partitions = ?, checks = ?,
+			publish_markers = ? WHERE id = ?`,
+			StatusPublishing, res.RowsIn, res.RowsOut, string(parts), string(checks), string(markers), r.ID); err != nil {
+			return fmt.Errorf("record run %s as publishing: %w", r.ID, err)
+		}
+		return nil
 	}
 	res, runErr := eng.Run(ctx, req)
 	r.FinishedAt = time.Now().UTC()
@@ -104,12 +139,93 @@ func Execute(ctx context.Context, db *meta.DB, eng offline.Engine, req offline.R
 	checks, _ := json.Marshal(r.Checks)
 	// Record the outcome even when ctx was cancelled (an interrupted run).
 	recordCtx := context.WithoutCancel(ctx)
-	if _, err := db.Exec(recordCtx, `UPDATE pipeline_runs SET status = ?, finished_at = ?, rows_in = ?, rows_out = ?, duration_ms = ?,
-		partitions = ?, checks = ?, error = ? WHERE id = ?`,
-		r.Status, r.FinishedAt.UnixMilli(), r.RowsIn, r.RowsOut, r.DurationMS, string(parts), string(checks), nullable(r.Error), r.ID); err != nil {
+	// A failed publish may have replaced some partitions before failing: the
+	// publishing row's rows and partitions stay (res is nil then).
+	q := `UPDATE pipeline_runs SET status = ?, finished_at = ?, rows_in = ?, rows_out = ?, duration_ms = ?,
+		partitions = ?, checks = ?, error = ? WHERE id = ?`
+	args := []any{r.Status, r.FinishedAt.UnixMilli(), r.RowsIn, r.RowsOut, r.DurationMS, string(parts), string(checks), nullable(r.Error), r.ID}
+	if res == nil {
+		q = `UPDATE pipeline_runs SET status = ?, finished_at = ?, duration_ms = ?, error = ? WHERE id = ?`
+		args = []any{r.Status, r.FinishedAt.UnixMilli(), r.DurationMS, nullable(r.Error), r.ID}
+	}
+	if _, err := db.Exec(recordCtx, q, args...); err != nil {
 		return r, errors.Join(runErr, fmt.Errorf("record outcome of run %s: %w", r.ID, err))
 	}
 	return r, runErr
+}
+
+// settleRuns settles the runs of set ("" = all) that were publishing in a
+// process of this host that no longer exists: succeeded when every publish
+// marker exists (the swap completed; the process died before recording it),
+// failed otherwise, naming the partitions that were replaced. Runs of other
+// hosts are left alone: their processes cannot be checked from here.
+func settleRuns(ctx context.Context, db *meta.DB, set string) error {
+	q := `SELECT id, pid, partitions, publish_markers FROM pipeline_runs WHERE status = ? AND host = ?`
+	host, _ := os.Hostname()
+	args := []any{StatusPublishing, host}
+	if set != "" {
+		q += ` AND set_name = ?`
+		args = append(args, set)
+	}
+	type pending struct {
+		id               string
+		pid              sql.NullInt64
+		parts, markersJS sql.NullString
+	}
+	var runs []pending
+	rows, err := db.Query(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("settle interrupted runs: %w", err)
+	}
+	for rows.Next() {
+		var p pending
+		if err := rows.Scan(&p.id, &p.pid, &p.parts, &p.markersJS); err != nil {
+			rows.Close()
+			return fmt.Errorf("settle interrupted runs: %w", err)
+		}
+		runs = append(runs, p)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return fmt.Errorf("settle interrupted runs: %w", err)
+	}
+	for _, p := range runs {
+		if p.pid.Valid && ProcessAlive(int(p.pid.Int64)) {
+			continue
+		}
+		if !p.markersJS.Valid || p.markersJS.String == "null" || p.markersJS.String == "[]" {
+			continue // the engine cannot tell: ListRuns shows it interrupted, with its rows
+		}
+		var parts, markers []string
+		if p.parts.Valid {
+			_ = json.Unmarshal([]byte(p.parts.String), &parts)
+		}
+		if p.markersJS.Valid {
+			_ = json.Unmarshal([]byte(p.markersJS.String), &markers)
+		}
+		var live []string
+		for i, m := range markers {
+			if _, err := os.Stat(m); err == nil && i < len(parts) {
+				live = append(live, parts[i])
+			}
+		}
+		status, msg := StatusFailed, ""
+		switch {
+		case len(markers) > 0 && len(live) == len(markers):
+			status = StatusSucceeded
+		case len(live) > 0:
+			msg = fmt.Sprintf("interrupted while publishing: %d of %d partitions hold this run's data (%s); the others hold earlier data or a later run's",
+				len(live), len(parts), strings.Join(live, ", "))
+		default:
+			msg = "interrupted while publishing: no partition holds this run's data (none was replaced, or later runs replaced them)"
+		}
+		// Only a run still publishing is settled, so two settling processes
+		// agree; finished_at is when the interruption was found.
+		if _, err := db.Exec(ctx, `UPDATE pipeline_runs SET status = ?, error = ?, finished_at = ? WHERE id = ? AND status = ?`,
+			status, nullable(msg), time.Now().UnixMilli(), p.id, StatusPublishing); err != nil {
+			return fmt.Errorf("settle interrupted run %s: %w", p.id, err)
+		}
+	}
+	return nil
 }
 
 // RunFilter selects recorded runs.
@@ -120,10 +236,14 @@ type RunFilter struct {
 	Limit int
 }
 
-// ListRuns returns recorded runs, newest first.
+// ListRuns returns recorded runs, newest first, after settling the runs of
+// dead processes left publishing (see StatusPublishing).
 func ListRuns(ctx context.Context, db *meta.DB, f RunFilter) ([]Run, error) {
 	if f.Limit <= 0 {
 		f.Limit = 50
+	}
+	if err := settleRuns(ctx, db, f.Set); err != nil {
+		return nil, err
 	}
 	q := `SELECT id, set_name, start_date, end_date, status, started_at, finished_at, rows_in, rows_out, duration_ms,
 		partitions, checks, error, catalog_version, host, pid FROM pipeline_runs`
@@ -150,7 +270,7 @@ func ListRuns(ctx context.Context, db *meta.DB, f RunFilter) ([]Run, error) {
 			&parts, &checks, &errText, &r.CatalogVersion, &host, &pid); err != nil {
 			return nil, fmt.Errorf("list runs: %w", err)
 		}
-		if r.Status == StatusRunning && host.Valid && host.String == thisHost && pid.Valid && !processAlive(int(pid.Int64)) {
+		if (r.Status == StatusRunning || r.Status == StatusPublishing) && host.Valid && host.String == thisHost && pid.Valid && !ProcessAlive(int(pid.Int64)) {
 			r.Status = StatusInterrupted
 		}
 		r.StartedAt = time.UnixMilli(started).UTC()

@@ -5,6 +5,7 @@ package retrieval
 //	POST /get-online-features  feature vectors (column-major response)
 //	POST /push                 fresh rows into the online (and offline) store
 //	POST /write-to-online-store  Feast's remote online store writing rows
+//	POST /delete-online        delete entity keys of a set (tombstones)
 //	POST /materialize-incremental  materialize inside the server (Feast's route)
 //	GET  /health               Feast's liveness route (the server also has /healthz)
 
@@ -17,6 +18,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -40,6 +42,14 @@ type APIOptions struct {
 	// Meta, when set, records the join-key types pushed rows reveal for sets
 	// whose key types are not known yet (see LoadKeyTypes).
 	Meta *meta.DB
+	// PushMaxSkew bounds how far past the server's clock the event time of a
+	// pushed row (or a delete) may be: a later one is refused, so no client can
+	// pin a key with a far-future row the event-time guard would then keep
+	// forever. Default DefaultPushMaxSkew (5 minutes); negative: none at all
+	// (nothing later than the clock).
+	PushMaxSkew time.Duration
+	// Now is the server's clock. Default time.Now.
+	Now func() time.Time
 	// Metrics are the API's metrics (the API registers them as a
 	// prometheus.Collector). Default: NewMetrics(), also used by the Online
 	// when its own Options.Metrics is nil.
@@ -69,6 +79,13 @@ func NewAPI(o *Online, opts APIOptions) *API {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.PushMaxSkew == 0 {
+		opts.PushMaxSkew = DefaultPushMaxSkew
+	}
+	opts.PushMaxSkew = max(opts.PushMaxSkew, 0)
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = 32 << 20
 	}
@@ -89,6 +106,7 @@ func (a *API) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("POST /get-online-features", a.getOnlineFeatures)
 	mux.HandleFunc("POST /push", a.push)
 	mux.HandleFunc("POST /write-to-online-store", a.writeToOnlineStore)
+	mux.HandleFunc("POST /delete-online", a.deleteOnline)
 	mux.HandleFunc("POST /materialize-incremental", a.materialize)
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
 		server.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -131,6 +149,8 @@ func httpStatus(err error) int {
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, ErrInvalidRequest), errors.Is(err, online.ErrInvalid):
 		return http.StatusBadRequest
+	case errors.Is(err, ErrCheckFailed):
+		return http.StatusUnprocessableEntity
 	case errors.Is(err, ErrUnknownFeature):
 		return http.StatusNotFound
 	case errors.Is(err, ErrNotSupported):

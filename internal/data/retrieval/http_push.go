@@ -15,6 +15,7 @@ import (
 	"github.com/atrium-ml/atrium/internal/data/offline"
 	"github.com/atrium-ml/atrium/internal/data/online"
 	"github.com/atrium-ml/atrium/internal/platform/server"
+	"github.com/atrium-ml/atrium/internal/spec"
 )
 
 // OfflineAppender appends pushed rows to the historical (offline) store, so
@@ -52,30 +53,35 @@ func (a *API) writeToOnlineStore(w http.ResponseWriter, r *http.Request) { a.ser
 func (a *API) servePush(w http.ResponseWriter, r *http.Request, feastWrite bool) {
 	buf := buffers.Get().(*bytes.Buffer)
 	defer buffers.Put(buf)
-	n, to, err := a.decodeAndPush(w, r, buf, feastWrite)
+	n, to, warnings, err := a.decodeAndPush(w, r, buf, feastWrite)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	server.WriteJSON(w, http.StatusOK, map[string]any{"rows": n, "to": to})
+	out := map[string]any{"rows": n, "to": to}
+	if len(warnings) > 0 {
+		// Failed warn-level checks: the rows were written.
+		out["warnings"] = warnings
+	}
+	server.WriteJSON(w, http.StatusOK, out)
 }
 
-func (a *API) decodeAndPush(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer, feastWrite bool) (int, string, error) {
+func (a *API) decodeAndPush(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer, feastWrite bool) (n int, to string, warnings []string, err error) {
 	what := "push"
 	if feastWrite {
 		what = "write-to-online-store"
 	}
 	body, err := a.readBody(w, r, buf)
 	if err != nil {
-		return 0, "", err
+		return 0, "", nil, err
 	}
 	var req pushRequestJSON
 	if err := json.Unmarshal(body, &req); err != nil {
-		return 0, "", jsonError(what, body, err)
+		return 0, "", nil, jsonError(what, body, err)
 	}
 	if feastWrite {
 		if req.FeatureViewName == "" {
-			return 0, "", fmt.Errorf("%w: feature_view_name: missing", ErrInvalidRequest)
+			return 0, "", nil, fmt.Errorf("%w: feature_view_name: missing", ErrInvalidRequest)
 		}
 		req.FeatureSet, req.PushSourceName, req.To = req.FeatureViewName, "", "online"
 		delete(req.DF, feastCreatedColumn)
@@ -83,16 +89,16 @@ func (a *API) decodeAndPush(w http.ResponseWriter, r *http.Request, buf *bytes.B
 	name := req.FeatureSet
 	switch {
 	case name != "" && req.PushSourceName != "" && name != req.PushSourceName:
-		return 0, "", fmt.Errorf("%w: push_source_name %q and feature_set %q differ: name one", ErrInvalidRequest, req.PushSourceName, name)
+		return 0, "", nil, fmt.Errorf("%w: push_source_name %q and feature_set %q differ: name one", ErrInvalidRequest, req.PushSourceName, name)
 	case name == "":
 		name = req.PushSourceName
 	}
 	if name == "" {
-		return 0, "", fmt.Errorf("%w: feature_set (or push_source_name): missing", ErrInvalidRequest)
+		return 0, "", nil, fmt.Errorf("%w: feature_set (or push_source_name): missing", ErrInvalidRequest)
 	}
 	set := a.online.cat.sets[name]
 	if set == nil {
-		return 0, "", fmt.Errorf("%w: feature_set %q is not defined", ErrUnknownFeature, name)
+		return 0, "", nil, fmt.Errorf("%w: feature_set %q is not defined", ErrUnknownFeature, name)
 	}
 	toOnline, toOffline := true, false
 	switch req.To {
@@ -102,17 +108,36 @@ func (a *API) decodeAndPush(w http.ResponseWriter, r *http.Request, buf *bytes.B
 	case "online_and_offline":
 		toOffline = true
 	default:
-		return 0, "", fmt.Errorf("%w: to: %q, want online, offline or online_and_offline", ErrInvalidRequest, req.To)
+		return 0, "", nil, fmt.Errorf("%w: to: %q, want online, offline or online_and_offline", ErrInvalidRequest, req.To)
 	}
 	if toOffline && a.opts.Offline == nil {
-		return 0, "", fmt.Errorf("%w: to: %q: this server has no offline store to push to", ErrNotSupported, req.To)
+		return 0, "", nil, fmt.Errorf("%w: to: %q: this server has no offline store to push to", ErrNotSupported, req.To)
 	}
 	if req.To == "" {
 		req.To = "online"
 	}
 	rows, keyTypes, err := parsePushFrame(set, req.DF)
 	if err != nil {
-		return 0, "", err
+		return 0, "", nil, err
+	}
+	if err := a.checkNotFuture(rows); err != nil {
+		return 0, "", nil, err
+	}
+	// The set's checks run before either destination is written, so a refused
+	// push leaves both stores as they were.
+	failures := runPushChecks(set, rows)
+	for i := range failures {
+		f := &failures[i]
+		level := f.check.EffectiveLevel()
+		a.metrics.pushChecks.WithLabelValues(set.Name, f.feature, f.check.String(), level).Inc()
+		if level == spec.LevelError {
+			return 0, "", nil, fmt.Errorf("%w: feature set %s: %s; the check's level is error, so nothing was written",
+				ErrCheckFailed, set.Name, f)
+		}
+		warnings = append(warnings, f.String())
+		a.opts.Logger.Warn("push: data-quality check failed (level warn, rows written)", "set", set.Name,
+			"check", f.check.String(), "column", f.feature, "row", f.row, "failed", f.failed, "total", f.total,
+			"request_id", server.RequestID(r.Context()))
 	}
 	// Offline first: a row that reached serving but not training would make the
 	// two disagree; the reverse is repaired by the next materialization.
@@ -127,13 +152,13 @@ func (a *API) decodeAndPush(w http.ResponseWriter, r *http.Request, buf *bytes.B
 			off[i] = offline.LatestRow{Key: parts, TS: row.TS, Values: vals}
 		}
 		if err := a.opts.Offline.Append(r.Context(), set.Name, off); err != nil {
-			return 0, "", fmt.Errorf("push %s to the offline store: %w", set.Name, err)
+			return 0, "", nil, fmt.Errorf("push %s to the offline store: %w", set.Name, err)
 		}
 		a.metrics.pushed.WithLabelValues(set.Name, "offline").Add(float64(len(rows)))
 	}
 	if toOnline {
 		if err := a.online.store.Write(r.Context(), set.Name, set.featureNames(), rows); err != nil {
-			return 0, "", fmt.Errorf("push %s to the online store: %w", set.Name, err)
+			return 0, "", nil, fmt.Errorf("push %s to the online store: %w", set.Name, err)
 		}
 		a.metrics.pushed.WithLabelValues(set.Name, "online").Add(float64(len(rows)))
 	}
@@ -142,7 +167,7 @@ func (a *API) decodeAndPush(w http.ResponseWriter, r *http.Request, buf *bytes.B
 			a.opts.Logger.Warn("push: recording join-key types", "set", set.Name, "error", err)
 		}
 	}
-	return len(rows), req.To, nil
+	return len(rows), req.To, warnings, nil
 }
 
 func (s *setInfo) keyTypes() []KeyType {
@@ -250,14 +275,7 @@ func parsePushFrame(set *setInfo, df map[string]json.RawMessage) ([]online.Row, 
 	flat := make([]online.Value, n*len(set.Features))
 	var kb []byte
 	for r := range rows {
-		kb = kb[:0]
-		for i := range keys {
-			if keys[i].typ == KeyInt64 {
-				kb = online.AppendIntKey(kb, keys[i].ints[r])
-			} else {
-				kb = online.AppendStringKey(kb, keys[i].strs[r])
-			}
-		}
+		kb = appendKey(kb[:0], keys, r)
 		vals := flat[r*len(set.Features) : (r+1)*len(set.Features)]
 		for f := range vals {
 			vals[f] = values[f][r]
@@ -269,6 +287,18 @@ func parsePushFrame(set *setInfo, df map[string]json.RawMessage) ([]online.Row, 
 		types[i] = keys[i].typ
 	}
 	return rows, types, nil
+}
+
+// appendKey appends the encoded entity key of row r of the key columns.
+func appendKey(kb []byte, keys []entityCol, r int) []byte {
+	for i := range keys {
+		if keys[i].typ == KeyInt64 {
+			kb = online.AppendIntKey(kb, keys[i].ints[r])
+		} else {
+			kb = online.AppendStringKey(kb, keys[i].strs[r])
+		}
+	}
+	return kb
 }
 
 func (s *setInfo) pushColumns() string {
@@ -404,4 +434,112 @@ func parseTime(s string) (time.Time, error) {
 		}
 	}
 	return time.Time{}, fmt.Errorf("want a timestamp such as 2026-01-31T12:00:00Z, got %q", s)
+}
+
+// checkNotFuture refuses rows stamped later than the server's clock plus
+// PushMaxSkew: the event-time guard keeps the newest row of a key, so one row
+// from the far future would otherwise win over every real one after it.
+func (a *API) checkNotFuture(rows []online.Row) error {
+	limit := a.opts.Now().Add(a.opts.PushMaxSkew)
+	for i := range rows {
+		if rows[i].TS.After(limit) {
+			return fmt.Errorf("%w: row %d: event time %s is later than the server's clock plus %s (%s): push rows as they happen, not ahead of time",
+				ErrInvalidRequest, i, rows[i].TS.Format(time.RFC3339Nano), a.opts.PushMaxSkew, limit.Format(time.RFC3339))
+		}
+	}
+	return nil
+}
+
+// deleteRequestJSON is the body of POST /delete-online. Feast has no route to
+// delete keys; this one reads like its push: the set, and the keys as columns.
+type deleteRequestJSON struct {
+	FeatureSet string                     `json:"feature_set"`
+	Entities   map[string]json.RawMessage `json:"entities"`
+	// Timestamp is the tombstone's time (see online.Deleter): rows stamped at
+	// or before it cannot bring the keys back. Default: the server's clock.
+	Timestamp string `json:"timestamp"`
+}
+
+// deleteOnline serves POST /delete-online: every key becomes a tombstone in
+// the online store. The historical store is not touched: a delete takes a
+// key out of serving, and training sets keep what happened.
+func (a *API) deleteOnline(w http.ResponseWriter, r *http.Request) {
+	buf := buffers.Get().(*bytes.Buffer)
+	defer buffers.Put(buf)
+	n, at, err := a.decodeAndDelete(w, r, buf)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	server.WriteJSON(w, http.StatusOK, map[string]any{"deleted": n, "timestamp": at.Format(time.RFC3339Nano)})
+}
+
+func (a *API) decodeAndDelete(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer) (int, time.Time, error) {
+	body, err := a.readBody(w, r, buf)
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	var req deleteRequestJSON
+	if err := json.Unmarshal(body, &req); err != nil {
+		return 0, time.Time{}, jsonError("delete-online", body, err)
+	}
+	if req.FeatureSet == "" {
+		return 0, time.Time{}, fmt.Errorf("%w: feature_set: missing", ErrInvalidRequest)
+	}
+	set := a.online.cat.sets[req.FeatureSet]
+	if set == nil {
+		return 0, time.Time{}, fmt.Errorf("%w: feature_set %q is not defined", ErrUnknownFeature, req.FeatureSet)
+	}
+	d, ok := a.online.store.(online.Deleter)
+	if !ok {
+		return 0, time.Time{}, fmt.Errorf("%w: this online store cannot delete keys", ErrNotSupported)
+	}
+	at := a.opts.Now().UTC()
+	if req.Timestamp != "" {
+		if at, err = parseTime(req.Timestamp); err != nil {
+			return 0, time.Time{}, fmt.Errorf("%w: timestamp: %v", ErrInvalidRequest, err)
+		}
+		// A tombstone far in the future would block the key as a poisoned row does.
+		if err := a.checkNotFuture([]online.Row{{TS: at}}); err != nil {
+			return 0, time.Time{}, err
+		}
+	}
+	n := -1
+	keys := make([]entityCol, len(set.JoinKeys))
+	for i, k := range set.JoinKeys {
+		raw, ok := req.Entities[k.Name]
+		if !ok {
+			return 0, time.Time{}, fmt.Errorf("%w: entities: missing join key column %s", ErrInvalidRequest, k.Name)
+		}
+		keys[i].name = k.Name
+		if err := parseKeyColumn("entities."+k.Name, raw, k.Type, &keys[i]); err != nil {
+			return 0, time.Time{}, err
+		}
+		if n >= 0 && keys[i].len() != n {
+			return 0, time.Time{}, fmt.Errorf("%w: entities: column %s has %d values but %s has %d", ErrInvalidRequest, k.Name, keys[i].len(), keys[0].name, n)
+		}
+		n = keys[i].len()
+	}
+	if len(req.Entities) != len(set.JoinKeys) {
+		for c := range req.Entities {
+			if !slices.ContainsFunc(set.JoinKeys, func(k JoinKeyDef) bool { return k.Name == c }) {
+				return 0, time.Time{}, fmt.Errorf("%w: entities: %q is not a join key of %s (%s)", ErrInvalidRequest, c, set.Name, set.pushColumns())
+			}
+		}
+	}
+	if n <= 0 {
+		return 0, time.Time{}, fmt.Errorf("%w: entities: no keys to delete", ErrInvalidRequest)
+	}
+	out := make([]online.Key, n)
+	var kb []byte
+	for row := range out {
+		kb = appendKey(kb[:0], keys, row)
+		out[row] = online.Key(kb)
+	}
+	if err := d.Delete(r.Context(), set.Name, out, at); err != nil {
+		return 0, time.Time{}, fmt.Errorf("delete keys of %s from the online store: %w", set.Name, err)
+	}
+	a.metrics.deleted.WithLabelValues(set.Name).Add(float64(n))
+	a.opts.Logger.Info("online keys deleted", "set", set.Name, "keys", n, "at", at, "request_id", server.RequestID(r.Context()))
+	return n, at, nil
 }

@@ -30,6 +30,9 @@ var (
 	// ErrNotSupported: the request is well-formed but this server cannot do it
 	// (a push to the offline store when it has none).
 	ErrNotSupported = errors.New("not supported")
+	// ErrCheckFailed: pushed rows fail an error-level data-quality check of
+	// their feature set; nothing was written.
+	ErrCheckFailed = errors.New("data-quality check failed")
 )
 
 // KeyType is the type of a join key: online keys are strings or int64s.
@@ -72,6 +75,9 @@ type SetDef struct {
 	// OUTSIDE_MAX_AGE. 0 means no bound.
 	TTL      time.Duration
 	Features []FeatureDef
+	// Checks are the data-quality checks POST /push applies to pushed rows
+	// (those of them that judge single rows: not_null, between, in_set).
+	Checks []FeatureCheck
 }
 
 // JoinKeyDef is one join key of a set.
@@ -178,6 +184,11 @@ func newCatalog(defs Definitions) (*catalog, error) {
 				bad("feature set %s: feature %s has type %s", s.Name, f.Name, f.Type)
 			}
 			si.features[f.Name] = i
+		}
+		for _, fc := range s.Checks {
+			if _, ok := si.features[fc.Feature]; !ok || fc.Check == nil {
+				bad("feature set %s: a check of %q, which is not one of its features", s.Name, fc.Feature)
+			}
 		}
 		c.sets[s.Name] = si
 		c.order = append(c.order, si)

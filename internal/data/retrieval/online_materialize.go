@@ -12,11 +12,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/atrium-ml/atrium/internal/data/offline"
 	"github.com/atrium-ml/atrium/internal/data/online"
+	"github.com/atrium-ml/atrium/internal/data/pipeline"
 	"github.com/atrium-ml/atrium/internal/platform/meta"
 	"github.com/atrium-ml/atrium/internal/platform/progress"
 )
@@ -46,8 +48,30 @@ var Schema = meta.Schema{Component: "online", Migrations: []meta.Migration{{
 				duration_ms BIGINT NOT NULL,
 				PRIMARY KEY (set_name, started_at))`,
 	},
+}, {
+	Version: 2,
+	Name:    "record materializations as they start",
+	Statements: []string{
+		// NULL status: a row of version 1, recorded only on success.
+		`ALTER TABLE online_materializations ADD COLUMN status TEXT`,
+		`ALTER TABLE online_materializations ADD COLUMN error TEXT`,
+		`ALTER TABLE online_materializations ADD COLUMN host TEXT`,
+		`ALTER TABLE online_materializations ADD COLUMN pid BIGINT`,
+	},
 },
 }}
+
+// Materialization statuses in the history (online_materializations).
+const (
+	MaterializeRunning   = "running"
+	MaterializeSucceeded = "succeeded"
+	MaterializeFailed    = "failed"
+	// MaterializeInterrupted: cancelled (Ctrl-C, a client gone, shutdown), or
+	// reported for a running one whose process, on this host, no longer exists.
+	MaterializeInterrupted = "interrupted"
+	// MaterializeNoData: the offline store held nothing of the set.
+	MaterializeNoData = "no_data"
+)
 
 // LatestScanner is what materialization needs of the offline engine
 // (offline.Engine implements it): the latest row per key of a set with
@@ -166,6 +190,38 @@ func (m *Materializer) materializeSet(ctx context.Context, s SetDef, end time.Ti
 		return res, nil
 	}
 
+	// The history row is written first, so an interrupted or failed
+	// materialization is on record; the resume point (online_materialized)
+	// moves only when every row was written, so the next materialization
+	// starts again from the previous end and skips nothing (rewriting a row
+	// already written is harmless: the event-time guard keeps the newest).
+	host, _ := os.Hostname()
+	if _, err := m.Meta.Exec(ctx, `INSERT INTO online_materializations
+		(set_name, started_at, from_ts, end_ts, rows_written, duration_ms, status, host, pid) VALUES (?, ?, ?, ?, 0, 0, ?, ?, ?)`,
+		s.Name, started.UnixNano(), unixNanoOrZero(res.From), end.UnixNano(), MaterializeRunning, host, os.Getpid()); err != nil {
+		return res, fmt.Errorf("record materialization start: %w", err)
+	}
+	res, err = m.copySet(ctx, s, res, started)
+	if err == nil || res.NoData {
+		return res, err
+	}
+	status := MaterializeFailed
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		status = MaterializeInterrupted
+	}
+	// Recorded even when ctx was cancelled.
+	if _, rerr := m.Meta.Exec(context.WithoutCancel(ctx), `UPDATE online_materializations SET status = ?, error = ?, rows_written = ?, duration_ms = ?
+		WHERE set_name = ? AND started_at = ?`,
+		status, err.Error(), res.Rows, time.Since(started).Milliseconds(), s.Name, started.UnixNano()); rerr != nil {
+		return res, errors.Join(err, fmt.Errorf("record materialization outcome: %w", rerr))
+	}
+	return res, err
+}
+
+// copySet copies the rows of s with res.From < ts <= res.End and records the
+// outcome in the history row of started (recorded by materializeSet).
+func (m *Materializer) copySet(ctx context.Context, s SetDef, res MaterializeResult, started time.Time) (MaterializeResult, error) {
+	end := res.End
 	var keyTypes []KeyType
 	features := make([]string, len(s.Features))
 	for i, f := range s.Features {
@@ -221,6 +277,10 @@ func (m *Materializer) materializeSet(ctx context.Context, s SetDef, end time.Ti
 	if errors.Is(scanErr, offline.ErrNoData) {
 		res.NoData = true
 		res.Duration = time.Since(started)
+		if _, err := m.Meta.Exec(ctx, `UPDATE online_materializations SET status = ?, duration_ms = ? WHERE set_name = ? AND started_at = ?`,
+			MaterializeNoData, res.Duration.Milliseconds(), s.Name, started.UnixNano()); err != nil {
+			return res, fmt.Errorf("record materialization: %w", err)
+		}
 		m.logger().Warn("materialize: the offline store has no data of this set up to the end; nothing written or recorded (run the set first)",
 			"set", s.Name, "end", end)
 		return res, nil
@@ -230,7 +290,7 @@ func (m *Materializer) materializeSet(ctx context.Context, s SetDef, end time.Ti
 	}
 	res.Duration = time.Since(started)
 
-	err = m.Meta.InTx(ctx, func(tx *meta.Tx) error {
+	err := m.Meta.InTx(ctx, func(tx *meta.Tx) error {
 		// The recorded end only moves forward, even if runs race.
 		if _, err := tx.Exec(ctx, `INSERT INTO online_materialized (set_name, end_ts, updated_at) VALUES (?, ?, ?)
 			ON CONFLICT (set_name) DO UPDATE SET
@@ -244,9 +304,9 @@ func (m *Materializer) materializeSet(ctx context.Context, s SetDef, end time.Ti
 				return err
 			}
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO online_materializations (set_name, started_at, from_ts, end_ts, rows_written, duration_ms)
-			VALUES (?, ?, ?, ?, ?, ?)`,
-			s.Name, started.UnixNano(), unixNanoOrZero(res.From), end.UnixNano(), res.Rows, res.Duration.Milliseconds())
+		_, err := tx.Exec(ctx, `UPDATE online_materializations SET status = ?, rows_written = ?, duration_ms = ?
+			WHERE set_name = ? AND started_at = ?`,
+			MaterializeSucceeded, res.Rows, res.Duration.Milliseconds(), s.Name, started.UnixNano())
 		return err
 	})
 	if err != nil {
@@ -352,6 +412,67 @@ func LoadKeyTypes(ctx context.Context, db *meta.DB) (map[string][]KeyType, error
 			}
 		}
 		out[set] = types
+	}
+	return out, rows.Err()
+}
+
+// Materialization is one entry of the materialization history.
+type Materialization struct {
+	Set       string    `json:"set"`
+	StartedAt time.Time `json:"started_at"`
+	// From (zero when unbounded) and End bound the event times read.
+	From time.Time `json:"from,omitzero"`
+	End  time.Time `json:"end"`
+	// Status is one of the Materialize* statuses.
+	Status string `json:"status"`
+	// Rows written to the online store (so far, for one that did not finish).
+	Rows       int64  `json:"rows"`
+	DurationMS int64  `json:"duration_ms"`
+	Error      string `json:"error,omitempty"`
+}
+
+// MaterializationHistory returns the materializations of set ("" = all
+// sets), newest first, at most limit (default 50). One recorded as running
+// whose process, on this host, is gone is reported interrupted.
+func MaterializationHistory(ctx context.Context, db *meta.DB, set string, limit int) ([]Materialization, error) {
+	if limit <= 0 {
+		limit = 50
+	}
+	q := `SELECT set_name, started_at, from_ts, end_ts, rows_written, duration_ms, status, error, host, pid FROM online_materializations`
+	var args []any
+	if set != "" {
+		q += ` WHERE set_name = ?`
+		args = append(args, set)
+	}
+	q += ` ORDER BY started_at DESC LIMIT ?`
+	args = append(args, limit)
+	rows, err := db.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("materialization history: %w", err)
+	}
+	defer rows.Close()
+	thisHost, _ := os.Hostname()
+	var out []Materialization
+	for rows.Next() {
+		var h Materialization
+		var started, from, end int64
+		var status, errText, host sql.NullString
+		var pid sql.NullInt64
+		if err := rows.Scan(&h.Set, &started, &from, &end, &h.Rows, &h.DurationMS, &status, &errText, &host, &pid); err != nil {
+			return nil, fmt.Errorf("materialization history: %w", err)
+		}
+		h.StartedAt, h.End = time.Unix(0, started).UTC(), time.Unix(0, end).UTC()
+		if from != 0 {
+			h.From = time.Unix(0, from).UTC()
+		}
+		h.Status, h.Error = status.String, errText.String
+		if !status.Valid {
+			h.Status = MaterializeSucceeded // recorded before statuses were: only successes were
+		}
+		if h.Status == MaterializeRunning && host.String == thisHost && pid.Valid && !pipeline.ProcessAlive(int(pid.Int64)) {
+			h.Status = MaterializeInterrupted
+		}
+		out = append(out, h)
 	}
 	return out, rows.Err()
 }

@@ -39,6 +39,7 @@ type materializeFixture struct {
 	store online.Store
 	m     *Materializer
 	set   SetDef
+	dir   string // holds the stores: offline/, online/
 }
 
 func newMaterializeFixture(t testing.TB, db *meta.DB) *materializeFixture {
@@ -62,7 +63,7 @@ func newMaterializeFixture(t testing.TB, db *meta.DB) *materializeFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &materializeFixture{eng: eng, store: store, set: defs.Sets[0],
+	return &materializeFixture{eng: eng, store: store, set: defs.Sets[0], dir: dir,
 		m: &Materializer{Store: store, Meta: db, Engine: eng}}
 }
 

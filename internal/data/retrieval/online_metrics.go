@@ -14,6 +14,10 @@ type Metrics struct {
 	lookups *prometheus.CounterVec
 	age     *prometheus.HistogramVec
 	pushed  *prometheus.CounterVec
+	// pushChecks counts the data-quality checks pushes failed, by level:
+	// error (the push was refused) or warn (the rows were written).
+	pushChecks *prometheus.CounterVec
+	deleted    *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics; register them with Collectors.
@@ -35,12 +39,20 @@ func NewMetrics() *Metrics {
 			Name: "atrium_online_pushed_rows_total",
 			Help: "Rows written through POST /push, by feature set and destination (online, offline).",
 		}, []string{"set", "to"}),
+		pushChecks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "atrium_push_check_failures_total",
+			Help: "Data-quality checks failed by POST /push requests, by feature set, column, check and level (error: refused; warn: written).",
+		}, []string{"set", "column", "check", "level"}),
+		deleted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "atrium_online_deleted_keys_total",
+			Help: "Entity keys deleted (tombstoned) through POST /delete-online, by feature set.",
+		}, []string{"set"}),
 	}
 }
 
 // Collectors lists the metrics for registration.
 func (m *Metrics) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.lookups, m.age, m.pushed}
+	return []prometheus.Collector{m.lookups, m.age, m.pushed, m.pushChecks, m.deleted}
 }
 
 func (m *Metrics) observe(set string, ttl time.Duration, res *online.Result, now time.Time) {

@@ -32,6 +32,19 @@ func DefinitionsFromSpec(f *spec.Features, keyTypes map[string][]KeyType) (Defin
 			}
 			set.Features = append(set.Features, FeatureDef{Name: c.Name, Type: kind})
 		}
+		// Checks of each output column, as quality.Run pairs them: a plain or
+		// derived feature's on its column, an aggregated feature's on each of
+		// its columns.
+		for _, ft := range append(append([]*spec.Feature(nil), fs.Features...), fs.Derived...) {
+			for _, col := range fs.Columns() {
+				if col.Name != ft.Name && col.Feature != ft.Name {
+					continue
+				}
+				for _, c := range ft.Checks {
+					set.Checks = append(set.Checks, FeatureCheck{Feature: col.Name, Check: c})
+				}
+			}
+		}
 		d.Sets = append(d.Sets, set)
 	}
 	for _, s := range f.Services {

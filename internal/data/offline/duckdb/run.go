@@ -112,6 +112,16 @@ func (e *Engine) Run(ctx context.Context, req offline.RunRequest) (*offline.RunR
 		}
 		return res, fmt.Errorf("run %s: %w, nothing published: %s", req.Set, offline.ErrChecksFailed, strings.Join(msgs, "; "))
 	}
+	// Each staged partition carries a marker named after the run's files: once
+	// it is in the store, that partition is this run's.
+	for _, d := range plan.Dates {
+		res.PublishMarkers = append(res.PublishMarkers, filepath.Join(e.setDir(req.Set), "date="+d, publishMarkerPrefix+id))
+	}
+	if req.BeforePublish != nil {
+		if err := req.BeforePublish(ctx, res); err != nil {
+			return nil, fmt.Errorf("run %s: before publishing: %w", req.Set, err)
+		}
+	}
 	stage = time.Now()
 	if err := e.publish(ctx, req.Set, staging, plan.Dates); err != nil {
 		return nil, fmt.Errorf("run %s: publish: %w", req.Set, err)
@@ -122,6 +132,11 @@ func (e *Engine) Run(ctx context.Context, req offline.RunRequest) (*offline.RunR
 	res.Duration = time.Since(began)
 	return res, nil
 }
+
+// publishMarkerPrefix starts the name of the empty file each partition a run
+// writes holds (see offline.RunResult.PublishMarkers). Readers list Parquet
+// files by suffix, so it is never read as data.
+const publishMarkerPrefix = ".published-"
 
 // outputView is the temp view of a run's staged feature rows.
 const outputView = "atrium_output"
@@ -163,6 +178,9 @@ func (e *Engine) stage(ctx context.Context, conn *sql.Conn, plan *pipeline.Plan,
 	for _, d := range plan.Dates {
 		p := filepath.Join(staging, "date="+d)
 		if err := os.MkdirAll(p, 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(p, publishMarkerPrefix+id), nil, 0o644); err != nil {
 			return err
 		}
 		if err := syncTree(p); err != nil {

@@ -39,6 +39,7 @@ func Run(t *testing.T, open Opener) {
 		{"ConcurrentReadersAndWriters", testConcurrentReadWrite},
 		{"InvalidArguments", testInvalid},
 		{"CloseReopen", testCloseReopen},
+		{"Delete", testDelete},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })
@@ -464,4 +465,103 @@ func testCloseReopen(t *testing.T, open Opener) {
 	write(t, s2, "s", fs, row(k, t0.Add(-time.Minute), online.String("older"), online.Null))
 	r = read(t, s2, online.Query{Set: "s", Features: fs, Keys: []online.Key{k}})
 	checkRow(t, r[0], 0, t0, online.String("kept"), online.Float64(2.5))
+}
+
+// testDelete checks online.Deleter's tombstone semantics, step by step on one
+// store, and that a tombstone survives reopening. Every backend must delete.
+func testDelete(t *testing.T, open Opener) {
+	s := mustOpen(t, open, "delete")
+	d, ok := s.(online.Deleter)
+	if !ok {
+		t.Fatalf("%T does not implement online.Deleter", s)
+	}
+	ctx := context.Background()
+	fs := []string{"v"}
+	k, other := online.MustKey("k"), online.MustKey("other")
+	q := online.Query{Set: "d", Features: fs, Keys: []online.Key{k, other}}
+	future := time.Date(2260, 1, 1, 0, 0, 0, 0, time.UTC)
+	write(t, s, "d", fs, row(other, t0, online.Int64(100)))
+
+	steps := []struct {
+		comment string
+		del     time.Time // delete k at this time, or write:
+		ts      time.Time
+		v       int64
+		// want: found with wantV at wantTS, or not found when wantTS is zero.
+		wantTS time.Time
+		wantV  int64
+	}{
+		{comment: "a row far in the future", ts: future, v: 1, wantTS: future, wantV: 1},
+		{comment: "a delete removes it whatever its event time", del: t0},
+		{comment: "an older row does not resurrect the key", ts: t0.Add(-time.Hour), v: 2},
+		{comment: "a row at the delete's time does not either", ts: t0, v: 3},
+		{comment: "a newer row is stored", ts: t0.Add(time.Second), v: 4, wantTS: t0.Add(time.Second), wantV: 4},
+		{comment: "a newer row is kept over an older one as usual", ts: t0, v: 5, wantTS: t0.Add(time.Second), wantV: 4},
+		{comment: "deleting again", del: t0.Add(time.Minute)},
+		{comment: "a second delete with an earlier time replaces the tombstone", del: t0.Add(-time.Minute)},
+		{comment: "so a row after that time is stored", ts: t0, v: 6, wantTS: t0, wantV: 6},
+	}
+	for _, st := range steps {
+		if !st.del.IsZero() {
+			if err := d.Delete(ctx, "d", []online.Key{k}, st.del); err != nil {
+				t.Fatalf("%s: Delete: %v", st.comment, err)
+			}
+		} else {
+			write(t, s, "d", fs, row(k, st.ts, online.Int64(st.v)))
+		}
+		r := read(t, s, q)
+		if st.wantTS.IsZero() {
+			if r[0].Found[0] {
+				t.Fatalf("%s: found %s at %s, want not found", st.comment, r[0].Row(0)[0], r[0].TS[0])
+			}
+			checkNotFound(t, r[0], 0)
+		} else {
+			checkRow(t, r[0], 0, st.wantTS, online.Int64(st.wantV))
+		}
+		checkRow(t, r[0], 1, t0, online.Int64(100)) // the other key is untouched
+	}
+
+	// A key that never had a row gets a tombstone too; with many keys in one call.
+	keys := make([]online.Key, 3000)
+	rows := make([]online.Row, len(keys))
+	for i := range keys {
+		keys[i] = online.MustKey(int64(i))
+		rows[i] = row(keys[i], t0, online.Int64(int64(i)))
+	}
+	write(t, s, "many", fs, rows[:len(rows)/2]...)
+	if err := d.Delete(ctx, "many", keys, t0); err != nil {
+		t.Fatalf("Delete %d keys: %v", len(keys), err)
+	}
+	write(t, s, "many", fs, rows...) // all at the tombstones' time: dropped
+	r := read(t, s, online.Query{Set: "many", Features: fs, Keys: keys})
+	for j := range keys {
+		if r[0].Found[j] {
+			t.Fatalf("key %d of %d: found after Delete and an equal-time write", j, len(keys))
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2 := mustOpen(t, open, "delete")
+	write(t, s2, "many", fs, row(keys[0], t0.Add(-time.Hour), online.Int64(-1)))
+	r = read(t, s2, online.Query{Set: "many", Features: fs, Keys: keys[:1]})
+	checkNotFound(t, r[0], 0)
+
+	// Invalid arguments and a closed store.
+	d2 := s2.(online.Deleter)
+	if err := d2.Delete(ctx, "", keys[:1], t0); !errors.Is(err, online.ErrInvalid) {
+		t.Errorf("Delete with no set: %v, want ErrInvalid", err)
+	}
+	if err := d2.Delete(ctx, "d", keys[:1], time.Time{}); !errors.Is(err, online.ErrInvalid) {
+		t.Errorf("Delete with no time: %v, want ErrInvalid", err)
+	}
+	if err := d2.Delete(ctx, "d", []online.Key{""}, t0); !errors.Is(err, online.ErrInvalid) {
+		t.Errorf("Delete of an empty key: %v, want ErrInvalid", err)
+	}
+	if err := s2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := d2.Delete(ctx, "d", keys[:1], t0); !errors.Is(err, online.ErrClosed) {
+		t.Errorf("Delete after Close: %v, want ErrClosed", err)
+	}
 }

@@ -118,7 +118,10 @@ type Store struct {
 	layouts   map[string]*layouts
 }
 
-var _ online.Store = (*Store)(nil)
+var (
+	_ online.Store   = (*Store)(nil)
+	_ online.Deleter = (*Store)(nil)
+)
 
 // layouts are the layouts rows of one set were written with, by id.
 type layouts struct {
@@ -253,6 +256,11 @@ func header(rec []byte) (layout uint32, ts int64, values []byte, err error) {
 	return uint32(id), ts, rest[w:], nil
 }
 
+// tombstoneLayout is the layout id of a deleted key's record: a header with
+// the delete's time and no values (see online.Deleter). Layout ids count up
+// from 0 per set and never reach it.
+const tombstoneLayout = 1<<32 - 1
+
 func (s *Store) setLayouts(set string) *layouts {
 	s.layoutsMu.RLock()
 	defer s.layoutsMu.RUnlock()
@@ -318,12 +326,12 @@ func (s *Store) Write(ctx context.Context, set string, features []string, rows [
 			if err != nil {
 				return fmt.Errorf("write %s %s: %w", set, r.Key, err)
 			}
-			_, oldTS, _, herr := header(old)
+			oldID, oldTS, _, herr := header(old)
 			if herr != nil {
 				return fmt.Errorf("write %s %s: stored row: %w", set, r.Key, herr)
 			}
-			if oldTS > ts {
-				continue // the stored row is newer: keep it
+			if oldTS > ts || (oldID == tombstoneLayout && oldTS == ts) {
+				continue // the stored row is newer, or a delete at or after this row: keep it
 			}
 		} else if err := it.Error(); err != nil {
 			return fmt.Errorf("write %s %s: %w", set, r.Key, err)
@@ -340,6 +348,41 @@ func (s *Store) Write(ctx context.Context, set string, features []string, rows [
 	}
 	if err := b.Commit(pebble.Sync); err != nil {
 		return fmt.Errorf("write %s: %w", set, err)
+	}
+	return nil
+}
+
+// Delete implements online.Deleter: each key's record becomes a tombstone
+// stamped at, whatever it held.
+func (s *Store) Delete(ctx context.Context, set string, keys []online.Key, at time.Time) error {
+	if err := online.CheckDelete(set, keys, at); err != nil {
+		return err
+	}
+	if err := s.gate.Enter(); err != nil {
+		return err
+	}
+	defer s.gate.Leave()
+	// writeMu orders the delete with Writes, whose guard reads then writes.
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	b := s.db.NewBatch()
+	defer b.Close()
+	rec := binary.AppendUvarint([]byte{online.FormatVersion}, tombstoneLayout)
+	rec = binary.AppendVarint(rec, at.UnixNano())
+	var key []byte
+	for i, k := range keys {
+		if i%1024 == 1023 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		key = rowKey(key[:0], set, k)
+		if err := b.Set(key, rec, nil); err != nil {
+			return fmt.Errorf("delete %s %s: %w", set, k, err)
+		}
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("delete %s: %w", set, err)
 	}
 	return nil
 }
@@ -448,6 +491,9 @@ func (s *Store) decode(st *readState, lsp **layouts, q *online.Query, rec []byte
 	id, ts, vals, err := header(rec)
 	if err != nil {
 		return err
+	}
+	if id == tombstoneLayout {
+		return nil // deleted: not found
 	}
 	ls := *lsp
 	if ls == nil || int(id) >= len(ls.byID) {

@@ -63,11 +63,16 @@ const (
 	rowField = "\x00row"
 )
 
-// writeScript replaces a row unless the stored one is newer.
+// A deleted key's hash holds the delete's time in "\x00ts" and the one byte
+// tombstone in "\x00row" (see online.Deleter); a row is never that short.
+var tombstone = string([]byte{online.FormatVersion})
+
+// writeScript replaces a row unless the stored one is newer, or is a
+// tombstone at or after the row's time.
 // KEYS[1]: the row's hash. ARGV[1]: event time (20 digits). ARGV[2]: expiry in
 // milliseconds, 0 for none (an expiry a previous write set is removed: the
 // row's lifetime is that of the store's key_ttl when it was written). ARGV[3]:
-// the row.
+// the row. ARGV[4]: the tombstone.
 var writeScript = rueidis.NewLuaScript(`
 local cur = redis.call('HGET', KEYS[1], '\0ts')
 if cur then
@@ -79,7 +84,24 @@ if cur then
   if c1 > n1 or (c1 == n1 and c2 > n2) then
     return 0
   end
+  if c1 == n1 and c2 == n2 and redis.call('HSTRLEN', KEYS[1], '\0row') == #ARGV[4] then
+    return 0
+  end
 end
+redis.call('HSET', KEYS[1], '\0ts', ARGV[1], '\0row', ARGV[3])
+local ttl = tonumber(ARGV[2])
+if ttl > 0 then
+  redis.call('PEXPIRE', KEYS[1], ttl)
+else
+  redis.call('PERSIST', KEYS[1])
+end
+return 1
+`)
+
+// deleteScript makes a key's hash a tombstone, atomically with its expiry.
+// KEYS[1]: the row's hash. ARGV[1]: the delete's time (20 digits). ARGV[2]:
+// expiry as in writeScript. ARGV[3]: the tombstone.
+var deleteScript = rueidis.NewLuaScript(`
 redis.call('HSET', KEYS[1], '\0ts', ARGV[1], '\0row', ARGV[3])
 local ttl = tonumber(ARGV[2])
 if ttl > 0 then
@@ -109,7 +131,10 @@ type layoutKey struct {
 	id  uint64
 }
 
-var _ online.Store = (*Store)(nil)
+var (
+	_ online.Store   = (*Store)(nil)
+	_ online.Deleter = (*Store)(nil)
+)
 
 // Open connects to the Redis named by rawURL. Besides rueidis's URL options it
 // reads prefix (default "atrium:") and key_ttl (a Go duration; each written row
@@ -266,7 +291,7 @@ func (s *Store) Write(ctx context.Context, set string, features []string, rows [
 		for _, v := range r.Values {
 			row = online.AppendValue(row, v)
 		}
-		return rueidis.LuaExec{Keys: []string{string(key)}, Args: []string{formatTS(r.TS), ttl, string(row)}}
+		return rueidis.LuaExec{Keys: []string{string(key)}, Args: []string{formatTS(r.TS), ttl, string(row), tombstone}}
 	}
 	if len(rows) == 1 {
 		// One row (a push): EVALSHA, one round trip. ExecMulti would first
@@ -286,6 +311,36 @@ func (s *Store) Write(ctx context.Context, set string, features []string, rows [
 		for i, res := range writeScript.ExecMulti(ctx, s.client, execs...) {
 			if err := res.Error(); err != nil {
 				return fmt.Errorf("write %s %s: %w", set, chunk[i].Key, err)
+			}
+		}
+	}
+	return nil
+}
+
+// Delete implements online.Deleter: each key's hash becomes a tombstone
+// stamped at, whatever it held, with the expiry a Write would give it (so
+// with key_ttl set, tombstones do not pile up either).
+func (s *Store) Delete(ctx context.Context, set string, keys []online.Key, at time.Time) error {
+	if err := online.CheckDelete(set, keys, at); err != nil {
+		return err
+	}
+	if err := s.gate.Enter(); err != nil {
+		return err
+	}
+	defer s.gate.Leave()
+	ts := formatTS(at)
+	ttl := strconv.FormatInt(s.keyTTL.Milliseconds(), 10)
+	var key []byte
+	for start := 0; start < len(keys); start += writeChunk {
+		chunk := keys[start:min(start+writeChunk, len(keys))]
+		execs := make([]rueidis.LuaExec, len(chunk))
+		for i, k := range chunk {
+			key = s.hashKey(key[:0], set, k)
+			execs[i] = rueidis.LuaExec{Keys: []string{string(key)}, Args: []string{ts, ttl, tombstone}}
+		}
+		for i, res := range deleteScript.ExecMulti(ctx, s.client, execs...) {
+			if err := res.Error(); err != nil {
+				return fmt.Errorf("delete %s %s: %w", set, chunk[i], err)
 			}
 		}
 	}
@@ -478,6 +533,9 @@ func splitReply(reply rueidis.RedisResult) (rawRow, error) {
 	raw, err := arr[1].ToString()
 	if err != nil {
 		return rawRow{}, err
+	}
+	if raw == tombstone {
+		return rawRow{}, nil // deleted: not found
 	}
 	if len(raw) < 9 || raw[0] != online.FormatVersion {
 		return rawRow{}, fmt.Errorf("%w: row format %q, this binary reads version %d", online.ErrFormat, raw[:min(len(raw), 1)], online.FormatVersion)

@@ -8,9 +8,15 @@
 //     artifact.ErrInvalidPath: links planted inside the root are never followed.
 //   - Put streams into a temporary file under <root>/.atrium-tmp (same filesystem),
 //     fsyncs it, renames it over the destination and fsyncs the directory. Readers
-//     see the old object or the whole new one; a failed, cancelled or killed upload
-//     leaves at most a temporary file that no listing shows and Open sweeps away
-//     once it is older than StaleTempAge.
+//     see the old object or the whole new one; a failed or cancelled upload leaves
+//     no temporary file, and a killed one at most one that no listing shows and
+//     the next Open removes.
+//   - The writer of a temporary file (a Put, a multipart part) holds an exclusive
+//     flock on it from creation until after the rename that commits it. Open
+//     removes every upload temporary file whose lock it can take: nobody is
+//     writing it, whatever its age. Other temporary entries (multipart uploads,
+//     which span requests, and trees being deleted) are swept once older than
+//     StaleTempAge.
 //   - Delete of a tree first renames it into .atrium-tmp, so readers never see a
 //     half-deleted directory.
 package fs
@@ -39,8 +45,10 @@ import (
 // trees being deleted. It never appears in listings and no artifact path may use it.
 const TempDir = ".atrium-tmp"
 
-// StaleTempAge is how old a temporary file must be before Open removes it: older
-// than any upload still in flight from another process sharing the directory.
+// StaleTempAge is how old a temporary entry nobody can be seen holding (a
+// multipart upload between its requests, a tree a killed Delete left) must be
+// before Open removes it: older than any upload still in flight from another
+// process sharing the directory.
 const StaleTempAge = 24 * time.Hour
 
 func init() {
@@ -72,7 +80,7 @@ func OpenURL(ctx context.Context, u *url.URL) (*Store, error) {
 }
 
 // Open opens (creating if missing) the store rooted at the absolute directory dir
-// and removes temporary files older than StaleTempAge left by killed uploads.
+// and removes what killed uploads left (see the package invariants).
 func Open(ctx context.Context, dir string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("artifact store %s: %w", dir, err)
@@ -99,28 +107,92 @@ func (s *Store) Dir() string { return s.dir }
 // Close releases the directory handle.
 func (s *Store) Close() error { return s.root.Close() }
 
-// sweep removes temporary entries last modified before cutoff.
+// sweep removes the upload temporary files no writer holds, and other
+// temporary entries last modified before cutoff.
 func (s *Store) sweep(ctx context.Context, cutoff time.Time) error {
-	d, err := s.root.Open(TempDir)
+	entries, err := s.readTemp(TempDir)
 	if err != nil {
-		return fmt.Errorf("artifact store %s: open %s: %w", s.dir, TempDir, err)
-	}
-	defer d.Close()
-	entries, err := d.ReadDir(-1)
-	if err != nil {
-		return fmt.Errorf("artifact store %s: read %s: %w", s.dir, TempDir, err)
+		return err
 	}
 	for _, e := range entries {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		name := path.Join(TempDir, e.Name())
+		if strings.HasPrefix(e.Name(), "mpu-") && e.IsDir() {
+			// The upload itself lives between requests; its parts in flight
+			// are held by their writers.
+			if err := s.sweepOrphans(name, "tmp-"); err != nil {
+				return err
+			}
+		}
+		if strings.HasPrefix(e.Name(), "put-") && e.Type().IsRegular() {
+			if err := s.removeOrphan(name); err != nil {
+				return err
+			}
+			continue
+		}
 		info, err := e.Info()
 		if err != nil || info.ModTime().After(cutoff) {
 			continue // gone already, or possibly still being written
 		}
-		if err := s.root.RemoveAll(path.Join(TempDir, e.Name())); err != nil {
+		if err := s.root.RemoveAll(name); err != nil {
 			return fmt.Errorf("artifact store %s: remove stale %s: %w", s.dir, e.Name(), err)
 		}
+	}
+	return nil
+}
+
+func (s *Store) readTemp(dir string) ([]iofs.DirEntry, error) {
+	d, err := s.root.Open(dir)
+	if err != nil {
+		return nil, fmt.Errorf("artifact store %s: open %s: %w", s.dir, dir, err)
+	}
+	defer d.Close()
+	entries, err := d.ReadDir(-1)
+	if err != nil {
+		return nil, fmt.Errorf("artifact store %s: read %s: %w", s.dir, dir, err)
+	}
+	return entries, nil
+}
+
+// sweepOrphans removes the files of dir named prefix* that no writer holds.
+func (s *Store) sweepOrphans(dir, prefix string) error {
+	entries, err := s.readTemp(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), prefix) && e.Type().IsRegular() {
+			if err := s.removeOrphan(path.Join(dir, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// removeOrphan removes the temporary file name unless its writer holds its
+// lock. The lock is held while removing, so no writer can be between its
+// creation and its lock: a writer locks the file it created before writing.
+func (s *Store) removeOrphan(name string) error {
+	f, err := s.root.Open(name)
+	if errors.Is(err, iofs.ErrNotExist) {
+		return nil // committed or removed meanwhile
+	}
+	if err != nil {
+		return fmt.Errorf("artifact store %s: open %s: %w", s.dir, name, err)
+	}
+	defer f.Close()
+	held, err := tempHeld(f)
+	if err != nil {
+		return fmt.Errorf("artifact store %s: lock %s: %w", s.dir, name, err)
+	}
+	if held {
+		return nil
+	}
+	if err := s.root.Remove(name); err != nil && !errors.Is(err, iofs.ErrNotExist) {
+		return fmt.Errorf("artifact store %s: remove orphaned %s: %w", s.dir, name, err)
 	}
 	return nil
 }
@@ -229,16 +301,18 @@ func (s *Store) writeObject(ctx context.Context, clean, p string, fill func(io.W
 		return err
 	}
 	tmp := tempName("put")
-	f, err := s.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := s.createTemp(tmp)
 	if err != nil {
-		return fmt.Errorf("artifact store %s: create temporary file: %w", s.dir, err)
+		return err
 	}
+	// f stays open, holding its lock, until the rename is done: a sweeping
+	// Open in another process must not take it for a killed upload's.
 	committed := false
 	defer func() {
 		if !committed {
-			_ = f.Close()
 			_ = s.root.Remove(tmp)
 		}
+		_ = f.Close()
 	}()
 	if err := fill(f); err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
@@ -249,10 +323,21 @@ func (s *Store) writeObject(ctx context.Context, clean, p string, fill func(io.W
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("artifact store %s: sync %s: %w", s.dir, p, err)
 	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("artifact store %s: close %s: %w", s.dir, p, err)
-	}
 	return s.commit(ctx, tmp, clean, p, &committed)
+}
+
+// createTemp creates the temporary file name and locks it (see lockTemp).
+func (s *Store) createTemp(name string) (*os.File, error) {
+	f, err := s.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("artifact store %s: create temporary file: %w", s.dir, err)
+	}
+	if err := lockTemp(f); err != nil {
+		f.Close()
+		_ = s.root.Remove(name)
+		return nil, fmt.Errorf("artifact store %s: lock temporary file: %w", s.dir, err)
+	}
+	return f, nil
 }
 
 // commit renames the finished temporary file tmp over clean and makes the rename

@@ -138,9 +138,15 @@ func TestTempFilesInvisibleAndSwept(t *testing.T) {
 		t.Fatal(err)
 	}
 	stale := filepath.Join(dir, TempDir, "put-stale")
-	fresh := filepath.Join(dir, TempDir, "put-fresh")
+	// An upload temporary file nobody holds is a killed upload's, however fresh.
+	orphan := filepath.Join(dir, TempDir, "put-fresh")
 	staleTree := filepath.Join(dir, TempDir, "del-stale")
-	for _, f := range []string{stale, fresh, filepath.Join(staleTree, "x", "y")} {
+	freshTree := filepath.Join(dir, TempDir, "del-fresh")
+	// A multipart upload lives between requests: swept by age only; a part
+	// in flight in it nobody holds is a killed request's.
+	mpu := filepath.Join(dir, TempDir, "mpu-fresh")
+	part, orphanPart := filepath.Join(mpu, "1.abc"), filepath.Join(mpu, "tmp-2-abc")
+	for _, f := range []string{stale, orphan, filepath.Join(staleTree, "x", "y"), filepath.Join(freshTree, "z"), part, orphanPart} {
 		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -179,7 +185,7 @@ func TestTempFilesInvisibleAndSwept(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	for f, want := range map[string]bool{stale: false, staleTree: false, fresh: true} {
+	for f, want := range map[string]bool{stale: false, staleTree: false, orphan: false, freshTree: true, part: true, orphanPart: false} {
 		if _, err := os.Stat(f); (err == nil) != want {
 			t.Errorf("after reopen, %s exists = %v, want %v", f, err == nil, want)
 		}

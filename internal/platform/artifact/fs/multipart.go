@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	iofs "io/fs"
-	"os"
 	"path"
 	"strconv"
 	"strings"
@@ -86,18 +85,17 @@ func (s *Store) PutPart(ctx context.Context, id string, n int, r io.Reader) (str
 	}
 	dir := uploadDir(id)
 	tmp := path.Join(dir, "tmp-"+strconv.Itoa(n)+"-"+randomHex())
-	f, err := s.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := s.createTemp(tmp)
 	if err != nil {
 		return "", s.pathErr("multipart upload "+id, err)
 	}
+	// Closed (releasing its lock) after the rename: see writeObject.
+	defer f.Close()
 	defer func() { _ = s.root.Remove(tmp) }() // no-op after the rename
 	h := sha256.New()
 	_, err = io.Copy(io.MultiWriter(f, h), ctxReader{ctx, r})
 	if err == nil {
 		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
 	}
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
