@@ -28,12 +28,14 @@ func newPingAPI() *pingAPI {
 func (p *pingAPI) Describe(ch chan<- *prometheus.Desc) { p.pings.Describe(ch) }
 func (p *pingAPI) Collect(ch chan<- prometheus.Metric) { p.pings.Collect(ch) }
 
-func (p *pingAPI) Mount(mux *http.ServeMux) {
-	mux.HandleFunc("GET /ping/{name}", func(w http.ResponseWriter, r *http.Request) {
-		p.pings.Inc()
-		WriteJSON(w, http.StatusOK, map[string]string{"pong": r.PathValue("name")})
-	})
-	mux.HandleFunc("GET /boom", func(w http.ResponseWriter, r *http.Request) { panic("boom") })
+func (p *pingAPI) Routes() []Route {
+	return []Route{
+		{Pattern: "GET /ping/{name}", Permission: Read, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			p.pings.Inc()
+			WriteJSON(w, http.StatusOK, map[string]string{"pong": r.PathValue("name")})
+		})},
+		{Pattern: "GET /boom", Permission: Read, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { panic("boom") })},
+	}
 }
 
 func (p *pingAPI) Ready(ctx context.Context) error { return p.readyErr }
