@@ -49,8 +49,9 @@ type GuardOptions struct {
 // Guard is the access check every route of `atrium serve` goes through
 // (server.Guard). In order, for every request: the Host allow-list, the
 // Origin check, the content-type check of POST bodies, authentication,
-// authorization against the route's permission, and, for mutating methods,
-// an audit entry once the response is written. Close flushes the audit log.
+// authorization against the route's permission, and, for routes that write
+// (every permission but Public and the read ones), an audit entry once the
+// response is written. Close flushes the audit log.
 type Guard struct {
 	opts   GuardOptions
 	cache  sync.Map // [32]byte (hash of the Authorization header) -> cached
@@ -134,9 +135,16 @@ func PrincipalFrom(ctx context.Context) (Principal, bool) {
 	return p, ok
 }
 
-// mutating reports whether a method changes state (and is audited).
-func mutating(method string) bool {
-	return method != http.MethodGet && method != http.MethodHead && method != http.MethodOptions
+// mutating reports whether a route's permission lets it change state: its
+// calls are audited. The route's permission decides, not the method: reads
+// such as /get-online-features and runs/search are POSTs, and auditing them
+// would write a row per feature read.
+func mutating(p server.Permission) bool {
+	switch p {
+	case server.Public, server.Read, server.ReadFeatures, server.ReadMetrics:
+		return false
+	}
+	return true
 }
 
 // Wrap implements server.Guard.
@@ -151,7 +159,7 @@ func (g *Guard) Wrap(rt server.Route) http.Handler {
 			return
 		}
 		var sw *statusWriter
-		if mutating(r.Method) {
+		if mutating(rt.Permission) {
 			sw = &statusWriter{ResponseWriter: w}
 			w = sw
 			start := time.Now()

@@ -27,6 +27,7 @@ func (testAPI) Routes() []server.Route {
 		{Pattern: "DELETE /things", Permission: server.Manage, Handler: ok},
 		{Pattern: "POST /push", Permission: server.PushFeatures, Handler: ok},
 		{Pattern: "GET /open", Permission: server.Public, Handler: ok},
+		{Pattern: "POST /search", Permission: server.Read, Handler: ok},
 	}
 }
 
@@ -130,7 +131,11 @@ func TestGuardRevocationAndAudit(t *testing.T) {
 	g := NewGuard(GuardOptions{Store: store, Required: true, CacheTTL: -1})
 	h := server.New(server.Options{Guard: g}, testAPI{}).Handler()
 	do := func(method, auth string) int {
-		r := httptest.NewRequest(method, "/things", nil)
+		path := "/things"
+		if method == "SEARCH" {
+			method, path = "POST", "/search"
+		}
+		r := httptest.NewRequest(method, path, nil)
 		r.RemoteAddr = "192.0.2.7:41000"
 		if auth != "" {
 			r.Header.Set("Authorization", auth)
@@ -144,6 +149,9 @@ func TestGuardRevocationAndAudit(t *testing.T) {
 	}
 	if c := do("GET", "Bearer "+tok); c != 200 {
 		t.Fatalf("GET with token = %d", c)
+	}
+	if c := do("SEARCH", "Bearer "+tok); c != 200 {
+		t.Fatalf("POST /search with token = %d", c)
 	}
 	if _, err := store.RevokeToken(ctx, info.ID); err != nil {
 		t.Fatal(err)
@@ -170,7 +178,7 @@ func TestGuardRevocationAndAudit(t *testing.T) {
 		{"anonymous:-", "DELETE", 401},
 	}
 	if len(got) != len(want) {
-		t.Fatalf("audit log = %+v, want %d entries (GETs are not audited)", got, len(want))
+		t.Fatalf("audit log = %+v, want %d entries (reads, GET or POST, are not audited)", got, len(want))
 	}
 	for i, w := range want {
 		e := got[i]
