@@ -397,6 +397,9 @@ func TestServeSafeDefaultsAndTLS(t *testing.T) {
 		cancel()
 		t.Fatalf("serve did not start: %s", stderr.String())
 	}
+	if !strings.Contains(stderr.String(), "atrium: authentication required") {
+		t.Errorf("serve does not say authentication is required: %s", stderr.String())
+	}
 	base := "https://127.0.0.1:" + port
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	send := func(method, path, body, auth string) int {

@@ -93,8 +93,13 @@ func serveGuard(e *env, p *spec.Project, insecure bool) (*auth.Guard, error) {
 		return nil, err
 	}
 	opts.Store, opts.Logger = store, e.log
-	if insecure {
+	switch {
+	case insecure:
 		e.log.Warn("serving without authentication (--insecure): anyone who reaches " + p.Server.Addr + " can read, write and delete")
+	case opts.Required:
+		fmt.Fprintln(e.stderr, "atrium: authentication required (docs/security.md)")
+	default:
+		fmt.Fprintln(e.stderr, "atrium: no credential configured, serving loopback callers without authentication; restart after `atrium token create` to require it")
 	}
 	return auth.NewGuard(opts), nil
 }
