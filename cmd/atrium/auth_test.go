@@ -257,6 +257,11 @@ func TestIssueProbes(t *testing.T) {
 	if code, body := (call{method: "POST", path: "/push", body: push, auth: editor}).do(t, h); code != 200 {
 		t.Errorf("editor push = %d %s", code, body)
 	}
+	// As docs/online.md's `curl -d` sends it (a form content type, no browser).
+	curl := call{method: "POST", path: "/push", body: push, auth: editor, header: map[string]string{"Content-Type": "application/x-www-form-urlencoded"}}
+	if code, body := curl.do(t, h); code != 200 {
+		t.Errorf("editor push the way curl -d sends it = %d %s", code, body)
+	}
 	mustCall(t, h, call{method: "POST", path: mlflow + "/runs/delete", body: `{"run_id": "` + run + `"}`, auth: admin})
 
 	// Expiry and revocation, through the CLI.

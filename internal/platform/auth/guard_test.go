@@ -52,7 +52,7 @@ func TestGuard(t *testing.T) {
 	loopback := []string{"localhost", "127.0.0.1", "::1"}
 
 	type req struct {
-		method, path, auth, host, origin, ctype string
+		method, path, auth, host, origin, ctype, site string
 	}
 	for _, tt := range []struct {
 		name     string
@@ -86,7 +86,9 @@ func TestGuard(t *testing.T) {
 		{"null origin", false, req{method: "POST", path: "/things", host: "127.0.0.1:8080", origin: "null"}, 403, "cross-origin"},
 		{"issue probe: text/plain, evil origin, rebound host", false, req{method: "POST", path: "/things", host: "rebind.attacker.example", origin: "http://evil.example", ctype: "text/plain"}, 403, ""},
 		{"text/plain same origin", false, req{method: "POST", path: "/things", host: "localhost:8080", ctype: "text/plain;charset=UTF-8"}, 415, "application/json"},
-		{"form post", false, req{method: "POST", path: "/things", host: "localhost:8080", ctype: "application/x-www-form-urlencoded"}, 415, ""},
+		{"form post from a browser", false, req{method: "POST", path: "/things", host: "localhost:8080", ctype: "application/x-www-form-urlencoded", site: "cross-site"}, 415, ""},
+		{"multipart form post", false, req{method: "POST", path: "/things", host: "localhost:8080", ctype: "multipart/form-data; boundary=x"}, 415, ""},
+		{"curl -d (form type, no browser)", false, req{method: "POST", path: "/things", host: "localhost:8080", ctype: "application/x-www-form-urlencoded"}, 200, ""},
 		{"same origin page", false, req{method: "POST", path: "/things", host: "localhost:8080", origin: "http://localhost:8080", ctype: "application/json"}, 200, ""},
 		{"configured origin", false, req{method: "POST", path: "/things", host: "localhost:8080", origin: "https://ui.example.com", ctype: "application/json"}, 200, ""},
 		{"ipv6 loopback host", false, req{method: "GET", path: "/things", host: "[::1]:8080"}, 200, ""},
@@ -101,7 +103,7 @@ func TestGuard(t *testing.T) {
 			if tt.req.host != "" {
 				r.Host = tt.req.host
 			}
-			for k, v := range map[string]string{"Authorization": tt.req.auth, "Origin": tt.req.origin, "Content-Type": tt.req.ctype} {
+			for k, v := range map[string]string{"Authorization": tt.req.auth, "Origin": tt.req.origin, "Content-Type": tt.req.ctype, "Sec-Fetch-Site": tt.req.site} {
 				if v != "" {
 					r.Header.Set(k, v)
 				}
