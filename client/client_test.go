@@ -3,7 +3,6 @@ package client_test
 import (
 	"context"
 	"errors"
-	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -174,7 +173,7 @@ func contains(s, sub string) bool { return strings.Contains(s, sub) }
 // notReady is an API whose stores do not answer.
 type notReady struct{}
 
-func (notReady) Mount(*http.ServeMux)        {}
+func (notReady) Routes() []server.Route      { return nil }
 func (notReady) Ready(context.Context) error { return errors.New("online store down") }
 
 func TestReady(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"github.com/atrium-ml/atrium/internal/data/catalog"
 	"github.com/atrium-ml/atrium/internal/data/pipeline"
 	"github.com/atrium-ml/atrium/internal/data/retrieval"
+	"github.com/atrium-ml/atrium/internal/platform/auth"
 	"github.com/atrium-ml/atrium/internal/platform/meta"
 	"github.com/atrium-ml/atrium/internal/registry"
 	"github.com/atrium-ml/atrium/internal/tracking"
@@ -26,4 +27,5 @@ var metaSchemas = []meta.Schema{
 	retrieval.Schema,
 	tracking.Schema,
 	registry.Schema,
+	auth.Schema,
 }

@@ -33,6 +33,7 @@ var commands = []func(e *env) *cobra.Command{
 	newApplyCmd, newRunCmd, newRunsCmd, newMaterializeCmd, newHistoricalCmd,
 	newFitCmd, newPredictCmd,
 	newServeCmd, newVersionCmd,
+	newTokenCmd, newUserCmd, newAuditCmd,
 }
 
 // usageError marks a mistake in how the command was called (exit code 2).

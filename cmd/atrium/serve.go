@@ -3,10 +3,13 @@ package main
 import (
 	"fmt"
 	"net"
+	"slices"
 
 	"github.com/spf13/cobra"
 
+	"github.com/atrium-ml/atrium/internal/platform/auth"
 	"github.com/atrium-ml/atrium/internal/platform/server"
+	"github.com/atrium-ml/atrium/internal/spec"
 )
 
 // serveAPIs builds the APIs `atrium serve` composes, one per layer (each in
@@ -19,7 +22,8 @@ var serveAPIs = []func(e *env) (server.API, error){
 }
 
 func newServeCmd(e *env) *cobra.Command {
-	var addr string
+	var addr, certFile, keyFile string
+	var insecure bool
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve every API (online features, MLflow tracking and registry, inference) on one address",
@@ -32,6 +36,20 @@ func newServeCmd(e *env) *cobra.Command {
 			if addr != "" {
 				p.Server.Addr = addr
 			}
+			if certFile != "" || keyFile != "" {
+				if certFile == "" || keyFile == "" {
+					return usagef("--tls-cert and --tls-key go together")
+				}
+				p.Server.TLS = spec.ServerTLS{CertFile: certFile, KeyFile: keyFile}
+			}
+			guard, err := serveGuard(e, p, insecure)
+			if err != nil {
+				return err
+			}
+			// Closed after Run returns (every request has ended) and before
+			// the metadata database (env closes it later): the audit log's
+			// last entries are written.
+			defer guard.Close()
 			apis := make([]server.API, 0, len(serveAPIs))
 			for _, build := range serveAPIs {
 				api, err := build(e)
@@ -40,12 +58,95 @@ func newServeCmd(e *env) *cobra.Command {
 				}
 				apis = append(apis, api)
 			}
-			srv := server.New(server.Options{Addr: p.Server.Addr, Logger: e.log}, apis...)
+			srv := server.New(server.Options{Addr: p.Server.Addr, Logger: e.log, Guard: guard,
+				TLSCertFile: p.Server.TLS.CertFile, TLSKeyFile: p.Server.TLS.KeyFile}, apis...)
+			scheme := "http"
+			if p.Server.TLS.CertFile != "" {
+				scheme = "https"
+			}
 			return srv.Run(e.ctx, func(a net.Addr) {
-				fmt.Fprintf(e.stderr, "atrium serving on http://%s\n", a)
+				fmt.Fprintf(e.stderr, "atrium serving on %s://%s\n", scheme, a)
 			})
 		},
 	}
 	cmd.Flags().StringVar(&addr, "addr", "", "listen address (default: server.addr of atrium.yaml, or 127.0.0.1:8080)")
+	cmd.Flags().BoolVar(&insecure, "insecure", false, "serve without authentication, also on a non-loopback address (anyone who reaches the port can read, write and delete)")
+	cmd.Flags().StringVar(&certFile, "tls-cert", "", "PEM certificate file: serve HTTPS (default: server.tls.cert_file of atrium.yaml)")
+	cmd.Flags().StringVar(&keyFile, "tls-key", "", "PEM private key file of --tls-cert")
 	return cmd
+}
+
+// serveGuard builds the access check of every route from the settings and
+// the credentials the metadata database holds.
+func serveGuard(e *env, p *spec.Project, insecure bool) (*auth.Guard, error) {
+	db, err := e.Meta()
+	if err != nil {
+		return nil, err
+	}
+	store := auth.NewStore(db)
+	has, err := store.HasCredentials(e.ctx)
+	if err != nil {
+		return nil, err
+	}
+	opts, err := guardOptions(p.Server, has, insecure)
+	if err != nil {
+		return nil, err
+	}
+	opts.Store, opts.Logger = store, e.log
+	switch {
+	case insecure:
+		e.log.Warn("serving without authentication (--insecure): anyone who reaches " + p.Server.Addr + " can read, write and delete")
+	case opts.Required:
+		fmt.Fprintln(e.stderr, "atrium: authentication required (docs/security.md)")
+	default:
+		fmt.Fprintln(e.stderr, "atrium: no credential configured, serving loopback callers without authentication; restart after `atrium token create` to require it")
+	}
+	return auth.NewGuard(opts), nil
+}
+
+// loopbackHosts are the Host names a loopback server answers to by default.
+var loopbackHosts = []string{"localhost", "127.0.0.1", "::1"}
+
+// guardOptions decides the safe defaults (docs/security.md, "Safe defaults"):
+// authentication is on whenever the server listens beyond loopback or any
+// credential exists (or server.auth.required says so), and starting where it
+// would be on with no credential to pass it is refused, unless insecure. On
+// loopback, the Host header must name a loopback host (DNS rebinding).
+func guardOptions(s spec.Server, hasCredentials, insecure bool) (auth.GuardOptions, error) {
+	loopback := isLoopback(s.Addr)
+	opts := auth.GuardOptions{
+		Required:       !insecure && (!loopback || hasCredentials || s.Auth.Required),
+		AllowedOrigins: s.Auth.AllowedOrigins,
+	}
+	if opts.Required && !hasCredentials {
+		where := "on " + s.Addr + ", which is not a loopback address"
+		if loopback {
+			where = "with server.auth.required"
+		}
+		return opts, fmt.Errorf("refusing to serve %s without any credential: anyone could call it. "+
+			"Create one first with `atrium token create --name admin --role admin` (or `atrium user add NAME --role admin --password-stdin`), "+
+			"or pass --insecure to serve without authentication", where)
+	}
+	switch {
+	case loopback:
+		opts.AllowedHosts = append(slices.Clone(loopbackHosts), s.Auth.AllowedHosts...)
+	case len(s.Auth.AllowedHosts) > 0:
+		opts.AllowedHosts = s.Auth.AllowedHosts
+	}
+	return opts, nil
+}
+
+// isLoopback reports whether a listen address only accepts connections from
+// this machine. An empty host (all interfaces) and names other than
+// localhost are not loopback.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

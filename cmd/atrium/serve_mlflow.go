@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 
 	"github.com/atrium-ml/atrium/internal/platform/artifact"
 	"github.com/atrium-ml/atrium/internal/platform/server"
@@ -39,25 +38,26 @@ func mlflowAPI(e *env) (server.API, error) {
 		return nil, err
 	}
 	return mlflowAPIs{
-		tracking.NewAPI(store, arts, e.log),
-		registry.NewAPI(registry.New(store), e.log),
+		tracking: tracking.NewAPI(store, arts, e.log),
+		registry: registry.NewAPI(registry.New(store), e.log),
 	}, nil
 }
 
-// mlflowAPIs mounts the tracking and registry APIs as one server.API; they
+// mlflowAPIs serves the tracking and registry APIs as one server.API; they
 // share the /api/2.0/mlflow prefix and its ENDPOINT_NOT_FOUND fallback.
-type mlflowAPIs []server.API
+type mlflowAPIs struct {
+	tracking *tracking.API
+	registry *registry.API
+}
 
-func (m mlflowAPIs) Mount(mux *http.ServeMux) {
-	for _, api := range m {
-		api.Mount(mux)
-	}
+// Routes implements server.API.
+func (m mlflowAPIs) Routes() []server.Route {
+	reg := m.registry.Routes()
+	return append(m.tracking.RoutesWith(reg...), reg...)
 }
 
 // Ready reports whether the metadata database answers.
-func (m mlflowAPIs) Ready(ctx context.Context) error {
-	return m[0].(server.Readier).Ready(ctx)
-}
+func (m mlflowAPIs) Ready(ctx context.Context) error { return m.tracking.Ready(ctx) }
 
 // mlflowArtifacts opens the project's artifact store for server-side listings
 // of run and logged-model artifacts. A scheme no backend handles leaves listing

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/atrium-ml/atrium/internal/platform/server"
 	"github.com/atrium-ml/atrium/internal/tracking"
 	"github.com/atrium-ml/atrium/internal/tracking/wire"
 )
@@ -27,34 +28,34 @@ func NewAPI(store *Store, log *slog.Logger) *API {
 // Ready reports whether the metadata database answers.
 func (a *API) Ready(ctx context.Context) error { return a.store.Ready(ctx) }
 
-// Mount registers the registry routes.
-func (a *API) Mount(mux *http.ServeMux) { wire.Mount(mux, a.log, a.Routes()) }
+// Routes returns the registry RPCs under both MLflow prefixes.
+func (a *API) Routes() []server.Route { return wire.Routes(a.log, a.RPCs()) }
 
-// Routes lists the registry RPCs.
-func (a *API) Routes() []wire.Route {
+// RPCs lists the registry RPCs, each with the permission it needs.
+func (a *API) RPCs() []wire.Route {
 	return []wire.Route{
-		{Method: "POST", Path: "/registered-models/create", Handler: a.createModel},
-		{Method: "GET", Path: "/registered-models/get", Handler: a.getModel},
-		{Method: "PATCH", Path: "/registered-models/update", Handler: a.updateModel},
-		{Method: "POST", Path: "/registered-models/rename", Handler: a.renameModel},
-		{Method: "DELETE", Path: "/registered-models/delete", Handler: a.deleteModel},
-		{Method: "GET", Path: "/registered-models/search", Handler: a.searchModels},
-		{Method: "POST", Path: "/registered-models/get-latest-versions", Handler: a.latestVersions},
-		{Method: "GET", Path: "/registered-models/get-latest-versions", Handler: a.latestVersions},
-		{Method: "POST", Path: "/registered-models/set-tag", Handler: a.setModelTag},
-		{Method: "DELETE", Path: "/registered-models/delete-tag", Handler: a.deleteModelTag},
-		{Method: "POST", Path: "/registered-models/alias", Handler: a.setAlias},
-		{Method: "DELETE", Path: "/registered-models/alias", Handler: a.deleteAlias},
-		{Method: "GET", Path: "/registered-models/alias", Handler: a.getByAlias},
-		{Method: "POST", Path: "/model-versions/create", Handler: a.createVersion},
-		{Method: "GET", Path: "/model-versions/get", Handler: a.getVersion},
-		{Method: "PATCH", Path: "/model-versions/update", Handler: a.updateVersion},
-		{Method: "POST", Path: "/model-versions/transition-stage", Handler: a.transitionStage},
-		{Method: "DELETE", Path: "/model-versions/delete", Handler: a.deleteVersion},
-		{Method: "GET", Path: "/model-versions/search", Handler: a.searchVersions},
-		{Method: "GET", Path: "/model-versions/get-download-uri", Handler: a.downloadURI},
-		{Method: "POST", Path: "/model-versions/set-tag", Handler: a.setVersionTag},
-		{Method: "DELETE", Path: "/model-versions/delete-tag", Handler: a.deleteVersionTag},
+		{Method: "POST", Path: "/registered-models/create", Permission: server.Edit, Handler: a.createModel},
+		{Method: "GET", Path: "/registered-models/get", Permission: server.Read, Handler: a.getModel},
+		{Method: "PATCH", Path: "/registered-models/update", Permission: server.Edit, Handler: a.updateModel},
+		{Method: "POST", Path: "/registered-models/rename", Permission: server.Manage, Handler: a.renameModel},
+		{Method: "DELETE", Path: "/registered-models/delete", Permission: server.Manage, Handler: a.deleteModel},
+		{Method: "GET", Path: "/registered-models/search", Permission: server.Read, Handler: a.searchModels},
+		{Method: "POST", Path: "/registered-models/get-latest-versions", Permission: server.Read, Handler: a.latestVersions},
+		{Method: "GET", Path: "/registered-models/get-latest-versions", Permission: server.Read, Handler: a.latestVersions},
+		{Method: "POST", Path: "/registered-models/set-tag", Permission: server.Edit, Handler: a.setModelTag},
+		{Method: "DELETE", Path: "/registered-models/delete-tag", Permission: server.Edit, Handler: a.deleteModelTag},
+		{Method: "POST", Path: "/registered-models/alias", Permission: server.Deploy, Handler: a.setAlias},
+		{Method: "DELETE", Path: "/registered-models/alias", Permission: server.Deploy, Handler: a.deleteAlias},
+		{Method: "GET", Path: "/registered-models/alias", Permission: server.Read, Handler: a.getByAlias},
+		{Method: "POST", Path: "/model-versions/create", Permission: server.Edit, Handler: a.createVersion},
+		{Method: "GET", Path: "/model-versions/get", Permission: server.Read, Handler: a.getVersion},
+		{Method: "PATCH", Path: "/model-versions/update", Permission: server.Edit, Handler: a.updateVersion},
+		{Method: "POST", Path: "/model-versions/transition-stage", Permission: server.Deploy, Handler: a.transitionStage},
+		{Method: "DELETE", Path: "/model-versions/delete", Permission: server.Manage, Handler: a.deleteVersion},
+		{Method: "GET", Path: "/model-versions/search", Permission: server.Read, Handler: a.searchVersions},
+		{Method: "GET", Path: "/model-versions/get-download-uri", Permission: server.Read, Handler: a.downloadURI},
+		{Method: "POST", Path: "/model-versions/set-tag", Permission: server.Edit, Handler: a.setVersionTag},
+		{Method: "DELETE", Path: "/model-versions/delete-tag", Permission: server.Edit, Handler: a.deleteVersionTag},
 	}
 }
 

@@ -61,6 +61,33 @@ type Server struct {
 	// may be ("5m", "1h", "0" for none at all): a row stamped later is refused,
 	// so no client can pin a key with a far-future time. Default 5m.
 	PushMaxSkew string `yaml:"push_max_skew"`
+	// Auth configures who may call the server (docs/security.md).
+	Auth ServerAuth `yaml:"auth"`
+	// TLS makes the server speak HTTPS when both files are set.
+	TLS ServerTLS `yaml:"tls"`
+}
+
+// ServerAuth configures authentication and request-origin checks. Auth is on
+// whenever the server listens on a non-loopback address or any token or user
+// exists; Required turns it on in every case.
+type ServerAuth struct {
+	// Required makes every non-public route need a credential, also on
+	// loopback before any credential exists. Default false.
+	Required bool `yaml:"required"`
+	// AllowedHosts are host names (no port) accepted in the Host header besides
+	// localhost, 127.0.0.1 and ::1 on loopback; "*" accepts any. Default: on
+	// loopback only the loopback names; elsewhere any host.
+	AllowedHosts []string `yaml:"allowed_hosts"`
+	// AllowedOrigins are browser origins ("https://ui.example.com") allowed to
+	// call the server besides its own; "*" allows any. Default none.
+	AllowedOrigins []string `yaml:"allowed_origins"`
+}
+
+// ServerTLS names the PEM certificate and key files (relative paths are
+// resolved against the repository directory).
+type ServerTLS struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
 }
 
 // envOverrides maps environment variables to the fields they override.
@@ -131,6 +158,11 @@ func (p *Project) ensureDefaults() {
 	def(&p.Stores.Meta, storeurl.Format("sqlite", filepath.Join(dataDir, "atrium.db"), ""))
 	def(&p.Stores.Artifacts, storeurl.Format("file", filepath.Join(dataDir, "artifacts"), ""))
 	def(&p.Server.Addr, "127.0.0.1:8080")
+	for _, f := range []*string{&p.Server.TLS.CertFile, &p.Server.TLS.KeyFile} {
+		if *f != "" && !filepath.IsAbs(*f) {
+			*f = filepath.Join(p.Dir, *f)
+		}
+	}
 	for _, field := range []*string{&p.Stores.Offline, &p.Stores.Online, &p.Stores.Meta, &p.Stores.Artifacts} {
 		*field = storeurl.Resolve(*field, p.Dir)
 	}
@@ -157,6 +189,9 @@ func (p *Project) Validate(file string) error {
 		if _, err := ParseDuration(s); err != nil {
 			ps.Add(file, 0, "server.push_max_skew: %v", err)
 		}
+	}
+	if (p.Server.TLS.CertFile == "") != (p.Server.TLS.KeyFile == "") {
+		ps.Add(file, 0, "server.tls: cert_file and key_file go together, got only one")
 	}
 	return ps.Err()
 }

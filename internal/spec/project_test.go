@@ -80,6 +80,18 @@ func TestLoadProjectFileAndEnv(t *testing.T) {
 			}
 		}},
 		{name: "bad push skew", yaml: "server:\n  push_max_skew: soon\n", wantErr: `server.push_max_skew: duration "soon": expected a whole number and a unit`},
+		{name: "auth and tls", yaml: "server:\n  auth:\n    required: true\n    allowed_hosts: [atrium.internal]\n    allowed_origins: ['https://ui.example.com']\n  tls:\n    cert_file: tls/cert.pem\n    key_file: /etc/atrium/key.pem\n",
+			check: func(t *testing.T, p *Project) {
+				a := p.Server.Auth
+				if !a.Required || len(a.AllowedHosts) != 1 || a.AllowedHosts[0] != "atrium.internal" || len(a.AllowedOrigins) != 1 || a.AllowedOrigins[0] != "https://ui.example.com" {
+					t.Errorf("server.auth = %+v", a)
+				}
+				if p.Server.TLS.CertFile != filepath.Join(p.Dir, "tls", "cert.pem") || p.Server.TLS.KeyFile != "/etc/atrium/key.pem" {
+					t.Errorf("server.tls = %+v, want the relative path resolved against %s", p.Server.TLS, p.Dir)
+				}
+			}},
+		{name: "tls cert without key", yaml: "server:\n  tls:\n    cert_file: cert.pem\n", wantErr: "server.tls: cert_file and key_file go together"},
+		{name: "unknown auth setting", yaml: "server:\n  auth:\n    enabled: true\n", wantErr: "enabled"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -101,16 +101,20 @@ func NewAPI(o *Online, opts APIOptions) *API {
 	return &API{online: o, opts: opts, metrics: opts.Metrics}
 }
 
-// Mount implements server.API.
-func (a *API) Mount(mux *http.ServeMux) {
-	mux.HandleFunc("POST /get-online-features", a.getOnlineFeatures)
-	mux.HandleFunc("POST /push", a.push)
-	mux.HandleFunc("POST /write-to-online-store", a.writeToOnlineStore)
-	mux.HandleFunc("POST /delete-online", a.deleteOnline)
-	mux.HandleFunc("POST /materialize-incremental", a.materialize)
-	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
-		server.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
+// Routes implements server.API: each route with the permission it needs.
+func (a *API) Routes() []server.Route {
+	return []server.Route{
+		{Pattern: "POST /get-online-features", Permission: server.ReadFeatures, Handler: http.HandlerFunc(a.getOnlineFeatures)},
+		{Pattern: "POST /push", Permission: server.PushFeatures, Handler: http.HandlerFunc(a.push)},
+		{Pattern: "POST /write-to-online-store", Permission: server.PushFeatures, Handler: http.HandlerFunc(a.writeToOnlineStore)},
+		// A tombstone undoes a bad push: the same right as pushing.
+		{Pattern: "POST /delete-online", Permission: server.PushFeatures, Handler: http.HandlerFunc(a.deleteOnline)},
+		{Pattern: "POST /materialize-incremental", Permission: server.Materialize, Handler: http.HandlerFunc(a.materialize)},
+		// Feast's liveness probe, public like /healthz.
+		{Pattern: "GET /health", Permission: server.Public, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			server.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		})},
+	}
 }
 
 // readyKey is looked up by Ready: any answer, found or not, means the store

@@ -64,7 +64,9 @@ func benchmarkGet(b *testing.B, entities int) {
 	}
 	body := `{"features": [` + strings.Join(refs, ",") + `], "entities": {"listing_id": [` + strings.Join(ids, ",") + `]}}`
 	mux := http.NewServeMux()
-	api.Mount(mux)
+	for _, rt := range api.Routes() {
+		mux.Handle(rt.Pattern, rt.Handler)
+	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
@@ -86,7 +88,9 @@ func BenchmarkGetOnlineFeatures100x50(b *testing.B) { benchmarkGet(b, 100) }
 func BenchmarkGetOnlineFeaturesLoopback1x50(b *testing.B) {
 	api, refs := benchAPI(b)
 	mux := http.NewServeMux()
-	api.Mount(mux)
+	for _, rt := range api.Routes() {
+		mux.Handle(rt.Pattern, rt.Handler)
+	}
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	body := `{"features": [` + strings.Join(refs, ",") + `], "entities": {"listing_id": [42]}}`

@@ -22,10 +22,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// API is one group of routes. Mount registers its handlers on mux with Go 1.22
-// patterns ("POST /get-online-features"). Patterns must not collide across APIs.
+// API is one group of routes. Routes lists them, each with the permission it
+// needs (see Route); the server mounts them behind Options.Guard.
 type API interface {
-	Mount(mux *http.ServeMux)
+	Routes() []Route
 }
 
 // An API that is also a prometheus.Collector has its metrics registered on the
@@ -51,6 +51,13 @@ type Options struct {
 	// AccessLog logs every request at debug level when true (off by default: the hot
 	// paths serve thousands of requests a second).
 	AccessLog bool
+	// Guard wraps every route, the server's own included, with its access
+	// check. Default nil: routes are served unchecked (tests, the in-process
+	// demo); `atrium serve` always sets one.
+	Guard Guard
+	// TLSCertFile and TLSKeyFile, when both set, make Serve speak HTTPS with
+	// that certificate and key (PEM files).
+	TLSCertFile, TLSKeyFile string
 }
 
 func (o *Options) ensureDefaults() {
@@ -73,6 +80,7 @@ func (o *Options) ensureDefaults() {
 type Server struct {
 	opts     Options
 	apis     []API
+	routes   []Route
 	mux      *http.ServeMux
 	handler  http.Handler
 	requests *prometheus.CounterVec
@@ -81,6 +89,7 @@ type Server struct {
 }
 
 // New builds a server for apis. It registers the request metrics on opts.Registry.
+// It panics when a route declares no valid permission (see Route).
 func New(opts Options, apis ...API) *Server {
 	opts.ensureDefaults()
 	s := &Server{opts: opts, apis: apis, mux: http.NewServeMux(), ids: newRequestIDs()}
@@ -95,16 +104,30 @@ func New(opts Options, apis ...API) *Server {
 	}, []string{"route"})
 	opts.Registry.MustRegister(s.requests, s.latency)
 
-	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	s.mux.HandleFunc("GET /readyz", s.readyz)
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{Registry: opts.Registry}))
+	s.routes = []Route{
+		{Pattern: "GET /healthz", Permission: Public, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		})},
+		// /readyz says only ready or not (the cause goes to the log), so
+		// probes reach it without a credential.
+		{Pattern: "GET /readyz", Permission: Public, Handler: http.HandlerFunc(s.readyz)},
+		{Pattern: "GET /metrics", Permission: ReadMetrics, Handler: promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{Registry: opts.Registry})},
+	}
 	for _, api := range apis {
-		api.Mount(s.mux)
+		s.routes = append(s.routes, api.Routes()...)
 		if c, ok := api.(prometheus.Collector); ok {
 			opts.Registry.MustRegister(c)
 		}
+	}
+	if err := checkRoutes(s.routes); err != nil {
+		panic(err)
+	}
+	for _, rt := range s.routes {
+		h := rt.Handler
+		if opts.Guard != nil {
+			h = opts.Guard.Wrap(rt)
+		}
+		s.mux.Handle(rt.Pattern, h)
 	}
 	s.handler = s.instrument(s.mux)
 	return s
@@ -112,6 +135,10 @@ func New(opts Options, apis ...API) *Server {
 
 // Handler returns the composed handler (for httptest servers).
 func (s *Server) Handler() http.Handler { return s.handler }
+
+// Routes returns every mounted route, the server's own first. The caller must
+// not modify the slice.
+func (s *Server) Routes() []Route { return s.routes }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	for _, api := range s.apis {
@@ -237,7 +264,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(s.opts.Logger.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if s.opts.TLSCertFile != "" || s.opts.TLSKeyFile != "" {
+			errc <- srv.ServeTLS(ln, s.opts.TLSCertFile, s.opts.TLSKeyFile)
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve on %s: %w", ln.Addr(), err)

@@ -28,12 +28,14 @@ func newPingAPI() *pingAPI {
 func (p *pingAPI) Describe(ch chan<- *prometheus.Desc) { p.pings.Describe(ch) }
 func (p *pingAPI) Collect(ch chan<- prometheus.Metric) { p.pings.Collect(ch) }
 
-func (p *pingAPI) Mount(mux *http.ServeMux) {
-	mux.HandleFunc("GET /ping/{name}", func(w http.ResponseWriter, r *http.Request) {
-		p.pings.Inc()
-		WriteJSON(w, http.StatusOK, map[string]string{"pong": r.PathValue("name")})
-	})
-	mux.HandleFunc("GET /boom", func(w http.ResponseWriter, r *http.Request) { panic("boom") })
+func (p *pingAPI) Routes() []Route {
+	return []Route{
+		{Pattern: "GET /ping/{name}", Permission: Read, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			p.pings.Inc()
+			WriteJSON(w, http.StatusOK, map[string]string{"pong": r.PathValue("name")})
+		})},
+		{Pattern: "GET /boom", Permission: Read, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { panic("boom") })},
+	}
 }
 
 func (p *pingAPI) Ready(ctx context.Context) error { return p.readyErr }
@@ -188,4 +190,54 @@ func TestServeOnCallersListener(t *testing.T) {
 	if _, err := net.Dial("tcp", ln.Addr().String()); err == nil {
 		t.Error("the listener is still open after Serve returned")
 	}
+}
+
+// teapotGuard answers 418 for every route it wraps, and remembers them.
+type teapotGuard struct{ wrapped []Route }
+
+func (g *teapotGuard) Wrap(rt Route) http.Handler {
+	g.wrapped = append(g.wrapped, rt)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) })
+}
+
+// TestGuardWrapsEveryRoute: the guard sees every route, the server's own
+// included, with its permission, and nothing reaches a handler around it.
+func TestGuardWrapsEveryRoute(t *testing.T) {
+	g := &teapotGuard{}
+	s := New(Options{Guard: g}, newPingAPI())
+	if len(g.wrapped) != len(s.Routes()) || len(g.wrapped) != 5 {
+		t.Fatalf("guard wrapped %d routes, server has %d, want 5", len(g.wrapped), len(s.Routes()))
+	}
+	perms := map[string]Permission{}
+	for _, rt := range g.wrapped {
+		perms[rt.Pattern] = rt.Permission
+	}
+	for pattern, want := range map[string]Permission{"GET /healthz": Public, "GET /readyz": Public, "GET /metrics": ReadMetrics, "GET /ping/{name}": Read} {
+		if perms[pattern] != want {
+			t.Errorf("%s wrapped with %q, want %q", pattern, perms[pattern], want)
+		}
+	}
+	for _, path := range []string{"/healthz", "/readyz", "/metrics", "/ping/x", "/boom"} {
+		if code, _ := get(t, s.Handler(), path); code != http.StatusTeapot {
+			t.Errorf("GET %s = %d, want the guard's 418", path, code)
+		}
+	}
+}
+
+type badAPI []Route
+
+func (b badAPI) Routes() []Route { return b }
+
+// TestNewRefusesUndeclaredRoutes: every problem is named, one per line.
+func TestNewRefusesUndeclaredRoutes(t *testing.T) {
+	defer func() {
+		p := recover()
+		err, _ := p.(error)
+		if err == nil || !strings.Contains(err.Error(), `route "POST /a" declares no valid permission ("")`) ||
+			!strings.Contains(err.Error(), `route "POST /b" declares no valid permission ("WRITE")`) || !strings.Contains(err.Error(), `route "GET /c" has no handler`) {
+			t.Errorf("New with undeclared routes: recovered %v", p)
+		}
+	}()
+	ok := http.NotFoundHandler()
+	New(Options{}, badAPI{{Pattern: "POST /a", Handler: ok}, {Pattern: "POST /b", Permission: "WRITE", Handler: ok}, {Pattern: "GET /c", Permission: Read}})
 }

@@ -64,21 +64,26 @@ func writeRawJSON(w http.ResponseWriter, rj RawJSON) {
 // Route is one RPC endpoint. Path is relative to the prefixes ("/runs/get") and may
 // hold {wildcards}.
 type Route struct {
-	Method  string
-	Path    string
-	Handler Handler
+	Method string
+	Path   string
+	// Permission the caller needs (see server.Route); required.
+	Permission server.Permission
+	Handler    Handler
 	// MaxBody bounds the request body in bytes. Default DefaultMaxBody.
 	MaxBody int64
 }
 
-// Mount registers routes under every prefix of Prefixes.
-func Mount(mux *http.ServeMux, log *slog.Logger, routes []Route) {
+// Routes returns routes as server routes under every prefix of Prefixes, each
+// keeping its permission.
+func Routes(log *slog.Logger, routes []Route) []server.Route {
+	out := make([]server.Route, 0, len(routes)*len(Prefixes))
 	for _, rt := range routes {
 		h := Serve(log, rt)
 		for _, p := range Prefixes {
-			mux.Handle(rt.Method+" "+p+rt.Path, h)
+			out = append(out, server.Route{Pattern: rt.Method + " " + p + rt.Path, Permission: rt.Permission, Handler: h})
 		}
 	}
+	return out
 }
 
 // Serve adapts a Route to an http.Handler: it bounds the body, runs the handler
@@ -111,10 +116,15 @@ func Serve(log *slog.Logger, rt Route) http.Handler {
 }
 
 // NotFound returns the handler for paths under the prefixes that no route
-// matches (mount it on "<prefix>/" of mux): ENDPOINT_NOT_FOUND with 404, or
-// with 405 and an Allow header when mux serves the path under other methods
-// (MLflow's server answers 405 there too).
-func NotFound(mux *http.ServeMux) http.HandlerFunc {
+// matches (mount it on "<prefix>/"): ENDPOINT_NOT_FOUND with 404, or with 405
+// and an Allow header when one of known serves the path under other methods
+// (MLflow's server answers 405 there too). known are the routes served next
+// to it (their handlers are not called).
+func NotFound(known []server.Route) http.HandlerFunc {
+	mux := http.NewServeMux()
+	for _, rt := range known {
+		mux.Handle(rt.Pattern, rt.Handler)
+	}
 	return func(w http.ResponseWriter, r *http.Request) {
 		var allow []string
 		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {

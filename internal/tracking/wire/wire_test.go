@@ -9,6 +9,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/atrium-ml/atrium/internal/platform/server"
 )
 
 type sample struct {
@@ -201,9 +203,11 @@ func TestDecodeRefusesNUL(t *testing.T) {
 // UTF-8 never reach a handler.
 func TestServeRefusesBadPaths(t *testing.T) {
 	mux := http.NewServeMux()
-	Mount(mux, slog.Default(), []Route{{Method: "GET", Path: "/things/{id}", Handler: func(r *http.Request) (any, error) {
+	for _, rt := range Routes(slog.Default(), []Route{{Method: "GET", Path: "/things/{id}", Permission: server.Read, Handler: func(r *http.Request) (any, error) {
 		return map[string]string{"id": r.PathValue("id")}, nil
-	}}})
+	}}}) {
+		mux.Handle(rt.Pattern, rt.Handler)
+	}
 	for _, tt := range []struct {
 		path string
 		code int
@@ -226,13 +230,16 @@ func TestServeRefusesBadPaths(t *testing.T) {
 func TestNotFoundAndWrongMethod(t *testing.T) {
 	mux := http.NewServeMux()
 	ok := func(*http.Request) (any, error) { return nil, nil }
-	Mount(mux, slog.Default(), []Route{
-		{Method: "POST", Path: "/runs/create", Handler: ok},
-		{Method: "GET", Path: "/things/{id}", Handler: ok},
-		{Method: "PATCH", Path: "/things/{id}", Handler: ok},
+	routes := Routes(slog.Default(), []Route{
+		{Method: "POST", Path: "/runs/create", Permission: server.Edit, Handler: ok},
+		{Method: "GET", Path: "/things/{id}", Permission: server.Read, Handler: ok},
+		{Method: "PATCH", Path: "/things/{id}", Permission: server.Edit, Handler: ok},
 	})
+	for _, rt := range routes {
+		mux.Handle(rt.Pattern, rt.Handler)
+	}
 	for _, p := range Prefixes {
-		mux.HandleFunc(p+"/", NotFound(mux))
+		mux.HandleFunc(p+"/", NotFound(routes))
 	}
 	for _, tt := range []struct {
 		method, path string

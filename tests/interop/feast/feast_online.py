@@ -5,7 +5,11 @@ Atrium server: FeatureStore.write_to_online_store posts to
 /write-to-online-store and get_online_features to /get-online-features, so the
 real client checks our wire format. Prints the results as one JSON object.
 
-Usage: python feast_online.py URL WORKDIR
+Usage: python feast_online.py URL WORKDIR [TOKEN]
+
+With TOKEN, the remote store sends it as a bearer token, the way Feast's
+client sends a Kubernetes service-account token (auth type "kubernetes" with
+user_token): Authorization: Bearer TOKEN.
 """
 import json
 import os
@@ -18,6 +22,9 @@ from feast.infra.online_stores.remote import RemoteOnlineStoreConfig
 from feast.types import Float64, Int64, String
 
 url, workdir = sys.argv[1], sys.argv[2]
+auth = {"type": "no_auth"}
+if len(sys.argv) > 3:
+    auth = {"type": "kubernetes", "user_token": sys.argv[3]}
 os.makedirs(workdir, exist_ok=True)
 source_path = os.path.join(workdir, "driver_stats.parquet")
 when = datetime(2026, 11, 20, 10, 0, 0, tzinfo=timezone.utc)
@@ -42,6 +49,7 @@ store = FeatureStore(
         online_store=RemoteOnlineStoreConfig(path=url),
         offline_store={"type": "file"},
         entity_key_serialization_version=3,
+        auth=auth,
     )
 )
 driver = Entity(name="driver", join_keys=["driver_id"], value_type=ValueType.INT64)

@@ -8,11 +8,15 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/atrium-ml/atrium/internal/data/online"
 	"github.com/atrium-ml/atrium/internal/data/online/pebble"
 	"github.com/atrium-ml/atrium/internal/data/retrieval"
+	"github.com/atrium-ml/atrium/internal/platform/auth"
+	"github.com/atrium-ml/atrium/internal/platform/meta/metatest"
 	"github.com/atrium-ml/atrium/internal/platform/server"
 	"github.com/atrium-ml/atrium/tests/interop/interoptest"
 )
@@ -23,6 +27,18 @@ import (
 // POST /get-online-features, decoding our responses with its own code.
 func TestFeastSDKAgainstFeatureServer(t *testing.T) {
 	py := interoptest.Python(t, "the Feast client test", "feast")
+	// Open (loopback, nothing configured), and behind `atrium serve`'s guard
+	// with Feast's client sending a token.
+	for _, withAuth := range []bool{false, true} {
+		name := "open"
+		if withAuth {
+			name = "token"
+		}
+		t.Run(name, func(t *testing.T) { feastAgainstServer(t, py, withAuth) })
+	}
+}
+
+func feastAgainstServer(t *testing.T, py string, withAuth bool) {
 	dir := t.TempDir()
 	store, err := pebble.Open(filepath.Join(dir, "online"), pebble.Options{})
 	if err != nil {
@@ -42,10 +58,31 @@ func TestFeastSDKAgainstFeatureServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(server.New(server.Options{}, retrieval.NewAPI(o, retrieval.APIOptions{})).Handler())
+	opts := server.Options{}
+	args := []string{"feast_online.py", "", filepath.Join(dir, "feast")}
+	if withAuth {
+		creds := auth.NewStore(metatest.SQLite(t, auth.Schema))
+		token, _, err := creds.CreateToken(context.Background(), "feast", auth.Editor, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := auth.NewGuard(auth.GuardOptions{Store: creds, Required: true})
+		defer g.Close()
+		opts.Guard = g
+		args = append(args, token)
+	}
+	srv := httptest.NewServer(server.New(opts, retrieval.NewAPI(o, retrieval.APIOptions{})).Handler())
 	defer srv.Close()
+	args[1] = srv.URL
 
-	cmd := exec.CommandContext(context.Background(), py, "feast_online.py", srv.URL, filepath.Join(dir, "feast"))
+	if withAuth {
+		// Without the token, Feast's client is refused.
+		anon := exec.CommandContext(context.Background(), py, args[:3]...)
+		if out, err := anon.CombinedOutput(); err == nil || !strings.Contains(string(out), "401") {
+			t.Errorf("feast_online.py without a token against a guarded server: %v\n%s", err, out)
+		}
+	}
+	cmd := exec.CommandContext(context.Background(), py, args...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {

@@ -75,19 +75,24 @@ func New(store artifact.Store, opts Options) *API {
 	return &API{store: store, opts: opts}
 }
 
-// Mount registers the routes under every prefix.
-func (a *API) Mount(mux *http.ServeMux) {
+// Routes returns the routes under every prefix, each with its permission:
+// reading artifacts is MLflow's READ, writing them EDIT, deleting them MANAGE.
+func (a *API) Routes() []server.Route {
+	var routes []server.Route
 	for _, p := range Prefixes {
-		mux.HandleFunc("PUT "+p+"/artifacts/{path...}", a.upload)
-		mux.HandleFunc("GET "+p+"/artifacts/{path...}", a.download)
-		mux.HandleFunc("GET "+p+"/artifacts", a.list)
-		mux.HandleFunc("DELETE "+p+"/artifacts/{path...}", a.delete)
-		mux.HandleFunc("POST "+p+"/mpu/create/{path...}", a.mpuCreate)
-		mux.HandleFunc("POST "+p+"/mpu/complete/{path...}", a.mpuComplete)
-		mux.HandleFunc("POST "+p+"/mpu/abort/{path...}", a.mpuAbort)
-		mux.HandleFunc("PUT "+p+"/mpu/parts/{upload_id}/{part_number}", a.mpuPart)
-		mux.HandleFunc("GET "+p+"/presigned/{path...}", a.presigned)
+		routes = append(routes,
+			server.Route{Pattern: "PUT " + p + "/artifacts/{path...}", Permission: server.Edit, Handler: http.HandlerFunc(a.upload)},
+			server.Route{Pattern: "GET " + p + "/artifacts/{path...}", Permission: server.Read, Handler: http.HandlerFunc(a.download)},
+			server.Route{Pattern: "GET " + p + "/artifacts", Permission: server.Read, Handler: http.HandlerFunc(a.list)},
+			server.Route{Pattern: "DELETE " + p + "/artifacts/{path...}", Permission: server.Manage, Handler: http.HandlerFunc(a.delete)},
+			server.Route{Pattern: "POST " + p + "/mpu/create/{path...}", Permission: server.Edit, Handler: http.HandlerFunc(a.mpuCreate)},
+			server.Route{Pattern: "POST " + p + "/mpu/complete/{path...}", Permission: server.Edit, Handler: http.HandlerFunc(a.mpuComplete)},
+			server.Route{Pattern: "POST " + p + "/mpu/abort/{path...}", Permission: server.Edit, Handler: http.HandlerFunc(a.mpuAbort)},
+			server.Route{Pattern: "PUT " + p + "/mpu/parts/{upload_id}/{part_number}", Permission: server.Edit, Handler: http.HandlerFunc(a.mpuPart)},
+			server.Route{Pattern: "GET " + p + "/presigned/{path...}", Permission: server.Read, Handler: http.HandlerFunc(a.presigned)},
+		)
 	}
+	return routes
 }
 
 // Errors of the API beyond the store's sentinels.

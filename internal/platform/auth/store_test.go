@@ -1,0 +1,163 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/atrium-ml/atrium/internal/platform/meta"
+	"github.com/atrium-ml/atrium/internal/platform/meta/metatest"
+	"github.com/atrium-ml/atrium/internal/platform/server"
+)
+
+func TestTokens(t *testing.T) {
+	metatest.ForEach(t, func(t *testing.T, db *meta.DB) {
+		ctx := context.Background()
+		s := NewStore(db)
+		now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+		s.now = func() time.Time { return now }
+
+		if has, err := s.HasCredentials(ctx); err != nil || has {
+			t.Fatalf("HasCredentials of an empty store = %v, %v", has, err)
+		}
+		secret, tok, err := s.CreateToken(ctx, "ci", Editor, 24*time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(secret, "atr_"+tok.ID+"_") || len(secret) < 50 {
+			t.Errorf("token %q does not carry its id %s and a long secret", secret, tok.ID)
+		}
+		p, err := s.AuthenticateToken(ctx, secret)
+		if err != nil || p.Role != Editor || p.Name != "ci ("+tok.ID+")" {
+			t.Fatalf("AuthenticateToken = %+v, %v", p, err)
+		}
+		// A wrong secret with the right id, a made-up token, garbage.
+		for _, bad := range []string{secret[:len(secret)-1] + "x", "atr_000000000000_abc", "atr_", "Bearer", ""} {
+			if _, err := s.AuthenticateToken(ctx, bad); !errors.Is(err, ErrUnauthenticated) {
+				t.Errorf("AuthenticateToken(%q) = %v, want ErrUnauthenticated", bad, err)
+			}
+		}
+		if has, err := s.HasCredentials(ctx); err != nil || !has {
+			t.Errorf("HasCredentials with a token = %v, %v", has, err)
+		}
+
+		// Expiry: a day later the token no longer authenticates.
+		now = now.Add(24*time.Hour + time.Millisecond)
+		if _, err := s.AuthenticateToken(ctx, secret); !errors.Is(err, ErrUnauthenticated) {
+			t.Errorf("expired token: %v", err)
+		}
+		if has, _ := s.HasCredentials(ctx); has {
+			t.Errorf("an expired token counts as a credential")
+		}
+
+		// Revocation, by name: every active token of that name.
+		forever, tok2, err := s.CreateToken(ctx, "ci", Reader, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.AuthenticateToken(ctx, forever); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := s.RevokeToken(ctx, "ci"); err != nil || n != 1 {
+			t.Errorf("RevokeToken(ci) = %d, %v; want 1 (the other is expired)", n, err)
+		}
+		if _, err := s.AuthenticateToken(ctx, forever); !errors.Is(err, ErrUnauthenticated) {
+			t.Errorf("revoked token: %v", err)
+		}
+		if _, err := s.RevokeToken(ctx, tok2.ID); !errors.Is(err, ErrNotFound) {
+			t.Errorf("revoking twice = %v, want ErrNotFound", err)
+		}
+		list, err := s.Tokens(ctx)
+		if err != nil || len(list) != 2 || list[0].Active(now) || list[1].Active(now) || list[1].RevokedAt.IsZero() || !list[1].ExpiresAt.IsZero() {
+			t.Errorf("Tokens = %+v, %v", list, err)
+		}
+
+		for _, tt := range []struct {
+			name string
+			role Role
+			ttl  time.Duration
+		}{{"", Reader, 0}, {"x", "root", 0}, {"x", Reader, -time.Hour}} {
+			if _, _, err := s.CreateToken(ctx, tt.name, tt.role, tt.ttl); !errors.Is(err, ErrInvalid) {
+				t.Errorf("CreateToken(%q, %q, %s) = %v, want ErrInvalid", tt.name, tt.role, tt.ttl, err)
+			}
+		}
+	}, Schema)
+}
+
+func TestUsers(t *testing.T) {
+	db := metatest.SQLite(t, Schema)
+	ctx := context.Background()
+	s := NewStore(db)
+	if err := s.SetUser(ctx, "ana", Reader, "s3cret"); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := s.AuthenticatePassword(ctx, "ana", "s3cret"); err != nil || p.Role != Reader || p.String() != "user:ana" {
+		t.Errorf("AuthenticatePassword = %+v, %v", p, err)
+	}
+	for _, tt := range [][2]string{{"ana", "wrong"}, {"bob", "s3cret"}, {"ana", ""}} {
+		if _, err := s.AuthenticatePassword(ctx, tt[0], tt[1]); !errors.Is(err, ErrUnauthenticated) {
+			t.Errorf("AuthenticatePassword(%q, %q) = %v, want ErrUnauthenticated", tt[0], tt[1], err)
+		}
+	}
+	// Changing the password and role replaces both.
+	if err := s.SetUser(ctx, "ana", Admin, "n3w"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AuthenticatePassword(ctx, "ana", "s3cret"); !errors.Is(err, ErrUnauthenticated) {
+		t.Errorf("old password still works: %v", err)
+	}
+	if p, err := s.AuthenticatePassword(ctx, "ana", "n3w"); err != nil || p.Role != Admin {
+		t.Errorf("new password: %+v, %v", p, err)
+	}
+	if us, err := s.Users(ctx); err != nil || len(us) != 1 || us[0].Name != "ana" || us[0].Role != Admin {
+		t.Errorf("Users = %+v, %v", us, err)
+	}
+	for _, bad := range [][2]string{{"", "x"}, {"a:b", "x"}, {"carl", ""}} {
+		if err := s.SetUser(ctx, bad[0], Reader, bad[1]); !errors.Is(err, ErrInvalid) {
+			t.Errorf("SetUser(%q, %q) = %v, want ErrInvalid", bad[0], bad[1], err)
+		}
+	}
+	if err := s.DeleteUser(ctx, "ana"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteUser(ctx, "ana"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("DeleteUser twice = %v", err)
+	}
+}
+
+func TestAuditLog(t *testing.T) {
+	db := metatest.SQLite(t, Schema)
+	ctx := context.Background()
+	s := NewStore(db)
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	var entries []AuditEntry
+	for i := range 5 {
+		entries = append(entries, AuditEntry{At: t0.Add(time.Duration(i) * time.Minute), Principal: "token:ci", Method: "POST",
+			Path: "/push", Route: "POST /push", Remote: "10.0.0.1:5000", Status: 200, RequestID: "r" + string(rune('0'+i))})
+	}
+	if err := s.Record(ctx, entries); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Audit(ctx, t0.Add(2*time.Minute), 2)
+	if err != nil || len(got) != 2 || got[0].RequestID != "r3" || got[1].RequestID != "r4" || got[1].Remote != "10.0.0.1:5000" || !got[1].At.Equal(t0.Add(4*time.Minute)) {
+		t.Errorf("Audit(since +2m, limit 2) = %+v, %v; want the newest two, oldest first", got, err)
+	}
+}
+
+// TestEveryPermissionHasARole: a permission no role holds would make its
+// routes unreachable; Public needs none.
+func TestEveryPermissionHasARole(t *testing.T) {
+	for _, p := range server.Permissions {
+		if !Admin.Allows(p) {
+			t.Errorf("admin lacks %s", p)
+		}
+	}
+	if Reader.Allows(server.Edit) || Reader.Allows(server.PushFeatures) || Editor.Allows(server.Manage) || Editor.Allows(server.Admin) {
+		t.Errorf("a role holds more than its documented permissions")
+	}
+	if _, err := ParseRole("superuser"); !errors.Is(err, ErrInvalid) {
+		t.Errorf("ParseRole(superuser) = %v", err)
+	}
+}
