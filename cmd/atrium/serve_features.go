@@ -46,7 +46,11 @@ func featureAPI(e *env) (server.API, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := retrieval.APIOptions{Logger: e.log, Meta: db}
+	p, err := e.Project()
+	if err != nil {
+		return nil, err
+	}
+	opts := retrieval.APIOptions{Logger: e.log, Meta: db, StoreTimeout: p.Server.StoreTimeout}
 	if l != nil {
 		// Pushes to the offline store, and materialization inside the server
 		// (the way to fill an embedded store the server holds open).

@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -99,6 +100,11 @@ type Limits struct {
 	// ("POST /get-online-features"), to their class. A route not listed is
 	// ClassRead for GET and HEAD, ClassWrite otherwise.
 	Classes map[string]Class
+}
+
+// Concurrency returns per-class bounds in the layout of Limits.Concurrency.
+func Concurrency(read, write, heavy, stream int) [numClasses]int {
+	return [numClasses]int{ClassRead: read, ClassWrite: write, ClassHeavy: heavy, ClassStream: stream}
 }
 
 // DefaultLimits are the limits of the zero value.
@@ -326,3 +332,34 @@ func Quote(s string) string {
 }
 
 func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
+
+// unroutedClasses lists the patterns of Limits.Classes that mux does not route
+// to that same pattern (a typo, or a route an API no longer registers): their
+// class would silently not apply.
+func (lim *limiter) unroutedClasses() []string {
+	var bad []string
+	for pattern := range lim.l.Classes {
+		method, path, ok := strings.Cut(pattern, " ")
+		if !ok || !strings.HasPrefix(path, "/") {
+			bad = append(bad, pattern)
+			continue
+		}
+		// A request the pattern matches: each wildcard becomes one segment.
+		segs := strings.Split(path, "/")
+		for i, seg := range segs {
+			if strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}") {
+				segs[i] = "x"
+			}
+		}
+		r, err := http.NewRequest(method, strings.Join(segs, "/"), nil)
+		if err != nil {
+			bad = append(bad, pattern)
+			continue
+		}
+		if _, got := lim.mux.Handler(r); got != pattern {
+			bad = append(bad, pattern)
+		}
+	}
+	slices.Sort(bad)
+	return bad
+}

@@ -328,3 +328,17 @@ func TestLimitsValidate(t *testing.T) {
 		t.Errorf("defaults invalid: %v", err)
 	}
 }
+
+// TestUnroutedClasses: a class for a pattern no API registers stops Serve.
+func TestUnroutedClasses(t *testing.T) {
+	lim := Limits{Classes: map[string]Class{"POST /heavy": ClassHeavy, "GET /read": ClassRead, "POST /hevy": ClassHeavy, "GET /ping/{name}": ClassRead}}
+	s := New(Options{Limits: lim}, newHoldAPI(), newPingAPI())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Serve(context.Background(), ln)
+	if err == nil || !strings.Contains(err.Error(), "no API registers: POST /hevy") || strings.Contains(err.Error(), "/ping") {
+		t.Errorf("Serve = %v, want an error naming only POST /hevy", err)
+	}
+}
