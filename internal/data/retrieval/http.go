@@ -347,7 +347,7 @@ func (a *API) readEntities(ctx context.Context, p *plan, d *getRequest, req *Req
 			return fmt.Errorf("%w: entities: %s is not a join key of the requested features (want %s)", ErrInvalidRequest, server.Quote(col.name), p.joinKeyList())
 		}
 		c := req.Entities.col(col.name)
-		if err := parseKeyColumn("entities."+col.name, col.raw, typ, c); err != nil {
+		if err := parseKeyColumnMax("entities."+col.name, col.raw, typ, c, a.online.opts.MaxEntities); err != nil {
 			return err
 		}
 	}

@@ -1,6 +1,7 @@
 package retrieval
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -240,4 +241,42 @@ func containsAny(s string, subs []string) bool {
 		}
 	}
 	return false
+}
+
+// TestLargeRequestsBounded: an entity column over the limit is refused as
+// soon as the parser passes the limit, a body over the size limit by its
+// declared length, and a large body's buffer does not stay in the pool.
+func TestLargeRequestsBounded(t *testing.T) {
+	srv, _ := testServer(t, APIOptions{MaxBodyBytes: 1 << 20})
+	ids := strings.Repeat("1,", 10_000) + "1"
+	checkError(t, srv, "/get-online-features", `{"features": ["listing_profile:rent"], "entities": {"listing_id": [`+ids+`]}}`,
+		http.StatusBadRequest, "entities.listing_id: more than 10000 rows, at most 10000 per request")
+	checkError(t, srv, "/get-online-features", `{"features": ["listing_profile:rent"], "entities": {"listing_id": [1], "`+strings.Repeat("k", 5000)+`": [1]}}`,
+		http.StatusBadRequest, `is not a join key`)
+	code, body := post(t, srv, "/get-online-features", `{"features": ["listing_profile:rent"], "entities": {"listing_id": [1], "`+strings.Repeat("k", 5000)+`": [1]}}`)
+	if code != http.StatusBadRequest || len(body) > 1000 {
+		t.Errorf("unknown 5000-byte join key: %d, %d-byte answer, want 400 with a bounded message", code, len(body))
+	}
+	code, body = post(t, srv, "/get-online-features", `{"features": ["listing_profile:rent"], "entities": {"listing_id": [`+strings.Repeat("1,", 600_000)+`1]}}`)
+	if code != http.StatusRequestEntityTooLarge {
+		t.Errorf("1.2 MB body with a 1 MiB limit: %d %s, want 413", code, body)
+	}
+
+	// readBody detaches a buffer grown past maxPooledBytes from the pooled one.
+	api := NewAPI(testOnline(t), APIOptions{MaxBodyBytes: 8 << 20})
+	var buf bytes.Buffer
+	big := strings.Repeat("x", 2*maxPooledBytes)
+	req := httptest.NewRequest(http.MethodPost, "/get-online-features", strings.NewReader(big))
+	got, err := api.readBody(httptest.NewRecorder(), req, &buf)
+	if err != nil || string(got) != big {
+		t.Fatalf("readBody: %d bytes, %v", len(got), err)
+	}
+	if buf.Cap() != 0 {
+		t.Errorf("the pooled buffer kept %d bytes of a large body", buf.Cap())
+	}
+	small := `{"a": 1}`
+	got, err = api.readBody(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/x", strings.NewReader(small)), &buf)
+	if err != nil || string(got) != small || buf.Cap() == 0 {
+		t.Errorf("readBody of a small body: %q %v, pooled buffer %d bytes (want it kept)", got, err, buf.Cap())
+	}
 }
