@@ -342,3 +342,34 @@ func TestUnroutedClasses(t *testing.T) {
 		t.Errorf("Serve = %v, want an error naming only POST /hevy", err)
 	}
 }
+
+// manyRoutesAPI registers n routes besides GET /ping/{name}, like the full
+// server (MLflow's routes under two prefixes, the feature API, ...).
+type manyRoutesAPI struct{ n int }
+
+func (m manyRoutesAPI) Mount(mux *http.ServeMux) {
+	ok := func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }
+	for i := range m.n {
+		mux.HandleFunc(fmt.Sprintf("POST /api/2.0/mlflow/route%d/{id}", i), ok)
+	}
+	mux.HandleFunc("POST /get-online-features", ok)
+}
+
+// BenchmarkLimits: the cost the limits add to a request (class lookup,
+// counters, deadline, body wrapper), with and without a class table.
+func BenchmarkLimits(b *testing.B) {
+	for _, bc := range []struct {
+		name    string
+		classes map[string]Class
+	}{{"default classes", nil}, {"class table", map[string]Class{"POST /get-online-features": ClassRead}}} {
+		b.Run(bc.name, func(b *testing.B) {
+			h := New(Options{Limits: Limits{Classes: bc.classes}}, manyRoutesAPI{n: 150}).Handler()
+			body := strings.Repeat("x", 200)
+			b.ReportAllocs()
+			for b.Loop() {
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/get-online-features", strings.NewReader(body)))
+			}
+		})
+	}
+}
