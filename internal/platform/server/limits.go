@@ -242,6 +242,13 @@ func (lim *limiter) admit(w http.ResponseWriter, r *http.Request) (_ *http.Reque
 			reserve = lim.l.MaxBodyBytes
 		}
 	}
+	if (r.Method == http.MethodGet || r.Method == http.MethodHead) && (r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || r.URL.Path == "/metrics") {
+		// The server's own probes are not counted: a saturated read class
+		// must not fail a liveness probe (and get a busy server restarted).
+		// They are cheap, and /readyz is bounded by the store timeout.
+		ctx, cancel := context.WithTimeout(r.Context(), lim.l.RequestTimeout)
+		return r.WithContext(ctx), cancel, true
+	}
 	if n := lim.inFlight[c].Add(1); n > int64(lim.l.Concurrency[c]) {
 		lim.inFlight[c].Add(-1)
 		lim.unavailable(w, fmt.Sprintf("the server is at its limit of %d concurrent %s requests; retry later", lim.l.Concurrency[c], c))

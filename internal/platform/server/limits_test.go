@@ -186,6 +186,17 @@ func TestConcurrencyPerClass(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("GET with the read slot taken: %d, want 503", resp.StatusCode)
 	}
+	// The server's probes are not counted against the read class.
+	for _, probe := range []string{"/healthz", "/readyz", "/metrics"} {
+		resp, err := http.Get(srv.URL + probe)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s with the read slot taken: %d, want 200", probe, resp.StatusCode)
+		}
+	}
 	close(api.release)
 	for range 2 {
 		if a := <-held; a.code != http.StatusOK {
