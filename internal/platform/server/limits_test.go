@@ -333,6 +333,14 @@ func TestLimitsValidate(t *testing.T) {
 			t.Errorf("Validate: %v\nlacks %q", err, want)
 		}
 	}
+	// Serve refuses to start on invalid limits.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := New(Options{Limits: Limits{MaxBodyBytes: 10 << 20, InFlightBodyBytes: 1 << 20}}, newPingAPI()).Serve(context.Background(), ln); err == nil || !strings.Contains(err.Error(), "in-flight body bytes") {
+		t.Errorf("Serve with invalid limits = %v", err)
+	}
 	d := Limits{}
 	d.ensureDefaults()
 	if err := d.Validate(); err != nil {

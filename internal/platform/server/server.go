@@ -252,6 +252,10 @@ func (s *Server) Run(ctx context.Context, ready func(addr net.Addr)) error {
 // which is how an in-process server (the demo, tests) is reached without
 // reading the address back from a log line.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if err := s.opts.Limits.Validate(); err != nil {
+		ln.Close()
+		return err
+	}
 	if bad := s.limits.unroutedClasses(); len(bad) > 0 {
 		ln.Close()
 		return fmt.Errorf("server limits: route classes for patterns no API registers: %s", strings.Join(bad, ", "))
