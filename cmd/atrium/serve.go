@@ -7,9 +7,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/atrium-ml/atrium/internal/platform/artifact/proxy"
 	"github.com/atrium-ml/atrium/internal/platform/auth"
 	"github.com/atrium-ml/atrium/internal/platform/server"
 	"github.com/atrium-ml/atrium/internal/spec"
+	"github.com/atrium-ml/atrium/internal/tracking/wire"
 )
 
 // serveAPIs builds the APIs `atrium serve` composes, one per layer (each in
@@ -58,8 +60,9 @@ func newServeCmd(e *env) *cobra.Command {
 				}
 				apis = append(apis, api)
 			}
-			srv := server.New(server.Options{Addr: p.Server.Addr, Logger: e.log, Guard: guard,
-				TLSCertFile: p.Server.TLS.CertFile, TLSKeyFile: p.Server.TLS.KeyFile}, apis...)
+			opts := serverOptions(p, e)
+			opts.Guard, opts.TLSCertFile, opts.TLSKeyFile = guard, p.Server.TLS.CertFile, p.Server.TLS.KeyFile
+			srv := server.New(opts, apis...)
 			scheme := "http"
 			if p.Server.TLS.CertFile != "" {
 				scheme = "https"
@@ -149,4 +152,48 @@ func isLoopback(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// serverOptions are the server's settings from atrium.yaml's server block.
+func serverOptions(p *spec.Project, e *env) server.Options {
+	s := p.Server
+	return server.Options{
+		Addr:         s.Addr,
+		Logger:       e.log,
+		StoreTimeout: s.StoreTimeout,
+		Limits: server.Limits{
+			MaxBodyBytes:       int64(s.MaxBodyMiB) << 20,
+			InFlightBodyBytes:  int64(s.InFlightBodyMiB) << 20,
+			Concurrency:        server.Concurrency(s.MaxConcurrent.Read, s.MaxConcurrent.Write, s.MaxConcurrent.Heavy, s.MaxConcurrent.Stream),
+			RequestTimeout:     s.RequestTimeout,
+			LongRequestTimeout: s.LongRequestTimeout,
+			BodyTimeout:        s.BodyTimeout,
+			ReadHeaderTimeout:  s.ReadHeaderTimeout,
+			IdleTimeout:        s.IdleTimeout,
+			Classes:            routeClasses(),
+		},
+	}
+}
+
+// routeClasses names the routes whose class is not the default (GET and HEAD
+// read, the rest write): POSTs that only read, the heavy materialization, and
+// the artifact transfers streamed to and from the store (exempt from the body
+// size limit, which their API enforces itself, and with the long deadline).
+// The server refuses to start if a pattern here is not registered.
+func routeClasses() map[string]server.Class {
+	c := map[string]server.Class{
+		"POST /get-online-features":     server.ClassRead,
+		"POST /materialize-incremental": server.ClassHeavy,
+	}
+	for _, p := range wire.Prefixes {
+		for _, path := range []string{"/experiments/search", "/runs/search", "/experiments/search-datasets", "/logged-models/search"} {
+			c["POST "+p+path] = server.ClassRead
+		}
+	}
+	for _, p := range proxy.Prefixes {
+		c["PUT "+p+"/artifacts/{path...}"] = server.ClassStream
+		c["GET "+p+"/artifacts/{path...}"] = server.ClassStream
+		c["PUT "+p+"/mpu/parts/{upload_id}/{part_number}"] = server.ClassStream
+	}
+	return c
 }

@@ -47,11 +47,11 @@ func featureAPI(e *env) (server.API, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := retrieval.APIOptions{Logger: e.log, Meta: db}
 	p, err := e.Project()
 	if err != nil {
 		return nil, err
 	}
+	opts := retrieval.APIOptions{Logger: e.log, Meta: db, StoreTimeout: p.Server.StoreTimeout}
 	if s := p.Server.PushMaxSkew; s != "" {
 		skew, err := spec.ParseDuration(s) // validated when the project loaded
 		if err != nil {

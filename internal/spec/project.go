@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/goccy/go-yaml"
 
@@ -65,6 +66,51 @@ type Server struct {
 	Auth ServerAuth `yaml:"auth"`
 	// TLS makes the server speak HTTPS when both files are set.
 	TLS ServerTLS `yaml:"tls"`
+
+	// Resilience against hostile clients and failing backends. Durations are
+	// Go durations ("500ms", "30s", "2m"); a zero or missing value is the
+	// default.
+
+	// StoreTimeout bounds each online store read of a request and each
+	// backend's check on /readyz: a store that does not answer in time makes
+	// the request fail with 503 ("online store did not answer within
+	// 500ms"). Default 500ms.
+	StoreTimeout time.Duration `yaml:"store_timeout"`
+	// RequestTimeout is the deadline of every read and write request; it
+	// reaches the online store, the metadata DB and the artifact store.
+	// Default 30s.
+	RequestTimeout time.Duration `yaml:"request_timeout"`
+	// LongRequestTimeout is the deadline of heavy jobs (materialization) and
+	// streamed artifact uploads and downloads. Default 1h.
+	LongRequestTimeout time.Duration `yaml:"long_request_timeout"`
+	// BodyTimeout: a request body must deliver 64 KiB (or end) within each
+	// body_timeout, else the connection is closed. Default 30s.
+	BodyTimeout time.Duration `yaml:"body_timeout"`
+	// ReadHeaderTimeout bounds reading a request's headers. Default 10s.
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// IdleTimeout closes keep-alive connections idle that long. Default 2m.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MaxBodyMiB bounds a request body (streamed artifact uploads excepted:
+	// their own limit applies). Default 64.
+	MaxBodyMiB int `yaml:"max_body_mib"`
+	// InFlightBodyMiB is the budget of request bodies in flight across the
+	// server; past it requests are answered 503 with Retry-After. Default 256.
+	InFlightBodyMiB int `yaml:"inflight_body_mib"`
+	// MaxConcurrent bounds concurrent requests per route class; past it
+	// requests are answered 503 with Retry-After.
+	MaxConcurrent Concurrency `yaml:"max_concurrent"`
+}
+
+// Concurrency bounds concurrent requests per route class.
+type Concurrency struct {
+	// Read: GET routes, online feature reads, searches. Default 1024.
+	Read int `yaml:"read"`
+	// Write: other requests that change state. Default 256.
+	Write int `yaml:"write"`
+	// Heavy: materialization inside the server. Default 2.
+	Heavy int `yaml:"heavy"`
+	// Stream: artifact uploads and downloads. Default 32.
+	Stream int `yaml:"stream"`
 }
 
 // ServerAuth configures authentication and request-origin checks. Auth is on
@@ -163,8 +209,77 @@ func (p *Project) ensureDefaults() {
 			*f = filepath.Join(p.Dir, *f)
 		}
 	}
+	p.Server.ensureDefaults()
 	for _, field := range []*string{&p.Stores.Offline, &p.Stores.Online, &p.Stores.Meta, &p.Stores.Artifacts} {
 		*field = storeurl.Resolve(*field, p.Dir)
+	}
+}
+
+// Defaults of the server block (documented on its fields).
+const (
+	DefaultStoreTimeout       = 500 * time.Millisecond
+	DefaultRequestTimeout     = 30 * time.Second
+	DefaultLongRequestTimeout = time.Hour
+	DefaultBodyTimeout        = 30 * time.Second
+	DefaultReadHeaderTimeout  = 10 * time.Second
+	DefaultIdleTimeout        = 2 * time.Minute
+	DefaultMaxBodyMiB         = 64
+	DefaultInFlightBodyMiB    = 256
+)
+
+// DefaultConcurrency is the default of server.max_concurrent.
+var DefaultConcurrency = Concurrency{Read: 1024, Write: 256, Heavy: 2, Stream: 32}
+
+func (s *Server) ensureDefaults() {
+	for _, d := range []struct {
+		v  *time.Duration
+		dv time.Duration
+	}{{&s.StoreTimeout, DefaultStoreTimeout}, {&s.RequestTimeout, DefaultRequestTimeout},
+		{&s.LongRequestTimeout, DefaultLongRequestTimeout}, {&s.BodyTimeout, DefaultBodyTimeout},
+		{&s.ReadHeaderTimeout, DefaultReadHeaderTimeout}, {&s.IdleTimeout, DefaultIdleTimeout}} {
+		if *d.v == 0 {
+			*d.v = d.dv
+		}
+	}
+	for _, n := range []struct {
+		v  *int
+		dv int
+	}{{&s.MaxBodyMiB, DefaultMaxBodyMiB}, {&s.InFlightBodyMiB, DefaultInFlightBodyMiB},
+		{&s.MaxConcurrent.Read, DefaultConcurrency.Read}, {&s.MaxConcurrent.Write, DefaultConcurrency.Write},
+		{&s.MaxConcurrent.Heavy, DefaultConcurrency.Heavy}, {&s.MaxConcurrent.Stream, DefaultConcurrency.Stream}} {
+		if *n.v == 0 {
+			*n.v = n.dv
+		}
+	}
+}
+
+// validate adds the server block's problems to ps.
+func (s *Server) validate(ps *Problems, file string) {
+	for _, d := range []struct {
+		field string
+		v     time.Duration
+	}{{"store_timeout", s.StoreTimeout}, {"request_timeout", s.RequestTimeout}, {"long_request_timeout", s.LongRequestTimeout},
+		{"body_timeout", s.BodyTimeout}, {"read_header_timeout", s.ReadHeaderTimeout}, {"idle_timeout", s.IdleTimeout}} {
+		if d.v < 0 {
+			ps.Add(file, 0, "server.%s: %s, expected a positive duration such as 500ms or 30s", d.field, d.v)
+		}
+	}
+	if s.StoreTimeout > s.RequestTimeout && s.RequestTimeout > 0 {
+		ps.Add(file, 0, "server.store_timeout: %s is longer than server.request_timeout (%s): a request would end before its store call", s.StoreTimeout, s.RequestTimeout)
+	}
+	if s.MaxBodyMiB < 0 || s.MaxBodyMiB > 1<<20 {
+		ps.Add(file, 0, "server.max_body_mib: %d, expected a size in MiB from 1 to 1048576", s.MaxBodyMiB)
+	}
+	if s.InFlightBodyMiB < s.MaxBodyMiB || s.InFlightBodyMiB > 1<<20 {
+		ps.Add(file, 0, "server.inflight_body_mib: %d, expected a size in MiB from server.max_body_mib (%d) to 1048576: a body of the largest size must fit", s.InFlightBodyMiB, s.MaxBodyMiB)
+	}
+	for _, c := range []struct {
+		field string
+		v     int
+	}{{"read", s.MaxConcurrent.Read}, {"write", s.MaxConcurrent.Write}, {"heavy", s.MaxConcurrent.Heavy}, {"stream", s.MaxConcurrent.Stream}} {
+		if c.v < 0 {
+			ps.Add(file, 0, "server.max_concurrent.%s: %d, expected a positive number of requests", c.field, c.v)
+		}
 	}
 }
 
@@ -193,5 +308,6 @@ func (p *Project) Validate(file string) error {
 	if (p.Server.TLS.CertFile == "") != (p.Server.TLS.KeyFile == "") {
 		ps.Add(file, 0, "server.tls: cert_file and key_file go together, got only one")
 	}
+	p.Server.validate(&ps, file)
 	return ps.Err()
 }

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestLoadProjectDefaults(t *testing.T) {
@@ -92,6 +93,29 @@ func TestLoadProjectFileAndEnv(t *testing.T) {
 			}},
 		{name: "tls cert without key", yaml: "server:\n  tls:\n    cert_file: cert.pem\n", wantErr: "server.tls: cert_file and key_file go together"},
 		{name: "unknown auth setting", yaml: "server:\n  auth:\n    enabled: true\n", wantErr: "enabled"},
+		{name: "server limits default", yaml: "", check: func(t *testing.T, p *Project) {
+			s := p.Server
+			if s.StoreTimeout != 500*time.Millisecond || s.RequestTimeout != 30*time.Second || s.MaxBodyMiB != 64 ||
+				s.InFlightBodyMiB != 256 || s.MaxConcurrent != (Concurrency{Read: 1024, Write: 256, Heavy: 2, Stream: 32}) {
+				t.Errorf("server defaults: %+v", s)
+			}
+		}},
+		{name: "server limits set", yaml: "server:\n  store_timeout: 250ms\n  body_timeout: 5s\n  inflight_body_mib: 512\n  max_concurrent:\n    heavy: 1\n",
+			check: func(t *testing.T, p *Project) {
+				s := p.Server
+				if s.StoreTimeout != 250*time.Millisecond || s.BodyTimeout != 5*time.Second || s.InFlightBodyMiB != 512 ||
+					s.MaxConcurrent.Heavy != 1 || s.MaxConcurrent.Read != 1024 {
+					t.Errorf("server settings: %+v", s)
+				}
+			}},
+		{name: "server limits invalid, every problem", yaml: "server:\n  store_timeout: 1m\n  request_timeout: 10s\n  max_body_mib: 512\n  max_concurrent:\n    write: -1\n  idle_timeout: -1s\n",
+			wantErr: "server.store_timeout: 1m0s is longer than server.request_timeout (10s)"},
+		{name: "server limits invalid, budget", yaml: "server:\n  max_body_mib: 512\n  max_concurrent:\n    write: -1\n",
+			wantErr: "server.inflight_body_mib: 256, expected a size in MiB from server.max_body_mib (512)"},
+		{name: "server limits invalid, concurrency", yaml: "server:\n  max_body_mib: 512\n  max_concurrent:\n    write: -1\n",
+			wantErr: "server.max_concurrent.write: -1, expected a positive number"},
+		{name: "server limits, bad duration", yaml: "server:\n  store_timeout: soon\n", wantErr: "atrium.yaml"},
+		{name: "server limits, unknown field", yaml: "server:\n  store_timout: 1s\n", wantErr: "atrium.yaml:2:"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -14,10 +14,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,6 +36,10 @@ type APIOptions struct {
 	Logger *slog.Logger
 	// MaxBodyBytes bounds a request body. Default 32 MiB.
 	MaxBodyBytes int64
+	// StoreTimeout bounds each online store read of a request and the
+	// readiness check: a store that does not answer in time makes the request
+	// fail with 503 (ErrStoreUnavailable) rather than wait. Default 500ms.
+	StoreTimeout time.Duration
 	// Offline receives rows pushed with "to": "offline" or "online_and_offline".
 	// Nil: such pushes are refused with 501.
 	Offline OfflineAppender
@@ -89,6 +96,9 @@ func NewAPI(o *Online, opts APIOptions) *API {
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = 32 << 20
 	}
+	if opts.StoreTimeout <= 0 {
+		opts.StoreTimeout = DefaultStoreTimeout
+	}
 	if opts.Metrics == nil {
 		opts.Metrics = o.opts.Metrics
 	}
@@ -121,14 +131,57 @@ func (a *API) Routes() []server.Route {
 // is reachable.
 var readyKey = online.MustKey("readyz")
 
-// Ready implements server.Readier: the online store answers a read.
+// Ready implements server.Readier: the online store answers a read within
+// the store timeout.
 func (a *API) Ready(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, a.opts.StoreTimeout)
+	defer cancel()
 	res := make([]online.Result, 1)
 	err := a.online.store.Read(ctx, []online.Query{{Set: "atrium-readyz", Keys: []online.Key{readyKey}}}, res)
 	if err != nil {
-		return fmt.Errorf("online store: %w", err)
+		return storeError(ctx, a.opts.StoreTimeout, fmt.Errorf("online store: %w", err))
 	}
 	return nil
+}
+
+// DefaultStoreTimeout is the default of APIOptions.StoreTimeout.
+const DefaultStoreTimeout = 500 * time.Millisecond
+
+// ErrStoreUnavailable: the online store did not answer in time or could not
+// be reached. Requests fail with 503 and Retry-After; nothing needs to be
+// reset when the store returns (the next request reaches it).
+var ErrStoreUnavailable = errors.New("online store unavailable")
+
+// storeUnavailableError is ErrStoreUnavailable with the public words of why:
+// its Error is safe to answer to a client, the cause is for the log.
+type storeUnavailableError struct {
+	public string
+	cause  error
+}
+
+func (e *storeUnavailableError) Error() string        { return e.public + ": " + e.cause.Error() }
+func (e *storeUnavailableError) Unwrap() error        { return e.cause }
+func (e *storeUnavailableError) Is(target error) bool { return target == ErrStoreUnavailable }
+
+// storeError classifies err, an online store's error under ctx (which carries
+// the store timeout): when the store did not answer in time or cannot be
+// reached it becomes a storeUnavailableError, otherwise err is returned as
+// is. A cancellation by the client stays a cancellation.
+func storeError(ctx context.Context, timeout time.Duration, err error) error {
+	var netErr net.Error
+	switch {
+	case errors.Is(err, context.Canceled):
+		return err
+	case errors.Is(ctx.Err(), context.DeadlineExceeded), errors.Is(err, context.DeadlineExceeded):
+		// The deadline may be the request's (shorter than the store timeout
+		// when little of it is left); the words name the store timeout, the
+		// bound an operator configures.
+		return &storeUnavailableError{public: "online store did not answer within " + timeout.String(), cause: err}
+	case errors.As(err, &netErr), errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
+		errors.Is(err, syscall.EPIPE), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return &storeUnavailableError{public: "online store is unreachable", cause: err}
+	}
+	return err
 }
 
 // Describe implements prometheus.Collector.
@@ -159,6 +212,8 @@ func httpStatus(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, ErrNotSupported):
 		return http.StatusNotImplemented
+	case errors.Is(err, ErrStoreUnavailable):
+		return http.StatusServiceUnavailable
 	case errors.Is(err, context.Canceled):
 		return 499 // the client went away (nginx's code); nobody reads the answer
 	case errors.Is(err, context.DeadlineExceeded):
@@ -170,8 +225,30 @@ func httpStatus(err error) int {
 }
 
 func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var netErr net.Error
+	switch {
+	case errors.Is(err, ErrStoreUnavailable):
+	case errors.Is(err, context.DeadlineExceeded):
+		// The request's deadline (the server's request timeout) passed in a
+		// backend call: the backend is slow or gone, a 503 the client may
+		// retry.
+		err = &storeUnavailableError{public: "a backend did not answer before the request's deadline", cause: err}
+	case errors.As(err, &netErr), errors.Is(err, syscall.ECONNREFUSED):
+		// A write's backend (online store, offline store, metadata DB) is
+		// unreachable: a 503 the client may retry, not a 500.
+		err = &storeUnavailableError{public: "a backend is unreachable", cause: err}
+	}
 	code := httpStatus(err)
 	msg := err.Error()
+	var unavailable *storeUnavailableError
+	if errors.As(err, &unavailable) {
+		// The answer says which backend and why in public words; the driver's
+		// words (addresses) stay in the log.
+		a.opts.Logger.Warn("online API", "path", r.URL.Path, "request_id", server.RequestID(r.Context()), "error", err)
+		w.Header().Set("Retry-After", "1")
+		server.WriteJSON(w, code, map[string]string{"error": unavailable.public + " (request id " + server.RequestID(r.Context()) + ")"})
+		return
+	}
 	if code >= 500 && code != http.StatusNotImplemented {
 		// A store's or the engine's words stay in the log.
 		a.opts.Logger.Error("online API", "path", r.URL.Path, "request_id", server.RequestID(r.Context()), "error", err)
@@ -183,16 +260,37 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 // buffers pools request bodies and responses.
 var buffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
+// maxPooledBytes bounds the buffers kept in pools: a large body's memory goes
+// back to the runtime when its request ends instead of staying in a pool.
+const maxPooledBytes = 1 << 20
+
+// readBody reads r's body into buf, never past MaxBodyBytes: a declared
+// length over it is refused before reading, a known length is read into a
+// buffer of exactly that size (not grown by doubling), and a body without a
+// length is cut off at the limit while read. A buffer grown past
+// maxPooledBytes is detached from buf (which the caller pools) and the
+// returned bytes are the only reference to it.
 func (a *API) readBody(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer) ([]byte, error) {
 	buf.Reset()
-	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, a.opts.MaxBodyBytes)); err != nil {
+	if r.ContentLength > a.opts.MaxBodyBytes {
+		return nil, fmt.Errorf("%w: body larger than %d bytes (%d declared)", &http.MaxBytesError{Limit: a.opts.MaxBodyBytes}, a.opts.MaxBodyBytes, r.ContentLength)
+	}
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength) + bytes.MinRead)
+	}
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, a.opts.MaxBodyBytes))
+	body := buf.Bytes()
+	if buf.Cap() > maxPooledBytes {
+		*buf = bytes.Buffer{}
+	}
+	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			return nil, fmt.Errorf("%w: body larger than %d bytes", tooBig, a.opts.MaxBodyBytes)
 		}
 		return nil, fmt.Errorf("%w: reading body: %v", ErrInvalidRequest, err)
 	}
-	return buf.Bytes(), nil
+	return body, nil
 }
 
 var jsonContentType = []string{"application/json"}
@@ -223,6 +321,9 @@ func (a *API) getOnlineFeatures(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Length", strconv.Itoa(len(st.out)))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(st.out)
+	if cap(st.out) > maxPooledBytes {
+		st.out = nil
+	}
 }
 
 func (a *API) decodeAndRead(w http.ResponseWriter, r *http.Request, st *getState) (*Vectors, error) {
@@ -266,12 +367,20 @@ func (a *API) readEntities(ctx context.Context, p *plan, d *getRequest, req *Req
 			}
 		}
 		if !known {
-			return fmt.Errorf("%w: entities: %q is not a join key of the requested features (want %s)", ErrInvalidRequest, col.name, p.joinKeyList())
+			return fmt.Errorf("%w: entities: %s is not a join key of the requested features (want %s)", ErrInvalidRequest, server.Quote(col.name), p.joinKeyList())
 		}
 		c := req.Entities.col(col.name)
-		if err := parseKeyColumn("entities."+col.name, col.raw, typ, c); err != nil {
+		if err := parseKeyColumnMax("entities."+col.name, col.raw, typ, c, a.online.opts.MaxEntities); err != nil {
 			return err
 		}
 	}
-	return a.online.read(ctx, p, req, v)
+	// The store read, not the whole request, gets the store timeout: decoding
+	// and planning are bounded by the request's size, the store by nothing
+	// else.
+	sctx, cancel := context.WithTimeout(ctx, a.opts.StoreTimeout)
+	defer cancel()
+	if err := a.online.read(sctx, p, req, v); err != nil {
+		return storeError(sctx, a.opts.StoreTimeout, err)
+	}
+	return nil
 }

@@ -550,6 +550,14 @@ func describe(b []byte) string {
 // parseKeyColumn parses an entity column of join-key type typ into c. With
 // KeyAny the first value decides the column's type.
 func parseKeyColumn(path string, raw []byte, typ KeyType, c *entityCol) error {
+	return parseKeyColumnMax(path, raw, typ, c, -1)
+}
+
+// parseKeyColumnMax is parseKeyColumn refusing a column of more than max
+// values (max < 0: no bound) as soon as it has read one too many: a request
+// over the entity limit costs the memory of max values, not of the whole
+// column it sends.
+func parseKeyColumnMax(path string, raw []byte, typ KeyType, c *entityCol, max int) error {
 	s := jsonScanner{b: raw, path: path}
 	if err := s.open(); err != nil {
 		return err
@@ -563,6 +571,9 @@ func parseKeyColumn(path string, raw []byte, typ KeyType, c *entityCol) error {
 		}
 		if !more {
 			break
+		}
+		if max >= 0 && s.n >= max {
+			return fmt.Errorf("%w: %s: more than %d rows, at most %d per request", ErrInvalidRequest, path, max, max)
 		}
 		tok, first, err := s.token()
 		if err != nil {
@@ -578,13 +589,19 @@ func parseKeyColumn(path string, raw []byte, typ KeyType, c *entityCol) error {
 			}
 			c.typ = typ
 		}
-		why := map[KeyType]string{KeyString: "is a string join key", KeyInt64: "is an int64 join key"}[typ]
-		if inferred {
-			why = fmt.Sprintf("holds %s values", typ)
+		// why is only for error messages: built when one is (not per value).
+		why := func() string {
+			if inferred {
+				return fmt.Sprintf("holds %s values", typ)
+			}
+			if typ == KeyString {
+				return "is a string join key"
+			}
+			return "is an int64 join key"
 		}
 		switch {
 		case typ == KeyInt64 && first == '"':
-			return s.errorf("want an integer (%s %s), got the string %s", c.name, why, tok)
+			return s.errorf("want an integer (%s %s), got the string %s", c.name, why(), tok)
 		case typ == KeyInt64:
 			v, err := s.integer(tok)
 			if err != nil {
@@ -592,7 +609,7 @@ func parseKeyColumn(path string, raw []byte, typ KeyType, c *entityCol) error {
 			}
 			c.ints = append(c.ints, v)
 		case first != '"':
-			return s.errorf("want a string (%s %s), got %s", c.name, why, tok)
+			return s.errorf("want a string (%s %s), got %s", c.name, why(), tok)
 		default:
 			v, err := s.str(tok)
 			if err != nil {

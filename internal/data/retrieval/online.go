@@ -17,6 +17,7 @@ import (
 
 	"github.com/atrium-ml/atrium/internal/data/online"
 	"github.com/atrium-ml/atrium/internal/platform/jsonw"
+	"github.com/atrium-ml/atrium/internal/platform/server"
 )
 
 // Sentinel errors of online retrieval; the HTTP API maps them to status codes
@@ -686,7 +687,7 @@ func (o *Online) read(ctx context.Context, p *plan, req *Request, v *Vectors) er
 			}
 		}
 		if k < 0 {
-			return fmt.Errorf("%w: entities: %q is not a join key of the requested features (want %s)", ErrInvalidRequest, c.name, p.joinKeyList())
+			return fmt.Errorf("%w: entities: %s is not a join key of the requested features (want %s)", ErrInvalidRequest, server.Quote(c.name), p.joinKeyList())
 		}
 		if want := p.joinKeys[k].Type; want != KeyAny && c.typ != want {
 			return fmt.Errorf("%w: entities: %s: want %s values, got %s", ErrInvalidRequest, c.name, p.joinKeys[k].Type, c.typ)

@@ -48,6 +48,12 @@ type Options struct {
 	Registry *prometheus.Registry
 	// ShutdownTimeout bounds how long Run waits for in-flight requests. Default 10s.
 	ShutdownTimeout time.Duration
+	// Limits bound what clients can make the server hold (body sizes, bodies
+	// and requests in flight, timeouts). Zero fields take DefaultLimits.
+	Limits Limits
+	// StoreTimeout bounds each Readier's check on /readyz, so a backend that
+	// does not answer is reported down in that time. Default 500ms.
+	StoreTimeout time.Duration
 	// AccessLog logs every request at debug level when true (off by default: the hot
 	// paths serve thousands of requests a second).
 	AccessLog bool
@@ -74,6 +80,10 @@ func (o *Options) ensureDefaults() {
 	if o.ShutdownTimeout == 0 {
 		o.ShutdownTimeout = 10 * time.Second
 	}
+	if o.StoreTimeout == 0 {
+		o.StoreTimeout = 500 * time.Millisecond
+	}
+	o.Limits.ensureDefaults()
 }
 
 // Server serves a set of APIs.
@@ -86,6 +96,7 @@ type Server struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	ids      *requestIDs
+	limits   *limiter
 }
 
 // New builds a server for apis. It registers the request metrics on opts.Registry.
@@ -129,6 +140,7 @@ func New(opts Options, apis ...API) *Server {
 		}
 		s.mux.Handle(rt.Pattern, h)
 	}
+	s.limits = newLimiter(opts.Limits, s.mux)
 	s.handler = s.instrument(s.mux)
 	return s
 }
@@ -143,7 +155,11 @@ func (s *Server) Routes() []Route { return s.routes }
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	for _, api := range s.apis {
 		if rd, ok := api.(Readier); ok {
-			if err := rd.Ready(r.Context()); err != nil {
+			// A backend that does not answer within StoreTimeout is down.
+			ctx, cancel := context.WithTimeout(r.Context(), s.opts.StoreTimeout)
+			err := rd.Ready(ctx)
+			cancel()
+			if err != nil {
 				// The cause (a backend's address, its driver's words) is for
 				// the log, not for whoever can reach the port.
 				s.opts.Logger.Warn("not ready", "request_id", RequestID(r.Context()), "err", err)
@@ -216,10 +232,16 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 			// as MLflow's artifact client must see a plain client error, not a redirect.
 			WriteJSON(sw, http.StatusBadRequest, map[string]string{
 				"error_code": "INVALID_PARAMETER_VALUE",
-				"message":    fmt.Sprintf("invalid request path %q: '.', '..' and empty path segments are not allowed", r.URL.Path),
+				"message":    "invalid request path " + Quote(r.URL.Path) + ": '.', '..' and empty path segments are not allowed",
 			})
 			return
 		}
+		lr, release, ok := s.limits.admit(sw, r)
+		if !ok {
+			return
+		}
+		defer release()
+		r = lr // the deferred metrics read the pattern the mux sets on this request
 		next.ServeHTTP(sw, r)
 	})
 }
@@ -257,11 +279,23 @@ func (s *Server) Run(ctx context.Context, ready func(addr net.Addr)) error {
 // which is how an in-process server (the demo, tests) is reached without
 // reading the address back from a log line.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if err := s.opts.Limits.Validate(); err != nil {
+		ln.Close()
+		return err
+	}
+	if bad := s.limits.unroutedClasses(); len(bad) > 0 {
+		ln.Close()
+		return fmt.Errorf("server limits: route classes for patterns no API registers: %s", strings.Join(bad, ", "))
+	}
 	srv := &http.Server{
 		Handler:           s.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(s.opts.Logger.Handler(), slog.LevelWarn),
+		ReadHeaderTimeout: s.opts.Limits.ReadHeaderTimeout,
+		// No ReadTimeout: bodies get their deadline per request (Limits.BodyTimeout,
+		// moved ahead as they make progress), so a large upload at a fair rate
+		// is not cut while a trickle is.
+		IdleTimeout:    s.opts.Limits.IdleTimeout,
+		MaxHeaderBytes: maxHeaderBytes,
+		ErrorLog:       slog.NewLogLogger(s.opts.Logger.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 1)
 	go func() {
@@ -286,6 +320,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	return nil
 }
+
+// maxHeaderBytes bounds a request's headers (net/http's default is 1 MiB):
+// no client of these APIs sends more than a few KiB.
+const maxHeaderBytes = 64 << 10
 
 // WriteJSON writes v as a JSON response with the given status.
 func WriteJSON(w http.ResponseWriter, status int, v any) {

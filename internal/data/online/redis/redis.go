@@ -55,6 +55,15 @@ func init() {
 	}
 }
 
+// Client timeouts of Open, unless the URL sets dial_timeout or write_timeout.
+const (
+	// DefaultDialTimeout bounds connecting to Redis.
+	DefaultDialTimeout = 2 * time.Second
+	// DefaultConnTimeout: a connection whose commands get no answer that
+	// long is closed and replaced.
+	DefaultConnTimeout = 3 * time.Second
+)
+
 // DefaultPrefix starts every key the store writes, so a Redis can be shared.
 const DefaultPrefix = "atrium:"
 
@@ -136,8 +145,9 @@ var (
 	_ online.Deleter = (*Store)(nil)
 )
 
-// Open connects to the Redis named by rawURL. Besides rueidis's URL options it
-// reads prefix (default "atrium:") and key_ttl (a Go duration; each written row
+// Open connects to the Redis named by rawURL. Besides rueidis's URL options
+// (dial_timeout, write_timeout: Go durations, defaults DefaultDialTimeout and
+// DefaultConnTimeout) it reads prefix (default "atrium:") and key_ttl (a Go duration; each written row
 // expires that long after its write, so keys of entities that stop being
 // materialized do not pile up forever; default none).
 func Open(ctx context.Context, rawURL string) (*Store, error) {
@@ -164,10 +174,25 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 	}
 	// Server-assisted client caching is for DoCache, which the store never uses.
 	opt.DisableCache = true
+	// Client timeouts (the URL's dial_timeout and write_timeout override
+	// them): every call also carries its caller's deadline, which bounds what
+	// a request waits; these bound what a connection does without one, and
+	// detect a server that stopped answering (paused, partitioned) so its
+	// connection is replaced rather than left waiting on TCP keep-alives
+	// (rueidis's default: 10s), and a Redis that returns is used again
+	// without a restart.
+	if !q.Has("dial_timeout") {
+		opt.Dialer.Timeout = DefaultDialTimeout
+	}
+	if !q.Has("write_timeout") {
+		opt.ConnWriteTimeout = DefaultConnTimeout
+	}
 	if s.client, err = rueidis.NewClient(opt); err != nil {
 		return nil, err
 	}
-	if err := s.client.Do(ctx, s.client.B().Ping().Build()).Error(); err != nil {
+	pingCtx, cancel := context.WithTimeout(ctx, opt.Dialer.Timeout+opt.ConnWriteTimeout)
+	defer cancel()
+	if err := s.client.Do(pingCtx, s.client.B().Ping().Build()).Error(); err != nil {
 		s.client.Close()
 		return nil, err
 	}
