@@ -263,8 +263,8 @@ func TestServeWithMetaDBFailing(t *testing.T) {
 		start := time.Now()
 		code, body := get(experiment)
 		t.Logf("%s: get experiment answered %d in %s: %s", phase, code, time.Since(start).Round(time.Millisecond), strings.TrimSpace(body))
-		if code < 500 || strings.Contains(body, strconv.Itoa(pg.port)) {
-			t.Errorf("%s: get experiment = %d %s, want a 5xx without the address", phase, code, body)
+		if code != 503 || !strings.Contains(body, "TEMPORARILY_UNAVAILABLE") || strings.Contains(body, strconv.Itoa(pg.port)) {
+			t.Errorf("%s: get experiment = %d %s, want 503 TEMPORARILY_UNAVAILABLE without the address", phase, code, body)
 		}
 	}
 

@@ -16,8 +16,11 @@ package meta
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -403,6 +406,18 @@ func IsConflict(err error) bool {
 		return pe.Code == "23505"
 	}
 	return false
+}
+
+// IsUnavailable reports whether err says the database did not answer: the
+// caller's deadline passed, or the connection could not be made or broke. A
+// server answers these as "try again later" (503), not as its own fault.
+func IsUnavailable(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return true
+	}
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	return errors.As(err, &ce) || errors.As(err, &ne)
 }
 
 // IsInvalidData reports whether err is ErrInvalidData or a PostgreSQL error of

@@ -10,6 +10,7 @@
 package wire
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -34,7 +35,10 @@ const (
 	EndpointNotFound      Code = "ENDPOINT_NOT_FOUND"
 	InvalidState          Code = "INVALID_STATE"
 	InternalError         Code = "INTERNAL_ERROR"
-	NotImplemented        Code = "NOT_IMPLEMENTED"
+	// TemporarilyUnavailable: the metadata database did not answer (503, which
+	// the client retries with backoff).
+	TemporarilyUnavailable Code = "TEMPORARILY_UNAVAILABLE"
+	NotImplemented         Code = "NOT_IMPLEMENTED"
 )
 
 // Status is the HTTP status MLflow's server answers for a code. It is the only
@@ -49,6 +53,8 @@ func Status(c Code) int {
 		return http.StatusNotFound
 	case NotImplemented:
 		return http.StatusNotImplemented
+	case TemporarilyUnavailable:
+		return http.StatusServiceUnavailable
 	default:
 		// INVALID_STATE is a 500 in MLflow too (a broken invariant in stored data).
 		return http.StatusInternalServerError
@@ -119,6 +125,12 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		// The engine refused a value of the request (a number out of range,
 		// text too long for an index).
 		we = Invalidf("Invalid value in the request: %s", engineMessage(err))
+	}
+	if we == nil && meta.IsUnavailable(err) && r.Context().Err() != context.Canceled {
+		if log != nil {
+			log.Warn("mlflow api: metadata database unavailable", "method", r.Method, "path", r.URL.Path, "request_id", server.RequestID(r.Context()), "err", err)
+		}
+		we = Errorf(TemporarilyUnavailable, "the metadata database did not answer (request id %s); try again later", server.RequestID(r.Context()))
 	}
 	if we == nil {
 		// The database's words stay in the log.
