@@ -160,7 +160,7 @@ func (g *Guard) Wrap(rt server.Route) http.Handler {
 		}
 		var sw *statusWriter
 		if mutating(rt.Permission) {
-			sw = &statusWriter{ResponseWriter: w}
+			sw = &statusWriter{StatusWriter: server.StatusWriter{ResponseWriter: w}}
 			w = sw
 			start := time.Now()
 			defer func() { g.record(r, rt, sw, start) }()
@@ -340,7 +340,7 @@ func (g *Guard) record(r *http.Request, rt server.Route, sw *statusWriter, start
 	if len(path) > maxAuditPath {
 		path = path[:maxAuditPath] + "..."
 	}
-	code := sw.code
+	code := sw.Code
 	if code == 0 {
 		code = http.StatusOK
 	}
@@ -356,27 +356,9 @@ func (g *Guard) record(r *http.Request, rt server.Route, sw *statusWriter, start
 
 // statusWriter records the status and principal of an audited request.
 type statusWriter struct {
-	http.ResponseWriter
-	code      int
+	server.StatusWriter
 	principal Principal
 }
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.code == 0 {
-		w.code = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.code == 0 {
-		w.code = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the underlying writer.
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func writeError(w http.ResponseWriter, status int, code, msg string) {
 	server.WriteJSON(w, status, map[string]string{"error_code": code, "message": msg})

@@ -172,41 +172,43 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
-// statusWriter records the status code written by a handler.
-type statusWriter struct {
+// StatusWriter records the status code a handler writes (Code is 0 until it
+// writes one; a body without a header means 200). The server's metrics and
+// the audit log read it.
+type StatusWriter struct {
 	http.ResponseWriter
-	code int
+	Code int
 }
 
-func (w *statusWriter) WriteHeader(code int) {
-	if w.code == 0 {
-		w.code = code
+func (w *StatusWriter) WriteHeader(code int) {
+	if w.Code == 0 {
+		w.Code = code
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.code == 0 {
-		w.code = http.StatusOK
+func (w *StatusWriter) Write(b []byte) (int, error) {
+	if w.Code == 0 {
+		w.Code = http.StatusOK
 	}
 	return w.ResponseWriter.Write(b)
 }
 
 // Unwrap lets http.ResponseController reach the underlying writer (Flush, deadlines).
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+func (w *StatusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (s *Server) instrument(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		r = s.ids.withRequestID(w, r)
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &StatusWriter{ResponseWriter: w}
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
 				s.opts.Logger.Error("handler panic", "method", r.Method, "path", r.URL.Path, "request_id", RequestID(r.Context()), "panic", fmt.Sprint(p))
-				if sw.code == 0 {
+				if sw.Code == 0 {
 					WriteJSON(sw, http.StatusInternalServerError, map[string]string{"error": InternalErrorMessage(r.Context())})
 				}
 			}
@@ -216,7 +218,7 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 			if route == "" {
 				route = "unmatched"
 			}
-			code := sw.code
+			code := sw.Code
 			if code == 0 {
 				code = http.StatusOK
 			}
