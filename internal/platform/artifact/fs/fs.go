@@ -340,25 +340,31 @@ func (s *Store) createTemp(name string) (*os.File, error) {
 	return f, nil
 }
 
+// commitRetryTime bounds how long commit keeps recreating a parent directory
+// that concurrent Deletes keep removing.
+const commitRetryTime = 5 * time.Second
+
 // commit renames the finished temporary file tmp over clean and makes the rename
 // durable. It sets *done once tmp no longer needs removing.
 func (s *Store) commit(ctx context.Context, tmp, clean, p string, done *bool) error {
 	parent := path.Dir(clean)
 	// A Delete of an ancestor may remove the parent while MkdirAll builds it or
 	// before Rename; the upload then recreates it. A client deleting the tree in
-	// a tight loop can win several rounds in a row (ten were seen lost under the
-	// race detector on 2 busy cores), so retries are many and back off a little.
-	const maxCommitAttempts = 100
+	// a tight loop can win many rounds in a row (a hundred were seen lost under
+	// the race detector on 2 busy cores), so the upload keeps trying for a while
+	// (commitRetryTime), backing off a little, rather than a number of times.
+	giveUp := time.Now().Add(commitRetryTime)
 	for attempt := 1; ; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		retry := time.Now().Before(giveUp)
 		if attempt > 5 {
 			time.Sleep(time.Duration(min(attempt, 20)) * 50 * time.Microsecond)
 		}
 		if parent != "." {
 			if err := s.root.MkdirAll(parent, 0o755); err != nil {
-				if errors.Is(err, iofs.ErrNotExist) && attempt < maxCommitAttempts {
+				if errors.Is(err, iofs.ErrNotExist) && retry {
 					continue
 				}
 				return s.pathErr(p, err)
@@ -378,7 +384,7 @@ func (s *Store) commit(ctx context.Context, tmp, clean, p string, done *bool) er
 		if err == nil {
 			break
 		}
-		if !errors.Is(err, iofs.ErrNotExist) || attempt == maxCommitAttempts {
+		if !errors.Is(err, iofs.ErrNotExist) || !retry {
 			return s.pathErr(p, err)
 		}
 	}
@@ -522,7 +528,14 @@ func (s *Store) Delete(ctx context.Context, p string) error {
 	if err := s.syncDir(path.Dir(clean)); err != nil {
 		return err
 	}
-	if err := s.root.RemoveAll(trash); err != nil {
+	// An upload that resolved its directory before the rename may still land
+	// in the moved tree while RemoveAll walks it ("directory not empty"): it
+	// counts as written before the Delete, and the walk is repeated.
+	err = s.root.RemoveAll(trash)
+	for retries := 0; errors.Is(err, syscall.ENOTEMPTY) && retries < 10; retries++ {
+		err = s.root.RemoveAll(trash)
+	}
+	if err != nil {
 		return fmt.Errorf("artifact store %s: remove deleted tree %s: %w", s.dir, p, err)
 	}
 	return nil
