@@ -2,10 +2,8 @@ package pipeline_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -17,6 +15,7 @@ import (
 	"github.com/atrium-ml/atrium/internal/data/pipeline"
 	"github.com/atrium-ml/atrium/internal/platform/meta"
 	"github.com/atrium-ml/atrium/internal/platform/meta/metatest"
+	"github.com/atrium-ml/atrium/internal/platform/proctest"
 	"github.com/atrium-ml/atrium/internal/spec"
 )
 
@@ -182,20 +181,11 @@ func TestKilledRunRecord(t *testing.T) {
 // stage ("none": not at all). wantCode -1 means killed by SIGKILL.
 func runChild(t *testing.T, stage, metaURL, store, base string, wantCode int) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), killAtEnv+"="+stage, killMetaEnv+"="+metaURL, killStoreEnv+"="+store, killBaseEnv+"="+base)
-	out, err := cmd.CombinedOutput()
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) {
-		t.Fatalf("child (kill at %s): %v\n%s", stage, err, out)
-	}
-	if wantCode == -1 {
-		if ws, ok := exit.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
-			t.Fatalf("child (kill at %s): %v, want killed\n%s", stage, err, out)
-		}
-		return
-	}
-	if exit.ExitCode() != wantCode {
-		t.Fatalf("child (kill at %s): %v, want exit %d\n%s", stage, err, wantCode, out)
+	killed, code, out := proctest.Run(t, killAtEnv+"="+stage, killMetaEnv+"="+metaURL, killStoreEnv+"="+store, killBaseEnv+"="+base)
+	switch {
+	case wantCode == -1 && !killed:
+		t.Fatalf("child (kill at %s): exit %d, want killed\n%s", stage, code, out)
+	case wantCode != -1 && code != wantCode:
+		t.Fatalf("child (kill at %s): exit %d (killed: %v), want exit %d\n%s", stage, code, killed, wantCode, out)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	"github.com/atrium-ml/atrium/internal/data/online/pebble"
 	"github.com/atrium-ml/atrium/internal/platform/meta"
 	"github.com/atrium-ml/atrium/internal/platform/meta/metatest"
+	"github.com/atrium-ml/atrium/internal/platform/proctest"
 	"github.com/atrium-ml/atrium/internal/spec"
 )
 
@@ -192,16 +192,7 @@ func TestMaterializeKilledIsRecordedAndResumed(t *testing.T) {
 	}
 	eng.Close()
 
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), materializeChildEnv+"="+dir)
-	out, err := cmd.CombinedOutput()
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) {
-		t.Fatalf("child: %v\n%s", err, out)
-	}
-	if ws, ok := exit.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
-		t.Fatalf("child: %v, want killed\n%s", err, out)
-	}
+	proctest.Killed(t, materializeChildEnv+"="+dir)
 
 	db, err := meta.Open(ctx, "sqlite://"+filepath.Join(dir, "meta.db"), Schema)
 	if err != nil {

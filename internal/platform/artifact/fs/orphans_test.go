@@ -4,17 +4,16 @@ package fs
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/atrium-ml/atrium/internal/platform/artifact"
+	"github.com/atrium-ml/atrium/internal/platform/proctest"
 )
 
 // A child process (the test binary re-executed with uploadChildEnv set to a
@@ -99,16 +98,7 @@ func tempFiles(t *testing.T, dir string) []string {
 // StaleTempAge), the multipart upload itself is kept for its client.
 func TestKilledUploadsReclaimedAtOpen(t *testing.T) {
 	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), uploadChildEnv+"="+dir)
-	out, err := cmd.CombinedOutput()
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) {
-		t.Fatalf("child: %v\n%s", err, out)
-	}
-	if ws, ok := exit.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
-		t.Fatalf("child: %v, want killed\n%s", err, out)
-	}
+	proctest.Killed(t, uploadChildEnv+"="+dir)
 	left := tempFiles(t, dir)
 	if len(left) != 2 {
 		t.Fatalf("a killed Put and part left %v, want 2 temporary files", left)
