@@ -34,7 +34,8 @@ type Role string
 
 // The roles. Each includes the one before it.
 const (
-	// Reader reads experiments, runs, models, artifacts, features and metrics.
+	// Reader reads experiments, runs, models, artifacts, features and metrics,
+	// and scores requests with served models.
 	Reader Role = "reader"
 	// Editor also writes: logs runs, creates experiments and model versions,
 	// uploads artifacts, pushes features, materializes, and moves serving
@@ -52,10 +53,10 @@ var Roles = []Role{Reader, Editor, Admin}
 // need no role; every other permission must appear under some role (checked
 // by a test), or its routes could be called by nobody.
 var rolePermissions = map[Role][]server.Permission{
-	Reader: {server.ReadMetrics, server.Read, server.ReadFeatures},
-	Editor: {server.ReadMetrics, server.Read, server.ReadFeatures,
+	Reader: {server.ReadMetrics, server.Read, server.ReadFeatures, server.Infer},
+	Editor: {server.ReadMetrics, server.Read, server.ReadFeatures, server.Infer,
 		server.Edit, server.Deploy, server.PushFeatures, server.Materialize},
-	Admin: {server.ReadMetrics, server.Read, server.ReadFeatures,
+	Admin: {server.ReadMetrics, server.Read, server.ReadFeatures, server.Infer,
 		server.Edit, server.Deploy, server.PushFeatures, server.Materialize,
 		server.Manage, server.Admin},
 }

@@ -52,6 +52,9 @@ const (
 	Manage Permission = "MANAGE"
 	// Deploy moves what serving follows: registered-model aliases and stages.
 	Deploy Permission = "models:deploy"
+	// Infer scores requests with served models (Open Inference Protocol,
+	// predict, rank): the search backend's service token holds it.
+	Infer Permission = "models:infer"
 	// ReadFeatures reads online feature vectors.
 	ReadFeatures Permission = "features:read"
 	// PushFeatures writes rows to the online (and offline) store.
@@ -63,7 +66,7 @@ const (
 )
 
 // Permissions lists every declared permission, in the order above.
-var Permissions = []Permission{Public, ReadMetrics, Read, Edit, Manage, Deploy, ReadFeatures, PushFeatures, Materialize, Admin}
+var Permissions = []Permission{Public, ReadMetrics, Read, Edit, Manage, Deploy, Infer, ReadFeatures, PushFeatures, Materialize, Admin}
 
 // Valid reports whether p is one of Permissions.
 func (p Permission) Valid() bool {
