@@ -28,6 +28,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
@@ -43,6 +44,9 @@ type options struct {
 	runs   int
 	loops  int
 	budget time.Duration
+	// peers false: Atrium only (the models must have been trained in dir).
+	peers      bool
+	cpuProfile string
 }
 
 // meta is peers.py's meta.json.
@@ -79,6 +83,8 @@ func main() {
 	flag.IntVar(&o.runs, "runs", 3, "runs of the whole measurement; figures are the median, with the spread")
 	flag.IntVar(&o.loops, "loops", 5, "timed loops per figure in a run (the best counts)")
 	flag.DurationVar(&o.budget, "budget", 200*time.Millisecond, "length of one timed loop")
+	flag.BoolVar(&o.peers, "peers", true, "measure the peers (false: Atrium only, for profiling)")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of Atrium's measurement here")
 	flag.Parse()
 	if o.python == "" {
 		log.Fatal("-python (or ATRIUM_TEST_PYTHON) is required: peers.py trains the models")
@@ -113,12 +119,29 @@ func main() {
 	fmt.Printf("models: LightGBM-trained binary (num_leaves 31) and XGBoost with the same parameters; %d features (1 categorical), rows with missing values\n\n", len(md.Features))
 
 	models := loadModels(&o, &md, rows)
-	printLoads(&o, models)
+	if o.peers {
+		printLoads(&o, models)
+	}
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 
 	var all [][]measurement
 	for run := 0; run < o.runs; run++ {
 		fmt.Fprintf(os.Stderr, "run %d/%d: %s\n", run+1, o.runs, loadAvg())
 		ms := measureAtrium(&o, &md, models, rows)
+		if !o.peers {
+			all = append(all, ms)
+			continue
+		}
 		out, err := python(&o, "measure", fmt.Sprintf(`{"loops": %d, "budget_ms": %d}`, o.loops, o.budget.Milliseconds()))
 		if err != nil {
 			log.Fatal(err)
