@@ -194,7 +194,7 @@ func compile(m *Model) *predictor {
 		ft := flatTree{root: base, tree: t, depth: t.maxDepth()}
 		node := func(c int) int32 {
 			if c < 0 {
-				return base + int32(ni + ^c)
+				return base + int32(ni+^c)
 			}
 			return base + int32(c)
 		}
