@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"unsafe"
 
 	"github.com/atrium-ml/atrium/internal/modeling/ml"
 )
@@ -123,17 +124,17 @@ func numericThreshold(thr float64, f32 bool) float64 {
 }
 
 // predictor is the model compiled for fast prediction: every tree's nodes
-// flattened into one array of small structs, so that walks of several trees
+// flattened into one array of 16-byte nodes, so that walks of several trees
 // at once share one base pointer.
 type predictor struct {
 	k   int
 	f32 bool // Model.Float32Inputs
-	// nodes holds each tree's internal nodes, then one pseudo-node per leaf
-	// that sends every row to itself and holds the leaf's value in thr, so
-	// that walking depth levels from the root ends on the leaf's
-	// pseudo-node, whatever the path, and the value is one load away.
-	// Children are indices into nodes.
-	nodes []flatNode
+	// nodes holds each tree's nodes in preorder, leaves included: a node's
+	// left child is the next node. A leaf's node sends every row to itself,
+	// so that walking depth levels from the root ends on the leaf whatever
+	// the path; its value is in leafVal, at the same index.
+	nodes   []flatNode
+	leafVal []float64
 	// cats holds the bitsets of every categorical node (see catBits).
 	cats  []uint32
 	trees []flatTree
@@ -142,37 +143,38 @@ type predictor struct {
 	// time, which all take as many levels as the deepest of the four.
 	byDepth []int32
 	// slow lists the trees the compact nodes cannot express (zero as
-	// missing): they take the general path.
+	// missing, or a feature index beyond metaFeatMask): they take the
+	// general path.
 	slow []int32
 }
 
-// Node kinds of flatNode.
-const (
-	kindNumeric  = iota // value <= thr goes left; NaN goes to child[nanDir]
-	kindZero            // zero and NaN are missing and go to child[nanDir]
-	kindCategory        // category in the node's bitset goes left; NaN to child[nanDir]
-)
-
-// flatNode is one internal node (24 bytes). At a numeric node, thr is the
-// node's threshold moved by numericThreshold, so that "x <= thr" on the
-// unrounded double is the model's own decision. A categorical node has no
-// threshold: thr's bits hold where its bitset of left-going categories is
-// in predictor.cats (see catBits), which keeps the node in one cache line
-// (nodeDir's answer on those bits is ignored). A leaf's pseudo-node holds
-// the leaf value in thr.
+// flatNode is one node (16 bytes). At a numeric node, thr is the node's
+// threshold moved by numericThreshold, so that "x <= thr" on the unrounded
+// double is the model's own decision. A categorical node has no threshold:
+// thr's bits hold where its bitset of left-going categories is in
+// predictor.cats (see catBits); nodeDir's answer on those bits is ignored.
+// A leaf has thr NaN, missing values to the right and a right child of
+// itself: every value goes to it. meta packs what one load should bring:
+// bits 0-31 the right child's index minus the left child's (int32), bits
+// 32-55 the feature, metaNaNRight and metaCategorical.
 type flatNode struct {
-	thr    float64
-	feat   int32
-	child  [2]int32 // [left, right]: indices into predictor.nodes
-	kind   uint8
-	nanDir uint8 // 0: missing values go left, 1: right
+	thr  float64
+	meta uint64
 }
+
+const (
+	metaFeatShift   = 32
+	metaFeatMask    = 1<<24 - 1
+	metaNaNRight    = 1 << 56 // missing values go right
+	metaCategorical = 1 << 57
+	metaLeaf        = 1 << 58
+)
 
 // catBits packs the bitset cats[lo:lo+n] of a categorical node into its thr.
 func catBits(lo, n uint32) float64 { return math.Float64frombits(uint64(lo)<<32 | uint64(n)) }
 
 type flatTree struct {
-	root  int32 // the root's index in predictor.nodes (a one-leaf tree: its leaf's pseudo-node)
+	root  int32 // the root's index in predictor.nodes
 	depth int
 	slow  bool
 	tree  *Tree
@@ -185,48 +187,60 @@ func compile(m *Model) *predictor {
 		total += 2*m.Trees[ti].NumLeaves - 1
 	}
 	p.nodes = make([]flatNode, 0, total)
+	p.leafVal = make([]float64, total)
 	for ti := range m.Trees {
 		t := &m.Trees[ti]
-		ni := t.NumLeaves - 1
-		base := int32(len(p.nodes))
 		catBase := uint32(len(p.cats))
 		p.cats = append(p.cats, t.CatThreshold...)
-		ft := flatTree{root: base, tree: t, depth: t.maxDepth()}
-		node := func(c int) int32 {
-			if c < 0 {
-				return base + int32(ni+^c)
+		ft := flatTree{root: int32(len(p.nodes)), tree: t, depth: t.maxDepth()}
+		// emit appends the subtree of child code c (>= 0 a node, < 0 the
+		// leaf ^c) in preorder. Its recursion is as deep as the tree,
+		// which Validate proved finite.
+		var emit func(c int)
+		emit = func(c int) {
+			at := len(p.nodes)
+			if c < 0 || t.NumLeaves <= 1 {
+				leaf := 0
+				if c < 0 {
+					leaf = ^c
+				}
+				p.nodes = append(p.nodes, flatNode{thr: math.NaN(), meta: uint64(math.MaxUint32) | metaNaNRight | metaLeaf})
+				p.leafVal[at] = t.LeafValue[leaf]
+				return
 			}
-			return base + int32(c)
-		}
-		for i := 0; i < ni; i++ {
-			n := flatNode{feat: int32(t.SplitFeature[i]), child: [2]int32{node(t.LeftChild[i]), node(t.RightChild[i])}}
-			if !t.DefaultLeft(i) {
-				n.nanDir = 1
-			}
-			switch {
-			case t.IsCategorical(i):
-				n.kind = kindCategory
-				c := int(t.Threshold[i])
-				lo, hi := t.CatBoundaries[c], t.CatBoundaries[c+1]
-				n.thr = catBits(catBase+uint32(lo), uint32(hi-lo))
-			case t.MissingType(i) == missingZero:
-				n.kind = kindZero
+			p.nodes = append(p.nodes, flatNode{})
+			emit(t.LeftChild[c])
+			right := len(p.nodes)
+			emit(t.RightChild[c])
+			meta := uint64(uint32(int32(right-(at+1)))) | uint64(t.SplitFeature[c]&metaFeatMask)<<metaFeatShift
+			if t.SplitFeature[c] > metaFeatMask {
 				ft.slow = true
-			case t.MissingType(i) == missingNaN:
-				n.kind = kindNumeric
-				n.thr = numericThreshold(t.Threshold[i], p.f32)
+			}
+			if !t.DefaultLeft(c) {
+				meta |= metaNaNRight
+			}
+			var thr float64
+			switch {
+			case t.IsCategorical(c):
+				meta |= metaCategorical
+				ci := int(t.Threshold[c])
+				lo, hi := t.CatBoundaries[ci], t.CatBoundaries[ci+1]
+				thr = catBits(catBase+uint32(lo), uint32(hi-lo))
+			case t.MissingType(c) == missingZero:
+				ft.slow = true
+			case t.MissingType(c) == missingNaN:
+				thr = numericThreshold(t.Threshold[c], p.f32)
 			default:
 				// Missing type None: NaN is predicted as 0 (float32(0) is 0).
-				n.kind = kindNumeric
-				n.thr = numericThreshold(t.Threshold[i], p.f32)
-				n.nanDir = uint8(b2int(!(0 <= t.Threshold[i])))
+				thr = numericThreshold(t.Threshold[c], p.f32)
+				meta &^= metaNaNRight
+				if !(0 <= t.Threshold[c]) {
+					meta |= metaNaNRight
+				}
 			}
-			p.nodes = append(p.nodes, n)
+			p.nodes[at] = flatNode{thr: thr, meta: meta}
 		}
-		for l := 0; l < t.NumLeaves; l++ {
-			self := base + int32(ni+l)
-			p.nodes = append(p.nodes, flatNode{thr: t.LeafValue[l], child: [2]int32{self, self}})
-		}
+		emit(0)
 		p.trees[ti] = ft
 		if ft.slow {
 			p.slow = append(p.slow, int32(ti))
@@ -238,40 +252,74 @@ func compile(m *Model) *predictor {
 	return p
 }
 
-// rows4 walks four rows (x0..x3 their feature values) depth levels down
-// from node root and returns the nodes they reach: levels of one load, one
-// comparison and one branch-free child choice each, the four walks
-// interleaved so that the processor overlaps them.
-func (p *predictor) rows4(root int32, depth int, x0, x1, x2, x3 []float64) (int32, int32, int32, int32) {
-	nodes := p.nodes
+// step returns the node after node i (n = &nodes[i]) for feature value v:
+// the left child (i+1) or the right one, with no branch on the data.
+func step(i int32, n *flatNode, dir int) int32 {
+	return i + 1 + int32(uint32(n.meta))&-int32(dir)
+}
+
+// feat is the feature node n splits on.
+func feat(n *flatNode) uint64 { return n.meta >> metaFeatShift & metaFeatMask }
+
+// rows4 walks four rows (x0..x3 point to their feature values) depth
+// levels down from node root and returns the nodes they reach: levels of
+// one load of each node, one comparison and one branch-free child choice
+// each, the four walks interleaved so that the processor overlaps them.
+//
+// The walks are the hot loop of prediction and index without bounds
+// checks (which, with the registers their lengths take, cost a third of
+// the time), on invariants that compile and Model.PredictRawInto
+// establish: every child index lies in p.nodes (compile computes them from
+// a validated tree), and every node's feature is below the number of
+// columns of the dataset, each row of which is copied whole (Validate,
+// checkData). Use at walks the nodes, at reads a row's feature.
+func (p *predictor) rows4(root int32, depth int, x0, x1, x2, x3 unsafe.Pointer) (int32, int32, int32, int32) {
+	base := unsafe.Pointer(unsafe.SliceData(p.nodes))
 	i0, i1, i2, i3 := root, root, root, root
 	for d := 0; d < depth; d++ {
-		n0, n1, n2, n3 := &nodes[i0], &nodes[i1], &nodes[i2], &nodes[i3]
-		v0, v1, v2, v3 := x0[n0.feat], x1[n1.feat], x2[n2.feat], x3[n3.feat]
+		n0, n1, n2, n3 := nodeAt(base, i0), nodeAt(base, i1), nodeAt(base, i2), nodeAt(base, i3)
+		if n0.meta&n1.meta&n2.meta&n3.meta&metaLeaf != 0 {
+			break // all four at their leaves
+		}
+		v0, v1, v2, v3 := valueAt(x0, n0), valueAt(x1, n1), valueAt(x2, n2), valueAt(x3, n3)
 		d0, d1, d2, d3 := nodeDir(n0, v0), nodeDir(n1, v1), nodeDir(n2, v2), nodeDir(n3, v3)
-		if n0.kind|n1.kind|n2.kind|n3.kind != kindNumeric {
+		if (n0.meta|n1.meta|n2.meta|n3.meta)&metaCategorical != 0 {
 			d0, d1, d2, d3 = p.catDir(n0, v0, d0), p.catDir(n1, v1, d1), p.catDir(n2, v2, d2), p.catDir(n3, v3, d3)
 		}
-		i0, i1, i2, i3 = n0.child[d0], n1.child[d1], n2.child[d2], n3.child[d3]
+		i0, i1, i2, i3 = step(i0, n0, d0), step(i1, n1, d1), step(i2, n2, d2), step(i3, n3, d3)
 	}
 	return i0, i1, i2, i3
 }
 
 // trees4 is rows4 for one row (x) in four trees (roots r0..r3), depth
 // levels down: a single row's walks are as independent as four rows'.
-func (p *predictor) trees4(r0, r1, r2, r3 int32, depth int, x []float64) (int32, int32, int32, int32) {
-	nodes := p.nodes
+func (p *predictor) trees4(r0, r1, r2, r3 int32, depth int, x unsafe.Pointer) (int32, int32, int32, int32) {
+	base := unsafe.Pointer(unsafe.SliceData(p.nodes))
 	i0, i1, i2, i3 := r0, r1, r2, r3
 	for d := 0; d < depth; d++ {
-		n0, n1, n2, n3 := &nodes[i0], &nodes[i1], &nodes[i2], &nodes[i3]
-		v0, v1, v2, v3 := x[n0.feat], x[n1.feat], x[n2.feat], x[n3.feat]
+		n0, n1, n2, n3 := nodeAt(base, i0), nodeAt(base, i1), nodeAt(base, i2), nodeAt(base, i3)
+		if n0.meta&n1.meta&n2.meta&n3.meta&metaLeaf != 0 {
+			break // all four at their leaves
+		}
+		v0, v1, v2, v3 := valueAt(x, n0), valueAt(x, n1), valueAt(x, n2), valueAt(x, n3)
 		d0, d1, d2, d3 := nodeDir(n0, v0), nodeDir(n1, v1), nodeDir(n2, v2), nodeDir(n3, v3)
-		if n0.kind|n1.kind|n2.kind|n3.kind != kindNumeric {
+		if (n0.meta|n1.meta|n2.meta|n3.meta)&metaCategorical != 0 {
 			d0, d1, d2, d3 = p.catDir(n0, v0, d0), p.catDir(n1, v1, d1), p.catDir(n2, v2, d2), p.catDir(n3, v3, d3)
 		}
-		i0, i1, i2, i3 = n0.child[d0], n1.child[d1], n2.child[d2], n3.child[d3]
+		i0, i1, i2, i3 = step(i0, n0, d0), step(i1, n1, d1), step(i2, n2, d2), step(i3, n3, d3)
 	}
 	return i0, i1, i2, i3
+}
+
+// nodeAt is &nodes[i] for nodes starting at base, unchecked (see rows4).
+func nodeAt(base unsafe.Pointer, i int32) *flatNode {
+	return (*flatNode)(unsafe.Add(base, uintptr(i)*unsafe.Sizeof(flatNode{})))
+}
+
+// valueAt is the value of node n's feature in the row x points to,
+// unchecked (see rows4).
+func valueAt(x unsafe.Pointer, n *flatNode) float64 {
+	return *(*float64)(unsafe.Add(x, uintptr(n.meta>>metaFeatShift&metaFeatMask)*8))
 }
 
 // walk1 is rows4 for one row in one tree.
@@ -280,8 +328,8 @@ func (p *predictor) walk1(root int32, depth int, x []float64) int32 {
 	i := root
 	for d := 0; d < depth; d++ {
 		n := &nodes[i]
-		v := x[n.feat]
-		i = n.child[p.catDir(n, v, nodeDir(n, v))]
+		v := x[feat(n)]
+		i = step(i, n, p.catDir(n, v, nodeDir(n, v)))
 	}
 	return i
 }
@@ -290,7 +338,7 @@ func (p *predictor) walk1(root int32, depth int, x []float64) int32 {
 // numeric node it returns numDir, the direction nodeDir found. Small enough
 // to inline into the walks; categorical nodes take catSplit.
 func (p *predictor) catDir(n *flatNode, v float64, numDir int) int {
-	if n.kind == kindNumeric {
+	if n.meta&metaCategorical == 0 {
 		return numDir
 	}
 	return p.catSplit(n, v)
@@ -299,7 +347,7 @@ func (p *predictor) catDir(n *flatNode, v float64, numDir int) int {
 // catSplit is Tree.decide for a categorical node: 0 (left) or 1 (right).
 func (p *predictor) catSplit(n *flatNode, v float64) int {
 	if v != v {
-		return int(n.nanDir)
+		return b2int(n.meta&metaNaNRight != 0)
 	}
 	if p.f32 {
 		v = float64(float32(v))
@@ -325,7 +373,7 @@ func (p *predictor) catSplit(n *flatNode, v float64) int {
 func nodeDir(n *flatNode, v float64) int {
 	gt := b2int(!(v <= n.thr)) // 1 for NaN too
 	nan := b2int(v != v)
-	return gt ^ (nan & (gt ^ int(n.nanDir)))
+	return gt ^ (nan & (gt ^ int(n.meta>>56&1)))
 }
 
 // leafSlow returns tree t's leaf value for row x when the tree has
@@ -416,7 +464,6 @@ func (p *predictor) predictBlock(ds *ml.Dataset, b int, x, vals, out []float64) 
 		}
 		return
 	}
-	nodes := p.nodes
 	for ti := range p.trees {
 		t := &p.trees[ti]
 		c := ti % k
@@ -428,14 +475,15 @@ func (p *predictor) predictBlock(ds *ml.Dataset, b int, x, vals, out []float64) 
 		}
 		r := 0
 		for ; r+4 <= rows; r += 4 {
-			e0, e1, e2, e3 := p.rows4(t.root, t.depth, x[r*nf:(r+1)*nf], x[(r+1)*nf:(r+2)*nf], x[(r+2)*nf:(r+3)*nf], x[(r+3)*nf:(r+4)*nf])
-			o[r*k+c] += nodes[e0].thr
-			o[(r+1)*k+c] += nodes[e1].thr
-			o[(r+2)*k+c] += nodes[e2].thr
-			o[(r+3)*k+c] += nodes[e3].thr
+			row := x[r*nf : (r+4)*nf] // four whole rows: rows4 reads them unchecked
+			e0, e1, e2, e3 := p.rows4(t.root, t.depth, unsafe.Pointer(&row[0]), unsafe.Pointer(&row[nf]), unsafe.Pointer(&row[2*nf]), unsafe.Pointer(&row[3*nf]))
+			o[r*k+c] += p.leafVal[e0]
+			o[(r+1)*k+c] += p.leafVal[e1]
+			o[(r+2)*k+c] += p.leafVal[e2]
+			o[(r+3)*k+c] += p.leafVal[e3]
 		}
 		for ; r < rows; r++ {
-			o[r*k+c] += nodes[p.walk1(t.root, t.depth, x[r*nf:(r+1)*nf])].thr
+			o[r*k+c] += p.leafVal[p.walk1(t.root, t.depth, x[r*nf:(r+1)*nf])]
 		}
 	}
 }
@@ -444,16 +492,16 @@ func (p *predictor) predictBlock(ds *ml.Dataset, b int, x, vals, out []float64) 
 // the trees walked four at a time in depth order, each tree's value kept in
 // vals, then summed in model order.
 func (p *predictor) predictRow(x, vals, o []float64) {
-	nodes, trees, ord := p.nodes, p.trees, p.byDepth
+	trees, ord := p.trees, p.byDepth
 	i := 0
 	for ; i+4 <= len(ord); i += 4 {
 		t0, t1, t2, t3 := &trees[ord[i]], &trees[ord[i+1]], &trees[ord[i+2]], &trees[ord[i+3]]
-		e0, e1, e2, e3 := p.trees4(t0.root, t1.root, t2.root, t3.root, t3.depth, x) // t3 is the deepest
-		vals[ord[i]], vals[ord[i+1]], vals[ord[i+2]], vals[ord[i+3]] = nodes[e0].thr, nodes[e1].thr, nodes[e2].thr, nodes[e3].thr
+		e0, e1, e2, e3 := p.trees4(t0.root, t1.root, t2.root, t3.root, t3.depth, unsafe.Pointer(&x[0])) // t3 is the deepest; x is a whole row
+		vals[ord[i]], vals[ord[i+1]], vals[ord[i+2]], vals[ord[i+3]] = p.leafVal[e0], p.leafVal[e1], p.leafVal[e2], p.leafVal[e3]
 	}
 	for ; i < len(ord); i++ {
 		t := &trees[ord[i]]
-		vals[ord[i]] = nodes[p.walk1(t.root, t.depth, x)].thr
+		vals[ord[i]] = p.leafVal[p.walk1(t.root, t.depth, x)]
 	}
 	for _, ti := range p.slow {
 		vals[ti] = p.leafSlow(&trees[ti], x)
