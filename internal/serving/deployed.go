@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"time"
 
 	"github.com/atrium-ml/atrium/internal/modeling/ml"
 	"github.com/atrium-ml/atrium/internal/modeling/modelfile"
@@ -45,6 +46,9 @@ type Deployed struct {
 	codes []map[string]float32
 	// index maps an input's name to its position.
 	index map[string]int
+	// obs records predict calls; set by the Service that loaded the
+	// version (nil for a version loaded by a bare Loader).
+	obs *versionMetrics
 }
 
 // FeatureServiceTag is the model-version tag naming the feature service a
@@ -140,6 +144,15 @@ func (d *Deployed) Predict(ctx context.Context, ds *ml.Dataset) ([]float64, erro
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	start := time.Now()
+	out, err := d.predict(ds)
+	if d.obs != nil {
+		d.obs.observe(ds.NumRows(), start, err)
+	}
+	return out, err
+}
+
+func (d *Deployed) predict(ds *ml.Dataset) ([]float64, error) {
 	if len(ds.Columns) != len(d.Inputs) {
 		return nil, fmt.Errorf("%w: %d feature columns, model %s version %s takes %d", ErrInvalidInput, len(ds.Columns), d.Name, d.Version, len(d.Inputs))
 	}
