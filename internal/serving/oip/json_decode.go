@@ -182,16 +182,59 @@ func (s *scanner) strBytes() ([]byte, error) {
 // scalar returns the token of the number or literal at s.i (true, false,
 // null, and Python's NaN, Infinity, -Infinity).
 func (s *scanner) scalar() []byte {
-	start := s.i
-	for s.i < len(s.b) {
-		switch c := s.b[s.i]; {
-		case c == '-' || c == '+' || c == '.' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
-			s.i++
-		default:
-			return s.b[start:s.i]
-		}
+	start, i := s.i, s.i
+	for i < len(s.b) && scalarByte[s.b[i]] {
+		i++
 	}
-	return s.b[start:s.i]
+	s.i = i
+	return s.b[start:i]
+}
+
+// scalarByte marks the bytes a number or literal token is made of.
+var scalarByte = func() (t [256]bool) {
+	for _, c := range []byte("+-.0123456789") {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = true, true
+	}
+	return t
+}()
+
+// skipData steps over a "data" value without checking its elements, which
+// the typed parse after it checks one by one: it only matches brackets and
+// steps over strings, so the data costs one full parse, not two.
+func (s *scanner) skipData() ([]byte, error) {
+	start := s.i
+	if c := s.peek(); c != '[' {
+		if c == '"' {
+			_, _, err := s.strToken()
+			return s.b[start:s.i], err
+		}
+		s.scalar()
+		return s.b[start:s.i], nil
+	}
+	depth := 0
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case '[':
+			if depth++; depth > maxDepth {
+				return nil, fmt.Errorf("malformed JSON at byte %d: nested deeper than %d", s.i, maxDepth)
+			}
+		case ']':
+			if depth--; depth == 0 {
+				s.i++
+				return s.b[start:s.i], nil
+			}
+		case '"':
+			if _, _, err := s.strToken(); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		s.i++
+	}
+	return nil, s.syntax("the end of the data list")
 }
 
 // skip steps over any value, checking its syntax.
@@ -219,7 +262,7 @@ func validScalar(tok []byte) bool {
 	case "true", "false", "null", "NaN", "Infinity", "-Infinity":
 		return true
 	}
-	return json.Valid(tok) && len(tok) > 0 && (tok[0] == '-' || tok[0] >= '0' && tok[0] <= '9')
+	return jsonNumber(tok)
 }
 
 // span steps over the value at s.i and returns its text.
@@ -258,7 +301,7 @@ func (s *scanner) parameters() (map[string]any, error) {
 			default:
 				if n, err := strconv.ParseInt(string(tok), 10, 64); err == nil {
 					v = n
-				} else if f, err := strconv.ParseFloat(string(tok), 64); err == nil && json.Valid(tok) {
+				} else if f, err := strconv.ParseFloat(string(tok), 64); err == nil && jsonNumber(tok) {
 					v = f
 				} else {
 					s.i = start
@@ -438,7 +481,7 @@ func (s *scanner) input(t *Tensor, sp *inputSpec, i int) error {
 			}
 			return nil
 		case "data":
-			raw, err := s.span()
+			raw, err := s.skipData()
 			sp.data = raw
 			return err
 		}
@@ -673,19 +716,48 @@ func parseFloat(tok []byte, dt string) (float64, error) {
 	return f, nil
 }
 
-// jsonNumber reports whether tok is a number in JSON's grammar (ParseFloat
-// also takes hex, underscores, "inf" and a leading '+').
+// jsonNumber reports whether tok is a number in JSON's grammar,
+// -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? (ParseFloat also takes hex,
+// underscores, "inf" and a leading '+').
 func jsonNumber(tok []byte) bool {
-	if len(tok) == 0 || tok[0] != '-' && (tok[0] < '0' || tok[0] > '9') {
+	i := 0
+	if i < len(tok) && tok[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(tok) && tok[i] == '0':
+		i++
+	case i < len(tok) && tok[i] >= '1' && tok[i] <= '9':
+		i = digits(tok, i)
+	default:
 		return false
 	}
-	for _, c := range tok {
-		if !(c >= '0' && c <= '9' || c == '.' || c == '-' || c == '+' || c == 'e' || c == 'E') {
+	if i < len(tok) && tok[i] == '.' {
+		if i++; i >= len(tok) || !isDigit(tok[i]) {
 			return false
 		}
+		i = digits(tok, i)
 	}
-	return true
+	if i < len(tok) && (tok[i] == 'e' || tok[i] == 'E') {
+		if i++; i < len(tok) && (tok[i] == '+' || tok[i] == '-') {
+			i++
+		}
+		if i >= len(tok) || !isDigit(tok[i]) {
+			return false
+		}
+		i = digits(tok, i)
+	}
+	return i == len(tok)
 }
+
+func digits(b []byte, i int) int {
+	for i < len(b) && isDigit(b[i]) {
+		i++
+	}
+	return i
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 // parseInt reads an integer token (1, -7; 3.0 and 1e3 when whole) into the
 // range of dt.

@@ -197,7 +197,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"fraction in int", `{"inputs":[{"name":"a","shape":[1],"datatype":"INT64","data":[1.5]}]}`, -1, `want an integer (INT64), got 1.5`},
 		{"int32 overflow", `{"inputs":[{"name":"a","shape":[1],"datatype":"INT32","data":[2147483648]}]}`, -1, `2147483648 is out of INT32's range`},
 		{"fp32 overflow", `{"inputs":[{"name":"a","shape":[1],"datatype":"FP32","data":[1e39]}]}`, -1, `1e39 is out of FP32's range`},
-		{"bad literal", `{"inputs":[{"name":"a","shape":[1],"datatype":"FP32","data":[nan]}]}`, -1, `malformed JSON at byte 61: want a JSON value`},
+		{"bad literal", `{"inputs":[{"name":"a","shape":[1],"datatype":"FP32","data":[nan]}]}`, -1, `inputs[0] "a": data: element 0: want a number (FP32), got nan`},
 		{"bool as int", `{"inputs":[{"name":"a","shape":[1],"datatype":"BOOL","data":[1]}]}`, -1, `want true or false (BOOL), got 1`},
 		{"NaN string in int", `{"inputs":[{"name":"a","shape":[1],"datatype":"INT64","data":["NaN"]}]}`, -1, `want a number (INT64), got the string "NaN"`},
 		{"output without name", `{"inputs":[{"name":"a","shape":[1],"datatype":"FP32","data":[1]}],"outputs":[{}]}`, -1, `outputs[0]: name missing`},
