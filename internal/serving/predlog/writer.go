@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"math"
 	"path/filepath"
@@ -151,9 +150,13 @@ func sampledHash(id string, threshold uint64) bool {
 	if threshold == math.MaxUint64 {
 		return true
 	}
-	h := fnv.New64a()
-	_, _ = h.Write([]byte(id))
-	return mix(h.Sum64()) < threshold
+	// FNV-1a, inline: hash/fnv's interface costs more than the hash here.
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(id); i++ {
+		h ^= uint64(id[i])
+		h *= 1099511628211
+	}
+	return mix(h) < threshold
 }
 
 // mix spreads FNV's output over the whole range (splitmix64's finalizer):
@@ -201,7 +204,11 @@ func (w *Writer) Log(rec Record) bool {
 		w.m.dropped.WithLabelValues(rec.Model, "closed").Add(float64(n))
 		return false
 	}
-	w.pending = append(w.pending, &rec)
+	// A copy on the heap, made only for kept records (&rec would move every
+	// call's rec to the heap, sampled out or not).
+	kept := new(Record)
+	*kept = rec
+	w.pending = append(w.pending, kept)
 	w.mu.Unlock()
 	w.m.buffered.Add(float64(n))
 	return true
