@@ -2,11 +2,13 @@ package predlog
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -223,5 +225,59 @@ func TestSinkOneThread(t *testing.T) {
 	}
 	if threads != 1 {
 		t.Errorf("threads = %d, want 1", threads)
+	}
+}
+
+// TestDocQueries runs the SQL examples of docs/serving.md against a log, so
+// that the documentation stays true.
+func TestDocQueries(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "..", "docs", "serving.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, _ := strings.Cut(string(doc), "## Prediction log")
+	_, block, ok := strings.Cut(section, "```sql\n")
+	block, _, _ = strings.Cut(block, "```")
+	if !ok || block == "" {
+		t.Fatal("no SQL example in docs/serving.md's Prediction log section")
+	}
+	w := openTest(t, Options{})
+	now := time.Now().UTC()
+	for i := range 5 {
+		w.Log(rankRecord(fmt.Sprint("r", i), now.Add(-time.Duration(i)*10*time.Minute), "1", 3))
+	}
+	if err := w.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	block = strings.ReplaceAll(block, ".atrium/offline", w.opts.Dir)
+	n := 0
+	for _, q := range strings.Split(block, ";\n") {
+		if strings.TrimSpace(q) == "" {
+			continue
+		}
+		n++
+		var rows int
+		res, err := db.Query(q)
+		if err != nil {
+			t.Fatalf("%s\n%v", q, err)
+		}
+		for res.Next() {
+			rows++
+		}
+		if err := res.Err(); err != nil {
+			t.Fatalf("%s\n%v", q, err)
+		}
+		res.Close()
+		if rows == 0 {
+			t.Errorf("no rows from\n%s", q)
+		}
+	}
+	if n != 3 {
+		t.Errorf("ran %d queries, want the doc's 3", n)
 	}
 }
