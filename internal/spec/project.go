@@ -91,7 +91,9 @@ type Server struct {
 	// streamed artifact uploads and downloads. Default 1h.
 	LongRequestTimeout time.Duration `yaml:"long_request_timeout"`
 	// BodyTimeout: a request body must deliver 64 KiB (or end) within each
-	// body_timeout, else the connection is closed. Default 30s.
+	// body_timeout, else the connection is closed. Answers too: one must be
+	// written within body_timeout past its request's deadline, and a streamed
+	// one (artifact download) taken 64 KiB per body_timeout. Default 30s.
 	BodyTimeout time.Duration `yaml:"body_timeout"`
 	// ReadHeaderTimeout bounds reading a request's headers. Default 10s.
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
