@@ -236,11 +236,10 @@ func TestRequestDeadlines(t *testing.T) {
 	}
 }
 
-// TestTrickleBodyIsCut: a body that sends a byte and then nothing more loses
-// its connection at the body timeout, rather than holding it.
-func TestTrickleBodyIsCut(t *testing.T) {
-	api := newHoldAPI()
-	s := New(Options{Limits: Limits{BodyTimeout: 200 * time.Millisecond}}, api)
+// serveReal serves s on a real loopback listener (connection deadlines need
+// one) until the test ends, and returns its address.
+func serveReal(t *testing.T, s *Server) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -248,12 +247,21 @@ func TestTrickleBodyIsCut(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ctx, ln) }()
-	defer func() {
+	t.Cleanup(func() {
 		cancel()
 		<-done
-	}()
+	})
+	return ln.Addr().String()
+}
 
-	conn, err := net.Dial("tcp", ln.Addr().String())
+// TestTrickleBodyIsCut: a body that sends a byte and then nothing more loses
+// its connection at the body timeout, rather than holding it.
+func TestTrickleBodyIsCut(t *testing.T) {
+	api := newHoldAPI()
+	s := New(Options{Limits: Limits{BodyTimeout: 200 * time.Millisecond}}, api)
+	addr := serveReal(t, s)
+
+	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -439,17 +447,7 @@ func TestSlowReaderIsCut(t *testing.T) {
 		RequestTimeout: 200 * time.Millisecond, BodyTimeout: 500 * time.Millisecond, LongRequestTimeout: time.Hour,
 		Classes: map[string]Class{"GET /download": ClassStream, "GET /paced-download": ClassStream},
 	}}, api)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, ln) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	addr := serveReal(t, s)
 	// handlerEnd waits for the handler's last write error. The wait is a
 	// guard against a hanging test, not a timing assertion.
 	handlerEnd := func() error {
@@ -463,7 +461,7 @@ func TestSlowReaderIsCut(t *testing.T) {
 		}
 	}
 	for _, path := range []string{"/big", "/download"} {
-		conn, err := net.Dial("tcp", ln.Addr().String())
+		conn, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -474,7 +472,7 @@ func TestSlowReaderIsCut(t *testing.T) {
 		conn.Close()
 	}
 
-	resp, err := http.Get("http://" + ln.Addr().String() + "/paced-download")
+	resp, err := http.Get("http://" + addr + "/paced-download")
 	if err != nil {
 		t.Fatal(err)
 	}
