@@ -297,17 +297,23 @@ func numBin(ts []float64, v float64) uint32 {
 	if v != v {
 		return nanBin
 	}
-	lo, n := 0, len(ts)
-	for n > 0 {
-		half := n >> 1
-		if ts[lo+half] < v {
-			lo += half + 1
-			n -= half + 1
-		} else {
-			n = half
-		}
+	if len(ts) == 0 {
+		return 0
 	}
-	return uint32(lo)
+	// Branch-free (a conditional move per halving): the answer lies in
+	// [base, base+n] throughout.
+	base, n := 0, len(ts)
+	for n > 1 {
+		half := n >> 1
+		if ts[base+half] < v {
+			base += half
+		}
+		n -= half
+	}
+	if ts[base] < v {
+		base++
+	}
+	return uint32(base)
 }
 
 // catCode is value v's category code as Tree.decide reads it at a
