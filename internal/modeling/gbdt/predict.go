@@ -154,8 +154,9 @@ type predictor struct {
 	// time, which all take as many levels as the deepest of the four.
 	byDepth []int32
 	// slow lists the trees the compact nodes cannot express (zero as
-	// missing, a NaN threshold, a feature index beyond metaFeatMask): they
-	// take the general path, on the row's doubles.
+	// missing, a NaN threshold, or so many features that 2*nf slots
+	// exceed metaFeatMask): they take the general path, on the row's
+	// doubles.
 	slow []int32
 }
 
@@ -183,7 +184,8 @@ const (
 )
 
 // Bins of values no threshold compares: a missing value, and a category
-// code no bitset holds (negative, fractional below 0, or beyond 2^31).
+// code no bitset holds (a value of -1 or less, or 2^31 or more; any
+// negative value under float32 semantics).
 const (
 	nanBin      = math.MaxUint32
 	invalidCode = math.MaxUint32 - 1
