@@ -549,7 +549,7 @@ func (p *predictor) predictBlock(ds *ml.Dataset, b int, s *scratch, out []float6
 	k := p.k
 	lo, hi := b*predictBlockRows, min(n, (b+1)*predictBlockRows)
 	rows := hi - lo
-	w := max(2*p.nf, 1) // a leaf reads slot 0 (and ignores it)
+	w := max(2*p.nf, 1)                   // a leaf reads slot 0 (and ignores it)
 	s.bins = grow(s.bins, (rows+3)/4*4*w) // whole groups of four rows (binIndex)
 	bins := s.bins
 	p.binRows(ds, lo, rows, bins)
