@@ -63,7 +63,9 @@
 // it (the registry knows a version's inputs).
 //
 // Entity keys are strings (an integer key is logged as its decimal text): the
-// skew check casts them to the entity's type from the feature specs.
+// skew check casts them to the entity's type from the feature specs. DuckDB's
+// struct field names ignore case: feature or key names that differ only in
+// case are one field, spelled as first written.
 //
 // # Writing
 //
