@@ -156,6 +156,16 @@ func (s *Serving) validate(ps *Problems, file string, line func(path string) int
 			add(path, "%q is not an alias name: letters, digits, '_' and '-' only", a)
 		}
 	}
+	// unique checks that an entry has a name no earlier entry has.
+	unique := func(path, kind, name string, seen map[string]bool) {
+		switch {
+		case name == "":
+			add(path, "name is required")
+		case seen[name]:
+			add(path+".name", "%s %q is listed twice", kind, name)
+		}
+		seen[name] = true
+	}
 	alias("serving.default_alias", s.DefaultAlias)
 	if s.PollInterval < 0 {
 		add("serving.poll_interval", "%s, expected a positive duration such as 2s", s.PollInterval)
@@ -169,13 +179,7 @@ func (s *Serving) validate(ps *Problems, file string, line func(path string) int
 	seen := map[string]bool{}
 	for i, m := range s.Models {
 		p := fmt.Sprintf("serving.models[%d]", i)
-		switch {
-		case m.Name == "":
-			add(p, "name is required")
-		case seen[m.Name]:
-			add(p+".name", "model %q is listed twice", m.Name)
-		}
-		seen[m.Name] = true
+		unique(p, "model", m.Name, seen)
 		alias(p+".alias", m.Alias)
 		primary := m.Alias
 		if primary == "" {
@@ -206,13 +210,7 @@ func (s *Serving) validate(ps *Problems, file string, line func(path string) int
 	rankers := map[string]bool{}
 	for i, r := range s.Rankers {
 		p := fmt.Sprintf("serving.rankers[%d]", i)
-		switch {
-		case r.Name == "":
-			add(p, "name is required")
-		case rankers[r.Name]:
-			add(p+".name", "ranker %q is listed twice", r.Name)
-		}
-		rankers[r.Name] = true
+		unique(p, "ranker", r.Name, rankers)
 		if len(r.Models) == 0 {
 			add(p, "models is required: the models the ranker scores")
 		}
