@@ -132,8 +132,16 @@ func (b *Backend) Infer(ctx context.Context, name, version string, req *oip.Infe
 		shape = []int64{rows, int64(k)}
 	}
 	if version == "" {
-		inputs := req.Inputs
-		b.svc.Shadow(d, preds, req.ID, func(sh *Deployed) (*ml.Dataset, error) { return datasetOf(sh, inputs) })
+		// The shadow's rows are built now: the transport reuses the
+		// request's memory once Infer returns.
+		if sh := b.svc.ShadowOf(d); sh != nil {
+			if rows, err := datasetOf(sh, req.Inputs); err == nil {
+				b.svc.Shadow(d, preds, sh, rows, req.ID)
+			} else {
+				b.svc.log.Warn("serving: the request does not fit the shadow version's inputs", "model", name, "shadow_version", sh.Version, "err", err)
+				b.svc.m.shadow.WithLabelValues(name, "failed").Inc()
+			}
+		}
 	}
 	return &oip.InferResponse{ModelName: name, ModelVersion: d.Version, ID: req.ID,
 		Outputs: []oip.Tensor{{Name: OutputName, Datatype: oip.FP64, Shape: shape, FP64: preds}}}, nil
