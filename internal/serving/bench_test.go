@@ -1,0 +1,130 @@
+package serving
+
+import (
+	"context"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/atrium-ml/atrium/internal/modeling/gbdt"
+	"github.com/atrium-ml/atrium/internal/modeling/gbdt/gbdttest"
+	"github.com/atrium-ml/atrium/internal/modeling/ml"
+	"github.com/atrium-ml/atrium/internal/modeling/modelfile"
+	"github.com/atrium-ml/atrium/internal/serving/oip"
+)
+
+// benchModel trains a binary GBDT of trees trees on 24 numeric and 6
+// categorical features (the 30-feature ranker shape) and registers
+// it as the champion of "bench" in LightGBM text.
+func benchModel(b *testing.B, trees int) (*Backend, *ml.Dataset) {
+	b.Helper()
+	full := gbdttest.BenchBinary(4000, 1)
+	ds := &ml.Dataset{Label: full.Label}
+	for _, c := range full.Columns {
+		if (c.Kind == ml.Numeric && ds.NumFeatures() < 24) || (c.Kind == ml.Categorical && len(ds.Columns) >= 24 && len(ds.Columns) < 30) {
+			ds.Columns = append(ds.Columns, c)
+		}
+	}
+	p := gbdt.DefaultParams()
+	p.Objective, p.NumIterations, p.NumLeaves = gbdt.ObjBinary, trees, 31
+	gm, err := gbdt.Train(context.Background(), ds, nil, p, gbdt.TrainOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := modelfile.NewGBDT(gm, ds)
+	if err != nil {
+		b.Fatal(err)
+	}
+	text, err := m.MarshalLightGBM()
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := newWorld(b)
+	v := w.register(b, "bench", flavorDir("lightgbm", "model.lgb", text, ""))
+	w.alias(b, "bench", "champion", v)
+	s := New(w.loader, Options{})
+	s.Start(context.Background())
+	b.Cleanup(func() { s.Close() })
+	return NewBackend(s), ds
+}
+
+// BenchmarkInfer is the OIP backend's cost of one request of 200 rows x 30
+// features through a 300-tree GBDT (decoding excluded: the transport's), by
+// input layout.
+func BenchmarkInfer(b *testing.B) {
+	be, ds := benchModel(b, 300)
+	const rows = 200
+	r := rand.New(rand.NewPCG(1, 2))
+	start := r.IntN(ds.NumRows() - rows)
+	matrix := oip.Tensor{Name: "x", Datatype: oip.FP64, Shape: []int64{rows, 30}, FP64: make([]float64, rows*30)}
+	perFeature := make([]oip.Tensor, 30)
+	for j, c := range ds.Columns {
+		t := oip.Tensor{Name: c.Name, Datatype: oip.FP64, Shape: []int64{rows}}
+		if c.Kind == ml.Categorical {
+			t.Datatype = oip.BYTES
+		}
+		for i := range rows {
+			v := c.Values[start+i]
+			matrix.FP64[i*30+j] = float64(v)
+			if c.Kind == ml.Categorical {
+				s := ""
+				if v == v {
+					s = c.Categories[int(v)]
+				}
+				t.Bytes = append(t.Bytes, []byte(s))
+			} else {
+				t.FP64 = append(t.FP64, float64(v))
+			}
+		}
+		perFeature[j] = t
+	}
+	ctx := context.Background()
+	for _, bc := range []struct {
+		name   string
+		inputs []oip.Tensor
+	}{{"matrix", []oip.Tensor{matrix}}, {"per-feature", perFeature}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				res, err := be.Infer(ctx, "bench", "", &oip.InferRequest{Inputs: bc.inputs})
+				if err != nil || len(res.Outputs[0].FP64) != rows {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkLoad is the time to load a 1,000-tree model version from the
+// registry and the artifact store (read, parse, compile on first predict).
+func BenchmarkLoad(b *testing.B) {
+	be, ds := benchModel(b, 1000)
+	one := be.svc.loader
+	d0, err := be.svc.Resolve(context.Background(), "bench", "", "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if n := len(d0.Model().Body.(*gbdt.Model).Trees); n != 1000 {
+		b.Fatalf("%d trees, want 1000", n)
+	}
+	row := d0.NewDataset(1)
+	for j := range row.Columns {
+		row.Columns[j].Values[0] = ds.Columns[j].Values[0]
+		if row.Columns[j].Float64 != nil {
+			row.Columns[j].Float64[0] = float64(ds.Columns[j].Values[0])
+		}
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		start := time.Now()
+		d, err := one.Load(context.Background(), "bench", d0.Version)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := d.Predict(context.Background(), row); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(time.Since(start).Milliseconds()), "ms/load")
+	}
+}
+
