@@ -127,4 +127,3 @@ func BenchmarkLoad(b *testing.B) {
 		b.ReportMetric(float64(time.Since(start).Milliseconds()), "ms/load")
 	}
 }
-
