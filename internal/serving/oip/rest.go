@@ -216,7 +216,7 @@ func (a *API) readBody(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer
 }
 
 // status is the one place errors become HTTP status codes.
-func status(err error) int {
+func httpStatus(err error) int {
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
@@ -237,7 +237,7 @@ func status(err error) int {
 // internal error's cause goes to the log under the request id, which the
 // answer names instead.
 func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	code := status(err)
+	code := httpStatus(err)
 	msg := err.Error()
 	var tooBig *http.MaxBytesError
 	switch {
