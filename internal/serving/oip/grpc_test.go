@@ -1,4 +1,4 @@
-package oip
+package oip_test
 
 import (
 	"bytes"
@@ -21,15 +21,17 @@ import (
 	"github.com/atrium-ml/atrium/internal/platform/auth"
 	"github.com/atrium-ml/atrium/internal/platform/meta/metatest"
 	"github.com/atrium-ml/atrium/internal/platform/server"
+	"github.com/atrium-ml/atrium/internal/serving/oip"
+	"github.com/atrium-ml/atrium/internal/serving/oip/oiptest"
 	"github.com/atrium-ml/atrium/internal/serving/oip/pb"
 )
 
 // newGRPCClient serves b's gRPC service on an in-memory listener and
 // returns a real grpc-go client of it.
-func newGRPCClient(t *testing.T, b Backend, opts GRPCOptions) pb.GRPCInferenceServiceClient {
+func newGRPCClient(t *testing.T, b oip.Backend, opts oip.GRPCOptions) pb.GRPCInferenceServiceClient {
 	t.Helper()
 	ln := bufconn.Listen(1 << 20)
-	srv := NewGRPCServer(b, opts)
+	srv := oip.NewGRPCServer(b, opts)
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(srv.Stop)
 	conn, err := grpc.NewClient("passthrough:///bufnet",
@@ -52,7 +54,7 @@ func fp32Raw(vals ...float32) []byte {
 
 func TestGRPC(t *testing.T) {
 	var logs bytes.Buffer
-	c := newGRPCClient(t, &testBackend{}, GRPCOptions{Options: Options{Logger: slog.New(slog.NewTextHandler(&logs, nil)), ServerVersion: "1.2.3"}})
+	c := newGRPCClient(t, &oiptest.Backend{}, oip.GRPCOptions{Options: oip.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil)), ServerVersion: "1.2.3"}})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
@@ -77,7 +79,7 @@ func TestGRPC(t *testing.T) {
 
 	t.Run("raw", func(t *testing.T) {
 		r, err := c.ModelInfer(ctx, &pb.ModelInferRequest{ModelName: "sum", Id: "r1",
-			Inputs:           []*pb.ModelInferRequest_InferInputTensor{{Name: "x", Datatype: FP32, Shape: []int64{2, 2}}},
+			Inputs:           []*pb.ModelInferRequest_InferInputTensor{{Name: "x", Datatype: oip.FP32, Shape: []int64{2, 2}}},
 			RawInputContents: [][]byte{fp32Raw(1, 2, float32(math.NaN()), 4)}})
 		if err != nil {
 			t.Fatal(err)
@@ -92,7 +94,7 @@ func TestGRPC(t *testing.T) {
 	})
 	t.Run("typed contents", func(t *testing.T) {
 		r, err := c.ModelInfer(ctx, &pb.ModelInferRequest{ModelName: "sum", ModelVersion: "1",
-			Inputs: []*pb.ModelInferRequest_InferInputTensor{{Name: "x", Datatype: FP64, Shape: []int64{1, 3},
+			Inputs: []*pb.ModelInferRequest_InferInputTensor{{Name: "x", Datatype: oip.FP64, Shape: []int64{1, 3},
 				Contents: &pb.InferTensorContents{Fp64Contents: []float64{1, 2, 3.5}}}}})
 		if err != nil {
 			t.Fatal(err)
@@ -102,24 +104,29 @@ func TestGRPC(t *testing.T) {
 		}
 	})
 	t.Run("echo every datatype raw", func(t *testing.T) {
-		in := []Tensor{
-			{Name: "b", Datatype: BOOL, Shape: []int64{2}, Bool: []bool{true, false}},
-			{Name: "i", Datatype: INT32, Shape: []int64{1}, Int32: []int32{-5}},
-			{Name: "l", Datatype: INT64, Shape: []int64{1}, Int64: []int64{1 << 40}},
-			{Name: "s", Datatype: BYTES, Shape: []int64{2}, Bytes: [][]byte{[]byte("north"), {}}},
+		le32 := func(v uint32) []byte { return binary.LittleEndian.AppendUint32(nil, v) }
+		in := []struct {
+			name, datatype string
+			shape          []int64
+			raw            []byte
+		}{
+			{"b", oip.BOOL, []int64{2}, []byte{1, 0}},
+			{"i", oip.INT32, []int64{1}, le32(uint32(0xfffffffb))},
+			{"l", oip.INT64, []int64{1}, binary.LittleEndian.AppendUint64(nil, 1<<40)},
+			{"s", oip.BYTES, []int64{2}, append(append(le32(5), "north"...), le32(0)...)},
 		}
 		req := &pb.ModelInferRequest{ModelName: "echo"}
-		for i := range in {
-			req.Inputs = append(req.Inputs, &pb.ModelInferRequest_InferInputTensor{Name: in[i].Name, Datatype: in[i].Datatype, Shape: in[i].Shape})
-			req.RawInputContents = append(req.RawInputContents, in[i].appendRaw(nil))
+		for _, x := range in {
+			req.Inputs = append(req.Inputs, &pb.ModelInferRequest_InferInputTensor{Name: x.name, Datatype: x.datatype, Shape: x.shape})
+			req.RawInputContents = append(req.RawInputContents, x.raw)
 		}
 		r, err := c.ModelInfer(ctx, req)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for i := range in {
-			if !bytes.Equal(r.RawOutputContents[i], req.RawInputContents[i]) {
-				t.Errorf("%s: %x, want %x", in[i].Name, r.RawOutputContents[i], req.RawInputContents[i])
+		for i, x := range in {
+			if !bytes.Equal(r.RawOutputContents[i], x.raw) {
+				t.Errorf("%s: %x, want %x", x.name, r.RawOutputContents[i], x.raw)
 			}
 		}
 	})
@@ -130,20 +137,20 @@ func TestGRPC(t *testing.T) {
 		code codes.Code
 		msg  string
 	}{
-		{"unknown model", &pb.ModelInferRequest{ModelName: "nope", Inputs: []*pb.ModelInferRequest_InferInputTensor{{Name: "x", Datatype: FP32, Shape: []int64{1}}}, RawInputContents: [][]byte{fp32Raw(1)}},
+		{"unknown model", &pb.ModelInferRequest{ModelName: "nope", Inputs: []*pb.ModelInferRequest_InferInputTensor{{Name: "x", Datatype: oip.FP32, Shape: []int64{1}}}, RawInputContents: [][]byte{fp32Raw(1)}},
 			codes.NotFound, `no registered model "nope"`},
-		{"not ready", &pb.ModelInferRequest{ModelName: "loading", Inputs: []*pb.ModelInferRequest_InferInputTensor{{Name: "x", Datatype: FP32, Shape: []int64{1}}}, RawInputContents: [][]byte{fp32Raw(1)}},
+		{"not ready", &pb.ModelInferRequest{ModelName: "loading", Inputs: []*pb.ModelInferRequest_InferInputTensor{{Name: "x", Datatype: oip.FP32, Shape: []int64{1}}}, RawInputContents: [][]byte{fp32Raw(1)}},
 			codes.Unavailable, "loading is loading"},
-		{"raw size mismatch", &pb.ModelInferRequest{ModelName: "sum", Inputs: []*pb.ModelInferRequest_InferInputTensor{{Name: "rent", Datatype: FP32, Shape: []int64{2, 2}}}, RawInputContents: [][]byte{fp32Raw(1, 2, 3)}},
+		{"raw size mismatch", &pb.ModelInferRequest{ModelName: "sum", Inputs: []*pb.ModelInferRequest_InferInputTensor{{Name: "rent", Datatype: oip.FP32, Shape: []int64{2, 2}}}, RawInputContents: [][]byte{fp32Raw(1, 2, 3)}},
 			codes.InvalidArgument, `inputs[0] "rent": shape [2,2] of FP32 has 4 elements (16 bytes), raw data has 12 bytes`},
-		{"contents count", &pb.ModelInferRequest{ModelName: "sum", Inputs: []*pb.ModelInferRequest_InferInputTensor{{Name: "x", Datatype: FP64, Shape: []int64{2}, Contents: &pb.InferTensorContents{Fp64Contents: []float64{1}}}}},
+		{"contents count", &pb.ModelInferRequest{ModelName: "sum", Inputs: []*pb.ModelInferRequest_InferInputTensor{{Name: "x", Datatype: oip.FP64, Shape: []int64{2}, Contents: &pb.InferTensorContents{Fp64Contents: []float64{1}}}}},
 			codes.InvalidArgument, `inputs[0] "x": shape [2] has 2 elements, contents has 1 FP64 values`},
 		{"fp16", &pb.ModelInferRequest{ModelName: "sum", Inputs: []*pb.ModelInferRequest_InferInputTensor{{Name: "x", Datatype: "FP16", Shape: []int64{1}}}, RawInputContents: [][]byte{{0, 0}}},
 			codes.InvalidArgument, "datatype FP16 is not supported"},
-		{"raw count", &pb.ModelInferRequest{ModelName: "sum", Inputs: []*pb.ModelInferRequest_InferInputTensor{{Name: "x", Datatype: FP32, Shape: []int64{1}}, {Name: "y", Datatype: FP32, Shape: []int64{1}}}, RawInputContents: [][]byte{fp32Raw(1)}},
+		{"raw count", &pb.ModelInferRequest{ModelName: "sum", Inputs: []*pb.ModelInferRequest_InferInputTensor{{Name: "x", Datatype: oip.FP32, Shape: []int64{1}}, {Name: "y", Datatype: oip.FP32, Shape: []int64{1}}}, RawInputContents: [][]byte{fp32Raw(1)}},
 			codes.InvalidArgument, "raw_input_contents has 1 entries, want one per input (2)"},
 		{"no inputs", &pb.ModelInferRequest{ModelName: "sum"}, codes.InvalidArgument, "want at least one input"},
-		{"internal", &pb.ModelInferRequest{ModelName: "broken", Inputs: []*pb.ModelInferRequest_InferInputTensor{{Name: "x", Datatype: FP32, Shape: []int64{1}}}, RawInputContents: [][]byte{fp32Raw(1)}},
+		{"internal", &pb.ModelInferRequest{ModelName: "broken", Inputs: []*pb.ModelInferRequest_InferInputTensor{{Name: "x", Datatype: oip.FP32, Shape: []int64{1}}}, RawInputContents: [][]byte{fp32Raw(1)}},
 			codes.Internal, "internal error (request id "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -172,8 +179,8 @@ func TestGRPCAuth(t *testing.T) {
 	}
 	guard := auth.NewGuard(auth.GuardOptions{Store: store, Required: true})
 	defer guard.Close()
-	c := newGRPCClient(t, &testBackend{}, GRPCOptions{Authorize: guard.GRPCAuthorizer(server.Infer)})
-	req := &pb.ModelInferRequest{ModelName: "sum", Inputs: []*pb.ModelInferRequest_InferInputTensor{{Name: "x", Datatype: FP32, Shape: []int64{1, 1}}},
+	c := newGRPCClient(t, &oiptest.Backend{}, oip.GRPCOptions{Authorize: guard.GRPCAuthorizer(server.Infer)})
+	req := &pb.ModelInferRequest{ModelName: "sum", Inputs: []*pb.ModelInferRequest_InferInputTensor{{Name: "x", Datatype: oip.FP32, Shape: []int64{1, 1}}},
 		RawInputContents: [][]byte{fp32Raw(1)}}
 
 	if _, err := c.ModelInfer(ctx, req); status.Code(err) != codes.Unauthenticated {
