@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
+	"time"
 
 	"strings"
 
@@ -321,3 +323,32 @@ func toProto(resp *InferResponse, raw bool) *pb.ModelInferResponse {
 }
 
 var _ pb.GRPCInferenceServiceServer = (*grpcService)(nil)
+
+// ServeGRPC serves s on ln until ctx is cancelled, then stops it the way
+// the HTTP server shuts down: no new calls, calls in flight get up to grace
+// to finish, then the rest are cut. It returns nil after a shutdown, or the
+// error that stopped the server first. It closes ln.
+func ServeGRPC(ctx context.Context, s *grpc.Server, ln net.Listener, grace time.Duration) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("grpc serve on %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+	stopped := make(chan struct{})
+	go func() {
+		s.GracefulStop()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-time.After(grace):
+		s.Stop() // cuts the calls still running; GracefulStop then returns
+		<-stopped
+	}
+	if err := <-errc; err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+		return err
+	}
+	return nil
+}

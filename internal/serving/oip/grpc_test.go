@@ -201,3 +201,35 @@ func TestGRPCAuth(t *testing.T) {
 		t.Errorf("ServerLive without credential: %v %v", r, err)
 	}
 }
+
+// TestServeGRPC: ServeGRPC serves until its context ends, then returns nil
+// and the port is closed.
+func TestServeGRPC(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- oip.ServeGRPC(ctx, oip.NewGRPCServer(&oiptest.Backend{}, oip.GRPCOptions{}), ln, 5*time.Second)
+	}()
+	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	callCtx, callCancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer callCancel()
+	if r, err := pb.NewGRPCInferenceServiceClient(conn).ServerLive(callCtx, &pb.ServerLiveRequest{}); err != nil || !r.Live {
+		t.Fatalf("ServerLive %v %v", r, err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("ServeGRPC returned %v after its context ended", err)
+	}
+	if c, err := net.Dial("tcp", ln.Addr().String()); err == nil {
+		c.Close()
+		t.Error("the listener is still open")
+	}
+}
