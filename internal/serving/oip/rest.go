@@ -47,6 +47,11 @@ func (o *Options) ensureDefaults() {
 	}
 }
 
+// InferPatterns are the inference routes' patterns: POSTs that change
+// nothing, which `atrium serve` should class as reads for its concurrency
+// limits (server.Limits.Classes), like /get-online-features.
+var InferPatterns = []string{"POST /v2/models/{name}/infer", "POST /v2/models/{name}/versions/{version}/infer"}
+
 // API is the protocol's REST endpoints over a Backend (a server.API).
 type API struct {
 	b    Backend
@@ -74,8 +79,8 @@ func (a *API) Routes() []server.Route {
 		{Pattern: "GET /v2/models/{name}/versions/{version}", Permission: server.Infer, Handler: h(a.modelMetadata)},
 		{Pattern: "GET /v2/models/{name}/ready", Permission: server.Infer, Handler: h(a.modelReady)},
 		{Pattern: "GET /v2/models/{name}/versions/{version}/ready", Permission: server.Infer, Handler: h(a.modelReady)},
-		{Pattern: "POST /v2/models/{name}/infer", Permission: server.Infer, Handler: h(a.infer)},
-		{Pattern: "POST /v2/models/{name}/versions/{version}/infer", Permission: server.Infer, Handler: h(a.infer)},
+		{Pattern: InferPatterns[0], Permission: server.Infer, Handler: h(a.infer)},
+		{Pattern: InferPatterns[1], Permission: server.Infer, Handler: h(a.infer)},
 	}
 }
 
