@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"strings"
+	"sync/atomic"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -31,6 +32,25 @@ type GRPCOptions struct {
 	// demo). ServerLive and ServerReady are not checked, like the REST
 	// health routes.
 	Authorize func(ctx context.Context, header string) error
+	// CallTimeout is each call's deadline, when the client sets none or a
+	// later one: the stores a call reaches get it, as HTTP requests get the
+	// server's request timeout. Default 30s.
+	CallTimeout time.Duration
+	// MaxConcurrentCalls bounds the calls in flight across connections;
+	// past it a call is answered UNAVAILABLE at once (a client retries), so
+	// a flood cannot queue without bound. Default 1024, the HTTP server's
+	// bound on reads.
+	MaxConcurrentCalls int
+}
+
+func (o *GRPCOptions) ensureDefaults() {
+	o.Options.ensureDefaults()
+	if o.CallTimeout <= 0 {
+		o.CallTimeout = 30 * time.Second
+	}
+	if o.MaxConcurrentCalls <= 0 {
+		o.MaxConcurrentCalls = 1024
+	}
 }
 
 // NewGRPCServer returns a gRPC server with the protocol's
@@ -53,8 +73,9 @@ func NewGRPCServer(b Backend, opts GRPCOptions, extra ...grpc.ServerOption) *grp
 // Unimplemented server answers UNIMPLEMENTED for methods the proto gains.
 type grpcService struct {
 	pb.UnimplementedGRPCInferenceServiceServer
-	b    Backend
-	opts GRPCOptions
+	b        Backend
+	opts     GRPCOptions
+	inFlight atomic.Int64
 }
 
 type grpcRequestIDKey struct{}
@@ -73,6 +94,17 @@ func (s *grpcService) intercept(ctx context.Context, req any, info *grpc.UnarySe
 	_ = grpc.SetHeader(ctx, metadata.Pairs("x-request-id", id))
 	ctx = context.WithValue(ctx, grpcRequestIDKey{}, id)
 	public := strings.HasSuffix(info.FullMethod, "/ServerLive") || strings.HasSuffix(info.FullMethod, "/ServerReady")
+	if !public {
+		// Health calls are not counted: a saturated server must still
+		// answer its probes.
+		if n := s.inFlight.Add(1); n > int64(s.opts.MaxConcurrentCalls) {
+			s.inFlight.Add(-1)
+			return nil, status.Errorf(codes.Unavailable, "the server is at its limit of %d concurrent calls; retry later", s.opts.MaxConcurrentCalls)
+		}
+		defer s.inFlight.Add(-1)
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.opts.CallTimeout)
+	defer cancel()
 	if s.opts.Authorize != nil && !public {
 		if err := s.opts.Authorize(ctx, first(md, "authorization")); err != nil {
 			if _, ok := status.FromError(err); ok {

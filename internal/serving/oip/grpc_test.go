@@ -233,3 +233,39 @@ func TestServeGRPC(t *testing.T) {
 		t.Error("the listener is still open")
 	}
 }
+
+// TestGRPCLimits: a call gets the server's deadline when the client sets
+// none, and past MaxConcurrentCalls a call is refused at once while the
+// health calls still answer.
+func TestGRPCLimits(t *testing.T) {
+	b := &oiptest.Backend{Waiting: make(chan struct{}, 1)}
+	c := newGRPCClient(t, b, oip.GRPCOptions{CallTimeout: 100 * time.Millisecond, MaxConcurrentCalls: 1})
+	req := &pb.ModelInferRequest{ModelName: "wait", Inputs: []*pb.ModelInferRequest_InferInputTensor{{Name: "x", Datatype: oip.FP32, Shape: []int64{1}}},
+		RawInputContents: [][]byte{fp32Raw(1)}}
+
+	// No client deadline: the server's ends the call, answered UNAVAILABLE.
+	_, err := c.ModelInfer(context.Background(), req)
+	if st := status.Convert(err); st.Code() != codes.Unavailable || !strings.Contains(st.Message(), "did not answer before the call's deadline") {
+		t.Errorf("call past the server's deadline: %v", err)
+	}
+	<-b.Waiting
+
+	// One call in flight (waiting until its client cancels it) fills the
+	// limit of 1.
+	c2 := newGRPCClient(t, b, oip.GRPCOptions{CallTimeout: time.Hour, MaxConcurrentCalls: 1})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { _, err := c2.ModelInfer(ctx, req); done <- err }()
+	<-b.Waiting
+	_, err = c2.ModelInfer(context.Background(), req)
+	if st := status.Convert(err); st.Code() != codes.Unavailable || !strings.Contains(st.Message(), "limit of 1 concurrent calls") {
+		t.Errorf("call past the limit: %v", err)
+	}
+	if r, err := c2.ServerLive(context.Background(), &pb.ServerLiveRequest{}); err != nil || !r.Live {
+		t.Errorf("ServerLive at the limit: %v %v", r, err)
+	}
+	cancel()
+	if err := <-done; status.Code(err) != codes.Canceled {
+		t.Errorf("cancelled call: %v", err)
+	}
+}

@@ -25,11 +25,16 @@ import (
 //   - "loading": known but not ready (ErrUnavailable).
 //   - "broken": fails with an internal error whose text must not reach
 //     the caller.
+//   - "wait": sends on Waiting (when set), then blocks until the request's
+//     context ends and fails with its error (deadlines and limits).
 //
 // Any other name is ErrModelNotFound. The zero Backend is ready to use.
 type Backend struct {
 	// NotReady makes ServerReady report false.
 	NotReady atomic.Bool
+	// Waiting, when not nil, receives a value each time a "wait" request
+	// starts waiting.
+	Waiting chan struct{}
 	mu       sync.Mutex
 	last     *oip.InferRequest
 }
@@ -59,7 +64,7 @@ func (b *Backend) resolve(name, version string) (string, error) {
 			return version, nil
 		}
 		return "", fmt.Errorf("%w: sum version %s", oip.ErrModelNotFound, version)
-	case "echo", "broken":
+	case "echo", "broken", "wait":
 		return "1", nil
 	case "loading":
 		return "", fmt.Errorf("%w: loading is loading", oip.ErrUnavailable)
@@ -96,6 +101,12 @@ func (b *Backend) Infer(ctx context.Context, name, version string, req *oip.Infe
 	switch name {
 	case "broken":
 		return nil, fmt.Errorf("load %s: %w", name, ErrSecret)
+	case "wait":
+		if b.Waiting != nil {
+			b.Waiting <- struct{}{}
+		}
+		<-ctx.Done()
+		return nil, fmt.Errorf("wait: %w", ctx.Err())
 	case "echo":
 		resp.Outputs = append(resp.Outputs, req.Inputs...)
 		return resp, nil
