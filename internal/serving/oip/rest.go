@@ -2,12 +2,16 @@ package oip
 
 import (
 	"bytes"
+	"compress/gzip"
+	"compress/zlib"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/atrium-ml/atrium/internal/platform/jsonw"
@@ -201,16 +205,41 @@ func (a *API) infer(w http.ResponseWriter, r *http.Request) {
 }
 
 // readBody reads r's body into buf, bounded by MaxBodyBytes; a declared
-// length is read into a buffer of that size, not grown by doubling.
+// length is read into a buffer of that size, not grown by doubling. A body
+// sent with Content-Encoding gzip or deflate (tritonclient's
+// request_compression_algorithm) is decompressed, its decompressed size
+// bounded by MaxBodyBytes too (a small bomb cannot grow past it).
 func (a *API) readBody(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer) error {
 	buf.Reset()
 	if r.ContentLength > a.opts.MaxBodyBytes {
 		return &http.MaxBytesError{Limit: a.opts.MaxBodyBytes}
 	}
-	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength) + bytes.MinRead)
+	body := io.Reader(http.MaxBytesReader(w, r.Body, a.opts.MaxBodyBytes))
+	switch enc := r.Header.Get("Content-Encoding"); strings.ToLower(enc) {
+	case "", "identity":
+		if r.ContentLength > 0 {
+			buf.Grow(int(r.ContentLength) + bytes.MinRead)
+		}
+	case "gzip":
+		zr, err := gzip.NewReader(body)
+		if err != nil {
+			return fmt.Errorf("%w: Content-Encoding gzip: the body is not gzip data: %v", ErrInvalidInput, err)
+		}
+		body = zr
+	case "deflate":
+		zr, err := zlib.NewReader(body)
+		if err != nil {
+			return fmt.Errorf("%w: Content-Encoding deflate: the body is not zlib data: %v", ErrInvalidInput, err)
+		}
+		body = zr
+	default:
+		return fmt.Errorf("%w: Content-Encoding %s: want gzip, deflate or none", ErrInvalidInput, server.Quote(enc))
 	}
-	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, a.opts.MaxBodyBytes)); err != nil {
+	n, err := buf.ReadFrom(io.LimitReader(body, a.opts.MaxBodyBytes+1))
+	if n > a.opts.MaxBodyBytes {
+		return &http.MaxBytesError{Limit: a.opts.MaxBodyBytes}
+	}
+	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			return err

@@ -2,6 +2,8 @@ package oip_test
 
 import (
 	"bytes"
+	"compress/gzip"
+	"compress/zlib"
 	"encoding/binary"
 	"encoding/json"
 	"io"
@@ -197,6 +199,43 @@ func TestRESTBinary(t *testing.T) {
 			}
 			if len(pred) != 2 || pred[0] != 12 || pred[1] != 22 {
 				t.Errorf("predict %v, want [12 22] (version 2: twice the sums, NaN missing)", pred)
+			}
+		})
+	}
+}
+
+// TestRESTCompressedBody: gzip and deflate bodies (tritonclient's
+// request_compression_algorithm) are decompressed, the header length
+// counting the decompressed JSON; other encodings and broken data are 400.
+func TestRESTCompressedBody(t *testing.T) {
+	var logs bytes.Buffer
+	ts := newTestServer(t, &oiptest.Backend{}, &logs)
+	doc := `{"inputs":[{"name":"x","shape":[1,2],"datatype":"FP32","parameters":{"binary_data_size":8}}],"outputs":[{"name":"predict","parameters":{"binary_data":false}}]}`
+	body := append([]byte(doc), fp32Raw(1.5, 2)...)
+	var gz, zl bytes.Buffer
+	gw := gzip.NewWriter(&gz)
+	gw.Write(body)
+	gw.Close()
+	zw := zlib.NewWriter(&zl)
+	zw.Write(body)
+	zw.Close()
+	for _, tc := range []struct {
+		name, encoding string
+		body           []byte
+		code           int
+		want           string
+	}{
+		{"gzip", "gzip", gz.Bytes(), 200, `"data":[7]`},
+		{"deflate", "deflate", zl.Bytes(), 200, `"data":[7]`},
+		{"not gzip", "gzip", body, 400, "Content-Encoding gzip: the body is not gzip data"},
+		{"cut gzip", "gzip", gz.Bytes()[:gz.Len()/2], 400, "reading the body"},
+		{"brotli", "br", body, 400, `Content-Encoding \"br\": want gzip, deflate or none`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, out := do(t, ts, "POST", "/v2/models/sum/infer", tc.body,
+				map[string]string{oip.HeaderContentLength: strconv.Itoa(len(doc)), "Content-Encoding": tc.encoding})
+			if resp.StatusCode != tc.code || !strings.Contains(string(out), tc.want) {
+				t.Errorf("%d %s, want %d containing %s", resp.StatusCode, out, tc.code, tc.want)
 			}
 		})
 	}

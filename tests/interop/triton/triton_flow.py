@@ -75,6 +75,11 @@ for binary in (True, False):
     r = c.infer("sum", [inp], request_id="r-1", headers=hdrs())
     same(r.as_numpy("predict"), want * 2, f"http sum binary={binary}")
     assert r.get_response()["model_version"] == "2" and r.get_response()["id"] == "r-1", r.get_response()
+    for algo in ("gzip", "deflate"):
+        # Compressed request bodies; the answer comes uncompressed (allowed
+        # by HTTP, and read as such by tritonclient).
+        r = c.infer("sum", [inp], headers=hdrs(), request_compression_algorithm=algo, response_compression_algorithm=algo)
+        same(r.as_numpy("predict"), want * 2, f"http sum binary={binary} compressed {algo}")
     for out_binary in (True, False):
         out = th.InferRequestedOutput("predict", binary_data=out_binary)
         r = c.infer("sum", [inp], model_version="1", outputs=[out], headers=hdrs())

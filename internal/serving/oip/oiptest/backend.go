@@ -35,8 +35,8 @@ type Backend struct {
 	// Waiting, when not nil, receives a value each time a "wait" request
 	// starts waiting.
 	Waiting chan struct{}
-	mu       sync.Mutex
-	last     *oip.InferRequest
+	mu      sync.Mutex
+	last    *oip.InferRequest
 }
 
 var _ oip.Backend = (*Backend)(nil)
