@@ -700,7 +700,8 @@ type Vectors struct {
 	now     time.Time
 	keyCols []*entityCol // the request's column of each plan join key
 	keys    [][]online.Key
-	keyEnds []int // scratch: where each encoded key ends
+	keyOwn  [][]online.Key // the memory of the keys each query encodes itself
+	keyEnds []int          // scratch: where each encoded key ends
 	queries []online.Query
 	results []online.Result
 	scratch []byte
@@ -871,6 +872,7 @@ func (o *Online) read(ctx context.Context, p *plan, req *Request, v *Vectors) er
 	// Encode each distinct key tuple once; sets with the same join keys share it.
 	nq := len(p.queries)
 	v.keys = slices.Grow(v.keys[:0], nq)[:nq]
+	v.keyOwn = slices.Grow(v.keyOwn[:0], nq)[:nq]
 	queries := slices.Grow(v.queries[:0], nq)[:nq]
 	v.queries = queries
 	for q := range nq {
@@ -880,7 +882,11 @@ func (o *Online) read(ctx context.Context, p *plan, req *Request, v *Vectors) er
 		} else {
 			// All keys are encoded into one buffer and made one string, which
 			// the keys are slices of: one allocation per set, not per key.
-			keys := slices.Grow(v.keys[q][:0], v.rows)[:v.rows]
+			// Encoded into q's own memory, never into v.keys[q]: in a pooled
+			// Vectors that may still alias another query's keys (shared by
+			// an earlier request's plan), which this would overwrite.
+			keys := slices.Grow(v.keyOwn[q][:0], v.rows)[:v.rows]
+			v.keyOwn[q] = keys
 			ends := slices.Grow(v.keyEnds[:0], v.rows)[:v.rows]
 			b := v.scratch[:0]
 			for r := range keys {
