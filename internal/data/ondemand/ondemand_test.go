@@ -118,7 +118,7 @@ func TestCompileErrors(t *testing.T) {
 		{"syntax", online.KindFloat64, "rent / ", "column 8: Syntax error"},
 		{"unknown variable", online.KindFloat64, "rent / budgt", "undeclared reference to 'budgt'"},
 		{"mixed numbers", online.KindFloat64, "rent + bedrooms", "found no matching overload for '_+_'"},
-		{"int for a float", online.KindFloat64, "bedrooms * 2", "the expression is int, expected double for a float64 feature (write 1.0"},
+		{"int for a float", online.KindFloat64, "bedrooms * 2", "the expression is int, expected double (type float64) (write 1.0"},
 		{"string for an int", online.KindInt64, "neighborhood", "the expression is wrapper(string), expected int"},
 		{"null branch", online.KindFloat64, "budget > 0.0 ? rent / budget : null", "a branch without a value is written dyn(null)"},
 		{"empty", online.KindFloat64, " ", "empty expression"},
