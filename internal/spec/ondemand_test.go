@@ -49,10 +49,7 @@ feature_services:
 	if err != nil {
 		t.Fatal(err)
 	}
-	var refs []string
-	for _, r := range got {
-		refs = append(refs, r.Ref)
-	}
+	refs := refsOf(got)
 	if want := []string{"listing_profile:rent", "user_listing:rent_to_budget", "user_listing:neighborhood_match"}; !reflect.DeepEqual(refs, want) {
 		t.Errorf("ranker = %v, want %v", refs, want)
 	}
