@@ -36,6 +36,10 @@ var publicRoutes = []string{
 	"GET /healthz", "GET /readyz", "GET /health",
 	"GET /api/3.0/mlflow/server-info", "GET /ajax-api/3.0/mlflow/server-info",
 	"/api/2.0/mlflow/", "/ajax-api/2.0/mlflow/",
+	// Authorized by the upload id in the URL, handed out by an EDIT caller's
+	// create: MLflow's client PUTs parts without a credential.
+	"PUT /api/2.0/mlflow-artifacts/mpu/parts/{upload_id}/{part_number}",
+	"PUT /ajax-api/2.0/mlflow-artifacts/mpu/parts/{upload_id}/{part_number}",
 }
 
 // guardedServe builds every API of `atrium serve` for dir behind a guard

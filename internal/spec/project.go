@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -66,6 +67,12 @@ type Server struct {
 	Auth ServerAuth `yaml:"auth"`
 	// TLS makes the server speak HTTPS when both files are set.
 	TLS ServerTLS `yaml:"tls"`
+	// PublicURL is the absolute URL clients reach the server at
+	// ("https://atrium.example.com", or "https://example.com/atrium" behind a
+	// proxy that mounts it under a path). URLs the server hands out (MLflow
+	// multipart part URLs) are built from it rather than from the request's
+	// Host header. Default: none, the Host header is used.
+	PublicURL string `yaml:"public_url"`
 
 	// Resilience against hostile clients and failing backends. Durations are
 	// Go durations ("500ms", "30s", "2m"); a zero or missing value is the
@@ -84,7 +91,9 @@ type Server struct {
 	// streamed artifact uploads and downloads. Default 1h.
 	LongRequestTimeout time.Duration `yaml:"long_request_timeout"`
 	// BodyTimeout: a request body must deliver 64 KiB (or end) within each
-	// body_timeout, else the connection is closed. Default 30s.
+	// body_timeout, else the connection is closed. Answers too: one must be
+	// written within body_timeout past its request's deadline, and a streamed
+	// one (artifact download) taken 64 KiB per body_timeout. Default 30s.
 	BodyTimeout time.Duration `yaml:"body_timeout"`
 	// ReadHeaderTimeout bounds reading a request's headers. Default 10s.
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
@@ -305,9 +314,32 @@ func (p *Project) Validate(file string) error {
 			ps.Add(file, 0, "server.push_max_skew: %v", err)
 		}
 	}
+	if u := p.Server.PublicURL; u != "" {
+		if msg := checkPublicURL(u); msg != "" {
+			ps.Add(file, 0, "server.public_url: %q: %s, expected an absolute http or https URL such as https://atrium.example.com", u, msg)
+		}
+	}
 	if (p.Server.TLS.CertFile == "") != (p.Server.TLS.KeyFile == "") {
 		ps.Add(file, 0, "server.tls: cert_file and key_file go together, got only one")
 	}
 	p.Server.validate(&ps, file)
 	return ps.Err()
+}
+
+// checkPublicURL returns what is wrong with server.public_url, or "".
+func checkPublicURL(s string) string {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return "not a URL"
+	case u.Scheme != "http" && u.Scheme != "https":
+		return "the scheme is not http or https"
+	case u.Host == "" || u.Hostname() == "":
+		return "no host"
+	case u.User != nil:
+		return "it holds a user name"
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+		return "it holds a query or fragment"
+	}
+	return ""
 }

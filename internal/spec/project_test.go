@@ -92,6 +92,15 @@ func TestLoadProjectFileAndEnv(t *testing.T) {
 				}
 			}},
 		{name: "tls cert without key", yaml: "server:\n  tls:\n    cert_file: cert.pem\n", wantErr: "server.tls: cert_file and key_file go together"},
+		{name: "public url", yaml: "server:\n  public_url: https://example.com/atrium/\n", check: func(t *testing.T, p *Project) {
+			if p.Server.PublicURL != "https://example.com/atrium/" {
+				t.Errorf("public_url = %q", p.Server.PublicURL)
+			}
+		}},
+		{name: "public url without scheme", yaml: "server:\n  public_url: atrium.example.com\n", wantErr: `server.public_url: "atrium.example.com": the scheme is not http or https`},
+		{name: "public url with a user", yaml: "server:\n  public_url: https://me@evil.example@atrium.example.com\n", wantErr: "it holds a user name"},
+		{name: "public url with a query", yaml: "server:\n  public_url: https://atrium.example.com/?x=1\n", wantErr: "it holds a query or fragment"},
+		{name: "public url without host", yaml: "server:\n  public_url: 'https:///x'\n", wantErr: "no host"},
 		{name: "unknown auth setting", yaml: "server:\n  auth:\n    enabled: true\n", wantErr: "enabled"},
 		{name: "server limits default", yaml: "", check: func(t *testing.T, p *Project) {
 			s := p.Server

@@ -36,9 +36,10 @@ type APIOptions struct {
 	Logger *slog.Logger
 	// MaxBodyBytes bounds a request body. Default 32 MiB.
 	MaxBodyBytes int64
-	// StoreTimeout bounds each online store read of a request and the
-	// readiness check: a store that does not answer in time makes the request
-	// fail with 503 (ErrStoreUnavailable) rather than wait. Default 500ms.
+	// StoreTimeout bounds each online store read and write of a request
+	// (pushes and deletes included) and the readiness check: a store that
+	// does not answer in time makes the request fail with 503
+	// (ErrStoreUnavailable) rather than wait. Default 500ms.
 	StoreTimeout time.Duration
 	// Offline receives rows pushed with "to": "offline" or "online_and_offline".
 	// Nil: such pushes are refused with 501.
