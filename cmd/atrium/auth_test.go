@@ -461,3 +461,42 @@ func TestServeSafeDefaultsAndTLS(t *testing.T) {
 		t.Errorf("audit = %q, want %q", who, want)
 	}
 }
+
+// TestAuditRetention: `atrium audit` says how long entries are kept
+// (server.audit_retention) and what the log holds; `--prune` deletes the
+// entries older than the retention and keeps the younger ones.
+func TestAuditRetention(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "atrium.yaml"), []byte("server:\n  audit_retention: 30d\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, store := serveAPIsOf(t, dir)
+	now := time.Now()
+	if err := store.Record(context.Background(), []auth.AuditEntry{
+		{At: now.Add(-31 * 24 * time.Hour), Principal: "token:ci", Method: "POST", Path: "/push", RequestID: "old"},
+		{At: now.Add(-29 * 24 * time.Hour), Principal: "token:ci", Method: "POST", Path: "/push", RequestID: "young"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := atrium(t, "--repo", dir, "audit", "--since", "60d")
+	if code != exitOK || !strings.Contains(out, "old") || !strings.Contains(out, "young") ||
+		!strings.Contains(errOut, "entries are kept 30d (server.audit_retention)") || !strings.Contains(errOut, "the log holds 2 entries") {
+		t.Fatalf("audit = %d %q %q, want both entries and the retention", code, out, errOut)
+	}
+	if code, out, errOut := atrium(t, "--repo", dir, "audit", "--prune"); code != exitOK || !strings.Contains(out, "deleted 1 audit entries older than 30d") {
+		t.Fatalf("audit --prune = %d %q %q", code, out, errOut)
+	}
+	code, out, errOut = atrium(t, "--repo", dir, "audit", "--since", "60d")
+	if code != exitOK || strings.Contains(out, "old") || !strings.Contains(out, "young") || !strings.Contains(errOut, "the log holds 1 entries") {
+		t.Errorf("audit after pruning = %d %q %q, want only the young entry", code, out, errOut)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "atrium.yaml"), []byte("server:\n  audit_retention: never\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := atrium(t, "--repo", dir, "audit"); code != exitOK || !strings.Contains(errOut, "entries are kept for ever") {
+		t.Errorf("audit with retention never = %d %q", code, errOut)
+	}
+	if code, _, errOut := atrium(t, "--repo", dir, "audit", "--prune"); code != exitUsage || !strings.Contains(errOut, "nothing is pruned") {
+		t.Errorf("audit --prune with retention never = %d %q, want a usage error", code, errOut)
+	}
+}

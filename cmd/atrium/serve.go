@@ -96,6 +96,9 @@ func serveGuard(e *env, p *spec.Project, insecure bool) (*auth.Guard, error) {
 		return nil, err
 	}
 	opts.Store, opts.Logger = store, e.log
+	if opts.AuditRetention, err = p.Server.AuditRetentionDuration(); err != nil {
+		return nil, fmt.Errorf("server.audit_retention: %w", err) // validated when the project loaded
+	}
 	switch {
 	case insecure:
 		e.log.Warn("serving without authentication (--insecure): anyone who reaches " + p.Server.Addr + " can read, write and delete")

@@ -44,6 +44,12 @@ type GuardOptions struct {
 	// Logger receives authentication backend errors and lost audit entries.
 	// Default: discard.
 	Logger *slog.Logger
+	// AuditRetention is how long audit entries are kept: the guard deletes
+	// older ones when it starts and every AuditPruneEvery after. Zero: kept
+	// for ever.
+	AuditRetention time.Duration
+	// AuditPruneEvery is the time between two prunings. Default 1h.
+	AuditPruneEvery time.Duration
 }
 
 // Guard is the access check every route of `atrium serve` goes through
@@ -61,6 +67,9 @@ type Guard struct {
 	audit     chan AuditEntry
 	auditDone chan struct{}
 	closeOnce sync.Once
+	// stopPrune ends the pruning goroutine; pruneDone is closed when it has.
+	stopPrune chan struct{}
+	pruneDone chan struct{}
 }
 
 var _ server.Guard = (*Guard)(nil)
@@ -83,17 +92,61 @@ func NewGuard(opts GuardOptions) *Guard {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	g := &Guard{opts: opts, audit: make(chan AuditEntry, 4096), auditDone: make(chan struct{})}
+	if opts.AuditPruneEvery <= 0 {
+		opts.AuditPruneEvery = time.Hour
+	}
+	g := &Guard{opts: opts, audit: make(chan AuditEntry, 4096), auditDone: make(chan struct{}),
+		stopPrune: make(chan struct{}), pruneDone: make(chan struct{})}
 	go g.writeAudit()
+	if opts.AuditRetention > 0 {
+		go g.pruneAudit()
+	} else {
+		close(g.pruneDone)
+	}
 	return g
 }
 
-// Close writes the audit entries still queued and stops the writer. Requests
-// must have ended (the server shut down) before Close is called.
+// Close writes the audit entries still queued and stops the writer and the
+// pruning. Requests must have ended (the server shut down) before Close is
+// called.
 func (g *Guard) Close() error {
-	g.closeOnce.Do(func() { close(g.audit) })
+	g.closeOnce.Do(func() {
+		close(g.audit)
+		close(g.stopPrune)
+	})
 	<-g.auditDone
+	<-g.pruneDone
 	return nil
+}
+
+// pruneAudit deletes the entries older than AuditRetention now and every
+// AuditPruneEvery, until Close. Several servers on one database prune the
+// same entries; a delete is idempotent, so that costs only the repeat.
+func (g *Guard) pruneAudit() {
+	defer close(g.pruneDone)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-g.stopPrune
+		cancel() // a pruning under way stops after its batch
+	}()
+	tick := time.NewTicker(g.opts.AuditPruneEvery)
+	defer tick.Stop()
+	for {
+		cutoff := time.Now().Add(-g.opts.AuditRetention)
+		n, err := g.opts.Store.PruneAudit(ctx, cutoff)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			g.opts.Logger.Error("audit log not pruned", "before", cutoff, "err", err)
+		case n > 0:
+			g.opts.Logger.Info("audit log pruned", "deleted", n, "before", cutoff)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // writeAudit records queued entries in batches: one transaction per batch

@@ -365,3 +365,63 @@ func (s *Store) Audit(ctx context.Context, since time.Time, limit int) ([]AuditE
 	}
 	return entries, nil
 }
+
+// pruneBatch bounds the entries one statement of PruneAudit deletes, so that
+// pruning a large backlog never holds the database's write lock for long
+// (audit entries and every other write queue behind it on SQLite).
+var pruneBatch = 10_000
+
+// PruneAudit deletes the audit entries older than before, in batches of
+// about pruneBatch, and returns how many it deleted. It stops at ctx's end,
+// having deleted whole batches.
+func (s *Store) PruneAudit(ctx context.Context, before time.Time) (int64, error) {
+	var total int64
+	for {
+		// The time of the batch's last entry (the index on at finds it);
+		// entries sharing it are deleted with the batch. None: the rest is
+		// one batch.
+		cut := before.UnixMicro()
+		var at int64
+		err := s.db.QueryRow(ctx, `SELECT at FROM auth_audit WHERE at < ? ORDER BY at LIMIT 1 OFFSET ?`, cut, pruneBatch-1).Scan(&at)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return total, fmt.Errorf("prune audit log: %w", err)
+		default:
+			cut = at + 1
+		}
+		res, err := s.db.Exec(ctx, `DELETE FROM auth_audit WHERE at < ?`, cut)
+		if err != nil {
+			return total, fmt.Errorf("prune audit log: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, fmt.Errorf("prune audit log: %w", err)
+		}
+		total += n
+		if cut == before.UnixMicro() || n == 0 {
+			return total, nil
+		}
+	}
+}
+
+// AuditSummary is how much the audit log holds.
+type AuditSummary struct {
+	Entries int64 `json:"entries"`
+	// Oldest is the time of the oldest entry (zero when there is none).
+	Oldest time.Time `json:"oldest,omitzero"`
+}
+
+// AuditSummary counts the audit log's entries and finds the oldest.
+func (s *Store) AuditSummary(ctx context.Context) (AuditSummary, error) {
+	var n int64
+	var oldest sql.NullInt64
+	if err := s.db.QueryRow(ctx, `SELECT COUNT(*), MIN(at) FROM auth_audit`).Scan(&n, &oldest); err != nil {
+		return AuditSummary{}, fmt.Errorf("read audit log: %w", err)
+	}
+	sum := AuditSummary{Entries: n}
+	if oldest.Valid {
+		sum.Oldest = time.UnixMicro(oldest.Int64).UTC()
+	}
+	return sum, nil
+}

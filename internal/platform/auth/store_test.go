@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -160,4 +161,46 @@ func TestEveryPermissionHasARole(t *testing.T) {
 	if _, err := ParseRole("superuser"); !errors.Is(err, ErrInvalid) {
 		t.Errorf("ParseRole(superuser) = %v", err)
 	}
+}
+
+// TestPruneAudit: entries older than the cut are deleted, in batches (here
+// of 3, with entries sharing a time across a batch's end), and younger ones
+// kept, on every metadata database.
+func TestPruneAudit(t *testing.T) {
+	defer func(b int) { pruneBatch = b }(pruneBatch)
+	pruneBatch = 3
+	metatest.ForEach(t, func(t *testing.T, db *meta.DB) {
+		ctx := context.Background()
+		s := NewStore(db)
+		t0 := time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC)
+		var entries []AuditEntry
+		// Ten entries a day apart, the third and fourth at the same time.
+		for i := range 10 {
+			at := t0.Add(time.Duration(i) * 24 * time.Hour)
+			if i == 3 {
+				at = entries[2].At
+			}
+			entries = append(entries, AuditEntry{At: at, Principal: "token:ci", Method: "POST", Path: "/push", Route: "POST /push", Status: 200, RequestID: strconv.Itoa(i)})
+		}
+		if err := s.Record(ctx, entries); err != nil {
+			t.Fatal(err)
+		}
+		if sum, err := s.AuditSummary(ctx); err != nil || sum.Entries != 10 || !sum.Oldest.Equal(t0) {
+			t.Fatalf("AuditSummary = %+v, %v; want 10 entries from %s", sum, err, t0)
+		}
+		n, err := s.PruneAudit(ctx, entries[8].At)
+		if err != nil || n != 8 {
+			t.Fatalf("PruneAudit(before entry 8) = %d, %v; want 8", n, err)
+		}
+		got, err := s.Audit(ctx, time.Time{}, 100)
+		if err != nil || len(got) != 2 || got[0].RequestID != "8" || got[1].RequestID != "9" {
+			t.Fatalf("after pruning: %+v, %v; want entries 8 and 9", got, err)
+		}
+		if n, err := s.PruneAudit(ctx, entries[8].At); err != nil || n != 0 {
+			t.Errorf("pruning again = %d, %v; want 0", n, err)
+		}
+		if sum, err := s.AuditSummary(ctx); err != nil || sum.Entries != 2 || !sum.Oldest.Equal(entries[8].At) {
+			t.Errorf("AuditSummary after pruning = %+v, %v", sum, err)
+		}
+	}, Schema)
 }
