@@ -62,6 +62,14 @@ func guarded(t *testing.T, apis []server.API, store *auth.Store, opts auth.Guard
 // serveAPIsOf builds every API of `atrium serve` for dir.
 func serveAPIsOf(t *testing.T, dir string) ([]server.API, *auth.Store) {
 	t.Helper()
+	apis, store, _ := serveEnvAPIs(t, dir)
+	return apis, store
+}
+
+// serveEnvAPIs builds every API of `atrium serve` for dir, and returns the
+// env they were built in too.
+func serveEnvAPIs(t *testing.T, dir string) ([]server.API, *auth.Store, *env) {
+	t.Helper()
 	var stderr bytes.Buffer
 	e := &env{ctx: context.Background(), stdout: io.Discard, stderr: &stderr, repo: dir, log: slog.New(slog.NewTextHandler(&stderr, nil))}
 	t.Cleanup(func() { e.close() })
@@ -77,7 +85,7 @@ func serveAPIsOf(t *testing.T, dir string) ([]server.API, *auth.Store) {
 		}
 		apis = append(apis, api)
 	}
-	return apis, store
+	return apis, store, e
 }
 
 // concrete turns a route pattern into a method and a path it matches.

@@ -140,6 +140,11 @@ type ServerAuth struct {
 	// AllowedOrigins are browser origins ("https://ui.example.com") allowed to
 	// call the server besides its own; "*" allows any. Default none.
 	AllowedOrigins []string `yaml:"allowed_origins"`
+	// DefaultPermission caps what a non-admin may do on an experiment or
+	// registered model it has no grant on (`atrium user grant`): READ,
+	// EDIT, MANAGE or NO_PERMISSIONS, as MLflow's basic-auth
+	// default_permission. Default: none, the role decides.
+	DefaultPermission string `yaml:"default_permission"`
 }
 
 // ServerTLS names the PEM certificate and key files (relative paths are
@@ -339,6 +344,11 @@ func (p *Project) Validate(file string) error {
 	}
 	if _, err := p.Server.AuditRetentionDuration(); err != nil {
 		ps.Add(file, 0, "server.audit_retention: %v", err)
+	}
+	switch p.Server.Auth.DefaultPermission {
+	case "", "READ", "EDIT", "MANAGE", "NO_PERMISSIONS":
+	default:
+		ps.Add(file, 0, "server.auth.default_permission: %q, expected READ, EDIT, MANAGE or NO_PERMISSIONS", p.Server.Auth.DefaultPermission)
 	}
 	if u := p.Server.PublicURL; u != "" {
 		if msg := checkPublicURL(u); msg != "" {

@@ -118,6 +118,12 @@ func TestLoadProjectFileAndEnv(t *testing.T) {
 		}},
 		{name: "audit retention zero", yaml: "server:\n  audit_retention: \"0\"\n", wantErr: `server.audit_retention: "0", expected a positive duration such as 90d or 52w, or never`},
 		{name: "audit retention garbage", yaml: "server:\n  audit_retention: forever\n", wantErr: `server.audit_retention: "forever", expected a positive duration`},
+		{name: "default permission", yaml: "server:\n  auth:\n    default_permission: NO_PERMISSIONS\n", check: func(t *testing.T, p *Project) {
+			if p.Server.Auth.DefaultPermission != "NO_PERMISSIONS" {
+				t.Errorf("default_permission = %q", p.Server.Auth.DefaultPermission)
+			}
+		}},
+		{name: "bad default permission", yaml: "server:\n  auth:\n    default_permission: write\n", wantErr: `server.auth.default_permission: "write", expected READ, EDIT, MANAGE or NO_PERMISSIONS`},
 		{name: "unknown auth setting", yaml: "server:\n  auth:\n    enabled: true\n", wantErr: "enabled"},
 		{name: "server limits default", yaml: "", check: func(t *testing.T, p *Project) {
 			s := p.Server

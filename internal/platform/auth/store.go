@@ -19,7 +19,8 @@ import (
 	"github.com/atrium-ml/atrium/internal/platform/meta"
 )
 
-// Schema is the auth tables: tokens, users and the audit log.
+// Schema is the auth tables: tokens, users, the audit log and per-resource
+// grants.
 var Schema = meta.Schema{Component: "auth", Migrations: []meta.Migration{{
 	Version: 1,
 	Name:    "create tokens, users and audit log",
@@ -51,6 +52,22 @@ var Schema = meta.Schema{Component: "auth", Migrations: []meta.Migration{{
 			status INTEGER NOT NULL,
 			request_id TEXT NOT NULL)`,
 		`CREATE INDEX auth_audit_at ON auth_audit (at)`,
+	},
+}, {
+	Version: 2,
+	Name:    "create per-resource grants",
+	Statements: []string{
+		// MLflow basic-auth's experiment_permissions and
+		// registered_model_permissions in one table: a user's permission on
+		// one experiment (kind "experiment", its id) or registered model
+		// (kind "registered_model", its name).
+		`CREATE TABLE auth_grants (
+			user_name TEXT NOT NULL,
+			kind TEXT NOT NULL,
+			resource TEXT NOT NULL,
+			permission TEXT NOT NULL,
+			created_at BIGINT NOT NULL,
+			PRIMARY KEY (user_name, kind, resource))`,
 	},
 }}}
 
@@ -239,18 +256,24 @@ func (s *Store) Users(ctx context.Context) ([]User, error) {
 		})
 }
 
-// DeleteUser removes user name (ErrNotFound if there is none).
+// DeleteUser removes user name and its grants (ErrNotFound if there is
+// none): a user added again later under the name starts without them.
 func (s *Store) DeleteUser(ctx context.Context, name string) error {
-	res, err := s.db.Exec(ctx, `DELETE FROM auth_users WHERE name = ?`, name)
-	if err != nil {
-		return fmt.Errorf("delete user %s: %w", name, err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("delete user %s: %w", name, err)
-	} else if n == 0 {
-		return fmt.Errorf("user %q: %w", name, ErrNotFound)
-	}
-	return nil
+	return s.db.InTx(ctx, func(tx *meta.Tx) error {
+		res, err := tx.Exec(ctx, `DELETE FROM auth_users WHERE name = ?`, name)
+		if err != nil {
+			return fmt.Errorf("delete user %s: %w", name, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("delete user %s: %w", name, err)
+		} else if n == 0 {
+			return fmt.Errorf("user %q: %w", name, ErrNotFound)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM auth_grants WHERE user_name = ?`, name); err != nil {
+			return fmt.Errorf("delete the grants of user %s: %w", name, err)
+		}
+		return nil
+	})
 }
 
 // HasCredentials reports whether any user or active token exists: whether
