@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,6 +31,8 @@ type Project struct {
 	DataDir string `yaml:"data_dir"`
 	Stores  Stores `yaml:"stores"`
 	Server  Server `yaml:"server"`
+	// Serving configures model serving (docs/serving.md).
+	Serving Serving `yaml:"serving"`
 
 	// Dir is the absolute repository directory (not read from YAML).
 	Dir string `yaml:"-"`
@@ -62,10 +65,20 @@ type Server struct {
 	// may be ("5m", "1h", "0" for none at all): a row stamped later is refused,
 	// so no client can pin a key with a far-future time. Default 5m.
 	PushMaxSkew string `yaml:"push_max_skew"`
+	// AuditRetention is how long the audit log keeps an entry ("90d",
+	// "52w", "never" for ever): `atrium serve` deletes older entries when it
+	// starts and every hour. Default 90d.
+	AuditRetention string `yaml:"audit_retention"`
 	// Auth configures who may call the server (docs/security.md).
 	Auth ServerAuth `yaml:"auth"`
 	// TLS makes the server speak HTTPS when both files are set.
 	TLS ServerTLS `yaml:"tls"`
+	// PublicURL is the absolute URL clients reach the server at
+	// ("https://atrium.example.com", or "https://example.com/atrium" behind a
+	// proxy that mounts it under a path). URLs the server hands out (MLflow
+	// multipart part URLs) are built from it rather than from the request's
+	// Host header. Default: none, the Host header is used.
+	PublicURL string `yaml:"public_url"`
 
 	// Resilience against hostile clients and failing backends. Durations are
 	// Go durations ("500ms", "30s", "2m"); a zero or missing value is the
@@ -84,7 +97,9 @@ type Server struct {
 	// streamed artifact uploads and downloads. Default 1h.
 	LongRequestTimeout time.Duration `yaml:"long_request_timeout"`
 	// BodyTimeout: a request body must deliver 64 KiB (or end) within each
-	// body_timeout, else the connection is closed. Default 30s.
+	// body_timeout, else the connection is closed. Answers too: one must be
+	// written within body_timeout past its request's deadline, and a streamed
+	// one (artifact download) taken 64 KiB per body_timeout. Default 30s.
 	BodyTimeout time.Duration `yaml:"body_timeout"`
 	// ReadHeaderTimeout bounds reading a request's headers. Default 10s.
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
@@ -127,6 +142,11 @@ type ServerAuth struct {
 	// AllowedOrigins are browser origins ("https://ui.example.com") allowed to
 	// call the server besides its own; "*" allows any. Default none.
 	AllowedOrigins []string `yaml:"allowed_origins"`
+	// DefaultPermission caps what a non-admin may do on an experiment or
+	// registered model it has no grant on (`atrium user grant`): READ,
+	// EDIT, MANAGE or NO_PERMISSIONS, as MLflow's basic-auth
+	// default_permission. Default: none, the role decides.
+	DefaultPermission string `yaml:"default_permission"`
 }
 
 // ServerTLS names the PEM certificate and key files (relative paths are
@@ -158,6 +178,7 @@ func LoadProject(dir string) (*Project, error) {
 	}
 	p := &Project{}
 	path := filepath.Join(abs, ProjectFile)
+	line := func(string) int { return 0 }
 	data, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -168,6 +189,7 @@ func LoadProject(dir string) (*Project, error) {
 		if err := yaml.NewDecoder(bytes.NewReader(data), yaml.Strict()).Decode(p); err != nil && !errors.Is(err, io.EOF) {
 			return nil, Problems{yamlProblem(path, err)}
 		}
+		line = yamlLines(data)
 	}
 	p.Dir = abs
 	for env, field := range p.envOverrides() {
@@ -176,7 +198,7 @@ func LoadProject(dir string) (*Project, error) {
 		}
 	}
 	p.ensureDefaults()
-	if err := p.Validate(path); err != nil {
+	if err := p.validate(path, line); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -210,6 +232,7 @@ func (p *Project) ensureDefaults() {
 		}
 	}
 	p.Server.ensureDefaults()
+	p.Serving.ensureDefaults()
 	for _, field := range []*string{&p.Stores.Offline, &p.Stores.Online, &p.Stores.Meta, &p.Stores.Artifacts} {
 		*field = storeurl.Resolve(*field, p.Dir)
 	}
@@ -230,7 +253,26 @@ const (
 // DefaultConcurrency is the default of server.max_concurrent.
 var DefaultConcurrency = Concurrency{Read: 1024, Write: 256, Heavy: 2, Stream: 32}
 
+// DefaultAuditRetention is the default of server.audit_retention.
+const DefaultAuditRetention = "90d"
+
+// AuditRetentionDuration returns server.audit_retention as a duration, 0 for
+// "never".
+func (s *Server) AuditRetentionDuration() (time.Duration, error) {
+	if s.AuditRetention == "never" {
+		return 0, nil
+	}
+	d, err := ParseDuration(s.AuditRetention)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%q, expected a positive duration such as 90d or 52w, or never", s.AuditRetention)
+	}
+	return d.D(), nil
+}
+
 func (s *Server) ensureDefaults() {
+	if s.AuditRetention == "" {
+		s.AuditRetention = DefaultAuditRetention
+	}
 	for _, d := range []struct {
 		v  *time.Duration
 		dv time.Duration
@@ -285,6 +327,11 @@ func (s *Server) validate(ps *Problems, file string) {
 
 // Validate reports every problem of the project settings at once.
 func (p *Project) Validate(file string) error {
+	return p.validate(file, func(string) int { return 0 })
+}
+
+// validate is Validate with the lines of the file's YAML paths.
+func (p *Project) validate(file string, line func(path string) int) error {
 	var ps Problems
 	for _, s := range []struct{ field, val string }{
 		{"stores.offline", p.Stores.Offline}, {"stores.online", p.Stores.Online},
@@ -305,9 +352,41 @@ func (p *Project) Validate(file string) error {
 			ps.Add(file, 0, "server.push_max_skew: %v", err)
 		}
 	}
+	if _, err := p.Server.AuditRetentionDuration(); err != nil {
+		ps.Add(file, 0, "server.audit_retention: %v", err)
+	}
+	switch p.Server.Auth.DefaultPermission {
+	case "", "READ", "EDIT", "MANAGE", "NO_PERMISSIONS":
+	default:
+		ps.Add(file, 0, "server.auth.default_permission: %q, expected READ, EDIT, MANAGE or NO_PERMISSIONS", p.Server.Auth.DefaultPermission)
+	}
+	if u := p.Server.PublicURL; u != "" {
+		if msg := checkPublicURL(u); msg != "" {
+			ps.Add(file, 0, "server.public_url: %q: %s, expected an absolute http or https URL such as https://atrium.example.com", u, msg)
+		}
+	}
 	if (p.Server.TLS.CertFile == "") != (p.Server.TLS.KeyFile == "") {
 		ps.Add(file, 0, "server.tls: cert_file and key_file go together, got only one")
 	}
 	p.Server.validate(&ps, file)
+	p.Serving.validate(&ps, file, line)
 	return ps.Err()
+}
+
+// checkPublicURL returns what is wrong with server.public_url, or "".
+func checkPublicURL(s string) string {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return "not a URL"
+	case u.Scheme != "http" && u.Scheme != "https":
+		return "the scheme is not http or https"
+	case u.Host == "" || u.Hostname() == "":
+		return "no host"
+	case u.User != nil:
+		return "it holds a user name"
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+		return "it holds a query or fragment"
+	}
+	return ""
 }

@@ -36,9 +36,10 @@ type APIOptions struct {
 	Logger *slog.Logger
 	// MaxBodyBytes bounds a request body. Default 32 MiB.
 	MaxBodyBytes int64
-	// StoreTimeout bounds each online store read of a request and the
-	// readiness check: a store that does not answer in time makes the request
-	// fail with 503 (ErrStoreUnavailable) rather than wait. Default 500ms.
+	// StoreTimeout bounds each online store read and write of a request
+	// (pushes and deletes included) and the readiness check: a store that
+	// does not answer in time makes the request fail with 503
+	// (ErrStoreUnavailable) rather than wait. Default 500ms.
 	StoreTimeout time.Duration
 	// Offline receives rows pushed with "to": "offline" or "online_and_offline".
 	// Nil: such pushes are refused with 501.
@@ -372,6 +373,24 @@ func (a *API) readEntities(ctx context.Context, p *plan, d *getRequest, req *Req
 		c := req.Entities.col(col.name)
 		if err := parseKeyColumnMax("entities."+col.name, col.raw, typ, c, a.online.opts.MaxEntities); err != nil {
 			return err
+		}
+	}
+	req.Context = nil
+	if len(d.context) > 0 {
+		req.Context = map[string][]online.Value{}
+		for _, col := range d.context {
+			k, declared := p.requestKind(col.name)
+			if !declared {
+				continue // Feast's clients send values for transformations elsewhere too
+			}
+			vals, err := parseContextColumn(col.name, col.raw, k)
+			if err != nil {
+				return err
+			}
+			if n := req.Entities.rows(); len(vals) != n {
+				return fmt.Errorf("%w: request_context.%s has %d values, want one per entity row (%d)", ErrInvalidRequest, col.name, len(vals), n)
+			}
+			req.Context[col.name] = vals
 		}
 	}
 	// The store read, not the whole request, gets the store timeout: decoding

@@ -157,7 +157,10 @@ func (a *API) decodeAndPush(w http.ResponseWriter, r *http.Request, buf *bytes.B
 		a.metrics.pushed.WithLabelValues(set.Name, "offline").Add(float64(len(rows)))
 	}
 	if toOnline {
-		if err := a.online.store.Write(r.Context(), set.Name, set.featureNames(), rows); err != nil {
+		err := a.withStoreTimeout(r.Context(), func(ctx context.Context) error {
+			return a.online.store.Write(ctx, set.Name, set.featureNames(), rows)
+		})
+		if err != nil {
 			return 0, "", nil, fmt.Errorf("push %s to the online store: %w", set.Name, err)
 		}
 		a.metrics.pushed.WithLabelValues(set.Name, "online").Add(float64(len(rows)))
@@ -536,10 +539,24 @@ func (a *API) decodeAndDelete(w http.ResponseWriter, r *http.Request, buf *bytes
 		kb = appendKey(kb[:0], keys, row)
 		out[row] = online.Key(kb)
 	}
-	if err := d.Delete(r.Context(), set.Name, out, at); err != nil {
+	if err := a.withStoreTimeout(r.Context(), func(ctx context.Context) error { return d.Delete(ctx, set.Name, out, at) }); err != nil {
 		return 0, time.Time{}, fmt.Errorf("delete keys of %s from the online store: %w", set.Name, err)
 	}
 	a.metrics.deleted.WithLabelValues(set.Name).Add(float64(n))
 	a.opts.Logger.Info("online keys deleted", "set", set.Name, "keys", n, "at", at, "request_id", server.RequestID(r.Context()))
 	return n, at, nil
+}
+
+// withStoreTimeout runs a write to the online store under the store timeout,
+// as reads are: a store that does not answer fails the request with 503
+// (ErrStoreUnavailable) within StoreTimeout, not at the request's deadline.
+// A write cut by the timeout may have been applied in part; pushing the
+// same rows again is safe (the event-time guard keeps the newest row).
+func (a *API) withStoreTimeout(ctx context.Context, write func(context.Context) error) error {
+	sctx, cancel := context.WithTimeout(ctx, a.opts.StoreTimeout)
+	defer cancel()
+	if err := write(sctx); err != nil {
+		return storeError(sctx, a.opts.StoreTimeout, err)
+	}
+	return nil
 }

@@ -97,8 +97,9 @@ func (p *redisProcess) signal(sig syscall.Signal) {
 }
 
 // TestOnlineStoreFailures: with Redis paused (SIGSTOP), stopped and
-// restarted, under load, reads and /readyz answer 503 naming the store
-// timeout instead of hanging, pushes answer 503 instead of 500, and
+// restarted, under load, reads, pushes, deletes and /readyz answer 503
+// naming the store timeout instead of hanging until the request's deadline
+// (pushes once answered 500, then waited for the request's deadline), and
 // everything serves again by itself once Redis is back.
 func TestOnlineStoreFailures(t *testing.T) {
 	rp := startRedis(t)
@@ -127,9 +128,9 @@ func TestOnlineStoreFailures(t *testing.T) {
 	api := NewAPI(o, APIOptions{Logger: log, StoreTimeout: timeout})
 	srv := httptest.NewServer(server.New(server.Options{
 		Logger: log, Registry: prometheus.NewRegistry(), StoreTimeout: timeout,
-		// The push path has no store timeout of its own: the request's
-		// deadline bounds it.
-		Limits: server.Limits{RequestTimeout: 2 * time.Second},
+		// Far beyond the store timeout: a push answered 503 naming the store
+		// timeout was cut by it, not by the request's deadline.
+		Limits: server.Limits{RequestTimeout: time.Minute},
 	}, api).Handler())
 	t.Cleanup(srv.Close)
 	// A guard against a hang (the defect this test is about), not a timing
@@ -138,6 +139,7 @@ func TestOnlineStoreFailures(t *testing.T) {
 
 	const read = `{"features": ["listing_profile:rent"], "entities": {"listing_id": [1]}}`
 	const push = `{"feature_set": "listing_profile", "df": {"listing_id": [9], "timestamp": ["2026-11-20T11:00:00Z"], "rent": [1], "price_per_m2": [1], "neighborhood": ["x"]}}`
+	const deleteKey = `{"feature_set": "listing_profile", "entities": {"listing_id": [9]}}`
 	do := func(method, path, body string) (int, string) {
 		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
 		resp, err := client.Do(req)
@@ -203,8 +205,11 @@ func TestOnlineStoreFailures(t *testing.T) {
 		if code, body := do("GET", "/readyz", ""); code != 503 {
 			t.Errorf("%s: readyz = %d %s, want 503", phase, code, body)
 		}
-		if code, body := do("POST", "/push", push); code != 503 {
-			t.Errorf("%s: push = %d %s, want 503", phase, code, body)
+		if code, body := do("POST", "/push", push); code != 503 || !containsAny(body, wantMsgs) {
+			t.Errorf("%s: push = %d %s, want 503 saying one of %q", phase, code, body, wantMsgs)
+		}
+		if code, body := do("POST", "/delete-online", deleteKey); code != 503 || !containsAny(body, wantMsgs) {
+			t.Errorf("%s: delete-online = %d %s, want 503 saying one of %q", phase, code, body, wantMsgs)
 		}
 	}
 

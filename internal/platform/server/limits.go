@@ -17,7 +17,13 @@ package server
 //     (a body sent one byte every 5 s does not hold a connection);
 //   - every request carries a deadline in its context (RequestTimeout, or
 //     LongRequestTimeout for heavy and streamed routes), which reaches the
-//     stores the handlers call.
+//     stores the handlers call;
+//   - every response has a write deadline, so a client that does not read
+//     its answer cannot hold a connection and a handler: BodyTimeout past the
+//     request's deadline (time for the answer of a request that ran out of
+//     it), and for streamed routes, once the answer has started, the same
+//     progress rule as bodies (another 64 KiB taken within each BodyTimeout),
+//     so a download at any fair rate runs as long as it needs.
 
 import (
 	"context"
@@ -89,8 +95,10 @@ type Limits struct {
 	// Default 1h.
 	LongRequestTimeout time.Duration
 	// BodyTimeout: a request body must deliver 64 KiB (or end) within each
-	// BodyTimeout, else reading it fails and the connection is closed.
-	// Default 30s.
+	// BodyTimeout, else reading it fails and the connection is closed. It
+	// also bounds answers: each is written within BodyTimeout past its
+	// request's deadline, and a streamed one (ClassStream) taken 64 KiB per
+	// BodyTimeout from its first byte. Default 30s.
 	BodyTimeout time.Duration
 	// ReadHeaderTimeout bounds reading a request's headers. Default 10s.
 	ReadHeaderTimeout time.Duration
@@ -218,10 +226,20 @@ func (lim *limiter) class(r *http.Request) Class {
 	return ClassWrite
 }
 
+// startWrite gives the response to r a write deadline before anything else
+// is done with it: a connection's deadline outlives its request, so one left
+// by the previous request on a keep-alive connection must not cut this one's
+// answer (a refusal written before admit included).
+func (lim *limiter) startWrite(w http.ResponseWriter) {
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(lim.l.RequestTimeout + lim.l.BodyTimeout))
+}
+
 // admit applies the limits to r. When r may go on, it returns the request to
-// serve (with its deadline and guarded body) and the function to call when
-// its handler has returned; otherwise it has answered w and returns ok false.
-func (lim *limiter) admit(w http.ResponseWriter, r *http.Request) (_ *http.Request, release func(), ok bool) {
+// serve (with its deadline and guarded body), the writer to answer it on
+// (w, or for streamed routes w with progress-based write deadlines) and the
+// function to call when its handler has returned; otherwise it has answered
+// w and returns ok false.
+func (lim *limiter) admit(w http.ResponseWriter, r *http.Request) (_ *http.Request, _ http.ResponseWriter, release func(), ok bool) {
 	c := lim.class(r)
 	hasBody := r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
 	var reserve int64
@@ -234,7 +252,7 @@ func (lim *limiter) admit(w http.ResponseWriter, r *http.Request) (_ *http.Reque
 			w.Header().Set("Connection", "close")
 			WriteJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"error_code": "INVALID_PARAMETER_VALUE",
 				"message": fmt.Sprintf("request body of %d bytes is over the server's limit of %d bytes", r.ContentLength, lim.l.MaxBodyBytes)})
-			return nil, nil, false
+			return nil, nil, nil, false
 		case r.ContentLength > 0:
 			reserve = r.ContentLength
 		default:
@@ -247,24 +265,27 @@ func (lim *limiter) admit(w http.ResponseWriter, r *http.Request) (_ *http.Reque
 		// must not fail a liveness probe (and get a busy server restarted).
 		// They are cheap, and /readyz is bounded by the store timeout.
 		ctx, cancel := context.WithTimeout(r.Context(), lim.l.RequestTimeout)
-		return r.WithContext(ctx), cancel, true
+		return r.WithContext(ctx), w, cancel, true
 	}
 	if n := lim.inFlight[c].Add(1); n > int64(lim.l.Concurrency[c]) {
 		lim.inFlight[c].Add(-1)
 		lim.unavailable(w, fmt.Sprintf("the server is at its limit of %d concurrent %s requests; retry later", lim.l.Concurrency[c], c))
-		return nil, nil, false
+		return nil, nil, nil, false
 	}
 	if reserve > 0 {
 		if n := lim.bodyBytes.Add(reserve); n > lim.l.InFlightBodyBytes {
 			lim.bodyBytes.Add(-reserve)
 			lim.inFlight[c].Add(-1)
 			lim.unavailable(w, fmt.Sprintf("the server is at its limit of %d bytes of request bodies in flight; retry later", lim.l.InFlightBodyBytes))
-			return nil, nil, false
+			return nil, nil, nil, false
 		}
 	}
 	timeout := lim.l.RequestTimeout
 	if c == ClassHeavy || c == ClassStream {
 		timeout = lim.l.LongRequestTimeout
+		// Until the answer starts (an upload's body is read first), the long
+		// deadline; startWrite set the short one.
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(timeout + lim.l.BodyTimeout))
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	r = r.WithContext(ctx)
@@ -275,7 +296,10 @@ func (lim *limiter) admit(w http.ResponseWriter, r *http.Request) (_ *http.Reque
 		}
 		r.Body = newProgressBody(w, body, lim.l.BodyTimeout)
 	}
-	return r, func() {
+	if c == ClassStream {
+		w = &progressWriter{ResponseWriter: w, rc: http.NewResponseController(w), timeout: lim.l.BodyTimeout}
+	}
+	return r, w, func() {
 		cancel()
 		if reserve > 0 {
 			lim.bodyBytes.Add(-reserve)
@@ -323,6 +347,36 @@ func (p *progressBody) Read(b []byte) (int, error) {
 }
 
 func (p *progressBody) Close() error { return p.body.Close() }
+
+// progressWriter makes a streamed answer keep being taken: from its first
+// byte the connection's write deadline is BodyTimeout ahead, and moves
+// BodyTimeout ahead each time another bodyProgressBytes have been written.
+// A client that stops reading (or reads a byte now and then) fails the
+// handler's writes at the deadline, which ends the handler and closes the
+// connection; one that reads at any fair rate is never cut.
+type progressWriter struct {
+	http.ResponseWriter
+	rc      *http.ResponseController
+	timeout time.Duration
+	credit  int
+	started bool
+}
+
+func (p *progressWriter) Write(b []byte) (int, error) {
+	if !p.started {
+		p.started = true
+		_ = p.rc.SetWriteDeadline(time.Now().Add(p.timeout))
+	}
+	n, err := p.ResponseWriter.Write(b)
+	if p.credit += n; p.credit >= bodyProgressBytes {
+		p.credit = 0
+		_ = p.rc.SetWriteDeadline(time.Now().Add(p.timeout))
+	}
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (p *progressWriter) Unwrap() http.ResponseWriter { return p.ResponseWriter }
 
 // Quote renders client input for an error message: quoted, and cut to a
 // bounded length so an answer never echoes an unbounded value back.

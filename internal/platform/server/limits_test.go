@@ -236,11 +236,10 @@ func TestRequestDeadlines(t *testing.T) {
 	}
 }
 
-// TestTrickleBodyIsCut: a body that sends a byte and then nothing more loses
-// its connection at the body timeout, rather than holding it.
-func TestTrickleBodyIsCut(t *testing.T) {
-	api := newHoldAPI()
-	s := New(Options{Limits: Limits{BodyTimeout: 200 * time.Millisecond}}, api)
+// serveReal serves s on a real loopback listener (connection deadlines need
+// one) until the test ends, and returns its address.
+func serveReal(t *testing.T, s *Server) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -248,12 +247,21 @@ func TestTrickleBodyIsCut(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ctx, ln) }()
-	defer func() {
+	t.Cleanup(func() {
 		cancel()
 		<-done
-	}()
+	})
+	return ln.Addr().String()
+}
 
-	conn, err := net.Dial("tcp", ln.Addr().String())
+// TestTrickleBodyIsCut: a body that sends a byte and then nothing more loses
+// its connection at the body timeout, rather than holding it.
+func TestTrickleBodyIsCut(t *testing.T) {
+	api := newHoldAPI()
+	s := New(Options{Limits: Limits{BodyTimeout: 200 * time.Millisecond}}, api)
+	addr := serveReal(t, s)
+
+	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -394,5 +402,83 @@ func BenchmarkLimits(b *testing.B) {
 				h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/get-online-features", strings.NewReader(body)))
 			}
 		})
+	}
+}
+
+// bigAPI answers 64 MiB (far more than the loopback socket buffers hold) in
+// 32 KiB writes, or 16 MiB with pauses when paced, and reports how its
+// writes ended.
+type bigAPI struct{ writeErr chan error }
+
+func (b *bigAPI) Routes() []Route {
+	answer := func(paced bool) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			chunk := make([]byte, 32<<10)
+			chunks := 2048 // 64 MiB
+			if paced {
+				chunks = 512 // 16 MiB, 200 ms after each 2 MiB: 1.4 s in all
+			}
+			var err error
+			for i := 0; i < chunks && err == nil; i++ {
+				if paced && i%64 == 0 && i > 0 {
+					time.Sleep(200 * time.Millisecond)
+				}
+				_, err = w.Write(chunk)
+			}
+			b.writeErr <- err
+		}
+	}
+	return []Route{
+		{Pattern: "GET /big", Permission: Public, Handler: answer(false)},
+		{Pattern: "GET /download", Permission: Public, Handler: answer(false)},
+		{Pattern: "GET /paced-download", Permission: Public, Handler: answer(true)},
+	}
+}
+
+// TestSlowReaderIsCut: a client that does not read its answer loses the
+// connection at the write deadline, which ends the handler, for ordinary
+// routes (the request's deadline plus the body timeout) and for streamed
+// ones (the body timeout from the answer's start, although their request
+// deadline is an hour away); a download read at a fair rate that lasts
+// longer than the body timeout is not cut.
+func TestSlowReaderIsCut(t *testing.T) {
+	api := &bigAPI{writeErr: make(chan error, 1)}
+	s := New(Options{Limits: Limits{
+		RequestTimeout: 200 * time.Millisecond, BodyTimeout: 500 * time.Millisecond, LongRequestTimeout: time.Hour,
+		Classes: map[string]Class{"GET /download": ClassStream, "GET /paced-download": ClassStream},
+	}}, api)
+	addr := serveReal(t, s)
+	// handlerEnd waits for the handler's last write error. The wait is a
+	// guard against a hanging test, not a timing assertion.
+	handlerEnd := func() error {
+		t.Helper()
+		select {
+		case err := <-api.writeErr:
+			return err
+		case <-time.After(60 * time.Second):
+			t.Fatal("the handler still writes to a client that reads nothing")
+			return nil
+		}
+	}
+	for _, path := range []string{"/big", "/download"} {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path)
+		if err := handlerEnd(); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("%s: writing to a client that reads nothing ended with %v, want the write deadline", path, err)
+		}
+		conn.Close()
+	}
+
+	resp, err := http.Get("http://" + addr + "/paced-download")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if werr := handlerEnd(); werr != nil || err != nil || n != 16<<20 {
+		t.Errorf("a paced download read at once: %d bytes, read error %v, handler's write error %v; want all 16 MiB", n, err, werr)
 	}
 }

@@ -201,6 +201,7 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		r = s.ids.withRequestID(w, r)
+		s.limits.startWrite(w)
 		sw := &StatusWriter{ResponseWriter: w}
 		defer func() {
 			if p := recover(); p != nil {
@@ -238,13 +239,13 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 			})
 			return
 		}
-		lr, release, ok := s.limits.admit(sw, r)
+		lr, lw, release, ok := s.limits.admit(sw, r)
 		if !ok {
 			return
 		}
 		defer release()
 		r = lr // the deferred metrics read the pattern the mux sets on this request
-		next.ServeHTTP(sw, r)
+		next.ServeHTTP(lw, r)
 	})
 }
 

@@ -55,6 +55,22 @@ def main():
     check([a.path for a in client.list_artifacts(rid)] == ["notes.txt"], "MLFLOW_TRACKING_TOKEN (editor): artifact upload through the proxy")
     check(refused(lambda: client.delete_run(rid), "PERMISSION_DENIED"), "editor cannot delete a run (403)")
 
+    # A multipart upload: the client PUTs each part to the URL create handed
+    # out with a bare requests.put (no credential), so the upload id in the
+    # URL must be the part's credential.
+    os.environ["MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD"] = "true"
+    os.environ["MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE"] = str(1 << 20)
+    os.environ["MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE"] = str(1 << 20)
+    with tempfile.TemporaryDirectory() as d:
+        big = os.path.join(d, "model.bin")
+        data = os.urandom((3 << 20) + 7)
+        with open(big, "wb") as f:
+            f.write(data)
+        client.log_artifact(rid, big, "mpu")
+        got = client.download_artifacts(rid, "mpu/model.bin", d)
+        check(open(got, "rb").read() == data, "multipart upload (3 parts) with a token, through the proxy")
+    os.environ["MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD"] = "false"
+
     use(username=reader, password=reader_password)
     check(client.get_run(rid).data.metrics["auc"] == 0.9, "MLFLOW_TRACKING_USERNAME/PASSWORD (reader): get_run")
     with tempfile.TemporaryDirectory() as d:

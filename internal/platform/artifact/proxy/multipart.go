@@ -3,6 +3,7 @@ package proxy
 import (
 	"fmt"
 	"net/http"
+	"net/netip"
 	"path"
 	"strconv"
 	"strings"
@@ -77,7 +78,10 @@ func (a *API) mpuCreate(w http.ResponseWriter, r *http.Request) {
 	if err == nil && (req.NumParts < 1 || req.NumParts > artifact.MaxParts) {
 		err = fmt.Errorf("%w: field num_parts: %d, want 1 to %d", errInvalidParam, req.NumParts, artifact.MaxParts)
 	}
-	var id string
+	var base, id string
+	if err == nil {
+		base, err = a.partBaseURL(r) // before the upload exists: a refusal leaves nothing behind
+	}
 	if err == nil {
 		id, err = mp.CreateMultipart(r.Context(), dest)
 	}
@@ -85,7 +89,7 @@ func (a *API) mpuCreate(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, fmt.Errorf("create multipart upload: %w", err))
 		return
 	}
-	base := partBaseURL(r) + "/mpu/parts/" + id + "/"
+	base += "/mpu/parts/" + id + "/"
 	resp := createResponse{UploadID: id, Credentials: make([]credential, req.NumParts)}
 	for i := range resp.Credentials {
 		resp.Credentials[i] = credential{URL: base + strconv.Itoa(i+1), PartNumber: i + 1, Headers: map[string]string{}}
@@ -93,9 +97,22 @@ func (a *API) mpuCreate(w http.ResponseWriter, r *http.Request) {
 	server.WriteJSON(w, http.StatusOK, resp)
 }
 
-// partBaseURL is the absolute URL of the API prefix the request came in on, as
-// the client addressed it.
-func partBaseURL(r *http.Request) string {
+// partBaseURL is the absolute URL of the API prefix the request came in on:
+// under Options.PublicURL when it is set, else at the request's Host (and
+// X-Forwarded-Proto), which must be a plain host name or address with an
+// optional port. The client PUTs each part to the URL it is handed, with the
+// part's bytes and no credential, so the URL decides where the model's bytes
+// go: a Host header that smuggles a user, a path or a second host into the
+// URL is refused rather than echoed.
+func (a *API) partBaseURL(r *http.Request) (string, error) {
+	prefix := r.URL.Path[:strings.Index(r.URL.Path, "/mpu/create/")]
+	if a.opts.PublicURL != "" {
+		return strings.TrimSuffix(a.opts.PublicURL, "/") + prefix, nil
+	}
+	if !validHost(r.Host) {
+		return "", fmt.Errorf("%w: Host header %s is not a host name or IP address with an optional port, from which part URLs are built; "+
+			"set server.public_url in atrium.yaml to the URL clients reach the server at", errInvalidParam, server.Quote(r.Host))
+	}
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"
@@ -103,8 +120,42 @@ func partBaseURL(r *http.Request) string {
 	if p := r.Header.Get("X-Forwarded-Proto"); p == "http" || p == "https" {
 		scheme = p
 	}
-	prefix := r.URL.Path[:strings.Index(r.URL.Path, "/mpu/create/")]
-	return scheme + "://" + r.Host + prefix
+	return scheme + "://" + r.Host + prefix, nil
+}
+
+// validHost reports whether hostport is a DNS name, an IPv4 address or a
+// bracketed IPv6 address, with an optional numeric port: nothing that would
+// change the meaning of the URL it is put in (no '@', '/', '?', '#', spaces).
+func validHost(hostport string) bool {
+	host, port := hostport, ""
+	if i := strings.LastIndexByte(hostport, ':'); i >= 0 && !strings.HasSuffix(hostport, "]") {
+		host, port = hostport[:i], hostport[i+1:]
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || port[0] == '+' {
+			return false
+		}
+	}
+	if strings.HasPrefix(host, "[") {
+		ip, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"))
+		return err == nil && ip.Is6() && strings.HasSuffix(host, "]") && ip.Zone() == ""
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return true
+	}
+	host = strings.TrimSuffix(host, ".")
+	if host == "" || len(host) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(host, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, c := range []byte(label) {
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func (a *API) mpuPart(w http.ResponseWriter, r *http.Request) {

@@ -47,6 +47,12 @@ type Options struct {
 	MaxJSONBytes int64
 	// Logger receives internal errors. Default: discard.
 	Logger *slog.Logger
+	// PublicURL is the absolute URL clients reach the server at
+	// ("https://atrium.example.com", with a path when a proxy mounts the
+	// server under one; server.public_url of atrium.yaml, validated there).
+	// Multipart part URLs are built from it. Empty: from the request's Host
+	// header, refused unless it is a plain host[:port].
+	PublicURL string
 }
 
 func (o *Options) ensureDefaults() {
@@ -76,7 +82,8 @@ func New(store artifact.Store, opts Options) *API {
 }
 
 // Routes returns the routes under every prefix, each with its permission:
-// reading artifacts is MLflow's READ, writing them EDIT, deleting them MANAGE.
+// reading artifacts is MLflow's READ, writing them EDIT, deleting them MANAGE;
+// a multipart part is authorized by its upload id.
 func (a *API) Routes() []server.Route {
 	var routes []server.Route
 	for _, p := range Prefixes {
@@ -88,7 +95,12 @@ func (a *API) Routes() []server.Route {
 			server.Route{Pattern: "POST " + p + "/mpu/create/{path...}", Permission: server.Edit, Handler: http.HandlerFunc(a.mpuCreate)},
 			server.Route{Pattern: "POST " + p + "/mpu/complete/{path...}", Permission: server.Edit, Handler: http.HandlerFunc(a.mpuComplete)},
 			server.Route{Pattern: "POST " + p + "/mpu/abort/{path...}", Permission: server.Edit, Handler: http.HandlerFunc(a.mpuAbort)},
-			server.Route{Pattern: "PUT " + p + "/mpu/parts/{upload_id}/{part_number}", Permission: server.Edit, Handler: http.HandlerFunc(a.mpuPart)},
+			// The upload id in a part's URL is its credential, as a presigned
+			// S3 URL's signature is: MLflow's client PUTs parts with a bare
+			// requests.put, sending no Authorization header. Only an EDIT
+			// caller gets an id (create), and an unknown id is refused before
+			// a byte of the body is stored.
+			server.Route{Pattern: "PUT " + p + "/mpu/parts/{upload_id}/{part_number}", Permission: server.Public, Handler: http.HandlerFunc(a.mpuPart)},
 			server.Route{Pattern: "GET " + p + "/presigned/{path...}", Permission: server.Read, Handler: http.HandlerFunc(a.presigned)},
 		)
 	}

@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -397,4 +398,75 @@ func escapePath(p string) string {
 		segs[i] = url.PathEscape(s)
 	}
 	return strings.Join(segs, "/")
+}
+
+// TestMultipartPartURLs: part URLs point where the client is to PUT the
+// model's bytes, so they come from Options.PublicURL when it is set, whatever
+// the request's Host says, and otherwise from a Host that is a plain
+// host[:port]; a Host that would redirect the parts elsewhere (a user part,
+// a path, a second host) is refused before any upload is created.
+func TestMultipartPartURLs(t *testing.T) {
+	tests := []struct {
+		name      string
+		publicURL string
+		host      string
+		header    map[string]string
+		prefix    string
+		want      string // the URL of part 1; "" when refused
+	}{
+		{name: "host and port", host: "127.0.0.1:8080", want: "http://127.0.0.1:8080" + base},
+		{name: "name", host: "atrium.internal", want: "http://atrium.internal" + base},
+		{name: "ipv6", host: "[::1]:8080", want: "http://[::1]:8080" + base},
+		{name: "forwarded proto", host: "atrium.internal", header: map[string]string{"X-Forwarded-Proto": "https"}, want: "https://atrium.internal" + base},
+		{name: "forwarded proto garbage ignored", host: "atrium.internal", header: map[string]string{"X-Forwarded-Proto": "javascript"}, want: "http://atrium.internal" + base},
+		{name: "web UI prefix", host: "localhost:5000", prefix: "/ajax-api/2.0/mlflow-artifacts", want: "http://localhost:5000/ajax-api/2.0/mlflow-artifacts"},
+		{name: "public url wins over host", publicURL: "https://atrium.example.com", host: "evil.example", want: "https://atrium.example.com" + base},
+		{name: "public url wins over forwarded proto", publicURL: "https://atrium.example.com/", host: "x", header: map[string]string{"X-Forwarded-Proto": "http"}, want: "https://atrium.example.com" + base},
+		{name: "public url with a path", publicURL: "https://example.com/atrium", host: "localhost", want: "https://example.com/atrium" + base},
+		{name: "user info in host", host: "evil.example@127.0.0.1:8080"},
+		{name: "path in host", host: "evil.example/x?"},
+		{name: "fragment in host", host: "evil.example#"},
+		{name: "empty host", host: ""},
+		{name: "bad port", host: "localhost:http"},
+		{name: "port out of range", host: "localhost:70000"},
+		{name: "zone in ipv6", host: "[fe80::1%25eth0]:80"},
+		{name: "bad label", host: "-evil.example"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st, err := fs.Open(context.Background(), t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			h := server.New(server.Options{}, New(st, Options{PublicURL: tt.publicURL})).Handler()
+			prefix := cmp.Or(tt.prefix, base)
+			r := httptest.NewRequest("POST", prefix+"/mpu/create/1/run", strings.NewReader(`{"path":"m.bin","num_parts":2}`))
+			r.Host = tt.host
+			for k, v := range tt.header {
+				r.Header.Set(k, v)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, r)
+			if tt.want == "" {
+				if code, msg := mlflowError(t, rec.Body.String()); rec.Code != 400 || code != "INVALID_PARAMETER_VALUE" || !strings.Contains(msg, "server.public_url") {
+					t.Fatalf("Host %q: %d %s, want 400 naming server.public_url", tt.host, rec.Code, rec.Body)
+				}
+				// Refused before the upload was created: nothing is staged.
+				entries, _ := os.ReadDir(filepath.Join(st.Dir(), fs.TempDir))
+				if len(entries) != 0 {
+					t.Fatalf("a refused create left %d staged entries", len(entries))
+				}
+				return
+			}
+			var cr createResp
+			if err := json.Unmarshal(rec.Body.Bytes(), &cr); err != nil || rec.Code != 200 || len(cr.Credentials) != 2 {
+				t.Fatalf("create = %d %s", rec.Code, rec.Body)
+			}
+			want := tt.want + "/mpu/parts/" + cr.UploadID + "/1"
+			if cr.Credentials[0].URL != want {
+				t.Fatalf("part 1 URL = %q, want %q", cr.Credentials[0].URL, want)
+			}
+		})
+	}
 }
