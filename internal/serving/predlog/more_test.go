@@ -397,3 +397,17 @@ func waitForFile(t *testing.T, dir, model string) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestNilWriter: a nil Writer is a log that is off.
+func TestNilWriter(t *testing.T) {
+	var w *Writer
+	if w.Log(rankRecord("x", t0, "1", 2)) {
+		t.Error("a nil Writer kept a record")
+	}
+	if err := w.Flush(context.Background()); err != nil {
+		t.Error(err)
+	}
+	if err := w.Close(context.Background()); err != nil {
+		t.Error(err)
+	}
+}
