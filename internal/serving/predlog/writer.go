@@ -212,8 +212,9 @@ func (w *Writer) Log(rec Record) bool {
 		return false
 	}
 	w.pending = append(w.pending, rec)
-	w.mu.Unlock()
+	// Under mu, so that the flush taking rec subtracts after this adds.
 	w.m.buffered.Add(float64(n))
+	w.mu.Unlock()
 	return true
 }
 
@@ -301,6 +302,7 @@ func (w *Writer) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		go func() {
 			<-w.done
+			w.m.capacity.Sub(float64(w.opts.BufferRows))
 			liveWriters.Add(-1)
 			_ = w.sink.close()
 		}()
