@@ -21,7 +21,7 @@ import (
 	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/atrium-ml/atrium/internal/platform/auth"
-	"github.com/atrium-ml/atrium/internal/platform/meta/metatest"
+	"github.com/atrium-ml/atrium/internal/platform/auth/authtest"
 	"github.com/atrium-ml/atrium/internal/platform/server"
 	"github.com/atrium-ml/atrium/internal/serving/oip"
 	"github.com/atrium-ml/atrium/internal/serving/oip/oiptest"
@@ -204,13 +204,7 @@ atrium_grpc_requests_total{code="OK",method="ModelInfer"} 2
 func TestGRPCAuth(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	store := auth.NewStore(metatest.SQLite(t, auth.Schema))
-	token, _, err := store.CreateToken(ctx, "search", auth.Reader, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	guard := auth.NewGuard(auth.GuardOptions{Store: store, Required: true})
-	defer guard.Close()
+	guard, token := authtest.Guard(t, auth.Reader)
 	c := newGRPCClient(t, &oiptest.Backend{}, oip.GRPCOptions{Authorize: guard.GRPCAuthorizer(server.Infer)})
 	req := &pb.ModelInferRequest{ModelName: "sum", Inputs: []*pb.ModelInferRequest_InferInputTensor{{Name: "x", Datatype: oip.FP32, Shape: []int64{1, 1}}},
 		RawInputContents: [][]byte{fp32Raw(1)}}
