@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/atrium-ml/atrium/internal/platform/auth"
 	"github.com/atrium-ml/atrium/internal/platform/server"
+	"github.com/atrium-ml/atrium/internal/serving"
 	"github.com/atrium-ml/atrium/internal/serving/oip"
 	"github.com/atrium-ml/atrium/internal/spec"
 )
@@ -30,14 +32,14 @@ type grpcServe struct {
 	ln  net.Listener
 }
 
-// newGRPCServe opens addr and builds the service over b. required is the
-// guard's decision for the HTTP address (guardOptions): a gRPC address
-// beyond loopback is refused when the guard does not require credentials,
-// unless insecure, as serve refuses such an HTTP address: the HTTP
-// address's safe default cannot vouch for another one.
-func newGRPCServe(addr string, s spec.Server, b oip.Backend, guard *auth.Guard, required, insecure bool,
+// newGRPCServe opens addr and builds the service over b. A gRPC address
+// beyond loopback is refused when the guard lets anonymous callers score
+// (no credential configured), unless insecure, as serve refuses such an
+// HTTP address: the HTTP address's safe default cannot vouch for another.
+func newGRPCServe(ctx context.Context, addr string, s spec.Server, b oip.Backend, guard *auth.Guard, insecure bool,
 	log *slog.Logger, reg prometheus.Registerer) (*grpcServe, error) {
-	if !required && !insecure && !isLoopback(addr) {
+	_, err := guard.AuthorizeHeader(ctx, "", server.Infer)
+	if anonymous := err == nil; anonymous && !insecure && !isLoopback(addr) {
 		return nil, fmt.Errorf("refusing to serve gRPC on %s, which is not a loopback address, without authentication: anyone could call it. "+
 			"Create a credential first with `atrium token create --name admin --role admin`, or pass --insecure", addr)
 	}
@@ -69,4 +71,37 @@ func (g *grpcServe) Addr() net.Addr { return g.ln.Addr() }
 // Run serves until ctx ends, then stops gracefully (grpcShutdownTimeout).
 func (g *grpcServe) Run(ctx context.Context) error {
 	return oip.ServeGRPC(ctx, g.srv, g.ln, grpcShutdownTimeout)
+}
+
+// serveWithGRPC runs the HTTP server (run) and, when serving.grpc_addr is
+// set, the Open Inference Protocol's gRPC listener beside it over the same
+// model service and guard: both stop when e's context ends, and either
+// failing stops the other. reg is the HTTP server's registry, so /metrics
+// shows the gRPC calls too.
+func serveWithGRPC(e *env, p *spec.Project, guard *auth.Guard, insecure bool, reg prometheus.Registerer, run func(context.Context) error) error {
+	if p.Serving.GRPCAddr == "" {
+		return run(e.ctx)
+	}
+	svc, err := e.Serving()
+	if err != nil {
+		return err
+	}
+	g, err := newGRPCServe(e.ctx, p.Serving.GRPCAddr, p.Server, serving.NewBackend(svc), guard, insecure, e.log, reg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stderr, "atrium serving the Open Inference Protocol over gRPC on %s\n", g.Addr()) // grpcServingPrefix
+	ctx, cancel := context.WithCancel(e.ctx)
+	defer cancel()
+	grpcErr := make(chan error, 1)
+	go func() {
+		err := g.Run(ctx)
+		if err != nil {
+			cancel() // a failed gRPC listener stops the HTTP server too
+		}
+		grpcErr <- err
+	}()
+	err = run(ctx)
+	cancel()
+	return errors.Join(err, <-grpcErr)
 }
