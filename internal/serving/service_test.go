@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"math"
 	"slices"
 	"strings"
@@ -300,5 +301,42 @@ func TestServiceLoadsOnce(t *testing.T) {
 	}
 	if got := s.Models(); !slices.Equal(got, []string{"m"}) {
 		t.Fatalf("models in use %v", got)
+	}
+}
+
+// The route hash is FNV-1a's (stable across processes and releases: a
+// replica must send a user where the others do), and Close ends the service.
+func TestRouteFractionAndClose(t *testing.T) {
+	var spread atomic.Uint64
+	h := fnv.New64a()
+	h.Write([]byte("user-1"))
+	want := h.Sum64()
+	x := want
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	if got := routeFraction("user-1", &spread); got != float64(x>>11)/(1<<53) {
+		t.Fatalf("routeFraction(user-1) = %v", got)
+	}
+	if a, b := routeFraction("", &spread), routeFraction("", &spread); a == b {
+		t.Fatalf("keyless requests drew the same fraction %v twice", a)
+	}
+	w := newWorld(t)
+	v1, _ := twoModels(t, w, "m")
+	w.alias(t, "m", "champion", v1)
+	s := newService(t, w, Options{})
+	if _, err := s.Resolve(context.Background(), "m", "", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Resolve(context.Background(), "m", "", ""); !errors.Is(err, ErrNotReady) {
+		t.Fatalf("Resolve after Close: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
 	}
 }
