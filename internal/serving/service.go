@@ -312,7 +312,7 @@ func (s *Service) model(name string) *model {
 // not tried again here (the watcher retries it, or loads the version the
 // alias moves to): its error is returned at once.
 func (s *Service) first(ctx context.Context, name string) (*Deployed, error) {
-	res, err, _ := s.loads.Do("alias\x00"+name, func() (any, error) {
+	return s.once(ctx, "alias\x00"+name, "model "+name, func() (*Deployed, error) {
 		if m := s.lookup(name); m != nil {
 			if d := m.primary.cur.Load(); d != nil {
 				return d, nil
@@ -337,10 +337,22 @@ func (s *Service) first(ctx context.Context, name string) (*Deployed, error) {
 		s.kick() // the canary and shadow aliases load in the background
 		return d, nil
 	})
-	if err != nil {
-		return nil, err
+}
+
+// once runs load once for concurrent callers of the same key. A caller
+// whose ctx ends stops waiting (the load goes on for the others, bounded by
+// LoadTimeout: loadContext detaches it).
+func (s *Service) once(ctx context.Context, key, what string, load func() (*Deployed, error)) (*Deployed, error) {
+	ch := s.loads.DoChan(key, func() (any, error) { return load() })
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		return r.Val.(*Deployed), nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting for %s to load: %w", what, ctx.Err())
 	}
-	return res.(*Deployed), nil
 }
 
 // loadContext detaches a load from the request that started it (other
@@ -362,7 +374,7 @@ func (s *Service) version(ctx context.Context, name, version string) (*Deployed,
 		e.lastUsed.Store(time.Now().UnixNano())
 		return e.d, nil
 	}
-	res, err, _ := s.loads.Do("version\x00"+name+"\x00"+version, func() (any, error) {
+	return s.once(ctx, "version\x00"+name+"\x00"+version, "model "+name+" version "+version, func() (*Deployed, error) {
 		s.mu.RLock()
 		e := s.versions[k]
 		s.mu.RUnlock()
@@ -395,10 +407,6 @@ func (s *Service) version(ctx context.Context, name, version string) (*Deployed,
 			"inputs", len(d.Inputs), "seconds", time.Since(start).Seconds())
 		return d, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return res.(*Deployed), nil
 }
 
 // install makes d the version a slot serves.
