@@ -130,6 +130,10 @@ type Service struct {
 	mu       sync.RWMutex
 	models   map[string]*model
 	versions map[versionKey]*versionEntry
+	// broken holds versions whose files cannot be served (ErrModelFormat,
+	// ErrUnsupportedFlavor), so that requests naming one do not reload it
+	// for RetryAfter.
+	broken map[versionKey]*loadFailure
 
 	loads   singleflight.Group
 	shadows chan shadowJob
@@ -186,7 +190,7 @@ func New(loader *Loader, opts Options) *Service {
 	opts.ensureDefaults()
 	s := &Service{loader: loader, opts: opts, log: opts.Logger, m: opts.Metrics,
 		config: make(map[string]ModelConfig, len(opts.Models)), models: map[string]*model{},
-		versions: map[versionKey]*versionEntry{}, shadows: make(chan shadowJob, opts.ShadowQueue),
+		versions: map[versionKey]*versionEntry{}, broken: map[versionKey]*loadFailure{}, shadows: make(chan shadowJob, opts.ShadowQueue),
 		kicked: make(chan struct{}, 1)}
 	s.base, s.stop = context.WithCancel(context.Background())
 	for _, c := range opts.Models {
@@ -374,6 +378,12 @@ func (s *Service) version(ctx context.Context, name, version string) (*Deployed,
 		e.lastUsed.Store(time.Now().UnixNano())
 		return e.d, nil
 	}
+	s.mu.RLock()
+	f := s.broken[k]
+	s.mu.RUnlock()
+	if f != nil && time.Since(f.at) < s.opts.RetryAfter {
+		return nil, f.err
+	}
 	return s.once(ctx, "version\x00"+name+"\x00"+version, "model "+name+" version "+version, func() (*Deployed, error) {
 		s.mu.RLock()
 		e := s.versions[k]
@@ -389,6 +399,11 @@ func (s *Service) version(ctx context.Context, name, version string) (*Deployed,
 			if !errors.Is(err, ErrNotFound) {
 				s.m.failures.WithLabelValues(name).Inc()
 				s.log.Error("serving: load failed", "model", name, "version", version, "err", err)
+			}
+			if errors.Is(err, ErrModelFormat) || errors.Is(err, ErrUnsupportedFlavor) {
+				s.mu.Lock()
+				s.broken[k] = &loadFailure{version: version, err: err, at: time.Now()}
+				s.mu.Unlock()
 			}
 			return nil, err
 		}
@@ -567,6 +582,11 @@ func (s *Service) evict(held map[versionKey]bool) {
 		if !held[k] && e.lastUsed.Load() < cutoff {
 			delete(s.versions, k)
 			s.log.Info("serving: unloaded an idle version", "model", k.name, "version", k.version)
+		}
+	}
+	for k, f := range s.broken {
+		if time.Since(f.at) >= s.opts.RetryAfter {
+			delete(s.broken, k)
 		}
 	}
 }

@@ -111,8 +111,18 @@ func TestServiceKeepsServingWhenALoadFails(t *testing.T) {
 	if !errors.Is(err, ErrNotReady) || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "model.lgb (lightgbm flavor)") {
 		t.Fatalf("Ready = %v, want ErrNotReady containing %q", err, want)
 	}
-	if n := testutil.ToFloat64(s.m.failures.WithLabelValues("m")); n < 1 {
-		t.Fatalf("load failures = %v", n)
+	failures := testutil.ToFloat64(s.m.failures.WithLabelValues("m"))
+	if failures < 1 {
+		t.Fatalf("load failures = %v", failures)
+	}
+	// Requests naming the broken version are refused without reloading it.
+	for range 3 {
+		if _, err := s.Resolve(ctx, "m", bad, ""); !errors.Is(err, ErrModelFormat) {
+			t.Fatalf("Resolve(version %s) = %v, want ErrModelFormat", bad, err)
+		}
+	}
+	if n := testutil.ToFloat64(s.m.failures.WithLabelValues("m")); n != failures {
+		t.Fatalf("load failures went from %v to %v: the broken version was loaded again", failures, n)
 	}
 	w.alias(t, "m", "champion", v3)
 	eventually(t, "the swap to "+v3, func() bool { return servingVersion(s, "m") == v3 })
