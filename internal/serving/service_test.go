@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/atrium-ml/atrium/internal/tracking"
 )
 
 // twoModels registers two versions of name that predict differently on the
@@ -348,5 +350,25 @@ func TestRouteFractionAndClose(t *testing.T) {
 	}
 	if err := s.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
+	}
+}
+
+// A model listed with load_at_start is loaded by Start, before any request,
+// and its configured feature service overrides the version's tag.
+func TestServiceLoadAtStartAndFeatureService(t *testing.T) {
+	w := newWorld(t)
+	v := w.register(t, "m", flavorDir("lightgbm", "model.lgb", fixture(t, "lightgbm_binary.txt"), ""),
+		tracking.KV{Key: FeatureServiceTag, Value: "from_tag"})
+	w.alias(t, "m", "prod", v)
+	s := newService(t, w, Options{DefaultAlias: "prod", Models: []ModelConfig{{Name: "m", LoadAtStart: true, FeatureService: "from_config"}}})
+	if got := s.Models(); !slices.Equal(got, []string{"m"}) {
+		t.Fatalf("models after Start %v, want [m] loaded at start", got)
+	}
+	if n := testutil.ToFloat64(s.m.loads.WithLabelValues("m")); n != 1 {
+		t.Fatalf("loads = %v", n)
+	}
+	d, err := s.Resolve(context.Background(), "m", "", "")
+	if err != nil || d.FeatureService != "from_config" || d.Tags[FeatureServiceTag] != "from_tag" {
+		t.Fatalf("Resolve = %+v, %v", d, err)
 	}
 }
