@@ -56,8 +56,8 @@ type rowActivation struct {
 }
 
 func (a *rowActivation) ResolveName(name string) (any, bool) {
-	i, ok := a.p.index[name]
-	if !ok {
+	i := a.p.varIndex(name)
+	if i < 0 {
 		return nil, false
 	}
 	v := a.in.Value(i, a.row)
@@ -165,6 +165,24 @@ func (p *Program) Eval(in Input, rows int, out []online.Value) error {
 		return fail
 	}
 	return nil
+}
+
+// varIndex is the index of variable name, or -1. A few variables are
+// scanned (the names CEL passes are those of the AST, so most comparisons
+// stop at the length or the pointer); many are looked up in the map.
+func (p *Program) varIndex(name string) int {
+	if len(p.vars) > 16 {
+		if i, ok := p.index[name]; ok {
+			return i
+		}
+		return -1
+	}
+	for i := range p.vars {
+		if p.vars[i].Name == name {
+			return i
+		}
+	}
+	return -1
 }
 
 // hasNull reports whether one of the variables is null at row r.
