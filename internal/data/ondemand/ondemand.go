@@ -81,6 +81,9 @@ type compiled struct {
 // Vars returns the program's variables; do not modify them.
 func (p *Program) Vars() []Var { return p.vars }
 
+// Len is the number of expressions (len(Exprs()) without the copy).
+func (p *Program) Len() int { return len(p.exprs) }
+
 // Exprs returns the compiled expressions in order (their Source as given).
 func (p *Program) Exprs() []Expr {
 	out := make([]Expr, len(p.exprs))
