@@ -2,6 +2,7 @@ package ondemand
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -251,6 +252,39 @@ func TestMemoizedCallsMatchFreshOnes(t *testing.T) {
 			if out[r*ne+e] != one[e] {
 				t.Errorf("row %d %s: batch %v, alone %v", r, p.Exprs()[e].Name, out[r*ne+e].Any(), one[e].Any())
 			}
+		}
+	}
+}
+
+// TestEvalConcurrent evaluates one Program from several goroutines (run with
+// -race): the memoized calls keep their state per Eval, not in the Program.
+func TestEvalConcurrent(t *testing.T) {
+	p, err := Compile([]Var{{"a", online.KindString}, {"n", online.KindInt64}},
+		[]Expr{{"k", online.KindInt64, "size(a.split('|')) + n"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error)
+	for g := range 4 {
+		go func() {
+			in := Columns{{online.String(strings.Repeat("x|", g))}, {online.Int64(int64(g))}}
+			out := make([]online.Value, 1)
+			for range 200 {
+				if err := p.Eval(in, 1, out); err != nil {
+					done <- err
+					return
+				}
+				if out[0].Int64() != int64(2*g+1) {
+					done <- fmt.Errorf("goroutine %d: %v, want %d", g, out[0].Any(), 2*g+1)
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range 4 {
+		if err := <-done; err != nil {
+			t.Error(err)
 		}
 	}
 }
