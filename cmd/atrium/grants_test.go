@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/base64"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -222,5 +223,53 @@ func TestPerResourceGrants(t *testing.T) {
 	c.header = ana
 	if code, body := c.do(t, h); code != 403 {
 		t.Errorf("after revoking: log to A = %d %s, want 403", code, body)
+	}
+}
+
+// TestUserGrantCLI: `atrium user grant`, `grants` and `revoke` keep a
+// user's grants, with usage errors for a missing or doubled resource and an
+// unknown permission.
+func TestUserGrantCLI(t *testing.T) {
+	dir := t.TempDir()
+	e := &env{ctx: context.Background(), repo: dir}
+	store, err := authStore(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.SetUser(e.ctx, "ana", auth.Reader, "pw"); err != nil {
+		t.Fatal(err)
+	}
+	e.close()
+	for _, tt := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"grant", "ana", "--experiment", "1", "--permission", "edit"}, exitOK, "user ana has EDIT on experiment 1"},
+		{[]string{"grant", "ana", "--model", "ranker", "--permission", "NO_PERMISSIONS"}, exitOK, "NO_PERMISSIONS on registered_model ranker"},
+		{[]string{"grant", "ana", "--permission", "READ"}, exitUsage, "--experiment ID or --model NAME"},
+		{[]string{"grant", "ana", "--experiment", "1", "--model", "m", "--permission", "READ"}, exitUsage, "exactly one resource"},
+		{[]string{"grant", "ana", "--experiment", "1", "--permission", "WRITE"}, exitUsage, "want READ, EDIT, MANAGE or NO_PERMISSIONS"},
+		{[]string{"grant", "nobody", "--experiment", "1", "--permission", "READ"}, exitFailure, `user "nobody"`},
+		{[]string{"grants", "a", "b"}, exitUsage, "at most one user"},
+	} {
+		code, _, errOut := atrium(t, append([]string{"--repo", dir, "user"}, tt.args...)...)
+		if code != tt.code || !strings.Contains(errOut, tt.want) {
+			t.Errorf("user %s = %d %q, want %d and %q", strings.Join(tt.args, " "), code, errOut, tt.code, tt.want)
+		}
+	}
+	code, out, _ := atrium(t, "--repo", dir, "user", "grants", "ana")
+	if code != exitOK || !regexp.MustCompile(`ana\s+experiment\s+1\s+EDIT`).MatchString(out) || !regexp.MustCompile(`ana\s+registered_model\s+ranker\s+NO_PERMISSIONS`).MatchString(out) {
+		t.Errorf("user grants ana = %d %q", code, out)
+	}
+	if code, _, errOut := atrium(t, "--repo", dir, "user", "revoke", "ana", "--experiment", "1"); code != exitOK {
+		t.Fatalf("revoke: %s", errOut)
+	}
+	code, out, _ = atrium(t, "--repo", dir, "-o", "json", "user", "grants")
+	if code != exitOK || strings.Contains(out, `"experiment"`) || !strings.Contains(out, `"resource":"ranker"`) {
+		t.Errorf("grants after revoking = %d %q, want the model's only", code, out)
+	}
+	if code, _, errOut := atrium(t, "--repo", dir, "user", "revoke", "ana", "--experiment", "1"); code != exitFailure || !strings.Contains(errOut, "no grant") {
+		t.Errorf("revoking twice = %d %q", code, errOut)
 	}
 }
