@@ -12,6 +12,24 @@ import (
 	"github.com/atrium-ml/atrium/internal/platform/server"
 )
 
+// grantsServe builds every API of `atrium serve` on a fresh project, the
+// resolver of MLflow requests' resources, and users of the given roles
+// (password "pw-" + name).
+func grantsServe(t *testing.T, users map[string]auth.Role) ([]server.API, *auth.Store, auth.Resources) {
+	t.Helper()
+	apis, store, e := serveEnvAPIs(t, t.TempDir())
+	res, err := mlflowResources(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, role := range users {
+		if err := store.SetUser(context.Background(), name, role, "pw-"+name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return apis, store, res
+}
+
 func basicAuth(user, password string) map[string]string {
 	return map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password))}
 }
@@ -32,7 +50,12 @@ func TestEveryMLflowRouteIsScoped(t *testing.T) {
 	scoped := res.(interface{ Scoped(pattern string) bool })
 	var unscoped []string
 	for _, rt := range srv.Routes() {
-		if rt.Permission == server.Public || !strings.Contains(rt.Pattern, "/mlflow") {
+		switch rt.Permission {
+		case server.Read, server.Edit, server.Deploy, server.Manage:
+		default:
+			continue // admin, public: no grant applies
+		}
+		if !strings.Contains(rt.Pattern, "/mlflow") {
 			continue
 		}
 		if !scoped.Scoped(rt.Pattern) {
@@ -62,21 +85,8 @@ func TestEveryMLflowRouteIsScoped(t *testing.T) {
 // they have no grant on; admins bypass every grant; registered models the
 // same by name.
 func TestPerResourceGrants(t *testing.T) {
-	dir := t.TempDir()
-	apis, store, e := serveEnvAPIs(t, dir)
-	res, err := mlflowResources(e)
-	if err != nil {
-		t.Fatal(err)
-	}
+	apis, store, res := grantsServe(t, map[string]auth.Role{"ana": auth.Reader, "carl": auth.Editor, "root": auth.Admin})
 	ctx := context.Background()
-	for _, u := range []struct {
-		name string
-		role auth.Role
-	}{{"ana", auth.Reader}, {"carl", auth.Editor}, {"root", auth.Admin}} {
-		if err := store.SetUser(ctx, u.name, u.role, "pw-"+u.name); err != nil {
-			t.Fatal(err)
-		}
-	}
 	editorToken, _, err := store.CreateToken(ctx, "ci", auth.Editor, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -271,5 +281,47 @@ func TestUserGrantCLI(t *testing.T) {
 	}
 	if code, _, errOut := atrium(t, "--repo", dir, "user", "revoke", "ana", "--experiment", "1"); code != exitFailure || !strings.Contains(errOut, "no grant") {
 		t.Errorf("revoking twice = %d %q", code, errOut)
+	}
+}
+
+// TestGrantsAPI: MLflow 3's users/permissions endpoints on `atrium serve`
+// grant, answer and revoke a user's permission, and take effect on the
+// next request (no cache delay for changes made through the server);
+// only admins may call them.
+func TestGrantsAPI(t *testing.T) {
+	apis, store, res := grantsServe(t, map[string]auth.Role{"ana": auth.Reader, "root": auth.Admin})
+	// The credential and grant caches on, as in serve.
+	g := auth.NewGuard(auth.GuardOptions{Store: store, Required: true, Resources: res})
+	t.Cleanup(func() { g.Close() })
+	h := server.New(server.Options{Guard: g}, apis...).Handler()
+	root, ana := basicAuth("root", "pw-root"), basicAuth("ana", "pw-ana")
+	const perms = "/api/3.0/mlflow/users/permissions/"
+	exp := mustCall(t, h, call{method: "POST", path: mlflow + "/experiments/create", body: `{"name": "A"}`, header: root})["experiment_id"].(string)
+	getA := call{method: "GET", path: mlflow + "/experiments/get?experiment_id=" + exp, header: ana}
+	if code, body := getA.do(t, h); code != 200 {
+		t.Fatalf("reader before any grant: %d %s", code, body)
+	}
+	grant := `{"username": "ana", "resource_type": "experiment", "resource_id": "` + exp + `", "permission": "NO_PERMISSIONS"}`
+	for _, tt := range []struct {
+		c    call
+		code int
+		want string
+	}{
+		{call{method: "POST", path: perms + "grant", body: grant, header: ana}, 403, "PERMISSION_DENIED"},
+		{call{method: "POST", path: perms + "grant", body: grant, header: root}, 200, "{}"},
+		{call{method: "GET", path: perms + "get?username=ana&resource_type=experiment&resource_id=" + exp, header: root}, 200, `{"allowed":false,"permission":"NO_PERMISSIONS"}`},
+		{getA, 403, "has NO_PERMISSIONS on experiment " + exp},
+		{call{method: "GET", path: perms + "get?username=ana&resource_type=registered_model&resource_id=m", header: root}, 200, `{"allowed":true,"permission":"READ"}`},
+		{call{method: "POST", path: perms + "grant", body: `{"username": "ana", "resource_type": "prompt", "resource_id": "p", "permission": "READ"}`, header: root}, 400, "INVALID_PARAMETER_VALUE"},
+		{call{method: "POST", path: perms + "grant", body: `{"username": "bob", "resource_type": "experiment", "resource_id": "1", "permission": "READ"}`, header: root}, 404, "RESOURCE_DOES_NOT_EXIST"},
+		{call{method: "POST", path: perms + "grant", body: `{"username": "ana", "resource_type": "experiment", "resource_id": "1", "permission": "ALL"}`, header: root}, 400, "want READ, EDIT, MANAGE or NO_PERMISSIONS"},
+		{call{method: "POST", path: perms + "revoke", body: grant, header: root}, 200, "{}"},
+		{getA, 200, `"name":"A"`},
+		{call{method: "POST", path: perms + "revoke", body: grant, header: root}, 404, "no grant"},
+	} {
+		code, body := tt.c.do(t, h)
+		if code != tt.code || !strings.Contains(body, tt.want) {
+			t.Errorf("%s %s %s = %d %s, want %d with %s", tt.c.method, tt.c.path, tt.c.body, code, body, tt.code, tt.want)
+		}
 	}
 }

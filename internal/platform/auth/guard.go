@@ -377,6 +377,7 @@ func (g *Guard) Forget() {
 type cachedGrants struct {
 	m     map[Resource]Level
 	until time.Time
+	gen   int64 // grantsChanged when loaded
 }
 
 // authorize decides whether p may make request r of route rt. It returns
@@ -444,8 +445,9 @@ func (g *Guard) authorize(r *http.Request, rt server.Route, p Principal) (string
 // grantsOf returns user's grants, cached for CacheTTL like credentials.
 func (g *Guard) grantsOf(ctx context.Context, user string) (map[Resource]Level, error) {
 	now := time.Now()
+	gen := grantsChanged.Load()
 	if g.opts.CacheTTL > 0 {
-		if c, ok := g.grants.Load(user); ok && now.Before(c.(cachedGrants).until) {
+		if c, ok := g.grants.Load(user); ok && now.Before(c.(cachedGrants).until) && c.(cachedGrants).gen == gen {
 			return c.(cachedGrants).m, nil
 		}
 	}
@@ -463,7 +465,7 @@ func (g *Guard) grantsOf(ctx context.Context, user string) (map[Resource]Level, 
 			g.cached = 1
 		}
 		g.mu.Unlock()
-		g.grants.Store(user, cachedGrants{m: m, until: now.Add(g.opts.CacheTTL)})
+		g.grants.Store(user, cachedGrants{m: m, until: now.Add(g.opts.CacheTTL), gen: gen})
 	}
 	return m, nil
 }
