@@ -64,7 +64,7 @@ func validateFeatures(e *env) (*spec.Features, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(feats.Entities)+len(feats.Sources)+len(feats.FeatureSets)+len(feats.Services) == 0 && len(problems) == 0 {
+	if len(feats.Entities)+len(feats.Sources)+len(feats.FeatureSets)+len(feats.Services)+len(feats.OnDemandSets) == 0 && len(problems) == 0 {
 		return nil, fmt.Errorf("no definitions in %s/*.yaml: expected entities, sources, feature_sets or feature_services", spec.FeaturesDir)
 	}
 	eng, err := e.Offline(feats)

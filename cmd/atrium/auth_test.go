@@ -36,6 +36,9 @@ var publicRoutes = []string{
 	"GET /healthz", "GET /readyz", "GET /health",
 	"GET /api/3.0/mlflow/server-info", "GET /ajax-api/3.0/mlflow/server-info",
 	"/api/2.0/mlflow/", "/ajax-api/2.0/mlflow/",
+	// The Open Inference Protocol's health probes (load balancers carry no
+	// credential); model metadata and inference need models:infer.
+	"GET /v2/health/live", "GET /v2/health/ready",
 	// Authorized by the upload id in the URL, handed out by an EDIT caller's
 	// create: MLflow's client PUTs parts without a credential.
 	"PUT /api/2.0/mlflow-artifacts/mpu/parts/{upload_id}/{part_number}",

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -165,8 +166,37 @@ func TestDemoEndToEnd(t *testing.T) {
 	}
 	checkRunOutcomes(t, dir, cfg, ev)
 	checkHistoricalOutcomes(t, dir, cfg, ev, out)
+	checkCrossFeatures(t, dir)
 	checkOnlineOutcomes(t, dir, cfg)
 	checkFitOutcomes(t, dir, cfg, stepOutput(out, "fit"))
+}
+
+// checkCrossFeatures checks the on-demand features of the demo's training
+// and test sets (CEL, computed by historical) against the SQL the demo
+// computed them with before they were on-demand features: every value equal,
+// nulls included, so the model trains on what it trained on before.
+func checkCrossFeatures(t *testing.T, dir string) {
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, f := range []string{"train.parquet", "test.parquet"} {
+		var rows, differ, nulls, matches int
+		err := db.QueryRow(`SELECT count(*),
+				count(*) FILTER (WHERE rent_to_budget IS DISTINCT FROM rent / NULLIF(budget, 0)
+					OR neighborhood_match IS DISTINCT FROM CAST(list_contains(string_split(preferred_neighborhoods, '|'), neighborhood) AS INTEGER)),
+				count(*) FILTER (WHERE rent_to_budget IS NULL OR neighborhood_match IS NULL),
+				count(*) FILTER (WHERE neighborhood_match = 1)
+			FROM read_parquet(?)`, filepath.Join(dir, "training", f)).Scan(&rows, &differ, &nulls, &matches)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: %d rows, %d with a null cross feature, %d neighborhood matches", f, rows, nulls, matches)
+		if rows == 0 || differ != 0 || matches == 0 {
+			t.Errorf("%s: %d of %d rows differ from the SQL cross features (%d matches)", f, differ, rows, matches)
+		}
+	}
 }
 
 // checkFitOutcomes checks that the model scored every test impression and that

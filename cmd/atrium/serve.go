@@ -25,6 +25,7 @@ var serveAPIs = []func(e *env) (server.API, error){
 	mlflowAPI,   // MLflow tracking and model registry
 	artifactAPI, // MLflow's artifact proxy
 	grantsAPI,   // MLflow 3's permission endpoints (AuthServiceClient)
+	modelsAPI,   // registered models: Open Inference Protocol
 }
 
 // grantsAPI serves MLflow 3's users/permissions endpoints over the
@@ -228,6 +229,9 @@ func routeClasses() map[string]server.Class {
 	c := map[string]server.Class{
 		"POST /get-online-features":     server.ClassRead,
 		"POST /materialize-incremental": server.ClassHeavy,
+		// Scoring reads: it shares the read class's (larger) bound.
+		"POST /v2/models/{name}/infer":                    server.ClassRead,
+		"POST /v2/models/{name}/versions/{version}/infer": server.ClassRead,
 	}
 	for _, p := range wire.Prefixes {
 		for _, path := range []string{"/experiments/search", "/runs/search", "/experiments/search-datasets", "/logged-models/search"} {

@@ -423,3 +423,34 @@ func orderClauses(g *search.Grammar, orderBy []string, cols map[string]string, d
 	}
 	return strings.Join(out, ", "), nil
 }
+
+// AliasVersions returns the aliases of the named models (name -> alias ->
+// version) in one query: what a model server polls to follow deploys. A
+// model without aliases, or that does not exist, has no entry.
+func (s *Store) AliasVersions(ctx context.Context, names []string) (map[string]map[string]string, error) {
+	out := make(map[string]map[string]string, len(names))
+	if len(names) == 0 {
+		return out, nil
+	}
+	args := make([]any, len(names))
+	for i, n := range names {
+		args[i] = n
+	}
+	err := meta.EachRow(ctx, s.db, `SELECT name, alias, version FROM registered_model_aliases WHERE name IN (`+search.Placeholders(len(names))+`)`, args,
+		func(rows *sql.Rows) error {
+			var name, alias string
+			var v int64
+			if err := rows.Scan(&name, &alias, &v); err != nil {
+				return err
+			}
+			if out[name] == nil {
+				out[name] = map[string]string{}
+			}
+			out[name][alias] = strconv.FormatInt(v, 10)
+			return nil
+		})
+	if err != nil {
+		return nil, fmt.Errorf("aliases of %d models: %w", len(names), err)
+	}
+	return out, nil
+}

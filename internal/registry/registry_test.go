@@ -244,6 +244,17 @@ func TestModelVersions(t *testing.T) {
 		if v, _ := s.GetVersionByAlias(ctx, "m", "Latest"); v.Version != "3" {
 			t.Fatalf("@latest = %+v", v)
 		}
+		if err := s.SetAlias(ctx, "m", "challenger", "3"); err != nil {
+			t.Fatal(err)
+		}
+		// What a model server polls: every alias of the named models at once.
+		got, err := s.AliasVersions(ctx, []string{"m", "absent"})
+		if err != nil || len(got) != 1 || got["m"]["champion"] != "2" || got["m"]["challenger"] != "3" || len(got["m"]) != 2 {
+			t.Fatalf("AliasVersions = %v, %v", got, err)
+		}
+		if err := s.DeleteAlias(ctx, "m", "challenger"); err != nil {
+			t.Fatal(err)
+		}
 		for alias, msg := range map[string]string{"latest": "'latest' alias name (case insensitive) is reserved.", "v3": "Version alias name 'v3' is reserved.",
 			"a b": "Invalid alias name: 'a b'.", "": "Registered model alias name cannot be empty."} {
 			wantErr(t, s.SetAlias(ctx, "m", alias, "1"), wire.ErrInvalid, msg)

@@ -16,9 +16,10 @@ import (
 // FeaturesDir is the directory of feature definitions inside a repository.
 const FeaturesDir = "features"
 
-// Features is every definition of features/*.yaml: entities, sources, feature sets
-// and feature services. Names are unique within each kind, and a feature set and a
-// feature service never share a name, so a reference resolves one way only.
+// Features is every definition of features/*.yaml: entities, sources, feature
+// sets, feature services and on-demand sets. Names are unique within each kind,
+// and no two of a feature set, a feature service and an on-demand set share a
+// name, so a reference resolves one way only.
 //
 // A *Features returned by LoadFeatures or ParseFeatures has passed Validate; one
 // decoded from JSON (the catalog's stored form) was valid when it was stored.
@@ -28,6 +29,8 @@ type Features struct {
 	Sources     []*Source         `json:"sources"`
 	FeatureSets []*FeatureSet     `json:"feature_sets"`
 	Services    []*FeatureService `json:"feature_services"`
+	// OnDemandSets are request-time features (on_demand_features).
+	OnDemandSets []*OnDemandSet `json:"on_demand_features,omitempty"`
 }
 
 // Pos locates a definition in its file. It is not stored in the catalog.
@@ -283,6 +286,9 @@ func decodeFile(f *Features, file string, data []byte, ps *Problems) bool {
 			},
 			"feature_services": func(n ast.Node) {
 				d.seq(n, "feature_services", func(n ast.Node) { f.Services = append(f.Services, d.service(n)) })
+			},
+			"on_demand_features": func(n ast.Node) {
+				d.seq(n, "on_demand_features", func(n ast.Node) { f.OnDemandSets = append(f.OnDemandSets, d.onDemandSet(n)) })
 			},
 		})
 	}

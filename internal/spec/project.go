@@ -31,6 +31,8 @@ type Project struct {
 	DataDir string `yaml:"data_dir"`
 	Stores  Stores `yaml:"stores"`
 	Server  Server `yaml:"server"`
+	// Serving configures model serving (docs/serving.md).
+	Serving Serving `yaml:"serving"`
 
 	// Dir is the absolute repository directory (not read from YAML).
 	Dir string `yaml:"-"`
@@ -176,6 +178,7 @@ func LoadProject(dir string) (*Project, error) {
 	}
 	p := &Project{}
 	path := filepath.Join(abs, ProjectFile)
+	line := func(string) int { return 0 }
 	data, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -186,6 +189,7 @@ func LoadProject(dir string) (*Project, error) {
 		if err := yaml.NewDecoder(bytes.NewReader(data), yaml.Strict()).Decode(p); err != nil && !errors.Is(err, io.EOF) {
 			return nil, Problems{yamlProblem(path, err)}
 		}
+		line = yamlLines(data)
 	}
 	p.Dir = abs
 	for env, field := range p.envOverrides() {
@@ -194,7 +198,7 @@ func LoadProject(dir string) (*Project, error) {
 		}
 	}
 	p.ensureDefaults()
-	if err := p.Validate(path); err != nil {
+	if err := p.validate(path, line); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -228,6 +232,7 @@ func (p *Project) ensureDefaults() {
 		}
 	}
 	p.Server.ensureDefaults()
+	p.Serving.ensureDefaults()
 	for _, field := range []*string{&p.Stores.Offline, &p.Stores.Online, &p.Stores.Meta, &p.Stores.Artifacts} {
 		*field = storeurl.Resolve(*field, p.Dir)
 	}
@@ -322,6 +327,11 @@ func (s *Server) validate(ps *Problems, file string) {
 
 // Validate reports every problem of the project settings at once.
 func (p *Project) Validate(file string) error {
+	return p.validate(file, func(string) int { return 0 })
+}
+
+// validate is Validate with the lines of the file's YAML paths.
+func (p *Project) validate(file string, line func(path string) int) error {
 	var ps Problems
 	for _, s := range []struct{ field, val string }{
 		{"stores.offline", p.Stores.Offline}, {"stores.online", p.Stores.Online},
@@ -359,6 +369,7 @@ func (p *Project) Validate(file string) error {
 		ps.Add(file, 0, "server.tls: cert_file and key_file go together, got only one")
 	}
 	p.Server.validate(&ps, file)
+	p.Serving.validate(&ps, file, line)
 	return ps.Err()
 }
 

@@ -20,6 +20,10 @@ type ResolvedFeature struct {
 	// Entity and JoinKeys identify the rows (join keys in the entity's order).
 	Entity   string   `json:"entity"`
 	JoinKeys []string `json:"join_keys"`
+	// OnDemand marks a feature of an on-demand set (Set names it): computed
+	// from other features after retrieval, not stored. Its TTL, Entity and
+	// JoinKeys are zero.
+	OnDemand bool `json:"on_demand,omitempty"`
 }
 
 // Resolve turns references into feature columns, in order, without duplicates
@@ -29,6 +33,8 @@ type ResolvedFeature struct {
 //	set                  every column of the feature set (Columns order)
 //	set:column           one column ("listing_engagement:clicks_sum_7d")
 //	set:feature          every column of an aggregated feature ("listing_engagement:clicks")
+//	ondemand             every feature of an on-demand set
+//	ondemand:feature     one feature of an on-demand set ("user_listing:rent_to_budget")
 //
 // Unknown references are all reported in one error wrapping ErrUnknownFeature.
 func (f *Features) Resolve(refs ...string) ([]ResolvedFeature, error) {
@@ -67,6 +73,11 @@ func (f *Features) ResolveService(name string) ([]ResolvedFeature, error) {
 }
 
 func (f *Features) resolveRef(ref string, allowService bool) ([]ResolvedFeature, error) {
+	return f.resolve(ref, allowService, true)
+}
+
+// resolve is resolveRef; without onDemand, on-demand sets are not looked up.
+func (f *Features) resolve(ref string, allowService, onDemand bool) ([]ResolvedFeature, error) {
 	setName, col, hasCol := strings.Cut(strings.TrimSpace(ref), ":")
 	if !hasCol && allowService {
 		if s := f.Service(setName); s != nil {
@@ -80,6 +91,19 @@ func (f *Features) resolveRef(ref string, allowService bool) ([]ResolvedFeature,
 			}
 			return out, nil
 		}
+	}
+	if od := f.OnDemand(setName); od != nil && onDemand {
+		var out []ResolvedFeature
+		for _, ft := range od.Features {
+			if !hasCol || ft.Name == col {
+				out = append(out, ResolvedFeature{Ref: od.Name + ":" + ft.Name, Set: od.Name, Name: ft.Name, Type: ft.Type, OnDemand: true})
+			}
+		}
+		if len(out) == 0 {
+			return nil, fmt.Errorf("reference %q: unknown feature %q in on-demand set %q, expected one of: %s", ref, col, od.Name,
+				orNone(namesOf(od.Features, func(ft *Feature) string { return ft.Name })))
+		}
+		return out, nil
 	}
 	fs := f.Set(setName)
 	if fs == nil {
@@ -117,7 +141,20 @@ func (f *Features) resolveRef(ref string, allowService bool) ([]ResolvedFeature,
 }
 
 func (f *Features) setNameList() []string {
-	return namesOf(f.FeatureSets, func(s *FeatureSet) string { return s.Name })
+	return append(namesOf(f.FeatureSets, func(s *FeatureSet) string { return s.Name }),
+		namesOf(f.OnDemandSets, func(s *OnDemandSet) string { return s.Name })...)
+}
+
+// SplitOnDemand separates stored features from on-demand ones, each in order.
+func SplitOnDemand(features []ResolvedFeature) (stored, onDemand []ResolvedFeature) {
+	for _, r := range features {
+		if r.OnDemand {
+			onDemand = append(onDemand, r)
+		} else {
+			stored = append(stored, r)
+		}
+	}
+	return stored, onDemand
 }
 
 func (f *Features) serviceNameList() []string {

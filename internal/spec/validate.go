@@ -66,6 +66,11 @@ func (f *Features) Validate() Problems {
 		unique("feature set or service", fs.Name, fs.Pos)
 		v.featureSet(fs)
 	}
+	for _, s := range f.OnDemandSets {
+		v.name(s.Pos, "on-demand set", s.Name)
+		unique("feature set or service", s.Name, s.Pos)
+		v.onDemandSet(s)
+	}
 	for _, s := range f.Services {
 		v.name(s.Pos, "feature service", s.Name)
 		unique("feature set or service", s.Name, s.Pos)
@@ -79,7 +84,7 @@ func (f *Features) Validate() Problems {
 			}
 			if _, err := f.resolveRef(ref, false); err != nil {
 				add := ps.Add
-				if set, _, _ := strings.Cut(strings.TrimSpace(ref), ":"); f.Set(set) == nil {
+				if set, _, _ := strings.Cut(strings.TrimSpace(ref), ":"); f.Set(set) == nil && f.OnDemand(set) == nil {
 					add = ps.addDangling
 				}
 				add(s.File, s.At("features"), "feature service %q: %s", s.Name, err.Error())

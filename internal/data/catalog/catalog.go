@@ -61,6 +61,8 @@ const (
 	KindSource  = "source"
 	KindSet     = "feature_set"
 	KindService = "feature_service"
+	// KindOnDemand is an on-demand set (request-time features).
+	KindOnDemand = "on_demand_set"
 )
 
 // Op is what an apply does to an object.
@@ -219,6 +221,11 @@ func objects(f *spec.Features) (map[objKey]string, error) {
 			return nil, err
 		}
 	}
+	for _, s := range f.OnDemandSets {
+		if err := add(KindOnDemand, s.Name, s); err != nil {
+			return nil, err
+		}
+	}
 	return out, nil
 }
 
@@ -271,7 +278,7 @@ func plan(ctx context.Context, tx *meta.Tx, f *spec.Features) (*Diff, map[objKey
 			d.Changes = append(d.Changes, Change{Op: Removed, Kind: k.kind, Name: k.name, Version: p.version + 1})
 		}
 	}
-	kindOrder := map[string]int{KindEntity: 0, KindSource: 1, KindSet: 2, KindService: 3}
+	kindOrder := map[string]int{KindEntity: 0, KindSource: 1, KindSet: 2, KindOnDemand: 3, KindService: 4}
 	sort.Slice(d.Changes, func(i, j int) bool {
 		a, b := d.Changes[i], d.Changes[j]
 		if a.Kind != b.Kind {

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/atrium-ml/atrium/internal/data/online"
 	"github.com/atrium-ml/atrium/internal/data/quality"
 	"github.com/atrium-ml/atrium/internal/spec"
 )
@@ -123,6 +124,33 @@ type PointInTimeRequest struct {
 	Names []string
 	// Out is the output file; .csv or .parquet.
 	Out string
+	// Computed, when set, adds columns computed in Go from each joined row
+	// (request-time features) after the join.
+	Computed *Computed
+}
+
+// Computed are columns computed row by row from a point-in-time join's
+// output, written after its columns. Engines stream the joined rows through
+// Compute in batches, so memory stays bounded whatever the spine's size.
+type Computed struct {
+	// Inputs are the joined columns Compute reads (spine columns or Names of
+	// Features), in order, with the type each is read as.
+	Inputs []ComputedColumn
+	// Hidden are Names of Features joined only as inputs: the written file
+	// leaves them out.
+	Hidden []string
+	// Columns are the computed columns, in order.
+	Columns []ComputedColumn
+	// Compute fills out (rows x len(Columns) values, row-major) from in
+	// (in[i][r] is Inputs[i] at row r; a SQL NULL is online.Null). An error
+	// stops the join.
+	Compute func(in [][]online.Value, rows int, out []online.Value) error
+}
+
+// ComputedColumn is a column name and type.
+type ComputedColumn struct {
+	Name string
+	Type spec.Type
 }
 
 // PointInTimeResult describes the written file.

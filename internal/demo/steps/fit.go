@@ -64,20 +64,16 @@ func (p PredictRequest) Args() []string {
 	return append(args, "--out", p.Out)
 }
 
-// fit adds the user × listing features to the training and test sets, trains
-// a lambdarank model with gradient-boosted trees, scores the test impressions,
-// and compares the model's NDCG@10 with the true-utility, logged and random
+// fit trains a lambdarank model with gradient-boosted trees on the training
+// set (its user x listing features are the service's on-demand features,
+// computed by the historical join), scores the test impressions, and
+// compares the model's NDCG@10 with the true-utility, logged and random
 // rankings of the same sessions.
 func (r *runner) fit(ctx context.Context) error {
 	dir := filepath.Dir(r.trainSet)
-	train, test := filepath.Join(dir, "train-x.parquet"), filepath.Join(dir, "test-x.parquet")
-	for _, f := range [][2]string{{r.trainSet, train}, {r.testSet, test}} {
-		if err := demo.WithCrossFeatures(ctx, f[0], f[1]); err != nil {
-			return err
-		}
-	}
-	fmt.Fprintf(r.Out, "      added %s (user x listing, from the joined features) to %s and %s\n",
-		strings.Join(demo.CrossFeatures, ", "), r.rel(train), r.rel(test))
+	train, test := r.trainSet, r.testSet
+	fmt.Fprintf(r.Out, "      %s (user x listing) are on-demand features of %s, computed by historical in %s and %s\n",
+		strings.Join(demo.CrossFeatures, ", "), Service, r.rel(train), r.rel(test))
 	ignore := slices.DeleteFunc(slices.Clone(demo.NonFeatureColumns), func(c string) bool { return c == "label" || c == "session_id" })
 	fitReq := FitRequest{Data: train, Label: "label", Group: "session_id", Task: "lambdarank", Algorithm: "gbdt",
 		Ignore: ignore, ValidFraction: 0.2, Seed: 1, Out: filepath.Join(dir, "ranker.txt")}

@@ -115,14 +115,14 @@ func (m *Model) Validate() error {
 // the trees compare (exactly as LightGBM, or XGBoost after its rounding to
 // float32, would); otherwise its float32 Values are.
 func (m *Model) PredictRaw(ds *ml.Dataset) ([]float64, error) {
-	pr, err := m.predictor()
-	if err != nil {
+	if ds == nil {
+		return nil, fmt.Errorf("%w: no dataset", ErrData)
+	}
+	out := make([]float64, ds.NumRows()*m.NumOutputs())
+	if err := m.PredictRawInto(ds, out); err != nil {
 		return nil, err
 	}
-	if err := m.checkData(ds); err != nil {
-		return nil, err
-	}
-	return pr.predict(ds, 0), nil
+	return out, nil
 }
 
 // Predict returns the model's outputs, row-major rows x NumOutputs:
@@ -134,6 +134,37 @@ func (m *Model) Predict(ds *ml.Dataset) ([]float64, error) {
 	}
 	m.transform(out)
 	return out, nil
+}
+
+// PredictInto is Predict writing into out, which must hold exactly
+// rows x NumOutputs values (its contents are overwritten). With a
+// caller-kept out it allocates nothing (a model's first call compiles its
+// predictor), which is what a server scoring small batches wants. Batches
+// under 1024 rows run on the calling goroutine; larger ones spread over
+// GOMAXPROCS goroutines. The results are bit for bit Predict's. Safe for
+// concurrent use.
+func (m *Model) PredictInto(ds *ml.Dataset, out []float64) error {
+	if err := m.PredictRawInto(ds, out); err != nil {
+		return err
+	}
+	m.transform(out)
+	return nil
+}
+
+// PredictRawInto is PredictRaw writing into out, as PredictInto does.
+func (m *Model) PredictRawInto(ds *ml.Dataset, out []float64) error {
+	pr, err := m.predictor()
+	if err != nil {
+		return err
+	}
+	if err := m.checkData(ds); err != nil {
+		return err
+	}
+	if want := ds.NumRows() * pr.k; len(out) != want {
+		return fmt.Errorf("%w: output has room for %d values, want %d (%d rows x %d outputs)", ErrData, len(out), want, ds.NumRows(), pr.k)
+	}
+	pr.predictInto(ds, out)
+	return nil
 }
 
 // transform applies the link function to raw scores in place.

@@ -130,12 +130,35 @@ func AppendProtoFloat(dst []byte, f float64) []byte {
 	return appendNumber(dst, f)
 }
 
-// appendNumber writes the finite f as encoding/json writes a float64.
-func appendNumber(dst []byte, f float64) []byte {
-	if abs := math.Abs(f); abs < 1e21 && (abs >= 1e-6 || abs == 0) {
-		return strconv.AppendFloat(dst, f, 'f', -1, 64)
+// AppendFloat32 is AppendFloat for a float32, byte for byte what
+// encoding/json writes for one: the shortest decimal that reads back as the
+// same float32 (0.1, not the float64 0.10000000149011612); null for NaN and
+// infinities.
+func AppendFloat32(dst []byte, f float32) []byte {
+	f64 := float64(f)
+	if math.IsNaN(f64) || math.IsInf(f64, 0) {
+		return append(dst, "null"...)
 	}
-	dst = strconv.AppendFloat(dst, f, 'e', -1, 64)
+	return appendNumberBits(dst, f64, 32)
+}
+
+// appendNumber writes the finite f as encoding/json writes a float64.
+func appendNumber(dst []byte, f float64) []byte { return appendNumberBits(dst, f, 64) }
+
+// appendNumberBits writes the finite f as encoding/json writes a float of
+// that many bits (32 or 64).
+func appendNumberBits(dst []byte, f float64, bits int) []byte {
+	abs := math.Abs(f)
+	plain := abs < 1e21 && (abs >= 1e-6 || abs == 0)
+	if bits == 32 {
+		// encoding/json compares a float32 with the cutoffs as float32s:
+		// the float32 nearest 1e-6 is below the float64 1e-6.
+		plain = float32(abs) < 1e21 && (float32(abs) >= 1e-6 || abs == 0)
+	}
+	if plain {
+		return strconv.AppendFloat(dst, f, 'f', -1, bits)
+	}
+	dst = strconv.AppendFloat(dst, f, 'e', -1, bits)
 	// A one-digit negative exponent comes padded (1e-07): encoding/json drops
 	// the zero. Positive exponents here are at least 21.
 	if n := len(dst); dst[n-4] == 'e' && dst[n-3] == '-' && dst[n-2] == '0' {

@@ -306,3 +306,45 @@ func BenchmarkAppendFloat(b *testing.B) {
 		}
 	}
 }
+
+// checkFloat32 compares AppendFloat32 with encoding/json's float32 text
+// (null for NaN and infinities).
+func checkFloat32(t *testing.T, f float32) {
+	t.Helper()
+	got, ok := strings.CutPrefix(string(AppendFloat32([]byte(prefix), f)), prefix)
+	if !ok {
+		t.Fatalf("%v: the prefix was overwritten: %q", f, got)
+	}
+	if f64 := float64(f); math.IsNaN(f64) || math.IsInf(f64, 0) {
+		if got != "null" {
+			t.Errorf("%v: AppendFloat32 %s, want null", f, got)
+		}
+		return
+	}
+	want, err := json.Marshal(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) {
+		t.Errorf("%v: AppendFloat32 %s; encoding/json writes %s", f, got, want)
+	}
+}
+
+func TestAppendFloat32Cases(t *testing.T) {
+	for _, f := range []float32{0, 0.1, -2, 1e-6, 1e-7, 1.5e-10, 3.4028235e38, 1e21, 1e20, 1.4e-45, float32(math.NaN()), float32(math.Inf(-1))} {
+		checkFloat32(t, f)
+	}
+	for _, f := range floatCases {
+		checkFloat32(t, float32(f))
+	}
+	if got := string(AppendFloat32(nil, 0.1)); got != "0.1" {
+		t.Errorf("AppendFloat32(0.1) = %s, want 0.1 (the float32's shortest text)", got)
+	}
+}
+
+// FuzzAppendFloat32: see checkFloat32.
+func FuzzAppendFloat32(f *testing.F) {
+	f.Add(float32(0.1))
+	f.Add(float32(1e-7))
+	f.Fuzz(checkFloat32)
+}

@@ -3,13 +3,20 @@ package duckdb
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
+	duckdb "github.com/duckdb/duckdb-go/v2"
+
 	"github.com/atrium-ml/atrium/internal/data/offline"
+	"github.com/atrium-ml/atrium/internal/data/ondemand"
+	"github.com/atrium-ml/atrium/internal/data/online"
 	"github.com/atrium-ml/atrium/internal/data/pipeline"
 	"github.com/atrium-ml/atrium/internal/data/quality"
 	"github.com/atrium-ml/atrium/internal/spec"
@@ -190,6 +197,33 @@ func (e *Engine) PointInTime(ctx context.Context, req offline.PointInTimeRequest
 	// pass. A NULL time matches nothing.
 	spine := `(SELECT *, CASE WHEN atrium_t IS NOT NULL THEN {'t': atrium_t, 'o': 9223372036854775807} END AS atrium_st FROM atrium_spine)`
 	query := fmt.Sprintf("SELECT %s FROM %s sp %s ORDER BY sp.atrium_row", strings.Join(sel, ", "), spine, strings.Join(joins, " "))
+	outNames := req.Names
+	if c := req.Computed; c != nil {
+		for _, in := range c.Inputs {
+			_, isSpine := spineTypes[in.Name]
+			if !isSpine && !slices.Contains(req.Names, in.Name) {
+				return nil, bad("spine %s has no column %q, a request value of the on-demand features (expected a column of type %s)", req.Spine, in.Name, in.Type)
+			}
+		}
+		for _, col := range c.Columns {
+			if _, clash := spineTypes[col.Name]; clash {
+				return nil, bad("feature column %q has the name of a spine column; rename the spine column or use full feature names", col.Name)
+			}
+		}
+		sel = append(sel, "sp.atrium_row AS atrium_row")
+		query = fmt.Sprintf("SELECT %s FROM %s sp %s ORDER BY sp.atrium_row", strings.Join(sel, ", "), spine, strings.Join(joins, " "))
+		if query, err = e.compute(ctx, conn, query, n, c); err != nil {
+			return nil, fmt.Errorf("point-in-time join: %w", err)
+		}
+		defer func() {
+			_, _ = conn.ExecContext(context.Background(), "DROP TABLE IF EXISTS atrium_joined")
+			_, _ = conn.ExecContext(context.Background(), "DROP TABLE IF EXISTS atrium_computed")
+		}()
+		outNames = slices.DeleteFunc(slices.Clone(req.Names), func(n string) bool { return slices.Contains(c.Hidden, n) })
+		for _, col := range c.Columns {
+			outNames = append(outNames, col.Name)
+		}
+	}
 	if err := os.MkdirAll(filepath.Dir(req.Out), 0o755); err != nil {
 		return nil, err
 	}
@@ -210,7 +244,108 @@ func (e *Engine) PointInTime(ctx context.Context, req offline.PointInTimeRequest
 	for _, c := range spineCols {
 		outCols = append(outCols, c.Name)
 	}
-	return &offline.PointInTimeResult{Rows: n, Columns: append(outCols, req.Names...)}, nil
+	return &offline.PointInTimeResult{Rows: n, Columns: append(outCols, outNames...)}, nil
+}
+
+// computeBatch is the number of joined rows Computed.Compute sees at once.
+const computeBatch = 8192
+
+// compute runs a point-in-time join's Computed columns: the joined rows go to
+// a temp table (DuckDB spills it to its temp directory when large), are read
+// back in batches of row numbers, computed in Go and appended to a second
+// temp table; it returns the query of the output, both joined by row.
+func (e *Engine) compute(ctx context.Context, conn *sql.Conn, query string, rows int64, c *offline.Computed) (string, error) {
+	if _, err := conn.ExecContext(ctx, "CREATE OR REPLACE TEMP TABLE atrium_joined AS "+query); err != nil {
+		return "", err
+	}
+	defs := []string{"atrium_row BIGINT"}
+	for _, col := range c.Columns {
+		defs = append(defs, quality.Quote(col.Name)+" "+col.Type.SQL())
+	}
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("CREATE OR REPLACE TEMP TABLE atrium_computed (%s)", strings.Join(defs, ", "))); err != nil {
+		return "", err
+	}
+	inputs := make([]string, len(c.Inputs))
+	for i, in := range c.Inputs {
+		inputs[i] = quality.Quote(in.Name)
+	}
+	read := fmt.Sprintf("SELECT atrium_row, %s FROM atrium_joined WHERE atrium_row BETWEEN ? AND ? ORDER BY atrium_row", strings.Join(inputs, ", "))
+	in := make([][]online.Value, len(c.Inputs))
+	ids := make([]int64, 0, computeBatch)
+	scan := make([]any, len(c.Inputs)+1)
+	ptrs := make([]any, len(scan))
+	for i := range scan {
+		ptrs[i] = &scan[i]
+	}
+	var out []online.Value
+	vals := make([]driver.Value, len(c.Columns)+1)
+	for lo := int64(1); lo <= rows; lo += computeBatch {
+		ids = ids[:0]
+		for i := range in {
+			in[i] = in[i][:0]
+		}
+		rs, err := conn.QueryContext(ctx, read, lo, lo+computeBatch-1)
+		if err != nil {
+			return "", err
+		}
+		for rs.Next() {
+			if err := rs.Scan(ptrs...); err != nil {
+				rs.Close()
+				return "", err
+			}
+			ids = append(ids, scan[0].(int64))
+			for i, x := range scan[1:] {
+				in[i] = append(in[i], ondemand.Value(x, c.Inputs[i].Type.Kind()))
+			}
+		}
+		if err := errors.Join(rs.Err(), rs.Close()); err != nil {
+			return "", err
+		}
+		out = slices.Grow(out[:0], len(ids)*len(c.Columns))[:len(ids)*len(c.Columns)]
+		if err := c.Compute(in, len(ids), out); err != nil {
+			return "", err
+		}
+		err = conn.Raw(func(dc any) error {
+			a, err := duckdb.NewAppenderFromConn(dc.(driver.Conn), "", "atrium_computed")
+			if err != nil {
+				return err
+			}
+			for r, id := range ids {
+				vals[0] = id
+				for k := range c.Columns {
+					vals[k+1] = sqlValue(out[r*len(c.Columns)+k])
+				}
+				if err := a.AppendRow(vals...); err != nil {
+					a.Close()
+					return err
+				}
+			}
+			return a.Close()
+		})
+		if err != nil {
+			return "", fmt.Errorf("write computed columns: %w", err)
+		}
+	}
+	exclude := append([]string{"atrium_row"}, c.Hidden...)
+	return fmt.Sprintf("SELECT j.* EXCLUDE (%s), c.* EXCLUDE (atrium_row) FROM atrium_joined j JOIN atrium_computed c USING (atrium_row) ORDER BY j.atrium_row",
+		strings.Join(quoteNames(exclude), ", ")), nil
+}
+
+// sqlValue is v as a driver value (nil for null and missing).
+func sqlValue(v online.Value) driver.Value {
+	switch v.Kind() {
+	case online.KindInt64:
+		return v.Int64()
+	case online.KindFloat64:
+		return v.Float64()
+	case online.KindString:
+		return v.Str()
+	case online.KindBool:
+		return v.Bool()
+	case online.KindTime:
+		return v.Time().UTC()
+	}
+	return nil
 }
 
 // pointInTimeTable defines a temp view of the rows of a set that can match the

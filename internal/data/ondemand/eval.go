@@ -1,0 +1,214 @@
+package ondemand
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
+	"github.com/google/cel-go/interpreter"
+
+	"github.com/atrium-ml/atrium/internal/data/online"
+)
+
+// Input supplies the value of variable v (an index into Program.Vars) at
+// row r. Null and Missing values are both null to expressions, and so is a
+// value of another kind than the variable's.
+type Input interface {
+	Value(v, r int) online.Value
+}
+
+// Columns is an Input holding one column of values per variable:
+// Columns[v][r].
+type Columns [][]online.Value
+
+// Value implements Input.
+func (c Columns) Value(v, r int) online.Value { return c[v][r] }
+
+// EvalError reports the rows an expression could not compute (their results
+// are null).
+type EvalError struct {
+	// Failed counts the failed rows of each expression, in Exprs order.
+	Failed []int
+	// First is the first failure, naming its expression and row.
+	First error
+}
+
+func (e *EvalError) Error() string {
+	n := 0
+	for _, f := range e.Failed {
+		n += f
+	}
+	return fmt.Sprintf("%d value(s) could not be computed (null instead); first: %v", n, e.First)
+}
+
+// rowActivation resolves the program's variables at one row of an Input,
+// without building a map per row. It keeps each variable's last value and
+// its CEL form: a value repeated down the rows (the user's features, the
+// same for every candidate listing) is converted once, not once per row.
+type rowActivation struct {
+	p       *Program
+	in      Input
+	row     int
+	last    []online.Value
+	lastCEL []ref.Val
+}
+
+func (a *rowActivation) ResolveName(name string) (any, bool) {
+	i, ok := a.p.index[name]
+	if !ok {
+		return nil, false
+	}
+	v := a.in.Value(i, a.row)
+	if a.lastCEL[i] != nil && v == a.last[i] {
+		return a.lastCEL[i], true
+	}
+	c := toCEL(v, a.p.vars[i].Kind)
+	a.last[i], a.lastCEL[i] = v, c
+	return c, true
+}
+
+func (a *rowActivation) Parent() interpreter.Activation { return nil }
+
+// toCEL converts a value of kind want to CEL; null, missing and a value of
+// another kind are CEL null.
+func toCEL(v online.Value, want online.Kind) ref.Val {
+	if v.Kind() != want {
+		return types.NullValue
+	}
+	switch want {
+	case online.KindInt64:
+		return types.Int(v.Int64())
+	case online.KindFloat64:
+		return types.Double(v.Float64())
+	case online.KindString:
+		return types.String(v.Str())
+	case online.KindBool:
+		return types.Bool(v.Bool())
+	case online.KindTime:
+		return types.Timestamp{Time: v.Time()}
+	}
+	return types.NullValue
+}
+
+// fromCEL converts a result to a value of kind want. A non-finite double is
+// null (see the package's semantics).
+func fromCEL(v ref.Val, want online.Kind) (online.Value, error) {
+	switch x := v.(type) {
+	case types.Null:
+		return online.Null, nil
+	case *types.Err:
+		return online.Null, x
+	case types.Double:
+		if want == online.KindFloat64 {
+			if f := float64(x); !math.IsNaN(f) && !math.IsInf(f, 0) {
+				return online.Float64(f), nil
+			}
+			return online.Null, nil
+		}
+	case types.Int:
+		if want == online.KindInt64 {
+			return online.Int64(int64(x)), nil
+		}
+	case types.String:
+		if want == online.KindString {
+			return online.String(string(x)), nil
+		}
+	case types.Bool:
+		if want == online.KindBool {
+			return online.Bool(bool(x)), nil
+		}
+	case types.Timestamp:
+		if want == online.KindTime {
+			return online.Time(x.Time.UTC()), nil
+		}
+	}
+	return online.Null, fmt.Errorf("result %v is %s, expected %s", v.Value(), v.Type().TypeName(), want)
+}
+
+// Eval computes every expression at rows [0, rows) of in into out, row-major:
+// out[r*len(Exprs)+e]. out must hold rows*len(Exprs) values. A row an
+// expression cannot compute gets null; the error, when not nil, is an
+// *EvalError counting them. Eval is safe for concurrent use.
+func (p *Program) Eval(in Input, rows int, out []online.Value) error {
+	ne := len(p.exprs)
+	if len(out) < rows*ne {
+		panic(fmt.Sprintf("ondemand: Eval of %d rows x %d expressions into %d values", rows, ne, len(out)))
+	}
+	act := &rowActivation{p: p, in: in, last: make([]online.Value, len(p.vars)), lastCEL: make([]ref.Val, len(p.vars))}
+	var fail *EvalError
+	for r := range rows {
+		act.row = r
+		for e := range p.exprs {
+			c := &p.exprs[e]
+			if p.hasNull(c.strict, in, r) {
+				out[r*ne+e] = online.Null
+				continue
+			}
+			res, _, err := c.prg.Eval(act)
+			var v online.Value
+			if err == nil {
+				v, err = fromCEL(res, c.Kind)
+			}
+			if err != nil {
+				if fail == nil {
+					fail = &EvalError{Failed: make([]int, ne), First: fmt.Errorf("%s, row %d: %w", c.Name, r, err)}
+				}
+				fail.Failed[e]++
+				v = online.Null
+			}
+			out[r*ne+e] = v
+		}
+	}
+	if fail != nil {
+		return fail
+	}
+	return nil
+}
+
+// hasNull reports whether one of the variables is null at row r.
+func (p *Program) hasNull(vars []int, in Input, r int) bool {
+	for _, v := range vars {
+		if in.Value(v, r).Kind() != p.vars[v].Kind {
+			return true
+		}
+	}
+	return false
+}
+
+// Value converts a Go value of an Input (nil, int64, float64, string, bool,
+// time.Time) to the online.Value of kind k: nil and a value of another type
+// are Null. Offline readers use it on database/sql scans.
+func Value(x any, k online.Kind) online.Value {
+	switch v := x.(type) {
+	case int64:
+		if k == online.KindInt64 {
+			return online.Int64(v)
+		}
+		if k == online.KindFloat64 {
+			return online.Float64(float64(v))
+		}
+	case int32:
+		return Value(int64(v), k)
+	case float64:
+		if k == online.KindFloat64 {
+			return online.Float64(v)
+		}
+	case float32:
+		return Value(float64(v), k)
+	case string:
+		if k == online.KindString {
+			return online.String(v)
+		}
+	case bool:
+		if k == online.KindBool {
+			return online.Bool(v)
+		}
+	case time.Time:
+		if k == online.KindTime {
+			return online.Time(v)
+		}
+	}
+	return online.Null
+}

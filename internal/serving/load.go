@@ -1,0 +1,212 @@
+package serving
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"strings"
+
+	"github.com/atrium-ml/atrium/internal/modeling/modelfile"
+	"github.com/atrium-ml/atrium/internal/platform/artifact"
+	"github.com/atrium-ml/atrium/internal/registry"
+	"github.com/atrium-ml/atrium/internal/tracking"
+	"github.com/atrium-ml/atrium/internal/tracking/wire"
+)
+
+// Loader reads registered model versions: the version from the registry,
+// its files from the artifact store (where the server's MLflow artifact
+// proxy keeps what clients log). It is safe for concurrent use.
+type Loader struct {
+	Registry  *registry.Store
+	Artifacts artifact.Store
+	// MaxModelBytes bounds a model's data file. Default 1 GiB.
+	MaxModelBytes int64
+}
+
+// DefaultMaxModelBytes is Loader.MaxModelBytes's default.
+const DefaultMaxModelBytes = 1 << 30
+
+// Version resolves a version of name: a version number, or "@alias" for an
+// alias. An unknown model or version, or a missing alias, is ErrNotFound
+// with a message saying what is missing.
+func (l *Loader) Version(ctx context.Context, name, version string) (*registry.ModelVersion, error) {
+	if alias, ok := strings.CutPrefix(version, "@"); ok {
+		v, err := l.Registry.GetVersionByAlias(ctx, name, alias)
+		if errors.Is(err, wire.ErrInvalid) && strings.Contains(err.Error(), "alias") && strings.Contains(err.Error(), "not found") {
+			return nil, fmt.Errorf("%w: model %q has no alias %q: set it with MlflowClient().set_registered_model_alias(%q, %q, VERSION)",
+				ErrNotFound, name, alias, name, alias)
+		}
+		return v, registryError(err, name, version)
+	}
+	v, err := l.Registry.GetModelVersion(ctx, name, version)
+	return v, registryError(err, name, version)
+}
+
+// registryError maps the registry's not-found and invalid-name errors to
+// ErrNotFound (a caller naming a model that does not exist).
+func registryError(err error, name, version string) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, wire.ErrNotFound), errors.Is(err, wire.ErrInvalid):
+		return fmt.Errorf("%w: model %q version %q: %v", ErrNotFound, name, version, err)
+	}
+	return fmt.Errorf("resolve model %q version %q: %w", name, version, err)
+}
+
+// Load resolves and loads a version of name (a number, or "@alias").
+func (l *Loader) Load(ctx context.Context, name, version string) (*Deployed, error) {
+	v, err := l.Version(ctx, name, version)
+	if err != nil {
+		return nil, err
+	}
+	return l.LoadVersion(ctx, v)
+}
+
+// LoadURI loads models:/<name>/<version> or models:/<name>@<alias>.
+func (l *Loader) LoadURI(ctx context.Context, uri string) (*Deployed, error) {
+	ref, ok := strings.CutPrefix(uri, "models:/")
+	if !ok {
+		return nil, fmt.Errorf("%w: model URI %q: expected models:/<name>@<alias> or models:/<name>/<version>", ErrNotFound, uri)
+	}
+	if name, alias, ok := strings.Cut(ref, "@"); ok {
+		return l.Load(ctx, name, "@"+alias)
+	}
+	i := strings.LastIndexByte(ref, '/')
+	if i <= 0 {
+		return nil, fmt.Errorf("%w: model URI %q: expected models:/<name>@<alias> or models:/<name>/<version>", ErrNotFound, uri)
+	}
+	return l.Load(ctx, ref[:i], ref[i+1:])
+}
+
+// LoadVersion loads a resolved version from its files.
+func (l *Loader) LoadVersion(ctx context.Context, v *registry.ModelVersion) (*Deployed, error) {
+	loc, err := l.Registry.DownloadURI(ctx, v.Name, v.Version)
+	if err != nil {
+		return nil, registryError(err, v.Name, v.Version)
+	}
+	dir, ok := tracking.ProxiedPath(loc)
+	if !ok {
+		return nil, fmt.Errorf("%w: model %q version %s is stored at %s, outside this server's artifact store (mlflow-artifacts:/)",
+			ErrModelFormat, v.Name, v.Version, loc)
+	}
+	d, err := l.LoadDir(ctx, dir)
+	if err != nil {
+		return nil, fmt.Errorf("load model %q version %s from %s: %w", v.Name, v.Version, loc, err)
+	}
+	d.Name, d.Version, d.Source = v.Name, v.Version, loc
+	d.Tags = make(map[string]string, len(v.Tags))
+	for _, t := range v.Tags {
+		d.Tags[t.Key] = t.Value
+	}
+	d.FeatureService = d.Tags[FeatureServiceTag]
+	return d, nil
+}
+
+// LoadDir loads the MLflow model directory at dir of the artifact store:
+// its MLmodel, then the data file of the first supported flavor
+// (SupportedFlavors' order). Name and Version of the result are empty.
+func (l *Loader) LoadDir(ctx context.Context, dir string) (*Deployed, error) {
+	dir, err := artifact.CleanPath(dir)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrModelFormat, err)
+	}
+	mlm, err := l.read(ctx, path.Join(dir, MLmodelFile), 1<<20)
+	if errors.Is(err, artifact.ErrNotFound) {
+		return nil, fmt.Errorf("%w: no %s file: not an MLflow model directory", ErrModelFormat, MLmodelFile)
+	}
+	if err != nil {
+		return nil, err
+	}
+	desc, err := parseMLmodel(mlm)
+	if err != nil {
+		return nil, err
+	}
+	flavor := ""
+	for _, f := range SupportedFlavors {
+		if _, ok := desc.Flavors[f]; ok {
+			flavor = f
+			break
+		}
+	}
+	if flavor == "" {
+		return nil, fmt.Errorf("%w: the model has flavor(s) %s; Atrium serves %s (log LightGBM and XGBoost Boosters with mlflow.lightgbm / mlflow.xgboost, or register an atrium fit model)",
+			ErrUnsupportedFlavor, strings.Join(desc.flavorNames(), ", "), strings.Join(SupportedFlavors, ", "))
+	}
+	data := desc.flavorString(flavor, "data")
+	if flavor == FlavorXGBoost && data == "" {
+		data = "model.xgb" // mlflow.xgboost's default file name
+	}
+	if data == "" {
+		return nil, fmt.Errorf("%w: flavors.%s names no data file", ErrModelFormat, flavor)
+	}
+	if err := checkNotPickle(flavor, data, desc.flavorString(flavor, "model_class")); err != nil {
+		return nil, err
+	}
+	if flavor == FlavorAtrium {
+		if v, ok := desc.Flavors[flavor]["flavor_version"].(uint64); ok && v > AtriumFlavorVersion {
+			return nil, fmt.Errorf("%w: atrium flavor version %d, this atrium reads versions up to %d: upgrade it", ErrModelFormat, v, AtriumFlavorVersion)
+		}
+	}
+	rel, err := artifact.CleanPath(data)
+	if err != nil || rel == "" {
+		return nil, fmt.Errorf("%w: flavors.%s.data %q is not a path inside the model directory", ErrModelFormat, flavor, data)
+	}
+	max := l.MaxModelBytes
+	if max <= 0 {
+		max = DefaultMaxModelBytes
+	}
+	body, err := l.read(ctx, path.Join(dir, rel), max)
+	if errors.Is(err, artifact.ErrNotFound) {
+		return nil, fmt.Errorf("%w: flavors.%s.data names %s, which the model directory lacks", ErrModelFormat, flavor, data)
+	}
+	if err != nil {
+		return nil, err
+	}
+	m, err := modelfile.Parse(body)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s (%s flavor): %w", ErrModelFormat, data, flavor, err)
+	}
+	if m.Source != flavor {
+		return nil, fmt.Errorf("%w: %s of the %s flavor holds a %s model", ErrModelFormat, data, flavor, m.Source)
+	}
+	cols, err := desc.inputs()
+	if err != nil {
+		return nil, err
+	}
+	inputs, err := applySignature(m.Features, cols)
+	if err != nil {
+		return nil, err
+	}
+	return newDeployed("", "", flavor, m, inputs), nil
+}
+
+// checkNotPickle refuses a lightgbm or xgboost flavor whose data is a
+// pickled scikit-learn API estimator (mlflow.lightgbm.log_model of an
+// LGBMClassifier writes model.pkl): serving never unpickles.
+func checkNotPickle(flavor, data, class string) error {
+	if strings.HasSuffix(data, ".pkl") || strings.HasSuffix(data, ".pickle") {
+		return fmt.Errorf("%w: flavors.%s holds a pickled model (%s, %s); Atrium serves the library's own model file: log the Booster instead (mlflow.%s.log_model(model.booster_, ...) for a scikit-learn API estimator)",
+			ErrUnsupportedFlavor, flavor, data, class, flavor)
+	}
+	return nil
+}
+
+// read reads a whole artifact of at most max bytes.
+func (l *Loader) read(ctx context.Context, p string, max int64) ([]byte, error) {
+	r, err := l.Artifacts.Get(ctx, p)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", p, err)
+	}
+	defer r.Close()
+	b, err := io.ReadAll(io.LimitReader(r, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", p, err)
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("%w: %s is larger than %d bytes", ErrModelFormat, p, max)
+	}
+	return b, nil
+}

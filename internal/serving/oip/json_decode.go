@@ -1,0 +1,802 @@
+package oip
+
+// The REST request decoder, written by hand: a 200 x 30 tensor is 6,000
+// numbers, and reflection-based encoding/json spends most of a request's
+// time (and an allocation per element through []any) on them. Here the
+// document's structure is walked once, each input's "data" is parsed
+// straight into its typed slice, and only the tensor slices and strings are
+// allocated.
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"unicode/utf8"
+	"unsafe"
+)
+
+// maxDepth bounds nesting in a request (encoding/json's limit is 10,000;
+// a tensor's nested data is as deep as its shape is long).
+const maxDepth = 64
+
+// scanner walks one JSON document. Errors are syntax errors with the byte
+// offset; the caller adds which part of the request it was reading.
+type scanner struct {
+	b     []byte
+	i     int
+	depth int
+}
+
+func (s *scanner) ws() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+func (s *scanner) peek() byte {
+	s.ws()
+	if s.i < len(s.b) {
+		return s.b[s.i]
+	}
+	return 0
+}
+
+func (s *scanner) syntax(what string) error {
+	if s.i >= len(s.b) {
+		return fmt.Errorf("malformed JSON: document ends where %s was expected (byte %d)", what, s.i)
+	}
+	return fmt.Errorf("malformed JSON at byte %d: want %s, got %s", s.i, what, strconv.QuoteRune(rune(s.b[s.i])))
+}
+
+func (s *scanner) expect(c byte) error {
+	if s.peek() != c {
+		return s.syntax(strconv.QuoteRune(rune(c)))
+	}
+	s.i++
+	return nil
+}
+
+// object calls fn for each member with s at its value, which fn must consume.
+func (s *scanner) object(fn func(key string) error) error {
+	if err := s.expect('{'); err != nil {
+		return err
+	}
+	if s.depth++; s.depth > maxDepth {
+		return fmt.Errorf("malformed JSON at byte %d: nested deeper than %d", s.i, maxDepth)
+	}
+	defer func() { s.depth-- }()
+	if s.peek() == '}' {
+		s.i++
+		return nil
+	}
+	for {
+		if s.peek() != '"' {
+			return s.syntax("a member name")
+		}
+		key, err := s.str()
+		if err != nil {
+			return err
+		}
+		if err := s.expect(':'); err != nil {
+			return err
+		}
+		s.ws()
+		if err := fn(key); err != nil {
+			return err
+		}
+		switch s.peek() {
+		case ',':
+			s.i++
+		case '}':
+			s.i++
+			return nil
+		default:
+			return s.syntax("',' or '}'")
+		}
+	}
+}
+
+// array calls fn for each element with s at it, which fn must consume.
+func (s *scanner) array(fn func(i int) error) error {
+	if err := s.expect('['); err != nil {
+		return err
+	}
+	if s.depth++; s.depth > maxDepth {
+		return fmt.Errorf("malformed JSON at byte %d: nested deeper than %d", s.i, maxDepth)
+	}
+	defer func() { s.depth-- }()
+	if s.peek() == ']' {
+		s.i++
+		return nil
+	}
+	for n := 0; ; n++ {
+		s.ws()
+		if err := fn(n); err != nil {
+			return err
+		}
+		switch s.peek() {
+		case ',':
+			s.i++
+		case ']':
+			s.i++
+			return nil
+		default:
+			return s.syntax("',' or ']'")
+		}
+	}
+}
+
+// strToken steps over the string at s.i and returns its token (quotes
+// included) and whether it holds escapes.
+func (s *scanner) strToken() (tok []byte, escaped bool, err error) {
+	start := s.i
+	for i := s.i + 1; i < len(s.b); i++ {
+		switch c := s.b[i]; {
+		case c == '"':
+			s.i = i + 1
+			return s.b[start:s.i], escaped, nil
+		case c == '\\':
+			escaped = true
+			i++
+		case c < 0x20:
+			s.i = i
+			return nil, false, s.syntax("a string without control characters")
+		}
+	}
+	s.i = len(s.b)
+	return nil, false, s.syntax("the end of a string")
+}
+
+// str decodes the string at s.i.
+func (s *scanner) str() (string, error) {
+	b, err := s.strBytes()
+	return string(b), err
+}
+
+// strBytes decodes the string at s.i; without escapes (and valid UTF-8) the
+// result aliases the document.
+func (s *scanner) strBytes() ([]byte, error) {
+	start := s.i
+	tok, escaped, err := s.strToken()
+	if err != nil {
+		return nil, err
+	}
+	inner := tok[1 : len(tok)-1]
+	if !escaped && utf8.Valid(inner) {
+		return inner, nil
+	}
+	var out string
+	if err := json.Unmarshal(tok, &out); err != nil {
+		return nil, fmt.Errorf("malformed JSON string at byte %d: %v", start, err)
+	}
+	return []byte(out), nil
+}
+
+// scalar returns the token of the number or literal at s.i (true, false,
+// null, and Python's NaN, Infinity, -Infinity).
+func (s *scanner) scalar() []byte {
+	start, i := s.i, s.i
+	for i < len(s.b) && scalarByte[s.b[i]] {
+		i++
+	}
+	s.i = i
+	return s.b[start:i]
+}
+
+// scalarByte marks the bytes a number or literal token is made of.
+var scalarByte = func() (t [256]bool) {
+	for _, c := range []byte("+-.0123456789") {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = true, true
+	}
+	return t
+}()
+
+// skipData steps over a "data" value without checking its elements, which
+// the typed parse after it checks one by one: it only matches brackets and
+// steps over strings, so the data costs one full parse, not two.
+func (s *scanner) skipData() ([]byte, error) {
+	start := s.i
+	if c := s.peek(); c != '[' {
+		if c == '"' {
+			_, _, err := s.strToken()
+			return s.b[start:s.i], err
+		}
+		s.scalar()
+		return s.b[start:s.i], nil
+	}
+	depth := 0
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case '[':
+			if depth++; depth > maxDepth {
+				return nil, fmt.Errorf("malformed JSON at byte %d: nested deeper than %d", s.i, maxDepth)
+			}
+		case ']':
+			if depth--; depth == 0 {
+				s.i++
+				return s.b[start:s.i], nil
+			}
+		case '"':
+			if _, _, err := s.strToken(); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		s.i++
+	}
+	return nil, s.syntax("the end of the data list")
+}
+
+// skip steps over any value, checking its syntax.
+func (s *scanner) skip() error {
+	switch s.peek() {
+	case '{':
+		return s.object(func(string) error { return s.skip() })
+	case '[':
+		return s.array(func(int) error { return s.skip() })
+	case '"':
+		_, _, err := s.strToken()
+		return err
+	}
+	start := s.i
+	tok := s.scalar()
+	if !validScalar(tok) {
+		s.i = start
+		return s.syntax("a JSON value")
+	}
+	return nil
+}
+
+func validScalar(tok []byte) bool {
+	switch string(tok) {
+	case "true", "false", "null", "NaN", "Infinity", "-Infinity":
+		return true
+	}
+	return jsonNumber(tok)
+}
+
+// span steps over the value at s.i and returns its text.
+func (s *scanner) span() ([]byte, error) {
+	s.ws()
+	start := s.i
+	err := s.skip()
+	return s.b[start:s.i], err
+}
+
+// parameters decodes a parameters object: strings, booleans, numbers (int64
+// when integral, else float64), and anything else as encoding/json decodes
+// it (the protocol allows only the first three; others pass through).
+func (s *scanner) parameters() (map[string]any, error) {
+	if s.peek() == 'n' {
+		return nil, s.null()
+	}
+	m := map[string]any{}
+	err := s.object(func(key string) error {
+		var v any
+		switch c := s.peek(); {
+		case c == '"':
+			str, err := s.str()
+			if err != nil {
+				return err
+			}
+			v = str
+		case c == 't' || c == 'f' || c == '-' || c >= '0' && c <= '9':
+			start := s.i
+			tok := s.scalar()
+			switch {
+			case string(tok) == "true":
+				v = true
+			case string(tok) == "false":
+				v = false
+			default:
+				if n, err := strconv.ParseInt(string(tok), 10, 64); err == nil {
+					v = n
+				} else if f, err := strconv.ParseFloat(string(tok), 64); err == nil && jsonNumber(tok) {
+					v = f
+				} else {
+					s.i = start
+					return s.syntax("a parameter value")
+				}
+			}
+		default:
+			raw, err := s.span()
+			if err != nil {
+				return err
+			}
+			if err := json.Unmarshal(raw, &v); err != nil {
+				return fmt.Errorf("parameter %s: %v", strconv.Quote(key), err)
+			}
+		}
+		m[key] = v
+		return nil
+	})
+	return m, err
+}
+
+func (s *scanner) null() error {
+	start := s.i
+	if string(s.scalar()) != "null" {
+		s.i = start
+		return s.syntax("null")
+	}
+	return nil
+}
+
+// inputSpec is an input as read from the JSON header, before its data is
+// parsed (a member order of data before datatype or shape is allowed).
+type inputSpec struct {
+	data     []byte // "data"'s text; nil when absent
+	hasShape bool
+	binarySz int64 // parameters.binary_data_size, -1 when absent
+}
+
+// decodeJSON decodes the JSON document of a request (the whole body, or the
+// header before the binary section) into req. Input data sent inline is
+// parsed; inputs with binary_data_size are left for decodeBinary, which
+// returns their sizes in order in specs.
+func decodeJSON(doc []byte, req *InferRequest, specs *[]inputSpec) error {
+	*req = InferRequest{}
+	*specs = (*specs)[:0]
+	s := scanner{b: doc}
+	if c := s.peek(); c != '{' {
+		if c == 0 {
+			return fmt.Errorf("%w: empty request: want a JSON object with \"inputs\"", ErrInvalidInput)
+		}
+		return fmt.Errorf("%w: request: want a JSON object, got %s", ErrInvalidInput, describe(c))
+	}
+	hasInputs := false
+	err := s.object(func(key string) error {
+		switch key {
+		case "id":
+			if s.peek() == 'n' {
+				return s.null()
+			}
+			if s.peek() != '"' {
+				return fmt.Errorf("id: want a string, got %s", describe(s.peek()))
+			}
+			id, err := s.str()
+			req.ID = id
+			return err
+		case "parameters":
+			p, err := s.parameters()
+			if err != nil {
+				return fmt.Errorf("parameters: %w", err)
+			}
+			req.Parameters = p
+			return nil
+		case "inputs":
+			hasInputs = true
+			if s.peek() != '[' {
+				return fmt.Errorf("inputs: want a list of tensors, got %s", describe(s.peek()))
+			}
+			return s.array(func(i int) error {
+				req.Inputs = append(req.Inputs, Tensor{})
+				*specs = append(*specs, inputSpec{binarySz: -1})
+				return s.input(&req.Inputs[i], &(*specs)[i], i)
+			})
+		case "outputs":
+			if s.peek() == 'n' {
+				return s.null()
+			}
+			if s.peek() != '[' {
+				return fmt.Errorf("outputs: want a list of {\"name\": ...}, got %s", describe(s.peek()))
+			}
+			return s.array(func(i int) error {
+				req.Outputs = append(req.Outputs, RequestedOutput{})
+				return s.output(&req.Outputs[i], i)
+			})
+		}
+		return s.skip()
+	})
+	if err != nil && s.i >= len(s.b) {
+		// Cut short (a header length that ends inside the JSON, say): the
+		// part that was being read when it ended is beside the point.
+		err = fmt.Errorf("malformed JSON: the document ends at byte %d, inside the request object", len(s.b))
+	}
+	if err == nil {
+		if s.ws(); s.i != len(s.b) {
+			err = fmt.Errorf("malformed JSON at byte %d: data after the request object", s.i)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidInput, err)
+	}
+	if !hasInputs || len(req.Inputs) == 0 {
+		return fmt.Errorf("%w: inputs: want at least one input tensor", ErrInvalidInput)
+	}
+	for i := range req.Inputs {
+		t, sp := &req.Inputs[i], &(*specs)[i]
+		if err := finishInput(t, sp, i); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalidInput, err)
+		}
+	}
+	return nil
+}
+
+// inputName names input i in errors: inputs[1] "rent".
+func inputName(i int, name string) string {
+	if name == "" {
+		return fmt.Sprintf("inputs[%d]", i)
+	}
+	return fmt.Sprintf("inputs[%d] %s", i, strconv.Quote(name))
+}
+
+func (s *scanner) input(t *Tensor, sp *inputSpec, i int) error {
+	if s.peek() != '{' {
+		return fmt.Errorf("inputs[%d]: want a tensor object, got %s", i, describe(s.peek()))
+	}
+	return s.object(func(key string) error {
+		switch key {
+		case "name":
+			if s.peek() != '"' {
+				return fmt.Errorf("inputs[%d].name: want a string, got %s", i, describe(s.peek()))
+			}
+			name, err := s.str()
+			t.Name = name
+			return err
+		case "datatype":
+			if s.peek() != '"' {
+				return fmt.Errorf("%s: datatype: want a string, got %s", inputName(i, t.Name), describe(s.peek()))
+			}
+			dt, err := s.str()
+			t.Datatype = dt
+			return err
+		case "shape":
+			sp.hasShape = true
+			if s.peek() != '[' {
+				return fmt.Errorf("%s: shape: want a list of integers, got %s", inputName(i, t.Name), describe(s.peek()))
+			}
+			t.Shape = make([]int64, 0, 2)
+			return s.array(func(int) error {
+				tok := s.scalar()
+				d, err := strconv.ParseInt(string(tok), 10, 64)
+				if err != nil {
+					return fmt.Errorf("%s: shape: want integers, got %s", inputName(i, t.Name), quoteTok(tok))
+				}
+				t.Shape = append(t.Shape, d)
+				return nil
+			})
+		case "parameters":
+			p, err := s.parameters()
+			if err != nil {
+				return fmt.Errorf("%s: parameters: %w", inputName(i, t.Name), err)
+			}
+			t.Parameters = p
+			if v, ok := p["binary_data_size"]; ok {
+				n, ok := v.(int64)
+				if !ok || n < 0 {
+					return fmt.Errorf("%s: parameters.binary_data_size: want a byte count (an integer >= 0), got %v", inputName(i, t.Name), v)
+				}
+				sp.binarySz = n
+			}
+			return nil
+		case "data":
+			raw, err := s.skipData()
+			sp.data = raw
+			return err
+		}
+		return s.skip()
+	})
+}
+
+func (s *scanner) output(o *RequestedOutput, i int) error {
+	if s.peek() != '{' {
+		return fmt.Errorf("outputs[%d]: want {\"name\": ...}, got %s", i, describe(s.peek()))
+	}
+	err := s.object(func(key string) error {
+		switch key {
+		case "name":
+			if s.peek() != '"' {
+				return fmt.Errorf("outputs[%d].name: want a string, got %s", i, describe(s.peek()))
+			}
+			name, err := s.str()
+			o.Name = name
+			return err
+		case "parameters":
+			p, err := s.parameters()
+			if err != nil {
+				return fmt.Errorf("outputs[%d].parameters: %w", i, err)
+			}
+			o.Parameters = p
+			return nil
+		}
+		return s.skip()
+	})
+	if err == nil && o.Name == "" {
+		err = fmt.Errorf("outputs[%d]: name missing", i)
+	}
+	return err
+}
+
+// finishInput checks an input's name, datatype and shape, and parses its
+// inline data.
+func finishInput(t *Tensor, sp *inputSpec, i int) error {
+	what := inputName(i, t.Name)
+	if t.Name == "" {
+		return fmt.Errorf("%s: name missing", what)
+	}
+	if err := checkDatatype(t.Datatype); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if !sp.hasShape {
+		return fmt.Errorf("%s: shape missing", what)
+	}
+	n, err := elements(t.Shape)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	switch {
+	case sp.binarySz >= 0 && sp.data != nil:
+		return fmt.Errorf("%s: both data and parameters.binary_data_size: send the tensor one way", what)
+	case sp.binarySz >= 0:
+		return nil // decodeBinary reads it
+	case sp.data == nil:
+		return fmt.Errorf("%s: data missing (or parameters.binary_data_size with the tensor in the binary section)", what)
+	}
+	// Data is at least one byte per element and separator: a shape asking
+	// for more elements than the text can hold is refused before sizing
+	// memory from it.
+	if n > len(sp.data) {
+		return fmt.Errorf("%s: shape %s has %d elements, data has fewer", what, formatShape(t.Shape), n)
+	}
+	d := dataParser{s: scanner{b: sp.data}, t: t}
+	d.init(n)
+	if err := d.value(0); err != nil {
+		return fmt.Errorf("%s: data: %w", what, err)
+	}
+	if got := t.Len(); got != n {
+		return fmt.Errorf("%s: shape %s has %d elements, data has %d", what, formatShape(t.Shape), n, got)
+	}
+	return nil
+}
+
+// dataParser appends the elements of a (flat or nested) data array to its
+// tensor's typed slice.
+type dataParser struct {
+	s scanner
+	t *Tensor
+	n int // elements read
+}
+
+func (d *dataParser) init(n int) {
+	switch d.t.Datatype {
+	case BOOL:
+		d.t.Bool = make([]bool, 0, n)
+	case INT32:
+		d.t.Int32 = make([]int32, 0, n)
+	case INT64:
+		d.t.Int64 = make([]int64, 0, n)
+	case FP32:
+		d.t.FP32 = make([]float32, 0, n)
+	case FP64:
+		d.t.FP64 = make([]float64, 0, n)
+	case BYTES:
+		d.t.Bytes = make([][]byte, 0, n)
+	}
+}
+
+// value reads the array (or lone scalar, for a 0-d tensor) at d.s.
+func (d *dataParser) value(depth int) error {
+	if d.s.peek() == '[' {
+		return d.s.array(func(int) error { return d.value(depth + 1) })
+	}
+	if d.s.peek() == '{' {
+		return fmt.Errorf("element %d: want a value, got an object", d.n)
+	}
+	if err := d.element(); err != nil {
+		return fmt.Errorf("element %d: %w", d.n, err)
+	}
+	d.n++
+	return nil
+}
+
+// element appends the scalar at d.s.
+func (d *dataParser) element() error {
+	t := d.t
+	if t.Datatype == BYTES {
+		if d.s.peek() != '"' {
+			return fmt.Errorf("want a string (BYTES), got %s", quoteTok(d.peekTok()))
+		}
+		b, err := d.s.strBytes()
+		t.Bytes = append(t.Bytes, b)
+		return err
+	}
+	var tok []byte
+	if d.s.peek() == '"' {
+		// "NaN", "Infinity", "-Infinity": protobuf's JSON mapping of the
+		// float specials, which some clients send.
+		var err error
+		if tok, err = d.s.strBytes(); err != nil {
+			return err
+		}
+		if t.Datatype != FP32 && t.Datatype != FP64 || !isSpecial(tok) {
+			return fmt.Errorf("want a number (%s), got the string %s", t.Datatype, strconv.Quote(string(tok)))
+		}
+	} else {
+		tok = d.s.scalar()
+		if len(tok) == 0 {
+			return d.s.syntax("a value")
+		}
+	}
+	switch t.Datatype {
+	case FP64, FP32:
+		f, err := parseFloat(tok, t.Datatype)
+		if err != nil {
+			return err
+		}
+		if t.Datatype == FP64 {
+			t.FP64 = append(t.FP64, f)
+		} else {
+			t.FP32 = append(t.FP32, float32(f))
+		}
+	case INT64, INT32:
+		v, err := parseInt(tok, t.Datatype)
+		if err != nil {
+			return err
+		}
+		if t.Datatype == INT64 {
+			t.Int64 = append(t.Int64, v)
+		} else {
+			t.Int32 = append(t.Int32, int32(v))
+		}
+	case BOOL:
+		switch string(tok) {
+		case "true":
+			t.Bool = append(t.Bool, true)
+		case "false":
+			t.Bool = append(t.Bool, false)
+		default:
+			return fmt.Errorf("want true or false (BOOL), got %s", quoteTok(tok))
+		}
+	}
+	return nil
+}
+
+func (d *dataParser) peekTok() []byte {
+	save := d.s.i
+	tok, _ := d.s.span()
+	d.s.i = save
+	if len(tok) > 40 {
+		tok = append(tok[:40:40], "..."...)
+	}
+	return tok
+}
+
+func isSpecial(tok []byte) bool {
+	switch string(tok) {
+	case "NaN", "Infinity", "-Infinity":
+		return true
+	}
+	return false
+}
+
+// parseFloat reads a number token as FP32 or FP64. Besides JSON numbers it
+// takes NaN, Infinity and -Infinity (Python's json module writes them bare,
+// and tritonclient sends a NaN feature so with binary_data=False) and null
+// (a missing value, which is what Atrium writes for NaN).
+func parseFloat(tok []byte, dt string) (float64, error) {
+	switch string(tok) {
+	case "NaN", "null":
+		return math.NaN(), nil
+	case "Infinity":
+		return math.Inf(1), nil
+	case "-Infinity":
+		return math.Inf(-1), nil
+	}
+	if !jsonNumber(tok) {
+		return 0, fmt.Errorf("want a number (%s), got %s", dt, quoteTok(tok))
+	}
+	bits := 64
+	if dt == FP32 {
+		bits = 32
+	}
+	// tok aliases the request body and ParseFloat keeps no reference to it
+	// (an error copies the text): no per-element string allocation.
+	f, err := strconv.ParseFloat(unsafe.String(unsafe.SliceData(tok), len(tok)), bits)
+	if err != nil {
+		var ne *strconv.NumError
+		if errors.As(err, &ne) && ne.Err == strconv.ErrRange {
+			if !math.IsInf(f, 0) {
+				return f, nil // underflow to zero or a subnormal: the nearest value
+			}
+			return 0, fmt.Errorf("%s is out of %s's range", tok, dt)
+		}
+		return 0, fmt.Errorf("want a number (%s), got %s", dt, quoteTok(tok))
+	}
+	return f, nil
+}
+
+// jsonNumber reports whether tok is a number in JSON's grammar,
+// -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? (ParseFloat also takes hex,
+// underscores, "inf" and a leading '+').
+func jsonNumber(tok []byte) bool {
+	i := 0
+	if i < len(tok) && tok[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(tok) && tok[i] == '0':
+		i++
+	case i < len(tok) && tok[i] >= '1' && tok[i] <= '9':
+		i = digits(tok, i)
+	default:
+		return false
+	}
+	if i < len(tok) && tok[i] == '.' {
+		if i++; i >= len(tok) || !isDigit(tok[i]) {
+			return false
+		}
+		i = digits(tok, i)
+	}
+	if i < len(tok) && (tok[i] == 'e' || tok[i] == 'E') {
+		if i++; i < len(tok) && (tok[i] == '+' || tok[i] == '-') {
+			i++
+		}
+		if i >= len(tok) || !isDigit(tok[i]) {
+			return false
+		}
+		i = digits(tok, i)
+	}
+	return i == len(tok)
+}
+
+func digits(b []byte, i int) int {
+	for i < len(b) && isDigit(b[i]) {
+		i++
+	}
+	return i
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// parseInt reads an integer token (1, -7; 3.0 and 1e3 when whole) into the
+// range of dt.
+func parseInt(tok []byte, dt string) (int64, error) {
+	v, err := strconv.ParseInt(unsafe.String(unsafe.SliceData(tok), len(tok)), 10, 64)
+	if err != nil {
+		f, ferr := strconv.ParseFloat(string(tok), 64)
+		if ferr != nil || !jsonNumber(tok) || f != math.Trunc(f) || f < -(1<<63) || f >= 1<<63 {
+			return 0, fmt.Errorf("want an integer (%s), got %s", dt, quoteTok(tok))
+		}
+		v = int64(f)
+	}
+	if dt == INT32 && (v < math.MinInt32 || v > math.MaxInt32) {
+		return 0, fmt.Errorf("%d is out of INT32's range", v)
+	}
+	return v, nil
+}
+
+func quoteTok(tok []byte) string {
+	if len(tok) == 0 {
+		return "nothing"
+	}
+	return string(tok)
+}
+
+func describe(c byte) string {
+	switch c {
+	case '{':
+		return "an object"
+	case '[':
+		return "a list"
+	case '"':
+		return "a string"
+	case 'n':
+		return "null"
+	case 't', 'f':
+		return "a boolean"
+	case 0:
+		return "nothing"
+	}
+	return "a number"
+}

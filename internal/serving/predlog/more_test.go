@@ -1,0 +1,305 @@
+package predlog
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+func isErr(err, target error) bool { return errors.Is(err, target) }
+
+// TestDropWhenFull fills the buffer while a flush is stuck: Log refuses the
+// records that do not fit, whole, counts their rows, and never waits (were it
+// to wait for the stuck flush, this test would deadlock and time out).
+func TestDropWhenFull(t *testing.T) {
+	w := openTest(t, Options{BufferRows: 10})
+	w.sink.mu.Lock() // a flush that does not end
+	flushed := make(chan error)
+	go func() { flushed <- w.Flush(context.Background()) }()
+	var kept []bool
+	for i := range 5 {
+		kept = append(kept, w.Log(rankRecord(fmt.Sprint(i), t0, "1", 4)))
+	}
+	if fmt.Sprint(kept) != "[true true false false false]" {
+		t.Errorf("kept %v, want the first two records (8 rows of 10)", kept)
+	}
+	if !w.Log(rankRecord("small", t0, "1", 2)) {
+		t.Error("a record that fits the rest of the buffer was dropped")
+	}
+	if n := testutil.ToFloat64(w.m.dropped.WithLabelValues("ranker", "buffer_full")); n != 12 {
+		t.Errorf("dropped rows = %v, want 12", n)
+	}
+	if n := testutil.ToFloat64(w.m.buffered); n != 10 {
+		t.Errorf("buffer gauge = %v, want 10", n)
+	}
+	w.sink.mu.Unlock()
+	if err := <-flushed; err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// Written, the rows free the buffer.
+	if !w.Log(rankRecord("after", t0, "1", 4)) {
+		t.Error("buffer still full after the flush")
+	}
+	rows, err := Read(context.Background(), w.opts.Dir, "ranker", time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 10 {
+		t.Errorf("read %d rows, want the 10 kept", len(rows))
+	}
+}
+
+// TestLogRefuses: malformed records and records after Close are refused and
+// counted, not written.
+func TestLogRefuses(t *testing.T) {
+	w := openTest(t, Options{})
+	short := rankRecord("short", t0, "1", 3)
+	short.Scores = short.Scores[:2]
+	noModel := rankRecord("nomodel", t0, "1", 3)
+	noModel.Model = ""
+	dupFeature := rankRecord("dup", t0, "1", 3)
+	dupFeature.Categorical = []string{"rent"}
+	tests := []struct {
+		name string
+		rec  Record
+		log  bool
+	}{
+		{"scores shorter than rows", short, false},
+		{"no model", noModel, false},
+		{"a feature named twice", dupFeature, true}, // found at write time
+		{"good", rankRecord("good", t0, "1", 3), true},
+	}
+	for _, tt := range tests {
+		if got := w.Log(tt.rec); got != tt.log {
+			t.Errorf("%s: Log = %v, want %v", tt.name, got, tt.log)
+		}
+	}
+	if err := w.Flush(context.Background()); err == nil || !errors.Is(err, errRecord) {
+		t.Errorf("flush of a record naming a feature twice: %v, want errRecord", err)
+	}
+	if n := testutil.ToFloat64(w.m.dropped.WithLabelValues("ranker", "invalid")); n != 6 {
+		t.Errorf("invalid rows = %v, want 6 (short and dup)", n)
+	}
+	if err := w.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if w.Log(rankRecord("late", t0, "1", 3)) {
+		t.Error("Log after Close kept the record")
+	}
+	if err := w.Close(context.Background()); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	rows, err := Read(context.Background(), w.opts.Dir, "", time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 3 || rows[0].RequestID != "good" {
+		t.Errorf("read %d rows (%v), want the good record's 3", len(rows), rows)
+	}
+}
+
+// TestSampling: the kept share is the rate, and a request is logged whole or
+// not at all, shadow rows included, exactly when Sampled says so.
+func TestSampling(t *testing.T) {
+	const n, rate = 4000, 0.25
+	w := openTest(t, Options{SampleRate: rate})
+	kept := 0
+	for i := range n {
+		id := fmt.Sprintf("req-%d", i)
+		a, b := rankRecord(id, t0, "1", 3), rankRecord(id, t0, "2", 3)
+		b.Route = RouteShadow
+		ka, kb := w.Log(a), w.Log(b)
+		if ka != kb || ka != Sampled(id, rate) {
+			t.Fatalf("%s: primary kept %v, shadow %v, Sampled %v", id, ka, kb, Sampled(id, rate))
+		}
+		if ka {
+			kept++
+		}
+	}
+	// Binomial(4000, 0.25): sd 27; 5 sd either side.
+	if kept < 1000-137 || kept > 1000+137 {
+		t.Errorf("kept %d of %d requests at rate %v", kept, n, rate)
+	}
+	if err := w.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := Read(context.Background(), w.opts.Dir, "ranker", time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	perRequest := map[string]int{}
+	for _, r := range rows {
+		perRequest[r.RequestID]++
+		if r.SampleRate != rate {
+			t.Fatalf("sample_rate %v, want %v", r.SampleRate, rate)
+		}
+	}
+	if len(perRequest) != kept {
+		t.Errorf("%d requests in the log, want %d", len(perRequest), kept)
+	}
+	for id, c := range perRequest {
+		if c != 6 {
+			t.Errorf("%s: %d rows, want 6 (3 primary, 3 shadow)", id, c)
+		}
+	}
+}
+
+// TestOptions: every invalid field is reported at once.
+func TestOptions(t *testing.T) {
+	_, err := Open(context.Background(), Options{BufferRows: -1, SampleRate: 2, FlushInterval: -time.Second})
+	want := "predlog: dir: required (the offline store's directory)\n" +
+		"predlog: buffer_rows: -1, want a positive number of rows\n" +
+		"predlog: sample_rate: 2, want a share in (0, 1]\n" +
+		"predlog: flush_interval: -1s, want a positive duration"
+	if err == nil || err.Error() != want {
+		t.Errorf("Open: %v\nwant\n%s", err, want)
+	}
+}
+
+// TestRemoveDeadTemps: Open removes the temporary files of dead writers and
+// leaves those of live ones.
+func TestRemoveDeadTemps(t *testing.T) {
+	dir := t.TempDir()
+	hour := filepath.Join(dir, "predictions", "model=m", "date=2026-12-05", "hour=07")
+	if err := os.MkdirAll(hour, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]bool{ // name -> kept
+		fmt.Sprintf(".1-%d-aa%s", dead.Process.Pid, tempSuffix): false,
+		fmt.Sprintf(".1-%d-bb%s", os.Getppid(), tempSuffix):     true,
+		fmt.Sprintf(".1-%d-cc%s", os.Getpid(), tempSuffix):      false, // a former process's pid, reused
+		"1-1-dd.parquet": true,
+	}
+	for name := range files {
+		if err := os.WriteFile(filepath.Join(hour, name), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	openTest(t, Options{Dir: dir})
+	for name, kept := range files {
+		_, err := os.Stat(filepath.Join(hour, name))
+		if exists := err == nil; exists != kept {
+			t.Errorf("%s: exists %v, want %v", name, exists, kept)
+		}
+	}
+}
+
+// TestFlushOnInterval: the background flusher writes without Flush.
+func TestFlushOnInterval(t *testing.T) {
+	w := openTest(t, Options{FlushInterval: time.Millisecond})
+	w.Log(rankRecord("x", t0, "1", 2))
+	for {
+		files, err := Files(w.opts.Dir, "ranker", time.Time{}, time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(files) > 0 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestSinkOneThread: the flush's DuckDB uses one thread, as documented.
+func TestSinkOneThread(t *testing.T) {
+	w := openTest(t, Options{})
+	var threads int
+	if err := w.sink.db.QueryRow(`SELECT current_setting('threads')`).Scan(&threads); err != nil {
+		t.Fatal(err)
+	}
+	if threads != 1 {
+		t.Errorf("threads = %d, want 1", threads)
+	}
+}
+
+// TestDocQueries runs the SQL examples of docs/serving.md against a log, so
+// that the documentation stays true.
+func TestDocQueries(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "..", "docs", "serving.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, _ := strings.Cut(string(doc), "## Prediction log")
+	_, block, ok := strings.Cut(section, "```sql\n")
+	block, _, _ = strings.Cut(block, "```")
+	if !ok || block == "" {
+		t.Fatal("no SQL example in docs/serving.md's Prediction log section")
+	}
+	w := openTest(t, Options{})
+	now := time.Now().UTC()
+	for i := range 5 {
+		w.Log(rankRecord(fmt.Sprint("r", i), now.Add(-time.Duration(i)*10*time.Minute), "1", 3))
+	}
+	if err := w.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	block = strings.ReplaceAll(block, ".atrium/offline", w.opts.Dir)
+	n := 0
+	for _, q := range strings.Split(block, ";\n") {
+		if strings.TrimSpace(q) == "" {
+			continue
+		}
+		n++
+		var rows int
+		res, err := db.Query(q)
+		if err != nil {
+			t.Fatalf("%s\n%v", q, err)
+		}
+		for res.Next() {
+			rows++
+		}
+		if err := res.Err(); err != nil {
+			t.Fatalf("%s\n%v", q, err)
+		}
+		res.Close()
+		if rows == 0 {
+			t.Errorf("no rows from\n%s", q)
+		}
+	}
+	if n != 3 {
+		t.Errorf("ran %d queries, want the doc's 3", n)
+	}
+}
+
+// TestTail returns the newest rows, oldest first.
+func TestTail(t *testing.T) {
+	w := openTest(t, Options{})
+	for i := range 5 {
+		w.Log(rankRecord(fmt.Sprint("r", i), t0.Add(time.Duration(i)*time.Minute), "1", 3))
+	}
+	if err := w.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := Tail(context.Background(), w.opts.Dir, "ranker", time.Time{}, time.Time{}, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range rows {
+		got = append(got, fmt.Sprintf("%s/%d", r.RequestID, r.Row))
+	}
+	if want := "[r3/2 r4/0 r4/1 r4/2]"; fmt.Sprint(got) != want {
+		t.Errorf("tail %v, want %s", got, want)
+	}
+}

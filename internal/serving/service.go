@@ -1,0 +1,746 @@
+package serving
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/atrium-ml/atrium/internal/modeling/ml"
+)
+
+// Options configure a Service. Zero values are the defaults.
+type Options struct {
+	// DefaultAlias is the alias a model name resolves through when the
+	// caller names no version and the model's config names none. Default
+	// "champion".
+	DefaultAlias string
+	// PollInterval is how often the aliases of the models in use are read
+	// from the registry (the metadata database, which replicas share).
+	// Default 2s.
+	PollInterval time.Duration
+	// Models configures models by name; any other registered model is
+	// served on first use with the defaults.
+	Models []ModelConfig
+	// LoadTimeout bounds loading one version (registry and artifact
+	// reads, parsing). Default 2m.
+	LoadTimeout time.Duration
+	// RegistryTimeout bounds each poll of the registry. Default 5s.
+	RegistryTimeout time.Duration
+	// RetryAfter is how long a version that failed to load is left alone
+	// before the watcher tries it again (the alias may point at it for
+	// good, and the failure may have been the store's). Default 30s.
+	RetryAfter time.Duration
+	// IdleVersions: a version loaded by number (not through an alias) and
+	// unused this long is dropped from memory. Default 10m.
+	IdleVersions time.Duration
+	// OnShadow receives every shadow scoring (see Service.Shadow), on the
+	// shadow worker's goroutine: it must not block for long (the prediction
+	// log buffers). Nil: results are only logged and counted.
+	OnShadow func(ShadowResult)
+	// ShadowQueue is how many shadow scorings may wait; past it they are
+	// dropped and counted. Default 256.
+	ShadowQueue int
+	// Logger receives loads, swaps, failures. Default: discard.
+	Logger *slog.Logger
+	// Metrics are the service's metrics. Default NewMetrics().
+	Metrics *Metrics
+}
+
+// ModelConfig is how one registered model is served (atrium.yaml's
+// serving.models[]).
+type ModelConfig struct {
+	Name string
+	// Alias the model name resolves through. Default Options.DefaultAlias.
+	Alias string
+	// FeatureService overrides the version's atrium.feature_service tag.
+	FeatureService string
+	// LoadAtStart loads the model when the service starts instead of on
+	// first use.
+	LoadAtStart bool
+	// Canary sends a share of the traffic to another alias's version.
+	Canary *Canary
+	// ShadowAlias, when set, names an alias whose version scores the same
+	// rows off the response path (Service.Shadow).
+	ShadowAlias string
+}
+
+// Canary splits a model's traffic: a request whose route key hashes below
+// Weight (0 to 1) is scored by the version Alias points at. The split is
+// deterministic by key: the same user always sees the same version.
+type Canary struct {
+	Alias  string
+	Weight float64
+}
+
+// Defaults of Options.
+const (
+	DefaultAlias        = "champion"
+	DefaultPollInterval = 2 * time.Second
+)
+
+func (o *Options) ensureDefaults() {
+	if o.DefaultAlias == "" {
+		o.DefaultAlias = DefaultAlias
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = DefaultPollInterval
+	}
+	if o.LoadTimeout <= 0 {
+		o.LoadTimeout = 2 * time.Minute
+	}
+	if o.RegistryTimeout <= 0 {
+		o.RegistryTimeout = 5 * time.Second
+	}
+	if o.RetryAfter <= 0 {
+		o.RetryAfter = 30 * time.Second
+	}
+	if o.IdleVersions <= 0 {
+		o.IdleVersions = 10 * time.Minute
+	}
+	if o.ShadowQueue <= 0 {
+		o.ShadowQueue = 256
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Metrics == nil {
+		o.Metrics = NewMetrics()
+	}
+}
+
+// Service keeps the served versions of registered models in memory and
+// follows their aliases. Requests never query the registry once a model is
+// loaded: the watcher does, every PollInterval, for all models in use at
+// once. It is safe for concurrent use.
+type Service struct {
+	loader *Loader
+	opts   Options
+	log    *slog.Logger
+	m      *Metrics
+	config map[string]ModelConfig
+
+	mu       sync.RWMutex
+	models   map[string]*model
+	versions map[versionKey]*versionEntry
+
+	loads   singleflight.Group
+	shadows chan shadowJob
+	// spread draws route fractions for requests without a route key.
+	spread atomic.Uint64
+
+	// base is cancelled by Close: loads and the workers end with it.
+	base   context.Context
+	stop   context.CancelFunc
+	kicked chan struct{}
+	closed atomic.Bool
+	wg     sync.WaitGroup
+}
+
+type versionKey struct{ name, version string }
+
+// versionEntry is a version loaded by number, with its last use (unix ns).
+type versionEntry struct {
+	d        *Deployed
+	lastUsed atomic.Int64
+}
+
+// model is a registered model in use: the slots of the aliases it follows.
+type model struct {
+	name    string
+	cfg     ModelConfig
+	primary *slot
+	canary  *slot // nil without a canary
+	shadow  *slot // nil without a shadow
+}
+
+// slot follows one alias of a model: the version it serves (swapped
+// atomically) and the state of the last load.
+type slot struct {
+	alias string
+	cur   atomic.Pointer[Deployed]
+
+	mu      sync.Mutex
+	want    string // the version the alias pointed at when last read
+	loading bool
+	failed  *loadFailure
+	missing bool // the alias was removed while a version served
+}
+
+type loadFailure struct {
+	version string
+	err     error
+	at      time.Time
+}
+
+// New returns a service loading versions through loader. Start it to load
+// the models marked LoadAtStart and to follow aliases; Close it when done.
+func New(loader *Loader, opts Options) *Service {
+	opts.ensureDefaults()
+	s := &Service{loader: loader, opts: opts, log: opts.Logger, m: opts.Metrics,
+		config: make(map[string]ModelConfig, len(opts.Models)), models: map[string]*model{},
+		versions: map[versionKey]*versionEntry{}, shadows: make(chan shadowJob, opts.ShadowQueue),
+		kicked: make(chan struct{}, 1)}
+	s.base, s.stop = context.WithCancel(context.Background())
+	for _, c := range opts.Models {
+		s.config[c.Name] = c
+	}
+	return s
+}
+
+// Start loads the models marked LoadAtStart (a failure is logged, counted
+// and shown by Ready; the model keeps trying) and starts the alias watcher
+// and the shadow worker, which run until Close.
+func (s *Service) Start(ctx context.Context) {
+	for _, c := range s.opts.Models {
+		if !c.LoadAtStart {
+			continue
+		}
+		if _, err := s.Resolve(ctx, c.Name, "", ""); err != nil {
+			s.log.Error("serving: load at start", "model", c.Name, "err", err)
+		}
+	}
+	s.wg.Add(2)
+	go s.watch()
+	go s.shadowWorker()
+}
+
+// Close stops the watcher and the shadow worker and waits for them and for
+// loads in flight. Resolve fails with ErrNotReady afterwards. Close is
+// idempotent.
+func (s *Service) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	s.stop()
+	s.wg.Wait()
+	return nil
+}
+
+// Describe implements prometheus.Collector.
+func (s *Service) Describe(ch chan<- *prometheus.Desc) {
+	for _, c := range s.m.Collectors() {
+		c.Describe(ch)
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (s *Service) Collect(ch chan<- prometheus.Metric) {
+	for _, c := range s.m.Collectors() {
+		c.Collect(ch)
+	}
+}
+
+// Resolve returns the version of name that scores a request. version is a
+// version number, or "" for the model's alias (ModelConfig.Alias, default
+// "champion"), or its canary alias for requests whose routeKey (a user id,
+// say) falls in the canary's share. The first request of a model loads it
+// (concurrent first requests load it once); later ones read memory only.
+//
+// Errors: ErrNotFound for an unknown model or version or a missing alias;
+// ErrModelFormat / ErrUnsupportedFlavor for a version that cannot be served;
+// ErrNotReady after Close.
+func (s *Service) Resolve(ctx context.Context, name, version, routeKey string) (*Deployed, error) {
+	if s.closed.Load() {
+		return nil, fmt.Errorf("%w: the model server is shutting down", ErrNotReady)
+	}
+	if version != "" {
+		return s.version(ctx, name, version)
+	}
+	if m := s.lookup(name); m != nil {
+		if m.canary != nil {
+			if d := m.canary.cur.Load(); d != nil && routeFraction(routeKey, &s.spread) < m.cfg.Canary.Weight {
+				return d, nil
+			}
+		}
+		if d := m.primary.cur.Load(); d != nil {
+			return d, nil
+		}
+	}
+	return s.first(ctx, name)
+}
+
+func (s *Service) lookup(name string) *model {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.models[name]
+}
+
+// configOf is a model's configuration with its defaults.
+func (s *Service) configOf(name string) ModelConfig {
+	cfg, ok := s.config[name]
+	if !ok {
+		cfg = ModelConfig{Name: name}
+	}
+	if cfg.Alias == "" {
+		cfg.Alias = s.opts.DefaultAlias
+	}
+	return cfg
+}
+
+// model returns the entry of a model, creating it: only once the model and
+// its alias are known to exist, so that requests naming unknown models
+// leave nothing behind.
+func (s *Service) model(name string) *model {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if m := s.models[name]; m != nil {
+		return m
+	}
+	cfg := s.configOf(name)
+	m := &model{name: name, cfg: cfg, primary: &slot{alias: cfg.Alias}}
+	if cfg.Canary != nil && cfg.Canary.Alias != "" && cfg.Canary.Weight > 0 {
+		m.canary = &slot{alias: cfg.Canary.Alias}
+	}
+	if cfg.ShadowAlias != "" {
+		m.shadow = &slot{alias: cfg.ShadowAlias}
+	}
+	s.models[name] = m
+	return m
+}
+
+// first loads the version a model's alias points at synchronously: the
+// first request of a model waits for it, and concurrent first requests
+// share one load. A version that failed to load less than RetryAfter ago is
+// not tried again here (the watcher retries it, or loads the version the
+// alias moves to): its error is returned at once.
+func (s *Service) first(ctx context.Context, name string) (*Deployed, error) {
+	res, err, _ := s.loads.Do("alias\x00"+name, func() (any, error) {
+		if m := s.lookup(name); m != nil {
+			if d := m.primary.cur.Load(); d != nil {
+				return d, nil
+			}
+			if f := m.primary.failure(); f != nil && time.Since(f.at) < s.opts.RetryAfter {
+				return nil, f.err
+			}
+		}
+		lctx, cancel := s.loadContext(ctx)
+		defer cancel()
+		v, err := s.loader.Version(lctx, name, "@"+s.configOf(name).Alias)
+		if err != nil {
+			return nil, err
+		}
+		m := s.model(name)
+		d, err := s.version(lctx, name, v.Version)
+		if err != nil {
+			m.primary.fail(v.Version, err)
+			return nil, err
+		}
+		s.install(m, m.primary, d)
+		s.kick() // the canary and shadow aliases load in the background
+		return d, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res.(*Deployed), nil
+}
+
+// loadContext detaches a load from the request that started it (other
+// requests share the load; one caller giving up must not fail theirs),
+// bounded by LoadTimeout and ended by Close.
+func (s *Service) loadContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.LoadTimeout)
+	stop := context.AfterFunc(s.base, cancel)
+	return lctx, func() { stop(); cancel() }
+}
+
+// version returns a version by number, loading it once.
+func (s *Service) version(ctx context.Context, name, version string) (*Deployed, error) {
+	k := versionKey{name, version}
+	s.mu.RLock()
+	e := s.versions[k]
+	s.mu.RUnlock()
+	if e != nil {
+		e.lastUsed.Store(time.Now().UnixNano())
+		return e.d, nil
+	}
+	res, err, _ := s.loads.Do("version\x00"+name+"\x00"+version, func() (any, error) {
+		s.mu.RLock()
+		e := s.versions[k]
+		s.mu.RUnlock()
+		if e != nil {
+			return e.d, nil
+		}
+		lctx, cancel := s.loadContext(ctx)
+		defer cancel()
+		start := time.Now()
+		d, err := s.loader.Load(lctx, name, version)
+		if err != nil {
+			if !errors.Is(err, ErrNotFound) {
+				s.m.failures.WithLabelValues(name).Inc()
+				s.log.Error("serving: load failed", "model", name, "version", version, "err", err)
+			}
+			return nil, err
+		}
+		s.m.loads.WithLabelValues(name).Inc()
+		s.m.loadTime.WithLabelValues(name).Observe(time.Since(start).Seconds())
+		if c, ok := s.config[name]; ok && c.FeatureService != "" {
+			d.FeatureService = c.FeatureService
+		}
+		d.obs = s.m.forVersion(name, d.Version)
+		e = &versionEntry{d: d}
+		e.lastUsed.Store(time.Now().UnixNano())
+		s.mu.Lock()
+		s.versions[k] = e
+		s.mu.Unlock()
+		s.log.Info("serving: loaded", "model", name, "version", d.Version, "platform", d.Platform,
+			"inputs", len(d.Inputs), "seconds", time.Since(start).Seconds())
+		return d, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res.(*Deployed), nil
+}
+
+// install makes d the version a slot serves.
+func (s *Service) install(m *model, sl *slot, d *Deployed) {
+	sl.mu.Lock()
+	old := sl.cur.Swap(d)
+	sl.want, sl.failed, sl.missing = d.Version, nil, false
+	sl.mu.Unlock()
+	if old != nil && old.Version != d.Version {
+		s.m.info.DeleteLabelValues(m.name, sl.alias, old.Version)
+		s.m.swaps.WithLabelValues(m.name, sl.alias).Inc()
+		s.log.Info("serving: alias moved, new version swapped in", "model", m.name, "alias", sl.alias, "from", old.Version, "to", d.Version)
+	}
+	s.m.info.WithLabelValues(m.name, sl.alias, d.Version).Set(1)
+}
+
+// failure is the slot's last load failure, if it is of the version the
+// alias points at.
+func (sl *slot) failure() *loadFailure {
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	if f := sl.failed; f != nil && f.version == sl.want {
+		return f
+	}
+	return nil
+}
+
+func (sl *slot) fail(version string, err error) {
+	sl.mu.Lock()
+	sl.want = version
+	sl.failed = &loadFailure{version: version, err: err, at: time.Now()}
+	sl.mu.Unlock()
+}
+
+// watch polls the registry for the aliases of the models in use until
+// Close, and loads the versions they moved to.
+func (s *Service) watch() {
+	defer s.wg.Done()
+	t := time.NewTicker(s.opts.PollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.base.Done():
+			return
+		case <-t.C:
+			s.poll()
+		case <-s.kicked:
+			s.poll()
+		}
+	}
+}
+
+// kick asks the watcher to poll now (a model came into use: its canary and
+// shadow aliases are loaded without waiting for the next tick).
+func (s *Service) kick() {
+	select {
+	case s.kicked <- struct{}{}:
+	default:
+	}
+}
+
+// poll reads every model's aliases in one query and starts background
+// loads for the slots whose alias moved. A registry that does not answer
+// leaves everything as it is (logged).
+func (s *Service) poll() {
+	s.mu.RLock()
+	models := make([]*model, 0, len(s.models))
+	names := make([]string, 0, len(s.models))
+	for _, m := range s.models {
+		models = append(models, m)
+		names = append(names, m.name)
+	}
+	s.mu.RUnlock()
+	if len(names) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(s.base, s.opts.RegistryTimeout)
+	aliases, err := s.loader.Registry.AliasVersions(ctx, names)
+	cancel()
+	if err != nil {
+		s.log.Warn("serving: poll the registry for moved aliases", "err", err)
+		return
+	}
+	held := map[versionKey]bool{}
+	for _, m := range models {
+		for _, sl := range m.slots() {
+			if d := sl.cur.Load(); d != nil {
+				held[versionKey{m.name, d.Version}] = true
+			}
+			s.follow(m, sl, aliases[m.name][sl.alias])
+		}
+	}
+	s.evict(held)
+}
+
+func (m *model) slots() []*slot {
+	out := []*slot{m.primary}
+	if m.canary != nil {
+		out = append(out, m.canary)
+	}
+	if m.shadow != nil {
+		out = append(out, m.shadow)
+	}
+	return out
+}
+
+// follow starts loading the version an alias points at when the slot does
+// not serve it yet, unless a load is in flight or that version failed less
+// than RetryAfter ago.
+func (s *Service) follow(m *model, sl *slot, version string) {
+	cur := sl.cur.Load()
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	if version == "" {
+		if cur != nil && !sl.missing {
+			sl.missing = true
+			s.log.Warn("serving: alias removed; the version it pointed at keeps serving", "model", m.name, "alias", sl.alias, "version", cur.Version)
+		}
+		return
+	}
+	sl.missing = false
+	sl.want = version
+	if (cur != nil && cur.Version == version) || sl.loading {
+		return
+	}
+	if f := sl.failed; f != nil && f.version == version && time.Since(f.at) < s.opts.RetryAfter {
+		return
+	}
+	sl.loading = true
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		d, err := s.version(s.base, m.name, version)
+		sl.mu.Lock()
+		sl.loading = false
+		sl.mu.Unlock()
+		if err != nil {
+			sl.fail(version, err)
+			serving := "none"
+			if cur != nil {
+				serving = cur.Version
+			}
+			s.log.Error("serving: the version an alias moved to failed to load; the previous version keeps serving",
+				"model", m.name, "alias", sl.alias, "version", version, "serving", serving, "err", err)
+			return
+		}
+		s.install(m, sl, d)
+	}()
+}
+
+// evict drops versions loaded by number that no slot serves and that were
+// not used for IdleVersions.
+func (s *Service) evict(held map[versionKey]bool) {
+	cutoff := time.Now().Add(-s.opts.IdleVersions).UnixNano()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, e := range s.versions {
+		if !held[k] && e.lastUsed.Load() < cutoff {
+			delete(s.versions, k)
+			s.log.Info("serving: unloaded an idle version", "model", k.name, "version", k.version)
+		}
+	}
+}
+
+// routeFraction maps a route key to [0, 1) with a stable hash (FNV-1a, then
+// a SplitMix64 finalizer for uniform high bits), so every replica sends the
+// same key to the same version. A request without a key gets a fresh draw.
+func routeFraction(key string, spread *atomic.Uint64) float64 {
+	var x uint64
+	if key == "" {
+		x = spread.Add(0x9e3779b97f4a7c15)
+	} else {
+		h := fnv.New64a()
+		h.Write([]byte(key))
+		x = h.Sum64()
+	}
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return float64(x>>11) / (1 << 53)
+}
+
+// AliasStatus is the state of one followed alias of a model.
+type AliasStatus struct {
+	Alias string
+	// Role is "primary", "canary" or "shadow".
+	Role string
+	// Serving is the version answering for the alias ("" when none loaded).
+	Serving string
+	// Target is the version the alias pointed at when last read.
+	Target string
+	// Error is why Target failed to load ("" when it did not fail).
+	Error string
+}
+
+// Status reports the aliases a model in use follows; ok is false for a
+// model no request has used yet.
+func (s *Service) Status(name string) (st []AliasStatus, ok bool) {
+	s.mu.RLock()
+	m := s.models[name]
+	s.mu.RUnlock()
+	if m == nil {
+		return nil, false
+	}
+	for _, sl := range m.slots() {
+		role := "shadow"
+		switch sl {
+		case m.primary:
+			role = "primary"
+		case m.canary:
+			role = "canary"
+		}
+		a := AliasStatus{Alias: sl.alias, Role: role}
+		if d := sl.cur.Load(); d != nil {
+			a.Serving = d.Version
+		}
+		sl.mu.Lock()
+		a.Target = sl.want
+		if f := sl.failed; f != nil && f.version == sl.want {
+			a.Error = f.err.Error()
+		}
+		sl.mu.Unlock()
+		st = append(st, a)
+	}
+	return st, true
+}
+
+// Ready reports whether a model can serve through its alias: nil when the
+// version its alias points at is loaded. When that version failed to load,
+// the error (ErrNotReady) says so, and which version still serves.
+func (s *Service) Ready(ctx context.Context, name string) error {
+	if _, err := s.Resolve(ctx, name, "", ""); err != nil {
+		return err
+	}
+	st, _ := s.Status(name)
+	p := st[0]
+	if p.Error != "" {
+		return fmt.Errorf("%w: model %q alias %q points at version %s, which failed to load (version %s still serves): %s",
+			ErrNotReady, name, p.Alias, p.Target, p.Serving, p.Error)
+	}
+	return nil
+}
+
+// Models lists the names of the models in use, sorted.
+func (s *Service) Models() []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]string, 0, len(s.models))
+	for n := range s.models {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ShadowResult is one shadow scoring: the rows of a request scored by the
+// version the model's shadow alias points at, next to the primary's scores.
+type ShadowResult struct {
+	RequestID string
+	// Primary scored the request; PrimaryPred is what it answered.
+	Primary     *Deployed
+	PrimaryPred []float64
+	// Shadow is the shadow version; ShadowPred its scores of the same
+	// rows (nil when Err is set).
+	Shadow     *Deployed
+	ShadowPred []float64
+	Err        error
+}
+
+type shadowJob struct {
+	res  ShadowResult
+	rows *ml.Dataset
+}
+
+// ShadowOf returns the version that scores, in shadow, the requests primary
+// (resolved through its model's alias) answers: nil when the model has no
+// shadow, its version is not loaded yet (it loads in the background once the
+// model is in use) or is primary itself.
+func (s *Service) ShadowOf(primary *Deployed) *Deployed {
+	m := s.lookup(primary.Name)
+	if m == nil || m.shadow == nil || s.closed.Load() {
+		return nil
+	}
+	sh := m.shadow.cur.Load()
+	if sh == nil || sh.Version == primary.Version {
+		return nil
+	}
+	return sh
+}
+
+// Shadow scores rows with shadow (ShadowOf's answer) off the response path:
+// it returns at once, and the result goes to Options.OnShadow next to
+// primary's predictions. rows are the request's rows built for shadow's
+// inputs (which may differ from primary's); neither they nor preds may be
+// changed after the call. When the queue is full the scoring is dropped and
+// counted.
+func (s *Service) Shadow(primary *Deployed, preds []float64, shadow *Deployed, rows *ml.Dataset, requestID string) {
+	if shadow == nil || s.closed.Load() {
+		return
+	}
+	job := shadowJob{res: ShadowResult{RequestID: requestID, Primary: primary, PrimaryPred: preds, Shadow: shadow}, rows: rows}
+	select {
+	case s.shadows <- job:
+	default:
+		s.m.shadow.WithLabelValues(primary.Name, "dropped").Inc()
+	}
+}
+
+// shadowWorker scores queued shadow jobs until Close; jobs still queued
+// then are dropped.
+func (s *Service) shadowWorker() {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-s.base.Done():
+			return
+		case j := <-s.shadows:
+			s.runShadow(j)
+		}
+	}
+}
+
+func (s *Service) runShadow(j shadowJob) {
+	r := j.res
+	ctx, cancel := context.WithTimeout(s.base, s.opts.LoadTimeout)
+	var err error
+	r.ShadowPred, err = r.Shadow.Predict(ctx, j.rows)
+	cancel()
+	r.Err = err
+	result := "scored"
+	if err != nil {
+		result = "failed"
+		s.log.Warn("serving: shadow scoring failed", "model", r.Primary.Name, "shadow_version", r.Shadow.Version, "request_id", r.RequestID, "err", err)
+	} else {
+		s.log.Debug("serving: shadow scored", "model", r.Primary.Name, "primary_version", r.Primary.Version,
+			"shadow_version", r.Shadow.Version, "request_id", r.RequestID, "rows", j.rows.NumRows())
+	}
+	s.m.shadow.WithLabelValues(r.Primary.Name, result).Inc()
+	if s.opts.OnShadow != nil {
+		s.opts.OnShadow(r)
+	}
+}

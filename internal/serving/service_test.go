@@ -1,0 +1,304 @@
+package serving
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// twoModels registers two versions of name that predict differently on the
+// golden rows (a binary and a regression LightGBM model with the same
+// inputs) and returns their version numbers.
+func twoModels(t *testing.T, w *world, name string) (v1, v2 string) {
+	t.Helper()
+	v1 = w.register(t, name, flavorDir("lightgbm", "model.lgb", fixture(t, "lightgbm_binary.txt"), ""))
+	v2 = w.register(t, name, flavorDir("lightgbm", "model.lgb", fixture(t, "lightgbm_regression.txt"), ""))
+	return v1, v2
+}
+
+func newService(t *testing.T, w *world, opts Options) *Service {
+	t.Helper()
+	if opts.PollInterval == 0 {
+		opts.PollInterval = 10 * time.Millisecond
+	}
+	s := New(w.loader, opts)
+	s.Start(context.Background())
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// eventually waits, up to 10 s, for cond; the watcher acts within a poll
+// interval, the wait only bounds a broken build.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+func servingVersion(s *Service, name string) string {
+	d, err := s.Resolve(context.Background(), name, "", "")
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	return d.Version
+}
+
+// Moving the alias (as another replica would, through the shared database)
+// swaps the new version in; an explicit version number is served as asked.
+func TestServiceFollowsAlias(t *testing.T) {
+	w := newWorld(t)
+	v1, v2 := twoModels(t, w, "ranker")
+	w.alias(t, "ranker", "champion", v1)
+	s := newService(t, w, Options{})
+	ctx := context.Background()
+	if got := servingVersion(s, "ranker"); got != v1 {
+		t.Fatalf("serving %s, want %s", got, v1)
+	}
+	if d, err := s.Resolve(ctx, "ranker", v2, ""); err != nil || d.Version != v2 {
+		t.Fatalf("Resolve(version %s) = %v, %v", v2, d, err)
+	}
+	w.alias(t, "ranker", "champion", v2)
+	eventually(t, "the swap to "+v2, func() bool { return servingVersion(s, "ranker") == v2 })
+	if n := testutil.ToFloat64(s.m.swaps.WithLabelValues("ranker", "champion")); n != 1 {
+		t.Fatalf("swaps = %v, want 1", n)
+	}
+	if err := s.Ready(ctx, "ranker"); err != nil {
+		t.Fatal(err)
+	}
+	// Rolling back is moving the alias back.
+	w.alias(t, "ranker", "champion", v1)
+	eventually(t, "the rollback to "+v1, func() bool { return servingVersion(s, "ranker") == v1 })
+}
+
+// A version that fails to load leaves the previous one serving; Ready, the
+// status and a metric show it; moving the alias on to a good version heals.
+func TestServiceKeepsServingWhenALoadFails(t *testing.T) {
+	w := newWorld(t)
+	good := fixture(t, "lightgbm_binary.txt")
+	v1 := w.register(t, "m", flavorDir("lightgbm", "model.lgb", good, ""))
+	bad := w.register(t, "m", flavorDir("lightgbm", "model.lgb", good[:len(good)/3], ""))
+	v3 := w.register(t, "m", flavorDir("lightgbm", "model.lgb", fixture(t, "lightgbm_regression.txt"), ""))
+	w.alias(t, "m", "champion", v1)
+	s := newService(t, w, Options{})
+	ctx := context.Background()
+	if got := servingVersion(s, "m"); got != v1 {
+		t.Fatalf("serving %s", got)
+	}
+	w.alias(t, "m", "champion", bad)
+	eventually(t, "the failed load", func() bool {
+		st, _ := s.Status("m")
+		return st[0].Target == bad && st[0].Error != ""
+	})
+	if got := servingVersion(s, "m"); got != v1 {
+		t.Fatalf("serving %s after a failed load, want %s", got, v1)
+	}
+	err := s.Ready(ctx, "m")
+	want := fmt.Sprintf(`alias "champion" points at version %s, which failed to load (version %s still serves)`, bad, v1)
+	if !errors.Is(err, ErrNotReady) || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "model.lgb (lightgbm flavor)") {
+		t.Fatalf("Ready = %v, want ErrNotReady containing %q", err, want)
+	}
+	if n := testutil.ToFloat64(s.m.failures.WithLabelValues("m")); n < 1 {
+		t.Fatalf("load failures = %v", n)
+	}
+	w.alias(t, "m", "champion", v3)
+	eventually(t, "the swap to "+v3, func() bool { return servingVersion(s, "m") == v3 })
+	if err := s.Ready(ctx, "m"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Hot swap under concurrent load: while the alias flips between two
+// versions, no request fails, and every response is entirely the
+// predictions of the version it names.
+func TestServiceHotSwapUnderLoad(t *testing.T) {
+	w := newWorld(t)
+	v1, v2 := twoModels(t, w, "m")
+	w.alias(t, "m", "champion", v1)
+	s := newService(t, w, Options{PollInterval: 2 * time.Millisecond})
+	ctx := context.Background()
+	want := map[string][]float64{}
+	for _, v := range []string{v1, v2} {
+		d, err := s.Resolve(ctx, "m", v, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[v], err = d.Predict(ctx, golden(t, d))
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if slices.Equal(want[v1], want[v2]) {
+		t.Fatal("the two versions predict alike: the test could not see mixing")
+	}
+	var stop atomic.Bool
+	var failures, mixed atomic.Int64
+	seen := make([]sync.Map, 1)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; !stop.Load(); i++ {
+				d, err := s.Resolve(ctx, "m", "", fmt.Sprint(g, i))
+				if err != nil {
+					failures.Add(1)
+					continue
+				}
+				got, err := d.Predict(ctx, golden(t, d))
+				if err != nil {
+					failures.Add(1)
+					continue
+				}
+				if !slices.Equal(got, want[d.Version]) {
+					mixed.Add(1)
+				}
+				seen[0].Store(d.Version, true)
+			}
+		}()
+	}
+	for i := range 6 {
+		v := []string{v2, v1}[i%2]
+		w.alias(t, "m", "champion", v)
+		eventually(t, "the swap to "+v, func() bool { return servingVersion(s, "m") == v })
+	}
+	stop.Store(true)
+	wg.Wait()
+	if failures.Load() != 0 || mixed.Load() != 0 {
+		t.Fatalf("%d failed requests, %d responses not of the version they name", failures.Load(), mixed.Load())
+	}
+	for _, v := range []string{v1, v2} {
+		if _, ok := seen[0].Load(v); !ok {
+			t.Fatalf("version %s never served", v)
+		}
+	}
+}
+
+// The canary takes its weight's share of route keys, within binomial
+// tolerance, and the same key always goes to the same version.
+func TestServiceCanarySplit(t *testing.T) {
+	w := newWorld(t)
+	v1, v2 := twoModels(t, w, "m")
+	w.alias(t, "m", "champion", v1)
+	w.alias(t, "m", "challenger", v2)
+	s := newService(t, w, Options{Models: []ModelConfig{{Name: "m", Canary: &Canary{Alias: "challenger", Weight: 0.1}}}})
+	ctx := context.Background()
+	if _, err := s.Resolve(ctx, "m", "", "u0"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the canary load", func() bool {
+		st, _ := s.Status("m")
+		return len(st) == 2 && st[1].Role == "canary" && st[1].Serving == v2
+	})
+	const n = 20000
+	canary := 0
+	for i := range n {
+		key := fmt.Sprintf("user-%d", i)
+		d, err := s.Resolve(ctx, "m", "", key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, _ := s.Resolve(ctx, "m", "", key)
+		if again.Version != d.Version {
+			t.Fatalf("key %s went to version %s, then %s", key, d.Version, again.Version)
+		}
+		if d.Version == v2 {
+			canary++
+		}
+	}
+	p := float64(canary) / n
+	if tol := 4 * math.Sqrt(0.1*0.9/n); math.Abs(p-0.1) > tol {
+		t.Fatalf("canary share %.4f, want 0.1 ± %.4f", p, tol)
+	}
+}
+
+// The shadow scores the same rows off the response path: Shadow returns at
+// once even when the hook is stuck, overflow is dropped and counted, and
+// the hook gets the shadow version's own predictions.
+func TestServiceShadow(t *testing.T) {
+	w := newWorld(t)
+	v1, v2 := twoModels(t, w, "m")
+	w.alias(t, "m", "champion", v1)
+	w.alias(t, "m", "challenger", v2)
+	release := make(chan struct{})
+	results := make(chan ShadowResult, 1000)
+	s := newService(t, w, Options{ShadowQueue: 4, Models: []ModelConfig{{Name: "m", ShadowAlias: "challenger"}},
+		OnShadow: func(r ShadowResult) {
+			<-release
+			results <- r
+		}})
+	ctx := context.Background()
+	d, err := s.Resolve(ctx, "m", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the shadow load", func() bool {
+		st, _ := s.Status("m")
+		return len(st) == 2 && st[1].Role == "shadow" && st[1].Serving == v2
+	})
+	rows := golden(t, d)
+	preds, err := d.Predict(ctx, rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh := s.ShadowOf(d)
+	if sh == nil || sh.Version != v2 {
+		t.Fatalf("ShadowOf = %v", sh)
+	}
+	for i := range 20 { // the worker holds one, the queue 4: the rest drop
+		s.Shadow(d, preds, sh, golden(t, sh), fmt.Sprint("req-", i))
+	}
+	if n := testutil.ToFloat64(s.m.shadow.WithLabelValues("m", "dropped")); n < 15 {
+		t.Fatalf("dropped = %v, want at least 15", n)
+	}
+	close(release)
+	r := <-results
+	if r.Err != nil || r.Primary.Version != v1 || r.Shadow.Version != v2 || !slices.Equal(r.PrimaryPred, preds) {
+		t.Fatalf("shadow result %+v", r)
+	}
+	want, _ := sh.Predict(ctx, golden(t, sh))
+	if !slices.Equal(r.ShadowPred, want) {
+		t.Fatal("the shadow's predictions are not the challenger's")
+	}
+}
+
+// Concurrent first requests of a model load it once.
+func TestServiceLoadsOnce(t *testing.T) {
+	w := newWorld(t)
+	v1, _ := twoModels(t, w, "m")
+	w.alias(t, "m", "champion", v1)
+	s := newService(t, w, Options{})
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := s.Resolve(context.Background(), "m", "", ""); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := testutil.ToFloat64(s.m.loads.WithLabelValues("m")); n != 1 {
+		t.Fatalf("loads = %v, want 1", n)
+	}
+	// Unknown models leave nothing behind.
+	if _, err := s.Resolve(context.Background(), "nope", "", ""); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown model: %v", err)
+	}
+	if got := s.Models(); !slices.Equal(got, []string{"m"}) {
+		t.Fatalf("models in use %v", got)
+	}
+}
