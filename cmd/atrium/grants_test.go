@@ -325,3 +325,33 @@ func TestGrantsAPI(t *testing.T) {
 		}
 	}
 }
+
+// TestCreatorManages: as in MLflow, a user who creates an experiment or a
+// registered model gets MANAGE on it, so that a restrictive default does not
+// lock them out of what they made; others still see nothing of it.
+func TestCreatorManages(t *testing.T) {
+	apis, store, res := grantsServe(t, map[string]auth.Role{"ana": auth.Reader, "carl": auth.Editor})
+	h := guarded(t, apis, store, auth.GuardOptions{Required: true, Resources: res, DefaultPermission: auth.NoPermissions}).Handler()
+	carl, ana := basicAuth("carl", "pw-carl"), basicAuth("ana", "pw-ana")
+	exp := mustCall(t, h, call{method: "POST", path: mlflow + "/experiments/create", body: `{"name": "mine"}`, header: carl})["experiment_id"].(string)
+	mustCall(t, h, call{method: "POST", path: mlflow + "/registered-models/create", body: `{"name": "my-model"}`, header: carl})
+	gs, err := store.Grants(context.Background(), "carl")
+	if err != nil || len(gs) != 2 || gs[0].Resource != exp || gs[0].Permission != "MANAGE" || gs[1].Resource != "my-model" || gs[1].Permission != "MANAGE" {
+		t.Fatalf("carl's grants after creating = %+v, %v; want MANAGE on both", gs, err)
+	}
+	for _, tt := range []struct {
+		name string
+		c    call
+		code int
+	}{
+		{"the creator reads it", call{method: "GET", path: mlflow + "/experiments/get?experiment_id=" + exp, header: carl}, 200},
+		{"the creator runs in it", call{method: "POST", path: mlflow + "/runs/create", body: `{"experiment_id": "` + exp + `"}`, header: carl}, 200},
+		{"the creator deletes its model (MANAGE, beyond the editor role)", call{method: "DELETE", path: mlflow + "/registered-models/delete", body: `{"name": "my-model"}`, header: carl}, 200},
+		{"another user sees nothing of it", call{method: "GET", path: mlflow + "/experiments/get?experiment_id=" + exp, header: ana}, 403},
+		{"nor of the Default experiment", call{method: "POST", path: mlflow + "/runs/create", body: `{}`, header: carl}, 403},
+	} {
+		if code, body := tt.c.do(t, h); code != tt.code {
+			t.Errorf("%s: %d %s, want %d", tt.name, code, body, tt.code)
+		}
+	}
+}

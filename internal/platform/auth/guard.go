@@ -258,6 +258,10 @@ func (g *Guard) Wrap(rt server.Route) http.Handler {
 			writeError(w, http.StatusForbidden, "PERMISSION_DENIED", "permission denied: "+denied)
 			return
 		}
+		if cr, ok := g.opts.Resources.(Creations); ok && p.Kind == "user" && p.Role != Admin && cr.Creates(rt.Pattern) {
+			g.serveCreation(w, r, rt, p, cr)
+			return
+		}
 		rt.Handler.ServeHTTP(w, r)
 	})
 }
@@ -440,6 +444,43 @@ func (g *Guard) authorize(r *http.Request, rt server.Route, p Principal) (string
 		}
 	}
 	return "", nil
+}
+
+// serveCreation serves a request that creates an experiment or registered
+// model and, when it succeeds, grants its creator MANAGE on it (MLflow's
+// basic-auth app does the same). The answer is small (an id); it is kept,
+// up to maxCreatedAnswer, to read the id from.
+func (g *Guard) serveCreation(w http.ResponseWriter, r *http.Request, rt server.Route, p Principal, cr Creations) {
+	cw := &captureWriter{StatusWriter: server.StatusWriter{ResponseWriter: w}}
+	rt.Handler.ServeHTTP(cw, r)
+	if cw.Code != 0 && cw.Code != http.StatusOK {
+		return
+	}
+	res, ok := cr.Created(rt.Pattern, cw.body)
+	if !ok {
+		return
+	}
+	if err := g.opts.Store.SetGrant(r.Context(), p.Name, res, LevelManage); err != nil {
+		// The creation stands; an admin can grant it (`atrium user grant`).
+		g.opts.Logger.Error("creator's MANAGE grant not recorded", "user", p.Name, "resource", res.String(),
+			"request_id", server.RequestID(r.Context()), "err", err)
+	}
+}
+
+// maxCreatedAnswer bounds what captureWriter keeps.
+const maxCreatedAnswer = 64 << 10
+
+// captureWriter keeps the start of an answer while passing it through.
+type captureWriter struct {
+	server.StatusWriter
+	body []byte
+}
+
+func (c *captureWriter) Write(b []byte) (int, error) {
+	if room := maxCreatedAnswer - len(c.body); room > 0 {
+		c.body = append(c.body, b[:min(len(b), room)]...)
+	}
+	return c.StatusWriter.Write(b)
 }
 
 // grantsOf returns user's grants, cached for CacheTTL like credentials.
