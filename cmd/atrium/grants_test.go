@@ -91,7 +91,7 @@ func TestPerResourceGrants(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	open := guarded(t, apis, store, auth.GuardOptions{Required: true, Resources: res}).Handler()
+	open := guardedCaching(t, apis, store, auth.GuardOptions{Required: true, Resources: res}).Handler()
 	admin := basicAuth("root", "pw-root")
 	// Two experiments with a run each, an artifact in each, two models.
 	var expA, expB, runA, runB string
@@ -199,7 +199,7 @@ func TestPerResourceGrants(t *testing.T) {
 			if def != "" {
 				opts.DefaultPermission, _ = auth.ParseLevel(def)
 			}
-			h := guarded(t, apis, store, opts).Handler()
+			h := guardedCaching(t, apis, store, opts).Handler()
 			for _, p := range probes(def) {
 				p.c.header = p.who
 				code, body := p.c.do(t, h)
@@ -215,7 +215,7 @@ func TestPerResourceGrants(t *testing.T) {
 	if err := store.SetGrant(ctx, "ana", auth.Resource{Kind: auth.KindExperiment, ID: expA}, auth.LevelEdit); err != nil {
 		t.Fatal(err)
 	}
-	h := guarded(t, apis, store, auth.GuardOptions{Required: true, Resources: res}).Handler()
+	h := guardedCaching(t, apis, store, auth.GuardOptions{Required: true, Resources: res}).Handler()
 	for _, p := range []struct {
 		c    call
 		want int
@@ -291,9 +291,7 @@ func TestUserGrantCLI(t *testing.T) {
 func TestGrantsAPI(t *testing.T) {
 	apis, store, res := grantsServe(t, map[string]auth.Role{"ana": auth.Reader, "root": auth.Admin})
 	// The credential and grant caches on, as in serve.
-	g := auth.NewGuard(auth.GuardOptions{Store: store, Required: true, Resources: res})
-	t.Cleanup(func() { g.Close() })
-	h := server.New(server.Options{Guard: g}, apis...).Handler()
+	h := guardedCaching(t, apis, store, auth.GuardOptions{Required: true, Resources: res}).Handler()
 	root, ana := basicAuth("root", "pw-root"), basicAuth("ana", "pw-ana")
 	const perms = "/api/3.0/mlflow/users/permissions/"
 	exp := mustCall(t, h, call{method: "POST", path: mlflow + "/experiments/create", body: `{"name": "A"}`, header: root})["experiment_id"].(string)
@@ -331,7 +329,7 @@ func TestGrantsAPI(t *testing.T) {
 // lock them out of what they made; others still see nothing of it.
 func TestCreatorManages(t *testing.T) {
 	apis, store, res := grantsServe(t, map[string]auth.Role{"ana": auth.Reader, "carl": auth.Editor})
-	h := guarded(t, apis, store, auth.GuardOptions{Required: true, Resources: res, DefaultPermission: auth.NoPermissions}).Handler()
+	h := guardedCaching(t, apis, store, auth.GuardOptions{Required: true, Resources: res, DefaultPermission: auth.NoPermissions}).Handler()
 	carl, ana := basicAuth("carl", "pw-carl"), basicAuth("ana", "pw-ana")
 	exp := mustCall(t, h, call{method: "POST", path: mlflow + "/experiments/create", body: `{"name": "mine"}`, header: carl})["experiment_id"].(string)
 	mustCall(t, h, call{method: "POST", path: mlflow + "/registered-models/create", body: `{"name": "my-model"}`, header: carl})

@@ -127,11 +127,17 @@ func serveGuard(e *env, p *spec.Project, insecure bool) (*auth.Guard, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts, err := guardOptions(p.Server, has, insecure)
+	// An identity provider is a source of credentials too.
+	opts, err := guardOptions(p.Server, has || p.Server.Auth.OIDC != nil, insecure)
 	if err != nil {
 		return nil, err
 	}
 	opts.Store, opts.Logger = store, e.log
+	if o := p.Server.Auth.OIDC; o != nil {
+		if opts.OIDC, err = auth.NewOIDC(e.ctx, auth.OIDCOptions{Issuer: o.Issuer, Audience: o.Audience, RoleClaim: o.RoleClaim, JWKSURL: o.JWKSURL}); err != nil {
+			return nil, fmt.Errorf("server.auth.oidc: %w", err)
+		}
+	}
 	if opts.AuditRetention, err = p.Server.AuditRetentionDuration(); err != nil {
 		return nil, fmt.Errorf("server.audit_retention: %w", err) // validated when the project loaded
 	}

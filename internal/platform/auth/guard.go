@@ -55,6 +55,10 @@ type GuardOptions struct {
 	// request acts on, so that per-resource grants (Store.SetGrant) and
 	// DefaultPermission apply to it. Nil: roles alone decide.
 	Resources Resources
+	// OIDC, when set, also accepts bearer JWTs its identity provider
+	// issued (their role from its role claim). Nil: Atrium's own tokens
+	// and users only.
+	OIDC *OIDC
 	// DefaultPermission caps what a non-admin principal may do on an
 	// experiment or registered model it has no grant on (MLflow's
 	// default_permission): READ makes them read-only, NO_PERMISSIONS
@@ -517,6 +521,9 @@ func (g *Guard) verify(ctx context.Context, header string) (Principal, error) {
 	cred = strings.TrimSpace(cred)
 	switch {
 	case strings.EqualFold(scheme, "Bearer"):
+		if g.opts.OIDC != nil && looksLikeJWT(cred) {
+			return g.opts.OIDC.Verify(ctx, cred)
+		}
 		return g.opts.Store.AuthenticateToken(ctx, cred)
 	case strings.EqualFold(scheme, "Basic"):
 		raw, err := base64.StdEncoding.DecodeString(cred)
