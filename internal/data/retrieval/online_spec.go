@@ -47,6 +47,21 @@ func DefinitionsFromSpec(f *spec.Features, keyTypes map[string][]KeyType) (Defin
 		}
 		d.Sets = append(d.Sets, set)
 	}
+	for _, od := range f.OnDemandSets {
+		prg, vars, err := f.CompileOnDemand(od.Name)
+		if err != nil {
+			return d, err
+		}
+		def := OnDemandDef{Name: od.Name, Program: prg}
+		for _, v := range vars {
+			in := ""
+			if v.Feature != nil {
+				in = v.Feature.Ref
+			}
+			def.Inputs = append(def.Inputs, in)
+		}
+		d.OnDemand = append(d.OnDemand, def)
+	}
 	for _, s := range f.Services {
 		resolved, err := f.ResolveService(s.Name)
 		if err != nil {
