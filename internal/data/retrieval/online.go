@@ -1057,6 +1057,9 @@ func (o *Online) ServiceFeatures(service string) ([]string, error) {
 type Shape struct {
 	JoinKeys []JoinKeyDef
 	Request  []ondemand.Var
+	// Names are the columns of the Vectors Get answers: join keys, then
+	// features (Vectors.Names).
+	Names []string
 }
 
 // Shape resolves a feature list or service like Get does (cached) and
@@ -1066,7 +1069,7 @@ func (o *Online) Shape(features []string, service string) (Shape, error) {
 	if err != nil {
 		return Shape{}, err
 	}
-	sh := Shape{JoinKeys: slices.Clone(p.joinKeys)}
+	sh := Shape{JoinKeys: slices.Clone(p.joinKeys), Names: slices.Clone(p.names)}
 	seen := map[string]bool{}
 	for i := range p.od {
 		for v, in := range p.od[i].inputs {
