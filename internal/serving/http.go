@@ -63,6 +63,7 @@ func (e *Endpoints) handlePredict(w http.ResponseWriter, r *http.Request) {
 	arrived := time.Now()
 	var b predictBody
 	if err := readJSON(r, &b); err != nil {
+		e.failed("predict", r.PathValue("name"), err)
 		e.writeError(w, r, err)
 		return
 	}
@@ -74,6 +75,7 @@ func (e *Endpoints) handlePredict(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err != nil {
+		e.failed("predict", r.PathValue("name"), err)
 		e.writeError(w, r, err)
 		return
 	}
@@ -125,8 +127,13 @@ func (e *Endpoints) handleRanker(w http.ResponseWriter, r *http.Request) {
 
 func (e *Endpoints) rank(w http.ResponseWriter, r *http.Request, ranker bool) {
 	arrived := time.Now()
+	route := "rank"
+	if ranker {
+		route = "ranker"
+	}
 	var b rankBody
 	if err := readJSON(r, &b); err != nil {
+		e.failed(route, r.PathValue("name"), err)
 		e.writeError(w, r, err)
 		return
 	}
@@ -144,11 +151,12 @@ func (e *Endpoints) rank(w http.ResponseWriter, r *http.Request, ranker bool) {
 	if err == nil {
 		req.Features, err = columns("features", b.Features, true)
 	}
+	name := r.PathValue("name")
 	if err != nil {
+		e.failed(route, name, err)
 		e.writeError(w, r, err)
 		return
 	}
-	name := r.PathValue("name")
 	var resp *RankResponse
 	if ranker {
 		resp, err = e.RankWith(r.Context(), name, req)
