@@ -49,7 +49,7 @@ func checkOnlineOutcomes(t *testing.T, dir string, cfg demo.Config) {
 	offline := readCSVFile(t, outPath)
 
 	srv := serveDemo(t, dir)
-	checkOnDemandParity(t, dir, cfg, srv)
+	checkOnDemandParity(t, dir, cfg, srv, s)
 	resp, err := srv.Client.GetOnlineFeatures(ctx, client.OnlineFeaturesRequest{FeatureService: "ranker", Entities: new(client.Columns).Int64("listing_id", ids...)})
 	if err != nil {
 		t.Fatal(err)
@@ -162,16 +162,8 @@ func TestDemoOnlineOutsideMaxAge(t *testing.T) {
 // for the user and listings of the last session at the end of the data, and
 // checks each value equals what historical computes for the same entities
 // at the same time: one definition, one evaluator, the same values.
-func checkOnDemandParity(t *testing.T, dir string, cfg demo.Config, srv *steps.Server) {
+func checkOnDemandParity(t *testing.T, dir string, cfg demo.Config, srv *steps.Server, s *demo.Session) {
 	ctx := context.Background()
-	m, err := demo.NewMarket(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := m.LastSession(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var listings, users []int64
 	spine := "listing_id,user_id,ts\n"
 	for _, im := range s.Impressions {

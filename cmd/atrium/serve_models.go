@@ -9,7 +9,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/atrium-ml/atrium/internal/data/catalog"
 	"github.com/atrium-ml/atrium/internal/platform/artifact"
 	"github.com/atrium-ml/atrium/internal/platform/server"
 	"github.com/atrium-ml/atrium/internal/registry"
@@ -115,7 +114,7 @@ func (e *env) Serving() (*serving.Service, error) {
 	opts := servingOptions(p.Serving, e)
 	// The prediction log is closed (flushed) after the service, whose
 	// shadow worker logs too: closers run in reverse order.
-	if opts.PredictionLog, err = e.predictionLog(p.Serving.PredictionLog); err != nil {
+	if opts.PredictionLog, err = e.predictionLog(p); err != nil {
 		return nil, err
 	}
 	svc := serving.New(loader, opts)
@@ -172,29 +171,21 @@ func atriumVersion() string {
 	return "(devel)"
 }
 
-// predictionLog opens the prediction log under the offline store's
-// directory, per serving.prediction_log; nil when it is disabled or the
-// offline store keeps no local directory (a Spark one: logged).
-func (e *env) predictionLog(cfg spec.PredictionLog) (serving.PredictionLog, error) {
+// predictionLog opens the prediction log in the offline store's directory
+// (predictionLogDir, where `atrium predictions` reads it), per
+// serving.prediction_log; nil when it is disabled, or the offline store is
+// not an embedded one (logged).
+func (e *env) predictionLog(p *spec.Project) (serving.PredictionLog, error) {
+	cfg := p.Serving.PredictionLog
 	if cfg.Enabled != nil && !*cfg.Enabled {
 		return nil, nil
 	}
-	features := &spec.Features{}
-	if l, err := loadCatalog(e); err == nil {
-		features = l.Features
-	} else if !errors.Is(err, catalog.ErrNotApplied) {
-		return nil, err
-	}
-	eng, err := e.Offline(features)
+	dir, err := predictionLogDir(p)
 	if err != nil {
-		return nil, err
-	}
-	rooted, ok := eng.(interface{ Root() string })
-	if !ok {
-		e.log.Warn("prediction log off: the offline store has no local directory to write it to")
+		e.log.Warn("prediction log off", "err", err)
 		return nil, nil
 	}
-	opts := predlog.Options{Dir: rooted.Root(), FlushInterval: cfg.FlushInterval, BufferRows: cfg.BufferRows, Logger: e.log}
+	opts := predlog.Options{Dir: dir, FlushInterval: cfg.FlushInterval, BufferRows: cfg.BufferRows, Logger: e.log}
 	if cfg.SampleRate != nil {
 		if *cfg.SampleRate == 0 {
 			return nil, nil // a rate of 0 logs nothing: no writer at all

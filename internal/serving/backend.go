@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/atrium-ml/atrium/internal/modeling/ml"
+	"github.com/atrium-ml/atrium/internal/platform/meta"
 	"github.com/atrium-ml/atrium/internal/platform/server"
 	"github.com/atrium-ml/atrium/internal/serving/oip"
 	"github.com/atrium-ml/atrium/internal/serving/predlog"
@@ -51,6 +52,10 @@ func toOIP(err error) error {
 		return oipError{oip.ErrInvalidInput, err}
 	case errors.Is(err, ErrNotReady), errors.Is(err, ErrModelFormat), errors.Is(err, ErrUnsupportedFlavor):
 		return oipError{oip.ErrUnavailable, err}
+	case meta.IsUnavailable(err), errors.Is(err, context.DeadlineExceeded):
+		// The registry or the artifact store did not answer: a retry may
+		// succeed. The cause stays in the transport's log.
+		return oipError{oip.ErrUnavailable, fmt.Errorf("the model registry did not answer in time; try again (%w)", err)}
 	}
 	return err
 }

@@ -101,14 +101,7 @@ func (d *getRequest) member(w *jsonWalker, body, key []byte) error {
 		switch c {
 		case 'n':
 		case '{':
-			// raw is well-formed: walking it again cannot fail.
-			cols := jsonWalker{b: raw}
-			return cols.object(func(name []byte) error {
-				start := cols.i
-				cols.value()
-				d.entities = append(d.entities, rawColumn{name: string(name), raw: raw[start:cols.i]})
-				return nil
-			})
+			d.entities = appendColumns(d.entities, raw)
 		default:
 			return fmt.Errorf("%w: entities: want an object of join key lists, got %s", ErrInvalidRequest, describe(raw))
 		}
@@ -116,13 +109,7 @@ func (d *getRequest) member(w *jsonWalker, body, key []byte) error {
 		switch c {
 		case 'n':
 		case '{':
-			cols := jsonWalker{b: raw}
-			return cols.object(func(name []byte) error {
-				start := cols.i
-				cols.value()
-				d.context = append(d.context, rawColumn{name: string(name), raw: raw[start:cols.i]})
-				return nil
-			})
+			d.context = appendColumns(d.context, raw)
 		default:
 			return fmt.Errorf("%w: request_context: want an object of value lists, got %s", ErrInvalidRequest, describe(raw))
 		}
@@ -187,6 +174,19 @@ func parseContextColumn(name string, raw []byte, k online.Kind) ([]online.Value,
 		}
 	}
 	return out, nil
+}
+
+// appendColumns appends the members of raw, a well-formed JSON object, as
+// named raw values (walking it again cannot fail).
+func appendColumns(dst []rawColumn, raw []byte) []rawColumn {
+	cols := jsonWalker{b: raw}
+	_ = cols.object(func(name []byte) error {
+		start := cols.i
+		cols.value()
+		dst = append(dst, rawColumn{name: string(name), raw: raw[start:cols.i]})
+		return nil
+	})
+	return dst
 }
 
 // jsonString decodes a JSON string token of a valid document.

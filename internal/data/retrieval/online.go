@@ -359,6 +359,24 @@ func (c *catalog) newPlan(features []string, service string, fullNames bool) (*p
 	querySet := map[*setInfo]int{}
 	keyIndex := map[string]int{}
 	seen := map[string]string{} // output name -> reference, to report collisions
+	// answer names the next answered feature, set:feature, in p.names.
+	answer := func(set, feature string) error {
+		name := feature
+		if fullNames {
+			name = set + "__" + feature
+		}
+		refName := set + ":" + feature
+		if prev, dup := seen[name]; dup {
+			if prev == refName {
+				return fmt.Errorf("%w: feature %s is requested twice", ErrInvalidRequest, refName)
+			}
+			return fmt.Errorf("%w: features %s and %s are both named %s in the response: set full_feature_names to tell them apart",
+				ErrInvalidRequest, prev, refName, name)
+		}
+		seen[name] = refName
+		p.names = append(p.names, name)
+		return nil
+	}
 	odIndex := map[*odInfo]int{}
 	// query returns the query of set s, adding it (and its join keys) first.
 	query := func(s *setInfo) (int, error) {
@@ -404,22 +422,10 @@ func (c *catalog) newPlan(features []string, service string, fullNames bool) (*p
 				odIndex[r.od] = i
 				p.od = append(p.od, odPlan{info: r.od})
 			}
-			x := r.od.Program.Exprs()[r.feature]
-			name := x.Name
-			if fullNames {
-				name = r.od.Name + "__" + name
+			if err := answer(r.od.Name, r.od.Program.Exprs()[r.feature].Name); err != nil {
+				return nil, err
 			}
-			refName := r.od.Name + ":" + x.Name
-			if prev, dup := seen[name]; dup {
-				if prev == refName {
-					return nil, fmt.Errorf("%w: feature %s is requested twice", ErrInvalidRequest, refName)
-				}
-				return nil, fmt.Errorf("%w: features %s and %s are both named %s in the response: set full_feature_names to tell them apart",
-					ErrInvalidRequest, prev, refName, name)
-			}
-			seen[name] = refName
 			p.outputs = append(p.outputs, output{query: -1, feature: r.feature, od: i})
-			p.names = append(p.names, name)
 			continue
 		}
 		q, err := query(r.set)
@@ -427,22 +433,11 @@ func (c *catalog) newPlan(features []string, service string, fullNames bool) (*p
 			return nil, err
 		}
 		fname := r.set.Features[r.feature].Name
-		name := fname
-		if fullNames {
-			name = r.set.Name + "__" + fname
+		if err := answer(r.set.Name, fname); err != nil {
+			return nil, err
 		}
-		refName := r.set.Name + ":" + fname
-		if prev, dup := seen[name]; dup {
-			if prev == refName {
-				return nil, fmt.Errorf("%w: feature %s is requested twice", ErrInvalidRequest, refName)
-			}
-			return nil, fmt.Errorf("%w: features %s and %s are both named %s in the response: set full_feature_names to tell them apart",
-				ErrInvalidRequest, prev, refName, name)
-		}
-		seen[name] = refName
 		p.queries[q].Features = append(p.queries[q].Features, fname)
 		p.outputs = append(p.outputs, output{query: q, feature: len(p.queries[q].Features) - 1})
-		p.names = append(p.names, name)
 	}
 	// The stored inputs of on-demand sets are read with the requested
 	// features (once, when also requested), not answered.
@@ -727,7 +722,8 @@ type Vectors struct {
 	now     time.Time
 	keyCols []*entityCol // the request's column of each plan join key
 	keys    [][]online.Key
-	keyEnds []int // scratch: where each encoded key ends
+	keyOwn  [][]online.Key // the memory of the keys each query encodes itself
+	keyEnds []int          // scratch: where each encoded key ends
 	queries []online.Query
 	results []online.Result
 	scratch []byte
@@ -925,6 +921,7 @@ func (o *Online) read(ctx context.Context, p *plan, req *Request, v *Vectors) er
 		}
 	}
 	v.keys = slices.Grow(v.keys[:0], nq)[:nq]
+	v.keyOwn = slices.Grow(v.keyOwn[:0], nq)[:nq]
 	queries := slices.Grow(v.queries[:0], nq)[:nq]
 	v.queries = queries
 	for q := range nq {
@@ -934,11 +931,15 @@ func (o *Online) read(ctx context.Context, p *plan, req *Request, v *Vectors) er
 		} else {
 			// All keys are encoded into one buffer and made one string, which
 			// the keys are slices of: one allocation per set, not per key.
+			// Encoded into q's own memory, never into v.keys[q]: in a pooled
+			// Vectors that may still alias another query's keys (shared by
+			// an earlier request's plan), which this would overwrite.
 			n := v.rows
 			if v.single[q] {
 				n = min(n, 1)
 			}
-			keys := slices.Grow(v.keys[q][:0], n)[:n]
+			keys := slices.Grow(v.keyOwn[q][:0], n)[:n]
+			v.keyOwn[q] = keys
 			ends := slices.Grow(v.keyEnds[:0], n)[:n]
 			b := v.scratch[:0]
 			for r := range keys {

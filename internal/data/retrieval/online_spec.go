@@ -78,17 +78,8 @@ func DefinitionsFromSpec(f *spec.Features, keyTypes map[string][]KeyType) (Defin
 
 // kindOf maps a feature type to the online value kind that stores it.
 func kindOf(t spec.Type) (online.Kind, error) {
-	switch t {
-	case spec.Int64:
-		return online.KindInt64, nil
-	case spec.Float64:
-		return online.KindFloat64, nil
-	case spec.String:
-		return online.KindString, nil
-	case spec.Bool:
-		return online.KindBool, nil
-	case spec.Timestamp:
-		return online.KindTime, nil
+	if k := t.Kind(); k != online.KindMissing {
+		return k, nil
 	}
 	return online.KindNull, fmt.Errorf("type %q has no online representation", t)
 }
