@@ -408,3 +408,39 @@ func TestHotSwapUnderRankLoad(t *testing.T) {
 		t.Fatalf("answers by version %v: both versions should have answered", seen)
 	}
 }
+
+// A ranker's model with an alias of its own follows that alias, not the
+// model's champion, and moves with it.
+func TestRankerFollowsItsAlias(t *testing.T) {
+	s := newRankSetup(t, EndpointOptions{Rankers: []RankerConfig{{Name: "search",
+		Models: []RankerModel{{Name: "ranker"}, {Name: "visit", Alias: "challenger"}}, Score: "ranker + visit"}}})
+	ts := serve(t, s.e)
+	v2 := s.w.registerModel(t, "visit", trainModel(t, "regression", []string{"rent", "rooms"}, 3, 10), "visit_fs")
+	v3 := s.w.registerModel(t, "visit", trainModel(t, "regression", []string{"rent", "rooms"}, 4, 10), "visit_fs")
+	body := `{"context": {"user_id": "u1"}, "candidates": {"listing_id": ["l1", "l2"]}}`
+	if code, _, raw := post(t, ts, "/v1/rankers/search/rank", body, nil, nil); code != http.StatusNotFound || !strings.Contains(raw, `has no alias`) {
+		t.Fatalf("without the alias: %d %s", code, raw)
+	}
+	s.w.alias(t, "visit", "challenger", v2)
+	version := func() string {
+		var got rankAnswer
+		if code, _, raw := post(t, ts, "/v1/rankers/search/rank", body, nil, &got); code != http.StatusOK {
+			t.Fatalf("%d %s", code, raw)
+		}
+		return got.Models[1].Version
+	}
+	if v := version(); v != v2 {
+		t.Fatalf("visit answered with version %s, challenger is %s (champion %s)", v, v2, s.visit.Version)
+	}
+	s.w.alias(t, "visit", "challenger", v3)
+	deadline := time.Now().Add(5 * time.Second)
+	for version() != v3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("challenger moved to %s, the ranker did not follow", v3)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st, _ := s.svc.Status("visit"); len(st) != 2 || st[1].Role != "alias" || st[1].Serving != v3 {
+		t.Fatalf("status %+v", st)
+	}
+}
