@@ -555,6 +555,16 @@ func (e *Endpoints) failed(route, name string, err error) {
 	if err == nil {
 		return
 	}
+	// Only names in use label the series (a model the service has loaded,
+	// a declared ranker): any client could otherwise mint series without
+	// bound by naming models that do not exist.
+	known := e.svc.lookup(name) != nil
+	if route == "ranker" {
+		known = e.rankers[name] != nil
+	}
+	if !known {
+		name = ""
+	}
 	e.m.errors.WithLabelValues(route, name, reason(err)).Inc()
 }
 
