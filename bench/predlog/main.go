@@ -42,7 +42,12 @@ var t0 = time.Date(2026, 12, 5, 7, 0, 0, 0, time.UTC)
 func main() {
 	rows := flag.Int("rows", 100_000, "rows per flush (a multiple of 200)")
 	runs := flag.Int("runs", 5, "flushes per writer")
+	readRows := flag.Int("read-rows", 0, "if set, measure reading features from a log of this many rows (STRUCT) against the same rows with MAP columns, instead of the flush")
 	flag.Parse()
+	if *readRows > 0 {
+		benchRead(*readRows, *runs)
+		return
+	}
 	recs := make([]predlog.Record, *rows/perRequest)
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i := range recs {
