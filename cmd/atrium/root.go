@@ -14,9 +14,11 @@ import (
 	"github.com/atrium-ml/atrium/internal/data/catalog"
 	"github.com/atrium-ml/atrium/internal/data/offline"
 	"github.com/atrium-ml/atrium/internal/data/online"
+	"github.com/atrium-ml/atrium/internal/data/retrieval"
 	"github.com/atrium-ml/atrium/internal/platform/artifact"
 	"github.com/atrium-ml/atrium/internal/platform/meta"
 	"github.com/atrium-ml/atrium/internal/serving"
+	"github.com/atrium-ml/atrium/internal/serving/predlog"
 	"github.com/atrium-ml/atrium/internal/spec"
 )
 
@@ -110,7 +112,10 @@ type env struct {
 	online    online.Store
 	artifacts artifact.Store
 	serving   *serving.Service
-	closers   []func() error
+	retrieval *retrieval.Online
+	// predlogMetrics are the prediction log's, when serve opened one.
+	predlogMetrics *predlog.Metrics
+	closers        []func() error
 }
 
 // forRepo returns an env like e (context, streams, output, logger) for the

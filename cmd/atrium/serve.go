@@ -12,6 +12,7 @@ import (
 	"github.com/atrium-ml/atrium/internal/platform/artifact/proxy"
 	"github.com/atrium-ml/atrium/internal/platform/auth"
 	"github.com/atrium-ml/atrium/internal/platform/server"
+	"github.com/atrium-ml/atrium/internal/serving"
 	"github.com/atrium-ml/atrium/internal/spec"
 	"github.com/atrium-ml/atrium/internal/tracking"
 	"github.com/atrium-ml/atrium/internal/tracking/wire"
@@ -241,6 +242,9 @@ func routeClasses() map[string]server.Class {
 		// Scoring reads: it shares the read class's (larger) bound.
 		"POST /v2/models/{name}/infer":                    server.ClassRead,
 		"POST /v2/models/{name}/versions/{version}/infer": server.ClassRead,
+	}
+	for _, p := range serving.RoutePatterns {
+		c[p] = server.ClassRead // predict and rank read features and score
 	}
 	for _, p := range wire.Prefixes {
 		for _, path := range []string{"/experiments/search", "/runs/search", "/experiments/search-datasets", "/logged-models/search"} {

@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"time"
 
 	"github.com/atrium-ml/atrium/internal/modeling/ml"
 	"github.com/atrium-ml/atrium/internal/platform/meta"
+	"github.com/atrium-ml/atrium/internal/platform/server"
 	"github.com/atrium-ml/atrium/internal/serving/oip"
+	"github.com/atrium-ml/atrium/internal/serving/predlog"
 )
 
 // OutputName is the name of the one output tensor of every served model:
@@ -115,9 +118,10 @@ func (b *Backend) Infer(ctx context.Context, name, version string, req *oip.Infe
 			return nil, oipError{oip.ErrInvalidInput, fmt.Errorf("%w: requested output %q: model %s has one output, %q", ErrInvalidInput, o.Name, name, OutputName)}
 		}
 	}
-	key := req.ID
+	start := time.Now()
+	key, routingKey := req.ID, ""
 	if k, ok := req.Parameters[RoutingKeyParameter].(string); ok && k != "" {
-		key = k
+		key, routingKey = k, k
 	}
 	d, err := b.svc.Resolve(ctx, name, version, key)
 	if err != nil {
@@ -127,10 +131,17 @@ func (b *Backend) Infer(ctx context.Context, name, version string, req *oip.Infe
 	if err != nil {
 		return nil, toOIP(err)
 	}
+	mstart := time.Now()
 	preds, err := d.Predict(ctx, ds)
 	if err != nil {
 		return nil, toOIP(err)
 	}
+	id := req.ID
+	if id == "" {
+		id = server.RequestID(ctx)
+	}
+	rec := predlog.Record{RequestID: id, Time: start, Route: predlog.RouteInfer, RoutingKey: routingKey,
+		Latency: predlog.Latency{Total: time.Since(start), Model: time.Since(mstart)}}
 	rows := int64(ds.NumRows())
 	shape := []int64{rows}
 	if k := d.NumOutputs(); k > 1 {
@@ -141,13 +152,14 @@ func (b *Backend) Infer(ctx context.Context, name, version string, req *oip.Infe
 		// request's memory once Infer returns.
 		if sh := b.svc.ShadowOf(d); sh != nil {
 			if rows, err := datasetOf(sh, req.Inputs); err == nil {
-				b.svc.Shadow(d, preds, sh, rows, req.ID)
+				b.svc.shadowLogged(d, preds, sh, rows, rec)
 			} else {
 				b.svc.log.Warn("serving: the request does not fit the shadow version's inputs", "model", name, "shadow_version", sh.Version, "err", err)
 				b.svc.m.shadow.WithLabelValues(name, "failed").Inc()
 			}
 		}
 	}
+	b.svc.logPredictions(d, ds, preds, rec)
 	return &oip.InferResponse{ModelName: name, ModelVersion: d.Version, ID: req.ID,
 		Outputs: []oip.Tensor{{Name: OutputName, Datatype: oip.FP64, Shape: shape, FP64: preds}}}, nil
 }

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/atrium-ml/atrium/internal/modeling/ml"
+	"github.com/atrium-ml/atrium/internal/serving/predlog"
 )
 
 // Options configure a Service. Zero values are the defaults.
@@ -48,6 +49,9 @@ type Options struct {
 	// ShadowQueue is how many shadow scorings may wait; past it they are
 	// dropped and counted. Default 256.
 	ShadowQueue int
+	// PredictionLog receives every scored request (OIP infer, predict, rank,
+	// rankers) and every shadow scoring. Nil: nothing is logged.
+	PredictionLog PredictionLog
 	// Logger receives loads, swaps, failures. Default: discard.
 	Logger *slog.Logger
 	// Metrics are the service's metrics. Default NewMetrics().
@@ -163,6 +167,9 @@ type model struct {
 	primary *slot
 	canary  *slot // nil without a canary
 	shadow  *slot // nil without a shadow
+	// extra are the slots of other aliases requests follow (a ranker's
+	// model alias; ResolveAlias), copied on write under Service.mu.
+	extra atomic.Pointer[[]*slot]
 }
 
 // slot follows one alias of a model: the version it serves (swapped
@@ -525,6 +532,9 @@ func (m *model) slots() []*slot {
 	if m.shadow != nil {
 		out = append(out, m.shadow)
 	}
+	if ex := m.extra.Load(); ex != nil {
+		out = append(out, *ex...)
+	}
 	return out
 }
 
@@ -617,7 +627,8 @@ func routeFraction(key string, spread *atomic.Uint64) float64 {
 // AliasStatus is the state of one followed alias of a model.
 type AliasStatus struct {
 	Alias string
-	// Role is "primary", "canary" or "shadow".
+	// Role is "primary", "canary", "shadow", or "alias" for another alias
+	// requests follow (ResolveAlias).
 	Role string
 	// Serving is the version answering for the alias ("" when none loaded).
 	Serving string
@@ -637,12 +648,14 @@ func (s *Service) Status(name string) (st []AliasStatus, ok bool) {
 		return nil, false
 	}
 	for _, sl := range m.slots() {
-		role := "shadow"
+		role := "alias"
 		switch sl {
 		case m.primary:
 			role = "primary"
 		case m.canary:
 			role = "canary"
+		case m.shadow:
+			role = "shadow"
 		}
 		a := AliasStatus{Alias: sl.alias, Role: role}
 		if d := sl.cur.Load(); d != nil {
@@ -704,6 +717,9 @@ type ShadowResult struct {
 type shadowJob struct {
 	res  ShadowResult
 	rows *ml.Dataset
+	// rec is the prediction log's record of the shadowed request (its id,
+	// time and entity keys); the worker adds the shadow's rows and scores.
+	rec predlog.Record
 }
 
 // ShadowOf returns the version that scores, in shadow, the requests primary
@@ -729,10 +745,16 @@ func (s *Service) ShadowOf(primary *Deployed) *Deployed {
 // changed after the call. When the queue is full the scoring is dropped and
 // counted.
 func (s *Service) Shadow(primary *Deployed, preds []float64, shadow *Deployed, rows *ml.Dataset, requestID string) {
+	s.shadowLogged(primary, preds, shadow, rows, predlog.Record{RequestID: requestID})
+}
+
+// shadowLogged is Shadow with the prediction log's record of the request:
+// the shadow's rows are logged with its request id, time and entity keys.
+func (s *Service) shadowLogged(primary *Deployed, preds []float64, shadow *Deployed, rows *ml.Dataset, rec predlog.Record) {
 	if shadow == nil || s.closed.Load() {
 		return
 	}
-	job := shadowJob{res: ShadowResult{RequestID: requestID, Primary: primary, PrimaryPred: preds, Shadow: shadow}, rows: rows}
+	job := shadowJob{res: ShadowResult{RequestID: rec.RequestID, Primary: primary, PrimaryPred: preds, Shadow: shadow}, rows: rows, rec: rec}
 	select {
 	case s.shadows <- job:
 	default:
@@ -758,8 +780,14 @@ func (s *Service) runShadow(j shadowJob) {
 	r := j.res
 	ctx, cancel := context.WithTimeout(s.base, s.opts.LoadTimeout)
 	var err error
+	start := time.Now()
 	r.ShadowPred, err = r.Shadow.Predict(ctx, j.rows)
 	cancel()
+	if err == nil {
+		rec := j.rec
+		rec.Route, rec.Latency = predlog.RouteShadow, predlog.Latency{Total: time.Since(start), Model: time.Since(start)}
+		s.logPredictions(r.Shadow, j.rows, r.ShadowPred, rec)
+	}
 	r.Err = err
 	result := "scored"
 	if err != nil {

@@ -595,7 +595,7 @@ func (o *Online) cachedPlan(key []byte, build func() (*plan, error)) (*plan, err
 }
 
 // Entities are the entity columns of a request: one column per join key, all
-// of the same length.
+// of the same length, except broadcast columns (one value for every row).
 type Entities struct {
 	cols []entityCol
 }
@@ -605,18 +605,37 @@ type entityCol struct {
 	typ  KeyType
 	ints []int64
 	strs []string
+	// broadcast: the column's one value is every row's (BroadcastString).
+	broadcast bool
 }
 
 // Int64 adds (or replaces) an int64 join-key column.
 func (e *Entities) Int64(name string, values ...int64) {
 	c := e.col(name)
-	c.typ, c.ints, c.strs = KeyInt64, append(c.ints[:0], values...), c.strs[:0]
+	c.typ, c.ints, c.strs, c.broadcast = KeyInt64, append(c.ints[:0], values...), c.strs[:0], false
 }
 
 // String adds (or replaces) a string join-key column.
 func (e *Entities) String(name string, values ...string) {
 	c := e.col(name)
-	c.typ, c.strs, c.ints = KeyString, append(c.strs[:0], values...), c.ints[:0]
+	c.typ, c.strs, c.ints, c.broadcast = KeyString, append(c.strs[:0], values...), c.ints[:0], false
+}
+
+// BroadcastInt64 adds (or replaces) a join-key column whose one value is
+// every row's: the user of a ranking request, next to a column of candidate
+// listings. A feature set whose join keys are all broadcast is read once,
+// with one key, whatever the number of rows (Vectors answer its row for
+// every row); a set keyed by a broadcast and a per-row column (user x
+// listing) is read per row. Without per-row columns the request has one row.
+func (e *Entities) BroadcastInt64(name string, value int64) {
+	e.Int64(name, value)
+	e.col(name).broadcast = true
+}
+
+// BroadcastString is BroadcastInt64 for a string key.
+func (e *Entities) BroadcastString(name string, value string) {
+	e.String(name, value)
+	e.col(name).broadcast = true
 }
 
 func (e *Entities) col(name string) *entityCol {
@@ -672,6 +691,14 @@ func (c *entityCol) len() int {
 	return len(c.strs)
 }
 
+// at is the index of row r's value: 0 for a broadcast column.
+func (c *entityCol) at(r int) int {
+	if c.broadcast {
+		return 0
+	}
+	return r
+}
+
 // Request asks for features of entities.
 type Request struct {
 	// Features are "set:feature" references; or name a FeatureService instead.
@@ -705,6 +732,17 @@ type Vectors struct {
 	tsJSON  []byte
 	// od[i] are the values of on-demand plan i, row-major (rows x exprs).
 	od [][]online.Value
+	// single[q]: query q's set is keyed by broadcast columns only; it read
+	// one key, whose result row answers every row.
+	single []bool
+}
+
+// row is the row of query q's result that answers row r.
+func (v *Vectors) row(q, r int) int {
+	if v.single[q] {
+		return 0
+	}
+	return r
 }
 
 // rowMeta is what a response needs of one set's row: whether it is older than
@@ -727,11 +765,12 @@ func (v *Vectors) prepareRows() {
 		var lastStart, lastEnd int32 = 0, -1
 		for r := range v.rows {
 			m := &v.rowMeta[q*v.rows+r]
-			if !res.Found[r] {
+			rr := v.row(q, r)
+			if !res.Found[rr] {
 				*m = rowMeta{}
 				continue
 			}
-			ts := res.TS[r]
+			ts := res.TS[rr]
 			m.stale = ttl > 0 && v.now.Sub(ts) > ttl
 			if lastEnd < 0 || !ts.Equal(last) {
 				lastStart = int32(len(v.tsJSON))
@@ -780,9 +819,9 @@ func (v *Vectors) Get(c, r int) (online.Value, Status, time.Time) {
 	if c < nk {
 		col := v.keyCols[c]
 		if col.typ == KeyInt64 {
-			return online.Int64(col.ints[r]), StatusPresent, time.Time{}
+			return online.Int64(col.ints[col.at(r)]), StatusPresent, time.Time{}
 		}
-		return online.String(col.strs[r]), StatusPresent, time.Time{}
+		return online.String(col.strs[col.at(r)]), StatusPresent, time.Time{}
 	}
 	out := v.plan.outputs[c-nk]
 	if out.query < 0 {
@@ -793,6 +832,7 @@ func (v *Vectors) Get(c, r int) (online.Value, Status, time.Time) {
 		return val, StatusPresent, time.Time{}
 	}
 	res := &v.results[out.query]
+	r = v.row(out.query, r)
 	if !res.Found[r] {
 		return online.Missing, StatusNotFound, time.Time{}
 	}
@@ -832,7 +872,7 @@ func (o *Online) read(ctx context.Context, p *plan, req *Request, v *Vectors) er
 	// Match the request's columns to the plan's join keys.
 	v.keyCols = slices.Grow(v.keyCols[:0], len(p.joinKeys))[:len(p.joinKeys)]
 	clear(v.keyCols)
-	rows := -1
+	rows, first, broadcast := -1, "", false
 	for i := range req.Entities.cols {
 		c := &req.Entities.cols[i]
 		k := -1
@@ -848,12 +888,19 @@ func (o *Online) read(ctx context.Context, p *plan, req *Request, v *Vectors) er
 		if want := p.joinKeys[k].Type; want != KeyAny && c.typ != want {
 			return fmt.Errorf("%w: entities: %s: want %s values, got %s", ErrInvalidRequest, c.name, p.joinKeys[k].Type, c.typ)
 		}
+		v.keyCols[k] = c
+		if c.broadcast {
+			broadcast = true
+			continue
+		}
 		if rows >= 0 && c.len() != rows {
 			return fmt.Errorf("%w: entities: %s has %d values but %s has %d: every entity column needs one value per row",
-				ErrInvalidRequest, c.name, c.len(), req.Entities.cols[0].name, rows)
+				ErrInvalidRequest, c.name, c.len(), first, rows)
 		}
-		rows = c.len()
-		v.keyCols[k] = c
+		rows, first = c.len(), c.name
+	}
+	if rows < 0 && broadcast {
+		rows = 1
 	}
 	for k, c := range v.keyCols {
 		if c == nil {
@@ -867,6 +914,13 @@ func (o *Online) read(ctx context.Context, p *plan, req *Request, v *Vectors) er
 
 	// Encode each distinct key tuple once; sets with the same join keys share it.
 	nq := len(p.queries)
+	v.single = slices.Grow(v.single[:0], nq)[:nq]
+	for q := range nq {
+		v.single[q] = true
+		for _, k := range p.setKeys[q] {
+			v.single[q] = v.single[q] && v.keyCols[k].broadcast
+		}
+	}
 	v.keys = slices.Grow(v.keys[:0], nq)[:nq]
 	v.keyOwn = slices.Grow(v.keyOwn[:0], nq)[:nq]
 	queries := slices.Grow(v.queries[:0], nq)[:nq]
@@ -881,16 +935,20 @@ func (o *Online) read(ctx context.Context, p *plan, req *Request, v *Vectors) er
 			// Encoded into q's own memory, never into v.keys[q]: in a pooled
 			// Vectors that may still alias another query's keys (shared by
 			// an earlier request's plan), which this would overwrite.
-			keys := slices.Grow(v.keyOwn[q][:0], v.rows)[:v.rows]
+			n := v.rows
+			if v.single[q] {
+				n = min(n, 1)
+			}
+			keys := slices.Grow(v.keyOwn[q][:0], n)[:n]
 			v.keyOwn[q] = keys
-			ends := slices.Grow(v.keyEnds[:0], v.rows)[:v.rows]
+			ends := slices.Grow(v.keyEnds[:0], n)[:n]
 			b := v.scratch[:0]
 			for r := range keys {
 				for _, k := range p.setKeys[q] {
 					if c := v.keyCols[k]; c.typ == KeyInt64 {
-						b = online.AppendIntKey(b, c.ints[r])
+						b = online.AppendIntKey(b, c.ints[c.at(r)])
 					} else {
-						b = online.AppendStringKey(b, c.strs[r])
+						b = online.AppendStringKey(b, c.strs[c.at(r)])
 					}
 				}
 				ends[r] = len(b)
@@ -964,6 +1022,7 @@ func (in *odInput) Value(vr, r int) online.Value {
 	}
 	v := in.v
 	res := &v.results[o.query]
+	r = v.row(o.query, r)
 	if !res.Found[r] {
 		return online.Missing
 	}
@@ -979,4 +1038,55 @@ func (p *plan) joinKeyList() string {
 		names[i] = k.Name + " (" + k.Type.String() + ")"
 	}
 	return strings.Join(names, ", ")
+}
+
+// ServiceFeatures returns the feature references of a feature service, in
+// its order: "set:feature" for stored features, "on_demand_set:feature" for
+// on-demand ones. Callers combining services (a ranker scoring several
+// models on one read) pass their union as Request.Features.
+func (o *Online) ServiceFeatures(service string) ([]string, error) {
+	refs, ok := o.cat.services[service]
+	if !ok {
+		return nil, fmt.Errorf("%w: feature_service %q is not defined", ErrUnknownFeature, service)
+	}
+	out := make([]string, len(refs))
+	for i, r := range refs {
+		if r.od != nil {
+			out[i] = r.od.Name + ":" + r.od.Program.Exprs()[r.feature].Name
+		} else {
+			out[i] = r.set.Name + ":" + r.set.Features[r.feature].Name
+		}
+	}
+	return out, nil
+}
+
+// Shape describes what a feature list (or service) needs from a request:
+// its join keys, and the request values its on-demand features read, with
+// their kinds (Request.Context values of another kind are null).
+type Shape struct {
+	JoinKeys []JoinKeyDef
+	Request  []ondemand.Var
+	// Names are the columns of the Vectors Get answers: join keys, then
+	// features (Vectors.Names).
+	Names []string
+}
+
+// Shape resolves a feature list or service like Get does (cached) and
+// returns what a request for it must carry.
+func (o *Online) Shape(features []string, service string) (Shape, error) {
+	p, _, err := o.plan(features, service, false, nil)
+	if err != nil {
+		return Shape{}, err
+	}
+	sh := Shape{JoinKeys: slices.Clone(p.joinKeys), Names: slices.Clone(p.names)}
+	seen := map[string]bool{}
+	for i := range p.od {
+		for v, in := range p.od[i].inputs {
+			if vr := p.od[i].info.Program.Vars()[v]; in.query < 0 && !seen[vr.Name] {
+				seen[vr.Name] = true
+				sh.Request = append(sh.Request, vr)
+			}
+		}
+	}
+	return sh, nil
 }
