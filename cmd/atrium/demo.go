@@ -17,6 +17,7 @@ import (
 	"github.com/atrium-ml/atrium/internal/modeling/fit"
 	"github.com/atrium-ml/atrium/internal/modeling/predict"
 	"github.com/atrium-ml/atrium/internal/platform/progress"
+	"github.com/atrium-ml/atrium/internal/serving/register"
 )
 
 // demoSize holds the flags that size and seed generated data (demo, demo
@@ -244,7 +245,8 @@ func (m demoModeler) sub(ctx context.Context, out io.Writer) *env {
 func (m demoModeler) Fit(ctx context.Context, req steps.FitRequest, out io.Writer) error {
 	e := m.sub(ctx, out)
 	err := runFit(e, fit.Options{Data: req.Data, Label: req.Label, Group: req.Group, Task: req.Task, Algorithm: req.Algorithm,
-		Ignore: req.Ignore, ValidFraction: req.ValidFraction, Seed: req.Seed, Out: req.Out, LogEvery: 10}, nil)
+		Ignore: req.Ignore, ValidFraction: req.ValidFraction, Seed: req.Seed, Out: req.Out, LogEvery: 10}, nil,
+		register.Options{Name: req.Register, FeatureService: req.FeatureService, Alias: req.Alias})
 	return errors.Join(err, e.close())
 }
 

@@ -29,6 +29,9 @@ type FitRequest struct {
 	ValidFraction float64
 	Seed          uint64
 	Out           string
+	// Register, when set, registers the model under this name with its
+	// FeatureService and Alias (atrium fit --register).
+	Register, FeatureService, Alias string
 }
 
 // Args are the request as `atrium fit` arguments.
@@ -44,7 +47,17 @@ func (f FitRequest) Args() []string {
 	if f.ValidFraction > 0 {
 		args = append(args, "--valid-fraction", strconv.FormatFloat(f.ValidFraction, 'g', -1, 64))
 	}
-	return append(args, "--seed", strconv.FormatUint(f.Seed, 10), "--out", f.Out)
+	args = append(args, "--seed", strconv.FormatUint(f.Seed, 10), "--out", f.Out)
+	if f.Register != "" {
+		args = append(args, "--register", f.Register)
+		if f.FeatureService != "" {
+			args = append(args, "--feature-service", f.FeatureService)
+		}
+		if f.Alias != "" {
+			args = append(args, "--alias", f.Alias)
+		}
+	}
+	return args
 }
 
 // PredictRequest holds the flags of `atrium predict` the demo uses.
