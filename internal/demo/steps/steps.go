@@ -76,6 +76,8 @@ type runner struct {
 	// of the training days and of the test days with their features.
 	trainSet, testSet string
 	testFrom          int // first test day
+	// registered: the fit step registered ModelName with alias Alias.
+	registered bool
 }
 
 // step is one step of the demo. It does not run when a step it needs did not
@@ -100,7 +102,7 @@ func steps() []step {
 		{name: "materialize", what: "publish the latest value of every key to the online store", after: []string{"run"}, run: (*runner).materialize},
 		{name: "historical", what: "build point-in-time training and test sets from the impressions", after: []string{"run"}, run: (*runner).historical},
 		{name: "online", what: "read online feature vectors from an in-process server", after: []string{"materialize"}, run: (*runner).online},
-		{name: "fit", what: "train a ranking model on the training set and compare it with the truth", after: []string{"historical"},
+		{name: "fit", what: "train and register a ranking model, score the test sessions with it and compare it with the truth", after: []string{"historical"},
 			unavailable: func(r *runner) string {
 				if r.Modeler == nil {
 					return "no model training in this build"
