@@ -16,6 +16,7 @@ import (
 	"github.com/atrium-ml/atrium/internal/data/online"
 	"github.com/atrium-ml/atrium/internal/platform/artifact"
 	"github.com/atrium-ml/atrium/internal/platform/meta"
+	"github.com/atrium-ml/atrium/internal/serving"
 	"github.com/atrium-ml/atrium/internal/spec"
 )
 
@@ -31,7 +32,7 @@ const (
 var commands = []func(e *env) *cobra.Command{
 	newDemoCmd, newInitCmd,
 	newApplyCmd, newRunCmd, newRunsCmd, newMaterializeCmd, newHistoricalCmd,
-	newFitCmd, newPredictCmd,
+	newFitCmd, newPredictCmd, newPredictionsCmd,
 	newServeCmd, newVersionCmd,
 	newTokenCmd, newUserCmd, newAuditCmd,
 }
@@ -108,6 +109,7 @@ type env struct {
 	offline   offline.Engine
 	online    online.Store
 	artifacts artifact.Store
+	serving   *serving.Service
 	closers   []func() error
 }
 

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net"
 	"slices"
@@ -11,6 +13,7 @@ import (
 	"github.com/atrium-ml/atrium/internal/platform/auth"
 	"github.com/atrium-ml/atrium/internal/platform/server"
 	"github.com/atrium-ml/atrium/internal/spec"
+	"github.com/atrium-ml/atrium/internal/tracking"
 	"github.com/atrium-ml/atrium/internal/tracking/wire"
 )
 
@@ -21,6 +24,7 @@ var serveAPIs = []func(e *env) (server.API, error){
 	featureAPI,  // online features: Feast's wire format
 	mlflowAPI,   // MLflow tracking and model registry
 	artifactAPI, // MLflow's artifact proxy
+	modelsAPI,   // registered models: Open Inference Protocol
 }
 
 func newServeCmd(e *env) *cobra.Command {
@@ -96,6 +100,17 @@ func serveGuard(e *env, p *spec.Project, insecure bool) (*auth.Guard, error) {
 		return nil, err
 	}
 	opts.Store, opts.Logger = store, e.log
+	if opts.AuditRetention, err = p.Server.AuditRetentionDuration(); err != nil {
+		return nil, fmt.Errorf("server.audit_retention: %w", err) // validated when the project loaded
+	}
+	if d := p.Server.Auth.DefaultPermission; d != "" {
+		if opts.DefaultPermission, err = auth.ParseLevel(d); err != nil {
+			return nil, fmt.Errorf("server.auth.default_permission: %w", err)
+		}
+	}
+	if opts.Resources, err = mlflowResources(e); err != nil {
+		return nil, err
+	}
 	switch {
 	case insecure:
 		e.log.Warn("serving without authentication (--insecure): anyone who reaches " + p.Server.Addr + " can read, write and delete")
@@ -184,6 +199,9 @@ func routeClasses() map[string]server.Class {
 	c := map[string]server.Class{
 		"POST /get-online-features":     server.ClassRead,
 		"POST /materialize-incremental": server.ClassHeavy,
+		// Scoring reads: it shares the read class's (larger) bound.
+		"POST /v2/models/{name}/infer":                    server.ClassRead,
+		"POST /v2/models/{name}/versions/{version}/infer": server.ClassRead,
 	}
 	for _, p := range wire.Prefixes {
 		for _, path := range []string{"/experiments/search", "/runs/search", "/experiments/search-datasets", "/logged-models/search"} {
@@ -196,4 +214,56 @@ func routeClasses() map[string]server.Class {
 		c["PUT "+p+"/mpu/parts/{upload_id}/{part_number}"] = server.ClassStream
 	}
 	return c
+}
+
+// mlflowResources finds the experiment or registered model of each MLflow
+// request, for per-resource grants: the run, logged model or experiment
+// name a request gives is looked up in the tracking store.
+func mlflowResources(e *env) (auth.Resources, error) {
+	db, err := e.Meta()
+	if err != nil {
+		return nil, err
+	}
+	ts, err := tracking.New(e.ctx, db, tracking.Options{Logger: e.log, RunCacheBytes: -1})
+	if err != nil {
+		return nil, err
+	}
+	return auth.MLflowResources(trackingLookup{ts}, wire.Decode), nil
+}
+
+// trackingLookup finds the experiments of runs, logged models and
+// experiment names for the guard (auth.MLflowLookup).
+type trackingLookup struct{ s *tracking.Store }
+
+// notFound maps the tracking store's RESOURCE_DOES_NOT_EXIST to "no such
+// object" (an empty id), and keeps other errors.
+func notFound(id string, err error) (string, error) {
+	if errors.Is(err, wire.ErrNotFound) {
+		return "", nil
+	}
+	return id, err
+}
+
+func (l trackingLookup) RunExperiment(ctx context.Context, runID string) (string, error) {
+	ri, err := l.s.RunInfoOf(ctx, runID)
+	if err != nil {
+		return notFound("", err)
+	}
+	return ri.ExperimentID, nil
+}
+
+func (l trackingLookup) LoggedModelExperiment(ctx context.Context, id string) (string, error) {
+	m, err := l.s.GetLoggedModel(ctx, id, true)
+	if err != nil {
+		return notFound("", err)
+	}
+	return m.Info.ExperimentID, nil
+}
+
+func (l trackingLookup) ExperimentByName(ctx context.Context, name string) (string, error) {
+	e, err := l.s.GetExperimentByName(ctx, name)
+	if err != nil {
+		return notFound("", err)
+	}
+	return e.ExperimentID, nil
 }

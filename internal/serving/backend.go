@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/atrium-ml/atrium/internal/modeling/ml"
+	"github.com/atrium-ml/atrium/internal/platform/meta"
 	"github.com/atrium-ml/atrium/internal/serving/oip"
 )
 
@@ -48,6 +49,10 @@ func toOIP(err error) error {
 		return oipError{oip.ErrInvalidInput, err}
 	case errors.Is(err, ErrNotReady), errors.Is(err, ErrModelFormat), errors.Is(err, ErrUnsupportedFlavor):
 		return oipError{oip.ErrUnavailable, err}
+	case meta.IsUnavailable(err), errors.Is(err, context.DeadlineExceeded):
+		// The registry or the artifact store did not answer: a retry may
+		// succeed. The cause stays in the transport's log.
+		return oipError{oip.ErrUnavailable, fmt.Errorf("the model registry did not answer in time; try again (%w)", err)}
 	}
 	return err
 }
@@ -132,8 +137,16 @@ func (b *Backend) Infer(ctx context.Context, name, version string, req *oip.Infe
 		shape = []int64{rows, int64(k)}
 	}
 	if version == "" {
-		inputs := req.Inputs
-		b.svc.Shadow(d, preds, req.ID, func(sh *Deployed) (*ml.Dataset, error) { return datasetOf(sh, inputs) })
+		// The shadow's rows are built now: the transport reuses the
+		// request's memory once Infer returns.
+		if sh := b.svc.ShadowOf(d); sh != nil {
+			if rows, err := datasetOf(sh, req.Inputs); err == nil {
+				b.svc.Shadow(d, preds, sh, rows, req.ID)
+			} else {
+				b.svc.log.Warn("serving: the request does not fit the shadow version's inputs", "model", name, "shadow_version", sh.Version, "err", err)
+				b.svc.m.shadow.WithLabelValues(name, "failed").Inc()
+			}
+		}
 	}
 	return &oip.InferResponse{ModelName: name, ModelVersion: d.Version, ID: req.ID,
 		Outputs: []oip.Tensor{{Name: OutputName, Datatype: oip.FP64, Shape: shape, FP64: preds}}}, nil

@@ -672,30 +672,37 @@ type ShadowResult struct {
 }
 
 type shadowJob struct {
-	res   ShadowResult
-	build func(*Deployed) (*ml.Dataset, error)
+	res  ShadowResult
+	rows *ml.Dataset
 }
 
-// Shadow scores the rows of a request that primary (resolved through the
-// model's alias) answered with the model's shadow version, off the response
-// path: it returns at once. build makes the rows for the shadow's inputs
-// (which may differ from the primary's); it runs later on the shadow
-// worker, so it must only read what stays valid after the request ends.
-// Nothing happens when the model has no shadow, the shadow version is not
-// loaded yet or is the primary's; when the queue is full the scoring is
-// dropped and counted.
-func (s *Service) Shadow(primary *Deployed, preds []float64, requestID string, build func(*Deployed) (*ml.Dataset, error)) {
-	s.mu.RLock()
-	m := s.models[primary.Name]
-	s.mu.RUnlock()
+// ShadowOf returns the version that scores, in shadow, the requests primary
+// (resolved through its model's alias) answers: nil when the model has no
+// shadow, its version is not loaded yet (it loads in the background once the
+// model is in use) or is primary itself.
+func (s *Service) ShadowOf(primary *Deployed) *Deployed {
+	m := s.lookup(primary.Name)
 	if m == nil || m.shadow == nil || s.closed.Load() {
-		return
+		return nil
 	}
 	sh := m.shadow.cur.Load()
 	if sh == nil || sh.Version == primary.Version {
+		return nil
+	}
+	return sh
+}
+
+// Shadow scores rows with shadow (ShadowOf's answer) off the response path:
+// it returns at once, and the result goes to Options.OnShadow next to
+// primary's predictions. rows are the request's rows built for shadow's
+// inputs (which may differ from primary's); neither they nor preds may be
+// changed after the call. When the queue is full the scoring is dropped and
+// counted.
+func (s *Service) Shadow(primary *Deployed, preds []float64, shadow *Deployed, rows *ml.Dataset, requestID string) {
+	if shadow == nil || s.closed.Load() {
 		return
 	}
-	job := shadowJob{res: ShadowResult{RequestID: requestID, Primary: primary, PrimaryPred: preds, Shadow: sh}, build: build}
+	job := shadowJob{res: ShadowResult{RequestID: requestID, Primary: primary, PrimaryPred: preds, Shadow: shadow}, rows: rows}
 	select {
 	case s.shadows <- job:
 	default:
@@ -719,12 +726,10 @@ func (s *Service) shadowWorker() {
 
 func (s *Service) runShadow(j shadowJob) {
 	r := j.res
-	ds, err := j.build(r.Shadow)
-	if err == nil {
-		ctx, cancel := context.WithTimeout(s.base, s.opts.LoadTimeout)
-		r.ShadowPred, err = r.Shadow.Predict(ctx, ds)
-		cancel()
-	}
+	ctx, cancel := context.WithTimeout(s.base, s.opts.LoadTimeout)
+	var err error
+	r.ShadowPred, err = r.Shadow.Predict(ctx, j.rows)
+	cancel()
 	r.Err = err
 	result := "scored"
 	if err != nil {
@@ -732,7 +737,7 @@ func (s *Service) runShadow(j shadowJob) {
 		s.log.Warn("serving: shadow scoring failed", "model", r.Primary.Name, "shadow_version", r.Shadow.Version, "request_id", r.RequestID, "err", err)
 	} else {
 		s.log.Debug("serving: shadow scored", "model", r.Primary.Name, "primary_version", r.Primary.Version,
-			"shadow_version", r.Shadow.Version, "request_id", r.RequestID, "rows", ds.NumRows())
+			"shadow_version", r.Shadow.Version, "request_id", r.RequestID, "rows", j.rows.NumRows())
 	}
 	s.m.shadow.WithLabelValues(r.Primary.Name, result).Inc()
 	if s.opts.OnShadow != nil {

@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
-
-	"github.com/atrium-ml/atrium/internal/modeling/ml"
 )
 
 // twoModels registers two versions of name that predict differently on the
@@ -255,9 +253,12 @@ func TestServiceShadow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	build := func(sh *Deployed) (*ml.Dataset, error) { return golden(t, sh), nil }
+	sh := s.ShadowOf(d)
+	if sh == nil || sh.Version != v2 {
+		t.Fatalf("ShadowOf = %v", sh)
+	}
 	for i := range 20 { // the worker holds one, the queue 4: the rest drop
-		s.Shadow(d, preds, fmt.Sprint("req-", i), build)
+		s.Shadow(d, preds, sh, golden(t, sh), fmt.Sprint("req-", i))
 	}
 	if n := testutil.ToFloat64(s.m.shadow.WithLabelValues("m", "dropped")); n < 15 {
 		t.Fatalf("dropped = %v, want at least 15", n)
@@ -267,7 +268,6 @@ func TestServiceShadow(t *testing.T) {
 	if r.Err != nil || r.Primary.Version != v1 || r.Shadow.Version != v2 || !slices.Equal(r.PrimaryPred, preds) {
 		t.Fatalf("shadow result %+v", r)
 	}
-	sh, _ := s.Resolve(ctx, "m", v2, "")
 	want, _ := sh.Predict(ctx, golden(t, sh))
 	if !slices.Equal(r.ShadowPred, want) {
 		t.Fatal("the shadow's predictions are not the challenger's")

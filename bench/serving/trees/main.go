@@ -31,6 +31,7 @@ import (
 	"runtime/pprof"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/atrium-ml/atrium/internal/modeling/gbdt"
@@ -67,6 +68,9 @@ type measurement struct {
 	Trees   int     `json:"trees"`
 	Rows    int     `json:"rows"`
 	NsCall  float64 `json:"ns_per_call"`
+	// CPUNsCall is the process's CPU time per call (all its threads):
+	// other processes on a shared machine disturb it less than NsCall.
+	CPUNsCall float64 `json:"cpu_ns_per_call"`
 }
 
 type loadTime struct {
@@ -294,17 +298,18 @@ func measureAtrium(o *options, md *meta, models []*model, rows []float64) []meas
 					log.Fatal(err)
 				}
 			}
+			wall, cpu := perCall(call, o.loops, o.budget)
 			out = append(out, measurement{Library: "atrium", Path: "Predict (" + mo.peer + " file)", Trees: mo.trees, Rows: batch,
-				NsCall: perCall(call, o.loops, o.budget)})
+				NsCall: wall, CPUNsCall: cpu})
 		}
 	}
 	return out
 }
 
 // perCall is the mean time of one fn(i) call in nanoseconds, i counting
-// up, best of loops timed loops of about budget each (after one untimed
-// warm-up loop).
-func perCall(fn func(i int), loops int, budget time.Duration) float64 {
+// up, in wall time and in CPU time of the process, each the best of loops
+// timed loops of about budget each (after an untimed warm-up).
+func perCall(fn func(i int), loops int, budget time.Duration) (wall, cpu float64) {
 	start := time.Now()
 	calls := 0
 	for ; calls < 5 || time.Since(start) < budget/20; calls++ {
@@ -312,36 +317,47 @@ func perCall(fn func(i int), loops int, budget time.Duration) float64 {
 	}
 	est := float64(time.Since(start).Nanoseconds()) / float64(calls)
 	n := max(20, int(float64(budget.Nanoseconds())/est))
-	best := math.Inf(1)
+	wall, cpu = math.Inf(1), math.Inf(1)
 	for range loops {
-		start := time.Now()
+		start, c0 := time.Now(), cpuSeconds()
 		for i := range n {
 			fn(i)
 		}
-		best = min(best, float64(time.Since(start).Nanoseconds())/float64(n))
+		wall = min(wall, float64(time.Since(start).Nanoseconds())/float64(n))
+		cpu = min(cpu, (cpuSeconds()-c0)*1e9/float64(n))
 	}
-	return best
+	return wall, cpu
+}
+
+// cpuSeconds is the CPU time this process has used.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return math.NaN()
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
 // report prints, per model size and batch, each library's median per-call
-// time over the runs with its spread, and Atrium's throughput over each
-// peer's, computed within each run (same run, same load) and summarised the
-// same way.
+// CPU and wall time over the runs with their spread, and Atrium's
+// throughput over each peer's (by CPU time), computed within each run (same
+// run, same load) and summarised the same way.
 func report(runs [][]measurement) {
 	type key struct {
 		lib, path   string
 		trees, rows int
 	}
 	var order []key
-	times := map[key][]float64{}
+	wall, cpu := map[key][]float64{}, map[key][]float64{}
 	ratios := map[key][]float64{}
 	for _, ms := range runs {
 		for _, m := range ms {
 			k := key{m.Library, m.Path, m.Trees, m.Rows}
-			if _, ok := times[k]; !ok {
+			if _, ok := wall[k]; !ok {
 				order = append(order, k)
 			}
-			times[k] = append(times[k], m.NsCall)
+			wall[k] = append(wall[k], m.NsCall)
+			cpu[k] = append(cpu[k], m.CPUNsCall)
 			if m.Library == "atrium" || m.Path == "ctypes overhead" {
 				continue
 			}
@@ -351,7 +367,7 @@ func report(runs [][]measurement) {
 			}
 			for _, a := range ms {
 				if a.Library == "atrium" && a.Path == "Predict ("+peer+" file)" && a.Trees == m.Trees && a.Rows == m.Rows {
-					ratios[k] = append(ratios[k], m.NsCall/a.NsCall)
+					ratios[k] = append(ratios[k], m.CPUNsCall/a.CPUNsCall)
 				}
 			}
 		}
@@ -363,17 +379,18 @@ func report(runs [][]measurement) {
 		return a.rows - b.rows
 	})
 	fmt.Printf("## Per-call prediction time, one thread (median of %d runs [min, max])\n\n", len(runs))
-	fmt.Println("| trees | rows | library | path | µs per call | rows/s | Atrium's throughput / this |")
-	fmt.Println("|---|---|---|---|---|---|---|")
+	fmt.Println("| trees | rows | library | path | CPU µs per call | wall µs per call | rows/s (CPU) | Atrium's throughput / this (CPU) |")
+	fmt.Println("|---|---|---|---|---|---|---|---|")
 	for _, k := range order {
-		med, lo, hi := summary(times[k])
+		cm, clo, chi := summary(cpu[k])
+		wm, wlo, whi := summary(wall[k])
 		ratio := ""
 		if r := ratios[k]; len(r) > 0 {
 			rm, rlo, rhi := summary(r)
 			ratio = fmt.Sprintf("x%.2f [%.2f, %.2f]", rm, rlo, rhi)
 		}
-		fmt.Printf("| %d | %d | %s | %s | %.2f [%.2f, %.2f] | %.0f | %s |\n", k.trees, k.rows, k.lib, k.path,
-			med/1e3, lo/1e3, hi/1e3, float64(k.rows)*1e9/med, ratio)
+		fmt.Printf("| %d | %d | %s | %s | %.2f [%.2f, %.2f] | %.2f [%.2f, %.2f] | %.0f | %s |\n", k.trees, k.rows, k.lib, k.path,
+			cm/1e3, clo/1e3, chi/1e3, wm/1e3, wlo/1e3, whi/1e3, float64(k.rows)*1e9/cm, ratio)
 	}
 }
 

@@ -44,11 +44,15 @@ func (e *EvalError) Error() string {
 }
 
 // rowActivation resolves the program's variables at one row of an Input,
-// without building a map per row.
+// without building a map per row. It keeps each variable's last value and
+// its CEL form: a value repeated down the rows (the user's features, the
+// same for every candidate listing) is converted once, not once per row.
 type rowActivation struct {
-	p   *Program
-	in  Input
-	row int
+	p       *Program
+	in      Input
+	row     int
+	last    []online.Value
+	lastCEL []ref.Val
 }
 
 func (a *rowActivation) ResolveName(name string) (any, bool) {
@@ -56,7 +60,13 @@ func (a *rowActivation) ResolveName(name string) (any, bool) {
 	if !ok {
 		return nil, false
 	}
-	return toCEL(a.in.Value(i, a.row), a.p.vars[i].Kind), true
+	v := a.in.Value(i, a.row)
+	if a.lastCEL[i] != nil && v == a.last[i] {
+		return a.lastCEL[i], true
+	}
+	c := toCEL(v, a.p.vars[i].Kind)
+	a.last[i], a.lastCEL[i] = v, c
+	return c, true
 }
 
 func (a *rowActivation) Parent() interpreter.Activation { return nil }
@@ -126,7 +136,7 @@ func (p *Program) Eval(in Input, rows int, out []online.Value) error {
 	if len(out) < rows*ne {
 		panic(fmt.Sprintf("ondemand: Eval of %d rows x %d expressions into %d values", rows, ne, len(out)))
 	}
-	act := &rowActivation{p: p, in: in}
+	act := &rowActivation{p: p, in: in, last: make([]online.Value, len(p.vars)), lastCEL: make([]ref.Val, len(p.vars))}
 	var fail *EvalError
 	for r := range rows {
 		act.row = r

@@ -178,7 +178,8 @@ func compile(e *cel.Env, index map[string]int, x Expr) (c compiled, msg string) 
 	if iss.Err() != nil {
 		var msgs []string
 		for _, ce := range iss.Errors() {
-			m := ce.Message
+			// Expressions have no container (namespace): saying so is noise.
+			m := strings.TrimSuffix(ce.Message, " (in container '')")
 			if loc := ce.Location; loc != nil && loc.Line() > 0 {
 				m = fmt.Sprintf("column %d: %s", loc.Column()+1, m)
 			}
@@ -196,7 +197,7 @@ func compile(e *cel.Env, index map[string]int, x Expr) (c compiled, msg string) 
 		if x.Kind == online.KindFloat64 && got.String() == "int" {
 			hint = " (write 1.0, not 1, or double(...))"
 		}
-		return c, fmt.Sprintf("type mismatch: the expression is %s, expected %s for a %s feature%s", got, want, x.Kind, hint)
+		return c, fmt.Sprintf("type mismatch: the expression is %s, expected %s (type %s)%s", got, want, x.Kind, hint)
 	}
 	prg, err := e.Program(ast, cel.EvalOptions(cel.OptOptimize))
 	if err != nil {

@@ -118,7 +118,7 @@ func TestCompileErrors(t *testing.T) {
 		{"syntax", online.KindFloat64, "rent / ", "column 8: Syntax error"},
 		{"unknown variable", online.KindFloat64, "rent / budgt", "undeclared reference to 'budgt'"},
 		{"mixed numbers", online.KindFloat64, "rent + bedrooms", "found no matching overload for '_+_'"},
-		{"int for a float", online.KindFloat64, "bedrooms * 2", "the expression is int, expected double for a float64 feature (write 1.0"},
+		{"int for a float", online.KindFloat64, "bedrooms * 2", "the expression is int, expected double (type float64) (write 1.0"},
 		{"string for an int", online.KindInt64, "neighborhood", "the expression is wrapper(string), expected int"},
 		{"null branch", online.KindFloat64, "budget > 0.0 ? rent / budget : null", "a branch without a value is written dyn(null)"},
 		{"empty", online.KindFloat64, " ", "empty expression"},
@@ -186,4 +186,28 @@ func BenchmarkEval(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*rows*2), "ns/value")
+}
+
+// BenchmarkEvalRanker is a ranker's combination of two model scores over 200
+// candidates: arithmetic only.
+func BenchmarkEvalRanker(b *testing.B) {
+	p, err := Compile([]Var{{"click", online.KindFloat64}, {"visit", online.KindFloat64}},
+		[]Expr{{"score", online.KindFloat64, "0.7 * click + 0.3 * visit"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	const rows = 200
+	in := make(Columns, 2)
+	for r := range rows {
+		in[0] = append(in[0], online.Float64(float64(r)/rows))
+		in[1] = append(in[1], online.Float64(1-float64(r)/rows))
+	}
+	out := make([]online.Value, rows)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := p.Eval(in, rows, out); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*rows), "ns/value")
 }

@@ -89,10 +89,13 @@ func BenchmarkPredict(b *testing.B) {
 }
 
 // BenchmarkPredictSmall is the serving hot path: one row, and a batch of 200
-// rows, with a 100-tree binary model (ns/op per call).
+// rows, with a 300-tree binary model (num_leaves 31) of the benchmark data,
+// one goroutine (ns/op per call). Predict allocates its result; PredictInto
+// writes into the caller's slice. bench/serving/trees compares the same
+// shape with LightGBM and XGBoost.
 func BenchmarkPredictSmall(b *testing.B) {
-	p, _ := ParseParams(map[string]string{"objective": "binary", "num_iterations": "100"})
-	m, err := Train(context.Background(), gbdttest.BenchBinary(50_000, 1), nil, p, TrainOptions{})
+	p, _ := ParseParams(map[string]string{"objective": "binary", "num_iterations": "300", "num_leaves": "31"})
+	m, err := Train(context.Background(), gbdttest.BenchBinary(20_000, 1), nil, p, TrainOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -105,14 +108,8 @@ func BenchmarkPredictSmall(b *testing.B) {
 				test.Columns[i].Values = test.Columns[i].Values[:rows]
 			}
 		}
-		b.Run(fmt.Sprintf("rows=%d", rows), func(b *testing.B) {
-			for b.Loop() {
-				if _, err := m.Predict(test); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-		// As `atrium predict` loads data: numeric columns with doubles.
+		// As serving builds a request's dataset: numeric columns with the
+		// doubles as sent.
 		exact := &ml.Dataset{Columns: slices.Clone(test.Columns)}
 		for i := range exact.Columns {
 			if c := &exact.Columns[i]; c.Kind == ml.Numeric {
@@ -122,9 +119,24 @@ func BenchmarkPredictSmall(b *testing.B) {
 				}
 			}
 		}
-		b.Run(fmt.Sprintf("rows=%d/float64", rows), func(b *testing.B) {
+		b.Run(fmt.Sprintf("rows=%d/Predict", rows), func(b *testing.B) {
 			for b.Loop() {
 				if _, err := m.Predict(exact); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		out := make([]float64, rows)
+		b.Run(fmt.Sprintf("rows=%d/PredictInto", rows), func(b *testing.B) {
+			for b.Loop() {
+				if err := m.PredictInto(exact, out); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("rows=%d/PredictInto/float32", rows), func(b *testing.B) {
+			for b.Loop() {
+				if err := m.PredictInto(test, out); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"unsafe"
 
 	"github.com/atrium-ml/atrium/internal/modeling/ml"
 )
@@ -122,111 +123,163 @@ func numericThreshold(thr float64, f32 bool) float64 {
 	return zeroDropThreshold(thr)
 }
 
-// predictor is the model compiled for fast prediction: every tree's nodes
-// flattened into one array of small structs, so that walks of several trees
-// at once share one base pointer.
+// predictor is the model compiled for fast prediction. Walking a tree
+// compares small integers rather than doubles: each input value is first
+// mapped to its bin, the number of the model's thresholds on its feature
+// below it (a binary search per value, not per node), so that "x <= thr"
+// at a node whose threshold is the feature's j-th becomes "bin <= j",
+// exactly. Categorical values become their category code the same way, so
+// a tree walk never looks at a double.
 type predictor struct {
 	k   int
 	f32 bool // Model.Float32Inputs
-	// nodes holds each tree's internal nodes, then one pseudo-node per leaf
-	// that sends every row to itself and holds the leaf's value in thr, so
-	// that walking depth levels from the root ends on the leaf's
-	// pseudo-node, whatever the path, and the value is one load away.
-	// Children are indices into nodes.
-	nodes []flatNode
-	// cats holds the bitsets of every categorical node (see catBits).
-	cats  []uint32
-	trees []flatTree
+	nf  int  // the model's features
+	// nodes holds each tree's nodes in preorder, leaves included: a node's
+	// left child is the next node. A leaf's node sends every row to itself,
+	// so that walking depth levels from the root ends on the leaf whatever
+	// the path; its value is in leafVal, at the same index.
+	nodes   []flatNode
+	leafVal []float64
+	// cats holds the bitsets of every categorical node.
+	cats []uint32
+	// thr[f] are the distinct (moved) thresholds of the numeric nodes on
+	// feature f, ascending; catUsed[f] tells whether a categorical node
+	// splits on f. A row's bins are 2*nf uint32: the numeric bin of
+	// feature f at f, its category code at nf+f.
+	thr     [][]float64
+	catUsed []bool
+	trees   []flatTree
 	// byDepth lists the trees the compact nodes express, shallowest first
 	// (ties in model order): a single row walks four consecutive ones at a
 	// time, which all take as many levels as the deepest of the four.
 	byDepth []int32
 	// slow lists the trees the compact nodes cannot express (zero as
-	// missing): they take the general path.
+	// missing, a NaN threshold, a feature index beyond metaFeatMask): they
+	// take the general path, on the row's doubles.
 	slow []int32
 }
 
-// Node kinds of flatNode.
-const (
-	kindNumeric  = iota // value <= thr goes left; NaN goes to child[nanDir]
-	kindZero            // zero and NaN are missing and go to child[nanDir]
-	kindCategory        // category in the node's bitset goes left; NaN to child[nanDir]
-)
-
-// flatNode is one internal node (24 bytes). At a numeric node, thr is the
-// node's threshold moved by numericThreshold, so that "x <= thr" on the
-// unrounded double is the model's own decision. A categorical node has no
-// threshold: thr's bits hold where its bitset of left-going categories is
-// in predictor.cats (see catBits), which keeps the node in one cache line
-// (nodeDir's answer on those bits is ignored). A leaf's pseudo-node holds
-// the leaf value in thr.
+// flatNode is one node (16 bytes). meta packs what the walk needs from one
+// load: bits 0-31 the right child's index minus the left child's (int32),
+// bits 32-55 the slot of the row's bins to read (see predictor.thr), and
+// the flags below. At a numeric node whose threshold is the j-th of its
+// feature, arg is j, or j+1 with metaAddOne, and the row goes right when
+// uint32(bin + addOne) > arg: a missing value's bin, nanBin, wraps to 0
+// with metaAddOne (left) and stays the largest without (right). A leaf has
+// arg -1 and a right child of itself: every row stays. A categorical node
+// (metaCategorical) has its bitset at cats[arg>>32 :][:uint32(arg)].
 type flatNode struct {
-	thr    float64
-	feat   int32
-	child  [2]int32 // [left, right]: indices into predictor.nodes
-	kind   uint8
-	nanDir uint8 // 0: missing values go left, 1: right
+	meta uint64
+	arg  int64
 }
 
-// catBits packs the bitset cats[lo:lo+n] of a categorical node into its thr.
-func catBits(lo, n uint32) float64 { return math.Float64frombits(uint64(lo)<<32 | uint64(n)) }
+const (
+	metaFeatShift   = 32
+	metaFeatMask    = 1<<24 - 1
+	metaNaNRight    = 1 << 56 // categorical: missing values go right
+	metaCategorical = 1 << 57
+	metaLeaf        = 1 << 58
+	metaAddOne      = 1 << 59
+)
+
+// Bins of values no threshold compares: a missing value, and a category
+// code no bitset holds (negative, fractional below 0, or beyond 2^31).
+const (
+	nanBin      = math.MaxUint32
+	invalidCode = math.MaxUint32 - 1
+)
 
 type flatTree struct {
-	root  int32 // the root's index in predictor.nodes (a one-leaf tree: its leaf's pseudo-node)
+	root  int32 // the root's index in predictor.nodes
 	depth int
 	slow  bool
 	tree  *Tree
 }
 
 func compile(m *Model) *predictor {
-	p := &predictor{k: m.NumOutputs(), f32: m.Float32Inputs, trees: make([]flatTree, len(m.Trees))}
+	nf := len(m.Features)
+	p := &predictor{k: m.NumOutputs(), f32: m.Float32Inputs, nf: nf, trees: make([]flatTree, len(m.Trees)),
+		thr: make([][]float64, nf), catUsed: make([]bool, nf)}
 	total := 0
 	for ti := range m.Trees {
-		total += 2*m.Trees[ti].NumLeaves - 1
+		t := &m.Trees[ti]
+		total += 2*t.NumLeaves - 1
+		for i := 0; i < t.NumLeaves-1; i++ {
+			if f := t.SplitFeature[i]; t.IsCategorical(i) {
+				p.catUsed[f] = true
+			} else if th := numericThreshold(t.Threshold[i], p.f32); th == th {
+				p.thr[f] = append(p.thr[f], th)
+			}
+		}
+	}
+	for f, ts := range p.thr {
+		slices.Sort(ts)
+		p.thr[f] = slices.Compact(ts)
 	}
 	p.nodes = make([]flatNode, 0, total)
+	p.leafVal = make([]float64, total)
 	for ti := range m.Trees {
 		t := &m.Trees[ti]
-		ni := t.NumLeaves - 1
-		base := int32(len(p.nodes))
 		catBase := uint32(len(p.cats))
 		p.cats = append(p.cats, t.CatThreshold...)
-		ft := flatTree{root: base, tree: t, depth: t.maxDepth()}
-		node := func(c int) int32 {
-			if c < 0 {
-				return base + int32(ni+^c)
+		ft := flatTree{root: int32(len(p.nodes)), tree: t, depth: t.maxDepth()}
+		// emit appends the subtree of child code c (>= 0 a node, < 0 the
+		// leaf ^c) in preorder. Its recursion is as deep as the tree,
+		// which Validate proved finite.
+		var emit func(c int)
+		emit = func(c int) {
+			at := len(p.nodes)
+			if c < 0 || t.NumLeaves <= 1 {
+				leaf := 0
+				if c < 0 {
+					leaf = ^c
+				}
+				p.nodes = append(p.nodes, flatNode{meta: uint64(math.MaxUint32) | metaLeaf, arg: -1})
+				p.leafVal[at] = t.LeafValue[leaf]
+				return
 			}
-			return base + int32(c)
-		}
-		for i := 0; i < ni; i++ {
-			n := flatNode{feat: int32(t.SplitFeature[i]), child: [2]int32{node(t.LeftChild[i]), node(t.RightChild[i])}}
-			if !t.DefaultLeft(i) {
-				n.nanDir = 1
-			}
+			p.nodes = append(p.nodes, flatNode{})
+			emit(t.LeftChild[c])
+			right := len(p.nodes)
+			emit(t.RightChild[c])
+			f := t.SplitFeature[c]
+			meta := uint64(uint32(int32(right - (at + 1))))
+			nanRight := !t.DefaultLeft(c)
+			var arg int64
 			switch {
-			case t.IsCategorical(i):
-				n.kind = kindCategory
-				c := int(t.Threshold[i])
-				lo, hi := t.CatBoundaries[c], t.CatBoundaries[c+1]
-				n.thr = catBits(catBase+uint32(lo), uint32(hi-lo))
-			case t.MissingType(i) == missingZero:
-				n.kind = kindZero
+			case 2*nf > metaFeatMask:
 				ft.slow = true
-			case t.MissingType(i) == missingNaN:
-				n.kind = kindNumeric
-				n.thr = numericThreshold(t.Threshold[i], p.f32)
+			case t.IsCategorical(c):
+				meta |= uint64(nf+f)<<metaFeatShift | metaCategorical
+				ci := int(t.Threshold[c])
+				lo, hi := t.CatBoundaries[ci], t.CatBoundaries[ci+1]
+				arg = int64(catBase+uint32(lo))<<32 | int64(hi-lo)
+			case t.MissingType(c) == missingZero:
+				ft.slow = true
 			default:
-				// Missing type None: NaN is predicted as 0 (float32(0) is 0).
-				n.kind = kindNumeric
-				n.thr = numericThreshold(t.Threshold[i], p.f32)
-				n.nanDir = uint8(b2int(!(0 <= t.Threshold[i])))
+				th := numericThreshold(t.Threshold[c], p.f32)
+				j, found := slices.BinarySearch(p.thr[f], th)
+				if !found { // a NaN threshold
+					ft.slow = true
+					break
+				}
+				meta |= uint64(f) << metaFeatShift
+				if t.MissingType(c) != missingNaN {
+					// Missing type None: NaN is predicted as 0 (float32(0) is 0).
+					nanRight = !(0 <= t.Threshold[c])
+				}
+				arg = int64(j)
+				if !nanRight {
+					meta |= metaAddOne
+					arg++
+				}
 			}
-			p.nodes = append(p.nodes, n)
+			if nanRight {
+				meta |= metaNaNRight
+			}
+			p.nodes[at] = flatNode{meta: meta, arg: arg}
 		}
-		for l := 0; l < t.NumLeaves; l++ {
-			self := base + int32(ni+l)
-			p.nodes = append(p.nodes, flatNode{thr: t.LeafValue[l], child: [2]int32{self, self}})
-		}
+		emit(0)
 		p.trees[ti] = ft
 		if ft.slow {
 			p.slow = append(p.slow, int32(ti))
@@ -238,106 +291,193 @@ func compile(m *Model) *predictor {
 	return p
 }
 
-// rows4 walks four rows (x0..x3 their feature values) depth levels down
-// from node root and returns the nodes they reach: levels of one load, one
-// comparison and one branch-free child choice each, the four walks
-// interleaved so that the processor overlaps them.
-func (p *predictor) rows4(root int32, depth int, x0, x1, x2, x3 []float64) (int32, int32, int32, int32) {
-	nodes := p.nodes
-	i0, i1, i2, i3 := root, root, root, root
-	for d := 0; d < depth; d++ {
-		n0, n1, n2, n3 := &nodes[i0], &nodes[i1], &nodes[i2], &nodes[i3]
-		v0, v1, v2, v3 := x0[n0.feat], x1[n1.feat], x2[n2.feat], x3[n3.feat]
-		d0, d1, d2, d3 := nodeDir(n0, v0), nodeDir(n1, v1), nodeDir(n2, v2), nodeDir(n3, v3)
-		if n0.kind|n1.kind|n2.kind|n3.kind != kindNumeric {
-			d0, d1, d2, d3 = p.catDir(n0, v0, d0), p.catDir(n1, v1, d1), p.catDir(n2, v2, d2), p.catDir(n3, v3, d3)
-		}
-		i0, i1, i2, i3 = n0.child[d0], n1.child[d1], n2.child[d2], n3.child[d3]
-	}
-	return i0, i1, i2, i3
-}
-
-// trees4 is rows4 for one row (x) in four trees (roots r0..r3), depth
-// levels down: a single row's walks are as independent as four rows'.
-func (p *predictor) trees4(r0, r1, r2, r3 int32, depth int, x []float64) (int32, int32, int32, int32) {
-	nodes := p.nodes
-	i0, i1, i2, i3 := r0, r1, r2, r3
-	for d := 0; d < depth; d++ {
-		n0, n1, n2, n3 := &nodes[i0], &nodes[i1], &nodes[i2], &nodes[i3]
-		v0, v1, v2, v3 := x[n0.feat], x[n1.feat], x[n2.feat], x[n3.feat]
-		d0, d1, d2, d3 := nodeDir(n0, v0), nodeDir(n1, v1), nodeDir(n2, v2), nodeDir(n3, v3)
-		if n0.kind|n1.kind|n2.kind|n3.kind != kindNumeric {
-			d0, d1, d2, d3 = p.catDir(n0, v0, d0), p.catDir(n1, v1, d1), p.catDir(n2, v2, d2), p.catDir(n3, v3, d3)
-		}
-		i0, i1, i2, i3 = n0.child[d0], n1.child[d1], n2.child[d2], n3.child[d3]
-	}
-	return i0, i1, i2, i3
-}
-
-// walk1 is rows4 for one row in one tree.
-func (p *predictor) walk1(root int32, depth int, x []float64) int32 {
-	nodes := p.nodes
-	i := root
-	for d := 0; d < depth; d++ {
-		n := &nodes[i]
-		v := x[n.feat]
-		i = n.child[p.catDir(n, v, nodeDir(n, v))]
-	}
-	return i
-}
-
-// catDir is 0 (left) or 1 (right) for value v at a categorical node; at a
-// numeric node it returns numDir, the direction nodeDir found. Small enough
-// to inline into the walks; categorical nodes take catSplit.
-func (p *predictor) catDir(n *flatNode, v float64, numDir int) int {
-	if n.kind == kindNumeric {
-		return numDir
-	}
-	return p.catSplit(n, v)
-}
-
-// catSplit is Tree.decide for a categorical node: 0 (left) or 1 (right).
-func (p *predictor) catSplit(n *flatNode, v float64) int {
+// numBin is value v's bin among thresholds ts (ascending): how many are
+// below it, so that v <= ts[j] exactly when numBin(ts, v) <= j.
+func numBin(ts []float64, v float64) uint32 {
 	if v != v {
-		return int(n.nanDir)
+		return nanBin
 	}
-	if p.f32 {
+	lo, n := 0, len(ts)
+	for n > 0 {
+		half := n >> 1
+		if ts[lo+half] < v {
+			lo += half + 1
+			n -= half + 1
+		} else {
+			n = half
+		}
+	}
+	return uint32(lo)
+}
+
+// catCode is value v's category code as Tree.decide reads it at a
+// categorical node: nanBin for NaN, invalidCode for a value that goes
+// right whatever the bitset.
+func catCode(v float64, f32 bool) uint32 {
+	if v != v {
+		return nanBin
+	}
+	if f32 {
 		v = float64(float32(v))
 		if v < 0 {
-			return 1
+			return invalidCode // XGBoost: an invalid category, not a missing one
 		}
 	}
 	// LightGBM truncates toward zero: (-1, 0) is category 0.
 	if !(v > -1) || v >= 1<<31 {
-		return 1
+		return invalidCode
 	}
-	c := uint32(int32(v))
+	return uint32(int32(v))
+}
+
+// binRows fills bins (rows x 2*nf) with the bins of ds's rows lo.. of the
+// features some node reads.
+func (p *predictor) binRows(ds *ml.Dataset, lo, rows int, bins []uint32) {
+	w := 2 * p.nf
+	for f := range ds.Columns {
+		c := &ds.Columns[f]
+		if ts := p.thr[f]; len(ts) > 0 {
+			if exact := c.Float64; exact != nil {
+				for r, v := range exact[lo : lo+rows] {
+					bins[r*w+f] = numBin(ts, v)
+				}
+			} else {
+				for r, v := range c.Values[lo : lo+rows] {
+					bins[r*w+f] = numBin(ts, float64(v))
+				}
+			}
+		}
+		if p.catUsed[f] {
+			if exact := c.Float64; exact != nil {
+				for r, v := range exact[lo : lo+rows] {
+					bins[r*w+p.nf+f] = catCode(v, p.f32)
+				}
+			} else {
+				for r, v := range c.Values[lo : lo+rows] {
+					bins[r*w+p.nf+f] = catCode(float64(v), p.f32)
+				}
+			}
+		}
+	}
+}
+
+// step returns the node after node i (n = &nodes[i]): the left child (i+1)
+// when dir is 0, the right one when 1, with no branch on the data.
+func step(i int32, n *flatNode, dir int) int32 {
+	return i + 1 + int32(uint32(n.meta))&-int32(dir)
+}
+
+// nodeDir is 0 (left) or 1 (right) for a row whose bin at the node's slot
+// is b, at a numeric node or a leaf (see flatNode). No branches.
+func nodeDir(n *flatNode, b uint32) int {
+	return b2int(int64(b+uint32(n.meta>>59&1)) > n.arg)
+}
+
+// rows4 walks four rows (b0..b3 point to their bins) down from node root,
+// at most depth levels, and returns the nodes they reach: levels of one
+// load of each node and of one bin, one comparison and one branch-free
+// child choice each, the four walks interleaved so that the processor
+// overlaps them, and left as soon as all four stand on leaves.
+//
+// The walks are the hot loop of prediction and index without bounds
+// checks (which, with the registers their lengths take, cost a good part
+// of the time), on invariants compile and Model.PredictRawInto establish:
+// every child index lies in p.nodes (compile computes them from a
+// validated tree), and every node's slot is below 2*nf, the width of each
+// row's bins (Validate, checkData). nodeAt walks the nodes, binAt reads a
+// row's bin.
+func (p *predictor) rows4(root int32, depth int, b0, b1, b2, b3 unsafe.Pointer) (int32, int32, int32, int32) {
+	base := unsafe.Pointer(unsafe.SliceData(p.nodes))
+	i0, i1, i2, i3 := root, root, root, root
+	for d := 0; d < depth; d++ {
+		n0, n1, n2, n3 := nodeAt(base, i0), nodeAt(base, i1), nodeAt(base, i2), nodeAt(base, i3)
+		if n0.meta&n1.meta&n2.meta&n3.meta&metaLeaf != 0 {
+			break // all four at their leaves
+		}
+		v0, v1, v2, v3 := binAt(b0, n0), binAt(b1, n1), binAt(b2, n2), binAt(b3, n3)
+		d0, d1, d2, d3 := nodeDir(n0, v0), nodeDir(n1, v1), nodeDir(n2, v2), nodeDir(n3, v3)
+		if (n0.meta|n1.meta|n2.meta|n3.meta)&metaCategorical != 0 {
+			d0, d1, d2, d3 = p.catDir(n0, v0, d0), p.catDir(n1, v1, d1), p.catDir(n2, v2, d2), p.catDir(n3, v3, d3)
+		}
+		i0, i1, i2, i3 = step(i0, n0, d0), step(i1, n1, d1), step(i2, n2, d2), step(i3, n3, d3)
+	}
+	return i0, i1, i2, i3
+}
+
+// trees4 is rows4 for one row (b its bins) in four trees (roots r0..r3):
+// a single row's walks are as independent as four rows'.
+func (p *predictor) trees4(r0, r1, r2, r3 int32, depth int, b unsafe.Pointer) (int32, int32, int32, int32) {
+	base := unsafe.Pointer(unsafe.SliceData(p.nodes))
+	i0, i1, i2, i3 := r0, r1, r2, r3
+	for d := 0; d < depth; d++ {
+		n0, n1, n2, n3 := nodeAt(base, i0), nodeAt(base, i1), nodeAt(base, i2), nodeAt(base, i3)
+		if n0.meta&n1.meta&n2.meta&n3.meta&metaLeaf != 0 {
+			break // all four at their leaves
+		}
+		v0, v1, v2, v3 := binAt(b, n0), binAt(b, n1), binAt(b, n2), binAt(b, n3)
+		d0, d1, d2, d3 := nodeDir(n0, v0), nodeDir(n1, v1), nodeDir(n2, v2), nodeDir(n3, v3)
+		if (n0.meta|n1.meta|n2.meta|n3.meta)&metaCategorical != 0 {
+			d0, d1, d2, d3 = p.catDir(n0, v0, d0), p.catDir(n1, v1, d1), p.catDir(n2, v2, d2), p.catDir(n3, v3, d3)
+		}
+		i0, i1, i2, i3 = step(i0, n0, d0), step(i1, n1, d1), step(i2, n2, d2), step(i3, n3, d3)
+	}
+	return i0, i1, i2, i3
+}
+
+// nodeAt is &nodes[i] for nodes starting at base, unchecked (see rows4).
+func nodeAt(base unsafe.Pointer, i int32) *flatNode {
+	return (*flatNode)(unsafe.Add(base, uintptr(i)*unsafe.Sizeof(flatNode{})))
+}
+
+// binAt is the bin node n reads in the row whose bins b points to,
+// unchecked (see rows4).
+func binAt(b unsafe.Pointer, n *flatNode) uint32 {
+	return *(*uint32)(unsafe.Add(b, uintptr(n.meta>>metaFeatShift&metaFeatMask)*4))
+}
+
+// walk1 is rows4 for one row (its bins) in one tree.
+func (p *predictor) walk1(root int32, depth int, bins []uint32) int32 {
+	nodes := p.nodes
+	i := root
+	for d := 0; d < depth; d++ {
+		n := &nodes[i]
+		v := bins[n.meta>>metaFeatShift&metaFeatMask]
+		i = step(i, n, p.catDir(n, v, nodeDir(n, v)))
+	}
+	return i
+}
+
+// catDir is 0 (left) or 1 (right) for code c at a categorical node; at
+// any other node it returns numDir, the direction nodeDir found. Small
+// enough to inline into the walks; categorical nodes take catSplit.
+func (p *predictor) catDir(n *flatNode, c uint32, numDir int) int {
+	if n.meta&metaCategorical == 0 {
+		return numDir
+	}
+	return p.catSplit(n, c)
+}
+
+// catSplit is Tree.decide for a categorical node and code c (catCode's):
+// 0 (left) or 1 (right).
+func (p *predictor) catSplit(n *flatNode, c uint32) int {
+	if c == nanBin {
+		return b2int(n.meta&metaNaNRight != 0)
+	}
 	w := c >> 5
-	bits := math.Float64bits(n.thr)
-	if w >= uint32(bits) {
+	if w >= uint32(n.arg) { // invalidCode too: no bitset has 2^27 words
 		return 1
 	}
-	return 1 - int(p.cats[uint32(bits>>32)+w]>>(c&31)&1)
+	return 1 - int(p.cats[uint32(n.arg>>32)+w]>>(c&31)&1)
 }
 
-// nodeDir is 0 (left) or 1 (right) for value v at a numeric node: right when
-// v > thr, the node's missing direction for NaN. No branches.
-func nodeDir(n *flatNode, v float64) int {
-	gt := b2int(!(v <= n.thr)) // 1 for NaN too
-	nan := b2int(v != v)
-	return gt ^ (nan & (gt ^ int(n.nanDir)))
-}
-
-// leafSlow returns tree t's leaf value for row x when the tree has
-// zero-as-missing nodes, with the tree's general decision rule.
+// leafSlow returns tree t's leaf value for row x (its doubles) when the
+// tree has nodes the compact form cannot express, with the tree's general
+// decision rule.
 func (p *predictor) leafSlow(t *flatTree, x []float64) float64 {
 	return t.tree.LeafValue[t.tree.leafFor(func(f int) float64 { return x[f] }, p.f32)]
 }
 
-// predictBlockRows is how many rows predict transposes at a time. (64 rows
-// of doubles would keep the cache footprint of 128 rows of float32, but
-// twice the passes over the trees cost more than it saved: measured with
-// BenchmarkPredict.)
+// predictBlockRows is how many rows predict bins at a time.
 const predictBlockRows = 128
 
 // parallelMinRows is the fewest rows Predict spreads over goroutines. A
@@ -346,77 +486,86 @@ const predictBlockRows = 128
 // concurrent requests over the cores anyway.
 const parallelMinRows = 1024
 
-// scratch is the per-call working memory of predictInto, pooled so that a
-// serving request allocates nothing.
+// scratch is the working memory of predicting one block of rows, pooled
+// so that a serving request allocates nothing.
 type scratch struct {
-	x    []float64 // a block of rows, row-major
+	bins []uint32  // the block's rows' bins (predictor.thr)
+	x    []float64 // the block's rows, row-major (slow trees only)
 	vals []float64 // one row's value in each tree (single rows)
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 
 // grow returns s[:n], reallocated when too small.
-func grow(s []float64, n int) []float64 {
+func grow[T any](s []T, n int) []T {
 	if cap(s) < n {
-		return make([]float64, n)
+		return make([]T, n)
 	}
 	return s[:n]
 }
 
 // predictInto writes raw scores, row-major, into out (rows x k): blocks of
 // rows in parallel for large batches, on the calling goroutine for small
-// ones. Each block is first copied row-major as doubles, from a column's
-// Float64 values when it has them, so that a row's features sit together.
-// Every output is the sum of its trees' leaf values in model order, from 0,
-// whichever path computes it: the paths agree bit for bit.
+// ones. Every output is the sum of its trees' leaf values in model order,
+// from 0, whichever path computes it: the paths agree bit for bit.
 func (p *predictor) predictInto(ds *ml.Dataset, out []float64) {
 	n := ds.NumRows()
-	nf := max(ds.NumFeatures(), 1)
 	clear(out)
 	nb := (n + predictBlockRows - 1) / predictBlockRows
 	if n < parallelMinRows {
 		s := scratchPool.Get().(*scratch)
-		s.x = grow(s.x, min(n, predictBlockRows)*nf)
-		s.vals = grow(s.vals, len(p.trees))
 		for b := range nb {
-			p.predictBlock(ds, b, s.x, s.vals, out)
+			p.predictBlock(ds, b, s, out)
 		}
 		scratchPool.Put(s)
 		return
 	}
 	parallelFor(runtime.GOMAXPROCS(0), nb, func(b int) {
-		p.predictBlock(ds, b, make([]float64, predictBlockRows*nf), make([]float64, len(p.trees)), out)
+		s := scratchPool.Get().(*scratch)
+		p.predictBlock(ds, b, s, out)
+		scratchPool.Put(s)
 	})
 }
 
-// predictBlock predicts block b of ds's rows into out, with x (room for
-// the block's rows) and vals (one value per tree) as working memory.
-func (p *predictor) predictBlock(ds *ml.Dataset, b int, x, vals, out []float64) {
+// predictBlock predicts block b of ds's rows into out.
+func (p *predictor) predictBlock(ds *ml.Dataset, b int, s *scratch, out []float64) {
 	n := ds.NumRows()
 	k := p.k
-	cols := ds.Columns
-	nf := max(len(cols), 1)
 	lo, hi := b*predictBlockRows, min(n, (b+1)*predictBlockRows)
 	rows := hi - lo
-	for f := range cols {
-		if exact := cols[f].Float64; exact != nil {
-			for r, v := range exact[lo:hi] {
-				x[r*nf+f] = v
+	w := max(2*p.nf, 1) // a leaf reads slot 0 (and ignores it)
+	s.bins = grow(s.bins, rows*w)
+	bins := s.bins
+	p.binRows(ds, lo, rows, bins)
+	var x []float64
+	nf := max(p.nf, 1)
+	if len(p.slow) > 0 {
+		s.x = grow(s.x, rows*nf)
+		x = s.x
+		for f := range ds.Columns {
+			if exact := ds.Columns[f].Float64; exact != nil {
+				for r, v := range exact[lo:hi] {
+					x[r*nf+f] = v
+				}
+				continue
 			}
-			continue
-		}
-		for r, v := range cols[f].Values[lo:hi] {
-			x[r*nf+f] = float64(v)
+			for r, v := range ds.Columns[f].Values[lo:hi] {
+				x[r*nf+f] = float64(v)
+			}
 		}
 	}
 	o := out[lo*k : hi*k]
 	if rows < 4 {
+		s.vals = grow(s.vals, len(p.trees))
 		for r := range rows {
-			p.predictRow(x[r*nf:(r+1)*nf], vals, o[r*k:(r+1)*k])
+			var xr []float64
+			if x != nil {
+				xr = x[r*nf : (r+1)*nf]
+			}
+			p.predictRow(bins[r*w:(r+1)*w], xr, s.vals, o[r*k:(r+1)*k])
 		}
 		return
 	}
-	nodes := p.nodes
 	for ti := range p.trees {
 		t := &p.trees[ti]
 		c := ti % k
@@ -428,32 +577,34 @@ func (p *predictor) predictBlock(ds *ml.Dataset, b int, x, vals, out []float64) 
 		}
 		r := 0
 		for ; r+4 <= rows; r += 4 {
-			e0, e1, e2, e3 := p.rows4(t.root, t.depth, x[r*nf:(r+1)*nf], x[(r+1)*nf:(r+2)*nf], x[(r+2)*nf:(r+3)*nf], x[(r+3)*nf:(r+4)*nf])
-			o[r*k+c] += nodes[e0].thr
-			o[(r+1)*k+c] += nodes[e1].thr
-			o[(r+2)*k+c] += nodes[e2].thr
-			o[(r+3)*k+c] += nodes[e3].thr
+			four := bins[r*w : (r+4)*w] // four whole rows: rows4 reads them unchecked
+			e0, e1, e2, e3 := p.rows4(t.root, t.depth, unsafe.Pointer(&four[0]), unsafe.Pointer(&four[w]), unsafe.Pointer(&four[2*w]), unsafe.Pointer(&four[3*w]))
+			o[r*k+c] += p.leafVal[e0]
+			o[(r+1)*k+c] += p.leafVal[e1]
+			o[(r+2)*k+c] += p.leafVal[e2]
+			o[(r+3)*k+c] += p.leafVal[e3]
 		}
 		for ; r < rows; r++ {
-			o[r*k+c] += nodes[p.walk1(t.root, t.depth, x[r*nf:(r+1)*nf])].thr
+			o[r*k+c] += p.leafVal[p.walk1(t.root, t.depth, bins[r*w:(r+1)*w])]
 		}
 	}
 }
 
-// predictRow adds one row's tree values (x its features) to o (k values):
-// the trees walked four at a time in depth order, each tree's value kept in
-// vals, then summed in model order.
-func (p *predictor) predictRow(x, vals, o []float64) {
-	nodes, trees, ord := p.nodes, p.trees, p.byDepth
+// predictRow adds one row's tree values (bins its bins, x its doubles
+// when there are slow trees) to o (k values): the trees walked four at a
+// time in depth order, each tree's value kept in vals, then summed in
+// model order.
+func (p *predictor) predictRow(bins []uint32, x, vals, o []float64) {
+	trees, ord := p.trees, p.byDepth
 	i := 0
 	for ; i+4 <= len(ord); i += 4 {
 		t0, t1, t2, t3 := &trees[ord[i]], &trees[ord[i+1]], &trees[ord[i+2]], &trees[ord[i+3]]
-		e0, e1, e2, e3 := p.trees4(t0.root, t1.root, t2.root, t3.root, t3.depth, x) // t3 is the deepest
-		vals[ord[i]], vals[ord[i+1]], vals[ord[i+2]], vals[ord[i+3]] = nodes[e0].thr, nodes[e1].thr, nodes[e2].thr, nodes[e3].thr
+		e0, e1, e2, e3 := p.trees4(t0.root, t1.root, t2.root, t3.root, t3.depth, unsafe.Pointer(&bins[0])) // t3 is the deepest; bins is a whole row
+		vals[ord[i]], vals[ord[i+1]], vals[ord[i+2]], vals[ord[i+3]] = p.leafVal[e0], p.leafVal[e1], p.leafVal[e2], p.leafVal[e3]
 	}
 	for ; i < len(ord); i++ {
 		t := &trees[ord[i]]
-		vals[ord[i]] = nodes[p.walk1(t.root, t.depth, x)].thr
+		vals[ord[i]] = p.leafVal[p.walk1(t.root, t.depth, bins)]
 	}
 	for _, ti := range p.slow {
 		vals[ti] = p.leafSlow(&trees[ti], x)

@@ -281,3 +281,25 @@ func TestDocQueries(t *testing.T) {
 		t.Errorf("ran %d queries, want the doc's 3", n)
 	}
 }
+
+// TestTail returns the newest rows, oldest first.
+func TestTail(t *testing.T) {
+	w := openTest(t, Options{})
+	for i := range 5 {
+		w.Log(rankRecord(fmt.Sprint("r", i), t0.Add(time.Duration(i)*time.Minute), "1", 3))
+	}
+	if err := w.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := Tail(context.Background(), w.opts.Dir, "ranker", time.Time{}, time.Time{}, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range rows {
+		got = append(got, fmt.Sprintf("%s/%d", r.RequestID, r.Row))
+	}
+	if want := "[r3/2 r4/0 r4/1 r4/2]"; fmt.Sprint(got) != want {
+		t.Errorf("tail %v, want %s", got, want)
+	}
+}

@@ -88,7 +88,7 @@ type Writer struct {
 	threshold uint64
 
 	mu      sync.Mutex
-	pending []*Record
+	pending []Record // by value: appending allocates only when the slice grows
 	closed  bool
 	// held counts the rows pending or being written; Log reserves with it
 	// before it takes mu, so a full buffer refuses without locking.
@@ -204,11 +204,7 @@ func (w *Writer) Log(rec Record) bool {
 		w.m.dropped.WithLabelValues(rec.Model, "closed").Add(float64(n))
 		return false
 	}
-	// A copy on the heap, made only for kept records (&rec would move every
-	// call's rec to the heap, sampled out or not).
-	kept := new(Record)
-	*kept = rec
-	w.pending = append(w.pending, kept)
+	w.pending = append(w.pending, rec)
 	w.mu.Unlock()
 	w.m.buffered.Add(float64(n))
 	return true
@@ -244,15 +240,19 @@ func (w *Writer) flush(ctx context.Context) error {
 	w.sink.mu.Lock()
 	defer w.sink.mu.Unlock()
 	w.mu.Lock()
-	recs := w.pending
-	w.pending = nil
+	taken := w.pending
+	// The next buffer starts at the size this one reached, so that Log
+	// rarely grows it.
+	w.pending = make([]Record, 0, cap(taken))
 	w.mu.Unlock()
-	if len(recs) == 0 {
+	if len(taken) == 0 {
 		return nil
 	}
 	rows := 0
-	for _, r := range recs {
-		rows += r.Rows
+	recs := make([]*Record, len(taken))
+	for i := range taken {
+		recs[i] = &taken[i]
+		rows += taken[i].Rows
 	}
 	start := time.Now()
 	res := w.sink.write(ctx, recs)

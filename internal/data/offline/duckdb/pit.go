@@ -14,9 +14,9 @@ import (
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
 
+	"github.com/atrium-ml/atrium/internal/data/offline"
 	"github.com/atrium-ml/atrium/internal/data/ondemand"
 	"github.com/atrium-ml/atrium/internal/data/online"
-	"github.com/atrium-ml/atrium/internal/data/offline"
 	"github.com/atrium-ml/atrium/internal/data/pipeline"
 	"github.com/atrium-ml/atrium/internal/data/quality"
 	"github.com/atrium-ml/atrium/internal/spec"

@@ -1,0 +1,5 @@
+//go:build !race
+
+package gbdt
+
+const raceEnabled = false

@@ -1,0 +1,223 @@
+package gbdt
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/atrium-ml/atrium/internal/modeling/gbdt/gbdttest"
+	"github.com/atrium-ml/atrium/internal/modeling/ml"
+)
+
+// pathModels are the models every prediction path must agree on: the hand
+// model of each semantics (every kind of node, zero-as-missing trees that
+// take the slow path, thresholds in and around LightGBM's zero band,
+// categories beyond one bitset word), and trained binary, multiclass and
+// regression models (categorical splits, missing values), also read with
+// XGBoost's float32 semantics.
+func pathModels(t *testing.T) map[string]*Model {
+	binary := trainOrFatal(t, gbdttest.Synth(ObjBinary, 3000, 1), nil, map[string]string{"objective": "binary", "num_iterations": "30", "num_leaves": "31"})
+	multi := trainOrFatal(t, gbdttest.Synth(ObjMulticlass, 3000, 2), nil, map[string]string{"objective": "multiclass", "num_class": "3", "num_iterations": "10", "num_leaves": "15"})
+	deep := trainOrFatal(t, gbdttest.Synth(ObjRegression, 3000, 3), nil, map[string]string{"objective": "regression", "num_iterations": "20", "num_leaves": "63", "min_data_in_leaf": "2"})
+	f32 := &Model{Version: binary.Version, Objective: binary.Objective, NumClass: binary.NumClass, Sigmoid: binary.Sigmoid,
+		Features: binary.Features, Trees: binary.Trees, Float32Inputs: true}
+	return map[string]*Model{
+		"hand, LightGBM semantics":  handModel(false),
+		"hand, float32 semantics":   handModel(true),
+		"trained binary":            binary,
+		"trained multiclass":        multi,
+		"trained regression, deep":  deep,
+		"binary, float32 semantics": f32,
+	}
+}
+
+// pathProbe returns n rows for model m drawn to reach every branch: normal
+// values, each node's threshold and its neighbours, NaN, infinities, zeros
+// and odd category codes (negative, fractional, beyond 2^31). Numeric
+// columns carry Float64 when exact is set.
+func pathProbe(m *Model, n int, exact bool, seed uint64) *ml.Dataset {
+	r := rand.New(rand.NewPCG(seed, 11))
+	var near [][]float64 // per feature: values around its thresholds
+	cat := make([]bool, len(m.Features))
+	near = make([][]float64, len(m.Features))
+	for ti := range m.Trees {
+		tr := &m.Trees[ti]
+		for i := 0; i < tr.NumLeaves-1; i++ {
+			f := tr.SplitFeature[i]
+			if tr.IsCategorical(i) {
+				cat[f] = true
+				continue
+			}
+			near[f] = append(near[f], thresholdProbes(tr.Threshold[i])...)
+		}
+	}
+	specials := []float64{math.NaN(), math.Inf(1), math.Inf(-1), 0, math.Copysign(0, -1), 1e-40, -1e-40}
+	codes := []float64{math.NaN(), -0.5, -1, -2, 2.9999999999, 3.5, 40, 1 << 31, 1e10, -1e-46}
+	ds := &ml.Dataset{}
+	for f := range m.Features {
+		c := ml.Column{Name: m.Features[f].Name, Values: make([]float32, n)}
+		if cat[f] || m.Features[f].Categorical {
+			c.Kind = ml.Categorical
+		}
+		if exact && c.Kind == ml.Numeric {
+			c.Float64 = make([]float64, n)
+		}
+		for i := range n {
+			var v float64
+			switch u := r.Float64(); {
+			case c.Kind == ml.Categorical && u < 0.2:
+				v = codes[r.IntN(len(codes))]
+			case c.Kind == ml.Categorical:
+				v = float64(r.IntN(48))
+			case u < 0.15:
+				v = specials[r.IntN(len(specials))]
+			case u < 0.6 && len(near[f]) > 0:
+				v = near[f][r.IntN(len(near[f]))]
+			default:
+				v = r.NormFloat64() * 2
+			}
+			c.Values[i] = float32(v)
+			if c.Float64 != nil {
+				c.Float64[i] = v
+			}
+		}
+		ds.Columns = append(ds.Columns, c)
+	}
+	return ds
+}
+
+// treeRule is the raw prediction of ds's rows by each tree's own decision
+// rule (Tree.leafFor), summed in model order: what every compiled path must
+// reproduce bit for bit.
+func treeRule(m *Model, ds *ml.Dataset) []float64 {
+	k := m.NumOutputs()
+	out := make([]float64, ds.NumRows()*k)
+	for row := range ds.NumRows() {
+		value := func(f int) float64 {
+			if x := ds.Columns[f].Float64; x != nil {
+				return x[row]
+			}
+			return float64(ds.Columns[f].Values[row])
+		}
+		for ti := range m.Trees {
+			tr := &m.Trees[ti]
+			out[row*k+ti%k] += tr.LeafValue[tr.leafFor(value, m.Float32Inputs)]
+		}
+	}
+	return out
+}
+
+// rowsOf returns rows [lo, lo+n) of ds.
+func rowsOf(ds *ml.Dataset, lo, n int) *ml.Dataset {
+	sub := &ml.Dataset{Columns: make([]ml.Column, len(ds.Columns))}
+	for i, c := range ds.Columns {
+		c.Values = c.Values[lo : lo+n]
+		if c.Float64 != nil {
+			c.Float64 = c.Float64[lo : lo+n]
+		}
+		sub.Columns[i] = c
+	}
+	return sub
+}
+
+// Every path of the compiled predictor (one row walking four trees at a
+// time, blocks of rows walking four rows at a time with their remainders,
+// the parallel path of large batches, the slow path of zero-as-missing
+// trees) predicts exactly what the trees' own decision rule does, on
+// random rows with missing values, values at thresholds and odd category
+// codes, for binary, multiclass and regression models of both semantics,
+// with and without the inputs' doubles.
+func TestPredictPathsAgree(t *testing.T) {
+	sizes := []int{1, 2, 3, 4, 5, 7, 128, 131, 200, 1500}
+	for name, m := range pathModels(t) {
+		for _, exact := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/float64=%v", name, exact), func(t *testing.T) {
+				probe := pathProbe(m, 1500+7, exact, 7)
+				want := treeRule(m, probe)
+				k := m.NumOutputs()
+				for _, n := range sizes {
+					lo := (n * 7) % (probe.NumRows() - n + 1)
+					out := make([]float64, n*k)
+					if err := m.PredictRawInto(rowsOf(probe, lo, n), out); err != nil {
+						t.Fatal(err)
+					}
+					for i, v := range out {
+						if w := want[lo*k+i]; v != w {
+							t.Fatalf("%d rows: row %d output %d: %v, the trees' rule %v", n, lo+i/k, i%k, v, w)
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
+// PredictInto is Predict into the caller's slice, and says so when the
+// slice has the wrong size.
+func TestPredictInto(t *testing.T) {
+	m := pathModels(t)["trained multiclass"]
+	probe := pathProbe(m, 50, true, 3)
+	want, err := m.Predict(probe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]float64, len(want))
+	for i := range out {
+		out[i] = 42 // overwritten, not added to
+	}
+	if err := m.PredictInto(probe, out); err != nil {
+		t.Fatal(err)
+	}
+	for i := range out {
+		if out[i] != want[i] {
+			t.Fatalf("output %d: PredictInto %v, Predict %v", i, out[i], want[i])
+		}
+	}
+	for _, size := range []int{0, len(want) - 1, len(want) + 3} {
+		if err := m.PredictInto(probe, make([]float64, size)); !errors.Is(err, ErrData) {
+			t.Errorf("output of %d values for %d: %v, want ErrData", size, len(want), err)
+		}
+	}
+}
+
+// With the caller's output slice, predicting a serving request (one row, a
+// batch of 200) allocates nothing.
+func TestPredictIntoAllocatesNothing(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector makes sync.Pool drop its items")
+	}
+	for name, m := range pathModels(t) {
+		for _, n := range []int{1, 200} {
+			probe := pathProbe(m, n, true, 5)
+			out := make([]float64, n*m.NumOutputs())
+			if allocs := testing.AllocsPerRun(50, func() {
+				if err := m.PredictInto(probe, out); err != nil {
+					t.Fatal(err)
+				}
+			}); allocs != 0 {
+				t.Errorf("%s, %d rows: %v allocations per call", name, n, allocs)
+			}
+		}
+	}
+}
+
+// Bins are exact: a value's bin among a feature's thresholds orders it as
+// the double does, at every threshold.
+func TestNumBin(t *testing.T) {
+	ts := []float64{math.Inf(-1), -2, -kZeroThreshold, 0, 1e-40, 0.1, 3, math.Inf(1)}
+	vals := []float64{math.Inf(-1), -3, -2, math.Nextafter(-2, 0), -1e-35, 0, math.Copysign(0, -1), 1e-41, 1e-40, 0.1,
+		math.Nextafter(0.1, 1), 3, 4, math.Inf(1), math.MaxFloat64, -math.MaxFloat64}
+	for _, v := range vals {
+		b := numBin(ts, v)
+		for j, th := range ts {
+			if (v <= th) != (b <= uint32(j)) {
+				t.Errorf("value %v, threshold %d (%v): v <= t is %v, bin %d <= %d is %v", v, j, th, v <= th, b, j, b <= uint32(j))
+			}
+		}
+	}
+	if numBin(ts, math.NaN()) != nanBin {
+		t.Errorf("NaN's bin is %d, want nanBin", numBin(ts, math.NaN()))
+	}
+}
