@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -33,7 +32,7 @@ A healthy deployment reports zero. Values pushed online that the offline store
 never saw, a materialization lagging the offline store, or a definition changed
 after materialization show up here, feature by feature, with an example row.`,
 		Example: `  atrium skew --model ranker --since 1h
-  atrium skew --model ranker --since 1d --until 2h --output json`,
+  atrium skew --model ranker --since 1d --until 2026-12-05T06:00:00Z --output json`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := requireFlags("--model", o.Model, "--since", since); err != nil {
@@ -41,28 +40,29 @@ after materialization show up here, feature by feature, with an example row.`,
 			}
 			now := time.Now()
 			var err error
-			if o.Since, err = windowEdge(now, since, "--since"); err != nil {
-				return err
+			if o.Since, err = parseSince(since, now); err != nil {
+				return usagef("--since: %v", err)
 			}
+			o.Until = now
 			if until != "" {
-				if o.Until, err = windowEdge(now, until, "--until"); err != nil {
-					return err
+				if o.Until, err = spec.ParseTime(until, now); err != nil {
+					return usagef("--until: %v", err)
 				}
-			} else {
-				o.Until = now
 			}
 			if !o.Since.Before(o.Until) {
 				return usagef("--since %s is not before --until", since)
+			}
+			p, err := e.Project()
+			if err != nil {
+				return err
+			}
+			if o.LogDir, err = predictionLogDir(p); err != nil {
+				return err
 			}
 			src, err := batchSources(e)
 			if err != nil {
 				return err
 			}
-			rooted, ok := src.Offline.(interface{ Root() string })
-			if !ok {
-				return errors.New("skew: the offline store has no local directory holding a prediction log")
-			}
-			o.LogDir = rooted.Root()
 			rep, err := skew.Check(e.ctx, src, o)
 			if err != nil {
 				return err
@@ -82,26 +82,13 @@ after materialization show up here, feature by feature, with an example row.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.Model, "model", "", "registered model name (required)")
-	f.StringVar(&since, "since", "", "start of the window: a duration before now (1h, 2d) or a time (RFC 3339) (required)")
-	f.StringVar(&until, "until", "", "end of the window: a duration before now or a time (default: now)")
+	f.StringVar(&since, "since", "", "start of the window: a duration back from now (90m, 1h, 2d) or an RFC 3339 time (required)")
+	f.StringVar(&until, "until", "", "end of the window, exclusive (default: now): "+spec.TimeFormats)
 	f.StringVar(&o.FeatureService, "feature-service", "", "feature service to retrieve (default: each version's atrium.feature_service tag)")
 	f.Float64Var(&o.Tolerance, "tolerance", 1e-9, "relative difference under which two numbers are equal")
 	f.BoolVar(&o.IncludeShadow, "shadow", false, "also check the rows shadow versions scored")
 	f.BoolVar(&fail, "fail", false, "exit with status 1 when any value or prediction differs")
 	return cmd
-}
-
-// windowEdge reads a window edge: a duration before now (spec durations: 30m,
-// 1h, 2d) or an RFC 3339 time.
-func windowEdge(now time.Time, s, flag string) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, nil
-	}
-	d, err := spec.ParseDuration(s)
-	if err != nil {
-		return time.Time{}, usagef("%s %q: want a duration (30m, 1h, 2d) or a time (2026-12-05T07:00:00Z)", flag, s)
-	}
-	return now.Add(-time.Duration(d)), nil
 }
 
 // writeSkewReport prints the report as tables, one per version.

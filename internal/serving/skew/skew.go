@@ -155,6 +155,9 @@ func Check(ctx context.Context, src batch.Sources, o Options) (*Report, error) {
 		o.Tolerance = 1e-9
 	}
 	rows, err := predlog.Read(ctx, o.LogDir, o.Model, o.Since, o.Until)
+	if errors.Is(err, predlog.ErrNoPredictions) {
+		return nil, fmt.Errorf("%w: %w", ErrNoRows, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("skew of %s: %w", o.Model, err)
 	}
