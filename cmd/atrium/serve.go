@@ -66,13 +66,16 @@ func newServeCmd(e *env) *cobra.Command {
 			}
 			opts := serverOptions(p, e)
 			opts.Guard, opts.TLSCertFile, opts.TLSKeyFile = guard, p.Server.TLS.CertFile, p.Server.TLS.KeyFile
+			opts.Registry = server.NewRegistry() // shared with the gRPC listener's metrics
 			srv := server.New(opts, apis...)
 			scheme := "http"
 			if p.Server.TLS.CertFile != "" {
 				scheme = "https"
 			}
-			return srv.Run(e.ctx, func(a net.Addr) {
-				fmt.Fprintf(e.stderr, "atrium serving on %s://%s\n", scheme, a)
+			return serveWithGRPC(e, p, guard, insecure, opts.Registry, func(ctx context.Context) error {
+				return srv.Run(ctx, func(a net.Addr) {
+					fmt.Fprintf(e.stderr, "atrium serving on %s://%s\n", scheme, a)
+				})
 			})
 		},
 	}

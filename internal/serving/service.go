@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"sort"
 	"sync"
@@ -131,6 +130,10 @@ type Service struct {
 	mu       sync.RWMutex
 	models   map[string]*model
 	versions map[versionKey]*versionEntry
+	// broken holds versions whose files cannot be served (ErrModelFormat,
+	// ErrUnsupportedFlavor), so that requests naming one do not reload it
+	// for RetryAfter.
+	broken map[versionKey]*loadFailure
 
 	loads   singleflight.Group
 	shadows chan shadowJob
@@ -187,7 +190,7 @@ func New(loader *Loader, opts Options) *Service {
 	opts.ensureDefaults()
 	s := &Service{loader: loader, opts: opts, log: opts.Logger, m: opts.Metrics,
 		config: make(map[string]ModelConfig, len(opts.Models)), models: map[string]*model{},
-		versions: map[versionKey]*versionEntry{}, shadows: make(chan shadowJob, opts.ShadowQueue),
+		versions: map[versionKey]*versionEntry{}, broken: map[versionKey]*loadFailure{}, shadows: make(chan shadowJob, opts.ShadowQueue),
 		kicked: make(chan struct{}, 1)}
 	s.base, s.stop = context.WithCancel(context.Background())
 	for _, c := range opts.Models {
@@ -313,7 +316,7 @@ func (s *Service) model(name string) *model {
 // not tried again here (the watcher retries it, or loads the version the
 // alias moves to): its error is returned at once.
 func (s *Service) first(ctx context.Context, name string) (*Deployed, error) {
-	res, err, _ := s.loads.Do("alias\x00"+name, func() (any, error) {
+	return s.once(ctx, "alias\x00"+name, "model "+name, func() (*Deployed, error) {
 		if m := s.lookup(name); m != nil {
 			if d := m.primary.cur.Load(); d != nil {
 				return d, nil
@@ -338,10 +341,22 @@ func (s *Service) first(ctx context.Context, name string) (*Deployed, error) {
 		s.kick() // the canary and shadow aliases load in the background
 		return d, nil
 	})
-	if err != nil {
-		return nil, err
+}
+
+// once runs load once for concurrent callers of the same key. A caller
+// whose ctx ends stops waiting (the load goes on for the others, bounded by
+// LoadTimeout: loadContext detaches it).
+func (s *Service) once(ctx context.Context, key, what string, load func() (*Deployed, error)) (*Deployed, error) {
+	ch := s.loads.DoChan(key, func() (any, error) { return load() })
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		return r.Val.(*Deployed), nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting for %s to load: %w", what, ctx.Err())
 	}
-	return res.(*Deployed), nil
 }
 
 // loadContext detaches a load from the request that started it (other
@@ -363,7 +378,13 @@ func (s *Service) version(ctx context.Context, name, version string) (*Deployed,
 		e.lastUsed.Store(time.Now().UnixNano())
 		return e.d, nil
 	}
-	res, err, _ := s.loads.Do("version\x00"+name+"\x00"+version, func() (any, error) {
+	s.mu.RLock()
+	f := s.broken[k]
+	s.mu.RUnlock()
+	if f != nil && time.Since(f.at) < s.opts.RetryAfter {
+		return nil, f.err
+	}
+	return s.once(ctx, "version\x00"+name+"\x00"+version, "model "+name+" version "+version, func() (*Deployed, error) {
 		s.mu.RLock()
 		e := s.versions[k]
 		s.mu.RUnlock()
@@ -378,6 +399,11 @@ func (s *Service) version(ctx context.Context, name, version string) (*Deployed,
 			if !errors.Is(err, ErrNotFound) {
 				s.m.failures.WithLabelValues(name).Inc()
 				s.log.Error("serving: load failed", "model", name, "version", version, "err", err)
+			}
+			if errors.Is(err, ErrModelFormat) || errors.Is(err, ErrUnsupportedFlavor) {
+				s.mu.Lock()
+				s.broken[k] = &loadFailure{version: version, err: err, at: time.Now()}
+				s.mu.Unlock()
 			}
 			return nil, err
 		}
@@ -396,10 +422,6 @@ func (s *Service) version(ctx context.Context, name, version string) (*Deployed,
 			"inputs", len(d.Inputs), "seconds", time.Since(start).Seconds())
 		return d, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return res.(*Deployed), nil
 }
 
 // install makes d the version a slot serves.
@@ -562,6 +584,11 @@ func (s *Service) evict(held map[versionKey]bool) {
 			s.log.Info("serving: unloaded an idle version", "model", k.name, "version", k.version)
 		}
 	}
+	for k, f := range s.broken {
+		if time.Since(f.at) >= s.opts.RetryAfter {
+			delete(s.broken, k)
+		}
+	}
 }
 
 // routeFraction maps a route key to [0, 1) with a stable hash (FNV-1a, then
@@ -572,9 +599,12 @@ func routeFraction(key string, spread *atomic.Uint64) float64 {
 	if key == "" {
 		x = spread.Add(0x9e3779b97f4a7c15)
 	} else {
-		h := fnv.New64a()
-		h.Write([]byte(key))
-		x = h.Sum64()
+		// FNV-1a, inline: no allocation on the request path.
+		x = 14695981039346656037
+		for i := 0; i < len(key); i++ {
+			x ^= uint64(key[i])
+			x *= 1099511628211
+		}
 	}
 	x ^= x >> 30
 	x *= 0xbf58476d1ce4e5b9

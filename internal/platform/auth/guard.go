@@ -206,7 +206,7 @@ func PrincipalFrom(ctx context.Context) (Principal, bool) {
 // would write a row per feature read.
 func mutating(p server.Permission) bool {
 	switch p {
-	case server.Public, server.Read, server.ReadFeatures, server.ReadMetrics:
+	case server.Public, server.Read, server.ReadFeatures, server.ReadMetrics, server.Infer:
 		return false
 	}
 	return true

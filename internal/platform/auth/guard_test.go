@@ -280,3 +280,19 @@ func waitFor(t *testing.T, cond func() bool) {
 	}
 	t.Fatal("condition not reached in 10 s")
 }
+
+// TestMutatingPermissions: which permissions' calls are audited. Scoring
+// (models:infer) is a read: auditing it would write a row per prediction on
+// the serving hot path.
+func TestMutatingPermissions(t *testing.T) {
+	for _, p := range server.Permissions {
+		want := true
+		switch p {
+		case server.Public, server.Read, server.ReadFeatures, server.ReadMetrics, server.Infer:
+			want = false
+		}
+		if got := mutating(p); got != want {
+			t.Errorf("mutating(%s) = %v, want %v", p, got, want)
+		}
+	}
+}

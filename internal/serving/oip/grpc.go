@@ -7,11 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"time"
-
 	"strings"
 	"sync/atomic"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -41,6 +41,11 @@ type GRPCOptions struct {
 	// a flood cannot queue without bound. Default 1024, the HTTP server's
 	// bound on reads.
 	MaxConcurrentCalls int
+	// Registerer, when set, receives the service's metrics (calls by method
+	// and status code, latency by method), the gRPC twin of the HTTP
+	// server's atrium_http_requests_total: `atrium serve` passes the
+	// registry it serves on /metrics.
+	Registerer prometheus.Registerer
 }
 
 func (o *GRPCOptions) ensureDefaults() {
@@ -60,7 +65,20 @@ func (o *GRPCOptions) ensureDefaults() {
 // service's own.
 func NewGRPCServer(b Backend, opts GRPCOptions, extra ...grpc.ServerOption) *grpc.Server {
 	opts.ensureDefaults()
-	svc := &grpcService{b: b, opts: opts}
+	svc := &grpcService{b: b, opts: opts,
+		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "atrium_grpc_requests_total",
+			Help: "Open Inference Protocol gRPC calls by method and status code.",
+		}, []string{"method", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "atrium_grpc_request_duration_seconds",
+			Help:    "Open Inference Protocol gRPC call latency by method.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10},
+		}, []string{"method"}),
+	}
+	if opts.Registerer != nil {
+		opts.Registerer.MustRegister(svc.calls, svc.latency)
+	}
 	s := grpc.NewServer(append([]grpc.ServerOption{
 		grpc.UnaryInterceptor(svc.intercept),
 		grpc.MaxRecvMsgSize(int(min(opts.MaxBodyBytes, 1<<31-1))),
@@ -76,6 +94,8 @@ type grpcService struct {
 	b        Backend
 	opts     GRPCOptions
 	inFlight atomic.Int64
+	calls    *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
 }
 
 type grpcRequestIDKey struct{}
@@ -83,7 +103,13 @@ type grpcRequestIDKey struct{}
 // intercept gives each call a request id (the caller's x-request-id when
 // usable, else a new one; returned in the response header, and named by an
 // internal error's answer) and checks its credential.
-func (s *grpcService) intercept(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+func (s *grpcService) intercept(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (_ any, err error) {
+	start := time.Now()
+	method := info.FullMethod[strings.LastIndexByte(info.FullMethod, '/')+1:]
+	defer func() {
+		s.calls.WithLabelValues(method, status.Code(err).String()).Inc()
+		s.latency.WithLabelValues(method).Observe(time.Since(start).Seconds())
+	}()
 	md, _ := metadata.FromIncomingContext(ctx)
 	id := first(md, "x-request-id")
 	if !usableID(id) {

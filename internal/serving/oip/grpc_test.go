@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -19,7 +21,7 @@ import (
 	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/atrium-ml/atrium/internal/platform/auth"
-	"github.com/atrium-ml/atrium/internal/platform/meta/metatest"
+	"github.com/atrium-ml/atrium/internal/platform/auth/authtest"
 	"github.com/atrium-ml/atrium/internal/platform/server"
 	"github.com/atrium-ml/atrium/internal/serving/oip"
 	"github.com/atrium-ml/atrium/internal/serving/oip/oiptest"
@@ -169,16 +171,40 @@ func TestGRPC(t *testing.T) {
 // TestGRPCAuth: with the real guard requiring authentication, a call
 // without credentials is refused, one with a reader's token is served, and
 // the health RPCs stay open.
+// TestGRPCMetrics: calls are counted by method and status code.
+func TestGRPCMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	c := newGRPCClient(t, &oiptest.Backend{}, oip.GRPCOptions{Registerer: reg})
+	ctx := context.Background()
+	req := &pb.ModelInferRequest{ModelName: "sum", Inputs: []*pb.ModelInferRequest_InferInputTensor{{Name: "x", Datatype: oip.FP32, Shape: []int64{1, 1}}},
+		RawInputContents: [][]byte{fp32Raw(1)}}
+	for range 2 {
+		if _, err := c.ModelInfer(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	req.ModelName = "nope"
+	if _, err := c.ModelInfer(ctx, req); status.Code(err) != codes.NotFound {
+		t.Fatal(err)
+	}
+	want := `
+# HELP atrium_grpc_requests_total Open Inference Protocol gRPC calls by method and status code.
+# TYPE atrium_grpc_requests_total counter
+atrium_grpc_requests_total{code="NotFound",method="ModelInfer"} 1
+atrium_grpc_requests_total{code="OK",method="ModelInfer"} 2
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "atrium_grpc_requests_total"); err != nil {
+		t.Error(err)
+	}
+	if n := testutil.CollectAndCount(reg, "atrium_grpc_request_duration_seconds"); n != 1 {
+		t.Errorf("%d latency series, want 1 (ModelInfer)", n)
+	}
+}
+
 func TestGRPCAuth(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	store := auth.NewStore(metatest.SQLite(t, auth.Schema))
-	token, _, err := store.CreateToken(ctx, "search", auth.Reader, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	guard := auth.NewGuard(auth.GuardOptions{Store: store, Required: true})
-	defer guard.Close()
+	guard, token := authtest.Guard(t, auth.Reader)
 	c := newGRPCClient(t, &oiptest.Backend{}, oip.GRPCOptions{Authorize: guard.GRPCAuthorizer(server.Infer)})
 	req := &pb.ModelInferRequest{ModelName: "sum", Inputs: []*pb.ModelInferRequest_InferInputTensor{{Name: "x", Datatype: oip.FP32, Shape: []int64{1, 1}}},
 		RawInputContents: [][]byte{fp32Raw(1)}}

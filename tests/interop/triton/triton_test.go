@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/atrium-ml/atrium/internal/platform/auth"
-	"github.com/atrium-ml/atrium/internal/platform/meta/metatest"
+	"github.com/atrium-ml/atrium/internal/platform/auth/authtest"
 	"github.com/atrium-ml/atrium/internal/platform/server"
 	"github.com/atrium-ml/atrium/internal/serving/oip"
 	"github.com/atrium-ml/atrium/internal/serving/oip/oiptest"
@@ -31,13 +31,7 @@ func TestTritonClient(t *testing.T) {
 	py := interoptest.Python(t, "the tritonclient test", "tritonclient.http", "tritonclient.grpc")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	creds := auth.NewStore(metatest.SQLite(t, auth.Schema))
-	token, _, err := creds.CreateToken(ctx, "search", auth.Reader, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	guard := auth.NewGuard(auth.GuardOptions{Store: creds, Required: true})
-	defer guard.Close()
+	guard, token := authtest.Guard(t, auth.Reader)
 
 	b := &oiptest.Backend{}
 	srv := httptest.NewServer(server.New(server.Options{Guard: guard}, routes(oip.Routes(b, oip.Options{}))).Handler())
