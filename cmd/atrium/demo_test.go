@@ -169,6 +169,7 @@ func TestDemoEndToEnd(t *testing.T) {
 	checkCrossFeatures(t, dir)
 	checkOnlineOutcomes(t, dir, cfg)
 	checkFitOutcomes(t, dir, cfg, stepOutput(out, "fit"))
+	checkSkew(t, dir)
 }
 
 // checkCrossFeatures checks the on-demand features of the demo's training

@@ -138,8 +138,8 @@ func (r *Report) Clean() bool {
 // Column names of the spine Check writes: the request's time and the row's
 // position in the log, chosen not to collide with entity keys.
 const (
-	timeColumn = "atrium_request_time"
-	rowColumn  = "atrium_log_row"
+	timeColumn = "skew_request_time"
+	rowColumn  = "skew_log_row"
 )
 
 // Check reads the log of o.Model over [o.Since, o.Until) and compares every
