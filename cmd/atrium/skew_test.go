@@ -106,7 +106,7 @@ func logTestImpressions(t *testing.T, ctx context.Context, m *modelfile.Model, t
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = db.Exec(`COPY (SELECT * REPLACE (CASE WHEN listing_id = ? THEN rent + 500 ELSE rent END AS rent) FROM read_parquet(?)) TO '` + data + `' (FORMAT parquet)`, listing, test)
+		_, err = db.Exec(`COPY (SELECT * REPLACE (CASE WHEN listing_id = ? THEN rent + 500 ELSE rent END AS rent) FROM read_parquet(?)) TO '`+data+`' (FORMAT parquet)`, listing, test)
 		db.Close()
 		if err != nil {
 			t.Fatal(err)
