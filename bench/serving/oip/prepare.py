@@ -43,7 +43,8 @@ if os.environ.get("MLFLOW_TRACKING_URI"):
     cols = [f"f{i:02d}" for i in range(f)]
     with mlflow.start_run():
         mlflow.lightgbm.log_model(booster, name="model", registered_model_name="bench-oip",
-                                  input_example=pd.DataFrame(rows[:2], columns=cols))
+                                  input_example=pd.DataFrame(rows[:2], columns=cols),
+                                  pip_requirements=["lightgbm"])  # no requirement inference (a slow subprocess)
     client = MlflowClient()
     v = max(int(m.version) for m in client.search_model_versions("name='bench-oip'"))
     client.set_registered_model_alias("bench-oip", "champion", str(v))

@@ -114,7 +114,6 @@ func (r *runner) fit(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("atrium fit: %w", err)
 	}
-	r.registered = true
 	fmt.Fprintf(r.Out, "      the test impressions scored by the registered version, with its features retrieved point in time (what serving would have fetched then):\n")
 	predictReq := PredictRequest{Model: "models:/" + ModelName + "@" + Alias, Spine: filepath.Join(dir, "test-spine.csv"),
 		Passthrough: []string{"session_id", "listing_id"}, Out: filepath.Join(dir, "test-scores.csv")}

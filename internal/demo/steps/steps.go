@@ -48,6 +48,9 @@ type Options struct {
 	// Modeler fits and applies the ranking model. Nil: the fit step says it is
 	// not available, and the demo goes on.
 	Modeler Modeler
+	// Serving serves the registered ranker. Nil: the serve step says it is
+	// not available.
+	Serving Serving
 }
 
 func (o *Options) validate() error {
@@ -76,8 +79,6 @@ type runner struct {
 	// of the training days and of the test days with their features.
 	trainSet, testSet string
 	testFrom          int // first test day
-	// registered: the fit step registered ModelName with alias Alias.
-	registered bool
 }
 
 // step is one step of the demo. It does not run when a step it needs did not
@@ -110,6 +111,14 @@ func steps() []step {
 				return ""
 			},
 			run: (*runner).fit},
+		{name: "serve", what: "serve the ranker, rank a user's candidates, show the prediction log and a skew check", after: []string{"fit", "materialize"},
+			unavailable: func(r *runner) string {
+				if r.Serving == nil {
+					return "no model serving in this build"
+				}
+				return ""
+			},
+			run: (*runner).serve},
 	}
 }
 
