@@ -18,7 +18,7 @@ import numpy as np
 
 out = sys.argv[1]
 rng = np.random.default_rng(7)
-n, f = 20_000, 30
+n, f = 5_000, 30
 X = rng.normal(size=(n, f))
 X[rng.random((n, f)) < 0.02] = np.nan
 logit = np.nansum(X[:, :10] * np.linspace(1, 0.1, 10), axis=1) + np.sin(np.nan_to_num(X[:, 10]) * 2)

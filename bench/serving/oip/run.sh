@@ -19,7 +19,10 @@ cd "$(dirname "$0")/../../.."
 venv=${MLSERVER_VENV:-/tmp/bench-venv-offline}
 if [ ! -x "$venv/bin/mlserver" ]; then
 	python3 -m venv "$venv"
-	"$venv/bin/pip" install -q --disable-pip-version-check mlserver mlserver-lightgbm
+	# uvloop 0.21 and later raise in asyncio.get_event_loop() without a running
+	# loop, which MLServer 1.7's inference pool workers call at start: they die
+	# and the model never loads ("There is no current event loop").
+	"$venv/bin/pip" install -q --disable-pip-version-check mlserver mlserver-lightgbm 'uvloop<0.21'
 fi
 OUT=${OUT:-/tmp/atrium-bench/oip}
 DURATION=${DURATION:-20s}
@@ -63,6 +66,11 @@ YAML
 pids+=($!)
 wait_http "http://127.0.0.1:$a_http/v2/health/ready"
 MLFLOW_TRACKING_URI="http://127.0.0.1:$a_http" "$ATRIUM_TEST_PYTHON" bench/serving/oip/prepare.py "$work"
+# The alias is followed within the server's poll interval: wait for the version.
+for _ in $(seq 1 100); do
+	curl -fs "http://127.0.0.1:$a_http/v2/models/bench-oip/ready" >/dev/null 2>&1 && break
+	sleep 0.2
+done
 
 # MLServer: the same model file, its REST and gRPC servers.
 m_http=$(port) m_grpc=$(port) m_metrics=$(port)
