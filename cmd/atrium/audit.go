@@ -14,9 +14,10 @@ import (
 func newAuditCmd(e *env) *cobra.Command {
 	var since string
 	var limit int
+	var prune bool
 	cmd := &cobra.Command{
-		Use:   "audit [--since 24h]",
-		Short: "Show the audit log of mutating calls to `atrium serve` (who, what, when, from where, status)",
+		Use:   "audit [--since 24h] [--prune]",
+		Short: "Show the audit log of mutating calls to `atrium serve` (who, what, when, from where, status), and its retention",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			from, err := parseSince(since, time.Now())
@@ -26,9 +27,20 @@ func newAuditCmd(e *env) *cobra.Command {
 			if limit <= 0 {
 				return usagef("--limit %d: want a positive number", limit)
 			}
+			p, err := e.Project()
+			if err != nil {
+				return err
+			}
+			retention, err := p.Server.AuditRetentionDuration()
+			if err != nil {
+				return fmt.Errorf("server.audit_retention: %w", err)
+			}
 			s, err := authStore(e)
 			if err != nil {
 				return err
+			}
+			if prune {
+				return pruneAudit(e, s, p.Server.AuditRetention, retention)
 			}
 			entries, err := s.Audit(e.ctx, from, limit)
 			if err != nil {
@@ -40,17 +52,54 @@ func newAuditCmd(e *env) *cobra.Command {
 				}
 				return json.NewEncoder(e.stdout).Encode(entries)
 			}
+			sum, err := s.AuditSummary(e.ctx)
+			if err != nil {
+				return err
+			}
 			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "TIME\tPRINCIPAL\tMETHOD\tPATH\tSTATUS\tREMOTE\tREQUEST ID")
 			for _, a := range entries {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%q\t%d\t%s\t%s\n", a.At.Format(time.RFC3339Nano), a.Principal, a.Method, a.Path, a.Status, a.Remote, a.RequestID)
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			// What the log can hold, on stderr: the table stays the result.
+			fmt.Fprintln(e.stderr, auditRetentionLine(p.Server.AuditRetention, retention, sum))
+			return nil
 		},
 	}
 	cmd.Flags().StringVar(&since, "since", "24h", "how far back: a duration (24h, 7d) or an RFC 3339 time")
 	cmd.Flags().IntVar(&limit, "limit", 1000, "show at most this many entries (the newest)")
+	cmd.Flags().BoolVar(&prune, "prune", false, "delete the entries older than server.audit_retention now (atrium serve does it hourly)")
 	return cmd
+}
+
+// auditRetentionLine says how long entries are kept and what the log holds.
+func auditRetentionLine(setting string, retention time.Duration, sum auth.AuditSummary) string {
+	kept := "entries are kept for ever (server.audit_retention: never)"
+	if retention > 0 {
+		kept = "entries are kept " + setting + " (server.audit_retention); `atrium serve` deletes older ones hourly"
+	}
+	held := "the log is empty"
+	if sum.Entries > 0 {
+		held = fmt.Sprintf("the log holds %d entries, the oldest from %s", sum.Entries, sum.Oldest.Format(time.RFC3339))
+	}
+	return "audit: " + kept + "; " + held
+}
+
+// pruneAudit deletes the entries older than the retention and says how many.
+func pruneAudit(e *env, s *auth.Store, setting string, retention time.Duration) error {
+	if retention == 0 {
+		return usagef("--prune: server.audit_retention is never: nothing is pruned")
+	}
+	before := time.Now().Add(-retention)
+	n, err := s.PruneAudit(e.ctx, before)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "deleted %d audit entries older than %s (before %s)\n", n, setting, before.UTC().Format(time.RFC3339))
+	return nil
 }
 
 // parseSince reads --since: an RFC 3339 time, or a lifetime as parseExpiry

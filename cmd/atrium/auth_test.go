@@ -36,6 +36,9 @@ var publicRoutes = []string{
 	"GET /healthz", "GET /readyz", "GET /health",
 	"GET /api/3.0/mlflow/server-info", "GET /ajax-api/3.0/mlflow/server-info",
 	"/api/2.0/mlflow/", "/ajax-api/2.0/mlflow/",
+	// The Open Inference Protocol's health probes (load balancers carry no
+	// credential); model metadata and inference need models:infer.
+	"GET /v2/health/live", "GET /v2/health/ready",
 	// Authorized by the upload id in the URL, handed out by an EDIT caller's
 	// create: MLflow's client PUTs parts without a credential.
 	"PUT /api/2.0/mlflow-artifacts/mpu/parts/{upload_id}/{part_number}",
@@ -51,9 +54,18 @@ func guardedServe(t *testing.T, dir string, opts auth.GuardOptions) (*server.Ser
 	return guarded(t, apis, store, opts), store
 }
 
-// guarded serves apis behind a guard over store.
+// guarded serves apis behind a guard over store, with the credential cache
+// off.
 func guarded(t *testing.T, apis []server.API, store *auth.Store, opts auth.GuardOptions) *server.Server {
-	opts.Store, opts.CacheTTL = store, -1
+	opts.CacheTTL = -1
+	return guardedCaching(t, apis, store, opts)
+}
+
+// guardedCaching serves apis behind a guard over store with opts' cache
+// (the default, 5 s, as in serve): tests of many calls by users do not pay
+// bcrypt on each, which the race detector makes seconds long.
+func guardedCaching(t *testing.T, apis []server.API, store *auth.Store, opts auth.GuardOptions) *server.Server {
+	opts.Store = store
 	g := auth.NewGuard(opts)
 	t.Cleanup(func() { g.Close() })
 	return server.New(server.Options{Guard: g}, apis...)
@@ -61,6 +73,14 @@ func guarded(t *testing.T, apis []server.API, store *auth.Store, opts auth.Guard
 
 // serveAPIsOf builds every API of `atrium serve` for dir.
 func serveAPIsOf(t *testing.T, dir string) ([]server.API, *auth.Store) {
+	t.Helper()
+	apis, store, _ := serveEnvAPIs(t, dir)
+	return apis, store
+}
+
+// serveEnvAPIs builds every API of `atrium serve` for dir, and returns the
+// env they were built in too.
+func serveEnvAPIs(t *testing.T, dir string) ([]server.API, *auth.Store, *env) {
 	t.Helper()
 	var stderr bytes.Buffer
 	e := &env{ctx: context.Background(), stdout: io.Discard, stderr: &stderr, repo: dir, log: slog.New(slog.NewTextHandler(&stderr, nil))}
@@ -77,7 +97,7 @@ func serveAPIsOf(t *testing.T, dir string) ([]server.API, *auth.Store) {
 		}
 		apis = append(apis, api)
 	}
-	return apis, store
+	return apis, store, e
 }
 
 // concrete turns a route pattern into a method and a path it matches.
@@ -459,5 +479,44 @@ func TestServeSafeDefaultsAndTLS(t *testing.T) {
 	want := []string{"anonymous:- POST " + mlflow + "/experiments/create Unauthorized", "token:ci (" + strings.Split(tok, "_")[1] + ") POST " + mlflow + "/experiments/create OK"}
 	if !slices.Equal(who, want) {
 		t.Errorf("audit = %q, want %q", who, want)
+	}
+}
+
+// TestAuditRetention: `atrium audit` says how long entries are kept
+// (server.audit_retention) and what the log holds; `--prune` deletes the
+// entries older than the retention and keeps the younger ones.
+func TestAuditRetention(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "atrium.yaml"), []byte("server:\n  audit_retention: 30d\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, store := serveAPIsOf(t, dir)
+	now := time.Now()
+	if err := store.Record(context.Background(), []auth.AuditEntry{
+		{At: now.Add(-31 * 24 * time.Hour), Principal: "token:ci", Method: "POST", Path: "/push", RequestID: "old"},
+		{At: now.Add(-29 * 24 * time.Hour), Principal: "token:ci", Method: "POST", Path: "/push", RequestID: "young"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := atrium(t, "--repo", dir, "audit", "--since", "60d")
+	if code != exitOK || !strings.Contains(out, "old") || !strings.Contains(out, "young") ||
+		!strings.Contains(errOut, "entries are kept 30d (server.audit_retention)") || !strings.Contains(errOut, "the log holds 2 entries") {
+		t.Fatalf("audit = %d %q %q, want both entries and the retention", code, out, errOut)
+	}
+	if code, out, errOut := atrium(t, "--repo", dir, "audit", "--prune"); code != exitOK || !strings.Contains(out, "deleted 1 audit entries older than 30d") {
+		t.Fatalf("audit --prune = %d %q %q", code, out, errOut)
+	}
+	code, out, errOut = atrium(t, "--repo", dir, "audit", "--since", "60d")
+	if code != exitOK || strings.Contains(out, "old") || !strings.Contains(out, "young") || !strings.Contains(errOut, "the log holds 1 entries") {
+		t.Errorf("audit after pruning = %d %q %q, want only the young entry", code, out, errOut)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "atrium.yaml"), []byte("server:\n  audit_retention: never\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := atrium(t, "--repo", dir, "audit"); code != exitOK || !strings.Contains(errOut, "entries are kept for ever") {
+		t.Errorf("audit with retention never = %d %q", code, errOut)
+	}
+	if code, _, errOut := atrium(t, "--repo", dir, "audit", "--prune"); code != exitUsage || !strings.Contains(errOut, "nothing is pruned") {
+		t.Errorf("audit --prune with retention never = %d %q, want a usage error", code, errOut)
 	}
 }

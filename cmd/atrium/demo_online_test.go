@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,6 +49,7 @@ func checkOnlineOutcomes(t *testing.T, dir string, cfg demo.Config) {
 	offline := readCSVFile(t, outPath)
 
 	srv := serveDemo(t, dir)
+	checkOnDemandParity(t, dir, cfg, srv, s)
 	resp, err := srv.Client.GetOnlineFeatures(ctx, client.OnlineFeaturesRequest{FeatureService: "ranker", Entities: new(client.Columns).Int64("listing_id", ids...)})
 	if err != nil {
 		t.Fatal(err)
@@ -153,5 +155,55 @@ func TestDemoOnlineOutsideMaxAge(t *testing.T) {
 	}
 	if outside == 0 {
 		t.Errorf("no listing served OUTSIDE_MAX_AGE: %v", v.Statuses)
+	}
+}
+
+// checkOnDemandParity serves the demo's on-demand user x listing features
+// for the user and listings of the last session at the end of the data, and
+// checks each value equals what historical computes for the same entities
+// at the same time: one definition, one evaluator, the same values.
+func checkOnDemandParity(t *testing.T, dir string, cfg demo.Config, srv *steps.Server, s *demo.Session) {
+	ctx := context.Background()
+	var listings, users []int64
+	spine := "listing_id,user_id,ts\n"
+	for _, im := range s.Impressions {
+		listings, users = append(listings, im.Listing.ID), append(users, s.User.ID)
+		spine += fmt.Sprintf("%d,%d,%s\n", im.Listing.ID, s.User.ID, cfg.End().Format(demo.TimeLayout))
+	}
+	spinePath, outPath := filepath.Join(dir, "od-spine.csv"), filepath.Join(dir, "od-offline.csv")
+	if err := os.WriteFile(spinePath, []byte(spine), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	feats := []string{"user_listing:rent_to_budget", "user_listing:neighborhood_match"}
+	if code, out, errOut := atrium(t, "--repo", dir, "historical", "--spine", spinePath, "--features", strings.Join(feats, ","), "--out", outPath); code != exitOK {
+		t.Fatalf("historical = %d, %s %s", code, out, errOut)
+	}
+	offline := readCSVFile(t, outPath)
+	resp, err := srv.Client.GetOnlineFeatures(ctx, client.OnlineFeaturesRequest{Features: feats,
+		Entities: new(client.Columns).Int64("listing_id", listings...).Int64("user_id", users...)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Vectors) != 4 || resp.Rows() != len(listings) || len(offline) != len(listings) {
+		t.Fatalf("online: %d columns x %d rows, offline %d rows; want 4 x %d", len(resp.Vectors), resp.Rows(), len(offline), len(listings))
+	}
+	present := 0
+	for _, v := range resp.Vectors[2:] {
+		for r := range listings {
+			got, want := v.Values[r], offline[r][v.Name]
+			if want == "" {
+				if got != nil || v.Statuses[r] != client.StatusNullValue {
+					t.Errorf("listing %d %s: online %v (%s), offline null", listings[r], v.Name, got, v.Statuses[r])
+				}
+				continue
+			}
+			present++
+			if f := num(t, fmt.Sprint(got)); got == nil || math.Abs(f-num(t, want)) > 1e-12*math.Abs(f) || v.Statuses[r] != client.StatusPresent {
+				t.Errorf("listing %d %s: online %v (%s), offline %s", listings[r], v.Name, got, v.Statuses[r], want)
+			}
+		}
+	}
+	if present == 0 {
+		t.Error("no on-demand value present: the parity check compared only nulls")
 	}
 }

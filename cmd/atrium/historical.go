@@ -24,7 +24,9 @@ keys with t - ttl < ts <= t, or nulls. No value from after t is ever used. The
 spine's columns are copied to the output (CSV or Parquet by extension), in order.
 
 Features are a feature service (--service) or references (--features, repeated or
-comma-separated): a set, set:feature, or a service name.`,
+comma-separated): a set, set:feature, or a service name. On-demand features
+(on_demand_features in features/*.yaml) are computed after the join from the
+joined features and from spine columns named like their request values.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if req.Spine == "" || req.Out == "" {
@@ -54,6 +56,11 @@ comma-separated): a set, set:feature, or a service name.`,
 			}
 			if err != nil {
 				return err
+			}
+			if res.OnDemandFailed > 0 {
+				// The file is written: the values are nulls, which is what a
+				// model sees online for the same inputs.
+				fmt.Fprintf(e.stderr, "warning: %d on-demand value(s) could not be computed and are null; first: %v\n", res.OnDemandFailed, res.FirstFailure)
 			}
 			if e.output == "json" {
 				return json.NewEncoder(e.stdout).Encode(map[string]any{"out": req.Out, "rows": res.Rows, "columns": res.Columns, "features": res.Features})

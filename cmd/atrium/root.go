@@ -14,8 +14,11 @@ import (
 	"github.com/atrium-ml/atrium/internal/data/catalog"
 	"github.com/atrium-ml/atrium/internal/data/offline"
 	"github.com/atrium-ml/atrium/internal/data/online"
+	"github.com/atrium-ml/atrium/internal/data/retrieval"
 	"github.com/atrium-ml/atrium/internal/platform/artifact"
 	"github.com/atrium-ml/atrium/internal/platform/meta"
+	"github.com/atrium-ml/atrium/internal/serving"
+	"github.com/atrium-ml/atrium/internal/serving/predlog"
 	"github.com/atrium-ml/atrium/internal/spec"
 )
 
@@ -31,7 +34,7 @@ const (
 var commands = []func(e *env) *cobra.Command{
 	newDemoCmd, newInitCmd,
 	newApplyCmd, newRunCmd, newRunsCmd, newMaterializeCmd, newHistoricalCmd,
-	newFitCmd, newPredictCmd,
+	newFitCmd, newPredictCmd, newPredictionsCmd, newSkewCmd,
 	newServeCmd, newVersionCmd,
 	newTokenCmd, newUserCmd, newAuditCmd,
 }
@@ -108,7 +111,11 @@ type env struct {
 	offline   offline.Engine
 	online    online.Store
 	artifacts artifact.Store
-	closers   []func() error
+	serving   *serving.Service
+	retrieval *retrieval.Online
+	// predlogMetrics are the prediction log's, when serve opened one.
+	predlogMetrics *predlog.Metrics
+	closers        []func() error
 }
 
 // forRepo returns an env like e (context, streams, output, logger) for the

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net"
 	"slices"
@@ -10,7 +12,9 @@ import (
 	"github.com/atrium-ml/atrium/internal/platform/artifact/proxy"
 	"github.com/atrium-ml/atrium/internal/platform/auth"
 	"github.com/atrium-ml/atrium/internal/platform/server"
+	"github.com/atrium-ml/atrium/internal/serving"
 	"github.com/atrium-ml/atrium/internal/spec"
+	"github.com/atrium-ml/atrium/internal/tracking"
 	"github.com/atrium-ml/atrium/internal/tracking/wire"
 )
 
@@ -21,6 +25,39 @@ var serveAPIs = []func(e *env) (server.API, error){
 	featureAPI,  // online features: Feast's wire format
 	mlflowAPI,   // MLflow tracking and model registry
 	artifactAPI, // MLflow's artifact proxy
+	grantsAPI,   // MLflow 3's permission endpoints (AuthServiceClient)
+	modelsAPI,   // registered models: Open Inference Protocol
+}
+
+// grantsAPI serves MLflow 3's users/permissions endpoints over the
+// metadata database's grants.
+func grantsAPI(e *env) (server.API, error) {
+	p, err := e.Project()
+	if err != nil {
+		return nil, err
+	}
+	store, err := authStore(e)
+	if err != nil {
+		return nil, err
+	}
+	def, err := defaultPermission(p)
+	if err != nil {
+		return nil, err
+	}
+	return auth.NewGrantsAPI(store, wire.Decode, def, e.log), nil
+}
+
+// defaultPermission is server.auth.default_permission (0 when unset).
+func defaultPermission(p *spec.Project) (auth.Level, error) {
+	d := p.Server.Auth.DefaultPermission
+	if d == "" {
+		return 0, nil
+	}
+	l, err := auth.ParseLevel(d) // validated when the project loaded
+	if err != nil {
+		return 0, fmt.Errorf("server.auth.default_permission: %w", err)
+	}
+	return l, nil
 }
 
 func newServeCmd(e *env) *cobra.Command {
@@ -62,13 +99,16 @@ func newServeCmd(e *env) *cobra.Command {
 			}
 			opts := serverOptions(p, e)
 			opts.Guard, opts.TLSCertFile, opts.TLSKeyFile = guard, p.Server.TLS.CertFile, p.Server.TLS.KeyFile
+			opts.Registry = server.NewRegistry() // shared with the gRPC listener's metrics
 			srv := server.New(opts, apis...)
 			scheme := "http"
 			if p.Server.TLS.CertFile != "" {
 				scheme = "https"
 			}
-			return srv.Run(e.ctx, func(a net.Addr) {
-				fmt.Fprintf(e.stderr, "atrium serving on %s://%s\n", scheme, a)
+			return serveWithGRPC(e, p, guard, insecure, opts.Registry, func(ctx context.Context) error {
+				return srv.Run(ctx, func(a net.Addr) {
+					fmt.Fprintf(e.stderr, "atrium serving on %s://%s\n", scheme, a)
+				})
 			})
 		},
 	}
@@ -91,11 +131,26 @@ func serveGuard(e *env, p *spec.Project, insecure bool) (*auth.Guard, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts, err := guardOptions(p.Server, has, insecure)
+	// An identity provider is a source of credentials too.
+	opts, err := guardOptions(p.Server, has || p.Server.Auth.OIDC != nil, insecure)
 	if err != nil {
 		return nil, err
 	}
 	opts.Store, opts.Logger = store, e.log
+	if o := p.Server.Auth.OIDC; o != nil {
+		if opts.OIDC, err = auth.NewOIDC(e.ctx, auth.OIDCOptions{Issuer: o.Issuer, Audience: o.Audience, RoleClaim: o.RoleClaim, JWKSURL: o.JWKSURL}); err != nil {
+			return nil, fmt.Errorf("server.auth.oidc: %w", err)
+		}
+	}
+	if opts.AuditRetention, err = p.Server.AuditRetentionDuration(); err != nil {
+		return nil, fmt.Errorf("server.audit_retention: %w", err) // validated when the project loaded
+	}
+	if opts.DefaultPermission, err = defaultPermission(p); err != nil {
+		return nil, err
+	}
+	if opts.Resources, err = mlflowResources(e); err != nil {
+		return nil, err
+	}
 	switch {
 	case insecure:
 		e.log.Warn("serving without authentication (--insecure): anyone who reaches " + p.Server.Addr + " can read, write and delete")
@@ -184,6 +239,12 @@ func routeClasses() map[string]server.Class {
 	c := map[string]server.Class{
 		"POST /get-online-features":     server.ClassRead,
 		"POST /materialize-incremental": server.ClassHeavy,
+		// Scoring reads: it shares the read class's (larger) bound.
+		"POST /v2/models/{name}/infer":                    server.ClassRead,
+		"POST /v2/models/{name}/versions/{version}/infer": server.ClassRead,
+	}
+	for _, p := range serving.RoutePatterns {
+		c[p] = server.ClassRead // predict and rank read features and score
 	}
 	for _, p := range wire.Prefixes {
 		for _, path := range []string{"/experiments/search", "/runs/search", "/experiments/search-datasets", "/logged-models/search"} {
@@ -196,4 +257,56 @@ func routeClasses() map[string]server.Class {
 		c["PUT "+p+"/mpu/parts/{upload_id}/{part_number}"] = server.ClassStream
 	}
 	return c
+}
+
+// mlflowResources finds the experiment or registered model of each MLflow
+// request, for per-resource grants: the run, logged model or experiment
+// name a request gives is looked up in the tracking store.
+func mlflowResources(e *env) (auth.Resources, error) {
+	db, err := e.Meta()
+	if err != nil {
+		return nil, err
+	}
+	ts, err := tracking.New(e.ctx, db, tracking.Options{Logger: e.log, RunCacheBytes: -1})
+	if err != nil {
+		return nil, err
+	}
+	return auth.MLflowResources(trackingLookup{ts}, wire.Decode), nil
+}
+
+// trackingLookup finds the experiments of runs, logged models and
+// experiment names for the guard (auth.MLflowLookup).
+type trackingLookup struct{ s *tracking.Store }
+
+// notFound maps the tracking store's RESOURCE_DOES_NOT_EXIST to "no such
+// object" (an empty id), and keeps other errors.
+func notFound(id string, err error) (string, error) {
+	if errors.Is(err, wire.ErrNotFound) {
+		return "", nil
+	}
+	return id, err
+}
+
+func (l trackingLookup) RunExperiment(ctx context.Context, runID string) (string, error) {
+	ri, err := l.s.RunInfoOf(ctx, runID)
+	if err != nil {
+		return notFound("", err)
+	}
+	return ri.ExperimentID, nil
+}
+
+func (l trackingLookup) LoggedModelExperiment(ctx context.Context, id string) (string, error) {
+	m, err := l.s.GetLoggedModel(ctx, id, true)
+	if err != nil {
+		return notFound("", err)
+	}
+	return m.Info.ExperimentID, nil
+}
+
+func (l trackingLookup) ExperimentByName(ctx context.Context, name string) (string, error) {
+	e, err := l.s.GetExperimentByName(ctx, name)
+	if err != nil {
+		return notFound("", err)
+	}
+	return e.ExperimentID, nil
 }

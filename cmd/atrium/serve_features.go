@@ -21,31 +21,14 @@ func featureAPI(e *env) (server.API, error) {
 	if err != nil {
 		return nil, err
 	}
+	o, l, err := e.OnlineRetrieval()
+	if err != nil {
+		return nil, err
+	}
+	store := o.Store()
 	features := &spec.Features{}
-	l, err := loadCatalog(e)
-	switch {
-	case errors.Is(err, catalog.ErrNotApplied):
-		e.log.Warn("no feature definitions applied: the online feature API serves none until `atrium apply` and a restart")
-	case err != nil:
-		return nil, err
-	default:
+	if l != nil {
 		features = l.Features
-	}
-	keyTypes, err := retrieval.LoadKeyTypes(e.ctx, db)
-	if err != nil {
-		return nil, err
-	}
-	defs, err := retrieval.DefinitionsFromSpec(features, keyTypes)
-	if err != nil {
-		return nil, err
-	}
-	store, err := e.Online()
-	if err != nil {
-		return nil, err
-	}
-	o, err := retrieval.NewOnline(store, defs, retrieval.Options{})
-	if err != nil {
-		return nil, err
 	}
 	p, err := e.Project()
 	if err != nil {
@@ -73,4 +56,47 @@ func featureAPI(e *env) (server.API, error) {
 		opts.Materializer = &retrieval.Materializer{Store: store, Meta: db, Engine: eng, Logger: e.log}
 	}
 	return retrieval.NewAPI(o, opts), nil
+}
+
+// OnlineRetrieval returns the online retrieval of the applied feature
+// definitions (nil l when none are applied: it serves nothing), opened once
+// and shared by the feature API and the model endpoints, which fetch
+// models' features through it.
+func (e *env) OnlineRetrieval() (o *retrieval.Online, l *catalog.Loaded, err error) {
+	if e.retrieval != nil {
+		return e.retrieval, e.catalog, nil
+	}
+	db, err := e.Meta()
+	if err != nil {
+		return nil, nil, err
+	}
+	features := &spec.Features{}
+	l, err = loadCatalog(e)
+	switch {
+	case errors.Is(err, catalog.ErrNotApplied):
+		e.log.Warn("no feature definitions applied: the online feature API serves none until `atrium apply` and a restart")
+		l = nil
+	case err != nil:
+		return nil, nil, err
+	default:
+		features = l.Features
+	}
+	keyTypes, err := retrieval.LoadKeyTypes(e.ctx, db)
+	if err != nil {
+		return nil, nil, err
+	}
+	defs, err := retrieval.DefinitionsFromSpec(features, keyTypes)
+	if err != nil {
+		return nil, nil, err
+	}
+	store, err := e.Online()
+	if err != nil {
+		return nil, nil, err
+	}
+	o, err = retrieval.NewOnline(store, defs, retrieval.Options{})
+	if err != nil {
+		return nil, nil, err
+	}
+	e.retrieval = o
+	return o, l, nil
 }

@@ -36,6 +36,18 @@ func TestMain(m *testing.M) {
 // would) when the test ends.
 func startServer(t *testing.T, dir string) string {
 	t.Helper()
+	base, _ := startServerGRPC(t, dir)
+	return base
+}
+
+// grpcServingPrefix starts the line serve prints once its gRPC listener is
+// open (serving.grpc_addr), before the HTTP one.
+const grpcServingPrefix = "atrium serving the Open Inference Protocol over gRPC on "
+
+// startServerGRPC is startServer, also returning the gRPC listener's
+// address ("" when the project sets no serving.grpc_addr).
+func startServerGRPC(t *testing.T, dir string) (base, grpcAddr string) {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "--repo", dir, "--log-level", "info", "serve", "--addr", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), mainEnv+"=1")
 	stderr, err := cmd.StderrPipe()
@@ -53,13 +65,16 @@ func startServer(t *testing.T, dir string) string {
 	// drained so that it never blocks on a full pipe.
 	lines := bufio.NewScanner(stderr)
 	for lines.Scan() {
+		if addr, ok := strings.CutPrefix(lines.Text(), grpcServingPrefix); ok {
+			grpcAddr = addr
+		}
 		if addr, ok := strings.CutPrefix(lines.Text(), "atrium serving on "); ok {
 			go func() { _, _ = io.Copy(io.Discard, stderr) }()
-			return addr
+			return addr, grpcAddr
 		}
 	}
 	t.Fatalf("atrium serve exited without listening (%v)", lines.Err())
-	return ""
+	return "", ""
 }
 
 // TestMaterializeThroughServerProcess: while `atrium serve` holds the

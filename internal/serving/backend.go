@@ -6,9 +6,13 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"time"
 
 	"github.com/atrium-ml/atrium/internal/modeling/ml"
+	"github.com/atrium-ml/atrium/internal/platform/meta"
+	"github.com/atrium-ml/atrium/internal/platform/server"
 	"github.com/atrium-ml/atrium/internal/serving/oip"
+	"github.com/atrium-ml/atrium/internal/serving/predlog"
 )
 
 // OutputName is the name of the one output tensor of every served model:
@@ -48,6 +52,10 @@ func toOIP(err error) error {
 		return oipError{oip.ErrInvalidInput, err}
 	case errors.Is(err, ErrNotReady), errors.Is(err, ErrModelFormat), errors.Is(err, ErrUnsupportedFlavor):
 		return oipError{oip.ErrUnavailable, err}
+	case meta.IsUnavailable(err), errors.Is(err, context.DeadlineExceeded):
+		// The registry or the artifact store did not answer: a retry may
+		// succeed. The cause stays in the transport's log.
+		return oipError{oip.ErrUnavailable, fmt.Errorf("the model registry did not answer in time; try again (%w)", err)}
 	}
 	return err
 }
@@ -110,9 +118,10 @@ func (b *Backend) Infer(ctx context.Context, name, version string, req *oip.Infe
 			return nil, oipError{oip.ErrInvalidInput, fmt.Errorf("%w: requested output %q: model %s has one output, %q", ErrInvalidInput, o.Name, name, OutputName)}
 		}
 	}
-	key := req.ID
+	start := time.Now()
+	key, routingKey := req.ID, ""
 	if k, ok := req.Parameters[RoutingKeyParameter].(string); ok && k != "" {
-		key = k
+		key, routingKey = k, k
 	}
 	d, err := b.svc.Resolve(ctx, name, version, key)
 	if err != nil {
@@ -122,19 +131,35 @@ func (b *Backend) Infer(ctx context.Context, name, version string, req *oip.Infe
 	if err != nil {
 		return nil, toOIP(err)
 	}
+	mstart := time.Now()
 	preds, err := d.Predict(ctx, ds)
 	if err != nil {
 		return nil, toOIP(err)
 	}
+	id := req.ID
+	if id == "" {
+		id = server.RequestID(ctx)
+	}
+	rec := predlog.Record{RequestID: id, Time: start, Route: predlog.RouteInfer, RoutingKey: routingKey,
+		Latency: predlog.Latency{Total: time.Since(start), Model: time.Since(mstart)}}
 	rows := int64(ds.NumRows())
 	shape := []int64{rows}
 	if k := d.NumOutputs(); k > 1 {
 		shape = []int64{rows, int64(k)}
 	}
 	if version == "" {
-		inputs := req.Inputs
-		b.svc.Shadow(d, preds, req.ID, func(sh *Deployed) (*ml.Dataset, error) { return datasetOf(sh, inputs) })
+		// The shadow's rows are built now: the transport reuses the
+		// request's memory once Infer returns.
+		if sh := b.svc.ShadowOf(d); sh != nil {
+			if rows, err := datasetOf(sh, req.Inputs); err == nil {
+				b.svc.shadowLogged(d, preds, sh, rows, rec)
+			} else {
+				b.svc.log.Warn("serving: the request does not fit the shadow version's inputs", "model", name, "shadow_version", sh.Version, "err", err)
+				b.svc.m.shadow.WithLabelValues(name, "failed").Inc()
+			}
+		}
 	}
+	b.svc.logPredictions(d, ds, preds, rec)
 	return &oip.InferResponse{ModelName: name, ModelVersion: d.Version, ID: req.ID,
 		Outputs: []oip.Tensor{{Name: OutputName, Datatype: oip.FP64, Shape: shape, FP64: preds}}}, nil
 }

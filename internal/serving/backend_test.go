@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/atrium-ml/atrium/internal/modeling/ml"
+	"github.com/atrium-ml/atrium/internal/modeling/modelfile"
 	"github.com/atrium-ml/atrium/internal/serving/oip"
 )
 
@@ -160,4 +162,56 @@ func TestBackendInferErrors(t *testing.T) {
 	if _, err := b.ModelMetadata(context.Background(), "nochampion", ""); !errors.Is(err, oip.ErrModelNotFound) {
 		t.Fatalf("ModelMetadata(nochampion) = %v", err)
 	}
+}
+
+// A linear Atrium model (standardisation and one-hot encoding inside)
+// serves through the atrium flavor, its category named in BYTES, and
+// predicts what the model file predicts; an unknown category is missing.
+func TestBackendLinearAtriumModel(t *testing.T) {
+	m, err := modelfile.Parse(fixture(t, "linear_multiclass.atrium.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := MLmodelFiles(m, timeZero)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newWorld(t)
+	w.alias(t, "lin", "champion", w.register(t, "lin", files))
+	b := NewBackend(newService(t, w, Options{}))
+	x := [][]float64{{1.5007411241531372, 4.475118160247803, -0.8615694046020508, 106.23473358154297},
+		{-0.9027822017669678, 5.028663158416748, -0.3963274657726288, 98.66604614257812}, {0, 5, 0, 100}}
+	hoods := []string{"south", "east", "atlantis"}
+	var in []oip.Tensor
+	for j, name := range []string{"x1", "x2", "x3", "x4"} {
+		tn := oip.Tensor{Name: name, Datatype: oip.FP64, Shape: []int64{3}}
+		for _, r := range x {
+			tn.FP64 = append(tn.FP64, r[j])
+		}
+		in = append(in, tn)
+	}
+	in = append(in, oip.Tensor{Name: "hood", Datatype: oip.BYTES, Shape: []int64{3}, Bytes: [][]byte{[]byte(hoods[0]), []byte(hoods[1]), []byte(hoods[2])}})
+	res, err := b.Infer(context.Background(), "lin", "", &oip.InferRequest{Inputs: in})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := res.Outputs[0]; !slices.Equal(o.Shape, []int64{3, 3}) || res.ModelVersion != "1" {
+		t.Fatalf("output shape %v, version %s", o.Shape, res.ModelVersion)
+	}
+	ds := &ml.Dataset{}
+	for j, name := range []string{"x1", "x2", "x3", "x4"} {
+		c := ml.Column{Name: name, Kind: ml.Numeric}
+		for _, r := range x {
+			c.Values = append(c.Values, float32(r[j]))
+			c.Float64 = append(c.Float64, r[j])
+		}
+		ds.Columns = append(ds.Columns, c)
+	}
+	ds.Columns = append(ds.Columns, ml.Column{Name: "hood", Kind: ml.Categorical, Categories: []string{"east", "north", "south"},
+		Values: []float32{2, 0, float32(math.NaN())}})
+	want, err := m.Predict(ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeTo(t, "linear", res.Outputs[0].FP64, want)
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/atrium-ml/atrium/internal/modeling/gbdt"
 	"github.com/atrium-ml/atrium/internal/modeling/ml"
 	"github.com/atrium-ml/atrium/internal/modeling/modelfile"
 )
@@ -141,18 +142,26 @@ func (d *Deployed) NewDataset(rows int) *ml.Dataset {
 // probabilities for multiclass, the raw score for regression and ranking).
 // A dataset of the wrong shape is an ErrInvalidInput naming the column.
 func (d *Deployed) Predict(ctx context.Context, ds *ml.Dataset) ([]float64, error) {
+	return d.PredictInto(ctx, ds, nil)
+}
+
+// PredictInto is Predict writing into out when it has room for
+// NumRows x NumOutputs values (tree models then allocate nothing: a server
+// keeps out across requests); otherwise it allocates. It returns the
+// predictions, which share out's memory when out was used.
+func (d *Deployed) PredictInto(ctx context.Context, ds *ml.Dataset, out []float64) ([]float64, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	start := time.Now()
-	out, err := d.predict(ds)
+	out, err := d.predict(ds, out)
 	if d.obs != nil {
 		d.obs.observe(ds.NumRows(), start, err)
 	}
 	return out, err
 }
 
-func (d *Deployed) predict(ds *ml.Dataset) ([]float64, error) {
+func (d *Deployed) predict(ds *ml.Dataset, out []float64) ([]float64, error) {
 	if len(ds.Columns) != len(d.Inputs) {
 		return nil, fmt.Errorf("%w: %d feature columns, model %s version %s takes %d", ErrInvalidInput, len(ds.Columns), d.Name, d.Version, len(d.Inputs))
 	}
@@ -182,7 +191,17 @@ func (d *Deployed) predict(ds *ml.Dataset) ([]float64, error) {
 	if n == 0 {
 		return []float64{}, nil
 	}
-	out, err := d.model.Body.Predict(ds)
+	var err error
+	if gm, ok := d.model.Body.(*gbdt.Model); ok {
+		if need := n * d.NumOutputs(); cap(out) >= need {
+			out = out[:need]
+		} else {
+			out = make([]float64, need)
+		}
+		err = gm.PredictInto(ds, out)
+	} else {
+		out, err = d.model.Body.Predict(ds)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("predict with %s version %s: %w", d.Name, d.Version, err)
 	}

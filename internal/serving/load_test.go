@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -79,6 +80,11 @@ func TestLoadFlavorsPredictLikeTheLibrary(t *testing.T) {
 				t.Fatal(err)
 			}
 			closeTo(t, tc.name, got, goldenPred(t, tc.golden))
+			buf := make([]float64, len(got)+5)
+			into, err := d.PredictInto(ctx, ds, buf)
+			if err != nil || !slices.Equal(into, got) || &into[0] != &buf[0] {
+				t.Fatalf("PredictInto: %v, same values %v, into the buffer %v", err, slices.Equal(into, got), err == nil && &into[0] == &buf[0])
+			}
 		})
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"sort"
 	"sync"
@@ -15,6 +14,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/atrium-ml/atrium/internal/modeling/ml"
+	"github.com/atrium-ml/atrium/internal/serving/predlog"
 )
 
 // Options configure a Service. Zero values are the defaults.
@@ -49,6 +49,9 @@ type Options struct {
 	// ShadowQueue is how many shadow scorings may wait; past it they are
 	// dropped and counted. Default 256.
 	ShadowQueue int
+	// PredictionLog receives every scored request (OIP infer, predict, rank,
+	// rankers) and every shadow scoring. Nil: nothing is logged.
+	PredictionLog PredictionLog
 	// Logger receives loads, swaps, failures. Default: discard.
 	Logger *slog.Logger
 	// Metrics are the service's metrics. Default NewMetrics().
@@ -131,6 +134,10 @@ type Service struct {
 	mu       sync.RWMutex
 	models   map[string]*model
 	versions map[versionKey]*versionEntry
+	// broken holds versions whose files cannot be served (ErrModelFormat,
+	// ErrUnsupportedFlavor), so that requests naming one do not reload it
+	// for RetryAfter.
+	broken map[versionKey]*loadFailure
 
 	loads   singleflight.Group
 	shadows chan shadowJob
@@ -160,6 +167,9 @@ type model struct {
 	primary *slot
 	canary  *slot // nil without a canary
 	shadow  *slot // nil without a shadow
+	// extra are the slots of other aliases requests follow (a ranker's
+	// model alias; ResolveAlias), copied on write under Service.mu.
+	extra atomic.Pointer[[]*slot]
 }
 
 // slot follows one alias of a model: the version it serves (swapped
@@ -187,7 +197,7 @@ func New(loader *Loader, opts Options) *Service {
 	opts.ensureDefaults()
 	s := &Service{loader: loader, opts: opts, log: opts.Logger, m: opts.Metrics,
 		config: make(map[string]ModelConfig, len(opts.Models)), models: map[string]*model{},
-		versions: map[versionKey]*versionEntry{}, shadows: make(chan shadowJob, opts.ShadowQueue),
+		versions: map[versionKey]*versionEntry{}, broken: map[versionKey]*loadFailure{}, shadows: make(chan shadowJob, opts.ShadowQueue),
 		kicked: make(chan struct{}, 1)}
 	s.base, s.stop = context.WithCancel(context.Background())
 	for _, c := range opts.Models {
@@ -313,7 +323,7 @@ func (s *Service) model(name string) *model {
 // not tried again here (the watcher retries it, or loads the version the
 // alias moves to): its error is returned at once.
 func (s *Service) first(ctx context.Context, name string) (*Deployed, error) {
-	res, err, _ := s.loads.Do("alias\x00"+name, func() (any, error) {
+	return s.once(ctx, "alias\x00"+name, "model "+name, func() (*Deployed, error) {
 		if m := s.lookup(name); m != nil {
 			if d := m.primary.cur.Load(); d != nil {
 				return d, nil
@@ -338,10 +348,22 @@ func (s *Service) first(ctx context.Context, name string) (*Deployed, error) {
 		s.kick() // the canary and shadow aliases load in the background
 		return d, nil
 	})
-	if err != nil {
-		return nil, err
+}
+
+// once runs load once for concurrent callers of the same key. A caller
+// whose ctx ends stops waiting (the load goes on for the others, bounded by
+// LoadTimeout: loadContext detaches it).
+func (s *Service) once(ctx context.Context, key, what string, load func() (*Deployed, error)) (*Deployed, error) {
+	ch := s.loads.DoChan(key, func() (any, error) { return load() })
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		return r.Val.(*Deployed), nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting for %s to load: %w", what, ctx.Err())
 	}
-	return res.(*Deployed), nil
 }
 
 // loadContext detaches a load from the request that started it (other
@@ -363,7 +385,13 @@ func (s *Service) version(ctx context.Context, name, version string) (*Deployed,
 		e.lastUsed.Store(time.Now().UnixNano())
 		return e.d, nil
 	}
-	res, err, _ := s.loads.Do("version\x00"+name+"\x00"+version, func() (any, error) {
+	s.mu.RLock()
+	f := s.broken[k]
+	s.mu.RUnlock()
+	if f != nil && time.Since(f.at) < s.opts.RetryAfter {
+		return nil, f.err
+	}
+	return s.once(ctx, "version\x00"+name+"\x00"+version, "model "+name+" version "+version, func() (*Deployed, error) {
 		s.mu.RLock()
 		e := s.versions[k]
 		s.mu.RUnlock()
@@ -378,6 +406,11 @@ func (s *Service) version(ctx context.Context, name, version string) (*Deployed,
 			if !errors.Is(err, ErrNotFound) {
 				s.m.failures.WithLabelValues(name).Inc()
 				s.log.Error("serving: load failed", "model", name, "version", version, "err", err)
+			}
+			if errors.Is(err, ErrModelFormat) || errors.Is(err, ErrUnsupportedFlavor) {
+				s.mu.Lock()
+				s.broken[k] = &loadFailure{version: version, err: err, at: time.Now()}
+				s.mu.Unlock()
 			}
 			return nil, err
 		}
@@ -396,10 +429,6 @@ func (s *Service) version(ctx context.Context, name, version string) (*Deployed,
 			"inputs", len(d.Inputs), "seconds", time.Since(start).Seconds())
 		return d, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return res.(*Deployed), nil
 }
 
 // install makes d the version a slot serves.
@@ -503,6 +532,9 @@ func (m *model) slots() []*slot {
 	if m.shadow != nil {
 		out = append(out, m.shadow)
 	}
+	if ex := m.extra.Load(); ex != nil {
+		out = append(out, *ex...)
+	}
 	return out
 }
 
@@ -562,6 +594,11 @@ func (s *Service) evict(held map[versionKey]bool) {
 			s.log.Info("serving: unloaded an idle version", "model", k.name, "version", k.version)
 		}
 	}
+	for k, f := range s.broken {
+		if time.Since(f.at) >= s.opts.RetryAfter {
+			delete(s.broken, k)
+		}
+	}
 }
 
 // routeFraction maps a route key to [0, 1) with a stable hash (FNV-1a, then
@@ -572,9 +609,12 @@ func routeFraction(key string, spread *atomic.Uint64) float64 {
 	if key == "" {
 		x = spread.Add(0x9e3779b97f4a7c15)
 	} else {
-		h := fnv.New64a()
-		h.Write([]byte(key))
-		x = h.Sum64()
+		// FNV-1a, inline: no allocation on the request path.
+		x = 14695981039346656037
+		for i := 0; i < len(key); i++ {
+			x ^= uint64(key[i])
+			x *= 1099511628211
+		}
 	}
 	x ^= x >> 30
 	x *= 0xbf58476d1ce4e5b9
@@ -587,7 +627,8 @@ func routeFraction(key string, spread *atomic.Uint64) float64 {
 // AliasStatus is the state of one followed alias of a model.
 type AliasStatus struct {
 	Alias string
-	// Role is "primary", "canary" or "shadow".
+	// Role is "primary", "canary", "shadow", or "alias" for another alias
+	// requests follow (ResolveAlias).
 	Role string
 	// Serving is the version answering for the alias ("" when none loaded).
 	Serving string
@@ -607,12 +648,14 @@ func (s *Service) Status(name string) (st []AliasStatus, ok bool) {
 		return nil, false
 	}
 	for _, sl := range m.slots() {
-		role := "shadow"
+		role := "alias"
 		switch sl {
 		case m.primary:
 			role = "primary"
 		case m.canary:
 			role = "canary"
+		case m.shadow:
+			role = "shadow"
 		}
 		a := AliasStatus{Alias: sl.alias, Role: role}
 		if d := sl.cur.Load(); d != nil {
@@ -672,30 +715,46 @@ type ShadowResult struct {
 }
 
 type shadowJob struct {
-	res   ShadowResult
-	build func(*Deployed) (*ml.Dataset, error)
+	res  ShadowResult
+	rows *ml.Dataset
+	// rec is the prediction log's record of the shadowed request (its id,
+	// time and entity keys); the worker adds the shadow's rows and scores.
+	rec predlog.Record
 }
 
-// Shadow scores the rows of a request that primary (resolved through the
-// model's alias) answered with the model's shadow version, off the response
-// path: it returns at once. build makes the rows for the shadow's inputs
-// (which may differ from the primary's); it runs later on the shadow
-// worker, so it must only read what stays valid after the request ends.
-// Nothing happens when the model has no shadow, the shadow version is not
-// loaded yet or is the primary's; when the queue is full the scoring is
-// dropped and counted.
-func (s *Service) Shadow(primary *Deployed, preds []float64, requestID string, build func(*Deployed) (*ml.Dataset, error)) {
-	s.mu.RLock()
-	m := s.models[primary.Name]
-	s.mu.RUnlock()
+// ShadowOf returns the version that scores, in shadow, the requests primary
+// (resolved through its model's alias) answers: nil when the model has no
+// shadow, its version is not loaded yet (it loads in the background once the
+// model is in use) or is primary itself.
+func (s *Service) ShadowOf(primary *Deployed) *Deployed {
+	m := s.lookup(primary.Name)
 	if m == nil || m.shadow == nil || s.closed.Load() {
-		return
+		return nil
 	}
 	sh := m.shadow.cur.Load()
 	if sh == nil || sh.Version == primary.Version {
+		return nil
+	}
+	return sh
+}
+
+// Shadow scores rows with shadow (ShadowOf's answer) off the response path:
+// it returns at once, and the result goes to Options.OnShadow next to
+// primary's predictions. rows are the request's rows built for shadow's
+// inputs (which may differ from primary's); neither they nor preds may be
+// changed after the call. When the queue is full the scoring is dropped and
+// counted.
+func (s *Service) Shadow(primary *Deployed, preds []float64, shadow *Deployed, rows *ml.Dataset, requestID string) {
+	s.shadowLogged(primary, preds, shadow, rows, predlog.Record{RequestID: requestID})
+}
+
+// shadowLogged is Shadow with the prediction log's record of the request:
+// the shadow's rows are logged with its request id, time and entity keys.
+func (s *Service) shadowLogged(primary *Deployed, preds []float64, shadow *Deployed, rows *ml.Dataset, rec predlog.Record) {
+	if shadow == nil || s.closed.Load() {
 		return
 	}
-	job := shadowJob{res: ShadowResult{RequestID: requestID, Primary: primary, PrimaryPred: preds, Shadow: sh}, build: build}
+	job := shadowJob{res: ShadowResult{RequestID: rec.RequestID, Primary: primary, PrimaryPred: preds, Shadow: shadow}, rows: rows, rec: rec}
 	select {
 	case s.shadows <- job:
 	default:
@@ -719,11 +778,15 @@ func (s *Service) shadowWorker() {
 
 func (s *Service) runShadow(j shadowJob) {
 	r := j.res
-	ds, err := j.build(r.Shadow)
+	ctx, cancel := context.WithTimeout(s.base, s.opts.LoadTimeout)
+	var err error
+	start := time.Now()
+	r.ShadowPred, err = r.Shadow.Predict(ctx, j.rows)
+	cancel()
 	if err == nil {
-		ctx, cancel := context.WithTimeout(s.base, s.opts.LoadTimeout)
-		r.ShadowPred, err = r.Shadow.Predict(ctx, ds)
-		cancel()
+		rec := j.rec
+		rec.Route, rec.Latency = predlog.RouteShadow, predlog.Latency{Total: time.Since(start), Model: time.Since(start)}
+		s.logPredictions(r.Shadow, j.rows, r.ShadowPred, rec)
 	}
 	r.Err = err
 	result := "scored"
@@ -732,7 +795,7 @@ func (s *Service) runShadow(j shadowJob) {
 		s.log.Warn("serving: shadow scoring failed", "model", r.Primary.Name, "shadow_version", r.Shadow.Version, "request_id", r.RequestID, "err", err)
 	} else {
 		s.log.Debug("serving: shadow scored", "model", r.Primary.Name, "primary_version", r.Primary.Version,
-			"shadow_version", r.Shadow.Version, "request_id", r.RequestID, "rows", ds.NumRows())
+			"shadow_version", r.Shadow.Version, "request_id", r.RequestID, "rows", j.rows.NumRows())
 	}
 	s.m.shadow.WithLabelValues(r.Primary.Name, result).Inc()
 	if s.opts.OnShadow != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"math"
 	"slices"
 	"strings"
@@ -14,7 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/atrium-ml/atrium/internal/modeling/ml"
+	"github.com/atrium-ml/atrium/internal/tracking"
 )
 
 // twoModels registers two versions of name that predict differently on the
@@ -112,8 +113,18 @@ func TestServiceKeepsServingWhenALoadFails(t *testing.T) {
 	if !errors.Is(err, ErrNotReady) || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "model.lgb (lightgbm flavor)") {
 		t.Fatalf("Ready = %v, want ErrNotReady containing %q", err, want)
 	}
-	if n := testutil.ToFloat64(s.m.failures.WithLabelValues("m")); n < 1 {
-		t.Fatalf("load failures = %v", n)
+	failures := testutil.ToFloat64(s.m.failures.WithLabelValues("m"))
+	if failures < 1 {
+		t.Fatalf("load failures = %v", failures)
+	}
+	// Requests naming the broken version are refused without reloading it.
+	for range 3 {
+		if _, err := s.Resolve(ctx, "m", bad, ""); !errors.Is(err, ErrModelFormat) {
+			t.Fatalf("Resolve(version %s) = %v, want ErrModelFormat", bad, err)
+		}
+	}
+	if n := testutil.ToFloat64(s.m.failures.WithLabelValues("m")); n != failures {
+		t.Fatalf("load failures went from %v to %v: the broken version was loaded again", failures, n)
 	}
 	w.alias(t, "m", "champion", v3)
 	eventually(t, "the swap to "+v3, func() bool { return servingVersion(s, "m") == v3 })
@@ -255,9 +266,12 @@ func TestServiceShadow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	build := func(sh *Deployed) (*ml.Dataset, error) { return golden(t, sh), nil }
+	sh := s.ShadowOf(d)
+	if sh == nil || sh.Version != v2 {
+		t.Fatalf("ShadowOf = %v", sh)
+	}
 	for i := range 20 { // the worker holds one, the queue 4: the rest drop
-		s.Shadow(d, preds, fmt.Sprint("req-", i), build)
+		s.Shadow(d, preds, sh, golden(t, sh), fmt.Sprint("req-", i))
 	}
 	if n := testutil.ToFloat64(s.m.shadow.WithLabelValues("m", "dropped")); n < 15 {
 		t.Fatalf("dropped = %v, want at least 15", n)
@@ -267,7 +281,6 @@ func TestServiceShadow(t *testing.T) {
 	if r.Err != nil || r.Primary.Version != v1 || r.Shadow.Version != v2 || !slices.Equal(r.PrimaryPred, preds) {
 		t.Fatalf("shadow result %+v", r)
 	}
-	sh, _ := s.Resolve(ctx, "m", v2, "")
 	want, _ := sh.Predict(ctx, golden(t, sh))
 	if !slices.Equal(r.ShadowPred, want) {
 		t.Fatal("the shadow's predictions are not the challenger's")
@@ -300,5 +313,62 @@ func TestServiceLoadsOnce(t *testing.T) {
 	}
 	if got := s.Models(); !slices.Equal(got, []string{"m"}) {
 		t.Fatalf("models in use %v", got)
+	}
+}
+
+// The route hash is FNV-1a's (stable across processes and releases: a
+// replica must send a user where the others do), and Close ends the service.
+func TestRouteFractionAndClose(t *testing.T) {
+	var spread atomic.Uint64
+	h := fnv.New64a()
+	h.Write([]byte("user-1"))
+	want := h.Sum64()
+	x := want
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	if got := routeFraction("user-1", &spread); got != float64(x>>11)/(1<<53) {
+		t.Fatalf("routeFraction(user-1) = %v", got)
+	}
+	if a, b := routeFraction("", &spread), routeFraction("", &spread); a == b {
+		t.Fatalf("keyless requests drew the same fraction %v twice", a)
+	}
+	w := newWorld(t)
+	v1, _ := twoModels(t, w, "m")
+	w.alias(t, "m", "champion", v1)
+	s := newService(t, w, Options{})
+	if _, err := s.Resolve(context.Background(), "m", "", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Resolve(context.Background(), "m", "", ""); !errors.Is(err, ErrNotReady) {
+		t.Fatalf("Resolve after Close: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+}
+
+// A model listed with load_at_start is loaded by Start, before any request,
+// and its configured feature service overrides the version's tag.
+func TestServiceLoadAtStartAndFeatureService(t *testing.T) {
+	w := newWorld(t)
+	v := w.register(t, "m", flavorDir("lightgbm", "model.lgb", fixture(t, "lightgbm_binary.txt"), ""),
+		tracking.KV{Key: FeatureServiceTag, Value: "from_tag"})
+	w.alias(t, "m", "prod", v)
+	s := newService(t, w, Options{DefaultAlias: "prod", Models: []ModelConfig{{Name: "m", LoadAtStart: true, FeatureService: "from_config"}}})
+	if got := s.Models(); !slices.Equal(got, []string{"m"}) {
+		t.Fatalf("models after Start %v, want [m] loaded at start", got)
+	}
+	if n := testutil.ToFloat64(s.m.loads.WithLabelValues("m")); n != 1 {
+		t.Fatalf("loads = %v", n)
+	}
+	d, err := s.Resolve(context.Background(), "m", "", "")
+	if err != nil || d.FeatureService != "from_config" || d.Tags[FeatureServiceTag] != "from_tag" {
+		t.Fatalf("Resolve = %+v, %v", d, err)
 	}
 }

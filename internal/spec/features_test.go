@@ -53,10 +53,7 @@ func TestResolve(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var refs []string
-	for _, r := range got {
-		refs = append(refs, r.Ref)
-	}
+	refs := refsOf(got)
 	want := []string{"listing_profile:rent", "listing_profile:price_per_m2", "listing_profile:neighborhood",
 		"listing_engagement:ctr_7d", "listing_engagement:clicks_sum_1d"}
 	if !reflect.DeepEqual(refs, want) {
@@ -266,4 +263,13 @@ func TestLoadFeaturesGlobCharacters(t *testing.T) {
 	if want := filepath.Join(FeaturesDir, "a.yaml") + ":mine"; strings.Join(got, ",") != want {
 		t.Errorf("entities = %v, want %s", got, want)
 	}
+}
+
+// refsOf lists the references of resolved features.
+func refsOf(rs []ResolvedFeature) []string {
+	var refs []string
+	for _, r := range rs {
+		refs = append(refs, r.Ref)
+	}
+	return refs
 }

@@ -49,10 +49,7 @@ feature_services:
 	if err != nil {
 		t.Fatal(err)
 	}
-	var refs []string
-	for _, r := range got {
-		refs = append(refs, r.Ref)
-	}
+	refs := refsOf(got)
 	if want := []string{"listing_profile:rent", "user_listing:rent_to_budget", "user_listing:neighborhood_match"}; !reflect.DeepEqual(refs, want) {
 		t.Errorf("ranker = %v, want %v", refs, want)
 	}
@@ -106,7 +103,7 @@ func TestOnDemandProblems(t *testing.T) {
       - {name: a, type: int64, expr: "rent * 2.0"}
       - {name: b, type: float64, expr: "rent > 1.0 ? 1 : 0"}
 `), []string{`f.yaml:25: on-demand set "x": feature "a": expr: type mismatch: the expression is double, expected int`,
-			`f.yaml:26: on-demand set "x": feature "b": expr: type mismatch: the expression is int, expected double for a float64 feature (write 1.0`}},
+			`f.yaml:26: on-demand set "x": feature "b": expr: type mismatch: the expression is int, expected double (type float64) (write 1.0`}},
 		{"duplicate names", set(`  - name: x
     sources: [listing_profile]
     features:

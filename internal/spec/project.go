@@ -31,6 +31,8 @@ type Project struct {
 	DataDir string `yaml:"data_dir"`
 	Stores  Stores `yaml:"stores"`
 	Server  Server `yaml:"server"`
+	// Serving configures model serving (docs/serving.md).
+	Serving Serving `yaml:"serving"`
 
 	// Dir is the absolute repository directory (not read from YAML).
 	Dir string `yaml:"-"`
@@ -63,6 +65,10 @@ type Server struct {
 	// may be ("5m", "1h", "0" for none at all): a row stamped later is refused,
 	// so no client can pin a key with a far-future time. Default 5m.
 	PushMaxSkew string `yaml:"push_max_skew"`
+	// AuditRetention is how long the audit log keeps an entry ("90d",
+	// "52w", "never" for ever): `atrium serve` deletes older entries when it
+	// starts and every hour. Default 90d.
+	AuditRetention string `yaml:"audit_retention"`
 	// Auth configures who may call the server (docs/security.md).
 	Auth ServerAuth `yaml:"auth"`
 	// TLS makes the server speak HTTPS when both files are set.
@@ -136,6 +142,28 @@ type ServerAuth struct {
 	// AllowedOrigins are browser origins ("https://ui.example.com") allowed to
 	// call the server besides its own; "*" allows any. Default none.
 	AllowedOrigins []string `yaml:"allowed_origins"`
+	// DefaultPermission caps what a non-admin may do on an experiment or
+	// registered model it has no grant on (`atrium user grant`): READ,
+	// EDIT, MANAGE or NO_PERMISSIONS, as MLflow's basic-auth
+	// default_permission. Default: none, the role decides.
+	DefaultPermission string `yaml:"default_permission"`
+	// OIDC accepts bearer JWTs of an identity provider besides Atrium's own
+	// tokens and users. Default: off.
+	OIDC *ServerOIDC `yaml:"oidc"`
+}
+
+// ServerOIDC names the identity provider whose JWTs authenticate callers.
+type ServerOIDC struct {
+	// Issuer is the provider's issuer URL ("iss"; its discovery document
+	// names the keys). Required.
+	Issuer string `yaml:"issuer"`
+	// Audience tokens must be for ("aud"). Required.
+	Audience string `yaml:"audience"`
+	// RoleClaim is the claim naming the caller's role (reader, editor or
+	// admin; a string or a list). Default "roles".
+	RoleClaim string `yaml:"role_claim"`
+	// JWKSURL, when set, is where the signing keys are (no discovery).
+	JWKSURL string `yaml:"jwks_url"`
 }
 
 // ServerTLS names the PEM certificate and key files (relative paths are
@@ -167,6 +195,7 @@ func LoadProject(dir string) (*Project, error) {
 	}
 	p := &Project{}
 	path := filepath.Join(abs, ProjectFile)
+	line := func(string) int { return 0 }
 	data, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -177,6 +206,7 @@ func LoadProject(dir string) (*Project, error) {
 		if err := yaml.NewDecoder(bytes.NewReader(data), yaml.Strict()).Decode(p); err != nil && !errors.Is(err, io.EOF) {
 			return nil, Problems{yamlProblem(path, err)}
 		}
+		line = yamlLines(data)
 	}
 	p.Dir = abs
 	for env, field := range p.envOverrides() {
@@ -185,7 +215,7 @@ func LoadProject(dir string) (*Project, error) {
 		}
 	}
 	p.ensureDefaults()
-	if err := p.Validate(path); err != nil {
+	if err := p.validate(path, line); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -219,6 +249,7 @@ func (p *Project) ensureDefaults() {
 		}
 	}
 	p.Server.ensureDefaults()
+	p.Serving.ensureDefaults()
 	for _, field := range []*string{&p.Stores.Offline, &p.Stores.Online, &p.Stores.Meta, &p.Stores.Artifacts} {
 		*field = storeurl.Resolve(*field, p.Dir)
 	}
@@ -239,7 +270,26 @@ const (
 // DefaultConcurrency is the default of server.max_concurrent.
 var DefaultConcurrency = Concurrency{Read: 1024, Write: 256, Heavy: 2, Stream: 32}
 
+// DefaultAuditRetention is the default of server.audit_retention.
+const DefaultAuditRetention = "90d"
+
+// AuditRetentionDuration returns server.audit_retention as a duration, 0 for
+// "never".
+func (s *Server) AuditRetentionDuration() (time.Duration, error) {
+	if s.AuditRetention == "never" {
+		return 0, nil
+	}
+	d, err := ParseDuration(s.AuditRetention)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%q, expected a positive duration such as 90d or 52w, or never", s.AuditRetention)
+	}
+	return d.D(), nil
+}
+
 func (s *Server) ensureDefaults() {
+	if s.AuditRetention == "" {
+		s.AuditRetention = DefaultAuditRetention
+	}
 	for _, d := range []struct {
 		v  *time.Duration
 		dv time.Duration
@@ -294,6 +344,11 @@ func (s *Server) validate(ps *Problems, file string) {
 
 // Validate reports every problem of the project settings at once.
 func (p *Project) Validate(file string) error {
+	return p.validate(file, func(string) int { return 0 })
+}
+
+// validate is Validate with the lines of the file's YAML paths.
+func (p *Project) validate(file string, line func(path string) int) error {
 	var ps Problems
 	for _, s := range []struct{ field, val string }{
 		{"stores.offline", p.Stores.Offline}, {"stores.online", p.Stores.Online},
@@ -314,6 +369,27 @@ func (p *Project) Validate(file string) error {
 			ps.Add(file, 0, "server.push_max_skew: %v", err)
 		}
 	}
+	if _, err := p.Server.AuditRetentionDuration(); err != nil {
+		ps.Add(file, 0, "server.audit_retention: %v", err)
+	}
+	switch p.Server.Auth.DefaultPermission {
+	case "", "READ", "EDIT", "MANAGE", "NO_PERMISSIONS":
+	default:
+		ps.Add(file, 0, "server.auth.default_permission: %q, expected READ, EDIT, MANAGE or NO_PERMISSIONS", p.Server.Auth.DefaultPermission)
+	}
+	if o := p.Server.Auth.OIDC; o != nil {
+		for _, f := range []struct{ field, v string }{{"issuer", o.Issuer}, {"jwks_url", o.JWKSURL}} {
+			if f.v == "" && f.field == "jwks_url" {
+				continue
+			}
+			if msg := checkPublicURL(f.v); msg != "" {
+				ps.Add(file, 0, "server.auth.oidc.%s: %q: %s, expected an absolute http or https URL", f.field, f.v, msg)
+			}
+		}
+		if o.Audience == "" {
+			ps.Add(file, 0, "server.auth.oidc.audience: missing, expected the audience (aud) the provider issues tokens for")
+		}
+	}
 	if u := p.Server.PublicURL; u != "" {
 		if msg := checkPublicURL(u); msg != "" {
 			ps.Add(file, 0, "server.public_url: %q: %s, expected an absolute http or https URL such as https://atrium.example.com", u, msg)
@@ -323,6 +399,7 @@ func (p *Project) Validate(file string) error {
 		ps.Add(file, 0, "server.tls: cert_file and key_file go together, got only one")
 	}
 	p.Server.validate(&ps, file)
+	p.Serving.validate(&ps, file, line)
 	return ps.Err()
 }
 

@@ -101,6 +101,36 @@ func TestLoadProjectFileAndEnv(t *testing.T) {
 		{name: "public url with a user", yaml: "server:\n  public_url: https://me@evil.example@atrium.example.com\n", wantErr: "it holds a user name"},
 		{name: "public url with a query", yaml: "server:\n  public_url: https://atrium.example.com/?x=1\n", wantErr: "it holds a query or fragment"},
 		{name: "public url without host", yaml: "server:\n  public_url: 'https:///x'\n", wantErr: "no host"},
+		{name: "audit retention default", yaml: "", check: func(t *testing.T, p *Project) {
+			if d, err := p.Server.AuditRetentionDuration(); err != nil || d != 90*24*time.Hour {
+				t.Errorf("audit retention = %s, %v; want 90 days", d, err)
+			}
+		}},
+		{name: "audit retention never", yaml: "server:\n  audit_retention: never\n", check: func(t *testing.T, p *Project) {
+			if d, err := p.Server.AuditRetentionDuration(); err != nil || d != 0 {
+				t.Errorf("audit retention = %s, %v; want 0 (for ever)", d, err)
+			}
+		}},
+		{name: "audit retention weeks", yaml: "server:\n  audit_retention: 52w\n", check: func(t *testing.T, p *Project) {
+			if d, err := p.Server.AuditRetentionDuration(); err != nil || d != 52*7*24*time.Hour {
+				t.Errorf("audit retention = %s, %v", d, err)
+			}
+		}},
+		{name: "audit retention zero", yaml: "server:\n  audit_retention: \"0\"\n", wantErr: `server.audit_retention: "0", expected a positive duration such as 90d or 52w, or never`},
+		{name: "audit retention garbage", yaml: "server:\n  audit_retention: forever\n", wantErr: `server.audit_retention: "forever", expected a positive duration`},
+		{name: "default permission", yaml: "server:\n  auth:\n    default_permission: NO_PERMISSIONS\n", check: func(t *testing.T, p *Project) {
+			if p.Server.Auth.DefaultPermission != "NO_PERMISSIONS" {
+				t.Errorf("default_permission = %q", p.Server.Auth.DefaultPermission)
+			}
+		}},
+		{name: "bad default permission", yaml: "server:\n  auth:\n    default_permission: write\n", wantErr: `server.auth.default_permission: "write", expected READ, EDIT, MANAGE or NO_PERMISSIONS`},
+		{name: "oidc", yaml: "server:\n  auth:\n    oidc: {issuer: 'https://idp.example.com/realms/x', audience: atrium, role_claim: groups}\n", check: func(t *testing.T, p *Project) {
+			if o := p.Server.Auth.OIDC; o == nil || o.Issuer != "https://idp.example.com/realms/x" || o.Audience != "atrium" || o.RoleClaim != "groups" {
+				t.Errorf("oidc = %+v", o)
+			}
+		}},
+		{name: "oidc without audience", yaml: "server:\n  auth:\n    oidc: {issuer: 'https://idp.example.com'}\n", wantErr: "server.auth.oidc.audience: missing"},
+		{name: "oidc bad issuer", yaml: "server:\n  auth:\n    oidc: {issuer: idp, audience: a}\n", wantErr: `server.auth.oidc.issuer: "idp"`},
 		{name: "unknown auth setting", yaml: "server:\n  auth:\n    enabled: true\n", wantErr: "enabled"},
 		{name: "server limits default", yaml: "", check: func(t *testing.T, p *Project) {
 			s := p.Server

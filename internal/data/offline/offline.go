@@ -16,8 +16,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/atrium-ml/atrium/internal/data/quality"
 	"github.com/atrium-ml/atrium/internal/data/online"
+	"github.com/atrium-ml/atrium/internal/data/quality"
 	"github.com/atrium-ml/atrium/internal/spec"
 )
 

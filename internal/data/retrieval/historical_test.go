@@ -3,6 +3,7 @@ package retrieval_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -40,8 +41,21 @@ feature_sets:
     ttl: 1h
     features:
       - {name: v, type: int64, expr: v}
+on_demand_features:
+  - name: pair
+    sources: ["user_stats:v", "user_stats:tag", listing_stats]
+    request: {discount: float64}
+    features:
+      - {name: net_price, type: float64, expr: "discount == null ? price : price - discount"}
+      - {name: price_per_v, type: float64, expr: "price / double(v)"}
+      - {name: tagged, type: string, expr: "tag + '-' + string(int(price))"}
+  - name: request_only
+    request: {discount: float64}
+    features:
+      - {name: half_discount, type: float64, expr: "discount / 2.0"}
 feature_services:
   - {name: model, features: [user_stats, "listing_stats:price"]}
+  - {name: with_pair, features: ["listing_stats:price", pair]}
 `
 
 func at(day, hour, min, sec int) time.Time {
@@ -192,5 +206,94 @@ func TestHistoricalNamesAndErrors(t *testing.T) {
 		if !errors.Is(err, tt.is) || err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("Historical(%+v) error = %v, want %v containing %q", tt.req, err, tt.is, tt.want)
 		}
+	}
+}
+
+// TestHistoricalOnDemand computes on-demand features after the join: from
+// requested features, from features joined only as inputs (left out of the
+// file), and from a request value of the spine; a missing input, a division
+// by zero or an input past its ttl gives a null.
+func TestHistoricalOnDemand(t *testing.T) {
+	ctx := context.Background()
+	eng, f := historicalEngine(t)
+	dir := t.TempDir()
+	spine := filepath.Join(dir, "spine.csv")
+	data := `user_id,listing_id,ts,discount
+u1,1,2024-01-02 10:00:00,10.5
+u1,1,2024-01-04 10:00:00,
+u1,2,2024-01-02 10:00:00,1
+u2,1,2024-01-02 10:00:00,
+`
+	if err := os.WriteFile(spine, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, out := range []string{filepath.Join(dir, "o.csv"), filepath.Join(dir, "o.parquet")} {
+		res, err := retrieval.Historical(ctx, eng, f, retrieval.HistoricalRequest{Spine: spine, Service: "with_pair", Out: out})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []string{
+			"user_id,listing_id,ts,discount,price,net_price,price_per_v,tagged",
+			"u1,1,2024-01-02 10:00:00,10.5,100,89.5,33.3333333333,c-100",
+			"u1,1,2024-01-04 10:00:00,NULL,110,110,NULL,NULL", // user_stats is past its 2d ttl
+			"u1,2,2024-01-02 10:00:00,1,NULL,NULL,NULL,NULL",
+			"u2,1,2024-01-02 10:00:00,NULL,100,100,NULL,NULL",
+		}
+		if got := readOut(t, out); strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("%s:\n%s\nwant\n%s", filepath.Base(out), strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		if strings.Join(res.Columns, ",") != want[0] || res.Rows != 4 || res.OnDemandFailed != 0 {
+			t.Errorf("result = %+v", res)
+		}
+	}
+	// Full names, one on-demand feature; a spine without the request value.
+	out := filepath.Join(dir, "full.csv")
+	if _, err := retrieval.Historical(ctx, eng, f, retrieval.HistoricalRequest{Spine: spine, Features: []string{"pair:price_per_v"}, FullNames: true, Out: out}); err != nil {
+		t.Fatal(err)
+	}
+	if got := readOut(t, out); got[0] != "user_id,listing_id,ts,discount,pair__price_per_v" || got[1] != "u1,1,2024-01-02 10:00:00,10.5,33.3333333333" {
+		t.Errorf("full names:\n%s", strings.Join(got, "\n"))
+	}
+	// An on-demand set of request values only: no feature set is joined.
+	if _, err := retrieval.Historical(ctx, eng, f, retrieval.HistoricalRequest{Spine: spine, Features: []string{"request_only"}, Out: out}); err != nil {
+		t.Fatal(err)
+	}
+	if got := readOut(t, out); strings.Join(got, "|") != "user_id,listing_id,ts,discount,half_discount|u1,1,2024-01-02 10:00:00,10.5,5.25|u1,1,2024-01-04 10:00:00,NULL,NULL|u1,2,2024-01-02 10:00:00,1,0.5|u2,1,2024-01-02 10:00:00,NULL,NULL" {
+		t.Errorf("request values only:\n%s", strings.Join(got, "\n"))
+	}
+	noDiscount := filepath.Join(dir, "nodiscount.csv")
+	if err := os.WriteFile(noDiscount, []byte("user_id,listing_id,ts\nu1,1,2024-01-02 10:00:00\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := retrieval.Historical(ctx, eng, f, retrieval.HistoricalRequest{Spine: noDiscount, Features: []string{"pair:net_price"}, Out: out})
+	if !errors.Is(err, offline.ErrInvalid) || !strings.Contains(err.Error(), `has no column "discount", a request value of the on-demand features`) {
+		t.Errorf("spine without the request value: %v", err)
+	}
+}
+
+// TestHistoricalOnDemandBatches joins a spine of more rows than one batch of
+// computed rows: every row gets its own value, in spine order.
+func TestHistoricalOnDemandBatches(t *testing.T) {
+	eng, f := historicalEngine(t)
+	dir := t.TempDir()
+	var b strings.Builder
+	b.WriteString("user_id,listing_id,ts,discount\n")
+	const rows = 20000
+	for i := range rows {
+		fmt.Fprintf(&b, "u1,1,2024-01-02 10:00:00,%d\n", i)
+	}
+	spine, out := filepath.Join(dir, "spine.csv"), filepath.Join(dir, "o.parquet")
+	if err := os.WriteFile(spine, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := retrieval.Historical(context.Background(), eng, f, retrieval.HistoricalRequest{Spine: spine, Features: []string{"pair:net_price"}, Out: out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// net_price = 100 - discount; discount is the row's index.
+	got := offlinetest.Lines(t, "SELECT count(*), count(*) FILTER (WHERE net_price IS DISTINCT FROM 100 - discount), "+
+		"count(*) FILTER (WHERE discount IS DISTINCT FROM i - 1) FROM (SELECT *, row_number() OVER () AS i FROM read_parquet('"+out+"'))")
+	if res.Rows != rows || len(got) != 2 || got[1] != fmt.Sprintf("%d,0,0", rows) {
+		t.Errorf("%d rows: %v", res.Rows, got)
 	}
 }

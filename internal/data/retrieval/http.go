@@ -375,6 +375,24 @@ func (a *API) readEntities(ctx context.Context, p *plan, d *getRequest, req *Req
 			return err
 		}
 	}
+	req.Context = nil
+	if len(d.context) > 0 {
+		req.Context = map[string][]online.Value{}
+		for _, col := range d.context {
+			k, declared := p.requestKind(col.name)
+			if !declared {
+				continue // Feast's clients send values for transformations elsewhere too
+			}
+			vals, err := parseContextColumn(col.name, col.raw, k)
+			if err != nil {
+				return err
+			}
+			if n := req.Entities.rows(); len(vals) != n {
+				return fmt.Errorf("%w: request_context.%s has %d values, want one per entity row (%d)", ErrInvalidRequest, col.name, len(vals), n)
+			}
+			req.Context[col.name] = vals
+		}
+	}
 	// The store read, not the whole request, gets the store timeout: decoding
 	// and planning are bounded by the request's size, the store by nothing
 	// else.

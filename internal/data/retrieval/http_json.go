@@ -25,13 +25,14 @@ import (
 //	 "entities": {"join_key": [values...], ...}, "full_feature_names": false,
 //	 "request_context": {...}}
 //
-// request_context feeds Feast's on-demand transformations, which Atrium does
-// not have; it is accepted and ignored, like any other member.
+// request_context holds the request values of on-demand features, a list of
+// one value per entity row by name (as Feast's); other members are ignored.
 type getRequest struct {
 	features   []byte // the raw "features" list; nil when absent or null
 	service    string
 	hasService bool
 	entities   []rawColumn
+	context    []rawColumn
 	fullNames  bool
 }
 
@@ -46,7 +47,7 @@ type rawColumn struct {
 // encoding/json only to say where it is wrong). Type errors are reported only
 // for a well-formed body, so a syntax error always wins.
 func decodeGetRequest(body []byte, d *getRequest) error {
-	*d = getRequest{entities: d.entities[:0]}
+	*d = getRequest{entities: d.entities[:0], context: d.context[:0]}
 	w := jsonWalker{b: body}
 	var err error
 	if w.space(); w.peek() == '{' {
@@ -100,19 +101,92 @@ func (d *getRequest) member(w *jsonWalker, body, key []byte) error {
 		switch c {
 		case 'n':
 		case '{':
-			// raw is well-formed: walking it again cannot fail.
-			cols := jsonWalker{b: raw}
-			return cols.object(func(name []byte) error {
-				start := cols.i
-				cols.value()
-				d.entities = append(d.entities, rawColumn{name: string(name), raw: raw[start:cols.i]})
-				return nil
-			})
+			d.entities = appendColumns(d.entities, raw)
 		default:
 			return fmt.Errorf("%w: entities: want an object of join key lists, got %s", ErrInvalidRequest, describe(raw))
 		}
+	case "request_context":
+		switch c {
+		case 'n':
+		case '{':
+			d.context = appendColumns(d.context, raw)
+		default:
+			return fmt.Errorf("%w: request_context: want an object of value lists, got %s", ErrInvalidRequest, describe(raw))
+		}
 	}
 	return nil
+}
+
+// parseContextColumn parses a request_context column of values of kind k:
+// numbers, strings, booleans, RFC 3339 times; null is a null value.
+func parseContextColumn(name string, raw []byte, k online.Kind) ([]online.Value, error) {
+	var vals []any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&vals); err != nil {
+		return nil, fmt.Errorf("%w: request_context.%s: want a list of values, one per entity row", ErrInvalidRequest, name)
+	}
+	out := make([]online.Value, len(vals))
+	for i, x := range vals {
+		bad := func() error {
+			return fmt.Errorf("%w: request_context.%s[%d]: want a %s value or null, got %v", ErrInvalidRequest, name, i, k, x)
+		}
+		switch v := x.(type) {
+		case nil:
+			out[i] = online.Null
+		case json.Number:
+			switch k {
+			case online.KindFloat64:
+				f, err := v.Float64()
+				if err != nil {
+					return nil, bad()
+				}
+				out[i] = online.Float64(f)
+			case online.KindInt64:
+				n, err := v.Int64()
+				if err != nil {
+					return nil, bad()
+				}
+				out[i] = online.Int64(n)
+			default:
+				return nil, bad()
+			}
+		case string:
+			switch k {
+			case online.KindString:
+				out[i] = online.String(v)
+			case online.KindTime:
+				t, err := time.Parse(time.RFC3339Nano, v)
+				if err != nil {
+					return nil, bad()
+				}
+				out[i] = online.Time(t.UTC())
+			default:
+				return nil, bad()
+			}
+		case bool:
+			if k != online.KindBool {
+				return nil, bad()
+			}
+			out[i] = online.Bool(v)
+		default:
+			return nil, bad()
+		}
+	}
+	return out, nil
+}
+
+// appendColumns appends the members of raw, a well-formed JSON object, as
+// named raw values (walking it again cannot fail).
+func appendColumns(dst []rawColumn, raw []byte) []rawColumn {
+	cols := jsonWalker{b: raw}
+	_ = cols.object(func(name []byte) error {
+		start := cols.i
+		cols.value()
+		dst = append(dst, rawColumn{name: string(name), raw: raw[start:cols.i]})
+		return nil
+	})
+	return dst
 }
 
 // jsonString decodes a JSON string token of a valid document.
@@ -704,6 +778,10 @@ func appendResponse(dst []byte, v *Vectors) []byte {
 		if i > 0 || len(p.joinKeys) > 0 {
 			dst = append(dst, ',')
 		}
+		if out.query < 0 {
+			dst = appendOnDemand(dst, v, out)
+			continue
+		}
 		res := &v.results[out.query]
 		nf := len(p.queries[out.query].Features)
 		meta := v.rowMeta[out.query*v.rows : (out.query+1)*v.rows]
@@ -735,6 +813,31 @@ func appendResponse(dst []byte, v *Vectors) []byte {
 		dst = append(dst, "]}"...)
 	}
 	return append(dst, "]}\n"...)
+}
+
+// appendOnDemand encodes an on-demand feature's column: PRESENT values, or
+// null with NULL_VALUE; computed values have no event time of their own.
+func appendOnDemand(dst []byte, v *Vectors, out output) []byte {
+	dst = append(dst, `{"values":[`...)
+	for r := range v.rows {
+		if r > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendValue(dst, v.odValue(out, r))
+	}
+	dst = append(dst, `],"statuses":[`...)
+	for r := range v.rows {
+		if r > 0 {
+			dst = append(dst, ',')
+		}
+		st := StatusPresent
+		if v.odValue(out, r).IsNull() {
+			st = StatusNullValue
+		}
+		dst = append(dst, statusJSON[st]...)
+	}
+	dst = appendRepeated(append(dst, `],"event_timestamps":[`...), epochJSON, v.rows)
+	return append(dst, "]}"...)
 }
 
 func appendRepeated(dst, item []byte, n int) []byte {

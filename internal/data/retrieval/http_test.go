@@ -155,6 +155,10 @@ func TestGetOnlineFeaturesBadRequests(t *testing.T) {
 		{"collision", `{"features": ["listing_profile:rent", "listing_engagement:rent"], "entities": {"listing_id": [1]}}`, 400, "set full_feature_names"},
 		{"mixed untyped key", `{"features": ["city_stats:listings"], "entities": {"city": ["paris", 7]}}`, 400, `entities.city[1]: want a string (city holds string values), got 7`},
 		{"too large", `{"features": ["listing_profile:rent"], "entities": {"listing_id": [` + strings.Repeat("1,", 3000) + `1]}}`, 413, "larger than 4096 bytes"},
+		{"request value of the wrong type", `{"features": ["match:boosted_ctr"], "entities": {"listing_id": [1], "user_id": ["u1"]}, "request_context": {"boost": ["x"]}}`, 400, "request_context.boost[0]: want a float64 value or null, got x"},
+		{"request values not one per row", `{"features": ["match:boosted_ctr"], "entities": {"listing_id": [1], "user_id": ["u1"]}, "request_context": {"boost": [1, 2]}}`, 400, "request_context.boost has 2 values, want one per entity row (1)"},
+		{"request value not a list", `{"features": ["match:boosted_ctr"], "entities": {"listing_id": [1], "user_id": ["u1"]}, "request_context": {"boost": 1}}`, 400, "request_context.boost: want a list of values"},
+		{"request context not an object", `{"features": ["match:boosted_ctr"], "entities": {"listing_id": [1], "user_id": ["u1"]}, "request_context": [1]}`, 400, "request_context: want an object"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/atrium-ml/atrium/internal/data/ondemand"
 	"github.com/atrium-ml/atrium/internal/data/online"
 	"github.com/atrium-ml/atrium/internal/platform/jsonw"
 	"github.com/atrium-ml/atrium/internal/platform/server"
@@ -66,6 +67,19 @@ func (t KeyType) String() string {
 type Definitions struct {
 	Sets     []SetDef
 	Services []ServiceDef
+	// OnDemand are the on-demand sets: features computed from the fetched
+	// features of other sets (and request values) after the read.
+	OnDemand []OnDemandDef
+}
+
+// OnDemandDef is an on-demand set as online retrieval sees it: a compiled
+// program and where each of its variables comes from.
+type OnDemandDef struct {
+	Name    string
+	Program *ondemand.Program
+	// Inputs[v] is the "set:feature" variable v reads, or "" for a request
+	// value (named Program.Vars()[v].Name, sent in request_context).
+	Inputs []string
 }
 
 // SetDef is a feature set as online retrieval sees it.
@@ -137,6 +151,13 @@ type catalog struct {
 	sets     map[string]*setInfo
 	order    []*setInfo // sets in definition order
 	services map[string][]ref
+	onDemand map[string]*odInfo
+}
+
+// odInfo is an on-demand set with its inputs resolved.
+type odInfo struct {
+	OnDemandDef
+	inputs []ref // [v]: the stored feature variable v reads (set nil: a request value)
 }
 
 type setInfo struct {
@@ -144,10 +165,12 @@ type setInfo struct {
 	features map[string]int // name -> index in Features
 }
 
-// ref is a resolved feature reference.
+// ref is a resolved feature reference: a stored feature (set, feature) or
+// an on-demand one (od, feature: its expression).
 type ref struct {
 	set     *setInfo
 	feature int
+	od      *odInfo
 }
 
 func newCatalog(defs Definitions) (*catalog, error) {
@@ -194,6 +217,26 @@ func newCatalog(defs Definitions) (*catalog, error) {
 		c.sets[s.Name] = si
 		c.order = append(c.order, si)
 	}
+	c.onDemand = map[string]*odInfo{}
+	for _, od := range defs.OnDemand {
+		if c.sets[od.Name] != nil || c.onDemand[od.Name] != nil || od.Program == nil || len(od.Inputs) != len(od.Program.Vars()) {
+			bad("on-demand set %s: defined twice, named like a feature set, or without a program for its inputs", od.Name)
+			continue
+		}
+		info := &odInfo{OnDemandDef: od, inputs: make([]ref, len(od.Inputs))}
+		for v, in := range od.Inputs {
+			if in == "" {
+				continue
+			}
+			rs, err := c.resolve(in, false)
+			if err != nil {
+				bad("on-demand set %s: input %s: %v", od.Name, od.Program.Vars()[v].Name, err)
+				continue
+			}
+			info.inputs[v] = rs[0]
+		}
+		c.onDemand[od.Name] = info
+	}
 	for _, svc := range defs.Services {
 		if _, dup := c.services[svc.Name]; dup {
 			bad("feature service %s: defined twice", svc.Name)
@@ -219,6 +262,18 @@ func newCatalog(defs Definitions) (*catalog, error) {
 // resolve turns "set:feature" (or, with wholeSets, "set") into refs.
 func (c *catalog) resolve(r string, wholeSets bool) ([]ref, error) {
 	setName, feature, hasFeature := strings.Cut(r, ":")
+	if od := c.onDemand[setName]; od != nil {
+		var out []ref
+		for i, x := range od.Program.Exprs() {
+			if !hasFeature || x.Name == feature {
+				out = append(out, ref{od: od, feature: i})
+			}
+		}
+		if len(out) == 0 {
+			return nil, fmt.Errorf("%w: %q: on-demand set %s has no feature %q", ErrUnknownFeature, r, setName, feature)
+		}
+		return out, nil
+	}
 	s := c.sets[setName]
 	if s == nil {
 		return nil, fmt.Errorf("%w: %q: no feature set %q", ErrUnknownFeature, r, setName)
@@ -229,7 +284,7 @@ func (c *catalog) resolve(r string, wholeSets bool) ([]ref, error) {
 		}
 		out := make([]ref, len(s.Features))
 		for i := range s.Features {
-			out[i] = ref{s, i}
+			out[i] = ref{set: s, feature: i}
 		}
 		return out, nil
 	}
@@ -237,7 +292,7 @@ func (c *catalog) resolve(r string, wholeSets bool) ([]ref, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: %q: feature set %s has no feature %q", ErrUnknownFeature, r, setName, feature)
 	}
-	return []ref{{s, i}}, nil
+	return []ref{{set: s, feature: i}}, nil
 }
 
 // plan is everything a request for one feature list needs, resolved once.
@@ -254,14 +309,27 @@ type plan struct {
 	keyGroup []int
 	// outputs are the feature columns after the join keys.
 	outputs []output
+	// od are the on-demand sets the outputs name, computed after the read.
+	od []odPlan
 	// names are the response's feature_names: join keys, then outputs.
 	names []string
 	// header is the JSON response up to the first result, pre-encoded.
 	header []byte
 }
 
+// output is a stored feature (query, feature) or, with query < 0, the
+// expression feature of on-demand plan od.
 type output struct {
 	query, feature int
+	od             int
+}
+
+// odPlan computes an on-demand set's expressions: variable v reads feature
+// inputs[v].feature of query inputs[v].query, or the request value of its
+// name when query < 0.
+type odPlan struct {
+	info   *odInfo
+	inputs []output
 }
 
 func (c *catalog) newPlan(features []string, service string, fullNames bool) (*plan, error) {
@@ -291,55 +359,107 @@ func (c *catalog) newPlan(features []string, service string, fullNames bool) (*p
 	querySet := map[*setInfo]int{}
 	keyIndex := map[string]int{}
 	seen := map[string]string{} // output name -> reference, to report collisions
-	for _, r := range refs {
-		q, ok := querySet[r.set]
-		if !ok {
-			q = len(p.queries)
-			querySet[r.set] = q
-			p.queries = append(p.queries, online.Query{Set: r.set.Name})
-			p.sets = append(p.sets, r.set)
-			var idx []int
-			for _, k := range r.set.JoinKeys {
-				i, ok := keyIndex[k.Name]
-				if !ok {
-					i = len(p.joinKeys)
-					keyIndex[k.Name] = i
-					p.joinKeys = append(p.joinKeys, k)
-				} else if have := p.joinKeys[i].Type; have == KeyAny {
-					p.joinKeys[i].Type = k.Type
-				} else if k.Type != KeyAny && k.Type != have {
-					return nil, fmt.Errorf("%w: join key %s is %s in feature set %s but %s in another requested set",
-						ErrInvalidRequest, k.Name, k.Type, r.set.Name, have)
-				}
-				idx = append(idx, i)
-			}
-			p.setKeys = append(p.setKeys, idx)
-			group := q
-			for prev := range q {
-				if equalInts(p.setKeys[prev], idx) {
-					group = prev
-					break
-				}
-			}
-			p.keyGroup = append(p.keyGroup, group)
-		}
-		fname := r.set.Features[r.feature].Name
-		name := fname
+	// answer names the next answered feature, set:feature, in p.names.
+	answer := func(set, feature string) error {
+		name := feature
 		if fullNames {
-			name = r.set.Name + "__" + fname
+			name = set + "__" + feature
 		}
-		refName := r.set.Name + ":" + fname
+		refName := set + ":" + feature
 		if prev, dup := seen[name]; dup {
 			if prev == refName {
-				return nil, fmt.Errorf("%w: feature %s is requested twice", ErrInvalidRequest, refName)
+				return fmt.Errorf("%w: feature %s is requested twice", ErrInvalidRequest, refName)
 			}
-			return nil, fmt.Errorf("%w: features %s and %s are both named %s in the response: set full_feature_names to tell them apart",
+			return fmt.Errorf("%w: features %s and %s are both named %s in the response: set full_feature_names to tell them apart",
 				ErrInvalidRequest, prev, refName, name)
 		}
 		seen[name] = refName
+		p.names = append(p.names, name)
+		return nil
+	}
+	odIndex := map[*odInfo]int{}
+	// query returns the query of set s, adding it (and its join keys) first.
+	query := func(s *setInfo) (int, error) {
+		q, ok := querySet[s]
+		if ok {
+			return q, nil
+		}
+		q = len(p.queries)
+		querySet[s] = q
+		p.queries = append(p.queries, online.Query{Set: s.Name})
+		p.sets = append(p.sets, s)
+		var idx []int
+		for _, k := range s.JoinKeys {
+			i, ok := keyIndex[k.Name]
+			if !ok {
+				i = len(p.joinKeys)
+				keyIndex[k.Name] = i
+				p.joinKeys = append(p.joinKeys, k)
+			} else if have := p.joinKeys[i].Type; have == KeyAny {
+				p.joinKeys[i].Type = k.Type
+			} else if k.Type != KeyAny && k.Type != have {
+				return 0, fmt.Errorf("%w: join key %s is %s in feature set %s but %s in another requested set",
+					ErrInvalidRequest, k.Name, k.Type, s.Name, have)
+			}
+			idx = append(idx, i)
+		}
+		p.setKeys = append(p.setKeys, idx)
+		group := q
+		for prev := range q {
+			if equalInts(p.setKeys[prev], idx) {
+				group = prev
+				break
+			}
+		}
+		p.keyGroup = append(p.keyGroup, group)
+		return q, nil
+	}
+	for _, r := range refs {
+		if r.od != nil {
+			i, ok := odIndex[r.od]
+			if !ok {
+				i = len(p.od)
+				odIndex[r.od] = i
+				p.od = append(p.od, odPlan{info: r.od})
+			}
+			if err := answer(r.od.Name, r.od.Program.Exprs()[r.feature].Name); err != nil {
+				return nil, err
+			}
+			p.outputs = append(p.outputs, output{query: -1, feature: r.feature, od: i})
+			continue
+		}
+		q, err := query(r.set)
+		if err != nil {
+			return nil, err
+		}
+		fname := r.set.Features[r.feature].Name
+		if err := answer(r.set.Name, fname); err != nil {
+			return nil, err
+		}
 		p.queries[q].Features = append(p.queries[q].Features, fname)
 		p.outputs = append(p.outputs, output{query: q, feature: len(p.queries[q].Features) - 1})
-		p.names = append(p.names, name)
+	}
+	// The stored inputs of on-demand sets are read with the requested
+	// features (once, when also requested), not answered.
+	for i := range p.od {
+		od := &p.od[i]
+		for v, in := range od.info.inputs {
+			if in.set == nil {
+				od.inputs = append(od.inputs, output{query: -1, feature: v})
+				continue
+			}
+			q, err := query(in.set)
+			if err != nil {
+				return nil, err
+			}
+			fname := in.set.Features[in.feature].Name
+			f := slices.Index(p.queries[q].Features, fname)
+			if f < 0 {
+				f = len(p.queries[q].Features)
+				p.queries[q].Features = append(p.queries[q].Features, fname)
+			}
+			od.inputs = append(od.inputs, output{query: q, feature: f})
+		}
 	}
 	for _, k := range p.joinKeys {
 		if _, clash := seen[k.Name]; clash {
@@ -475,7 +595,7 @@ func (o *Online) cachedPlan(key []byte, build func() (*plan, error)) (*plan, err
 }
 
 // Entities are the entity columns of a request: one column per join key, all
-// of the same length.
+// of the same length, except broadcast columns (one value for every row).
 type Entities struct {
 	cols []entityCol
 }
@@ -485,18 +605,37 @@ type entityCol struct {
 	typ  KeyType
 	ints []int64
 	strs []string
+	// broadcast: the column's one value is every row's (BroadcastString).
+	broadcast bool
 }
 
 // Int64 adds (or replaces) an int64 join-key column.
 func (e *Entities) Int64(name string, values ...int64) {
 	c := e.col(name)
-	c.typ, c.ints, c.strs = KeyInt64, append(c.ints[:0], values...), c.strs[:0]
+	c.typ, c.ints, c.strs, c.broadcast = KeyInt64, append(c.ints[:0], values...), c.strs[:0], false
 }
 
 // String adds (or replaces) a string join-key column.
 func (e *Entities) String(name string, values ...string) {
 	c := e.col(name)
-	c.typ, c.strs, c.ints = KeyString, append(c.strs[:0], values...), c.ints[:0]
+	c.typ, c.strs, c.ints, c.broadcast = KeyString, append(c.strs[:0], values...), c.ints[:0], false
+}
+
+// BroadcastInt64 adds (or replaces) a join-key column whose one value is
+// every row's: the user of a ranking request, next to a column of candidate
+// listings. A feature set whose join keys are all broadcast is read once,
+// with one key, whatever the number of rows (Vectors answer its row for
+// every row); a set keyed by a broadcast and a per-row column (user x
+// listing) is read per row. Without per-row columns the request has one row.
+func (e *Entities) BroadcastInt64(name string, value int64) {
+	e.Int64(name, value)
+	e.col(name).broadcast = true
+}
+
+// BroadcastString is BroadcastInt64 for a string key.
+func (e *Entities) BroadcastString(name string, value string) {
+	e.String(name, value)
+	e.col(name).broadcast = true
 }
 
 func (e *Entities) col(name string) *entityCol {
@@ -515,6 +654,27 @@ func (e *Entities) col(name string) *entityCol {
 	return c
 }
 
+// rows is the length of the first column (0 without columns).
+func (e *Entities) rows() int {
+	if len(e.cols) == 0 {
+		return 0
+	}
+	return e.cols[0].len()
+}
+
+// requestKind is the kind of request value name of the plan's on-demand
+// sets; false when none declares it.
+func (p *plan) requestKind(name string) (online.Kind, bool) {
+	for i := range p.od {
+		for v, in := range p.od[i].inputs {
+			if vr := p.od[i].info.Program.Vars()[v]; in.query < 0 && vr.Name == name {
+				return vr.Kind, true
+			}
+		}
+	}
+	return online.KindMissing, false
+}
+
 // reset empties e, keeping its memory.
 func (e *Entities) reset() {
 	for i := range e.cols {
@@ -531,6 +691,14 @@ func (c *entityCol) len() int {
 	return len(c.strs)
 }
 
+// at is the index of row r's value: 0 for a broadcast column.
+func (c *entityCol) at(r int) int {
+	if c.broadcast {
+		return 0
+	}
+	return r
+}
+
 // Request asks for features of entities.
 type Request struct {
 	// Features are "set:feature" references; or name a FeatureService instead.
@@ -539,6 +707,10 @@ type Request struct {
 	Entities       Entities
 	// FullFeatureNames names features "set__feature" in the response.
 	FullFeatureNames bool
+	// Context are request values of on-demand features (Feast's
+	// request_context): a column of one value per entity row by name. A
+	// value an on-demand set declares and the request lacks is null.
+	Context map[string][]online.Value
 }
 
 // Vectors are the answer to a Request, column-major like Feast's response:
@@ -550,13 +722,27 @@ type Vectors struct {
 	now     time.Time
 	keyCols []*entityCol // the request's column of each plan join key
 	keys    [][]online.Key
-	keyEnds []int // scratch: where each encoded key ends
+	keyOwn  [][]online.Key // the memory of the keys each query encodes itself
+	keyEnds []int          // scratch: where each encoded key ends
 	queries []online.Query
 	results []online.Result
 	scratch []byte
 	// rowMeta[q*rows+r] and tsJSON: see prepareRows.
 	rowMeta []rowMeta
 	tsJSON  []byte
+	// od[i] are the values of on-demand plan i, row-major (rows x exprs).
+	od [][]online.Value
+	// single[q]: query q's set is keyed by broadcast columns only; it read
+	// one key, whose result row answers every row.
+	single []bool
+}
+
+// row is the row of query q's result that answers row r.
+func (v *Vectors) row(q, r int) int {
+	if v.single[q] {
+		return 0
+	}
+	return r
 }
 
 // rowMeta is what a response needs of one set's row: whether it is older than
@@ -579,11 +765,12 @@ func (v *Vectors) prepareRows() {
 		var lastStart, lastEnd int32 = 0, -1
 		for r := range v.rows {
 			m := &v.rowMeta[q*v.rows+r]
-			if !res.Found[r] {
+			rr := v.row(q, r)
+			if !res.Found[rr] {
 				*m = rowMeta{}
 				continue
 			}
-			ts := res.TS[r]
+			ts := res.TS[rr]
 			m.stale = ttl > 0 && v.now.Sub(ts) > ttl
 			if lastEnd < 0 || !ts.Equal(last) {
 				lastStart = int32(len(v.tsJSON))
@@ -625,18 +812,27 @@ func (v *Vectors) Rows() int { return v.rows }
 
 // Get returns the value, status and event time of column c, row r. Join-key
 // columns are PRESENT with the zero time; a feature that is not found has a
-// Missing value and the zero time.
+// Missing value and the zero time; an on-demand feature is PRESENT, or
+// NULL_VALUE when it could not be computed, with the zero time.
 func (v *Vectors) Get(c, r int) (online.Value, Status, time.Time) {
 	nk := len(v.plan.joinKeys)
 	if c < nk {
 		col := v.keyCols[c]
 		if col.typ == KeyInt64 {
-			return online.Int64(col.ints[r]), StatusPresent, time.Time{}
+			return online.Int64(col.ints[col.at(r)]), StatusPresent, time.Time{}
 		}
-		return online.String(col.strs[r]), StatusPresent, time.Time{}
+		return online.String(col.strs[col.at(r)]), StatusPresent, time.Time{}
 	}
 	out := v.plan.outputs[c-nk]
+	if out.query < 0 {
+		val := v.odValue(out, r)
+		if val.IsNull() {
+			return val, StatusNullValue, time.Time{}
+		}
+		return val, StatusPresent, time.Time{}
+	}
 	res := &v.results[out.query]
+	r = v.row(out.query, r)
 	if !res.Found[r] {
 		return online.Missing, StatusNotFound, time.Time{}
 	}
@@ -676,7 +872,7 @@ func (o *Online) read(ctx context.Context, p *plan, req *Request, v *Vectors) er
 	// Match the request's columns to the plan's join keys.
 	v.keyCols = slices.Grow(v.keyCols[:0], len(p.joinKeys))[:len(p.joinKeys)]
 	clear(v.keyCols)
-	rows := -1
+	rows, first, broadcast := -1, "", false
 	for i := range req.Entities.cols {
 		c := &req.Entities.cols[i]
 		k := -1
@@ -692,12 +888,19 @@ func (o *Online) read(ctx context.Context, p *plan, req *Request, v *Vectors) er
 		if want := p.joinKeys[k].Type; want != KeyAny && c.typ != want {
 			return fmt.Errorf("%w: entities: %s: want %s values, got %s", ErrInvalidRequest, c.name, p.joinKeys[k].Type, c.typ)
 		}
+		v.keyCols[k] = c
+		if c.broadcast {
+			broadcast = true
+			continue
+		}
 		if rows >= 0 && c.len() != rows {
 			return fmt.Errorf("%w: entities: %s has %d values but %s has %d: every entity column needs one value per row",
-				ErrInvalidRequest, c.name, c.len(), req.Entities.cols[0].name, rows)
+				ErrInvalidRequest, c.name, c.len(), first, rows)
 		}
-		rows = c.len()
-		v.keyCols[k] = c
+		rows, first = c.len(), c.name
+	}
+	if rows < 0 && broadcast {
+		rows = 1
 	}
 	for k, c := range v.keyCols {
 		if c == nil {
@@ -711,7 +914,15 @@ func (o *Online) read(ctx context.Context, p *plan, req *Request, v *Vectors) er
 
 	// Encode each distinct key tuple once; sets with the same join keys share it.
 	nq := len(p.queries)
+	v.single = slices.Grow(v.single[:0], nq)[:nq]
+	for q := range nq {
+		v.single[q] = true
+		for _, k := range p.setKeys[q] {
+			v.single[q] = v.single[q] && v.keyCols[k].broadcast
+		}
+	}
 	v.keys = slices.Grow(v.keys[:0], nq)[:nq]
+	v.keyOwn = slices.Grow(v.keyOwn[:0], nq)[:nq]
 	queries := slices.Grow(v.queries[:0], nq)[:nq]
 	v.queries = queries
 	for q := range nq {
@@ -721,15 +932,23 @@ func (o *Online) read(ctx context.Context, p *plan, req *Request, v *Vectors) er
 		} else {
 			// All keys are encoded into one buffer and made one string, which
 			// the keys are slices of: one allocation per set, not per key.
-			keys := slices.Grow(v.keys[q][:0], v.rows)[:v.rows]
-			ends := slices.Grow(v.keyEnds[:0], v.rows)[:v.rows]
+			// Encoded into q's own memory, never into v.keys[q]: in a pooled
+			// Vectors that may still alias another query's keys (shared by
+			// an earlier request's plan), which this would overwrite.
+			n := v.rows
+			if v.single[q] {
+				n = min(n, 1)
+			}
+			keys := slices.Grow(v.keyOwn[q][:0], n)[:n]
+			v.keyOwn[q] = keys
+			ends := slices.Grow(v.keyEnds[:0], n)[:n]
 			b := v.scratch[:0]
 			for r := range keys {
 				for _, k := range p.setKeys[q] {
 					if c := v.keyCols[k]; c.typ == KeyInt64 {
-						b = online.AppendIntKey(b, c.ints[r])
+						b = online.AppendIntKey(b, c.ints[c.at(r)])
 					} else {
-						b = online.AppendStringKey(b, c.strs[r])
+						b = online.AppendStringKey(b, c.strs[c.at(r)])
 					}
 				}
 				ends[r] = len(b)
@@ -753,7 +972,64 @@ func (o *Online) read(ctx context.Context, p *plan, req *Request, v *Vectors) er
 			m.observe(s.Name, s.TTL, &v.results[q], v.now)
 		}
 	}
+	v.computeOnDemand(req.Context, o.opts.Metrics)
 	return nil
+}
+
+// odValue is the value of on-demand output out at row r.
+func (v *Vectors) odValue(out output, r int) online.Value {
+	ne := v.plan.od[out.od].info.Program.Len()
+	return v.od[out.od][r*ne+out.feature]
+}
+
+// computeOnDemand evaluates the plan's on-demand sets over the read rows. A
+// row past its set's ttl is missing to them, as the point-in-time join
+// leaves it out offline. A value an expression cannot compute is null.
+func (v *Vectors) computeOnDemand(ctx map[string][]online.Value, m *Metrics) {
+	p := v.plan
+	v.od = slices.Grow(v.od[:0], len(p.od))[:len(p.od)]
+	for i := range p.od {
+		od := &p.od[i]
+		ne := od.info.Program.Len()
+		v.od[i] = slices.Grow(v.od[i][:0], v.rows*ne)[:v.rows*ne]
+		in := odInput{v: v, plan: od, ctx: ctx}
+		var failed *ondemand.EvalError
+		if err := od.info.Program.Eval(&in, v.rows, v.od[i]); errors.As(err, &failed) && m != nil {
+			for e, n := range failed.Failed {
+				if n > 0 {
+					m.onDemandFailed.WithLabelValues(od.info.Name, od.info.Program.Exprs()[e].Name).Add(float64(n))
+				}
+			}
+		}
+	}
+}
+
+// odInput is the ondemand.Input of an on-demand plan over read rows.
+type odInput struct {
+	v    *Vectors
+	plan *odPlan
+	ctx  map[string][]online.Value
+}
+
+func (in *odInput) Value(vr, r int) online.Value {
+	o := in.plan.inputs[vr]
+	if o.query < 0 {
+		col := in.ctx[in.plan.info.Program.Vars()[vr].Name]
+		if r >= len(col) {
+			return online.Missing
+		}
+		return col[r]
+	}
+	v := in.v
+	res := &v.results[o.query]
+	r = v.row(o.query, r)
+	if !res.Found[r] {
+		return online.Missing
+	}
+	if ttl := v.plan.sets[o.query].TTL; ttl > 0 && v.now.Sub(res.TS[r]) > ttl {
+		return online.Missing
+	}
+	return res.Values[r*len(v.plan.queries[o.query].Features)+o.feature]
 }
 
 func (p *plan) joinKeyList() string {
@@ -762,4 +1038,55 @@ func (p *plan) joinKeyList() string {
 		names[i] = k.Name + " (" + k.Type.String() + ")"
 	}
 	return strings.Join(names, ", ")
+}
+
+// ServiceFeatures returns the feature references of a feature service, in
+// its order: "set:feature" for stored features, "on_demand_set:feature" for
+// on-demand ones. Callers combining services (a ranker scoring several
+// models on one read) pass their union as Request.Features.
+func (o *Online) ServiceFeatures(service string) ([]string, error) {
+	refs, ok := o.cat.services[service]
+	if !ok {
+		return nil, fmt.Errorf("%w: feature_service %q is not defined", ErrUnknownFeature, service)
+	}
+	out := make([]string, len(refs))
+	for i, r := range refs {
+		if r.od != nil {
+			out[i] = r.od.Name + ":" + r.od.Program.Exprs()[r.feature].Name
+		} else {
+			out[i] = r.set.Name + ":" + r.set.Features[r.feature].Name
+		}
+	}
+	return out, nil
+}
+
+// Shape describes what a feature list (or service) needs from a request:
+// its join keys, and the request values its on-demand features read, with
+// their kinds (Request.Context values of another kind are null).
+type Shape struct {
+	JoinKeys []JoinKeyDef
+	Request  []ondemand.Var
+	// Names are the columns of the Vectors Get answers: join keys, then
+	// features (Vectors.Names).
+	Names []string
+}
+
+// Shape resolves a feature list or service like Get does (cached) and
+// returns what a request for it must carry.
+func (o *Online) Shape(features []string, service string) (Shape, error) {
+	p, _, err := o.plan(features, service, false, nil)
+	if err != nil {
+		return Shape{}, err
+	}
+	sh := Shape{JoinKeys: slices.Clone(p.joinKeys), Names: slices.Clone(p.names)}
+	seen := map[string]bool{}
+	for i := range p.od {
+		for v, in := range p.od[i].inputs {
+			if vr := p.od[i].info.Program.Vars()[v]; in.query < 0 && !seen[vr.Name] {
+				seen[vr.Name] = true
+				sh.Request = append(sh.Request, vr)
+			}
+		}
+	}
+	return sh, nil
 }

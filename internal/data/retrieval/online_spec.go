@@ -47,6 +47,21 @@ func DefinitionsFromSpec(f *spec.Features, keyTypes map[string][]KeyType) (Defin
 		}
 		d.Sets = append(d.Sets, set)
 	}
+	for _, od := range f.OnDemandSets {
+		prg, vars, err := f.CompileOnDemand(od.Name)
+		if err != nil {
+			return d, err
+		}
+		def := OnDemandDef{Name: od.Name, Program: prg}
+		for _, v := range vars {
+			in := ""
+			if v.Feature != nil {
+				in = v.Feature.Ref
+			}
+			def.Inputs = append(def.Inputs, in)
+		}
+		d.OnDemand = append(d.OnDemand, def)
+	}
 	for _, s := range f.Services {
 		resolved, err := f.ResolveService(s.Name)
 		if err != nil {
@@ -63,17 +78,8 @@ func DefinitionsFromSpec(f *spec.Features, keyTypes map[string][]KeyType) (Defin
 
 // kindOf maps a feature type to the online value kind that stores it.
 func kindOf(t spec.Type) (online.Kind, error) {
-	switch t {
-	case spec.Int64:
-		return online.KindInt64, nil
-	case spec.Float64:
-		return online.KindFloat64, nil
-	case spec.String:
-		return online.KindString, nil
-	case spec.Bool:
-		return online.KindBool, nil
-	case spec.Timestamp:
-		return online.KindTime, nil
+	if k := t.Kind(); k != online.KindMissing {
+		return k, nil
 	}
 	return online.KindNull, fmt.Errorf("type %q has no online representation", t)
 }

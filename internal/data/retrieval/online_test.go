@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/atrium-ml/atrium/internal/data/ondemand"
 	"github.com/atrium-ml/atrium/internal/data/online"
 	"github.com/atrium-ml/atrium/internal/data/online/pebble"
 )
@@ -34,8 +37,23 @@ func testDefs() Definitions {
 		},
 		Services: []ServiceDef{
 			{Name: "ranker", Features: []string{"listing_profile", "listing_engagement:ctr_7d", "listing_engagement:clicks_sum_1d"}},
+			{Name: "ranker_od", Features: []string{"listing_profile:rent", "match"}},
 		},
+		OnDemand: []OnDemandDef{testOnDemand()},
 	}
+}
+
+// testOnDemand is an on-demand set over a listing's and a user's features
+// and a request value: boost.
+func testOnDemand() OnDemandDef {
+	p, err := ondemand.Compile(
+		[]ondemand.Var{{Name: "rent", Kind: online.KindFloat64}, {Name: "budget", Kind: online.KindFloat64}, {Name: "ctr_7d", Kind: online.KindFloat64}, {Name: "boost", Kind: online.KindFloat64}},
+		[]ondemand.Expr{{Name: "rent_to_budget", Kind: online.KindFloat64, Source: "rent / budget"},
+			{Name: "boosted_ctr", Kind: online.KindFloat64, Source: "boost == null ? ctr_7d : ctr_7d * boost"}})
+	if err != nil {
+		panic(err)
+	}
+	return OnDemandDef{Name: "match", Program: p, Inputs: []string{"listing_profile:rent", "user_profile:budget", "listing_engagement:ctr_7d", ""}}
 }
 
 // testOnline returns an Online over a fresh Pebble store holding:
@@ -118,6 +136,65 @@ func TestGetStatuses(t *testing.T) {
 			if (st == StatusNotFound || c < 2) != ts.IsZero() {
 				t.Errorf("row %d %s: event time %s with status %s", r, wantNames[c], ts, st)
 			}
+		}
+	}
+}
+
+// TestGetOnDemand computes on-demand features from the read rows and the
+// request's values: a missing or stale input (listing 2's engagement is
+// past its ttl) gives a null, a request value the expression tests for null
+// may be left out.
+func TestGetOnDemand(t *testing.T) {
+	o := testOnline(t)
+	req := &Request{Features: []string{"match:boosted_ctr", "listing_profile:rent", "match:rent_to_budget"},
+		Context: map[string][]online.Value{"boost": {online.Float64(2), online.Float64(3), online.Null, online.Null}}}
+	req.Entities.Int64("listing_id", 1, 2, 3, 1)
+	req.Entities.String("user_id", "u1", "u1", "u1", "u2")
+	v, err := o.Get(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Release()
+	wantNames := []string{"listing_id", "user_id", "boosted_ctr", "rent", "rent_to_budget"}
+	if strings.Join(v.Names(), ",") != strings.Join(wantNames, ",") {
+		t.Fatalf("names %v, want %v", v.Names(), wantNames)
+	}
+	P, N, NF := StatusPresent, StatusNullValue, StatusNotFound
+	want := [][]cell{ // [row][feature column]
+		{{0.25, P}, {1500.0, P}, {0.75, P}},
+		{{nil, N}, {900.0, P}, {0.45, P}},
+		{{nil, N}, {nil, NF}, {nil, N}},
+		{{0.125, P}, {1500.0, P}, {nil, N}},
+	}
+	for r, row := range want {
+		for c, w := range row {
+			val, st, _ := v.Get(c+2, r)
+			if val.Any() != w.v || st != w.st {
+				t.Errorf("row %d %s: %v %s, want %v %s", r, wantNames[c+2], val.Any(), st, w.v, w.st)
+			}
+		}
+	}
+	// Whole on-demand sets through a service; a clash of names is refused.
+	svc := &Request{FeatureService: "ranker_od"}
+	svc.Entities.Int64("listing_id", 1)
+	svc.Entities.String("user_id", "u1")
+	if v, err := o.Get(context.Background(), svc); err != nil || strings.Join(v.Names(), ",") != "listing_id,user_id,rent,rent_to_budget,boosted_ctr" {
+		t.Errorf("ranker_od: %v", err)
+	} else {
+		v.Release()
+	}
+	for _, tc := range []struct {
+		features []string
+		want     string
+	}{
+		{[]string{"match:nope"}, `on-demand set match has no feature "nope"`},
+		{[]string{"match:rent_to_budget", "match:rent_to_budget"}, "match:rent_to_budget is requested twice"},
+	} {
+		bad := &Request{Features: tc.features}
+		bad.Entities.Int64("listing_id", 1)
+		bad.Entities.String("user_id", "u1")
+		if _, err := o.Get(context.Background(), bad); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Get(%v) = %v, want %q", tc.features, err, tc.want)
 		}
 	}
 }
@@ -237,5 +314,67 @@ func TestAppendValue(t *testing.T) {
 		if got := string(appendValue(nil, tt.v)); got != tt.want {
 			t.Errorf("appendValue(%v) = %s, want %s", tt.v, got, tt.want)
 		}
+	}
+}
+
+// TestPooledVectorsKeepKeysApart reads, one after the other, a plan whose
+// second set shares the first's keys and a plan whose second set has keys of
+// its own: a pooled Vectors must not encode the second plan's keys into the
+// memory the first plan's sets shared.
+func TestPooledVectorsKeepKeysApart(t *testing.T) {
+	o := testOnline(t)
+	for range 20 {
+		shared := &Request{FeatureService: "ranker"}
+		shared.Entities.Int64("listing_id", 1)
+		v, err := o.Get(context.Background(), shared)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v.Release()
+		own := &Request{Features: []string{"listing_profile:rent", "user_profile:budget"}}
+		own.Entities.Int64("listing_id", 1)
+		own.Entities.String("user_id", "u1")
+		if v, err = o.Get(context.Background(), own); err != nil {
+			t.Fatal(err)
+		}
+		rent, st, _ := v.Get(2, 0)
+		v.Release()
+		if st != StatusPresent || rent.Float64() != 1500 {
+			t.Fatalf("listing 1 rent after a shared-key plan: %v %s, want 1500 PRESENT", rent.Any(), st)
+		}
+	}
+}
+
+// TestOnDemandFailuresCounted answers a value that cannot be computed (an
+// int64 division by zero) as null, and counts it.
+func TestOnDemandFailuresCounted(t *testing.T) {
+	store := testOnline(t).Store()
+	p, err := ondemand.Compile([]ondemand.Var{{Name: "clicks_sum_1d", Kind: online.KindInt64}},
+		[]ondemand.Expr{{Name: "per_zero", Kind: online.KindInt64, Source: "clicks_sum_1d / 0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defs := testDefs()
+	defs.OnDemand = append(defs.OnDemand, OnDemandDef{Name: "broken", Program: p, Inputs: []string{"listing_engagement:clicks_sum_1d"}})
+	m := NewMetrics()
+	o, err := NewOnline(store, defs, Options{Now: func() time.Time { return now }, Metrics: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := &Request{Features: []string{"broken:per_zero"}}
+	req.Entities.Int64("listing_id", 1, 3)
+	v, err := o.Get(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Release()
+	for r := range 2 {
+		if val, st, _ := v.Get(1, r); !val.IsNull() || st != StatusNullValue {
+			t.Errorf("row %d: %v %s, want null NULL_VALUE", r, val.Any(), st)
+		}
+	}
+	// Listing 3 has no row: its null is a missing input, not a failure.
+	if got := testutil.ToFloat64(m.onDemandFailed.WithLabelValues("broken", "per_zero")); got != 1 {
+		t.Errorf("failures counted = %v, want 1", got)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"log/slog"
 	"mime"
 	"net"
@@ -44,6 +45,26 @@ type GuardOptions struct {
 	// Logger receives authentication backend errors and lost audit entries.
 	// Default: discard.
 	Logger *slog.Logger
+	// AuditRetention is how long audit entries are kept: the guard deletes
+	// older ones when it starts and every AuditPruneEvery after. Zero: kept
+	// for ever.
+	AuditRetention time.Duration
+	// AuditPruneEvery is the time between two prunings. Default 1h.
+	AuditPruneEvery time.Duration
+	// Resources, when set, finds the experiment or registered model each
+	// request acts on, so that per-resource grants (Store.SetGrant) and
+	// DefaultPermission apply to it. Nil: roles alone decide.
+	Resources Resources
+	// OIDC, when set, also accepts bearer JWTs its identity provider
+	// issued (their role from its role claim). Nil: Atrium's own tokens
+	// and users only.
+	OIDC *OIDC
+	// DefaultPermission caps what a non-admin principal may do on an
+	// experiment or registered model it has no grant on (MLflow's
+	// default_permission): READ makes them read-only, NO_PERMISSIONS
+	// invisible. Zero: the role alone decides. A grant replaces both the
+	// role and the default on its resource.
+	DefaultPermission Level
 }
 
 // Guard is the access check every route of `atrium serve` goes through
@@ -57,10 +78,14 @@ type Guard struct {
 	cache  sync.Map // [32]byte (hash of the Authorization header) -> cached
 	cached int64    // approximate entry count, under mu
 	mu     sync.Mutex
+	grants sync.Map // user name -> cachedGrants
 
 	audit     chan AuditEntry
 	auditDone chan struct{}
 	closeOnce sync.Once
+	// stopPrune ends the pruning goroutine; pruneDone is closed when it has.
+	stopPrune chan struct{}
+	pruneDone chan struct{}
 }
 
 var _ server.Guard = (*Guard)(nil)
@@ -83,17 +108,61 @@ func NewGuard(opts GuardOptions) *Guard {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	g := &Guard{opts: opts, audit: make(chan AuditEntry, 4096), auditDone: make(chan struct{})}
+	if opts.AuditPruneEvery <= 0 {
+		opts.AuditPruneEvery = time.Hour
+	}
+	g := &Guard{opts: opts, audit: make(chan AuditEntry, 4096), auditDone: make(chan struct{}),
+		stopPrune: make(chan struct{}), pruneDone: make(chan struct{})}
 	go g.writeAudit()
+	if opts.AuditRetention > 0 {
+		go g.pruneAudit()
+	} else {
+		close(g.pruneDone)
+	}
 	return g
 }
 
-// Close writes the audit entries still queued and stops the writer. Requests
-// must have ended (the server shut down) before Close is called.
+// Close writes the audit entries still queued and stops the writer and the
+// pruning. Requests must have ended (the server shut down) before Close is
+// called.
 func (g *Guard) Close() error {
-	g.closeOnce.Do(func() { close(g.audit) })
+	g.closeOnce.Do(func() {
+		close(g.audit)
+		close(g.stopPrune)
+	})
 	<-g.auditDone
+	<-g.pruneDone
 	return nil
+}
+
+// pruneAudit deletes the entries older than AuditRetention now and every
+// AuditPruneEvery, until Close. Several servers on one database prune the
+// same entries; a delete is idempotent, so that costs only the repeat.
+func (g *Guard) pruneAudit() {
+	defer close(g.pruneDone)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-g.stopPrune
+		cancel() // a pruning under way stops after its batch
+	}()
+	tick := time.NewTicker(g.opts.AuditPruneEvery)
+	defer tick.Stop()
+	for {
+		cutoff := time.Now().Add(-g.opts.AuditRetention)
+		n, err := g.opts.Store.PruneAudit(ctx, cutoff)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			g.opts.Logger.Error("audit log not pruned", "before", cutoff, "err", err)
+		case n > 0:
+			g.opts.Logger.Info("audit log pruned", "deleted", n, "before", cutoff)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // writeAudit records queued entries in batches: one transaction per batch
@@ -141,7 +210,7 @@ func PrincipalFrom(ctx context.Context) (Principal, bool) {
 // would write a row per feature read.
 func mutating(p server.Permission) bool {
 	switch p {
-	case server.Public, server.Read, server.ReadFeatures, server.ReadMetrics:
+	case server.Public, server.Read, server.ReadFeatures, server.ReadMetrics, server.Infer:
 		return false
 	}
 	return true
@@ -182,9 +251,19 @@ func (g *Guard) Wrap(rt server.Route) http.Handler {
 		if sw != nil {
 			sw.principal = p
 		}
-		if !p.Role.Allows(rt.Permission) {
-			writeError(w, http.StatusForbidden, "PERMISSION_DENIED",
-				"permission denied: "+p.String()+" (role "+string(p.Role)+") lacks "+string(rt.Permission))
+		denied, err := g.authorize(r, rt, p)
+		if err != nil {
+			g.opts.Logger.Error("authorization backend", "request_id", server.RequestID(r.Context()), "err", err)
+			writeError(w, http.StatusServiceUnavailable, "TEMPORARILY_UNAVAILABLE",
+				"permissions cannot be checked now (request id "+server.RequestID(r.Context())+"); the server log has the cause")
+			return
+		}
+		if denied != "" {
+			writeError(w, http.StatusForbidden, "PERMISSION_DENIED", "permission denied: "+denied)
+			return
+		}
+		if cr, ok := g.opts.Resources.(Creations); ok && p.Kind == "user" && p.Role != Admin && cr.Creates(rt.Pattern) {
+			g.serveCreation(w, r, rt, p, cr)
 			return
 		}
 		rt.Handler.ServeHTTP(w, r)
@@ -293,12 +372,147 @@ func (g *Guard) authenticate(r *http.Request) (Principal, error) {
 	return p, nil
 }
 
-// Forget drops every cached credential (after a revocation in this process).
+// Forget drops every cached credential and grant (after a revocation in
+// this process).
 func (g *Guard) Forget() {
 	g.mu.Lock()
 	g.cache.Clear()
 	g.cached = 0
 	g.mu.Unlock()
+	g.grants.Clear()
+}
+
+type cachedGrants struct {
+	m     map[Resource]Level
+	until time.Time
+	gen   int64 // grantsChanged when loaded
+}
+
+// authorize decides whether p may make request r of route rt. It returns
+// "" when p may, else why not (for the 403), or an error when the metadata
+// database cannot tell.
+//
+// The role decides, except on an experiment or registered model (routes
+// whose permission is READ, EDIT, deploy or MANAGE, and that act on one)
+// when p is not an admin: there a user's grant on the resource decides
+// alone (it may give more or less than the role), and without a grant the
+// role decides, capped by DefaultPermission. A request on several
+// experiments (a search naming them) needs the level on each.
+func (g *Guard) authorize(r *http.Request, rt server.Route, p Principal) (string, error) {
+	roleDenied := func() string {
+		if p.Role.Allows(rt.Permission) {
+			return ""
+		}
+		return p.String() + " (role " + string(p.Role) + ") lacks " + string(rt.Permission)
+	}
+	need := levelFor(rt.Permission)
+	if need == 0 || p.Role == Admin || g.opts.Resources == nil {
+		return roleDenied(), nil
+	}
+	var grants map[Resource]Level
+	if p.Kind == "user" {
+		var err error
+		if grants, err = g.grantsOf(r.Context(), p.Name); err != nil {
+			return "", err
+		}
+	}
+	if len(grants) == 0 && g.opts.DefaultPermission == 0 {
+		return roleDenied(), nil // the common case: no resource to find
+	}
+	res, about, err := g.opts.Resources.Resolve(r, rt)
+	if err != nil {
+		return "", err
+	}
+	if !about {
+		return roleDenied(), nil
+	}
+	if len(res) == 0 {
+		res = []Resource{{}} // unknown: no grant names it
+	}
+	for _, rs := range res {
+		if l, ok := grants[rs]; ok {
+			if l < need {
+				return fmt.Sprintf("%s has %s on %s, the request needs %s", p, l, rs, need), nil
+			}
+			continue
+		}
+		if why := roleDenied(); why != "" {
+			return why, nil
+		}
+		if d := g.opts.DefaultPermission; d != 0 && d < need {
+			what := "this " + string(rs.Kind)
+			if rs.ID == "" {
+				what = "a resource it names"
+			}
+			return fmt.Sprintf("%s has no grant on %s, and the default permission is %s; the request needs %s", p, what, d, need), nil
+		}
+	}
+	return "", nil
+}
+
+// serveCreation serves a request that creates an experiment or registered
+// model and, when it succeeds, grants its creator MANAGE on it (MLflow's
+// basic-auth app does the same). The answer is small (an id); it is kept,
+// up to maxCreatedAnswer, to read the id from.
+func (g *Guard) serveCreation(w http.ResponseWriter, r *http.Request, rt server.Route, p Principal, cr Creations) {
+	cw := &captureWriter{StatusWriter: server.StatusWriter{ResponseWriter: w}}
+	rt.Handler.ServeHTTP(cw, r)
+	if cw.Code != 0 && cw.Code != http.StatusOK {
+		return
+	}
+	res, ok := cr.Created(rt.Pattern, cw.body)
+	if !ok {
+		return
+	}
+	if err := g.opts.Store.SetGrant(r.Context(), p.Name, res, LevelManage); err != nil {
+		// The creation stands; an admin can grant it (`atrium user grant`).
+		g.opts.Logger.Error("creator's MANAGE grant not recorded", "user", p.Name, "resource", res.String(),
+			"request_id", server.RequestID(r.Context()), "err", err)
+	}
+}
+
+// maxCreatedAnswer bounds what captureWriter keeps.
+const maxCreatedAnswer = 64 << 10
+
+// captureWriter keeps the start of an answer while passing it through.
+type captureWriter struct {
+	server.StatusWriter
+	body []byte
+}
+
+func (c *captureWriter) Write(b []byte) (int, error) {
+	if room := maxCreatedAnswer - len(c.body); room > 0 {
+		c.body = append(c.body, b[:min(len(b), room)]...)
+	}
+	return c.StatusWriter.Write(b)
+}
+
+// grantsOf returns user's grants, cached for CacheTTL like credentials.
+func (g *Guard) grantsOf(ctx context.Context, user string) (map[Resource]Level, error) {
+	now := time.Now()
+	gen := grantsChanged.Load()
+	if g.opts.CacheTTL > 0 {
+		if c, ok := g.grants.Load(user); ok && now.Before(c.(cachedGrants).until) && c.(cachedGrants).gen == gen {
+			return c.(cachedGrants).m, nil
+		}
+	}
+	m, err := g.opts.Store.userGrants(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	if g.opts.CacheTTL > 0 {
+		// Bounded like the credential cache: users are few, but not trusted
+		// to be.
+		g.mu.Lock()
+		if g.cached++; g.cached > maxCached {
+			g.cache.Clear()
+			g.grants.Clear()
+			g.cached = 1
+		}
+		g.mu.Unlock()
+		g.grants.Store(user, cachedGrants{m: m, until: now.Add(g.opts.CacheTTL), gen: gen})
+	}
+	return m, nil
 }
 
 // verify checks an Authorization header against the store.
@@ -307,6 +521,9 @@ func (g *Guard) verify(ctx context.Context, header string) (Principal, error) {
 	cred = strings.TrimSpace(cred)
 	switch {
 	case strings.EqualFold(scheme, "Bearer"):
+		if g.opts.OIDC != nil && looksLikeJWT(cred) {
+			return g.opts.OIDC.Verify(ctx, cred)
+		}
 		return g.opts.Store.AuthenticateToken(ctx, cred)
 	case strings.EqualFold(scheme, "Basic"):
 		raw, err := base64.StdEncoding.DecodeString(cred)

@@ -224,3 +224,75 @@ func TestGuardCache(t *testing.T) {
 		t.Errorf("GET after Forget with the database closed = %d, want 503", c)
 	}
 }
+
+// TestGuardPrunesAudit: a guard with a retention deletes the entries older
+// than it when it starts and keeps the younger ones; one without keeps all.
+func TestGuardPrunesAudit(t *testing.T) {
+	ctx := context.Background()
+	for _, tt := range []struct {
+		name      string
+		retention time.Duration
+		want      []string
+	}{{"90 days", 90 * 24 * time.Hour, []string{"young"}}, {"for ever", 0, []string{"old", "young"}}} {
+		t.Run(tt.name, func(t *testing.T) {
+			store := NewStore(metatest.SQLite(t, Schema))
+			now := time.Now()
+			if err := store.Record(ctx, []AuditEntry{
+				{At: now.Add(-91 * 24 * time.Hour), Principal: "token:ci", Method: "POST", Path: "/push", RequestID: "old"},
+				{At: now.Add(-89 * 24 * time.Hour), Principal: "token:ci", Method: "POST", Path: "/push", RequestID: "young"},
+			}); err != nil {
+				t.Fatal(err)
+			}
+			g := NewGuard(GuardOptions{Store: store, AuditRetention: tt.retention})
+			// The first pruning runs as the guard starts; wait for its
+			// outcome, since Close may stop it before it has run.
+			waitFor(t, func() bool {
+				got, err := store.Audit(ctx, time.Time{}, 10)
+				return err == nil && len(got) == len(tt.want)
+			})
+			if err := g.Close(); err != nil {
+				t.Fatal(err)
+			}
+			got, err := store.Audit(ctx, time.Time{}, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, e := range got {
+				ids = append(ids, e.RequestID)
+			}
+			if strings.Join(ids, ",") != strings.Join(tt.want, ",") {
+				t.Errorf("audit log after the guard started = %v, want %v", ids, tt.want)
+			}
+		})
+	}
+}
+
+// waitFor polls cond until it holds; the bound is a guard against a hang,
+// not a timing assertion.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for range 1000 {
+		if cond() {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("condition not reached in 10 s")
+}
+
+// TestMutatingPermissions: which permissions' calls are audited. Scoring
+// (models:infer) is a read: auditing it would write a row per prediction on
+// the serving hot path.
+func TestMutatingPermissions(t *testing.T) {
+	for _, p := range server.Permissions {
+		want := true
+		switch p {
+		case server.Public, server.Read, server.ReadFeatures, server.ReadMetrics, server.Infer:
+			want = false
+		}
+		if got := mutating(p); got != want {
+			t.Errorf("mutating(%s) = %v, want %v", p, got, want)
+		}
+	}
+}

@@ -19,7 +19,8 @@ import (
 	"github.com/atrium-ml/atrium/internal/platform/meta"
 )
 
-// Schema is the auth tables: tokens, users and the audit log.
+// Schema is the auth tables: tokens, users, the audit log and per-resource
+// grants.
 var Schema = meta.Schema{Component: "auth", Migrations: []meta.Migration{{
 	Version: 1,
 	Name:    "create tokens, users and audit log",
@@ -51,6 +52,22 @@ var Schema = meta.Schema{Component: "auth", Migrations: []meta.Migration{{
 			status INTEGER NOT NULL,
 			request_id TEXT NOT NULL)`,
 		`CREATE INDEX auth_audit_at ON auth_audit (at)`,
+	},
+}, {
+	Version: 2,
+	Name:    "create per-resource grants",
+	Statements: []string{
+		// MLflow basic-auth's experiment_permissions and
+		// registered_model_permissions in one table: a user's permission on
+		// one experiment (kind "experiment", its id) or registered model
+		// (kind "registered_model", its name).
+		`CREATE TABLE auth_grants (
+			user_name TEXT NOT NULL,
+			kind TEXT NOT NULL,
+			resource TEXT NOT NULL,
+			permission TEXT NOT NULL,
+			created_at BIGINT NOT NULL,
+			PRIMARY KEY (user_name, kind, resource))`,
 	},
 }}}
 
@@ -239,18 +256,25 @@ func (s *Store) Users(ctx context.Context) ([]User, error) {
 		})
 }
 
-// DeleteUser removes user name (ErrNotFound if there is none).
+// DeleteUser removes user name and its grants (ErrNotFound if there is
+// none): a user added again later under the name starts without them.
 func (s *Store) DeleteUser(ctx context.Context, name string) error {
-	res, err := s.db.Exec(ctx, `DELETE FROM auth_users WHERE name = ?`, name)
-	if err != nil {
-		return fmt.Errorf("delete user %s: %w", name, err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("delete user %s: %w", name, err)
-	} else if n == 0 {
-		return fmt.Errorf("user %q: %w", name, ErrNotFound)
-	}
-	return nil
+	defer grantsChanged.Add(1)
+	return s.db.InTx(ctx, func(tx *meta.Tx) error {
+		res, err := tx.Exec(ctx, `DELETE FROM auth_users WHERE name = ?`, name)
+		if err != nil {
+			return fmt.Errorf("delete user %s: %w", name, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("delete user %s: %w", name, err)
+		} else if n == 0 {
+			return fmt.Errorf("user %q: %w", name, ErrNotFound)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM auth_grants WHERE user_name = ?`, name); err != nil {
+			return fmt.Errorf("delete the grants of user %s: %w", name, err)
+		}
+		return nil
+	})
 }
 
 // HasCredentials reports whether any user or active token exists: whether
@@ -364,4 +388,64 @@ func (s *Store) Audit(ctx context.Context, since time.Time, limit int) ([]AuditE
 		entries[i], entries[j] = entries[j], entries[i]
 	}
 	return entries, nil
+}
+
+// pruneBatch bounds the entries one statement of PruneAudit deletes, so that
+// pruning a large backlog never holds the database's write lock for long
+// (audit entries and every other write queue behind it on SQLite).
+var pruneBatch = 10_000
+
+// PruneAudit deletes the audit entries older than before, in batches of
+// about pruneBatch, and returns how many it deleted. It stops at ctx's end,
+// having deleted whole batches.
+func (s *Store) PruneAudit(ctx context.Context, before time.Time) (int64, error) {
+	var total int64
+	for {
+		// The time of the batch's last entry (the index on at finds it);
+		// entries sharing it are deleted with the batch. None: the rest is
+		// one batch.
+		cut := before.UnixMicro()
+		var at int64
+		err := s.db.QueryRow(ctx, `SELECT at FROM auth_audit WHERE at < ? ORDER BY at LIMIT 1 OFFSET ?`, cut, pruneBatch-1).Scan(&at)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return total, fmt.Errorf("prune audit log: %w", err)
+		default:
+			cut = at + 1
+		}
+		res, err := s.db.Exec(ctx, `DELETE FROM auth_audit WHERE at < ?`, cut)
+		if err != nil {
+			return total, fmt.Errorf("prune audit log: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, fmt.Errorf("prune audit log: %w", err)
+		}
+		total += n
+		if cut == before.UnixMicro() || n == 0 {
+			return total, nil
+		}
+	}
+}
+
+// AuditSummary is how much the audit log holds.
+type AuditSummary struct {
+	Entries int64 `json:"entries"`
+	// Oldest is the time of the oldest entry (zero when there is none).
+	Oldest time.Time `json:"oldest,omitzero"`
+}
+
+// AuditSummary counts the audit log's entries and finds the oldest.
+func (s *Store) AuditSummary(ctx context.Context) (AuditSummary, error) {
+	var n int64
+	var oldest sql.NullInt64
+	if err := s.db.QueryRow(ctx, `SELECT COUNT(*), MIN(at) FROM auth_audit`).Scan(&n, &oldest); err != nil {
+		return AuditSummary{}, fmt.Errorf("read audit log: %w", err)
+	}
+	sum := AuditSummary{Entries: n}
+	if oldest.Valid {
+		sum.Oldest = time.UnixMicro(oldest.Int64).UTC()
+	}
+	return sum, nil
 }

@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -159,5 +160,120 @@ func TestEveryPermissionHasARole(t *testing.T) {
 	}
 	if _, err := ParseRole("superuser"); !errors.Is(err, ErrInvalid) {
 		t.Errorf("ParseRole(superuser) = %v", err)
+	}
+}
+
+// TestPruneAudit: entries older than the cut are deleted, in batches (here
+// of 3, with entries sharing a time across a batch's end), and younger ones
+// kept, on every metadata database.
+func TestPruneAudit(t *testing.T) {
+	defer func(b int) { pruneBatch = b }(pruneBatch)
+	pruneBatch = 3
+	metatest.ForEach(t, func(t *testing.T, db *meta.DB) {
+		ctx := context.Background()
+		s := NewStore(db)
+		t0 := time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC)
+		var entries []AuditEntry
+		// Ten entries a day apart, the third and fourth at the same time.
+		for i := range 10 {
+			at := t0.Add(time.Duration(i) * 24 * time.Hour)
+			if i == 3 {
+				at = entries[2].At
+			}
+			entries = append(entries, AuditEntry{At: at, Principal: "token:ci", Method: "POST", Path: "/push", Route: "POST /push", Status: 200, RequestID: strconv.Itoa(i)})
+		}
+		if err := s.Record(ctx, entries); err != nil {
+			t.Fatal(err)
+		}
+		if sum, err := s.AuditSummary(ctx); err != nil || sum.Entries != 10 || !sum.Oldest.Equal(t0) {
+			t.Fatalf("AuditSummary = %+v, %v; want 10 entries from %s", sum, err, t0)
+		}
+		n, err := s.PruneAudit(ctx, entries[8].At)
+		if err != nil || n != 8 {
+			t.Fatalf("PruneAudit(before entry 8) = %d, %v; want 8", n, err)
+		}
+		got, err := s.Audit(ctx, time.Time{}, 100)
+		if err != nil || len(got) != 2 || got[0].RequestID != "8" || got[1].RequestID != "9" {
+			t.Fatalf("after pruning: %+v, %v; want entries 8 and 9", got, err)
+		}
+		if n, err := s.PruneAudit(ctx, entries[8].At); err != nil || n != 0 {
+			t.Errorf("pruning again = %d, %v; want 0", n, err)
+		}
+		if sum, err := s.AuditSummary(ctx); err != nil || sum.Entries != 2 || !sum.Oldest.Equal(entries[8].At) {
+			t.Errorf("AuditSummary after pruning = %+v, %v", sum, err)
+		}
+	}, Schema)
+}
+
+// TestGrants: grants are set, replaced, listed and removed per user and
+// resource; only users get them; removing a user removes its grants.
+func TestGrants(t *testing.T) {
+	metatest.ForEach(t, func(t *testing.T, db *meta.DB) {
+		ctx := context.Background()
+		s := NewStore(db)
+		expA := Resource{KindExperiment, "1"}
+		model := Resource{KindModel, "ranker"}
+		if err := s.SetGrant(ctx, "ana", expA, LevelRead); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("grant to a user that does not exist = %v, want ErrNotFound", err)
+		}
+		for _, u := range []string{"ana", "bob"} {
+			if err := s.SetUser(ctx, u, Reader, "pw"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, g := range []struct {
+			user  string
+			res   Resource
+			level Level
+		}{{"ana", expA, LevelRead}, {"ana", expA, LevelEdit}, {"ana", model, NoPermissions}, {"bob", model, LevelManage}} {
+			if err := s.SetGrant(ctx, g.user, g.res, g.level); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if l, err := s.Grant(ctx, "ana", expA); err != nil || l != LevelEdit {
+			t.Errorf("Grant(ana, A) = %s, %v; want EDIT (the second grant replaced the first)", l, err)
+		}
+		if l, err := s.Grant(ctx, "bob", expA); err != nil || l != 0 {
+			t.Errorf("Grant(bob, A) = %s, %v; want none", l, err)
+		}
+		all, err := s.Grants(ctx, "")
+		if err != nil || len(all) != 3 || all[0].User != "ana" || all[0].Kind != KindExperiment || all[0].Permission != "EDIT" || all[2].User != "bob" {
+			t.Errorf("Grants() = %+v, %v", all, err)
+		}
+		if err := s.SetGrant(ctx, "ana", Resource{"dataset", "x"}, LevelRead); !errors.Is(err, ErrInvalid) {
+			t.Errorf("grant on an unknown kind = %v, want ErrInvalid", err)
+		}
+		if err := s.DeleteGrant(ctx, "ana", expA); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DeleteGrant(ctx, "ana", expA); !errors.Is(err, ErrNotFound) {
+			t.Errorf("revoking twice = %v, want ErrNotFound", err)
+		}
+		if err := s.DeleteUser(ctx, "bob"); err != nil {
+			t.Fatal(err)
+		}
+		if gs, err := s.Grants(ctx, "bob"); err != nil || len(gs) != 0 {
+			t.Errorf("grants of a removed user = %+v, %v", gs, err)
+		}
+		if gs, err := s.Grants(ctx, "ana"); err != nil || len(gs) != 1 || gs[0].Permission != "NO_PERMISSIONS" {
+			t.Errorf("Grants(ana) = %+v, %v", gs, err)
+		}
+	}, Schema)
+}
+
+func TestParseLevel(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want Level
+	}{{"READ", LevelRead}, {"edit", LevelEdit}, {"Manage", LevelManage}, {"NO_PERMISSIONS", NoPermissions}} {
+		if l, err := ParseLevel(tt.in); err != nil || l != tt.want || !strings.EqualFold(l.String(), tt.in) {
+			t.Errorf("ParseLevel(%q) = %s, %v", tt.in, l, err)
+		}
+	}
+	if _, err := ParseLevel("WRITE"); !errors.Is(err, ErrInvalid) {
+		t.Errorf("ParseLevel(WRITE) = %v", err)
+	}
+	if !(NoPermissions < LevelRead && LevelRead < LevelEdit && LevelEdit < LevelManage) {
+		t.Error("levels are not ordered")
 	}
 }

@@ -74,8 +74,7 @@ func (o *Options) ensureDefaults() {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.Registry == nil {
-		o.Registry = prometheus.NewRegistry()
-		o.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		o.Registry = NewRegistry()
 	}
 	if o.ShutdownTimeout == 0 {
 		o.ShutdownTimeout = 10 * time.Second
@@ -84,6 +83,15 @@ func (o *Options) ensureDefaults() {
 		o.StoreTimeout = 500 * time.Millisecond
 	}
 	o.Limits.ensureDefaults()
+}
+
+// NewRegistry returns the default Options.Registry: a new registry with the
+// Go and process collectors. A caller that registers metrics of its own
+// beside the server's (a gRPC listener's) makes it and passes it in.
+func NewRegistry() *prometheus.Registry {
+	r := prometheus.NewRegistry()
+	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return r
 }
 
 // Server serves a set of APIs.

@@ -2,12 +2,16 @@ package oip
 
 import (
 	"bytes"
+	"compress/gzip"
+	"compress/zlib"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/atrium-ml/atrium/internal/platform/jsonw"
@@ -47,6 +51,11 @@ func (o *Options) ensureDefaults() {
 	}
 }
 
+// InferPatterns are the inference routes' patterns: POSTs that change
+// nothing, which `atrium serve` should class as reads for its concurrency
+// limits (server.Limits.Classes), like /get-online-features.
+var InferPatterns = []string{"POST /v2/models/{name}/infer", "POST /v2/models/{name}/versions/{version}/infer"}
+
 // API is the protocol's REST endpoints over a Backend (a server.API).
 type API struct {
 	b    Backend
@@ -74,8 +83,8 @@ func (a *API) Routes() []server.Route {
 		{Pattern: "GET /v2/models/{name}/versions/{version}", Permission: server.Infer, Handler: h(a.modelMetadata)},
 		{Pattern: "GET /v2/models/{name}/ready", Permission: server.Infer, Handler: h(a.modelReady)},
 		{Pattern: "GET /v2/models/{name}/versions/{version}/ready", Permission: server.Infer, Handler: h(a.modelReady)},
-		{Pattern: "POST /v2/models/{name}/infer", Permission: server.Infer, Handler: h(a.infer)},
-		{Pattern: "POST /v2/models/{name}/versions/{version}/infer", Permission: server.Infer, Handler: h(a.infer)},
+		{Pattern: InferPatterns[0], Permission: server.Infer, Handler: h(a.infer)},
+		{Pattern: InferPatterns[1], Permission: server.Infer, Handler: h(a.infer)},
 	}
 }
 
@@ -196,16 +205,41 @@ func (a *API) infer(w http.ResponseWriter, r *http.Request) {
 }
 
 // readBody reads r's body into buf, bounded by MaxBodyBytes; a declared
-// length is read into a buffer of that size, not grown by doubling.
+// length is read into a buffer of that size, not grown by doubling. A body
+// sent with Content-Encoding gzip or deflate (tritonclient's
+// request_compression_algorithm) is decompressed, its decompressed size
+// bounded by MaxBodyBytes too (a small bomb cannot grow past it).
 func (a *API) readBody(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer) error {
 	buf.Reset()
 	if r.ContentLength > a.opts.MaxBodyBytes {
 		return &http.MaxBytesError{Limit: a.opts.MaxBodyBytes}
 	}
-	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength) + bytes.MinRead)
+	body := io.Reader(http.MaxBytesReader(w, r.Body, a.opts.MaxBodyBytes))
+	switch enc := r.Header.Get("Content-Encoding"); strings.ToLower(enc) {
+	case "", "identity":
+		if r.ContentLength > 0 {
+			buf.Grow(int(r.ContentLength) + bytes.MinRead)
+		}
+	case "gzip":
+		zr, err := gzip.NewReader(body)
+		if err != nil {
+			return fmt.Errorf("%w: Content-Encoding gzip: the body is not gzip data: %v", ErrInvalidInput, err)
+		}
+		body = zr
+	case "deflate":
+		zr, err := zlib.NewReader(body)
+		if err != nil {
+			return fmt.Errorf("%w: Content-Encoding deflate: the body is not zlib data: %v", ErrInvalidInput, err)
+		}
+		body = zr
+	default:
+		return fmt.Errorf("%w: Content-Encoding %s: want gzip, deflate or none", ErrInvalidInput, server.Quote(enc))
 	}
-	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, a.opts.MaxBodyBytes)); err != nil {
+	n, err := buf.ReadFrom(io.LimitReader(body, a.opts.MaxBodyBytes+1))
+	if n > a.opts.MaxBodyBytes {
+		return &http.MaxBytesError{Limit: a.opts.MaxBodyBytes}
+	}
+	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			return err
@@ -216,7 +250,7 @@ func (a *API) readBody(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer
 }
 
 // status is the one place errors become HTTP status codes.
-func status(err error) int {
+func httpStatus(err error) int {
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
@@ -237,7 +271,7 @@ func status(err error) int {
 // internal error's cause goes to the log under the request id, which the
 // answer names instead.
 func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	code := status(err)
+	code := httpStatus(err)
 	msg := err.Error()
 	var tooBig *http.MaxBytesError
 	switch {

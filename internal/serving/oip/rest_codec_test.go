@@ -317,3 +317,55 @@ func TestResponseNaN(t *testing.T) {
 		t.Errorf("binary p[0] = %v, %d bytes", v, len(out)-hl)
 	}
 }
+
+// FuzzDecodeRequest: no body, with or without a header length, panics the
+// decoder; a request it accepts keeps the package's invariant (each tensor
+// holds exactly the product of its shape in its datatype's slice) and its
+// answer encodes.
+//
+//	go test -run '^$' -fuzz FuzzDecodeRequest -fuzztime 60s ./internal/serving/oip/
+func FuzzDecodeRequest(f *testing.F) {
+	for _, name := range []string{"tritonclient_binary", "tritonclient_json", "tritonclient_json_binary_output"} {
+		body, err := os.ReadFile(filepath.Join("testdata", name+".body"))
+		if err != nil {
+			f.Fatal(err)
+		}
+		hdr, _ := os.ReadFile(filepath.Join("testdata", name+".header"))
+		n, err := strconv.Atoi(string(hdr))
+		if err != nil {
+			n = -1
+		}
+		f.Add(body, n)
+	}
+	f.Add([]byte(`{"inputs":[{"name":"a","shape":[2],"datatype":"BYTES","data":["x","\u00fc"]}]}`), -1)
+	f.Add([]byte(`{"inputs":[{"name":"a","shape":[1,2],"datatype":"BOOL","data":[[true,false]]}],"outputs":[{"name":"a","parameters":{"binary_data":true}}]}`), -1)
+	f.Fuzz(func(t *testing.T, body []byte, headerLen int) {
+		if headerLen < -1 {
+			headerLen = -1
+		}
+		var req InferRequest
+		var specs []inputSpec
+		if err := decodeRequest(body, headerLen, &req, &specs); err != nil {
+			if !errors.Is(err, ErrInvalidInput) {
+				t.Fatalf("error %v is not ErrInvalidInput", err)
+			}
+			return
+		}
+		for i := range req.Inputs {
+			in := &req.Inputs[i]
+			n, err := elements(in.Shape)
+			if err != nil || in.Len() != n {
+				t.Fatalf("input %d: shape %v, %d elements (%v)", i, in.Shape, in.Len(), err)
+			}
+		}
+		resp := &InferResponse{ModelName: "m", ModelVersion: "1", Outputs: req.Inputs}
+		out, hl := appendResponse(nil, resp, &req)
+		end := len(out)
+		if hl >= 0 {
+			end = hl
+		}
+		if !json.Valid(out[:end]) {
+			t.Fatalf("answer is not valid JSON: %s", out[:end])
+		}
+	})
+}

@@ -1,7 +1,9 @@
-package oip
+package oip_test
 
 import (
 	"bytes"
+	"compress/gzip"
+	"compress/zlib"
 	"encoding/binary"
 	"encoding/json"
 	"io"
@@ -14,14 +16,16 @@ import (
 	"testing"
 
 	"github.com/atrium-ml/atrium/internal/platform/server"
+	"github.com/atrium-ml/atrium/internal/serving/oip"
+	"github.com/atrium-ml/atrium/internal/serving/oip/oiptest"
 )
 
 // newTestServer serves a testBackend's REST endpoints through the real
 // server (request ids, limits, routing), logging into logs.
-func newTestServer(t *testing.T, b *testBackend, logs *bytes.Buffer) *httptest.Server {
+func newTestServer(t *testing.T, b *oiptest.Backend, logs *bytes.Buffer) *httptest.Server {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(logs, nil))
-	srv := server.New(server.Options{Logger: log}, apiFunc(Routes(b, Options{Logger: log, ServerVersion: "1.2.3"})))
+	srv := server.New(server.Options{Logger: log}, apiFunc(oip.Routes(b, oip.Options{Logger: log, ServerVersion: "1.2.3"})))
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
 	return ts
@@ -56,7 +60,7 @@ func do(t *testing.T, ts *httptest.Server, method, path string, body []byte, hea
 // status and body.
 func TestRESTEndpoints(t *testing.T) {
 	var logs bytes.Buffer
-	b := &testBackend{}
+	b := &oiptest.Backend{}
 	ts := newTestServer(t, b, &logs)
 	for _, tc := range []struct {
 		method, path, body string
@@ -118,15 +122,15 @@ func TestRESTEndpoints(t *testing.T) {
 		}
 	})
 	t.Run("server not ready", func(t *testing.T) {
-		b.notReady = true
-		defer func() { b.notReady = false }()
+		b.NotReady.Store(true)
+		defer b.NotReady.Store(false)
 		resp, body := do(t, ts, "GET", "/v2/health/ready", nil, nil)
 		if resp.StatusCode != 503 || string(body) != "{\"ready\":false}\n" {
 			t.Errorf("%d %s", resp.StatusCode, body)
 		}
 	})
 	t.Run("bad header length", func(t *testing.T) {
-		resp, body := do(t, ts, "POST", "/v2/models/sum/infer", []byte(`{}`), map[string]string{HeaderContentLength: "-3"})
+		resp, body := do(t, ts, "POST", "/v2/models/sum/infer", []byte(`{}`), map[string]string{oip.HeaderContentLength: "-3"})
 		if resp.StatusCode != 400 || !strings.Contains(string(body), `header Inference-Header-Content-Length: want the JSON header's length in bytes, got \"-3\"`) {
 			t.Errorf("%d %s", resp.StatusCode, body)
 		}
@@ -137,7 +141,7 @@ func TestRESTEndpoints(t *testing.T) {
 // answer, read back the way tritonclient reads one.
 func TestRESTBinary(t *testing.T) {
 	var logs bytes.Buffer
-	ts := newTestServer(t, &testBackend{}, &logs)
+	ts := newTestServer(t, &oiptest.Backend{}, &logs)
 	x := []float32{1, 2, 3, float32(math.NaN()), 5, 6}
 	var raw []byte
 	for _, v := range x {
@@ -155,13 +159,13 @@ func TestRESTBinary(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			doc := `{"id":"r1","inputs":[{"name":"x","shape":[2,3],"datatype":"FP32","parameters":{"binary_data_size":24}}],` + tc.params + `}`
 			resp, body := do(t, ts, "POST", "/v2/models/sum/infer", append([]byte(doc), raw...),
-				map[string]string{HeaderContentLength: strconv.Itoa(len(doc)), "Content-Type": "application/octet-stream"})
+				map[string]string{oip.HeaderContentLength: strconv.Itoa(len(doc)), "Content-Type": "application/octet-stream"})
 			if resp.StatusCode != 200 {
 				t.Fatalf("%d %s", resp.StatusCode, body)
 			}
-			hl := resp.Header.Get(HeaderContentLength)
+			hl := resp.Header.Get(oip.HeaderContentLength)
 			if (hl != "") != tc.wantBinary {
-				t.Fatalf("%s %q, want binary %v: %s", HeaderContentLength, hl, tc.wantBinary, body)
+				t.Fatalf("%s %q, want binary %v: %s", oip.HeaderContentLength, hl, tc.wantBinary, body)
 			}
 			var pred []float64
 			if tc.wantBinary {
@@ -195,6 +199,43 @@ func TestRESTBinary(t *testing.T) {
 			}
 			if len(pred) != 2 || pred[0] != 12 || pred[1] != 22 {
 				t.Errorf("predict %v, want [12 22] (version 2: twice the sums, NaN missing)", pred)
+			}
+		})
+	}
+}
+
+// TestRESTCompressedBody: gzip and deflate bodies (tritonclient's
+// request_compression_algorithm) are decompressed, the header length
+// counting the decompressed JSON; other encodings and broken data are 400.
+func TestRESTCompressedBody(t *testing.T) {
+	var logs bytes.Buffer
+	ts := newTestServer(t, &oiptest.Backend{}, &logs)
+	doc := `{"inputs":[{"name":"x","shape":[1,2],"datatype":"FP32","parameters":{"binary_data_size":8}}],"outputs":[{"name":"predict","parameters":{"binary_data":false}}]}`
+	body := append([]byte(doc), fp32Raw(1.5, 2)...)
+	var gz, zl bytes.Buffer
+	gw := gzip.NewWriter(&gz)
+	gw.Write(body)
+	gw.Close()
+	zw := zlib.NewWriter(&zl)
+	zw.Write(body)
+	zw.Close()
+	for _, tc := range []struct {
+		name, encoding string
+		body           []byte
+		code           int
+		want           string
+	}{
+		{"gzip", "gzip", gz.Bytes(), 200, `"data":[7]`},
+		{"deflate", "deflate", zl.Bytes(), 200, `"data":[7]`},
+		{"not gzip", "gzip", body, 400, "Content-Encoding gzip: the body is not gzip data"},
+		{"cut gzip", "gzip", gz.Bytes()[:gz.Len()/2], 400, "reading the body"},
+		{"brotli", "br", body, 400, `Content-Encoding \"br\": want gzip, deflate or none`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, out := do(t, ts, "POST", "/v2/models/sum/infer", tc.body,
+				map[string]string{oip.HeaderContentLength: strconv.Itoa(len(doc)), "Content-Encoding": tc.encoding})
+			if resp.StatusCode != tc.code || !strings.Contains(string(out), tc.want) {
+				t.Errorf("%d %s, want %d containing %s", resp.StatusCode, out, tc.code, tc.want)
 			}
 		})
 	}

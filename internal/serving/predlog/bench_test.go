@@ -3,6 +3,7 @@ package predlog
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -38,7 +39,7 @@ func benchRecord(id string, rows int) Record {
 // Log alone and never hit a full buffer.
 func (w *Writer) drain() {
 	w.mu.Lock()
-	w.pending = nil
+	w.pending = w.pending[:0]
 	w.mu.Unlock()
 	w.held.Store(0)
 }
@@ -66,9 +67,13 @@ func BenchmarkLogParallel(b *testing.B) {
 	w := openTest(b, Options{BufferRows: 1 << 40})
 	rec := benchRecord("req", 200)
 	b.ReportAllocs()
+	var n atomic.Int64
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			w.Log(rec)
+			if n.Add(1)%100_000 == 0 {
+				w.drain()
+			}
 		}
 	})
 	w.drain()

@@ -71,6 +71,8 @@ func TestLogRefuses(t *testing.T) {
 	noModel.Model = ""
 	dupFeature := rankRecord("dup", t0, "1", 3)
 	dupFeature.Categorical = []string{"rent"}
+	dupCase := rankRecord("dupcase", t0, "1", 3)
+	dupCase.Context = []Field{{"Listing_ID", "x"}} // DuckDB's struct fields ignore case
 	tests := []struct {
 		name string
 		rec  Record
@@ -79,6 +81,7 @@ func TestLogRefuses(t *testing.T) {
 		{"scores shorter than rows", short, false},
 		{"no model", noModel, false},
 		{"a feature named twice", dupFeature, true}, // found at write time
+		{"an entity key named twice, in two cases", dupCase, true},
 		{"good", rankRecord("good", t0, "1", 3), true},
 	}
 	for _, tt := range tests {
@@ -89,8 +92,8 @@ func TestLogRefuses(t *testing.T) {
 	if err := w.Flush(context.Background()); err == nil || !errors.Is(err, errRecord) {
 		t.Errorf("flush of a record naming a feature twice: %v, want errRecord", err)
 	}
-	if n := testutil.ToFloat64(w.m.dropped.WithLabelValues("ranker", "invalid")); n != 6 {
-		t.Errorf("invalid rows = %v, want 6 (short and dup)", n)
+	if n := testutil.ToFloat64(w.m.dropped.WithLabelValues("ranker", "invalid")); n != 9 {
+		t.Errorf("invalid rows = %v, want 9 (short, dup and dupcase)", n)
 	}
 	if err := w.Close(context.Background()); err != nil {
 		t.Fatal(err)
@@ -204,16 +207,7 @@ func TestRemoveDeadTemps(t *testing.T) {
 func TestFlushOnInterval(t *testing.T) {
 	w := openTest(t, Options{FlushInterval: time.Millisecond})
 	w.Log(rankRecord("x", t0, "1", 2))
-	for {
-		files, err := Files(w.opts.Dir, "ranker", time.Time{}, time.Time{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(files) > 0 {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitForFile(t, w.opts.Dir, "ranker")
 }
 
 // TestSinkOneThread: the flush's DuckDB uses one thread, as documented.
@@ -279,5 +273,141 @@ func TestDocQueries(t *testing.T) {
 	}
 	if n != 3 {
 		t.Errorf("ran %d queries, want the doc's 3", n)
+	}
+}
+
+// TestTail returns the newest rows, oldest first.
+func TestTail(t *testing.T) {
+	w := openTest(t, Options{})
+	for i := range 5 {
+		w.Log(rankRecord(fmt.Sprint("r", i), t0.Add(time.Duration(i)*time.Minute), "1", 3))
+	}
+	if err := w.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := Tail(context.Background(), w.opts.Dir, "ranker", time.Time{}, time.Time{}, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range rows {
+		got = append(got, fmt.Sprintf("%s/%d", r.RequestID, r.Row))
+	}
+	if want := "[r3/2 r4/0 r4/1 r4/2]"; fmt.Sprint(got) != want {
+		t.Errorf("tail %v, want %s", got, want)
+	}
+}
+
+// TestCaseFolding: feature names that differ only in case (two versions'
+// spellings) are one column, spelled as first logged.
+func TestCaseFolding(t *testing.T) {
+	w := openTest(t, Options{})
+	a, b := rankRecord("a", t0, "1", 2), rankRecord("b", t0, "2", 2)
+	b.Features = []string{"RENT", "rent_over_budget", "photos"}
+	w.Log(a)
+	w.Log(b)
+	if err := w.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := Read(context.Background(), w.opts.Dir, "ranker", time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 4 {
+		t.Fatalf("read %d rows, want 4", len(rows))
+	}
+	// Row 0 of b: RENT 0, photos 2/3; row 1's rent is missing.
+	if v, ok := rows[2].Features["rent"]; !ok || v != 0 || rows[2].Features["photos"] != 2.0/3 {
+		t.Errorf("b's first row: %v, want rent 0 (logged as RENT) and photos", rows[2].Features)
+	}
+	for _, r := range rows {
+		if _, ok := r.Features["RENT"]; ok {
+			t.Errorf("a column RENT besides rent: %v", r.Features)
+		}
+	}
+}
+
+// TestWriteError: a group that cannot be written drops its rows, counted with
+// reason write_error, and the other groups of the flush are published.
+func TestWriteError(t *testing.T) {
+	w := openTest(t, Options{})
+	// A file where the ranker's partition directory should be.
+	if err := os.MkdirAll(filepath.Join(w.opts.Dir, "predictions"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(w.opts.Dir, "predictions", "model=ranker"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w.Log(rankRecord("r", t0, "1", 3))
+	w.Log(classRecord("c", t0))
+	if err := w.Flush(context.Background()); err == nil || !strings.Contains(err.Error(), "model ranker: 3 rows write_error") {
+		t.Errorf("flush: %v, want the ranker's write error", err)
+	}
+	if n := testutil.ToFloat64(w.m.dropped.WithLabelValues("ranker", "write_error")); n != 3 {
+		t.Errorf("write_error rows = %v, want 3", n)
+	}
+	rows, err := Read(context.Background(), w.opts.Dir, "", time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 2 || rows[0].RequestID != "c" {
+		t.Errorf("read %+v, want the churn model's 2 rows", rows)
+	}
+	if n := testutil.ToFloat64(w.m.buffered); n != 0 {
+		t.Errorf("buffer gauge = %v after the flush, want 0", n)
+	}
+}
+
+// TestFlushWhenHalfFull: crossing half the buffer starts a flush before the
+// interval, and a record without a time is logged at the time of Log.
+func TestFlushWhenHalfFull(t *testing.T) {
+	w := openTest(t, Options{BufferRows: 10, FlushInterval: time.Hour})
+	before := time.Now().UTC().Truncate(time.Microsecond)
+	r := rankRecord("x", time.Time{}, "1", 6)
+	if !w.Log(r) {
+		t.Fatal("dropped")
+	}
+	waitForFile(t, w.opts.Dir, "ranker")
+	rows, err := Read(context.Background(), w.opts.Dir, "ranker", time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 6 || rows[0].Time.Before(before) || rows[0].Time.After(time.Now()) {
+		t.Errorf("rows %d, time %v (logged after %v)", len(rows), rows[0].Time, before)
+	}
+}
+
+// waitForFile waits until the background flusher has published a file of
+// model. The bound only keeps a broken flusher from hanging the test run; it
+// is not a performance assertion.
+func waitForFile(t *testing.T, dir, model string) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		files, err := Files(dir, model, time.Time{}, time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(files) > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the background flusher published nothing in a minute")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestNilWriter: a nil Writer is a log that is off.
+func TestNilWriter(t *testing.T) {
+	var w *Writer
+	if w.Log(rankRecord("x", t0, "1", 2)) {
+		t.Error("a nil Writer kept a record")
+	}
+	if err := w.Flush(context.Background()); err != nil {
+		t.Error(err)
+	}
+	if err := w.Close(context.Background()); err != nil {
+		t.Error(err)
 	}
 }

@@ -148,7 +148,8 @@ func TestRoundTrip(t *testing.T) {
 		}
 		recs = append(recs, rankRecord(fmt.Sprintf("r%02d", i), at, version, 5))
 		if i%4 == 0 {
-			recs = append(recs, classRecord(fmt.Sprintf("c%02d", i), at))
+			// Another time zone: partitions are by UTC hour all the same.
+			recs = append(recs, classRecord(fmt.Sprintf("c%02d", i), at.In(time.FixedZone("IST", 5*3600+1800))))
 		}
 		if i == 6 {
 			// A shadow of the same request, on the other version.

@@ -147,31 +147,51 @@ func describeRange(since, until time.Time) string {
 // the row's values; a missing value, or a feature of another version read
 // from the same files, is absent.
 type Row struct {
-	RequestID   string
-	Row, NRows  int
-	Time        time.Time
-	Model       string
-	Version     string
-	Route       Route
-	RoutingKey  string
-	SampleRate  float64
-	Latency     Latency
-	Entities    map[string]string
-	Features    map[string]float64
-	Categorical map[string]string
+	RequestID   string             `json:"request_id"`
+	Row         int                `json:"row"`
+	NRows       int                `json:"n_rows"`
+	Time        time.Time          `json:"timestamp"`
+	Model       string             `json:"model"`
+	Version     string             `json:"model_version"`
+	Route       Route              `json:"route"`
+	RoutingKey  string             `json:"routing_key,omitempty"`
+	SampleRate  float64            `json:"sample_rate"`
+	Latency     Latency            `json:"latency"`
+	Entities    map[string]string  `json:"entities,omitempty"`
+	Features    map[string]float64 `json:"features,omitempty"`
+	Categorical map[string]string  `json:"categorical,omitempty"`
 	// Scores has one score for a single-output model, one per class for a
 	// multiclass one.
-	Scores []float64
+	Scores []float64 `json:"scores"`
 }
 
+// rowOrder is the order of Read: time, then request, route, model and row.
+const rowOrder = `"timestamp", request_id, route, model, "row"`
+
 // Read returns the rows of Source(dir, model, since, until) in time order
-// (then request id, route and row), through a private in-memory DuckDB.
-// Meant for tests, the CLI and small windows; monitoring queries Source.
+// (then request id, route, model and row), through a private in-memory
+// DuckDB. Meant for tests, the CLI and small windows; monitoring queries
+// Source.
 func Read(ctx context.Context, dir, model string, since, until time.Time) ([]Row, error) {
 	src, err := Source(dir, model, since, until)
 	if err != nil {
 		return nil, err
 	}
+	return query(ctx, dir, `SELECT * FROM `+src+` ORDER BY `+rowOrder)
+}
+
+// Tail returns the newest n rows of Source(dir, model, since, until), in
+// Read's order.
+func Tail(ctx context.Context, dir, model string, since, until time.Time, n int) ([]Row, error) {
+	src, err := Source(dir, model, since, until)
+	if err != nil {
+		return nil, err
+	}
+	desc := strings.ReplaceAll(rowOrder, ",", " DESC,") + " DESC"
+	return query(ctx, dir, fmt.Sprintf(`SELECT * FROM (SELECT * FROM %s ORDER BY %s LIMIT %d) ORDER BY %s`, src, desc, max(n, 0), rowOrder))
+}
+
+func query(ctx context.Context, dir, q string) ([]Row, error) {
 	connector, err := duckdb.NewConnector("", nil)
 	if err != nil {
 		return nil, fmt.Errorf("open duckdb: %w", err)
@@ -179,7 +199,7 @@ func Read(ctx context.Context, dir, model string, since, until time.Time) ([]Row
 	defer connector.Close()
 	db := sql.OpenDB(connector)
 	defer db.Close()
-	rows, err := db.QueryContext(ctx, `SELECT * FROM `+src+` ORDER BY "timestamp", request_id, route, model, "row"`)
+	rows, err := db.QueryContext(ctx, q)
 	if err != nil {
 		return nil, fmt.Errorf("read prediction log %s: %w", dir, err)
 	}

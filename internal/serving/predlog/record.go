@@ -31,9 +31,11 @@ type Column struct {
 	Values []string
 }
 
-// Latency is where a request's time went.
+// Latency is where a request's time went (in JSON, in nanoseconds).
 type Latency struct {
-	Total, Fetch, Model time.Duration
+	Total time.Duration `json:"total_ns"`
+	Fetch time.Duration `json:"fetch_ns"`
+	Model time.Duration `json:"model_ns"`
 }
 
 // Record is one scored request: Rows rows scored by one model version. Slices

@@ -133,12 +133,12 @@ type layout struct {
 	recs     []*Record
 	rows     int
 	entities []string       // entity key names, in first-seen order
-	entityAt map[string]int // name -> index in entities
+	entityAt map[string]int // lower-cased name -> index in entities
 	features []string       // feature names, in first-seen order
 	kinds    []int          // per feature: kindNumeric or kindString
-	featAt   map[string]int
-	score    bool // some row has one output
-	scores   bool // some row has several
+	featAt   map[string]int // lower-cased name -> index in features
+	score    bool           // some row has one output
+	scores   bool           // some row has several
 }
 
 type invalidRecord struct {
@@ -148,7 +148,9 @@ type invalidRecord struct {
 
 // layOut builds the columns of a group. A feature that is numeric in one
 // record and categorical in another is a string column (numbers formatted).
-// Records naming a key or feature twice are refused.
+// DuckDB's struct field names ignore case: names that differ only in case are
+// one column, spelled as first seen, and a record naming a key or feature
+// twice (in any case) is refused.
 func layOut(recs []*Record) (*layout, []invalidRecord) {
 	l := &layout{entityAt: map[string]int{}, featAt: map[string]int{}}
 	var invalid []invalidRecord
@@ -198,24 +200,25 @@ func layOut(recs []*Record) (*layout, []invalidRecord) {
 // firstDup records name (prefixed by its kind, so that an entity key and a
 // feature may share a name) and returns dup, or the name if it was seen.
 func firstDup(seen map[string]bool, kind, name, dup string) string {
-	if seen[kind+name] && dup == "" {
+	key := kind + strings.ToLower(name)
+	if seen[key] && dup == "" {
 		return kind + strconv.Quote(name)
 	}
-	seen[kind+name] = true
+	seen[key] = true
 	return dup
 }
 
 func (l *layout) addEntity(name string) {
-	if _, ok := l.entityAt[name]; !ok {
-		l.entityAt[name] = len(l.entities)
+	if _, ok := l.entityAt[strings.ToLower(name)]; !ok {
+		l.entityAt[strings.ToLower(name)] = len(l.entities)
 		l.entities = append(l.entities, name)
 	}
 }
 
 func (l *layout) addFeature(name string, kind int) {
-	i, ok := l.featAt[name]
+	i, ok := l.featAt[strings.ToLower(name)]
 	if !ok {
-		l.featAt[name] = len(l.features)
+		l.featAt[strings.ToLower(name)] = len(l.features)
 		l.features = append(l.features, name)
 		l.kinds = append(l.kinds, kind)
 		return
@@ -313,19 +316,19 @@ func (s *sink) appendRows(dc driver.Conn, l *layout, width int) error {
 		// Per record: where each of its keys and features goes.
 		ctxCols := make([]int, len(r.Context))
 		for i, f := range r.Context {
-			ctxCols[i] = ent0 + l.entityAt[f.Name]
+			ctxCols[i] = ent0 + l.entityAt[strings.ToLower(f.Name)]
 		}
 		entCols := make([]int, len(r.Entities))
 		for i, c := range r.Entities {
-			entCols[i] = ent0 + l.entityAt[c.Name]
+			entCols[i] = ent0 + l.entityAt[strings.ToLower(c.Name)]
 		}
 		numCols := make([]int, len(r.Features))
 		for i, f := range r.Features {
-			numCols[i] = feat0 + l.featAt[f]
+			numCols[i] = feat0 + l.featAt[strings.ToLower(f)]
 		}
 		strCols := make([]int, len(r.Categorical))
 		for i, f := range r.Categorical {
-			strCols[i] = feat0 + l.featAt[f]
+			strCols[i] = feat0 + l.featAt[strings.ToLower(f)]
 		}
 		ts := r.Time.UTC().Truncate(time.Microsecond)
 		var routingKey driver.Value

@@ -27,9 +27,10 @@ type Options struct {
 	// BufferRows bounds the rows held in memory, waiting or being written
 	// (default 100,000). A record that does not fit is dropped.
 	BufferRows int
-	// SampleRate is the share of requests logged, in (0, 1] (default 1: all).
-	// The decision hashes the request id: a request is logged whole or not at
-	// all. To log nothing, do not open a Writer.
+	// SampleRate is the share of requests logged, in (0, 1] (default 1: all;
+	// zero means the default). The decision hashes the request id: a request
+	// is logged whole or not at all. To log nothing, do not open a Writer:
+	// a nil *Writer logs nothing.
 	SampleRate float64
 	// FlushInterval is the longest a logged row waits before it is written
 	// (default 10 s); it bounds what a crash loses.
@@ -79,7 +80,10 @@ func (o *Options) Validate() error {
 }
 
 // Writer buffers records and writes them to Parquet in the background. Its
-// methods are safe for concurrent use.
+// methods are safe for concurrent use. A nil *Writer is a log that is off:
+// Log returns false, Flush and Close return nil, so a server with the log
+// disabled (serving.prediction_log.enabled: false, or sample_rate: 0) holds a
+// nil Writer and calls it all the same.
 type Writer struct {
 	opts Options
 	dir  string // Dir/predictions
@@ -88,7 +92,7 @@ type Writer struct {
 	threshold uint64
 
 	mu      sync.Mutex
-	pending []*Record
+	pending []Record // by value: appending allocates only when the slice grows
 	closed  bool
 	// held counts the rows pending or being written; Log reserves with it
 	// before it takes mu, so a full buffer refuses without locking.
@@ -174,6 +178,9 @@ func mix(x uint64) uint64 {
 // Writer is closed. It never blocks on I/O nor waits for a flush. A kept
 // record's slices belong to the Writer: the caller must not modify them.
 func (w *Writer) Log(rec Record) bool {
+	if w == nil {
+		return false
+	}
 	if !sampledHash(rec.RequestID, w.threshold) {
 		return false
 	}
@@ -204,13 +211,10 @@ func (w *Writer) Log(rec Record) bool {
 		w.m.dropped.WithLabelValues(rec.Model, "closed").Add(float64(n))
 		return false
 	}
-	// A copy on the heap, made only for kept records (&rec would move every
-	// call's rec to the heap, sampled out or not).
-	kept := new(Record)
-	*kept = rec
-	w.pending = append(w.pending, kept)
-	w.mu.Unlock()
+	w.pending = append(w.pending, rec)
+	// Under mu, so that the flush taking rec subtracts after this adds.
 	w.m.buffered.Add(float64(n))
+	w.mu.Unlock()
 	return true
 }
 
@@ -234,6 +238,9 @@ func (w *Writer) run() {
 // Flush writes what is buffered now and returns when it is published (or
 // failed). Tests and Close use it; serving relies on the background flusher.
 func (w *Writer) Flush(ctx context.Context) error {
+	if w == nil {
+		return nil
+	}
 	return w.flush(ctx)
 }
 
@@ -244,15 +251,19 @@ func (w *Writer) flush(ctx context.Context) error {
 	w.sink.mu.Lock()
 	defer w.sink.mu.Unlock()
 	w.mu.Lock()
-	recs := w.pending
-	w.pending = nil
+	taken := w.pending
+	// The next buffer starts at the size this one reached, so that Log
+	// rarely grows it.
+	w.pending = make([]Record, 0, cap(taken))
 	w.mu.Unlock()
-	if len(recs) == 0 {
+	if len(taken) == 0 {
 		return nil
 	}
 	rows := 0
-	for _, r := range recs {
-		rows += r.Rows
+	recs := make([]*Record, len(taken))
+	for i := range taken {
+		recs[i] = &taken[i]
+		rows += taken[i].Rows
 	}
 	start := time.Now()
 	res := w.sink.write(ctx, recs)
@@ -275,6 +286,9 @@ func (w *Writer) flush(ctx context.Context) error {
 // Closing twice is not an error. If ctx ends first, Close returns its error
 // and the last flush goes on in the background.
 func (w *Writer) Close(ctx context.Context) error {
+	if w == nil {
+		return nil
+	}
 	w.mu.Lock()
 	if w.closed {
 		w.mu.Unlock()
@@ -288,6 +302,7 @@ func (w *Writer) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		go func() {
 			<-w.done
+			w.m.capacity.Sub(float64(w.opts.BufferRows))
 			liveWriters.Add(-1)
 			_ = w.sink.close()
 		}()

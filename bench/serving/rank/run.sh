@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Rank benchmark: POST /v1/models/ranker/rank against `atrium serve`, a user
+# and 200 candidates per request, 30 features (user_profile u00..u14,
+# listing_profile l00..l14) read from the embedded Pebble online store,
+# scored by a 300-tree GBDT, the prediction log on (its default).
+#
+#   bench/serving/rank/run.sh        # BENCH_DIR=/tmp/atrium-bench-rank DURATION=20s RATE=500
+#
+# It builds atrium and the load generator, writes the project (rank gen),
+# takes the data through the product's path (atrium apply, run, materialize),
+# registers two versions of the model (rank register; champion -> 1), starts
+# `atrium serve` on loopback and measures:
+#   - open loop at $RATE req/s: p50, p99, p99.9 (latency from when each request was due)
+#   - closed loop with 1, 2 and 4 clients: throughput
+#   - open loop at $RATE req/s while champion moves between versions 1 and 2
+#     every 2 s through the MLflow API: p99 of the requests sent within 1 s
+#     after a move against the p99 of the others, errors
+# Results are JSON lines in $BENCH_DIR/results.jsonl. Load generator and
+# server share the machine's cores: run it on a quiet machine.
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/../../.." && pwd)
+BENCH_DIR=${BENCH_DIR:-/tmp/atrium-bench-rank}
+DURATION=${DURATION:-20s}
+RATE=${RATE:-500}
+USERS=${USERS:-10000}
+LISTINGS=${LISTINGS:-50000}
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+ADDR=127.0.0.1:$(free_port)
+
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+wait_for() { # url
+	for _ in $(seq 240); do
+		curl -sf -o /dev/null "$1" && return 0
+		sleep 0.5
+	done
+	echo "bench: $1 did not come up" >&2
+	return 1
+}
+
+mkdir -p "$BENCH_DIR"
+(cd "$repo" && go build -o "$BENCH_DIR/atrium" ./cmd/atrium && go build -o "$BENCH_DIR/rank" ./bench/serving/rank)
+proj="$BENCH_DIR/project"
+rm -rf "$proj"
+"$BENCH_DIR/rank" gen -dir "$proj" -users "$USERS" -listings "$LISTINGS"
+atrium_cli() { "$BENCH_DIR/atrium" --repo "$proj" "$@"; }
+atrium_cli apply >/dev/null
+today=$(date -u +%Y-%m-%d)
+atrium_cli run user_profile --start "$today" --end "$today" >/dev/null
+atrium_cli run listing_profile --start "$today" --end "$today" >/dev/null
+atrium_cli materialize --end now
+"$BENCH_DIR/rank" register -dir "$proj"
+
+atrium_cli serve --addr "$ADDR" 2>"$BENCH_DIR/atrium.log" &
+pids+=($!)
+url="http://$ADDR"
+wait_for "$url/healthz"
+
+results="$BENCH_DIR/results.jsonl"
+: >"$results"
+load() { "$BENCH_DIR/rank" load -url "$url" -users "$USERS" -listings "$LISTINGS" -duration "$DURATION" -out "$results" "$@"; }
+load -mode open -rate "$RATE"
+for c in 1 2 4; do load -mode closed -clients "$c"; done
+load -mode open -rate "$RATE" -swap 2s
+echo "bench: results in $results"

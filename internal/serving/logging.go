@@ -1,0 +1,79 @@
+package serving
+
+import (
+	"math"
+	"strconv"
+
+	"github.com/atrium-ml/atrium/internal/modeling/ml"
+	"github.com/atrium-ml/atrium/internal/serving/predlog"
+)
+
+// PredictionLog receives scored requests: a *predlog.Writer, which never
+// blocks (a full buffer drops and counts). It owns a logged record's slices.
+type PredictionLog interface {
+	Log(rec predlog.Record) bool
+}
+
+var _ PredictionLog = (*predlog.Writer)(nil)
+
+// logPredictions sends the rows d scored and its predictions to the
+// prediction log, when there is one. rec carries the request's id, time,
+// route, routing key, entity keys and latency; the model, version, features
+// and scores come from d, ds and preds. The feature values logged are the
+// ones the model scored: numbers as they were, categories as their text (a
+// category the model does not know, and a missing value, are NULL).
+func (s *Service) logPredictions(d *Deployed, ds *ml.Dataset, preds []float64, rec predlog.Record) {
+	l := s.opts.PredictionLog
+	if l == nil || ds.NumRows() == 0 {
+		return
+	}
+	rows := ds.NumRows()
+	rec.Model, rec.Version, rec.Rows = d.Name, d.Version, rows
+	rec.Outputs, rec.Scores = d.NumOutputs(), preds
+	var nNum, nCat int
+	for _, c := range ds.Columns {
+		if c.Kind == ml.Categorical {
+			nCat++
+		} else {
+			nNum++
+		}
+	}
+	rec.Features = make([]string, 0, nNum)
+	rec.Values = make([]float64, rows*nNum)
+	rec.Categorical = make([]string, 0, nCat)
+	rec.Strings = make([]string, rows*nCat)
+	for _, c := range ds.Columns {
+		if c.Kind == ml.Categorical {
+			k := len(rec.Categorical)
+			rec.Categorical = append(rec.Categorical, c.Name)
+			for r, v := range c.Values {
+				rec.Strings[r*nCat+k] = categoryText(c.Categories, v)
+			}
+			continue
+		}
+		k := len(rec.Features)
+		rec.Features = append(rec.Features, c.Name)
+		for r := range rows {
+			v := math.NaN()
+			if c.Float64 != nil {
+				v = c.Float64[r]
+			} else if r < len(c.Values) {
+				v = float64(c.Values[r])
+			}
+			rec.Values[r*nNum+k] = v
+		}
+	}
+	l.Log(rec)
+}
+
+// categoryText is the text of a category code: its name, or the code
+// itself for inputs without names; "" (missing) for NaN.
+func categoryText(cats []string, code float32) string {
+	if code != code {
+		return ""
+	}
+	if i := int(code); cats != nil && i >= 0 && i < len(cats) {
+		return cats[i]
+	}
+	return strconv.Itoa(int(code))
+}
