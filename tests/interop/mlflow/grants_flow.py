@@ -3,7 +3,9 @@
 argv: an admin token, then the password of user "ana" (role reader). The
 admin grants ana READ on experiment A and NO_PERMISSIONS on B with the
 unchanged client; ana's own client then reads A, is refused B and any write
-to A; revoking B's grant gives ana her role's READ on it again.
+to A; her searches (experiments, registered models, model versions) list
+only what she may read, page after page; revoking B's grant gives ana her
+role's READ on it again.
 """
 
 import os
@@ -24,6 +26,11 @@ def main():
     exp_a = client.create_experiment("grants-A")
     exp_b = client.create_experiment("grants-B")
     run_a = client.create_run(exp_a).info.run_id
+    client.create_registered_model("grants-M")
+    client.create_registered_model("grants-N")
+    for name in ("grants-M", "grants-N"):
+        client.create_model_version(name, f"runs:/{run_a}/model", run_id=run_a)
+    auth.grant_user_permission("ana", "registered_model", "grants-N", "NO_PERMISSIONS")
     auth.grant_user_permission("ana", "experiment", exp_a, "READ")
     auth.grant_user_permission("ana", "experiment", exp_b, "NO_PERMISSIONS")
     got = auth.get_user_permission("ana", "experiment", exp_a)
@@ -41,10 +48,32 @@ def main():
     check(refused(lambda: auth.grant_user_permission("ana", "experiment", exp_b, "MANAGE"), "PERMISSION_DENIED"),
           "a non-admin cannot grant (403)")
 
+    # Searches list only what ana may read, one item a page: every page
+    # full, nothing lost, nothing twice.
+    names = walk(lambda tok: client.search_experiments(max_results=1, page_token=tok), lambda e: e.name)
+    check(sorted(names) == ["Default", "grants-A"], f"search_experiments lists A and Default, not B: {names}")
+    names = walk(lambda tok: client.search_registered_models(max_results=1, page_token=tok), lambda m: m.name)
+    check(names == ["grants-M"], f"search_registered_models lists M, not N: {names}")
+    names = walk(lambda tok: client.search_model_versions(max_results=1, page_token=tok), lambda v: v.name)
+    check(names == ["grants-M"], f"search_model_versions lists M's version, not N's: {names}")
+
     use(token=admin_token)
     auth.revoke_user_permission("ana", "experiment", exp_b)
     use(username="ana", password=ana_password)
     check(client.get_experiment(exp_b).name == "grants-B", "after revoke_user_permission: the role (reader) reads B")
+
+
+def walk(search, name):
+    """The names of every item of a paged search, each page checked full
+    but the last."""
+    names, token = [], None
+    while True:
+        page = search(token)
+        names += [name(x) for x in page]
+        token = page.token
+        if not token:
+            return names
+        check(len(page) == 1, f"a page of {len(page)} items with a next page token")
 
 
 if __name__ == "__main__":
