@@ -177,3 +177,27 @@ func logTestImpressions(t *testing.T, ctx context.Context, m *modelfile.Model, t
 	}
 	return res
 }
+
+// TestOfflineTwinUsage: predict --model models:/ and skew refuse flags that
+// do not go together, or are missing, as usage errors naming them.
+func TestOfflineTwinUsage(t *testing.T) {
+	dir := t.TempDir()
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"predict", "--model", "models:/ranker@champion", "--data", "x.csv", "--out", "y.csv"}, "scores --spine"},
+		{[]string{"predict", "--model", "models:/ranker@champion", "--out", "y.csv"}, "--spine"},
+		{[]string{"predict", "--model", "ranker.txt", "--spine", "x.csv", "--out", "y.csv"}, "go with a registered model"},
+		{[]string{"skew", "--model", "ranker"}, "--since"},
+		{[]string{"skew", "--model", "ranker", "--since", "yesterday"}, "--since"},
+		{[]string{"skew", "--model", "ranker", "--since", "1h", "--until", "2000-01-01"}, "is not before --until"},
+		{[]string{"fit", "--data", "x.csv", "--label", "y", "--task", "binary", "--out", "m.json", "--alias", "champion"}, "go with --register"},
+		{[]string{"fit", "--data", "x.csv", "--label", "y", "--task", "binary", "--register", "m", "--alias", "latest"}, `alias "latest"`},
+	} {
+		code, _, errOut := atrium(t, append([]string{"--repo", dir}, tt.args...)...)
+		if code != exitUsage || !strings.Contains(errOut, tt.want) {
+			t.Errorf("atrium %v = %d, stderr %q; want a usage error naming %q", tt.args, code, errOut, tt.want)
+		}
+	}
+}
