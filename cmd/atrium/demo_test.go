@@ -172,6 +172,7 @@ func TestDemoEndToEnd(t *testing.T) {
 	checkFitOutcomes(t, dir, cfg, stepOutput(out, "fit"))
 	checkServeOutcomes(t, dir, stepOutput(out, "serve"))
 	checkSkew(t, dir)
+	checkOfflineTwinErrors(t, dir)
 }
 
 // checkServeOutcomes checks the serve step: the rank answer ranked listings

@@ -201,3 +201,32 @@ func TestOfflineTwinUsage(t *testing.T) {
 		}
 	}
 }
+
+// checkOfflineTwinErrors checks the failures of predict --model and skew on
+// the demo project: a version registered without a feature service, then
+// given one explicitly; a window without logged predictions.
+func checkOfflineTwinErrors(t *testing.T, dir string) {
+	train, spine := filepath.Join(dir, "training", "train.parquet"), filepath.Join(dir, "training", "test-spine.csv")
+	out := mustAtrium(t, dir, "fit", "--data", train, "--label", "label", "--group", "session_id", "--task", "lambdarank",
+		"--ignore", "listing_id,user_id,ts,position,preferred_neighborhoods", "--param", "num_iterations=5", "--register", "untagged")
+	if !strings.Contains(out, "registered  untagged version 1") || strings.Contains(out, "alias") {
+		t.Errorf("fit --register untagged:\n%s", out)
+	}
+	scores := filepath.Join(t.TempDir(), "scores.csv")
+	code, _, errOut := atrium(t, "--repo", dir, "predict", "--model", "models:/untagged/1", "--spine", spine, "--out", scores)
+	if code != exitFailure || !strings.Contains(errOut, "has no atrium.feature_service tag") || !strings.Contains(errOut, "--feature-service") {
+		t.Errorf("predict of a version without a feature service = %d, %q", code, errOut)
+	}
+	mustAtrium(t, dir, "predict", "--model", "models:/untagged/1", "--spine", spine, "--feature-service", steps.Service, "--out", scores)
+	if rows := readCSVFile(t, scores); len(rows) != len(readCSVFile(t, spine)) || rows[0]["prediction"] == "" {
+		t.Errorf("predict with --feature-service wrote %d rows: %v", len(rows), rows[:min(1, len(rows))])
+	}
+	code, _, errOut = atrium(t, "--repo", dir, "predict", "--model", "models:/untagged@champion", "--spine", spine, "--out", scores)
+	if code != exitFailure || !strings.Contains(errOut, `has no alias "champion"`) {
+		t.Errorf("predict through a missing alias = %d, %q", code, errOut)
+	}
+	code, _, errOut = atrium(t, "--repo", dir, "skew", "--model", steps.ModelName, "--since", "2000-01-01T00:00:00Z", "--until", "2000-01-02T00:00:00Z")
+	if code != exitFailure || !strings.Contains(errOut, "no logged predictions") {
+		t.Errorf("skew of an empty window = %d, %q", code, errOut)
+	}
+}
