@@ -248,7 +248,7 @@ func (m demoModeler) Fit(ctx context.Context, req steps.FitRequest, out io.Write
 	e := m.sub(ctx, out)
 	err := runFit(e, fit.Options{Data: req.Data, Label: req.Label, Group: req.Group, Task: req.Task, Algorithm: req.Algorithm,
 		Ignore: req.Ignore, ValidFraction: req.ValidFraction, Seed: req.Seed, Out: req.Out, LogEvery: 10}, nil,
-		register.Options{Name: req.Register, FeatureService: req.FeatureService, Alias: req.Alias})
+		register.Options{Name: req.Register, FeatureService: req.FeatureService, Alias: req.Alias}, "")
 	return errors.Join(err, e.close())
 }
 

@@ -1,7 +1,10 @@
 package mlflow_test
 
 import (
+	"encoding/json"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,5 +45,48 @@ func TestFitRegisterFlow(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "registered  churn version 1") {
 		t.Fatalf("atrium fit --register: %v\n%s", err, out)
 	}
-	runPython(t, startAtrium(t, repo), "fit_register_flow.py", model, data, grpcAddr)
+	srv := startAtrium(t, repo)
+	runPython(t, srv, "fit_register_flow.py", model, data, grpcAddr)
+
+	// --tracking-uri publishes through the running server's MLflow API: the
+	// new version is served at once by number and through its alias.
+	remote := exec.Command(atriumBinary(t), "--repo", t.TempDir(), "fit", "--data", data, "--label", "y", "--task", "binary", "--ignore", "c",
+		"--param", "num_iterations=10", "--register", "churn", "--alias", "challenger", "--tracking-uri", srv.URL)
+	out, err = remote.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "registered  churn version 2") {
+		t.Fatalf("atrium fit --register --tracking-uri: %v\n%s", err, out)
+	}
+	var alias struct {
+		Version struct {
+			Version string `json:"version"`
+		} `json:"model_version"`
+	}
+	getJSON(t, srv.URL+"/api/2.0/mlflow/registered-models/alias?name=churn&alias=challenger", &alias)
+	if alias.Version.Version != "2" {
+		t.Errorf("challenger -> version %q, want 2", alias.Version.Version)
+	}
+	var meta struct {
+		Versions []string `json:"versions"`
+	}
+	getJSON(t, srv.URL+"/v2/models/churn/versions/2", &meta)
+	if len(meta.Versions) != 1 || meta.Versions[0] != "2" {
+		t.Errorf("OIP metadata of version 2: %+v", meta)
+	}
+}
+
+// getJSON decodes a 200 answer of a GET.
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, body)
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
 }
