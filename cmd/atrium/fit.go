@@ -186,10 +186,17 @@ func runFit(e *env, o fit.Options, params []string, reg register.Options, tracki
 	if reg.Name == "" && (reg.FeatureService != "" || reg.Alias != "" || reg.Experiment != "" || reg.RunName != "") {
 		return usagef("--feature-service, --alias, --experiment and --run-name go with --register NAME")
 	}
+	var target register.Target
 	if reg.Name != "" {
 		if err := reg.Validate(); err != nil {
 			return usageError{err}
 		}
+		var err error
+		if target, err = registerTarget(e, trackingURI); err != nil {
+			return err
+		}
+	} else if trackingURI != "" && os.Getenv("MLFLOW_TRACKING_URI") != trackingURI {
+		return usagef("--tracking-uri goes with --register NAME")
 	}
 	var err error
 	if o.Params, err = parseParams(params); err != nil {
@@ -207,10 +214,6 @@ func runFit(e *env, o fit.Options, params []string, reg register.Options, tracki
 	}
 	if reg.Name == "" {
 		return writeFitSummary(e, res.Summary, nil)
-	}
-	target, err := registerTarget(e, trackingURI)
-	if err != nil {
-		return err
 	}
 	reg.Source = "atrium fit"
 	r, err := register.Model(e.ctx, target, res.Model, reg)

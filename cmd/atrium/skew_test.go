@@ -194,6 +194,8 @@ func TestOfflineTwinUsage(t *testing.T) {
 		{[]string{"skew", "--model", "ranker", "--since", "1h", "--until", "2000-01-01"}, "is not before --until"},
 		{[]string{"fit", "--data", "x.csv", "--label", "y", "--task", "binary", "--out", "m.json", "--alias", "champion"}, "go with --register"},
 		{[]string{"fit", "--data", "x.csv", "--label", "y", "--task", "binary", "--register", "m", "--alias", "latest"}, `alias "latest"`},
+		{[]string{"fit", "--data", "x.csv", "--label", "y", "--task", "binary", "--register", "m", "--tracking-uri", "file:///tmp/mlruns"}, "http(s) URL"},
+		{[]string{"fit", "--data", "x.csv", "--label", "y", "--task", "binary", "--out", "m.json", "--tracking-uri", "http://127.0.0.1:1"}, "goes with --register"},
 	} {
 		code, _, errOut := atrium(t, append([]string{"--repo", dir}, tt.args...)...)
 		if code != exitUsage || !strings.Contains(errOut, tt.want) {
