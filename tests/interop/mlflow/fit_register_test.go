@@ -2,9 +2,8 @@ package mlflow_test
 
 import (
 	"encoding/json"
-	"io"
 	"net"
-	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -61,32 +60,15 @@ func TestFitRegisterFlow(t *testing.T) {
 			Version string `json:"version"`
 		} `json:"model_version"`
 	}
-	getJSON(t, srv.URL+"/api/2.0/mlflow/registered-models/alias?name=churn&alias=challenger", &alias)
+	call(t, srv, "GET", "registered-models/alias", url.Values{"name": {"churn"}, "alias": {"challenger"}}, &alias)
 	if alias.Version.Version != "2" {
 		t.Errorf("challenger -> version %q, want 2", alias.Version.Version)
 	}
 	var meta struct {
 		Versions []string `json:"versions"`
 	}
-	getJSON(t, srv.URL+"/v2/models/churn/versions/2", &meta)
-	if len(meta.Versions) != 1 || meta.Versions[0] != "2" {
+	code, body := httpDo(t, "GET", srv.URL+"/v2/models/churn/versions/2", nil)
+	if err := json.Unmarshal(body, &meta); code != 200 || err != nil || len(meta.Versions) != 1 || meta.Versions[0] != "2" {
 		t.Errorf("OIP metadata of version 2: %+v", meta)
-	}
-}
-
-// getJSON decodes a 200 answer of a GET.
-func getJSON(t *testing.T, url string, v any) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, body)
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		t.Fatalf("GET %s: %v", url, err)
 	}
 }
