@@ -48,8 +48,9 @@ type fetchErrKey struct{}
 // before it forgets that fetch: a request arriving in between joins the
 // finished fetch and gets its result, keys fetched before the rotation (a
 // valid token refused, 401) or the failure of a provider that is back up
-// (503). Here a request only takes the result of a fetch that started after
-// it found its key missing, and the fetch state changes under one lock.
+// (503). Here a request refuses a token, or answers that the keys are
+// unavailable, only on the result of a fetch that started after it found its
+// key missing, and the fetch state changes under one lock.
 type jwks struct {
 	url    string
 	client *http.Client
@@ -94,18 +95,25 @@ func (j *jwks) VerifySignature(ctx context.Context, jwt string) ([]byte, error) 
 	}
 	// An unknown key: the provider may have rotated its keys
 	// (https://openid.net/specs/openid-connect-core-1_0.html#RotateSigKeys).
-	keys, err = j.fetchAfter(ctx, seen)
-	if err != nil {
-		err = &keysUnavailableError{err: err}
-		if slot, ok := ctx.Value(fetchErrKey{}).(*error); ok {
-			*slot = err
+	// Keys of any fetch may verify the token, but only a fetch that started
+	// after this read may refuse it. Two rounds at most: once a fetch that
+	// started before this read has ended, every later one started after.
+	for {
+		keys, fresh, err := j.await(ctx, seen)
+		if err != nil && fresh {
+			err = &keysUnavailableError{err: err}
+			if slot, ok := ctx.Value(fetchErrKey{}).(*error); ok {
+				*slot = err
+			}
+			return nil, err
 		}
-		return nil, err
+		if payload, ok := verifyWith(jws, kid, keys); ok {
+			return payload, nil
+		}
+		if fresh {
+			return nil, errors.New("no key of the provider verifies the signature")
+		}
 	}
-	if payload, ok := verifyWith(jws, kid, keys); ok {
-		return payload, nil
-	}
-	return nil, errors.New("no key of the provider verifies the signature")
 }
 
 func verifyWith(jws *jose.JSONWebSignature, kid string, keys []jose.JSONWebKey) ([]byte, bool) {
@@ -119,32 +127,28 @@ func verifyWith(jws *jose.JSONWebSignature, kid string, keys []jose.JSONWebKey) 
 	return nil, false
 }
 
-// fetchAfter returns the result of a fetch that started after seen fetches
-// had: one finished since, the one under way if it is such a fetch, else a
-// new one (after the one under way, which may predate the rotation).
-func (j *jwks) fetchAfter(ctx context.Context, seen uint64) ([]jose.JSONWebKey, error) {
-	for {
-		j.mu.Lock()
-		if p := j.previous; p != nil && p.seq > seen {
-			j.mu.Unlock()
-			return p.keys, p.err
-		}
-		f := j.current
-		if f == nil {
-			j.started++
-			f = &keyFetch{seq: j.started, done: make(chan struct{})}
-			j.current = f
-			go j.fetch(f)
-		}
+// await returns the result of the fetch that finished last if it started
+// after seen fetches had (fresh), else of the fetch under way, else of a new
+// one. A fetch that started before (not fresh) may predate the rotation.
+func (j *jwks) await(ctx context.Context, seen uint64) (keys []jose.JSONWebKey, fresh bool, err error) {
+	j.mu.Lock()
+	if p := j.previous; p != nil && p.seq > seen {
 		j.mu.Unlock()
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-f.done:
-		}
-		if f.seq > seen {
-			return f.keys, f.err
-		}
+		return p.keys, true, p.err
+	}
+	f := j.current
+	if f == nil {
+		j.started++
+		f = &keyFetch{seq: j.started, done: make(chan struct{})}
+		j.current = f
+		go j.fetch(f)
+	}
+	j.mu.Unlock()
+	select {
+	case <-ctx.Done():
+		return nil, true, ctx.Err() // the request gave up: keys not fetched for it
+	case <-f.done:
+		return f.keys, f.seq > seen, f.err
 	}
 }
 

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,6 +28,7 @@ type identityProvider struct {
 	key  *rsa.PrivateKey
 	kid  string
 	down bool
+	hits atomic.Int64 // GET /keys served
 }
 
 func newIdentityProvider(t *testing.T) *identityProvider {
@@ -41,6 +44,7 @@ func newIdentityProvider(t *testing.T) *identityProvider {
 			"id_token_signing_alg_values_supported": []string{"RS256"}})
 	})
 	mux.HandleFunc("GET /keys", func(w http.ResponseWriter, r *http.Request) {
+		idp.hits.Add(1)
 		if idp.down {
 			http.Error(w, "down", http.StatusServiceUnavailable)
 			return
@@ -215,5 +219,47 @@ func rotateKeys(t *testing.T, idp *identityProvider, h http.Handler) {
 		if rec := get(tok); rec.Code != http.StatusOK {
 			t.Fatalf("round %d, after rotation: %d %s, want 200", i, rec.Code, rec.Body)
 		}
+	}
+}
+
+// TestOIDCRotationConcurrent: requests carrying tokens of a new key at once
+// are all accepted, on one fetch of the keys they share.
+func TestOIDCRotationConcurrent(t *testing.T) {
+	idp := newIdentityProvider(t)
+	_, h := idp.guarded(t, OIDCOptions{})
+	get := func(bearer string) int {
+		r := httptest.NewRequest("GET", "/things", nil)
+		r.Header.Set("Authorization", "Bearer "+bearer)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		return rec.Code
+	}
+	if code := get(idp.token(t, idp.key, map[string]any{"groups": "reader"})); code != http.StatusOK {
+		t.Fatalf("first key: %d, want 200", code)
+	}
+	next, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idp.key, idp.kid = next, "k2"
+	before := idp.hits.Load()
+	const n = 16
+	tokens := make([]string, n)
+	for i := range tokens {
+		tokens[i] = idp.token(t, next, map[string]any{"groups": "reader", "sub": fmt.Sprintf("u-%d", i)})
+	}
+	codes := make([]int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { codes[i] = get(tokens[i]) })
+	}
+	wg.Wait()
+	for i, code := range codes {
+		if code != http.StatusOK {
+			t.Errorf("request %d: %d, want 200", i, code)
+		}
+	}
+	if got := idp.hits.Load() - before; got != 1 {
+		t.Errorf("%d fetches of the keys for one rotation, want 1", got)
 	}
 }
