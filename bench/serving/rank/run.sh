@@ -11,7 +11,9 @@
 # registers two versions of the model (rank register; champion -> 1), starts
 # `atrium serve` on loopback and measures:
 #   - open loop at $RATE req/s: p50, p99, p99.9 (latency from when each request was due)
-#   - closed loop with 1, 2 and 4 clients: throughput
+#   - closed loop with 1 and 4 clients: throughput
+#   - the same against the two-request path a client takes without rank
+#     (POST /get-online-features, then /v2/models/ranker/infer), same server
 #   - open loop at $RATE req/s while champion moves between versions 1 and 2
 #     every 2 s through the MLflow API: p99 of the requests sent within 1 s
 #     after a move against the p99 of the others, errors
@@ -65,7 +67,11 @@ wait_for "$url/healthz"
 results="$BENCH_DIR/results.jsonl"
 : >"$results"
 load() { "$BENCH_DIR/rank" load -url "$url" -users "$USERS" -listings "$LISTINGS" -duration "$DURATION" -out "$results" "$@"; }
-load -mode open -rate "$RATE"
-for c in 1 2 4; do load -mode closed -clients "$c"; done
+# The peer: the same work as two requests to the same server (features from
+# /get-online-features, then /v2/models/ranker/infer), interleaved with rank.
+for path in rank twohop; do load -path "$path" -mode open -rate "$RATE"; done
+for c in 1 4; do
+	for path in rank twohop; do load -path "$path" -mode closed -clients "$c"; done
+done
 load -mode open -rate "$RATE" -swap 2s
 echo "bench: results in $results"
