@@ -19,6 +19,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -570,7 +571,7 @@ func twoHop(client *http.Client, base string, rankBody []byte) (*http.Response, 
 		order[i] = i
 	}
 	scores := ir.Outputs[0].Data
-	slices.SortStableFunc(order, func(a, b int) int { return cmpDesc(scores[a], scores[b]) })
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(scores[b], scores[a]) })
 	ranked := make([]map[string]any, 0, rb.TopK)
 	for _, i := range order[:min(rb.TopK, len(order))] {
 		ranked = append(ranked, map[string]any{"listing_id": ids[i], "score": scores[i]})
@@ -579,12 +580,3 @@ func twoHop(client *http.Client, base string, rankBody []byte) (*http.Response, 
 	return &http.Response{StatusCode: http.StatusOK, Body: io.NopCloser(bytes.NewReader(out))}, nil
 }
 
-func cmpDesc(a, b float64) int {
-	switch {
-	case a > b:
-		return -1
-	case a < b:
-		return 1
-	}
-	return 0
-}
