@@ -579,4 +579,3 @@ func twoHop(client *http.Client, base string, rankBody []byte) (*http.Response, 
 	out, _ := json.Marshal(map[string]any{"model_version": ir.Version, "ranked": ranked})
 	return &http.Response{StatusCode: http.StatusOK, Body: io.NopCloser(bytes.NewReader(out))}, nil
 }
-
