@@ -64,7 +64,7 @@ else
 	"$BENCH_DIR/rank" register -dir "$proj"
 fi
 
-atrium_cli serve --addr "$ADDR" 2>"$BENCH_DIR/atrium.log" &
+"$BENCH_DIR/atrium" --repo "$proj" serve --addr "$ADDR" 2>"$BENCH_DIR/atrium.log" &
 pids+=($!)
 url="http://$ADDR"
 wait_for "$url/healthz"
