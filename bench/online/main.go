@@ -26,11 +26,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/redis/rueidis"
+
+	"github.com/atrium-ml/atrium/bench/internal/load"
 )
 
 // The benchmark's feature set: listing_stats keyed by listing_id (int64),
@@ -190,21 +191,10 @@ func sameValue(x, y any) bool {
 
 // result is one load run's outcome.
 type result struct {
-	Server      string  `json:"server"`
-	Entities    int     `json:"entities"`
-	Features    int     `json:"features"`
-	Mode        string  `json:"mode"`
-	TargetRate  float64 `json:"target_rate,omitempty"`
-	Concurrency int     `json:"concurrency,omitempty"`
-	Requests    int     `json:"requests"`
-	Errors      int     `json:"errors"`
-	Rate        float64 `json:"achieved_rate"`
-	P50         float64 `json:"p50_ms"`
-	P90         float64 `json:"p90_ms"`
-	P99         float64 `json:"p99_ms"`
-	P999        float64 `json:"p999_ms"`
-	Max         float64 `json:"max_ms"`
-	FirstError  string  `json:"first_error,omitempty"`
+	Server   string `json:"server"`
+	Entities int    `json:"entities"`
+	Features int    `json:"features"`
+	load.Result
 }
 
 // runLoad measures latency, open-loop at a fixed rate (latency counts from
@@ -217,15 +207,12 @@ func runLoad(ctx context.Context, args []string) error {
 	entities := fs.Int("entities", 1, "entities per request")
 	features := fs.Int("features", 50, "features per request")
 	keys := fs.Int("keys", 10_000, "keys loaded")
-	rate := fs.Float64("rate", 1000, "requests per second (open loop)")
-	concurrency := fs.Int("concurrency", 0, "closed loop with this many clients instead of a fixed rate")
-	duration := fs.Duration("duration", 20*time.Second, "measured duration")
-	warmup := fs.Duration("warmup", 3*time.Second, "unmeasured warm-up")
-	out := fs.String("out", "", "append the result as a JSON line to this file")
+	var lf load.Flags
+	lf.Register(fs, 1000)
 	_ = fs.Parse(args)
 
 	reqs := bodies(2000, *entities, *features, *keys, 1)
-	workers := *concurrency
+	workers := lf.Concurrency
 	if workers == 0 {
 		workers = 256
 	}
@@ -240,110 +227,13 @@ func runLoad(ctx context.Context, args []string) error {
 	if _, err := post(ctx, client, *url, reqs[0]); err != nil {
 		return fmt.Errorf("%s: %w", *url, err)
 	}
-
 	res := result{Server: *name, Entities: *entities, Features: *features}
-	var (
-		mu        sync.Mutex
-		latencies []time.Duration
-	)
-	record := func(measured bool, d time.Duration, err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if !measured {
-			return
-		}
-		res.Requests++
-		if err != nil {
-			res.Errors++
-			if res.FirstError == "" {
-				res.FirstError = err.Error()
-			}
-			return
-		}
-		latencies = append(latencies, d)
-	}
-
-	start := time.Now()
-	measureFrom, end := start.Add(*warmup), start.Add(*warmup+*duration)
-	runCtx, cancel := context.WithDeadline(ctx, end.Add(10*time.Second))
-	defer cancel()
-	var wg sync.WaitGroup
-	if *concurrency > 0 {
-		res.Mode, res.Concurrency = "closed", *concurrency
-		for w := range workers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := w; ; i += workers {
-					t := time.Now()
-					if t.After(end) {
-						return
-					}
-					_, err := post(runCtx, client, *url, reqs[i%len(reqs)])
-					record(t.After(measureFrom), time.Since(t), err)
-				}
-			}()
-		}
-	} else {
-		res.Mode, res.TargetRate = "open", *rate
-		due := make(chan time.Time, 1<<16)
-		for range workers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				i := 0
-				for t := range due {
-					i++
-					_, err := post(runCtx, client, *url, reqs[(int(t.UnixNano())+i)%len(reqs)])
-					record(t.After(measureFrom), time.Since(t), err)
-				}
-			}()
-		}
-		interval := time.Duration(float64(time.Second) / *rate)
-		for next := start; next.Before(end); next = next.Add(interval) {
-			if d := time.Until(next); d > 0 {
-				time.Sleep(d)
-			}
-			// Latency counts from dispatch: a request waiting for a free worker
-			// (all busy on a slow server) is the server's delay; the pacing
-			// timer's own jitter is not.
-			now := time.Now()
-			select {
-			case due <- now:
-			default: // the queue is full: count the request as failed, not silently skipped
-				record(now.After(measureFrom), 0, errors.New("load generator queue full"))
-			}
-		}
-		close(due)
-	}
-	wg.Wait()
-	elapsed := *duration
-	res.Rate = float64(res.Requests) / elapsed.Seconds()
-	slices.Sort(latencies)
-	pct := func(p float64) float64 {
-		if len(latencies) == 0 {
-			return math.NaN()
-		}
-		i := min(len(latencies)-1, int(math.Ceil(p*float64(len(latencies))))-1)
-		return float64(latencies[max(i, 0)].Microseconds()) / 1000
-	}
-	res.P50, res.P90, res.P99, res.P999, res.Max = pct(0.50), pct(0.90), pct(0.99), pct(0.999), pct(1)
-	line, _ := json.Marshal(res)
-	fmt.Println(string(line))
-	if *out != "" {
-		f, err := os.OpenFile(*out, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if _, err := f.Write(append(line, '\n')); err != nil {
-			return err
-		}
-	}
-	if res.Errors > 0 {
-		fmt.Fprintf(os.Stderr, "%s: %d of %d requests failed, first: %s\n", *name, res.Errors, res.Requests, strings.TrimSpace(res.FirstError))
-	}
-	return nil
+	lf.Workers = workers
+	res.Result = load.Run(ctx, lf.Options, func(ctx context.Context, i int) error {
+		_, err := post(ctx, client, *url, reqs[i%len(reqs)])
+		return err
+	})
+	return lf.Done(*name, res, res.Result)
 }
 
 // report prints the runs of results.jsonl as a Markdown table: one row per

@@ -54,9 +54,18 @@ func guardedServe(t *testing.T, dir string, opts auth.GuardOptions) (*server.Ser
 	return guarded(t, apis, store, opts), store
 }
 
-// guarded serves apis behind a guard over store.
+// guarded serves apis behind a guard over store, with the credential cache
+// off.
 func guarded(t *testing.T, apis []server.API, store *auth.Store, opts auth.GuardOptions) *server.Server {
-	opts.Store, opts.CacheTTL = store, -1
+	opts.CacheTTL = -1
+	return guardedCaching(t, apis, store, opts)
+}
+
+// guardedCaching serves apis behind a guard over store with opts' cache
+// (the default, 5 s, as in serve): tests of many calls by users do not pay
+// bcrypt on each, which the race detector makes seconds long.
+func guardedCaching(t *testing.T, apis []server.API, store *auth.Store, opts auth.GuardOptions) *server.Server {
+	opts.Store = store
 	g := auth.NewGuard(opts)
 	t.Cleanup(func() { g.Close() })
 	return server.New(server.Options{Guard: g}, apis...)

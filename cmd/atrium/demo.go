@@ -17,6 +17,8 @@ import (
 	"github.com/atrium-ml/atrium/internal/modeling/fit"
 	"github.com/atrium-ml/atrium/internal/modeling/predict"
 	"github.com/atrium-ml/atrium/internal/platform/progress"
+	"github.com/atrium-ml/atrium/internal/serving/batch"
+	"github.com/atrium-ml/atrium/internal/serving/register"
 )
 
 // demoSize holds the flags that size and seed generated data (demo, demo
@@ -120,7 +122,7 @@ binary on your PATH to run the commands it showed by hand.`,
 			// The generated project's stores, opened once for every step.
 			project := e.forRepo(dir)
 			err = steps.Run(e.ctx, steps.Options{Dir: dir, Config: cfg, Size: size.name, Force: force,
-				Out: e.stdout, Progress: e.stderr, Logger: e.log, Stores: project, Modeler: demoModeler{e}})
+				Out: e.stdout, Progress: e.stderr, Logger: e.log, Stores: project, Modeler: demoModeler{project}})
 			return withForceHint(errors.Join(err, project.close()))
 		},
 	}
@@ -231,7 +233,8 @@ CSV or Parquet by the file's extension. Train on it with
 }
 
 // demoModeler fits and predicts for the demo's fit step with the code of
-// `atrium fit` and `atrium predict`, printing what they print.
+// `atrium fit` and `atrium predict`, printing what they print. e is the
+// demo project's env: a registered model goes to the project's registry.
 type demoModeler struct{ e *env }
 
 // sub is an env for one command whose results go to out, as text.
@@ -244,12 +247,18 @@ func (m demoModeler) sub(ctx context.Context, out io.Writer) *env {
 func (m demoModeler) Fit(ctx context.Context, req steps.FitRequest, out io.Writer) error {
 	e := m.sub(ctx, out)
 	err := runFit(e, fit.Options{Data: req.Data, Label: req.Label, Group: req.Group, Task: req.Task, Algorithm: req.Algorithm,
-		Ignore: req.Ignore, ValidFraction: req.ValidFraction, Seed: req.Seed, Out: req.Out, LogEvery: 10}, nil)
+		Ignore: req.Ignore, ValidFraction: req.ValidFraction, Seed: req.Seed, Out: req.Out, LogEvery: 10}, nil,
+		register.Options{Name: req.Register, FeatureService: req.FeatureService, Alias: req.Alias})
 	return errors.Join(err, e.close())
 }
 
 func (m demoModeler) Predict(ctx context.Context, req steps.PredictRequest, out io.Writer) error {
 	e := m.sub(ctx, out)
-	err := runPredict(e, predict.Options{Model: req.Model, Data: req.Data, Passthrough: req.Passthrough, Out: req.Out})
+	var err error
+	if req.Spine != "" {
+		err = runPredictRegistered(e, batch.Options{Model: req.Model, Spine: req.Spine, Passthrough: req.Passthrough, Out: req.Out}, "")
+	} else {
+		err = runPredict(e, predict.Options{Model: req.Model, Data: req.Data, Passthrough: req.Passthrough, Out: req.Out})
+	}
 	return errors.Join(err, e.close())
 }

@@ -169,6 +169,7 @@ func TestDemoEndToEnd(t *testing.T) {
 	checkCrossFeatures(t, dir)
 	checkOnlineOutcomes(t, dir, cfg)
 	checkFitOutcomes(t, dir, cfg, stepOutput(out, "fit"))
+	checkSkew(t, dir)
 }
 
 // checkCrossFeatures checks the on-demand features of the demo's training
@@ -210,6 +211,29 @@ func checkFitOutcomes(t *testing.T, dir string, cfg demo.Config, out string) {
 	}
 	if len(scores) != len(spine) || len(spine) == 0 {
 		t.Fatalf("the model scored %d impressions, the test spine has %d", len(scores), len(spine))
+	}
+	// The registered version scored the test spine with features it
+	// retrieved itself (predict --model models:/ranker@champion): the same
+	// scores as the fitted file on the historical step's test set.
+	fileScores := filepath.Join(t.TempDir(), "file-scores.csv")
+	mustAtrium(t, dir, "predict", "--model", filepath.Join(dir, "training", "ranker.txt"), "--data", filepath.Join(dir, "training", "test.parquet"),
+		"--passthrough", "session_id,listing_id", "--out", fileScores)
+	want, err := steps.ReadScores(fileScores)
+	if err != nil {
+		t.Fatal(err)
+	}
+	distinct := map[float64]bool{}
+	for k, w := range want {
+		distinct[w] = true
+		if g, ok := scores[k]; !ok || math.Abs(g-w) > 1e-12*math.Max(1, math.Abs(w)) {
+			t.Errorf("session %d listing %d: registered version scored %v (present: %v), the model file %v", k[0], k[1], g, ok, w)
+		}
+	}
+	if len(distinct) < 2 {
+		t.Errorf("the model gives every test impression the same score: the comparison proves nothing")
+	}
+	if !strings.Contains(out, "registered  ranker version 1") || !strings.Contains(out, "alias       champion -> version 1") {
+		t.Errorf("the fit step does not report the registration:\n%s", out)
 	}
 	m, err := demo.NewMarket(cfg)
 	if err != nil {

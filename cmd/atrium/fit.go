@@ -17,11 +17,13 @@ import (
 	"github.com/atrium-ml/atrium/internal/modeling/gbdt"
 	"github.com/atrium-ml/atrium/internal/modeling/ml"
 	"github.com/atrium-ml/atrium/internal/platform/progress"
+	"github.com/atrium-ml/atrium/internal/serving/register"
 )
 
 func newFitCmd(e *env) *cobra.Command {
 	var o fit.Options
 	var params []string // --param k=v, parsed into o.Params
+	var reg register.Options
 	cmd := &cobra.Command{
 		Use:   "fit --data FILE --label COL --task TASK --algorithm ALGO --out MODEL",
 		Short: "Train a model on a CSV or Parquet file",
@@ -37,12 +39,23 @@ linear: lambda_l2, lambda_l1, max_iter, tol, standardize).
 Validation data comes from --valid, or is split off the training file with
 --valid-fraction (stratified for classification, by query for ranking, by row
 order with --time, random otherwise). With validation data, a metric line is
-printed every --log-every iterations.`,
+printed every --log-every iterations.
+
+--register NAME publishes the model to the project's tracking store and model
+registry, as the MLflow client does: a run with the parameters and metrics, the
+model as an MLflow model directory (flavor "atrium", with its signature) and a
+new version of the registered model NAME, tagged atrium.feature_service with
+--feature-service (the service the training data was retrieved from: serving's
+/v1 predict and rank, atrium predict --model and atrium skew fetch the features
+from it). --alias points an alias (champion) at the new version: a running
+atrium serve switches to it within its poll interval. --out is optional then.`,
 		Example: `  atrium fit --data train.parquet --label churned --task binary --algorithm gbdt --valid-fraction 0.2 --out churn.json
   atrium fit --data train.csv --label price --task regression --algorithm linear --param lambda_l2=0.01 --out price.json
-  atrium fit --data sessions.parquet --label relevance --group session_id --task lambdarank --algorithm gbdt --out rank.txt`,
+  atrium fit --data sessions.parquet --label relevance --group session_id --task lambdarank --algorithm gbdt --out rank.txt
+  atrium fit --data train.parquet --label label --group session_id --task lambdarank --ignore session_id \
+      --register ranker --feature-service ranker_v1 --alias champion`,
 		Args: exactArgs(0),
-		RunE: func(cmd *cobra.Command, args []string) error { return runFit(e, o, params) },
+		RunE: func(cmd *cobra.Command, args []string) error { return runFit(e, o, params, reg) },
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.Data, "data", "", "training data: a .csv, .tsv or .parquet file (required)")
@@ -61,6 +74,11 @@ printed every --log-every iterations.`,
 	f.StringVar((*string)(&o.Split), "split", "", "how --valid-fraction splits: random, stratified, group or time (default: by task)")
 	f.Uint64Var(&o.Seed, "seed", 0, "random seed for the split and for training")
 	f.IntVar(&o.LogEvery, "log-every", 10, "print validation metrics every N iterations (0: never)")
+	f.StringVar(&reg.Name, "register", "", "register the model under this name in the project's model registry (with a tracking run)")
+	f.StringVar(&reg.FeatureService, "feature-service", "", "with --register: the feature service the training data came from (version tag atrium.feature_service)")
+	f.StringVar(&reg.Alias, "alias", "", "with --register: point this alias (e.g. champion) at the new version")
+	f.StringVar(&reg.Experiment, "experiment", "", "with --register: the run's experiment, created if missing (default: Default)")
+	f.StringVar(&reg.RunName, "run-name", "", "with --register: the run's name")
 	return cmd
 }
 
@@ -145,10 +163,22 @@ func (p *terminalProgress) metricsLine(start time.Time, iter int, metrics map[st
 	_, _ = io.WriteString(p.w, b.String())
 }
 
-func runFit(e *env, o fit.Options, params []string) error {
+func runFit(e *env, o fit.Options, params []string, reg register.Options) error {
 	start := time.Now()
-	if err := requireFlags("--data", o.Data, "--label", o.Label, "--task", o.Task, "--out", o.Out); err != nil {
+	out := o.Out
+	if reg.Name != "" && out == "" {
+		out = "-" // the registry keeps the model
+	}
+	if err := requireFlags("--data", o.Data, "--label", o.Label, "--task", o.Task, "--out", out); err != nil {
 		return err
+	}
+	if reg.Name == "" && (reg.FeatureService != "" || reg.Alias != "" || reg.Experiment != "" || reg.RunName != "") {
+		return usagef("--feature-service, --alias, --experiment and --run-name go with --register NAME")
+	}
+	if reg.Name != "" {
+		if err := reg.Validate(); err != nil {
+			return usageError{err}
+		}
 	}
 	var err error
 	if o.Params, err = parseParams(params); err != nil {
@@ -164,17 +194,39 @@ func runFit(e *env, o fit.Options, params []string) error {
 	if err != nil {
 		return err
 	}
-	return writeFitSummary(e, res.Summary)
+	if reg.Name == "" {
+		return writeFitSummary(e, res.Summary, nil)
+	}
+	st, err := registryStores(e)
+	if err != nil {
+		return err
+	}
+	reg.Source = "atrium fit"
+	r, err := register.Model(e.ctx, st, res.Model, reg)
+	if err != nil {
+		return err
+	}
+	return writeFitSummary(e, res.Summary, r)
 }
 
-func writeFitSummary(e *env, s fit.Summary) error {
+func writeFitSummary(e *env, s fit.Summary, r *register.Result) error {
 	if e.output == "json" {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
+		if r != nil {
+			return enc.Encode(struct {
+				fit.Summary
+				Registered *register.Result `json:"registered"`
+			}{s, r})
+		}
 		return enc.Encode(s)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "model       %s (%s, %s, %s format)\n", s.Model, s.Algorithm, s.Task, s.Format)
+	if s.Model != "" {
+		fmt.Fprintf(&b, "model       %s (%s, %s, %s format)\n", s.Model, s.Algorithm, s.Task, s.Format)
+	} else {
+		fmt.Fprintf(&b, "model       %s, %s\n", s.Algorithm, s.Task)
+	}
 	fmt.Fprintf(&b, "rows        %d train", s.Rows)
 	if s.ValidRows > 0 {
 		fmt.Fprintf(&b, ", %d valid", s.ValidRows)
@@ -189,6 +241,13 @@ func writeFitSummary(e *env, s fit.Summary) error {
 		b.WriteString("\n")
 	}
 	fmt.Fprintf(&b, "time        %.2fs\n", s.Seconds)
+	if r != nil {
+		fmt.Fprintf(&b, "registered  %s version %s (run %s)\n", r.Name, r.Version, r.RunID)
+		if r.Alias != "" {
+			fmt.Fprintf(&b, "alias       %s -> version %s\n", r.Alias, r.Version)
+		}
+		fmt.Fprintf(&b, "model uri   %s\n", r.ModelURI)
+	}
 	_, err := io.WriteString(e.stdout, b.String())
 	return err
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/base64"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -10,6 +11,24 @@ import (
 	"github.com/atrium-ml/atrium/internal/platform/auth"
 	"github.com/atrium-ml/atrium/internal/platform/server"
 )
+
+// grantsServe builds every API of `atrium serve` on a fresh project, the
+// resolver of MLflow requests' resources, and users of the given roles
+// (password "pw-" + name).
+func grantsServe(t *testing.T, users map[string]auth.Role) ([]server.API, *auth.Store, auth.Resources) {
+	t.Helper()
+	apis, store, e := serveEnvAPIs(t, t.TempDir())
+	res, err := mlflowResources(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, role := range users {
+		if err := store.SetUser(context.Background(), name, role, "pw-"+name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return apis, store, res
+}
 
 func basicAuth(user, password string) map[string]string {
 	return map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password))}
@@ -31,7 +50,12 @@ func TestEveryMLflowRouteIsScoped(t *testing.T) {
 	scoped := res.(interface{ Scoped(pattern string) bool })
 	var unscoped []string
 	for _, rt := range srv.Routes() {
-		if rt.Permission == server.Public || !strings.Contains(rt.Pattern, "/mlflow") {
+		switch rt.Permission {
+		case server.Read, server.Edit, server.Deploy, server.Manage:
+		default:
+			continue // admin, public: no grant applies
+		}
+		if !strings.Contains(rt.Pattern, "/mlflow") {
 			continue
 		}
 		if !scoped.Scoped(rt.Pattern) {
@@ -61,26 +85,13 @@ func TestEveryMLflowRouteIsScoped(t *testing.T) {
 // they have no grant on; admins bypass every grant; registered models the
 // same by name.
 func TestPerResourceGrants(t *testing.T) {
-	dir := t.TempDir()
-	apis, store, e := serveEnvAPIs(t, dir)
-	res, err := mlflowResources(e)
-	if err != nil {
-		t.Fatal(err)
-	}
+	apis, store, res := grantsServe(t, map[string]auth.Role{"ana": auth.Reader, "carl": auth.Editor, "root": auth.Admin})
 	ctx := context.Background()
-	for _, u := range []struct {
-		name string
-		role auth.Role
-	}{{"ana", auth.Reader}, {"carl", auth.Editor}, {"root", auth.Admin}} {
-		if err := store.SetUser(ctx, u.name, u.role, "pw-"+u.name); err != nil {
-			t.Fatal(err)
-		}
-	}
 	editorToken, _, err := store.CreateToken(ctx, "ci", auth.Editor, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	open := guarded(t, apis, store, auth.GuardOptions{Required: true, Resources: res}).Handler()
+	open := guardedCaching(t, apis, store, auth.GuardOptions{Required: true, Resources: res}).Handler()
 	admin := basicAuth("root", "pw-root")
 	// Two experiments with a run each, an artifact in each, two models.
 	var expA, expB, runA, runB string
@@ -188,7 +199,7 @@ func TestPerResourceGrants(t *testing.T) {
 			if def != "" {
 				opts.DefaultPermission, _ = auth.ParseLevel(def)
 			}
-			h := guarded(t, apis, store, opts).Handler()
+			h := guardedCaching(t, apis, store, opts).Handler()
 			for _, p := range probes(def) {
 				p.c.header = p.who
 				code, body := p.c.do(t, h)
@@ -204,7 +215,7 @@ func TestPerResourceGrants(t *testing.T) {
 	if err := store.SetGrant(ctx, "ana", auth.Resource{Kind: auth.KindExperiment, ID: expA}, auth.LevelEdit); err != nil {
 		t.Fatal(err)
 	}
-	h := guarded(t, apis, store, auth.GuardOptions{Required: true, Resources: res}).Handler()
+	h := guardedCaching(t, apis, store, auth.GuardOptions{Required: true, Resources: res}).Handler()
 	for _, p := range []struct {
 		c    call
 		want int
@@ -222,5 +233,123 @@ func TestPerResourceGrants(t *testing.T) {
 	c.header = ana
 	if code, body := c.do(t, h); code != 403 {
 		t.Errorf("after revoking: log to A = %d %s, want 403", code, body)
+	}
+}
+
+// TestUserGrantCLI: `atrium user grant`, `grants` and `revoke` keep a
+// user's grants, with usage errors for a missing or doubled resource and an
+// unknown permission.
+func TestUserGrantCLI(t *testing.T) {
+	dir := t.TempDir()
+	e := &env{ctx: context.Background(), repo: dir}
+	store, err := authStore(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.SetUser(e.ctx, "ana", auth.Reader, "pw"); err != nil {
+		t.Fatal(err)
+	}
+	e.close()
+	for _, tt := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"grant", "ana", "--experiment", "1", "--permission", "edit"}, exitOK, "user ana has EDIT on experiment 1"},
+		{[]string{"grant", "ana", "--model", "ranker", "--permission", "NO_PERMISSIONS"}, exitOK, "NO_PERMISSIONS on registered_model ranker"},
+		{[]string{"grant", "ana", "--permission", "READ"}, exitUsage, "--experiment ID or --model NAME"},
+		{[]string{"grant", "ana", "--experiment", "1", "--model", "m", "--permission", "READ"}, exitUsage, "exactly one resource"},
+		{[]string{"grant", "ana", "--experiment", "1", "--permission", "WRITE"}, exitUsage, "want READ, EDIT, MANAGE or NO_PERMISSIONS"},
+		{[]string{"grant", "nobody", "--experiment", "1", "--permission", "READ"}, exitFailure, `user "nobody"`},
+		{[]string{"grants", "a", "b"}, exitUsage, "at most one user"},
+	} {
+		code, _, errOut := atrium(t, append([]string{"--repo", dir, "user"}, tt.args...)...)
+		if code != tt.code || !strings.Contains(errOut, tt.want) {
+			t.Errorf("user %s = %d %q, want %d and %q", strings.Join(tt.args, " "), code, errOut, tt.code, tt.want)
+		}
+	}
+	code, out, _ := atrium(t, "--repo", dir, "user", "grants", "ana")
+	if code != exitOK || !regexp.MustCompile(`ana\s+experiment\s+1\s+EDIT`).MatchString(out) || !regexp.MustCompile(`ana\s+registered_model\s+ranker\s+NO_PERMISSIONS`).MatchString(out) {
+		t.Errorf("user grants ana = %d %q", code, out)
+	}
+	if code, _, errOut := atrium(t, "--repo", dir, "user", "revoke", "ana", "--experiment", "1"); code != exitOK {
+		t.Fatalf("revoke: %s", errOut)
+	}
+	code, out, _ = atrium(t, "--repo", dir, "-o", "json", "user", "grants")
+	if code != exitOK || strings.Contains(out, `"experiment"`) || !strings.Contains(out, `"resource":"ranker"`) {
+		t.Errorf("grants after revoking = %d %q, want the model's only", code, out)
+	}
+	if code, _, errOut := atrium(t, "--repo", dir, "user", "revoke", "ana", "--experiment", "1"); code != exitFailure || !strings.Contains(errOut, "no grant") {
+		t.Errorf("revoking twice = %d %q", code, errOut)
+	}
+}
+
+// TestGrantsAPI: MLflow 3's users/permissions endpoints on `atrium serve`
+// grant, answer and revoke a user's permission, and take effect on the
+// next request (no cache delay for changes made through the server);
+// only admins may call them.
+func TestGrantsAPI(t *testing.T) {
+	apis, store, res := grantsServe(t, map[string]auth.Role{"ana": auth.Reader, "root": auth.Admin})
+	// The credential and grant caches on, as in serve.
+	h := guardedCaching(t, apis, store, auth.GuardOptions{Required: true, Resources: res}).Handler()
+	root, ana := basicAuth("root", "pw-root"), basicAuth("ana", "pw-ana")
+	const perms = "/api/3.0/mlflow/users/permissions/"
+	exp := mustCall(t, h, call{method: "POST", path: mlflow + "/experiments/create", body: `{"name": "A"}`, header: root})["experiment_id"].(string)
+	getA := call{method: "GET", path: mlflow + "/experiments/get?experiment_id=" + exp, header: ana}
+	if code, body := getA.do(t, h); code != 200 {
+		t.Fatalf("reader before any grant: %d %s", code, body)
+	}
+	grant := `{"username": "ana", "resource_type": "experiment", "resource_id": "` + exp + `", "permission": "NO_PERMISSIONS"}`
+	for _, tt := range []struct {
+		c    call
+		code int
+		want string
+	}{
+		{call{method: "POST", path: perms + "grant", body: grant, header: ana}, 403, "PERMISSION_DENIED"},
+		{call{method: "POST", path: perms + "grant", body: grant, header: root}, 200, "{}"},
+		{call{method: "GET", path: perms + "get?username=ana&resource_type=experiment&resource_id=" + exp, header: root}, 200, `{"allowed":false,"permission":"NO_PERMISSIONS"}`},
+		{getA, 403, "has NO_PERMISSIONS on experiment " + exp},
+		{call{method: "GET", path: perms + "get?username=ana&resource_type=registered_model&resource_id=m", header: root}, 200, `{"allowed":true,"permission":"READ"}`},
+		{call{method: "POST", path: perms + "grant", body: `{"username": "ana", "resource_type": "prompt", "resource_id": "p", "permission": "READ"}`, header: root}, 400, "INVALID_PARAMETER_VALUE"},
+		{call{method: "POST", path: perms + "grant", body: `{"username": "bob", "resource_type": "experiment", "resource_id": "1", "permission": "READ"}`, header: root}, 404, "RESOURCE_DOES_NOT_EXIST"},
+		{call{method: "POST", path: perms + "grant", body: `{"username": "ana", "resource_type": "experiment", "resource_id": "1", "permission": "ALL"}`, header: root}, 400, "want READ, EDIT, MANAGE or NO_PERMISSIONS"},
+		{call{method: "POST", path: perms + "revoke", body: grant, header: root}, 200, "{}"},
+		{getA, 200, `"name":"A"`},
+		{call{method: "POST", path: perms + "revoke", body: grant, header: root}, 404, "no grant"},
+	} {
+		code, body := tt.c.do(t, h)
+		if code != tt.code || !strings.Contains(body, tt.want) {
+			t.Errorf("%s %s %s = %d %s, want %d with %s", tt.c.method, tt.c.path, tt.c.body, code, body, tt.code, tt.want)
+		}
+	}
+}
+
+// TestCreatorManages: as in MLflow, a user who creates an experiment or a
+// registered model gets MANAGE on it, so that a restrictive default does not
+// lock them out of what they made; others still see nothing of it.
+func TestCreatorManages(t *testing.T) {
+	apis, store, res := grantsServe(t, map[string]auth.Role{"ana": auth.Reader, "carl": auth.Editor})
+	h := guardedCaching(t, apis, store, auth.GuardOptions{Required: true, Resources: res, DefaultPermission: auth.NoPermissions}).Handler()
+	carl, ana := basicAuth("carl", "pw-carl"), basicAuth("ana", "pw-ana")
+	exp := mustCall(t, h, call{method: "POST", path: mlflow + "/experiments/create", body: `{"name": "mine"}`, header: carl})["experiment_id"].(string)
+	mustCall(t, h, call{method: "POST", path: mlflow + "/registered-models/create", body: `{"name": "my-model"}`, header: carl})
+	gs, err := store.Grants(context.Background(), "carl")
+	if err != nil || len(gs) != 2 || gs[0].Resource != exp || gs[0].Permission != "MANAGE" || gs[1].Resource != "my-model" || gs[1].Permission != "MANAGE" {
+		t.Fatalf("carl's grants after creating = %+v, %v; want MANAGE on both", gs, err)
+	}
+	for _, tt := range []struct {
+		name string
+		c    call
+		code int
+	}{
+		{"the creator reads it", call{method: "GET", path: mlflow + "/experiments/get?experiment_id=" + exp, header: carl}, 200},
+		{"the creator runs in it", call{method: "POST", path: mlflow + "/runs/create", body: `{"experiment_id": "` + exp + `"}`, header: carl}, 200},
+		{"the creator deletes its model (MANAGE, beyond the editor role)", call{method: "DELETE", path: mlflow + "/registered-models/delete", body: `{"name": "my-model"}`, header: carl}, 200},
+		{"another user sees nothing of it", call{method: "GET", path: mlflow + "/experiments/get?experiment_id=" + exp, header: ana}, 403},
+		{"nor of the Default experiment", call{method: "POST", path: mlflow + "/runs/create", body: `{}`, header: carl}, 403},
+	} {
+		if code, body := tt.c.do(t, h); code != tt.code {
+			t.Errorf("%s: %d %s, want %d", tt.name, code, body, tt.code)
+		}
 	}
 }

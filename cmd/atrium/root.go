@@ -34,7 +34,7 @@ const (
 var commands = []func(e *env) *cobra.Command{
 	newDemoCmd, newInitCmd,
 	newApplyCmd, newRunCmd, newRunsCmd, newMaterializeCmd, newHistoricalCmd,
-	newFitCmd, newPredictCmd, newPredictionsCmd,
+	newFitCmd, newPredictCmd, newPredictionsCmd, newSkewCmd,
 	newServeCmd, newVersionCmd,
 	newTokenCmd, newUserCmd, newAuditCmd,
 }

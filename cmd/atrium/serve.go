@@ -25,7 +25,39 @@ var serveAPIs = []func(e *env) (server.API, error){
 	featureAPI,  // online features: Feast's wire format
 	mlflowAPI,   // MLflow tracking and model registry
 	artifactAPI, // MLflow's artifact proxy
+	grantsAPI,   // MLflow 3's permission endpoints (AuthServiceClient)
 	modelsAPI,   // registered models: Open Inference Protocol
+}
+
+// grantsAPI serves MLflow 3's users/permissions endpoints over the
+// metadata database's grants.
+func grantsAPI(e *env) (server.API, error) {
+	p, err := e.Project()
+	if err != nil {
+		return nil, err
+	}
+	store, err := authStore(e)
+	if err != nil {
+		return nil, err
+	}
+	def, err := defaultPermission(p)
+	if err != nil {
+		return nil, err
+	}
+	return auth.NewGrantsAPI(store, wire.Decode, def, e.log), nil
+}
+
+// defaultPermission is server.auth.default_permission (0 when unset).
+func defaultPermission(p *spec.Project) (auth.Level, error) {
+	d := p.Server.Auth.DefaultPermission
+	if d == "" {
+		return 0, nil
+	}
+	l, err := auth.ParseLevel(d) // validated when the project loaded
+	if err != nil {
+		return 0, fmt.Errorf("server.auth.default_permission: %w", err)
+	}
+	return l, nil
 }
 
 func newServeCmd(e *env) *cobra.Command {
@@ -99,18 +131,22 @@ func serveGuard(e *env, p *spec.Project, insecure bool) (*auth.Guard, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts, err := guardOptions(p.Server, has, insecure)
+	// An identity provider is a source of credentials too.
+	opts, err := guardOptions(p.Server, has || p.Server.Auth.OIDC != nil, insecure)
 	if err != nil {
 		return nil, err
 	}
 	opts.Store, opts.Logger = store, e.log
+	if o := p.Server.Auth.OIDC; o != nil {
+		if opts.OIDC, err = auth.NewOIDC(e.ctx, auth.OIDCOptions{Issuer: o.Issuer, Audience: o.Audience, RoleClaim: o.RoleClaim, JWKSURL: o.JWKSURL}); err != nil {
+			return nil, fmt.Errorf("server.auth.oidc: %w", err)
+		}
+	}
 	if opts.AuditRetention, err = p.Server.AuditRetentionDuration(); err != nil {
 		return nil, fmt.Errorf("server.audit_retention: %w", err) // validated when the project loaded
 	}
-	if d := p.Server.Auth.DefaultPermission; d != "" {
-		if opts.DefaultPermission, err = auth.ParseLevel(d); err != nil {
-			return nil, fmt.Errorf("server.auth.default_permission: %w", err)
-		}
+	if opts.DefaultPermission, err = defaultPermission(p); err != nil {
+		return nil, err
 	}
 	if opts.Resources, err = mlflowResources(e); err != nil {
 		return nil, err

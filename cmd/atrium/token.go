@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -87,16 +86,8 @@ func newTokenCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if e.output == "json" {
-				if ts == nil {
-					ts = []auth.Token{}
-				}
-				return json.NewEncoder(e.stdout).Encode(ts)
-			}
-			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tNAME\tROLE\tCREATED\tEXPIRES\tSTATUS")
 			now := time.Now()
-			for _, t := range ts {
+			return printList(e, ts, "ID\tNAME\tROLE\tCREATED\tEXPIRES\tSTATUS", func(t auth.Token) string {
 				status := "active"
 				switch {
 				case !t.RevokedAt.IsZero():
@@ -108,9 +99,8 @@ func newTokenCmd(e *env) *cobra.Command {
 				if !t.ExpiresAt.IsZero() {
 					exp = t.ExpiresAt.Format(time.RFC3339)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, t.Role, t.CreatedAt.Format(time.RFC3339), exp, status)
-			}
-			return tw.Flush()
+				return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", t.ID, t.Name, t.Role, t.CreatedAt.Format(time.RFC3339), exp, status)
+			})
 		},
 	}
 	revoke := &cobra.Command{

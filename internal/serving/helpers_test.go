@@ -15,9 +15,8 @@ import (
 
 	"github.com/atrium-ml/atrium/internal/modeling/ml"
 	"github.com/atrium-ml/atrium/internal/platform/artifact"
-	"github.com/atrium-ml/atrium/internal/platform/artifact/fs"
-	"github.com/atrium-ml/atrium/internal/platform/meta/metatest"
 	"github.com/atrium-ml/atrium/internal/registry"
+	"github.com/atrium-ml/atrium/internal/serving/servingtest"
 	"github.com/atrium-ml/atrium/internal/tracking"
 )
 
@@ -37,19 +36,8 @@ type world struct {
 
 func newWorld(t testing.TB) *world {
 	t.Helper()
-	ctx := context.Background()
-	db := metatest.SQLite(t, tracking.Schema, registry.Schema)
-	ts, err := tracking.New(ctx, db, tracking.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	arts, err := fs.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { arts.Close() })
-	reg := registry.New(ts)
-	return &world{tracking: ts, registry: reg, arts: arts, loader: &Loader{Registry: reg, Artifacts: arts}}
+	st := servingtest.Open(t)
+	return &world{tracking: st.Tracking, registry: st.Registry, arts: st.Artifacts, loader: &Loader{Registry: st.Registry, Artifacts: st.Artifacts}}
 }
 
 // register logs files as a run's "model" directory and registers it as a new

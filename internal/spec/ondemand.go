@@ -224,6 +224,8 @@ func (v *validator) onDemandSet(s *OnDemandSet) {
 	}
 	names := map[string]bool{}
 	celOK := len(problems) == 0
+	var exprs []ondemand.Expr
+	var compiled []*Feature // compiled[i] is the feature of exprs[i]
 	for _, ft := range s.Features {
 		v.name(ft.Pos, "on-demand feature", ft.Name)
 		if names[ft.Name] {
@@ -251,12 +253,29 @@ func (v *validator) onDemandSet(s *OnDemandSet) {
 		if !celOK || !ft.Type.Valid() {
 			continue // the variables or the type are wrong: CEL would only repeat it
 		}
-		_, err := ondemand.Compile(celVars(vars), []ondemand.Expr{{Name: ft.Name, Kind: ft.Type.Kind(), Source: ft.Expr}})
+		exprs = append(exprs, ondemand.Expr{Name: ft.Name, Kind: ft.Type.Kind(), Source: ft.Expr})
+		compiled = append(compiled, ft)
+	}
+	if len(exprs) == 0 {
+		return
+	}
+	// One compilation (one CEL environment) for the set: every bad
+	// expression is a CompileError naming its index.
+	_, err := ondemand.Compile(celVars(vars), exprs)
+	if err == nil {
+		return
+	}
+	errs := []error{err}
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = joined.Unwrap()
+	}
+	for _, e := range errs {
 		var ce *ondemand.CompileError
-		if errors.As(err, &ce) {
+		if errors.As(e, &ce) {
+			ft := compiled[ce.Index]
 			ps.Add(ft.File, ft.At("expr"), "on-demand set %q: feature %q: expr: %s", s.Name, ft.Name, ce.Msg)
-		} else if err != nil {
-			ps.Add(ft.File, ft.At("expr"), "on-demand set %q: feature %q: %v", s.Name, ft.Name, err)
+		} else {
+			ps.Add(s.File, s.Line, "on-demand set %q: %v", s.Name, e)
 		}
 	}
 }

@@ -147,6 +147,23 @@ type ServerAuth struct {
 	// EDIT, MANAGE or NO_PERMISSIONS, as MLflow's basic-auth
 	// default_permission. Default: none, the role decides.
 	DefaultPermission string `yaml:"default_permission"`
+	// OIDC accepts bearer JWTs of an identity provider besides Atrium's own
+	// tokens and users. Default: off.
+	OIDC *ServerOIDC `yaml:"oidc"`
+}
+
+// ServerOIDC names the identity provider whose JWTs authenticate callers.
+type ServerOIDC struct {
+	// Issuer is the provider's issuer URL ("iss"; its discovery document
+	// names the keys). Required.
+	Issuer string `yaml:"issuer"`
+	// Audience tokens must be for ("aud"). Required.
+	Audience string `yaml:"audience"`
+	// RoleClaim is the claim naming the caller's role (reader, editor or
+	// admin; a string or a list). Default "roles".
+	RoleClaim string `yaml:"role_claim"`
+	// JWKSURL, when set, is where the signing keys are (no discovery).
+	JWKSURL string `yaml:"jwks_url"`
 }
 
 // ServerTLS names the PEM certificate and key files (relative paths are
@@ -359,6 +376,19 @@ func (p *Project) validate(file string, line func(path string) int) error {
 	case "", "READ", "EDIT", "MANAGE", "NO_PERMISSIONS":
 	default:
 		ps.Add(file, 0, "server.auth.default_permission: %q, expected READ, EDIT, MANAGE or NO_PERMISSIONS", p.Server.Auth.DefaultPermission)
+	}
+	if o := p.Server.Auth.OIDC; o != nil {
+		for _, f := range []struct{ field, v string }{{"issuer", o.Issuer}, {"jwks_url", o.JWKSURL}} {
+			if f.v == "" && f.field == "jwks_url" {
+				continue
+			}
+			if msg := checkPublicURL(f.v); msg != "" {
+				ps.Add(file, 0, "server.auth.oidc.%s: %q: %s, expected an absolute http or https URL", f.field, f.v, msg)
+			}
+		}
+		if o.Audience == "" {
+			ps.Add(file, 0, "server.auth.oidc.audience: missing, expected the audience (aud) the provider issues tokens for")
+		}
 	}
 	if u := p.Server.PublicURL; u != "" {
 		if msg := checkPublicURL(u); msg != "" {

@@ -124,6 +124,13 @@ func TestLoadProjectFileAndEnv(t *testing.T) {
 			}
 		}},
 		{name: "bad default permission", yaml: "server:\n  auth:\n    default_permission: write\n", wantErr: `server.auth.default_permission: "write", expected READ, EDIT, MANAGE or NO_PERMISSIONS`},
+		{name: "oidc", yaml: "server:\n  auth:\n    oidc: {issuer: 'https://idp.example.com/realms/x', audience: atrium, role_claim: groups}\n", check: func(t *testing.T, p *Project) {
+			if o := p.Server.Auth.OIDC; o == nil || o.Issuer != "https://idp.example.com/realms/x" || o.Audience != "atrium" || o.RoleClaim != "groups" {
+				t.Errorf("oidc = %+v", o)
+			}
+		}},
+		{name: "oidc without audience", yaml: "server:\n  auth:\n    oidc: {issuer: 'https://idp.example.com'}\n", wantErr: "server.auth.oidc.audience: missing"},
+		{name: "oidc bad issuer", yaml: "server:\n  auth:\n    oidc: {issuer: idp, audience: a}\n", wantErr: `server.auth.oidc.issuer: "idp"`},
 		{name: "unknown auth setting", yaml: "server:\n  auth:\n    enabled: true\n", wantErr: "enabled"},
 		{name: "server limits default", yaml: "", check: func(t *testing.T, p *Project) {
 			s := p.Server

@@ -113,3 +113,49 @@ func TestApplyDiffLoad(t *testing.T) {
 		}
 	}, catalog.Schema)
 }
+
+// TestOnDemandSetsAreCatalogObjects applies an on-demand set, changes its
+// expression, and loads it back: it is an object of its own in the diff and
+// its features resolve after the round trip through the metadata DB.
+func TestOnDemandSetsAreCatalogObjects(t *testing.T) {
+	const od = `on_demand_features:
+  - name: pricing
+    sources: [listing_profile]
+    request: {budget: float64}
+    features:
+      - {name: rent_to_budget, type: float64, expr: "rent / budget"}
+`
+	metatest.ForEach(t, func(t *testing.T, db *meta.DB) {
+		ctx := context.Background()
+		if _, err := catalog.Apply(ctx, db, example(t, nil)); err != nil {
+			t.Fatal(err)
+		}
+		d, err := catalog.Apply(ctx, db, example(t, func(s string) string { return s + od }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := changes(d); !reflect.DeepEqual(got, []string{"added on_demand_set pricing"}) {
+			t.Errorf("adding = %q", got)
+		}
+		d, err = catalog.Apply(ctx, db, example(t, func(s string) string {
+			return s + strings.Replace(od, "rent / budget", "rent / (budget + 1.0)", 1)
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := changes(d); !reflect.DeepEqual(got, []string{"changed on_demand_set pricing (features: ~rent_to_budget)"}) {
+			t.Errorf("changing = %q", got)
+		}
+		l, err := catalog.Load(ctx, db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := l.Features.Resolve("pricing")
+		if err != nil || len(got) != 1 || !got[0].OnDemand || got[0].Type != spec.Float64 {
+			t.Fatalf("loaded pricing resolves to %+v, %v", got, err)
+		}
+		if _, vars, err := l.Features.CompileOnDemand("pricing"); err != nil || len(vars) != 4 {
+			t.Errorf("loaded pricing compiles to %d variables, %v; want rent, price_per_m2, neighborhood, budget", len(vars), err)
+		}
+	}, catalog.Schema)
+}

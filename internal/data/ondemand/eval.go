@@ -53,11 +53,72 @@ type rowActivation struct {
 	row     int
 	last    []online.Value
 	lastCEL []ref.Val
+	memos   []memoSlot
+}
+
+// memoSlot is a memoized call's last result and the inputs it was computed
+// from.
+type memoSlot struct {
+	valid bool
+	in    []online.Value
+	res   ref.Val
+}
+
+// memo wraps a call whose result depends only on the variables vars: when
+// they hold the values they held at the last evaluation in the same Eval,
+// the last result is returned instead of calling again. CEL's functions are
+// pure, so the result is the same.
+type memo struct {
+	interpreter.Interpretable
+	slot int
+	vars []int
+}
+
+func (m *memo) Eval(act interpreter.Activation) ref.Val {
+	a := rowOf(act)
+	if a == nil {
+		return m.Interpretable.Eval(act)
+	}
+	s := &a.memos[m.slot]
+	if s.valid {
+		same := true
+		for j, v := range m.vars {
+			if a.in.Value(v, a.row) != s.in[j] {
+				same = false
+				break
+			}
+		}
+		if same {
+			return s.res
+		}
+	}
+	s.res = m.Interpretable.Eval(act)
+	s.in = s.in[:0]
+	for _, v := range m.vars {
+		s.in = append(s.in, a.in.Value(v, a.row))
+	}
+	s.valid = true
+	return s.res
+}
+
+// rowOf finds the rowActivation under the activation CEL passes a node.
+func rowOf(act interpreter.Activation) *rowActivation {
+	for act != nil {
+		switch x := act.(type) {
+		case *rowActivation:
+			return x
+		case *interpreter.ExecutionFrame:
+			act = x.Activation
+		default:
+			return nil
+		}
+	}
+	return nil
 }
 
 func (a *rowActivation) ResolveName(name string) (any, bool) {
-	i, ok := a.p.index[name]
-	if !ok {
+	i := a.p.varIndex(name)
+	if i < 0 {
 		return nil, false
 	}
 	v := a.in.Value(i, a.row)
@@ -136,7 +197,7 @@ func (p *Program) Eval(in Input, rows int, out []online.Value) error {
 	if len(out) < rows*ne {
 		panic(fmt.Sprintf("ondemand: Eval of %d rows x %d expressions into %d values", rows, ne, len(out)))
 	}
-	act := &rowActivation{p: p, in: in, last: make([]online.Value, len(p.vars)), lastCEL: make([]ref.Val, len(p.vars))}
+	act := &rowActivation{p: p, in: in, last: make([]online.Value, len(p.vars)), lastCEL: make([]ref.Val, len(p.vars)), memos: make([]memoSlot, p.memos)}
 	var fail *EvalError
 	for r := range rows {
 		act.row = r
@@ -165,6 +226,24 @@ func (p *Program) Eval(in Input, rows int, out []online.Value) error {
 		return fail
 	}
 	return nil
+}
+
+// varIndex is the index of variable name, or -1. A few variables are
+// scanned (the names CEL passes are those of the AST, so most comparisons
+// stop at the length or the pointer); many are looked up in the map.
+func (p *Program) varIndex(name string) int {
+	if len(p.vars) > 16 {
+		if i, ok := p.index[name]; ok {
+			return i
+		}
+		return -1
+	}
+	for i := range p.vars {
+		if p.vars[i].Name == name {
+			return i
+		}
+	}
+	return -1
 }
 
 // hasNull reports whether one of the variables is null at row r.

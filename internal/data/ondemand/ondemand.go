@@ -37,6 +37,7 @@ import (
 	"github.com/google/cel-go/common/operators"
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/ext"
+	"github.com/google/cel-go/interpreter"
 
 	"github.com/atrium-ml/atrium/internal/data/online"
 )
@@ -62,6 +63,8 @@ type Program struct {
 	vars  []Var
 	index map[string]int
 	exprs []compiled
+	// memos is the number of memoized calls of all expressions (see memo).
+	memos int
 }
 
 type compiled struct {
@@ -70,10 +73,16 @@ type compiled struct {
 	// strict are the variables (indexes into vars) whose null makes the
 	// result null without evaluation.
 	strict []int
+	// memos is the number of memoized calls of the expression, numbered
+	// from the Program's count before it.
+	memos int
 }
 
 // Vars returns the program's variables; do not modify them.
 func (p *Program) Vars() []Var { return p.vars }
+
+// Len is the number of expressions (len(Exprs()) without the copy).
+func (p *Program) Len() int { return len(p.exprs) }
 
 // Exprs returns the compiled expressions in order (their Source as given).
 func (p *Program) Exprs() []Expr {
@@ -152,12 +161,13 @@ func Compile(vars []Var, exprs []Expr) (*Program, error) {
 	p := &Program{vars: slices.Clone(vars), index: index}
 	var errs []error
 	for i, x := range exprs {
-		c, msg := compile(e, index, x)
+		c, msg := compile(e, index, x, p.memos)
 		if msg != "" {
 			errs = append(errs, &CompileError{Index: i, Name: x.Name, Msg: msg})
 			continue
 		}
 		p.exprs = append(p.exprs, c)
+		p.memos += c.memos
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -166,7 +176,7 @@ func Compile(vars []Var, exprs []Expr) (*Program, error) {
 }
 
 // compile compiles one expression; msg says why it does not compile.
-func compile(e *cel.Env, index map[string]int, x Expr) (c compiled, msg string) {
+func compile(e *cel.Env, index map[string]int, x Expr, memoBase int) (c compiled, msg string) {
 	want, err := celType(x.Kind)
 	if err != nil {
 		return c, "output " + err.Error()
@@ -199,12 +209,95 @@ func compile(e *cel.Env, index map[string]int, x Expr) (c compiled, msg string) 
 		}
 		return c, fmt.Sprintf("type mismatch: the expression is %s, expected %s (type %s)%s", got, want, x.Kind, hint)
 	}
-	prg, err := e.Program(ast, cel.EvalOptions(cel.OptOptimize))
+	calls := memoCalls(ast.NativeRep(), index)
+	slots := map[int64]int{}
+	for id := range calls {
+		slots[id] = memoBase + len(slots)
+	}
+	decorate := func(i interpreter.Interpretable) (interpreter.Interpretable, error) {
+		if vars, ok := calls[i.ID()]; ok {
+			return &memo{Interpretable: i, slot: slots[i.ID()], vars: vars}, nil
+		}
+		return i, nil
+	}
+	prg, err := e.Program(ast, cel.EvalOptions(cel.OptOptimize), cel.CustomDecorator(decorate))
+	if err != nil {
+		// A memoized call in a place CEL's planner does not expect one:
+		// the expression runs without memoization rather than not at all.
+		slots = nil
+		prg, err = e.Program(ast, cel.EvalOptions(cel.OptOptimize))
+	}
 	if err != nil {
 		return c, err.Error()
 	}
-	c = compiled{Expr: x, prg: prg, strict: strictVars(ast.NativeRep(), index)}
+	c = compiled{Expr: x, prg: prg, strict: strictVars(ast.NativeRep(), index), memos: len(slots)}
 	return c, ""
+}
+
+// memoCalls are the function calls of an expression worth computing once
+// for rows that repeat their inputs (preferred_neighborhoods.split('|'),
+// the same user's for every candidate): calls of named functions (not
+// operators, cheap and rarely repeated) outside comprehensions, whose
+// subtree reads declared variables only. It maps each call's expression id
+// to the variables its subtree reads.
+func memoCalls(a *celast.AST, index map[string]int) map[int64][]int {
+	refs := a.ReferenceMap()
+	out := map[int64][]int{}
+	// vars returns the variables e's subtree reads; ok is false when it
+	// holds a comprehension or a name that is not a declared variable. A
+	// call that is the operand of an index or a field selection is not
+	// memoized: CEL plans it as part of an attribute.
+	var vars func(e celast.Expr, memoOK bool) ([]int, bool)
+	vars = func(e celast.Expr, memoOK bool) ([]int, bool) {
+		switch e.Kind() {
+		case celast.LiteralKind:
+			return nil, true
+		case celast.IdentKind:
+			if r, ok := refs[e.ID()]; ok && r.Value == nil {
+				if i, ok := index[r.Name]; ok {
+					return []int{i}, true
+				}
+			}
+			return nil, false
+		case celast.SelectKind:
+			return vars(e.AsSelect().Operand(), false)
+		case celast.ListKind:
+			return allVars(e.AsList().Elements(), func(e celast.Expr) ([]int, bool) { return vars(e, true) })
+		case celast.CallKind:
+			call := e.AsCall()
+			fn := call.FunctionName()
+			args := call.Args()
+			if call.IsMemberFunction() {
+				args = append([]celast.Expr{call.Target()}, args...)
+			}
+			indexing := fn == operators.Index || fn == operators.OptIndex
+			got, ok := allVars(args, func(a celast.Expr) ([]int, bool) { return vars(a, !indexing || a != args[0]) })
+			if ok && memoOK && len(got) > 0 && !strings.HasPrefix(fn, "_") && !strings.HasPrefix(fn, "@") {
+				out[e.ID()] = got
+			}
+			return got, ok
+		}
+		return nil, false // comprehensions, maps, structs: not memoized
+	}
+	vars(a.Expr(), true)
+	return out
+}
+
+// allVars is the union of the variables of es, in index order.
+func allVars(es []celast.Expr, vars func(celast.Expr) ([]int, bool)) ([]int, bool) {
+	var out []int
+	ok := true
+	for _, e := range es {
+		v, good := vars(e)
+		ok = ok && good
+		for _, i := range v {
+			if !slices.Contains(out, i) {
+				out = append(out, i)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out, ok
 }
 
 // strictVars are the variables the expression reads, except those it

@@ -2,6 +2,7 @@ package ondemand
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -210,4 +211,80 @@ func BenchmarkEvalRanker(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*rows), "ns/value")
+}
+
+// TestMemoizedCallsMatchFreshOnes evaluates expressions with memoized calls
+// over rows that repeat some inputs and change others, and compares every
+// value with an evaluation of that row alone (nothing to reuse).
+func TestMemoizedCallsMatchFreshOnes(t *testing.T) {
+	vars := []Var{{"a", online.KindString}, {"b", online.KindString}, {"n", online.KindInt64}}
+	p, err := Compile(vars, []Expr{
+		{"in_split", online.KindInt64, "b in a.split('|') ? n : -n"},
+		{"sizes", online.KindInt64, "size(a.split('|')) * 100 + size(b.lowerAscii()) + n"},
+		{"comprehension", online.KindBool, "a.split('|').exists(x, x == b)"},
+		{"nested", online.KindString, "a.split('|')[0].upperAscii() + b.substring(0, 1)"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.memos == 0 {
+		t.Fatal("no call memoized")
+	}
+	as := []string{"x|y", "x|y", "x|y", "y|Zz|x", "y|Zz|x", "x|y", "", "x|y"}
+	bs := []string{"x", "y", "Q", "Zz", "Zz", "x", "x", "y"}
+	in := make(Columns, 3)
+	for r := range as {
+		in[0] = append(in[0], online.String(as[r]))
+		in[1] = append(in[1], online.String(bs[r]))
+		in[2] = append(in[2], online.Int64(int64(r%3)))
+	}
+	ne := len(p.Exprs())
+	out := make([]online.Value, len(as)*ne)
+	if err := p.Eval(in, len(as), out); err != nil {
+		t.Fatal(err)
+	}
+	for r := range as {
+		one := make([]online.Value, ne)
+		if err := p.Eval(Columns{in[0][r : r+1], in[1][r : r+1], in[2][r : r+1]}, 1, one); err != nil {
+			t.Fatal(err)
+		}
+		for e := range ne {
+			if out[r*ne+e] != one[e] {
+				t.Errorf("row %d %s: batch %v, alone %v", r, p.Exprs()[e].Name, out[r*ne+e].Any(), one[e].Any())
+			}
+		}
+	}
+}
+
+// TestEvalConcurrent evaluates one Program from several goroutines (run with
+// -race): the memoized calls keep their state per Eval, not in the Program.
+func TestEvalConcurrent(t *testing.T) {
+	p, err := Compile([]Var{{"a", online.KindString}, {"n", online.KindInt64}},
+		[]Expr{{"k", online.KindInt64, "size(a.split('|')) + n"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error)
+	for g := range 4 {
+		go func() {
+			in := Columns{{online.String(strings.Repeat("x|", g))}, {online.Int64(int64(g))}}
+			out := make([]online.Value, 1)
+			for range 200 {
+				if err := p.Eval(in, 1, out); err != nil {
+					done <- err
+					return
+				}
+				if out[0].Int64() != int64(2*g+1) {
+					done <- fmt.Errorf("goroutine %d: %v, want %d", g, out[0].Any(), 2*g+1)
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range 4 {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
 }

@@ -151,7 +151,7 @@ func onDemandColumns(feats *spec.Features, resolved []spec.ResolvedFeature, name
 	c.Compute = func(in [][]online.Value, rows int, out []online.Value) error {
 		nc := len(c.Columns)
 		for _, p := range plans {
-			ne := len(p.prg.Exprs())
+			ne := p.prg.Len()
 			scratch = slices.Grow(scratch[:0], rows*ne)[:rows*ne]
 			err := p.prg.Eval(mappedInput{in: in, vars: p.vars}, rows, scratch)
 			var failed *ondemand.EvalError

@@ -49,6 +49,10 @@ on_demand_features:
       - {name: net_price, type: float64, expr: "discount == null ? price : price - discount"}
       - {name: price_per_v, type: float64, expr: "price / double(v)"}
       - {name: tagged, type: string, expr: "tag + '-' + string(int(price))"}
+  - name: request_only
+    request: {discount: float64}
+    features:
+      - {name: half_discount, type: float64, expr: "discount / 2.0"}
 feature_services:
   - {name: model, features: [user_stats, "listing_stats:price"]}
   - {name: with_pair, features: ["listing_stats:price", pair]}
@@ -249,6 +253,13 @@ u2,1,2024-01-02 10:00:00,
 	}
 	if got := readOut(t, out); got[0] != "user_id,listing_id,ts,discount,pair__price_per_v" || got[1] != "u1,1,2024-01-02 10:00:00,10.5,33.3333333333" {
 		t.Errorf("full names:\n%s", strings.Join(got, "\n"))
+	}
+	// An on-demand set of request values only: no feature set is joined.
+	if _, err := retrieval.Historical(ctx, eng, f, retrieval.HistoricalRequest{Spine: spine, Features: []string{"request_only"}, Out: out}); err != nil {
+		t.Fatal(err)
+	}
+	if got := readOut(t, out); strings.Join(got, "|") != "user_id,listing_id,ts,discount,half_discount|u1,1,2024-01-02 10:00:00,10.5,5.25|u1,1,2024-01-04 10:00:00,NULL,NULL|u1,2,2024-01-02 10:00:00,1,0.5|u2,1,2024-01-02 10:00:00,NULL,NULL" {
+		t.Errorf("request values only:\n%s", strings.Join(got, "\n"))
 	}
 	noDiscount := filepath.Join(dir, "nodiscount.csv")
 	if err := os.WriteFile(noDiscount, []byte("user_id,listing_id,ts\nu1,1,2024-01-02 10:00:00\n"), 0o644); err != nil {

@@ -812,7 +812,8 @@ func (v *Vectors) Rows() int { return v.rows }
 
 // Get returns the value, status and event time of column c, row r. Join-key
 // columns are PRESENT with the zero time; a feature that is not found has a
-// Missing value and the zero time.
+// Missing value and the zero time; an on-demand feature is PRESENT, or
+// NULL_VALUE when it could not be computed, with the zero time.
 func (v *Vectors) Get(c, r int) (online.Value, Status, time.Time) {
 	nk := len(v.plan.joinKeys)
 	if c < nk {
@@ -971,28 +972,35 @@ func (o *Online) read(ctx context.Context, p *plan, req *Request, v *Vectors) er
 			m.observe(s.Name, s.TTL, &v.results[q], v.now)
 		}
 	}
-	v.computeOnDemand(req.Context)
+	v.computeOnDemand(req.Context, o.opts.Metrics)
 	return nil
 }
 
 // odValue is the value of on-demand output out at row r.
 func (v *Vectors) odValue(out output, r int) online.Value {
-	ne := len(v.plan.od[out.od].info.Program.Exprs())
+	ne := v.plan.od[out.od].info.Program.Len()
 	return v.od[out.od][r*ne+out.feature]
 }
 
 // computeOnDemand evaluates the plan's on-demand sets over the read rows. A
 // row past its set's ttl is missing to them, as the point-in-time join
 // leaves it out offline. A value an expression cannot compute is null.
-func (v *Vectors) computeOnDemand(ctx map[string][]online.Value) {
+func (v *Vectors) computeOnDemand(ctx map[string][]online.Value, m *Metrics) {
 	p := v.plan
 	v.od = slices.Grow(v.od[:0], len(p.od))[:len(p.od)]
 	for i := range p.od {
 		od := &p.od[i]
-		ne := len(od.info.Program.Exprs())
+		ne := od.info.Program.Len()
 		v.od[i] = slices.Grow(v.od[i][:0], v.rows*ne)[:v.rows*ne]
 		in := odInput{v: v, plan: od, ctx: ctx}
-		_ = od.info.Program.Eval(&in, v.rows, v.od[i])
+		var failed *ondemand.EvalError
+		if err := od.info.Program.Eval(&in, v.rows, v.od[i]); errors.As(err, &failed) && m != nil {
+			for e, n := range failed.Failed {
+				if n > 0 {
+					m.onDemandFailed.WithLabelValues(od.info.Name, od.info.Program.Exprs()[e].Name).Add(float64(n))
+				}
+			}
+		}
 	}
 }
 

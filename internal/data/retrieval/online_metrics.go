@@ -18,6 +18,9 @@ type Metrics struct {
 	// error (the push was refused) or warn (the rows were written).
 	pushChecks *prometheus.CounterVec
 	deleted    *prometheus.CounterVec
+	// onDemandFailed counts on-demand values that could not be computed
+	// (answered null), by on-demand set and feature.
+	onDemandFailed *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics; register them with Collectors.
@@ -47,12 +50,16 @@ func NewMetrics() *Metrics {
 			Name: "atrium_online_deleted_keys_total",
 			Help: "Entity keys deleted (tombstoned) through POST /delete-online, by feature set.",
 		}, []string{"set"}),
+		onDemandFailed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "atrium_online_on_demand_failures_total",
+			Help: "On-demand values that could not be computed (an int64 division by zero, an overflow, a failed conversion) and were answered null, by on-demand set and feature.",
+		}, []string{"set", "feature"}),
 	}
 }
 
 // Collectors lists the metrics for registration.
 func (m *Metrics) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.lookups, m.age, m.pushed, m.pushChecks, m.deleted}
+	return []prometheus.Collector{m.lookups, m.age, m.pushed, m.pushChecks, m.deleted, m.onDemandFailed}
 }
 
 func (m *Metrics) observe(set string, ttl time.Duration, res *online.Result, now time.Time) {

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/atrium-ml/atrium/internal/data/ondemand"
 	"github.com/atrium-ml/atrium/internal/data/online"
 	"github.com/atrium-ml/atrium/internal/data/online/pebble"
@@ -340,5 +342,39 @@ func TestPooledVectorsKeepKeysApart(t *testing.T) {
 		if st != StatusPresent || rent.Float64() != 1500 {
 			t.Fatalf("listing 1 rent after a shared-key plan: %v %s, want 1500 PRESENT", rent.Any(), st)
 		}
+	}
+}
+
+// TestOnDemandFailuresCounted answers a value that cannot be computed (an
+// int64 division by zero) as null, and counts it.
+func TestOnDemandFailuresCounted(t *testing.T) {
+	store := testOnline(t).Store()
+	p, err := ondemand.Compile([]ondemand.Var{{Name: "clicks_sum_1d", Kind: online.KindInt64}},
+		[]ondemand.Expr{{Name: "per_zero", Kind: online.KindInt64, Source: "clicks_sum_1d / 0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defs := testDefs()
+	defs.OnDemand = append(defs.OnDemand, OnDemandDef{Name: "broken", Program: p, Inputs: []string{"listing_engagement:clicks_sum_1d"}})
+	m := NewMetrics()
+	o, err := NewOnline(store, defs, Options{Now: func() time.Time { return now }, Metrics: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := &Request{Features: []string{"broken:per_zero"}}
+	req.Entities.Int64("listing_id", 1, 3)
+	v, err := o.Get(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Release()
+	for r := range 2 {
+		if val, st, _ := v.Get(1, r); !val.IsNull() || st != StatusNullValue {
+			t.Errorf("row %d: %v %s, want null NULL_VALUE", r, val.Any(), st)
+		}
+	}
+	// Listing 3 has no row: its null is a missing input, not a failure.
+	if got := testutil.ToFloat64(m.onDemandFailed.WithLabelValues("broken", "per_zero")); got != 1 {
+		t.Errorf("failures counted = %v, want 1", got)
 	}
 }

@@ -13,6 +13,13 @@ import (
 	"github.com/atrium-ml/atrium/internal/demo"
 )
 
+// The registered model the demo trains and serves, and the alias it serves
+// through.
+const (
+	ModelName = "ranker"
+	Alias     = "champion"
+)
+
 // Modeler fits and applies models on files: what `atrium fit` and `atrium
 // predict` do. Each writes what the command prints to out. cmd/atrium
 // implements it with the commands' own code.
@@ -29,6 +36,9 @@ type FitRequest struct {
 	ValidFraction float64
 	Seed          uint64
 	Out           string
+	// Register, when set, registers the model under this name with its
+	// FeatureService and Alias (atrium fit --register).
+	Register, FeatureService, Alias string
 }
 
 // Args are the request as `atrium fit` arguments.
@@ -44,12 +54,24 @@ func (f FitRequest) Args() []string {
 	if f.ValidFraction > 0 {
 		args = append(args, "--valid-fraction", strconv.FormatFloat(f.ValidFraction, 'g', -1, 64))
 	}
-	return append(args, "--seed", strconv.FormatUint(f.Seed, 10), "--out", f.Out)
+	args = append(args, "--seed", strconv.FormatUint(f.Seed, 10), "--out", f.Out)
+	if f.Register != "" {
+		args = append(args, "--register", f.Register)
+		if f.FeatureService != "" {
+			args = append(args, "--feature-service", f.FeatureService)
+		}
+		if f.Alias != "" {
+			args = append(args, "--alias", f.Alias)
+		}
+	}
+	return args
 }
 
-// PredictRequest holds the flags of `atrium predict` the demo uses.
+// PredictRequest holds the flags of `atrium predict` the demo uses: a model
+// file scores Data, a registered model (models:/...) scores Spine with the
+// features it retrieves.
 type PredictRequest struct {
-	Model, Data string
+	Model, Data, Spine string
 	// Passthrough columns are copied from Data to Out, before "prediction".
 	Passthrough []string
 	Out         string
@@ -57,7 +79,12 @@ type PredictRequest struct {
 
 // Args are the request as `atrium predict` arguments.
 func (p PredictRequest) Args() []string {
-	args := []string{"predict", "--model", p.Model, "--data", p.Data}
+	args := []string{"predict", "--model", p.Model}
+	if p.Spine != "" {
+		args = append(args, "--spine", p.Spine)
+	} else {
+		args = append(args, "--data", p.Data)
+	}
 	if len(p.Passthrough) > 0 {
 		args = append(args, "--passthrough", strings.Join(p.Passthrough, ","))
 	}
@@ -66,17 +93,20 @@ func (p PredictRequest) Args() []string {
 
 // fit trains a lambdarank model with gradient-boosted trees on the training
 // set (its user x listing features are the service's on-demand features,
-// computed by the historical join), scores the test impressions, and
-// compares the model's NDCG@10 with the true-utility, logged and random
-// rankings of the same sessions.
+// computed by the historical join), registers it as ModelName with the
+// feature service and the alias Alias, scores the test impressions with the
+// registered version (the offline twin of serving: the features retrieved
+// point in time for the test spine), and compares the model's NDCG@10 with
+// the true-utility, logged and random rankings of the same sessions.
 func (r *runner) fit(ctx context.Context) error {
 	dir := filepath.Dir(r.trainSet)
-	train, test := r.trainSet, r.testSet
+	train := r.trainSet
 	fmt.Fprintf(r.Out, "      %s (user x listing) are on-demand features of %s, computed by historical in %s and %s\n",
-		strings.Join(demo.CrossFeatures, ", "), Service, r.rel(train), r.rel(test))
+		strings.Join(demo.CrossFeatures, ", "), Service, r.rel(train), r.rel(r.testSet))
 	ignore := slices.DeleteFunc(slices.Clone(demo.NonFeatureColumns), func(c string) bool { return c == "label" || c == "session_id" })
 	fitReq := FitRequest{Data: train, Label: "label", Group: "session_id", Task: "lambdarank", Algorithm: "gbdt",
-		Ignore: ignore, ValidFraction: 0.2, Seed: 1, Out: filepath.Join(dir, "ranker.txt")}
+		Ignore: ignore, ValidFraction: 0.2, Seed: 1, Out: filepath.Join(dir, "ranker.txt"),
+		Register: ModelName, FeatureService: Service, Alias: Alias}
 	r.command(fitReq.Args()...)
 	w := r.indented()
 	err := r.Modeler.Fit(ctx, fitReq, w)
@@ -84,7 +114,9 @@ func (r *runner) fit(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("atrium fit: %w", err)
 	}
-	predictReq := PredictRequest{Model: fitReq.Out, Data: test, Passthrough: []string{"session_id", "listing_id"}, Out: filepath.Join(dir, "test-scores.csv")}
+	fmt.Fprintf(r.Out, "      the test impressions scored by the registered version, with its features retrieved point in time (what serving would have fetched then):\n")
+	predictReq := PredictRequest{Model: "models:/" + ModelName + "@" + Alias, Spine: filepath.Join(dir, "test-spine.csv"),
+		Passthrough: []string{"session_id", "listing_id"}, Out: filepath.Join(dir, "test-scores.csv")}
 	r.command(predictReq.Args()...)
 	w = r.indented()
 	err = r.Modeler.Predict(ctx, predictReq, w)

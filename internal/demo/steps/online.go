@@ -12,6 +12,7 @@ import (
 
 	"github.com/atrium-ml/atrium/client"
 	"github.com/atrium-ml/atrium/internal/data/retrieval"
+	"github.com/atrium-ml/atrium/internal/demo"
 	"github.com/atrium-ml/atrium/internal/platform/server"
 )
 
@@ -107,7 +108,8 @@ func (r *runner) online(ctx context.Context) error {
 		req     client.OnlineFeaturesRequest
 		numKeys int
 	}{
-		{fmt.Sprintf("user %d and the %d listings of their last search", s.User.ID, len(listings)),
+		{fmt.Sprintf("user %d and the %d listings of their last search (%s: on-demand, computed from the values read)",
+			s.User.ID, len(listings), strings.Join(demo.CrossFeatures, ", ")),
 			client.OnlineFeaturesRequest{FeatureService: Service, Entities: new(client.Columns).Int64("listing_id", listings...).Int64("user_id", users...)}, 2},
 		{"a listing and one that does not exist",
 			client.OnlineFeaturesRequest{FeatureService: "ranker", Entities: new(client.Columns).Int64("listing_id", listings[0], UnknownListing)}, 1},

@@ -48,6 +48,9 @@ type Options struct {
 	// Modeler fits and applies the ranking model. Nil: the fit step says it is
 	// not available, and the demo goes on.
 	Modeler Modeler
+	// Serving serves the registered ranker. Nil: the serve step says it is
+	// not available.
+	Serving Serving
 }
 
 func (o *Options) validate() error {
@@ -100,7 +103,7 @@ func steps() []step {
 		{name: "materialize", what: "publish the latest value of every key to the online store", after: []string{"run"}, run: (*runner).materialize},
 		{name: "historical", what: "build point-in-time training and test sets from the impressions", after: []string{"run"}, run: (*runner).historical},
 		{name: "online", what: "read online feature vectors from an in-process server", after: []string{"materialize"}, run: (*runner).online},
-		{name: "fit", what: "train a ranking model on the training set and compare it with the truth", after: []string{"historical"},
+		{name: "fit", what: "train and register a ranking model, score the test sessions with it and compare it with the truth", after: []string{"historical"},
 			unavailable: func(r *runner) string {
 				if r.Modeler == nil {
 					return "no model training in this build"
@@ -108,6 +111,14 @@ func steps() []step {
 				return ""
 			},
 			run: (*runner).fit},
+		{name: "serve", what: "serve the ranker, rank a user's candidates, show the prediction log and a skew check", after: []string{"fit", "materialize"},
+			unavailable: func(r *runner) string {
+				if r.Serving == nil {
+					return "no model serving in this build"
+				}
+				return ""
+			},
+			run: (*runner).serve},
 	}
 }
 

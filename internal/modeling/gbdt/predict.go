@@ -154,8 +154,9 @@ type predictor struct {
 	// time, which all take as many levels as the deepest of the four.
 	byDepth []int32
 	// slow lists the trees the compact nodes cannot express (zero as
-	// missing, a NaN threshold, a feature index beyond metaFeatMask): they
-	// take the general path, on the row's doubles.
+	// missing, a NaN threshold, or so many features that 2*nf slots
+	// exceed metaFeatMask): they take the general path, on the row's
+	// doubles.
 	slow []int32
 }
 
@@ -183,7 +184,8 @@ const (
 )
 
 // Bins of values no threshold compares: a missing value, and a category
-// code no bitset holds (negative, fractional below 0, or beyond 2^31).
+// code no bitset holds (a value of -1 or less, or 2^31 or more; any
+// negative value under float32 semantics).
 const (
 	nanBin      = math.MaxUint32
 	invalidCode = math.MaxUint32 - 1
@@ -297,17 +299,23 @@ func numBin(ts []float64, v float64) uint32 {
 	if v != v {
 		return nanBin
 	}
-	lo, n := 0, len(ts)
-	for n > 0 {
-		half := n >> 1
-		if ts[lo+half] < v {
-			lo += half + 1
-			n -= half + 1
-		} else {
-			n = half
-		}
+	if len(ts) == 0 {
+		return 0
 	}
-	return uint32(lo)
+	// Branch-free (a conditional move per halving): the answer lies in
+	// [base, base+n] throughout.
+	base, n := 0, len(ts)
+	for n > 1 {
+		half := n >> 1
+		if ts[base+half] < v {
+			base += half
+		}
+		n -= half
+	}
+	if ts[base] < v {
+		base++
+	}
+	return uint32(base)
 }
 
 // catCode is value v's category code as Tree.decide reads it at a
@@ -330,36 +338,42 @@ func catCode(v float64, f32 bool) uint32 {
 	return uint32(int32(v))
 }
 
-// binRows fills bins (rows x 2*nf) with the bins of ds's rows lo.. of the
-// features some node reads.
+// binRows fills bins (see binIndex; rows of width 2*nf) with the bins of
+// ds's rows lo.. of the features some node reads.
 func (p *predictor) binRows(ds *ml.Dataset, lo, rows int, bins []uint32) {
-	w := 2 * p.nf
+	w := max(2*p.nf, 1)
 	for f := range ds.Columns {
 		c := &ds.Columns[f]
 		if ts := p.thr[f]; len(ts) > 0 {
 			if exact := c.Float64; exact != nil {
 				for r, v := range exact[lo : lo+rows] {
-					bins[r*w+f] = numBin(ts, v)
+					bins[binIndex(w, r, f)] = numBin(ts, v)
 				}
 			} else {
 				for r, v := range c.Values[lo : lo+rows] {
-					bins[r*w+f] = numBin(ts, float64(v))
+					bins[binIndex(w, r, f)] = numBin(ts, float64(v))
 				}
 			}
 		}
 		if p.catUsed[f] {
 			if exact := c.Float64; exact != nil {
 				for r, v := range exact[lo : lo+rows] {
-					bins[r*w+p.nf+f] = catCode(v, p.f32)
+					bins[binIndex(w, r, p.nf+f)] = catCode(v, p.f32)
 				}
 			} else {
 				for r, v := range c.Values[lo : lo+rows] {
-					bins[r*w+p.nf+f] = catCode(float64(v), p.f32)
+					bins[binIndex(w, r, p.nf+f)] = catCode(float64(v), p.f32)
 				}
 			}
 		}
 	}
 }
+
+// binIndex is where the bin of slot s of row r (of a block) is in the
+// block's bins, rows of w slots: rows in groups of four, each group's
+// slots interleaved (slot s of its four rows, then slot s+1...), so that
+// rows4 reads all four rows from one base at constant distances.
+func binIndex(w, r, s int) int { return (r>>2*w+s)*4 + r&3 }
 
 // step returns the node after node i (n = &nodes[i]): the left child (i+1)
 // when dir is 0, the right one when 1, with no branch on the data.
@@ -373,7 +387,8 @@ func nodeDir(n *flatNode, b uint32) int {
 	return b2int(int64(b+uint32(n.meta>>59&1)) > n.arg)
 }
 
-// rows4 walks four rows (b0..b3 point to their bins) down from node root,
+// rows4 walks a group of four rows (b points to their bins, see binIndex)
+// down from node root,
 // at most depth levels, and returns the nodes they reach: levels of one
 // load of each node and of one bin, one comparison and one branch-free
 // child choice each, the four walks interleaved so that the processor
@@ -386,7 +401,7 @@ func nodeDir(n *flatNode, b uint32) int {
 // validated tree), and every node's slot is below 2*nf, the width of each
 // row's bins (Validate, checkData). nodeAt walks the nodes, binAt reads a
 // row's bin.
-func (p *predictor) rows4(root int32, depth int, b0, b1, b2, b3 unsafe.Pointer) (int32, int32, int32, int32) {
+func (p *predictor) rows4(root int32, depth int, b unsafe.Pointer) (int32, int32, int32, int32) {
 	base := unsafe.Pointer(unsafe.SliceData(p.nodes))
 	i0, i1, i2, i3 := root, root, root, root
 	for d := 0; d < depth; d++ {
@@ -394,7 +409,7 @@ func (p *predictor) rows4(root int32, depth int, b0, b1, b2, b3 unsafe.Pointer) 
 		if n0.meta&n1.meta&n2.meta&n3.meta&metaLeaf != 0 {
 			break // all four at their leaves
 		}
-		v0, v1, v2, v3 := binAt(b0, n0), binAt(b1, n1), binAt(b2, n2), binAt(b3, n3)
+		v0, v1, v2, v3 := binAt(b, n0), binAt(unsafe.Add(b, 4), n1), binAt(unsafe.Add(b, 8), n2), binAt(unsafe.Add(b, 12), n3)
 		d0, d1, d2, d3 := nodeDir(n0, v0), nodeDir(n1, v1), nodeDir(n2, v2), nodeDir(n3, v3)
 		if (n0.meta|n1.meta|n2.meta|n3.meta)&metaCategorical != 0 {
 			d0, d1, d2, d3 = p.catDir(n0, v0, d0), p.catDir(n1, v1, d1), p.catDir(n2, v2, d2), p.catDir(n3, v3, d3)
@@ -429,19 +444,20 @@ func nodeAt(base unsafe.Pointer, i int32) *flatNode {
 	return (*flatNode)(unsafe.Add(base, uintptr(i)*unsafe.Sizeof(flatNode{})))
 }
 
-// binAt is the bin node n reads in the row whose bins b points to,
-// unchecked (see rows4).
+// binAt is the bin node n reads in the row whose first bin b points to
+// (rows interleaved by four: see binIndex), unchecked (see rows4).
 func binAt(b unsafe.Pointer, n *flatNode) uint32 {
-	return *(*uint32)(unsafe.Add(b, uintptr(n.meta>>metaFeatShift&metaFeatMask)*4))
+	return *(*uint32)(unsafe.Add(b, uintptr(n.meta>>metaFeatShift&metaFeatMask)*16))
 }
 
-// walk1 is rows4 for one row (its bins) in one tree.
-func (p *predictor) walk1(root int32, depth int, bins []uint32) int32 {
+// walk1 is rows4 for one row in one tree: row r&3 of the group whose bins
+// are group.
+func (p *predictor) walk1(root int32, depth int, group []uint32, r int) int32 {
 	nodes := p.nodes
 	i := root
 	for d := 0; d < depth; d++ {
 		n := &nodes[i]
-		v := bins[n.meta>>metaFeatShift&metaFeatMask]
+		v := group[int(n.meta>>metaFeatShift&metaFeatMask)*4+r&3]
 		i = step(i, n, p.catDir(n, v, nodeDir(n, v)))
 	}
 	return i
@@ -533,8 +549,8 @@ func (p *predictor) predictBlock(ds *ml.Dataset, b int, s *scratch, out []float6
 	k := p.k
 	lo, hi := b*predictBlockRows, min(n, (b+1)*predictBlockRows)
 	rows := hi - lo
-	w := max(2*p.nf, 1) // a leaf reads slot 0 (and ignores it)
-	s.bins = grow(s.bins, rows*w)
+	w := max(2*p.nf, 1)                   // a leaf reads slot 0 (and ignores it)
+	s.bins = grow(s.bins, (rows+3)/4*4*w) // whole groups of four rows (binIndex)
 	bins := s.bins
 	p.binRows(ds, lo, rows, bins)
 	var x []float64
@@ -562,7 +578,7 @@ func (p *predictor) predictBlock(ds *ml.Dataset, b int, s *scratch, out []float6
 			if x != nil {
 				xr = x[r*nf : (r+1)*nf]
 			}
-			p.predictRow(bins[r*w:(r+1)*w], xr, s.vals, o[r*k:(r+1)*k])
+			p.predictRow(bins[:4*w], r, xr, s.vals, o[r*k:(r+1)*k])
 		}
 		return
 	}
@@ -577,15 +593,15 @@ func (p *predictor) predictBlock(ds *ml.Dataset, b int, s *scratch, out []float6
 		}
 		r := 0
 		for ; r+4 <= rows; r += 4 {
-			four := bins[r*w : (r+4)*w] // four whole rows: rows4 reads them unchecked
-			e0, e1, e2, e3 := p.rows4(t.root, t.depth, unsafe.Pointer(&four[0]), unsafe.Pointer(&four[w]), unsafe.Pointer(&four[2*w]), unsafe.Pointer(&four[3*w]))
+			four := bins[r*w : (r+4)*w] // a whole group: rows4 reads it unchecked
+			e0, e1, e2, e3 := p.rows4(t.root, t.depth, unsafe.Pointer(&four[0]))
 			o[r*k+c] += p.leafVal[e0]
 			o[(r+1)*k+c] += p.leafVal[e1]
 			o[(r+2)*k+c] += p.leafVal[e2]
 			o[(r+3)*k+c] += p.leafVal[e3]
 		}
 		for ; r < rows; r++ {
-			o[r*k+c] += p.leafVal[p.walk1(t.root, t.depth, bins[r*w:(r+1)*w])]
+			o[r*k+c] += p.leafVal[p.walk1(t.root, t.depth, bins[r>>2*4*w:][:4*w], r)]
 		}
 	}
 }
@@ -594,17 +610,17 @@ func (p *predictor) predictBlock(ds *ml.Dataset, b int, s *scratch, out []float6
 // when there are slow trees) to o (k values): the trees walked four at a
 // time in depth order, each tree's value kept in vals, then summed in
 // model order.
-func (p *predictor) predictRow(bins []uint32, x, vals, o []float64) {
+func (p *predictor) predictRow(group []uint32, r int, x, vals, o []float64) {
 	trees, ord := p.trees, p.byDepth
 	i := 0
 	for ; i+4 <= len(ord); i += 4 {
 		t0, t1, t2, t3 := &trees[ord[i]], &trees[ord[i+1]], &trees[ord[i+2]], &trees[ord[i+3]]
-		e0, e1, e2, e3 := p.trees4(t0.root, t1.root, t2.root, t3.root, t3.depth, unsafe.Pointer(&bins[0])) // t3 is the deepest; bins is a whole row
+		e0, e1, e2, e3 := p.trees4(t0.root, t1.root, t2.root, t3.root, t3.depth, unsafe.Pointer(&group[r&3])) // t3 is the deepest; group is whole
 		vals[ord[i]], vals[ord[i+1]], vals[ord[i+2]], vals[ord[i+3]] = p.leafVal[e0], p.leafVal[e1], p.leafVal[e2], p.leafVal[e3]
 	}
 	for ; i < len(ord); i++ {
 		t := &trees[ord[i]]
-		vals[ord[i]] = p.leafVal[p.walk1(t.root, t.depth, bins)]
+		vals[ord[i]] = p.leafVal[p.walk1(t.root, t.depth, group, r)]
 	}
 	for _, ti := range p.slow {
 		vals[ti] = p.leafSlow(&trees[ti], x)

@@ -44,16 +44,21 @@ type xgbFile struct {
 		Objective struct {
 			Name string `json:"name"`
 		} `json:"objective"`
-		GradientBooster json.RawMessage `json:"gradient_booster"`
+		GradientBooster xgbBooster `json:"gradient_booster"`
 	} `json:"learner"`
 }
 
+// xgbBooster is decoded in the same pass as the rest of the file (a
+// 1000-tree model is megabytes of trees: each pass over them counts). A
+// gblinear booster's model has no trees and is refused by name.
 type xgbBooster struct {
-	Name  string          `json:"name"`
-	Model json.RawMessage `json:"model"`
+	Name  string       `json:"name"`
+	Model xgbTreeModel `json:"model"`
 	// dart
-	Gbtree     json.RawMessage `json:"gbtree"`
-	WeightDrop []float64       `json:"weight_drop"`
+	Gbtree *struct {
+		Model xgbTreeModel `json:"model"`
+	} `json:"gbtree"`
+	WeightDrop []float64 `json:"weight_drop"`
 }
 
 type xgbTreeModel struct {
@@ -103,18 +108,21 @@ func parseXGBoost(data []byte) (*gbdt.Model, error) {
 	if trimmed[0] != '{' {
 		return nil, fmt.Errorf("%w: not JSON or UBJSON (first byte %q, want '{')", errFormat, trimmed[0])
 	}
-	if !json.Valid(trimmed) {
+	var f xgbFile
+	err := json.Unmarshal(data, &f)
+	if _, syntax := err.(*json.SyntaxError); syntax {
 		// UBJSON: decode and re-encode as JSON for one decoding path.
-		v, err := decodeUBJSON(data)
-		if err != nil {
-			return nil, fmt.Errorf("%w: neither JSON nor UBJSON: %v", errFormat, err)
+		v, uerr := decodeUBJSON(data)
+		if uerr != nil {
+			return nil, fmt.Errorf("%w: neither JSON nor UBJSON: %v", errFormat, uerr)
 		}
 		if data, err = json.Marshal(v); err != nil {
 			return nil, fmt.Errorf("%w: %v", errFormat, err)
 		}
+		f = xgbFile{}
+		err = json.Unmarshal(data, &f)
 	}
-	var f xgbFile
-	if err := json.Unmarshal(data, &f); err != nil {
+	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errFormat, err)
 	}
 	if f.Learner == nil || len(f.Version) == 0 {
@@ -176,28 +184,22 @@ func parseXGBoost(data []byte) (*gbdt.Model, error) {
 		}
 	}
 
-	var gb xgbBooster
-	if err := json.Unmarshal(l.GradientBooster, &gb); err != nil {
-		return nil, fmt.Errorf("%w: gradient_booster: %v", errFormat, err)
-	}
-	var tm xgbTreeModel
+	gb := &l.GradientBooster
+	var tm *xgbTreeModel
 	var weights []float64
 	switch gb.Name {
 	case "gbtree":
-		err = json.Unmarshal(gb.Model, &tm)
+		tm = &gb.Model
 	case "dart":
-		var inner xgbBooster
-		if err = json.Unmarshal(gb.Gbtree, &inner); err == nil {
-			err = json.Unmarshal(inner.Model, &tm)
+		if gb.Gbtree == nil {
+			return nil, fmt.Errorf("%w: dart booster without \"gbtree\"", errFormat)
 		}
+		tm = &gb.Gbtree.Model
 		weights = gb.WeightDrop
 	case "gblinear":
 		return nil, fmt.Errorf("%w: linear boosters (gblinear) are not supported", ErrUnsupported)
 	default:
 		return nil, fmt.Errorf("%w: booster %q, want gbtree or dart", errFormat, gb.Name)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%w: trees: %v", errFormat, err)
 	}
 	if len(tm.TreeInfo) != len(tm.Trees) {
 		return nil, fmt.Errorf("%w: tree_info has %d entries for %d trees", errFormat, len(tm.TreeInfo), len(tm.Trees))

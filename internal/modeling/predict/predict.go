@@ -41,6 +41,9 @@ type Options struct {
 	Passthrough []string
 	// Raw writes margins instead of probabilities. [raw]
 	Raw bool
+	// Loaded, when set, is the model, already loaded (a registered
+	// version); Model then only names it in messages.
+	Loaded *modelfile.Model
 
 	// Progress, when set, is shown the loading of Data.
 	Progress ml.Progress
@@ -106,9 +109,12 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	if err := o.Validate(); err != nil {
 		return Summary{}, err
 	}
-	m, err := modelfile.Load(o.Model)
-	if err != nil {
-		return Summary{}, err
+	m := o.Loaded
+	if m == nil {
+		var err error
+		if m, err = modelfile.Load(o.Model); err != nil {
+			return Summary{}, err
+		}
 	}
 	// Checked before the data is read: the model names its outputs.
 	for _, name := range m.OutputNames() {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/atrium-ml/atrium/internal/platform/meta"
@@ -94,6 +95,12 @@ type Grant struct {
 	CreatedAt  time.Time `json:"created_at"`
 }
 
+// grantsChanged counts the grant changes made in this process: a guard's
+// cached grants loaded before the latest change are stale, so a change made
+// through the server's own API applies to the next request, while one made
+// by another process (`atrium user grant`) applies within the cache's TTL.
+var grantsChanged atomic.Int64
+
 // SetGrant gives user the permission level on res, replacing an earlier
 // grant. The user must exist.
 func (s *Store) SetGrant(ctx context.Context, user string, res Resource, level Level) error {
@@ -106,6 +113,7 @@ func (s *Store) SetGrant(ctx context.Context, user string, res Resource, level L
 	if strings.TrimSpace(res.ID) == "" {
 		return fmt.Errorf("%w: an empty %s", ErrInvalid, res.Kind)
 	}
+	defer grantsChanged.Add(1)
 	return s.db.InTx(ctx, func(tx *meta.Tx) error {
 		var n int64
 		if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM auth_users WHERE name = ?`, user).Scan(&n); err != nil {
@@ -132,6 +140,7 @@ func (s *Store) SetGrant(ctx context.Context, user string, res Resource, level L
 // DeleteGrant removes user's grant on res (ErrNotFound if there is none):
 // the role and the default permission apply to res again.
 func (s *Store) DeleteGrant(ctx context.Context, user string, res Resource) error {
+	defer grantsChanged.Add(1)
 	r, err := s.db.Exec(ctx, `DELETE FROM auth_grants WHERE user_name = ? AND kind = ? AND resource = ?`, user, string(res.Kind), res.ID)
 	if err != nil {
 		return fmt.Errorf("revoke %s on %s: %w", user, res, err)
@@ -191,4 +200,17 @@ func (s *Store) userGrants(ctx context.Context, user string) (map[Resource]Level
 		m[Resource{g.Kind, g.Resource}] = l
 	}
 	return m, nil
+}
+
+// userRole returns the role of user name (ErrNotFound if there is none).
+func (s *Store) userRole(ctx context.Context, name string) (Role, error) {
+	var role string
+	err := s.db.QueryRow(ctx, `SELECT role FROM auth_users WHERE name = ?`, name).Scan(&role)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("user %q: %w", name, ErrNotFound)
+	}
+	if err != nil {
+		return "", fmt.Errorf("look up user %s: %w", name, err)
+	}
+	return Role(role), nil
 }

@@ -55,6 +55,10 @@ type GuardOptions struct {
 	// request acts on, so that per-resource grants (Store.SetGrant) and
 	// DefaultPermission apply to it. Nil: roles alone decide.
 	Resources Resources
+	// OIDC, when set, also accepts bearer JWTs its identity provider
+	// issued (their role from its role claim). Nil: Atrium's own tokens
+	// and users only.
+	OIDC *OIDC
 	// DefaultPermission caps what a non-admin principal may do on an
 	// experiment or registered model it has no grant on (MLflow's
 	// default_permission): READ makes them read-only, NO_PERMISSIONS
@@ -258,6 +262,10 @@ func (g *Guard) Wrap(rt server.Route) http.Handler {
 			writeError(w, http.StatusForbidden, "PERMISSION_DENIED", "permission denied: "+denied)
 			return
 		}
+		if cr, ok := g.opts.Resources.(Creations); ok && p.Kind == "user" && p.Role != Admin && cr.Creates(rt.Pattern) {
+			g.serveCreation(w, r, rt, p, cr)
+			return
+		}
 		rt.Handler.ServeHTTP(w, r)
 	})
 }
@@ -377,6 +385,7 @@ func (g *Guard) Forget() {
 type cachedGrants struct {
 	m     map[Resource]Level
 	until time.Time
+	gen   int64 // grantsChanged when loaded
 }
 
 // authorize decides whether p may make request r of route rt. It returns
@@ -441,11 +450,49 @@ func (g *Guard) authorize(r *http.Request, rt server.Route, p Principal) (string
 	return "", nil
 }
 
+// serveCreation serves a request that creates an experiment or registered
+// model and, when it succeeds, grants its creator MANAGE on it (MLflow's
+// basic-auth app does the same). The answer is small (an id); it is kept,
+// up to maxCreatedAnswer, to read the id from.
+func (g *Guard) serveCreation(w http.ResponseWriter, r *http.Request, rt server.Route, p Principal, cr Creations) {
+	cw := &captureWriter{StatusWriter: server.StatusWriter{ResponseWriter: w}}
+	rt.Handler.ServeHTTP(cw, r)
+	if cw.Code != 0 && cw.Code != http.StatusOK {
+		return
+	}
+	res, ok := cr.Created(rt.Pattern, cw.body)
+	if !ok {
+		return
+	}
+	if err := g.opts.Store.SetGrant(r.Context(), p.Name, res, LevelManage); err != nil {
+		// The creation stands; an admin can grant it (`atrium user grant`).
+		g.opts.Logger.Error("creator's MANAGE grant not recorded", "user", p.Name, "resource", res.String(),
+			"request_id", server.RequestID(r.Context()), "err", err)
+	}
+}
+
+// maxCreatedAnswer bounds what captureWriter keeps.
+const maxCreatedAnswer = 64 << 10
+
+// captureWriter keeps the start of an answer while passing it through.
+type captureWriter struct {
+	server.StatusWriter
+	body []byte
+}
+
+func (c *captureWriter) Write(b []byte) (int, error) {
+	if room := maxCreatedAnswer - len(c.body); room > 0 {
+		c.body = append(c.body, b[:min(len(b), room)]...)
+	}
+	return c.StatusWriter.Write(b)
+}
+
 // grantsOf returns user's grants, cached for CacheTTL like credentials.
 func (g *Guard) grantsOf(ctx context.Context, user string) (map[Resource]Level, error) {
 	now := time.Now()
+	gen := grantsChanged.Load()
 	if g.opts.CacheTTL > 0 {
-		if c, ok := g.grants.Load(user); ok && now.Before(c.(cachedGrants).until) {
+		if c, ok := g.grants.Load(user); ok && now.Before(c.(cachedGrants).until) && c.(cachedGrants).gen == gen {
 			return c.(cachedGrants).m, nil
 		}
 	}
@@ -463,7 +510,7 @@ func (g *Guard) grantsOf(ctx context.Context, user string) (map[Resource]Level, 
 			g.cached = 1
 		}
 		g.mu.Unlock()
-		g.grants.Store(user, cachedGrants{m: m, until: now.Add(g.opts.CacheTTL)})
+		g.grants.Store(user, cachedGrants{m: m, until: now.Add(g.opts.CacheTTL), gen: gen})
 	}
 	return m, nil
 }
@@ -474,6 +521,9 @@ func (g *Guard) verify(ctx context.Context, header string) (Principal, error) {
 	cred = strings.TrimSpace(cred)
 	switch {
 	case strings.EqualFold(scheme, "Bearer"):
+		if g.opts.OIDC != nil && looksLikeJWT(cred) {
+			return g.opts.OIDC.Verify(ctx, cred)
+		}
 		return g.opts.Store.AuthenticateToken(ctx, cred)
 	case strings.EqualFold(scheme, "Basic"):
 		raw, err := base64.StdEncoding.DecodeString(cred)

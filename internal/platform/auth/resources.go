@@ -3,6 +3,7 @@ package auth
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -22,6 +23,18 @@ type Resources interface {
 	// grant applies. An error is a backend failure (503). Resolve may read
 	// r's body; it must leave an equal one in its place.
 	Resolve(r *http.Request, rt server.Route) (res []Resource, about bool, err error)
+}
+
+// Creations is an optional interface of Resources: the routes that create
+// an experiment or registered model, whose creator (a user) is granted
+// MANAGE on it, as MLflow's basic-auth app does, so that a restrictive
+// default permission does not lock creators out of what they made.
+type Creations interface {
+	// Creates reports whether route pattern creates a resource.
+	Creates(pattern string) bool
+	// Created returns the resource a successful answer (its JSON body)
+	// reports created.
+	Created(pattern string, body []byte) (Resource, bool)
 }
 
 // MLflowLookup finds the experiment of what MLflow requests name instead:
@@ -159,6 +172,50 @@ func MLflowResources(lookup MLflowLookup, decode Decoder) Resources {
 		}
 	}
 	return m
+}
+
+// creates are the MLflow routes that create a resource (under the
+// prefixes), by "METHOD path".
+var creates = map[string]Kind{"POST /experiments/create": KindExperiment, "POST /registered-models/create": KindModel}
+
+func (m *mlflowResources) createdKind(pattern string) (Kind, bool) {
+	method, path, _ := strings.Cut(pattern, " ")
+	for _, p := range mlflowPrefixes {
+		if rest, ok := strings.CutPrefix(path, p); ok {
+			k, ok := creates[method+" "+rest]
+			return k, ok
+		}
+	}
+	return "", false
+}
+
+// Creates implements Creations.
+func (m *mlflowResources) Creates(pattern string) bool {
+	_, ok := m.createdKind(pattern)
+	return ok
+}
+
+// Created implements Creations: experiments/create answers
+// {"experiment_id"}, registered-models/create {"registered_model": {"name"}}.
+func (m *mlflowResources) Created(pattern string, body []byte) (Resource, bool) {
+	kind, ok := m.createdKind(pattern)
+	if !ok {
+		return Resource{}, false
+	}
+	var v struct {
+		ExperimentID    string `json:"experiment_id"`
+		RegisteredModel struct {
+			Name string `json:"name"`
+		} `json:"registered_model"`
+	}
+	if json.Unmarshal(body, &v) != nil {
+		return Resource{}, false
+	}
+	id := v.ExperimentID
+	if kind == KindModel {
+		id = v.RegisteredModel.Name
+	}
+	return Resource{kind, id}, id != ""
 }
 
 // Scoped reports whether the route of pattern names the resource it acts

@@ -259,6 +259,7 @@ func (s *Store) Users(ctx context.Context) ([]User, error) {
 // DeleteUser removes user name and its grants (ErrNotFound if there is
 // none): a user added again later under the name starts without them.
 func (s *Store) DeleteUser(ctx context.Context, name string) error {
+	defer grantsChanged.Add(1)
 	return s.db.InTx(ctx, func(tx *meta.Tx) error {
 		res, err := tx.Exec(ctx, `DELETE FROM auth_users WHERE name = ?`, name)
 		if err != nil {

@@ -10,28 +10,9 @@ import sys
 import tempfile
 
 import mlflow
-from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from checks import check, run
-
-
-def use(token=None, username=None, password=None):
-    for k in ("MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
-        os.environ.pop(k, None)
-    if token:
-        os.environ["MLFLOW_TRACKING_TOKEN"] = token
-    if username:
-        os.environ["MLFLOW_TRACKING_USERNAME"] = username
-        os.environ["MLFLOW_TRACKING_PASSWORD"] = password
-
-
-def refused(fn, code):
-    try:
-        fn()
-    except MlflowException as e:
-        return code in str(e) or code in getattr(e, "error_code", "")
-    return False
+from checks import check, refused, run, use
 
 
 def main():

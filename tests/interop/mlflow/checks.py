@@ -25,3 +25,26 @@ def run(main):
     except Exception as e:
         print(f"FAILED: {type(e).__name__}: {e}", file=sys.stderr)
         raise
+
+
+def use(token=None, username=None, password=None):
+    """Make the mlflow client send token, or username and password (basic
+    auth), or nothing, the way users set them: in the environment."""
+    for k in ("MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
+        os.environ.pop(k, None)
+    if token:
+        os.environ["MLFLOW_TRACKING_TOKEN"] = token
+    if username:
+        os.environ["MLFLOW_TRACKING_USERNAME"] = username
+        os.environ["MLFLOW_TRACKING_PASSWORD"] = password
+
+
+def refused(fn, code):
+    """Whether fn raises an MlflowException carrying the error code."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        fn()
+    except MlflowException as e:
+        return code in str(e) or code in getattr(e, "error_code", "")
+    return False

@@ -53,7 +53,7 @@ func (e *Engine) PointInTime(ctx context.Context, req offline.PointInTimeRequest
 	if _, err := os.Stat(req.Spine); err != nil {
 		return nil, bad("spine %s: %v", req.Spine, err)
 	}
-	if len(req.Features) == 0 || len(req.Names) != len(req.Features) {
+	if (len(req.Features) == 0 && req.Computed == nil) || len(req.Names) != len(req.Features) {
 		return nil, bad("%d features and %d output names, expected the same non-zero number", len(req.Features), len(req.Names))
 	}
 	conn, err := e.db.Conn(ctx)

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/atrium-ml/atrium/internal/demo/steps"
+	"github.com/atrium-ml/atrium/internal/modeling/ml"
+	"github.com/atrium-ml/atrium/internal/modeling/modelfile"
+	"github.com/atrium-ml/atrium/internal/serving/predlog"
+	"github.com/atrium-ml/atrium/internal/serving/skew"
+	"github.com/atrium-ml/atrium/internal/spec"
+)
+
+// checkSkew runs atrium skew on the demo project in dir over prediction logs
+// of the test impressions written here, as the serving path logs them: once
+// with the features the offline store holds at each impression's time (what
+// a consistent online store serves) and the scores of those features, which
+// must report no skew; then with the rent of one listing changed, as a value
+// pushed to the online store and never to the offline store would be served,
+// and the scores the model gives those rows, which must report exactly that
+// listing's rows as mismatches of rent, and their predictions as different.
+func checkSkew(t *testing.T, dir string) {
+	ctx := context.Background()
+	m, err := modelfile.Load(filepath.Join(dir, "training", "ranker.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	test := filepath.Join(dir, "training", "test.parquet")
+	logDir := filepath.Join(dir, ".atrium", "offline")
+	p, err := spec.LoadProject(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, err := predictionLogDir(p); err != nil || d != logDir {
+		t.Fatalf("prediction log in %q (%v), want %s", d, err, logDir)
+	}
+	clean := logTestImpressions(t, ctx, m, test, logDir, -1)
+	since, until := clean.first.Add(-time.Second).Format(time.RFC3339), clean.last.Add(time.Second).Format(time.RFC3339)
+	out := mustAtrium(t, dir, "skew", "--model", steps.ModelName, "--since", since, "--until", until, "--fail")
+	if !strings.Contains(out, "no skew") || !strings.Contains(out, "version 1 (features: personalized_ranker), "+strconv.Itoa(clean.rows)+" rows") {
+		t.Errorf("skew of a consistent log:\n%s", out)
+	}
+	t.Log(out)
+	if err := os.RemoveAll(filepath.Join(logDir, "predictions")); err != nil {
+		t.Fatal(err)
+	}
+
+	skewed := logTestImpressions(t, ctx, m, test, logDir, clean.listing)
+	code, stdout, errOut := atrium(t, "--repo", dir, "--output", "json", "skew", "--model", steps.ModelName, "--since", since, "--until", until, "--fail")
+	if code != exitFailure || !strings.Contains(errOut, "skew found") {
+		t.Errorf("skew --fail of a skewed log = %d, stderr %q", code, errOut)
+	}
+	var rep skew.Report
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatalf("skew --output json: %v\n%s", err, stdout)
+	}
+	if len(rep.Versions) != 1 || rep.Rows != skewed.rows {
+		t.Fatalf("report of %d rows, %d versions; logged %d rows of version 1", rep.Rows, len(rep.Versions), skewed.rows)
+	}
+	v := rep.Versions[0]
+	for _, f := range v.Features {
+		want := 0
+		if f.Name == "rent" {
+			want = skewed.changed
+		}
+		if f.Rows != skewed.rows || f.Mismatches != want {
+			t.Errorf("feature %s: %d mismatches in %d rows, want %d in %d", f.Name, f.Mismatches, f.Rows, want, skewed.rows)
+		}
+		if f.Name == "rent" && (f.Example == nil || f.Example.Entities["listing_id"] != strconv.FormatInt(clean.listing, 10)) {
+			t.Errorf("rent's example %+v is not of listing %d", f.Example, clean.listing)
+		}
+	}
+	if pr := v.Predictions; pr.Mismatches == 0 || pr.Mismatches > skewed.changed || pr.MaxAbsDiff == 0 {
+		t.Errorf("predictions: %+v; want mismatches among the %d changed rows", pr, skewed.changed)
+	}
+}
+
+// logged describes a prediction log logTestImpressions wrote.
+type logged struct {
+	rows, changed int
+	first, last   time.Time
+	// listing is the listing whose rent a skewed log changes: the one with
+	// the most test impressions.
+	listing int64
+}
+
+// logTestImpressions writes one prediction log record per test impression:
+// its time, user and listing, the model's features from the test set (with
+// the rent of listing changed by +500 unless listing is -1) and the model's
+// score of those features.
+func logTestImpressions(t *testing.T, ctx context.Context, m *modelfile.Model, test, logDir string, listing int64) logged {
+	t.Helper()
+	data := test
+	if listing >= 0 {
+		data = filepath.Join(t.TempDir(), "served.parquet")
+		db, err := sql.Open("duckdb", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = db.Exec(`COPY (SELECT * REPLACE (CASE WHEN listing_id = ? THEN rent + 500 ELSE rent END AS rent) FROM read_parquet(?)) TO '`+data+`' (FORMAT parquet)`, listing, test)
+		db.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	opts := m.LoadOptions()
+	opts.Passthrough = []string{"session_id", "listing_id", "user_id", "ts"}
+	tab, err := ml.LoadTable(ctx, data, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scores, err := m.Predict(tab.Dataset)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := predlog.Open(ctx, predlog.Options{Dir: logDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res logged
+	perListing := map[int64]int{}
+	for r := range tab.NumRows() {
+		ts, err := time.Parse("2006-01-02 15:04:05", tab.Passthrough[3].Value[r])
+		if err != nil {
+			t.Fatalf("ts %q: %v", tab.Passthrough[3].Value[r], err)
+		}
+		id, _ := strconv.ParseInt(tab.Passthrough[1].Value[r], 10, 64)
+		perListing[id]++
+		if id == listing {
+			res.changed++
+		}
+		rec := predlog.Record{RequestID: "req-" + tab.Passthrough[0].Value[r] + "-" + strconv.Itoa(r), Time: ts, Model: steps.ModelName, Version: "1",
+			Route: predlog.RouteRank, Rows: 1, Outputs: 1, Scores: []float64{scores[r]},
+			Context:  []predlog.Field{{Name: "user_id", Value: tab.Passthrough[2].Value[r]}},
+			Entities: []predlog.Column{{Name: "listing_id", Values: []string{tab.Passthrough[1].Value[r]}}}}
+		for _, c := range tab.Columns {
+			if c.Kind == ml.Categorical {
+				v := ""
+				if code := c.Values[r]; !math.IsNaN(float64(code)) {
+					v = c.Categories[int(code)]
+				}
+				rec.Categorical, rec.Strings = append(rec.Categorical, c.Name), append(rec.Strings, v)
+				continue
+			}
+			rec.Features, rec.Values = append(rec.Features, c.Name), append(rec.Values, c.Float64[r])
+		}
+		if !w.Log(rec) {
+			t.Fatalf("record %d not logged", r)
+		}
+		res.rows++
+		if res.first.IsZero() || ts.Before(res.first) {
+			res.first = ts
+		}
+		if ts.After(res.last) {
+			res.last = ts
+		}
+	}
+	if err := w.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for id, n := range perListing {
+		if n > perListing[res.listing] || (n == perListing[res.listing] && id < res.listing) {
+			res.listing = id
+		}
+	}
+	if res.rows == 0 || (listing >= 0 && res.changed == 0) {
+		t.Fatalf("logged %d rows, %d of listing %d", res.rows, res.changed, listing)
+	}
+	return res
+}

@@ -1,0 +1,119 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+)
+
+// OIDCOptions configure the validation of JWTs an identity provider issued
+// (server.auth.oidc of atrium.yaml).
+type OIDCOptions struct {
+	// Issuer is the provider's issuer URL: tokens must carry it as "iss",
+	// and, unless JWKSURL is set, its discovery document
+	// (<issuer>/.well-known/openid-configuration) names the signing keys.
+	Issuer string
+	// Audience is what tokens must carry in "aud" (the client id, or the
+	// API's identifier at the provider). Required.
+	Audience string
+	// RoleClaim names the claim holding the caller's role: a string or a
+	// list of strings among reader, editor and admin (the highest wins).
+	// Default "roles". A token without one of them is authenticated but
+	// holds no permission.
+	RoleClaim string
+	// JWKSURL, when set, is where the signing keys are, and discovery is
+	// skipped.
+	JWKSURL string
+	// HTTPClient fetches the discovery document and keys. Default: a client
+	// with a 5 s timeout, so a provider that hangs cannot hold requests.
+	HTTPClient *http.Client
+}
+
+// OIDC validates bearer JWTs against an identity provider's keys (fetched
+// once and again when a token names a key not seen yet: key rotation needs
+// no restart).
+type OIDC struct {
+	verifier  *oidc.IDTokenVerifier
+	roleClaim string
+}
+
+// NewOIDC returns the validator. Without JWKSURL it fetches the issuer's
+// discovery document, and fails if the provider cannot be reached.
+func NewOIDC(ctx context.Context, o OIDCOptions) (*OIDC, error) {
+	if o.Issuer == "" || o.Audience == "" {
+		return nil, fmt.Errorf("%w: oidc needs an issuer and an audience", ErrInvalid)
+	}
+	if o.RoleClaim == "" {
+		o.RoleClaim = "roles"
+	}
+	if o.HTTPClient == nil {
+		o.HTTPClient = &http.Client{Timeout: 5 * time.Second}
+	}
+	ctx = oidc.ClientContext(ctx, o.HTTPClient)
+	cfg := &oidc.Config{ClientID: o.Audience}
+	var v *oidc.IDTokenVerifier
+	if o.JWKSURL != "" {
+		cfg.SupportedSigningAlgs = []string{oidc.RS256, oidc.RS384, oidc.RS512, oidc.ES256, oidc.ES384, oidc.ES512, oidc.PS256, oidc.PS384, oidc.PS512, oidc.EdDSA}
+		v = oidc.NewVerifier(o.Issuer, oidc.NewRemoteKeySet(ctx, o.JWKSURL), cfg)
+	} else {
+		p, err := oidc.NewProvider(ctx, o.Issuer)
+		if err != nil {
+			return nil, fmt.Errorf("oidc issuer %s: %w", o.Issuer, err)
+		}
+		v = p.VerifierContext(ctx, cfg)
+	}
+	return &OIDC{verifier: v, roleClaim: o.RoleClaim}, nil
+}
+
+// looksLikeJWT tells a JWT (three base64url parts) from an Atrium token.
+func looksLikeJWT(s string) bool {
+	return strings.Count(s, ".") == 2 && !strings.HasPrefix(s, tokenPrefix)
+}
+
+// Verify returns the principal of a JWT: kind "oidc", named by its
+// preferred_username (else its subject), with the highest role its role
+// claim names. An invalid, expired or foreign token is ErrUnauthenticated;
+// an unreachable provider (keys not fetched) is another error.
+func (o *OIDC) Verify(ctx context.Context, raw string) (Principal, error) {
+	tok, err := o.verifier.Verify(ctx, raw)
+	if err != nil {
+		var expired *oidc.TokenExpiredError
+		if errors.As(err, &expired) || !strings.Contains(err.Error(), "fetching keys") {
+			return Principal{}, fmt.Errorf("%w: jwt: %v", ErrUnauthenticated, err)
+		}
+		return Principal{}, fmt.Errorf("jwt: %w", err)
+	}
+	var claims map[string]any
+	if err := tok.Claims(&claims); err != nil {
+		return Principal{}, fmt.Errorf("%w: jwt claims: %v", ErrUnauthenticated, err)
+	}
+	name := tok.Subject
+	if u, ok := claims["preferred_username"].(string); ok && u != "" {
+		name = u
+	}
+	var names []string
+	switch v := claims[o.roleClaim].(type) {
+	case string:
+		names = []string{v}
+	case []any:
+		for _, x := range v {
+			if s, ok := x.(string); ok {
+				names = append(names, s)
+			}
+		}
+	}
+	role := Role("")
+	for _, r := range Roles { // least first: the highest named wins
+		for _, n := range names {
+			if strings.EqualFold(n, string(r)) {
+				role = r
+			}
+		}
+	}
+	return Principal{Kind: "oidc", Name: name, Role: role, expires: tok.Expiry}, nil
+}

@@ -1,0 +1,290 @@
+// Package register publishes a fitted model as a registered model version,
+// the way the MLflow client does for a Python model: a run with the fit's
+// parameters and metrics, the model as an MLflow model directory of the
+// atrium flavor under the run's artifacts ("model/"), a version of the
+// registered model whose source is runs:/<run>/model, its lineage tags, and
+// optionally an alias. `atrium fit --register` and the demo call Model.
+//
+// The version is servable at once: serving.Loader reads the same directory
+// back through the registry (the run's artifact URI is mlflow-artifacts:/,
+// the server's artifact proxy, which is the project's artifact store).
+package register
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/atrium-ml/atrium/internal/modeling/modelfile"
+	"github.com/atrium-ml/atrium/internal/platform/artifact"
+	"github.com/atrium-ml/atrium/internal/registry"
+	"github.com/atrium-ml/atrium/internal/serving"
+	"github.com/atrium-ml/atrium/internal/tracking"
+	"github.com/atrium-ml/atrium/internal/tracking/wire"
+)
+
+// ErrOptions marks a mistake in Options (a usage error on the command line).
+var ErrOptions = errors.New("invalid register options")
+
+// ArtifactPath is the run-relative directory the model is logged under, as
+// mlflow's log_model(name="model") writes it.
+const ArtifactPath = "model"
+
+// Tags written on the run, as the MLflow client writes them.
+const (
+	tagSourceName = "mlflow.source.name"
+	tagSourceType = "mlflow.source.type"
+)
+
+// Stores are where a model is published: the project's tracking store, its
+// registry (on the same metadata database) and its artifact store.
+type Stores struct {
+	Tracking  *tracking.Store
+	Registry  *registry.Store
+	Artifacts artifact.Store
+}
+
+// Options say under which name and with what lineage a model is registered.
+type Options struct {
+	// Name is the registered model's name; it is created on first use.
+	// Required.
+	Name string
+	// Experiment names the experiment of the run, created when missing.
+	// Default: MLflow's Default experiment (id 0).
+	Experiment string
+	// RunName names the run. Default: the tracking store picks one.
+	RunName string
+	// FeatureService, when set, is written as the version's tag
+	// atrium.feature_service (serving.FeatureServiceTag): /v1 predict and
+	// rank, atrium predict --model and atrium skew fetch the version's
+	// features from it.
+	FeatureService string
+	// Alias, when set, is pointed at the new version (champion, say):
+	// servers following it switch to the version within their poll interval.
+	Alias string
+	// Source is recorded as the run's mlflow.source.name tag. Default
+	// "atrium fit".
+	Source string
+	// Now is the clock; nil is time.Now.
+	Now func() time.Time
+}
+
+// Result names what Model created.
+type Result struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+	RunID   string `json:"run_id"`
+	// Alias is Options.Alias ("" when none was set).
+	Alias string `json:"alias,omitempty"`
+	// Source is the version's source, runs:/<run_id>/model.
+	Source string `json:"source"`
+	// ModelURI is how to refer to the version: models:/<name>@<alias> with
+	// an alias, models:/<name>/<version> otherwise.
+	ModelURI string `json:"model_uri"`
+	// Artifacts is where the model directory is, the run's artifact URI
+	// plus /model.
+	Artifacts string `json:"artifacts"`
+}
+
+// Validate reports every problem of the options, one per line, as an
+// ErrOptions error.
+func (o *Options) Validate() error {
+	var problems []error
+	if o.Name == "" {
+		problems = append(problems, fmt.Errorf("%w: a registered model name is required", ErrOptions))
+	} else if err := registry.ValidateName(o.Name, "name"); err != nil {
+		problems = append(problems, fmt.Errorf("%w: model name %q: %v", ErrOptions, o.Name, err))
+	}
+	if o.Alias != "" {
+		if err := registry.ValidateAlias(o.Alias, true); err != nil {
+			problems = append(problems, fmt.Errorf("%w: alias %q: %v", ErrOptions, o.Alias, err))
+		}
+	}
+	return errors.Join(problems...)
+}
+
+// Model publishes m: a finished run holding its parameters, metrics and
+// model directory, then a new version of the registered model, tagged and
+// aliased as the options say. A failure after the run was created marks the
+// run FAILED (the version is created last but for its alias, so a half
+// publication never shows as a version).
+func Model(ctx context.Context, st Stores, m *modelfile.Model, o Options) (*Result, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	now := time.Now
+	if o.Now != nil {
+		now = o.Now
+	}
+	if o.Source == "" {
+		o.Source = "atrium fit"
+	}
+	expID, err := experiment(ctx, st.Tracking, o.Experiment)
+	if err != nil {
+		return nil, err
+	}
+	tags := []tracking.KV{{Key: tagSourceName, Value: o.Source}, {Key: tagSourceType, Value: "LOCAL"}}
+	if o.RunName != "" {
+		tags = append(tags, tracking.KV{Key: tracking.TagRunName, Value: o.RunName})
+	}
+	if o.FeatureService != "" {
+		tags = append(tags, tracking.KV{Key: serving.FeatureServiceTag, Value: o.FeatureService})
+	}
+	run, err := st.Tracking.CreateRun(ctx, tracking.RunCreate{ExperimentID: expID, StartTime: now().UnixMilli(), Tags: tags})
+	if err != nil {
+		return nil, fmt.Errorf("register %s: create run: %w", o.Name, err)
+	}
+	runID := run.Info.RunID
+	res, err := publish(ctx, st, m, o, runID, run.Info.ArtifactURI, now)
+	status := "FINISHED"
+	if err != nil {
+		status = "FAILED"
+	}
+	end := now().UnixMilli()
+	// The run's status is recorded even when the request's context ended:
+	// a run left RUNNING forever reads as a fit still in progress.
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if _, uerr := st.Tracking.UpdateRun(uctx, runID, tracking.RunUpdate{Status: &status, EndTime: &end}); uerr != nil && err == nil {
+		err = fmt.Errorf("register %s: finish run %s: %w", o.Name, runID, uerr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if o.Alias != "" {
+		if err := st.Registry.SetAlias(ctx, o.Name, o.Alias, res.Version); err != nil {
+			return nil, fmt.Errorf("register %s: set alias %s to version %s: %w", o.Name, o.Alias, res.Version, err)
+		}
+		res.Alias = o.Alias
+		res.ModelURI = "models:/" + o.Name + "@" + o.Alias
+	}
+	return res, nil
+}
+
+// publish logs the run's parameters, metrics and model directory and
+// registers the version.
+func publish(ctx context.Context, st Stores, m *modelfile.Model, o Options, runID, artifactURI string, now func() time.Time) (*Result, error) {
+	dir, ok := tracking.ProxiedPath(artifactURI)
+	if !ok {
+		return nil, fmt.Errorf("register %s: run %s stores artifacts at %s, outside the artifact store (mlflow-artifacts:/): set the experiment's artifact location to the default",
+			o.Name, runID, artifactURI)
+	}
+	params, metrics := runData(m, now().UnixMilli())
+	if err := st.Tracking.LogBatch(ctx, runID, metrics, params, nil); err != nil {
+		return nil, fmt.Errorf("register %s: log params and metrics to run %s: %w", o.Name, runID, err)
+	}
+	modelDir := ArtifactPath
+	if dir != "" {
+		modelDir = dir + "/" + ArtifactPath
+	}
+	if err := serving.PutMLmodel(ctx, st.Artifacts, modelDir, m); err != nil {
+		return nil, fmt.Errorf("register %s: %w", o.Name, err)
+	}
+	if _, err := st.Registry.CreateRegisteredModel(ctx, o.Name, nil, ""); err != nil && !errors.Is(err, wire.ErrAlreadyExists) {
+		return nil, fmt.Errorf("register %s: create registered model: %w", o.Name, err)
+	}
+	var vtags []tracking.KV
+	if o.FeatureService != "" {
+		vtags = []tracking.KV{{Key: serving.FeatureServiceTag, Value: o.FeatureService}}
+	}
+	source := "runs:/" + runID + "/" + ArtifactPath
+	v, err := st.Registry.CreateModelVersion(ctx, registry.VersionCreate{Name: o.Name, Source: source, RunID: runID, Tags: vtags})
+	if err != nil {
+		return nil, fmt.Errorf("register %s: create version: %w", o.Name, err)
+	}
+	return &Result{Name: o.Name, Version: v.Version, RunID: runID, Source: source,
+		ModelURI: "models:/" + o.Name + "/" + v.Version, Artifacts: artifactURI + "/" + ArtifactPath}, nil
+}
+
+// experiment returns the id of the named experiment, creating it when
+// missing; "" is the Default experiment.
+func experiment(ctx context.Context, ts *tracking.Store, name string) (string, error) {
+	if name == "" {
+		return tracking.DefaultExpID, nil
+	}
+	e, err := ts.GetExperimentByName(ctx, name)
+	if err == nil {
+		return e.ExperimentID, nil
+	}
+	if !errors.Is(err, wire.ErrNotFound) {
+		return "", fmt.Errorf("experiment %q: %w", name, err)
+	}
+	id, err := ts.CreateExperiment(ctx, name, "", nil)
+	if errors.Is(err, wire.ErrAlreadyExists) { // created concurrently
+		e, err = ts.GetExperimentByName(ctx, name)
+		if err != nil {
+			return "", fmt.Errorf("experiment %q: %w", name, err)
+		}
+		return e.ExperimentID, nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("create experiment %q: %w", name, err)
+	}
+	return id, nil
+}
+
+// runData is what the run records of m: its training parameters, task,
+// algorithm and sizes as params, and its final metrics. Metric names take
+// MLflow's characters: "@" becomes "_at_" (valid_ndcg@10 ->
+// valid_ndcg_at_10, as mlflow.lightgbm's autolog names it), anything else
+// outside them "_".
+func runData(m *modelfile.Model, ts int64) ([]tracking.KV, []tracking.Metric) {
+	params := []tracking.KV{{Key: "task", Value: m.Task}, {Key: "algorithm", Value: m.Algorithm},
+		{Key: "num_features", Value: strconv.Itoa(len(m.Features))}}
+	var metrics []tracking.Metric
+	if t := m.Training; t != nil {
+		for _, k := range slices.Sorted(maps.Keys(t.Params)) {
+			params = append(params, tracking.KV{Key: metricName(k), Value: t.Params[k]})
+		}
+		for _, kv := range [][2]string{{"label", t.Label}, {"weight", t.Weight}, {"group", t.Group}, {"data", t.Data}, {"valid", t.Valid}} {
+			if kv[1] != "" {
+				params = append(params, tracking.KV{Key: kv[0], Value: kv[1]})
+			}
+		}
+		params = append(params, tracking.KV{Key: "seed", Value: strconv.FormatUint(t.Seed, 10)})
+		metrics = append(metrics, tracking.Metric{Key: "train_rows", Value: wire.Float(t.Rows), Timestamp: ts})
+		if t.ValidRows > 0 {
+			metrics = append(metrics, tracking.Metric{Key: "valid_rows", Value: wire.Float(t.ValidRows), Timestamp: ts})
+		}
+		if t.Iterations > 0 {
+			metrics = append(metrics, tracking.Metric{Key: "iterations", Value: wire.Float(t.Iterations), Timestamp: ts})
+		}
+		for _, k := range slices.Sorted(maps.Keys(t.Metrics)) {
+			metrics = append(metrics, tracking.Metric{Key: metricName(k), Value: wire.Float(t.Metrics[k]), Timestamp: ts, Step: int64(t.Iterations)})
+		}
+	}
+	return dedupParams(params), metrics
+}
+
+// dedupParams keeps the first of params with the same key: a training
+// parameter named like one of the descriptive ones ("task") is the same
+// value.
+func dedupParams(params []tracking.KV) []tracking.KV {
+	seen := make(map[string]bool, len(params))
+	out := params[:0]
+	for _, p := range params {
+		if !seen[p.Key] {
+			seen[p.Key] = true
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// metricName maps a name to MLflow's key characters (letters, digits, _ - .
+// space : /).
+func metricName(k string) string {
+	k = strings.ReplaceAll(k, "@", "_at_")
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', strings.ContainsRune("_-. :/", r):
+			return r
+		}
+		return '_'
+	}, k)
+}
