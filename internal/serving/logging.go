@@ -1,8 +1,11 @@
 package serving
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"math"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/atrium-ml/atrium/internal/modeling/ml"
 	"github.com/atrium-ml/atrium/internal/serving/predlog"
@@ -76,4 +79,21 @@ func categoryText(cats []string, code float32) string {
 		return cats[i]
 	}
 	return strconv.Itoa(int(code))
+}
+
+// localPrefix and localCount name requests that came without an id (OIP
+// over gRPC without one): the prediction log samples and groups rows by
+// request id.
+var (
+	localPrefix = func() string {
+		var b [6]byte
+		_, _ = rand.Read(b[:]) // never fails (crypto/rand's contract)
+		return "local-" + hex.EncodeToString(b[:]) + "-"
+	}()
+	localCount atomic.Uint64
+)
+
+// localRequestID returns a request id unique in this process.
+func localRequestID() string {
+	return localPrefix + strconv.FormatUint(localCount.Add(1), 10)
 }
