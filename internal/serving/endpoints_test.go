@@ -314,6 +314,9 @@ func TestScoredRequestsAreLogged(t *testing.T) {
 	if v := p[0].Features["rent_after_promo"]; v != listings["l1"].rent-10 {
 		t.Fatalf("logged rent_after_promo %v (%T), want %v", v, v, listings["l1"].rent-10)
 	}
+	if v := p[1].Features["promo"]; v != 10 {
+		t.Fatalf("the request value promo (read by on-demand features) is logged as %v, want 10", v)
+	}
 	if v, ok := p[1].Features["rent"]; ok {
 		t.Fatalf("a missing listing's rent is logged as %v, want NULL", v)
 	}
