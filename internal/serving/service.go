@@ -375,8 +375,14 @@ func (s *Service) loadContext(ctx context.Context) (context.Context, context.Can
 	return lctx, func() { stop(); cancel() }
 }
 
-// version returns a version by number, loading it once.
+// version returns a version by number, loading it once. Only a decimal
+// number is taken: the loaded versions are cached by the string asked for,
+// so an "@alias" here would pin whatever the alias pointed at first for as
+// long as the cache holds it.
 func (s *Service) version(ctx context.Context, name, version string) (*Deployed, error) {
+	if !versionNumber(version) {
+		return nil, fmt.Errorf("%w: model %q version %q: want a version number (1, 2, ...)", ErrNotFound, name, clipName(version))
+	}
 	k := versionKey{name, version}
 	s.mu.RLock()
 	e := s.versions[k]
@@ -431,9 +437,42 @@ func (s *Service) version(ctx context.Context, name, version string) (*Deployed,
 	})
 }
 
+// versionNumber reports whether v is a registry version number: decimal
+// digits without a leading zero, as the registry numbers versions.
+func versionNumber(v string) bool {
+	if v == "" || len(v) > 18 || v[0] == '0' {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] < '0' || v[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// clipName shortens a client-sent name echoed in an error.
+func clipName(v string) string {
+	if len(v) > 40 {
+		return v[:40] + "..."
+	}
+	return v
+}
+
 // install makes d the version a slot serves.
 func (s *Service) install(m *model, sl *slot, d *Deployed) {
+	s.installIf(m, sl, d, "")
+}
+
+// installIf is install when want is "" or the slot's alias still points at
+// want (checked under sl.mu, so a poll moving the alias meanwhile cannot
+// interleave); otherwise d is discarded and installIf reports false.
+func (s *Service) installIf(m *model, sl *slot, d *Deployed, want string) bool {
 	sl.mu.Lock()
+	if want != "" && sl.want != want {
+		sl.mu.Unlock()
+		return false
+	}
 	old := sl.cur.Swap(d)
 	sl.want, sl.failed, sl.missing = d.Version, nil, false
 	sl.mu.Unlock()
@@ -443,6 +482,7 @@ func (s *Service) install(m *model, sl *slot, d *Deployed) {
 		s.log.Info("serving: alias moved, new version swapped in", "model", m.name, "alias", sl.alias, "from", old.Version, "to", d.Version)
 	}
 	s.m.info.WithLabelValues(m.name, sl.alias, d.Version).Set(1)
+	return true
 }
 
 // failure is the slot's last load failure, if it is of the version the
@@ -578,7 +618,12 @@ func (s *Service) follow(m *model, sl *slot, version string) {
 				"model", m.name, "alias", sl.alias, "version", version, "serving", serving, "err", err)
 			return
 		}
-		s.install(m, sl, d)
+		// The alias may have moved on (a rollback) while this version
+		// loaded: install it only if the alias still points at it.
+		if !s.installIf(m, sl, d, version) {
+			s.log.Info("serving: the alias moved while a version loaded; not swapping it in", "model", m.name, "alias", sl.alias, "version", version)
+			s.kick()
+		}
 	}()
 }
 
