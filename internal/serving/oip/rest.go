@@ -204,9 +204,13 @@ func (a *API) infer(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(st.out)
 }
 
+// maxPreGrow bounds the buffer reserved from a request's Content-Length
+// before its bytes arrive.
+const maxPreGrow = 1 << 20
+
 // readBody reads r's body into buf, bounded by MaxBodyBytes; a declared
-// length is read into a buffer of that size, not grown by doubling. A body
-// sent with Content-Encoding gzip or deflate (tritonclient's
+// length up to maxPreGrow is read into a buffer of that size, not grown by
+// doubling. A body sent with Content-Encoding gzip or deflate (tritonclient's
 // request_compression_algorithm) is decompressed, its decompressed size
 // bounded by MaxBodyBytes too (a small bomb cannot grow past it).
 func (a *API) readBody(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer) error {
@@ -217,8 +221,11 @@ func (a *API) readBody(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer
 	body := io.Reader(http.MaxBytesReader(w, r.Body, a.opts.MaxBodyBytes))
 	switch enc := r.Header.Get("Content-Encoding"); strings.ToLower(enc) {
 	case "", "identity":
+		// The declared length sizes the buffer only up to maxPreGrow: a
+		// client declaring 64 MiB and sending nothing must not reserve
+		// 64 MiB per connection; past it the buffer grows as bytes arrive.
 		if r.ContentLength > 0 {
-			buf.Grow(int(r.ContentLength) + bytes.MinRead)
+			buf.Grow(int(min(r.ContentLength, maxPreGrow)) + bytes.MinRead)
 		}
 	case "gzip":
 		zr, err := gzip.NewReader(body)

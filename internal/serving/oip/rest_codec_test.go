@@ -1,10 +1,12 @@
 package oip
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"math"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -407,6 +409,34 @@ func TestDecodeAllocationBounded(t *testing.T) {
 			}
 			if got := after.TotalAlloc - before.TotalAlloc; got > 8<<20 {
 				t.Errorf("decoding a %d MiB body allocated %d MiB, want under 8 MiB", len(body)>>20, got>>20)
+			}
+		})
+	}
+}
+
+// TestReadBodyDeclaredLength: a body's declared length sizes the buffer
+// only up to maxPreGrow, so a client declaring 64 MiB reserves 1 MiB until
+// bytes arrive; a body within it is read without regrowing.
+func TestReadBodyDeclaredLength(t *testing.T) {
+	a := NewAPI(nil, Options{})
+	for _, tc := range []struct {
+		name     string
+		declared int64
+		body     string
+		maxCap   int
+	}{
+		{"declares 64 MiB, sends 5 bytes", 64 << 20, "hello", 2 * maxPreGrow},
+		{"declares its length", 5, "hello", 5 + 2*bytes.MinRead},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest("POST", "/v2/models/m/infer", strings.NewReader(tc.body))
+			r.ContentLength = tc.declared
+			var buf bytes.Buffer
+			if err := a.readBody(httptest.NewRecorder(), r, &buf); err != nil {
+				t.Fatal(err)
+			}
+			if buf.String() != tc.body || buf.Cap() > tc.maxCap {
+				t.Errorf("read %q into a buffer of capacity %d, want %q in at most %d", buf.String(), buf.Cap(), tc.body, tc.maxCap)
 			}
 		})
 	}
