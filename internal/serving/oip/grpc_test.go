@@ -295,3 +295,34 @@ func TestGRPCLimits(t *testing.T) {
 		t.Errorf("cancelled call: %v", err)
 	}
 }
+
+// panicking is a backend whose ModelReady panics for model "panic".
+type panicking struct{ oiptest.Backend }
+
+func (p *panicking) ModelReady(ctx context.Context, name, version string) (bool, error) {
+	if name == "panic" {
+		panic("index out of range in a backend")
+	}
+	return p.Backend.ModelReady(ctx, name, version)
+}
+
+// A panic in a handler answers INTERNAL with the request id, logs the
+// panic and its stack under that id, and the server goes on serving.
+func TestGRPCRecoversPanics(t *testing.T) {
+	var logs bytes.Buffer
+	c := newGRPCClient(t, &panicking{}, oip.GRPCOptions{Options: oip.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))}})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ctx = metadata.AppendToOutgoingContext(ctx, "x-request-id", "req-panic-1")
+	_, err := c.ModelReady(ctx, &pb.ModelReadyRequest{Name: "panic"})
+	if st, _ := status.FromError(err); st.Code() != codes.Internal || !strings.Contains(st.Message(), "request id req-panic-1") ||
+		strings.Contains(st.Message(), "index out of range") {
+		t.Errorf("ModelReady(panic): %v, want INTERNAL naming the request id and not the panic", err)
+	}
+	if l := logs.String(); !strings.Contains(l, "request_id=req-panic-1") || !strings.Contains(l, "index out of range in a backend") || !strings.Contains(l, "stack=") {
+		t.Errorf("log lacks the panic, its stack or the request id:\n%s", l)
+	}
+	if r, err := c.ModelReady(ctx, &pb.ModelReadyRequest{Name: "sum"}); err != nil || !r.Ready {
+		t.Errorf("after the panic, ModelReady(sum) %v %v", r, err)
+	}
+}
