@@ -73,6 +73,14 @@ func TestLogRefuses(t *testing.T) {
 	dupFeature.Categorical = []string{"rent"}
 	dupCase := rankRecord("dupcase", t0, "1", 3)
 	dupCase.Context = []Field{{"Listing_ID", "x"}} // DuckDB's struct fields ignore case
+	// An empty name made DuckDB refuse the whole model-hour group: the good
+	// records flushed with it were lost.
+	emptyEntity := rankRecord("emptyentity", t0, "1", 3)
+	emptyEntity.Entities[0].Name = ""
+	emptyFeature := rankRecord("emptyfeature", t0, "1", 3)
+	emptyFeature.Features[1] = ""
+	emptyContext := rankRecord("emptycontext", t0, "1", 3)
+	emptyContext.Context = []Field{{"", "x"}}
 	tests := []struct {
 		name string
 		rec  Record
@@ -82,6 +90,9 @@ func TestLogRefuses(t *testing.T) {
 		{"no model", noModel, false},
 		{"a feature named twice", dupFeature, true}, // found at write time
 		{"an entity key named twice, in two cases", dupCase, true},
+		{"an entity key without a name", emptyEntity, false},
+		{"a feature without a name", emptyFeature, false},
+		{"a context field without a name", emptyContext, false},
 		{"good", rankRecord("good", t0, "1", 3), true},
 	}
 	for _, tt := range tests {
@@ -92,8 +103,8 @@ func TestLogRefuses(t *testing.T) {
 	if err := w.Flush(context.Background()); err == nil || !errors.Is(err, errRecord) {
 		t.Errorf("flush of a record naming a feature twice: %v, want errRecord", err)
 	}
-	if n := testutil.ToFloat64(w.m.dropped.WithLabelValues("ranker", "invalid")); n != 9 {
-		t.Errorf("invalid rows = %v, want 9 (short, dup and dupcase)", n)
+	if n := testutil.ToFloat64(w.m.dropped.WithLabelValues("ranker", "invalid")); n != 18 {
+		t.Errorf("invalid rows = %v, want 18 (short, dup, dupcase and the three without names)", n)
 	}
 	if err := w.Close(context.Background()); err != nil {
 		t.Fatal(err)
