@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -179,38 +178,6 @@ func TestOptions(t *testing.T) {
 		"predlog: flush_interval: -1s, want a positive duration"
 	if err == nil || err.Error() != want {
 		t.Errorf("Open: %v\nwant\n%s", err, want)
-	}
-}
-
-// TestRemoveDeadTemps: Open removes the temporary files of dead writers and
-// leaves those of live ones.
-func TestRemoveDeadTemps(t *testing.T) {
-	dir := t.TempDir()
-	hour := filepath.Join(dir, "predictions", "model=m", "date=2026-12-05", "hour=07")
-	if err := os.MkdirAll(hour, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	dead := exec.Command("true")
-	if err := dead.Run(); err != nil {
-		t.Fatal(err)
-	}
-	files := map[string]bool{ // name -> kept
-		fmt.Sprintf(".1-%d-aa%s", dead.Process.Pid, tempSuffix): false,
-		fmt.Sprintf(".1-%d-bb%s", os.Getppid(), tempSuffix):     true,
-		fmt.Sprintf(".1-%d-cc%s", os.Getpid(), tempSuffix):      false, // a former process's pid, reused
-		"1-1-dd.parquet": true,
-	}
-	for name := range files {
-		if err := os.WriteFile(filepath.Join(hour, name), nil, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	openTest(t, Options{Dir: dir})
-	for name, kept := range files {
-		_, err := os.Stat(filepath.Join(hour, name))
-		if exists := err == nil; exists != kept {
-			t.Errorf("%s: exists %v, want %v", name, exists, kept)
-		}
 	}
 }
 
