@@ -183,6 +183,9 @@ func (s *grpcService) grpcError(ctx context.Context, method string, err error) e
 		return status.Error(codes.InvalidArgument, err.Error())
 	case errors.Is(err, ErrModelNotFound):
 		return status.Error(codes.NotFound, err.Error())
+	case errors.Is(err, ErrModelUnusable):
+		// FAILED_PRECONDITION, not UNAVAILABLE: clients must not retry.
+		return status.Error(codes.FailedPrecondition, err.Error())
 	case errors.Is(err, ErrUnavailable):
 		return status.Error(codes.Unavailable, err.Error())
 	case errors.Is(err, context.DeadlineExceeded):

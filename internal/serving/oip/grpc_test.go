@@ -143,6 +143,8 @@ func TestGRPC(t *testing.T) {
 			codes.NotFound, `no registered model "nope"`},
 		{"not ready", &pb.ModelInferRequest{ModelName: "loading", Inputs: []*pb.ModelInferRequest_InferInputTensor{{Name: "x", Datatype: oip.FP32, Shape: []int64{1}}}, RawInputContents: [][]byte{fp32Raw(1)}},
 			codes.Unavailable, "loading is loading"},
+		{"cannot load", &pb.ModelInferRequest{ModelName: "corrupt", Inputs: []*pb.ModelInferRequest_InferInputTensor{{Name: "x", Datatype: oip.FP32, Shape: []int64{1}}}, RawInputContents: [][]byte{fp32Raw(1)}},
+			codes.FailedPrecondition, "model cannot be served: corrupt version 1: model.lgb is truncated"},
 		{"raw size mismatch", &pb.ModelInferRequest{ModelName: "sum", Inputs: []*pb.ModelInferRequest_InferInputTensor{{Name: "rent", Datatype: oip.FP32, Shape: []int64{2, 2}}}, RawInputContents: [][]byte{fp32Raw(1, 2, 3)}},
 			codes.InvalidArgument, `inputs[0] "rent": shape [2,2] of FP32 has 4 elements (16 bytes), raw data has 12 bytes`},
 		{"contents count", &pb.ModelInferRequest{ModelName: "sum", Inputs: []*pb.ModelInferRequest_InferInputTensor{{Name: "x", Datatype: oip.FP64, Shape: []int64{2}, Contents: &pb.InferTensorContents{Fp64Contents: []float64{1}}}}},

@@ -266,7 +266,7 @@ func httpStatus(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, ErrModelNotFound):
 		return http.StatusNotFound
-	case errors.Is(err, ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, ErrUnavailable), errors.Is(err, ErrModelUnusable), errors.Is(err, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, context.Canceled):
 		return 499 // the client went away (nginx's code); nobody reads the answer
@@ -284,6 +284,10 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.As(err, &tooBig):
 		msg = fmt.Sprintf("request body over the limit of %d bytes", tooBig.Limit)
+	case errors.Is(err, ErrModelUnusable):
+		// Not transient: no Retry-After, so that clients do not retry a
+		// model that cannot load until its alias moves.
+		a.opts.Logger.Warn("inference", "path", r.URL.Path, "request_id", server.RequestID(r.Context()), "err", err)
 	case code == http.StatusServiceUnavailable && !errors.Is(err, ErrUnavailable):
 		// The request's deadline passed in the backend (a store or a load
 		// too slow): the cause's words stay in the log.
