@@ -149,7 +149,10 @@ type Service struct {
 	stop   context.CancelFunc
 	kicked chan struct{}
 	closed atomic.Bool
-	wg     sync.WaitGroup
+	// closeMu orders Close's wg.Wait after every wg.Add of a load started
+	// by a request (track).
+	closeMu sync.Mutex
+	wg      sync.WaitGroup
 }
 
 type versionKey struct{ name, version string }
@@ -227,7 +230,10 @@ func (s *Service) Start(ctx context.Context) {
 // loads in flight. Resolve fails with ErrNotReady afterwards. Close is
 // idempotent.
 func (s *Service) Close() error {
-	if s.closed.Swap(true) {
+	s.closeMu.Lock()
+	already := s.closed.Swap(true)
+	s.closeMu.Unlock()
+	if already {
 		return nil
 	}
 	s.stop()
@@ -332,12 +338,17 @@ func (s *Service) first(ctx context.Context, name string) (*Deployed, error) {
 				return nil, f.err
 			}
 		}
-		lctx, cancel := s.loadContext(ctx)
-		defer cancel()
-		v, err := s.loader.Version(lctx, name, "@"+s.configOf(name).Alias)
+		// The alias is read within the request's deadline (capped by
+		// RegistryTimeout): a registry that does not answer fails this
+		// request, not a detached load. Only the artifact load is detached.
+		actx, acancel := context.WithTimeout(ctx, s.opts.RegistryTimeout)
+		v, err := s.loader.Version(actx, name, "@"+s.configOf(name).Alias)
+		acancel()
 		if err != nil {
 			return nil, err
 		}
+		lctx, cancel := s.loadContext(ctx)
+		defer cancel()
 		m := s.model(name)
 		d, err := s.version(lctx, name, v.Version)
 		if err != nil {
@@ -354,7 +365,13 @@ func (s *Service) first(ctx context.Context, name string) (*Deployed, error) {
 // whose ctx ends stops waiting (the load goes on for the others, bounded by
 // LoadTimeout: loadContext detaches it).
 func (s *Service) once(ctx context.Context, key, what string, load func() (*Deployed, error)) (*Deployed, error) {
-	ch := s.loads.DoChan(key, func() (any, error) { return load() })
+	ch := s.loads.DoChan(key, func() (any, error) {
+		if err := s.track(); err != nil {
+			return nil, err
+		}
+		defer s.wg.Done()
+		return load()
+	})
 	select {
 	case r := <-ch:
 		if r.Err != nil {
@@ -364,6 +381,21 @@ func (s *Service) once(ctx context.Context, key, what string, load func() (*Depl
 	case <-ctx.Done():
 		return nil, fmt.Errorf("waiting for %s to load: %w", what, ctx.Err())
 	}
+}
+
+// track counts a load started by a request among the goroutines Close waits
+// for (a load outlives its request: it goes on for the others sharing it),
+// so that no load uses the registry's database or the artifact store after
+// Close returns and the caller closes them. The caller calls s.wg.Done when
+// the load ends. After Close, track refuses with ErrNotReady.
+func (s *Service) track() error {
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	if s.closed.Load() {
+		return fmt.Errorf("%w: the model server is shutting down", ErrNotReady)
+	}
+	s.wg.Add(1)
+	return nil
 }
 
 // loadContext detaches a load from the request that started it (other

@@ -493,3 +493,82 @@ func TestServiceLoadAtStartAndFeatureService(t *testing.T) {
 		t.Fatalf("Resolve = %+v, %v", d, err)
 	}
 }
+
+// holdStore holds every Get until released, whatever its context, and
+// counts the Gets in progress: a load in flight at Close can be observed.
+type holdStore struct {
+	artifact.Store
+	arrived  chan struct{}
+	release  chan struct{}
+	inFlight atomic.Int32
+}
+
+func (h *holdStore) Get(ctx context.Context, p string) (io.ReadCloser, error) {
+	h.inFlight.Add(1)
+	defer h.inFlight.Add(-1)
+	select {
+	case h.arrived <- struct{}{}:
+	default:
+	}
+	<-h.release
+	return h.Store.Get(ctx, p)
+}
+
+// Close waits for a load a request started (a singleflight load, which
+// outlives its request): the caller closes the registry and the artifact
+// store after Close, and a load still running would use them closed.
+func TestServiceCloseWaitsForRequestLoads(t *testing.T) {
+	w := newWorld(t)
+	v1, _ := twoModels(t, w, "m")
+	w.alias(t, "m", "champion", v1)
+	hold := &holdStore{Store: w.arts, arrived: make(chan struct{}, 1), release: make(chan struct{})}
+	w.loader = &Loader{Registry: w.registry, Artifacts: hold}
+	s := New(w.loader, Options{PollInterval: time.Hour})
+	s.Start(context.Background())
+	resolved := make(chan error, 1)
+	go func() {
+		_, err := s.Resolve(context.Background(), "m", "", "")
+		resolved <- err
+	}()
+	<-hold.arrived // the first request's load is in flight
+	closed := make(chan int32)
+	go func() {
+		_ = s.Close()
+		closed <- hold.inFlight.Load()
+	}()
+	<-s.base.Done() // Close has begun; the load is still held
+	close(hold.release)
+	if n := <-closed; n != 0 {
+		t.Fatalf("Close returned with %d artifact reads of a load still in progress", n)
+	}
+	<-resolved
+	if _, err := s.Resolve(context.Background(), "m", v1, ""); !errors.Is(err, ErrNotReady) {
+		t.Errorf("Resolve after Close: %v, want ErrNotReady", err)
+	}
+}
+
+// The first request reads the alias within its own context: a request
+// already cancelled loads nothing (before, the alias was read with the
+// detached load context and the version loaded anyway).
+func TestServiceFirstAliasLookupUsesRequestContext(t *testing.T) {
+	w := newWorld(t)
+	v1, _ := twoModels(t, w, "m")
+	w.alias(t, "m", "champion", v1)
+	w.alias(t, "m", "other", v1)
+	s := New(w.loader, Options{PollInterval: time.Hour})
+	s.Start(context.Background())
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := s.Resolve(ctx, "m", "", ""); !errors.Is(err, context.Canceled) {
+		t.Errorf("Resolve with a cancelled context: %v, want context.Canceled", err)
+	}
+	if _, err := s.ResolveAlias(ctx, "m", "other", ""); !errors.Is(err, context.Canceled) {
+		t.Errorf("ResolveAlias with a cancelled context: %v, want context.Canceled", err)
+	}
+	_ = s.Close() // waits for the loads the requests started
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if len(s.versions) != 0 {
+		t.Errorf("%d versions loaded for requests cancelled before the alias was read", len(s.versions))
+	}
+}
