@@ -51,7 +51,9 @@ func toOIP(err error) error {
 		return oipError{oip.ErrModelNotFound, err}
 	case errors.Is(err, ErrInvalidInput):
 		return oipError{oip.ErrInvalidInput, err}
-	case errors.Is(err, ErrNotReady), errors.Is(err, ErrModelFormat), errors.Is(err, ErrUnsupportedFlavor):
+	case errors.Is(err, ErrModelFormat), errors.Is(err, ErrUnsupportedFlavor):
+		return oipError{oip.ErrModelUnusable, err}
+	case errors.Is(err, ErrNotReady):
 		return oipError{oip.ErrUnavailable, err}
 	case meta.IsUnavailable(err), errors.Is(err, context.DeadlineExceeded):
 		// The registry or the artifact store did not answer: a retry may

@@ -472,7 +472,11 @@ func (e *Endpoints) writeError(w http.ResponseWriter, r *http.Request, err error
 		msg = server.InternalErrorMessage(r.Context())
 	case code == http.StatusServiceUnavailable:
 		e.opts.Logger.Warn("serving: request failed", "path", r.URL.Path, "request_id", id, "err", err)
-		w.Header().Set("Retry-After", "1")
+		if !errors.Is(err, ErrModelFormat) && !errors.Is(err, ErrUnsupportedFlavor) {
+			// Transient: a retry may succeed. A version that cannot load
+			// gets no Retry-After: no retry helps until its alias moves.
+			w.Header().Set("Retry-After", "1")
+		}
 		if errors.Is(err, ErrFeatureStore) || errors.Is(err, context.DeadlineExceeded) {
 			// The store's own words (addresses) stay in the log.
 			msg = "the online store did not answer in time or is unreachable (request id " + id + ")"
