@@ -166,7 +166,8 @@ func (a *API) searchModels(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	ms, next, err := a.store.SearchRegisteredModels(r.Context(), ModelQuery{Filter: req.Filter, MaxResults: int64(req.MaxResults), OrderBy: req.OrderBy, PageToken: req.PageToken})
+	ms, next, err := a.store.SearchRegisteredModels(r.Context(), ModelQuery{Filter: req.Filter, MaxResults: int64(req.MaxResults), OrderBy: req.OrderBy, PageToken: req.PageToken,
+		Visible: server.VisibleFrom(r.Context(), server.ResourceRegisteredModel)})
 	if err != nil {
 		return nil, err
 	}
@@ -339,7 +340,8 @@ func (a *API) searchVersions(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	vs, next, err := a.store.SearchModelVersions(r.Context(), VersionQuery{Filter: req.Filter, MaxResults: int64(req.MaxResults), OrderBy: req.OrderBy, PageToken: req.PageToken})
+	vs, next, err := a.store.SearchModelVersions(r.Context(), VersionQuery{Filter: req.Filter, MaxResults: int64(req.MaxResults), OrderBy: req.OrderBy, PageToken: req.PageToken,
+		Visible: server.VisibleFrom(r.Context(), server.ResourceRegisteredModel)})
 	if err != nil {
 		return nil, err
 	}

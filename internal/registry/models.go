@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -325,6 +326,9 @@ type ModelQuery struct {
 	MaxResults int64 // default 100, at most 1000
 	OrderBy    []string
 	PageToken  string
+	// Visible, when set, keeps only the models (by name) it accepts: those
+	// the caller may read (server.VisibleFrom). Pages stay full.
+	Visible func(name string) bool
 }
 
 var modelOrderColumn = map[string]string{
@@ -364,12 +368,17 @@ func (s *Store) SearchRegisteredModels(ctx context.Context, q ModelQuery) ([]Reg
 	if err != nil {
 		return nil, "", err
 	}
-	models, err := meta.Collect(ctx, s.db, `SELECT `+search.Qualify("m.", modelColumns)+` FROM registered_models m WHERE `+w.SQL()+
-		` ORDER BY `+order+` LIMIT ? OFFSET ?`, append(w.Args, limit+1, offset), scanModel)
+	var keep func(RegisteredModel) bool
+	if q.Visible != nil {
+		keep = func(m RegisteredModel) bool { return q.Visible(m.Name) }
+	}
+	query := `SELECT ` + search.Qualify("m.", modelColumns) + ` FROM registered_models m WHERE ` + w.SQL() + ` ORDER BY ` + order + ` LIMIT ? OFFSET ?`
+	models, next, err := search.KeptPage(func(n int64, off int) ([]RegisteredModel, error) {
+		return meta.Collect(ctx, s.db, query, append(slices.Clip(w.Args), n, off), scanModel)
+	}, keep, limit, offset)
 	if err != nil {
 		return nil, "", fmt.Errorf("search registered models: %w", err)
 	}
-	models, next := search.TrimPage(models, limit, offset)
 	if err := s.loadModels(ctx, models); err != nil {
 		return nil, "", err
 	}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -430,6 +431,10 @@ type VersionQuery struct {
 	MaxResults int64 // default and maximum 200000
 	OrderBy    []string
 	PageToken  string
+	// Visible, when set, keeps only the versions of the models (by name)
+	// it accepts: those the caller may read (server.VisibleFrom). Pages
+	// stay full.
+	Visible func(name string) bool
 }
 
 // SearchModelVersions returns a page of versions and the next page token.
@@ -472,12 +477,17 @@ func (s *Store) SearchModelVersions(ctx context.Context, q VersionQuery) ([]Mode
 	if err != nil {
 		return nil, "", err
 	}
-	vs, err := meta.Collect(ctx, s.db, `SELECT `+prefixed("v.")+` FROM model_versions v WHERE `+w.SQL()+
-		` ORDER BY `+order+` LIMIT ? OFFSET ?`, append(w.Args, limit+1, offset), scanVersion)
+	var keep func(ModelVersion) bool
+	if q.Visible != nil {
+		keep = func(v ModelVersion) bool { return q.Visible(v.Name) }
+	}
+	query := `SELECT ` + prefixed("v.") + ` FROM model_versions v WHERE ` + w.SQL() + ` ORDER BY ` + order + ` LIMIT ? OFFSET ?`
+	vs, next, err := search.KeptPage(func(n int64, off int) ([]ModelVersion, error) {
+		return meta.Collect(ctx, s.db, query, append(slices.Clip(w.Args), n, off), scanVersion)
+	}, keep, limit, offset)
 	if err != nil {
 		return nil, "", fmt.Errorf("search model versions: %w", err)
 	}
-	vs, next := search.TrimPage(vs, limit, offset)
 	if err := s.loadVersions(ctx, vs); err != nil {
 		return nil, "", err
 	}

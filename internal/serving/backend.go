@@ -1,6 +1,7 @@
 package serving
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -138,9 +139,9 @@ func (b *Backend) Infer(ctx context.Context, name, version string, req *oip.Infe
 	if err != nil {
 		return nil, toOIP(err)
 	}
-	id := req.ID
+	id := cmp.Or(req.ID, server.RequestID(ctx))
 	if id == "" {
-		id = server.RequestID(ctx)
+		id = localRequestID() // gRPC without an id: the log still groups the rows
 	}
 	rec := predlog.Record{RequestID: id, Time: start, Route: predlog.RouteInfer, RoutingKey: routingKey,
 		Latency: predlog.Latency{Total: time.Since(start), Model: time.Since(mstart)}}

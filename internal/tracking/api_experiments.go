@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/atrium-ml/atrium/internal/platform/server"
 	"github.com/atrium-ml/atrium/internal/tracking/wire"
 )
 
@@ -103,6 +104,7 @@ func (a *API) searchExperiments(r *http.Request) (any, error) {
 	}
 	exps, next, err := a.store.SearchExperiments(r.Context(), ExperimentQuery{
 		ViewType: req.ViewType, MaxResults: int64(req.MaxResults), Filter: req.Filter, OrderBy: req.OrderBy, PageToken: req.PageToken,
+		Visible: server.VisibleFrom(r.Context(), server.ResourceExperiment),
 	})
 	if err != nil {
 		return nil, err

@@ -280,6 +280,9 @@ type ExperimentQuery struct {
 	Filter     string
 	OrderBy    []string
 	PageToken  string
+	// Visible, when set, keeps only the experiments (by id) it accepts:
+	// those the caller may read (server.VisibleFrom). Pages stay full.
+	Visible func(id string) bool
 }
 
 // SearchExperiments returns a page of experiments and the next page token ("" at the end).
@@ -362,11 +365,16 @@ func (s *Store) SearchExperiments(ctx context.Context, q ExperimentQuery) ([]Exp
 	}
 	query := `SELECT ` + search.Qualify("e.", experimentColumns) + ` FROM experiments e WHERE ` + w.SQL() +
 		` ORDER BY ` + joinComma(order) + ` LIMIT ? OFFSET ?`
-	exps, err := meta.Collect(ctx, s.db, query, append(w.Args, limit+1, offset), scanExperiment)
+	var keep func(Experiment) bool
+	if q.Visible != nil {
+		keep = func(e Experiment) bool { return q.Visible(e.ExperimentID) }
+	}
+	exps, next, err := search.KeptPage(func(n int64, off int) ([]Experiment, error) {
+		return meta.Collect(ctx, s.db, query, append(slices.Clip(w.Args), n, off), scanExperiment)
+	}, keep, limit, offset)
 	if err != nil {
 		return nil, "", fmt.Errorf("search experiments: %w", err)
 	}
-	exps, next := search.TrimPage(exps, limit, offset)
 	if err := s.loadExperimentTags(ctx, exps); err != nil {
 		return nil, "", err
 	}

@@ -71,10 +71,10 @@ type Kind string
 const (
 	// KindExperiment: an experiment, by id; its runs, logged models and
 	// artifacts go with it.
-	KindExperiment Kind = "experiment"
+	KindExperiment Kind = server.ResourceExperiment
 	// KindModel: a registered model, by name; its versions and aliases go
 	// with it.
-	KindModel Kind = "registered_model"
+	KindModel Kind = server.ResourceRegisteredModel
 )
 
 // Resource is one experiment or registered model.

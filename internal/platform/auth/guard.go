@@ -262,6 +262,18 @@ func (g *Guard) Wrap(rt server.Route) http.Handler {
 			writeError(w, http.StatusForbidden, "PERMISSION_DENIED", "permission denied: "+denied)
 			return
 		}
+		if rt.Permission == server.Read {
+			v, err := g.visibility(r.Context(), p)
+			if err != nil {
+				g.opts.Logger.Error("authorization backend", "request_id", server.RequestID(r.Context()), "err", err)
+				writeError(w, http.StatusServiceUnavailable, "TEMPORARILY_UNAVAILABLE",
+					"permissions cannot be checked now (request id "+server.RequestID(r.Context())+"); the server log has the cause")
+				return
+			}
+			if v != nil {
+				r = r.WithContext(server.WithVisible(r.Context(), v))
+			}
+		}
 		if cr, ok := g.opts.Resources.(Creations); ok && p.Kind == "user" && p.Role != Admin && cr.Creates(rt.Pattern) {
 			g.serveCreation(w, r, rt, p, cr)
 			return
@@ -429,25 +441,61 @@ func (g *Guard) authorize(r *http.Request, rt server.Route, p Principal) (string
 	if len(res) == 0 {
 		res = []Resource{{}} // unknown: no grant names it
 	}
+	roleOK := roleDenied() == ""
 	for _, rs := range res {
-		if l, ok := grants[rs]; ok {
-			if l < need {
-				return fmt.Sprintf("%s has %s on %s, the request needs %s", p, l, rs, need), nil
-			}
+		if g.mayOn(grants, rs, need, roleOK) {
 			continue
 		}
-		if why := roleDenied(); why != "" {
-			return why, nil
+		if l, ok := grants[rs]; ok {
+			return fmt.Sprintf("%s has %s on %s, the request needs %s", p, l, rs, need), nil
 		}
-		if d := g.opts.DefaultPermission; d != 0 && d < need {
-			what := "this " + string(rs.Kind)
-			if rs.ID == "" {
-				what = "a resource it names"
-			}
-			return fmt.Sprintf("%s has no grant on %s, and the default permission is %s; the request needs %s", p, what, d, need), nil
+		if !roleOK {
+			return roleDenied(), nil
 		}
+		what := "this " + string(rs.Kind)
+		if rs.ID == "" {
+			what = "a resource it names"
+		}
+		return fmt.Sprintf("%s has no grant on %s, and the default permission is %s; the request needs %s", p, what, g.opts.DefaultPermission, need), nil
 	}
 	return "", nil
+}
+
+// mayOn is the rule of authorize on one resource, for a non-admin holding
+// grants whose role does (roleOK) or does not hold the route's permission:
+// a grant on rs decides alone; without one, the role decides, capped by
+// DefaultPermission.
+func (g *Guard) mayOn(grants map[Resource]Level, rs Resource, need Level, roleOK bool) bool {
+	if l, ok := grants[rs]; ok {
+		return l >= need
+	}
+	d := g.opts.DefaultPermission
+	return roleOK && (d == 0 || d >= need)
+}
+
+// visibility returns which experiments and registered models p may read,
+// by authorize's rule (mayOn at READ), for the searches across all of them
+// to keep only those (MLflow's basic-auth app filters the same answers);
+// nil when p may read every one: admins, guards without Resources, and
+// principals with no grant under a default that lets them read.
+func (g *Guard) visibility(ctx context.Context, p Principal) (server.Visible, error) {
+	if p.Role == Admin || g.opts.Resources == nil {
+		return nil, nil
+	}
+	var grants map[Resource]Level
+	if p.Kind == "user" {
+		var err error
+		if grants, err = g.grantsOf(ctx, p.Name); err != nil {
+			return nil, err
+		}
+	}
+	roleOK := p.Role.Allows(server.Read)
+	if d := g.opts.DefaultPermission; roleOK && len(grants) == 0 && (d == 0 || d >= LevelRead) {
+		return nil, nil
+	}
+	return func(kind, id string) bool {
+		return g.mayOn(grants, Resource{Kind(kind), id}, LevelRead, roleOK)
+	}, nil
 }
 
 // serveCreation serves a request that creates an experiment or registered

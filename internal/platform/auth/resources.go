@@ -149,8 +149,10 @@ var artifactRoutes = map[string]how{
 
 // MLflowUnscopedRoutes are the MLflow routes (under the prefixes) that act
 // on no single experiment or registered model: creating one, and searches
-// across all of them, which the role alone decides. Their results are not
-// filtered by grants (see docs/security.md).
+// across all of them, which the role alone lets through. The searches'
+// answers keep only what the caller may read: the guard puts the predicate
+// in the request's context (server.WithVisible), the handlers pass it to
+// their store.
 var MLflowUnscopedRoutes = []string{
 	"POST /experiments/create", "POST /experiments/search", "GET /experiments/search",
 	"POST /registered-models/create", "GET /registered-models/search", "GET /model-versions/search",

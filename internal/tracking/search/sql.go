@@ -199,6 +199,52 @@ func TrimPage[T any](items []T, limit int64, offset int) ([]T, string) {
 	return items[:limit], wire.EncodeOffset(offset + int(limit))
 }
 
+// maxKeptChunk bounds the rows KeptPage reads at once past the first read.
+const maxKeptChunk = 5000
+
+// KeptPage returns the page of at most limit items, from row offset, of a
+// query whose rows the caller may not all see: fetch(n, off) returns at most
+// n rows of the query from row off, keep reports whether the caller may see
+// one (nil: every row). Hidden rows are skipped and more are read until the
+// page is full or the query ends, as MLflow's basic-auth app refetches, so a
+// page is short only when it is the last one. The next page token is the
+// offset of the first visible row not returned, counted in the query's rows:
+// tokens stay offsets into the unfiltered query, so no visible row is lost or
+// returned twice across pages. A caller who sees few rows of many costs a
+// scan of them: the reads grow to maxKeptChunk rows.
+func KeptPage[T any](fetch func(n int64, off int) ([]T, error), keep func(T) bool, limit int64, offset int) ([]T, string, error) {
+	if keep == nil {
+		items, err := fetch(limit+1, offset)
+		if err != nil {
+			return nil, "", err
+		}
+		items, next := TrimPage(items, limit, offset)
+		return items, next, nil
+	}
+	var out []T
+	chunk := limit + 1
+	for at := offset; ; {
+		items, err := fetch(chunk, at)
+		if err != nil {
+			return nil, "", err
+		}
+		for i, it := range items {
+			if !keep(it) {
+				continue
+			}
+			if int64(len(out)) == limit {
+				return out, wire.EncodeOffset(at + i), nil
+			}
+			out = append(out, it)
+		}
+		if int64(len(items)) < chunk {
+			return out, "", nil
+		}
+		at += len(items)
+		chunk = max(chunk, min(2*chunk, maxKeptChunk))
+	}
+}
+
 // Qualify qualifies each column of a comma-separated list with p ("e.").
 func Qualify(p, cols string) string {
 	parts := strings.Split(cols, ",")
