@@ -257,16 +257,24 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-// gatedStore holds every Get while armed, until released, and says when a
-// Get arrives: a load can be caught in flight without timing.
+// gatedStore holds every Get while armed until released (whatever its
+// context), says when a Get arrives, and counts the Gets in progress: a
+// load can be caught in flight without timing.
 type gatedStore struct {
 	artifact.Store
-	armed   atomic.Bool
-	arrived chan struct{}
-	release chan struct{}
+	armed    atomic.Bool
+	arrived  chan struct{}
+	release  chan struct{}
+	inFlight atomic.Int32
+}
+
+func newGatedStore(s artifact.Store) *gatedStore {
+	return &gatedStore{Store: s, arrived: make(chan struct{}, 1), release: make(chan struct{})}
 }
 
 func (g *gatedStore) Get(ctx context.Context, p string) (io.ReadCloser, error) {
+	g.inFlight.Add(1)
+	defer g.inFlight.Add(-1)
 	if g.armed.Load() {
 		select {
 		case g.arrived <- struct{}{}:
@@ -284,7 +292,7 @@ func TestServiceRollbackDuringLoad(t *testing.T) {
 	w := newWorld(t)
 	v1, v2 := twoModels(t, w, "m")
 	w.alias(t, "m", "champion", v1)
-	gate := &gatedStore{Store: w.arts, arrived: make(chan struct{}, 1), release: make(chan struct{})}
+	gate := newGatedStore(w.arts)
 	w.loader = &Loader{Registry: w.registry, Artifacts: gate}
 	logs := &lockedBuffer{}
 	s := newService(t, w, Options{Logger: slog.New(slog.NewTextHandler(logs, nil))})
@@ -494,26 +502,6 @@ func TestServiceLoadAtStartAndFeatureService(t *testing.T) {
 	}
 }
 
-// holdStore holds every Get until released, whatever its context, and
-// counts the Gets in progress: a load in flight at Close can be observed.
-type holdStore struct {
-	artifact.Store
-	arrived  chan struct{}
-	release  chan struct{}
-	inFlight atomic.Int32
-}
-
-func (h *holdStore) Get(ctx context.Context, p string) (io.ReadCloser, error) {
-	h.inFlight.Add(1)
-	defer h.inFlight.Add(-1)
-	select {
-	case h.arrived <- struct{}{}:
-	default:
-	}
-	<-h.release
-	return h.Store.Get(ctx, p)
-}
-
 // Close waits for a load a request started (a singleflight load, which
 // outlives its request): the caller closes the registry and the artifact
 // store after Close, and a load still running would use them closed.
@@ -521,7 +509,8 @@ func TestServiceCloseWaitsForRequestLoads(t *testing.T) {
 	w := newWorld(t)
 	v1, _ := twoModels(t, w, "m")
 	w.alias(t, "m", "champion", v1)
-	hold := &holdStore{Store: w.arts, arrived: make(chan struct{}, 1), release: make(chan struct{})}
+	hold := newGatedStore(w.arts)
+	hold.armed.Store(true)
 	w.loader = &Loader{Registry: w.registry, Artifacts: hold}
 	s := New(w.loader, Options{PollInterval: time.Hour})
 	s.Start(context.Background())

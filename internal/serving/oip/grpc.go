@@ -263,6 +263,12 @@ func fromProto(p *pb.ModelInferRequest) (*InferRequest, error) {
 	}
 	req.Inputs = make([]Tensor, len(p.GetInputs()))
 	for i, in := range p.GetInputs() {
+		req.Inputs[i] = Tensor{Name: in.GetName(), Datatype: in.GetDatatype(), Shape: in.GetShape()}
+	}
+	if err := checkBytesElements(req.Inputs); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidInput, err)
+	}
+	for i, in := range p.GetInputs() {
 		t := &req.Inputs[i]
 		*t = Tensor{Name: in.GetName(), Datatype: in.GetDatatype(), Shape: in.GetShape(), Parameters: fromProtoParams(in.GetParameters())}
 		if err := fromProtoTensor(t, in.GetContents(), raw, i); err != nil {

@@ -414,6 +414,9 @@ func decodeJSON(doc []byte, req *InferRequest, specs *[]inputSpec) error {
 	if !hasInputs || len(req.Inputs) == 0 {
 		return fmt.Errorf("%w: inputs: want at least one input tensor", ErrInvalidInput)
 	}
+	if err := checkBytesElements(req.Inputs); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidInput, err)
+	}
 	for i := range req.Inputs {
 		t, sp := &req.Inputs[i], &(*specs)[i]
 		if err := finishInput(t, sp, i); err != nil {
@@ -554,9 +557,11 @@ func finishInput(t *Tensor, sp *inputSpec, i int) error {
 	if n > 1 && (len(sp.data) == 0 || sp.data[0] != '[') {
 		return fmt.Errorf("%s: shape %s has %d elements: data must be a list", what, formatShape(t.Shape), n)
 	}
-	d := dataParser{s: scanner{b: sp.data}, t: t}
+	d := dataParser{s: scanner{b: sp.data}, t: t, max: n}
 	d.init(min(n, (len(sp.data)+1)/2, maxPrealloc))
-	if err := d.value(0); err != nil {
+	if err := d.value(0); errors.Is(err, errDataLonger) {
+		return fmt.Errorf("%s: shape %s has %d elements, data has more", what, formatShape(t.Shape), n)
+	} else if err != nil {
 		return fmt.Errorf("%s: data: %w", what, err)
 	}
 	if got := t.Len(); got != n {
@@ -568,10 +573,15 @@ func finishInput(t *Tensor, sp *inputSpec, i int) error {
 // dataParser appends the elements of a (flat or nested) data array to its
 // tensor's typed slice.
 type dataParser struct {
-	s scanner
-	t *Tensor
-	n int // elements read
+	s   scanner
+	t   *Tensor
+	n   int // elements read
+	max int // the shape's element count: parsing stops past it
 }
+
+// errDataLonger stops a data array with more elements than its shape: they
+// are not parsed into memory only to be refused.
+var errDataLonger = errors.New("data longer than the shape")
 
 // maxPrealloc bounds the elements reserved before parsing: the shape is the
 // client's claim, the data's length only an upper bound (two bytes per
@@ -605,6 +615,9 @@ func (d *dataParser) value(depth int) error {
 	}
 	if d.s.peek() == '{' {
 		return fmt.Errorf("element %d: want a value, got an object", d.n)
+	}
+	if d.n == d.max {
+		return errDataLonger
 	}
 	if err := d.element(); err != nil {
 		return fmt.Errorf("element %d: %w", d.n, err)

@@ -193,7 +193,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"data missing", `{"inputs":[{"name":"a","shape":[1],"datatype":"FP32"}]}`, -1, `inputs[0] "a": data missing`},
 		{"count short", `{"inputs":[{"name":"a","shape":[1],"datatype":"FP32","data":[1]},{"name":"rent","shape":[2,2],"datatype":"FP64","data":[1,2,3]}]}`, -1,
 			`inputs[1] "rent": shape [2,2] has 4 elements, data has 3`},
-		{"count long", `{"inputs":[{"name":"a","shape":[2],"datatype":"INT64","data":[1,2,3]}]}`, -1, `shape [2] has 2 elements, data has 3`},
+		{"count long", `{"inputs":[{"name":"a","shape":[2],"datatype":"INT64","data":[1,2,3]}]}`, -1, `shape [2] has 2 elements, data has more`},
 		{"string in numbers", `{"inputs":[{"name":"a","shape":[2],"datatype":"FP64","data":[1,"x"]}]}`, -1, `inputs[0] "a": data: element 1: want a number (FP64), got the string "x"`},
 		{"number in bytes", `{"inputs":[{"name":"a","shape":[2],"datatype":"BYTES","data":["x",2]}]}`, -1, `element 1: want a string (BYTES), got 2`},
 		{"object in data", `{"inputs":[{"name":"a","shape":[1],"datatype":"FP64","data":[{"v":1}]}]}`, -1, `element 0: want a value, got an object`},
@@ -213,6 +213,13 @@ func TestDecodeErrors(t *testing.T) {
 		{"long literal clipped", `{"inputs":[{"name":"a","shape":[1],"datatype":"FP64","data":[` + strings.Repeat("7", 500) + `x]}]}`, -1, `got ` + strings.Repeat("7", 40) + `...`},
 		{"long bool clipped", `{"inputs":[{"name":"a","shape":[1],"datatype":"BOOL","data":[` + strings.Repeat("t", 500) + `]}]}`, -1, `got ` + strings.Repeat("t", 40) + `...`},
 		{"long overflow clipped", `{"inputs":[{"name":"a","shape":[1],"datatype":"FP32","data":[1` + strings.Repeat("0", 500) + `]}]}`, -1, `1` + strings.Repeat("0", 39) + `... is out of FP32's range`},
+		{"data past the shape", `{"inputs":[{"name":"a","shape":[1],"datatype":"BYTES","data":["a","b","c"]}]}`, -1, `inputs[0] "a": shape [1] has 1 elements, data has more`},
+		{"too many BYTES", `{"inputs":[{"name":"a","shape":[` + strconv.Itoa(MaxBytesElements+1) + `],"datatype":"BYTES","data":[]}]}`, -1,
+			"the BYTES inputs have more than 1048576 elements in all"},
+		{"too many BYTES in all", `{"inputs":[{"name":"a","shape":[` + strconv.Itoa(MaxBytesElements/2+1) + `],"datatype":"BYTES","data":[]},` +
+			`{"name":"n","shape":[` + strconv.Itoa(MaxBytesElements) + `],"datatype":"FP64","data":[]},` +
+			`{"name":"b","shape":[` + strconv.Itoa(MaxBytesElements/2) + `],"datatype":"BYTES","data":[]}]}`, -1,
+			"the BYTES inputs have more than 1048576 elements in all"},
 		{"deep nesting", `{"inputs":[{"name":"a","shape":[1],"datatype":"FP32","data":` + strings.Repeat("[", 100) + `1` + strings.Repeat("]", 100) + `}]}`, -1, "nested deeper than 64"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -246,6 +253,9 @@ func TestDecodeErrors(t *testing.T) {
 		{"bytes left in tensor", doc(6, BYTES, "[1]"), "\x01\x00\x00\x00ab", -2, `raw BYTES: 1 elements end at byte 5, data has 6 bytes`},
 		{"bytes count huge", doc(6, BYTES, "[1000]"), "\x02\x00\x00\x00ab", -2, `holds at most 1`},
 		{"bool not 0 or 1", doc(1, BOOL, "[1]"), "\x07", -2, `raw BOOL element 0 is 7`},
+		// 4 MiB of empty strings: 1 Mi + 1 elements, 24 MiB of headers.
+		{"too many raw BYTES", doc(4*(MaxBytesElements+1), BYTES, "["+strconv.Itoa(MaxBytesElements+1)+"]"), strings.Repeat("\x00", 4*(MaxBytesElements+1)), -2,
+			"the BYTES inputs have more than 1048576 elements in all"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			body, hl := withHeader(tc.doc, tc.bin)
@@ -388,13 +398,16 @@ func FuzzDecodeRequest(f *testing.F) {
 // proportion to what it holds, not to the shape (before, a 4 MiB body with
 // shape [4194304] BYTES reserved 96 MiB of slice headers up front).
 func TestDecodeAllocationBounded(t *testing.T) {
-	const n = 4 << 20
-	for _, tc := range []struct{ name, dt, data string }{
-		{"bytes", BYTES, `"a"`},
-		{"fp64", FP64, `1`},
-		{"int64", INT64, `1`},
+	for _, tc := range []struct {
+		name, dt, data string
+		n              int
+	}{
+		{"bytes", BYTES, `"a"`, MaxBytesElements},
+		{"fp64", FP64, `1`, 4 << 20},
+		{"int64", INT64, `1`, 4 << 20},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			n := tc.n
 			// One element padded with whitespace to n bytes: the length check
 			// (n <= len(data)) passes, the element count does not.
 			data := "[" + strings.Repeat(" ", n) + tc.data + "]"
