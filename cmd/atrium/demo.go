@@ -122,7 +122,7 @@ binary on your PATH to run the commands it showed by hand.`,
 			// The generated project's stores, opened once for every step.
 			project := e.forRepo(dir)
 			err = steps.Run(e.ctx, steps.Options{Dir: dir, Config: cfg, Size: size.name, Force: force,
-				Out: e.stdout, Progress: e.stderr, Logger: e.log, Stores: project, Modeler: demoModeler{project}})
+				Out: e.stdout, Progress: e.stderr, Logger: e.log, Stores: project, Modeler: demoModeler{project}, Serving: project})
 			return withForceHint(errors.Join(err, project.close()))
 		},
 	}
@@ -248,7 +248,7 @@ func (m demoModeler) Fit(ctx context.Context, req steps.FitRequest, out io.Write
 	e := m.sub(ctx, out)
 	err := runFit(e, fit.Options{Data: req.Data, Label: req.Label, Group: req.Group, Task: req.Task, Algorithm: req.Algorithm,
 		Ignore: req.Ignore, ValidFraction: req.ValidFraction, Seed: req.Seed, Out: req.Out, LogEvery: 10}, nil,
-		register.Options{Name: req.Register, FeatureService: req.FeatureService, Alias: req.Alias})
+		register.Options{Name: req.Register, FeatureService: req.FeatureService, Alias: req.Alias}, "")
 	return errors.Join(err, e.close())
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/atrium-ml/atrium/internal/demo"
 	"github.com/atrium-ml/atrium/internal/demo/steps"
+	"github.com/atrium-ml/atrium/internal/serving/predlog"
 )
 
 // readCSVFile reads a CSV file into rows of named fields.
@@ -156,7 +157,7 @@ func TestDemoEndToEnd(t *testing.T) {
 		t.Errorf("demo into an existing project = %d, %s", code, errOut)
 	}
 	// Every step runs in this build, and the demo ends with how to get a binary.
-	for _, step := range []string{"generate", "apply", "run", "materialize", "historical", "online", "fit"} {
+	for _, step := range []string{"generate", "apply", "run", "materialize", "historical", "online", "fit", "serve"} {
 		if p := stepOutput(out, step); p == "" || strings.Contains(p, "not available yet") || !strings.Contains(p, "done in") {
 			t.Errorf("step %s did not run:\n%s", step, p)
 		}
@@ -169,7 +170,50 @@ func TestDemoEndToEnd(t *testing.T) {
 	checkCrossFeatures(t, dir)
 	checkOnlineOutcomes(t, dir, cfg)
 	checkFitOutcomes(t, dir, cfg, stepOutput(out, "fit"))
+	checkServeOutcomes(t, dir, stepOutput(out, "serve"))
 	checkSkew(t, dir)
+	checkOfflineTwinErrors(t, dir)
+}
+
+// checkServeOutcomes checks the serve step: the rank answer ranked listings
+// by decreasing score with the registered version, the prediction log holds
+// the request's rows with those scores, and the skew check of them was
+// clean.
+func checkServeOutcomes(t *testing.T, dir, out string) {
+	for _, want := range []string{"ranker version 1, request ", "1. listing ", "no skew: the online path served exactly what training would have seen",
+		"curl -s localhost:8080/v1/models/ranker/rank", "$ atrium skew --model ranker"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("serve step output lacks %q:\n%s", want, out)
+		}
+	}
+	var scores []float64
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) == 5 && f[1] == "listing" && f[3] == "score" {
+			s, err := strconv.ParseFloat(f[4], 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			scores = append(scores, s)
+		}
+	}
+	if len(scores) == 0 {
+		t.Fatalf("no ranked listing in the serve step's output:\n%s", out)
+	}
+	for i := 1; i < len(scores); i++ {
+		if scores[i] > scores[i-1] {
+			t.Errorf("ranked scores %v are not in decreasing order", scores)
+		}
+	}
+	rows, err := predlog.Read(context.Background(), filepath.Join(dir, ".atrium", "offline"), steps.ModelName, time.Now().Add(-time.Hour), time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) == 0 || rows[0].Route != predlog.RouteRank || rows[0].Version != "1" || rows[0].Entities["user_id"] == "" {
+		t.Fatalf("prediction log rows of the rank request: %+v", rows)
+	}
+	if len(rows) != rows[0].NRows || len(rows[0].Features)+len(rows[0].Categorical) != 10 {
+		t.Errorf("the log holds %d rows of a request of %d, with %d features", len(rows), rows[0].NRows, len(rows[0].Features)+len(rows[0].Categorical))
+	}
 }
 
 // checkCrossFeatures checks the on-demand features of the demo's training

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,6 +25,7 @@ func newFitCmd(e *env) *cobra.Command {
 	var o fit.Options
 	var params []string // --param k=v, parsed into o.Params
 	var reg register.Options
+	var trackingURI string // --tracking-uri, default $MLFLOW_TRACKING_URI
 	cmd := &cobra.Command{
 		Use:   "fit --data FILE --label COL --task TASK --algorithm ALGO --out MODEL",
 		Short: "Train a model on a CSV or Parquet file",
@@ -48,14 +50,22 @@ new version of the registered model NAME, tagged atrium.feature_service with
 --feature-service (the service the training data was retrieved from: serving's
 /v1 predict and rank, atrium predict --model and atrium skew fetch the features
 from it). --alias points an alias (champion) at the new version: a running
-atrium serve switches to it within its poll interval. --out is optional then.`,
+atrium serve switches to it within its poll interval. --out is optional then.
+With --tracking-uri (or MLFLOW_TRACKING_URI) set to a server's URL, the run,
+model and version go to that server through its MLflow API and artifact proxy
+(MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME and _PASSWORD, authenticate).`,
 		Example: `  atrium fit --data train.parquet --label churned --task binary --algorithm gbdt --valid-fraction 0.2 --out churn.json
   atrium fit --data train.csv --label price --task regression --algorithm linear --param lambda_l2=0.01 --out price.json
   atrium fit --data sessions.parquet --label relevance --group session_id --task lambdarank --algorithm gbdt --out rank.txt
   atrium fit --data train.parquet --label label --group session_id --task lambdarank --ignore session_id \
       --register ranker --feature-service ranker_v1 --alias champion`,
 		Args: exactArgs(0),
-		RunE: func(cmd *cobra.Command, args []string) error { return runFit(e, o, params, reg) },
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if trackingURI == "" {
+				trackingURI = os.Getenv("MLFLOW_TRACKING_URI")
+			}
+			return runFit(e, o, params, reg, trackingURI)
+		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.Data, "data", "", "training data: a .csv, .tsv or .parquet file (required)")
@@ -79,6 +89,7 @@ atrium serve switches to it within its poll interval. --out is optional then.`,
 	f.StringVar(&reg.Alias, "alias", "", "with --register: point this alias (e.g. champion) at the new version")
 	f.StringVar(&reg.Experiment, "experiment", "", "with --register: the run's experiment, created if missing (default: Default)")
 	f.StringVar(&reg.RunName, "run-name", "", "with --register: the run's name")
+	f.StringVar(&trackingURI, "tracking-uri", "", "with --register: publish to this server's MLflow API (an atrium serve URL; default $MLFLOW_TRACKING_URI, else the project's own stores)")
 	return cmd
 }
 
@@ -163,7 +174,7 @@ func (p *terminalProgress) metricsLine(start time.Time, iter int, metrics map[st
 	_, _ = io.WriteString(p.w, b.String())
 }
 
-func runFit(e *env, o fit.Options, params []string, reg register.Options) error {
+func runFit(e *env, o fit.Options, params []string, reg register.Options, trackingURI string) error {
 	start := time.Now()
 	out := o.Out
 	if reg.Name != "" && out == "" {
@@ -175,10 +186,17 @@ func runFit(e *env, o fit.Options, params []string, reg register.Options) error 
 	if reg.Name == "" && (reg.FeatureService != "" || reg.Alias != "" || reg.Experiment != "" || reg.RunName != "") {
 		return usagef("--feature-service, --alias, --experiment and --run-name go with --register NAME")
 	}
+	var target register.Target
 	if reg.Name != "" {
 		if err := reg.Validate(); err != nil {
 			return usageError{err}
 		}
+		var err error
+		if target, err = registerTarget(e, trackingURI); err != nil {
+			return err
+		}
+	} else if trackingURI != "" && os.Getenv("MLFLOW_TRACKING_URI") != trackingURI {
+		return usagef("--tracking-uri goes with --register NAME")
 	}
 	var err error
 	if o.Params, err = parseParams(params); err != nil {
@@ -197,16 +215,25 @@ func runFit(e *env, o fit.Options, params []string, reg register.Options) error 
 	if reg.Name == "" {
 		return writeFitSummary(e, res.Summary, nil)
 	}
-	st, err := registryStores(e)
-	if err != nil {
-		return err
-	}
 	reg.Source = "atrium fit"
-	r, err := register.Model(e.ctx, st, res.Model, reg)
+	r, err := register.Model(e.ctx, target, res.Model, reg)
 	if err != nil {
 		return err
 	}
 	return writeFitSummary(e, res.Summary, r)
+}
+
+// registerTarget is where fit --register publishes: the server at
+// trackingURI (http or https), or the project's own stores.
+func registerTarget(e *env, trackingURI string) (register.Target, error) {
+	if trackingURI == "" {
+		return registryStores(e)
+	}
+	if !strings.HasPrefix(trackingURI, "http://") && !strings.HasPrefix(trackingURI, "https://") {
+		return nil, usagef("--tracking-uri %q: want the http(s) URL of a tracking server (an atrium serve); leave it unset for the project's own stores", trackingURI)
+	}
+	return &register.Remote{URL: trackingURI, Token: os.Getenv("MLFLOW_TRACKING_TOKEN"),
+		Username: os.Getenv("MLFLOW_TRACKING_USERNAME"), Password: os.Getenv("MLFLOW_TRACKING_PASSWORD")}, nil
 }
 
 func writeFitSummary(e *env, s fit.Summary, r *register.Result) error {

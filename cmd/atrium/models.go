@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
+	"github.com/atrium-ml/atrium/internal/demo/steps"
 	"github.com/atrium-ml/atrium/internal/platform/artifact"
+	"github.com/atrium-ml/atrium/internal/platform/server"
 	"github.com/atrium-ml/atrium/internal/registry"
 	"github.com/atrium-ml/atrium/internal/serving"
 	"github.com/atrium-ml/atrium/internal/serving/batch"
@@ -53,3 +56,40 @@ func batchSources(e *env) (batch.Sources, error) {
 	}
 	return batch.Sources{Loader: &serving.Loader{Registry: st.Registry, Artifacts: st.Artifacts}, Offline: eng, Features: l.Features}, nil
 }
+
+// The demo's serve step runs serve's own code on the demo project's env.
+var _ steps.Serving = (*env)(nil)
+
+// ServeAPIs builds the APIs `atrium serve` composes (serveAPIs).
+func (e *env) ServeAPIs() ([]server.API, error) {
+	apis := make([]server.API, 0, len(serveAPIs))
+	for _, build := range serveAPIs {
+		api, err := build(e)
+		if err != nil {
+			return nil, err
+		}
+		apis = append(apis, api)
+	}
+	return apis, nil
+}
+
+// FlushPredictions writes what the prediction log buffers (nothing to do
+// without one).
+func (e *env) FlushPredictions(ctx context.Context) error {
+	if e.predlog == nil {
+		return nil
+	}
+	return e.predlog.Flush(ctx)
+}
+
+// PredictionLogDir is the directory of the project's prediction log.
+func (e *env) PredictionLogDir() (string, error) {
+	p, err := e.Project()
+	if err != nil {
+		return "", err
+	}
+	return predictionLogDir(p)
+}
+
+// ModelSources are batchSources.
+func (e *env) ModelSources() (batch.Sources, error) { return batchSources(e) }

@@ -115,7 +115,9 @@ type env struct {
 	retrieval *retrieval.Online
 	// predlogMetrics are the prediction log's, when serve opened one.
 	predlogMetrics *predlog.Metrics
-	closers        []func() error
+	// predlog is the prediction log serve opened, nil without one.
+	predlog *predlog.Writer
+	closers []func() error
 }
 
 // forRepo returns an env like e (context, streams, output, logger) for the

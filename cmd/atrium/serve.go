@@ -89,13 +89,9 @@ func newServeCmd(e *env) *cobra.Command {
 			// the metadata database (env closes it later): the audit log's
 			// last entries are written.
 			defer guard.Close()
-			apis := make([]server.API, 0, len(serveAPIs))
-			for _, build := range serveAPIs {
-				api, err := build(e)
-				if err != nil {
-					return err
-				}
-				apis = append(apis, api)
+			apis, err := e.ServeAPIs()
+			if err != nil {
+				return err
 			}
 			opts := serverOptions(p, e)
 			opts.Guard, opts.TLSCertFile, opts.TLSKeyFile = guard, p.Server.TLS.CertFile, p.Server.TLS.KeyFile

@@ -9,14 +9,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/atrium-ml/atrium/internal/platform/artifact"
 	"github.com/atrium-ml/atrium/internal/platform/server"
-	"github.com/atrium-ml/atrium/internal/registry"
 	"github.com/atrium-ml/atrium/internal/serving"
 	"github.com/atrium-ml/atrium/internal/serving/oip"
 	"github.com/atrium-ml/atrium/internal/serving/predlog"
 	"github.com/atrium-ml/atrium/internal/spec"
-	"github.com/atrium-ml/atrium/internal/tracking"
 )
 
 // The model server of `atrium serve`: registered models answer the Open
@@ -127,22 +124,11 @@ func (e *env) Serving() (*serving.Service, error) {
 // modelLoader reads registered versions from the metadata database and the
 // artifact store.
 func (e *env) modelLoader() (*serving.Loader, error) {
-	db, err := e.Meta()
+	st, err := registryStores(e)
 	if err != nil {
 		return nil, err
 	}
-	ts, err := tracking.New(e.ctx, db, tracking.Options{Logger: e.log, RunCacheBytes: -1})
-	if err != nil {
-		return nil, err
-	}
-	arts, err := e.Artifacts()
-	if errors.Is(err, artifact.ErrUnsupportedURL) {
-		return nil, fmt.Errorf("model server: %w", err)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return &serving.Loader{Registry: registry.New(ts), Artifacts: arts}, nil
+	return &serving.Loader{Registry: st.Registry, Artifacts: st.Artifacts}, nil
 }
 
 // servingOptions are the model service's settings from atrium.yaml's
@@ -197,7 +183,7 @@ func (e *env) predictionLog(p *spec.Project) (serving.PredictionLog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("serving.prediction_log: %w", err)
 	}
-	e.predlogMetrics = opts.Metrics
+	e.predlogMetrics, e.predlog = opts.Metrics, w
 	e.onClose(func() error {
 		// Everything logged is written before the command returns; a disk
 		// that does not take it within the bound gives up (logged).

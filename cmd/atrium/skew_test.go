@@ -177,3 +177,58 @@ func logTestImpressions(t *testing.T, ctx context.Context, m *modelfile.Model, t
 	}
 	return res
 }
+
+// TestOfflineTwinUsage: predict --model models:/ and skew refuse flags that
+// do not go together, or are missing, as usage errors naming them.
+func TestOfflineTwinUsage(t *testing.T) {
+	dir := t.TempDir()
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"predict", "--model", "models:/ranker@champion", "--data", "x.csv", "--out", "y.csv"}, "scores --spine"},
+		{[]string{"predict", "--model", "models:/ranker@champion", "--out", "y.csv"}, "--spine"},
+		{[]string{"predict", "--model", "ranker.txt", "--spine", "x.csv", "--out", "y.csv"}, "go with a registered model"},
+		{[]string{"skew", "--model", "ranker"}, "--since"},
+		{[]string{"skew", "--model", "ranker", "--since", "yesterday"}, "--since"},
+		{[]string{"skew", "--model", "ranker", "--since", "1h", "--until", "2000-01-01"}, "is not before --until"},
+		{[]string{"fit", "--data", "x.csv", "--label", "y", "--task", "binary", "--out", "m.json", "--alias", "champion"}, "go with --register"},
+		{[]string{"fit", "--data", "x.csv", "--label", "y", "--task", "binary", "--register", "m", "--alias", "latest"}, `alias "latest"`},
+		{[]string{"fit", "--data", "x.csv", "--label", "y", "--task", "binary", "--register", "m", "--tracking-uri", "file:///tmp/mlruns"}, "http(s) URL"},
+		{[]string{"fit", "--data", "x.csv", "--label", "y", "--task", "binary", "--out", "m.json", "--tracking-uri", "http://127.0.0.1:1"}, "goes with --register"},
+	} {
+		code, _, errOut := atrium(t, append([]string{"--repo", dir}, tt.args...)...)
+		if code != exitUsage || !strings.Contains(errOut, tt.want) {
+			t.Errorf("atrium %v = %d, stderr %q; want a usage error naming %q", tt.args, code, errOut, tt.want)
+		}
+	}
+}
+
+// checkOfflineTwinErrors checks the failures of predict --model and skew on
+// the demo project: a version registered without a feature service, then
+// given one explicitly; a window without logged predictions.
+func checkOfflineTwinErrors(t *testing.T, dir string) {
+	train, spine := filepath.Join(dir, "training", "train.parquet"), filepath.Join(dir, "training", "test-spine.csv")
+	out := mustAtrium(t, dir, "fit", "--data", train, "--label", "label", "--group", "session_id", "--task", "lambdarank",
+		"--ignore", "listing_id,user_id,ts,position,preferred_neighborhoods", "--param", "num_iterations=5", "--register", "untagged")
+	if !strings.Contains(out, "registered  untagged version 1") || strings.Contains(out, "alias") {
+		t.Errorf("fit --register untagged:\n%s", out)
+	}
+	scores := filepath.Join(t.TempDir(), "scores.csv")
+	code, _, errOut := atrium(t, "--repo", dir, "predict", "--model", "models:/untagged/1", "--spine", spine, "--out", scores)
+	if code != exitFailure || !strings.Contains(errOut, "has no atrium.feature_service tag") || !strings.Contains(errOut, "--feature-service") {
+		t.Errorf("predict of a version without a feature service = %d, %q", code, errOut)
+	}
+	mustAtrium(t, dir, "predict", "--model", "models:/untagged/1", "--spine", spine, "--feature-service", steps.Service, "--out", scores)
+	if rows := readCSVFile(t, scores); len(rows) != len(readCSVFile(t, spine)) || rows[0]["prediction"] == "" {
+		t.Errorf("predict with --feature-service wrote %d rows: %v", len(rows), rows[:min(1, len(rows))])
+	}
+	code, _, errOut = atrium(t, "--repo", dir, "predict", "--model", "models:/untagged@champion", "--spine", spine, "--out", scores)
+	if code != exitFailure || !strings.Contains(errOut, `has no alias "champion"`) {
+		t.Errorf("predict through a missing alias = %d, %q", code, errOut)
+	}
+	code, _, errOut = atrium(t, "--repo", dir, "skew", "--model", steps.ModelName, "--since", "2000-01-01T00:00:00Z", "--until", "2000-01-02T00:00:00Z")
+	if code != exitFailure || !strings.Contains(errOut, "no logged predictions") {
+		t.Errorf("skew of an empty window = %d, %q", code, errOut)
+	}
+}

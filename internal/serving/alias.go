@@ -30,6 +30,10 @@ func (s *Service) ResolveAlias(ctx context.Context, name, alias, routeKey string
 		}
 	}
 	res, err, _ := s.loads.Do("alias\x00"+name+"\x00"+alias, func() (any, error) {
+		if err := s.track(); err != nil {
+			return nil, err
+		}
+		defer s.wg.Done()
 		if m := s.lookup(name); m != nil {
 			if sl := m.aliasSlot(alias); sl != nil {
 				if d := sl.cur.Load(); d != nil {
@@ -40,12 +44,15 @@ func (s *Service) ResolveAlias(ctx context.Context, name, alias, routeKey string
 				}
 			}
 		}
-		lctx, cancel := s.loadContext(ctx)
-		defer cancel()
-		v, err := s.loader.Version(lctx, name, "@"+alias)
+		// The alias is read within the request's deadline (Service.first).
+		actx, acancel := context.WithTimeout(ctx, s.opts.RegistryTimeout)
+		v, err := s.loader.Version(actx, name, "@"+alias)
+		acancel()
 		if err != nil {
 			return nil, err
 		}
+		lctx, cancel := s.loadContext(ctx)
+		defer cancel()
 		m := s.model(name)
 		sl := s.followAlias(m, alias)
 		d, err := s.version(lctx, name, v.Version)

@@ -1,6 +1,7 @@
 package serving
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -50,7 +51,9 @@ func toOIP(err error) error {
 		return oipError{oip.ErrModelNotFound, err}
 	case errors.Is(err, ErrInvalidInput):
 		return oipError{oip.ErrInvalidInput, err}
-	case errors.Is(err, ErrNotReady), errors.Is(err, ErrModelFormat), errors.Is(err, ErrUnsupportedFlavor):
+	case errors.Is(err, ErrModelFormat), errors.Is(err, ErrUnsupportedFlavor):
+		return oipError{oip.ErrModelUnusable, err}
+	case errors.Is(err, ErrNotReady):
 		return oipError{oip.ErrUnavailable, err}
 	case meta.IsUnavailable(err), errors.Is(err, context.DeadlineExceeded):
 		// The registry or the artifact store did not answer: a retry may
@@ -136,9 +139,9 @@ func (b *Backend) Infer(ctx context.Context, name, version string, req *oip.Infe
 	if err != nil {
 		return nil, toOIP(err)
 	}
-	id := req.ID
+	id := cmp.Or(req.ID, server.RequestID(ctx))
 	if id == "" {
-		id = server.RequestID(ctx)
+		id = localRequestID() // gRPC without an id: the log still groups the rows
 	}
 	rec := predlog.Record{RequestID: id, Time: start, Route: predlog.RouteInfer, RoutingKey: routingKey,
 		Latency: predlog.Latency{Total: time.Since(start), Model: time.Since(mstart)}}

@@ -133,7 +133,7 @@ func TestBackendInferErrors(t *testing.T) {
 		{"unknown model", "nope", "", ok4, nil, oip.ErrModelNotFound, "not found"},
 		{"unknown version", "m", "9", ok4, nil, oip.ErrModelNotFound, "version=9) not found"},
 		{"no champion", "nochampion", "", ok4, nil, oip.ErrModelNotFound, `model "nochampion" has no alias "champion": set it with`},
-		{"unsupported flavor", "sk", "", ok4, nil, oip.ErrUnavailable, "flavor(s) sklearn; Atrium serves atrium, lightgbm, xgboost"},
+		{"unsupported flavor", "sk", "", ok4, nil, oip.ErrModelUnusable, "flavor(s) sklearn; Atrium serves atrium, lightgbm, xgboost"},
 		{"no inputs", "m", "", nil, nil, oip.ErrInvalidInput, "no inputs: send one [batch, 4] tensor or one tensor per feature (x0, x1, x2, c3)"},
 		{"matrix width", "m", "", []oip.Tensor{f64("in", []int64{1, 3}, 1, 2, 3)}, nil, oip.ErrInvalidInput, `input "in" has shape [1 3], expected [batch, 4]`},
 		{"unknown feature", "m", "", append(ok4[:3:3], f64("zz", []int64{1}, 1)), nil, oip.ErrInvalidInput, `input "zz" is not a feature of model m version 1; its features are x0, x1, x2, c3`},

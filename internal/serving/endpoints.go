@@ -266,7 +266,7 @@ func (e *Endpoints) score(ctx context.Context, d *Deployed, fr *frame, shadow bo
 	if sh != nil {
 		e.svc.shadowLogged(d, preds, sh, shRows, rec)
 	}
-	e.svc.logPredictions(d, ds, preds, rec)
+	e.svc.logPredictions(d, ds, preds, rec, requestValues(d, fr.req, fr.rows)...)
 	return &scored{d: d, ds: ds, preds: preds, missing: missing, model: mt}, nil
 }
 

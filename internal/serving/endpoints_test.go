@@ -33,7 +33,7 @@ type rankSetup struct {
 	rankerV string
 }
 
-func newRankSetup(t *testing.T, opts EndpointOptions) *rankSetup {
+func newRankSetup(t *testing.T, opts EndpointOptions, models ...ModelConfig) *rankSetup {
 	t.Helper()
 	ctx := context.Background()
 	w := newWorld(t)
@@ -48,7 +48,7 @@ func newRankSetup(t *testing.T, opts EndpointOptions) *rankSetup {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { lw.Close(context.Background()) })
-	svc := New(w.loader, Options{PollInterval: 10 * time.Millisecond, PredictionLog: lw})
+	svc := New(w.loader, Options{PollInterval: 10 * time.Millisecond, PredictionLog: lw, Models: models})
 	svc.Start(ctx)
 	t.Cleanup(func() { svc.Close() })
 	opts.Online = o
@@ -314,6 +314,9 @@ func TestScoredRequestsAreLogged(t *testing.T) {
 	if v := p[0].Features["rent_after_promo"]; v != listings["l1"].rent-10 {
 		t.Fatalf("logged rent_after_promo %v (%T), want %v", v, v, listings["l1"].rent-10)
 	}
+	if v := p[1].Features["promo"]; v != 10 {
+		t.Fatalf("the request value promo (read by on-demand features) is logged as %v, want 10", v)
+	}
 	if v, ok := p[1].Features["rent"]; ok {
 		t.Fatalf("a missing listing's rent is logged as %v, want NULL", v)
 	}
@@ -443,4 +446,101 @@ func TestRankerFollowsItsAlias(t *testing.T) {
 	if st, _ := s.svc.Status("visit"); len(st) != 2 || st[1].Role != "alias" || st[1].Serving != v3 {
 		t.Fatalf("status %+v", st)
 	}
+}
+
+// A canary splits rank requests by their context (the user): the same user
+// always gets the same version, and both versions answer some users.
+func TestRankCanaryByUser(t *testing.T) {
+	s := newRankSetup(t, EndpointOptions{}, ModelConfig{Name: "ranker", Canary: &Canary{Alias: "challenger", Weight: 0.5}})
+	ts := serve(t, s.e)
+	v2 := s.w.registerModel(t, "ranker", trainModel(t, "binary", rankerFeatures, 6, 20), "ranker_fs")
+	s.w.alias(t, "ranker", "challenger", v2)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if st, _ := s.svc.Status("ranker"); len(st) == 2 && st[1].Serving == v2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the canary's version did not load")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	byVersion := map[string]int{}
+	for u := range 40 {
+		user := fmt.Sprintf("user-%d", u)
+		var first string
+		for range 3 {
+			var got rankAnswer
+			if code, _, raw := post(t, ts, "/v1/models/ranker/rank", `{"context": {"user_id": "`+user+`"}, "candidates": {"listing_id": ["l1"]}}`, nil, &got); code != http.StatusOK {
+				t.Fatalf("%d %s", code, raw)
+			}
+			if first != "" && got.ModelVersion != first {
+				t.Fatalf("%s got version %s, then %s", user, first, got.ModelVersion)
+			}
+			first = got.ModelVersion
+		}
+		byVersion[first]++
+	}
+	if byVersion[s.rankerV] == 0 || byVersion[v2] == 0 {
+		t.Fatalf("users by version %v: a 50%% canary should serve both", byVersion)
+	}
+}
+
+// A shadow scores a rank request's rows off the response path; its rows go
+// to the prediction log under the request's id, next to the primary's.
+func TestRankShadowIsLogged(t *testing.T) {
+	s := newRankSetup(t, EndpointOptions{}, ModelConfig{Name: "ranker", ShadowAlias: "shadow"})
+	ts := serve(t, s.e)
+	v2 := s.w.registerModel(t, "ranker", trainModel(t, "binary", rankerFeatures, 8, 20), "ranker_fs")
+	s.w.alias(t, "ranker", "shadow", v2)
+	deadline := time.Now().Add(5 * time.Second)
+	for s.svc.ShadowOf(s.ranker) == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the shadow version did not load")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	var got rankAnswer
+	if code, _, raw := post(t, ts, "/v1/models/ranker/rank", `{"context": {"user_id": "u2"}, "candidates": {"listing_id": ["l4", "l5"]}}`,
+		map[string]string{"X-Request-Id": "shadowed"}, &got); code != http.StatusOK || got.ModelVersion != s.rankerV {
+		t.Fatalf("%d %s", code, raw)
+	}
+	for testutil.ToFloat64(s.svc.m.shadow.WithLabelValues("ranker", "scored")) < 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the shadow did not score")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := s.log.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := predlog.Read(context.Background(), s.logDir, "ranker", time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := offline(t, mustResolve(t, s.svc, v2), []string{"u2", "u2"}, []string{"l4", "l5"}, math.NaN())
+	var shadow []predlog.Row
+	for _, r := range rows {
+		if r.RequestID == "shadowed" && r.Route == predlog.RouteShadow {
+			shadow = append(shadow, r)
+		}
+	}
+	sort.Slice(shadow, func(a, b int) bool { return shadow[a].Row < shadow[b].Row })
+	if len(shadow) != 2 || shadow[0].Version != v2 || shadow[0].Entities["user_id"] != "u2" || shadow[1].Entities["listing_id"] != "l5" {
+		t.Fatalf("shadow rows %+v", shadow)
+	}
+	for i, r := range shadow {
+		if math.Abs(r.Scores[0]-want[i]) > 1e-12 {
+			t.Fatalf("shadow row %d logged %v, the shadow version scores %v", i, r.Scores, want[i])
+		}
+	}
+}
+
+func mustResolve(t *testing.T, svc *Service, version string) *Deployed {
+	t.Helper()
+	d, err := svc.Resolve(context.Background(), "ranker", version, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }

@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/atrium-ml/atrium/internal/modeling/ml"
 	"github.com/atrium-ml/atrium/internal/platform/jsonw"
@@ -330,6 +331,9 @@ func scalar(msg json.RawMessage) (any, error) {
 	}
 	switch c := msg[0]; {
 	case c == '"':
+		if s, ok := plainString(msg); ok {
+			return s, nil // candidate ids: no escapes to undo
+		}
 		var s string
 		if err := json.Unmarshal(msg, &s); err != nil {
 			return nil, err
@@ -354,6 +358,25 @@ func scalar(msg json.RawMessage) (any, error) {
 		return f, nil
 	}
 	return nil, fmt.Errorf("want a string, a number, a boolean or null, got %.40s", msg)
+}
+
+// plainString is the text of a JSON string without escapes or control
+// characters, in valid UTF-8: its bytes between the quotes, as they are.
+func plainString(msg []byte) (string, bool) {
+	n := len(msg)
+	if n < 2 || msg[n-1] != '"' {
+		return "", false
+	}
+	body := msg[1 : n-1]
+	for _, b := range body {
+		if b < 0x20 || b == '"' || b == '\\' {
+			return "", false
+		}
+	}
+	if !utf8.Valid(body) {
+		return "", false
+	}
+	return string(body), true
 }
 
 // appendValue appends a request value as JSON.
@@ -449,7 +472,11 @@ func (e *Endpoints) writeError(w http.ResponseWriter, r *http.Request, err error
 		msg = server.InternalErrorMessage(r.Context())
 	case code == http.StatusServiceUnavailable:
 		e.opts.Logger.Warn("serving: request failed", "path", r.URL.Path, "request_id", id, "err", err)
-		w.Header().Set("Retry-After", "1")
+		if !errors.Is(err, ErrModelFormat) && !errors.Is(err, ErrUnsupportedFlavor) {
+			// Transient: a retry may succeed. A version that cannot load
+			// gets no Retry-After: no retry helps until its alias moves.
+			w.Header().Set("Retry-After", "1")
+		}
 		if errors.Is(err, ErrFeatureStore) || errors.Is(err, context.DeadlineExceeded) {
 			// The store's own words (addresses) stay in the log.
 			msg = "the online store did not answer in time or is unreachable (request id " + id + ")"

@@ -3,6 +3,7 @@ package serving
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"slices"
 	"strings"
@@ -128,6 +129,11 @@ func TestLoadRefuses(t *testing.T) {
 			`[{"type": "string", "name": "a"}, {"type": "double", "name": "b"}, {"type": "double", "name": "c"}, {"type": "long", "name": "d"}]`),
 			ErrModelFormat, `signature input "a" is string, but feature 0 of the model ("x0") is numeric`},
 		{"not YAML", map[string][]byte{MLmodelFile: []byte("flavors: [\n")}, ErrModelFormat, "MLmodel is not valid YAML"},
+		// A "billion laughs": each level repeats the previous nine times;
+		// decoding it expanded to seconds and hundreds of MiB.
+		{"alias bomb", map[string][]byte{MLmodelFile: []byte(aliasBomb(7))}, ErrModelFormat, "MLmodel line 1: YAML anchors and aliases are not accepted"},
+		{"merge key", map[string][]byte{MLmodelFile: []byte("base: &b\n  data: model.lgb\nflavors:\n  lightgbm:\n    <<: *b\n")},
+			ErrModelFormat, "MLmodel line 1: YAML anchors and aliases are not accepted"},
 	}
 	w := newWorld(t)
 	ctx := context.Background()
@@ -141,6 +147,25 @@ func TestLoadRefuses(t *testing.T) {
 			}
 		})
 	}
+}
+
+// aliasBomb writes a YAML document of levels anchors, each a list of nine
+// aliases of the previous one: 9^levels strings once expanded.
+func aliasBomb(levels int) string {
+	var b strings.Builder
+	b.WriteString("a0: &a0 [\"lol\"]\n")
+	for i := 1; i <= levels; i++ {
+		fmt.Fprintf(&b, "a%d: &a%d [", i, i)
+		for j := 0; j < 9; j++ {
+			if j > 0 {
+				b.WriteString(",")
+			}
+			fmt.Fprintf(&b, "*a%d", i-1)
+		}
+		b.WriteString("]\n")
+	}
+	b.WriteString("flavors:\n  lightgbm:\n    data: model.lgb\n")
+	return b.String()
 }
 
 // The signature names the inputs of a model file that has only generated

@@ -1,8 +1,11 @@
 package serving
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"math"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/atrium-ml/atrium/internal/modeling/ml"
 	"github.com/atrium-ml/atrium/internal/serving/predlog"
@@ -22,7 +25,11 @@ var _ PredictionLog = (*predlog.Writer)(nil)
 // and scores come from d, ds and preds. The feature values logged are the
 // ones the model scored: numbers as they were, categories as their text (a
 // category the model does not know, and a missing value, are NULL).
-func (s *Service) logPredictions(d *Deployed, ds *ml.Dataset, preds []float64, rec predlog.Record) {
+//
+// extra are request values the model does not take as inputs (those its
+// on-demand features read): logged next to the features, so that the skew
+// check can recompute the on-demand features offline.
+func (s *Service) logPredictions(d *Deployed, ds *ml.Dataset, preds []float64, rec predlog.Record, extra ...requestValue) {
 	l := s.opts.PredictionLog
 	if l == nil || ds.NumRows() == 0 {
 		return
@@ -33,6 +40,13 @@ func (s *Service) logPredictions(d *Deployed, ds *ml.Dataset, preds []float64, r
 	var nNum, nCat int
 	for _, c := range ds.Columns {
 		if c.Kind == ml.Categorical {
+			nCat++
+		} else {
+			nNum++
+		}
+	}
+	for _, x := range extra {
+		if x.text {
 			nCat++
 		} else {
 			nNum++
@@ -63,7 +77,68 @@ func (s *Service) logPredictions(d *Deployed, ds *ml.Dataset, preds []float64, r
 			rec.Values[r*nNum+k] = v
 		}
 	}
+	for _, x := range extra {
+		if x.text {
+			k := len(rec.Categorical)
+			rec.Categorical = append(rec.Categorical, x.name)
+			for r := range rows {
+				s, _ := x.col.at(r).(string)
+				rec.Strings[r*nCat+k] = s
+			}
+			continue
+		}
+		k := len(rec.Features)
+		rec.Features = append(rec.Features, x.name)
+		for r := range rows {
+			rec.Values[r*nNum+k] = number(x.col.at(r))
+		}
+	}
 	l.Log(rec)
+}
+
+// requestValue is a request value to log: text, or numbers (booleans as
+// 0/1); a value of the other kind is logged missing.
+type requestValue struct {
+	name string
+	text bool
+	col  Column
+}
+
+// requestValues are the request's values that d does not take as inputs,
+// by name, each typed by its first non-null value.
+func requestValues(d *Deployed, req map[string]Column, rows int) []requestValue {
+	var out []requestValue
+	for _, n := range sortedKeys(req) {
+		c := req[n]
+		if d.InputIndex(n) >= 0 || (!c.Broadcast && len(c.Values) != rows) {
+			continue
+		}
+		x := requestValue{name: n, col: c}
+		for _, v := range c.Values {
+			if v != nil {
+				_, x.text = v.(string)
+				break
+			}
+		}
+		out = append(out, x)
+	}
+	return out
+}
+
+// number is a request value as a logged number: NaN for null and text.
+func number(v any) float64 {
+	switch x := v.(type) {
+	case float64:
+		return x
+	case int64:
+		return float64(x)
+	case bool:
+		if x {
+			return 1
+		}
+		return 0
+	}
+	return math.NaN()
 }
 
 // categoryText is the text of a category code: its name, or the code
@@ -76,4 +151,21 @@ func categoryText(cats []string, code float32) string {
 		return cats[i]
 	}
 	return strconv.Itoa(int(code))
+}
+
+// localPrefix and localCount name requests that came without an id (OIP
+// over gRPC without one): the prediction log samples and groups rows by
+// request id.
+var (
+	localPrefix = func() string {
+		var b [6]byte
+		_, _ = rand.Read(b[:]) // never fails (crypto/rand's contract)
+		return "local-" + hex.EncodeToString(b[:]) + "-"
+	}()
+	localCount atomic.Uint64
+)
+
+// localRequestID returns a request id unique in this process.
+func localRequestID() string {
+	return localPrefix + strconv.FormatUint(localCount.Add(1), 10)
 }

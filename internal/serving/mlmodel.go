@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
 
 	"github.com/atrium-ml/atrium/internal/modeling/ml"
 	"github.com/atrium-ml/atrium/internal/modeling/modelfile"
@@ -73,7 +75,27 @@ type colSpec struct {
 	} `json:"tensor-spec"`
 }
 
+// parseMLmodel decodes an MLmodel file. Anchors and aliases are refused
+// before decoding: the decoder expands aliases, so a few hundred bytes of
+// nested aliases (a "billion laughs") would take seconds and hundreds of MiB,
+// and MLflow never writes them (it dumps with PyYAML's default Dumper and
+// plain dicts, which share no nodes).
 func parseMLmodel(data []byte) (*mlmodel, error) {
+	file, err := parser.ParseBytes(data, 0)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s is not valid YAML: %v", ErrModelFormat, MLmodelFile, err)
+	}
+	for _, doc := range file.Docs {
+		if doc == nil || doc.Body == nil {
+			continue
+		}
+		var found refusedNode
+		ast.Walk(&found, doc.Body)
+		if found.node != nil {
+			tok := found.node.GetToken()
+			return nil, fmt.Errorf("%w: %s line %d: YAML anchors and aliases are not accepted (MLflow does not write them)", ErrModelFormat, MLmodelFile, tok.Position.Line)
+		}
+	}
 	var m mlmodel
 	if err := yaml.Unmarshal(data, &m); err != nil {
 		return nil, fmt.Errorf("%w: %s is not valid YAML: %v", ErrModelFormat, MLmodelFile, err)
@@ -82,6 +104,21 @@ func parseMLmodel(data []byte) (*mlmodel, error) {
 		return nil, fmt.Errorf("%w: %s names no flavors", ErrModelFormat, MLmodelFile)
 	}
 	return &m, nil
+}
+
+// refusedNode is an ast.Visitor keeping the first anchor or alias it meets.
+type refusedNode struct{ node ast.Node }
+
+func (r *refusedNode) Visit(n ast.Node) ast.Visitor {
+	if r.node != nil || n == nil {
+		return nil
+	}
+	switch n.Type() {
+	case ast.AnchorType, ast.AliasType:
+		r.node = n
+		return nil
+	}
+	return r
 }
 
 // flavorNames lists a model's flavors, sorted.

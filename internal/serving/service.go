@@ -149,7 +149,10 @@ type Service struct {
 	stop   context.CancelFunc
 	kicked chan struct{}
 	closed atomic.Bool
-	wg     sync.WaitGroup
+	// closeMu orders Close's wg.Wait after every wg.Add of a load started
+	// by a request (track).
+	closeMu sync.Mutex
+	wg      sync.WaitGroup
 }
 
 type versionKey struct{ name, version string }
@@ -227,7 +230,10 @@ func (s *Service) Start(ctx context.Context) {
 // loads in flight. Resolve fails with ErrNotReady afterwards. Close is
 // idempotent.
 func (s *Service) Close() error {
-	if s.closed.Swap(true) {
+	s.closeMu.Lock()
+	already := s.closed.Swap(true)
+	s.closeMu.Unlock()
+	if already {
 		return nil
 	}
 	s.stop()
@@ -332,12 +338,17 @@ func (s *Service) first(ctx context.Context, name string) (*Deployed, error) {
 				return nil, f.err
 			}
 		}
-		lctx, cancel := s.loadContext(ctx)
-		defer cancel()
-		v, err := s.loader.Version(lctx, name, "@"+s.configOf(name).Alias)
+		// The alias is read within the request's deadline (capped by
+		// RegistryTimeout): a registry that does not answer fails this
+		// request, not a detached load. Only the artifact load is detached.
+		actx, acancel := context.WithTimeout(ctx, s.opts.RegistryTimeout)
+		v, err := s.loader.Version(actx, name, "@"+s.configOf(name).Alias)
+		acancel()
 		if err != nil {
 			return nil, err
 		}
+		lctx, cancel := s.loadContext(ctx)
+		defer cancel()
 		m := s.model(name)
 		d, err := s.version(lctx, name, v.Version)
 		if err != nil {
@@ -354,7 +365,13 @@ func (s *Service) first(ctx context.Context, name string) (*Deployed, error) {
 // whose ctx ends stops waiting (the load goes on for the others, bounded by
 // LoadTimeout: loadContext detaches it).
 func (s *Service) once(ctx context.Context, key, what string, load func() (*Deployed, error)) (*Deployed, error) {
-	ch := s.loads.DoChan(key, func() (any, error) { return load() })
+	ch := s.loads.DoChan(key, func() (any, error) {
+		if err := s.track(); err != nil {
+			return nil, err
+		}
+		defer s.wg.Done()
+		return load()
+	})
 	select {
 	case r := <-ch:
 		if r.Err != nil {
@@ -366,6 +383,21 @@ func (s *Service) once(ctx context.Context, key, what string, load func() (*Depl
 	}
 }
 
+// track counts a load started by a request among the goroutines Close waits
+// for (a load outlives its request: it goes on for the others sharing it),
+// so that no load uses the registry's database or the artifact store after
+// Close returns and the caller closes them. The caller calls s.wg.Done when
+// the load ends. After Close, track refuses with ErrNotReady.
+func (s *Service) track() error {
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	if s.closed.Load() {
+		return fmt.Errorf("%w: the model server is shutting down", ErrNotReady)
+	}
+	s.wg.Add(1)
+	return nil
+}
+
 // loadContext detaches a load from the request that started it (other
 // requests share the load; one caller giving up must not fail theirs),
 // bounded by LoadTimeout and ended by Close.
@@ -375,8 +407,14 @@ func (s *Service) loadContext(ctx context.Context) (context.Context, context.Can
 	return lctx, func() { stop(); cancel() }
 }
 
-// version returns a version by number, loading it once.
+// version returns a version by number, loading it once. Only a decimal
+// number is taken: the loaded versions are cached by the string asked for,
+// so an "@alias" here would pin whatever the alias pointed at first for as
+// long as the cache holds it.
 func (s *Service) version(ctx context.Context, name, version string) (*Deployed, error) {
+	if !versionNumber(version) {
+		return nil, fmt.Errorf("%w: model %q version %q: want a version number (1, 2, ...)", ErrNotFound, name, clipName(version))
+	}
 	k := versionKey{name, version}
 	s.mu.RLock()
 	e := s.versions[k]
@@ -431,9 +469,42 @@ func (s *Service) version(ctx context.Context, name, version string) (*Deployed,
 	})
 }
 
+// versionNumber reports whether v is a registry version number: decimal
+// digits without a leading zero, as the registry numbers versions.
+func versionNumber(v string) bool {
+	if v == "" || len(v) > 18 || v[0] == '0' {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] < '0' || v[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// clipName shortens a client-sent name echoed in an error.
+func clipName(v string) string {
+	if len(v) > 40 {
+		return v[:40] + "..."
+	}
+	return v
+}
+
 // install makes d the version a slot serves.
 func (s *Service) install(m *model, sl *slot, d *Deployed) {
+	s.installIf(m, sl, d, "")
+}
+
+// installIf is install when want is "" or the slot's alias still points at
+// want (checked under sl.mu, so a poll moving the alias meanwhile cannot
+// interleave); otherwise d is discarded and installIf reports false.
+func (s *Service) installIf(m *model, sl *slot, d *Deployed, want string) bool {
 	sl.mu.Lock()
+	if want != "" && sl.want != want {
+		sl.mu.Unlock()
+		return false
+	}
 	old := sl.cur.Swap(d)
 	sl.want, sl.failed, sl.missing = d.Version, nil, false
 	sl.mu.Unlock()
@@ -443,6 +514,7 @@ func (s *Service) install(m *model, sl *slot, d *Deployed) {
 		s.log.Info("serving: alias moved, new version swapped in", "model", m.name, "alias", sl.alias, "from", old.Version, "to", d.Version)
 	}
 	s.m.info.WithLabelValues(m.name, sl.alias, d.Version).Set(1)
+	return true
 }
 
 // failure is the slot's last load failure, if it is of the version the
@@ -578,7 +650,12 @@ func (s *Service) follow(m *model, sl *slot, version string) {
 				"model", m.name, "alias", sl.alias, "version", version, "serving", serving, "err", err)
 			return
 		}
-		s.install(m, sl, d)
+		// The alias may have moved on (a rollback) while this version
+		// loaded: install it only if the alias still points at it.
+		if !s.installIf(m, sl, d, version) {
+			s.log.Info("serving: the alias moved while a version loaded; not swapping it in", "model", m.name, "alias", sl.alias, "version", version)
+			s.kick()
+		}
 	}()
 }
 

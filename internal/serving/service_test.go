@@ -1,10 +1,13 @@
 package serving
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
+	"log/slog"
 	"math"
 	"slices"
 	"strings"
@@ -15,6 +18,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/atrium-ml/atrium/internal/platform/artifact"
+	"github.com/atrium-ml/atrium/internal/serving/oip"
 	"github.com/atrium-ml/atrium/internal/tracking"
 )
 
@@ -133,52 +138,62 @@ func TestServiceKeepsServingWhenALoadFails(t *testing.T) {
 	}
 }
 
-// Hot swap under concurrent load: while the alias flips between two
-// versions, no request fails, and every response is entirely the
-// predictions of the version it names.
+// Requests scored while the alias moves back and forth are never failed,
+// and each response's predictions are those of the version it names: the
+// check goes through Backend.Infer, which resolves, scores and labels a
+// request, so a response labelled with one version but scored by another
+// is seen (the two versions predict differently on the same rows).
 func TestServiceHotSwapUnderLoad(t *testing.T) {
 	w := newWorld(t)
 	v1, v2 := twoModels(t, w, "m")
 	w.alias(t, "m", "champion", v1)
 	s := newService(t, w, Options{PollInterval: 2 * time.Millisecond})
+	b := NewBackend(s)
 	ctx := context.Background()
+	d, err := s.Resolve(ctx, "m", v1, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := goldenRows(t, d)
+	var matrix []float64
+	for _, r := range rows {
+		matrix = append(matrix, r...)
+	}
+	request := func(id string) *oip.InferRequest {
+		return &oip.InferRequest{ID: id, Inputs: []oip.Tensor{{Name: "input-0", Datatype: oip.FP64,
+			Shape: []int64{int64(len(rows)), int64(len(rows[0]))}, FP64: matrix}}}
+	}
 	want := map[string][]float64{}
 	for _, v := range []string{v1, v2} {
-		d, err := s.Resolve(ctx, "m", v, "")
+		res, err := b.Infer(ctx, "m", v, request("pin"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		want[v], err = d.Predict(ctx, golden(t, d))
-		if err != nil {
-			t.Fatal(err)
-		}
+		want[v] = res.Outputs[0].FP64
 	}
 	if slices.Equal(want[v1], want[v2]) {
 		t.Fatal("the two versions predict alike: the test could not see mixing")
 	}
 	var stop atomic.Bool
-	var failures, mixed atomic.Int64
-	seen := make([]sync.Map, 1)
+	var seen sync.Map
+	errs := make(chan error, 8)
 	var wg sync.WaitGroup
 	for g := range 8 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := 0; !stop.Load(); i++ {
-				d, err := s.Resolve(ctx, "m", "", fmt.Sprint(g, i))
+				res, err := b.Infer(ctx, "m", "", request(fmt.Sprint(g, "-", i)))
 				if err != nil {
-					failures.Add(1)
-					continue
+					errs <- fmt.Errorf("request %d-%d: %w", g, i, err)
+					return
 				}
-				got, err := d.Predict(ctx, golden(t, d))
-				if err != nil {
-					failures.Add(1)
-					continue
+				got, ok := want[res.ModelVersion]
+				if !ok || !slices.Equal(res.Outputs[0].FP64, got) {
+					errs <- fmt.Errorf("request %d-%d: labelled version %q, predictions %v are not that version's", g, i, res.ModelVersion, res.Outputs[0].FP64)
+					return
 				}
-				if !slices.Equal(got, want[d.Version]) {
-					mixed.Add(1)
-				}
-				seen[0].Store(d.Version, true)
+				seen.Store(res.ModelVersion, true)
 			}
 		}()
 	}
@@ -189,13 +204,127 @@ func TestServiceHotSwapUnderLoad(t *testing.T) {
 	}
 	stop.Store(true)
 	wg.Wait()
-	if failures.Load() != 0 || mixed.Load() != 0 {
-		t.Fatalf("%d failed requests, %d responses not of the version they name", failures.Load(), mixed.Load())
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 	for _, v := range []string{v1, v2} {
-		if _, ok := seen[0].Load(v); !ok {
-			t.Fatalf("version %s never served", v)
+		if _, ok := seen.Load(v); !ok {
+			t.Errorf("version %s never served", v)
 		}
+	}
+}
+
+// A version asked as "@alias" is not a version number: it is refused (404)
+// rather than cached as if it were one, which pinned the alias's first
+// target for as long as the cache held it.
+func TestServiceVersionMustBeANumber(t *testing.T) {
+	w := newWorld(t)
+	v1, _ := twoModels(t, w, "m")
+	w.alias(t, "m", "champion", v1)
+	s := newService(t, w, Options{})
+	ctx := context.Background()
+	for _, v := range []string{"@champion", "champion", "01", "1.0", "-1", " 1", "99999999999999999999"} {
+		if _, err := s.Resolve(ctx, "m", v, ""); !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "want a version number") {
+			t.Errorf("version %q: error %v, want ErrNotFound naming a version number", v, err)
+		}
+	}
+	if d, err := s.Resolve(ctx, "m", v1, ""); err != nil || d.Version != v1 {
+		t.Fatalf("version %s: %v", v1, err)
+	}
+	// Through the protocol: 404, model not found.
+	_, err := NewBackend(s).Infer(ctx, "m", "@champion", &oip.InferRequest{})
+	if !errors.Is(err, oip.ErrModelNotFound) {
+		t.Errorf("Infer version @champion: error %v, want oip.ErrModelNotFound", err)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for a logger and a test to share.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// gatedStore holds every Get while armed until released (whatever its
+// context), says when a Get arrives, and counts the Gets in progress: a
+// load can be caught in flight without timing.
+type gatedStore struct {
+	artifact.Store
+	armed    atomic.Bool
+	arrived  chan struct{}
+	release  chan struct{}
+	inFlight atomic.Int32
+}
+
+func newGatedStore(s artifact.Store) *gatedStore {
+	return &gatedStore{Store: s, arrived: make(chan struct{}, 1), release: make(chan struct{})}
+}
+
+func (g *gatedStore) Get(ctx context.Context, p string) (io.ReadCloser, error) {
+	g.inFlight.Add(1)
+	defer g.inFlight.Add(-1)
+	if g.armed.Load() {
+		select {
+		case g.arrived <- struct{}{}:
+		default:
+		}
+		<-g.release
+	}
+	return g.Store.Get(ctx, p)
+}
+
+// An alias rolled back while the version it had moved to was loading keeps
+// the version it was rolled back to: the finished load is discarded, not
+// swapped in.
+func TestServiceRollbackDuringLoad(t *testing.T) {
+	w := newWorld(t)
+	v1, v2 := twoModels(t, w, "m")
+	w.alias(t, "m", "champion", v1)
+	gate := newGatedStore(w.arts)
+	w.loader = &Loader{Registry: w.registry, Artifacts: gate}
+	logs := &lockedBuffer{}
+	s := newService(t, w, Options{Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	if got := servingVersion(s, "m"); got != v1 {
+		t.Fatalf("serving %s, want %s", got, v1)
+	}
+	gate.armed.Store(true)
+	w.alias(t, "m", "champion", v2)
+	<-gate.arrived // v2 is loading, held at the artifact store
+	w.alias(t, "m", "champion", v1)
+	eventually(t, "the watcher to read the rollback", func() bool {
+		st, _ := s.Status("m")
+		return len(st) > 0 && st[0].Target == v1
+	})
+	gate.armed.Store(false)
+	close(gate.release)
+	// The finished load of v2 is either swapped in or discarded, and says
+	// which in the log.
+	swapped := "swapped in\" model=m alias=champion from=" + v1 + " to=" + v2
+	eventually(t, "the load of v2 to finish", func() bool {
+		l := logs.String()
+		return strings.Contains(l, "not swapping it in") || strings.Contains(l, swapped)
+	})
+	if strings.Contains(logs.String(), swapped) {
+		t.Fatalf("after the rollback to %s, %s was swapped in:\n%s", v1, v2, logs)
+	}
+	if got := servingVersion(s, "m"); got != v1 {
+		t.Fatalf("after the rollback to %s the alias serves %s", v1, got)
+	}
+	st, _ := s.Status("m")
+	if st[0].Serving != v1 || st[0].Target != v1 {
+		t.Fatalf("status %+v, want serving and target %s", st[0], v1)
 	}
 }
 
@@ -370,5 +499,65 @@ func TestServiceLoadAtStartAndFeatureService(t *testing.T) {
 	d, err := s.Resolve(context.Background(), "m", "", "")
 	if err != nil || d.FeatureService != "from_config" || d.Tags[FeatureServiceTag] != "from_tag" {
 		t.Fatalf("Resolve = %+v, %v", d, err)
+	}
+}
+
+// Close waits for a load a request started (a singleflight load, which
+// outlives its request): the caller closes the registry and the artifact
+// store after Close, and a load still running would use them closed.
+func TestServiceCloseWaitsForRequestLoads(t *testing.T) {
+	w := newWorld(t)
+	v1, _ := twoModels(t, w, "m")
+	w.alias(t, "m", "champion", v1)
+	hold := newGatedStore(w.arts)
+	hold.armed.Store(true)
+	w.loader = &Loader{Registry: w.registry, Artifacts: hold}
+	s := New(w.loader, Options{PollInterval: time.Hour})
+	s.Start(context.Background())
+	resolved := make(chan error, 1)
+	go func() {
+		_, err := s.Resolve(context.Background(), "m", "", "")
+		resolved <- err
+	}()
+	<-hold.arrived // the first request's load is in flight
+	closed := make(chan int32)
+	go func() {
+		_ = s.Close()
+		closed <- hold.inFlight.Load()
+	}()
+	<-s.base.Done() // Close has begun; the load is still held
+	close(hold.release)
+	if n := <-closed; n != 0 {
+		t.Fatalf("Close returned with %d artifact reads of a load still in progress", n)
+	}
+	<-resolved
+	if _, err := s.Resolve(context.Background(), "m", v1, ""); !errors.Is(err, ErrNotReady) {
+		t.Errorf("Resolve after Close: %v, want ErrNotReady", err)
+	}
+}
+
+// The first request reads the alias within its own context: a request
+// already cancelled loads nothing (before, the alias was read with the
+// detached load context and the version loaded anyway).
+func TestServiceFirstAliasLookupUsesRequestContext(t *testing.T) {
+	w := newWorld(t)
+	v1, _ := twoModels(t, w, "m")
+	w.alias(t, "m", "champion", v1)
+	w.alias(t, "m", "other", v1)
+	s := New(w.loader, Options{PollInterval: time.Hour})
+	s.Start(context.Background())
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := s.Resolve(ctx, "m", "", ""); !errors.Is(err, context.Canceled) {
+		t.Errorf("Resolve with a cancelled context: %v, want context.Canceled", err)
+	}
+	if _, err := s.ResolveAlias(ctx, "m", "other", ""); !errors.Is(err, context.Canceled) {
+		t.Errorf("ResolveAlias with a cancelled context: %v, want context.Canceled", err)
+	}
+	_ = s.Close() // waits for the loads the requests started
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if len(s.versions) != 0 {
+		t.Errorf("%d versions loaded for requests cancelled before the alias was read", len(s.versions))
 	}
 }

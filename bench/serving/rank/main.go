@@ -7,6 +7,7 @@
 //	rank register -dir DIR                           two trained versions of "ranker", champion -> 1
 //	rank load     -url URL -mode open -rate 500 -duration 20s [-swap 2s]
 //	rank load     -url URL -mode closed -clients 4 -duration 20s
+//	rank load     ... -path twohop                  the same work in two requests: features, then infer
 //
 // Open loop sends at a fixed rate whatever the answers take (latency counted
 // from when a request was due, so a stalled server is not hidden by fewer
@@ -18,6 +19,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -235,6 +237,7 @@ func train(ctx context.Context, seed uint64, trees int) (*modelfile.Model, error
 // result is one load run's figures.
 type result struct {
 	Mode       string  `json:"mode"`
+	Path       string  `json:"path"`
 	Rate       float64 `json:"rate,omitempty"`
 	Clients    int     `json:"clients,omitempty"`
 	Candidates int     `json:"candidates"`
@@ -267,6 +270,7 @@ func load(ctx context.Context, args []string) error {
 	listings := fs.Int("listings", 50000, "listings in the data")
 	swap := fs.Duration("swap", 0, "open loop: move champion between versions 1 and 2 this often (0: never)")
 	out := fs.String("out", "", "append the result as a JSON line to this file")
+	path := fs.String("path", "rank", "rank (one request) or twohop (POST /get-online-features, then /v2/models/ranker/infer: what a client does without rank)")
 	_ = fs.Parse(args)
 
 	tr := &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 1024, DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext}
@@ -296,7 +300,13 @@ func load(ctx context.Context, args []string) error {
 	)
 	one := func(due time.Time, record bool) {
 		b := bodies[n.Add(1)%uint64(len(bodies))]
-		resp, err := client.Post(url, "application/json", bytes.NewReader(b))
+		var resp *http.Response
+		var err error
+		if *path == "twohop" {
+			resp, err = twoHop(client, *base, b)
+		} else {
+			resp, err = client.Post(url, "application/json", bytes.NewReader(b))
+		}
 		var version string
 		if err == nil {
 			body, rerr := io.ReadAll(resp.Body)
@@ -324,7 +334,7 @@ func load(ctx context.Context, args []string) error {
 		mu.Unlock()
 	}
 
-	res := result{Mode: *mode, Candidates: *candidates}
+	res := result{Mode: *mode, Path: *path, Candidates: *candidates}
 	var swaps []time.Time
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -463,4 +473,109 @@ func quantile(xs []float64, q float64) float64 {
 	slices.Sort(xs)
 	i := int(math.Ceil(q*float64(len(xs)))) - 1
 	return xs[max(0, min(i, len(xs)-1))]
+}
+
+// twoHop does a rank request's work the way a client must without the rank
+// endpoint: read the 30 features of the user and the candidates from the
+// feature server (Feast's /get-online-features), build the [200, 30] tensor
+// in the model's input order, score it with /v2/models/ranker/infer, and
+// order the candidates. It answers like rank (top 50, the model version), so
+// the load generator checks both alike.
+func twoHop(client *http.Client, base string, rankBody []byte) (*http.Response, error) {
+	var rb struct {
+		Context    map[string]string   `json:"context"`
+		Candidates map[string][]string `json:"candidates"`
+		TopK       int                 `json:"top_k"`
+	}
+	if err := json.Unmarshal(rankBody, &rb); err != nil {
+		return nil, err
+	}
+	ids := rb.Candidates["listing_id"]
+	users := make([]string, len(ids))
+	for i := range users {
+		users[i] = rb.Context["user_id"]
+	}
+	fb, _ := json.Marshal(map[string]any{"feature_service": "ranking", "entities": map[string]any{"user_id": users, "listing_id": ids}})
+	resp, err := client.Post(base+"/get-online-features", "application/json", bytes.NewReader(fb))
+	if err != nil {
+		return nil, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("get-online-features: %d %.200s (%v)", resp.StatusCode, body, err)
+	}
+	// Columns are decoded one by one: the join keys' hold strings.
+	var raw struct {
+		Metadata struct {
+			Names []string `json:"feature_names"`
+		} `json:"metadata"`
+		Results []json.RawMessage `json:"results"`
+	}
+	if err := json.Unmarshal(body, &raw); err != nil {
+		return nil, err
+	}
+	col := map[string][]*float64{}
+	for i, r := range raw.Results {
+		name := raw.Metadata.Names[i]
+		if name == "user_id" || name == "listing_id" {
+			continue
+		}
+		var c struct {
+			Values []*float64 `json:"values"`
+		}
+		if err := json.Unmarshal(r, &c); err != nil {
+			return nil, err
+		}
+		col[name] = c.Values
+	}
+	feats := append(names("u"), names("l")...)
+	data := make([]float64, 0, len(ids)*len(feats))
+	for r := range ids {
+		for _, f := range feats {
+			v := math.NaN()
+			if c := col[f]; r < len(c) && c[r] != nil {
+				v = *c[r]
+			}
+			data = append(data, v)
+		}
+	}
+	// JSON has no NaN: OIP's JSON takes missing values as NaN only in binary
+	// form, so a missing value is sent as 0 here (none is missing in this data).
+	for i, v := range data {
+		if math.IsNaN(v) {
+			data[i] = 0
+		}
+	}
+	ib, _ := json.Marshal(map[string]any{"inputs": []map[string]any{{"name": "x", "datatype": "FP64", "shape": []int{len(ids), len(feats)}, "data": data}}})
+	resp, err = client.Post(base+"/v2/models/ranker/infer", "application/json", bytes.NewReader(ib))
+	if err != nil {
+		return nil, err
+	}
+	body, err = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("infer: %d %.200s (%v)", resp.StatusCode, body, err)
+	}
+	var ir struct {
+		Version string `json:"model_version"`
+		Outputs []struct {
+			Data []float64 `json:"data"`
+		} `json:"outputs"`
+	}
+	if err := json.Unmarshal(body, &ir); err != nil || len(ir.Outputs) != 1 || len(ir.Outputs[0].Data) != len(ids) {
+		return nil, fmt.Errorf("infer answer: %.200s", body)
+	}
+	order := make([]int, len(ids))
+	for i := range order {
+		order[i] = i
+	}
+	scores := ir.Outputs[0].Data
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(scores[b], scores[a]) })
+	ranked := make([]map[string]any, 0, rb.TopK)
+	for _, i := range order[:min(rb.TopK, len(order))] {
+		ranked = append(ranked, map[string]any{"listing_id": ids[i], "score": scores[i]})
+	}
+	out, _ := json.Marshal(map[string]any{"model_version": ir.Version, "ranked": ranked})
+	return &http.Response{StatusCode: http.StatusOK, Body: io.NopCloser(bytes.NewReader(out))}, nil
 }

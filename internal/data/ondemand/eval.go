@@ -3,6 +3,9 @@ package ondemand
 import (
 	"fmt"
 	"math"
+	"math/big"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/cel-go/common/types"
@@ -256,38 +259,113 @@ func (p *Program) hasNull(vars []int, in Input, r int) bool {
 	return false
 }
 
-// Value converts a Go value of an Input (nil, int64, float64, string, bool,
-// time.Time) to the online.Value of kind k: nil and a value of another type
-// are Null. Offline readers use it on database/sql scans.
+// Value converts a Go value of an Input to the online.Value of kind k, as
+// Convert does; a value Convert refuses is Null. Prefer Convert where the
+// caller can report the error: Null silently skews offline values from
+// online ones.
 func Value(x any, k online.Kind) online.Value {
+	v, _ := Convert(x, k)
+	return v
+}
+
+// Convert converts a Go value scanned from database/sql (nil, any Go
+// integer or float type, string, bool, time.Time, *big.Int for HUGEINT, and
+// a decimal with a Float64 and a String method, duckdb.Decimal's) to the
+// online.Value of kind k. nil is Null. Integers widen to float64; a whole
+// decimal or big integer within int64 becomes an int64. Anything else (a
+// type of another kind, an integer out of int64's range, an unknown type)
+// is an error naming the value and the kind, rather than a Null that
+// would differ from what the online path computes.
+func Convert(x any, k online.Kind) (online.Value, error) {
 	switch v := x.(type) {
+	case nil:
+		return online.Null, nil
 	case int64:
-		if k == online.KindInt64 {
-			return online.Int64(v)
+		switch k {
+		case online.KindInt64:
+			return online.Int64(v), nil
+		case online.KindFloat64:
+			return online.Float64(float64(v)), nil
+		}
+	case int:
+		return Convert(int64(v), k)
+	case int32:
+		return Convert(int64(v), k)
+	case int16:
+		return Convert(int64(v), k)
+	case int8:
+		return Convert(int64(v), k)
+	case uint8:
+		return Convert(int64(v), k)
+	case uint16:
+		return Convert(int64(v), k)
+	case uint32:
+		return Convert(int64(v), k)
+	case uint64:
+		if v <= math.MaxInt64 {
+			return Convert(int64(v), k)
 		}
 		if k == online.KindFloat64 {
-			return online.Float64(float64(v))
+			return online.Float64(float64(v)), nil
 		}
-	case int32:
-		return Value(int64(v), k)
+	case uint:
+		return Convert(uint64(v), k)
+	case *big.Int:
+		if v != nil && v.IsInt64() {
+			return Convert(v.Int64(), k)
+		}
+		if v != nil && k == online.KindFloat64 {
+			f, _ := new(big.Float).SetInt(v).Float64()
+			return online.Float64(f), nil
+		}
 	case float64:
 		if k == online.KindFloat64 {
-			return online.Float64(v)
+			return online.Float64(v), nil
 		}
 	case float32:
-		return Value(float64(v), k)
+		return Convert(float64(v), k)
 	case string:
 		if k == online.KindString {
-			return online.String(v)
+			return online.String(v), nil
 		}
 	case bool:
 		if k == online.KindBool {
-			return online.Bool(v)
+			return online.Bool(v), nil
 		}
 	case time.Time:
 		if k == online.KindTime {
-			return online.Time(v)
+			return online.Time(v), nil
+		}
+	case decimal:
+		switch k {
+		case online.KindFloat64:
+			return online.Float64(v.Float64()), nil
+		case online.KindInt64:
+			// Exact when the decimal is whole: "12", "12.00".
+			whole, frac, _ := strings.Cut(v.String(), ".")
+			if strings.Trim(frac, "0") == "" {
+				if n, err := strconv.ParseInt(whole, 10, 64); err == nil {
+					return online.Int64(n), nil
+				}
+			}
 		}
 	}
-	return online.Null
+	return online.Null, fmt.Errorf("value %v (%T) cannot be read as %s", clipValue(x), x, k)
+}
+
+// decimal is a fixed-point number as database drivers scan DECIMAL
+// (duckdb.Decimal), matched by its methods so that this package does not
+// import a driver.
+type decimal interface {
+	Float64() float64
+	String() string
+}
+
+// clipValue is x for an error message, shortened.
+func clipValue(x any) string {
+	s := fmt.Sprint(x)
+	if len(s) > 40 {
+		s = s[:40] + "..."
+	}
+	return s
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -96,4 +97,70 @@ func FuzzReadXGBoost(f *testing.F) {
 		}
 		checkAccepted(t, m)
 	})
+}
+
+// ubjCount writes a UBJSON count: marker l and a big-endian int32.
+func ubjCount(n int) []byte {
+	return []byte{'l', byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}
+}
+
+// TestUBJSONCountsBoundedByBytes: a container's count must fit in the bytes
+// left at its elements' smallest size. Before, counts were checked only
+// against the file's length, and typed containers of Z (no bytes an
+// element) turned 64 KiB into 7.3 GiB of values.
+func TestUBJSONCountsBoundedByBytes(t *testing.T) {
+	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+	tests := []struct {
+		name string
+		data []byte
+		want string // "" when it decodes
+	}{
+		{"typed Z", cat([]byte("[$Z#"), ubjCount(3)), `typed container of 'Z'`},
+		{"typed T", cat([]byte("[$T#"), ubjCount(1)), `typed container of 'T'`},
+		{"typed F array", cat([]byte("[$F#"), ubjCount(1)), `typed container of 'F'`},
+		{"typed F object past bytes", cat([]byte("{$F#"), ubjCount(2), []byte("U\x01a")), "count 2 exceeds the 3 bytes left"},
+		{"typed F object fits", cat([]byte("{$F#"), ubjCount(1), []byte("U\x01a")), ""},
+		{"int32 count past bytes", cat([]byte("[$l#"), ubjCount(2), []byte("\x00\x00\x00\x01")), "count 2 exceeds the 4 bytes left"},
+		{"float64 count past bytes", cat([]byte("[$D#"), ubjCount(1), []byte("\x00\x00\x00")), "count 1 exceeds the 3 bytes left"},
+		{"untyped count past bytes", cat([]byte("[#"), ubjCount(3), []byte("ZZ")), "count 3 exceeds the 2 bytes left"},
+		{"object count past bytes", cat([]byte("{#"), ubjCount(2), []byte("U\x01aZ")), "count 2 exceeds the 4 bytes left"},
+		{"typed uint8 fits", cat([]byte("[$U#"), ubjCount(3), []byte("\x01\x02\x03")), ""},
+		{"untyped fits", cat([]byte("[#"), ubjCount(2), []byte("ZT")), ""},
+		{"object fits", cat([]byte("{#"), ubjCount(1), []byte("U\x01aT")), ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := decodeUBJSON(tc.data)
+			if tc.want == "" && err != nil {
+				t.Fatalf("error %v, want none", err)
+			}
+			if tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Fatalf("error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestUBJSONAllocationBounded decodes the reviewer's 64 KiB file of typed Z
+// containers, each claiming 64 Ki elements, and checks it allocates a small
+// multiple of its size.
+func TestUBJSONAllocationBounded(t *testing.T) {
+	const size = 64 << 10
+	inner := append([]byte("[$Z#"), ubjCount(size)...)
+	n := (size - 7) / len(inner)
+	data := append([]byte("[#"), ubjCount(n)...)
+	for range n {
+		data = append(data, inner...)
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	_, err := decodeUBJSON(data)
+	runtime.ReadMemStats(&after)
+	if err == nil || !strings.Contains(err.Error(), "typed container of 'Z'") {
+		t.Errorf("error %v, want the typed Z container refused", err)
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 16*size {
+		t.Errorf("decoding %d KiB allocated %d KiB, want at most %d KiB", len(data)>>10, got>>10, 16*size>>10)
+	}
 }

@@ -10,8 +10,9 @@ import (
 // decodeUBJSON decodes one Universal Binary JSON value (ubjson.org, draft
 // 12, as XGBoost writes it: big-endian numbers, optimised containers with $
 // type and # count) into the values encoding/json produces: map[string]any,
-// []any, float64, string, bool and nil. Counts are checked against the bytes
-// left, so a corrupt file cannot make it allocate more than its size.
+// []any, float64, string, bool and nil. A count is checked against the bytes
+// its elements need from what is left, so a corrupt file cannot make it
+// allocate more than a small multiple of its size.
 func decodeUBJSON(data []byte) (any, error) {
 	d := &ubjDecoder{data: data}
 	v, err := d.value(0)
@@ -154,6 +155,22 @@ func (d *ubjDecoder) typed(t byte, depth int) (any, error) {
 	return nil, fmt.Errorf("unknown marker %q", t)
 }
 
+// ubjMinSize is the fewest bytes a container element of type t takes (t is 0
+// for an untyped container, whose elements carry their marker).
+func ubjMinSize(t byte) int {
+	switch t {
+	case 0, 'i', 'U', 'C', '[', '{':
+		return 1 // a marker, a one-byte value, or an empty container's end
+	case 'I', 'S', 'H':
+		return 2 // S, H: a length's marker and its byte
+	case 'l', 'd':
+		return 4
+	case 'L', 'D':
+		return 8
+	}
+	return 0 // Z, T, F: the marker is the whole value
+}
+
 // container decodes an array or object after its opening marker.
 func (d *ubjDecoder) container(object bool, depth int) (any, error) {
 	var elemType byte
@@ -173,6 +190,21 @@ func (d *ubjDecoder) container(object bool, depth int) (any, error) {
 		n, err := d.length()
 		if err != nil {
 			return nil, err
+		}
+		// Every element takes at least minSize bytes of what is left, so a
+		// count is bounded by the file, not only checked against its
+		// length: a count of elements that take no bytes (a typed
+		// container of Z, T or F) is refused, since it could make
+		// each small container expand to len(data) values.
+		size := ubjMinSize(elemType)
+		if object {
+			size += 2 // the key: a length marker and at least one byte of it
+		}
+		if size == 0 {
+			return nil, fmt.Errorf("typed container of %q: elements without bytes are not accepted", elemType)
+		}
+		if left := len(d.data) - d.pos; n > left/size {
+			return nil, fmt.Errorf("count %d exceeds the %d bytes left (elements take at least %d bytes each)", n, left, size)
 		}
 		count = n
 	}

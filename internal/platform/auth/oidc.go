@@ -2,13 +2,14 @@ package auth
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/go-jose/go-jose/v4"
 )
 
 // OIDCOptions configure the validation of JWTs an identity provider issued
@@ -54,19 +55,41 @@ func NewOIDC(ctx context.Context, o OIDCOptions) (*OIDC, error) {
 	if o.HTTPClient == nil {
 		o.HTTPClient = &http.Client{Timeout: 5 * time.Second}
 	}
-	ctx = oidc.ClientContext(ctx, o.HTTPClient)
-	cfg := &oidc.Config{ClientID: o.Audience}
-	var v *oidc.IDTokenVerifier
-	if o.JWKSURL != "" {
-		cfg.SupportedSigningAlgs = []string{oidc.RS256, oidc.RS384, oidc.RS512, oidc.ES256, oidc.ES384, oidc.ES512, oidc.PS256, oidc.PS384, oidc.PS512, oidc.EdDSA}
-		v = oidc.NewVerifier(o.Issuer, oidc.NewRemoteKeySet(ctx, o.JWKSURL), cfg)
-	} else {
-		p, err := oidc.NewProvider(ctx, o.Issuer)
+	jwksURL, algs := o.JWKSURL, jwtAlgs
+	if jwksURL == "" {
+		p, err := oidc.NewProvider(oidc.ClientContext(ctx, o.HTTPClient), o.Issuer)
 		if err != nil {
 			return nil, fmt.Errorf("oidc issuer %s: %w", o.Issuer, err)
 		}
-		v = p.VerifierContext(ctx, cfg)
+		var doc struct {
+			JWKSURI string   `json:"jwks_uri"`
+			Algs    []string `json:"id_token_signing_alg_values_supported"`
+		}
+		if err := p.Claims(&doc); err != nil {
+			return nil, fmt.Errorf("oidc issuer %s: discovery document: %w", o.Issuer, err)
+		}
+		if doc.JWKSURI == "" {
+			return nil, fmt.Errorf("oidc issuer %s: the discovery document names no jwks_uri; set jwks_url", o.Issuer)
+		}
+		// The algorithms the provider signs with, among those supported;
+		// none named: RS256, the one every provider must support (as
+		// go-oidc's Provider does).
+		jwksURL, algs = doc.JWKSURI, nil
+		for _, a := range doc.Algs {
+			if slices.Contains(jwtAlgs, jose.SignatureAlgorithm(a)) {
+				algs = append(algs, jose.SignatureAlgorithm(a))
+			}
+		}
+		if len(algs) == 0 {
+			algs = []jose.SignatureAlgorithm{jose.RS256}
+		}
 	}
+	cfg := &oidc.Config{ClientID: o.Audience}
+	for _, a := range algs {
+		cfg.SupportedSigningAlgs = append(cfg.SupportedSigningAlgs, string(a))
+	}
+	// Our key set, not go-oidc's RemoteKeySet: see jwks.
+	v := oidc.NewVerifier(o.Issuer, newJWKS(jwksURL, o.HTTPClient), cfg)
 	return &OIDC{verifier: v, roleClaim: o.RoleClaim}, nil
 }
 
@@ -80,13 +103,16 @@ func looksLikeJWT(s string) bool {
 // claim names. An invalid, expired or foreign token is ErrUnauthenticated;
 // an unreachable provider (keys not fetched) is another error.
 func (o *OIDC) Verify(ctx context.Context, raw string) (Principal, error) {
-	tok, err := o.verifier.Verify(ctx, raw)
+	var fetchErr error
+	tok, err := o.verifier.Verify(context.WithValue(ctx, fetchErrKey{}, &fetchErr), raw)
 	if err != nil {
-		var expired *oidc.TokenExpiredError
-		if errors.As(err, &expired) || !strings.Contains(err.Error(), "fetching keys") {
-			return Principal{}, fmt.Errorf("%w: jwt: %v", ErrUnauthenticated, err)
+		// Every failure is the token's but a failure to fetch the keys,
+		// which the key set reports by type in fetchErr (go-oidc formats
+		// it into its own error with %v, losing the type).
+		if fetchErr != nil {
+			return Principal{}, fmt.Errorf("jwt: %w", fetchErr)
 		}
-		return Principal{}, fmt.Errorf("jwt: %w", err)
+		return Principal{}, fmt.Errorf("%w: jwt: %v", ErrUnauthenticated, err)
 	}
 	var claims map[string]any
 	if err := tok.Claims(&claims); err != nil {

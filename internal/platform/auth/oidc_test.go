@@ -5,9 +5,12 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,6 +28,7 @@ type identityProvider struct {
 	key  *rsa.PrivateKey
 	kid  string
 	down bool
+	hits atomic.Int64 // GET /keys served
 }
 
 func newIdentityProvider(t *testing.T) *identityProvider {
@@ -40,15 +44,38 @@ func newIdentityProvider(t *testing.T) *identityProvider {
 			"id_token_signing_alg_values_supported": []string{"RS256"}})
 	})
 	mux.HandleFunc("GET /keys", func(w http.ResponseWriter, r *http.Request) {
+		idp.hits.Add(1)
 		if idp.down {
 			http.Error(w, "down", http.StatusServiceUnavailable)
 			return
 		}
-		json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &idp.key.PublicKey, KeyID: idp.kid, Algorithm: "RS256", Use: "sig"}}})
+		// Besides the signing key, keys of an algorithm (secp256k1) and a
+		// curve (Ed448) not supported, which real providers list: skipped.
+		json.NewEncoder(w).Encode(map[string][]any{"keys": {
+			json.RawMessage(`{"kty":"EC","crv":"secp256k1","alg":"ES256K","kid":"x1","x":"AA","y":"AA"}`),
+			jose.JSONWebKey{Key: &idp.key.PublicKey, KeyID: idp.kid, Algorithm: "RS256", Use: "sig"},
+			json.RawMessage(`{"kty":"OKP","crv":"Ed448","kid":"x2","x":"AA"}`),
+		}})
 	})
 	idp.srv = httptest.NewServer(mux)
 	t.Cleanup(idp.srv.Close)
 	return idp
+}
+
+// guarded returns a handler of testAPI behind a guard that accepts the
+// provider's tokens (audience "atrium", role claim "groups", over o) and
+// caches no credential, and the guard's store.
+func (idp *identityProvider) guarded(t *testing.T, o OIDCOptions) (*Store, http.Handler) {
+	t.Helper()
+	o.Issuer, o.Audience, o.RoleClaim = idp.srv.URL, "atrium", "groups"
+	v, err := NewOIDC(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := NewStore(metatest.SQLite(t, Schema))
+	g := NewGuard(GuardOptions{Store: store, Required: true, OIDC: v, CacheTTL: -1})
+	t.Cleanup(func() { g.Close() })
+	return store, server.New(server.Options{Guard: g}, testAPI{}).Handler()
 }
 
 // token signs claims over the defaults (issuer, audience "atrium", subject,
@@ -82,18 +109,11 @@ func (idp *identityProvider) token(t *testing.T, key *rsa.PrivateKey, claims map
 func TestOIDC(t *testing.T) {
 	ctx := context.Background()
 	idp := newIdentityProvider(t)
-	v, err := NewOIDC(ctx, OIDCOptions{Issuer: idp.srv.URL, Audience: "atrium", RoleClaim: "groups"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := NewStore(metatest.SQLite(t, Schema))
+	store, h := idp.guarded(t, OIDCOptions{})
 	own, _, err := store.CreateToken(ctx, "ci", Editor, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := NewGuard(GuardOptions{Store: store, Required: true, OIDC: v, CacheTTL: -1})
-	t.Cleanup(func() { g.Close() })
-	h := server.New(server.Options{Guard: g}, testAPI{}).Handler()
 	other, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
@@ -146,5 +166,100 @@ func TestOIDC(t *testing.T) {
 
 	if _, err := NewOIDC(ctx, OIDCOptions{Issuer: "http://127.0.0.1:1", Audience: "atrium"}); err == nil {
 		t.Error("NewOIDC with an unreachable issuer and no jwks_url succeeded")
+	}
+}
+
+// TestOIDCKeyRotations: rotation after rotation, each while the provider is
+// down and each after a token it refuses (a fetch that ends with the old
+// keys), the first token of the new key is 503 while the provider is down
+// and 200 once it is back. go-oidc's RemoteKeySet let a request join a fetch
+// that had just ended (its old keys: 401; its failure: 503 again), a race
+// each round lost now and then: over the rounds it is lost nearly surely.
+func TestOIDCKeyRotations(t *testing.T) {
+	for _, jwksURL := range []bool{false, true} {
+		t.Run(fmt.Sprintf("jwks_url=%v", jwksURL), func(t *testing.T) {
+			idp := newIdentityProvider(t)
+			o := OIDCOptions{}
+			if jwksURL {
+				o.JWKSURL = idp.srv.URL + "/keys"
+			}
+			_, h := idp.guarded(t, o)
+			rotateKeys(t, idp, h)
+		})
+	}
+}
+
+// rotateKeys runs the rounds of TestOIDCKeyRotations against h, which
+// accepts idp's tokens.
+func rotateKeys(t *testing.T, idp *identityProvider, h http.Handler) {
+	keys := []*rsa.PrivateKey{idp.key, nil}
+	var err error
+	if keys[1], err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
+		t.Fatal(err)
+	}
+	get := func(bearer string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest("GET", "/things", nil)
+		r.Header.Set("Authorization", "Bearer "+bearer)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		return rec
+	}
+	for i := range 40 {
+		// A token of the current kid signed by the other key: a fetch that
+		// ends with the current keys, and a refusal.
+		if rec := get(idp.token(t, keys[(i+1)%2], map[string]any{"groups": "reader"})); rec.Code != http.StatusUnauthorized {
+			t.Fatalf("round %d, forged: %d %s, want 401", i, rec.Code, rec.Body)
+		}
+		idp.key, idp.kid, idp.down = keys[(i+1)%2], fmt.Sprintf("k%d", i+2), true
+		tok := idp.token(t, idp.key, map[string]any{"groups": "reader"})
+		if rec := get(tok); rec.Code != http.StatusServiceUnavailable {
+			t.Fatalf("round %d, keys unreachable: %d %s, want 503", i, rec.Code, rec.Body)
+		}
+		idp.down = false
+		if rec := get(tok); rec.Code != http.StatusOK {
+			t.Fatalf("round %d, after rotation: %d %s, want 200", i, rec.Code, rec.Body)
+		}
+	}
+}
+
+// TestOIDCRotationConcurrent: requests carrying tokens of a new key at once
+// are all accepted, on one fetch of the keys they share.
+func TestOIDCRotationConcurrent(t *testing.T) {
+	idp := newIdentityProvider(t)
+	_, h := idp.guarded(t, OIDCOptions{})
+	get := func(bearer string) int {
+		r := httptest.NewRequest("GET", "/things", nil)
+		r.Header.Set("Authorization", "Bearer "+bearer)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		return rec.Code
+	}
+	if code := get(idp.token(t, idp.key, map[string]any{"groups": "reader"})); code != http.StatusOK {
+		t.Fatalf("first key: %d, want 200", code)
+	}
+	next, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idp.key, idp.kid = next, "k2"
+	before := idp.hits.Load()
+	const n = 16
+	tokens := make([]string, n)
+	for i := range tokens {
+		tokens[i] = idp.token(t, next, map[string]any{"groups": "reader", "sub": fmt.Sprintf("u-%d", i)})
+	}
+	codes := make([]int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { codes[i] = get(tokens[i]) })
+	}
+	wg.Wait()
+	for i, code := range codes {
+		if code != http.StatusOK {
+			t.Errorf("request %d: %d, want 200", i, code)
+		}
+	}
+	if got := idp.hits.Load() - before; got != 1 {
+		t.Errorf("%d fetches of the keys for one rotation, want 1", got)
 	}
 }

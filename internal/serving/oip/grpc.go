@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -118,6 +119,15 @@ func (s *grpcService) intercept(ctx context.Context, req any, info *grpc.UnarySe
 		id = hex.EncodeToString(b[:])
 	}
 	_ = grpc.SetHeader(ctx, metadata.Pairs("x-request-id", id))
+	// A panic in a handler fails the call, not the process: grpc-go does not
+	// recover them. It runs before the metrics' defer, which counts the
+	// call as INTERNAL.
+	defer func() {
+		if p := recover(); p != nil {
+			s.opts.Logger.Error("inference: panic", "transport", "grpc", "method", method, "request_id", id, "panic", p, "stack", string(debug.Stack()))
+			err = status.Error(codes.Internal, "internal error (request id "+id+"); the server log has the details")
+		}
+	}()
 	ctx = context.WithValue(ctx, grpcRequestIDKey{}, id)
 	public := strings.HasSuffix(info.FullMethod, "/ServerLive") || strings.HasSuffix(info.FullMethod, "/ServerReady")
 	if !public {
@@ -173,6 +183,9 @@ func (s *grpcService) grpcError(ctx context.Context, method string, err error) e
 		return status.Error(codes.InvalidArgument, err.Error())
 	case errors.Is(err, ErrModelNotFound):
 		return status.Error(codes.NotFound, err.Error())
+	case errors.Is(err, ErrModelUnusable):
+		// FAILED_PRECONDITION, not UNAVAILABLE: clients must not retry.
+		return status.Error(codes.FailedPrecondition, err.Error())
 	case errors.Is(err, ErrUnavailable):
 		return status.Error(codes.Unavailable, err.Error())
 	case errors.Is(err, context.DeadlineExceeded):
@@ -249,6 +262,12 @@ func fromProto(p *pb.ModelInferRequest) (*InferRequest, error) {
 		return nil, fmt.Errorf("%w: raw_input_contents has %d entries, want one per input (%d)", ErrInvalidInput, len(raw), len(p.GetInputs()))
 	}
 	req.Inputs = make([]Tensor, len(p.GetInputs()))
+	for i, in := range p.GetInputs() {
+		req.Inputs[i] = Tensor{Name: in.GetName(), Datatype: in.GetDatatype(), Shape: in.GetShape()}
+	}
+	if err := checkBytesElements(req.Inputs); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidInput, err)
+	}
 	for i, in := range p.GetInputs() {
 		t := &req.Inputs[i]
 		*t = Tensor{Name: in.GetName(), Datatype: in.GetDatatype(), Shape: in.GetShape(), Parameters: fromProtoParams(in.GetParameters())}

@@ -143,6 +143,11 @@ func TestGRPC(t *testing.T) {
 			codes.NotFound, `no registered model "nope"`},
 		{"not ready", &pb.ModelInferRequest{ModelName: "loading", Inputs: []*pb.ModelInferRequest_InferInputTensor{{Name: "x", Datatype: oip.FP32, Shape: []int64{1}}}, RawInputContents: [][]byte{fp32Raw(1)}},
 			codes.Unavailable, "loading is loading"},
+		{"too many BYTES", &pb.ModelInferRequest{ModelName: "echo", Inputs: []*pb.ModelInferRequest_InferInputTensor{{Name: "s", Datatype: oip.BYTES, Shape: []int64{oip.MaxBytesElements + 1}}},
+			RawInputContents: [][]byte{make([]byte, 4*(oip.MaxBytesElements+1))}},
+			codes.InvalidArgument, "the BYTES inputs have more than 1048576 elements in all"},
+		{"cannot load", &pb.ModelInferRequest{ModelName: "corrupt", Inputs: []*pb.ModelInferRequest_InferInputTensor{{Name: "x", Datatype: oip.FP32, Shape: []int64{1}}}, RawInputContents: [][]byte{fp32Raw(1)}},
+			codes.FailedPrecondition, "model cannot be served: corrupt version 1: model.lgb is truncated"},
 		{"raw size mismatch", &pb.ModelInferRequest{ModelName: "sum", Inputs: []*pb.ModelInferRequest_InferInputTensor{{Name: "rent", Datatype: oip.FP32, Shape: []int64{2, 2}}}, RawInputContents: [][]byte{fp32Raw(1, 2, 3)}},
 			codes.InvalidArgument, `inputs[0] "rent": shape [2,2] of FP32 has 4 elements (16 bytes), raw data has 12 bytes`},
 		{"contents count", &pb.ModelInferRequest{ModelName: "sum", Inputs: []*pb.ModelInferRequest_InferInputTensor{{Name: "x", Datatype: oip.FP64, Shape: []int64{2}, Contents: &pb.InferTensorContents{Fp64Contents: []float64{1}}}}},
@@ -293,5 +298,36 @@ func TestGRPCLimits(t *testing.T) {
 	cancel()
 	if err := <-done; status.Code(err) != codes.Canceled {
 		t.Errorf("cancelled call: %v", err)
+	}
+}
+
+// panicking is a backend whose ModelReady panics for model "panic".
+type panicking struct{ oiptest.Backend }
+
+func (p *panicking) ModelReady(ctx context.Context, name, version string) (bool, error) {
+	if name == "panic" {
+		panic("index out of range in a backend")
+	}
+	return p.Backend.ModelReady(ctx, name, version)
+}
+
+// A panic in a handler answers INTERNAL with the request id, logs the
+// panic and its stack under that id, and the server goes on serving.
+func TestGRPCRecoversPanics(t *testing.T) {
+	var logs bytes.Buffer
+	c := newGRPCClient(t, &panicking{}, oip.GRPCOptions{Options: oip.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))}})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ctx = metadata.AppendToOutgoingContext(ctx, "x-request-id", "req-panic-1")
+	_, err := c.ModelReady(ctx, &pb.ModelReadyRequest{Name: "panic"})
+	if st, _ := status.FromError(err); st.Code() != codes.Internal || !strings.Contains(st.Message(), "request id req-panic-1") ||
+		strings.Contains(st.Message(), "index out of range") {
+		t.Errorf("ModelReady(panic): %v, want INTERNAL naming the request id and not the panic", err)
+	}
+	if l := logs.String(); !strings.Contains(l, "request_id=req-panic-1") || !strings.Contains(l, "index out of range in a backend") || !strings.Contains(l, "stack=") {
+		t.Errorf("log lacks the panic, its stack or the request id:\n%s", l)
+	}
+	if r, err := c.ModelReady(ctx, &pb.ModelReadyRequest{Name: "sum"}); err != nil || !r.Ready {
+		t.Errorf("after the panic, ModelReady(sum) %v %v", r, err)
 	}
 }

@@ -414,6 +414,9 @@ func decodeJSON(doc []byte, req *InferRequest, specs *[]inputSpec) error {
 	if !hasInputs || len(req.Inputs) == 0 {
 		return fmt.Errorf("%w: inputs: want at least one input tensor", ErrInvalidInput)
 	}
+	if err := checkBytesElements(req.Inputs); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidInput, err)
+	}
 	for i := range req.Inputs {
 		t, sp := &req.Inputs[i], &(*specs)[i]
 		if err := finishInput(t, sp, i); err != nil {
@@ -549,9 +552,16 @@ func finishInput(t *Tensor, sp *inputSpec, i int) error {
 	if n > len(sp.data) {
 		return fmt.Errorf("%s: shape %s has %d elements, data has fewer", what, formatShape(t.Shape), n)
 	}
-	d := dataParser{s: scanner{b: sp.data}, t: t}
-	d.init(n)
-	if err := d.value(0); err != nil {
+	// A list of n > 1 elements is the only data that can hold them: a lone
+	// scalar or string is refused here rather than parsed against the shape.
+	if n > 1 && (len(sp.data) == 0 || sp.data[0] != '[') {
+		return fmt.Errorf("%s: shape %s has %d elements: data must be a list", what, formatShape(t.Shape), n)
+	}
+	d := dataParser{s: scanner{b: sp.data}, t: t, max: n}
+	d.init(min(n, (len(sp.data)+1)/2, maxPrealloc))
+	if err := d.value(0); errors.Is(err, errDataLonger) {
+		return fmt.Errorf("%s: shape %s has %d elements, data has more", what, formatShape(t.Shape), n)
+	} else if err != nil {
 		return fmt.Errorf("%s: data: %w", what, err)
 	}
 	if got := t.Len(); got != n {
@@ -563,11 +573,24 @@ func finishInput(t *Tensor, sp *inputSpec, i int) error {
 // dataParser appends the elements of a (flat or nested) data array to its
 // tensor's typed slice.
 type dataParser struct {
-	s scanner
-	t *Tensor
-	n int // elements read
+	s   scanner
+	t   *Tensor
+	n   int // elements read
+	max int // the shape's element count: parsing stops past it
 }
 
+// errDataLonger stops a data array with more elements than its shape: they
+// are not parsed into memory only to be refused.
+var errDataLonger = errors.New("data longer than the shape")
+
+// maxPrealloc bounds the elements reserved before parsing: the shape is the
+// client's claim, the data's length only an upper bound (two bytes per
+// element and separator), so past this the slice grows by append as
+// elements are actually read.
+const maxPrealloc = 64 << 10
+
+// init reserves room for n elements; n is already bounded by the data's
+// length and maxPrealloc.
 func (d *dataParser) init(n int) {
 	switch d.t.Datatype {
 	case BOOL:
@@ -592,6 +615,9 @@ func (d *dataParser) value(depth int) error {
 	}
 	if d.s.peek() == '{' {
 		return fmt.Errorf("element %d: want a value, got an object", d.n)
+	}
+	if d.n == d.max {
+		return errDataLonger
 	}
 	if err := d.element(); err != nil {
 		return fmt.Errorf("element %d: %w", d.n, err)
@@ -620,7 +646,7 @@ func (d *dataParser) element() error {
 			return err
 		}
 		if t.Datatype != FP32 && t.Datatype != FP64 || !isSpecial(tok) {
-			return fmt.Errorf("want a number (%s), got the string %s", t.Datatype, strconv.Quote(string(tok)))
+			return fmt.Errorf("want a number (%s), got the string %s", t.Datatype, strconv.Quote(string(clip(tok))))
 		}
 	} else {
 		tok = d.s.scalar()
@@ -666,8 +692,17 @@ func (d *dataParser) peekTok() []byte {
 	save := d.s.i
 	tok, _ := d.s.span()
 	d.s.i = save
-	if len(tok) > 40 {
-		tok = append(tok[:40:40], "..."...)
+	return tok
+}
+
+// maxTok is how much of a bad token an error message echoes: enough to
+// recognise it, not a megabyte of the request written back and logged.
+const maxTok = 40
+
+// clip shortens tok to maxTok bytes, marking the cut with "...".
+func clip(tok []byte) []byte {
+	if len(tok) > maxTok {
+		return append(tok[:maxTok:maxTok], "..."...)
 	}
 	return tok
 }
@@ -709,7 +744,7 @@ func parseFloat(tok []byte, dt string) (float64, error) {
 			if !math.IsInf(f, 0) {
 				return f, nil // underflow to zero or a subnormal: the nearest value
 			}
-			return 0, fmt.Errorf("%s is out of %s's range", tok, dt)
+			return 0, fmt.Errorf("%s is out of %s's range", clip(tok), dt)
 		}
 		return 0, fmt.Errorf("want a number (%s), got %s", dt, quoteTok(tok))
 	}
@@ -776,11 +811,12 @@ func parseInt(tok []byte, dt string) (int64, error) {
 	return v, nil
 }
 
+// quoteTok names a bad token in an error message, clipped to maxTok bytes.
 func quoteTok(tok []byte) string {
 	if len(tok) == 0 {
 		return "nothing"
 	}
-	return string(tok)
+	return string(clip(tok))
 }
 
 func describe(c byte) string {

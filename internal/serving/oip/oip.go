@@ -26,12 +26,18 @@ const (
 )
 
 // Errors a Backend wraps so the transport answers with the protocol's status:
-// 404 / NOT_FOUND, 400 / INVALID_ARGUMENT, 503 / UNAVAILABLE. Anything else is
-// an internal error (500, its cause logged, not sent).
+// 404 / NOT_FOUND, 400 / INVALID_ARGUMENT, 503 / UNAVAILABLE (with
+// Retry-After: a retry may succeed), and for ErrModelUnusable 503 without
+// Retry-After / FAILED_PRECONDITION (no retry helps until the model
+// changes). Anything else is an internal error (500, its cause logged, not
+// sent).
 var (
 	ErrModelNotFound = errors.New("model not found")
 	ErrInvalidInput  = errors.New("invalid inference request")
 	ErrUnavailable   = errors.New("model not ready")
+	// ErrModelUnusable: the model version exists but can never load (its
+	// files are corrupt or of a flavor not served).
+	ErrModelUnusable = errors.New("model cannot be served")
 )
 
 // Tensor is one named input or output. Exactly one of the typed slices is

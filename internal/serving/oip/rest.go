@@ -204,9 +204,13 @@ func (a *API) infer(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(st.out)
 }
 
+// maxPreGrow bounds the buffer reserved from a request's Content-Length
+// before its bytes arrive.
+const maxPreGrow = 1 << 20
+
 // readBody reads r's body into buf, bounded by MaxBodyBytes; a declared
-// length is read into a buffer of that size, not grown by doubling. A body
-// sent with Content-Encoding gzip or deflate (tritonclient's
+// length up to maxPreGrow is read into a buffer of that size, not grown by
+// doubling. A body sent with Content-Encoding gzip or deflate (tritonclient's
 // request_compression_algorithm) is decompressed, its decompressed size
 // bounded by MaxBodyBytes too (a small bomb cannot grow past it).
 func (a *API) readBody(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer) error {
@@ -217,8 +221,11 @@ func (a *API) readBody(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer
 	body := io.Reader(http.MaxBytesReader(w, r.Body, a.opts.MaxBodyBytes))
 	switch enc := r.Header.Get("Content-Encoding"); strings.ToLower(enc) {
 	case "", "identity":
+		// The declared length sizes the buffer only up to maxPreGrow: a
+		// client declaring 64 MiB and sending nothing must not reserve
+		// 64 MiB per connection; past it the buffer grows as bytes arrive.
 		if r.ContentLength > 0 {
-			buf.Grow(int(r.ContentLength) + bytes.MinRead)
+			buf.Grow(int(min(r.ContentLength, maxPreGrow)) + bytes.MinRead)
 		}
 	case "gzip":
 		zr, err := gzip.NewReader(body)
@@ -259,7 +266,7 @@ func httpStatus(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, ErrModelNotFound):
 		return http.StatusNotFound
-	case errors.Is(err, ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, ErrUnavailable), errors.Is(err, ErrModelUnusable), errors.Is(err, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, context.Canceled):
 		return 499 // the client went away (nginx's code); nobody reads the answer
@@ -277,6 +284,10 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.As(err, &tooBig):
 		msg = fmt.Sprintf("request body over the limit of %d bytes", tooBig.Limit)
+	case errors.Is(err, ErrModelUnusable):
+		// Not transient: no Retry-After, so that clients do not retry a
+		// model that cannot load until its alias moves.
+		a.opts.Logger.Warn("inference", "path", r.URL.Path, "request_id", server.RequestID(r.Context()), "err", err)
 	case code == http.StatusServiceUnavailable && !errors.Is(err, ErrUnavailable):
 		// The request's deadline passed in the backend (a store or a load
 		// too slow): the cause's words stay in the log.

@@ -1,13 +1,16 @@
 package oip
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"math"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -190,7 +193,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"data missing", `{"inputs":[{"name":"a","shape":[1],"datatype":"FP32"}]}`, -1, `inputs[0] "a": data missing`},
 		{"count short", `{"inputs":[{"name":"a","shape":[1],"datatype":"FP32","data":[1]},{"name":"rent","shape":[2,2],"datatype":"FP64","data":[1,2,3]}]}`, -1,
 			`inputs[1] "rent": shape [2,2] has 4 elements, data has 3`},
-		{"count long", `{"inputs":[{"name":"a","shape":[2],"datatype":"INT64","data":[1,2,3]}]}`, -1, `shape [2] has 2 elements, data has 3`},
+		{"count long", `{"inputs":[{"name":"a","shape":[2],"datatype":"INT64","data":[1,2,3]}]}`, -1, `shape [2] has 2 elements, data has more`},
 		{"string in numbers", `{"inputs":[{"name":"a","shape":[2],"datatype":"FP64","data":[1,"x"]}]}`, -1, `inputs[0] "a": data: element 1: want a number (FP64), got the string "x"`},
 		{"number in bytes", `{"inputs":[{"name":"a","shape":[2],"datatype":"BYTES","data":["x",2]}]}`, -1, `element 1: want a string (BYTES), got 2`},
 		{"object in data", `{"inputs":[{"name":"a","shape":[1],"datatype":"FP64","data":[{"v":1}]}]}`, -1, `element 0: want a value, got an object`},
@@ -204,12 +207,29 @@ func TestDecodeErrors(t *testing.T) {
 		{"both data and binary", `{"inputs":[{"name":"a","shape":[1],"datatype":"FP32","data":[1],"parameters":{"binary_data_size":4}}]}`, -1, `inputs[0] "a": both data and parameters.binary_data_size`},
 		{"bad binary size", `{"inputs":[{"name":"a","shape":[1],"datatype":"FP32","parameters":{"binary_data_size":"4"}}]}`, -1, `parameters.binary_data_size: want a byte count`},
 		{"binary without header", `{"inputs":[{"name":"a","shape":[1],"datatype":"FP32","parameters":{"binary_data_size":4}}]}`, -1, `without an Inference-Header-Content-Length header`},
+		{"string for many", `{"inputs":[{"name":"a","shape":[3],"datatype":"BYTES","data":"abc"}]}`, -1, `inputs[0] "a": shape [3] has 3 elements: data must be a list`},
+		{"number for many", `{"inputs":[{"name":"a","shape":[2],"datatype":"FP64","data":123}]}`, -1, `shape [2] has 2 elements: data must be a list`},
+		{"long string clipped", `{"inputs":[{"name":"a","shape":[1],"datatype":"FP64","data":["` + strings.Repeat("x", 1000) + `"]}]}`, -1, `got the string "` + strings.Repeat("x", 40) + `..."`},
+		{"long literal clipped", `{"inputs":[{"name":"a","shape":[1],"datatype":"FP64","data":[` + strings.Repeat("7", 500) + `x]}]}`, -1, `got ` + strings.Repeat("7", 40) + `...`},
+		{"long bool clipped", `{"inputs":[{"name":"a","shape":[1],"datatype":"BOOL","data":[` + strings.Repeat("t", 500) + `]}]}`, -1, `got ` + strings.Repeat("t", 40) + `...`},
+		{"long overflow clipped", `{"inputs":[{"name":"a","shape":[1],"datatype":"FP32","data":[1` + strings.Repeat("0", 500) + `]}]}`, -1, `1` + strings.Repeat("0", 39) + `... is out of FP32's range`},
+		{"data past the shape", `{"inputs":[{"name":"a","shape":[1],"datatype":"BYTES","data":["a","b","c"]}]}`, -1, `inputs[0] "a": shape [1] has 1 elements, data has more`},
+		{"too many BYTES", `{"inputs":[{"name":"a","shape":[` + strconv.Itoa(MaxBytesElements+1) + `],"datatype":"BYTES","data":[]}]}`, -1,
+			"the BYTES inputs have more than 1048576 elements in all"},
+		{"too many BYTES in all", `{"inputs":[{"name":"a","shape":[` + strconv.Itoa(MaxBytesElements/2+1) + `],"datatype":"BYTES","data":[]},` +
+			`{"name":"n","shape":[` + strconv.Itoa(MaxBytesElements) + `],"datatype":"FP64","data":[]},` +
+			`{"name":"b","shape":[` + strconv.Itoa(MaxBytesElements/2) + `],"datatype":"BYTES","data":[]}]}`, -1,
+			"the BYTES inputs have more than 1048576 elements in all"},
 		{"deep nesting", `{"inputs":[{"name":"a","shape":[1],"datatype":"FP32","data":` + strings.Repeat("[", 100) + `1` + strings.Repeat("]", 100) + `}]}`, -1, "nested deeper than 64"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := decode(t, []byte(tc.body), tc.headerLen)
 			if !errors.Is(err, ErrInvalidInput) || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("err = %v\nwant ErrInvalidInput containing %q", err, tc.want)
+			}
+			// An error echoes a clipped token, never the request.
+			if err != nil && len(err.Error()) > 300 {
+				t.Errorf("error is %d bytes long: %.100s...", len(err.Error()), err)
 			}
 		})
 	}
@@ -233,6 +253,9 @@ func TestDecodeErrors(t *testing.T) {
 		{"bytes left in tensor", doc(6, BYTES, "[1]"), "\x01\x00\x00\x00ab", -2, `raw BYTES: 1 elements end at byte 5, data has 6 bytes`},
 		{"bytes count huge", doc(6, BYTES, "[1000]"), "\x02\x00\x00\x00ab", -2, `holds at most 1`},
 		{"bool not 0 or 1", doc(1, BOOL, "[1]"), "\x07", -2, `raw BOOL element 0 is 7`},
+		// 4 MiB of empty strings: 1 Mi + 1 elements, 24 MiB of headers.
+		{"too many raw BYTES", doc(4*(MaxBytesElements+1), BYTES, "["+strconv.Itoa(MaxBytesElements+1)+"]"), strings.Repeat("\x00", 4*(MaxBytesElements+1)), -2,
+			"the BYTES inputs have more than 1048576 elements in all"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			body, hl := withHeader(tc.doc, tc.bin)
@@ -368,4 +391,66 @@ func FuzzDecodeRequest(f *testing.F) {
 			t.Fatalf("answer is not valid JSON: %s", out[:end])
 		}
 	})
+}
+
+// TestDecodeAllocationBounded: the declared shape is a claim, not a size to
+// allocate: a body padded to look long enough for a huge shape allocates in
+// proportion to what it holds, not to the shape (before, a 4 MiB body with
+// shape [4194304] BYTES reserved 96 MiB of slice headers up front).
+func TestDecodeAllocationBounded(t *testing.T) {
+	for _, tc := range []struct {
+		name, dt, data string
+		n              int
+	}{
+		{"bytes", BYTES, `"a"`, MaxBytesElements},
+		{"fp64", FP64, `1`, 4 << 20},
+		{"int64", INT64, `1`, 4 << 20},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := tc.n
+			// One element padded with whitespace to n bytes: the length check
+			// (n <= len(data)) passes, the element count does not.
+			data := "[" + strings.Repeat(" ", n) + tc.data + "]"
+			body := []byte(`{"inputs":[{"name":"x","datatype":"` + tc.dt + `","shape":[` + strconv.Itoa(n) + `],"data":` + data + `}]}`)
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			_, err := decode(t, body, -1)
+			runtime.ReadMemStats(&after)
+			if !errors.Is(err, ErrInvalidInput) || !strings.Contains(err.Error(), "data has 1") {
+				t.Errorf("err = %v, want the element count refused", err)
+			}
+			if got := after.TotalAlloc - before.TotalAlloc; got > 8<<20 {
+				t.Errorf("decoding a %d MiB body allocated %d MiB, want under 8 MiB", len(body)>>20, got>>20)
+			}
+		})
+	}
+}
+
+// TestReadBodyDeclaredLength: a body's declared length sizes the buffer
+// only up to maxPreGrow, so a client declaring 64 MiB reserves 1 MiB until
+// bytes arrive; a body within it is read without regrowing.
+func TestReadBodyDeclaredLength(t *testing.T) {
+	a := NewAPI(nil, Options{})
+	for _, tc := range []struct {
+		name     string
+		declared int64
+		body     string
+		maxCap   int
+	}{
+		{"declares 64 MiB, sends 5 bytes", 64 << 20, "hello", 2 * maxPreGrow},
+		{"declares its length", 5, "hello", 5 + 2*bytes.MinRead},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest("POST", "/v2/models/m/infer", strings.NewReader(tc.body))
+			r.ContentLength = tc.declared
+			var buf bytes.Buffer
+			if err := a.readBody(httptest.NewRecorder(), r, &buf); err != nil {
+				t.Fatal(err)
+			}
+			if buf.String() != tc.body || buf.Cap() > tc.maxCap {
+				t.Errorf("read %q into a buffer of capacity %d, want %q in at most %d", buf.String(), buf.Cap(), tc.body, tc.maxCap)
+			}
+		})
+	}
 }

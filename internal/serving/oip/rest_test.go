@@ -121,6 +121,21 @@ func TestRESTEndpoints(t *testing.T) {
 			t.Errorf("the log lacks the cause or the request id:\n%s", logs.String())
 		}
 	})
+	// A model loading is worth retrying (Retry-After), one that can never
+	// load is not: clients honouring Retry-After would retry it forever.
+	t.Run("retry after", func(t *testing.T) {
+		for _, tc := range []struct {
+			model, retry, want string
+		}{
+			{"loading", "1", `{"error":"model not ready: loading is loading"}`},
+			{"corrupt", "", `{"error":"model cannot be served: corrupt version 1: model.lgb is truncated"}`},
+		} {
+			resp, body := do(t, ts, "POST", "/v2/models/"+tc.model+"/infer", []byte(`{"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":[1]}]}`), nil)
+			if resp.StatusCode != 503 || resp.Header.Get("Retry-After") != tc.retry || strings.TrimSpace(string(body)) != tc.want {
+				t.Errorf("%s: %d Retry-After %q %s, want 503 Retry-After %q %s", tc.model, resp.StatusCode, resp.Header.Get("Retry-After"), body, tc.retry, tc.want)
+			}
+		}
+	})
 	t.Run("server not ready", func(t *testing.T) {
 		b.NotReady.Store(true)
 		defer b.NotReady.Store(false)

@@ -52,6 +52,33 @@ func elemSize(dt string) int {
 // more elements than this.
 const maxElements = 1 << 31
 
+// MaxBytesElements bounds the BYTES elements of one request, all inputs
+// together. Each element is a 24-byte slice header however short its text:
+// a 64 MiB body of empty strings (4 bytes each in the binary format, 3 in
+// JSON) would otherwise take 400-500 MiB of headers. A million strings is
+// far more than a batch of categorical features needs (1,000 rows of 30
+// categories is 30,000).
+const MaxBytesElements = 1 << 20
+
+// checkBytesElements refuses inputs whose shapes declare more BYTES
+// elements than MaxBytesElements, before any of them is decoded. A shape
+// elements refuses is left to the input's own check.
+func checkBytesElements(ts []Tensor) error {
+	total := 0
+	for _, t := range ts {
+		if t.Datatype != BYTES {
+			continue
+		}
+		if n, err := elements(t.Shape); err == nil {
+			total += n
+		}
+		if total > MaxBytesElements {
+			return fmt.Errorf("the BYTES inputs have more than %d elements in all, the most a request may carry: send fewer rows per request", MaxBytesElements)
+		}
+	}
+	return nil
+}
+
 // elements returns the product of shape, refusing negative dimensions and
 // products past maxElements (which would overflow sooner or later).
 func elements(shape []int64) (int, error) {

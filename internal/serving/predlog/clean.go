@@ -5,18 +5,32 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"sync/atomic"
+	"time"
 )
 
-// liveWriters counts this process's open Writers.
-var liveWriters atomic.Int32
+// minStaleTemp is the least age, since its last write, of a temporary file
+// removed as a dead writer's.
+const minStaleTemp = 15 * time.Minute
 
-// removeDeadTemps removes the temporary files that writers killed mid-flush
-// left under dir; those of live processes (another server on the same store)
-// are theirs to publish.
-func removeDeadTemps(dir string) error {
+// staleTempAge is how long a temporary file goes unwritten before it is
+// taken for a dead writer's: ten flush intervals, at least minStaleTemp. A
+// live flush writes its file continuously and renames it within seconds of
+// the last write, so an older file has no writer.
+//
+// Age is the only test that holds for every writer sharing the directory:
+// replicas in other containers (other pid namespaces, or other hosts on a
+// shared volume) have pids that mean nothing here, and pid 1 is every
+// container's, so a pid check removed live replicas' files.
+func staleTempAge(flushInterval time.Duration) time.Duration {
+	return max(10*flushInterval, minStaleTemp)
+}
+
+// removeDeadTemps removes the temporary files under dir last modified before
+// cutoff: those of writers killed mid-flush. Newer ones may be a live
+// writer's (this process's or another replica's) and are theirs to publish;
+// readers skip them meanwhile.
+func removeDeadTemps(dir string, cutoff time.Time) error {
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
@@ -27,10 +41,14 @@ func removeDeadTemps(dir string) error {
 		if d.IsDir() || !isTemp(d.Name()) {
 			return nil
 		}
-		if pid, ok := tempPID(d.Name()); ok && processAlive(pid) && (pid != os.Getpid() || liveWriters.Load() > 0) {
-			// A live writer's file. Our own pid with no Writer open in this
-			// process is a previous process's (pid reuse: pid 1 in a
-			// restarted container).
+		info, err := d.Info()
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil // published or removed meanwhile
+			}
+			return err
+		}
+		if !info.ModTime().Before(cutoff) {
 			return nil
 		}
 		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -46,14 +64,4 @@ func removeDeadTemps(dir string) error {
 
 func isTemp(name string) bool {
 	return strings.HasPrefix(name, ".") && strings.HasSuffix(name, tempSuffix)
-}
-
-// tempPID reads the writer's pid from ".<nanos>-<pid>-<random>.parquet.tmp".
-func tempPID(name string) (int, bool) {
-	parts := strings.Split(strings.TrimSuffix(strings.TrimPrefix(name, "."), tempSuffix), "-")
-	if len(parts) != 3 {
-		return 0, false
-	}
-	pid, err := strconv.Atoi(parts[1])
-	return pid, err == nil
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -109,7 +110,20 @@ func TestCrashMidFlush(t *testing.T) {
 			if n != 500 {
 				t.Errorf("glob read %d rows, want 500", n)
 			}
-			w := openTest(t, Options{Dir: dir})
+			// Fresh, the file may be a live replica's: Open keeps it. Once
+			// unwritten for staleTempAge, it is a dead writer's: removed.
+			w := openTest(t, Options{Dir: dir, FlushInterval: time.Second})
+			if got := tempFiles(t, dir); len(got) != 1 {
+				t.Errorf("temporary files %v after Open, want the fresh one kept", got)
+			}
+			if err := w.Close(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			old := time.Now().Add(-staleTempAge(time.Second) - time.Minute)
+			if err := os.Chtimes(temps[0], old, old); err != nil {
+				t.Fatal(err)
+			}
+			w = openTest(t, Options{Dir: dir, FlushInterval: time.Second})
 			if temps := tempFiles(t, dir); len(temps) != 0 {
 				t.Errorf("temporary files %v left after Open", temps)
 			}
@@ -133,4 +147,49 @@ func tempFiles(t *testing.T, dir string) []string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// TestRemoveDeadTemps: only temporary files unwritten for longer than the
+// cutoff are removed, whatever pid their name carries (a replica in another
+// pid namespace sharing the directory has pids that mean nothing here);
+// published files are never touched.
+func TestRemoveDeadTemps(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now()
+	files := []struct {
+		name string
+		age  time.Duration
+		kept bool
+	}{
+		{".1733390000000000000-1-abcd" + tempSuffix, time.Second, true},                       // pid 1: every container's
+		{".1733390000000000000-999999-abcd" + tempSuffix, 5 * time.Minute, true},              // a pid dead here, maybe alive elsewhere
+		{".1733390000000000000-1-dead" + tempSuffix, 16 * time.Minute, false},                 // unwritten for longer than the cutoff
+		{"1733390000000000000-1-done.parquet", 48 * time.Hour, true},                          // published
+		{".1733390000000000000-" + strconv.Itoa(os.Getpid()) + "-mine" + tempSuffix, 0, true}, // this process's, in flight
+	}
+	for _, f := range files {
+		p := filepath.Join(dir, "m", f.name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		at := now.Add(-f.age)
+		if err := os.Chtimes(p, at, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := removeDeadTemps(dir, now.Add(-staleTempAge(time.Second))); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		_, err := os.Stat(filepath.Join(dir, "m", f.name))
+		if kept := err == nil; kept != f.kept {
+			t.Errorf("%s (%v old): kept %v, want %v", f.name, f.age, kept, f.kept)
+		}
+	}
+	if err := removeDeadTemps(filepath.Join(dir, "absent"), now); err != nil {
+		t.Errorf("a directory not created yet: %v", err)
+	}
 }

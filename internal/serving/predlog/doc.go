@@ -11,9 +11,10 @@
 // Hive-style partitions, by the UTC hour of each request's time. Every flush
 // writes a new file per model and hour that it has rows for; a published file
 // is never rewritten or appended to. A file is written under a hidden temporary
-// name in its final directory (".<pid>-<id>.parquet.tmp"), synced, and renamed:
+// name in its final directory (".<id>.parquet.tmp"), synced, and renamed:
 // readers (the "*.parquet" glob, Files) never see a half-written file, and Open
-// removes the temporary files of processes that no longer run. <name> is the
+// removes the temporary files unwritten for ten flush intervals (at least 15
+// minutes): a dead writer's, whatever container or host it ran in. <name> is the
 // model name with every byte outside [A-Za-z0-9_-] (and a leading '.')
 // percent-encoded; the exact name is also a column of the file.
 //

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -73,6 +72,14 @@ func TestLogRefuses(t *testing.T) {
 	dupFeature.Categorical = []string{"rent"}
 	dupCase := rankRecord("dupcase", t0, "1", 3)
 	dupCase.Context = []Field{{"Listing_ID", "x"}} // DuckDB's struct fields ignore case
+	// An empty name made DuckDB refuse the whole model-hour group: the good
+	// records flushed with it were lost.
+	emptyEntity := rankRecord("emptyentity", t0, "1", 3)
+	emptyEntity.Entities[0].Name = ""
+	emptyFeature := rankRecord("emptyfeature", t0, "1", 3)
+	emptyFeature.Features[1] = ""
+	emptyContext := rankRecord("emptycontext", t0, "1", 3)
+	emptyContext.Context = []Field{{"", "x"}}
 	tests := []struct {
 		name string
 		rec  Record
@@ -82,6 +89,9 @@ func TestLogRefuses(t *testing.T) {
 		{"no model", noModel, false},
 		{"a feature named twice", dupFeature, true}, // found at write time
 		{"an entity key named twice, in two cases", dupCase, true},
+		{"an entity key without a name", emptyEntity, false},
+		{"a feature without a name", emptyFeature, false},
+		{"a context field without a name", emptyContext, false},
 		{"good", rankRecord("good", t0, "1", 3), true},
 	}
 	for _, tt := range tests {
@@ -92,8 +102,8 @@ func TestLogRefuses(t *testing.T) {
 	if err := w.Flush(context.Background()); err == nil || !errors.Is(err, errRecord) {
 		t.Errorf("flush of a record naming a feature twice: %v, want errRecord", err)
 	}
-	if n := testutil.ToFloat64(w.m.dropped.WithLabelValues("ranker", "invalid")); n != 9 {
-		t.Errorf("invalid rows = %v, want 9 (short, dup and dupcase)", n)
+	if n := testutil.ToFloat64(w.m.dropped.WithLabelValues("ranker", "invalid")); n != 18 {
+		t.Errorf("invalid rows = %v, want 18 (short, dup, dupcase and the three without names)", n)
 	}
 	if err := w.Close(context.Background()); err != nil {
 		t.Fatal(err)
@@ -168,38 +178,6 @@ func TestOptions(t *testing.T) {
 		"predlog: flush_interval: -1s, want a positive duration"
 	if err == nil || err.Error() != want {
 		t.Errorf("Open: %v\nwant\n%s", err, want)
-	}
-}
-
-// TestRemoveDeadTemps: Open removes the temporary files of dead writers and
-// leaves those of live ones.
-func TestRemoveDeadTemps(t *testing.T) {
-	dir := t.TempDir()
-	hour := filepath.Join(dir, "predictions", "model=m", "date=2026-12-05", "hour=07")
-	if err := os.MkdirAll(hour, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	dead := exec.Command("true")
-	if err := dead.Run(); err != nil {
-		t.Fatal(err)
-	}
-	files := map[string]bool{ // name -> kept
-		fmt.Sprintf(".1-%d-aa%s", dead.Process.Pid, tempSuffix): false,
-		fmt.Sprintf(".1-%d-bb%s", os.Getppid(), tempSuffix):     true,
-		fmt.Sprintf(".1-%d-cc%s", os.Getpid(), tempSuffix):      false, // a former process's pid, reused
-		"1-1-dd.parquet": true,
-	}
-	for name := range files {
-		if err := os.WriteFile(filepath.Join(hour, name), nil, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	openTest(t, Options{Dir: dir})
-	for name, kept := range files {
-		_, err := os.Stat(filepath.Join(hour, name))
-		if exists := err == nil; exists != kept {
-			t.Errorf("%s: exists %v, want %v", name, exists, kept)
-		}
 	}
 }
 

@@ -3,6 +3,7 @@ package predlog
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -100,6 +101,25 @@ func (r *Record) check() error {
 		return bad("%d categorical values for %d rows x %d features", len(r.Strings), r.Rows, len(r.Categorical))
 	case len(r.Scores) != r.Rows*r.outputs():
 		return bad("%d scores for %d rows x %d outputs", len(r.Scores), r.Rows, r.outputs())
+	}
+	// An empty name cannot be a struct field in the file: DuckDB refuses the
+	// whole flush group (every record of the model-hour) over it, so it is
+	// refused here, alone.
+	for i, c := range r.Entities {
+		if c.Name == "" {
+			return bad("entity key %d has no name", i)
+		}
+	}
+	if i := slices.Index(r.Features, ""); i >= 0 {
+		return bad("numeric feature %d has no name", i)
+	}
+	if i := slices.Index(r.Categorical, ""); i >= 0 {
+		return bad("categorical feature %d has no name", i)
+	}
+	for i, f := range r.Context {
+		if f.Name == "" {
+			return bad("context field %d has no name", i)
+		}
 	}
 	for _, c := range r.Entities {
 		if len(c.Values) != r.Rows {

@@ -104,15 +104,15 @@ type Writer struct {
 	sink *sink
 }
 
-// Open starts a Writer on opts.Dir/predictions, removing the temporary files
-// of dead writers first. Close it to write what it holds.
+// Open starts a Writer on opts.Dir/predictions, removing first the temporary
+// files of dead writers (those untouched for staleTempAge). Close it to write what it holds.
 func Open(ctx context.Context, opts Options) (*Writer, error) {
 	opts.EnsureDefaults()
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
 	dir := filepath.Join(opts.Dir, "predictions")
-	if err := removeDeadTemps(dir); err != nil {
+	if err := removeDeadTemps(dir, time.Now().Add(-staleTempAge(opts.FlushInterval))); err != nil {
 		return nil, fmt.Errorf("prediction log %s: remove temporary files: %w", dir, err)
 	}
 	s, err := openSink(ctx, dir, opts.SampleRate)
@@ -130,7 +130,6 @@ func Open(ctx context.Context, opts Options) (*Writer, error) {
 		sink:      s,
 	}
 	w.m.capacity.Add(float64(opts.BufferRows))
-	liveWriters.Add(1)
 	go w.run()
 	return w, nil
 }
@@ -303,13 +302,11 @@ func (w *Writer) Close(ctx context.Context) error {
 		go func() {
 			<-w.done
 			w.m.capacity.Sub(float64(w.opts.BufferRows))
-			liveWriters.Add(-1)
 			_ = w.sink.close()
 		}()
 		return fmt.Errorf("prediction log: close: %w", ctx.Err())
 	}
 	w.m.capacity.Sub(float64(w.opts.BufferRows))
-	liveWriters.Add(-1)
 	return w.sink.close()
 }
 

@@ -11,6 +11,7 @@
 package register
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -108,12 +109,28 @@ func (o *Options) Validate() error {
 	return errors.Join(problems...)
 }
 
-// Model publishes m: a finished run holding its parameters, metrics and
+// Target is where Model publishes: Stores (the project's own stores,
+// embedded) or a Remote server's MLflow API.
+type Target interface {
+	experimentID(ctx context.Context, name string) (string, error)
+	createRun(ctx context.Context, expID string, start int64, tags []tracking.KV) (runID, artifactURI string, err error)
+	logBatch(ctx context.Context, runID string, metrics []tracking.Metric, params []tracking.KV) error
+	// putArtifact stores data at path of the artifact store (the path of a
+	// mlflow-artifacts:/ URI).
+	putArtifact(ctx context.Context, path string, data []byte) error
+	finishRun(ctx context.Context, runID, status string, end int64) error
+	// ensureModel creates the registered model unless it exists.
+	ensureModel(ctx context.Context, name string) error
+	createVersion(ctx context.Context, name, source, runID string, tags []tracking.KV) (version string, err error)
+	setAlias(ctx context.Context, name, alias, version string) error
+}
+
+// Model publishes m to t: a finished run holding its parameters, metrics and
 // model directory, then a new version of the registered model, tagged and
 // aliased as the options say. A failure after the run was created marks the
 // run FAILED (the version is created last but for its alias, so a half
 // publication never shows as a version).
-func Model(ctx context.Context, st Stores, m *modelfile.Model, o Options) (*Result, error) {
+func Model(ctx context.Context, t Target, m *modelfile.Model, o Options) (*Result, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
@@ -124,9 +141,9 @@ func Model(ctx context.Context, st Stores, m *modelfile.Model, o Options) (*Resu
 	if o.Source == "" {
 		o.Source = "atrium fit"
 	}
-	expID, err := experiment(ctx, st.Tracking, o.Experiment)
+	expID, err := t.experimentID(ctx, o.Experiment)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("register %s: %w", o.Name, err)
 	}
 	tags := []tracking.KV{{Key: tagSourceName, Value: o.Source}, {Key: tagSourceType, Value: "LOCAL"}}
 	if o.RunName != "" {
@@ -135,29 +152,27 @@ func Model(ctx context.Context, st Stores, m *modelfile.Model, o Options) (*Resu
 	if o.FeatureService != "" {
 		tags = append(tags, tracking.KV{Key: serving.FeatureServiceTag, Value: o.FeatureService})
 	}
-	run, err := st.Tracking.CreateRun(ctx, tracking.RunCreate{ExperimentID: expID, StartTime: now().UnixMilli(), Tags: tags})
+	runID, artifactURI, err := t.createRun(ctx, expID, now().UnixMilli(), tags)
 	if err != nil {
 		return nil, fmt.Errorf("register %s: create run: %w", o.Name, err)
 	}
-	runID := run.Info.RunID
-	res, err := publish(ctx, st, m, o, runID, run.Info.ArtifactURI, now)
+	res, err := publish(ctx, t, m, o, runID, artifactURI, now)
 	status := "FINISHED"
 	if err != nil {
 		status = "FAILED"
 	}
-	end := now().UnixMilli()
 	// The run's status is recorded even when the request's context ended:
 	// a run left RUNNING forever reads as a fit still in progress.
 	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if _, uerr := st.Tracking.UpdateRun(uctx, runID, tracking.RunUpdate{Status: &status, EndTime: &end}); uerr != nil && err == nil {
+	if uerr := t.finishRun(uctx, runID, status, now().UnixMilli()); uerr != nil && err == nil {
 		err = fmt.Errorf("register %s: finish run %s: %w", o.Name, runID, uerr)
 	}
 	if err != nil {
 		return nil, err
 	}
 	if o.Alias != "" {
-		if err := st.Registry.SetAlias(ctx, o.Name, o.Alias, res.Version); err != nil {
+		if err := t.setAlias(ctx, o.Name, o.Alias, res.Version); err != nil {
 			return nil, fmt.Errorf("register %s: set alias %s to version %s: %w", o.Name, o.Alias, res.Version, err)
 		}
 		res.Alias = o.Alias
@@ -168,24 +183,31 @@ func Model(ctx context.Context, st Stores, m *modelfile.Model, o Options) (*Resu
 
 // publish logs the run's parameters, metrics and model directory and
 // registers the version.
-func publish(ctx context.Context, st Stores, m *modelfile.Model, o Options, runID, artifactURI string, now func() time.Time) (*Result, error) {
+func publish(ctx context.Context, t Target, m *modelfile.Model, o Options, runID, artifactURI string, now func() time.Time) (*Result, error) {
 	dir, ok := tracking.ProxiedPath(artifactURI)
 	if !ok {
 		return nil, fmt.Errorf("register %s: run %s stores artifacts at %s, outside the artifact store (mlflow-artifacts:/): set the experiment's artifact location to the default",
 			o.Name, runID, artifactURI)
 	}
 	params, metrics := runData(m, now().UnixMilli())
-	if err := st.Tracking.LogBatch(ctx, runID, metrics, params, nil); err != nil {
+	if err := t.logBatch(ctx, runID, metrics, params); err != nil {
 		return nil, fmt.Errorf("register %s: log params and metrics to run %s: %w", o.Name, runID, err)
 	}
 	modelDir := ArtifactPath
 	if dir != "" {
 		modelDir = dir + "/" + ArtifactPath
 	}
-	if err := serving.PutMLmodel(ctx, st.Artifacts, modelDir, m); err != nil {
+	files, err := serving.MLmodelFiles(m, now())
+	if err != nil {
 		return nil, fmt.Errorf("register %s: %w", o.Name, err)
 	}
-	if _, err := st.Registry.CreateRegisteredModel(ctx, o.Name, nil, ""); err != nil && !errors.Is(err, wire.ErrAlreadyExists) {
+	// MLmodel last: a directory whose MLmodel is visible is whole.
+	for _, name := range []string{serving.AtriumModelFile, serving.MLmodelFile} {
+		if err := t.putArtifact(ctx, modelDir+"/"+name, files[name]); err != nil {
+			return nil, fmt.Errorf("register %s: store model file %s: %w", o.Name, name, err)
+		}
+	}
+	if err := t.ensureModel(ctx, o.Name); err != nil {
 		return nil, fmt.Errorf("register %s: create registered model: %w", o.Name, err)
 	}
 	var vtags []tracking.KV
@@ -193,12 +215,59 @@ func publish(ctx context.Context, st Stores, m *modelfile.Model, o Options, runI
 		vtags = []tracking.KV{{Key: serving.FeatureServiceTag, Value: o.FeatureService}}
 	}
 	source := "runs:/" + runID + "/" + ArtifactPath
-	v, err := st.Registry.CreateModelVersion(ctx, registry.VersionCreate{Name: o.Name, Source: source, RunID: runID, Tags: vtags})
+	version, err := t.createVersion(ctx, o.Name, source, runID, vtags)
 	if err != nil {
 		return nil, fmt.Errorf("register %s: create version: %w", o.Name, err)
 	}
-	return &Result{Name: o.Name, Version: v.Version, RunID: runID, Source: source,
-		ModelURI: "models:/" + o.Name + "/" + v.Version, Artifacts: artifactURI + "/" + ArtifactPath}, nil
+	return &Result{Name: o.Name, Version: version, RunID: runID, Source: source,
+		ModelURI: "models:/" + o.Name + "/" + version, Artifacts: artifactURI + "/" + ArtifactPath}, nil
+}
+
+// The embedded target: the project's stores.
+
+func (st Stores) experimentID(ctx context.Context, name string) (string, error) {
+	return experiment(ctx, st.Tracking, name)
+}
+
+func (st Stores) createRun(ctx context.Context, expID string, start int64, tags []tracking.KV) (string, string, error) {
+	run, err := st.Tracking.CreateRun(ctx, tracking.RunCreate{ExperimentID: expID, StartTime: start, Tags: tags})
+	if err != nil {
+		return "", "", err
+	}
+	return run.Info.RunID, run.Info.ArtifactURI, nil
+}
+
+func (st Stores) logBatch(ctx context.Context, runID string, metrics []tracking.Metric, params []tracking.KV) error {
+	return st.Tracking.LogBatch(ctx, runID, metrics, params, nil)
+}
+
+func (st Stores) putArtifact(ctx context.Context, path string, data []byte) error {
+	return st.Artifacts.Put(ctx, path, bytes.NewReader(data))
+}
+
+func (st Stores) finishRun(ctx context.Context, runID, status string, end int64) error {
+	_, err := st.Tracking.UpdateRun(ctx, runID, tracking.RunUpdate{Status: &status, EndTime: &end})
+	return err
+}
+
+func (st Stores) ensureModel(ctx context.Context, name string) error {
+	_, err := st.Registry.CreateRegisteredModel(ctx, name, nil, "")
+	if errors.Is(err, wire.ErrAlreadyExists) {
+		return nil
+	}
+	return err
+}
+
+func (st Stores) createVersion(ctx context.Context, name, source, runID string, tags []tracking.KV) (string, error) {
+	v, err := st.Registry.CreateModelVersion(ctx, registry.VersionCreate{Name: name, Source: source, RunID: runID, Tags: tags})
+	if err != nil {
+		return "", err
+	}
+	return v.Version, nil
+}
+
+func (st Stores) setAlias(ctx context.Context, name, alias, version string) error {
+	return st.Registry.SetAlias(ctx, name, alias, version)
 }
 
 // experiment returns the id of the named experiment, creating it when

@@ -3,15 +3,22 @@ package register
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"math"
+	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/atrium-ml/atrium/internal/modeling/fit"
 	"github.com/atrium-ml/atrium/internal/modeling/ml"
 	"github.com/atrium-ml/atrium/internal/modeling/modelfile"
+	"github.com/atrium-ml/atrium/internal/platform/artifact/proxy"
+	"github.com/atrium-ml/atrium/internal/platform/server"
+	"github.com/atrium-ml/atrium/internal/registry"
 	"github.com/atrium-ml/atrium/internal/serving"
 	"github.com/atrium-ml/atrium/internal/serving/servingtest"
+	"github.com/atrium-ml/atrium/internal/tracking"
 )
 
 const trainCSV = "../../modeling/fit/testdata/train.csv"
@@ -172,5 +179,65 @@ func TestMetricName(t *testing.T) {
 		if got := metricName(in); got != want {
 			t.Errorf("metricName(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// routes serves a fixed list of routes as a server.API.
+type routes []server.Route
+
+func (r routes) Routes() []server.Route { return r }
+
+// TestModelRemote publishes through a real server's MLflow API and artifact
+// proxy (what `atrium serve` composes, over httptest) and loads the version
+// back from the server's own stores, as serving does.
+func TestModelRemote(t *testing.T) {
+	ctx := context.Background()
+	st := stores(t)
+	log := slog.New(slog.DiscardHandler)
+	reg := registry.NewAPI(st.Registry, log).Routes()
+	srv := server.New(server.Options{Logger: log},
+		routes(append(tracking.NewAPI(st.Tracking, st.Artifacts, log).RoutesWith(reg...), reg...)),
+		proxy.New(st.Artifacts, proxy.Options{Logger: log}))
+	hs := httptest.NewServer(srv.Handler())
+	defer hs.Close()
+	m := fitted(t)
+	remote := &Remote{URL: hs.URL}
+	for i, o := range []Options{{Name: "churn"}, {Name: "churn", Alias: "champion", FeatureService: "churn_v1", Experiment: "remote-fits"}} {
+		res, err := Model(ctx, remote, m, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := strconv.Itoa(i + 1); res.Version != want {
+			t.Fatalf("remote registration %d made version %s", i, res.Version)
+		}
+	}
+	loader := &serving.Loader{Registry: st.Registry, Artifacts: st.Artifacts}
+	d, err := loader.LoadURI(ctx, "models:/churn@champion")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Version != "2" || d.FeatureService != "churn_v1" || len(d.Inputs) != len(m.Features) {
+		t.Errorf("loaded version %s, feature service %q, %d inputs", d.Version, d.FeatureService, len(d.Inputs))
+	}
+	exp, err := st.Tracking.GetExperimentByName(ctx, "remote-fits")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := st.Registry.GetModelVersion(ctx, "churn", "2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := st.Tracking.GetRun(ctx, v.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.Info.Status != "FINISHED" || run.Info.ExperimentID != exp.ExperimentID || len(run.Data.Metrics) == 0 || len(run.Data.Params) == 0 {
+		t.Errorf("run %+v with %d metrics and %d params", run.Info, len(run.Data.Metrics), len(run.Data.Params))
+	}
+
+	// A server's error answer is reported with its status.
+	bad := &Remote{URL: hs.URL + "/nowhere"}
+	if _, err := Model(ctx, bad, m, Options{Name: "churn", Experiment: "e"}); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Errorf("a wrong URL: %v", err)
 	}
 }

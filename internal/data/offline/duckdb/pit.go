@@ -295,7 +295,15 @@ func (e *Engine) compute(ctx context.Context, conn *sql.Conn, query string, rows
 			}
 			ids = append(ids, scan[0].(int64))
 			for i, x := range scan[1:] {
-				in[i] = append(in[i], ondemand.Value(x, c.Inputs[i].Type.Kind()))
+				// A value the online path could not see as this input's kind
+				// fails the job: a silent null would skew training data from
+				// what serving computes.
+				v, err := ondemand.Convert(x, c.Inputs[i].Type.Kind())
+				if err != nil {
+					rs.Close()
+					return "", fmt.Errorf("on-demand input %s: %w", c.Inputs[i].Name, err)
+				}
+				in[i] = append(in[i], v)
 			}
 		}
 		if err := errors.Join(rs.Err(), rs.Close()); err != nil {

@@ -23,6 +23,7 @@ import (
 //   - "echo": returns every input as an output of the same name, so a
 //     round trip through a transport and back shows what it decoded.
 //   - "loading": known but not ready (ErrUnavailable).
+//   - "corrupt": known but can never load (ErrModelUnusable).
 //   - "broken": fails with an internal error whose text must not reach
 //     the caller.
 //   - "wait": sends on Waiting (when set), then blocks until the request's
@@ -68,6 +69,8 @@ func (b *Backend) resolve(name, version string) (string, error) {
 		return "1", nil
 	case "loading":
 		return "", fmt.Errorf("%w: loading is loading", oip.ErrUnavailable)
+	case "corrupt":
+		return "", fmt.Errorf("%w: corrupt version 1: model.lgb is truncated", oip.ErrModelUnusable)
 	}
 	return "", fmt.Errorf("%w: no registered model %q", oip.ErrModelNotFound, name)
 }
