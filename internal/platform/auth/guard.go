@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/maypok86/otter/v2"
+
 	"github.com/atrium-ml/atrium/internal/platform/server"
 )
 
@@ -74,11 +76,13 @@ type GuardOptions struct {
 // (every permission but Public and the read ones), an audit entry once the
 // response is written. Close flushes the audit log.
 type Guard struct {
-	opts   GuardOptions
-	cache  sync.Map // [32]byte (hash of the Authorization header) -> cached
-	cached int64    // approximate entry count, under mu
-	mu     sync.Mutex
-	grants sync.Map // user name -> cachedGrants
+	opts GuardOptions
+	// cache maps the hash of an Authorization header to its principal, and
+	// grants a user name to its grants: both bounded (least recently and
+	// frequently used entries go first), so no caller fills memory and a
+	// full cache never starts afresh (which would re-check every password).
+	cache  *otter.Cache[[32]byte, cached]
+	grants *otter.Cache[string, cachedGrants]
 
 	audit     chan AuditEntry
 	auditDone chan struct{}
@@ -95,9 +99,8 @@ type cached struct {
 	until time.Time
 }
 
-// maxCached bounds the credential cache; past it the cache starts afresh
-// (an attacker cycling invalid credentials never fills it: failures are not
-// cached).
+// maxCached bounds each cache (an attacker cycling invalid credentials
+// never fills it: failures are not cached).
 const maxCached = 10_000
 
 // NewGuard returns a guard; it starts the audit writer, stopped by Close.
@@ -112,7 +115,10 @@ func NewGuard(opts GuardOptions) *Guard {
 		opts.AuditPruneEvery = time.Hour
 	}
 	g := &Guard{opts: opts, audit: make(chan AuditEntry, 4096), auditDone: make(chan struct{}),
-		stopPrune: make(chan struct{}), pruneDone: make(chan struct{})}
+		stopPrune: make(chan struct{}), pruneDone: make(chan struct{}),
+		cache:  otter.Must(&otter.Options[[32]byte, cached]{MaximumSize: maxCached}),
+		grants: otter.Must(&otter.Options[string, cachedGrants]{MaximumSize: maxCached}),
+	}
 	go g.writeAudit()
 	if opts.AuditRetention > 0 {
 		go g.pruneAudit()
@@ -357,11 +363,11 @@ func (g *Guard) authenticate(r *http.Request) (Principal, error) {
 	key := sha256.Sum256([]byte(header))
 	now := time.Now()
 	if g.opts.CacheTTL > 0 {
-		if c, ok := g.cache.Load(key); ok {
-			if c := c.(cached); now.Before(c.until) {
+		if c, ok := g.cache.GetIfPresent(key); ok {
+			if now.Before(c.until) {
 				return c.p, nil
 			}
-			g.cache.Delete(key)
+			g.cache.Invalidate(key)
 		}
 	}
 	p, err := g.verify(r.Context(), header)
@@ -373,13 +379,7 @@ func (g *Guard) authenticate(r *http.Request) (Principal, error) {
 		if !p.expires.IsZero() && p.expires.Before(until) {
 			until = p.expires
 		}
-		g.mu.Lock()
-		if g.cached++; g.cached > maxCached {
-			g.cache.Clear()
-			g.cached = 1
-		}
-		g.mu.Unlock()
-		g.cache.Store(key, cached{p: p, until: until})
+		g.cache.Set(key, cached{p: p, until: until})
 	}
 	return p, nil
 }
@@ -387,11 +387,8 @@ func (g *Guard) authenticate(r *http.Request) (Principal, error) {
 // Forget drops every cached credential and grant (after a revocation in
 // this process).
 func (g *Guard) Forget() {
-	g.mu.Lock()
-	g.cache.Clear()
-	g.cached = 0
-	g.mu.Unlock()
-	g.grants.Clear()
+	g.cache.InvalidateAll()
+	g.grants.InvalidateAll()
 }
 
 type cachedGrants struct {
@@ -540,8 +537,8 @@ func (g *Guard) grantsOf(ctx context.Context, user string) (map[Resource]Level, 
 	now := time.Now()
 	gen := grantsChanged.Load()
 	if g.opts.CacheTTL > 0 {
-		if c, ok := g.grants.Load(user); ok && now.Before(c.(cachedGrants).until) && c.(cachedGrants).gen == gen {
-			return c.(cachedGrants).m, nil
+		if c, ok := g.grants.GetIfPresent(user); ok && now.Before(c.until) && c.gen == gen {
+			return c.m, nil
 		}
 	}
 	m, err := g.opts.Store.userGrants(ctx, user)
@@ -549,16 +546,7 @@ func (g *Guard) grantsOf(ctx context.Context, user string) (map[Resource]Level, 
 		return nil, err
 	}
 	if g.opts.CacheTTL > 0 {
-		// Bounded like the credential cache: users are few, but not trusted
-		// to be.
-		g.mu.Lock()
-		if g.cached++; g.cached > maxCached {
-			g.cache.Clear()
-			g.grants.Clear()
-			g.cached = 1
-		}
-		g.mu.Unlock()
-		g.grants.Store(user, cachedGrants{m: m, until: now.Add(g.opts.CacheTTL), gen: gen})
+		g.grants.Set(user, cachedGrants{m: m, until: now.Add(g.opts.CacheTTL), gen: gen})
 	}
 	return m, nil
 }
