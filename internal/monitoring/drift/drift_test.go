@@ -1,0 +1,296 @@
+package drift
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+type expectedFile struct {
+	Scipy string `json:"scipy"`
+	Cases []struct {
+		Name        string   `json:"name"`
+		Categorical bool     `json:"categorical"`
+		Reference   []any    `json:"reference"`
+		Current     []any    `json:"current"`
+		RefCat      []string `json:"-"`
+		CurCat      []string `json:"-"`
+		Results     []struct {
+			Override string   `json:"override"`
+			Method   Method   `json:"method"`
+			Score    *float64 `json:"score"`
+			Drift    bool     `json:"drift"`
+		} `json:"results"`
+	} `json:"cases"`
+}
+
+// loadExpected decodes testdata/expected.json; numeric nulls are NaN,
+// categorical columns are decoded separately since they hold strings.
+func loadExpected(t *testing.T, raw []byte) expectedFile {
+	t.Helper()
+	var shape struct {
+		Cases []struct {
+			Categorical bool            `json:"categorical"`
+			Reference   json.RawMessage `json:"reference"`
+			Current     json.RawMessage `json:"current"`
+		} `json:"cases"`
+	}
+	if err := json.Unmarshal(raw, &shape); err != nil {
+		t.Fatal(err)
+	}
+	var f expectedFile
+	// Numeric and categorical inputs share the field name; decode the
+	// results first, then each input by its kind.
+	var results struct {
+		Scipy string `json:"scipy"`
+		Cases []struct {
+			Name        string `json:"name"`
+			Categorical bool   `json:"categorical"`
+			Results     json.RawMessage
+		} `json:"cases"`
+	}
+	if err := json.Unmarshal(raw, &results); err != nil {
+		t.Fatal(err)
+	}
+	f.Scipy = results.Scipy
+	f.Cases = make([]struct {
+		Name        string   `json:"name"`
+		Categorical bool     `json:"categorical"`
+		Reference   []any    `json:"reference"`
+		Current     []any    `json:"current"`
+		RefCat      []string `json:"-"`
+		CurCat      []string `json:"-"`
+		Results     []struct {
+			Override string   `json:"override"`
+			Method   Method   `json:"method"`
+			Score    *float64 `json:"score"`
+			Drift    bool     `json:"drift"`
+		} `json:"results"`
+	}, len(results.Cases))
+	for i, c := range results.Cases {
+		fc := &f.Cases[i]
+		fc.Name, fc.Categorical = c.Name, c.Categorical
+		if err := json.Unmarshal(c.Results, &fc.Results); err != nil {
+			t.Fatal(err)
+		}
+		if c.Categorical {
+			must(t, json.Unmarshal(shape.Cases[i].Reference, &fc.RefCat))
+			must(t, json.Unmarshal(shape.Cases[i].Current, &fc.CurCat))
+		} else {
+			must(t, json.Unmarshal(shape.Cases[i].Reference, &fc.Reference))
+			must(t, json.Unmarshal(shape.Cases[i].Current, &fc.Current))
+		}
+	}
+	return f
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// floats decodes gen.py's numeric encoding: null is NaN, "inf"/"-inf" are
+// infinities.
+func floats(p []any) []float64 {
+	out := make([]float64, len(p))
+	for i, v := range p {
+		switch v := v.(type) {
+		case nil:
+			out[i] = math.NaN()
+		case float64:
+			out[i] = v
+		case string:
+			out[i] = math.Inf(1)
+			if v == "-inf" {
+				out[i] = math.Inf(-1)
+			}
+		}
+	}
+	return out
+}
+
+// TestAgainstScipy checks every method on every case in testdata/expected.json
+// (inputs and the scores scipy/numpy compute for them, see testdata/gen.py).
+func TestAgainstScipy(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("testdata", "expected.json"))
+	must(t, err)
+	f := loadExpected(t, raw)
+	if len(f.Cases) < 10 {
+		t.Fatalf("expected.json has %d cases", len(f.Cases))
+	}
+	for _, c := range f.Cases {
+		for _, want := range c.Results {
+			t.Run(c.Name+"/"+string(want.Method)+"/override="+want.Override, func(t *testing.T) {
+				opt := Options{Method: Method(want.Override)}
+				var got ColumnResult
+				var err error
+				if c.Categorical {
+					got, err = CompareCategorical(c.Name, c.RefCat, c.CurCat, opt)
+				} else {
+					got, err = CompareNumeric(c.Name, floats(c.Reference), floats(c.Current), opt)
+				}
+				must(t, err)
+				if got.Method != want.Method {
+					t.Fatalf("method %q, want %q", got.Method, want.Method)
+				}
+				if got.Drift != want.Drift {
+					t.Errorf("drift %v, want %v (score %g)", got.Drift, want.Drift, got.Score)
+				}
+				if want.Score == nil {
+					// scipy's chisquare gives NaN with one category; we give 1.
+					if got.Score != 1 {
+						t.Errorf("score %g, want 1 where scipy gives NaN", got.Score)
+					}
+					return
+				}
+				rel, abs := 1e-9, 1e-12
+				if c.Name == "ks_asymptotic" {
+					rel = 0.01 // Stephens-corrected Kolmogorov limit, see KS.
+				}
+				if want.Method == MethodKS && c.Name != "ks_asymptotic" {
+					abs = 1e-10 // 1 - inside probability, see KS.
+				}
+				if d := math.Abs(got.Score - *want.Score); d > abs && d > rel*math.Abs(*want.Score) {
+					t.Errorf("score %.15g, want %.15g (scipy %s)", got.Score, *want.Score, f.Scipy)
+				}
+			})
+		}
+	}
+}
+
+// TestRegenerate reruns gen.py when ATRIUM_TEST_PYTHON is set and checks the
+// stored expected.json is what it produces, so the stored numbers cannot
+// drift from their generator.
+func TestRegenerate(t *testing.T) {
+	py := os.Getenv("ATRIUM_TEST_PYTHON")
+	if py == "" {
+		t.Skip("ATRIUM_TEST_PYTHON not set; checking stored expected.json only")
+	}
+	cmd := exec.Command(py, "gen.py")
+	cmd.Dir = "testdata"
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("gen.py: %v\n%s", err, stderr.String())
+	}
+	stored, err := os.ReadFile(filepath.Join("testdata", "expected.json"))
+	must(t, err)
+	if !bytes.Equal(bytes.TrimSpace(out), bytes.TrimSpace(stored)) {
+		t.Fatal("testdata/expected.json differs from gen.py's output: regenerate it (python gen.py > expected.json) and review the diff")
+	}
+}
+
+func TestEmptyWindows(t *testing.T) {
+	nan := math.NaN()
+	tests := []struct {
+		name string
+		run  func() error
+	}{
+		{"current empty", func() error { _, err := CompareNumeric("x", []float64{1, 2}, nil, Options{}); return err }},
+		{"current all NaN", func() error {
+			_, err := CompareNumeric("x", []float64{1, 2}, []float64{nan, math.Inf(1)}, Options{})
+			return err
+		}},
+		{"reference all NaN", func() error { _, err := CompareNumeric("x", []float64{nan}, []float64{1}, Options{}); return err }},
+		{"categorical current all missing", func() error {
+			_, err := CompareCategorical("c", []string{"a"}, []string{"", ""}, Options{})
+			return err
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.run(); !errors.Is(err, ErrEmpty) {
+				t.Fatalf("err = %v, want ErrEmpty", err)
+			}
+		})
+	}
+}
+
+func TestMethodNotApplicable(t *testing.T) {
+	for _, m := range []Method{MethodKS, MethodWasserstein, "nope"} {
+		if _, err := CompareCategorical("c", []string{"a"}, []string{"b"}, Options{Method: m}); !errors.Is(err, ErrMethod) {
+			t.Errorf("%s on categorical: err = %v, want ErrMethod", m, err)
+		}
+	}
+	if _, err := CompareNumeric("x", []float64{1}, []float64{2}, Options{Method: "nope"}); !errors.Is(err, ErrMethod) {
+		t.Errorf("unknown method on numeric: err = %v", err)
+	}
+}
+
+func TestDefaultMethod(t *testing.T) {
+	tests := []struct {
+		numeric  bool
+		ref      int
+		distinct int
+		want     Method
+	}{
+		{true, 1000, 6, MethodKS},
+		{true, 1000, 5, MethodChiSquare},
+		{true, 1000, 2, MethodZTest},
+		{false, 10, 3, MethodChiSquare},
+		{false, 10, 2, MethodZTest},
+		{false, 10, 1, MethodZTest},
+		{true, 1001, 6, MethodWasserstein},
+		{true, 1001, 5, MethodJensenShannon},
+		{false, 1001, 100, MethodJensenShannon},
+	}
+	for _, tt := range tests {
+		if got := DefaultMethod(tt.numeric, tt.ref, tt.distinct); got != tt.want {
+			t.Errorf("DefaultMethod(%v, %d, %d) = %s, want %s", tt.numeric, tt.ref, tt.distinct, got, tt.want)
+		}
+	}
+}
+
+func TestCompareDataset(t *testing.T) {
+	ref := []Sample{
+		{Name: "same", Numeric: []float64{1, 2, 3, 4, 5, 6, 7, 8}},
+		{Name: "shifted", Numeric: []float64{1, 2, 3, 4, 5, 6, 7, 8}},
+		{Name: "cat", Categorical: []string{"a", "a", "b", "b"}},
+	}
+	cur := []Sample{
+		{Name: "cat", Categorical: []string{"a", "b", "a", "b"}},
+		{Name: "shifted", Numeric: []float64{101, 102, 103, 104, 105, 106, 107, 108}},
+		{Name: "same", Numeric: []float64{1, 2, 3, 4, 5, 6, 7, 8}},
+	}
+	got, err := Compare(ref, cur, nil, 0)
+	must(t, err)
+	if got.DriftedCount != 1 || got.DatasetDrift || math.Abs(got.DriftedShare-1.0/3) > 1e-15 {
+		t.Fatalf("got %+v, want 1 of 3 drifted, no dataset drift", got)
+	}
+	if got.Columns[1].Column != "shifted" || !got.Columns[1].Drift || got.Columns[1].Method != MethodKS {
+		t.Fatalf("column 1 = %+v, want shifted drifting by ks", got.Columns[1])
+	}
+	// Overriding "cat" with a threshold that any distance reaches makes two of
+	// three columns drift: dataset drift at share >= 0.5.
+	got, err = Compare(ref, cur, map[string]Options{"same": {Method: MethodWasserstein, Threshold: 1e-300}, "cat": {Method: MethodPSI, Threshold: -1}}, 0)
+	must(t, err)
+	if got.DriftedCount != 2 || !got.DatasetDrift {
+		t.Fatalf("with overrides: %+v, want 2 drifted and dataset drift", got)
+	}
+	if got.Columns[0].Method != MethodWasserstein || got.Columns[0].Threshold != 1e-300 || got.Columns[0].Drift {
+		t.Fatalf("override on same: %+v (distance 0 is below any positive threshold)", got.Columns[0])
+	}
+
+	bad := []struct {
+		name string
+		cur  []Sample
+		ovr  map[string]Options
+	}{
+		{"missing column", cur[:2], nil},
+		{"kind mismatch", []Sample{cur[0], cur[1], {Name: "same", Categorical: []string{"1"}}}, nil},
+		{"unknown override", cur, map[string]Options{"nope": {}}},
+	}
+	for _, tt := range bad {
+		if _, err := Compare(ref, tt.cur, tt.ovr, 0); !errors.Is(err, ErrColumns) {
+			t.Errorf("%s: err = %v, want ErrColumns", tt.name, err)
+		}
+	}
+}
