@@ -1,6 +1,7 @@
 package drift
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -120,28 +121,18 @@ func DefaultMethod(numeric bool, refRows, distinct int) Method {
 // modified.
 func CompareNumeric(name string, ref, cur []float64, opt Options) (ColumnResult, error) {
 	r, c := dropNonFinite(ref), dropNonFinite(cur)
-	res := ColumnResult{Column: name, Type: TypeNumeric}
-	if err := checkEmpty(name, r, c); err != nil {
-		return res, err
-	}
-	keys, rc, cc := alignedCounts(r, c)
-	m, err := pick(name, true, opt, len(r), len(keys))
+	res, keys, rc, cc, err := prepare(name, TypeNumeric, r, c, opt)
 	if err != nil {
 		return res, err
 	}
-	res.Method = m
-	switch m {
+	switch res.Method {
 	case MethodKS:
 		_, res.Score = KS(r, c)
 	case MethodWasserstein:
 		res.Score = WassersteinNorm(r, c)
-	case MethodChiSquare:
-		res.Score = ChiSquareP(rc, cc)
-	case MethodZTest:
-		res.Score = zFromCounts(len(keys), rc, cc)
 	case MethodJensenShannon, MethodPSI:
 		rs, cs := numericShares(r, c, refDistinct(rc), rc, cc)
-		if m == MethodPSI {
+		if res.Method == MethodPSI {
 			res.Score = PSI(rs, cs)
 		} else {
 			res.Score = JensenShannon(rs, cs)
@@ -153,6 +144,8 @@ func CompareNumeric(name string, ref, cur []float64, opt Options) (ColumnResult,
 		w := (edges[len(edges)-1] - edges[0]) / float64(len(edges)-1)
 		h1, h2 := density(histogram(r, edges), edges), density(histogram(c, edges), edges)
 		res.Score = hellingerShares(h1, h2, w)
+	default:
+		res.Score = countScore(res.Method, rc, cc)
 	}
 	return finish(res, opt), nil
 }
@@ -160,30 +153,49 @@ func CompareNumeric(name string, ref, cur []float64, opt Options) (ColumnResult,
 // CompareCategorical tests a categorical column. The empty string is a
 // missing value (what pandas reads from an empty CSV field) and is dropped.
 func CompareCategorical(name string, ref, cur []string, opt Options) (ColumnResult, error) {
-	r, c := dropEmpty(ref), dropEmpty(cur)
-	res := ColumnResult{Column: name, Type: TypeCategorical}
-	if err := checkEmpty(name, r, c); err != nil {
-		return res, err
-	}
-	keys, rc, cc := alignedCounts(r, c)
-	m, err := pick(name, false, opt, len(r), len(keys))
+	res, _, rc, cc, err := prepare(name, TypeCategorical, dropEmpty(ref), dropEmpty(cur), opt)
 	if err != nil {
 		return res, err
 	}
-	res.Method = m
+	res.Score = countScore(res.Method, rc, cc)
+	return finish(res, opt), nil
+}
+
+// prepare checks both (cleaned) samples are non-empty, counts their values
+// and picks the method.
+func prepare[K cmp.Ordered](name, typ string, r, c []K, opt Options) (res ColumnResult, keys []K, rc, cc []float64, err error) {
+	res = ColumnResult{Column: name, Type: typ}
+	if len(r) == 0 {
+		return res, nil, nil, nil, fmt.Errorf("column %q: reference: %w", name, ErrEmpty)
+	}
+	if len(c) == 0 {
+		return res, nil, nil, nil, fmt.Errorf("column %q: current: %w", name, ErrEmpty)
+	}
+	keys, rc, cc = alignedCounts(r, c)
+	res.Method, err = pick(name, typ == TypeNumeric, opt, len(r), len(keys))
+	return res, keys, rc, cc, err
+}
+
+// countScore computes the methods that only need the value counts: one
+// bucket per distinct value.
+func countScore(m Method, rc, cc []float64) float64 {
+	nr, nc := sum(rc), sum(cc)
 	switch m {
 	case MethodChiSquare:
-		res.Score = ChiSquareP(rc, cc)
+		return ChiSquareP(rc, cc)
 	case MethodZTest:
-		res.Score = zFromCounts(len(keys), rc, cc)
+		if len(rc) == 1 {
+			return 1 // both samples hold the same single value
+		}
+		return ZTestP(rc[0], nr, cc[0], nc)
 	case MethodJensenShannon:
-		res.Score = JensenShannon(shares(rc, len(r)), shares(cc, len(c)))
+		return JensenShannon(scale(rc, nr), scale(cc, nc))
 	case MethodPSI:
-		res.Score = PSI(shares(rc, len(r)), shares(cc, len(c)))
+		return PSI(scale(rc, nr), scale(cc, nc))
 	case MethodHellinger:
-		res.Score = hellingerShares(shares(rc, len(r)), shares(cc, len(c)), 1)
+		return hellingerShares(scale(rc, nr), scale(cc, nc), 1)
 	}
-	return finish(res, opt), nil
+	panic("drift: countScore on " + string(m)) // pick admits no other method here
 }
 
 // Sample is one column of a data set: exactly one of Numeric and Categorical
@@ -293,16 +305,6 @@ func finish(res ColumnResult, opt Options) ColumnResult {
 	return res
 }
 
-func checkEmpty[T any](name string, r, c []T) error {
-	if len(r) == 0 {
-		return fmt.Errorf("column %q: reference: %w", name, ErrEmpty)
-	}
-	if len(c) == 0 {
-		return fmt.Errorf("column %q: current: %w", name, ErrEmpty)
-	}
-	return nil
-}
-
 func dropNonFinite(x []float64) []float64 {
 	out := make([]float64, 0, len(x))
 	for _, v := range x {
@@ -319,27 +321,6 @@ func dropEmpty(x []string) []string {
 		if v != "" {
 			out = append(out, v)
 		}
-	}
-	return out
-}
-
-// zFromCounts runs ZTestP with the first (smallest) key as the category.
-func zFromCounts(nkeys int, rc, cc []float64) float64 {
-	if nkeys == 1 {
-		return 1 // both samples hold the same single value
-	}
-	var rn, cn float64
-	for i := range rc {
-		rn += rc[i]
-		cn += cc[i]
-	}
-	return ZTestP(rc[0], rn, cc[0], cn)
-}
-
-func shares(counts []float64, n int) []float64 {
-	out := make([]float64, len(counts))
-	for i, c := range counts {
-		out[i] = c / float64(n)
 	}
 	return out
 }
@@ -362,9 +343,26 @@ func numericShares(r, c []float64, refDistinct int, rc, cc []float64) (rs, cs []
 	if refDistinct > 20 {
 		lo, hi := minMax(r, c)
 		edges := sturgesEdges(lo, hi, len(r)+len(c))
-		return shares(histogram(r, edges), len(r)), shares(histogram(c, edges), len(c))
+		return scale(histogram(r, edges), float64(len(r))), scale(histogram(c, edges), float64(len(c)))
 	}
-	return shares(rc, len(r)), shares(cc, len(c))
+	return scale(rc, float64(len(r))), scale(cc, float64(len(c)))
+}
+
+func sum(x []float64) float64 {
+	var s float64
+	for _, v := range x {
+		s += v
+	}
+	return s
+}
+
+// scale returns x / d.
+func scale(x []float64, d float64) []float64 {
+	out := make([]float64, len(x))
+	for i, v := range x {
+		out[i] = v / d
+	}
+	return out
 }
 
 // density is np.histogram(..., density=True): counts / (total counted * bin width).

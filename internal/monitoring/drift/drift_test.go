@@ -11,82 +11,38 @@ import (
 	"testing"
 )
 
-type expectedFile struct {
-	Scipy string `json:"scipy"`
-	Cases []struct {
-		Name        string   `json:"name"`
-		Categorical bool     `json:"categorical"`
-		Reference   []any    `json:"reference"`
-		Current     []any    `json:"current"`
-		RefCat      []string `json:"-"`
-		CurCat      []string `json:"-"`
-		Results     []struct {
-			Override string   `json:"override"`
-			Method   Method   `json:"method"`
-			Score    *float64 `json:"score"`
-			Drift    bool     `json:"drift"`
-		} `json:"results"`
-	} `json:"cases"`
+type expectedCase struct {
+	Name        string          `json:"name"`
+	Categorical bool            `json:"categorical"`
+	Reference   json.RawMessage `json:"reference"`
+	Current     json.RawMessage `json:"current"`
+	Results     []struct {
+		Override string   `json:"override"`
+		Method   Method   `json:"method"`
+		Score    *float64 `json:"score"` // null where scipy gives NaN
+		Drift    bool     `json:"drift"`
+	} `json:"results"`
 }
 
-// loadExpected decodes testdata/expected.json; numeric nulls are NaN,
-// categorical columns are decoded separately since they hold strings.
-func loadExpected(t *testing.T, raw []byte) expectedFile {
+type expectedFile struct {
+	Scipy string         `json:"scipy"`
+	Cases []expectedCase `json:"cases"`
+}
+
+// compare runs the case's column through CompareNumeric or
+// CompareCategorical; the inputs are decoded by kind (see gen.py's num).
+func (c expectedCase) compare(t *testing.T, opt Options) (ColumnResult, error) {
 	t.Helper()
-	var shape struct {
-		Cases []struct {
-			Categorical bool            `json:"categorical"`
-			Reference   json.RawMessage `json:"reference"`
-			Current     json.RawMessage `json:"current"`
-		} `json:"cases"`
+	if c.Categorical {
+		var r, cur []string
+		must(t, json.Unmarshal(c.Reference, &r))
+		must(t, json.Unmarshal(c.Current, &cur))
+		return CompareCategorical(c.Name, r, cur, opt)
 	}
-	if err := json.Unmarshal(raw, &shape); err != nil {
-		t.Fatal(err)
-	}
-	var f expectedFile
-	// Numeric and categorical inputs share the field name; decode the
-	// results first, then each input by its kind.
-	var results struct {
-		Scipy string `json:"scipy"`
-		Cases []struct {
-			Name        string `json:"name"`
-			Categorical bool   `json:"categorical"`
-			Results     json.RawMessage
-		} `json:"cases"`
-	}
-	if err := json.Unmarshal(raw, &results); err != nil {
-		t.Fatal(err)
-	}
-	f.Scipy = results.Scipy
-	f.Cases = make([]struct {
-		Name        string   `json:"name"`
-		Categorical bool     `json:"categorical"`
-		Reference   []any    `json:"reference"`
-		Current     []any    `json:"current"`
-		RefCat      []string `json:"-"`
-		CurCat      []string `json:"-"`
-		Results     []struct {
-			Override string   `json:"override"`
-			Method   Method   `json:"method"`
-			Score    *float64 `json:"score"`
-			Drift    bool     `json:"drift"`
-		} `json:"results"`
-	}, len(results.Cases))
-	for i, c := range results.Cases {
-		fc := &f.Cases[i]
-		fc.Name, fc.Categorical = c.Name, c.Categorical
-		if err := json.Unmarshal(c.Results, &fc.Results); err != nil {
-			t.Fatal(err)
-		}
-		if c.Categorical {
-			must(t, json.Unmarshal(shape.Cases[i].Reference, &fc.RefCat))
-			must(t, json.Unmarshal(shape.Cases[i].Current, &fc.CurCat))
-		} else {
-			must(t, json.Unmarshal(shape.Cases[i].Reference, &fc.Reference))
-			must(t, json.Unmarshal(shape.Cases[i].Current, &fc.Current))
-		}
-	}
-	return f
+	var r, cur []any
+	must(t, json.Unmarshal(c.Reference, &r))
+	must(t, json.Unmarshal(c.Current, &cur))
+	return CompareNumeric(c.Name, floats(r), floats(cur), opt)
 }
 
 func must(t *testing.T, err error) {
@@ -121,21 +77,15 @@ func floats(p []any) []float64 {
 func TestAgainstScipy(t *testing.T) {
 	raw, err := os.ReadFile(filepath.Join("testdata", "expected.json"))
 	must(t, err)
-	f := loadExpected(t, raw)
+	var f expectedFile
+	must(t, json.Unmarshal(raw, &f))
 	if len(f.Cases) < 10 {
 		t.Fatalf("expected.json has %d cases", len(f.Cases))
 	}
 	for _, c := range f.Cases {
 		for _, want := range c.Results {
 			t.Run(c.Name+"/"+string(want.Method)+"/override="+want.Override, func(t *testing.T) {
-				opt := Options{Method: Method(want.Override)}
-				var got ColumnResult
-				var err error
-				if c.Categorical {
-					got, err = CompareCategorical(c.Name, c.RefCat, c.CurCat, opt)
-				} else {
-					got, err = CompareNumeric(c.Name, floats(c.Reference), floats(c.Current), opt)
-				}
+				got, err := c.compare(t, Options{Method: Method(want.Override)})
 				must(t, err)
 				if got.Method != want.Method {
 					t.Fatalf("method %q, want %q", got.Method, want.Method)
