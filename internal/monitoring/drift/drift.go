@@ -1,7 +1,6 @@
 package drift
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -120,16 +119,25 @@ func DefaultMethod(numeric bool, refRows, distinct int) Method {
 // dropped from both samples first, as Evidently does; the inputs are not
 // modified.
 func CompareNumeric(name string, ref, cur []float64, opt Options) (ColumnResult, error) {
+	// Sorted once: counting, KS and Wasserstein all walk sorted samples.
 	r, c := dropNonFinite(ref), dropNonFinite(cur)
-	res, keys, rc, cc, err := prepare(name, TypeNumeric, r, c, opt)
+	slices.Sort(r)
+	slices.Sort(c)
+	res, err := choose(name, TypeNumeric, len(r), len(c), func() int { return distinctSorted(r, c) }, opt)
 	if err != nil {
 		return res, err
 	}
 	switch res.Method {
 	case MethodKS:
-		_, res.Score = KS(r, c)
+		_, res.Score = ksSorted(r, c)
+		return finish(res, opt), nil
 	case MethodWasserstein:
-		res.Score = WassersteinNorm(r, c)
+		res.Score = wassersteinSorted(r, c) / max(popStd(r), 0.001)
+		return finish(res, opt), nil
+	}
+	// The other methods need the value counts.
+	keys, rc, cc := sortedCounts(r, c)
+	switch res.Method {
 	case MethodJensenShannon, MethodPSI:
 		rs, cs := numericShares(r, c, refDistinct(rc), rc, cc)
 		if res.Method == MethodPSI {
@@ -153,7 +161,13 @@ func CompareNumeric(name string, ref, cur []float64, opt Options) (ColumnResult,
 // CompareCategorical tests a categorical column. The empty string is a
 // missing value (what pandas reads from an empty CSV field) and is dropped.
 func CompareCategorical(name string, ref, cur []string, opt Options) (ColumnResult, error) {
-	res, _, rc, cc, err := prepare(name, TypeCategorical, dropEmpty(ref), dropEmpty(cur), opt)
+	r, c := dropEmpty(ref), dropEmpty(cur)
+	var rc, cc []float64
+	res, err := choose(name, TypeCategorical, len(r), len(c), func() int {
+		var keys []string
+		keys, rc, cc = alignedCounts(r, c)
+		return len(keys)
+	}, opt)
 	if err != nil {
 		return res, err
 	}
@@ -161,19 +175,20 @@ func CompareCategorical(name string, ref, cur []string, opt Options) (ColumnResu
 	return finish(res, opt), nil
 }
 
-// prepare checks both (cleaned) samples are non-empty, counts their values
-// and picks the method.
-func prepare[K cmp.Ordered](name, typ string, r, c []K, opt Options) (res ColumnResult, keys []K, rc, cc []float64, err error) {
-	res = ColumnResult{Column: name, Type: typ}
-	if len(r) == 0 {
-		return res, nil, nil, nil, fmt.Errorf("column %q: reference: %w", name, ErrEmpty)
+// choose checks both cleaned samples (of nr and nc values) are non-empty and
+// picks the method; distinct, the number of distinct values in both, is only
+// called then.
+func choose(name, typ string, nr, nc int, distinct func() int, opt Options) (ColumnResult, error) {
+	res := ColumnResult{Column: name, Type: typ}
+	if nr == 0 {
+		return res, fmt.Errorf("column %q: reference: %w", name, ErrEmpty)
 	}
-	if len(c) == 0 {
-		return res, nil, nil, nil, fmt.Errorf("column %q: current: %w", name, ErrEmpty)
+	if nc == 0 {
+		return res, fmt.Errorf("column %q: current: %w", name, ErrEmpty)
 	}
-	keys, rc, cc = alignedCounts(r, c)
-	res.Method, err = pick(name, typ == TypeNumeric, opt, len(r), len(keys))
-	return res, keys, rc, cc, err
+	var err error
+	res.Method, err = pick(name, typ == TypeNumeric, opt, nr, distinct())
+	return res, err
 }
 
 // countScore computes the methods that only need the value counts: one

@@ -34,8 +34,10 @@ const ksExactMaxN = 10000
 // relative error well under 1% in that regime (tested against scipy).
 // The inputs are not modified.
 func KS(ref, cur []float64) (d, p float64) {
-	a := sortedCopy(ref)
-	b := sortedCopy(cur)
+	return ksSorted(sortedCopy(ref), sortedCopy(cur))
+}
+
+func ksSorted(a, b []float64) (d, p float64) {
 	m, n := len(a), len(b)
 	// h = max |i*n - j*m| over the merged walk, in integers: D = h/(m*n).
 	var h int64
@@ -154,14 +156,21 @@ func kolmogorovSF(x float64) float64 {
 // max(std(ref), 0.001), std with ddof 0 as numpy. The floor keeps a constant
 // reference from dividing by zero: any shift then scores distance/0.001.
 func WassersteinNorm(ref, cur []float64) float64 {
-	_, sd := stat.PopMeanStdDev(ref, nil)
-	return Wasserstein(ref, cur) / max(sd, 0.001)
+	return Wasserstein(ref, cur) / max(popStd(ref), 0.001)
+}
+
+func popStd(x []float64) float64 {
+	_, sd := stat.PopMeanStdDev(x, nil)
+	return sd
 }
 
 // Wasserstein is the first Wasserstein distance between the empirical
 // distributions of a and b: the integral of |F_a(x) - F_b(x)| over x.
 func Wasserstein(a, b []float64) float64 {
-	sa, sb := sortedCopy(a), sortedCopy(b)
+	return wassersteinSorted(sortedCopy(a), sortedCopy(b))
+}
+
+func wassersteinSorted(sa, sb []float64) float64 {
 	m, n := len(sa), len(sb)
 	var dist float64
 	i, j := 0, 0
@@ -405,4 +414,49 @@ func alignedCounts[K cmp.Ordered](ref, cur []K) (keys []K, rc, cc []float64) {
 		cc[i] = c[k]
 	}
 	return keys, rc, cc
+}
+
+// sortedCounts is alignedCounts for sorted samples, in one merge pass.
+func sortedCounts(a, b []float64) (keys []float64, rc, cc []float64) {
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		var x float64
+		if j >= len(b) || (i < len(a) && a[i] <= b[j]) {
+			x = a[i]
+		} else {
+			x = b[j]
+		}
+		i0, j0 := i, j
+		for i < len(a) && a[i] == x {
+			i++
+		}
+		for j < len(b) && b[j] == x {
+			j++
+		}
+		keys = append(keys, x)
+		rc = append(rc, float64(i-i0))
+		cc = append(cc, float64(j-j0))
+	}
+	return keys, rc, cc
+}
+
+// distinctSorted is len(keys) of sortedCounts, without allocating.
+func distinctSorted(a, b []float64) int {
+	n, i, j := 0, 0, 0
+	for i < len(a) || j < len(b) {
+		var x float64
+		if j >= len(b) || (i < len(a) && a[i] <= b[j]) {
+			x = a[i]
+		} else {
+			x = b[j]
+		}
+		for i < len(a) && a[i] == x {
+			i++
+		}
+		for j < len(b) && b[j] == x {
+			j++
+		}
+		n++
+	}
+	return n
 }
