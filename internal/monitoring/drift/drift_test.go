@@ -27,6 +27,12 @@ type expectedCase struct {
 type expectedFile struct {
 	Scipy string         `json:"scipy"`
 	Cases []expectedCase `json:"cases"`
+	// KSAsymptotic holds scipy's kstwo.sf(d, round(mn/(m+n))), the p-value
+	// ks_2samp gives above 10,000 values per sample.
+	KSAsymptotic []struct {
+		M, N int
+		D, P float64
+	} `json:"ks_asymptotic"`
 }
 
 // compare runs the case's column through CompareNumeric or
@@ -111,6 +117,31 @@ func TestAgainstScipy(t *testing.T) {
 					t.Errorf("score %.15g, want %.15g (scipy %s)", got.Score, *want.Score, f.Scipy)
 				}
 			})
+		}
+	}
+}
+
+// TestKSAsymptotic bounds the error of the Stephens-corrected Kolmogorov
+// limit against scipy's kstwo.sf: 1% relative for p in [0.01, 0.1], so that
+// a p-value near 0.05 cannot change its verdict unless it is within 0.0005 of
+// the threshold, and 5% elsewhere (the approximation is weakest when
+// mn/(m+n) is a few hundred and p is far in the tail).
+func TestKSAsymptotic(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("testdata", "expected.json"))
+	must(t, err)
+	var f expectedFile
+	must(t, json.Unmarshal(raw, &f))
+	if len(f.KSAsymptotic) == 0 {
+		t.Fatal("no ks_asymptotic values in expected.json")
+	}
+	for _, c := range f.KSAsymptotic {
+		got := ksAsympP(c.M, c.N, c.D)
+		tol := 0.05
+		if c.P >= 0.01 && c.P <= 0.1 {
+			tol = 0.01
+		}
+		if math.Abs(got-c.P) > tol*c.P {
+			t.Errorf("m=%d n=%d d=%g: p = %g, scipy %g (%.2f%%)", c.M, c.N, c.D, got, c.P, 100*(got-c.P)/c.P)
 		}
 	}
 }

@@ -154,6 +154,11 @@ add("normal_small_shift", rng.normal(0, 1, 300), rng.normal(0.25, 1, 250), False
 add("normal_equal_n", rng.normal(0, 1, 100), rng.normal(0, 1, 100), False, ALL_NUM)
 add("ties_small", rng.integers(0, 10, 500).astype(float), rng.integers(1, 11, 400).astype(float), False, ALL_NUM)
 add("ks_asymptotic", rng.normal(0, 1, 800), rng.normal(0.08, 1, 12000), False, ["", "ks"])
+# Exact KS p-values at larger sizes, up to scipy's 10,000 limit for "auto";
+# rounded to 6 decimals to keep expected.json small.
+add("ks_exact_3000x2000", np.round(rng.normal(0, 1, 3000), 6), np.round(rng.normal(0.05, 1, 2000), 6), False, ["ks"])
+add("ks_exact_1000x10000", np.round(rng.normal(0, 1, 1000), 6), np.round(rng.normal(0.08, 1, 10000), 6), False, ["", "ks"])
+add("ks_exact_999x7", np.round(rng.normal(0, 1, 999), 6), np.round(rng.normal(1, 1, 7), 6), False, ["", "ks"])
 add("normal_large", rng.normal(10, 2, 3000), rng.normal(10.3, 2.2, 2000), False, ALL_NUM)
 add("normal_large_same", rng.normal(10, 2, 3000), rng.normal(10, 2, 2500), False, ALL_NUM)
 add("constant_reference", np.full(1500, 5.0), rng.normal(5, 0.01, 1200), False, ["", "wasserstein", "jensenshannon", "psi", "ks"])
@@ -175,5 +180,14 @@ bcur = list(rng.choice(["no", "yes", ""], 600, p=[.6, .3, .1]))
 add("binary_cat_missing", bref, bcur, True, ALL_CAT)
 add("binary_cat_disjoint", ["x"] * 50, ["y"] * 40, True, ["", "chisquare"])
 
+# ks_2samp's asymptotic branch (max(m, n) > 10,000): kstwo.sf(d, round(mn/(m+n))).
+ks_asymp = []
+for m, n in [(800, 12000), (11000, 50000), (20000, 20000), (1000000, 1000000), (200, 10001)]:
+    en = round(m * n / (m + n))
+    for p in [0.9, 0.3, 0.1, 0.05, 0.01, 1e-4]:
+        # the d at which the Kolmogorov limit gives about p, then scipy's exact value there
+        d = float(stats.kstwobign.isf(p) / math.sqrt(en))
+        ks_asymp.append({"m": m, "n": n, "d": d, "p": float(stats.kstwo.sf(d, en))})
+
 print(json.dumps({"generator": "gen.py", "numpy": np.__version__, "scipy": __import__("scipy").__version__,
-                  "pandas": pd.__version__, "cases": cases}, indent=None, separators=(",", ":")))
+                  "pandas": pd.__version__, "cases": cases, "ks_asymptotic": ks_asymp}, indent=None, separators=(",", ":")))
