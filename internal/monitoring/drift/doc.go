@@ -58,4 +58,11 @@
 //   - chisquare with a single category: scipy returns NaN and Evidently
 //     reports no drift; this package returns p = 1 and no drift, since JSON
 //     has no NaN.
+//   - chisquare and z named explicitly on a numeric column: Evidently refuses
+//     them (it only picks them by default); this package computes them.
+//
+// testdata/evidently_check.py runs the real evidently package (0.7.23) on
+// the cases of testdata/expected.json; TestEvidently runs it when
+// ATRIUM_TEST_EVIDENTLY_PYTHON is set. Every method, score and verdict
+// matches (the explicit chisquare-on-numeric cases are skipped, see above).
 package drift

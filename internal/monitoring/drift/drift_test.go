@@ -169,6 +169,24 @@ func TestRegenerate(t *testing.T) {
 	}
 }
 
+// TestEvidently runs testdata/evidently_check.py, which compares
+// expected.json (and so this package, see TestAgainstScipy) with the real
+// evidently package, when ATRIUM_TEST_EVIDENTLY_PYTHON names an interpreter
+// that has it.
+func TestEvidently(t *testing.T) {
+	py := os.Getenv("ATRIUM_TEST_EVIDENTLY_PYTHON")
+	if py == "" {
+		t.Skip("ATRIUM_TEST_EVIDENTLY_PYTHON not set (a Python with evidently 0.7 and pandas<3)")
+	}
+	cmd := exec.Command(py, "evidently_check.py")
+	cmd.Dir = "testdata"
+	out, err := cmd.CombinedOutput()
+	t.Logf("%s", out)
+	if err != nil {
+		t.Fatalf("evidently_check.py: %v", err)
+	}
+}
+
 func TestEmptyWindows(t *testing.T) {
 	nan := math.NaN()
 	tests := []struct {
