@@ -146,22 +146,30 @@ func TestKSAsymptotic(t *testing.T) {
 	}
 }
 
-// TestRegenerate reruns gen.py when ATRIUM_TEST_PYTHON is set and checks the
-// stored expected.json is what it produces, so the stored numbers cannot
-// drift from their generator.
-func TestRegenerate(t *testing.T) {
-	py := os.Getenv("ATRIUM_TEST_PYTHON")
+// runScript runs testdata/script with the Python named by the environment
+// variable env, skipping the test when it is unset, and returns its stdout.
+func runScript(t *testing.T, env, script string) []byte {
+	t.Helper()
+	py := os.Getenv(env)
 	if py == "" {
-		t.Skip("ATRIUM_TEST_PYTHON not set; checking stored expected.json only")
+		t.Skipf("%s not set; %s not run", env, script)
 	}
-	cmd := exec.Command(py, "gen.py")
+	cmd := exec.Command(py, script)
 	cmd.Dir = "testdata"
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("gen.py: %v\n%s", err, stderr.String())
+		t.Fatalf("%s: %v\n%s%s", script, err, out, stderr.String())
 	}
+	return out
+}
+
+// TestRegenerate reruns gen.py when ATRIUM_TEST_PYTHON is set and checks the
+// stored expected.json is what it produces, so the stored numbers cannot
+// drift from their generator.
+func TestRegenerate(t *testing.T) {
+	out := runScript(t, "ATRIUM_TEST_PYTHON", "gen.py")
 	stored, err := os.ReadFile(filepath.Join("testdata", "expected.json"))
 	must(t, err)
 	if !bytes.Equal(bytes.TrimSpace(out), bytes.TrimSpace(stored)) {
@@ -171,20 +179,10 @@ func TestRegenerate(t *testing.T) {
 
 // TestEvidently runs testdata/evidently_check.py, which compares
 // expected.json (and so this package, see TestAgainstScipy) with the real
-// evidently package, when ATRIUM_TEST_EVIDENTLY_PYTHON names an interpreter
-// that has it.
+// evidently package, when ATRIUM_TEST_EVIDENTLY_PYTHON names a Python that
+// has it (evidently 0.7 with pandas<3). The script exits 1 on a mismatch.
 func TestEvidently(t *testing.T) {
-	py := os.Getenv("ATRIUM_TEST_EVIDENTLY_PYTHON")
-	if py == "" {
-		t.Skip("ATRIUM_TEST_EVIDENTLY_PYTHON not set (a Python with evidently 0.7 and pandas<3)")
-	}
-	cmd := exec.Command(py, "evidently_check.py")
-	cmd.Dir = "testdata"
-	out, err := cmd.CombinedOutput()
-	t.Logf("%s", out)
-	if err != nil {
-		t.Fatalf("evidently_check.py: %v", err)
-	}
+	t.Logf("%s", runScript(t, "ATRIUM_TEST_EVIDENTLY_PYTHON", "evidently_check.py"))
 }
 
 func TestEmptyWindows(t *testing.T) {
