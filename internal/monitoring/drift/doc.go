@@ -29,7 +29,7 @@
 //
 // # Methods
 //
-//   - ks: scipy.stats.ks_2samp p-value, exact below 10,001 values per sample
+//   - ks: scipy.stats.ks_2samp p-value, exact up to 10,000 values per sample
 //     as scipy's "auto" mode; see KS for the asymptotic branch.
 //   - chisquare: scipy.stats.chisquare of current counts against reference
 //     proportions scaled to the current size; a category unseen in the

@@ -291,3 +291,24 @@ func TestCompareDataset(t *testing.T) {
 		}
 	}
 }
+
+// The exported statistics take unsorted samples and leave them as they are;
+// the expected values are scipy's (wasserstein_distance, ks_2samp) for the
+// same inputs.
+func TestStatisticsKeepInputs(t *testing.T) {
+	a, b := []float64{3, 0, 1}, []float64{8, 5, 6}
+	if got := Wasserstein(a, b); got != 5 {
+		t.Errorf("Wasserstein = %g, want 5", got)
+	}
+	if got := Wasserstein([]float64{0, 1, 3}, []float64{0, 1}); math.Abs(got-5.0/6) > 1e-15 {
+		t.Errorf("Wasserstein = %g, want 5/6", got)
+	}
+	d, p := KS(a, b)
+	// Disjoint samples of 3: D = 1, exact p = 2/C(6,3) = 0.1.
+	if d != 1 || math.Abs(p-0.1) > 1e-15 {
+		t.Errorf("KS = %g, %g; want 1, 0.1", d, p)
+	}
+	if a[0] != 3 || b[0] != 8 {
+		t.Errorf("inputs modified: %v %v", a, b)
+	}
+}
