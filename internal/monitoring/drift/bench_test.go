@@ -43,3 +43,13 @@ func BenchmarkKSExact10k(b *testing.B) {
 		KS(ref, cur)
 	}
 }
+
+// The largest matrix kolmogorovCDF builds (k = 100, 199 x 199), as met by
+// an asymptotic KS p-value just above 10,000 values.
+func BenchmarkKolmogorovMatrixMaxK(b *testing.B) {
+	for b.Loop() {
+		if _, ok := kolmogorovCDF(10_001, 99.5/10_001); !ok {
+			b.Fatal("k above mtwMaxK")
+		}
+	}
+}
