@@ -27,6 +27,14 @@ const maxJWKS = 1 << 20
 // any one request's context.
 const jwksFetchTimeout = 30 * time.Second
 
+// defaultKeyFetchInterval is the least time between two fetches of the key
+// set. Forged tokens naming unknown keys cost nothing to make: without a
+// floor each would fetch the provider's keys again, back to back (a load on
+// the provider, which may rate-limit us into 503s during a real rotation).
+// Providers publish a new key before they sign with it (OpenID Connect Core
+// 10.1.1), so a floor of seconds delays no honest token for long.
+const defaultKeyFetchInterval = 5 * time.Second
+
 // keysUnavailableError is the failure to fetch the provider's keys: the
 // token could not be checked, which is not the token's fault (503, not 401).
 type keysUnavailableError struct{ err error }
@@ -54,6 +62,9 @@ type fetchErrKey struct{}
 type jwks struct {
 	url    string
 	client *http.Client
+	// minInterval is the least time between the end of a fetch and the start
+	// of the next: within it, the last fetch's result stands for a fresh one.
+	minInterval time.Duration
 
 	mu       sync.Mutex
 	keys     []jose.JSONWebKey
@@ -65,14 +76,15 @@ type jwks struct {
 // keyFetch is one fetch of the key set; done is closed once keys and err are
 // set and the fetch is the jwks's previous one.
 type keyFetch struct {
-	seq  uint64
-	done chan struct{}
-	keys []jose.JSONWebKey
-	err  error
+	seq   uint64
+	done  chan struct{}
+	keys  []jose.JSONWebKey
+	err   error
+	ended time.Time
 }
 
-func newJWKS(url string, client *http.Client) *jwks {
-	return &jwks{url: url, client: client}
+func newJWKS(url string, client *http.Client, minInterval time.Duration) *jwks {
+	return &jwks{url: url, client: client, minInterval: minInterval}
 }
 
 // VerifySignature implements oidc.KeySet: it returns the payload of the JWS
@@ -92,6 +104,12 @@ func (j *jwks) VerifySignature(ctx context.Context, jwt string) ([]byte, error) 
 	j.mu.Unlock()
 	if payload, ok := verifyWith(jws, kid, keys); ok {
 		return payload, nil
+	}
+	if kid != "" && slices.ContainsFunc(keys, func(k jose.JSONWebKey) bool { return k.KeyID == kid }) {
+		// A key held under that id refuses the signature: a rotation brings a
+		// new id, so fetching again cannot help (and would let forged tokens
+		// drive fetches).
+		return nil, errors.New("the provider's key " + kid + " does not verify the signature")
 	}
 	// An unknown key: the provider may have rotated its keys
 	// (https://openid.net/specs/openid-connect-core-1_0.html#RotateSigKeys).
@@ -132,7 +150,7 @@ func verifyWith(jws *jose.JSONWebSignature, kid string, keys []jose.JSONWebKey) 
 // one. A fetch that started before (not fresh) may predate the rotation.
 func (j *jwks) await(ctx context.Context, seen uint64) (keys []jose.JSONWebKey, fresh bool, err error) {
 	j.mu.Lock()
-	if p := j.previous; p != nil && p.seq > seen {
+	if p := j.previous; p != nil && (p.seq > seen || time.Since(p.ended) < j.minInterval) {
 		j.mu.Unlock()
 		return p.keys, true, p.err
 	}
@@ -159,7 +177,7 @@ func (j *jwks) fetch(f *keyFetch) {
 	defer cancel()
 	keys, err := j.get(ctx)
 	j.mu.Lock()
-	f.keys, f.err = keys, err
+	f.keys, f.err, f.ended = keys, err, time.Now()
 	if err == nil {
 		j.keys = keys
 	}

@@ -33,6 +33,10 @@ type OIDCOptions struct {
 	// HTTPClient fetches the discovery document and keys. Default: a client
 	// with a 5 s timeout, so a provider that hangs cannot hold requests.
 	HTTPClient *http.Client
+	// MinKeyFetchInterval is the least time between two fetches of the
+	// provider's keys (a token naming an unknown key within it is refused
+	// on the keys fetched last). Default 5 s; negative for none.
+	MinKeyFetchInterval time.Duration
 }
 
 // OIDC validates bearer JWTs against an identity provider's keys (fetched
@@ -88,8 +92,15 @@ func NewOIDC(ctx context.Context, o OIDCOptions) (*OIDC, error) {
 	for _, a := range algs {
 		cfg.SupportedSigningAlgs = append(cfg.SupportedSigningAlgs, string(a))
 	}
+	minInterval := o.MinKeyFetchInterval
+	switch {
+	case minInterval == 0:
+		minInterval = defaultKeyFetchInterval
+	case minInterval < 0:
+		minInterval = 0
+	}
 	// Our key set, not go-oidc's RemoteKeySet: see jwks.
-	v := oidc.NewVerifier(o.Issuer, newJWKS(jwksURL, o.HTTPClient), cfg)
+	v := oidc.NewVerifier(o.Issuer, newJWKS(jwksURL, o.HTTPClient, minInterval), cfg)
 	return &OIDC{verifier: v, roleClaim: o.RoleClaim}, nil
 }
 

@@ -64,10 +64,15 @@ func newIdentityProvider(t *testing.T) *identityProvider {
 
 // guarded returns a handler of testAPI behind a guard that accepts the
 // provider's tokens (audience "atrium", role claim "groups", over o) and
-// caches no credential, and the guard's store.
+// caches no credential, and the guard's store. Keys may be fetched back to
+// back unless o sets MinKeyFetchInterval: the tests rotate keys faster than
+// the default floor.
 func (idp *identityProvider) guarded(t *testing.T, o OIDCOptions) (*Store, http.Handler) {
 	t.Helper()
 	o.Issuer, o.Audience, o.RoleClaim = idp.srv.URL, "atrium", "groups"
+	if o.MinKeyFetchInterval == 0 {
+		o.MinKeyFetchInterval = -1
+	}
 	v, err := NewOIDC(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
@@ -261,5 +266,41 @@ func TestOIDCRotationConcurrent(t *testing.T) {
 	}
 	if got := idp.hits.Load() - before; got != 1 {
 		t.Errorf("%d fetches of the keys for one rotation, want 1", got)
+	}
+}
+
+// TestOIDCForgedTokensFetchNoKeys: tokens signed by an attacker's key, under
+// a key id the provider holds or under ids it never had, make at most one
+// fetch of the keys within MinKeyFetchInterval, and are all refused.
+func TestOIDCForgedTokensFetchNoKeys(t *testing.T) {
+	idp := newIdentityProvider(t)
+	_, h := idp.guarded(t, OIDCOptions{MinKeyFetchInterval: time.Hour})
+	get := func(bearer string) int {
+		r := httptest.NewRequest("GET", "/things", nil)
+		r.Header.Set("Authorization", "Bearer "+bearer)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		return rec.Code
+	}
+	if code := get(idp.token(t, idp.key, map[string]any{"groups": "reader"})); code != http.StatusOK {
+		t.Fatalf("provider's token: %d, want 200", code)
+	}
+	attacker, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := idp.hits.Load()
+	good := idp.kid
+	for i := range 20 {
+		idp.kid = good // the provider's key id, the attacker's key
+		if i%2 == 1 {
+			idp.kid = fmt.Sprintf("forged-%d", i) // an id the provider never had
+		}
+		if code := get(idp.token(t, attacker, map[string]any{"groups": "admin"})); code != http.StatusUnauthorized {
+			t.Fatalf("forged token %d (kid %s): %d, want 401", i, idp.kid, code)
+		}
+	}
+	if n := idp.hits.Load() - before; n > 0 {
+		t.Errorf("20 forged tokens fetched the keys %d times within the interval, want 0", n)
 	}
 }
