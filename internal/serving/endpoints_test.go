@@ -544,3 +544,33 @@ func mustResolve(t *testing.T, svc *Service, version string) *Deployed {
 	}
 	return d
 }
+
+// When every join key is a single value but the request has several rows
+// (one user and listing with several request values, or candidates that
+// differ only in non-key values), each row is that entity's: the store
+// answers one row per request row, not one row for all.
+func TestSingleEntitySeveralRows(t *testing.T) {
+	s := newRankSetup(t, EndpointOptions{})
+	ts := serve(t, s.e)
+	var got predictAnswer
+	code, _, raw := post(t, ts, "/v1/models/ranker/predict", `{"entities": {"user_id": "u1", "listing_id": "l1"}, "features": {"promo": [0, 500, 1500]}, "return_features": true}`, nil, &got)
+	if code != http.StatusOK || len(got.Predictions) != 3 {
+		t.Fatalf("predict: %d %s", code, raw)
+	}
+	for i, promo := range []float64{0, 500, 1500} {
+		closeTo(t, fmt.Sprintf("predict promo %v", promo), got.Predictions[i:i+1], offline(t, s.ranker, []string{"u1"}, []string{"l1"}, promo))
+		if want := listings["l1"].rent - promo; got.Features["rent_after_promo"][i] != want {
+			t.Fatalf("row %d: rent_after_promo %v, want %v", i, got.Features["rent_after_promo"][i], want)
+		}
+	}
+
+	var ranked rankAnswer
+	code, _, raw = post(t, ts, "/v1/models/ranker/rank", `{"context": {"user_id": "u1", "listing_id": "l1"}, "candidates": {"slot": [1, 2, 3]}}`, nil, &ranked)
+	if code != http.StatusOK || len(ranked.Ranked) != 3 {
+		t.Fatalf("rank: %d %s", code, raw)
+	}
+	want := offline(t, s.ranker, []string{"u1"}, []string{"l1"}, math.NaN())
+	for i, r := range ranked.Ranked {
+		closeTo(t, fmt.Sprintf("rank candidate %d", i), []float64{r["score"].(float64)}, want)
+	}
+}
