@@ -193,6 +193,7 @@ func TestEndpointErrors(t *testing.T) {
 	}{
 		{"too many candidates", "/v1/models/ranker/rank", `{"context": {"user_id": "u1"}, "candidates": {"listing_id": ["a","b","c","d","e","f"]}}`, 413, "at most 5"},
 		{"too many rows", "/v1/models/ranker/predict", `{"entities": {"user_id": "u1", "listing_id": ["a","b","c","d","e","f"]}}`, 413, "at most 5"},
+		{"too many request values", "/v1/models/ranker/predict", `{"entities": {"user_id": "u1", "listing_id": "l1"}, "features": {"promo": [1, 2, 3, 4, 5, 6]}}`, 413, "features.promo has 6 values, at most 5 per request (serving.max_candidates)"},
 		{"missing context key", "/v1/models/ranker/rank", `{"candidates": {"listing_id": ["l1"]}}`, 400, "missing user_id"},
 		{"missing entity key", "/v1/models/ranker/predict", `{"entities": {"listing_id": ["l1"]}}`, 400, "missing user_id"},
 		{"no candidates", "/v1/models/ranker/rank", `{"context": {"user_id": "u1"}}`, 400, "candidates: missing"},
