@@ -575,3 +575,23 @@ func TestSingleEntitySeveralRows(t *testing.T) {
 		closeTo(t, fmt.Sprintf("rank candidate %d", i), []float64{r["score"].(float64)}, want)
 	}
 }
+
+// topK ranks a non-finite score (written as null) with the missing ones,
+// last, never first.
+func TestTopKNonFiniteLast(t *testing.T) {
+	in := []Ranked{{Row: 0, Score: 1}, {Row: 1, Score: math.Inf(1)}, {Row: 2, Score: math.NaN()}, {Row: 3, Score: math.Inf(-1)}, {Row: 4, Score: 2}}
+	got := topK(in, 0)
+	var rows []int
+	for _, r := range got {
+		rows = append(rows, r.Row)
+		if math.IsInf(r.Score, 0) {
+			t.Fatalf("row %d keeps score %v", r.Row, r.Score)
+		}
+	}
+	if fmt.Sprint(rows) != "[4 0 1 2 3]" {
+		t.Fatalf("order %v, want [4 0 1 2 3]", rows)
+	}
+	if top := topK([]Ranked{{Row: 0, Score: math.Inf(1)}, {Row: 1, Score: 0.5}}, 1); top[0].Row != 1 {
+		t.Fatalf("top 1 is row %d", top[0].Row)
+	}
+}
