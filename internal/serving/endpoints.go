@@ -521,6 +521,13 @@ func rankRoutingKey(req *RankRequest) string {
 // topK orders candidates by score, highest first, missing (NaN) scores
 // last, ties in request order; and keeps the first k (0: all).
 func topK(r []Ranked, k int) []Ranked {
+	// A non-finite score (a model's ±Inf) is no score: NaN, ranked last;
+	// ±Inf would rank first or last yet be written as null.
+	for i := range r {
+		if math.IsInf(r[i].Score, 0) {
+			r[i].Score = math.NaN()
+		}
+	}
 	slices.SortStableFunc(r, func(a, b Ranked) int {
 		an, bn := math.IsNaN(a.Score), math.IsNaN(b.Score)
 		switch {

@@ -193,6 +193,7 @@ func TestEndpointErrors(t *testing.T) {
 	}{
 		{"too many candidates", "/v1/models/ranker/rank", `{"context": {"user_id": "u1"}, "candidates": {"listing_id": ["a","b","c","d","e","f"]}}`, 413, "at most 5"},
 		{"too many rows", "/v1/models/ranker/predict", `{"entities": {"user_id": "u1", "listing_id": ["a","b","c","d","e","f"]}}`, 413, "at most 5"},
+		{"too many request values", "/v1/models/ranker/predict", `{"entities": {"user_id": "u1", "listing_id": "l1"}, "features": {"promo": [1, 2, 3, 4, 5, 6]}}`, 413, "features.promo has 6 values, at most 5 per request (serving.max_candidates)"},
 		{"missing context key", "/v1/models/ranker/rank", `{"candidates": {"listing_id": ["l1"]}}`, 400, "missing user_id"},
 		{"missing entity key", "/v1/models/ranker/predict", `{"entities": {"listing_id": ["l1"]}}`, 400, "missing user_id"},
 		{"no candidates", "/v1/models/ranker/rank", `{"context": {"user_id": "u1"}}`, 400, "candidates: missing"},
@@ -543,4 +544,54 @@ func mustResolve(t *testing.T, svc *Service, version string) *Deployed {
 		t.Fatal(err)
 	}
 	return d
+}
+
+// When every join key is a single value but the request has several rows
+// (one user and listing with several request values, or candidates that
+// differ only in non-key values), each row is that entity's: the store
+// answers one row per request row, not one row for all.
+func TestSingleEntitySeveralRows(t *testing.T) {
+	s := newRankSetup(t, EndpointOptions{})
+	ts := serve(t, s.e)
+	var got predictAnswer
+	code, _, raw := post(t, ts, "/v1/models/ranker/predict", `{"entities": {"user_id": "u1", "listing_id": "l1"}, "features": {"promo": [0, 500, 1500]}, "return_features": true}`, nil, &got)
+	if code != http.StatusOK || len(got.Predictions) != 3 {
+		t.Fatalf("predict: %d %s", code, raw)
+	}
+	for i, promo := range []float64{0, 500, 1500} {
+		closeTo(t, fmt.Sprintf("predict promo %v", promo), got.Predictions[i:i+1], offline(t, s.ranker, []string{"u1"}, []string{"l1"}, promo))
+		if want := listings["l1"].rent - promo; got.Features["rent_after_promo"][i] != want {
+			t.Fatalf("row %d: rent_after_promo %v, want %v", i, got.Features["rent_after_promo"][i], want)
+		}
+	}
+
+	var ranked rankAnswer
+	code, _, raw = post(t, ts, "/v1/models/ranker/rank", `{"context": {"user_id": "u1", "listing_id": "l1"}, "candidates": {"slot": [1, 2, 3]}}`, nil, &ranked)
+	if code != http.StatusOK || len(ranked.Ranked) != 3 {
+		t.Fatalf("rank: %d %s", code, raw)
+	}
+	want := offline(t, s.ranker, []string{"u1"}, []string{"l1"}, math.NaN())
+	for i, r := range ranked.Ranked {
+		closeTo(t, fmt.Sprintf("rank candidate %d", i), []float64{r["score"].(float64)}, want)
+	}
+}
+
+// topK ranks a non-finite score (written as null) with the missing ones,
+// last, never first.
+func TestTopKNonFiniteLast(t *testing.T) {
+	in := []Ranked{{Row: 0, Score: 1}, {Row: 1, Score: math.Inf(1)}, {Row: 2, Score: math.NaN()}, {Row: 3, Score: math.Inf(-1)}, {Row: 4, Score: 2}}
+	got := topK(in, 0)
+	var rows []int
+	for _, r := range got {
+		rows = append(rows, r.Row)
+		if math.IsInf(r.Score, 0) {
+			t.Fatalf("row %d keeps score %v", r.Row, r.Score)
+		}
+	}
+	if fmt.Sprint(rows) != "[4 0 1 2 3]" {
+		t.Fatalf("order %v, want [4 0 1 2 3]", rows)
+	}
+	if top := topK([]Ranked{{Row: 0, Score: math.Inf(1)}, {Row: 1, Score: 0.5}}, 1); top[0].Row != 1 {
+		t.Fatalf("top 1 is row %d", top[0].Row)
+	}
 }

@@ -263,7 +263,18 @@ func (f *fetcher) fetch(ctx context.Context, p *fetchPlan, er *entityRequest) (*
 		return fr, nil
 	}
 	req := &retrieval.Request{Features: p.features, FeatureService: p.service}
+	// The store answers one row when every join key is a single value, but
+	// the request may still have several rows (a single user and listing
+	// with several values of a request feature, or candidates that differ
+	// only in request values): then the first key becomes a per-row column
+	// so the store answers one row per request row.
+	perRow := false
 	for _, k := range p.shape.JoinKeys {
+		if c, ok := er.columns[k.Name]; ok && !c.Broadcast {
+			perRow = true
+		}
+	}
+	for i, k := range p.shape.JoinKeys {
 		c, ok := er.columns[k.Name]
 		if !ok {
 			v, isContext := er.context[k.Name]
@@ -279,6 +290,9 @@ func (f *fetcher) fetch(ctx context.Context, p *fetchPlan, er *entityRequest) (*
 		part := er.part
 		if c.Broadcast && er.part == "candidates" {
 			part = "context"
+		}
+		if i == 0 && !perRow && er.rows != 1 {
+			c = Column{Values: slices.Repeat(c.Values[:1], er.rows)}
 		}
 		if err := addKey(&req.Entities, k, part, c); err != nil {
 			return nil, err
@@ -317,6 +331,10 @@ func (f *fetcher) fetch(ctx context.Context, p *fetchPlan, er *entityRequest) (*
 		return nil, fmt.Errorf("%w: no answer within %s: %v", ErrFeatureStore, f.timeout, err)
 	default:
 		return nil, fmt.Errorf("%w: %v", ErrFeatureStore, err)
+	}
+	if vec.Rows() != fr.rows {
+		// dataset reads fr.rows rows of vec: never index past its end.
+		return nil, fmt.Errorf("%w: asked for %d rows, answered %d", ErrFeatureStore, fr.rows, vec.Rows())
 	}
 	fr.vec = vec
 	fr.fetch = time.Since(start)

@@ -71,8 +71,8 @@ func (e *Endpoints) handlePredict(w http.ResponseWriter, r *http.Request) {
 	req := &PredictRequest{ReturnFeatures: b.ReturnFeatures, RoutingKey: b.RoutingKey, RequestID: server.RequestID(r.Context()), Time: arrived}
 	var err error
 	if req.Version, err = version(r, b.Version); err == nil {
-		if req.Entities, err = columns("entities", b.Entities, true); err == nil {
-			req.Features, err = columns("features", b.Features, true)
+		if req.Entities, err = columns("entities", b.Entities, true, e.opts.MaxCandidates); err == nil {
+			req.Features, err = columns("features", b.Features, true, e.opts.MaxCandidates)
 		}
 	}
 	if err != nil {
@@ -147,10 +147,10 @@ func (e *Endpoints) rank(w http.ResponseWriter, r *http.Request, ranker bool) {
 		req.Context, err = contextValues(b.Context)
 	}
 	if err == nil {
-		req.Candidates, err = columns("candidates", b.Candidates, false)
+		req.Candidates, err = columns("candidates", b.Candidates, false, e.opts.MaxCandidates)
 	}
 	if err == nil {
-		req.Features, err = columns("features", b.Features, true)
+		req.Features, err = columns("features", b.Features, true, e.opts.MaxCandidates)
 	}
 	name := r.PathValue("name")
 	if err != nil {
@@ -270,8 +270,11 @@ func readJSON(r *http.Request, v any) error {
 var ErrTooLarge = errors.New("request body too large")
 
 // columns decodes a member of per-row values: each a list (one value per
-// row) or, when scalars, a single value for every row.
-func columns(part string, raw map[string]json.RawMessage, scalars bool) (map[string]Column, error) {
+// row) or, when scalars, a single value for every row. A list of more than
+// limit values is refused (ErrTooMany) before any of it is decoded: a body
+// of one long list would otherwise cost tens of bytes of heap per value
+// before the row count is checked.
+func columns(part string, raw map[string]json.RawMessage, scalars bool, limit int) (map[string]Column, error) {
 	if len(raw) == 0 {
 		return nil, nil
 	}
@@ -279,17 +282,22 @@ func columns(part string, raw map[string]json.RawMessage, scalars bool) (map[str
 	for n, msg := range raw {
 		msg = bytes.TrimSpace(msg)
 		if len(msg) > 0 && msg[0] == '[' {
-			var items []json.RawMessage
-			if err := json.Unmarshal(msg, &items); err != nil {
-				return nil, errInput("%s.%s: %v", part, n, err)
+			count := 0
+			eachElement(msg, func([]byte) error { count++; return nil })
+			if count > limit {
+				return nil, fmt.Errorf("%w: %s.%s has %d values, at most %d per request (serving.max_candidates)", ErrTooMany, part, n, count, limit)
 			}
-			c := Column{Values: make([]any, len(items))}
-			for i, it := range items {
+			c := Column{Values: make([]any, 0, count)}
+			err := eachElement(msg, func(it []byte) error {
 				v, err := scalar(it)
 				if err != nil {
-					return nil, errInput("%s.%s[%d]: %v", part, n, i, err)
+					return errInput("%s.%s[%d]: %v", part, n, len(c.Values), err)
 				}
-				c.Values[i] = v
+				c.Values = append(c.Values, v)
+				return nil
+			})
+			if err != nil {
+				return nil, err
 			}
 			out[n] = c
 			continue
@@ -304,6 +312,53 @@ func columns(part string, raw map[string]json.RawMessage, scalars bool) (map[str
 		out[n] = Column{Values: []any{v}, Broadcast: true}
 	}
 	return out, nil
+}
+
+// eachElement calls fn with each element of the JSON array msg, stopping at
+// fn's first error. msg must be valid JSON (a json.RawMessage the decoder
+// has checked), so counting brackets outside strings finds the elements
+// without allocating.
+func eachElement(msg []byte, fn func(el []byte) error) error {
+	depth, start := 0, 0
+	inString, escaped := false, false
+	for i, c := range msg {
+		if inString {
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+		case '[', '{':
+			depth++
+			if depth == 1 {
+				start = i + 1
+			}
+		case ']', '}':
+			depth--
+			if depth == 0 {
+				if el := bytes.TrimSpace(msg[start:i]); len(el) > 0 {
+					return fn(el)
+				}
+				return nil
+			}
+		case ',':
+			if depth == 1 {
+				if err := fn(bytes.TrimSpace(msg[start:i])); err != nil {
+					return err
+				}
+				start = i + 1
+			}
+		}
+	}
+	return nil
 }
 
 // contextValues decodes rank's context: one value per key.

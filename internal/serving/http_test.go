@@ -1,7 +1,12 @@
 package serving
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
 	"testing"
 )
 
@@ -29,6 +34,60 @@ func TestScalarLikeEncodingJSON(t *testing.T) {
 		}
 		if got != want {
 			t.Errorf("%s: %#v, encoding/json %#v", in, got, want)
+		}
+	}
+}
+
+// A list longer than max_candidates is refused before its values are
+// decoded: the heap a long list costs stays far below the body's size.
+func TestColumnsRefuseLongListCheaply(t *testing.T) {
+	var b bytes.Buffer
+	b.WriteByte('[')
+	for i := range 4 << 20 { // an 8 MiB list
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('7')
+	}
+	b.WriteByte(']')
+	raw := map[string]json.RawMessage{"id": b.Bytes()}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	_, err := columns("candidates", raw, false, 1000)
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, ErrTooMany) || !strings.Contains(err.Error(), "candidates.id has 4194304 values") || !strings.Contains(err.Error(), "serving.max_candidates") {
+		t.Fatalf("err = %v", err)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 1<<20 {
+		t.Fatalf("refusing an 8 MiB list allocated %d bytes", alloc)
+	}
+}
+
+// columns splits a list into its values whatever the strings between its
+// commas and brackets hold.
+func TestColumnsSplitLists(t *testing.T) {
+	for _, tc := range []struct {
+		list string
+		want []any
+		says string
+	}{
+		{`[]`, []any{}, ""},
+		{` [ ] `, []any{}, ""},
+		{`[1, 2.5, "a", null, true]`, []any{int64(1), 2.5, "a", nil, true}, ""},
+		{`["a,b", "c]d", "e\"],[f", "g\\"]`, []any{"a,b", "c]d", `e"],[f`, `g\`}, ""},
+		{`[ "x" , {"k": [1, 2]} ]`, nil, "features.v[1]"},
+		{`[1, [2, 3]]`, nil, "features.v[1]"},
+	} {
+		cols, err := columns("features", map[string]json.RawMessage{"v": json.RawMessage(tc.list)}, true, 10)
+		if tc.says != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.says) {
+				t.Fatalf("%s: err = %v, want %q", tc.list, err, tc.says)
+			}
+			continue
+		}
+		if err != nil || cols["v"].Broadcast || fmt.Sprint(cols["v"].Values) != fmt.Sprint(tc.want) || len(cols["v"].Values) != len(tc.want) {
+			t.Fatalf("%s: %#v %v, want %#v", tc.list, cols["v"].Values, err, tc.want)
 		}
 	}
 }
