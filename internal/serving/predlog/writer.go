@@ -189,17 +189,14 @@ func (w *Writer) Log(rec Record) bool {
 		return false
 	}
 	n := int64(rec.Rows)
-	if held := w.held.Add(n); held > int64(w.opts.BufferRows) {
+	held := w.held.Add(n)
+	if held > int64(w.opts.BufferRows) {
 		w.held.Add(-n)
 		w.m.dropped.WithLabelValues(rec.Model, "buffer_full").Add(float64(n))
 		return false
-	} else if held > int64(w.opts.BufferRows)/2 && held-n <= int64(w.opts.BufferRows)/2 {
-		// Crossing half full: flush early rather than drop at the next peak.
-		select {
-		case w.kick <- struct{}{}:
-		default:
-		}
 	}
+	// Crossing half full: flush early rather than drop at the next peak.
+	crossed := held > int64(w.opts.BufferRows)/2 && held-n <= int64(w.opts.BufferRows)/2
 	if rec.Time.IsZero() {
 		rec.Time = time.Now()
 	}
@@ -214,6 +211,14 @@ func (w *Writer) Log(rec Record) bool {
 	// Under mu, so that the flush taking rec subtracts after this adds.
 	w.m.buffered.Add(float64(n))
 	w.mu.Unlock()
+	if crossed {
+		// Only now that rec is pending: a kick sent before the append could
+		// be taken by a flush that finds nothing, leaving rec to the interval.
+		select {
+		case w.kick <- struct{}{}:
+		default:
+		}
+	}
 	return true
 }
 
