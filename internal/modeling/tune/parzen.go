@@ -1,8 +1,10 @@
 package tune
 
 import (
+	"cmp"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sort"
 )
 
@@ -17,8 +19,8 @@ type parzen struct {
 
 type parzenDim struct {
 	categorical bool
-	// cat[k][c] is kernel k's probability of choice c.
-	cat [][]float64
+	// cat[k][c] is kernel k's probability of choice c; logCat its log.
+	cat, logCat [][]float64
 
 	// Numerical: kernel means and widths in the transformed space (log if
 	// logScale), and the range there (widened by half a step for stepped
@@ -31,6 +33,10 @@ type parzenDim struct {
 	origLo, origHi float64
 	// logNorm[k] is log of kernel k's mass inside [lo, hi].
 	logNorm []float64
+	// invSigma[k] is 1/sigma[k]; logC[k] is kernel k's log density constant
+	// (-log sqrt(2 pi) - log sigma - logNorm): the density's hot loop does
+	// no log.
+	invSigma, logC []float64
 }
 
 // fit builds the estimator of space from the trials holding every parameter of it.
@@ -87,35 +93,53 @@ func (s *TPESampler) fit(trials []*FrozenTrial, space Space) *parzen {
 
 func (s *TPESampler) fitDim(obs []float64, d Distribution) parzenDim {
 	if c, ok := d.(CategoricalDist); ok {
-		nc := len(c.Choices)
-		if len(obs) == 0 {
-			row := make([]float64, nc)
-			for j := range row {
-				row[j] = 1 / float64(nc)
+		dim := categoricalDim(obs, len(c.Choices), s.o.PriorWeight)
+		dim.logCat = make([][]float64, len(dim.cat))
+		for k, row := range dim.cat {
+			dim.logCat[k] = make([]float64, len(row))
+			for j, p := range row {
+				dim.logCat[k][j] = math.Log(p)
 			}
-			return parzenDim{categorical: true, cat: [][]float64{row}}
 		}
-		nk := len(obs) + 1
-		cat := make([][]float64, nk)
-		for k := range cat {
-			row := make([]float64, nc)
-			for j := range row {
-				row[j] = s.o.PriorWeight / float64(nk)
-			}
-			if k < len(obs) {
-				row[int(obs[k])]++
-			}
-			sum := 0.0
-			for _, v := range row {
-				sum += v
-			}
-			for j := range row {
-				row[j] /= sum
-			}
-			cat[k] = row
-		}
-		return parzenDim{categorical: true, cat: cat}
+		return dim
 	}
+	return s.numericalDim(obs, d)
+}
+
+// categoricalDim gives each observation a kernel with prior/(n+1) on every
+// choice plus 1 on the observed one, and a uniform prior kernel; rows are
+// normalized (Optuna's categorical Parzen estimator).
+func categoricalDim(obs []float64, nc int, prior float64) parzenDim {
+	if len(obs) == 0 {
+		row := make([]float64, nc)
+		for j := range row {
+			row[j] = 1 / float64(nc)
+		}
+		return parzenDim{categorical: true, cat: [][]float64{row}}
+	}
+	nk := len(obs) + 1
+	cat := make([][]float64, nk)
+	for k := range cat {
+		row := make([]float64, nc)
+		for j := range row {
+			row[j] = prior / float64(nk)
+		}
+		if k < len(obs) {
+			row[int(obs[k])]++
+		}
+		sum := 0.0
+		for _, v := range row {
+			sum += v
+		}
+		for j := range row {
+			row[j] /= sum
+		}
+		cat[k] = row
+	}
+	return parzenDim{categorical: true, cat: cat}
+}
+
+func (s *TPESampler) numericalDim(obs []float64, d Distribution) parzenDim {
 	var dim parzenDim
 	switch x := d.(type) {
 	case FloatDist:
@@ -144,8 +168,12 @@ func (s *TPESampler) fitDim(obs []float64, d Distribution) parzenDim {
 	dim.mu = append(mus, 0.5*(lo+hi))
 	dim.sigma = append(sigmas, hi-lo)
 	dim.logNorm = make([]float64, len(dim.mu))
+	dim.invSigma = make([]float64, len(dim.mu))
+	dim.logC = make([]float64, len(dim.mu))
 	for k := range dim.mu {
 		dim.logNorm[k] = logGaussMass((lo-dim.mu[k])/dim.sigma[k], (hi-dim.mu[k])/dim.sigma[k])
+		dim.invSigma[k] = 1 / dim.sigma[k]
+		dim.logC[k] = -logSqrt2Pi - math.Log(dim.sigma[k]) - dim.logNorm[k]
 	}
 	return dim
 }
@@ -164,7 +192,14 @@ func (s *TPESampler) sigmas(mus []float64, lo, hi float64) []float64 {
 	for i := range order {
 		order[i] = i
 	}
-	sort.SliceStable(order, func(a, b int) bool { return mus[order[a]] < mus[order[b]] })
+	// Ties keep observation order (numpy's argsort is not stable, but tied
+	// kernels get equal widths either way but for which of them is "first").
+	slices.SortFunc(order, func(a, b int) int {
+		if c := cmp.Compare(mus[a], mus[b]); c != 0 {
+			return c
+		}
+		return a - b
+	})
 	ends := make([]float64, n+2)
 	ends[0], ends[n+1] = lo, hi
 	for i, j := range order {
@@ -228,12 +263,41 @@ func (p *parzen) sample(rng *rand.Rand, x []float64) {
 // dimensions) at x, up to terms that are equal for every estimator fit to
 // the same space (the log-scale Jacobian), which the l/g ratio cancels.
 func (p *parzen) logPDF(x []float64) float64 {
+	// Transform x once: the log scale, and a discrete value's cell [l, r].
+	lx := make([]float64, len(x))
+	rx := make([]float64, len(x))
+	for i := range p.dims {
+		d := &p.dims[i]
+		switch {
+		case d.categorical:
+			lx[i] = x[i]
+		case d.step > 0:
+			lx[i], rx[i] = x[i]-d.step/2, x[i]+d.step/2
+			if d.logScale {
+				lx[i], rx[i] = math.Log(lx[i]), math.Log(rx[i])
+			}
+		case d.logScale:
+			lx[i] = math.Log(x[i])
+		default:
+			lx[i] = x[i]
+		}
+	}
 	maxv := math.Inf(-1)
 	acc := make([]float64, len(p.logW))
 	for k := range p.logW {
 		s := p.logW[k]
 		for i := range p.dims {
-			s += p.dims[i].logPDF(k, x[i])
+			d := &p.dims[i]
+			switch {
+			case d.categorical:
+				s += d.logCat[min(k, len(d.logCat)-1)][int(lx[i])]
+			case d.step > 0:
+				mu, inv := d.mu[k], d.invSigma[k]
+				s += logGaussMass((lx[i]-mu)*inv, (rx[i]-mu)*inv) - d.logNorm[k]
+			default:
+				z := (lx[i] - d.mu[k]) * d.invSigma[k]
+				s += d.logC[k] - 0.5*z*z
+			}
 		}
 		acc[k] = s
 		if s > maxv {
@@ -248,22 +312,4 @@ func (p *parzen) logPDF(x []float64) float64 {
 		sum += math.Exp(s - maxv)
 	}
 	return maxv + math.Log(sum)
-}
-
-func (d *parzenDim) logPDF(k int, x float64) float64 {
-	if d.categorical {
-		return math.Log(d.cat[min(k, len(d.cat)-1)][int(x)])
-	}
-	mu, sg := d.mu[k], d.sigma[k]
-	if d.step > 0 {
-		l, r := x-d.step/2, x+d.step/2
-		if d.logScale {
-			l, r = math.Log(l), math.Log(r)
-		}
-		return logGaussMass((l-mu)/sg, (r-mu)/sg) - d.logNorm[k]
-	}
-	if d.logScale {
-		x = math.Log(x)
-	}
-	return normLogPDF((x-mu)/sg) - d.logNorm[k] - math.Log(sg)
 }
