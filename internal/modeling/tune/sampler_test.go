@@ -3,6 +3,7 @@ package tune_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"reflect"
 	"sort"
@@ -323,5 +324,26 @@ func TestCancelAndTimeout(t *testing.T) {
 	ts = run(t, tune.StudyOptions{Name: "t"}, slow, tune.OptimizeOptions{Timeout: 50 * time.Millisecond})
 	if len(ts) == 0 || len(ts) > 10 {
 		t.Errorf("%d trials in a 50ms timeout of 20ms trials", len(ts))
+	}
+}
+
+func TestNames(t *testing.T) {
+	for name, want := range map[string]string{"": "*tune.TPESampler", "tpe": "*tune.TPESampler", "random": "tune.RandomSampler", "grid": "*tune.GridSampler"} {
+		s, err := tune.NewSampler(name, tune.Space{{Name: "n", Dist: tune.IntDist{Low: 1, High: 3}}}, 1)
+		if err != nil || fmt.Sprintf("%T", s) != want {
+			t.Errorf("sampler %q: %T, %v; want %s", name, s, err, want)
+		}
+	}
+	for name, want := range map[string]string{"": "tune.MedianPruner", "median": "tune.MedianPruner", "asha": "*tune.SuccessiveHalvingPruner", "none": "tune.NopPruner"} {
+		p, err := tune.NewPruner(name)
+		if err != nil || fmt.Sprintf("%T", p) != want {
+			t.Errorf("pruner %q: %T, %v; want %s", name, p, err, want)
+		}
+	}
+	if _, err := tune.NewSampler("cmaes", nil, 0); err == nil || !strings.Contains(err.Error(), `"cmaes"`) {
+		t.Errorf("unknown sampler: %v", err)
+	}
+	if _, err := tune.NewPruner("hyperband"); err == nil || !strings.Contains(err.Error(), `"hyperband"`) {
+		t.Errorf("unknown pruner: %v", err)
 	}
 }
