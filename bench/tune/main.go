@@ -22,6 +22,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/atrium-ml/atrium/internal/modeling/tune"
@@ -102,9 +103,11 @@ type peer struct {
 	Version  string               `json:"version"`
 	Best     map[string][]float64 `json:"best"`
 	Overhead struct {
-		Trials         int     `json:"trials"`
-		Seconds        float64 `json:"seconds"`
-		Last100Seconds float64 `json:"last100_seconds"`
+		Trials            int     `json:"trials"`
+		Seconds           float64 `json:"seconds"`
+		Last100Seconds    float64 `json:"last100_seconds"`
+		CPUSeconds        float64 `json:"cpu_seconds"`
+		Last100CPUSeconds float64 `json:"last100_cpu_seconds"`
 	} `json:"overhead"`
 }
 
@@ -146,9 +149,9 @@ func main() {
 			ours[fn.name] = append(ours[fn.name], b.Value)
 		}
 	}
-	var oursTotal, oursLast float64
+	var ourOverhead overheadTimes
 	if *overheadTrials > 0 {
-		oursTotal, oursLast = overhead(ctx, *overheadTrials)
+		ourOverhead = overhead(ctx, *overheadTrials)
 	}
 
 	var p peer
@@ -188,36 +191,57 @@ func main() {
 	}
 	if *overheadTrials > 0 {
 		fmt.Printf("\nOverhead of a study of %d trials with a trivial objective (5-d sphere), in-memory storage\n\n", *overheadTrials)
-		fmt.Println("| | Atrium | Optuna | Optuna / Atrium |")
+		fmt.Println("| per trial | Atrium | Optuna | Optuna / Atrium |")
 		fmt.Println("|---|---:|---:|---:|")
 		n := float64(*overheadTrials)
-		fmt.Printf("| mean per trial over %d trials | %.3f ms | %.3f ms | %.1fx |\n", *overheadTrials, oursTotal/n*1e3, p.Overhead.Seconds/n*1e3, p.Overhead.Seconds/oursTotal)
-		fmt.Printf("| per trial, last 100 trials | %.3f ms | %.3f ms | %.1fx |\n", oursLast/100*1e3, p.Overhead.Last100Seconds/100*1e3, p.Overhead.Last100Seconds/oursLast)
+		row := func(what string, a, o, per float64) {
+			fmt.Printf("| %s | %.3f ms | %.3f ms | %.1fx |\n", what, a/per*1e3, o/per*1e3, o/a)
+		}
+		row(fmt.Sprintf("wall, mean over %d trials", *overheadTrials), ourOverhead.wall, p.Overhead.Seconds, n)
+		row("wall, last 100 trials", ourOverhead.wallLast100, p.Overhead.Last100Seconds, 100)
+		row(fmt.Sprintf("CPU, mean over %d trials", *overheadTrials), ourOverhead.cpu, p.Overhead.CPUSeconds, n)
+		row("CPU, last 100 trials", ourOverhead.cpuLast100, p.Overhead.Last100CPUSeconds, 100)
 	}
 }
 
+type overheadTimes struct {
+	wall, wallLast100, cpu, cpuLast100 float64
+}
+
 // overhead runs a study of n trials of a trivial objective and returns its
-// total time and that of its last 100 trials.
-func overhead(ctx context.Context, n int) (total, last100 float64) {
+// total wall and CPU time and those of its last 100 trials.
+func overhead(ctx context.Context, n int) overheadTimes {
 	st, err := tune.NewStudy(ctx, tune.StudyOptions{Name: "overhead", Seed: 0})
 	if err != nil {
 		log.Fatal(err)
 	}
-	stamps := make([]float64, 0, n)
-	t0 := time.Now()
+	wall := make([]float64, 0, n)
+	cpu := make([]float64, 0, n)
+	t0, c0 := time.Now(), cpuSeconds()
 	obj := func(_ context.Context, t *tune.Trial) (float64, error) { return functions[0].f(t), nil }
 	err = st.Optimize(ctx, obj, tune.OptimizeOptions{Trials: n, OnTrial: func(tune.FrozenTrial) {
-		stamps = append(stamps, time.Since(t0).Seconds())
+		wall = append(wall, time.Since(t0).Seconds())
+		cpu = append(cpu, cpuSeconds()-c0)
 	}})
 	if err != nil {
 		log.Fatal(err)
 	}
-	total = stamps[len(stamps)-1]
-	last100 = total
-	if len(stamps) > 100 {
-		last100 = total - stamps[len(stamps)-101]
+	last := func(s []float64) float64 {
+		if len(s) > 100 {
+			return s[len(s)-1] - s[len(s)-101]
+		}
+		return s[len(s)-1]
 	}
-	return total, last100
+	return overheadTimes{wall: wall[len(wall)-1], wallLast100: last(wall), cpu: cpu[len(cpu)-1], cpuLast100: last(cpu)}
+}
+
+// cpuSeconds is the process's user and system CPU time.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		log.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
 func median(v []float64) float64 {

@@ -1,7 +1,6 @@
 package tune
 
 import (
-	"cmp"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -15,6 +14,7 @@ type parzen struct {
 	logW []float64 // log of the normalized kernel weights
 	cum  []float64 // cumulative weights, for drawing a kernel
 	dims []parzenDim
+	acc  []float64 // logPDF's per-kernel scratch
 }
 
 type parzenDim struct {
@@ -42,8 +42,8 @@ type parzenDim struct {
 // fit builds the estimator of space from the trials holding every parameter of it.
 func (s *TPESampler) fit(trials []*FrozenTrial, space Space) *parzen {
 	obs := make([][]float64, len(space))
+	row := make([]float64, len(space))
 	for _, t := range trials {
-		row := make([]float64, len(space))
 		ok := true
 		for i, p := range space {
 			v, has := t.Params[p.Name]
@@ -188,22 +188,29 @@ func (s *TPESampler) sigmas(mus []float64, lo, hi float64) []float64 {
 	if n == 0 {
 		return out
 	}
-	order := make([]int, n)
-	for i := range order {
-		order[i] = i
+	type obs struct {
+		mu float64
+		i  int
 	}
-	// Ties keep observation order (numpy's argsort is not stable, but tied
-	// kernels get equal widths either way but for which of them is "first").
-	slices.SortFunc(order, func(a, b int) int {
-		if c := cmp.Compare(mus[a], mus[b]); c != 0 {
-			return c
+	order := make([]obs, n)
+	for i, m := range mus {
+		order[i] = obs{m, i}
+	}
+	// Ties keep observation order (numpy's argsort is not stable: which tied
+	// kernel gets which width is arbitrary in Optuna).
+	slices.SortFunc(order, func(a, b obs) int {
+		switch { // observations are never NaN: plain comparisons
+		case a.mu < b.mu:
+			return -1
+		case a.mu > b.mu:
+			return 1
 		}
-		return a - b
+		return a.i - b.i
 	})
 	ends := make([]float64, n+2)
 	ends[0], ends[n+1] = lo, hi
-	for i, j := range order {
-		ends[i+1] = mus[j]
+	for i, o := range order {
+		ends[i+1] = o.mu
 	}
 	sorted := make([]float64, n)
 	for i := range n {
@@ -218,8 +225,8 @@ func (s *TPESampler) sigmas(mus []float64, lo, hi float64) []float64 {
 	if !s.o.NoMagicClip {
 		minSigma = (hi - lo) / math.Min(100, float64(n+2))
 	}
-	for i, j := range order {
-		out[j] = math.Min(math.Max(sorted[i], minSigma), maxSigma)
+	for i, o := range order {
+		out[o.i] = math.Min(math.Max(sorted[i], minSigma), maxSigma)
 	}
 	return out
 }
@@ -262,47 +269,54 @@ func (p *parzen) sample(rng *rand.Rand, x []float64) {
 // logPDF is the mixture's log density (log probability for the discrete
 // dimensions) at x, up to terms that are equal for every estimator fit to
 // the same space (the log-scale Jacobian), which the l/g ratio cancels.
+//
+// The loops run dimension by dimension over all kernels (a branch-free inner
+// loop over three arrays), accumulating each kernel's log density in p.acc:
+// logPDF is not safe for concurrent use.
 func (p *parzen) logPDF(x []float64) float64 {
-	// Transform x once: the log scale, and a discrete value's cell [l, r].
-	lx := make([]float64, len(x))
-	rx := make([]float64, len(x))
+	if cap(p.acc) < len(p.logW) {
+		p.acc = make([]float64, len(p.logW))
+	}
+	acc := p.acc[:len(p.logW)]
+	copy(acc, p.logW)
 	for i := range p.dims {
 		d := &p.dims[i]
 		switch {
 		case d.categorical:
-			lx[i] = x[i]
-		case d.step > 0:
-			lx[i], rx[i] = x[i]-d.step/2, x[i]+d.step/2
-			if d.logScale {
-				lx[i], rx[i] = math.Log(lx[i]), math.Log(rx[i])
+			c := int(x[i])
+			if len(d.logCat) == 1 {
+				for k := range acc {
+					acc[k] += d.logCat[0][c]
+				}
+				continue
 			}
-		case d.logScale:
-			lx[i] = math.Log(x[i])
+			for k := range acc {
+				acc[k] += d.logCat[k][c]
+			}
+		case d.step > 0:
+			l, r := x[i]-d.step/2, x[i]+d.step/2
+			if d.logScale {
+				l, r = math.Log(l), math.Log(r)
+			}
+			for k := range acc {
+				mu, inv := d.mu[k], d.invSigma[k]
+				acc[k] += logGaussMass((l-mu)*inv, (r-mu)*inv) - d.logNorm[k]
+			}
 		default:
-			lx[i] = x[i]
+			v := x[i]
+			if d.logScale {
+				v = math.Log(v)
+			}
+			mu, inv, c := d.mu[:len(acc)], d.invSigma[:len(acc)], d.logC[:len(acc)]
+			for k := range acc {
+				z := (v - mu[k]) * inv[k]
+				acc[k] += c[k] - 0.5*z*z
+			}
 		}
 	}
 	maxv := math.Inf(-1)
-	acc := make([]float64, len(p.logW))
-	for k := range p.logW {
-		s := p.logW[k]
-		for i := range p.dims {
-			d := &p.dims[i]
-			switch {
-			case d.categorical:
-				s += d.logCat[min(k, len(d.logCat)-1)][int(lx[i])]
-			case d.step > 0:
-				mu, inv := d.mu[k], d.invSigma[k]
-				s += logGaussMass((lx[i]-mu)*inv, (rx[i]-mu)*inv) - d.logNorm[k]
-			default:
-				z := (lx[i] - d.mu[k]) * d.invSigma[k]
-				s += d.logC[k] - 0.5*z*z
-			}
-		}
-		acc[k] = s
-		if s > maxv {
-			maxv = s
-		}
+	for _, s := range acc {
+		maxv = math.Max(maxv, s)
 	}
 	if math.IsInf(maxv, -1) {
 		return maxv
