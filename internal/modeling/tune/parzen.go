@@ -40,29 +40,14 @@ type parzenDim struct {
 }
 
 // fit builds the estimator of space from the trials holding every parameter of it.
-func (s *TPESampler) fit(trials []*FrozenTrial, space Space) *parzen {
+func (s *TPESampler) fit(trials []*FrozenTrial, space Space, values func(*FrozenTrial) []float64) *parzen {
 	obs := make([][]float64, len(space))
 	back := make([]float64, len(space)*len(trials))
 	for i := range obs {
 		obs[i] = back[i*len(trials) : i*len(trials) : (i+1)*len(trials)]
 	}
-	row := make([]float64, len(space))
 	for _, t := range trials {
-		ok := true
-		for i, p := range space {
-			v, has := t.Params[p.Name]
-			if !has {
-				ok = false
-				break
-			}
-			x, err := p.Dist.ToInternal(v)
-			if err != nil || !p.Dist.Contains(x) {
-				ok = false
-				break
-			}
-			row[i] = x
-		}
-		if ok {
+		if row := values(t); row != nil {
 			for i := range space {
 				obs[i] = append(obs[i], row[i])
 			}
@@ -204,23 +189,30 @@ func (s *TPESampler) sigmas(mus []float64, lo, hi float64) []float64 {
 	if n == 0 {
 		return out
 	}
-	// ends is lo, the sorted observations, hi. Sorting plain floats (no
-	// comparison callback) is several times faster than sorting (value,
-	// index) pairs; each observation then finds its position by binary
-	// search, ties taking positions in observation order (numpy's argsort
-	// is not stable: which tied kernel gets which width is arbitrary in
-	// Optuna).
+	// Sort (value, index) pairs: ties keep observation order (numpy's
+	// argsort is not stable: which tied kernel gets which width is
+	// arbitrary in Optuna).
+	type obs struct {
+		mu float64
+		i  int
+	}
+	order := make([]obs, n)
+	for i, m := range mus {
+		order[i] = obs{m, i}
+	}
+	slices.SortFunc(order, func(a, b obs) int {
+		switch { // observations are never NaN: plain comparisons
+		case a.mu < b.mu:
+			return -1
+		case a.mu > b.mu:
+			return 1
+		}
+		return a.i - b.i
+	})
 	ends := make([]float64, n+2)
 	ends[0], ends[n+1] = lo, hi
-	sorted := ends[1 : n+1]
-	copy(sorted, mus)
-	slices.Sort(sorted)
-	var taken map[float64]int // next free position of a tied value
-	for i := 1; i < n; i++ {
-		if sorted[i] == sorted[i-1] {
-			taken = map[float64]int{}
-			break
-		}
+	for p, o := range order {
+		ends[p+1] = o.mu
 	}
 	width := func(p int) float64 { // the kernel width at sorted position p
 		switch {
@@ -236,14 +228,8 @@ func (s *TPESampler) sigmas(mus []float64, lo, hi float64) []float64 {
 	if !s.o.NoMagicClip {
 		minSigma = (hi - lo) / math.Min(100, float64(n+2))
 	}
-	for i, m := range mus {
-		p, _ := slices.BinarySearch(sorted, m)
-		if taken != nil {
-			k := taken[m]
-			taken[m] = k + 1
-			p += k
-		}
-		out[i] = math.Min(math.Max(width(p), minSigma), maxSigma)
+	for p, o := range order {
+		out[o.i] = math.Min(math.Max(width(p), minSigma), maxSigma)
 	}
 	return out
 }

@@ -81,6 +81,7 @@ type Study struct {
 	// when a trial finishes out of order, so shared views stay valid.
 	done   []FrozenTrial
 	isDone map[int64]bool
+	memo   historyMemo
 }
 
 // addDone records a finished trial; the caller holds s.mu.
@@ -213,7 +214,7 @@ func (s *Study) history(ctx context.Context, exclude int64) (*History, error) {
 			running = append(running, t)
 		}
 	}
-	h := &History{Direction: s.dir}
+	h := &History{Direction: s.dir, memo: &s.memo}
 	if len(running) == 0 {
 		h.Trials = s.done[:len(s.done):len(s.done)]
 		return h, nil
