@@ -2,11 +2,8 @@ package spec
 
 import (
 	"fmt"
-	"io/fs"
 	"net/url"
 	"os"
-	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -229,30 +226,14 @@ func (ms *Monitors) Notifier(name string) *Notifier {
 // the repository at dir, in file-name order. A repository without a monitors
 // directory has no monitors (not an error).
 func LoadMonitors(dir string) (*Monitors, error) {
-	monDir := filepath.Join(dir, MonitorsDir)
-	var files []string
-	for _, pat := range []string{"*.yaml", "*.yml"} {
-		m, err := fs.Glob(os.DirFS(monDir), pat)
-		if err != nil {
-			return nil, err
-		}
-		for _, name := range m {
-			files = append(files, filepath.Join(monDir, name))
-		}
+	names, srcs, err := readYAMLDir(dir, MonitorsDir)
+	if err != nil {
+		return nil, err
 	}
-	sort.Strings(files)
 	ms := &Monitors{}
 	var ps Problems
-	for _, path := range files {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", path, err)
-		}
-		rel, err := filepath.Rel(dir, path)
-		if err != nil {
-			rel = path
-		}
-		decodeMonitors(ms, rel, data, &ps)
+	for _, name := range names {
+		decodeMonitors(ms, name, srcs[name], &ps)
 	}
 	ps = append(ps, ms.Validate()...)
 	if err := ps.Err(); err != nil {
