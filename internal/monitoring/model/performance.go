@@ -65,10 +65,10 @@ func (p *Performance) Metric(name string) (Metric, bool) {
 
 // joined is the window's rows with their labels.
 type joined struct {
-	rows   []predlog.Row
-	label  []float64 // NaN: no label
+	rows    []predlog.Row
+	label   []float64 // NaN: no label
 	labeled int
-	dups   int
+	dups    int
 }
 
 // join attaches labels to rows: by request id (and row index or entity
