@@ -14,6 +14,7 @@ import (
 	"github.com/atrium-ml/atrium/internal/data/profile"
 	"github.com/atrium-ml/atrium/internal/modeling/ml"
 	"github.com/atrium-ml/atrium/internal/monitoring/labels"
+	"github.com/atrium-ml/atrium/internal/monitoring/report"
 	"github.com/atrium-ml/atrium/internal/platform/meta/metatest"
 	"github.com/atrium-ml/atrium/internal/registry"
 	"github.com/atrium-ml/atrium/internal/serving/predlog"
@@ -395,6 +396,38 @@ func TestMeasurer(t *testing.T) {
 			}
 		case c.atLeast && got.Value < c.value, !c.atLeast && math.Abs(got.Value-c.value) > 1e-9:
 			t.Errorf("%s = %g, want %g (at least: %v)", name, got.Value, c.value, c.atLeast)
+		}
+	}
+}
+
+func TestRender(t *testing.T) {
+	w := newWorld(t)
+	v := w.register(t, "ranker", reference(3000), tracking.KV{Key: "atrium.test.auc", Value: "0.8"})
+	rows := traffic(4, "c", 300, now.Add(-time.Hour), time.Hour, 300, 0.1)
+	w.log(t, "ranker", v, predlog.RoutePredict, rows)
+	if _, err := w.labels.Put(context.Background(), []labels.Label{{Model: "ranker", RequestID: "c1", Value: 1}, {Model: "ranker", RequestID: "c2", Value: 0}}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := w.mon.Compute(context.Background(), Request{Model: "ranker", Window: time.Hour, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text bytes.Buffer
+	if err := WriteText(&text, rep); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"model ranker version 1, window 1h", "drift: 1 of 3 features drifted", "rent ", "wasserstein", "DRIFT", "auc ", "0.8"} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("text lacks %q:\n%s", want, text.String())
+		}
+	}
+	var page bytes.Buffer
+	if err := report.Render(&page, HTML(rep, now)); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Model ranker version 1", "Feature drift", "rent (wasserstein)", "<svg", "Realized performance", "neighborhood"} {
+		if !strings.Contains(page.String(), want) {
+			t.Errorf("page lacks %q", want)
 		}
 	}
 }

@@ -207,6 +207,9 @@ func (r rows) of(version string, shadow bool) []predlog.Row {
 }
 
 func (m *Monitor) read(ctx context.Context, model string, since, until time.Time) (rows, error) {
+	if m.opts.LogDir == "" {
+		return rows{}, errors.New("no prediction log: it lives in the embedded offline store's directory (stores.offline duckdb://)")
+	}
 	all, err := predlog.Read(ctx, m.opts.LogDir, model, since, until)
 	if errors.Is(err, predlog.ErrNoPredictions) {
 		return rows{}, nil
