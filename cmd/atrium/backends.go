@@ -12,6 +12,8 @@ import (
 	"github.com/atrium-ml/atrium/internal/data/catalog"
 	"github.com/atrium-ml/atrium/internal/data/pipeline"
 	"github.com/atrium-ml/atrium/internal/data/retrieval"
+	"github.com/atrium-ml/atrium/internal/monitoring/alert"
+	"github.com/atrium-ml/atrium/internal/monitoring/labels"
 	"github.com/atrium-ml/atrium/internal/platform/auth"
 	"github.com/atrium-ml/atrium/internal/platform/meta"
 	"github.com/atrium-ml/atrium/internal/registry"
@@ -28,4 +30,6 @@ var metaSchemas = []meta.Schema{
 	tracking.Schema,
 	registry.Schema,
 	auth.Schema,
+	alert.Schema,
+	labels.Schema,
 }

@@ -14,6 +14,16 @@ import (
 // MonitorsDir is the directory of monitoring rules inside a repository.
 const MonitorsDir = "monitors"
 
+// Monitoring is atrium.yaml's monitoring block.
+type Monitoring struct {
+	// EvaluateEvery is how often `atrium serve` evaluates the monitors of
+	// monitors/*.yaml. Default 1m.
+	EvaluateEvery time.Duration `yaml:"evaluate_every"`
+}
+
+// DefaultEvaluateEvery is monitoring.evaluate_every's default.
+const DefaultEvaluateEvery = time.Minute
+
 // Monitors is every definition of monitors/*.yaml: the rules the server
 // evaluates on a schedule and the notifiers their alerts go to. Like
 // Features, it is read-only once loaded.

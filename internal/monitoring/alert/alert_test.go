@@ -274,9 +274,9 @@ func TestWebhook(t *testing.T) {
 		wantBody string
 	}{
 		{"json after two 503s", spec.NotifyJSON, []int{503, 503, 200}, 3, "",
-			`{"rule":"ranker_drift","severity":"critical","state":"firing","summary":"model ranker: feature_drift_share over 1d = 0.7 (\u003e= 0.5)","threshold":0.5,"labels":{"model":"ranker","team":"search"},"at":"2026-12-05T10:00:00Z","value":0.7}`},
+			`{"rule":"ranker_drift","severity":"critical","state":"firing","summary":"model ranker: feature_drift_share over 1d = 0.7 (>= 0.5)","threshold":0.5,"labels":{"model":"ranker","team":"search"},"at":"2026-12-05T10:00:00Z","value":0.7}`},
 		{"slack after a 429", spec.NotifySlack, []int{429, 204}, 2, "",
-			`{"text":"[FIRING] critical ranker_drift: model ranker: feature_drift_share over 1d = 0.7 (\u003e= 0.5) (model=ranker, team=search)"}`},
+			`{"text":"[FIRING] critical ranker_drift: model ranker: feature_drift_share over 1d = 0.7 (>= 0.5) (model=ranker, team=search)"}`},
 		{"a 400 is not retried", spec.NotifyJSON, []int{400}, 1, "webhook refused the notification: 400 Bad Request: no such channel", ""},
 		{"retries spent", spec.NotifyJSON, []int{500}, 4, "webhook hook: 500 Internal Server Error", ""},
 	} {

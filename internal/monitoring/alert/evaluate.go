@@ -90,6 +90,9 @@ func New(opts Options) (*Evaluator, error) {
 	}, nil
 }
 
+// Monitors is the number of monitors evaluated.
+func (e *Evaluator) Monitors() int { return len(e.opts.Monitors.Monitors) }
+
 // Describe implements prometheus.Collector.
 func (e *Evaluator) Describe(ch chan<- *prometheus.Desc) {
 	e.value.Describe(ch)

@@ -47,10 +47,22 @@ func (n Notification) MarshalJSON() ([]byte, error) {
 	if !math.IsNaN(n.Value) {
 		v = &n.Value
 	}
-	return json.Marshal(struct {
+	return marshal(struct {
 		plain
 		Value *float64 `json:"value"`
 	}{plain(n), v})
+}
+
+// marshal is json.Marshal without HTML escaping: '<', '>' and '&' are
+// written as they are (summaries hold comparisons).
+func marshal(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 // Notifier delivers notifications. Notify returns once the notification is
@@ -177,9 +189,9 @@ func (w *Webhook) post(ctx context.Context, body []byte) error {
 
 func (w *Webhook) body(n Notification) ([]byte, error) {
 	if w.Format == spec.NotifySlack {
-		return json.Marshal(map[string]string{"text": SlackText(n)})
+		return marshal(map[string]string{"text": SlackText(n)})
 	}
-	return json.Marshal(n)
+	return marshal(n)
 }
 
 // SlackText is the one-message text of a notification.
