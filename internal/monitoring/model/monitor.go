@@ -456,20 +456,18 @@ func stringValues(rs []predlog.Row, name string) []string {
 	return out
 }
 
+// countNaN counts a numeric column's missing values (NaN, ±Inf).
 func countNaN(x []float64) int {
-	n := 0
-	for _, v := range x {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			n++
-		}
-	}
-	return n
+	return count(x, func(v float64) bool { return math.IsNaN(v) || math.IsInf(v, 0) })
 }
 
-func countEmpty(x []string) int {
+// countEmpty counts a categorical column's missing values ("").
+func countEmpty(x []string) int { return count(x, func(v string) bool { return v == "" }) }
+
+func count[T any](x []T, missing func(T) bool) int {
 	n := 0
 	for _, v := range x {
-		if v == "" {
+		if missing(v) {
 			n++
 		}
 	}
