@@ -23,7 +23,10 @@ import (
 	"github.com/atrium-ml/atrium/internal/tracking"
 )
 
-var now = time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+// now ends the tests' windows: a minute ahead of the clock, so that labels
+// stored during a test (stamped with the real time) are received within
+// the window, as they are in production.
+var now = time.Now().UTC().Truncate(time.Minute).Add(time.Minute)
 
 // world is a registry, artifact store, prediction log and label store.
 type world struct {
@@ -49,17 +52,6 @@ func (w *world) register(t *testing.T, name string, prof *profile.Profile, tags 
 	if err != nil {
 		t.Fatal(err)
 	}
-	if prof != nil {
-		dir, _ := tracking.ProxiedPath(run.Info.ArtifactURI)
-		var b bytes.Buffer
-		if err := prof.Encode(&b); err != nil {
-			t.Fatal(err)
-		}
-		if err := w.st.Artifacts.Put(ctx, dir+"/"+DefaultReferenceProfile, &b); err != nil {
-			t.Fatal(err)
-		}
-		tags = append(tags, tracking.KV{Key: ReferenceProfileTag, Value: DefaultReferenceProfile})
-	}
 	if _, err := w.st.Registry.GetRegisteredModel(ctx, name); err != nil {
 		if _, err := w.st.Registry.CreateRegisteredModel(ctx, name, nil, ""); err != nil {
 			t.Fatal(err)
@@ -68,6 +60,12 @@ func (w *world) register(t *testing.T, name string, prof *profile.Profile, tags 
 	v, err := w.st.Registry.CreateModelVersion(ctx, registry.VersionCreate{Name: name, Source: "runs:/" + run.Info.RunID + "/model", RunID: run.Info.RunID, Tags: tags})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if prof != nil {
+		path, err := w.mon.SaveReference(ctx, name, v.Version, prof)
+		if err != nil || !strings.HasSuffix(path, "/"+run.Info.RunID+"/artifacts/"+DefaultReferenceProfile) {
+			t.Fatalf("save reference: %s, %v", path, err)
+		}
 	}
 	return v.Version
 }

@@ -400,8 +400,13 @@ func (m *Monitor) comparePredictions(rep *Report, ref *profile.Column, cur, prev
 		return p
 	}
 	p.Mean = mean(p.current)
+	if ps := scores(prev); len(ps) > 0 {
+		if res, err := drift.CompareNumeric(PredictionColumn, ps, p.current, opt); err == nil {
+			p.Previous = &res
+		}
+	}
 	if ref == nil {
-		p.Error = "the reference profile has no predictions (profile.prediction): prediction drift needs them"
+		p.Error = "the reference profile has no predictions (profile.prediction): drift against training needs them"
 		return p
 	}
 	p.ReferenceMean = ref.Mean
@@ -412,11 +417,6 @@ func (m *Monitor) comparePredictions(rep *Report, ref *profile.Column, cur, prev
 	}
 	p.Drift = &res
 	m.predictionDrift.WithLabelValues(rep.Model, rep.Version).Set(res.Score)
-	if ps := scores(prev); len(ps) > 0 {
-		if res, err := drift.CompareNumeric(PredictionColumn, ps, p.current, opt); err == nil {
-			p.Previous = &res
-		}
-	}
 	return p
 }
 

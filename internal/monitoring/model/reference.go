@@ -148,3 +148,37 @@ func (m *Monitor) LoadReference(ctx context.Context, v *registry.ModelVersion) (
 	ref.Profile = prof
 	return ref, nil
 }
+
+// SaveReference records p as the training profile of a version: it writes
+// it to DefaultReferenceProfile under the artifact root of the version's run
+// and sets the version's ReferenceProfileTag, which is what LoadReference
+// reads. It returns the artifact path.
+func (m *Monitor) SaveReference(ctx context.Context, name, version string, p *profile.Profile) (string, error) {
+	v, err := m.resolveVersion(ctx, name, version)
+	if err != nil {
+		return "", err
+	}
+	if v.RunID == "" {
+		return "", fmt.Errorf("model %q version %s has no run to keep its reference profile in", name, v.Version)
+	}
+	ri, err := m.opts.Tracking.RunInfoOf(ctx, v.RunID)
+	if err != nil {
+		return "", fmt.Errorf("model %q version %s: run %s: %w", name, v.Version, v.RunID, err)
+	}
+	root, ok := tracking.ProxiedPath(ri.ArtifactURI)
+	if !ok {
+		return "", fmt.Errorf("model %q version %s: run artifacts at %s are outside this server's artifact store", name, v.Version, ri.ArtifactURI)
+	}
+	path := strings.TrimPrefix(root+"/"+DefaultReferenceProfile, "/")
+	var b strings.Builder
+	if err := p.Encode(&b); err != nil {
+		return "", err
+	}
+	if err := m.opts.Artifacts.Put(ctx, path, strings.NewReader(b.String())); err != nil {
+		return "", fmt.Errorf("write reference profile %s: %w", path, err)
+	}
+	if err := m.opts.Registry.SetModelVersionTag(ctx, name, v.Version, tracking.KV{Key: ReferenceProfileTag, Value: DefaultReferenceProfile}); err != nil {
+		return "", fmt.Errorf("tag model %q version %s: %w", name, v.Version, err)
+	}
+	return path, nil
+}
