@@ -13,6 +13,8 @@ import (
 	"github.com/atrium-ml/atrium/internal/data/pipeline"
 	"github.com/atrium-ml/atrium/internal/data/retrieval"
 	"github.com/atrium-ml/atrium/internal/modeling/tune/tunedb"
+	"github.com/atrium-ml/atrium/internal/monitoring/alert"
+	"github.com/atrium-ml/atrium/internal/monitoring/labels"
 	"github.com/atrium-ml/atrium/internal/platform/auth"
 	"github.com/atrium-ml/atrium/internal/platform/meta"
 	"github.com/atrium-ml/atrium/internal/registry"
@@ -30,4 +32,6 @@ var metaSchemas = []meta.Schema{
 	registry.Schema,
 	auth.Schema,
 	tunedb.Schema,
+	alert.Schema,
+	labels.Schema,
 }
