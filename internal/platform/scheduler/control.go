@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/atrium-ml/atrium/internal/platform/meta"
 )
 
 // TriggerResult says what a trigger or backfill queued.
@@ -175,4 +177,42 @@ func (s *Scheduler) Status(ctx context.Context) ([]JobStatus, error) {
 		}
 	}
 	return out, nil
+}
+
+// States returns the state of each of a job's intervals, read from the DB
+// ("" for an interval it has no row for).
+func (s *Scheduler) States(ctx context.Context, job string, ivs []Interval) ([]string, error) {
+	out := make([]string, len(ivs))
+	if len(ivs) == 0 {
+		return out, nil
+	}
+	rows, err := meta.Collect(ctx, s.opts.DB, `SELECT start_ms, state FROM scheduler_intervals WHERE job = ? AND start_ms >= ? AND start_ms <= ?`,
+		[]any{job, ms(ivs[0].Start), ms(ivs[len(ivs)-1].Start)}, func(row meta.Scanner) (ivRow, error) {
+			var r ivRow
+			var start int64
+			err := row.Scan(&start, &r.State)
+			r.Start = fromMS(start)
+			return r, err
+		})
+	if err != nil {
+		return nil, fmt.Errorf("read states of %s: %w", job, err)
+	}
+	byStart := map[int64]string{}
+	for _, r := range rows {
+		byStart[ms(r.Start)] = r.State
+	}
+	for i, iv := range ivs {
+		out[i] = byStart[ms(iv.Start)]
+	}
+	return out, nil
+}
+
+// Done reports whether every state is terminal.
+func Done(states []string) bool {
+	for _, st := range states {
+		if !terminal(st) {
+			return false
+		}
+	}
+	return true
 }
