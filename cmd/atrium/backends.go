@@ -14,6 +14,7 @@ import (
 	"github.com/atrium-ml/atrium/internal/data/retrieval"
 	"github.com/atrium-ml/atrium/internal/platform/auth"
 	"github.com/atrium-ml/atrium/internal/platform/meta"
+	"github.com/atrium-ml/atrium/internal/platform/scheduler"
 	"github.com/atrium-ml/atrium/internal/registry"
 	"github.com/atrium-ml/atrium/internal/tracking"
 )
@@ -28,4 +29,5 @@ var metaSchemas = []meta.Schema{
 	tracking.Schema,
 	registry.Schema,
 	auth.Schema,
+	scheduler.Schema,
 }

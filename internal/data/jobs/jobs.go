@@ -16,6 +16,7 @@ import (
 	"github.com/atrium-ml/atrium/internal/data/retrieval"
 	"github.com/atrium-ml/atrium/internal/platform/meta"
 	"github.com/atrium-ml/atrium/internal/platform/scheduler"
+	"github.com/atrium-ml/atrium/internal/platform/scheduler/calendar"
 	"github.com/atrium-ml/atrium/internal/spec"
 )
 
@@ -33,6 +34,12 @@ const (
 func FromSpec(f *spec.Features, repo string, engine offline.Engine) ([]scheduler.Job, error) {
 	var out []scheduler.Job
 	for _, fs := range f.FeatureSets {
+		if fs.Schedule == nil {
+			// A set without a schedule is still backfilled through the
+			// scheduler, a UTC day per interval.
+			out = append(out, scheduler.Job{Name: scheduler.JobName(KindRun, fs.Name), Kind: KindRun, Target: fs.Name,
+				Calendar: daily, Unscheduled: true, Catchup: scheduler.CatchupAll, Retries: spec.DefaultRetries, Concurrency: 1})
+		}
 		if fs.Schedule != nil {
 			j, err := job(KindRun, fs.Name, fs.Schedule)
 			if err != nil {
@@ -41,7 +48,7 @@ func FromSpec(f *spec.Features, repo string, engine offline.Engine) ([]scheduler
 			for _, d := range fs.Schedule.DependsOn {
 				j.DependsOn = append(j.DependsOn, scheduler.JobName(KindRun, d))
 			}
-			if src := f.Source(fs.Source); src != nil && src.Ready != nil {
+			if src := f.Source(fs.Source); src != nil && src.Ready != nil && engine != nil {
 				j.Ready = readiness(src, repo, engine)
 			}
 			out = append(out, j)
@@ -141,6 +148,9 @@ func Kinds(d Deps) map[string]scheduler.Factory {
 
 const day = 24 * time.Hour
 
+// daily cuts an unscheduled set's backfills into UTC days.
+var daily = calendar.MustParse("daily", "", 0)
+
 // Days returns the UTC days an interval touches (a run replaces whole days).
 func Days(iv scheduler.Interval) (first, last time.Time) {
 	return iv.Start.UTC().Truncate(day), iv.End.Add(-time.Nanosecond).UTC().Truncate(day)
@@ -193,4 +203,41 @@ func (k materializeKind) Run(ctx context.Context, iv scheduler.Interval) (schedu
 		res.Detail = r.String()
 	}
 	return res, err
+}
+
+// Scheduled reports whether any feature set has a schedule (the scheduler
+// then runs inside `atrium serve` unless scheduler.enabled says otherwise).
+func Scheduled(f *spec.Features) bool {
+	for _, fs := range f.FeatureSets {
+		if fs.Schedule != nil || (fs.Materialize != nil && fs.Materialize.Schedule != nil) {
+			return true
+		}
+	}
+	return false
+}
+
+// CheckRange refuses a backfill of set over [start, end) when its source
+// holds no row in the range the run reads (from start minus the largest
+// window): nothing would be computed. Engines that cannot count source
+// rows accept every range.
+func CheckRange(ctx context.Context, f *spec.Features, engine offline.Engine, set string, start, end time.Time) error {
+	fs := f.Set(set)
+	if fs == nil {
+		return fmt.Errorf("%w %q", scheduler.ErrUnknownJob, set)
+	}
+	counter, ok := engine.(offline.SourceCounter)
+	src := f.Source(fs.Source)
+	if !ok || src == nil {
+		return nil
+	}
+	from := start.Add(-fs.LargestWindow().D())
+	n, err := counter.CountSourceRows(ctx, src, from, end)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("%w: source %s (%s) holds no row with %s in [%s, %s): nothing to backfill for %s; nothing was started",
+			scheduler.ErrBadRequest, src.Name, src.Path, src.Timestamp, from.UTC().Format(time.RFC3339), end.UTC().Format(time.RFC3339), set)
+	}
+	return nil
 }

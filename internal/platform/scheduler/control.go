@@ -11,16 +11,22 @@ import (
 
 // TriggerResult says what a trigger or backfill queued.
 type TriggerResult struct {
-	Job       string     `json:"job"`
-	Queued    []Interval `json:"-"`
-	Running   []Interval `json:"-"`
-	QueuedN   int        `json:"queued"`
-	RunningN  int        `json:"already_running"`
-	FirstDay  string     `json:"first,omitempty"`
-	LastDay   string     `json:"last,omitempty"`
-	Trigger   string     `json:"trigger"`
-	Parallel  int        `json:"parallel,omitempty"`
-	Intervals []string   `json:"intervals"`
+	Job     string `json:"job"`
+	Trigger string `json:"trigger"`
+	// At is the scheduler's time of the trigger: the history of what it
+	// queued starts then.
+	At time.Time `json:"at"`
+	// Queued are the intervals queued; Running those left alone because an
+	// attempt holds them.
+	Queued   []Interval `json:"-"`
+	Running  []Interval `json:"-"`
+	QueuedN  int        `json:"queued"`
+	RunningN int        `json:"already_running"`
+	// FirstDay and LastDay name the first and last interval asked for.
+	FirstDay  string   `json:"first,omitempty"`
+	LastDay   string   `json:"last,omitempty"`
+	Parallel  int      `json:"parallel,omitempty"`
+	Intervals []string `json:"intervals"`
 }
 
 // Intervals returns the job's intervals that overlap [start, end): the
@@ -57,7 +63,7 @@ func (s *Scheduler) Trigger(ctx context.Context, job string, ivs []Interval, tri
 	if err != nil {
 		return TriggerResult{}, err
 	}
-	res := TriggerResult{Job: job, Trigger: trigger, Parallel: parallel, Running: busy, Intervals: []string{}}
+	res := TriggerResult{Job: job, Trigger: trigger, At: now, Parallel: parallel, Running: busy, Intervals: []string{}}
 	for _, iv := range ivs {
 		if !slices.Contains(busy, iv) {
 			res.Queued = append(res.Queued, iv)
@@ -130,7 +136,7 @@ func (s *Scheduler) Status(ctx context.Context) ([]JobStatus, error) {
 	for i, name := range s.order {
 		j := s.jobs[name]
 		st := JobStatus{Job: *j, Paused: s.state[name].paused}
-		if j.Calendar != nil {
+		if j.Calendar != nil && !j.Unscheduled {
 			from := s.state[name].plannedUntil
 			if from.IsZero() {
 				from = now

@@ -103,6 +103,10 @@ type Job struct {
 	// Calendar cuts time into the job's intervals. Nil: the job only runs
 	// when triggered.
 	Calendar *calendar.Calendar `json:"-"`
+	// Unscheduled jobs are never planned: the calendar only cuts the ranges
+	// of triggers and backfills into intervals (a feature set without a
+	// schedule is backfilled day by day).
+	Unscheduled bool `json:"unscheduled,omitempty"`
 	// Schedule is the calendar as written, for listings.
 	Schedule string `json:"schedule,omitempty"`
 	// DependsOn names jobs whose overlapping intervals must have succeeded

@@ -325,7 +325,7 @@ func (s *Scheduler) sync(ctx context.Context, now time.Time) error {
 func (s *Scheduler) plan(ctx context.Context, now time.Time) error {
 	for _, name := range s.order {
 		j := s.jobs[name]
-		if j.Calendar == nil {
+		if j.Calendar == nil || j.Unscheduled {
 			continue
 		}
 		s.mu.Lock()
@@ -630,7 +630,7 @@ func (s *Scheduler) nextTick(now time.Time) time.Time {
 		for _, name := range s.order {
 			j := s.jobs[name]
 			st := s.state[name]
-			if j.Calendar == nil || st.paused || st.plannedUntil.IsZero() {
+			if j.Calendar == nil || j.Unscheduled || st.paused || st.plannedUntil.IsZero() {
 				continue
 			}
 			if end := j.Calendar.Next(st.plannedUntil); !end.IsZero() {
