@@ -121,7 +121,7 @@ type env struct {
 	predlog *predlog.Writer
 	// schedMetrics are the scheduler's metrics, made once per process.
 	schedMetrics *scheduler.Metrics
-	closers []func() error
+	closers      []func() error
 }
 
 // forRepo returns an env like e (context, streams, output, logger) for the
