@@ -97,6 +97,9 @@ type Scheduler struct {
 
 	mu       sync.Mutex
 	rows     map[ivKey]*ivRow
+	// open indexes the rows of rows not in a terminal state: what dispatch
+	// and nextTick look at (the succeeded past is most of rows).
+	open map[ivKey]*ivRow
 	state    map[string]jobState
 	inflight int
 	// started counts the attempts this process started.
@@ -118,7 +121,7 @@ func New(ctx context.Context, opts Options) (*Scheduler, error) {
 		return nil, errors.New("scheduler: no metadata DB")
 	}
 	s := &Scheduler{opts: opts, store: store{opts.DB}, jobs: map[string]*Job{}, kinds: map[string]Kind{},
-		rows: map[ivKey]*ivRow{}, mine: map[ivKey]bool{}, wakeCh: make(chan struct{}, 1), rnd: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))}
+		rows: map[ivKey]*ivRow{}, open: map[ivKey]*ivRow{}, mine: map[ivKey]bool{}, wakeCh: make(chan struct{}, 1), rnd: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))}
 	names := map[string]bool{}
 	for i := range opts.Jobs {
 		j := &opts.Jobs[i]
@@ -308,12 +311,13 @@ func (s *Scheduler) sync(ctx context.Context, now time.Time) error {
 		mine[k] = s.rows[k] // this process's attempts in flight: memory is ahead of a read that raced them
 	}
 	s.rows = make(map[ivKey]*ivRow, len(rows))
+	s.open = map[ivKey]*ivRow{}
 	for i := range rows {
 		r := &rows[i]
 		if m := mine[r.key()]; m != nil {
 			r = m
 		}
-		s.rows[r.key()] = r
+		s.put(r)
 	}
 	s.synced = now
 	return nil
@@ -360,7 +364,7 @@ func (s *Scheduler) plan(ctx context.Context, now time.Time) error {
 		s.mu.Lock()
 		for i := range rows {
 			if _, ok := s.rows[rows[i].key()]; !ok {
-				s.rows[rows[i].key()] = &rows[i]
+				s.put(&rows[i])
 			}
 		}
 		st.plannedUntil = until
@@ -376,7 +380,7 @@ func (s *Scheduler) waitReason(j *Job, r *ivRow) string {
 	for _, dep := range j.DependsOn {
 		d := s.jobs[dep]
 		ivs := []Interval{r.iv()}
-		if d.Calendar != nil {
+		if d.Calendar != nil && !d.Calendar.Same(j.Calendar) {
 			ivs = d.Calendar.Overlapping(r.Start, r.End)
 		}
 		for _, iv := range ivs {
@@ -400,14 +404,24 @@ func (s *Scheduler) dispatch(ctx, runCtx context.Context, now time.Time) error {
 	s.mu.Lock()
 	running := map[string]int{}
 	var cands []*ivRow
-	for _, r := range s.rows {
-		if s.jobs[r.Job] == nil {
+	for _, r := range s.open {
+		if r.State == StateRunning && s.jobs[r.Job] != nil && (s.mine[r.key()] || !r.LeaseUntil.Before(now)) {
+			running[r.Job]++
+		}
+	}
+	for _, r := range s.open {
+		j := s.jobs[r.Job]
+		if j == nil {
 			continue // a job no longer defined
 		}
 		switch {
 		case r.State == StateRunning && (s.mine[r.key()] || !r.LeaseUntil.Before(now)):
-			running[r.Job]++
 		case r.State == StateRunning, r.State == StatePending && !r.NotBefore.After(now):
+			// A job at its limit starts nothing this tick (a backfill's
+			// parallel may raise it for its own intervals).
+			if running[r.Job] >= max(j.Concurrency, r.MaxParallel) {
+				continue
+			}
 			if (s.only == nil || s.only[r.Job]) && !s.state[r.Job].paused {
 				cands = append(cands, r)
 			}
@@ -464,7 +478,7 @@ func (s *Scheduler) dispatch(ctx, runCtx context.Context, now time.Time) error {
 	s.mu.Lock()
 	for _, c := range won {
 		r := c.row
-		s.rows[r.key()] = &r
+		s.put(&r)
 		s.inflight++
 		s.started++
 		s.mine[r.key()] = true
@@ -556,6 +570,7 @@ func (s *Scheduler) execute(recordCtx, parent context.Context, r ivRow) {
 	delete(s.mine, r.key())
 	if cur := s.rows[r.key()]; cur != nil && cur.RunID == r.RunID && !lost && ferr == nil {
 		cur.State, cur.NotBefore, cur.Owner, cur.LeaseUntil = o.intervalState, o.notBefore, "", time.Time{}
+		s.put(cur)
 	} else {
 		s.synced = time.Time{}
 	}
@@ -640,7 +655,7 @@ func (s *Scheduler) nextTick(now time.Time) time.Time {
 			}
 		}
 	}
-	for _, r := range s.rows {
+	for _, r := range s.open {
 		switch {
 		case r.State == StatePending && r.NotBefore.After(now) && r.NotBefore.Before(next):
 			next = r.NotBefore
@@ -656,4 +671,15 @@ func (s *Scheduler) inflightStarted() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.started
+}
+
+// put stores r and keeps the open index in step. The caller holds s.mu.
+func (s *Scheduler) put(r *ivRow) {
+	k := r.key()
+	s.rows[k] = r
+	if terminal(r.State) {
+		delete(s.open, k)
+	} else {
+		s.open[k] = r
+	}
 }

@@ -105,6 +105,12 @@ func MustParse(expr, tz string, delay time.Duration) *Calendar {
 	return c
 }
 
+// Same reports whether c and o fire at the same times (same expression,
+// zone and delay as parsed): their intervals are the same.
+func (c *Calendar) Same(o *Calendar) bool {
+	return c == o || (o != nil && c.expr == o.expr && c.loc.String() == o.loc.String())
+}
+
 // String is the expression as written.
 func (c *Calendar) String() string { return c.expr }
 
