@@ -95,11 +95,11 @@ type Scheduler struct {
 	kinds map[string]Kind
 	only  map[string]bool
 
-	mu       sync.Mutex
-	rows     map[ivKey]*ivRow
+	mu   sync.Mutex
+	rows map[ivKey]*ivRow
 	// open indexes the rows of rows not in a terminal state: what dispatch
 	// and nextTick look at (the succeeded past is most of rows).
-	open map[ivKey]*ivRow
+	open     map[ivKey]*ivRow
 	state    map[string]jobState
 	inflight int
 	// started counts the attempts this process started.
