@@ -421,31 +421,7 @@ func writeJobRuns(e *env, runs []scheduler.Run) error {
 		}
 		return encodeJSON(e, runs)
 	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "JOB\tINTERVAL\tTRIGGER\tATTEMPT\tSTATE\tSTARTED\tDURATION\tROWS\tCHECKS\tERROR")
-	for _, r := range runs {
-		dur := "-"
-		if !r.FinishedAt.IsZero() {
-			dur = r.FinishedAt.Sub(r.StartedAt).Round(time.Millisecond).String()
-		}
-		passed := 0
-		for _, c := range r.Checks {
-			if c.Passed {
-				passed++
-			}
-		}
-		checks := "-"
-		if len(r.Checks) > 0 {
-			checks = fmt.Sprintf("%d/%d", passed, len(r.Checks))
-		}
-		msg := r.Error
-		if len(msg) > 80 {
-			msg = msg[:77] + "..."
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%d\t%s\t%s\n", r.Job, r.Interval(), r.Trigger, r.Attempt, r.State,
-			r.StartedAt.Format("2006-01-02 15:04:05"), dur, r.Rows, checks, msg)
-	}
-	return tw.Flush()
+	return scheduler.WriteRunsTable(e.stdout, runs)
 }
 
 // serveScheduler builds the scheduler `atrium serve` hosts and its HTTP

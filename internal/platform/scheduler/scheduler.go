@@ -62,7 +62,7 @@ func (o *Options) ensureDefaults() {
 	}
 	if o.Owner == "" {
 		host, _ := os.Hostname()
-		o.Owner = fmt.Sprintf("%s:%d:%s", host, os.Getpid(), newRunID(time.Now())[24:])
+		o.Owner = fmt.Sprintf("%s:%d:%s", host, os.Getpid(), newRunID(time.Now())[len("20060102T150405.000Z-00000000-"):])
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

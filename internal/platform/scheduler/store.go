@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/atrium-ml/atrium/internal/platform/meta"
@@ -380,7 +381,7 @@ func ListRuns(ctx context.Context, db *meta.DB, f RunFilter) ([]Run, error) {
 	if f.Ascending {
 		order = "ASC"
 	}
-	q += fmt.Sprintf(" ORDER BY started_ms %s, start_ms %s, id %s LIMIT ?", order, order, order)
+	q += fmt.Sprintf(" ORDER BY started_ms %s, id %s LIMIT ?", order, order)
 	args = append(args, f.Limit)
 	runs, err := meta.Collect(ctx, db, q, args, func(row meta.Scanner) (Run, error) {
 		var r Run
@@ -410,11 +411,16 @@ func ListRuns(ctx context.Context, db *meta.DB, f RunFilter) ([]Run, error) {
 	return runs, nil
 }
 
-// newRunID is unique and sorts by the scheduler's clock.
+// runSeq orders the runs a process starts within one millisecond of its
+// clock (a fake clock's ticks all start at the same time).
+var runSeq atomic.Uint64
+
+// newRunID is unique and sorts by the scheduler's clock, then by the order
+// this process started the runs.
 func newRunID(now time.Time) string {
-	var b [6]byte
+	var b [4]byte
 	_, _ = rand.Read(b[:])
-	return now.UTC().Format("20060102T150405.000Z") + "-" + hex.EncodeToString(b[:])
+	return fmt.Sprintf("%s-%08d-%s", now.UTC().Format("20060102T150405.000Z"), runSeq.Add(1)%1e8, hex.EncodeToString(b[:]))
 }
 
 func nullable(s string) any {
