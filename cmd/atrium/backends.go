@@ -17,6 +17,7 @@ import (
 	"github.com/atrium-ml/atrium/internal/monitoring/labels"
 	"github.com/atrium-ml/atrium/internal/platform/auth"
 	"github.com/atrium-ml/atrium/internal/platform/meta"
+	"github.com/atrium-ml/atrium/internal/platform/scheduler"
 	"github.com/atrium-ml/atrium/internal/registry"
 	"github.com/atrium-ml/atrium/internal/tracking"
 )
@@ -34,4 +35,5 @@ var metaSchemas = []meta.Schema{
 	tunedb.Schema,
 	alert.Schema,
 	labels.Schema,
+	scheduler.Schema,
 }
