@@ -248,7 +248,7 @@ func (s *Study) ask(ctx context.Context, budget int) (*Trial, error) {
 		s.finish(ctx, ref.ID, Failed, math.NaN(), err.Error())
 		return nil, err
 	}
-	rng := rand.New(rand.NewPCG(uint64(s.seed), uint64(ref.Number)))
+	rng := trialRand(s.seed, ref.Number)
 	t := &Trial{study: s, ctx: ctx, id: ref.ID, number: ref.Number, rng: rng, hist: hist,
 		frozen: FrozenTrial{ID: ref.ID, Number: ref.Number, State: Running, Value: math.NaN(), Start: now,
 			Params: map[string]any{}, Distributions: map[string]Distribution{}, Intermediate: map[int]float64{},
@@ -454,4 +454,19 @@ func runObjective(ctx context.Context, obj Objective, t *Trial) (v float64, err 
 		}
 	}()
 	return obj(ctx, t)
+}
+
+// trialRand is trial number's random stream in a study seeded with seed.
+// Both halves of the PCG state go through splitmix64 first: neighbouring
+// trial numbers used raw would start neighbouring states, whose first
+// draws are related.
+func trialRand(seed int64, number int) *rand.Rand {
+	return rand.New(rand.NewPCG(splitmix64(uint64(seed)), splitmix64(uint64(number)^0x5851f42d4c957f2d)))
+}
+
+func splitmix64(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
+	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
+	return x ^ (x >> 31)
 }
