@@ -95,6 +95,13 @@ func newServeCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			sched, schedAPI, runSched, err := serveScheduler(e, p)
+			if err != nil {
+				return err
+			}
+			if schedAPI != nil {
+				apis = append(apis, schedAPI)
+			}
 			opts := serverOptions(p, e)
 			opts.Guard, opts.TLSCertFile, opts.TLSKeyFile = guard, p.Server.TLS.CertFile, p.Server.TLS.KeyFile
 			opts.Registry = server.NewRegistry() // shared with the gRPC listener's metrics
@@ -104,6 +111,20 @@ func newServeCmd(e *env) *cobra.Command {
 				scheme = "https"
 			}
 			return serveWithGRPC(e, p, guard, insecure, opts.Registry, func(ctx context.Context) error {
+				if runSched {
+					// Stopped with the server: attempts in flight are
+					// cancelled, recorded interrupted, and retried by the
+					// next scheduler.
+					done := make(chan struct{})
+					go func() {
+						defer close(done)
+						fmt.Fprintf(e.stderr, "atrium scheduler: %d jobs\n", len(sched.JobNames()))
+						if err := sched.Run(ctx); err != nil {
+							e.log.Error("scheduler stopped", "err", err)
+						}
+					}()
+					defer func() { <-done }()
+				}
 				return srv.Run(ctx, func(a net.Addr) {
 					fmt.Fprintf(e.stderr, "atrium serving on %s://%s\n", scheme, a)
 				})

@@ -67,10 +67,13 @@ const (
 // Source is raw data: files of one format matched by a path or glob (relative to the
 // repository unless absolute), with a timestamp column giving each row's event time.
 type Source struct {
-	Name        string `json:"name"`
-	Format      string `json:"format"`
-	Path        string `json:"path"`
-	Timestamp   string `json:"timestamp"`
+	Name      string `json:"name"`
+	Format    string `json:"format"`
+	Path      string `json:"path"`
+	Timestamp string `json:"timestamp"`
+	// Ready, when set, is checked before a scheduled run of a set reading
+	// the source starts (docs/scheduling.md).
+	Ready       *Ready `json:"ready,omitempty"`
 	Description string `json:"description,omitempty"`
 	Pos         `json:"-"`
 }
@@ -90,11 +93,17 @@ type FeatureSet struct {
 	Where   string     `json:"where,omitempty"`
 	Windows []Duration `json:"windows,omitempty"`
 	// Slide is the step between rows of an aggregated set. Default 1d.
-	Slide       Duration   `json:"slide,omitempty"`
-	Features    []*Feature `json:"features"`
-	Derived     []*Feature `json:"derived,omitempty"`
-	Checks      []*Check   `json:"checks,omitempty"`
-	Description string     `json:"description,omitempty"`
+	Slide    Duration   `json:"slide,omitempty"`
+	Features []*Feature `json:"features"`
+	Derived  []*Feature `json:"derived,omitempty"`
+	Checks   []*Check   `json:"checks,omitempty"`
+	// Schedule, when set, runs the set for each period of the schedule
+	// (docs/scheduling.md).
+	Schedule *Schedule `json:"schedule,omitempty"`
+	// Materialize, when set, writes the set's latest rows to the online
+	// store after each scheduled run or on a schedule of its own.
+	Materialize *Materialize `json:"materialize,omitempty"`
+	Description string       `json:"description,omitempty"`
 	Pos         `json:"-"`
 }
 
@@ -327,6 +336,7 @@ func (d *nodeDecoder) source(n ast.Node) *Source {
 		"format":      func(v ast.Node) { s.Format = d.str(v, "source format") },
 		"path":        func(v ast.Node) { s.Path = d.str(v, "source path") },
 		"timestamp":   func(v ast.Node) { s.Timestamp = d.str(v, "source timestamp") },
+		"ready":       func(v ast.Node) { s.Ready = d.ready(v) },
 		"description": func(v ast.Node) { s.Description = d.str(v, "source description") },
 	})
 	s.Pos = d.pos(n, lines)
@@ -372,6 +382,8 @@ func (d *nodeDecoder) featureSet(n ast.Node) *FeatureSet {
 			d.seq(v, "derived", func(n ast.Node) { fs.Derived = append(fs.Derived, d.feature(n, "derived feature")) })
 		},
 		"checks":      func(v ast.Node) { fs.Checks = d.checks(v, "feature set checks") },
+		"schedule":    func(v ast.Node) { fs.Schedule = d.schedule(v, "feature set schedule") },
+		"materialize": func(v ast.Node) { fs.Materialize = d.materialize(v) },
 		"description": func(v ast.Node) { fs.Description = d.str(v, "feature set description") },
 	})
 	fs.Pos = d.pos(n, lines)
