@@ -122,7 +122,7 @@ binary on your PATH to run the commands it showed by hand.`,
 			// The generated project's stores, opened once for every step.
 			project := e.forRepo(dir)
 			err = steps.Run(e.ctx, steps.Options{Dir: dir, Config: cfg, Size: size.name, Force: force,
-				Out: e.stdout, Progress: e.stderr, Logger: e.log, Stores: project, Modeler: demoModeler{project}, Serving: project})
+				Out: e.stdout, Progress: e.stderr, Logger: e.log, Stores: project, Modeler: demoModeler{project}, Serving: project, Monitoring: project})
 			return withForceHint(errors.Join(err, project.close()))
 		},
 	}

@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -158,7 +159,7 @@ func TestDemoEndToEnd(t *testing.T) {
 		t.Errorf("demo into an existing project = %d, %s", code, errOut)
 	}
 	// Every step runs in this build, and the demo ends with how to get a binary.
-	for _, step := range []string{"generate", "apply", "run", "materialize", "historical", "online", "fit", "serve", "schedule"} {
+	for _, step := range []string{"generate", "apply", "run", "materialize", "historical", "online", "fit", "serve", "monitor", "schedule"} {
 		if p := stepOutput(out, step); p == "" || strings.Contains(p, "not available yet") || !strings.Contains(p, "done in") {
 			t.Errorf("step %s did not run:\n%s", step, p)
 		}
@@ -172,6 +173,7 @@ func TestDemoEndToEnd(t *testing.T) {
 	checkOnlineOutcomes(t, dir, cfg)
 	checkFitOutcomes(t, dir, cfg, stepOutput(out, "fit"))
 	checkServeOutcomes(t, dir, stepOutput(out, "serve"))
+	checkMonitorOutcomes(t, stepOutput(out, "monitor"))
 	checkSkew(t, dir)
 	checkOfflineTwinErrors(t, dir)
 	checkScheduleOutcomes(t, dir, cfg, stepOutput(out, "schedule"))
@@ -216,6 +218,30 @@ func checkScheduleOutcomes(t *testing.T, dir string, cfg demo.Config, out string
 	}
 }
 
+// checkMonitorOutcomes checks that the monitor step found exactly the price
+// shock it injected: against the slice before it, rent and price_per_m2
+// drift, and no input but those computed from rent (rent_to_budget may);
+// per neighbourhood, only the shocked one.
+func checkMonitorOutcomes(t *testing.T, out string) {
+	hood := regexp.MustCompile(`raised the rent of the \d+ listings in (.+) x1\.8 in the online store`).FindStringSubmatch(out)
+	moved := regexp.MustCompile(`against the window before the shock, \d+ of \d+ inputs drift: (.*)\n`).FindStringSubmatch(out)
+	if hood == nil || moved == nil {
+		t.Fatalf("monitor step output does not show the shock and the drift:\n%s", out)
+	}
+	var names []string
+	for _, m := range regexp.MustCompile(`(\w+) \(wasserstein [0-9.e-]+\)`).FindAllStringSubmatch(moved[1], -1) {
+		names = append(names, m[1])
+	}
+	got := strings.Join(names, " ")
+	if got != "price_per_m2 rent" && got != "price_per_m2 rent rent_to_budget" {
+		t.Errorf("drifted inputs %q, want price_per_m2 and rent (and rent_to_budget, computed from rent), nothing else:\n%s", got, out)
+	}
+	segs := regexp.MustCompile(`rent per neighbourhood, late slice against the one before: drifted in (.*)\n`).FindStringSubmatch(out)
+	if segs == nil || !strings.HasPrefix(segs[1], hood[1]+" (") || strings.Contains(segs[1], "), ") {
+		t.Errorf("per neighbourhood, want only %s drifting:\n%s", hood[1], out)
+	}
+}
+
 // checkServeOutcomes checks the serve step: the rank answer ranked listings
 // by decreasing score with the registered version, the prediction log holds
 // the request's rows with those scores, and the skew check of them was
@@ -252,8 +278,15 @@ func checkServeOutcomes(t *testing.T, dir, out string) {
 	if len(rows) == 0 || rows[0].Route != predlog.RouteRank || rows[0].Version != "1" || rows[0].Entities["user_id"] == "" {
 		t.Fatalf("prediction log rows of the rank request: %+v", rows)
 	}
-	if len(rows) != rows[0].NRows || len(rows[0].Features)+len(rows[0].Categorical) != 10 {
-		t.Errorf("the log holds %d rows of a request of %d, with %d features", len(rows), rows[0].NRows, len(rows[0].Features)+len(rows[0].Categorical))
+	// The serve step's request is the first; the monitor step's traffic follows.
+	served := 0
+	for _, r := range rows {
+		if r.RequestID == rows[0].RequestID {
+			served++
+		}
+	}
+	if served != rows[0].NRows || len(rows[0].Features)+len(rows[0].Categorical) != 10 {
+		t.Errorf("the log holds %d rows of a request of %d, with %d features", served, rows[0].NRows, len(rows[0].Features)+len(rows[0].Categorical))
 	}
 }
 

@@ -36,6 +36,12 @@ func modelMonitor(e *env) (*model.Monitor, *labels.Store, error) {
 	return model.New(model.Options{Registry: st.Registry, Tracking: st.Tracking, Artifacts: st.Artifacts, LogDir: dir, Labels: lbl, Logger: e.log}), lbl, nil
 }
 
+// ModelMonitor is the demo's monitor step's monitor (steps.Monitoring).
+func (e *env) ModelMonitor() (*model.Monitor, error) {
+	m, _, err := modelMonitor(e)
+	return m, err
+}
+
 // monitoringAPI serves labels, model reports and alert states, and
 // evaluates monitors/*.yaml every monitoring.evaluate_every until serve
 // ends (a ticker; the scheduler calls alert.Evaluator.Evaluate once it

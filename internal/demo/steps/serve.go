@@ -44,20 +44,11 @@ func (r *runner) serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	apis, err := r.Serving.ServeAPIs()
+	url, stop, err := r.startServer()
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return fmt.Errorf("serve: %w", err)
-	}
-	url := "http://" + ln.Addr().String()
-	srv := server.New(server.Options{Logger: r.Logger}, apis...)
-	sctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(sctx, ln) }()
-	defer func() { cancel(); <-done }()
+	defer stop()
 	fmt.Fprintf(r.Out, "      $ atrium serve --addr 127.0.0.1:0      (in-process, listening on %s)\n", url)
 
 	started := time.Now()
@@ -134,6 +125,25 @@ func (r *runner) serve(ctx context.Context) error {
 		ModelName, s.User.ID, s.User.ID, listings[0], listings[len(listings)-1])
 	fmt.Fprintf(r.Out, "        curl -s localhost:8080/v2/models/%s       (OIP metadata: inputs in order; POST .../infer scores feature tensors)\n", ModelName)
 	return nil
+}
+
+// startServer serves the APIs of `atrium serve` in this process on a
+// loopback port until stop is called.
+func (r *runner) startServer() (url string, stop func(), err error) {
+	apis, err := r.Serving.ServeAPIs()
+	if err != nil {
+		return "", nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, fmt.Errorf("serve: %w", err)
+	}
+	srv := server.New(server.Options{Logger: r.Logger}, apis...)
+	// Its own context: the server stops when the step is done with it.
+	sctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(sctx, ln) }()
+	return "http://" + ln.Addr().String(), func() { cancel(); <-done }, nil
 }
 
 // postJSON posts body to url and decodes a 200 answer into v.

@@ -51,6 +51,9 @@ type Options struct {
 	// Serving serves the registered ranker. Nil: the serve step says it is
 	// not available.
 	Serving Serving
+	// Monitoring monitors the served ranker. Nil: the monitor step says it
+	// is not available.
+	Monitoring Monitoring
 }
 
 func (o *Options) validate() error {
@@ -119,6 +122,14 @@ func steps() []step {
 				return ""
 			},
 			run: (*runner).serve},
+		{name: "monitor", what: "record the ranker's training profile, inject a price shock in one neighbourhood into replayed traffic, and find it with the model monitor", after: []string{"serve"},
+			unavailable: func(r *runner) string {
+				if r.Monitoring == nil {
+					return "no model monitoring in this build"
+				}
+				return ""
+			},
+			run: (*runner).monitor},
 		{name: "schedule", what: "declare daily schedules and let the scheduler run the last days on a simulated clock", after: []string{"materialize"},
 			run: (*runner).schedule},
 	}

@@ -160,6 +160,9 @@ func (ms *Measurer) measureSet(ctx context.Context, m *spec.Monitor, now time.Ti
 	if err != nil {
 		return alert.Measurement{}, fmt.Errorf("runs of feature set %s: %w", m.FeatureSet, err)
 	}
+	if len(runs) == 0 {
+		return alert.Measurement{}, fmt.Errorf("feature set %q has no pipeline run: it is not defined, or was never run (atrium run %s)", m.FeatureSet, m.FeatureSet)
+	}
 	since := now.Add(-m.Window.D())
 	var n, failed, checks int
 	for _, r := range runs {

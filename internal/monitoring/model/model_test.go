@@ -45,7 +45,7 @@ func newWorld(t *testing.T) *world {
 }
 
 // register registers a version of name whose run holds prof (nil: none).
-func (w *world) register(t *testing.T, name string, prof *profile.Profile, tags ...tracking.KV) string {
+func (w *world) register(t testing.TB, name string, prof *profile.Profile, tags ...tracking.KV) string {
 	t.Helper()
 	ctx := context.Background()
 	run, err := w.st.Tracking.CreateRun(ctx, tracking.RunCreate{})

@@ -106,7 +106,7 @@ func HTML(r *Report, generated time.Time) *report.Report {
 		Generated: generated,
 		Summary: []report.Fact{
 			{Label: "rows (served)", Value: fmt.Sprintf("%d (%.0f)", r.Volume.Rows, r.Volume.Estimated)},
-			{Label: "vs previous window", Value: strings.TrimPrefix(change(r.Volume.Change), ", ")},
+			{Label: "vs previous window", Value: cmp.Or(strings.TrimPrefix(change(r.Volume.Change), ", "), "no rows before")},
 			{Label: "drifted features", Value: fmt.Sprintf("%d of %d", r.DriftedCount, r.Tested), Status: status(r.DriftedCount > 0, r.DatasetDrift)},
 			{Label: "missing values", Value: pct(r.MissingShare)},
 		},
