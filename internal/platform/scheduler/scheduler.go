@@ -111,6 +111,18 @@ type Scheduler struct {
 
 	wg     sync.WaitGroup
 	wakeCh chan struct{}
+
+	// Outcomes are recorded in batches: attempts finishing together queue
+	// here, and whoever holds recLock writes the queue in one transaction.
+	recMu    sync.Mutex
+	recQueue []*finishReq
+	recLock  chan struct{}
+}
+
+// finishReq is an outcome waiting in recQueue.
+type finishReq struct {
+	f    finished
+	done chan error // buffered
 }
 
 // New checks the jobs, builds their runners and records them in the DB. It
@@ -121,7 +133,7 @@ func New(ctx context.Context, opts Options) (*Scheduler, error) {
 		return nil, errors.New("scheduler: no metadata DB")
 	}
 	s := &Scheduler{opts: opts, store: store{opts.DB}, jobs: map[string]*Job{}, kinds: map[string]Kind{},
-		rows: map[ivKey]*ivRow{}, open: map[ivKey]*ivRow{}, mine: map[ivKey]bool{}, wakeCh: make(chan struct{}, 1), rnd: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))}
+		rows: map[ivKey]*ivRow{}, open: map[ivKey]*ivRow{}, mine: map[ivKey]bool{}, wakeCh: make(chan struct{}, 1), recLock: make(chan struct{}, 1), rnd: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))}
 	names := map[string]bool{}
 	for i := range opts.Jobs {
 		j := &opts.Jobs[i]
@@ -422,7 +434,9 @@ func (s *Scheduler) dispatch(ctx, runCtx context.Context, now time.Time) error {
 			if running[r.Job] >= max(j.Concurrency, r.MaxParallel) {
 				continue
 			}
-			if (s.only == nil || s.only[r.Job]) && !s.state[r.Job].paused {
+			// Dependencies first: most of a backlog waits for them, and
+			// what waits need not be sorted.
+			if (s.only == nil || s.only[r.Job]) && !s.state[r.Job].paused && s.waitReason(j, r) == "" {
 				cands = append(cands, r)
 			}
 		}
@@ -444,7 +458,7 @@ func (s *Scheduler) dispatch(ctx, runCtx context.Context, now time.Time) error {
 		if r.MaxParallel > limit {
 			limit = r.MaxParallel
 		}
-		if running[r.Job] >= limit || s.waitReason(j, r) != "" {
+		if running[r.Job] >= limit {
 			continue
 		}
 		running[r.Job]++
@@ -560,7 +574,7 @@ func (s *Scheduler) execute(recordCtx, parent context.Context, r ivRow) {
 			o.intervalState = StateFailed
 		}
 	}
-	lost, ferr := s.store.finish(recordCtx, r, o, now)
+	lost, ferr := s.record(recordCtx, r, o, now)
 	if ferr != nil {
 		log.Error("record job outcome", "err", ferr)
 	}
@@ -682,4 +696,34 @@ func (s *Scheduler) put(r *ivRow) {
 	} else {
 		s.open[k] = r
 	}
+}
+
+// record writes an attempt's outcome, batched with those of the attempts
+// finishing at the same time (one transaction for all: a backfill's
+// attempts do not each pay a commit).
+func (s *Scheduler) record(ctx context.Context, r ivRow, o outcome, now time.Time) (lost bool, err error) {
+	req := &finishReq{f: finished{r: r, o: o, now: now}, done: make(chan error, 1)}
+	s.recMu.Lock()
+	s.recQueue = append(s.recQueue, req)
+	s.recMu.Unlock()
+	s.recLock <- struct{}{}
+	s.recMu.Lock()
+	batch := s.recQueue
+	s.recQueue = nil
+	s.recMu.Unlock()
+	if len(batch) > 0 {
+		fs := make([]*finished, len(batch))
+		for i, b := range batch {
+			fs[i] = &b.f
+		}
+		err := s.store.finish(ctx, fs)
+		// Every request of the batch is answered before the lock is
+		// released: one that queued earlier is done when its owner gets it.
+		for _, b := range batch {
+			b.done <- err
+		}
+	}
+	<-s.recLock
+	err = <-req.done
+	return req.f.lost, err
 }

@@ -241,14 +241,15 @@ func (s store) claim(ctx context.Context, owner string, now time.Time, lease tim
 			}
 			r := c
 			r.State, r.Owner, r.LeaseUntil, r.RunID, r.Attempt = StateRunning, owner, now.Add(lease), runID, c.Attempt+1
-			if _, err := tx.Exec(ctx, `INSERT INTO scheduler_runs (id, job, kind, start_ms, end_ms, trigger_kind, attempt, owner, started_ms, state)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-				runID, r.Job, kindOf(r.Job), ms(r.Start), ms(r.End), r.Trigger, r.Attempt, owner, ms(now), StateRunning); err != nil {
-				return fmt.Errorf("record run of %s %s: %w", r.Job, r.iv(), err)
-			}
 			won = append(won, claimed{row: r, kind: kindOf(r.Job)})
 		}
-		return nil
+		// The attempts' history rows, several per statement.
+		rows := make([][]any, len(won))
+		for i, c := range won {
+			r := c.row
+			rows[i] = []any{r.RunID, r.Job, c.kind, ms(r.Start), ms(r.End), r.Trigger, r.Attempt, owner, ms(now), StateRunning}
+		}
+		return insertRows(ctx, tx, `INSERT INTO scheduler_runs (id, job, kind, start_ms, end_ms, trigger_kind, attempt, owner, started_ms, state) VALUES `, "", rows)
 	})
 	return won, err
 }
@@ -273,32 +274,53 @@ type outcome struct {
 	res           Result
 }
 
-// finish records an attempt's outcome and releases the lease. lost is true
-// when the lease was no longer the attempt's (another process took the
-// interval over): the history row is written, the interval left alone.
-func (s store) finish(ctx context.Context, r ivRow, o outcome, now time.Time) (lost bool, err error) {
-	checks, _ := json.Marshal(o.res.Checks)
-	err = s.db.InTx(ctx, func(tx *meta.Tx) error {
-		res, err := tx.Exec(ctx, `UPDATE scheduler_intervals SET state = ?, not_before = ?, owner = NULL, lease_until = NULL, updated_ms = ?
-			WHERE job = ? AND start_ms = ? AND run_id = ? AND state = ?`,
-			o.intervalState, ms(o.notBefore), ms(now), r.Job, ms(r.Start), r.RunID, StateRunning)
-		if err != nil {
-			return err
+// finished is an attempt's outcome waiting to be recorded.
+type finished struct {
+	r    ivRow
+	o    outcome
+	now  time.Time
+	lost bool // set by finish
+}
+
+// finish records attempts' outcomes and releases their leases, in one
+// transaction. An attempt's lost is set when its lease was no longer its
+// own (another process took the interval over): its history row is
+// written, the interval left alone.
+func (s store) finish(ctx context.Context, batch []*finished) error {
+	err := s.db.InTx(ctx, func(tx *meta.Tx) error {
+		for _, f := range batch {
+			r, o := f.r, f.o
+			res, err := tx.Exec(ctx, `UPDATE scheduler_intervals SET state = ?, not_before = ?, owner = NULL, lease_until = NULL, updated_ms = ?
+				WHERE job = ? AND start_ms = ? AND run_id = ? AND state = ?`,
+				o.intervalState, ms(o.notBefore), ms(f.now), r.Job, ms(r.Start), r.RunID, StateRunning)
+			if err != nil {
+				return err
+			}
+			n, _ := res.RowsAffected()
+			f.lost = n == 0
 		}
-		n, _ := res.RowsAffected()
-		lost = n == 0
-		state, msg := o.runState, o.err
-		if lost && state == StateSucceeded {
-			msg = "finished after its lease was lost; another attempt took over"
+		// The history rows exist (claim wrote them): an upsert of many rows
+		// per statement updates them.
+		rows := make([][]any, len(batch))
+		for i, f := range batch {
+			r, o := f.r, f.o
+			msg := o.err
+			if f.lost && o.runState == StateSucceeded {
+				msg = "finished after its lease was lost; another attempt took over"
+			}
+			checks, _ := json.Marshal(o.res.Checks)
+			rows[i] = []any{r.RunID, r.Job, "", ms(r.Start), ms(r.End), r.Trigger, r.Attempt, r.Owner, ms(f.now),
+				o.runState, ms(f.now), nullable(msg), o.res.Rows, string(checks), nullable(o.res.Detail)}
 		}
-		_, err = tx.Exec(ctx, `UPDATE scheduler_runs SET state = ?, finished_ms = ?, error = ?, rows_written = ?, checks = ?, detail = ? WHERE id = ?`,
-			state, ms(now), nullable(msg), o.res.Rows, string(checks), nullable(o.res.Detail), r.RunID)
-		return err
+		return insertRows(ctx, tx, `INSERT INTO scheduler_runs (id, job, kind, start_ms, end_ms, trigger_kind, attempt, owner, started_ms,
+			state, finished_ms, error, rows_written, checks, detail) VALUES `,
+			` ON CONFLICT (id) DO UPDATE SET state = excluded.state, finished_ms = excluded.finished_ms, error = excluded.error,
+			rows_written = excluded.rows_written, checks = excluded.checks, detail = excluded.detail`, rows)
 	})
 	if err != nil {
-		return false, fmt.Errorf("record outcome of %s %s: %w", r.Job, r.iv(), err)
+		return fmt.Errorf("record the outcome of %d attempt(s): %w", len(batch), err)
 	}
-	return lost, nil
+	return nil
 }
 
 func (s store) setPaused(ctx context.Context, job string, paused bool) error {
@@ -428,4 +450,29 @@ func nullable(s string) any {
 		return nil
 	}
 	return s
+}
+
+// insertRows runs head + "(?, ...), (?, ...)" + tail for rows, up to 100
+// rows per statement: one statement costs about what one row does.
+func insertRows(ctx context.Context, tx *meta.Tx, head, tail string, rows [][]any) error {
+	const chunk = 100
+	for len(rows) > 0 {
+		n := min(chunk, len(rows))
+		var q strings.Builder
+		q.WriteString(head)
+		args := make([]any, 0, n*len(rows[0]))
+		for i, r := range rows[:n] {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("(" + strings.TrimSuffix(strings.Repeat("?, ", len(r)), ", ") + ")")
+			args = append(args, r...)
+		}
+		q.WriteString(tail)
+		if _, err := tx.Exec(ctx, q.String(), args...); err != nil {
+			return err
+		}
+		rows = rows[n:]
+	}
+	return nil
 }
