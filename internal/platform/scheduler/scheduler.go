@@ -300,20 +300,17 @@ func (s *Scheduler) sync(ctx context.Context, now time.Time) error {
 	// Dependencies look back at most a period or so: load 35 days of
 	// history (a monthly schedule's previous interval), and every interval
 	// still open however old (a year-long backfill).
-	rows, err := s.store.loadIntervals(ctx, now.AddDate(0, 0, -35))
+	since := now.AddDate(0, 0, -35)
+	oldest, err := s.store.oldestOpen(ctx)
 	if err != nil {
 		return err
 	}
-	oldest := now
-	for _, r := range rows {
-		if !terminal(r.State) && r.Start.Before(oldest) {
-			oldest = r.Start
-		}
+	if o := oldest.AddDate(0, 0, -35); !oldest.IsZero() && o.Before(since) {
+		since = o
 	}
-	if since := now.AddDate(0, 0, -35); oldest.Before(since) {
-		if rows, err = s.store.loadIntervals(ctx, oldest.AddDate(0, 0, -35)); err != nil {
-			return err
-		}
+	rows, err := s.store.loadIntervals(ctx, since)
+	if err != nil {
+		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

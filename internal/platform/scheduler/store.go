@@ -187,6 +187,19 @@ func (s store) loadIntervals(ctx context.Context, since time.Time) ([]ivRow, err
 	return rows, nil
 }
 
+// oldestOpen returns the start of the oldest interval not yet terminal
+// (zero if none).
+func (s store) oldestOpen(ctx context.Context) (time.Time, error) {
+	var v sql.NullInt64
+	if err := s.db.QueryRow(ctx, `SELECT MIN(start_ms) FROM scheduler_intervals WHERE state IN (?, ?)`, StatePending, StateRunning).Scan(&v); err != nil {
+		return time.Time{}, fmt.Errorf("load scheduler intervals: %w", err)
+	}
+	if !v.Valid {
+		return time.Time{}, nil
+	}
+	return fromMS(v.Int64), nil
+}
+
 func scanIv(row meta.Scanner) (ivRow, error) {
 	var r ivRow
 	var start, end, nb int64
