@@ -208,17 +208,28 @@ func LoadFeatures(dir string) (*Features, error) {
 // catalog with problems (apply binds SQL too, to report everything at once): it
 // returns what could be decoded along with the problems. Only I/O failures are errors.
 func LoadFeaturesWithProblems(dir string) (*Features, Problems, error) {
-	// Glob only the file names, within the features directory: the repository's
+	names, srcs, err := readYAMLDir(dir, FeaturesDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	f, ps := parseFiles(names, srcs)
+	return f, ps, nil
+}
+
+// readYAMLDir reads every *.yaml and *.yml file of dir/sub, in file-name
+// order, keyed by their path relative to dir. A missing directory has none.
+func readYAMLDir(dir, sub string) ([]string, map[string][]byte, error) {
+	// Glob only the file names, within the directory: the repository's
 	// path is literal even when it holds glob characters ("/work/p[3]").
-	featDir := filepath.Join(dir, FeaturesDir)
+	subDir := filepath.Join(dir, sub)
 	var files []string
 	for _, pat := range []string{"*.yaml", "*.yml"} {
-		m, err := fs.Glob(os.DirFS(featDir), pat)
+		m, err := fs.Glob(os.DirFS(subDir), pat)
 		if err != nil {
 			return nil, nil, err
 		}
 		for _, name := range m {
-			files = append(files, filepath.Join(featDir, name))
+			files = append(files, filepath.Join(subDir, name))
 		}
 	}
 	sort.Strings(files)
@@ -236,8 +247,7 @@ func LoadFeaturesWithProblems(dir string) (*Features, Problems, error) {
 		srcs[rel] = data
 		names = append(names, rel)
 	}
-	f, ps := parseFiles(names, srcs)
-	return f, ps, nil
+	return names, srcs, nil
 }
 
 // ParseFeatures parses and validates one feature file's content (file names the

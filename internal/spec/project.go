@@ -33,6 +33,9 @@ type Project struct {
 	Server  Server `yaml:"server"`
 	// Serving configures model serving (docs/serving.md).
 	Serving Serving `yaml:"serving"`
+	// Monitoring configures how `atrium serve` evaluates monitors/*.yaml
+	// (docs/monitoring.md).
+	Monitoring Monitoring `yaml:"monitoring"`
 	// Scheduler configures the job scheduler (docs/scheduling.md).
 	Scheduler SchedulerConfig `yaml:"scheduler"`
 
@@ -268,6 +271,9 @@ func (p *Project) ensureDefaults() {
 	}
 	p.Server.ensureDefaults()
 	p.Serving.ensureDefaults()
+	if p.Monitoring.EvaluateEvery == 0 {
+		p.Monitoring.EvaluateEvery = DefaultEvaluateEvery
+	}
 	for _, field := range []*string{&p.Stores.Offline, &p.Stores.Online, &p.Stores.Meta, &p.Stores.Artifacts} {
 		*field = storeurl.Resolve(*field, p.Dir)
 	}
@@ -375,6 +381,9 @@ func (p *Project) validate(file string, line func(path string) int) error {
 		if !strings.Contains(s.val, "://") {
 			ps.Add(file, 0, "%s: %q is not a URL, expected scheme://... (e.g. sqlite://, postgres://, pebble://, redis://)", s.field, s.val)
 		}
+	}
+	if e := p.Monitoring.EvaluateEvery; e < time.Second {
+		ps.Add(file, line("monitoring.evaluate_every"), "monitoring.evaluate_every: %s, expected a duration of at least 1s such as 1m", e)
 	}
 	if !strings.Contains(p.Server.Addr, ":") {
 		ps.Add(file, 0, "server.addr: %q, expected host:port", p.Server.Addr)
