@@ -95,6 +95,10 @@ type Scheduler struct {
 	kinds map[string]Kind
 	only  map[string]bool
 
+	// lookback is how much history dependencies need: twice the longest
+	// period of any job's calendar.
+	lookback time.Duration
+
 	mu   sync.Mutex
 	rows map[ivKey]*ivRow
 	// open indexes the rows of rows not in a terminal state: what dispatch
@@ -149,8 +153,12 @@ func New(ctx context.Context, opts Options) (*Scheduler, error) {
 		}
 		s.jobs[j.Name] = j
 		s.order = append(s.order, j.Name)
+		if j.Calendar != nil {
+			s.lookback = max(s.lookback, 2*j.Calendar.Period())
+		}
 	}
 	slices.Sort(s.order)
+	s.lookback = max(s.lookback, 2*time.Hour)
 	var problems []string
 	for _, name := range s.order {
 		j := s.jobs[name]
@@ -297,15 +305,15 @@ func (s *Scheduler) sync(ctx context.Context, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	// Dependencies look back at most a period or so: load 35 days of
-	// history (a monthly schedule's previous interval), and every interval
-	// still open however old (a year-long backfill).
-	since := now.AddDate(0, 0, -35)
+	// Dependencies look back at most a period: load two of the longest
+	// period of history (a day for daily jobs), and every interval still
+	// open however old (a year-long backfill) with the history before it.
+	since := now.Add(-s.lookback)
 	oldest, err := s.store.oldestOpen(ctx)
 	if err != nil {
 		return err
 	}
-	if o := oldest.AddDate(0, 0, -35); !oldest.IsZero() && o.Before(since) {
+	if o := oldest.Add(-s.lookback); !oldest.IsZero() && o.Before(since) {
 		since = o
 	}
 	rows, err := s.store.loadIntervals(ctx, since)

@@ -200,6 +200,25 @@ func (s store) oldestOpen(ctx context.Context) (time.Time, error) {
 	return fromMS(v.Int64), nil
 }
 
+// lastSuccess returns the end of each job's newest succeeded interval.
+func (s store) lastSuccess(ctx context.Context) (map[string]time.Time, error) {
+	out := map[string]time.Time{}
+	err := meta.EachRow(ctx, s.db, `SELECT job, MAX(end_ms) FROM scheduler_intervals WHERE state = ? GROUP BY job`, []any{StateSucceeded},
+		func(rows *sql.Rows) error {
+			var job string
+			var end int64
+			if err := rows.Scan(&job, &end); err != nil {
+				return err
+			}
+			out[job] = fromMS(end)
+			return nil
+		})
+	if err != nil {
+		return nil, fmt.Errorf("read last successes: %w", err)
+	}
+	return out, nil
+}
+
 func scanIv(row meta.Scanner) (ivRow, error) {
 	var r ivRow
 	var start, end, nb int64
