@@ -606,6 +606,9 @@ func (s *Scheduler) execute(recordCtx, parent context.Context, r ivRow) {
 			m.failures.WithLabelValues(r.Job).Inc()
 		}
 	}
+	if !lost && ferr == nil && o.intervalState == StateSucceeded && r.Trigger != TriggerSchedule {
+		s.cascade(recordCtx, r)
+	}
 	if !lost && (o.intervalState == StateFailed || o.intervalState == StateChecksFailed) && s.opts.Notifier != nil {
 		a := Alert{Job: r.Job, Kind: j.Kind, Interval: r.iv(), Start: r.Start, End: r.End, State: o.intervalState, Attempt: r.Attempt,
 			Error: o.err, At: now}
@@ -731,4 +734,35 @@ func (s *Scheduler) record(ctx context.Context, r ivRow, o outcome, now time.Tim
 	<-s.recLock
 	err = <-req.done
 	return req.f.lost, err
+}
+
+// cascade queues, with trigger "dependency", the intervals of the jobs that
+// depend on r's job and overlap r, after r ran by hand or in a backfill:
+// what was computed from the old data is computed again (a materialization
+// after its run, an aggregated set after the set it reads). Intervals
+// pending or running, or finished after r started (another process ran
+// them on r's data), are left as they are.
+// The schedule's own runs need no cascade: their dependents are planned too.
+// Dependents are queued in the DB even when this process does not run them
+// (a CLI backfill): a server's scheduler does.
+func (s *Scheduler) cascade(ctx context.Context, r ivRow) {
+	for _, name := range s.order {
+		j := s.jobs[name]
+		if !slices.Contains(j.DependsOn, r.Job) {
+			continue
+		}
+		ivs := []Interval{r.iv()}
+		if j.Calendar != nil && !j.Calendar.Same(s.jobs[r.Job].Calendar) {
+			ivs = j.Calendar.Overlapping(r.Start, r.End)
+		}
+		n, err := s.store.requeueStale(ctx, name, ivs, r.Claimed, s.opts.Clock.Now())
+		if n > 0 {
+			s.mu.Lock()
+			s.synced = time.Time{}
+			s.mu.Unlock()
+		}
+		if err != nil {
+			s.opts.Logger.Error("queue dependent job", "job", name, "after", r.Job, "err", err)
+		}
+	}
 }

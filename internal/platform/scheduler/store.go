@@ -75,6 +75,8 @@ type ivRow struct {
 	Owner       string
 	LeaseUntil  time.Time
 	RunID       string
+	// Claimed is when this process claimed it (zero for rows read from the DB).
+	Claimed time.Time
 }
 
 func (r *ivRow) iv() Interval { return Interval{Start: r.Start, End: r.End} }
@@ -175,6 +177,33 @@ func (s store) enqueue(ctx context.Context, job string, ivs []Interval, trigger 
 	return busy, err
 }
 
+// requeueStale queues, with trigger "dependency", those of a job's intervals
+// that do not exist yet or finished before since (they used data an
+// upstream attempt started at since replaced). It returns how many it queued.
+func (s store) requeueStale(ctx context.Context, job string, ivs []Interval, since, now time.Time) (int, error) {
+	n := 0
+	err := s.db.InTx(ctx, func(tx *meta.Tx) error {
+		n = 0
+		for _, iv := range ivs {
+			res, err := tx.Exec(ctx, `INSERT INTO scheduler_intervals (job, start_ms, end_ms, state, trigger_kind, not_before, updated_ms)
+				VALUES (?, ?, ?, ?, ?, ?, ?)
+				ON CONFLICT (job, start_ms) DO UPDATE SET state = excluded.state, trigger_kind = excluded.trigger_kind, attempt = 0,
+					not_before = excluded.not_before, max_parallel = 0, updated_ms = excluded.updated_ms
+				WHERE scheduler_intervals.state IN (?, ?, ?, ?) AND scheduler_intervals.updated_ms < ?`,
+				job, ms(iv.Start), ms(iv.End), StatePending, TriggerDependency, ms(now), ms(now),
+				StateSucceeded, StateFailed, StateChecksFailed, StateSkipped, ms(since))
+			if err != nil {
+				return fmt.Errorf("queue %s %s after its dependency: %w", job, iv, err)
+			}
+			if k, _ := res.RowsAffected(); k > 0 {
+				n++
+			}
+		}
+		return nil
+	})
+	return n, err
+}
+
 // loadIntervals returns the rows of every interval not yet terminal, plus
 // every row starting at or after since (the recent past that dependencies
 // look at).
@@ -272,7 +301,7 @@ func (s store) claim(ctx context.Context, owner string, now time.Time, lease tim
 				}
 			}
 			r := c
-			r.State, r.Owner, r.LeaseUntil, r.RunID, r.Attempt = StateRunning, owner, now.Add(lease), runID, c.Attempt+1
+			r.State, r.Owner, r.LeaseUntil, r.RunID, r.Attempt, r.Claimed = StateRunning, owner, now.Add(lease), runID, c.Attempt+1, now
 			won = append(won, claimed{row: r, kind: kindOf(r.Job)})
 		}
 		// The attempts' history rows, several per statement.
