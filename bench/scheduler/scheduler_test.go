@@ -52,7 +52,7 @@ func BenchmarkYearDAG(b *testing.B) {
 		db := openDB(b)
 		var jobs []scheduler.Job
 		for i := range sets {
-			j := scheduler.Job{Name: fmt.Sprintf("run:set%02d", i), Kind: "noop", Calendar: daily, Unscheduled: true, Concurrency: 32}
+			j := scheduler.Job{Name: fmt.Sprintf("run:set%02d", i), Kind: "noop", Calendar: daily, Unscheduled: true, Concurrency: 64}
 			// Layers of 5: each set reads two sets of the layer above.
 			if i >= 5 {
 				j.DependsOn = []string{fmt.Sprintf("run:set%02d", i-5), fmt.Sprintf("run:set%02d", (i-5)/5*5+(i+1)%5)}
@@ -60,7 +60,7 @@ func BenchmarkYearDAG(b *testing.B) {
 			jobs = append(jobs, j)
 		}
 		s, err := scheduler.New(context.Background(), scheduler.Options{DB: db, Jobs: jobs, Kinds: map[string]scheduler.Factory{"noop": noop},
-			MaxConcurrent: 64, Clock: scheduler.NewFakeClock(end.Add(time.Hour))})
+			MaxConcurrent: 256, Clock: scheduler.NewFakeClock(end.Add(time.Hour))})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"github.com/atrium-ml/atrium/internal/data/jobs"
 	"github.com/atrium-ml/atrium/internal/data/online"
 	"github.com/atrium-ml/atrium/internal/data/retrieval"
+	"github.com/atrium-ml/atrium/internal/monitoring/alert"
 	"github.com/atrium-ml/atrium/internal/platform/scheduler"
 	"github.com/atrium-ml/atrium/internal/spec"
 )
@@ -94,8 +96,8 @@ func (e *env) Scheduler(so schedulerOptions) (*scheduler.Scheduler, *spec.Featur
 	if so.maxConcurrent > 0 {
 		opts.MaxConcurrent = so.maxConcurrent
 	}
-	if u := p.Scheduler.AlertWebhook; u != "" {
-		opts.Notifier = &scheduler.Webhook{URL: u}
+	if opts.Notifier, err = schedulerNotifier(p); err != nil {
+		return nil, nil, err
 	}
 	s, err := scheduler.New(e.ctx, opts)
 	if err != nil {
@@ -448,4 +450,45 @@ func serveScheduler(e *env, p *spec.Project) (*scheduler.Scheduler, *scheduler.A
 		return jobs.CheckRange(r.Context(), feats, eng, j.Target, start, end)
 	}
 	return s, api, schedulerEnabled(p, feats), nil
+}
+
+// schedulerNotifier is where the scheduler's alerts go: the monitors'
+// notifier named by scheduler.notifier, or scheduler.alert_webhook, through
+// the monitoring layer's webhook (retries, JSON or Slack); nil for none.
+func schedulerNotifier(p *spec.Project) (scheduler.Notifier, error) {
+	c := p.Scheduler
+	switch {
+	case c.Notifier != "":
+		ms, err := spec.LoadMonitors(p.Dir)
+		if err != nil {
+			return nil, err
+		}
+		n := ms.Notifier(c.Notifier)
+		if n == nil {
+			return nil, fmt.Errorf("scheduler.notifier: %q is not a notifier of monitors/*.yaml", c.Notifier)
+		}
+		w, err := alert.NewWebhook(n)
+		if err != nil {
+			return nil, fmt.Errorf("scheduler.notifier: %w", err)
+		}
+		return schedulerAlerts{w}, nil
+	case c.AlertWebhook != "":
+		return schedulerAlerts{&alert.Webhook{Name: "scheduler", URL: c.AlertWebhook, Format: spec.NotifyJSON}}, nil
+	}
+	return nil, nil
+}
+
+// schedulerAlerts delivers the scheduler's alerts as the monitoring layer's
+// notifications: rule "job JOB", critical for a failed check (everything
+// downstream waits), warning for a job that failed its retries.
+type schedulerAlerts struct{ n alert.Notifier }
+
+func (a schedulerAlerts) Notify(ctx context.Context, al scheduler.Alert) error {
+	sev := spec.SeverityWarning
+	if al.State == scheduler.StateChecksFailed {
+		sev = spec.SeverityCritical
+	}
+	return a.n.Notify(ctx, alert.Notification{Rule: "job " + al.Job, Severity: sev, State: alert.StateFiring, Summary: al.Summary,
+		Value: float64(al.Attempt), Labels: map[string]string{"job": al.Job, "kind": al.Kind, "interval": al.Interval.String(), "state": al.State,
+			"error": al.Error}, At: al.At})
 }

@@ -200,3 +200,43 @@ func TestSchedulerAPI(t *testing.T) {
 		t.Errorf("jobs: %s", b)
 	}
 }
+
+// A failed error-level check raises an alert through the monitoring layer's
+// webhook (scheduler.alert_webhook), critical, naming the job and the day;
+// the run is not retried.
+func TestFailedCheckAlerts(t *testing.T) {
+	dir := scheduledRepo(t)
+	got := make(chan map[string]any, 4)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var n map[string]any
+		if err := json.NewDecoder(r.Body).Decode(&n); err != nil {
+			t.Error(err)
+		}
+		got <- n
+	}))
+	defer hook.Close()
+	if err := os.WriteFile(filepath.Join(dir, "atrium.yaml"), []byte("scheduler:\n  alert_webhook: "+hook.URL+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Day 2024-01-02's listing 2 costs 9: below the between [100, 100000] check.
+	path := filepath.Join(dir, "data", "listings.csv")
+	b, _ := os.ReadFile(path)
+	if err := os.WriteFile(path, []byte(strings.Replace(string(b), "2,2024-01-02 00:00:00,900.5", "2,2024-01-02 00:00:00,9", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustAtrium(t, dir, "apply")
+	code, out, errOut := atrium(t, "--repo", dir, "trigger", "listing_profile", "--start", "2024-01-02", "--end", "2024-01-02")
+	if code != exitFailure || !strings.Contains(errOut, "run:listing_profile: 1 interval(s) failed: 2024-01-02") ||
+		!strings.Contains(out, "run:listing_profile  2024-01-02  manual   1        checks_failed") {
+		t.Fatalf("trigger = %d\n%s\n%s", code, out, errOut)
+	}
+	n := <-got
+	labels, _ := n["labels"].(map[string]any)
+	if n["rule"] != "job run:listing_profile" || n["severity"] != "critical" || n["state"] != "firing" || labels["interval"] != "2024-01-02" ||
+		!strings.Contains(n["summary"].(string), "nothing downstream of it runs") {
+		t.Errorf("notification = %v", n)
+	}
+	if out := mustAtrium(t, dir, "runs", "--job", "run:listing_profile"); strings.Count(out, "checks_failed") != 1 {
+		t.Errorf("the failed check was retried:\n%s", out)
+	}
+}

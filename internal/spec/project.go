@@ -132,6 +132,9 @@ type SchedulerConfig struct {
 	// AlertWebhook receives a JSON POST when a job's interval fails for
 	// good or an error-level check fails. Default: none (logged only).
 	AlertWebhook string `yaml:"alert_webhook"`
+	// Notifier names a notifier of monitors/*.yaml (a Slack webhook, say)
+	// that receives those alerts instead. Default: none.
+	Notifier string `yaml:"notifier"`
 	// Lease is how long a claimed interval is held without renewal: a
 	// killed server's jobs are retried by another after it. Default 30s.
 	Lease time.Duration `yaml:"lease"`

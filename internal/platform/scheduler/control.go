@@ -165,10 +165,15 @@ func (s *Scheduler) Status(ctx context.Context) ([]JobStatus, error) {
 			st.Running++
 		case StateFailed, StateChecksFailed:
 			st.Failed++
-		case StateSucceeded:
-			if r.End.After(st.LastSuccess) {
-				st.LastSuccess = r.End
-			}
+		}
+	}
+	last, err := s.store.lastSuccess(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for job, t := range last {
+		if i, ok := idx[job]; ok {
+			out[i].LastSuccess = t
 		}
 	}
 	for job, r := range oldest {

@@ -95,6 +95,10 @@ type Scheduler struct {
 	kinds map[string]Kind
 	only  map[string]bool
 
+	// lookback is how much history dependencies need: twice the longest
+	// period of any job's calendar.
+	lookback time.Duration
+
 	mu   sync.Mutex
 	rows map[ivKey]*ivRow
 	// open indexes the rows of rows not in a terminal state: what dispatch
@@ -111,6 +115,18 @@ type Scheduler struct {
 
 	wg     sync.WaitGroup
 	wakeCh chan struct{}
+
+	// Outcomes are recorded in batches: attempts finishing together queue
+	// here, and whoever holds recLock writes the queue in one transaction.
+	recMu    sync.Mutex
+	recQueue []*finishReq
+	recLock  chan struct{}
+}
+
+// finishReq is an outcome waiting in recQueue.
+type finishReq struct {
+	f    finished
+	done chan error // buffered
 }
 
 // New checks the jobs, builds their runners and records them in the DB. It
@@ -121,7 +137,7 @@ func New(ctx context.Context, opts Options) (*Scheduler, error) {
 		return nil, errors.New("scheduler: no metadata DB")
 	}
 	s := &Scheduler{opts: opts, store: store{opts.DB}, jobs: map[string]*Job{}, kinds: map[string]Kind{},
-		rows: map[ivKey]*ivRow{}, open: map[ivKey]*ivRow{}, mine: map[ivKey]bool{}, wakeCh: make(chan struct{}, 1), rnd: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))}
+		rows: map[ivKey]*ivRow{}, open: map[ivKey]*ivRow{}, mine: map[ivKey]bool{}, wakeCh: make(chan struct{}, 1), recLock: make(chan struct{}, 1), rnd: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))}
 	names := map[string]bool{}
 	for i := range opts.Jobs {
 		j := &opts.Jobs[i]
@@ -137,8 +153,12 @@ func New(ctx context.Context, opts Options) (*Scheduler, error) {
 		}
 		s.jobs[j.Name] = j
 		s.order = append(s.order, j.Name)
+		if j.Calendar != nil {
+			s.lookback = max(s.lookback, 2*j.Calendar.Period())
+		}
 	}
 	slices.Sort(s.order)
+	s.lookback = max(s.lookback, 2*time.Hour)
 	var problems []string
 	for _, name := range s.order {
 		j := s.jobs[name]
@@ -285,23 +305,20 @@ func (s *Scheduler) sync(ctx context.Context, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	// Dependencies look back at most a period or so: load 35 days of
-	// history (a monthly schedule's previous interval), and every interval
-	// still open however old (a year-long backfill).
-	rows, err := s.store.loadIntervals(ctx, now.AddDate(0, 0, -35))
+	// Dependencies look back at most a period: load two of the longest
+	// period of history (a day for daily jobs), and every interval still
+	// open however old (a year-long backfill) with the history before it.
+	since := now.Add(-s.lookback)
+	oldest, err := s.store.oldestOpen(ctx)
 	if err != nil {
 		return err
 	}
-	oldest := now
-	for _, r := range rows {
-		if !terminal(r.State) && r.Start.Before(oldest) {
-			oldest = r.Start
-		}
+	if o := oldest.Add(-s.lookback); !oldest.IsZero() && o.Before(since) {
+		since = o
 	}
-	if since := now.AddDate(0, 0, -35); oldest.Before(since) {
-		if rows, err = s.store.loadIntervals(ctx, oldest.AddDate(0, 0, -35)); err != nil {
-			return err
-		}
+	rows, err := s.store.loadIntervals(ctx, since)
+	if err != nil {
+		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -422,7 +439,9 @@ func (s *Scheduler) dispatch(ctx, runCtx context.Context, now time.Time) error {
 			if running[r.Job] >= max(j.Concurrency, r.MaxParallel) {
 				continue
 			}
-			if (s.only == nil || s.only[r.Job]) && !s.state[r.Job].paused {
+			// Dependencies first: most of a backlog waits for them, and
+			// what waits need not be sorted.
+			if (s.only == nil || s.only[r.Job]) && !s.state[r.Job].paused && s.waitReason(j, r) == "" {
 				cands = append(cands, r)
 			}
 		}
@@ -444,7 +463,7 @@ func (s *Scheduler) dispatch(ctx, runCtx context.Context, now time.Time) error {
 		if r.MaxParallel > limit {
 			limit = r.MaxParallel
 		}
-		if running[r.Job] >= limit || s.waitReason(j, r) != "" {
+		if running[r.Job] >= limit {
 			continue
 		}
 		running[r.Job]++
@@ -560,7 +579,7 @@ func (s *Scheduler) execute(recordCtx, parent context.Context, r ivRow) {
 			o.intervalState = StateFailed
 		}
 	}
-	lost, ferr := s.store.finish(recordCtx, r, o, now)
+	lost, ferr := s.record(recordCtx, r, o, now)
 	if ferr != nil {
 		log.Error("record job outcome", "err", ferr)
 	}
@@ -586,6 +605,9 @@ func (s *Scheduler) execute(recordCtx, parent context.Context, r ivRow) {
 		default:
 			m.failures.WithLabelValues(r.Job).Inc()
 		}
+	}
+	if !lost && ferr == nil && o.intervalState == StateSucceeded && r.Trigger != TriggerSchedule {
+		s.cascade(recordCtx, r)
 	}
 	if !lost && (o.intervalState == StateFailed || o.intervalState == StateChecksFailed) && s.opts.Notifier != nil {
 		a := Alert{Job: r.Job, Kind: j.Kind, Interval: r.iv(), Start: r.Start, End: r.End, State: o.intervalState, Attempt: r.Attempt,
@@ -681,5 +703,66 @@ func (s *Scheduler) put(r *ivRow) {
 		delete(s.open, k)
 	} else {
 		s.open[k] = r
+	}
+}
+
+// record writes an attempt's outcome, batched with those of the attempts
+// finishing at the same time (one transaction for all: a backfill's
+// attempts do not each pay a commit).
+func (s *Scheduler) record(ctx context.Context, r ivRow, o outcome, now time.Time) (lost bool, err error) {
+	req := &finishReq{f: finished{r: r, o: o, now: now}, done: make(chan error, 1)}
+	s.recMu.Lock()
+	s.recQueue = append(s.recQueue, req)
+	s.recMu.Unlock()
+	s.recLock <- struct{}{}
+	s.recMu.Lock()
+	batch := s.recQueue
+	s.recQueue = nil
+	s.recMu.Unlock()
+	if len(batch) > 0 {
+		fs := make([]*finished, len(batch))
+		for i, b := range batch {
+			fs[i] = &b.f
+		}
+		err := s.store.finish(ctx, fs)
+		// Every request of the batch is answered before the lock is
+		// released: one that queued earlier is done when its owner gets it.
+		for _, b := range batch {
+			b.done <- err
+		}
+	}
+	<-s.recLock
+	err = <-req.done
+	return req.f.lost, err
+}
+
+// cascade queues, with trigger "dependency", the intervals of the jobs that
+// depend on r's job and overlap r, after r ran by hand or in a backfill:
+// what was computed from the old data is computed again (a materialization
+// after its run, an aggregated set after the set it reads). Intervals
+// pending or running, or finished after r started (another process ran
+// them on r's data), are left as they are.
+// The schedule's own runs need no cascade: their dependents are planned too.
+// Dependents are queued in the DB even when this process does not run them
+// (a CLI backfill): a server's scheduler does.
+func (s *Scheduler) cascade(ctx context.Context, r ivRow) {
+	for _, name := range s.order {
+		j := s.jobs[name]
+		if !slices.Contains(j.DependsOn, r.Job) {
+			continue
+		}
+		ivs := []Interval{r.iv()}
+		if j.Calendar != nil && !j.Calendar.Same(s.jobs[r.Job].Calendar) {
+			ivs = j.Calendar.Overlapping(r.Start, r.End)
+		}
+		n, err := s.store.requeueStale(ctx, name, ivs, r.Claimed, s.opts.Clock.Now())
+		if n > 0 {
+			s.mu.Lock()
+			s.synced = time.Time{}
+			s.mu.Unlock()
+		}
+		if err != nil {
+			s.opts.Logger.Error("queue dependent job", "job", name, "after", r.Job, "err", err)
+		}
 	}
 }

@@ -195,9 +195,19 @@ func TestDependenciesAndBlockedChecks(t *testing.T) {
 	}
 	step(t, s)
 	eq(t, "after the fix", rec.got()[10:], []string{"run:b 2026-06-03", "run:c 2026-06-03", "materialize:c 2026-06-03"})
+	// A manual run of a day that had succeeded runs what depends on it
+	// again, with trigger "dependency".
+	clock.Advance(time.Minute)
+	ivs, _ = s.Intervals("run:a", time.Date(2026, 6, 4, 0, 0, 0, 0, time.UTC), time.Date(2026, 6, 5, 0, 0, 0, 0, time.UTC))
+	if _, err := s.Trigger(context.Background(), "run:a", ivs, TriggerManual, 0); err != nil {
+		t.Fatal(err)
+	}
+	step(t, s)
+	eq(t, "cascade", runsOf(t, db, RunFilter{Since: clock.Now()}), []string{"run:a 2026-06-04 #1 manual succeeded",
+		"run:b 2026-06-04 #1 dependency succeeded", "run:c 2026-06-04 #1 dependency succeeded", "materialize:c 2026-06-04 #1 dependency succeeded"})
 	eq(t, "b's history", runsOf(t, db, RunFilter{Job: "run:b"}), []string{
 		"run:b 2026-06-02 #1 schedule succeeded", "run:b 2026-06-03 #1 schedule checks_failed",
-		"run:b 2026-06-04 #1 schedule succeeded", "run:b 2026-06-03 #1 manual succeeded"})
+		"run:b 2026-06-04 #1 schedule succeeded", "run:b 2026-06-03 #1 manual succeeded", "run:b 2026-06-04 #1 dependency succeeded"})
 }
 
 func TestRetriesWithBackoff(t *testing.T) {

@@ -75,6 +75,8 @@ type ivRow struct {
 	Owner       string
 	LeaseUntil  time.Time
 	RunID       string
+	// Claimed is when this process claimed it (zero for rows read from the DB).
+	Claimed time.Time
 }
 
 func (r *ivRow) iv() Interval { return Interval{Start: r.Start, End: r.End} }
@@ -175,6 +177,33 @@ func (s store) enqueue(ctx context.Context, job string, ivs []Interval, trigger 
 	return busy, err
 }
 
+// requeueStale queues, with trigger "dependency", those of a job's intervals
+// that do not exist yet or finished before since (they used data an
+// upstream attempt started at since replaced). It returns how many it queued.
+func (s store) requeueStale(ctx context.Context, job string, ivs []Interval, since, now time.Time) (int, error) {
+	n := 0
+	err := s.db.InTx(ctx, func(tx *meta.Tx) error {
+		n = 0
+		for _, iv := range ivs {
+			res, err := tx.Exec(ctx, `INSERT INTO scheduler_intervals (job, start_ms, end_ms, state, trigger_kind, not_before, updated_ms)
+				VALUES (?, ?, ?, ?, ?, ?, ?)
+				ON CONFLICT (job, start_ms) DO UPDATE SET state = excluded.state, trigger_kind = excluded.trigger_kind, attempt = 0,
+					not_before = excluded.not_before, max_parallel = 0, updated_ms = excluded.updated_ms
+				WHERE scheduler_intervals.state IN (?, ?, ?, ?) AND scheduler_intervals.updated_ms < ?`,
+				job, ms(iv.Start), ms(iv.End), StatePending, TriggerDependency, ms(now), ms(now),
+				StateSucceeded, StateFailed, StateChecksFailed, StateSkipped, ms(since))
+			if err != nil {
+				return fmt.Errorf("queue %s %s after its dependency: %w", job, iv, err)
+			}
+			if k, _ := res.RowsAffected(); k > 0 {
+				n++
+			}
+		}
+		return nil
+	})
+	return n, err
+}
+
 // loadIntervals returns the rows of every interval not yet terminal, plus
 // every row starting at or after since (the recent past that dependencies
 // look at).
@@ -185,6 +214,38 @@ func (s store) loadIntervals(ctx context.Context, since time.Time) ([]ivRow, err
 		return nil, fmt.Errorf("load scheduler intervals: %w", err)
 	}
 	return rows, nil
+}
+
+// oldestOpen returns the start of the oldest interval not yet terminal
+// (zero if none).
+func (s store) oldestOpen(ctx context.Context) (time.Time, error) {
+	var v sql.NullInt64
+	if err := s.db.QueryRow(ctx, `SELECT MIN(start_ms) FROM scheduler_intervals WHERE state IN (?, ?)`, StatePending, StateRunning).Scan(&v); err != nil {
+		return time.Time{}, fmt.Errorf("load scheduler intervals: %w", err)
+	}
+	if !v.Valid {
+		return time.Time{}, nil
+	}
+	return fromMS(v.Int64), nil
+}
+
+// lastSuccess returns the end of each job's newest succeeded interval.
+func (s store) lastSuccess(ctx context.Context) (map[string]time.Time, error) {
+	out := map[string]time.Time{}
+	err := meta.EachRow(ctx, s.db, `SELECT job, MAX(end_ms) FROM scheduler_intervals WHERE state = ? GROUP BY job`, []any{StateSucceeded},
+		func(rows *sql.Rows) error {
+			var job string
+			var end int64
+			if err := rows.Scan(&job, &end); err != nil {
+				return err
+			}
+			out[job] = fromMS(end)
+			return nil
+		})
+	if err != nil {
+		return nil, fmt.Errorf("read last successes: %w", err)
+	}
+	return out, nil
 }
 
 func scanIv(row meta.Scanner) (ivRow, error) {
@@ -240,15 +301,16 @@ func (s store) claim(ctx context.Context, owner string, now time.Time, lease tim
 				}
 			}
 			r := c
-			r.State, r.Owner, r.LeaseUntil, r.RunID, r.Attempt = StateRunning, owner, now.Add(lease), runID, c.Attempt+1
-			if _, err := tx.Exec(ctx, `INSERT INTO scheduler_runs (id, job, kind, start_ms, end_ms, trigger_kind, attempt, owner, started_ms, state)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-				runID, r.Job, kindOf(r.Job), ms(r.Start), ms(r.End), r.Trigger, r.Attempt, owner, ms(now), StateRunning); err != nil {
-				return fmt.Errorf("record run of %s %s: %w", r.Job, r.iv(), err)
-			}
+			r.State, r.Owner, r.LeaseUntil, r.RunID, r.Attempt, r.Claimed = StateRunning, owner, now.Add(lease), runID, c.Attempt+1, now
 			won = append(won, claimed{row: r, kind: kindOf(r.Job)})
 		}
-		return nil
+		// The attempts' history rows, several per statement.
+		rows := make([][]any, len(won))
+		for i, c := range won {
+			r := c.row
+			rows[i] = []any{r.RunID, r.Job, c.kind, ms(r.Start), ms(r.End), r.Trigger, r.Attempt, owner, ms(now), StateRunning}
+		}
+		return insertRows(ctx, tx, `INSERT INTO scheduler_runs (id, job, kind, start_ms, end_ms, trigger_kind, attempt, owner, started_ms, state) VALUES `, "", rows)
 	})
 	return won, err
 }
@@ -273,32 +335,53 @@ type outcome struct {
 	res           Result
 }
 
-// finish records an attempt's outcome and releases the lease. lost is true
-// when the lease was no longer the attempt's (another process took the
-// interval over): the history row is written, the interval left alone.
-func (s store) finish(ctx context.Context, r ivRow, o outcome, now time.Time) (lost bool, err error) {
-	checks, _ := json.Marshal(o.res.Checks)
-	err = s.db.InTx(ctx, func(tx *meta.Tx) error {
-		res, err := tx.Exec(ctx, `UPDATE scheduler_intervals SET state = ?, not_before = ?, owner = NULL, lease_until = NULL, updated_ms = ?
-			WHERE job = ? AND start_ms = ? AND run_id = ? AND state = ?`,
-			o.intervalState, ms(o.notBefore), ms(now), r.Job, ms(r.Start), r.RunID, StateRunning)
-		if err != nil {
-			return err
+// finished is an attempt's outcome waiting to be recorded.
+type finished struct {
+	r    ivRow
+	o    outcome
+	now  time.Time
+	lost bool // set by finish
+}
+
+// finish records attempts' outcomes and releases their leases, in one
+// transaction. An attempt's lost is set when its lease was no longer its
+// own (another process took the interval over): its history row is
+// written, the interval left alone.
+func (s store) finish(ctx context.Context, batch []*finished) error {
+	err := s.db.InTx(ctx, func(tx *meta.Tx) error {
+		for _, f := range batch {
+			r, o := f.r, f.o
+			res, err := tx.Exec(ctx, `UPDATE scheduler_intervals SET state = ?, not_before = ?, owner = NULL, lease_until = NULL, updated_ms = ?
+				WHERE job = ? AND start_ms = ? AND run_id = ? AND state = ?`,
+				o.intervalState, ms(o.notBefore), ms(f.now), r.Job, ms(r.Start), r.RunID, StateRunning)
+			if err != nil {
+				return err
+			}
+			n, _ := res.RowsAffected()
+			f.lost = n == 0
 		}
-		n, _ := res.RowsAffected()
-		lost = n == 0
-		state, msg := o.runState, o.err
-		if lost && state == StateSucceeded {
-			msg = "finished after its lease was lost; another attempt took over"
+		// The history rows exist (claim wrote them): an upsert of many rows
+		// per statement updates them.
+		rows := make([][]any, len(batch))
+		for i, f := range batch {
+			r, o := f.r, f.o
+			msg := o.err
+			if f.lost && o.runState == StateSucceeded {
+				msg = "finished after its lease was lost; another attempt took over"
+			}
+			checks, _ := json.Marshal(o.res.Checks)
+			rows[i] = []any{r.RunID, r.Job, "", ms(r.Start), ms(r.End), r.Trigger, r.Attempt, r.Owner, ms(f.now),
+				o.runState, ms(f.now), nullable(msg), o.res.Rows, string(checks), nullable(o.res.Detail)}
 		}
-		_, err = tx.Exec(ctx, `UPDATE scheduler_runs SET state = ?, finished_ms = ?, error = ?, rows_written = ?, checks = ?, detail = ? WHERE id = ?`,
-			state, ms(now), nullable(msg), o.res.Rows, string(checks), nullable(o.res.Detail), r.RunID)
-		return err
+		return insertRows(ctx, tx, `INSERT INTO scheduler_runs (id, job, kind, start_ms, end_ms, trigger_kind, attempt, owner, started_ms,
+			state, finished_ms, error, rows_written, checks, detail) VALUES `,
+			` ON CONFLICT (id) DO UPDATE SET state = excluded.state, finished_ms = excluded.finished_ms, error = excluded.error,
+			rows_written = excluded.rows_written, checks = excluded.checks, detail = excluded.detail`, rows)
 	})
 	if err != nil {
-		return false, fmt.Errorf("record outcome of %s %s: %w", r.Job, r.iv(), err)
+		return fmt.Errorf("record the outcome of %d attempt(s): %w", len(batch), err)
 	}
-	return lost, nil
+	return nil
 }
 
 func (s store) setPaused(ctx context.Context, job string, paused bool) error {
@@ -428,4 +511,29 @@ func nullable(s string) any {
 		return nil
 	}
 	return s
+}
+
+// insertRows runs head + "(?, ...), (?, ...)" + tail for rows, up to 100
+// rows per statement: one statement costs about what one row does.
+func insertRows(ctx context.Context, tx *meta.Tx, head, tail string, rows [][]any) error {
+	const chunk = 100
+	for len(rows) > 0 {
+		n := min(chunk, len(rows))
+		var q strings.Builder
+		q.WriteString(head)
+		args := make([]any, 0, n*len(rows[0]))
+		for i, r := range rows[:n] {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("(" + strings.TrimSuffix(strings.Repeat("?, ", len(r)), ", ") + ")")
+			args = append(args, r...)
+		}
+		q.WriteString(tail)
+		if _, err := tx.Exec(ctx, q.String(), args...); err != nil {
+			return err
+		}
+		rows = rows[n:]
+	}
+	return nil
 }
