@@ -19,7 +19,7 @@ import (
 
 // monitorCommands are the subcommands of atrium monitor; each monitoring
 // area adds its own.
-var monitorCommands = []func(e *env) *cobra.Command{newMonitorDriftCmd}
+var monitorCommands = []func(e *env) *cobra.Command{newMonitorDriftCmd, newMonitorFeaturesCmd}
 
 func newMonitorCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{

@@ -27,6 +27,7 @@ import (
 	"github.com/duckdb/duckdb-go/v2"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/atrium-ml/atrium/internal/data/profile"
 	"github.com/atrium-ml/atrium/internal/monitoring/drift"
 )
 
@@ -237,12 +238,10 @@ func describe(ctx context.Context, db *sql.DB, rel string) ([]colType, error) {
 
 // kindOf maps a DuckDB type to numeric, categorical or "" (not testable).
 func kindOf(typ string) string {
-	base, _, _ := strings.Cut(typ, "(")
-	switch base {
-	case "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT",
-		"FLOAT", "DOUBLE", "DECIMAL":
+	switch profile.SQLKind(typ) {
+	case profile.Numeric:
 		return "numeric"
-	case "VARCHAR", "BOOLEAN", "ENUM", "UUID":
+	case profile.Categorical:
 		return "categorical"
 	}
 	return ""
