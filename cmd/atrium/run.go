@@ -71,10 +71,10 @@ source row, window w covering T - w <= ts < T. The run is recorded (atrium runs)
 			if r == nil {
 				return runErr
 			}
-			if runErr == nil && r.Profiles != nil {
+			if runErr == nil {
 				// The partitions are published: a profile not saved is
 				// reported, the data stays.
-				runErr = profiledb.Save(e.ctx, db, r.Set, r.ID, r.Profiles, r.FinishedAt)
+				runErr = profiledb.SaveRun(e.ctx, db, r)
 			}
 			if e.output == "json" {
 				if err := json.NewEncoder(e.stdout).Encode(r); err != nil {

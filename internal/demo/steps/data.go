@@ -70,8 +70,8 @@ func (r *runner) runSets(ctx context.Context) error {
 		req := offline.RunRequest{Set: s.Set, Start: s.Start, End: s.End, Progress: func(string) { bar.Add(1) }}
 		run, runErr := pipeline.Execute(ctx, db, eng, req, l.Version)
 		bar.Finish()
-		if runErr == nil && run.Profiles != nil {
-			runErr = profiledb.Save(ctx, db, run.Set, run.ID, run.Profiles, run.FinishedAt)
+		if runErr == nil {
+			runErr = profiledb.SaveRun(ctx, db, run)
 		}
 		if run != nil {
 			w := r.indented()

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/atrium-ml/atrium/internal/data/pipeline"
 	"github.com/atrium-ml/atrium/internal/data/profile"
 	"github.com/atrium-ml/atrium/internal/platform/meta"
 )
@@ -121,4 +122,14 @@ func List(ctx context.Context, db *meta.DB, set, from, to string) ([]Entry, erro
 		return nil, fmt.Errorf("%w for feature set %s from %s to %s: its profiles cover %s to %s", ErrNone, set, from, to, *first, *last)
 	}
 	return out, nil
+}
+
+// SaveRun stores the profiles of a published pipeline run (pipeline.Execute's
+// result), if it has any: the call every caller of Execute makes after a
+// successful run (atrium run, the scheduler's run jobs, the demo).
+func SaveRun(ctx context.Context, db *meta.DB, r *pipeline.Run) error {
+	if r == nil || r.Profiles == nil {
+		return nil
+	}
+	return Save(ctx, db, r.Set, r.ID, r.Profiles, r.FinishedAt)
 }
