@@ -88,11 +88,12 @@ func TestRunProfiles(t *testing.T) {
 					(!slices.Equal(g.Histogram.Counts, w.Histogram.Counts) || !slices.Equal(g.Histogram.Edges, w.Histogram.Edges)) {
 					t.Errorf("%s: histogram %+v, want %+v", g.Name, g.Histogram, w.Histogram)
 				}
-				if g.Distinct != w.Distinct {
+				// Exact when the partition fits in the sample, else estimates:
+				// HyperLogLog distinct counts within 10%, quantiles of the
+				// 5,000-row sample within 5% of the range.
+				if g.Distinct != w.Distinct && (got.Rows <= 5000 || math.Abs(float64(g.Distinct-w.Distinct)) > 0.1*float64(w.Distinct)) {
 					t.Errorf("%s: distinct %d, want %d", g.Name, g.Distinct, w.Distinct)
 				}
-				// Exact when the partition fits in the sample, else DuckDB's
-				// t-digest: within 5% of the range.
 				tol := 0.05 * (w.Max - w.Min)
 				if got.Rows <= 5000 {
 					tol = 1e-9 * max(w.Max, 1)
