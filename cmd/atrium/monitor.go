@@ -7,7 +7,7 @@ import (
 // monitorCommands are the subcommands of `atrium monitor`, one file each
 // (monitor_model.go, ...).
 var monitorCommands = []func(e *env) *cobra.Command{
-	newMonitorModelCmd,
+	newMonitorModelCmd, newMonitorDriftCmd, newMonitorFeaturesCmd,
 }
 
 func newMonitorCmd(e *env) *cobra.Command {

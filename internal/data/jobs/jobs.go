@@ -13,6 +13,7 @@ import (
 
 	"github.com/atrium-ml/atrium/internal/data/offline"
 	"github.com/atrium-ml/atrium/internal/data/pipeline"
+	"github.com/atrium-ml/atrium/internal/data/profile/profiledb"
 	"github.com/atrium-ml/atrium/internal/data/retrieval"
 	"github.com/atrium-ml/atrium/internal/platform/meta"
 	"github.com/atrium-ml/atrium/internal/platform/scheduler"
@@ -164,6 +165,9 @@ type runKind struct {
 func (k runKind) Run(ctx context.Context, iv scheduler.Interval) (scheduler.Result, error) {
 	first, last := Days(iv)
 	r, err := pipeline.Execute(ctx, k.d.Meta, k.d.Engine, offline.RunRequest{Set: k.set, Start: first, End: last}, k.d.CatalogVersion)
+	if err == nil {
+		err = profiledb.SaveRun(ctx, k.d.Meta, r)
+	}
 	var res scheduler.Result
 	if r != nil {
 		res.Rows = r.RowsOut
