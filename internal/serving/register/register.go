@@ -383,8 +383,11 @@ func dedupParams(params []tracking.KV) []tracking.KV {
 	return out
 }
 
-// metricName maps a name to MLflow's key characters (letters, digits, _ - .
-// space : /).
+// MetricName maps a name to MLflow's key characters (letters, digits, _ - .
+// space : /): "@" becomes "_at_", anything else outside them "_".
+func MetricName(k string) string { return metricName(k) }
+
+// metricName is MetricName.
 func metricName(k string) string {
 	k = strings.ReplaceAll(k, "@", "_at_")
 	return strings.Map(func(r rune) rune {
