@@ -17,6 +17,10 @@ import (
 type studyOutcome struct {
 	trials, complete, pruned, failed int
 	best                             bestTrial
+	// curves are the per-iteration validation metric of the trials this
+	// process ran, by number; all are the study's trials.
+	curves map[int][]float64
+	all    []tune.FrozenTrial
 }
 
 type bestTrial struct {
@@ -128,6 +132,7 @@ func runStudy(ctx context.Context, o *Options, tr *trainer, k *tracker) (*studyO
 	}
 	var mu sync.Mutex
 	best := bestTrial{number: -1}
+	curves := map[int][]float64{}
 	obj := func(ctx context.Context, trial *tune.Trial) (float64, error) {
 		sampled, err := sp.Suggest(trial)
 		if err != nil {
@@ -156,6 +161,11 @@ func runStudy(ctx context.Context, o *Options, tr *trainer, k *tracker) (*studyO
 		case err != nil:
 			state, reason = "failed", err.Error()
 		}
+		if f != nil {
+			mu.Lock()
+			curves[trial.Number()] = f.curve
+			mu.Unlock()
+		}
 		if lerr := k.endTrial(ctx, run, state, f, reason); lerr != nil {
 			o.Logger.Warn("could not log the trial's run", "trial", trial.Number(), "error", lerr)
 		}
@@ -182,7 +192,12 @@ func runStudy(ctx context.Context, o *Options, tr *trainer, k *tracker) (*studyO
 	if err != nil {
 		return nil, fmt.Errorf("study %s: %w", so.Name, err)
 	}
-	return outcome(ctx, study, tr, best)
+	out, err := outcome(ctx, study, tr, best)
+	if err != nil {
+		return nil, err
+	}
+	out.curves = curves
+	return out, nil
 }
 
 // outcome counts the study's trials and picks the best; a best trial run
@@ -192,7 +207,7 @@ func outcome(ctx context.Context, study *tune.Study, tr *trainer, mine bestTrial
 	if err != nil {
 		return nil, err
 	}
-	out := &studyOutcome{}
+	out := &studyOutcome{all: trials}
 	var reasons []string
 	for _, f := range trials {
 		switch f.State {

@@ -237,7 +237,7 @@ func (k *tracker) lineage(set *trainingSet) map[string]string {
 // finish stores the study's artifacts in the parent run (spec,
 // fingerprint, reference profile, plots, the model), registers the version
 // with its lineage, applies the gate's decision and ends the run.
-func (k *tracker) finish(ctx context.Context, m *modelfile.Model, set *trainingSet, best *fitResult) error {
+func (k *tracker) finish(ctx context.Context, m *modelfile.Model, set *trainingSet, best *fitResult, pd plotData) error {
 	if k.off() {
 		return nil
 	}
@@ -252,7 +252,7 @@ func (k *tracker) finish(ctx context.Context, m *modelfile.Model, set *trainingS
 		return err
 	}
 	files := map[string][]byte{"spec/" + filepath.Base(t.File): specData, "fingerprint.json": fp, ReferenceProfilePath: profile}
-	if plots, err := plotFiles(res, set, m, best); err != nil {
+	if plots, err := plotFiles(pd); err != nil {
 		k.o.Logger.Warn("plots not drawn", "error", err)
 	} else {
 		maps.Copy(files, plots)

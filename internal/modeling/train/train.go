@@ -228,8 +228,13 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		tracker.fail(ctx, err)
 		return nil, err
 	}
-	describeModel(model, &o, set, splits)
-	if err := tracker.finish(ctx, model, set, out.best.fit); err != nil {
+	describeModel(model, &o, splits)
+	pd := plotData{metric: res.Metric, maximize: res.Maximize, curves: out.curves, best: out.best.number, trials: out.all,
+		model: model, test: test, pred: pred}
+	if t.Tune != nil {
+		pd.space = t.Tune.Space
+	}
+	if err := tracker.finish(ctx, model, set, out.best.fit, pd); err != nil {
 		tracker.fail(ctx, err)
 		return nil, err
 	}
@@ -238,7 +243,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 }
 
 // describeModel records the training set's origin in the model's metadata.
-func describeModel(m *modelfile.Model, o *Options, set *trainingSet, splits *Splits) {
+func describeModel(m *modelfile.Model, o *Options, splits *Splits) {
 	t := o.Spec
 	m.Training.Data = t.Spine.Path
 	m.Training.Label, m.Training.Weight, m.Training.Group = t.Spine.Label, t.Spine.Weight, t.Spine.Group
@@ -247,7 +252,6 @@ func describeModel(m *modelfile.Model, o *Options, set *trainingSet, splits *Spl
 	if t.Tune != nil {
 		m.Training.Seed = t.Tune.Seed
 	}
-	_ = set
 }
 
 // sampledStrings renders sampled parameter values as text, LightGBM's way.

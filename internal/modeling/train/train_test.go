@@ -284,7 +284,8 @@ func checkLineage(t *testing.T, p *project, res *Result) {
 	if prof.Rows != 4800 || len(prof.Columns) != 3 || prof.Prediction == nil || prof.Prediction.Count != int64(res.ValidRows) {
 		t.Errorf("profile rows %d columns %d prediction %+v, want 4800, 3, %d predictions", prof.Rows, len(prof.Columns), prof.Prediction, res.ValidRows)
 	}
-	for _, a := range []string{"model/MLmodel", "model/model.json", "model/model.lgb", "spec/ranker.yaml", "fingerprint.json"} {
+	for _, a := range []string{"model/MLmodel", "model/model.json", "model/model.lgb", "spec/ranker.yaml", "fingerprint.json",
+		"plots/learning_curves.png", "plots/param_importance.png", "plots/feature_importance.png", "plots/gain.png"} {
 		rc, err := p.stores.Artifacts.Get(ctx, dir+"/"+a)
 		if err != nil {
 			t.Errorf("artifact %s: %v", a, err)
@@ -292,6 +293,12 @@ func checkLineage(t *testing.T, p *project, res *Result) {
 		}
 		data, _ := io.ReadAll(rc)
 		rc.Close()
+		if strings.HasSuffix(a, ".png") && !bytes.HasPrefix(data, []byte("\x89PNG")) {
+			t.Errorf("%s is not a PNG", a)
+		}
+		if os.Getenv("ATRIUM_TRAIN_PLOTS") != "" { // look at them: ATRIUM_TRAIN_PLOTS=/tmp/dir
+			_ = os.WriteFile(filepath.Join(os.Getenv("ATRIUM_TRAIN_PLOTS"), filepath.Base(a)), data, 0o644)
+		}
 		if a == "model/model.lgb" && !bytes.HasPrefix(data, []byte("tree\n")) {
 			t.Errorf("model.lgb starts %q, want LightGBM's text format", data[:min(len(data), 20)])
 		}
