@@ -29,11 +29,7 @@ func (s *Service) ResolveAlias(ctx context.Context, name, alias, routeKey string
 			}
 		}
 	}
-	res, err, _ := s.loads.Do("alias\x00"+name+"\x00"+alias, func() (any, error) {
-		if err := s.track(); err != nil {
-			return nil, err
-		}
-		defer s.wg.Done()
+	return s.once(ctx, "alias\x00"+name+"\x00"+alias, "model "+name+" alias "+alias, func() (*Deployed, error) {
 		if m := s.lookup(name); m != nil {
 			if sl := m.aliasSlot(alias); sl != nil {
 				if d := sl.cur.Load(); d != nil {
@@ -44,10 +40,7 @@ func (s *Service) ResolveAlias(ctx context.Context, name, alias, routeKey string
 				}
 			}
 		}
-		// The alias is read within the request's deadline (Service.first).
-		actx, acancel := context.WithTimeout(ctx, s.opts.RegistryTimeout)
-		v, err := s.loader.Version(actx, name, "@"+alias)
-		acancel()
+		v, err := s.readAlias(ctx, name, alias)
 		if err != nil {
 			return nil, err
 		}
@@ -63,10 +56,6 @@ func (s *Service) ResolveAlias(ctx context.Context, name, alias, routeKey string
 		s.install(m, sl, d)
 		return d, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return res.(*Deployed), nil
 }
 
 // aliasSlot is the slot following alias among the model's slots, or nil.

@@ -511,7 +511,10 @@ func status(err error) int {
 	case errors.Is(err, ErrNotFound):
 		return http.StatusNotFound
 	case errors.Is(err, ErrNotReady), errors.Is(err, ErrFeatureStore), errors.Is(err, ErrModelFormat),
-		errors.Is(err, ErrUnsupportedFlavor), errors.Is(err, context.DeadlineExceeded):
+		errors.Is(err, ErrUnsupportedFlavor), errors.Is(err, context.DeadlineExceeded),
+		// Canceled: the client went away (nobody reads the answer) or the
+		// server is stopping; either way not a server fault worth a 500.
+		errors.Is(err, context.Canceled):
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError

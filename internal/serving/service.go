@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/atrium-ml/atrium/internal/modeling/ml"
+	"github.com/atrium-ml/atrium/internal/registry"
 	"github.com/atrium-ml/atrium/internal/serving/predlog"
 )
 
@@ -338,12 +339,7 @@ func (s *Service) first(ctx context.Context, name string) (*Deployed, error) {
 				return nil, f.err
 			}
 		}
-		// The alias is read within the request's deadline (capped by
-		// RegistryTimeout): a registry that does not answer fails this
-		// request, not a detached load. Only the artifact load is detached.
-		actx, acancel := context.WithTimeout(ctx, s.opts.RegistryTimeout)
-		v, err := s.loader.Version(actx, name, "@"+s.configOf(name).Alias)
-		acancel()
+		v, err := s.readAlias(ctx, name, s.configOf(name).Alias)
 		if err != nil {
 			return nil, err
 		}
@@ -365,6 +361,10 @@ func (s *Service) first(ctx context.Context, name string) (*Deployed, error) {
 // whose ctx ends stops waiting (the load goes on for the others, bounded by
 // LoadTimeout: loadContext detaches it).
 func (s *Service) once(ctx context.Context, key, what string, load func() (*Deployed, error)) (*Deployed, error) {
+	// A request that has already given up starts nothing.
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("loading %s: %w", what, err)
+	}
 	ch := s.loads.DoChan(key, func() (any, error) {
 		if err := s.track(); err != nil {
 			return nil, err
@@ -396,6 +396,20 @@ func (s *Service) track() error {
 	}
 	s.wg.Add(1)
 	return nil
+}
+
+// readAlias reads the version alias points at for a load shared by
+// concurrent requests. The read is detached from the request that started
+// the load (its caller giving up must not fail the others waiting on it)
+// and bounded by RegistryTimeout: a registry that does not answer fails the
+// load within that time, and each waiting request still ends at its own
+// deadline (once).
+func (s *Service) readAlias(ctx context.Context, name, alias string) (*registry.ModelVersion, error) {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.RegistryTimeout)
+	defer cancel()
+	stop := context.AfterFunc(s.base, cancel)
+	defer stop()
+	return s.loader.Version(actx, name, "@"+alias)
 }
 
 // loadContext detaches a load from the request that started it (other

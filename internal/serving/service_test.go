@@ -536,9 +536,9 @@ func TestServiceCloseWaitsForRequestLoads(t *testing.T) {
 	}
 }
 
-// The first request reads the alias within its own context: a request
-// already cancelled loads nothing (before, the alias was read with the
-// detached load context and the version loaded anyway).
+// A request already cancelled when it arrives starts no load (before, the
+// alias was read with the detached load context and the version loaded
+// anyway).
 func TestServiceFirstAliasLookupUsesRequestContext(t *testing.T) {
 	w := newWorld(t)
 	v1, _ := twoModels(t, w, "m")
@@ -559,5 +559,49 @@ func TestServiceFirstAliasLookupUsesRequestContext(t *testing.T) {
 	defer s.mu.RUnlock()
 	if len(s.versions) != 0 {
 		t.Errorf("%d versions loaded for requests cancelled before the alias was read", len(s.versions))
+	}
+}
+
+// Concurrent first requests share one load, which the first caller giving
+// up does not fail: it returns at once with its own error, and the other
+// gets the version when the load ends. Through Resolve and through
+// ResolveAlias (which waited for the whole load before, whatever its
+// caller's context).
+func TestServiceFirstCallerCancelledOthersServed(t *testing.T) {
+	for _, alias := range []string{"", "other"} {
+		t.Run("alias="+alias, func(t *testing.T) {
+			w := newWorld(t)
+			v1, _ := twoModels(t, w, "m")
+			w.alias(t, "m", "champion", v1)
+			w.alias(t, "m", "other", v1)
+			hold := newGatedStore(w.arts)
+			hold.armed.Store(true)
+			w.loader = &Loader{Registry: w.registry, Artifacts: hold}
+			s := New(w.loader, Options{PollInterval: time.Hour})
+			s.Start(context.Background())
+			t.Cleanup(func() { _ = s.Close() })
+			type result struct {
+				d   *Deployed
+				err error
+			}
+			resolve := func(ctx context.Context, out chan<- result) {
+				d, err := s.ResolveAlias(ctx, "m", alias, "")
+				out <- result{d, err}
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			first, second := make(chan result, 1), make(chan result, 1)
+			go resolve(ctx, first)
+			<-hold.arrived // the shared load is reading the artifacts
+			go resolve(context.Background(), second)
+			cancel()
+			if r := <-first; !errors.Is(r.err, context.Canceled) {
+				t.Fatalf("cancelled first caller: %v, want context.Canceled", r.err)
+			}
+			close(hold.release)
+			r := <-second
+			if r.err != nil || r.d.Version != v1 {
+				t.Fatalf("second caller: %+v, %v; want version %s", r.d, r.err, v1)
+			}
+		})
 	}
 }

@@ -81,8 +81,9 @@ type VersionReport struct {
 	// Predictions compares the logged scores with the offline rescoring.
 	Predictions PredictionSkew `json:"predictions"`
 	// UnloggedRequestValues are request values of the service's on-demand
-	// features that are not model inputs, so not in the log: the on-demand
-	// features reading them are recomputed as missing.
+	// features that no logged row of the version carries (rows logged before
+	// serving logged request values, or by a caller that did not send
+	// them): the on-demand features reading them are recomputed as missing.
 	UnloggedRequestValues []string `json:"unlogged_request_values,omitempty"`
 }
 
@@ -216,7 +217,7 @@ func checkVersion(ctx context.Context, src batch.Sources, o Options, version str
 		return nil, fmt.Errorf("skew: %w", err)
 	}
 	defer os.RemoveAll(tmp)
-	requestCols, unlogged := requestValues(src, service, d)
+	requestCols, unlogged := requestValues(src, service, rows)
 	spine := filepath.Join(tmp, "spine.csv")
 	if err := writeSpine(spine, rows, requestCols); err != nil {
 		return nil, err
@@ -243,9 +244,10 @@ func checkVersion(ctx context.Context, src batch.Sources, o Options, version str
 }
 
 // requestValues are the request values the service's on-demand features
-// read, which the spine must carry: the names the log has (model inputs)
-// and the ones it lacks.
-func requestValues(src batch.Sources, service string, d *serving.Deployed) (logged, unlogged []string) {
+// read, which the spine must carry, and those of them no row logged
+// (serving logs every request value next to the model's inputs, so that
+// the on-demand features can be recomputed offline).
+func requestValues(src batch.Sources, service string, rows []predlog.Row) (cols, unlogged []string) {
 	resolved, err := src.Features.ResolveService(service)
 	if err != nil {
 		return nil, nil // batch.Features reports the unknown service
@@ -264,16 +266,29 @@ func requestValues(src batch.Sources, service string, d *serving.Deployed) (logg
 				continue
 			}
 			seen[f.Name] = true
-			if d.InputIndex(f.Name) >= 0 {
-				logged = append(logged, f.Name)
-			} else {
+			// Unlogged values are spine columns too, empty: historical
+			// reads every request value from the spine, and a missing one
+			// is a missing value.
+			cols = append(cols, f.Name)
+			if !anyLogged(rows, f.Name) {
 				unlogged = append(unlogged, f.Name)
 			}
 		}
 	}
-	// Unlogged values are spine columns too, empty: historical reads every
-	// request value from the spine, and a missing one is a missing value.
-	return append(logged, unlogged...), unlogged
+	return cols, unlogged
+}
+
+// anyLogged reports whether a row of rows carries a value named name.
+func anyLogged(rows []predlog.Row, name string) bool {
+	for _, r := range rows {
+		if _, ok := r.Features[name]; ok {
+			return true
+		}
+		if _, ok := r.Categorical[name]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // writeSpine writes the rows' entity keys, times, positions and request
