@@ -51,45 +51,51 @@ run (its parent run is found by the spec's name).`,
 }
 
 func runTrain(e *env, path string, o train.Options) error {
+	res, err := trainSpec(e, path, o)
+	if err != nil {
+		return err
+	}
+	return writeTrainSummary(e.stdout, e.output, res)
+}
+
+// trainSpec loads the spec and the project's stores and runs it.
+func trainSpec(e *env, path string, o train.Options) (*train.Result, error) {
 	s, err := spec.LoadTraining(path)
 	if err != nil {
 		var ps spec.Problems
 		if errors.As(err, &ps) {
-			return usageError{err}
+			return nil, usageError{err}
 		}
-		return err
+		return nil, err
 	}
 	p, err := e.Project()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	l, err := loadCatalog(e)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	db, err := e.Meta()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if o.SetVersions, err = catalog.SetVersions(e.ctx, db, l.Version); err != nil {
-		return err
+		return nil, err
 	}
 	if o.Engine, err = e.Offline(l.Features); err != nil {
-		return err
+		return nil, err
 	}
 	if o.Stores, err = registryStores(e); err != nil {
-		return err
+		return nil, err
 	}
 	o.Spec, o.Dir, o.Features, o.CatalogVersion, o.DB = s, p.Dir, l.Features, l.Version, db
 	o.Progress, o.Logger = e.stderr, e.log
 	res, err := train.Run(e.ctx, o)
 	if errors.Is(err, train.ErrSpec) {
-		return usageError{err}
+		return nil, usageError{err}
 	}
-	if err != nil {
-		return err
-	}
-	return writeTrainSummary(e.stdout, e.output, res)
+	return res, err
 }
 
 // writeTrainSummary prints the one-screen summary (or the Result as JSON).

@@ -45,6 +45,11 @@ type Training struct {
 type TrainingFeatures struct {
 	Service string   `json:"service,omitempty"`
 	Refs    []string `json:"refs,omitempty"`
+	// Exclude lists features of the service that are not model inputs
+	// (set:feature references or feature names), such as a raw list a
+	// derived feature already encodes. Serving still fetches the service and
+	// passes the model its inputs by name.
+	Exclude []string `json:"exclude,omitempty"`
 }
 
 // TrainingSpine is the file of labelled events the features are joined to
@@ -292,6 +297,7 @@ func (t *Training) decodeFeatures(d *nodeDecoder, n ast.Node) {
 	}
 	l, _ := d.mapping(n, "features (a mapping {service: NAME} or a list of feature references)", map[string]func(ast.Node){
 		"service": func(v ast.Node) { t.Features.Service = d.str(v, "features.service") },
+		"exclude": func(v ast.Node) { t.Features.Exclude = d.strs(v, "features.exclude") },
 	})
 	t.keyed("features.", l)
 }
@@ -603,7 +609,7 @@ func (t *Training) validate(ps *Problems) {
 		add("name", "name %q: expected letters, digits, '_', '-' and '.', starting with a letter or digit", t.Name)
 	}
 	f := t.Features
-	if _, given := t.lines["features"]; !given && f.Service == "" && len(f.Refs) == 0 {
+	if f.Service == "" && len(f.Refs) == 0 {
 		add("features", "features is required: {service: NAME} or a list of feature references (set:feature)")
 	}
 	s := t.Spine
@@ -785,6 +791,17 @@ func (t *Training) CheckFeatures(f *Features) ([]ResolvedFeature, Problems) {
 	}
 	if err != nil {
 		ps = append(ps, t.Problem("features", "features: %v", err))
+		return nil, ps
+	}
+	for _, x := range t.Features.Exclude {
+		n := len(res)
+		res = slices.DeleteFunc(res, func(r ResolvedFeature) bool { return r.Ref == x || r.Name == x })
+		if len(res) == n {
+			ps = append(ps, t.Problem("features.exclude", "features.exclude: %q is not a feature of the spec's features", x))
+		}
+	}
+	if len(res) == 0 && len(ps) == 0 {
+		ps = append(ps, t.Problem("features", "features: every feature is excluded"))
 	}
 	return res, ps
 }

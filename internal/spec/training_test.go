@@ -2,6 +2,7 @@ package spec
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -54,15 +55,21 @@ func TestTrainingDefaults(t *testing.T) {
 }
 
 func TestTrainingCheckFeatures(t *testing.T) {
-	f, err := LoadFeatures(filepath.Join("testdata", "features"))
+	path := filepath.Join("testdata", "features", "issue_example.yaml")
+	data, err := os.ReadFile(path)
 	if err != nil {
-		t.Skipf("no feature testdata: %v", err)
+		t.Fatal(err)
+	}
+	f, err := ParseFeatures(path, data)
+	if err != nil {
+		t.Fatal(err)
 	}
 	for _, c := range []struct {
 		name, features, want string
 	}{
 		{"missing service", "{service: nope}", `spec.yaml:2: feature service "nope" is not defined`},
 		{"missing feature", "[nope:x]", "spec.yaml:2: features: "},
+		{"excluded feature missing", "{service: ranker, exclude: [\"listing_engagement:ctr_7d\", nope]}", `spec.yaml:2: features.exclude: "nope" is not a feature`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			src := "name: x\nfeatures: " + c.features + "\nspine: {path: s.csv, timestamp: ts, label: y}\nsplit: {by: random, valid: 0.2, test: 0.2}\nmodel: {objective: binary}\n"
@@ -70,7 +77,12 @@ func TestTrainingCheckFeatures(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, ps := tr.CheckFeatures(f)
+			res, ps := tr.CheckFeatures(f)
+			for _, r := range res {
+				if r.Ref == "listing_engagement:ctr_7d" {
+					t.Errorf("excluded feature %s resolved", r.Ref)
+				}
+			}
 			if !strings.HasPrefix(ps.Error(), c.want) {
 				t.Errorf("problems %q, want prefix %q", ps.Error(), c.want)
 			}

@@ -12,6 +12,6 @@ import (
 // study is kept in memory until it does, so --resume starts the trials of a
 // study again (its parent run is still resumed).
 func openStorage(_ context.Context, o *Options) (tune.Storage, error) {
-	o.Logger.Warn("the study is kept in memory: a killed run resumes its parent run but not its trials")
+	o.Logger.Info("the study is kept in memory: a killed run resumes its parent run but not its trials")
 	return tune.NewMemory(), nil
 }
