@@ -12,6 +12,7 @@ import (
 	"github.com/atrium-ml/atrium/internal/data/catalog"
 	"github.com/atrium-ml/atrium/internal/data/pipeline"
 	"github.com/atrium-ml/atrium/internal/data/retrieval"
+	"github.com/atrium-ml/atrium/internal/modeling/tune/tunedb"
 	"github.com/atrium-ml/atrium/internal/platform/auth"
 	"github.com/atrium-ml/atrium/internal/platform/meta"
 	"github.com/atrium-ml/atrium/internal/registry"
@@ -28,4 +29,5 @@ var metaSchemas = []meta.Schema{
 	tracking.Schema,
 	registry.Schema,
 	auth.Schema,
+	tunedb.Schema,
 }

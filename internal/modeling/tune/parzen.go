@@ -3,6 +3,7 @@ package tune
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sort"
 )
 
@@ -13,12 +14,13 @@ type parzen struct {
 	logW []float64 // log of the normalized kernel weights
 	cum  []float64 // cumulative weights, for drawing a kernel
 	dims []parzenDim
+	acc  []float64 // logPDF's per-kernel scratch
 }
 
 type parzenDim struct {
 	categorical bool
-	// cat[k][c] is kernel k's probability of choice c.
-	cat [][]float64
+	// cat[k][c] is kernel k's probability of choice c; logCat its log.
+	cat, logCat [][]float64
 
 	// Numerical: kernel means and widths in the transformed space (log if
 	// logScale), and the range there (widened by half a step for stepped
@@ -31,13 +33,17 @@ type parzenDim struct {
 	origLo, origHi float64
 	// logNorm[k] is log of kernel k's mass inside [lo, hi].
 	logNorm []float64
+	// invSigma[k] is 1/sigma[k]; logC[k] is kernel k's log density constant
+	// (-log sqrt(2 pi) - log sigma - logNorm): the density's hot loop does
+	// no log.
+	invSigma, logC []float64
 }
 
 // fit builds the estimator of space from the trials holding every parameter of it.
 func (s *TPESampler) fit(trials []*FrozenTrial, space Space) *parzen {
 	obs := make([][]float64, len(space))
+	row := make([]float64, len(space))
 	for _, t := range trials {
-		row := make([]float64, len(space))
 		ok := true
 		for i, p := range space {
 			v, has := t.Params[p.Name]
@@ -87,35 +93,53 @@ func (s *TPESampler) fit(trials []*FrozenTrial, space Space) *parzen {
 
 func (s *TPESampler) fitDim(obs []float64, d Distribution) parzenDim {
 	if c, ok := d.(CategoricalDist); ok {
-		nc := len(c.Choices)
-		if len(obs) == 0 {
-			row := make([]float64, nc)
-			for j := range row {
-				row[j] = 1 / float64(nc)
+		dim := categoricalDim(obs, len(c.Choices), s.o.PriorWeight)
+		dim.logCat = make([][]float64, len(dim.cat))
+		for k, row := range dim.cat {
+			dim.logCat[k] = make([]float64, len(row))
+			for j, p := range row {
+				dim.logCat[k][j] = math.Log(p)
 			}
-			return parzenDim{categorical: true, cat: [][]float64{row}}
 		}
-		nk := len(obs) + 1
-		cat := make([][]float64, nk)
-		for k := range cat {
-			row := make([]float64, nc)
-			for j := range row {
-				row[j] = s.o.PriorWeight / float64(nk)
-			}
-			if k < len(obs) {
-				row[int(obs[k])]++
-			}
-			sum := 0.0
-			for _, v := range row {
-				sum += v
-			}
-			for j := range row {
-				row[j] /= sum
-			}
-			cat[k] = row
-		}
-		return parzenDim{categorical: true, cat: cat}
+		return dim
 	}
+	return s.numericalDim(obs, d)
+}
+
+// categoricalDim gives each observation a kernel with prior/(n+1) on every
+// choice plus 1 on the observed one, and a uniform prior kernel; rows are
+// normalized (Optuna's categorical Parzen estimator).
+func categoricalDim(obs []float64, nc int, prior float64) parzenDim {
+	if len(obs) == 0 {
+		row := make([]float64, nc)
+		for j := range row {
+			row[j] = 1 / float64(nc)
+		}
+		return parzenDim{categorical: true, cat: [][]float64{row}}
+	}
+	nk := len(obs) + 1
+	cat := make([][]float64, nk)
+	for k := range cat {
+		row := make([]float64, nc)
+		for j := range row {
+			row[j] = prior / float64(nk)
+		}
+		if k < len(obs) {
+			row[int(obs[k])]++
+		}
+		sum := 0.0
+		for _, v := range row {
+			sum += v
+		}
+		for j := range row {
+			row[j] /= sum
+		}
+		cat[k] = row
+	}
+	return parzenDim{categorical: true, cat: cat}
+}
+
+func (s *TPESampler) numericalDim(obs []float64, d Distribution) parzenDim {
 	var dim parzenDim
 	switch x := d.(type) {
 	case FloatDist:
@@ -144,8 +168,12 @@ func (s *TPESampler) fitDim(obs []float64, d Distribution) parzenDim {
 	dim.mu = append(mus, 0.5*(lo+hi))
 	dim.sigma = append(sigmas, hi-lo)
 	dim.logNorm = make([]float64, len(dim.mu))
+	dim.invSigma = make([]float64, len(dim.mu))
+	dim.logC = make([]float64, len(dim.mu))
 	for k := range dim.mu {
 		dim.logNorm[k] = logGaussMass((lo-dim.mu[k])/dim.sigma[k], (hi-dim.mu[k])/dim.sigma[k])
+		dim.invSigma[k] = 1 / dim.sigma[k]
+		dim.logC[k] = -logSqrt2Pi - math.Log(dim.sigma[k]) - dim.logNorm[k]
 	}
 	return dim
 }
@@ -160,15 +188,29 @@ func (s *TPESampler) sigmas(mus []float64, lo, hi float64) []float64 {
 	if n == 0 {
 		return out
 	}
-	order := make([]int, n)
-	for i := range order {
-		order[i] = i
+	type obs struct {
+		mu float64
+		i  int
 	}
-	sort.SliceStable(order, func(a, b int) bool { return mus[order[a]] < mus[order[b]] })
+	order := make([]obs, n)
+	for i, m := range mus {
+		order[i] = obs{m, i}
+	}
+	// Ties keep observation order (numpy's argsort is not stable: which tied
+	// kernel gets which width is arbitrary in Optuna).
+	slices.SortFunc(order, func(a, b obs) int {
+		switch { // observations are never NaN: plain comparisons
+		case a.mu < b.mu:
+			return -1
+		case a.mu > b.mu:
+			return 1
+		}
+		return a.i - b.i
+	})
 	ends := make([]float64, n+2)
 	ends[0], ends[n+1] = lo, hi
-	for i, j := range order {
-		ends[i+1] = mus[j]
+	for i, o := range order {
+		ends[i+1] = o.mu
 	}
 	sorted := make([]float64, n)
 	for i := range n {
@@ -183,8 +225,8 @@ func (s *TPESampler) sigmas(mus []float64, lo, hi float64) []float64 {
 	if !s.o.NoMagicClip {
 		minSigma = (hi - lo) / math.Min(100, float64(n+2))
 	}
-	for i, j := range order {
-		out[j] = math.Min(math.Max(sorted[i], minSigma), maxSigma)
+	for i, o := range order {
+		out[o.i] = math.Min(math.Max(sorted[i], minSigma), maxSigma)
 	}
 	return out
 }
@@ -227,18 +269,54 @@ func (p *parzen) sample(rng *rand.Rand, x []float64) {
 // logPDF is the mixture's log density (log probability for the discrete
 // dimensions) at x, up to terms that are equal for every estimator fit to
 // the same space (the log-scale Jacobian), which the l/g ratio cancels.
+//
+// The loops run dimension by dimension over all kernels (a branch-free inner
+// loop over three arrays), accumulating each kernel's log density in p.acc:
+// logPDF is not safe for concurrent use.
 func (p *parzen) logPDF(x []float64) float64 {
+	if cap(p.acc) < len(p.logW) {
+		p.acc = make([]float64, len(p.logW))
+	}
+	acc := p.acc[:len(p.logW)]
+	copy(acc, p.logW)
+	for i := range p.dims {
+		d := &p.dims[i]
+		switch {
+		case d.categorical:
+			c := int(x[i])
+			if len(d.logCat) == 1 {
+				for k := range acc {
+					acc[k] += d.logCat[0][c]
+				}
+				continue
+			}
+			for k := range acc {
+				acc[k] += d.logCat[k][c]
+			}
+		case d.step > 0:
+			l, r := x[i]-d.step/2, x[i]+d.step/2
+			if d.logScale {
+				l, r = math.Log(l), math.Log(r)
+			}
+			for k := range acc {
+				mu, inv := d.mu[k], d.invSigma[k]
+				acc[k] += logGaussMass((l-mu)*inv, (r-mu)*inv) - d.logNorm[k]
+			}
+		default:
+			v := x[i]
+			if d.logScale {
+				v = math.Log(v)
+			}
+			mu, inv, c := d.mu[:len(acc)], d.invSigma[:len(acc)], d.logC[:len(acc)]
+			for k := range acc {
+				z := (v - mu[k]) * inv[k]
+				acc[k] += c[k] - 0.5*z*z
+			}
+		}
+	}
 	maxv := math.Inf(-1)
-	acc := make([]float64, len(p.logW))
-	for k := range p.logW {
-		s := p.logW[k]
-		for i := range p.dims {
-			s += p.dims[i].logPDF(k, x[i])
-		}
-		acc[k] = s
-		if s > maxv {
-			maxv = s
-		}
+	for _, s := range acc {
+		maxv = math.Max(maxv, s)
 	}
 	if math.IsInf(maxv, -1) {
 		return maxv
@@ -248,22 +326,4 @@ func (p *parzen) logPDF(x []float64) float64 {
 		sum += math.Exp(s - maxv)
 	}
 	return maxv + math.Log(sum)
-}
-
-func (d *parzenDim) logPDF(k int, x float64) float64 {
-	if d.categorical {
-		return math.Log(d.cat[min(k, len(d.cat)-1)][int(x)])
-	}
-	mu, sg := d.mu[k], d.sigma[k]
-	if d.step > 0 {
-		l, r := x-d.step/2, x+d.step/2
-		if d.logScale {
-			l, r = math.Log(l), math.Log(r)
-		}
-		return logGaussMass((l-mu)/sg, (r-mu)/sg) - d.logNorm[k]
-	}
-	if d.logScale {
-		x = math.Log(x)
-	}
-	return normLogPDF((x-mu)/sg) - d.logNorm[k] - math.Log(sg)
 }

@@ -41,6 +41,12 @@ type Exhauster interface {
 	Exhausted(h *History) bool
 }
 
+// Finite is an optional Sampler capability: a sampler with Size points
+// (grid) caps the study's trial budget at Size.
+type Finite interface {
+	Size() int
+}
+
 // RandomSampler draws every parameter uniformly (on the log scale when the
 // distribution is log; steps and ints rounded as Optuna's RandomSampler).
 type RandomSampler struct{}

@@ -314,6 +314,12 @@ func (s *Study) Optimize(ctx context.Context, obj Objective, o OptimizeOptions) 
 		return fmt.Errorf("tune: study %q: optimize options: trials %d, parallel %d, timeout %s must not be negative", s.name, o.Trials, o.Parallel, o.Timeout)
 	}
 	parallel := max(o.Parallel, 1)
+	budget := o.Trials
+	if f, ok := s.sampler.(Finite); ok && (budget == 0 || budget > f.Size()) {
+		// A grid's points are the budget: the storage enforces it atomically,
+		// so parallel workers cannot start a point past the end.
+		budget = f.Size()
+	}
 	var deadline time.Time
 	if o.Timeout > 0 {
 		deadline = time.Now().Add(o.Timeout)
@@ -352,7 +358,7 @@ func (s *Study) Optimize(ctx context.Context, obj Objective, o OptimizeOptions) 
 						return
 					}
 				}
-				t, err := s.ask(ctx, o.Trials)
+				t, err := s.ask(ctx, budget)
 				if errors.Is(err, ErrBudget) {
 					// The budget is reached counting running trials. Trials of
 					// other processes may still die (and be run again): wait for

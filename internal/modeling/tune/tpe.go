@@ -1,9 +1,10 @@
 package tune
 
 import (
+	"cmp"
 	"math"
 	"math/rand/v2"
-	"sort"
+	"slices"
 )
 
 // TPEOptions configures the TPE sampler. Zero values are Optuna's defaults.
@@ -133,29 +134,29 @@ func (s *TPESampler) SampleRelative(h *History, _ int, rng *rand.Rand) map[strin
 // intersection is Optuna's IntersectionSearchSpace(include_pruned=True)
 // without single-valued distributions, ordered by name.
 func intersection(h *History) Space {
-	var space map[string]Distribution
+	var space Space // sorted by name
+	first := true
 	for i := range h.Trials {
 		t := &h.Trials[i]
 		if t.State != Complete && t.State != Pruned {
 			continue
 		}
-		if space == nil {
-			space = cloneMap(t.Distributions)
+		if first {
+			for _, name := range sortedNames(t.Distributions) {
+				space = append(space, Param{Name: name, Dist: t.Distributions[name]})
+			}
+			first = false
 			continue
 		}
-		for name, d := range space {
-			if o, ok := t.Distributions[name]; !ok || !DistEqual(o, d) {
-				delete(space, name)
-			}
+		space = slices.DeleteFunc(space, func(p Param) bool {
+			o, ok := t.Distributions[p.Name]
+			return !ok || !DistEqual(o, p.Dist)
+		})
+		if len(space) == 0 {
+			return nil
 		}
 	}
-	var out Space
-	for _, name := range sortedNames(space) {
-		if !space[name].Single() {
-			out = append(out, Param{Name: name, Dist: space[name]})
-		}
-	}
-	return out
+	return slices.DeleteFunc(space, func(p Param) bool { return p.Dist.Single() })
 }
 
 // SampleIndependent implements Sampler.
@@ -191,45 +192,67 @@ func (s *TPESampler) sample(dir Direction, trials []*FrozenTrial, n int, space S
 // furthest (then with the best last value) fill up; running trials are bad.
 // Both halves come back in number order.
 func splitTrials(dir Direction, trials []*FrozenTrial, nBelow int) (below, above []*FrozenTrial) {
-	var complete, pruned, running []*FrozenTrial
-	for _, t := range trials {
+	// Sort keys, not pointers: one pass over a slice of small structs is
+	// several times faster than a stable sort of a pointer slice at 1,000
+	// trials. Ties fall back on trial order, which makes the unstable sort
+	// stable (trials come in number order).
+	type key struct {
+		step, value float64
+		i           int
+	}
+	var complete, pruned []key
+	for i, t := range trials {
 		switch t.State {
 		case Complete:
-			complete = append(complete, t)
+			v := t.Value
+			if dir == Maximize {
+				v = -v
+			}
+			complete = append(complete, key{value: v, i: i})
 		case Pruned:
-			pruned = append(pruned, t)
-		default:
-			running = append(running, t)
-		}
+			st, v := prunedScore(dir, t)
+			pruned = append(pruned, key{step: st, value: v, i: i})
+		} // running trials are above: isBelow stays false
+
 	}
-	sort.SliceStable(complete, func(i, j int) bool {
-		if dir == Maximize {
-			return complete[i].Value > complete[j].Value
+	byKey := func(a, b key) int {
+		if c := cmp.Compare(a.step, b.step); c != 0 {
+			return c
 		}
-		return complete[i].Value < complete[j].Value
-	})
+		if c := cmp.Compare(a.value, b.value); c != 0 {
+			return c
+		}
+		return a.i - b.i
+	}
+	slices.SortFunc(complete, byKey)
+	slices.SortFunc(pruned, byKey)
+	isBelow := make([]bool, len(trials))
 	k := min(nBelow, len(complete))
-	below = append(below, complete[:k]...)
-	above = append(above, complete[k:]...)
-	nBelow = max(0, nBelow-k)
-	sort.SliceStable(pruned, func(i, j int) bool {
-		si, vi := prunedScore(dir, pruned[i])
-		sj, vj := prunedScore(dir, pruned[j])
-		if si != sj {
-			return si < sj
-		}
-		return vi < vj
-	})
-	k = min(nBelow, len(pruned))
-	below = append(below, pruned[:k]...)
-	above = append(above, pruned[k:]...)
-	above = append(above, running...)
-	byNumber := func(ts []*FrozenTrial) {
-		sort.Slice(ts, func(i, j int) bool { return ts[i].Number < ts[j].Number })
+	for _, c := range complete[:k] {
+		isBelow[c.i] = true
 	}
-	byNumber(below)
-	byNumber(above)
+	nBelow = max(0, nBelow-k)
+	for _, c := range pruned[:min(nBelow, len(pruned))] {
+		isBelow[c.i] = true
+	}
+	// Both halves in number order, as Optuna sorts them.
+	for i, t := range trials {
+		if isBelow[i] {
+			below = append(below, t)
+		} else {
+			above = append(above, t)
+		}
+	}
+	if !sorted(below) || !sorted(above) {
+		byNumber := func(a, b *FrozenTrial) int { return a.Number - b.Number }
+		slices.SortFunc(below, byNumber)
+		slices.SortFunc(above, byNumber)
+	}
 	return below, above
+}
+
+func sorted(ts []*FrozenTrial) bool {
+	return slices.IsSortedFunc(ts, func(a, b *FrozenTrial) int { return a.Number - b.Number })
 }
 
 // prunedScore ranks pruned trials: furthest step first, then best last value.

@@ -108,6 +108,3 @@ func truncPPF(q, a, b float64) float64 {
 	}
 	return -ndtriExp(logAdd(logNdtr(-b), math.Log1p(-q)+mass))
 }
-
-// normLogPDF is the standard normal's log density.
-func normLogPDF(x float64) float64 { return -0.5*x*x - logSqrt2Pi }
