@@ -76,25 +76,12 @@ func studyOptions(t *spec.Training, sp tune.Space) (tune.StudyOptions, tune.Opti
 		return so, tune.OptimizeOptions{Trials: 1, Parallel: 1}, nil
 	}
 	so.Seed = int64(tu.Seed)
-	switch tu.Sampler {
-	case "random":
-		so.Sampler = tune.RandomSampler{}
-	case "grid":
-		g, err := tune.NewGridSampler(sp, int64(tu.Seed))
-		if err != nil {
-			return so, tune.OptimizeOptions{}, specError(t.Problem("tune.sampler", "tune.sampler grid: %v", err))
-		}
-		so.Sampler = g
-	default:
-		so.Sampler = tune.NewTPESampler(tune.TPEOptions{})
+	var err error
+	if so.Sampler, err = tune.NewSampler(tu.Sampler, sp, int64(tu.Seed)); err != nil {
+		return so, tune.OptimizeOptions{}, specError(t.Problem("tune.sampler", "tune.sampler %s: %v", tu.Sampler, err))
 	}
-	switch tu.Pruner {
-	case "asha":
-		so.Pruner = &tune.SuccessiveHalvingPruner{}
-	case "none":
-		so.Pruner = tune.NopPruner{}
-	default:
-		so.Pruner = tune.MedianPruner{}
+	if so.Pruner, err = tune.NewPruner(tu.Pruner); err != nil {
+		return so, tune.OptimizeOptions{}, specError(t.Problem("tune.pruner", "tune.pruner %s: %v", tu.Pruner, err))
 	}
 	return so, tune.OptimizeOptions{Trials: tu.Trials, Parallel: tu.Parallel}, nil
 }

@@ -82,7 +82,9 @@ func (k *tracker) start(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("find the study's parent run: %w", err)
 		}
-		if len(runs) > 0 {
+		// The parent run holds no params until the model is registered in
+		// it: a run with params died while registering, and is not resumed.
+		if len(runs) > 0 && len(runs[0].Data.Params) == 0 {
 			k.runID = runs[0].Info.RunID
 			return k.artifactDir(runs[0].Info.ArtifactURI)
 		}
@@ -162,6 +164,9 @@ func (k *tracker) endTrial(ctx context.Context, r *trialRun, state string, f *fi
 	if k.off() || r == nil || r.id == "" {
 		return nil
 	}
+	// A trial stopped by a cancelled study is still recorded as such.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
 	ts := k.o.Stores.Tracking
 	now := k.now()
 	key := "valid_" + register.MetricName(k.res.Metric)

@@ -20,6 +20,8 @@ import (
 	"github.com/atrium-ml/atrium/internal/modeling/fit"
 	"github.com/atrium-ml/atrium/internal/modeling/ml"
 	"github.com/atrium-ml/atrium/internal/modeling/modelfile"
+	"github.com/atrium-ml/atrium/internal/modeling/tune/tunedb"
+	"github.com/atrium-ml/atrium/internal/platform/meta/metatest"
 	"github.com/atrium-ml/atrium/internal/registry"
 	"github.com/atrium-ml/atrium/internal/serving/register"
 	"github.com/atrium-ml/atrium/internal/serving/servingtest"
@@ -344,5 +346,63 @@ func TestRunBadInput(t *testing.T) {
 				t.Errorf("error %v, want ErrSpec containing %q", err, c.want)
 			}
 		})
+	}
+}
+
+// TestRunResume starts a study of 5 trials kept in the metadata database,
+// cancels it once 2 trials finished (its parent run stays RUNNING, as a
+// killed run leaves it), and resumes it: the same parent run ends with the 5
+// trials of the budget, numbered 0-4, each a child run.
+func TestRunResume(t *testing.T) {
+	p := newProject(t)
+	db := metatest.SQLite(t, tracking.Schema, registry.Schema, tunedb.Schema)
+	ts, err := tracking.New(context.Background(), db, tracking.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.stores.Tracking, p.stores.Registry = ts, registry.New(ts)
+	s := p.spec(t, "ranker.yaml", strings.Replace(strings.Replace(rankerSpec, "MARGIN", "0", 1), "trials: 6", "trials: 5", 1))
+	opts := Options{Spec: s, Dir: p.dir, Features: p.feats, Engine: p.eng, Stores: p.stores, DB: db, Threads: 2}
+	children := func(ctx context.Context, parent string) []tracking.Run {
+		runs, _, err := ts.SearchRuns(ctx, tracking.RunQuery{ExperimentIDs: []string{"1"},
+			Filter: "tags.`mlflow.parentRunId` = '" + parent + "' and attributes.status != 'RUNNING'"})
+		if err != nil && ctx.Err() == nil {
+			t.Error(err)
+		}
+		return runs
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { // the kill: once two trials are recorded
+		defer cancel()
+		for ctx.Err() == nil {
+			runs, _, _ := ts.SearchRuns(ctx, tracking.RunQuery{ExperimentIDs: []string{"1"}, Filter: "tags.`atrium.study` = 'ranker'"})
+			if len(runs) == 1 && len(children(ctx, runs[0].Info.RunID)) >= 2 {
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	if _, err := Run(ctx, opts); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled run: %v", err)
+	}
+	opts.Resume = true
+	res, err := Run(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Trials != 5 || res.Registered == nil {
+		t.Fatalf("resumed run: %d trials, registered %+v", res.Trials, res.Registered)
+	}
+	numbers := map[string]bool{}
+	kids := children(context.Background(), res.RunID)
+	for _, c := range kids {
+		for _, kv := range c.Data.Tags {
+			if kv.Key == "atrium.trial.number" {
+				numbers[kv.Value] = true
+			}
+		}
+	}
+	if len(kids) < 5 || len(numbers) != len(kids) || !numbers["0"] || !numbers["4"] {
+		t.Errorf("%d child runs of the resumed parent with trial numbers %v, want each of 0-4 once", len(kids), numbers)
 	}
 }
