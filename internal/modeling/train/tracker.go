@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -71,7 +70,7 @@ func (k *tracker) start(ctx context.Context) error {
 	}
 	t := k.o.Spec
 	ts := k.o.Stores.Tracking
-	expID, err := experimentID(ctx, ts, t.Name)
+	expID, err := register.ExperimentID(ctx, ts, t.Name)
 	if err != nil {
 		return err
 	}
@@ -109,25 +108,6 @@ func (k *tracker) artifactDir(uri string) error {
 	}
 	k.artDir = dir
 	return nil
-}
-
-// experimentID returns the id of the named experiment, creating it.
-func experimentID(ctx context.Context, ts *tracking.Store, name string) (string, error) {
-	e, err := ts.GetExperimentByName(ctx, name)
-	if err == nil {
-		return e.ExperimentID, nil
-	}
-	if !errors.Is(err, wire.ErrNotFound) {
-		return "", fmt.Errorf("experiment %q: %w", name, err)
-	}
-	id, err := ts.CreateExperiment(ctx, name, "", nil)
-	if errors.Is(err, wire.ErrAlreadyExists) {
-		return experimentID(ctx, ts, name)
-	}
-	if err != nil {
-		return "", fmt.Errorf("create experiment %q: %w", name, err)
-	}
-	return id, nil
 }
 
 // trialRun is a trial's child run.

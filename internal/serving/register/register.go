@@ -308,8 +308,13 @@ func (st Stores) setAlias(ctx context.Context, name, alias, version string) erro
 	return st.Registry.SetAlias(ctx, name, alias, version)
 }
 
-// experiment returns the id of the named experiment, creating it when
-// missing; "" is the Default experiment.
+// ExperimentID returns the id of the named experiment of ts, creating it
+// when missing; "" is the Default experiment.
+func ExperimentID(ctx context.Context, ts *tracking.Store, name string) (string, error) {
+	return experiment(ctx, ts, name)
+}
+
+// experiment is ExperimentID.
 func experiment(ctx context.Context, ts *tracking.Store, name string) (string, error) {
 	if name == "" {
 		return tracking.DefaultExpID, nil
