@@ -11,6 +11,7 @@ import (
 
 	"github.com/atrium-ml/atrium/internal/data/catalog"
 	"github.com/atrium-ml/atrium/internal/data/pipeline"
+	"github.com/atrium-ml/atrium/internal/data/profile/profiledb"
 	"github.com/atrium-ml/atrium/internal/data/retrieval"
 	"github.com/atrium-ml/atrium/internal/modeling/tune/tunedb"
 	"github.com/atrium-ml/atrium/internal/platform/auth"
@@ -25,6 +26,7 @@ import (
 var metaSchemas = []meta.Schema{
 	catalog.Schema,
 	pipeline.Schema,
+	profiledb.Schema,
 	retrieval.Schema,
 	tracking.Schema,
 	registry.Schema,

@@ -34,7 +34,7 @@ const (
 var commands = []func(e *env) *cobra.Command{
 	newDemoCmd, newInitCmd,
 	newApplyCmd, newRunCmd, newRunsCmd, newMaterializeCmd, newHistoricalCmd,
-	newFitCmd, newTrainCmd, newPredictCmd, newPredictionsCmd, newSkewCmd,
+	newFitCmd, newTrainCmd, newPredictCmd, newPredictionsCmd, newSkewCmd, newMonitorCmd,
 	newServeCmd, newVersionCmd,
 	newTokenCmd, newUserCmd, newAuditCmd,
 }

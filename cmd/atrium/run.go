@@ -11,6 +11,7 @@ import (
 
 	"github.com/atrium-ml/atrium/internal/data/offline"
 	"github.com/atrium-ml/atrium/internal/data/pipeline"
+	"github.com/atrium-ml/atrium/internal/data/profile/profiledb"
 	"github.com/atrium-ml/atrium/internal/platform/progress"
 	"github.com/atrium-ml/atrium/internal/spec"
 )
@@ -69,6 +70,11 @@ source row, window w covering T - w <= ts < T. The run is recorded (atrium runs)
 			bar.Finish()
 			if r == nil {
 				return runErr
+			}
+			if runErr == nil && r.Profiles != nil {
+				// The partitions are published: a profile not saved is
+				// reported, the data stays.
+				runErr = profiledb.Save(e.ctx, db, r.Set, r.ID, r.Profiles, r.FinishedAt)
 			}
 			if e.output == "json" {
 				if err := json.NewEncoder(e.stdout).Encode(r); err != nil {

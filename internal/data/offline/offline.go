@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/atrium-ml/atrium/internal/data/online"
+	"github.com/atrium-ml/atrium/internal/data/profile"
 	"github.com/atrium-ml/atrium/internal/data/quality"
 	"github.com/atrium-ml/atrium/internal/spec"
 )
@@ -87,6 +88,9 @@ type RunRequest struct {
 	// during or right after the swap leaves a record that says so, and the
 	// markers to tell afterwards whether the swap completed.
 	BeforePublish func(ctx context.Context, res *RunResult) error
+	// SkipProfiles: do not profile the partitions (RunResult.Profiles stays
+	// nil). Profiling is on by default; this is for measuring its cost.
+	SkipProfiles bool
 }
 
 // RunStages are the stages of a run, in order, as reported to RunRequest.Progress.
@@ -109,6 +113,10 @@ type RunResult struct {
 	// whoever finds a run's process gone mid-publish checks them instead of
 	// guessing. Empty: the engine cannot tell.
 	PublishMarkers []string
+	// Profiles are the statistics of each partition's feature rows, by date
+	// (YYYY-MM-DD), computed after the checks passed and before publishing
+	// (nil when the engine does not profile or the request skipped it).
+	Profiles map[string]*profile.Profile
 }
 
 // PointInTimeRequest is a point-in-time join. Features come from spec.Resolve.

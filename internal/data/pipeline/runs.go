@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/atrium-ml/atrium/internal/data/offline"
+	"github.com/atrium-ml/atrium/internal/data/profile"
 	"github.com/atrium-ml/atrium/internal/data/quality"
 	"github.com/atrium-ml/atrium/internal/platform/meta"
 )
@@ -82,6 +83,10 @@ type Run struct {
 	Checks         []quality.Result `json:"checks"`
 	Error          string           `json:"error,omitempty"`
 	CatalogVersion int              `json:"catalog_version"`
+	// Profiles are the published partitions' profiles (offline.RunResult's),
+	// returned by Execute for the caller to store (profiledb.Save); never
+	// stored with the run.
+	Profiles map[string]*profile.Profile `json:"-"`
 }
 
 // Execute runs a feature set on an engine and records the run: a "running" row
@@ -125,6 +130,9 @@ func Execute(ctx context.Context, db *meta.DB, eng offline.Engine, req offline.R
 	r.DurationMS = r.FinishedAt.Sub(r.StartedAt).Milliseconds()
 	if res != nil {
 		r.RowsIn, r.RowsOut, r.Partitions, r.Checks = res.RowsIn, res.RowsOut, res.Partitions, res.Checks
+		if res.Published {
+			r.Profiles = res.Profiles
+		}
 	}
 	switch {
 	case runErr == nil:

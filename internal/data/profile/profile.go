@@ -38,6 +38,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -246,9 +247,7 @@ func numericColumn(name string, xs []float64, opts Options, rng *rand.Rand) Colu
 	}
 	slices.Sort(vals)
 	c.Min, c.Max = vals[0], vals[len(vals)-1]
-	for _, q := range QuantileLevels {
-		c.Quantiles = append(c.Quantiles, Quantile{Q: q, Value: quantileSorted(vals, q)})
-	}
+	c.Quantiles = quantilesSorted(vals)
 	c.Distinct = 1
 	for i := 1; i < len(vals); i++ {
 		if vals[i] != vals[i-1] {
@@ -258,6 +257,23 @@ func numericColumn(name string, xs []float64, opts Options, rng *rand.Rand) Colu
 	c.Histogram = histogram(vals, c.Min, c.Max, opts.Bins)
 	c.SampleFloat = res.out
 	return c
+}
+
+// Quantiles returns the quantiles at QuantileLevels of the values (nil when
+// there are none); the input is not modified.
+func Quantiles(values []float64) []Quantile {
+	if len(values) == 0 {
+		return nil
+	}
+	return quantilesSorted(slices.Sorted(slices.Values(values)))
+}
+
+func quantilesSorted(s []float64) []Quantile {
+	out := make([]Quantile, len(QuantileLevels))
+	for i, q := range QuantileLevels {
+		out[i] = Quantile{Q: q, Value: quantileSorted(s, q)}
+	}
+	return out
 }
 
 // quantileSorted interpolates linearly between order statistics (numpy's
@@ -424,4 +440,20 @@ func (p *Profile) Validate() error {
 		check(p.Prediction, "prediction")
 	}
 	return errors.Join(errs...)
+}
+
+// SQLKind is the profile kind of a column of SQL type typ (DuckDB's names, as
+// DESCRIBE prints them): Numeric for integers, decimals and floats,
+// Categorical for text, booleans, enums and UUIDs, "" for the others (dates,
+// times, nested types), which are not profiled.
+func SQLKind(typ string) string {
+	base, _, _ := strings.Cut(strings.ToUpper(strings.TrimSpace(typ)), "(")
+	switch base {
+	case "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT",
+		"FLOAT", "DOUBLE", "DECIMAL", "REAL", "INT", "INT8", "INT4", "INT2", "FLOAT4", "FLOAT8", "NUMERIC":
+		return Numeric
+	case "VARCHAR", "TEXT", "STRING", "BOOLEAN", "BOOL", "ENUM", "UUID":
+		return Categorical
+	}
+	return ""
 }

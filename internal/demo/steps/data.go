@@ -13,6 +13,7 @@ import (
 	"github.com/atrium-ml/atrium/internal/data/catalog"
 	"github.com/atrium-ml/atrium/internal/data/offline"
 	"github.com/atrium-ml/atrium/internal/data/pipeline"
+	"github.com/atrium-ml/atrium/internal/data/profile/profiledb"
 	"github.com/atrium-ml/atrium/internal/data/retrieval"
 	"github.com/atrium-ml/atrium/internal/demo"
 	"github.com/atrium-ml/atrium/internal/platform/meta"
@@ -69,6 +70,9 @@ func (r *runner) runSets(ctx context.Context) error {
 		req := offline.RunRequest{Set: s.Set, Start: s.Start, End: s.End, Progress: func(string) { bar.Add(1) }}
 		run, runErr := pipeline.Execute(ctx, db, eng, req, l.Version)
 		bar.Finish()
+		if runErr == nil && run.Profiles != nil {
+			runErr = profiledb.Save(ctx, db, run.Set, run.ID, run.Profiles, run.FinishedAt)
+		}
 		if run != nil {
 			w := r.indented()
 			err := run.WriteText(w)

@@ -88,7 +88,8 @@ func (e *Engine) Run(ctx context.Context, req offline.RunRequest) (*offline.RunR
 		return nil, fmt.Errorf("run %s: %w", req.Set, err)
 	}
 	defer os.RemoveAll(staging)
-	if err := e.stage(ctx, conn, plan, staging, id); err != nil {
+	staged, err := e.stage(ctx, conn, plan, staging, id)
+	if err != nil {
 		return nil, fmt.Errorf("run %s: compute features: %w", req.Set, err)
 	}
 	progress(1)
@@ -111,6 +112,19 @@ func (e *Engine) Run(ctx context.Context, req offline.RunRequest) (*offline.RunR
 			msgs[i] = f.Check + ": " + f.Message
 		}
 		return res, fmt.Errorf("run %s: %w, nothing published: %s", req.Set, offline.ErrChecksFailed, strings.Join(msgs, "; "))
+	}
+	if !req.SkipProfiles {
+		stage = time.Now()
+		// A profile is an observation of the data, not part of it: failing
+		// to compute one is logged and the run publishes without profiles.
+		if res.Profiles, err = e.profile(ctx, conn, plan, keys, staged); err != nil {
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("run %s: %w", req.Set, ctx.Err())
+			}
+			e.log.Warn("run: partitions not profiled", "set", req.Set, "err", err)
+			res.Profiles = nil
+		}
+		e.log.Debug("run: profiled partitions", "set", req.Set, "partitions", len(plan.Dates), "took", time.Since(stage))
 	}
 	// Each staged partition carries a marker named after the run's files: once
 	// it is in the store, that partition is this run's.
@@ -143,15 +157,15 @@ const outputView = "atrium_output"
 
 // stage writes the plan's output into staging/date=YYYY-MM-DD/ directories, one
 // per day of the run (empty when a day has no rows), fsynced, and defines
-// outputView over them.
-func (e *Engine) stage(ctx context.Context, conn *sql.Conn, plan *pipeline.Plan, staging, id string) error {
+// outputView over them. It returns the Parquet files of each day.
+func (e *Engine) stage(ctx context.Context, conn *sql.Conn, plan *pipeline.Plan, staging, id string) (map[string][]string, error) {
 	// DuckDB names hive partitions column=value; the column is atrium_date and the
 	// directories are renamed to date=... below.
 	copySQL := fmt.Sprintf(`COPY (SELECT *, strftime("timestamp", '%%Y-%%m-%%d') AS atrium_date FROM (%s))
 		TO %s (FORMAT parquet, PARTITION_BY (atrium_date), FILENAME_PATTERN '%s-run-{i}')`,
 		plan.Output, sqlQuote(staging), id)
 	if _, err := conn.ExecContext(ctx, copySQL); err != nil {
-		return err
+		return nil, err
 	}
 	want := map[string]bool{}
 	for _, d := range plan.Dates {
@@ -159,42 +173,44 @@ func (e *Engine) stage(ctx context.Context, conn *sql.Conn, plan *pipeline.Plan,
 	}
 	written, err := os.ReadDir(staging)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, ent := range written {
 		date, ok := strings.CutPrefix(ent.Name(), "atrium_date=")
 		if !ok || !want[date] {
 			// Every output row lies on a day of the run: anything else is a bug.
-			return fmt.Errorf("unexpected output partition %s", ent.Name())
+			return nil, fmt.Errorf("unexpected output partition %s", ent.Name())
 		}
 		if err := os.Rename(filepath.Join(staging, ent.Name()), filepath.Join(staging, "date="+date)); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	// The staged files are listed by name, never globbed: the store's path may
 	// hold glob characters, and a glob matching nothing would let the checks
 	// pass on no rows.
 	var files []string
+	byDate := make(map[string][]string, len(plan.Dates))
 	for _, d := range plan.Dates {
 		p := filepath.Join(staging, "date="+d)
 		if err := os.MkdirAll(p, 0o755); err != nil {
-			return err
+			return nil, err
 		}
 		if err := os.WriteFile(filepath.Join(p, publishMarkerPrefix+id), nil, 0o644); err != nil {
-			return err
+			return nil, err
 		}
 		if err := syncTree(p); err != nil {
-			return err
+			return nil, err
 		}
 		fs, err := parquetFiles(p)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		files = append(files, fs...)
+		byDate[d] = fs
 	}
 	list, err := fileList(files)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	rel := fmt.Sprintf("read_parquet(%s, hive_partitioning = false)", list)
 	if len(files) == 0 {
@@ -202,7 +218,7 @@ func (e *Engine) stage(ctx context.Context, conn *sql.Conn, plan *pipeline.Plan,
 		rel = "(SELECT * FROM (" + plan.Output + ") LIMIT 0)"
 	}
 	_, err = conn.ExecContext(ctx, fmt.Sprintf("CREATE OR REPLACE TEMP VIEW %s AS SELECT * FROM %s", outputView, rel))
-	return err
+	return byDate, err
 }
 
 // publish exchanges each staged day into place, under the set's lock.

@@ -1,0 +1,170 @@
+package duckdb_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/atrium-ml/atrium/internal/data/offline"
+	"github.com/atrium-ml/atrium/internal/data/profile"
+)
+
+const statsYAML = `entities:
+  - {name: listing, join_keys: [listing_id]}
+sources:
+  - {name: listings, format: csv, path: listings.csv, timestamp: updated_at}
+feature_sets:
+  - name: stats
+    entity: listing
+    source: listings
+    ttl: 30d
+    features:
+      - {name: rent, type: float64, expr: rent}
+      - {name: rooms, type: int64, expr: rooms}
+      - {name: city, type: string, expr: city}
+`
+
+// TestRunProfiles checks the profiles a run computes in DuckDB against
+// profile.Build on the published rows read back: counts, moments, min/max,
+// histograms and categories exactly; quantiles and distinct counts within
+// the approximation's error; samples drawn from the values.
+func TestRunProfiles(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	var b strings.Builder
+	b.WriteString("listing_id,updated_at,rent,rooms,city\n")
+	id := 0
+	for day, n := range map[int]int{1: 7000, 2: 40} { // day 3: no rows
+		for i := range n {
+			id++
+			rent := ""
+			if i%25 != 0 {
+				rent = fmt.Sprintf("%.2f", 1500+400*rng.NormFloat64())
+			}
+			city := []string{"rome", "milan", "turin", "", "naples"}[rng.IntN(5)]
+			fmt.Fprintf(&b, "%d,2024-01-0%d %02d:%02d:00,%s,%d,%s\n", id, day, i%24, i%60, rent, 1+rng.IntN(4), city)
+		}
+	}
+	dir := repo(t, map[string]string{"features.yaml": statsYAML, "listings.csv": b.String()})
+	e, _ := openEngine(t, dir)
+	res, err := e.Run(context.Background(), offline.RunRequest{Set: "stats", Start: date(t, "2024-01-01"), End: date(t, "2024-01-03")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Profiles) != 3 {
+		t.Fatalf("%d profiles, want one per day (3)", len(res.Profiles))
+	}
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, d := range []string{"2024-01-01", "2024-01-02", "2024-01-03"} {
+		t.Run(d, func(t *testing.T) {
+			got := res.Profiles[d]
+			if got.Start.Format("2006-01-02") != d || got.End.Sub(got.Start).Hours() != 24 {
+				t.Errorf("time range %v..%v", got.Start, got.End)
+			}
+			want := profile.Build(readBack(t, db, filepath.Join(e.Root(), "set=stats", "date="+d)), profile.Options{})
+			if got.Rows != want.Rows {
+				t.Fatalf("rows %d, want %d", got.Rows, want.Rows)
+			}
+			if len(got.Columns) != 3 {
+				t.Fatalf("columns %+v, want rent, rooms, city", got.Columns)
+			}
+			for i, g := range got.Columns {
+				w := want.Columns[i]
+				if g.Name != w.Name || g.Kind != w.Kind || g.Count != w.Count || g.Missing != w.Missing ||
+					!near(g.Mean, w.Mean, 1e-9) || !near(g.Std, w.Std, 1e-9) || g.Min != w.Min || g.Max != w.Max || g.Other != w.Other ||
+					!slices.Equal(g.Categories, w.Categories) {
+					t.Errorf("%s: got\n%+v\nwant\n%+v", g.Name, summary(g), summary(w))
+				}
+				if (g.Histogram == nil) != (w.Histogram == nil) || g.Histogram != nil &&
+					(!slices.Equal(g.Histogram.Counts, w.Histogram.Counts) || !slices.Equal(g.Histogram.Edges, w.Histogram.Edges)) {
+					t.Errorf("%s: histogram %+v, want %+v", g.Name, g.Histogram, w.Histogram)
+				}
+				if g.Distinct != w.Distinct {
+					t.Errorf("%s: distinct %d, want %d", g.Name, g.Distinct, w.Distinct)
+				}
+				// Exact when the partition fits in the sample, else DuckDB's
+				// t-digest: within 5% of the range.
+				tol := 0.05 * (w.Max - w.Min)
+				if got.Rows <= 5000 {
+					tol = 1e-9 * max(w.Max, 1)
+				}
+				for j := range g.Quantiles {
+					if len(w.Quantiles) != len(g.Quantiles) || math.Abs(g.Quantiles[j].Value-w.Quantiles[j].Value) > tol {
+						t.Errorf("%s: quantiles %v, want about %v", g.Name, g.Quantiles, w.Quantiles)
+						break
+					}
+				}
+				// The sample is a reservoir sample of 5,000 rows; its
+				// non-missing values come from the column.
+				n := len(g.SampleFloat) + len(g.SampleString)
+				limit := min(int64(5000), got.Rows)
+				if int64(n) > limit || got.Rows > 0 && int64(n) < limit*g.Count/got.Rows*9/10 {
+					t.Errorf("%s: sample of %d values (count %d, rows %d)", g.Name, n, g.Count, got.Rows)
+				}
+				for _, v := range g.SampleFloat {
+					if !slices.Contains(w.SampleFloat, v) && got.Rows <= 5000 {
+						t.Errorf("%s: sampled %v is not a value of the column", g.Name, v)
+						break
+					}
+				}
+			}
+		})
+	}
+	// SkipProfiles leaves them out.
+	res, err = e.Run(context.Background(), offline.RunRequest{Set: "stats", Start: date(t, "2024-01-02"), End: date(t, "2024-01-02"), SkipProfiles: true})
+	if err != nil || res.Profiles != nil {
+		t.Errorf("SkipProfiles: %v, profiles %v", err, res.Profiles)
+	}
+}
+
+func near(a, b, rel float64) bool { return math.Abs(a-b) <= rel*max(1, math.Abs(b)) }
+
+func summary(c profile.Column) string {
+	return fmt.Sprintf("%s %s count %d missing %d mean %v std %v min %v max %v distinct %d other %d cats %v",
+		c.Name, c.Kind, c.Count, c.Missing, c.Mean, c.Std, c.Min, c.Max, c.Distinct, c.Other, c.Categories)
+}
+
+// readBack reads a published partition's feature columns into profile inputs.
+func readBack(t *testing.T, db *sql.DB, dir string) []profile.Input {
+	t.Helper()
+	in := []profile.Input{{Name: "rent", Float: []float64{}}, {Name: "rooms", Float: []float64{}}, {Name: "city", String: []string{}}}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.parquet"))
+	if len(files) == 0 {
+		return in
+	}
+	rows, err := db.Query(fmt.Sprintf("SELECT CAST(rent AS DOUBLE), CAST(rooms AS DOUBLE), city FROM read_parquet(['%s'])", strings.Join(files, "','")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var rent, rooms sql.NullFloat64
+		var city sql.NullString
+		if err := rows.Scan(&rent, &rooms, &city); err != nil {
+			t.Fatal(err)
+		}
+		in[0].Float = append(in[0].Float, nullNaN(rent))
+		in[1].Float = append(in[1].Float, nullNaN(rooms))
+		in[2].String = append(in[2].String, city.String)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return in
+}
+
+func nullNaN(v sql.NullFloat64) float64 {
+	if !v.Valid {
+		return math.NaN()
+	}
+	return v.Float64
+}
