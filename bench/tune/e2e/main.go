@@ -106,7 +106,6 @@ type result struct {
 	BestIters int     `json:"best_iterations"`
 }
 
-
 // atrium runs the study the way atrium train's trials do.
 func atrium(x [][]float32, y []float64, trials, threads int, seed int64) (result, error) {
 	n := len(y)
