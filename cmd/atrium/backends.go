@@ -14,8 +14,11 @@ import (
 	"github.com/atrium-ml/atrium/internal/data/profile/profiledb"
 	"github.com/atrium-ml/atrium/internal/data/retrieval"
 	"github.com/atrium-ml/atrium/internal/modeling/tune/tunedb"
+	"github.com/atrium-ml/atrium/internal/monitoring/alert"
+	"github.com/atrium-ml/atrium/internal/monitoring/labels"
 	"github.com/atrium-ml/atrium/internal/platform/auth"
 	"github.com/atrium-ml/atrium/internal/platform/meta"
+	"github.com/atrium-ml/atrium/internal/platform/scheduler"
 	"github.com/atrium-ml/atrium/internal/registry"
 	"github.com/atrium-ml/atrium/internal/tracking"
 )
@@ -32,4 +35,7 @@ var metaSchemas = []meta.Schema{
 	registry.Schema,
 	auth.Schema,
 	tunedb.Schema,
+	alert.Schema,
+	labels.Schema,
+	scheduler.Schema,
 }

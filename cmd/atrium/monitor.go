@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -14,18 +13,19 @@ import (
 
 	"github.com/atrium-ml/atrium/internal/monitoring/datadrift"
 	"github.com/atrium-ml/atrium/internal/monitoring/drift"
-	"github.com/atrium-ml/atrium/internal/monitoring/report"
 )
 
 // monitorCommands are the subcommands of atrium monitor; each monitoring
 // area adds its own.
-var monitorCommands = []func(e *env) *cobra.Command{newMonitorDriftCmd, newMonitorFeaturesCmd}
+var monitorCommands = []func(e *env) *cobra.Command{newMonitorDriftCmd, newMonitorFeaturesCmd, newMonitorModelCmd}
 
 func newMonitorCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "monitor",
-		Short: "Monitor data and models: drift between files, feature-set quality over time",
-		Args:  exactArgs(0),
+		Short: "Monitor data, feature sets and models: drift, quality over time, realized performance",
+		Long: `monitor compares what models and pipelines see now with what they were
+trained on or saw before (docs/monitoring.md).`,
+		Args: exactArgs(0),
 	}
 	for _, build := range monitorCommands {
 		cmd.AddCommand(build(e))
@@ -123,22 +123,6 @@ func parseOverrides(methods, thresholds []string) (map[string]drift.Options, err
 		out[col] = o
 	}
 	return out, nil
-}
-
-// writeReport renders an HTML report to path.
-func writeReport(path string, r *report.Report) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("--out: %w", err)
-	}
-	if err := report.Render(f, r); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("--out: %w", err)
-	}
-	return nil
 }
 
 func writeDriftText(w io.Writer, r *datadrift.Result) error {
