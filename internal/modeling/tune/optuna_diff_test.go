@@ -132,7 +132,8 @@ func diffParzen(t *testing.T, py string, space Space, dir Direction, n int) {
 	if !slices.Equal(numbers(below), want.Below) || !slices.Equal(numbers(above), want.Above) {
 		t.Fatalf("split below %v above %v; Optuna %v and %v", numbers(below), numbers(above), want.Below, want.Above)
 	}
-	pl, pg := s.fit(below, space), s.fit(above, space)
+	vec := internalValues(&History{}, space)
+	pl, pg := s.fit(below, space, vec), s.fit(above, space, vec)
 	for i, c := range cands {
 		l, g := pl.logPDF(c), pg.logPDF(c)
 		if !near(l, want.LogL[i]) || !near(g, want.LogG[i]) {

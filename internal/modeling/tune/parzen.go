@@ -40,25 +40,14 @@ type parzenDim struct {
 }
 
 // fit builds the estimator of space from the trials holding every parameter of it.
-func (s *TPESampler) fit(trials []*FrozenTrial, space Space) *parzen {
+func (s *TPESampler) fit(trials []*FrozenTrial, space Space, values func(*FrozenTrial) []float64) *parzen {
 	obs := make([][]float64, len(space))
-	row := make([]float64, len(space))
+	back := make([]float64, len(space)*len(trials))
+	for i := range obs {
+		obs[i] = back[i*len(trials) : i*len(trials) : (i+1)*len(trials)]
+	}
 	for _, t := range trials {
-		ok := true
-		for i, p := range space {
-			v, has := t.Params[p.Name]
-			if !has {
-				ok = false
-				break
-			}
-			x, err := p.Dist.ToInternal(v)
-			if err != nil || !p.Dist.Contains(x) {
-				ok = false
-				break
-			}
-			row[i] = x
-		}
-		if ok {
+		if row := values(t); row != nil {
 			for i := range space {
 				obs[i] = append(obs[i], row[i])
 			}
@@ -167,13 +156,25 @@ func (s *TPESampler) numericalDim(obs []float64, d Distribution) parzenDim {
 	sigmas := s.sigmas(mus, lo, hi)
 	dim.mu = append(mus, 0.5*(lo+hi))
 	dim.sigma = append(sigmas, hi-lo)
-	dim.logNorm = make([]float64, len(dim.mu))
-	dim.invSigma = make([]float64, len(dim.mu))
-	dim.logC = make([]float64, len(dim.mu))
-	for k := range dim.mu {
-		dim.logNorm[k] = logGaussMass((lo-dim.mu[k])/dim.sigma[k], (hi-dim.mu[k])/dim.sigma[k])
+	m := len(dim.mu)
+	buf := make([]float64, 3*m)
+	dim.logNorm, dim.invSigma, dim.logC = buf[:m:m], buf[m:2*m:2*m], buf[2*m:]
+	// Most kernels of a long study have the clipped minimum width: reuse its log.
+	lastSigma, lastLog := math.NaN(), 0.0
+	for k, mu := range dim.mu {
+		sg := dim.sigma[k]
+		if sg != lastSigma {
+			lastSigma, lastLog = sg, math.Log(sg)
+		}
+		a, b := (lo-mu)/sg, (hi-mu)/sg
+		// A kernel nine widths from both ends has all but 1e-19 of its mass
+		// inside: its log mass is 0 to double precision, and most kernels
+		// of a long study are narrow and inside (no erfc for them).
+		if a > -9 || b < 9 {
+			dim.logNorm[k] = logGaussMass(a, b)
+		}
 		dim.invSigma[k] = 1 / dim.sigma[k]
-		dim.logC[k] = -logSqrt2Pi - math.Log(dim.sigma[k]) - dim.logNorm[k]
+		dim.logC[k] = -logSqrt2Pi - lastLog - dim.logNorm[k]
 	}
 	return dim
 }
@@ -188,6 +189,9 @@ func (s *TPESampler) sigmas(mus []float64, lo, hi float64) []float64 {
 	if n == 0 {
 		return out
 	}
+	// Sort (value, index) pairs: ties keep observation order (numpy's
+	// argsort is not stable: which tied kernel gets which width is
+	// arbitrary in Optuna).
 	type obs struct {
 		mu float64
 		i  int
@@ -196,8 +200,6 @@ func (s *TPESampler) sigmas(mus []float64, lo, hi float64) []float64 {
 	for i, m := range mus {
 		order[i] = obs{m, i}
 	}
-	// Ties keep observation order (numpy's argsort is not stable: which tied
-	// kernel gets which width is arbitrary in Optuna).
 	slices.SortFunc(order, func(a, b obs) int {
 		switch { // observations are never NaN: plain comparisons
 		case a.mu < b.mu:
@@ -209,24 +211,25 @@ func (s *TPESampler) sigmas(mus []float64, lo, hi float64) []float64 {
 	})
 	ends := make([]float64, n+2)
 	ends[0], ends[n+1] = lo, hi
-	for i, o := range order {
-		ends[i+1] = o.mu
+	for p, o := range order {
+		ends[p+1] = o.mu
 	}
-	sorted := make([]float64, n)
-	for i := range n {
-		sorted[i] = math.Max(ends[i+1]-ends[i], ends[i+2]-ends[i+1])
-	}
-	if !s.o.ConsiderEndpoints && n+2 >= 4 {
-		sorted[0] = ends[2] - ends[1]
-		sorted[n-1] = ends[n] - ends[n-1]
+	width := func(p int) float64 { // the kernel width at sorted position p
+		switch {
+		case !s.o.ConsiderEndpoints && n >= 2 && p == 0:
+			return ends[2] - ends[1]
+		case !s.o.ConsiderEndpoints && n >= 2 && p == n-1:
+			return ends[n] - ends[n-1]
+		}
+		return math.Max(ends[p+1]-ends[p], ends[p+2]-ends[p+1])
 	}
 	maxSigma := hi - lo
 	minSigma := 1e-12
 	if !s.o.NoMagicClip {
 		minSigma = (hi - lo) / math.Min(100, float64(n+2))
 	}
-	for i, o := range order {
-		out[o.i] = math.Min(math.Max(sorted[i], minSigma), maxSigma)
+	for p, o := range order {
+		out[o.i] = math.Min(math.Max(width(p), minSigma), maxSigma)
 	}
 	return out
 }
@@ -321,9 +324,14 @@ func (p *parzen) logPDF(x []float64) float64 {
 	if math.IsInf(maxv, -1) {
 		return maxv
 	}
-	sum := 0.0
+	// Kernels more than 40 nats below the largest add less than 4e-18 each
+	// to a sum of at least 1: skipping their exp changes nothing a double
+	// can hold, and most kernels of a long study are that far from a point.
+	sum, cut := 0.0, maxv-40
 	for _, s := range acc {
-		sum += math.Exp(s - maxv)
+		if s > cut {
+			sum += math.Exp(s - maxv)
+		}
 	}
 	return maxv + math.Log(sum)
 }

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sort"
+	"sync"
 )
 
 // History is what a sampler or pruner sees of the study: every other trial
@@ -13,6 +14,20 @@ import (
 type History struct {
 	Direction Direction
 	Trials    []FrozenTrial
+
+	// memo, set by the Study, keeps what TPE derives from finished trials
+	// (they never change) from one trial to the next.
+	memo *historyMemo
+}
+
+// historyMemo is a study's cache for TPE: the intersection search space of
+// its finished trials and their parameters' internal values per space.
+type historyMemo struct {
+	mu        sync.Mutex
+	interInit bool
+	inter     Space
+	interSeen map[int64]bool
+	vecs      map[string]map[int64][]float64 // space key -> trial id -> values (nil: unusable)
 }
 
 // Relative is a value the sampler chose for a parameter ahead of the

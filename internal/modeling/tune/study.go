@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 )
@@ -72,8 +73,33 @@ type Study struct {
 	heartbeat time.Duration
 	log       *slog.Logger
 
-	mu    sync.Mutex
-	cache map[int64]FrozenTrial // finished trials by id: they never change again
+	mu sync.Mutex
+	// done holds the finished trials read so far, in number order (they
+	// never change again); isDone indexes it by id. A History shares done
+	// when no other trial is running: done only grows at its end in place
+	// (a History's shorter view never sees the new element) and is copied
+	// when a trial finishes out of order, so shared views stay valid.
+	done   []FrozenTrial
+	isDone map[int64]bool
+	memo   historyMemo
+}
+
+// addDone records a finished trial; the caller holds s.mu.
+func (s *Study) addDone(t FrozenTrial) {
+	if s.isDone[t.ID] {
+		return
+	}
+	s.isDone[t.ID] = true
+	n := len(s.done)
+	if n == 0 || s.done[n-1].Number < t.Number {
+		s.done = append(s.done, t)
+		return
+	}
+	i, _ := slices.BinarySearchFunc(s.done, t.Number, func(f FrozenTrial, n int) int { return f.Number - n })
+	done := make([]FrozenTrial, 0, n+1+n/4)
+	done = append(done, s.done[:i]...)
+	done = append(done, t)
+	s.done = append(done, s.done[i:]...)
 }
 
 // NewStudy creates the study in the storage, or loads it when one of that
@@ -86,7 +112,7 @@ func NewStudy(ctx context.Context, o StudyOptions) (*Study, error) {
 		return nil, fmt.Errorf("tune: study %q: direction %d is neither Minimize nor Maximize", o.Name, o.Direction)
 	}
 	s := &Study{name: o.Name, dir: o.Direction, sampler: o.Sampler, pruner: o.Pruner, storage: o.Storage,
-		seed: o.Seed, heartbeat: o.Heartbeat, log: o.Logger, cache: map[int64]FrozenTrial{}}
+		seed: o.Seed, heartbeat: o.Heartbeat, log: o.Logger, isDone: map[int64]bool{}}
 	if s.sampler == nil {
 		s.sampler = NewTPESampler(TPEOptions{})
 	}
@@ -158,7 +184,7 @@ func better(a, b float64, dir Direction) bool {
 }
 
 // history reads the study's trials other than exclude (0: none), reading
-// from the storage only those not already cached as finished.
+// from the storage only those not already known as finished.
 func (s *Study) history(ctx context.Context, exclude int64) (*History, error) {
 	refs, err := s.storage.TrialRefs(ctx, s.id)
 	if err != nil {
@@ -167,39 +193,35 @@ func (s *Study) history(ctx context.Context, exclude int64) (*History, error) {
 	s.mu.Lock()
 	var missing []int64
 	for _, r := range refs {
-		if _, ok := s.cache[r.ID]; !ok && r.ID != exclude {
+		if !s.isDone[r.ID] && r.ID != exclude {
 			missing = append(missing, r.ID)
 		}
 	}
 	s.mu.Unlock()
-	fresh := map[int64]FrozenTrial{}
+	var running []FrozenTrial
+	var fresh []FrozenTrial
 	if len(missing) > 0 {
-		ts, err := s.storage.Trials(ctx, s.id, missing)
-		if err != nil {
+		if fresh, err = s.storage.Trials(ctx, s.id, missing); err != nil {
 			return nil, fmt.Errorf("tune: study %q: read trials: %w", s.name, err)
 		}
-		for _, t := range ts {
-			fresh[t.ID] = t
-		}
 	}
-	h := &History{Direction: s.dir, Trials: make([]FrozenTrial, 0, len(refs))}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, r := range refs {
-		if r.ID == exclude {
-			continue
+	for _, t := range fresh {
+		if t.State.Finished() {
+			s.addDone(t)
+		} else {
+			running = append(running, t)
 		}
-		t, ok := s.cache[r.ID]
-		if !ok {
-			if t, ok = fresh[r.ID]; !ok {
-				continue // created after TrialRefs was read
-			}
-			if t.State.Finished() {
-				s.cache[t.ID] = t
-			}
-		}
-		h.Trials = append(h.Trials, t)
 	}
+	h := &History{Direction: s.dir, memo: &s.memo}
+	if len(running) == 0 {
+		h.Trials = s.done[:len(s.done):len(s.done)]
+		return h, nil
+	}
+	h.Trials = make([]FrozenTrial, 0, len(s.done)+len(running))
+	h.Trials = append(append(h.Trials, s.done...), running...)
+	slices.SortFunc(h.Trials, func(a, b FrozenTrial) int { return a.Number - b.Number })
 	return h, nil
 }
 
@@ -226,7 +248,7 @@ func (s *Study) ask(ctx context.Context, budget int) (*Trial, error) {
 		s.finish(ctx, ref.ID, Failed, math.NaN(), err.Error())
 		return nil, err
 	}
-	rng := rand.New(rand.NewPCG(uint64(s.seed), uint64(ref.Number)))
+	rng := trialRand(s.seed, ref.Number)
 	t := &Trial{study: s, ctx: ctx, id: ref.ID, number: ref.Number, rng: rng, hist: hist,
 		frozen: FrozenTrial{ID: ref.ID, Number: ref.Number, State: Running, Value: math.NaN(), Start: now,
 			Params: map[string]any{}, Distributions: map[string]Distribution{}, Intermediate: map[int]float64{},
@@ -289,7 +311,7 @@ func (s *Study) Tell(ctx context.Context, t *Trial, value float64, err error) (F
 	t.frozen.State, t.frozen.Value, t.frozen.Err, t.frozen.End = state, value, reason, time.Now()
 	f := t.frozen.clone()
 	s.mu.Lock()
-	s.cache[f.ID] = f
+	s.addDone(f)
 	s.mu.Unlock()
 	return f, nil
 }
@@ -432,4 +454,19 @@ func runObjective(ctx context.Context, obj Objective, t *Trial) (v float64, err 
 		}
 	}()
 	return obj(ctx, t)
+}
+
+// trialRand is trial number's random stream in a study seeded with seed.
+// Both halves of the PCG state go through splitmix64 first: neighbouring
+// trial numbers used raw would start neighbouring states, whose first
+// draws are related.
+func trialRand(seed int64, number int) *rand.Rand {
+	return rand.New(rand.NewPCG(splitmix64(uint64(seed)), splitmix64(uint64(number)^0x5851f42d4c957f2d)))
+}
+
+func splitmix64(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
+	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
+	return x ^ (x >> 31)
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 )
 
 // TPEOptions configures the TPE sampler. Zero values are Optuna's defaults.
@@ -123,7 +124,7 @@ func (s *TPESampler) SampleRelative(h *History, _ int, rng *rand.Rand) map[strin
 	if len(space) == 0 {
 		return nil
 	}
-	vals := s.sample(h.Direction, trials, n, space, rng)
+	vals := s.sample(h, trials, n, space, rng)
 	out := make(map[string]Relative, len(space))
 	for i, p := range space {
 		out[p.Name] = Relative{Dist: p.Dist, Value: vals[i]}
@@ -134,29 +135,41 @@ func (s *TPESampler) SampleRelative(h *History, _ int, rng *rand.Rand) map[strin
 // intersection is Optuna's IntersectionSearchSpace(include_pruned=True)
 // without single-valued distributions, ordered by name.
 func intersection(h *History) Space {
-	var space Space // sorted by name
-	first := true
+	m := h.memo
+	if m == nil {
+		m = &historyMemo{}
+	} else {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+	}
+	if m.interSeen == nil {
+		m.interSeen = map[int64]bool{}
+	}
 	for i := range h.Trials {
 		t := &h.Trials[i]
-		if t.State != Complete && t.State != Pruned {
+		if t.State != Complete && t.State != Pruned || m.interSeen[t.ID] {
 			continue
 		}
-		if first {
+		m.interSeen[t.ID] = true
+		if !m.interInit {
 			for _, name := range sortedNames(t.Distributions) {
-				space = append(space, Param{Name: name, Dist: t.Distributions[name]})
+				m.inter = append(m.inter, Param{Name: name, Dist: t.Distributions[name]})
 			}
-			first = false
+			m.interInit = true
 			continue
 		}
-		space = slices.DeleteFunc(space, func(p Param) bool {
+		m.inter = slices.DeleteFunc(m.inter, func(p Param) bool {
 			o, ok := t.Distributions[p.Name]
 			return !ok || !DistEqual(o, p.Dist)
 		})
-		if len(space) == 0 {
-			return nil
+	}
+	var out Space
+	for _, p := range m.inter {
+		if !p.Dist.Single() {
+			out = append(out, p)
 		}
 	}
-	return slices.DeleteFunc(space, func(p Param) bool { return p.Dist.Single() })
+	return out
 }
 
 // SampleIndependent implements Sampler.
@@ -165,16 +178,17 @@ func (s *TPESampler) SampleIndependent(h *History, _ int, name string, d Distrib
 	if n < s.o.StartupTrials || n == 0 {
 		return sampleUniform(d, rng)
 	}
-	return s.sample(h.Direction, trials, n, Space{{Name: name, Dist: d}}, rng)[0]
+	return s.sample(h, trials, n, Space{{Name: name, Dist: d}}, rng)[0]
 }
 
 // sample runs one TPE step over space: split the trials into good (below)
 // and bad (above), fit a Parzen estimator to each, draw EICandidates from
 // the good one and return the candidate maximizing log l(x) - log g(x).
-func (s *TPESampler) sample(dir Direction, trials []*FrozenTrial, n int, space Space, rng *rand.Rand) []float64 {
-	below, above := splitTrials(dir, trials, s.o.Gamma(n))
-	pl := s.fit(below, space)
-	pg := s.fit(above, space)
+func (s *TPESampler) sample(h *History, trials []*FrozenTrial, n int, space Space, rng *rand.Rand) []float64 {
+	below, above := splitTrials(h.Direction, trials, s.o.Gamma(n))
+	vec := internalValues(h, space)
+	pl := s.fit(below, space, vec)
+	pg := s.fit(above, space, vec)
 	best, bestScore := []float64(nil), math.Inf(-1)
 	x := make([]float64, len(space))
 	for range s.o.EICandidates {
@@ -269,4 +283,60 @@ func prunedScore(dir Direction, t *FrozenTrial) (float64, float64) {
 		return -float64(step), -v
 	}
 	return -float64(step), v
+}
+
+// internalValues returns a function giving a trial's internal values of
+// space's parameters (nil when it lacks one or one is out of range),
+// remembered for finished trials in the study's memo.
+func internalValues(h *History, space Space) func(t *FrozenTrial) []float64 {
+	compute := func(t *FrozenTrial) []float64 {
+		row := make([]float64, len(space))
+		for i, p := range space {
+			v, has := t.Params[p.Name]
+			if !has {
+				return nil
+			}
+			x, err := p.Dist.ToInternal(v)
+			if err != nil || !p.Dist.Contains(x) {
+				return nil
+			}
+			row[i] = x
+		}
+		return row
+	}
+	if h.memo == nil {
+		return compute
+	}
+	var key strings.Builder
+	for _, p := range space {
+		b, _ := MarshalDistribution(p.Dist)
+		key.WriteString(p.Name)
+		key.Write(b)
+	}
+	m := h.memo
+	m.mu.Lock()
+	if m.vecs == nil || len(m.vecs) > 64 {
+		m.vecs = map[string]map[int64][]float64{}
+	}
+	cache := m.vecs[key.String()]
+	if cache == nil {
+		cache = map[int64][]float64{}
+		m.vecs[key.String()] = cache
+	}
+	m.mu.Unlock()
+	return func(t *FrozenTrial) []float64 {
+		if !t.State.Finished() {
+			return compute(t)
+		}
+		m.mu.Lock()
+		v, ok := cache[t.ID]
+		m.mu.Unlock()
+		if !ok {
+			v = compute(t)
+			m.mu.Lock()
+			cache[t.ID] = v
+			m.mu.Unlock()
+		}
+		return v
+	}
 }
