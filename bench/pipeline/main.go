@@ -57,7 +57,7 @@ func main() {
 	flag.IntVar(&c.spine, "spine", 1_000_000, "spine rows of the point-in-time join")
 	flag.IntVar(&c.days, "days", 90, "days of events")
 	flag.BoolVar(&c.peers, "peers", true, "also time the hand-written DuckDB SQL peers")
-	flag.StringVar(&c.only, "only", "", "comma-separated subset of: run, pit, scan")
+	flag.StringVar(&c.only, "only", "", "comma-separated subset of: run, pit, scan, profile")
 	flag.Parse()
 	if err := run(context.Background(), c); err != nil {
 		log.Fatal(err)
@@ -168,6 +168,29 @@ func run(ctx context.Context, c config) error {
 			}
 			add(r)
 		}
+	}
+	if c.only != "" && c.want("profile") {
+		// Profiling's share of a run: the same run with and without
+		// profiles, alternated twice, best of each (the machine is shared).
+		best := map[bool]float64{}
+		var parts int
+		for range 2 {
+			for _, skip := range []bool{true, false} {
+				t0 := time.Now()
+				res, err := eng.Run(ctx, offline.RunRequest{Set: "listing_engagement", Start: first, End: last, SkipProfiles: skip})
+				if err != nil {
+					return err
+				}
+				sec := time.Since(t0).Seconds()
+				if b, ok := best[skip]; !ok || sec < b {
+					best[skip] = sec
+				}
+				parts = len(res.Profiles)
+			}
+		}
+		add(result{Name: "atrium run listing_engagement, no profiles", Seconds: best[true], Note: "best of 2"})
+		add(result{Name: "atrium run listing_engagement, profiled", Seconds: best[false],
+			Note: fmt.Sprintf("best of 2; %d partitions profiled; +%.1f%%", parts, 100*(best[false]/best[true]-1))})
 	}
 	if c.want("pit") {
 		spine := filepath.Join(c.dir, "data", fmt.Sprintf("spine-%d.parquet", c.spine))
