@@ -14,11 +14,10 @@ import (
 
 	"github.com/atrium-ml/atrium/internal/demo"
 	"github.com/atrium-ml/atrium/internal/demo/steps"
-	"github.com/atrium-ml/atrium/internal/modeling/fit"
 	"github.com/atrium-ml/atrium/internal/modeling/predict"
+	"github.com/atrium-ml/atrium/internal/modeling/train"
 	"github.com/atrium-ml/atrium/internal/platform/progress"
 	"github.com/atrium-ml/atrium/internal/serving/batch"
-	"github.com/atrium-ml/atrium/internal/serving/register"
 )
 
 // demoSize holds the flags that size and seed generated data (demo, demo
@@ -232,8 +231,8 @@ CSV or Parquet by the file's extension. Train on it with
 	return cmd
 }
 
-// demoModeler fits and predicts for the demo's fit step with the code of
-// `atrium fit` and `atrium predict`, printing what they print. e is the
+// demoModeler trains and predicts for the demo's fit step with the code of
+// `atrium train` and `atrium predict`, printing what they print. e is the
 // demo project's env: a registered model goes to the project's registry.
 type demoModeler struct{ e *env }
 
@@ -244,12 +243,16 @@ func (m demoModeler) sub(ctx context.Context, out io.Writer) *env {
 	return e
 }
 
-func (m demoModeler) Fit(ctx context.Context, req steps.FitRequest, out io.Writer) error {
+func (m demoModeler) Train(ctx context.Context, spec string, out io.Writer) (string, error) {
 	e := m.sub(ctx, out)
-	err := runFit(e, fit.Options{Data: req.Data, Label: req.Label, Group: req.Group, Task: req.Task, Algorithm: req.Algorithm,
-		Ignore: req.Ignore, ValidFraction: req.ValidFraction, Seed: req.Seed, Out: req.Out, LogEvery: 10}, nil,
-		register.Options{Name: req.Register, FeatureService: req.FeatureService, Alias: req.Alias}, "")
-	return errors.Join(err, e.close())
+	res, err := trainSpec(e, spec, train.Options{})
+	if err == nil {
+		err = writeTrainSummary(out, "text", res)
+	}
+	if err = errors.Join(err, e.close()); err != nil {
+		return "", err
+	}
+	return res.RunID, nil
 }
 
 func (m demoModeler) Predict(ctx context.Context, req steps.PredictRequest, out io.Writer) error {

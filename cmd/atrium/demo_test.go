@@ -318,23 +318,35 @@ func checkCrossFeatures(t *testing.T, dir string) {
 	}
 }
 
-// checkFitOutcomes checks that the model scored every test impression and that
-// the printed NDCG@10 of each ranking is what Evaluate computes again from the
-// written scores.
+// checkFitOutcomes checks that the tuned model scored every test impression,
+// that its registered version (features retrieved by itself) scores as the
+// LightGBM copy of the model in its parent run does on the historical
+// step's test set, that the tuned version took the champion alias, and that
+// the printed NDCG@10 of each ranking is what Evaluate computes again from
+// the written scores.
 func checkFitOutcomes(t *testing.T, dir string, cfg demo.Config, out string) {
 	spine := readCSVFile(t, filepath.Join(dir, "training", "test-spine.csv"))
 	scores, err := steps.ReadScores(filepath.Join(dir, "training", "test-scores.csv"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(scores) != len(spine) || len(spine) == 0 {
-		t.Fatalf("the model scored %d impressions, the test spine has %d", len(scores), len(spine))
+	baseline, err := steps.ReadScores(filepath.Join(dir, "training", "baseline-scores.csv"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	// The registered version scored the test spine with features it
-	// retrieved itself (predict --model models:/ranker@champion): the same
-	// scores as the fitted file on the historical step's test set.
+	if len(scores) != len(spine) || len(baseline) != len(spine) || len(spine) == 0 {
+		t.Fatalf("the models scored %d and %d impressions, the test spine has %d", len(scores), len(baseline), len(spine))
+	}
+	run := regexp.MustCompile(`registered  ranker version 1 \(run ([0-9a-f]+)\)`).FindStringSubmatch(out)
+	if run == nil || !strings.Contains(out, "decision    promote (champion)") || !strings.Contains(out, "registered  ranker_baseline version 1") {
+		t.Fatalf("the fit step does not report both registrations and the promotion:\n%s", out)
+	}
+	lgb := demoModelFile(t, dir)
+	if !strings.Contains(lgb, run[1]) {
+		t.Fatalf("the model file %s is not in the run %s the fit step reported", lgb, run[1])
+	}
 	fileScores := filepath.Join(t.TempDir(), "file-scores.csv")
-	mustAtrium(t, dir, "predict", "--model", filepath.Join(dir, "training", "ranker.txt"), "--data", filepath.Join(dir, "training", "test.parquet"),
+	mustAtrium(t, dir, "predict", "--model", lgb, "--data", filepath.Join(dir, "training", "test.parquet"),
 		"--passthrough", "session_id,listing_id", "--out", fileScores)
 	want, err := steps.ReadScores(fileScores)
 	if err != nil {
@@ -350,14 +362,12 @@ func checkFitOutcomes(t *testing.T, dir string, cfg demo.Config, out string) {
 	if len(distinct) < 2 {
 		t.Errorf("the model gives every test impression the same score: the comparison proves nothing")
 	}
-	if !strings.Contains(out, "registered  ranker version 1") || !strings.Contains(out, "alias       champion -> version 1") {
-		t.Errorf("the fit step does not report the registration:\n%s", out)
-	}
 	m, err := demo.NewMarket(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rankers := append([]demo.NamedRanker{{Name: "model", Ranker: demo.ScoreRanker(scores)}}, demo.BaselineRankers(cfg.Seed)...)
+	rankers := append([]demo.NamedRanker{{Name: "tuned model", Ranker: demo.ScoreRanker(scores)}, {Name: "untuned model", Ranker: demo.ScoreRanker(baseline)}},
+		demo.BaselineRankers(cfg.Seed)...)
 	ev, err := m.Evaluate(context.Background(), cfg.Days-1, cfg.Days, 10, rankers)
 	if err != nil {
 		t.Fatal(err)
@@ -374,6 +384,18 @@ func checkFitOutcomes(t *testing.T, dir string, cfg demo.Config, out string) {
 			t.Errorf("NDCG line of %q is %q, want it to end with %q", name, line, want)
 		}
 	}
+}
+
+// demoModelFile is the LightGBM text copy of the demo's tuned ranker that
+// atrium train logged in the ranker study's parent run (the run holding
+// the spec training/ranker.yaml).
+func demoModelFile(t *testing.T, dir string) string {
+	t.Helper()
+	specs, _ := filepath.Glob(filepath.Join(dir, ".atrium", "artifacts", "*", "*", "artifacts", "spec", "ranker.yaml"))
+	if len(specs) != 1 {
+		t.Fatalf("want one run of training/ranker.yaml, found %v", specs)
+	}
+	return filepath.Join(filepath.Dir(filepath.Dir(specs[0])), "model", "model.lgb")
 }
 
 // stepOutput returns the lines the demo printed for the named step.

@@ -35,7 +35,7 @@ const (
 var commands = []func(e *env) *cobra.Command{
 	newDemoCmd, newInitCmd,
 	newApplyCmd, newRunCmd, newRunsCmd, newMaterializeCmd, newHistoricalCmd,
-	newFitCmd, newPredictCmd, newPredictionsCmd, newSkewCmd, newMonitorCmd,
+	newFitCmd, newTrainCmd, newPredictCmd, newPredictionsCmd, newSkewCmd, newMonitorCmd,
 	newServeCmd, newVersionCmd,
 	newSchedulerCmd, newJobsCmd, newTriggerCmd, newBackfillCmd,
 	newTokenCmd, newUserCmd, newAuditCmd,

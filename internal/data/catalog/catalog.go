@@ -375,3 +375,29 @@ func (d *Diff) summary() string {
 
 // Summary is a one-line count of the changes.
 func (d *Diff) Summary() string { return d.summary() }
+
+// SetVersions returns each feature set's own version as of catalog version
+// v (the lineage a training run records: which definition of each set its
+// features came from). Removed sets are left out.
+func SetVersions(ctx context.Context, db *meta.DB, v int) (map[string]int, error) {
+	rows, err := db.Query(ctx, `SELECT name, version, definition FROM feature_objects o
+		WHERE kind = ? AND catalog_version <= ? AND version = (SELECT MAX(version) FROM feature_objects i
+			WHERE i.kind = o.kind AND i.name = o.name AND i.catalog_version <= ?)`, KindSet, v, v)
+	if err != nil {
+		return nil, fmt.Errorf("feature set versions: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var name string
+		var version int
+		var def sql.NullString
+		if err := rows.Scan(&name, &version, &def); err != nil {
+			return nil, fmt.Errorf("feature set versions: %w", err)
+		}
+		if def.Valid {
+			out[name] = version
+		}
+	}
+	return out, rows.Err()
+}

@@ -159,3 +159,36 @@ func TestOnDemandSetsAreCatalogObjects(t *testing.T) {
 		}
 	}, catalog.Schema)
 }
+
+// TestSetVersions checks each feature set's own version as of a catalog
+// version: a set changed by the second apply is at 2 there and 1 before, an
+// unchanged one at 1 in both.
+func TestSetVersions(t *testing.T) {
+	metatest.ForEach(t, func(t *testing.T, db *meta.DB) {
+		ctx := context.Background()
+		if _, err := catalog.Apply(ctx, db, example(t, nil)); err != nil {
+			t.Fatal(err)
+		}
+		edited := example(t, func(s string) string { return strings.Replace(s, "ttl: 2d", "ttl: 3d", 1) })
+		if _, err := catalog.Apply(ctx, db, edited); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			catalog int
+			want    map[string]int
+		}{
+			{1, map[string]int{"listing_profile": 1, "listing_engagement": 1}},
+			{2, map[string]int{"listing_profile": 1, "listing_engagement": 2}},
+		} {
+			got, err := catalog.SetVersions(ctx, db, c.catalog)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for set, v := range c.want {
+				if got[set] != v {
+					t.Errorf("catalog v%d: %s at %d, want %d (all: %v)", c.catalog, set, got[set], v, got)
+				}
+			}
+		}
+	}, catalog.Schema)
+}

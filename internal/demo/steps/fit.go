@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -20,51 +20,14 @@ const (
 	Alias     = "champion"
 )
 
-// Modeler fits and applies models on files: what `atrium fit` and `atrium
-// predict` do. Each writes what the command prints to out. cmd/atrium
-// implements it with the commands' own code.
+// Modeler trains models from training specs and applies them: what `atrium
+// train` and `atrium predict` do. Each writes what the command prints to
+// out. cmd/atrium implements it with the commands' own code.
 type Modeler interface {
-	Fit(ctx context.Context, req FitRequest, out io.Writer) error
+	// Train runs `atrium train SPEC` and returns the registered version's
+	// parent run ("" when nothing was registered).
+	Train(ctx context.Context, spec string, out io.Writer) (runID string, err error)
 	Predict(ctx context.Context, req PredictRequest, out io.Writer) error
-}
-
-// FitRequest holds the flags of `atrium fit` the demo uses.
-type FitRequest struct {
-	Data, Label, Group, Task, Algorithm string
-	// Ignore are columns that are not features.
-	Ignore        []string
-	ValidFraction float64
-	Seed          uint64
-	Out           string
-	// Register, when set, registers the model under this name with its
-	// FeatureService and Alias (atrium fit --register).
-	Register, FeatureService, Alias string
-}
-
-// Args are the request as `atrium fit` arguments.
-func (f FitRequest) Args() []string {
-	args := []string{"fit", "--data", f.Data, "--label", f.Label}
-	if f.Group != "" {
-		args = append(args, "--group", f.Group)
-	}
-	args = append(args, "--task", f.Task, "--algorithm", f.Algorithm)
-	if len(f.Ignore) > 0 {
-		args = append(args, "--ignore", strings.Join(f.Ignore, ","))
-	}
-	if f.ValidFraction > 0 {
-		args = append(args, "--valid-fraction", strconv.FormatFloat(f.ValidFraction, 'g', -1, 64))
-	}
-	args = append(args, "--seed", strconv.FormatUint(f.Seed, 10), "--out", f.Out)
-	if f.Register != "" {
-		args = append(args, "--register", f.Register)
-		if f.FeatureService != "" {
-			args = append(args, "--feature-service", f.FeatureService)
-		}
-		if f.Alias != "" {
-			args = append(args, "--alias", f.Alias)
-		}
-	}
-	return args
 }
 
 // PredictRequest holds the flags of `atrium predict` the demo uses: a model
@@ -91,44 +54,92 @@ func (p PredictRequest) Args() []string {
 	return append(args, "--out", p.Out)
 }
 
-// fit trains a lambdarank model with gradient-boosted trees on the training
-// set (its user x listing features are the service's on-demand features,
-// computed by the historical join), registers it as ModelName with the
-// feature service and the alias Alias, scores the test impressions with the
-// registered version (the offline twin of serving: the features retrieved
-// point in time for the test spine), and compares the model's NDCG@10 with
-// the true-utility, logged and random rankings of the same sessions.
+// Baseline is the registered model of the untuned ranker the demo trains
+// to compare with the tuned one.
+const Baseline = "ranker_baseline"
+
+// TrainingSpecs are the demo's training specs (training/*.yaml): the tuned
+// ranker, promoted to Alias, and the untuned baseline (the same data and
+// split, LightGBM's default parameters). The raw list of a user's preferred
+// neighborhoods is left out: neighborhood_match encodes it. Both split the training days'
+// sessions at random by session: the demo's own test days stay unseen.
+var TrainingSpecs = map[string]string{
+	"ranker.yaml": `name: ranker
+features: {service: ` + Service + `, exclude: [preferred_neighborhoods]}
+spine: {path: training/train-spine.csv, timestamp: ts, label: label, group: session_id}
+split: {by: random, valid: 0.2, test: 0.1, seed: 1}
+model: {kind: gbdt, objective: lambdarank, params: {num_iterations: 200, early_stopping_round: 20}}
+tune:
+  trials: 16
+  parallel: 2
+  seed: 1
+  sampler: tpe
+  pruner: median
+  metric: ndcg@10
+  space:
+    num_leaves: {int: [4, 63], log: true}
+    learning_rate: {float: [0.02, 0.3], log: true}
+    min_data_in_leaf: {int: [5, 200], log: true}
+    feature_fraction: {float: [0.5, 1.0]}
+register: {model: ` + ModelName + `, alias: challenger, promote: {alias: ` + Alias + `, if_better_by: 0.002}}
+`,
+	"ranker_baseline.yaml": `name: ranker_baseline
+features: {service: ` + Service + `, exclude: [preferred_neighborhoods]}
+spine: {path: training/train-spine.csv, timestamp: ts, label: label, group: session_id}
+split: {by: random, valid: 0.2, test: 0.1, seed: 1}
+model: {kind: gbdt, objective: lambdarank}
+register: {model: ` + Baseline + `, alias: ` + Alias + `}
+`,
+}
+
+// fit trains the untuned baseline and the tuned ranker through the training
+// orchestrator (atrium train: point-in-time training set from the service,
+// split by session, trials, refit, registration with lineage; the tuned one
+// is promoted to Alias), scores the test impressions with both registered
+// versions (the offline twin of serving: the features retrieved point in
+// time for the test spine), and compares their NDCG@10 with the
+// true-utility, logged and random rankings of the same sessions.
 func (r *runner) fit(ctx context.Context) error {
 	dir := filepath.Dir(r.trainSet)
-	train := r.trainSet
-	fmt.Fprintf(r.Out, "      %s (user x listing) are on-demand features of %s, computed by historical in %s and %s\n",
-		strings.Join(demo.CrossFeatures, ", "), Service, r.rel(train), r.rel(r.testSet))
-	ignore := slices.DeleteFunc(slices.Clone(demo.NonFeatureColumns), func(c string) bool { return c == "label" || c == "session_id" })
-	fitReq := FitRequest{Data: train, Label: "label", Group: "session_id", Task: "lambdarank", Algorithm: "gbdt",
-		Ignore: ignore, ValidFraction: 0.2, Seed: 1, Out: filepath.Join(dir, "ranker.txt"),
-		Register: ModelName, FeatureService: Service, Alias: Alias}
-	r.command(fitReq.Args()...)
-	w := r.indented()
-	err := r.Modeler.Fit(ctx, fitReq, w)
-	w.Flush()
-	if err != nil {
-		return fmt.Errorf("atrium fit: %w", err)
+	for _, name := range []string{"ranker_baseline.yaml", "ranker.yaml"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(TrainingSpecs[name]), 0o644); err != nil {
+			return err
+		}
 	}
-	fmt.Fprintf(r.Out, "      the test impressions scored by the registered version, with its features retrieved point in time (what serving would have fetched then):\n")
-	predictReq := PredictRequest{Model: "models:/" + ModelName + "@" + Alias, Spine: filepath.Join(dir, "test-spine.csv"),
-		Passthrough: []string{"session_id", "listing_id"}, Out: filepath.Join(dir, "test-scores.csv")}
-	r.command(predictReq.Args()...)
-	w = r.indented()
-	err = r.Modeler.Predict(ctx, predictReq, w)
-	w.Flush()
-	if err != nil {
-		return fmt.Errorf("atrium predict: %w", err)
+	fmt.Fprintf(r.Out, "      %s (user x listing) are on-demand features of %s, computed by the point-in-time join of each training run\n",
+		strings.Join(demo.CrossFeatures, ", "), Service)
+	fmt.Fprintf(r.Out, "      the untuned baseline (LightGBM's default parameters) and the tuned ranker (%s), on the same split:\n", r.rel(filepath.Join(dir, "ranker.yaml")))
+	for _, name := range []string{"ranker_baseline.yaml", "ranker.yaml"} {
+		spec := filepath.Join(dir, name)
+		r.command("train", r.rel(spec))
+		w := r.indented()
+		_, err := r.Modeler.Train(ctx, spec, w)
+		w.Flush()
+		if err != nil {
+			return fmt.Errorf("atrium train %s: %w", r.rel(spec), err)
+		}
 	}
-	scores, err := ReadScores(predictReq.Out)
-	if err != nil {
-		return err
+	fmt.Fprintf(r.Out, "      the test impressions scored by both registered versions, with their features retrieved point in time (what serving would have fetched then):\n")
+	outs := map[string]string{ModelName: filepath.Join(dir, "test-scores.csv"), Baseline: filepath.Join(dir, "baseline-scores.csv")}
+	scores := map[string]map[[2]int64]float64{}
+	for _, model := range []string{ModelName, Baseline} {
+		predictReq := PredictRequest{Model: "models:/" + model + "@" + Alias, Spine: filepath.Join(dir, "test-spine.csv"),
+			Passthrough: []string{"session_id", "listing_id"}, Out: outs[model]}
+		r.command(predictReq.Args()...)
+		w := r.indented()
+		err := r.Modeler.Predict(ctx, predictReq, w)
+		w.Flush()
+		if err != nil {
+			return fmt.Errorf("atrium predict: %w", err)
+		}
+		if scores[model], err = ReadScores(predictReq.Out); err != nil {
+			return err
+		}
 	}
-	rankers := append([]demo.NamedRanker{{Name: "model (lambdarank, gradient-boosted trees)", Ranker: demo.ScoreRanker(scores)}}, demo.BaselineRankers(r.Config.Seed)...)
+	rankers := append([]demo.NamedRanker{
+		{Name: "tuned model (lambdarank, atrium train)", Ranker: demo.ScoreRanker(scores[ModelName])},
+		{Name: "untuned model (default parameters)", Ranker: demo.ScoreRanker(scores[Baseline])},
+	}, demo.BaselineRankers(r.Config.Seed)...)
 	ev, err := r.market.Evaluate(ctx, r.testFrom, r.Config.Days, 10, rankers)
 	if err != nil {
 		return err

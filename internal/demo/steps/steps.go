@@ -106,7 +106,7 @@ func steps() []step {
 		{name: "materialize", what: "publish the latest value of every key to the online store", after: []string{"run"}, run: (*runner).materialize},
 		{name: "historical", what: "build point-in-time training and test sets from the impressions", after: []string{"run"}, run: (*runner).historical},
 		{name: "online", what: "read online feature vectors from an in-process server", after: []string{"materialize"}, run: (*runner).online},
-		{name: "fit", what: "train and register a ranking model, score the test sessions with it and compare it with the truth", after: []string{"historical"},
+		{name: "fit", what: "tune and register a ranking model with atrium train, score the test sessions with it and an untuned one, compare both with the truth", after: []string{"historical"},
 			unavailable: func(r *runner) string {
 				if r.Modeler == nil {
 					return "no model training in this build"

@@ -2,7 +2,6 @@ package steps
 
 import (
 	"bytes"
-	"slices"
 	"strings"
 	"testing"
 
@@ -35,16 +34,6 @@ func TestIndentWriter(t *testing.T) {
 }
 
 func TestRequestArgs(t *testing.T) {
-	fit := FitRequest{Data: "t.parquet", Label: "label", Group: "session_id", Task: "lambdarank", Algorithm: "gbdt",
-		Ignore: []string{"a", "b"}, ValidFraction: 0.2, Seed: 1, Out: "m.txt"}
-	want := "fit --data t.parquet --label label --group session_id --task lambdarank --algorithm gbdt --ignore a,b --valid-fraction 0.2 --seed 1 --out m.txt"
-	if got := strings.Join(fit.Args(), " "); got != want {
-		t.Errorf("FitRequest.Args() = %s\nwant %s", got, want)
-	}
-	fit.Group, fit.Ignore, fit.ValidFraction = "", nil, 0
-	if got := fit.Args(); slices.Contains(got, "--group") || slices.Contains(got, "--ignore") || slices.Contains(got, "--valid-fraction") {
-		t.Errorf("empty flags are shown: %v", got)
-	}
 	p := PredictRequest{Model: "m.txt", Data: "x.parquet", Passthrough: []string{"id"}, Out: "s.csv"}
 	if got := strings.Join(p.Args(), " "); got != "predict --model m.txt --data x.parquet --passthrough id --out s.csv" {
 		t.Errorf("PredictRequest.Args() = %s", got)

@@ -57,23 +57,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	o.warnIDColumns(train)
-	kv := maps.Clone(o.Params)
-	if kv == nil {
-		kv = map[string]string{}
-	}
-	numClass, err := o.derivedClasses(train, valid)
-	if err != nil {
-		return nil, err
-	}
-	if numClass > 0 {
-		kv[gbdt.ParamNumClass] = strconv.Itoa(numClass)
-	}
-	var m *modelfile.Model
-	if o.Algorithm == modelfile.AlgorithmLinear {
-		m, err = o.fitLinear(ctx, train, valid, kv)
-	} else {
-		m, err = o.fitGBDT(ctx, train, valid, kv)
-	}
+	m, err := o.fit(ctx, train, valid)
 	if err != nil {
 		return nil, err
 	}
@@ -108,6 +92,42 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	s.Seconds = time.Since(start).Seconds()
 	return &Result{Model: m, Summary: s}, nil
+}
+
+// Fit fits the model the options describe on data already loaded, as Run
+// does after loading: the training orchestrator's trials and refit call it
+// on the splits of one training set. Data, Valid, ValidFraction, Split and
+// Out are not used; the parameters are checked for the task as Validate
+// does. The model's Training records the parameters, the iterations kept
+// and the final validation metrics, not the data's origin.
+func Fit(ctx context.Context, o Options, train, valid *ml.Dataset) (*modelfile.Model, error) {
+	o.EnsureDefaults()
+	c := o
+	c.Data = "-" // Validate wants a file; the data is loaded already
+	c.Out, c.Valid, c.ValidFraction = "", "", 0
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return o.fit(ctx, train, valid)
+}
+
+// fit completes the parameters from the labels and fits the model.
+func (o *Options) fit(ctx context.Context, train, valid *ml.Dataset) (*modelfile.Model, error) {
+	kv := maps.Clone(o.Params)
+	if kv == nil {
+		kv = map[string]string{}
+	}
+	numClass, err := o.derivedClasses(train, valid)
+	if err != nil {
+		return nil, err
+	}
+	if numClass > 0 {
+		kv[gbdt.ParamNumClass] = strconv.Itoa(numClass)
+	}
+	if o.Algorithm == modelfile.AlgorithmLinear {
+		return o.fitLinear(ctx, train, valid, kv)
+	}
+	return o.fitGBDT(ctx, train, valid, kv)
 }
 
 // load loads the training file and the validation data: a file aligned to

@@ -52,3 +52,11 @@ func (b *Bar) Finish() {
 	}
 	_ = b.pb.Finish()
 }
+
+// Describe replaces the text before the bar (a running best, a phase).
+func (b *Bar) Describe(description string) {
+	if b == nil {
+		return
+	}
+	b.pb.Describe(description)
+}

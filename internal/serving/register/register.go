@@ -73,6 +73,14 @@ type Options struct {
 	Source string
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
+	// Run, when set, is an existing RUNNING run to publish into instead of
+	// a new one (the training orchestrator's parent run, which holds the
+	// study's other artifacts); Model then neither tags it nor ends it: the
+	// caller owns the run. Experiment and RunName are not used.
+	Run string
+	// VersionTags are further tags of the new version (the orchestrator's
+	// lineage: atrium.features, atrium.training.hash, ...).
+	VersionTags map[string]string
 }
 
 // Result names what Model created.
@@ -114,6 +122,8 @@ func (o *Options) Validate() error {
 type Target interface {
 	experimentID(ctx context.Context, name string) (string, error)
 	createRun(ctx context.Context, expID string, start int64, tags []tracking.KV) (runID, artifactURI string, err error)
+	// runArtifactURI is an existing run's artifact URI.
+	runArtifactURI(ctx context.Context, runID string) (string, error)
 	logBatch(ctx context.Context, runID string, metrics []tracking.Metric, params []tracking.KV) error
 	// putArtifact stores data at path of the artifact store (the path of a
 	// mlflow-artifacts:/ URI).
@@ -140,6 +150,17 @@ func Model(ctx context.Context, t Target, m *modelfile.Model, o Options) (*Resul
 	}
 	if o.Source == "" {
 		o.Source = "atrium fit"
+	}
+	if o.Run != "" {
+		uri, err := t.runArtifactURI(ctx, o.Run)
+		if err != nil {
+			return nil, fmt.Errorf("register %s: run %s: %w", o.Name, o.Run, err)
+		}
+		res, err := publish(ctx, t, m, o, o.Run, uri, now)
+		if err != nil {
+			return nil, err
+		}
+		return res, setAlias(ctx, t, o, res)
 	}
 	expID, err := t.experimentID(ctx, o.Experiment)
 	if err != nil {
@@ -171,14 +192,20 @@ func Model(ctx context.Context, t Target, m *modelfile.Model, o Options) (*Resul
 	if err != nil {
 		return nil, err
 	}
-	if o.Alias != "" {
-		if err := t.setAlias(ctx, o.Name, o.Alias, res.Version); err != nil {
-			return nil, fmt.Errorf("register %s: set alias %s to version %s: %w", o.Name, o.Alias, res.Version, err)
-		}
-		res.Alias = o.Alias
-		res.ModelURI = "models:/" + o.Name + "@" + o.Alias
+	return res, setAlias(ctx, t, o, res)
+}
+
+// setAlias points Options.Alias (when set) at the new version.
+func setAlias(ctx context.Context, t Target, o Options, res *Result) error {
+	if o.Alias == "" {
+		return nil
 	}
-	return res, nil
+	if err := t.setAlias(ctx, o.Name, o.Alias, res.Version); err != nil {
+		return fmt.Errorf("register %s: set alias %s to version %s: %w", o.Name, o.Alias, res.Version, err)
+	}
+	res.Alias = o.Alias
+	res.ModelURI = "models:/" + o.Name + "@" + o.Alias
+	return nil
 }
 
 // publish logs the run's parameters, metrics and model directory and
@@ -214,6 +241,9 @@ func publish(ctx context.Context, t Target, m *modelfile.Model, o Options, runID
 	if o.FeatureService != "" {
 		vtags = []tracking.KV{{Key: serving.FeatureServiceTag, Value: o.FeatureService}}
 	}
+	for _, k := range slices.Sorted(maps.Keys(o.VersionTags)) {
+		vtags = append(vtags, tracking.KV{Key: k, Value: o.VersionTags[k]})
+	}
 	source := "runs:/" + runID + "/" + ArtifactPath
 	version, err := t.createVersion(ctx, o.Name, source, runID, vtags)
 	if err != nil {
@@ -235,6 +265,14 @@ func (st Stores) createRun(ctx context.Context, expID string, start int64, tags 
 		return "", "", err
 	}
 	return run.Info.RunID, run.Info.ArtifactURI, nil
+}
+
+func (st Stores) runArtifactURI(ctx context.Context, runID string) (string, error) {
+	info, err := st.Tracking.RunInfoOf(ctx, runID)
+	if err != nil {
+		return "", err
+	}
+	return info.ArtifactURI, nil
 }
 
 func (st Stores) logBatch(ctx context.Context, runID string, metrics []tracking.Metric, params []tracking.KV) error {
@@ -270,8 +308,13 @@ func (st Stores) setAlias(ctx context.Context, name, alias, version string) erro
 	return st.Registry.SetAlias(ctx, name, alias, version)
 }
 
-// experiment returns the id of the named experiment, creating it when
-// missing; "" is the Default experiment.
+// ExperimentID returns the id of the named experiment of ts, creating it
+// when missing; "" is the Default experiment.
+func ExperimentID(ctx context.Context, ts *tracking.Store, name string) (string, error) {
+	return experiment(ctx, ts, name)
+}
+
+// experiment is ExperimentID.
 func experiment(ctx context.Context, ts *tracking.Store, name string) (string, error) {
 	if name == "" {
 		return tracking.DefaultExpID, nil
@@ -345,8 +388,11 @@ func dedupParams(params []tracking.KV) []tracking.KV {
 	return out
 }
 
-// metricName maps a name to MLflow's key characters (letters, digits, _ - .
-// space : /).
+// MetricName maps a name to MLflow's key characters (letters, digits, _ - .
+// space : /): "@" becomes "_at_", anything else outside them "_".
+func MetricName(k string) string { return metricName(k) }
+
+// metricName is MetricName.
 func metricName(k string) string {
 	k = strings.ReplaceAll(k, "@", "_at_")
 	return strings.Map(func(r rune) rune {

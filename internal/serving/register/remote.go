@@ -158,6 +158,18 @@ func (r *Remote) createRun(ctx context.Context, expID string, start int64, tags 
 	return got.Run.Info.RunID, got.Run.Info.ArtifactURI, err
 }
 
+func (r *Remote) runArtifactURI(ctx context.Context, runID string) (string, error) {
+	var got struct {
+		Run struct {
+			Info struct {
+				ArtifactURI string `json:"artifact_uri"`
+			} `json:"info"`
+		} `json:"run"`
+	}
+	err := r.call(ctx, http.MethodGet, api+"/runs/get?run_id="+url.QueryEscape(runID), nil, &got)
+	return got.Run.Info.ArtifactURI, err
+}
+
 func (r *Remote) logBatch(ctx context.Context, runID string, metrics []tracking.Metric, params []tracking.KV) error {
 	type metric struct {
 		Key       string  `json:"key"`

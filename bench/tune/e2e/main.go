@@ -1,0 +1,241 @@
+// Command e2e measures a whole GBDT tuning study: Atrium's trial loop (what
+// each trial of `atrium train` runs: tune.Study with TPE and the median
+// pruner, fit.Fit reporting the validation AUC per boosting iteration, then
+// the refit of the best parameters on train+valid and the test AUC) against
+// Optuna + LightGBM doing the same (optuna_lgb.py), on the same generated
+// data, split, budget, space, pruner and thread count, in the same run.
+// It prints the Markdown row recorded in docs/benchmarks.md.
+//
+//	bench/tune/e2e/run.sh -rows 1000000 -trials 50
+//
+// The point-in-time join that `atrium train` runs first is not timed (it
+// has its own benchmarks); neither is loading the data on either side.
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log"
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/atrium-ml/atrium/internal/modeling/fit"
+	"github.com/atrium-ml/atrium/internal/modeling/ml"
+	"github.com/atrium-ml/atrium/internal/modeling/tune"
+)
+
+const features = 20
+
+// generate makes n rows of 20 features and a binary label drawn from a
+// logistic of a non-linear score (interactions and thresholds a tree must
+// find), deterministically from seed.
+func generate(n int, seed uint64) (x [][]float32, y []float64) {
+	rng := rand.New(rand.NewPCG(seed, 11))
+	x = make([][]float32, features)
+	for j := range x {
+		x[j] = make([]float32, n)
+	}
+	y = make([]float64, n)
+	for i := range n {
+		for j := range features {
+			x[j][i] = float32(rng.NormFloat64())
+		}
+		s := 1.2*float64(x[0][i]) - 0.8*float64(x[1][i]) + 0.6*float64(x[2][i]*x[3][i]) +
+			0.9*step(float64(x[4][i]) > 0.5) - 0.7*step(float64(x[5][i])*float64(x[6][i]) > 0) + 0.4*math.Sin(3*float64(x[7][i]))
+		if rng.Float64() < 1/(1+math.Exp(-s)) {
+			y[i] = 1
+		}
+	}
+	return x, y
+}
+
+func step(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// writeNPY writes the features and the label as one float32 .npy matrix,
+// label last, for the Python side.
+func writeNPY(path string, x [][]float32, y []float64) error {
+	n := len(y)
+	header := fmt.Sprintf("{'descr': '<f4', 'fortran_order': True, 'shape': (%d, %d), }", n, features+1)
+	for (10+len(header)+1)%64 != 0 {
+		header += " "
+	}
+	header += "\n"
+	buf := make([]byte, 0, 10+len(header)+4*n*(features+1))
+	buf = append(buf, "\x93NUMPY\x01\x00"...)
+	buf = binary.LittleEndian.AppendUint16(buf, uint16(len(header)))
+	buf = append(buf, header...)
+	for j := range features {
+		for _, v := range x[j] {
+			buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(v))
+		}
+	}
+	for _, v := range y {
+		buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(float32(v)))
+	}
+	return os.WriteFile(path, buf, 0o644)
+}
+
+func dataset(x [][]float32, y []float64, lo, hi int) *ml.Dataset {
+	ds := &ml.Dataset{Columns: make([]ml.Column, features), Label: y[lo:hi]}
+	for j := range features {
+		ds.Columns[j] = ml.Column{Name: "f" + strconv.Itoa(j), Values: x[j][lo:hi]}
+	}
+	return ds
+}
+
+// result is one side's outcome.
+type result struct {
+	Seconds   float64 `json:"seconds"`
+	Complete  int     `json:"complete"`
+	Pruned    int     `json:"pruned"`
+	BestValid float64 `json:"best_valid"`
+	TestAUC   float64 `json:"test_auc"`
+	BestIters int     `json:"best_iterations"`
+}
+
+// atrium runs the study the way atrium train's trials do.
+func atrium(x [][]float32, y []float64, trials, threads int, seed int64) (result, error) {
+	n := len(y)
+	a, b := n*70/100, n*85/100
+	train, valid, test := dataset(x, y, 0, a), dataset(x, y, a, b), dataset(x, y, b, n)
+	start := time.Now()
+	ctx := context.Background()
+	study, err := tune.NewStudy(ctx, tune.StudyOptions{Name: "e2e", Direction: tune.Maximize, Seed: seed,
+		Sampler: tune.NewTPESampler(tune.TPEOptions{}), Pruner: tune.MedianPruner{}})
+	if err != nil {
+		return result{}, err
+	}
+	iters := map[int]int{}
+	base := map[string]string{"objective": "binary", "metric": "auc", "num_iterations": "200", "early_stopping_round": "20",
+		"num_threads": strconv.Itoa(threads), "seed": "1", "verbosity": "-1"}
+	opts := func(kv map[string]string) fit.Options {
+		return fit.Options{Label: "y", Task: "binary", Params: kv}
+	}
+	obj := func(ctx context.Context, t *tune.Trial) (float64, error) {
+		kv := map[string]string{
+			"num_leaves":       strconv.Itoa(t.SuggestInt("num_leaves", 15, 255, tune.Log())),
+			"learning_rate":    strconv.FormatFloat(t.SuggestFloat("learning_rate", 0.01, 0.3, tune.Log()), 'g', -1, 64),
+			"min_data_in_leaf": strconv.Itoa(t.SuggestInt("min_data_in_leaf", 5, 200)),
+			"feature_fraction": strconv.FormatFloat(t.SuggestFloat("feature_fraction", 0.5, 1.0), 'g', -1, 64),
+		}
+		for k, v := range base {
+			kv[k] = v
+		}
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		pruned := false
+		o := opts(kv)
+		o.LogEvery = 1
+		o.OnMetrics = func(iter int, m map[string]float64) {
+			if pruned || t.Report(ctx, iter, m["valid_auc"]) != nil {
+				return
+			}
+			if t.ShouldPrune() {
+				pruned = true
+				cancel()
+			}
+		}
+		m, err := fit.Fit(ctx, o, train, valid)
+		if pruned {
+			return 0, fmt.Errorf("%w", tune.ErrPruned)
+		}
+		if err != nil {
+			return 0, err
+		}
+		iters[t.Number()] = m.Training.Iterations
+		return m.Training.Metrics["valid_auc"], nil
+	}
+	if err := study.Optimize(ctx, obj, tune.OptimizeOptions{Trials: trials, Parallel: 1}); err != nil {
+		return result{}, err
+	}
+	best, err := study.Best(ctx)
+	if err != nil {
+		return result{}, err
+	}
+	res := result{BestValid: best.Value, BestIters: iters[best.Number]}
+	all, _ := study.Trials(ctx)
+	for _, t := range all {
+		switch t.State {
+		case tune.Complete:
+			res.Complete++
+		case tune.Pruned:
+			res.Pruned++
+		}
+	}
+	kv := map[string]string{}
+	for k, v := range base {
+		kv[k] = v
+	}
+	delete(kv, "early_stopping_round")
+	kv["num_iterations"] = strconv.Itoa(max(res.BestIters, 1))
+	for k, v := range best.Params {
+		kv[k] = fmt.Sprint(v)
+	}
+	m, err := fit.Fit(ctx, opts(kv), dataset(x, y, 0, b), nil)
+	if err != nil {
+		return result{}, err
+	}
+	pred, err := m.Predict(test)
+	if err != nil {
+		return result{}, err
+	}
+	if res.TestAUC, err = ml.AUC(test.Label, pred, nil); err != nil {
+		return result{}, err
+	}
+	res.Seconds = time.Since(start).Seconds()
+	return res, nil
+}
+
+func main() {
+	rows := flag.Int("rows", 1_000_000, "rows of generated data (70% train, 15% valid, 15% test)")
+	trials := flag.Int("trials", 50, "trial budget")
+	threads := flag.Int("threads", 2, "threads per fit on both sides")
+	seed := flag.Int64("seed", 1, "sampler seed on both sides")
+	python := flag.String("python", "python3", "Python with optuna and lightgbm")
+	flag.Parse()
+	x, y := generate(*rows, 1)
+	dir, err := os.MkdirTemp("", "atrium-e2e-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	npy := filepath.Join(dir, "data.npy")
+	if err := writeNPY(npy, x, y); err != nil {
+		log.Fatal(err)
+	}
+	ours, err := atrium(x, y, *trials, *threads, *seed)
+	if err != nil {
+		log.Fatal(err)
+	}
+	cmd := exec.Command(*python, filepath.Join("bench", "tune", "e2e", "optuna_lgb.py"), npy, strconv.Itoa(*trials), strconv.Itoa(*threads), strconv.FormatInt(*seed, 10))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		log.Fatalf("optuna_lgb.py: %v", err)
+	}
+	var peer result
+	if err := json.Unmarshal(out, &peer); err != nil {
+		log.Fatalf("optuna_lgb.py output %q: %v", out, err)
+	}
+	fmt.Printf("| rows | trials | side | wall s | complete/pruned | best valid AUC | test AUC |\n|---|---|---|---|---|---|---|\n")
+	for _, r := range []struct {
+		name string
+		r    result
+	}{{"Atrium (tune + fit)", ours}, {"Optuna + LightGBM", peer}} {
+		fmt.Printf("| %d | %d | %s | %.1f | %d/%d | %.5f | %.5f |\n", *rows, *trials, r.name, r.r.Seconds, r.r.Complete, r.r.Pruned, r.r.BestValid, r.r.TestAUC)
+	}
+	fmt.Printf("\nwall time ratio Atrium / Optuna+LightGBM: %.2fx; test AUC difference %+.5f\n", ours.Seconds/peer.Seconds, ours.TestAUC-peer.TestAUC)
+}

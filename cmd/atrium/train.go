@@ -1,0 +1,158 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/atrium-ml/atrium/internal/data/catalog"
+	"github.com/atrium-ml/atrium/internal/modeling/train"
+	"github.com/atrium-ml/atrium/internal/serving/register"
+	"github.com/atrium-ml/atrium/internal/spec"
+)
+
+func newTrainCmd(e *env) *cobra.Command {
+	var o train.Options
+	cmd := &cobra.Command{
+		Use:   "train SPEC [--resume] [--dry-run]",
+		Short: "Tune, evaluate, register and promote a model from a training spec",
+		Long: `train runs the standard training steps of a spec (training/*.yaml, see
+docs/training.md): it builds the training set point in time from the spine and the
+features, splits it without leakage across time or query groups, runs the tuning
+trials (each a child MLflow run of the study's parent run), refits the best
+parameters on train and valid together, evaluates on the test split, registers the
+version with its lineage tags and reference profile, and moves the promotion alias
+only when the candidate beats the current version on the same test rows by the
+spec's margin.
+
+A spec with problems is reported whole, as file:line messages, before any training.
+--dry-run trains and evaluates but writes nothing (no runs, version or alias) and
+prints the decision the gate would take. --resume continues the study of a killed
+run (its parent run is found by the spec's name).`,
+		Example: `  atrium train training/ranker.yaml
+  atrium train training/ranker.yaml --dry-run
+  atrium train training/ranker.yaml --resume`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runTrain(e, args[0], o)
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&o.Resume, "resume", false, "continue the study of the spec's last unfinished run")
+	f.BoolVar(&o.DryRun, "dry-run", false, "train and evaluate, print the gate's decision, write nothing")
+	f.IntVar(&o.Threads, "threads", 0, "CPU threads, split between parallel trials (default: all)")
+	return cmd
+}
+
+func runTrain(e *env, path string, o train.Options) error {
+	res, err := trainSpec(e, path, o)
+	if err != nil {
+		return err
+	}
+	return writeTrainSummary(e.stdout, e.output, res)
+}
+
+// trainSpec loads the spec and the project's stores and runs it.
+func trainSpec(e *env, path string, o train.Options) (*train.Result, error) {
+	s, err := spec.LoadTraining(path)
+	if err != nil {
+		var ps spec.Problems
+		if errors.As(err, &ps) {
+			return nil, usageError{err}
+		}
+		return nil, err
+	}
+	p, err := e.Project()
+	if err != nil {
+		return nil, err
+	}
+	l, err := loadCatalog(e)
+	if err != nil {
+		return nil, err
+	}
+	db, err := e.Meta()
+	if err != nil {
+		return nil, err
+	}
+	if o.SetVersions, err = catalog.SetVersions(e.ctx, db, l.Version); err != nil {
+		return nil, err
+	}
+	if o.Engine, err = e.Offline(l.Features); err != nil {
+		return nil, err
+	}
+	if o.Stores, err = registryStores(e); err != nil {
+		return nil, err
+	}
+	o.Spec, o.Dir, o.Features, o.CatalogVersion, o.DB = s, p.Dir, l.Features, l.Version, db
+	o.Progress, o.Logger = e.stderr, e.log
+	res, err := train.Run(e.ctx, o)
+	if errors.Is(err, train.ErrSpec) {
+		return nil, usageError{err}
+	}
+	return res, err
+}
+
+// writeTrainSummary prints the one-screen summary (or the Result as JSON).
+func writeTrainSummary(w io.Writer, output string, r *train.Result) error {
+	if output == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	var b strings.Builder
+	dir := "minimize"
+	if r.Maximize {
+		dir = "maximize"
+	}
+	fmt.Fprintf(&b, "study       %s: %d trials (%d complete, %d pruned, %d failed), %s %s\n",
+		r.Study, r.Trials, r.Complete, r.Pruned, r.Failed, dir, r.Metric)
+	fp := r.Fingerprint
+	fmt.Fprintf(&b, "data        %d rows %s .. %s (train %d, valid %d, test %d", fp.Rows,
+		fp.Start.Format("2006-01-02"), fp.End.Format("2006-01-02"), r.TrainRows, r.ValidRows, r.TestRows)
+	if r.Dropped > 0 {
+		fmt.Fprintf(&b, ", %d dropped at time cuts", r.Dropped)
+	}
+	fmt.Fprintf(&b, ")\n            %s\n", fp.Hash)
+	fmt.Fprintf(&b, "best trial  #%d", r.BestTrial)
+	for _, k := range slices.Sorted(maps.Keys(r.BestParams)) {
+		fmt.Fprintf(&b, " %s=%s", k, r.BestParams[k])
+	}
+	if r.Iterations > 0 {
+		fmt.Fprintf(&b, " (refit on train+valid: %d iterations)", r.Iterations)
+	}
+	fmt.Fprintf(&b, "\nvalid       %s %.6g\ntest        %s %.6g\n", r.Metric, r.ValidMetric, r.Metric, r.TestMetric)
+	if c := r.Champion; c != nil {
+		fmt.Fprintf(&b, "champion    version %s: test %s %.6g\n", c.Version, r.Metric, c.TestMetric)
+	}
+	verb := "keep"
+	if r.Decision.Promote {
+		verb = "promote"
+	}
+	if r.DryRun && r.Decision.Alias != "" {
+		verb = "would " + verb
+	}
+	if r.Decision.Alias != "" {
+		fmt.Fprintf(&b, "decision    %s (%s): %s\n", verb, r.Decision.Alias, r.Decision.Reason)
+	} else {
+		fmt.Fprintf(&b, "decision    %s\n", r.Decision.Reason)
+	}
+	if g := r.Registered; g != nil {
+		fmt.Fprintf(&b, "registered  %s version %s (run %s)\nmodel uri   %s\n", g.Name, g.Version, r.RunID, modelURI(g))
+	} else if r.DryRun {
+		b.WriteString("dry run     nothing written\n")
+	} else if r.RunID != "" {
+		fmt.Fprintf(&b, "run         %s (no register block: not registered)\n", r.RunID)
+	}
+	fmt.Fprintf(&b, "time        %.1fs\n", r.Seconds)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// modelURI is the new version's URI by number (an alias may move later).
+func modelURI(g *register.Result) string { return "models:/" + g.Name + "/" + g.Version }

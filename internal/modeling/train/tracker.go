@@ -1,0 +1,312 @@
+package train
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/atrium-ml/atrium/internal/modeling/modelfile"
+	"github.com/atrium-ml/atrium/internal/serving"
+	"github.com/atrium-ml/atrium/internal/serving/register"
+	"github.com/atrium-ml/atrium/internal/tracking"
+	"github.com/atrium-ml/atrium/internal/tracking/wire"
+)
+
+// Lineage tags of the registered version and the parent run (the shared
+// contract read by serving and monitoring).
+const (
+	TagFeatures         = "atrium.features"
+	TagFeatureVersions  = "atrium.feature_versions"
+	TagTrainingRows     = "atrium.training.rows"
+	TagTrainingStart    = "atrium.training.start"
+	TagTrainingEnd      = "atrium.training.end"
+	TagTrainingHash     = "atrium.training.hash"
+	TagReferenceProfile = "atrium.reference_profile"
+	TagTrainingSpec     = "atrium.training.spec"
+	// TagTestPrefix + metric ("atrium.test.ndcg@10") is a test metric of the
+	// version.
+	TagTestPrefix = "atrium.test."
+	// TagStudy marks a study's parent run (its name): --resume finds the run
+	// by it.
+	TagStudy = "atrium.study"
+	// TagParentRun is MLflow's nesting tag.
+	TagParentRun = "mlflow.parentRunId"
+	// TagTrialState is a child run's trial state: complete, pruned, failed.
+	TagTrialState = "atrium.trial.state"
+)
+
+// ReferenceProfilePath is the reference profile's artifact path, relative
+// to the version's run artifact root.
+const ReferenceProfilePath = "reference/profile.json"
+
+// tracker writes the study's runs; every method is a no-op on a dry run.
+// The trial methods are safe for concurrent use (the tracking store is).
+type tracker struct {
+	o      *Options
+	res    *Result
+	runID  string
+	artDir string // the parent run's directory in the artifact store
+}
+
+func newTracker(o *Options, res *Result) *tracker { return &tracker{o: o, res: res} }
+
+func (k *tracker) off() bool { return k.o.DryRun }
+
+func (k *tracker) now() int64 { return k.o.Now().UnixMilli() }
+
+// start creates the parent run, or with Resume finds the study's unfinished
+// one.
+func (k *tracker) start(ctx context.Context) error {
+	if k.off() {
+		return nil
+	}
+	t := k.o.Spec
+	ts := k.o.Stores.Tracking
+	expID, err := register.ExperimentID(ctx, ts, t.Name)
+	if err != nil {
+		return err
+	}
+	if k.o.Resume {
+		runs, _, err := ts.SearchRuns(ctx, tracking.RunQuery{ExperimentIDs: []string{expID},
+			Filter:  fmt.Sprintf("tags.`%s` = '%s' and attributes.status = 'RUNNING'", TagStudy, t.Name),
+			OrderBy: []string{"attributes.start_time DESC"}, MaxResults: 1})
+		if err != nil {
+			return fmt.Errorf("find the study's parent run: %w", err)
+		}
+		// The parent run holds no params until the model is registered in
+		// it: a run with params died while registering, and is not resumed.
+		if len(runs) > 0 && len(runs[0].Data.Params) == 0 {
+			k.runID = runs[0].Info.RunID
+			return k.artifactDir(runs[0].Info.ArtifactURI)
+		}
+		k.o.Logger.Info("no unfinished parent run of the study: starting one", "study", t.Name)
+	}
+	run, err := ts.CreateRun(ctx, tracking.RunCreate{ExperimentID: expID, StartTime: k.now(), Tags: []tracking.KV{
+		{Key: tracking.TagRunName, Value: t.Name}, {Key: "mlflow.source.name", Value: "atrium train"},
+		{Key: "mlflow.source.type", Value: "LOCAL"}, {Key: TagStudy, Value: t.Name}, {Key: TagTrainingSpec, Value: t.File}}})
+	if err != nil {
+		return fmt.Errorf("create the study's parent run: %w", err)
+	}
+	k.runID = run.Info.RunID
+	k.res.RunID = k.runID
+	return k.artifactDir(run.Info.ArtifactURI)
+}
+
+func (k *tracker) artifactDir(uri string) error {
+	k.res.RunID = k.runID
+	dir, ok := tracking.ProxiedPath(uri)
+	if !ok {
+		return fmt.Errorf("run %s stores artifacts at %s, outside the artifact store", k.runID, uri)
+	}
+	k.artDir = dir
+	return nil
+}
+
+// trialRun is a trial's child run.
+type trialRun struct{ id string }
+
+// startTrial creates a trial's child run with its parameters.
+func (k *tracker) startTrial(ctx context.Context, number int, params map[string]string) (*trialRun, error) {
+	if k.off() {
+		return &trialRun{}, nil
+	}
+	ts := k.o.Stores.Tracking
+	expRun, err := ts.RunInfoOf(ctx, k.runID)
+	if err != nil {
+		return nil, err
+	}
+	run, err := ts.CreateRun(ctx, tracking.RunCreate{ExperimentID: expRun.ExperimentID, StartTime: k.now(), Tags: []tracking.KV{
+		{Key: tracking.TagRunName, Value: fmt.Sprintf("%s-trial-%d", k.o.Spec.Name, number)},
+		{Key: TagParentRun, Value: k.runID}, {Key: "atrium.trial.number", Value: strconv.Itoa(number)}}})
+	if err != nil {
+		return nil, fmt.Errorf("trial %d: create run: %w", number, err)
+	}
+	var kv []tracking.KV
+	for _, name := range slices.Sorted(maps.Keys(params)) {
+		kv = append(kv, tracking.KV{Key: register.MetricName(name), Value: params[name]})
+	}
+	if err := ts.LogBatch(ctx, run.Info.RunID, nil, kv, nil); err != nil {
+		return nil, fmt.Errorf("trial %d: log params: %w", number, err)
+	}
+	return &trialRun{id: run.Info.RunID}, nil
+}
+
+// endTrial logs the trial's per-iteration metric and final state.
+func (k *tracker) endTrial(ctx context.Context, r *trialRun, state string, f *fitResult, reason string) error {
+	if k.off() || r == nil || r.id == "" {
+		return nil
+	}
+	// A trial stopped by a cancelled study is still recorded as such.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	ts := k.o.Stores.Tracking
+	now := k.now()
+	key := "valid_" + register.MetricName(k.res.Metric)
+	var ms []tracking.Metric
+	if f != nil {
+		for i, v := range f.curve {
+			ms = append(ms, tracking.Metric{Key: key, Value: wire.Float(v), Timestamp: now, Step: int64(i + 1)})
+		}
+		if state == "complete" {
+			ms = append(ms, tracking.Metric{Key: "best_" + key, Value: wire.Float(f.value), Timestamp: now, Step: int64(f.iterations)},
+				tracking.Metric{Key: "iterations", Value: wire.Float(f.iterations), Timestamp: now})
+		}
+	}
+	tags := []tracking.KV{{Key: TagTrialState, Value: state}}
+	if reason != "" {
+		tags = append(tags, tracking.KV{Key: "atrium.trial.error", Value: truncate(reason, 5000)})
+	}
+	// MLflow's batch limit is 1000 metrics.
+	for len(ms) > 0 {
+		n := min(len(ms), 1000)
+		if err := ts.LogBatch(ctx, r.id, ms[:n], nil, tags); err != nil {
+			return err
+		}
+		ms, tags = ms[n:], nil
+	}
+	if tags != nil {
+		if err := ts.LogBatch(ctx, r.id, nil, nil, tags); err != nil {
+			return err
+		}
+	}
+	status := map[string]string{"complete": "FINISHED", "pruned": "KILLED", "failed": "FAILED"}[state]
+	_, err := ts.UpdateRun(ctx, r.id, tracking.RunUpdate{Status: &status, EndTime: &now})
+	return err
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+// put stores data at path under the parent run's artifacts.
+func (k *tracker) put(ctx context.Context, path string, data []byte) error {
+	p := path
+	if k.artDir != "" {
+		p = k.artDir + "/" + path
+	}
+	if err := k.o.Stores.Artifacts.Put(ctx, p, bytes.NewReader(data)); err != nil {
+		return fmt.Errorf("store artifact %s of run %s: %w", path, k.runID, err)
+	}
+	return nil
+}
+
+// lineage are the version's lineage tags.
+func (k *tracker) lineage(set *trainingSet) map[string]string {
+	fp := set.fp
+	versions, _ := json.Marshal(fp.FeatureVersions) // a map of ints always encodes
+	tags := map[string]string{
+		TagFeatures:         strings.Join(fp.Features, ","),
+		TagFeatureVersions:  string(versions),
+		TagTrainingRows:     strconv.FormatInt(fp.Rows, 10),
+		TagTrainingHash:     fp.Hash,
+		TagReferenceProfile: ReferenceProfilePath,
+		TagTrainingSpec:     k.o.Spec.File,
+	}
+	if !fp.Start.IsZero() {
+		tags[TagTrainingStart], tags[TagTrainingEnd] = fp.Start.Format(time.RFC3339), fp.End.Format(time.RFC3339)
+	}
+	return tags
+}
+
+// finish stores the study's artifacts in the parent run (spec,
+// fingerprint, reference profile, plots, the model), registers the version
+// with its lineage, applies the gate's decision and ends the run.
+func (k *tracker) finish(ctx context.Context, m *modelfile.Model, set *trainingSet, best *fitResult, pd plotData) error {
+	if k.off() {
+		return nil
+	}
+	t, res := k.o.Spec, k.res
+	specData, err := os.ReadFile(t.File)
+	if err != nil {
+		return fmt.Errorf("read the spec to log it: %w", err)
+	}
+	fp, _ := json.MarshalIndent(set.fp, "", "  ") // plain data always encodes
+	profile, err := referenceProfile(set, best, m)
+	if err != nil {
+		return err
+	}
+	files := map[string][]byte{"spec/" + filepath.Base(t.File): specData, "fingerprint.json": fp, ReferenceProfilePath: profile}
+	if plots, err := plotFiles(pd); err != nil {
+		k.o.Logger.Warn("plots not drawn", "error", err)
+	} else {
+		maps.Copy(files, plots)
+	}
+	if m.Algorithm == modelfile.AlgorithmGBDT {
+		// A LightGBM text copy beside the MLflow model directory: what
+		// lightgbm.Booster(model_file=...) reads (mlflow.lightgbm's name).
+		lgb, err := m.MarshalLightGBM()
+		if err != nil {
+			return err
+		}
+		files["model/model.lgb"] = lgb
+	}
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		if err := k.put(ctx, name, files[name]); err != nil {
+			return err
+		}
+	}
+	lineage := k.lineage(set)
+	ts := k.o.Stores.Tracking
+	now := k.now()
+	mkey := register.MetricName(res.Metric)
+	metrics := []tracking.Metric{{Key: "test_" + mkey, Value: wire.Float(res.TestMetric), Timestamp: now},
+		{Key: "best_valid_" + mkey, Value: wire.Float(res.ValidMetric), Timestamp: now},
+		{Key: "best_trial", Value: wire.Float(res.BestTrial), Timestamp: now}}
+	if res.Champion != nil {
+		metrics = append(metrics, tracking.Metric{Key: "champion_test_" + mkey, Value: wire.Float(res.Champion.TestMetric), Timestamp: now})
+	}
+	tags := []tracking.KV{{Key: "atrium.promotion.decision", Value: truncate(res.Decision.Reason, 5000)},
+		{Key: "atrium.promotion.promoted", Value: strconv.FormatBool(res.Decision.Promote)}}
+	for _, key := range slices.Sorted(maps.Keys(lineage)) {
+		tags = append(tags, tracking.KV{Key: key, Value: lineage[key]})
+	}
+	if err := ts.LogBatch(ctx, k.runID, metrics, nil, tags); err != nil {
+		return fmt.Errorf("log the study's results: %w", err)
+	}
+	if r := t.Register; r != nil {
+		lineage[TagTestPrefix+res.Metric] = strconv.FormatFloat(res.TestMetric, 'g', -1, 64)
+		reg, err := register.Model(ctx, k.o.Stores, m, register.Options{Name: r.Model, Alias: r.Alias, FeatureService: t.Features.Service,
+			Source: "atrium train", Run: k.runID, VersionTags: lineage, Now: k.o.Now})
+		if err != nil {
+			return err
+		}
+		res.Registered = reg
+		if res.Decision.Promote {
+			if err := k.o.Stores.Registry.SetAlias(ctx, r.Model, res.Decision.Alias, reg.Version); err != nil {
+				return fmt.Errorf("promote %s version %s to %s: %w", r.Model, reg.Version, res.Decision.Alias, err)
+			}
+		}
+	} else if err := serving.PutMLmodel(ctx, k.o.Stores.Artifacts, k.artDir+"/"+register.ArtifactPath, m); err != nil {
+		return err
+	}
+	status := "FINISHED"
+	_, err = ts.UpdateRun(ctx, k.runID, tracking.RunUpdate{Status: &status, EndTime: &now})
+	return err
+}
+
+// fail ends the parent run as FAILED with the error as a tag; the run of a
+// study that was interrupted (ctx cancelled) stays RUNNING for --resume.
+func (k *tracker) fail(ctx context.Context, cause error) {
+	if k.off() || k.runID == "" || ctx.Err() != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	ts := k.o.Stores.Tracking
+	_ = ts.SetTag(ctx, k.runID, tracking.KV{Key: "atrium.error", Value: truncate(cause.Error(), 5000)})
+	status, end := "FAILED", k.now()
+	if _, err := ts.UpdateRun(ctx, k.runID, tracking.RunUpdate{Status: &status, EndTime: &end}); err != nil {
+		k.o.Logger.Warn("could not mark the parent run failed", "run", k.runID, "error", err)
+	}
+}

@@ -1,0 +1,269 @@
+// Package train is the training orchestrator: one training spec in
+// (training/*.yaml, spec.Training), a tuned, evaluated, registered model
+// out. Run builds the training set point in time (data/retrieval), splits it
+// without leakage across time or query groups, runs the trials of a
+// tune.Study (each a child MLflow run of the study's parent run), refits the
+// best parameters on train and valid, evaluates on test, scores the
+// current champion on the same test rows, registers the version with its
+// lineage tags and reference profile, and moves the promotion alias only
+// when the candidate is better by the spec's margin.
+//
+// Bad input is reported before any training, as spec.Problems located at
+// the spec's lines (errors.Is(err, ErrSpec)): a missing feature or service,
+// a spine column that is not there, an empty split.
+package train
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"os"
+	"runtime"
+	"slices"
+	"time"
+
+	"github.com/atrium-ml/atrium/internal/data/offline"
+	"github.com/atrium-ml/atrium/internal/modeling/modelfile"
+	"github.com/atrium-ml/atrium/internal/platform/meta"
+	"github.com/atrium-ml/atrium/internal/serving/register"
+	"github.com/atrium-ml/atrium/internal/spec"
+)
+
+// ErrSpec marks an error in the spec or in what it names (features, spine
+// columns, split): errors carrying it are spec.Problems with file:line.
+var ErrSpec = errors.New("invalid training spec")
+
+type specProblems struct{ ps spec.Problems }
+
+func (e *specProblems) Error() string { return e.ps.Error() }
+
+// Is makes errors.Is(err, ErrSpec) true.
+func (e *specProblems) Is(target error) bool { return target == ErrSpec }
+
+// Unwrap returns the problems.
+func (e *specProblems) Unwrap() error { return e.ps }
+
+func specError(ps ...spec.Problem) error { return &specProblems{ps: ps} }
+
+// Options say what to train and where the stores are.
+type Options struct {
+	// Spec is the training spec (spec.LoadTraining). Required.
+	Spec *spec.Training
+	// Dir is the project directory: a relative spine path is relative to it.
+	Dir string
+	// Features are the catalog's definitions; CatalogVersion their version
+	// and SetVersions each feature set's own version (catalog.SetVersions).
+	Features       *spec.Features
+	CatalogVersion int
+	SetVersions    map[string]int
+	// Engine is the offline engine the training set is joined on. Required.
+	Engine offline.Engine
+	// Stores are the tracking store, registry and artifact store the runs
+	// and the version go to. Required unless DryRun.
+	Stores register.Stores
+	// DB is the metadata database the study is stored in (tune); nil keeps
+	// it in memory (a dry run, tests), which cannot be resumed.
+	DB *meta.DB
+	// Resume continues the study of the spec's name where it stopped (its
+	// finished trials count toward the budget) and its parent run.
+	Resume bool
+	// DryRun trains, evaluates and scores the champion, and reports the
+	// decision, but writes nothing: no runs, no version, no alias.
+	DryRun bool
+	// Threads is the CPU budget, split between parallel trials. Default
+	// GOMAXPROCS.
+	Threads int
+	// WorkDir holds the training set file. Default: a temporary directory,
+	// removed by Run.
+	WorkDir string
+	// Progress, when a terminal, shows a bar of the trials (n/N, best so
+	// far, ETA).
+	Progress io.Writer
+	// Logger gets notes and warnings. Default: discarded.
+	Logger *slog.Logger
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+func (o *Options) ensureDefaults() {
+	if o.Threads <= 0 {
+		o.Threads = runtime.GOMAXPROCS(0)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// Result is what Run did: the one-screen summary (`atrium train`).
+type Result struct {
+	Study    string `json:"study"`
+	Metric   string `json:"metric"`
+	Maximize bool   `json:"maximize"`
+	// Trials by final state in this study (with Resume, earlier ones too).
+	Trials   int `json:"trials"`
+	Complete int `json:"complete"`
+	Pruned   int `json:"pruned"`
+	Failed   int `json:"failed"`
+	// BestTrial is the best trial's number; BestParams its sampled
+	// parameters (all the searched ones).
+	BestTrial  int               `json:"best_trial"`
+	BestParams map[string]string `json:"best_params"`
+	// ValidMetric is the best trial's validation metric; TestMetric the
+	// refit model's on the test split.
+	ValidMetric float64 `json:"valid_metric"`
+	TestMetric  float64 `json:"test_metric"`
+	// Iterations is the refit's iteration count (gbdt).
+	Iterations int `json:"iterations,omitempty"`
+	// Rows of each split; Dropped rows straddled a time cut.
+	TrainRows int `json:"train_rows"`
+	ValidRows int `json:"valid_rows"`
+	TestRows  int `json:"test_rows"`
+	Dropped   int `json:"dropped_rows,omitempty"`
+	// Champion is the promotion alias's version scored on the same test
+	// rows; nil when there is none (or no promote block).
+	Champion *Champion `json:"champion,omitempty"`
+	Decision Decision  `json:"decision"`
+	// RunID is the study's parent run ("" on a dry run).
+	RunID string `json:"run_id,omitempty"`
+	// Registered is the new version (nil on a dry run or without a
+	// register block).
+	Registered  *register.Result `json:"registered,omitempty"`
+	Fingerprint Fingerprint      `json:"fingerprint"`
+	DryRun      bool             `json:"dry_run,omitempty"`
+	Seconds     float64          `json:"seconds"`
+}
+
+// Champion is the current holder of the promotion alias.
+type Champion struct {
+	Version    string  `json:"version"`
+	TestMetric float64 `json:"test_metric"`
+}
+
+// Decision is the promotion gate's.
+type Decision struct {
+	// Promote is true when the alias moves (or would, on a dry run).
+	Promote bool   `json:"promote"`
+	Alias   string `json:"alias,omitempty"`
+	// Reason says why, with both metrics.
+	Reason string `json:"reason"`
+}
+
+// Run trains the spec (see the package doc).
+func Run(ctx context.Context, o Options) (*Result, error) {
+	start := time.Now()
+	o.ensureDefaults()
+	t := o.Spec
+	if t == nil || o.Engine == nil || o.Features == nil {
+		return nil, errors.New("train: Spec, Engine and Features are required")
+	}
+	if !o.DryRun && (o.Stores.Tracking == nil || o.Stores.Registry == nil || o.Stores.Artifacts == nil) {
+		return nil, errors.New("train: Stores are required unless DryRun")
+	}
+	features, ps := t.CheckFeatures(o.Features)
+	if len(ps) > 0 {
+		return nil, specError(ps...)
+	}
+	if o.WorkDir == "" {
+		dir, err := os.MkdirTemp("", "atrium-train-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dir)
+		o.WorkDir = dir
+	}
+	set, err := build(ctx, &o, features)
+	if err != nil {
+		return nil, err
+	}
+	splits, err := split(t, set.ds, set.times)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Study: t.Name, Metric: t.Metric(), Maximize: t.Maximize(), Fingerprint: set.fp, DryRun: o.DryRun,
+		TrainRows: len(splits.Train), ValidRows: len(splits.Valid), TestRows: len(splits.Test), Dropped: splits.Dropped}
+	if splits.Folds != nil {
+		res.TrainRows, res.ValidRows = len(splits.Folds[0].Train), len(splits.Folds[0].Valid)
+	}
+	o.Logger.Info("training set", "rows", set.fp.Rows, "train", res.TrainRows, "valid", res.ValidRows, "test", res.TestRows,
+		"dropped", splits.Dropped, "hash", set.fp.Hash)
+	tr := &trainer{spec: t, ds: set.ds, splits: splits, metric: res.Metric, threads: o.Threads, seed: 1}
+	if t.Tune != nil {
+		tr.seed = t.Tune.Seed
+		tr.threads = max(1, o.Threads/t.Tune.Parallel)
+	}
+	tracker := newTracker(&o, res)
+	if err := tracker.start(ctx); err != nil {
+		return nil, err
+	}
+	out, err := runStudy(ctx, &o, tr, tracker)
+	if err != nil {
+		tracker.fail(ctx, err)
+		return nil, err
+	}
+	res.Trials, res.Complete, res.Pruned, res.Failed = out.trials, out.complete, out.pruned, out.failed
+	res.BestTrial, res.BestParams, res.ValidMetric = out.best.number, out.best.params, out.best.value
+	model, err := tr.refit(ctx, out.best.params, out.best.iterations)
+	if err != nil {
+		tracker.fail(ctx, err)
+		return nil, err
+	}
+	res.Iterations = model.Training.Iterations
+	test := set.ds.Subset(splits.Test)
+	pred, err := model.Predict(test)
+	if err == nil {
+		res.TestMetric, err = score(res.Metric, test, pred, model.NumOutputs())
+	}
+	if err != nil {
+		err = fmt.Errorf("evaluate on test: %w", err)
+		tracker.fail(ctx, err)
+		return nil, err
+	}
+	if err := gate(ctx, &o, res, test); err != nil {
+		tracker.fail(ctx, err)
+		return nil, err
+	}
+	describeModel(model, &o, splits)
+	pd := plotData{metric: res.Metric, maximize: res.Maximize, curves: out.curves, best: out.best.number, trials: out.all,
+		model: model, test: test, pred: pred}
+	if t.Tune != nil {
+		pd.space = t.Tune.Space
+	}
+	if err := tracker.finish(ctx, model, set, out.best.fit, pd); err != nil {
+		tracker.fail(ctx, err)
+		return nil, err
+	}
+	res.Seconds = time.Since(start).Seconds()
+	return res, nil
+}
+
+// describeModel records the training set's origin in the model's metadata.
+func describeModel(m *modelfile.Model, o *Options, splits *Splits) {
+	t := o.Spec
+	m.Training.Data = t.Spine.Path
+	m.Training.Label, m.Training.Weight, m.Training.Group = t.Spine.Label, t.Spine.Weight, t.Spine.Group
+	m.Training.Rows = len(splits.trainValid())
+	m.Training.StartedAt = o.Now().UTC()
+	if t.Tune != nil {
+		m.Training.Seed = t.Tune.Seed
+	}
+}
+
+// sampledStrings renders sampled parameter values as text, LightGBM's way.
+func sampledStrings(params map[string]any) map[string]string {
+	out := make(map[string]string, len(params))
+	for _, k := range slices.Sorted(maps.Keys(params)) {
+		switch v := params[k].(type) {
+		case float64:
+			out[k] = fmt.Sprintf("%.10g", v)
+		default:
+			out[k] = fmt.Sprint(v)
+		}
+	}
+	return out
+}
