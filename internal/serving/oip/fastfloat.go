@@ -198,109 +198,79 @@ func pow10(e int) (mant [2]uint64, exp int, ok bool) {
 	return pow10Mantissas()[e-pow10Min], 1 + (e*108853)>>15, true
 }
 
-const (
-	float64Bias     = -1023
-	float64MantBits = 52
-	float32Bias     = -127
-	float32MantBits = 23
+// floatFormat describes an IEEE binary format for eiselLemire.
+type floatFormat struct {
+	bias     int    // the exponent's bias, negated (-1023)
+	mantBits uint   // the stored significand's bits (52)
+	expInf   uint64 // the exponent field of Inf and NaN (0x7FF)
+}
+
+var (
+	float64Format = floatFormat{bias: -1023, mantBits: 52, expInf: 0x7FF}
+	float32Format = floatFormat{bias: -127, mantBits: 23, expInf: 0xFF}
 )
 
 // eiselLemire64 returns man * 10^exp10 (negated when neg) rounded to the
 // nearest float64, or ok false when it cannot be sure of the rounding or
 // the result is not a normal number.
-func eiselLemire64(man uint64, exp10 int, neg bool) (f float64, ok bool) {
-	if man == 0 {
-		if neg {
-			f = math.Copysign(0, -1)
-		}
-		return f, true
-	}
-	pow, exp2, ok := pow10(exp10)
-	if !ok {
-		return 0, false
-	}
-	clz := bits.LeadingZeros64(man)
-	man <<= uint(clz)
-	retExp2 := uint64(exp2+63-float64Bias) - uint64(clz)
-	xHi, xLo := bits.Mul64(man, pow[0])
-	if xHi&0x1FF == 0x1FF && xLo+man < man {
-		yHi, yLo := bits.Mul64(man, pow[1])
-		mergedHi, mergedLo := xHi, xLo+yHi
-		if mergedLo < xLo {
-			mergedHi++
-		}
-		if mergedHi&0x1FF == 0x1FF && mergedLo+1 == 0 && yLo+man < man {
-			return 0, false
-		}
-		xHi, xLo = mergedHi, mergedLo
-	}
-	msb := xHi >> 63
-	retMantissa := xHi >> (msb + 9)
-	retExp2 -= 1 ^ msb
-	if xLo == 0 && xHi&0x1FF == 0 && retMantissa&3 == 1 {
-		return 0, false // half way between two floats
-	}
-	retMantissa += retMantissa & 1
-	retMantissa >>= 1
-	if retMantissa>>53 > 0 {
-		retMantissa >>= 1
-		retExp2++
-	}
-	if retExp2-1 >= 0x7FF-1 {
-		return 0, false // subnormal, or beyond MaxFloat64
-	}
-	retBits := retExp2<<float64MantBits | retMantissa&(1<<float64MantBits-1)
-	if neg {
-		retBits |= 1 << 63
-	}
-	return math.Float64frombits(retBits), true
+func eiselLemire64(man uint64, exp10 int, neg bool) (float64, bool) {
+	b, ok := eiselLemire(man, exp10, neg, &float64Format)
+	return math.Float64frombits(b), ok
 }
 
 // eiselLemire32 is eiselLemire64 for float32.
-func eiselLemire32(man uint64, exp10 int, neg bool) (f float32, ok bool) {
+func eiselLemire32(man uint64, exp10 int, neg bool) (float32, bool) {
+	b, ok := eiselLemire(man, exp10, neg, &float32Format)
+	return math.Float32frombits(uint32(b)), ok
+}
+
+// eiselLemire returns the bits of man * 10^exp10 (negated when neg) rounded
+// to the nearest value of format ff, computed with 64 bits whatever the
+// format (Go's eiselLemire64 and eiselLemire32 in one).
+func eiselLemire(man uint64, exp10 int, neg bool, ff *floatFormat) (uint64, bool) {
+	sign := uint64(0)
+	if neg {
+		sign = 1 << (ff.mantBits + uint(bits.Len64(ff.expInf)))
+	}
 	if man == 0 {
-		if neg {
-			f = float32(math.Copysign(0, -1))
-		}
-		return f, true
+		return sign, true
 	}
 	pow, exp2, ok := pow10(exp10)
 	if !ok {
 		return 0, false
 	}
+	// The bits below the result's significand and its rounding bit.
+	low := uint(61 - ff.mantBits)
+	lowMask := uint64(1)<<low - 1
 	clz := bits.LeadingZeros64(man)
 	man <<= uint(clz)
-	retExp2 := uint64(exp2+63-float32Bias) - uint64(clz)
+	retExp2 := uint64(exp2+63-ff.bias) - uint64(clz)
 	xHi, xLo := bits.Mul64(man, pow[0])
-	if xHi&0x3FFFFFFFFF == 0x3FFFFFFFFF && xLo+man < man {
+	if xHi&lowMask == lowMask && xLo+man < man {
 		yHi, yLo := bits.Mul64(man, pow[1])
 		mergedHi, mergedLo := xHi, xLo+yHi
 		if mergedLo < xLo {
 			mergedHi++
 		}
-		if mergedHi&0x3FFFFFFFFF == 0x3FFFFFFFFF && mergedLo+1 == 0 && yLo+man < man {
+		if mergedHi&lowMask == lowMask && mergedLo+1 == 0 && yLo+man < man {
 			return 0, false
 		}
 		xHi, xLo = mergedHi, mergedLo
 	}
 	msb := xHi >> 63
-	retMantissa := xHi >> (msb + 38)
+	retMantissa := xHi >> (msb + uint64(low))
 	retExp2 -= 1 ^ msb
-	if xLo == 0 && xHi&0x3FFFFFFFFF == 0 && retMantissa&3 == 1 {
-		return 0, false
+	if xLo == 0 && xHi&lowMask == 0 && retMantissa&3 == 1 {
+		return 0, false // half way between two values
 	}
 	retMantissa += retMantissa & 1
 	retMantissa >>= 1
-	if retMantissa>>24 > 0 {
+	if retMantissa>>(ff.mantBits+1) > 0 {
 		retMantissa >>= 1
 		retExp2++
 	}
-	if retExp2-1 >= 0xFF-1 {
-		return 0, false
+	if retExp2-1 >= ff.expInf-1 {
+		return 0, false // subnormal, or beyond the largest finite value
 	}
-	retBits := retExp2<<float32MantBits | retMantissa&(1<<float32MantBits-1)
-	if neg {
-		retBits |= 1 << 31
-	}
-	return math.Float32frombits(uint32(retBits)), true
+	return sign | retExp2<<ff.mantBits | retMantissa&(1<<ff.mantBits-1), true
 }
