@@ -12,8 +12,12 @@ import (
 	"github.com/atrium-ml/atrium/internal/data/catalog"
 	"github.com/atrium-ml/atrium/internal/data/pipeline"
 	"github.com/atrium-ml/atrium/internal/data/retrieval"
+	"github.com/atrium-ml/atrium/internal/modeling/tune/tunedb"
+	"github.com/atrium-ml/atrium/internal/monitoring/alert"
+	"github.com/atrium-ml/atrium/internal/monitoring/labels"
 	"github.com/atrium-ml/atrium/internal/platform/auth"
 	"github.com/atrium-ml/atrium/internal/platform/meta"
+	"github.com/atrium-ml/atrium/internal/platform/scheduler"
 	"github.com/atrium-ml/atrium/internal/registry"
 	"github.com/atrium-ml/atrium/internal/tracking"
 )
@@ -28,4 +32,8 @@ var metaSchemas = []meta.Schema{
 	tracking.Schema,
 	registry.Schema,
 	auth.Schema,
+	tunedb.Schema,
+	alert.Schema,
+	labels.Schema,
+	scheduler.Schema,
 }

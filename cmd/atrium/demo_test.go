@@ -16,6 +16,7 @@ import (
 
 	"github.com/atrium-ml/atrium/internal/demo"
 	"github.com/atrium-ml/atrium/internal/demo/steps"
+	"github.com/atrium-ml/atrium/internal/platform/scheduler"
 	"github.com/atrium-ml/atrium/internal/serving/predlog"
 )
 
@@ -157,7 +158,7 @@ func TestDemoEndToEnd(t *testing.T) {
 		t.Errorf("demo into an existing project = %d, %s", code, errOut)
 	}
 	// Every step runs in this build, and the demo ends with how to get a binary.
-	for _, step := range []string{"generate", "apply", "run", "materialize", "historical", "online", "fit", "serve"} {
+	for _, step := range []string{"generate", "apply", "run", "materialize", "historical", "online", "fit", "serve", "schedule"} {
 		if p := stepOutput(out, step); p == "" || strings.Contains(p, "not available yet") || !strings.Contains(p, "done in") {
 			t.Errorf("step %s did not run:\n%s", step, p)
 		}
@@ -173,6 +174,46 @@ func TestDemoEndToEnd(t *testing.T) {
 	checkServeOutcomes(t, dir, stepOutput(out, "serve"))
 	checkSkew(t, dir)
 	checkOfflineTwinErrors(t, dir)
+	checkScheduleOutcomes(t, dir, cfg, stepOutput(out, "schedule"))
+}
+
+// scheduledDays is how many days the demo's schedule step runs (the day
+// that closed when the simulated clock starts, and each day after).
+const scheduledDays = 4
+
+// checkScheduleOutcomes checks the schedule step: every set ran once per
+// simulated day and was materialized after, each aggregated set after its
+// profile, all recorded in the scheduler's history.
+func checkScheduleOutcomes(t *testing.T, dir string, cfg demo.Config, out string) {
+	var runs []scheduler.Run
+	code, js, errOut := atrium(t, "--repo", dir, "-o", "json", "runs", "--kind", "all", "--limit", "1000")
+	if code != exitOK || json.Unmarshal([]byte(js), &runs) != nil {
+		t.Fatalf("runs --kind all = %d %q %q", code, js, errOut)
+	}
+	if len(runs) != 8*scheduledDays {
+		t.Errorf("%d job runs, want 8 jobs x %d days:\n%s", len(runs), scheduledDays, out)
+	}
+	pos := map[string]int{}
+	for i, r := range runs { // newest first
+		pos[r.Job+" "+r.Interval().String()] = i
+		if r.State != scheduler.StateSucceeded || r.Trigger != scheduler.TriggerSchedule || r.Attempt != 1 {
+			t.Errorf("run %+v", r)
+		}
+	}
+	for d := range scheduledDays {
+		day := cfg.End().AddDate(0, 0, d-scheduledDays).Format(time.DateOnly)
+		for _, pair := range [][2]string{{"run:listing_profile", "run:listing_engagement"}, {"run:user_profile", "run:user_activity"},
+			{"run:listing_engagement", "materialize:listing_engagement"}} {
+			a, okA := pos[pair[0]+" "+day]
+			b, okB := pos[pair[1]+" "+day]
+			if !okA || !okB || a <= b {
+				t.Errorf("day %s: %s (at %d, %v) did not run before %s (at %d, %v)", day, pair[0], a, okA, pair[1], b, okB)
+			}
+		}
+	}
+	if !strings.Contains(out, "listing_engagement: schedule: {cron: daily, depends_on: [listing_profile]}  materialize: after_run") {
+		t.Errorf("schedule step output:\n%s", out)
+	}
 }
 
 // checkServeOutcomes checks the serve step: the rank answer ranked listings
@@ -376,11 +417,13 @@ func checkRunOutcomes(t *testing.T, dir string, cfg demo.Config, evs []event) {
 		Status  string
 		RowsOut int64 `json:"rows_out"`
 	}
-	if code != exitOK || json.Unmarshal([]byte(out), &runs) != nil || len(runs) != 1 {
+	// The run step's run is the oldest: the schedule step's daily runs
+	// come after it.
+	if code != exitOK || json.Unmarshal([]byte(out), &runs) != nil || len(runs) != 1+scheduledDays {
 		t.Fatalf("runs listing_engagement = %d, %q, %q", code, out, errOut)
 	}
-	if runs[0].Status != "succeeded" || runs[0].RowsOut != int64(want) {
-		t.Errorf("listing_engagement run: %s, %d rows out; by hand %d rows", runs[0].Status, runs[0].RowsOut, want)
+	if r := runs[len(runs)-1]; r.Status != "succeeded" || r.RowsOut != int64(want) {
+		t.Errorf("listing_engagement run: %s, %d rows out; by hand %d rows", r.Status, r.RowsOut, want)
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/atrium-ml/atrium/internal/data/retrieval"
 	"github.com/atrium-ml/atrium/internal/platform/artifact"
 	"github.com/atrium-ml/atrium/internal/platform/meta"
+	"github.com/atrium-ml/atrium/internal/platform/scheduler"
 	"github.com/atrium-ml/atrium/internal/serving"
 	"github.com/atrium-ml/atrium/internal/serving/predlog"
 	"github.com/atrium-ml/atrium/internal/spec"
@@ -34,8 +35,9 @@ const (
 var commands = []func(e *env) *cobra.Command{
 	newDemoCmd, newInitCmd,
 	newApplyCmd, newRunCmd, newRunsCmd, newMaterializeCmd, newHistoricalCmd,
-	newFitCmd, newPredictCmd, newPredictionsCmd, newSkewCmd,
+	newFitCmd, newPredictCmd, newPredictionsCmd, newSkewCmd, newMonitorCmd,
 	newServeCmd, newVersionCmd,
+	newSchedulerCmd, newJobsCmd, newTriggerCmd, newBackfillCmd,
 	newTokenCmd, newUserCmd, newAuditCmd,
 }
 
@@ -117,7 +119,9 @@ type env struct {
 	predlogMetrics *predlog.Metrics
 	// predlog is the prediction log serve opened, nil without one.
 	predlog *predlog.Writer
-	closers []func() error
+	// schedMetrics are the scheduler's metrics, made once per process.
+	schedMetrics *scheduler.Metrics
+	closers      []func() error
 }
 
 // forRepo returns an env like e (context, streams, output, logger) for the

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/atrium-ml/atrium/internal/monitoring/model"
 	"github.com/atrium-ml/atrium/internal/platform/artifact/proxy"
 	"github.com/atrium-ml/atrium/internal/platform/auth"
 	"github.com/atrium-ml/atrium/internal/platform/server"
@@ -22,11 +23,12 @@ import (
 // its serve_*.go file). A builder opens what its API needs through env
 // (closed when serve returns) and must not start goroutines that outlive it.
 var serveAPIs = []func(e *env) (server.API, error){
-	featureAPI,  // online features: Feast's wire format
-	mlflowAPI,   // MLflow tracking and model registry
-	artifactAPI, // MLflow's artifact proxy
-	grantsAPI,   // MLflow 3's permission endpoints (AuthServiceClient)
-	modelsAPI,   // registered models: Open Inference Protocol
+	featureAPI,    // online features: Feast's wire format
+	mlflowAPI,     // MLflow tracking and model registry
+	artifactAPI,   // MLflow's artifact proxy
+	grantsAPI,     // MLflow 3's permission endpoints (AuthServiceClient)
+	modelsAPI,     // registered models: Open Inference Protocol
+	monitoringAPI, // labels, model reports, alerts (and their evaluation)
 }
 
 // grantsAPI serves MLflow 3's users/permissions endpoints over the
@@ -93,6 +95,13 @@ func newServeCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			sched, schedAPI, runSched, err := serveScheduler(e, p)
+			if err != nil {
+				return err
+			}
+			if schedAPI != nil {
+				apis = append(apis, schedAPI)
+			}
 			opts := serverOptions(p, e)
 			opts.Guard, opts.TLSCertFile, opts.TLSKeyFile = guard, p.Server.TLS.CertFile, p.Server.TLS.KeyFile
 			opts.Registry = server.NewRegistry() // shared with the gRPC listener's metrics
@@ -102,6 +111,20 @@ func newServeCmd(e *env) *cobra.Command {
 				scheme = "https"
 			}
 			return serveWithGRPC(e, p, guard, insecure, opts.Registry, func(ctx context.Context) error {
+				if runSched {
+					// Stopped with the server: attempts in flight are
+					// cancelled, recorded interrupted, and retried by the
+					// next scheduler.
+					done := make(chan struct{})
+					go func() {
+						defer close(done)
+						fmt.Fprintf(e.stderr, "atrium scheduler: %d jobs\n", len(sched.JobNames()))
+						if err := sched.Run(ctx); err != nil {
+							e.log.Error("scheduler stopped", "err", err)
+						}
+					}()
+					defer func() { <-done }()
+				}
 				return srv.Run(ctx, func(a net.Addr) {
 					fmt.Fprintf(e.stderr, "atrium serving on %s://%s\n", scheme, a)
 				})
@@ -238,6 +261,8 @@ func routeClasses() map[string]server.Class {
 		// Scoring reads: it shares the read class's (larger) bound.
 		"POST /v2/models/{name}/infer":                    server.ClassRead,
 		"POST /v2/models/{name}/versions/{version}/infer": server.ClassRead,
+		// A model report reads a window of the prediction log.
+		model.RouteModel: server.ClassHeavy,
 	}
 	for _, p := range serving.RoutePatterns {
 		c[p] = server.ClassRead // predict and rank read features and score

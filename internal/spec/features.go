@@ -67,10 +67,13 @@ const (
 // Source is raw data: files of one format matched by a path or glob (relative to the
 // repository unless absolute), with a timestamp column giving each row's event time.
 type Source struct {
-	Name        string `json:"name"`
-	Format      string `json:"format"`
-	Path        string `json:"path"`
-	Timestamp   string `json:"timestamp"`
+	Name      string `json:"name"`
+	Format    string `json:"format"`
+	Path      string `json:"path"`
+	Timestamp string `json:"timestamp"`
+	// Ready, when set, is checked before a scheduled run of a set reading
+	// the source starts (docs/scheduling.md).
+	Ready       *Ready `json:"ready,omitempty"`
 	Description string `json:"description,omitempty"`
 	Pos         `json:"-"`
 }
@@ -90,11 +93,17 @@ type FeatureSet struct {
 	Where   string     `json:"where,omitempty"`
 	Windows []Duration `json:"windows,omitempty"`
 	// Slide is the step between rows of an aggregated set. Default 1d.
-	Slide       Duration   `json:"slide,omitempty"`
-	Features    []*Feature `json:"features"`
-	Derived     []*Feature `json:"derived,omitempty"`
-	Checks      []*Check   `json:"checks,omitempty"`
-	Description string     `json:"description,omitempty"`
+	Slide    Duration   `json:"slide,omitempty"`
+	Features []*Feature `json:"features"`
+	Derived  []*Feature `json:"derived,omitempty"`
+	Checks   []*Check   `json:"checks,omitempty"`
+	// Schedule, when set, runs the set for each period of the schedule
+	// (docs/scheduling.md).
+	Schedule *Schedule `json:"schedule,omitempty"`
+	// Materialize, when set, writes the set's latest rows to the online
+	// store after each scheduled run or on a schedule of its own.
+	Materialize *Materialize `json:"materialize,omitempty"`
+	Description string       `json:"description,omitempty"`
 	Pos         `json:"-"`
 }
 
@@ -199,17 +208,28 @@ func LoadFeatures(dir string) (*Features, error) {
 // catalog with problems (apply binds SQL too, to report everything at once): it
 // returns what could be decoded along with the problems. Only I/O failures are errors.
 func LoadFeaturesWithProblems(dir string) (*Features, Problems, error) {
-	// Glob only the file names, within the features directory: the repository's
+	names, srcs, err := readYAMLDir(dir, FeaturesDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	f, ps := parseFiles(names, srcs)
+	return f, ps, nil
+}
+
+// readYAMLDir reads every *.yaml and *.yml file of dir/sub, in file-name
+// order, keyed by their path relative to dir. A missing directory has none.
+func readYAMLDir(dir, sub string) ([]string, map[string][]byte, error) {
+	// Glob only the file names, within the directory: the repository's
 	// path is literal even when it holds glob characters ("/work/p[3]").
-	featDir := filepath.Join(dir, FeaturesDir)
+	subDir := filepath.Join(dir, sub)
 	var files []string
 	for _, pat := range []string{"*.yaml", "*.yml"} {
-		m, err := fs.Glob(os.DirFS(featDir), pat)
+		m, err := fs.Glob(os.DirFS(subDir), pat)
 		if err != nil {
 			return nil, nil, err
 		}
 		for _, name := range m {
-			files = append(files, filepath.Join(featDir, name))
+			files = append(files, filepath.Join(subDir, name))
 		}
 	}
 	sort.Strings(files)
@@ -227,8 +247,7 @@ func LoadFeaturesWithProblems(dir string) (*Features, Problems, error) {
 		srcs[rel] = data
 		names = append(names, rel)
 	}
-	f, ps := parseFiles(names, srcs)
-	return f, ps, nil
+	return names, srcs, nil
 }
 
 // ParseFeatures parses and validates one feature file's content (file names the
@@ -317,6 +336,7 @@ func (d *nodeDecoder) source(n ast.Node) *Source {
 		"format":      func(v ast.Node) { s.Format = d.str(v, "source format") },
 		"path":        func(v ast.Node) { s.Path = d.str(v, "source path") },
 		"timestamp":   func(v ast.Node) { s.Timestamp = d.str(v, "source timestamp") },
+		"ready":       func(v ast.Node) { s.Ready = d.ready(v) },
 		"description": func(v ast.Node) { s.Description = d.str(v, "source description") },
 	})
 	s.Pos = d.pos(n, lines)
@@ -362,6 +382,8 @@ func (d *nodeDecoder) featureSet(n ast.Node) *FeatureSet {
 			d.seq(v, "derived", func(n ast.Node) { fs.Derived = append(fs.Derived, d.feature(n, "derived feature")) })
 		},
 		"checks":      func(v ast.Node) { fs.Checks = d.checks(v, "feature set checks") },
+		"schedule":    func(v ast.Node) { fs.Schedule = d.schedule(v, "feature set schedule") },
+		"materialize": func(v ast.Node) { fs.Materialize = d.materialize(v) },
 		"description": func(v ast.Node) { fs.Description = d.str(v, "feature set description") },
 	})
 	fs.Pos = d.pos(n, lines)

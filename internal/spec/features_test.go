@@ -130,7 +130,7 @@ func TestMalformedYAML(t *testing.T) {
 		{"- just\n- a list\n", "f.yaml:1: feature file: got a list, expected a mapping"},
 		{"entities: 3\n", "f.yaml:1: entities: got the number 3, expected a list"},
 		{"entities:\n  - name: x\n    join_keys: &k [a]\n  - name: y\n    join_keys: *k\n", "f.yaml:5: entity: join_keys: YAML aliases are not supported"},
-		{"sources:\n  - {name: s, format: csv, path: a, timestamp: ts, delim: ';'}\n", `f.yaml:2: source: unknown field "delim", expected one of description, format, name, path, timestamp`},
+		{"sources:\n  - {name: s, format: csv, path: a, timestamp: ts, delim: ';'}\n", `f.yaml:2: source: unknown field "delim", expected one of description, format, name, path, ready, timestamp`},
 		{"entities:\n  - {name: e, join_keys: [atrium_s]}\n", `f.yaml:2: entity e join key "atrium_s": names starting with "atrium_" are reserved`},
 	}
 	for _, tt := range tests {

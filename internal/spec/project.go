@@ -33,6 +33,11 @@ type Project struct {
 	Server  Server `yaml:"server"`
 	// Serving configures model serving (docs/serving.md).
 	Serving Serving `yaml:"serving"`
+	// Monitoring configures how `atrium serve` evaluates monitors/*.yaml
+	// (docs/monitoring.md).
+	Monitoring Monitoring `yaml:"monitoring"`
+	// Scheduler configures the job scheduler (docs/scheduling.md).
+	Scheduler SchedulerConfig `yaml:"scheduler"`
 
 	// Dir is the absolute repository directory (not read from YAML).
 	Dir string `yaml:"-"`
@@ -114,6 +119,22 @@ type Server struct {
 	// MaxConcurrent bounds concurrent requests per route class; past it
 	// requests are answered 503 with Retry-After.
 	MaxConcurrent Concurrency `yaml:"max_concurrent"`
+}
+
+// SchedulerConfig configures the scheduler that runs the feature sets'
+// schedules (docs/scheduling.md).
+type SchedulerConfig struct {
+	// Enabled runs the scheduler inside `atrium serve`. Default: on when any
+	// feature set has a schedule.
+	Enabled *bool `yaml:"enabled"`
+	// MaxConcurrent bounds the jobs one process runs at once. Default 4.
+	MaxConcurrent int `yaml:"max_concurrent"`
+	// AlertWebhook receives a JSON POST when a job's interval fails for
+	// good or an error-level check fails. Default: none (logged only).
+	AlertWebhook string `yaml:"alert_webhook"`
+	// Lease is how long a claimed interval is held without renewal: a
+	// killed server's jobs are retried by another after it. Default 30s.
+	Lease time.Duration `yaml:"lease"`
 }
 
 // Concurrency bounds concurrent requests per route class.
@@ -250,6 +271,9 @@ func (p *Project) ensureDefaults() {
 	}
 	p.Server.ensureDefaults()
 	p.Serving.ensureDefaults()
+	if p.Monitoring.EvaluateEvery == 0 {
+		p.Monitoring.EvaluateEvery = DefaultEvaluateEvery
+	}
 	for _, field := range []*string{&p.Stores.Offline, &p.Stores.Online, &p.Stores.Meta, &p.Stores.Artifacts} {
 		*field = storeurl.Resolve(*field, p.Dir)
 	}
@@ -358,6 +382,9 @@ func (p *Project) validate(file string, line func(path string) int) error {
 			ps.Add(file, 0, "%s: %q is not a URL, expected scheme://... (e.g. sqlite://, postgres://, pebble://, redis://)", s.field, s.val)
 		}
 	}
+	if e := p.Monitoring.EvaluateEvery; e < time.Second {
+		ps.Add(file, line("monitoring.evaluate_every"), "monitoring.evaluate_every: %s, expected a duration of at least 1s such as 1m", e)
+	}
 	if !strings.Contains(p.Server.Addr, ":") {
 		ps.Add(file, 0, "server.addr: %q, expected host:port", p.Server.Addr)
 	}
@@ -400,6 +427,17 @@ func (p *Project) validate(file string, line func(path string) int) error {
 	}
 	p.Server.validate(&ps, file)
 	p.Serving.validate(&ps, file, line)
+	if u := p.Scheduler.AlertWebhook; u != "" {
+		if msg := checkPublicURL(u); msg != "" && !strings.Contains(msg, "query") {
+			ps.Add(file, line("scheduler.alert_webhook"), "scheduler.alert_webhook: %q: %s, expected an absolute http or https URL", u, msg)
+		}
+	}
+	if p.Scheduler.MaxConcurrent < 0 || p.Scheduler.MaxConcurrent > 1000 {
+		ps.Add(file, line("scheduler.max_concurrent"), "scheduler.max_concurrent: %d, expected 1 to 1000", p.Scheduler.MaxConcurrent)
+	}
+	if p.Scheduler.Lease < 0 || (p.Scheduler.Lease > 0 && p.Scheduler.Lease < 3*time.Second) {
+		ps.Add(file, line("scheduler.lease"), "scheduler.lease: %s, expected at least 3s", p.Scheduler.Lease)
+	}
 	return ps.Err()
 }
 

@@ -66,6 +66,7 @@ func (f *Features) Validate() Problems {
 		unique("feature set or service", fs.Name, fs.Pos)
 		v.featureSet(fs)
 	}
+	v.validateSchedules()
 	for _, s := range f.OnDemandSets {
 		v.name(s.Pos, "on-demand set", s.Name)
 		unique("feature set or service", s.Name, s.Pos)

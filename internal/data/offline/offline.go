@@ -62,6 +62,12 @@ type Validator interface {
 	ValidateSQL(ctx context.Context, f *spec.Features) (problems spec.Problems, notes []string)
 }
 
+// SourceCounter is implemented by engines that can count a source's rows in
+// a time range: the scheduler's readiness check (a source's ready.min_rows).
+type SourceCounter interface {
+	CountSourceRows(ctx context.Context, src *spec.Source, from, to time.Time) (int64, error)
+}
+
 // LatestRow is one stored feature row.
 type LatestRow struct {
 	// Key holds the join-key values in the entity's join_keys order: string or int64.

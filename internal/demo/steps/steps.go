@@ -119,6 +119,8 @@ func steps() []step {
 				return ""
 			},
 			run: (*runner).serve},
+		{name: "schedule", what: "declare daily schedules and let the scheduler run the last days on a simulated clock", after: []string{"materialize"},
+			run: (*runner).schedule},
 	}
 }
 

@@ -1,0 +1,114 @@
+"""Optuna side of bench/tune: the same test functions, budgets and seeds as
+bench/tune/main.go, with Optuna's default TPESampler. Prints one JSON object.
+
+    python optuna_bench.py --seeds 20 --trials 100 --overhead-trials 1000
+"""
+
+import argparse
+import json
+import math
+import time
+
+import optuna
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+HART_A = [[10, 3, 17, 3.5, 1.7, 8], [0.05, 10, 17, 0.1, 8, 14], [3, 3.5, 1.7, 10, 17, 8], [17, 8, 0.05, 10, 0.1, 14]]
+HART_P = [[1312, 1696, 5569, 124, 8283, 5886], [2329, 4135, 8307, 3736, 1004, 9991],
+          [2348, 1451, 3522, 2883, 3047, 6650], [4047, 8828, 8732, 5743, 1091, 381]]
+HART_ALPHA = [1.0, 1.2, 3.0, 3.2]
+
+
+def floats(t, n, lo, hi):
+    return [t.suggest_float(f"x{i}", lo, hi) for i in range(n)]
+
+
+def sphere(t):
+    return sum(x * x for x in floats(t, 5, -5, 5))
+
+
+def rosenbrock(t):
+    x = floats(t, 2, -5, 10)
+    return 100 * (x[1] - x[0] ** 2) ** 2 + (1 - x[0]) ** 2
+
+
+def branin(t):
+    x1 = t.suggest_float("x0", -5, 10)
+    x2 = t.suggest_float("x1", 0, 15)
+    b, c, tt = 5.1 / (4 * math.pi**2), 5 / math.pi, 1 / (8 * math.pi)
+    return (x2 - b * x1 * x1 + c * x1 - 6) ** 2 + 10 * (1 - tt) * math.cos(x1) + 10
+
+
+def hartmann6(t):
+    x = floats(t, 6, 0, 1)
+    s = 0.0
+    for i in range(4):
+        s += HART_ALPHA[i] * math.exp(-sum(HART_A[i][j] * (x[j] - HART_P[i][j] * 1e-4) ** 2 for j in range(6)))
+    return -s
+
+
+def styblinski_tang(t):
+    return 0.5 * sum(x**4 - 16 * x * x + 5 * x for x in floats(t, 5, -5, 5))
+
+
+def mixed(t):
+    lr = t.suggest_float("lr", 1e-4, 1, log=True)
+    leaves = t.suggest_int("leaves", 2, 256, log=True)
+    depth = t.suggest_int("depth", 1, 12)
+    boost = t.suggest_categorical("boost", ["gbdt", "dart", "goss"])
+    penalty = {"gbdt": 0.0, "dart": 0.3, "goss": 0.6}[boost]
+    return (math.log10(lr) + 1.5) ** 2 + (math.log2(leaves) - 5) ** 2 / 4 + (depth - 6) ** 2 / 10 + penalty
+
+
+FUNCTIONS = {
+    "sphere5": sphere,
+    "rosenbrock2": rosenbrock,
+    "branin": branin,
+    "hartmann6": hartmann6,
+    "styblinski_tang5": styblinski_tang,
+    "mixed": mixed,
+}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seeds", type=int, default=20)
+    ap.add_argument("--trials", type=int, default=100)
+    ap.add_argument("--overhead-trials", type=int, default=1000)
+    ap.add_argument("--functions", default=",".join(FUNCTIONS))
+    args = ap.parse_args()
+    out = {"version": optuna.__version__, "best": {}, "overhead": {}}
+    for name in args.functions.split(","):
+        fn = FUNCTIONS[name]
+        bests = []
+        for seed in range(args.seeds):
+            study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=seed))
+            study.optimize(fn, n_trials=args.trials)
+            bests.append(study.best_value)
+        out["best"][name] = bests
+    if args.overhead_trials > 0:
+        # Sampler overhead: a trivial objective, so the time is the sampler's
+        # and the study's own (ask, suggest, tell).
+        study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0))
+        # CPU time counts too: on a shared machine it moves less with the load.
+        stamps, cpu = [], []
+        t0, c0 = time.perf_counter(), time.process_time()
+
+        def note(study, trial):
+            stamps.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
+
+        study.optimize(sphere, n_trials=args.overhead_trials, callbacks=[note])
+        n = len(stamps)
+        out["overhead"] = {
+            "trials": n,
+            "seconds": stamps[-1],
+            "last100_seconds": stamps[-1] - stamps[-101] if n > 100 else stamps[-1],
+            "cpu_seconds": cpu[-1],
+            "last100_cpu_seconds": cpu[-1] - cpu[-101] if n > 100 else cpu[-1],
+        }
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

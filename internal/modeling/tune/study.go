@@ -1,0 +1,435 @@
+package tune
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+// Objective evaluates one trial. It returns the value to minimize or
+// maximize; ErrPruned (or an error wrapping it) when it stopped on
+// ShouldPrune; any other error fails the trial with that reason and the
+// study goes on. A NaN value fails the trial too.
+type Objective func(ctx context.Context, t *Trial) (float64, error)
+
+// StudyOptions configures NewStudy. Zero values take the documented defaults.
+type StudyOptions struct {
+	// Name identifies the study in its storage; required.
+	Name      string
+	Direction Direction
+	// Sampler defaults to NewTPESampler(TPEOptions{}) (Optuna's defaults).
+	Sampler Sampler
+	// Pruner defaults to MedianPruner{} (Optuna's default pruner).
+	Pruner Pruner
+	// Storage defaults to NewMemory().
+	Storage Storage
+	// Seed seeds every trial's random stream with (Seed, trial number).
+	// Zero is a seed like any other.
+	Seed int64
+	// Heartbeat is how often a running trial tells the storage its process
+	// is alive; a Running trial without a heartbeat for 2*Heartbeat is failed
+	// as stale (Optuna's fail_stale_trials) before new trials start. Default 10s.
+	Heartbeat time.Duration
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// OptimizeOptions bounds one Optimize call.
+type OptimizeOptions struct {
+	// Trials is the study's trial budget: Optimize returns once the study
+	// (across processes and earlier runs) holds this many trials that are
+	// finished, not counting trials of dead processes (see Heartbeat), which
+	// are run again. 0 means no budget (stop on Timeout or ctx).
+	Trials int
+	// Parallel is the number of trials run at once in this process (default 1).
+	// With more than 1, TPE ignores running trials (Optuna's constant_liar off),
+	// and results depend on timing.
+	Parallel int
+	// Timeout stops starting new trials after this long; running ones finish.
+	Timeout time.Duration
+	// OnTrial is called after each trial this call ran is finished and stored,
+	// one call at a time.
+	OnTrial func(FrozenTrial)
+}
+
+// ErrNoTrials is returned by Best when no trial completed.
+var ErrNoTrials = errors.New("no completed trial")
+
+// Study is a hyperparameter search. Its methods are safe for concurrent use.
+type Study struct {
+	name      string
+	id        int64
+	dir       Direction
+	sampler   Sampler
+	pruner    Pruner
+	storage   Storage
+	seed      int64
+	heartbeat time.Duration
+	log       *slog.Logger
+
+	mu    sync.Mutex
+	cache map[int64]FrozenTrial // finished trials by id: they never change again
+}
+
+// NewStudy creates the study in the storage, or loads it when one of that
+// name exists (resume: its trials count towards budgets and inform the sampler).
+func NewStudy(ctx context.Context, o StudyOptions) (*Study, error) {
+	if o.Name == "" {
+		return nil, errors.New("tune: study options: name is required")
+	}
+	if o.Direction != Minimize && o.Direction != Maximize {
+		return nil, fmt.Errorf("tune: study %q: direction %d is neither Minimize nor Maximize", o.Name, o.Direction)
+	}
+	s := &Study{name: o.Name, dir: o.Direction, sampler: o.Sampler, pruner: o.Pruner, storage: o.Storage,
+		seed: o.Seed, heartbeat: o.Heartbeat, log: o.Logger, cache: map[int64]FrozenTrial{}}
+	if s.sampler == nil {
+		s.sampler = NewTPESampler(TPEOptions{})
+	}
+	if s.pruner == nil {
+		s.pruner = MedianPruner{}
+	}
+	if s.storage == nil {
+		s.storage = NewMemory()
+	}
+	if s.heartbeat <= 0 {
+		s.heartbeat = 10 * time.Second
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	id, err := s.storage.CreateStudy(ctx, o.Name, o.Direction)
+	if err != nil {
+		return nil, fmt.Errorf("tune: open study %q: %w", o.Name, err)
+	}
+	s.id = id
+	return s, nil
+}
+
+// Name returns the study's name.
+func (s *Study) Name() string { return s.name }
+
+// Direction returns the study's direction.
+func (s *Study) Direction() Direction { return s.dir }
+
+// Trials returns every trial of the study in number order.
+func (s *Study) Trials(ctx context.Context) ([]FrozenTrial, error) {
+	h, err := s.history(ctx, 0)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]FrozenTrial, len(h.Trials))
+	for i, t := range h.Trials {
+		out[i] = t.clone()
+	}
+	return out, nil
+}
+
+// Best returns the completed trial with the best value (the lowest number among equals).
+func (s *Study) Best(ctx context.Context) (FrozenTrial, error) {
+	h, err := s.history(ctx, 0)
+	if err != nil {
+		return FrozenTrial{}, err
+	}
+	best := -1
+	for i, t := range h.Trials {
+		if t.State != Complete {
+			continue
+		}
+		if best < 0 || better(t.Value, h.Trials[best].Value, s.dir) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return FrozenTrial{}, fmt.Errorf("tune: study %q: %w", s.name, ErrNoTrials)
+	}
+	return h.Trials[best].clone(), nil
+}
+
+func better(a, b float64, dir Direction) bool {
+	if dir == Maximize {
+		return a > b
+	}
+	return a < b
+}
+
+// history reads the study's trials other than exclude (0: none), reading
+// from the storage only those not already cached as finished.
+func (s *Study) history(ctx context.Context, exclude int64) (*History, error) {
+	refs, err := s.storage.TrialRefs(ctx, s.id)
+	if err != nil {
+		return nil, fmt.Errorf("tune: study %q: list trials: %w", s.name, err)
+	}
+	s.mu.Lock()
+	var missing []int64
+	for _, r := range refs {
+		if _, ok := s.cache[r.ID]; !ok && r.ID != exclude {
+			missing = append(missing, r.ID)
+		}
+	}
+	s.mu.Unlock()
+	fresh := map[int64]FrozenTrial{}
+	if len(missing) > 0 {
+		ts, err := s.storage.Trials(ctx, s.id, missing)
+		if err != nil {
+			return nil, fmt.Errorf("tune: study %q: read trials: %w", s.name, err)
+		}
+		for _, t := range ts {
+			fresh[t.ID] = t
+		}
+	}
+	h := &History{Direction: s.dir, Trials: make([]FrozenTrial, 0, len(refs))}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range refs {
+		if r.ID == exclude {
+			continue
+		}
+		t, ok := s.cache[r.ID]
+		if !ok {
+			if t, ok = fresh[r.ID]; !ok {
+				continue // created after TrialRefs was read
+			}
+			if t.State.Finished() {
+				s.cache[t.ID] = t
+			}
+		}
+		h.Trials = append(h.Trials, t)
+	}
+	return h, nil
+}
+
+// Ask starts a new trial (with no budget check) for callers that run the
+// objective themselves; finish it with Tell.
+func (s *Study) Ask(ctx context.Context) (*Trial, error) {
+	return s.ask(ctx, 0)
+}
+
+func (s *Study) ask(ctx context.Context, budget int) (*Trial, error) {
+	now := time.Now()
+	if _, err := s.storage.FailStale(ctx, s.id, now.Add(-2*s.heartbeat), now); err != nil {
+		return nil, fmt.Errorf("tune: study %q: fail stale trials: %w", s.name, err)
+	}
+	ref, err := s.storage.CreateTrial(ctx, s.id, budget, now)
+	if err != nil {
+		if errors.Is(err, ErrBudget) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("tune: study %q: create trial: %w", s.name, err)
+	}
+	hist, err := s.history(ctx, ref.ID)
+	if err != nil {
+		s.finish(ctx, ref.ID, Failed, math.NaN(), err.Error())
+		return nil, err
+	}
+	rng := rand.New(rand.NewPCG(uint64(s.seed), uint64(ref.Number)))
+	t := &Trial{study: s, ctx: ctx, id: ref.ID, number: ref.Number, rng: rng, hist: hist,
+		frozen: FrozenTrial{ID: ref.ID, Number: ref.Number, State: Running, Value: math.NaN(), Start: now,
+			Params: map[string]any{}, Distributions: map[string]Distribution{}, Intermediate: map[int]float64{},
+			UserAttrs: map[string]string{}, SystemAttrs: map[string]string{}}}
+	t.rel = s.sampler.SampleRelative(hist, ref.Number, rng)
+	t.stopBeat = s.beat(ctx, ref.ID)
+	return t, nil
+}
+
+// beat sends heartbeats for a running trial until the returned func is called.
+func (s *Study) beat(ctx context.Context, id int64) func() {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(s.heartbeat)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case now := <-tick.C:
+				if err := s.storage.Heartbeat(ctx, id, now); err != nil && !errors.Is(err, ErrFinished) {
+					s.log.Warn("tune: heartbeat", "study", s.name, "err", err)
+				}
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+// Tell finishes a trial from Ask with the objective's outcome (see
+// Objective for how value and err map to a state) and returns it.
+func (s *Study) Tell(ctx context.Context, t *Trial, value float64, err error) (FrozenTrial, error) {
+	t.stopBeat()
+	t.mu.Lock()
+	state, reason := Complete, ""
+	switch {
+	case t.firstErr != nil:
+		state, reason, value = Failed, t.firstErr.Error(), math.NaN()
+	case errors.Is(err, ErrPruned):
+		state, value = Pruned, math.NaN()
+		if step, ok := t.frozen.LastStep(); ok {
+			value = t.frozen.Intermediate[step]
+		}
+	case err != nil:
+		state, reason, value = Failed, err.Error(), math.NaN()
+	case math.IsNaN(value):
+		state, reason = Failed, "the objective returned NaN"
+	}
+	t.mu.Unlock()
+	if ferr := s.finish(ctx, t.id, state, value, reason); ferr != nil {
+		return FrozenTrial{}, ferr
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.frozen.State, t.frozen.Value, t.frozen.Err, t.frozen.End = state, value, reason, time.Now()
+	f := t.frozen.clone()
+	s.mu.Lock()
+	s.cache[f.ID] = f
+	s.mu.Unlock()
+	return f, nil
+}
+
+// finish records a trial's end even when ctx was cancelled (a cancelled
+// study still records why its running trials stopped).
+func (s *Study) finish(ctx context.Context, id int64, state State, value float64, reason string) error {
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := s.storage.FinishTrial(fctx, id, state, value, reason, time.Now()); err != nil {
+		return fmt.Errorf("tune: study %q: finish trial: %w", s.name, err)
+	}
+	return nil
+}
+
+// Optimize runs trials until the budget, the timeout or ctx ends it (see
+// OptimizeOptions). Objective errors fail their trial and the study goes on;
+// Optimize returns an error for storage failures and ctx's error when ctx
+// ended it.
+func (s *Study) Optimize(ctx context.Context, obj Objective, o OptimizeOptions) error {
+	if o.Trials < 0 || o.Parallel < 0 || o.Timeout < 0 {
+		return fmt.Errorf("tune: study %q: optimize options: trials %d, parallel %d, timeout %s must not be negative", s.name, o.Trials, o.Parallel, o.Timeout)
+	}
+	parallel := max(o.Parallel, 1)
+	budget := o.Trials
+	if f, ok := s.sampler.(Finite); ok && (budget == 0 || budget > f.Size()) {
+		// A grid's points are the budget: the storage enforces it atomically,
+		// so parallel workers cannot start a point past the end.
+		budget = f.Size()
+	}
+	var deadline time.Time
+	if o.Timeout > 0 {
+		deadline = time.Now().Add(o.Timeout)
+	}
+	var (
+		cbMu  sync.Mutex
+		errMu sync.Mutex
+		first error
+		wg    sync.WaitGroup
+		ours  sync.Map // trial ids run by this call
+	)
+	setErr := func(err error) {
+		errMu.Lock()
+		if first == nil {
+			first = err
+		}
+		errMu.Unlock()
+	}
+	stopped := func() bool {
+		errMu.Lock()
+		defer errMu.Unlock()
+		return first != nil || ctx.Err() != nil || (!deadline.IsZero() && time.Now().After(deadline))
+	}
+	for range parallel {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !stopped() {
+				if ex, ok := s.sampler.(Exhauster); ok {
+					h, err := s.history(ctx, 0)
+					if err != nil {
+						setErr(err)
+						return
+					}
+					if ex.Exhausted(h) {
+						return
+					}
+				}
+				t, err := s.ask(ctx, budget)
+				if errors.Is(err, ErrBudget) {
+					// The budget is reached counting running trials. Trials of
+					// other processes may still die (and be run again): wait for
+					// them to finish or go stale.
+					wait, werr := s.othersRunning(ctx, &ours)
+					if werr != nil {
+						setErr(werr)
+						return
+					}
+					if !wait {
+						return
+					}
+					select {
+					case <-ctx.Done():
+					case <-time.After(s.heartbeat):
+					}
+					continue
+				}
+				if err != nil {
+					setErr(err)
+					return
+				}
+				ours.Store(t.id, true)
+				value, oerr := runObjective(ctx, obj, t)
+				f, err := s.Tell(ctx, t, value, oerr)
+				ours.Delete(t.id)
+				if err != nil {
+					setErr(err)
+					return
+				}
+				if f.State == Failed {
+					s.log.Warn("tune: trial failed", "study", s.name, "trial", f.Number, "reason", f.Err)
+				}
+				if o.OnTrial != nil {
+					cbMu.Lock()
+					o.OnTrial(f)
+					cbMu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if first != nil {
+		return first
+	}
+	return ctx.Err()
+}
+
+// othersRunning reports whether the study has running trials this call did not start.
+func (s *Study) othersRunning(ctx context.Context, ours *sync.Map) (bool, error) {
+	refs, err := s.storage.TrialRefs(ctx, s.id)
+	if err != nil {
+		return false, fmt.Errorf("tune: study %q: list trials: %w", s.name, err)
+	}
+	for _, r := range refs {
+		if r.State == Running {
+			if _, mine := ours.Load(r.ID); !mine {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
+}
+
+// runObjective calls obj, turning a panic into the trial's error: one bad
+// trial (a learner's bug on an extreme parameter) must not end the study.
+func runObjective(ctx context.Context, obj Objective, t *Trial) (v float64, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			v, err = math.NaN(), fmt.Errorf("panic: %v", r)
+		}
+	}()
+	return obj(ctx, t)
+}
