@@ -158,6 +158,9 @@ type predictor struct {
 	// exceed metaFeatMask): they take the general path, on the row's
 	// doubles.
 	slow []int32
+	// qs is the model in the bitvector form (predict_qs.go), which every
+	// prediction takes when it exists.
+	qs *qsForm
 }
 
 // flatNode is one node (16 bytes). meta packs what the walk needs from one
@@ -290,6 +293,7 @@ func compile(m *Model) *predictor {
 		}
 	}
 	slices.SortStableFunc(p.byDepth, func(a, b int32) int { return p.trees[a].depth - p.trees[b].depth })
+	p.qs = compileQS(p)
 	return p
 }
 
@@ -508,6 +512,7 @@ type scratch struct {
 	bins []uint32  // the block's rows' bins (predictor.thr)
 	x    []float64 // the block's rows, row-major (slow trees only)
 	vals []float64 // one row's value in each tree (single rows)
+	v    []uint64  // one row's bitvector of each tree (predictor.qs)
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -571,6 +576,11 @@ func (p *predictor) predictBlock(ds *ml.Dataset, b int, s *scratch, out []float6
 		}
 	}
 	o := out[lo*k : hi*k]
+	if p.qs != nil {
+		s.v = grow(s.v, len(p.trees))
+		p.predictRowsQS(bins, w, rows, x, nf, s.v, o)
+		return
+	}
 	if rows < 4 {
 		s.vals = grow(s.vals, len(p.trees))
 		for r := range rows {

@@ -21,6 +21,9 @@ func pathModels(t *testing.T) map[string]*Model {
 	binary := trainOrFatal(t, gbdttest.Synth(ObjBinary, 3000, 1), nil, map[string]string{"objective": "binary", "num_iterations": "30", "num_leaves": "31"})
 	multi := trainOrFatal(t, gbdttest.Synth(ObjMulticlass, 3000, 2), nil, map[string]string{"objective": "multiclass", "num_class": "3", "num_iterations": "10", "num_leaves": "15"})
 	deep := trainOrFatal(t, gbdttest.Synth(ObjRegression, 3000, 3), nil, map[string]string{"objective": "regression", "num_iterations": "20", "num_leaves": "63", "min_data_in_leaf": "2"})
+	// Trees of more than 64 leaves: too wide for the bitvector form, the
+	// model keeps the walks.
+	wide := trainOrFatal(t, gbdttest.Synth(ObjRegression, 3000, 4), nil, map[string]string{"objective": "regression", "num_iterations": "12", "num_leaves": "100", "min_data_in_leaf": "2"})
 	f32 := &Model{Version: binary.Version, Objective: binary.Objective, NumClass: binary.NumClass, Sigmoid: binary.Sigmoid,
 		Features: binary.Features, Trees: binary.Trees, Float32Inputs: true}
 	return map[string]*Model{
@@ -29,6 +32,7 @@ func pathModels(t *testing.T) map[string]*Model {
 		"trained binary":            binary,
 		"trained multiclass":        multi,
 		"trained regression, deep":  deep,
+		"trained regression, wide":  wide,
 		"binary, float32 semantics": f32,
 	}
 }
@@ -219,5 +223,88 @@ func TestNumBin(t *testing.T) {
 	}
 	if numBin(ts, math.NaN()) != nanBin {
 		t.Errorf("NaN's bin is %d, want nanBin", numBin(ts, math.NaN()))
+	}
+}
+
+// The bitvector form exists exactly for the models whose compact trees all
+// have at most 64 leaves (so that TestPredictPathsAgree checks both it and
+// the walks), and its per-tree leaves are each tree's, left to right.
+func TestBitvectorFormChosen(t *testing.T) {
+	forms := map[bool]int{}
+	for name, m := range pathModels(t) {
+		p, err := m.predictor()
+		if err != nil {
+			t.Fatal(err)
+		}
+		forms[p.qs != nil]++
+		widest := 0
+		for _, ft := range p.trees {
+			if !ft.slow {
+				widest = max(widest, ft.tree.NumLeaves)
+			}
+		}
+		if got, want := p.qs != nil, widest <= qsMaxLeaves; got != want {
+			t.Errorf("%s: widest compact tree has %d leaves, bitvector form %v, want %v", name, widest, got, want)
+		}
+		if p.qs == nil {
+			continue
+		}
+		for ti, ft := range p.trees {
+			if ft.slow {
+				continue
+			}
+			base := int(p.qs.leafBase[ti])
+			// A tree's leaves, left to right, are its leaf nodes in
+			// preorder (the tree's nodes run up to the next tree's root).
+			var want []float64
+			for i := int(ft.root); i < len(p.nodes) && (ti+1 == len(p.trees) || i < int(p.trees[ti+1].root)); i++ {
+				if p.nodes[i].meta&metaLeaf != 0 {
+					want = append(want, p.leafVal[i])
+				}
+			}
+			got := p.qs.leaves[base : base+len(want)]
+			for i := range want {
+				if got[i] != want[i] {
+					t.Fatalf("%s: tree %d leaf %d: %v, want %v", name, ti, i, got[i], want[i])
+				}
+			}
+		}
+	}
+	if forms[true] == 0 || forms[false] == 0 {
+		t.Errorf("models in the bitvector form: %d, with walks: %d; the path tests need both", forms[true], forms[false])
+	}
+}
+
+// Categorical nodes tested one by one (a feature whose per-code lists
+// would exceed catLimit) predict what the lists do: the trees' own rule.
+func TestCategoriesOneByOne(t *testing.T) {
+	defer func(l int) { catLimit = l }(catLimit)
+	catLimit = 0
+	tested := 0
+	for name, m := range pathModels(t) {
+		p := compile(m)
+		if p.qs == nil || len(p.qs.catFeats) == 0 {
+			continue
+		}
+		for _, f := range p.qs.catFeats {
+			if p.qs.catList != nil && p.qs.catList[f] != nil {
+				t.Fatalf("%s: feature %d listed by code with catLimit 0", name, f)
+			}
+		}
+		tested++
+		for _, n := range []int{1, 200} {
+			probe := pathProbe(m, n, true, 9)
+			want := treeRule(m, probe)
+			out := make([]float64, len(want))
+			p.predictInto(probe, out)
+			for i := range out {
+				if out[i] != want[i] {
+					t.Fatalf("%s, %d rows: output %d: %v, the trees' rule %v", name, n, i, out[i], want[i])
+				}
+			}
+		}
+	}
+	if tested == 0 {
+		t.Fatal("no model in the bitvector form has categorical nodes")
 	}
 }

@@ -1,0 +1,171 @@
+package oip
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// fastProbes returns number texts of every kind a client writes: shortest
+// round-trip reprs of random doubles and floats (Python's, tritonclient's,
+// 17 digits or fewer), fixed precisions, random digit strings of 1 to 22
+// digits with leading zeros and exponents across the whole range, and the
+// edges (zeros, the largest and smallest normals, subnormals, overflow,
+// halfway cases).
+func fastProbes(n int, seed uint64) []string {
+	r := rand.New(rand.NewPCG(seed, 3))
+	out := []string{"0", "-0", "0.0", "-0.0", "0e5", "0.000", "1", "-1", "0.1", "0.5", "1e0", "1E+2", "1e-2", "123456789012345678",
+		"1234567890123456789", "12345678901234567890", "9007199254740993", "9007199254740992.5", "4.9406564584124654e-324",
+		"2.2250738585072014e-308", "2.2250738585072011e-308", "1.7976931348623157e308", "1.7976931348623159e308", "1e309", "1e-400",
+		"3.4028234663852886e38", "3.4028236e38", "1.1754943508222875e-38", "1.401298464324817e-45", "0.1000000000000000055511151231257827",
+		"100000000000000000000000", "7.038531e-26", "1.00000017881393432617187499", "1.00000005960464477539062500"}
+	digits := func(k int) string {
+		var b strings.Builder
+		for range k {
+			b.WriteByte(byte('0' + r.IntN(10)))
+		}
+		return b.String()
+	}
+	for len(out) < n {
+		switch r.IntN(6) {
+		case 0:
+			out = append(out, strconv.FormatFloat(math.Float64frombits(r.Uint64()), 'g', -1, 64))
+		case 1:
+			out = append(out, strconv.FormatFloat(r.NormFloat64()*math.Pow(10, float64(r.IntN(40)-20)), 'g', -1, 64))
+		case 2:
+			out = append(out, strconv.FormatFloat(float64(math.Float32frombits(r.Uint32())), 'g', -1, 32))
+		case 3:
+			out = append(out, strconv.FormatFloat(r.Float64()*1000, 'f', r.IntN(20), 64))
+		default: // an integer part, a fraction with leading zeros, 1 to 40 digits in all
+			s := strings.TrimLeft(digits(1+r.IntN(20)), "0")
+			if s == "" {
+				s = "0"
+			}
+			if r.IntN(3) > 0 {
+				s += "." + strings.Repeat("0", r.IntN(4)) + digits(1+r.IntN(20))
+			}
+			if r.IntN(2) == 0 {
+				s += fmt.Sprintf("e%d", r.IntN(700)-350)
+			}
+			if r.IntN(2) == 0 {
+				s = "-" + s
+			}
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Wherever the fast path answers, it answers strconv.ParseFloat's value
+// bit for bit, for float64 and float32, and it reads the whole number; and
+// it answers for nearly all of what clients send (the shortest reprs of
+// doubles), else it would be no fast path.
+func TestFastFloatMatchesParseFloat(t *testing.T) {
+	probes := fastProbes(100_000, 1)
+	for e := pow10Min - 2; e <= pow10Max+2; e++ { // every entry of the table
+		probes = append(probes, fmt.Sprintf("1e%d", e), fmt.Sprintf("7.2057594037927933e%d", e), fmt.Sprintf("-98765432109876543e%d", e))
+	}
+	for _, f32 := range []bool{false, true} {
+		bitSize, answered := 64, 0
+		if f32 {
+			bitSize = 32
+		}
+		for _, s := range probes {
+			want, err := strconv.ParseFloat(s, bitSize)
+			got, n, ok := fastNumber([]byte(s), f32)
+			if !ok {
+				continue
+			}
+			answered++
+			if err != nil {
+				t.Fatalf("%s (float%d): fast path answered %v, ParseFloat: %v", s, bitSize, got, err)
+			}
+			if n != len(s) || math.Float64bits(got) != math.Float64bits(want) {
+				t.Fatalf("%s (float%d): fast path %v (%d bytes read), ParseFloat %v", s, bitSize, got, n, want)
+			}
+		}
+		if answered < len(probes)/2 {
+			t.Errorf("float%d: the fast path answered %d of %d numbers", bitSize, answered, len(probes))
+		}
+		t.Logf("float%d: fast path answered %d of %d numbers", bitSize, answered, len(probes))
+	}
+	// Python's repr of random doubles (17 digits or fewer, exponents in the
+	// normal range): every one takes the fast path.
+	r := rand.New(rand.NewPCG(4, 5))
+	for range 50_000 {
+		s := strconv.FormatFloat(r.NormFloat64()*math.Pow(10, float64(r.IntN(20)-10)), 'g', -1, 64)
+		if _, _, ok := fastNumber([]byte(s), false); !ok {
+			t.Fatalf("%s: the fast path declined a 17-digit number", s)
+		}
+	}
+}
+
+// The fast path reads a number up to its end and declines anything that
+// is not a complete JSON number, leaving it to the general path.
+func TestFastFloatDeclines(t *testing.T) {
+	for _, tc := range []struct {
+		in string
+		n  int // bytes read; -1: declined
+	}{
+		{"1.5,2", 3}, {"1.5]", 3}, {"-2e3 ", 4}, {"0,", 1},
+		{"", -1}, {"-", -1}, {"+1", -1}, {".5", -1}, {"1.", -1}, {"1.e5", -1}, {"1e", -1}, {"1e+", -1},
+		{"1.5x", -1}, {"1e5.3", -1}, {"01", -1}, {"NaN", -1}, {"Infinity", -1}, {"null", -1}, {"0x10", -1},
+		{"1_000", 1}, {"12345678901234567890", -1}, {"1e400", -1}, {"4e-320", -1},
+	} {
+		_, n, ok := fastNumber([]byte(tc.in), false)
+		if !ok {
+			n = -1
+		}
+		if n != tc.n {
+			t.Errorf("%q: read %d bytes (ok %v), want %d", tc.in, n, ok, tc.n)
+		}
+	}
+}
+
+// A data array that mixes numbers the fast path takes with ones it leaves
+// decodes to ParseFloat's values; a malformed number is refused with the
+// input's name and the element's position, whichever path met it.
+func TestDecodeDataFastAndGeneral(t *testing.T) {
+	probes := fastProbes(2000, 7)
+	var keep []string
+	for _, s := range probes {
+		if _, err := strconv.ParseFloat(s, 64); err == nil {
+			keep = append(keep, s)
+		}
+	}
+	keep = append(keep, "NaN", "Infinity", "-Infinity", "null", `"NaN"`, "1234567890123456789012345", "4e-320")
+	body := `{"inputs":[{"name":"x","shape":[` + strconv.Itoa(len(keep)) + `],"datatype":"FP64","data":[` + strings.Join(keep, " ,\n") + `]}]}`
+	req, err := decode(t, []byte(body), -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range keep {
+		want, _ := strconv.ParseFloat(strings.Trim(s, `"`), 64)
+		if s == "null" {
+			want = math.NaN()
+		}
+		if got := req.Inputs[0].FP64[i]; math.Float64bits(got) != math.Float64bits(want) && !(got != got && want != want) {
+			t.Fatalf("element %d %s: %v, want %v", i, s, got, want)
+		}
+	}
+	for _, tc := range []struct{ data, want string }{
+		{`[1.5, 2.x, 3]`, `inputs[0] "x": data: element 1: want a number (FP64), got 2.x`},
+		{`[1.5, 2, 3e]`, `inputs[0] "x": data: element 2: want a number (FP64), got 3e`},
+		{`[0.25, 01]`, `inputs[0] "x": data: element 1: want a number (FP64), got 01`},
+		{`[[1, 2], [3, -]]`, `inputs[0] "x": data: element 3: want a number (FP64), got -`},
+		{`[1, +2]`, `inputs[0] "x": data: element 1: want a number (FP64), got +2`},
+		{`[1, .5]`, `inputs[0] "x": data: element 1: want a number (FP64), got .5`},
+		{`[1, 1e999]`, `inputs[0] "x": data: element 1: 1e999 is out of FP64's range`},
+		{`[1 2]`, `inputs[0] "x": data: malformed JSON at byte 3: want ',' or ']'`},
+	} {
+		body := `{"inputs":[{"name":"x","shape":[4],"datatype":"FP64","data":` + tc.data + `}]}`
+		_, err := decode(t, []byte(body), -1)
+		if !errors.Is(err, ErrInvalidInput) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("data %s: err = %v\nwant ErrInvalidInput containing %q", tc.data, err, tc.want)
+		}
+	}
+}
