@@ -173,7 +173,12 @@ func storeError(ctx context.Context, timeout time.Duration, err error) error {
 	switch {
 	case errors.Is(err, context.Canceled):
 		return err
-	case errors.Is(ctx.Err(), context.DeadlineExceeded), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(ctx.Err(), context.DeadlineExceeded), errors.Is(err, context.DeadlineExceeded),
+		errors.As(err, &netErr) && netErr.Timeout():
+		// A client library that sets the connection's deadline from ctx (as
+		// go-redis does) sees the socket time out at the same instant, and
+		// ctx.Err() may not be set yet when it returns: a net timeout is the
+		// same event.
 		// The deadline may be the request's (shorter than the store timeout
 		// when little of it is left); the words name the store timeout, the
 		// bound an operator configures.
