@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/atrium-ml/atrium/internal/platform/auth"
+	"github.com/atrium-ml/atrium/internal/spec"
 )
 
 func newAuditCmd(e *env) *cobra.Command {
@@ -69,7 +70,7 @@ func newAuditCmd(e *env) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&since, "since", "24h", "how far back: a duration (24h, 7d) or an RFC 3339 time")
+	cmd.Flags().StringVar(&since, "since", "24h", "how far back: a duration (24h, 7d) or a time (2026-12-01, 2026-12-01T06:00:00Z)")
 	cmd.Flags().IntVar(&limit, "limit", 1000, "show at most this many entries (the newest)")
 	cmd.Flags().BoolVar(&prune, "prune", false, "delete the entries older than server.audit_retention now (atrium serve does it hourly)")
 	return cmd
@@ -102,15 +103,35 @@ func pruneAudit(e *env, s *auth.Store, setting string, retention time.Duration) 
 	return nil
 }
 
-// parseSince reads --since: an RFC 3339 time, or a lifetime as parseExpiry
-// reads it, counted back from now.
+// parseSince reads --since: a lifetime as parseExpiry reads it (90m, 24h,
+// 7d), counted back from now, or a time in any form spec.ParseTime takes.
 func parseSince(s string, now time.Time) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, nil
+	if d, err := parseExpiry(s); err == nil && d > 0 {
+		return now.Add(-d), nil
 	}
-	d, err := parseExpiry(s)
-	if err != nil || d == 0 {
-		return time.Time{}, fmt.Errorf("want a duration such as 24h or 7d, or an RFC 3339 time")
+	t, err := spec.ParseTime(s, now)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q: want a duration back from now (90m, 24h, 7d) or %s", s, spec.TimeFormats)
 	}
-	return now.Add(-d), nil
+	return t, nil
+}
+
+// parseWindow reads a command's --since and --until flags: since as
+// parseSince reads it, until (default now) as spec.ParseTime does. The
+// window is [since, until) and must not be empty. Every command with such
+// a window parses it here, so all accept the same forms.
+func parseWindow(since, until string, now time.Time) (from, to time.Time, err error) {
+	if from, err = parseSince(since, now); err != nil {
+		return from, to, usagef("--since: %v", err)
+	}
+	to = now
+	if until != "" {
+		if to, err = spec.ParseTime(until, now); err != nil {
+			return from, to, usagef("--until: %v", err)
+		}
+	}
+	if !from.Before(to) {
+		return from, to, usagef("--since %s is not before --until %s", from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339))
+	}
+	return from, to, nil
 }

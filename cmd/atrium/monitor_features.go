@@ -36,14 +36,8 @@ the reference's mean volume is flagged for volume.`,
 			now := time.Now().UTC()
 			o := features.Options{Set: args[0]}
 			var err error
-			if o.Since, err = parseSince(since, now); err != nil {
-				return usagef("--since: %v", err)
-			}
-			o.Until = now
-			if until != "" {
-				if o.Until, err = spec.ParseTime(until, now); err != nil {
-					return usagef("--until: %v", err)
-				}
+			if o.Since, o.Until, err = parseWindow(since, until, now); err != nil {
+				return err
 			}
 			o.Since, o.Until = o.Since.Truncate(pipeline.Day), o.Until.Truncate(pipeline.Day)
 			if o.Reference, err = parseReference(reference, now); err != nil {
@@ -79,7 +73,7 @@ the reference's mean volume is flagged for volume.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&since, "since", "30d", "first day shown: a duration back from now (30d) or an RFC 3339 time")
+	f.StringVar(&since, "since", "30d", "first day shown: a duration back from now (30d) or a time (2026-12-01, 2026-12-01T06:00:00Z)")
 	f.StringVar(&until, "until", "", "last day shown (default: today): "+spec.TimeFormats)
 	f.StringVar(&reference, "reference", "previous:7", "reference window: previous:N (the N days before each day) or START..END (fixed days)")
 	f.StringArrayVar(&methods, "method", nil, "FEATURE=METHOD: drift test of a feature; repeatable")

@@ -28,21 +28,14 @@ func newPredictionsCmd(e *env) *cobra.Command {
 "Prediction log"): one row per scored row, with its request, version, route,
 score, latency and entity keys; --output json adds the feature values.
 
---since is a duration back from now (90m, 24h, 7d) or an RFC 3339 time; --until
-is ` + spec.TimeFormats + `.`,
+--since is a duration back from now (90m, 24h, 7d) or a time, --until a time
+(default now); a time is ` + spec.TimeFormats + `.`,
 		Example: `  atrium predictions --model ranker --since 15m --limit 50`,
 		Args:    exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			now := time.Now()
-			from, err := parseSince(since, now)
+			from, to, err := parseWindow(since, until, time.Now())
 			if err != nil {
-				return usagef("--since: %v", err)
-			}
-			var to time.Time
-			if until != "" {
-				if to, err = spec.ParseTime(until, now); err != nil {
-					return usagef("--until: %v", err)
-				}
+				return err
 			}
 			if limit <= 0 {
 				return usagef("--limit %d: want a positive number of rows", limit)
@@ -74,7 +67,7 @@ is ` + spec.TimeFormats + `.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&model, "model", "", "registered model name (default: every model)")
-	f.StringVar(&since, "since", "1h", "start: a duration back from now (90m, 7d) or an RFC 3339 time")
+	f.StringVar(&since, "since", "1h", "start: a duration back from now (90m, 7d) or a time (2026-12-01, 2026-12-01T06:00:00Z)")
 	f.StringVar(&until, "until", "", "end (exclusive; default: now)")
 	f.IntVar(&limit, "limit", 20, "show at most this many rows, the newest")
 	return cmd

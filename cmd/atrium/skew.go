@@ -38,19 +38,9 @@ after materialization show up here, feature by feature, with an example row.`,
 			if err := requireFlags("--model", o.Model, "--since", since); err != nil {
 				return err
 			}
-			now := time.Now()
 			var err error
-			if o.Since, err = parseSince(since, now); err != nil {
-				return usagef("--since: %v", err)
-			}
-			o.Until = now
-			if until != "" {
-				if o.Until, err = spec.ParseTime(until, now); err != nil {
-					return usagef("--until: %v", err)
-				}
-			}
-			if !o.Since.Before(o.Until) {
-				return usagef("--since %s is not before --until", since)
+			if o.Since, o.Until, err = parseWindow(since, until, time.Now()); err != nil {
+				return err
 			}
 			p, err := e.Project()
 			if err != nil {
@@ -82,7 +72,7 @@ after materialization show up here, feature by feature, with an example row.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.Model, "model", "", "registered model name (required)")
-	f.StringVar(&since, "since", "", "start of the window: a duration back from now (90m, 1h, 2d) or an RFC 3339 time (required)")
+	f.StringVar(&since, "since", "", "start of the window: a duration back from now (90m, 1h, 2d) or a time (2026-12-01, 2026-12-01T06:00:00Z) (required)")
 	f.StringVar(&until, "until", "", "end of the window, exclusive (default: now): "+spec.TimeFormats)
 	f.StringVar(&o.FeatureService, "feature-service", "", "feature service to retrieve (default: each version's atrium.feature_service tag)")
 	f.Float64Var(&o.Tolerance, "tolerance", 1e-9, "relative difference under which two numbers are equal")
