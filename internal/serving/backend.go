@@ -134,6 +134,9 @@ func (b *Backend) Infer(ctx context.Context, name, version string, req *oip.Infe
 	if err != nil {
 		return nil, toOIP(err)
 	}
+	// The response holds preds, the log a copy of the rows: ds is free
+	// once Infer returns.
+	defer d.ReleaseDataset(ds)
 	mstart := time.Now()
 	preds, err := d.Predict(ctx, ds)
 	if err != nil {

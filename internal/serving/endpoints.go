@@ -214,7 +214,9 @@ func (e *Endpoints) Predict(ctx context.Context, name string, req *PredictReques
 	resp = &PredictResponse{Model: name, Version: d.Version, Outputs: d.NumOutputs(), Predictions: sc.preds,
 		Missing: missingMap(d, sc.missing)}
 	if req.ReturnFeatures {
-		resp.Features = sc.ds
+		resp.Features = sc.ds // the response owns it: not released
+	} else {
+		d.ReleaseDataset(sc.ds)
 	}
 	return resp, nil
 }
@@ -343,6 +345,7 @@ func (e *Endpoints) Rank(ctx context.Context, name string, req *RankRequest) (re
 	if err != nil {
 		return nil, err
 	}
+	d.ReleaseDataset(sc.ds) // logged (copied) by score; only preds are kept
 	ranked := make([]Ranked, len(sc.preds))
 	for i, s := range sc.preds {
 		ranked[i] = Ranked{Row: i, Score: s}
@@ -396,6 +399,7 @@ func (e *Endpoints) RankWith(ctx context.Context, name string, req *RankRequest)
 		if err != nil {
 			return nil, fmt.Errorf("ranker %s: %w", name, err)
 		}
+		d.ReleaseDataset(sc.ds) // logged (copied) by score; only preds are kept
 		resp.Models[i] = ModelVersion{d.Name, d.Version}
 		for k, n := range missingMap(d, sc.missing) {
 			resp.Missing[k] = n // the same feature, the same rows: the same count
