@@ -7,6 +7,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -32,8 +33,11 @@ only when the candidate beats the current version on the same test rows by the
 spec's margin.
 
 A spec with problems is reported whole, as file:line messages, before any training.
---dry-run trains and evaluates but writes nothing (no runs, version or alias) and
-prints the decision the gate would take. --resume continues the study of a killed
+--dry-run checks the spec against the data and stops before training: it builds the
+training set and counts each split's rows, checks the search space, and prints the
+plan (model, split, trials, search space, metric, the experiment and the registered
+model it would write to, the current champion), training, tracking and registering
+nothing. --resume continues the study of a killed
 run (its parent run is found by the spec's name).`,
 		Example: `  atrium train training/ranker.yaml
   atrium train training/ranker.yaml --dry-run
@@ -45,7 +49,7 @@ run (its parent run is found by the spec's name).`,
 	}
 	f := cmd.Flags()
 	f.BoolVar(&o.Resume, "resume", false, "continue the study of the spec's last unfinished run")
-	f.BoolVar(&o.DryRun, "dry-run", false, "train and evaluate, print the gate's decision, write nothing")
+	f.BoolVar(&o.DryRun, "dry-run", false, "check the spec against the data and print the plan; train and write nothing")
 	f.IntVar(&o.Threads, "threads", 0, "CPU threads, split between parallel trials (default: all)")
 	return cmd
 }
@@ -105,11 +109,11 @@ func writeTrainSummary(w io.Writer, output string, r *train.Result) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(r)
 	}
-	var b strings.Builder
-	dir := "minimize"
-	if r.Maximize {
-		dir = "maximize"
+	if r.Plan != nil {
+		return writeTrainPlan(w, r)
 	}
+	var b strings.Builder
+	dir := direction(r.Maximize)
 	fmt.Fprintf(&b, "study       %s: %d trials (%d complete, %d pruned, %d failed), %s %s\n",
 		r.Study, r.Trials, r.Complete, r.Pruned, r.Failed, dir, r.Metric)
 	fp := r.Fingerprint
@@ -134,9 +138,6 @@ func writeTrainSummary(w io.Writer, output string, r *train.Result) error {
 	if r.Decision.Promote {
 		verb = "promote"
 	}
-	if r.DryRun && r.Decision.Alias != "" {
-		verb = "would " + verb
-	}
 	if r.Decision.Alias != "" {
 		fmt.Fprintf(&b, "decision    %s (%s): %s\n", verb, r.Decision.Alias, r.Decision.Reason)
 	} else {
@@ -144,8 +145,6 @@ func writeTrainSummary(w io.Writer, output string, r *train.Result) error {
 	}
 	if g := r.Registered; g != nil {
 		fmt.Fprintf(&b, "registered  %s version %s (run %s)\nmodel uri   %s\n", g.Name, g.Version, r.RunID, modelURI(g))
-	} else if r.DryRun {
-		b.WriteString("dry run     nothing written\n")
 	} else if r.RunID != "" {
 		fmt.Fprintf(&b, "run         %s (no register block: not registered)\n", r.RunID)
 	}
@@ -156,3 +155,66 @@ func writeTrainSummary(w io.Writer, output string, r *train.Result) error {
 
 // modelURI is the new version's URI by number (an alias may move later).
 func modelURI(g *register.Result) string { return "models:/" + g.Name + "/" + g.Version }
+
+func direction(maximize bool) string {
+	if maximize {
+		return "maximize"
+	}
+	return "minimize"
+}
+
+// writeTrainPlan prints a dry run's plan: what a run would train on, search
+// and write.
+func writeTrainPlan(w io.Writer, r *train.Result) error {
+	p := r.Plan
+	var b strings.Builder
+	fp := r.Fingerprint
+	fmt.Fprintf(&b, "study       %s (dry run: nothing trained, tracked or registered)\n", r.Study)
+	fmt.Fprintf(&b, "data        %d rows %s .. %s, %d features\n            %s\n", fp.Rows,
+		fp.Start.Format("2006-01-02"), fp.End.Format("2006-01-02"), len(fp.Features), fp.Hash)
+	fmt.Fprintf(&b, "split       %s\n            ", p.Split)
+	if p.Folds > 0 {
+		fmt.Fprintf(&b, "%d folds (first: train %d, valid %d), test %d", p.Folds, r.TrainRows, r.ValidRows, r.TestRows)
+	} else {
+		fmt.Fprintf(&b, "train %d, valid %d, test %d", r.TrainRows, r.ValidRows, r.TestRows)
+	}
+	if r.Dropped > 0 {
+		fmt.Fprintf(&b, ", %d dropped at time cuts", r.Dropped)
+	}
+	fmt.Fprintf(&b, " rows\nmodel       %s", p.Model)
+	for _, k := range slices.Sorted(maps.Keys(p.Params)) {
+		fmt.Fprintf(&b, " %s=%s", k, p.Params[k])
+	}
+	fmt.Fprintf(&b, "\ntrials      %d, %d at a time", p.Trials, p.Parallel)
+	if p.Sampler != "" {
+		fmt.Fprintf(&b, ", sampler %s, pruner %s", p.Sampler, p.Pruner)
+	}
+	b.WriteString("\n")
+	for i, s := range p.Space {
+		label := ""
+		if i == 0 {
+			label = "space"
+		}
+		fmt.Fprintf(&b, "%-11s %s\n", label, s)
+	}
+	fmt.Fprintf(&b, "metric      %s %s on valid, then on test\n", direction(p.Maximize), p.Metric)
+	fmt.Fprintf(&b, "tracking    experiment %s: a parent run and one child run per trial\n", p.Experiment)
+	if p.Register == "" {
+		b.WriteString("register    no register block: not registered\n")
+	} else {
+		fmt.Fprintf(&b, "register    a new version of %s", p.Register)
+		if p.Alias != "" {
+			fmt.Fprintf(&b, " at alias %s", p.Alias)
+		}
+		b.WriteString("\n")
+	}
+	if p.Promote != "" {
+		champ := "no version yet: the candidate would take it"
+		if p.Champion != "" {
+			champ = "now version " + p.Champion + ", replaced only if beaten on the same test rows by " + strconv.FormatFloat(p.IfBetterBy, 'g', -1, 64)
+		}
+		fmt.Fprintf(&b, "promote     %s: %s\n", p.Promote, champ)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/atrium-ml/atrium/internal/data/profile"
 )
 
 // TestTrainBadSpec checks that atrium train reports every problem of a
@@ -32,4 +36,76 @@ tune: {metric: ndcg@10, space: {num_leaves: {int: [63, 7]}}}
 			t.Errorf("stderr lacks %q:\n%s", want, errOut)
 		}
 	}
+}
+
+// checkReferenceProfiles checks that every version the demo trained (the
+// untuned baseline and the tuned ranker) keeps a reference profile with the
+// prediction distribution monitoring's prediction drift compares with,
+// after the demo's monitor step has read it.
+func checkReferenceProfiles(t *testing.T, dir string) {
+	t.Helper()
+	paths, err := filepath.Glob(filepath.Join(dir, ".atrium", "artifacts", "*", "*", "artifacts", "reference", "profile.json"))
+	if err != nil || len(paths) != 2 {
+		t.Fatalf("reference profiles %v (%v), want the baseline's and the ranker's", paths, err)
+	}
+	for _, path := range paths {
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := profile.Decode(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Prediction == nil || p.Prediction.Count == 0 || len(p.Columns) != 10 {
+			t.Errorf("%s: %d columns, prediction %+v; want 10 columns and the validation predictions", path, len(p.Columns), p.Prediction)
+		}
+	}
+}
+
+// checkTrainDryRun runs `atrium train --dry-run` on the demo's tuned ranker
+// after the demo registered it: the plan names the data's rows per split,
+// the search, the metric and the current champion, and nothing is written
+// to the artifact store (no run, no model, no profile).
+func checkTrainDryRun(t *testing.T, dir string) {
+	t.Helper()
+	before := treeOf(t, filepath.Join(dir, ".atrium", "artifacts"))
+	out := mustAtrium(t, dir, "train", filepath.Join(dir, "training", "ranker.yaml"), "--dry-run")
+	for _, want := range []string{"study       ranker (dry run: nothing trained, tracked or registered)", "data        128 rows ",
+		"            train 88, valid 24, test 16 rows", "trials      16, 2 at a time, sampler tpe, pruner median",
+		"space       num_leaves int [4, 63] log", "            feature_fraction float [0.5, 1]",
+		"metric      maximize ndcg@10 on valid, then on test", "tracking    experiment ranker",
+		"register    a new version of ranker at alias challenger", "promote     champion: now version 1, replaced only if beaten"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("dry run output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "best trial") || strings.Contains(out, "registered  ") {
+		t.Errorf("the dry run trained or registered:\n%s", out)
+	}
+	if after := treeOf(t, filepath.Join(dir, ".atrium", "artifacts")); after != before {
+		t.Errorf("the dry run changed the artifact store:\nbefore\n%s\nafter\n%s", before, after)
+	}
+}
+
+// treeOf lists the files under dir with their sizes.
+func treeOf(t *testing.T, dir string) string {
+	t.Helper()
+	var b strings.Builder
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(&b, "%s %d\n", path, info.Size())
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
 }

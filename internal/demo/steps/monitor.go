@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -13,7 +12,6 @@ import (
 	"github.com/atrium-ml/atrium/internal/data/online"
 	"github.com/atrium-ml/atrium/internal/data/profile"
 	"github.com/atrium-ml/atrium/internal/demo"
-	"github.com/atrium-ml/atrium/internal/modeling/ml"
 	"github.com/atrium-ml/atrium/internal/monitoring/drift"
 	"github.com/atrium-ml/atrium/internal/monitoring/model"
 	"github.com/atrium-ml/atrium/internal/serving/predlog"
@@ -64,22 +62,25 @@ func (r *runner) monitor(ctx context.Context) error {
 		return err
 	}
 
-	// The reference: the training set's profile, over the inputs the served
-	// version logs (what atrium train records with each version).
+	// The reference is the profile atrium train recorded with the version
+	// (the training set's features and the best trial's validation
+	// predictions). It is read, never written again here: a profile
+	// rebuilt from the training set alone would lose the prediction
+	// distribution that the prediction drift check needs.
 	last, err := predlog.Tail(ctx, dir, ModelName, time.Time{}, time.Time{}, 1)
 	if err != nil || len(last) == 0 {
 		return fmt.Errorf("monitor: the serve step's prediction log: %v", err)
 	}
-	prof, err := trainingProfile(ctx, r.trainSet, last[0])
+	ref, err := mon.ReferenceOf(ctx, ModelName, last[0].Version)
 	if err != nil {
-		return err
+		return fmt.Errorf("monitor: %w", err)
 	}
-	path, err := mon.SaveReference(ctx, ModelName, last[0].Version, prof)
-	if err != nil {
-		return err
+	prof := ref.Profile
+	if prof.Prediction == nil {
+		return fmt.Errorf("monitor: the training profile %s of %s version %s has no prediction distribution", ref.Path, ModelName, last[0].Version)
 	}
-	fmt.Fprintf(r.Out, "      the training profile of %s version %s (%d rows x %d inputs, samples of up to %d values) recorded at %s\n",
-		ModelName, last[0].Version, prof.Rows, len(prof.Columns), profile.DefaultSampleSize, path)
+	fmt.Fprintf(r.Out, "      the training profile of %s version %s recorded by atrium train (%d rows x %d inputs and %d validation predictions, samples of up to %d values) at %s\n",
+		ModelName, last[0].Version, prof.Rows, len(prof.Columns), prof.Prediction.Count, profile.DefaultSampleSize, ref.Path)
 
 	start := time.Now()
 	if err := r.replay(ctx, url, searches); err != nil {
@@ -229,45 +230,6 @@ func (r *runner) shockRents(ctx context.Context, hood string) (int, func(context
 	}
 	restore := func(ctx context.Context) error { return st.Write(ctx, listingSet, listingColumns, orig) }
 	return len(shocked), restore, st.Write(ctx, listingSet, listingColumns, shocked)
-}
-
-// trainingProfile profiles the training set's columns that the version
-// logs (row's inputs).
-func trainingProfile(ctx context.Context, path string, row predlog.Row) (*profile.Profile, error) {
-	var names []string
-	for n := range row.Features {
-		names = append(names, n)
-	}
-	for n := range row.Categorical {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	t, err := ml.LoadTable(ctx, path, ml.LoadOptions{Features: names, Float64: true})
-	if err != nil {
-		return nil, fmt.Errorf("monitor: training set: %w", err)
-	}
-	ins := make([]profile.Input, 0, len(t.Columns))
-	for _, c := range t.Columns {
-		in := profile.Input{Name: c.Name}
-		if c.Kind == ml.Categorical {
-			in.String = make([]string, len(c.Values))
-			for i, v := range c.Values {
-				if !math.IsNaN(float64(v)) {
-					in.String[i] = c.Categories[int(v)]
-				}
-			}
-		} else {
-			in.Float = c.Float64
-			if in.Float == nil {
-				in.Float = make([]float64, len(c.Values))
-				for i, v := range c.Values {
-					in.Float[i] = float64(v)
-				}
-			}
-		}
-		ins = append(ins, in)
-	}
-	return profile.Build(ins, profile.Options{}), nil
 }
 
 // rentByNeighbourhood compares the rents served per neighbourhood between

@@ -2,6 +2,7 @@ package train
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math"
 
@@ -21,10 +22,14 @@ func referenceProfile(set *trainingSet, best *fitResult, m *modelfile.Model) ([]
 	}
 	p := profile.Build(ins, profile.Options{})
 	p.Start, p.End = set.fp.Start, set.fp.End
-	if best != nil && best.validPred != nil {
-		pc := profile.BuildColumn(predictionInput(best.validPred, m.NumOutputs()), profile.Options{}, 0)
-		p.Prediction = &pc
+	// Monitoring's prediction drift check compares served predictions with
+	// this distribution: a version registered without it could not be
+	// monitored, so its absence is an error, not an omission.
+	if best == nil || len(best.validPred) == 0 {
+		return nil, errors.New("reference profile: the best trial's validation predictions are missing (the prediction distribution monitoring compares with)")
 	}
+	pc := profile.BuildColumn(predictionInput(best.validPred, m.NumOutputs()), profile.Options{}, 0)
+	p.Prediction = &pc
 	var b bytes.Buffer
 	if err := p.Encode(&b); err != nil {
 		return nil, fmt.Errorf("reference profile: %w", err)

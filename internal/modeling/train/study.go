@@ -105,7 +105,7 @@ func runStudy(ctx context.Context, o *Options, tr *trainer, k *tracker) (*studyO
 		so.Name += "/" + k.runID
 	}
 	so.Logger = o.Logger
-	if o.DB != nil && !o.DryRun {
+	if o.DB != nil {
 		st, err := openStorage(ctx, o)
 		if err != nil {
 			return nil, err

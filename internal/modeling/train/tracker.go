@@ -47,7 +47,7 @@ const (
 // to the version's run artifact root.
 const ReferenceProfilePath = "reference/profile.json"
 
-// tracker writes the study's runs; every method is a no-op on a dry run.
+// tracker writes the study's runs (a dry run stops before it is made).
 // The trial methods are safe for concurrent use (the tracking store is).
 type tracker struct {
 	o      *Options
@@ -58,16 +58,11 @@ type tracker struct {
 
 func newTracker(o *Options, res *Result) *tracker { return &tracker{o: o, res: res} }
 
-func (k *tracker) off() bool { return k.o.DryRun }
-
 func (k *tracker) now() int64 { return k.o.Now().UnixMilli() }
 
 // start creates the parent run, or with Resume finds the study's unfinished
 // one.
 func (k *tracker) start(ctx context.Context) error {
-	if k.off() {
-		return nil
-	}
 	t := k.o.Spec
 	ts := k.o.Stores.Tracking
 	expID, err := register.ExperimentID(ctx, ts, t.Name)
@@ -115,9 +110,6 @@ type trialRun struct{ id string }
 
 // startTrial creates a trial's child run with its parameters.
 func (k *tracker) startTrial(ctx context.Context, number int, params map[string]string) (*trialRun, error) {
-	if k.off() {
-		return &trialRun{}, nil
-	}
 	ts := k.o.Stores.Tracking
 	expRun, err := ts.RunInfoOf(ctx, k.runID)
 	if err != nil {
@@ -141,7 +133,7 @@ func (k *tracker) startTrial(ctx context.Context, number int, params map[string]
 
 // endTrial logs the trial's per-iteration metric and final state.
 func (k *tracker) endTrial(ctx context.Context, r *trialRun, state string, f *fitResult, reason string) error {
-	if k.off() || r == nil || r.id == "" {
+	if r == nil || r.id == "" {
 		return nil
 	}
 	// A trial stopped by a cancelled study is still recorded as such.
@@ -223,9 +215,6 @@ func (k *tracker) lineage(set *trainingSet) map[string]string {
 // fingerprint, reference profile, plots, the model), registers the version
 // with its lineage, applies the gate's decision and ends the run.
 func (k *tracker) finish(ctx context.Context, m *modelfile.Model, set *trainingSet, best *fitResult, pd plotData) error {
-	if k.off() {
-		return nil
-	}
 	t, res := k.o.Spec, k.res
 	specData, err := os.ReadFile(t.File)
 	if err != nil {
@@ -298,7 +287,7 @@ func (k *tracker) finish(ctx context.Context, m *modelfile.Model, set *trainingS
 // fail ends the parent run as FAILED with the error as a tag; the run of a
 // study that was interrupted (ctx cancelled) stays RUNNING for --resume.
 func (k *tracker) fail(ctx context.Context, cause error) {
-	if k.off() || k.runID == "" || ctx.Err() != nil {
+	if k.runID == "" || ctx.Err() != nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)

@@ -65,13 +65,16 @@ type Options struct {
 	// and the version go to. Required unless DryRun.
 	Stores register.Stores
 	// DB is the metadata database the study is stored in (tune); nil keeps
-	// it in memory (a dry run, tests), which cannot be resumed.
+	// it in memory (tests), which cannot be resumed.
 	DB *meta.DB
 	// Resume continues the study of the spec's name where it stopped (its
 	// finished trials count toward the budget) and its parent run.
 	Resume bool
-	// DryRun trains, evaluates and scores the champion, and reports the
-	// decision, but writes nothing: no runs, no version, no alias.
+	// DryRun checks the spec against the data and stops before training:
+	// it builds the training set (counting each split's rows, so an empty
+	// split is an error as in a run), checks the search space, reads the
+	// promotion alias's current version, and returns the Plan. It trains
+	// nothing and writes no study, run, version or alias.
 	DryRun bool
 	// Threads is the CPU budget, split between parallel trials. Default
 	// GOMAXPROCS.
@@ -136,7 +139,9 @@ type Result struct {
 	Registered  *register.Result `json:"registered,omitempty"`
 	Fingerprint Fingerprint      `json:"fingerprint"`
 	DryRun      bool             `json:"dry_run,omitempty"`
-	Seconds     float64          `json:"seconds"`
+	// Plan is what a run would do (only on a dry run, which stops there).
+	Plan    *Plan   `json:"plan,omitempty"`
+	Seconds float64 `json:"seconds"`
 }
 
 // Champion is the current holder of the promotion alias.
@@ -192,6 +197,13 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	o.Logger.Info("training set", "rows", set.fp.Rows, "train", res.TrainRows, "valid", res.ValidRows, "test", res.TestRows,
 		"dropped", splits.Dropped, "hash", set.fp.Hash)
+	if o.DryRun {
+		if res.Plan, err = plan(ctx, &o, splits); err != nil {
+			return nil, err
+		}
+		res.Seconds = time.Since(start).Seconds()
+		return res, nil
+	}
 	tr := &trainer{spec: t, ds: set.ds, splits: splits, metric: res.Metric, threads: o.Threads, seed: 1}
 	if t.Tune != nil {
 		tr.seed = t.Tune.Seed

@@ -199,17 +199,55 @@ func TestRunTunesRegistersAndGates(t *testing.T) {
 		t.Errorf("challenger: %v %v, want version 4", v, err)
 	}
 
+	checkDryRun(t, p, s)
+}
+
+// checkDryRun runs s dry after the gate's runs: it plans on the real data
+// (rows counted per split, the champion read) and trains, tracks and
+// registers nothing.
+func checkDryRun(t *testing.T, p *project, s *spec.Training) {
+	t.Helper()
+	ctx := context.Background()
+	runs := func() int {
+		rs, _, err := p.stores.Tracking.SearchRuns(ctx, tracking.RunQuery{ExperimentIDs: []string{"1"}, MaxResults: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(rs)
+	}
+	before := runs()
 	dry, err := p.run(t, s, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if dry.Registered != nil || dry.RunID != "" || dry.Decision.Promote {
-		t.Errorf("dry run registered %+v run %q decision %+v", dry.Registered, dry.RunID, dry.Decision)
+	if dry.Registered != nil || dry.RunID != "" || dry.Trials != 0 || dry.BestParams != nil || dry.Decision.Promote {
+		t.Errorf("dry run: registered %+v run %q trials %d best %v decision %+v", dry.Registered, dry.RunID, dry.Trials, dry.BestParams, dry.Decision)
+	}
+	if dry.Fingerprint.Rows != 4800 || dry.TrainRows == 0 || dry.ValidRows == 0 || dry.TestRows == 0 ||
+		dry.TrainRows+dry.ValidRows+dry.TestRows+dry.Dropped != 4800 {
+		t.Errorf("dry run rows: %d (train %d valid %d test %d dropped %d), want the 4800 counted per split",
+			dry.Fingerprint.Rows, dry.TrainRows, dry.ValidRows, dry.TestRows, dry.Dropped)
+	}
+	want := Plan{Model: "gbdt lambdarank", Split: "by time: valid the 5d before test, test the last 5d", Trials: 6, Parallel: 2,
+		Sampler: "tpe", Pruner: "median", Space: []string{"num_leaves int [4, 31] log", "learning_rate float [0.05, 0.3] log"},
+		Metric: "ndcg@5", Maximize: true, Experiment: "ranker", Register: "ranker", Alias: "challenger",
+		Promote: "champion", IfBetterBy: 0.5, Champion: "3"}
+	if got := dry.Plan; got == nil {
+		t.Fatal("dry run without a plan")
+	} else {
+		got.Params = nil
+		if fmt.Sprint(*got) != fmt.Sprint(want) {
+			t.Errorf("plan\n%+v\nwant\n%+v", *got, want)
+		}
+	}
+	if n := runs(); n != before {
+		t.Errorf("runs after the dry run: %d, want %d (none created)", n, before)
 	}
 	vs, _, err := p.stores.Registry.SearchModelVersions(ctx, registry.VersionQuery{Filter: "name = 'ranker'"})
 	if err != nil || len(vs) != 4 {
 		t.Errorf("versions after the dry run: %d (%v), want 4", len(vs), err)
 	}
+	checkChampion(t, p, "3")
 }
 
 // fitWeak fits a ranker that ranks by price alone (one tree of two
@@ -275,15 +313,7 @@ func checkLineage(t *testing.T, p *project, res *Result) {
 		t.Errorf("parent run %s status %s, version's run %s", res.RunID, run.Info.Status, v.RunID)
 	}
 	dir, _ := tracking.ProxiedPath(run.Info.ArtifactURI)
-	rc, err := p.stores.Artifacts.Get(ctx, dir+"/"+ReferenceProfilePath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	prof, err := profile.Decode(rc)
-	rc.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	prof := readProfile(t, p, res.RunID)
 	if prof.Rows != 4800 || len(prof.Columns) != 3 || prof.Prediction == nil || prof.Prediction.Count != int64(res.ValidRows) {
 		t.Errorf("profile rows %d columns %d prediction %+v, want 4800, 3, %d predictions", prof.Rows, len(prof.Columns), prof.Prediction, res.ValidRows)
 	}
@@ -325,6 +355,44 @@ func checkLineage(t *testing.T, p *project, res *Result) {
 		if wantStatus == "" || c.Info.Status != wantStatus || len(c.Data.Params) < 2 {
 			t.Errorf("child run %s: state %q status %s params %d", c.Info.RunID, state, c.Info.Status, len(c.Data.Params))
 		}
+	}
+}
+
+// readProfile reads the reference profile in the artifacts of run id.
+func readProfile(t *testing.T, p *project, id string) *profile.Profile {
+	t.Helper()
+	ctx := context.Background()
+	run, err := p.stores.Tracking.GetRun(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, _ := tracking.ProxiedPath(run.Info.ArtifactURI)
+	rc, err := p.stores.Artifacts.Get(ctx, dir+"/"+ReferenceProfilePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	prof, err := profile.Decode(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return prof
+}
+
+// TestRunKFoldProfile checks the reference profile's prediction
+// distribution of a k-fold study: the out-of-fold predictions of every
+// fold, one per row outside the test split, not only the last fold's.
+func TestRunKFoldProfile(t *testing.T) {
+	p := newProject(t)
+	src := strings.Replace(strings.Replace(rankerSpec, "MARGIN", "0", 1), "{by: time, valid: 5d, test: 5d}", "{kfold: 3, test: 0.2, seed: 2}", 1)
+	src = strings.Replace(src, "trials: 6", "trials: 2", 1)
+	res, err := p.run(t, p.spec(t, "ranker.yaml", src), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prof := readProfile(t, p, res.RunID)
+	if want := int64(4800 - res.TestRows); prof.Prediction == nil || prof.Prediction.Count != want || res.TestRows == 0 {
+		t.Errorf("k-fold profile prediction %+v (test rows %d), want the %d out-of-fold predictions", prof.Prediction, res.TestRows, want)
 	}
 }
 

@@ -37,9 +37,12 @@ type fitResult struct {
 	// iterations is the number of iterations kept (the best with early
 	// stopping).
 	iterations int
-	// validPred are the model's predictions on the validation rows.
+	// validPred are the model's predictions on the validation rows (with
+	// k folds, the out-of-fold predictions of all folds). Never empty in a
+	// completed fit: the reference profile requires them.
 	validPred []float64
-	valid     *ml.Dataset
+	// valid are the validation rows (nil for k folds).
+	valid *ml.Dataset
 }
 
 // params completes a trial's parameters: the spec's, the sampled ones, the
@@ -131,6 +134,10 @@ func (tr *trainer) evaluate(ctx context.Context, sampled map[string]string, repo
 	var sum float64
 	var iters int
 	var last *fitResult
+	// The out-of-fold predictions of all folds: each row predicted once, by
+	// the fold's model that did not see it (the reference profile's
+	// prediction distribution).
+	var oof []float64
 	for i, f := range tr.splits.Folds {
 		r, err := tr.fit(ctx, kv, tr.ds.Subset(f.Train), tr.ds.Subset(f.Valid), nil)
 		if err != nil {
@@ -138,12 +145,14 @@ func (tr *trainer) evaluate(ctx context.Context, sampled map[string]string, repo
 		}
 		sum += r.value
 		iters += r.iterations
+		oof = append(oof, r.validPred...)
 		last = r
 		if report != nil && report(i+1, sum/float64(i+1)) {
 			return last, errPruned
 		}
 	}
 	k := len(tr.splits.Folds)
+	last.validPred, last.valid = oof, nil
 	last.value = sum / float64(k)
 	last.iterations = int(math.Round(float64(iters) / float64(k)))
 	return last, nil

@@ -149,6 +149,16 @@ func (m *Monitor) LoadReference(ctx context.Context, v *registry.ModelVersion) (
 	return ref, nil
 }
 
+// ReferenceOf reads the training profile of version (the newest when "")
+// of the registered model name, as LoadReference does.
+func (m *Monitor) ReferenceOf(ctx context.Context, name, version string) (*Reference, error) {
+	v, err := m.resolveVersion(ctx, name, version)
+	if err != nil {
+		return nil, err
+	}
+	return m.LoadReference(ctx, v)
+}
+
 // SaveReference records p as the training profile of a version: it writes
 // it to DefaultReferenceProfile under the artifact root of the version's run
 // and sets the version's ReferenceProfileTag, which is what LoadReference

@@ -70,10 +70,10 @@ with open(profile_path) as f:
 assert profile["rows"] == int(tags["atrium.training.rows"]), profile["rows"]
 # The profile lists columns by name (its own order), the tag in model input order.
 assert sorted(c["name"] for c in profile["columns"]) == sorted(features), ([c["name"] for c in profile["columns"]], features)
-# KNOWN GAP (issue 12 note): the best trial's validation predictions are not always
-# kept for the profile; when present they must be counted.
-if "prediction" in profile:
-    assert profile["prediction"]["count"] > 0, profile.get("prediction")
+# The prediction distribution (the best trial's validation predictions) is what
+# monitoring's prediction drift compares with: always there.
+assert "prediction" in profile, sorted(profile)
+assert profile["prediction"]["count"] > 0, profile["prediction"]
 spec = mlflow.artifacts.download_artifacts(run_id=parent.info.run_id, artifact_path="spec/ranker.yaml")
 assert "name: ranker" in open(spec).read()
 
