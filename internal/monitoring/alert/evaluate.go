@@ -275,13 +275,14 @@ func (e *Evaluator) States(ctx context.Context) ([]State, error) {
 	return out, nil
 }
 
-// Run evaluates every interval until ctx is done, logging failures. The
-// scheduler, once it lands, calls Evaluate instead.
+// Run evaluates the monitors without a schedule every interval until ctx
+// is done, logging failures. Monitors with a schedule are the scheduler's
+// (EvaluateMonitor).
 func (e *Evaluator) Run(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		if err := e.Evaluate(ctx, time.Now()); err != nil && ctx.Err() == nil {
+		if err := e.EvaluateUnscheduled(ctx, time.Now()); err != nil && ctx.Err() == nil {
 			e.opts.Logger.Warn("monitor evaluation", "err", err)
 		}
 		select {
