@@ -37,6 +37,8 @@ type schedulerOptions struct {
 	only []string
 	// maxConcurrent overrides scheduler.max_concurrent.
 	maxConcurrent int
+	// clock is the scheduler's time (tests: a fake clock). Default: real.
+	clock scheduler.Clock
 }
 
 // Scheduler builds the scheduler of the applied catalog's schedules and of
@@ -93,7 +95,7 @@ func (e *env) Scheduler(so schedulerOptions) (*scheduler.Scheduler, *spec.Featur
 		maps.Copy(kinds, k)
 	}
 	opts := scheduler.Options{DB: db, Jobs: js, Kinds: kinds, Logger: e.log, Metrics: e.schedulerMetrics(),
-		MaxConcurrent: p.Scheduler.MaxConcurrent, Lease: p.Scheduler.Lease, Only: so.only}
+		MaxConcurrent: p.Scheduler.MaxConcurrent, Lease: p.Scheduler.Lease, Only: so.only, Clock: so.clock}
 	if so.maxConcurrent > 0 {
 		opts.MaxConcurrent = so.maxConcurrent
 	}

@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -120,7 +121,13 @@ func (k kind) Run(ctx context.Context, _ scheduler.Interval) (scheduler.Result, 
 	if err != nil {
 		return scheduler.Result{}, fmt.Errorf("train %s: %w", k.spec.Name, err)
 	}
-	o.Spec = k.spec
+	// The orchestrator reads the spec file again (to log it with the run):
+	// a repository-relative name is resolved against the project.
+	t := *k.spec
+	if !filepath.IsAbs(t.File) {
+		t.File = filepath.Join(o.Dir, t.File)
+	}
+	o.Spec = &t
 	r, err := train.Run(ctx, o)
 	if err != nil {
 		if errors.Is(err, train.ErrSpec) {
