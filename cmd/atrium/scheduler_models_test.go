@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/atrium-ml/atrium/internal/platform/scheduler"
 )
 
@@ -296,6 +299,12 @@ monitors:
 	}
 	if len(runs) != 2 || firing == 0 {
 		t.Errorf("monitor runs = %+v", runs)
+	}
+	// /metrics has the job's series, as for every job.
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(e.schedulerMetrics())
+	if n, err := testutil.GatherAndCount(reg, "atrium_job_runs_total", "atrium_job_last_success_timestamp_seconds"); err != nil || n != 2 {
+		t.Errorf("job series = %d, %v; want runs_total and last_success of monitor:profile_checks", n, err)
 	}
 	// By hand: the latest closed hour, evaluated again.
 	if out := mustAtrium(t, dir, "trigger", "monitor:profile_checks"); !strings.Contains(out, "monitor:profile_checks") || !strings.Contains(out, "manual") {
