@@ -306,6 +306,18 @@ monitors:
 	if n, err := testutil.GatherAndCount(reg, "atrium_job_runs_total", "atrium_job_last_success_timestamp_seconds"); err != nil || n != 2 {
 		t.Errorf("job series = %d, %v; want runs_total and last_success of monitor:profile_checks", n, err)
 	}
+	// atrium serve runs the scheduler for the monitor alone, and its
+	// ticker leaves the monitor to it.
+	p, err := e.Project()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, run, err := serveScheduler(e, p); err != nil || !run {
+		t.Errorf("serve runs the scheduler = %v, %v; want true", run, err)
+	}
+	if ev, err := e.Alerts(); err != nil || ev.Monitors() != 1 || ev.Unscheduled() != 0 {
+		t.Errorf("serve's evaluator: %v", err)
+	}
 	// By hand: the latest closed hour, evaluated again.
 	if out := mustAtrium(t, dir, "trigger", "monitor:profile_checks"); !strings.Contains(out, "monitor:profile_checks") || !strings.Contains(out, "manual") {
 		t.Errorf("trigger:\n%s", out)
