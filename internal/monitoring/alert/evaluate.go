@@ -112,7 +112,8 @@ func (e *Evaluator) Collect(ch chan<- prometheus.Metric) {
 // Evaluate measures every monitor at now, stores its new state and sends
 // the notifications due, one monitor after the other. A monitor whose
 // measure fails keeps its state; the errors of all monitors are returned
-// together. It is what the scheduler calls; Run calls it on a ticker.
+// together. The scheduler evaluates one monitor at a time
+// (EvaluateMonitor); Run, the unscheduled ones (EvaluateUnscheduled).
 func (e *Evaluator) Evaluate(ctx context.Context, now time.Time) error {
 	var errs []error
 	for _, m := range e.opts.Monitors.Monitors {
