@@ -15,6 +15,7 @@ import (
 	"github.com/atrium-ml/atrium/internal/data/offline"
 	"github.com/atrium-ml/atrium/internal/data/online"
 	"github.com/atrium-ml/atrium/internal/data/retrieval"
+	"github.com/atrium-ml/atrium/internal/monitoring/alert"
 	"github.com/atrium-ml/atrium/internal/platform/artifact"
 	"github.com/atrium-ml/atrium/internal/platform/meta"
 	"github.com/atrium-ml/atrium/internal/platform/scheduler"
@@ -121,7 +122,9 @@ type env struct {
 	predlog *predlog.Writer
 	// schedMetrics are the scheduler's metrics, made once per process.
 	schedMetrics *scheduler.Metrics
-	closers      []func() error
+	// alerts evaluates monitors/*.yaml, built once per process (Alerts).
+	alerts  *alert.Evaluator
+	closers []func() error
 }
 
 // forRepo returns an env like e (context, streams, output, logger) for the

@@ -18,6 +18,7 @@ import (
 	"github.com/atrium-ml/atrium/internal/data/online"
 	"github.com/atrium-ml/atrium/internal/data/retrieval"
 	"github.com/atrium-ml/atrium/internal/monitoring/alert"
+	"github.com/atrium-ml/atrium/internal/monitoring/monitorjob"
 	"github.com/atrium-ml/atrium/internal/platform/scheduler"
 	"github.com/atrium-ml/atrium/internal/spec"
 )
@@ -36,6 +37,8 @@ type schedulerOptions struct {
 	only []string
 	// maxConcurrent overrides scheduler.max_concurrent.
 	maxConcurrent int
+	// clock is the scheduler's time (tests: a fake clock). Default: real.
+	clock scheduler.Clock
 }
 
 // Scheduler builds the scheduler of the applied catalog's schedules and of
@@ -92,7 +95,7 @@ func (e *env) Scheduler(so schedulerOptions) (*scheduler.Scheduler, *spec.Featur
 		maps.Copy(kinds, k)
 	}
 	opts := scheduler.Options{DB: db, Jobs: js, Kinds: kinds, Logger: e.log, Metrics: e.schedulerMetrics(),
-		MaxConcurrent: p.Scheduler.MaxConcurrent, Lease: p.Scheduler.Lease, Only: so.only}
+		MaxConcurrent: p.Scheduler.MaxConcurrent, Lease: p.Scheduler.Lease, Only: so.only, Clock: so.clock}
 	if so.maxConcurrent > 0 {
 		opts.MaxConcurrent = so.maxConcurrent
 	}
@@ -116,12 +119,18 @@ func (e *env) schedulerMetrics() *scheduler.Metrics {
 }
 
 // schedulerEnabled decides whether `atrium serve` runs the scheduler:
-// scheduler.enabled, else whether anything is scheduled.
-func schedulerEnabled(p *spec.Project, f *spec.Features) bool {
+// scheduler.enabled, else whether anything is scheduled (a feature set, a
+// training spec, a monitor).
+func schedulerEnabled(p *spec.Project, s *scheduler.Scheduler) bool {
 	if p.Scheduler.Enabled != nil {
 		return *p.Scheduler.Enabled
 	}
-	return f != nil && jobs.Scheduled(f)
+	for _, name := range s.JobNames() {
+		if j, _ := s.Job(name); j.Calendar != nil && !j.Unscheduled {
+			return true
+		}
+	}
+	return false
 }
 
 // resolveJob maps what a user typed to a job name: the name itself, or a
@@ -368,7 +377,7 @@ func queueAndRun(e *env, name string, q queueFlags, trigger string) error {
 	if q.noWait {
 		return nil
 	}
-	s, _, err := e.Scheduler(schedulerOptions{online: j.Kind != jobs.KindRun, only: []string{job}, maxConcurrent: max(q.parallel, 1)})
+	s, _, err := e.Scheduler(schedulerOptions{online: j.Kind == jobs.KindMaterialize, only: []string{job}, maxConcurrent: max(q.parallel, 1)})
 	if err != nil {
 		return err
 	}
@@ -449,7 +458,13 @@ func serveScheduler(e *env, p *spec.Project) (*scheduler.Scheduler, *scheduler.A
 		}
 		return jobs.CheckRange(r.Context(), feats, eng, j.Target, start, end)
 	}
-	return s, api, schedulerEnabled(p, feats), nil
+	run := schedulerEnabled(p, s)
+	for _, name := range s.JobNames() {
+		if j, _ := s.Job(name); !run && j.Kind == monitorjob.Kind {
+			e.log.Warn("scheduler.enabled is false: monitors with a schedule are evaluated only where a scheduler runs (atrium scheduler)", "job", name)
+		}
+	}
+	return s, api, run, nil
 }
 
 // schedulerNotifier is where the scheduler's alerts go: the monitors'

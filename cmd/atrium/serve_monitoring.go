@@ -43,9 +43,9 @@ func (e *env) ModelMonitor() (*model.Monitor, error) {
 }
 
 // monitoringAPI serves labels, model reports and alert states, and
-// evaluates monitors/*.yaml every monitoring.evaluate_every until serve
-// ends (a ticker; the scheduler calls alert.Evaluator.Evaluate once it
-// lands).
+// evaluates the monitors of monitors/*.yaml without a schedule every
+// monitoring.evaluate_every until serve ends (a ticker); those with a
+// schedule are the scheduler's jobs (monitor:NAME), sharing the evaluator.
 func monitoringAPI(e *env) (server.API, error) {
 	p, err := e.Project()
 	if err != nil {
@@ -59,7 +59,8 @@ func monitoringAPI(e *env) (server.API, error) {
 	if err != nil {
 		return nil, err
 	}
-	if ev.Monitors() > 0 {
+	e.alerts = ev
+	if ev.Unscheduled() > 0 {
 		ctx, cancel := context.WithCancel(e.ctx)
 		var wg sync.WaitGroup
 		wg.Go(func() { ev.Run(ctx, p.Monitoring.EvaluateEvery) })

@@ -152,7 +152,11 @@ type Monitor struct {
 	// Notify names the notifiers (default: all of them).
 	Notify      []string `json:"notify,omitempty"`
 	Description string   `json:"description,omitempty"`
-	Pos         `json:"-"`
+	// Schedule, when set, evaluates the monitor on it (job "monitor:NAME")
+	// at the end of each period instead of on the server's
+	// monitoring.evaluate_every ticker.
+	Schedule *Schedule `json:"schedule,omitempty"`
+	Pos      `json:"-"`
 }
 
 // Breached reports whether value meets the monitor's condition.
@@ -315,6 +319,7 @@ func (d *nodeDecoder) monitor(n ast.Node) *Monitor {
 		},
 		"notify":      func(v ast.Node) { m.Notify = d.strs(v, "monitor notify") },
 		"description": func(v ast.Node) { m.Description = d.str(v, "monitor description") },
+		"schedule":    func(v ast.Node) { m.Schedule = d.schedule(v, "monitor schedule") },
 	})
 	m.Pos = d.pos(n, lines)
 	if m.Window == 0 && lines["window"] == 0 {
@@ -473,6 +478,7 @@ func (ms *Monitors) validateMonitor(m *Monitor, v *validator, notifiers map[stri
 			ps.Add(m.File, m.At("labels"), "%s: label name %q, expected letters, digits and underscores", where, k)
 		}
 	}
+	validateJobSchedule(ps, m.Schedule, where+" schedule", "a model monitor waits for its prediction log's period to be flushed")
 	for _, n := range m.Notify {
 		if _, ok := notifiers[n]; !ok {
 			ps.addDangling(m.File, m.At("notify"), "%s: unknown notifier %q, expected one defined under notifiers", where, n)

@@ -225,6 +225,19 @@ func (v *validator) validateSchedule(s *Schedule, what string) {
 	}
 }
 
+// validateJobSchedule checks the schedule of a training spec or a monitor:
+// the feature sets' grammar, without depends_on (their dependencies follow
+// from what they read, and why says so).
+func validateJobSchedule(ps *Problems, s *Schedule, what, why string) {
+	if s == nil {
+		return
+	}
+	(&validator{ps: ps}).validateSchedule(s, what)
+	if len(s.DependsOn) > 0 {
+		ps.Add(s.File, s.At("depends_on"), "%s depends_on: not allowed here (%s), expected cron, timezone, delay, catchup, retries, timeout or concurrency", what, why)
+	}
+}
+
 // validateSchedules checks every schedule, the sets' depends_on references
 // and that the dependencies have no cycle.
 func (v *validator) validateSchedules() {

@@ -34,6 +34,10 @@ type Training struct {
 	Tune *TrainingTune `json:"tune,omitempty"`
 	// Register is nil when the model is not registered.
 	Register *TrainingRegister `json:"register,omitempty"`
+	// Schedule, when set, retrains the model on it (job "train:NAME"):
+	// each period waits for the scheduled feature sets it reads to be
+	// fresh up to the period's end. Nil: trained only by hand.
+	Schedule *Schedule `json:"schedule,omitempty"`
 
 	// lines maps a field's path ("spine.label", "tune.space.num_leaves") to
 	// its line in File.
@@ -286,6 +290,7 @@ func (t *Training) decode(d *nodeDecoder, body ast.Node) {
 		},
 		"tune":     func(v ast.Node) { t.decodeTune(d, v) },
 		"register": func(v ast.Node) { t.decodeRegister(d, v) },
+		"schedule": func(v ast.Node) { t.Schedule = d.schedule(v, "schedule") },
 	})
 	t.keyed("", lines)
 }
@@ -636,6 +641,7 @@ func (t *Training) validate(ps *Problems) {
 		add("spine", "objective lambdarank needs spine.group (the query column)")
 	}
 	t.validateSplit(add)
+	validateJobSchedule(ps, t.Schedule, "schedule", "a training waits for the scheduled feature sets it reads")
 	if tu := t.Tune; tu != nil {
 		t.validateTune(tu, add)
 	}

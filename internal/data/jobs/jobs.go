@@ -78,9 +78,21 @@ func FromSpec(f *spec.Features, repo string, engine offline.Engine) ([]scheduler
 }
 
 func job(kind, set string, s *spec.Schedule) (scheduler.Job, error) {
+	j, err := ScheduledJob(kind, set, s)
+	if err != nil {
+		return j, fmt.Errorf("feature set %s: %w", set, err)
+	}
+	return j, nil
+}
+
+// ScheduledJob is the job "KIND:TARGET" of a schedule as written in a
+// project file (its calendar, catch-up, retries, timeout and concurrency):
+// what the other layers' job sources (training, monitors) build theirs
+// from. Dependencies are the caller's.
+func ScheduledJob(kind, target string, s *spec.Schedule) (scheduler.Job, error) {
 	cal, err := s.Calendar()
 	if err != nil {
-		return scheduler.Job{}, fmt.Errorf("feature set %s schedule: %w", set, err)
+		return scheduler.Job{}, fmt.Errorf("schedule of %s: %w", scheduler.JobName(kind, target), err)
 	}
 	sched := s.Cron
 	if s.Timezone != "" {
@@ -89,7 +101,7 @@ func job(kind, set string, s *spec.Schedule) (scheduler.Job, error) {
 	if s.Delay != 0 {
 		sched += " +" + s.Delay.String()
 	}
-	return scheduler.Job{Name: scheduler.JobName(kind, set), Kind: kind, Target: set, Calendar: cal, Schedule: sched,
+	return scheduler.Job{Name: scheduler.JobName(kind, target), Kind: kind, Target: target, Calendar: cal, Schedule: sched,
 		Catchup: s.EffectiveCatchup(), Retries: s.EffectiveRetries(), Timeout: s.Timeout.D(), Concurrency: s.EffectiveConcurrency()}, nil
 }
 

@@ -112,7 +112,8 @@ func (e *Evaluator) Collect(ch chan<- prometheus.Metric) {
 // Evaluate measures every monitor at now, stores its new state and sends
 // the notifications due, one monitor after the other. A monitor whose
 // measure fails keeps its state; the errors of all monitors are returned
-// together. It is what the scheduler calls; Run calls it on a ticker.
+// together. The scheduler evaluates one monitor at a time
+// (EvaluateMonitor); Run, the unscheduled ones (EvaluateUnscheduled).
 func (e *Evaluator) Evaluate(ctx context.Context, now time.Time) error {
 	var errs []error
 	for _, m := range e.opts.Monitors.Monitors {
@@ -275,13 +276,14 @@ func (e *Evaluator) States(ctx context.Context) ([]State, error) {
 	return out, nil
 }
 
-// Run evaluates every interval until ctx is done, logging failures. The
-// scheduler, once it lands, calls Evaluate instead.
+// Run evaluates the monitors without a schedule every interval until ctx
+// is done, logging failures. Monitors with a schedule are the scheduler's
+// (EvaluateMonitor).
 func (e *Evaluator) Run(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		if err := e.Evaluate(ctx, time.Now()); err != nil && ctx.Err() == nil {
+		if err := e.EvaluateUnscheduled(ctx, time.Now()); err != nil && ctx.Err() == nil {
 			e.opts.Logger.Warn("monitor evaluation", "err", err)
 		}
 		select {

@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/atrium-ml/atrium/internal/platform/scheduler/calendar"
@@ -112,6 +113,14 @@ type Job struct {
 	// DependsOn names jobs whose overlapping intervals must have succeeded
 	// before an interval of this job starts.
 	DependsOn []string `json:"depends_on,omitempty"`
+	// FreshUpTo names jobs whose interval holding this interval's last
+	// instant must have succeeded before an interval of this job starts:
+	// what the job reads must be fresh up to its interval's end. Unlike
+	// DependsOn, the dependency's earlier intervals are not waited for (a
+	// weekly retraining waits for the last day of its daily feature sets,
+	// not for every day of the week), and a dependency run by hand or in a
+	// backfill queues nothing of this job again.
+	FreshUpTo []string `json:"fresh_up_to,omitempty"`
 	// Catchup is CatchupAll (default) or CatchupLatest.
 	Catchup string `json:"catchup"`
 	// Retries is how many times a failed attempt is retried.
@@ -184,7 +193,7 @@ func (j *Job) validate(kinds map[string]Factory, names map[string]bool) error {
 	case kinds[j.Kind] == nil:
 		return fmt.Errorf("job %s: kind %q is not registered", j.Name, j.Kind)
 	}
-	for _, d := range j.DependsOn {
+	for _, d := range append(slices.Clone(j.DependsOn), j.FreshUpTo...) {
 		if !names[d] {
 			return fmt.Errorf("job %s depends on %w %q", j.Name, ErrUnknownJob, d)
 		}

@@ -203,7 +203,7 @@ func cycle(jobs map[string]*Job, order []string) string {
 	visit = func(n string) {
 		color[n] = 1
 		stack = append(stack, n)
-		for _, d := range jobs[n].DependsOn {
+		for _, d := range append(slices.Clone(jobs[n].DependsOn), jobs[n].FreshUpTo...) {
 			if found != "" || jobs[d] == nil {
 				continue
 			}
@@ -394,15 +394,28 @@ func (s *Scheduler) plan(ctx context.Context, now time.Time) error {
 // waitReason says why a pending interval cannot start yet ("" if it can,
 // as far as its dependencies go). The caller holds s.mu.
 func (s *Scheduler) waitReason(j *Job, r *ivRow) string {
-	for _, dep := range j.DependsOn {
+	for i, dep := range append(slices.Clone(j.DependsOn), j.FreshUpTo...) {
 		d := s.jobs[dep]
 		ivs := []Interval{r.iv()}
-		if d.Calendar != nil && !d.Calendar.Same(j.Calendar) {
+		switch {
+		case d.Calendar == nil || d.Calendar.Same(j.Calendar):
+		case i >= len(j.DependsOn):
+			// Fresh up to the end: the dependency's interval holding
+			// the last instant of r's.
+			if iv, ok := d.Calendar.Containing(r.End.Add(-time.Nanosecond)); ok {
+				ivs = []Interval{iv}
+			}
+		default:
 			ivs = d.Calendar.Overlapping(r.Start, r.End)
 		}
+		fresh := i >= len(j.DependsOn)
 		for _, iv := range ivs {
 			u := s.rows[ivKey{dep, iv.Start.UnixMilli()}]
 			switch {
+			case u == nil && fresh && !iv.End.After(s.state[dep].plannedUntil):
+				// Before the dependency's schedule began (a job is first
+				// planned from its latest closed interval): nothing will
+				// ever run it, and a later interval is what is fresh.
 			case u == nil && r.Trigger == TriggerSchedule:
 				return fmt.Sprintf("waiting for %s %s (not run yet)", dep, iv)
 			case u == nil, u.State == StateSucceeded, u.State == StateSkipped:
