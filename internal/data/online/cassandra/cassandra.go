@@ -47,7 +47,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"log/slog"
 	"net"
@@ -121,10 +120,9 @@ type Store struct {
 	// each on first use and caches it.
 	qInsert, qTrim, qRead, qDelete, qTomb, qLayoutPut, qLayoutGet string
 
-	// layouts caches layouts this process wrote or read, by set and id;
-	// a stored layout never changes.
-	layoutsMu sync.RWMutex
-	layouts   map[layoutKey]*online.Layout
+	// layouts caches layouts this process wrote or read, by prefixed set
+	// and id (online.LayoutID; a CQL bigint holds its bits).
+	layouts online.LayoutCache
 }
 
 type layoutKey struct {
@@ -287,7 +285,7 @@ func Open(ctx context.Context, u *url.URL, log *slog.Logger) (*Store, error) {
 	}
 	s := &Store{
 		session: session, keyspace: c.keyspace, prefix: c.prefix, keyTTL: int(c.keyTTL / time.Second),
-		timeout: c.timeout, consistency: c.consistency, log: log, layouts: map[layoutKey]*online.Layout{},
+		timeout: c.timeout, consistency: c.consistency, log: log,
 	}
 	ks := c.keyspace
 	s.qInsert = `INSERT INTO ` + ks + `.online_rows (feature_set, entity_key, event_ns, tomb, layout, vals) VALUES (?, ?, ?, 0, ?, ?) USING TTL ?`
@@ -389,52 +387,25 @@ func unavailable(err error) error {
 	return err
 }
 
-// layoutID is the id of a feature list: FNV-64a of the names, each followed
-// by a NUL (names cannot hold one), as a CQL bigint.
-func layoutID(features []string) int64 {
-	h := fnv.New64a()
-	for _, f := range features {
-		_, _ = io.WriteString(h, f)
-		_, _ = h.Write([]byte{0})
-	}
-	return int64(h.Sum64())
-}
-
-func (s *Store) cachedLayout(set string, id int64) *online.Layout {
-	s.layoutsMu.RLock()
-	defer s.layoutsMu.RUnlock()
-	return s.layouts[layoutKey{set, id}]
-}
-
-func (s *Store) cacheLayout(set string, id int64, l *online.Layout) {
-	s.layoutsMu.Lock()
-	defer s.layoutsMu.Unlock()
-	s.layouts[layoutKey{set, id}] = l
-}
-
 // storeLayout makes sure the cluster holds the layout of features before
-// rows name it, once per process and layout; an id already stored with other
-// features (a hash collision) is an error, never silently shared.
+// rows name it, once per process and layout.
 func (s *Store) storeLayout(ctx context.Context, set string, features []string) (int64, error) {
-	id := layoutID(features)
-	if l := s.cachedLayout(set, id); l != nil {
-		if !slices.Equal(l.Features(), features) {
-			return 0, fmt.Errorf("%w: layout id %016x of set %s names other features (hash collision)", online.ErrFormat, uint64(id), set)
-		}
-		return id, nil
+	id := online.LayoutID(features)
+	if known, err := s.layouts.Known(set, id, features); known || err != nil {
+		return int64(id), err
 	}
 	// A lightweight transaction: of two processes storing the same id
 	// at once, one inserts and the other reads back what it inserted.
 	prev := map[string]any{}
-	applied, err := s.query(s.qLayoutPut, set, id, features).MapScanCASContext(ctx, prev)
+	applied, err := s.query(s.qLayoutPut, set, int64(id), features).MapScanCASContext(ctx, prev)
 	if err != nil {
 		return 0, unavailable(err)
 	}
 	if stored, _ := prev["features"].([]string); !applied && !slices.Equal(stored, features) {
-		return 0, fmt.Errorf("%w: layout id %016x of set %s names other features (hash collision)", online.ErrFormat, uint64(id), set)
+		return 0, online.LayoutCollision(set, id)
 	}
-	s.cacheLayout(set, id, online.NewLayout(features))
-	return id, nil
+	s.layouts.Put(set, id, online.NewLayout(features))
+	return int64(id), nil
 }
 
 // query is stmt at the store's consistency; run it with a ...Context method.
@@ -616,7 +587,7 @@ func (s *Store) Read(ctx context.Context, queries []online.Query, results []onli
 		}
 		qi, j := slots[i].q, slots[i].k
 		q, res := &queries[qi], &results[qi]
-		l := s.cachedLayout(s.prefix+q.Set, r.layout)
+		l := s.layouts.Get(s.prefix+q.Set, uint64(r.layout))
 		// Projections are per query: the key's set is the query's index.
 		pk := layoutKey{strconv.Itoa(qi), r.layout}
 		p := projs[pk]
@@ -644,7 +615,7 @@ func (s *Store) fetchLayouts(ctx context.Context, queries []online.Query, rows [
 			continue
 		}
 		k := layoutKey{s.prefix + queries[queryOf(i)].Set, r.layout}
-		if s.cachedLayout(k.set, k.id) == nil && !slices.Contains(missing, k) {
+		if s.layouts.Get(k.set, uint64(k.id)) == nil && !slices.Contains(missing, k) {
 			missing = append(missing, k)
 		}
 	}
@@ -662,7 +633,7 @@ func (s *Store) fetchLayouts(ctx context.Context, queries []online.Query, rows [
 		case err != nil:
 			return fmt.Errorf("read layout %016x of %s: %w", uint64(k.id), set, unavailable(err))
 		}
-		s.cacheLayout(k.set, k.id, online.NewLayout(features))
+		s.layouts.Put(k.set, uint64(k.id), online.NewLayout(features))
 		return nil
 	})
 }
