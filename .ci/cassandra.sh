@@ -154,14 +154,15 @@ EOF
 
 ci_cassandra_stop() {
 	if [ -n "${ci_cassandra_pid:-}" ]; then
-		kill -CONT "$ci_cassandra_pid" 2>/dev/null # a fault test may have left it paused
-		kill "$ci_cassandra_pid" 2>/dev/null
+		# `|| true`: this runs from an EXIT trap, under the caller's set -e.
+		kill -CONT "$ci_cassandra_pid" 2>/dev/null || true # a fault test may have left it paused
+		kill "$ci_cassandra_pid" 2>/dev/null || true
 		local i
 		for i in $(seq 60); do
 			kill -0 "$ci_cassandra_pid" 2>/dev/null || break
 			sleep 0.5
 		done
-		kill -KILL "$ci_cassandra_pid" 2>/dev/null
+		kill -KILL "$ci_cassandra_pid" 2>/dev/null || true
 		rm -rf "$ci_cassandra_dir"
 		ci_cassandra_pid=
 	fi
