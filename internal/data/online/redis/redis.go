@@ -409,6 +409,13 @@ func (s *Store) Read(ctx context.Context, queries []online.Query, results []onli
 	}
 	st := readStates.Get().(*readState)
 	defer func() {
+		if ctx.Err() != nil {
+			// DoMulti returned on the context while rueidis's writer may
+			// still hold the command slice: clearing it under the writer
+			// made it send a nil command (a panic seen in
+			// TestOnlineStoreFailures). Leave the slice to rueidis.
+			st.cmds = nil
+		}
 		clear(st.cmds) // the commands are not reused: drop them for the GC
 		clear(st.rows) // views of replies
 		st.cmds, st.rows, st.missing, st.projs = st.cmds[:0], st.rows[:0], st.missing[:0], st.projs[:0]
