@@ -9,6 +9,8 @@ import (
 	_ "github.com/atrium-ml/atrium/internal/data/online/redis"    // redis:// online store
 	_ "github.com/atrium-ml/atrium/internal/platform/artifact/fs" // file:// artifact store
 
+	_ "github.com/atrium-ml/atrium/internal/data/online/cassandra" // cassandra:// online store
+
 	"github.com/atrium-ml/atrium/internal/data/catalog"
 	"github.com/atrium-ml/atrium/internal/data/pipeline"
 	"github.com/atrium-ml/atrium/internal/data/profile/profiledb"

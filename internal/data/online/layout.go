@@ -3,7 +3,10 @@ package online
 import (
 	"encoding/binary"
 	"fmt"
+	"hash/fnv"
+	"io"
 	"slices"
+	"sync"
 )
 
 // Layout is the ordered list of features the rows of a set were written with.
@@ -116,4 +119,68 @@ func DecodeValues(b []byte, l *Layout, p *Projection, out, scratch []Value) ([]V
 		}
 	}
 	return scratch, nil
+}
+
+// LayoutID is the id under which backends that share layouts between
+// processes store the layout of features: FNV-64a of the names, each
+// followed by a NUL (names cannot hold one), so every writer derives the same
+// id without coordinating. It is part of the stored format of those backends.
+func LayoutID(features []string) uint64 {
+	h := fnv.New64a()
+	for _, f := range features {
+		_, _ = io.WriteString(h, f)
+		_, _ = h.Write([]byte{0})
+	}
+	return h.Sum64()
+}
+
+// LayoutCache holds the layouts a process has stored or read, by set and
+// LayoutID; safe for concurrent use. The zero LayoutCache is empty and
+// ready. Stored layouts never change, so entries are never invalidated.
+type LayoutCache struct {
+	mu sync.RWMutex
+	m  map[layoutCacheKey]*Layout
+}
+
+type layoutCacheKey struct {
+	set string
+	id  uint64
+}
+
+// Get returns the cached layout, or nil.
+func (c *LayoutCache) Get(set string, id uint64) *Layout {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.m[layoutCacheKey{set, id}]
+}
+
+// Put caches l as the layout id of set.
+func (c *LayoutCache) Put(set string, id uint64, l *Layout) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[layoutCacheKey]*Layout{}
+	}
+	c.m[layoutCacheKey{set, id}] = l
+}
+
+// Known reports whether the layout of features (whose LayoutID is id) is
+// cached for set, so a writer stores it once per process. A cached layout of
+// that id naming other features is a hash collision: ErrFormat, never a
+// silently shared layout.
+func (c *LayoutCache) Known(set string, id uint64, features []string) (bool, error) {
+	l := c.Get(set, id)
+	if l == nil {
+		return false, nil
+	}
+	if !slices.Equal(l.features, features) {
+		return false, LayoutCollision(set, id)
+	}
+	return true, nil
+}
+
+// LayoutCollision is the error of two feature lists of set with the same
+// LayoutID.
+func LayoutCollision(set string, id uint64) error {
+	return fmt.Errorf("%w: layout id %016x of set %s names other features (hash collision)", ErrFormat, id, set)
 }

@@ -38,6 +38,11 @@ var (
 	// ErrInUse: Open found an embedded store held open by another process
 	// (`atrium serve`), which then is the way to reach it.
 	ErrInUse = errors.New("online store is in use")
+	// ErrUnavailable: the store's servers did not answer (down, paused,
+	// too few replicas for the consistency level). Backends wrap their
+	// client's errors of that kind with it, when those are neither context
+	// nor net errors, so callers answer 503 and retry later.
+	ErrUnavailable = errors.New("online store is unavailable")
 )
 
 // Store holds the latest row of each (feature set, entity key).

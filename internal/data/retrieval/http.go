@@ -183,7 +183,7 @@ func storeError(ctx context.Context, timeout time.Duration, err error) error {
 		// when little of it is left); the words name the store timeout, the
 		// bound an operator configures.
 		return &storeUnavailableError{public: "online store did not answer within " + timeout.String(), cause: err}
-	case errors.As(err, &netErr), errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
+	case errors.As(err, &netErr), errors.Is(err, online.ErrUnavailable), errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
 		errors.Is(err, syscall.EPIPE), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return &storeUnavailableError{public: "online store is unreachable", cause: err}
 	}

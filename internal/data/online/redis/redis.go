@@ -34,7 +34,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"hash/fnv"
 	"net/url"
 	"slices"
 	"strconv"
@@ -130,9 +129,8 @@ type Store struct {
 	gate online.Gate
 
 	// layouts caches the layouts this process wrote (checked against Redis)
-	// or read, by set and id. Layouts never change once stored.
-	layoutsMu sync.RWMutex
-	layouts   map[layoutKey]*online.Layout
+	// or read, by set and id.
+	layouts online.LayoutCache
 }
 
 type layoutKey struct {
@@ -156,7 +154,7 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 		return nil, err
 	}
 	q := u.Query()
-	s := &Store{prefix: DefaultPrefix, layouts: map[layoutKey]*online.Layout{}}
+	s := &Store{prefix: DefaultPrefix}
 	if q.Has("prefix") {
 		s.prefix = q.Get("prefix")
 	}
@@ -218,37 +216,12 @@ func (s *Store) hashKey(dst []byte, set string, k online.Key) []byte {
 // tag ('s' or 'i'), so it cannot be a row's key.
 func (s *Store) layoutsKey(set string) string { return s.prefix + set + "\x00L" }
 
-// layoutID is the id of a feature list: FNV-64a of the names, NUL-separated.
-func layoutID(features []string) uint64 {
-	h := fnv.New64a()
-	for _, f := range features {
-		h.Write([]byte(f))
-		h.Write([]byte{0})
-	}
-	return h.Sum64()
-}
-
-func (s *Store) cachedLayout(set string, id uint64) *online.Layout {
-	s.layoutsMu.RLock()
-	defer s.layoutsMu.RUnlock()
-	return s.layouts[layoutKey{set, id}]
-}
-
-func (s *Store) cacheLayout(set string, id uint64, l *online.Layout) {
-	s.layoutsMu.Lock()
-	defer s.layoutsMu.Unlock()
-	s.layouts[layoutKey{set, id}] = l
-}
-
 // storeLayout makes sure Redis holds the layout of features under its id
 // before rows use it, and that an id already there means the same features.
 func (s *Store) storeLayout(ctx context.Context, set string, features []string) (uint64, error) {
-	id := layoutID(features)
-	if l := s.cachedLayout(set, id); l != nil {
-		if !slices.Equal(l.Features(), features) {
-			return 0, fmt.Errorf("%w: layout id %016x of set %s names other features (hash collision)", online.ErrFormat, id, set)
-		}
-		return id, nil
+	id := online.LayoutID(features)
+	if known, err := s.layouts.Known(set, id, features); known || err != nil {
+		return id, err
 	}
 	field := idField(id)
 	enc := online.AppendLayout(nil, features)
@@ -261,9 +234,9 @@ func (s *Store) storeLayout(ctx context.Context, set string, features []string) 
 		return 0, err
 	}
 	if !bytes.Equal(stored, enc) {
-		return 0, fmt.Errorf("%w: layout id %016x of set %s names other features (hash collision)", online.ErrFormat, id, set)
+		return 0, online.LayoutCollision(set, id)
 	}
-	s.cacheLayout(set, id, online.NewLayout(features))
+	s.layouts.Put(set, id, online.NewLayout(features))
 	return id, nil
 }
 
@@ -402,7 +375,7 @@ func (s *Store) projection(st *readState, q int, set string, id uint64, features
 			return &st.projs[i]
 		}
 	}
-	l := s.cachedLayout(set, id)
+	l := s.layouts.Get(set, id)
 	if l == nil {
 		return nil
 	}
@@ -436,6 +409,13 @@ func (s *Store) Read(ctx context.Context, queries []online.Query, results []onli
 	}
 	st := readStates.Get().(*readState)
 	defer func() {
+		if ctx.Err() != nil {
+			// DoMulti returned on the context while rueidis's writer may
+			// still hold the command slice: clearing it under the writer
+			// made it send a nil command (a panic seen in
+			// TestOnlineStoreFailures). Leave the slice to rueidis.
+			st.cmds = nil
+		}
 		clear(st.cmds) // the commands are not reused: drop them for the GC
 		clear(st.rows) // views of replies
 		st.cmds, st.rows, st.missing, st.projs = st.cmds[:0], st.rows[:0], st.missing[:0], st.projs[:0]
@@ -520,7 +500,7 @@ func (s *Store) fetchLayouts(ctx context.Context, keys []layoutKey) error {
 		if err != nil {
 			return fmt.Errorf("set %s layout %016x: %w", keys[i].set, keys[i].id, err)
 		}
-		s.cacheLayout(keys[i].set, keys[i].id, l)
+		s.layouts.Put(keys[i].set, keys[i].id, l)
 	}
 	return nil
 }

@@ -96,7 +96,7 @@ func TestReadOneRoundTrip(t *testing.T) {
 
 	// A second store on the same prefix: another serving process, which has
 	// not seen the layouts yet.
-	reader := &Store{client: writer.client.(*countingClient).Client, prefix: writer.prefix, layouts: map[layoutKey]*online.Layout{}}
+	reader := &Store{client: writer.client.(*countingClient).Client, prefix: writer.prefix}
 	counter := &countingClient{Client: reader.client}
 	reader.client = counter
 	queries := make([]online.Query, len(sets))
