@@ -4,7 +4,9 @@
 # ships it (in a venv cached under $ATRIUM_CI_DIR) plus the Connect server jar
 # from Maven Central, on Java 17, local[2], a small driver. Like services.sh it runs
 # as a plain process and a second run reuses it (the machine ends it after CI).
-# Exports: ATRIUM_TEST_SPARK (sc://127.0.0.1:PORT).
+# Exports: ATRIUM_TEST_SPARK (sc://127.0.0.1:PORT); ATRIUM_TEST_SPARK_HOME and
+# ATRIUM_TEST_SPARK_CONNECT_JAR, for the fault test that starts a server of its
+# own to kill.
 
 ATRIUM_CI_DIR=${ATRIUM_CI_DIR:-/tmp/atrium-ci}
 mkdir -p "$ATRIUM_CI_DIR"
@@ -31,9 +33,9 @@ ci_start_spark() {
 		curl -sSfL -o "$jar.part" "https://repo1.maven.org/maven2/org/apache/spark/spark-connect_2.12/$ci_spark_version/spark-connect_2.12-$ci_spark_version.jar"
 		mv "$jar.part" "$jar"
 	fi
+	local home
+	home=$("$venv/bin/python" -c 'import os, pyspark; print(os.path.dirname(pyspark.__file__))')
 	if ! ci_spark_ready; then
-		local home
-		home=$("$venv/bin/python" -c 'import os, pyspark; print(os.path.dirname(pyspark.__file__))')
 		# Small and UTC: the tests' data is tiny, the machine has 2 shared cores.
 		SPARK_HOME="$home" PYSPARK_PYTHON="$venv/bin/python" setsid nohup "$home/bin/spark-submit" \
 			--class org.apache.spark.sql.connect.service.SparkConnectServer \
@@ -48,6 +50,7 @@ ci_start_spark() {
 		ci_spark_ready || { tail -n 50 "$ATRIUM_CI_DIR/spark.log"; echo "ci: Spark Connect did not start"; return 1; }
 	fi
 	export ATRIUM_TEST_SPARK="sc://127.0.0.1:$ci_spark_port"
+	export ATRIUM_TEST_SPARK_HOME="$home" ATRIUM_TEST_SPARK_CONNECT_JAR="$jar"
 	echo "ci: Spark Connect at $ATRIUM_TEST_SPARK"
 }
 

@@ -162,6 +162,9 @@ func (c *Compute) Stage(ctx context.Context, req duckdb.StageRequest) (rowsIn in
 	if rowsIn, err = run.count(ctx, "SELECT count(*) FROM "+pipeline.EventsTable); err != nil {
 		return 0, sourceError(src0(req), err)
 	}
+	if testHookBeforeWrite != nil {
+		testHookBeforeWrite()
+	}
 	out := filepath.Join(req.Staging, "spark")
 	table := "atrium_out_" + strings.NewReplacer("-", "_").Replace(req.ID)
 	// An external table (it has a LOCATION): dropping it keeps the files.
@@ -178,6 +181,11 @@ func (c *Compute) Stage(ctx context.Context, req duckdb.StageRequest) (rowsIn in
 	}
 	return rowsIn, nil
 }
+
+// testHookBeforeWrite, set by tests only, runs once the server has read and
+// counted the source and before it computes and writes the output: the
+// middle of a run, where the fault test kills the server.
+var testHookBeforeWrite func()
 
 // outputColumns selects a plan's output columns, timestamps as TIMESTAMP_NTZ
 // so Parquet stores them as UTC wall time, the type DuckDB reads as TIMESTAMP
