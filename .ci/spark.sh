@@ -6,7 +6,8 @@
 # as a plain process and a second run reuses it (the machine ends it after CI).
 # Exports: ATRIUM_TEST_SPARK (sc://127.0.0.1:PORT); ATRIUM_TEST_SPARK_HOME and
 # ATRIUM_TEST_SPARK_CONNECT_JAR, for the fault test that starts a server of its
-# own to kill.
+# own to kill; ATRIUM_TEST_BUTTERFREE_PYTHON, a venv with butterfree 1.8 on the
+# same pyspark (tests/interop/butterfree).
 
 ATRIUM_CI_DIR=${ATRIUM_CI_DIR:-/tmp/atrium-ci}
 mkdir -p "$ATRIUM_CI_DIR"
@@ -54,4 +55,23 @@ ci_start_spark() {
 	echo "ci: Spark Connect at $ATRIUM_TEST_SPARK"
 }
 
+# butterfree pins cassandra-driver==3.24.0, which builds from source with a
+# script that downloads from the internet: install it without dependencies and
+# its requirements by hand (a newer cassandra-driver has wheels).
+ci_butterfree() {
+	local venv="$ATRIUM_CI_DIR/butterfree-venv" stamp="butterfree==1.8.0 pyspark==$ci_spark_version"
+	if [ "$(cat "$venv/stamp" 2>/dev/null)" != "$stamp" ]; then
+		echo "ci: installing butterfree==1.8.0 (cached in $venv)"
+		rm -rf "$venv"
+		python3 -m venv "$venv"
+		"$venv/bin/pip" install -q --disable-pip-version-check --no-deps butterfree==1.8.0
+		"$venv/bin/pip" install -q --disable-pip-version-check "cassandra-driver>=3.29" "mdutils<1.7,>=1.2.2" "pandas<2.0" \
+			"parameters-validation<2.0" "pyspark==$ci_spark_version" typer==0.4.2 typing-extensions "boto3==1.35.*" \
+			numpy==1.26.4 delta-spark==3.2.0 pydantic "h3<4"
+		echo "$stamp" >"$venv/stamp"
+	fi
+	export ATRIUM_TEST_BUTTERFREE_PYTHON="$venv/bin/python"
+}
+
 ci_start_spark
+ci_butterfree
