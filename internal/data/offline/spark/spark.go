@@ -156,11 +156,11 @@ func (c *Compute) Stage(ctx context.Context, req duckdb.StageRequest) (rowsIn in
 	src = append(src, fmt.Sprintf("CREATE OR REPLACE TEMPORARY VIEW %s AS %s", pipeline.EventsTable, req.Plan.EventsQuery))
 	for _, stmt := range src {
 		if err := run.exec(ctx, stmt); err != nil {
-			return 0, sourceError(src0(req), err)
+			return 0, sourceError(req.Plan.Source.Name, err)
 		}
 	}
 	if rowsIn, err = run.count(ctx, "SELECT count(*) FROM "+pipeline.EventsTable); err != nil {
-		return 0, sourceError(src0(req), err)
+		return 0, sourceError(req.Plan.Source.Name, err)
 	}
 	if testHookBeforeWrite != nil {
 		testHookBeforeWrite()
@@ -249,8 +249,6 @@ func adopt(out, staging, id string) error {
 	}
 	return os.RemoveAll(out)
 }
-
-func src0(req duckdb.StageRequest) string { return req.Plan.Source.Name }
 
 // sourceError classifies an error reading a source: one that Spark raised
 // running the query (a value that does not parse, a file it cannot read) is
