@@ -5,6 +5,7 @@ package main
 // it runs. This file is the one place to add either.
 import (
 	_ "github.com/atrium-ml/atrium/internal/data/offline/duckdb"  // duckdb:// offline engine
+	_ "github.com/atrium-ml/atrium/internal/data/offline/spark"   // sc:// compute (stores.compute)
 	_ "github.com/atrium-ml/atrium/internal/data/online/pebble"   // pebble:// online store
 	_ "github.com/atrium-ml/atrium/internal/data/online/redis"    // redis:// online store
 	_ "github.com/atrium-ml/atrium/internal/platform/artifact/fs" // file:// artifact store

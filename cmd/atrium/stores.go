@@ -96,7 +96,7 @@ func (e *env) Offline(feats *spec.Features) (offline.Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	eng, err := offline.Open(e.ctx, p.Stores.Offline, offline.Options{Features: feats, BaseDir: p.Dir, Logger: e.log})
+	eng, err := offline.Open(e.ctx, p.Stores.Offline, offline.Options{Features: feats, BaseDir: p.Dir, Logger: e.log, Compute: p.Stores.Compute})
 	if err != nil {
 		return nil, err
 	}

@@ -57,6 +57,12 @@ type Stores struct {
 	Meta string `yaml:"meta"`
 	// Artifacts is the artifact store. Default file://<data_dir>/artifacts. Env: ATRIUM_ARTIFACTS.
 	Artifacts string `yaml:"artifacts"`
+	// Compute runs feature pipelines in place of the offline engine's own
+	// compute: sc://host:15002 is a Spark Connect server (see
+	// docs/scale-out.md), which must see the offline store's directory and
+	// the sources' files at the same paths. Default "": the offline engine
+	// computes. Env: ATRIUM_COMPUTE.
+	Compute string `yaml:"compute"`
 }
 
 // Server configures `atrium serve`.
@@ -205,6 +211,7 @@ func (p *Project) envOverrides() map[string]*string {
 		"ATRIUM_ONLINE":    &p.Stores.Online,
 		"ATRIUM_META":      &p.Stores.Meta,
 		"ATRIUM_ARTIFACTS": &p.Stores.Artifacts,
+		"ATRIUM_COMPUTE":   &p.Stores.Compute,
 		"ATRIUM_ADDR":      &p.Server.Addr,
 	}
 }
@@ -384,6 +391,9 @@ func (p *Project) validate(file string, line func(path string) int) error {
 		if !strings.Contains(s.val, "://") {
 			ps.Add(file, 0, "%s: %q is not a URL, expected scheme://... (e.g. sqlite://, postgres://, pebble://, redis://)", s.field, s.val)
 		}
+	}
+	if c := p.Stores.Compute; c != "" && !strings.HasPrefix(c, "sc://") {
+		ps.Add(file, line("stores.compute"), "stores.compute: %q, expected a Spark Connect URL sc://host:port, or nothing for the offline engine's own compute", c)
 	}
 	if e := p.Monitoring.EvaluateEvery; e < time.Second {
 		ps.Add(file, line("monitoring.evaluate_every"), "monitoring.evaluate_every: %s, expected a duration of at least 1s such as 1m", e)

@@ -201,6 +201,11 @@ type Options struct {
 	BaseDir string
 	// Logger receives progress and warnings. Default: discard.
 	Logger *slog.Logger
+	// Compute, when set, is the URL of a compute engine that runs pipelines in
+	// place of the engine's own (sc://host:15002: Spark Connect); the store,
+	// checks, publishing and reads stay the engine's. Default "": the engine
+	// computes. An engine that cannot hand its runs over refuses the option.
+	Compute string
 }
 
 // OpenFunc opens an engine from its URL.

@@ -1,6 +1,6 @@
 // Package pipeline turns a feature set's spec into a SQL plan for a time range,
 // validates the SQL of a catalog against the sources' schemas, and records runs in
-// the metadata DB. The plan is SQL in DuckDB's dialect; engines execute it.
+// the metadata DB. The plan is SQL in DuckDB's dialect or another (Dialect); engines execute it.
 //
 // # Window semantics
 //
@@ -46,10 +46,51 @@ type Plan struct {
 	AsOf time.Time
 	// Dates are the partitions the run replaces (YYYY-MM-DD), Start to End.
 	Dates []string
-	// Events creates EventsTable from the source (one row per source row read);
-	// Output is the query of the feature rows (keys, timestamp, the set's
-	// columns) over it.
-	Events, Output string
+	// Events creates EventsTable from the source (one row per source row read)
+	// in DuckDB (EventsQuery is its query, for engines that create the table
+	// their own way); Output is the query of the feature rows (keys, timestamp,
+	// the set's columns) over it. Both are in the plan's Dialect.
+	Events, EventsQuery, Output string
+	// Dialect is the SQL dialect of the plan's queries.
+	Dialect *Dialect
+}
+
+// Dialect spells the few constructs where engines' SQL differs. Everything
+// else a plan uses (CTEs, window frames and named windows, FILTER, USING
+// joins, lag with a default, double-quoted identifiers) reads the same in
+// DuckDB and in Spark SQL with ANSI mode and double-quoted identifiers on.
+type Dialect struct {
+	// Name names the dialect in errors.
+	Name string
+	// Type is the SQL type of a spec type.
+	Type func(t spec.Type) string
+	// Timestamp converts a source column of (DuckDB) type sqlType, one that
+	// TimestampCompatible accepts, to a UTC timestamp.
+	Timestamp func(col, sqlType string) string
+	// EpochMicros is a timestamp's microseconds since the Unix epoch (BIGINT).
+	EpochMicros func(ts string) string
+	// FromMicros is the timestamp at us microseconds since the epoch.
+	FromMicros func(us string) string
+	// Series is a select-list expression that turns each row into one row per
+	// value lo, lo+step, ... below hiExcl (lo < hiExcl).
+	Series func(lo, hiExcl, step string) string
+	// LastBy is the aggregate of x at the greatest ord among rows where x is
+	// not NULL (NULL when there is none).
+	LastBy func(x, ord string) string
+}
+
+// DuckDB is the dialect of the embedded engine.
+var DuckDB = &Dialect{
+	Name:        "duckdb",
+	Type:        spec.Type.SQL,
+	Timestamp:   TimestampExpr,
+	EpochMicros: func(ts string) string { return "epoch_us(" + ts + ")" },
+	FromMicros:  func(us string) string { return "make_timestamp(" + us + ")" },
+	Series: func(lo, hiExcl, step string) string {
+		return fmt.Sprintf("unnest(range(%s, %s, %s))", lo, hiExcl, step)
+	},
+	// arg_max skips rows whose x is NULL.
+	LastBy: func(x, ord string) string { return fmt.Sprintf("arg_max(%s, %s)", x, ord) },
 }
 
 // SourceColumn is a column of a source or query with its SQL type.
@@ -62,6 +103,12 @@ type SourceColumn struct {
 // SQL relation reading the source's files, and schema its columns: keys must be
 // integer or text columns and the timestamp column a timestamp, date or ISO text.
 func Build(f *spec.Features, set string, start, end time.Time, source string, schema []SourceColumn) (*Plan, error) {
+	return BuildDialect(f, set, start, end, source, schema, DuckDB)
+}
+
+// BuildDialect is Build with the plan's queries in dialect d. schema's types
+// are DuckDB's names whatever the dialect (see SourceColumn).
+func BuildDialect(f *spec.Features, set string, start, end time.Time, source string, schema []SourceColumn, d *Dialect) (*Plan, error) {
 	fs := f.Set(set)
 	if fs == nil {
 		return nil, fmt.Errorf("unknown feature set %q", set)
@@ -70,7 +117,7 @@ func Build(f *spec.Features, set string, start, end time.Time, source string, sc
 	if end.Before(start) {
 		return nil, fmt.Errorf("feature set %s: end %s is before start %s", set, end.Format(time.DateOnly), start.Format(time.DateOnly))
 	}
-	p := &Plan{Set: fs, Keys: f.JoinKeys(set), Source: f.Source(fs.Source), Start: start, End: end}
+	p := &Plan{Set: fs, Keys: f.JoinKeys(set), Source: f.Source(fs.Source), Start: start, End: end, Dialect: d}
 	if p.Source == nil || len(p.Keys) == 0 {
 		return nil, fmt.Errorf("feature set %s: source or entity missing from the catalog", set)
 	}
@@ -93,7 +140,7 @@ func Build(f *spec.Features, set string, start, end time.Time, source string, sc
 		p.Dates = append(p.Dates, d.Format(time.DateOnly))
 	}
 	endExcl := end.Add(Day)
-	ts := TimestampExpr(quality.Quote(p.Source.Timestamp), tsType)
+	ts := d.Timestamp(quality.Quote(p.Source.Timestamp), tsType)
 	if fs.Aggregated() {
 		slide := fs.Slide.D()
 		first := ceilTo(start, slide)
@@ -112,29 +159,29 @@ func Build(f *spec.Features, set string, start, end time.Time, source string, sc
 	}
 	sel := append([]string(nil), keySQL...)
 	if fs.Aggregated() {
-		sel = append(sel, "epoch_us("+ts+") AS atrium_us")
+		sel = append(sel, d.EpochMicros(ts)+" AS atrium_us")
 		for i, ft := range fs.Features {
 			expr := "(" + ft.Expr + ")"
 			if !countOnly(ft) {
-				expr = "CAST(" + expr + " AS " + ft.Type.SQL() + ")"
+				expr = "CAST(" + expr + " AS " + d.Type(ft.Type) + ")"
 			}
 			sel = append(sel, fmt.Sprintf("%s AS atrium_x%d", expr, i))
 		}
 	} else {
 		sel = append(sel, ts+" AS "+quality.Quote(spec.TimestampColumn))
 		for _, ft := range fs.Features {
-			sel = append(sel, fmt.Sprintf("CAST((%s) AS %s) AS %s", ft.Expr, ft.Type.SQL(), quality.Quote(ft.Name)))
+			sel = append(sel, fmt.Sprintf("CAST((%s) AS %s) AS %s", ft.Expr, d.Type(ft.Type), quality.Quote(ft.Name)))
 		}
 	}
-	p.Events = fmt.Sprintf("CREATE OR REPLACE TEMP TABLE %s AS SELECT %s FROM %s AS atrium_source WHERE %s",
-		EventsTable, strings.Join(sel, ", "), source, where)
+	p.EventsQuery = fmt.Sprintf("SELECT %s FROM %s AS atrium_source WHERE %s", strings.Join(sel, ", "), source, where)
+	p.Events = fmt.Sprintf("CREATE OR REPLACE TEMP TABLE %s AS %s", EventsTable, p.EventsQuery)
 	var body string
 	if fs.Aggregated() {
 		body = aggregateSQL(p)
 	} else {
 		body = "SELECT * FROM " + EventsTable
 	}
-	p.Output = withDerived(fs, body)
+	p.Output = withDerived(fs, body, d)
 	return p, nil
 }
 
@@ -158,13 +205,13 @@ func keyColumns(keys []string, types map[string]string, src *spec.Source) ([]str
 }
 
 // withDerived wraps a query with the set's derived features.
-func withDerived(fs *spec.FeatureSet, body string) string {
+func withDerived(fs *spec.FeatureSet, body string, dl *Dialect) string {
 	if len(fs.Derived) == 0 {
 		return body
 	}
 	sel := []string{"*"}
 	for _, d := range fs.Derived {
-		sel = append(sel, fmt.Sprintf("CAST((%s) AS %s) AS %s", d.Expr, d.Type.SQL(), quality.Quote(d.Name)))
+		sel = append(sel, fmt.Sprintf("CAST((%s) AS %s) AS %s", d.Expr, dl.Type(d.Type), quality.Quote(d.Name)))
 	}
 	return fmt.Sprintf("SELECT %s FROM (%s) AS atrium_features", strings.Join(sel, ", "), body)
 }
@@ -224,7 +271,7 @@ func has(ft *spec.Feature, aggs ...spec.Agg) bool {
 // sorts); joining each bucket to each step of its windows would multiply the
 // rows by the number of steps in the largest window.
 func aggregateSQL(p *Plan) string {
-	fs := p.Set
+	fs, d := p.Set, p.Dialect
 	slide := us(fs.Slide.D())
 	maxW := us(fs.LargestWindow().D())
 	last := p.LastStep.UnixMicro()
@@ -235,7 +282,7 @@ func aggregateSQL(p *Plan) string {
 	// additive partials are combined through running sums; the others through frames.
 	additive := []string{"atrium_rows"}
 	partSel := []string{keyList, "atrium_b AS atrium_s", "count(*) AS atrium_rows"}
-	var framed, stddevs, stddevInputs []string
+	var framed, stddevs, stddevNames, stddevInputs []string
 	for i, ft := range fs.Features {
 		x := fmt.Sprintf("atrium_x%d", i)
 		add := func(expr, name string) {
@@ -265,7 +312,7 @@ func aggregateSQL(p *Plan) string {
 			frame(fmt.Sprintf("max(%s)", x), fmt.Sprintf("atrium_p%d_mx", i))
 		}
 		if has(ft, spec.Last) {
-			frame(fmt.Sprintf("arg_max(%s, atrium_us)", x), fmt.Sprintf("atrium_p%d_lv", i))
+			frame(d.LastBy(x, "atrium_us"), fmt.Sprintf("atrium_p%d_lv", i))
 			frame(fmt.Sprintf("max(atrium_us) FILTER (WHERE %s IS NOT NULL)", x), fmt.Sprintf("atrium_p%d_lt", i))
 		}
 		if has(ft, spec.StddevPop, spec.StddevSamp) {
@@ -277,6 +324,7 @@ func aggregateSQL(p *Plan) string {
 			}
 			for wi, w := range fs.Windows {
 				name := stddevColumn(i, wi, agg)
+				stddevNames = append(stddevNames, name)
 				stddevs = append(stddevs, fmt.Sprintf("%s(CAST(%s AS DOUBLE)) OVER (PARTITION BY %s ORDER BY atrium_us RANGE BETWEEN %d PRECEDING AND 1 PRECEDING) AS %s",
 					agg, x, keyList, us(w.D()), name))
 				framed = append(framed, name)
@@ -286,18 +334,23 @@ func aggregateSQL(p *Plan) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "WITH part AS (SELECT %s FROM (SELECT *, %s AS atrium_b FROM %s) GROUP BY %s, atrium_b)",
 		strings.Join(partSel, ", "), bucket, EventsTable, keyList)
-	fmt.Fprintf(&b, ", grid AS (SELECT %s, unnest(range(atrium_lo, least(atrium_hi + %d, %d) + %d, %d)) AS atrium_s"+
+	fmt.Fprintf(&b, ", grid AS (SELECT %s, %s AS atrium_s"+
 		" FROM (SELECT %s, min(atrium_s) AS atrium_lo, max(atrium_s) AS atrium_hi FROM part GROUP BY %s) WHERE atrium_lo < %d)",
-		keyList, maxW, last, slide, slide, keyList, keyList, last)
+		keyList, d.Series("atrium_lo", fmt.Sprintf("least(atrium_hi + %d, %d) + %d", maxW, last, slide), fmt.Sprint(slide)), keyList, keyList, last)
 	using := "USING (" + keyList + ", atrium_s)"
 	joins := fmt.Sprintf("grid LEFT JOIN part %s", using)
 	if len(stddevs) > 0 {
 		// The source rows and a marker row (no values, atrium_m) at each grid step,
 		// in one frame order; the values are read at the markers. A marker at T
 		// ends its frames at T - 1 microsecond: a row at T is not in them.
-		fmt.Fprintf(&b, ", sd AS (SELECT %s, atrium_us AS atrium_s, %s FROM"+
-			" (SELECT %s, atrium_us, %s, false AS atrium_m FROM %s UNION ALL BY NAME SELECT %s, atrium_s AS atrium_us, true AS atrium_m FROM grid)"+
-			" QUALIFY atrium_m)", keyList, strings.Join(stddevs, ", "), keyList, strings.Join(stddevInputs, ", "), EventsTable, keyList)
+		nulls := make([]string, len(stddevInputs))
+		for i, x := range stddevInputs {
+			nulls[i] = "NULL AS " + x
+		}
+		fmt.Fprintf(&b, ", sd AS (SELECT %s, atrium_us AS atrium_s, %s FROM (SELECT %s, atrium_us, atrium_m, %s FROM"+
+			" (SELECT %s, atrium_us, %s, false AS atrium_m FROM %s UNION ALL SELECT %s, atrium_s AS atrium_us, %s, true AS atrium_m FROM grid)"+
+			") AS atrium_sd WHERE atrium_m)", keyList, strings.Join(stddevNames, ", "), keyList, strings.Join(stddevs, ", "),
+			keyList, strings.Join(stddevInputs, ", "), EventsTable, keyList, strings.Join(nulls, ", "))
 		joins += " LEFT JOIN sd " + using
 	}
 	var running []string // running sums: additive partials and count_distinct deltas
@@ -324,6 +377,7 @@ func aggregateSQL(p *Plan) string {
 		return fmt.Sprintf("(lag(atrium_c_%s, 1, 0) OVER wl - lag(atrium_c_%s, %d, 0) OVER wl)", col, col, steps+1)
 	}
 	sel = append(sel, windowSum("atrium_rows", maxW/slide)+" AS atrium_n")
+	var outCols []string // w's feature columns, named (no EXCLUDE in Spark SQL)
 	windows := []string{fmt.Sprintf("wl AS (PARTITION BY %s ORDER BY atrium_s)", keyList)}
 	for wi, w := range fs.Windows {
 		windows = append(windows, fmt.Sprintf("w%d AS (PARTITION BY %s ORDER BY atrium_s ROWS BETWEEN %d PRECEDING AND 1 PRECEDING)",
@@ -359,19 +413,21 @@ func aggregateSQL(p *Plan) string {
 		case spec.Max:
 			e = frame(fmt.Sprintf("max(atrium_p%d_mx)", i))
 		case spec.Last:
-			e = frame(fmt.Sprintf("arg_max(atrium_p%d_lv, atrium_p%d_lt)", i, i))
+			e = frame(d.LastBy(fmt.Sprintf("atrium_p%d_lv", i), fmt.Sprintf("atrium_p%d_lt", i)))
 		case spec.StddevPop, spec.StddevSamp:
 			e = stddevColumn(i, wi, col.Agg)
 		case spec.CountDistinct:
 			e = fmt.Sprintf("atrium_c_atrium_cd%d_d%d", i, wi)
 		}
-		sel = append(sel, fmt.Sprintf("CAST(%s AS %s) AS %s", e, col.Type.SQL(), quality.Quote(col.Name)))
+		sel = append(sel, fmt.Sprintf("CAST(%s AS %s) AS %s", e, d.Type(col.Type), quality.Quote(col.Name)))
+		outCols = append(outCols, quality.Quote(col.Name))
 	}
 	fmt.Fprintf(&b, ", w AS (SELECT %s FROM c WINDOW %s)", strings.Join(sel, ", "), strings.Join(windows, ", "))
 	outSel := append([]string(nil), keys...)
-	outSel = append(outSel, "make_timestamp(atrium_s) AS "+quality.Quote(spec.TimestampColumn))
-	fmt.Fprintf(&b, " SELECT %s, * EXCLUDE (%s, atrium_s, atrium_n) FROM w WHERE atrium_n > 0 AND atrium_s BETWEEN %d AND %d",
-		strings.Join(outSel, ", "), keyList, p.FirstStep.UnixMicro(), last)
+	outSel = append(outSel, d.FromMicros("atrium_s")+" AS "+quality.Quote(spec.TimestampColumn))
+	outSel = append(outSel, outCols...)
+	fmt.Fprintf(&b, " SELECT %s FROM w WHERE atrium_n > 0 AND atrium_s BETWEEN %d AND %d",
+		strings.Join(outSel, ", "), p.FirstStep.UnixMicro(), last)
 	return b.String()
 }
 

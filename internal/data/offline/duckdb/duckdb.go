@@ -59,6 +59,8 @@ type Engine struct {
 	log       *slog.Logger
 	connector *duckdb.Connector
 	db        *sql.DB
+	// elsewhere, when set, runs pipelines in place of DuckDB (offline.Options.Compute).
+	elsewhere Compute
 
 	mu       sync.Mutex
 	setLocks map[string]*sync.RWMutex
@@ -119,7 +121,15 @@ func Open(ctx context.Context, dir string, opts offline.Options) (*Engine, error
 		return nil, fmt.Errorf("open duckdb: %w", err)
 	}
 	cleanStaging(root)
-	return &Engine{root: root, feats: opts.Features, baseDir: base, log: opts.Logger, connector: connector, db: db, setLocks: map[string]*sync.RWMutex{}}, nil
+	var compute Compute
+	if opts.Compute != "" {
+		if compute, err = openCompute(ctx, opts.Compute, opts); err != nil {
+			db.Close()
+			connector.Close()
+			return nil, err
+		}
+	}
+	return &Engine{root: root, feats: opts.Features, baseDir: base, log: opts.Logger, connector: connector, db: db, elsewhere: compute, setLocks: map[string]*sync.RWMutex{}}, nil
 }
 
 // Close releases DuckDB. Closing twice is not an error.
@@ -130,7 +140,11 @@ func (e *Engine) Close() error {
 		return nil
 	}
 	e.closed = true
-	return errors.Join(e.db.Close(), e.connector.Close())
+	var cerr error
+	if e.elsewhere != nil {
+		cerr = e.elsewhere.Close()
+	}
+	return errors.Join(e.db.Close(), e.connector.Close(), cerr)
 }
 
 // Root returns the directory holding the store.

@@ -25,7 +25,7 @@ func (e *Engine) Run(ctx context.Context, req offline.RunRequest) (*offline.RunR
 	if req.End.Before(req.Start) {
 		return nil, fmt.Errorf("run %s: %w: end %s is before start %s", req.Set, offline.ErrInvalid, req.End.Format(time.DateOnly), req.Start.Format(time.DateOnly))
 	}
-	fs, keys, err := e.set(req.Set)
+	fs, _, err := e.set(req.Set)
 	if err != nil {
 		return nil, fmt.Errorf("run: %w", err)
 	}
@@ -53,7 +53,12 @@ func (e *Engine) Run(ctx context.Context, req offline.RunRequest) (*offline.RunR
 	if err != nil {
 		return nil, fmt.Errorf("run %s: source %s: %w", req.Set, src.Name, err)
 	}
-	plan, err := pipeline.Build(e.feats, req.Set, req.Start, req.End, rel, schema)
+	var plan *pipeline.Plan
+	if e.elsewhere != nil {
+		plan, err = pipeline.BuildDialect(e.feats, req.Set, req.Start, req.End, computeRelation, schema, e.elsewhere.Dialect())
+	} else {
+		plan, err = pipeline.Build(e.feats, req.Set, req.Start, req.End, rel, schema)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("run %s: %w: %v", req.Set, offline.ErrSource, err)
 	}
@@ -68,6 +73,9 @@ func (e *Engine) Run(ctx context.Context, req offline.RunRequest) (*offline.RunR
 		if req.Progress != nil {
 			req.Progress(offline.RunStages[stage])
 		}
+	}
+	if e.elsewhere != nil {
+		return e.runElsewhere(ctx, conn, req, plan, res, src, files, schema, began)
 	}
 	stage := time.Now()
 	if _, err := conn.ExecContext(ctx, plan.Events); err != nil {
@@ -95,7 +103,20 @@ func (e *Engine) Run(ctx context.Context, req offline.RunRequest) (*offline.RunR
 	progress(1)
 	e.log.Debug("run: computed features", "set", req.Set, "took", time.Since(stage))
 
-	stage = time.Now()
+	return e.finishRun(ctx, conn, req, plan, res, staging, id, staged, began)
+}
+
+// finishRun checks, profiles and publishes a run's staged partitions
+// (outputView reads them).
+func (e *Engine) finishRun(ctx context.Context, conn *sql.Conn, req offline.RunRequest, plan *pipeline.Plan, res *offline.RunResult, staging, id string, staged map[string][]string, began time.Time) (*offline.RunResult, error) {
+	fs, keys := plan.Set, plan.Keys
+	var err error
+	progress := func(stage int) {
+		if req.Progress != nil {
+			req.Progress(offline.RunStages[stage])
+		}
+	}
+	stage := time.Now()
 	if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM "+outputView).Scan(&res.RowsOut); err != nil {
 		return nil, fmt.Errorf("run %s: %w", req.Set, err)
 	}
@@ -167,6 +188,15 @@ func (e *Engine) stage(ctx context.Context, conn *sql.Conn, plan *pipeline.Plan,
 	if _, err := conn.ExecContext(ctx, copySQL); err != nil {
 		return nil, err
 	}
+	return e.adoptStaged(ctx, conn, plan, staging, id, "(SELECT * FROM ("+plan.Output+") LIMIT 0)")
+}
+
+// adoptStaged turns the atrium_date=YYYY-MM-DD directories written into
+// staging into the date=YYYY-MM-DD partitions of the run (one per day, empty
+// when a day has no rows), each with its publish marker, fsynced, and defines
+// outputView over them (as empty, a relation with the output's columns and no
+// rows). It returns the Parquet files of each day.
+func (e *Engine) adoptStaged(ctx context.Context, conn *sql.Conn, plan *pipeline.Plan, staging, id, empty string) (map[string][]string, error) {
 	want := map[string]bool{}
 	for _, d := range plan.Dates {
 		want[d] = true
@@ -215,7 +245,7 @@ func (e *Engine) stage(ctx context.Context, conn *sql.Conn, plan *pipeline.Plan,
 	rel := fmt.Sprintf("read_parquet(%s, hive_partitioning = false)", list)
 	if len(files) == 0 {
 		// No rows at all: an empty relation with the output's columns.
-		rel = "(SELECT * FROM (" + plan.Output + ") LIMIT 0)"
+		rel = empty
 	}
 	_, err = conn.ExecContext(ctx, fmt.Sprintf("CREATE OR REPLACE TEMP VIEW %s AS SELECT * FROM %s", outputView, rel))
 	return byDate, err
