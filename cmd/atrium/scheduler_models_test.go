@@ -3,12 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -236,15 +233,7 @@ func TestTrainJobWaitsForFreshFeatures(t *testing.T) {
 // evaluates it by hand.
 func TestMonitorJobAlerts(t *testing.T) {
 	dir := exampleRepo(t)
-	got := make(chan map[string]any, 4)
-	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var n map[string]any
-		if err := json.NewDecoder(r.Body).Decode(&n); err != nil {
-			t.Error(err)
-		}
-		got <- n
-	}))
-	defer hook.Close()
+	hook, got := webhookRecorder(t)
 	writeFiles(t, dir, map[string]string{"monitors/checks.yaml": `notifiers:
   - {name: oncall, url: ` + hook.URL + `}
 monitors:

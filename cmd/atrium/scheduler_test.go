@@ -206,15 +206,7 @@ func TestSchedulerAPI(t *testing.T) {
 // the run is not retried.
 func TestFailedCheckAlerts(t *testing.T) {
 	dir := scheduledRepo(t)
-	got := make(chan map[string]any, 4)
-	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var n map[string]any
-		if err := json.NewDecoder(r.Body).Decode(&n); err != nil {
-			t.Error(err)
-		}
-		got <- n
-	}))
-	defer hook.Close()
+	hook, got := webhookRecorder(t)
 	if err := os.WriteFile(filepath.Join(dir, "atrium.yaml"), []byte("scheduler:\n  alert_webhook: "+hook.URL+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -239,4 +231,20 @@ func TestFailedCheckAlerts(t *testing.T) {
 	if out := mustAtrium(t, dir, "runs", "--job", "run:listing_profile"); strings.Count(out, "checks_failed") != 1 {
 		t.Errorf("the failed check was retried:\n%s", out)
 	}
+}
+
+// webhookRecorder is a webhook receiver that passes each notification it
+// gets, decoded, to got; closed when the test ends.
+func webhookRecorder(t *testing.T) (hook *httptest.Server, got chan map[string]any) {
+	t.Helper()
+	got = make(chan map[string]any, 4)
+	hook = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var n map[string]any
+		if err := json.NewDecoder(r.Body).Decode(&n); err != nil {
+			t.Error(err)
+		}
+		got <- n
+	}))
+	t.Cleanup(hook.Close)
+	return hook, got
 }
