@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/atrium-ml/atrium/internal/data/catalog"
 	"github.com/atrium-ml/atrium/internal/data/offline"
@@ -115,7 +116,21 @@ func (e *env) Online() (online.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	store, err := online.Open(e.ctx, p.Stores.Online, online.OpenOptions{Logger: e.log})
+	// The applied feature sets' ttl, for stores that expire rows with it
+	// (none before the first apply).
+	var ttl map[string]time.Duration
+	l, err := loadCatalog(e)
+	switch {
+	case errors.Is(err, catalog.ErrNotApplied):
+	case err != nil:
+		return nil, err
+	default:
+		ttl = make(map[string]time.Duration, len(l.Features.FeatureSets))
+		for _, fs := range l.Features.FeatureSets {
+			ttl[fs.Name] = fs.TTL.D()
+		}
+	}
+	store, err := online.Open(e.ctx, p.Stores.Online, online.OpenOptions{Logger: e.log, TTL: ttl})
 	if err != nil {
 		return nil, err
 	}

@@ -160,6 +160,14 @@ type OpenOptions struct {
 	// Logger receives the backend's own messages (Pebble's background
 	// errors and, at debug level, its compactions). Nil: discard.
 	Logger *slog.Logger
+
+	// TTL is each feature set's ttl (its rows' max age), by set name: a
+	// backend that can expire data (Cassandra) lets a row of such a set
+	// expire once its event time plus the TTL has passed, when a read would
+	// report its values OUTSIDE_MAX_AGE anyway (from then on it reports the
+	// key NOT_FOUND). A set that is absent or 0 keeps its rows. Backends
+	// that cannot expire rows ignore it.
+	TTL map[string]time.Duration
 }
 
 // Opener opens a store from its parsed URL. The context bounds the opening

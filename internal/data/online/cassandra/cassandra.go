@@ -10,7 +10,8 @@
 // duration, default DefaultTimeout; a caller's earlier deadline wins),
 // connect_timeout (default DefaultConnectTimeout), prefix (prepended to set
 // names, so stores can share a keyspace), key_ttl (each written row expires
-// that long after its write; default none), create_keyspace=true with
+// that long after its write, or earlier with its set's ttl, see rowTTL;
+// default none), create_keyspace=true with
 // replication_factor=N (default 1: create the keyspace with SimpleStrategy
 // when it is missing, for development and tests; in production creating the
 // keyspace with its replication is the operator's job).
@@ -66,7 +67,7 @@ import (
 
 func init() {
 	online.Register("cassandra", func(ctx context.Context, u *url.URL, opts online.OpenOptions) (online.Store, error) {
-		return Open(ctx, u, opts.Logger)
+		return Open(ctx, u, opts)
 	})
 }
 
@@ -106,10 +107,13 @@ var migrations = [][]string{
 
 // Store is an online.Store on Cassandra.
 type Store struct {
-	session     *gocql.Session
-	keyspace    string
-	prefix      string
-	keyTTL      int // seconds, 0 for none
+	session  *gocql.Session
+	keyspace string
+	prefix   string
+	keyTTL   int // seconds, 0 for none
+	// setTTL is each set's max age (online.OpenOptions.TTL), by set name
+	// without the prefix; read only.
+	setTTL      map[string]time.Duration
 	timeout     time.Duration
 	consistency gocql.Consistency
 	log         *slog.Logger
@@ -204,7 +208,7 @@ func parseURL(u *url.URL) (config, error) {
 		}
 		*d.dst = dur
 	}
-	if c.keyTTL != 0 && (c.keyTTL < time.Second || c.keyTTL > 20*365*24*time.Hour) {
+	if c.keyTTL != 0 && (c.keyTTL < time.Second || c.keyTTL > maxTTL) {
 		bad("key_ttl=%q: want between 1s and 20 years (Cassandra's TTL is in seconds, at most 20 years)", q.Get("key_ttl"))
 	}
 	c.prefix = q.Get("prefix")
@@ -229,10 +233,17 @@ func parseURL(u *url.URL) (config, error) {
 }
 
 // Open connects to the cluster named by u, creates the keyspace when asked,
-// and migrates the tables to SchemaVersion. ctx bounds the opening.
-func Open(ctx context.Context, u *url.URL, log *slog.Logger) (*Store, error) {
+// and migrates the tables to SchemaVersion. ctx bounds the opening. Rows of
+// the sets in opts.TTL expire with their max age (see rowTTL).
+func Open(ctx context.Context, u *url.URL, opts online.OpenOptions) (*Store, error) {
+	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	for set, d := range opts.TTL {
+		if d < 0 {
+			return nil, fmt.Errorf("%w: feature set %s: negative ttl %s", online.ErrInvalid, set, d)
+		}
 	}
 	c, err := parseURL(u)
 	if err != nil {
@@ -289,7 +300,7 @@ func Open(ctx context.Context, u *url.URL, log *slog.Logger) (*Store, error) {
 		return nil, fmt.Errorf("connect to %s: %w", strings.Join(c.hosts, ","), ctx.Err())
 	}
 	s := &Store{
-		session: session, keyspace: c.keyspace, prefix: c.prefix, keyTTL: int(c.keyTTL / time.Second),
+		session: session, keyspace: c.keyspace, prefix: c.prefix, keyTTL: int(c.keyTTL / time.Second), setTTL: opts.TTL,
 		timeout: c.timeout, consistency: c.consistency, log: log,
 	}
 	ks := c.keyspace
@@ -481,6 +492,7 @@ func (s *Store) Write(ctx context.Context, set string, features []string, rows [
 	if err != nil {
 		return fmt.Errorf("write %s: store layout: %w", set, err)
 	}
+	now := time.Now()
 	return parallel(ctx, len(rows), func(ctx context.Context, i int) error {
 		r := &rows[i]
 		var vals []byte
@@ -491,7 +503,7 @@ func (s *Store) Write(ctx context.Context, set string, features []string, rows [
 		ctx, cancel := s.withTimeout(ctx)
 		defer cancel()
 		b := s.session.Batch(gocql.UnloggedBatch).Consistency(s.consistency)
-		b.Query(s.qInsert, pset, []byte(r.Key), ns, id, vals, s.keyTTL)
+		b.Query(s.qInsert, pset, []byte(r.Key), ns, id, vals, s.rowTTL(set, r.TS, now))
 		b.Query(s.qTrim, pset, []byte(r.Key), ns)
 		if err := b.ExecContext(ctx); err != nil {
 			return fmt.Errorf("write %s %s: %w", set, r.Key, unavailable(err))
@@ -514,6 +526,7 @@ func (s *Store) Delete(ctx context.Context, set string, keys []online.Key, at ti
 	defer s.gate.Leave()
 	pset := s.prefix + set
 	ns := at.UnixNano()
+	ttl := s.rowTTL(set, at, time.Now())
 	return parallel(ctx, len(keys), func(ctx context.Context, i int) error {
 		ctx, cancel := s.withTimeout(ctx)
 		defer cancel()
@@ -521,12 +534,40 @@ func (s *Store) Delete(ctx context.Context, set string, keys []online.Key, at ti
 		b := s.session.Batch(gocql.UnloggedBatch).Consistency(s.consistency)
 		b.DefaultTimestamp(false)
 		b.Query(s.qDelete, now, pset, []byte(keys[i]))
-		b.Query(s.qTomb, pset, []byte(keys[i]), ns, now+1, s.keyTTL)
+		b.Query(s.qTomb, pset, []byte(keys[i]), ns, now+1, ttl)
 		if err := b.ExecContext(ctx); err != nil {
 			return fmt.Errorf("delete %s %s: %w", set, keys[i], unavailable(err))
 		}
 		return nil
 	})
+}
+
+// maxTTL is the longest TTL Cassandra accepts (20 years).
+const maxTTL = 20 * 365 * 24 * time.Hour
+
+// rowTTL is the CQL TTL, in seconds, of a row (or tombstone) of set stamped
+// at event and written at now: the earlier of the set's expiry (event time
+// plus its ttl, when it has one) and key_ttl after the write; 0 (never) when
+// neither applies. It rounds up, so a row never goes before a read would
+// report it OUTSIDE_MAX_AGE. A row already past its expiry still gets 1 s,
+// not 0 (which would keep it for ever): it is still written, so its batch
+// trims the older rows of its key as always, and it goes a second later.
+//
+// A tombstone expiring with the set's ttl from its time is safe: a row it
+// must keep from resurrecting the key is stamped at or before the
+// tombstone, so it expires no later than the tombstone does. With key_ttl
+// alone, a row stamped before a delete but written more than key_ttl after
+// it outlives the tombstone (docs/scale-out.md says so).
+func (s *Store) rowTTL(set string, event, now time.Time) int {
+	ttl := s.keyTTL
+	if d := s.setTTL[set]; d > 0 {
+		left := min(max(event.Add(d).Sub(now), time.Second), maxTTL)
+		secs := int((left + time.Second - 1) / time.Second)
+		if ttl == 0 || secs < ttl {
+			ttl = secs
+		}
+	}
+	return ttl
 }
 
 // fetched is the newest row of one (query, key), as read.

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/url"
 	"os"
 	"strings"
@@ -125,28 +126,86 @@ func TestMissingKeyspace(t *testing.T) {
 	}
 }
 
-// TestKeyTTL: key_ttl becomes the rows' CQL TTL.
-func TestKeyTTL(t *testing.T) {
+// TestRowTTL: rows get the CQL TTL of their set's ttl counted from their
+// event time, of key_ttl counted from the write, the earlier of the two, or
+// none; a row past its set's ttl goes within seconds.
+func TestRowTTL(t *testing.T) {
 	urlFor, keyspace := testKeyspace(t)
 	ctx := context.Background()
-	s, err := online.Open(ctx, urlFor("ttl", "key_ttl", "1h"), online.OpenOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	k := online.MustKey("k")
-	if err := s.Write(ctx, "s", []string{"a"}, []online.Row{{Key: k, TS: time.Now(), Values: []online.Value{online.Int64(1)}}}); err != nil {
-		t.Fatal(err)
-	}
 	u, _ := url.Parse(os.Getenv("ATRIUM_TEST_CASSANDRA"))
 	raw := rawSession(t, u.Host)
 	defer raw.Close()
-	var ttl int
-	if err := raw.Query("SELECT TTL(vals) FROM "+keyspace+".online_rows WHERE feature_set = ? AND entity_key = ? LIMIT 1", "ttl:s", []byte(k)).Scan(&ttl); err != nil {
-		t.Fatal(err)
+	sets := map[string]time.Duration{"day": 24 * time.Hour, "hour": time.Hour, "forever": 0}
+	now := time.Now()
+	tests := []struct {
+		name     string
+		keyTTL   string // URL option; "" for none
+		set      string
+		age      time.Duration // now - event time
+		min, max int           // the TTL read back, in seconds
+	}{
+		{"set ttl from event time", "", "day", 6 * time.Hour, 18*3600 - 60, 18 * 3600},
+		{"set ttl of a fresh row", "", "hour", 0, 3600 - 60, 3600},
+		{"past its ttl: one second, not forever", "", "hour", 2 * time.Hour, 0, 1},
+		{"no ttl, no key_ttl: never", "", "forever", time.Hour, 0, 0},
+		{"key_ttl alone", "10m", "forever", time.Hour, 600 - 60, 600},
+		{"key_ttl earlier than the set's", "10m", "day", 0, 600 - 60, 600},
+		{"set's earlier than key_ttl", "48h", "hour", 30 * time.Minute, 1800 - 60, 1800},
 	}
-	if ttl <= 0 || ttl > 3600 {
-		t.Fatalf("TTL of a row written with key_ttl=1h: %d s", ttl)
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			id := fmt.Sprintf("t%d", i)
+			var params []string
+			if tc.keyTTL != "" {
+				params = []string{"key_ttl", tc.keyTTL}
+			}
+			s, err := online.Open(ctx, urlFor(id, params...), online.OpenOptions{TTL: sets})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			k := online.MustKey("k")
+			if err := s.Write(ctx, tc.set, []string{"a"}, []online.Row{{Key: k, TS: now.Add(-tc.age), Values: []online.Value{online.Int64(1)}}}); err != nil {
+				t.Fatal(err)
+			}
+			var ttl int
+			err = raw.Query("SELECT TTL(vals) FROM "+keyspace+".online_rows WHERE feature_set = ? AND entity_key = ? LIMIT 1", id+":"+tc.set, []byte(k)).Scan(&ttl)
+			if errors.Is(err, gocql.ErrNotFound) && tc.max == 1 {
+				return // its second has already run out
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ttl < tc.min || ttl > tc.max {
+				t.Fatalf("TTL %d s, want %d..%d", ttl, tc.min, tc.max)
+			}
+		})
+	}
+	t.Run("expired rows read as not found", func(t *testing.T) {
+		s, err := online.Open(ctx, urlFor("exp"), online.OpenOptions{TTL: sets})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		old, fresh := online.MustKey("old"), online.MustKey("fresh")
+		rows := []online.Row{
+			{Key: old, TS: now.Add(-2 * time.Hour), Values: []online.Value{online.Int64(1)}},
+			{Key: fresh, TS: now, Values: []online.Value{online.Int64(2)}},
+		}
+		if err := s.Write(ctx, "hour", []string{"a"}, rows); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2500 * time.Millisecond) // the old row's 1 s TTL runs out
+		res := make([]online.Result, 1)
+		if err := s.Read(ctx, []online.Query{{Set: "hour", Features: []string{"a"}, Keys: []online.Key{old, fresh}}}, res); err != nil {
+			t.Fatal(err)
+		}
+		if res[0].Found[0] || !res[0].Found[1] {
+			t.Fatalf("found %v, want the expired key gone and the fresh one there", res[0].Found)
+		}
+	})
+	if _, err := online.Open(ctx, urlFor("neg"), online.OpenOptions{TTL: map[string]time.Duration{"s": -time.Second}}); !errors.Is(err, online.ErrInvalid) {
+		t.Errorf("a negative ttl: %v, want ErrInvalid", err)
 	}
 }
 
