@@ -164,9 +164,10 @@ type OpenOptions struct {
 	// TTL is each feature set's ttl (its rows' max age), by set name: a
 	// backend that can expire data (Cassandra) lets a row of such a set
 	// expire once its event time plus the TTL has passed, when a read would
-	// report its values OUTSIDE_MAX_AGE anyway (from then on it reports the
-	// key NOT_FOUND). A set that is absent or 0 keeps its rows. Backends
-	// that cannot expire rows ignore it.
+	// start reporting its values OUTSIDE_MAX_AGE (from then on the key reads
+	// as not found, without the stale values other backends still return).
+	// A set that is absent or 0 keeps its rows. Backends that cannot expire
+	// rows ignore it.
 	TTL map[string]time.Duration
 }
 
