@@ -275,6 +275,8 @@ func report(args []string) error {
 		}
 		return fmt.Sprintf("%.1fx", x/y)
 	}
+	// Ratios are against Feast on the same store (feast-cassandra for
+	// atrium-cassandra), else against Feast's default SQLite store.
 	fmt.Println("| request | load | server | p50 ms | p99 ms | max ms | req/s | errors | Feast p99 / this p99 | this req/s / Feast req/s |")
 	fmt.Println("|---|---|---|---|---|---|---|---|---|---|")
 	for _, k := range order {
@@ -282,14 +284,22 @@ func report(args []string) error {
 		if k.mode == "closed" {
 			load = fmt.Sprintf("closed loop, %d clients", k.concurrency)
 		}
-		feast, hasFeast := runs[k]["feast"]
 		for _, name := range servers {
 			r, ok := runs[k][name]
 			if !ok {
 				continue
 			}
+			// The peer is Feast on the same store where it ran
+			// (atrium-cassandra against feast-cassandra), else Feast's
+			// default (SQLite).
+			peer := "feast"
+			if store, ok := strings.CutPrefix(name, "atrium-"); ok {
+				if _, ok := runs[k]["feast-"+store]; ok {
+					peer = "feast-" + store
+				}
+			}
 			p99r, rater := "-", "-"
-			if hasFeast && name != "feast" {
+			if feast, ok := runs[k][peer]; ok && !strings.HasPrefix(name, "feast") {
 				p99r, rater = ratio(feast.P99, r.P99), ratio(r.Rate, feast.Rate)
 			}
 			fmt.Printf("| %d x %d | %s | %s | %.2f | %.2f | %.2f | %.0f | %d | %s | %s |\n",

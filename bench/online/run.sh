@@ -7,6 +7,12 @@
 #
 # With ATRIUM_BENCH_REDIS=redis://host:port/db (a Redis to scribble on, e.g.
 # $ATRIUM_TEST_REDIS from .ci/services.sh) Atrium is measured on Redis too.
+# With ATRIUM_BENCH_CASSANDRA=cassandra://host:port/any (a Cassandra node, e.g.
+# $ATRIUM_TEST_CASSANDRA from .ci/cassandra.sh) Atrium and Feast are both
+# measured on Cassandra too (feast[cassandra]: Feast's own Cassandra online
+# store), each in a keyspace of its own, dropped at the end.
+# SERVERS="atrium-cassandra feast-cassandra" measures only those of the servers
+# started (atrium, feast, atrium-redis, atrium-cassandra, feast-cassandra).
 #
 # It installs Feast with pip into $BENCH_DIR/venv, generates the data and Feast's
 # feature repo (gen_data.py) and materializes it into Feast; builds atrium and
@@ -33,9 +39,11 @@ FEAST_PORT=$(free_port)
 mkdir -p "$BENCH_DIR"
 
 pids=()
+cleanups=() # commands run at exit, after the servers are stopped
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
+	for c in "${cleanups[@]}"; do eval "$c" || true; done
 }
 trap cleanup EXIT
 
@@ -93,15 +101,79 @@ if [ -n "${ATRIUM_BENCH_REDIS:-}" ]; then
 	case $ATRIUM_BENCH_REDIS in *\?*) sep='&' ;; esac
 	redis_prefix="atrium-bench-$$:"
 	redis_url="${ATRIUM_BENCH_REDIS}${sep}prefix=$redis_prefix"
-	trap 'cleanup; "$BENCH_DIR/online" redis-clear -url "$ATRIUM_BENCH_REDIS" -prefix "$redis_prefix"' EXIT
+	cleanups+=('"$BENCH_DIR/online" redis-clear -url "$ATRIUM_BENCH_REDIS" -prefix "$redis_prefix"')
 	ATRIUM_ONLINE=$redis_url atrium_cli materialize --end now --full
 	ATRIUM_ONLINE=$redis_url "$BENCH_DIR/atrium" --repo "$proj" serve --addr "$ATRIUM_REDIS_ADDR" 2>"$BENCH_DIR/atrium-redis.log" &
 	pids+=($!)
 	atrium_redis="http://$ATRIUM_REDIS_ADDR"
 	wait_for "$atrium_redis/health"
 	"$BENCH_DIR/online" compare -a "$atrium_redis" -b "$feast" -keys "$KEYS"
-	servers="atrium atrium-redis feast"
+	servers="$servers atrium-redis"
 fi
+
+if [ -n "${ATRIUM_BENCH_CASSANDRA:-}" ]; then
+	# One node, two keyspaces: Atrium's (created by the store) and Feast's
+	# (Feast expects it to exist). Feast's Cassandra online store is an extra.
+	if ! "$venv/bin/python" -c 'import cassandra' 2>/dev/null; then
+		echo "bench: installing feast[cassandra]==$FEAST_VERSION into $venv"
+		"$venv/bin/pip" install -q --disable-pip-version-check "feast[cassandra]==$FEAST_VERSION"
+	fi
+	cass=${ATRIUM_BENCH_CASSANDRA#cassandra://}
+	cass=${cass%%/*}
+	cass=${cass%%\?*}
+	cass_host=${cass%%:*}
+	cass_port=9042
+	case $cass in *:*) cass_port=${cass##*:} ;; esac
+	ks_atrium=atrium_bench_$$
+	ks_feast=feast_bench_$$
+	cql() { # statement
+		"$venv/bin/python" -c 'import sys
+from cassandra.cluster import Cluster
+c = Cluster([sys.argv[1]], port=int(sys.argv[2]))
+c.connect().execute(sys.argv[3], timeout=60)
+c.shutdown()' "$cass_host" "$cass_port" "$1"
+	}
+	cleanups+=('cql "DROP KEYSPACE IF EXISTS $ks_atrium"' 'cql "DROP KEYSPACE IF EXISTS $ks_feast"')
+	cql "CREATE KEYSPACE $ks_feast WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}"
+	rm -rf "$data/feast-cassandra"
+	cp -r "$data/feast" "$data/feast-cassandra"
+	rm -f "$data/feast-cassandra/data/registry.db"
+	cat >"$data/feast-cassandra/feature_store.yaml" <<-YAML
+		project: bench
+		registry: data/registry.db
+		provider: local
+		online_store:
+		  type: cassandra
+		  hosts: [$cass_host]
+		  port: $cass_port
+		  keyspace: $ks_feast
+		offline_store:
+		  type: file
+	YAML
+	echo "bench: feast apply + materialize into Cassandra ($KEYS keys)"
+	start=$(date +%s%N)
+	(cd "$data/feast-cassandra" && "$venv/bin/feast" apply >/dev/null &&
+		"$venv/bin/feast" materialize 2020-01-01T00:00:00 "$(date -u +%Y-%m-%dT%H:%M:%S)" >/dev/null)
+	echo "bench: feast materialized $KEYS keys into Cassandra in $((($(date +%s%N) - start) / 1000000)) ms"
+	cass_url="cassandra://$cass/$ks_atrium?create_keyspace=true"
+	start=$(date +%s%N)
+	ATRIUM_ONLINE=$cass_url atrium_cli materialize --end now --full
+	echo "bench: atrium materialized $KEYS keys into Cassandra in $((($(date +%s%N) - start) / 1000000)) ms"
+	ATRIUM_CASSANDRA_ADDR=127.0.0.1:$(free_port)
+	FEAST_CASSANDRA_PORT=$(free_port)
+	ATRIUM_ONLINE=$cass_url "$BENCH_DIR/atrium" --repo "$proj" serve --addr "$ATRIUM_CASSANDRA_ADDR" 2>"$BENCH_DIR/atrium-cassandra.log" &
+	pids+=($!)
+	(cd "$data/feast-cassandra" && exec "$venv/bin/feast" serve -p "$FEAST_CASSANDRA_PORT" -w 2 --no-access-log --max-requests 0) >"$BENCH_DIR/feast-cassandra.log" 2>&1 &
+	pids+=($!)
+	atrium_cassandra="http://$ATRIUM_CASSANDRA_ADDR"
+	feast_cassandra="http://127.0.0.1:$FEAST_CASSANDRA_PORT"
+	wait_for "$atrium_cassandra/health"
+	wait_for "$feast_cassandra/health"
+	"$BENCH_DIR/online" compare -a "$atrium_cassandra" -b "$feast" -keys "$KEYS"
+	"$BENCH_DIR/online" compare -a "$feast_cassandra" -b "$feast" -keys "$KEYS"
+	servers="$servers atrium-cassandra feast-cassandra"
+fi
+servers=${SERVERS:-$servers}
 
 results="$BENCH_DIR/results.jsonl"
 : >"$results"
@@ -114,6 +186,8 @@ url_of() {
 	case $1 in
 	atrium) echo "$atrium" ;;
 	atrium-redis) echo "$atrium_redis" ;;
+	atrium-cassandra) echo "$atrium_cassandra" ;;
+	feast-cassandra) echo "$feast_cassandra" ;;
 	feast) echo "$feast" ;;
 	esac
 }

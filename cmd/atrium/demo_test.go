@@ -176,7 +176,7 @@ func TestDemoEndToEnd(t *testing.T) {
 	checkServeOutcomes(t, dir, stepOutput(out, "serve"))
 	checkMonitorOutcomes(t, stepOutput(out, "monitor"))
 	checkReferenceProfiles(t, dir)
-	checkTrainDryRun(t, dir)
+	checkTrainDryRun(t, dir, stepOutput(out, "fit"))
 	checkSkew(t, dir)
 	checkOfflineTwinErrors(t, dir)
 	checkScheduleOutcomes(t, dir, cfg, stepOutput(out, "schedule"))

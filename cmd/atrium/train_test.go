@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -68,12 +69,21 @@ func checkReferenceProfiles(t *testing.T, dir string) {
 // after the demo registered it: the plan names the data's rows per split,
 // the search, the metric and the current champion, and nothing is written
 // to the artifact store (no run, no model, no profile).
-func checkTrainDryRun(t *testing.T, dir string) {
+//
+// The row counts depend on the day the demo runs (its data ends yesterday),
+// so they are the ones the demo's own `atrium train training/ranker.yaml`
+// printed in fitOut: the dry run must plan the split the real run made.
+func checkTrainDryRun(t *testing.T, dir, fitOut string) {
 	t.Helper()
+	_, real, _ := strings.Cut(fitOut, "$ atrium train training/ranker.yaml")
+	m := regexp.MustCompile(`data +(\d+) rows .*\(train (\d+), valid (\d+), test (\d+)\)`).FindStringSubmatch(real)
+	if m == nil {
+		t.Fatalf("the demo's fit step shows no data line of atrium train training/ranker.yaml:\n%s", fitOut)
+	}
 	before := treeOf(t, filepath.Join(dir, ".atrium", "artifacts"))
 	out := mustAtrium(t, dir, "train", filepath.Join(dir, "training", "ranker.yaml"), "--dry-run")
-	for _, want := range []string{"study       ranker (dry run: nothing trained, tracked or registered)", "data        128 rows ",
-		"            train 88, valid 24, test 16 rows", "trials      16, 2 at a time, sampler tpe, pruner median",
+	for _, want := range []string{"study       ranker (dry run: nothing trained, tracked or registered)", "data        " + m[1] + " rows ",
+		fmt.Sprintf("            train %s, valid %s, test %s rows", m[2], m[3], m[4]), "trials      16, 2 at a time, sampler tpe, pruner median",
 		"space       num_leaves int [4, 63] log", "            feature_fraction float [0.5, 1]",
 		"metric      maximize ndcg@10 on valid, then on test", "tracking    experiment ranker",
 		"register    a new version of ranker at alias challenger", "promote     champion: now version 1, replaced only if beaten"} {
