@@ -107,6 +107,22 @@ func writeTrainSummary(w io.Writer, output string, r *train.Result) error {
 	if output == "json" {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
+		if r.Plan != nil {
+			// A dry run trained nothing: its JSON holds the plan and the
+			// data, not the zero values of results it never had.
+			return enc.Encode(struct {
+				Study       string            `json:"study"`
+				Metric      string            `json:"metric"`
+				Maximize    bool              `json:"maximize"`
+				TrainRows   int               `json:"train_rows"`
+				ValidRows   int               `json:"valid_rows"`
+				TestRows    int               `json:"test_rows"`
+				Dropped     int               `json:"dropped_rows,omitempty"`
+				Fingerprint train.Fingerprint `json:"fingerprint"`
+				DryRun      bool              `json:"dry_run"`
+				Plan        *train.Plan       `json:"plan"`
+			}{r.Study, r.Metric, r.Maximize, r.TrainRows, r.ValidRows, r.TestRows, r.Dropped, r.Fingerprint, true, r.Plan})
+		}
 		return enc.Encode(r)
 	}
 	if r.Plan != nil {

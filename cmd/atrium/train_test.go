@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
@@ -93,6 +94,20 @@ func checkTrainDryRun(t *testing.T, dir, fitOut string) {
 	}
 	if strings.Contains(out, "best trial") || strings.Contains(out, "registered  ") {
 		t.Errorf("the dry run trained or registered:\n%s", out)
+	}
+	// Its JSON holds the plan and the split, none of a run's results.
+	js := mustAtrium(t, dir, "-o", "json", "train", filepath.Join(dir, "training", "ranker.yaml"), "--dry-run")
+	var plan map[string]any
+	if err := json.Unmarshal([]byte(js), &plan); err != nil {
+		t.Fatalf("dry run JSON: %v\n%s", err, js)
+	}
+	if plan["dry_run"] != true || plan["plan"] == nil || fmt.Sprint(plan["train_rows"]) != m[2] {
+		t.Errorf("dry run JSON lacks dry_run, plan or train_rows %s:\n%s", m[2], js)
+	}
+	for _, k := range []string{"best_trial", "best_params", "valid_metric", "test_metric", "decision", "seconds"} {
+		if _, ok := plan[k]; ok {
+			t.Errorf("dry run JSON has %q, a result of a run that did not happen:\n%s", k, js)
+		}
 	}
 	if after := treeOf(t, filepath.Join(dir, ".atrium", "artifacts")); after != before {
 		t.Errorf("the dry run changed the artifact store:\nbefore\n%s\nafter\n%s", before, after)
