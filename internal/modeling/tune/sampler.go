@@ -27,7 +27,7 @@ type historyMemo struct {
 	interInit bool
 	inter     Space
 	interSeen map[int64]bool
-	vecs      map[string]map[int64][]float64 // space key -> trial id -> values (nil: unusable)
+	vecs      map[string]*spaceCache // by space key
 }
 
 // Relative is a value the sampler chose for a parameter ahead of the
