@@ -111,6 +111,24 @@ func (s *TPESampler) fitInto(p *parzen, fw *fitWork, trials []*FrozenTrial, spac
 	for j, num := range fw.nums[:n] {
 		fw.pos[num] = int32(j)
 	}
+	// Whether the estimator is plain is known from the space: numericalDim
+	// then writes the kernel-major array as it computes the kernels.
+	p.plain = len(space) > 0
+	for _, prm := range space {
+		switch d := prm.Dist.(type) {
+		case CategoricalDist:
+			p.plain = false
+		case FloatDist:
+			p.plain = p.plain && d.Step <= 0
+		default:
+			p.plain = false
+		}
+	}
+	var kernels []float64
+	if p.plain {
+		p.kernels = grow(p.kernels, 3*len(space)*len(p.logW))
+		kernels = p.kernels
+	}
 	if cap(p.dims) < len(space) {
 		p.dims = append(p.dims[:cap(p.dims)], make([]parzenDim, len(space)-cap(p.dims))...)
 	}
@@ -126,24 +144,7 @@ func (s *TPESampler) fitInto(p *parzen, fw *fitWork, trials []*FrozenTrial, spac
 			order = sortOrder(fw, obs, prm.Dist)
 		}
 		fw.order = order
-		s.numericalDim(&p.dims[i], fw, obs, order, prm.Dist)
-	}
-	p.plain = len(p.dims) > 0
-	for i := range p.dims {
-		if p.dims[i].categorical || p.dims[i].step > 0 {
-			p.plain = false
-		}
-	}
-	if p.plain {
-		nd, m := len(p.dims), len(p.logW)
-		p.kernels = grow(p.kernels, 3*nd*m)
-		for i := range p.dims {
-			d := &p.dims[i]
-			for k := range m {
-				row := p.kernels[3*(k*nd+i):]
-				row[0], row[1], row[2] = d.mu[k], d.invSigma[k], d.logC[k]
-			}
-		}
+		s.numericalDim(&p.dims[i], fw, obs, order, prm.Dist, kernels, len(space), i)
 	}
 }
 
@@ -194,8 +195,9 @@ func categoricalDim(obs []float64, nc int, prior float64) parzenDim {
 }
 
 // numericalDim fits dim (reusing its arrays) to obs, whose (transformed
-// value, index) order is order.
-func (s *TPESampler) numericalDim(dim *parzenDim, fw *fitWork, obs []float64, order []int32, d Distribution) {
+// value, index) order is order. With kernels (a plain estimator's array,
+// nd dimensions) it also writes dimension i's part of it.
+func (s *TPESampler) numericalDim(dim *parzenDim, fw *fitWork, obs []float64, order []int32, d Distribution, kernels []float64, nd, i int) {
 	*dim = parzenDim{mu: dim.mu, sigma: dim.sigma, logNorm: dim.logNorm, invSigma: dim.invSigma, logC: dim.logC}
 	switch x := d.(type) {
 	case FloatDist:
@@ -217,8 +219,8 @@ func (s *TPESampler) numericalDim(dim *parzenDim, fw *fitWork, obs []float64, or
 	copy(mus, obs)
 	if dim.logScale {
 		lo, hi = math.Log(lo), math.Log(hi)
-		for i := range mus {
-			mus[i] = math.Log(mus[i])
+		for j := range mus {
+			mus[j] = math.Log(mus[j])
 		}
 	}
 	dim.lo, dim.hi = lo, hi
@@ -243,6 +245,10 @@ func (s *TPESampler) numericalDim(dim *parzenDim, fw *fitWork, obs []float64, or
 		}
 		dim.invSigma[k] = 1 / dim.sigma[k]
 		dim.logC[k] = -logSqrt2Pi - lastLog - dim.logNorm[k]
+		if kernels != nil {
+			row := kernels[3*(k*nd+i) : 3*(k*nd+i)+3 : 3*(k*nd+i)+3]
+			row[0], row[1], row[2] = mu, dim.invSigma[k], dim.logC[k]
+		}
 	}
 }
 
@@ -422,19 +428,55 @@ func (p *parzen) logPDFPlain(x, acc []float64) float64 {
 			v[i] = math.Log(x[i])
 		}
 	}
-	maxv := math.Inf(-1)
 	stride := 3 * nd
-	kernels := p.kernels[:stride*len(acc)]
-	for k, lw := range p.logW[:len(acc)] {
+	m := len(acc)
+	kernels, logW := p.kernels[:stride*m], p.logW[:m]
+	// Four kernels at a time: each kernel's sum is a chain of dependent
+	// additions, and four independent chains keep the FPU busy where one
+	// waits on the previous addition. Each chain adds the same terms in the
+	// same order as one kernel at a time would.
+	k := 0
+	for ; k+4 <= m; k += 4 {
+		r0 := kernels[k*stride : (k+1)*stride : (k+1)*stride]
+		r1 := kernels[(k+1)*stride : (k+2)*stride : (k+2)*stride]
+		r2 := kernels[(k+2)*stride : (k+3)*stride : (k+3)*stride]
+		r3 := kernels[(k+3)*stride : (k+4)*stride : (k+4)*stride]
+		s0, s1, s2, s3 := logW[k], logW[k+1], logW[k+2], logW[k+3]
+		for i, vi := range v {
+			j := 3 * i
+			t0, t1, t2, t3 := r0[j:j+3:j+3], r1[j:j+3:j+3], r2[j:j+3:j+3], r3[j:j+3:j+3]
+			z0 := (vi - t0[0]) * t0[1]
+			z1 := (vi - t1[0]) * t1[1]
+			z2 := (vi - t2[0]) * t2[1]
+			z3 := (vi - t3[0]) * t3[1]
+			s0 += t0[2] - 0.5*z0*z0
+			s1 += t1[2] - 0.5*z1*z1
+			s2 += t2[2] - 0.5*z2*z2
+			s3 += t3[2] - 0.5*z3*z3
+		}
+		a := acc[k : k+4 : k+4]
+		a[0], a[1], a[2], a[3] = s0, s1, s2, s3
+	}
+	for ; k < m; k++ {
 		row := kernels[k*stride : (k+1)*stride : (k+1)*stride]
-		s := lw
+		s := logW[k]
 		for i, vi := range v {
 			t := row[3*i : 3*i+3 : 3*i+3]
 			z := (vi - t[0]) * t[1]
 			s += t[2] - 0.5*z*z
 		}
 		acc[k] = s
-		maxv = max(maxv, s)
+	}
+	// Plain comparisons, not max: the builtin's NaN and signed-zero
+	// handling cost as much as the sums. A NaN makes the result NaN, as
+	// with max; a -0 kept for +0 changes no result.
+	maxv := math.Inf(-1)
+	for _, s := range acc {
+		if s > maxv {
+			maxv = s
+		} else if s != s {
+			return math.NaN()
+		}
 	}
 	return logSumExp(acc, maxv)
 }
