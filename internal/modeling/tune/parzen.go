@@ -66,8 +66,9 @@ func (s *TPESampler) fitInto(p *parzen, fw *fitWork, trials []*FrozenTrial, spac
 	fw.obs = grow(fw.obs, len(space)*nt)
 	fw.nums = fw.nums[:0]
 	maxNum := -1
-	for _, t := range trials {
-		row := values.row(t)
+	fw.rows = values.rowsOf(trials, fw.rows[:0])
+	for j, t := range trials {
+		row := fw.rows[j]
 		if row == nil {
 			continue
 		}

@@ -140,6 +140,7 @@ func (s *TPESampler) putWork(w *tpeWork) {
 	clear(w.trials[:cap(w.trials)])
 	clear(w.below[:cap(w.below)])
 	clear(w.above[:cap(w.above)])
+	clear(w.fit.rows[:cap(w.fit.rows)])
 	s.work.Put(w)
 }
 
@@ -178,15 +179,12 @@ func intersection(h *History) Space {
 		m.mu.Lock()
 		defer m.mu.Unlock()
 	}
-	if m.interSeen == nil {
-		m.interSeen = map[int64]bool{}
-	}
 	for i := range h.Trials {
 		t := &h.Trials[i]
-		if t.State != Complete && t.State != Pruned || m.interSeen[t.ID] {
+		if t.State != Complete && t.State != Pruned || m.interSeen.has(t.Number) {
 			continue
 		}
-		m.interSeen[t.ID] = true
+		m.interSeen.add(t.Number)
 		if !m.interInit {
 			for _, name := range sortedNames(t.Distributions) {
 				m.inter = append(m.inter, Param{Name: name, Dist: t.Distributions[name]})
@@ -234,9 +232,10 @@ type tpeWork struct {
 
 // fitWork is the scratch of fitting one estimator.
 type fitWork struct {
-	obs     []float64 // observations, dimension after dimension
-	nums    []int     // trial number of each observation
-	pos     []int32   // observation index by trial number, -1 if none
+	obs     []float64   // observations, dimension after dimension
+	rows    [][]float64 // each trial's values (nil: not observed)
+	nums    []int       // trial number of each observation
+	pos     []int32     // observation index by trial number, -1 if none
 	weights []float64
 	order   []int32 // one dimension's observations in (value, index) order
 	sortBuf []sortObs
@@ -327,10 +326,13 @@ func splitInto(w *tpeWork, dir Direction, trials []*FrozenTrial, nBelow int) (be
 	// keys are a strict total order (ties fall back on position, which
 	// makes the selection stable: trials come in number order), so the
 	// chosen set is exactly the first nBelow of a full sort.
+	// Newest first: a study's later trials tend to be its better ones, so
+	// the top fills with keys that later ones rarely displace (the set
+	// chosen does not depend on the order of the scan).
 	w.top = w.top[:0]
 	k := 0
-	for i, t := range trials {
-		if t.State == Complete {
+	for i := len(trials) - 1; i >= 0; i-- {
+		if t := trials[i]; t.State == Complete {
 			v := t.Value
 			if dir == Maximize {
 				v = -v
@@ -427,7 +429,10 @@ type spaceValues struct {
 
 // spaceCache is what a study's memo keeps for one space; guarded by the memo's mu.
 type spaceCache struct {
-	rows map[int64][]float64 // trial id -> values (nil: unusable)
+	// rows[n] holds the values of finished trial number n when have has n
+	// (nil: unusable); numbers identify trials within a study.
+	rows [][]float64
+	have numberSet
 	// sorted[i] holds dimension i's transformed values (log for a log
 	// scale, as the kernels' means) of the trials in rows, ordered by
 	// (value, trial number); nil for a categorical dimension.
@@ -460,7 +465,7 @@ func internalValues(h *History, space Space) *spaceValues {
 	}
 	v.c = m.vecs[key.String()]
 	if v.c == nil {
-		v.c = &spaceCache{rows: map[int64][]float64{}, sorted: make([][]sortedObs, len(space))}
+		v.c = &spaceCache{sorted: make([][]sortedObs, len(space))}
 		m.vecs[key.String()] = v.c
 	}
 	return v
@@ -484,37 +489,58 @@ func (v *spaceValues) compute(t *FrozenTrial) []float64 {
 
 // row returns t's values, remembering those of a finished trial.
 func (v *spaceValues) row(t *FrozenTrial) []float64 {
-	if v.m == nil || !t.State.Finished() {
-		return v.compute(t)
+	return v.rowsOf([]*FrozenTrial{t}, nil)[0]
+}
+
+// rowsOf appends to dst the values of each of trials (under one lock: a
+// fit asks for a thousand), remembering those of finished trials.
+func (v *spaceValues) rowsOf(trials []*FrozenTrial, dst [][]float64) [][]float64 {
+	if v.m == nil {
+		for _, t := range trials {
+			dst = append(dst, v.compute(t))
+		}
+		return dst
 	}
-	v.m.mu.Lock()
-	r, ok := v.c.rows[t.ID]
-	v.m.mu.Unlock()
-	if ok {
-		return r
-	}
-	r = v.compute(t)
 	v.m.mu.Lock()
 	defer v.m.mu.Unlock()
-	if _, ok := v.c.rows[t.ID]; ok { // another worker got there first
-		return v.c.rows[t.ID]
-	}
-	v.c.rows[t.ID] = r
-	if r != nil {
-		for i, p := range v.space {
-			if _, cat := p.Dist.(CategoricalDist); cat {
-				continue
-			}
-			o := sortedObs{mu: transformed(p.Dist, r[i]), number: t.Number}
-			s := v.c.sorted[i]
-			j, _ := slices.BinarySearchFunc(s, o, func(a, b sortedObs) int {
-				if c := cmp.Compare(a.mu, b.mu); c != 0 {
-					return c
-				}
-				return a.number - b.number
-			})
-			v.c.sorted[i] = slices.Insert(s, j, o)
+	for _, t := range trials {
+		switch {
+		case !t.State.Finished():
+			dst = append(dst, v.compute(t))
+		case v.c.have.has(t.Number):
+			dst = append(dst, v.c.rows[t.Number])
+		default:
+			dst = append(dst, v.remember(t))
 		}
+	}
+	return dst
+}
+
+// remember computes finished trial t's values and adds them to the cache
+// and the sorted index; the caller holds the memo's mu.
+func (v *spaceValues) remember(t *FrozenTrial) []float64 {
+	r := v.compute(t)
+	v.c.have.add(t.Number)
+	if t.Number >= len(v.c.rows) {
+		v.c.rows = append(v.c.rows, make([][]float64, len(v.c.have)-len(v.c.rows))...)
+	}
+	v.c.rows[t.Number] = r
+	if r == nil {
+		return nil
+	}
+	for i, p := range v.space {
+		if _, cat := p.Dist.(CategoricalDist); cat {
+			continue
+		}
+		o := sortedObs{mu: transformed(p.Dist, r[i]), number: t.Number}
+		s := v.c.sorted[i]
+		j, _ := slices.BinarySearchFunc(s, o, func(a, b sortedObs) int {
+			if c := cmp.Compare(a.mu, b.mu); c != 0 {
+				return c
+			}
+			return a.number - b.number
+		})
+		v.c.sorted[i] = slices.Insert(s, j, o)
 	}
 	return r
 }
