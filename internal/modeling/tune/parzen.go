@@ -366,10 +366,8 @@ func (p *parzen) sample(rng *rand.Rand, x []float64) {
 // loop over three arrays), accumulating each kernel's log density in p.acc:
 // logPDF is not safe for concurrent use.
 func (p *parzen) logPDF(x []float64) float64 {
-	if cap(p.acc) < len(p.logW) {
-		p.acc = make([]float64, len(p.logW))
-	}
-	acc := p.acc[:len(p.logW)]
+	p.acc = grow(p.acc, len(p.logW)) // headroom: a study adds a kernel per trial
+	acc := p.acc
 	if p.plain {
 		return p.logPDFPlain(x, acc)
 	}

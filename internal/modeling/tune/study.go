@@ -82,6 +82,9 @@ type Study struct {
 	done   []FrozenTrial
 	isDone numberSet
 	memo   historyMemo
+	// refsBuf holds *[]TrialRef buffers for history's listing of trials
+	// (one per concurrent call; refs do not outlive the call).
+	refsBuf sync.Pool
 }
 
 // addDone records a finished trial; the caller holds s.mu.
@@ -186,7 +189,19 @@ func better(a, b float64, dir Direction) bool {
 // history reads the study's trials other than exclude (0: none), reading
 // from the storage only those not already known as finished.
 func (s *Study) history(ctx context.Context, exclude int64) (*History, error) {
-	refs, err := s.storage.TrialRefs(ctx, s.id)
+	var refs []TrialRef
+	var err error
+	if ra, ok := s.storage.(refsAppender); ok {
+		buf, _ := s.refsBuf.Get().(*[]TrialRef)
+		if buf == nil {
+			buf = new([]TrialRef)
+		}
+		defer s.refsBuf.Put(buf)
+		refs, err = ra.appendTrialRefs(ctx, s.id, (*buf)[:0])
+		*buf = refs
+	} else {
+		refs, err = s.storage.TrialRefs(ctx, s.id)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("tune: study %q: list trials: %w", s.name, err)
 	}
