@@ -37,7 +37,12 @@ type numberSet []bool
 
 func (s numberSet) has(n int) bool { return n >= 0 && n < len(s) && s[n] }
 
+// add puts n in the set; a negative n (not a trial number) is ignored, so
+// has keeps answering false for it.
 func (s *numberSet) add(n int) {
+	if n < 0 {
+		return
+	}
 	if n >= len(*s) {
 		*s = append(*s, make([]bool, n+1-len(*s)+len(*s)/4)...)
 	}

@@ -505,7 +505,7 @@ func (v *spaceValues) rowsOf(trials []*FrozenTrial, dst [][]float64) [][]float64
 	defer v.m.mu.Unlock()
 	for _, t := range trials {
 		switch {
-		case !t.State.Finished():
+		case !t.State.Finished() || t.Number < 0: // only finished trials' values never change
 			dst = append(dst, v.compute(t))
 		case v.c.have.has(t.Number):
 			dst = append(dst, v.c.rows[t.Number])
