@@ -229,22 +229,27 @@ func (s *TPESampler) numericalDim(dim *parzenDim, fw *fitWork, obs []float64, or
 	dim.mu[m-1] = 0.5 * (lo + hi)
 	dim.sigma[m-1] = hi - lo
 	dim.logNorm, dim.invSigma, dim.logC = grow(dim.logNorm, m), grow(dim.invSigma, m), grow(dim.logC, m)
-	// Most kernels of a long study have the clipped minimum width: reuse its log.
-	lastSigma, lastLog := math.NaN(), 0.0
+	// Most kernels of a long study have the clipped minimum width: reuse
+	// its log and inverse (the same doubles).
+	lastSigma, lastLog, lastInv := math.NaN(), 0.0, 0.0
 	for k, mu := range dim.mu {
 		sg := dim.sigma[k]
 		if sg != lastSigma {
-			lastSigma, lastLog = sg, math.Log(sg)
+			lastSigma, lastLog, lastInv = sg, math.Log(sg), 1/sg
 		}
-		a, b := (lo-mu)/sg, (hi-mu)/sg
 		// A kernel nine widths from both ends has all but 1e-19 of its mass
 		// inside: its log mass is 0 to double precision, and most kernels
-		// of a long study are narrow and inside (no erfc for them).
+		// of a long study are narrow and inside (no erfc for them). Kernels
+		// 9.0001 widths inside by a multiplication are inside by the
+		// division too (the margin dwarfs rounding; sg > 0), so they skip
+		// both divisions.
 		dim.logNorm[k] = 0
-		if a > -9 || b < 9 {
-			dim.logNorm[k] = logGaussMass(a, b)
+		if dl, dh := lo-mu, hi-mu; dl > -9.0001*sg || dh < 9.0001*sg {
+			if a, b := dl/sg, dh/sg; a > -9 || b < 9 {
+				dim.logNorm[k] = logGaussMass(a, b)
+			}
 		}
-		dim.invSigma[k] = 1 / dim.sigma[k]
+		dim.invSigma[k] = lastInv
 		dim.logC[k] = -logSqrt2Pi - lastLog - dim.logNorm[k]
 		if kernels != nil {
 			row := kernels[3*(k*nd+i) : 3*(k*nd+i)+3 : 3*(k*nd+i)+3]
