@@ -19,6 +19,7 @@ import (
 	"math"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -117,6 +118,7 @@ func main() {
 	overheadTrials := flag.Int("overhead-trials", 1000, "trials of the overhead study (0: skip)")
 	python := flag.String("python", "", "Python with optuna; empty: Atrium only")
 	only := flag.String("functions", "", "comma-separated subset of the functions")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the overhead study to this file")
 	flag.Parse()
 	ctx := context.Background()
 
@@ -151,7 +153,7 @@ func main() {
 	}
 	var ourOverhead overheadTimes
 	if *overheadTrials > 0 {
-		ourOverhead = overhead(ctx, *overheadTrials)
+		ourOverhead = overhead(ctx, *overheadTrials, *cpuProfile)
 	}
 
 	var p peer
@@ -209,11 +211,19 @@ type overheadTimes struct {
 }
 
 // overhead runs a study of n trials of a trivial objective and returns its
-// total wall and CPU time and those of its last 100 trials.
-func overhead(ctx context.Context, n int) overheadTimes {
+// total wall and CPU time and those of its last 100 trials, profiling it
+// into profile when that is not empty.
+func overhead(ctx context.Context, n int, profile string) overheadTimes {
 	st, err := tune.NewStudy(ctx, tune.StudyOptions{Name: "overhead", Seed: 0})
 	if err != nil {
 		log.Fatal(err)
+	}
+	if profile != "" {
+		stop, err := startCPUProfile(profile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer stop()
 	}
 	wall := make([]float64, 0, n)
 	cpu := make([]float64, 0, n)
@@ -233,6 +243,24 @@ func overhead(ctx context.Context, n int) overheadTimes {
 		return s[len(s)-1]
 	}
 	return overheadTimes{wall: wall[len(wall)-1], wallLast100: last(wall), cpu: cpu[len(cpu)-1], cpuLast100: last(cpu)}
+}
+
+// startCPUProfile profiles the process into path until stop is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile %s: %w", path, err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			log.Printf("cpu profile %s: %v", path, err)
+		}
+	}, nil
 }
 
 // cpuSeconds is the process's user and system CPU time.

@@ -273,14 +273,26 @@ func StaleReason(last time.Time) string { return staleReason(last) }
 
 // TrialRefs implements Storage.
 func (m *Memory) TrialRefs(ctx context.Context, studyID int64) ([]TrialRef, error) {
+	return m.appendTrialRefs(ctx, studyID, nil)
+}
+
+// refsAppender is an optional Storage capability: TrialRefs appended to
+// dst, so a study reading them once per trial reuses one buffer.
+type refsAppender interface {
+	appendTrialRefs(ctx context.Context, studyID int64, dst []TrialRef) ([]TrialRef, error)
+}
+
+var _ refsAppender = (*Memory)(nil)
+
+func (m *Memory) appendTrialRefs(ctx context.Context, studyID int64, dst []TrialRef) ([]TrialRef, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	ts := m.trials[studyID]
-	out := make([]TrialRef, len(ts))
-	for i, t := range ts {
-		out[i] = TrialRef{ID: t.t.ID, Number: t.t.Number, State: t.t.State}
+	dst = slices.Grow(dst, len(ts))
+	for _, t := range ts {
+		dst = append(dst, TrialRef{ID: t.t.ID, Number: t.t.Number, State: t.t.State})
 	}
-	return out, nil
+	return dst, nil
 }
 
 // Trials implements Storage.

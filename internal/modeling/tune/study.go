@@ -75,21 +75,24 @@ type Study struct {
 
 	mu sync.Mutex
 	// done holds the finished trials read so far, in number order (they
-	// never change again); isDone indexes it by id. A History shares done
+	// never change again); isDone holds their numbers. A History shares done
 	// when no other trial is running: done only grows at its end in place
 	// (a History's shorter view never sees the new element) and is copied
 	// when a trial finishes out of order, so shared views stay valid.
 	done   []FrozenTrial
-	isDone map[int64]bool
+	isDone numberSet
 	memo   historyMemo
+	// refsBuf holds *[]TrialRef buffers for history's listing of trials
+	// (one per concurrent call; refs do not outlive the call).
+	refsBuf sync.Pool
 }
 
 // addDone records a finished trial; the caller holds s.mu.
 func (s *Study) addDone(t FrozenTrial) {
-	if s.isDone[t.ID] {
+	if s.isDone.has(t.Number) {
 		return
 	}
-	s.isDone[t.ID] = true
+	s.isDone.add(t.Number)
 	n := len(s.done)
 	if n == 0 || s.done[n-1].Number < t.Number {
 		s.done = append(s.done, t)
@@ -112,7 +115,7 @@ func NewStudy(ctx context.Context, o StudyOptions) (*Study, error) {
 		return nil, fmt.Errorf("tune: study %q: direction %d is neither Minimize nor Maximize", o.Name, o.Direction)
 	}
 	s := &Study{name: o.Name, dir: o.Direction, sampler: o.Sampler, pruner: o.Pruner, storage: o.Storage,
-		seed: o.Seed, heartbeat: o.Heartbeat, log: o.Logger, isDone: map[int64]bool{}}
+		seed: o.Seed, heartbeat: o.Heartbeat, log: o.Logger}
 	if s.sampler == nil {
 		s.sampler = NewTPESampler(TPEOptions{})
 	}
@@ -186,14 +189,26 @@ func better(a, b float64, dir Direction) bool {
 // history reads the study's trials other than exclude (0: none), reading
 // from the storage only those not already known as finished.
 func (s *Study) history(ctx context.Context, exclude int64) (*History, error) {
-	refs, err := s.storage.TrialRefs(ctx, s.id)
+	var refs []TrialRef
+	var err error
+	if ra, ok := s.storage.(refsAppender); ok {
+		buf, _ := s.refsBuf.Get().(*[]TrialRef)
+		if buf == nil {
+			buf = new([]TrialRef)
+		}
+		defer s.refsBuf.Put(buf)
+		refs, err = ra.appendTrialRefs(ctx, s.id, (*buf)[:0])
+		*buf = refs
+	} else {
+		refs, err = s.storage.TrialRefs(ctx, s.id)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("tune: study %q: list trials: %w", s.name, err)
 	}
 	s.mu.Lock()
 	var missing []int64
 	for _, r := range refs {
-		if !s.isDone[r.ID] && r.ID != exclude {
+		if !s.isDone.has(r.Number) && r.ID != exclude {
 			missing = append(missing, r.ID)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // TPEOptions configures the TPE sampler. Zero values are Optuna's defaults.
@@ -44,6 +45,14 @@ type TPEOptions struct {
 // TPESampler is Optuna's tree-structured Parzen estimator sampler.
 type TPESampler struct {
 	o TPEOptions
+	// defaultWeights is set when o.Weights is DefaultWeights (the caller
+	// gave none): fit then writes the weights into its scratch instead of
+	// allocating them.
+	defaultWeights bool
+	// work holds *tpeWork scratch: one per concurrent sample call, so a
+	// step of a long study allocates almost nothing (allocation and GC were
+	// a fifth of a step at 1,000 trials).
+	work sync.Pool
 }
 
 // NewTPESampler returns a TPE sampler with o's settings.
@@ -63,18 +72,24 @@ func NewTPESampler(o TPEOptions) *TPESampler {
 	if o.Gamma == nil {
 		o.Gamma = DefaultGamma
 	}
+	s := &TPESampler{}
 	if o.Weights == nil {
 		o.Weights = DefaultWeights
+		s.defaultWeights = true
 	}
-	return &TPESampler{o: o}
+	s.o = o
+	return s
 }
 
 // DefaultGamma is Optuna's default_gamma: min(ceil(0.1 n), 25).
 func DefaultGamma(n int) int { return min((n+9)/10, 25) }
 
 // DefaultWeights is Optuna's default_weights.
-func DefaultWeights(n int) []float64 {
-	w := make([]float64, n)
+func DefaultWeights(n int) []float64 { return defaultWeightsInto(make([]float64, n)) }
+
+// defaultWeightsInto writes DefaultWeights(len(w)) into w and returns it.
+func defaultWeightsInto(w []float64) []float64 {
+	n := len(w)
 	for i := range w {
 		w[i] = 1
 	}
@@ -92,9 +107,11 @@ func DefaultWeights(n int) []float64 {
 	return w
 }
 
-// finished returns the trials TPE learns from (complete and pruned, and
-// running ones with ConstantLiar) and how many are not running.
-func (s *TPESampler) finished(h *History) (trials []*FrozenTrial, n int) {
+// finished appends to dst the trials TPE learns from (complete and pruned,
+// and running ones with ConstantLiar) and returns them and how many are not
+// running.
+func (s *TPESampler) finished(dst []*FrozenTrial, h *History) (trials []*FrozenTrial, n int) {
+	trials = dst[:0]
 	for i := range h.Trials {
 		t := &h.Trials[i]
 		switch t.State {
@@ -110,13 +127,33 @@ func (s *TPESampler) finished(h *History) (trials []*FrozenTrial, n int) {
 	return trials, n
 }
 
+// getWork takes a scratch workspace from the pool; putWork returns it,
+// dropping its trial pointers so the pool does not keep a study alive.
+func (s *TPESampler) getWork() *tpeWork {
+	if w, ok := s.work.Get().(*tpeWork); ok {
+		return w
+	}
+	return &tpeWork{}
+}
+
+func (s *TPESampler) putWork(w *tpeWork) {
+	clear(w.trials[:cap(w.trials)])
+	clear(w.below[:cap(w.below)])
+	clear(w.above[:cap(w.above)])
+	clear(w.fit.rows[:cap(w.fit.rows)])
+	s.work.Put(w)
+}
+
 // SampleRelative implements Sampler: the parameters every complete or
 // pruned trial has with the same distribution are sampled jointly.
 func (s *TPESampler) SampleRelative(h *History, _ int, rng *rand.Rand) map[string]Relative {
 	if s.o.Independent {
 		return nil
 	}
-	trials, n := s.finished(h)
+	w := s.getWork()
+	defer s.putWork(w)
+	var n int
+	w.trials, n = s.finished(w.trials, h)
 	if n < s.o.StartupTrials || n == 0 {
 		return nil
 	}
@@ -124,7 +161,7 @@ func (s *TPESampler) SampleRelative(h *History, _ int, rng *rand.Rand) map[strin
 	if len(space) == 0 {
 		return nil
 	}
-	vals := s.sample(h, trials, n, space, rng)
+	vals := s.sample(w, h, n, space, rng)
 	out := make(map[string]Relative, len(space))
 	for i, p := range space {
 		out[p.Name] = Relative{Dist: p.Dist, Value: vals[i]}
@@ -142,15 +179,12 @@ func intersection(h *History) Space {
 		m.mu.Lock()
 		defer m.mu.Unlock()
 	}
-	if m.interSeen == nil {
-		m.interSeen = map[int64]bool{}
-	}
 	for i := range h.Trials {
 		t := &h.Trials[i]
-		if t.State != Complete && t.State != Pruned || m.interSeen[t.ID] {
+		if t.State != Complete && t.State != Pruned || m.interSeen.has(t.Number) {
 			continue
 		}
-		m.interSeen[t.ID] = true
+		m.interSeen.add(t.Number)
 		if !m.interInit {
 			for _, name := range sortedNames(t.Distributions) {
 				m.inter = append(m.inter, Param{Name: name, Dist: t.Distributions[name]})
@@ -174,23 +208,67 @@ func intersection(h *History) Space {
 
 // SampleIndependent implements Sampler.
 func (s *TPESampler) SampleIndependent(h *History, _ int, name string, d Distribution, rng *rand.Rand) float64 {
-	trials, n := s.finished(h)
+	w := s.getWork()
+	defer s.putWork(w)
+	var n int
+	w.trials, n = s.finished(w.trials, h)
 	if n < s.o.StartupTrials || n == 0 {
 		return sampleUniform(d, rng)
 	}
-	return s.sample(h, trials, n, Space{{Name: name, Dist: d}}, rng)[0]
+	return s.sample(w, h, n, Space{{Name: name, Dist: d}}, rng)[0]
+}
+
+// tpeWork is the scratch of one TPE step, reused from step to step (see
+// TPESampler.work). Nothing in it outlives the step but what sample returns
+// (a fresh slice).
+type tpeWork struct {
+	trials, below, above []*FrozenTrial
+	top                  []splitKey
+	isBelow              []bool
+	l, g                 parzen
+	fit                  fitWork
+	x                    []float64
+}
+
+// fitWork is the scratch of fitting one estimator.
+type fitWork struct {
+	obs     []float64   // observations, dimension after dimension
+	rows    [][]float64 // each trial's values (nil: not observed)
+	nums    []int       // trial number of each observation
+	pos     []int32     // observation index by trial number, -1 if none
+	weights []float64
+	order   []int32 // one dimension's observations in (value, index) order
+	sortBuf []sortObs
+	ends    []float64
+}
+
+// sortObs is a transformed observation and its index, for sorting.
+type sortObs struct {
+	mu float64
+	i  int
+}
+
+// grow returns s resized to n, reallocated only when its capacity is short
+// (its contents are then undefined).
+func grow[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n, n+n/4)
+	}
+	return s[:n]
 }
 
 // sample runs one TPE step over space: split the trials into good (below)
 // and bad (above), fit a Parzen estimator to each, draw EICandidates from
 // the good one and return the candidate maximizing log l(x) - log g(x).
-func (s *TPESampler) sample(h *History, trials []*FrozenTrial, n int, space Space, rng *rand.Rand) []float64 {
-	below, above := splitTrials(h.Direction, trials, s.o.Gamma(n))
+func (s *TPESampler) sample(w *tpeWork, h *History, n int, space Space, rng *rand.Rand) []float64 {
+	w.below, w.above = splitInto(w, h.Direction, w.trials, s.o.Gamma(n))
 	vec := internalValues(h, space)
-	pl := s.fit(below, space, vec)
-	pg := s.fit(above, space, vec)
+	pl, pg := &w.l, &w.g
+	s.fitInto(pl, &w.fit, w.below, space, vec)
+	s.fitInto(pg, &w.fit, w.above, space, vec)
 	best, bestScore := []float64(nil), math.Inf(-1)
-	x := make([]float64, len(space))
+	w.x = grow(w.x, len(space))
+	x := w.x
 	for range s.o.EICandidates {
 		pl.sample(rng, x)
 		score := pl.logPDF(x) - pg.logPDF(x)
@@ -201,57 +279,87 @@ func (s *TPESampler) sample(h *History, trials []*FrozenTrial, n int, space Spac
 	return best
 }
 
+// splitKey orders trials for splitTrials: by step (pruned trials: furthest
+// first, as a negative number), value (best first), then position.
+type splitKey struct {
+	step, value float64
+	i           int
+}
+
+func (a splitKey) less(b splitKey) bool {
+	if c := compareFloat(a.step, b.step); c != 0 {
+		return c < 0
+	}
+	if c := compareFloat(a.value, b.value); c != 0 {
+		return c < 0
+	}
+	return a.i < b.i
+}
+
+// compareFloat is cmp.Compare (NaN first) with the common case, two
+// numbers that differ, decided by two comparisons.
+func compareFloat(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return cmp.Compare(a, b)
+}
+
 // splitTrials is Optuna's _split_trials for one objective: the nBelow best
 // complete trials are good; when fewer are complete, pruned trials that got
 // furthest (then with the best last value) fill up; running trials are bad.
 // Both halves come back in number order.
 func splitTrials(dir Direction, trials []*FrozenTrial, nBelow int) (below, above []*FrozenTrial) {
-	// Sort keys, not pointers: one pass over a slice of small structs is
-	// several times faster than a stable sort of a pointer slice at 1,000
-	// trials. Ties fall back on trial order, which makes the unstable sort
-	// stable (trials come in number order).
-	type key struct {
-		step, value float64
-		i           int
-	}
-	var complete, pruned []key
-	for i, t := range trials {
-		switch t.State {
-		case Complete:
+	return splitInto(&tpeWork{}, dir, trials, nBelow)
+}
+
+// splitInto is splitTrials with w's scratch; below and above reuse
+// w.below and w.above.
+func splitInto(w *tpeWork, dir Direction, trials []*FrozenTrial, nBelow int) (below, above []*FrozenTrial) {
+	w.isBelow = grow(w.isBelow, len(trials))
+	clear(w.isBelow)
+	// Only the nBelow smallest keys matter: keep them in a sorted array of
+	// at most nBelow (25 by default) instead of sorting every trial. The
+	// keys are a strict total order (ties fall back on position, which
+	// makes the selection stable: trials come in number order), so the
+	// chosen set is exactly the first nBelow of a full sort.
+	// Newest first: a study's later trials tend to be its better ones, so
+	// the top fills with keys that later ones rarely displace (the set
+	// chosen does not depend on the order of the scan).
+	w.top = w.top[:0]
+	k := 0
+	for i := len(trials) - 1; i >= 0; i-- {
+		if t := trials[i]; t.State == Complete {
 			v := t.Value
 			if dir == Maximize {
 				v = -v
 			}
-			complete = append(complete, key{value: v, i: i})
-		case Pruned:
-			st, v := prunedScore(dir, t)
-			pruned = append(pruned, key{step: st, value: v, i: i})
+			w.top = keepSmallest(w.top, splitKey{value: v, i: i}, nBelow)
+			k++
+		}
+	}
+	for _, c := range w.top {
+		w.isBelow[c.i] = true
+	}
+	if rest := nBelow - min(nBelow, k); rest > 0 {
+		w.top = w.top[:0]
+		for i, t := range trials {
+			if t.State == Pruned {
+				st, v := prunedScore(dir, t)
+				w.top = keepSmallest(w.top, splitKey{step: st, value: v, i: i}, rest)
+			}
 		} // running trials are above: isBelow stays false
-
-	}
-	byKey := func(a, b key) int {
-		if c := cmp.Compare(a.step, b.step); c != 0 {
-			return c
+		for _, c := range w.top {
+			w.isBelow[c.i] = true
 		}
-		if c := cmp.Compare(a.value, b.value); c != 0 {
-			return c
-		}
-		return a.i - b.i
-	}
-	slices.SortFunc(complete, byKey)
-	slices.SortFunc(pruned, byKey)
-	isBelow := make([]bool, len(trials))
-	k := min(nBelow, len(complete))
-	for _, c := range complete[:k] {
-		isBelow[c.i] = true
-	}
-	nBelow = max(0, nBelow-k)
-	for _, c := range pruned[:min(nBelow, len(pruned))] {
-		isBelow[c.i] = true
 	}
 	// Both halves in number order, as Optuna sorts them.
+	below, above = w.below[:0], w.above[:0]
 	for i, t := range trials {
-		if isBelow[i] {
+		if w.isBelow[i] {
 			below = append(below, t)
 		} else {
 			above = append(above, t)
@@ -263,6 +371,28 @@ func splitTrials(dir Direction, trials []*FrozenTrial, nBelow int) (below, above
 		slices.SortFunc(above, byNumber)
 	}
 	return below, above
+}
+
+// keepSmallest inserts key into top (sorted, at most k long) when it is
+// among the k smallest seen.
+func keepSmallest(top []splitKey, key splitKey, k int) []splitKey {
+	if k <= 0 {
+		return top
+	}
+	n := len(top)
+	if n == k && !key.less(top[n-1]) {
+		return top
+	}
+	j := n
+	for j > 0 && key.less(top[j-1]) {
+		j--
+	}
+	if n < k {
+		top = append(top, splitKey{})
+	}
+	copy(top[j+1:], top[j:len(top)-1])
+	top[j] = key
+	return top
 }
 
 func sorted(ts []*FrozenTrial) bool {
@@ -285,27 +415,41 @@ func prunedScore(dir Direction, t *FrozenTrial) (float64, float64) {
 	return -float64(step), v
 }
 
-// internalValues returns a function giving a trial's internal values of
-// space's parameters (nil when it lacks one or one is out of range),
-// remembered for finished trials in the study's memo.
-func internalValues(h *History, space Space) func(t *FrozenTrial) []float64 {
-	compute := func(t *FrozenTrial) []float64 {
-		row := make([]float64, len(space))
-		for i, p := range space {
-			v, has := t.Params[p.Name]
-			if !has {
-				return nil
-			}
-			x, err := p.Dist.ToInternal(v)
-			if err != nil || !p.Dist.Contains(x) {
-				return nil
-			}
-			row[i] = x
-		}
-		return row
-	}
+// spaceValues gives trials' internal values of one space's parameters
+// (nil for a trial lacking one or holding one out of range). With a study's
+// memo it remembers them for finished trials and keeps, per numerical
+// dimension, every remembered value in sorted order: fitting an estimator
+// then takes its kernels' order from that index in one pass instead of
+// sorting them at every step.
+type spaceValues struct {
+	space Space
+	m     *historyMemo // nil: nothing is remembered
+	c     *spaceCache
+}
+
+// spaceCache is what a study's memo keeps for one space; guarded by the memo's mu.
+type spaceCache struct {
+	// rows[n] holds the values of finished trial number n when have has n
+	// (nil: unusable); numbers identify trials within a study.
+	rows [][]float64
+	have numberSet
+	// sorted[i] holds dimension i's transformed values (log for a log
+	// scale, as the kernels' means) of the trials in rows, ordered by
+	// (value, trial number); nil for a categorical dimension.
+	sorted [][]sortedObs
+}
+
+type sortedObs struct {
+	mu     float64
+	number int
+}
+
+// internalValues returns the values of space's parameters, remembered in
+// the study's memo when h has one.
+func internalValues(h *History, space Space) *spaceValues {
+	v := &spaceValues{space: space, m: h.memo}
 	if h.memo == nil {
-		return compute
+		return v
 	}
 	var key strings.Builder
 	for _, p := range space {
@@ -315,28 +459,124 @@ func internalValues(h *History, space Space) func(t *FrozenTrial) []float64 {
 	}
 	m := h.memo
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	if m.vecs == nil || len(m.vecs) > 64 {
-		m.vecs = map[string]map[int64][]float64{}
+		m.vecs = map[string]*spaceCache{}
 	}
-	cache := m.vecs[key.String()]
-	if cache == nil {
-		cache = map[int64][]float64{}
-		m.vecs[key.String()] = cache
+	v.c = m.vecs[key.String()]
+	if v.c == nil {
+		v.c = &spaceCache{sorted: make([][]sortedObs, len(space))}
+		m.vecs[key.String()] = v.c
 	}
-	m.mu.Unlock()
-	return func(t *FrozenTrial) []float64 {
-		if !t.State.Finished() {
-			return compute(t)
+	return v
+}
+
+func (v *spaceValues) compute(t *FrozenTrial) []float64 {
+	row := make([]float64, len(v.space))
+	for i, p := range v.space {
+		x, has := t.Params[p.Name]
+		if !has {
+			return nil
 		}
-		m.mu.Lock()
-		v, ok := cache[t.ID]
-		m.mu.Unlock()
-		if !ok {
-			v = compute(t)
-			m.mu.Lock()
-			cache[t.ID] = v
-			m.mu.Unlock()
+		y, err := p.Dist.ToInternal(x)
+		if err != nil || !p.Dist.Contains(y) {
+			return nil
 		}
-		return v
+		row[i] = y
 	}
+	return row
+}
+
+// row returns t's values, remembering those of a finished trial.
+func (v *spaceValues) row(t *FrozenTrial) []float64 {
+	return v.rowsOf([]*FrozenTrial{t}, nil)[0]
+}
+
+// rowsOf appends to dst the values of each of trials (under one lock: a
+// fit asks for a thousand), remembering those of finished trials.
+func (v *spaceValues) rowsOf(trials []*FrozenTrial, dst [][]float64) [][]float64 {
+	if v.m == nil {
+		for _, t := range trials {
+			dst = append(dst, v.compute(t))
+		}
+		return dst
+	}
+	v.m.mu.Lock()
+	defer v.m.mu.Unlock()
+	for _, t := range trials {
+		switch {
+		case !t.State.Finished() || t.Number < 0: // only finished trials' values never change
+			dst = append(dst, v.compute(t))
+		case v.c.have.has(t.Number):
+			dst = append(dst, v.c.rows[t.Number])
+		default:
+			dst = append(dst, v.remember(t))
+		}
+	}
+	return dst
+}
+
+// remember computes finished trial t's values and adds them to the cache
+// and the sorted index; the caller holds the memo's mu.
+func (v *spaceValues) remember(t *FrozenTrial) []float64 {
+	r := v.compute(t)
+	v.c.have.add(t.Number)
+	if t.Number >= len(v.c.rows) {
+		v.c.rows = append(v.c.rows, make([][]float64, len(v.c.have)-len(v.c.rows))...)
+	}
+	v.c.rows[t.Number] = r
+	if r == nil {
+		return nil
+	}
+	for i, p := range v.space {
+		if _, cat := p.Dist.(CategoricalDist); cat {
+			continue
+		}
+		o := sortedObs{mu: transformed(p.Dist, r[i]), number: t.Number}
+		s := v.c.sorted[i]
+		j, _ := slices.BinarySearchFunc(s, o, func(a, b sortedObs) int {
+			if c := cmp.Compare(a.mu, b.mu); c != 0 {
+				return c
+			}
+			return a.number - b.number
+		})
+		v.c.sorted[i] = slices.Insert(s, j, o)
+	}
+	return r
+}
+
+// transformed is a numerical value as a kernel mean: its log on a log scale.
+func transformed(d Distribution, x float64) float64 {
+	switch d := d.(type) {
+	case FloatDist:
+		if d.Log {
+			return math.Log(x)
+		}
+	case IntDist:
+		if d.Log {
+			return math.Log(x)
+		}
+	}
+	return x
+}
+
+// order writes into dst the observations of dimension i in (value, index)
+// order, where pos maps a trial number to its observation index (-1: not
+// observed) and n observations exist, and reports whether the index held
+// them all (when not, for running trials or without a memo, the caller sorts).
+func (v *spaceValues) order(dst []int32, i int, pos []int32, n int) ([]int32, bool) {
+	dst = dst[:0]
+	if v.m == nil {
+		return dst, false
+	}
+	v.m.mu.Lock()
+	defer v.m.mu.Unlock()
+	for _, o := range v.c.sorted[i] {
+		if o.number < len(pos) {
+			if j := pos[o.number]; j >= 0 {
+				dst = append(dst, j)
+			}
+		}
+	}
+	return dst, len(dst) == n
 }

@@ -2,6 +2,7 @@ package tune
 
 import (
 	"math"
+	"math/rand/v2"
 	"slices"
 	"testing"
 )
@@ -135,6 +136,70 @@ func TestTruncPPF(t *testing.T) {
 			}
 			if math.Abs(got-q) > 1e-6*math.Max(q, 1e-3) {
 				t.Errorf("cdf(ppf(%v; %v, %v)) = %v", q, a, b, got)
+			}
+		}
+	}
+}
+
+// The study memo's sorted index must give every kernel the width a sort of
+// the observations gives: the same estimator, to the bit, with ties (int and
+// stepped values repeat), log scales, trials missing a parameter, and
+// trials indexed in another order than their numbers (parallel workers).
+func TestIndexedOrderMatchesSort(t *testing.T) {
+	space := Space{
+		{Name: "a", Dist: FloatDist{Low: 0, High: 1, Step: 0.25}},
+		{Name: "b", Dist: IntDist{Low: 1, High: 300, Log: true}},
+		{Name: "c", Dist: FloatDist{Low: 1e-3, High: 10, Log: true}},
+		{Name: "d", Dist: FloatDist{Low: -5, High: 5}},
+		{Name: "e", Dist: CategoricalDist{Choices: []string{"x", "y", "z"}}},
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	var trials []FrozenTrial
+	for i := range 300 {
+		ft := FrozenTrial{ID: int64(1000 + i), Number: i, State: Complete, Value: rng.Float64(), Params: map[string]any{}, Distributions: map[string]Distribution{}}
+		for j, p := range space {
+			x := sampleUniform(p.Dist, rng)
+			if j == 3 && i%5 == 0 {
+				x = float64(i % 3) // exact ties in a continuous dimension too
+			}
+			ft.Params[p.Name], ft.Distributions[p.Name] = p.Dist.ToExternal(x), p.Dist
+		}
+		if i%17 == 0 {
+			delete(ft.Params, "c") // no row: in neither fit
+		}
+		trials = append(trials, ft)
+	}
+	memo := &History{Direction: Minimize, Trials: trials, memo: &historyMemo{}}
+	indexed := internalValues(memo, space)
+	// Index the trials out of number order first, as parallel workers may.
+	for i := len(trials) - 1; i >= 0; i -= 2 {
+		indexed.row(&trials[i])
+	}
+	plain := internalValues(&History{}, space)
+	s := NewTPESampler(TPEOptions{})
+	var ptrs []*FrozenTrial
+	for i := range trials {
+		ptrs = append(ptrs, &trials[i])
+	}
+	below, above := splitTrials(Minimize, ptrs, DefaultGamma(len(ptrs)))
+	for _, set := range [][]*FrozenTrial{below, above, ptrs} {
+		want, got := s.fit(set, space, plain), s.fit(set, space, indexed)
+		if _, ok := indexed.order(nil, 3, []int32{}, 0); !ok {
+			t.Fatal("the memo's index is not in use")
+		}
+		for i := range space {
+			w, g := want.dims[i], got.dims[i]
+			if !slices.Equal(w.mu, g.mu) || !slices.Equal(w.sigma, g.sigma) || !slices.Equal(w.logC, g.logC) {
+				t.Fatalf("dimension %s: indexed kernels differ from sorted ones", space[i].Name)
+			}
+		}
+		x := make([]float64, len(space))
+		for range 50 {
+			for i, p := range space {
+				x[i] = sampleUniform(p.Dist, rng)
+			}
+			if a, b := want.logPDF(x), got.logPDF(x); a != b {
+				t.Fatalf("logPDF(%v) = %v indexed, %v sorted", x, b, a)
 			}
 		}
 	}
