@@ -124,38 +124,48 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if refRel, res.ReferenceRows, err = stage(ctx, c, "reference", refRel, cols); err != nil {
+	ref, err := stage(ctx, c, "reference", refRel, cols)
+	if err != nil {
 		return nil, fmt.Errorf("read reference %s: %w", o.Reference, err)
 	}
-	if curRel, res.CurrentRows, err = stage(ctx, c, "current", curRel, cols); err != nil {
+	cur, err := stage(ctx, c, "current", curRel, cols)
+	if err != nil {
 		return nil, fmt.Errorf("read current %s: %w", o.Current, err)
 	}
-	if err := compare(ctx, d, refRel, curRel, cols, o, res); err != nil {
+	res.ReferenceRows, res.CurrentRows = ref.rows, cur.rows
+	if err := compare(ctx, d, ref, cur, cols, o, res); err != nil {
 		return nil, err
 	}
 	return res, nil
 }
 
-// stage returns the relation to read cols from, and its row count. A CSV
+// source is a relation to read columns from (a table or a table function)
+// and its number of rows.
+type source struct {
+	rel  string
+	rows int64
+}
+
+// stage returns the source to read cols from. A CSV
 // file is parsed once into a table named name (with the columns already cast
 // as columnExpr casts them); a Parquet file is read in place, since reading
 // one of its columns reads only that column.
-func stage(ctx context.Context, c *conn, name, rel string, cols []colType) (string, int64, error) {
+func stage(ctx context.Context, c *conn, name, rel string, cols []colType) (source, error) {
 	if strings.HasPrefix(rel, "read_csv(") {
 		exprs := make([]string, len(cols))
 		for i, col := range cols {
 			exprs[i] = columnExpr(col) + " AS " + quoteIdent(col.name)
 		}
 		if err := c.exec(ctx, "CREATE TABLE "+name+" AS SELECT "+strings.Join(exprs, ", ")+" FROM "+rel); err != nil {
-			return "", 0, inputError(ctx, err)
+			return source{}, inputError(ctx, err)
 		}
 		rel = name
 	}
 	n, err := c.count(ctx, "SELECT count(*) FROM "+rel)
 	if err != nil {
-		return "", 0, inputError(ctx, err)
+		return source{}, inputError(ctx, err)
 	}
-	return rel, n, nil
+	return source{rel: rel, rows: n}, nil
 }
 
 // inputError marks a DuckDB failure as bad input, unless ctx ended.
@@ -177,7 +187,7 @@ func columnExpr(c colType) string {
 
 // compare reads and tests the columns, o.Parallel at a time, each on its own
 // connection, and sums them up as drift.Compare does.
-func compare(ctx context.Context, d *db, refRel, curRel string, cols []colType, o Options, res *Result) error {
+func compare(ctx context.Context, d *db, ref, cur source, cols []colType, o Options, res *Result) error {
 	share := o.DriftShare
 	if share == 0 {
 		share = drift.DefaultDriftShare
@@ -200,7 +210,7 @@ func compare(ctx context.Context, d *db, refRel, curRel string, cols []colType, 
 		g.Go(func() (err error) {
 			c := <-conns
 			defer func() { conns <- c }()
-			out.Columns[i], charts[i], err = compareColumn(gctx, c, refRel, curRel, col, o)
+			out.Columns[i], charts[i], err = compareColumn(gctx, c, ref, cur, col, o)
 			return err
 		})
 	}
@@ -226,11 +236,11 @@ func compare(ctx context.Context, d *db, refRel, curRel string, cols []colType, 
 
 // compareColumn reads one column of both relations and tests it; the chart
 // is drawn only when o.Distributions asks for it.
-func compareColumn(ctx context.Context, c *conn, refRel, curRel string, col colType, o Options) (drift.ColumnResult, report.Chart, error) {
+func compareColumn(ctx context.Context, c *conn, refSrc, curSrc source, col colType, o Options) (drift.ColumnResult, report.Chart, error) {
 	opt := o.Overrides[col.name]
 	var ch report.Chart
 	if col.kind == "numeric" {
-		ref, cur, err := readBoth(ctx, c, refRel, curRel, col, finiteValues)
+		ref, cur, err := readBoth(ctx, c, refSrc, curSrc, col, finiteValues)
 		if err != nil {
 			return drift.ColumnResult{}, ch, err
 		}
@@ -240,7 +250,7 @@ func compareColumn(ctx context.Context, c *conn, refRel, curRel string, col colT
 		}
 		return r, ch, err
 	}
-	ref, cur, err := readBoth(ctx, c, refRel, curRel, col, valueCounts)
+	ref, cur, err := readBoth(ctx, c, refSrc, curSrc, col, valueCounts)
 	if err != nil {
 		return drift.ColumnResult{}, ch, err
 	}
@@ -252,11 +262,11 @@ func compareColumn(ctx context.Context, c *conn, refRel, curRel string, col colT
 }
 
 // readBoth reads col from the reference and then the current relation.
-func readBoth[T any](ctx context.Context, c *conn, refRel, curRel string, col colType, read func(context.Context, *conn, string, colType) (T, error)) (ref, cur T, err error) {
-	if ref, err = read(ctx, c, refRel, col); err != nil {
+func readBoth[T any](ctx context.Context, c *conn, refSrc, curSrc source, col colType, read func(context.Context, *conn, source, colType) (T, error)) (ref, cur T, err error) {
+	if ref, err = read(ctx, c, refSrc, col); err != nil {
 		return ref, cur, fmt.Errorf("read reference column %q: %w", col.name, err)
 	}
-	if cur, err = read(ctx, c, curRel, col); err != nil {
+	if cur, err = read(ctx, c, curSrc, col); err != nil {
 		return ref, cur, fmt.Errorf("read current column %q: %w", col.name, err)
 	}
 	return ref, cur, nil
@@ -264,9 +274,10 @@ func readBoth[T any](ctx context.Context, c *conn, refRel, curRel string, col co
 
 // finiteValues is a numeric column's finite values (NULL, NaN and ±Inf are
 // missing, as drift.CompareNumeric drops them).
-func finiteValues(ctx context.Context, c *conn, rel string, col colType) ([]float64, error) {
-	q := "SELECT x FROM (SELECT " + columnExpr(col) + " AS x FROM " + rel + ") WHERE isfinite(x)"
-	var out []float64
+func finiteValues(ctx context.Context, c *conn, src source, col colType) ([]float64, error) {
+	q := "SELECT x FROM (SELECT " + columnExpr(col) + " AS x FROM " + src.rel + ") WHERE isfinite(x)"
+	// The row count bounds the values: one allocation, no regrowth.
+	out := make([]float64, 0, src.rows)
 	err := c.query(ctx, q, func(ch *chunk) error {
 		out = append(out, values[float64](ch, 0)...)
 		return nil
@@ -279,8 +290,8 @@ func finiteValues(ctx context.Context, c *conn, rel string, col colType) ([]floa
 
 // valueCounts is a categorical column's count per value, without missing
 // values (NULL and the empty string, as drift.CompareCategorical drops them).
-func valueCounts(ctx context.Context, c *conn, rel string, col colType) (map[string]int64, error) {
-	q := "SELECT v, count(*) FROM (SELECT " + columnExpr(col) + " AS v FROM " + rel + ") WHERE v <> '' GROUP BY v"
+func valueCounts(ctx context.Context, c *conn, src source, col colType) (map[string]int64, error) {
+	q := "SELECT v, count(*) FROM (SELECT " + columnExpr(col) + " AS v FROM " + src.rel + ") WHERE v <> '' GROUP BY v"
 	out := map[string]int64{}
 	err := c.query(ctx, q, func(ch *chunk) error {
 		text, counts := ch.text(0), values[int64](ch, 1)

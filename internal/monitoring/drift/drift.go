@@ -129,7 +129,8 @@ func CompareNumeric(name string, ref, cur []float64, opt Options) (ColumnResult,
 // compareSorted tests clean samples r and c (finite values), each sorted in
 // increasing order.
 func compareSorted(name string, r, c []float64, opt Options) (ColumnResult, error) {
-	res, err := choose(name, TypeNumeric, len(r), len(c), func() int { return distinctSorted(r, c) }, opt)
+	// DefaultMethod only asks whether there are more than 5 (or 2) values.
+	res, err := choose(name, TypeNumeric, len(r), len(c), func() int { return distinctUpTo(r, c, 6) }, opt)
 	if err != nil {
 		return res, err
 	}
@@ -185,8 +186,8 @@ func CompareCategoricalCounts(name string, ref, cur map[string]int64, opt Option
 }
 
 // choose checks both cleaned samples (of nr and nc values) are non-empty and
-// picks the method; distinct, the number of distinct values in both, is only
-// called then.
+// picks the method; distinct, the number of distinct values in both (it may
+// stop counting above 5: DefaultMethod asks no more), is only called then.
 func choose(name, typ string, nr, nc int, distinct func() int, opt Options) (ColumnResult, error) {
 	res := ColumnResult{Column: name, Type: typ}
 	if nr == 0 {

@@ -393,10 +393,28 @@ func sortedCounts(a, b []float64) (keys []float64, rc, cc []float64) {
 	return keys, rc, cc
 }
 
-// distinctSorted is len(keys) of sortedCounts, without allocating.
-func distinctSorted(a, b []float64) int {
-	n := 0
-	walkMerged(a, b, func(float64, int, int, int, int) { n++ })
+// distinctUpTo is min(limit, number of distinct values of the sorted
+// samples a and b together). It stops at limit, so that choosing the default
+// method (which only asks whether there are more than 5) does not walk two
+// columns of continuous values to the end.
+func distinctUpTo(a, b []float64, limit int) int {
+	n, i, j := 0, 0, 0
+	for n < limit && (i < len(a) || j < len(b)) {
+		x := math.Inf(1)
+		if i < len(a) {
+			x = a[i]
+		}
+		if j < len(b) {
+			x = min(x, b[j])
+		}
+		for i < len(a) && a[i] == x {
+			i++
+		}
+		for j < len(b) && b[j] == x {
+			j++
+		}
+		n++
+	}
 	return n
 }
 
