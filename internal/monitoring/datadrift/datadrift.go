@@ -16,10 +16,11 @@
 // (drift.CompareNumeric, drift.CompareCategoricalCounts), with exactly the
 // result of drift.CompareNumeric and drift.CompareCategorical on the raw
 // columns. (Sorting in DuckDB with ORDER BY was tried: about 0.9 s per 1M
-// doubles here, against 0.02 s for the read and the radix sort in drift.) So
-// memory holds at most Parallel numeric columns at a time (8 bytes per value
-// of both files), never the whole tables, and Parquet files are read column by
-// column. A CSV file is parsed once into an in-memory DuckDB table first, so
+// continuous doubles on the busy 2-core machine, against 0.01-0.02 s to read
+// the column and 0.06-0.09 s for drift's radix sort.) So memory holds at most
+// Parallel numeric columns at a time (up to 32 bytes per value of both files
+// while drift cleans and sorts them), never the whole tables, and Parquet
+// files are read column by column. A CSV file is parsed once into an in-memory DuckDB table first, so
 // that it is not parsed again per column.
 package datadrift
 
