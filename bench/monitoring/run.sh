@@ -8,7 +8,9 @@
 #   bench/monitoring/run.sh      # ROWS=1000000 BENCH_DIR=/tmp/atrium-bench-monitoring
 #
 # Evidently is installed with pip into $BENCH_DIR/venv. Both cores are used:
-# run it on a quiet machine.
+# run it on a quiet machine, under the shared benchmark lock
+# (flock /tmp/atrium-bench.lock bench/monitoring/run.sh). Each tool is timed
+# with /usr/bin/time (wall, CPU, peak RSS) with the load average around it.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -25,14 +27,24 @@ if [ ! -x "$BENCH_DIR/venv/bin/python" ]; then
 fi
 ref="$BENCH_DIR/reference-$ROWS.parquet"
 cur="$BENCH_DIR/current-$ROWS.parquet"
-echo "== machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-start=$(date +%s.%N)
-"$BENCH_DIR/atrium" monitor drift --reference "$ref" --current "$cur" --output json >"$BENCH_DIR/atrium.json"
-atrium_s=$(echo "$(date +%s.%N) - $start" | bc)
-echo "atrium monitor drift: ${atrium_s} s (whole process: start, read both files, 50 tests)"
-start=$(date +%s.%N)
-"$BENCH_DIR/venv/bin/python" internal/monitoring/datadrift/testdata/evidently_files.py "$ref" "$cur" >"$BENCH_DIR/evidently.json"
-evidently_s=$(echo "$(date +%s.%N) - $start" | bc)
-echo "evidently DataDriftPreset: ${evidently_s} s (whole process; the script's own timing of read + report is in evidently.json)"
+echo "== machine: $(nproc) cores"
+# timed LABEL OUT CMD...: runs CMD with stdout to OUT under /usr/bin/time
+# (wall, user+sys CPU, peak RSS of the whole process), with the load average
+# just before and after, and leaves "wall cpu" in $BENCH_DIR/LABEL.time.
+timed() {
+	local label=$1 out=$2
+	shift 2
+	echo "== $label: load average before $(cut -d' ' -f1-3 /proc/loadavg)"
+	/usr/bin/time -f "%e %U %S %M" -o "$BENCH_DIR/$label.rusage" "$@" >"$out"
+	read -r wall user sys rss <"$BENCH_DIR/$label.rusage"
+	cpu=$(printf "%.2f" "$(echo "$user + $sys" | bc)")
+	echo "$wall $cpu" >"$BENCH_DIR/$label.time"
+	echo "$label: ${wall} s wall, ${cpu} s CPU (user ${user} + sys ${sys}), peak RSS $((rss / 1024)) MB (whole process)"
+	echo "== $label: load average after $(cut -d' ' -f1-3 /proc/loadavg)"
+}
+timed atrium "$BENCH_DIR/atrium.json" "$BENCH_DIR/atrium" monitor drift --reference "$ref" --current "$cur" --output json
+timed evidently "$BENCH_DIR/evidently.json" "$BENCH_DIR/venv/bin/python" internal/monitoring/datadrift/testdata/evidently_files.py "$ref" "$cur"
 "$BENCH_DIR/venv/bin/python" bench/monitoring/compare.py "$BENCH_DIR/atrium.json" "$BENCH_DIR/evidently.json"
-echo "ratio (evidently / atrium): $(echo "scale=1; $evidently_s / $atrium_s" | bc)x"
+read -r aw ac <"$BENCH_DIR/atrium.time"
+read -r ew ec <"$BENCH_DIR/evidently.time"
+echo "ratio (evidently / atrium): wall $(echo "scale=1; $ew / $aw" | bc)x, CPU $(echo "scale=1; $ec / $ac" | bc)x"

@@ -42,6 +42,7 @@ jensenshannon, psi, hellinger). Date, time and nested columns are not tested.`,
 			if o.Overrides, err = parseOverrides(methods, thresholds); err != nil {
 				return err
 			}
+			o.Distributions = out != "" // only the HTML report draws them
 			res, err := datadrift.Run(e.ctx, o)
 			if err != nil {
 				return err

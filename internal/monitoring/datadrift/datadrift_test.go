@@ -126,7 +126,7 @@ func TestRunMatchesCompare(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := datadrift.Run(context.Background(), datadrift.Options{Reference: refPQ, Current: curCSV, Overrides: tc.overrides})
+			got, err := datadrift.Run(context.Background(), datadrift.Options{Reference: refPQ, Current: curCSV, Overrides: tc.overrides, Distributions: true})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -64,7 +64,12 @@ func DistributionChart(title string, refNum, curNum []float64, refCat, curCat []
 			{Name: "current", Values: report.Shares(report.Bin(curNum, edges))},
 		}}
 	}
-	rc, cc := counts(refCat), counts(curCat)
+	return categoryChart(title, counts(refCat), counts(curCat))
+}
+
+// categoryChart is DistributionChart for a categorical column given as value
+// counts.
+func categoryChart(title string, rc, cc map[string]int64) report.Chart {
 	keys := make([]string, 0, len(rc)+len(cc))
 	for k := range rc {
 		keys = append(keys, k)
@@ -114,8 +119,9 @@ func share(n, t int64) float64 {
 	return float64(n) / float64(t)
 }
 
-// Report builds the HTML report: the summary, the ranked scores, and each
-// column's reference and current distributions, drifted columns first.
+// Report builds the HTML report: the summary, the ranked scores, and, when
+// Run kept them (Options.Distributions), each column's reference and current
+// distributions, drifted columns first.
 func (r *Result) Report(now time.Time) *report.Report {
 	st := report.OK
 	if r.DatasetDrift {
@@ -131,18 +137,15 @@ func (r *Result) Report(now time.Time) *report.Report {
 		},
 		Sections: []report.Section{DriftSection("Drift by column", r.Columns)},
 	}
-	dist := report.Section{Title: "Distributions", Text: "Shares of non-missing values per bin (numeric) or category (top 20), reference and current."}
-	ranked := slices.Clone(r.Columns)
-	slices.SortStableFunc(ranked, func(a, b drift.ColumnResult) int { return cmp.Compare(Strength(b), Strength(a)) })
-	for _, c := range ranked {
-		s := r.samples[c.Column]
-		title := fmt.Sprintf("%s: %s %.4g", c.Column, c.Method, c.Score)
-		if c.Drift {
-			title += " (drift)"
+	if r.charts != nil {
+		dist := report.Section{Title: "Distributions", Text: "Shares of non-missing values per bin (numeric) or category (top 20), reference and current."}
+		ranked := slices.Clone(r.Columns)
+		slices.SortStableFunc(ranked, func(a, b drift.ColumnResult) int { return cmp.Compare(Strength(b), Strength(a)) })
+		for _, c := range ranked {
+			dist.Charts = append(dist.Charts, r.charts[c.Column])
 		}
-		dist.Charts = append(dist.Charts, DistributionChart(title, s[0].num, s[1].num, s[0].cat, s[1].cat))
+		rep.Sections = append(rep.Sections, dist)
 	}
-	rep.Sections = append(rep.Sections, dist)
 	if len(r.Skipped) > 0 {
 		t := report.Table{Columns: []string{"column", "reason"}}
 		for _, s := range r.Skipped {
@@ -151,6 +154,15 @@ func (r *Result) Report(now time.Time) *report.Report {
 		rep.Sections = append(rep.Sections, report.Section{Title: "Columns not tested", Tables: []report.Table{t}})
 	}
 	return rep
+}
+
+// chartTitle names a column's distribution chart after its verdict.
+func chartTitle(c drift.ColumnResult) string {
+	title := fmt.Sprintf("%s: %s %.4g", c.Column, c.Method, c.Score)
+	if c.Drift {
+		title += " (drift)"
+	}
+	return title
 }
 
 func yesNo(b bool) string {

@@ -121,9 +121,16 @@ func DefaultMethod(numeric bool, refRows, distinct int) Method {
 func CompareNumeric(name string, ref, cur []float64, opt Options) (ColumnResult, error) {
 	// Sorted once: counting, KS and Wasserstein all walk sorted samples.
 	r, c := dropNonFinite(ref), dropNonFinite(cur)
-	slices.Sort(r)
-	slices.Sort(c)
-	res, err := choose(name, TypeNumeric, len(r), len(c), func() int { return distinctSorted(r, c) }, opt)
+	sortFloats(r)
+	sortFloats(c)
+	return compareSorted(name, r, c, opt)
+}
+
+// compareSorted tests clean samples r and c (finite values), each sorted in
+// increasing order.
+func compareSorted(name string, r, c []float64, opt Options) (ColumnResult, error) {
+	// DefaultMethod only asks whether there are more than 5 (or 2) values.
+	res, err := choose(name, TypeNumeric, len(r), len(c), func() int { return distinctUpTo(r, c, 6) }, opt)
 	if err != nil {
 		return res, err
 	}
@@ -161,13 +168,16 @@ func CompareNumeric(name string, ref, cur []float64, opt Options) (ColumnResult,
 // CompareCategorical tests a categorical column. The empty string is a
 // missing value (what pandas reads from an empty CSV field) and is dropped.
 func CompareCategorical(name string, ref, cur []string, opt Options) (ColumnResult, error) {
-	r, c := dropEmpty(ref), dropEmpty(cur)
-	var rc, cc []float64
-	res, err := choose(name, TypeCategorical, len(r), len(c), func() int {
-		var keys []string
-		keys, rc, cc = alignedCounts(r, c)
-		return len(keys)
-	}, opt)
+	return CompareCategoricalCounts(name, valueCounts(ref), valueCounts(cur), opt)
+}
+
+// CompareCategoricalCounts is CompareCategorical on value counts (value ->
+// number of rows holding it), as a database's GROUP BY returns them: exactly
+// CompareCategorical's result on samples with these counts. The empty string
+// is missing and is ignored, as are counts <= 0.
+func CompareCategoricalCounts(name string, ref, cur map[string]int64, opt Options) (ColumnResult, error) {
+	keys, rc, cc := alignedCounts(ref, cur)
+	res, err := choose(name, TypeCategorical, int(sum(rc)), int(sum(cc)), func() int { return len(keys) }, opt)
 	if err != nil {
 		return res, err
 	}
@@ -176,8 +186,8 @@ func CompareCategorical(name string, ref, cur []string, opt Options) (ColumnResu
 }
 
 // choose checks both cleaned samples (of nr and nc values) are non-empty and
-// picks the method; distinct, the number of distinct values in both, is only
-// called then.
+// picks the method; distinct, the number of distinct values in both (it may
+// stop counting above 5: DefaultMethod asks no more), is only called then.
 func choose(name, typ string, nr, nc int, distinct func() int, opt Options) (ColumnResult, error) {
 	res := ColumnResult{Column: name, Type: typ}
 	if nr == 0 {
@@ -330,14 +340,15 @@ func dropNonFinite(x []float64) []float64 {
 	return out
 }
 
-func dropEmpty(x []string) []string {
-	out := make([]string, 0, len(x))
+// valueCounts counts each non-empty value of x.
+func valueCounts(x []string) map[string]int64 {
+	m := map[string]int64{}
 	for _, v := range x {
 		if v != "" {
-			out = append(out, v)
+			m[v]++
 		}
 	}
-	return out
+	return m
 }
 
 // refDistinct is the number of values the reference holds (count > 0).

@@ -317,3 +317,41 @@ func TestStatisticsKeepInputs(t *testing.T) {
 		t.Errorf("inputs modified: %v %v", a, b)
 	}
 }
+
+// CompareCategoricalCounts on counts gives exactly CompareCategorical on the
+// samples they count, for each default method; the empty string (missing) and
+// non-positive counts are left out.
+func TestCompareCategoricalCounts(t *testing.T) {
+	repeat := func(counts map[string]int64) []string {
+		var out []string
+		for v, n := range counts {
+			for range max(n, 0) {
+				out = append(out, v)
+			}
+		}
+		return out
+	}
+	tests := []struct {
+		name     string
+		ref, cur map[string]int64
+		want     Method
+	}{
+		{"two values: z", map[string]int64{"a": 300, "b": 200}, map[string]int64{"a": 250, "b": 260}, MethodZTest},
+		{"small: chi-square, missing ignored", map[string]int64{"a": 300, "b": 200, "c": 90, "": 40}, map[string]int64{"a": 250, "b": 260, "d": 3, "": 7}, MethodChiSquare},
+		{"large: jensen-shannon, zero count ignored", map[string]int64{"a": 3000, "b": 2000, "c": 0}, map[string]int64{"a": 2500, "b": 2600, "c": -1}, MethodJensenShannon},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := CompareCategoricalCounts("col", tc.ref, tc.cur, Options{})
+			must(t, err)
+			want, err := CompareCategorical("col", repeat(tc.ref), repeat(tc.cur), Options{})
+			must(t, err)
+			if got != want || got.Method != tc.want {
+				t.Errorf("counts gave %+v, samples %+v (want method %s)", got, want, tc.want)
+			}
+		})
+	}
+	if _, err := CompareCategoricalCounts("col", map[string]int64{"": 5, "a": 0}, map[string]int64{"a": 1}, Options{}); !errors.Is(err, ErrEmpty) {
+		t.Errorf("reference of only missing values: %v, want ErrEmpty", err)
+	}
+}

@@ -1,7 +1,6 @@
 package drift
 
 import (
-	"cmp"
 	"math"
 	"slices"
 
@@ -360,22 +359,17 @@ func minMax(xs ...[]float64) (lo, hi float64) {
 
 func clamp01(x float64) float64 { return min(max(x, 0), 1) }
 
-// alignedCounts counts every distinct value of ref and cur, returning the
-// counts of each sample over the union of values in one (sorted) order.
-func alignedCounts[K cmp.Ordered](ref, cur []K) (keys []K, rc, cc []float64) {
-	r := map[K]float64{}
-	c := map[K]float64{}
-	for _, v := range ref {
-		r[v]++
+// alignedCounts aligns the value counts of ref and cur over the union of
+// their values with a positive count, in sorted order, leaving out the empty
+// string (a missing value).
+func alignedCounts(ref, cur map[string]int64) (keys []string, rc, cc []float64) {
+	for k, n := range ref {
+		if k != "" && n > 0 {
+			keys = append(keys, k)
+		}
 	}
-	for _, v := range cur {
-		c[v]++
-	}
-	for k := range r {
-		keys = append(keys, k)
-	}
-	for k := range c {
-		if _, ok := r[k]; !ok {
+	for k, n := range cur {
+		if k != "" && n > 0 && ref[k] <= 0 {
 			keys = append(keys, k)
 		}
 	}
@@ -383,8 +377,8 @@ func alignedCounts[K cmp.Ordered](ref, cur []K) (keys []K, rc, cc []float64) {
 	rc = make([]float64, len(keys))
 	cc = make([]float64, len(keys))
 	for i, k := range keys {
-		rc[i] = r[k]
-		cc[i] = c[k]
+		rc[i] = float64(max(ref[k], 0))
+		cc[i] = float64(max(cur[k], 0))
 	}
 	return keys, rc, cc
 }
@@ -399,10 +393,28 @@ func sortedCounts(a, b []float64) (keys []float64, rc, cc []float64) {
 	return keys, rc, cc
 }
 
-// distinctSorted is len(keys) of sortedCounts, without allocating.
-func distinctSorted(a, b []float64) int {
-	n := 0
-	walkMerged(a, b, func(float64, int, int, int, int) { n++ })
+// distinctUpTo is min(limit, number of distinct values of the sorted
+// samples a and b together). It stops at limit, so that choosing the default
+// method (which only asks whether there are more than 5) does not walk two
+// columns of continuous values to the end.
+func distinctUpTo(a, b []float64, limit int) int {
+	n, i, j := 0, 0, 0
+	for n < limit && (i < len(a) || j < len(b)) {
+		x := math.Inf(1)
+		if i < len(a) {
+			x = a[i]
+		}
+		if j < len(b) {
+			x = min(x, b[j])
+		}
+		for i < len(a) && a[i] == x {
+			i++
+		}
+		for j < len(b) && b[j] == x {
+			j++
+		}
+		n++
+	}
 	return n
 }
 
