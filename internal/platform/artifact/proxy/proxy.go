@@ -163,7 +163,19 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		a.opts.Logger.Error("artifact proxy", "method", r.Method, "path", r.URL.Path, "request_id", server.RequestID(r.Context()), "err", err)
 		msg = server.InternalErrorMessage(r.Context())
 	}
-	server.WriteJSON(w, e.status, map[string]string{"error_code": e.code, "message": msg})
+	server.WriteJSON(w, e.status, map[string]string{"error_code": e.code, "message": clipPaths(r, msg)})
+}
+
+// clipPaths bounds what msg echoes of the request's artifact paths (the
+// URL's {path...} and the list's ?path=): messages name them, with %s and
+// %q, in the proxy's words and the store's.
+func clipPaths(r *http.Request, msg string) string {
+	for _, p := range []string{pathValue(r), r.URL.Query().Get("path")} {
+		if len(p) > server.MaxEchoedBytes {
+			msg = strings.ReplaceAll(msg, p, server.Clip(p))
+		}
+	}
+	return server.ClipQuoted(msg)
 }
 
 // pathValue returns the artifact path of the request's {path...} wildcard. The
