@@ -91,10 +91,14 @@ var (
 	ErrInvalidState  = &Error{Code: InvalidState}
 )
 
+// Prose is server-written text formatted into a message (an explanation, a
+// list of allowed values): Errorf formats it whole, where it cuts strings.
+type Prose string
+
 // Errorf builds an *Error with a formatted message. String arguments are the
 // request's names, ids and values: each is cut to server.MaxEchoedBytes
 // (server.Clip), so that an answer never echoes unbounded input whatever
-// the call site passes.
+// the call site passes. Text the server wrote goes in as Prose.
 func Errorf(code Code, format string, args ...any) *Error {
 	copied := false
 	for i, a := range args {

@@ -123,7 +123,8 @@ func TestErrorfBoundsEchoedInput(t *testing.T) {
 		{NotFoundf("Could not find experiment with name '%s'", long), "Could not find experiment with name '" + strings.Repeat("x", 64) + "... (500 bytes)'"},
 		{Invalidf("Run with id=%s, step %d", args...), "Run with id=" + strings.Repeat("x", 64) + "... (500 bytes), step 7"},
 		{Existsf("%q exists", "short"), `"short" exists`},
-		{Errorf(BadRequest, "bad: %v", errors.New(long)), "bad: " + long}, // not input: wrapped errors pass whole
+		{Errorf(BadRequest, "bad: %v", errors.New(long)), "bad: " + long},                 // not input: wrapped errors pass whole
+		{Invalidf("'%s' supplied: %s", long[:3], Prose(long)), "'xxx' supplied: " + long}, // the server's words pass whole
 	} {
 		if tt.err.Message != tt.want {
 			t.Errorf("message = %q, want %q", tt.err.Message, tt.want)
