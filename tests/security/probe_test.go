@@ -178,6 +178,10 @@ func (r *runner) check(t *testing.T, q Request) (answer, []string) {
 			bad = append(bad, "answer shows "+what)
 		}
 	}
+	// Nor may any make the server fetch a URL a client gave it (SSRF).
+	if n := r.f.canaryHits.Load(); n > 0 {
+		bad = append(bad, fmt.Sprintf("the server fetched the canary URL %d times", n))
+	}
 	if q.RequestIDInBody {
 		if id := a.header.Get("X-Request-Id"); id == "" || !strings.Contains(a.body, id) {
 			bad = append(bad, fmt.Sprintf("body does not name the request id %q", id))

@@ -11,8 +11,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"text/template"
 	"time"
@@ -33,6 +35,7 @@ type vars struct {
 	Hash             map[string]string // what the server stores of each token (SHA-256, hex)
 	JWT              map[string]string // identity-provider tokens, genuine and forged
 	Now              string            // RFC 3339, for pushes
+	Canary           string            // a URL the server must never fetch (SSRF)
 }
 
 // fixture is the suite's world: the main server (authentication on, OIDC,
@@ -46,6 +49,8 @@ type fixture struct {
 	// secrets must never appear in any answer: tokens, passwords, and the
 	// hashes the metadata database holds of them.
 	secrets map[string]string
+	// canaryHits counts requests to vars.Canary: none may ever arrive.
+	canaryHits atomic.Int64
 }
 
 // passwords of the suite's users.
@@ -63,6 +68,12 @@ func newFixture(t *testing.T, client *http.Client) *fixture {
 	v.Cred, v.Secret, v.Hash, v.JWT = map[string]string{}, map[string]string{}, map[string]string{}, map[string]string{}
 
 	idp := newIdentityProvider(t)
+	canary := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.canaryHits.Add(1)
+		_, _ = io.WriteString(w, "canary")
+	}))
+	t.Cleanup(canary.Close)
+	v.Canary = canary.URL
 	// body_timeout 1s so that a trickled body is cut quickly; max_body_mib
 	// 1 so that an oversize streamed body costs little to send.
 	repo := initProject(t, fmt.Sprintf(`server:
