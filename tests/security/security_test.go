@@ -84,9 +84,6 @@ func newFixture(t *testing.T, client *http.Client) *fixture {
     oidc: {issuer: %q, audience: atrium, role_claim: groups}
 `, idp.srv.URL))
 
-	// The expired token first, so that it is past its time when the server
-	// starts: an admin's, to show expiry is not a matter of role.
-	expiresAt := time.Now().Add(time.Second)
 	token := func(name, role, expires string) {
 		s := strings.TrimSpace(cli(t, repo, "", "token", "create", "--name", name, "--role", role, "--expires", expires))
 		v.Secret[name] = s
@@ -96,7 +93,11 @@ func newFixture(t *testing.T, client *http.Client) *fixture {
 		f.secrets["token "+name] = s
 		f.secrets["hash of token "+name] = v.Hash[name]
 	}
+	// The expired token first, so that it is past its time when the server
+	// starts: an admin's, to show expiry is not a matter of role. Its
+	// expiry was set before the command returned, so it is before expiresAt.
 	token("expired", "admin", "1s")
+	expiresAt := time.Now().Add(time.Second)
 	token("admin", "admin", "1d")
 	token("editor", "editor", "1d")
 	token("reader", "reader", "1d")
