@@ -244,7 +244,7 @@ func CanonicalStage(stage string) (string, error) {
 			return s, nil
 		}
 	}
-	return "", wire.Invalidf("Invalid Model Version stage: %s. Value must be one of %s.", stage, strings.Join(allStages, ", "))
+	return "", wire.Invalidf("Invalid Model Version stage: %s. Value must be one of %s.", stage, wire.Prose(strings.Join(allStages, ", ")))
 }
 
 const modelColumns = `name, creation_timestamp, last_updated_timestamp, description, user_id`

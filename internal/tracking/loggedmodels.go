@@ -218,7 +218,7 @@ func (s *Store) loadLoggedModelData(ctx context.Context, models []LoggedModel) e
 func ParseLoggedModelStatus(v wire.Enum) (int, error) {
 	name, ok := v.Name(loggedModelStatuses)
 	if !ok {
-		return 0, wire.Invalidf("Invalid value %q for parameter 'status': expected one of %s", string(v), strings.Join(loggedModelStatuses[1:], ", "))
+		return 0, wire.Invalidf("Invalid value %q for parameter 'status': expected one of %s", string(v), wire.Prose(strings.Join(loggedModelStatuses[1:], ", ")))
 	}
 	for i, n := range loggedModelStatuses {
 		if n == name {

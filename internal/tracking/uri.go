@@ -25,7 +25,7 @@ import (
 // advisories (CVE-2023-1177, CVE-2023-2780, CVE-2023-6831, CVE-2024-1483 and kin).
 func CheckURI(raw, field string, allowed ...string) error {
 	bad := func(why string) error {
-		return wire.Invalidf("Invalid value '%s' for parameter '%s' supplied: %s", raw, field, why)
+		return wire.Invalidf("Invalid value '%s' for parameter '%s' supplied: %s", raw, field, wire.Prose(why))
 	}
 	if err := checkTraversal(raw, field); err != nil {
 		return err
@@ -74,7 +74,7 @@ func CheckURI(raw, field string, allowed ...string) error {
 // raw and in every percent-decoding of it.
 func checkTraversal(raw, field string) error {
 	bad := func(why string) error {
-		return wire.Invalidf("Invalid value '%s' for parameter '%s' supplied: %s", raw, field, why)
+		return wire.Invalidf("Invalid value '%s' for parameter '%s' supplied: %s", raw, field, wire.Prose(why))
 	}
 	decoded := raw
 	for i := 0; ; i++ {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/atrium-ml/atrium/internal/platform/server"
 	"github.com/atrium-ml/atrium/internal/tracking/wire"
 )
 
@@ -54,7 +55,11 @@ func invalidValue(field string, v any, msg string) *wire.Error {
 	if msg == "" {
 		return wire.Invalidf("Invalid value %s for parameter '%s' supplied.", jsonValue(v), field)
 	}
-	return wire.Invalidf("Invalid value %s for parameter '%s' supplied: %s", jsonValue(v), field, msg)
+	// msg is the server's explanation, not input: appended whole, where
+	// Invalidf would cut it as it cuts the value.
+	e := wire.Invalidf("Invalid value %s for parameter '%s' supplied", jsonValue(v), field)
+	e.Message += ": " + msg
+	return e
 }
 
 func joinPath(prefix, field string) string {
@@ -80,7 +85,7 @@ func validateName(name, field string) error {
 		return invalidValue(field, name, badCharacters)
 	}
 	if pathNotUnique(name) {
-		return invalidValue(field, name, fmt.Sprintf("Names may be treated as files in certain cases, and must not resolve to other names when treated as such. This name would resolve to '%s'", path.Clean(name)))
+		return invalidValue(field, name, fmt.Sprintf("Names may be treated as files in certain cases, and must not resolve to other names when treated as such. This name would resolve to '%s'", server.Clip(path.Clean(name))))
 	}
 	return nil
 }

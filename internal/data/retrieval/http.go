@@ -260,7 +260,9 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		a.opts.Logger.Error("online API", "path", r.URL.Path, "request_id", server.RequestID(r.Context()), "error", err)
 		msg = server.InternalErrorMessage(r.Context())
 	}
-	server.WriteJSON(w, code, map[string]string{"error": msg})
+	// Messages quote client input with %q: bound every quoted value here,
+	// whichever call site built the message.
+	server.WriteJSON(w, code, map[string]string{"error": server.ClipQuoted(msg)})
 }
 
 // buffers pools request bodies and responses.
@@ -294,7 +296,9 @@ func (a *API) readBody(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer
 		if errors.As(err, &tooBig) {
 			return nil, fmt.Errorf("%w: body larger than %d bytes", tooBig, a.opts.MaxBodyBytes)
 		}
-		return nil, fmt.Errorf("%w: reading body: %v", ErrInvalidRequest, err)
+		// The transport's words name addresses: the answer says what went
+		// wrong in the client's terms only.
+		return nil, fmt.Errorf("%w: reading body: %s", ErrInvalidRequest, bodyReadProblem(err))
 	}
 	return body, nil
 }
@@ -407,4 +411,17 @@ func (a *API) readEntities(ctx context.Context, p *plan, d *getRequest, req *Req
 		return storeError(sctx, a.opts.StoreTimeout, err)
 	}
 	return nil
+}
+
+// bodyReadProblem says why a request body could not be read, without the
+// transport's details (addresses, file descriptors).
+func bodyReadProblem(err error) string {
+	var netErr net.Error
+	switch {
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return "the body did not arrive in time (server.body_timeout)"
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return "the body ended before its declared length"
+	}
+	return "the connection failed while the body was sent"
 }

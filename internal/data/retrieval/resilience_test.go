@@ -1,6 +1,7 @@
 package retrieval
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -283,5 +284,49 @@ func TestLargeRequestsBounded(t *testing.T) {
 	got, err = api.readBody(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/x", strings.NewReader(small)), &buf)
 	if err != nil || string(got) != small || buf.Cap() == 0 {
 		t.Errorf("readBody of a small body: %q %v, pooled buffer %d bytes (want it kept)", got, err, buf.Cap())
+	}
+}
+
+// TestErrorsEchoBoundedInput: answers name neither the transport's details
+// of a body cut at the body timeout (they named both addresses: "read tcp
+// 127.0.0.1:...->127.0.0.1:...: i/o timeout") nor more than 64 bytes of a
+// long feature or set name the client sent (they echoed them whole).
+func TestErrorsEchoBoundedInput(t *testing.T) {
+	api := NewAPI(testOnline(t), APIOptions{Logger: slog.New(slog.DiscardHandler)})
+	srv := httptest.NewServer(server.New(server.Options{Limits: server.Limits{BodyTimeout: 100 * time.Millisecond}}, api).Handler())
+	t.Cleanup(srv.Close)
+
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// One byte of the 100 announced, then nothing: the read deadline passes.
+	fmt.Fprintf(conn, "POST /get-online-features HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{", srv.Listener.Addr())
+	_ = conn.SetReadDeadline(time.Now().Add(time.Minute)) // bounds a hung test only
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer to a body cut at the body timeout: %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), "did not arrive in time") || strings.Contains(string(b), "127.0.0.1") || strings.Contains(string(b), "i/o timeout") {
+		t.Errorf("body cut at the body timeout = %d %s, want 400 saying it did not arrive in time, naming no address", resp.StatusCode, b)
+	}
+
+	long := strings.Repeat("y", 500)
+	for _, body := range []string{
+		`{"features": ["listing_profile:` + long + `"], "entities": {"listing_id": [1]}}`,
+		`{"features": ["` + long + `:rent"], "entities": {"listing_id": [1]}}`,
+		`{"feature_service": "` + long + `", "entities": {"listing_id": [1]}}`,
+	} {
+		code, got := post(t, srv, "/get-online-features", body)
+		if code < 400 || code >= 500 || strings.Contains(string(got), strings.Repeat("y", 65)) {
+			t.Errorf("%s... = %d %s, want a 4xx echoing at most 64 bytes of the name", body[:40], code, got)
+		}
+	}
+	code, got := post(t, srv, "/push", `{"push_source_name": "`+long+`", "df": {"listing_id": [1]}}`)
+	if code < 400 || code >= 500 || strings.Contains(string(got), strings.Repeat("y", 65)) {
+		t.Errorf("push to a 500-byte set name = %d %s, want a 4xx echoing at most 64 bytes of it", code, got)
 	}
 }

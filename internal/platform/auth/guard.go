@@ -599,6 +599,16 @@ func (g *Guard) record(r *http.Request, rt server.Route, sw *statusWriter, start
 	}
 	e := AuditEntry{At: start.UTC(), Principal: p.String(), Method: r.Method, Path: path, Route: rt.Pattern,
 		Remote: r.RemoteAddr, Status: code, RequestID: server.RequestID(r.Context())}
+	// Queued whenever the queue has room, also for a request whose client
+	// has gone: select picks at random among ready cases, so one select
+	// over both would drop half the entries of requests cut short (a
+	// prober that hangs up at once). Only a full queue makes the request
+	// wait, and only while it lasts; then the entry goes to the log.
+	select {
+	case g.audit <- e:
+		return
+	default:
+	}
 	select {
 	case g.audit <- e:
 	case <-r.Context().Done():

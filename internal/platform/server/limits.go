@@ -378,18 +378,71 @@ func (p *progressWriter) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (p *progressWriter) Unwrap() http.ResponseWriter { return p.ResponseWriter }
 
+// MaxEchoedBytes bounds what an error message repeats of one client input.
+const MaxEchoedBytes = 64
+
 // Quote renders client input for an error message: quoted, and cut to a
 // bounded length so an answer never echoes an unbounded value back.
 func Quote(s string) string {
-	const max = 64
-	if len(s) <= max {
+	if len(s) <= MaxEchoedBytes {
 		return strconv.Quote(s)
 	}
-	cut := max
+	head, n := clipped(s)
+	return strconv.Quote(head) + n
+}
+
+// Clip is Quote without the quotes, for messages that quote input their own
+// way (MLflow's 'name', id=...): s itself when short, else its first
+// MaxEchoedBytes bytes (whole runes) and how long it was.
+func Clip(s string) string {
+	if len(s) <= MaxEchoedBytes {
+		return s
+	}
+	head, n := clipped(s)
+	return head + n
+}
+
+// clipped splits a long s into its head, cut on a rune boundary at most
+// MaxEchoedBytes long, and the note saying how long s was.
+func clipped(s string) (string, string) {
+	cut := MaxEchoedBytes
 	for cut > 0 && !isRuneStart(s[cut]) {
 		cut--
 	}
-	return strconv.Quote(s[:cut]) + "... (" + strconv.Itoa(len(s)) + " bytes)"
+	return s[:cut], "... (" + strconv.Itoa(len(s)) + " bytes)"
+}
+
+// ClipQuoted bounds every Go-quoted string (as %q writes it) in msg: one
+// whose value is longer than MaxEchoedBytes is replaced by its Quote. Error
+// writers apply it to messages built from client input with %q, so that no
+// call site can echo an unbounded value by forgetting Quote.
+func ClipQuoted(msg string) string {
+	if len(msg) <= MaxEchoedBytes {
+		return msg
+	}
+	var b strings.Builder
+	for {
+		i := strings.IndexByte(msg, '"')
+		if i < 0 {
+			b.WriteString(msg)
+			return b.String()
+		}
+		b.WriteString(msg[:i])
+		msg = msg[i:]
+		lit, err := strconv.QuotedPrefix(msg)
+		if err != nil {
+			// A lone quote: keep it and look past it.
+			b.WriteByte('"')
+			msg = msg[1:]
+			continue
+		}
+		if v, err := strconv.Unquote(lit); err == nil && len(v) > MaxEchoedBytes {
+			b.WriteString(Quote(v))
+		} else {
+			b.WriteString(lit)
+		}
+		msg = msg[len(lit):]
+	}
 }
 
 func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }

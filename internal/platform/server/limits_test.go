@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -329,6 +330,34 @@ func TestQuote(t *testing.T) {
 	code, body := get(t, h, "/ping/"+strings.Repeat("a", 1<<20)+"/../x")
 	if code != http.StatusBadRequest || len(body) > 512 {
 		t.Errorf("long invalid path: %d, %d-byte answer, want 400 with a bounded message", code, len(body))
+	}
+}
+
+// TestClip: Clip bounds input as Quote does, without the quotes, and
+// ClipQuoted bounds every long Go-quoted value of a message, leaving the
+// rest of it (short values, lone quotes, other text) as it was.
+func TestClip(t *testing.T) {
+	x65, x64 := strings.Repeat("x", 65), strings.Repeat("x", 64)
+	for _, tt := range []struct{ in, want string }{
+		{"abc", "abc"},
+		{x64, x64},
+		{x65, x64 + "... (65 bytes)"},
+		{strings.Repeat("é", 100), strings.Repeat("é", 32) + "... (200 bytes)"},
+	} {
+		if got := Clip(tt.in); got != tt.want {
+			t.Errorf("Clip(%d bytes) = %s, want %s", len(tt.in), got, tt.want)
+		}
+	}
+	for _, tt := range []struct{ in, want string }{
+		{`unknown feature: "short"`, `unknown feature: "short"`},
+		{`features[0]: unknown feature: "` + x65 + `"; also "ok"`, `features[0]: unknown feature: "` + x64 + `"... (65 bytes); also "ok"`},
+		{`a "lone quote and ` + x65, `a "lone quote and ` + x65},
+		// Escaped quotes inside a value do not end it.
+		{strconv.Quote(strings.Repeat(`"`, 80)) + " then " + strconv.Quote(x65), strconv.Quote(strings.Repeat(`"`, 64)) + "... (80 bytes) then " + strconv.Quote(x64) + "... (65 bytes)"},
+	} {
+		if got := ClipQuoted(tt.in); got != tt.want {
+			t.Errorf("ClipQuoted(%q)\n = %q\nwant %q", tt.in, got, tt.want)
+		}
 	}
 }
 

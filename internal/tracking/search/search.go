@@ -337,7 +337,7 @@ func (g *Grammar) identifier(id token) (entity, key string, err error) {
 		prefix = strings.Trim(prefix, "`")
 		e, ok := g.Entities[prefix]
 		if !ok {
-			return "", "", wire.Invalidf("Invalid entity type '%s'. Valid values are %s", prefix, pyList(g.EntityNames))
+			return "", "", wire.Invalidf("Invalid entity type '%s'. Valid values are %s", prefix, wire.Prose(pyList(g.EntityNames)))
 		}
 		entity = e
 	}
@@ -390,7 +390,7 @@ func (p *parser) value(c *Clause) error {
 			return wire.Invalidf("Expected a list of quoted string values for %s '%s'. Got value %s", c.Entity, c.Key, v.raw)
 		}
 		if c.Entity == Attribute && !contains(p.g.ListKeys, c.Key) {
-			return wire.Invalidf("Only %s attributes support comparison with a list of quoted string values.", pyList(p.g.ListKeys))
+			return wire.Invalidf("Only %s attributes support comparison with a list of quoted string values.", wire.Prose(pyList(p.g.ListKeys)))
 		}
 		return p.list(c)
 	}

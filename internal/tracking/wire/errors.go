@@ -91,8 +91,24 @@ var (
 	ErrInvalidState  = &Error{Code: InvalidState}
 )
 
-// Errorf builds an *Error with a formatted message.
+// Prose is server-written text formatted into a message (an explanation, a
+// list of allowed values): Errorf formats it whole, where it cuts strings.
+type Prose string
+
+// Errorf builds an *Error with a formatted message. String arguments are the
+// request's names, ids and values: each is cut to server.MaxEchoedBytes
+// (server.Clip), so that an answer never echoes unbounded input whatever
+// the call site passes. Text the server wrote goes in as Prose.
 func Errorf(code Code, format string, args ...any) *Error {
+	copied := false
+	for i, a := range args {
+		if s, ok := a.(string); ok && len(s) > server.MaxEchoedBytes {
+			if !copied {
+				args, copied = append([]any(nil), args...), true // the caller's slice stays as it was
+			}
+			args[i] = server.Clip(s)
+		}
+	}
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
@@ -130,14 +146,14 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		if log != nil {
 			log.Warn("mlflow api: metadata database unavailable", "method", r.Method, "path", r.URL.Path, "request_id", server.RequestID(r.Context()), "err", err)
 		}
-		we = Errorf(TemporarilyUnavailable, "the metadata database did not answer (request id %s); try again later", server.RequestID(r.Context()))
+		we = &Error{Code: TemporarilyUnavailable, Message: "the metadata database did not answer (request id " + server.RequestID(r.Context()) + "); try again later"}
 	}
 	if we == nil {
 		// The database's words stay in the log.
 		if log != nil {
 			log.Error("mlflow api: internal error", "method", r.Method, "path", r.URL.Path, "request_id", server.RequestID(r.Context()), "err", err)
 		}
-		we = Errorf(InternalError, "%s", server.InternalErrorMessage(r.Context()))
+		we = &Error{Code: InternalError, Message: server.InternalErrorMessage(r.Context())}
 	}
 	server.WriteJSON(w, Status(we.Code), body{ErrorCode: we.Code, Message: we.Message})
 }

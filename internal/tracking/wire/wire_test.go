@@ -109,6 +109,32 @@ func TestWriteErrorHidesNothingButCodes(t *testing.T) {
 	}
 }
 
+// TestErrorfBoundsEchoedInput: a message never repeats more than
+// server.MaxEchoedBytes of one string argument (a client's name or id),
+// whatever the call site formats; other arguments and short strings are
+// left as they were, and the caller's arguments are not changed.
+func TestErrorfBoundsEchoedInput(t *testing.T) {
+	long := strings.Repeat("x", 500)
+	args := []any{long, 7}
+	for _, tt := range []struct {
+		err  *Error
+		want string
+	}{
+		{NotFoundf("Could not find experiment with name '%s'", long), "Could not find experiment with name '" + strings.Repeat("x", 64) + "... (500 bytes)'"},
+		{Invalidf("Run with id=%s, step %d", args...), "Run with id=" + strings.Repeat("x", 64) + "... (500 bytes), step 7"},
+		{Existsf("%q exists", "short"), `"short" exists`},
+		{Errorf(BadRequest, "bad: %v", errors.New(long)), "bad: " + long},                 // not input: wrapped errors pass whole
+		{Invalidf("'%s' supplied: %s", long[:3], Prose(long)), "'xxx' supplied: " + long}, // the server's words pass whole
+	} {
+		if tt.err.Message != tt.want {
+			t.Errorf("message = %q, want %q", tt.err.Message, tt.want)
+		}
+	}
+	if args[0] != long {
+		t.Errorf("Invalidf changed its caller's arguments")
+	}
+}
+
 func TestPageTokens(t *testing.T) {
 	for _, n := range []int{0, 1, 50000} {
 		got, err := DecodeOffset(EncodeOffset(n))

@@ -148,13 +148,34 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	msg := err.Error()
 	if e.status == http.StatusInternalServerError {
 		if r.Context().Err() != nil {
-			return // the client went away; nobody reads the answer
+			// The request ended under the handler: its body stopped arriving
+			// (server.body_timeout), its deadline passed, or the client went
+			// away. It is still answered: net/http answers a handler that
+			// writes nothing with 200, which would tell a client still
+			// reading, and the audit log, that a failed upload succeeded.
+			a.opts.Logger.Info("artifact proxy: request ended early", "method", r.Method, "path", r.URL.Path, "request_id", server.RequestID(r.Context()), "err", err)
+			w.Header().Set("Connection", "close")
+			server.WriteJSON(w, http.StatusRequestTimeout, map[string]string{"error_code": "REQUEST_TIMEOUT",
+				"message": "the request ended before it completed: its body stopped arriving or its deadline passed (request id " + server.RequestID(r.Context()) + ")"})
+			return
 		}
 		// The filesystem's words (paths, errnos) stay in the log.
 		a.opts.Logger.Error("artifact proxy", "method", r.Method, "path", r.URL.Path, "request_id", server.RequestID(r.Context()), "err", err)
 		msg = server.InternalErrorMessage(r.Context())
 	}
-	server.WriteJSON(w, e.status, map[string]string{"error_code": e.code, "message": msg})
+	server.WriteJSON(w, e.status, map[string]string{"error_code": e.code, "message": clipPaths(r, msg)})
+}
+
+// clipPaths bounds what msg echoes of the request's artifact paths (the
+// URL's {path...} and the list's ?path=): messages name them, with %s and
+// %q, in the proxy's words and the store's.
+func clipPaths(r *http.Request, msg string) string {
+	for _, p := range []string{pathValue(r), r.URL.Query().Get("path")} {
+		if len(p) > server.MaxEchoedBytes {
+			msg = strings.ReplaceAll(msg, p, server.Clip(p))
+		}
+	}
+	return server.ClipQuoted(msg)
 }
 
 // pathValue returns the artifact path of the request's {path...} wildcard. The

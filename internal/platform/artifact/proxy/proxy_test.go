@@ -6,6 +6,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -16,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/atrium-ml/atrium/internal/platform/artifact"
 	"github.com/atrium-ml/atrium/internal/platform/artifact/artifacttest"
@@ -468,5 +470,39 @@ func TestMultipartPartURLs(t *testing.T) {
 				t.Fatalf("part 1 URL = %q, want %q", cr.Credentials[0].URL, want)
 			}
 		})
+	}
+}
+
+// TestSlowUploadIsAnsweredAsFailed: an upload whose body stops arriving is
+// cut at the server's body timeout and answered with an error (it was
+// answered 200 with an empty body: the handler wrote nothing once the
+// request had ended, and net/http answers that with 200), and nothing of it
+// is stored.
+func TestSlowUploadIsAnsweredAsFailed(t *testing.T) {
+	st, err := fs.Open(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	srv := httptest.NewServer(server.New(server.Options{Limits: server.Limits{BodyTimeout: 100 * time.Millisecond}}, New(st, Options{})).Handler())
+	t.Cleanup(srv.Close)
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// One byte of the 100 announced, then nothing: the read deadline passes.
+	fmt.Fprintf(conn, "PUT %s/artifacts/slow.txt HTTP/1.1\r\nHost: %s\r\nContent-Length: 100\r\n\r\nx", base, srv.Listener.Addr())
+	_ = conn.SetReadDeadline(time.Now().Add(time.Minute)) // bounds a hung test only
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err == nil {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Errorf("a cut upload was answered 200 %q", b)
+		}
+	} // else: the server closed the connection without an answer, which says "failed" too.
+	if _, err := st.Get(context.Background(), "slow.txt"); !errors.Is(err, artifact.ErrNotFound) {
+		t.Errorf("the cut upload is stored: Get = %v", err)
 	}
 }
