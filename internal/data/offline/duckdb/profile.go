@@ -75,9 +75,10 @@ func scanRows(ctx context.Context, conn *sql.Conn, q string, fn func(*sql.Rows) 
 // rows gets a profile of 0 rows, so an empty day shows in the trends), with
 // the statistics of profile.Build computed by DuckDB in queries grouped by
 // date over all the staged files at once: one pass for counts,
-// distinct-count estimates, min and max; one for mean, std, 50-bin
-// histograms between each day's min and max (profile.BinIndex's rule) and
-// the samples; one per categorical column for the top 100 categories. A
+// distinct-count estimates, min and max; one for mean, std and 50-bin
+// histograms between each day's min and max (profile.BinIndex's rule); one
+// for the 5,000-row samples; one per categorical column for the top 100
+// categories. A
 // query per partition and kind (4 x 90 for a 90-day run) cost more in
 // per-query overhead and repeated file opens than the statistics themselves
 // (docs/benchmarks.md, "Partition profiles in `atrium run`").
@@ -114,7 +115,10 @@ func (e *Engine) profile(ctx context.Context, conn *sql.Conn, plan *pipeline.Pla
 			return nil, fmt.Errorf("profile: %w", err)
 		}
 		if err := q.moments(ctx); err != nil {
-			return nil, fmt.Errorf("profile moments, histograms and samples: %w", err)
+			return nil, fmt.Errorf("profile moments and histograms: %w", err)
+		}
+		if err := q.sample(ctx); err != nil {
+			return nil, fmt.Errorf("profile samples: %w", err)
 		}
 		if err := q.categories(ctx); err != nil {
 			return nil, fmt.Errorf("profile categories: %w", err)
@@ -152,6 +156,8 @@ type profileQuery struct {
 	cols []profileColumn
 	days map[string]*profile.Profile
 	base string
+	// sampledRows counts the rows sample drew of each day.
+	sampledRows map[string]int64
 }
 
 // day is the profile of a day the query returned.
@@ -247,16 +253,14 @@ func profileDays(ctx context.Context, conn *sql.Conn, staged map[string][]string
 	return nil
 }
 
-// moments fills numeric means, standard deviations and histograms, and
-// every column's sample, in one pass joined with each day's ranges.
+// moments fills numeric means, standard deviations and histograms in one
+// pass joined with each day's ranges.
 //
 // Means and standard deviations are of x/scale (scale = the day's max |x|),
 // so that stddev_samp cannot overflow on values near the float range. Bins
 // are floor((x - min) / width) clamped to [0, bins-1], width = (max - min) /
 // bins computed here in float64 as profile.BinIndex does; a constant column
-// has one bin. Each column's sample is the DefaultSampleSize non-missing
-// values of lowest row hash on its day: a uniform sample without
-// replacement, all the values when there are no more.
+// has one bin.
 func (q *profileQuery) moments(ctx context.Context) error {
 	// One row of parameters per day with rows: day, then per numeric column
 	// its min, bin width and scale (NULL when the day has no value of it;
@@ -302,7 +306,6 @@ func (q *profileQuery) moments(ctx context.Context) error {
 				x, w, x, lo, w, profile.DefaultBins-1)
 			sel = append(sel, fmt.Sprintf("avg(%s / %s)", x, s), fmt.Sprintf("stddev_samp(%s / %s)", x, s), "histogram("+bin+")")
 		}
-		sel = append(sel, fmt.Sprintf("arg_min(%s, b.atrium_h, %d) FILTER (WHERE %s IS NOT NULL)", x, profile.DefaultSampleSize, x))
 	}
 	// Every parameter column is DOUBLE even when a whole column of it is NULL.
 	typed := make([]string, len(names))
@@ -316,13 +319,12 @@ func (q *profileQuery) moments(ctx context.Context) error {
 		strings.Join(sel, ", "), q.base, strings.Join(typed, ", "), strings.Join(params, ", "), strings.Join(names, ", "))
 	var d any
 	means, stds := make([]sql.NullFloat64, len(q.cols)), make([]sql.NullFloat64, len(q.cols))
-	hists, samples := make([]any, len(q.cols)), make([]any, len(q.cols))
+	hists := make([]any, len(q.cols))
 	dest := []any{&d}
 	for i, c := range q.cols {
 		if c.kind == profile.Numeric {
 			dest = append(dest, &means[i], &stds[i], &hists[i])
 		}
-		dest = append(dest, &samples[i])
 	}
 	return scanRows(ctx, q.conn, query, func(r *sql.Rows) error {
 		if err := r.Scan(dest...); err != nil {
@@ -334,9 +336,6 @@ func (q *profileQuery) moments(ctx context.Context) error {
 		}
 		for i := range q.cols {
 			col := &p.Columns[i]
-			if err := fillSample(col, samples[i]); err != nil {
-				return err
-			}
 			if col.Kind != profile.Numeric || col.Count == 0 {
 				continue
 			}
@@ -378,27 +377,109 @@ func fillHistogram(col *profile.Column, h any) error {
 	return nil
 }
 
-// fillSample sets col's sample from an arg_min list (NULL when the day has
-// no value of the column).
-func fillSample(col *profile.Column, s any) error {
-	if s == nil {
-		return nil
+// sample fills every column's sample from the DefaultSampleSize rows of
+// lowest row hash of each day (all its rows when there are no more): a
+// uniform sample without replacement, the same on a rerun over the same
+// rows. A column's sample holds that sample's non-missing values.
+//
+// Ordering a whole day by hash, or keeping the lowest hashes with
+// arg_min(x, h, n) (10 s of CPU over bench/pipeline's 4.4M rows), costs
+// more than the rest of the profile; so each day's rows are first filtered
+// to hashes at most t, t chosen so that about sampleMargin(n) rows are left
+// of the day's n: every row dropped has a higher hash than every row kept,
+// so the lowest hashes are the same as without the filter whenever at least
+// DefaultSampleSize rows are left. A day left short (about 1 in 10^18) is
+// sampled again without the filter.
+func (q *profileQuery) sample(ctx context.Context) error {
+	short := map[string]uint64{}
+	for d, p := range q.days {
+		if p.Rows == 0 {
+			continue
+		}
+		t := uint64(math.MaxUint64)
+		if k := sampleMargin(); float64(p.Rows) > k {
+			t = uint64(k / float64(p.Rows) * (1 << 64))
+		}
+		short[d] = t
 	}
-	vals, ok := s.([]any)
-	if !ok {
-		return fmt.Errorf("sample of %s: got %T", col.Name, s)
-	}
-	for _, v := range vals {
-		switch v := v.(type) {
-		case float64:
-			col.SampleFloat = append(col.SampleFloat, v)
-		case string:
-			col.SampleString = append(col.SampleString, v)
-		default:
-			return fmt.Errorf("sample of %s: value %v (%T)", col.Name, v, v)
+	for range 2 {
+		if len(short) == 0 {
+			return nil
+		}
+		if err := q.sampleDays(ctx, short); err != nil {
+			return err
+		}
+		for d, t := range short {
+			p := q.days[d]
+			// Sampled rows, not values: a row of missing values adds none.
+			if t == math.MaxUint64 || q.sampledRows[d] >= min(profile.DefaultSampleSize, p.Rows) {
+				delete(short, d)
+				continue
+			}
+			for i := range p.Columns {
+				p.Columns[i].SampleFloat, p.Columns[i].SampleString = nil, nil
+			}
+			q.sampledRows[d] = 0
+			short[d] = math.MaxUint64
 		}
 	}
 	return nil
+}
+
+// sampleMargin is how many rows the hash filter keeps of a day on average:
+// DefaultSampleSize plus 8 standard deviations of the binomial count and
+// 100, so that fewer than DefaultSampleSize are left about once in 10^18.
+func sampleMargin() float64 {
+	k := float64(profile.DefaultSampleSize)
+	return k + 8*math.Sqrt(k) + 100
+}
+
+// sampleDays samples the days of thresholds, each from its rows of hash at
+// most its threshold.
+func (q *profileQuery) sampleDays(ctx context.Context, thresholds map[string]uint64) error {
+	var params []string
+	for d, t := range thresholds {
+		params = append(params, fmt.Sprintf("(DATE %s, CAST(%d AS UBIGINT))", sqlQuote(d), t))
+	}
+	sel := make([]string, len(q.cols))
+	for i := range q.cols {
+		sel[i] = fmt.Sprintf("b.c%d", i)
+	}
+	query := fmt.Sprintf(`SELECT b.atrium_d, %s FROM %s b JOIN (VALUES %s) p(atrium_d, t) ON b.atrium_d = p.atrium_d
+		WHERE b.atrium_h <= p.t QUALIFY row_number() OVER (PARTITION BY b.atrium_d ORDER BY b.atrium_h) <= %d`,
+		strings.Join(sel, ", "), q.base, strings.Join(params, ", "), profile.DefaultSampleSize)
+	var d any
+	vals := make([]any, len(q.cols))
+	dest := []any{&d}
+	for i := range vals {
+		dest = append(dest, &vals[i])
+	}
+	if q.sampledRows == nil {
+		q.sampledRows = map[string]int64{}
+	}
+	return scanRows(ctx, q.conn, query, func(r *sql.Rows) error {
+		if err := r.Scan(dest...); err != nil {
+			return err
+		}
+		p, err := q.day(d)
+		if err != nil {
+			return err
+		}
+		q.sampledRows[p.Start.Format(time.DateOnly)]++
+		for i, v := range vals {
+			col := &p.Columns[i]
+			switch v := v.(type) {
+			case float64:
+				col.SampleFloat = append(col.SampleFloat, v)
+			case string:
+				col.SampleString = append(col.SampleString, v)
+			case nil:
+			default:
+				return fmt.Errorf("sample of %s: value %v (%T)", col.Name, v, v)
+			}
+		}
+		return nil
+	})
 }
 
 // categories fills the top categories of each categorical column, one
@@ -433,12 +514,12 @@ func (q *profileQuery) categories(ctx context.Context) error {
 // finishProfile derives what the queries leave: missing counts, the order
 // of categories and their remainder, and quantiles from the sample.
 //
-// Quantiles come from the sample: exact when the column's values fit in it
-// (as profile.Build's), otherwise within about 1/sqrt(5000) = 1.4% in rank;
+// Quantiles come from the sample: exact when the partition fits in it (as
+// profile.Build's), otherwise within about 1/sqrt(5000) = 1.4% in rank;
 // approx_quantile in the statistics query cost more than all the rest of
 // the profile (bench/pipeline -only profile). For the same reason distinct
 // counts are HyperLogLog estimates, made exact from the sample when the
-// column's values fit in it.
+// partition fits in it.
 func finishProfile(p *profile.Profile) {
 	for i := range p.Columns {
 		col := &p.Columns[i]
@@ -453,7 +534,7 @@ func finishProfile(p *profile.Profile) {
 		if col.Kind == profile.Numeric && col.Count > 0 {
 			col.Quantiles = profile.Quantiles(col.SampleFloat)
 		}
-		if col.Count <= profile.DefaultSampleSize {
+		if p.Rows <= profile.DefaultSampleSize {
 			col.Distinct = distinct(col.SampleFloat, col.SampleString)
 		}
 	}
