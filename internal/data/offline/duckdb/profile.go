@@ -160,18 +160,25 @@ type profileQuery struct {
 	sampledRows map[string]int64
 }
 
-// day is the profile of a day the query returned.
-func (q *profileQuery) day(v any) (*profile.Profile, error) {
-	t, ok := v.(time.Time)
-	if !ok {
-		return nil, fmt.Errorf("day %v (%T)", v, v)
-	}
-	p, ok := q.days[t.Format(time.DateOnly)]
-	if !ok {
-		// stage rejects a row outside the run's days: this is a bug.
-		return nil, fmt.Errorf("rows on %s, not a day of the run", t.Format(time.DateOnly))
-	}
-	return p, nil
+// scanDays runs query and scans each row into dest, whose first element
+// is a *any for the row's day, then calls fn with that day's profile.
+func (q *profileQuery) scanDays(ctx context.Context, query string, dest []any, fn func(*profile.Profile) error) error {
+	return scanRows(ctx, q.conn, query, func(r *sql.Rows) error {
+		if err := r.Scan(dest...); err != nil {
+			return err
+		}
+		v := *dest[0].(*any)
+		t, ok := v.(time.Time)
+		if !ok {
+			return fmt.Errorf("day %v (%T)", v, v)
+		}
+		p, ok := q.days[t.Format(time.DateOnly)]
+		if !ok {
+			// stage rejects a row outside the run's days: this is a bug.
+			return fmt.Errorf("rows on %s, not a day of the run", t.Format(time.DateOnly))
+		}
+		return fn(p)
+	})
 }
 
 // stats fills rows, counts, distinct-count estimates and numeric ranges.
@@ -194,14 +201,7 @@ func (q *profileQuery) stats(ctx context.Context) error {
 			dest = append(dest, &lo[i], &hi[i])
 		}
 	}
-	return scanRows(ctx, q.conn, "SELECT "+strings.Join(sel, ", ")+" FROM "+q.base+" GROUP BY atrium_d", func(r *sql.Rows) error {
-		if err := r.Scan(dest...); err != nil {
-			return err
-		}
-		p, err := q.day(d)
-		if err != nil {
-			return err
-		}
+	return q.scanDays(ctx, "SELECT "+strings.Join(sel, ", ")+" FROM "+q.base+" GROUP BY atrium_d", dest, func(p *profile.Profile) error {
 		p.Rows = rows
 		for i := range q.cols {
 			col := &p.Columns[i]
@@ -326,14 +326,7 @@ func (q *profileQuery) moments(ctx context.Context) error {
 			dest = append(dest, &means[i], &stds[i], &hists[i])
 		}
 	}
-	return scanRows(ctx, q.conn, query, func(r *sql.Rows) error {
-		if err := r.Scan(dest...); err != nil {
-			return err
-		}
-		p, err := q.day(d)
-		if err != nil {
-			return err
-		}
+	return q.scanDays(ctx, query, dest, func(p *profile.Profile) error {
 		for i := range q.cols {
 			col := &p.Columns[i]
 			if col.Kind != profile.Numeric || col.Count == 0 {
@@ -457,14 +450,7 @@ func (q *profileQuery) sampleDays(ctx context.Context, thresholds map[string]uin
 	if q.sampledRows == nil {
 		q.sampledRows = map[string]int64{}
 	}
-	return scanRows(ctx, q.conn, query, func(r *sql.Rows) error {
-		if err := r.Scan(dest...); err != nil {
-			return err
-		}
-		p, err := q.day(d)
-		if err != nil {
-			return err
-		}
+	return q.scanDays(ctx, query, dest, func(p *profile.Profile) error {
 		q.sampledRows[p.Start.Format(time.DateOnly)]++
 		for i, v := range vals {
 			col := &p.Columns[i]
@@ -488,24 +474,17 @@ func (q *profileQuery) categories(ctx context.Context) error {
 	var cats []string
 	for i, c := range q.cols {
 		if c.kind == profile.Categorical {
-			cats = append(cats, fmt.Sprintf(`SELECT %d AS col, atrium_d, v, n FROM (SELECT atrium_d, c%d AS v, count(*) AS n FROM %s WHERE v IS NOT NULL GROUP BY atrium_d, v)
+			cats = append(cats, fmt.Sprintf(`SELECT atrium_d, %d AS col, v, n FROM (SELECT atrium_d, c%d AS v, count(*) AS n FROM %s WHERE v IS NOT NULL GROUP BY atrium_d, v)
 				QUALIFY row_number() OVER (PARTITION BY atrium_d ORDER BY n DESC, v) <= %d`, i, i, q.base, profile.DefaultTopK))
 		}
 	}
 	if len(cats) == 0 {
 		return nil
 	}
-	return scanRows(ctx, q.conn, strings.Join(cats, " UNION ALL "), func(r *sql.Rows) error {
-		var i int
-		var d any
-		var cat profile.Category
-		if err := r.Scan(&i, &d, &cat.Value, &cat.Count); err != nil {
-			return err
-		}
-		p, err := q.day(d)
-		if err != nil {
-			return err
-		}
+	var d any
+	var i int
+	var cat profile.Category
+	return q.scanDays(ctx, strings.Join(cats, " UNION ALL "), []any{&d, &i, &cat.Value, &cat.Count}, func(p *profile.Profile) error {
 		p.Columns[i].Categories = append(p.Columns[i].Categories, cat)
 		return nil
 	})

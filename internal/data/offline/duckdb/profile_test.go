@@ -60,11 +60,7 @@ func TestRunProfiles(t *testing.T) {
 	if len(res.Profiles) != 3 {
 		t.Fatalf("%d profiles, want one per day (3)", len(res.Profiles))
 	}
-	db, err := sql.Open("duckdb", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openDuckDB(t)
 	for _, d := range []string{"2024-01-01", "2024-01-02", "2024-01-03"} {
 		t.Run(d, func(t *testing.T) {
 			got := res.Profiles[d]
@@ -165,11 +161,7 @@ func TestRunProfilesExact(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := sql.Open("duckdb", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openDuckDB(t)
 	for _, d := range []string{"2024-01-01", "2024-01-02", "2024-01-03"} {
 		got, want := first.Profiles[d], profile.Build(readBack(t, db, filepath.Join(e.Root(), "set=stats", "date="+d)), profile.Options{})
 		if got == nil || got.Rows != want.Rows || len(got.Columns) != len(want.Columns) {
@@ -200,6 +192,17 @@ func TestRunProfilesExact(t *testing.T) {
 			t.Errorf("%s: a rerun over the same rows profiled them differently:\n%+v\n%+v", d, p, again.Profiles[d])
 		}
 	}
+}
+
+// openDuckDB opens an in-memory DuckDB closed with the test.
+func openDuckDB(t *testing.T) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }
 
 // rankQuantile is the order statistic at rank q (clamped to [0, 1]) of the
