@@ -24,6 +24,11 @@ const (
 	envChild  = "TUNEDB_TEST_CHILD" // "share" or "killed"
 	envURL    = "TUNEDB_TEST_URL"
 	envBudget = "TUNEDB_TEST_BUDGET"
+	// envBarrier names a directory where "share" children meet before
+	// their first trial: started one after the other on a loaded machine,
+	// the first could otherwise run the whole budget before the second
+	// has opened the study (the test then sees one process only).
+	envBarrier = "TUNEDB_TEST_BARRIER"
 )
 
 func TestMain(m *testing.M) {
@@ -38,9 +43,22 @@ func TestMain(m *testing.M) {
 }
 
 // heartbeat is short so a killed child's trial goes stale quickly.
-const heartbeat = 100 * time.Millisecond
+// shareHeartbeat is ten times longer: in the two-process test no trial may
+// go stale, and under load (the race detector, other jobs) a live trial's
+// heartbeat could miss 2*heartbeat, be failed by the other process, and
+// fail its own process's Optimize when it finishes (ErrFinished). Not
+// longer: a process at the budget waits a heartbeat for the other's last
+// trials.
+const (
+	heartbeat      = 100 * time.Millisecond
+	shareHeartbeat = time.Second
+)
 
 func openStudy(ctx context.Context, url string) (*tune.Study, tune.Storage, error) {
+	return openStudyBeat(ctx, url, heartbeat)
+}
+
+func openStudyBeat(ctx context.Context, url string, heartbeat time.Duration) (*tune.Study, tune.Storage, error) {
 	st, err := tunedb.Open(ctx, url)
 	if err != nil {
 		return nil, nil, err
@@ -76,7 +94,11 @@ func child(mode string) error {
 	if err != nil {
 		return err
 	}
-	s, st, err := openStudy(ctx, os.Getenv(envURL))
+	beat := heartbeat
+	if mode == "share" {
+		beat = shareHeartbeat
+	}
+	s, st, err := openStudyBeat(ctx, os.Getenv(envURL), beat)
 	if err != nil {
 		return err
 	}
@@ -100,7 +122,32 @@ func child(mode string) error {
 	if mode == "killed" {
 		parallel = 1 // trial 5 is the only one running at the kill
 	}
+	if dir := os.Getenv(envBarrier); dir != "" {
+		if err := meet(dir, 2); err != nil {
+			return err
+		}
+	}
 	return s.Optimize(ctx, obj, tune.OptimizeOptions{Trials: budget, Parallel: parallel})
+}
+
+// meet marks this process arrived in dir and waits until n processes have.
+// The minute's limit only keeps a lost sibling from hanging the test.
+func meet(dir string, n int) error {
+	if err := os.WriteFile(filepath.Join(dir, strconv.Itoa(os.Getpid())), nil, 0o600); err != nil {
+		return fmt.Errorf("barrier: %w", err)
+	}
+	for start := time.Now(); ; time.Sleep(5 * time.Millisecond) {
+		arrived, err := os.ReadDir(dir)
+		if err != nil {
+			return fmt.Errorf("barrier: %w", err)
+		}
+		if len(arrived) >= n {
+			return nil
+		}
+		if time.Since(start) > time.Minute {
+			return fmt.Errorf("barrier: %d of %d processes arrived in a minute", len(arrived), n)
+		}
+	}
 }
 
 func TestConformance(t *testing.T) {
@@ -141,9 +188,10 @@ func TestTwoProcessesShareAStudy(t *testing.T) {
 		var wg sync.WaitGroup
 		outs := make([][]byte, 2)
 		codes := make([]int, 2)
+		barrier := t.TempDir()
 		for i := range 2 {
 			wg.Go(func() {
-				_, codes[i], outs[i] = proctest.Run(t, envChild+"=share", envURL+"="+url, envBudget+"="+strconv.Itoa(budget))
+				_, codes[i], outs[i] = proctest.Run(t, envChild+"=share", envURL+"="+url, envBudget+"="+strconv.Itoa(budget), envBarrier+"="+barrier)
 			})
 		}
 		wg.Wait()
