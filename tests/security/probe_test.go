@@ -59,6 +59,9 @@ type Request struct {
 	Absent []string `yaml:"absent"`
 	// RequestIDInBody: the body names the answer's X-Request-Id.
 	RequestIDInBody bool `yaml:"request_id_in_body"`
+	// Audited: its server's audit log holds the call (found by the
+	// answer's X-Request-Id with `atrium audit` once the server stopped).
+	Audited bool `yaml:"audited"`
 }
 
 // probe is a request made as an attacker, with what must survive it.

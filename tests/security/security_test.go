@@ -1,6 +1,7 @@
 package security
 
 import (
+	"cmp"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -44,8 +45,9 @@ type vars struct {
 // no credential: the DNS-rebinding and cross-site defences alone; its
 // online store does not answer).
 type fixture struct {
-	main, open *serverProc
-	vars       vars
+	main, open         *serverProc
+	mainRepo, openRepo string
+	vars               vars
 	// secrets must never appear in any answer: tokens, passwords, and the
 	// hashes the metadata database holds of them.
 	secrets map[string]string
@@ -127,7 +129,7 @@ func newFixture(t *testing.T, client *http.Client) *fixture {
 	v.Cred["oidc-reader"] = "Bearer " + v.JWT["reader"]
 
 	time.Sleep(time.Until(expiresAt))
-	f.main = startServe(t, repo, client, "--addr", "127.0.0.1:0")
+	f.main, f.mainRepo = startServe(t, repo, client, "--addr", "127.0.0.1:0"), repo
 
 	// What the probes aim at: alice's experiment, run (with a parameter),
 	// registered model (version 1 behind alias prod) and artifact. Alice
@@ -158,7 +160,8 @@ func newFixture(t *testing.T, client *http.Client) *fixture {
 	// The open server's online store is a fake Redis that stops answering
 	// once the server is set up: its feature answers are then 503s.
 	redis := newFakeRedis(t)
-	f.open = startServe(t, initProject(t, "stores:\n  online: "+redis.URL()+"\n"), client, "--addr", "127.0.0.1:0")
+	f.openRepo = initProject(t, "stores:\n  online: "+redis.URL()+"\n")
+	f.open = startServe(t, f.openRepo, client, "--addr", "127.0.0.1:0")
 	v.OpenExp = call(f.open, "", "POST", mlflow+"/experiments/create", `{"name": "open-exp"}`)["experiment_id"].(string)
 	v.OpenRun = call(f.open, "", "POST", mlflow+"/runs/create", `{"experiment_id": "`+v.OpenExp+`"}`)["run"].(map[string]any)["info"].(map[string]any)["run_id"].(string)
 	redis.Silence()
@@ -238,9 +241,17 @@ func TestAdversarialProbes(t *testing.T) {
 	}
 	f := newFixture(t, client)
 	r := &runner{f: f, client: client, funcs: template.FuncMap{"repeat": strings.Repeat, "basic": basic}}
+	audited := map[string]map[string]string{"main": {}, "open": {}} // target -> request id -> probe
 	for _, p := range s.Probes {
 		t.Run(p.Name, func(t *testing.T) {
 			a, bad := r.check(t, p.Request)
+			if p.Audited {
+				if id := a.header.Get("X-Request-Id"); id != "" {
+					audited[cmp.Or(p.Target, "main")][id] = p.Name
+				} else {
+					bad = append(bad, "no X-Request-Id to find the call by in the audit log")
+				}
+			}
 			for _, name := range p.Survives {
 				if _, why := r.check(t, s.Survivors[name]); len(why) > 0 {
 					bad = append(bad, fmt.Sprintf("survivor %s: %s", name, strings.Join(why, "; ")))
@@ -250,6 +261,25 @@ func TestAdversarialProbes(t *testing.T) {
 				t.Errorf("%s %s:\n  %s\nanswer: %d %s", p.Method, cut(r.expand(t, p.Path)), strings.Join(bad, "\n  "), a.status, cut(a.body))
 			}
 		})
+	}
+	// The audit logs, once the servers have stopped (they flush their
+	// queues on the way): every call a probe marks audited is in its
+	// server's.
+	for target, srv := range map[string]*serverProc{"main": f.main, "open": f.open} {
+		srv.stop()
+		repo := map[string]string{"main": f.mainRepo, "open": f.openRepo}[target]
+		var entries []struct {
+			RequestID string `json:"request_id"`
+		}
+		if out := cli(t, repo, "", "-o", "json", "audit", "--since", "24h", "--limit", "100000"); json.Unmarshal([]byte(out), &entries) != nil {
+			t.Errorf("atrium audit -o json (%s server): %q", target, cut(out))
+		}
+		for _, e := range entries {
+			delete(audited[target], e.RequestID)
+		}
+		for id, name := range audited[target] {
+			t.Errorf("probe %q (request %s) is not in the %s server's audit log", name, id, target)
+		}
 	}
 	if t.Failed() {
 		t.Logf("main server log:\n%s", f.main.Logs())

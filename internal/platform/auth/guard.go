@@ -225,6 +225,17 @@ func mutating(p server.Permission) bool {
 // Wrap implements server.Guard.
 func (g *Guard) Wrap(rt server.Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var sw *statusWriter
+		if mutating(rt.Permission) {
+			// Set up before the checks that need no credential, so that a
+			// write refused by them (a cross-site or DNS-rebinding attempt)
+			// is audited too, as the caller it was before authentication:
+			// anonymous.
+			sw = &statusWriter{StatusWriter: server.StatusWriter{ResponseWriter: w}}
+			w = sw
+			start := time.Now()
+			defer func() { g.record(r, rt, sw, start) }()
+		}
 		if status, code, msg := g.checkRequest(r); status != 0 {
 			writeError(w, status, code, msg)
 			return
@@ -232,13 +243,6 @@ func (g *Guard) Wrap(rt server.Route) http.Handler {
 		if rt.Permission == server.Public {
 			rt.Handler.ServeHTTP(w, r)
 			return
-		}
-		var sw *statusWriter
-		if mutating(rt.Permission) {
-			sw = &statusWriter{StatusWriter: server.StatusWriter{ResponseWriter: w}}
-			w = sw
-			start := time.Now()
-			defer func() { g.record(r, rt, sw, start) }()
 		}
 		p, err := g.authenticate(r)
 		switch {

@@ -3,8 +3,10 @@ package auth
 import (
 	"context"
 	"encoding/base64"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -253,6 +255,56 @@ func TestGuardAuditsRequestsCutShort(t *testing.T) {
 	}
 	if len(got) != n {
 		t.Errorf("audit log holds %d of %d requests cut short", len(got), n)
+	}
+}
+
+// TestGuardAuditsCrossSiteRefusals: a write refused before authentication
+// by the Host allow-list, the Origin check or the content-type check is in
+// the audit log (as anonymous, with its 403 or 415); it was not, so a
+// cross-site or DNS-rebinding attempt left no trace. Reads refused so are
+// not audited, like other reads.
+func TestGuardAuditsCrossSiteRefusals(t *testing.T) {
+	ctx := context.Background()
+	store := NewStore(metatest.SQLite(t, Schema))
+	g := NewGuard(GuardOptions{Store: store, AllowedHosts: []string{"localhost"}})
+	h := server.New(server.Options{Guard: g}, testAPI{}).Handler()
+	for _, tt := range []struct {
+		method, host, origin, ctype string
+		status                      int
+	}{
+		{"DELETE", "rebind.attacker.example", "", "", 403},
+		{"DELETE", "localhost", "http://evil.example", "", 403},
+		{"POST", "localhost", "", "text/plain", 415},
+		{"GET", "rebind.attacker.example", "", "", 403}, // a read: refused, not audited
+	} {
+		r := httptest.NewRequest(tt.method, "/things", strings.NewReader("{}"))
+		r.Host = tt.host
+		if tt.origin != "" {
+			r.Header.Set("Origin", tt.origin)
+		}
+		if tt.ctype != "" {
+			r.Header.Set("Content-Type", tt.ctype)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		if rec.Code != tt.status {
+			t.Errorf("%+v = %d, want %d", tt, rec.Code, tt.status)
+		}
+	}
+	if err := g.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := store.Audit(ctx, time.Time{}, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen []string
+	for _, e := range got {
+		seen = append(seen, fmt.Sprintf("%s %s %d", e.Principal, e.Method, e.Status))
+	}
+	want := []string{"anonymous:- DELETE 403", "anonymous:- DELETE 403", "anonymous:- POST 415"}
+	if !slices.Equal(seen, want) {
+		t.Errorf("audit log = %q, want %q", seen, want)
 	}
 }
 
