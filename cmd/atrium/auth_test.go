@@ -3,18 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"io"
 	"log/slog"
-	"math/big"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -26,6 +18,7 @@ import (
 	"time"
 
 	"github.com/atrium-ml/atrium/internal/platform/auth"
+	"github.com/atrium-ml/atrium/internal/platform/auth/authtest"
 	"github.com/atrium-ml/atrium/internal/platform/server"
 	"github.com/atrium-ml/atrium/internal/spec"
 )
@@ -356,38 +349,6 @@ func TestGuardOptionsSafeDefaults(t *testing.T) {
 	}
 }
 
-// selfSigned writes a certificate for 127.0.0.1 and its key, returning the
-// file names and a pool that trusts it.
-func selfSigned(t *testing.T, dir string) (string, string, *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "atrium test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	c, _ := x509.ParseCertificate(der)
-	pool := x509.NewCertPool()
-	pool.AddCert(c)
-	return cert, keyFile, pool
-}
-
 // TestServeSafeDefaultsAndTLS runs `atrium serve`: on all interfaces
 // without a credential it refuses to start and says how to create one; with
 // a token created by `atrium token create` it serves HTTPS from certificate
@@ -407,7 +368,7 @@ func TestServeSafeDefaultsAndTLS(t *testing.T) {
 	if code, out, _ := atrium(t, "--repo", dir, "token", "list"); code != exitOK || !strings.Contains(out, "ci") || !strings.Contains(out, "editor") || strings.Contains(out, tok) {
 		t.Errorf("token list = %d %q (must list the token, never its secret)", code, out)
 	}
-	cert, key, pool := selfSigned(t, t.TempDir())
+	cert, key, pool := authtest.SelfSigned(t, t.TempDir())
 
 	ctx, cancel := context.WithCancel(context.Background())
 	var stderr syncBuffer

@@ -8,7 +8,6 @@ package security
 
 import (
 	"bufio"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -19,43 +18,14 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/atrium-ml/atrium/internal/platform/proctest"
 )
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-	buildDir  string
-)
+func TestMain(m *testing.M) { proctest.Main(m) }
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "atrium-security-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	buildDir = dir
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-// atriumBinary builds cmd/atrium once per test run, as a user installs it
-// (no race detector: the suite probes the product, not the test).
-func atriumBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		binPath = filepath.Join(buildDir, "atrium")
-		out, err := exec.Command("go", "build", "-o", binPath, "github.com/atrium-ml/atrium/cmd/atrium").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/atrium: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
+// atriumBinary is cmd/atrium, built once per test run as a user installs it.
+func atriumBinary(t *testing.T) string { return proctest.Atrium(t) }
 
 // cli runs `atrium --repo repo args...` with stdin and fails the test unless
 // it exits 0; it returns stdout.

@@ -1,23 +1,16 @@
 package security
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
-	"math/big"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/atrium-ml/atrium/internal/platform/auth/authtest"
 )
 
 // TestServeRefusesUnsafeStarts (OWASP API8): `atrium serve` on an address
@@ -67,7 +60,7 @@ func TestServeRefusesUnsafeStarts(t *testing.T) {
 func TestServeTLS(t *testing.T) {
 	repo := initProject(t, "")
 	token := strings.TrimSpace(cli(t, repo, "", "token", "create", "--name", "tls", "--role", "reader", "--expires", "1d"))
-	cert, key, pool := selfSigned(t, t.TempDir())
+	cert, key, pool := authtest.SelfSigned(t, t.TempDir())
 	client := &http.Client{Timeout: time.Minute, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	srv := startServe(t, repo, client, "--addr", "127.0.0.1:0", "--tls-cert", cert, "--tls-key", key)
 	if !strings.HasPrefix(srv.URL, "https://") {
@@ -104,40 +97,4 @@ func TestServeTLS(t *testing.T) {
 		conn.Close()
 		t.Errorf("a TLS 1.1 handshake succeeded, want it refused")
 	}
-}
-
-// selfSigned writes a certificate for 127.0.0.1 and its key, returning the
-// file names and a pool that trusts the certificate.
-func selfSigned(t *testing.T, dir string) (string, string, *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "atrium security suite"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(c)
-	return cert, keyFile, pool
 }

@@ -8,56 +8,24 @@ package mlflow_test
 import (
 	"bufio"
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/atrium-ml/atrium/internal/platform/proctest"
 	"github.com/atrium-ml/atrium/tests/interop/interoptest"
 )
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-	buildDir  string
-)
+func TestMain(m *testing.M) { proctest.Main(m) }
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "atrium-interop-mlflow-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	buildDir = dir
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-// atriumBinary builds cmd/atrium once per test run.
-func atriumBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		binPath = filepath.Join(buildDir, "atrium")
-		cmd := exec.Command("go", "build", "-o", binPath, "github.com/atrium-ml/atrium/cmd/atrium")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/atrium: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
+// atriumBinary is cmd/atrium, built once per test run as a user installs it.
+func atriumBinary(t *testing.T) string { return proctest.Atrium(t) }
 
 // atriumServer is a running `atrium serve` process.
 type atriumServer struct {
