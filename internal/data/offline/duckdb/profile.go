@@ -94,10 +94,11 @@ func scanRows(ctx context.Context, conn *sql.Conn, q string, fn func(*sql.Rows) 
 // distinct-count estimates, min and max; one for mean, std and 50-bin
 // histograms between each day's min and max (profile.BinIndex's rule); one
 // for the 5,000-row samples; one per categorical column for the top 100
-// categories. A
-// query per partition and kind (4 x 90 for a 90-day run) cost more in
-// per-query overhead and repeated file opens than the statistics themselves
-// (docs/benchmarks.md, "Partition profiles in `atrium run`").
+// categories. A query per partition and kind (4 x 90 for a 90-day run)
+// left one of the two cores idle most of the time; grouped, the profile
+// stage takes half the wall time and 14-22% less CPU (docs/benchmarks.md,
+// "Partition profiles in `atrium run`", which also says what the CPU goes
+// to: the per-value aggregates, not the number of queries).
 //
 // A row's day is the date of its timestamp, which is how stage (and every
 // Compute) partitions the output; profileDays checks it against the row
@@ -122,7 +123,8 @@ func (e *Engine) profile(ctx context.Context, conn *sql.Conn, plan *pipeline.Pla
 		out[d] = p
 		files = append(files, staged[d]...)
 	}
-	if len(files) > 0 && len(cols) > 0 {
+	// Without profiled columns the statistics still count each day's rows.
+	if len(files) > 0 {
 		q := profileQuery{conn: conn, cols: cols, days: out, base: profileBase(cols, keys)}
 		if err := q.stats(ctx); err != nil {
 			return nil, fmt.Errorf("profile statistics: %w", err)
@@ -400,6 +402,9 @@ func fillHistogram(col *profile.Column, h any) error {
 // DefaultSampleSize rows are left. A day left short (about 1 in 10^18) is
 // sampled again without the filter.
 func (q *profileQuery) sample(ctx context.Context) error {
+	if len(q.cols) == 0 {
+		return nil
+	}
 	short := map[string]uint64{}
 	for d, p := range q.days {
 		if p.Rows == 0 {

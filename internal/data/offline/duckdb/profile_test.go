@@ -196,6 +196,25 @@ func TestRunProfilesExact(t *testing.T) {
 	}
 }
 
+// TestRunProfilesNoColumns: a set whose features are none of them profiled
+// (a timestamp here) still gets each day's row count.
+func TestRunProfilesNoColumns(t *testing.T) {
+	yaml := strings.Replace(statsYAML, `      - {name: rent, type: float64, expr: rent}
+      - {name: rooms, type: int64, expr: rooms}
+      - {name: city, type: string, expr: city}`, `      - {name: seen, type: timestamp, expr: updated_at}`, 1)
+	csv := "listing_id,updated_at,rent,rooms,city\n1,2024-01-01 10:00:00,1,1,a\n2,2024-01-01 11:00:00,1,1,a\n3,2024-01-03 10:00:00,1,1,a\n"
+	e, _ := openEngine(t, repo(t, map[string]string{"features.yaml": yaml, "listings.csv": csv}))
+	res, err := e.Run(context.Background(), offline.RunRequest{Set: "stats", Start: date(t, "2024-01-01"), End: date(t, "2024-01-03")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for d, want := range map[string]int64{"2024-01-01": 2, "2024-01-02": 0, "2024-01-03": 1} {
+		if p := res.Profiles[d]; p == nil || p.Rows != want || len(p.Columns) != 0 {
+			t.Errorf("%s: profile %+v, want %d rows and no columns", d, p, want)
+		}
+	}
+}
+
 // openDuckDB opens an in-memory DuckDB closed with the test.
 func openDuckDB(t *testing.T) *sql.DB {
 	t.Helper()
