@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"time"
 
@@ -205,6 +206,8 @@ func main() {
 	threads := flag.Int("threads", 2, "threads per fit on both sides")
 	seed := flag.Int64("seed", 1, "sampler seed on both sides")
 	python := flag.String("python", "python3", "Python with optuna and lightgbm")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of Atrium's side to this file")
+	skipPeer := flag.Bool("skip-peer", false, "run Atrium's side only (with -cpuprofile, to see where its time goes)")
 	flag.Parse()
 	x, y := generate(*rows, 1)
 	dir, err := os.MkdirTemp("", "atrium-e2e-")
@@ -216,9 +219,24 @@ func main() {
 	if err := writeNPY(npy, x, y); err != nil {
 		log.Fatal(err)
 	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+	}
 	ours, err := atrium(x, y, *trials, *threads, *seed)
+	pprof.StopCPUProfile()
 	if err != nil {
 		log.Fatal(err)
+	}
+	if *skipPeer {
+		fmt.Printf("Atrium (tune + fit): %d rows, %d trials, %.1f s, %d/%d complete/pruned, best valid AUC %.5f, test AUC %.5f\n",
+			*rows, *trials, ours.Seconds, ours.Complete, ours.Pruned, ours.BestValid, ours.TestAUC)
+		return
 	}
 	cmd := exec.Command(*python, filepath.Join("bench", "tune", "e2e", "optuna_lgb.py"), npy, strconv.Itoa(*trials), strconv.Itoa(*threads), strconv.FormatInt(*seed, 10))
 	cmd.Stderr = os.Stderr

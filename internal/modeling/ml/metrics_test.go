@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -120,6 +121,39 @@ func TestMetricsParityRegenerate(t *testing.T) {
 	for i := range fresh {
 		if fresh[i].Name != committed[i].Name || math.Abs(fresh[i].Want-committed[i].Want) > 1e-12 {
 			t.Errorf("case %d: generator says %s = %v, testdata %s = %v", i, fresh[i].Name, fresh[i].Want, committed[i].Name, committed[i].Want)
+		}
+	}
+}
+
+// TestAUCNaNScore: a NaN score ranks below every number, so the positive
+// row scored NaN counts as ranked last (it used to hang the curve's walk).
+func TestAUCNaNScore(t *testing.T) {
+	v, err := AUC([]float64{1, 0, 1}, []float64{0.9, 0.1, math.NaN()}, nil)
+	if err != nil || v != 0.5 {
+		t.Fatalf("AUC with a NaN score = %v, %v; want 0.5", v, err)
+	}
+}
+
+// TestAUCPathsAgree: unweighted AUC (exact counts over two sorted halves)
+// equals the weighted walk with unit weights, ties included.
+func TestAUCPathsAgree(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, levels := range []float64{0, 3, 20} { // 0: continuous scores
+		label, score, ones := make([]float64, 5000), make([]float64, 5000), make([]float64, 5000)
+		for i := range label {
+			score[i] = rng.NormFloat64()
+			if levels > 0 {
+				score[i] = math.Round(score[i] * levels)
+			}
+			if rng.Float64() < 1/(1+math.Exp(-score[i])) {
+				label[i] = 1
+			}
+			ones[i] = 1
+		}
+		a, errA := AUC(label, score, nil)
+		b, errB := AUC(label, score, ones)
+		if errA != nil || errB != nil || math.Abs(a-b) > 1e-12 {
+			t.Errorf("levels %v: unweighted %v (%v), unit weights %v (%v)", levels, a, errA, b, errB)
 		}
 	}
 }
