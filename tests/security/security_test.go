@@ -266,7 +266,7 @@ func TestAdversarialProbes(t *testing.T) {
 	// queues on the way): every call a probe marks audited is in its
 	// server's.
 	for target, srv := range map[string]*serverProc{"main": f.main, "open": f.open} {
-		srv.stop()
+		srv.Stop()
 		repo := map[string]string{"main": f.mainRepo, "open": f.openRepo}[target]
 		var entries []struct {
 			RequestID string `json:"request_id"`

@@ -6,15 +6,10 @@
 package mlflow_test
 
 import (
-	"bufio"
 	"context"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -27,121 +22,38 @@ func TestMain(m *testing.M) { proctest.Main(m) }
 // atriumBinary is cmd/atrium, built once per test run as a user installs it.
 func atriumBinary(t *testing.T) string { return proctest.Atrium(t) }
 
-// atriumServer is a running `atrium serve` process.
+// atriumServer is a running `atrium serve` process on a project, which a
+// test can kill and start again.
 type atriumServer struct {
+	*proctest.Server
 	t    *testing.T
-	cmd  *exec.Cmd
-	URL  string // http://127.0.0.1:port
 	repo string
 	env  []string
-	done chan struct{}
-	logs *strings.Builder
-	mu   sync.Mutex
 }
 
 // startAtrium starts `atrium serve` on a free port for the project in repo
 // (created if missing; its data dir holds the SQLite DB and the artifacts unless
-// env overrides them) and waits until it is ready. It is killed when the test ends.
+// env overrides them) and waits until it is ready. It is stopped when the test ends.
 func startAtrium(t *testing.T, repo string, env ...string) *atriumServer {
 	t.Helper()
 	s := &atriumServer{t: t, repo: repo, env: env}
 	s.start()
-	t.Cleanup(s.Stop)
 	return s
 }
 
 func (s *atriumServer) start() {
-	t := s.t
-	t.Helper()
+	s.t.Helper()
 	if err := os.MkdirAll(s.repo, 0o755); err != nil {
-		t.Fatal(err)
+		s.t.Fatal(err)
 	}
-	cmd := exec.Command(atriumBinary(t), "serve", "--repo", s.repo, "--addr", "127.0.0.1:0", "--log-level", "info")
-	cmd.Env = append(os.Environ(), s.env...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout = io.Discard
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start atrium serve: %v", err)
-	}
-	s.cmd, s.done, s.logs = cmd, make(chan struct{}), &strings.Builder{}
-	addr := make(chan string, 1)
-	go func() {
-		defer close(s.done)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			line := sc.Text()
-			s.mu.Lock()
-			s.logs.WriteString(line + "\n")
-			s.mu.Unlock()
-			if u, ok := strings.CutPrefix(line, "atrium serving on "); ok {
-				addr <- u
-			}
-		}
-		_ = cmd.Wait()
-	}()
-	select {
-	case s.URL = <-addr:
-	case <-s.done:
-		t.Fatalf("atrium serve exited before listening:\n%s", s.Logs())
-	case <-time.After(60 * time.Second):
-		t.Fatalf("atrium serve did not listen within 60s:\n%s", s.Logs())
-	}
-	s.waitReady()
+	s.Server = proctest.StartServer(s.t, nil, s.env, atriumBinary(s.t), "serve", "--repo", s.repo, "--addr", "127.0.0.1:0", "--log-level", "info")
 }
 
-func (s *atriumServer) waitReady() {
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(s.URL + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	s.t.Fatalf("atrium serve at %s not ready within 30s:\n%s", s.URL, s.Logs())
-}
-
-// Logs returns what the server wrote to stderr so far.
-func (s *atriumServer) Logs() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.logs.String()
-}
-
-// Kill ends the server with SIGKILL (no shutdown code runs) and waits for it.
-func (s *atriumServer) Kill() {
-	select {
-	case <-s.done:
-		return
-	default:
-	}
-	_ = s.cmd.Process.Signal(syscall.SIGKILL)
-	<-s.done
-}
-
-// Restart starts the server again on the same project, on a new port.
+// Restart kills the server and starts it again on the same project, on a
+// new port.
 func (s *atriumServer) Restart() {
 	s.Kill()
 	s.start()
-}
-
-// Stop ends the server gracefully (SIGTERM), killing it after 10s.
-func (s *atriumServer) Stop() {
-	if s.cmd == nil || s.cmd.Process == nil {
-		return
-	}
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(10 * time.Second):
-		s.Kill()
-	}
 }
 
 // runPython runs a script of this directory with the server's URL as
