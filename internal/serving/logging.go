@@ -14,6 +14,9 @@ import (
 // PredictionLog receives scored requests: a *predlog.Writer, which never
 // blocks (a full buffer drops and counts). It owns a logged record's slices.
 type PredictionLog interface {
+	// Sampled reports whether a record of the request would be kept, so
+	// that an unsampled request's rows are never copied into one.
+	Sampled(requestID string) bool
 	Log(rec predlog.Record) bool
 }
 
@@ -31,7 +34,7 @@ var _ PredictionLog = (*predlog.Writer)(nil)
 // check can recompute the on-demand features offline.
 func (s *Service) logPredictions(d *Deployed, ds *ml.Dataset, preds []float64, rec predlog.Record, extra ...requestValue) {
 	l := s.opts.PredictionLog
-	if l == nil || ds.NumRows() == 0 {
+	if l == nil || ds.NumRows() == 0 || !l.Sampled(rec.RequestID) {
 		return
 	}
 	rows := ds.NumRows()

@@ -133,9 +133,10 @@ func TestSampling(t *testing.T) {
 		id := fmt.Sprintf("req-%d", i)
 		a, b := rankRecord(id, t0, "1", 3), rankRecord(id, t0, "2", 3)
 		b.Route = RouteShadow
+		asked := w.Sampled(id) // what serving asks before it copies the rows
 		ka, kb := w.Log(a), w.Log(b)
-		if ka != kb || ka != Sampled(id, rate) {
-			t.Fatalf("%s: primary kept %v, shadow %v, Sampled %v", id, ka, kb, Sampled(id, rate))
+		if ka != kb || ka != Sampled(id, rate) || asked != ka {
+			t.Fatalf("%s: primary kept %v, shadow %v, Sampled %v, Writer.Sampled %v", id, ka, kb, Sampled(id, rate), asked)
 		}
 		if ka {
 			kept++

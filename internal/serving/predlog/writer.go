@@ -172,6 +172,13 @@ func mix(x uint64) uint64 {
 	return x ^ x>>31
 }
 
+// Sampled reports whether Log would keep a record of requestID: callers ask
+// before they build one, so that an unsampled request costs no copy of its
+// rows (Log decides the same way, by the same hash).
+func (w *Writer) Sampled(requestID string) bool {
+	return w != nil && sampledHash(requestID, w.threshold)
+}
+
 // Log queues rec for writing and reports whether it was kept: false when the
 // request is not in the sample, the buffer is full, rec is malformed or the
 // Writer is closed. It never blocks on I/O nor waits for a flush. A kept
