@@ -232,6 +232,7 @@ func (w *Writer) Log(rec Record) bool {
 // run flushes on the interval, on a kick, and one last time at stop.
 func (w *Writer) run() {
 	defer close(w.done)
+	lowerFlusherPriority()
 	t := time.NewTicker(w.opts.FlushInterval)
 	defer t.Stop()
 	for {

@@ -1,0 +1,7 @@
+//go:build !linux
+
+package predlog
+
+// lowerFlusherPriority does nothing where threads cannot be reniced one by
+// one (see priority_linux.go).
+func lowerFlusherPriority() {}
