@@ -33,7 +33,7 @@ func modelMonitor(e *env) (*model.Monitor, *labels.Store, error) {
 		dir = ""
 	}
 	lbl := labels.NewStore(db)
-	return model.New(model.Options{Registry: st.Registry, Tracking: st.Tracking, Artifacts: st.Artifacts, LogDir: dir, Labels: lbl, Logger: e.log}), lbl, nil
+	return model.New(model.Options{Registry: st.Registry, Tracking: st.Tracking, Artifacts: st.Artifacts, LogDir: dir, Labels: lbl, MaxRows: p.Monitoring.MaxRows, Logger: e.log}), lbl, nil
 }
 
 // ModelMonitor is the demo's monitor step's monitor (steps.Monitoring).

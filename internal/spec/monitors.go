@@ -19,10 +19,18 @@ type Monitoring struct {
 	// EvaluateEvery is how often `atrium serve` evaluates the monitors of
 	// monitors/*.yaml. Default 1m.
 	EvaluateEvery time.Duration `yaml:"evaluate_every"`
+	// MaxRows bounds the rows of a window a model report reads into memory;
+	// above it the report is computed on whole requests drawn at random and
+	// says so (volumes stay exact). Default 100000.
+	MaxRows int64 `yaml:"max_rows"`
 }
 
 // DefaultEvaluateEvery is monitoring.evaluate_every's default.
 const DefaultEvaluateEvery = time.Minute
+
+// DefaultMaxRows is monitoring.max_rows's default: about 200 MB of rows of
+// 30 features in memory.
+const DefaultMaxRows = 100_000
 
 // Monitors is every definition of monitors/*.yaml: the rules the server
 // evaluates on a schedule and the notifiers their alerts go to. Like

@@ -237,7 +237,10 @@ func LoadProject(dir string) (*Project, error) {
 		if err := yaml.NewDecoder(bytes.NewReader(data), yaml.Strict()).Decode(p); err != nil && !errors.Is(err, io.EOF) {
 			return nil, Problems{yamlProblem(path, err)}
 		}
-		line = yamlLines(data)
+		// Fields are named as users write them (monitoring.max_rows);
+		// yamlLines takes YAML paths ($.monitoring.max_rows).
+		lines := yamlLines(data)
+		line = func(field string) int { return lines("$." + field) }
 	}
 	p.Dir = abs
 	for env, field := range p.envOverrides() {
@@ -283,6 +286,9 @@ func (p *Project) ensureDefaults() {
 	p.Serving.ensureDefaults()
 	if p.Monitoring.EvaluateEvery == 0 {
 		p.Monitoring.EvaluateEvery = DefaultEvaluateEvery
+	}
+	if p.Monitoring.MaxRows == 0 {
+		p.Monitoring.MaxRows = DefaultMaxRows
 	}
 	for _, field := range []*string{&p.Stores.Offline, &p.Stores.Online, &p.Stores.Meta, &p.Stores.Artifacts} {
 		*field = storeurl.Resolve(*field, p.Dir)
@@ -397,6 +403,9 @@ func (p *Project) validate(file string, line func(path string) int) error {
 	}
 	if e := p.Monitoring.EvaluateEvery; e < time.Second {
 		ps.Add(file, line("monitoring.evaluate_every"), "monitoring.evaluate_every: %s, expected a duration of at least 1s such as 1m", e)
+	}
+	if n := p.Monitoring.MaxRows; n < 1000 {
+		ps.Add(file, line("monitoring.max_rows"), "monitoring.max_rows: %d, expected at least 1000 rows (default %d)", n, DefaultMaxRows)
 	}
 	if !strings.Contains(p.Server.Addr, ":") {
 		ps.Add(file, 0, "server.addr: %q, expected host:port", p.Server.Addr)

@@ -81,6 +81,18 @@ func TestLoadProjectFileAndEnv(t *testing.T) {
 			}
 		}},
 		{name: "bad push skew", yaml: "server:\n  push_max_skew: soon\n", wantErr: `server.push_max_skew: duration "soon": expected a whole number and a unit`},
+		{name: "monitoring rows default", yaml: "", check: func(t *testing.T, p *Project) {
+			if p.Monitoring.MaxRows != DefaultMaxRows {
+				t.Errorf("monitoring.max_rows = %d, want the default %d", p.Monitoring.MaxRows, DefaultMaxRows)
+			}
+		}},
+		{name: "monitoring rows", yaml: "monitoring:\n  max_rows: 500000\n", check: func(t *testing.T, p *Project) {
+			if p.Monitoring.MaxRows != 500000 {
+				t.Errorf("monitoring.max_rows = %d, want 500000", p.Monitoring.MaxRows)
+			}
+		}},
+		{name: "too few monitoring rows", yaml: "monitoring:\n  max_rows: 10\n", wantErr: "atrium.yaml:2: monitoring.max_rows: 10, expected at least 1000 rows"},
+		{name: "bad compute names its line", yaml: "project: x\nstores:\n  compute: spark://h:7077\n", wantErr: "atrium.yaml:3: stores.compute: \"spark://h:7077\""},
 		{name: "auth and tls", yaml: "server:\n  auth:\n    required: true\n    allowed_hosts: [atrium.internal]\n    allowed_origins: ['https://ui.example.com']\n  tls:\n    cert_file: tls/cert.pem\n    key_file: /etc/atrium/key.pem\n",
 			check: func(t *testing.T, p *Project) {
 				a := p.Server.Auth

@@ -146,10 +146,10 @@ func (s *Serving) ensureDefaults() {
 var aliasName = regexp.MustCompile(`^[\w\-]{1,255}$`)
 
 // validate adds the serving block's problems to ps; line finds the line of a
-// YAML path in the file (0 when unknown).
+// field (serving.grpc_addr) in the file (0 when unknown).
 func (s *Serving) validate(ps *Problems, file string, line func(path string) int) {
 	add := func(path, format string, args ...any) {
-		ps.Add(file, line("$."+path), strings.TrimPrefix(path, "$.")+": "+format, args...)
+		ps.Add(file, line(path), path+": "+format, args...)
 	}
 	alias := func(path, a string) {
 		if a != "" && !aliasName.MatchString(a) {

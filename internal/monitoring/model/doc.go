@@ -21,6 +21,11 @@
 // as atrium_feature_drift_score{model,version,feature} and
 // atrium_prediction_drift_score{model,version}.
 //
-// Limits: a window's rows are read into memory (predlog.Read); windows of
-// millions of rows want a DuckDB aggregation instead.
+// Memory is bounded whatever the window's size: volumes and the rows per
+// version are counted by DuckDB (predlog.Counts); the rows drift and
+// performance need are read for the report's version only, and above
+// Options.MaxRows (monitoring.max_rows) as whole requests drawn by a seeded
+// hash of their ids (predlog.ReadSample), which Report.Sample records. A
+// label joined by entity and time goes to the newest drawn row of its keys
+// within its horizon.
 package model

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -191,6 +192,39 @@ func TestReport(t *testing.T) {
 	}
 	if p := rep.Performance; p == nil || p.Labeled != 0 || !strings.Contains(p.Message, "no labels yet for the 600 predictions") {
 		t.Errorf("performance before labels = %+v", p)
+	}
+}
+
+// TestReportSampledWindow: a window above MaxRows is read as a draw of
+// whole requests; volumes stay exact, the drift verdicts the same, and the
+// report says it sampled.
+func TestReportSampledWindow(t *testing.T) {
+	w := newWorld(t)
+	w.mon = New(Options{Registry: w.st.Registry, Tracking: w.st.Tracking, Artifacts: w.st.Artifacts, LogDir: w.logDir, Labels: w.labels, MaxRows: 1000})
+	v := w.register(t, "ranker", reference(3000))
+	w.log(t, "ranker", v, predlog.RoutePredict, traffic(1, "p", 4000, now.Add(-48*time.Hour), 24*time.Hour, 0, 0))
+	w.log(t, "ranker", v, predlog.RoutePredict, traffic(4, "c", 6000, now.Add(-24*time.Hour), 24*time.Hour, 300, 0.1))
+	rep, err := w.mon.Compute(context.Background(), Request{Model: "ranker", Window: 24 * time.Hour, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Volume.Rows != 6000 || rep.Volume.Previous != 4000 || len(rep.Versions) != 1 || rep.Versions[0].Rows != 6000 {
+		t.Errorf("volume %+v, versions %+v: want the exact 6000 and 4000 rows", rep.Volume, rep.Versions)
+	}
+	if rep.Sample == nil || rep.Sample.Of != 6000 || rep.Sample.Rows < 800 || rep.Sample.Rows > 1200 {
+		t.Fatalf("sample = %+v, want about 1000 of 6000", rep.Sample)
+	}
+	if !slices.ContainsFunc(rep.Notes, func(n string) bool { return strings.Contains(n, "computed on") }) {
+		t.Errorf("notes %q do not say the window was sampled", rep.Notes)
+	}
+	want := map[string]bool{"rent": true, "rooms": false, "neighborhood": false}
+	for _, f := range rep.Features {
+		if f.Drift == nil || f.Drift.Drift != want[f.Name] {
+			t.Errorf("%s: drift %+v (%s), want %v", f.Name, f.Drift, f.Error, want[f.Name])
+		}
+	}
+	if p := rep.Performance; p == nil || p.Predictions != rep.Sample.Rows {
+		t.Errorf("performance over %+v, want the %d sampled rows", p, rep.Sample.Rows)
 	}
 }
 

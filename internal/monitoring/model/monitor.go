@@ -16,6 +16,7 @@ import (
 	"github.com/atrium-ml/atrium/internal/platform/artifact"
 	"github.com/atrium-ml/atrium/internal/registry"
 	"github.com/atrium-ml/atrium/internal/serving/predlog"
+	"github.com/atrium-ml/atrium/internal/spec"
 	"github.com/atrium-ml/atrium/internal/tracking"
 )
 
@@ -29,7 +30,12 @@ type Options struct {
 	LogDir string
 	// Labels, when set, give realized performance (see Performance).
 	Labels LabelSource
-	Logger *slog.Logger
+	// MaxRows bounds the rows of a window read into memory (default
+	// DefaultMaxRows): above it drift and performance are computed on whole
+	// requests drawn at random (Report.Sample says so); volumes and version
+	// counts are always exact.
+	MaxRows int64
+	Logger  *slog.Logger
 }
 
 // Monitor computes model reports. It is a prometheus.Collector of the last
@@ -45,6 +51,9 @@ type Monitor struct {
 func New(opts Options) *Monitor {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.MaxRows <= 0 {
+		opts.MaxRows = DefaultMaxRows
 	}
 	return &Monitor{
 		opts: opts,
@@ -104,6 +113,10 @@ type Report struct {
 	// NoData: the window holds no prediction of the version; nothing below
 	// is computed.
 	NoData bool `json:"no_data"`
+	// Sample is set when the window held more rows than the monitor reads
+	// (Options.MaxRows): features, predictions and performance are then
+	// computed on Sample.Rows whole-request rows of Sample.Of.
+	Sample *SampleSize `json:"sample,omitempty"`
 	// Notes say what could not be computed and why.
 	Notes []string `json:"notes,omitempty"`
 	// Features in the reference's column order.
@@ -120,6 +133,12 @@ type Report struct {
 	Prediction   *Prediction `json:"prediction,omitempty"`
 	// Performance is realized performance (nil without a label source).
 	Performance *Performance `json:"performance,omitempty"`
+}
+
+// SampleSize is how many of a window's rows a report read.
+type SampleSize struct {
+	Rows int   `json:"rows"`
+	Of   int64 `json:"of"`
 }
 
 // Window is [Start, End).
@@ -191,34 +210,48 @@ type Prediction struct {
 	column        *profile.Column
 }
 
-// rows is the part of a window's log that a report reads.
-type rows struct {
-	all []predlog.Row
+// DefaultMaxRows bounds the rows of one window a report reads into memory
+// (Options.MaxRows): atrium.yaml's monitoring.max_rows default.
+const DefaultMaxRows = spec.DefaultMaxRows
+
+// counts are a window's rows by version and route (predlog.Counts), none
+// when no file covers the window.
+func (m *Monitor) counts(ctx context.Context, model string, since, until time.Time) ([]predlog.VersionCount, error) {
+	if m.opts.LogDir == "" {
+		return nil, errNoLog
+	}
+	c, err := predlog.Counts(ctx, m.opts.LogDir, model, since, until)
+	if errors.Is(err, predlog.ErrNoPredictions) {
+		return nil, nil
+	}
+	return c, err
 }
 
-func (r rows) of(version string, shadow bool) []predlog.Row {
-	var out []predlog.Row
-	for _, row := range r.all {
-		if row.Version == version && (shadow || row.Route != predlog.RouteShadow) {
-			out = append(out, row)
+var errNoLog = errors.New("no prediction log: it lives in the embedded offline store's directory (stores.offline duckdb://)")
+
+// read returns a window's rows of version (with its shadow rows when shadow
+// is set), at most about Options.MaxRows of them, drawn by whole requests
+// (predlog.Selection).
+func (m *Monitor) read(ctx context.Context, model, version string, shadow bool, since, until time.Time) (*predlog.Sample, error) {
+	if m.opts.LogDir == "" {
+		return nil, errNoLog
+	}
+	s, err := predlog.ReadSample(ctx, m.opts.LogDir, model, since, until, predlog.Selection{Version: version, Shadow: shadow, MaxRows: m.opts.MaxRows})
+	if errors.Is(err, predlog.ErrNoPredictions) {
+		return &predlog.Sample{}, nil
+	}
+	return s, err
+}
+
+// served sums the counts of version (shadow rows only when shadow is set).
+func served(counts []predlog.VersionCount, version string, shadow bool) (rows int64, estimated float64) {
+	for _, c := range counts {
+		if c.Version == version && (shadow || c.Route != predlog.RouteShadow) {
+			rows += c.Rows
+			estimated += c.Estimated
 		}
 	}
-	return out
-}
-
-func (m *Monitor) read(ctx context.Context, model string, since, until time.Time) (rows, error) {
-	if m.opts.LogDir == "" {
-		return rows{}, errors.New("no prediction log: it lives in the embedded offline store's directory (stores.offline duckdb://)")
-	}
-	all, err := predlog.Read(ctx, m.opts.LogDir, model, since, until)
-	if errors.Is(err, predlog.ErrNoPredictions) {
-		return rows{}, nil
-	}
-	if err != nil {
-		return rows{}, err
-	}
-	// Files overlap the range by hour; Read bounds the rows by time.
-	return rows{all: all}, nil
+	return rows, estimated
 }
 
 // Compute builds the report of a request. A model or version that is not
@@ -237,27 +270,27 @@ func (m *Monitor) Compute(ctx context.Context, req Request) (*Report, error) {
 	if _, err := m.opts.Registry.GetRegisteredModel(ctx, req.Model); err != nil {
 		return nil, registryError(err, req.Model, "")
 	}
-	cur, err := m.read(ctx, req.Model, start, end)
+	cur, err := m.counts(ctx, req.Model, start, end)
 	if err != nil {
 		return nil, err
 	}
-	prev, err := m.read(ctx, req.Model, start.Add(-req.Window), start)
+	prev, err := m.counts(ctx, req.Model, start.Add(-req.Window), start)
 	if err != nil {
 		return nil, err
 	}
 	rep := &Report{Model: req.Model, Window: Window{Start: start, End: end, Duration: durationText(req.Window)}, Features: []Feature{}}
-	counts := map[string]int{}
-	var newest predlog.Row
-	for _, r := range cur.all {
-		if r.Route == predlog.RouteShadow {
+	byVersion := map[string]int{}
+	var newest predlog.VersionCount
+	for _, c := range cur {
+		if c.Route == predlog.RouteShadow {
 			continue
 		}
-		counts[r.Version]++
-		if !r.Time.Before(newest.Time) {
-			newest = r
+		byVersion[c.Version] += int(c.Rows)
+		if !c.Newest.Before(newest.Newest) {
+			newest = c
 		}
 	}
-	for v, n := range counts {
+	for v, n := range byVersion {
 		rep.Versions = append(rep.Versions, VersionRows{Version: v, Rows: n})
 	}
 	slices.SortFunc(rep.Versions, func(a, b VersionRows) int { return int(versionNumber(b.Version) - versionNumber(a.Version)) })
@@ -272,11 +305,26 @@ func (m *Monitor) Compute(ctx context.Context, req Request) (*Report, error) {
 	rep.Version = v.Version
 	// A pinned version's shadow rows count: it may be served only as a shadow.
 	shadow := req.Version != ""
-	curRows, prevRows := cur.of(v.Version, shadow), prev.of(v.Version, shadow)
-	rep.Volume = volume(curRows, prevRows)
-	rep.NoData = len(curRows) == 0
+	rep.Volume = volume(cur, prev, v.Version, shadow)
+	rep.NoData = rep.Volume.Rows == 0
 	if rep.NoData {
 		rep.Notes = append(rep.Notes, fmt.Sprintf("no prediction of version %s in %s: nothing to compare", v.Version, describe(rep.Window)))
+	}
+	var curRows, prevRows []predlog.Row
+	if !rep.NoData {
+		s, err := m.read(ctx, req.Model, v.Version, shadow, start, end)
+		if err != nil {
+			return nil, err
+		}
+		p, err := m.read(ctx, req.Model, v.Version, shadow, start.Add(-req.Window), start)
+		if err != nil {
+			return nil, err
+		}
+		curRows, prevRows = s.Rows, p.Rows
+		if int64(len(s.Rows)) < s.Of {
+			rep.Sample = &SampleSize{Rows: len(s.Rows), Of: s.Of}
+			rep.Notes = append(rep.Notes, fmt.Sprintf("the window holds %d rows of version %s: drift and performance are computed on %d of them, whole requests drawn at random (monitor max_rows: %d)", s.Of, v.Version, len(s.Rows), m.opts.MaxRows))
+		}
 	}
 	ref, refErr := m.LoadReference(ctx, v)
 	if refErr == nil {
@@ -300,19 +348,10 @@ func (m *Monitor) Compute(ctx context.Context, req Request) (*Report, error) {
 	return rep, nil
 }
 
-func volume(cur, prev []predlog.Row) Volume {
-	est := func(rs []predlog.Row) float64 {
-		var s float64
-		for _, r := range rs {
-			if r.SampleRate > 0 {
-				s += 1 / r.SampleRate
-			} else {
-				s++
-			}
-		}
-		return s
-	}
-	v := Volume{Rows: len(cur), Estimated: est(cur), Previous: est(prev)}
+func volume(cur, prev []predlog.VersionCount, version string, shadow bool) Volume {
+	rows, est := served(cur, version, shadow)
+	_, previous := served(prev, version, shadow)
+	v := Volume{Rows: int(rows), Estimated: est, Previous: previous}
 	if v.Previous > 0 {
 		c := v.Estimated / v.Previous
 		v.Change = &c

@@ -177,13 +177,13 @@ func (m *Monitor) performance(ctx context.Context, rep *Report, rs []predlog.Row
 	}
 	if len(recv) > 0 || len(unmatched) > 0 {
 		span := rep.Window.End.Sub(rep.Window.Start)
-		known, err := m.read(ctx, rep.Model, rep.Window.Start.Add(-span), rep.Window.End)
+		var asked []string
+		for _, l := range recv {
+			asked = append(asked, l.RequestID)
+		}
+		ids, err := predlog.Known(ctx, m.opts.LogDir, rep.Model, rep.Window.Start.Add(-span), rep.Window.End, asked)
 		if err != nil {
 			return nil, err
-		}
-		ids := map[string]bool{}
-		for _, r := range known.all {
-			ids[r.RequestID] = true
 		}
 		bad := map[string]bool{}
 		for _, l := range unmatched {

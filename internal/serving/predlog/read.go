@@ -12,8 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	duckdb "github.com/duckdb/duckdb-go/v2"
 )
 
 // ErrNoPredictions means that no published file covers the range asked for:
@@ -192,16 +190,20 @@ func Tail(ctx context.Context, dir, model string, since, until time.Time, n int)
 }
 
 func query(ctx context.Context, dir, q string) ([]Row, error) {
-	connector, err := duckdb.NewConnector("", nil)
-	if err != nil {
-		return nil, fmt.Errorf("open duckdb: %w", err)
-	}
-	defer connector.Close()
-	db := sql.OpenDB(connector)
-	defer db.Close()
+	var out []Row
+	err := withDB(ctx, dir, func(db *sql.DB) error {
+		var err error
+		out, err = scanRows(ctx, db, q)
+		return err
+	})
+	return out, err
+}
+
+// scanRows runs q, whose columns are the log's, and converts its rows.
+func scanRows(ctx context.Context, db *sql.DB, q string) ([]Row, error) {
 	rows, err := db.QueryContext(ctx, q)
 	if err != nil {
-		return nil, fmt.Errorf("read prediction log %s: %w", dir, err)
+		return nil, err
 	}
 	defer rows.Close()
 	cols, err := rows.Columns()
@@ -216,18 +218,15 @@ func query(ctx context.Context, dir, q string) ([]Row, error) {
 	}
 	for rows.Next() {
 		if err := rows.Scan(ptrs...); err != nil {
-			return nil, fmt.Errorf("read prediction log %s: %w", dir, err)
+			return nil, err
 		}
 		r, err := toRow(cols, vals)
 		if err != nil {
-			return nil, fmt.Errorf("read prediction log %s: %w", dir, err)
+			return nil, err
 		}
 		out = append(out, r)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read prediction log %s: %w", dir, err)
-	}
-	return out, nil
+	return out, rows.Err()
 }
 
 // toRow converts one scanned row; columns the files lack are skipped.
