@@ -46,7 +46,7 @@ ci_start_spark() {
 			--conf spark.sql.shuffle.partitions=2 \
 			--conf spark.ui.enabled=false \
 			--conf spark.driver.extraJavaOptions=-Duser.timezone=UTC \
-			spark-internal >"$ATRIUM_CI_DIR/spark.log" 2>&1 </dev/null &
+			spark-internal >"$ATRIUM_CI_DIR/spark.log" 2>&1 </dev/null {ci_spark_lock}>&- &
 		for _ in $(seq 240); do ci_spark_ready && break; sleep 0.5; done
 		ci_spark_ready || { tail -n 50 "$ATRIUM_CI_DIR/spark.log"; echo "ci: Spark Connect did not start"; return 1; }
 	fi
@@ -73,5 +73,10 @@ ci_butterfree() {
 	export ATRIUM_TEST_BUTTERFREE_PYTHON="$venv/bin/python"
 }
 
+# Two runs on one machine (CI next to a benchmark, say) share these installs:
+# one installs while the other waits, instead of deleting the venv under it.
+exec {ci_spark_lock}>"$ATRIUM_CI_DIR/spark.lock"
+flock "$ci_spark_lock"
 ci_start_spark
 ci_butterfree
+flock -u "$ci_spark_lock"
