@@ -2,8 +2,9 @@
 // (stores.compute: sc://host:15002, or ATRIUM_COMPUTE). It is a compute, not a
 // store: the offline store stays the duckdb:// layout on a filesystem that the
 // Spark driver and executors share with Atrium, and the DuckDB engine keeps
-// doing everything but computing a run's rows (checks, profiles, the atomic
-// publish, scans, point-in-time joins, appends).
+// doing everything but computing a run's rows and a point-in-time join's join
+// (checks, profiles, the atomic publish, scans, appends, validating a join's
+// request and writing its output file; see JoinPointInTime).
 //
 // A run on Spark: the DuckDB engine reads the source's schema (so column types
 // are the ones a local run sees) and builds the plan in Spark's dialect
