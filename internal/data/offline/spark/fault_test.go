@@ -92,6 +92,22 @@ feature_sets:
       - {name: v, type: int64, expr: v}
 `
 
+// openFaultEngine opens a DuckDB engine over store with faultFeatures (the
+// sources under dir) and url as its compute; the test closes it.
+func openFaultEngine(t *testing.T, url, dir, store string) (*spec.Features, *duckdb.Engine) {
+	t.Helper()
+	feats, err := spec.ParseFeatures("features.yaml", []byte(faultFeatures))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := duckdb.Open(t.Context(), store, offline.Options{Features: feats, BaseDir: dir, Compute: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng.Close() })
+	return feats, eng
+}
+
 // TestServerKilledMidRun kills the Spark Connect server after it has read
 // the source and before it writes the output: the run is recorded as
 // failed, nothing is published, the previous partition stays readable with
@@ -108,15 +124,7 @@ func TestServerKilledMidRun(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	feats, err := spec.ParseFeatures("features.yaml", []byte(faultFeatures))
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng, err := duckdb.Open(ctx, store, offline.Options{Features: feats, BaseDir: dir, Compute: url})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer eng.Close()
+	_, eng := openFaultEngine(t, url, dir, store)
 	db := metatest.SQLite(t, pipeline.Schema)
 	day, _ := offline.ParseDate("2024-01-01")
 	req := offline.RunRequest{Set: "items", Start: day, End: day}
@@ -178,15 +186,7 @@ func TestServerKilledMidPointInTime(t *testing.T) {
 	url, kill := startServer(t)
 	ctx := t.Context()
 	dir, store := t.TempDir(), t.TempDir()
-	feats, err := spec.ParseFeatures("features.yaml", []byte(faultFeatures))
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng, err := duckdb.Open(ctx, store, offline.Options{Features: feats, BaseDir: dir, Compute: url})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer eng.Close()
+	feats, eng := openFaultEngine(t, url, dir, store)
 	at := time.Date(2024, 1, 1, 1, 0, 0, 0, time.UTC)
 	if err := eng.Append(ctx, "items", []offline.LatestRow{{Key: []any{int64(1)}, TS: at, Values: []any{int64(5)}}}); err != nil {
 		t.Fatal(err)

@@ -15,7 +15,6 @@ import (
 	"github.com/atrium-ml/atrium/internal/data/offline/duckdb"
 	"github.com/atrium-ml/atrium/internal/data/offline/offlinetest"
 	"github.com/atrium-ml/atrium/internal/data/retrieval"
-	"github.com/atrium-ml/atrium/internal/demo"
 	"github.com/atrium-ml/atrium/internal/spec"
 )
 
@@ -100,25 +99,8 @@ func sameOutput(t *testing.T, a, b string) int {
 // the same order, with the same column types.
 func TestHistoricalMatchesDuckDB(t *testing.T) {
 	url := sparkURL(t)
-	dir, store := t.TempDir(), t.TempDir()
-	if _, err := demo.WriteProject(dir, false); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := demo.Preset("tiny")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := demo.NewMarket(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := m.WriteData(t.Context(), dir, nil); err != nil {
-		t.Fatal(err)
-	}
-	feats, err := spec.LoadFeatures(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, cfg, m, feats := tinyDemo(t)
+	store := t.TempDir()
 	local, spark, onSpark := twoEngines(t, url, store, offline.Options{Features: feats, BaseDir: dir})
 	for _, r := range cfg.FeatureSetRanges() {
 		if _, err := local.Run(t.Context(), offline.RunRequest{Set: r.Set, Start: r.Start, End: r.End, SkipProfiles: true}); err != nil {
