@@ -37,7 +37,9 @@ func fileFormat(path string) (string, bool) {
 // row at t and each set, the stored row of the same keys with the greatest
 // timestamp <= t, kept only when it is newer than t - ttl. Rows of one set with the
 // same keys and timestamp are reduced to the last written before the join, so the
-// result does not depend on the order DuckDB happens to read files in.
+// result does not depend on the order DuckDB happens to read files in. With a
+// compute that implements PointInTimeCompute the join itself runs there, and
+// the rest here (see PointInTimeCompute): same output, same errors.
 func (e *Engine) PointInTime(ctx context.Context, req offline.PointInTimeRequest) (*offline.PointInTimeResult, error) {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("point-in-time join: %w: %s", offline.ErrInvalid, fmt.Sprintf(format, args...))
@@ -140,7 +142,16 @@ func (e *Engine) PointInTime(ctx context.Context, req offline.PointInTimeRequest
 			return nil, err
 		}
 	}
-	job := PointInTimeJob{Spine: req.Spine, Format: inFormat, Columns: spineCols, Time: slices.IndexFunc(spineCols, func(c pipeline.SourceColumn) bool { return c.Name == req.TimeColumn })}
+	var job PointInTimeJob
+	if elsewhere {
+		// The compute resolves paths against its own working directory.
+		abs, err := filepath.Abs(req.Spine)
+		if err != nil {
+			return nil, bad("spine %s: %v", req.Spine, err)
+		}
+		job = PointInTimeJob{Spine: abs, Format: inFormat, Columns: spineCols,
+			Time: slices.IndexFunc(spineCols, func(c pipeline.SourceColumn) bool { return c.Name == req.TimeColumn })}
+	}
 
 	groups := spec.GroupBySet(req.Features)
 	setNames := make([]string, len(groups))

@@ -271,6 +271,25 @@ u1,7,2024-01-02 10:00:00,k
 		}
 	}
 
+	// A relative spine path is the caller's working directory's, not the
+	// Spark server's.
+	t.Run("relative spine path", func(t *testing.T) {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "spine.csv"), []byte("user_id,ts\nu1,2024-01-02 10:00:00\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Chdir(dir)
+		for name, e := range map[string]offline.Engine{"duckdb": local, "spark": spark} {
+			if _, err := retrieval.Historical(t.Context(), e, feats, retrieval.HistoricalRequest{Spine: "spine.csv", Features: []string{"user_stats:v"}, Out: name + ".csv"}); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+		}
+		if !onSpark() {
+			t.Error("the engine with a Spark compute did not join on Spark")
+		}
+		sameOutput(t, filepath.Join(dir, "duckdb.csv"), filepath.Join(dir, "spark.csv"))
+	})
+
 	// Bad requests fail on both engines with the same error, before Spark
 	// is asked anything, and write nothing.
 	bad := []struct {
