@@ -26,7 +26,13 @@ spine's columns are copied to the output (CSV or Parquet by extension), in order
 Features are a feature service (--service) or references (--features, repeated or
 comma-separated): a set, set:feature, or a service name. On-demand features
 (on_demand_features in features/*.yaml) are computed after the join from the
-joined features and from spine columns named like their request values.`,
+joined features and from spine columns named like their request values.
+
+With stores.compute (or ATRIUM_COMPUTE) set to a Spark Connect server
+(sc://host:15002), the join runs on Spark: it must see the spine and the offline
+store at the same paths. The request is checked and the output file written
+here, with the same columns, rows and errors as a local join
+(docs/scale-out.md).`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if req.Spine == "" || req.Out == "" {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -59,6 +61,77 @@ type StageRequest struct {
 type SourceFile struct {
 	Path    string
 	Columns []pipeline.SourceColumn
+}
+
+// PointInTimeCompute is implemented by a Compute that can also run a
+// point-in-time join's join (on a Spark cluster, say). When the engine's
+// compute implements it, PointInTime does everything but the join itself: it
+// validates the request against the spine's schema and the stored sets
+// exactly as a local join does (so bad requests fail with the same errors),
+// finds the spine's time range with one streaming pass over its time column,
+// lists the stored files that can match, hands the join to JoinPointInTime,
+// and then writes the output file from the staged rows: spine order, the
+// exact column types of a local join, on-demand columns, and the atomic
+// rename. A compute without it leaves point-in-time joins to DuckDB.
+type PointInTimeCompute interface {
+	Compute
+	// JoinPointInTime joins every row of req.Spine with, per set, the stored
+	// row of the same keys with the greatest (timestamp, write order) not
+	// after the row's time t, kept only when its timestamp is after t - TTL
+	// (no bound when TTL is 0); a spine row with a NULL time or key matches
+	// nothing. It writes one output row per spine row as Parquet files
+	// (any names ending in .parquet) under req.Staging, with the columns
+	// atrium_sid (BIGINT: increasing in spine file order), atrium_c<i> (the
+	// spine's Columns[i], a naive TIMESTAMP stored without a time zone) and
+	// atrium_f<j> (Features[j] of the sets, NULL when nothing matched,
+	// timestamps without a time zone), and returns the number of rows
+	// written. On error, what it wrote is discarded with the staging
+	// directory by the caller.
+	JoinPointInTime(ctx context.Context, req PointInTimeJob) (rows int64, err error)
+}
+
+// PointInTimeJob is one point-in-time join's work for a PointInTimeCompute.
+type PointInTimeJob struct {
+	// Spine is the spine file (absolute path); Format is "csv" (with a
+	// header row, comma-separated) or "parquet".
+	Spine, Format string
+	// Columns are the spine's columns as DuckDB reads them (DuckDB's type
+	// names), in file order.
+	Columns []pipeline.SourceColumn
+	// Time is the index in Columns of the time column: a timestamp, a date
+	// or ISO-8601 text (naive text is UTC).
+	Time int
+	Sets []PointInTimeSet
+	// Staging is the directory to write into (it exists and is empty); ID
+	// is unique to the join.
+	Staging, ID string
+}
+
+// PointInTimeSet is one feature set of a PointInTimeJob.
+type PointInTimeSet struct {
+	Name string
+	// Keys are the join keys: spine columns and stored columns of the same
+	// names, integer or text, matched by equality.
+	Keys []string
+	// Files are the set's stored Parquet files that can hold a matching row,
+	// in write order (a later file's row wins a tie on keys and timestamp;
+	// within a file, a later row), with the columns of offline.Engine's
+	// stored rows (keys, "timestamp" without a time zone, the set's columns).
+	// Rows outside (From, To] (a zero From: no lower bound) cannot match.
+	Files    []string
+	From, To time.Time
+	TTL      time.Duration
+	Features []PointInTimeFeature
+}
+
+// PointInTimeFeature is a stored column joined as output column atrium_f<Out>.
+type PointInTimeFeature struct {
+	Column string
+	Type   spec.Type
+	// Stored is false when none of the set's Files has the column (it was
+	// added after they were written): the feature is NULL.
+	Stored bool
+	Out    int
 }
 
 // ComputeFunc opens a Compute from its URL.
@@ -162,4 +235,60 @@ func emptyOutput(plan *pipeline.Plan, schema []pipeline.SourceColumn) string {
 		sel = append(sel, fmt.Sprintf("CAST(NULL AS %s) AS %s", c.Type.SQL(), quality.Quote(c.Name)))
 	}
 	return "(SELECT " + strings.Join(sel, ", ") + " LIMIT 0)"
+}
+
+// joinElsewhere runs a point-in-time join's join on pc and returns the query
+// of the output over the staged files: the spine's columns and the features
+// (names: the output names of the job's features by Out) under their names,
+// cast back to the types of a local join (a compute may hold some in other
+// types: Spark has no unsigned integers), in spine order, plus atrium_row
+// (1..n in spine order) when withRow, the input compute expects.
+func (e *Engine) joinElsewhere(ctx context.Context, pc PointInTimeCompute, job PointInTimeJob, n int64, names []string, withRow bool) (string, error) {
+	began := time.Now()
+	rows, err := pc.JoinPointInTime(ctx, job)
+	if err != nil {
+		return "", fmt.Errorf("join: %w", err)
+	}
+	if rows != n {
+		return "", fmt.Errorf("join: %d rows joined for a spine of %d rows", rows, n)
+	}
+	e.log.Debug("point-in-time join: joined elsewhere", "rows", rows, "sets", len(job.Sets), "took", time.Since(began))
+	var files []string
+	err = filepath.WalkDir(job.Staging, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		name := d.Name()
+		if !d.IsDir() && strings.HasSuffix(name, ".parquet") && !strings.HasPrefix(name, ".") && !strings.HasPrefix(name, "_") {
+			files = append(files, path)
+		}
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("joined rows: %w", err)
+	}
+	if len(files) == 0 {
+		return "", fmt.Errorf("joined rows: no Parquet file in %s", job.Staging)
+	}
+	list, err := fileList(files)
+	if err != nil {
+		return "", fmt.Errorf("joined rows: %w", err)
+	}
+	types := make([]spec.Type, len(names))
+	for _, s := range job.Sets {
+		for _, f := range s.Features {
+			types[f.Out] = f.Type
+		}
+	}
+	sel := make([]string, 0, len(job.Columns)+len(names)+1)
+	for i, c := range job.Columns {
+		sel = append(sel, fmt.Sprintf("CAST(atrium_c%d AS %s) AS %s", i, c.Type, quality.Quote(c.Name)))
+	}
+	for j, name := range names {
+		sel = append(sel, fmt.Sprintf("CAST(atrium_f%d AS %s) AS %s", j, types[j].SQL(), quality.Quote(name)))
+	}
+	if withRow {
+		sel = append(sel, "row_number() OVER (ORDER BY atrium_sid) AS atrium_row")
+	}
+	return fmt.Sprintf("SELECT %s FROM read_parquet(%s, hive_partitioning = false) ORDER BY atrium_sid", strings.Join(sel, ", "), list), nil
 }

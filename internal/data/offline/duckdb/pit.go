@@ -37,7 +37,9 @@ func fileFormat(path string) (string, bool) {
 // row at t and each set, the stored row of the same keys with the greatest
 // timestamp <= t, kept only when it is newer than t - ttl. Rows of one set with the
 // same keys and timestamp are reduced to the last written before the join, so the
-// result does not depend on the order DuckDB happens to read files in.
+// result does not depend on the order DuckDB happens to read files in. With a
+// compute that implements PointInTimeCompute the join itself runs there, and
+// the rest here (see PointInTimeCompute): same output, same errors.
 func (e *Engine) PointInTime(ctx context.Context, req offline.PointInTimeRequest) (*offline.PointInTimeResult, error) {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("point-in-time join: %w: %s", offline.ErrInvalid, fmt.Sprintf(format, args...))
@@ -116,15 +118,39 @@ func (e *Engine) PointInTime(ctx context.Context, req offline.PointInTimeRequest
 			_, _ = conn.ExecContext(context.Background(), "DROP VIEW IF EXISTS "+v)
 		}
 	}()
-	if _, err := conn.ExecContext(ctx, fmt.Sprintf(
-		`CREATE OR REPLACE TEMP TABLE atrium_spine AS SELECT *, row_number() OVER () AS atrium_row FROM (SELECT *, %s AS atrium_t FROM %s)`,
-		pipeline.TimestampExpr(quality.Quote(req.TimeColumn), tt), spineRel)); err != nil {
-		return nil, spineErr(err)
-	}
+	texpr := pipeline.TimestampExpr(quality.Quote(req.TimeColumn), tt)
 	var n int64
 	var minT, maxT sql.NullTime
-	if err := conn.QueryRowContext(ctx, `SELECT count(*), min(atrium_t), max(atrium_t) FROM atrium_spine`).Scan(&n, &minT, &maxT); err != nil {
-		return nil, err
+	pc, elsewhere := e.elsewhere.(PointInTimeCompute)
+	if elsewhere {
+		// The spine stays in its file: one streaming pass over its time
+		// column finds the range that bounds the stored files to read (and
+		// reports a bad time value as a local join does).
+		if err := conn.QueryRowContext(ctx, fmt.Sprintf(`SELECT count(*), min(%s), max(%s) FROM %s`, texpr, texpr, spineRel)).Scan(&n, &minT, &maxT); err != nil {
+			return nil, spineErr(err)
+		}
+		// An empty spine has nothing to join: DuckDB writes the header.
+		elsewhere = n > 0
+	}
+	if !elsewhere {
+		if _, err := conn.ExecContext(ctx, fmt.Sprintf(
+			`CREATE OR REPLACE TEMP TABLE atrium_spine AS SELECT *, row_number() OVER () AS atrium_row FROM (SELECT *, %s AS atrium_t FROM %s)`,
+			texpr, spineRel)); err != nil {
+			return nil, spineErr(err)
+		}
+		if err := conn.QueryRowContext(ctx, `SELECT count(*), min(atrium_t), max(atrium_t) FROM atrium_spine`).Scan(&n, &minT, &maxT); err != nil {
+			return nil, err
+		}
+	}
+	var job PointInTimeJob
+	if elsewhere {
+		// The compute resolves paths against its own working directory.
+		abs, err := filepath.Abs(req.Spine)
+		if err != nil {
+			return nil, bad("spine %s: %v", req.Spine, err)
+		}
+		job = PointInTimeJob{Spine: abs, Format: inFormat, Columns: spineCols,
+			Time: slices.IndexFunc(spineCols, func(c pipeline.SourceColumn) bool { return c.Name == req.TimeColumn })}
 	}
 
 	groups := spec.GroupBySet(req.Features)
@@ -158,7 +184,9 @@ func (e *Engine) PointInTime(ctx context.Context, req offline.PointInTimeRequest
 				emptyKeyTypes[ki] = "BIGINT"
 			}
 		}
-		if err := e.pointInTimeTable(ctx, conn, table, fs, keys, emptyKeyTypes, minT, maxT); err != nil {
+		from, to := matchRange(fs, minT, maxT)
+		files, stored, err := e.pointInTimeTable(ctx, conn, table, fs, keys, emptyKeyTypes, from, to, maxT.Valid)
+		if err != nil {
 			return nil, fmt.Errorf("point-in-time join: %w", err)
 		}
 		setCols, err := describe(ctx, conn, "SELECT * FROM "+table)
@@ -186,19 +214,22 @@ func (e *Engine) PointInTime(ctx context.Context, req offline.PointInTimeRequest
 		if fs.TTL > 0 {
 			fresh += fmt.Sprintf(" AND %s.atrium_st.t > sp.atrium_t - INTERVAL '%d microseconds'", alias, fs.TTL.D().Microseconds())
 		}
+		set := PointInTimeSet{Name: g.Set, Keys: keys, Files: files, From: from, To: to, TTL: fs.TTL.D()}
 		for _, f := range g.Features {
-			name := req.Names[indexOf(req.Features, f.Ref)]
-			sel = append(sel, fmt.Sprintf("CASE WHEN %s THEN %s.%s END AS %s", fresh, alias, quality.Quote(f.Name), quality.Quote(name)))
+			j := indexOf(req.Features, f.Ref)
+			sel = append(sel, fmt.Sprintf("CASE WHEN %s THEN %s.%s END AS %s", fresh, alias, quality.Quote(f.Name), quality.Quote(req.Names[j])))
+			_, isStored := stored[f.Name]
+			set.Features = append(set.Features, PointInTimeFeature{Column: f.Name, Type: f.Type, Stored: isStored, Out: j})
 		}
+		job.Sets = append(job.Sets, set)
 	}
 	// The spine's side of the ASOF inequality is (t, max): it matches the row with
 	// the greatest (timestamp, write order) not after t, so among rows with the
 	// same keys and timestamp the last written wins, without a de-duplication
 	// pass. A NULL time matches nothing.
 	spine := `(SELECT *, CASE WHEN atrium_t IS NOT NULL THEN {'t': atrium_t, 'o': 9223372036854775807} END AS atrium_st FROM atrium_spine)`
-	query := fmt.Sprintf("SELECT %s FROM %s sp %s ORDER BY sp.atrium_row", strings.Join(sel, ", "), spine, strings.Join(joins, " "))
-	outNames := req.Names
-	if c := req.Computed; c != nil {
+	c := req.Computed
+	if c != nil {
 		for _, in := range c.Inputs {
 			_, isSpine := spineTypes[in.Name]
 			if !isSpine && !slices.Contains(req.Names, in.Name) {
@@ -211,7 +242,23 @@ func (e *Engine) PointInTime(ctx context.Context, req offline.PointInTimeRequest
 			}
 		}
 		sel = append(sel, "sp.atrium_row AS atrium_row")
-		query = fmt.Sprintf("SELECT %s FROM %s sp %s ORDER BY sp.atrium_row", strings.Join(sel, ", "), spine, strings.Join(joins, " "))
+	}
+	query := fmt.Sprintf("SELECT %s FROM %s sp %s ORDER BY sp.atrium_row", strings.Join(sel, ", "), spine, strings.Join(joins, " "))
+	if elsewhere {
+		// The request is valid: the join runs elsewhere, the rest (on-demand
+		// columns, types, order, the output file) here, from its staged rows.
+		staging, id, err := e.newStaging()
+		if err != nil {
+			return nil, fmt.Errorf("point-in-time join: %w", err)
+		}
+		defer os.RemoveAll(staging)
+		job.Staging, job.ID = staging, id
+		if query, err = e.joinElsewhere(ctx, pc, job, n, req.Names, c != nil); err != nil {
+			return nil, fmt.Errorf("point-in-time join: %w", err)
+		}
+	}
+	outNames := req.Names
+	if c != nil {
 		if query, err = e.compute(ctx, conn, query, n, c); err != nil {
 			return nil, fmt.Errorf("point-in-time join: %w", err)
 		}
@@ -356,25 +403,30 @@ func sqlValue(v online.Value) driver.Value {
 	return nil
 }
 
-// pointInTimeTable defines a temp view of the rows of a set that can match the
-// spine (timestamps in (min - ttl, max]) with the keys, atrium_st = (timestamp,
-// write order) and the set's columns. emptyKeyTypes are the key types of the
-// empty view used when the set has no stored rows in range (the spine's, so the
-// join binds; no row can match).
-func (e *Engine) pointInTimeTable(ctx context.Context, conn *sql.Conn, table string, fs *spec.FeatureSet, keys, emptyKeyTypes []string, minT, maxT sql.NullTime) error {
-	var from, to time.Time
+// matchRange is the range (from, to] of the stored rows of a set that can match
+// a spine whose times span [minT, maxT] (a zero from: no lower bound).
+func matchRange(fs *spec.FeatureSet, minT, maxT sql.NullTime) (from, to time.Time) {
 	if minT.Valid && fs.TTL > 0 {
 		from = minT.Time.Add(-fs.TTL.D())
 	}
 	if maxT.Valid {
 		to = maxT.Time
 	}
-	var files []string
-	var err error
-	if maxT.Valid {
+	return from, to
+}
+
+// pointInTimeTable defines a temp view of the rows of a set that can match the
+// spine (timestamps in (from, to], from matchRange; none when the spine has
+// no time, !anyTime) with the keys, atrium_st = (timestamp, write order) and
+// the set's columns, and returns the stored files it reads and their columns'
+// types by name. emptyKeyTypes are the key types of the empty view used when
+// the set has no stored rows in range (the spine's, so the join binds; no row
+// can match).
+func (e *Engine) pointInTimeTable(ctx context.Context, conn *sql.Conn, table string, fs *spec.FeatureSet, keys, emptyKeyTypes []string, from, to time.Time, anyTime bool) (files []string, stored map[string]string, err error) {
+	if anyTime {
 		files, err = e.partitions(fs.Name, from, to)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
 	}
 	cols := fs.Columns()
@@ -393,11 +445,11 @@ func (e *Engine) pointInTimeTable(ctx context.Context, conn *sql.Conn, table str
 			defs = append(defs, fmt.Sprintf("CAST(NULL AS %s) AS %s", c.Type.SQL(), quality.Quote(c.Name)))
 		}
 		_, err := conn.ExecContext(ctx, fmt.Sprintf("CREATE OR REPLACE TEMP VIEW %s AS SELECT %s WHERE false", table, strings.Join(defs, ", ")))
-		return err
+		return nil, nil, err
 	}
-	rel, err := storedRelation(ctx, conn, fs, keys, files)
+	rel, stored, err := storedRelation(ctx, conn, fs, keys, files)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	cond := `"timestamp" <= ` + tsLiteral(to)
 	if !from.IsZero() {
@@ -406,9 +458,9 @@ func (e *Engine) pointInTimeTable(ctx context.Context, conn *sql.Conn, table str
 	_, err = conn.ExecContext(ctx, fmt.Sprintf(`CREATE OR REPLACE TEMP VIEW %s AS SELECT %s FROM %s WHERE %s`,
 		table, strings.Join(sel, ", "), rel, cond))
 	if err != nil {
-		return fmt.Errorf("read feature set %s: %w", fs.Name, err)
+		return nil, nil, fmt.Errorf("read feature set %s: %w", fs.Name, err)
 	}
-	return nil
+	return files, stored, nil
 }
 
 // noTimeColumn marks why a spine has no time column: the error wraps

@@ -30,16 +30,16 @@ type queryer interface {
 // write order (files are listed in name order, which is write order; 2^32 rows
 // per file at most). Files written before a column was added read it as NULL; a
 // column whose type changed is converted with TRY_CAST (NULL where it does not
-// convert).
-func storedRelation(ctx context.Context, q queryer, fs *spec.FeatureSet, keys []string, files []string) (string, error) {
+// convert). It returns the stored columns' types by name too.
+func storedRelation(ctx context.Context, q queryer, fs *spec.FeatureSet, keys []string, files []string) (string, map[string]string, error) {
 	list, err := fileList(files)
 	if err != nil {
-		return "", fmt.Errorf("read stored rows of %s: %w", fs.Name, err)
+		return "", nil, fmt.Errorf("read stored rows of %s: %w", fs.Name, err)
 	}
 	src := fmt.Sprintf("read_parquet(%s, union_by_name = true, hive_partitioning = false, file_row_number = true)", list)
 	have, err := describe(ctx, q, "SELECT * FROM "+src)
 	if err != nil {
-		return "", fmt.Errorf("read stored rows of %s: %w", fs.Name, err)
+		return "", nil, fmt.Errorf("read stored rows of %s: %w", fs.Name, err)
 	}
 	types := map[string]string{}
 	for _, c := range have {
@@ -48,7 +48,7 @@ func storedRelation(ctx context.Context, q queryer, fs *spec.FeatureSet, keys []
 	sel := make([]string, 0, len(keys)+4)
 	for _, k := range keys {
 		if _, ok := types[k]; !ok {
-			return "", fmt.Errorf("stored rows of %s have no join key column %q: the entity's keys changed since they were written; rerun the set", fs.Name, k)
+			return "", nil, fmt.Errorf("stored rows of %s have no join key column %q: the entity's keys changed since they were written; rerun the set", fs.Name, k)
 		}
 		sel = append(sel, quality.Quote(k))
 	}
@@ -65,7 +65,7 @@ func storedRelation(ctx context.Context, q queryer, fs *spec.FeatureSet, keys []
 		}
 	}
 	sel = append(sel, "file_index * 4294967296 + file_row_number AS atrium_ord")
-	return fmt.Sprintf("(SELECT %s FROM %s)", strings.Join(sel, ", "), src), nil
+	return fmt.Sprintf("(SELECT %s FROM %s)", strings.Join(sel, ", "), src), types, nil
 }
 
 // ScanLatest implements offline.Engine.
@@ -99,7 +99,7 @@ func (e *Engine) ScanLatest(ctx context.Context, set string, from, to time.Time,
 		}
 		return nil
 	}
-	rel, err := storedRelation(ctx, e.db, fs, keys, files)
+	rel, _, err := storedRelation(ctx, e.db, fs, keys, files)
 	if err != nil {
 		return fmt.Errorf("scan latest %s: %w", set, err)
 	}

@@ -14,13 +14,11 @@ import (
 	"github.com/atrium-ml/atrium/internal/spec"
 )
 
-// TestDemoSetsMatchDuckDB runs the demo project's feature sets (two plain,
-// two aggregated over several windows) over the tiny market on DuckDB and on
-// Spark, each into its own store, and requires the same stored rows, read
-// back from both stores' Parquet files, and the same run results.
-func TestDemoSetsMatchDuckDB(t *testing.T) {
-	url := sparkURL(t)
-	dir := t.TempDir()
+// tinyDemo writes the demo project and the tiny market's data into a temporary
+// directory and returns it with the market and the project's catalog.
+func tinyDemo(t *testing.T) (dir string, cfg demo.Config, m *demo.Market, feats *spec.Features) {
+	t.Helper()
+	dir = t.TempDir()
 	if _, err := demo.WriteProject(dir, false); err != nil {
 		t.Fatal(err)
 	}
@@ -28,17 +26,25 @@ func TestDemoSetsMatchDuckDB(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := demo.NewMarket(cfg)
-	if err != nil {
+	if m, err = demo.NewMarket(cfg); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := m.WriteData(t.Context(), dir, nil); err != nil {
 		t.Fatal(err)
 	}
-	feats, err := spec.LoadFeatures(dir)
-	if err != nil {
+	if feats, err = spec.LoadFeatures(dir); err != nil {
 		t.Fatal(err)
 	}
+	return dir, cfg, m, feats
+}
+
+// TestDemoSetsMatchDuckDB runs the demo project's feature sets (two plain,
+// two aggregated over several windows) over the tiny market on DuckDB and on
+// Spark, each into its own store, and requires the same stored rows, read
+// back from both stores' Parquet files, and the same run results.
+func TestDemoSetsMatchDuckDB(t *testing.T) {
+	url := sparkURL(t)
+	dir, cfg, _, feats := tinyDemo(t)
 	stores := map[string]string{"duckdb": t.TempDir(), "spark": t.TempDir()}
 	engines := map[string]offline.Engine{}
 	for name, store := range stores {

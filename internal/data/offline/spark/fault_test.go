@@ -92,6 +92,22 @@ feature_sets:
       - {name: v, type: int64, expr: v}
 `
 
+// openFaultEngine opens a DuckDB engine over store with faultFeatures (the
+// sources under dir) and url as its compute; the test closes it.
+func openFaultEngine(t *testing.T, url, dir, store string) (*spec.Features, *duckdb.Engine) {
+	t.Helper()
+	feats, err := spec.ParseFeatures("features.yaml", []byte(faultFeatures))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := duckdb.Open(t.Context(), store, offline.Options{Features: feats, BaseDir: dir, Compute: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng.Close() })
+	return feats, eng
+}
+
 // TestServerKilledMidRun kills the Spark Connect server after it has read
 // the source and before it writes the output: the run is recorded as
 // failed, nothing is published, the previous partition stays readable with
@@ -108,15 +124,7 @@ func TestServerKilledMidRun(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	feats, err := spec.ParseFeatures("features.yaml", []byte(faultFeatures))
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng, err := duckdb.Open(ctx, store, offline.Options{Features: feats, BaseDir: dir, Compute: url})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer eng.Close()
+	_, eng := openFaultEngine(t, url, dir, store)
 	db := metatest.SQLite(t, pipeline.Schema)
 	day, _ := offline.ParseDate("2024-01-01")
 	req := offline.RunRequest{Set: "items", Start: day, End: day}
@@ -166,5 +174,71 @@ func TestServerKilledMidRun(t *testing.T) {
 	}
 	for _, e := range left {
 		t.Errorf("left in the store's .tmp: %s", e.Name())
+	}
+}
+
+// TestServerKilledMidPointInTime kills the Spark Connect server once the
+// join's inputs are defined and before Spark computes and writes it: the
+// join fails (not as a bad request), the previous output file stays as it
+// was, nothing else is left next to it, and the join's staging directory is
+// gone from the store.
+func TestServerKilledMidPointInTime(t *testing.T) {
+	url, kill := startServer(t)
+	ctx := t.Context()
+	dir, store := t.TempDir(), t.TempDir()
+	feats, eng := openFaultEngine(t, url, dir, store)
+	at := time.Date(2024, 1, 1, 1, 0, 0, 0, time.UTC)
+	if err := eng.Append(ctx, "items", []offline.LatestRow{{Key: []any{int64(1)}, TS: at, Values: []any{int64(5)}}}); err != nil {
+		t.Fatal(err)
+	}
+	spine := filepath.Join(dir, "spine.csv")
+	if err := os.WriteFile(spine, []byte("id,ts\n1,2024-01-01 02:00:00\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	feat, err := feats.Resolve("items:v")
+	if err != nil {
+		t.Fatal(err)
+	}
+	outDir := t.TempDir()
+	out := filepath.Join(outDir, "train.parquet")
+	req := offline.PointInTimeRequest{Spine: spine, Features: feat, Names: []string{"v"}, Out: out}
+	if _, err := eng.PointInTime(ctx, req); err != nil {
+		t.Fatalf("first join: %v", err)
+	}
+	want := []string{"id,ts,v", "1,2024-01-01 02:00:00,5"}
+	read := func() []string { return offlinetest.Lines(t, fmt.Sprintf("SELECT * FROM read_parquet('%s')", out)) }
+	if got := read(); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("the first join wrote\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	if err := os.WriteFile(spine, []byte("id,ts\n1,2024-01-01 00:30:00\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	killed := false
+	testHookBeforeWrite = func() { kill(); killed = true }
+	defer func() { testHookBeforeWrite = nil }()
+	joinCtx, cancel := context.WithTimeout(ctx, 2*time.Minute) // a hung client would fail the test, not hang it
+	defer cancel()
+	_, err = eng.PointInTime(joinCtx, req)
+	if !killed {
+		t.Fatalf("the join never reached the write (err %v)", err)
+	}
+	if err == nil || errors.Is(err, offline.ErrInvalid) {
+		t.Fatalf("join with the server killed: %v; want a failure that is not a bad request", err)
+	}
+	t.Logf("the join failed with: %v", err)
+	if got := read(); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("after the killed join the output holds\n%s\nwant the first join's\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	for _, d := range []string{outDir, filepath.Join(store, ".tmp")} {
+		entries, err := os.ReadDir(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			if e.Name() != "train.parquet" {
+				t.Errorf("left in %s: %s", d, e.Name())
+			}
+		}
 	}
 }

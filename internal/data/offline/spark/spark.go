@@ -2,8 +2,9 @@
 // (stores.compute: sc://host:15002, or ATRIUM_COMPUTE). It is a compute, not a
 // store: the offline store stays the duckdb:// layout on a filesystem that the
 // Spark driver and executors share with Atrium, and the DuckDB engine keeps
-// doing everything but computing a run's rows (checks, profiles, the atomic
-// publish, scans, point-in-time joins, appends).
+// doing everything but computing a run's rows and a point-in-time join's join
+// (checks, profiles, the atomic publish, scans, appends, validating a join's
+// request and writing its output file; see JoinPointInTime).
 //
 // A run on Spark: the DuckDB engine reads the source's schema (so column types
 // are the ones a local run sees) and builds the plan in Spark's dialect
@@ -130,21 +131,34 @@ var sessionConf = [][2]string{
 	{"spark.sql.session.timeZone", "UTC"},
 	{"spark.sql.ansi.enabled", "true"},
 	{"spark.sql.ansi.doubleQuotedIdentifiers", "true"},
-	// A run's output is small per day; one file per day and task is plenty.
-	{"spark.sql.shuffle.partitions", "4"},
+}
+
+// runConf is set on the sessions of runs: a run's output is small per day;
+// one file per day and task is plenty.
+var runConf = [][2]string{{"spark.sql.shuffle.partitions", "4"}}
+
+// session opens a new Spark session with the settings of confs, in order.
+func (c *Compute) session(ctx context.Context, confs ...[][2]string) (*session, error) {
+	s, err := sql.NewSessionBuilder().Remote(c.url).WithChannelBuilder(c.b).Build(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("spark %s: %w: %w", c.url, ErrUnreachable, err)
+	}
+	run := &session{s: s, url: c.url}
+	for _, conf := range confs {
+		for _, kv := range conf {
+			if err := run.exec(ctx, fmt.Sprintf("SET %s=%s", kv[0], kv[1])); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return run, nil
 }
 
 // Stage implements duckdb.Compute.
 func (c *Compute) Stage(ctx context.Context, req duckdb.StageRequest) (rowsIn int64, err error) {
-	s, err := sql.NewSessionBuilder().Remote(c.url).WithChannelBuilder(c.b).Build(ctx)
+	run, err := c.session(ctx, sessionConf, runConf)
 	if err != nil {
-		return 0, fmt.Errorf("spark %s: %w: %w", c.url, ErrUnreachable, err)
-	}
-	run := &session{s: s, url: c.url}
-	for _, kv := range sessionConf {
-		if err := run.exec(ctx, fmt.Sprintf("SET %s=%s", kv[0], kv[1])); err != nil {
-			return 0, err
-		}
+		return 0, err
 	}
 	src, err := sourceSQL(req)
 	if err != nil {
