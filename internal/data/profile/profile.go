@@ -11,10 +11,11 @@
 //
 // The package is stdlib-only so that every layer (data, serving, monitoring)
 // may build and read profiles. Build computes the statistics from in-memory
-// columns; an SQL engine may compute the same statistics itself and fill the
-// struct (see the duckdb engine's profile query), in which case quantiles and
-// the distinct count are approximations and the sample comes from the engine's
-// own seeded reservoir.
+// columns; an engine may compute the same statistics itself and fill the
+// struct (see the duckdb engine's partition profiles, which stream each
+// partition's columns through HistogramEdges, Bins and a HyperLogLog sketch),
+// in which case quantiles and the distinct count are approximations and the
+// sample is the engine's own seeded one.
 //
 // # Invariants
 //

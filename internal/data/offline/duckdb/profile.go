@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
-	"encoding/binary"
 	"fmt"
 	"math"
 	"runtime"
@@ -26,8 +25,10 @@ import (
 const profileSeed = 42
 
 // profileColumn is a feature column to profile and its SQL value expression:
-// numbers as DOUBLE with NaN and ±Inf as NULL (profile's missing values),
-// the rest as VARCHAR with ” as NULL.
+// numbers as DOUBLE, the rest as VARCHAR with ” as NULL. NaN and ±Inf are
+// missing values (profile's); they are dropped in Go (dayScan.addNumeric),
+// where the test costs nothing next to DuckDB's isfinite and CASE on every
+// value.
 type profileColumn struct {
 	name, kind, expr string
 }
@@ -44,29 +45,12 @@ func profileColumns(cols []pipeline.SourceColumn, keys []string) []profileColumn
 		q := quoteIdent(c.Name)
 		switch profile.SQLKind(c.Type) {
 		case profile.Numeric:
-			// Only floats can be NaN or ±Inf: testing integers and decimals
-			// too cost as much as the cast, on every row of every pass.
-			x := fmt.Sprintf("CAST(%s AS DOUBLE)", q)
-			if floatType(c.Type) {
-				x = fmt.Sprintf("(CASE WHEN isfinite(%s) THEN %s END)", x, x)
-			}
-			out = append(out, profileColumn{c.Name, profile.Numeric, x})
+			out = append(out, profileColumn{c.Name, profile.Numeric, fmt.Sprintf("CAST(%s AS DOUBLE)", q)})
 		case profile.Categorical:
 			out = append(out, profileColumn{c.Name, profile.Categorical, fmt.Sprintf("NULLIF(CAST(%s AS VARCHAR), '')", q)})
 		}
 	}
 	return out
-}
-
-// floatType reports whether a column of SQL type typ (DuckDB's names) holds
-// floating-point numbers.
-func floatType(typ string) bool {
-	base, _, _ := strings.Cut(strings.ToUpper(strings.TrimSpace(typ)), "(")
-	switch base {
-	case "FLOAT", "DOUBLE", "REAL", "FLOAT4", "FLOAT8":
-		return true
-	}
-	return false
 }
 
 func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
@@ -246,9 +230,8 @@ type dayScan struct {
 	candH []uint64
 	candF [][]float64
 	candS [][]string
-	// Scratch: the rows of a chunk that may be sampled; a value's bytes.
+	// Scratch: the rows of a chunk that may be sampled.
 	candRows []int
-	key      [8]byte
 }
 
 // profile profiles the day whose staged files are files (rows rows in
@@ -375,18 +358,28 @@ func (s *dayScan) add(ch *duckvec.Chunk, group []int) {
 	s.rows += int64(n)
 }
 
+// addNumeric keeps the finite values of a numeric column (NULL, NaN and
+// ±Inf are missing).
 func (s *dayScan) addNumeric(ch *duckvec.Chunk, j int) {
 	vals, mask := duckvec.Values[float64](ch, j), ch.ValidityMask(j)
-	valid := func(r int) bool { return mask == nil || mask[r>>6]&(1<<(uint(r)&63)) != 0 }
+	valid := func(r int) bool {
+		return (mask == nil || mask[r>>6]&(1<<(uint(r)&63)) != 0) && finite(vals[r])
+	}
+	buf := s.vals[j]
 	if mask == nil {
-		s.vals[j] = append(s.vals[j], vals...)
+		for _, x := range vals {
+			if finite(x) {
+				buf = append(buf, x)
+			}
+		}
 	} else {
 		for r, x := range vals {
-			if mask[r>>6]&(1<<(uint(r)&63)) != 0 {
-				s.vals[j] = append(s.vals[j], x)
+			if mask[r>>6]&(1<<(uint(r)&63)) != 0 && finite(x) {
+				buf = append(buf, x)
 			}
 		}
 	}
+	s.vals[j] = buf
 	for _, r := range s.candRows {
 		x := math.NaN()
 		if valid(r) {
@@ -395,6 +388,9 @@ func (s *dayScan) addNumeric(ch *duckvec.Chunk, j int) {
 		s.candF[j] = append(s.candF[j], x)
 	}
 }
+
+// finite reports whether x is neither NaN nor ±Inf (x-x is NaN for both).
+func finite(x float64) bool { return x-x == 0 }
 
 func (s *dayScan) addText(ch *duckvec.Chunk, j int) {
 	text := ch.Text(j)
@@ -484,8 +480,7 @@ func (s *dayScan) numeric(col *profile.Column, xs []float64, sk *hyperloglog.Ske
 		if x == 0 {
 			x = 0 // -0 and 0 are one value
 		}
-		binary.LittleEndian.PutUint64(s.key[:], math.Float64bits(x))
-		sk.Insert(s.key[:])
+		sk.InsertHash(mix64(math.Float64bits(x)))
 	}
 	col.Min, col.Max, col.Distinct = lo, hi, int64(sk.Estimate())
 	scale := profileScale(col)
@@ -509,6 +504,19 @@ func (s *dayScan) numeric(col *profile.Column, xs []float64, sk *hyperloglog.Ske
 		col.Std = math.Sqrt(ss/(n-1)) * scale
 	}
 	col.Histogram = &profile.Histogram{Edges: edges, Counts: counts}
+}
+
+// mix64 hashes a value's 8 bytes for the distinct-count sketch: the
+// SplitMix64 finalizer, a bijection whose output bits each depend on every
+// input bit, which is what HyperLogLog needs of its hash (the library's own,
+// Insert with metro hash of a byte slice, cost an indirect call per value).
+func mix64(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return x
 }
 
 // profileScale is what a numeric column's values are divided by for their
