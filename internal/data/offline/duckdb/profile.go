@@ -206,8 +206,8 @@ func profileDays(ctx context.Context, cols []profileColumn, hash string, days []
 }
 
 // profileReadValues bounds the values (rows x columns) one query of a day
-// reads: a larger day is read in groups of columns.
-const profileReadValues = 1 << 23
+// reads: a larger day is read in groups of columns. A variable for tests.
+var profileReadValues int64 = 1 << 23
 
 // dayScan profiles one day at a time; its buffers are reused from day to
 // day. Per group of columns read, j indexes the group's columns.

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/atrium-ml/atrium/internal/data/offline"
+	"github.com/atrium-ml/atrium/internal/data/offline/duckdb"
 	"github.com/atrium-ml/atrium/internal/data/profile"
 )
 
@@ -194,6 +195,18 @@ func TestRunProfilesExact(t *testing.T) {
 	for d, p := range first.Profiles {
 		if !reflect.DeepEqual(p, again.Profiles[d]) {
 			t.Errorf("%s: a rerun over the same rows profiled them differently:\n%+v\n%+v", d, p, again.Profiles[d])
+		}
+	}
+	// A day too large for one read is read a column at a time: the same
+	// profiles.
+	defer duckdb.SetProfileReadValues(1)()
+	grouped, err := e.Run(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for d, p := range first.Profiles {
+		if !reflect.DeepEqual(p, grouped.Profiles[d]) {
+			t.Errorf("%s: read a column at a time, profiled differently:\n%+v\n%+v", d, p, grouped.Profiles[d])
 		}
 	}
 }
