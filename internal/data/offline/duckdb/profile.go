@@ -69,9 +69,10 @@ func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`)
 // at a time on a 2-core machine, each by its own connection to a private
 // in-memory DuckDB with one thread, so the cores are busy and no query
 // waits on another. The SQL this replaced (grouped aggregates over all the
-// staged files: 4-5 passes of per-value aggregate work in DuckDB) cost
-// 2.5 times more CPU (docs/benchmarks.md, "Partition profiles in `atrium
-// run`").
+// staged files: 4-5 passes of per-value aggregate work in DuckDB) cost 3.5
+// times the CPU: 8.7-9.0 CPU-s against 2.5-2.6 for bench/pipeline's 90 days
+// of 49,000 rows x 16 columns (docs/benchmarks.md, "Partition profiles in
+// `atrium run`", which also says where the CPU goes now).
 //
 // A day's rows are held in memory while it is profiled (8 bytes per
 // numeric value, about as much again in DuckDB's result); a day of more
