@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -187,8 +188,9 @@ func run(ctx context.Context, c config) error {
 		// of this process (user+sys, what a shared machine's load distorts
 		// least).
 		best, bestCPU := map[bool]float64{}, map[bool]float64{}
+		cpus := map[bool][]float64{}
 		var parts int
-		for range c.rounds {
+		for round := range c.rounds {
 			for _, skip := range []bool{true, false} {
 				t0, cpu0 := time.Now(), cpuSeconds()
 				res, err := eng.Run(ctx, offline.RunRequest{Set: "listing_engagement", Start: first, End: last, SkipProfiles: skip})
@@ -202,6 +204,10 @@ func run(ctx context.Context, c config) error {
 				if b, ok := bestCPU[skip]; !ok || cpu < b {
 					bestCPU[skip] = cpu
 				}
+				// Each run too: best-of-N of a 30 CPU-s run moves by more
+				// than the profile stage costs, the medians less.
+				cpus[skip] = append(cpus[skip], cpu)
+				log.Printf("round %d, profiles %v: %.2f s wall, %.2f s CPU", round+1, !skip, sec, cpu)
 				parts = len(res.Profiles)
 			}
 		}
@@ -209,6 +215,12 @@ func run(ctx context.Context, c config) error {
 		add(result{Name: "atrium run listing_engagement, profiled", Seconds: best[false],
 			Note: fmt.Sprintf("best of %d; CPU %.1f s; %d partitions profiled; wall %+.1f%%, CPU %+.1f%%", c.rounds, bestCPU[false], parts,
 				100*(best[false]/best[true]-1), 100*(bestCPU[false]/bestCPU[true]-1))})
+		med := func(v []float64) float64 {
+			slices.Sort(v)
+			return (v[(len(v)-1)/2] + v[len(v)/2]) / 2
+		}
+		log.Printf("median CPU of %d runs: %.1f s without profiles, %.1f s profiled (%+.1f%%)", c.rounds,
+			med(cpus[true]), med(cpus[false]), 100*(med(cpus[false])/med(cpus[true])-1))
 	}
 	if c.want("pit") {
 		spine := filepath.Join(c.dir, "data", fmt.Sprintf("spine-%d.parquet", c.spine))

@@ -11,10 +11,11 @@
 //
 // The package is stdlib-only so that every layer (data, serving, monitoring)
 // may build and read profiles. Build computes the statistics from in-memory
-// columns; an SQL engine may compute the same statistics itself and fill the
-// struct (see the duckdb engine's profile query), in which case quantiles and
-// the distinct count are approximations and the sample comes from the engine's
-// own seeded reservoir.
+// columns; an engine may compute the same statistics itself and fill the
+// struct (see the duckdb engine's partition profiles, which stream each
+// partition's columns through HistogramEdges, Bins and a HyperLogLog sketch),
+// in which case quantiles and the distinct count are approximations and the
+// sample is the engine's own seeded one.
 //
 // # Invariants
 //
@@ -306,11 +307,33 @@ func HistogramEdges(lo, hi float64, bins int) []float64 {
 // rule as the SQL engines' least(floor((x-lo)/w), bins-1), so that profiles
 // built in Go and in SQL bin alike.
 func BinIndex(x, lo, hi float64, bins int) int {
+	return NewBins(lo, hi, bins).Index(x)
+}
+
+// Bins is BinIndex's rule for one range, with the bin width computed once:
+// for loops over many values of the same range (the same floating-point
+// operations as BinIndex, so the same bins).
+type Bins struct {
+	lo, width float64
+	n         int
+}
+
+// NewBins returns the bins equal-width bins from lo to hi (one when lo ==
+// hi).
+func NewBins(lo, hi float64, bins int) Bins {
 	if lo == hi {
+		return Bins{n: 1}
+	}
+	return Bins{lo: lo, width: (hi - lo) / float64(bins), n: bins}
+}
+
+// Index is the bin of x.
+func (b Bins) Index(x float64) int {
+	if b.n == 1 {
 		return 0
 	}
-	i := int(math.Floor((x - lo) / ((hi - lo) / float64(bins))))
-	return min(max(i, 0), bins-1)
+	i := int(math.Floor((x - b.lo) / b.width))
+	return min(max(i, 0), b.n-1)
 }
 
 func histogram(sorted []float64, lo, hi float64, bins int) *Histogram {

@@ -39,6 +39,7 @@ import (
 	"github.com/atrium-ml/atrium/internal/data/profile"
 	"github.com/atrium-ml/atrium/internal/monitoring/drift"
 	"github.com/atrium-ml/atrium/internal/monitoring/report"
+	"github.com/atrium-ml/atrium/internal/platform/duckvec"
 )
 
 // Errors.
@@ -102,16 +103,16 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--current: %w", err)
 	}
-	d, err := openDB()
+	d, err := duckvec.Open()
 	if err != nil {
 		return nil, err
 	}
-	defer d.close()
-	c, err := d.connect()
+	defer d.Close()
+	c, err := d.Connect()
 	if err != nil {
 		return nil, err
 	}
-	defer c.close()
+	defer c.Close()
 	refTypes, err := describe(ctx, c, refRel)
 	if err != nil {
 		return nil, fmt.Errorf("reference %s: %w", o.Reference, err)
@@ -151,18 +152,18 @@ type source struct {
 // file is parsed once into a table named name (with the columns already cast
 // as columnExpr casts them); a Parquet file is read in place, since reading
 // one of its columns reads only that column.
-func stage(ctx context.Context, c *conn, name, rel string, cols []colType) (source, error) {
+func stage(ctx context.Context, c *duckvec.Conn, name, rel string, cols []colType) (source, error) {
 	if strings.HasPrefix(rel, "read_csv(") {
 		exprs := make([]string, len(cols))
 		for i, col := range cols {
 			exprs[i] = columnExpr(col) + " AS " + quoteIdent(col.name)
 		}
-		if err := c.exec(ctx, "CREATE TABLE "+name+" AS SELECT "+strings.Join(exprs, ", ")+" FROM "+rel); err != nil {
+		if err := c.Exec(ctx, "CREATE TABLE "+name+" AS SELECT "+strings.Join(exprs, ", ")+" FROM "+rel); err != nil {
 			return source{}, inputError(ctx, err)
 		}
 		rel = name
 	}
-	n, err := c.count(ctx, "SELECT count(*) FROM "+rel)
+	n, err := c.Count(ctx, "SELECT count(*) FROM "+rel)
 	if err != nil {
 		return source{}, inputError(ctx, err)
 	}
@@ -188,7 +189,7 @@ func columnExpr(c colType) string {
 
 // compare reads and tests the columns, o.Parallel at a time, each on its own
 // connection, and sums them up as drift.Compare does.
-func compare(ctx context.Context, d *db, ref, cur source, cols []colType, o Options, res *Result) error {
+func compare(ctx context.Context, d *duckvec.DB, ref, cur source, cols []colType, o Options, res *Result) error {
 	share := o.DriftShare
 	if share == 0 {
 		share = drift.DefaultDriftShare
@@ -196,13 +197,13 @@ func compare(ctx context.Context, d *db, ref, cur source, cols []colType, o Opti
 	out := drift.DatasetResult{DriftShare: share, Columns: make([]drift.ColumnResult, len(cols))}
 	charts := make([]report.Chart, len(cols))
 	workers := min(orDefault(o.Parallel, runtime.GOMAXPROCS(0)), len(cols))
-	conns := make(chan *conn, workers)
+	conns := make(chan *duckvec.Conn, workers)
 	for range workers {
-		c, err := d.connect()
+		c, err := d.Connect()
 		if err != nil {
 			return err
 		}
-		defer c.close()
+		defer c.Close()
 		conns <- c
 	}
 	g, gctx := errgroup.WithContext(ctx)
@@ -237,7 +238,7 @@ func compare(ctx context.Context, d *db, ref, cur source, cols []colType, o Opti
 
 // compareColumn reads one column of both relations and tests it; the chart
 // is drawn only when o.Distributions asks for it.
-func compareColumn(ctx context.Context, c *conn, refSrc, curSrc source, col colType, o Options) (drift.ColumnResult, report.Chart, error) {
+func compareColumn(ctx context.Context, c *duckvec.Conn, refSrc, curSrc source, col colType, o Options) (drift.ColumnResult, report.Chart, error) {
 	opt := o.Overrides[col.name]
 	var ch report.Chart
 	if col.kind == "numeric" {
@@ -263,7 +264,7 @@ func compareColumn(ctx context.Context, c *conn, refSrc, curSrc source, col colT
 }
 
 // readBoth reads col from the reference and then the current relation.
-func readBoth[T any](ctx context.Context, c *conn, refSrc, curSrc source, col colType, read func(context.Context, *conn, source, colType) (T, error)) (ref, cur T, err error) {
+func readBoth[T any](ctx context.Context, c *duckvec.Conn, refSrc, curSrc source, col colType, read func(context.Context, *duckvec.Conn, source, colType) (T, error)) (ref, cur T, err error) {
 	if ref, err = read(ctx, c, refSrc, col); err != nil {
 		return ref, cur, fmt.Errorf("read reference column %q: %w", col.name, err)
 	}
@@ -275,12 +276,12 @@ func readBoth[T any](ctx context.Context, c *conn, refSrc, curSrc source, col co
 
 // finiteValues is a numeric column's finite values (NULL, NaN and ±Inf are
 // missing, as drift.CompareNumeric drops them).
-func finiteValues(ctx context.Context, c *conn, src source, col colType) ([]float64, error) {
+func finiteValues(ctx context.Context, c *duckvec.Conn, src source, col colType) ([]float64, error) {
 	q := "SELECT x FROM (SELECT " + columnExpr(col) + " AS x FROM " + src.rel + ") WHERE isfinite(x)"
 	// The row count bounds the values: one allocation, no regrowth.
 	out := make([]float64, 0, src.rows)
-	err := c.query(ctx, q, func(ch *chunk) error {
-		out = append(out, values[float64](ch, 0)...)
+	err := c.Query(ctx, q, func(ch *duckvec.Chunk) error {
+		out = append(out, duckvec.Values[float64](ch, 0)...)
 		return nil
 	})
 	if err != nil {
@@ -291,12 +292,12 @@ func finiteValues(ctx context.Context, c *conn, src source, col colType) ([]floa
 
 // valueCounts is a categorical column's count per value, without missing
 // values (NULL and the empty string, as drift.CompareCategorical drops them).
-func valueCounts(ctx context.Context, c *conn, src source, col colType) (map[string]int64, error) {
+func valueCounts(ctx context.Context, c *duckvec.Conn, src source, col colType) (map[string]int64, error) {
 	q := "SELECT v, count(*) FROM (SELECT " + columnExpr(col) + " AS v FROM " + src.rel + ") WHERE v <> '' GROUP BY v"
 	out := map[string]int64{}
-	err := c.query(ctx, q, func(ch *chunk) error {
-		text, counts := ch.text(0), values[int64](ch, 1)
-		for i := range ch.n {
+	err := c.Query(ctx, q, func(ch *duckvec.Chunk) error {
+		text, counts := ch.Text(0), duckvec.Values[int64](ch, 1)
+		for i := range ch.Len() {
 			if v, ok := text(i); ok {
 				out[strings.Clone(v)] = counts[i]
 			}
@@ -345,11 +346,11 @@ func relation(path string) (string, error) {
 // DuckDB type of a column that cannot be tested.
 type colType struct{ name, kind, sqlType string }
 
-func describe(ctx context.Context, c *conn, rel string) ([]colType, error) {
+func describe(ctx context.Context, c *duckvec.Conn, rel string) ([]colType, error) {
 	var out []colType
-	err := c.query(ctx, "DESCRIBE SELECT * FROM "+rel, func(ch *chunk) error {
-		names, types := ch.text(0), ch.text(1)
-		for i := range ch.n {
+	err := c.Query(ctx, "DESCRIBE SELECT * FROM "+rel, func(ch *duckvec.Chunk) error {
+		names, types := ch.Text(0), ch.Text(1)
+		for i := range ch.Len() {
 			name, _ := names(i)
 			typ, _ := types(i)
 			out = append(out, colType{name: strings.Clone(name), kind: kindOf(typ), sqlType: strings.Clone(typ)})

@@ -1,18 +1,23 @@
 package duckdb
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
-
-	"github.com/duckdb/duckdb-go/v2"
+	"unsafe"
 
 	"github.com/atrium-ml/atrium/internal/data/pipeline"
 	"github.com/atrium-ml/atrium/internal/data/profile"
+	"github.com/atrium-ml/atrium/internal/platform/duckvec"
+	"github.com/axiomhq/hyperloglog"
+	"golang.org/x/sync/errgroup"
 )
 
 // profileSeed seeds the row hash that orders the partition samples, so that
@@ -20,8 +25,10 @@ import (
 const profileSeed = 42
 
 // profileColumn is a feature column to profile and its SQL value expression:
-// numbers as DOUBLE with NaN and ±Inf as NULL (profile's missing values),
-// the rest as VARCHAR with ” as NULL.
+// numbers as DOUBLE, the rest as VARCHAR with ” as NULL. NaN and ±Inf are
+// missing values (profile's); they are dropped in Go (dayScan.addNumeric),
+// where the test costs nothing next to DuckDB's isfinite and CASE on every
+// value.
 type profileColumn struct {
 	name, kind, expr string
 }
@@ -38,13 +45,7 @@ func profileColumns(cols []pipeline.SourceColumn, keys []string) []profileColumn
 		q := quoteIdent(c.Name)
 		switch profile.SQLKind(c.Type) {
 		case profile.Numeric:
-			// Only floats can be NaN or ±Inf: testing integers and decimals
-			// too cost as much as the cast, on every row of every pass.
-			x := fmt.Sprintf("CAST(%s AS DOUBLE)", q)
-			if floatType(c.Type) {
-				x = fmt.Sprintf("(CASE WHEN isfinite(%s) THEN %s END)", x, x)
-			}
-			out = append(out, profileColumn{c.Name, profile.Numeric, x})
+			out = append(out, profileColumn{c.Name, profile.Numeric, fmt.Sprintf("CAST(%s AS DOUBLE)", q)})
 		case profile.Categorical:
 			out = append(out, profileColumn{c.Name, profile.Categorical, fmt.Sprintf("NULLIF(CAST(%s AS VARCHAR), '')", q)})
 		}
@@ -52,57 +53,31 @@ func profileColumns(cols []pipeline.SourceColumn, keys []string) []profileColumn
 	return out
 }
 
-// floatType reports whether a column of SQL type typ (DuckDB's names) holds
-// floating-point numbers.
-func floatType(typ string) bool {
-	base, _, _ := strings.Cut(strings.ToUpper(strings.TrimSpace(typ)), "(")
-	switch base {
-	case "FLOAT", "DOUBLE", "REAL", "FLOAT4", "FLOAT8":
-		return true
-	}
-	return false
-}
-
 func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 
-// sqlFloat is a DOUBLE literal that round-trips v.
-func sqlFloat(v float64) string {
-	if math.IsInf(v, 0) || math.IsNaN(v) {
-		return "NULL"
-	}
-	return fmt.Sprintf("CAST(%s AS DOUBLE)", fmt.Sprint(v))
-}
-
-func scanRows(ctx context.Context, conn *sql.Conn, q string, fn func(*sql.Rows) error) error {
-	rows, err := conn.QueryContext(ctx, q)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		if err := fn(rows); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
-}
-
 // profile profiles each day of the run from its staged files (a day without
-// rows gets a profile of 0 rows, so an empty day shows in the trends), with
-// the statistics of profile.Build computed by DuckDB in queries grouped by
-// date over all the staged files at once: one pass for counts,
-// distinct-count estimates, min and max; one for mean, std and 50-bin
-// histograms between each day's min and max (profile.BinIndex's rule); one
-// for the 5,000-row samples; one per categorical column for the top 100
-// categories. A query per partition and kind (4 x 90 for a 90-day run)
-// left one of the two cores idle most of the time; grouped, the profile
-// stage takes half the wall time and 14-22% less CPU (docs/benchmarks.md,
-// "Partition profiles in `atrium run`", which also says what the CPU goes
-// to: the per-value aggregates, not the number of queries).
+// rows gets a profile of 0 rows, so an empty day shows in the trends).
 //
-// A row's day is the date of its timestamp, which is how stage (and every
-// Compute) partitions the output; profileDays checks it against the row
-// counts of each day's files, so a profile never mixes partitions.
+// Each day's files are read once by a query of their own that hands the
+// profiled columns (numbers as DOUBLE, the rest as VARCHAR, see
+// profileColumns) and each row's seeded hash to Go as whole vectors
+// (internal/platform/duckvec), and the statistics of profile.Build are
+// computed in Go: counts, min and max, mean and std (of x/max|x|, so that
+// nothing overflows), 50-bin histograms (profile.Bins, the rule of
+// profile.Build), HyperLogLog distinct counts, the top categories, and the
+// sample (the DefaultSampleSize rows of lowest hash). Two days are profiled
+// at a time on a 2-core machine, each by its own connection to a private
+// in-memory DuckDB with one thread, so the cores are busy and no query
+// waits on another. The SQL this replaced (grouped aggregates over all the
+// staged files: 4-5 passes of per-value aggregate work in DuckDB) cost 3.5
+// times the CPU: 8.7-9.0 CPU-s against 2.5-2.6 for bench/pipeline's 90 days
+// of 49,000 rows x 16 columns (docs/benchmarks.md, "Partition profiles in
+// `atrium run`", which also says where the CPU goes now).
+//
+// A day's rows are held in memory while it is profiled (8 bytes per
+// numeric value, about as much again in DuckDB's result); a day of more
+// than profileReadValues values is read in groups of columns, one query
+// each, so memory stays bounded whatever the partition's size.
 func (e *Engine) profile(ctx context.Context, conn *sql.Conn, plan *pipeline.Plan, keys []string, staged map[string][]string) (map[string]*profile.Profile, error) {
 	schema, err := describe(ctx, conn, "SELECT * FROM "+outputView)
 	if err != nil {
@@ -110,7 +85,7 @@ func (e *Engine) profile(ctx context.Context, conn *sql.Conn, plan *pipeline.Pla
 	}
 	cols := profileColumns(schema, keys)
 	out := make(map[string]*profile.Profile, len(plan.Dates))
-	var files []string
+	var days []string
 	for _, d := range plan.Dates {
 		day, err := time.Parse(time.DateOnly, d)
 		if err != nil {
@@ -121,25 +96,18 @@ func (e *Engine) profile(ctx context.Context, conn *sql.Conn, plan *pipeline.Pla
 			p.Columns[i] = profile.Column{Name: c.name, Kind: c.kind}
 		}
 		out[d] = p
-		files = append(files, staged[d]...)
+		if len(staged[d]) > 0 {
+			days = append(days, d)
+		}
 	}
-	// Without profiled columns the statistics still count each day's rows.
-	if len(files) > 0 {
-		q := profileQuery{conn: conn, cols: cols, days: out, base: profileBase(cols, keys)}
-		if err := q.stats(ctx); err != nil {
-			return nil, fmt.Errorf("profile statistics: %w", err)
+	// Without profiled columns the days are still read, to count their rows.
+	if len(days) > 0 {
+		footers, err := stagedRows(ctx, conn, staged)
+		if err != nil {
+			return nil, fmt.Errorf("profile: staged row counts: %w", err)
 		}
-		if err := profileDays(ctx, conn, staged, out); err != nil {
+		if err := profileDays(ctx, cols, profileHash(cols, keys), days, staged, footers, out); err != nil {
 			return nil, fmt.Errorf("profile: %w", err)
-		}
-		if err := q.moments(ctx); err != nil {
-			return nil, fmt.Errorf("profile moments and histograms: %w", err)
-		}
-		if err := q.sample(ctx); err != nil {
-			return nil, fmt.Errorf("profile samples: %w", err)
-		}
-		if err := q.categories(ctx); err != nil {
-			return nil, fmt.Errorf("profile categories: %w", err)
 		}
 	}
 	for _, p := range out {
@@ -148,93 +116,22 @@ func (e *Engine) profile(ctx context.Context, conn *sql.Conn, plan *pipeline.Pla
 	return out, nil
 }
 
-// profileBase is the relation every profile query reads: the day of each
-// staged row (atrium_d), a seeded hash of the whole row (atrium_h, the
-// sample's order: the same rows draw the same sample however DuckDB splits
-// the work) and the profiled values as c0, c1, ... (names of our own, so
-// that no feature's name can clash with the queries' other columns).
-func profileBase(cols []profileColumn, keys []string) string {
+// profileHash is the seeded hash of a whole staged row that orders the
+// sample: the same rows draw the same sample however the files are read.
+func profileHash(cols []profileColumn, keys []string) string {
 	hashed := []string{fmt.Sprint(profileSeed), quoteIdent("timestamp")}
 	for _, k := range keys {
 		hashed = append(hashed, quoteIdent(k))
 	}
-	sel := []string{`CAST("timestamp" AS DATE) AS atrium_d`}
-	for i, c := range cols {
+	for _, c := range cols {
 		hashed = append(hashed, quoteIdent(c.name))
-		sel = append(sel, fmt.Sprintf("%s AS c%d", c.expr, i))
 	}
-	sel = append(sel, fmt.Sprintf("hash(%s) AS atrium_h", strings.Join(hashed, ", ")))
-	return fmt.Sprintf("(SELECT %s FROM %s)", strings.Join(sel, ", "), outputView)
+	return fmt.Sprintf("hash(%s)", strings.Join(hashed, ", "))
 }
 
-// profileQuery runs the grouped profile queries of one run and fills days
-// (by date, YYYY-MM-DD).
-type profileQuery struct {
-	conn *sql.Conn
-	cols []profileColumn
-	days map[string]*profile.Profile
-	base string
-	// sampledRows counts the rows sample drew of each day.
-	sampledRows map[string]int64
-}
-
-// scanDays runs query and scans each row into dest, whose first element
-// is a *any for the row's day, then calls fn with that day's profile.
-func (q *profileQuery) scanDays(ctx context.Context, query string, dest []any, fn func(*profile.Profile) error) error {
-	return scanRows(ctx, q.conn, query, func(r *sql.Rows) error {
-		if err := r.Scan(dest...); err != nil {
-			return err
-		}
-		v := *dest[0].(*any)
-		t, ok := v.(time.Time)
-		if !ok {
-			return fmt.Errorf("day %v (%T)", v, v)
-		}
-		p, ok := q.days[t.Format(time.DateOnly)]
-		if !ok {
-			// stage rejects a row outside the run's days: this is a bug.
-			return fmt.Errorf("rows on %s, not a day of the run", t.Format(time.DateOnly))
-		}
-		return fn(p)
-	})
-}
-
-// stats fills rows, counts, distinct-count estimates and numeric ranges.
-func (q *profileQuery) stats(ctx context.Context) error {
-	sel := []string{"atrium_d", "count(*)"}
-	for i, c := range q.cols {
-		sel = append(sel, fmt.Sprintf("count(c%d)", i), fmt.Sprintf("approx_count_distinct(c%d)", i))
-		if c.kind == profile.Numeric {
-			sel = append(sel, fmt.Sprintf("min(c%d)", i), fmt.Sprintf("max(c%d)", i))
-		}
-	}
-	var d any
-	var rows int64
-	counts, distincts := make([]int64, len(q.cols)), make([]int64, len(q.cols))
-	lo, hi := make([]sql.NullFloat64, len(q.cols)), make([]sql.NullFloat64, len(q.cols))
-	dest := []any{&d, &rows}
-	for i, c := range q.cols {
-		dest = append(dest, &counts[i], &distincts[i])
-		if c.kind == profile.Numeric {
-			dest = append(dest, &lo[i], &hi[i])
-		}
-	}
-	return q.scanDays(ctx, "SELECT "+strings.Join(sel, ", ")+" FROM "+q.base+" GROUP BY atrium_d", dest, func(p *profile.Profile) error {
-		p.Rows = rows
-		for i := range q.cols {
-			col := &p.Columns[i]
-			col.Count, col.Distinct = counts[i], distincts[i]
-			col.Min, col.Max = lo[i].Float64, hi[i].Float64
-		}
-		return nil
-	})
-}
-
-// profileDays checks that the rows stats found on each day are the rows of
-// that day's staged files (their Parquet footers' counts): a row's day in
-// the profile queries is its timestamp's, and this makes sure it is also
-// its partition's.
-func profileDays(ctx context.Context, conn *sql.Conn, staged map[string][]string, days map[string]*profile.Profile) error {
+// stagedRows returns the rows of each day's staged files from their
+// Parquet footers.
+func stagedRows(ctx context.Context, conn *sql.Conn, staged map[string][]string) (map[string]int64, error) {
 	var files []string
 	dayOf := map[string]string{}
 	for d, fs := range staged {
@@ -245,119 +142,382 @@ func profileDays(ctx context.Context, conn *sql.Conn, staged map[string][]string
 	}
 	list, err := fileList(files)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	rows, err := conn.QueryContext(ctx, "SELECT file_name, num_rows FROM parquet_file_metadata("+list+")")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
 	want := map[string]int64{}
-	if err := scanRows(ctx, conn, "SELECT file_name, num_rows FROM parquet_file_metadata("+list+")", func(r *sql.Rows) error {
+	for rows.Next() {
 		var f string
 		var n int64
-		if err := r.Scan(&f, &n); err != nil {
-			return err
+		if err := rows.Scan(&f, &n); err != nil {
+			return nil, err
 		}
 		d, ok := dayOf[f]
 		if !ok {
-			return fmt.Errorf("metadata of unknown file %s", f)
+			return nil, fmt.Errorf("metadata of unknown file %s", f)
 		}
 		want[d] += n
-		return nil
-	}); err != nil {
-		return fmt.Errorf("staged row counts: %w", err)
 	}
-	for d, p := range days {
-		if p.Rows != want[d] {
-			return fmt.Errorf("%d rows dated %s, but its partition holds %d", p.Rows, d, want[d])
+	return want, rows.Err()
+}
+
+// profileDays profiles days (each with staged files) into out, a few at a
+// time, each worker on its own connection of a private in-memory DuckDB.
+func profileDays(ctx context.Context, cols []profileColumn, hash string, days []string, staged map[string][]string, footers map[string]int64, out map[string]*profile.Profile) error {
+	db, err := duckvec.Open()
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	workers := min(runtime.GOMAXPROCS(0), len(days))
+	conns := make([]*duckvec.Conn, workers)
+	for w := range conns {
+		if conns[w], err = db.Connect(); err != nil {
+			return err
 		}
+		defer conns[w].Close()
+	}
+	// One DuckDB thread: each query runs on its caller's thread, and the
+	// workers are the parallelism (a day's query is too small to split).
+	if err := conns[0].Exec(ctx, "SET threads = 1"); err != nil {
+		return err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	var next atomic.Int64
+	for _, c := range conns {
+		g.Go(func() error {
+			s := dayScan{cols: cols, hash: hash}
+			for {
+				k := int(next.Add(1)) - 1
+				if k >= len(days) {
+					return nil
+				}
+				d := days[k]
+				if err := s.profile(gctx, c, staged[d], footers[d], out[d]); err != nil {
+					return fmt.Errorf("%s: %w", d, err)
+				}
+			}
+		})
+	}
+	return g.Wait()
+}
+
+// profileReadValues bounds the values (rows x columns) one query of a day
+// reads: a larger day is read in groups of columns. A variable for tests.
+var profileReadValues int64 = 1 << 23
+
+// dayScan profiles one day at a time; its buffers are reused from day to
+// day. Per group of columns read, j indexes the group's columns.
+type dayScan struct {
+	cols []profileColumn
+	hash string
+	// t is the sample's hash threshold: only rows of hash at most t can be
+	// sampled (see sampleThreshold).
+	t    uint64
+	rows int64
+	// Per column of the group: the non-missing values of a numeric column,
+	// the value counts of a categorical one (keys cloned out of DuckDB's
+	// memory), the non-missing count and the distinct-count sketch.
+	vals   [][]float64
+	cats   []map[string]*int64
+	counts []int64
+	hll    []*hyperloglog.Sketch
+	// The rows that may be sampled: their hashes and, per column, their
+	// values (NaN or "" when missing, which no present value is).
+	candH []uint64
+	candF [][]float64
+	candS [][]string
+	// Scratch: the rows of a chunk that may be sampled.
+	candRows []int
+}
+
+// profile profiles the day whose staged files are files (rows rows in
+// their footers) into p.
+func (s *dayScan) profile(ctx context.Context, c *duckvec.Conn, files []string, rows int64, p *profile.Profile) error {
+	list, err := fileList(files)
+	if err != nil {
+		return err
+	}
+	per := max(1, profileReadValues/max(rows, 1))
+	groups := [][]int{{}}
+	for i := range s.cols {
+		if g := groups[len(groups)-1]; int64(len(g)) >= per {
+			groups = append(groups, nil)
+		}
+		groups[len(groups)-1] = append(groups[len(groups)-1], i)
+	}
+	for _, group := range groups {
+		t := sampleThreshold(rows)
+		for {
+			if err := s.read(ctx, c, list, group, t); err != nil {
+				return err
+			}
+			// A day's rows are its files' rows: a reader that skipped or
+			// added some would profile another table.
+			if s.rows != rows {
+				return fmt.Errorf("read %d rows, but the Parquet footers of its files say %d", s.rows, rows)
+			}
+			// A threshold leaving fewer rows than the sample takes (about
+			// once in 10^18) is dropped and the day read again.
+			if t == math.MaxUint64 || int64(len(s.candH)) >= min(profile.DefaultSampleSize, rows) {
+				break
+			}
+			t = math.MaxUint64
+		}
+		p.Rows = s.rows
+		s.finish(group, p)
 	}
 	return nil
 }
 
-// moments fills numeric means, standard deviations and histograms in one
-// pass joined with each day's ranges.
-//
-// Means and standard deviations are of x/scale (scale = the day's max |x|),
-// so that stddev_samp cannot overflow on values near the float range. Bins
-// are floor((x - min) / width) clamped to [0, bins-1], width = (max - min) /
-// bins computed here in float64 as profile.BinIndex does; a constant column
-// has one bin.
-func (q *profileQuery) moments(ctx context.Context) error {
-	// One row of parameters per day with rows: day, then per numeric column
-	// its min, bin width and scale (NULL when the day has no value of it;
-	// the width is NULL for a constant column, which has one bin).
-	var params []string
-	for d, p := range q.days {
-		if p.Rows == 0 {
-			continue
-		}
-		row := []string{"DATE " + sqlQuote(d)}
-		for i, c := range q.cols {
-			if c.kind != profile.Numeric {
-				continue
-			}
-			col := &p.Columns[i]
-			if col.Count == 0 {
-				row = append(row, "NULL", "NULL", "NULL")
-				continue
-			}
-			col.Histogram = &profile.Histogram{Edges: profile.HistogramEdges(col.Min, col.Max, profile.DefaultBins)}
-			col.Histogram.Counts = make([]int64, len(col.Histogram.Edges)-1)
-			width := "NULL"
-			if col.Min != col.Max {
-				width = sqlFloat((col.Max - col.Min) / float64(len(col.Histogram.Counts)))
-			}
-			row = append(row, sqlFloat(col.Min), width, sqlFloat(profileScale(col)))
-		}
-		params = append(params, "("+strings.Join(row, ", ")+")")
+// sampleThreshold is the highest row hash that a day of rows rows keeps as
+// a sample candidate: about sampleMargin() rows are left of the day, every
+// row dropped having a higher hash than every row kept, so the lowest
+// DefaultSampleSize hashes are among them whenever at least that many are
+// left. Only those rows are held and ordered, not the whole day.
+func sampleThreshold(rows int64) uint64 {
+	if k := sampleMargin(); float64(rows) > k {
+		return uint64(k / float64(rows) * (1 << 64))
 	}
-	if len(params) == 0 {
-		return nil // no day has rows
+	return math.MaxUint64
+}
+
+// sampleMargin is how many rows the hash threshold keeps of a day on
+// average: DefaultSampleSize plus 8 standard deviations of the binomial
+// count and 100, so that fewer than DefaultSampleSize are left about once
+// in 10^18.
+func sampleMargin() float64 {
+	k := float64(profile.DefaultSampleSize)
+	return k + 8*math.Sqrt(k) + 100
+}
+
+// read reads the group's columns of the day's files (list) into the
+// buffers, keeping as sample candidates the rows of hash at most t.
+func (s *dayScan) read(ctx context.Context, c *duckvec.Conn, list string, group []int, t uint64) error {
+	s.reset(len(group))
+	s.t = t
+	sel := make([]string, 0, len(group)+1)
+	for _, i := range group {
+		sel = append(sel, s.cols[i].expr)
 	}
-	names := []string{"atrium_d"}
-	sel := []string{"b.atrium_d"}
-	for i, c := range q.cols {
-		x := fmt.Sprintf("b.c%d", i)
-		if c.kind == profile.Numeric {
-			lo, w, s := fmt.Sprintf("p.lo%d", i), fmt.Sprintf("p.w%d", i), fmt.Sprintf("p.s%d", i)
-			names = append(names, fmt.Sprintf("lo%d", i), fmt.Sprintf("w%d", i), fmt.Sprintf("s%d", i))
-			// greatest and least skip NULLs: the outer CASE keeps a missing
-			// value out of the histogram.
-			bin := fmt.Sprintf("CASE WHEN %s IS NOT NULL THEN CASE WHEN %s IS NULL THEN CAST(0 AS BIGINT) ELSE least(greatest(CAST(floor((%s - %s) / %s) AS BIGINT), 0), %d) END END",
-				x, w, x, lo, w, profile.DefaultBins-1)
-			sel = append(sel, fmt.Sprintf("avg(%s / %s)", x, s), fmt.Sprintf("stddev_samp(%s / %s)", x, s), "histogram("+bin+")")
-		}
-	}
-	// Every parameter column is DOUBLE even when a whole column of it is NULL.
-	typed := make([]string, len(names))
-	for k, n := range names {
-		typed[k] = "CAST(" + n + " AS DOUBLE) AS " + n
-		if k == 0 {
-			typed[k] = n
-		}
-	}
-	query := fmt.Sprintf("SELECT %s FROM %s b JOIN (SELECT %s FROM (VALUES %s) v(%s)) p ON b.atrium_d = p.atrium_d GROUP BY b.atrium_d",
-		strings.Join(sel, ", "), q.base, strings.Join(typed, ", "), strings.Join(params, ", "), strings.Join(names, ", "))
-	var d any
-	means, stds := make([]sql.NullFloat64, len(q.cols)), make([]sql.NullFloat64, len(q.cols))
-	hists := make([]any, len(q.cols))
-	dest := []any{&d}
-	for i, c := range q.cols {
-		if c.kind == profile.Numeric {
-			dest = append(dest, &means[i], &stds[i], &hists[i])
-		}
-	}
-	return q.scanDays(ctx, query, dest, func(p *profile.Profile) error {
-		for i := range q.cols {
-			col := &p.Columns[i]
-			if col.Kind != profile.Numeric || col.Count == 0 {
-				continue
-			}
-			scale := profileScale(col)
-			col.Mean, col.Std = means[i].Float64*scale, stds[i].Float64*scale
-			if err := fillHistogram(col, hists[i]); err != nil {
-				return err
-			}
-		}
+	sel = append(sel, s.hash)
+	q := fmt.Sprintf("SELECT %s FROM read_parquet(%s, hive_partitioning = false)", strings.Join(sel, ", "), list)
+	return c.Query(ctx, q, func(ch *duckvec.Chunk) error {
+		s.add(ch, group)
 		return nil
 	})
+}
+
+// reset empties the buffers for a group of n columns.
+func (s *dayScan) reset(n int) {
+	s.rows = 0
+	s.candH = s.candH[:0]
+	for len(s.vals) < n {
+		s.vals, s.candF, s.candS = append(s.vals, nil), append(s.candF, nil), append(s.candS, nil)
+	}
+	s.cats, s.counts, s.hll = make([]map[string]*int64, n), make([]int64, n), make([]*hyperloglog.Sketch, n)
+	for j := range n {
+		s.vals[j], s.candF[j], s.candS[j] = s.vals[j][:0], s.candF[j][:0], s.candS[j][:0]
+		s.hll[j] = newSketch()
+	}
+}
+
+// newSketch is a distinct-count sketch: 2^12 registers (a standard error
+// of 1.6%), dense from the start, whose insert is a register update (the
+// sparse representation's set insert cost more per value than the rest of
+// the statistics) and whose estimate sums 4,096 registers, not the 16,384
+// of the library's default precision.
+func newSketch() *hyperloglog.Sketch {
+	sk, err := hyperloglog.NewSketch(12, false)
+	if err != nil {
+		panic(err) // a constant precision in the library's range
+	}
+	return sk
+}
+
+// add takes one chunk of a group's read.
+func (s *dayScan) add(ch *duckvec.Chunk, group []int) {
+	n := ch.Len()
+	s.candRows = s.candRows[:0]
+	for r, h := range duckvec.Values[uint64](ch, len(group)) {
+		if h <= s.t {
+			s.candH = append(s.candH, h)
+			s.candRows = append(s.candRows, r)
+		}
+	}
+	for j, i := range group {
+		if s.cols[i].kind == profile.Numeric {
+			s.addNumeric(ch, j)
+		} else {
+			s.addText(ch, j)
+		}
+	}
+	s.rows += int64(n)
+}
+
+// addNumeric keeps the finite values of a numeric column (NULL, NaN and
+// ±Inf are missing).
+func (s *dayScan) addNumeric(ch *duckvec.Chunk, j int) {
+	vals, mask := duckvec.Values[float64](ch, j), ch.ValidityMask(j)
+	valid := func(r int) bool {
+		return (mask == nil || mask[r>>6]&(1<<(uint(r)&63)) != 0) && finite(vals[r])
+	}
+	buf := s.vals[j]
+	if mask == nil {
+		for _, x := range vals {
+			if finite(x) {
+				buf = append(buf, x)
+			}
+		}
+	} else {
+		for r, x := range vals {
+			if mask[r>>6]&(1<<(uint(r)&63)) != 0 && finite(x) {
+				buf = append(buf, x)
+			}
+		}
+	}
+	s.vals[j] = buf
+	for _, r := range s.candRows {
+		x := math.NaN()
+		if valid(r) {
+			x = vals[r]
+		}
+		s.candF[j] = append(s.candF[j], x)
+	}
+}
+
+// finite reports whether x is neither NaN nor ±Inf (x-x is NaN for both).
+func finite(x float64) bool { return x-x == 0 }
+
+func (s *dayScan) addText(ch *duckvec.Chunk, j int) {
+	text := ch.Text(j)
+	if s.cats[j] == nil {
+		s.cats[j] = map[string]*int64{}
+	}
+	cats := s.cats[j]
+	for r := range ch.Len() {
+		v, ok := text(r)
+		if !ok {
+			continue
+		}
+		s.counts[j]++
+		s.hll[j].Insert(unsafe.Slice(unsafe.StringData(v), len(v)))
+		// v borrows DuckDB's memory: only a clone may stay in the map (an
+		// assignment to an existing string key would store v too).
+		if n := cats[v]; n != nil {
+			*n++
+		} else {
+			one := int64(1)
+			cats[strings.Clone(v)] = &one
+		}
+	}
+	for _, r := range s.candRows {
+		v, _ := text(r)
+		s.candS[j] = append(s.candS[j], strings.Clone(v))
+	}
+}
+
+// finish computes the group's statistics into p's columns.
+func (s *dayScan) finish(group []int, p *profile.Profile) {
+	// The sample: the candidates of lowest hash, in hash order.
+	order := make([]int, len(s.candH))
+	for k := range order {
+		order[k] = k
+	}
+	slices.SortFunc(order, func(a, b int) int { return cmp.Compare(s.candH[a], s.candH[b]) })
+	order = order[:min(len(order), profile.DefaultSampleSize)]
+	for j, i := range group {
+		col := &p.Columns[i]
+		if col.Kind == profile.Numeric {
+			s.numeric(col, s.vals[j], s.hll[j])
+			for _, k := range order {
+				if x := s.candF[j][k]; !math.IsNaN(x) {
+					col.SampleFloat = append(col.SampleFloat, x)
+				}
+			}
+			continue
+		}
+		col.Count, col.Distinct = s.counts[j], int64(s.hll[j].Estimate())
+		col.Categories = make([]profile.Category, 0, len(s.cats[j]))
+		for v, n := range s.cats[j] {
+			col.Categories = append(col.Categories, profile.Category{Value: v, Count: *n})
+		}
+		profile.SortCategories(col.Categories)
+		col.Categories = col.Categories[:min(len(col.Categories), profile.DefaultTopK)]
+		if len(col.Categories) == 0 {
+			col.Categories = nil
+		}
+		for _, k := range order {
+			if v := s.candS[j][k]; v != "" {
+				col.SampleString = append(col.SampleString, v)
+			}
+		}
+	}
+}
+
+// numeric computes a numeric column's count, range, distinct-count
+// estimate, moments and histogram from its non-missing values xs.
+//
+// Mean and std are of x/scale (scale = max |x|, profileScale) in two passes,
+// so that no sum can overflow on values near the float range; bins follow
+// profile.Bins, as profile.Build's.
+func (s *dayScan) numeric(col *profile.Column, xs []float64, sk *hyperloglog.Sketch) {
+	col.Count = int64(len(xs))
+	if len(xs) == 0 {
+		return
+	}
+	lo, hi := xs[0], xs[0]
+	for _, x := range xs {
+		if x < lo {
+			lo = x
+		}
+		if x > hi {
+			hi = x
+		}
+		if x == 0 {
+			x = 0 // -0 and 0 are one value
+		}
+		sk.InsertHash(mix64(math.Float64bits(x)))
+	}
+	col.Min, col.Max, col.Distinct = lo, hi, int64(sk.Estimate())
+	scale := profileScale(col)
+	var sum float64
+	for _, x := range xs {
+		sum += x / scale
+	}
+	n := float64(len(xs))
+	mean := sum / n
+	edges := profile.HistogramEdges(lo, hi, profile.DefaultBins)
+	bins := profile.NewBins(lo, hi, len(edges)-1)
+	counts := make([]int64, len(edges)-1)
+	var ss float64
+	for _, x := range xs {
+		d := x/scale - mean
+		ss += d * d
+		counts[bins.Index(x)]++
+	}
+	col.Mean = mean * scale
+	if len(xs) > 1 {
+		col.Std = math.Sqrt(ss/(n-1)) * scale
+	}
+	col.Histogram = &profile.Histogram{Edges: edges, Counts: counts}
+}
+
+// mix64 hashes a value's 8 bytes for the distinct-count sketch: the
+// SplitMix64 finalizer, a bijection whose output bits each depend on every
+// input bit, which is what HyperLogLog needs of its hash (the library's own,
+// Insert with metro hash of a byte slice, cost an indirect call per value).
+func mix64(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return x
 }
 
 // profileScale is what a numeric column's values are divided by for their
@@ -369,157 +529,13 @@ func profileScale(col *profile.Column) float64 {
 	return 1
 }
 
-// fillHistogram adds DuckDB's histogram() of bin numbers to col's counts.
-func fillHistogram(col *profile.Column, h any) error {
-	m, ok := h.(duckdb.OrderedMap)
-	if !ok {
-		return fmt.Errorf("histogram of %s: got %T", col.Name, h)
-	}
-	vals := m.Values()
-	for j, b := range m.Keys() {
-		n := vals[j]
-		bi, ok1 := b.(int64)
-		ni, ok2 := n.(uint64)
-		if !ok1 || !ok2 || bi < 0 || int(bi) >= len(col.Histogram.Counts) {
-			return fmt.Errorf("histogram of %s: bin %v (%T) count %v (%T)", col.Name, b, b, n, n)
-		}
-		col.Histogram.Counts[bi] += int64(ni)
-	}
-	return nil
-}
-
-// sample fills every column's sample from the DefaultSampleSize rows of
-// lowest row hash of each day (all its rows when there are no more): a
-// uniform sample without replacement, the same on a rerun over the same
-// rows. A column's sample holds that sample's non-missing values.
-//
-// Ordering a whole day by hash, or keeping the lowest hashes with
-// arg_min(x, h, n) (10 s of CPU over bench/pipeline's 4.4M rows), costs
-// more than the rest of the profile; so each day's rows are first filtered
-// to hashes at most t, t chosen so that about sampleMargin(n) rows are left
-// of the day's n: every row dropped has a higher hash than every row kept,
-// so the lowest hashes are the same as without the filter whenever at least
-// DefaultSampleSize rows are left. A day left short (about 1 in 10^18) is
-// sampled again without the filter.
-func (q *profileQuery) sample(ctx context.Context) error {
-	if len(q.cols) == 0 {
-		return nil
-	}
-	short := map[string]uint64{}
-	for d, p := range q.days {
-		if p.Rows == 0 {
-			continue
-		}
-		t := uint64(math.MaxUint64)
-		if k := sampleMargin(); float64(p.Rows) > k {
-			t = uint64(k / float64(p.Rows) * (1 << 64))
-		}
-		short[d] = t
-	}
-	for range 2 {
-		if len(short) == 0 {
-			return nil
-		}
-		if err := q.sampleDays(ctx, short); err != nil {
-			return err
-		}
-		for d, t := range short {
-			p := q.days[d]
-			// Sampled rows, not values: a row of missing values adds none.
-			if t == math.MaxUint64 || q.sampledRows[d] >= min(profile.DefaultSampleSize, p.Rows) {
-				delete(short, d)
-				continue
-			}
-			for i := range p.Columns {
-				p.Columns[i].SampleFloat, p.Columns[i].SampleString = nil, nil
-			}
-			q.sampledRows[d] = 0
-			short[d] = math.MaxUint64
-		}
-	}
-	return nil
-}
-
-// sampleMargin is how many rows the hash filter keeps of a day on average:
-// DefaultSampleSize plus 8 standard deviations of the binomial count and
-// 100, so that fewer than DefaultSampleSize are left about once in 10^18.
-func sampleMargin() float64 {
-	k := float64(profile.DefaultSampleSize)
-	return k + 8*math.Sqrt(k) + 100
-}
-
-// sampleDays samples the days of thresholds, each from its rows of hash at
-// most its threshold.
-func (q *profileQuery) sampleDays(ctx context.Context, thresholds map[string]uint64) error {
-	var params []string
-	for d, t := range thresholds {
-		params = append(params, fmt.Sprintf("(DATE %s, CAST(%d AS UBIGINT))", sqlQuote(d), t))
-	}
-	sel := make([]string, len(q.cols))
-	for i := range q.cols {
-		sel[i] = fmt.Sprintf("b.c%d", i)
-	}
-	query := fmt.Sprintf(`SELECT b.atrium_d, %s FROM %s b JOIN (VALUES %s) p(atrium_d, t) ON b.atrium_d = p.atrium_d
-		WHERE b.atrium_h <= p.t QUALIFY row_number() OVER (PARTITION BY b.atrium_d ORDER BY b.atrium_h) <= %d`,
-		strings.Join(sel, ", "), q.base, strings.Join(params, ", "), profile.DefaultSampleSize)
-	var d any
-	vals := make([]any, len(q.cols))
-	dest := []any{&d}
-	for i := range vals {
-		dest = append(dest, &vals[i])
-	}
-	if q.sampledRows == nil {
-		q.sampledRows = map[string]int64{}
-	}
-	return q.scanDays(ctx, query, dest, func(p *profile.Profile) error {
-		q.sampledRows[p.Start.Format(time.DateOnly)]++
-		for i, v := range vals {
-			col := &p.Columns[i]
-			switch v := v.(type) {
-			case float64:
-				col.SampleFloat = append(col.SampleFloat, v)
-			case string:
-				col.SampleString = append(col.SampleString, v)
-			case nil:
-			default:
-				return fmt.Errorf("sample of %s: value %v (%T)", col.Name, v, v)
-			}
-		}
-		return nil
-	})
-}
-
-// categories fills the top categories of each categorical column, one
-// grouped query per column (in one UNION ALL).
-func (q *profileQuery) categories(ctx context.Context) error {
-	var cats []string
-	for i, c := range q.cols {
-		if c.kind == profile.Categorical {
-			cats = append(cats, fmt.Sprintf(`SELECT atrium_d, %d AS col, v, n FROM (SELECT atrium_d, c%d AS v, count(*) AS n FROM %s WHERE v IS NOT NULL GROUP BY atrium_d, v)
-				QUALIFY row_number() OVER (PARTITION BY atrium_d ORDER BY n DESC, v) <= %d`, i, i, q.base, profile.DefaultTopK))
-		}
-	}
-	if len(cats) == 0 {
-		return nil
-	}
-	var d any
-	var i int
-	var cat profile.Category
-	return q.scanDays(ctx, strings.Join(cats, " UNION ALL "), []any{&d, &i, &cat.Value, &cat.Count}, func(p *profile.Profile) error {
-		p.Columns[i].Categories = append(p.Columns[i].Categories, cat)
-		return nil
-	})
-}
-
-// finishProfile derives what the queries leave: missing counts, the order
-// of categories and their remainder, and quantiles from the sample.
+// finishProfile derives what the day's read leaves: missing counts, the
+// order of categories and their remainder, and quantiles from the sample.
 //
 // Quantiles come from the sample: exact when the partition fits in it (as
-// profile.Build's), otherwise within about 1/sqrt(5000) = 1.4% in rank;
-// approx_quantile in the statistics query cost more than all the rest of
-// the profile (bench/pipeline -only profile). For the same reason distinct
-// counts are HyperLogLog estimates, made exact from the sample when the
-// partition fits in it.
+// profile.Build's), otherwise within about 1/sqrt(5000) = 1.4% in rank. For
+// the same reason distinct counts are HyperLogLog estimates, made exact
+// from the sample when the partition fits in it.
 func finishProfile(p *profile.Profile) {
 	for i := range p.Columns {
 		col := &p.Columns[i]

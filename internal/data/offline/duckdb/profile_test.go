@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/atrium-ml/atrium/internal/data/offline"
+	"github.com/atrium-ml/atrium/internal/data/offline/duckdb"
 	"github.com/atrium-ml/atrium/internal/data/profile"
 )
 
@@ -140,7 +141,7 @@ func TestRunProfiles(t *testing.T) {
 // fits in the sample) field by field against profile.Build, on the cases
 // the grouped queries treat apart: a column with no value on a day, a
 // constant column, a day without rows, values near 1e149 (whose moments are
-// of x/scale); and that a rerun over the same rows draws the same samples.
+// of x/scale), NaN and ±Inf (missing); and that a rerun over the same rows draws the same samples.
 func TestRunProfilesExact(t *testing.T) {
 	var b strings.Builder
 	b.WriteString("listing_id,updated_at,rent,rooms,city\n")
@@ -155,16 +156,18 @@ func TestRunProfilesExact(t *testing.T) {
 		fmt.Fprintf(&b, "%d,2024-01-03 %02d:00:00,%s,%d,%s\n", 100+i, i%24, rent, i%4, city)
 		// Day 4: rent near 1e149 (moments are of x/scale).
 		fmt.Fprintf(&b, "%d,2024-01-04 %02d:00:00,%de148,%d,rome\n", 200+i, i%24, i*i%23-11, i%3)
+		// Day 5: NaN and ±Inf among the rents, missing values as profile.Build's.
+		fmt.Fprintf(&b, "%d,2024-01-05 %02d:00:00,%s,%d,rome\n", 300+i, i%24, []string{"1200.5", "nan", "inf", "-inf", "980"}[i%5], i%3)
 	} // day 2: no rows
 	dir := repo(t, map[string]string{"features.yaml": statsYAML, "listings.csv": b.String()})
 	e, _ := openEngine(t, dir)
-	req := offline.RunRequest{Set: "stats", Start: date(t, "2024-01-01"), End: date(t, "2024-01-04")}
+	req := offline.RunRequest{Set: "stats", Start: date(t, "2024-01-01"), End: date(t, "2024-01-05")}
 	first, err := e.Run(context.Background(), req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	db := openDuckDB(t)
-	for _, d := range []string{"2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04"} {
+	for _, d := range []string{"2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04", "2024-01-05"} {
 		got, want := first.Profiles[d], profile.Build(readBack(t, db, filepath.Join(e.Root(), "set=stats", "date="+d)), profile.Options{})
 		if got == nil || got.Rows != want.Rows || len(got.Columns) != len(want.Columns) {
 			t.Fatalf("%s: profile %+v, want %d rows and %d columns", d, got, want.Rows, len(want.Columns))
@@ -185,13 +188,22 @@ func TestRunProfilesExact(t *testing.T) {
 			}
 		}
 	}
-	again, err := e.Run(context.Background(), req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for d, p := range first.Profiles {
-		if !reflect.DeepEqual(p, again.Profiles[d]) {
-			t.Errorf("%s: a rerun over the same rows profiled them differently:\n%+v\n%+v", d, p, again.Profiles[d])
+	// A rerun over the same rows profiles them alike, and so does one that
+	// reads a column at a time (as a day too large for one read is read).
+	restore := func() {}
+	defer func() { restore() }()
+	for _, rerun := range []string{"a rerun over the same rows", "read a column at a time"} {
+		if rerun == "read a column at a time" {
+			restore = duckdb.SetProfileReadValues(1)
+		}
+		again, err := e.Run(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for d, p := range first.Profiles {
+			if !reflect.DeepEqual(p, again.Profiles[d]) {
+				t.Errorf("%s: %s profiled them differently:\n%+v\n%+v", d, rerun, p, again.Profiles[d])
+			}
 		}
 	}
 }
