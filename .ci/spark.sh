@@ -7,13 +7,16 @@
 # Exports: ATRIUM_TEST_SPARK (sc://127.0.0.1:PORT); ATRIUM_TEST_SPARK_HOME and
 # ATRIUM_TEST_SPARK_CONNECT_JAR, for the fault test that starts a server of its
 # own to kill; ATRIUM_TEST_BUTTERFREE_PYTHON, a venv with butterfree 1.8 on the
-# same pyspark (tests/interop/butterfree).
+# same pyspark (tests/interop/butterfree). ATRIUM_SPARK_PORT and
+# ATRIUM_SPARK_DRIVER_MEMORY (default 768m) let bench/pipeline/run.sh start a
+# server of its own; the server's process group id is in $ATRIUM_CI_DIR/spark.pid.
 
 ATRIUM_CI_DIR=${ATRIUM_CI_DIR:-/tmp/atrium-ci}
 mkdir -p "$ATRIUM_CI_DIR"
 
 ci_spark_version=3.5.1
 ci_spark_port=${ATRIUM_SPARK_PORT:-15002}
+ci_spark_driver_memory=${ATRIUM_SPARK_DRIVER_MEMORY:-768m}
 
 ci_spark_ready() {
 	# The Connect server speaks gRPC; an open port is what start-up waits for.
@@ -40,13 +43,14 @@ ci_start_spark() {
 		# Small and UTC: the tests' data is tiny, the machine has 2 shared cores.
 		SPARK_HOME="$home" PYSPARK_PYTHON="$venv/bin/python" setsid nohup "$home/bin/spark-submit" \
 			--class org.apache.spark.sql.connect.service.SparkConnectServer \
-			--master 'local[2]' --driver-memory 768m --jars "$jar" \
+			--master 'local[2]' --driver-memory "$ci_spark_driver_memory" --jars "$jar" \
 			--conf spark.connect.grpc.binding.port="$ci_spark_port" \
 			--conf spark.sql.session.timeZone=UTC \
 			--conf spark.sql.shuffle.partitions=2 \
 			--conf spark.ui.enabled=false \
 			--conf spark.driver.extraJavaOptions=-Duser.timezone=UTC \
 			spark-internal >"$ATRIUM_CI_DIR/spark.log" 2>&1 </dev/null {ci_spark_lock}>&- &
+		echo $! >"$ATRIUM_CI_DIR/spark.pid"
 		for _ in $(seq 240); do ci_spark_ready && break; sleep 0.5; done
 		ci_spark_ready || { tail -n 50 "$ATRIUM_CI_DIR/spark.log"; echo "ci: Spark Connect did not start"; return 1; }
 	fi

@@ -39,6 +39,7 @@ type config struct {
 	peers                                bool
 	only                                 string
 	rounds                               int
+	compute                              string
 }
 
 // cpuSeconds is this process's user+sys CPU time so far.
@@ -69,8 +70,9 @@ func main() {
 	flag.IntVar(&c.spine, "spine", 1_000_000, "spine rows of the point-in-time join")
 	flag.IntVar(&c.days, "days", 90, "days of events")
 	flag.BoolVar(&c.peers, "peers", true, "also time the hand-written DuckDB SQL peers")
-	flag.StringVar(&c.only, "only", "", "comma-separated subset of: run, pit, scan, profile")
+	flag.StringVar(&c.only, "only", "", "comma-separated subset of: run, pit, scan, profile, spark (with -compute; after run), butterfree (after butterfree_peer.py)")
 	flag.IntVar(&c.rounds, "rounds", 2, "with -only profile: runs with and without profiles, alternated")
+	flag.StringVar(&c.compute, "compute", "", "Spark Connect URL (sc://host:port): step spark runs listing_engagement through Atrium on it, checked against the DuckDB engine's run")
 	flag.Parse()
 	if err := run(context.Background(), c); err != nil {
 		log.Fatal(err)
@@ -158,13 +160,15 @@ func run(ctx context.Context, c config) error {
 		log.Printf("%-44s %8.2f s  %10d rows  %s", r.Name, r.Seconds, r.Rows, r.Note)
 	}
 
+	var duckSecs float64
 	if c.want("run") {
 		t0 := time.Now()
 		res, err := eng.Run(ctx, offline.RunRequest{Set: "listing_engagement", Start: first, End: last})
 		if err != nil {
 			return err
 		}
-		add(result{Name: "atrium run listing_engagement", Seconds: time.Since(t0).Seconds(), Rows: res.RowsOut,
+		duckSecs = time.Since(t0).Seconds()
+		add(result{Name: "atrium run listing_engagement", Seconds: duckSecs, Rows: res.RowsOut,
 			Note: fmt.Sprintf("%d events in, 3 windows, 15 aggregates + 1 derived, %d days", res.RowsIn, c.days)})
 		for _, set := range []string{"listing_profile", "user_profile"} {
 			t0 := time.Now()
@@ -181,6 +185,23 @@ func run(ctx context.Context, c config) error {
 			}
 			add(r)
 		}
+	}
+	if c.compute != "" && c.want("spark") {
+		if duckSecs == 0 {
+			return fmt.Errorf("-compute: the spark step compares with the DuckDB run: add run to -only")
+		}
+		r, err := runOnSpark(ctx, db, c, f, logger, eng, duckSecs, first, last)
+		if err != nil {
+			return err
+		}
+		add(r)
+	}
+	if c.only != "" && c.want("butterfree") {
+		r, err := checkButterfree(db, c, f, eng.Root())
+		if err != nil {
+			return err
+		}
+		add(r)
 	}
 	if c.only != "" && c.want("profile") {
 		// Profiling's share of a run: the same run with and without
