@@ -2,7 +2,8 @@
 
 Usage: butterfree_windows.py EVENTS_CSV END_DATE WINDOWS OUT_CSV
 EVENTS_CSV has columns id, ts, v; WINDOWS is comma-separated butterfree window
-definitions ("1 day,3 days"); END_DATE is butterfree's end_date (exclusive).
+definitions ("1 day,3 days"); END_DATE is butterfree's end_date: inclusive in 1.8 (it keeps
+rows with date(timestamp) <= end_date), whatever its docstring says.
 Writes one row per (id, timestamp) butterfree produces, deduplication off, with
 every aggregate column, to OUT_CSV (empty cells for nulls).
 """
