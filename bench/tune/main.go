@@ -119,6 +119,7 @@ func main() {
 	python := flag.String("python", "", "Python with optuna; empty: Atrium only")
 	only := flag.String("functions", "", "comma-separated subset of the functions")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the overhead study to this file")
+	raw := flag.String("raw", "", "write every study's best value, per library and function in seed order, to this JSON file")
 	flag.Parse()
 	ctx := context.Background()
 
@@ -170,26 +171,33 @@ func main() {
 		}
 	}
 
+	if *raw != "" {
+		b, err := json.Marshal(map[string]map[string][]float64{"atrium": ours, "optuna": p.Best})
+		if err == nil {
+			err = os.WriteFile(*raw, b, 0o644)
+		}
+		if err != nil {
+			log.Fatalf("raw values: %v", err)
+		}
+	}
 	fmt.Printf("Best value after %d trials, median over %d seeds (lower is better; Optuna %s, default TPESampler)\n\n", *trials, *seeds, p.Version)
-	fmt.Println("| function | optimum | Atrium TPE median | Optuna TPE median | Atrium no worse | Atrium wins (seeds) |")
-	fmt.Println("|---|---:|---:|---:|:---:|---:|")
+	// The last three columns tell a difference from seed noise (see compare):
+	// an interval of the median difference that holds 0 and P(Atrium <
+	// Optuna) near 0.5 with a large p mean the medians differ by luck.
+	fmt.Println("| function | optimum | Atrium TPE median | Optuna TPE median | Atrium no worse | Atrium - Optuna median, 95% CI | P(Atrium < Optuna) | p |")
+	fmt.Println("|---|---:|---:|---:|:---:|---:|---:|---:|")
 	for _, fn := range fns {
 		a := median(ours[fn.name])
 		o := math.NaN()
-		wins := "-"
-		verdict := "-"
-		if pb, ok := p.Best[fn.name]; ok {
-			o = median(pb)
-			w := 0
-			for i := range pb {
-				if ours[fn.name][i] <= pb[i] {
-					w++
-				}
-			}
-			wins = fmt.Sprintf("%d/%d", w, len(pb))
+		verdict, ci, pb, pv := "-", "-", "-", "-"
+		if theirs, ok := p.Best[fn.name]; ok {
+			o = median(theirs)
 			verdict = map[bool]string{true: "yes", false: "no"}[a <= o]
+			c := compare(ours[fn.name], theirs)
+			ci = fmt.Sprintf("[%.3g, %.3g]", c.diffLo, c.diffHi)
+			pb, pv = fmt.Sprintf("%.3f", c.pBetter), fmt.Sprintf("%.2g", c.pValue)
 		}
-		fmt.Printf("| %s | %.4g | %.4g | %.4g | %s | %s |\n", fn.name, fn.optimum, a, o, verdict, wins)
+		fmt.Printf("| %s | %.4g | %.4g | %.4g | %s | %s | %s | %s |\n", fn.name, fn.optimum, a, o, verdict, ci, pb, pv)
 	}
 	if *overheadTrials > 0 {
 		fmt.Printf("\nOverhead of a study of %d trials with a trivial objective (5-d sphere), in-memory storage\n\n", *overheadTrials)
