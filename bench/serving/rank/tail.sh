@@ -7,8 +7,10 @@
 #   bench/serving/rank/tail.sh     # BENCH_DIR=/tmp/atrium-bench-tail RATE=500 DURATION=15s ROUNDS=2
 #                                  # SETTINGS="gogc=100,log=on gogc=400,log=on gogc=400,log=off gogc=100,log=0.1"
 #
-# A setting is gogc=N (the server's GOGC) and log=on|off|RATE (the prediction
-# log on, off, or sampling that share of requests). Results: one JSON line
+# A setting is gogc=N (the server's GOGC), log=on|off|RATE (the prediction
+# log on, off, or sampling that share of requests) and optionally bin=PATH, an
+# atrium binary to serve with instead of this checkout's (another build,
+# alternated with this one in the same run). Results: one JSON line
 # per run in $BENCH_DIR/results.jsonl, each printed after its setting. Run it
 # on a quiet machine: the load generator shares the cores with the server.
 set -euo pipefail
@@ -35,13 +37,14 @@ free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1
 : >"$B/results.jsonl"
 for round in $(seq "$ROUNDS"); do
 	for setting in $SETTINGS; do
-		gogc=100 log=on
+		gogc=100 log=on bin=$B/atrium
 		IFS=, read -ra kvs <<<"$setting"
 		for kv in "${kvs[@]}"; do
 			case $kv in
 			gogc=*) gogc=${kv#gogc=} ;;
 			log=*) log=${kv#log=} ;;
-			*) echo "tail: setting $setting: unknown $kv (want gogc=N,log=on|off|RATE)" >&2; exit 2 ;;
+			bin=*) bin=${kv#bin=} ;;
+			*) echo "tail: setting $setting: unknown $kv (want gogc=N,log=on|off|RATE[,bin=PATH])" >&2; exit 2 ;;
 			esac
 		done
 		case $log in
@@ -50,7 +53,7 @@ for round in $(seq "$ROUNDS"); do
 		*) printf 'serving:\n  prediction_log:\n    sample_rate: %s\n' "$log" >"$proj/atrium.yaml" ;;
 		esac
 		addr=127.0.0.1:$(free_port)
-		GOGC=$gogc "$B/atrium" --repo "$proj" serve --addr "$addr" 2>"$B/serve.log" &
+		GOGC=$gogc "$bin" --repo "$proj" serve --addr "$addr" 2>"$B/serve.log" &
 		pid=$!
 		for _ in $(seq 120); do curl -sf -o /dev/null "http://$addr/healthz" && break; sleep 0.5; done
 		"$B/rank" load -url "http://$addr" -duration 5s -mode open -rate 100 >/dev/null # warm-up

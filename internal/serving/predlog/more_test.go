@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/duckdb/duckdb-go/v2/mapping"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
@@ -192,8 +193,13 @@ func TestFlushOnInterval(t *testing.T) {
 // TestSinkOneThread: the flush's DuckDB uses one thread, as documented.
 func TestSinkOneThread(t *testing.T) {
 	w := openTest(t, Options{})
-	var threads int
-	if err := w.sink.db.QueryRow(`SELECT current_setting('threads')`).Scan(&threads); err != nil {
+	var threads int64
+	err := w.sink.query(context.Background(), `SELECT current_setting('threads')::BIGINT`, func(ch mapping.DataChunk, n int) {
+		if n == 1 {
+			threads = *(*int64)(mapping.VectorGetData(mapping.DataChunkGetVector(ch, 0)))
+		}
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	if threads != 1 {

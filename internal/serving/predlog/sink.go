@@ -3,12 +3,9 @@ package predlog
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
-	"database/sql/driver"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -16,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	duckdb "github.com/duckdb/duckdb-go/v2"
+	"github.com/duckdb/duckdb-go/v2/mapping"
 )
 
 // FormatVersion is the version of the files' schema, stored in their
@@ -30,37 +27,82 @@ const (
 // COPY writes it as Parquet.
 const stageTable = "predlog_stage"
 
-// sink writes groups of records to Parquet through a private in-memory DuckDB.
+// sink writes groups of records to Parquet through a private in-memory
+// DuckDB, reached through duckdb-go's C-API bindings (its mapping package):
+// rows are appended by data chunk (chunk.go), which database/sql cannot do.
 // mu serialises flushes: the connection and its stage table are one at a time.
 type sink struct {
-	mu        sync.Mutex
-	dir       string
-	rate      float64
-	connector *duckdb.Connector
-	db        *sql.DB
+	mu   sync.Mutex
+	dir  string
+	rate float64
+	db   mapping.Database
+	conn mapping.Connection
 }
 
 func openSink(ctx context.Context, dir string, rate float64) (*sink, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	// One thread: a flush is small, and must not take the request path's
 	// cores. Timestamps are appended and written as UTC wall time (TIMESTAMP).
-	connector, err := duckdb.NewConnector("?threads=1", nil)
-	if err != nil {
-		return nil, fmt.Errorf("open duckdb: %w", err)
+	var config mapping.Config
+	if mapping.CreateConfig(&config) == mapping.StateError {
+		return nil, errors.New("open duckdb: create config")
 	}
-	db := sql.OpenDB(connector)
-	// One connection: the stage table lives in it.
-	db.SetMaxOpenConns(1)
-	if err := db.PingContext(ctx); err != nil {
-		return nil, errors.Join(fmt.Errorf("open duckdb: %w", err), db.Close(), connector.Close())
+	defer mapping.DestroyConfig(&config)
+	if mapping.SetConfig(config, "threads", "1") == mapping.StateError {
+		return nil, errors.New("open duckdb: set threads")
 	}
-	return &sink{dir: dir, rate: rate, connector: connector, db: db}, nil
+	s := &sink{dir: dir, rate: rate}
+	var msg string
+	if mapping.OpenExt("", &s.db, config, &msg) == mapping.StateError {
+		mapping.Close(&s.db)
+		return nil, fmt.Errorf("open duckdb: %s", msg)
+	}
+	if mapping.Connect(s.db, &s.conn) == mapping.StateError {
+		mapping.Close(&s.db)
+		return nil, errors.New("open duckdb: connect")
+	}
+	return s, nil
 }
 
 func (s *sink) close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return errors.Join(s.db.Close(), s.connector.Close())
+	mapping.Disconnect(&s.conn)
+	mapping.Close(&s.db)
+	return nil
 }
+
+// query runs sql and calls fn, if not nil, with each chunk of its result. If
+// ctx ends first the query is interrupted and ctx's error returned.
+func (s *sink) query(ctx context.Context, sql string, fn func(ch mapping.DataChunk, n int)) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	stop := context.AfterFunc(ctx, func() { mapping.Interrupt(s.conn) })
+	defer stop()
+	var res mapping.Result
+	defer mapping.DestroyResult(&res)
+	if mapping.Query(s.conn, sql, &res) == mapping.StateError {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		return errors.New(mapping.ResultError(&res))
+	}
+	for {
+		ch := mapping.FetchChunk(res)
+		if ch.Ptr == nil {
+			return ctx.Err()
+		}
+		if fn != nil {
+			fn(ch, int(mapping.DataChunkGetSize(ch)))
+		}
+		mapping.DestroyDataChunk(&ch)
+	}
+}
+
+func (s *sink) exec(ctx context.Context, sql string) error { return s.query(ctx, sql, nil) }
 
 // failure is a group of rows that could not be written.
 type failure struct {
@@ -256,11 +298,6 @@ func (s *sink) writeGroup(ctx context.Context, k groupKey, l *layout) error {
 	tmp := filepath.Join(dir, "."+id+tempSuffix)
 	final := filepath.Join(dir, id+".parquet")
 
-	conn, err := s.db.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
 	defs := make([]string, 0, len(fixedColumns)+len(l.entities)+len(l.features)+2)
 	for _, c := range fixedColumns {
 		defs = append(defs, quoteIdent(c.name)+" "+c.typ)
@@ -276,17 +313,17 @@ func (s *sink) writeGroup(ctx context.Context, k groupKey, l *layout) error {
 		defs = append(defs, fmt.Sprintf("f%d %s", i, typ))
 	}
 	defs = append(defs, "score DOUBLE", "scores DOUBLE[]")
-	if _, err := conn.ExecContext(ctx, fmt.Sprintf("CREATE OR REPLACE TABLE %s (%s)", stageTable, strings.Join(defs, ", "))); err != nil {
+	if err := s.exec(ctx, fmt.Sprintf("CREATE OR REPLACE TABLE %s (%s)", stageTable, strings.Join(defs, ", "))); err != nil {
 		return fmt.Errorf("stage table: %w", err)
 	}
-	defer conn.ExecContext(context.Background(), "DROP TABLE IF EXISTS "+stageTable) //nolint:errcheck // best effort: replaced by the next flush anyway
-	if err := conn.Raw(func(dc any) error { return s.appendRows(dc.(driver.Conn), l, len(defs)) }); err != nil {
+	defer s.exec(context.Background(), "DROP TABLE IF EXISTS "+stageTable) //nolint:errcheck // best effort: replaced by the next flush anyway
+	if err := s.appendRows(l); err != nil {
 		return fmt.Errorf("append: %w", err)
 	}
 	if testHookCopy != nil {
 		testHookCopy(tmp)
 	}
-	if _, err := conn.ExecContext(ctx, fmt.Sprintf("COPY (%s) TO %s (FORMAT parquet, COMPRESSION zstd, KV_METADATA {%s: %s})",
+	if err := s.exec(ctx, fmt.Sprintf("COPY (%s) TO %s (FORMAT parquet, COMPRESSION zstd, KV_METADATA {%s: %s})",
 		l.selectSQL(), sqlQuote(tmp), FormatKey, sqlQuote(FormatVersion))); err != nil {
 		_ = os.Remove(tmp)
 		return fmt.Errorf("write parquet: %w", err)
@@ -301,79 +338,13 @@ func (s *sink) writeGroup(ctx context.Context, k groupKey, l *layout) error {
 	return nil
 }
 
-// appendRows appends every row of the layout's records, NULL where a record
-// lacks a column of the group or a value is missing.
-func (s *sink) appendRows(dc driver.Conn, l *layout, width int) error {
-	a, err := duckdb.NewAppenderFromConn(dc, "", stageTable)
+// appendRows appends the rows of l's records to the stage table.
+func (s *sink) appendRows(l *layout) error {
+	a, err := newChunkAppender(s.conn, l)
 	if err != nil {
 		return err
 	}
-	vals := make([]driver.Value, width)
-	ent0 := len(fixedColumns)
-	feat0 := ent0 + len(l.entities)
-	score := feat0 + len(l.features)
-	for _, r := range l.recs {
-		// Per record: where each of its keys and features goes.
-		ctxCols := make([]int, len(r.Context))
-		for i, f := range r.Context {
-			ctxCols[i] = ent0 + l.entityAt[strings.ToLower(f.Name)]
-		}
-		entCols := make([]int, len(r.Entities))
-		for i, c := range r.Entities {
-			entCols[i] = ent0 + l.entityAt[strings.ToLower(c.Name)]
-		}
-		numCols := make([]int, len(r.Features))
-		for i, f := range r.Features {
-			numCols[i] = feat0 + l.featAt[strings.ToLower(f)]
-		}
-		strCols := make([]int, len(r.Categorical))
-		for i, f := range r.Categorical {
-			strCols[i] = feat0 + l.featAt[strings.ToLower(f)]
-		}
-		ts := r.Time.UTC().Truncate(time.Microsecond)
-		var routingKey driver.Value
-		if r.RoutingKey != "" {
-			routingKey = r.RoutingKey
-		}
-		outs := r.outputs()
-		for row := 0; row < r.Rows; row++ {
-			clear(vals)
-			vals[0], vals[1], vals[2], vals[3] = r.RequestID, int32(row), int32(r.Rows), ts
-			vals[4], vals[5], vals[6], vals[7] = r.Model, r.Version, string(r.Route), routingKey
-			vals[8], vals[9], vals[10], vals[11] = s.rate, millis(r.Latency.Total), millis(r.Latency.Fetch), millis(r.Latency.Model)
-			for i, f := range r.Context {
-				vals[ctxCols[i]] = f.Value
-			}
-			for i, c := range r.Entities {
-				vals[entCols[i]] = c.Values[row]
-			}
-			nf := len(r.Features)
-			for i, v := range r.Values[row*nf : (row+1)*nf] {
-				switch {
-				case math.IsNaN(v):
-				case l.kinds[numCols[i]-feat0] == kindString:
-					vals[numCols[i]] = strconv.FormatFloat(v, 'g', -1, 64)
-				default:
-					vals[numCols[i]] = v
-				}
-			}
-			nc := len(r.Categorical)
-			for i, v := range r.Strings[row*nc : (row+1)*nc] {
-				if v != "" {
-					vals[strCols[i]] = v
-				}
-			}
-			if outs == 1 {
-				vals[score] = r.Scores[row]
-			} else {
-				vals[score+1] = r.Scores[row*outs : (row+1)*outs]
-			}
-			if err := a.AppendRow(vals...); err != nil {
-				return errors.Join(err, a.Close())
-			}
-		}
-	}
-	return a.Close()
+	return errors.Join(a.appendRecords(l, s.rate), a.close())
 }
 
 func millis(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
