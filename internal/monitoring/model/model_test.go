@@ -24,10 +24,12 @@ import (
 	"github.com/atrium-ml/atrium/internal/tracking"
 )
 
-// now ends the tests' windows: a minute ahead of the clock, so that labels
-// stored during a test (stamped with the real time) are received within
-// the window, as they are in production.
-var now = time.Now().UTC().Truncate(time.Minute).Add(time.Minute)
+// now ends the tests' windows: at least a minute ahead of the clock, so
+// that labels stored during a test (stamped with the real time) are
+// received within the window, as they are in production. Rounded to the
+// minute, one minute ahead was only 0 to 60 s ahead: a package started in a
+// minute's last seconds stored its labels after now, outside the window.
+var now = time.Now().UTC().Truncate(time.Minute).Add(2 * time.Minute)
 
 // world is a registry, artifact store, prediction log and label store.
 type world struct {
