@@ -8,9 +8,10 @@
 // 2048 values. The layout read below is DuckDB's documented C ABI (duckdb.h:
 // duckdb_vector_get_data, duckdb_vector_get_validity, duckdb_string_t).
 //
-// Users: internal/monitoring/datadrift (columns of two files) and the duckdb
-// offline engine's partition profiles (a run's staged files). The package
-// knows nothing of either: it is a reader of query results.
+// Users: internal/monitoring/datadrift (columns of two files), the duckdb
+// offline engine's partition profiles (a run's staged files) and the
+// prediction log's sink (its statements; it appends through Raw). The
+// package knows nothing of them: it is a reader of query results.
 package duckvec
 
 import (
@@ -53,6 +54,10 @@ func (d *DB) Connect() (*Conn, error) {
 
 // Close closes the connection.
 func (c *Conn) Close() { mapping.Disconnect(&c.c) }
+
+// Raw is the connection's C-API handle, for the calls this package does not
+// wrap (the prediction log's data-chunk appender). It stays owned by c.
+func (c *Conn) Raw() mapping.Connection { return c.c }
 
 // Query runs sql to completion and calls fn with each chunk of its result, in
 // order. If ctx ends first the query is interrupted and ctx's error returned.
@@ -134,29 +139,31 @@ func Values[T float64 | int64 | uint64](ch *Chunk, col int) []T {
 	return unsafe.Slice((*T)(mapping.VectorGetData(ch.vector(col))), ch.n)
 }
 
-// duckString mirrors duckdb_string_t: 16 bytes, the length first; strings of
-// at most 12 bytes are stored inline after it, longer ones behind a pointer at
-// offset 8 (after a 4-byte prefix).
-type duckString struct {
-	length uint32
-	inline [12]byte
+// String mirrors duckdb_string_t, a VARCHAR vector's element: 16 bytes,
+// the length first; strings of at most 12 bytes are stored inline after it
+// (zero-padded: DuckDB compares inline strings by their 16 bytes), longer
+// ones behind a pointer at offset 8 (after a 4-byte prefix), which writers
+// set through duckdb_vector_assign_string_element.
+type String struct {
+	Length uint32
+	Inline [12]byte
 }
 
 // Text returns row i of a VARCHAR column, borrowing DuckDB's memory
 // (strings.Clone it to keep it), and false for NULL.
 func (ch *Chunk) Text(col int) func(i int) (string, bool) {
-	vals := unsafe.Slice((*duckString)(mapping.VectorGetData(ch.vector(col))), ch.n)
+	vals := unsafe.Slice((*String)(mapping.VectorGetData(ch.vector(col))), ch.n)
 	valid := ch.Valid(col)
 	return func(i int) (string, bool) {
 		if !valid(i) {
 			return "", false
 		}
 		v := &vals[i]
-		if v.length <= 12 {
-			return unsafe.String(&v.inline[0], int(v.length)), true
+		if v.Length <= 12 {
+			return unsafe.String(&v.Inline[0], int(v.Length)), true
 		}
 		ptr := *(*unsafe.Pointer)(unsafe.Add(unsafe.Pointer(v), 8))
-		return unsafe.String((*byte)(ptr), int(v.length)), true
+		return unsafe.String((*byte)(ptr), int(v.Length)), true
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/atrium-ml/atrium/internal/platform/duckvec"
 	"github.com/duckdb/duckdb-go/v2/mapping"
 )
 
@@ -23,15 +24,6 @@ import (
 // DuckDB's memory, outside the Go heap. The layout written is DuckDB's
 // documented C ABI (duckdb.h: duckdb_vector_get_data, duckdb_vector_get_validity,
 // duckdb_string_t, duckdb_list_entry).
-
-// duckString mirrors duckdb_string_t: 16 bytes, the length first; strings of
-// at most 12 bytes are stored inline after it (zero-padded: DuckDB compares
-// inline strings by their 16 bytes), longer ones are copied into the vector's
-// string heap by duckdb_vector_assign_string_element.
-type duckString struct {
-	length uint32
-	inline [12]byte
-}
 
 // listEntry mirrors duckdb_list_entry: a row's slice of a LIST's child vector.
 type listEntry struct {
@@ -137,7 +129,7 @@ func (a *chunkAppender) reset() {
 		if c.nullable {
 			clear(c.mask)
 			if c.str {
-				clear(unsafe.Slice((*duckString)(c.data), a.size))
+				clear(unsafe.Slice((*duckvec.String)(c.data), a.size))
 			}
 		}
 	}
@@ -179,10 +171,10 @@ func setAt[T int32 | int64 | float64](c *stageColumn, i int, v T) {
 // setString writes s to row i of a VARCHAR column and marks it valid.
 func (c *stageColumn) setString(i int, s string) {
 	if len(s) <= 12 {
-		d := (*duckString)(unsafe.Add(c.data, uintptr(i)*unsafe.Sizeof(duckString{})))
-		d.length = uint32(len(s))
-		n := copy(d.inline[:], s)
-		clear(d.inline[n:])
+		d := (*duckvec.String)(unsafe.Add(c.data, uintptr(i)*unsafe.Sizeof(duckvec.String{})))
+		d.Length = uint32(len(s))
+		n := copy(d.Inline[:], s)
+		clear(d.Inline[n:])
 	} else {
 		mapping.VectorAssignStringElement(c.vec, mapping.IdxT(i), s)
 	}

@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/duckdb/duckdb-go/v2/mapping"
+	"github.com/atrium-ml/atrium/internal/platform/duckvec"
 )
 
 // FormatVersion is the version of the files' schema, stored in their
@@ -35,33 +35,26 @@ type sink struct {
 	mu   sync.Mutex
 	dir  string
 	rate float64
-	db   mapping.Database
-	conn mapping.Connection
+	db   *duckvec.DB
+	conn *duckvec.Conn
 }
 
 func openSink(ctx context.Context, dir string, rate float64) (*sink, error) {
-	if err := ctx.Err(); err != nil {
+	db, err := duckvec.Open()
+	if err != nil {
 		return nil, err
 	}
+	conn, err := db.Connect()
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	s := &sink{dir: dir, rate: rate, db: db, conn: conn}
 	// One thread: a flush is small, and must not take the request path's
 	// cores. Timestamps are appended and written as UTC wall time (TIMESTAMP).
-	var config mapping.Config
-	if mapping.CreateConfig(&config) == mapping.StateError {
-		return nil, errors.New("open duckdb: create config")
-	}
-	defer mapping.DestroyConfig(&config)
-	if mapping.SetConfig(config, "threads", "1") == mapping.StateError {
-		return nil, errors.New("open duckdb: set threads")
-	}
-	s := &sink{dir: dir, rate: rate}
-	var msg string
-	if mapping.OpenExt("", &s.db, config, &msg) == mapping.StateError {
-		mapping.Close(&s.db)
-		return nil, fmt.Errorf("open duckdb: %s", msg)
-	}
-	if mapping.Connect(s.db, &s.conn) == mapping.StateError {
-		mapping.Close(&s.db)
-		return nil, errors.New("open duckdb: connect")
+	if err := conn.Exec(ctx, "SET threads = 1"); err != nil {
+		s.close()
+		return nil, fmt.Errorf("open duckdb: %w", err)
 	}
 	return s, nil
 }
@@ -69,40 +62,10 @@ func openSink(ctx context.Context, dir string, rate float64) (*sink, error) {
 func (s *sink) close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	mapping.Disconnect(&s.conn)
-	mapping.Close(&s.db)
+	s.conn.Close()
+	s.db.Close()
 	return nil
 }
-
-// query runs sql and calls fn, if not nil, with each chunk of its result. If
-// ctx ends first the query is interrupted and ctx's error returned.
-func (s *sink) query(ctx context.Context, sql string, fn func(ch mapping.DataChunk, n int)) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	stop := context.AfterFunc(ctx, func() { mapping.Interrupt(s.conn) })
-	defer stop()
-	var res mapping.Result
-	defer mapping.DestroyResult(&res)
-	if mapping.Query(s.conn, sql, &res) == mapping.StateError {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		return errors.New(mapping.ResultError(&res))
-	}
-	for {
-		ch := mapping.FetchChunk(res)
-		if ch.Ptr == nil {
-			return ctx.Err()
-		}
-		if fn != nil {
-			fn(ch, int(mapping.DataChunkGetSize(ch)))
-		}
-		mapping.DestroyDataChunk(&ch)
-	}
-}
-
-func (s *sink) exec(ctx context.Context, sql string) error { return s.query(ctx, sql, nil) }
 
 // failure is a group of rows that could not be written.
 type failure struct {
@@ -313,17 +276,17 @@ func (s *sink) writeGroup(ctx context.Context, k groupKey, l *layout) error {
 		defs = append(defs, fmt.Sprintf("f%d %s", i, typ))
 	}
 	defs = append(defs, "score DOUBLE", "scores DOUBLE[]")
-	if err := s.exec(ctx, fmt.Sprintf("CREATE OR REPLACE TABLE %s (%s)", stageTable, strings.Join(defs, ", "))); err != nil {
+	if err := s.conn.Exec(ctx, fmt.Sprintf("CREATE OR REPLACE TABLE %s (%s)", stageTable, strings.Join(defs, ", "))); err != nil {
 		return fmt.Errorf("stage table: %w", err)
 	}
-	defer s.exec(context.Background(), "DROP TABLE IF EXISTS "+stageTable) //nolint:errcheck // best effort: replaced by the next flush anyway
+	defer s.conn.Exec(context.Background(), "DROP TABLE IF EXISTS "+stageTable) //nolint:errcheck // best effort: replaced by the next flush anyway
 	if err := s.appendRows(l); err != nil {
 		return fmt.Errorf("append: %w", err)
 	}
 	if testHookCopy != nil {
 		testHookCopy(tmp)
 	}
-	if err := s.exec(ctx, fmt.Sprintf("COPY (%s) TO %s (FORMAT parquet, COMPRESSION zstd, KV_METADATA {%s: %s})",
+	if err := s.conn.Exec(ctx, fmt.Sprintf("COPY (%s) TO %s (FORMAT parquet, COMPRESSION zstd, KV_METADATA {%s: %s})",
 		l.selectSQL(), sqlQuote(tmp), FormatKey, sqlQuote(FormatVersion))); err != nil {
 		_ = os.Remove(tmp)
 		return fmt.Errorf("write parquet: %w", err)
@@ -340,7 +303,7 @@ func (s *sink) writeGroup(ctx context.Context, k groupKey, l *layout) error {
 
 // appendRows appends the rows of l's records to the stage table.
 func (s *sink) appendRows(l *layout) error {
-	a, err := newChunkAppender(s.conn, l)
+	a, err := newChunkAppender(s.conn.Raw(), l)
 	if err != nil {
 		return err
 	}
