@@ -390,13 +390,8 @@ func (st Stores) loader() *serving.Loader {
 	return &serving.Loader{Registry: st.Registry, Artifacts: st.Artifacts}
 }
 
-// ExperimentID returns the id of the named experiment of ts, creating it
+// experiment returns the id of the named experiment of ts, creating it
 // when missing; "" is the Default experiment.
-func ExperimentID(ctx context.Context, ts *tracking.Store, name string) (string, error) {
-	return experiment(ctx, ts, name)
-}
-
-// experiment is ExperimentID.
 func experiment(ctx context.Context, ts *tracking.Store, name string) (string, error) {
 	if name == "" {
 		return tracking.DefaultExpID, nil
