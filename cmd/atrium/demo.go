@@ -245,7 +245,7 @@ func (m demoModeler) sub(ctx context.Context, out io.Writer) *env {
 
 func (m demoModeler) Train(ctx context.Context, spec string, out io.Writer) (string, error) {
 	e := m.sub(ctx, out)
-	res, err := trainSpec(e, spec, train.Options{})
+	res, err := trainSpec(e, spec, train.Options{}, nil) // the project's stores
 	if err == nil {
 		err = writeTrainSummary(out, "text", res)
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,7 +24,7 @@ func newFitCmd(e *env) *cobra.Command {
 	var o fit.Options
 	var params []string // --param k=v, parsed into o.Params
 	var reg register.Options
-	var trackingURI string // --tracking-uri, default $MLFLOW_TRACKING_URI
+	var tracking trackingURI
 	cmd := &cobra.Command{
 		Use:   "fit --data FILE --label COL --task TASK --algorithm ALGO --out MODEL",
 		Short: "Train a model on a CSV or Parquet file",
@@ -61,10 +60,7 @@ model and version go to that server through its MLflow API and artifact proxy
       --register ranker --feature-service ranker_v1 --alias champion`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if trackingURI == "" {
-				trackingURI = os.Getenv("MLFLOW_TRACKING_URI")
-			}
-			return runFit(e, o, params, reg, trackingURI)
+			return runFit(e, o, params, reg, &tracking)
 		},
 	}
 	f := cmd.Flags()
@@ -89,7 +85,7 @@ model and version go to that server through its MLflow API and artifact proxy
 	f.StringVar(&reg.Alias, "alias", "", "with --register: point this alias (e.g. champion) at the new version")
 	f.StringVar(&reg.Experiment, "experiment", "", "with --register: the run's experiment, created if missing (default: Default)")
 	f.StringVar(&reg.RunName, "run-name", "", "with --register: the run's name")
-	f.StringVar(&trackingURI, "tracking-uri", "", "with --register: publish to this server's MLflow API (an atrium serve URL; default $MLFLOW_TRACKING_URI, else the project's own stores)")
+	tracking.addFlag(cmd, "with --register: publish to this server's MLflow API (an atrium serve URL; default $MLFLOW_TRACKING_URI, else the project's own stores)")
 	return cmd
 }
 
@@ -174,7 +170,7 @@ func (p *terminalProgress) metricsLine(start time.Time, iter int, metrics map[st
 	_, _ = io.WriteString(p.w, b.String())
 }
 
-func runFit(e *env, o fit.Options, params []string, reg register.Options, trackingURI string) error {
+func runFit(e *env, o fit.Options, params []string, reg register.Options, tracking *trackingURI) error {
 	start := time.Now()
 	out := o.Out
 	if reg.Name != "" && out == "" {
@@ -192,10 +188,10 @@ func runFit(e *env, o fit.Options, params []string, reg register.Options, tracki
 			return usageError{err}
 		}
 		var err error
-		if target, err = registerTarget(e, trackingURI); err != nil {
+		if target, err = tracking.tracker(e); err != nil {
 			return err
 		}
-	} else if trackingURI != "" && os.Getenv("MLFLOW_TRACKING_URI") != trackingURI {
+	} else if tracking.explicit() {
 		return usagef("--tracking-uri goes with --register NAME")
 	}
 	var err error
@@ -221,19 +217,6 @@ func runFit(e *env, o fit.Options, params []string, reg register.Options, tracki
 		return err
 	}
 	return writeFitSummary(e, res.Summary, r)
-}
-
-// registerTarget is where fit --register publishes: the server at
-// trackingURI (http or https), or the project's own stores.
-func registerTarget(e *env, trackingURI string) (register.Target, error) {
-	if trackingURI == "" {
-		return registryStores(e)
-	}
-	if !strings.HasPrefix(trackingURI, "http://") && !strings.HasPrefix(trackingURI, "https://") {
-		return nil, usagef("--tracking-uri %q: want the http(s) URL of a tracking server (an atrium serve); leave it unset for the project's own stores", trackingURI)
-	}
-	return &register.Remote{URL: trackingURI, Token: os.Getenv("MLFLOW_TRACKING_TOKEN"),
-		Username: os.Getenv("MLFLOW_TRACKING_USERNAME"), Password: os.Getenv("MLFLOW_TRACKING_PASSWORD")}, nil
 }
 
 func writeFitSummary(e *env, s fit.Summary, r *register.Result) error {

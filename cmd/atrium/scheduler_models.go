@@ -49,7 +49,7 @@ func trainingJobs(e *env) ([]scheduler.Job, map[string]scheduler.Factory, error)
 		if o.Engine, err = e.Offline(l.Features); err != nil {
 			return o, err
 		}
-		o.Stores, err = registryStores(e)
+		o.Tracker, err = registryStores(e)
 		return o, err
 	})
 	return js, trainjob.Kinds(base, specs), nil

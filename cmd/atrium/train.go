@@ -20,8 +20,9 @@ import (
 
 func newTrainCmd(e *env) *cobra.Command {
 	var o train.Options
+	var tracking trackingURI
 	cmd := &cobra.Command{
-		Use:   "train SPEC [--resume] [--dry-run]",
+		Use:   "train SPEC [--resume] [--dry-run] [--tracking-uri URL]",
 		Short: "Tune, evaluate, register and promote a model from a training spec",
 		Long: `train runs the standard training steps of a spec (training/*.yaml, see
 docs/training.md): it builds the training set point in time from the spine and the
@@ -38,32 +39,45 @@ training set and counts each split's rows, checks the search space, and prints t
 plan (model, split, trials, search space, metric, the experiment and the registered
 model it would write to, the current champion), training, tracking and registering
 nothing. --resume continues the study of a killed
-run (its parent run is found by the spec's name).`,
+run (its parent run is found by the spec's name).
+
+With --tracking-uri (or MLFLOW_TRACKING_URI) set to a tracking server's URL (another
+atrium serve), the study's parent run, the trials' child runs, their artifacts
+(reference profile, plots, model), the registered version, its aliases and the
+champion the gate compares with are all on that server, reached through its MLflow
+API and artifact proxy (MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME and
+_PASSWORD, authenticate); the project's own tracking store and registry get nothing.
+The training set is still built from this project's features, and the study's
+trials are still stored in its metadata database: --resume runs here and finds the
+parent run on the server by its atrium.study tag.`,
 		Example: `  atrium train training/ranker.yaml
   atrium train training/ranker.yaml --dry-run
-  atrium train training/ranker.yaml --resume`,
+  atrium train training/ranker.yaml --resume
+  atrium train training/ranker.yaml --tracking-uri http://mlflow.internal:8080`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runTrain(e, args[0], o)
+			return runTrain(e, args[0], o, &tracking)
 		},
 	}
 	f := cmd.Flags()
 	f.BoolVar(&o.Resume, "resume", false, "continue the study of the spec's last unfinished run")
 	f.BoolVar(&o.DryRun, "dry-run", false, "check the spec against the data and print the plan; train and write nothing")
 	f.IntVar(&o.Threads, "threads", 0, "CPU threads, split between parallel trials (default: all)")
+	tracking.addFlag(cmd, "track and register on this server's MLflow API (an atrium serve URL; default $MLFLOW_TRACKING_URI, else the project's own stores)")
 	return cmd
 }
 
-func runTrain(e *env, path string, o train.Options) error {
-	res, err := trainSpec(e, path, o)
+func runTrain(e *env, path string, o train.Options, tracking *trackingURI) error {
+	res, err := trainSpec(e, path, o, tracking)
 	if err != nil {
 		return err
 	}
 	return writeTrainSummary(e.stdout, e.output, res)
 }
 
-// trainSpec loads the spec and the project's stores and runs it.
-func trainSpec(e *env, path string, o train.Options) (*train.Result, error) {
+// trainSpec loads the spec, the project's stores and the tracker (the
+// project's or the tracking server's) and runs it.
+func trainSpec(e *env, path string, o train.Options, tracking *trackingURI) (*train.Result, error) {
 	s, err := spec.LoadTraining(path)
 	if err != nil {
 		var ps spec.Problems
@@ -90,7 +104,7 @@ func trainSpec(e *env, path string, o train.Options) (*train.Result, error) {
 	if o.Engine, err = e.Offline(l.Features); err != nil {
 		return nil, err
 	}
-	if o.Stores, err = registryStores(e); err != nil {
+	if o.Tracker, err = tracking.tracker(e); err != nil {
 		return nil, err
 	}
 	o.Spec, o.Dir, o.Features, o.CatalogVersion, o.DB = s, p.Dir, l.Features, l.Version, db

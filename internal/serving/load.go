@@ -87,6 +87,14 @@ func (l *Loader) LoadVersion(ctx context.Context, v *registry.ModelVersion) (*De
 	if err != nil {
 		return nil, registryError(err, v.Name, v.Version)
 	}
+	return l.LoadFrom(ctx, v, loc)
+}
+
+// LoadFrom loads a resolved version from its files at loc, its download
+// URI (a mlflow-artifacts:/ URI into l.Artifacts), and names the result
+// after v. Registry is not used: a client of a remote registry resolves v
+// and loc itself and reads the files through the server's artifact proxy.
+func (l *Loader) LoadFrom(ctx context.Context, v *registry.ModelVersion, loc string) (*Deployed, error) {
 	dir, ok := tracking.ProxiedPath(loc)
 	if !ok {
 		return nil, fmt.Errorf("%w: model %q version %s is stored at %s, outside this server's artifact store (mlflow-artifacts:/)",

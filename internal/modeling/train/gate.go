@@ -22,11 +22,10 @@ func gate(ctx context.Context, o *Options, res *Result, test *ml.Dataset) error 
 	}
 	p := r.Promote
 	res.Decision.Alias = p.Alias
-	if o.Stores.Registry == nil || o.Stores.Artifacts == nil {
+	if o.Tracker == nil {
 		return errors.New("promotion gate: no registry to read the champion from")
 	}
-	loader := &serving.Loader{Registry: o.Stores.Registry, Artifacts: o.Stores.Artifacts}
-	champ, err := loader.Load(ctx, r.Model, "@"+p.Alias)
+	champ, err := o.Tracker.LoadVersion(ctx, r.Model, "@"+p.Alias)
 	if errors.Is(err, serving.ErrNotFound) {
 		res.Decision.Promote = true
 		res.Decision.Reason = fmt.Sprintf("%s has no version at alias %s yet: the candidate takes it", r.Model, p.Alias)

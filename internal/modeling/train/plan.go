@@ -7,8 +7,8 @@ import (
 	"maps"
 	"strings"
 
+	"github.com/atrium-ml/atrium/internal/serving"
 	"github.com/atrium-ml/atrium/internal/spec"
-	"github.com/atrium-ml/atrium/internal/tracking/wire"
 )
 
 // Plan is what a run of the spec would do: a dry run's answer
@@ -81,12 +81,12 @@ func plan(ctx context.Context, o *Options, splits *Splits) (*Plan, error) {
 		return p, nil
 	}
 	p.Promote, p.IfBetterBy = r.Promote.Alias, r.Promote.IfBetterBy
-	if o.Stores.Registry == nil {
+	if o.Tracker == nil {
 		return p, nil
 	}
-	v, err := o.Stores.Registry.GetVersionByAlias(ctx, r.Model, r.Promote.Alias)
+	v, err := o.Tracker.Version(ctx, r.Model, "@"+r.Promote.Alias)
 	switch {
-	case errors.Is(err, wire.ErrNotFound):
+	case errors.Is(err, serving.ErrNotFound):
 	case err != nil:
 		return nil, fmt.Errorf("dry run: read %s@%s: %w", r.Model, r.Promote.Alias, err)
 	default:

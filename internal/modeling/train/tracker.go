@@ -1,7 +1,6 @@
 package train
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -14,7 +13,6 @@ import (
 	"time"
 
 	"github.com/atrium-ml/atrium/internal/modeling/modelfile"
-	"github.com/atrium-ml/atrium/internal/serving"
 	"github.com/atrium-ml/atrium/internal/serving/register"
 	"github.com/atrium-ml/atrium/internal/tracking"
 	"github.com/atrium-ml/atrium/internal/tracking/wire"
@@ -47,16 +45,19 @@ const (
 // to the version's run artifact root.
 const ReferenceProfilePath = "reference/profile.json"
 
-// tracker writes the study's runs (a dry run stops before it is made).
-// The trial methods are safe for concurrent use (the tracking store is).
+// tracker writes the study's runs to Options.Tracker (a dry run stops
+// before it is made). The trial methods are safe for concurrent use (the
+// Tracker is).
 type tracker struct {
 	o      *Options
+	t      register.Tracker
 	res    *Result
 	runID  string
+	expID  string // the parent run's experiment, the trials' too
 	artDir string // the parent run's directory in the artifact store
 }
 
-func newTracker(o *Options, res *Result) *tracker { return &tracker{o: o, res: res} }
+func newTracker(o *Options, res *Result) *tracker { return &tracker{o: o, t: o.Tracker, res: res} }
 
 func (k *tracker) now() int64 { return k.o.Now().UnixMilli() }
 
@@ -64,15 +65,14 @@ func (k *tracker) now() int64 { return k.o.Now().UnixMilli() }
 // one.
 func (k *tracker) start(ctx context.Context) error {
 	t := k.o.Spec
-	ts := k.o.Stores.Tracking
-	expID, err := register.ExperimentID(ctx, ts, t.Name)
+	expID, err := k.t.ExperimentID(ctx, t.Name)
 	if err != nil {
-		return err
+		return fmt.Errorf("experiment %s: %w", t.Name, err)
 	}
+	k.expID = expID
 	if k.o.Resume {
-		runs, _, err := ts.SearchRuns(ctx, tracking.RunQuery{ExperimentIDs: []string{expID},
-			Filter:  fmt.Sprintf("tags.`%s` = '%s' and attributes.status = 'RUNNING'", TagStudy, t.Name),
-			OrderBy: []string{"attributes.start_time DESC"}, MaxResults: 1})
+		runs, err := k.t.SearchRuns(ctx, expID, fmt.Sprintf("tags.`%s` = '%s' and attributes.status = 'RUNNING'", TagStudy, t.Name),
+			[]string{"attributes.start_time DESC"}, 1)
 		if err != nil {
 			return fmt.Errorf("find the study's parent run: %w", err)
 		}
@@ -84,15 +84,14 @@ func (k *tracker) start(ctx context.Context) error {
 		}
 		k.o.Logger.Info("no unfinished parent run of the study: starting one", "study", t.Name)
 	}
-	run, err := ts.CreateRun(ctx, tracking.RunCreate{ExperimentID: expID, StartTime: k.now(), Tags: []tracking.KV{
+	runID, uri, err := k.t.CreateRun(ctx, expID, k.now(), []tracking.KV{
 		{Key: tracking.TagRunName, Value: t.Name}, {Key: "mlflow.source.name", Value: "atrium train"},
-		{Key: "mlflow.source.type", Value: "LOCAL"}, {Key: TagStudy, Value: t.Name}, {Key: TagTrainingSpec, Value: t.File}}})
+		{Key: "mlflow.source.type", Value: "LOCAL"}, {Key: TagStudy, Value: t.Name}, {Key: TagTrainingSpec, Value: t.File}})
 	if err != nil {
 		return fmt.Errorf("create the study's parent run: %w", err)
 	}
-	k.runID = run.Info.RunID
-	k.res.RunID = k.runID
-	return k.artifactDir(run.Info.ArtifactURI)
+	k.runID = runID
+	return k.artifactDir(uri)
 }
 
 func (k *tracker) artifactDir(uri string) error {
@@ -110,14 +109,9 @@ type trialRun struct{ id string }
 
 // startTrial creates a trial's child run with its parameters.
 func (k *tracker) startTrial(ctx context.Context, number int, params map[string]string) (*trialRun, error) {
-	ts := k.o.Stores.Tracking
-	expRun, err := ts.RunInfoOf(ctx, k.runID)
-	if err != nil {
-		return nil, err
-	}
-	run, err := ts.CreateRun(ctx, tracking.RunCreate{ExperimentID: expRun.ExperimentID, StartTime: k.now(), Tags: []tracking.KV{
+	id, _, err := k.t.CreateRun(ctx, k.expID, k.now(), []tracking.KV{
 		{Key: tracking.TagRunName, Value: fmt.Sprintf("%s-trial-%d", k.o.Spec.Name, number)},
-		{Key: TagParentRun, Value: k.runID}, {Key: "atrium.trial.number", Value: strconv.Itoa(number)}}})
+		{Key: TagParentRun, Value: k.runID}, {Key: "atrium.trial.number", Value: strconv.Itoa(number)}})
 	if err != nil {
 		return nil, fmt.Errorf("trial %d: create run: %w", number, err)
 	}
@@ -125,10 +119,10 @@ func (k *tracker) startTrial(ctx context.Context, number int, params map[string]
 	for _, name := range slices.Sorted(maps.Keys(params)) {
 		kv = append(kv, tracking.KV{Key: register.MetricName(name), Value: params[name]})
 	}
-	if err := ts.LogBatch(ctx, run.Info.RunID, nil, kv, nil); err != nil {
+	if err := k.t.LogBatch(ctx, id, nil, kv, nil); err != nil {
 		return nil, fmt.Errorf("trial %d: log params: %w", number, err)
 	}
-	return &trialRun{id: run.Info.RunID}, nil
+	return &trialRun{id: id}, nil
 }
 
 // endTrial logs the trial's per-iteration metric and final state.
@@ -139,7 +133,6 @@ func (k *tracker) endTrial(ctx context.Context, r *trialRun, state string, f *fi
 	// A trial stopped by a cancelled study is still recorded as such.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	ts := k.o.Stores.Tracking
 	now := k.now()
 	key := "valid_" + register.MetricName(k.res.Metric)
 	var ms []tracking.Metric
@@ -159,19 +152,18 @@ func (k *tracker) endTrial(ctx context.Context, r *trialRun, state string, f *fi
 	// MLflow's batch limit is 1000 metrics.
 	for len(ms) > 0 {
 		n := min(len(ms), 1000)
-		if err := ts.LogBatch(ctx, r.id, ms[:n], nil, tags); err != nil {
+		if err := k.t.LogBatch(ctx, r.id, ms[:n], nil, tags); err != nil {
 			return err
 		}
 		ms, tags = ms[n:], nil
 	}
 	if tags != nil {
-		if err := ts.LogBatch(ctx, r.id, nil, nil, tags); err != nil {
+		if err := k.t.LogBatch(ctx, r.id, nil, nil, tags); err != nil {
 			return err
 		}
 	}
 	status := map[string]string{"complete": "FINISHED", "pruned": "KILLED", "failed": "FAILED"}[state]
-	_, err := ts.UpdateRun(ctx, r.id, tracking.RunUpdate{Status: &status, EndTime: &now})
-	return err
+	return k.t.EndRun(ctx, r.id, status, now)
 }
 
 func truncate(s string, n int) string {
@@ -187,7 +179,7 @@ func (k *tracker) put(ctx context.Context, path string, data []byte) error {
 	if k.artDir != "" {
 		p = k.artDir + "/" + path
 	}
-	if err := k.o.Stores.Artifacts.Put(ctx, p, bytes.NewReader(data)); err != nil {
+	if err := k.t.PutArtifact(ctx, p, data); err != nil {
 		return fmt.Errorf("store artifact %s of run %s: %w", path, k.runID, err)
 	}
 	return nil
@@ -246,7 +238,6 @@ func (k *tracker) finish(ctx context.Context, m *modelfile.Model, set *trainingS
 		}
 	}
 	lineage := k.lineage(set)
-	ts := k.o.Stores.Tracking
 	now := k.now()
 	mkey := register.MetricName(res.Metric)
 	metrics := []tracking.Metric{{Key: "test_" + mkey, Value: wire.Float(res.TestMetric), Timestamp: now},
@@ -260,28 +251,29 @@ func (k *tracker) finish(ctx context.Context, m *modelfile.Model, set *trainingS
 	for _, key := range slices.Sorted(maps.Keys(lineage)) {
 		tags = append(tags, tracking.KV{Key: key, Value: lineage[key]})
 	}
-	if err := ts.LogBatch(ctx, k.runID, metrics, nil, tags); err != nil {
+	if err := k.t.LogBatch(ctx, k.runID, metrics, nil, tags); err != nil {
 		return fmt.Errorf("log the study's results: %w", err)
 	}
 	if r := t.Register; r != nil {
 		lineage[TagTestPrefix+res.Metric] = strconv.FormatFloat(res.TestMetric, 'g', -1, 64)
-		reg, err := register.Model(ctx, k.o.Stores, m, register.Options{Name: r.Model, Alias: r.Alias, FeatureService: t.Features.Service,
+		reg, err := register.Model(ctx, k.t, m, register.Options{Name: r.Model, Alias: r.Alias, FeatureService: t.Features.Service,
 			Source: "atrium train", Run: k.runID, VersionTags: lineage, Now: k.o.Now})
 		if err != nil {
 			return err
 		}
 		res.Registered = reg
 		if res.Decision.Promote {
-			if err := k.o.Stores.Registry.SetAlias(ctx, r.Model, res.Decision.Alias, reg.Version); err != nil {
+			if err := k.t.SetAlias(ctx, r.Model, res.Decision.Alias, reg.Version); err != nil {
 				return fmt.Errorf("promote %s version %s to %s: %w", r.Model, reg.Version, res.Decision.Alias, err)
 			}
 		}
-	} else if err := serving.PutMLmodel(ctx, k.o.Stores.Artifacts, k.artDir+"/"+register.ArtifactPath, m); err != nil {
-		return err
+	} else if err := register.PutModelDir(ctx, k.t, k.artDir+"/"+register.ArtifactPath, m, k.o.Now()); err != nil {
+		return fmt.Errorf("store the model in run %s: %w", k.runID, err)
 	}
-	status := "FINISHED"
-	_, err = ts.UpdateRun(ctx, k.runID, tracking.RunUpdate{Status: &status, EndTime: &now})
-	return err
+	if err := k.t.EndRun(ctx, k.runID, "FINISHED", now); err != nil {
+		return fmt.Errorf("end the study's parent run %s: %w", k.runID, err)
+	}
+	return nil
 }
 
 // fail ends the parent run as FAILED with the error as a tag; the run of a
@@ -292,10 +284,10 @@ func (k *tracker) fail(ctx context.Context, cause error) {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	ts := k.o.Stores.Tracking
-	_ = ts.SetTag(ctx, k.runID, tracking.KV{Key: "atrium.error", Value: truncate(cause.Error(), 5000)})
-	status, end := "FAILED", k.now()
-	if _, err := ts.UpdateRun(ctx, k.runID, tracking.RunUpdate{Status: &status, EndTime: &end}); err != nil {
+	if err := k.t.SetTag(ctx, k.runID, tracking.KV{Key: "atrium.error", Value: truncate(cause.Error(), 5000)}); err != nil {
+		k.o.Logger.Warn("could not tag the parent run with its error", "run", k.runID, "error", err)
+	}
+	if err := k.t.EndRun(ctx, k.runID, "FAILED", k.now()); err != nil {
 		k.o.Logger.Warn("could not mark the parent run failed", "run", k.runID, "error", err)
 	}
 }

@@ -61,9 +61,13 @@ type Options struct {
 	SetVersions    map[string]int
 	// Engine is the offline engine the training set is joined on. Required.
 	Engine offline.Engine
-	// Stores are the tracking store, registry and artifact store the runs
-	// and the version go to. Required unless DryRun.
-	Stores register.Stores
+	// Tracker is where the runs, their artifacts, the version and its
+	// aliases go, and where the champion is read from: the project's own
+	// stores (register.Stores) or a tracking server (*register.Remote,
+	// `atrium train --tracking-uri`). The training set and the study
+	// (DB) stay local either way. Required unless DryRun; a dry run without
+	// it names no champion.
+	Tracker register.Tracker
 	// DB is the metadata database the study is stored in (tune); nil keeps
 	// it in memory (tests), which cannot be resumed.
 	DB *meta.DB
@@ -167,8 +171,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if t == nil || o.Engine == nil || o.Features == nil {
 		return nil, errors.New("train: Spec, Engine and Features are required")
 	}
-	if !o.DryRun && (o.Stores.Tracking == nil || o.Stores.Registry == nil || o.Stores.Artifacts == nil) {
-		return nil, errors.New("train: Stores are required unless DryRun")
+	if !o.DryRun && o.Tracker == nil {
+		return nil, errors.New("train: a Tracker is required unless DryRun")
 	}
 	features, ps := t.CheckFeatures(o.Features)
 	if len(ps) > 0 {

@@ -30,21 +30,8 @@ import (
 	"github.com/atrium-ml/atrium/internal/tracking"
 )
 
-const testFeatures = `entities:
-  - {name: listing, join_keys: [listing_id]}
-sources:
-  - {name: s, format: csv, path: s.csv, timestamp: ts}
-feature_sets:
-  - name: listing_stats
-    entity: listing
-    source: s
-    features:
-      - {name: quality, type: float64, expr: quality}
-      - {name: price, type: float64, expr: price}
-      - {name: city, type: string, expr: city}
-feature_services:
-  - {name: ranker, features: [listing_stats]}
-`
+// testFeatures are the marketplace's feature definitions.
+const testFeatures = "testdata/features.yaml"
 
 // project is a small marketplace: 200 listings whose hidden utility is
 // quality - price/100 plus a city effect, and 600 sessions over 30 days,
@@ -59,7 +46,11 @@ type project struct {
 func newProject(t *testing.T) *project {
 	t.Helper()
 	ctx := context.Background()
-	f, err := spec.ParseFeatures("features.yaml", []byte(testFeatures))
+	src, err := os.ReadFile(testFeatures)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := spec.ParseFeatures(testFeatures, src)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +132,7 @@ func (p *project) spec(t *testing.T, name, src string) *spec.Training {
 func (p *project) run(t *testing.T, s *spec.Training, dry bool) (*Result, error) {
 	t.Helper()
 	return Run(context.Background(), Options{Spec: s, Dir: p.dir, Features: p.feats, CatalogVersion: 3,
-		SetVersions: map[string]int{"listing_stats": 2}, Engine: p.eng, Stores: p.stores, DryRun: dry, Threads: 2})
+		SetVersions: map[string]int{"listing_stats": 2}, Engine: p.eng, Tracker: p.stores, DryRun: dry, Threads: 2})
 }
 
 // TestRunTunesRegistersAndGates trains the ranker through the whole
@@ -431,7 +422,7 @@ func TestRunResume(t *testing.T) {
 	}
 	p.stores.Tracking, p.stores.Registry = ts, registry.New(ts)
 	s := p.spec(t, "ranker.yaml", strings.Replace(strings.Replace(rankerSpec, "MARGIN", "0", 1), "trials: 6", "trials: 5", 1))
-	opts := Options{Spec: s, Dir: p.dir, Features: p.feats, Engine: p.eng, Stores: p.stores, DB: db, Threads: 2}
+	opts := Options{Spec: s, Dir: p.dir, Features: p.feats, Engine: p.eng, Tracker: p.stores, DB: db, Threads: 2}
 	children := func(ctx context.Context, parent string) []tracking.Run {
 		runs, _, err := ts.SearchRuns(ctx, tracking.RunQuery{ExperimentIDs: []string{"1"},
 			Filter: "tags.`mlflow.parentRunId` = '" + parent + "' and attributes.status != 'RUNNING'"})

@@ -92,7 +92,7 @@ func ReadSets(t *spec.Training, f *spec.Features) ([]string, spec.Problems) {
 
 // Kinds returns the training kind, to register in scheduler.Options.Kinds.
 // base gives the orchestrator's options but the spec (Features, Engine,
-// Stores, DB, catalog versions, Dir, Logger); it is called when a job
+// Tracker, DB, catalog versions, Dir, Logger); it is called when a job
 // runs, not before (listing jobs opens no registry), and must be safe for
 // concurrent use. specs are the training specs the jobs were made from.
 func Kinds(base func() (train.Options, error), specs []*spec.Training) map[string]scheduler.Factory {

@@ -118,22 +118,59 @@ func (o *Options) Validate() error {
 }
 
 // Target is where Model publishes: Stores (the project's own stores,
-// embedded) or a Remote server's MLflow API.
+// embedded) or a Remote server's MLflow API. Its methods are the MLflow
+// tracking and registry calls of a publication; they are safe for
+// concurrent use.
 type Target interface {
-	experimentID(ctx context.Context, name string) (string, error)
-	createRun(ctx context.Context, expID string, start int64, tags []tracking.KV) (runID, artifactURI string, err error)
-	// runArtifactURI is an existing run's artifact URI.
-	runArtifactURI(ctx context.Context, runID string) (string, error)
-	logBatch(ctx context.Context, runID string, metrics []tracking.Metric, params []tracking.KV) error
-	// putArtifact stores data at path of the artifact store (the path of a
+	// ExperimentID returns the id of the named experiment, creating it when
+	// missing; "" is the Default experiment (id 0).
+	ExperimentID(ctx context.Context, name string) (string, error)
+	// CreateRun creates a RUNNING run of the experiment with the tags.
+	CreateRun(ctx context.Context, expID string, start int64, tags []tracking.KV) (runID, artifactURI string, err error)
+	// RunInfo is an existing run's metadata (its experiment, status,
+	// artifact URI).
+	RunInfo(ctx context.Context, runID string) (*tracking.RunInfo, error)
+	// LogBatch logs metrics, params and tags to a run in one call, within
+	// MLflow's limits (1000 metrics, 100 params, 100 tags): the caller
+	// splits larger batches. A NaN or infinite metric may be dropped (JSON
+	// has none).
+	LogBatch(ctx context.Context, runID string, metrics []tracking.Metric, params, tags []tracking.KV) error
+	// PutArtifact stores data at path of the artifact store (the path of a
 	// mlflow-artifacts:/ URI).
-	putArtifact(ctx context.Context, path string, data []byte) error
-	finishRun(ctx context.Context, runID, status string, end int64) error
-	// ensureModel creates the registered model unless it exists.
-	ensureModel(ctx context.Context, name string) error
-	createVersion(ctx context.Context, name, source, runID string, tags []tracking.KV) (version string, err error)
-	setAlias(ctx context.Context, name, alias, version string) error
+	PutArtifact(ctx context.Context, path string, data []byte) error
+	// EndRun sets a run's final status (FINISHED, FAILED, KILLED) and end
+	// time.
+	EndRun(ctx context.Context, runID, status string, end int64) error
+	// EnsureModel creates the registered model unless it exists.
+	EnsureModel(ctx context.Context, name string) error
+	// CreateVersion creates a version of the registered model from source
+	// (runs:/<run>/<path>) and returns its number.
+	CreateVersion(ctx context.Context, name, source, runID string, tags []tracking.KV) (version string, err error)
+	// SetAlias points the alias at the version.
+	SetAlias(ctx context.Context, name, alias, version string) error
 }
+
+// Tracker is a Target a training study is also tracked in (the training
+// orchestrator's seam, internal/modeling/train): beyond publishing, it
+// finds runs, tags them, and reads registered versions back. Stores and
+// *Remote implement it; its methods are safe for concurrent use.
+type Tracker interface {
+	Target
+	// SearchRuns returns up to max runs of the experiment that match the
+	// filter (MLflow's search syntax), in orderBy's order.
+	SearchRuns(ctx context.Context, expID, filter string, orderBy []string, max int) ([]tracking.Run, error)
+	// SetTag sets one tag of a run.
+	SetTag(ctx context.Context, runID string, tag tracking.KV) error
+	// Version resolves a version of the registered model: a number, or
+	// "@alias". An unknown model or version, or a missing alias, is
+	// serving.ErrNotFound.
+	Version(ctx context.Context, name, version string) (*registry.ModelVersion, error)
+	// LoadVersion resolves a version as Version does and loads its model
+	// directory with serving's loader (serving.Loader), ready to predict.
+	LoadVersion(ctx context.Context, name, version string) (*serving.Deployed, error)
+}
+
+var _ Tracker = Stores{}
 
 // Model publishes m to t: a finished run holding its parameters, metrics and
 // model directory, then a new version of the registered model, tagged and
@@ -152,17 +189,17 @@ func Model(ctx context.Context, t Target, m *modelfile.Model, o Options) (*Resul
 		o.Source = "atrium fit"
 	}
 	if o.Run != "" {
-		uri, err := t.runArtifactURI(ctx, o.Run)
+		info, err := t.RunInfo(ctx, o.Run)
 		if err != nil {
 			return nil, fmt.Errorf("register %s: run %s: %w", o.Name, o.Run, err)
 		}
-		res, err := publish(ctx, t, m, o, o.Run, uri, now)
+		res, err := publish(ctx, t, m, o, o.Run, info.ArtifactURI, now)
 		if err != nil {
 			return nil, err
 		}
 		return res, setAlias(ctx, t, o, res)
 	}
-	expID, err := t.experimentID(ctx, o.Experiment)
+	expID, err := t.ExperimentID(ctx, o.Experiment)
 	if err != nil {
 		return nil, fmt.Errorf("register %s: %w", o.Name, err)
 	}
@@ -173,7 +210,7 @@ func Model(ctx context.Context, t Target, m *modelfile.Model, o Options) (*Resul
 	if o.FeatureService != "" {
 		tags = append(tags, tracking.KV{Key: serving.FeatureServiceTag, Value: o.FeatureService})
 	}
-	runID, artifactURI, err := t.createRun(ctx, expID, now().UnixMilli(), tags)
+	runID, artifactURI, err := t.CreateRun(ctx, expID, now().UnixMilli(), tags)
 	if err != nil {
 		return nil, fmt.Errorf("register %s: create run: %w", o.Name, err)
 	}
@@ -186,7 +223,7 @@ func Model(ctx context.Context, t Target, m *modelfile.Model, o Options) (*Resul
 	// a run left RUNNING forever reads as a fit still in progress.
 	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if uerr := t.finishRun(uctx, runID, status, now().UnixMilli()); uerr != nil && err == nil {
+	if uerr := t.EndRun(uctx, runID, status, now().UnixMilli()); uerr != nil && err == nil {
 		err = fmt.Errorf("register %s: finish run %s: %w", o.Name, runID, uerr)
 	}
 	if err != nil {
@@ -200,7 +237,7 @@ func setAlias(ctx context.Context, t Target, o Options, res *Result) error {
 	if o.Alias == "" {
 		return nil
 	}
-	if err := t.setAlias(ctx, o.Name, o.Alias, res.Version); err != nil {
+	if err := t.SetAlias(ctx, o.Name, o.Alias, res.Version); err != nil {
 		return fmt.Errorf("register %s: set alias %s to version %s: %w", o.Name, o.Alias, res.Version, err)
 	}
 	res.Alias = o.Alias
@@ -217,24 +254,17 @@ func publish(ctx context.Context, t Target, m *modelfile.Model, o Options, runID
 			o.Name, runID, artifactURI)
 	}
 	params, metrics := runData(m, now().UnixMilli())
-	if err := t.logBatch(ctx, runID, metrics, params); err != nil {
+	if err := t.LogBatch(ctx, runID, metrics, params, nil); err != nil {
 		return nil, fmt.Errorf("register %s: log params and metrics to run %s: %w", o.Name, runID, err)
 	}
 	modelDir := ArtifactPath
 	if dir != "" {
 		modelDir = dir + "/" + ArtifactPath
 	}
-	files, err := serving.MLmodelFiles(m, now())
-	if err != nil {
+	if err := PutModelDir(ctx, t, modelDir, m, now()); err != nil {
 		return nil, fmt.Errorf("register %s: %w", o.Name, err)
 	}
-	// MLmodel last: a directory whose MLmodel is visible is whole.
-	for _, name := range []string{serving.AtriumModelFile, serving.MLmodelFile} {
-		if err := t.putArtifact(ctx, modelDir+"/"+name, files[name]); err != nil {
-			return nil, fmt.Errorf("register %s: store model file %s: %w", o.Name, name, err)
-		}
-	}
-	if err := t.ensureModel(ctx, o.Name); err != nil {
+	if err := t.EnsureModel(ctx, o.Name); err != nil {
 		return nil, fmt.Errorf("register %s: create registered model: %w", o.Name, err)
 	}
 	var vtags []tracking.KV
@@ -245,7 +275,7 @@ func publish(ctx context.Context, t Target, m *modelfile.Model, o Options, runID
 		vtags = append(vtags, tracking.KV{Key: k, Value: o.VersionTags[k]})
 	}
 	source := "runs:/" + runID + "/" + ArtifactPath
-	version, err := t.createVersion(ctx, o.Name, source, runID, vtags)
+	version, err := t.CreateVersion(ctx, o.Name, source, runID, vtags)
 	if err != nil {
 		return nil, fmt.Errorf("register %s: create version: %w", o.Name, err)
 	}
@@ -253,13 +283,36 @@ func publish(ctx context.Context, t Target, m *modelfile.Model, o Options, runID
 		ModelURI: "models:/" + o.Name + "/" + version, Artifacts: artifactURI + "/" + ArtifactPath}, nil
 }
 
+// PutModelDir stores m's MLflow model directory (serving.MLmodelFiles,
+// created at created) under dir of t's artifact store: the model file
+// first, MLmodel last, so that a directory whose MLmodel is visible is
+// whole.
+func PutModelDir(ctx context.Context, t Target, dir string, m *modelfile.Model, created time.Time) error {
+	files, err := serving.MLmodelFiles(m, created)
+	if err != nil {
+		return err
+	}
+	for _, name := range []string{serving.AtriumModelFile, serving.MLmodelFile} {
+		p := name
+		if dir != "" {
+			p = dir + "/" + name
+		}
+		if err := t.PutArtifact(ctx, p, files[name]); err != nil {
+			return fmt.Errorf("store model file %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
 // The embedded target: the project's stores.
 
-func (st Stores) experimentID(ctx context.Context, name string) (string, error) {
+// ExperimentID implements Target.
+func (st Stores) ExperimentID(ctx context.Context, name string) (string, error) {
 	return experiment(ctx, st.Tracking, name)
 }
 
-func (st Stores) createRun(ctx context.Context, expID string, start int64, tags []tracking.KV) (string, string, error) {
+// CreateRun implements Target.
+func (st Stores) CreateRun(ctx context.Context, expID string, start int64, tags []tracking.KV) (string, string, error) {
 	run, err := st.Tracking.CreateRun(ctx, tracking.RunCreate{ExperimentID: expID, StartTime: start, Tags: tags})
 	if err != nil {
 		return "", "", err
@@ -267,28 +320,29 @@ func (st Stores) createRun(ctx context.Context, expID string, start int64, tags 
 	return run.Info.RunID, run.Info.ArtifactURI, nil
 }
 
-func (st Stores) runArtifactURI(ctx context.Context, runID string) (string, error) {
-	info, err := st.Tracking.RunInfoOf(ctx, runID)
-	if err != nil {
-		return "", err
-	}
-	return info.ArtifactURI, nil
+// RunInfo implements Target.
+func (st Stores) RunInfo(ctx context.Context, runID string) (*tracking.RunInfo, error) {
+	return st.Tracking.RunInfoOf(ctx, runID)
 }
 
-func (st Stores) logBatch(ctx context.Context, runID string, metrics []tracking.Metric, params []tracking.KV) error {
-	return st.Tracking.LogBatch(ctx, runID, metrics, params, nil)
+// LogBatch implements Target.
+func (st Stores) LogBatch(ctx context.Context, runID string, metrics []tracking.Metric, params, tags []tracking.KV) error {
+	return st.Tracking.LogBatch(ctx, runID, metrics, params, tags)
 }
 
-func (st Stores) putArtifact(ctx context.Context, path string, data []byte) error {
+// PutArtifact implements Target.
+func (st Stores) PutArtifact(ctx context.Context, path string, data []byte) error {
 	return st.Artifacts.Put(ctx, path, bytes.NewReader(data))
 }
 
-func (st Stores) finishRun(ctx context.Context, runID, status string, end int64) error {
+// EndRun implements Target.
+func (st Stores) EndRun(ctx context.Context, runID, status string, end int64) error {
 	_, err := st.Tracking.UpdateRun(ctx, runID, tracking.RunUpdate{Status: &status, EndTime: &end})
 	return err
 }
 
-func (st Stores) ensureModel(ctx context.Context, name string) error {
+// EnsureModel implements Target.
+func (st Stores) EnsureModel(ctx context.Context, name string) error {
 	_, err := st.Registry.CreateRegisteredModel(ctx, name, nil, "")
 	if errors.Is(err, wire.ErrAlreadyExists) {
 		return nil
@@ -296,7 +350,8 @@ func (st Stores) ensureModel(ctx context.Context, name string) error {
 	return err
 }
 
-func (st Stores) createVersion(ctx context.Context, name, source, runID string, tags []tracking.KV) (string, error) {
+// CreateVersion implements Target.
+func (st Stores) CreateVersion(ctx context.Context, name, source, runID string, tags []tracking.KV) (string, error) {
 	v, err := st.Registry.CreateModelVersion(ctx, registry.VersionCreate{Name: name, Source: source, RunID: runID, Tags: tags})
 	if err != nil {
 		return "", err
@@ -304,17 +359,39 @@ func (st Stores) createVersion(ctx context.Context, name, source, runID string, 
 	return v.Version, nil
 }
 
-func (st Stores) setAlias(ctx context.Context, name, alias, version string) error {
+// SetAlias implements Target.
+func (st Stores) SetAlias(ctx context.Context, name, alias, version string) error {
 	return st.Registry.SetAlias(ctx, name, alias, version)
 }
 
-// ExperimentID returns the id of the named experiment of ts, creating it
-// when missing; "" is the Default experiment.
-func ExperimentID(ctx context.Context, ts *tracking.Store, name string) (string, error) {
-	return experiment(ctx, ts, name)
+// SearchRuns implements Tracker.
+func (st Stores) SearchRuns(ctx context.Context, expID, filter string, orderBy []string, max int) ([]tracking.Run, error) {
+	runs, _, err := st.Tracking.SearchRuns(ctx, tracking.RunQuery{ExperimentIDs: []string{expID}, Filter: filter,
+		OrderBy: orderBy, MaxResults: int64(max)})
+	return runs, err
 }
 
-// experiment is ExperimentID.
+// SetTag implements Tracker.
+func (st Stores) SetTag(ctx context.Context, runID string, tag tracking.KV) error {
+	return st.Tracking.SetTag(ctx, runID, tag)
+}
+
+// Version implements Tracker with serving's loader.
+func (st Stores) Version(ctx context.Context, name, version string) (*registry.ModelVersion, error) {
+	return st.loader().Version(ctx, name, version)
+}
+
+// LoadVersion implements Tracker with serving's loader.
+func (st Stores) LoadVersion(ctx context.Context, name, version string) (*serving.Deployed, error) {
+	return st.loader().Load(ctx, name, version)
+}
+
+func (st Stores) loader() *serving.Loader {
+	return &serving.Loader{Registry: st.Registry, Artifacts: st.Artifacts}
+}
+
+// experiment returns the id of the named experiment of ts, creating it
+// when missing; "" is the Default experiment.
 func experiment(ctx context.Context, ts *tracking.Store, name string) (string, error) {
 	if name == "" {
 		return tracking.DefaultExpID, nil

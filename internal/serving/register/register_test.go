@@ -40,6 +40,21 @@ func fitted(t *testing.T) *modelfile.Model {
 	return res.Model
 }
 
+// trainPredictions loads the training file for m and returns it with m's
+// predictions of its rows.
+func trainPredictions(t *testing.T, m *modelfile.Model) (*ml.Dataset, []float64) {
+	t.Helper()
+	ds, err := ml.Load(context.Background(), trainCSV, m.LoadOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pred, err := m.Predict(ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ds, pred
+}
+
 // TestModelServable registers a fitted model twice and checks what the
 // registry, the run and the serving loader see: the second version moves the
 // alias, carries the feature service tag, and loads back predicting what the
@@ -118,14 +133,7 @@ func TestModelServable(t *testing.T) {
 	}
 
 	// The loaded version scores the training file as the fitted model does.
-	ds, err := ml.Load(ctx, trainCSV, m.LoadOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, err := m.Predict(ds)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, want := trainPredictions(t, m)
 	ds2, err := ml.Load(ctx, trainCSV, m.LoadOptions())
 	if err != nil {
 		t.Fatal(err)
@@ -185,6 +193,20 @@ func TestMetricName(t *testing.T) {
 // routes serves a fixed list of routes as a server.API.
 type routes []server.Route
 
+// serve serves st's MLflow tracking and registry API and artifact proxy, as
+// `atrium serve` composes them, until the test ends.
+func serve(t *testing.T, st Stores) *httptest.Server {
+	t.Helper()
+	log := slog.New(slog.DiscardHandler)
+	reg := registry.NewAPI(st.Registry, log).Routes()
+	srv := server.New(server.Options{Logger: log},
+		routes(append(tracking.NewAPI(st.Tracking, st.Artifacts, log).RoutesWith(reg...), reg...)),
+		proxy.New(st.Artifacts, proxy.Options{Logger: log}))
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(hs.Close)
+	return hs
+}
+
 func (r routes) Routes() []server.Route { return r }
 
 // TestModelRemote publishes through a real server's MLflow API and artifact
@@ -193,13 +215,7 @@ func (r routes) Routes() []server.Route { return r }
 func TestModelRemote(t *testing.T) {
 	ctx := context.Background()
 	st := stores(t)
-	log := slog.New(slog.DiscardHandler)
-	reg := registry.NewAPI(st.Registry, log).Routes()
-	srv := server.New(server.Options{Logger: log},
-		routes(append(tracking.NewAPI(st.Tracking, st.Artifacts, log).RoutesWith(reg...), reg...)),
-		proxy.New(st.Artifacts, proxy.Options{Logger: log}))
-	hs := httptest.NewServer(srv.Handler())
-	defer hs.Close()
+	hs := serve(t, st)
 	m := fitted(t)
 	remote := &Remote{URL: hs.URL}
 	for i, o := range []Options{{Name: "churn"}, {Name: "churn", Alias: "champion", FeatureService: "churn_v1", Experiment: "remote-fits"}} {
