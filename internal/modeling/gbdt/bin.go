@@ -2,7 +2,6 @@ package gbdt
 
 import (
 	"math"
-	"slices"
 	"sort"
 
 	"github.com/atrium-ml/atrium/internal/modeling/ml"
@@ -188,7 +187,7 @@ func newBinMapper(col *ml.Column, rows []int, p *Params) *binMapper {
 		m.missingType = missingNaN
 		maxBin--
 	}
-	slices.Sort(vals)
+	ml.SortFloats(vals) // NaN-free; -0 becomes +0, equal to it as before
 	var distinct []float64
 	var counts []int
 	for i, v := range vals {

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
+	"sync"
 )
 
 // Metrics compare labels with predictions. They match scikit-learn's
@@ -33,11 +35,15 @@ func checkLens(name string, label, pred, weight []float64) error {
 	return nil
 }
 
+// parallelSortMin is the fewest scores for which aucCounts sorts the
+// positives and the negatives on two goroutines: below it a goroutine's
+// start is a visible share of the sorts.
+const parallelSortMin = 1 << 14
+
 // aucCounts is AUC without weights or NaN scores, in integer counts: the
-// positives' and negatives' scores sorted apart (plain float64 sorts, the
-// fastest the standard library has), then each positive counts the
-// negatives below it twice and those tied with it once. The sum is exact,
-// so the result is the tie-aware AUC rounded once.
+// positives' and negatives' scores sorted apart (SortFloats), then each
+// positive counts the negatives below it twice and those tied with it once.
+// The sum is exact, so the result is the tie-aware AUC rounded once.
 func aucCounts(label, score []float64) (float64, error) {
 	var pos, neg []float64
 	for i, v := range score {
@@ -50,8 +56,18 @@ func aucCounts(label, score []float64) (float64, error) {
 	if len(pos) == 0 || len(neg) == 0 {
 		return 0, fmt.Errorf("%w auc: undefined with only one class present", ErrMetric)
 	}
-	slices.Sort(pos)
-	slices.Sort(neg)
+	if len(score) >= parallelSortMin && runtime.GOMAXPROCS(0) > 1 {
+		// The two sorts are independent: a tuning trial computes AUC
+		// between boosting iterations, when the trainer's other threads
+		// are idle.
+		var wg sync.WaitGroup
+		wg.Go(func() { SortFloats(neg) })
+		SortFloats(pos)
+		wg.Wait()
+	} else {
+		SortFloats(pos)
+		SortFloats(neg)
+	}
 	var twice int64 // 2 x (pairs ranked right) + tied pairs
 	lt := 0         // negatives below the current positive score
 	for i := 0; i < len(pos); {

@@ -134,12 +134,17 @@ func TestAUCNaNScore(t *testing.T) {
 	}
 }
 
-// TestAUCPathsAgree: unweighted AUC (exact counts over two sorted halves)
-// equals the weighted walk with unit weights, ties included.
+// TestAUCPathsAgree: unweighted AUC (exact counts over two sorted halves,
+// sorted on two goroutines from parallelSortMin scores) equals the weighted
+// walk with unit weights, ties included.
 func TestAUCPathsAgree(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
-	for _, levels := range []float64{0, 3, 20} { // 0: continuous scores
-		label, score, ones := make([]float64, 5000), make([]float64, 5000), make([]float64, 5000)
+	for _, c := range []struct {
+		rows   int
+		levels float64 // 0: continuous scores
+	}{{5000, 0}, {5000, 3}, {5000, 20}, {parallelSortMin + 1000, 0}, {parallelSortMin + 1000, 20}} {
+		levels := c.levels
+		label, score, ones := make([]float64, c.rows), make([]float64, c.rows), make([]float64, c.rows)
 		for i := range label {
 			score[i] = rng.NormFloat64()
 			if levels > 0 {
@@ -153,7 +158,7 @@ func TestAUCPathsAgree(t *testing.T) {
 		a, errA := AUC(label, score, nil)
 		b, errB := AUC(label, score, ones)
 		if errA != nil || errB != nil || math.Abs(a-b) > 1e-12 {
-			t.Errorf("levels %v: unweighted %v (%v), unit weights %v (%v)", levels, a, errA, b, errB)
+			t.Errorf("%d rows, levels %v: unweighted %v (%v), unit weights %v (%v)", c.rows, levels, a, errA, b, errB)
 		}
 	}
 }
