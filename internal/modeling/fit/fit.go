@@ -326,7 +326,7 @@ func (o *Options) fitGBDT(ctx context.Context, train, valid *ml.Dataset, kv map[
 		if len(metrics) > 0 && o.logsAt(iter) {
 			o.OnMetrics(iter, maps.Clone(metrics))
 		}
-	}})
+	}, Bins: o.Bins})
 	end()
 	if err != nil {
 		return nil, asOptionsError(err)

@@ -148,6 +148,11 @@ type Options struct {
 	// Logger receives warnings (an id-like column, a linear fit that did not
 	// converge) and notes (the early-stopping iteration). Default: discarded.
 	Logger *slog.Logger
+	// Bins, when set, keeps the bins of the training data between Fit
+	// calls on the same *ml.Dataset (gbdt.BinCache): a tuning study's
+	// trials bin their shared training rows once. Gradient-boosted trees
+	// only; the dataset must not change while cached.
+	Bins *gbdt.BinCache
 	// Name renders an option's key in messages: the CLI passes its flag
 	// names ("valid_fraction" -> "--valid-fraction"), a spec its YAML keys.
 	// Default: the key itself.

@@ -63,6 +63,23 @@ func (t *Tree) leafFor(value func(f int) float64, f32 bool) int {
 	return ^n
 }
 
+// leafOfRow is leafFor(row r of cols, false) without its closure: the
+// walk of every validation row after every boosting iteration.
+func (t *Tree) leafOfRow(cols []ml.Column, r int) int {
+	if t.NumLeaves <= 1 {
+		return 0
+	}
+	n := 0
+	for n >= 0 {
+		x := float64(cols[t.SplitFeature[n]].Values[r])
+		if x >= -kZeroThreshold && x <= kZeroThreshold {
+			x = 0
+		}
+		n = t.next(n, x)
+	}
+	return ^n
+}
+
 // zeroDropThreshold returns the threshold that gives, on the raw double x,
 // LightGBM's decision x' <= thr where x' is x read as 0 when |x| <=
 // kZeroThreshold. Only thresholds inside (-kZeroThreshold, kZeroThreshold)

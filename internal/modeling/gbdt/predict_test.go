@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/atrium-ml/atrium/internal/modeling/gbdt/gbdttest"
 	"github.com/atrium-ml/atrium/internal/modeling/ml"
 )
 
@@ -216,5 +217,36 @@ func TestWithFloat64Inputs(t *testing.T) {
 	}
 	if _, err := handModel(true).WithFloat64Inputs(); !errors.Is(err, ErrModel) {
 		t.Fatalf("categorical float32 model converted: %v", err)
+	}
+}
+
+// TestLeafOfRow: the closure-free walk of training's validation scores
+// reaches the leaf leafFor reaches, on every tree and row of data with
+// categories, missing values and exact zeros.
+func TestLeafOfRow(t *testing.T) {
+	train := gbdttest.Synth(ObjBinary, 3000, 7)
+	rows := gbdttest.Synth(ObjBinary, 500, 8)
+	// Zero is its own bin, and values within kZeroThreshold of it are zero.
+	tiny := []float32{0, 1e-38, -1e-38, float32(math.Copysign(0, -1))}
+	for j := range train.Columns {
+		if train.Columns[j].Kind == ml.Categorical {
+			continue
+		}
+		for r := 0; r < train.NumRows(); r += 5 {
+			train.Columns[j].Values[r] = 0
+		}
+		for r := j; r < rows.NumRows(); r += 3 {
+			rows.Columns[j].Values[r] = tiny[r%len(tiny)]
+		}
+	}
+	m := trainOrFatal(t, train, nil, map[string]string{"objective": "binary", "num_iterations": "30", "num_leaves": "15"})
+	for i := range m.Trees {
+		tr := &m.Trees[i]
+		for r := range rows.NumRows() {
+			want := tr.leafFor(func(f int) float64 { return float64(rows.Columns[f].Values[r]) }, false)
+			if got := tr.leafOfRow(rows.Columns, r); got != want {
+				t.Fatalf("tree %d, row %d: leafOfRow %d, leafFor %d", i, r, got, want)
+			}
+		}
 	}
 }

@@ -17,6 +17,9 @@ type TrainOptions struct {
 	// (1-based) with the validation metrics (none without a validation set),
 	// for progress lines. It runs on Train's goroutine.
 	OnIteration func(iteration int, evals []Eval)
+	// Bins, when set, keeps the training data's bins for later calls on
+	// the same dataset (see BinCache); nil bins every call.
+	Bins *BinCache
 }
 
 // Train fits a model to train, evaluating on valid (optional) after every
@@ -60,7 +63,7 @@ func Train(ctx context.Context, train, valid *ml.Dataset, p Params, opts TrainOp
 		nt = runtime.GOMAXPROCS(0)
 	}
 	k := p.NumClass
-	bd := binDataset(train, &p, nt)
+	bd := opts.Bins.binned(train, &p, nt)
 	model := &Model{Version: ModelVersion, Objective: p.Objective, NumClass: k, Features: modelFeatures(train, bd)}
 	if p.Objective == ObjBinary {
 		model.Sigmoid = p.Sigmoid
@@ -333,7 +336,7 @@ func (b *booster) updateTrainScore(t *Tree, c int) {
 	parallelRange(b.nt, b.n, 1<<14, func(_, lo, hi int) {
 		for r := lo; r < hi; r++ {
 			if !b.inBag[r] {
-				score[r] += t.LeafValue[t.leafFor(func(f int) float64 { return float64(cols[f].Values[r]) }, false)]
+				score[r] += t.LeafValue[t.leafOfRow(cols, r)]
 			}
 		}
 	})
@@ -350,7 +353,7 @@ func (b *booster) addValidScore(t *Tree, c int, first bool) {
 	cols := b.valid.Columns
 	parallelRange(b.nt, nv, 1<<12, func(_, lo, hi int) {
 		for r := lo; r < hi; r++ {
-			score[r] += t.LeafValue[t.leafFor(func(f int) float64 { return float64(cols[f].Values[r]) }, false)] - bias
+			score[r] += t.LeafValue[t.leafOfRow(cols, r)] - bias
 		}
 	})
 }

@@ -7,8 +7,10 @@ import (
 	"maps"
 	"math"
 	"strconv"
+	"sync"
 
 	"github.com/atrium-ml/atrium/internal/modeling/fit"
+	"github.com/atrium-ml/atrium/internal/modeling/gbdt"
 	"github.com/atrium-ml/atrium/internal/modeling/ml"
 	"github.com/atrium-ml/atrium/internal/modeling/modelfile"
 	"github.com/atrium-ml/atrium/internal/spec"
@@ -25,6 +27,30 @@ type trainer struct {
 	metric  string
 	threads int // per fit
 	seed    uint64
+
+	// setsOnce gathers sets: the train and valid rows of the holdout
+	// split, or of each fold, as datasets kept for the whole study. Every
+	// trial fits the same rows, so gathering them once saves a copy per
+	// trial, and the same *ml.Dataset each time is what lets bins serve
+	// every trial after the first.
+	setsOnce sync.Once
+	sets     [][2]*ml.Dataset
+	bins     gbdt.BinCache
+}
+
+// set returns the train and valid datasets of the holdout split (i = 0)
+// or of fold i.
+func (tr *trainer) set(i int) (train, valid *ml.Dataset) {
+	tr.setsOnce.Do(func() {
+		if tr.splits.Folds == nil {
+			tr.sets = [][2]*ml.Dataset{{tr.ds.Subset(tr.splits.Train), tr.ds.Subset(tr.splits.Valid)}}
+			return
+		}
+		for _, f := range tr.splits.Folds {
+			tr.sets = append(tr.sets, [2]*ml.Dataset{tr.ds.Subset(f.Train), tr.ds.Subset(f.Valid)})
+		}
+	})
+	return tr.sets[i][0], tr.sets[i][1]
 }
 
 // fitResult is one fit (a trial's, or a fold of it).
@@ -82,6 +108,7 @@ func (tr *trainer) fit(ctx context.Context, kv map[string]string, train, valid *
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	o := tr.options(kv)
+	o.Bins = &tr.bins
 	res := &fitResult{valid: valid}
 	pruned := false
 	key := "valid_" + tr.metric
@@ -129,7 +156,8 @@ func (tr *trainer) fit(ctx context.Context, kv map[string]string, train, valid *
 func (tr *trainer) evaluate(ctx context.Context, sampled map[string]string, report func(step int, value float64) bool) (*fitResult, error) {
 	kv := tr.params(sampled)
 	if tr.splits.Folds == nil {
-		return tr.fit(ctx, kv, tr.ds.Subset(tr.splits.Train), tr.ds.Subset(tr.splits.Valid), report)
+		train, valid := tr.set(0)
+		return tr.fit(ctx, kv, train, valid, report)
 	}
 	var sum float64
 	var iters int
@@ -138,8 +166,9 @@ func (tr *trainer) evaluate(ctx context.Context, sampled map[string]string, repo
 	// the fold's model that did not see it (the reference profile's
 	// prediction distribution).
 	var oof []float64
-	for i, f := range tr.splits.Folds {
-		r, err := tr.fit(ctx, kv, tr.ds.Subset(f.Train), tr.ds.Subset(f.Valid), nil)
+	for i := range tr.splits.Folds {
+		train, valid := tr.set(i)
+		r, err := tr.fit(ctx, kv, train, valid, nil)
 		if err != nil {
 			return nil, fmt.Errorf("fold %d: %w", i+1, err)
 		}
