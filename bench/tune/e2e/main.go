@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/atrium-ml/atrium/internal/modeling/fit"
+	"github.com/atrium-ml/atrium/internal/modeling/gbdt"
 	"github.com/atrium-ml/atrium/internal/modeling/ml"
 	"github.com/atrium-ml/atrium/internal/modeling/tune"
 )
@@ -105,6 +106,48 @@ type result struct {
 	BestValid float64 `json:"best_valid"`
 	TestAUC   float64 `json:"test_auc"`
 	BestIters int     `json:"best_iterations"`
+	// Trials are the peer's trials (optuna_lgb.py), for -replay.
+	Trials []peerTrial `json:"trials,omitempty"`
+}
+
+// peerTrial is one of Optuna's trials: its parameters, the boosting
+// iterations LightGBM ran before it completed or was pruned, and how long
+// it took.
+type peerTrial struct {
+	Params     map[string]any `json:"params"`
+	Iterations int            `json:"iterations"`
+	Seconds    float64        `json:"seconds"`
+}
+
+// replay fits Optuna's trials with Atrium: the same parameters, each for
+// the iterations LightGBM ran, the validation AUC computed after every
+// iteration as the pruner needs (no sampler, no pruning decision, no
+// early stopping). Against the trials' own durations, it compares the two
+// libraries on the same work, whichever trials each sampler happened to
+// draw. It returns Atrium's seconds and the peer's.
+func replay(x [][]float32, y []float64, trials []peerTrial, threads int) (ours, theirs float64, err error) {
+	n := len(y)
+	a, b := n*70/100, n*85/100
+	train, valid := dataset(x, y, 0, a), dataset(x, y, a, b)
+	var bins gbdt.BinCache
+	start := time.Now()
+	for i, t := range trials {
+		theirs += t.Seconds
+		if t.Iterations == 0 {
+			continue
+		}
+		kv := map[string]string{"objective": "binary", "metric": "auc", "num_iterations": strconv.Itoa(t.Iterations),
+			"num_threads": strconv.Itoa(threads), "seed": "1", "verbosity": "-1"}
+		for k, v := range t.Params {
+			kv[k] = fmt.Sprint(v)
+		}
+		o := fit.Options{Label: "y", Task: "binary", Params: kv, Bins: &bins, LogEvery: 1,
+			OnMetrics: func(int, map[string]float64) {}}
+		if _, err := fit.Fit(context.Background(), o, train, valid); err != nil {
+			return 0, 0, fmt.Errorf("replay trial %d: %w", i, err)
+		}
+	}
+	return time.Since(start).Seconds(), theirs, nil
 }
 
 // atrium runs the study the way atrium train's trials do.
@@ -120,6 +163,7 @@ func atrium(x [][]float32, y []float64, trials, threads int, seed int64) (result
 		return result{}, err
 	}
 	iters := map[int]int{}
+	var bins gbdt.BinCache
 	base := map[string]string{"objective": "binary", "metric": "auc", "num_iterations": "200", "early_stopping_round": "20",
 		"num_threads": strconv.Itoa(threads), "seed": "1", "verbosity": "-1"}
 	opts := func(kv map[string]string) fit.Options {
@@ -139,6 +183,7 @@ func atrium(x [][]float32, y []float64, trials, threads int, seed int64) (result
 		defer cancel()
 		pruned := false
 		o := opts(kv)
+		o.Bins = &bins // as atrium train's trials share their training rows' bins
 		o.LogEvery = 1
 		o.OnMetrics = func(iter int, m map[string]float64) {
 			if pruned || t.Report(ctx, iter, m["valid_auc"]) != nil {
@@ -208,6 +253,7 @@ func main() {
 	python := flag.String("python", "python3", "Python with optuna and lightgbm")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of Atrium's side to this file")
 	skipPeer := flag.Bool("skip-peer", false, "run Atrium's side only (with -cpuprofile, to see where its time goes)")
+	replayPeer := flag.Bool("replay", false, "then fit Optuna's trials with Atrium (the same parameters and iterations): the libraries on the same work")
 	flag.Parse()
 	x, y := generate(*rows, 1)
 	dir, err := os.MkdirTemp("", "atrium-e2e-")
@@ -256,4 +302,16 @@ func main() {
 		fmt.Printf("| %d | %d | %s | %.1f | %d/%d | %.5f | %.5f |\n", *rows, *trials, r.name, r.r.Seconds, r.r.Complete, r.r.Pruned, r.r.BestValid, r.r.TestAUC)
 	}
 	fmt.Printf("\nwall time ratio Atrium / Optuna+LightGBM: %.2fx; test AUC difference %+.5f\n", ours.Seconds/peer.Seconds, ours.TestAUC-peer.TestAUC)
+	if *replayPeer {
+		a, p, err := replay(x, y, peer.Trials, *threads)
+		if err != nil {
+			log.Fatal(err)
+		}
+		iters := 0
+		for _, t := range peer.Trials {
+			iters += t.Iterations
+		}
+		fmt.Printf("replay of Optuna's %d trials (%d boosting iterations): Atrium %.1f s, LightGBM (Optuna's trial durations) %.1f s: %.2fx\n",
+			len(peer.Trials), iters, a, p, a/p)
+	}
 }

@@ -6,7 +6,8 @@ TPESampler(seed) and MedianPruner() (Optuna's defaults), one trial at a
 time, LightGBM with THREADS threads, the validation AUC reported per
 iteration to the pruner (what optuna-integration's LightGBMPruningCallback
 does), early stopping after 20 rounds; then the best parameters refit on
-train+valid with the best iteration count and the test AUC. Prints JSON.
+train+valid with the best iteration count and the test AUC. Prints JSON,
+with every trial's parameters, iterations run and duration.
 """
 import json
 import sys
@@ -59,6 +60,10 @@ params = dict(base, **best.params)
 model = lgb.train(params, lgb.Dataset(x[:b], y[:b]), num_boost_round=max(iters[best.number], 1))
 test_auc = roc_auc_score(y[b:], model.predict(x[b:]))
 states = [t.state for t in study.trials]
+# Each trial's parameters, the boosting iterations it ran (its last reported
+# step) and its duration: main.go -replay fits the same trials with Atrium.
+trials_out = [{"params": t.params, "iterations": max(t.intermediate_values, default=0),
+               "seconds": (t.datetime_complete - t.datetime_start).total_seconds()} for t in study.trials]
 print(json.dumps({"seconds": time.perf_counter() - start, "complete": states.count(optuna.trial.TrialState.COMPLETE),
                   "pruned": states.count(optuna.trial.TrialState.PRUNED), "best_valid": best.value,
-                  "test_auc": test_auc, "best_iterations": iters[best.number]}))
+                  "test_auc": test_auc, "best_iterations": iters[best.number], "trials": trials_out}))

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # End-to-end tuning benchmark: Atrium's trial loop against Optuna + LightGBM
 # (PyPI, bench/tune/e2e/requirements.txt, in a virtualenv of its own) in one
-# run. Usage: bench/tune/e2e/run.sh [-rows N] [-trials N] [-threads N].
+# run. Usage: bench/tune/e2e/run.sh [-rows N] [-trials N] [-threads N] [-seed N]
+# [-replay] (-replay then fits Optuna's trials with Atrium: the libraries on the
+# same work, whichever trials each sampler drew).
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 
