@@ -247,7 +247,7 @@ func (m demoModeler) Train(ctx context.Context, spec string, out io.Writer) (str
 	e := m.sub(ctx, out)
 	res, err := trainSpec(e, spec, train.Options{}, nil) // the project's stores
 	if err == nil {
-		err = writeTrainSummary(out, "text", res)
+		err = writeTrainSummary(out, "text", res, "")
 	}
 	if err = errors.Join(err, e.close()); err != nil {
 		return "", err

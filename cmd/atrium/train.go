@@ -72,7 +72,7 @@ func runTrain(e *env, path string, o train.Options, tracking *trackingURI) error
 	if err != nil {
 		return err
 	}
-	return writeTrainSummary(e.stdout, e.output, res)
+	return writeTrainSummary(e.stdout, e.output, res, tracking.url())
 }
 
 // trainSpec loads the spec, the project's stores and the tracker (the
@@ -116,8 +116,9 @@ func trainSpec(e *env, path string, o train.Options, tracking *trackingURI) (*tr
 	return res, err
 }
 
-// writeTrainSummary prints the one-screen summary (or the Result as JSON).
-func writeTrainSummary(w io.Writer, output string, r *train.Result) error {
+// writeTrainSummary prints the one-screen summary (or the Result as JSON);
+// server, when set, is the tracking server the run and version went to.
+func writeTrainSummary(w io.Writer, output string, r *train.Result, server string) error {
 	if output == "json" {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
@@ -172,6 +173,9 @@ func writeTrainSummary(w io.Writer, output string, r *train.Result) error {
 		fmt.Fprintf(&b, "decision    %s (%s): %s\n", verb, r.Decision.Alias, r.Decision.Reason)
 	} else {
 		fmt.Fprintf(&b, "decision    %s\n", r.Decision.Reason)
+	}
+	if server != "" && r.RunID != "" {
+		fmt.Fprintf(&b, "tracking    %s\n", server)
 	}
 	if g := r.Registered; g != nil {
 		fmt.Fprintf(&b, "registered  %s version %s (run %s)\nmodel uri   %s\n", g.Name, g.Version, r.RunID, modelURI(g))

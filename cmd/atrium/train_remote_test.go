@@ -21,6 +21,7 @@ import (
 	"github.com/atrium-ml/atrium/internal/modeling/train"
 	"github.com/atrium-ml/atrium/internal/platform/proctest"
 	"github.com/atrium-ml/atrium/internal/registry"
+	"github.com/atrium-ml/atrium/internal/serving/register"
 	"github.com/atrium-ml/atrium/internal/tracking"
 	"github.com/atrium-ml/atrium/internal/tracking/wire"
 )
@@ -253,5 +254,28 @@ func checkNothingTrackedLocally(t *testing.T, dir string) {
 	}
 	if _, err := st.Registry.GetRegisteredModel(ctx, "ranker"); !errors.Is(err, wire.ErrNotFound) {
 		t.Errorf("the local registry's model ranker: %v, want none", err)
+	}
+}
+
+// TestTrainSummaryTrackingLine: the text summary names the tracking server
+// a run went to, and only then.
+func TestTrainSummaryTrackingLine(t *testing.T) {
+	res := &train.Result{Study: "ranker", Metric: "auc", Maximize: true, RunID: "abc",
+		Registered: &register.Result{Name: "ranker", Version: "2", RunID: "abc"}}
+	for _, c := range []struct {
+		server string
+		want   string // "" for no tracking line
+	}{
+		{"http://mlflow.internal:8080", "tracking    http://mlflow.internal:8080\nregistered  ranker version 2 (run abc)\n"},
+		{"", ""},
+	} {
+		var b strings.Builder
+		if err := writeTrainSummary(&b, "text", res, c.server); err != nil {
+			t.Fatal(err)
+		}
+		has := strings.Contains(b.String(), "tracking ")
+		if (c.want == "" && has) || (c.want != "" && !strings.Contains(b.String(), c.want)) {
+			t.Errorf("server %q: summary\n%s\nwant %q", c.server, b.String(), c.want)
+		}
 	}
 }
