@@ -66,4 +66,5 @@ trials_out = [{"params": t.params, "iterations": max(t.intermediate_values, defa
                "seconds": (t.datetime_complete - t.datetime_start).total_seconds()} for t in study.trials]
 print(json.dumps({"seconds": time.perf_counter() - start, "complete": states.count(optuna.trial.TrialState.COMPLETE),
                   "pruned": states.count(optuna.trial.TrialState.PRUNED), "best_valid": best.value,
-                  "test_auc": test_auc, "best_iterations": iters[best.number], "trials": trials_out}))
+                  "test_auc": test_auc, "best_iterations": iters[best.number], "best_params": best.params,
+                  "trials": trials_out}))

@@ -3,7 +3,8 @@
 # (PyPI, bench/tune/e2e/requirements.txt, in a virtualenv of its own) in one
 # run. Usage: bench/tune/e2e/run.sh [-rows N] [-trials N] [-threads N] [-seed N]
 # [-replay] (-replay then fits Optuna's trials with Atrium: the libraries on the
-# same work, whichever trials each sampler drew).
+# same work, whichever trials each sampler drew, and refits Optuna's best
+# parameters with Atrium: the test AUC of the same parameters).
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 
