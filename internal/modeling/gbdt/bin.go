@@ -5,6 +5,7 @@ import (
 	"sort"
 
 	"github.com/atrium-ml/atrium/internal/modeling/ml"
+	"github.com/atrium-ml/atrium/internal/platform/floatsort"
 )
 
 // kZeroThreshold: values within it of 0 count as zero when binning, as in
@@ -187,7 +188,7 @@ func newBinMapper(col *ml.Column, rows []int, p *Params) *binMapper {
 		m.missingType = missingNaN
 		maxBin--
 	}
-	ml.SortFloats(vals) // NaN-free; -0 becomes +0, equal to it as before
+	floatsort.Sort(vals) // NaN-free
 	var distinct []float64
 	var counts []int
 	for i, v := range vals {

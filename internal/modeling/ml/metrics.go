@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+
+	"github.com/atrium-ml/atrium/internal/platform/floatsort"
 )
 
 // Metrics compare labels with predictions. They match scikit-learn's
@@ -41,7 +43,7 @@ func checkLens(name string, label, pred, weight []float64) error {
 const parallelSortMin = 1 << 14
 
 // aucCounts is AUC without weights or NaN scores, in integer counts: the
-// positives' and negatives' scores sorted apart (SortFloats), then each
+// positives' and negatives' scores sorted apart (floatsort.Sort), then each
 // positive counts the negatives below it twice and those tied with it once.
 // The sum is exact, so the result is the tie-aware AUC rounded once.
 func aucCounts(label, score []float64) (float64, error) {
@@ -61,12 +63,12 @@ func aucCounts(label, score []float64) (float64, error) {
 		// between boosting iterations, when the trainer's other threads
 		// are idle.
 		var wg sync.WaitGroup
-		wg.Go(func() { SortFloats(neg) })
-		SortFloats(pos)
+		wg.Go(func() { floatsort.Sort(neg) })
+		floatsort.Sort(pos)
 		wg.Wait()
 	} else {
-		SortFloats(pos)
-		SortFloats(neg)
+		floatsort.Sort(pos)
+		floatsort.Sort(neg)
 	}
 	var twice int64 // 2 x (pairs ranked right) + tied pairs
 	lt := 0         // negatives below the current positive score

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
+
+	"github.com/atrium-ml/atrium/internal/platform/floatsort"
 )
 
 // Method names a drift test. The names are Evidently's stattest names, so a
@@ -121,8 +123,8 @@ func DefaultMethod(numeric bool, refRows, distinct int) Method {
 func CompareNumeric(name string, ref, cur []float64, opt Options) (ColumnResult, error) {
 	// Sorted once: counting, KS and Wasserstein all walk sorted samples.
 	r, c := dropNonFinite(ref), dropNonFinite(cur)
-	sortFloats(r)
-	sortFloats(c)
+	floatsort.Sort(r)
+	floatsort.Sort(c)
 	return compareSorted(name, r, c, opt)
 }
 

@@ -1,21 +1,25 @@
-package drift
+// Package floatsort sorts float64 slices by radix: the standard library has
+// no radix sort, and the platform sorts large float samples on hot paths
+// (drift statistics over a report's samples, a tuning trial's validation
+// AUC every boosting iteration, the bin finding of every fit).
+package floatsort
 
 import (
 	"math"
 	"slices"
 )
 
-// radixMin is the sample size from which sortFloats radix-sorts: below it
-// slices.Sort is as fast and allocates nothing.
+// radixMin is the length from which Sort radix-sorts: below it slices.Sort
+// is as fast and allocates nothing.
 const radixMin = 1 << 12
 
-// sortFloats sorts finite values (no NaN) in increasing order. Large samples
-// are radix-sorted (LSD, one byte per pass, passes where every value shares
-// the byte skipped): for 1M values about 4x faster than slices.Sort, which
-// was a third of a 1M x 50 drift report's time (pprof). -0 sorts before +0;
-// slices.Sort leaves them in any order, and every statistic here compares
-// them equal, so results do not change.
-func sortFloats(x []float64) {
+// Sort sorts values without NaN (infinities are fine) in increasing
+// order. Large slices are radix-sorted (LSD, one byte per pass, passes
+// where every value shares the byte skipped): for 1M values about 4x faster
+// than slices.Sort (which was a third of a 1M x 50 drift report's time),
+// for 150,000 about 1.5x. -0 sorts before +0; slices.Sort leaves them in
+// any order, and callers that compare them equal see no difference.
+func Sort(x []float64) {
 	if len(x) < radixMin {
 		slices.Sort(x)
 		return
