@@ -7,12 +7,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -276,6 +279,57 @@ func TestTrainSummaryTrackingLine(t *testing.T) {
 		has := strings.Contains(b.String(), "tracking ")
 		if (c.want == "" && has) || (c.want != "" && !strings.Contains(b.String(), c.want)) {
 			t.Errorf("server %q: summary\n%s\nwant %q", c.server, b.String(), c.want)
+		}
+	}
+}
+
+// TestTrainTrackingURIAuth: against a server that requires authentication
+// (a token exists), `atrium train --tracking-uri` without credentials, or
+// with a wrong token, fails saying so and registers nothing; with MLFLOW_TRACKING_TOKEN, or
+// MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD carrying the token,
+// it tracks and registers as the token's principal.
+func TestTrainTrackingURIAuth(t *testing.T) {
+	dir := trainProject(t)
+	srvDir := t.TempDir()
+	code, tok, errOut := atrium(t, "--repo", srvDir, "token", "create", "--name", "trainer", "--role", "editor", "--expires", "1d")
+	if code != exitOK {
+		t.Fatalf("token create = %d %q", code, errOut)
+	}
+	tok = strings.TrimSpace(tok)
+	srv := proctest.StartServer(t, nil, []string{mainEnv + "=1"}, os.Args[0], "--repo", srvDir, "serve", "--addr", "127.0.0.1:0")
+	spec := trainSpecFile(t, dir, 0)
+	for _, env := range []string{"MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"} {
+		t.Setenv(env, "")
+	}
+
+	code, _, errOut = atrium(t, "--repo", dir, "train", spec, "--tracking-uri", srv.URL)
+	if code == exitOK || !strings.Contains(errOut, "401") || !strings.Contains(errOut, "no credentials sent: set MLFLOW_TRACKING_TOKEN") {
+		t.Fatalf("train without credentials: exit %d, stderr %s; want a failure naming the 401 and the variables to set", code, errOut)
+	}
+	t.Setenv("MLFLOW_TRACKING_TOKEN", "atr_not_a_token")
+	code, _, errOut = atrium(t, "--repo", dir, "train", spec, "--tracking-uri", srv.URL)
+	if code == exitOK || !strings.Contains(errOut, "401") || !strings.Contains(errOut, "credentials sent") || !strings.Contains(errOut, "were refused") {
+		t.Fatalf("train with a wrong token: exit %d, stderr %s; want a failure saying the credentials were refused", code, errOut)
+	}
+	t.Setenv("MLFLOW_TRACKING_TOKEN", "")
+
+	for i, creds := range []map[string]string{
+		{"MLFLOW_TRACKING_TOKEN": tok},
+		{"MLFLOW_TRACKING_USERNAME": "anyone", "MLFLOW_TRACKING_PASSWORD": tok},
+	} {
+		for k, v := range creds {
+			t.Setenv(k, v)
+		}
+		var res train.Result
+		out := mustAtrium(t, dir, "-o", "json", "train", spec, "--tracking-uri", srv.URL)
+		if err := json.Unmarshal([]byte(out), &res); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		if want := strconv.Itoa(i + 1); res.Registered == nil || res.Registered.Version != want {
+			t.Fatalf("with %v: registered %+v, want version %s", slices.Collect(maps.Keys(creds)), res.Registered, want)
+		}
+		for k := range creds {
+			t.Setenv(k, "")
 		}
 	}
 }

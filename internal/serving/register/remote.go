@@ -112,6 +112,15 @@ func (r *Remote) do(ctx context.Context, method, path, contentType string, body 
 	if json.Unmarshal(raw, e) != nil || e.Code == "" {
 		e.Message = strings.TrimSpace(string(raw))
 	}
+	if e.Status == http.StatusUnauthorized {
+		// Say which credentials the client has, as the MLflow client's
+		// users know them.
+		if r.Token == "" && r.Username == "" {
+			e.Message += " (no credentials sent: set MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD)"
+		} else {
+			e.Message += " (the credentials sent, from MLFLOW_TRACKING_TOKEN or MLFLOW_TRACKING_USERNAME/PASSWORD, were refused)"
+		}
+	}
 	return nil, fmt.Errorf("%s %s: %w", method, path, e)
 }
 
