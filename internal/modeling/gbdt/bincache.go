@@ -14,9 +14,10 @@ import (
 //
 // An entry is keyed by the dataset's pointer and the parameters that shape
 // the bins (max_bin, min_data_in_bin, use_missing, and when the dataset has
-// more rows than bin_construct_sample_cnt, that and data_random_seed), so a dataset must not be changed while it
-// is cached. Entries live as long as the cache. Safe for concurrent use (a
-// study's parallel trials wait for one binning); the zero value is ready.
+// more rows than bin_construct_sample_cnt, that and data_random_seed), so a
+// dataset must not be changed while it is cached. Entries live as long as
+// the cache (k folds keep k). Safe for concurrent use (a study's parallel
+// trials wait for one binning); the zero value is ready.
 type BinCache struct {
 	mu      sync.Mutex
 	entries map[binKey]*binEntry
