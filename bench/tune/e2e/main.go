@@ -137,12 +137,7 @@ func replay(x [][]float32, y []float64, trials []peerTrial, threads int) (ours, 
 		if t.Iterations == 0 {
 			continue
 		}
-		kv := map[string]string{"objective": "binary", "metric": "auc", "num_iterations": strconv.Itoa(t.Iterations),
-			"num_threads": strconv.Itoa(threads), "seed": "1", "verbosity": "-1"}
-		for k, v := range t.Params {
-			kv[k] = fmt.Sprint(v)
-		}
-		o := fit.Options{Label: "y", Task: "binary", Params: kv, Bins: &bins, LogEvery: 1,
+		o := fit.Options{Label: "y", Task: "binary", Params: params(threads, t.Iterations, t.Params), Bins: &bins, LogEvery: 1,
 			OnMetrics: func(int, map[string]float64) {}}
 		if _, err := fit.Fit(context.Background(), o, train, valid); err != nil {
 			return 0, 0, fmt.Errorf("replay trial %d: %w", i, err)
@@ -151,19 +146,24 @@ func replay(x [][]float32, y []float64, trials []peerTrial, threads int) (ours, 
 	return time.Since(start).Seconds(), theirs, nil
 }
 
-// refitPeerBest fits Optuna's best parameters with Atrium as the study's
-// refit does (train+valid, the best iteration count) and returns the test
-// AUC: against LightGBM's refit of the same parameters, it separates the
-// libraries' test metrics from the samplers' choice of parameters.
-func refitPeerBest(x [][]float32, y []float64, peer result, threads int) (float64, error) {
-	n := len(y)
-	b := n * 85 / 100
-	kv := map[string]string{"objective": "binary", "metric": "auc", "num_iterations": strconv.Itoa(max(peer.BestIters, 1)),
+// params is a fit's parameters on both sides' terms: the study's fixed
+// ones, iterations boosting rounds and the sampled ones (a trial's or the
+// best trial's; nil for none).
+func params(threads, iterations int, sampled map[string]any) map[string]string {
+	kv := map[string]string{"objective": "binary", "metric": "auc", "num_iterations": strconv.Itoa(iterations),
 		"num_threads": strconv.Itoa(threads), "seed": "1", "verbosity": "-1"}
-	for k, v := range peer.BestParams {
+	for k, v := range sampled {
 		kv[k] = fmt.Sprint(v)
 	}
-	m, err := fit.Fit(context.Background(), fit.Options{Label: "y", Task: "binary", Params: kv}, dataset(x, y, 0, b), nil)
+	return kv
+}
+
+// refitTestAUC fits kv on train+valid (the first 85% of the rows) as the
+// study's refit does and returns the AUC on the test rows.
+func refitTestAUC(ctx context.Context, x [][]float32, y []float64, kv map[string]string) (float64, error) {
+	n := len(y)
+	b := n * 85 / 100
+	m, err := fit.Fit(ctx, fit.Options{Label: "y", Task: "binary", Params: kv}, dataset(x, y, 0, b), nil)
 	if err != nil {
 		return 0, err
 	}
@@ -179,7 +179,7 @@ func refitPeerBest(x [][]float32, y []float64, peer result, threads int) (float6
 func atrium(x [][]float32, y []float64, trials, threads int, seed int64) (result, error) {
 	n := len(y)
 	a, b := n*70/100, n*85/100
-	train, valid, test := dataset(x, y, 0, a), dataset(x, y, a, b), dataset(x, y, b, n)
+	train, valid := dataset(x, y, 0, a), dataset(x, y, a, b)
 	start := time.Now()
 	ctx := context.Background()
 	study, err := tune.NewStudy(ctx, tune.StudyOptions{Name: "e2e", Direction: tune.Maximize, Seed: seed,
@@ -189,8 +189,8 @@ func atrium(x [][]float32, y []float64, trials, threads int, seed int64) (result
 	}
 	iters := map[int]int{}
 	var bins gbdt.BinCache
-	base := map[string]string{"objective": "binary", "metric": "auc", "num_iterations": "200", "early_stopping_round": "20",
-		"num_threads": strconv.Itoa(threads), "seed": "1", "verbosity": "-1"}
+	base := params(threads, 200, nil)
+	base["early_stopping_round"] = "20"
 	opts := func(kv map[string]string) fit.Options {
 		return fit.Options{Label: "y", Task: "binary", Params: kv}
 	}
@@ -246,24 +246,7 @@ func atrium(x [][]float32, y []float64, trials, threads int, seed int64) (result
 			res.Pruned++
 		}
 	}
-	kv := map[string]string{}
-	for k, v := range base {
-		kv[k] = v
-	}
-	delete(kv, "early_stopping_round")
-	kv["num_iterations"] = strconv.Itoa(max(res.BestIters, 1))
-	for k, v := range best.Params {
-		kv[k] = fmt.Sprint(v)
-	}
-	m, err := fit.Fit(ctx, opts(kv), dataset(x, y, 0, b), nil)
-	if err != nil {
-		return result{}, err
-	}
-	pred, err := m.Predict(test)
-	if err != nil {
-		return result{}, err
-	}
-	if res.TestAUC, err = ml.AUC(test.Label, pred, nil); err != nil {
+	if res.TestAUC, err = refitTestAUC(ctx, x, y, params(threads, max(res.BestIters, 1), best.Params)); err != nil {
 		return result{}, err
 	}
 	res.Seconds = time.Since(start).Seconds()
@@ -338,7 +321,10 @@ func main() {
 		}
 		fmt.Printf("replay of Optuna's %d trials (%d boosting iterations): Atrium %.1f s, LightGBM (Optuna's trial durations) %.1f s: %.2fx\n",
 			len(peer.Trials), iters, a, p, a/p)
-		auc, err := refitPeerBest(x, y, peer, *threads)
+		// Optuna's best parameters refit by Atrium: against LightGBM's refit
+		// of the same parameters, the libraries' test metrics apart from
+		// the samplers' choice of parameters.
+		auc, err := refitTestAUC(context.Background(), x, y, params(*threads, max(peer.BestIters, 1), peer.BestParams))
 		if err != nil {
 			log.Fatal(err)
 		}
