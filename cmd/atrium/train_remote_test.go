@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -331,5 +332,136 @@ func TestTrainTrackingURIAuth(t *testing.T) {
 		for k := range creds {
 			t.Setenv(k, "")
 		}
+	}
+}
+
+// TestTrainTrackingURIKilled kills (SIGKILL) an `atrium train
+// --tracking-uri` process once the server holds two finished trials, and
+// resumes it with --resume: the server's parent run, left RUNNING by the
+// kill, is the one resumed and ends FINISHED with the whole budget; every
+// trial number has one finished child run at most, and the child run of
+// the trial the kill interrupted is not left RUNNING.
+func TestTrainTrackingURIKilled(t *testing.T) {
+	dir := trainProject(t)
+	srv := proctest.StartServer(t, nil, []string{mainEnv + "=1"}, os.Args[0], "--repo", t.TempDir(), "serve", "--addr", "127.0.0.1:0")
+	const trials = 30
+	spec := trainSpecFile(t, dir, 0)
+	src, err := os.ReadFile(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(spec, []byte(strings.Replace(string(src), "trials: 3\n", fmt.Sprintf("trials: %d\n", trials), 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	var stderr strings.Builder
+	cmd := exec.Command(os.Args[0], "--repo", dir, "train", spec, "--tracking-uri", srv.URL)
+	cmd.Env = append(os.Environ(), mainEnv+"=1")
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+
+	// children returns the study's parent run on the server (nil before
+	// there is one), its child runs that are no longer RUNNING and those
+	// that are.
+	children := func() (parent *tracking.Run, done, running []tracking.Run) {
+		var exps struct{ Experiments []tracking.Experiment }
+		mlflowCall(t, srv.URL, http.MethodPost, "/api/2.0/mlflow/experiments/search", map[string]any{"max_results": 100}, &exps)
+		for _, e := range exps.Experiments {
+			if e.Name != "ranker" {
+				continue
+			}
+			parents := searchRuns(t, srv.URL, e.ExperimentID, "tags.`atrium.study` = 'ranker'")
+			if len(parents) != 1 {
+				return nil, nil, nil
+			}
+			for _, c := range searchRuns(t, srv.URL, e.ExperimentID, "tags.`mlflow.parentRunId` = '"+parents[0].Info.RunID+"'") {
+				if c.Info.Status == "RUNNING" {
+					running = append(running, c)
+				} else {
+					done = append(done, c)
+				}
+			}
+			return &parents[0], done, running
+		}
+		return nil, nil, nil
+	}
+	// The kill comes once two trials are done and, almost always, while
+	// a third runs.
+	var parent *tracking.Run
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		p, done, running := children()
+		if len(done) >= 2 && len(running) == 1 {
+			parent = p
+			break
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("atrium train exited (%v) before it could be killed with two trials done\n%s", err, stderr.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no two finished trials on the server after 2 minutes\n%s", stderr.String())
+		}
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-exited
+	p, done, running := children()
+	if p == nil || p.Info.RunID != parent.Info.RunID || p.Info.Status != "RUNNING" || len(done) >= trials {
+		t.Fatalf("after the kill: parent %+v with %d finished trials; want run %s RUNNING, trials left", p, len(done), parent.Info.RunID)
+	}
+	killed := len(running) // the trial the kill interrupted, if it caught one
+	t.Logf("killed with %d trials done, %d running", len(done), killed)
+
+	var res train.Result
+	out := mustAtrium(t, dir, "-o", "json", "train", spec, "--resume", "--tracking-uri", srv.URL)
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	// The trial the kill interrupted goes stale (no heartbeat) and is
+	// failed; it does not count toward the budget, which the resumed
+	// process fills. (A kill between a trial's run ending and the study
+	// recording it fails the trial with its run already ended: killed 0,
+	// failed 1.)
+	if res.RunID != parent.Info.RunID || res.Complete+res.Pruned != trials || res.Failed < killed || res.Failed > 1 ||
+		res.Trials != res.Complete+res.Pruned+res.Failed || res.Registered == nil || res.Registered.Version != "1" {
+		t.Fatalf("resumed: run %s, %d trials (%d complete, %d pruned, %d failed), registered %+v; want run %s, %d complete or pruned, %d or 1 failed, version 1",
+			res.RunID, res.Trials, res.Complete, res.Pruned, res.Failed, res.Registered, parent.Info.RunID, trials, killed)
+	}
+	p, done, running = children()
+	if p.Info.Status != "FINISHED" || len(running) != 0 {
+		t.Errorf("the resumed parent run is %s with %d child runs RUNNING, want FINISHED and none", p.Info.Status, len(running))
+	}
+	numbers := map[int]string{}
+	for _, c := range done {
+		tags := tagMap(c.Data.Tags)
+		n, err := strconv.Atoi(tags["atrium.trial.number"])
+		if err != nil || n < 0 || n >= res.Trials {
+			t.Errorf("child run %s: trial number %q, want 0-%d", c.Info.RunID, tags["atrium.trial.number"], res.Trials-1)
+		}
+		if prev, ok := numbers[n]; ok {
+			t.Errorf("trial %d has two finished child runs, %s and %s", n, prev, c.Info.RunID)
+		}
+		numbers[n] = c.Info.RunID
+	}
+	if len(done) < res.Complete+res.Pruned {
+		t.Errorf("%d finished child runs, want one for each of the %d complete or pruned trials", len(done), res.Complete+res.Pruned)
+	}
+	// The killed trial's run, if the kill caught one mid-trial, is ended
+	// FAILED with the study's stale reason.
+	stale := 0
+	for _, c := range done {
+		if tags := tagMap(c.Data.Tags); c.Info.Status == "FAILED" && strings.Contains(tags["atrium.trial.error"], "its process died") {
+			stale++
+		}
+	}
+	if stale != killed {
+		t.Errorf("%d child runs failed as stale, want %d: the run of the trial the kill interrupted", stale, killed)
 	}
 }

@@ -183,6 +183,9 @@ func runStudy(ctx context.Context, o *Options, tr *trainer, k *tracker) (*studyO
 	if err != nil {
 		return nil, err
 	}
+	if err := k.closeStaleTrials(ctx, out.all); err != nil {
+		o.Logger.Warn("could not end the runs of trials whose process died", "error", err)
+	}
 	out.curves = curves
 	return out, nil
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/atrium-ml/atrium/internal/modeling/modelfile"
+	"github.com/atrium-ml/atrium/internal/modeling/tune"
 	"github.com/atrium-ml/atrium/internal/serving/register"
 	"github.com/atrium-ml/atrium/internal/tracking"
 	"github.com/atrium-ml/atrium/internal/tracking/wire"
@@ -39,6 +40,8 @@ const (
 	TagParentRun = "mlflow.parentRunId"
 	// TagTrialState is a child run's trial state: complete, pruned, failed.
 	TagTrialState = "atrium.trial.state"
+	// TagTrialNumber is a child run's trial number in the study.
+	TagTrialNumber = "atrium.trial.number"
 )
 
 // ReferenceProfilePath is the reference profile's artifact path, relative
@@ -111,7 +114,7 @@ type trialRun struct{ id string }
 func (k *tracker) startTrial(ctx context.Context, number int, params map[string]string) (*trialRun, error) {
 	id, _, err := k.t.CreateRun(ctx, k.expID, k.now(), []tracking.KV{
 		{Key: tracking.TagRunName, Value: fmt.Sprintf("%s-trial-%d", k.o.Spec.Name, number)},
-		{Key: TagParentRun, Value: k.runID}, {Key: "atrium.trial.number", Value: strconv.Itoa(number)}})
+		{Key: TagParentRun, Value: k.runID}, {Key: TagTrialNumber, Value: strconv.Itoa(number)}})
 	if err != nil {
 		return nil, fmt.Errorf("trial %d: create run: %w", number, err)
 	}
@@ -164,6 +167,48 @@ func (k *tracker) endTrial(ctx context.Context, r *trialRun, state string, f *fi
 	}
 	status := map[string]string{"complete": "FINISHED", "pruned": "KILLED", "failed": "FAILED"}[state]
 	return k.t.EndRun(ctx, r.id, status, now)
+}
+
+// closeStaleTrials ends, as FAILED with the study's reason, the child runs
+// still RUNNING of trials the study failed as stale: their process died
+// (killed mid-trial), so nothing else will end them, and an MLflow UI would
+// show them running forever. Runs are matched by their trial number tag,
+// which is set when the run is created. A live trial of another process
+// working on the study is Running in the study, not stale, and keeps its
+// run.
+func (k *tracker) closeStaleTrials(ctx context.Context, trials []tune.FrozenTrial) error {
+	stale := map[string]tune.FrozenTrial{}
+	for _, f := range trials {
+		if f.State == tune.Failed && f.SystemAttrs[tune.SystemAttrStale] != "" {
+			stale[strconv.Itoa(f.Number)] = f
+		}
+	}
+	if len(stale) == 0 || k.runID == "" {
+		return nil
+	}
+	runs, err := k.t.SearchRuns(ctx, k.expID, fmt.Sprintf("tags.`%s` = '%s' and attributes.status = 'RUNNING'", TagParentRun, k.runID), nil, 1000)
+	if err != nil {
+		return fmt.Errorf("find the trials' unfinished runs: %w", err)
+	}
+	for _, r := range runs {
+		f, ok := stale[tagValue(r.Data.Tags, TagTrialNumber)]
+		if !ok {
+			continue
+		}
+		if err := k.endTrial(ctx, &trialRun{id: r.Info.RunID}, "failed", nil, f.Err); err != nil {
+			return fmt.Errorf("end trial %d's run %s: %w", f.Number, r.Info.RunID, err)
+		}
+	}
+	return nil
+}
+
+func tagValue(kvs []tracking.KV, key string) string {
+	for _, kv := range kvs {
+		if kv.Key == key {
+			return kv.Value
+		}
+	}
+	return ""
 }
 
 func truncate(s string, n int) string {
