@@ -85,6 +85,12 @@ type learner struct {
 	freeHist [][]histBin
 
 	featUsed []bool // features sampled for the current tree
+	// rowCols are the rowMat columns of the tree's uint8 features when
+	// rowSel: with feature_fraction below 1 the histogram pass updates only
+	// these (the other features' histograms are never read while the tree
+	// grows). Without rowSel the pass updates every column.
+	rowCols  []int32
+	rowSel   bool
 	nodeRand *rand.Rand
 	treeRand *rand.Rand
 	usedList []int
@@ -140,11 +146,17 @@ func (l *learner) sampleFeatures() {
 		}
 	}
 	l.usedList = l.usedList[:0]
+	l.rowCols = l.rowCols[:0]
 	for i, u := range l.featUsed {
 		if u {
 			l.usedList = append(l.usedList, i)
+			if c := l.d.feats[i].rowCol; c >= 0 {
+				l.rowCols = append(l.rowCols, int32(c))
+			}
 		}
 	}
+	// histCols indexes a row's columns by byte.
+	l.rowSel = len(l.rowCols) < l.d.rowWidth && l.d.rowWidth <= 256
 }
 
 // grow grows a tree on the rows in bag (nil: all rows) with gradients g and
@@ -250,9 +262,15 @@ func (l *learner) histChunk(hist []histBin, rows []int32, lo, hi int, direct, cl
 		clear(hist)
 	}
 	w, s := l.d.rowWidth, l.d.rowStride
-	if direct {
+	switch {
+	case l.rowSel && len(l.rowCols) == 0:
+	case l.rowSel && direct:
+		histColsDirect(hist, l.d.rowMat, w, s, l.rowCols, l.gh, lo, hi)
+	case l.rowSel:
+		histCols(hist, l.d.rowMat, w, s, l.rowCols, l.gh, rows[lo:hi])
+	case direct:
 		histRowsDirect(hist, l.d.rowMat, w, s, l.gh, lo, hi)
-	} else {
+	default:
 		histRows(hist, l.d.rowMat, w, s, l.gh, rows[lo:hi])
 	}
 }
@@ -293,6 +311,47 @@ func histRowsDirect(hist []histBin, mat []uint8, width, stride int, gh []gradPai
 		hs := hs[:len(row)]
 		for f, b := range row {
 			e := &hs[f][b]
+			e.g += g
+			e.h += h
+		}
+	}
+}
+
+// histCols is histRows for the row columns cols only (at least one,
+// ascending, each below width, width at most 256).
+func histCols(hist []histBin, mat []uint8, width, stride int, cols []int32, gh []gradPair, rows []int32) {
+	hs := unsafe.Slice((*[256]histBin)(unsafe.Pointer(&hist[0])), width)
+	_ = hs[cols[len(cols)-1]]
+	for i, r := range rows {
+		if j := i + prefetchDistance; j < len(rows) {
+			next := int(rows[j])
+			prefetch2(unsafe.Pointer(&mat[next*stride]), unsafe.Pointer(&gh[next]))
+		}
+		off := int(r) * stride
+		// cols are below width: row[c] stays within the row.
+		row := (*[256]uint8)(unsafe.Pointer(&mat[off : off+width][0]))
+		p := gh[r]
+		g, h := float64(p.g), float64(p.h)
+		for _, c := range cols {
+			e := &hs[c][row[uint8(c)]]
+			e.g += g
+			e.h += h
+		}
+	}
+}
+
+// histColsDirect is histCols for the rows lo..hi-1 in order.
+func histColsDirect(hist []histBin, mat []uint8, width, stride int, cols []int32, gh []gradPair, lo, hi int) {
+	hs := unsafe.Slice((*[256]histBin)(unsafe.Pointer(&hist[0])), width)
+	_ = hs[cols[len(cols)-1]]
+	gh = gh[lo:hi]
+	for i := range gh {
+		off := (lo + i) * stride
+		// cols are below width: row[c] stays within the row.
+		row := (*[256]uint8)(unsafe.Pointer(&mat[off : off+width][0]))
+		g, h := float64(gh[i].g), float64(gh[i].h)
+		for _, c := range cols {
+			e := &hs[c][row[uint8(c)]]
 			e.g += g
 			e.h += h
 		}
