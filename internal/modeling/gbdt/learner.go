@@ -840,7 +840,9 @@ func (l *learner) split(tree *Tree, i int, g, h []float32) {
 	parentHist := lf.hist
 	left.best.reset()
 	right.best.reset()
-	if l.canSplit(&left) || l.canSplit(&right) {
+	// After the tree's last split (num_leaves reached) the children are
+	// never split: as in LightGBM, their histograms are not built.
+	if tree.NumLeaves < l.p.NumLeaves && (l.canSplit(&left) || l.canSplit(&right)) {
 		small, large := &left, &right
 		if right.count < left.count {
 			small, large = &right, &left
