@@ -62,3 +62,60 @@ func TestHistCols(t *testing.T) {
 		})
 	}
 }
+
+// TestPartition: a leaf's rows split into those whose bin goes left, then
+// those that go right, each side in its original order, whatever the
+// block split (one thread and several, uint8 and uint16 bins).
+func TestPartition(t *testing.T) {
+	for _, c := range []struct {
+		n, nt, bins int
+	}{{1, 1, 4}, {100, 1, 4}, {50_000, 2, 256}, {70_000, 3, 300}} {
+		t.Run(fmt.Sprint(c.n, "/", c.nt, "/", c.bins), func(t *testing.T) {
+			r := rand.New(rand.NewPCG(uint64(c.n), 5))
+			f := &binFeature{}
+			if c.bins <= 256 {
+				f.bins = make([]uint8, 2*c.n)
+				for i := range f.bins {
+					f.bins[i] = uint8(r.IntN(c.bins))
+				}
+			} else {
+				f.bins16 = make([]uint16, 2*c.n)
+				for i := range f.bins16 {
+					f.bins16[i] = uint16(r.IntN(c.bins))
+				}
+			}
+			bin := func(row int32) int {
+				if f.bins != nil {
+					return int(f.bins[row])
+				}
+				return int(f.bins16[row])
+			}
+			goLeft := make([]bool, c.bins)
+			for b := range goLeft {
+				goLeft[b] = r.IntN(2) == 0
+			}
+			l := &learner{nt: c.nt, indices: make([]int32, c.n+10), scratch: make([]int32, c.n+10)}
+			var rows []int32
+			for i := range 2 * c.n {
+				if len(rows) < c.n && r.IntN(2) == 0 {
+					rows = append(rows, int32(i))
+				}
+			}
+			begin := 3 // a leaf not at the start of the indices
+			copy(l.indices[begin:], rows)
+			var wantL, wantR []int32
+			for _, row := range rows {
+				if goLeft[bin(row)] {
+					wantL = append(wantL, row)
+				} else {
+					wantR = append(wantR, row)
+				}
+			}
+			nl := l.partition(f, goLeft, begin, len(rows))
+			got := l.indices[begin : begin+len(rows)]
+			if nl != len(wantL) || !slices.Equal(got[:nl], wantL) || !slices.Equal(got[nl:], wantR) {
+				t.Errorf("partition: %d left, want %d; rows %v..., want %v then %v", nl, len(wantL), got[:min(8, len(got))], wantL[:min(4, len(wantL))], wantR[:min(4, len(wantR))])
+			}
+		})
+	}
+}

@@ -872,29 +872,36 @@ func (l *learner) partition(f *binFeature, goLeft []bool, begin, count int) int 
 	// Each block writes its left rows to the front of its own stretch of
 	// scratch and its right rows to the back, then the stretches are merged in
 	// block order.
+	// left[bin] is 1 for the bins going left. The loop has no branch on
+	// it (which way a row goes is a coin flip to the branch predictor):
+	// every row is written to both ends, and only the count of the side it
+	// belongs to moves.
+	left := make([]uint8, len(goLeft))
+	for b, g := range goLeft {
+		if g {
+			left[b] = 1
+		}
+	}
 	parallelRange(l.nt, count, minBlock, func(b, lo, hi int) {
 		nl, nr := 0, 0
 		out := tmp[lo:hi]
+		last := len(out) - 1
 		if f.bins != nil {
 			bins := f.bins
 			for _, r := range rows[lo:hi] {
-				if goLeft[bins[r]] {
-					out[nl] = r
-					nl++
-				} else {
-					nr++
-					out[len(out)-nr] = r
-				}
+				x := int(left[bins[r]])
+				out[nl] = r
+				out[last-nr] = r
+				nl += x
+				nr += 1 - x
 			}
 		} else {
 			for _, r := range rows[lo:hi] {
-				if goLeft[f.bins16[r]] {
-					out[nl] = r
-					nl++
-				} else {
-					nr++
-					out[len(out)-nr] = r
-				}
+				x := int(left[f.bins16[r]])
+				out[nl] = r
+				out[last-nr] = r
+				nl += x
+				nr += 1 - x
 			}
 		}
 		nLeft[b] = nl
