@@ -5,6 +5,10 @@
 //
 //	go run ./bench/gbdt -python $ATRIUM_TEST_PYTHON            # both tasks
 //	go run ./bench/gbdt -task binary -rows 1000000 -threads 2
+//	bench/gbdt/run.sh -task study -rows 700000 -num-leaves 127 -feature-fraction 0.6 -min-data-in-leaf 10
+//
+// The study task is one trial of bench/tune/e2e's tuning study: its data
+// (gbdttest.Study) and the parameters its search space varies.
 //
 // bench/gbdt/run.sh installs the peers (tests/interop/requirements.txt) in a
 // virtualenv and runs this with it.
@@ -47,6 +51,9 @@ type options struct {
 	cpuProfile string
 	repeat     int
 	xgboost    bool
+	// study task only: the parameters tuning varies most
+	featureFraction float64
+	minDataInLeaf   int
 }
 
 // result is one library's figures on one task.
@@ -67,7 +74,7 @@ type result struct {
 
 func main() {
 	var o options
-	flag.StringVar(&o.task, "task", "all", "binary, lambdarank or all")
+	flag.StringVar(&o.task, "task", "all", "binary, lambdarank, study or all (binary and lambdarank)")
 	flag.IntVar(&o.rows, "rows", 1_000_000, "training rows (binary)")
 	flag.IntVar(&o.testRows, "test-rows", 250_000, "test rows (binary)")
 	flag.IntVar(&o.queries, "queries", 20_000, "training queries (lambdarank; about 32 rows each)")
@@ -79,6 +86,8 @@ func main() {
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write Atrium's training CPU profile here")
 	flag.IntVar(&o.repeat, "predict-repeat", 3, "timed prediction runs (the best counts)")
 	flag.BoolVar(&o.xgboost, "xgboost", true, "also run XGBoost (binary task)")
+	flag.Float64Var(&o.featureFraction, "feature-fraction", 1, "feature_fraction (study task)")
+	flag.IntVar(&o.minDataInLeaf, "min-data-in-leaf", 20, "min_data_in_leaf (study task)")
 	flag.Parse()
 	if o.dir == "" {
 		d, err := os.MkdirTemp("", "gbdt-bench")
@@ -96,6 +105,9 @@ func main() {
 	if o.task == "all" || o.task == "lambdarank" {
 		run(&o, "lambdarank")
 	}
+	if o.task == "study" {
+		run(&o, "study")
+	}
 }
 
 func run(o *options, task string) {
@@ -111,6 +123,14 @@ func run(o *options, task string) {
 	}
 	metric := "auc"
 	switch task {
+	case "study":
+		// The data of bench/tune/e2e's study (20 numeric features), one
+		// trial's parameters: the learner on the tuning workload.
+		train = gbdttest.StudyDataset(o.rows, 1)
+		test = gbdttest.StudyDataset(o.testRows, 2)
+		params["objective"] = "binary"
+		params["feature_fraction"] = strconv.FormatFloat(o.featureFraction, 'g', -1, 64)
+		params["min_data_in_leaf"] = strconv.Itoa(o.minDataInLeaf)
 	case "binary":
 		train = gbdttest.BenchBinary(o.rows, 1)
 		test = gbdttest.BenchBinary(o.testRows, 2)
@@ -186,7 +206,7 @@ func atrium(o *options, task string, train, test *ml.Dataset, kv map[string]stri
 func score(task string, ds *ml.Dataset, pred []float64) float64 {
 	var v float64
 	var err error
-	if task == "binary" {
+	if task != "lambdarank" {
 		v, err = ml.AUC(ds.Label, pred, nil)
 	} else {
 		v, err = ml.NDCG(ds.Label, pred, ds.Groups, 10, nil)

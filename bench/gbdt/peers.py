@@ -54,7 +54,7 @@ def main():
             t = time.perf_counter()
             p = predict(model)
             best = min(best, time.perf_counter() - t)
-        value = roc_auc_score(yt, p) if task == "binary" else ndcg10(yt, p, gt)
+        value = roc_auc_score(yt, p) if metric == "auc" else ndcg10(yt, p, gt)
         return {"library": name, "train_seconds": train_s, "train_cpu_seconds": cpu_s, "predict_seconds": best, "metric": metric, "value": float(value)}
 
     lparams = dict(params, verbose=-1)

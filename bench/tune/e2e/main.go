@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"log"
 	"math"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,41 +29,12 @@ import (
 
 	"github.com/atrium-ml/atrium/internal/modeling/fit"
 	"github.com/atrium-ml/atrium/internal/modeling/gbdt"
+	"github.com/atrium-ml/atrium/internal/modeling/gbdt/gbdttest"
 	"github.com/atrium-ml/atrium/internal/modeling/ml"
 	"github.com/atrium-ml/atrium/internal/modeling/tune"
 )
 
-const features = 20
-
-// generate makes n rows of 20 features and a binary label drawn from a
-// logistic of a non-linear score (interactions and thresholds a tree must
-// find), deterministically from seed.
-func generate(n int, seed uint64) (x [][]float32, y []float64) {
-	rng := rand.New(rand.NewPCG(seed, 11))
-	x = make([][]float32, features)
-	for j := range x {
-		x[j] = make([]float32, n)
-	}
-	y = make([]float64, n)
-	for i := range n {
-		for j := range features {
-			x[j][i] = float32(rng.NormFloat64())
-		}
-		s := 1.2*float64(x[0][i]) - 0.8*float64(x[1][i]) + 0.6*float64(x[2][i]*x[3][i]) +
-			0.9*step(float64(x[4][i]) > 0.5) - 0.7*step(float64(x[5][i])*float64(x[6][i]) > 0) + 0.4*math.Sin(3*float64(x[7][i]))
-		if rng.Float64() < 1/(1+math.Exp(-s)) {
-			y[i] = 1
-		}
-	}
-	return x, y
-}
-
-func step(b bool) float64 {
-	if b {
-		return 1
-	}
-	return 0
-}
+const features = gbdttest.StudyFeatures
 
 // writeNPY writes the features and the label as one float32 .npy matrix,
 // label last, for the Python side.
@@ -263,7 +233,7 @@ func main() {
 	skipPeer := flag.Bool("skip-peer", false, "run Atrium's side only (with -cpuprofile, to see where its time goes)")
 	replayPeer := flag.Bool("replay", false, "then fit Optuna's trials with Atrium (the same parameters and iterations): the libraries on the same work")
 	flag.Parse()
-	x, y := generate(*rows, 1)
+	x, y := gbdttest.Study(*rows, 1)
 	dir, err := os.MkdirTemp("", "atrium-e2e-")
 	if err != nil {
 		log.Fatal(err)
