@@ -20,6 +20,7 @@ func TestHistCols(t *testing.T) {
 		{20, []int32{7}},
 		{5, []int32{0, 1, 2, 4}},
 		{70, []int32{0, 33, 64, 69}},
+		{300, []int32{0, 255, 256, 299}},
 	} {
 		t.Run(fmt.Sprint(c.width, c.cols), func(t *testing.T) {
 			r := rand.New(rand.NewPCG(uint64(c.width), 3))

@@ -155,8 +155,7 @@ func (l *learner) sampleFeatures() {
 			}
 		}
 	}
-	// histCols indexes a row's columns by byte.
-	l.rowSel = len(l.rowCols) < l.d.rowWidth && l.d.rowWidth <= 256
+	l.rowSel = len(l.rowCols) < l.d.rowWidth
 }
 
 // grow grows a tree on the rows in bag (nil: all rows) with gradients g and
@@ -318,7 +317,7 @@ func histRowsDirect(hist []histBin, mat []uint8, width, stride int, gh []gradPai
 }
 
 // histCols is histRows for the row columns cols only (at least one,
-// ascending, each below width, width at most 256).
+// ascending, each below width).
 func histCols(hist []histBin, mat []uint8, width, stride int, cols []int32, gh []gradPair, rows []int32) {
 	hs := unsafe.Slice((*[256]histBin)(unsafe.Pointer(&hist[0])), width)
 	_ = hs[cols[len(cols)-1]]
@@ -328,12 +327,13 @@ func histCols(hist []histBin, mat []uint8, width, stride int, cols []int32, gh [
 			prefetch2(unsafe.Pointer(&mat[next*stride]), unsafe.Pointer(&gh[next]))
 		}
 		off := int(r) * stride
-		// cols are below width: row[c] stays within the row.
-		row := (*[256]uint8)(unsafe.Pointer(&mat[off : off+width][0]))
+		// The row's bins: cols are below width, so base+c stays inside
+		// the row.
+		base := unsafe.Pointer(&mat[off : off+width][0])
 		p := gh[r]
 		g, h := float64(p.g), float64(p.h)
 		for _, c := range cols {
-			e := &hs[c][row[uint8(c)]]
+			e := &hs[c][*(*uint8)(unsafe.Add(base, c))]
 			e.g += g
 			e.h += h
 		}
@@ -347,11 +347,12 @@ func histColsDirect(hist []histBin, mat []uint8, width, stride int, cols []int32
 	gh = gh[lo:hi]
 	for i := range gh {
 		off := (lo + i) * stride
-		// cols are below width: row[c] stays within the row.
-		row := (*[256]uint8)(unsafe.Pointer(&mat[off : off+width][0]))
+		// The row's bins: cols are below width, so base+c stays inside
+		// the row.
+		base := unsafe.Pointer(&mat[off : off+width][0])
 		g, h := float64(gh[i].g), float64(gh[i].h)
 		for _, c := range cols {
-			e := &hs[c][row[uint8(c)]]
+			e := &hs[c][*(*uint8)(unsafe.Add(base, c))]
 			e.g += g
 			e.h += h
 		}
