@@ -361,8 +361,17 @@ func TestTrainTrackingURIKilled(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	var waitErr error
+	exited := make(chan struct{})
+	go func() { waitErr = cmd.Wait(); close(exited) }()
+	// stop kills the process (a test that fails before the kill does not
+	// leave it behind) and returns its stderr once it has exited.
+	stop := func() string {
+		cmd.Process.Kill() // an error only says it had exited
+		<-exited
+		return stderr.String()
+	}
+	t.Cleanup(func() { stop() })
 
 	// children returns the study's parent run on the server (nil before
 	// there is one), its child runs that are no longer RUNNING and those
@@ -400,18 +409,15 @@ func TestTrainTrackingURIKilled(t *testing.T) {
 			break
 		}
 		select {
-		case err := <-exited:
-			t.Fatalf("atrium train exited (%v) before it could be killed with two trials done\n%s", err, stderr.String())
+		case <-exited:
+			t.Fatalf("atrium train exited (%v) before it could be killed with two trials done\n%s", waitErr, stop())
 		case <-time.After(10 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no two finished trials on the server after 2 minutes\n%s", stderr.String())
+			t.Fatalf("no two finished trials on the server after 2 minutes\n%s", stop())
 		}
 	}
-	if err := cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	<-exited
+	stop()
 	p, done, running := children()
 	if p == nil || p.Info.RunID != parent.Info.RunID || p.Info.Status != "RUNNING" || len(done) >= trials {
 		t.Fatalf("after the kill: parent %+v with %d finished trials; want run %s RUNNING, trials left", p, len(done), parent.Info.RunID)
