@@ -447,9 +447,9 @@ func TestTrainTrackingURIKilled(t *testing.T) {
 	numbers := map[int]string{}
 	for _, c := range done {
 		tags := tagMap(c.Data.Tags)
-		n, err := strconv.Atoi(tags["atrium.trial.number"])
+		n, err := strconv.Atoi(tags[train.TagTrialNumber])
 		if err != nil || n < 0 || n >= res.Trials {
-			t.Errorf("child run %s: trial number %q, want 0-%d", c.Info.RunID, tags["atrium.trial.number"], res.Trials-1)
+			t.Errorf("child run %s: trial number %q, want 0-%d", c.Info.RunID, tags[train.TagTrialNumber], res.Trials-1)
 		}
 		if prev, ok := numbers[n]; ok {
 			t.Errorf("trial %d has two finished child runs, %s and %s", n, prev, c.Info.RunID)

@@ -44,10 +44,19 @@ func (t *Tree) decide(i int, x float64, f32 bool) int {
 		if x < 0 && t.IsCategorical(i) {
 			x = -1 // XGBoost: an invalid category, not a missing one
 		}
-	} else if x >= -kZeroThreshold && x <= kZeroThreshold {
-		x = 0
+	} else {
+		x = zeroDrop(x)
 	}
 	return t.next(i, x)
+}
+
+// zeroDrop reads x as LightGBM does before a numeric decision: 0 when
+// within kZeroThreshold of it.
+func zeroDrop(x float64) float64 {
+	if x >= -kZeroThreshold && x <= kZeroThreshold {
+		return 0
+	}
+	return x
 }
 
 // leafFor returns the leaf a row reaches under the model's semantics;
@@ -71,11 +80,7 @@ func (t *Tree) leafOfRow(cols []ml.Column, r int) int {
 	}
 	n := 0
 	for n >= 0 {
-		x := float64(cols[t.SplitFeature[n]].Values[r])
-		if x >= -kZeroThreshold && x <= kZeroThreshold {
-			x = 0
-		}
-		n = t.next(n, x)
+		n = t.next(n, zeroDrop(float64(cols[t.SplitFeature[n]].Values[r])))
 	}
 	return ^n
 }
