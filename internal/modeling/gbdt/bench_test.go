@@ -141,5 +141,25 @@ func BenchmarkPredictSmall(b *testing.B) {
 				}
 			}
 		})
+		if rows == 1 {
+			continue
+		}
+		// A rank request's shape: the first half of the columns (the
+		// user's features) repeat one value on every row (candidate).
+		rank := &ml.Dataset{Columns: slices.Clone(exact.Columns)}
+		for i := range rank.Columns[:len(rank.Columns)/2] {
+			c := &rank.Columns[i]
+			c.Values = slices.Repeat(c.Values[:1], rows)
+			if c.Float64 != nil {
+				c.Float64 = slices.Repeat(c.Float64[:1], rows)
+			}
+		}
+		b.Run(fmt.Sprintf("rows=%d/PredictInto/half-constant", rows), func(b *testing.B) {
+			for b.Loop() {
+				if err := m.PredictInto(rank, out); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

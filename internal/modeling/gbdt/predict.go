@@ -371,13 +371,23 @@ func (p *predictor) binRows(ds *ml.Dataset, lo, rows int, bins []uint32) {
 	for f := range ds.Columns {
 		c := &ds.Columns[f]
 		if ts := p.thr[f]; len(ts) > 0 {
+			// A value equal to the row before's takes its bin without a
+			// search: a column repeating one value (a rank request's user
+			// features) is binned once. NaN equals nothing: always searched.
+			prev, b := math.NaN(), uint32(0)
 			if exact := c.Float64; exact != nil {
 				for r, v := range exact[lo : lo+rows] {
-					bins[binIndex(w, r, f)] = numBin(ts, v)
+					if v != prev {
+						prev, b = v, numBin(ts, v)
+					}
+					bins[binIndex(w, r, f)] = b
 				}
 			} else {
 				for r, v := range c.Values[lo : lo+rows] {
-					bins[binIndex(w, r, f)] = numBin(ts, float64(v))
+					if x := float64(v); x != prev {
+						prev, b = x, numBin(ts, x)
+					}
+					bins[binIndex(w, r, f)] = b
 				}
 			}
 		}
@@ -535,6 +545,10 @@ type scratch struct {
 	x    []float64 // the block's rows, row-major (slow trees only)
 	vals []float64 // one row's value in each tree (single rows)
 	v    []uint64  // one row's bitvector of each tree (predictor.qs)
+	// base are the bitvectors the block's constant features mark, and
+	// numVary, catVary the features left to each row (predictor.qs).
+	base             []uint64
+	numVary, catVary []int32
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -600,7 +614,7 @@ func (p *predictor) predictBlock(ds *ml.Dataset, b int, s *scratch, out []float6
 	o := out[lo*k : hi*k]
 	if p.qs != nil {
 		s.v = grow(s.v, len(p.trees))
-		p.predictRowsQS(bins, w, rows, x, nf, s.v, o)
+		p.predictRowsQS(bins, w, rows, x, nf, s, o)
 		return
 	}
 	if rows < 4 {

@@ -158,6 +158,64 @@ func TestPredictPathsAgree(t *testing.T) {
 	}
 }
 
+// A batch whose columns are partly constant (a rank request: the user's
+// features repeated on every candidate) predicts exactly what the trees'
+// own rule does: the bitvector form marks those columns once for the block
+// and each row starts from that. Constant columns of every kind (a number,
+// a threshold, NaN, a category code, an odd code), alone, mixed with
+// varying ones, or all of them, in blocks of one row to several.
+func TestPredictConstantColumns(t *testing.T) {
+	for name, m := range pathModels(t) {
+		t.Run(name, func(t *testing.T) {
+			for seed := range uint64(6) {
+				probe := pathProbe(m, 300, seed%2 == 0, 20+seed)
+				nc := len(probe.Columns)
+				for _, pick := range []struct {
+					name  string
+					fixed func(j int) bool
+				}{
+					{"none", func(int) bool { return false }},
+					{"every other", func(j int) bool { return j%2 == int(seed%2) }},
+					{"first half", func(j int) bool { return j < nc/2 }},
+					{"all but one", func(j int) bool { return j != int(seed)%nc }},
+					{"all", func(int) bool { return true }},
+				} {
+					for _, n := range []int{1, 2, 5, 200, 300} {
+						ds := rowsOf(probe, 0, n)
+						for j := range ds.Columns {
+							if !pick.fixed(j) {
+								continue
+							}
+							c := &ds.Columns[j]
+							src := (j*37 + int(seed)*11) % probe.NumRows() // row whose value repeats
+							c.Values = make([]float32, n)
+							for r := range c.Values {
+								c.Values[r] = probe.Columns[j].Values[src]
+							}
+							if probe.Columns[j].Float64 != nil {
+								c.Float64 = make([]float64, n)
+								for r := range c.Float64 {
+									c.Float64[r] = probe.Columns[j].Float64[src]
+								}
+							}
+						}
+						want := treeRule(m, ds)
+						got := make([]float64, len(want))
+						if err := m.PredictRawInto(ds, got); err != nil {
+							t.Fatal(err)
+						}
+						for i := range got {
+							if got[i] != want[i] && !(math.IsNaN(got[i]) && math.IsNaN(want[i])) {
+								t.Fatalf("seed %d, %s constant, %d rows: output %d: %v, the trees' rule %v", seed, pick.name, n, i, got[i], want[i])
+							}
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
 // PredictInto is Predict into the caller's slice, and says so when the
 // slice has the wrong size.
 func TestPredictInto(t *testing.T) {

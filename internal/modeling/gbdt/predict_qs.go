@@ -194,38 +194,35 @@ func (q *qsForm) listCategories(p *predictor, f int) {
 
 // predictRowsQS predicts rows rows of a block into o (rows x k) in the
 // bitvector form: bins are the block's bins (binIndex's layout, width w),
-// x its doubles (row-major, nf a row; slow trees only), v the rows'
+// x its doubles (row-major, nf a row; slow trees only); s holds the rows'
 // working bitvectors (one per tree).
-func (p *predictor) predictRowsQS(bins []uint32, w, rows int, x []float64, nf int, v []uint64, o []float64) {
+//
+// A feature whose bin is the same in every row of the block (a rank
+// request's user features, broadcast to each of its candidates) marks the
+// same leaves for every row: it is marked once, into s.base, and each row
+// starts from a copy of it and marks only the features that vary. The
+// bitvectors are an or of the same masks in another order, so the leaves,
+// and the predictions, are exactly those of marking every feature per row.
+func (p *predictor) predictRowsQS(bins []uint32, w, rows int, x []float64, nf int, s *scratch, o []float64) {
 	q, trees, k := p.qs, p.trees, p.k
+	v := s.v
 	vp := unsafe.Pointer(unsafe.SliceData(v))
+	numFeats, catFeats, base := q.numFeats, q.catFeats, []uint64(nil)
+	if rows > 1 {
+		numFeats, catFeats, base = p.markConstant(bins, w, rows, s)
+	}
 	for r := range rows {
-		clear(v)
-		g := bins[r>>2*4*w:][:4*w]
-		for _, f := range q.numFeats {
-			b := g[int(f)*4+r&3]
-			var ns []qsNode
-			if b == nanBin {
-				ns = q.nan[f]
-			} else {
-				ns = q.num[f][:q.off[f][b]]
-			}
-			orMasks(vp, ns)
+		if base != nil {
+			copy(v, base)
+		} else {
+			clear(v)
 		}
-		for _, f := range q.catFeats {
-			c := g[(p.nf+int(f))*4+r&3]
-			if lists := q.catList[f]; lists != nil {
-				k := min(c, q.catCodes[f]) // invalidCode: catCodes[f]
-				if c == nanBin {
-					k = q.catCodes[f] + 1
-				}
-				orMasks(vp, lists[k])
-				continue
-			}
-			for i := range q.cat[f] {
-				n := &q.cat[f][i]
-				v[n.tree] |= n.mask & -uint64(p.catSplit(&n.node, c))
-			}
+		g := bins[r>>2*4*w:][:4*w]
+		for _, f := range numFeats {
+			p.markNum(vp, f, g[int(f)*4+r&3])
+		}
+		for _, f := range catFeats {
+			p.markCat(v, f, g[(p.nf+int(f))*4+r&3])
 		}
 		var xr []float64
 		if x != nil {
@@ -247,6 +244,94 @@ func (p *predictor) predictRowsQS(bins []uint32, w, rows int, x []float64, nf in
 			}
 			or[ti%k] += q.leaves[int(q.leafBase[ti])+bits.TrailingZeros64(^m)]
 		}
+	}
+}
+
+// markConstant marks the features whose bin is the same in all rows of the
+// block into s.base, and returns the features that vary, numeric and
+// categorical, with s.base; a nil base when every feature varies. A varying
+// feature usually shows it at the second row, so the check costs about one
+// comparison per feature.
+func (p *predictor) markConstant(bins []uint32, w, rows int, s *scratch) (numVary, catVary []int32, base []uint64) {
+	q := p.qs
+	constant := func(slot int) bool {
+		b0 := bins[slot*4]
+		for r := 1; r < rows; r++ {
+			if bins[r>>2*4*w+slot*4+r&3] != b0 {
+				return false
+			}
+		}
+		return true
+	}
+	s.numVary, s.catVary = s.numVary[:0], s.catVary[:0]
+	var numConst, catConst int
+	for _, f := range q.numFeats {
+		if constant(int(f)) {
+			numConst++
+		} else {
+			s.numVary = append(s.numVary, f)
+		}
+	}
+	for _, f := range q.catFeats {
+		if constant(p.nf + int(f)) {
+			catConst++
+		} else {
+			s.catVary = append(s.catVary, f)
+		}
+	}
+	if numConst+catConst == 0 {
+		return q.numFeats, q.catFeats, nil
+	}
+	s.base = grow(s.base, len(p.trees))
+	clear(s.base)
+	bp := unsafe.Pointer(unsafe.SliceData(s.base))
+	// The constant features are those not in the vary lists, which keep
+	// the lists' order: walk both in step.
+	i := 0
+	for _, f := range q.numFeats {
+		if i < len(s.numVary) && s.numVary[i] == f {
+			i++
+			continue
+		}
+		p.markNum(bp, f, bins[int(f)*4])
+	}
+	i = 0
+	for _, f := range q.catFeats {
+		if i < len(s.catVary) && s.catVary[i] == f {
+			i++
+			continue
+		}
+		p.markCat(s.base, f, bins[(p.nf+int(f))*4])
+	}
+	return s.numVary, s.catVary, s.base
+}
+
+// markNum marks, in the bitvectors at v, the leaves numeric feature f's
+// false nodes rule out for a value of bin b.
+func (p *predictor) markNum(v unsafe.Pointer, f int32, b uint32) {
+	q := p.qs
+	if b == nanBin {
+		orMasks(v, q.nan[f])
+		return
+	}
+	orMasks(v, q.num[f][:q.off[f][b]])
+}
+
+// markCat marks, in v, the leaves categorical feature f's false nodes rule
+// out for a value of code c.
+func (p *predictor) markCat(v []uint64, f int32, c uint32) {
+	q := p.qs
+	if lists := q.catList[f]; lists != nil {
+		k := min(c, q.catCodes[f]) // invalidCode: catCodes[f]
+		if c == nanBin {
+			k = q.catCodes[f] + 1
+		}
+		orMasks(unsafe.Pointer(unsafe.SliceData(v)), lists[k])
+		return
+	}
+	for i := range q.cat[f] {
+		n := &q.cat[f][i]
+		v[n.tree] |= n.mask & -uint64(p.catSplit(&n.node, c))
 	}
 }
 
