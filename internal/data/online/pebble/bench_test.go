@@ -1,0 +1,72 @@
+package pebble_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/atrium-ml/atrium/internal/data/online"
+	"github.com/atrium-ml/atrium/internal/data/online/pebble"
+)
+
+// BenchmarkRead is one Read of a rank request's listings: 200 random keys
+// of 50,000 x 15 float features (bench/serving/rank's listing_profile),
+// from a store reopened after the write, so that the rows are in tables as
+// `atrium serve` finds them after `atrium materialize`, and from the
+// memtable of the store that wrote them.
+//
+//	go test -run '^$' -bench BenchmarkRead -benchtime 2000x ./internal/data/online/pebble/
+func BenchmarkRead(b *testing.B) {
+	const keys, nf, n = 50_000, 15, 200
+	ctx := context.Background()
+	features := make([]string, nf)
+	for i := range features {
+		features[i] = fmt.Sprintf("l%02d", i)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	rows := make([]online.Row, keys)
+	ts := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+	for i := range rows {
+		vals := make([]online.Value, nf)
+		for f := range vals {
+			vals[f] = online.Float64(rng.NormFloat64())
+		}
+		rows[i] = online.Row{Key: online.MustKey(fmt.Sprintf("l%d", i)), TS: ts, Values: vals}
+	}
+	dir := b.TempDir()
+	s, err := pebble.Open(dir, pebble.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := s.Write(ctx, "listing_profile", features, rows); err != nil {
+		b.Fatal(err)
+	}
+	read := func(b *testing.B, s *pebble.Store) {
+		q := []online.Query{{Set: "listing_profile", Features: features, Keys: make([]online.Key, n)}}
+		res := make([]online.Result, 1)
+		for b.Loop() {
+			for j := range q[0].Keys {
+				q[0].Keys[j] = rows[rng.IntN(keys)].Key
+			}
+			if err := s.Read(ctx, q, res); err != nil {
+				b.Fatal(err)
+			}
+			if !res[0].Found[n-1] {
+				b.Fatal("a written key was not found")
+			}
+		}
+	}
+	b.Run("memtable", func(b *testing.B) { read(b, s) })
+	if err := s.Close(); err != nil {
+		b.Fatal(err)
+	}
+	s, err = pebble.Open(dir, pebble.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	time.Sleep(3 * time.Second)
+	b.Run("tables", func(b *testing.B) { read(b, s) })
+}
