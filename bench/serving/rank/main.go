@@ -118,7 +118,10 @@ func gen(args []string) error {
 	if err := os.WriteFile(filepath.Join(*dir, "features", "ranking.yaml"), []byte(y.String()), 0o644); err != nil {
 		return err
 	}
-	ts := time.Now().UTC().Add(-time.Hour).Format(time.RFC3339)
+	// The rows' time is the start of today (UTC): inside the day the scripts
+	// run the pipelines for, and in the past, even just after midnight (an
+	// hour ago was yesterday then, and materialize found nothing).
+	ts := time.Now().UTC().Truncate(24 * time.Hour).Format(time.RFC3339)
 	r := rand.New(rand.NewPCG(1, 2))
 	write := func(file, key, prefix string, n int) error {
 		f, err := os.Create(filepath.Join(*dir, "data", file))
