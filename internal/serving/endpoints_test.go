@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"net/http"
 	"slices"
 	"sort"
@@ -573,6 +574,29 @@ func TestSingleEntitySeveralRows(t *testing.T) {
 	want := offline(t, s.ranker, []string{"u1"}, []string{"l1"}, math.NaN())
 	for i, r := range ranked.Ranked {
 		closeTo(t, fmt.Sprintf("rank candidate %d", i), []float64{r["score"].(float64)}, want)
+	}
+}
+
+// topK keeps equal scores in request order, among many ties (where an
+// unstable sort would mix them up without its tie-break on the row).
+func TestTopKTiesInRequestOrder(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	levels := []float64{0.1, 0.2, 0.3, math.NaN()}
+	in := make([]Ranked, 500)
+	for i := range in {
+		in[i] = Ranked{Row: i, Score: levels[r.IntN(len(levels))]}
+	}
+	got := topK(slices.Clone(in), 0)
+	prev := got[0]
+	for _, c := range got[1:] {
+		pn, cn := math.IsNaN(prev.Score), math.IsNaN(c.Score)
+		switch {
+		case pn && !cn, !pn && !cn && c.Score > prev.Score:
+			t.Fatalf("row %d (%v) after row %d (%v)", c.Row, c.Score, prev.Row, prev.Score)
+		case (pn && cn || c.Score == prev.Score) && c.Row < prev.Row:
+			t.Fatalf("tie at %v: row %d after row %d", c.Score, c.Row, prev.Row)
+		}
+		prev = c
 	}
 }
 
