@@ -3,6 +3,9 @@ package predlog
 import (
 	"context"
 	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -114,4 +117,53 @@ func BenchmarkFlush(b *testing.B) {
 		rows += 500 * 200
 	}
 	b.ReportMetric(float64(rows)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// BenchmarkFlushRank is BenchmarkFlush on a rank request's values: the
+// first 12 features the user's (one random value per request, repeated on
+// its 200 rows), the other 15 the listings' (random on every row), as float32
+// values widened, which the features are. Besides time, it reports the
+// Parquet bytes a flush writes.
+func BenchmarkFlushRank(b *testing.B) {
+	dir := b.TempDir()
+	w := openTest(b, Options{Dir: dir, BufferRows: 1 << 20})
+	r := rand.New(rand.NewPCG(1, 2))
+	recs := make([]Record, 500)
+	for u := range recs {
+		rec := benchRecord(fmt.Sprint("req-", u), 200)
+		var user [12]float64
+		for j := range user {
+			user[j] = r.NormFloat64()
+		}
+		for i := range 200 {
+			for j := range 27 {
+				v := float64(float32(r.NormFloat64()))
+				if j < len(user) {
+					v = user[j]
+				}
+				rec.Values[i*27+j] = v
+			}
+		}
+		recs[u] = rec
+	}
+	ctx := context.Background()
+	for b.Loop() {
+		for _, rec := range recs {
+			w.Log(rec)
+		}
+		if err := w.Flush(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var size int64
+	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if fi, err := d.Info(); err == nil {
+				size += fi.Size()
+			}
+		}
+		return nil
+	})
+	b.ReportMetric(float64(len(recs)*200*b.N)/b.Elapsed().Seconds(), "rows/s")
+	b.ReportMetric(float64(size)/float64(b.N), "bytes/flush")
 }
