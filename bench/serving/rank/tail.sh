@@ -11,7 +11,8 @@
 # log on, off, or sampling that share of requests) and optionally bin=PATH, an
 # atrium binary to serve with instead of this checkout's (another build,
 # alternated with this one in the same run). Results: one JSON line
-# per run in $BENCH_DIR/results.jsonl, each printed after its setting. Run it
+# per run in $BENCH_DIR/results.jsonl, each printed after its setting with
+# the prediction log's rows logged and dropped. Run it
 # on a quiet machine: the load generator shares the cores with the server.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../../.." && pwd)
@@ -59,6 +60,9 @@ for round in $(seq "$ROUNDS"); do
 		"$B/rank" load -url "http://$addr" -duration 5s -mode open -rate 100 >/dev/null # warm-up
 		echo "round $round $setting, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 		"$B/rank" load -url "http://$addr" -duration "$DURATION" -mode open -rate "$RATE" -path rank -out "$B/results.jsonl"
+		# What the log kept up with: rows written and dropped (buffer full)
+		# since the server started, warm-up included.
+		curl -s "http://$addr/metrics" | awk '/^atrium_prediction_log_rows_total/ {w+=$2} /^atrium_prediction_log_dropped_rows_total/ {d+=$2} END {printf "prediction log: %d rows logged, %d dropped\n", w, d}'
 		kill "$pid"
 		wait "$pid" 2>/dev/null || true
 		sleep 3
