@@ -458,8 +458,9 @@ var readStates = sync.Pool{New: func() any { return new(readState) }}
 // each query's keys in key order: a rank request's 200 listings are then
 // 200 seeks of one iterator over tables it has already opened, each
 // starting from the last one's position, where a Get per key opened and
-// closed the tables' iterators 200 times (2.6x less CPU per key in
-// BenchmarkRead). The iterator reads one snapshot of the store.
+// closed the tables' iterators 200 times (BenchmarkRead from tables:
+// 0.52-0.65 ms against 0.76 ms). The iterator reads one snapshot of the
+// store.
 func (s *Store) Read(ctx context.Context, queries []online.Query, results []online.Result) error {
 	if err := online.CheckRead(queries, results); err != nil {
 		return err
