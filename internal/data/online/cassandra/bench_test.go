@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/atrium-ml/atrium/internal/data/online"
+	"github.com/atrium-ml/atrium/internal/data/online/onlinetest"
 	_ "github.com/atrium-ml/atrium/internal/data/online/redis" // the peer measured in the same run
 )
 
@@ -63,22 +64,13 @@ func BenchmarkRead(b *testing.B) {
 		if err := s.Write(ctx, "listing_stats", features, rows); err != nil {
 			b.Fatal(err)
 		}
+		written := make([]online.Key, len(rows))
+		for i := range rows {
+			written[i] = rows[i].Key
+		}
 		for _, n := range []int{1, 100} {
 			b.Run(fmt.Sprintf("%s/%dx%d", st.name, n, nf), func(b *testing.B) {
-				rng := rand.New(rand.NewPCG(1, uint64(n)))
-				q := []online.Query{{Set: "listing_stats", Features: features, Keys: make([]online.Key, n)}}
-				res := make([]online.Result, 1)
-				for b.Loop() {
-					for j := range q[0].Keys {
-						q[0].Keys[j] = rows[rng.IntN(keys)].Key
-					}
-					if err := s.Read(ctx, q, res); err != nil {
-						b.Fatal(err)
-					}
-					if !res[0].Found[0] {
-						b.Fatal("a written key was not found")
-					}
-				}
+				onlinetest.ReadRandom(b, s, "listing_stats", features, written, n, rand.New(rand.NewPCG(1, uint64(n))))
 			})
 		}
 		s.Close()

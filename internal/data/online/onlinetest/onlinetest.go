@@ -565,3 +565,23 @@ func testDelete(t *testing.T, open Opener) {
 		t.Errorf("Delete after Close: %v, want ErrClosed", err)
 	}
 }
+
+// ReadRandom is the loop of the stores' read benchmarks: each iteration
+// reads n keys drawn at random from keys (all written), features of set,
+// in one Read, and fails if the last key read was not found.
+func ReadRandom(b *testing.B, s online.Store, set string, features []string, keys []online.Key, n int, rng *rand.Rand) {
+	ctx := context.Background()
+	q := []online.Query{{Set: set, Features: features, Keys: make([]online.Key, n)}}
+	res := make([]online.Result, 1)
+	for b.Loop() {
+		for j := range q[0].Keys {
+			q[0].Keys[j] = keys[rng.IntN(len(keys))]
+		}
+		if err := s.Read(ctx, q, res); err != nil {
+			b.Fatal(err)
+		}
+		if !res[0].Found[n-1] {
+			b.Fatal("a written key was not found")
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/atrium-ml/atrium/internal/data/online"
+	"github.com/atrium-ml/atrium/internal/data/online/onlinetest"
 	"github.com/atrium-ml/atrium/internal/data/online/pebble"
 )
 
@@ -43,20 +44,12 @@ func BenchmarkRead(b *testing.B) {
 	if err := s.Write(ctx, "listing_profile", features, rows); err != nil {
 		b.Fatal(err)
 	}
+	written := make([]online.Key, len(rows))
+	for i := range rows {
+		written[i] = rows[i].Key
+	}
 	read := func(b *testing.B, s *pebble.Store) {
-		q := []online.Query{{Set: "listing_profile", Features: features, Keys: make([]online.Key, n)}}
-		res := make([]online.Result, 1)
-		for b.Loop() {
-			for j := range q[0].Keys {
-				q[0].Keys[j] = rows[rng.IntN(keys)].Key
-			}
-			if err := s.Read(ctx, q, res); err != nil {
-				b.Fatal(err)
-			}
-			if !res[0].Found[n-1] {
-				b.Fatal("a written key was not found")
-			}
-		}
+		onlinetest.ReadRandom(b, s, "listing_profile", features, written, n, rng)
 	}
 	b.Run("memtable", func(b *testing.B) { read(b, s) })
 	if err := s.Close(); err != nil {
