@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/atrium-ml/atrium/internal/modeling/gbdt/gbdttest"
@@ -181,24 +182,7 @@ func TestPredictConstantColumns(t *testing.T) {
 					{"all", func(int) bool { return true }},
 				} {
 					for _, n := range []int{1, 2, 5, 200, 300} {
-						ds := rowsOf(probe, 0, n)
-						for j := range ds.Columns {
-							if !pick.fixed(j) {
-								continue
-							}
-							c := &ds.Columns[j]
-							src := (j*37 + int(seed)*11) % probe.NumRows() // row whose value repeats
-							c.Values = make([]float32, n)
-							for r := range c.Values {
-								c.Values[r] = probe.Columns[j].Values[src]
-							}
-							if probe.Columns[j].Float64 != nil {
-								c.Float64 = make([]float64, n)
-								for r := range c.Float64 {
-									c.Float64[r] = probe.Columns[j].Float64[src]
-								}
-							}
-						}
+						ds := constantColumns(probe, n, pick.fixed, func(j int) int { return j*37 + int(seed)*11 })
 						want := treeRule(m, ds)
 						got := make([]float64, len(want))
 						if err := m.PredictRawInto(ds, got); err != nil {
@@ -214,6 +198,25 @@ func TestPredictConstantColumns(t *testing.T) {
 			}
 		})
 	}
+}
+
+// constantColumns returns the first n rows of probe, with each column j
+// that fixed picks set on every row to its value at row src(j) (modulo the
+// probe's rows).
+func constantColumns(probe *ml.Dataset, n int, fixed func(j int) bool, src func(j int) int) *ml.Dataset {
+	ds := rowsOf(probe, 0, n)
+	for j := range ds.Columns {
+		if !fixed(j) {
+			continue
+		}
+		c, from := &ds.Columns[j], &probe.Columns[j]
+		at := src(j) % probe.NumRows()
+		c.Values = slices.Repeat(from.Values[at:at+1], n)
+		if from.Float64 != nil {
+			c.Float64 = slices.Repeat(from.Float64[at:at+1], n)
+		}
+	}
+	return ds
 }
 
 // PredictInto is Predict into the caller's slice, and says so when the
@@ -352,12 +355,16 @@ func TestCategoriesOneByOne(t *testing.T) {
 		tested++
 		for _, n := range []int{1, 200} {
 			probe := pathProbe(m, n, true, 9)
-			want := treeRule(m, probe)
-			out := make([]float64, len(want))
-			p.predictInto(probe, out)
-			for i := range out {
-				if out[i] != want[i] {
-					t.Fatalf("%s, %d rows: output %d: %v, the trees' rule %v", name, n, i, out[i], want[i])
+			// And with every other column constant, which the block marks
+			// once (markConstant), categorical nodes one by one included.
+			for _, ds := range []*ml.Dataset{probe, constantColumns(probe, n, func(j int) bool { return j%2 == 0 }, func(j int) int { return 3 * j })} {
+				want := treeRule(m, ds)
+				out := make([]float64, len(want))
+				p.predictInto(ds, out)
+				for i := range out {
+					if out[i] != want[i] {
+						t.Fatalf("%s, %d rows: output %d: %v, the trees' rule %v", name, n, i, out[i], want[i])
+					}
 				}
 			}
 		}
