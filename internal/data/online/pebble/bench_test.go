@@ -12,15 +12,16 @@ import (
 	"github.com/atrium-ml/atrium/internal/data/online/pebble"
 )
 
-// BenchmarkRead is one Read of a rank request's listings: 200 random keys
+// BenchmarkRead is one Read of a rank request's listings, 200 random keys
 // of 50,000 x 15 float features (bench/serving/rank's listing_profile),
+// and of one key (a single entity's features),
 // from a store reopened after the write, so that the rows are in tables as
 // `atrium serve` finds them after `atrium materialize`, and from the
 // memtable of the store that wrote them.
 //
 //	go test -run '^$' -bench BenchmarkRead -benchtime 2000x ./internal/data/online/pebble/
 func BenchmarkRead(b *testing.B) {
-	const keys, nf, n = 50_000, 15, 200
+	const keys, nf = 50_000, 15
 	ctx := context.Background()
 	features := make([]string, nf)
 	for i := range features {
@@ -49,7 +50,11 @@ func BenchmarkRead(b *testing.B) {
 		written[i] = rows[i].Key
 	}
 	read := func(b *testing.B, s *pebble.Store) {
-		onlinetest.ReadRandom(b, s, "listing_profile", features, written, n, rng)
+		for _, n := range []int{1, 200} {
+			b.Run(fmt.Sprintf("keys=%d", n), func(b *testing.B) {
+				onlinetest.ReadRandom(b, s, "listing_profile", features, written, n, rng)
+			})
+		}
 	}
 	b.Run("memtable", func(b *testing.B) { read(b, s) })
 	if err := s.Close(); err != nil {
