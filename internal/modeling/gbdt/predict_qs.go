@@ -263,45 +263,26 @@ func (p *predictor) markConstant(bins []uint32, w, rows int, s *scratch) (numVar
 		}
 		return true
 	}
+	s.base = grow(s.base, len(p.trees))
+	clear(s.base)
+	bp := unsafe.Pointer(unsafe.SliceData(s.base))
 	s.numVary, s.catVary = s.numVary[:0], s.catVary[:0]
-	var numConst, catConst int
 	for _, f := range q.numFeats {
 		if constant(int(f)) {
-			numConst++
+			p.markNum(bp, f, bins[int(f)*4])
 		} else {
 			s.numVary = append(s.numVary, f)
 		}
 	}
 	for _, f := range q.catFeats {
 		if constant(p.nf + int(f)) {
-			catConst++
+			p.markCat(s.base, f, bins[(p.nf+int(f))*4])
 		} else {
 			s.catVary = append(s.catVary, f)
 		}
 	}
-	if numConst+catConst == 0 {
+	if len(s.numVary) == len(q.numFeats) && len(s.catVary) == len(q.catFeats) {
 		return q.numFeats, q.catFeats, nil
-	}
-	s.base = grow(s.base, len(p.trees))
-	clear(s.base)
-	bp := unsafe.Pointer(unsafe.SliceData(s.base))
-	// The constant features are those not in the vary lists, which keep
-	// the lists' order: walk both in step.
-	i := 0
-	for _, f := range q.numFeats {
-		if i < len(s.numVary) && s.numVary[i] == f {
-			i++
-			continue
-		}
-		p.markNum(bp, f, bins[int(f)*4])
-	}
-	i = 0
-	for _, f := range q.catFeats {
-		if i < len(s.catVary) && s.catVary[i] == f {
-			i++
-			continue
-		}
-		p.markCat(s.base, f, bins[(p.nf+int(f))*4])
 	}
 	return s.numVary, s.catVary, s.base
 }
