@@ -545,6 +545,7 @@ type scratch struct {
 	x    []float64 // the block's rows, row-major (slow trees only)
 	vals []float64 // one row's value in each tree (single rows)
 	v    []uint64  // one row's bitvector of each tree (predictor.qs)
+	v2   []uint64  // a pair of rows' bitvectors, interleaved (predictPairsQS)
 	// base are the bitvectors the block's constant features mark, and
 	// numVary, catVary the features left to each row (predictor.qs).
 	base             []uint64
