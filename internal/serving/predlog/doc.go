@@ -18,6 +18,11 @@
 // model name with every byte outside [A-Za-z0-9_-] (and a leading '.')
 // percent-encoded; the exact name is also a column of the file.
 //
+// The files use encodings of the Parquet 2.0 format (PARQUET_VERSION V2 of
+// DuckDB's writer): doubles BYTE_STREAM_SPLIT, integers DELTA_BINARY_PACKED,
+// zstd-compressed, no dictionary pages. DuckDB reads them (monitoring and the
+// skew check read through it); so does any reader of those encodings.
+//
 // # Schema (format version 1, in the files' key-value metadata "atrium_prediction_log")
 //
 // One Parquet row per scored row (a rank request of 200 candidates is 200 rows):

@@ -327,6 +327,18 @@ func TestDuckDBHive(t *testing.T) {
 	if version != FormatVersion {
 		t.Errorf("format version %q, want %q", version, FormatVersion)
 	}
+	// The doubles are written as Parquet 2.0 data pages with the bytes of
+	// each value split into streams (BYTE_STREAM_SPLIT), which zstd packs
+	// tighter and faster than plain doubles (BenchmarkFlushRank).
+	var encodings string
+	err = db.QueryRow(fmt.Sprintf(`SELECT string_agg(DISTINCT path_in_schema || ':' || encodings, ' ' ORDER BY path_in_schema || ':' || encodings)
+		FROM parquet_metadata('%s') WHERE path_in_schema IN ('score', 'features, rent', 'row')`, glob)).Scan(&encodings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "features, rent:BYTE_STREAM_SPLIT row:DELTA_BINARY_PACKED score:BYTE_STREAM_SPLIT"; encodings != want {
+		t.Errorf("encodings %q, want %q (PARQUET_VERSION V2)", encodings, want)
+	}
 }
 
 func errorsIs(err, target error) bool {
