@@ -327,9 +327,9 @@ func TestDuckDBHive(t *testing.T) {
 	if version != FormatVersion {
 		t.Errorf("format version %q, want %q", version, FormatVersion)
 	}
-	// The doubles are written as Parquet 2.0 data pages with the bytes of
-	// each value split into streams (BYTE_STREAM_SPLIT), which zstd packs
-	// tighter and faster than plain doubles (BenchmarkFlushRank).
+	// The files use Parquet 2.0 encodings: the doubles' bytes split into
+	// streams (BYTE_STREAM_SPLIT), which zstd packs tighter and faster than
+	// plain doubles (BenchmarkFlushRank), and integers delta encoded.
 	var encodings string
 	err = db.QueryRow(fmt.Sprintf(`SELECT string_agg(DISTINCT path_in_schema || ':' || encodings, ' ' ORDER BY path_in_schema || ':' || encodings)
 		FROM parquet_metadata('%s') WHERE path_in_schema IN ('score', 'features, rent', 'row')`, glob)).Scan(&encodings)
