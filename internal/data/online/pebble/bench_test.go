@@ -17,7 +17,8 @@ import (
 // and of one key (a single entity's features),
 // from a store reopened after the write, so that the rows are in tables as
 // `atrium serve` finds them after `atrium materialize`, and from the
-// memtable of the store that wrote them.
+// memtable of the store that wrote them; from tables with the row cache
+// (the default) and without it.
 //
 //	go test -run '^$' -bench BenchmarkRead -benchtime 2000x ./internal/data/online/pebble/
 func BenchmarkRead(b *testing.B) {
@@ -60,11 +61,20 @@ func BenchmarkRead(b *testing.B) {
 	if err := s.Close(); err != nil {
 		b.Fatal(err)
 	}
-	s, err = pebble.Open(dir, pebble.Options{})
-	if err != nil {
-		b.Fatal(err)
+	// From tables, with the row cache (the default; warm after the first
+	// few hundred reads) and without it.
+	for _, c := range []struct {
+		name string
+		size int64
+	}{{"tables", 0}, {"tables-no-row-cache", -1}} {
+		s, err = pebble.Open(dir, pebble.Options{RowCacheSize: c.size})
+		if err != nil {
+			b.Fatal(err)
+		}
+		time.Sleep(3 * time.Second)
+		b.Run(c.name, func(b *testing.B) { read(b, s) })
+		if err := s.Close(); err != nil {
+			b.Fatal(err)
+		}
 	}
-	defer s.Close()
-	time.Sleep(3 * time.Second)
-	b.Run("tables", func(b *testing.B) { read(b, s) })
 }

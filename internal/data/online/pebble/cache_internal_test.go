@@ -18,7 +18,7 @@ func TestReadsHitTheBlockCache(t *testing.T) {
 	dir := t.TempDir()
 	// A 1 MiB cache: the memtable the reopened store replays its log into
 	// (4 MiB for these rows) is bigger than it.
-	opts := Options{CacheSize: 1 << 20}
+	opts := Options{CacheSize: 1 << 20, RowCacheSize: -1} // no row cache: every read reaches Pebble
 	s, err := Open(dir, opts)
 	if err != nil {
 		t.Fatal(err)
