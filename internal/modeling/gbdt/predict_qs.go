@@ -296,12 +296,7 @@ func (p *predictor) markConstant(bins []uint32, w, rows int, s *scratch) (numVar
 // markNum marks, in the bitvectors at v, the leaves numeric feature f's
 // false nodes rule out for a value of bin b.
 func (p *predictor) markNum(v unsafe.Pointer, f int32, b uint32) {
-	q := p.qs
-	if b == nanBin {
-		orMasks(v, q.nan[f])
-		return
-	}
-	orMasks(v, q.num[f][:q.off[f][b]])
+	orMasks(v, p.numFalse(f, b))
 }
 
 // markCat marks, in v, the leaves categorical feature f's false nodes rule

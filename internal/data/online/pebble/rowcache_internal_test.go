@@ -34,7 +34,7 @@ func rowCacheStore(t *testing.T) (*Store, func(ts int64, v float64, keys ...stri
 	return s, write
 }
 
-// readX reads feature "x" of keys: its value, or NaN-free -1 when not found.
+// readX reads feature "x" of keys: its value, or -1 when not found.
 func readX(t *testing.T, s *Store, keys ...string) []float64 {
 	t.Helper()
 	q := []online.Query{{Set: "s", Features: []string{"x"}}}
