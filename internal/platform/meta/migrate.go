@@ -67,17 +67,25 @@ func (db *DB) Migrate(ctx context.Context, schemas ...Schema) error {
 	if err := validateSchemas(schemas); err != nil {
 		return err
 	}
-	if _, err := db.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+	// On PostgreSQL the table is created under the migrators' lock: two
+	// sessions running CREATE TABLE IF NOT EXISTS at once can both pass the
+	// existence check, and the later one then fails with duplicate_table
+	// (42P07), duplicate_object (42710) or a unique violation in the
+	// catalog (23505).
+	err := db.InTx(ctx, func(tx *Tx) error {
+		if err := lockMigrations(ctx, db, tx); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		component TEXT NOT NULL,
 		version BIGINT NOT NULL,
 		name TEXT NOT NULL,
 		applied_at BIGINT NOT NULL,
-		PRIMARY KEY (component, version))`); err != nil {
-		// Two PostgreSQL sessions racing on CREATE TABLE IF NOT EXISTS can collide on the
-		// catalog's unique index; the table exists afterwards either way.
-		if !IsConflict(err) {
-			return fmt.Errorf("migrate %s: create schema_migrations: %w", db.URL, err)
-		}
+		PRIMARY KEY (component, version))`)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("migrate %s: create schema_migrations: %w", db.URL, err)
 	}
 	for _, sc := range schemas {
 		if err := db.migrateComponent(ctx, sc.Component, sc.Migrations); err != nil {
@@ -85,6 +93,17 @@ func (db *DB) Migrate(ctx context.Context, schemas ...Schema) error {
 		}
 	}
 	return nil
+}
+
+// lockMigrations serializes concurrent migrators on PostgreSQL for the rest
+// of tx: the lock is released at commit or rollback. SQLite transactions
+// that write are serialized already.
+func lockMigrations(ctx context.Context, db *DB, tx *Tx) error {
+	if db.Dialect != Postgres {
+		return nil
+	}
+	_, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(4242)`)
+	return err
 }
 
 func (db *DB) migrateComponent(ctx context.Context, component string, migrations []Migration) error {
@@ -97,11 +116,8 @@ func (db *DB) migrateComponent(ctx context.Context, component string, migrations
 	}
 	for _, m := range migrations[newest:] {
 		err := db.InTx(ctx, func(tx *Tx) error {
-			if db.Dialect == Postgres {
-				// Serialize concurrent migrators; the lock is released at commit.
-				if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(4242)`); err != nil {
-					return err
-				}
+			if err := lockMigrations(ctx, db, tx); err != nil {
+				return err
 			}
 			var done int
 			if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE component = ? AND version = ?`, component, m.Version).Scan(&done); err != nil {
