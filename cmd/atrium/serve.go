@@ -7,6 +7,7 @@ import (
 	"net"
 	"slices"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"github.com/atrium-ml/atrium/internal/monitoring/model"
@@ -105,6 +106,12 @@ func newServeCmd(e *env) *cobra.Command {
 			opts := serverOptions(p, e)
 			opts.Guard, opts.TLSCertFile, opts.TLSKeyFile = guard, p.Server.TLS.CertFile, p.Server.TLS.KeyFile
 			opts.Registry = server.NewRegistry() // shared with the gRPC listener's metrics
+			// The online store's own metrics (the Pebble store's caches),
+			// from the store as opened: the APIs hold it behind their own
+			// types.
+			if c, ok := e.online.(prometheus.Collector); ok {
+				opts.Registry.MustRegister(c)
+			}
 			srv := server.New(opts, apis...)
 			scheme := "http"
 			if p.Server.TLS.CertFile != "" {

@@ -129,6 +129,10 @@ func TestMaterializeThroughServerProcess(t *testing.T) {
 		`atrium_online_lookups_total{result="outside_max_age",set="listing_profile"} 2`,
 		`atrium_online_lookups_total{result="not_found",set="listing_profile"} 1`,
 		`atrium_http_requests_total{code="200",route="POST /materialize-incremental"} 1`,
+		// The Pebble store's: the three keys read once, none from its row cache.
+		"atrium_online_row_cache_misses_total 3",
+		"atrium_online_row_cache_hits_total 0",
+		"atrium_online_pebble_block_cache_hits_total ",
 	} {
 		if !strings.Contains(string(metrics), want) {
 			t.Errorf("/metrics of atrium serve lacks %s", want)

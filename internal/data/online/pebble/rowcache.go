@@ -6,6 +6,7 @@ import (
 	"unsafe"
 
 	"github.com/maypok86/otter/v2"
+	"github.com/maypok86/otter/v2/stats"
 )
 
 // rowCache holds stored records of rows read, by key, in front of Pebble:
@@ -23,6 +24,9 @@ import (
 // under mu held exclusively. A record read before the write either meets
 // the new generation (and is not inserted), or was inserted before the
 // writer's removal (and is removed by it).
+//
+// The cache counts its hits, misses and evictions itself (otter's
+// stats.Counter), for the Store's metrics (metrics.go).
 //
 // A nil *rowCache caches nothing.
 type rowCache struct {
@@ -43,6 +47,7 @@ func newRowCache(size int64) *rowCache {
 	}
 	return &rowCache{cache: otter.Must(&otter.Options[string, []byte]{
 		MaximumWeight: uint64(size),
+		StatsRecorder: stats.NewCounter(),
 		Weigher: func(k string, v []byte) uint32 {
 			return uint32(min(len(k)+cap(v)+rowCacheEntryOverhead, 1<<31))
 		},
