@@ -204,6 +204,13 @@ func TestEndpointErrors(t *testing.T) {
 		{"null context", "/v1/models/ranker/rank", `{"context": {"user_id": null}, "candidates": {"listing_id": ["l1"]}}`, 400, "context.user_id"},
 		{"unknown member", "/v1/models/ranker/rank", `{"context": {"user_id": "u1"}, "candidate": {"listing_id": ["l1"]}}`, 400, `unknown field`},
 		{"malformed", "/v1/models/ranker/rank", `{"context": `, 400, "body"},
+		{"two values", "/v1/models/ranker/rank", `{"context": {"user_id": "u1"}, "candidates": {"listing_id": ["l1"]}} {}`, 400, "more than one JSON value"},
+		{"not an object", "/v1/models/ranker/rank", `["l1"]`, 400, "body: want an object, got a list"},
+		{"a member twice", "/v1/models/ranker/rank", `{"context": {"user_id": "u1", "user_id": "u2"}, "candidates": {"listing_id": ["l1"]}}`, 400, "duplicate"},
+		{"invalid UTF-8", "/v1/models/ranker/rank", "{\"context\": {\"user_id\": \"u\xff\"}, \"candidates\": {\"listing_id\": [\"l1\"]}}", 400, "UTF-8"},
+		{"fractional top_k", "/v1/models/ranker/rank", `{"context": {"user_id": "u1"}, "candidates": {"listing_id": ["l1"]}, "top_k": 1.5}`, 400, "top_k: want a whole number"},
+		{"numeric version", "/v1/models/ranker/rank", `{"context": {"user_id": "u1"}, "candidates": {"listing_id": ["l1"]}, "version": 1}`, 400, "version: want a string"},
+		{"text return_features", "/v1/models/ranker/predict", `{"entities": {"user_id": "u1", "listing_id": ["l1"]}, "return_features": "yes"}`, 400, "return_features: want true or false"},
 		{"negative top_k", "/v1/models/ranker/rank", `{"context": {"user_id": "u1"}, "candidates": {"listing_id": ["l1"]}, "top_k": -1}`, 400, "top_k"},
 		{"unknown request value", "/v1/models/ranker/rank", `{"context": {"user_id": "u1"}, "candidates": {"listing_id": ["l1"]}, "features": {"promo_code": 1}}`, 400, "features.promo_code"},
 		{"text request value", "/v1/models/ranker/rank", `{"context": {"user_id": "u1"}, "candidates": {"listing_id": ["l1"]}, "features": {"promo": "ten"}}`, 400, "features.promo"},
@@ -222,7 +229,7 @@ func TestEndpointErrors(t *testing.T) {
 			}
 		})
 	}
-	if n := testutil.ToFloat64(s.e.m.errors.WithLabelValues("rank", "ranker", "input")); n != 12 {
+	if n := testutil.ToFloat64(s.e.m.errors.WithLabelValues("rank", "ranker", "input")); n != 18 {
 		t.Fatalf("input errors of rank counted %v", n)
 	}
 }

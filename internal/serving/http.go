@@ -12,17 +12,13 @@ package serving
 // answer); a 500 is a bug, its cause in the log under the request id.
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
-	"unicode/utf8"
+
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/atrium-ml/atrium/internal/modeling/ml"
 	"github.com/atrium-ml/atrium/internal/platform/jsonw"
@@ -43,37 +39,30 @@ func (e *Endpoints) Routes() []server.Route {
 // them: scoring is a read).
 var RoutePatterns = []string{"POST /v1/models/{name}/predict", "POST /v1/models/{name}/rank", "POST /v1/rankers/{name}/rank"}
 
-type predictBody struct {
-	Entities       map[string]json.RawMessage `json:"entities"`
-	Features       map[string]json.RawMessage `json:"features"`
-	ReturnFeatures bool                       `json:"return_features"`
-	Version        string                     `json:"version"`
-	RoutingKey     string                     `json:"routing_key"`
-}
-
-type rankBody struct {
-	Context    map[string]json.RawMessage `json:"context"`
-	Candidates map[string]json.RawMessage `json:"candidates"`
-	Features   map[string]json.RawMessage `json:"features"`
-	TopK       int                        `json:"top_k"`
-	Version    string                     `json:"version"`
-	RoutingKey string                     `json:"routing_key"`
-}
-
 func (e *Endpoints) handlePredict(w http.ResponseWriter, r *http.Request) {
 	arrived := time.Now()
-	var b predictBody
-	if err := readJSON(r, &b); err != nil {
-		e.failed("predict", r.PathValue("name"), err)
-		e.writeError(w, r, err)
-		return
-	}
-	req := &PredictRequest{ReturnFeatures: b.ReturnFeatures, RoutingKey: b.RoutingKey, RequestID: server.RequestID(r.Context()), Time: arrived}
-	var err error
-	if req.Version, err = version(r, b.Version); err == nil {
-		if req.Entities, err = columns("entities", b.Entities, true, e.opts.MaxCandidates); err == nil {
-			req.Features, err = columns("features", b.Features, true, e.opts.MaxCandidates)
+	req := &PredictRequest{RequestID: server.RequestID(r.Context()), Time: arrived}
+	var bodyVersion string
+	err := readBody(r, func(dec *jsontext.Decoder, name string) (bool, error) {
+		var err error
+		switch name {
+		case "entities":
+			req.Entities, err = readColumns(dec, name, true, e.opts.MaxCandidates)
+		case "features":
+			req.Features, err = readColumns(dec, name, true, e.opts.MaxCandidates)
+		case "return_features":
+			req.ReturnFeatures, err = readBool(dec, name)
+		case "version":
+			bodyVersion, err = readString(dec, name)
+		case "routing_key":
+			req.RoutingKey, err = readString(dec, name)
+		default:
+			return false, nil
 		}
+		return true, err
+	})
+	if err == nil {
+		req.Version, err = version(r, bodyVersion)
 	}
 	if err != nil {
 		e.failed("predict", r.PathValue("name"), err)
@@ -132,25 +121,32 @@ func (e *Endpoints) rank(w http.ResponseWriter, r *http.Request, ranker bool) {
 	if ranker {
 		route = "ranker"
 	}
-	var b rankBody
-	if err := readJSON(r, &b); err != nil {
-		e.failed(route, r.PathValue("name"), err)
-		e.writeError(w, r, err)
-		return
-	}
-	req := &RankRequest{TopK: b.TopK, RoutingKey: b.RoutingKey, RequestID: server.RequestID(r.Context()), Time: arrived}
-	var err error
-	if req.Version, err = version(r, b.Version); err == nil && ranker && req.Version != "" {
-		err = errInput("version: a ranker's models each follow their alias; pin versions with aliases in serving.rankers")
-	}
+	req := &RankRequest{RequestID: server.RequestID(r.Context()), Time: arrived}
+	var bodyVersion string
+	err := readBody(r, func(dec *jsontext.Decoder, name string) (bool, error) {
+		var err error
+		switch name {
+		case "context":
+			req.Context, err = readContext(dec)
+		case "candidates":
+			req.Candidates, err = readColumns(dec, name, false, e.opts.MaxCandidates)
+		case "features":
+			req.Features, err = readColumns(dec, name, true, e.opts.MaxCandidates)
+		case "top_k":
+			req.TopK, err = readInt(dec, name)
+		case "version":
+			bodyVersion, err = readString(dec, name)
+		case "routing_key":
+			req.RoutingKey, err = readString(dec, name)
+		default:
+			return false, nil
+		}
+		return true, err
+	})
 	if err == nil {
-		req.Context, err = contextValues(b.Context)
-	}
-	if err == nil {
-		req.Candidates, err = columns("candidates", b.Candidates, false, e.opts.MaxCandidates)
-	}
-	if err == nil {
-		req.Features, err = columns("features", b.Features, true, e.opts.MaxCandidates)
+		if req.Version, err = version(r, bodyVersion); err == nil && ranker && req.Version != "" {
+			err = errInput("version: a ranker's models each follow their alias; pin versions with aliases in serving.rankers")
+		}
 	}
 	name := r.PathValue("name")
 	if err != nil {
@@ -244,195 +240,8 @@ func version(r *http.Request, body string) (string, error) {
 	return body, nil
 }
 
-// readJSON decodes a request body strictly: unknown members are refused (a
-// misspelled "candidate" would otherwise rank nothing).
-func readJSON(r *http.Request, v any) error {
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return fmt.Errorf("%w: body larger than %d bytes", ErrTooLarge, tooBig.Limit)
-		}
-		return errInput("body: %v", err)
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return errInput("body: %s", strings.TrimPrefix(err.Error(), "json: "))
-	}
-	if dec.More() {
-		return errInput("body: more than one JSON value")
-	}
-	return nil
-}
-
 // ErrTooLarge means a request body is larger than the server accepts (413).
 var ErrTooLarge = errors.New("request body too large")
-
-// columns decodes a member of per-row values: each a list (one value per
-// row) or, when scalars, a single value for every row. A list of more than
-// limit values is refused (ErrTooMany) before any of it is decoded: a body
-// of one long list would otherwise cost tens of bytes of heap per value
-// before the row count is checked.
-func columns(part string, raw map[string]json.RawMessage, scalars bool, limit int) (map[string]Column, error) {
-	if len(raw) == 0 {
-		return nil, nil
-	}
-	out := make(map[string]Column, len(raw))
-	for n, msg := range raw {
-		msg = bytes.TrimSpace(msg)
-		if len(msg) > 0 && msg[0] == '[' {
-			count := 0
-			eachElement(msg, func([]byte) error { count++; return nil })
-			if count > limit {
-				return nil, fmt.Errorf("%w: %s.%s has %d values, at most %d per request (serving.max_candidates)", ErrTooMany, part, n, count, limit)
-			}
-			c := Column{Values: make([]any, 0, count)}
-			err := eachElement(msg, func(it []byte) error {
-				v, err := scalar(it)
-				if err != nil {
-					return errInput("%s.%s[%d]: %v", part, n, len(c.Values), err)
-				}
-				c.Values = append(c.Values, v)
-				return nil
-			})
-			if err != nil {
-				return nil, err
-			}
-			out[n] = c
-			continue
-		}
-		if !scalars {
-			return nil, errInput("%s.%s: want a list, one value per candidate", part, n)
-		}
-		v, err := scalar(msg)
-		if err != nil {
-			return nil, errInput("%s.%s: %v", part, n, err)
-		}
-		out[n] = Column{Values: []any{v}, Broadcast: true}
-	}
-	return out, nil
-}
-
-// eachElement calls fn with each element of the JSON array msg, stopping at
-// fn's first error. msg must be valid JSON (a json.RawMessage the decoder
-// has checked), so counting brackets outside strings finds the elements
-// without allocating.
-func eachElement(msg []byte, fn func(el []byte) error) error {
-	depth, start := 0, 0
-	inString, escaped := false, false
-	for i, c := range msg {
-		if inString {
-			switch {
-			case escaped:
-				escaped = false
-			case c == '\\':
-				escaped = true
-			case c == '"':
-				inString = false
-			}
-			continue
-		}
-		switch c {
-		case '"':
-			inString = true
-		case '[', '{':
-			depth++
-			if depth == 1 {
-				start = i + 1
-			}
-		case ']', '}':
-			depth--
-			if depth == 0 {
-				if el := bytes.TrimSpace(msg[start:i]); len(el) > 0 {
-					return fn(el)
-				}
-				return nil
-			}
-		case ',':
-			if depth == 1 {
-				if err := fn(bytes.TrimSpace(msg[start:i])); err != nil {
-					return err
-				}
-				start = i + 1
-			}
-		}
-	}
-	return nil
-}
-
-// contextValues decodes rank's context: one value per key.
-func contextValues(raw map[string]json.RawMessage) (map[string]any, error) {
-	out := make(map[string]any, len(raw))
-	for n, msg := range raw {
-		v, err := scalar(msg)
-		if err != nil {
-			return nil, errInput("context.%s: %v", n, err)
-		}
-		if v == nil {
-			return nil, errInput("context.%s: null, want the key's value", n)
-		}
-		out[n] = v
-	}
-	return out, nil
-}
-
-// scalar decodes one JSON value: a string, a number (int64 when it is a
-// whole number that fits, else float64), a boolean or null.
-func scalar(msg json.RawMessage) (any, error) {
-	msg = bytes.TrimSpace(msg)
-	if len(msg) == 0 {
-		return nil, errors.New("empty value")
-	}
-	switch c := msg[0]; {
-	case c == '"':
-		if s, ok := plainString(msg); ok {
-			return s, nil // candidate ids: no escapes to undo
-		}
-		var s string
-		if err := json.Unmarshal(msg, &s); err != nil {
-			return nil, err
-		}
-		return s, nil
-	case c == 't' || c == 'f':
-		var b bool
-		if err := json.Unmarshal(msg, &b); err != nil {
-			return nil, err
-		}
-		return b, nil
-	case c == 'n':
-		return nil, nil
-	case c == '-' || (c >= '0' && c <= '9'):
-		if n, err := strconv.ParseInt(string(msg), 10, 64); err == nil {
-			return n, nil
-		}
-		f, err := strconv.ParseFloat(string(msg), 64)
-		if err != nil {
-			return nil, fmt.Errorf("%s is not a number", msg)
-		}
-		return f, nil
-	}
-	return nil, fmt.Errorf("want a string, a number, a boolean or null, got %.40s", msg)
-}
-
-// plainString is the text of a JSON string without escapes or control
-// characters, in valid UTF-8: its bytes between the quotes, as they are.
-func plainString(msg []byte) (string, bool) {
-	n := len(msg)
-	if n < 2 || msg[n-1] != '"' {
-		return "", false
-	}
-	body := msg[1 : n-1]
-	for _, b := range body {
-		if b < 0x20 || b == '"' || b == '\\' {
-			return "", false
-		}
-	}
-	if !utf8.Valid(body) {
-		return "", false
-	}
-	return string(body), true
-}
 
 // appendValue appends a request value as JSON.
 func appendValue(out []byte, v any) []byte {
