@@ -204,6 +204,8 @@ type frame struct {
 	// keys are the entity keys of the rows, for the prediction log.
 	context  []keyValue
 	entities []keyColumn
+	// col holds one read column at a time while a dataset is built.
+	col []online.Value
 }
 
 type keyValue struct{ name, value string }
@@ -388,8 +390,8 @@ func (f *fetcher) dataset(d *Deployed, fr *frame, m *endpointMetrics) (ds *ml.Da
 				return nil, nil, err
 			}
 		} else if col := b.cols[j]; col >= 0 && fr.vec != nil {
-			for r := range fr.rows {
-				v, _, _ := fr.vec.Get(col, r)
+			fr.col = fr.vec.AppendColumn(fr.col[:0], col)
+			for r, v := range fr.col {
 				setValue(d, j, c, r, v)
 			}
 		}

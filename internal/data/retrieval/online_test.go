@@ -138,6 +138,23 @@ func TestGetStatuses(t *testing.T) {
 			}
 		}
 	}
+	// A column at a time, what a model reads: Get's values, and missing
+	// past the ttl (listing 2's ctr_7d).
+	for c := range wantNames {
+		col := v.AppendColumn([]online.Value{online.Int64(-1)}, c)
+		if len(col) != 1+len(want) {
+			t.Fatalf("%s: AppendColumn gave %d values after the one there, want %d", wantNames[c], len(col)-1, len(want))
+		}
+		for r, row := range want {
+			w := row[c].v
+			if row[c].st == OLD {
+				w = nil
+			}
+			if got := col[1+r]; got.Any() != w || (row[c].st == OLD || row[c].st == NF) != got.IsMissing() {
+				t.Errorf("AppendColumn row %d %s: %v (missing %v), want %v", r, wantNames[c], got.Any(), got.IsMissing(), w)
+			}
+		}
+	}
 }
 
 // TestGetOnDemand computes on-demand features from the read rows and the
