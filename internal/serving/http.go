@@ -48,16 +48,10 @@ func (e *Endpoints) handlePredict(w http.ResponseWriter, r *http.Request) {
 		switch name {
 		case "entities":
 			req.Entities, err = readColumns(dec, name, true, e.opts.MaxCandidates)
-		case "features":
-			req.Features, err = readColumns(dec, name, true, e.opts.MaxCandidates)
 		case "return_features":
 			req.ReturnFeatures, err = readBool(dec, name)
-		case "version":
-			bodyVersion, err = readString(dec, name)
-		case "routing_key":
-			req.RoutingKey, err = readString(dec, name)
 		default:
-			return false, nil
+			return e.sharedMember(dec, name, &req.Features, &bodyVersion, &req.RoutingKey)
 		}
 		return true, err
 	})
@@ -107,6 +101,23 @@ func (e *Endpoints) handlePredict(w http.ResponseWriter, r *http.Request) {
 	writeBody(w, append(out, '}', '\n'))
 }
 
+// sharedMember reads a body member predict and rank share (request values,
+// a pinned version, a routing key) and reports whether name is one.
+func (e *Endpoints) sharedMember(dec *jsontext.Decoder, name string, features *map[string]Column, version, routingKey *string) (bool, error) {
+	var err error
+	switch name {
+	case "features":
+		*features, err = readColumns(dec, name, true, e.opts.MaxCandidates)
+	case "version":
+		*version, err = readString(dec, name)
+	case "routing_key":
+		*routingKey, err = readString(dec, name)
+	default:
+		return false, nil
+	}
+	return true, err
+}
+
 func (e *Endpoints) handleRank(w http.ResponseWriter, r *http.Request) {
 	e.rank(w, r, false)
 }
@@ -130,16 +141,10 @@ func (e *Endpoints) rank(w http.ResponseWriter, r *http.Request, ranker bool) {
 			req.Context, err = readContext(dec)
 		case "candidates":
 			req.Candidates, err = readColumns(dec, name, false, e.opts.MaxCandidates)
-		case "features":
-			req.Features, err = readColumns(dec, name, true, e.opts.MaxCandidates)
 		case "top_k":
 			req.TopK, err = readInt(dec, name)
-		case "version":
-			bodyVersion, err = readString(dec, name)
-		case "routing_key":
-			req.RoutingKey, err = readString(dec, name)
 		default:
-			return false, nil
+			return e.sharedMember(dec, name, &req.Features, &bodyVersion, &req.RoutingKey)
 		}
 		return true, err
 	})

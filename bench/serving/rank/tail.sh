@@ -7,8 +7,9 @@
 #   bench/serving/rank/tail.sh     # BENCH_DIR=/tmp/atrium-bench-tail RATE=500 DURATION=15s ROUNDS=2
 #                                  # SETTINGS="gogc=100,log=on gogc=400,log=on gogc=400,log=off gogc=100,log=0.1"
 #
-# A setting is gogc=N (the server's GOGC), log=on|off|RATE (the prediction
-# log on, off, or sampling that share of requests) and optionally bin=PATH, an
+# Settings run in order in odd rounds, reversed in even ones. A setting is
+# gogc=N (the server's GOGC), log=on|off|RATE (the prediction log on, off,
+# or sampling that share of requests) and optionally bin=PATH, an
 # atrium binary to serve with instead of this checkout's (another build,
 # alternated with this one in the same run). Results: one JSON line
 # per run in $BENCH_DIR/results.jsonl, each printed after its setting with
@@ -36,8 +37,18 @@ if [ ! -d "$proj/.atrium" ]; then
 fi
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 : >"$B/results.jsonl"
+# Even rounds run the settings in reverse order (A B, B A, A B, ...): a server
+# started right after another ran measurably slower at times (2026-12-07:
+# the second of two identical builds had the higher p50 in every round), so a
+# fixed order would favour the first setting.
+read -ra forward <<<"$SETTINGS"
 for round in $(seq "$ROUNDS"); do
-	for setting in $SETTINGS; do
+	order=("${forward[@]}")
+	if ((round % 2 == 0)); then
+		order=()
+		for ((i = ${#forward[@]} - 1; i >= 0; i--)); do order+=("${forward[i]}"); done
+	fi
+	for setting in "${order[@]}"; do
 		gogc=100 log=on bin=$B/atrium
 		IFS=, read -ra kvs <<<"$setting"
 		for kv in "${kvs[@]}"; do

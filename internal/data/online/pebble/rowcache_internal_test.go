@@ -23,13 +23,7 @@ func rowCacheStore(t *testing.T) (*Store, func(ts int64, v float64, keys ...stri
 	}
 	write := func(ts int64, v float64, keys ...string) {
 		t.Helper()
-		rows := make([]online.Row, len(keys))
-		for i, k := range keys {
-			rows[i] = online.Row{Key: online.MustKey(k), TS: time.Unix(ts, 0), Values: []online.Value{online.Float64(v)}}
-		}
-		if err := s.Write(context.Background(), "s", []string{"x"}, rows); err != nil {
-			t.Fatal(err)
-		}
+		writeX(t, s, ts, v, keys...)
 	}
 	return s, write
 }
