@@ -3,6 +3,7 @@ package pebble
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
 	"testing"
 	"time"
 
@@ -129,5 +130,29 @@ func TestRowCacheOff(t *testing.T) {
 	defer s.Close()
 	if s.rows != nil {
 		t.Fatal("RowCacheSize -1: want no row cache")
+	}
+}
+
+// An entry found under a key's hash but holding another key (two keys
+// sharing a 64-bit hash) is a miss, never the other key's row; an entry
+// holding the key gives its record.
+func TestRowCacheChecksTheKey(t *testing.T) {
+	c := newRowCache(1 << 20)
+	a, b := []byte("set\x00a"), []byte("set\x00b")
+	c.add(c.generation(), b, []byte("b's record"))
+	e, ok := c.cache.GetIfPresent(maphash.Bytes(c.seed, b))
+	if !ok {
+		t.Fatal("the entry of b is not cached")
+	}
+	c.cache.Set(maphash.Bytes(c.seed, a), e) // b's entry under a's hash
+	if rec, ok := c.get(a); ok {
+		t.Fatalf("a read b's entry: %q", rec)
+	}
+	if rec, ok := c.get(b); !ok || string(rec) != "b's record" {
+		t.Fatalf("b: %q %v, want its record", rec, ok)
+	}
+	c.add(c.generation(), a, nil) // an empty record is a record
+	if rec, ok := c.get(a); !ok || len(rec) != 0 {
+		t.Fatalf("a: %q %v, want its empty record", rec, ok)
 	}
 }
