@@ -204,6 +204,8 @@ func TestEndpointErrors(t *testing.T) {
 		{"null context", "/v1/models/ranker/rank", `{"context": {"user_id": null}, "candidates": {"listing_id": ["l1"]}}`, 400, "context.user_id"},
 		{"unknown member", "/v1/models/ranker/rank", `{"context": {"user_id": "u1"}, "candidate": {"listing_id": ["l1"]}}`, 400, `unknown field`},
 		{"malformed", "/v1/models/ranker/rank", `{"context": `, 400, "body"},
+		{"malformed null", "/v1/models/ranker/predict", `{"entities": nul}`, 400, "body: "},
+		{"malformed list", "/v1/models/ranker/rank", `{"context": {"user_id": "u1"}, "candidates": {"listing_id": ["l1" "l2"]}}`, 400, "candidates.listing_id[1]"},
 		{"two values", "/v1/models/ranker/rank", `{"context": {"user_id": "u1"}, "candidates": {"listing_id": ["l1"]}} {}`, 400, "more than one JSON value"},
 		{"not an object", "/v1/models/ranker/rank", `["l1"]`, 400, "body: want an object, got a list"},
 		{"a member twice", "/v1/models/ranker/rank", `{"context": {"user_id": "u1", "user_id": "u2"}, "candidates": {"listing_id": ["l1"]}}`, 400, "duplicate"},
@@ -229,7 +231,7 @@ func TestEndpointErrors(t *testing.T) {
 			}
 		})
 	}
-	if n := testutil.ToFloat64(s.e.m.errors.WithLabelValues("rank", "ranker", "input")); n != 18 {
+	if n := testutil.ToFloat64(s.e.m.errors.WithLabelValues("rank", "ranker", "input")); n != 19 {
 		t.Fatalf("input errors of rank counted %v", n)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http/httptest"
 	"runtime"
 	"strings"
 	"testing"
@@ -98,4 +99,42 @@ func TestColumnsSplitLists(t *testing.T) {
 			t.Fatalf("%s: %#v %v, want %#v", tc.list, cols["v"].Values, err, tc.want)
 		}
 	}
+}
+
+// Whatever the body, decoding it as rank's fails only with a request error
+// (a 4xx), never one the server would answer 500 to, and never panics.
+func FuzzReadRankBody(f *testing.F) {
+	for _, seed := range []string{
+		`{"context": {"user_id": "u1"}, "candidates": {"listing_id": ["l1", "l2"]}, "features": {"promo": 1}, "top_k": 2}`,
+		`{"context": nul}`, `{"candidates": {"id": [1, [2]]}}`, `{"top_k": 1e400}`, `{"version": {}}`,
+		`{"a": 1, "a": 2}`, "{\"context\": {\"k\": \"\xff\"}}", `[`, `{} {}`, `{"features": {"x": [1,2,3,4]}}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		r := httptest.NewRequest("POST", "/v1/models/m/rank", bytes.NewReader(body))
+		err := readBody(r, func(dec *jsontext.Decoder, name string) (bool, error) {
+			var err error
+			switch name {
+			case "context":
+				_, err = readContext(dec)
+			case "candidates":
+				_, err = readColumns(dec, name, false, 3)
+			case "features":
+				_, err = readColumns(dec, name, true, 3)
+			case "top_k":
+				_, err = readInt(dec, name)
+			case "version":
+				_, err = readString(dec, name)
+			case "return_features":
+				_, err = readBool(dec, name)
+			default:
+				return false, nil
+			}
+			return true, err
+		})
+		if err != nil && !errors.Is(err, ErrInvalidInput) && !errors.Is(err, ErrTooMany) {
+			t.Fatalf("%q: %v is not a request error", body, err)
+		}
+	})
 }
