@@ -169,6 +169,7 @@ type predictor struct {
 	// splits on f. A row's bins are 2*nf uint32: the numeric bin of
 	// feature f at f, its category code at nf+f.
 	thr     [][]float64
+	search  []*boundSearch // over thr[f]; nil when f has none
 	catUsed []bool
 	trees   []flatTree
 	// byDepth lists the trees the compact nodes express, shallowest first
@@ -239,9 +240,13 @@ func compile(m *Model) *predictor {
 			}
 		}
 	}
+	p.search = make([]*boundSearch, nf)
 	for f, ts := range p.thr {
 		slices.Sort(ts)
 		p.thr[f] = slices.Compact(ts)
+		if len(ts) > 0 {
+			p.search[f] = newBoundSearch(p.thr[f])
+		}
 	}
 	p.nodes = make([]flatNode, 0, total)
 	p.leafVal = make([]float64, total)
@@ -319,29 +324,49 @@ func compile(m *Model) *predictor {
 	return p
 }
 
-// numBin is value v's bin among thresholds ts (ascending): how many are
-// below it, so that v <= ts[j] exactly when numBin(ts, v) <= j.
-func numBin(ts []float64, v float64) uint32 {
+// numBin is value v's bin among the thresholds s searches (ascending): how
+// many are below it, so that v <= ts[j] exactly when numBin(s, v) <= j.
+func numBin(s *boundSearch, v float64) uint32 {
 	if v != v {
 		return nanBin
 	}
-	if len(ts) == 0 {
-		return 0
-	}
-	// Branch-free (a conditional move per halving): the answer lies in
-	// [base, base+n] throughout.
-	base, n := 0, len(ts)
-	for n > 1 {
-		half := n >> 1
-		if ts[base+half] < v {
-			base += half
+	return uint32(s.find(v))
+}
+
+// binColumn writes numBin of each of vals (a block's rows) at slot f of
+// its row's bins, four searches at a time: find4 has no branch on the
+// data, so the processor overlaps the four (a search of a few hundred
+// thresholds is a chain of dependent loads). A group of four equal to the
+// value before takes its bin without a search: a column repeating one
+// value (a rank request's user features) is searched once.
+func binColumn[T float32 | float64](s *boundSearch, vals []T, bins []uint32, w, f int) {
+	prev, b := math.NaN(), uint32(0) // NaN equals nothing: always searched
+	n := len(vals) &^ 3
+	var v [4]float64
+	for r := 0; r < n; r += 4 {
+		v[0], v[1], v[2], v[3] = float64(vals[r]), float64(vals[r+1]), float64(vals[r+2]), float64(vals[r+3])
+		// The group's four bins are adjacent (binIndex): r is a multiple of 4.
+		at := binIndex(w, r, f)
+		out := bins[at : at+4 : at+4]
+		if v[0] == prev && v[1] == prev && v[2] == prev && v[3] == prev {
+			out[0], out[1], out[2], out[3] = b, b, b, b
+			continue
 		}
-		n -= half
+		got := s.find4(&v)
+		for k, i := range got {
+			out[k] = uint32(i)
+			if v[k] != v[k] {
+				out[k] = nanBin
+			}
+		}
+		prev, b = v[3], out[3]
 	}
-	if ts[base] < v {
-		base++
+	for r := n; r < len(vals); r++ {
+		if x := float64(vals[r]); x != prev {
+			prev, b = x, numBin(s, x)
+		}
+		bins[binIndex(w, r, f)] = b
 	}
-	return uint32(base)
 }
 
 // catCode is value v's category code as Tree.decide reads it at a
@@ -370,25 +395,11 @@ func (p *predictor) binRows(ds *ml.Dataset, lo, rows int, bins []uint32) {
 	w := max(2*p.nf, 1)
 	for f := range ds.Columns {
 		c := &ds.Columns[f]
-		if ts := p.thr[f]; len(ts) > 0 {
-			// A value equal to the row before's takes its bin without a
-			// search: a column repeating one value (a rank request's user
-			// features) is binned once. NaN equals nothing: always searched.
-			prev, b := math.NaN(), uint32(0)
+		if s := p.search[f]; s != nil {
 			if exact := c.Float64; exact != nil {
-				for r, v := range exact[lo : lo+rows] {
-					if v != prev {
-						prev, b = v, numBin(ts, v)
-					}
-					bins[binIndex(w, r, f)] = b
-				}
+				binColumn(s, exact[lo:lo+rows], bins, w, f)
 			} else {
-				for r, v := range c.Values[lo : lo+rows] {
-					if x := float64(v); x != prev {
-						prev, b = x, numBin(ts, x)
-					}
-					bins[binIndex(w, r, f)] = b
-				}
+				binColumn(s, c.Values[lo:lo+rows], bins, w, f)
 			}
 		}
 		if p.catUsed[f] {

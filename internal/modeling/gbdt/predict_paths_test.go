@@ -269,21 +269,56 @@ func TestPredictIntoAllocatesNothing(t *testing.T) {
 }
 
 // Bins are exact: a value's bin among a feature's thresholds orders it as
-// the double does, at every threshold.
+// the double does, at every threshold, whether searched alone (numBin) or
+// in a column (binColumn: groups of four, a tail, repeated values).
 func TestNumBin(t *testing.T) {
 	ts := []float64{math.Inf(-1), -2, -kZeroThreshold, 0, 1e-40, 0.1, 3, math.Inf(1)}
 	vals := []float64{math.Inf(-1), -3, -2, math.Nextafter(-2, 0), -1e-35, 0, math.Copysign(0, -1), 1e-41, 1e-40, 0.1,
 		math.Nextafter(0.1, 1), 3, 4, math.Inf(1), math.MaxFloat64, -math.MaxFloat64}
-	for _, v := range vals {
-		b := numBin(ts, v)
+	check := func(how string, ts []float64, v float64, b uint32) {
+		t.Helper()
+		if v != v {
+			if b != nanBin {
+				t.Errorf("%s: NaN's bin is %d, want nanBin", how, b)
+			}
+			return
+		}
 		for j, th := range ts {
 			if (v <= th) != (b <= uint32(j)) {
-				t.Errorf("value %v, threshold %d (%v): v <= t is %v, bin %d <= %d is %v", v, j, th, v <= th, b, j, b <= uint32(j))
+				t.Errorf("%s: value %v, threshold %d (%v): v <= t is %v, bin %d <= %d is %v", how, v, j, th, v <= th, b, j, b <= uint32(j))
 			}
 		}
 	}
-	if numBin(ts, math.NaN()) != nanBin {
-		t.Errorf("NaN's bin is %d, want nanBin", numBin(ts, math.NaN()))
+	for _, thr := range [][]float64{ts, ts[:7], ts[1:6]} {
+		s := newBoundSearch(thr)
+		for _, v := range append(vals, math.NaN()) {
+			check(fmt.Sprintf("numBin, %d thresholds", len(thr)), thr, v, numBin(s, v))
+		}
+	}
+	// A column of the values, each repeated r times, NaN among them: every
+	// group of four and the tail, equal runs across groups and within one.
+	s := newBoundSearch(ts)
+	for _, rep := range []int{1, 3, 4, 5} {
+		var col []float64
+		for _, v := range append([]float64{math.NaN(), math.NaN()}, append(vals, math.NaN())...) {
+			for range rep {
+				col = append(col, v)
+			}
+		}
+		const w, f = 6, 2
+		bins := make([]uint32, (len(col)+3)/4*4*w)
+		binColumn(s, col, bins, w, f)
+		for r, v := range col {
+			check(fmt.Sprintf("binColumn, runs of %d, row %d", rep, r), ts, v, bins[binIndex(w, r, f)])
+		}
+		col32 := make([]float32, len(col))
+		for r, v := range col {
+			col32[r] = float32(v)
+		}
+		binColumn(s, col32, bins, w, f)
+		for r, v := range col32 {
+			check(fmt.Sprintf("binColumn float32, runs of %d, row %d", rep, r), ts, float64(v), bins[binIndex(w, r, f)])
+		}
 	}
 }
 
