@@ -236,11 +236,7 @@ func (p *predictor) predictRowsQS(bins []uint32, w, rows int, x []float64, nf in
 		}
 		or := o[r*k : (r+1)*k]
 		if k == 1 && len(p.slow) == 0 {
-			sum := or[0]
-			for ti, m := range v {
-				sum += q.leaves[int(q.leafBase[ti])+bits.TrailingZeros64(^m)]
-			}
-			or[0] = sum
+			or[0] = sumRow(v, q.leafBase, q.leaves, or[0])
 			continue
 		}
 		for ti, m := range v {
@@ -367,15 +363,41 @@ func (p *predictor) predictPairsQS(bins []uint32, w, rows int, numFeats, catFeat
 		for _, f := range catFeats {
 			p.markCatPair(v, f, g[(p.nf+int(f))*4+j], g[(p.nf+int(f))*4+j+1])
 		}
-		s0, s1 := o[r], o[r+1]
-		for t := range nt {
-			lb := int(q.leafBase[t])
-			s0 += q.leaves[lb+bits.TrailingZeros64(^v[2*t])]
-			s1 += q.leaves[lb+bits.TrailingZeros64(^v[2*t+1])]
-		}
-		o[r], o[r+1] = s0, s1
+		o[r], o[r+1] = sumPair(v, q.leafBase, q.leaves, o[r], o[r+1])
 	}
 	return rows &^ 1
+}
+
+// sumRow adds to s the leaf value a row reaches in each tree (v its
+// bitvectors), in model order: sumPair for one row.
+//
+//go:noinline
+func sumRow(v []uint64, leafBase []int32, leaves []float64, s float64) float64 {
+	v = v[:len(leafBase)]
+	lp := unsafe.Pointer(unsafe.SliceData(leaves))
+	for t, lb := range leafBase {
+		s += *(*float64)(unsafe.Add(lp, (int(lb)+bits.TrailingZeros64(^v[t]))*8))
+	}
+	return s
+}
+
+// sumPair adds to s0 and s1 the leaf values a pair of rows reach in each
+// tree (v their interleaved bitvectors, leafBase and leaves the qsForm's),
+// in model order. A function of its own for the registers: inlined into
+// predictPairsQS, the loop reloaded its slices from the stack on every tree.
+// Unchecked: a row's bitvector has a zero bit at most at the tree's last
+// leaf (compileQS numbers them), so every index is inside leaves.
+//
+//go:noinline
+func sumPair(v []uint64, leafBase []int32, leaves []float64, s0, s1 float64) (float64, float64) {
+	v = v[:2*len(leafBase)]
+	lp := unsafe.Pointer(unsafe.SliceData(leaves))
+	for t, lb := range leafBase {
+		m0, m1 := v[2*t], v[2*t+1]
+		s0 += *(*float64)(unsafe.Add(lp, (int(lb)+bits.TrailingZeros64(^m0))*8))
+		s1 += *(*float64)(unsafe.Add(lp, (int(lb)+bits.TrailingZeros64(^m1))*8))
+	}
+	return s0, s1
 }
 
 // markNumPair is markNum for a pair of rows (interleaved bitvectors at v)
