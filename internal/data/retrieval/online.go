@@ -869,16 +869,22 @@ func (v *Vectors) AppendColumn(dst []online.Value, c int) []online.Value {
 	res := &v.results[out.query]
 	nf := len(v.plan.queries[out.query].Features)
 	ttl := v.plan.sets[out.query].TTL
-	single := v.single[out.query]
-	for r := range v.rows {
-		if single {
-			r = 0
-		}
+	value := func(r int) online.Value {
 		if !res.Found[r] || ttl > 0 && v.now.Sub(res.TS[r]) > ttl {
-			dst = append(dst, online.Missing)
-			continue
+			return online.Missing
 		}
-		dst = append(dst, res.Values[r*nf+out.feature])
+		return res.Values[r*nf+out.feature]
+	}
+	dst = slices.Grow(dst, v.rows)
+	if v.single[out.query] { // one result row answers every row
+		val := value(0)
+		for range v.rows {
+			dst = append(dst, val)
+		}
+		return dst
+	}
+	for r := range v.rows {
+		dst = append(dst, value(r))
 	}
 	return dst
 }
