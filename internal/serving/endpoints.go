@@ -523,37 +523,65 @@ func rankRoutingKey(req *RankRequest) string {
 }
 
 // topK orders candidates by score, highest first, missing (NaN) scores
-// last, ties in request order; and keeps the first k (0: all).
+// last, ties in request order; and keeps the first k (0: all). r's order
+// is not kept.
 func topK(r []Ranked, k int) []Ranked {
-	// A non-finite score (a model's ±Inf) is no score: NaN, ranked last;
-	// ±Inf would rank first or last yet be written as null.
-	for i := range r {
-		if math.IsInf(r[i].Score, 0) {
-			r[i].Score = math.NaN()
-		}
+	// The sort is on 16-byte keys compared as integers, not on the
+	// candidates with a comparison of floats that checks for NaN (a third
+	// of the time on 200 candidates).
+	type sortKey struct {
+		key uint64 // ascending: score descending, NaN last
+		row int    // rows are distinct: the order is total, so the unstable sort gives the stable order
+		at  int    // the candidate's index in r
 	}
-	// Rows are the candidates' request indexes, distinct: ordering ties by
-	// row makes the order total, so the unstable sort (pdqsort, a third of
-	// the stable sort's time on 200 candidates) gives the stable order.
-	slices.SortFunc(r, func(a, b Ranked) int {
-		an, bn := math.IsNaN(a.Score), math.IsNaN(b.Score)
-		switch {
-		case an && bn:
-		case an:
-			return 1
-		case bn:
-			return -1
-		default:
-			if c := cmp.Compare(b.Score, a.Score); c != 0 {
-				return c
-			}
+	var buf [256]sortKey
+	keys := buf[:0]
+	if len(r) > len(buf) {
+		keys = make([]sortKey, 0, len(r))
+	}
+	for i, c := range r {
+		keys = append(keys, sortKey{key: descendingKey(c.Score), row: c.Row, at: i})
+	}
+	slices.SortFunc(keys, func(a, b sortKey) int {
+		if c := cmp.Compare(a.key, b.key); c != 0 {
+			return c
 		}
-		return cmp.Compare(a.Row, b.Row)
+		return cmp.Compare(a.row, b.row)
 	})
-	if k > 0 && k < len(r) {
-		r = r[:k]
+	if k <= 0 || k > len(r) {
+		k = len(r)
 	}
-	return r
+	out := make([]Ranked, k)
+	for j, sk := range keys[:k] {
+		out[j] = r[sk.at]
+		// A non-finite score (a model's ±Inf) is no score: NaN, ranked
+		// last; ±Inf would rank first or last yet be written as null.
+		if math.IsInf(out[j].Score, 0) {
+			out[j].Score = math.NaN()
+		}
+	}
+	return out
+}
+
+// descendingKey maps scores to integers in the opposite order: higher
+// scores to lower keys, -0 and 0 to one key, and NaN and ±Inf to the
+// highest (last; see topK).
+func descendingKey(s float64) uint64 {
+	if math.IsNaN(s) || math.IsInf(s, 0) {
+		return math.MaxUint64
+	}
+	if s == 0 {
+		s = 0 // -0 ties with 0, as the scores compare
+	}
+	b := math.Float64bits(s)
+	// Ascending order of doubles as unsigned integers: negative ones have
+	// every bit flipped, positive ones the sign bit set.
+	if b>>63 == 1 {
+		b = ^b
+	} else {
+		b |= 1 << 63
+	}
+	return ^b
 }
 
 // missingMap names the inputs with missing values.

@@ -1,6 +1,7 @@
 package serving
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -606,6 +607,55 @@ func TestTopKTiesInRequestOrder(t *testing.T) {
 			t.Fatalf("tie at %v: row %d after row %d", c.Score, c.Row, prev.Row)
 		}
 		prev = c
+	}
+}
+
+// topK orders as a sort of the candidates by the rule does (score
+// descending, NaN and ±Inf last, ties by row; -0 ties with 0), over
+// negative and positive scores, both zeros, subnormals and the extremes,
+// for every k, past the size topK sorts on the stack.
+func TestTopKAgreesWithTheRule(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	special := []float64{0, math.Copysign(0, -1), 5e-324, -5e-324, math.MaxFloat64, -math.MaxFloat64,
+		math.SmallestNonzeroFloat64, math.Inf(1), math.Inf(-1), math.NaN(), 1, -1}
+	rule := func(a, b Ranked) int {
+		an, bn := math.IsNaN(a.Score) || math.IsInf(a.Score, 0), math.IsNaN(b.Score) || math.IsInf(b.Score, 0)
+		switch {
+		case an && !bn:
+			return 1
+		case bn && !an:
+			return -1
+		case !an && a.Score != b.Score:
+			return cmp.Compare(b.Score, a.Score)
+		}
+		return cmp.Compare(a.Row, b.Row)
+	}
+	for _, n := range []int{1, 2, 7, 200, 256, 257, 600} {
+		in := make([]Ranked, n)
+		for i := range in {
+			s := special[r.IntN(len(special))]
+			if r.IntN(3) > 0 {
+				s = r.NormFloat64() * math.Pow(10, float64(r.IntN(40)-20))
+			}
+			in[i] = Ranked{Row: r.IntN(1000000), Score: s}
+		}
+		want := slices.Clone(in)
+		slices.SortStableFunc(want, rule)
+		for _, k := range []int{0, 1, n / 2, n, n + 1} {
+			got := topK(slices.Clone(in), k)
+			wantK := want
+			if k > 0 && k < n {
+				wantK = want[:k]
+			}
+			if len(got) != len(wantK) {
+				t.Fatalf("n=%d k=%d: %d candidates, want %d", n, k, len(got), len(wantK))
+			}
+			for i := range got {
+				if got[i].Row != wantK[i].Row {
+					t.Fatalf("n=%d k=%d: position %d is row %d (score %v), want row %d (score %v)", n, k, i, got[i].Row, got[i].Score, wantK[i].Row, wantK[i].Score)
+				}
+			}
+		}
 	}
 }
 

@@ -144,3 +144,20 @@ func BenchmarkRank(b *testing.B) {
 		i++
 	}
 }
+
+// BenchmarkTopK orders a rank request's 200 scored candidates and keeps 50.
+func BenchmarkTopK(b *testing.B) {
+	r := rand.New(rand.NewPCG(7, 8))
+	in := make([]Ranked, 200)
+	for i := range in {
+		in[i] = Ranked{Row: i, Score: r.Float64()}
+	}
+	work := make([]Ranked, len(in))
+	b.ReportAllocs()
+	for b.Loop() {
+		copy(work, in)
+		if top := topK(work, 50); len(top) != 50 {
+			b.Fatal(len(top))
+		}
+	}
+}
