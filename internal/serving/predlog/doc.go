@@ -86,8 +86,11 @@
 // modify them afterwards. A background goroutine flushes every FlushInterval,
 // when the buffer is half full, and at Close, through an in-memory DuckDB
 // (rows appended by data chunk through its C API, then COPY TO Parquet) limited
-// to one thread so that a flush does not compete with the request path for
-// cores; values are written into DuckDB's vectors, not boxed one by one, so a
+// to one thread, on a thread of the SCHED_IDLE policy (Linux), so that a flush
+// runs on the cores the request path leaves idle instead of taking them (when
+// the cores are busy the log falls behind, and what overflows the buffer is
+// dropped and counted); the last flush, at Close, runs at normal priority.
+// Values are written into DuckDB's vectors, not boxed one by one, so a
 // flush leaves almost no garbage for the request path's collector.
 //
 // Why DuckDB writes the files rather than arrow-go's Parquet writer: both are

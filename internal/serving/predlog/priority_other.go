@@ -2,6 +2,6 @@
 
 package predlog
 
-// lowerFlusherPriority does nothing where threads cannot be reniced one by
-// one (see priority_linux.go).
+// lowerFlusherPriority does nothing where a thread's scheduling policy
+// cannot be set one by one (see priority_linux.go).
 func lowerFlusherPriority() {}

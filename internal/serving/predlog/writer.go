@@ -240,7 +240,15 @@ func (w *Writer) run() {
 		case <-t.C:
 		case <-w.kick:
 		case <-w.stop:
-			w.flush(context.Background())
+			// The last flush, which Close waits for, runs at normal
+			// priority: on a busy machine the flusher's thread would wait
+			// for an idle core.
+			last := make(chan struct{})
+			go func() {
+				defer close(last)
+				w.flush(context.Background())
+			}()
+			<-last
 			return
 		}
 		w.flush(context.Background())
