@@ -527,8 +527,8 @@ func rankRoutingKey(req *RankRequest) string {
 // is not kept.
 func topK(r []Ranked, k int) []Ranked {
 	// The sort is on 16-byte keys compared as integers, not on the
-	// candidates with a comparison of floats that checks for NaN (a third
-	// of the time on 200 candidates).
+	// candidates with a comparison of floats that checks for NaN
+	// (BenchmarkTopK: 0.58x the time on 200 candidates).
 	type sortKey struct {
 		key uint64 // ascending: score descending, NaN last
 		row int    // rows are distinct: the order is total, so the unstable sort gives the stable order

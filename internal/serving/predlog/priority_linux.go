@@ -11,9 +11,10 @@ import (
 // the cores the machine's other threads leave idle, and a request thread
 // that wakes takes the core from it at once. A flush, a burst of Parquet
 // writing, then does not delay the requests served on the same cores
-// (docs/benchmarks.md, the rank tail: at 500 rank requests of 200 rows a
-// second on two cores, every row logged, the p99 went from 14-18 ms at
-// nice 10 to 4.2-5.6 ms, no row dropped). The DuckDB connection the flusher
+// (docs/benchmarks.md, the rank tail: with every row logged at 500 rank
+// requests of 200 rows a second on two cores, the p99 was about half what
+// it was with the thread at nice 10, which still let a flush keep a core
+// for a slice while a request waited). The DuckDB connection the flusher
 // writes through runs with threads=1, so its work stays on this thread.
 // When the cores are busy the flusher falls behind and the buffer's
 // overflow is dropped and counted, as the log is meant to give way.
