@@ -526,7 +526,7 @@ func rankRoutingKey(req *RankRequest) string {
 // last, ties in request order; and keeps the first k (0: all). r's order
 // is not kept.
 func topK(r []Ranked, k int) []Ranked {
-	// The sort is on 16-byte keys compared as integers, not on the
+	// The sort is on 24-byte keys compared as integers, not on the
 	// candidates with a comparison of floats that checks for NaN
 	// (BenchmarkTopK: 0.58x the time on 200 candidates).
 	type sortKey struct {

