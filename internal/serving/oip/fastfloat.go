@@ -24,6 +24,7 @@ package oip
 // strconv's exact float path first (exact64, exact32).
 
 import (
+	"encoding/binary"
 	"math"
 	"math/big"
 	"math/bits"
@@ -46,6 +47,7 @@ func fastNumber(b []byte, f32 bool) (v float64, n int, ok bool) {
 	case i < len(b) && b[i] == '0':
 		i++
 	case i < len(b) && b[i] >= '1' && b[i] <= '9':
+		man, nd, i = eightDigits(b, i, man, nd)
 		for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
 			man = man*10 + uint64(b[i]-'0')
 			nd++
@@ -56,11 +58,18 @@ func fastNumber(b []byte, f32 bool) (v float64, n int, ok bool) {
 	if i < len(b) && b[i] == '.' {
 		i++
 		start := i
-		for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
-			if nd == 0 && b[i] == '0' {
+		if nd == 0 {
+			for ; i < len(b) && b[i] == '0'; i++ {
 				exp-- // a leading zero of the fraction
-				continue
 			}
+		}
+		if i < len(b) && b[i] >= '1' && b[i] <= '9' {
+			var n int
+			man, n, i = eightDigits(b, i, man, nd)
+			exp -= n - nd
+			nd = n
+		}
+		for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
 			man = man*10 + uint64(b[i]-'0')
 			nd++
 			exp--
@@ -109,6 +118,51 @@ func fastNumber(b []byte, f32 bool) (v float64, n int, ok bool) {
 	f, ok := eiselLemire64(man, exp, neg)
 	return f, i, ok
 }
+
+// eightDigits appends the digits at b[i:] to man (holding nd significant
+// digits) up to eight at a time, while the significand keeps within 19
+// digits (so man cannot overflow); the caller's byte loop takes the rest,
+// and the last eight bytes of b. A 17-digit number is three steps instead
+// of seventeen. It returns man, its digit count and the index after them.
+func eightDigits(b []byte, i int, man uint64, nd int) (uint64, int, int) {
+	for i+8 <= len(b) {
+		v := binary.LittleEndian.Uint64(b[i:])
+		// A byte is a digit when its high nibble is 3 and adding 6 to it
+		// leaves the high nibble 3. A carry out of a byte (from 0xfa and
+		// above) only reaches bytes after that non-digit.
+		notDigit := (v&0xf0f0f0f0f0f0f0f0 ^ 0x3030303030303030) |
+			((v+0x0606060606060606)&0xf0f0f0f0f0f0f0f0 ^ 0x3030303030303030)
+		k := bits.TrailingZeros64(notDigit) / 8 // leading digits, 0 to 8
+		k = min(k, 19-nd)
+		if k <= 0 {
+			break
+		}
+		// The k digits to the top bytes, zeros below them: the same value
+		// as eight digits with leading zeros.
+		man = man*uint64pow10[k] + parse8(v<<(64-8*k))
+		nd += k
+		i += k
+		if k < 8 {
+			break
+		}
+	}
+	return man, nd, i
+}
+
+// parse8 is the value of eight digits loaded little-endian (the first
+// digit in the low byte), each byte either an ASCII digit or 0 (a leading
+// zero): pairs, then fours, then the eight, each step combining
+// neighbours with one multiply.
+func parse8(v uint64) uint64 {
+	v &= 0x0f0f0f0f0f0f0f0f
+	v = v*10 + v>>8 // byte 2k: the pair of digits 2k, 2k+1
+	v = v&0x000000ff000000ff*(100+1000000<<32) +
+		v>>16&0x000000ff000000ff*(1+10000<<32)
+	return v >> 32
+}
+
+// uint64pow10 are the powers of ten up to 10^8.
+var uint64pow10 = [9]uint64{1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8}
 
 // exact64 is man * 10^exp10 when both are exact float64 values (man below
 // 2^52, |exp10| <= 22), so that one correctly rounded multiplication or

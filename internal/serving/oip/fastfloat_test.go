@@ -74,18 +74,22 @@ func TestFastFloatMatchesParseFloat(t *testing.T) {
 		if f32 {
 			bitSize = 32
 		}
-		for _, s := range probes {
+		for k, s := range probes {
 			want, err := strconv.ParseFloat(s, bitSize)
-			got, n, ok := fastNumber([]byte(s), f32)
+			// The number inside a list, followed by digits after a comma:
+			// the digits are read eight at a time where eight bytes follow,
+			// and the read stops at the number's end either way.
+			in := s + []string{"", ",12345678", "]", ", 7"}[k%4]
+			got, n, ok := fastNumber([]byte(in), f32)
 			if !ok {
 				continue
 			}
 			answered++
 			if err != nil {
-				t.Fatalf("%s (float%d): fast path answered %v, ParseFloat: %v", s, bitSize, got, err)
+				t.Fatalf("%s (float%d): fast path answered %v, ParseFloat: %v", in, bitSize, got, err)
 			}
 			if n != len(s) || math.Float64bits(got) != math.Float64bits(want) {
-				t.Fatalf("%s (float%d): fast path %v (%d bytes read), ParseFloat %v", s, bitSize, got, n, want)
+				t.Fatalf("%s (float%d): fast path %v (%d bytes read), ParseFloat %v", in, bitSize, got, n, want)
 			}
 		}
 		if answered < len(probes)/2 {
