@@ -591,7 +591,7 @@ func finishInput(t *Tensor, sp *inputSpec, i int) error {
 	}
 	d := dataParser{s: scanner{b: sp.data}, t: t, max: n}
 	d.init(min(n, (len(sp.data)+1)/2, maxPrealloc))
-	if err := d.value(0); errors.Is(err, errDataLonger) {
+	if err := d.value(); errors.Is(err, errDataLonger) {
 		return fmt.Errorf("%s: shape %s has %d elements, data has more", what, formatShape(t.Shape), n)
 	} else if err != nil {
 		return fmt.Errorf("%s: data: %w", what, err)
@@ -605,10 +605,11 @@ func finishInput(t *Tensor, sp *inputSpec, i int) error {
 // dataParser appends the elements of a (flat or nested) data array to its
 // tensor's typed slice.
 type dataParser struct {
-	s   scanner
-	t   *Tensor
-	n   int // elements read
-	max int // the shape's element count: parsing stops past it
+	s          scanner
+	t          *Tensor
+	n          int  // elements read
+	max        int  // the shape's element count: parsing stops past it
+	float, f32 bool // the tensor is FP32 or FP64; FP32
 }
 
 // errDataLonger stops a data array with more elements than its shape: they
@@ -624,6 +625,8 @@ const maxPrealloc = 64 << 10
 // init reserves room for n elements; n is already bounded by the data's
 // length and maxPrealloc.
 func (d *dataParser) init(n int) {
+	d.f32 = d.t.Datatype == FP32
+	d.float = d.f32 || d.t.Datatype == FP64
 	switch d.t.Datatype {
 	case BOOL:
 		d.t.Bool = make([]bool, 0, n)
@@ -641,9 +644,9 @@ func (d *dataParser) init(n int) {
 }
 
 // value reads the array (or lone scalar, for a 0-d tensor) at d.s.
-func (d *dataParser) value(depth int) error {
+func (d *dataParser) value() error {
 	if d.s.peek() == '[' {
-		return d.s.array(func(int) error { return d.value(depth + 1) })
+		return d.s.array(d.item)
 	}
 	if d.s.peek() == '{' {
 		return fmt.Errorf("element %d: want a value, got an object", d.n)
@@ -656,6 +659,25 @@ func (d *dataParser) value(depth int) error {
 	}
 	d.n++
 	return nil
+}
+
+// item reads an element of a list: value, with a float tensor's plain
+// numbers parsed here first (fastfloat.go), 6,000 times in a 200 x 30
+// request, without value's and element's checks of what the element is.
+func (d *dataParser) item(int) error {
+	if d.float && d.n < d.max {
+		if f, n, ok := fastNumber(d.s.b[d.s.i:], d.f32); ok {
+			d.s.i += n
+			if d.f32 {
+				d.t.FP32 = append(d.t.FP32, float32(f))
+			} else {
+				d.t.FP64 = append(d.t.FP64, f)
+			}
+			d.n++
+			return nil
+		}
+	}
+	return d.value()
 }
 
 // element appends the scalar at d.s.
