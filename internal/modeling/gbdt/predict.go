@@ -557,6 +557,7 @@ type scratch struct {
 	vals []float64 // one row's value in each tree (single rows)
 	v    []uint64  // one row's bitvector of each tree (predictor.qs)
 	v2   []uint64  // a pair of rows' bitvectors, interleaved (predictPairsQS)
+	v4   []uint64  // four rows' bitvectors, interleaved (predictQuadsQS)
 	// base are the bitvectors the block's constant features mark, and
 	// numVary, catVary the features left to each row (predictor.qs).
 	base             []uint64

@@ -134,8 +134,10 @@ func rowsOf(ds *ml.Dataset, lo, n int) *ml.Dataset {
 // random rows with missing values, values at thresholds and odd category
 // codes, for binary, multiclass and regression models of both semantics,
 // with and without the inputs' doubles.
-func TestPredictPathsAgree(t *testing.T) {
-	sizes := []int{1, 2, 3, 4, 5, 7, 128, 131, 200, 1500}
+func TestPredictPathsAgree(t *testing.T) { forEachForm(t, testPredictPathsAgree) }
+
+func testPredictPathsAgree(t *testing.T) {
+	sizes := []int{1, 2, 3, 4, 5, 6, 7, 128, 131, 200, 1500}
 	for name, m := range pathModels(t) {
 		for _, exact := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/float64=%v", name, exact), func(t *testing.T) {
@@ -165,7 +167,9 @@ func TestPredictPathsAgree(t *testing.T) {
 // and each row starts from that. Constant columns of every kind (a number,
 // a threshold, NaN, a category code, an odd code), alone, mixed with
 // varying ones, or all of them, in blocks of one row to several.
-func TestPredictConstantColumns(t *testing.T) {
+func TestPredictConstantColumns(t *testing.T) { forEachForm(t, testPredictConstantColumns) }
+
+func testPredictConstantColumns(t *testing.T) {
 	for name, m := range pathModels(t) {
 		t.Run(name, func(t *testing.T) {
 			for seed := range uint64(6) {
@@ -373,7 +377,9 @@ func TestBitvectorFormChosen(t *testing.T) {
 
 // Categorical nodes tested one by one (a feature whose per-code lists
 // would exceed catLimit) predict what the lists do: the trees' own rule.
-func TestCategoriesOneByOne(t *testing.T) {
+func TestCategoriesOneByOne(t *testing.T) { forEachForm(t, testCategoriesOneByOne) }
+
+func testCategoriesOneByOne(t *testing.T) {
 	defer func(l int) { catLimit = l }(catLimit)
 	catLimit = 0
 	tested := 0

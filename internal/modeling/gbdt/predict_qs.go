@@ -28,7 +28,9 @@ import (
 // where a walk pays a dependent load chain per level: about half of all
 // nodes against depth x trees, 3-4x faster for ensembles of 31-leaf trees.
 // Rows go two at a time (predictPairsQS): the shorter of a pair's two
-// prefixes is loaded once for both rows.
+// prefixes is loaded once for both rows; with AVX2, four at a time
+// (predictQuadsQS, predict_quad.go), each node or-ed into the rows that
+// need it with one vector operation.
 //
 // A tree's bitvector is one uint64, so the form exists only when every
 // compact tree has at most 64 leaves; otherwise the model keeps the walks.
@@ -215,7 +217,10 @@ func (p *predictor) predictRowsQS(bins []uint32, w, rows int, x []float64, nf in
 	}
 	r0 := 0
 	if k == 1 && len(p.slow) == 0 {
-		r0 = p.predictPairsQS(bins, w, rows, numFeats, catFeats, base, s, o)
+		if quads {
+			r0 = p.predictQuadsQS(bins, w, rows, numFeats, catFeats, base, s, o)
+		}
+		r0 += p.predictPairsQS(bins, w, r0, rows, numFeats, catFeats, base, s, o)
 	}
 	for r := r0; r < rows; r++ {
 		if base != nil {
@@ -332,21 +337,22 @@ func orMasks(v unsafe.Pointer, ns []qsNode) {
 	}
 }
 
-// predictPairsQS predicts the rows of a block two at a time, as far as
-// their number is even, and returns how many it did: the k == 1 case of
+// predictPairsQS predicts the rows of a block from row from (a multiple of
+// four) two at a time, as far as their number is even, and returns how
+// many it did: the k == 1 case of
 // predictRowsQS without slow trees. The pair's bitvectors are interleaved
 // (s.v2[2t] row r's for tree t, s.v2[2t+1] row r+1's), and a feature's
 // false nodes common to both rows (the shorter of their two prefixes) are
 // loaded once and marked in both: each node costs one load of itself for
 // two rows where single rows pay one each. Each row's sum is over its
 // trees in model order, as single rows do: the same bits.
-func (p *predictor) predictPairsQS(bins []uint32, w, rows int, numFeats, catFeats []int32, base []uint64, s *scratch, o []float64) int {
+func (p *predictor) predictPairsQS(bins []uint32, w, from, rows int, numFeats, catFeats []int32, base []uint64, s *scratch, o []float64) int {
 	q := p.qs
 	nt := len(p.trees)
 	s.v2 = grow(s.v2, 2*nt)
 	v := s.v2
 	vp := unsafe.Pointer(unsafe.SliceData(v))
-	for r := 0; r+1 < rows; r += 2 {
+	for r := from; r+1 < rows; r += 2 {
 		if base != nil {
 			for t, m := range base {
 				v[2*t], v[2*t+1] = m, m
@@ -365,7 +371,7 @@ func (p *predictor) predictPairsQS(bins []uint32, w, rows int, numFeats, catFeat
 		}
 		o[r], o[r+1] = sumPair(v, q.leafBase, q.leaves, o[r], o[r+1])
 	}
-	return rows &^ 1
+	return (rows - from) &^ 1
 }
 
 // sumRow adds to s the leaf value a row reaches in each tree (v its
