@@ -154,12 +154,16 @@ func (p *predictor) markCatQuad(v []uint64, f int32, c *[4]uint32) {
 		}
 		return
 	}
+	// The codes in locals: loaded through c, they were reloaded after every
+	// store to v (the compiler cannot tell the two apart).
+	c0, c1, c2, c3 := c[0], c[1], c[2], c[3]
 	for i := range q.cat[f] {
 		n := &q.cat[f][i]
-		m := v[4*n.tree:][:4]
-		for j := range 4 {
-			m[j] |= n.mask & -uint64(p.catSplit(&n.node, c[j]))
-		}
+		m := (*[4]uint64)(v[4*n.tree:])
+		m[0] |= n.mask & -uint64(p.catSplit(&n.node, c0))
+		m[1] |= n.mask & -uint64(p.catSplit(&n.node, c1))
+		m[2] |= n.mask & -uint64(p.catSplit(&n.node, c2))
+		m[3] |= n.mask & -uint64(p.catSplit(&n.node, c3))
 	}
 }
 
