@@ -206,11 +206,14 @@ var scalarByte = func() (t [256]bool) {
 // the typed parse after it checks one by one: it only matches brackets and
 // steps over strings, so the data costs one full parse, not two.
 //
-// The stretch up to the next ']' is searched with bytes.IndexByte and
-// bytes.Count, which the runtime vectorises: a 200 x 30 list of numbers is
-// about 120 KB, and a byte-at-a-time loop over it cost half as much as
-// parsing its numbers. Within a stretch free of ']' the depth only grows,
-// so checking it at the stretch's end bounds it everywhere in the stretch.
+// The stretch up to the next ']' or '"' is found with bytes.IndexByte and
+// its '[' counted with bytes.Count, which the runtime vectorises: a 200 x
+// 30 list of numbers is about 120 KB, and a byte-at-a-time loop over it
+// cost half as much as parsing its numbers. Where the next ']' and the next
+// '"' are is kept until the scan passes them, so each byte is searched
+// once for each (a list of many strings or of many short lists stays
+// linear). Within a stretch the depth only grows, so checking it at the
+// stretch's end bounds it everywhere in the stretch.
 func (s *scanner) skipData() ([]byte, error) {
 	start := s.i
 	if c := s.peek(); c != '[' {
@@ -222,27 +225,28 @@ func (s *scanner) skipData() ([]byte, error) {
 		return s.b[start:s.i], nil
 	}
 	depth := 0
+	// The positions of the next ']' and '"' at or after s.i: len(s.b) when
+	// there is none, below s.i when not searched yet.
+	closing, quote := -1, -1
 	for s.i < len(s.b) {
-		rest := s.b[s.i:]
-		end := bytes.IndexByte(rest, ']')
-		if end < 0 {
-			end = len(rest)
+		if closing < s.i {
+			closing = s.next(']')
 		}
-		seg := rest[:end]
-		quote := bytes.IndexByte(seg, '"')
-		if quote >= 0 {
-			seg = seg[:quote]
+		if quote < s.i {
+			quote = s.next('"')
 		}
+		seg := s.b[s.i:min(closing, quote)]
 		if depth += bytes.Count(seg, open); depth > maxDepth {
 			return nil, s.tooDeep(depth - bytes.Count(seg, open))
 		}
 		s.i += len(seg)
 		switch {
-		case quote >= 0:
+		case s.i == len(s.b):
+		case s.i == quote:
 			if _, _, err := s.strToken(); err != nil {
 				return nil, err
 			}
-		case s.i < len(s.b): // at the ']'
+		default: // at the ']'
 			s.i++
 			if depth--; depth == 0 {
 				return s.b[start:s.i], nil
@@ -250,6 +254,14 @@ func (s *scanner) skipData() ([]byte, error) {
 		}
 	}
 	return nil, s.syntax("the end of the data list")
+}
+
+// next is the position of the first c at or after s.i, or len(s.b).
+func (s *scanner) next(c byte) int {
+	if j := bytes.IndexByte(s.b[s.i:], c); j >= 0 {
+		return s.i + j
+	}
+	return len(s.b)
 }
 
 var open = []byte{'['}
