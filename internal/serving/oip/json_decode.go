@@ -703,19 +703,9 @@ func (d *dataParser) element() error {
 		t.Bytes = append(t.Bytes, b)
 		return err
 	}
-	if fp := t.Datatype == FP64 || t.Datatype == FP32; fp && d.s.peek() != '"' {
-		// The common case, a plain number: one pass (fastfloat.go). What
-		// it leaves, the general path below parses or names.
-		if f, n, ok := fastNumber(d.s.b[d.s.i:], t.Datatype == FP32); ok {
-			d.s.i += n
-			if t.Datatype == FP64 {
-				t.FP64 = append(t.FP64, f)
-			} else {
-				t.FP32 = append(t.FP32, float32(f))
-			}
-			return nil
-		}
-	}
+	// A plain number in a list took item's fast path: what reaches here is
+	// what it declined (or a 0-d tensor's lone value), for the general path
+	// to parse or name.
 	var tok []byte
 	if d.s.peek() == '"' {
 		// "NaN", "Infinity", "-Infinity": protobuf's JSON mapping of the

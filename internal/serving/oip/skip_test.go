@@ -57,10 +57,11 @@ func BenchmarkSkipData(b *testing.B) {
 		{"strings", "[" + strings.Repeat(`"ab",`, 200000) + `"x"]`},
 		{"lists", "[" + strings.Repeat(`[1,2],`, 200000) + `[3]]`},
 	} {
+		doc := []byte(tc.doc)
 		b.Run(tc.name, func(b *testing.B) {
-			b.SetBytes(int64(len(tc.doc)))
+			b.SetBytes(int64(len(doc)))
 			for b.Loop() {
-				s := scanner{b: []byte(tc.doc)}
+				s := scanner{b: doc}
 				if _, err := s.skipData(); err != nil {
 					b.Fatal(err)
 				}
