@@ -9,6 +9,13 @@
 #
 #   bench/serving/oip/run.sh                  # full run, about 6 minutes
 #   DURATION=5s RATES="50 100" bench/serving/oip/run.sh   # quick
+#   LOADGEN_PROCS=1 bench/serving/oip/run.sh   # the Go load generator on one P
+#
+# The load generator shares the machine's cores with the server it
+# measures. LOADGEN_PROCS sets its GOMAXPROCS (and only its: the servers
+# keep theirs), to see how much of the cores its runtime takes; unset, it
+# runs with Go's default, as in the figures of docs/benchmarks.md unless
+# they say otherwise.
 #
 # Results: $OUT/results.jsonl (one JSON line per run) and the Markdown table
 # printed at the end (docs/benchmarks.md, "Model serving: OIP infer").
@@ -95,7 +102,13 @@ a="http://127.0.0.1:$a_http" m="http://127.0.0.1:$m_http"
 "$work/oip" check -url "$m" -dir "$work"
 uptime
 echo "mlserver $("$venv/bin/pip" show mlserver | awk '/^Version/ {print $2}'), mlserver-lightgbm $("$venv/bin/pip" show mlserver-lightgbm | awk '/^Version/ {print $2}'), $(nproc) cores"
-run() { "$work/oip" run -dir "$work" -duration "$DURATION" -out "$OUT/results.jsonl" "$@"; }
+run() {
+	if [ -n "${LOADGEN_PROCS:-}" ]; then
+		GOMAXPROCS=$LOADGEN_PROCS "$work/oip" run -dir "$work" -duration "$DURATION" -out "$OUT/results.jsonl" "$@"
+	else
+		"$work/oip" run -dir "$work" -duration "$DURATION" -out "$OUT/results.jsonl" "$@"
+	fi
+}
 # An overloaded server keeps working through its backlog after the client
 # gives up: wait until MLServer answers a request in under 100 ms again
 # before the next run, so that it does not take the cores from the next one.
