@@ -19,22 +19,129 @@ package oip
 // eiselLemire64 and eiselLemire32 follow Go's internal/strconv
 // (atofeisel.go, BSD licence), itself after Nigel Tao's and Daniel
 // Lemire's implementations (https://nigeltao.github.io/blog/2020/eisel-lemire.html);
-// the table of powers of ten is computed once, exactly, with math/big, as
-// Go's pow10gen.go does. Exactly representable cases (1.5, 250) take
-// strconv's exact float path first (exact64, exact32).
+// the table of powers of ten is computed exactly with math/big, as Go's
+// pow10gen.go does, by a test that writes it (pow10tab.go). Exactly
+// representable cases (1.5, 250) take strconv's exact float path first
+// (exact64, exact32).
 
 import (
 	"encoding/binary"
 	"math"
-	"math/big"
 	"math/bits"
-	"sync"
 )
 
 // fastNumber parses the JSON number at the start of b. It returns the
 // value (rounded to float32 when f32, then widened), the number's length,
 // and ok; ok false means "take the general path", never that b is wrong.
+//
+// A number of the shape clients write most, a sign, one to seven integer
+// digits and a fraction, no exponent, at most 19 digits in all, with
+// wordWindow bytes of b from its start, is read from four words without a
+// loop or a call (shortNumber); anything else by the digit loops
+// (scanNumber), which read any JSON number the fast path takes. Both give
+// the same value.
 func fastNumber(b []byte, f32 bool) (v float64, n int, ok bool) {
+	if len(b) >= wordWindow {
+		if man, exp, neg, n, ok := shortNumber((*[wordWindow]byte)(b)); ok {
+			v, ok = toFloat(man, exp, neg, f32)
+			return v, n, ok
+		}
+	}
+	return scanNumber(b, f32)
+}
+
+// wordWindow is the bytes shortNumber reads from a number's start: a sign,
+// a word at the integer part, three at the fraction.
+const wordWindow = 1 + 8 + 1 + 24
+
+// shortNumber reads the number at the start of w when it has the common
+// shape of fastNumber's comment, and returns its significand (all its
+// digits, a leading "0" included), decimal exponent, sign and length; ok
+// false when it has another shape (or is no number), for scanNumber.
+//
+// Go's calling convention saves no register across a call, so the digit
+// loops' calls kept b, i and the significand on the stack, reloaded at
+// every test: 540 instructions a number (callgrind, BenchmarkFastNumber).
+// Here every length is a count of digit bytes in a word, and the digits'
+// values are computed from the words beside them.
+func shortNumber(w *[wordWindow]byte) (man uint64, exp int, neg bool, n int, ok bool) {
+	neg = w[0] == '-'
+	s := 0
+	if neg {
+		s = 1
+	}
+	iw := binary.LittleEndian.Uint64(w[s:])
+	ki := digitRun(iw)
+	// One to seven integer digits, no leading zero before another digit:
+	// "01" and "-" are the general path's to name.
+	if ki == 0 || ki == 8 || ki > 1 && iw&0xff == '0' {
+		return 0, 0, false, 0, false
+	}
+	man = wordDigits(iw, ki)
+	n = s + ki
+	next := byte(iw >> (8 * uint(ki))) // the byte after the integer part
+	if next == '.' {
+		f := n + 1
+		w0 := binary.LittleEndian.Uint64(w[f:])
+		w1 := binary.LittleEndian.Uint64(w[f+8:])
+		w2 := binary.LittleEndian.Uint64(w[f+16:])
+		k0 := digitRun(w0)
+		k1 := digitRun(w1) & -(k0 >> 3) // a word counts when the one before it was all digits
+		k2 := digitRun(w2) & -(k1 >> 3)
+		kf := k0 + k1 + k2
+		if k0 == 0 || k2 == 8 || ki+kf > 19 {
+			return 0, 0, false, 0, false // "1.", a longer fraction, or more digits than man holds
+		}
+		man = man*uint64pow10[k0] + wordDigits(w0, k0)
+		man = man*uint64pow10[k1] + wordDigits(w1, k1)
+		man = man*uint64pow10[k2] + wordDigits(w2, k2)
+		exp = -kf
+		n = f + kf
+		next = w[n]
+	}
+	if scalarByte[next] {
+		return 0, 0, false, 0, false // an exponent, or the token goes on (1.5x)
+	}
+	return man, exp, neg, n, true
+}
+
+// digitRun is how many of the eight bytes of w (loaded little-endian, the
+// first byte low) are ASCII digits before the first that is not.
+func digitRun(w uint64) int {
+	// A byte is a digit when its high nibble is 3 and adding 6 to it
+	// leaves the high nibble 3. A carry out of a byte (from 0xfa and
+	// above) only reaches bytes after that non-digit.
+	notDigit := (w&0xf0f0f0f0f0f0f0f0 ^ 0x3030303030303030) |
+		((w+0x0606060606060606)&0xf0f0f0f0f0f0f0f0 ^ 0x3030303030303030)
+	return bits.TrailingZeros64(notDigit) / 8
+}
+
+// wordDigits is the value of the first k digits of w (k from 0 to 8):
+// moved to the top bytes, zeros below them, they read as eight digits
+// with leading zeros.
+func wordDigits(w uint64, k int) uint64 {
+	return parse8(w << (64 - 8*uint(k)))
+}
+
+// toFloat is man * 10^exp, negated when neg, rounded to the nearest
+// float64 (or float32, widened, when f32); ok false when neither the exact
+// path nor Eisel-Lemire can be sure of it.
+func toFloat(man uint64, exp int, neg, f32 bool) (float64, bool) {
+	if f32 {
+		if f, ok := exact32(man, exp, neg); ok {
+			return float64(f), true
+		}
+		f, ok := eiselLemire32(man, exp, neg)
+		return float64(f), ok
+	}
+	if f, ok := exact64(man, exp, neg); ok {
+		return f, true
+	}
+	return eiselLemire64(man, exp, neg)
+}
+
+// scanNumber is fastNumber for any JSON number, its digits read by loops.
+func scanNumber(b []byte, f32 bool) (v float64, n int, ok bool) {
 	i := 0
 	neg := i < len(b) && b[i] == '-'
 	if neg {
@@ -105,18 +212,8 @@ func fastNumber(b []byte, f32 bool) (v float64, n int, ok bool) {
 	if i < len(b) && scalarByte[b[i]] {
 		return 0, 0, false // the token goes on (1.5x, 1e5.3): the general path names it
 	}
-	if f32 {
-		if f, ok := exact32(man, exp, neg); ok {
-			return float64(f), i, true
-		}
-		f, ok := eiselLemire32(man, exp, neg)
-		return float64(f), i, ok
-	}
-	if f, ok := exact64(man, exp, neg); ok {
-		return f, i, true
-	}
-	f, ok := eiselLemire64(man, exp, neg)
-	return f, i, ok
+	v, ok = toFloat(man, exp, neg, f32)
+	return v, i, ok
 }
 
 // eightDigits appends the digits at b[i:] to man (holding nd significant
@@ -208,39 +305,12 @@ const (
 	pow10Max = 347
 )
 
-// pow10Tab holds the 128-bit significands of the powers of ten from
-// 10^pow10Min to 10^pow10Max, rounded down, scaled so that the high bit is
-// set (pow10Mantissas computes them once).
-var pow10Tab struct {
-	once sync.Once
-	tab  [pow10Max - pow10Min + 1][2]uint64
-}
-
-func pow10Mantissas() *[pow10Max - pow10Min + 1][2]uint64 {
-	pow10Tab.once.Do(func() {
-		ten := big.NewInt(10)
-		for e := pow10Min; e <= pow10Max; e++ {
-			p := new(big.Int).Exp(ten, big.NewInt(int64(max(e, -e))), nil)
-			var m *big.Int
-			if e >= 0 {
-				if l := p.BitLen(); l <= 128 {
-					m = p.Lsh(p, uint(128-l))
-				} else {
-					m = p.Rsh(p, uint(l-128))
-				}
-			} else {
-				// 2^(127+l) / 10^-e lies in (2^127, 2^128): 10^-e is no
-				// power of two.
-				m = new(big.Int).Lsh(big.NewInt(1), uint(127+p.BitLen()))
-				m.Quo(m, p)
-			}
-			lo := new(big.Int).And(m, new(big.Int).SetUint64(math.MaxUint64)).Uint64()
-			hi := m.Rsh(m, 64).Uint64()
-			pow10Tab.tab[e-pow10Min] = [2]uint64{hi, lo}
-		}
-	})
-	return &pow10Tab.tab
-}
+// pow10Tab (pow10tab.go) holds the 128-bit significands of the powers of
+// ten from 10^pow10Min to 10^pow10Max, rounded down, scaled so that the
+// high bit is set. A table in the source, as Go's strconv has, rather than
+// one computed at the first use: the lookup is then one indexed load, where
+// the sync.Once in front of a computed one was 22 instructions a number
+// (callgrind). TestPow10Table computes it with math/big and writes the file.
 
 // pow10 returns 10^e's 128-bit significand, as a pointer into the table,
 // and its binary exponent: 10^e = mant/2^128 * 2^exp. A pointer rather than
@@ -252,7 +322,7 @@ func pow10(e int) (mant *[2]uint64, exp int, ok bool) {
 		return nil, 0, false
 	}
 	// floor(e * log2(10)) for |e| <= 500.
-	return &pow10Mantissas()[e-pow10Min], 1 + (e*108853)>>15, true
+	return &pow10Tab[e-pow10Min], 1 + (e*108853)>>15, true
 }
 
 // floatFormat describes an IEEE binary format for eiselLemire.
@@ -260,11 +330,12 @@ type floatFormat struct {
 	bias     int    // the exponent's bias, negated (-1023)
 	mantBits uint   // the stored significand's bits (52)
 	expInf   uint64 // the exponent field of Inf and NaN (0x7FF)
+	sign     uint64 // the sign bit (1 << 63)
 }
 
 var (
-	float64Format = floatFormat{bias: -1023, mantBits: 52, expInf: 0x7FF}
-	float32Format = floatFormat{bias: -127, mantBits: 23, expInf: 0xFF}
+	float64Format = floatFormat{bias: -1023, mantBits: 52, expInf: 0x7FF, sign: 1 << 63}
+	float32Format = floatFormat{bias: -127, mantBits: 23, expInf: 0xFF, sign: 1 << 31}
 )
 
 // eiselLemire64 returns man * 10^exp10 (negated when neg) rounded to the
@@ -285,9 +356,12 @@ func eiselLemire32(man uint64, exp10 int, neg bool) (float32, bool) {
 // to the nearest value of format ff, computed with 64 bits whatever the
 // format (Go's eiselLemire64 and eiselLemire32 in one).
 func eiselLemire(man uint64, exp10 int, neg bool, ff *floatFormat) (uint64, bool) {
+	// Every variable shift is masked to 63, which its count never
+	// exceeds: without the mask Go adds three instructions to each for the
+	// counts of 64 and more (a tenth of the function, callgrind).
 	sign := uint64(0)
 	if neg {
-		sign = 1 << (ff.mantBits + uint(bits.Len64(ff.expInf)))
+		sign = ff.sign
 	}
 	if man == 0 {
 		return sign, true
@@ -298,9 +372,9 @@ func eiselLemire(man uint64, exp10 int, neg bool, ff *floatFormat) (uint64, bool
 	}
 	// The bits below the result's significand and its rounding bit.
 	low := uint(61 - ff.mantBits)
-	lowMask := uint64(1)<<low - 1
+	lowMask := uint64(1)<<(low&63) - 1
 	clz := bits.LeadingZeros64(man)
-	man <<= uint(clz)
+	man <<= uint(clz) & 63
 	retExp2 := uint64(exp2+63-ff.bias) - uint64(clz)
 	xHi, xLo := bits.Mul64(man, pow[0])
 	if xHi&lowMask == lowMask && xLo+man < man {
@@ -315,19 +389,20 @@ func eiselLemire(man uint64, exp10 int, neg bool, ff *floatFormat) (uint64, bool
 		xHi, xLo = mergedHi, mergedLo
 	}
 	msb := xHi >> 63
-	retMantissa := xHi >> (msb + uint64(low))
+	retMantissa := xHi >> ((msb + uint64(low)) & 63)
 	retExp2 -= 1 ^ msb
 	if xLo == 0 && xHi&lowMask == 0 && retMantissa&3 == 1 {
 		return 0, false // half way between two values
 	}
 	retMantissa += retMantissa & 1
 	retMantissa >>= 1
-	if retMantissa>>(ff.mantBits+1) > 0 {
+	if retMantissa>>((ff.mantBits+1)&63) > 0 {
 		retMantissa >>= 1
 		retExp2++
 	}
 	if retExp2-1 >= ff.expInf-1 {
 		return 0, false // subnormal, or beyond the largest finite value
 	}
-	return sign | retExp2<<ff.mantBits | retMantissa&(1<<ff.mantBits-1), true
+	mb := ff.mantBits & 63
+	return sign | retExp2<<mb | retMantissa&(1<<mb-1), true
 }

@@ -78,24 +78,27 @@ func TestFastFloatMatchesParseFloat(t *testing.T) {
 			want, err := strconv.ParseFloat(s, bitSize)
 			// The number inside a list, followed by digits after a comma:
 			// the digits are read eight at a time where eight bytes follow,
-			// and the read stops at the number's end either way.
-			in := s + []string{"", ",12345678", "]", ", 7", "," + strings.Repeat("1234567890", 5)}[k%5]
-			got, n, ok := fastNumber([]byte(in), f32)
-			if !ok {
-				continue
-			}
-			answered++
-			if err != nil {
-				t.Fatalf("%s (float%d): fast path answered %v, ParseFloat: %v", in, bitSize, got, err)
-			}
-			if n != len(s) || math.Float64bits(got) != math.Float64bits(want) {
-				t.Fatalf("%s (float%d): fast path %v (%d bytes read), ParseFloat %v", in, bitSize, got, n, want)
+			// and the read stops at the number's end either way. Each
+			// number is also read with wordWindow bytes after its start,
+			// where the common shapes take shortNumber.
+			for _, in := range []string{s + []string{"", ",12345678", "]", ", 7"}[k%4], s + "," + strings.Repeat("1234567890", 4)} {
+				got, n, ok := fastNumber([]byte(in), f32)
+				if !ok {
+					continue
+				}
+				answered++
+				if err != nil {
+					t.Fatalf("%s (float%d): fast path answered %v, ParseFloat: %v", in, bitSize, got, err)
+				}
+				if n != len(s) || math.Float64bits(got) != math.Float64bits(want) {
+					t.Fatalf("%s (float%d): fast path %v (%d bytes read), ParseFloat %v", in, bitSize, got, n, want)
+				}
 			}
 		}
-		if answered < len(probes)/2 {
-			t.Errorf("float%d: the fast path answered %d of %d numbers", bitSize, answered, len(probes))
+		if answered < len(probes) { // half of the two reads of each
+			t.Errorf("float%d: the fast path answered %d of %d reads", bitSize, answered, 2*len(probes))
 		}
-		t.Logf("float%d: fast path answered %d of %d numbers", bitSize, answered, len(probes))
+		t.Logf("float%d: fast path answered %d of %d reads", bitSize, answered, 2*len(probes))
 	}
 	// Python's repr of random doubles (17 digits or fewer, exponents in the
 	// normal range): every one takes the fast path.
@@ -104,6 +107,37 @@ func TestFastFloatMatchesParseFloat(t *testing.T) {
 		s := strconv.FormatFloat(r.NormFloat64()*math.Pow(10, float64(r.IntN(20)-10)), 'g', -1, 64)
 		if _, _, ok := fastNumber([]byte(s), false); !ok {
 			t.Fatalf("%s: the fast path declined a 17-digit number", s)
+		}
+		if _, _, ok := fastNumber([]byte(s+strings.Repeat(" ", wordWindow)), false); !ok {
+			t.Fatalf("%s: the fast path declined a 17-digit number inside a body", s)
+		}
+	}
+}
+
+// shortNumber takes the shapes clients write most and leaves the others to
+// scanNumber; what it takes, it reads as scanNumber does
+// (TestFastFloatMatchesParseFloat compares both with ParseFloat).
+func TestShortNumberShapes(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		take bool
+	}{
+		{"-0.25392231576178065", true}, {"1.0971606357761534", true}, {"-123.45678901234567", true},
+		{"0", true}, {"-0", true}, {"7", true}, {"1234567", true}, {"1234567.5", true}, {"0.000123", true},
+		{"1.2345678901234567]", true}, {"0.123456789012345678", true},
+		{"12345678", false},              // eight integer digits
+		{"0.1234567890123456789", false}, // twenty digits with the leading 0
+		{"1.5e3", false}, {"1E5", false}, {"1.", false}, {"01.5", false}, {"-", false}, {".5", false},
+		{"1.5x", false}, {"NaN", false}, {"", false}, {"+1", false},
+	} {
+		b := []byte(tc.in + strings.Repeat(",", wordWindow))
+		_, _, _, n, ok := shortNumber((*[wordWindow]byte)(b))
+		if ok != tc.take {
+			t.Errorf("%q: shortNumber took it: %v, want %v", tc.in, ok, tc.take)
+			continue
+		}
+		if want := len(strings.TrimSuffix(tc.in, "]")); ok && n != want {
+			t.Errorf("%q: read %d bytes, want %d", tc.in, n, want)
 		}
 	}
 }
@@ -120,12 +154,15 @@ func TestFastFloatDeclines(t *testing.T) {
 		{"1.5x", -1}, {"1e5.3", -1}, {"01", -1}, {"NaN", -1}, {"Infinity", -1}, {"null", -1}, {"0x10", -1},
 		{"1_000", 1}, {"12345678901234567890", -1}, {"1e400", -1}, {"4e-320", -1},
 	} {
-		_, n, ok := fastNumber([]byte(tc.in), false)
-		if !ok {
-			n = -1
-		}
-		if n != tc.n {
-			t.Errorf("%q: read %d bytes (ok %v), want %d", tc.in, n, ok, tc.n)
+		// Alone, and followed by the rest of a body (shortNumber's shapes).
+		for _, in := range []string{tc.in, tc.in + strings.Repeat(" ", wordWindow)} {
+			_, n, ok := fastNumber([]byte(in), false)
+			if !ok {
+				n = -1
+			}
+			if n != tc.n {
+				t.Errorf("%q: read %d bytes (ok %v), want %d", in, n, ok, tc.n)
+			}
 		}
 	}
 }
@@ -142,21 +179,33 @@ func TestDecodeDataFastAndGeneral(t *testing.T) {
 		}
 	}
 	keep = append(keep, "NaN", "Infinity", "-Infinity", "null", `"NaN"`, "1234567890123456789012345", "4e-320")
-	body := `{"inputs":[{"name":"x","shape":[` + strconv.Itoa(len(keep)) + `],"datatype":"FP64","data":[` + strings.Join(keep, " ,\n") + `]}]}`
-	req, err := decode(t, []byte(body), -1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, s := range keep {
-		want, _ := strconv.ParseFloat(strings.Trim(s, `"`), 64)
-		if s == "null" {
-			want = math.NaN()
+	// Spaced, every element goes through the list's loop; with lone
+	// commas, item reads runs of plain numbers itself and hands the rest
+	// back.
+	for _, sep := range []string{" ,\n", ","} {
+		body := `{"inputs":[{"name":"x","shape":[` + strconv.Itoa(len(keep)) + `],"datatype":"FP64","data":[` + strings.Join(keep, sep) + `]}]}`
+		req, err := decode(t, []byte(body), -1)
+		if err != nil {
+			t.Fatalf("separator %q: %v", sep, err)
 		}
-		if got := req.Inputs[0].FP64[i]; math.Float64bits(got) != math.Float64bits(want) && !(got != got && want != want) {
-			t.Fatalf("element %d %s: %v, want %v", i, s, got, want)
+		for i, s := range keep {
+			want, _ := strconv.ParseFloat(strings.Trim(s, `"`), 64)
+			if s == "null" {
+				want = math.NaN()
+			}
+			if got := req.Inputs[0].FP64[i]; math.Float64bits(got) != math.Float64bits(want) && !(got != got && want != want) {
+				t.Fatalf("separator %q: element %d %s: %v, want %v", sep, i, s, got, want)
+			}
 		}
 	}
 	for _, tc := range []struct{ data, want string }{
+		{`[1.5,2.x,3]`, `inputs[0] "x": data: element 1: want a number (FP64), got 2.x`},
+		{`[1.5,2,3e]`, `inputs[0] "x": data: element 2: want a number (FP64), got 3e`},
+		{`[0.25,01]`, `inputs[0] "x": data: element 1: want a number (FP64), got 01`},
+		{`[1,+2]`, `inputs[0] "x": data: element 1: want a number (FP64), got +2`},
+		{`[1,2,]`, `inputs[0] "x": data: element 2: malformed JSON at byte 5: want a value, got ']'`},
+		{`[1,2,3,4,5]`, `inputs[0] "x": shape [4] has 4 elements, data has more`},
+		{`[[1,2],[3,4,5]]`, `inputs[0] "x": shape [4] has 4 elements, data has more`},
 		{`[1.5, 2.x, 3]`, `inputs[0] "x": data: element 1: want a number (FP64), got 2.x`},
 		{`[1.5, 2, 3e]`, `inputs[0] "x": data: element 2: want a number (FP64), got 3e`},
 		{`[0.25, 01]`, `inputs[0] "x": data: element 1: want a number (FP64), got 01`},
