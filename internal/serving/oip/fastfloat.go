@@ -124,21 +124,65 @@ func wordDigits(w uint64, k int) uint64 {
 }
 
 // toFloat is man * 10^exp, negated when neg, rounded to the nearest
-// float64 (or float32, widened, when f32); ok false when neither the exact
-// path nor Eisel-Lemire can be sure of it.
+// float64 (or float32, widened, when f32); ok false when none of the exact
+// path, Eisel-Lemire and exactBinary can be sure of it.
 func toFloat(man uint64, exp int, neg, f32 bool) (float64, bool) {
 	if f32 {
 		if f, ok := exact32(man, exp, neg); ok {
 			return float64(f), true
 		}
-		f, ok := eiselLemire32(man, exp, neg)
-		return float64(f), ok
+		if f, ok := eiselLemire32(man, exp, neg); ok {
+			return float64(f), true
+		}
+		return exactBinary(man, exp, neg, true)
 	}
 	if f, ok := exact64(man, exp, neg); ok {
 		return f, true
 	}
-	return eiselLemire64(man, exp, neg)
+	if f, ok := eiselLemire64(man, exp, neg); ok {
+		return f, true
+	}
+	return exactBinary(man, exp, neg, false)
 }
+
+// exactBinary is man * 10^exp10 (negated when neg) rounded to the nearest
+// float64 (float32 when f32) when it is a binary fraction, m / 2^-exp10:
+// exp10 from -27 to -1 and man a multiple of 5^-exp10. Eisel-Lemire cannot
+// tell such a value from a halfway case (its truncated power of ten leaves
+// the product a hair under the value). A float32 widened to a double and
+// written out, as tritonclient writes FP32 data ("37.944549560546875"), is
+// one: one number in seven of BenchmarkCodec's FP32 request took strconv's
+// slow path for it. The conversion of m rounds once, to nearest even, and
+// the division by a power of two (the quotient at least 2^-27, a normal
+// number) is exact, so the result is the correctly rounded value, halfway
+// cases included.
+func exactBinary(man uint64, exp10 int, neg, f32 bool) (float64, bool) {
+	if exp10 >= 0 || exp10 < -len(uint64pow5)+1 {
+		return 0, false
+	}
+	p := uint64pow5[-exp10]
+	if man%p != 0 {
+		return 0, false
+	}
+	m, d := man/p, uint64(1)<<uint(-exp10)
+	f := float64(m) / float64(d)
+	if f32 {
+		f = float64(float32(m) / float32(d))
+	}
+	if neg {
+		f = -f
+	}
+	return f, true
+}
+
+// uint64pow5 are the powers of five up to 5^27, the largest below 2^64.
+var uint64pow5 = func() (t [28]uint64) {
+	t[0] = 1
+	for i := 1; i < len(t); i++ {
+		t[i] = t[i-1] * 5
+	}
+	return t
+}()
 
 // scanNumber is fastNumber for any JSON number, its digits read by loops.
 func scanNumber(b []byte, f32 bool) (v float64, n int, ok bool) {

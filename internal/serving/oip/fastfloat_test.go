@@ -31,7 +31,9 @@ func fastProbes(n int, seed uint64) []string {
 		return b.String()
 	}
 	for len(out) < n {
-		switch r.IntN(6) {
+		switch r.IntN(7) {
+		case 6: // a float32 widened and written as a double, as tritonclient writes FP32 data
+			out = append(out, strconv.FormatFloat(float64(math.Float32frombits(r.Uint32())), 'g', -1, 64))
 		case 0:
 			out = append(out, strconv.FormatFloat(math.Float64frombits(r.Uint64()), 'g', -1, 64))
 		case 1:
@@ -138,6 +140,45 @@ func TestShortNumberShapes(t *testing.T) {
 		}
 		if want := len(strings.TrimSuffix(tc.in, "]")); ok && n != want {
 			t.Errorf("%q: read %d bytes, want %d", tc.in, n, want)
+		}
+	}
+}
+
+// exactBinary answers exactly the decimals that are binary fractions, with
+// ParseFloat's value, halfway cases rounded to even, and declines the rest.
+func TestExactBinary(t *testing.T) {
+	for _, tc := range []struct {
+		man    uint64
+		exp    int
+		answer bool
+	}{
+		{37944549560546875, -15, true},  // a float32 written with 17 digits
+		{5, -1, true},                   // 0.5
+		{45035996273704965, -1, true},   // 2^52 + 0.5: halfway for float64, to even
+		{9007199254740993, 0, false},    // an integer: not its case
+		{1, -1, false},                  // 0.1: no binary fraction
+		{37944549560546876, -15, false}, // a multiple of 2 but not of 5^15
+		{1, -28, false},                 // beyond 5^27
+		{16777217, -1, false},           // 1677721.7
+		{167772165, -1, true}, // 16777216.5: halfway for float32, to even
+	} {
+		for _, f32 := range []bool{false, true} {
+			got, ok := exactBinary(tc.man, tc.exp, true, f32)
+			if ok != tc.answer {
+				t.Errorf("%de%d (f32 %v): answered %v, want %v", tc.man, tc.exp, f32, ok, tc.answer)
+				continue
+			}
+			if !ok {
+				continue
+			}
+			bitSize := 64
+			if f32 {
+				bitSize = 32
+			}
+			want, err := strconv.ParseFloat(fmt.Sprintf("-%de%d", tc.man, tc.exp), bitSize)
+			if err != nil || math.Float64bits(got) != math.Float64bits(want) {
+				t.Errorf("%de%d (f32 %v): %v, ParseFloat %v (%v)", tc.man, tc.exp, f32, got, want, err)
+			}
 		}
 	}
 }
