@@ -61,7 +61,7 @@ const wordWindow = 1 + 8 + 1 + 24
 //
 // Go's calling convention saves no register across a call, so the digit
 // loops' calls kept b, i and the significand on the stack, reloaded at
-// every test: 540 instructions a number (callgrind, BenchmarkFastNumber).
+// every test: 502 instructions a number (callgrind, BenchmarkFastNumber).
 // Here every length is a count of digit bytes in a word, and the digits'
 // values are computed from the words beside them.
 func shortNumber(w *[wordWindow]byte) (man uint64, exp int, neg bool, n int, ok bool) {

@@ -160,7 +160,7 @@ func TestExactBinary(t *testing.T) {
 		{37944549560546876, -15, false}, // a multiple of 2 but not of 5^15
 		{1, -28, false},                 // beyond 5^27
 		{16777217, -1, false},           // 1677721.7
-		{167772165, -1, true}, // 16777216.5: halfway for float32, to even
+		{167772165, -1, true},           // 16777216.5: halfway for float32, to even
 	} {
 		for _, f32 := range []bool{false, true} {
 			got, ok := exactBinary(tc.man, tc.exp, true, f32)
