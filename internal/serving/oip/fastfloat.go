@@ -268,19 +268,11 @@ func scanNumber(b []byte, f32 bool) (v float64, n int, ok bool) {
 func eightDigits(b []byte, i int, man uint64, nd int) (uint64, int, int) {
 	for i+8 <= len(b) {
 		v := binary.LittleEndian.Uint64(b[i:])
-		// A byte is a digit when its high nibble is 3 and adding 6 to it
-		// leaves the high nibble 3. A carry out of a byte (from 0xfa and
-		// above) only reaches bytes after that non-digit.
-		notDigit := (v&0xf0f0f0f0f0f0f0f0 ^ 0x3030303030303030) |
-			((v+0x0606060606060606)&0xf0f0f0f0f0f0f0f0 ^ 0x3030303030303030)
-		k := bits.TrailingZeros64(notDigit) / 8 // leading digits, 0 to 8
-		k = min(k, 19-nd)
+		k := min(digitRun(v), 19-nd)
 		if k <= 0 {
 			break
 		}
-		// The k digits to the top bytes, zeros below them: the same value
-		// as eight digits with leading zeros.
-		man = man*uint64pow10[k] + parse8(v<<(64-8*k))
+		man = man*uint64pow10[k] + wordDigits(v, k)
 		nd += k
 		i += k
 		if k < 8 {
