@@ -16,7 +16,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"math"
 	"math/rand/v2"
 	"net"
@@ -113,27 +112,6 @@ type response struct {
 	} `json:"results"`
 }
 
-func post(ctx context.Context, c *http.Client, url string, body []byte) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+"/get-online-features", bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("status %d: %.300s", resp.StatusCode, b)
-	}
-	return b, nil
-}
-
 // compare sends the same requests to two servers and checks their answers
 // agree: names, values (floats to 1e-9), statuses and event timestamps.
 func compare(ctx context.Context, args []string) error {
@@ -151,7 +129,7 @@ func compare(ctx context.Context, args []string) error {
 			url string
 			out *response
 		}{{*a, &ra}, {*b, &rb}} {
-			raw, err := post(ctx, c, x.url, body)
+			raw, err := load.PostJSON(ctx, c, x.url+"/get-online-features", body)
 			if err != nil {
 				return fmt.Errorf("%s: %w", x.url, err)
 			}
@@ -224,13 +202,13 @@ func runLoad(ctx context.Context, args []string) error {
 		},
 	}
 	// A request must answer before measuring starts (and the connection is warm).
-	if _, err := post(ctx, client, *url, reqs[0]); err != nil {
+	if _, err := load.PostJSON(ctx, client, *url+"/get-online-features", reqs[0]); err != nil {
 		return fmt.Errorf("%s: %w", *url, err)
 	}
 	res := result{Server: *name, Entities: *entities, Features: *features}
 	lf.Workers = workers
 	res.Result = load.Run(ctx, lf.Options, func(ctx context.Context, i int) error {
-		_, err := post(ctx, client, *url, reqs[i%len(reqs)])
+		_, err := load.PostJSON(ctx, client, *url+"/get-online-features", reqs[i%len(reqs)])
 		return err
 	})
 	return lf.Done(*name, res, res.Result)

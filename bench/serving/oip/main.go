@@ -18,7 +18,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"math"
 	"net"
 	"net/http"
@@ -94,33 +93,10 @@ func newClient(conns int) *http.Client {
 		DialContext: (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext}}
 }
 
-// post posts the request and returns the answer's body, an error unless
-// the status is 200.
-func post(ctx context.Context, c *http.Client, url string, b []byte) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(b))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("status %d: %.300s", resp.StatusCode, raw)
-	}
-	return raw, nil
-}
-
 // infer posts the request and returns the answer's first output, checked
 // for length n.
 func infer(ctx context.Context, c *http.Client, url string, b []byte, n int) ([]float64, []byte, error) {
-	raw, err := post(ctx, c, url, b)
+	raw, err := load.PostJSON(ctx, c, url, b)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -208,7 +184,7 @@ func run(ctx context.Context, args []string) error {
 	// numbers per answer with encoding/json was a fifth of the load
 	// generator's CPU time, taken from the cores the server runs on.
 	res := result{Server: *name, Result: load.Run(ctx, lf.Options, func(ctx context.Context, _ int) error {
-		raw, err := post(ctx, client, url, b)
+		raw, err := load.PostJSON(ctx, client, url, b)
 		if err != nil || bytes.Equal(raw, first) {
 			return err
 		}
