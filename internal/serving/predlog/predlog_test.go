@@ -344,3 +344,51 @@ func TestDuckDBHive(t *testing.T) {
 func errorsIs(err, target error) bool {
 	return isErr(err, target)
 }
+
+// TestFlushesReuseBuffers logs and flushes four times: from the third flush
+// on, records are appended to the buffer an earlier flush took (emptied), and
+// every row must still be read back once, with its own values.
+func TestFlushesReuseBuffers(t *testing.T) {
+	w := openTest(t, Options{})
+	var want []Row
+	for batch := range 4 {
+		for i := range 3 + batch {
+			r := rankRecord(fmt.Sprintf("b%d-r%d", batch, i), t0.Add(time.Duration(batch*10+i)*time.Second), "1", 2+i)
+			want = append(want, expand(r, 1)...)
+			if !w.Log(r) {
+				t.Fatalf("Log(%s) = false", r.RequestID)
+			}
+		}
+		if batch < 3 {
+			if err := w.Flush(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			// Kept with its length, the buffer would grow by every flush.
+			if len(w.spare) != 0 {
+				t.Fatalf("flush %d: the spare buffer holds %d records, want none", batch, len(w.spare))
+			}
+		}
+	}
+	if err := w.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// A record left over in a reused buffer would be written again, or
+	// refused as invalid once emptied: either way something other than
+	// these rows.
+	if n := testutil.CollectAndCount(w.m.dropped); n != 0 {
+		t.Errorf("rows dropped under %d labels, want none", n)
+	}
+	got, err := Read(context.Background(), w.opts.Dir, "", time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sortRows(want)
+	if len(got) != len(want) {
+		t.Fatalf("read %d rows, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if !reflect.DeepEqual(got[i], want[i]) {
+			t.Fatalf("row %d:\n got %+v\nwant %+v", i, got[i], want[i])
+		}
+	}
+}

@@ -98,6 +98,11 @@ type Writer struct {
 	// before it takes mu, so a full buffer refuses without locking.
 	held atomic.Int64
 
+	// spare is the buffer the next flush puts in pending's place: the one
+	// the flush before it took, emptied. Only flushes use it (under
+	// sink.mu).
+	spare []Record
+
 	kick chan struct{} // a non-blocking nudge: flush now
 	stop chan struct{}
 	done chan struct{}
@@ -270,12 +275,18 @@ func (w *Writer) Flush(ctx context.Context) error {
 func (w *Writer) flush(ctx context.Context) error {
 	w.sink.mu.Lock()
 	defer w.sink.mu.Unlock()
+	// The swap allocates nothing while it holds mu: the flusher's thread is
+	// SCHED_IDLE, and a request logging while that thread waits for an idle
+	// core inside the lock would wait with it. The previous flush's buffer,
+	// already as large as the traffic made it, becomes the next one.
 	w.mu.Lock()
 	taken := w.pending
-	// The next buffer starts at the size this one reached, so that Log
-	// rarely grows it.
-	w.pending = make([]Record, 0, cap(taken))
+	w.pending = w.spare
 	w.mu.Unlock()
+	defer func() {
+		clear(taken) // the records' slices go to the collector
+		w.spare = taken[:0]
+	}()
 	if len(taken) == 0 {
 		return nil
 	}
