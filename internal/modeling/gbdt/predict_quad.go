@@ -81,10 +81,11 @@ func (p *predictor) predictQuadsQS(bins []uint32, w, rows int, numFeats, catFeat
 // down (see the top of this file).
 //
 // The sort is a network of min and max on keys prefix<<2 | lane, which the
-// compiler makes conditional moves: an insertion sort's branches on the
-// data mispredicted about as often as a coin flip. A missing value's row
-// takes prefix 0, so it is out of the set before any node is marked. Ties
-// sort by lane, as the insertion sort kept them.
+// compiler makes conditional moves where an insertion sort branched on the
+// data (callgrind's branch simulation, BenchmarkInfer of internal/serving:
+// 2.7 mispredicted branches a call, against 4.0 with the insertion sort). A
+// missing value's row takes prefix 0, so it is out of the set before any
+// node is marked. Ties sort by lane, as the insertion sort kept them.
 func (p *predictor) markNumQuad(v unsafe.Pointer, f int32, b *[4]uint32) {
 	q := p.qs
 	off := q.off[f]
