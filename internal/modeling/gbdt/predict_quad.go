@@ -85,7 +85,9 @@ func (p *predictor) predictQuadsQS(bins []uint32, w, rows int, numFeats, catFeat
 // data (callgrind's branch simulation, BenchmarkInfer of internal/serving:
 // 2.7 mispredicted branches a call, against 4.0 with the insertion sort). A
 // missing value's row takes prefix 0, so it is out of the set before any
-// node is marked. Ties sort by lane, as the insertion sort kept them.
+// node is marked. Ties sort by lane, as the insertion sort kept them. A
+// prefix is at most the feature's node count, far below 2^29, so the
+// shifted key fits an int32.
 func (p *predictor) markNumQuad(v unsafe.Pointer, f int32, b *[4]uint32) {
 	q := p.qs
 	off := q.off[f]

@@ -100,7 +100,9 @@ type Writer struct {
 
 	// spare is the buffer the next flush puts in pending's place: the one
 	// the flush before it took, emptied. Only flushes use it (under
-	// sink.mu).
+	// sink.mu). It holds record headers only (their slices are cleared),
+	// as many as the largest flush took: the memory the allocation per
+	// flush held while writing, now kept between flushes.
 	spare []Record
 
 	kick chan struct{} // a non-blocking nudge: flush now
