@@ -103,11 +103,7 @@ a="http://127.0.0.1:$a_http" m="http://127.0.0.1:$m_http"
 uptime
 echo "mlserver $("$venv/bin/pip" show mlserver | awk '/^Version/ {print $2}'), mlserver-lightgbm $("$venv/bin/pip" show mlserver-lightgbm | awk '/^Version/ {print $2}'), $(nproc) cores"
 run() {
-	if [ -n "${LOADGEN_PROCS:-}" ]; then
-		GOMAXPROCS=$LOADGEN_PROCS "$work/oip" run -dir "$work" -duration "$DURATION" -out "$OUT/results.jsonl" "$@"
-	else
-		"$work/oip" run -dir "$work" -duration "$DURATION" -out "$OUT/results.jsonl" "$@"
-	fi
+	env ${LOADGEN_PROCS:+"GOMAXPROCS=$LOADGEN_PROCS"} "$work/oip" run -dir "$work" -duration "$DURATION" -out "$OUT/results.jsonl" "$@"
 }
 # An overloaded server keeps working through its backlog after the client
 # gives up: wait until MLServer answers a request in under 100 ms again
