@@ -49,8 +49,11 @@ func floats(t *tune.Trial, n int, lo, hi float64) []float64 {
 type function struct {
 	name string
 	f    func(t *tune.Trial) float64
-	// optimum is the known global minimum.
+	// optimum is the known global minimum (NaN: not known).
 	optimum float64
+	// trials, when not zero, is the function's own trial budget (-trials
+	// otherwise).
+	trials int
 }
 
 var functions = []function{
@@ -60,17 +63,17 @@ var functions = []function{
 			s += x * x
 		}
 		return s
-	}, 0},
+	}, 0, 0},
 	{"rosenbrock2", func(t *tune.Trial) float64 {
 		x := floats(t, 2, -5, 10)
 		return 100*math.Pow(x[1]-x[0]*x[0], 2) + math.Pow(1-x[0], 2)
-	}, 0},
+	}, 0, 0},
 	{"branin", func(t *tune.Trial) float64 {
 		x1 := t.SuggestFloat("x0", -5, 10)
 		x2 := t.SuggestFloat("x1", 0, 15)
 		b, c, tt := 5.1/(4*math.Pi*math.Pi), 5/math.Pi, 1/(8*math.Pi)
 		return math.Pow(x2-b*x1*x1+c*x1-6, 2) + 10*(1-tt)*math.Cos(x1) + 10
-	}, 0.397887},
+	}, 0.397887, 0},
 	{"hartmann6", func(t *tune.Trial) float64 {
 		x := floats(t, 6, 0, 1)
 		s := 0.0
@@ -82,14 +85,14 @@ var functions = []function{
 			s += hartAlpha[i] * math.Exp(-e)
 		}
 		return -s
-	}, -3.32237},
+	}, -3.32237, 0},
 	{"styblinski_tang5", func(t *tune.Trial) float64 {
 		s := 0.0
 		for _, x := range floats(t, 5, -5, 5) {
 			s += x*x*x*x - 16*x*x + 5*x
 		}
 		return 0.5 * s
-	}, -39.16617 * 5},
+	}, -39.16617 * 5, 0},
 	{"mixed", func(t *tune.Trial) float64 {
 		lr := t.SuggestFloat("lr", 1e-4, 1, tune.Log())
 		leaves := t.SuggestInt("leaves", 2, 256, tune.Log())
@@ -97,7 +100,14 @@ var functions = []function{
 		boost := t.SuggestCategorical("boost", []string{"gbdt", "dart", "goss"})
 		penalty := map[string]float64{"gbdt": 0, "dart": 0.3, "goss": 0.6}[boost]
 		return math.Pow(math.Log10(lr)+1.5, 2) + math.Pow(math.Log2(float64(leaves))-5, 2)/4 + math.Pow(float64(depth)-6, 2)/10 + penalty
-	}, 0},
+	}, 0, 0},
+	{"gbdt", func(t *tune.Trial) float64 {
+		v, err := gbdtLoss(context.Background(), suggestGBDT(t))
+		if err != nil {
+			log.Fatal(err)
+		}
+		return v
+	}, math.NaN(), gbdtTrials},
 }
 
 type peer struct {
@@ -120,8 +130,15 @@ func main() {
 	only := flag.String("functions", "", "comma-separated subset of the functions")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the overhead study to this file")
 	raw := flag.String("raw", "", "write every study's best value, per library and function in seed order, to this JSON file")
+	gbdtEval := flag.Bool("gbdt-eval", false, "answer the gbdt function's trials on stdin and stdout (optuna_bench.py's objective) and exit")
 	flag.Parse()
 	ctx := context.Background()
+	if *gbdtEval {
+		if err := serveGBDT(ctx, os.Stdin, os.Stdout); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
 
 	fns := functions
 	if *only != "" {
@@ -131,6 +148,16 @@ func main() {
 				fns = append(fns, f)
 			}
 		}
+	} else {
+		// The gbdt function fits 2 x seeds x 50 models (minutes): asked for
+		// by name only.
+		fns = slices.DeleteFunc(slices.Clone(fns), func(f function) bool { return f.name == "gbdt" })
+	}
+	budget := func(fn function) int {
+		if fn.trials > 0 {
+			return fn.trials
+		}
+		return *trials
 	}
 	var names []string
 	ours := map[string][]float64{}
@@ -142,7 +169,7 @@ func main() {
 				log.Fatal(err)
 			}
 			obj := func(_ context.Context, t *tune.Trial) (float64, error) { return fn.f(t), nil }
-			if err := st.Optimize(ctx, obj, tune.OptimizeOptions{Trials: *trials}); err != nil {
+			if err := st.Optimize(ctx, obj, tune.OptimizeOptions{Trials: budget(fn)}); err != nil {
 				log.Fatal(err)
 			}
 			b, err := st.Best(ctx)
@@ -159,7 +186,12 @@ func main() {
 
 	var p peer
 	if *python != "" {
+		self, err := os.Executable()
+		if err != nil {
+			log.Fatal(err)
+		}
 		cmd := exec.Command(*python, "bench/tune/optuna_bench.py", "--seeds", strconv.Itoa(*seeds), "--trials", strconv.Itoa(*trials),
+			"--gbdt-trials", strconv.Itoa(gbdtTrials), "--gbdt-eval", self,
 			"--overhead-trials", strconv.Itoa(*overheadTrials), "--functions", strings.Join(names, ","))
 		cmd.Stderr = os.Stderr
 		out, err := cmd.Output()
@@ -180,7 +212,7 @@ func main() {
 			log.Fatalf("raw values: %v", err)
 		}
 	}
-	fmt.Printf("Best value after %d trials, median over %d seeds (lower is better; Optuna %s, default TPESampler)\n\n", *trials, *seeds, p.Version)
+	fmt.Printf("Best value after %d trials (gbdt: %d), median over %d seeds (lower is better; Optuna %s, default TPESampler)\n\n", *trials, gbdtTrials, *seeds, p.Version)
 	// The last three columns tell a difference from seed noise (see compare):
 	// an interval of the median difference that holds 0 and P(Atrium <
 	// Optuna) near 0.5 with a large p mean the medians differ by luck.
@@ -197,7 +229,11 @@ func main() {
 			ci = fmt.Sprintf("[%.3g, %.3g]", c.diffLo, c.diffHi)
 			pb, pv = fmt.Sprintf("%.3f", c.pBetter), fmt.Sprintf("%.2g", c.pValue)
 		}
-		fmt.Printf("| %s | %.4g | %.4g | %.4g | %s | %s | %s | %s |\n", fn.name, fn.optimum, a, o, verdict, ci, pb, pv)
+		opt := "-"
+		if !math.IsNaN(fn.optimum) {
+			opt = fmt.Sprintf("%.4g", fn.optimum)
+		}
+		fmt.Printf("| %s | %s | %.4g | %.4g | %s | %s | %s | %s |\n", fn.name, opt, a, o, verdict, ci, pb, pv)
 	}
 	if *overheadTrials > 0 {
 		fmt.Printf("\nOverhead of a study of %d trials with a trivial objective (5-d sphere), in-memory storage\n\n", *overheadTrials)

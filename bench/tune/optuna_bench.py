@@ -7,6 +7,7 @@ bench/tune/main.go, with Optuna's default TPESampler. Prints one JSON object.
 import argparse
 import json
 import math
+import subprocess
 import time
 
 import optuna
@@ -60,6 +61,34 @@ def mixed(t):
     return (math.log10(lr) + 1.5) ** 2 + (math.log2(leaves) - 5) ** 2 / 4 + (depth - 6) ** 2 / 10 + penalty
 
 
+class GBDT:
+    """The gbdt function: each trial's parameters go to main.go's evaluator
+    (`tune-bench -gbdt-eval`), which fits Atrium's GBDT on the generated data
+    and answers the validation log loss, so both samplers tune the same
+    function. Suggestion names, ranges and order are main.go's suggestGBDT."""
+
+    def __init__(self, command):
+        self.proc = subprocess.Popen([command, "-gbdt-eval"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def __call__(self, t):
+        p = {
+            "num_leaves": t.suggest_int("num_leaves", 15, 255, log=True),
+            "learning_rate": t.suggest_float("learning_rate", 0.01, 0.3, log=True),
+            "min_data_in_leaf": t.suggest_int("min_data_in_leaf", 5, 200),
+            "feature_fraction": t.suggest_float("feature_fraction", 0.5, 1.0),
+        }
+        self.proc.stdin.write(json.dumps(p) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"gbdt evaluator exited ({self.proc.wait()}) on {p}")
+        return float(line)
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait()
+
+
 FUNCTIONS = {
     "sphere5": sphere,
     "rosenbrock2": rosenbrock,
@@ -76,15 +105,21 @@ def main():
     ap.add_argument("--trials", type=int, default=100)
     ap.add_argument("--overhead-trials", type=int, default=1000)
     ap.add_argument("--functions", default=",".join(FUNCTIONS))
+    ap.add_argument("--gbdt-trials", type=int, default=50)
+    ap.add_argument("--gbdt-eval", help="main.go's binary, which evaluates the gbdt function's trials")
     args = ap.parse_args()
     out = {"version": optuna.__version__, "best": {}, "overhead": {}}
-    for name in args.functions.split(","):
-        fn = FUNCTIONS[name]
+    for name in filter(None, args.functions.split(",")):
+        fn, trials = FUNCTIONS.get(name), args.trials
+        if name == "gbdt":
+            fn, trials = GBDT(args.gbdt_eval), args.gbdt_trials
         bests = []
         for seed in range(args.seeds):
             study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=seed))
-            study.optimize(fn, n_trials=args.trials)
+            study.optimize(fn, n_trials=trials)
             bests.append(study.best_value)
+        if name == "gbdt":
+            fn.close()
         out["best"][name] = bests
     if args.overhead_trials > 0:
         # Sampler overhead: a trivial objective, so the time is the sampler's
