@@ -18,6 +18,9 @@ type PredictionLog interface {
 	// that an unsampled request's rows are never copied into one.
 	Sampled(requestID string) bool
 	Log(rec predlog.Record) bool
+	// Floats returns n values for a record's Values, whose elements the
+	// caller sets (recycled from records already written).
+	Floats(n int) []float64
 }
 
 var _ PredictionLog = (*predlog.Writer)(nil)
@@ -56,7 +59,7 @@ func (s *Service) logPredictions(d *Deployed, ds *ml.Dataset, preds []float64, r
 		}
 	}
 	rec.Features = make([]string, 0, nNum)
-	rec.Values = make([]float64, rows*nNum)
+	rec.Values = l.Floats(rows * nNum)
 	rec.Categorical = make([]string, 0, nCat)
 	rec.Strings = make([]string, rows*nCat)
 	for _, c := range ds.Columns {

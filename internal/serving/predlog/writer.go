@@ -104,6 +104,11 @@ type Writer struct {
 	// as many as the largest flush took: the memory the allocation per
 	// flush held while writing, now kept between flushes.
 	spare []Record
+	// floats holds the Values of written records (*[]float64) for Floats
+	// to hand out again: a logged request's feature values (200 rows x 30
+	// features are 48 KB) would otherwise be allocated afresh, twice the
+	// request path's own garbage at a high rate.
+	floats sync.Pool
 
 	kick chan struct{} // a non-blocking nudge: flush now
 	stop chan struct{}
@@ -236,6 +241,18 @@ func (w *Writer) Log(rec Record) bool {
 	return true
 }
 
+// Floats returns a slice of n values for a record's Values, reusing those
+// of records already written when one is large enough. Its contents are
+// arbitrary: the caller sets every element. A nil Writer allocates.
+func (w *Writer) Floats(n int) []float64 {
+	if w != nil {
+		if p, ok := w.floats.Get().(*[]float64); ok && cap(*p) >= n {
+			return (*p)[:n]
+		}
+	}
+	return make([]float64, n)
+}
+
 // run flushes on the interval, on a kick, and one last time at stop.
 func (w *Writer) run() {
 	defer close(w.done)
@@ -286,7 +303,12 @@ func (w *Writer) flush(ctx context.Context) error {
 	w.pending = w.spare
 	w.mu.Unlock()
 	defer func() {
-		clear(taken) // the records' slices go to the collector
+		for i := range taken {
+			if v := taken[i].Values; cap(v) > 0 {
+				w.floats.Put(&v)
+			}
+		}
+		clear(taken) // the records' other slices go to the collector
 		w.spare = taken[:0]
 	}()
 	if len(taken) == 0 {
