@@ -3,6 +3,7 @@ package serving
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -234,6 +235,29 @@ func TestEndpointErrors(t *testing.T) {
 	}
 	if n := testutil.ToFloat64(s.e.m.errors.WithLabelValues("rank", "ranker", "input")); n != 19 {
 		t.Fatalf("input errors of rank counted %v", n)
+	}
+}
+
+// A request of no rows answers no rows, also beside a key sent once for
+// every row (the user of a ranking): that key's sets are then not read.
+func TestEmptyRequestsAnswerEmpty(t *testing.T) {
+	s := newRankSetup(t, EndpointOptions{Rankers: []RankerConfig{{Name: "r", Models: []RankerModel{{Name: "ranker"}}, Score: "ranker"}}})
+	ts := serve(t, s.e)
+	for _, tc := range []struct {
+		name, path, body, list string
+	}{
+		{"rank", "/v1/models/ranker/rank", `{"context": {"user_id": "u1"}, "candidates": {"listing_id": []}, "top_k": 3}`, "ranked"},
+		{"ranker", "/v1/rankers/r/rank", `{"context": {"user_id": "u1"}, "candidates": {"listing_id": []}}`, "ranked"},
+		{"predict", "/v1/models/ranker/predict", `{"entities": {"user_id": "u1", "listing_id": []}}`, "predictions"},
+		{"predict, a request value", "/v1/models/ranker/predict", `{"entities": {"user_id": "u1", "listing_id": "l1"}, "features": {"promo": []}}`, "predictions"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got map[string]json.RawMessage
+			code, _, raw := post(t, ts, tc.path, tc.body, nil, &got)
+			if code != http.StatusOK || string(got[tc.list]) != "[]" {
+				t.Fatalf("%d %s, want 200 with %s: []", code, raw, tc.list)
+			}
+		})
 	}
 }
 

@@ -877,6 +877,9 @@ func (v *Vectors) AppendColumn(dst []online.Value, c int) []online.Value {
 	}
 	dst = slices.Grow(dst, v.rows)
 	if v.single[out.query] { // one result row answers every row
+		if v.rows == 0 { // and there is none: nothing was read
+			return dst
+		}
 		val := value(0)
 		for range v.rows {
 			dst = append(dst, val)

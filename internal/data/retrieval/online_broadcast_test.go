@@ -82,6 +82,25 @@ func TestGetBroadcastColumns(t *testing.T) {
 	}
 	v.Release()
 
+	// No candidates beside a broadcast key: zero rows, every column empty
+	// (a ranking of an empty candidate list), not the broadcast key's row.
+	none := &Request{Features: features}
+	none.Entities.Int64("listing_id")
+	none.Entities.BroadcastString("user_id", "u1")
+	v, err = o.Get(ctx, none)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Rows() != 0 {
+		t.Fatalf("no candidates: %d rows, want 0", v.Rows())
+	}
+	for c := range v.Names() {
+		if col := v.AppendColumn(nil, c); len(col) != 0 {
+			t.Errorf("no candidates: column %s has %d values, want none", v.Names()[c], len(col))
+		}
+	}
+	v.Release()
+
 	// A missing broadcast key is still named.
 	miss := &Request{Features: features}
 	miss.Entities.Int64("listing_id", 1)
