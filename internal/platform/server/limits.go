@@ -250,8 +250,8 @@ func (lim *limiter) admit(w http.ResponseWriter, r *http.Request) (_ *http.Reque
 		case r.ContentLength > lim.l.MaxBodyBytes:
 			// Refused by its declared size: not a byte of it is read.
 			w.Header().Set("Connection", "close")
-			WriteJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"error_code": "INVALID_PARAMETER_VALUE",
-				"message": fmt.Sprintf("request body of %d bytes is over the server's limit of %d bytes", r.ContentLength, lim.l.MaxBodyBytes)})
+			WriteError(w, r, http.StatusRequestEntityTooLarge, "INVALID_PARAMETER_VALUE",
+				fmt.Sprintf("request body of %d bytes is over the server's limit of %d bytes", r.ContentLength, lim.l.MaxBodyBytes))
 			return nil, nil, nil, false
 		case r.ContentLength > 0:
 			reserve = r.ContentLength
@@ -269,14 +269,14 @@ func (lim *limiter) admit(w http.ResponseWriter, r *http.Request) (_ *http.Reque
 	}
 	if n := lim.inFlight[c].Add(1); n > int64(lim.l.Concurrency[c]) {
 		lim.inFlight[c].Add(-1)
-		lim.unavailable(w, fmt.Sprintf("the server is at its limit of %d concurrent %s requests; retry later", lim.l.Concurrency[c], c))
+		lim.unavailable(w, r, fmt.Sprintf("the server is at its limit of %d concurrent %s requests; retry later", lim.l.Concurrency[c], c))
 		return nil, nil, nil, false
 	}
 	if reserve > 0 {
 		if n := lim.bodyBytes.Add(reserve); n > lim.l.InFlightBodyBytes {
 			lim.bodyBytes.Add(-reserve)
 			lim.inFlight[c].Add(-1)
-			lim.unavailable(w, fmt.Sprintf("the server is at its limit of %d bytes of request bodies in flight; retry later", lim.l.InFlightBodyBytes))
+			lim.unavailable(w, r, fmt.Sprintf("the server is at its limit of %d bytes of request bodies in flight; retry later", lim.l.InFlightBodyBytes))
 			return nil, nil, nil, false
 		}
 	}
@@ -308,9 +308,9 @@ func (lim *limiter) admit(w http.ResponseWriter, r *http.Request) (_ *http.Reque
 	}, true
 }
 
-func (lim *limiter) unavailable(w http.ResponseWriter, msg string) {
+func (lim *limiter) unavailable(w http.ResponseWriter, r *http.Request, msg string) {
 	w.Header().Set("Retry-After", lim.retryAfter)
-	WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"error_code": "TEMPORARILY_UNAVAILABLE", "message": msg})
+	WriteError(w, r, http.StatusServiceUnavailable, "TEMPORARILY_UNAVAILABLE", msg)
 }
 
 // progressBody makes a body keep arriving: the connection's read deadline is

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"path"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -216,7 +217,8 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				s.opts.Logger.Error("handler panic", "method", r.Method, "path", r.URL.Path, "request_id", RequestID(r.Context()), "panic", fmt.Sprint(p))
+				s.opts.Logger.Error("handler panic", "method", r.Method, "path", r.URL.Path, "request_id", RequestID(r.Context()), "panic", fmt.Sprint(p),
+					"stack", string(debug.Stack()))
 				if sw.Code == 0 {
 					WriteJSON(sw, http.StatusInternalServerError, map[string]string{"error": InternalErrorMessage(r.Context())})
 				}
@@ -241,10 +243,8 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 			// ServeMux would answer 307 to the cleaned path; a path with "."/".."
 			// segments or empty segments is never legitimate here, and callers such
 			// as MLflow's artifact client must see a plain client error, not a redirect.
-			WriteJSON(sw, http.StatusBadRequest, map[string]string{
-				"error_code": "INVALID_PARAMETER_VALUE",
-				"message":    "invalid request path " + Quote(r.URL.Path) + ": '.', '..' and empty path segments are not allowed",
-			})
+			WriteError(sw, r, http.StatusBadRequest, "INVALID_PARAMETER_VALUE",
+				"invalid request path "+Quote(r.URL.Path)+": '.', '..' and empty path segments are not allowed")
 			return
 		}
 		lr, lw, release, ok := s.limits.admit(sw, r)
@@ -335,6 +335,21 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // maxHeaderBytes bounds a request's headers (net/http's default is 1 MiB):
 // no client of these APIs sends more than a few KiB.
 const maxHeaderBytes = 64 << 10
+
+// WriteError answers an error the platform raises itself, before a layer's
+// handler runs (a path, a limit, authentication), in the error shape of the
+// API the request is for: MLflow's {"error_code", "message"} under /api/ and
+// /ajax-api/, where the MLflow client reads it, and everywhere else the
+// {"error": "..."} of the handlers of serving (OIP's error shape, and /v1),
+// the feature server, the scheduler and monitoring, with the code beside it
+// in "error_code" for programs (UNAUTHENTICATED, PERMISSION_DENIED, ...).
+func WriteError(w http.ResponseWriter, r *http.Request, status int, code, msg string) {
+	if p := r.URL.Path; strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/ajax-api/") {
+		WriteJSON(w, status, map[string]string{"error_code": code, "message": msg})
+		return
+	}
+	WriteJSON(w, status, map[string]string{"error": msg, "error_code": code})
+}
 
 // WriteJSON writes v as a JSON response with the given status.
 func WriteJSON(w http.ResponseWriter, status int, v any) {

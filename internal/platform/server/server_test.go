@@ -2,12 +2,15 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -83,6 +86,32 @@ func TestRoutesHealthAndMetrics(t *testing.T) {
 	api.readyErr = errors.New("online store down")
 	if code, body := get(t, h, "/readyz"); code != 503 || !strings.Contains(body, `"not ready"`) || strings.Contains(body, "online store down") {
 		t.Errorf("readyz when not ready = %d %s, want 503 without the cause", code, body)
+	}
+}
+
+// The platform's own refusals (here a path) take the error shape of the API
+// asked: MLflow's under /api/ and /ajax-api/, {"error"} elsewhere (OIP's).
+func TestErrorShapeFollowsTheAPI(t *testing.T) {
+	h := New(Options{}, newPingAPI()).Handler()
+	for _, tc := range []struct {
+		path string
+		keys []string
+	}{
+		{"/api/2.0/mlflow/../runs/get", []string{"error_code", "message"}},
+		{"/ajax-api/2.0/mlflow//runs/get", []string{"error_code", "message"}},
+		{"/v2/models/%2e%2e", []string{"error", "error_code"}},
+		{"/v1/models/x/./rank", []string{"error", "error_code"}},
+		{"/get-online-features/..", []string{"error", "error_code"}},
+	} {
+		code, body := get(t, h, tc.path)
+		var got map[string]string
+		if err := json.Unmarshal([]byte(body), &got); err != nil || code != http.StatusBadRequest {
+			t.Fatalf("GET %s = %d %s", tc.path, code, body)
+		}
+		keys := slices.Sorted(maps.Keys(got))
+		if !slices.Equal(keys, tc.keys) || got["error_code"] != "INVALID_PARAMETER_VALUE" {
+			t.Errorf("GET %s answered %s, want the members %v", tc.path, body, tc.keys)
+		}
 	}
 }
 
