@@ -460,7 +460,7 @@ func (e *Endpoints) rankEntities(req *RankRequest) (*entityRequest, error) {
 		}
 	}
 	if req.TopK < 0 {
-		return nil, errInput("top_k: %d, want a positive number of candidates (or leave it out for all)", req.TopK)
+		return nil, errInput("top_k: %d, want a number of candidates, or 0 (or leave it out) for all", req.TopK)
 	}
 	for _, n := range sortedKeys(req.Context) {
 		if _, dup := req.Candidates[n]; dup {
@@ -616,7 +616,7 @@ func (e *Endpoints) failed(route, name string, err error) {
 // reason classifies an error for metrics and status codes.
 func reason(err error) string {
 	switch {
-	case errors.Is(err, ErrInvalidInput), errors.Is(err, ErrTooMany):
+	case errors.Is(err, ErrInvalidInput), errors.Is(err, ErrTooMany), errors.Is(err, ErrTooLarge):
 		return "input"
 	case errors.Is(err, ErrNotFound):
 		return "not_found"

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -700,5 +701,25 @@ func TestTopKNonFiniteLast(t *testing.T) {
 	}
 	if top := topK([]Ranked{{Row: 0, Score: math.Inf(1)}, {Row: 1, Score: 0.5}}, 1); top[0].Row != 1 {
 		t.Fatalf("top 1 is row %d", top[0].Row)
+	}
+}
+
+// A client's mistakes count as input errors, whichever part was at fault;
+// only the server's own faults count as internal.
+func TestErrorReasons(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("%w: body larger than 10 bytes", ErrTooLarge), "input"},
+		{fmt.Errorf("%w: 6 candidates", ErrTooMany), "input"},
+		{errInput("top_k: -1"), "input"},
+		{fmt.Errorf("model x: %w", ErrNotFound), "not_found"},
+		{fmt.Errorf("read: %w", context.DeadlineExceeded), "unavailable"},
+		{errors.New("index out of range"), "internal"},
+	} {
+		if got := reason(tc.err); got != tc.want {
+			t.Errorf("reason(%v) = %q, want %q", tc.err, got, tc.want)
+		}
 	}
 }
