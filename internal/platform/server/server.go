@@ -149,9 +149,41 @@ func New(opts Options, apis ...API) *Server {
 		}
 		s.mux.Handle(rt.Pattern, h)
 	}
+	// What no route matches is answered in the error shape of the API the
+	// path is under (WriteError), not with ServeMux's plain text: OIP
+	// clients read {"error"}. Its pattern is unmatchedPattern.
+	s.mux.HandleFunc(unmatchedPattern, s.unmatched)
 	s.limits = newLimiter(opts.Limits, s.mux)
 	s.handler = s.instrument(s.mux)
 	return s
+}
+
+// unmatchedPattern is the catch-all route: the path matches no route for
+// any method, or not for the request's.
+const unmatchedPattern = "/"
+
+// probeMethods are the methods unmatched tries when it tells a path no route
+// has (404) from a method the path's routes do not take (405).
+var probeMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
+
+// unmatched answers a request no route matches: 405 with Allow when the path
+// has routes for other methods, 404 otherwise.
+func (s *Server) unmatched(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	probe := r.Clone(r.Context())
+	for _, m := range probeMethods {
+		probe.Method = m
+		if _, pattern := s.mux.Handler(probe); pattern != unmatchedPattern && pattern != "" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		WriteError(w, r, http.StatusMethodNotAllowed, "BAD_REQUEST",
+			fmt.Sprintf("method %s is not allowed on %s; use %s", r.Method, Quote(r.URL.Path), strings.Join(allow, " or ")))
+		return
+	}
+	WriteError(w, r, http.StatusNotFound, "ENDPOINT_NOT_FOUND", "no route for "+r.Method+" "+Quote(r.URL.Path))
 }
 
 // Handler returns the composed handler (for httptest servers).
@@ -226,7 +258,7 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 			// The mux stores the matched pattern on the request; unmatched requests
 			// share one label so scanners cannot blow up the metric's cardinality.
 			route := r.Pattern
-			if route == "" {
+			if route == "" || route == unmatchedPattern {
 				route = "unmatched"
 			}
 			code := sw.Code

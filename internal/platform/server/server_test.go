@@ -115,6 +115,33 @@ func TestErrorShapeFollowsTheAPI(t *testing.T) {
 	}
 }
 
+// A path no route has is a 404, a method its routes do not take a 405 with
+// Allow, both in the error shape of the API asked, not ServeMux's text.
+func TestUnmatchedRoutes(t *testing.T) {
+	h := New(Options{}, newPingAPI()).Handler()
+	for _, tc := range []struct {
+		method, path string
+		code         int
+		allow        string
+		member, says string
+	}{
+		{"GET", "/v2/models/x/nope", 404, "", "error", `no route for GET "/v2/models/x/nope"`},
+		{"GET", "/api/2.0/mlflow/nope", 404, "", "message", "no route"},
+		{"GET", "/ping/abc/", 404, "", "error", "no route"},
+		{"POST", "/ping/abc", 405, "GET, HEAD", "error", `method POST is not allowed on "/ping/abc"; use GET or HEAD`},
+		{"DELETE", "/healthz", 405, "GET, HEAD", "error", "use GET or HEAD"},
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(tc.method, tc.path, nil))
+		var got map[string]string
+		if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil || rec.Code != tc.code ||
+			rec.Header().Get("Allow") != tc.allow || !strings.Contains(got[tc.member], tc.says) {
+			t.Errorf("%s %s = %d (Allow %q) %s, want %d (Allow %q) with %s saying %q",
+				tc.method, tc.path, rec.Code, rec.Header().Get("Allow"), rec.Body, tc.code, tc.allow, tc.member, tc.says)
+		}
+	}
+}
+
 // TestRequestIDs: every answer carries a request id, the client's when it
 // sent a usable one; a 5xx names it instead of the internal error, which the
 // log has under the same id.
