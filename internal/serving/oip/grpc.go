@@ -254,6 +254,13 @@ func (s *grpcService) ModelInfer(ctx context.Context, preq *pb.ModelInferRequest
 // does.
 func fromProto(p *pb.ModelInferRequest) (*InferRequest, error) {
 	req := &InferRequest{ID: p.GetId(), Parameters: fromProtoParams(p.GetParameters())}
+	// The request parameter the server reads (REST checks it as JSON:
+	// requestParams): of another type it would be ignored without a word.
+	if v, ok := p.GetParameters()["routing_key"]; ok {
+		if _, ok := v.GetParameterChoice().(*pb.InferParameter_StringParam); !ok {
+			return nil, fmt.Errorf("%w: parameters.routing_key: want a string (string_param), got %s", ErrInvalidInput, protoParamKind(v))
+		}
+	}
 	raw := p.GetRawInputContents()
 	if len(p.GetInputs()) == 0 {
 		return nil, fmt.Errorf("%w: inputs: want at least one input tensor", ErrInvalidInput)
@@ -339,6 +346,24 @@ func fromProtoParams(p map[string]*pb.InferParameter) map[string]any {
 		}
 	}
 	return m
+}
+
+// protoParamKind names the choice an InferParameter holds, in the proto's
+// field names.
+func protoParamKind(v *pb.InferParameter) string {
+	switch v.GetParameterChoice().(type) {
+	case *pb.InferParameter_BoolParam:
+		return "a bool_param"
+	case *pb.InferParameter_Int64Param:
+		return "an int64_param"
+	case *pb.InferParameter_StringParam:
+		return "a string_param"
+	case *pb.InferParameter_DoubleParam:
+		return "a double_param"
+	case *pb.InferParameter_Uint64Param:
+		return "a uint64_param"
+	}
+	return "a parameter without a value"
 }
 
 func toProtoParams(m map[string]any) map[string]*pb.InferParameter {

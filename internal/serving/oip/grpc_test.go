@@ -157,6 +157,9 @@ func TestGRPC(t *testing.T) {
 		{"raw count", &pb.ModelInferRequest{ModelName: "sum", Inputs: []*pb.ModelInferRequest_InferInputTensor{{Name: "x", Datatype: oip.FP32, Shape: []int64{1}}, {Name: "y", Datatype: oip.FP32, Shape: []int64{1}}}, RawInputContents: [][]byte{fp32Raw(1)}},
 			codes.InvalidArgument, "raw_input_contents has 1 entries, want one per input (2)"},
 		{"no inputs", &pb.ModelInferRequest{ModelName: "sum"}, codes.InvalidArgument, "want at least one input"},
+		{"routing key not a string", &pb.ModelInferRequest{ModelName: "sum", Inputs: []*pb.ModelInferRequest_InferInputTensor{{Name: "x", Datatype: oip.FP32, Shape: []int64{1, 1}}}, RawInputContents: [][]byte{fp32Raw(1)},
+			Parameters: map[string]*pb.InferParameter{"routing_key": {ParameterChoice: &pb.InferParameter_Int64Param{Int64Param: 7}}}},
+			codes.InvalidArgument, "parameters.routing_key: want a string (string_param), got an int64_param"},
 		{"internal", &pb.ModelInferRequest{ModelName: "broken", Inputs: []*pb.ModelInferRequest_InferInputTensor{{Name: "x", Datatype: oip.FP32, Shape: []int64{1}}}, RawInputContents: [][]byte{fp32Raw(1)}},
 			codes.Internal, "internal error (request id "},
 	} {

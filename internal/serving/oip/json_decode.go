@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"unicode/utf8"
 	"unsafe"
@@ -28,6 +29,7 @@ type scanner struct {
 	b     []byte
 	i     int
 	depth int
+	key   int // where the member name being read starts (object)
 }
 
 func (s *scanner) ws() {
@@ -64,7 +66,8 @@ func (s *scanner) expect(c byte) error {
 	return nil
 }
 
-// object calls fn for each member with s at its value, which fn must consume.
+// object calls fn for each member with s at its value, which fn must
+// consume, and s.key at its name.
 func (s *scanner) object(fn func(key string) error) error {
 	if err := s.expect('{'); err != nil {
 		return err
@@ -81,6 +84,7 @@ func (s *scanner) object(fn func(key string) error) error {
 		if s.peek() != '"' {
 			return s.syntax("a member name")
 		}
+		s.key = s.i
 		key, err := s.str()
 		if err != nil {
 			return err
@@ -281,11 +285,18 @@ func (s *scanner) tooDeep(depth int) error {
 	return fmt.Errorf("malformed JSON at byte %d: nested deeper than %d", i, maxDepth)
 }
 
-// skip steps over any value, checking its syntax.
+// skip steps over any value, checking its syntax, and that no object in it
+// names a member twice.
 func (s *scanner) skip() error {
 	switch s.peek() {
 	case '{':
-		return s.object(func(string) error { return s.skip() })
+		var names memberSet
+		return s.object(func(key string) error {
+			if names.add(key) {
+				return fmt.Errorf("duplicate member %s at byte %d", quoteName(key), s.key)
+			}
+			return s.skip()
+		})
 	case '[':
 		return s.array(func(int) error { return s.skip() })
 	case '"':
@@ -319,13 +330,19 @@ func (s *scanner) span() ([]byte, error) {
 
 // parameters decodes a parameters object: strings, booleans, numbers (int64
 // when integral, else float64), and anything else as encoding/json decodes
-// it (the protocol allows only the first three; others pass through).
-func (s *scanner) parameters() (map[string]any, error) {
+// it (the protocol allows only the first three; others pass through). The
+// parameters the server reads (known) are checked to be of their type; a
+// member named twice is refused.
+func (s *scanner) parameters(known paramKinds) (map[string]any, error) {
 	if s.peek() == 'n' {
 		return nil, s.null()
 	}
 	m := map[string]any{}
 	err := s.object(func(key string) error {
+		if _, dup := m[key]; dup {
+			return duplicate(key)
+		}
+		start := s.i
 		var v any
 		switch c := s.peek(); {
 		case c == '"':
@@ -335,7 +352,6 @@ func (s *scanner) parameters() (map[string]any, error) {
 			}
 			v = str
 		case c == 't' || c == 'f' || c == '-' || c >= '0' && c <= '9':
-			start := s.i
 			tok := s.scalar()
 			switch {
 			case string(tok) == "true":
@@ -361,10 +377,174 @@ func (s *scanner) parameters() (map[string]any, error) {
 				return fmt.Errorf("parameter %s: %v", strconv.Quote(key), err)
 			}
 		}
+		if err := known.check(key, v, s.b[start:s.i]); err != nil {
+			return err
+		}
 		m[key] = v
 		return nil
 	})
 	return m, err
+}
+
+// paramKinds names the parameters of one object (the request's, an
+// input's, an output's) that the server reads, each with the JSON type it
+// must have; the others pass through unchecked (the protocol allows
+// extension parameters).
+type paramKinds func(key string) paramKind
+
+type paramKind uint8
+
+const (
+	anyParam       paramKind = iota // not read by the server
+	boolParam                       // true or false
+	stringParam                     // a string
+	byteCountParam                  // an integer >= 0
+)
+
+// The parameters read in a request: binary_data_output and binary_data
+// choose the answer's encoding (rest_codec.go's binaryOutput),
+// binary_data_size places an input in the binary section, and routing_key
+// chooses between a model's primary and canary versions (the serving
+// layer's RoutingKeyParameter).
+func requestParams(key string) paramKind {
+	switch key {
+	case "binary_data_output":
+		return boolParam
+	case "routing_key":
+		return stringParam
+	}
+	return anyParam
+}
+
+func inputParams(key string) paramKind {
+	if key == "binary_data_size" {
+		return byteCountParam
+	}
+	return anyParam
+}
+
+func outputParams(key string) paramKind {
+	if key == "binary_data" {
+		return boolParam
+	}
+	return anyParam
+}
+
+// check refuses a known parameter's value v (of JSON text raw) when it is
+// not of its kind.
+func (known paramKinds) check(key string, v any, raw []byte) error {
+	var want string
+	switch known(key) {
+	case anyParam:
+		return nil
+	case boolParam:
+		if _, ok := v.(bool); ok {
+			return nil
+		}
+		want = "a boolean (true or false)"
+	case stringParam:
+		if _, ok := v.(string); ok {
+			return nil
+		}
+		want = "a string"
+	case byteCountParam:
+		if n, ok := v.(int64); ok && n >= 0 {
+			return nil
+		}
+		want = "a byte count (an integer >= 0)"
+	}
+	return &paramError{key: key, msg: "want " + want + ", got " + describeValue(raw)}
+}
+
+// paramError is a known parameter of the wrong type; where it is reads
+// parameters.binary_data_size, not parameters: binary_data_size.
+type paramError struct{ key, msg string }
+
+func (e *paramError) Error() string { return e.key + ": " + e.msg }
+
+// paramsError names where an error in a parameters object is: where is
+// "parameters", "outputs[0].parameters"...
+func paramsError(where string, err error) error {
+	var pe *paramError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s.%w", where, err)
+	}
+	return fmt.Errorf("%s: %w", where, err)
+}
+
+// describeValue names a JSON value in an error by what was sent: the
+// string "80", 80.0, null, an object (clipped to maxTok bytes).
+func describeValue(raw []byte) string {
+	if len(raw) == 0 {
+		return "nothing"
+	}
+	switch raw[0] {
+	case '"':
+		return "the string \"" + string(clip(raw[1:len(raw)-1])) + "\""
+	case '{':
+		return "an object"
+	case '[':
+		return "a list"
+	}
+	return quoteTok(raw)
+}
+
+// duplicate is the error for a member named twice in an object: JSON
+// leaves its meaning open (encoding/json keeps the last, others the
+// first), so the request is refused rather than read one way.
+func duplicate(key string) error {
+	return fmt.Errorf("duplicate member %s", quoteName(key))
+}
+
+// quoteName quotes a member name in an error, clipped to maxTok bytes.
+func quoteName(key string) string {
+	if len(key) > maxTok {
+		return strconv.Quote(key[:maxTok]) + "..."
+	}
+	return strconv.Quote(key)
+}
+
+// memberSet finds a repeated name among the members of an object that a
+// decoder does not track by a bit of its own (unknown members, skipped):
+// a slice scan while it is small, a map past that, so that an object of
+// many members stays linear.
+type memberSet struct {
+	few  []string
+	many map[string]struct{}
+}
+
+// add adds key and reports whether it was already there.
+func (m *memberSet) add(key string) bool {
+	if m.many != nil {
+		if _, ok := m.many[key]; ok {
+			return true
+		}
+		m.many[key] = struct{}{}
+		return false
+	}
+	if slices.Contains(m.few, key) {
+		return true
+	}
+	if len(m.few) < 16 {
+		m.few = append(m.few, key)
+		return false
+	}
+	m.many = make(map[string]struct{}, 2*len(m.few))
+	for _, k := range m.few {
+		m.many[k] = struct{}{}
+	}
+	m.many[key] = struct{}{}
+	return false
+}
+
+// seen tracks an object's known members, a bit each: set reports whether
+// bit was already set (the member is named twice), and sets it.
+type seen uint8
+
+func (s *seen) set(bit seen) bool {
+	dup := *s&bit != 0
+	*s |= bit
+	return dup
 }
 
 func (s *scanner) null() error {
@@ -384,10 +564,32 @@ type inputSpec struct {
 	binarySz int64 // parameters.binary_data_size, -1 when absent
 }
 
+// The known members of the request object, of an input and of an output.
+const (
+	reqID seen = 1 << iota
+	reqParameters
+	reqInputs
+	reqOutputs
+)
+
+const (
+	inName seen = 1 << iota
+	inDatatype
+	inShape
+	inParameters
+	inData
+)
+
+const (
+	outName seen = 1 << iota
+	outParameters
+)
+
 // decodeJSON decodes the JSON document of a request (the whole body, or the
 // header before the binary section) into req. Input data sent inline is
 // parsed; inputs with binary_data_size are left for decodeBinary, which
-// returns their sizes in order in specs.
+// returns their sizes in order in specs. A member named twice in any object
+// is refused.
 func decodeJSON(doc []byte, req *InferRequest, specs *[]inputSpec) error {
 	*req = InferRequest{}
 	*specs = (*specs)[:0]
@@ -398,10 +600,14 @@ func decodeJSON(doc []byte, req *InferRequest, specs *[]inputSpec) error {
 		}
 		return fmt.Errorf("%w: request: want a JSON object, got %s", ErrInvalidInput, describe(c))
 	}
-	hasInputs := false
+	var known seen
+	var others memberSet
 	err := s.object(func(key string) error {
 		switch key {
 		case "id":
+			if known.set(reqID) {
+				return duplicate(key)
+			}
 			if s.peek() == 'n' {
 				return s.null()
 			}
@@ -412,14 +618,19 @@ func decodeJSON(doc []byte, req *InferRequest, specs *[]inputSpec) error {
 			req.ID = id
 			return err
 		case "parameters":
-			p, err := s.parameters()
+			if known.set(reqParameters) {
+				return duplicate(key)
+			}
+			p, err := s.parameters(requestParams)
 			if err != nil {
-				return fmt.Errorf("parameters: %w", err)
+				return paramsError("parameters", err)
 			}
 			req.Parameters = p
 			return nil
 		case "inputs":
-			hasInputs = true
+			if known.set(reqInputs) {
+				return duplicate(key)
+			}
 			if s.peek() != '[' {
 				return fmt.Errorf("inputs: want a list of tensors, got %s", describe(s.peek()))
 			}
@@ -429,6 +640,9 @@ func decodeJSON(doc []byte, req *InferRequest, specs *[]inputSpec) error {
 				return s.input(&req.Inputs[i], &(*specs)[i], i)
 			})
 		case "outputs":
+			if known.set(reqOutputs) {
+				return duplicate(key)
+			}
 			if s.peek() == 'n' {
 				return s.null()
 			}
@@ -439,6 +653,9 @@ func decodeJSON(doc []byte, req *InferRequest, specs *[]inputSpec) error {
 				req.Outputs = append(req.Outputs, RequestedOutput{})
 				return s.output(&req.Outputs[i], i)
 			})
+		}
+		if others.add(key) {
+			return duplicate(key)
 		}
 		return s.skip()
 	})
@@ -455,7 +672,7 @@ func decodeJSON(doc []byte, req *InferRequest, specs *[]inputSpec) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidInput, err)
 	}
-	if !hasInputs || len(req.Inputs) == 0 {
+	if len(req.Inputs) == 0 {
 		return fmt.Errorf("%w: inputs: want at least one input tensor", ErrInvalidInput)
 	}
 	if err := checkBytesElements(req.Inputs); err != nil {
@@ -482,23 +699,41 @@ func (s *scanner) input(t *Tensor, sp *inputSpec, i int) error {
 	if s.peek() != '{' {
 		return fmt.Errorf("inputs[%d]: want a tensor object, got %s", i, describe(s.peek()))
 	}
+	var known seen
+	var others memberSet
 	return s.object(func(key string) error {
+		var bit seen
 		switch key {
 		case "name":
+			bit = inName
+		case "datatype":
+			bit = inDatatype
+		case "shape":
+			bit = inShape
+		case "parameters":
+			bit = inParameters
+		case "data":
+			bit = inData
+		}
+		if bit != 0 && known.set(bit) || bit == 0 && others.add(key) {
+			return fmt.Errorf("%s: %w", inputName(i, t.Name), duplicate(key))
+		}
+		switch bit {
+		case inName:
 			if s.peek() != '"' {
 				return fmt.Errorf("inputs[%d].name: want a string, got %s", i, describe(s.peek()))
 			}
 			name, err := s.str()
 			t.Name = name
 			return err
-		case "datatype":
+		case inDatatype:
 			if s.peek() != '"' {
 				return fmt.Errorf("%s: datatype: want a string, got %s", inputName(i, t.Name), describe(s.peek()))
 			}
 			dt, err := s.str()
 			t.Datatype = dt
 			return err
-		case "shape":
+		case inShape:
 			sp.hasShape = true
 			if s.peek() != '[' {
 				return fmt.Errorf("%s: shape: want a list of integers, got %s", inputName(i, t.Name), describe(s.peek()))
@@ -513,21 +748,17 @@ func (s *scanner) input(t *Tensor, sp *inputSpec, i int) error {
 				t.Shape = append(t.Shape, d)
 				return nil
 			})
-		case "parameters":
-			p, err := s.parameters()
+		case inParameters:
+			p, err := s.parameters(inputParams)
 			if err != nil {
-				return fmt.Errorf("%s: parameters: %w", inputName(i, t.Name), err)
+				return fmt.Errorf("%s: %w", inputName(i, t.Name), paramsError("parameters", err))
 			}
 			t.Parameters = p
-			if v, ok := p["binary_data_size"]; ok {
-				n, ok := v.(int64)
-				if !ok || n < 0 {
-					return fmt.Errorf("%s: parameters.binary_data_size: want a byte count (an integer >= 0), got %v", inputName(i, t.Name), v)
-				}
+			if n, ok := p["binary_data_size"].(int64); ok { // checked by inputParams
 				sp.binarySz = n
 			}
 			return nil
-		case "data":
+		case inData:
 			raw, err := s.skipData()
 			sp.data = raw
 			return err
@@ -540,9 +771,14 @@ func (s *scanner) output(o *RequestedOutput, i int) error {
 	if s.peek() != '{' {
 		return fmt.Errorf("outputs[%d]: want {\"name\": ...}, got %s", i, describe(s.peek()))
 	}
+	var known seen
+	var others memberSet
 	err := s.object(func(key string) error {
 		switch key {
 		case "name":
+			if known.set(outName) {
+				return fmt.Errorf("outputs[%d]: %w", i, duplicate(key))
+			}
 			if s.peek() != '"' {
 				return fmt.Errorf("outputs[%d].name: want a string, got %s", i, describe(s.peek()))
 			}
@@ -550,12 +786,18 @@ func (s *scanner) output(o *RequestedOutput, i int) error {
 			o.Name = name
 			return err
 		case "parameters":
-			p, err := s.parameters()
+			if known.set(outParameters) {
+				return fmt.Errorf("outputs[%d]: %w", i, duplicate(key))
+			}
+			p, err := s.parameters(outputParams)
 			if err != nil {
-				return fmt.Errorf("outputs[%d].parameters: %w", i, err)
+				return paramsError(fmt.Sprintf("outputs[%d].parameters", i), err)
 			}
 			o.Parameters = p
 			return nil
+		}
+		if others.add(key) {
+			return fmt.Errorf("outputs[%d]: %w", i, duplicate(key))
 		}
 		return s.skip()
 	})
@@ -604,6 +846,12 @@ func finishInput(t *Tensor, sp *inputSpec, i int) error {
 	d := dataParser{s: scanner{b: sp.data}, t: t, max: n}
 	d.init(min(n, (len(sp.data)+1)/2, maxPrealloc))
 	if err := d.value(); errors.Is(err, errDataLonger) {
+		// The parse stopped at the first element past the shape: a syntax
+		// error after it (a trailing comma, say) is the one to name.
+		chk := scanner{b: sp.data}
+		if err := chk.skip(); err != nil {
+			return fmt.Errorf("%s: data: %w", what, err)
+		}
 		return fmt.Errorf("%s: shape %s has %d elements, data has more", what, formatShape(t.Shape), n)
 	} else if err != nil {
 		return fmt.Errorf("%s: data: %w", what, err)

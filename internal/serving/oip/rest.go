@@ -124,7 +124,15 @@ func (a *API) modelReady(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	ok, err := a.b.ModelReady(r.Context(), name, r.PathValue("version"))
 	if err != nil {
-		a.writeError(w, r, err)
+		code, msg := a.errorAnswer(w, r, err)
+		if code != http.StatusServiceUnavailable {
+			writeErrorBody(w, code, []byte(`{"error":`), msg)
+			return
+		}
+		// Known but not ready (a version that failed to load, a load
+		// past the deadline): a readiness answer, with the reason.
+		head := append(jsonw.AppendString([]byte(`{"name":`), name), `,"ready":false,"error":`...)
+		writeErrorBody(w, code, head, msg)
 		return
 	}
 	server.WriteJSON(w, readyStatus(ok), map[string]any{"name": name, "ready": ok})
@@ -278,8 +286,15 @@ func httpStatus(err error) int {
 // internal error's cause goes to the log under the request id, which the
 // answer names instead.
 func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	code := httpStatus(err)
-	msg := err.Error()
+	code, msg := a.errorAnswer(w, r, err)
+	writeErrorBody(w, code, []byte(`{"error":`), msg)
+}
+
+// errorAnswer is the status and message answering err: it logs what the
+// answer does not carry and sets Retry-After when a retry may succeed.
+func (a *API) errorAnswer(w http.ResponseWriter, r *http.Request, err error) (code int, msg string) {
+	code = httpStatus(err)
+	msg = err.Error()
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
@@ -301,7 +316,13 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		a.opts.Logger.Error("inference", "path", r.URL.Path, "request_id", server.RequestID(r.Context()), "err", err)
 		msg = server.InternalErrorMessage(r.Context())
 	}
-	body := append(jsonw.AppendString([]byte(`{"error":`), msg), "}\n"...)
+	return code, msg
+}
+
+// writeErrorBody answers head (an object's opening up to the "error"
+// member's colon), msg and the object's end with status code.
+func writeErrorBody(w http.ResponseWriter, code int, head []byte, msg string) {
+	body := append(jsonw.AppendString(head, msg), "}\n"...)
 	h := w.Header()
 	h["Content-Type"] = jsonContentType
 	h.Set("Content-Length", strconv.Itoa(len(body)))

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"net/http/httptest"
 	"os"
@@ -132,6 +133,40 @@ func TestDecodeData(t *testing.T) {
 	}
 }
 
+// TestDecodeParameters: the parameters the server reads decode when of
+// their type; any other parameter (an extension) passes through whatever
+// its type, at every level.
+func TestDecodeParameters(t *testing.T) {
+	for _, tc := range []struct {
+		name, params, inParams, outParams string
+		want, wantIn, wantOut             map[string]any
+	}{
+		{"known", `{"binary_data_output":true,"routing_key":"u1"}`, `{"binary_data_size":4}`, `{"binary_data":false}`,
+			map[string]any{"binary_data_output": true, "routing_key": "u1"}, map[string]any{"binary_data_size": int64(4)}, map[string]any{"binary_data": false}},
+		{"extensions of any type", `{"priority":1,"timeout":0.5,"tag":null,"ext":{"a":[1]},"binary_data":"x"}`, `{"binary_data":1,"routing_key":2}`, `{"classification":3,"routing_key":4}`,
+			map[string]any{"priority": int64(1), "timeout": 0.5, "tag": nil, "ext": map[string]any{"a": []any{1.0}}, "binary_data": "x"},
+			map[string]any{"binary_data": int64(1), "routing_key": int64(2)}, map[string]any{"classification": int64(3), "routing_key": int64(4)}},
+		{"empty routing key", `{"routing_key":""}`, `{}`, `{}`, map[string]any{"routing_key": ""}, map[string]any{}, map[string]any{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			doc := `{"parameters":` + tc.params + `,"inputs":[{"name":"a","shape":[1],"datatype":"FP32","parameters":` + tc.inParams + `%s}],` +
+				`"outputs":[{"name":"p","parameters":` + tc.outParams + `}]}`
+			body, hl := fmt.Sprintf(doc, `,"data":[1]`), -1
+			if _, ok := tc.wantIn["binary_data_size"]; ok {
+				body = fmt.Sprintf(doc, "")
+				body, hl = body+"\x00\x00\x80\x3f", len(body)
+			}
+			req, err := decode(t, []byte(body), hl)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(req.Parameters, tc.want) || !reflect.DeepEqual(req.Inputs[0].Parameters, tc.wantIn) || !reflect.DeepEqual(req.Outputs[0].Parameters, tc.wantOut) {
+				t.Errorf("parameters %v, input %v, output %v\nwant %v, %v, %v", req.Parameters, req.Inputs[0].Parameters, req.Outputs[0].Parameters, tc.want, tc.wantIn, tc.wantOut)
+			}
+		})
+	}
+}
+
 // sameTensor compares tensors with NaN equal to NaN.
 func sameTensor(a, b Tensor) bool {
 	fa, fb := a.FP64, b.FP64
@@ -167,6 +202,15 @@ func TestDecodeErrors(t *testing.T) {
 		return string(b)
 	}
 	withHeader := func(doc, bin string) (string, int) { return doc + bin, len(doc) }
+	const x = `{"name":"a","shape":[1],"datatype":"FP32","data":[1]}`
+	// in is x with members added, sent as the only input.
+	in := func(members string) string {
+		return `{"inputs":[{"name":"a","shape":[1],"datatype":"FP32","data":[1],` + members + `}]}`
+	}
+	manyMembers := ""
+	for i := range 20 {
+		manyMembers += `"m` + strconv.Itoa(i) + `":0,`
+	}
 	for _, tc := range []struct {
 		name      string
 		body      string
@@ -220,6 +264,61 @@ func TestDecodeErrors(t *testing.T) {
 			`{"name":"n","shape":[` + strconv.Itoa(MaxBytesElements) + `],"datatype":"FP64","data":[]},` +
 			`{"name":"b","shape":[` + strconv.Itoa(MaxBytesElements/2) + `],"datatype":"BYTES","data":[]}]}`, -1,
 			"the BYTES inputs have more than 1048576 elements in all"},
+		// A member named twice, in any object, is refused naming it: read
+		// either way, the request is not what one of them says.
+		{"inputs twice", `{"inputs":[` + x + `],"inputs":[` + x + `]}`, -1, `invalid inference request: duplicate member "inputs"`},
+		{"inputs twice, then empty", `{"inputs":[` + x + `],"inputs":[]}`, -1, `invalid inference request: duplicate member "inputs"`},
+		{"inputs twice, empty first", `{"inputs":[],"inputs":[` + x + `]}`, -1, `invalid inference request: duplicate member "inputs"`},
+		{"inputs twice, one escaped", `{"inputs":[` + x + `],"\u0069nputs":[` + x + `]}`, -1, `invalid inference request: duplicate member "inputs"`},
+		{"outputs twice", `{"inputs":[` + x + `],"outputs":[{"name":"p"}],"outputs":[{"name":"p"}]}`, -1, `invalid inference request: duplicate member "outputs"`},
+		{"outputs twice, null first", `{"inputs":[` + x + `],"outputs":null,"outputs":[{"name":"p"}]}`, -1, `invalid inference request: duplicate member "outputs"`},
+		{"id twice", `{"id":"a","inputs":[` + x + `],"id":"b"}`, -1, `invalid inference request: duplicate member "id"`},
+		{"parameters twice", `{"parameters":{},"inputs":[` + x + `],"parameters":{"routing_key":"u"}}`, -1, `invalid inference request: duplicate member "parameters"`},
+		{"unknown member twice", `{"extra":1,"inputs":[` + x + `],"extra":2}`, -1, `invalid inference request: duplicate member "extra"`},
+		{"unknown member twice among many", `{` + manyMembers + `"inputs":[` + x + `],"m17":1}`, -1, `invalid inference request: duplicate member "m17"`},
+		{"input name twice", `{"inputs":[{"name":"a","shape":[1],"datatype":"FP32","data":[1],"name":"b"}]}`, -1, `inputs[0] "a": duplicate member "name"`},
+		{"input shape twice", in(`"shape":[2]`), -1, `invalid inference request: inputs[0] "a": duplicate member "shape"`},
+		{"input shape twice, before its name", `{"inputs":[{"shape":[1],"shape":[1],"name":"a","datatype":"FP32","data":[1]}]}`, -1, `invalid inference request: inputs[0]: duplicate member "shape"`},
+		{"input datatype twice", in(`"datatype":"FP64"`), -1, `inputs[0] "a": duplicate member "datatype"`},
+		{"input data twice", in(`"data":[2]`), -1, `inputs[0] "a": duplicate member "data"`},
+		{"input parameters twice", in(`"parameters":{},"parameters":{}`), -1, `inputs[0] "a": duplicate member "parameters"`},
+		{"input unknown member twice", in(`"x":1,"x":1`), -1, `inputs[0] "a": duplicate member "x"`},
+		{"second input's member twice", `{"inputs":[` + x + `,{"name":"b","datatype":"FP32","datatype":"FP32"}]}`, -1, `inputs[1] "b": duplicate member "datatype"`},
+		{"output name twice", `{"inputs":[` + x + `],"outputs":[{"name":"p","name":"q"}]}`, -1, `invalid inference request: outputs[0]: duplicate member "name"`},
+		{"output parameters twice", `{"inputs":[` + x + `],"outputs":[{"name":"p","parameters":{},"parameters":{}}]}`, -1, `outputs[0]: duplicate member "parameters"`},
+		{"output unknown member twice", `{"inputs":[` + x + `],"outputs":[{"name":"p","x":1,"x":1}]}`, -1, `outputs[0]: duplicate member "x"`},
+		{"request parameter twice", `{"inputs":[` + x + `],"parameters":{"routing_key":"a","routing_key":"b"}}`, -1, `invalid inference request: parameters: duplicate member "routing_key"`},
+		{"input parameter twice", in(`"parameters":{"binary_data_size":4,"binary_data_size":4}`), -1, `inputs[0] "a": parameters: duplicate member "binary_data_size"`},
+		{"output parameter twice", `{"inputs":[` + x + `],"outputs":[{"name":"p","parameters":{"binary_data":true,"binary_data":false}}]}`, -1, `outputs[0].parameters: duplicate member "binary_data"`},
+		{"extension parameter twice", `{"inputs":[` + x + `],"parameters":{"priority":1,"priority":2}}`, -1, `parameters: duplicate member "priority"`},
+		{"member twice in a parameter's object", `{"inputs":[` + x + `],"parameters":{"ext":{"k":1,"k":2}}}`, -1, `parameters: duplicate member "k" at byte`},
+		{"member twice in an unknown member", `{"inputs":[` + x + `],"extra":[{"k":1,"k":2}]}`, -1, `duplicate member "k" at byte 82`},
+		{"long duplicate name clipped", `{"inputs":[` + x + `],"` + strings.Repeat("n", 500) + `":1,"` + strings.Repeat("n", 500) + `":1}`, -1, `duplicate member "` + strings.Repeat("n", 40) + `"...`},
+		// A known parameter's value of the wrong type is refused, naming what
+		// was sent in JSON's terms.
+		{"binary size a string", in(`"parameters":{"binary_data_size":"80"}`), -1, `inputs[0] "a": parameters.binary_data_size: want a byte count (an integer >= 0), got the string "80"`},
+		{"binary size a float", in(`"parameters":{"binary_data_size":80.0}`), -1, `parameters.binary_data_size: want a byte count (an integer >= 0), got 80.0`},
+		{"binary size an exponent", in(`"parameters":{"binary_data_size":8e1}`), -1, `parameters.binary_data_size: want a byte count (an integer >= 0), got 8e1`},
+		{"binary size null", in(`"parameters":{"binary_data_size":null}`), -1, `parameters.binary_data_size: want a byte count (an integer >= 0), got null`},
+		{"binary size negative", in(`"parameters":{"binary_data_size":-8}`), -1, `parameters.binary_data_size: want a byte count (an integer >= 0), got -8`},
+		{"binary size past int64", in(`"parameters":{"binary_data_size":9223372036854775808}`), -1, `got 9223372036854775808`},
+		{"binary size a list", in(`"parameters":{"binary_data_size":[80]}`), -1, `parameters.binary_data_size: want a byte count (an integer >= 0), got a list`},
+		{"binary output a string", `{"inputs":[` + x + `],"parameters":{"binary_data_output":"true"}}`, -1,
+			`invalid inference request: parameters.binary_data_output: want a boolean (true or false), got the string "true"`},
+		{"binary output a number", `{"inputs":[` + x + `],"parameters":{"binary_data_output":1}}`, -1, `parameters.binary_data_output: want a boolean (true or false), got 1`},
+		{"binary output null", `{"inputs":[` + x + `],"parameters":{"binary_data_output":null}}`, -1, `parameters.binary_data_output: want a boolean (true or false), got null`},
+		{"output binary a string", `{"inputs":[` + x + `],"outputs":[{"name":"p","parameters":{"binary_data":"yes"}}]}`, -1,
+			`invalid inference request: outputs[0].parameters.binary_data: want a boolean (true or false), got the string "yes"`},
+		{"routing key an object", `{"inputs":[` + x + `],"parameters":{"routing_key":{"a":1}}}`, -1, `invalid inference request: parameters.routing_key: want a string, got an object`},
+		{"routing key a number", `{"inputs":[` + x + `],"parameters":{"routing_key":7}}`, -1, `parameters.routing_key: want a string, got 7`},
+		{"routing key a bool", `{"inputs":[` + x + `],"parameters":{"routing_key":true}}`, -1, `parameters.routing_key: want a string, got true`},
+		// A syntax error wins over a count: the data is not what the count
+		// says it is.
+		{"trailing comma at the count", `{"inputs":[{"name":"a","shape":[1,10],"datatype":"FP64","data":[1,1,1,1,1,1,1,1,1,1,]}]}`, -1,
+			`inputs[0] "a": data: malformed JSON at byte 21: want a JSON value, got ']'`},
+		{"trailing comma past the count", `{"inputs":[{"name":"a","shape":[2],"datatype":"INT64","data":[1,2,3,]}]}`, -1, `inputs[0] "a": data: malformed JSON at byte 7: want a JSON value, got ']'`},
+		{"trailing comma in strings", `{"inputs":[{"name":"a","shape":[2],"datatype":"BYTES","data":[["x","y"],]}]}`, -1, `inputs[0] "a": data: malformed JSON at byte 11: want a JSON value, got ']'`},
+		{"bad token past the count", `{"inputs":[{"name":"a","shape":[2],"datatype":"FP32","data":[1,2,3 4]}]}`, -1, `inputs[0] "a": data: malformed JSON at byte 7: want ',' or ']', got '4'`},
 		{"deep nesting", `{"inputs":[{"name":"a","shape":[1],"datatype":"FP32","data":` + strings.Repeat("[", 100) + `1` + strings.Repeat("]", 100) + `}]}`, -1, "nested deeper than 64"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

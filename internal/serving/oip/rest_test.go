@@ -78,6 +78,9 @@ func TestRESTEndpoints(t *testing.T) {
 		{"GET", "/v2/models/sum/versions/1/ready", "", 200, `{"name":"sum","ready":true}`},
 		{"GET", "/v2/models/loading/ready", "", 503, `{"name":"loading","ready":false}`},
 		{"GET", "/v2/models/nope/ready", "", 404, `{"error":"model not found: no registered model \"nope\""}`},
+		// A version that cannot load is not ready: the answer says so, and why.
+		{"GET", "/v2/models/corrupt/ready", "", 503, `{"name":"corrupt","ready":false,"error":"model cannot be served: corrupt version 1: model.lgb is truncated"}`},
+		{"GET", "/v2/models/corrupt/versions/1/ready", "", 503, `{"name":"corrupt","ready":false,"error":"model cannot be served: corrupt version 1: model.lgb is truncated"}`},
 		{"POST", "/v2/models/sum/infer", `{"id":"a","inputs":[{"name":"x","shape":[2,2],"datatype":"FP64","data":[[1,2],[3,NaN]]}]}`, 200,
 			`{"model_name":"sum","model_version":"2","id":"a","outputs":[{"name":"predict","datatype":"FP64","shape":[2],"data":[6,6]}]}`},
 		{"POST", "/v2/models/sum/versions/1/infer", `{"inputs":[{"name":"x","shape":[1,2],"datatype":"FP32","data":[1.5,2]}]}`, 200,
