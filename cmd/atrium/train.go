@@ -39,7 +39,10 @@ training set and counts each split's rows, checks the search space, and prints t
 plan (model, split, trials, search space, metric, the experiment and the registered
 model it would write to, the current champion), training, tracking and registering
 nothing. --resume continues the study of a killed
-run (its parent run is found by the spec's name).
+run (its parent run is found by the spec's name); it is an error when there is
+no interrupted study to resume, or when the spec changed what makes the study's
+trials comparable (spine, features, split, model and fixed parameters, metric,
+search space). A refused --resume leaves the study resumable.
 
 With --tracking-uri (or MLFLOW_TRACKING_URI) set to a tracking server's URL (another
 atrium serve), the study's parent run, the trials' child runs, their artifacts
@@ -60,7 +63,7 @@ parent run on the server by its atrium.study tag.`,
 		},
 	}
 	f := cmd.Flags()
-	f.BoolVar(&o.Resume, "resume", false, "continue the study of the spec's last unfinished run")
+	f.BoolVar(&o.Resume, "resume", false, "continue the study of the spec's last unfinished run (an error when there is none)")
 	f.BoolVar(&o.DryRun, "dry-run", false, "check the spec against the data and print the plan; train and write nothing")
 	f.IntVar(&o.Threads, "threads", 0, "CPU threads, split between parallel trials (default: all)")
 	tracking.addFlag(cmd, "track and register on this server's MLflow API (an atrium serve URL; default $MLFLOW_TRACKING_URI, else the project's own stores)")

@@ -164,6 +164,10 @@ type TuneParam struct {
 	Step float64 `json:"step,omitempty"`
 	// Choices are the values of a categorical parameter, as text.
 	Choices []string `json:"choices,omitempty"`
+
+	// unread marks an int or float range whose bounds could not be read (a
+	// problem reported): checks of the range are skipped.
+	unread bool
 }
 
 // TrainingRegister registers the refit model.
@@ -222,7 +226,9 @@ func LoadTraining(path string) (*Training, error) {
 // ParseTraining decodes a training spec and reports every problem the file
 // alone shows, as Problems located by file:line: unknown or missing fields,
 // bad values, a metric that does not fit the objective, a search range with
-// low > high.
+// low > high. The learner's parameters and the registered model's name are
+// checked by internal/modeling/train, which knows the learners and the
+// registry (this package, read by the data layer too, does not).
 func ParseTraining(file string, data []byte) (*Training, error) {
 	var ps Problems
 	t := &Training{File: file, lines: map[string]int{}}
@@ -284,7 +290,11 @@ func (t *Training) decode(d *nodeDecoder, body ast.Node) {
 			l, _ := d.mapping(v, "model", map[string]func(ast.Node){
 				"kind":      func(v ast.Node) { m.Kind = d.str(v, "model.kind") },
 				"objective": func(v ast.Node) { m.Objective = d.str(v, "model.objective") },
-				"params":    func(v ast.Node) { m.Params = d.params(v, "model.params") },
+				"params": func(v ast.Node) {
+					var pl map[string]int
+					m.Params, pl = d.params(v, "model.params")
+					t.keyed("model.params.", pl)
+				},
 			})
 			t.keyed("model.", l)
 		},
@@ -413,13 +423,21 @@ func (d *nodeDecoder) tuneParam(name string, n ast.Node) TuneParam {
 			}
 			p.Type = typ
 			var xs []float64
+			reported := len(*d.ps)
 			d.seq(v, what+"."+typ, func(e ast.Node) {
 				if x, ok := d.number(e, what+"."+typ); ok {
 					xs = append(xs, x)
 				}
 			})
+			if len(*d.ps) > reported {
+				// The bounds are reported already: no follow-on problems
+				// about a range that was never read.
+				p.unread = true
+				return
+			}
 			if len(xs) != 2 {
 				d.add(v, "%s.%s: expected [low, high]", what, typ)
+				p.unread = true
 				return
 			}
 			p.Low, p.High = xs[0], xs[1]
@@ -485,28 +503,30 @@ func (t *Training) decodeRegister(d *nodeDecoder, n ast.Node) {
 	t.keyed("register.", l)
 }
 
-// params decodes a mapping of parameter names to scalars, as text.
-func (d *nodeDecoder) params(n ast.Node, what string) map[string]string {
-	out := map[string]string{}
+// params decodes a mapping of parameter names to scalars, as text, and
+// returns the line of each name.
+func (d *nodeDecoder) params(n ast.Node, what string) (map[string]string, map[string]int) {
+	out, lines := map[string]string{}, map[string]int{}
 	n = unwrap(n)
 	if isNull(n) {
-		return out
+		return out, lines
 	}
 	mn, ok := n.(ast.MapNode)
 	if !ok {
 		d.add(n, "%s: got %s, expected a mapping of parameter names to values", what, describe(n))
-		return out
+		return out, lines
 	}
 	it := mn.MapRange()
 	for it.Next() {
 		k := scalarText(it.Key())
+		lines[k] = lineOf(it.Key())
 		if !isScalar(it.Value()) {
 			d.add(it.Value(), "%s.%s: got %s, expected a number, string or boolean", what, k, describe(it.Value()))
 			continue
 		}
 		out[k] = scalarText(it.Value())
 	}
-	return out
+	return out, lines
 }
 
 // seed decodes a non-negative whole number.
@@ -735,6 +755,9 @@ func (t *Training) validateTune(tu *TrainingTune, add func(path, format string, 
 		case "":
 			add(path, "%s: expected {int: [low, high]}, {float: [low, high]} or {choice: [values]}", path)
 		case "int", "float":
+			if p.unread {
+				continue
+			}
 			if p.Low > p.High {
 				add(path, "%s: low %v > high %v", path, p.Low, p.High)
 			}

@@ -2,11 +2,13 @@ package spec
 
 import (
 	"fmt"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/token"
 )
 
 // nodeDecoder walks a parsed YAML document by hand instead of reflecting into
@@ -167,7 +169,10 @@ func (d *nodeDecoder) strs(n ast.Node, what string) []string {
 	return out
 }
 
-// number decodes an integer or float scalar.
+// number decodes an integer or float scalar. A plain (unquoted) scalar
+// written as YAML 1.2's float, such as 1e-3, is a number too: goccy/go-yaml
+// reads an exponent without a decimal point as a string. A quoted string
+// stays a string.
 func (d *nodeDecoder) number(n ast.Node, what string) (float64, bool) {
 	switch v := unwrap(n).(type) {
 	case *ast.IntegerNode, *ast.FloatNode:
@@ -175,9 +180,25 @@ func (d *nodeDecoder) number(n ast.Node, what string) (float64, bool) {
 		if err == nil {
 			return f, true
 		}
+	case *ast.StringNode:
+		if f, ok := plainFloat(v); ok {
+			return f, true
+		}
 	}
 	d.add(n, "%s: got %s, expected a number", what, describe(n))
 	return 0, false
+}
+
+// yamlFloat is YAML 1.2's core-schema float, without .inf and .nan.
+var yamlFloat = regexp.MustCompile(`^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$`)
+
+// plainFloat reads an unquoted string scalar written as a finite float.
+func plainFloat(s *ast.StringNode) (float64, bool) {
+	if tk := s.GetToken(); tk == nil || tk.Type != token.StringType || !yamlFloat.MatchString(s.Value) {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(s.Value, 64)
+	return f, err == nil
 }
 
 // scalarValue decodes a scalar to a Go value: int64, float64, bool or string.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/atrium-ml/atrium/internal/modeling/tune"
@@ -88,16 +89,18 @@ func studyOptions(t *spec.Training, sp tune.Space) (tune.StudyOptions, tune.Opti
 
 // runStudy runs the trials: each samples the space, fits with the sampled
 // parameters (reporting the validation metric per iteration so that the
-// pruner can stop it), and is logged as a child run of the parent run.
+// pruner can stop it), and is logged as a child run of the parent run. An
+// error before this process ran any trial (the study could not be opened,
+// say) is a beforeTrials error.
 func runStudy(ctx context.Context, o *Options, tr *trainer, k *tracker) (*studyOutcome, error) {
 	t := o.Spec
 	sp, err := space(t)
 	if err != nil {
-		return nil, err
+		return nil, beforeTrials{err}
 	}
 	so, oo, err := studyOptions(t, sp)
 	if err != nil {
-		return nil, err
+		return nil, beforeTrials{err}
 	}
 	// The study is the parent run's: --resume finds the run, hence the study.
 	so.Name = t.Name
@@ -108,19 +111,24 @@ func runStudy(ctx context.Context, o *Options, tr *trainer, k *tracker) (*studyO
 	if o.DB != nil {
 		st, err := openStorage(ctx, o)
 		if err != nil {
-			return nil, err
+			return nil, beforeTrials{err}
 		}
 		defer st.Close()
 		so.Storage = st
 	}
 	study, err := tune.NewStudy(ctx, so)
 	if err != nil {
-		return nil, err
+		if k.resumed {
+			err = fmt.Errorf("--resume: %w", err)
+		}
+		return nil, beforeTrials{err}
 	}
+	var ran atomic.Bool // a trial's objective was called
 	var mu sync.Mutex
 	best := bestTrial{number: -1}
 	curves := map[int][]float64{}
 	obj := func(ctx context.Context, trial *tune.Trial) (float64, error) {
+		ran.Store(true)
 		sampled, err := sp.Suggest(trial)
 		if err != nil {
 			return 0, err
@@ -177,7 +185,11 @@ func runStudy(ctx context.Context, o *Options, tr *trainer, k *tracker) (*studyO
 	err = study.Optimize(ctx, obj, oo)
 	bar.finish()
 	if err != nil {
-		return nil, fmt.Errorf("study %s: %w", so.Name, err)
+		err = fmt.Errorf("study %s: %w", so.Name, err)
+		if !ran.Load() {
+			err = beforeTrials{err}
+		}
+		return nil, err
 	}
 	out, err := outcome(ctx, study, tr, best)
 	if err != nil {

@@ -58,14 +58,19 @@ type tracker struct {
 	runID  string
 	expID  string // the parent run's experiment, the trials' too
 	artDir string // the parent run's directory in the artifact store
+	// resumed is true when runID is an interrupted study's parent run
+	// (Resume), not one this process created.
+	resumed bool
 }
 
 func newTracker(o *Options, res *Result) *tracker { return &tracker{o: o, t: o.Tracker, res: res} }
 
 func (k *tracker) now() int64 { return k.o.Now().UnixMilli() }
 
-// start creates the parent run, or with Resume finds the study's unfinished
-// one.
+// start creates the parent run, tagged with what makes the study's trials
+// comparable (studyParts), or with Resume finds the study's unfinished one
+// and checks that the spec still matches it. A resume that cannot continue
+// is an ErrResume error and leaves every run as it was.
 func (k *tracker) start(ctx context.Context) error {
 	t := k.o.Spec
 	expID, err := k.t.ExperimentID(ctx, t.Name)
@@ -73,23 +78,33 @@ func (k *tracker) start(ctx context.Context) error {
 		return fmt.Errorf("experiment %s: %w", t.Name, err)
 	}
 	k.expID = expID
+	parts := studyParts(k.o, k.res)
 	if k.o.Resume {
 		runs, err := k.t.SearchRuns(ctx, expID, fmt.Sprintf("tags.`%s` = '%s' and attributes.status = 'RUNNING'", TagStudy, t.Name),
 			[]string{"attributes.start_time DESC"}, 1)
 		if err != nil {
 			return fmt.Errorf("find the study's parent run: %w", err)
 		}
-		// The parent run holds no params until the model is registered in
-		// it: a run with params died while registering, and is not resumed.
-		if len(runs) > 0 && len(runs[0].Data.Params) == 0 {
-			k.runID = runs[0].Info.RunID
-			return k.artifactDir(runs[0].Info.ArtifactURI)
+		switch {
+		case len(runs) == 0:
+			return resumeError(fmt.Sprintf("--resume: no interrupted study of %s to resume; run without --resume", t.Name))
+		case len(runs[0].Data.Params) > 0:
+			// The parent run holds no params until the model is registered
+			// in it: a run with params died while registering, and is not
+			// resumed.
+			return resumeError(fmt.Sprintf("--resume: no interrupted study of %s to resume (the last unfinished run, %s, stopped while registering its model); run without --resume",
+				t.Name, runs[0].Info.RunID))
 		}
-		k.o.Logger.Info("no unfinished parent run of the study: starting one", "study", t.Name)
+		if err := checkStudyParts(t.Name, parts, runs[0].Data.Tags); err != nil {
+			return err
+		}
+		k.runID, k.resumed = runs[0].Info.RunID, true
+		return k.artifactDir(runs[0].Info.ArtifactURI)
 	}
-	runID, uri, err := k.t.CreateRun(ctx, expID, k.now(), []tracking.KV{
+	tags := []tracking.KV{
 		{Key: tracking.TagRunName, Value: t.Name}, {Key: "mlflow.source.name", Value: "atrium train"},
-		{Key: "mlflow.source.type", Value: "LOCAL"}, {Key: TagStudy, Value: t.Name}, {Key: TagTrainingSpec, Value: t.File}})
+		{Key: "mlflow.source.type", Value: "LOCAL"}, {Key: TagStudy, Value: t.Name}, {Key: TagTrainingSpec, Value: t.File}}
+	runID, uri, err := k.t.CreateRun(ctx, expID, k.now(), append(tags, studyTags(parts)...))
 	if err != nil {
 		return fmt.Errorf("create the study's parent run: %w", err)
 	}

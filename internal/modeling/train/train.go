@@ -175,6 +175,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, errors.New("train: a Tracker is required unless DryRun")
 	}
 	features, ps := t.CheckFeatures(o.Features)
+	ps = append(ps, checkParams(t)...)
 	if len(ps) > 0 {
 		return nil, specError(ps...)
 	}
@@ -219,6 +220,12 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	out, err := runStudy(ctx, &o, tr, tracker)
 	if err != nil {
+		if errors.As(err, new(beforeTrials)) && tracker.resumed {
+			// Nothing of the interrupted study changed: its run stays
+			// RUNNING, to be resumed once the cause is fixed.
+			o.Logger.Warn("the study was not resumed; its parent run is left unfinished", "run", tracker.runID, "error", err)
+			return nil, err
+		}
 		tracker.fail(ctx, err)
 		return nil, err
 	}

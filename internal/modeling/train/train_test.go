@@ -475,21 +475,22 @@ func TestRunResume(t *testing.T) {
 	}
 }
 
-// TestRunFailedTrials searches a parameter some of whose values the learner
-// refuses: those trials fail with the learner's reason, recorded in their
-// child runs, and the study goes on to a model from the others.
+// TestRunFailedTrials searches two parameters one combination of whose
+// values the learner refuses (each value alone is fine, so the spec is
+// valid): that trial fails with the learner's reason, recorded in its
+// child run, and the study goes on to a model from the others.
 func TestRunFailedTrials(t *testing.T) {
 	p := newProject(t)
 	src := strings.Replace(strings.Replace(rankerSpec, "MARGIN", "0", 1), "    learning_rate: {float: [0.05, 0.3], log: true}\n",
-		"    max_bin: {choice: [\"1\", \"63\"]}\n", 1)
+		"    is_unbalance: {choice: [\"true\", \"false\"]}\n", 1)
 	src = strings.Replace(strings.Replace(src, "sampler: tpe\n", "", 1), "  seed: 3\n", "  seed: 3\n  sampler: grid\n", 1)
-	s := p.spec(t, "ranker.yaml", strings.Replace(src, "num_leaves: {int: [4, 31], log: true}", "num_leaves: {int: [7, 15], step: 8}", 1))
+	s := p.spec(t, "ranker.yaml", strings.Replace(src, "num_leaves: {int: [4, 31], log: true}", "scale_pos_weight: {choice: [\"1\", \"2\"]}", 1))
 	res, err := p.run(t, s, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Failed != 2 || res.Complete+res.Pruned != 2 || res.BestParams["max_bin"] != "63" {
-		t.Fatalf("grid of 4: %d failed, %d complete, %d pruned, best %v; want the 2 trials of max_bin 1 failed", res.Failed, res.Complete, res.Pruned, res.BestParams)
+	if res.Failed != 1 || res.Complete+res.Pruned != 3 || res.BestParams["is_unbalance"] == "true" && res.BestParams["scale_pos_weight"] == "2" {
+		t.Fatalf("grid of 4: %d failed, %d complete, %d pruned, best %v; want the trial of is_unbalance with scale_pos_weight 2 failed", res.Failed, res.Complete, res.Pruned, res.BestParams)
 	}
 	runs, _, err := p.stores.Tracking.SearchRuns(context.Background(), tracking.RunQuery{ExperimentIDs: []string{"1"},
 		Filter: "tags.`atrium.trial.state` = 'failed'"})
@@ -503,11 +504,11 @@ func TestRunFailedTrials(t *testing.T) {
 				reason = kv.Value
 			}
 		}
-		if r.Info.Status != "FAILED" || !strings.Contains(reason, "max_bin") {
+		if r.Info.Status != "FAILED" || !strings.Contains(reason, "is_unbalance") {
 			t.Errorf("failed trial run %s: status %s, reason %q", r.Info.RunID, r.Info.Status, reason)
 		}
 	}
-	if len(runs) != 2 {
-		t.Errorf("%d failed trial runs, want 2", len(runs))
+	if len(runs) != 1 {
+		t.Errorf("%d failed trial runs, want 1", len(runs))
 	}
 }
