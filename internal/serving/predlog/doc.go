@@ -83,7 +83,10 @@
 // (waiting and being written); a record that does not fit is dropped whole and
 // its rows counted in atrium_prediction_log_dropped_rows_total{model,reason}.
 // The Writer takes ownership of a logged record's slices: the caller must not
-// modify them afterwards. A background goroutine flushes every FlushInterval,
+// modify them afterwards. Once a record is written, its Values array is
+// handed out again by Writer.Floats, which the serving layer fills a logged
+// request's feature values into: at a high rate the log would otherwise
+// allocate as much as the request path itself. A background goroutine flushes every FlushInterval,
 // when the buffer is half full, and at Close, through an in-memory DuckDB
 // (rows appended by data chunk through its C API, then COPY TO Parquet) limited
 // to one thread, on a thread of the SCHED_IDLE policy (Linux), so that a flush
