@@ -376,7 +376,10 @@ func (t *Training) decodeTune(d *nodeDecoder, n ast.Node) {
 		f, ok := d.number(v, what)
 		if ok && (f != math.Trunc(f) || f < 1 || f > 1e6) {
 			d.add(v, "%s: %v, expected a whole number from 1", what, f)
-			return 0
+			ok = false
+		}
+		if !ok {
+			return -1 // reported: no default, no checks against it
 		}
 		return int(f)
 	}
@@ -472,7 +475,12 @@ func (d *nodeDecoder) tuneParam(name string, n ast.Node) TuneParam {
 			p.Log = b.Value
 		},
 		"step": func(v ast.Node) {
-			if x, ok := d.number(v, what+".step"); ok {
+			x, ok := d.number(v, what+".step")
+			switch {
+			case !ok:
+			case x <= 0 || math.IsInf(x, 0):
+				d.add(v, "%s.step: %v, expected a positive step (leave it out for none)", what, x)
+			default:
 				p.Step = x
 			}
 		},
@@ -619,6 +627,9 @@ func checkMetric(metric, objective string) string {
 	if m[2] != "" && m[1] != "ndcg" && m[1] != "map" {
 		return fmt.Sprintf("%s: only ndcg and map take a cut-off @k", metric)
 	}
+	if k, err := strconv.Atoi(m[2]); m[2] != "" && (err != nil || k < 1) {
+		return fmt.Sprintf("%s: the cut-off @k counts the top results, expected 1 or more (%s@10)", metric, m[1])
+	}
 	return ""
 }
 
@@ -709,7 +720,7 @@ func (t *Training) validateSplit(add func(path, format string, args ...any)) {
 			add("split", "split by random needs valid and test shares, such as valid: 0.2, test: 0.1")
 		}
 		if s.Valid+s.Test >= 1 {
-			add("split", "split.valid + split.test = %v leaves no training rows", s.Valid+s.Test)
+			add("split", "split.valid + split.test = %v leaves no training rows", strconv.FormatFloat(s.Valid+s.Test, 'g', 12, 64))
 		}
 		if s.KFold > 0 {
 			add("split.kfold", "split.kfold does not go with by: random")
@@ -743,7 +754,7 @@ func (t *Training) validateTune(tu *TrainingTune, add func(path, format string, 
 	if tu.Direction != "" && tu.Direction != "maximize" && tu.Direction != "minimize" {
 		add("tune.direction", "tune.direction %q, expected maximize or minimize", tu.Direction)
 	}
-	if tu.Parallel > tu.Trials {
+	if tu.Trials > 0 && tu.Parallel > tu.Trials {
 		add("tune.parallel", "tune.parallel %d is more than tune.trials %d", tu.Parallel, tu.Trials)
 	}
 	for _, p := range tu.Space {
@@ -764,8 +775,11 @@ func (t *Training) validateTune(tu *TrainingTune, add func(path, format string, 
 			if p.Log && p.Low <= 0 {
 				add(path, "%s: log scale needs low > 0, got %v", path, p.Low)
 			}
-			if p.Step < 0 || p.Step > 0 && p.Log {
-				add(path, "%s: step %v: expected a positive step, and not with log", path, p.Step)
+			if p.Step > 0 && p.Log {
+				add(path, "%s: step %v: a step does not go with log", path, p.Step)
+			}
+			if p.Type == "int" && p.Step != math.Trunc(p.Step) {
+				add(path, "%s: step %v: expected a whole number for an int range", path, p.Step)
 			}
 		case "categorical":
 			if len(p.Choices) == 0 {
