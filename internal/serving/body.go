@@ -11,6 +11,8 @@ import (
 	"sync"
 
 	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/atrium-ml/atrium/internal/platform/server"
 )
 
 // The bodies of predict and rank are decoded in one pass over their tokens
@@ -45,6 +47,12 @@ func readBody(r *http.Request, member func(dec *jsontext.Decoder, name string) (
 	// bytes (a rank body of 500 candidates is about 10 kB): a client's
 	// Content-Length is a claim, and the limit on the body is the server's
 	// (http.MaxBytesReader).
+	// Rank and predict bodies are small (a rank of 500 candidates is about
+	// 10 kB): compressing them would cost the client more than it saves.
+	// Without this check a gzip body read as JSON failed on its first byte.
+	if enc := r.Header.Get("Content-Encoding"); enc != "" && !strings.EqualFold(enc, "identity") {
+		return errInput("Content-Encoding %s: predict and rank take an uncompressed JSON body; leave Content-Encoding out", server.Quote(enc))
+	}
 	body := new(bytes.Buffer)
 	if n := r.ContentLength; n > 0 {
 		body.Grow(int(min(n, 1<<20)) + bytes.MinRead)

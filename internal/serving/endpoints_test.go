@@ -723,3 +723,25 @@ func TestErrorReasons(t *testing.T) {
 		}
 	}
 }
+
+// A compressed body is refused naming its Content-Encoding, not read as
+// JSON that fails on its first byte; identity is no encoding.
+func TestBodyContentEncoding(t *testing.T) {
+	s := newRankSetup(t, EndpointOptions{})
+	ts := serve(t, s.e)
+	body := `{"context": {"user_id": "u1"}, "candidates": {"listing_id": ["l1"]}}`
+	for _, tc := range []struct {
+		enc  string
+		code int
+		says string
+	}{
+		{"gzip", 400, `Content-Encoding \"gzip\": predict and rank take an uncompressed JSON body`},
+		{"br", 400, `Content-Encoding \"br\"`},
+		{"identity", 200, ""},
+	} {
+		code, _, raw := post(t, ts, "/v1/models/ranker/rank", body, map[string]string{"Content-Encoding": tc.enc}, nil)
+		if code != tc.code || !strings.Contains(raw, tc.says) {
+			t.Errorf("Content-Encoding %s: %d %s, want %d saying %q", tc.enc, code, raw, tc.code, tc.says)
+		}
+	}
+}
