@@ -227,7 +227,8 @@ func (a *API) readBody(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer
 		return &http.MaxBytesError{Limit: a.opts.MaxBodyBytes}
 	}
 	body := io.Reader(http.MaxBytesReader(w, r.Body, a.opts.MaxBodyBytes))
-	switch enc := r.Header.Get("Content-Encoding"); strings.ToLower(enc) {
+	enc := r.Header.Get("Content-Encoding")
+	switch strings.ToLower(enc) {
 	case "", "identity":
 		// The declared length sizes the buffer only up to maxPreGrow: a
 		// client declaring 64 MiB and sending nothing must not reserve
@@ -258,6 +259,11 @@ func (a *API) readBody(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			return err
+		}
+		if enc != "" && !strings.EqualFold(enc, "identity") {
+			// The decompressor's error (unexpected EOF, a bad checksum) is
+			// about the compressed stream, not the JSON in it.
+			return fmt.Errorf("%w: Content-Encoding %s: the compressed body is cut or corrupt: %v", ErrInvalidInput, strings.ToLower(enc), err)
 		}
 		return fmt.Errorf("%w: reading the body: %v", ErrInvalidInput, err)
 	}
