@@ -308,13 +308,28 @@ func (t *Training) decode(d *nodeDecoder, body ast.Node) {
 func (t *Training) decodeFeatures(d *nodeDecoder, n ast.Node) {
 	if _, ok := unwrap(n).(*ast.SequenceNode); ok {
 		t.Features.Refs = d.strs(n, "features")
+		t.itemLines("features.", n)
 		return
 	}
 	l, _ := d.mapping(n, "features (a mapping {service: NAME} or a list of feature references)", map[string]func(ast.Node){
 		"service": func(v ast.Node) { t.Features.Service = d.str(v, "features.service") },
-		"exclude": func(v ast.Node) { t.Features.Exclude = d.strs(v, "features.exclude") },
+		"exclude": func(v ast.Node) {
+			t.Features.Exclude = d.strs(v, "features.exclude")
+			t.itemLines("features.exclude.", v)
+		},
 	})
 	t.keyed("features.", l)
+}
+
+// itemLines records the line of each item of a list under prefix+index
+// ("features.2"), so that a problem with one reference is at its own line
+// in a block list (a flow list's items share its line).
+func (t *Training) itemLines(prefix string, n ast.Node) {
+	if seq, ok := unwrap(n).(*ast.SequenceNode); ok {
+		for i, v := range seq.Values {
+			t.lines[prefix+strconv.Itoa(i)] = lineOf(v)
+		}
+	}
 }
 
 func (t *Training) decodeSplit(d *nodeDecoder, n ast.Node) {
@@ -822,9 +837,9 @@ func (t *Training) CheckFeatures(f *Features) ([]ResolvedFeature, Problems) {
 		}
 		res, err = f.ResolveService(t.Features.Service)
 	} else {
-		for _, r := range t.Features.Refs {
+		for i, r := range t.Features.Refs {
 			if _, err := f.Resolve(r); err != nil {
-				ps = append(ps, t.Problem("features", "features: %v", err))
+				ps = append(ps, t.Problem("features."+strconv.Itoa(i), "features: %v", err))
 			}
 		}
 		if len(ps) > 0 {
@@ -836,11 +851,11 @@ func (t *Training) CheckFeatures(f *Features) ([]ResolvedFeature, Problems) {
 		ps = append(ps, t.Problem("features", "features: %v", err))
 		return nil, ps
 	}
-	for _, x := range t.Features.Exclude {
+	for i, x := range t.Features.Exclude {
 		n := len(res)
 		res = slices.DeleteFunc(res, func(r ResolvedFeature) bool { return r.Ref == x || r.Name == x })
 		if len(res) == n {
-			ps = append(ps, t.Problem("features.exclude", "features.exclude: %q is not a feature of the spec's features", x))
+			ps = append(ps, t.Problem("features.exclude."+strconv.Itoa(i), "features.exclude: %q is not a feature of the spec's features", x))
 		}
 	}
 	if len(res) == 0 && len(ps) == 0 {

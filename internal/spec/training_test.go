@@ -70,6 +70,9 @@ func TestTrainingCheckFeatures(t *testing.T) {
 		{"missing service", "{service: nope}", `spec.yaml:2: feature service "nope" is not defined`},
 		{"missing feature", "[nope:x]", "spec.yaml:2: features: "},
 		{"excluded feature missing", "{service: ranker, exclude: [\"listing_engagement:ctr_7d\", nope]}", `spec.yaml:2: features.exclude: "nope" is not a feature`},
+		// In a block list each reference is at its own line.
+		{"missing feature, block list", "\n  - \"listing_engagement:ctr_7d\"\n  - nope:x", "spec.yaml:4: features: "},
+		{"excluded feature missing, block list", "\n  service: ranker\n  exclude:\n    - \"listing_engagement:ctr_7d\"\n    - nope", `spec.yaml:6: features.exclude: "nope" is not a feature`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			src := "name: x\nfeatures: " + c.features + "\nspine: {path: s.csv, timestamp: ts, label: y}\nsplit: {by: random, valid: 0.2, test: 0.2}\nmodel: {objective: binary}\n"
