@@ -247,8 +247,15 @@ func writeTrainPlan(w io.Writer, r *train.Result) error {
 	}
 	if p.Promote != "" {
 		champ := "no version yet: the candidate would take it"
-		if p.Champion != "" {
+		switch {
+		case p.Champion != "" && p.ChampionKept != "":
+			// The gate will keep it whatever the candidate scores.
+			champ = "now version " + p.Champion + ", kept whatever the candidate scores: " + p.ChampionKept
+		case p.Champion != "":
 			champ = "now version " + p.Champion + ", replaced only if beaten on the same test rows by " + strconv.FormatFloat(p.IfBetterBy, 'g', -1, 64)
+			if m := p.ChampionTestMetric; m != nil {
+				champ += fmt.Sprintf(" (its test %s there: %.6g)", p.Metric, *m)
+			}
 		}
 		fmt.Fprintf(&b, "promote     %s: %s\n", p.Promote, champ)
 	}

@@ -83,10 +83,22 @@ func build(ctx context.Context, o *Options, features []spec.ResolvedFeature) (*t
 	for i, f := range features {
 		names[i] = f.Name
 	}
+	// The label is checked against the objective as it is read (each
+	// value) and once it is (the values together), before any trial: a
+	// problem of the spine's data is the spec's, at the spine's line and
+	// naming the spine, not the temporary training set file. The training
+	// set keeps the spine's rows in order, so a row number is the spine's.
+	check, want := labelRule(t)
 	tab, err := ml.LoadTable(ctx, out, ml.LoadOptions{Label: t.Spine.Label, Weight: t.Spine.Weight, Group: t.Spine.Group,
-		Features: names, Passthrough: []string{t.Spine.Timestamp}})
+		Features: names, Passthrough: []string{t.Spine.Timestamp}, CheckLabel: check})
 	if err != nil {
+		if serr := spineDataError(t, err, want); serr != nil {
+			return nil, serr
+		}
 		return nil, fmt.Errorf("training set of %s: %w", t.File, err)
+	}
+	if err := checkLabels(t, tab.Label, want); err != nil {
+		return nil, err
 	}
 	times, err := parseTimes(tab.Passthrough[0])
 	if err != nil {

@@ -62,9 +62,10 @@ func canonicalParam(key string) string {
 // trial's fit runs it (internal/modeling/fit: gbdt.ParseParams or
 // linear.ParseParams), giving the problems one per line (nil: accepted),
 // and the parameters the fit adds to the spec's: the objective, and for a
-// multiclass tree without num_class the class count the labels will give
-// (2 stands in for it, as fit does before reading data).
-func learner(t *spec.Training, given []string) (parse func(map[string]string) []string, base map[string]string) {
+// multiclass tree the class count the labels will give (2 stands in for
+// it, as fit does before reading data, unless num_class is given: see
+// standIn).
+func learner(t *spec.Training) (parse func(map[string]string) []string, base map[string]string) {
 	m := t.Model
 	if m.Kind == spec.ModelLinear {
 		parse = func(kv map[string]string) []string {
@@ -78,10 +79,25 @@ func learner(t *spec.Training, given []string) (parse func(map[string]string) []
 		return paramProblems(err, gbdt.ErrParams)
 	}
 	base = map[string]string{gbdt.ParamObjective: m.Objective}
-	if m.Objective == "multiclass" && !slices.ContainsFunc(given, func(k string) bool { return canonicalParam(k) == gbdt.ParamNumClass }) {
+	if m.Objective == "multiclass" {
 		base[gbdt.ParamNumClass] = "2"
 	}
 	return parse, base
+}
+
+// standIn is kv without its parameters of key's canonical name: base's
+// stand-in num_class gives way to a num_class given in model.params or
+// searched (under its name or an alias), while every other parameter is
+// still checked with a class count.
+func standIn(kv map[string]string, key string) map[string]string {
+	out := maps.Clone(kv)
+	c := canonicalParam(key)
+	for k := range out {
+		if canonicalParam(k) == c {
+			delete(out, k)
+		}
+	}
+	return out
 }
 
 // paramProblems splits a learner's parameter error into its lines, without
@@ -117,11 +133,7 @@ func validateParams(t *spec.Training, add func(path, format string, args ...any)
 	if t.Tune != nil {
 		space = t.Tune.Space
 	}
-	given := slices.Collect(maps.Keys(m.Params))
-	for _, p := range space {
-		given = append(given, p.Name)
-	}
-	parse, base := learner(t, given)
+	parse, base := learner(t)
 	fixedOK := true
 	for _, k := range slices.Sorted(maps.Keys(m.Params)) {
 		path := "model.params." + k
@@ -130,7 +142,7 @@ func validateParams(t *spec.Training, add func(path, format string, args ...any)
 			fixedOK = false
 			continue
 		}
-		kv := maps.Clone(base)
+		kv := standIn(base, k)
 		kv[k] = m.Params[k]
 		for _, line := range parse(kv) {
 			add(path, "model.params.%s: %s", k, strings.TrimPrefix(line, fmt.Sprintf("parameter %q: ", k)))
@@ -138,6 +150,9 @@ func validateParams(t *spec.Training, add func(path, format string, args ...any)
 		}
 	}
 	fixed := maps.Clone(base)
+	for k := range m.Params {
+		fixed = standIn(fixed, k) // only base's keys are in it yet
+	}
 	maps.Copy(fixed, m.Params)
 	if fixedOK {
 		// Each parameter alone is fine: what is left is a combination
@@ -159,7 +174,7 @@ func validateParams(t *spec.Training, add func(path, format string, args ...any)
 		values, fraction := probes(p)
 		seen := map[string]bool{}
 		check := func(v, format string) {
-			kv := maps.Clone(fixed)
+			kv := standIn(fixed, p.Name)
 			kv[p.Name] = v
 			for _, line := range parse(kv) {
 				if !seen[line] {

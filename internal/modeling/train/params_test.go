@@ -95,6 +95,11 @@ func TestTrainingParams(t *testing.T) {
 		{"multiclass without num_class", "{objective: multiclass, params: {num_iterations: 5}}", nil, "ok"},
 		{"multiclass num_class", "{objective: multiclass, params: {num_class: 1}}", nil,
 			"spec.yaml:5: model.params.num_class: 1, want 2..65536 for multiclass"},
+		{"multiclass num_class and others", "{objective: multiclass, params: {num_iterations: 5, num_class: 3}}", []string{"num_leaves: {int: [2, 8]}"}, "ok"},
+		{"multiclass num_classes alias", "{objective: multiclass, params: {num_classes: 3, num_leaves: 7}}", nil, "ok"},
+		{"multiclass num_class searched", "{objective: multiclass, params: {num_iterations: 5}}", []string{"num_class: {int: [3, 4]}", "num_leaves: {int: [2, 8]}"}, "ok"},
+		{"multiclass num_class twice", "{objective: multiclass, params: {num_class: 3, num_classes: 4}}", nil,
+			`spec.yaml:5: model.params: parameter "num_class": set twice, as "num_class" and "num_classes"`},
 		{"linear fine", "{kind: linear, objective: binary, params: {lambda_l2: 1e-2, max_iter: 50}}", []string{"lambda_l1: {float: [0, 1]}"}, "ok"},
 		{"linear bad", "{kind: linear, objective: binary, params: {num_leaves: 31, max_iter: x}}", []string{"tol: {choice: [1e-7, -1]}"},
 			`spec.yaml:5: model.params.max_iter: max_iter="x": want an integer >= 1` + "\n" +

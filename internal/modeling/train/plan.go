@@ -7,6 +7,7 @@ import (
 	"maps"
 	"strings"
 
+	"github.com/atrium-ml/atrium/internal/modeling/ml"
 	"github.com/atrium-ml/atrium/internal/serving"
 	"github.com/atrium-ml/atrium/internal/spec"
 )
@@ -48,12 +49,24 @@ type Plan struct {
 	Promote    string  `json:"promote,omitempty"`
 	IfBetterBy float64 `json:"if_better_by,omitempty"`
 	Champion   string  `json:"champion,omitempty"`
+	// ChampionTestMetric is the champion's metric on the test rows, the bar
+	// the candidate must beat by IfBetterBy; nil when there is no champion
+	// or it cannot be compared.
+	ChampionTestMetric *float64 `json:"champion_test_metric,omitempty"`
+	// ChampionKept says why the champion cannot be compared with the
+	// candidate (a model of another task or label, or features missing
+	// from the training set): the run will keep it whatever the candidate
+	// scores, as the promotion gate does. "" when it can be compared.
+	ChampionKept string `json:"champion_kept,omitempty"`
 }
 
-// plan describes the run of the spec on splits. It checks what a run would
-// check before its first trial (the search space, the sampler and the
-// pruner) and reads the promotion alias's current version, writing nothing.
-func plan(ctx context.Context, o *Options, splits *Splits) (*Plan, error) {
+// plan describes the run of the spec on splits of ds. It checks what a run
+// would check before its first trial (the search space, the sampler and
+// the pruner) and reads the promotion alias's current version, writing
+// nothing. That version is judged as the promotion gate will judge it
+// (judgeChampion): scored on the test rows, or kept when it cannot be
+// compared with the candidate, an outcome known before any training.
+func plan(ctx context.Context, o *Options, ds *ml.Dataset, splits *Splits) (*Plan, error) {
 	t := o.Spec
 	sp, err := space(t)
 	if err != nil {
@@ -84,13 +97,19 @@ func plan(ctx context.Context, o *Options, splits *Splits) (*Plan, error) {
 	if o.Tracker == nil {
 		return p, nil
 	}
-	v, err := o.Tracker.Version(ctx, r.Model, "@"+r.Promote.Alias)
+	champ, err := o.Tracker.LoadVersion(ctx, r.Model, "@"+r.Promote.Alias)
 	switch {
 	case errors.Is(err, serving.ErrNotFound):
+		return p, nil
 	case err != nil:
 		return nil, fmt.Errorf("dry run: read %s@%s: %w", r.Model, r.Promote.Alias, err)
-	default:
-		p.Champion = v.Version
+	}
+	p.Champion = champ.Version
+	v, kept := judgeChampion(ctx, t, p.Metric, r.Promote.Alias, champ, ds.Subset(splits.Test))
+	if kept != nil {
+		p.ChampionKept = kept.why
+	} else {
+		p.ChampionTestMetric = &v
 	}
 	return p, nil
 }

@@ -10,7 +10,8 @@
 //
 // Bad input is reported before any training, as spec.Problems located at
 // the spec's lines (errors.Is(err, ErrSpec)): a missing feature or service,
-// a spine column that is not there, an empty split.
+// a spine column that is not there, a label the objective refuses, an empty
+// split.
 package train
 
 import (
@@ -203,7 +204,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	o.Logger.Info("training set", "rows", set.fp.Rows, "train", res.TrainRows, "valid", res.ValidRows, "test", res.TestRows,
 		"dropped", splits.Dropped, "hash", set.fp.Hash)
 	if o.DryRun {
-		if res.Plan, err = plan(ctx, &o, splits); err != nil {
+		if res.Plan, err = plan(ctx, &o, set.ds, splits); err != nil {
 			return nil, err
 		}
 		res.Seconds = time.Since(start).Seconds()

@@ -227,6 +227,10 @@ func checkDryRun(t *testing.T, p *project, s *spec.Training) {
 		t.Fatal("dry run without a plan")
 	} else {
 		got.Params = nil
+		if got.ChampionTestMetric == nil {
+			t.Error("plan without the champion's test metric")
+		}
+		got.ChampionTestMetric = nil
 		if fmt.Sprint(*got) != fmt.Sprint(want) {
 			t.Errorf("plan\n%+v\nwant\n%+v", *got, want)
 		}
