@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -227,7 +228,11 @@ func outcome(ctx context.Context, study *tune.Study, tr *trainer, mine bestTrial
 	out.trials = len(trials)
 	bt, err := study.Best(ctx)
 	if errors.Is(err, tune.ErrNoTrials) {
-		return nil, fmt.Errorf("no trial completed (%d failed, %d pruned): %v", out.failed, out.pruned, reasons)
+		why := strings.Join(reasons, "; ")
+		if out.failed > len(reasons) {
+			why = fmt.Sprintf("the first %d: %s", len(reasons), why)
+		}
+		return nil, fmt.Errorf("no trial completed (%d failed, %d pruned): %s", out.failed, out.pruned, why)
 	}
 	if err != nil {
 		return nil, err

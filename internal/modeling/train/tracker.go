@@ -327,8 +327,15 @@ func (k *tracker) finish(ctx context.Context, m *modelfile.Model, set *trainingS
 				return fmt.Errorf("promote %s version %s to %s: %w", r.Model, reg.Version, res.Decision.Alias, err)
 			}
 		}
-	} else if err := register.PutModelDir(ctx, k.t, k.artDir+"/"+register.ArtifactPath, m, k.o.Now()); err != nil {
-		return fmt.Errorf("store the model in run %s: %w", k.runID, err)
+	} else {
+		// What registering logs, the model's params among them: without
+		// a register block the parent run holds them all the same.
+		if err := register.LogRunData(ctx, k.t, k.runID, m, k.o.Now()); err != nil {
+			return err
+		}
+		if err := register.PutModelDir(ctx, k.t, k.artDir+"/"+register.ArtifactPath, m, k.o.Now()); err != nil {
+			return fmt.Errorf("store the model in run %s: %w", k.runID, err)
+		}
 	}
 	if err := k.t.EndRun(ctx, k.runID, "FINISHED", now); err != nil {
 		return fmt.Errorf("end the study's parent run %s: %w", k.runID, err)

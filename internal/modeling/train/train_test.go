@@ -391,6 +391,32 @@ func TestRunKFoldProfile(t *testing.T) {
 	}
 }
 
+// TestRunWithoutRegister: without a register block the model stays in the
+// parent run, which holds the best parameters as params as it does when
+// the model is registered.
+func TestRunWithoutRegister(t *testing.T) {
+	p := newProject(t)
+	src := strings.Replace(rankerSpec, "register: {model: ranker, alias: challenger, promote: {alias: champion, if_better_by: MARGIN}}\n", "", 1)
+	res, err := p.run(t, p.spec(t, "ranker.yaml", strings.Replace(src, "trials: 6", "trials: 2", 1)), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Registered != nil {
+		t.Fatalf("registered %+v without a register block", res.Registered)
+	}
+	run, err := p.stores.Tracking.GetRun(context.Background(), res.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	params := map[string]string{}
+	for _, kv := range run.Data.Params {
+		params[kv.Key] = kv.Value
+	}
+	if params["task"] != "lambdarank" || params["num_leaves"] != res.BestParams["num_leaves"] || params["learning_rate"] == "" || run.Info.Status != "FINISHED" {
+		t.Errorf("parent run %s (%s): params %v, want the task and the best parameters %v", res.RunID, run.Info.Status, params, res.BestParams)
+	}
+}
+
 // TestRunBadInput checks that problems with what the spec names are
 // reported at the spec's lines before any training.
 func TestRunBadInput(t *testing.T) {

@@ -417,6 +417,17 @@ func experiment(ctx context.Context, ts *tracking.Store, name string) (string, e
 	return id, nil
 }
 
+// LogRunData logs to run runID what a registration logs of m (runData):
+// its training parameters, task, algorithm and sizes as params, and its
+// final metrics. For a run whose model is kept without being registered.
+func LogRunData(ctx context.Context, t Target, runID string, m *modelfile.Model, now time.Time) error {
+	params, metrics := runData(m, now.UnixMilli())
+	if err := t.LogBatch(ctx, runID, metrics, params, nil); err != nil {
+		return fmt.Errorf("log params and metrics to run %s: %w", runID, err)
+	}
+	return nil
+}
+
 // runData is what the run records of m: its training parameters, task,
 // algorithm and sizes as params, and its final metrics. Metric names take
 // MLflow's characters: "@" becomes "_at_" (valid_ndcg@10 ->
