@@ -6,25 +6,8 @@ import (
 	"testing"
 
 	"github.com/atrium-ml/atrium/internal/spec"
+	"github.com/atrium-ml/atrium/internal/spec/spectest"
 )
-
-// trainingSrc is a training spec with the given model (line 5), search
-// space (one parameter a line from line 8) and register block (after the
-// space).
-func trainingSrc(model string, space []string, register string) string {
-	src := "name: x\nfeatures: {service: s}\nspine: {path: s.csv, timestamp: ts, label: y}\nsplit: {by: random, valid: 0.2, test: 0.2}\n" +
-		"model: " + model + "\ntune:\n  space:\n"
-	for _, p := range space {
-		src += "    " + p + "\n"
-	}
-	if len(space) == 0 {
-		src = strings.TrimSuffix(src, "  space:\n") + "  trials: 1\n"
-	}
-	if register != "" {
-		src += "register: " + register + "\n"
-	}
-	return src
-}
 
 // problems parses src and checks its parameters as Run does first, and
 // returns the problems, one a line, or "ok".
@@ -107,7 +90,7 @@ func TestTrainingParams(t *testing.T) {
 				`spec.yaml:8: tune.space.tol: tol="-1": want a number >= 0`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			if got := problems(t, trainingSrc(c.model, c.space, "")); got != c.want {
+			if got := problems(t, spectest.TrainingSrc(c.model, c.space, "")); got != c.want {
 				t.Errorf("problems:\n%s\nwant:\n%s", got, c.want)
 			}
 		})
@@ -126,7 +109,7 @@ func TestTrainingRegisterName(t *testing.T) {
 		{"too long", strings.Repeat("m", 300), `spec.yaml:8: register.model "` + strings.Repeat("m", 300) + `": 'register.model' exceeds the maximum length of 256 characters`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			got := problems(t, trainingSrc("{objective: binary}", nil, "{model: "+c.model+", promote: {alias: champion}}"))
+			got := problems(t, spectest.TrainingSrc("{objective: binary}", nil, "{model: "+c.model+", promote: {alias: champion}}"))
 			if got != c.want && (c.want == "ok" || !strings.HasPrefix(got, c.want)) {
 				t.Errorf("problems:\n%s\nwant:\n%s", got, c.want)
 			}

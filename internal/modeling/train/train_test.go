@@ -21,8 +21,6 @@ import (
 	"github.com/atrium-ml/atrium/internal/modeling/fit"
 	"github.com/atrium-ml/atrium/internal/modeling/ml"
 	"github.com/atrium-ml/atrium/internal/modeling/modelfile"
-	"github.com/atrium-ml/atrium/internal/modeling/tune/tunedb"
-	"github.com/atrium-ml/atrium/internal/platform/meta/metatest"
 	"github.com/atrium-ml/atrium/internal/registry"
 	"github.com/atrium-ml/atrium/internal/serving/register"
 	"github.com/atrium-ml/atrium/internal/serving/servingtest"
@@ -444,15 +442,8 @@ func TestRunBadInput(t *testing.T) {
 // killed run leaves it), and resumes it: the same parent run ends with the 5
 // trials of the budget, numbered 0-4, each that ran a child run.
 func TestRunResume(t *testing.T) {
-	p := newProject(t)
-	db := metatest.SQLite(t, tracking.Schema, registry.Schema, tunedb.Schema)
-	ts, err := tracking.New(context.Background(), db, tracking.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.stores.Tracking, p.stores.Registry = ts, registry.New(ts)
-	s := p.spec(t, "ranker.yaml", strings.Replace(strings.Replace(rankerSpec, "MARGIN", "0", 1), "trials: 6", "trials: 5", 1))
-	opts := Options{Spec: s, Dir: p.dir, Features: p.feats, Engine: p.eng, Tracker: p.stores, DB: db, Threads: 2}
+	p, ts, opts := resumeProject(t)
+	opts.Spec = p.spec(t, "ranker.yaml", strings.Replace(strings.Replace(rankerSpec, "MARGIN", "0", 1), "trials: 6", "trials: 5", 1))
 	children := func(ctx context.Context, parent string) []tracking.Run {
 		runs, _, err := ts.SearchRuns(ctx, tracking.RunQuery{ExperimentIDs: []string{"1"},
 			Filter: "tags.`mlflow.parentRunId` = '" + parent + "' and attributes.status != 'RUNNING'"})

@@ -4,25 +4,9 @@ import (
 	"errors"
 	"strings"
 	"testing"
-)
 
-// trainingSrc is a training spec with the given model (line 5), search
-// space (one parameter a line from line 8) and register block (after the
-// space).
-func trainingSrc(model string, space []string, register string) string {
-	src := "name: x\nfeatures: {service: s}\nspine: {path: s.csv, timestamp: ts, label: y}\nsplit: {by: random, valid: 0.2, test: 0.2}\n" +
-		"model: " + model + "\ntune:\n  space:\n"
-	for _, p := range space {
-		src += "    " + p + "\n"
-	}
-	if len(space) == 0 {
-		src = strings.TrimSuffix(src, "  space:\n") + "  trials: 1\n"
-	}
-	if register != "" {
-		src += "register: " + register + "\n"
-	}
-	return src
-}
+	"github.com/atrium-ml/atrium/internal/spec/spectest"
+)
 
 // problems parses src and returns its problems, one a line, or "ok".
 func problems(t *testing.T, src string) string {
@@ -65,12 +49,12 @@ func TestTrainingNumbers(t *testing.T) {
 			"spec.yaml:8: tune.space.learning_rate.float: expected [low, high]"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			if got := problems(t, trainingSrc("{objective: binary}", []string{c.param}, "")); got != c.want {
+			if got := problems(t, spectest.TrainingSrc("{objective: binary}", []string{c.param}, "")); got != c.want {
 				t.Errorf("problems:\n%s\nwant:\n%s", got, c.want)
 			}
 		})
 	}
-	src := strings.Replace(trainingSrc("{objective: binary}", nil, "{model: m, promote: {alias: champion, if_better_by: 1e-3}}"),
+	src := strings.Replace(spectest.TrainingSrc("{objective: binary}", nil, "{model: m, promote: {alias: champion, if_better_by: 1e-3}}"),
 		"valid: 0.2, test: 0.2", "valid: 2e-1, test: 1E-1", 1)
 	tr, err := ParseTraining("spec.yaml", []byte(src))
 	if err != nil {
