@@ -438,12 +438,13 @@ func (known paramKinds) check(key string, v any, raw []byte) error {
 	case anyParam:
 		return nil
 	case boolParam:
-		if _, ok := v.(bool); ok {
+		// null is the parameter left out, as /v1 reads a null routing_key.
+		if _, ok := v.(bool); ok || string(raw) == "null" {
 			return nil
 		}
 		want = "a boolean (true or false)"
 	case stringParam:
-		if _, ok := v.(string); ok {
+		if _, ok := v.(string); ok || string(raw) == "null" {
 			return nil
 		}
 		want = "a string"
