@@ -90,50 +90,76 @@ func (o *Options) linearParams(kv map[string]string) (linear.Params, error) {
 	return linear.ParseParams(kv)
 }
 
-// labelCheck returns the ml.LoadOptions.CheckLabel for the task: the labels
-// its objectives accept, checked while loading so that a bad one is reported
-// with its file, column and row rather than as a row index of the training
-// set. num_class and label_gain come from Params; malformed ones are left for
-// the parameter checks to report.
-func (o *Options) labelCheck() func(y float64) string {
-	task := o.Name("task") + " " + o.Task
-	switch o.Task {
-	case modelfile.TaskBinary:
-		return func(y float64) string {
-			if y != 0 && y != 1 {
-				return fmt.Sprintf("label is %v, want 0 or 1 for %s", y, task)
-			}
-			return ""
-		}
+// LabelRule is what a task's objectives accept as a label, with num_class
+// and label_gain taken from the parameters (malformed ones are left for
+// the parameter checks to report). fit checks labels with it while loading,
+// and the training orchestrator before its first trial.
+type LabelRule struct {
+	Task string
+	// Classes is num_class for multiclass (0: not given, the labels give
+	// it); Gains the number of label_gain entries for lambdarank.
+	Classes, Gains int
+}
+
+// NewLabelRule returns task's rule under params (LightGBM names or aliases).
+func NewLabelRule(task string, params map[string]string) LabelRule {
+	r := LabelRule{Task: task}
+	switch task {
 	case modelfile.TaskMulticlass:
-		k := 0
-		if v, ok := param(o.Params, gbdt.ParamNumClass); ok {
-			if n, err := strconv.Atoi(v); err == nil && n > 0 {
-				k = n
+		if v, ok := param(params, gbdt.ParamNumClass); ok {
+			if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n > 0 {
+				r.Classes = n
 			}
-		}
-		return func(y float64) string {
-			switch {
-			case k > 0 && (y != math.Trunc(y) || y < 0 || y >= float64(k)):
-				return fmt.Sprintf("label is %v, want a class index 0..%d (num_class=%d)", y, k-1, k)
-			case y != math.Trunc(y) || y < 0:
-				return fmt.Sprintf("label is %v, want a class index 0, 1, 2, ...", y)
-			}
-			return ""
 		}
 	case modelfile.TaskLambdarank:
-		gains := len(ml.DefaultLabelGain())
-		if g, ok := param(o.Params, gbdt.ParamLabelGain); ok {
-			gains = len(strings.Split(g, ","))
-		}
-		return func(y float64) string {
-			if y != math.Trunc(y) || y < 0 || y >= float64(gains) {
-				return fmt.Sprintf("label is %v, want a whole-number relevance 0..%d (one per label_gain entry)", y, gains-1)
-			}
-			return ""
+		r.Gains = len(ml.DefaultLabelGain())
+		if g, ok := param(params, gbdt.ParamLabelGain); ok {
+			r.Gains = len(strings.Split(g, ","))
 		}
 	}
-	return nil
+	return r
+}
+
+// Accepts reports whether y is a label of the task: 0 or 1 (binary), a
+// class index (multiclass, below Classes when given), a whole-number
+// relevance with a label_gain entry (lambdarank), any number otherwise.
+func (r LabelRule) Accepts(y float64) bool {
+	whole := y == math.Trunc(y) && y >= 0
+	switch r.Task {
+	case modelfile.TaskBinary:
+		return y == 0 || y == 1
+	case modelfile.TaskMulticlass:
+		return whole && (r.Classes == 0 || y < float64(r.Classes))
+	case modelfile.TaskLambdarank:
+		return whole && y < float64(r.Gains)
+	}
+	return true
+}
+
+// labelCheck returns the ml.LoadOptions.CheckLabel for the task (see
+// LabelRule): checked while loading so that a bad label is reported with
+// its file, column and row rather than as a row index of the training set.
+func (o *Options) labelCheck() func(y float64) string {
+	r := NewLabelRule(o.Task, o.Params)
+	var want string
+	switch {
+	case o.Task == modelfile.TaskBinary:
+		want = "0 or 1 for " + o.Name("task") + " " + o.Task
+	case o.Task == modelfile.TaskMulticlass && r.Classes > 0:
+		want = fmt.Sprintf("a class index 0..%d (num_class=%d)", r.Classes-1, r.Classes)
+	case o.Task == modelfile.TaskMulticlass:
+		want = "a class index 0, 1, 2, ..."
+	case o.Task == modelfile.TaskLambdarank:
+		want = fmt.Sprintf("a whole-number relevance 0..%d (one per label_gain entry)", r.Gains-1)
+	default:
+		return nil
+	}
+	return func(y float64) string {
+		if r.Accepts(y) {
+			return ""
+		}
+		return fmt.Sprintf("label is %v, want %s", y, want)
+	}
 }
 
 // MaxDerivedClasses bounds the class count a multiclass fit takes from the

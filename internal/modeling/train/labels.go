@@ -3,13 +3,9 @@ package train
 import (
 	"errors"
 	"fmt"
-	"math"
 	"slices"
-	"strconv"
-	"strings"
 
 	"github.com/atrium-ml/atrium/internal/modeling/fit"
-	"github.com/atrium-ml/atrium/internal/modeling/gbdt"
 	"github.com/atrium-ml/atrium/internal/modeling/ml"
 	"github.com/atrium-ml/atrium/internal/modeling/modelfile"
 	"github.com/atrium-ml/atrium/internal/spec"
@@ -24,64 +20,29 @@ import (
 
 // labelRule is what t's objective wants of a label: check reports a value
 // it refuses (for ml.LoadOptions.CheckLabel: "" when fine), want says
-// what it wants ("binary wants 0 or 1"). The rules are the learner's own
-// (fit's label checks), made before the first trial instead of in each.
+// what it wants ("binary wants 0 or 1"). The rules are fit's (fit.LabelRule),
+// made before the first trial instead of in each.
 func labelRule(t *spec.Training) (check func(y float64) string, want string) {
 	obj := t.Model.Objective
-	refused := func(y float64) string { return fmt.Sprintf("unexpected value %v", y) }
-	switch t.Model.Task() {
-	case modelfile.TaskBinary:
-		return func(y float64) string {
-			if y != 0 && y != 1 {
-				return refused(y)
-			}
-			return ""
-		}, obj + " wants 0 or 1"
-	case modelfile.TaskMulticlass:
-		k := 0
-		if v, ok := modelParam(t, gbdt.ParamNumClass); ok {
-			if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n > 0 {
-				k = n
-			}
-		}
-		if k > 0 {
-			return func(y float64) string {
-				if y != math.Trunc(y) || y < 0 || y >= float64(k) {
-					return refused(y)
-				}
-				return ""
-			}, fmt.Sprintf("%s wants a class index 0..%d (num_class %d)", obj, k-1, k)
-		}
-		return func(y float64) string {
-			if y != math.Trunc(y) || y < 0 {
-				return refused(y)
-			}
-			return ""
-		}, obj + " wants class indexes 0, 1, ..., k-1"
-	case modelfile.TaskLambdarank:
-		gains := len(ml.DefaultLabelGain())
-		if g, ok := modelParam(t, gbdt.ParamLabelGain); ok {
-			gains = len(strings.Split(g, ","))
-		}
-		return func(y float64) string {
-			if y != math.Trunc(y) || y < 0 || y >= float64(gains) {
-				return refused(y)
-			}
-			return ""
-		}, fmt.Sprintf("%s wants a whole-number relevance 0..%d (one per label_gain entry)", obj, gains-1)
+	r := fit.NewLabelRule(t.Model.Task(), t.Model.Params)
+	switch {
+	case r.Task == modelfile.TaskBinary:
+		want = obj + " wants 0 or 1"
+	case r.Task == modelfile.TaskMulticlass && r.Classes > 0:
+		want = fmt.Sprintf("%s wants a class index 0..%d (num_class %d)", obj, r.Classes-1, r.Classes)
+	case r.Task == modelfile.TaskMulticlass:
+		want = obj + " wants class indexes 0, 1, ..., k-1"
+	case r.Task == modelfile.TaskLambdarank:
+		want = fmt.Sprintf("%s wants a whole-number relevance 0..%d (one per label_gain entry)", obj, r.Gains-1)
+	default:
+		return nil, obj + " wants a number"
 	}
-	return nil, obj + " wants a number"
-}
-
-// modelParam is model.params' value of the learner parameter name (under
-// its name or an alias).
-func modelParam(t *spec.Training, name string) (string, bool) {
-	for k, v := range t.Model.Params {
-		if canonicalParam(k) == name {
-			return v, true
+	return func(y float64) string {
+		if r.Accepts(y) {
+			return ""
 		}
-	}
-	return "", false
+		return fmt.Sprintf("unexpected value %v", y)
+	}, want
 }
 
 // spineDataError turns a problem of the loaded training set with one of the
@@ -135,7 +96,9 @@ func checkLabels(t *spec.Training, y []float64, want string) error {
 				s.Path, s.Label, lo, want))
 		}
 	case modelfile.TaskMulticlass:
-		if _, given := modelParam(t, gbdt.ParamNumClass); given {
+		// A num_class in model.params (checked by then: checkParams runs
+		// first) gives the classes; the labels were checked against it.
+		if fit.NewLabelRule(t.Model.Task(), t.Model.Params).Classes > 0 {
 			return nil
 		}
 		switch {
