@@ -114,13 +114,13 @@ func (a *GrantsAPI) answer(w http.ResponseWriter, r *http.Request, v any, err er
 	case err == nil:
 		server.WriteJSON(w, http.StatusOK, v)
 	case errors.Is(err, ErrInvalid):
-		writeError(w, r, http.StatusBadRequest, "INVALID_PARAMETER_VALUE", err.Error())
+		server.WriteError(w, r, http.StatusBadRequest, "INVALID_PARAMETER_VALUE", err.Error())
 	case errors.Is(err, ErrNotFound):
-		writeError(w, r, http.StatusNotFound, "RESOURCE_DOES_NOT_EXIST", err.Error())
+		server.WriteError(w, r, http.StatusNotFound, "RESOURCE_DOES_NOT_EXIST", err.Error())
 	default:
 		// The database's words stay in the log.
 		a.log.Error("permissions API", "path", r.URL.Path, "request_id", server.RequestID(r.Context()), "err", err)
-		writeError(w, r, http.StatusServiceUnavailable, "TEMPORARILY_UNAVAILABLE", "permissions cannot be changed now (request id "+server.RequestID(r.Context())+")")
+		server.WriteError(w, r, http.StatusServiceUnavailable, "TEMPORARILY_UNAVAILABLE", "permissions cannot be changed now (request id "+server.RequestID(r.Context())+")")
 	}
 }
 

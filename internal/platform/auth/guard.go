@@ -237,7 +237,7 @@ func (g *Guard) Wrap(rt server.Route) http.Handler {
 			defer func() { g.record(r, rt, sw, start) }()
 		}
 		if status, code, msg := g.checkRequest(r); status != 0 {
-			writeError(w, r, status, code, msg)
+			server.WriteError(w, r, status, code, msg)
 			return
 		}
 		if rt.Permission == server.Public {
@@ -248,12 +248,12 @@ func (g *Guard) Wrap(rt server.Route) http.Handler {
 		switch {
 		case errors.Is(err, ErrUnauthenticated):
 			w.Header().Set("WWW-Authenticate", `Basic realm="atrium"`)
-			writeError(w, r, http.StatusUnauthorized, "UNAUTHENTICATED",
+			server.WriteError(w, r, http.StatusUnauthorized, "UNAUTHENTICATED",
 				"authentication required: send Authorization: Bearer <token> or HTTP basic auth (user name and password, or any user name and a token)")
 			return
 		case err != nil:
 			g.opts.Logger.Error("authentication backend", "request_id", server.RequestID(r.Context()), "err", err)
-			writeError(w, r, http.StatusServiceUnavailable, "TEMPORARILY_UNAVAILABLE",
+			server.WriteError(w, r, http.StatusServiceUnavailable, "TEMPORARILY_UNAVAILABLE",
 				"credentials cannot be checked now (request id "+server.RequestID(r.Context())+"); the server log has the cause")
 			return
 		}
@@ -264,19 +264,19 @@ func (g *Guard) Wrap(rt server.Route) http.Handler {
 		denied, err := g.authorize(r, rt, p)
 		if err != nil {
 			g.opts.Logger.Error("authorization backend", "request_id", server.RequestID(r.Context()), "err", err)
-			writeError(w, r, http.StatusServiceUnavailable, "TEMPORARILY_UNAVAILABLE",
+			server.WriteError(w, r, http.StatusServiceUnavailable, "TEMPORARILY_UNAVAILABLE",
 				"permissions cannot be checked now (request id "+server.RequestID(r.Context())+"); the server log has the cause")
 			return
 		}
 		if denied != "" {
-			writeError(w, r, http.StatusForbidden, "PERMISSION_DENIED", "permission denied: "+denied)
+			server.WriteError(w, r, http.StatusForbidden, "PERMISSION_DENIED", "permission denied: "+denied)
 			return
 		}
 		if rt.Permission == server.Read {
 			v, err := g.visibility(r.Context(), p)
 			if err != nil {
 				g.opts.Logger.Error("authorization backend", "request_id", server.RequestID(r.Context()), "err", err)
-				writeError(w, r, http.StatusServiceUnavailable, "TEMPORARILY_UNAVAILABLE",
+				server.WriteError(w, r, http.StatusServiceUnavailable, "TEMPORARILY_UNAVAILABLE",
 					"permissions cannot be checked now (request id "+server.RequestID(r.Context())+"); the server log has the cause")
 				return
 			}
@@ -625,8 +625,4 @@ func (g *Guard) record(r *http.Request, rt server.Route, sw *statusWriter, start
 type statusWriter struct {
 	server.StatusWriter
 	principal Principal
-}
-
-func writeError(w http.ResponseWriter, r *http.Request, status int, code, msg string) {
-	server.WriteError(w, r, status, code, msg)
 }
