@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/atrium-ml/atrium/internal/modeling/ml"
+	"github.com/atrium-ml/atrium/internal/modeling/modelfile"
 	"github.com/atrium-ml/atrium/internal/spec"
 )
 
@@ -84,7 +85,52 @@ func split(t *spec.Training, ds *ml.Dataset, times []int64) (*Splits, error) {
 			return nil, specError(t.Problem("split", "%s): change the split or the spine", msg))
 		}
 	}
+	if err := checkClasses(t, ds, out); err != nil {
+		return nil, err
+	}
 	return out, nil
+}
+
+// checkClasses refuses, under metric auc, a part that is scored with one
+// class only: its AUC is undefined, so every trial (a valid part or fold)
+// or the final evaluation (the test part, after the whole study) would
+// fail. A stratified random split cannot give one; a time split, a group
+// split or a rare class can.
+func checkClasses(t *spec.Training, ds *ml.Dataset, s *Splits) error {
+	if t.Model.Task() != modelfile.TaskBinary || parseMetric(t.Metric()).base != "auc" {
+		return nil
+	}
+	parts := []struct {
+		name string
+		rows []int
+	}{{"valid", s.Valid}, {"test", s.Test}}
+	for i, f := range s.Folds {
+		parts = append(parts, struct {
+			name string
+			rows []int
+		}{fmt.Sprintf("valid part of fold %d", i+1), f.Valid})
+	}
+	for _, p := range parts {
+		if len(p.rows) == 0 {
+			continue
+		}
+		y := ds.Label[p.rows[0]]
+		one := true
+		for _, r := range p.rows {
+			if ds.Label[r] != y {
+				one = false
+				break
+			}
+		}
+		if one {
+			msg := fmt.Sprintf("split: every row of the %s part (%d rows) has label %v: metric auc is undefined with one class", p.name, len(p.rows), y)
+			if t.Split.By == spec.SplitByTime {
+				msg += fmt.Sprintf(" (valid after %s, test after %s)", s.ValidFrom.Format(time.RFC3339), s.TestFrom.Format(time.RFC3339))
+			}
+			return specError(t.Problem("split", "%s; change the split or the spine so that both classes are in it", msg))
+		}
+	}
+	return nil
 }
 
 // timeSplit puts the units whose rows are all in the last testSpan in test,

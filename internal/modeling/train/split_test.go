@@ -153,3 +153,36 @@ func TestSplitEmpty(t *testing.T) {
 		t.Fatalf("split of 60 days into 70 days of valid and test: err %v, want the empty train part reported", err)
 	}
 }
+
+// A part scored by auc with one class only is refused before any trial,
+// naming the part; other metrics take it.
+func TestSplitOneClass(t *testing.T) {
+	ds, times, _ := leakageSet(2, false, false)
+	end := slices.Max(times)
+	lastWeek := end - int64(7*24*time.Hour)
+	for i, at := range times {
+		if at > lastWeek {
+			ds.Label[i] = 0 // the test part (the last 7 days) has one class
+		}
+	}
+	for _, tc := range []struct {
+		name, metric string
+		want         string // "" when the split is fine
+	}{
+		{"auc", "auc", "every row of the test part"},
+		{"logloss", "binary_logloss", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := &spec.Training{File: "x.yaml", Split: spec.TrainingSplit{By: spec.SplitByTime, ValidSpan: spec.Duration(7 * 24 * time.Hour),
+				TestSpan: spec.Duration(7 * 24 * time.Hour)}, Model: spec.TrainingModel{Objective: "binary"},
+				Tune: &spec.TrainingTune{Metric: tc.metric}}
+			_, err := split(tr, ds, times)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("split: %v, want no error under %s", err, tc.metric)
+			case tc.want != "" && (!errors.Is(err, ErrSpec) || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("split: err %v, want a spec problem containing %q", err, tc.want)
+			}
+		})
+	}
+}
