@@ -1,6 +1,7 @@
 package oip
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -239,24 +240,26 @@ func TestDecodeDataFastAndGeneral(t *testing.T) {
 			}
 		}
 	}
-	for _, tc := range []struct{ data, want string }{
-		{`[1.5,2.x,3]`, `inputs[0] "x": data: element 1: want a number (FP64), got 2.x`},
-		{`[1.5,2,3e]`, `inputs[0] "x": data: element 2: want a number (FP64), got 3e`},
-		{`[0.25,01]`, `inputs[0] "x": data: element 1: want a number (FP64), got 01`},
-		{`[1,+2]`, `inputs[0] "x": data: element 1: want a number (FP64), got +2`},
-		{`[1,2,]`, `inputs[0] "x": data: element 2: malformed JSON at byte 5: want a value, got ']'`},
-		{`[1,2,3,4,5]`, `inputs[0] "x": shape [4] has 4 elements, data has more`},
-		{`[[1,2],[3,4,5]]`, `inputs[0] "x": shape [4] has 4 elements, data has more`},
-		{`[1.5, 2.x, 3]`, `inputs[0] "x": data: element 1: want a number (FP64), got 2.x`},
-		{`[1.5, 2, 3e]`, `inputs[0] "x": data: element 2: want a number (FP64), got 3e`},
-		{`[0.25, 01]`, `inputs[0] "x": data: element 1: want a number (FP64), got 01`},
-		{`[[1, 2], [3, -]]`, `inputs[0] "x": data: element 3: want a number (FP64), got -`},
-		{`[1, +2]`, `inputs[0] "x": data: element 1: want a number (FP64), got +2`},
-		{`[1, .5]`, `inputs[0] "x": data: element 1: want a number (FP64), got .5`},
-		{`[1, 1e999]`, `inputs[0] "x": data: element 1: 1e999 is out of FP64's range`},
-		{`[1 2]`, `inputs[0] "x": data: malformed JSON at byte 3: want ',' or ']'`},
+	// shape is "4" unless given: nested data needs a shape it matches.
+	for _, tc := range []struct{ data, want, shape string }{
+		{`[1.5,2.x,3]`, `inputs[0] "x": data: element 1: want a number (FP64), got 2.x`, ""},
+		{`[1.5,2,3e]`, `inputs[0] "x": data: element 2: want a number (FP64), got 3e`, ""},
+		{`[0.25,01]`, `inputs[0] "x": data: element 1: want a number (FP64), got 01`, ""},
+		{`[1,+2]`, `inputs[0] "x": data: element 1: want a number (FP64), got +2`, ""},
+		{`[1,2,]`, `inputs[0] "x": data: element 2: malformed JSON at byte 5: want a value, got ']'`, ""},
+		{`[1,2,3,4,5]`, `inputs[0] "x": shape [4] has 4 elements, data has more`, ""},
+		{`[[1,2],[3,4,5]]`, `inputs[0] "x": shape [2,2] has 4 elements, data has more`, "2,2"},
+		{`[1.5, 2.x, 3]`, `inputs[0] "x": data: element 1: want a number (FP64), got 2.x`, ""},
+		{`[1.5, 2, 3e]`, `inputs[0] "x": data: element 2: want a number (FP64), got 3e`, ""},
+		{`[0.25, 01]`, `inputs[0] "x": data: element 1: want a number (FP64), got 01`, ""},
+		{`[[1, 2], [3, -]]`, `inputs[0] "x": data: element 3: want a number (FP64), got -`, "2,2"},
+		{`[1, +2]`, `inputs[0] "x": data: element 1: want a number (FP64), got +2`, ""},
+		{`[1, .5]`, `inputs[0] "x": data: element 1: want a number (FP64), got .5`, ""},
+		{`[1, 1e999]`, `inputs[0] "x": data: element 1: 1e999 is out of FP64's range`, ""},
+		{`[1 2]`, `inputs[0] "x": data: malformed JSON at byte 3: want ',' or ']'`, ""},
 	} {
-		body := `{"inputs":[{"name":"x","shape":[4],"datatype":"FP64","data":` + tc.data + `}]}`
+		shape := cmp.Or(tc.shape, "4")
+		body := `{"inputs":[{"name":"x","shape":[` + shape + `],"datatype":"FP64","data":` + tc.data + `}]}`
 		_, err := decode(t, []byte(body), -1)
 		if !errors.Is(err, ErrInvalidInput) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("data %s: err = %v\nwant ErrInvalidInput containing %q", tc.data, err, tc.want)

@@ -844,7 +844,7 @@ func finishInput(t *Tensor, sp *inputSpec, i int) error {
 	if n > 1 && (len(sp.data) == 0 || sp.data[0] != '[') {
 		return fmt.Errorf("%s: shape %s has %d elements: data must be a list", what, formatShape(t.Shape), n)
 	}
-	d := dataParser{s: scanner{b: sp.data}, t: t, max: n}
+	d := dataParser{s: scanner{b: sp.data}, t: t, max: n, leaf: 1}
 	d.init(min(n, (len(sp.data)+1)/2, maxPrealloc))
 	if err := d.value(); errors.Is(err, errDataLonger) {
 		// The parse stopped at the first element past the shape: a syntax
@@ -865,12 +865,24 @@ func finishInput(t *Tensor, sp *inputSpec, i int) error {
 
 // dataParser appends the elements of a (flat or nested) data array to its
 // tensor's typed slice.
+//
+// Data is flat (one list of elements) or nested as the shape is (a list of
+// shape[0] lists of shape[1] ... elements), as the protocol has it; the
+// data's first element decides which. Nesting that does not match the shape
+// is refused: read as flat, [[1,2,3],[4,5,6]] for shape [3,2] would put
+// the elements in other rows than the client meant.
 type dataParser struct {
 	s          scanner
 	t          *Tensor
 	n          int  // elements read
 	max        int  // the shape's element count: parsing stops past it
 	float, f32 bool // the tensor is FP32 or FP64; FP32
+	// depth is the number of lists open around the element being read (1
+	// in the data's own list); leaf is the depth that holds elements: 1
+	// for flat data, len(shape) once the data is found nested.
+	depth, leaf int
+	nested      bool
+	kids        int // the elements of the innermost open list read so far
 }
 
 // errDataLonger stops a data array with more elements than its shape: they
@@ -907,13 +919,17 @@ func (d *dataParser) init(n int) {
 // value reads the array (or lone scalar, for a 0-d tensor) at d.s.
 func (d *dataParser) value() error {
 	if d.s.peek() == '[' {
-		return d.s.array(d.item)
+		return d.list()
 	}
 	if d.s.peek() == '{' {
 		return fmt.Errorf("element %d: want a value, got an object", d.n)
 	}
 	if d.n == d.max {
 		return errDataLonger
+	}
+	// A ']' here follows a trailing comma: element names that syntax error.
+	if d.depth != d.leaf && d.depth > 0 && d.s.peek() != ']' {
+		return fmt.Errorf("element %d: want a list (data nested as shape %s), got a value", d.n, formatShape(d.t.Shape))
 	}
 	if err := d.element(); err != nil {
 		return fmt.Errorf("element %d: %w", d.n, err)
@@ -929,8 +945,9 @@ func (d *dataParser) value() error {
 // without a return to the list's loop for each; item stops at the first
 // separator it does not take, so the list's loop sees every separator that
 // is not a lone comma between two such numbers.
-func (d *dataParser) item(int) error {
-	if !d.float || d.n >= d.max {
+func (d *dataParser) item(i int) error {
+	d.kids = i + 1
+	if !d.float || d.n >= d.max || d.depth != d.leaf {
 		return d.value()
 	}
 	f, n, ok := fastNumber(d.s.b[d.s.i:], d.f32)
@@ -944,6 +961,37 @@ func (d *dataParser) item(int) error {
 		d.t.FP64, d.s.i = floatRun(d.t.FP64, d.s.b, d.s.i, f, n, d.max-d.n)
 	}
 	d.n += d.t.Len() - before
+	return nil
+}
+
+// list reads a list of the data: the data's own, or one of its nested
+// lists, whose length it checks against the shape.
+func (d *dataParser) list() error {
+	if d.depth == 1 && d.kids == 1 && len(d.t.Shape) > 1 {
+		d.nested, d.leaf = true, len(d.t.Shape) // the data's first element is a list
+	}
+	if d.depth > 0 && d.depth >= d.leaf {
+		if d.nested {
+			return fmt.Errorf("element %d: lists nested deeper than shape %s", d.n, formatShape(d.t.Shape))
+		}
+		return fmt.Errorf("element %d: a list inside flat data (data is one flat list, or lists nested as shape %s)", d.n, formatShape(d.t.Shape))
+	}
+	outer, before := d.kids, d.n
+	d.kids = 0
+	d.depth++
+	err := d.s.array(d.item)
+	d.depth--
+	got := d.kids
+	d.kids = outer
+	if err != nil || !d.nested {
+		return err
+	}
+	if d.depth+1 == d.leaf {
+		got = d.n - before // item reads a run of numbers at once
+	}
+	if want := d.t.Shape[d.depth]; int64(got) != want {
+		return fmt.Errorf("element %d: a list at depth %d has %d elements, shape %s wants %d there", before, d.depth+1, got, formatShape(d.t.Shape), want)
+	}
 	return nil
 }
 
