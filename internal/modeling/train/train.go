@@ -84,8 +84,8 @@ type Options struct {
 	// Threads is the CPU budget, split between parallel trials. Default
 	// GOMAXPROCS.
 	Threads int
-	// WorkDir holds the training set file. Default: a temporary directory,
-	// removed by Run.
+	// WorkDir holds the training set file while it is built and loaded.
+	// Default: a temporary directory, removed once the set is loaded.
 	WorkDir string
 	// Progress, when a terminal, shows a bar of the trials (n/N, best so
 	// far, ETA).
@@ -180,15 +180,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if len(ps) > 0 {
 		return nil, specError(ps...)
 	}
-	if o.WorkDir == "" {
-		dir, err := os.MkdirTemp("", "atrium-train-")
-		if err != nil {
-			return nil, err
-		}
-		defer os.RemoveAll(dir)
-		o.WorkDir = dir
-	}
-	set, err := build(ctx, &o, features)
+	set, err := buildIn(ctx, &o, features)
 	if err != nil {
 		return nil, err
 	}
@@ -264,6 +256,24 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	res.Seconds = time.Since(start).Seconds()
 	return res, nil
+}
+
+// buildIn is build in o.WorkDir, or in a temporary directory removed as
+// soon as the set is loaded: the file is not read again, and a study that
+// is killed (SIGKILL, out of memory) hours later leaves no copy of its
+// training set behind.
+func buildIn(ctx context.Context, o *Options, features []spec.ResolvedFeature) (*trainingSet, error) {
+	if o.WorkDir != "" {
+		return build(ctx, o, features)
+	}
+	dir, err := os.MkdirTemp("", "atrium-train-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	in := *o
+	in.WorkDir = dir
+	return build(ctx, &in, features)
 }
 
 // describeModel records the training set's origin in the model's metadata.

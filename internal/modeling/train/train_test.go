@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -413,6 +414,51 @@ func TestRunWithoutRegister(t *testing.T) {
 	if params["task"] != "lambdarank" || params["num_leaves"] != res.BestParams["num_leaves"] || params["learning_rate"] == "" || run.Info.Status != "FINISHED" {
 		t.Errorf("parent run %s (%s): params %v, want the task and the best parameters %v", res.RunID, run.Info.Status, params, res.BestParams)
 	}
+}
+
+// TestRunRemovesTrainingSetEarly checks that the temporary training set
+// file is gone once the set is loaded, before the trials: a study killed
+// hours later (SIGKILL, out of memory) leaves no copy of it behind.
+func TestRunRemovesTrainingSetEarly(t *testing.T) {
+	p := newProject(t)
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	seen := &tempWatch{dir: tmp}
+	s := p.spec(t, "ranker.yaml", strings.Replace(strings.Replace(rankerSpec, "trials: 6", "trials: 2", 1), "MARGIN", "0", 1))
+	_, err := Run(context.Background(), Options{Spec: s, Dir: p.dir, Features: p.feats, Engine: p.eng, Tracker: p.stores,
+		Threads: 2, Logger: slog.New(seen)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !seen.checked {
+		t.Fatal(`no "training set" log line: the check never ran`)
+	}
+	if len(seen.left) > 0 {
+		t.Errorf("after loading the training set, the temporary directory still holds %v", seen.left)
+	}
+}
+
+// tempWatch is a slog handler that lists dir's entries when the
+// orchestrator logs the loaded training set.
+type tempWatch struct {
+	dir     string
+	checked bool
+	left    []string
+}
+
+func (w *tempWatch) Enabled(context.Context, slog.Level) bool { return true }
+func (w *tempWatch) WithAttrs([]slog.Attr) slog.Handler       { return w }
+func (w *tempWatch) WithGroup(string) slog.Handler            { return w }
+func (w *tempWatch) Handle(_ context.Context, r slog.Record) error {
+	if r.Message != "training set" {
+		return nil
+	}
+	w.checked = true
+	entries, err := os.ReadDir(w.dir)
+	for _, e := range entries {
+		w.left = append(w.left, e.Name())
+	}
+	return err
 }
 
 // TestRunBadInput checks that problems with what the spec names are
