@@ -140,8 +140,11 @@ func TestRunResumeRefusedKeepsStudy(t *testing.T) {
 	ctx := context.Background()
 	opts.Spec, opts.Resume = p.spec(t, "ranker.yaml", resumeSpec), true
 	_, err := Run(ctx, opts)
-	if want := "--resume: no interrupted study of ranker to resume; run without --resume"; !errors.Is(err, ErrResume) || err.Error() != want {
+	if want := "--resume: no interrupted study of ranker to resume (no experiment ranker); run without --resume"; !errors.Is(err, ErrResume) || err.Error() != want {
 		t.Fatalf("resume of nothing: %v, want ErrResume %q", err, want)
+	}
+	if e, err := ts.GetExperimentByName(ctx, "ranker"); err == nil {
+		t.Fatalf("resume of nothing created experiment %s", e.ExperimentID)
 	}
 	if runs, _, _ := ts.SearchRuns(ctx, tracking.RunQuery{ExperimentIDs: []string{"1"}}); len(runs) != 0 {
 		t.Fatalf("resume of nothing made %d runs", len(runs))

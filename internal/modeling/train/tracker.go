@@ -73,13 +73,17 @@ func (k *tracker) now() int64 { return k.o.Now().UnixMilli() }
 // is an ErrResume error and leaves every run as it was.
 func (k *tracker) start(ctx context.Context) error {
 	t := k.o.Spec
-	expID, err := k.t.ExperimentID(ctx, t.Name)
-	if err != nil {
-		return fmt.Errorf("experiment %s: %w", t.Name, err)
-	}
-	k.expID = expID
 	parts := studyParts(k.o, k.res)
 	if k.o.Resume {
+		// Found, not created: a refused resume leaves the tracker as it was.
+		expID, ok, err := k.t.FindExperiment(ctx, t.Name)
+		if err != nil {
+			return fmt.Errorf("experiment %s: %w", t.Name, err)
+		}
+		if !ok {
+			return resumeError(fmt.Sprintf("--resume: no interrupted study of %s to resume (no experiment %s); run without --resume", t.Name, t.Name))
+		}
+		k.expID = expID
 		runs, err := k.t.SearchRuns(ctx, expID, fmt.Sprintf("tags.`%s` = '%s' and attributes.status = 'RUNNING'", TagStudy, t.Name),
 			[]string{"attributes.start_time DESC"}, 1)
 		if err != nil {
@@ -101,6 +105,11 @@ func (k *tracker) start(ctx context.Context) error {
 		k.runID, k.resumed = runs[0].Info.RunID, true
 		return k.artifactDir(runs[0].Info.ArtifactURI)
 	}
+	expID, err := k.t.ExperimentID(ctx, t.Name)
+	if err != nil {
+		return fmt.Errorf("experiment %s: %w", t.Name, err)
+	}
+	k.expID = expID
 	tags := []tracking.KV{
 		{Key: tracking.TagRunName, Value: t.Name}, {Key: "mlflow.source.name", Value: "atrium train"},
 		{Key: "mlflow.source.type", Value: "LOCAL"}, {Key: TagStudy, Value: t.Name}, {Key: TagTrainingSpec, Value: t.File}}

@@ -156,6 +156,9 @@ type Target interface {
 // *Remote implement it; its methods are safe for concurrent use.
 type Tracker interface {
 	Target
+	// FindExperiment returns the id of the named experiment, without
+	// creating it: ok is false when there is none.
+	FindExperiment(ctx context.Context, name string) (id string, ok bool, err error)
 	// SearchRuns returns up to max runs of the experiment that match the
 	// filter (MLflow's search syntax), in orderBy's order.
 	SearchRuns(ctx context.Context, expID, filter string, orderBy []string, max int) ([]tracking.Run, error)
@@ -392,6 +395,21 @@ func (st Stores) loader() *serving.Loader {
 
 // experiment returns the id of the named experiment of ts, creating it
 // when missing; "" is the Default experiment.
+// FindExperiment implements Tracker.
+func (st Stores) FindExperiment(ctx context.Context, name string) (string, bool, error) {
+	if name == "" {
+		return tracking.DefaultExpID, true, nil
+	}
+	e, err := st.Tracking.GetExperimentByName(ctx, name)
+	switch {
+	case errors.Is(err, wire.ErrNotFound):
+		return "", false, nil
+	case err != nil:
+		return "", false, fmt.Errorf("experiment %q: %w", name, err)
+	}
+	return e.ExperimentID, true, nil
+}
+
 func experiment(ctx context.Context, ts *tracking.Store, name string) (string, error) {
 	if name == "" {
 		return tracking.DefaultExpID, nil

@@ -131,10 +131,10 @@ func isCode(err error, code string) bool {
 	return errors.As(err, &e) && e.Code == code
 }
 
-// ExperimentID implements Target.
-func (r *Remote) ExperimentID(ctx context.Context, name string) (string, error) {
+// FindExperiment implements Tracker.
+func (r *Remote) FindExperiment(ctx context.Context, name string) (string, bool, error) {
 	if name == "" {
-		return tracking.DefaultExpID, nil
+		return tracking.DefaultExpID, true, nil
 	}
 	var got struct {
 		Experiment struct {
@@ -142,11 +142,20 @@ func (r *Remote) ExperimentID(ctx context.Context, name string) (string, error) 
 		} `json:"experiment"`
 	}
 	err := r.call(ctx, http.MethodGet, api+"/experiments/get-by-name?experiment_name="+url.QueryEscape(name), nil, &got)
-	if err == nil {
-		return got.Experiment.ID, nil
+	switch {
+	case isCode(err, "RESOURCE_DOES_NOT_EXIST"):
+		return "", false, nil
+	case err != nil:
+		return "", false, err
 	}
-	if !isCode(err, "RESOURCE_DOES_NOT_EXIST") {
-		return "", err
+	return got.Experiment.ID, true, nil
+}
+
+// ExperimentID implements Target.
+func (r *Remote) ExperimentID(ctx context.Context, name string) (string, error) {
+	id, ok, err := r.FindExperiment(ctx, name)
+	if err != nil || ok {
+		return id, err
 	}
 	var created struct {
 		ID string `json:"experiment_id"`
