@@ -433,6 +433,49 @@ func orderClauses(g *search.Grammar, orderBy []string, cols map[string]string, d
 	return strings.Join(out, ", "), nil
 }
 
+// VersionStamp tells a registered version from another of the same
+// model and number: a model deleted and created again numbers its versions
+// from 1 anew.
+type VersionStamp struct {
+	// Created is the version's creation_timestamp (Unix ms), Source its
+	// source.
+	Created int64
+	Source  string
+}
+
+// LiveVersions returns the versions of the named models that are not
+// deleted, with their stamps (name -> version -> stamp), in one query:
+// what a model server polls to stop serving deleted versions.
+func (s *Store) LiveVersions(ctx context.Context, names []string) (map[string]map[string]VersionStamp, error) {
+	out := make(map[string]map[string]VersionStamp, len(names))
+	if len(names) == 0 {
+		return out, nil
+	}
+	args := make([]any, 0, len(names)+1)
+	for _, n := range names {
+		args = append(args, n)
+	}
+	args = append(args, deletedStage)
+	err := meta.EachRow(ctx, s.db, `SELECT name, version, creation_timestamp, source FROM model_versions WHERE name IN (`+search.Placeholders(len(names))+`) AND current_stage != ?`, args,
+		func(rows *sql.Rows) error {
+			var name string
+			var v int64
+			var st VersionStamp
+			if err := rows.Scan(&name, &v, &st.Created, &st.Source); err != nil {
+				return err
+			}
+			if out[name] == nil {
+				out[name] = map[string]VersionStamp{}
+			}
+			out[name][strconv.FormatInt(v, 10)] = st
+			return nil
+		})
+	if err != nil {
+		return nil, fmt.Errorf("versions of %d models: %w", len(names), err)
+	}
+	return out, nil
+}
+
 // AliasVersions returns the aliases of the named models (name -> alias ->
 // version) in one query: what a model server polls to follow deploys. A
 // model without aliases, or that does not exist, has no entry.

@@ -11,6 +11,7 @@ import (
 	"github.com/atrium-ml/atrium/internal/modeling/gbdt"
 	"github.com/atrium-ml/atrium/internal/modeling/ml"
 	"github.com/atrium-ml/atrium/internal/modeling/modelfile"
+	"github.com/atrium-ml/atrium/internal/registry"
 )
 
 // Deployed is one loaded version of a registered model: what scores rows,
@@ -39,6 +40,10 @@ type Deployed struct {
 	FeatureService string
 	// Source is where the version's files were read (its storage location).
 	Source string
+	// Stamp is the version's creation time and source in the registry:
+	// with Name and Version it identifies the version, as a model deleted
+	// and registered again numbers its versions from 1 anew.
+	Stamp registry.VersionStamp
 	// Tags are the version's registry tags.
 	Tags map[string]string
 

@@ -105,6 +105,7 @@ func (l *Loader) LoadFrom(ctx context.Context, v *registry.ModelVersion, loc str
 		return nil, fmt.Errorf("load model %q version %s from %s: %w", v.Name, v.Version, loc, err)
 	}
 	d.Name, d.Version, d.Source = v.Name, v.Version, loc
+	d.Stamp = registry.VersionStamp{Created: v.CreationTimestamp, Source: v.Source}
 	d.Tags = make(map[string]string, len(v.Tags))
 	for _, t := range v.Tags {
 		d.Tags[t.Key] = t.Value

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -587,17 +588,27 @@ func (s *Service) poll() {
 		models = append(models, m)
 		names = append(names, m.name)
 	}
+	for k := range s.versions {
+		if s.models[k.name] == nil && !slices.Contains(names, k.name) {
+			names = append(names, k.name)
+		}
+	}
 	s.mu.RUnlock()
 	if len(names) == 0 {
 		return
 	}
 	ctx, cancel := context.WithTimeout(s.base, s.opts.RegistryTimeout)
 	aliases, err := s.loader.Registry.AliasVersions(ctx, names)
+	var live map[string]map[string]registry.VersionStamp
+	if err == nil {
+		live, err = s.loader.Registry.LiveVersions(ctx, names)
+	}
 	cancel()
 	if err != nil {
 		s.log.Warn("serving: poll the registry for moved aliases", "err", err)
 		return
 	}
+	s.dropGone(models, live)
 	held := map[versionKey]bool{}
 	for _, m := range models {
 		for _, sl := range m.slots() {
@@ -608,6 +619,52 @@ func (s *Service) poll() {
 		}
 	}
 	s.evict(held)
+}
+
+// dropGone stops serving the loaded versions the registry no longer has
+// (live, LiveVersions' answer): a deleted version, or one of a model
+// deleted since, even when a model of the same name was registered again
+// (its version of the same number is another model). Every replica then
+// answers as one started after the deletion: 404, or the version the
+// alias points at now, loaded afresh.
+func (s *Service) dropGone(models []*model, live map[string]map[string]registry.VersionStamp) {
+	gone := func(d *Deployed) bool {
+		st, ok := live[d.Name][d.Version]
+		return !ok || st != d.Stamp
+	}
+	s.mu.Lock()
+	for k, e := range s.versions {
+		if gone(e.d) {
+			delete(s.versions, k)
+		}
+	}
+	for k := range s.broken {
+		if _, ok := live[k.name][k.version]; !ok {
+			delete(s.broken, k)
+		}
+	}
+	s.mu.Unlock()
+	for _, m := range models {
+		for _, sl := range m.slots() {
+			if d := sl.cur.Load(); d != nil && gone(d) {
+				s.drop(m, sl, d, "serving: the version an alias served was deleted from the registry; no longer served")
+			}
+		}
+	}
+}
+
+// drop empties a slot that serves d (and only d: a swap meanwhile wins).
+func (s *Service) drop(m *model, sl *slot, d *Deployed, msg string) {
+	sl.mu.Lock()
+	ok := sl.cur.CompareAndSwap(d, nil)
+	if ok {
+		sl.want, sl.missing = "", false
+	}
+	sl.mu.Unlock()
+	if ok {
+		s.m.info.DeleteLabelValues(m.name, sl.alias, d.Version)
+		s.log.Warn(msg, "model", m.name, "alias", sl.alias, "version", d.Version)
+	}
 }
 
 func (m *model) slots() []*slot {
@@ -629,6 +686,13 @@ func (m *model) slots() []*slot {
 // than RetryAfter ago.
 func (s *Service) follow(m *model, sl *slot, version string) {
 	cur := sl.cur.Load()
+	if version == "" && cur != nil && (sl == m.canary || sl == m.shadow) {
+		// A canary or shadow whose alias is removed gets no more traffic,
+		// as on a server started after the removal; only the model's own
+		// alias keeps its last version serving.
+		s.drop(m, sl, cur, "serving: alias removed; its version gets no more requests")
+		return
+	}
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
 	if version == "" {

@@ -366,6 +366,113 @@ func TestServiceCanarySplit(t *testing.T) {
 	}
 }
 
+// Removing the canary's or the shadow's alias stops them, as on a server
+// started after the removal: no request goes to the canary, even at weight
+// 1, and nothing is scored in shadow. The model's own alias removed keeps
+// its version serving.
+func TestServiceCanaryAndShadowStopWithTheirAlias(t *testing.T) {
+	w := newWorld(t)
+	v1, v2 := twoModels(t, w, "m")
+	w.alias(t, "m", "champion", v1)
+	w.alias(t, "m", "challenger", v2)
+	w.alias(t, "m", "shadow", v2)
+	s := newService(t, w, Options{Models: []ModelConfig{{Name: "m", Canary: &Canary{Alias: "challenger", Weight: 1}, ShadowAlias: "shadow"}}})
+	ctx := context.Background()
+	if _, err := s.Resolve(ctx, "m", "", "u0"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the canary and shadow loads", func() bool {
+		d, err := s.Resolve(ctx, "m", "", "u1")
+		return err == nil && d.Version == v2 && s.ShadowOf(&Deployed{Name: "m", Version: v1}) != nil
+	})
+	for _, a := range []string{"challenger", "shadow", "champion"} {
+		if err := w.registry.DeleteAlias(ctx, "m", a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "the canary and the shadow to stop", func() bool {
+		return s.ShadowOf(&Deployed{Name: "m", Version: v1}) == nil && servingVersion(s, "m") == v1
+	})
+	for i := range 100 {
+		if d, err := s.Resolve(ctx, "m", "", fmt.Sprint("u", i)); err != nil || d.Version != v1 {
+			t.Fatalf("request of u%d after the canary alias was removed: %v, %v; want version %s", i, d, err, v1)
+		}
+	}
+}
+
+// A model deleted and registered again under the same name serves its new
+// version 1, not the deleted model's (versions were known by number only),
+// by alias and by number; a version deleted from the registry is no longer
+// served, by alias or by number.
+func TestServiceDropsDeletedVersions(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	v1, v2 := twoModels(t, w, "m") // binary, regression
+	w.alias(t, "m", "champion", v1)
+	s := newService(t, w, Options{})
+	if d, err := s.Resolve(ctx, "m", "", ""); err != nil || d.Task != "binary" {
+		t.Fatalf("Resolve = %v, %v; want the binary version %s", d, err, v1)
+	}
+	if _, err := s.Resolve(ctx, "m", v2, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.registry.DeleteRegisteredModel(ctx, "m"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the deleted model dropped", func() bool {
+		_, err1 := s.Resolve(ctx, "m", "", "")
+		_, err2 := s.Resolve(ctx, "m", v2, "")
+		return errors.Is(err1, ErrNotFound) && errors.Is(err2, ErrNotFound)
+	})
+	// Registered again: version 1 is now the regression model.
+	again := w.register(t, "m", flavorDir("lightgbm", "model.lgb", fixture(t, "lightgbm_regression.txt"), ""))
+	if again != v1 {
+		t.Fatalf("the model registered again has version %s, want %s", again, v1)
+	}
+	w.alias(t, "m", "champion", again)
+	eventually(t, "the new version "+again+" served", func() bool {
+		d, err := s.Resolve(ctx, "m", "", "")
+		return err == nil && d.Task == "regression"
+	})
+	if d, err := s.Resolve(ctx, "m", again, ""); err != nil || d.Task != "regression" {
+		t.Fatalf("version %s by number: %v, %v; want the regression model registered last", again, d, err)
+	}
+
+	// A version deleted: by number and by the alias that pointed at it.
+	w.alias(t, "m", "champion", again)
+	if err := w.registry.DeleteModelVersion(ctx, "m", again); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "version "+again+" dropped", func() bool {
+		_, err1 := s.Resolve(ctx, "m", again, "")
+		_, err2 := s.Resolve(ctx, "m", "", "")
+		return errors.Is(err1, ErrNotFound) && errors.Is(err2, ErrNotFound)
+	})
+}
+
+// A model deleted and registered again between two polls: the version of
+// the same number is told from the deleted one by its stamp.
+func TestServiceTellsARegisteredAgainVersion(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	v1, _ := twoModels(t, w, "m") // binary, regression
+	w.alias(t, "m", "champion", v1)
+	s := newService(t, w, Options{PollInterval: time.Hour})
+	if d, err := s.Resolve(ctx, "m", "", ""); err != nil || d.Task != "binary" {
+		t.Fatalf("Resolve = %v, %v; want the binary version %s", d, err, v1)
+	}
+	if err := w.registry.DeleteRegisteredModel(ctx, "m"); err != nil {
+		t.Fatal(err)
+	}
+	again := w.register(t, "m", flavorDir("lightgbm", "model.lgb", fixture(t, "lightgbm_regression.txt"), ""))
+	w.alias(t, "m", "champion", again)
+	s.poll()
+	eventually(t, "the version registered again served", func() bool {
+		d, err := s.Resolve(ctx, "m", "", "")
+		return err == nil && d.Version == again && d.Task == "regression"
+	})
+}
+
 // The shadow scores the same rows off the response path: Shadow returns at
 // once even when the hook is stuck, overflow is dropped and counted, and
 // the hook gets the shadow version's own predictions.
