@@ -1,6 +1,7 @@
 package serving
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -201,5 +202,51 @@ func TestLoadSignatureNamesAndNotFound(t *testing.T) {
 		if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Load(%s, %s): %v, want ErrNotFound containing %q", tc.name, tc.version, err, tc.want)
 		}
+	}
+}
+
+// A tree model's directory also holds its trees as LightGBM text under the
+// lightgbm and python_function flavors (for mlflow.lightgbm and
+// mlflow.pyfunc, which tests/interop/mlflow runs); a linear model's has
+// the atrium flavor only. Load still prefers the atrium flavor (the
+// "atrium" case of TestLoadFlavorsPredictLikeTheLibrary).
+func TestMLmodelFilesFlavors(t *testing.T) {
+	for _, tc := range []struct {
+		fixture string
+		want    []string // flavors
+	}{
+		{"lightgbm_binary.txt", []string{"atrium", "lightgbm", "python_function"}},
+		{"linear_multiclass.atrium.json", []string{"atrium"}},
+	} {
+		t.Run(tc.fixture, func(t *testing.T) {
+			m, err := modelfile.Parse(fixture(t, tc.fixture))
+			if err != nil {
+				t.Fatal(err)
+			}
+			files, err := MLmodelFiles(m, timeZero)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mm, err := parseMLmodel(files[MLmodelFile])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := mm.flavorNames(); !slices.Equal(got, tc.want) {
+				t.Fatalf("flavors %v, want %v", got, tc.want)
+			}
+			lgb, has := files[LightGBMModelFile]
+			if has != (len(tc.want) > 1) {
+				t.Fatalf("model.lgb present: %v, want %v", has, !has)
+			}
+			if has {
+				want, _ := m.MarshalLightGBM()
+				if !bytes.Equal(lgb, want) || mm.Flavors["lightgbm"]["data"] != LightGBMModelFile || mm.Flavors["python_function"]["loader_module"] != "mlflow.lightgbm" {
+					t.Fatalf("lightgbm flavors %v, model.lgb %d bytes (want %d)", mm.Flavors, len(lgb), len(want))
+				}
+			}
+			if order := ModelDirOrder(files); order[len(order)-1] != MLmodelFile {
+				t.Fatalf("store order %v: MLmodel must be last", order)
+			}
+		})
 	}
 }

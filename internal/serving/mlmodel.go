@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -46,6 +47,10 @@ const AtriumFlavorVersion = 1
 
 // AtriumModelFile is the data file of the atrium flavor.
 const AtriumModelFile = "model.json"
+
+// LightGBMModelFile is the data file of the lightgbm flavor a tree model's
+// directory also has (MLmodelFiles): LightGBM text, mlflow.lightgbm's name.
+const LightGBMModelFile = "model.lgb"
 
 // mlmodel is the part of an MLmodel file serving reads. MLflow writes more
 // (utc_time_created, mlflow_version, python_function's env...), which is
@@ -211,12 +216,26 @@ func WriteMLmodelDir(dir string, m *modelfile.Model) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("write model directory %s: %w", dir, err)
 	}
-	for name, data := range files {
-		if err := modelfile.WriteFileAtomic(filepath.Join(dir, name), data); err != nil {
+	for _, name := range ModelDirOrder(files) {
+		if err := modelfile.WriteFileAtomic(filepath.Join(dir, name), files[name]); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// ModelDirOrder lists the files of a model directory (MLmodelFiles) in the
+// order to store them: the data files, then MLmodel, so that a directory
+// whose MLmodel is visible is whole.
+func ModelDirOrder(files map[string][]byte) []string {
+	names := make([]string, 0, len(files))
+	for name := range files {
+		if name != MLmodelFile {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return append(names, MLmodelFile)
 }
 
 // PutMLmodel stores m's model directory (MLmodelFiles) under dir of an
@@ -227,7 +246,7 @@ func PutMLmodel(ctx context.Context, store artifact.Store, dir string, m *modelf
 	if err != nil {
 		return err
 	}
-	for _, name := range []string{AtriumModelFile, MLmodelFile} {
+	for _, name := range ModelDirOrder(files) {
 		p := name
 		if dir != "" {
 			p = dir + "/" + name
@@ -240,7 +259,11 @@ func PutMLmodel(ctx context.Context, store artifact.Store, dir string, m *modelf
 }
 
 // MLmodelFiles returns the files of m's model directory by name: model.json
-// and MLmodel, written at created. The MLmodel reads:
+// and MLmodel, written at created, and for a tree model model.lgb, the same
+// trees as LightGBM text, under the lightgbm and python_function flavors:
+// mlflow.lightgbm.load_model and mlflow.pyfunc.load_model then load the
+// version as a lightgbm.Booster, predicting what Atrium predicts. The
+// MLmodel reads:
 //
 //	flavors:
 //	  atrium:
@@ -249,6 +272,12 @@ func PutMLmodel(ctx context.Context, store artifact.Store, dir string, m *modelf
 //	    format_version: 1        # modelfile.FormatVersion
 //	    task: binary
 //	    algorithm: gbdt
+//	  lightgbm:                  # tree models only
+//	    data: model.lgb
+//	    model_class: lightgbm.basic.Booster
+//	  python_function:           # tree models only
+//	    loader_module: mlflow.lightgbm
+//	    data: model.lgb
 //	signature:
 //	  inputs: '[{"name": "price", "type": "double"}, {"name": "city", "type": "string"}]'
 //	  outputs: '[{"name": "prediction", "type": "double"}]'
@@ -272,11 +301,24 @@ func MLmodelFiles(m *modelfile.Model, created time.Time) (map[string][]byte, err
 	}
 	in, _ := json.Marshal(ins) // maps of strings always encode
 	out, _ := json.Marshal(outs)
+	flavors := map[string]any{FlavorAtrium: map[string]any{
+		"data": AtriumModelFile, "flavor_version": AtriumFlavorVersion,
+		"format_version": modelfile.FormatVersion, "task": m.Task, "algorithm": m.Algorithm,
+	}}
+	files := map[string][]byte{AtriumModelFile: data}
+	if m.Algorithm == modelfile.AlgorithmGBDT {
+		lgb, err := m.MarshalLightGBM()
+		if err != nil {
+			return nil, fmt.Errorf("write %s: %w", LightGBMModelFile, err)
+		}
+		files[LightGBMModelFile] = lgb
+		// Readers that know the atrium flavor prefer it (SupportedFlavors);
+		// these two are for MLflow's own loaders.
+		flavors[FlavorLightGBM] = map[string]any{"data": LightGBMModelFile, "model_class": "lightgbm.basic.Booster"}
+		flavors["python_function"] = map[string]any{"loader_module": "mlflow.lightgbm", "data": LightGBMModelFile}
+	}
 	doc := map[string]any{
-		"flavors": map[string]any{FlavorAtrium: map[string]any{
-			"data": AtriumModelFile, "flavor_version": AtriumFlavorVersion,
-			"format_version": modelfile.FormatVersion, "task": m.Task, "algorithm": m.Algorithm,
-		}},
+		"flavors":          flavors,
 		"signature":        map[string]any{"inputs": string(in), "outputs": string(out)},
 		"utc_time_created": created.UTC().Format("2006-01-02 15:04:05.000000"),
 	}
@@ -284,5 +326,6 @@ func MLmodelFiles(m *modelfile.Model, created time.Time) (map[string][]byte, err
 	if err != nil {
 		return nil, fmt.Errorf("write %s: %w", MLmodelFile, err)
 	}
-	return map[string][]byte{AtriumModelFile: data, MLmodelFile: y}, nil
+	files[MLmodelFile] = y
+	return files, nil
 }

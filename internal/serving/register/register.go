@@ -295,7 +295,7 @@ func PutModelDir(ctx context.Context, t Target, dir string, m *modelfile.Model, 
 	if err != nil {
 		return err
 	}
-	for _, name := range []string{serving.AtriumModelFile, serving.MLmodelFile} {
+	for _, name := range serving.ModelDirOrder(files) {
 		p := name
 		if dir != "" {
 			p = dir + "/" + name

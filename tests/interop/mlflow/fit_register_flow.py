@@ -6,7 +6,8 @@ MlflowClient sees version 1 of "churn" behind the alias champion, tagged
 atrium.feature_service=churn_v1, from a FINISHED run of the experiment
 "churn" holding the fit's params and metrics; mlflow.artifacts downloads its
 model directory (MLmodel of the atrium flavor, with a signature naming the
-features). tritonclient[http] (binary data, then JSON) and
+features, and model.lgb under the lightgbm and python_function flavors,
+which mlflow.lightgbm and mlflow.pyfunc load). tritonclient[http] (binary data, then JSON) and
 tritonclient[grpc] infer through the alias, equal to LightGBM's
 Booster.predict of MODEL_TXT (the same fit, as LightGBM text) to 1e-6.
 """
@@ -16,6 +17,8 @@ import sys
 
 import lightgbm as lgb
 import mlflow
+import mlflow.lightgbm
+import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 import tritonclient.grpc as grpcclient
@@ -68,6 +71,13 @@ for binary in (True, False):
     inp.set_data_from_numpy(X, binary_data=binary)
     out = httpclient.InferRequestedOutput("predict", binary_data=binary)
     check(f"tritonclient.http binary_data={binary}", c.infer("churn", [inp], outputs=[out]).as_numpy("predict"))
+
+# The same trees as LightGBM text (model.lgb) under MLflow's own flavors.
+assert mlm["flavors"]["lightgbm"]["data"] == "model.lgb", mlm
+booster = mlflow.lightgbm.load_model("models:/churn@champion")
+check("mlflow.lightgbm.load_model", booster.predict(X))
+pyfunc = mlflow.pyfunc.load_model("models:/churn@champion")
+check("mlflow.pyfunc.load_model", pyfunc.predict(df[names]))
 
 g = grpcclient.InferenceServerClient(grpc_addr)
 inputs = []
