@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -51,8 +52,8 @@ the predictions: a batch score of an entity at a time equals what
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.Model, "model", "", "model file (required)")
-	f.StringVar(&o.Data, "data", "", "data file: .csv, .tsv or .parquet (required)")
+	f.StringVar(&o.Model, "model", "", "model file, or a registered model: models:/NAME@ALIAS or models:/NAME/VERSION (required)")
+	f.StringVar(&o.Data, "data", "", "with a model file: data file, .csv, .tsv or .parquet (required)")
 	f.StringVar(&o.Out, "out", "", "predictions file: .csv, .tsv or .parquet (required)")
 	f.StringSliceVar(&o.Passthrough, "passthrough", nil, "columns to copy from the data into the output, e.g. ids")
 	f.BoolVar(&o.Raw, "raw", false, "write raw margins instead of probabilities")
@@ -71,15 +72,19 @@ func runPredictRegistered(e *env, o batch.Options, data string) error {
 	if err := requireFlags("--spine", o.Spine, "--out", o.Out); err != nil {
 		return err
 	}
-	src, err := batchSources(e)
-	if err != nil {
-		return err
-	}
 	// Relative paths are relative to the working directory, like any CLI file argument.
+	var err error
 	if o.Spine, err = filepath.Abs(o.Spine); err != nil {
 		return err
 	}
 	if o.Out, err = filepath.Abs(o.Out); err != nil {
+		return err
+	}
+	if err := checkRegisteredPredict(o); err != nil {
+		return err
+	}
+	src, err := batchSources(e)
+	if err != nil {
 		return err
 	}
 	s, err := batch.Predict(e.ctx, src, o)
@@ -99,8 +104,38 @@ func runPredictRegistered(e *env, o batch.Options, data string) error {
 	return err
 }
 
+// checkRegisteredPredict refuses, before anything is read, what would
+// fail later with a message about temporary files or a model not found: a
+// model URI of neither form, an --out in a missing directory, an --out that
+// is the spine.
+func checkRegisteredPredict(o batch.Options) error {
+	ref := strings.TrimPrefix(o.Model, "models:/")
+	name, alias, byAlias := strings.Cut(ref, "@")
+	i := strings.LastIndexByte(ref, '/')
+	if byAlias && (name == "" || alias == "") || !byAlias && (i <= 0 || i == len(ref)-1) {
+		return usagef("--model %s: want models:/NAME@ALIAS or models:/NAME/VERSION", o.Model)
+	}
+	if o.Out == o.Spine {
+		return usagef("--out %s is the --spine file: write the predictions elsewhere", o.Out)
+	}
+	return checkOutDir(o.Out)
+}
+
+// checkOutDir refuses an --out whose directory does not exist (nothing is
+// created but the file itself).
+func checkOutDir(out string) error {
+	dir := filepath.Dir(out)
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return usagef("--out %s: directory %s does not exist", out, dir)
+	}
+	return nil
+}
+
 func runPredict(e *env, o predict.Options) error {
 	if err := requireFlags("--model", o.Model, "--data", o.Data, "--out", o.Out); err != nil {
+		return err
+	}
+	if err := checkOutDir(o.Out); err != nil {
 		return err
 	}
 	o.Progress, o.Name = &terminalProgress{w: e.stderr}, flagName

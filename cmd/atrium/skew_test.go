@@ -210,6 +210,11 @@ func TestOfflineTwinUsage(t *testing.T) {
 		{[]string{"predict", "--model", "models:/ranker@champion", "--data", "x.csv", "--out", "y.csv"}, "scores --spine"},
 		{[]string{"predict", "--model", "models:/ranker@champion", "--out", "y.csv"}, "--spine"},
 		{[]string{"predict", "--model", "ranker.txt", "--spine", "x.csv", "--out", "y.csv"}, "go with a registered model"},
+		{[]string{"predict", "--model", "models:/ranker", "--spine", "x.csv", "--out", "y.csv"}, "want models:/NAME@ALIAS or models:/NAME/VERSION"},
+		{[]string{"predict", "--model", "models:/ranker@", "--spine", "x.csv", "--out", "y.csv"}, "want models:/NAME@ALIAS or models:/NAME/VERSION"},
+		{[]string{"predict", "--model", "models:/ranker@champion", "--spine", "x.csv", "--out", "x.csv"}, "is the --spine file"},
+		{[]string{"predict", "--model", "models:/ranker@champion", "--spine", "x.csv", "--out", "nodir/y.csv"}, "directory"},
+		{[]string{"predict", "--model", "ranker.txt", "--data", "x.csv", "--out", "nodir/y.csv"}, "nodir does not exist"},
 		{[]string{"skew", "--model", "ranker"}, "--since"},
 		{[]string{"skew", "--model", "ranker", "--since", "yesterday"}, "--since"},
 		{[]string{"skew", "--model", "ranker", "--since", "1h", "--until", "2000-01-01"}, "is not before --until"},
@@ -243,6 +248,18 @@ func checkOfflineTwinErrors(t *testing.T, dir string) {
 	mustAtrium(t, dir, "predict", "--model", "models:/untagged/1", "--spine", spine, "--feature-service", steps.Service, "--out", scores)
 	if rows := readCSVFile(t, scores); len(rows) != len(readCSVFile(t, spine)) || rows[0]["prediction"] == "" {
 		t.Errorf("predict with --feature-service wrote %d rows: %v", len(rows), rows[:min(1, len(rows))])
+	}
+	src, err := os.ReadFile(spine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	empty := filepath.Join(t.TempDir(), "empty.csv")
+	if err := os.WriteFile(empty, []byte(strings.SplitN(string(src), "\n", 2)[0]+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut = atrium(t, "--repo", dir, "predict", "--model", "models:/untagged/1", "--spine", empty, "--feature-service", steps.Service, "--out", scores)
+	if code != exitUsage || !strings.Contains(errOut, "spine "+empty+" has no data rows") || strings.Contains(errOut, ".atrium-features") {
+		t.Errorf("predict of a spine without rows = %d, %q", code, errOut)
 	}
 	code, _, errOut = atrium(t, "--repo", dir, "predict", "--model", "models:/untagged@champion", "--spine", spine, "--out", scores)
 	if code != exitFailure || !strings.Contains(errOut, `has no alias "champion"`) {

@@ -89,6 +89,9 @@ func Predict(ctx context.Context, src Sources, o Options) (*Summary, error) {
 		return nil, err
 	}
 	defer cleanup()
+	if res.Rows == 0 {
+		return nil, fmt.Errorf("%w: spine %s has no data rows", predict.ErrOptions, o.Spine)
+	}
 	pass := o.Passthrough
 	if pass == nil {
 		pass = SpineColumns(res)
