@@ -215,14 +215,24 @@ func writeTrainPlan(w io.Writer, r *train.Result) error {
 	} else {
 		fmt.Fprintf(&b, "train %d, valid %d, test %d", r.TrainRows, r.ValidRows, r.TestRows)
 	}
+	b.WriteString(" rows")
 	if r.Dropped > 0 {
 		fmt.Fprintf(&b, ", %d dropped at time cuts", r.Dropped)
 	}
-	fmt.Fprintf(&b, " rows\nmodel       %s", p.Model)
+	fmt.Fprintf(&b, "\nmodel       %s", p.Model)
 	for _, k := range slices.Sorted(maps.Keys(p.Params)) {
 		fmt.Fprintf(&b, " %s=%s", k, p.Params[k])
 	}
-	fmt.Fprintf(&b, "\ntrials      %d, %d at a time", p.Trials, p.Parallel)
+	// A grid stops when every point ran: the plan says how many trials
+	// that is, not only the spec's budget.
+	switch g := p.GridPoints; {
+	case g > 0 && p.Trials > g:
+		fmt.Fprintf(&b, "\ntrials      %d (the grid's points; trials: %d), %d at a time", g, p.Trials, p.Parallel)
+	case g > 0:
+		fmt.Fprintf(&b, "\ntrials      %d (of the grid's %d points), %d at a time", p.Trials, g, p.Parallel)
+	default:
+		fmt.Fprintf(&b, "\ntrials      %d, %d at a time", p.Trials, p.Parallel)
+	}
 	if p.Sampler != "" {
 		fmt.Fprintf(&b, ", sampler %s, pruner %s", p.Sampler, p.Pruner)
 	}

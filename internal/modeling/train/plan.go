@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/atrium-ml/atrium/internal/modeling/ml"
+	"github.com/atrium-ml/atrium/internal/modeling/tune"
 	"github.com/atrium-ml/atrium/internal/serving"
 	"github.com/atrium-ml/atrium/internal/spec"
 )
@@ -25,12 +26,15 @@ type Plan struct {
 	// the cross-validation folds (kfold).
 	Split string `json:"split"`
 	Folds int    `json:"folds,omitempty"`
-	// Trials is the budget (1 without a tune block), Parallel how many run
-	// at once.
-	Trials   int    `json:"trials"`
-	Parallel int    `json:"parallel"`
-	Sampler  string `json:"sampler,omitempty"`
-	Pruner   string `json:"pruner,omitempty"`
+	// Trials is the spec's budget (1 without a tune block), Parallel how
+	// many run at once. GridPoints is the grid's size with sampler grid: a
+	// grid stops when every point ran, so the run does min(Trials,
+	// GridPoints) trials.
+	Trials     int    `json:"trials"`
+	GridPoints int    `json:"grid_points,omitempty"`
+	Parallel   int    `json:"parallel"`
+	Sampler    string `json:"sampler,omitempty"`
+	Pruner     string `json:"pruner,omitempty"`
 	// Space is the searched parameters, one line each, in spec order.
 	Space []string `json:"space,omitempty"`
 	// Metric is optimized on the validation rows and reported (and gated
@@ -72,13 +76,16 @@ func plan(ctx context.Context, o *Options, ds *ml.Dataset, splits *Splits) (*Pla
 	if err != nil {
 		return nil, err
 	}
-	_, oo, err := studyOptions(t, sp)
+	so, oo, err := studyOptions(t, sp)
 	if err != nil {
 		return nil, err
 	}
 	p := &Plan{Model: t.Model.Kind + " " + t.Model.Objective, Params: maps.Clone(t.Model.Params),
 		Split: describeSplit(t.Split), Folds: len(splits.Folds), Trials: oo.Trials, Parallel: max(oo.Parallel, 1),
 		Metric: t.Metric(), Maximize: t.Maximize(), Experiment: t.Name}
+	if f, ok := so.Sampler.(tune.Finite); ok {
+		p.GridPoints = f.Size()
+	}
 	if tu := t.Tune; tu != nil {
 		p.Sampler, p.Pruner = tu.Sampler, tu.Pruner
 		for _, sp := range tu.Space {

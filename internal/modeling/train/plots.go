@@ -25,8 +25,8 @@ import (
 type plotData struct {
 	metric   string
 	maximize bool
-	// curves are the per-iteration validation metric of each trial this
-	// process ran, by trial number; best is the best trial's number.
+	// curves are the per-iteration validation metric of the study's trials,
+	// by trial number (studyCurves); best is the best trial's number.
 	curves map[int][]float64
 	best   int
 	trials []tune.FrozenTrial

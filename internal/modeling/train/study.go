@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,10 +20,15 @@ import (
 
 // studyOutcome is what the trials found.
 type studyOutcome struct {
-	trials, complete, pruned, failed int
-	best                             bestTrial
-	// curves are the per-iteration validation metric of the trials this
-	// process ran, by number; all are the study's trials.
+	// trials counts the finished trials (complete + pruned + failed, those
+	// failed as stale included); running the trials still running when this
+	// process ended the study (another process's, after a timeout or a
+	// cancel), which are in none of the states.
+	trials, complete, pruned, failed, running int
+	best                                      bestTrial
+	// curves are the per-iteration validation metric of the study's trials
+	// that completed or were pruned, by number, those of earlier and other
+	// processes included (see studyCurves); all are the study's trials.
 	curves map[int][]float64
 	all    []tune.FrozenTrial
 }
@@ -181,8 +189,9 @@ func runStudy(ctx context.Context, o *Options, tr *trainer, k *tracker) (*studyO
 		mu.Unlock()
 		return f.value, nil
 	}
-	bar := newTrialBar(o, oo.Trials)
-	oo.OnTrial = func(f tune.FrozenTrial) { bar.trial(f, study.Direction()) }
+	bar := newTrialBar(ctx, o.Progress, study, budget(so, oo))
+	oo.OnTrial = bar.trial
+	oo.OnWait = bar.wait
 	err = study.Optimize(ctx, obj, oo)
 	bar.finish()
 	if err != nil {
@@ -199,8 +208,46 @@ func runStudy(ctx context.Context, o *Options, tr *trainer, k *tracker) (*studyO
 	if err := k.closeStaleTrials(ctx, out.all); err != nil {
 		o.Logger.Warn("could not end the runs of trials whose process died", "error", err)
 	}
-	out.curves = curves
+	// A k-fold trial reports the mean of its folds so far after each fold,
+	// not a value per iteration.
+	out.curves = studyCurves(out.all, curves, tr.splits.Folds == nil)
 	return out, nil
+}
+
+// budget is the number of trials the study runs: the spec's trials, capped
+// at the grid's points (a grid stops when every point ran).
+func budget(so tune.StudyOptions, oo tune.OptimizeOptions) int {
+	if f, ok := so.Sampler.(tune.Finite); ok && (oo.Trials == 0 || oo.Trials > f.Size()) {
+		return f.Size()
+	}
+	return oo.Trials
+}
+
+// studyCurves are the per-iteration validation metric of every trial of
+// the study that completed or was pruned, by number: mine (this process's
+// fits) for the trials this process ran, and for the others (run before a
+// --resume, or by another process) the values the trial reported to the
+// study, one per iteration, in step order. Without perIteration the
+// reported values are not a curve, and only mine are known.
+func studyCurves(all []tune.FrozenTrial, mine map[int][]float64, perIteration bool) map[int][]float64 {
+	out := make(map[int][]float64, len(all))
+	for n, c := range mine {
+		out[n] = c
+	}
+	if !perIteration {
+		return out
+	}
+	for _, f := range all {
+		if _, ok := out[f.Number]; ok || (f.State != tune.Complete && f.State != tune.Pruned) || len(f.Intermediate) == 0 {
+			continue
+		}
+		c := make([]float64, 0, len(f.Intermediate))
+		for _, step := range slices.Sorted(maps.Keys(f.Intermediate)) {
+			c = append(c, f.Intermediate[step])
+		}
+		out[f.Number] = c
+	}
+	return out
 }
 
 // outcome counts the study's trials and picks the best; a best trial run
@@ -223,9 +270,13 @@ func outcome(ctx context.Context, study *tune.Study, tr *trainer, mine bestTrial
 			if len(reasons) < 3 {
 				reasons = append(reasons, fmt.Sprintf("trial %d: %s", f.Number, f.Err))
 			}
+		default:
+			out.running++
 		}
 	}
-	out.trials = len(trials)
+	// The summary's total is the sum of its states: a running trial has
+	// none (and its point, in a grid, has not run).
+	out.trials = out.complete + out.pruned + out.failed
 	bt, err := study.Best(ctx)
 	if errors.Is(err, tune.ErrNoTrials) {
 		why := strings.Join(reasons, "; ")
@@ -251,33 +302,152 @@ func outcome(ctx context.Context, study *tune.Study, tr *trainer, mine bestTrial
 	return out, nil
 }
 
-// trialBar shows the trials on a terminal: n/N, best so far, ETA.
+// trialBar shows the study's trials on a terminal: done/N counts the
+// finished trials of the study that count towards its budget (those of
+// earlier and other processes too, so a resumed study starts where it
+// stopped), the description the study's best value so far and, while this
+// process waits for another's trials (up to 2 heartbeats, 20 s, for one
+// whose process died), what it waits for. The counter is not repeated in
+// the description: the bar redraws at most every 100 ms, so a count in the
+// text would disagree with the counter whenever one of the two updates was
+// not drawn. A nil bar (not a terminal) does nothing and reads nothing.
 type trialBar struct {
-	bar   *progress.Bar
-	total int
-	done  int
-	best  float64
-	have  bool
-	start time.Time
+	bar   progressBar
+	ctx   context.Context
+	study *tune.Study
+
+	mu      sync.Mutex
+	shown   int // trials counted on the bar
+	best    float64
+	have    bool
+	waiting []int // trials of other processes waited for
+
+	stop chan struct{}
+	wg   sync.WaitGroup
 }
 
-func newTrialBar(o *Options, total int) *trialBar {
-	b := &trialBar{total: total, start: time.Now()}
-	if o.Progress != nil {
-		b.bar = progress.New(o.Progress, int64(total), "trials", "trials")
+// progressBar is what trialBar draws on (*progress.Bar).
+type progressBar interface {
+	Add(n int64)
+	Describe(description string)
+	Finish()
+}
+
+// redrawEvery is how often the bar is drawn again with its current state:
+// an update that fell within the bar's 100 ms throttle is drawn then, and
+// the elapsed time moves on during a long trial or a wait.
+const redrawEvery = 250 * time.Millisecond
+
+func newTrialBar(ctx context.Context, w io.Writer, study *tune.Study, total int) *trialBar {
+	if w == nil {
+		return &trialBar{}
 	}
+	pb := progress.New(w, int64(total), "trials", "trials")
+	if pb == nil {
+		return &trialBar{}
+	}
+	return startTrialBar(ctx, pb, study)
+}
+
+// startTrialBar seeds bar with the study's finished trials and best value,
+// and redraws it every redrawEvery until finish.
+func startTrialBar(ctx context.Context, bar progressBar, study *tune.Study) *trialBar {
+	b := &trialBar{bar: bar, ctx: ctx, study: study, stop: make(chan struct{})}
+	b.mu.Lock()
+	b.refresh(nil)
+	b.mu.Unlock()
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		tick := time.NewTicker(redrawEvery)
+		defer tick.Stop()
+		for {
+			select {
+			case <-b.stop:
+				return
+			case <-tick.C:
+				b.mu.Lock()
+				b.bar.Describe(b.describe())
+				b.mu.Unlock()
+			}
+		}
+	}()
 	return b
 }
 
-func (b *trialBar) trial(f tune.FrozenTrial, dir tune.Direction) {
-	b.done++
-	if f.State == tune.Complete && (!b.have || (dir == tune.Maximize) == (f.Value > b.best)) {
-		b.best, b.have = f.Value, true
+// refresh reads the study's finished trials and best value into the bar,
+// b.mu held. When the study cannot be read, f (the trial this process just
+// finished, or nil) is counted alone: the bar is a view, never an error.
+func (b *trialBar) refresh(f *tune.FrozenTrial) {
+	done, best, have := b.shown, b.best, b.have
+	if trials, err := b.study.Trials(b.ctx); err == nil {
+		done, have = 0, false
+		for _, t := range trials {
+			if t.State.Finished() && tune.CountsTowardBudget(t.State, t.SystemAttrs) {
+				done++
+			}
+			if t.State == tune.Complete && (!have || better(t.Value, best, 0, b.study.Direction() == tune.Maximize)) {
+				best, have = t.Value, true
+			}
+		}
+	} else if f != nil {
+		done++
+		if f.State == tune.Complete && (!have || better(f.Value, best, 0, b.study.Direction() == tune.Maximize)) {
+			best, have = f.Value, true
+		}
 	}
-	if b.have {
-		b.bar.Describe(fmt.Sprintf("trial %d/%d best %.5g", b.done, b.total, b.best))
+	b.best, b.have = best, have
+	if done > b.shown {
+		b.bar.Add(int64(done - b.shown))
+		b.shown = done
 	}
-	b.bar.Add(1)
+	b.bar.Describe(b.describe())
 }
 
-func (b *trialBar) finish() { b.bar.Finish() }
+// describe is the text before the bar, b.mu held.
+func (b *trialBar) describe() string {
+	d := "trials"
+	if b.have {
+		d = fmt.Sprintf("best %.5g", b.best)
+	}
+	switch len(b.waiting) {
+	case 0:
+	case 1:
+		d += fmt.Sprintf(", waiting for trial %d of another process to end or go stale", b.waiting[0])
+	default:
+		d += fmt.Sprintf(", waiting for %d trials of other processes to end or go stale", len(b.waiting))
+	}
+	return d
+}
+
+// trial is the study's OnTrial.
+func (b *trialBar) trial(f tune.FrozenTrial) {
+	if b.bar == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.waiting = nil
+	b.refresh(&f)
+}
+
+// wait is the study's OnWait: others are the trials of other processes
+// this one waits for, nil when it stopped waiting.
+func (b *trialBar) wait(others []int) {
+	if b.bar == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.waiting = others
+	b.refresh(nil)
+}
+
+func (b *trialBar) finish() {
+	if b.bar == nil {
+		return
+	}
+	close(b.stop)
+	b.wg.Wait()
+	b.bar.Finish()
+}

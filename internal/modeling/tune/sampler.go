@@ -70,7 +70,9 @@ type Sampler interface {
 }
 
 // Exhauster is an optional Sampler capability: a sampler with a finite set
-// of points (grid) says when it has none left, and the study stops there.
+// of points (grid) says when it has none left. A running trial holds its
+// point, so Optimize stops there only once no trial of another process is
+// running: one that dies is failed as stale and its point run again.
 type Exhauster interface {
 	Exhausted(h *History) bool
 }
@@ -136,7 +138,9 @@ func clamp(v, lo, hi float64) float64 { return math.Max(lo, math.Min(hi, v)) }
 //
 // Trial number n runs grid point perm[n mod size]: numbers are unique in a
 // study, so processes sharing one never run a point twice before all have
-// run. The study stops when the grid is exhausted (Exhauster).
+// run. The study stops when the grid is exhausted (Exhauster), after the
+// trials of other processes ended: the point of one whose process died is
+// run again (as Optuna's GridSampler does), once it is failed as stale.
 type GridSampler struct {
 	space Space
 	// values[i] are the internal values of space[i].

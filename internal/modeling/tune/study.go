@@ -56,6 +56,12 @@ type OptimizeOptions struct {
 	// OnTrial is called after each trial this call ran is finished and stored,
 	// one call at a time.
 	OnTrial func(FrozenTrial)
+	// OnWait is called, one call at a time (and never during OnTrial), when
+	// a worker of this call has no trial to start and waits for the running
+	// trials of other processes, numbered others, to finish or go stale
+	// (up to 2*Heartbeat after a process died); others is nil once a worker
+	// that waited stops waiting.
+	OnWait func(others []int)
 }
 
 // ErrNoTrials is returned by Best when no trial completed.
@@ -248,8 +254,8 @@ func (s *Study) Ask(ctx context.Context) (*Trial, error) {
 
 func (s *Study) ask(ctx context.Context, budget int) (*Trial, error) {
 	now := time.Now()
-	if _, err := s.storage.FailStale(ctx, s.id, now.Add(-2*s.heartbeat), now); err != nil {
-		return nil, fmt.Errorf("tune: study %q: fail stale trials: %w", s.name, err)
+	if err := s.failStale(ctx, now); err != nil {
+		return nil, err
 	}
 	ref, err := s.storage.CreateTrial(ctx, s.id, budget, now)
 	if err != nil {
@@ -271,6 +277,16 @@ func (s *Study) ask(ctx context.Context, budget int) (*Trial, error) {
 	t.rel = s.sampler.SampleRelative(hist, ref.Number, rng)
 	t.stopBeat = s.beat(ctx, ref.ID)
 	return t, nil
+}
+
+// failStale fails the study's running trials whose process died (no
+// heartbeat for 2*heartbeat), so that their budget slots and grid points
+// are free again.
+func (s *Study) failStale(ctx context.Context, now time.Time) error {
+	if _, err := s.storage.FailStale(ctx, s.id, now.Add(-2*s.heartbeat), now); err != nil {
+		return fmt.Errorf("tune: study %q: fail stale trials: %w", s.name, err)
+	}
+	return nil
 }
 
 // beat sends heartbeats for a running trial until the returned func is called.
@@ -380,40 +396,77 @@ func (s *Study) Optimize(ctx context.Context, obj Objective, o OptimizeOptions) 
 		defer errMu.Unlock()
 		return first != nil || ctx.Err() != nil || (!deadline.IsZero() && time.Now().After(deadline))
 	}
+	// wait is a worker's answer to "no trial to start" (the budget is
+	// reached or the grid is exhausted, counting running trials): trials of
+	// other processes may still finish, or die and be failed as stale and
+	// run again, so it waits a heartbeat while any is running and reports
+	// whether to look again. Without the wait, a process that joins a study
+	// (or resumes one right after a kill) would stop while the others'
+	// trials run, and take its best from a part of the study.
+	wait := func(waited *bool) bool {
+		others, err := s.othersRunning(ctx, &ours)
+		if err != nil {
+			setErr(err)
+			return false
+		}
+		if len(others) == 0 {
+			return false
+		}
+		*waited = true
+		if o.OnWait != nil {
+			cbMu.Lock()
+			o.OnWait(others)
+			cbMu.Unlock()
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(s.heartbeat):
+		}
+		return true
+	}
+	endWait := func(waited *bool) {
+		if *waited && o.OnWait != nil {
+			cbMu.Lock()
+			o.OnWait(nil)
+			cbMu.Unlock()
+		}
+		*waited = false
+	}
 	for range parallel {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			waited := false
+			defer endWait(&waited)
 			for !stopped() {
 				if ex, ok := s.sampler.(Exhauster); ok {
+					// A point held by a trial whose process died is free
+					// again once that trial is failed as stale: fail them
+					// before asking whether any point is left.
+					if err := s.failStale(ctx, time.Now()); err != nil {
+						setErr(err)
+						return
+					}
 					h, err := s.history(ctx, 0)
 					if err != nil {
 						setErr(err)
 						return
 					}
 					if ex.Exhausted(h) {
+						if wait(&waited) {
+							continue
+						}
 						return
 					}
 				}
 				t, err := s.ask(ctx, budget)
 				if errors.Is(err, ErrBudget) {
-					// The budget is reached counting running trials. Trials of
-					// other processes may still die (and be run again): wait for
-					// them to finish or go stale.
-					wait, werr := s.othersRunning(ctx, &ours)
-					if werr != nil {
-						setErr(werr)
-						return
+					if wait(&waited) {
+						continue
 					}
-					if !wait {
-						return
-					}
-					select {
-					case <-ctx.Done():
-					case <-time.After(s.heartbeat):
-					}
-					continue
+					return
 				}
+				endWait(&waited)
 				if err != nil {
 					setErr(err)
 					return
@@ -444,20 +497,22 @@ func (s *Study) Optimize(ctx context.Context, obj Objective, o OptimizeOptions) 
 	return ctx.Err()
 }
 
-// othersRunning reports whether the study has running trials this call did not start.
-func (s *Study) othersRunning(ctx context.Context, ours *sync.Map) (bool, error) {
+// othersRunning returns the numbers of the study's running trials this call
+// did not start.
+func (s *Study) othersRunning(ctx context.Context, ours *sync.Map) ([]int, error) {
 	refs, err := s.storage.TrialRefs(ctx, s.id)
 	if err != nil {
-		return false, fmt.Errorf("tune: study %q: list trials: %w", s.name, err)
+		return nil, fmt.Errorf("tune: study %q: list trials: %w", s.name, err)
 	}
+	var others []int
 	for _, r := range refs {
 		if r.State == Running {
 			if _, mine := ours.Load(r.ID); !mine {
-				return true, nil
+				others = append(others, r.Number)
 			}
 		}
 	}
-	return false, nil
+	return others, nil
 }
 
 // runObjective calls obj, turning a panic into the trial's error: one bad

@@ -21,7 +21,7 @@ import (
 // The child processes of the multi-process tests: the test binary run again
 // with these variables set (see proctest).
 const (
-	envChild  = "TUNEDB_TEST_CHILD" // "share" or "killed"
+	envChild  = "TUNEDB_TEST_CHILD" // "share", "killed" or "gridkilled"
 	envURL    = "TUNEDB_TEST_URL"
 	envBudget = "TUNEDB_TEST_BUDGET"
 	// envBarrier names a directory where "share" children meet before
@@ -59,11 +59,17 @@ func openStudy(ctx context.Context, url string) (*tune.Study, tune.Storage, erro
 }
 
 func openStudyBeat(ctx context.Context, url string, heartbeat time.Duration) (*tune.Study, tune.Storage, error) {
+	return openStudyWith(ctx, url, tune.StudyOptions{Heartbeat: heartbeat})
+}
+
+// openStudyWith opens the shared study with o's sampler and heartbeat.
+func openStudyWith(ctx context.Context, url string, o tune.StudyOptions) (*tune.Study, tune.Storage, error) {
 	st, err := tunedb.Open(ctx, url)
 	if err != nil {
 		return nil, nil, err
 	}
-	s, err := tune.NewStudy(ctx, tune.StudyOptions{Name: "shared", Direction: tune.Minimize, Storage: st, Seed: 3, Heartbeat: heartbeat})
+	o.Name, o.Direction, o.Storage, o.Seed = "shared", tune.Minimize, st, 3
+	s, err := tune.NewStudy(ctx, o)
 	if err != nil {
 		st.Close()
 		return nil, nil, err
@@ -88,8 +94,51 @@ func objective(ctx context.Context, t *tune.Trial) (float64, error) {
 	return x*x + float64(n), nil
 }
 
+// gridSpace is a grid of gridSize points; gridHeartbeat is long enough that the
+// trial of a killed "gridkilled" child is not yet stale when the test
+// resumes the study (the resume must wait for it, not find it failed).
+var gridSpace = tune.Space{
+	{Name: "x", Dist: tune.FloatDist{Low: -1, High: 1, Step: 1}},
+	{Name: "c", Dist: tune.CategoricalDist{Choices: []string{"a", "b"}}},
+}
+
+const (
+	gridSize      = 6
+	gridHeartbeat = 500 * time.Millisecond
+)
+
+func gridSampler() tune.Sampler {
+	g, err := tune.NewGridSampler(gridSpace, 3)
+	if err != nil {
+		panic(err)
+	}
+	return g
+}
+
+// gridObjective is a grid point's value, tagged with the running process.
+func gridObjective(_ context.Context, t *tune.Trial) (float64, error) {
+	p, err := gridSpace.Suggest(t)
+	if err != nil {
+		return 0, err
+	}
+	if err := t.SetUserAttr("pid", strconv.Itoa(os.Getpid())); err != nil {
+		return 0, err
+	}
+	v := p["x"].(float64)
+	if p["c"] == "b" {
+		v += 10
+	}
+	return v, nil
+}
+
+// gridPoint names a trial's grid point.
+func gridPoint(t tune.FrozenTrial) string { return fmt.Sprint(t.Params["x"], t.Params["c"]) }
+
 func child(mode string) error {
 	ctx := context.Background()
+	if mode == "gridkilled" {
+		return gridKilledChild(ctx)
+	}
 	budget, err := strconv.Atoi(os.Getenv(envBudget))
 	if err != nil {
 		return err
@@ -128,6 +177,28 @@ func child(mode string) error {
 		}
 	}
 	return s.Optimize(ctx, obj, tune.OptimizeOptions{Trials: budget, Parallel: parallel})
+}
+
+// gridKilledChild runs the grid study and dies in its last point's trial,
+// after the point was sampled: the grid is then exhausted counting the
+// dead trial, whose point no trial has run.
+func gridKilledChild(ctx context.Context) error {
+	s, st, err := openStudyWith(ctx, os.Getenv(envURL), tune.StudyOptions{Sampler: gridSampler(), Heartbeat: gridHeartbeat})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	obj := func(ctx context.Context, t *tune.Trial) (float64, error) {
+		if t.Number() == gridSize-1 {
+			if _, err := gridSpace.Suggest(t); err != nil {
+				return 0, err
+			}
+			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {}
+		}
+		return gridObjective(ctx, t)
+	}
+	return s.Optimize(ctx, obj, tune.OptimizeOptions{Trials: 100, Parallel: 1})
 }
 
 // meet marks this process arrived in dir and waits until n processes have.
@@ -277,6 +348,126 @@ func TestResumeAfterKill(t *testing.T) {
 		}
 		if counted != budget {
 			t.Errorf("%d complete trials, want the budget %d", counted, budget)
+		}
+	})
+}
+
+// A grid study killed in its last point's trial and resumed at once (the
+// dead trial not yet stale, the grid exhausted counting it) waits for the
+// trial to go stale, fails it and runs its point, as Optuna's GridSampler
+// runs such points again: every point ends complete, none twice.
+func TestGridResumedAtOnceAfterKill(t *testing.T) {
+	engines(t, func(t *testing.T, url string) {
+		if n := gridSampler().(tune.Finite).Size(); n != gridSize {
+			t.Fatalf("grid of %d points, want %d", n, gridSize)
+		}
+		proctest.Killed(t, envChild+"=gridkilled", envURL+"="+url)
+		ctx := context.Background()
+		s, st, err := openStudyWith(ctx, url, tune.StudyOptions{Sampler: gridSampler(), Heartbeat: gridHeartbeat})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		before, err := s.Trials(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(before); n != gridSize || before[n-1].State != tune.Running || len(before[n-1].Params) != 2 {
+			t.Fatalf("after the kill: %d trials, the last %+v; want %d, the last running with its point", n, before[n-1], gridSize)
+		}
+		dead := gridPoint(before[gridSize-1])
+		var waits [][]int
+		err = s.Optimize(ctx, gridObjective, tune.OptimizeOptions{Trials: 100, Parallel: 2,
+			OnWait: func(others []int) { waits = append(waits, others) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts, err := s.Trials(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		complete := map[string]int{}
+		for _, tr := range ts {
+			switch {
+			case tr.Number == gridSize-1:
+				if tr.State != tune.Failed || tr.SystemAttrs[tune.SystemAttrStale] == "" {
+					t.Errorf("killed trial %d: %s %q, want failed as stale", tr.Number, tr.State, tr.Err)
+				}
+			case tr.State != tune.Complete:
+				t.Errorf("trial %d is %s (%s), want COMPLETE", tr.Number, tr.State, tr.Err)
+			default:
+				complete[gridPoint(tr)]++
+			}
+		}
+		if len(complete) != gridSize || complete[dead] != 1 {
+			t.Errorf("complete trials per point %v, want each of the %d points once, the killed trial's %s included", complete, gridSize, dead)
+		}
+		if len(waits) == 0 || fmt.Sprint(waits[0]) != fmt.Sprint([]int{gridSize - 1}) || waits[len(waits)-1] != nil {
+			t.Errorf("OnWait calls %v, want [%d] while waiting for the dead trial, then nil", waits, gridSize-1)
+		}
+	})
+}
+
+// A process joining a grid study whose points are all taken, one still
+// running in another process, waits for that trial instead of stopping at
+// once (and reporting the best of a part of the grid); it stops when the
+// trial ends, having run nothing.
+func TestGridJoinWaitsForRunningTrials(t *testing.T) {
+	engines(t, func(t *testing.T, url string) {
+		ctx := context.Background()
+		open := func() *tune.Study {
+			s, st, err := openStudyWith(ctx, url, tune.StudyOptions{Sampler: gridSampler(), Heartbeat: shareHeartbeat})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			return s
+		}
+		first, second := open(), open()
+		started, release := make(chan struct{}), make(chan struct{})
+		firstDone := make(chan error, 1)
+		go func() {
+			firstDone <- first.Optimize(ctx, func(ctx context.Context, tr *tune.Trial) (float64, error) {
+				v, err := gridObjective(ctx, tr)
+				if tr.Number() == gridSize-1 {
+					// Its point sampled: every point is taken.
+					close(started)
+					<-release
+				}
+				return v, err
+			}, tune.OptimizeOptions{Trials: 100, Parallel: 1})
+		}()
+		<-started
+		secondDone := make(chan error, 1)
+		go func() {
+			secondDone <- second.Optimize(ctx, func(context.Context, *tune.Trial) (float64, error) {
+				return 0, fmt.Errorf("the joining process ran a trial of an exhausted grid")
+			}, tune.OptimizeOptions{Trials: 100, Parallel: 2})
+		}()
+		select {
+		case err := <-secondDone:
+			close(release)
+			t.Fatalf("the joining process returned (%v) while trial %d of the other ran", err, gridSize-1)
+		case <-time.After(3 * shareHeartbeat / 2):
+		}
+		close(release)
+		if err := <-firstDone; err != nil {
+			t.Fatal(err)
+		}
+		if err := <-secondDone; err != nil {
+			t.Fatal(err)
+		}
+		ts, err := second.Trials(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ts) != gridSize {
+			t.Fatalf("%d trials, want the grid's %d", len(ts), gridSize)
+		}
+		for _, tr := range ts {
+			if tr.State != tune.Complete {
+				t.Errorf("trial %d is %s (%s), want COMPLETE", tr.Number, tr.State, tr.Err)
+			}
 		}
 	})
 }
