@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -30,13 +31,22 @@ differs from the offline one, and how far the predictions differ.
 
 A healthy deployment reports zero. Values pushed online that the offline store
 never saw, a materialization lagging the offline store, or a definition changed
-after materialization show up here, feature by feature, with an example row.`,
+after materialization show up here, feature by feature, with an example row.
+
+Rows without the entity keys of the feature service (OIP /v2 infer requests send
+feature values, not keys), shadow rows (unless --shadow) and the rows of versions
+deleted since are left out, and the report counts them.`,
 		Example: `  atrium skew --model ranker --since 1h
   atrium skew --model ranker --since 1d --until 2026-12-05T06:00:00Z --output json`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := requireFlags("--model", o.Model, "--since", since); err != nil {
 				return err
+			}
+			// pflag parses "nan" and "inf": NaN made equal values differ
+			// and different predictions agree.
+			if t := o.Tolerance; t < 0 || math.IsNaN(t) || math.IsInf(t, 0) {
+				return usagef("--tolerance %v: want a relative difference of 0 (exact comparison) or more, finite", t)
 			}
 			var err error
 			if o.Since, o.Until, err = parseWindow(since, until, time.Now()); err != nil {
@@ -75,7 +85,7 @@ after materialization show up here, feature by feature, with an example row.`,
 	f.StringVar(&since, "since", "", "start of the window: a duration back from now (90m, 1h, 2d) or a time (2026-12-01, 2026-12-01T06:00:00Z) (required)")
 	f.StringVar(&until, "until", "", "end of the window, exclusive (default: now): "+spec.TimeFormats)
 	f.StringVar(&o.FeatureService, "feature-service", "", "feature service to retrieve (default: each version's atrium.feature_service tag)")
-	f.Float64Var(&o.Tolerance, "tolerance", 1e-9, "relative difference under which two numbers are equal")
+	f.Float64Var(&o.Tolerance, "tolerance", skew.DefaultTolerance, "relative difference under which two numbers are equal: |a-b| <= tolerance * max(1, |a|); 0 compares exactly")
 	f.BoolVar(&o.IncludeShadow, "shadow", false, "also check the rows shadow versions scored")
 	f.BoolVar(&fail, "fail", false, "exit with status 1 when any value or prediction differs")
 	return cmd
@@ -86,8 +96,21 @@ func writeSkewReport(w io.Writer, rep *skew.Report) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "model %s: %d logged rows of %d requests from %s to %s\n", rep.Model, rep.Rows, rep.Requests,
 		rep.Since.Format(time.RFC3339), rep.Until.Format(time.RFC3339))
+	if rep.ShadowRowsLeftOut > 0 {
+		fmt.Fprintf(&b, "left out: %d rows of shadow versions (--shadow checks them)\n", rep.ShadowRowsLeftOut)
+	}
+	if rep.RowsWithoutKeys > 0 {
+		fmt.Fprintf(&b, "left out: %d rows without the entity keys of their feature service (OIP infer requests send feature values, not keys: nothing to retrieve offline)\n", rep.RowsWithoutKeys)
+	}
+	for _, n := range rep.NotRescored {
+		fmt.Fprintf(&b, "not rescored: version %s (%s), %d rows\n", n.Version, n.Reason, n.Rows)
+	}
 	for _, v := range rep.Versions {
-		fmt.Fprintf(&b, "\nversion %s (features: %s), %d rows\n", v.Version, v.FeatureService, v.Rows)
+		fmt.Fprintf(&b, "\nversion %s (features: %s), %d rows", v.Version, v.FeatureService, v.Rows)
+		if v.RowsWithoutKeys > 0 {
+			fmt.Fprintf(&b, " (%d without entity keys left out)", v.RowsWithoutKeys)
+		}
+		b.WriteString("\n")
 		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "FEATURE\tROWS\tMISMATCHES\tRATE\tMISSING ONLINE\tMISSING OFFLINE\tEXAMPLE (online / offline)")
 		for _, f := range v.Features {

@@ -218,6 +218,9 @@ func TestOfflineTwinUsage(t *testing.T) {
 		{[]string{"skew", "--model", "ranker"}, "--since"},
 		{[]string{"skew", "--model", "ranker", "--since", "yesterday"}, "--since"},
 		{[]string{"skew", "--model", "ranker", "--since", "1h", "--until", "2000-01-01"}, "is not before --until"},
+		{[]string{"skew", "--model", "ranker", "--since", "1h", "--tolerance", "nan"}, "--tolerance NaN"},
+		{[]string{"skew", "--model", "ranker", "--since", "1h", "--tolerance", "-1"}, "--tolerance -1"},
+		{[]string{"skew", "--model", "ranker", "--since", "1h", "--tolerance", "inf"}, "--tolerance +Inf"},
 		{[]string{"fit", "--data", "x.csv", "--label", "y", "--task", "binary", "--out", "m.json", "--alias", "champion"}, "go with --register"},
 		{[]string{"fit", "--data", "x.csv", "--label", "y", "--task", "binary", "--register", "m", "--alias", "latest"}, `alias "latest"`},
 		{[]string{"fit", "--data", "x.csv", "--label", "y", "--task", "binary", "--register", "m", "--tracking-uri", "file:///tmp/mlruns"}, "http(s) URL"},
@@ -268,5 +271,44 @@ func checkOfflineTwinErrors(t *testing.T, dir string) {
 	code, _, errOut = atrium(t, "--repo", dir, "skew", "--model", steps.ModelName, "--since", "2000-01-01T00:00:00Z", "--until", "2000-01-02T00:00:00Z")
 	if code != exitFailure || !strings.Contains(errOut, "no logged predictions") {
 		t.Errorf("skew of an empty window = %d, %q", code, errOut)
+	}
+}
+
+// The text report says which rows were left out and why, and lists the
+// versions not rescored (deleted since, or with no entity keys) with their
+// rows, beside the versions checked.
+func TestWriteSkewReportLeftOut(t *testing.T) {
+	t0 := time.Date(2026, 12, 5, 6, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name string
+		rep  skew.Report
+		want []string
+		not  []string
+	}{
+		{"nothing left out", skew.Report{Model: "ranker", Rows: 4, Requests: 2, Versions: []skew.VersionReport{{Version: "1", FeatureService: "svc", Rows: 4}}},
+			[]string{"version 1 (features: svc), 4 rows\n", "no skew"}, []string{"left out", "not rescored"}},
+		{"infer rows, shadow rows and a deleted version", skew.Report{Model: "ranker", Rows: 15, Requests: 9, ShadowRowsLeftOut: 3, RowsWithoutKeys: 5,
+			Versions:    []skew.VersionReport{{Version: "1", FeatureService: "svc", Rows: 4, RowsWithoutKeys: 5}},
+			NotRescored: []skew.NotRescored{{Version: "9", Rows: 6, Reason: skew.NotRescoredDeleted}}},
+			[]string{"left out: 3 rows of shadow versions (--shadow checks them)", "left out: 5 rows without the entity keys of their feature service (OIP infer requests",
+				"not rescored: version 9 (deleted), 6 rows", "version 1 (features: svc), 4 rows (5 without entity keys left out)"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.rep.Since, tc.rep.Until = t0, t0.Add(time.Hour)
+			var b strings.Builder
+			if err := writeSkewReport(&b, &tc.rep); err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(b.String(), w) {
+					t.Errorf("report lacks %q:\n%s", w, b.String())
+				}
+			}
+			for _, n := range tc.not {
+				if strings.Contains(b.String(), n) {
+					t.Errorf("report says %q:\n%s", n, b.String())
+				}
+			}
+		})
 	}
 }

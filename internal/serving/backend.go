@@ -1,7 +1,6 @@
 package serving
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -122,7 +121,17 @@ func (b *Backend) Infer(ctx context.Context, name, version string, req *oip.Infe
 		}
 	}
 	start := time.Now()
-	key, routingKey := req.ID, ""
+	// The request's id is the transport's (X-Request-Id, gRPC x-request-id:
+	// the client's when usable, else the server's), not the body's "id":
+	// the log's rows then join to the server's logs and to what the client
+	// sent in its header, the id is bounded as the header is, and the
+	// canary split follows the same key as /v1 predict's. The body's id is
+	// only echoed in the answer, as the protocol asks.
+	id := server.RequestID(ctx)
+	if id == "" {
+		id = localRequestID() // a caller without a transport: the log still groups the rows
+	}
+	key, routingKey := id, ""
 	if k, ok := req.Parameters[RoutingKeyParameter].(string); ok && k != "" {
 		key, routingKey = k, k
 	}
@@ -141,10 +150,6 @@ func (b *Backend) Infer(ctx context.Context, name, version string, req *oip.Infe
 	preds, err := d.Predict(ctx, ds)
 	if err != nil {
 		return nil, toOIP(err)
-	}
-	id := cmp.Or(req.ID, server.RequestID(ctx))
-	if id == "" {
-		id = localRequestID() // gRPC without an id: the log still groups the rows
 	}
 	rec := predlog.Record{RequestID: id, Time: start, Route: predlog.RouteInfer, RoutingKey: routingKey,
 		Latency: predlog.Latency{Total: time.Since(start), Model: time.Since(mstart)}}

@@ -193,14 +193,41 @@ func (l *Loader) LoadDir(ctx context.Context, dir string) (*Deployed, error) {
 }
 
 // checkNotPickle refuses a lightgbm or xgboost flavor whose data is a
-// pickled scikit-learn API estimator (mlflow.lightgbm.log_model of an
-// LGBMClassifier writes model.pkl): serving never unpickles.
+// serialized scikit-learn API estimator rather than the library's own model
+// file: mlflow.lightgbm.log_model of an LGBMClassifier writes model.pkl
+// (cloudpickle) or, with MLflow 3, model.skops, and names the estimator's
+// class in model_class. Serving never unpickles, and the class is the
+// surer sign (the file name depends on MLflow's version and
+// serialization_format), so either refuses the version as a flavor Atrium
+// does not serve, not as a corrupt file: the fix is to log the Booster.
 func checkNotPickle(flavor, data, class string) error {
-	if strings.HasSuffix(data, ".pkl") || strings.HasSuffix(data, ".pickle") {
-		return fmt.Errorf("%w: flavors.%s holds a pickled model (%s, %s); Atrium serves the library's own model file: log the Booster instead (mlflow.%s.log_model(model.booster_, ...) for a scikit-learn API estimator)",
-			ErrUnsupportedFlavor, flavor, data, class, flavor)
+	serialized := false
+	switch strings.ToLower(path.Ext(data)) {
+	case ".pkl", ".pickle", ".skops", ".cloudpickle", ".joblib":
+		serialized = true
 	}
-	return nil
+	if !serialized && !sklearnEstimator(flavor, class) {
+		return nil
+	}
+	what := data
+	if class != "" {
+		what = class + " in " + data
+	}
+	return fmt.Errorf("%w: flavors.%s holds a serialized scikit-learn API estimator (%s), not a %s model file; Atrium serves the library's own model file: log the Booster instead (mlflow.%s.log_model(model.booster_, ...) for a scikit-learn API estimator)",
+		ErrUnsupportedFlavor, flavor, what, flavor, flavor)
+}
+
+// sklearnEstimator reports whether a lightgbm flavor's model_class names a
+// scikit-learn API estimator (lightgbm.sklearn.LGBMClassifier, a subclass
+// of LGBMModel elsewhere): mlflow.lightgbm writes the native model file only
+// for a lightgbm.basic.Booster. The xgboost flavor is not judged by its
+// class: mlflow.xgboost saves XGBClassifier in XGBoost's own format.
+func sklearnEstimator(flavor, class string) bool {
+	if flavor != FlavorLightGBM || class == "" {
+		return false
+	}
+	name := class[strings.LastIndexByte(class, '.')+1:]
+	return strings.HasPrefix(class, "lightgbm.sklearn.") || strings.HasPrefix(name, "LGBM")
 }
 
 // read reads a whole artifact of at most max bytes.

@@ -117,6 +117,25 @@ func TestLoadRefuses(t *testing.T) {
 			MLmodelFile: []byte("flavors:\n  lightgbm:\n    data: model.pkl\n    model_class: lightgbm.sklearn.LGBMClassifier\n"),
 			"model.pkl": []byte("\x80\x04junk")},
 			ErrUnsupportedFlavor, "log the Booster instead (mlflow.lightgbm.log_model(model.booster_"},
+		// MLflow 3 writes model.skops for a scikit-learn API estimator,
+		// or cloudpickle under another name: the class tells, whatever the
+		// file, and the version is refused as a flavor, not a corrupt file.
+		{"lightgbm sklearn API, skops", map[string][]byte{
+			MLmodelFile:   []byte("flavors:\n  lightgbm:\n    data: model.skops\n    model_class: lightgbm.sklearn.LGBMClassifier\n    serialization_format: skops\n"),
+			"model.skops": []byte("PK\x03\x04junk")},
+			ErrUnsupportedFlavor, "scikit-learn API estimator (lightgbm.sklearn.LGBMClassifier in model.skops), not a lightgbm model file; Atrium serves the library's own model file: log the Booster instead (mlflow.lightgbm.log_model(model.booster_"},
+		{"skops without a class", map[string][]byte{
+			MLmodelFile:   []byte("flavors:\n  lightgbm:\n    data: model.skops\n"),
+			"model.skops": []byte("PK\x03\x04junk")},
+			ErrUnsupportedFlavor, "(model.skops), not a lightgbm model file"},
+		{"lightgbm sklearn API, cloudpickle", map[string][]byte{
+			MLmodelFile: []byte("flavors:\n  lightgbm:\n    data: model\n    model_class: lightgbm.sklearn.LGBMRanker\n"),
+			"model":     []byte("\x80\x05junk")},
+			ErrUnsupportedFlavor, "(lightgbm.sklearn.LGBMRanker in model)"},
+		{"subclass of an estimator", map[string][]byte{
+			MLmodelFile: []byte("flavors:\n  lightgbm:\n    data: model.pkl\n    model_class: myteam.models.LGBMWithPrior\n"),
+			"model.pkl": []byte("\x80\x05junk")},
+			ErrUnsupportedFlavor, "log the Booster instead"},
 		{"no MLmodel", map[string][]byte{"model.lgb": lgbText}, ErrModelFormat, "no MLmodel file"},
 		{"missing data file", map[string][]byte{MLmodelFile: []byte("flavors:\n  lightgbm:\n    data: model.lgb\n")},
 			ErrModelFormat, "flavors.lightgbm.data names model.lgb, which the model directory lacks"},

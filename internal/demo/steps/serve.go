@@ -101,7 +101,7 @@ func (r *runner) serve(ctx context.Context) error {
 		return err
 	}
 	r.command("skew", "--model", ModelName, "--since", "5m")
-	rep, err := skew.Check(ctx, src, skew.Options{Model: ModelName, Since: since, LogDir: dir, TempDir: r.Dir})
+	rep, err := skew.Check(ctx, src, skew.Options{Model: ModelName, Since: since, LogDir: dir, TempDir: r.Dir, Tolerance: skew.DefaultTolerance})
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"sync/atomic"
@@ -15,8 +16,9 @@ import (
 // request_id, and a 5xx answer names it instead of the internal error.
 const RequestIDHeader = "X-Request-Id"
 
-// maxRequestIDLen bounds an id taken from a request: it is logged and echoed.
-const maxRequestIDLen = 128
+// MaxRequestIDLen bounds an id taken from a request: it is logged (the
+// access log, the prediction log) and echoed.
+const MaxRequestIDLen = 128
 
 type requestIDKey struct{}
 
@@ -25,6 +27,15 @@ type requestIDKey struct{}
 func RequestID(ctx context.Context) string {
 	id, _ := ctx.Value(requestIDKey{}).(string)
 	return id
+}
+
+// WithRequestID returns ctx carrying id as its request's id, which
+// RequestID reads. The HTTP server sets it for every request; other
+// transports (the gRPC server) set the id they chose, so that code below
+// them (the prediction log, internal errors' answers) names the same id on
+// every transport. The caller checks id with UsableRequestID.
+func WithRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey{}, id)
 }
 
 // InternalErrorMessage is what a 5xx answer says instead of the error behind
@@ -51,10 +62,12 @@ func (g *requestIDs) next() string {
 	return g.prefix + strconv.FormatUint(g.n.Add(1), 10)
 }
 
-// usableRequestID reports whether a client's id can be logged and echoed as
-// is: not empty, bounded, and printable ASCII without spaces or quotes.
-func usableRequestID(id string) bool {
-	if id == "" || len(id) > maxRequestIDLen {
+// UsableRequestID reports whether a client's id can be logged and echoed as
+// is: not empty, at most MaxRequestIDLen bytes, and printable ASCII without
+// spaces, quotes or backslashes (it goes into log lines, headers and
+// messages unescaped). Every transport applies this one rule.
+func UsableRequestID(id string) bool {
+	if id == "" || len(id) > MaxRequestIDLen {
 		return false
 	}
 	for i := 0; i < len(id); i++ {
@@ -66,12 +79,36 @@ func usableRequestID(id string) bool {
 }
 
 // withRequestID gives r its id (the client's, or a new one), sets it on the
-// response and returns the request carrying it in its context.
-func (g *requestIDs) withRequestID(w http.ResponseWriter, r *http.Request) *http.Request {
-	id := r.Header.Get(RequestIDHeader)
-	if !usableRequestID(id) {
+// response and returns the request carrying it in its context. A client's
+// id that is replaced is logged at DEBUG: the client sees another id echoed,
+// and its rows are not under the id it sent.
+func (g *requestIDs) withRequestID(w http.ResponseWriter, r *http.Request, log *slog.Logger) *http.Request {
+	sent := r.Header.Get(RequestIDHeader)
+	id := sent
+	if !UsableRequestID(id) {
 		id = g.next()
+		if sent != "" {
+			LogReplacedRequestID(r.Context(), log, "http", sent, id)
+		}
 	}
 	w.Header().Set(RequestIDHeader, id)
-	return r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
+	return r.WithContext(WithRequestID(r.Context(), id))
+}
+
+var replacedRequestIDMessage = "request id replaced: the client's is not at most " + strconv.Itoa(MaxRequestIDLen) +
+	" bytes of printable ASCII without spaces, quotes or backslashes"
+
+// LogReplacedRequestID logs at DEBUG that a client's request id (sent) was
+// not usable and the request got id instead. The client's value is cut to
+// MaxRequestIDLen bytes (it may be of any length); the handler escapes what
+// it holds.
+func LogReplacedRequestID(ctx context.Context, log *slog.Logger, transport, sent, id string) {
+	if !log.Enabled(ctx, slog.LevelDebug) {
+		return
+	}
+	shown := sent
+	if len(shown) > MaxRequestIDLen {
+		shown = shown[:MaxRequestIDLen]
+	}
+	log.DebugContext(ctx, replacedRequestIDMessage, "transport", transport, "sent", shown, "sent_bytes", len(sent), "request_id", id)
 }

@@ -241,7 +241,7 @@ func (w *StatusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 func (s *Server) instrument(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		r = s.ids.withRequestID(w, r)
+		r = s.ids.withRequestID(w, r, s.opts.Logger)
 		s.limits.startWrite(w)
 		sw := &StatusWriter{ResponseWriter: w}
 		defer func() {

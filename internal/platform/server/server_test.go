@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"maps"
@@ -186,6 +187,62 @@ func TestRequestIDs(t *testing.T) {
 		if !strings.Contains(log.String(), want) {
 			t.Errorf("log lacks %s:\n%s", want, log.String())
 		}
+	}
+}
+
+// TestRequestIDReplacedIsLogged: a client's X-Request-Id that is not at most
+// 128 bytes of printable ASCII (without spaces, quotes, backslashes) is
+// replaced by a server id, and the replacement is logged at DEBUG with the
+// id given, the client's value cut to 128 bytes and its length; a usable id,
+// or none, logs nothing.
+func TestRequestIDReplacedIsLogged(t *testing.T) {
+	for _, tc := range []struct {
+		name, sent string
+		replaced   bool
+	}{
+		{"usable", "abc-123", false},
+		{"128 bytes", strings.Repeat("x", MaxRequestIDLen), false},
+		{"none", "", false},
+		{"129 bytes", strings.Repeat("x", MaxRequestIDLen+1), true},
+		{"5000 bytes", strings.Repeat("y", 5000), true},
+		{"space", "has space", true},
+		{"quote", `a"b`, true},
+		{"not ASCII", "héllo-日本", true},
+		{"control", "a\x01b", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var log strings.Builder
+			h := New(Options{Logger: slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))}, newPingAPI()).Handler()
+			req := httptest.NewRequest(http.MethodGet, "/ping/a", nil)
+			if tc.sent != "" {
+				req.Header.Set(RequestIDHeader, tc.sent)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			got := rec.Header().Get(RequestIDHeader)
+			line := ""
+			for _, l := range strings.Split(log.String(), "\n") {
+				if strings.Contains(l, "request id replaced") {
+					line = l
+				}
+			}
+			if !tc.replaced {
+				if tc.sent != "" && got != tc.sent || line != "" {
+					t.Fatalf("sent %q: answer's id %q, log %q; want the id kept, nothing logged", tc.sent, got, line)
+				}
+				return
+			}
+			if got == tc.sent || got == "" {
+				t.Fatalf("sent %q: answer's id %q, want a server id", tc.sent, got)
+			}
+			if !strings.Contains(line, "level=DEBUG") || !strings.Contains(line, "request_id="+got) ||
+				!strings.Contains(line, fmt.Sprintf("sent_bytes=%d", len(tc.sent))) || !strings.Contains(line, "transport=http") {
+				t.Fatalf("sent %q: replacement log line %q, want DEBUG with the new id, the transport and the length", tc.sent, line)
+			}
+			if strings.Contains(line, strings.Repeat("y", MaxRequestIDLen+1)) {
+				t.Fatalf("the log line holds more than %d bytes of the client's id: %.200s", MaxRequestIDLen, line)
+			}
+		})
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/atrium-ml/atrium/internal/platform/server"
 	"github.com/atrium-ml/atrium/internal/serving/oip/pb"
 )
 
@@ -99,11 +100,12 @@ type grpcService struct {
 	latency  *prometheus.HistogramVec
 }
 
-type grpcRequestIDKey struct{}
-
 // intercept gives each call a request id (the caller's x-request-id when
-// usable, else a new one; returned in the response header, and named by an
-// internal error's answer) and checks its credential.
+// usable by the HTTP server's rule, else a new one; returned in the response
+// header, named by an internal error's answer) and checks its credential.
+// The id goes into the context where server.RequestID reads it, as the HTTP
+// server puts it: the backend logs predictions under it, so a gRPC call's
+// log rows join to its x-request-id.
 func (s *grpcService) intercept(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (_ any, err error) {
 	start := time.Now()
 	method := info.FullMethod[strings.LastIndexByte(info.FullMethod, '/')+1:]
@@ -112,11 +114,15 @@ func (s *grpcService) intercept(ctx context.Context, req any, info *grpc.UnarySe
 		s.latency.WithLabelValues(method).Observe(time.Since(start).Seconds())
 	}()
 	md, _ := metadata.FromIncomingContext(ctx)
-	id := first(md, "x-request-id")
-	if !usableID(id) {
+	sent := first(md, "x-request-id")
+	id := sent
+	if !server.UsableRequestID(id) {
 		var b [8]byte
 		_, _ = rand.Read(b[:]) // never fails (crypto/rand's contract since Go 1.24)
 		id = hex.EncodeToString(b[:])
+		if sent != "" {
+			server.LogReplacedRequestID(ctx, s.opts.Logger, "grpc", sent, id)
+		}
 	}
 	_ = grpc.SetHeader(ctx, metadata.Pairs("x-request-id", id))
 	// A panic in a handler fails the call, not the process: grpc-go does not
@@ -128,7 +134,7 @@ func (s *grpcService) intercept(ctx context.Context, req any, info *grpc.UnarySe
 			err = status.Error(codes.Internal, "internal error (request id "+id+"); the server log has the details")
 		}
 	}()
-	ctx = context.WithValue(ctx, grpcRequestIDKey{}, id)
+	ctx = server.WithRequestID(ctx, id)
 	public := strings.HasSuffix(info.FullMethod, "/ServerLive") || strings.HasSuffix(info.FullMethod, "/ServerReady")
 	if !public {
 		// Health calls are not counted: a saturated server must still
@@ -159,25 +165,11 @@ func first(md metadata.MD, key string) string {
 	return ""
 }
 
-// usableID: not empty, bounded, printable ASCII without spaces or quotes
-// (it is logged and echoed).
-func usableID(id string) bool {
-	if id == "" || len(id) > 128 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		if c := id[i]; c <= ' ' || c >= 0x7f || c == '"' || c == '\\' {
-			return false
-		}
-	}
-	return true
-}
-
 // grpcError is the one place errors become gRPC statuses. An internal
 // error's cause goes to the log under the request id, which the answer
 // names instead.
 func (s *grpcService) grpcError(ctx context.Context, method string, err error) error {
-	id, _ := ctx.Value(grpcRequestIDKey{}).(string)
+	id := server.RequestID(ctx)
 	switch {
 	case errors.Is(err, ErrInvalidInput):
 		return status.Error(codes.InvalidArgument, err.Error())

@@ -334,3 +334,56 @@ func TestGRPCRecoversPanics(t *testing.T) {
 		t.Errorf("after the panic, ModelReady(sum) %v %v", r, err)
 	}
 }
+
+// idRecorder is a backend that keeps the request id its calls' contexts
+// carry (server.RequestID, what the serving backend logs predictions under).
+type idRecorder struct {
+	oiptest.Backend
+	seen string
+}
+
+func (r *idRecorder) ModelReady(ctx context.Context, name, version string) (bool, error) {
+	r.seen = server.RequestID(ctx)
+	return r.Backend.ModelReady(ctx, name, version)
+}
+
+// A call's request id (the caller's x-request-id when usable, else one the
+// server makes) is the one the backend reads with server.RequestID, and the
+// one echoed; a replaced id is logged at DEBUG, as the HTTP server does.
+func TestGRPCRequestIDReachesTheBackend(t *testing.T) {
+	for _, tc := range []struct {
+		name, sent string
+		kept       bool
+	}{
+		{"usable", "grpc-hdr-1", true},
+		{"none", "", false},
+		{"too long", strings.Repeat("g", 300), false},
+		{"space", "has space", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			b := &idRecorder{}
+			c := newGRPCClient(t, b, oip.GRPCOptions{Options: oip.Options{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}})
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if tc.sent != "" {
+				ctx = metadata.AppendToOutgoingContext(ctx, "x-request-id", tc.sent)
+			}
+			var md metadata.MD
+			if _, err := c.ModelReady(ctx, &pb.ModelReadyRequest{Name: "sum"}, grpc.Header(&md)); err != nil {
+				t.Fatal(err)
+			}
+			echoed := md.Get("x-request-id")
+			if len(echoed) != 1 || b.seen != echoed[0] {
+				t.Fatalf("the backend read request id %q, the call echoed %q", b.seen, echoed)
+			}
+			if tc.kept != (b.seen == tc.sent) || b.seen == "" || len(b.seen) > server.MaxRequestIDLen {
+				t.Fatalf("sent %.40q, the backend read %.40q", tc.sent, b.seen)
+			}
+			replaced := strings.Contains(logs.String(), "request id replaced")
+			if want := tc.sent != "" && !tc.kept; replaced != want || want && !strings.Contains(logs.String(), "transport=grpc") {
+				t.Fatalf("sent %.40q: log %q", tc.sent, logs.String())
+			}
+		})
+	}
+}

@@ -25,16 +25,28 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/atrium-ml/atrium/internal/modeling/ml"
 	"github.com/atrium-ml/atrium/internal/serving"
 	"github.com/atrium-ml/atrium/internal/serving/batch"
 	"github.com/atrium-ml/atrium/internal/serving/predlog"
+	"github.com/atrium-ml/atrium/internal/spec"
 )
 
 // ErrNoRows: the log holds no row of the model in the window.
 var ErrNoRows = errors.New("no logged predictions")
+
+// ErrNothingComparable: the window has logged rows, but none the check can
+// compare with the offline store: they lack the entity keys the feature
+// service joins on (OIP infer requests), or their versions were deleted.
+var ErrNothingComparable = errors.New("no logged prediction to compare")
+
+// DefaultTolerance is the tolerance of `atrium skew`: the log keeps
+// doubles and float32 features round-trip exactly, so anything past
+// rounding is a difference.
+const DefaultTolerance = 1e-9
 
 // Options say which model's log to check over which window.
 type Options struct {
@@ -49,8 +61,11 @@ type Options struct {
 	// FeatureService overrides the versions' atrium.feature_service tag.
 	FeatureService string
 	// Tolerance is the relative difference under which two numbers are
-	// equal: |a-b| <= Tolerance * max(1, |a|). Default 1e-9 (the log keeps
-	// doubles; float32 features round-trip exactly).
+	// equal: |a-b| <= Tolerance * max(1, |a|). 0 compares exactly (a zero
+	// Options compares exactly: set DefaultTolerance for the CLI's
+	// default); a negative, NaN or infinite tolerance is refused, since no
+	// comparison with it means anything (NaN made every value differ and
+	// every prediction agree).
 	Tolerance float64
 	// IncludeShadow also checks the rows a shadow version scored. Default:
 	// only the rows that answered requests.
@@ -62,20 +77,56 @@ type Options struct {
 
 // Report is what Check found.
 type Report struct {
-	Model    string    `json:"model"`
-	Since    time.Time `json:"since"`
-	Until    time.Time `json:"until"`
-	Rows     int       `json:"rows"`
-	Requests int       `json:"requests"`
+	Model string    `json:"model"`
+	Since time.Time `json:"since"`
+	Until time.Time `json:"until"`
+	// Rows and Requests count the logged rows the check read (shadow rows
+	// only with IncludeShadow), compared or left out.
+	Rows     int `json:"rows"`
+	Requests int `json:"requests"`
+	// ShadowRowsLeftOut counts the rows shadow versions scored in the
+	// window, left out without IncludeShadow.
+	ShadowRowsLeftOut int `json:"shadow_rows_left_out"`
+	// RowsWithoutKeys counts the rows left out because they lack the
+	// entity keys their version's feature service joins on: OIP infer
+	// requests send feature values, not keys, so nothing can be retrieved
+	// offline for them. Counted per version too.
+	RowsWithoutKeys int `json:"rows_without_keys"`
 	// Versions lists the versions checked, in order.
 	Versions []VersionReport `json:"versions"`
+	// NotRescored lists the versions none of whose rows were compared, in
+	// order, and why.
+	NotRescored []NotRescored `json:"not_rescored,omitempty"`
+}
+
+// Why a version's rows were not rescored.
+const (
+	// NotRescoredDeleted: the version (or its model) was deleted from the
+	// registry after it scored the rows; its files cannot be loaded.
+	NotRescoredDeleted = "deleted"
+	// NotRescoredNoKeys: every row of the version lacks the entity keys
+	// its feature service joins on (OIP infer requests).
+	NotRescoredNoKeys = "no entity keys"
+)
+
+// NotRescored is a version whose logged rows the check could not compare.
+type NotRescored struct {
+	Version string `json:"version"`
+	// Rows counts the version's logged rows in the window.
+	Rows int `json:"rows"`
+	// Reason is NotRescoredDeleted or NotRescoredNoKeys.
+	Reason string `json:"reason"`
 }
 
 // VersionReport is the check of the rows one version scored.
 type VersionReport struct {
 	Version        string `json:"version"`
 	FeatureService string `json:"feature_service"`
-	Rows           int    `json:"rows"`
+	// Rows counts the rows compared.
+	Rows int `json:"rows"`
+	// RowsWithoutKeys counts the version's rows left out because they lack
+	// the entity keys of the feature service (OIP infer requests).
+	RowsWithoutKeys int `json:"rows_without_keys"`
 	// Features are the model's inputs, in the model's order.
 	Features []FeatureSkew `json:"features"`
 	// Predictions compares the logged scores with the offline rescoring.
@@ -152,8 +203,8 @@ func Check(ctx context.Context, src batch.Sources, o Options) (*Report, error) {
 	if o.Until.IsZero() {
 		o.Until = time.Now()
 	}
-	if o.Tolerance <= 0 {
-		o.Tolerance = 1e-9
+	if o.Tolerance < 0 || math.IsNaN(o.Tolerance) || math.IsInf(o.Tolerance, 0) {
+		return nil, fmt.Errorf("skew: tolerance %v: want a relative difference of 0 (exact) or more, finite", o.Tolerance)
 	}
 	rows, err := predlog.Read(ctx, o.LogDir, o.Model, o.Since, o.Until)
 	if errors.Is(err, predlog.ErrNoPredictions) {
@@ -162,13 +213,18 @@ func Check(ctx context.Context, src batch.Sources, o Options) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("skew of %s: %w", o.Model, err)
 	}
+	all := len(rows)
 	if !o.IncludeShadow {
 		rows = slices.DeleteFunc(rows, func(r predlog.Row) bool { return r.Route == predlog.RouteShadow })
 	}
-	rep := &Report{Model: o.Model, Since: o.Since.UTC(), Until: o.Until.UTC(), Rows: len(rows)}
+	rep := &Report{Model: o.Model, Since: o.Since.UTC(), Until: o.Until.UTC(), Rows: len(rows), ShadowRowsLeftOut: all - len(rows)}
+	window := fmt.Sprintf("between %s and %s", o.Since.UTC().Format(time.RFC3339), o.Until.UTC().Format(time.RFC3339))
 	if len(rows) == 0 {
-		return rep, fmt.Errorf("%w of model %q in %s between %s and %s", ErrNoRows, o.Model, filepath.Join(o.LogDir, "predictions"),
-			o.Since.UTC().Format(time.RFC3339), o.Until.UTC().Format(time.RFC3339))
+		shadow := ""
+		if rep.ShadowRowsLeftOut > 0 {
+			shadow = fmt.Sprintf(" (%d rows of shadow versions left out: --shadow checks them)", rep.ShadowRowsLeftOut)
+		}
+		return rep, fmt.Errorf("%w of model %q in %s %s%s", ErrNoRows, o.Model, filepath.Join(o.LogDir, "predictions"), window, shadow)
 	}
 	requests := map[string]bool{}
 	byVersion := map[string][]predlog.Row{}
@@ -183,13 +239,38 @@ func Check(ctx context.Context, src batch.Sources, o Options) (*Report, error) {
 	}
 	sort.Slice(versions, func(i, j int) bool { return versionLess(versions[i], versions[j]) })
 	for _, v := range versions {
-		vr, err := checkVersion(ctx, src, o, v, byVersion[v])
+		vr, nr, err := checkVersion(ctx, src, o, v, byVersion[v])
 		if err != nil {
 			return nil, err
 		}
+		if nr != nil {
+			rep.NotRescored = append(rep.NotRescored, *nr)
+			if nr.Reason == NotRescoredNoKeys {
+				rep.RowsWithoutKeys += nr.Rows
+			}
+			continue
+		}
+		rep.RowsWithoutKeys += vr.RowsWithoutKeys
 		rep.Versions = append(rep.Versions, *vr)
 	}
+	if len(rep.Versions) == 0 {
+		return rep, fmt.Errorf("%w: model %q %s: %s", ErrNothingComparable, o.Model, window, rep.leftOut())
+	}
 	return rep, nil
+}
+
+// leftOut says which rows were not compared and why, in words.
+func (r *Report) leftOut() string {
+	var parts []string
+	if r.RowsWithoutKeys > 0 {
+		parts = append(parts, fmt.Sprintf("%d logged rows carry no entity keys to retrieve their features offline with (OIP infer requests send feature values, not keys)", r.RowsWithoutKeys))
+	}
+	for _, n := range r.NotRescored {
+		if n.Reason == NotRescoredDeleted {
+			parts = append(parts, fmt.Sprintf("version %s, which scored %d logged rows, has been deleted from the registry", n.Version, n.Rows))
+		}
+	}
+	return strings.Join(parts, "; ")
 }
 
 // versionLess orders version numbers numerically.
@@ -202,29 +283,42 @@ func versionLess(a, b string) bool {
 	return x < y
 }
 
-// checkVersion retrieves and rescores the rows one version scored.
-func checkVersion(ctx context.Context, src batch.Sources, o Options, version string, rows []predlog.Row) (*VersionReport, error) {
+// checkVersion retrieves and rescores the rows one version scored. A
+// version deleted since, or none of whose rows carry the entity keys, is
+// not rescored: it returns why instead of a report, and the other versions
+// are checked (right after deleting a bad version is when the check is
+// wanted).
+func checkVersion(ctx context.Context, src batch.Sources, o Options, version string, rows []predlog.Row) (*VersionReport, *NotRescored, error) {
 	d, err := src.Loader.Load(ctx, o.Model, version)
+	if errors.Is(err, serving.ErrNotFound) {
+		return nil, &NotRescored{Version: version, Rows: len(rows), Reason: NotRescoredDeleted}, nil
+	}
 	if err != nil {
-		return nil, fmt.Errorf("skew: version %s of %s, which scored %d logged rows: %w", version, o.Model, len(rows), err)
+		return nil, nil, fmt.Errorf("skew: version %s of %s, which scored %d logged rows: %w", version, o.Model, len(rows), err)
 	}
 	service := o.FeatureService
 	if service == "" {
 		service = d.FeatureService
 	}
+	all := len(rows)
+	keys, known := joinKeys(src.Features, service)
+	rows = withKeys(rows, keys, known)
+	if len(rows) == 0 {
+		return nil, &NotRescored{Version: version, Rows: all, Reason: NotRescoredNoKeys}, nil
+	}
 	tmp, err := os.MkdirTemp(o.TempDir, "atrium-skew-*")
 	if err != nil {
-		return nil, fmt.Errorf("skew: %w", err)
+		return nil, nil, fmt.Errorf("skew: %w", err)
 	}
 	defer os.RemoveAll(tmp)
 	requestCols, unlogged := requestValues(src, service, rows)
 	spine := filepath.Join(tmp, "spine.csv")
 	if err := writeSpine(spine, rows, requestCols); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	joined, _, service, cleanup, err := batch.Features(ctx, src, d, service, spine, timeColumn, tmp)
 	if err != nil {
-		return nil, fmt.Errorf("skew: %w", err)
+		return nil, nil, fmt.Errorf("skew: version %s of %s, %d logged rows: %w", version, o.Model, len(rows), spineNamed(err, spine))
 	}
 	defer cleanup()
 	m := batch.ServedModel(d)
@@ -232,15 +326,92 @@ func checkVersion(ctx context.Context, src batch.Sources, o Options, version str
 	opts.Passthrough = []string{rowColumn}
 	tab, err := ml.LoadTable(ctx, joined, opts)
 	if err != nil {
-		return nil, fmt.Errorf("skew: read the features retrieved for version %s: %w", version, err)
+		return nil, nil, fmt.Errorf("skew: read the features retrieved for version %s: %w", version, err)
 	}
 	preds, err := m.Predict(tab.Dataset)
 	if err != nil {
-		return nil, fmt.Errorf("skew: rescore with version %s: %w", version, err)
+		return nil, nil, fmt.Errorf("skew: rescore with version %s: %w", version, err)
 	}
-	vr := &VersionReport{Version: version, FeatureService: service, Rows: len(rows), UnloggedRequestValues: unlogged}
+	vr := &VersionReport{Version: version, FeatureService: service, Rows: len(rows), RowsWithoutKeys: all - len(rows), UnloggedRequestValues: unlogged}
 	compare(vr, o.Tolerance, d, tab, preds, rows)
-	return vr, nil
+	return vr, nil, nil
+}
+
+// spineNamed is err with the spine's path, a temporary file of this check
+// that means nothing to the caller, replaced by what it was made of.
+func spineNamed(err error, spine string) error {
+	msg := err.Error()
+	if !strings.Contains(msg, spine) {
+		return err
+	}
+	msg = strings.ReplaceAll(msg, "spine "+spine, "spine of the logged rows")
+	return &renamed{err: err, msg: strings.ReplaceAll(msg, spine, "the spine of the logged rows")}
+}
+
+// renamed is an error with another message, still unwrapping to its cause.
+type renamed struct {
+	err error
+	msg string
+}
+
+func (r *renamed) Error() string { return r.msg }
+func (r *renamed) Unwrap() error { return r.err }
+
+// joinKeys are the entity keys the point-in-time join of service needs:
+// the join keys of its stored features' sets and of the sets its on-demand
+// features read. ok is false when the service is unknown (or none is
+// named): batch.Features then says so.
+func joinKeys(feats *spec.Features, service string) (keys []string, ok bool) {
+	if feats == nil || service == "" {
+		return nil, false
+	}
+	resolved, err := feats.ResolveService(service)
+	if err != nil {
+		return nil, false
+	}
+	seen := map[string]bool{}
+	add := func(set string) {
+		for _, k := range feats.JoinKeys(set) {
+			if !seen[k] {
+				seen[k] = true
+				keys = append(keys, k)
+			}
+		}
+	}
+	for _, r := range resolved {
+		if !r.OnDemand {
+			add(r.Set)
+			continue
+		}
+		vars, err := feats.OnDemandVars(r.Set)
+		if err != nil {
+			return nil, false
+		}
+		for _, v := range vars {
+			if v.Feature != nil {
+				add(v.Feature.Set)
+			}
+		}
+	}
+	return keys, true
+}
+
+// withKeys keeps the rows that carry every key of keys (ok: keys are
+// known), or, keys unknown, any entity key at all: a row without them (an
+// OIP infer request, which sends feature values) has nothing to join on,
+// and comparing it would count every feature as missing offline.
+func withKeys(rows []predlog.Row, keys []string, ok bool) []predlog.Row {
+	return slices.DeleteFunc(slices.Clone(rows), func(r predlog.Row) bool {
+		if !ok {
+			return len(r.Entities) == 0
+		}
+		for _, k := range keys {
+			if _, has := r.Entities[k]; !has {
+				return true
+			}
+		}
+		return false
+	})
 }
 
 // requestValues are the request values the service's on-demand features
