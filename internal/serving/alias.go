@@ -49,11 +49,13 @@ func (s *Service) ResolveAlias(ctx context.Context, name, alias, routeKey string
 		m := s.model(name)
 		sl := s.followAlias(m, alias)
 		d, err := s.version(lctx, name, v.Version)
+		if err == nil {
+			err = s.install(m, sl, d)
+		}
 		if err != nil {
 			sl.fail(v.Version, err)
 			return nil, err
 		}
-		s.install(m, sl, d)
 		return d, nil
 	})
 }

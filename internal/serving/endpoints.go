@@ -29,8 +29,9 @@ import (
 type EndpointOptions struct {
 	// Online reads the models' features: the online retrieval of the
 	// applied feature definitions. Nil: no definitions; models then take
-	// request values only, and a model naming a feature service is not
-	// ready (503 naming it).
+	// request values only, and a version naming a feature service serves
+	// OIP infer only (its predict and rank answer 503), as when the
+	// definitions define no feature service.
 	Online *retrieval.Online
 	// StoreTimeout bounds each request's online store read (within the
 	// request's own deadline). Default 500ms.
@@ -90,7 +91,12 @@ type ranker struct {
 
 // NewEndpoints returns the endpoints of svc. Rankers are checked here: a
 // score expression that does not compile, over variables other than its
-// models' names, is an error naming the ranker.
+// models' names, is an error naming the ranker. From then on svc refuses a
+// version whose feature service is not defined in opts.Online (when it
+// defines any) or provides none of its inputs, as it refuses a corrupt file
+// (the previous version keeps serving), and logs the inputs the service
+// does not provide; the versions it loaded already are checked now. One
+// Endpoints per Service.
 func NewEndpoints(svc *Service, opts EndpointOptions) (*Endpoints, error) {
 	if opts.StoreTimeout <= 0 {
 		opts.StoreTimeout = DefaultStoreTimeout
@@ -119,6 +125,9 @@ func NewEndpoints(svc *Service, opts EndpointOptions) (*Endpoints, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
+	// The service serves no version these endpoints cannot fetch the
+	// features of: checked when it loads, not at every request.
+	svc.vetWith(e.f.vet)
 	return e, nil
 }
 

@@ -68,11 +68,108 @@ type fetcher struct {
 }
 
 // planFor returns the plan of one feature service ("" for none: nil plan).
+// Versions are vetted when they load (vet), which resolves and caches their
+// service's plan: a request finds it cached. The error is for a version
+// served without definitions to check it against (vetResult.unchecked): it
+// cannot be served here until the definitions are applied and the server
+// restarted, so it is no transient ErrNotReady (no Retry-After).
 func (f *fetcher) planFor(service string) (*fetchPlan, error) {
 	if service == "" {
 		return nil, nil
 	}
+	p, err := f.servicePlan(service)
+	if err != nil {
+		return nil, unservableError{fmt.Errorf("feature service %q: %w", service, err)}
+	}
+	return p, nil
+}
+
+func (f *fetcher) servicePlan(service string) (*fetchPlan, error) {
 	return f.plan(service, func() (*fetchPlan, error) { return f.newPlan(nil, service) })
+}
+
+// vetResult is what vet found in a version it does not refuse.
+type vetResult struct {
+	// unprovided are the inputs its feature service does not provide: each
+	// request must send them, else they are missing.
+	unprovided []string
+	// unchecked: the version names a feature service, but the server has no
+	// feature service defined to check it against (no definitions applied).
+	// Its OIP infer serves; its predict and rank cannot.
+	unchecked bool
+}
+
+// vet checks, when a version loads, that its feature service can serve it:
+// the service is defined (its plan, resolved here, is then cached for the
+// requests) and provides at least one of the version's inputs, as a feature
+// or as a request value of its on-demand features. An error refuses the
+// version. A server without any feature service defined does not refuse:
+// a version registered with a service name (atrium fit --feature-service)
+// still serves OIP infer there, as it did.
+func (f *fetcher) vet(d *Deployed) (vetResult, error) {
+	if d.FeatureService == "" {
+		return vetResult{}, nil
+	}
+	var defined []string
+	if f.online != nil {
+		defined = f.online.Services()
+	}
+	if len(defined) == 0 {
+		return vetResult{unchecked: true}, nil
+	}
+	p, err := f.servicePlan(d.FeatureService)
+	if err != nil {
+		if !slices.Contains(defined, d.FeatureService) {
+			return vetResult{}, fmt.Errorf("%w; defined services: %s", err, fewNames(defined))
+		}
+		return vetResult{}, err
+	}
+	var r vetResult
+	for _, in := range d.Inputs {
+		if !p.provides(in.Name) {
+			r.unprovided = append(r.unprovided, in.Name)
+		}
+	}
+	if len(d.Inputs) > 0 && len(r.unprovided) == len(d.Inputs) {
+		// Every value would be missing: each candidate would get the same
+		// score, answered 200. The usual cause is a model trained on an
+		// array, whose inputs are named by position.
+		return vetResult{}, fmt.Errorf("none of the version's %d inputs (%s) is a feature of the service (%s) or a request value of its on-demand features: "+
+			"was the model trained without feature names (LightGBM names them Column_0..., XGBoost f0...)? "+
+			"Train and log it from a pandas DataFrame, or log it with a signature naming the features",
+			len(d.Inputs), fewNames(r.unprovided), fewNames(p.provided()))
+	}
+	return r, nil
+}
+
+// provides reports whether the plan gives a model input of that name: a
+// feature it reads or computes, or a request value its on-demand features
+// read (which the request sends). bind maps inputs to the same columns.
+func (p *fetchPlan) provides(name string) bool {
+	if _, ok := p.cols[name]; ok {
+		return true
+	}
+	_, ok := p.request[name]
+	return ok
+}
+
+// provided lists the names the plan provides (provides), its features in
+// order, then its request values sorted.
+func (p *fetchPlan) provided() []string {
+	out := slices.Clone(p.shape.Names[len(p.shape.JoinKeys):])
+	return append(out, sortedKeys(p.request)...)
+}
+
+// fewNames lists the first names of a list, for a message.
+func fewNames(names []string) string {
+	const few = 3
+	if len(names) == 0 {
+		return "none"
+	}
+	if len(names) <= few {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s, ... %d in all", strings.Join(names[:few], ", "), len(names))
 }
 
 // planForAll returns the plan fetching the features of several services
@@ -93,14 +190,15 @@ func (f *fetcher) planForAll(services []string) (*fetchPlan, error) {
 	}
 	sort.Strings(distinct)
 	return f.plan("\x00"+strings.Join(distinct, "\x00"), func() (*fetchPlan, error) {
+		// As planFor's, errors are of versions served unchecked: permanent.
 		if f.online == nil {
-			return nil, fmt.Errorf("%w: feature services %s: no feature definitions are applied (atrium apply)", ErrNotReady, strings.Join(distinct, ", "))
+			return nil, unservableError{fmt.Errorf("feature services %s: no feature definitions are applied (atrium apply, then restart the server)", strings.Join(distinct, ", "))}
 		}
 		var refs []string
 		for _, s := range distinct {
 			rs, err := f.online.ServiceFeatures(s)
 			if err != nil {
-				return nil, fmt.Errorf("%w: %v", ErrNotReady, err)
+				return nil, unservableError{fmt.Errorf("%w (atrium apply, then restart the server)", err)}
 			}
 			for _, r := range rs {
 				if !slices.Contains(refs, r) {
@@ -108,7 +206,11 @@ func (f *fetcher) planForAll(services []string) (*fetchPlan, error) {
 				}
 			}
 		}
-		return f.newPlan(refs, "")
+		p, err := f.newPlan(refs, "")
+		if err != nil {
+			return nil, unservableError{fmt.Errorf("features %s: %w", strings.Join(refs, ", "), err)}
+		}
+		return p, nil
 	})
 }
 
@@ -126,20 +228,20 @@ func (f *fetcher) plan(key string, build func() (*fetchPlan, error)) (*fetchPlan
 	return got.(*fetchPlan), nil
 }
 
-// newPlan resolves a feature list or service. A service that is not defined
-// is a configuration problem of the model (its tag or atrium.yaml), not of
-// the request: ErrNotReady, which answers 503 naming it.
+// newPlan resolves a feature list or service. Its error is the cause alone:
+// a service that is not defined is a problem of the model's configuration
+// (its tag or atrium.yaml), which the caller names.
 func (f *fetcher) newPlan(features []string, service string) (*fetchPlan, error) {
-	what := "feature service " + strconv.Quote(service)
-	if service == "" {
-		what = "features " + strings.Join(features, ", ")
-	}
 	if f.online == nil {
-		return nil, fmt.Errorf("%w: %s: no feature definitions are applied (atrium apply, then restart the server)", ErrNotReady, what)
+		return nil, errors.New("no feature definitions are applied (atrium apply, then restart the server)")
 	}
 	sh, err := f.online.Shape(features, service)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrNotReady, what, err)
+		if errors.Is(err, retrieval.ErrUnknownFeature) {
+			// The server reads the definitions once, at start.
+			return nil, fmt.Errorf("%w (the server reads the applied feature definitions at start: atrium apply, then restart it)", err)
+		}
+		return nil, err
 	}
 	p := &fetchPlan{features: features, service: service, shape: sh, cols: map[string]int{}, request: map[string]online.Kind{}}
 	for i, n := range sh.Names[len(sh.JoinKeys):] {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -140,6 +141,11 @@ type Service struct {
 	// ErrUnsupportedFlavor), so that requests naming one do not reload it
 	// for RetryAfter.
 	broken map[versionKey]*loadFailure
+	// vet, once set (vetWith), checks every loaded version before it is
+	// served; refused are the versions vetWith refused after they loaded
+	// (a few, once), which a load in flight then must not install.
+	vet     func(*Deployed) (vetResult, error)
+	refused map[*Deployed]error
 
 	loads   singleflight.Group
 	shadows chan shadowJob
@@ -202,8 +208,8 @@ func New(loader *Loader, opts Options) *Service {
 	opts.ensureDefaults()
 	s := &Service{loader: loader, opts: opts, log: opts.Logger, m: opts.Metrics,
 		config: make(map[string]ModelConfig, len(opts.Models)), models: map[string]*model{},
-		versions: map[versionKey]*versionEntry{}, broken: map[versionKey]*loadFailure{}, shadows: make(chan shadowJob, opts.ShadowQueue),
-		kicked: make(chan struct{}, 1)}
+		versions: map[versionKey]*versionEntry{}, broken: map[versionKey]*loadFailure{}, refused: map[*Deployed]error{},
+		shadows: make(chan shadowJob, opts.ShadowQueue), kicked: make(chan struct{}, 1)}
 	s.base, s.stop = context.WithCancel(context.Background())
 	for _, c := range opts.Models {
 		s.config[c.Name] = c
@@ -348,11 +354,13 @@ func (s *Service) first(ctx context.Context, name string) (*Deployed, error) {
 		defer cancel()
 		m := s.model(name)
 		d, err := s.version(lctx, name, v.Version)
+		if err == nil {
+			err = s.install(m, m.primary, d)
+		}
 		if err != nil {
 			m.primary.fail(v.Version, err)
 			return nil, err
 		}
-		s.install(m, m.primary, d)
 		s.kick() // the canary and shadow aliases load in the background
 		return d, nil
 	})
@@ -457,31 +465,147 @@ func (s *Service) version(ctx context.Context, name, version string) (*Deployed,
 		d, err := s.loader.Load(lctx, name, version)
 		if err != nil {
 			if !errors.Is(err, ErrNotFound) {
-				s.m.failures.WithLabelValues(name).Inc()
-				s.log.Error("serving: load failed", "model", name, "version", version, "err", err)
+				s.loadFailed(name, version, err)
 			}
-			if errors.Is(err, ErrModelFormat) || errors.Is(err, ErrUnsupportedFlavor) {
+			if permanent(err) {
 				s.mu.Lock()
 				s.broken[k] = &loadFailure{version: version, err: err, at: time.Now()}
 				s.mu.Unlock()
 			}
 			return nil, err
 		}
-		s.m.loads.WithLabelValues(name).Inc()
-		s.m.loadTime.WithLabelValues(name).Observe(time.Since(start).Seconds())
 		if c, ok := s.config[name]; ok && c.FeatureService != "" {
 			d.FeatureService = c.FeatureService
 		}
 		d.obs = s.m.forVersion(name, d.Version)
 		e = &versionEntry{d: d}
 		e.lastUsed.Store(time.Now().UnixNano())
+		// Vetted under mu, where vetWith sets the check and vets the
+		// versions already loaded: every version is vetted once the check
+		// is set, by one or the other.
 		s.mu.Lock()
-		s.versions[k] = e
+		vetted, err := s.vetLocked(d)
+		if err != nil {
+			s.broken[k] = &loadFailure{version: version, err: err, at: time.Now()}
+		} else {
+			s.versions[k] = e
+		}
 		s.mu.Unlock()
+		if err != nil {
+			s.loadFailed(name, version, err)
+			return nil, err
+		}
+		s.m.loads.WithLabelValues(name).Inc()
+		s.m.loadTime.WithLabelValues(name).Observe(time.Since(start).Seconds())
 		s.log.Info("serving: loaded", "model", name, "version", d.Version, "platform", d.Platform,
 			"inputs", len(d.Inputs), "seconds", time.Since(start).Seconds())
+		s.warnVetted(d, vetted)
 		return d, nil
 	})
+}
+
+// permanent reports whether a load error is of the version itself (its
+// files, its flavor, its feature service), which no retry fixes until the
+// alias moves, rather than of a store that did not answer.
+func permanent(err error) bool {
+	return errors.Is(err, ErrModelFormat) || errors.Is(err, ErrUnsupportedFlavor)
+}
+
+// loadFailed logs and counts a version that could not be loaded.
+func (s *Service) loadFailed(name, version string, err error) {
+	s.m.failures.WithLabelValues(name).Inc()
+	s.log.Error("serving: load failed", "model", name, "version", version, "err", err)
+}
+
+// unservableError refuses a version that loaded but that its feature
+// service cannot serve. Callers see an ErrModelFormat, as for a corrupt
+// file: the version is not served, and no retry helps until its alias
+// moves (503 without Retry-After, FAILED_PRECONDITION); the message is its
+// own, since the files are fine. It is also the request-time error of a
+// version served unchecked (vetResult.unchecked).
+type unservableError struct{ err error }
+
+func (e unservableError) Error() string   { return e.err.Error() }
+func (e unservableError) Unwrap() []error { return []error{ErrModelFormat, e.err} }
+
+// vetWith makes vet check every version before it is served: the
+// endpoints' check of a version against its feature service (known once
+// the endpoints exist, which may be after Start loaded versions). An error
+// refuses the version as one whose files cannot be served; what else vet
+// finds is logged. The versions loaded already are vetted now: a refused
+// one stops serving, and the alias that served it reports why.
+func (s *Service) vetWith(vet func(*Deployed) (vetResult, error)) {
+	type verdict struct {
+		d   *Deployed
+		r   vetResult
+		err error
+	}
+	var vetted []verdict
+	s.mu.Lock()
+	s.vet = vet
+	for k, e := range s.versions {
+		r, err := s.vetLocked(e.d)
+		if err != nil {
+			delete(s.versions, k)
+			s.broken[k] = &loadFailure{version: k.version, err: err, at: time.Now()}
+			s.refused[e.d] = err
+		}
+		vetted = append(vetted, verdict{e.d, r, err})
+	}
+	models := make([]*model, 0, len(s.models))
+	for _, m := range s.models {
+		models = append(models, m)
+	}
+	s.mu.Unlock()
+	for _, r := range vetted {
+		if r.err == nil {
+			s.warnVetted(r.d, r.r)
+			continue
+		}
+		s.loadFailed(r.d.Name, r.d.Version, r.err)
+		for _, m := range models {
+			if m.name != r.d.Name {
+				continue
+			}
+			for _, sl := range m.slots() {
+				if s.drop(m, sl, r.d, "serving: the version an alias served cannot be served with its feature service; no longer served") {
+					sl.fail(r.d.Version, r.err)
+				}
+			}
+		}
+	}
+}
+
+// vetLocked vets a loaded version (s.mu held). A refusal names the model,
+// the version and where its feature service comes from.
+func (s *Service) vetLocked(d *Deployed) (vetResult, error) {
+	if s.vet == nil {
+		return vetResult{}, nil
+	}
+	r, err := s.vet(d)
+	if err != nil {
+		from := "the version's " + FeatureServiceTag + " tag"
+		if c, ok := s.config[d.Name]; ok && c.FeatureService != "" {
+			from = "serving.models[].feature_service in atrium.yaml"
+		}
+		return vetResult{}, unservableError{fmt.Errorf("model %q version %s cannot be served with its feature service %q (from %s): %w",
+			d.Name, d.Version, d.FeatureService, from, err)}
+	}
+	return r, nil
+}
+
+// warnVetted logs what vet found in a version it let serve: the inputs its
+// feature service does not provide (requests must send them, or they are
+// missing), or a service it could not check.
+func (s *Service) warnVetted(d *Deployed, r vetResult) {
+	if r.unchecked {
+		s.log.Warn("serving: no feature service is defined (atrium apply, then restart the server): the version's predict and rank fail until then; OIP infer serves it",
+			"model", d.Name, "version", d.Version, "feature_service", d.FeatureService)
+	}
+	if len(r.unprovided) > 0 {
+		s.log.Warn("serving: inputs the feature service does not provide; predict and rank requests must send them (features), else they are missing",
+			"model", d.Name, "version", d.Version, "feature_service", d.FeatureService, "inputs", strings.Join(r.unprovided, ", "))
+	}
 }
 
 // versionNumber reports whether v is a registry version number: decimal
@@ -506,17 +630,29 @@ func clipName(v string) string {
 	return v
 }
 
-// install makes d the version a slot serves.
-func (s *Service) install(m *model, sl *slot, d *Deployed) {
-	s.installIf(m, sl, d, "")
+// install makes d the version a slot serves, unless vetWith refused it
+// since it loaded (the error).
+func (s *Service) install(m *model, sl *slot, d *Deployed) error {
+	if !s.installIf(m, sl, d, "") {
+		return s.refusal(d)
+	}
+	return nil
 }
 
 // installIf is install when want is "" or the slot's alias still points at
 // want (checked under sl.mu, so a poll moving the alias meanwhile cannot
-// interleave); otherwise d is discarded and installIf reports false.
+// interleave); otherwise d is discarded and installIf reports false. A
+// version vetWith refused is not installed either (checked under sl.mu
+// too: vetWith marks it refused before it looks at the slots), and the
+// slot fails with the refusal.
 func (s *Service) installIf(m *model, sl *slot, d *Deployed, want string) bool {
 	sl.mu.Lock()
 	if want != "" && sl.want != want {
+		sl.mu.Unlock()
+		return false
+	}
+	if err := s.refusal(d); err != nil {
+		sl.want, sl.failed = d.Version, &loadFailure{version: d.Version, err: err, at: time.Now()}
 		sl.mu.Unlock()
 		return false
 	}
@@ -532,6 +668,13 @@ func (s *Service) installIf(m *model, sl *slot, d *Deployed, want string) bool {
 	return true
 }
 
+// refusal is why vetWith refused d after it loaded, or nil.
+func (s *Service) refusal(d *Deployed) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.refused[d]
+}
+
 // failure is the slot's last load failure, if it is of the version the
 // alias points at.
 func (sl *slot) failure() *loadFailure {
@@ -543,10 +686,18 @@ func (sl *slot) failure() *loadFailure {
 	return nil
 }
 
+// fail records that version, which the slot's alias points at, did not
+// load: it is not tried again for RetryAfter. A version not found is not
+// recorded: it was deleted between the alias's read and the load (the next
+// poll reads the alias again), and a model deleted and registered again
+// under the same name may bring a version of the same number at once.
 func (sl *slot) fail(version string, err error) {
 	sl.mu.Lock()
 	sl.want = version
-	sl.failed = &loadFailure{version: version, err: err, at: time.Now()}
+	sl.failed = nil
+	if !errors.Is(err, ErrNotFound) {
+		sl.failed = &loadFailure{version: version, err: err, at: time.Now()}
+	}
 	sl.mu.Unlock()
 }
 
@@ -653,8 +804,9 @@ func (s *Service) dropGone(models []*model, live map[string]map[string]registry.
 	}
 }
 
-// drop empties a slot that serves d (and only d: a swap meanwhile wins).
-func (s *Service) drop(m *model, sl *slot, d *Deployed, msg string) {
+// drop empties a slot that serves d (and only d: a swap meanwhile wins),
+// reporting whether it did.
+func (s *Service) drop(m *model, sl *slot, d *Deployed, msg string) bool {
 	sl.mu.Lock()
 	ok := sl.cur.CompareAndSwap(d, nil)
 	if ok {
@@ -665,6 +817,7 @@ func (s *Service) drop(m *model, sl *slot, d *Deployed, msg string) {
 		s.m.info.DeleteLabelValues(m.name, sl.alias, d.Version)
 		s.log.Warn(msg, "model", m.name, "alias", sl.alias, "version", d.Version)
 	}
+	return ok
 }
 
 func (m *model) slots() []*slot {
@@ -720,21 +873,30 @@ func (s *Service) follow(m *model, sl *slot, version string) {
 		sl.mu.Unlock()
 		if err != nil {
 			sl.fail(version, err)
-			serving := "none"
-			if cur != nil {
-				serving = cur.Version
-			}
 			s.log.Error("serving: the version an alias moved to failed to load; the previous version keeps serving",
-				"model", m.name, "alias", sl.alias, "version", version, "serving", serving, "err", err)
+				"model", m.name, "alias", sl.alias, "version", version, "serving", servedVersion(cur), "err", err)
 			return
 		}
 		// The alias may have moved on (a rollback) while this version
 		// loaded: install it only if the alias still points at it.
 		if !s.installIf(m, sl, d, version) {
+			if err := s.refusal(d); err != nil {
+				s.log.Error("serving: the version an alias moved to failed to load; the previous version keeps serving",
+					"model", m.name, "alias", sl.alias, "version", version, "serving", servedVersion(cur), "err", err)
+				return
+			}
 			s.log.Info("serving: the alias moved while a version loaded; not swapping it in", "model", m.name, "alias", sl.alias, "version", version)
 			s.kick()
 		}
 	}()
+}
+
+// servedVersion names the version a slot serves, for a log line.
+func servedVersion(cur *Deployed) string {
+	if cur == nil {
+		return "none"
+	}
+	return cur.Version
 }
 
 // evict drops versions loaded by number that no slot serves and that were
@@ -829,18 +991,34 @@ func (s *Service) Status(name string) (st []AliasStatus, ok bool) {
 
 // Ready reports whether a model can serve through its alias: nil when the
 // version its alias points at is loaded. When that version failed to load,
-// the error (ErrNotReady) says so, and which version still serves.
+// the error says so, and which version still serves; it wraps the load's
+// error, so that a version that cannot be served (ErrModelFormat,
+// ErrUnsupportedFlavor) is answered as the same version asked for by
+// number is (no retry helps until the alias moves), and is ErrNotReady
+// when the failure may pass (a store that did not answer).
 func (s *Service) Ready(ctx context.Context, name string) error {
-	if _, err := s.Resolve(ctx, name, "", ""); err != nil {
+	d, err := s.Resolve(ctx, name, "", "")
+	if err != nil {
 		return err
 	}
-	st, _ := s.Status(name)
-	p := st[0]
-	if p.Error != "" {
-		return fmt.Errorf("%w: model %q alias %q points at version %s, which failed to load (version %s still serves): %s",
-			ErrNotReady, name, p.Alias, p.Target, p.Serving, p.Error)
+	m := s.lookup(name)
+	if m == nil {
+		return nil // not reached: Resolve made the model's entry
 	}
-	return nil
+	f := m.primary.failure()
+	if f == nil {
+		return nil
+	}
+	serving := d.Version
+	if cur := m.primary.cur.Load(); cur != nil {
+		serving = cur.Version
+	}
+	err = fmt.Errorf("model %q alias %q points at version %s, which failed to load (version %s still serves): %w",
+		name, m.primary.alias, f.version, serving, f.err)
+	if !permanent(f.err) {
+		err = fmt.Errorf("%w: %w", ErrNotReady, err)
+	}
+	return err
 }
 
 // Models lists the names of the models in use, sorted.

@@ -113,10 +113,18 @@ func TestServiceKeepsServingWhenALoadFails(t *testing.T) {
 	if got := servingVersion(s, "m"); got != v1 {
 		t.Fatalf("serving %s after a failed load, want %s", got, v1)
 	}
+	// Ready says so as the version asked for by number does: a version that
+	// cannot be served, not a transient ErrNotReady (503 without
+	// Retry-After, FAILED_PRECONDITION, ready false).
 	err := s.Ready(ctx, "m")
 	want := fmt.Sprintf(`alias "champion" points at version %s, which failed to load (version %s still serves)`, bad, v1)
-	if !errors.Is(err, ErrNotReady) || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "model.lgb (lightgbm flavor)") {
-		t.Fatalf("Ready = %v, want ErrNotReady containing %q", err, want)
+	if !errors.Is(err, ErrModelFormat) || errors.Is(err, ErrNotReady) || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "model.lgb (lightgbm flavor)") {
+		t.Fatalf("Ready = %v, want ErrModelFormat containing %q", err, want)
+	}
+	for _, version := range []string{"", bad} {
+		if ok, err := NewBackend(s).ModelReady(ctx, "m", version); ok || !errors.Is(err, oip.ErrModelUnusable) || errors.Is(err, oip.ErrUnavailable) {
+			t.Fatalf("ModelReady(m, %q) = %v, %v, want oip.ErrModelUnusable", version, ok, err)
+		}
 	}
 	failures := testutil.ToFloat64(s.m.failures.WithLabelValues("m"))
 	if failures < 1 {
@@ -457,7 +465,13 @@ func TestServiceTellsARegisteredAgainVersion(t *testing.T) {
 	ctx := context.Background()
 	v1, _ := twoModels(t, w, "m") // binary, regression
 	w.alias(t, "m", "champion", v1)
-	s := newService(t, w, Options{PollInterval: time.Hour})
+	var logs bytes.Buffer
+	s := newService(t, w, Options{PollInterval: time.Hour, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	defer func() {
+		if t.Failed() {
+			t.Log(logs.String())
+		}
+	}()
 	if d, err := s.Resolve(ctx, "m", "", ""); err != nil || d.Task != "binary" {
 		t.Fatalf("Resolve = %v, %v; want the binary version %s", d, err, v1)
 	}
@@ -467,9 +481,21 @@ func TestServiceTellsARegisteredAgainVersion(t *testing.T) {
 	again := w.register(t, "m", flavorDir("lightgbm", "model.lgb", fixture(t, "lightgbm_regression.txt"), ""))
 	w.alias(t, "m", "champion", again)
 	s.poll()
+	var last string
+	defer func() {
+		if t.Failed() {
+			st, _ := s.Status("m")
+			t.Logf("last Resolve: %s; status %+v", last, st)
+		}
+	}()
 	eventually(t, "the version registered again served", func() bool {
 		d, err := s.Resolve(ctx, "m", "", "")
-		return err == nil && d.Version == again && d.Task == "regression"
+		if err != nil {
+			last = err.Error()
+			return false
+		}
+		last = fmt.Sprintf("version %s task %s stamp %+v", d.Version, d.Task, d.Stamp)
+		return d.Version == again && d.Task == "regression"
 	})
 }
 

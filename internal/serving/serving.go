@@ -22,7 +22,8 @@ var (
 	ErrUnsupportedFlavor = errors.New("unsupported model flavor")
 	// ErrModelFormat: the version's files are not a valid model directory
 	// of a served flavor (no MLmodel, a missing or corrupt data file, a
-	// signature contradicting the model).
+	// signature contradicting the model), or, once the endpoints exist, its
+	// feature service is not defined or provides none of its inputs.
 	ErrModelFormat = errors.New("invalid model directory")
 	// ErrInvalidInput: rows that do not fit the model (columns, types).
 	ErrInvalidInput = errors.New("invalid model input")

@@ -1087,6 +1087,18 @@ func (p *plan) joinKeyList() string {
 	return strings.Join(names, ", ")
 }
 
+// Services returns the names of the defined feature services, sorted: none
+// when no definitions are applied. The model server checks the service a
+// model version names against them when it loads the version.
+func (o *Online) Services() []string {
+	out := make([]string, 0, len(o.cat.services))
+	for name := range o.cat.services {
+		out = append(out, name)
+	}
+	slices.Sort(out)
+	return out
+}
+
 // ServiceFeatures returns the feature references of a feature service, in
 // its order: "set:feature" for stored features, "on_demand_set:feature" for
 // on-demand ones. Callers combining services (a ranker scoring several

@@ -200,6 +200,14 @@ func (s *grpcService) ServerReady(ctx context.Context, _ *pb.ServerReadyRequest)
 
 func (s *grpcService) ModelReady(ctx context.Context, req *pb.ModelReadyRequest) (*pb.ModelReadyResponse, error) {
 	ok, err := s.b.ModelReady(ctx, req.GetName(), req.GetVersion())
+	if errors.Is(err, ErrModelUnusable) || errors.Is(err, ErrUnavailable) {
+		// A model that exists but does not serve is an answer, not a
+		// failed call: ready false, as Triton answers (tritonclient's
+		// is_model_ready then returns False rather than raising). The
+		// response has no room for the reason: REST /ready gives it.
+		s.opts.Logger.Debug("inference", "transport", "grpc", "method", "ModelReady", "request_id", server.RequestID(ctx), "ready", false, "err", err)
+		return &pb.ModelReadyResponse{Ready: false}, nil
+	}
 	if err != nil {
 		return nil, s.grpcError(ctx, "ModelReady", err)
 	}

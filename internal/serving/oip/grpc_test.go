@@ -75,6 +75,17 @@ func TestGRPC(t *testing.T) {
 	if r, err := c.ModelReady(ctx, &pb.ModelReadyRequest{Name: "loading"}); err != nil || r.Ready {
 		t.Errorf("ModelReady(loading) %v %v", r, err)
 	}
+	// A model that exists but cannot be served is not ready, as Triton
+	// answers (tritonclient's is_model_ready returns False, not raising);
+	// an unknown one is NOT_FOUND.
+	for _, v := range []string{"", "1"} {
+		if r, err := c.ModelReady(ctx, &pb.ModelReadyRequest{Name: "corrupt", Version: v}); err != nil || r.Ready {
+			t.Errorf("ModelReady(corrupt, %q) %v %v, want ready false", v, r, err)
+		}
+	}
+	if _, err := c.ModelReady(ctx, &pb.ModelReadyRequest{Name: "nope"}); status.Code(err) != codes.NotFound {
+		t.Errorf("ModelReady(nope) %v, want NOT_FOUND", err)
+	}
 	if r, err := c.ModelMetadata(ctx, &pb.ModelMetadataRequest{Name: "sum"}); err != nil || r.Platform != "atrium_gbdt" || r.Inputs[0].Shape[1] != 3 {
 		t.Errorf("ModelMetadata %v %v", r, err)
 	}
