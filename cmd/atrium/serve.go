@@ -77,6 +77,11 @@ func newServeCmd(e *env) *cobra.Command {
 			}
 			if addr != "" {
 				p.Server.Addr = addr
+				// The project checked serving.grpc_addr against server.addr
+				// when it loaded; --addr replaces the latter.
+				if g := p.Serving.GRPCAddr; g != "" && spec.ListenersCollide(addr, g) {
+					return spec.Problems{p.Problem("serving.grpc_addr", "%q collides with the HTTP address %q (--addr): the gRPC and HTTP listeners need different ports", g, addr)}
+				}
 			}
 			if certFile != "" || keyFile != "" {
 				if certFile == "" || keyFile == "" {

@@ -1,14 +1,17 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/atrium-ml/atrium/internal/data/catalog"
 	"github.com/atrium-ml/atrium/internal/platform/server"
 	"github.com/atrium-ml/atrium/internal/serving"
 	"github.com/atrium-ml/atrium/internal/serving/oip"
@@ -28,10 +31,14 @@ func modelsAPI(e *env) (server.API, error) {
 	if err != nil {
 		return nil, err
 	}
-	o, _, err := e.OnlineRetrieval()
+	o, l, err := e.OnlineRetrieval()
 	if err != nil {
 		return nil, err
 	}
+	if err := servingFeatureProblems(p, l).Err(); err != nil {
+		return nil, err
+	}
+	warnUnregistered(e, p)
 	eopts := serving.EndpointOptions{Online: o, StoreTimeout: p.Server.StoreTimeout, MaxCandidates: p.Serving.MaxCandidates, Logger: e.log}
 	for _, r := range p.Serving.Rankers {
 		rc := serving.RankerConfig{Name: r.Name, Score: r.Score}
@@ -42,10 +49,85 @@ func modelsAPI(e *env) (server.API, error) {
 	}
 	ep, err := serving.NewEndpoints(svc, eopts)
 	if err != nil {
+		// spec compiled every score with the same evaluator when the
+		// project loaded, and reported what failed at its line.
 		return nil, fmt.Errorf("atrium.yaml serving.rankers: %w", err)
 	}
 	return modelsServer{svc: svc, endpoints: ep, logMetrics: e.predlogMetrics, oip: oip.NewAPI(serving.NewBackend(svc), oip.Options{
 		ServerVersion: atriumVersion(), Logger: e.log})}, nil
+}
+
+// servingFeatureProblems are the feature services serving.models names that
+// the applied feature definitions (l, nil when none are applied) do not
+// define. The server reads the definitions once, at start: such a model
+// could not score a single predict or rank request until a restart, so it
+// is refused now rather than answered 503 on every request.
+func servingFeatureProblems(p *spec.Project, l *catalog.Loaded) spec.Problems {
+	var ps spec.Problems
+	var defined []string
+	if l != nil {
+		for _, s := range l.Features.Services {
+			defined = append(defined, s.Name)
+		}
+	}
+	for i, m := range p.Serving.Models {
+		if m.FeatureService == "" || (l != nil && l.Features.Service(m.FeatureService) != nil) {
+			continue
+		}
+		path := fmt.Sprintf("serving.models[%d].feature_service", i)
+		switch {
+		case l == nil:
+			ps = append(ps, p.Problem(path, "%q: no feature definitions are applied, expected a feature service of them (`atrium apply`, then restart)", m.FeatureService))
+		case len(defined) == 0:
+			ps = append(ps, p.Problem(path, "%q: the applied feature definitions define no feature service, expected one of them", m.FeatureService))
+		default:
+			ps = append(ps, p.Problem(path, "%q is not a feature service of the applied definitions, expected one of %s", m.FeatureService, strings.Join(defined, ", ")))
+		}
+	}
+	return ps
+}
+
+// warnUnregistered logs a warning per model or alias the serving block
+// names that the registry does not hold now: a ranker's model (the ranker
+// answers 404 until it is registered), a canary's or shadow's alias (off
+// until it is set). The registry changes while the server runs, so these
+// are not errors; the warning names the line a typo would be at.
+func warnUnregistered(e *env, p *spec.Project) {
+	loader, err := e.modelLoader()
+	if err != nil {
+		return // the model service reports it when it opens the same stores
+	}
+	s := p.Serving
+	own := map[string]string{} // model -> the alias its name resolves through
+	for _, m := range s.Models {
+		if m.Alias != "" {
+			own[m.Name] = m.Alias
+		}
+	}
+	check := func(path, name, alias, consequence string) {
+		_, err := loader.Version(e.ctx, name, "@"+alias)
+		if errors.Is(err, serving.ErrNotFound) {
+			e.log.Warn(p.Problem(path, "%v: %s", err, consequence).String())
+		}
+	}
+	for i, r := range s.Rankers {
+		for j, m := range r.Models {
+			alias := m.Alias
+			if alias == "" {
+				alias = cmp.Or(own[m.Name], s.DefaultAlias)
+			}
+			check(fmt.Sprintf("serving.rankers[%d].models[%d]", i, j), m.Name, alias,
+				fmt.Sprintf("/v1/rankers/%s/rank answers 404 until it is registered", r.Name))
+		}
+	}
+	for i, m := range s.Models {
+		if m.Canary != nil {
+			check(fmt.Sprintf("serving.models[%d].canary.alias", i), m.Name, m.Canary.Alias, "the canary is off until the alias is set")
+		}
+		if m.Shadow != nil {
+			check(fmt.Sprintf("serving.models[%d].shadow.alias", i), m.Name, m.Shadow.Alias, "the shadow is off until the alias is set")
+		}
+	}
 }
 
 // modelsServer is the model server as one server.API: its routes, its

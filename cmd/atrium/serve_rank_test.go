@@ -21,7 +21,7 @@ import (
 // where `atrium predictions` reads them.
 func TestServeRankAndLog(t *testing.T) {
 	dir := t.TempDir()
-	yaml := "serving:\n  poll_interval: 100ms\n  max_candidates: 3\n  prediction_log:\n    flush_interval: 100ms\n"
+	yaml := "serving:\n  poll_interval: 100ms\n  max_candidates: 3\n  prediction_log:\n    flush_interval: 1s\n"
 	if err := os.WriteFile(filepath.Join(dir, "atrium.yaml"), []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/parser"
 
 	"github.com/atrium-ml/atrium/internal/platform/storeurl"
 )
@@ -41,6 +42,51 @@ type Project struct {
 
 	// Dir is the absolute repository directory (not read from YAML).
 	Dir string `yaml:"-"`
+
+	// file is atrium.yaml's path and lines the line of each field present
+	// in it, by path ("serving.models[0].canary"); nil without a file.
+	file  string
+	lines map[string]int
+}
+
+// Line returns the line of a field of atrium.yaml ("serving.grpc_addr",
+// "serving.models[1].canary.weight"), or of the nearest enclosing field
+// present: a required field left out is reported where it belongs. 0 when
+// none is (or the project has no file).
+func (p *Project) Line(path string) int {
+	for path != "" {
+		if l, ok := p.lines[path]; ok {
+			return l
+		}
+		i := strings.LastIndexAny(path, ".[")
+		if i < 0 {
+			return 0
+		}
+		path = path[:i]
+	}
+	return 0
+}
+
+// present reports whether a field is written in atrium.yaml; true when
+// there is no file to tell (Validate without one).
+func (p *Project) present(path string) bool {
+	if p.lines == nil {
+		return true
+	}
+	_, ok := p.lines[path]
+	return ok
+}
+
+// Problem returns a problem of atrium.yaml at the line of the field at
+// path, the message starting with the path: checks made where more than
+// the file is at hand (the applied feature definitions, at serve) report
+// as LoadProject does.
+func (p *Project) Problem(path, format string, args ...any) Problem {
+	file := p.file
+	if file == "" {
+		file = filepath.Join(p.Dir, ProjectFile)
+	}
+	return Problem{File: file, Line: p.Line(path), Msg: path + ": " + fmt.Sprintf(format, args...)}
 }
 
 // Stores names the engine of each store by URL. Relative paths in embedded-store URLs
@@ -226,21 +272,29 @@ func LoadProject(dir string) (*Project, error) {
 	}
 	p := &Project{}
 	path := filepath.Join(abs, ProjectFile)
-	line := func(string) int { return 0 }
 	data, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	default:
+		parsed, err := parser.ParseBytes(data, 0)
+		if err != nil {
+			return nil, Problems{yamlProblem(path, err)}
+		}
+		p.file, p.lines = path, map[string]int{}
+		if len(parsed.Docs) > 0 && parsed.Docs[0] != nil {
+			var ps Problems
+			if p.lines, ps = checkProjectYAML(path, parsed.Docs[0].Body); len(ps) > 0 {
+				return nil, ps
+			}
+		}
+		// What the check above let through decodes; the decoder's own
+		// error (a value under an alias, say) is the fallback.
 		// An empty file decodes as io.EOF: it is an empty project, all defaults.
 		if err := yaml.NewDecoder(bytes.NewReader(data), yaml.Strict()).Decode(p); err != nil && !errors.Is(err, io.EOF) {
 			return nil, Problems{yamlProblem(path, err)}
 		}
-		// Fields are named as users write them (monitoring.max_rows);
-		// yamlLines takes YAML paths ($.monitoring.max_rows).
-		lines := yamlLines(data)
-		line = func(field string) int { return lines("$." + field) }
 	}
 	p.Dir = abs
 	for env, field := range p.envOverrides() {
@@ -249,7 +303,7 @@ func LoadProject(dir string) (*Project, error) {
 		}
 	}
 	p.ensureDefaults()
-	if err := p.validate(path, line); err != nil {
+	if err := p.validate(path); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -352,44 +406,47 @@ func (s *Server) ensureDefaults() {
 	}
 }
 
-// validate adds the server block's problems to ps.
-func (s *Server) validate(ps *Problems, file string) {
+// validate adds the server block's problems to ps, at the lines of their
+// fields.
+func (s *Server) validate(ps *Problems, file string, line func(path string) int) {
 	for _, d := range []struct {
 		field string
 		v     time.Duration
 	}{{"store_timeout", s.StoreTimeout}, {"request_timeout", s.RequestTimeout}, {"long_request_timeout", s.LongRequestTimeout},
 		{"body_timeout", s.BodyTimeout}, {"read_header_timeout", s.ReadHeaderTimeout}, {"idle_timeout", s.IdleTimeout}} {
 		if d.v < 0 {
-			ps.Add(file, 0, "server.%s: %s, expected a positive duration such as 500ms or 30s", d.field, d.v)
+			ps.Add(file, line("server."+d.field), "server.%s: %s, expected a positive duration such as 500ms or 30s", d.field, d.v)
 		}
 	}
 	if s.StoreTimeout > s.RequestTimeout && s.RequestTimeout > 0 {
-		ps.Add(file, 0, "server.store_timeout: %s is longer than server.request_timeout (%s): a request would end before its store call", s.StoreTimeout, s.RequestTimeout)
+		ps.Add(file, line("server.store_timeout"), "server.store_timeout: %s is longer than server.request_timeout (%s): a request would end before its store call", s.StoreTimeout, s.RequestTimeout)
 	}
 	if s.MaxBodyMiB < 0 || s.MaxBodyMiB > 1<<20 {
-		ps.Add(file, 0, "server.max_body_mib: %d, expected a size in MiB from 1 to 1048576", s.MaxBodyMiB)
+		ps.Add(file, line("server.max_body_mib"), "server.max_body_mib: %d, expected a size in MiB from 1 to 1048576", s.MaxBodyMiB)
 	}
 	if s.InFlightBodyMiB < s.MaxBodyMiB || s.InFlightBodyMiB > 1<<20 {
-		ps.Add(file, 0, "server.inflight_body_mib: %d, expected a size in MiB from server.max_body_mib (%d) to 1048576: a body of the largest size must fit", s.InFlightBodyMiB, s.MaxBodyMiB)
+		ps.Add(file, line("server.inflight_body_mib"), "server.inflight_body_mib: %d, expected a size in MiB from server.max_body_mib (%d) to 1048576: a body of the largest size must fit", s.InFlightBodyMiB, s.MaxBodyMiB)
 	}
 	for _, c := range []struct {
 		field string
 		v     int
 	}{{"read", s.MaxConcurrent.Read}, {"write", s.MaxConcurrent.Write}, {"heavy", s.MaxConcurrent.Heavy}, {"stream", s.MaxConcurrent.Stream}} {
 		if c.v < 0 {
-			ps.Add(file, 0, "server.max_concurrent.%s: %d, expected a positive number of requests", c.field, c.v)
+			ps.Add(file, line("server.max_concurrent."+c.field), "server.max_concurrent.%s: %d, expected a positive number of requests", c.field, c.v)
 		}
 	}
 }
 
 // Validate reports every problem of the project settings at once.
 func (p *Project) Validate(file string) error {
-	return p.validate(file, func(string) int { return 0 })
+	return p.validate(file)
 }
 
-// validate is Validate with the lines of the file's YAML paths.
-func (p *Project) validate(file string, line func(path string) int) error {
+// validate is Validate, at the lines of the fields when LoadProject read
+// them from a file.
+func (p *Project) validate(file string) error {
 	var ps Problems
+	line := p.Line
 	for _, s := range []struct{ field, val string }{
 		{"stores.offline", p.Stores.Offline}, {"stores.online", p.Stores.Online},
 		{"stores.meta", p.Stores.Meta}, {"stores.artifacts", p.Stores.Artifacts},
@@ -411,20 +468,20 @@ func (p *Project) validate(file string, line func(path string) int) error {
 		ps.Add(file, 0, "server.addr: %q, expected host:port", p.Server.Addr)
 	}
 	if c := p.Server.RunCacheMiB; c != nil && (*c < 0 || *c > 1<<20) {
-		ps.Add(file, 0, "server.run_cache_mib: %d, expected a size in MiB from 0 (no cache) to 1048576", *c)
+		ps.Add(file, line("server.run_cache_mib"), "server.run_cache_mib: %d, expected a size in MiB from 0 (no cache) to 1048576", *c)
 	}
 	if s := p.Server.PushMaxSkew; s != "" {
 		if _, err := ParseDuration(s); err != nil {
-			ps.Add(file, 0, "server.push_max_skew: %v", err)
+			ps.Add(file, line("server.push_max_skew"), "server.push_max_skew: %v", err)
 		}
 	}
 	if _, err := p.Server.AuditRetentionDuration(); err != nil {
-		ps.Add(file, 0, "server.audit_retention: %v", err)
+		ps.Add(file, line("server.audit_retention"), "server.audit_retention: %v", err)
 	}
 	switch p.Server.Auth.DefaultPermission {
 	case "", "READ", "EDIT", "MANAGE", "NO_PERMISSIONS":
 	default:
-		ps.Add(file, 0, "server.auth.default_permission: %q, expected READ, EDIT, MANAGE or NO_PERMISSIONS", p.Server.Auth.DefaultPermission)
+		ps.Add(file, line("server.auth.default_permission"), "server.auth.default_permission: %q, expected READ, EDIT, MANAGE or NO_PERMISSIONS", p.Server.Auth.DefaultPermission)
 	}
 	if o := p.Server.Auth.OIDC; o != nil {
 		for _, f := range []struct{ field, v string }{{"issuer", o.Issuer}, {"jwks_url", o.JWKSURL}} {
@@ -432,23 +489,26 @@ func (p *Project) validate(file string, line func(path string) int) error {
 				continue
 			}
 			if msg := checkPublicURL(f.v); msg != "" {
-				ps.Add(file, 0, "server.auth.oidc.%s: %q: %s, expected an absolute http or https URL", f.field, f.v, msg)
+				ps.Add(file, line("server.auth.oidc."+f.field), "server.auth.oidc.%s: %q: %s, expected an absolute http or https URL", f.field, f.v, msg)
 			}
 		}
 		if o.Audience == "" {
-			ps.Add(file, 0, "server.auth.oidc.audience: missing, expected the audience (aud) the provider issues tokens for")
+			ps.Add(file, line("server.auth.oidc.audience"), "server.auth.oidc.audience: missing, expected the audience (aud) the provider issues tokens for")
 		}
 	}
 	if u := p.Server.PublicURL; u != "" {
 		if msg := checkPublicURL(u); msg != "" {
-			ps.Add(file, 0, "server.public_url: %q: %s, expected an absolute http or https URL such as https://atrium.example.com", u, msg)
+			ps.Add(file, line("server.public_url"), "server.public_url: %q: %s, expected an absolute http or https URL such as https://atrium.example.com", u, msg)
 		}
 	}
 	if (p.Server.TLS.CertFile == "") != (p.Server.TLS.KeyFile == "") {
-		ps.Add(file, 0, "server.tls: cert_file and key_file go together, got only one")
+		ps.Add(file, line("server.tls"), "server.tls: cert_file and key_file go together, got only one")
 	}
-	p.Server.validate(&ps, file)
-	p.Serving.validate(&ps, file, line)
+	p.Server.validate(&ps, file, line)
+	p.Serving.validate(&ps, file, line, p.present)
+	if g := p.Serving.GRPCAddr; g != "" && ListenersCollide(p.Server.Addr, g) {
+		ps.Add(file, line("serving.grpc_addr"), "serving.grpc_addr: %q collides with the HTTP address %q (server.addr): the gRPC and HTTP listeners need different ports", g, p.Server.Addr)
+	}
 	if u := p.Scheduler.AlertWebhook; u != "" {
 		if msg := checkPublicURL(u); msg != "" && !strings.Contains(msg, "query") {
 			ps.Add(file, line("scheduler.alert_webhook"), "scheduler.alert_webhook: %q: %s, expected an absolute http or https URL", u, msg)

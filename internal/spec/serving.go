@@ -1,13 +1,16 @@
 package spec
 
 import (
+	"errors"
 	"fmt"
+	"net"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
-	"github.com/goccy/go-yaml"
-	"github.com/goccy/go-yaml/parser"
+	"github.com/atrium-ml/atrium/internal/data/ondemand"
+	"github.com/atrium-ml/atrium/internal/data/online"
 )
 
 // Serving configures model serving in `atrium serve` (docs/serving.md). Any
@@ -145,9 +148,31 @@ func (s *Serving) ensureDefaults() {
 // aliasName is MLflow's alias rule (registry.ValidateAlias).
 var aliasName = regexp.MustCompile(`^[\w\-]{1,255}$`)
 
-// validate adds the serving block's problems to ps; line finds the line of a
-// field (serving.grpc_addr) in the file (0 when unknown).
-func (s *Serving) validate(ps *Problems, file string, line func(path string) int) {
+// rankerName is a ranker name a URL reaches unescaped: it is a path
+// segment of /v1/rankers/{name}/rank ("a/b" would be two, "." and ".."
+// are folded away by clients).
+var rankerName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,254}$`)
+
+// celReserved are CEL's reserved words: no variable may be named so, and a
+// ranker's score names each model's score by the model's name.
+var celReserved = map[string]bool{
+	"true": true, "false": true, "null": true, "in": true, "as": true, "break": true, "const": true, "continue": true,
+	"else": true, "for": true, "function": true, "if": true, "import": true, "let": true, "loop": true, "package": true,
+	"namespace": true, "return": true, "var": true, "void": true, "while": true,
+}
+
+// Lower bounds of the serving block's intervals: below them an idle server
+// spends its time polling the metadata database (1ms is 1000 queries a
+// second) or writing the prediction log in files of a few rows each.
+const (
+	MinServingPollInterval = 100 * time.Millisecond
+	MinLogFlushInterval    = time.Second
+)
+
+// validate adds the serving block's problems to ps. line finds the line of
+// a field (serving.grpc_addr), or of its nearest enclosing one; present
+// tells a field left out from one written as its zero value.
+func (s *Serving) validate(ps *Problems, file string, line func(path string) int, present func(path string) bool) {
 	add := func(path, format string, args ...any) {
 		ps.Add(file, line(path), path+": "+format, args...)
 	}
@@ -167,11 +192,13 @@ func (s *Serving) validate(ps *Problems, file string, line func(path string) int
 		seen[name] = true
 	}
 	alias("serving.default_alias", s.DefaultAlias)
-	if s.PollInterval < 0 {
-		add("serving.poll_interval", "%s, expected a positive duration such as 2s", s.PollInterval)
+	if s.PollInterval < MinServingPollInterval {
+		add("serving.poll_interval", "%s, expected a duration of at least %s such as 2s: each poll reads the metadata database", s.PollInterval, MinServingPollInterval)
 	}
-	if s.GRPCAddr != "" && !strings.Contains(s.GRPCAddr, ":") {
-		add("serving.grpc_addr", "%q, expected host:port", s.GRPCAddr)
+	if s.GRPCAddr != "" {
+		if msg := checkListenAddr(s.GRPCAddr); msg != "" {
+			add("serving.grpc_addr", "%q: %s", s.GRPCAddr, msg)
+		}
 	}
 	if s.MaxCandidates < 0 {
 		add("serving.max_candidates", "%d, expected a positive number of candidates", s.MaxCandidates)
@@ -188,19 +215,22 @@ func (s *Serving) validate(ps *Problems, file string, line func(path string) int
 		if c := m.Canary; c != nil {
 			switch {
 			case c.Alias == "":
-				add(p+".canary", "alias is required: the alias whose version takes the canary's share")
+				add(p+".canary.alias", "required: the alias whose version takes the canary's share")
 			case c.Alias == primary:
 				add(p+".canary.alias", "%q is the model's own alias: name another (challenger, say)", c.Alias)
 			}
 			alias(p+".canary.alias", c.Alias)
-			if !(c.Weight > 0 && c.Weight <= 1) {
+			switch {
+			case c.Weight == 0 && !present(p+".canary.weight"):
+				add(p+".canary.weight", "required: the share of traffic above 0 and at most 1 the canary takes (0.1 for 10%%)")
+			case !(c.Weight > 0 && c.Weight <= 1):
 				add(p+".canary.weight", "%v, expected a share of traffic above 0 and at most 1 (0.1 for 10%%)", c.Weight)
 			}
 		}
 		if sh := m.Shadow; sh != nil {
 			switch {
 			case sh.Alias == "":
-				add(p+".shadow", "alias is required: the alias whose version scores in shadow")
+				add(p+".shadow.alias", "required: the alias whose version scores in shadow")
 			case sh.Alias == primary:
 				add(p+".shadow.alias", "%q is the model's own alias: name another (challenger, say)", sh.Alias)
 			}
@@ -211,51 +241,119 @@ func (s *Serving) validate(ps *Problems, file string, line func(path string) int
 	for i, r := range s.Rankers {
 		p := fmt.Sprintf("serving.rankers[%d]", i)
 		unique(p, "ranker", r.Name, rankers)
+		if r.Name != "" && !rankerName.MatchString(r.Name) {
+			add(p+".name", "%q, expected letters, digits, '_', '-' and '.', not starting with '.' or '-': the name is a segment of the URL /v1/rankers/{name}/rank", r.Name)
+		}
 		if len(r.Models) == 0 {
-			add(p, "models is required: the models the ranker scores")
+			add(p+".models", "required: the models the ranker scores")
 		}
+		// The score reads each model's score by the model's name: names
+		// that are not CEL identifiers, or twice the same, could not be
+		// told apart (the expression is compiled only without them: CEL
+		// would report them again, less clearly).
+		compile := len(r.Models) > 0
+		models := map[string]bool{}
+		var vars []ondemand.Var
+		var names []string
 		for j, m := range r.Models {
-			if m.Name == "" {
-				add(fmt.Sprintf("%s.models[%d]", p, j), "name is required")
+			mp := fmt.Sprintf("%s.models[%d]", p, j)
+			alias(mp+".alias", m.Alias)
+			switch {
+			case m.Name == "":
+				add(mp+".name", "required: the registered model's name")
+			case !identRE.MatchString(m.Name) || celReserved[m.Name]:
+				add(mp+".name", "%q is not a CEL identifier (letters, digits and _, not starting with a digit, not a reserved word): "+
+					"the score names the model's score by its name, so a ranker's models need such names", m.Name)
+			case models[m.Name]:
+				add(mp+".name", "model %q is listed twice: the score could not tell them apart", m.Name)
+			default:
+				models[m.Name] = true
+				vars = append(vars, ondemand.Var{Name: m.Name, Kind: online.KindFloat64})
+				names = append(names, m.Name)
+				continue
 			}
-			alias(fmt.Sprintf("%s.models[%d].alias", p, j), m.Alias)
+			compile = false
 		}
-		if strings.TrimSpace(r.Score) == "" {
-			add(p, "score is required: an expression over the models' scores, such as click * 0.3 + visit")
+		switch {
+		case strings.TrimSpace(r.Score) == "":
+			add(p+".score", "required: an expression over the models' scores, such as click * 0.3 + visit")
+		case compile:
+			// The serving layer compiles it again, with the same
+			// evaluator (internal/data/ondemand), when the server starts.
+			if _, err := ondemand.Compile(vars, []ondemand.Expr{{Name: "score", Kind: online.KindFloat64, Source: r.Score}}); err != nil {
+				msg := err.Error()
+				var ce *ondemand.CompileError
+				if errors.As(err, &ce) {
+					msg = ce.Msg
+				}
+				if strings.Contains(msg, "undeclared reference") {
+					msg += fmt.Sprintf(" (the variables are the ranker's models: %s)", strings.Join(names, ", "))
+				}
+				add(p+".score", "%q: %s", r.Score, msg)
+			}
 		}
 	}
 	l := s.PredictionLog
 	if r := l.SampleRate; r != nil && !(*r >= 0 && *r <= 1) {
 		add("serving.prediction_log.sample_rate", "%v, expected a share from 0 to 1", *r)
 	}
-	if l.FlushInterval < 0 {
-		add("serving.prediction_log.flush_interval", "%s, expected a positive duration such as 10s", l.FlushInterval)
+	if l.FlushInterval < MinLogFlushInterval {
+		add("serving.prediction_log.flush_interval", "%s, expected a duration of at least %s such as 10s: each flush writes a file", l.FlushInterval, MinLogFlushInterval)
 	}
 	if l.BufferRows < 0 {
 		add("serving.prediction_log.buffer_rows", "%d, expected a positive number of rows", l.BufferRows)
 	}
 }
 
-// yamlLines returns a function finding the line of a YAML path
-// ("$.serving.models[1].canary") in data; 0 when data does not parse or has
-// no such path.
-func yamlLines(data []byte) func(path string) int {
-	f, err := parser.ParseBytes(data, 0)
-	if err != nil {
-		return func(string) int { return 0 }
+// checkListenAddr returns what is wrong with a listen address and what was
+// expected, or "".
+func checkListenAddr(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || port == "" {
+		return "expected host:port such as 127.0.0.1:8081"
 	}
-	return func(path string) int {
-		p, err := yaml.PathString(path)
-		if err != nil {
-			return 0
-		}
-		n, err := p.FilterFile(f)
-		if err != nil || n == nil {
-			return 0
-		}
-		if tk := n.GetToken(); tk != nil && tk.Position != nil {
-			return tk.Position.Line
-		}
-		return 0
+	n, err := strconv.ParseUint(port, 10, 64)
+	switch {
+	case err != nil && strings.Trim(port, "0123456789") != "":
+		return fmt.Sprintf("port %q is not a number, expected a port from 0 to 65535", port)
+	case err != nil || n > 65535:
+		return fmt.Sprintf("port %s is out of range, expected a port from 0 to 65535", port)
 	}
+	// A host of digits and dots is meant as an IPv4 address; 256.1.1.1
+	// would otherwise be looked up as a host name.
+	if host != "" && strings.Trim(host, "0123456789.") == "" && net.ParseIP(host) == nil {
+		return fmt.Sprintf("host %q is not an IP address, expected an IPv4 or IPv6 address or a host name", host)
+	}
+	return ""
+}
+
+// ListenersCollide reports whether two listen addresses (host:port) would
+// take the same port: the same port (not 0, which the system chooses) on
+// the same host, or on all interfaces for either. Addresses that do not
+// parse do not collide (they are refused on their own).
+func ListenersCollide(a, b string) bool {
+	ha, pa, errA := net.SplitHostPort(a)
+	hb, pb, errB := net.SplitHostPort(b)
+	if errA != nil || errB != nil {
+		return false
+	}
+	na, errA := strconv.ParseUint(pa, 10, 16)
+	nb, errB := strconv.ParseUint(pb, 10, 16)
+	if errA != nil || errB != nil || na == 0 || na != nb {
+		return false
+	}
+	host := func(h string) string {
+		switch h {
+		case "", "0.0.0.0", "::":
+			return "*"
+		case "localhost":
+			return "127.0.0.1"
+		}
+		if ip := net.ParseIP(h); ip != nil {
+			return ip.String()
+		}
+		return h
+	}
+	ha, hb = host(ha), host(hb)
+	return ha == hb || ha == "*" || hb == "*"
 }

@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -74,51 +75,57 @@ func TestServingFile(t *testing.T) {
 	}
 }
 
-// Every problem of the serving block is reported at once, each with the
-// line of the field at fault.
-func TestServingInvalid(t *testing.T) {
-	_, err := loadYAML(t, `serving:
-  poll_interval: -1s
-  grpc_addr: nowhere
-  models:
-    - name: ranker
-      canary:
-        alias: champion
-        weight: 1.5
-      shadow: {}
-    - name: ranker
-    - alias: "bad alias"
-  rankers:
-    - name: r
-      models: []
-    - name: r
-      models: [{alias: y}]
-      score: a
-  prediction_log:
-    sample_rate: 2
-    buffer_rows: -1
-`)
-	if err == nil {
-		t.Fatal("no error")
+// TestProjectFiles loads each testdata/project/*.yaml as a project's
+// atrium.yaml and compares its problems (or "ok") with <name>.golden (go
+// test -update rewrites them): every problem of a file at once, each at the
+// line of the field at fault, or of the field a required one belongs in.
+func TestProjectFiles(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "project", "*.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no project files: %v", err)
 	}
-	for _, want := range []string{
-		`atrium.yaml:2: serving.poll_interval: -1s, expected a positive duration`,
-		`atrium.yaml:3: serving.grpc_addr: "nowhere", expected host:port`,
-		`atrium.yaml:7: serving.models[0].canary.alias: "champion" is the model's own alias`,
-		`atrium.yaml:8: serving.models[0].canary.weight: 1.5, expected a share of traffic above 0 and at most 1`,
-		`atrium.yaml:9: serving.models[0].shadow: alias is required`,
-		`atrium.yaml:10: serving.models[1].name: model "ranker" is listed twice`,
-		`atrium.yaml:11: serving.models[2]: name is required`,
-		`atrium.yaml:11: serving.models[2].alias: "bad alias" is not an alias name`,
-		`serving.rankers[0]: models is required`,
-		`serving.rankers[0]: score is required`,
-		`atrium.yaml:15: serving.rankers[1].name: ranker "r" is listed twice`,
-		`serving.rankers[1].models[0]: name is required`,
-		`atrium.yaml:19: serving.prediction_log.sample_rate: 2, expected a share from 0 to 1`,
-		`atrium.yaml:20: serving.prediction_log.buffer_rows: -1, expected a positive number of rows`,
+	for _, f := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(f), ".yaml"), func(t *testing.T) {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, ProjectFile), data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			got := "ok\n"
+			if _, err := LoadProject(dir); err != nil {
+				var ps Problems
+				if !errors.As(err, &ps) {
+					t.Fatalf("error is not Problems: %v", err)
+				}
+				got = strings.ReplaceAll(ps.Error(), filepath.Join(dir, ProjectFile), ProjectFile) + "\n"
+			}
+			checkGolden(t, strings.TrimSuffix(f, ".yaml")+".golden", got)
+		})
+	}
+}
+
+// Two listeners collide on the same port of the same host, or of all
+// interfaces; port 0 is chosen by the system and never collides.
+func TestListenersCollide(t *testing.T) {
+	for _, c := range []struct {
+		a, b string
+		want bool
+	}{
+		{"127.0.0.1:8080", "127.0.0.1:8080", true},
+		{"localhost:8080", "127.0.0.1:8080", true},
+		{":8080", "127.0.0.1:8080", true},
+		{"0.0.0.0:8080", "[::1]:8080", true},
+		{"[::]:8080", "10.0.0.1:8080", true},
+		{"127.0.0.1:8080", "127.0.0.1:8081", false},
+		{"127.0.0.1:8080", "10.0.0.1:8080", false},
+		{"127.0.0.1:0", "127.0.0.1:0", false},
+		{"nowhere", "127.0.0.1:8080", false},
 	} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error lacks %q:\n%v", want, err)
+		if got := ListenersCollide(c.a, c.b); got != c.want {
+			t.Errorf("ListenersCollide(%q, %q) = %v, want %v", c.a, c.b, got, c.want)
 		}
 	}
 }
