@@ -136,10 +136,11 @@ func writeTrainSummary(w io.Writer, output string, r *train.Result, server strin
 				ValidRows   int               `json:"valid_rows"`
 				TestRows    int               `json:"test_rows"`
 				Dropped     int               `json:"dropped_rows,omitempty"`
+				Folds       int               `json:"folds,omitempty"`
 				Fingerprint train.Fingerprint `json:"fingerprint"`
 				DryRun      bool              `json:"dry_run"`
 				Plan        *train.Plan       `json:"plan"`
-			}{r.Study, r.Metric, r.Maximize, r.TrainRows, r.ValidRows, r.TestRows, r.Dropped, r.Fingerprint, true, r.Plan})
+			}{r.Study, r.Metric, r.Maximize, r.TrainRows, r.ValidRows, r.TestRows, r.Dropped, r.Folds, r.Fingerprint, true, r.Plan})
 		}
 		return enc.Encode(r)
 	}
@@ -151,8 +152,12 @@ func writeTrainSummary(w io.Writer, output string, r *train.Result, server strin
 	fmt.Fprintf(&b, "study       %s: %d trials (%d complete, %d pruned, %d failed), %s %s\n",
 		r.Study, r.Trials, r.Complete, r.Pruned, r.Failed, dir, r.Metric)
 	fp := r.Fingerprint
-	fmt.Fprintf(&b, "data        %d rows %s .. %s (train %d, valid %d, test %d", fp.Rows,
-		fp.Start.Format("2006-01-02"), fp.End.Format("2006-01-02"), r.TrainRows, r.ValidRows, r.TestRows)
+	fmt.Fprintf(&b, "data        %d rows %s .. %s ", fp.Rows, fp.Start.Format("2006-01-02"), fp.End.Format("2006-01-02"))
+	if r.Folds > 0 {
+		fmt.Fprintf(&b, "(%d folds of %d rows, each validated once, test %d", r.Folds, r.TrainRows, r.TestRows)
+	} else {
+		fmt.Fprintf(&b, "(train %d, valid %d, test %d", r.TrainRows, r.ValidRows, r.TestRows)
+	}
 	if r.Dropped > 0 {
 		fmt.Fprintf(&b, ", %d dropped at time cuts", r.Dropped)
 	}
@@ -161,10 +166,28 @@ func writeTrainSummary(w io.Writer, output string, r *train.Result, server strin
 	for _, k := range slices.Sorted(maps.Keys(r.BestParams)) {
 		fmt.Fprintf(&b, " %s=%s", k, r.BestParams[k])
 	}
-	if r.Iterations > 0 {
+	switch {
+	case r.FinishedBy != "":
+	case r.Iterations > 0 && r.Folds > 0:
+		fmt.Fprintf(&b, " (refit on the %d rows of all folds: %d iterations)", r.TrainRows, r.Iterations)
+	case r.Iterations > 0:
 		fmt.Fprintf(&b, " (refit on train+valid: %d iterations)", r.Iterations)
 	}
-	fmt.Fprintf(&b, "\nvalid       %s %.6g\ntest        %s %.6g\n", r.Metric, r.ValidMetric, r.Metric, r.TestMetric)
+	fmt.Fprintf(&b, "\nvalid       %s %.6g", r.Metric, r.ValidMetric)
+	if r.Folds > 0 {
+		fmt.Fprintf(&b, " (the %d folds' mean curve at its best iteration)", r.Folds)
+	}
+	b.WriteString("\n")
+	if r.FinishedBy != "" {
+		// Another process refits, tests, registers and promotes: this one
+		// has nothing more to say.
+		fmt.Fprintf(&b, "finishing   left to %s: the study's trials are done, and it refits, tests, registers and promotes (run %s)\n",
+			r.FinishedBy, r.RunID)
+		fmt.Fprintf(&b, "time        %.1fs\n", r.Seconds)
+		_, err := io.WriteString(w, b.String())
+		return err
+	}
+	fmt.Fprintf(&b, "test        %s %.6g\n", r.Metric, r.TestMetric)
 	if c := r.Champion; c != nil {
 		fmt.Fprintf(&b, "champion    version %s: test %s %.6g\n", c.Version, r.Metric, c.TestMetric)
 	}
@@ -211,7 +234,7 @@ func writeTrainPlan(w io.Writer, r *train.Result) error {
 		fp.Start.Format("2006-01-02"), fp.End.Format("2006-01-02"), len(fp.Features), fp.Hash)
 	fmt.Fprintf(&b, "split       %s\n            ", p.Split)
 	if p.Folds > 0 {
-		fmt.Fprintf(&b, "%d folds (first: train %d, valid %d), test %d", p.Folds, r.TrainRows, r.ValidRows, r.TestRows)
+		fmt.Fprintf(&b, "%d folds of %d, each validated once, test %d", p.Folds, r.TrainRows, r.TestRows)
 	} else {
 		fmt.Fprintf(&b, "train %d, valid %d, test %d", r.TrainRows, r.ValidRows, r.TestRows)
 	}

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/atrium-ml/atrium/internal/data/profile"
+	"github.com/atrium-ml/atrium/internal/modeling/train"
+	"github.com/atrium-ml/atrium/internal/serving/register"
 )
 
 // TestTrainBadSpec checks that atrium train reports every problem of a
@@ -37,6 +39,52 @@ tune: {metric: ndcg@10, space: {num_leaves: {int: [63, 7]}}}
 		if !strings.Contains(errOut, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, errOut)
 		}
+	}
+}
+
+// TestTrainSummary checks the summary's lines for what a run was: a
+// holdout split, k folds (their count and the refit's rows, not one fold's
+// sizes), and a process that ran trials of a study another process
+// finishes (which it names, with no test metric or version).
+func TestTrainSummary(t *testing.T) {
+	base := train.Result{Study: "ranker", Metric: "auc", Maximize: true, Trials: 4, Complete: 4, BestTrial: 2,
+		BestParams: map[string]string{"num_leaves": "8"}, ValidMetric: 0.8, TestMetric: 0.79, Iterations: 30,
+		TrainRows: 600, ValidRows: 200, TestRows: 200, RunID: "r1", Decision: train.Decision{Reason: "no promote block"},
+		Registered: &register.Result{Name: "ranker", Version: "1"}}
+	kfold := base
+	kfold.Folds, kfold.TrainRows, kfold.ValidRows = 4, 800, 800
+	other := base
+	other.FinishedBy, other.TestMetric, other.Registered, other.Iterations = "process 99 on h", 0, nil, 0
+	other.Decision = train.Decision{Reason: "left to process 99 on h, which finishes the study"}
+	for _, c := range []struct {
+		name      string
+		r         train.Result
+		want, not []string
+	}{
+		{"holdout", base, []string{"(train 600, valid 200, test 200)", "(refit on train+valid: 30 iterations)", "valid       auc 0.8\n",
+			"test        auc 0.79", "registered  ranker version 1"}, []string{"folds", "finishing"}},
+		{"kfold", kfold, []string{"(4 folds of 800 rows, each validated once, test 200)", "(refit on the 800 rows of all folds: 30 iterations)",
+			"valid       auc 0.8 (the 4 folds' mean curve at its best iteration)", "test        auc 0.79"}, []string{"train 800", "train+valid"}},
+		{"finished by another process", other, []string{"study       ranker: 4 trials", "best trial  #2 num_leaves=8\n",
+			"finishing   left to process 99 on h: the study's trials are done, and it refits, tests, registers and promotes (run r1)"},
+			[]string{"test  ", "decision", "registered", "(refit"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var b strings.Builder
+			if err := writeTrainSummary(&b, "text", &c.r, ""); err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(b.String(), w) {
+					t.Errorf("summary lacks %q:\n%s", w, b.String())
+				}
+			}
+			for _, w := range c.not {
+				if strings.Contains(b.String(), w) {
+					t.Errorf("summary has %q:\n%s", w, b.String())
+				}
+			}
+		})
 	}
 }
 

@@ -3,17 +3,22 @@ package train
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/atrium-ml/atrium/internal/modeling/modelfile"
 	"github.com/atrium-ml/atrium/internal/modeling/tune"
+	"github.com/atrium-ml/atrium/internal/modeling/tune/tunedb"
 	"github.com/atrium-ml/atrium/internal/serving/register"
 	"github.com/atrium-ml/atrium/internal/tracking"
 	"github.com/atrium-ml/atrium/internal/tracking/wire"
@@ -103,7 +108,11 @@ func (k *tracker) start(ctx context.Context) error {
 			return err
 		}
 		k.runID, k.resumed = runs[0].Info.RunID, true
-		return k.artifactDir(runs[0].Info.ArtifactURI)
+		if err := k.artifactDir(runs[0].Info.ArtifactURI); err != nil {
+			return err
+		}
+		k.noteJoin(ctx)
+		return nil
 	}
 	expID, err := k.t.ExperimentID(ctx, t.Name)
 	if err != nil {
@@ -119,6 +128,49 @@ func (k *tracker) start(ctx context.Context) error {
 	}
 	k.runID = runID
 	return k.artifactDir(uri)
+}
+
+// noteJoin logs that a resumed study has trials running in another
+// process: this one joins it (tune runs a study's trials in several
+// processes), which is legitimate, and is not refused. Trials whose
+// heartbeat is too old are failed first, by the study's own rule, so the
+// running ones left are live (or of a process killed less than two
+// heartbeats ago, which cannot be told apart yet). Only a note: what it
+// cannot read is left to the study to report.
+func (k *tracker) noteJoin(ctx context.Context) {
+	if k.o.DB == nil {
+		return
+	}
+	st := tunedb.New(k.o.DB)
+	dir := tune.Minimize
+	if k.o.Spec.Maximize() {
+		dir = tune.Maximize
+	}
+	// The study's name as runStudy opens it.
+	id, err := st.CreateStudy(ctx, k.o.Spec.Name+"/"+k.runID, dir)
+	if err != nil {
+		return
+	}
+	now := time.Now()
+	if _, err := st.FailStale(ctx, id, now.Add(-2*finishHeartbeat), now); err != nil {
+		return
+	}
+	refs, err := st.TrialRefs(ctx, id)
+	if err != nil {
+		return
+	}
+	running := 0
+	for _, r := range refs {
+		if r.State == tune.Running {
+			running++
+		}
+	}
+	if running > 0 {
+		// A warning, shown by default: a second process may be a mistake.
+		k.o.Logger.Warn("--resume joins a live study: another process is running its trials; this one runs trials beside it, "+
+			"and once the budget is reached the first process done finishes the study (refit, test, registration, promotion) while the other stops",
+			"study", k.o.Spec.Name, "run", k.runID, "running", running)
+	}
 }
 
 func (k *tracker) artifactDir(uri string) error {
@@ -292,15 +344,9 @@ func (k *tracker) finish(ctx context.Context, m *modelfile.Model, set *trainingS
 	} else {
 		maps.Copy(files, plots)
 	}
-	if m.Algorithm == modelfile.AlgorithmGBDT {
-		// A LightGBM text copy beside the MLflow model directory: what
-		// lightgbm.Booster(model_file=...) reads (mlflow.lightgbm's name).
-		lgb, err := m.MarshalLightGBM()
-		if err != nil {
-			return err
-		}
-		files["model/model.lgb"] = lgb
-	}
+	// The model directory (with model.lgb for a GBDT: serving.MLmodelFiles)
+	// is stored by registering it, or by PutModelDir without a register
+	// block, below.
 	for _, name := range slices.Sorted(maps.Keys(files)) {
 		if err := k.put(ctx, name, files[name]); err != nil {
 			return err
@@ -366,4 +412,156 @@ func (k *tracker) fail(ctx context.Context, cause error) {
 	if err := k.t.EndRun(ctx, k.runID, "FAILED", k.now()); err != nil {
 		k.o.Logger.Warn("could not mark the parent run failed", "run", k.runID, "error", err)
 	}
+}
+
+// finishHeartbeat is how often the process finishing a study says, in its
+// finishing claim, that it is alive; a claim without a heartbeat for twice
+// that is of a dead process and is taken over. It is tune's default trial
+// heartbeat, which runStudy's study uses. A variable for tests.
+var finishHeartbeat = 10 * time.Second
+
+// attrFinisher is the user attribute of a finishing claim naming its
+// process.
+const attrFinisher = "finisher"
+
+// finishClaim is the right to finish a study (refit, test, register,
+// promote, end the parent run): several processes may run the trials of
+// one study (one started it, others joined with --resume), and each gets
+// to the end of the trials once the budget is reached, but only one may
+// publish a model. The claim is the single trial of a study of budget 1
+// in the tune storage all of them share ("NAME/RUNID/finish"): the storage
+// creates trials in a transaction that locks the study's row, so exactly
+// one process gets it. The holder heartbeats it; a holder that died
+// (killed while refitting) leaves a claim whose heartbeat goes stale,
+// failed as stale (which frees its place in the budget) by the next
+// claimant, a later --resume.
+type finishClaim struct {
+	st               tune.Storage
+	studyID, trialID int64
+	stop             func()
+	log              *slog.Logger
+	// other, when set, is the process holding the claim ("process 1234 on
+	// host"; "another process" when it has not named itself yet), and
+	// otherState how far it is: finishing, finished, or failed.
+	other, otherState string
+}
+
+// claimFinish claims the finishing of the study for this process, or says
+// which process holds it. A study kept in memory (no DB) has no other
+// process: the claim is always this one's.
+func (k *tracker) claimFinish(ctx context.Context) (*finishClaim, error) {
+	if k.o.DB == nil || k.runID == "" {
+		return &finishClaim{}, nil
+	}
+	st := tunedb.New(k.o.DB)
+	name := k.o.Spec.Name + "/" + k.runID + "/finish"
+	id, err := st.CreateStudy(ctx, name, tune.Minimize)
+	if err != nil {
+		return nil, fmt.Errorf("claim the finishing of study %s: %w", k.o.Spec.Name, err)
+	}
+	now := time.Now()
+	if _, err := st.FailStale(ctx, id, now.Add(-2*finishHeartbeat), now); err != nil {
+		return nil, fmt.Errorf("claim the finishing of study %s: %w", k.o.Spec.Name, err)
+	}
+	ref, err := st.CreateTrial(ctx, id, 1, now)
+	if errors.Is(err, tune.ErrBudget) {
+		return k.finisher(ctx, st, id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("claim the finishing of study %s: %w", k.o.Spec.Name, err)
+	}
+	c := &finishClaim{st: st, studyID: id, trialID: ref.ID, log: k.o.Logger}
+	if err := st.SetAttr(ctx, ref.ID, tune.UserAttr, attrFinisher, thisProcess()); err != nil {
+		// Not fatal: the claim is held all the same; others name no process.
+		k.o.Logger.Warn("could not name this process in the study's finishing claim", "error", err)
+	}
+	c.stop = c.beat(ctx)
+	return c, nil
+}
+
+// finisher describes the process holding the study's finishing claim.
+func (k *tracker) finisher(ctx context.Context, st tune.Storage, id int64) (*finishClaim, error) {
+	trials, err := st.Trials(ctx, id, nil)
+	if err != nil {
+		return nil, fmt.Errorf("read the finishing claim of study %s: %w", k.o.Spec.Name, err)
+	}
+	c := &finishClaim{other: "another process", otherState: "finishing"}
+	for _, f := range trials {
+		if !tune.CountsTowardBudget(f.State, f.SystemAttrs) {
+			continue
+		}
+		if by := f.UserAttrs[attrFinisher]; by != "" {
+			c.other = by
+		}
+		switch f.State {
+		case tune.Complete:
+			c.otherState = "finished"
+		case tune.Failed:
+			c.otherState = "failed: " + f.Err
+		}
+	}
+	return c, nil
+}
+
+// beat heartbeats the claim until the returned func is called.
+func (c *finishClaim) beat(ctx context.Context) func() {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(finishHeartbeat)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case now := <-tick.C:
+				if err := c.st.Heartbeat(ctx, c.trialID, now); err != nil && ctx.Err() == nil {
+					c.log.Warn("heartbeat of the study's finishing claim", "error", err)
+				}
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+// end records how the finishing went: complete; failed (the parent run
+// was ended FAILED, and no other process is to finish it); or, when ctx
+// was cancelled (the parent run stays RUNNING for --resume), freed, by
+// failing the claim as stale, the one way a trial stops counting toward
+// the budget, so that the process resuming the study can claim it.
+func (c *finishClaim) end(ctx context.Context, cause error) {
+	if c.st == nil {
+		return
+	}
+	c.stop()
+	interrupted := ctx.Err() != nil
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	now := time.Now()
+	var err error
+	switch {
+	case cause == nil:
+		err = c.st.FinishTrial(ctx, c.trialID, tune.Complete, 0, "", now)
+	case interrupted:
+		// The claim's study holds this trial alone (budget 1).
+		_, err = c.st.FailStale(ctx, c.studyID, now.Add(time.Second), now)
+	default:
+		err = c.st.FinishTrial(ctx, c.trialID, tune.Failed, math.NaN(), truncate(cause.Error(), 5000), now)
+	}
+	if err != nil {
+		c.log.Warn("could not record the end of the study's finishing claim", "error", err)
+	}
+}
+
+// thisProcess names this process for the others working on the study.
+func thisProcess() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "this host"
+	}
+	return fmt.Sprintf("process %d on %s", os.Getpid(), host)
 }

@@ -81,7 +81,9 @@ type Options struct {
 	// promotion alias's current version, and returns the Plan. It trains
 	// nothing and writes no study, run, version or alias.
 	DryRun bool
-	// Threads is the CPU budget, split between parallel trials. Default
+	// Threads is the CPU budget, split between parallel trials (the
+	// spec's tune.parallel is capped at it: a trial runs on one thread at
+	// least); the refit, which runs alone, gets it whole. Default
 	// GOMAXPROCS.
 	Threads int
 	// WorkDir holds the training set file while it is built and loaded.
@@ -128,17 +130,31 @@ type Result struct {
 	TestMetric  float64 `json:"test_metric"`
 	// Iterations is the refit's iteration count (gbdt).
 	Iterations int `json:"iterations,omitempty"`
-	// Rows of each split; Dropped rows straddled a time cut.
+	// Rows of each split; Dropped rows straddled a time cut. With k folds
+	// (Folds > 0), TrainRows are the rows of all the folds, those the
+	// refit trains on, and ValidRows the same rows, each validated once
+	// (by the model of the folds it is not in): there is no single valid
+	// split.
 	TrainRows int `json:"train_rows"`
 	ValidRows int `json:"valid_rows"`
 	TestRows  int `json:"test_rows"`
 	Dropped   int `json:"dropped_rows,omitempty"`
+	// Folds is the number of cross-validation folds (0 for a holdout
+	// split).
+	Folds int `json:"folds,omitempty"`
 	// Champion is the promotion alias's version scored on the same test
 	// rows; nil when there is none (or no promote block).
 	Champion *Champion `json:"champion,omitempty"`
 	Decision Decision  `json:"decision"`
 	// RunID is the study's parent run ("" on a dry run).
 	RunID string `json:"run_id,omitempty"`
+	// FinishedBy, when set, is the process that finishes the study
+	// ("process 1234 on host"): another process working on it (one joined
+	// with --resume) claimed the finishing first. This process ran trials
+	// only: the counts and the best trial are the study's, but there is no
+	// refit, test metric, champion, decision or version here, and the
+	// parent run is left to that process.
+	FinishedBy string `json:"finished_by,omitempty"`
 	// Registered is the new version (nil on a dry run or without a
 	// register block).
 	Registered  *register.Result `json:"registered,omitempty"`
@@ -175,6 +191,15 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if !o.DryRun && o.Tracker == nil {
 		return nil, errors.New("train: a Tracker is required unless DryRun")
 	}
+	if tu := t.Tune; tu != nil && tu.Parallel > o.Threads {
+		// Each trial runs on one thread at least: more trials at once than
+		// threads would overrun the budget. The spec is not changed; the
+		// run's copy (and a dry run's plan) has the cap.
+		o.Logger.Warn("tune.parallel capped at the thread budget", "parallel", tu.Parallel, "threads", o.Threads, "now", o.Threads)
+		capped, tc := *tu, *t
+		capped.Parallel, tc.Tune = o.Threads, &capped
+		o.Spec, t = &tc, &tc
+	}
 	features, ps := t.CheckFeatures(o.Features)
 	ps = append(ps, checkParams(t)...)
 	if len(ps) > 0 {
@@ -191,10 +216,12 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	res := &Result{Study: t.Name, Metric: t.Metric(), Maximize: t.Maximize(), Fingerprint: set.fp, DryRun: o.DryRun,
 		TrainRows: len(splits.Train), ValidRows: len(splits.Valid), TestRows: len(splits.Test), Dropped: splits.Dropped}
 	if splits.Folds != nil {
-		res.TrainRows, res.ValidRows = len(splits.Folds[0].Train), len(splits.Folds[0].Valid)
+		res.Folds = len(splits.Folds)
+		res.TrainRows = len(splits.trainValid())
+		res.ValidRows = res.TrainRows
 	}
 	o.Logger.Info("training set", "rows", set.fp.Rows, "train", res.TrainRows, "valid", res.ValidRows, "test", res.TestRows,
-		"dropped", splits.Dropped, "hash", set.fp.Hash)
+		"folds", res.Folds, "dropped", splits.Dropped, "hash", set.fp.Hash)
 	if o.DryRun {
 		if res.Plan, err = plan(ctx, &o, set.ds, splits); err != nil {
 			return nil, err
@@ -202,10 +229,10 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		res.Seconds = time.Since(start).Seconds()
 		return res, nil
 	}
-	tr := &trainer{spec: t, ds: set.ds, splits: splits, metric: res.Metric, threads: o.Threads, seed: 1}
+	tr := &trainer{spec: t, ds: set.ds, splits: splits, metric: res.Metric, threads: o.Threads, budget: o.Threads, seed: 1}
 	if t.Tune != nil {
 		tr.seed = t.Tune.Seed
-		tr.threads = max(1, o.Threads/t.Tune.Parallel)
+		tr.threads = max(1, o.Threads/max(t.Tune.Parallel, 1))
 	}
 	tracker := newTracker(&o, res)
 	if err := tracker.start(ctx); err != nil {
@@ -224,10 +251,45 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	res.Trials, res.Complete, res.Pruned, res.Failed = out.trials, out.complete, out.pruned, out.failed
 	res.BestTrial, res.BestParams, res.ValidMetric = out.best.number, out.best.params, out.best.value
+	// Every process working on the study gets here once the budget is
+	// reached and no trial runs: one of them finishes the study, the
+	// others stop.
+	claim, err := tracker.claimFinish(ctx)
+	if err != nil {
+		// The parent run is left RUNNING: another process may finish it,
+		// or --resume will.
+		return nil, err
+	}
+	if claim.other != "" {
+		res.FinishedBy = claim.other
+		res.Decision.Reason = "left to " + claim.other + ", which finishes the study"
+		o.Logger.Info("the study's trials are done; another process finishes it (refit, test, registration, promotion)",
+			"study", t.Name, "run", tracker.runID, "by", claim.other, "state", claim.otherState)
+		res.Seconds = time.Since(start).Seconds()
+		return res, nil
+	}
+	err = finishStudy(ctx, &o, res, tr, tracker, set, out)
+	claim.end(ctx, err)
+	if err != nil {
+		return nil, err
+	}
+	res.Seconds = time.Since(start).Seconds()
+	return res, nil
+}
+
+// finishStudy refits the best trial's parameters, evaluates the model on
+// test, applies the promotion gate and publishes it all in the parent run
+// (tracker.finish), which it ends FAILED on an error. Only the process
+// holding the study's finishing claim calls it.
+func finishStudy(ctx context.Context, o *Options, res *Result, tr *trainer, tracker *tracker, set *trainingSet, out *studyOutcome) error {
+	t, splits := o.Spec, tr.splits
+	fail := func(err error) error {
+		tracker.fail(ctx, err)
+		return err
+	}
 	model, err := tr.refit(ctx, out.best.params, out.best.iterations)
 	if err != nil {
-		tracker.fail(ctx, err)
-		return nil, err
+		return fail(err)
 	}
 	res.Iterations = model.Training.Iterations
 	test := set.ds.Subset(splits.Test)
@@ -236,26 +298,21 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		res.TestMetric, err = score(res.Metric, test, pred, model.NumOutputs())
 	}
 	if err != nil {
-		err = fmt.Errorf("evaluate on test: %w", err)
-		tracker.fail(ctx, err)
-		return nil, err
+		return fail(fmt.Errorf("evaluate on test: %w", err))
 	}
-	if err := gate(ctx, &o, res, test); err != nil {
-		tracker.fail(ctx, err)
-		return nil, err
+	if err := gate(ctx, o, res, test); err != nil {
+		return fail(err)
 	}
-	describeModel(model, &o, splits)
+	describeModel(model, o, splits)
 	pd := plotData{metric: res.Metric, maximize: res.Maximize, curves: out.curves, best: out.best.number, trials: out.all,
 		model: model, test: test, pred: pred}
 	if t.Tune != nil {
 		pd.space = t.Tune.Space
 	}
 	if err := tracker.finish(ctx, model, set, out.best.fit, pd); err != nil {
-		tracker.fail(ctx, err)
-		return nil, err
+		return fail(err)
 	}
-	res.Seconds = time.Since(start).Seconds()
-	return res, nil
+	return nil
 }
 
 // buildIn is build in o.WorkDir, or in a temporary directory removed as

@@ -21,12 +21,16 @@ var errPruned = errors.New("trial pruned")
 
 // trainer fits models of the spec on the splits of one training set.
 type trainer struct {
-	spec    *spec.Training
-	ds      *ml.Dataset
-	splits  *Splits
-	metric  string
-	threads int // per fit
-	seed    uint64
+	spec   *spec.Training
+	ds     *ml.Dataset
+	splits *Splits
+	metric string
+	// threads is a trial's share of the thread budget (the budget over the
+	// trials run at once); budget is the whole, which the fits outside the
+	// trials get (the refit, a best trial fitted again): nothing else runs
+	// then.
+	threads, budget int
+	seed            uint64
 
 	// setsOnce gathers sets: the train and valid rows of the holdout
 	// split, or of each fold, as datasets kept for the whole study. Every
@@ -72,8 +76,13 @@ type fitResult struct {
 }
 
 // params completes a trial's parameters: the spec's, the sampled ones, the
-// study metric (early stopping watches it) and the thread share.
+// study metric (early stopping watches it) and the trial's thread share.
 func (tr *trainer) params(sampled map[string]string) map[string]string {
+	return tr.paramsWith(sampled, tr.threads)
+}
+
+// paramsWith is params with num_threads threads.
+func (tr *trainer) paramsWith(sampled map[string]string, threads int) map[string]string {
 	kv := maps.Clone(tr.spec.Model.Params)
 	if kv == nil {
 		kv = map[string]string{}
@@ -86,7 +95,7 @@ func (tr *trainer) params(sampled map[string]string) map[string]string {
 		if m.k > 0 {
 			kv["eval_at"] = strconv.Itoa(m.k)
 		}
-		kv["num_threads"] = strconv.Itoa(tr.threads)
+		kv["num_threads"] = strconv.Itoa(threads)
 		if _, ok := kv["seed"]; !ok {
 			kv["seed"] = strconv.FormatUint(tr.seed, 10)
 		}
@@ -151,17 +160,26 @@ func (tr *trainer) fit(ctx context.Context, kv map[string]string, train, valid *
 }
 
 // evaluate runs one trial with the sampled parameters: one fit on
-// train/valid, or one per fold (the value is the folds' mean, reported
-// after each fold as the step, and the iterations their mean).
+// train/valid, or one per fold, cross-validated as lgb.cv does (see
+// crossValidate), the pruner hearing after fold i the value the folds so
+// far give (step i). report is nil only for a fit outside the study's
+// trials (the best trial of another process fitted again once the trials
+// are done): nothing else runs then, so it gets the whole thread budget.
 func (tr *trainer) evaluate(ctx context.Context, sampled map[string]string, report func(step int, value float64) bool) (*fitResult, error) {
-	kv := tr.params(sampled)
+	threads := tr.threads
+	if report == nil {
+		threads = tr.budget
+	}
+	kv := tr.paramsWith(sampled, max(threads, 1))
 	if tr.splits.Folds == nil {
 		train, valid := tr.set(0)
 		return tr.fit(ctx, kv, train, valid, report)
 	}
-	var sum float64
-	var iters int
-	var last *fitResult
+	var folds []*fitResult
+	var rounds int
+	var minDelta float64
+	// The direction each fold's early stopping follows: the metric's own.
+	higher := spec.HigherIsBetter(tr.metric)
 	// The out-of-fold predictions of all folds: each row predicted once, by
 	// the fold's model that did not see it (the reference profile's
 	// prediction distribution).
@@ -172,26 +190,118 @@ func (tr *trainer) evaluate(ctx context.Context, sampled map[string]string, repo
 		if err != nil {
 			return nil, fmt.Errorf("fold %d: %w", i+1, err)
 		}
-		sum += r.value
-		iters += r.iterations
+		if i == 0 {
+			// Every fold has the same parameters.
+			rounds, minDelta = earlyStopping(r.model)
+		}
+		folds = append(folds, r)
 		oof = append(oof, r.validPred...)
-		last = r
-		if report != nil && report(i+1, sum/float64(i+1)) {
-			return last, errPruned
+		if report != nil {
+			if cv := crossValidate(folds, rounds, minDelta, higher); report(i+1, cv.value) {
+				return cv, errPruned
+			}
 		}
 	}
-	k := len(tr.splits.Folds)
-	last.validPred, last.valid = oof, nil
-	last.value = sum / float64(k)
-	last.iterations = int(math.Round(float64(iters) / float64(k)))
-	return last, nil
+	cv := crossValidate(folds, rounds, minDelta, higher)
+	if math.IsNaN(cv.value) || math.IsInf(cv.value, 0) {
+		return nil, fmt.Errorf("validation %s of the folds' mean curve is %v", tr.metric, cv.value)
+	}
+	cv.validPred = oof
+	return cv, nil
 }
 
-// refit trains the best parameters on train and valid together with the
-// best trial's iteration count and no early stopping, as LightGBM users do
-// after lgb.cv: the model sees all the data that is not test.
+// crossValidate is what k folds' fits give, as lgb.cv gives it: the mean
+// of their validation curves, taken over the iterations every fold reached
+// (a fold that stopped early on its own has its curve end
+// early_stopping_round iterations past its best; without early stopping
+// every fold runs all its iterations). The iteration kept is the one the
+// folds' early stopping rule (rounds, minDelta, the metric's direction
+// higher) picks on that mean, the last without early stopping; the value
+// is the mean curve there. The mean never looks past the shortest fold:
+// when the mean was still improving there, the iteration kept is the best
+// within it, where lgb.cv, which runs the folds in step, might have gone
+// on. Fits without curves (linear models) give the mean of their values
+// and iteration counts. The result's curve is the mean curve (what the
+// trial's run logs), its model the last fold's; validPred and valid are
+// left to the caller.
+func crossValidate(folds []*fitResult, rounds int, minDelta float64, higher bool) *fitResult {
+	last := folds[len(folds)-1]
+	out := &fitResult{model: last.model}
+	n := len(last.curve)
+	for _, f := range folds {
+		n = min(n, len(f.curve))
+	}
+	if n == 0 {
+		var sum float64
+		var iters int
+		for _, f := range folds {
+			sum += f.value
+			iters += f.iterations
+		}
+		out.value = sum / float64(len(folds))
+		out.iterations = int(math.Round(float64(iters) / float64(len(folds))))
+		return out
+	}
+	out.curve = make([]float64, n)
+	for _, f := range folds {
+		for i, v := range f.curve[:n] {
+			out.curve[i] += v
+		}
+	}
+	for i := range out.curve {
+		out.curve[i] /= float64(len(folds))
+	}
+	out.iterations = bestIteration(out.curve, rounds, minDelta, higher)
+	out.value = out.curve[out.iterations-1]
+	return out
+}
+
+// earlyStopping is the early stopping a fit's model was trained with
+// (rounds 0: none).
+func earlyStopping(m *modelfile.Model) (rounds int, minDelta float64) {
+	if m == nil {
+		return 0, 0
+	}
+	if gm, ok := m.Body.(*gbdt.Model); ok && gm.Params != nil {
+		return gm.Params.EarlyStoppingRound, gm.Params.EarlyStoppingMinDelta
+	}
+	return 0, 0
+}
+
+// bestIteration is the 1-based iteration of curve that early stopping
+// after rounds iterations without an improvement by more than minDelta
+// keeps, by the rule gbdt's training applies to one fit (the first
+// iteration, then each that improves on the best so far; stopped once
+// rounds iterations bring none); without early stopping (rounds 0), the
+// last.
+func bestIteration(curve []float64, rounds int, minDelta float64, higher bool) int {
+	if rounds <= 0 {
+		return len(curve)
+	}
+	best, at := 0.0, 0
+	for i, v := range curve {
+		iter := i + 1
+		improved := v < best-minDelta
+		if higher {
+			improved = v > best+minDelta
+		}
+		if at == 0 || improved {
+			best, at = v, iter
+		}
+		if iter-at >= rounds {
+			break
+		}
+	}
+	return at
+}
+
+// refit trains the best parameters on train and valid together (with k
+// folds, all the folds' rows) with the best trial's iteration count and no
+// early stopping, as LightGBM users do after lgb.cv: the model sees all
+// the data that is not test. It is the only fit running, so it gets the
+// whole thread budget, which its parameters record.
 func (tr *trainer) refit(ctx context.Context, sampled map[string]string, iterations int) (*modelfile.Model, error) {
-	kv := tr.params(sampled)
+	kv := tr.paramsWith(sampled, max(tr.budget, 1))
 	if tr.spec.Model.Kind == spec.ModelGBDT {
 		for k := range kv {
 			if isEarlyStopping(k) || isIterations(k) {
@@ -200,11 +310,7 @@ func (tr *trainer) refit(ctx context.Context, sampled map[string]string, iterati
 		}
 		kv["num_iterations"] = strconv.Itoa(max(iterations, 1))
 	}
-	rows := tr.splits.trainValid()
-	if tr.splits.Folds != nil {
-		rows = sortedUnion(tr.splits.Folds[0].Train, tr.splits.Folds[0].Valid)
-	}
-	m, err := fit.Fit(ctx, tr.options(kv), tr.ds.Subset(rows), nil)
+	m, err := fit.Fit(ctx, tr.options(kv), tr.ds.Subset(tr.splits.trainValid()), nil)
 	if err != nil {
 		return nil, fmt.Errorf("refit: %w", err)
 	}
