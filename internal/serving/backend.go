@@ -67,9 +67,12 @@ func (b *Backend) ServerReady(ctx context.Context) bool {
 	return b.svc.loader.Registry.Ready(ctx) == nil
 }
 
-// ModelReady reports whether a model serves. For the alias (version ""),
-// a version the alias moved to that failed to load is an error wrapping
-// oip.ErrUnavailable that names it and the version still serving.
+// ModelReady reports whether a model serves. A version that cannot be
+// served (its files, its flavor, its feature service), asked for by number
+// or the one the alias moved to, is an error wrapping oip.ErrModelUnusable
+// that says why (for the alias, also which version still serves); a load
+// that may succeed later (the registry did not answer) wraps
+// oip.ErrUnavailable. The transports answer both as ready: false.
 func (b *Backend) ModelReady(ctx context.Context, name, version string) (bool, error) {
 	var err error
 	if version == "" {

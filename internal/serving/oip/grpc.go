@@ -199,6 +199,9 @@ func (s *grpcService) ServerReady(ctx context.Context, _ *pb.ServerReadyRequest)
 }
 
 func (s *grpcService) ModelReady(ctx context.Context, req *pb.ModelReadyRequest) (*pb.ModelReadyResponse, error) {
+	if err := nameGiven("name", req.GetName()); err != nil {
+		return nil, err
+	}
 	ok, err := s.b.ModelReady(ctx, req.GetName(), req.GetVersion())
 	if errors.Is(err, ErrModelUnusable) || errors.Is(err, ErrUnavailable) {
 		// A model that exists but does not serve is an answer, not a
@@ -219,6 +222,9 @@ func (s *grpcService) ServerMetadata(context.Context, *pb.ServerMetadataRequest)
 }
 
 func (s *grpcService) ModelMetadata(ctx context.Context, req *pb.ModelMetadataRequest) (*pb.ModelMetadataResponse, error) {
+	if err := nameGiven("name", req.GetName()); err != nil {
+		return nil, err
+	}
 	md, err := s.b.ModelMetadata(ctx, req.GetName(), req.GetVersion())
 	if err != nil {
 		return nil, s.grpcError(ctx, "ModelMetadata", err)
@@ -235,6 +241,9 @@ func (s *grpcService) ModelMetadata(ctx context.Context, req *pb.ModelMetadataRe
 }
 
 func (s *grpcService) ModelInfer(ctx context.Context, preq *pb.ModelInferRequest) (*pb.ModelInferResponse, error) {
+	if err := nameGiven("model_name", preq.GetModelName()); err != nil {
+		return nil, err
+	}
 	req, err := fromProto(preq)
 	if err != nil {
 		return nil, s.grpcError(ctx, "ModelInfer", err)
@@ -247,6 +256,15 @@ func (s *grpcService) ModelInfer(ctx context.Context, preq *pb.ModelInferRequest
 		resp.ID = req.ID
 	}
 	return toProto(resp, len(preq.GetRawInputContents()) > 0), nil
+}
+
+// nameGiven refuses a request without the model's name (field): the
+// registry's own words for it name its REST API's parameter.
+func nameGiven(field, name string) error {
+	if name == "" {
+		return status.Errorf(codes.InvalidArgument, "%s missing: name the registered model", field)
+	}
+	return nil
 }
 
 // fromProto converts a gRPC request, its tensors sent as raw contents (what
@@ -305,6 +323,9 @@ func fromProtoTensor(t *Tensor, c *pb.InferTensorContents, raw [][]byte, i int) 
 		}
 		return t.setRaw(raw[i], n)
 	}
+	if err := oneContents(c, t.Datatype); err != nil {
+		return err
+	}
 	var got int
 	switch t.Datatype {
 	case BOOL:
@@ -322,6 +343,34 @@ func fromProtoTensor(t *Tensor, c *pb.InferTensorContents, raw [][]byte, i int) 
 	}
 	if got != n {
 		return fmt.Errorf("shape %s has %d elements, contents has %d %s values", formatShape(t.Shape), n, got, t.Datatype)
+	}
+	return nil
+}
+
+// oneContents refuses typed contents with values in a field other than
+// the datatype's: which of the two the client meant is a guess (read as the
+// datatype's field alone, an FP64 tensor sent in fp32_contents and
+// fp64_contents would score the fp64 values and ignore the others).
+func oneContents(c *pb.InferTensorContents, dt string) error {
+	fields := []struct {
+		name, dt string
+		n        int
+	}{
+		{"bool_contents", BOOL, len(c.GetBoolContents())}, {"int_contents", INT32, len(c.GetIntContents())},
+		{"int64_contents", INT64, len(c.GetInt64Contents())}, {"uint_contents", "", len(c.GetUintContents())},
+		{"uint64_contents", "", len(c.GetUint64Contents())}, {"fp32_contents", FP32, len(c.GetFp32Contents())},
+		{"fp64_contents", FP64, len(c.GetFp64Contents())}, {"bytes_contents", BYTES, len(c.GetBytesContents())},
+	}
+	want := ""
+	for _, f := range fields {
+		if f.dt == dt {
+			want = f.name
+		}
+	}
+	for _, f := range fields {
+		if f.n > 0 && f.dt != dt {
+			return fmt.Errorf("contents.%s holds %d values for a %s tensor, whose values go in contents.%s only", f.name, f.n, dt, want)
+		}
 	}
 	return nil
 }
