@@ -31,6 +31,11 @@ type studyOutcome struct {
 	// processes included (see studyCurves); all are the study's trials.
 	curves map[int][]float64
 	all    []tune.FrozenTrial
+	// fitBest, when set, fits the best trial again (another process, or
+	// an earlier run, ran it): its fit and its iteration count are not
+	// known here until then. Only the process that finishes the study
+	// needs them (refit, reference profile), so it calls fitBest first.
+	fitBest func(ctx context.Context) error
 }
 
 type bestTrial struct {
@@ -293,12 +298,16 @@ func outcome(ctx context.Context, study *tune.Study, tr *trainer, mine bestTrial
 		return out, nil
 	}
 	params := sampledStrings(bt.Params)
-	f, err := tr.evaluate(ctx, params, nil)
-	if err != nil {
-		return nil, fmt.Errorf("fit the best trial %d again: %w", bt.Number, err)
-	}
 	iters, _ := strconv.Atoi(bt.UserAttrs[attrIterations])
-	out.best = bestTrial{number: bt.Number, params: params, value: bt.Value, iterations: max(iters, f.iterations), fit: f}
+	out.best = bestTrial{number: bt.Number, params: params, value: bt.Value, iterations: iters}
+	out.fitBest = func(ctx context.Context) error {
+		f, err := tr.evaluate(ctx, params, nil)
+		if err != nil {
+			return fmt.Errorf("fit the best trial %d again: %w", bt.Number, err)
+		}
+		out.best.iterations, out.best.fit = max(iters, f.iterations), f
+		return nil
+	}
 	return out, nil
 }
 

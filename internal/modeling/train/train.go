@@ -287,6 +287,11 @@ func finishStudy(ctx context.Context, o *Options, res *Result, tr *trainer, trac
 		tracker.fail(ctx, err)
 		return err
 	}
+	if out.fitBest != nil {
+		if err := out.fitBest(ctx); err != nil {
+			return fail(err)
+		}
+	}
 	model, err := tr.refit(ctx, out.best.params, out.best.iterations)
 	if err != nil {
 		return fail(err)
