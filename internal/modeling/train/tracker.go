@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/atrium-ml/atrium/internal/modeling/modelfile"
@@ -505,27 +504,9 @@ func (k *tracker) finisher(ctx context.Context, st tune.Storage, id int64) (*fin
 
 // beat heartbeats the claim until the returned func is called.
 func (c *finishClaim) beat(ctx context.Context) func() {
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		tick := time.NewTicker(finishHeartbeat)
-		defer tick.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				return
-			case now := <-tick.C:
-				if err := c.st.Heartbeat(ctx, c.trialID, now); err != nil && ctx.Err() == nil {
-					c.log.Warn("heartbeat of the study's finishing claim", "error", err)
-				}
-			}
-		}
-	}()
-	return func() { close(done); wg.Wait() }
+	return tune.KeepAlive(ctx, c.st, c.trialID, finishHeartbeat, func(err error) {
+		c.log.Warn("heartbeat of the study's finishing claim", "error", err)
+	})
 }
 
 // end records how the finishing went: complete; failed (the parent run

@@ -291,12 +291,24 @@ func (s *Study) failStale(ctx context.Context, now time.Time) error {
 
 // beat sends heartbeats for a running trial until the returned func is called.
 func (s *Study) beat(ctx context.Context, id int64) func() {
+	return KeepAlive(ctx, s.storage, id, s.heartbeat, func(err error) {
+		if !errors.Is(err, ErrFinished) {
+			s.log.Warn("tune: heartbeat", "study", s.name, "err", err)
+		}
+	})
+}
+
+// KeepAlive sends a heartbeat for the running trial id of st every period
+// (what keeps it from being failed as stale by other processes) until the
+// returned func is called or ctx ends; failed heartbeats go to warn (while
+// ctx is live). The returned func waits for the last heartbeat to end.
+func KeepAlive(ctx context.Context, st Storage, id int64, every time.Duration, warn func(error)) func() {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		tick := time.NewTicker(s.heartbeat)
+		tick := time.NewTicker(every)
 		defer tick.Stop()
 		for {
 			select {
@@ -305,8 +317,8 @@ func (s *Study) beat(ctx context.Context, id int64) func() {
 			case <-ctx.Done():
 				return
 			case now := <-tick.C:
-				if err := s.storage.Heartbeat(ctx, id, now); err != nil && !errors.Is(err, ErrFinished) {
-					s.log.Warn("tune: heartbeat", "study", s.name, "err", err)
+				if err := st.Heartbeat(ctx, id, now); err != nil && ctx.Err() == nil {
+					warn(err)
 				}
 			}
 		}
