@@ -839,11 +839,18 @@ func (m *model) slots() []*slot {
 // than RetryAfter ago.
 func (s *Service) follow(m *model, sl *slot, version string) {
 	cur := sl.cur.Load()
-	if version == "" && cur != nil && (sl == m.canary || sl == m.shadow) {
+	if version == "" && (sl == m.canary || sl == m.shadow) {
 		// A canary or shadow whose alias is removed gets no more traffic,
 		// as on a server started after the removal; only the model's own
 		// alias keeps its last version serving.
-		s.drop(m, sl, cur, "serving: alias removed; its version gets no more requests")
+		if cur != nil {
+			s.drop(m, sl, cur, "serving: alias removed; its version gets no more requests")
+		}
+		// A load of the removed target still in flight must not install
+		// it (installIf wants the slot still to want it).
+		sl.mu.Lock()
+		sl.want = ""
+		sl.mu.Unlock()
 		return
 	}
 	sl.mu.Lock()

@@ -860,6 +860,9 @@ func finishInput(t *Tensor, sp *inputSpec, i int) error {
 	if got := t.Len(); got != n {
 		return fmt.Errorf("%s: shape %s has %d elements, data has %d", what, formatShape(t.Shape), n, got)
 	}
+	if err := d.nesting(); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
 	return nil
 }
 
@@ -868,9 +871,12 @@ func finishInput(t *Tensor, sp *inputSpec, i int) error {
 //
 // Data is flat (one list of elements) or nested as the shape is (a list of
 // shape[0] lists of shape[1] ... elements), as the protocol has it; the
-// data's first element decides which. Nesting that does not match the shape
-// is refused: read as flat, [[1,2,3],[4,5,6]] for shape [3,2] would put
-// the elements in other rows than the client meant.
+// data's first element decides which. Nested data must be regular (every
+// list at a depth as long as the first) and nested as the shape is but for
+// dimensions of 1 (a column [[1],[2],[3]] for shape [3], as numpy's
+// tolist() gives it, reads as the client meant); other nesting is refused:
+// read as flat, [[1,2,3],[4,5,6]] for shape [3,2] would put the elements
+// in other rows than the client meant.
 type dataParser struct {
 	s          scanner
 	t          *Tensor
@@ -879,10 +885,14 @@ type dataParser struct {
 	float, f32 bool // the tensor is FP32 or FP64; FP32
 	// depth is the number of lists open around the element being read (1
 	// in the data's own list); leaf is the depth that holds elements: 1
-	// for flat data, len(shape) once the data is found nested.
+	// for flat data; for nested data the depth of its first element (0
+	// until one is read).
 	depth, leaf int
 	nested      bool
 	kids        int // the elements of the innermost open list read so far
+	// dims[k] is the length of the lists at depth k+1 of nested data, as
+	// the first of them had it (-1 before).
+	dims []int
 }
 
 // errDataLonger stops a data array with more elements than its shape: they
@@ -927,9 +937,12 @@ func (d *dataParser) value() error {
 	if d.n == d.max {
 		return errDataLonger
 	}
+	if d.nested && d.leaf == 0 && d.depth > 1 {
+		d.leaf = d.depth // the first element: every element is as deep
+	}
 	// A ']' here follows a trailing comma: element names that syntax error.
 	if d.depth != d.leaf && d.depth > 0 && d.s.peek() != ']' {
-		return fmt.Errorf("element %d: want a list (data nested as shape %s), got a value", d.n, formatShape(d.t.Shape))
+		return fmt.Errorf("element %d: want a list (nested data is regular, as shape %s), got a value", d.n, formatShape(d.t.Shape))
 	}
 	if err := d.element(); err != nil {
 		return fmt.Errorf("element %d: %w", d.n, err)
@@ -965,20 +978,21 @@ func (d *dataParser) item(i int) error {
 }
 
 // list reads a list of the data: the data's own, or one of its nested
-// lists, whose length it checks against the shape.
+// lists, whose length it checks against the first list at its depth.
 func (d *dataParser) list() error {
-	if d.depth == 1 && d.kids == 1 && len(d.t.Shape) > 1 {
-		d.nested, d.leaf = true, len(d.t.Shape) // the data's first element is a list
+	if d.depth == 1 && d.kids == 1 {
+		d.nested, d.leaf = true, 0 // the data's first element is a list
 	}
-	if d.depth > 0 && d.depth >= d.leaf {
-		if d.nested {
-			return fmt.Errorf("element %d: lists nested deeper than shape %s", d.n, formatShape(d.t.Shape))
-		}
+	switch {
+	case d.depth > 0 && !d.nested:
 		return fmt.Errorf("element %d: a list inside flat data (data is one flat list, or lists nested as shape %s)", d.n, formatShape(d.t.Shape))
+	case d.nested && d.leaf > 0 && d.depth >= d.leaf:
+		return fmt.Errorf("element %d: lists nested deeper than the data's first element (nested data is regular, as shape %s)", d.n, formatShape(d.t.Shape))
 	}
 	outer, before := d.kids, d.n
 	d.kids = 0
 	d.depth++
+	level := d.depth
 	err := d.s.array(d.item)
 	d.depth--
 	got := d.kids
@@ -986,11 +1000,45 @@ func (d *dataParser) list() error {
 	if err != nil || !d.nested {
 		return err
 	}
-	if d.depth+1 == d.leaf {
+	if level == d.leaf {
 		got = d.n - before // item reads a run of numbers at once
 	}
-	if want := d.t.Shape[d.depth]; int64(got) != want {
-		return fmt.Errorf("element %d: a list at depth %d has %d elements, shape %s wants %d there", before, d.depth+1, got, formatShape(d.t.Shape), want)
+	for len(d.dims) < level {
+		d.dims = append(d.dims, -1)
+	}
+	switch want := d.dims[level-1]; {
+	case want < 0:
+		d.dims[level-1] = got
+	case got != want:
+		return fmt.Errorf("element %d: a list at depth %d has %d elements, the first there %d (nested data is regular, as shape %s)",
+			before, level, got, want, formatShape(d.t.Shape))
+	}
+	return nil
+}
+
+// nesting checks, once the data is read, that nested data is nested as
+// the shape is, dimensions of 1 aside.
+func (d *dataParser) nesting() error {
+	if !d.nested {
+		return nil
+	}
+	var got, want []int64
+	for _, n := range d.dims {
+		if n != 1 {
+			got = append(got, int64(n))
+		}
+	}
+	for _, n := range d.t.Shape {
+		if n != 1 {
+			want = append(want, n)
+		}
+	}
+	if !slices.Equal(got, want) {
+		dims := make([]int64, len(d.dims))
+		for i, n := range d.dims {
+			dims[i] = int64(n)
+		}
+		return fmt.Errorf("data nested as %s, shape %s: nest it as the shape is (dimensions of 1 aside), or send it flat", formatShape(dims), formatShape(d.t.Shape))
 	}
 	return nil
 }
