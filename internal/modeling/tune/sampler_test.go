@@ -347,3 +347,37 @@ func TestNames(t *testing.T) {
 		t.Errorf("unknown pruner: %v", err)
 	}
 }
+
+// A grid study run by one process never waits for "another process":
+// the trials a sibling worker of the same call is creating are its own
+// (one was briefly taken for another process's, and its worker slept a
+// heartbeat at the end of the grid).
+func TestGridParallelNeverWaitsForItself(t *testing.T) {
+	space := tune.Space{
+		{Name: "depth", Dist: tune.IntDist{Low: 1, High: 6}},
+		{Name: "frac", Dist: tune.FloatDist{Low: 0.5, High: 1, Step: 0.25}},
+	}
+	obj := func(_ context.Context, tr *tune.Trial) (float64, error) {
+		_, err := space.Suggest(tr)
+		return 0, err
+	}
+	var waits atomic.Int32
+	for seed := range 30 {
+		g, err := tune.NewGridSampler(space, int64(seed))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts := run(t, tune.StudyOptions{Sampler: g, Name: fmt.Sprint("grid-", seed), Heartbeat: 50 * time.Millisecond}, obj, tune.OptimizeOptions{Trials: 100, Parallel: 4,
+			OnWait: func(others []int) {
+				if others != nil {
+					waits.Add(1)
+				}
+			}})
+		if len(ts) != g.Size() {
+			t.Fatalf("seed %d: %d trials, want the grid's %d", seed, len(ts), g.Size())
+		}
+	}
+	if n := waits.Load(); n > 0 {
+		t.Fatalf("one process's grid studies waited %d times for trials of another process", n)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -395,6 +396,10 @@ func (s *Study) Optimize(ctx context.Context, obj Objective, o OptimizeOptions) 
 		first error
 		wg    sync.WaitGroup
 		ours  sync.Map // trial ids run by this call
+		// asking counts this call's workers between the start of ask and
+		// ours.Store: a trial they created is running in the storage
+		// before it is known as ours.
+		asking atomic.Int32
 	)
 	setErr := func(err error) {
 		errMu.Lock()
@@ -423,6 +428,16 @@ func (s *Study) Optimize(ctx context.Context, obj Objective, o OptimizeOptions) 
 		}
 		if len(others) == 0 {
 			return false
+		}
+		if asking.Load() > 0 {
+			// A sibling worker is creating a trial, which may be among
+			// others: look again shortly rather than wait a heartbeat
+			// for a trial of this call.
+			select {
+			case <-ctx.Done():
+			case <-time.After(10 * time.Millisecond):
+			}
+			return true
 		}
 		*waited = true
 		if o.OnWait != nil {
@@ -471,7 +486,12 @@ func (s *Study) Optimize(ctx context.Context, obj Objective, o OptimizeOptions) 
 						return
 					}
 				}
+				asking.Add(1)
 				t, err := s.ask(ctx, budget)
+				if err == nil {
+					ours.Store(t.id, true)
+				}
+				asking.Add(-1)
 				if errors.Is(err, ErrBudget) {
 					if wait(&waited) {
 						continue
@@ -483,7 +503,6 @@ func (s *Study) Optimize(ctx context.Context, obj Objective, o OptimizeOptions) 
 					setErr(err)
 					return
 				}
-				ours.Store(t.id, true)
 				value, oerr := runObjective(ctx, obj, t)
 				f, err := s.Tell(ctx, t, value, oerr)
 				ours.Delete(t.id)
