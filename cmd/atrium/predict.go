@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/atrium-ml/atrium/internal/modeling/predict"
+	"github.com/atrium-ml/atrium/internal/serving"
 	"github.com/atrium-ml/atrium/internal/serving/batch"
 )
 
@@ -109,10 +110,7 @@ func runPredictRegistered(e *env, o batch.Options, data string) error {
 // model URI of neither form, an --out in a missing directory, an --out that
 // is the spine.
 func checkRegisteredPredict(o batch.Options) error {
-	ref := strings.TrimPrefix(o.Model, "models:/")
-	name, alias, byAlias := strings.Cut(ref, "@")
-	i := strings.LastIndexByte(ref, '/')
-	if byAlias && (name == "" || alias == "") || !byAlias && (i <= 0 || i == len(ref)-1) {
+	if _, _, err := serving.ParseModelURI(o.Model); err != nil {
 		return usagef("--model %s: want models:/NAME@ALIAS or models:/NAME/VERSION", o.Model)
 	}
 	if o.Out == o.Spine {

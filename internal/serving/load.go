@@ -67,18 +67,34 @@ func (l *Loader) Load(ctx context.Context, name, version string) (*Deployed, err
 
 // LoadURI loads models:/<name>/<version> or models:/<name>@<alias>.
 func (l *Loader) LoadURI(ctx context.Context, uri string) (*Deployed, error) {
+	name, version, err := ParseModelURI(uri)
+	if err != nil {
+		return nil, err
+	}
+	return l.Load(ctx, name, version)
+}
+
+// ParseModelURI splits models:/<name>/<version> or models:/<name>@<alias>
+// into the model's name and the version as Load takes it (a number, or
+// "@alias"). A URI of neither form is an ErrNotFound error naming the
+// forms.
+func ParseModelURI(uri string) (name, version string, err error) {
+	bad := fmt.Errorf("%w: model URI %q: expected models:/<name>@<alias> or models:/<name>/<version>", ErrNotFound, uri)
 	ref, ok := strings.CutPrefix(uri, "models:/")
 	if !ok {
-		return nil, fmt.Errorf("%w: model URI %q: expected models:/<name>@<alias> or models:/<name>/<version>", ErrNotFound, uri)
+		return "", "", bad
 	}
 	if name, alias, ok := strings.Cut(ref, "@"); ok {
-		return l.Load(ctx, name, "@"+alias)
+		if name == "" || alias == "" {
+			return "", "", bad
+		}
+		return name, "@" + alias, nil
 	}
 	i := strings.LastIndexByte(ref, '/')
-	if i <= 0 {
-		return nil, fmt.Errorf("%w: model URI %q: expected models:/<name>@<alias> or models:/<name>/<version>", ErrNotFound, uri)
+	if i <= 0 || i == len(ref)-1 {
+		return "", "", bad
 	}
-	return l.Load(ctx, ref[:i], ref[i+1:])
+	return ref[:i], ref[i+1:], nil
 }
 
 // LoadVersion loads a resolved version from its files.
