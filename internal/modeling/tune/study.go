@@ -395,7 +395,11 @@ func (s *Study) Optimize(ctx context.Context, obj Objective, o OptimizeOptions) 
 		errMu sync.Mutex
 		first error
 		wg    sync.WaitGroup
-		ours  sync.Map // trial ids run by this call
+		// ours holds the ids of the trials this call started. Ids are never
+		// removed: a trial a sibling worker finishes between a read of the
+		// storage and the look-up here would otherwise pass for another
+		// process's.
+		ours sync.Map
 		// asking counts this call's workers between the start of ask and
 		// ours.Store: a trial they created is running in the storage
 		// before it is known as ours.
@@ -421,23 +425,23 @@ func (s *Study) Optimize(ctx context.Context, obj Objective, o OptimizeOptions) 
 	// (or resumes one right after a kill) would stop while the others'
 	// trials run, and take its best from a part of the study.
 	wait := func(waited *bool) bool {
-		others, err := s.othersRunning(ctx, &ours)
+		others, unsure, err := s.othersRunning(ctx, &ours, &asking)
 		if err != nil {
 			setErr(err)
 			return false
 		}
-		if len(others) == 0 {
-			return false
-		}
-		if asking.Load() > 0 {
+		if unsure {
 			// A sibling worker is creating a trial, which may be among
-			// others: look again shortly rather than wait a heartbeat
-			// for a trial of this call.
+			// the running ones: look again shortly rather than wait a
+			// heartbeat for a trial of this call.
 			select {
 			case <-ctx.Done():
 			case <-time.After(10 * time.Millisecond):
 			}
 			return true
+		}
+		if len(others) == 0 {
+			return false
 		}
 		*waited = true
 		if o.OnWait != nil {
@@ -505,7 +509,6 @@ func (s *Study) Optimize(ctx context.Context, obj Objective, o OptimizeOptions) 
 				}
 				value, oerr := runObjective(ctx, obj, t)
 				f, err := s.Tell(ctx, t, value, oerr)
-				ours.Delete(t.id)
 				if err != nil {
 					setErr(err)
 					return
@@ -529,13 +532,19 @@ func (s *Study) Optimize(ctx context.Context, obj Objective, o OptimizeOptions) 
 }
 
 // othersRunning returns the numbers of the study's running trials this call
-// did not start.
-func (s *Study) othersRunning(ctx context.Context, ours *sync.Map) ([]int, error) {
+// did not start, or unsure when a worker of this call was creating a trial
+// as the storage was read. The order matters: a trial in the read was
+// created after its worker counted itself in asking, and that worker stores
+// it in ours before it counts itself out, so when asking is zero after the
+// read every trial of this call in the read is already in ours.
+func (s *Study) othersRunning(ctx context.Context, ours *sync.Map, asking *atomic.Int32) (others []int, unsure bool, err error) {
 	refs, err := s.storage.TrialRefs(ctx, s.id)
 	if err != nil {
-		return nil, fmt.Errorf("tune: study %q: list trials: %w", s.name, err)
+		return nil, false, fmt.Errorf("tune: study %q: list trials: %w", s.name, err)
 	}
-	var others []int
+	if asking.Load() > 0 {
+		return nil, true, nil
+	}
 	for _, r := range refs {
 		if r.State == Running {
 			if _, mine := ours.Load(r.ID); !mine {
@@ -543,7 +552,7 @@ func (s *Study) othersRunning(ctx context.Context, ours *sync.Map) ([]int, error
 			}
 		}
 	}
-	return others, nil
+	return others, false, nil
 }
 
 // runObjective calls obj, turning a panic into the trial's error: one bad
