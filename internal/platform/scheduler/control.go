@@ -75,7 +75,7 @@ func (s *Scheduler) Trigger(ctx context.Context, job string, ivs []Interval, tri
 		res.FirstDay, res.LastDay = ivs[0].String(), ivs[len(ivs)-1].String()
 	}
 	s.mu.Lock()
-	s.synced = time.Time{}
+	s.resync()
 	s.mu.Unlock()
 	s.wake()
 	return res, nil
@@ -98,7 +98,7 @@ func (s *Scheduler) setPaused(ctx context.Context, job string, paused bool) erro
 		return err
 	}
 	s.mu.Lock()
-	s.synced = time.Time{}
+	s.resync()
 	s.mu.Unlock()
 	s.wake()
 	return nil
@@ -124,7 +124,7 @@ type JobStatus struct {
 func (s *Scheduler) Status(ctx context.Context) ([]JobStatus, error) {
 	now := s.opts.Clock.Now()
 	s.mu.Lock()
-	s.synced = time.Time{}
+	s.resync()
 	s.mu.Unlock()
 	if err := s.sync(ctx, now); err != nil {
 		return nil, err

@@ -111,7 +111,14 @@ type Scheduler struct {
 	// mine holds the intervals this process is running.
 	mine   map[ivKey]bool
 	synced time.Time // clock time of the last DB sync; zero forces one
-	rnd    *rand.Rand
+	// changes counts the changes made to memory or the DB outside a sync
+	// (an attempt's outcome, a trigger): a sync whose read overlapped one
+	// may hold an older row than memory did, and leaves synced zero so the
+	// next tick reads again. Without it, a read taken as an attempt
+	// finished put the attempt back as running, and its dependents waited
+	// a whole Poll (for ever on a stopped test clock).
+	changes uint64
+	rnd     *rand.Rand
 
 	wg     sync.WaitGroup
 	wakeCh chan struct{}
@@ -297,6 +304,7 @@ func (s *Scheduler) Tick(ctx context.Context) (time.Time, error) {
 func (s *Scheduler) sync(ctx context.Context, now time.Time) error {
 	s.mu.Lock()
 	fresh := !s.synced.IsZero() && now.Sub(s.synced) < s.opts.Poll
+	changes := s.changes
 	s.mu.Unlock()
 	if fresh {
 		return nil
@@ -320,6 +328,9 @@ func (s *Scheduler) sync(ctx context.Context, now time.Time) error {
 	if err != nil {
 		return err
 	}
+	if testHookSyncRead != nil {
+		testHookSyncRead()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.state = state
@@ -337,7 +348,20 @@ func (s *Scheduler) sync(ctx context.Context, now time.Time) error {
 		s.put(r)
 	}
 	s.synced = now
+	if s.changes != changes {
+		s.synced = time.Time{}
+	}
 	return nil
+}
+
+// testHookSyncRead, when set by a test, runs between a sync's read of the
+// DB and its use.
+var testHookSyncRead func()
+
+// resync makes the next tick read the DB. The caller holds s.mu.
+func (s *Scheduler) resync() {
+	s.synced = time.Time{}
+	s.changes++
 }
 
 // plan records the intervals each scheduled job's calendar made due since
@@ -522,7 +546,7 @@ func (s *Scheduler) dispatch(ctx, runCtx context.Context, now time.Time) error {
 	}
 	// Candidates another process won: read again at the next tick.
 	if len(won) < len(ready) {
-		s.synced = time.Time{}
+		s.resync()
 	}
 	s.mu.Unlock()
 	return nil
@@ -603,8 +627,9 @@ func (s *Scheduler) execute(recordCtx, parent context.Context, r ivRow) {
 	if cur := s.rows[r.key()]; cur != nil && cur.RunID == r.RunID && !lost && ferr == nil {
 		cur.State, cur.NotBefore, cur.Owner, cur.LeaseUntil = o.intervalState, o.notBefore, "", time.Time{}
 		s.put(cur)
+		s.changes++
 	} else {
-		s.synced = time.Time{}
+		s.resync()
 	}
 	s.mu.Unlock()
 	if m := s.opts.Metrics; m != nil {
@@ -771,7 +796,7 @@ func (s *Scheduler) cascade(ctx context.Context, r ivRow) {
 		n, err := s.store.requeueStale(ctx, name, ivs, r.Claimed, s.opts.Clock.Now())
 		if n > 0 {
 			s.mu.Lock()
-			s.synced = time.Time{}
+			s.resync()
 			s.mu.Unlock()
 		}
 		if err != nil {

@@ -385,6 +385,44 @@ func TestNewRefusesBadJobs(t *testing.T) {
 	}
 }
 
+// An attempt that finishes while a tick reads the DB: the read, taken
+// before the outcome was written, must not put the attempt back as
+// running (its dependents then waited for Poll to pass, and for ever on a
+// stopped clock).
+func TestOutcomeDuringSyncReadIsKept(t *testing.T) {
+	db := metatest.SQLite(t, Schema)
+	release := make(chan struct{})
+	rec := &recorder{behave: func(_ context.Context, job string, _ Interval, _ int) (Result, error) {
+		if job == "a" {
+			<-release
+		}
+		return Result{}, nil
+	}}
+	s := newSched(t, db, NewFakeClock(day0), rec, []Job{daily("a"), daily("b", "a")}, func(o *Options) { o.Poll = time.Hour })
+	ctx := context.Background()
+	if _, err := s.Tick(ctx); err != nil { // starts a; b waits for it
+		t.Fatal(err)
+	}
+	testHookSyncRead = func() {
+		testHookSyncRead = nil
+		close(release)
+		s.Wait() // a's outcome is written and in memory before the read is used
+	}
+	t.Cleanup(func() { testHookSyncRead = nil })
+	s.mu.Lock()
+	s.resync()
+	s.mu.Unlock()
+	for range 2 {
+		if _, err := s.Tick(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Wait()
+	if got := rec.got(); len(got) != 2 || !strings.HasPrefix(got[1], "b ") {
+		t.Fatalf("calls %q, want a then b", got)
+	}
+}
+
 // Two schedulers on one database (two servers sharing PostgreSQL) tick at
 // the same time over the same due intervals: each interval runs once.
 func TestTwoSchedulersRunEachIntervalOnce(t *testing.T) {
