@@ -144,8 +144,12 @@ func (m modelsServer) Routes() []server.Route {
 	return append(m.oip.Routes(), m.endpoints.Routes()...)
 }
 
-// Ready reports whether the registry's database answers.
+// Ready reports whether the models listed with load_at_start serve and the
+// registry's database answers.
 func (m modelsServer) Ready(ctx context.Context) error {
+	if err := m.svc.StartupError(); err != nil {
+		return fmt.Errorf("model server: %w", err)
+	}
 	if !serving.NewBackend(m.svc).ServerReady(ctx) {
 		return errors.New("model server: the metadata database does not answer")
 	}

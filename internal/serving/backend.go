@@ -62,9 +62,10 @@ func toOIP(err error) error {
 	return err
 }
 
-// ServerReady reports whether the registry's metadata database answers.
+// ServerReady reports whether the registry's metadata database answers and
+// every model marked LoadAtStart has a version serving.
 func (b *Backend) ServerReady(ctx context.Context) bool {
-	return b.svc.loader.Registry.Ready(ctx) == nil
+	return b.svc.StartupError() == nil && b.svc.loader.Registry.Ready(ctx) == nil
 }
 
 // ModelReady reports whether a model serves. A version that cannot be

@@ -147,6 +147,11 @@ type Service struct {
 	vet     func(*Deployed) (vetResult, error)
 	refused map[*Deployed]error
 
+	// startMu guards startErr: the last error of each model listed with
+	// LoadAtStart that no version serves yet (StartupError).
+	startMu  sync.Mutex
+	startErr map[string]error
+
 	loads   singleflight.Group
 	shadows chan shadowJob
 	// spread draws route fractions for requests without a route key.
@@ -208,7 +213,7 @@ func New(loader *Loader, opts Options) *Service {
 	opts.ensureDefaults()
 	s := &Service{loader: loader, opts: opts, log: opts.Logger, m: opts.Metrics,
 		config: make(map[string]ModelConfig, len(opts.Models)), models: map[string]*model{},
-		versions: map[versionKey]*versionEntry{}, broken: map[versionKey]*loadFailure{}, refused: map[*Deployed]error{},
+		versions: map[versionKey]*versionEntry{}, broken: map[versionKey]*loadFailure{}, refused: map[*Deployed]error{}, startErr: map[string]error{},
 		shadows: make(chan shadowJob, opts.ShadowQueue), kicked: make(chan struct{}, 1)}
 	s.base, s.stop = context.WithCancel(context.Background())
 	for _, c := range opts.Models {
@@ -217,21 +222,96 @@ func New(loader *Loader, opts Options) *Service {
 	return s
 }
 
-// Start loads the models marked LoadAtStart (a failure is logged, counted
-// and shown by Ready; the model keeps trying) and starts the alias watcher
-// and the shadow worker, which run until Close.
+// Start loads the models marked LoadAtStart (a failure is logged, shown by
+// StartupError, and the load tried again until a version serves) and starts the alias watcher and the shadow worker, which run
+// until Close.
 func (s *Service) Start(ctx context.Context) {
-	for _, c := range s.opts.Models {
-		if !c.LoadAtStart {
-			continue
-		}
-		if _, err := s.Resolve(ctx, c.Name, "", ""); err != nil {
-			s.log.Error("serving: load at start", "model", c.Name, "err", err)
-		}
-	}
-	s.wg.Add(2)
+	s.loadAtStart(ctx)
+	s.wg.Add(3)
 	go s.watch()
 	go s.shadowWorker()
+	go s.retryStartLoads()
+}
+
+// loadAtStart loads each model marked LoadAtStart that no version serves,
+// recording its error for StartupError. An error is logged when it differs
+// from the model's previous one: a registry down for an hour logs once, not
+// every RetryAfter.
+func (s *Service) loadAtStart(ctx context.Context) {
+	for _, c := range s.opts.Models {
+		if !c.LoadAtStart || s.serves(c.Name) {
+			continue
+		}
+		_, err := s.Resolve(ctx, c.Name, "", "")
+		s.startMu.Lock()
+		prev := s.startErr[c.Name]
+		if err == nil {
+			delete(s.startErr, c.Name)
+		} else {
+			s.startErr[c.Name] = err
+		}
+		s.startMu.Unlock()
+		switch {
+		case err != nil && (prev == nil || prev.Error() != err.Error()):
+			s.log.Error("serving: load at start", "model", c.Name, "err", err)
+		case err == nil && prev != nil:
+			s.log.Info("serving: loaded at last", "model", c.Name)
+		}
+	}
+}
+
+// retryStartLoads tries again, every PollInterval, the models marked
+// LoadAtStart that no version serves (the registry did not answer at start,
+// the alias was not set yet, its version failed to load, or the version
+// was deleted since); a version that failed to load is tried again only
+// after RetryAfter (first). Without it such a model would wait for a
+// request, and a load balancer sends none to a server that StartupError
+// keeps unready.
+func (s *Service) retryStartLoads() {
+	defer s.wg.Done()
+	t := time.NewTicker(s.opts.PollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.base.Done():
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(s.base, s.opts.LoadTimeout)
+			s.loadAtStart(ctx)
+			cancel()
+		}
+	}
+}
+
+// serves reports whether a version serves name through its alias.
+func (s *Service) serves(name string) bool {
+	m := s.lookup(name)
+	return m != nil && m.primary.cur.Load() != nil
+}
+
+// StartupError is nil when every model marked LoadAtStart has a version
+// serving, else an error naming those that do not and why: a server is
+// not ready to take traffic before the models it was told to load are (as
+// Triton's strict readiness).
+func (s *Service) StartupError() error {
+	var missing []string
+	for _, c := range s.opts.Models {
+		if !c.LoadAtStart || s.serves(c.Name) {
+			continue
+		}
+		s.startMu.Lock()
+		err := s.startErr[c.Name]
+		s.startMu.Unlock()
+		if err == nil {
+			missing = append(missing, fmt.Sprintf("%s (not loaded yet)", c.Name))
+		} else {
+			missing = append(missing, fmt.Sprintf("%s (%v)", c.Name, err))
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return fmt.Errorf("models listed with load_at_start serve no version: %s", strings.Join(missing, "; "))
 }
 
 // Close stops the watcher and the shadow worker and waits for them and for

@@ -635,6 +635,28 @@ func TestServiceLoadAtStartAndFeatureService(t *testing.T) {
 	}
 }
 
+// A server is not ready before the models listed with load_at_start serve,
+// and it keeps trying them without a request: here the alias is set only
+// after the server started. Models loaded on first use do not hold it.
+func TestServiceLoadAtStartHoldsReadiness(t *testing.T) {
+	w := newWorld(t)
+	v := w.register(t, "m", flavorDir("lightgbm", "model.lgb", fixture(t, "lightgbm_binary.txt"), ""))
+	s := newService(t, w, Options{Models: []ModelConfig{{Name: "m", LoadAtStart: true}, {Name: "lazy"}}})
+	b := NewBackend(s)
+	err := s.StartupError()
+	if err == nil || !strings.Contains(err.Error(), "load_at_start") || !strings.Contains(err.Error(), `m (`) || !strings.Contains(err.Error(), "champion") {
+		t.Fatalf("StartupError before the alias is set = %v, want one naming m and its missing alias", err)
+	}
+	if b.ServerReady(context.Background()) {
+		t.Fatal("server ready before its load_at_start model serves")
+	}
+	w.alias(t, "m", "champion", v)
+	eventually(t, "the load_at_start model to load without a request", func() bool { return s.StartupError() == nil })
+	if !b.ServerReady(context.Background()) {
+		t.Fatal("server not ready once its load_at_start model serves")
+	}
+}
+
 // Close waits for a load a request started (a singleflight load, which
 // outlives its request): the caller closes the registry and the artifact
 // store after Close, and a load still running would use them closed.
