@@ -151,6 +151,10 @@ type Service struct {
 	// LoadAtStart that no version serves yet (StartupError).
 	startMu  sync.Mutex
 	startErr map[string]error
+	// failMu guards lastFail: each version's last load error, so that a
+	// version failing again the same way is not logged as an error anew.
+	failMu   sync.Mutex
+	lastFail map[versionKey]string
 
 	loads   singleflight.Group
 	shadows chan shadowJob
@@ -214,7 +218,8 @@ func New(loader *Loader, opts Options) *Service {
 	s := &Service{loader: loader, opts: opts, log: opts.Logger, m: opts.Metrics,
 		config: make(map[string]ModelConfig, len(opts.Models)), models: map[string]*model{},
 		versions: map[versionKey]*versionEntry{}, broken: map[versionKey]*loadFailure{}, refused: map[*Deployed]error{}, startErr: map[string]error{},
-		shadows: make(chan shadowJob, opts.ShadowQueue), kicked: make(chan struct{}, 1)}
+		lastFail: map[versionKey]string{},
+		shadows:  make(chan shadowJob, opts.ShadowQueue), kicked: make(chan struct{}, 1)}
 	s.base, s.stop = context.WithCancel(context.Background())
 	for _, c := range opts.Models {
 		s.config[c.Name] = c
@@ -575,6 +580,9 @@ func (s *Service) version(ctx context.Context, name, version string) (*Deployed,
 			s.loadFailed(name, version, err)
 			return nil, err
 		}
+		s.failMu.Lock()
+		delete(s.lastFail, k)
+		s.failMu.Unlock()
 		s.m.loads.WithLabelValues(name).Inc()
 		s.m.loadTime.WithLabelValues(name).Observe(time.Since(start).Seconds())
 		s.log.Info("serving: loaded", "model", name, "version", d.Version, "platform", d.Platform,
@@ -591,10 +599,22 @@ func permanent(err error) bool {
 	return errors.Is(err, ErrModelFormat) || errors.Is(err, ErrUnsupportedFlavor)
 }
 
-// loadFailed logs and counts a version that could not be loaded.
+// loadFailed logs and counts a version that could not be loaded. A version
+// failing as it failed last time (the watcher tries a broken alias target
+// every RetryAfter) is counted and logged at DEBUG: an alias left on a
+// corrupt version for a day would otherwise log an error twice a minute.
 func (s *Service) loadFailed(name, version string, err error) {
 	s.m.failures.WithLabelValues(name).Inc()
-	s.log.Error("serving: load failed", "model", name, "version", version, "err", err)
+	k := versionKey{name, version}
+	s.failMu.Lock()
+	again := s.lastFail[k] == err.Error()
+	s.lastFail[k] = err.Error()
+	s.failMu.Unlock()
+	level := slog.LevelError
+	if again {
+		level = slog.LevelDebug
+	}
+	s.log.Log(s.base, level, "serving: load failed", "model", name, "version", version, "err", err)
 }
 
 // unservableError refuses a version that loaded but that its feature
@@ -771,14 +791,20 @@ func (sl *slot) failure() *loadFailure {
 // recorded: it was deleted between the alias's read and the load (the next
 // poll reads the alias again), and a model deleted and registered again
 // under the same name may bring a version of the same number at once.
-func (sl *slot) fail(version string, err error) {
+//
+// again reports whether the slot's previous failure was the same version
+// failing the same way (a retry every RetryAfter, logged once).
+func (sl *slot) fail(version string, err error) (again bool) {
 	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	prev := sl.failed
+	again = prev != nil && prev.version == version && prev.err.Error() == err.Error()
 	sl.want = version
 	sl.failed = nil
 	if !errors.Is(err, ErrNotFound) {
 		sl.failed = &loadFailure{version: version, err: err, at: time.Now()}
 	}
-	sl.mu.Unlock()
+	return again
 }
 
 // watch polls the registry for the aliases of the models in use until
@@ -959,8 +985,11 @@ func (s *Service) follow(m *model, sl *slot, version string) {
 		sl.loading = false
 		sl.mu.Unlock()
 		if err != nil {
-			sl.fail(version, err)
-			s.log.Error("serving: the version an alias moved to failed to load; the previous version keeps serving",
+			level := slog.LevelError
+			if sl.fail(version, err) {
+				level = slog.LevelDebug // the same failure, tried again after RetryAfter
+			}
+			s.log.Log(s.base, level, "serving: the version an alias moved to failed to load; the previous version keeps serving",
 				"model", m.name, "alias", sl.alias, "version", version, "serving", servedVersion(cur), "err", err)
 			return
 		}

@@ -146,6 +146,35 @@ func TestServiceKeepsServingWhenALoadFails(t *testing.T) {
 	}
 }
 
+// A version an alias stays on that keeps failing the same way is tried
+// every RetryAfter and counted each time, but logged as an error once.
+func TestServiceBrokenAliasTargetLoggedOnce(t *testing.T) {
+	w := newWorld(t)
+	good := fixture(t, "lightgbm_binary.txt")
+	v1 := w.register(t, "m", flavorDir("lightgbm", "model.lgb", good, ""))
+	bad := w.register(t, "m", flavorDir("lightgbm", "model.lgb", good[:len(good)/3], ""))
+	w.alias(t, "m", "champion", v1)
+	logs := &lockedBuffer{}
+	s := newService(t, w, Options{RetryAfter: 20 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	if got := servingVersion(s, "m"); got != v1 {
+		t.Fatalf("serving %s", got)
+	}
+	w.alias(t, "m", "champion", bad)
+	eventually(t, "four tries of the broken version", func() bool { return testutil.ToFloat64(s.m.failures.WithLabelValues("m")) >= 4 })
+	for _, msg := range []string{`"serving: load failed"`, `"serving: the version an alias moved to failed to load; the previous version keeps serving"`} {
+		var levels []string
+		for line := range strings.Lines(logs.String()) {
+			if strings.Contains(line, "msg="+msg) {
+				levels = append(levels, strings.Fields(line)[1])
+			}
+		}
+		if len(levels) < 3 || levels[0] != "level=ERROR" || slices.Contains(levels[1:], "level=ERROR") {
+			t.Errorf("%s logged at %v, want ERROR once then DEBUG", msg, levels)
+		}
+	}
+}
+
 // Requests scored while the alias moves back and forth are never failed,
 // and each response's predictions are those of the version it names: the
 // check goes through Backend.Infer, which resolves, scores and labels a
