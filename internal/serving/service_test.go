@@ -437,6 +437,51 @@ func TestServiceCanaryAndShadowStopWithTheirAlias(t *testing.T) {
 	}
 }
 
+// A canary load still in flight when the canary's alias is removed is not
+// installed when it finishes: the canary stays stopped, even at weight 1.
+func TestServiceCanaryAliasRemovedDuringLoad(t *testing.T) {
+	w := newWorld(t)
+	v1, v2 := twoModels(t, w, "m")
+	w.alias(t, "m", "champion", v1)
+	gate := newGatedStore(w.arts)
+	w.loader = &Loader{Registry: w.registry, Artifacts: gate}
+	logs := &lockedBuffer{}
+	s := newService(t, w, Options{Models: []ModelConfig{{Name: "m", Canary: &Canary{Alias: "challenger", Weight: 1}}},
+		Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	ctx := context.Background()
+	if got := servingVersion(s, "m"); got != v1 {
+		t.Fatalf("serving %s, want %s", got, v1)
+	}
+	release := sync.OnceFunc(func() {
+		gate.armed.Store(false)
+		close(gate.release)
+	})
+	t.Cleanup(release) // before Close, which waits for the load, on a failure
+	gate.armed.Store(true)
+	w.alias(t, "m", "challenger", v2)
+	<-gate.arrived // the canary's v2 is loading, held at the artifact store
+	if err := w.registry.DeleteAlias(ctx, "m", "challenger"); err != nil {
+		t.Fatal(err)
+	}
+	canaryTarget := func() string {
+		st, _ := s.Status("m")
+		for _, a := range st {
+			if a.Role == "canary" {
+				return a.Target
+			}
+		}
+		return "no canary slot"
+	}
+	eventually(t, "the watcher to read the removal", func() bool { return canaryTarget() == "" })
+	release()
+	eventually(t, "the canary's load to finish", func() bool { return strings.Contains(logs.String(), "not swapping it in") })
+	for i := range 100 {
+		if d, err := s.Resolve(ctx, "m", "", fmt.Sprint("u", i)); err != nil || d.Version != v1 {
+			t.Fatalf("request of u%d after the canary alias was removed mid-load: %v, %v; want version %s", i, d, err, v1)
+		}
+	}
+}
+
 // A model deleted and registered again under the same name serves its new
 // version 1, not the deleted model's (versions were known by number only),
 // by alias and by number; a version deleted from the registry is no longer
