@@ -312,11 +312,14 @@ func outcome(ctx context.Context, study *tune.Study, tr *trainer, mine bestTrial
 }
 
 // trialBar shows the study's trials on a terminal: done/N counts the
-// finished trials of the study that count towards its budget (those of
-// earlier and other processes too, so a resumed study starts where it
-// stopped), the description the study's best value so far and, while this
-// process waits for another's trials (up to 2 heartbeats, 20 s, for one
-// whose process died), what it waits for. The counter is not repeated in
+// finished trials of the study that count towards its budget since this
+// run started (other processes' too), out of those left then, and the
+// description says how many were done before (a resumed study) and the
+// study's best value so far and, while this process waits for another's
+// trials (up to 2 heartbeats, 20 s, for one whose process died), what it
+// waits for. The earlier trials are not on the counter: the bar's rate and
+// ETA count everything on it as done since the bar started, and a resumed
+// study showed 40 trials done in its first second and an ETA of nothing. The counter is not repeated in
 // the description: the bar redraws at most every 100 ms, so a count in the
 // text would disagree with the counter whenever one of the two updates was
 // not drawn. A nil bar (not a terminal) does nothing and reads nothing.
@@ -326,7 +329,8 @@ type trialBar struct {
 	study *tune.Study
 
 	mu      sync.Mutex
-	shown   int // trials counted on the bar
+	before  int // trials done when the bar started, not on its counter
+	shown   int // trials counted, before included
 	best    float64
 	have    bool
 	waiting []int // trials of other processes waited for
@@ -351,17 +355,25 @@ func newTrialBar(ctx context.Context, w io.Writer, study *tune.Study, total int)
 	if w == nil {
 		return &trialBar{}
 	}
-	pb := progress.New(w, int64(total), "trials", "trials")
+	before := 0
+	if n, _, _, err := studyProgress(ctx, study); err == nil {
+		before = n
+	}
+	if total-before <= 0 {
+		return &trialBar{} // nothing left to run: the refit follows
+	}
+	pb := progress.New(w, int64(total-before), "trials", "trials")
 	if pb == nil {
 		return &trialBar{}
 	}
-	return startTrialBar(ctx, pb, study)
+	return startTrialBar(ctx, pb, study, before)
 }
 
-// startTrialBar seeds bar with the study's finished trials and best value,
-// and redraws it every redrawEvery until finish.
-func startTrialBar(ctx context.Context, bar progressBar, study *tune.Study) *trialBar {
-	b := &trialBar{bar: bar, ctx: ctx, study: study, stop: make(chan struct{})}
+// startTrialBar starts bar (counting the trials left) with the study's best
+// value, before being the trials done already, and redraws it every
+// redrawEvery until finish.
+func startTrialBar(ctx context.Context, bar progressBar, study *tune.Study, before int) *trialBar {
+	b := &trialBar{bar: bar, ctx: ctx, study: study, stop: make(chan struct{}), before: before, shown: before}
 	b.mu.Lock()
 	b.refresh(nil)
 	b.mu.Unlock()
@@ -389,16 +401,8 @@ func startTrialBar(ctx context.Context, bar progressBar, study *tune.Study) *tri
 // finished, or nil) is counted alone: the bar is a view, never an error.
 func (b *trialBar) refresh(f *tune.FrozenTrial) {
 	done, best, have := b.shown, b.best, b.have
-	if trials, err := b.study.Trials(b.ctx); err == nil {
-		done, have = 0, false
-		for _, t := range trials {
-			if t.State.Finished() && tune.CountsTowardBudget(t.State, t.SystemAttrs) {
-				done++
-			}
-			if t.State == tune.Complete && (!have || better(t.Value, best, 0, b.study.Direction() == tune.Maximize)) {
-				best, have = t.Value, true
-			}
-		}
+	if n, v, ok, err := studyProgress(b.ctx, b.study); err == nil {
+		done, best, have = n, v, ok
 	} else if f != nil {
 		done++
 		if f.State == tune.Complete && (!have || better(f.Value, best, 0, b.study.Direction() == tune.Maximize)) {
@@ -413,11 +417,32 @@ func (b *trialBar) refresh(f *tune.FrozenTrial) {
 	b.bar.Describe(b.describe())
 }
 
+// studyProgress counts a study's finished trials that count towards its
+// budget and finds its best value.
+func studyProgress(ctx context.Context, study *tune.Study) (done int, best float64, have bool, err error) {
+	trials, err := study.Trials(ctx)
+	if err != nil {
+		return 0, 0, false, err
+	}
+	for _, t := range trials {
+		if t.State.Finished() && tune.CountsTowardBudget(t.State, t.SystemAttrs) {
+			done++
+		}
+		if t.State == tune.Complete && (!have || better(t.Value, best, 0, study.Direction() == tune.Maximize)) {
+			best, have = t.Value, true
+		}
+	}
+	return done, best, have, nil
+}
+
 // describe is the text before the bar, b.mu held.
 func (b *trialBar) describe() string {
 	d := "trials"
 	if b.have {
 		d = fmt.Sprintf("best %.5g", b.best)
+	}
+	if b.before > 0 {
+		d += fmt.Sprintf(" (%d trials done before this run)", b.before)
 	}
 	switch len(b.waiting) {
 	case 0:

@@ -164,8 +164,9 @@ func (r *barRecorder) state() (int64, string) {
 }
 
 // TestTrialBar checks the trials' progress bar of a resumed study: it
-// starts at the trials done before (the stale trial of the killed process
-// not counted) with their best value, counts each trial once, says which
+// counts the trials left, says how many were done before (the stale trial
+// of the killed process not counted) and their best value, counts each
+// trial once, says which
 // trial of another process it waits for while it waits, and never repeats
 // the count in its description (drawn apart from the counter, a count
 // there disagreed with it).
@@ -194,9 +195,10 @@ func TestTrialBar(t *testing.T) {
 	const beat = 50 * time.Millisecond
 	s := openStudy(t, st, tune.Maximize, beat)
 	rec := &barRecorder{}
-	bar := startTrialBar(ctx, rec, s)
-	if n, d := rec.state(); n != 3 || d != "best 0.75" {
-		t.Errorf("resumed bar: count %d %q, want 3 \"best 0.75\"", n, d)
+	bar := startTrialBar(ctx, rec, s, 3)
+	const before = " (3 trials done before this run)"
+	if n, d := rec.state(); n != 0 || d != "best 0.75"+before {
+		t.Errorf("resumed bar: count %d %q, want 0 (the earlier trials are not on the counter, whose rate and ETA they would skew) %q", n, d, "best 0.75"+before)
 	}
 	// Trial 4 runs here; trial 5 is another live process's, which this
 	// one waits for once the budget of 5 is reached (trial 3 not counted).
@@ -223,12 +225,12 @@ func TestTrialBar(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"best 0.875, waiting for trial 5 of another process to end or go stale", "best 0.875"}; !reflect.DeepEqual(waited, want) {
+	if want := []string{"best 0.875" + before + ", waiting for trial 5 of another process to end or go stale", "best 0.875" + before}; !reflect.DeepEqual(waited, want) {
 		t.Errorf("descriptions while waiting %q, want %q", waited, want)
 	}
 	n, d := rec.state()
-	if n != 5 || d != "best 0.875" {
-		t.Errorf("bar at the end: count %d %q, want 5 (the stale trial not counted) \"best 0.875\"", n, d)
+	if n != 2 || d != "best 0.875"+before {
+		t.Errorf("bar at the end: count %d %q, want 2 (trials 4 and 5; the stale trial not counted) %q", n, d, "best 0.875"+before)
 	}
 	for _, d := range rec.descs {
 		if strings.Contains(d, "/") {
