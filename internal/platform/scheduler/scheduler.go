@@ -111,13 +111,17 @@ type Scheduler struct {
 	// mine holds the intervals this process is running.
 	mine   map[ivKey]bool
 	synced time.Time // clock time of the last DB sync; zero forces one
-	// changes counts the changes made to memory or the DB outside a sync
-	// (an attempt's outcome, a trigger): a sync whose read overlapped one
-	// may hold an older row than memory did, and leaves synced zero so the
-	// next tick reads again. Without it, a read taken as an attempt
-	// finished put the attempt back as running, and its dependents waited
-	// a whole Poll (for ever on a stopped test clock).
+	// An attempt's outcome is written to the DB, then to memory. A sync
+	// whose read was taken between the two would put the attempt back as
+	// running (and its dependents waited a Poll, for ever on a stopped test
+	// clock): changes counts the outcomes, touched holds the count at which
+	// each interval's last one came, and a sync keeps the memory row of an
+	// interval touched since it read. resyncs counts the requests for a
+	// fresh read (resync), so that a sync overlapping one does not mark
+	// itself fresh.
 	changes uint64
+	touched map[ivKey]uint64
+	resyncs uint64
 	rnd     *rand.Rand
 
 	wg     sync.WaitGroup
@@ -144,7 +148,7 @@ func New(ctx context.Context, opts Options) (*Scheduler, error) {
 		return nil, errors.New("scheduler: no metadata DB")
 	}
 	s := &Scheduler{opts: opts, store: store{opts.DB}, jobs: map[string]*Job{}, kinds: map[string]Kind{},
-		rows: map[ivKey]*ivRow{}, open: map[ivKey]*ivRow{}, mine: map[ivKey]bool{}, wakeCh: make(chan struct{}, 1), recLock: make(chan struct{}, 1), rnd: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))}
+		rows: map[ivKey]*ivRow{}, open: map[ivKey]*ivRow{}, mine: map[ivKey]bool{}, touched: map[ivKey]uint64{}, wakeCh: make(chan struct{}, 1), recLock: make(chan struct{}, 1), rnd: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))}
 	names := map[string]bool{}
 	for i := range opts.Jobs {
 		j := &opts.Jobs[i]
@@ -304,7 +308,7 @@ func (s *Scheduler) Tick(ctx context.Context) (time.Time, error) {
 func (s *Scheduler) sync(ctx context.Context, now time.Time) error {
 	s.mu.Lock()
 	fresh := !s.synced.IsZero() && now.Sub(s.synced) < s.opts.Poll
-	changes := s.changes
+	changes, resyncs := s.changes, s.resyncs
 	s.mu.Unlock()
 	if fresh {
 		return nil
@@ -338,6 +342,14 @@ func (s *Scheduler) sync(ctx context.Context, now time.Time) error {
 	for k := range s.mine {
 		mine[k] = s.rows[k] // this process's attempts in flight: memory is ahead of a read that raced them
 	}
+	for k, n := range s.touched {
+		switch {
+		case n <= changes:
+			delete(s.touched, k) // recorded before the read: in it
+		case s.rows[k] != nil:
+			mine[k] = s.rows[k] // recorded after the read: memory is ahead
+		}
+	}
 	s.rows = make(map[ivKey]*ivRow, len(rows))
 	s.open = map[ivKey]*ivRow{}
 	for i := range rows {
@@ -348,7 +360,7 @@ func (s *Scheduler) sync(ctx context.Context, now time.Time) error {
 		s.put(r)
 	}
 	s.synced = now
-	if s.changes != changes {
+	if s.resyncs != resyncs {
 		s.synced = time.Time{}
 	}
 	return nil
@@ -361,7 +373,7 @@ var testHookSyncRead func()
 // resync makes the next tick read the DB. The caller holds s.mu.
 func (s *Scheduler) resync() {
 	s.synced = time.Time{}
-	s.changes++
+	s.resyncs++
 }
 
 // plan records the intervals each scheduled job's calendar made due since
@@ -628,6 +640,7 @@ func (s *Scheduler) execute(recordCtx, parent context.Context, r ivRow) {
 		cur.State, cur.NotBefore, cur.Owner, cur.LeaseUntil = o.intervalState, o.notBefore, "", time.Time{}
 		s.put(cur)
 		s.changes++
+		s.touched[r.key()] = s.changes
 	} else {
 		s.resync()
 	}
