@@ -273,6 +273,16 @@ func (s *Service) loadAtStart(ctx context.Context) {
 // request, and a load balancer sends none to a server that StartupError
 // keeps unready.
 func (s *Service) retryStartLoads() {
+	s.everyPoll(nil, func() {
+		ctx, cancel := context.WithTimeout(s.base, s.opts.LoadTimeout)
+		defer cancel()
+		s.loadAtStart(ctx)
+	})
+}
+
+// everyPoll calls fn every PollInterval and whenever kicked receives,
+// until Close; it is a goroutine's body, counted in s.wg.
+func (s *Service) everyPoll(kicked <-chan struct{}, fn func()) {
 	defer s.wg.Done()
 	t := time.NewTicker(s.opts.PollInterval)
 	defer t.Stop()
@@ -281,9 +291,9 @@ func (s *Service) retryStartLoads() {
 		case <-s.base.Done():
 			return
 		case <-t.C:
-			ctx, cancel := context.WithTimeout(s.base, s.opts.LoadTimeout)
-			s.loadAtStart(ctx)
-			cancel()
+			fn()
+		case <-kicked:
+			fn()
 		}
 	}
 }
@@ -810,19 +820,7 @@ func (sl *slot) fail(version string, err error) (again bool) {
 // watch polls the registry for the aliases of the models in use until
 // Close, and loads the versions they moved to.
 func (s *Service) watch() {
-	defer s.wg.Done()
-	t := time.NewTicker(s.opts.PollInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.base.Done():
-			return
-		case <-t.C:
-			s.poll()
-		case <-s.kicked:
-			s.poll()
-		}
-	}
+	s.everyPoll(s.kicked, s.poll)
 }
 
 // kick asks the watcher to poll now (a model came into use: its canary and

@@ -322,20 +322,28 @@ func (g *gatedStore) Get(ctx context.Context, p string) (io.ReadCloser, error) {
 	return g.Store.Get(ctx, p)
 }
 
+// gatedService serves model m (versions v1 and v2, the alias champion on
+// v1) from an artifact store that holds loads once armed, logging to logs.
+func gatedService(t *testing.T, models []ModelConfig) (s *Service, w *world, gate *gatedStore, logs *lockedBuffer, v1, v2 string) {
+	t.Helper()
+	w = newWorld(t)
+	v1, v2 = twoModels(t, w, "m")
+	w.alias(t, "m", "champion", v1)
+	gate = newGatedStore(w.arts)
+	w.loader = &Loader{Registry: w.registry, Artifacts: gate}
+	logs = &lockedBuffer{}
+	s = newService(t, w, Options{Models: models, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	if got := servingVersion(s, "m"); got != v1 {
+		t.Fatalf("serving %s, want %s", got, v1)
+	}
+	return s, w, gate, logs, v1, v2
+}
+
 // An alias rolled back while the version it had moved to was loading keeps
 // the version it was rolled back to: the finished load is discarded, not
 // swapped in.
 func TestServiceRollbackDuringLoad(t *testing.T) {
-	w := newWorld(t)
-	v1, v2 := twoModels(t, w, "m")
-	w.alias(t, "m", "champion", v1)
-	gate := newGatedStore(w.arts)
-	w.loader = &Loader{Registry: w.registry, Artifacts: gate}
-	logs := &lockedBuffer{}
-	s := newService(t, w, Options{Logger: slog.New(slog.NewTextHandler(logs, nil))})
-	if got := servingVersion(s, "m"); got != v1 {
-		t.Fatalf("serving %s, want %s", got, v1)
-	}
+	s, w, gate, logs, v1, v2 := gatedService(t, nil)
 	gate.armed.Store(true)
 	w.alias(t, "m", "champion", v2)
 	<-gate.arrived // v2 is loading, held at the artifact store
@@ -440,18 +448,8 @@ func TestServiceCanaryAndShadowStopWithTheirAlias(t *testing.T) {
 // A canary load still in flight when the canary's alias is removed is not
 // installed when it finishes: the canary stays stopped, even at weight 1.
 func TestServiceCanaryAliasRemovedDuringLoad(t *testing.T) {
-	w := newWorld(t)
-	v1, v2 := twoModels(t, w, "m")
-	w.alias(t, "m", "champion", v1)
-	gate := newGatedStore(w.arts)
-	w.loader = &Loader{Registry: w.registry, Artifacts: gate}
-	logs := &lockedBuffer{}
-	s := newService(t, w, Options{Models: []ModelConfig{{Name: "m", Canary: &Canary{Alias: "challenger", Weight: 1}}},
-		Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	s, w, gate, logs, v1, v2 := gatedService(t, []ModelConfig{{Name: "m", Canary: &Canary{Alias: "challenger", Weight: 1}}})
 	ctx := context.Background()
-	if got := servingVersion(s, "m"); got != v1 {
-		t.Fatalf("serving %s, want %s", got, v1)
-	}
 	release := sync.OnceFunc(func() {
 		gate.armed.Store(false)
 		close(gate.release)
