@@ -766,15 +766,22 @@ func (s *Service) installIf(m *model, sl *slot, d *Deployed, want string) bool {
 		sl.mu.Unlock()
 		return false
 	}
-	old := sl.cur.Swap(d)
-	sl.want, sl.failed, sl.missing = d.Version, nil, false
-	sl.mu.Unlock()
-	if old != nil && old.Version != d.Version {
+	// The metrics change before the version does, under sl.mu: whoever
+	// sees the new version sees them, and two changes of the slot apply
+	// them in their order.
+	old := sl.cur.Load()
+	moved := old != nil && old.Version != d.Version
+	if moved {
 		s.m.info.DeleteLabelValues(m.name, sl.alias, old.Version)
 		s.m.swaps.WithLabelValues(m.name, sl.alias).Inc()
-		s.log.Info("serving: alias moved, new version swapped in", "model", m.name, "alias", sl.alias, "from", old.Version, "to", d.Version)
 	}
 	s.m.info.WithLabelValues(m.name, sl.alias, d.Version).Set(1)
+	sl.cur.Store(d)
+	sl.want, sl.failed, sl.missing = d.Version, nil, false
+	sl.mu.Unlock()
+	if moved {
+		s.log.Info("serving: alias moved, new version swapped in", "model", m.name, "alias", sl.alias, "from", old.Version, "to", d.Version)
+	}
 	return true
 }
 
@@ -915,10 +922,10 @@ func (s *Service) drop(m *model, sl *slot, d *Deployed, msg string) bool {
 	ok := sl.cur.CompareAndSwap(d, nil)
 	if ok {
 		sl.want, sl.missing = "", false
+		s.m.info.DeleteLabelValues(m.name, sl.alias, d.Version)
 	}
 	sl.mu.Unlock()
 	if ok {
-		s.m.info.DeleteLabelValues(m.name, sl.alias, d.Version)
 		s.log.Warn(msg, "model", m.name, "alias", sl.alias, "version", d.Version)
 	}
 	return ok
