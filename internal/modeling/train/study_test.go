@@ -192,7 +192,7 @@ func TestTrialBar(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	const beat = 50 * time.Millisecond
+	const beat = time.Second // trial 5 must not go stale before it is told
 	s := openStudy(t, st, tune.Maximize, beat)
 	rec := &barRecorder{}
 	bar := startTrialBar(ctx, rec, s, 3)

@@ -509,8 +509,10 @@ func TestRunResume(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}()
-	if _, err := Run(ctx, opts); !errors.Is(err, context.Canceled) {
-		t.Fatalf("cancelled run: %v", err)
+	// Any error: a cancel during a storage call may come back as that
+	// call's error rather than context.Canceled (as interrupt accepts).
+	if _, err := Run(ctx, opts); err == nil {
+		t.Fatal("the cancelled run succeeded")
 	}
 	opts.Resume = true
 	res, err := Run(context.Background(), opts)

@@ -25,6 +25,7 @@ import (
 const crashEnv = "ATRIUM_PREDLOG_CRASH"
 
 func TestMain(m *testing.M) {
+	flusherPriority = func() {} // see flusherPriority
 	if v := os.Getenv(crashEnv); v != "" {
 		stage, dir, _ := strings.Cut(v, ":")
 		crashChild(stage, dir)

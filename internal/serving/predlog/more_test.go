@@ -373,8 +373,7 @@ func waitForFile(t *testing.T, dir, model string) {
 		if time.Now().After(deadline) {
 			t.Fatal("the background flusher published nothing in a minute")
 		}
-		// Not a busy poll: the flusher runs in SCHED_IDLE, on cores
-		// nothing else wants.
+		// Not a busy poll: the cores are the flusher's.
 		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/atrium-ml/atrium/internal/data/online"
+	"github.com/atrium-ml/atrium/internal/data/online/onlinetest"
 )
 
 // TestPausedNode: with the node paused (SIGSTOP: its connections stay open
@@ -26,6 +27,7 @@ func TestPausedNode(t *testing.T) {
 	if err != nil {
 		t.Skip("ATRIUM_TEST_CASSANDRA_PID is not set: skipping the paused-node test (. .ci/cassandra.sh sets it)")
 	}
+	onlinetest.LockNode(t, "cassandra", true) // other packages' tests wait while the node is paused
 	signal := func(sig syscall.Signal) {
 		t.Helper()
 		if err := syscall.Kill(pid, sig); err != nil {

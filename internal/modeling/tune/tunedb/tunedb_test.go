@@ -104,7 +104,7 @@ var gridSpace = tune.Space{
 
 const (
 	gridSize      = 6
-	gridHeartbeat = 500 * time.Millisecond
+	gridHeartbeat = 2 * time.Second // the resume, on a loaded CI machine, must open the study within 2 of them
 )
 
 func gridSampler() tune.Sampler {
