@@ -228,7 +228,8 @@ func New(loader *Loader, opts Options) *Service {
 }
 
 // Start loads the models marked LoadAtStart (a failure is logged, shown by
-// StartupError, and the load tried again until a version serves) and starts the alias watcher and the shadow worker, which run
+// StartupError, and the load tried again until a version serves) and
+// starts the alias watcher, the shadow worker and those retries, which run
 // until Close.
 func (s *Service) Start(ctx context.Context) {
 	s.loadAtStart(ctx)
@@ -241,7 +242,7 @@ func (s *Service) Start(ctx context.Context) {
 // loadAtStart loads each model marked LoadAtStart that no version serves,
 // recording its error for StartupError. An error is logged when it differs
 // from the model's previous one: a registry down for an hour logs once, not
-// every RetryAfter.
+// at every try.
 func (s *Service) loadAtStart(ctx context.Context) {
 	for _, c := range s.opts.Models {
 		if !c.LoadAtStart || s.serves(c.Name) {
@@ -329,9 +330,9 @@ func (s *Service) StartupError() error {
 	return fmt.Errorf("models listed with load_at_start serve no version: %s", strings.Join(missing, "; "))
 }
 
-// Close stops the watcher and the shadow worker and waits for them and for
-// loads in flight. Resolve fails with ErrNotReady afterwards. Close is
-// idempotent.
+// Close stops the watcher, the shadow worker and the load_at_start retries
+// and waits for them and for loads in flight. Resolve fails with
+// ErrNotReady afterwards. Close is idempotent.
 func (s *Service) Close() error {
 	s.closeMu.Lock()
 	already := s.closed.Swap(true)

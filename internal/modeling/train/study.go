@@ -319,10 +319,11 @@ func outcome(ctx context.Context, study *tune.Study, tr *trainer, mine bestTrial
 // trials (up to 2 heartbeats, 20 s, for one whose process died), what it
 // waits for. The earlier trials are not on the counter: the bar's rate and
 // ETA count everything on it as done since the bar started, and a resumed
-// study showed 40 trials done in its first second and an ETA of nothing. The counter is not repeated in
-// the description: the bar redraws at most every 100 ms, so a count in the
-// text would disagree with the counter whenever one of the two updates was
-// not drawn. A nil bar (not a terminal) does nothing and reads nothing.
+// study showed 40 trials done in its first second and an ETA of nothing.
+// The counter is not repeated in the description: the bar redraws at most
+// every 100 ms, so a count in the text would disagree with the counter
+// whenever one of the two updates was not drawn. A nil bar (not a
+// terminal) does nothing and reads nothing.
 type trialBar struct {
 	bar   progressBar
 	ctx   context.Context
