@@ -214,6 +214,7 @@ func TestEndpointErrors(t *testing.T) {
 		{"a member twice", "/v1/models/ranker/rank", `{"context": {"user_id": "u1", "user_id": "u2"}, "candidates": {"listing_id": ["l1"]}}`, 400, "duplicate"},
 		{"invalid UTF-8", "/v1/models/ranker/rank", "{\"context\": {\"user_id\": \"u\xff\"}, \"candidates\": {\"listing_id\": [\"l1\"]}}", 400, "UTF-8"},
 		{"fractional top_k", "/v1/models/ranker/rank", `{"context": {"user_id": "u1"}, "candidates": {"listing_id": ["l1"]}, "top_k": 1.5}`, 400, "top_k: want a whole number"},
+		{"long routing key", "/v1/models/ranker/rank", `{"context": {"user_id": "u1"}, "candidates": {"listing_id": ["l1"]}, "routing_key": "` + strings.Repeat("u", 257) + `"}`, 400, "routing_key: want at most 256 bytes, got 257"},
 		{"numeric version", "/v1/models/ranker/rank", `{"context": {"user_id": "u1"}, "candidates": {"listing_id": ["l1"]}, "version": 1}`, 400, "version: want a string"},
 		{"text return_features", "/v1/models/ranker/predict", `{"entities": {"user_id": "u1", "listing_id": ["l1"]}, "return_features": "yes"}`, 400, "return_features: want true or false"},
 		{"negative top_k", "/v1/models/ranker/rank", `{"context": {"user_id": "u1"}, "candidates": {"listing_id": ["l1"]}, "top_k": -1}`, 400, "top_k"},
@@ -234,7 +235,7 @@ func TestEndpointErrors(t *testing.T) {
 			}
 		})
 	}
-	if n := testutil.ToFloat64(s.e.m.errors.WithLabelValues("rank", "ranker", "input")); n != 19 {
+	if n := testutil.ToFloat64(s.e.m.errors.WithLabelValues("rank", "ranker", "input")); n != 20 {
 		t.Fatalf("input errors of rank counted %v", n)
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/atrium-ml/atrium/internal/modeling/ml"
 	"github.com/atrium-ml/atrium/internal/platform/jsonw"
 	"github.com/atrium-ml/atrium/internal/platform/server"
+	"github.com/atrium-ml/atrium/internal/serving/oip"
 )
 
 // Routes are the endpoints' routes, each scoring with a served model:
@@ -112,6 +113,9 @@ func (e *Endpoints) sharedMember(dec *jsontext.Decoder, name string, features *m
 		*version, err = readString(dec, name)
 	case "routing_key":
 		*routingKey, err = readString(dec, name)
+		if err == nil && len(*routingKey) > oip.MaxRoutingKeyLen {
+			err = errInput("%s: want at most %d bytes, got %d", name, oip.MaxRoutingKeyLen, len(*routingKey))
+		}
 	default:
 		return false, nil
 	}

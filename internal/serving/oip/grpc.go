@@ -278,6 +278,9 @@ func fromProto(p *pb.ModelInferRequest) (*InferRequest, error) {
 		if _, ok := v.GetParameterChoice().(*pb.InferParameter_StringParam); !ok {
 			return nil, fmt.Errorf("%w: parameters.routing_key: want a string (string_param), got %s", ErrInvalidInput, protoParamKind(v))
 		}
+		if n := len(v.GetStringParam()); n > MaxRoutingKeyLen {
+			return nil, fmt.Errorf("%w: parameters.routing_key: want at most %d bytes, got %d", ErrInvalidInput, MaxRoutingKeyLen, n)
+		}
 	}
 	raw := p.GetRawInputContents()
 	if len(p.GetInputs()) == 0 {

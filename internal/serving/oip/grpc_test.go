@@ -176,6 +176,9 @@ func TestGRPC(t *testing.T) {
 		{"routing key not a string", &pb.ModelInferRequest{ModelName: "sum", Inputs: []*pb.ModelInferRequest_InferInputTensor{{Name: "x", Datatype: oip.FP32, Shape: []int64{1, 1}}}, RawInputContents: [][]byte{fp32Raw(1)},
 			Parameters: map[string]*pb.InferParameter{"routing_key": {ParameterChoice: &pb.InferParameter_Int64Param{Int64Param: 7}}}},
 			codes.InvalidArgument, "parameters.routing_key: want a string (string_param), got an int64_param"},
+		{"routing key too long", &pb.ModelInferRequest{ModelName: "sum", Inputs: []*pb.ModelInferRequest_InferInputTensor{{Name: "x", Datatype: oip.FP32, Shape: []int64{1, 1}}}, RawInputContents: [][]byte{fp32Raw(1)},
+			Parameters: map[string]*pb.InferParameter{"routing_key": {ParameterChoice: &pb.InferParameter_StringParam{StringParam: strings.Repeat("u", 257)}}}},
+			codes.InvalidArgument, "parameters.routing_key: want at most 256 bytes, got 257"},
 		{"internal", &pb.ModelInferRequest{ModelName: "broken", Inputs: []*pb.ModelInferRequest_InferInputTensor{{Name: "x", Datatype: oip.FP32, Shape: []int64{1}}}, RawInputContents: [][]byte{fp32Raw(1)}},
 			codes.Internal, "internal error (request id "},
 	} {

@@ -406,6 +406,11 @@ const (
 // binary_data_size places an input in the binary section, and routing_key
 // chooses between a model's primary and canary versions (the serving
 // layer's RoutingKeyParameter).
+// MaxRoutingKeyLen bounds a request's routing_key (a user id, say): it is
+// written to every row of the prediction log, and a key of any length
+// sent per request would fill the log, not route better.
+const MaxRoutingKeyLen = 256
+
 func requestParams(key string) paramKind {
 	switch key {
 	case "binary_data_output":
@@ -444,6 +449,9 @@ func (known paramKinds) check(key string, v any, raw []byte) error {
 		}
 		want = "a boolean (true or false)"
 	case stringParam:
+		if s, ok := v.(string); ok && key == "routing_key" && len(s) > MaxRoutingKeyLen {
+			return &paramError{key: key, msg: fmt.Sprintf("want at most %d bytes, got %d", MaxRoutingKeyLen, len(s))}
+		}
 		if _, ok := v.(string); ok || string(raw) == "null" {
 			return nil
 		}

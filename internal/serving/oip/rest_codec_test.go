@@ -321,6 +321,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"binary size a list", in(`"parameters":{"binary_data_size":[80]}`), -1, `parameters.binary_data_size: want a byte count (an integer >= 0), got a list`},
 		{"binary output a string", `{"inputs":[` + x + `],"parameters":{"binary_data_output":"true"}}`, -1,
 			`invalid inference request: parameters.binary_data_output: want a boolean (true or false), got the string "true"`},
+		{"routing key too long", `{"inputs":[` + x + `],"parameters":{"routing_key":"` + strings.Repeat("u", 257) + `"}}`, -1, `parameters.routing_key: want at most 256 bytes, got 257`},
 		{"binary output a number", `{"inputs":[` + x + `],"parameters":{"binary_data_output":1}}`, -1, `parameters.binary_data_output: want a boolean (true or false), got 1`},
 		{"output binary a string", `{"inputs":[` + x + `],"outputs":[{"name":"p","parameters":{"binary_data":"yes"}}]}`, -1,
 			`invalid inference request: outputs[0].parameters.binary_data: want a boolean (true or false), got the string "yes"`},
