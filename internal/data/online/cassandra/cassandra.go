@@ -326,25 +326,31 @@ func (s *Store) migrate(ctx context.Context, c config) error {
 	ks := s.keyspace
 	if c.createKeyspace {
 		stmt := fmt.Sprintf(`CREATE KEYSPACE IF NOT EXISTS %s WITH replication = {'class': 'SimpleStrategy', 'replication_factor': %d}`, ks, c.replication)
-		if err := s.session.Query(stmt).ExecContext(ctx); err != nil {
+		if err := slowDDL(ctx, func() error { return s.session.Query(stmt).ExecContext(ctx) }); err != nil {
 			return fmt.Errorf("create keyspace %s: %w", ks, unavailable(err))
 		}
 	}
 	// system_schema, not the driver's metadata cache: that learns of a
 	// keyspace created a moment ago only later, from an event.
 	var name string
-	err := s.session.Query(`SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?`, ks).ScanContext(ctx, &name)
+	err := slowDDL(ctx, func() error {
+		return s.session.Query(`SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?`, ks).ScanContext(ctx, &name)
+	})
 	switch {
 	case errors.Is(err, gocql.ErrNotFound):
 		return fmt.Errorf("%w: keyspace %s does not exist: create it with the replication your cluster needs, or add create_keyspace=true to the URL (SimpleStrategy, for development)", online.ErrInvalid, ks)
 	case err != nil:
 		return fmt.Errorf("keyspace %s: %w", ks, unavailable(err))
 	}
-	if err := s.session.Query(`CREATE TABLE IF NOT EXISTS ` + ks + `.atrium_schema (component text PRIMARY KEY, version int)`).ExecContext(ctx); err != nil {
+	if err := slowDDL(ctx, func() error {
+		return s.session.Query(`CREATE TABLE IF NOT EXISTS ` + ks + `.atrium_schema (component text PRIMARY KEY, version int)`).ExecContext(ctx)
+	}); err != nil {
 		return fmt.Errorf("create %s.atrium_schema: %w", ks, unavailable(err))
 	}
 	var version int
-	err = s.session.Query(`SELECT version FROM `+ks+`.atrium_schema WHERE component = 'online'`).ScanContext(ctx, &version)
+	err = slowDDL(ctx, func() error {
+		return s.session.Query(`SELECT version FROM `+ks+`.atrium_schema WHERE component = 'online'`).ScanContext(ctx, &version)
+	})
 	if err != nil && !errors.Is(err, gocql.ErrNotFound) {
 		return fmt.Errorf("read schema version from %s.atrium_schema: %w", ks, unavailable(err))
 	}
@@ -353,16 +359,38 @@ func (s *Store) migrate(ctx context.Context, c config) error {
 	}
 	for v := version + 1; v <= SchemaVersion; v++ {
 		for _, stmt := range migrations[v-1] {
-			if err := s.session.Query(fmt.Sprintf(stmt, ks)).ExecContext(ctx); err != nil {
+			if err := slowDDL(ctx, func() error { return s.session.Query(fmt.Sprintf(stmt, ks)).ExecContext(ctx) }); err != nil {
 				return fmt.Errorf("migrate keyspace %s to schema version %d: %w", ks, v, unavailable(err))
 			}
 		}
-		if err := s.session.Query(`INSERT INTO `+ks+`.atrium_schema (component, version) VALUES ('online', ?)`, v).ExecContext(ctx); err != nil {
+		if err := slowDDL(ctx, func() error {
+			return s.session.Query(`INSERT INTO `+ks+`.atrium_schema (component, version) VALUES ('online', ?)`, v).ExecContext(ctx)
+		}); err != nil {
 			return fmt.Errorf("record schema version %d in %s.atrium_schema: %w", v, ks, unavailable(err))
 		}
 		s.log.Info("migrated the Cassandra online store", "keyspace", ks, "schema_version", v)
 	}
 	return nil
+}
+
+// slowDDL runs one statement of migrate again while the node answers
+// nothing within the session's request timeout (a schema change on a busy
+// node takes longer than a read's 2 s), until migrate's minute is up. The
+// driver sets one timeout per session, not per query; every statement of
+// migrate is idempotent (IF NOT EXISTS, reads, the version's upsert), so
+// one that took effect without an answer is harmless to run again.
+func slowDDL(ctx context.Context, exec func() error) error {
+	for {
+		err := exec()
+		if !errors.Is(err, gocql.ErrTimeoutNoResponse) || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // Close closes the connections.
