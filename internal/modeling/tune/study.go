@@ -92,6 +92,26 @@ type Study struct {
 	// refsBuf holds *[]TrialRef buffers for history's listing of trials
 	// (one per concurrent call; refs do not outlive the call).
 	refsBuf sync.Pool
+
+	liveMu sync.Mutex
+	// live holds the ids of this Study's trials from their creation until
+	// their end is stored: failStale refreshes their heartbeats first, so a
+	// process whose heartbeat goroutine was starved (a saturated machine)
+	// never fails its own running trials as dead.
+	live map[int64]struct{}
+}
+
+func (s *Study) setLive(id int64, live bool) {
+	s.liveMu.Lock()
+	defer s.liveMu.Unlock()
+	if !live {
+		delete(s.live, id)
+		return
+	}
+	if s.live == nil {
+		s.live = map[int64]struct{}{}
+	}
+	s.live[id] = struct{}{}
 }
 
 // addDone records a finished trial; the caller holds s.mu.
@@ -265,6 +285,7 @@ func (s *Study) ask(ctx context.Context, budget int) (*Trial, error) {
 		}
 		return nil, fmt.Errorf("tune: study %q: create trial: %w", s.name, err)
 	}
+	s.setLive(ref.ID, true)
 	hist, err := s.history(ctx, ref.ID)
 	if err != nil {
 		s.finish(ctx, ref.ID, Failed, math.NaN(), err.Error())
@@ -284,6 +305,18 @@ func (s *Study) ask(ctx context.Context, budget int) (*Trial, error) {
 // heartbeat for 2*heartbeat), so that their budget slots and grid points
 // are free again.
 func (s *Study) failStale(ctx context.Context, now time.Time) error {
+	s.liveMu.Lock()
+	live := make([]int64, 0, len(s.live))
+	for id := range s.live {
+		live = append(live, id)
+	}
+	s.liveMu.Unlock()
+	for _, id := range live {
+		// ErrFinished: it ended since the copy; anything else fails below too.
+		if err := s.storage.Heartbeat(ctx, id, now); err != nil && !errors.Is(err, ErrFinished) {
+			return fmt.Errorf("tune: study %q: heartbeat of running trial: %w", s.name, err)
+		}
+	}
 	if _, err := s.storage.FailStale(ctx, s.id, now.Add(-2*s.heartbeat), now); err != nil {
 		return fmt.Errorf("tune: study %q: fail stale trials: %w", s.name, err)
 	}
@@ -365,7 +398,9 @@ func (s *Study) Tell(ctx context.Context, t *Trial, value float64, err error) (F
 func (s *Study) finish(ctx context.Context, id int64, state State, value float64, reason string) error {
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	if err := s.storage.FinishTrial(fctx, id, state, value, reason, time.Now()); err != nil {
+	err := s.storage.FinishTrial(fctx, id, state, value, reason, time.Now())
+	s.setLive(id, false)
+	if err != nil {
 		return fmt.Errorf("tune: study %q: finish trial: %w", s.name, err)
 	}
 	return nil
