@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/atrium-ml/atrium/internal/platform/proctest"
 )
 
 // pgProcess is a PostgreSQL server the test owns (never the shared CI one):
@@ -160,6 +162,13 @@ func (p *pgProcess) group(sig syscall.Signal) {
 	}
 }
 
+// pause stops the server and its backends (SIGSTOP) and returns once the
+// kernel shows every one of them stopped.
+func (p *pgProcess) pause() {
+	p.group(syscall.SIGSTOP)
+	proctest.WaitStopped(p.t, append([]int{p.cmd.Process.Pid}, p.children()...)...)
+}
+
 // stop kills the server and its backends at once (a crash, not a clean
 // shutdown), and waits until they are gone so a restart can take the port
 // and the shared memory.
@@ -272,7 +281,7 @@ func TestServeWithMetaDBFailing(t *testing.T) {
 
 	stop := make(chan struct{})
 	wg := load(stop)
-	pg.group(syscall.SIGSTOP)
+	pg.pause()
 	fault("paused")
 	pg.group(syscall.SIGCONT)
 	waitReady("resumed")

@@ -23,6 +23,7 @@ import (
 
 	"github.com/atrium-ml/atrium/internal/data/online"
 	"github.com/atrium-ml/atrium/internal/data/online/redis"
+	"github.com/atrium-ml/atrium/internal/platform/proctest"
 	"github.com/atrium-ml/atrium/internal/platform/server"
 )
 
@@ -220,6 +221,7 @@ func TestOnlineStoreFailures(t *testing.T) {
 	stop := make(chan struct{})
 	wg := load("paused", stop)
 	rp.signal(syscall.SIGSTOP)
+	proctest.WaitStopped(t, rp.cmd.Process.Pid)
 	faultAnswers("paused", "online store did not answer within 300ms")
 	rp.signal(syscall.SIGCONT)
 	waitReady("resumed")

@@ -4,15 +4,14 @@ import (
 	"context"
 	"errors"
 	"os"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/atrium-ml/atrium/internal/data/online"
 	"github.com/atrium-ml/atrium/internal/data/online/onlinetest"
+	"github.com/atrium-ml/atrium/internal/platform/proctest"
 )
 
 // TestPausedNode: with the node paused (SIGSTOP: its connections stay open
@@ -68,7 +67,7 @@ func TestPausedNode(t *testing.T) {
 	}
 
 	signal(syscall.SIGSTOP)
-	waitStopped(t, pid)
+	proctest.WaitStopped(t, pid)
 	resumed := false
 	resume := func() {
 		if !resumed {
@@ -113,36 +112,4 @@ func TestPausedNode(t *testing.T) {
 	if err := s.Write(ctx, "listing", features, rows[:1]); err != nil {
 		t.Errorf("resumed: write: %v", err)
 	}
-}
-
-// waitStopped waits until the kernel reports every thread of pid stopped
-// (state T in /proc): a SIGSTOP takes effect as each thread is next
-// scheduled, and on a loaded machine a request sent at once can still be
-// answered. Bounded; where /proc is not readable it returns at once.
-func waitStopped(t *testing.T, pid int) {
-	t.Helper()
-	for range 200 {
-		stats, _ := filepath.Glob("/proc/" + strconv.Itoa(pid) + "/task/*/stat")
-		if len(stats) == 0 {
-			return
-		}
-		stopped := true
-		for _, f := range stats {
-			b, err := os.ReadFile(f)
-			if err != nil {
-				continue // the thread ended
-			}
-			// The state follows the parenthesized name, which may hold spaces.
-			rest := string(b[strings.LastIndexByte(string(b), ')')+1:])
-			if f := strings.Fields(rest); len(f) > 0 && f[0] != "T" && f[0] != "t" {
-				stopped = false
-				break
-			}
-		}
-		if stopped {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("Cassandra (pid %d) did not stop within 2 s of SIGSTOP", pid)
 }
