@@ -1,9 +1,11 @@
 package demo
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/atrium-ml/atrium/internal/modeling/ml"
 )
@@ -45,6 +47,28 @@ func RandomRanker(seed uint64) Ranker {
 	}
 }
 
+// streamRowOrder keys RowOrder's hash apart from RandomRanker's.
+const streamRowOrder = 0x5e551_0_0de5
+
+// RowOrder returns the indexes of s.Impressions in the order the spines list
+// them and Evaluate breaks tied scores in: a random order, fixed by seed and
+// the session, not the order they were shown in. In the shown order, a model
+// with few distinct scores (a shallow tree, a single tree) would inherit the
+// logged ranking wherever it ties: NDCG and LightGBM's lambdarank break ties
+// in row order, and the observed labels favour the shown order, so tuning and
+// early stopping on such rows reward ties.
+func RowOrder(seed uint64, s *Session, order []int) []int {
+	order = order[:0]
+	for i := range s.Impressions {
+		order = append(order, i)
+	}
+	key := func(i int) uint64 {
+		return mix(seed ^ streamRowOrder ^ mix(uint64(s.ID)) ^ mix(mix(mix(uint64(s.Impressions[i].Listing.ID)))))
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(key(a), key(b)) })
+	return order
+}
+
 // mix is splitmix64's finalizer: a bijective hash of 64-bit values.
 func mix(x uint64) uint64 {
 	x ^= x >> 30
@@ -67,7 +91,8 @@ func BaselineRankers(seed uint64) []NamedRanker {
 
 // Evaluation is the mean NDCG@K of each ranker over a range of sessions, with
 // LightGBM's conventions (ml.NDCG: gain 2^label - 1, discount 1/log2(2+rank),
-// ties in shown order, a session without clicks scores 1), against two sets of graded labels (0 shown,
+// a session without clicks scores 1), ties in the spines' row order (RowOrder,
+// random: not the shown order), against two sets of graded labels (0 shown,
 // 1 clicked, 2 visit requested):
 //
 //   - Observed: the labels in the generated files. Clicks there depend on the
@@ -104,12 +129,16 @@ func (m *Market) Evaluate(ctx context.Context, from, to, k int, rankers []NamedR
 		r := newRand(m.Config.Seed, streamAttentive+uint64(d))
 		day := &days[d-from]
 		day.Observed, day.Attentive = make([]float64, len(rankers)), make([]float64, len(rankers))
-		var observed, attentive, scores []float64
+		var observed, attentive, shownAttentive, scores, rowScores []float64
+		var order []int
 		err := m.Day(ctx, d, func(s *Session) error {
 			observed, attentive = observed[:0], attentive[:0]
+			// Labels are drawn in shown order (the stream's order), then
+			// listed in row order with the scores.
+			n := len(s.Impressions)
+			shownAttentive = shownAttentive[:0]
 			for i := range s.Impressions {
 				im := &s.Impressions[i]
-				observed = append(observed, float64(im.Label()))
 				label := 0.0
 				if r.Float64() < sigmoid(im.Utility) {
 					label = 1
@@ -117,16 +146,25 @@ func (m *Market) Evaluate(ctx context.Context, from, to, k int, rankers []NamedR
 						label = 2
 					}
 				}
-				attentive = append(attentive, label)
+				shownAttentive = append(shownAttentive, label)
 			}
-			scores = append(scores[:0], make([]float64, len(s.Impressions))...)
+			order = RowOrder(m.Config.Seed, s, order)
+			for _, i := range order {
+				observed = append(observed, float64(s.Impressions[i].Label()))
+				attentive = append(attentive, shownAttentive[i])
+			}
+			scores = append(scores[:0], make([]float64, n)...)
+			rowScores = append(rowScores[:0], make([]float64, n)...)
 			for j, rk := range rankers {
 				if err := rk.Ranker(s, scores); err != nil {
 					return fmt.Errorf("ranker %s, session %d: %w", rk.Name, s.ID, err)
 				}
-				group := []int{len(scores)}
-				o, err1 := ml.NDCG(observed, scores, group, k, nil)
-				a, err2 := ml.NDCG(attentive, scores, group, k, nil)
+				for row, i := range order {
+					rowScores[row] = scores[i]
+				}
+				group := []int{n}
+				o, err1 := ml.NDCG(observed, rowScores, group, k, nil)
+				a, err2 := ml.NDCG(attentive, rowScores, group, k, nil)
 				if err := errors.Join(err1, err2); err != nil {
 					return fmt.Errorf("session %d: %w", s.ID, err)
 				}

@@ -102,9 +102,11 @@ func (m *Market) WriteRanking(ctx context.Context, path string, opt RankingOptio
 const SpineTimeColumn = "ts"
 
 // spineTable is a point-in-time spine: the keys and time of each impression
-// with its label, for `atrium historical` to join features to.
+// with its label, for `atrium historical` to join features to. A session's
+// rows are in RowOrder: the shown order is the position column.
 var spineTable = impressionTable{
-	what: "spine",
+	what:     "spine",
+	rowOrder: true,
 	columns: []column{
 		{"session_id", "BIGINT"}, {"listing_id", "BIGINT"}, {"user_id", "BIGINT"},
 		{SpineTimeColumn, "TIMESTAMP"}, {"position", "INTEGER"}, {"label", "INTEGER"},
@@ -115,8 +117,9 @@ var spineTable = impressionTable{
 }
 
 // WriteSpine writes a spine for a point-in-time join: one row per impression of
-// the sessions of days [from, to), with columns session_id, listing_id, user_id,
-// ts (the search time), position and label (0, 1, 2). CSV or Parquet by extension.
+// the sessions of days [from, to), a session's rows in RowOrder, with columns
+// session_id, listing_id, user_id, ts (the search time), position and label
+// (0, 1, 2). CSV or Parquet by extension.
 func (m *Market) WriteSpine(ctx context.Context, path string, from, to int) (FileSummary, error) {
 	sums, err := m.writeTable(ctx, spineTable, []tableFile{{path, from, to}}, nil)
 	if err != nil {

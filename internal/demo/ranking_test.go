@@ -6,6 +6,7 @@ import (
 	"maps"
 	"math"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -210,6 +211,36 @@ func TestWriteSpine(t *testing.T) {
 		if ts.Before(from) || !ts.Before(to) || r["listing_id"] == "" || r["user_id"] == "" || r["position"] == "" {
 			t.Fatalf("spine row %v outside days 1-2 or incomplete", r)
 		}
+	}
+	// A session's rows are in RowOrder, not in the shown order: the positions
+	// of each session are all there, and most sessions list them unsorted.
+	positions := map[string][]int{}
+	var sessions []string
+	for _, r := range rows {
+		p, err := strconv.Atoi(r["position"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if positions[r["session_id"]] == nil {
+			sessions = append(sessions, r["session_id"])
+		}
+		positions[r["session_id"]] = append(positions[r["session_id"]], p)
+	}
+	unsorted := 0
+	for _, id := range sessions {
+		ps := positions[id]
+		if !slices.IsSorted(ps) {
+			unsorted++
+		}
+		sorted := slices.Sorted(slices.Values(ps))
+		for i, p := range sorted {
+			if p != i+1 {
+				t.Fatalf("session %s lists positions %v, want 1 to %d once each", id, ps, len(ps))
+			}
+		}
+	}
+	if unsorted < len(sessions)*9/10 {
+		t.Errorf("%d of %d sessions list their rows in the shown order: want a random order", len(sessions)-unsorted, len(sessions))
 	}
 	if _, err := m.WriteSpine(context.Background(), path, 2, 9); err == nil || !strings.Contains(err.Error(), "days [2, 9)") {
 		t.Errorf("WriteSpine past the last day = %v", err)

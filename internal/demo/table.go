@@ -23,6 +23,9 @@ type impressionTable struct {
 	what    string // names the table in errors: "ranking set", "spine"
 	columns []column
 	row     func(r *csvRow, s *Session, im *Impression)
+	// rowOrder lists a session's impressions in RowOrder instead of the
+	// order they were shown in.
+	rowOrder bool
 }
 
 // tableFile is one file of a table: the sessions of days [from, to).
@@ -65,10 +68,19 @@ func (m *Market) writeTable(ctx context.Context, t impressionTable, files []tabl
 	err = m.forDays(ctx, first, last, func(ctx context.Context, d int) error {
 		return writeFile(partPath(d), func(w *bufio.Writer) error {
 			var row csvRow
+			var order []int
 			return m.Day(ctx, d, func(s *Session) error {
-				for i := range s.Impressions {
-					t.row(&row, s, &s.Impressions[i])
-					row.writeTo(w)
+				if t.rowOrder {
+					order = RowOrder(m.Config.Seed, s, order)
+					for _, i := range order {
+						t.row(&row, s, &s.Impressions[i])
+						row.writeTo(w)
+					}
+				} else {
+					for i := range s.Impressions {
+						t.row(&row, s, &s.Impressions[i])
+						row.writeTo(w)
+					}
 				}
 				days[d].addSession(s)
 				if progress != nil {

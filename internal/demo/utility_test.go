@@ -160,11 +160,20 @@ func TestEvaluateBaselines(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev, err := m.Evaluate(context.Background(), 0, cfg.Days, 10, BaselineRankers(7))
+	// A model with one score for every listing (a tree that never split):
+	// its ties must not be broken in the shown order, which would give it the
+	// logged order's position-biased NDCG.
+	tied := NamedRanker{"tied", func(s *Session, scores []float64) error {
+		for i := range scores {
+			scores[i] = 1
+		}
+		return nil
+	}}
+	ev, err := m.Evaluate(context.Background(), 0, cfg.Days, 10, append(BaselineRankers(7), tied))
 	if err != nil {
 		t.Fatal(err)
 	}
-	truth, logged, random := 0, 1, 2
+	truth, logged, random, tie := 0, 1, 2, 3
 	if ev.Sessions < int64(cfg.Sessions)*9/10 {
 		t.Errorf("evaluated %d sessions, want about %d", ev.Sessions, cfg.Sessions)
 	}
@@ -178,9 +187,14 @@ func TestEvaluateBaselines(t *testing.T) {
 	if !(o[logged] > o[truth] && o[truth] > o[random]+0.1) {
 		t.Errorf("observed NDCG@10: truth %.3f, logged %.3f, random %.3f; want logged > truth > random", o[truth], o[logged], o[random])
 	}
+	// Ties in a random order score as a random ranking does, far below the
+	// shown order.
+	if !(math.Abs(o[tie]-o[random]) < 0.02 && o[tie] < o[logged]-0.1) {
+		t.Errorf("observed NDCG@10 of all-tied scores %.3f, random %.3f, logged %.3f; want about random's", o[tie], o[random], o[logged])
+	}
 	cfg.Workers = 1
 	serial, _ := NewMarket(cfg)
-	again, _ := serial.Evaluate(context.Background(), 0, cfg.Days, 10, BaselineRankers(7))
+	again, _ := serial.Evaluate(context.Background(), 0, cfg.Days, 10, append(BaselineRankers(7), tied))
 	if !slices.Equal(again.Attentive, a) || !slices.Equal(again.Observed, o) {
 		t.Error("Evaluate on one worker differs from Evaluate on several")
 	}
