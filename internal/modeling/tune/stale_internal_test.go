@@ -23,18 +23,21 @@ func TestOwnRunningTrialNeverStale(t *testing.T) {
 		return s
 	}
 	ours, dead := open(), open()
-	mine, err := ours.Ask(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mine.stopBeat() // the starved heartbeat goroutine
-	mine.stopBeat = func() {}
+	// The dead process asks first: once mine exists, only ours looks for
+	// stale trials (dead's Ask would fail mine as stale, rightly: dead does
+	// not know it, and the test's own pauses may exceed the 20 ms window).
 	theirs, err := dead.Ask(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	theirs.stopBeat() // a process that died: no more heartbeats, not live anywhere
 	dead.setLive(theirs.id, false)
+	mine, err := ours.Ask(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine.stopBeat() // the starved heartbeat goroutine
+	mine.stopBeat = func() {}
 
 	time.Sleep(5 * hb)
 	next, err := ours.Ask(ctx)
