@@ -153,6 +153,9 @@ type Service struct {
 	startErr map[string]error
 	// failMu guards lastFail: each version's last load error, so that a
 	// version failing again the same way is not logged as an error anew.
+	// Deleted versions of the models polled leave it at each poll, and it
+	// holds at most maxLastFail entries (versions named by requests while
+	// the registry fails are not bounded otherwise).
 	failMu   sync.Mutex
 	lastFail map[versionKey]string
 
@@ -610,6 +613,9 @@ func permanent(err error) bool {
 	return errors.Is(err, ErrModelFormat) || errors.Is(err, ErrUnsupportedFlavor)
 }
 
+// maxLastFail bounds Service.lastFail.
+const maxLastFail = 4096
+
 // loadFailed logs and counts a version that could not be loaded. A version
 // failing as it failed last time (the watcher tries a broken alias target
 // every RetryAfter) is counted and logged at DEBUG: an alias left on a
@@ -619,6 +625,9 @@ func (s *Service) loadFailed(name, version string, err error) {
 	k := versionKey{name, version}
 	s.failMu.Lock()
 	again := s.lastFail[k] == err.Error()
+	if !again && len(s.lastFail) >= maxLastFail {
+		clear(s.lastFail) // at worst, one more error line per failing version
+	}
 	s.lastFail[k] = err.Error()
 	s.failMu.Unlock()
 	level := slog.LevelError
@@ -907,6 +916,16 @@ func (s *Service) dropGone(models []*model, live map[string]map[string]registry.
 		}
 	}
 	s.mu.Unlock()
+	s.failMu.Lock()
+	for k := range s.lastFail {
+		// Only models the poll asked about: another's absence says nothing.
+		if vs, polled := live[k.name]; polled {
+			if _, ok := vs[k.version]; !ok {
+				delete(s.lastFail, k)
+			}
+		}
+	}
+	s.failMu.Unlock()
 	for _, m := range models {
 		for _, sl := range m.slots() {
 			if d := sl.cur.Load(); d != nil && gone(d) {
@@ -954,15 +973,20 @@ func (s *Service) follow(m *model, sl *slot, version string) {
 	if version == "" && (sl == m.canary || sl == m.shadow) {
 		// A canary or shadow whose alias is removed gets no more traffic,
 		// as on a server started after the removal; only the model's own
-		// alias keeps its last version serving.
-		if cur != nil {
-			s.drop(m, sl, cur, "serving: alias removed; its version gets no more requests")
-		}
-		// A load of the removed target still in flight must not install
-		// it (installIf wants the slot still to want it).
+		// alias keeps its last version serving. One critical section with
+		// installIf: a load of the removed target in flight either installed
+		// before it (emptied here) or finds the slot wanting nothing and
+		// installs nothing.
 		sl.mu.Lock()
-		sl.want = ""
+		sl.want, sl.missing = "", false
+		old := sl.cur.Swap(nil)
+		if old != nil {
+			s.m.info.DeleteLabelValues(m.name, sl.alias, old.Version)
+		}
 		sl.mu.Unlock()
+		if old != nil {
+			s.log.Warn("serving: alias removed; its version gets no more requests", "model", m.name, "alias", sl.alias, "version", old.Version)
+		}
 		return
 	}
 	sl.mu.Lock()

@@ -175,6 +175,33 @@ func TestServiceBrokenAliasTargetLoggedOnce(t *testing.T) {
 	}
 }
 
+// The record of each version's last load error stays bounded however many
+// versions fail (requests may name any version while the registry fails),
+// and a poll forgets the versions its models no longer have.
+func TestServiceLastFailBounded(t *testing.T) {
+	w := newWorld(t)
+	v1 := w.register(t, "m", flavorDir("lightgbm", "model.lgb", fixture(t, "lightgbm_binary.txt"), ""))
+	w.alias(t, "m", "champion", v1)
+	s := newService(t, w, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if got := servingVersion(s, "m"); got != v1 {
+		t.Fatalf("serving %s", got)
+	}
+	for i := range maxLastFail + 10 {
+		s.loadFailed("m", fmt.Sprint(1000+i), errors.New("registry down"))
+	}
+	s.failMu.Lock()
+	n := len(s.lastFail)
+	s.failMu.Unlock()
+	if n == 0 || n > maxLastFail {
+		t.Errorf("%d versions' last errors kept after %d failures, want 1 to %d", n, maxLastFail+10, maxLastFail)
+	}
+	eventually(t, "a poll to forget versions m does not have", func() bool {
+		s.failMu.Lock()
+		defer s.failMu.Unlock()
+		return len(s.lastFail) == 0
+	})
+}
+
 // Requests scored while the alias moves back and forth are never failed,
 // and each response's predictions are those of the version it names: the
 // check goes through Backend.Infer, which resolves, scores and labels a
