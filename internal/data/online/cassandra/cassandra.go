@@ -326,14 +326,14 @@ func (s *Store) migrate(ctx context.Context, c config) error {
 	ks := s.keyspace
 	if c.createKeyspace {
 		stmt := fmt.Sprintf(`CREATE KEYSPACE IF NOT EXISTS %s WITH replication = {'class': 'SimpleStrategy', 'replication_factor': %d}`, ks, c.replication)
-		if err := slowDDL(ctx, s.session.AwaitSchemaAgreement, func() error { return s.session.Query(stmt).ExecContext(ctx) }); err != nil {
+		if err := slowDDL(ctx, func() error { return s.session.Query(stmt).ExecContext(ctx) }); err != nil {
 			return fmt.Errorf("create keyspace %s: %w", ks, unavailable(err))
 		}
 	}
 	// system_schema, not the driver's metadata cache: that learns of a
 	// keyspace created a moment ago only later, from an event.
 	var name string
-	err := slowDDL(ctx, s.session.AwaitSchemaAgreement, func() error {
+	err := slowDDL(ctx, func() error {
 		return s.session.Query(`SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?`, ks).ScanContext(ctx, &name)
 	})
 	switch {
@@ -342,13 +342,13 @@ func (s *Store) migrate(ctx context.Context, c config) error {
 	case err != nil:
 		return fmt.Errorf("keyspace %s: %w", ks, unavailable(err))
 	}
-	if err := slowDDL(ctx, s.session.AwaitSchemaAgreement, func() error {
+	if err := slowDDL(ctx, func() error {
 		return s.session.Query(`CREATE TABLE IF NOT EXISTS ` + ks + `.atrium_schema (component text PRIMARY KEY, version int)`).ExecContext(ctx)
 	}); err != nil {
 		return fmt.Errorf("create %s.atrium_schema: %w", ks, unavailable(err))
 	}
 	var version int
-	err = slowDDL(ctx, s.session.AwaitSchemaAgreement, func() error {
+	err = slowDDL(ctx, func() error {
 		return s.session.Query(`SELECT version FROM `+ks+`.atrium_schema WHERE component = 'online'`).ScanContext(ctx, &version)
 	})
 	if err != nil && !errors.Is(err, gocql.ErrNotFound) {
@@ -359,11 +359,11 @@ func (s *Store) migrate(ctx context.Context, c config) error {
 	}
 	for v := version + 1; v <= SchemaVersion; v++ {
 		for _, stmt := range migrations[v-1] {
-			if err := slowDDL(ctx, s.session.AwaitSchemaAgreement, func() error { return s.session.Query(fmt.Sprintf(stmt, ks)).ExecContext(ctx) }); err != nil {
+			if err := slowDDL(ctx, func() error { return s.session.Query(fmt.Sprintf(stmt, ks)).ExecContext(ctx) }); err != nil {
 				return fmt.Errorf("migrate keyspace %s to schema version %d: %w", ks, v, unavailable(err))
 			}
 		}
-		if err := slowDDL(ctx, s.session.AwaitSchemaAgreement, func() error {
+		if err := slowDDL(ctx, func() error {
 			return s.session.Query(`INSERT INTO `+ks+`.atrium_schema (component, version) VALUES ('online', ?)`, v).ExecContext(ctx)
 		}); err != nil {
 			return fmt.Errorf("record schema version %d in %s.atrium_schema: %w", v, ks, unavailable(err))
@@ -378,13 +378,8 @@ func (s *Store) migrate(ctx context.Context, c config) error {
 // node takes longer than a read's 2 s), until migrate's minute is up. The
 // driver sets one timeout per session, not per query; every statement of
 // migrate is idempotent (IF NOT EXISTS, reads, the version's upsert), so
-// one that took effect without an answer is harmless to run again. Before
-// running it again it waits for the nodes to agree on the schema (settle:
-// the session's AwaitSchemaAgreement): a CREATE still under way on one
-// coordinator and sent again to another could otherwise make two tables of
-// one name on a cluster before Cassandra 5. settle's error is not checked:
-// a node that answers nothing fails it too, and the retry says so.
-func slowDDL(ctx context.Context, settle func(context.Context) error, exec func() error) error {
+// one that took effect without an answer is harmless to run again.
+func slowDDL(ctx context.Context, exec func() error) error {
 	for {
 		err := exec()
 		if !errors.Is(err, gocql.ErrTimeoutNoResponse) || ctx.Err() != nil {
@@ -395,7 +390,6 @@ func slowDDL(ctx context.Context, settle func(context.Context) error, exec func(
 			return err
 		case <-time.After(200 * time.Millisecond):
 		}
-		_ = settle(ctx)
 	}
 }
 
