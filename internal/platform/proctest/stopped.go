@@ -15,7 +15,9 @@ import (
 // (state T or t in /proc) after a SIGSTOP the caller sent: kill(2) only
 // queues the signal, which each thread takes when it is next scheduled, so
 // on a loaded machine a server could answer one more request after kill
-// returned. A process that is gone counts as stopped. Bounded to 5 s; where
+// returned. A process that is gone, or dead and not yet reaped (Z, X: a
+// child that exited while its stopped parent cannot reap it), counts as
+// stopped. Bounded to 5 s; where
 // /proc is not readable it returns at once.
 func WaitStopped(t testing.TB, pids ...int) {
 	t.Helper()
@@ -38,7 +40,7 @@ func threadsStopped(pid int) bool {
 		}
 		// "tid (comm) state ...": the name may hold spaces and parentheses.
 		rest := string(b[strings.LastIndexByte(string(b), ')')+1:])
-		if fields := strings.Fields(rest); len(fields) > 0 && fields[0] != "T" && fields[0] != "t" {
+		if fields := strings.Fields(rest); len(fields) > 0 && !strings.Contains("TtZX", fields[0]) {
 			return false
 		}
 	}

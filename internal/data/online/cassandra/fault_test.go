@@ -66,8 +66,6 @@ func TestPausedNode(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	signal(syscall.SIGSTOP)
-	proctest.WaitStopped(t, pid)
 	resumed := false
 	resume := func() {
 		if !resumed {
@@ -75,7 +73,11 @@ func TestPausedNode(t *testing.T) {
 			signal(syscall.SIGCONT)
 		}
 	}
-	t.Cleanup(resume) // never leave the shared node paused
+	// Before the pause: a failure from here on never leaves the shared node
+	// paused (cleanups run last in, first out: before LockNode's release).
+	t.Cleanup(resume)
+	signal(syscall.SIGSTOP)
+	proctest.WaitStopped(t, pid)
 	isUnavailable := func(err error) bool {
 		return errors.Is(err, online.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded)
 	}
