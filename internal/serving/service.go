@@ -206,6 +206,10 @@ type slot struct {
 	loading bool
 	failed  *loadFailure
 	missing bool // the alias was removed while a version served
+	// removed: a canary's or shadow's alias was removed (the slot was
+	// emptied); a request's first load installs nothing until the alias
+	// points at a version again.
+	removed bool
 }
 
 type loadFailure struct {
@@ -750,24 +754,34 @@ func clipName(v string) string {
 	return v
 }
 
-// install makes d the version a slot serves, unless vetWith refused it
-// since it loaded (the error).
+// install is a request's first load of an alias (first, ResolveAlias): d,
+// the version the alias pointed at when the request read it, fills the
+// slot if it is still empty and its alias was not removed since. A poll
+// during the load may have installed a version or emptied a canary's or
+// shadow's slot, and a request must not undo either (until the next poll
+// it would serve a version the alias no longer points at); d still
+// answers the request that loaded it. The error is vetWith's refusal of d
+// since it loaded.
 func (s *Service) install(m *model, sl *slot, d *Deployed) error {
-	if !s.installIf(m, sl, d, "") {
+	if !s.installIf(m, sl, d, firstLoad) {
 		return s.refusal(d)
 	}
 	return nil
 }
 
-// installIf is install when want is "" or the slot's alias still points at
-// want (checked under sl.mu, so a poll moving the alias meanwhile cannot
-// interleave); otherwise d is discarded and installIf reports false. A
-// version vetWith refused is not installed either (checked under sl.mu
-// too: vetWith marks it refused before it looks at the slots), and the
-// slot fails with the refusal.
+// firstLoad is installIf's want for install.
+const firstLoad = "\x00first load"
+
+// installIf installs d when the slot's alias still points at want (checked
+// under sl.mu, so a poll moving the alias meanwhile cannot interleave), or,
+// with want firstLoad, when the slot is empty and not removed (install);
+// otherwise d is discarded and installIf reports false. A version vetWith
+// refused is not installed either (checked under sl.mu too: vetWith marks
+// it refused before it looks at the slots), and the slot fails with the
+// refusal.
 func (s *Service) installIf(m *model, sl *slot, d *Deployed, want string) bool {
 	sl.mu.Lock()
-	if want != "" && sl.want != want {
+	if want == firstLoad && (sl.cur.Load() != nil || sl.removed) || want != firstLoad && sl.want != want {
 		sl.mu.Unlock()
 		return false
 	}
@@ -787,7 +801,7 @@ func (s *Service) installIf(m *model, sl *slot, d *Deployed, want string) bool {
 	}
 	s.m.info.WithLabelValues(m.name, sl.alias, d.Version).Set(1)
 	sl.cur.Store(d)
-	sl.want, sl.failed, sl.missing = d.Version, nil, false
+	sl.want, sl.failed, sl.missing, sl.removed = d.Version, nil, false, false
 	sl.mu.Unlock()
 	if moved {
 		s.log.Info("serving: alias moved, new version swapped in", "model", m.name, "alias", sl.alias, "from", old.Version, "to", d.Version)
@@ -978,7 +992,7 @@ func (s *Service) follow(m *model, sl *slot, version string) {
 		// before it (emptied here) or finds the slot wanting nothing and
 		// installs nothing.
 		sl.mu.Lock()
-		sl.want, sl.missing = "", false
+		sl.want, sl.missing, sl.removed = "", false, true
 		old := sl.cur.Swap(nil)
 		if old != nil {
 			s.m.info.DeleteLabelValues(m.name, sl.alias, old.Version)
@@ -998,7 +1012,7 @@ func (s *Service) follow(m *model, sl *slot, version string) {
 		}
 		return
 	}
-	sl.missing = false
+	sl.missing, sl.removed = false, false
 	sl.want = version
 	if (cur != nil && cur.Version == version) || sl.loading {
 		return

@@ -175,6 +175,42 @@ func TestServiceBrokenAliasTargetLoggedOnce(t *testing.T) {
 	}
 }
 
+// A request's first load of an alias installs its version only into an
+// empty slot: a version a poll installed meanwhile stays, and a canary slot
+// a poll emptied because its alias was removed stays empty, until a poll
+// sees the alias point at a version again.
+func TestServiceFirstLoadDoesNotUndoPoll(t *testing.T) {
+	w := newWorld(t)
+	v1, v2 := twoModels(t, w, "m")
+	w.alias(t, "m", "champion", v1)
+	s := newService(t, w, Options{PollInterval: time.Hour, Models: []ModelConfig{{Name: "m", Canary: &Canary{Alias: "challenger", Weight: 0.5}}}})
+	ctx := context.Background()
+	if got := servingVersion(s, "m"); got != v1 {
+		t.Fatalf("serving %s, want %s", got, v1)
+	}
+	d2, err := s.Resolve(ctx, "m", v2, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := s.lookup("m")
+	if err := s.install(m, m.primary, d2); err != nil {
+		t.Fatal(err)
+	}
+	if got := m.primary.cur.Load().Version; got != v1 {
+		t.Errorf("a first load finishing late replaced the version a poll installed: serving %s, want %s", got, v1)
+	}
+	s.follow(m, m.canary, "") // a poll: the challenger alias is not set
+	if err := s.install(m, m.canary, d2); err != nil {
+		t.Fatal(err)
+	}
+	if d := m.canary.cur.Load(); d != nil {
+		t.Errorf("a first load filled the canary slot of a removed alias with version %s", d.Version)
+	}
+	w.alias(t, "m", "challenger", v2)
+	s.follow(m, m.canary, v2) // the next poll
+	eventually(t, "the canary to serve "+v2, func() bool { d := m.canary.cur.Load(); return d != nil && d.Version == v2 })
+}
+
 // The record of each version's last load error stays bounded however many
 // versions fail (requests may name any version while the registry fails),
 // and a poll forgets the versions its models no longer have.
