@@ -35,7 +35,9 @@ func rankingTable(truth bool) impressionTable {
 	if truth {
 		cols = append(cols[:len(cols):len(cols)], column{TruthColumn, "DOUBLE"})
 	}
-	return impressionTable{what: "ranking set", columns: cols, row: func(row *csvRow, s *Session, im *Impression) {
+	// rowOrder: the shown order would carry the position the set leaves
+	// out (ranking metrics and lambdarank break ties in row order).
+	return impressionTable{what: "ranking set", columns: cols, rowOrder: true, row: func(row *csvRow, s *Session, im *Impression) {
 		u, l := s.User, im.Listing
 		match := int64(0)
 		if u.Prefers(l.Neighborhood) {
@@ -71,7 +73,7 @@ type RankingSummary struct {
 }
 
 // WriteRanking writes a learning-to-rank training set: one row per (session,
-// listing impression), rows of a session consecutive, with the graded label
+// listing impression), rows of a session consecutive in RowOrder, with the graded label
 // (0 impression, 1 click, 2 visit request), the session id as query id and the
 // feature columns of rankingColumns. The format follows the extension: .csv or
 // .parquet. Days are generated in parallel; the files appear only when complete.

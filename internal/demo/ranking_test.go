@@ -68,16 +68,47 @@ func TestRankingCSV(t *testing.T) {
 			t.Fatal("the ranking set has a position column")
 		}
 	}
+	// A session's rows are in RowOrder (told by their true utilities), not
+	// in the shown order, which would carry the position left out.
+	utilities := map[int64][]float64{}
+	for _, r := range all {
+		id, _ := strconv.ParseInt(r["session_id"], 10, 64)
+		utilities[id] = append(utilities[id], num(t, r[TruthColumn]))
+	}
+	var shownOrder, sessions int
+	for d := range m.Config.Days {
+		m.Day(context.Background(), d, func(s *Session) error {
+			sessions++
+			got := utilities[s.ID]
+			for row, i := range RowOrder(m.Config.Seed, s, nil) {
+				if row >= len(got) || got[row] != s.Impressions[i].Utility {
+					t.Fatalf("session %d: true utilities %v, want the impressions in RowOrder", s.ID, got)
+				}
+			}
+			shown := true
+			for i := range s.Impressions {
+				shown = shown && got[i] == s.Impressions[i].Utility
+			}
+			if shown {
+				shownOrder++
+			}
+			return nil
+		})
+	}
+	if shownOrder > sessions/10 {
+		t.Errorf("%d of %d sessions list their rows in the shown order: want a random order", shownOrder, sessions)
+	}
 	if clicks != data.Clicks || visits != data.Visits {
 		t.Errorf("labels count %d clicks and %d visits; the events have %d and %d", clicks, visits, data.Clicks, data.Visits)
 	}
 
-	// The first row is the top impression of the first session, recomputed here.
+	// The first row is the first session's impression listed first
+	// (RowOrder), recomputed here.
 	var first Impression
 	var firstUser *User
 	m.Day(context.Background(), 0, func(s *Session) error {
 		if firstUser == nil {
-			first, firstUser = s.Impressions[0], s.User
+			first, firstUser = s.Impressions[RowOrder(m.Config.Seed, s, nil)[0]], s.User
 		}
 		return nil
 	})
