@@ -268,7 +268,9 @@ func (s *Study) history(ctx context.Context, exclude int64) (*History, error) {
 }
 
 // Ask starts a new trial (with no budget check) for callers that run the
-// objective themselves; finish it with Tell.
+// objective themselves; finish it with Tell. A trial never told stays
+// running: its heartbeats go on until its ctx ends, and this Study's later
+// asks refresh them, so no process fails it as stale while this one lives.
 func (s *Study) Ask(ctx context.Context) (*Trial, error) {
 	return s.ask(ctx, 0)
 }
