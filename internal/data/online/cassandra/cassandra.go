@@ -326,31 +326,25 @@ func (s *Store) migrate(ctx context.Context, c config) error {
 	ks := s.keyspace
 	if c.createKeyspace {
 		stmt := fmt.Sprintf(`CREATE KEYSPACE IF NOT EXISTS %s WITH replication = {'class': 'SimpleStrategy', 'replication_factor': %d}`, ks, c.replication)
-		if err := slowDDL(ctx, func() error { return s.session.Query(stmt).ExecContext(ctx) }); err != nil {
+		if err := s.migration(stmt).ExecContext(ctx); err != nil {
 			return fmt.Errorf("create keyspace %s: %w", ks, unavailable(err))
 		}
 	}
 	// system_schema, not the driver's metadata cache: that learns of a
 	// keyspace created a moment ago only later, from an event.
 	var name string
-	err := slowDDL(ctx, func() error {
-		return s.session.Query(`SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?`, ks).ScanContext(ctx, &name)
-	})
+	err := s.migration(`SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?`, ks).ScanContext(ctx, &name)
 	switch {
 	case errors.Is(err, gocql.ErrNotFound):
 		return fmt.Errorf("%w: keyspace %s does not exist: create it with the replication your cluster needs, or add create_keyspace=true to the URL (SimpleStrategy, for development)", online.ErrInvalid, ks)
 	case err != nil:
 		return fmt.Errorf("keyspace %s: %w", ks, unavailable(err))
 	}
-	if err := slowDDL(ctx, func() error {
-		return s.session.Query(`CREATE TABLE IF NOT EXISTS ` + ks + `.atrium_schema (component text PRIMARY KEY, version int)`).ExecContext(ctx)
-	}); err != nil {
+	if err := s.migration(`CREATE TABLE IF NOT EXISTS ` + ks + `.atrium_schema (component text PRIMARY KEY, version int)`).ExecContext(ctx); err != nil {
 		return fmt.Errorf("create %s.atrium_schema: %w", ks, unavailable(err))
 	}
 	var version int
-	err = slowDDL(ctx, func() error {
-		return s.session.Query(`SELECT version FROM `+ks+`.atrium_schema WHERE component = 'online'`).ScanContext(ctx, &version)
-	})
+	err = s.migration(`SELECT version FROM `+ks+`.atrium_schema WHERE component = 'online'`).ScanContext(ctx, &version)
 	if err != nil && !errors.Is(err, gocql.ErrNotFound) {
 		return fmt.Errorf("read schema version from %s.atrium_schema: %w", ks, unavailable(err))
 	}
@@ -359,13 +353,11 @@ func (s *Store) migrate(ctx context.Context, c config) error {
 	}
 	for v := version + 1; v <= SchemaVersion; v++ {
 		for _, stmt := range migrations[v-1] {
-			if err := slowDDL(ctx, func() error { return s.session.Query(fmt.Sprintf(stmt, ks)).ExecContext(ctx) }); err != nil {
+			if err := s.migration(fmt.Sprintf(stmt, ks)).ExecContext(ctx); err != nil {
 				return fmt.Errorf("migrate keyspace %s to schema version %d: %w", ks, v, unavailable(err))
 			}
 		}
-		if err := slowDDL(ctx, func() error {
-			return s.session.Query(`INSERT INTO `+ks+`.atrium_schema (component, version) VALUES ('online', ?)`, v).ExecContext(ctx)
-		}); err != nil {
+		if err := s.migration(`INSERT INTO `+ks+`.atrium_schema (component, version) VALUES ('online', ?)`, v).ExecContext(ctx); err != nil {
 			return fmt.Errorf("record schema version %d in %s.atrium_schema: %w", v, ks, unavailable(err))
 		}
 		s.log.Info("migrated the Cassandra online store", "keyspace", ks, "schema_version", v)
@@ -373,24 +365,28 @@ func (s *Store) migrate(ctx context.Context, c config) error {
 	return nil
 }
 
-// slowDDL runs one statement of migrate again while the node answers
-// nothing within the session's request timeout (a schema change on a busy
-// node takes longer than a read's 2 s), until migrate's minute is up. The
-// driver sets one timeout per session, not per query; every statement of
-// migrate is idempotent (IF NOT EXISTS, reads, the version's upsert), so
-// one that took effect without an answer is harmless to run again.
-func slowDDL(ctx context.Context, exec func() error) error {
-	for {
-		err := exec()
-		if !errors.Is(err, gocql.ErrTimeoutNoResponse) || ctx.Err() != nil {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(200 * time.Millisecond):
-		}
+// migration is a statement of migrate: idempotent (IF NOT EXISTS, reads,
+// the version's upsert), under migrationRetry.
+func (s *Store) migration(stmt string, values ...any) *gocql.Query {
+	return s.session.Query(stmt, values...).Idempotent(true).RetryPolicy(migrationRetry{})
+}
+
+// migrationRetry is the driver's retry policy for migrate's statements: one
+// the node did not answer within the session's request timeout (a schema
+// change on a busy node takes longer than a read's 2 s; the driver has one
+// timeout per session, not per query) is sent again, to the same node,
+// until the statement's context (migrate's minute) ends. Every statement
+// of migrate is idempotent, so one that took effect without an answer is
+// harmless to run again; any other error is returned at once.
+type migrationRetry struct{}
+
+func (migrationRetry) Attempt(q gocql.RetryableQuery) bool { return q.Context().Err() == nil }
+
+func (migrationRetry) GetRetryType(err error) gocql.RetryType {
+	if errors.Is(err, gocql.ErrTimeoutNoResponse) {
+		return gocql.Retry
 	}
+	return gocql.Rethrow
 }
 
 // Close closes the connections.

@@ -2,45 +2,45 @@ package cassandra
 
 import (
 	"context"
-	"errors"
 	"testing"
-	"time"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
 )
 
-// TestSlowDDL: a statement of migrate the node did not answer in time is
-// run again until it answers or migrate's time is up; other errors end it
-// at once.
-func TestSlowDDL(t *testing.T) {
+// retryable is the part of a query the driver shows a retry policy.
+type retryable struct{ ctx context.Context }
+
+func (r retryable) Attempts() int                     { return 1 }
+func (r retryable) SetConsistency(gocql.Consistency)  {}
+func (r retryable) GetConsistency() gocql.Consistency { return gocql.One }
+func (r retryable) Context() context.Context          { return r.ctx }
+
+// TestMigrationRetry: a statement of migrate the node did not answer in
+// time is sent again to the same node while migrate's time lasts; other
+// errors end it at once.
+func TestMigrationRetry(t *testing.T) {
+	live := context.Background()
+	over, cancel := context.WithCancel(live)
+	cancel()
 	tests := []struct {
 		name    string
-		errs    []error // what each call returns; past the end, nil
-		timeout time.Duration
-		calls   int // 0: not checked (the clock decides)
-		want    error
+		ctx     context.Context
+		err     error
+		attempt bool
+		retry   gocql.RetryType
 	}{
-		{"answered after two timeouts", []error{gocql.ErrTimeoutNoResponse, gocql.ErrTimeoutNoResponse}, time.Minute, 3, nil},
-		{"another error is not retried", []error{gocql.ErrNoConnections}, time.Minute, 1, gocql.ErrNoConnections},
-		{"time up", []error{gocql.ErrTimeoutNoResponse, gocql.ErrTimeoutNoResponse, gocql.ErrTimeoutNoResponse, gocql.ErrTimeoutNoResponse, gocql.ErrTimeoutNoResponse}, 300 * time.Millisecond, 0, gocql.ErrTimeoutNoResponse},
+		{"no answer in time", live, gocql.ErrTimeoutNoResponse, true, gocql.Retry},
+		{"no answer, time up", over, gocql.ErrTimeoutNoResponse, false, gocql.Retry},
+		{"another error", live, gocql.ErrNoConnections, true, gocql.Rethrow},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), tt.timeout)
-			defer cancel()
-			calls := 0
-			err := slowDDL(ctx, func() error {
-				calls++
-				if calls <= len(tt.errs) {
-					return tt.errs[calls-1]
-				}
-				return nil
-			})
-			if !errors.Is(err, tt.want) || (tt.want == nil && err != nil) {
-				t.Errorf("slowDDL = %v, want %v", err, tt.want)
+			p := migrationRetry{}
+			if got := p.Attempt(retryable{tt.ctx}); got != tt.attempt {
+				t.Errorf("Attempt = %v, want %v", got, tt.attempt)
 			}
-			if tt.calls != 0 && calls != tt.calls {
-				t.Errorf("%d calls, want %d", calls, tt.calls)
+			if got := p.GetRetryType(tt.err); got != tt.retry {
+				t.Errorf("GetRetryType(%v) = %v, want %v", tt.err, got, tt.retry)
 			}
 		})
 	}
