@@ -35,9 +35,7 @@ func rankingTable(truth bool) impressionTable {
 	if truth {
 		cols = append(cols[:len(cols):len(cols)], column{TruthColumn, "DOUBLE"})
 	}
-	// rowOrder: the shown order would carry the position the set leaves
-	// out (ranking metrics and lambdarank break ties in row order).
-	return impressionTable{what: "ranking set", columns: cols, rowOrder: true, row: func(row *csvRow, s *Session, im *Impression) {
+	return impressionTable{what: "ranking set", columns: cols, row: func(row *csvRow, s *Session, im *Impression) {
 		u, l := s.User, im.Listing
 		match := int64(0)
 		if u.Prefers(l.Neighborhood) {
@@ -107,8 +105,7 @@ const SpineTimeColumn = "ts"
 // with its label, for `atrium historical` to join features to. A session's
 // rows are in RowOrder: the shown order is the position column.
 var spineTable = impressionTable{
-	what:     "spine",
-	rowOrder: true,
+	what: "spine",
 	columns: []column{
 		{"session_id", "BIGINT"}, {"listing_id", "BIGINT"}, {"user_id", "BIGINT"},
 		{SpineTimeColumn, "TIMESTAMP"}, {"position", "INTEGER"}, {"label", "INTEGER"},

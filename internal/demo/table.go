@@ -18,14 +18,12 @@ import (
 type column struct{ name, typ string }
 
 // impressionTable is a file layout with one row per impression, rows of a
-// session consecutive and sessions in time order.
+// session consecutive in RowOrder (not the shown order, which would carry
+// the position: ties are broken in row order) and sessions in time order.
 type impressionTable struct {
 	what    string // names the table in errors: "ranking set", "spine"
 	columns []column
 	row     func(r *csvRow, s *Session, im *Impression)
-	// rowOrder lists a session's impressions in RowOrder instead of the
-	// order they were shown in.
-	rowOrder bool
 }
 
 // tableFile is one file of a table: the sessions of days [from, to).
@@ -70,17 +68,10 @@ func (m *Market) writeTable(ctx context.Context, t impressionTable, files []tabl
 			var row csvRow
 			var order []int
 			return m.Day(ctx, d, func(s *Session) error {
-				if t.rowOrder {
-					order = RowOrder(m.Config.Seed, s, order)
-					for _, i := range order {
-						t.row(&row, s, &s.Impressions[i])
-						row.writeTo(w)
-					}
-				} else {
-					for i := range s.Impressions {
-						t.row(&row, s, &s.Impressions[i])
-						row.writeTo(w)
-					}
+				order = RowOrder(m.Config.Seed, s, order)
+				for _, i := range order {
+					t.row(&row, s, &s.Impressions[i])
+					row.writeTo(w)
 				}
 				days[d].addSession(s)
 				if progress != nil {
